@@ -1,0 +1,8 @@
+// The subcommand table. Each entry's module exports `run(args): Promise<number>` (the exit code) and prints its own
+// `--help`. Add a command by adding one line here and one file beside this one.
+export interface CliCommand {
+  summary: string;
+  load: () => Promise<{ run(args: string[]): Promise<number> }>;
+}
+
+export const commands: Record<string, CliCommand> = {};
