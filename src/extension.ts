@@ -1,11 +1,22 @@
-import * as vscode from "vscode";
+// Extension entry. It stays light: no native module is loaded here (onnxruntime-node runs in the kernel process
+// only), which test/vscode/suite/activation.test.ts asserts.
+import type * as vscode from "vscode";
+import { commands, registerCommands } from "./commands";
+import { Ctx } from "./ctx";
 
-export function activate(context: vscode.ExtensionContext): void {
-  context.subscriptions.push(
-    vscode.commands.registerCommand("ptq.showVersion", () => {
-      void vscode.window.showInformationMessage(`PTQ Studio ${context.extension.packageJSON.version}`);
-    }),
-  );
+/** What `vscode.extensions.getExtension("ptq-studio.ptq-studio").exports` gives (used by the in-VS-Code tests). */
+export interface PtqStudioApi {
+  readonly ctx: Ctx;
 }
 
+export function activate(context: vscode.ExtensionContext): PtqStudioApi {
+  const ctx = new Ctx(context);
+  registerCommands(ctx, commands);
+  // Feature areas register here, one line each, putting what they create into ctx's scopes:
+
+  ctx.log.info(`PTQ Studio ${ctx.version} activated`);
+  return { ctx };
+}
+
+// Everything is disposed through context.subscriptions (see Ctx).
 export function deactivate(): void {}
