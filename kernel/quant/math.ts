@@ -1,0 +1,247 @@
+// Scale / zero-point math and (de)quantization: the one pure module every other quant file uses.
+// Follows ONNX Runtime's python/tools/quantization/quant_utils.py (`compute_scale_zp`, `get_qmin_qmax_for_qType`,
+// `quantize_nparray`) and its CPU QuantizeLinear/DequantizeLinear kernels exactly, so a model we quantize and the
+// values we predict for it agree with what onnxruntime computes, bit for bit.
+
+/** Integer types a tensor can be quantized to (int32 is only used for biases). */
+export type QType = "int8" | "uint8" | "int16" | "uint16";
+
+/** ONNX TensorProto.DataType codes (kept numeric here so this module imports nothing). */
+export const ONNX_DTYPE: Record<QType | "int32", number> = { uint8: 2, int8: 3, uint16: 4, int16: 5, int32: 6 };
+
+export function qtypeFromOnnx(code: number): QType | undefined {
+  return (Object.keys(ONNX_DTYPE) as (QType | "int32")[]).find((k) => k !== "int32" && ONNX_DTYPE[k] === code) as
+    | QType
+    | undefined;
+}
+
+const FULL: Record<QType, [number, number]> = { uint8: [0, 255], int8: [-128, 127], uint16: [0, 65535], int16: [-32768, 32767] };
+// Symmetric signed ranges drop the most negative value so that +x and -x quantize to opposite codes.
+const SYMMETRIC: Partial<Record<QType, [number, number]>> = { int8: [-127, 127], int16: [-32767, 32767] };
+// reduce_range keeps one bit of headroom for CPUs whose int8 dot products (VPMADDUBSW) saturate.
+const REDUCED: Record<QType, [number, number]> = { uint8: [0, 127], int8: [-64, 64], uint16: [0, 32767], int16: [-16384, 16384] };
+
+/** ORT's get_qmin_qmax_for_qType: reduce_range wins over symmetric. */
+export function qRange(type: QType, reduceRange = false, symmetric = false): [number, number] {
+  if (reduceRange) return REDUCED[type];
+  if (symmetric && SYMMETRIC[type]) return SYMMETRIC[type]!;
+  return FULL[type];
+}
+
+export interface ScaleZp {
+  scale: number; // a float32 value
+  zeroPoint: number;
+}
+
+const FLOAT32_TINY = 1.1754943508222875e-38;
+
+/**
+ * ORT's compute_scale_zp. The range is widened to include 0 (so 0 is exact, which padding and ReLU need), then
+ * optionally to `minRealRange`, then made symmetric. The division is in float64 and the result rounded to float32.
+ * Edge cases: a range narrower than float32's smallest normal gives scale 1, zero point 0 (ORT does the same), so a
+ * constant-zero tensor quantizes exactly; the zero point rounds half to even like numpy.round.
+ */
+export function computeScaleZp(
+  rmin: number,
+  rmax: number,
+  qmin: number,
+  qmax: number,
+  symmetric = false,
+  minRealRange?: number,
+): ScaleZp {
+  if (qmin > 0 || qmax < 0) throw new Error(`quant math: qmin (${qmin}) must be <= 0 and qmax (${qmax}) >= 0`);
+  if (!Number.isFinite(rmin) || !Number.isFinite(rmax))
+    throw new Error(`quant math: range [${rmin}, ${rmax}] is not finite; the tensor had NaN or Inf values`);
+  if (rmin > rmax) throw new Error(`quant math: rmin ${rmin} > rmax ${rmax}`);
+  // ORT does this in the range's dtype (float32), so round after each step to match.
+  let lo = Math.fround(Math.min(rmin, 0));
+  let hi = Math.fround(Math.max(rmax, 0));
+  if (minRealRange !== undefined) hi = Math.max(hi, Math.fround(lo + minRealRange));
+  if (symmetric) {
+    const absmax = Math.max(Math.abs(lo), Math.abs(hi));
+    lo = -absmax;
+    hi = absmax;
+  }
+  const dr = Math.fround(hi - lo); // float32 subtraction, then widened to float64 as numpy does
+  const scale64 = dr / (qmax - qmin);
+  if (scale64 < FLOAT32_TINY) return { scale: 1, zeroPoint: 0 };
+  const zeroPoint = symmetric ? roundHalfEven((qmin + qmax) / 2) : roundHalfEven(qmin - lo / scale64);
+  return { scale: Math.fround(scale64), zeroPoint };
+}
+
+/** numpy.round / std::nearbyint in the default mode: ties go to the even neighbour. */
+export function roundHalfEven(x: number): number {
+  const r = Math.round(x);
+  // Math.round rounds ties up; move them to the even neighbour.
+  if (Math.abs(x % 1) === 0.5 && r % 2 !== 0) return r - 1;
+  return r;
+}
+
+/** Parameters of one quantized tensor: per-tensor (one entry, axis undefined) or per-channel along `axis`. */
+export interface QuantParams {
+  type: QType;
+  scale: Float32Array;
+  zeroPoint: Int32Array;
+  axis?: number;
+}
+
+export interface ParamOptions {
+  type: QType;
+  symmetric?: boolean;
+  reduceRange?: boolean;
+  minRealRange?: number;
+}
+
+/** Per-tensor parameters from a calibrated range. */
+export function paramsFromRange(rmin: number, rmax: number, opts: ParamOptions): QuantParams {
+  const [qmin, qmax] = qRange(opts.type, opts.reduceRange, opts.symmetric);
+  const { scale, zeroPoint } = computeScaleZp(rmin, rmax, qmin, qmax, opts.symmetric ?? false, opts.minRealRange);
+  return { type: opts.type, scale: Float32Array.of(scale), zeroPoint: Int32Array.of(zeroPoint) };
+}
+
+/** Min and max of each slice along `axis` of a tensor with shape `dims` (axis undefined: the whole tensor). */
+export function channelRanges(data: Float32Array, dims: readonly number[], axis?: number): { min: number[]; max: number[] } {
+  if (axis === undefined) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i]!;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    return data.length ? { min: [lo], max: [hi] } : { min: [0], max: [0] };
+  }
+  const { channels, inner } = axisLayout(dims, axis);
+  const min = new Array<number>(channels).fill(Infinity);
+  const max = new Array<number>(channels).fill(-Infinity);
+  for (let i = 0; i < data.length; i++) {
+    const c = Math.floor(i / inner) % channels;
+    const v = data[i]!;
+    if (v < min[c]!) min[c] = v;
+    if (v > max[c]!) max[c] = v;
+  }
+  return { min, max };
+}
+
+function axisLayout(dims: readonly number[], axis: number): { channels: number; inner: number } {
+  if (axis < 0 || axis >= dims.length) throw new Error(`quant math: axis ${axis} out of range for shape [${dims}]`);
+  let inner = 1;
+  for (let d = axis + 1; d < dims.length; d++) inner *= dims[d]!;
+  return { channels: dims[axis]!, inner };
+}
+
+/** Parameters for a constant tensor (a weight) from its own values, per-tensor or per-channel. */
+export function paramsForWeight(data: Float32Array, dims: readonly number[], opts: ParamOptions & { axis?: number }): QuantParams {
+  for (let i = 0; i < data.length; i++)
+    if (!Number.isFinite(data[i]!)) throw new Error(`quant math: weight has a non-finite value at index ${i}`);
+  const { min, max } = channelRanges(data, dims, opts.axis);
+  const [qmin, qmax] = qRange(opts.type, opts.reduceRange, opts.symmetric);
+  const scale = new Float32Array(min.length);
+  const zeroPoint = new Int32Array(min.length);
+  for (let c = 0; c < min.length; c++) {
+    const p = computeScaleZp(min[c]!, max[c]!, qmin, qmax, opts.symmetric ?? false, opts.minRealRange);
+    scale[c] = p.scale;
+    zeroPoint[c] = p.zeroPoint;
+  }
+  return opts.axis === undefined ? { type: opts.type, scale, zeroPoint } : { type: opts.type, scale, zeroPoint, axis: opts.axis };
+}
+
+type IntArray = Int8Array | Uint8Array | Int16Array | Uint16Array | Int32Array;
+
+export function allocate(type: QType | "int32", n: number): IntArray {
+  switch (type) {
+    case "int8":
+      return new Int8Array(n);
+    case "uint8":
+      return new Uint8Array(n);
+    case "int16":
+      return new Int16Array(n);
+    case "uint16":
+      return new Uint16Array(n);
+    case "int32":
+      return new Int32Array(n);
+  }
+}
+
+/**
+ * QuantizeLinear as ORT's CPU kernel computes it: saturate(nearbyint(x / scale) + zp), the division in float32.
+ * Saturation uses the type's full range (as the op does), not the symmetric or reduced one.
+ */
+export function quantize(data: Float32Array, dims: readonly number[], p: QuantParams): IntArray {
+  const out = allocate(p.type, data.length);
+  const [lo, hi] = FULL[p.type];
+  const { channels, inner } = p.axis === undefined ? { channels: 1, inner: data.length || 1 } : axisLayout(dims, p.axis);
+  if (p.scale.length !== channels) throw new Error(`quant math: ${p.scale.length} scales for ${channels} channels`);
+  for (let i = 0; i < data.length; i++) {
+    const c = channels === 1 ? 0 : Math.floor(i / inner) % channels;
+    const q = roundHalfEven(Math.fround(data[i]! / p.scale[c]!)) + p.zeroPoint[c]!;
+    out[i] = q < lo ? lo : q > hi ? hi : q;
+  }
+  return out;
+}
+
+/** DequantizeLinear: (q - zp) * scale, the product rounded to float32. */
+export function dequantize(q: ArrayLike<number>, dims: readonly number[], p: QuantParams): Float32Array {
+  const out = new Float32Array(q.length);
+  const { channels, inner } = p.axis === undefined ? { channels: 1, inner: q.length || 1 } : axisLayout(dims, p.axis);
+  for (let i = 0; i < q.length; i++) {
+    const c = channels === 1 ? 0 : Math.floor(i / inner) % channels;
+    out[i] = Math.fround((q[i]! - p.zeroPoint[c]!) * p.scale[c]!);
+  }
+  return out;
+}
+
+const INT32_MAX = 2147483647;
+
+/**
+ * Bias for Conv/Gemm/MatMul: int32 at scale input_scale × weight_scale[c], zero point 0. onnxruntime's fused
+ * QLinearConv/QGemm read the int32 bias as if it had exactly that scale, so overflow cannot be fixed by giving the
+ * bias its own scale: where a channel's bias would not fit int32 (a tiny weight scale under a large bias) the
+ * WEIGHT scale of that channel is widened instead (what newer ORT does). `weightScale` is returned, adjusted;
+ * `overflowed` lists the channels whose weight scale changed, and the caller must requantize those weights.
+ */
+export function quantizeBias(
+  bias: Float32Array,
+  inputScale: number,
+  weightScale: Float32Array,
+): { data: Int32Array; scale: Float32Array; weightScale: Float32Array; overflowed: number[] } {
+  const n = bias.length;
+  const ws = Float32Array.from(weightScale);
+  const overflowed: number[] = [];
+  for (let c = 0; c < ws.length; c++) {
+    const absmax = ws.length === 1 ? maxAbs(bias) : Math.abs(bias[c] ?? 0);
+    const limit = absmax / (inputScale * INT32_MAX);
+    if (limit > ws[c]!) {
+      ws[c] = Math.fround(limit * 1.001);
+      overflowed.push(c);
+    }
+  }
+  const scale = ws.map((w) => Math.fround(inputScale * w));
+  const data = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const s = scale[scale.length === 1 ? 0 : i]!;
+    const q = s === 0 ? 0 : roundHalfEven(Math.fround(bias[i]! / s));
+    data[i] = Math.max(-INT32_MAX - 1, Math.min(INT32_MAX, q));
+  }
+  return { data, scale, weightScale: ws, overflowed };
+}
+
+function maxAbs(a: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+}
+
+/** Signal-to-quantization-noise ratio in dB: 10·log10(Σx² / Σ(x−y)²). Infinity when y equals x. */
+export function sqnr(reference: ArrayLike<number>, test: ArrayLike<number>): number {
+  if (reference.length !== test.length) throw new Error(`sqnr: lengths differ (${reference.length} vs ${test.length})`);
+  let sig = 0;
+  let noise = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const r = reference[i]!;
+    const d = r - test[i]!;
+    sig += r * r;
+    noise += d * d;
+  }
+  return noise === 0 ? Infinity : 10 * Math.log10(sig / noise);
+}
