@@ -119,7 +119,7 @@ for (const type of ["int8", "uint8", "int16", "uint16"] as QType[]) {
       const zp = ORT_ARRAYS[type](params.zeroPoint.length);
       for (let i = 0; i < zp.length; i++) (zp as unknown as number[])[i] = params.zeroPoint[i]!;
       const pdims = perChannel ? [4] : [];
-      const attrs = perChannel ? { axis: 1 } : {};
+      const attrs: Record<string, number> = perChannel ? { axis: 1 } : {};
       const model = makeModel(
         [makeNode("QuantizeLinear", ["x", "s", "z"], ["q"], "q", attrs), makeNode("DequantizeLinear", ["q", "s", "z"], ["y"], "dq", attrs)],
         [valueInfo("x", 1, dims)],
@@ -129,7 +129,7 @@ for (const type of ["int8", "uint8", "int16", "uint16"] as QType[]) {
       );
       const out = await runModel(model, { x: new ort.Tensor("float32", x, dims) }, "disabled");
       const ours = quantize(x, dims, params);
-      assert.deepEqual([...(out.q!.data as ArrayLike<number>)], [...ours]);
+      assert.deepEqual(Array.from(out.q!.data as ArrayLike<number>), [...ours]);
       assert.deepEqual([...(out.y!.data as Float32Array)], [...dequantize(ours, dims, params)]);
     });
   }
