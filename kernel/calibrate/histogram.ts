@@ -1,0 +1,131 @@
+// Streaming histogram of one tensor, symmetric around zero like ORT's HistogramCollector, but with a FIXED
+// number of bins: ORT adds bins every time the range grows (memory grows with the data); we double the range
+// and merge bin pairs instead, which is exact (no redistribution guess) because numBins is a multiple of 4.
+
+import { batchStats } from "./minmax";
+
+/** What a histogram looks like from outside (kept for the UI and for analysis). */
+export interface HistogramSnapshot {
+  /** numBins + 1 bin edges from -threshold to +threshold. */
+  edges: Float64Array;
+  counts: Float64Array;
+  /** Finite range actually seen (the edges may be wider). */
+  min: number;
+  max: number;
+}
+
+/**
+ * A histogram over [-T, T] with `numBins` equal bins, T growing by powers of two as data arrives.
+ *
+ * - Values exactly on an inner edge go to the right bin, +T goes to the last bin (numpy's convention).
+ * - NaN and ±Inf are counted in `nonFinite` and left out.
+ * - All-zero data seen before any non-zero value is kept as a pending count and lands in the bin just right
+ *   of zero once the range is known; an all-zero tensor ends with T = 0 and `snapshot()` returns a single
+ *   zero-width range (min = max = 0).
+ * - A constant non-zero tensor c gives T = |c| and all counts in an edge bin.
+ * Memory is numBins float64 counts, whatever the amount of data.
+ */
+export class StreamingHistogram {
+  readonly numBins: number;
+  private counts: Float64Array;
+  private threshold = 0;
+  private pendingZeros = 0;
+  private lo = Infinity;
+  private hi = -Infinity;
+  nonFinite = 0;
+  total = 0;
+
+  constructor(numBins = 2048) {
+    if (!Number.isInteger(numBins) || numBins < 8 || numBins % 4 !== 0) {
+      throw new RangeError(`numBins must be an integer multiple of 4 and at least 8, got ${numBins}`);
+    }
+    this.numBins = numBins;
+    this.counts = new Float64Array(numBins);
+  }
+
+  /** Current half-width T of the histogram (0 while only zeros were seen). */
+  get halfRange(): number {
+    return this.threshold;
+  }
+
+  observe(data: ArrayLike<number>): void {
+    const s = batchStats(data);
+    this.nonFinite += s.nonFinite;
+    if (s.finite === 0) return;
+    this.lo = Math.min(this.lo, s.min);
+    this.hi = Math.max(this.hi, s.max);
+    const absMax = Math.max(Math.abs(s.min), Math.abs(s.max));
+    if (absMax === 0) {
+      // Only zeros (and maybe non-finite values) in this batch.
+      this.addZeros(s.finite);
+      return;
+    }
+    this.widenTo(absMax);
+    const n = this.numBins;
+    const t = this.threshold;
+    const perUnit = n / (2 * t);
+    const counts = this.counts;
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (v - v !== 0) continue;
+      let b = Math.floor((v + t) * perUnit);
+      if (b >= n) b = n - 1;
+      else if (b < 0) b = 0; // rounding at -T
+      counts[b]++;
+    }
+    this.total += s.finite;
+  }
+
+  private addZeros(count: number): void {
+    if (this.threshold === 0) this.pendingZeros += count;
+    else this.counts[this.numBins / 2] += count;
+    this.total += count;
+  }
+
+  /** Grows T by powers of two until it covers `absMax`, merging bin pairs at each doubling. */
+  private widenTo(absMax: number): void {
+    if (this.threshold === 0) {
+      this.threshold = absMax;
+      this.counts[this.numBins / 2] += this.pendingZeros;
+      this.pendingZeros = 0;
+      return;
+    }
+    while (this.threshold < absMax) {
+      const n = this.numBins;
+      const old = this.counts;
+      const merged = new Float64Array(n);
+      // Old bin i starts at new coordinate (n/2 + i)/2: old bins 2k and 2k+1 land in new bin n/4 + k.
+      for (let i = 0; i < n; i++) merged[(n / 4) + (i >> 1)] += old[i];
+      this.counts = merged;
+      this.threshold *= 2;
+    }
+  }
+
+  /** Copy of the current state; undefined before any finite value. */
+  snapshot(): HistogramSnapshot | undefined {
+    if (this.total === 0) return undefined;
+    const n = this.numBins;
+    const t = this.threshold;
+    const edges = new Float64Array(n + 1);
+    for (let i = 0; i <= n; i++) edges[i] = -t + (2 * t * i) / n;
+    const counts = Float64Array.from(this.counts);
+    if (this.pendingZeros > 0) counts[n / 2] += this.pendingZeros;
+    return { edges, counts, min: this.lo, max: this.hi };
+  }
+}
+
+/**
+ * Folds a symmetric histogram into one of |x| over [0, T] with numBins/2 bins (for symmetric percentile).
+ * Bin j of the result holds the bins at n/2 + j and n/2 - 1 - j.
+ */
+export function foldAbsolute(h: HistogramSnapshot): HistogramSnapshot {
+  const n = h.counts.length;
+  const half = n / 2;
+  const counts = new Float64Array(half);
+  const edges = new Float64Array(half + 1);
+  for (let j = 0; j < half; j++) counts[j] = h.counts[half + j] + h.counts[half - 1 - j];
+  for (let j = 0; j <= half; j++) edges[j] = h.edges[half + j];
+  const absMax = Math.max(Math.abs(h.min), Math.abs(h.max));
+  const absMin = h.min <= 0 && h.max >= 0 ? 0 : Math.min(Math.abs(h.min), Math.abs(h.max));
+  return { edges, counts, min: absMin, max: absMax };
+}

@@ -1,0 +1,133 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { batchStats, MinMaxObserver } from "../../../kernel/calibrate/minmax";
+import { StreamingHistogram, foldAbsolute, type HistogramSnapshot } from "../../../kernel/calibrate/histogram";
+import { entropyThreshold, mseThreshold, percentileThreshold } from "../../../kernel/calibrate/thresholds";
+
+test("batchStats skips and counts NaN and Inf", () => {
+  assert.deepEqual(batchStats([1, -2, NaN, Infinity, 3, -Infinity]), { min: -2, max: 3, finite: 3, nonFinite: 3 });
+  const none = batchStats([NaN]);
+  assert.equal(none.finite, 0);
+});
+
+test("MinMaxObserver: overall range and ORT-style moving average", () => {
+  const plain = new MinMaxObserver();
+  plain.observe(new Float32Array([0, 1]));
+  plain.observe(new Float32Array([-1, 3, NaN]));
+  assert.deepEqual(plain.range(), { min: -1, max: 3 });
+  assert.equal(plain.nonFinite, 1);
+
+  const avg = new MinMaxObserver({ movingAverage: true, averagingConstant: 0.5 });
+  avg.observe([0, 1]);
+  avg.observe([-1, 3]); // lo = 0 + 0.5(-1 - 0), hi = 1 + 0.5(3 - 1)
+  assert.deepEqual(avg.range(), { min: -0.5, max: 2 });
+  avg.observeRange(-0.5, 4); // hi = 2 + 0.5(4 - 2)
+  assert.deepEqual(avg.range(), { min: -0.5, max: 3 });
+
+  const empty = new MinMaxObserver();
+  empty.observe([NaN, Infinity]);
+  assert.equal(empty.range(), undefined);
+  assert.throws(() => new MinMaxObserver({ averagingConstant: 0 }), /averagingConstant/);
+});
+
+test("StreamingHistogram widens by doubling and merges bins exactly", () => {
+  const h = new StreamingHistogram(8);
+  h.observe([-1, 0.9]); // T = 1: -1 -> bin 0, 0.9 -> bin 7
+  assert.equal(h.halfRange, 1);
+  h.observe([3]); // T -> 2 -> 4; bins of width 1 from -4
+  assert.equal(h.halfRange, 4);
+  const s = h.snapshot()!;
+  assert.deepEqual([...s.counts], [0, 0, 0, 1, 1, 0, 0, 1]);
+  assert.deepEqual([...s.edges], [-4, -3, -2, -1, 0, 1, 2, 3, 4]);
+  assert.equal(s.min, -1);
+  assert.equal(s.max, 3);
+});
+
+test("StreamingHistogram streamed in growing batches equals one pass at the final range", () => {
+  let seed = 7;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  const streamed = new StreamingHistogram(64);
+  const all: number[] = [];
+  for (let b = 0; b < 6; b++) {
+    const batch = Array.from({ length: 500 }, () => rand() * 0.37 * 3 ** b);
+    all.push(...batch);
+    streamed.observe(batch);
+  }
+  const s = streamed.snapshot()!;
+  const t = streamed.halfRange;
+  const direct = new Float64Array(64);
+  for (const v of all) direct[Math.min(63, Math.floor(((v + t) * 64) / (2 * t)))]++;
+  assert.deepEqual([...s.counts], [...direct]);
+  assert.equal(s.counts.reduce((a, c) => a + c, 0), 3000);
+});
+
+test("StreamingHistogram: zeros before the range is known, all-zero and constant tensors, NaN", () => {
+  const h = new StreamingHistogram(8);
+  h.observe([0, 0, NaN]);
+  assert.equal(h.halfRange, 0);
+  const zeroOnly = h.snapshot()!;
+  assert.equal(zeroOnly.min, 0);
+  assert.equal(zeroOnly.max, 0);
+  assert.equal(h.nonFinite, 1);
+  h.observe([2]);
+  assert.deepEqual([...h.snapshot()!.counts], [0, 0, 0, 0, 2, 0, 0, 1]);
+  const c = new StreamingHistogram(8);
+  c.observe([5, 5, 5]);
+  assert.deepEqual(percentileThreshold(c.snapshot()!, 99), { min: 5, max: 5 });
+  assert.deepEqual(entropyThreshold(c.snapshot()!, 4), { min: 5, max: 5 });
+  assert.deepEqual(mseThreshold(c.snapshot()!), { min: 5, max: 5 });
+  assert.equal(new StreamingHistogram(8).snapshot(), undefined);
+  assert.throws(() => new StreamingHistogram(10), /multiple of 4/);
+});
+
+function hist(counts: number[], lo: number, hi: number, min: number, max: number): HistogramSnapshot {
+  const n = counts.length;
+  const edges = Float64Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
+  return { edges, counts: Float64Array.from(counts), min, max };
+}
+
+test("percentile: asymmetric cuts each tail, symmetric folds |x|", () => {
+  // 8 bins over [-4, 4]: one value at -3.5, 98 at 0.5, one at 3.5.
+  const h = hist([1, 0, 0, 0, 98, 0, 0, 1], -4, 4, -3.5, 3.5);
+  assert.deepEqual(percentileThreshold(h, 90), { min: 0, max: 1 });
+  assert.deepEqual(percentileThreshold(h, 100), { min: -3.5, max: 3.5 });
+  assert.deepEqual(percentileThreshold(h, 90, true), { min: -1, max: 1 });
+  assert.deepEqual(percentileThreshold(h, 99.5, true), { min: -3.5, max: 3.5 });
+  assert.deepEqual([...foldAbsolute(h).counts], [98, 0, 0, 2]);
+  assert.throws(() => percentileThreshold(h, 101), /percentile/);
+});
+
+test("entropy threshold matches ONNX Runtime's get_entropy_threshold (numpy reference values)", () => {
+  const ref: Array<[number[], number, number]> = [
+    [[0, 0, 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 6, 13, 25, 46, 81, 134, 209, 309, 431, 569, 711, 840, 939, 993, 993, 939, 840, 711, 569, 431, 309, 209, 134, 81, 46, 25, 13, 6, 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0], -2.0, 2.125],
+    [[0, 0, 0, 0, 0, 50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 3, 4, 6, 9, 12, 17, 24, 34, 48, 67, 94, 131, 183, 256, 358, 500, 358, 256, 183, 131, 94, 67, 48, 34, 24, 17, 12, 9, 6, 4, 3, 2, 1, 1, 0, 0, 0, 0, 0], -3.75, 3.8],
+    [[0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 800, 623, 485, 377, 294, 229, 178, 139, 108, 84, 65, 51, 39, 31, 24, 18, 14, 11, 8, 6, 5, 4, 3, 2, 1, 1, 1, 0, 0, 0, 0, 20], -3.0, 3.125],
+  ];
+  for (const [counts, lo, hi] of ref) {
+    const r = entropyThreshold(hist(counts, -4, 4, -3.9, 3.8), 8);
+    assert.ok(Math.abs(r.min - lo) < 1e-12 && Math.abs(r.max - hi) < 1e-12, `got ${r.min},${r.max} want ${lo},${hi}`);
+  }
+});
+
+test("MSE: keeps the full range of uniform data, clips a lone outlier, clips more at fewer bits", () => {
+  const uniform = new StreamingHistogram(2048);
+  uniform.observe(Float32Array.from({ length: 20001 }, (_, i) => -1 + i / 10000));
+  const u = mseThreshold(uniform.snapshot()!, { symmetric: true });
+  assert.ok(u.max > 0.98 && u.max <= 1, `uniform max ${u.max}`);
+
+  const g = new StreamingHistogram(2048);
+  let seed = 3;
+  const rand = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  const data = Float32Array.from({ length: 20000 }, () => Math.sqrt(-2 * Math.log(rand())) * Math.cos(2 * Math.PI * rand()));
+  g.observe(data);
+  g.observe([100]);
+  const r8 = mseThreshold(g.snapshot()!, { symmetric: true });
+  const r4 = mseThreshold(g.snapshot()!, { symmetric: true, bits: 4 });
+  // 8 bits: rounding noise of 20000 values at scale 2t/255 outweighs clipping one outlier, so t stays large;
+  // 4 bits: the grid is 16x coarser and clipping the outlier wins.
+  assert.ok(r8.max > 50 && r8.max <= 100, `8-bit threshold ${r8.max}`);
+  assert.ok(r4.max > 2 && r4.max < 6, `4-bit threshold ${r4.max}`);
+  assert.equal(r8.min, -r8.max);
+  const asym = mseThreshold(g.snapshot()!, { bits: 4 });
+  assert.ok(asym.min < -2 && asym.max < 10, `asymmetric 4-bit ${asym.min}..${asym.max}`);
+});
