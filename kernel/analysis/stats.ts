@@ -241,3 +241,22 @@ export function judgeRatio(a: Summary, b: Summary, ratio: Interval, opts: { minR
   if (!(width <= maxWidth)) reasons.push(`the ratio's ${(ratio.level * 100).toFixed(0)}% interval [${ratio.lo.toFixed(2)}, ${ratio.hi.toFixed(2)}] is ${(width * 100).toFixed(0)}% wide`);
   return { trustworthy: reasons.length === 0, reason: reasons.join("; ") };
 }
+
+/**
+ * Percentile bootstrap of any statistic of n paired samples, e.g. the difference in macro F1 or corpus CER between
+ * two models. `stat` receives the resampled indices (with repetition) and returns the statistic on them.
+ */
+export function bootstrapStatistic(n: number, stat: (idx: Int32Array) => number, level = 0.95, resamples = 1000, seed = 1): Interval {
+  if (n === 0) throw new Error("bootstrap of zero samples");
+  const all = Int32Array.from({ length: n }, (_, i) => i);
+  const rand = seededRandom(seed);
+  const values = new Float64Array(resamples);
+  const idx = new Int32Array(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let i = 0; i < n; i++) idx[i] = Math.floor(rand() * n);
+    values[r] = stat(idx);
+  }
+  values.sort();
+  const alpha = (1 - level) / 2;
+  return { estimate: stat(all), lo: quantileSorted(values, alpha), hi: quantileSorted(values, 1 - alpha), level };
+}
