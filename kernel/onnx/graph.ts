@@ -1,0 +1,275 @@
+// Graph editing helpers: who produces and consumes each value, fresh names, inserting/removing/replacing nodes,
+// topological order, initializer and constant lookup. Subgraphs (If/Loop/Scan bodies) count: a node whose body
+// reads an outer value is a consumer of it, so rewrites never orphan a value a subgraph still uses.
+import { create } from "@bufbuild/protobuf";
+import { AttributeProto_AttributeType as AttrType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { TensorProtoSchema } from "onnx-buf";
+import { DataType } from "./dtype";
+import { OnnxError } from "./errors";
+import { getAttribute } from "./proto";
+import { makeTensor } from "./tensor";
+
+export const nodeLabel = (n: NodeProto): string => `node "${n.name || n.output[0] || "(unnamed)"}" (${n.opType})`;
+
+/** The subgraphs held in a node's attributes (If: then/else, Loop/Scan: body). */
+export function subgraphs(node: NodeProto): GraphProto[] {
+  const out: GraphProto[] = [];
+  for (const a of node.attribute) {
+    if (a.g) out.push(a.g);
+    out.push(...a.graphs);
+  }
+  return out;
+}
+
+/** Calls fn on the graph and every nested subgraph, outermost first. */
+export function forEachGraph(graph: GraphProto, fn: (g: GraphProto, depth: number) => void, depth = 0): void {
+  fn(graph, depth);
+  for (const n of graph.node) for (const g of subgraphs(n)) forEachGraph(g, fn, depth + 1);
+}
+
+/** Names a subgraph reads from enclosing scopes (used but not defined inside it). */
+export function outerScopeInputs(graph: GraphProto): Set<string> {
+  const defined = new Set<string>([...graph.input.map((v) => v.name), ...graph.initializer.map((t) => t.name)]);
+  for (const n of graph.node) for (const o of n.output) defined.add(o);
+  const used = new Set<string>();
+  for (const n of graph.node) {
+    for (const i of n.input) if (i && !defined.has(i)) used.add(i);
+    for (const g of subgraphs(n)) for (const i of outerScopeInputs(g)) if (!defined.has(i)) used.add(i);
+  }
+  for (const o of graph.output) if (!defined.has(o.name)) used.add(o.name);
+  return used;
+}
+
+/** Every value a node reads: its explicit inputs plus outer values its subgraphs read. Optional ("") skipped. */
+export function nodeInputs(node: NodeProto): string[] {
+  const names = node.input.filter((i) => i !== "");
+  for (const g of subgraphs(node)) for (const i of outerScopeInputs(g)) if (!names.includes(i)) names.push(i);
+  return names;
+}
+
+export function producers(graph: GraphProto): Map<string, NodeProto> {
+  const m = new Map<string, NodeProto>();
+  for (const n of graph.node) for (const o of n.output) if (o) m.set(o, n);
+  return m;
+}
+
+export function consumers(graph: GraphProto): Map<string, NodeProto[]> {
+  const m = new Map<string, NodeProto[]>();
+  for (const n of graph.node) {
+    for (const i of nodeInputs(n)) {
+      const list = m.get(i);
+      if (list) list.push(n);
+      else m.set(i, [n]);
+    }
+  }
+  return m;
+}
+
+/** All names used in the graph and its subgraphs: values, initializers, nodes. */
+export function usedNames(graph: GraphProto): Set<string> {
+  const s = new Set<string>();
+  forEachGraph(graph, (g) => {
+    for (const v of [...g.input, ...g.output, ...g.valueInfo]) s.add(v.name);
+    for (const t of g.initializer) s.add(t.name);
+    for (const n of g.node) {
+      if (n.name) s.add(n.name);
+      for (const x of [...n.input, ...n.output]) if (x) s.add(x);
+    }
+  });
+  return s;
+}
+
+/**
+ * A name not yet used in the graph: `base`, else `base_1`, `base_2`, ... Pass `taken` (from usedNames) when
+ * making many names, to avoid rescanning; the new name is added to it.
+ */
+export function uniqueName(graph: GraphProto, base: string, taken: Set<string> = usedNames(graph)): string {
+  let name = base;
+  for (let i = 1; taken.has(name); i++) name = `${base}_${i}`;
+  taken.add(name);
+  return name;
+}
+
+/** Inserts nodes before `before` (or at the end). Order is fixed up by topologicalSort when needed. */
+export function addNodes(graph: GraphProto, nodes: NodeProto[], before?: NodeProto): void {
+  const at = before ? graph.node.indexOf(before) : -1;
+  if (at < 0) graph.node.push(...nodes);
+  else graph.node.splice(at, 0, ...nodes);
+}
+
+export function removeNodes(graph: GraphProto, nodes: Iterable<NodeProto>): void {
+  const drop = new Set(nodes);
+  graph.node = graph.node.filter((n) => !drop.has(n));
+}
+
+/** Puts `replacement` where `old` was. */
+export function replaceNode(graph: GraphProto, old: NodeProto, replacement: NodeProto[]): void {
+  const at = graph.node.indexOf(old);
+  if (at < 0) throw new OnnxError(`${nodeLabel(old)} is not in graph "${graph.name}"`);
+  graph.node.splice(at, 1, ...replacement);
+}
+
+/**
+ * Makes every reader of `from` read `to` instead (node inputs in this graph and its subgraphs, graph outputs),
+ * except nodes for which `skip` returns true (typically the node that computes `to` from `from`).
+ */
+export function replaceUses(graph: GraphProto, from: string, to: string, skip?: (n: NodeProto) => boolean): void {
+  forEachGraph(graph, (g, depth) => {
+    // A subgraph that defines its own `from` shadows ours: leave it alone.
+    if (depth > 0 && (g.input.some((v) => v.name === from) || g.node.some((n) => n.output.includes(from)))) return;
+    for (const n of g.node) {
+      if (skip?.(n)) continue;
+      n.input = n.input.map((i) => (i === from ? to : i));
+    }
+    if (depth === 0) for (const o of g.output) if (o.name === from) o.name = to;
+  });
+}
+
+/**
+ * Sorts graph.node so that every node comes after the producers of what it reads (stable: nodes already in order
+ * keep their order). Throws naming a node on a cycle. Subgraph bodies are left as they are.
+ */
+export function topologicalSort(graph: GraphProto): void {
+  const prod = producers(graph);
+  const indeg = new Map<NodeProto, number>();
+  const readers = consumers(graph);
+  for (const n of graph.node) {
+    let k = 0;
+    for (const i of new Set(nodeInputs(n))) if (prod.has(i) && prod.get(i) !== n) k++;
+    if (nodeInputs(n).some((i) => prod.get(i) === n)) {
+      throw new OnnxError(`${nodeLabel(n)} reads its own output: the graph has a cycle`);
+    }
+    indeg.set(n, k);
+  }
+  const order = new Map(graph.node.map((n, i) => [n, i]));
+  const ready = graph.node.filter((n) => indeg.get(n) === 0);
+  const out: NodeProto[] = [];
+  while (ready.length) {
+    ready.sort((a, b) => order.get(a)! - order.get(b)!);
+    const n = ready.shift()!;
+    out.push(n);
+    const seen = new Set<NodeProto>();
+    for (const o of n.output) {
+      for (const c of readers.get(o) ?? []) {
+        if (c === n || seen.has(c)) continue;
+        seen.add(c);
+        const k = indeg.get(c)! - 1;
+        indeg.set(c, k);
+        if (k === 0) ready.push(c);
+      }
+    }
+  }
+  if (out.length !== graph.node.length) {
+    const stuck = graph.node.find((n) => !out.includes(n))!;
+    throw new OnnxError(`the graph "${graph.name}" has a cycle through ${nodeLabel(stuck)}`);
+  }
+  graph.node = out;
+}
+
+/**
+ * Checks that every value a node reads is defined (graph input, initializer, some node's output or, for
+ * subgraphs, an enclosing scope) and that nothing is defined twice. Throws naming the node and value. Order is
+ * not checked here (topologicalSort finds cycles).
+ */
+export function checkGraph(graph: GraphProto, outer: ReadonlySet<string> = new Set()): void {
+  const defined = new Set<string>(outer);
+  for (const v of graph.input) defined.add(v.name);
+  for (const t of graph.initializer) defined.add(t.name);
+  const produced = new Set<string>();
+  for (const n of graph.node) {
+    for (const o of n.output) {
+      if (!o) continue;
+      if (produced.has(o) || (defined.has(o) && !outer.has(o))) {
+        throw new OnnxError(`${nodeLabel(n)} writes "${o}", which is already defined elsewhere in the graph`);
+      }
+      produced.add(o);
+    }
+  }
+  const scope = new Set([...defined, ...produced]);
+  for (const n of graph.node) {
+    for (const i of n.input) {
+      if (i !== "" && !scope.has(i)) {
+        throw new OnnxError(`${nodeLabel(n)} reads "${i}", which no node, graph input or initializer provides`);
+      }
+    }
+    for (const g of subgraphs(n)) checkGraph(g, scope);
+  }
+  for (const o of graph.output) {
+    if (!scope.has(o.name)) throw new OnnxError(`graph output "${o.name}" is not computed by any node of graph "${graph.name}"`);
+  }
+}
+
+export function getInitializer(graph: GraphProto, name: string): TensorProto | undefined {
+  return graph.initializer.find((t) => t.name === name);
+}
+
+export function initializerMap(graph: GraphProto): Map<string, TensorProto> {
+  return new Map(graph.initializer.map((t) => [t.name, t]));
+}
+
+/** The tensor a Constant node holds, whatever attribute form it uses (value, value_float(s), value_int(s)). */
+export function constantNodeTensor(node: NodeProto): TensorProto | undefined {
+  const name = node.output[0] ?? "";
+  const a = node.attribute[0];
+  if (node.opType !== "Constant" || (node.domain !== "" && node.domain !== "ai.onnx") || !a) return undefined;
+  switch (a.name) {
+    case "value": {
+      if (!a.t) return undefined;
+      const t = create(TensorProtoSchema, a.t);
+      t.name = name;
+      return t;
+    }
+    case "value_float":
+      return makeTensor(name, DataType.FLOAT, [], [a.f]);
+    case "value_floats":
+      return makeTensor(name, DataType.FLOAT, [a.floats.length], a.floats);
+    case "value_int":
+      return makeTensor(name, DataType.INT64, [], [a.i]);
+    case "value_ints":
+      return makeTensor(name, DataType.INT64, [a.ints.length], a.ints);
+    default:
+      return undefined; // sparse_value, value_string(s): not weights
+  }
+}
+
+/** A constant tensor by value name: an initializer or the output of a Constant node. */
+export function constantValue(graph: GraphProto, name: string): TensorProto | undefined {
+  const init = getInitializer(graph, name);
+  if (init) return init;
+  const n = graph.node.find((x) => x.opType === "Constant" && x.output[0] === name);
+  return n ? constantNodeTensor(n) : undefined;
+}
+
+/**
+ * Turns Constant nodes into initializers (in this graph only; subgraph constants stay local), so weights
+ * exported as Constant ops can be quantized like any initializer. Returns how many were moved.
+ */
+export function constantsToInitializers(graph: GraphProto): number {
+  const moved: NodeProto[] = [];
+  for (const n of graph.node) {
+    const t = n.opType === "Constant" && getAttribute(n, "value")?.type !== AttrType.SPARSE_TENSOR ? constantNodeTensor(n) : undefined;
+    if (!t) continue;
+    graph.initializer.push(t);
+    moved.push(n);
+  }
+  removeNodes(graph, moved);
+  return moved.length;
+}
+
+/** Every TensorProto that can hold weights: initializers and tensor attributes, in all (sub)graphs. */
+export function allTensors(proto: ModelProto): TensorProto[] {
+  const out: TensorProto[] = [];
+  const visit = (g: GraphProto) => {
+    out.push(...g.initializer);
+    for (const n of g.node) {
+      for (const a of n.attribute) {
+        if (a.t) out.push(a.t);
+        out.push(...a.tensors);
+        if (a.g) visit(a.g);
+        for (const sg of a.graphs) visit(sg);
+      }
+    }
+  };
+  if (proto.graph) visit(proto.graph);
+  return out;
+}

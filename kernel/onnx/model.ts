@@ -1,0 +1,151 @@
+// The Model class: a ModelProto plus where it came from (so external data can be found and the source file is
+// never written over). Loading checks the bytes really are an ONNX model and says what they are when not;
+// saving is atomic (temp file + rename) and moves tensors to an external data file when the model would not fit
+// protobuf's 2 GB limit.
+import { clone as cloneMessage, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { existsSync, readFileSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
+import { OnnxError } from "./errors";
+import { isExternal } from "./external";
+import { allTensors } from "./graph";
+import { describeNonOnnx, locateWireError, validateModel } from "./validate";
+import { readTensor, type TensorValue } from "./tensor";
+import { writeModelFiles, type SaveOptions } from "./writer";
+
+export type { SaveOptions };
+
+export interface FromBytesOptions {
+  /** The file the bytes came from: used in messages, for external data, and to refuse saving over it. */
+  path?: string;
+  /** Folder external data is read from; defaults to the folder of `path`. */
+  dir?: string;
+  /** Skip the structural checks (for tools that must open broken models). Default false. */
+  skipValidation?: boolean;
+}
+
+export class Model {
+  private constructor(
+    public proto: ModelProto,
+    /** Absolute path of the file this model was loaded from, if any. */
+    readonly path: string | undefined,
+    /** Folder external data is resolved against. */
+    readonly dir: string | undefined,
+  ) {}
+
+  static async load(file: string, options: Omit<FromBytesOptions, "path"> = {}): Promise<Model> {
+    let bytes: Uint8Array;
+    try {
+      bytes = await readFile(file);
+    } catch (e) {
+      throw new OnnxError(`cannot read the model file: ${(e as Error).message}`, file);
+    }
+    return Model.fromBytes(bytes, { ...options, path: file });
+  }
+
+  static loadSync(file: string, options: Omit<FromBytesOptions, "path"> = {}): Model {
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(file);
+    } catch (e) {
+      throw new OnnxError(`cannot read the model file: ${(e as Error).message}`, file);
+    }
+    return Model.fromBytes(bytes, { ...options, path: file });
+  }
+
+  /** Decodes ONNX bytes. The tensors' raw_data are views of `bytes` (no copy): do not reuse the buffer. */
+  static fromBytes(bytes: Uint8Array, options: FromBytesOptions = {}): Model {
+    const file = options.path ? path.resolve(options.path) : undefined;
+    const label = options.path ?? "<bytes>";
+    const what = describeNonOnnx(bytes);
+    if (what) throw new OnnxError(what, label);
+    let proto: ModelProto;
+    try {
+      proto = fromBinary(ModelProtoSchema, bytes, { readUnknownFields: true });
+    } catch (e) {
+      const where = locateWireError(bytes);
+      throw new OnnxError(
+        `not a valid ONNX file: ${where ?? `protobuf decoding failed (${(e as Error).message})`}; the file is truncated or corrupted`,
+        label,
+      );
+    }
+    const dir = options.dir ?? (file ? path.dirname(file) : undefined);
+    if (!options.skipValidation) validateModel(proto, label, bytes.byteLength, dir);
+    return new Model(proto, file, dir);
+  }
+
+  /** Wraps a ModelProto built in code. `dir` is only needed if it references external data. */
+  static fromProto(proto: ModelProto, dir?: string): Model {
+    return new Model(proto, undefined, dir);
+  }
+
+  get graph(): GraphProto {
+    if (!this.proto.graph) throw new OnnxError("the model has no graph", this.path);
+    return this.proto.graph;
+  }
+
+  /** Encoded bytes. External tensors stay external (use save() to produce a self-contained file). */
+  toBytes(): Uint8Array {
+    return toBinary(ModelProtoSchema, this.proto);
+  }
+
+  /** Saves atomically. Refuses to write over the file this model was loaded from, or any file unless overwrite. */
+  async save(file: string, options: SaveOptions = {}): Promise<void> {
+    this.saveSync(file, options);
+  }
+
+  saveSync(file: string, options: SaveOptions = {}): void {
+    const target = path.resolve(file);
+    if (this.path && target === this.path) {
+      throw new OnnxError("refusing to write over the file this model was loaded from: save to a new path", file);
+    }
+    if (existsSync(target) && !options.overwrite) {
+      throw new OnnxError("the file exists; pass overwrite: true to replace it", file);
+    }
+    writeModelFiles(this.proto, target, this.dir, options);
+  }
+
+  /** A deep copy that shares nothing mutable with this one (same source path and folder). */
+  clone(): Model {
+    return new Model(cloneMessage(ModelProtoSchema, this.proto), this.path, this.dir);
+  }
+
+  /** The imported opset version for a domain ("" = ai.onnx), or undefined when not imported. */
+  opset(domain = ""): number | undefined {
+    const d = domain === "ai.onnx" ? "" : domain;
+    const entry = this.proto.opsetImport.find((o) => (o.domain === "ai.onnx" ? "" : o.domain) === d);
+    return entry ? Number(entry.version) : undefined;
+  }
+
+  setOpset(version: number, domain = ""): void {
+    const d = domain === "ai.onnx" ? "" : domain;
+    const entry = this.proto.opsetImport.find((o) => (o.domain === "ai.onnx" ? "" : o.domain) === d);
+    if (entry) entry.version = BigInt(version);
+    else this.proto.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: d, version: BigInt(version) }));
+  }
+
+  /** Decodes a tensor of this model, reading external data from the model's folder. */
+  readTensor(t: TensorProto): TensorValue {
+    return readTensor(t, this.dir);
+  }
+
+  hasExternalData(): boolean {
+    return allTensors(this.proto).some(isExternal);
+  }
+
+  /** The distinct external data files the model refers to (relative locations). */
+  externalLocations(): string[] {
+    const locs = new Set<string>();
+    for (const t of allTensors(this.proto)) {
+      if (!isExternal(t)) continue;
+      const loc = t.externalData.find((e) => e.key === "location")?.value;
+      if (loc) locs.add(loc);
+    }
+    return [...locs];
+  }
+}
+
+export async function loadModel(file: string): Promise<Model> {
+  return Model.load(file);
+}
