@@ -16,7 +16,8 @@ import {
   type QType,
   type QuantParams,
 } from "../../../kernel/quant/math";
-import { makeNode, makeTensor } from "../../../kernel/quant/graph";
+import { attr, makeNode } from "../../../kernel/onnx/proto";
+import { makeTensor } from "../../../kernel/onnx/tensor";
 import { makeModel, randomFloats, runModel, valueInfo } from "./build";
 
 const f32 = Math.fround;
@@ -98,12 +99,6 @@ test("sqnr is infinite for equal arrays and ~6 dB per halving of noise", () => {
   assert.ok(Math.abs(sqnr([1, 1], [1.1, 0.9]) - 20) < 1e-9);
 });
 
-const ORT_ARRAYS: Record<QType, (n: number) => ArrayLike<number> & ArrayBufferView> = {
-  int8: (n) => new Int8Array(n),
-  uint8: (n) => new Uint8Array(n),
-  int16: (n) => new Int16Array(n),
-  uint16: (n) => new Uint16Array(n),
-};
 const DTYPE: Record<QType, number> = { uint8: 2, int8: 3, uint16: 4, int16: 5 };
 
 for (const type of ["int8", "uint8", "int16", "uint16"] as QType[]) {
@@ -116,15 +111,16 @@ for (const type of ["int8", "uint8", "int16", "uint16"] as QType[]) {
         : paramsForWeight(x, dims, { type });
       // Put exact ties (k + 0.5 steps) into the input to exercise round-half-even in both implementations.
       for (let i = 0; i < 10; i++) x[i] = (i - 5 + 0.5) * params.scale[0]!;
-      const zp = ORT_ARRAYS[type](params.zeroPoint.length);
-      for (let i = 0; i < zp.length; i++) (zp as unknown as number[])[i] = params.zeroPoint[i]!;
       const pdims = perChannel ? [4] : [];
-      const attrs: Record<string, number> = perChannel ? { axis: 1 } : {};
+      const attributes = perChannel ? [attr.int("axis", 1)] : [];
       const model = makeModel(
-        [makeNode("QuantizeLinear", ["x", "s", "z"], ["q"], "q", attrs), makeNode("DequantizeLinear", ["q", "s", "z"], ["y"], "dq", attrs)],
+        [
+          makeNode("QuantizeLinear", ["x", "s", "z"], ["q"], { attributes }),
+          makeNode("DequantizeLinear", ["q", "s", "z"], ["y"], { attributes }),
+        ],
         [valueInfo("x", 1, dims)],
         [valueInfo("q", DTYPE[type], dims), valueInfo("y", 1, dims)],
-        [makeTensor("s", 1, pdims, params.scale), makeTensor("z", DTYPE[type], pdims, zp)],
+        [makeTensor("s", 1, pdims, params.scale), makeTensor("z", DTYPE[type], pdims, params.zeroPoint)],
         21,
       );
       const out = await runModel(model, { x: new ort.Tensor("float32", x, dims) }, "disabled");

@@ -1,0 +1,162 @@
+// Typed quantization configuration (no string maps: ORT's `extra_options` is what we avoid) and the summary a
+// conversion reports. Every field is optional; `resolveConfig` fills the documented defaults and validates.
+import type { NodeProto } from "onnx-buf";
+import type { QType } from "./math";
+
+export type QuantFormat = "qdq" | "qoperator";
+export type WeightType = "int8" | "uint8";
+export type CalibrationMethod = "minmax" | "entropy" | "percentile" | "mse";
+/** A node chosen by exact name, by a regular expression over its name, or by a predicate. */
+export type NodeSelector = string | RegExp | ((node: NodeProto) => boolean);
+
+export interface CalibrationConfig {
+  /** Default "minmax": measured best or equal on our fixtures (see docs/quantization.md). */
+  method?: CalibrationMethod;
+  /** percentile: the percentile of |x| kept (default 99.999). */
+  percentile?: number;
+  /** Histogram bins for entropy/percentile/mse (default 2048 as ORT). */
+  numBins?: number;
+  /** entropy: quantized bins (default 128 as ORT). */
+  numQuantizedBins?: number;
+  /** minmax: exponential moving average of per-batch ranges (default false). */
+  movingAverage?: boolean;
+  /** minmax moving average weight of a new batch (default 0.01 as ORT). */
+  averagingConstant?: number;
+}
+
+/** Per-tensor override, keyed by tensor name in `QConfig.overrides`. */
+export interface TensorOverride {
+  /** Quantized type of this tensor (activations only). */
+  type?: QType;
+  /** Use this range instead of the calibrated one. */
+  range?: { min: number; max: number };
+  /** Fix the scale and zero point (wins over range). */
+  scale?: number;
+  zeroPoint?: number;
+  symmetric?: boolean;
+  /** Leave this tensor in float. */
+  keepFloat?: boolean;
+}
+
+export interface QConfig {
+  /** "qdq" (default: portable, fused by onnxruntime) or "qoperator" (QLinear* ops, onnxruntime only). */
+  format?: QuantFormat;
+  /** Activation type. Default "uint8" (U8S8): see docs/quantization.md for the measurement behind it. */
+  activationType?: QType;
+  /** Weight type. Default "int8". */
+  weightType?: WeightType;
+  /** Per-channel weights for Conv/ConvTranspose/MatMul/Gemm. Default true. */
+  perChannel?: boolean;
+  /** Symmetric activation ranges. Default false (asymmetric keeps ReLU outputs' full resolution). */
+  activationSymmetric?: boolean;
+  /** Symmetric weight ranges. Default true (zero point 0: what int8 GEMM kernels want). */
+  weightSymmetric?: boolean;
+  /** 7-bit ranges for CPUs without VNNI. Default false (this CPU has VNNI). */
+  reduceRange?: boolean;
+  calibration?: CalibrationConfig;
+  /** Op types to quantize. Default: every op type with a quantizer in the registry. */
+  opTypes?: string[];
+  /** Only these nodes (default: all). */
+  include?: NodeSelector[];
+  /** Never these nodes (default: none). */
+  exclude?: NodeSelector[];
+  /** Per-tensor overrides by tensor name. */
+  overrides?: Record<string, TensorOverride>;
+  /**
+   * Keep a final Softmax that produces a graph output in float (default true): its output feeds nothing quantized,
+   * so quantizing it only costs accuracy on probabilities.
+   */
+  keepOutputSoftmaxFloat?: boolean;
+}
+
+export interface ResolvedQConfig {
+  format: QuantFormat;
+  activationType: QType;
+  weightType: WeightType;
+  perChannel: boolean;
+  activationSymmetric: boolean;
+  weightSymmetric: boolean;
+  reduceRange: boolean;
+  calibration: Required<CalibrationConfig>;
+  opTypes: string[] | undefined;
+  include: NodeSelector[] | undefined;
+  exclude: NodeSelector[];
+  overrides: Record<string, TensorOverride>;
+  keepOutputSoftmaxFloat: boolean;
+}
+
+const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];
+const METHODS: readonly CalibrationMethod[] = ["minmax", "entropy", "percentile", "mse"];
+
+export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
+  const r: ResolvedQConfig = {
+    format: c.format ?? "qdq",
+    activationType: c.activationType ?? "uint8",
+    weightType: c.weightType ?? "int8",
+    perChannel: c.perChannel ?? true,
+    activationSymmetric: c.activationSymmetric ?? false,
+    weightSymmetric: c.weightSymmetric ?? true,
+    reduceRange: c.reduceRange ?? false,
+    calibration: {
+      method: c.calibration?.method ?? "minmax",
+      percentile: c.calibration?.percentile ?? 99.999,
+      numBins: c.calibration?.numBins ?? 2048,
+      numQuantizedBins: c.calibration?.numQuantizedBins ?? 128,
+      movingAverage: c.calibration?.movingAverage ?? false,
+      averagingConstant: c.calibration?.averagingConstant ?? 0.01,
+    },
+    opTypes: c.opTypes,
+    include: c.include,
+    exclude: c.exclude ?? [],
+    overrides: c.overrides ?? {},
+    keepOutputSoftmaxFloat: c.keepOutputSoftmaxFloat ?? true,
+  };
+  if (r.format !== "qdq" && r.format !== "qoperator") throw new Error(`QConfig.format: "${r.format}" is not qdq or qoperator`);
+  if (!QTYPES.includes(r.activationType)) throw new Error(`QConfig.activationType: "${r.activationType}" is not one of ${QTYPES.join(", ")}`);
+  if (r.weightType !== "int8" && r.weightType !== "uint8") throw new Error(`QConfig.weightType: "${r.weightType}" is not int8 or uint8`);
+  if (!METHODS.includes(r.calibration.method))
+    throw new Error(`QConfig.calibration.method: "${r.calibration.method}" is not one of ${METHODS.join(", ")}`);
+  const p = r.calibration.percentile;
+  if (!(p > 0 && p <= 100)) throw new Error(`QConfig.calibration.percentile: ${p} must be in (0, 100]`);
+  for (const [name, o] of Object.entries(r.overrides)) {
+    if (o.type && !QTYPES.includes(o.type)) throw new Error(`QConfig.overrides["${name}"].type: "${o.type}" is not a quantized type`);
+    if (o.range && !(o.range.min <= o.range.max)) throw new Error(`QConfig.overrides["${name}"].range: min must be <= max`);
+    if (o.scale !== undefined && !(o.scale > 0 && Number.isFinite(o.scale)))
+      throw new Error(`QConfig.overrides["${name}"].scale: ${o.scale} must be a positive finite number`);
+  }
+  return r;
+}
+
+export function matchesSelector(node: NodeProto, sel: NodeSelector): boolean {
+  if (typeof sel === "string") return node.name === sel;
+  if (sel instanceof RegExp) return sel.test(node.name);
+  return sel(node);
+}
+
+/** One node the conversion quantized, with the type each of its quantized inputs got. */
+export interface QuantizedNodeInfo {
+  name: string;
+  opType: string;
+  tensors: { name: string; type: QType | "int32"; perChannel: boolean }[];
+}
+
+export interface FloatNodeInfo {
+  name: string;
+  opType: string;
+  reason: string;
+}
+
+export interface QuantizationSummary {
+  format: QuantFormat;
+  mode: "static" | "dynamic";
+  quantized: QuantizedNodeInfo[];
+  float: FloatNodeInfo[];
+  /** Op types that have no quantizer, with how many nodes of each stayed float. */
+  unsupportedOps: Record<string, number>;
+  /** Biases whose weight scale was widened so the int32 bias does not overflow. */
+  biasOverflow: string[];
+  /** Activations folded into their producer (Relu/Clip removed because the Q clamps the same way). */
+  foldedActivations: string[];
+  opset: { before: number; after: number };
+  warnings: string[];
+}
