@@ -1,0 +1,48 @@
+// The ONNX editor's page body: the model summary and its action buttons. Every model-derived string (names, doc
+// strings, metadata, producer) goes through escapeHtml; test/unit/editor/summary-html.test.ts feeds it hostile names.
+import type { ModelSummary } from "../../kernel/onnx-text/summary";
+import { formatBytes } from "../../media/renderer/render";
+import { escapeHtml as h } from "../webview/html";
+
+export interface SummaryView {
+  fileName: string;
+  fileBytes: number;
+  summary: ModelSummary;
+  /** In an untrusted workspace the run buttons are replaced by the reason and a "Trust" button. */
+  trusted: boolean;
+}
+
+const num = (n: number) => n.toLocaleString("en-US");
+
+function valueTable(rows: ModelSummary["inputs"]): string {
+  if (rows.length === 0) return `<p class="muted">none</p>`;
+  return `<table><tr><th>name</th><th>type</th></tr>${rows.map((v) => `<tr><td><code>${h(v.name)}</code></td><td><code>${h(v.type)}</code></td></tr>`).join("")}</table>`;
+}
+
+export function summaryBody(v: SummaryView): string {
+  const s = v.summary;
+  const actions = v.trusted
+    ? `<button data-command="ptq.quantizeModel">Quantize model…</button>
+<button data-command="ptq.benchmarkModel">Benchmark this model</button>
+<button class="secondary" data-command="ptq.openModelInNotebook">Open in notebook</button>`
+    : `<p class="warn">This workspace is not trusted, so PTQ Studio will not run models or start a kernel here (a model run
+executes native code on your machine).</p><button data-command="workbench.trust.manage">Manage workspace trust…</button>`;
+  const opsets = s.opsets.map((o) => `<code>${h(o.domain)}</code> ${o.version}`).join(", ");
+  const sizes = s.sizeByType
+    .map((t) => `<tr><td><code>${h(t.type)}</code></td><td class="num">${num(t.tensors)}</td><td class="num">${num(t.params)}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`)
+    .join("");
+  const ops = s.opCounts.map((o) => `<tr><td><code>${h(o.op)}</code></td><td class="num">${o.count}</td></tr>`).join("");
+  const meta = s.metadata.map((m) => `<tr><td>${h(m.key)}</td><td>${h(m.value)}</td></tr>`).join("");
+  return `<h1>${h(v.fileName)}</h1>
+<p class="muted">${formatBytes(v.fileBytes)} on disk · IR ${s.irVersion} · opsets ${opsets}${s.producer ? ` · produced by ${h(s.producer)}` : ""}
+ · graph <code>${h(s.graphName)}</code> · ${num(s.nodeCount)} nodes${s.subgraphCount ? ` (${s.subgraphCount} subgraphs)` : ""} · ${num(s.totalParams)} parameters (${formatBytes(s.totalBytes)})</p>
+${s.docString ? `<p>${h(s.docString)}</p>` : ""}
+<div id="actions">${actions}<button class="secondary" data-command="ptq.openAsOnnxText">Open as ONNX text</button></div>
+<div class="grid">
+<section><h2>Inputs</h2>${valueTable(s.inputs)}</section>
+<section><h2>Outputs</h2>${valueTable(s.outputs)}</section>
+<section><h2>Size by element type</h2><table><tr><th>type</th><th>tensors</th><th>parameters</th><th>bytes</th></tr>${sizes}</table></section>
+<section><h2>Op counts</h2><table><tr><th>op</th><th>count</th></tr>${ops}</table></section>
+${meta ? `<section><h2>Metadata</h2><table>${meta}</table></section>` : ""}
+</div>`;
+}
