@@ -1,0 +1,83 @@
+// NumPy .npy format (versions 1–3): a magic string, a Python-literal header dict, then the raw array in C order.
+// https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
+
+import { DataType } from "../onnx/dtype";
+import { DataError, type FeedArray, type LoadedArray } from "./feeds";
+
+interface NpyType {
+  dtype: DataType;
+  bytes: number;
+  make: (n: number) => FeedArray;
+  /** Reads element i (little or big endian) from a DataView. */
+  get: (v: DataView, off: number, le: boolean) => number | bigint;
+}
+
+const TYPES: Record<string, NpyType> = {
+  f4: { dtype: DataType.FLOAT, bytes: 4, make: (n) => new Float32Array(n), get: (v, o, le) => v.getFloat32(o, le) },
+  f8: { dtype: DataType.DOUBLE, bytes: 8, make: (n) => new Float64Array(n), get: (v, o, le) => v.getFloat64(o, le) },
+  // float16 is kept as its bits: that is how onnxruntime-node takes float16 tensors.
+  f2: { dtype: DataType.FLOAT16, bytes: 2, make: (n) => new Uint16Array(n), get: (v, o, le) => v.getUint16(o, le) },
+  i1: { dtype: DataType.INT8, bytes: 1, make: (n) => new Int8Array(n), get: (v, o) => v.getInt8(o) },
+  u1: { dtype: DataType.UINT8, bytes: 1, make: (n) => new Uint8Array(n), get: (v, o) => v.getUint8(o) },
+  b1: { dtype: DataType.BOOL, bytes: 1, make: (n) => new Uint8Array(n), get: (v, o) => (v.getUint8(o) ? 1 : 0) },
+  i2: { dtype: DataType.INT16, bytes: 2, make: (n) => new Int16Array(n), get: (v, o, le) => v.getInt16(o, le) },
+  u2: { dtype: DataType.UINT16, bytes: 2, make: (n) => new Uint16Array(n), get: (v, o, le) => v.getUint16(o, le) },
+  i4: { dtype: DataType.INT32, bytes: 4, make: (n) => new Int32Array(n), get: (v, o, le) => v.getInt32(o, le) },
+  u4: { dtype: DataType.UINT32, bytes: 4, make: (n) => new Uint32Array(n), get: (v, o, le) => v.getUint32(o, le) },
+  i8: { dtype: DataType.INT64, bytes: 8, make: (n) => new BigInt64Array(n), get: (v, o, le) => v.getBigInt64(o, le) },
+  u8: { dtype: DataType.UINT64, bytes: 8, make: (n) => new BigUint64Array(n), get: (v, o, le) => v.getBigUint64(o, le) },
+};
+
+const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // "\x93NUMPY"
+
+/** Parses a .npy file's bytes; `file` names it in errors. The data is copied (the input may be unaligned). */
+export function parseNpy(bytes: Uint8Array, file: string): LoadedArray {
+  if (bytes.length < 10 || MAGIC.some((m, i) => bytes[i] !== m)) {
+    throw new DataError(`${file}: not a .npy file (missing the \\x93NUMPY magic)`);
+  }
+  const major = bytes[6]!;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let headerLen: number;
+  let start: number;
+  if (major === 1) {
+    headerLen = view.getUint16(8, true);
+    start = 10;
+  } else if (major === 2 || major === 3) {
+    headerLen = view.getUint32(8, true);
+    start = 12;
+  } else {
+    throw new DataError(`${file}: unsupported .npy version ${major}`);
+  }
+  const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(bytes.subarray(start, start + headerLen));
+  const descr = /'descr'\s*:\s*'([<>|=])([a-z])(\d+)'/.exec(header);
+  const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
+  const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(header);
+  if (!descr || !fortran || !shape) {
+    throw new DataError(`${file}: .npy header not understood (structured or object arrays are not supported): ${header.trim()}`);
+  }
+  const key = `${descr[2]}${descr[3]}`;
+  const t = TYPES[key];
+  if (!t) throw new DataError(`${file}: numpy dtype '${descr[1]}${key}' is not supported (use float32, int64, ...)`);
+  if (fortran[1] === "True") {
+    throw new DataError(`${file}: Fortran-ordered arrays are not supported; save with np.ascontiguousarray(x)`);
+  }
+  const dims = shape[1]!
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map(Number);
+  const count = dims.reduce((a, d) => a * d, 1);
+  const dataStart = start + headerLen;
+  if (bytes.length - dataStart < count * t.bytes) {
+    throw new DataError(`${file}: truncated: shape [${dims.join(", ")}] needs ${count * t.bytes} bytes, file has ${bytes.length - dataStart}`);
+  }
+  const little = descr[1] !== ">";
+  const data = t.make(count);
+  if (little && t.dtype !== DataType.BOOL) {
+    new Uint8Array(data.buffer).set(bytes.subarray(dataStart, dataStart + count * t.bytes));
+  } else {
+    const out = data as unknown as { [i: number]: number | bigint };
+    for (let i = 0; i < count; i++) out[i] = t.get(view, dataStart + i * t.bytes, little);
+  }
+  return { dtype: t.dtype, dims, data };
+}
