@@ -1,0 +1,69 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { rmSync, statSync } from "node:fs";
+import { benchmark } from "../../../kernel/analysis/benchmark";
+import { MIME } from "../../../kernel/display-types";
+import { buildClassifierPair, D } from "./models";
+
+test("benchmark: two real models interleaved, structure and sanity of every figure", async () => {
+  const { dir, fp32, int8 } = buildClassifierPair();
+  try {
+    const r = await benchmark({ fp32, int8 }, { batchSizes: [1, 8], runs: 12, warmup: 2, threads: 1 });
+    const j = r.toJSON();
+    assert.equal(j.kind, "ptq.benchmark");
+    assert.deepEqual(j.models.map((m) => m.name), ["fp32", "int8"]);
+    assert.equal(j.settings.threads, 1);
+    assert.equal(j.settings.interOpThreads, 1);
+    assert.deepEqual(j.settings.batchSizes, [1, 8]);
+    assert.equal(j.settings.data, "generated");
+    for (const m of j.models) {
+      assert.equal(m.fileBytes, statSync(m.name === "fp32" ? fp32 : int8).size);
+      assert.ok(m.loadMs > 0);
+      assert.equal(typeof m.rssDeltaBytes, "number");
+      assert.deepEqual(m.batches.map((b) => b.batch), [1, 8]);
+      for (const b of m.batches) {
+        assert.equal(b.samplesMs.length, 12);
+        assert.equal(b.latencyMs.n, 12);
+        assert.ok(b.latencyMs.p50 > 0 && b.latencyMs.p50 <= b.latencyMs.p90 && b.latencyMs.p90 <= b.latencyMs.p99);
+        assert.ok(b.coldMs > 0);
+        assert.ok(Math.abs(b.throughput - (b.batch * 1000) / b.latencyMs.p50) < 1e-9);
+      }
+    }
+    assert.equal(j.models[0]!.batches[0]!.vsFirst, undefined);
+    const v = j.models[1]!.batches[0]!.vsFirst!;
+    assert.ok(v.latencyRatio.lo <= v.latencyRatio.estimate && v.latencyRatio.estimate <= v.latencyRatio.hi);
+    assert.ok(Math.abs(v.speedup * v.latencyRatio.estimate - 1) < 1e-9);
+    assert.equal(typeof v.verdict.trustworthy, "boolean");
+    // The int8 weight file is smaller than the float one.
+    assert.ok(j.models[1]!.sizeRatio! < 1);
+
+    const bundle = r.toMimeBundle();
+    assert.ok(MIME.benchmark in bundle && MIME.plotly in bundle && "text/html" in bundle);
+    const text = String(bundle["text/plain"]);
+    assert.match(text, /fp32/);
+    assert.match(text, /1 intra-op thread/);
+    const plot = bundle[MIME.plotly] as { data: { y: number[] }[] };
+    assert.equal(plot.data.length, 2);
+    assert.equal(plot.data[0]!.y.length, 2);
+    assert.deepEqual(JSON.parse(JSON.stringify(r)), JSON.parse(JSON.stringify(j)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("benchmark: given feeds fix the batch; seconds mode runs at least 10 rounds; bad input is named", async () => {
+  const { dir, fp32 } = buildClassifierPair();
+  try {
+    const feeds = { x: { type: "float32" as const, dims: [4, D], data: new Float32Array(4 * D) } };
+    const r = await benchmark([fp32], { data: feeds, batchSizes: [1, 2], seconds: 0.05, warmup: 0, threads: 1 });
+    const j = r.toJSON();
+    assert.deepEqual(j.settings.batchSizes, [4]);
+    assert.equal(j.settings.data, "given");
+    assert.ok(j.models[0]!.batches[0]!.samplesMs.length >= 10);
+    assert.ok(j.notes.some((n) => /batchSizes ignored/.test(n)));
+    await assert.rejects(benchmark([fp32], { data: { y: feeds.x }, runs: 1 }), /no data for input\(s\) "x"/);
+    await assert.rejects(benchmark([dir + "/missing.onnx"], { runs: 1 }), /cannot read model file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -1,0 +1,63 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { rmSync } from "node:fs";
+import { evaluate } from "../../../kernel/analysis/evaluate";
+import { MIME } from "../../../kernel/display-types";
+import { buildClassifierPair, C, D, labelledSamples } from "./models";
+
+const N = 300;
+
+test("evaluate top-1: FP32 accuracy matches the planted label noise; paired CI and McNemar on the QDQ model", async () => {
+  const { dir, fp32, int8 } = buildClassifierPair(3); // 3-bit weights: a real, visible accuracy change
+  try {
+    const { x, y } = labelledSamples(N);
+    const data = { inputs: { x: { type: "float32" as const, dims: [N, D], data: x } }, labels: { type: "int64" as const, dims: [N], data: y } };
+    const r = await evaluate({ fp32, int8 }, data, "top1", { batchSize: 64, threads: 1 });
+    const j = r.toJSON();
+    assert.equal(j.metric, "top1");
+    assert.equal(j.reference, "labels");
+    assert.equal(j.samples, N);
+    // Labels are FP32's argmax except every 7th sample (43 of 300), so FP32 scores exactly 257/300.
+    assert.ok(Math.abs(j.models[0]!.score.estimate - 257 / N) < 1e-12);
+    const q = j.models[1]!;
+    assert.ok(q.vsFirst);
+    assert.equal(q.vsFirst.method, "mcnemar");
+    assert.ok(Math.abs(q.vsFirst.diff.estimate - (q.score.estimate - j.models[0]!.score.estimate)) < 1e-12);
+    assert.ok(q.vsFirst.diff.lo <= q.vsFirst.diff.estimate && q.vsFirst.diff.estimate <= q.vsFirst.diff.hi);
+    assert.ok(q.vsFirst.pValue! > 0 && q.vsFirst.pValue! <= 1);
+    const bundle = r.toMimeBundle();
+    assert.ok(MIME.accuracy in bundle && MIME.plotly in bundle);
+    assert.match(String(bundle["text/plain"]), /pp/);
+
+    const top5 = await evaluate([fp32], data, { kind: "topk", k: C }, { threads: 1 });
+    assert.equal(top5.models[0]!.score.estimate, 1); // every label is among all C classes
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("evaluate without labels: agreement and cosine against the first model; F1; limit", async () => {
+  const { dir, fp32, int8 } = buildClassifierPair(3);
+  try {
+    const { x, y } = labelledSamples(N);
+    const inputs = { x: { type: "float32" as const, dims: [N, D], data: x } };
+    const agree = await evaluate([fp32, int8], { inputs }, "top1", { threads: 1, limit: 100 });
+    assert.equal(agree.json.metric, "agreement");
+    assert.equal(agree.json.samples, 100);
+    assert.equal(agree.models[0]!.score.estimate, 1);
+    assert.ok(agree.models[1]!.score.estimate > 0.5 && agree.models[1]!.score.estimate <= 1);
+    assert.ok(agree.json.notes.some((n) => /no labels/.test(n)));
+
+    const cos = await evaluate([fp32, int8], { inputs }, "cosine", { threads: 1 });
+    assert.ok(Math.abs(cos.models[0]!.score.estimate - 1) < 1e-6);
+    assert.ok(cos.models[1]!.score.estimate > 0.8 && cos.models[1]!.score.estimate < 1);
+
+    const f1 = await evaluate([fp32, int8], { inputs, labels: { type: "int64", dims: [N], data: y } }, "f1", { threads: 1 });
+    assert.equal(f1.models[1]!.vsFirst!.method, "paired-bootstrap");
+    assert.ok(f1.models[0]!.score.estimate > 0.7 && f1.models[0]!.score.estimate < 1);
+
+    await assert.rejects(evaluate([fp32], { inputs }, "top1", { output: "nope" }), /no output "nope"/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
