@@ -1,6 +1,7 @@
 // FP4 (E2M1) element codes and the two block-scaled formats built on them: OCP MXFP4 (32 elements share a
 // power-of-two E8M0 scale) and NVIDIA NVFP4 (16 elements share an FP8-E4M3 scale, times one FP32 scale per tensor).
 // Everything here is pure: weights in, codes and scales out, so it can be checked against hand-computed values.
+import { float4e2m1, float8e4m3fn } from "../onnx/floatbits";
 
 /** The eight E2M1 magnitudes, indexed by the low three bits of a code; bit 3 is the sign. */
 export const E2M1_VALUES: readonly number[] = [0, 0.5, 1, 1.5, 2, 3, 4, 6];
@@ -12,58 +13,15 @@ export const E2M1_TABLE: Float32Array = Float32Array.from({ length: 16 }, (_, c)
 );
 
 /**
- * Rounds `x` to the nearest E2M1 value and returns its 4-bit code. Ties go to the code with an even mantissa bit
- * (0.25 → 0, 0.75 → 1, 1.25 → 1, 1.75 → 2, 2.5 → 2, 3.5 → 4, 5 → 4), as IEEE round-half-to-even does.
- * Magnitudes beyond 6 saturate to ±6 (the OCP MX conversion rule). NaN has no E2M1 code: callers reject it first;
- * here it becomes +0. -0 keeps its sign bit.
+ * Rounds `x` to the nearest E2M1 value and returns its 4-bit code: ties go to the even code (0.25 → 0, 0.75 → 1,
+ * 2.5 → 2, 5 → 4), magnitudes beyond 6 saturate (the OCP MX conversion rule), -0 keeps its sign bit. NaN has no
+ * E2M1 code: callers reject it first.
  */
-export function encodeE2M1(x: number): number {
-  const sign = x < 0 || Object.is(x, -0) ? 8 : 0;
-  const a = Math.abs(x);
-  if (!(a > 0)) return sign; // zero or NaN
-  if (a >= E2M1_MAX) return sign | 7;
-  // Find the two neighbours lo <= a < hi and pick the nearer; on a tie the one with an even code.
-  let lo = 0;
-  while (lo < 7 && E2M1_VALUES[lo + 1] <= a) lo++;
-  if (E2M1_VALUES[lo] === a) return sign | lo;
-  const hi = lo + 1;
-  const dLo = a - E2M1_VALUES[lo];
-  const dHi = E2M1_VALUES[hi] - a;
-  const code = dLo < dHi ? lo : dHi < dLo ? hi : lo % 2 === 0 ? lo : hi;
-  return sign | code;
-}
-
-export function decodeE2M1(code: number): number {
-  return E2M1_TABLE[code & 15];
-}
-
-/** Encodes a float as FP8 E4M3FN (bias 7, no infinities, max 448), round half to even, saturating. */
-export function encodeE4M3(x: number): number {
-  if (Number.isNaN(x)) return 0x7f;
-  const sign = x < 0 || Object.is(x, -0) ? 0x80 : 0;
-  const a = Math.abs(x);
-  if (a === 0) return sign;
-  // Work in units of the spacing of the binade [2^e, 2^(e+1)) (3 mantissa bits: 8 steps); below 2^-6 the spacing
-  // stays 2^-9 (subnormals).
-  let e = Math.max(Math.floor(Math.log2(a)), -6);
-  let q = roundHalfEven(a / 2 ** (e - 3));
-  if (q === 16) {
-    e += 1; // rounding carried into the next binade
-    q = 8;
-  }
-  if (q * 2 ** (e - 3) > 448) return sign | 0x7e; // saturate: E4M3FN has no infinity, 0x7f is NaN
-  if (q < 8) return sign | q; // subnormal (only reachable with e = -6)
-  return sign | ((e + 7) << 3) | (q - 8);
-}
-
-export function decodeE4M3(code: number): number {
-  const sign = code & 0x80 ? -1 : 1;
-  const exp = (code >> 3) & 15;
-  const mant = code & 7;
-  if (exp === 15 && mant === 7) return NaN;
-  if (exp === 0) return sign * (mant / 8) * 2 ** -6;
-  return sign * (1 + mant / 8) * 2 ** (exp - 7);
-}
+export const encodeE2M1 = (x: number): number => float4e2m1.encode(x);
+export const decodeE2M1 = (code: number): number => float4e2m1.decode(code);
+/** FP8 E4M3FN (bias 7, no infinities, max 448), round half to even, saturating. */
+export const encodeE4M3 = (x: number): number => float8e4m3fn.encode(x);
+export const decodeE4M3 = (code: number): number => float8e4m3fn.decode(code);
 
 export function roundHalfEven(x: number): number {
   const r = Math.round(x);

@@ -1,19 +1,6 @@
-// Byte layouts of low-bit weights. Nibbles are packed low-first everywhere: ONNX int4/uint4/float4e2m1 tensors put
-// element 2i in the low nibble of byte i, and com.microsoft.MatMulNBits does the same inside each block.
+// Byte layout of com.microsoft.MatMulNBits weights: per column, per block along K, codes packed two per byte, low
+// nibble first (the same nibble order as ONNX int4/uint4 tensors, see packBits in kernel/onnx/tensor.ts).
 import type { BlockQuantized } from "./intblock";
-
-/** Packs 4-bit codes (0..15) two per byte, low nibble first; an odd count leaves the last high nibble 0. */
-export function packNibbles(codes: ArrayLike<number>): Uint8Array {
-  const out = new Uint8Array(Math.ceil(codes.length / 2));
-  for (let i = 0; i < codes.length; i++) out[i >> 1] |= (codes[i] & 15) << ((i & 1) * 4);
-  return out;
-}
-
-export function unpackNibbles(bytes: Uint8Array, count: number): Uint8Array {
-  const out = new Uint8Array(count);
-  for (let i = 0; i < count; i++) out[i] = (bytes[i >> 1] >> ((i & 1) * 4)) & 15;
-  return out;
-}
 
 /** The three initializers of a 4-bit com.microsoft.MatMulNBits node, laid out column (N) major. */
 export interface MatMulNBitsWeights {

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { dequantizeBlockwise, quantizeBlockwise, sqnrDb } from "../../../kernel/lowbit/intblock";
-import { packMatMulNBits, packNibbles, unpackNibbles } from "../../../kernel/lowbit/pack";
+import { packMatMulNBits } from "../../../kernel/lowbit/pack";
+import { packBits, unpackBits } from "../../../kernel/onnx/tensor";
 
 test("symmetric 4-bit: the largest-magnitude value maps to code 0, zero point 8", () => {
   const w = new Float32Array([-4, -2, 0, 1, 3.5, 0.25, 0, 0]);
@@ -61,8 +62,8 @@ test("HQQ refinement never does worse than round-to-nearest and gains on heavy-t
 });
 
 test("nibble packing is low nibble first", () => {
-  assert.deepEqual([...packNibbles([1, 2, 3, 15, 7])], [0x21, 0xf3, 0x07]);
-  assert.deepEqual([...unpackNibbles(new Uint8Array([0x21, 0xf3, 0x07]), 5)], [1, 2, 3, 15, 7]);
+  assert.deepEqual([...packBits([1, 2, 3, 15, 7], 4)], [0x21, 0xf3, 0x07]);
+  assert.deepEqual([...unpackBits(new Uint8Array([0x21, 0xf3, 0x07]), 5, 4)], [1, 2, 3, 15, 7]);
 });
 
 test("MatMulNBits layout: [N, kBlocks, blockSize/2] column-major blocks, scales [N·kBlocks], packed zero points", () => {

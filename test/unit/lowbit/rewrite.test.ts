@@ -1,0 +1,168 @@
+// The low-bit rewrites checked the way users run them: build a small model in code, rewrite it, run both in
+// onnxruntime-node, compare outputs.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  DataType,
+  Model,
+  attr,
+  makeGraph,
+  makeModel,
+  makeNode,
+  makeTensor,
+  makeValueInfo,
+  tensorToFloat32,
+} from "../../../kernel/onnx";
+import { createSession } from "../../../kernel/runtime/session";
+import { quantizeWeightsLowBit, type LowBitOptions } from "../../../kernel/lowbit/rewrite";
+import { dequantizeBlockwise, quantizeBlockwise } from "../../../kernel/lowbit/intblock";
+
+function rng(seed: number) {
+  return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+}
+
+function randomArray(n: number, seed: number, scale = 0.2): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => r() * scale);
+}
+
+/** x[B,64] → Gemm(transB, W1[48,64], b1) → Relu → MatMul(W2[48,40]) → y; img[B,3,8,8] → Conv(Wc[8,3,3,3]) → z. */
+function buildModel(opset = 13): Model {
+  const g = makeGraph(
+    "lowbit_test",
+    [
+      makeNode("Gemm", ["x", "W1", "b1"], ["h"], { name: "fc1", attributes: [attr.int("transB", 1)] }),
+      makeNode("Relu", ["h"], ["hr"], { name: "relu" }),
+      makeNode("MatMul", ["hr", "W2"], ["y"], { name: "fc2" }),
+      makeNode("Conv", ["img", "Wc"], ["z"], { name: "conv", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    ],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", 64]), makeValueInfo("img", DataType.FLOAT, ["batch", 3, 8, 8])],
+    [makeValueInfo("y", DataType.FLOAT, ["batch", 40]), makeValueInfo("z", DataType.FLOAT, ["batch", 8, 8, 8])],
+    {
+      initializers: [
+        makeTensor("W1", DataType.FLOAT, [48, 64], randomArray(48 * 64, 1)),
+        makeTensor("b1", DataType.FLOAT, [48], randomArray(48, 2)),
+        makeTensor("W2", DataType.FLOAT, [48, 40], randomArray(48 * 40, 3)),
+        makeTensor("Wc", DataType.FLOAT, [8, 3, 3, 3], randomArray(8 * 27, 4)),
+      ],
+    },
+  );
+  return Model.fromProto(makeModel(g, { opsets: { "": opset } }));
+}
+
+const feeds = {
+  x: { data: randomArray(4 * 64, 11, 1), dims: [4, 64] },
+  img: { data: randomArray(4 * 3 * 64, 12, 1), dims: [4, 3, 8, 8] },
+};
+
+async function run(model: Model, optimization: "disabled" | "basic" = "basic") {
+  const s = await createSession(model.toBytes(), { optimization, threads: 1 });
+  try {
+    const out = await s.run(feeds);
+    return { y: out.y.data as Float32Array, z: out.z.data as Float32Array };
+  } finally {
+    await s.dispose();
+  }
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function quantized(options: LowBitOptions, opset = 13) {
+  const m = buildModel(opset);
+  const report = quantizeWeightsLowBit(m.proto, options);
+  return { model: m, report };
+}
+
+test("FP4 runnable export computes exactly what fake-quantized weights compute, for MXFP4 and NVFP4", async () => {
+  for (const fp4Format of ["mxfp4", "nvfp4"] as const) {
+    const fake = quantized({ mode: "fp4", fp4Format, export: "fake" });
+    const runnable = quantized({ mode: "fp4", fp4Format, export: "runnable" });
+    assert.equal(runnable.report.layers.length, 3, "Gemm, MatMul and Conv weights are all FP4");
+    assert.equal(runnable.model.graph.initializer.some((t) => ["W1", "W2", "Wc"].includes(t.name)), false, "float weights dropped");
+    const want = await run(fake.model);
+    for (const level of ["disabled", "basic"] as const) {
+      const got = await run(runnable.model, level);
+      assert.ok(maxAbsDiff(got.y, want.y) < 1e-5, `${fp4Format} y at ${level}: ${maxAbsDiff(got.y, want.y)}`);
+      assert.ok(maxAbsDiff(got.z, want.z) < 1e-5, `${fp4Format} z at ${level}: ${maxAbsDiff(got.z, want.z)}`);
+    }
+    const ref = await run(buildModel());
+    assert.ok(maxAbsDiff(want.y, ref.y) > 0, "FP4 changes the result at all");
+    for (const layer of runnable.report.layers) assert.ok(layer.sqnrDb > 15 && layer.sqnrDb < 30, `${layer.node}: ${layer.sqnrDb} dB`);
+  }
+});
+
+test("INT4 MatMulNBits matches a float model holding the dequantized weights, partial last block included", async () => {
+  for (const symmetric of [true, false]) {
+    const { model, report } = quantized({ mode: "int4", blockSize: 32, symmetric, algorithm: "rtn" });
+    assert.deepEqual(report.layers.map((l) => [l.node, l.k, l.n, l.partialBlock]), [["fc1", 64, 48, false], ["fc2", 48, 40, true]]);
+    assert.deepEqual(report.skipped, []);
+    assert.equal(model.graph.node.filter((n) => n.opType === "MatMulNBits" && n.domain === "com.microsoft").length, 2);
+    assert.equal(model.opset("com.microsoft"), 1);
+    // Reference: the float model with each weight replaced by its dequantized int4 value.
+    const ref = buildModel();
+    for (const [name, k, n, transB] of [["W1", 64, 48, true], ["W2", 48, 40, false]] as const) {
+      const t = ref.graph.initializer.find((x) => x.name === name)!;
+      let w = tensorToFloat32(t);
+      if (transB) w = Float32Array.from({ length: k * n }, (_, i) => w[(i % n) * k + Math.floor(i / n)]);
+      let d = dequantizeBlockwise(quantizeBlockwise(w, k, n, { bits: 4, blockSize: 32, symmetric, algorithm: "rtn" }));
+      if (transB) d = Float32Array.from({ length: k * n }, (_, i) => d[(i % k) * n + Math.floor(i / k)]);
+      Object.assign(t, makeTensor(name, DataType.FLOAT, t.dims.map(Number), d));
+    }
+    const want = await run(ref, "disabled");
+    const got = await run(model, "basic");
+    assert.ok(maxAbsDiff(got.y, want.y) < 1e-4, `symmetric=${symmetric}: ${maxAbsDiff(got.y, want.y)}`);
+  }
+});
+
+test("INT4 as opset-21 blocked DequantizeLinear runs and matches MatMulNBits", async () => {
+  const qdq = quantized({ mode: "int4", format: "qdq", blockSize: 16, symmetric: false }, 21);
+  const nbits = quantized({ mode: "int4", blockSize: 16, symmetric: false }, 21);
+  const dq = qdq.model.graph.node.filter((n) => n.opType === "DequantizeLinear");
+  assert.equal(dq.length, 2);
+  assert.ok(qdq.model.graph.initializer.some((t) => t.dataType === DataType.UINT4));
+  const a = await run(qdq.model, "disabled");
+  const b = await run(nbits.model, "basic");
+  assert.ok(maxAbsDiff(a.y, b.y) < 1e-4, `${maxAbsDiff(a.y, b.y)}`);
+  assert.throws(() => quantized({ mode: "int4", format: "qdq" }, 13), /needs opset 21 or later; this model is at opset 13/);
+});
+
+test("native FP4 export is valid opset 23 with FLOAT4E2M1 weights, and says onnxruntime CPU cannot run it", async () => {
+  const { model, report } = quantized({ mode: "fp4", fp4Format: "nvfp4", export: "native" }, 23);
+  assert.match(report.warning ?? "", /no onnxruntime CPU kernel/);
+  assert.equal(model.graph.initializer.filter((t) => t.dataType === DataType.FLOAT4E2M1).length, 2); // Gemm + MatMul
+  assert.equal(model.graph.initializer.filter((t) => t.dataType === DataType.FLOAT8E4M3FN).length, 2);
+  const blocked = model.graph.node.filter((n) => n.opType === "DequantizeLinear" && n.attribute.some((a) => a.name === "block_size"));
+  assert.equal(blocked.length, 2);
+  // Round trip through bytes keeps the packed FP4 data.
+  const again = Model.fromBytes(model.toBytes());
+  assert.equal(again.graph.initializer.filter((t) => t.dataType === DataType.FLOAT4E2M1).length, 2);
+  await assert.rejects(run(model), /FLOAT4E2M1|float4|Could not find an implementation|not.*support/i);
+});
+
+test("the runnable FP4 file is about 7× smaller than float for a large weight", () => {
+  const k = 512;
+  const n = 512;
+  const g = makeGraph(
+    "big",
+    [makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })],
+    [makeValueInfo("x", DataType.FLOAT, [1, k])],
+    [makeValueInfo("y", DataType.FLOAT, [1, n])],
+    { initializers: [makeTensor("W", DataType.FLOAT, [k, n], randomArray(k * n, 5))] },
+  );
+  const m = Model.fromProto(makeModel(g));
+  const before = m.toBytes().length;
+  for (const fp4Format of ["mxfp4", "nvfp4"] as const) {
+    const c = m.clone();
+    quantizeWeightsLowBit(c.proto, { mode: "fp4", fp4Format, export: "runnable" });
+    const ratio = before / c.toBytes().length;
+    assert.ok(ratio > 6.5 && ratio < 8, `${fp4Format}: ${ratio.toFixed(2)}×`);
+  }
+  const c = m.clone();
+  quantizeWeightsLowBit(c.proto, { mode: "int4", blockSize: 32 });
+  const ratio = before / c.toBytes().length;
+  assert.ok(ratio > 6 && ratio < 8, `int4: ${ratio.toFixed(2)}×`);
+});
