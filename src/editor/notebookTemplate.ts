@@ -1,0 +1,41 @@
+// Notebooks the editor creates ("Open in notebook", "Benchmark this model", the quantization report's "Open in
+// notebook"): TypeScript cells for the PTQ kernel that reproduce what the button did. Cell sources are pure.
+import * as vscode from "vscode";
+
+export interface TemplateCell {
+  kind: "markdown" | "code";
+  source: string;
+}
+
+const q = (s: string) => JSON.stringify(s);
+
+export function modelNotebookCells(modelPath: string): TemplateCell[] {
+  return [
+    { kind: "markdown", source: `# ${modelPath.split("/").pop()}\nLoad the model, look at it, quantize it and compare.` },
+    { kind: "code", source: `import { loadModel, quantize, benchmark } from "ptq";\nconst fp32 = ${q(modelPath)};\nconst model = await loadModel(fp32);\nmodel` },
+    { kind: "code", source: `const int8 = await quantize(fp32, { mode: "int8-static" });\nint8` },
+    ...benchmarkCells(modelPath, undefined).slice(1),
+  ];
+}
+
+export function benchmarkCells(modelPath: string, quantizedPath: string | undefined): TemplateCell[] {
+  const models = quantizedPath ? `{ fp32: ${q(modelPath)}, quantized: ${q(quantizedPath)} }` : `{ fp32: ${q(modelPath)} }`;
+  return [
+    { kind: "code", source: `import { benchmark } from "ptq";` },
+    { kind: "code", source: `// @benchmark\nawait benchmark(${models}, { batchSizes: [1], seconds: 5 })` },
+  ];
+}
+
+/** Opens an untitled Jupyter notebook (VS Code's built-in ipynb support) with the cells, for the PTQ kernel. */
+export async function openTemplateNotebook(cells: TemplateCell[]): Promise<vscode.NotebookEditor> {
+  const data = new vscode.NotebookData(
+    cells.map((c) =>
+      c.kind === "markdown"
+        ? new vscode.NotebookCellData(vscode.NotebookCellKind.Markup, c.source, "markdown")
+        : new vscode.NotebookCellData(vscode.NotebookCellKind.Code, c.source, "typescript"),
+    ),
+  );
+  data.metadata = { metadata: { kernelspec: { name: "ptq", display_name: "PTQ (TypeScript)", language: "typescript" } } };
+  const doc = await vscode.workspace.openNotebookDocument("jupyter-notebook", data);
+  return vscode.window.showNotebookDocument(doc);
+}
