@@ -40,7 +40,7 @@ function settingsLine(j: BenchJson): string {
   const how = s.runs !== null ? `${s.runs} runs` : `${s.seconds} s per batch size`;
   return (
     `${s.ep.toUpperCase()}, ${s.threads} intra-op thread(s), inter-op 1, sequential; ${s.warmup} warm-up + ${how}, ${s.order}; ` +
-    `${s.data} data; ${s.machine.cpus}× ${s.machine.cpuModel}, Node ${s.machine.node}. Latency figures are warm; "cold" is the first run at that shape.`
+    `${s.data} data; ${s.machine.cpus}× ${s.machine.cpuModel}, Node ${s.machine.node}. Latency figures are warm; "cold" is the first run at that shape; load is session creation after the runtime was initialised.`
   );
 }
 

@@ -144,7 +144,9 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
   const figures: ModelFigures[] = [];
   const runners: Runner[] = [];
   try {
-    // Load one at a time so each RSS delta belongs to one session.
+    // Initialise the runtime (native library, thread pools) once, untimed, so the first model's load time and
+    // memory are not charged with it. Then load one at a time so each RSS delta belongs to one session.
+    await (await open(entries[0]![1], { threads, ep })).release();
     for (const [name, src] of entries) {
       const bytes = fileBytes(src);
       const rss0 = process.memoryUsage().rss;

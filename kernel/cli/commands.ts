@@ -5,4 +5,7 @@ export interface CliCommand {
   load: () => Promise<{ run(args: string[]): Promise<number> }>;
 }
 
-export const commands: Record<string, CliCommand> = {};
+export const commands: Record<string, CliCommand> = {
+  bench: { summary: "Latency, throughput, size and load time of models, interleaved", load: () => import("./bench") },
+  report: { summary: "Accuracy drop (paired CI) and speed-up of a quantized model vs its original", load: () => import("./report") },
+};

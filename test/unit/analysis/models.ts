@@ -76,3 +76,14 @@ export function labelledSamples(n: number): { x: Float32Array; y: BigInt64Array 
   }
   return { x, y };
 }
+
+/** Writes a little-endian .npy (version 1) file: enough for float32 and int64 test data. */
+export function writeNpy(file: string, data: Float32Array | BigInt64Array, dims: number[]): void {
+  const descr = data instanceof Float32Array ? "<f4" : "<i8";
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims.join(", ")}${dims.length === 1 ? "," : ""}), }`;
+  header += " ".repeat(63 - ((10 + header.length) % 64)) + "\n"; // pad so the data starts on a 64-byte boundary
+  const head = Buffer.alloc(10);
+  head.set([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  head.writeUInt16LE(header.length, 8);
+  writeFileSync(file, Buffer.concat([head, Buffer.from(header, "latin1"), Buffer.from(data.buffer, data.byteOffset, data.byteLength)]));
+}
