@@ -153,11 +153,8 @@ function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
   return out;
 }
 
-function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options): LowBitLayer {
-  const blockSize = o.blockSize ?? 32;
-  const algorithm = o.algorithm ?? "rtn";
-  const q = quantizeBlockwise(site.values, site.k, site.n, { bits: 4, blockSize, symmetric: o.symmetric ?? true, algorithm }, site.weight.name);
-  const layer: LowBitLayer = {
+function layerReport(site: WeightSite, blockSize: number, stored: Float32Array): LowBitLayer {
+  return {
     node: nodeName(site.node),
     opType: site.node.opType,
     weight: site.weight.name,
@@ -165,8 +162,15 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options): Low
     n: site.n,
     blockSize,
     partialBlock: site.k % blockSize !== 0,
-    sqnrDb: sqnrDb(site.values, dequantizeBlockwise(q)),
+    sqnrDb: sqnrDb(site.values, stored),
   };
+}
+
+function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options): LowBitLayer {
+  const blockSize = o.blockSize ?? 32;
+  const algorithm = o.algorithm ?? "rtn";
+  const q = quantizeBlockwise(site.values, site.k, site.n, { bits: 4, blockSize, symmetric: o.symmetric ?? true, algorithm }, site.weight.name);
+  const layer = layerReport(site, blockSize, dequantizeBlockwise(q));
   if (algorithm !== "rtn") {
     const rtn = quantizeBlockwise(site.values, site.k, site.n, { bits: 4, blockSize, symmetric: o.symmetric ?? true, algorithm: "rtn" });
     layer.rtnSqnrDb = sqnrDb(site.values, dequantizeBlockwise(rtn));
@@ -224,16 +228,7 @@ function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options): LowBi
   const format = o.fp4Format ?? "nvfp4";
   const q = quantizeFp4(site.values, site.k, site.n, format, site.weight.name);
   const deq = dequantizeFp4(q);
-  const layer: LowBitLayer = {
-    node: nodeName(site.node),
-    opType: site.node.opType,
-    weight: site.weight.name,
-    k: site.k,
-    n: site.n,
-    blockSize: q.blockSize,
-    partialBlock: site.k % q.blockSize !== 0,
-    sqnrDb: sqnrDb(site.values, deq),
-  };
+  const layer = layerReport(site, q.blockSize, deq);
   const { graph, taken } = ctx;
   const exportForm = o.export ?? "runnable";
   if (exportForm === "fake") {
