@@ -1,0 +1,231 @@
+// Our small interface over onnxruntime-node: the rest of the code never imports it. createSession takes a Model,
+// bytes or a path; resolves external data for models given in memory; casts outputs the binding cannot return;
+// falls back from CUDA to CPU (the binding does not fall back by itself) and says why.
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
+import type { InferenceSession as OrtSession } from "onnxruntime-node";
+import type { DataType } from "../onnx/dtype";
+import { OnnxError } from "../onnx/errors";
+import { Model } from "../onnx/model";
+import { castUnsafeOutputs, unsafeOutputs } from "./guard";
+import { dtypeFromOrt, fromOrtTensor, toOrtTensor, type OutputTensor, type RuntimeTensor } from "./tensors";
+
+export type ExecutionProvider = "cpu" | "cuda";
+export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
+
+export interface SessionOptions {
+  ep?: ExecutionProvider;
+  /** intra-op threads (default: onnxruntime's choice). Inter-op is 1 and execution sequential. */
+  threads?: number;
+  /** Graph optimization level; default "all" (onnxruntime's default). */
+  optimization?: OptimizationLevel;
+  /** Save the optimized graph here (use "basic" for a portable file; "all" adds CPU-specific ops). */
+  optimizedModelPath?: string;
+  /** Called once when CUDA was asked for but the session had to use the CPU. */
+  onFallback?: (reason: string) => void;
+  /** Extra session config entries (onnxruntime's `extra`); values are strings. */
+  config?: Record<string, string>;
+}
+
+export interface IOInfo {
+  name: string;
+  isTensor: boolean;
+  /** undefined for non-tensors or types the binding has no name for. */
+  dtype: DataType | undefined;
+  type: string | undefined;
+  /** Numbers are fixed, strings symbolic; undefined when unknown. */
+  shape: (number | string)[] | undefined;
+}
+
+export interface Session {
+  readonly inputs: readonly IOInfo[];
+  readonly outputs: readonly IOInfo[];
+  /** The provider actually used. */
+  readonly ep: ExecutionProvider;
+  /** Why CUDA was not used, when it was asked for. */
+  readonly fallbackReason: string | undefined;
+  /** Graph outputs that were cast to float because the binding cannot return their type. */
+  readonly castOutputs: readonly string[];
+  run(feeds: Record<string, RuntimeTensor>, fetches?: readonly string[]): Promise<Record<string, OutputTensor>>;
+  /** Frees the native session; safe to call more than once. */
+  dispose(): Promise<void>;
+}
+
+type Ort = typeof import("onnxruntime-node");
+let ortPromise: Promise<Ort> | undefined;
+/** Loaded on first use so that importing this module costs nothing until a session is made. */
+function ort(): Promise<Ort> {
+  ortPromise ??= import("onnxruntime-node");
+  return ortPromise;
+}
+
+/** What to hand onnxruntime: a path it reads itself, or bytes plus the external data files they refer to. */
+interface Prepared {
+  source: string | Uint8Array;
+  externalData: { path: string; data: Uint8Array }[];
+  label: string;
+  castOutputs: string[];
+}
+
+function prepare(model: Model | Uint8Array | string): Prepared {
+  if (typeof model === "string") {
+    const m = Model.loadSync(model);
+    if (unsafeOutputs(m.graph).length === 0) return { source: model, externalData: [], label: model, castOutputs: [] };
+    return prepareModel(m, model);
+  }
+  if (model instanceof Model) return prepareModel(model, model.path ?? "<model>");
+  const m = Model.fromBytes(model);
+  if (unsafeOutputs(m.graph).length === 0 && !m.hasExternalData()) {
+    return { source: model, externalData: [], label: "<bytes>", castOutputs: [] };
+  }
+  return prepareModel(m, "<bytes>");
+}
+
+function prepareModel(model: Model, label: string): Prepared {
+  let m = model;
+  let castOutputs: string[] = [];
+  if (unsafeOutputs(m.graph).length) {
+    m = model.clone();
+    castOutputs = castUnsafeOutputs(m.proto);
+  }
+  const externalData = m.externalLocations().map((loc) => {
+    if (m.dir === undefined) throw new OnnxError(`the model refers to external data "${loc}" but was not loaded from a file`, label);
+    return { path: loc, data: readFileSync(path.join(m.dir, loc)) };
+  });
+  return { source: m.toBytes(), externalData, label, castOutputs };
+}
+
+function info(meta: OrtSession.ValueMetadata): IOInfo {
+  if (!meta.isTensor) return { name: meta.name, isTensor: false, dtype: undefined, type: undefined, shape: undefined };
+  return {
+    name: meta.name,
+    isTensor: true,
+    type: meta.type,
+    dtype: dtypeFromOrt(meta.type),
+    shape: meta.shape.length ? [...meta.shape] : undefined,
+  };
+}
+
+export async function createSession(model: Model | Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
+  const { InferenceSession, Tensor } = await ort();
+  const prepared = prepare(model);
+  const base: OrtSession.SessionOptions = {
+    graphOptimizationLevel: options.optimization ?? "all",
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    ...(options.threads ? { intraOpNumThreads: options.threads } : {}),
+    ...(options.optimizedModelPath ? { optimizedModelFilePath: options.optimizedModelPath } : {}),
+    ...(prepared.externalData.length ? { externalData: prepared.externalData } : {}),
+    ...(options.config ? { extra: { session: options.config } } : {}),
+  };
+  const open = (eps: string[], logSeverityLevel?: 0 | 1 | 2 | 3 | 4) => {
+    const opts = { ...base, executionProviders: eps, ...(logSeverityLevel !== undefined ? { logSeverityLevel } : {}) };
+    return typeof prepared.source === "string"
+      ? InferenceSession.create(prepared.source, opts)
+      : InferenceSession.create(prepared.source, opts);
+  };
+  let ep: ExecutionProvider = options.ep ?? "cpu";
+  let fallbackReason: string | undefined;
+  let session: OrtSession;
+  try {
+    const missing = ep === "cuda" ? missingCudaLibrary() : undefined;
+    if (missing) {
+      fallbackReason = `CUDA is not available (${missing}); running on the CPU instead`;
+      ep = "cpu";
+      options.onFallback?.(fallbackReason);
+      session = await open(["cpu"]);
+    } else if (ep === "cuda") {
+      try {
+        // Fatal-only logging for this try: the missing-library message is expected and explained below.
+        session = await open(["cuda", "cpu"], 4);
+      } catch (e) {
+        fallbackReason = `CUDA is not available (${firstLine(e)}); running on the CPU instead`;
+        ep = "cpu";
+        options.onFallback?.(fallbackReason);
+        session = await open(["cpu"]);
+      }
+    } else {
+      session = await open(["cpu"]);
+    }
+  } catch (e) {
+    throw new OnnxError(`onnxruntime could not load the model: ${firstLine(e)}`, prepared.label);
+  }
+  return wrap(session, Tensor, ep, fallbackReason, prepared.castOutputs, prepared.label);
+}
+
+/**
+ * Says why CUDA cannot load, when its provider library is plainly absent from the binding's folder (the npm package
+ * ships CPU only); checking first spares the user onnxruntime's own error log for a failure we expect.
+ */
+function missingCudaLibrary(): string | undefined {
+  let dir: string;
+  try {
+    dir = path.join(path.dirname(require.resolve("onnxruntime-node")), "..", "bin", "napi-v6", process.platform, process.arch);
+  } catch {
+    return undefined;
+  }
+  const lib = process.platform === "win32" ? "onnxruntime_providers_cuda.dll" : "libonnxruntime_providers_cuda.so";
+  return existsSync(path.join(dir, lib)) ? undefined : `${lib} is not installed next to onnxruntime-node`;
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!.trim();
+}
+
+function wrap(
+  s: OrtSession,
+  Tensor: Ort["Tensor"],
+  ep: ExecutionProvider,
+  fallbackReason: string | undefined,
+  castOutputs: string[],
+  label: string,
+): Session {
+  const inputs = s.inputMetadata.map(info);
+  const outputs = s.outputMetadata.map(info);
+  let disposed = false;
+  return {
+    inputs,
+    outputs,
+    ep,
+    fallbackReason,
+    castOutputs,
+    async run(feeds, fetches) {
+      if (disposed) throw new OnnxError("the session was disposed", label);
+      const ortFeeds: Record<string, InstanceType<Ort["Tensor"]>> = {};
+      for (const i of inputs) {
+        const f = feeds[i.name];
+        if (!f) throw new OnnxError(`missing input "${i.name}" (the model needs: ${inputs.map((x) => x.name).join(", ")})`, label);
+        const dtype = f.dtype ?? (f.type !== undefined ? dtypeFromOrt(f.type) : i.dtype);
+        ortFeeds[i.name] = toOrtTensor(Tensor, i.name, { ...f, dtype });
+      }
+      for (const name of Object.keys(feeds)) {
+        if (!inputs.some((i) => i.name === name)) {
+          throw new OnnxError(`"${name}" is not an input of the model (inputs: ${inputs.map((x) => x.name).join(", ")})`, label);
+        }
+      }
+      const names = fetches ? [...fetches] : outputs.map((o) => o.name);
+      for (const n of names) {
+        if (!outputs.some((o) => o.name === n)) {
+          throw new OnnxError(`"${n}" is not an output of the model; add it as a graph output to fetch it`, label);
+        }
+      }
+      let result: OrtSession.ReturnType;
+      try {
+        result = await s.run(ortFeeds, names);
+      } catch (e) {
+        throw new OnnxError(`onnxruntime failed to run the model: ${firstLine(e)}`, label);
+      }
+      const out: Record<string, OutputTensor> = {};
+      for (const n of names) {
+        const t = result[n];
+        if (t) out[n] = fromOrtTensor(t, n);
+      }
+      return out;
+    },
+    async dispose() {
+      if (disposed) return;
+      disposed = true;
+      await s.release();
+    },
+  };
+}
