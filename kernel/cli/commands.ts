@@ -7,5 +7,6 @@ export interface CliCommand {
 
 export const commands: Record<string, CliCommand> = {
   bench: { summary: "Latency, throughput, size and load time of models, interleaved", load: () => import("./bench") },
+  demo: { summary: "Quantize the bundled CNN and print FP32 vs INT8 size, speed and accuracy", load: () => import("./demo") },
   report: { summary: "Accuracy drop (paired CI) and speed-up of a quantized model vs its original", load: () => import("./report") },
 };
