@@ -69,6 +69,29 @@ export interface SqnrDisplay {
   warnBelowDb?: number;
 }
 
+/** One tensor's quantization state, as the Quantization State view shows it. The kernel sends these after
+ * calibrate/convert (with method, reason and SQNR); src/views also derives them from a QDQ model file. */
+export interface QuantStateEntry {
+  node: string;
+  op: string;
+  tensor: string;
+  role: "input" | "weight" | "bias" | "output";
+  quantized: boolean;
+  /** Why a tensor stayed float: "excluded", "unsupported op", "chosen by the search", "no Q/DQ in the model". */
+  reason?: string;
+  /** Quantized element type, e.g. "int8", "uint8", "int4", "float8e4m3fn". */
+  type?: string;
+  granularity?: "per-tensor" | "per-channel" | "blocked";
+  /** Scales: one value per-tensor; min/max over channels or blocks otherwise. */
+  scale?: { min: number; max: number; count: number };
+  zeroPoint?: { min: number; max: number };
+  /** The float range the quantized grid covers (per-tensor only). */
+  range?: [number, number];
+  /** Calibration method, e.g. "minmax", "entropy", "percentile 99.99". */
+  method?: string;
+  sqnrDb?: number;
+}
+
 export interface PlotlyFigure {
   data: unknown[];
   layout?: Record<string, unknown>;

@@ -1,0 +1,98 @@
+// Derives each tensor's quantization state from a model file: a DequantizeLinear feeding an input means that input
+// is quantized (its type from the zero point or the quantized initializer, per-tensor/per-channel/blocked from the
+// scale's shape and block_size); fused integer ops (QLinearConv, MatMulNBits, ...) count as quantized. The kernel's
+// richer entries (method, reason, SQNR) replace these when it sends them. Pure, for tests.
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from "onnx-buf";
+import type { QuantStateEntry } from "../../kernel/display-types";
+import { elemTypeName, tensorValues } from "../../kernel/onnx-text/types";
+
+const QDQ = new Set(["QuantizeLinear", "DequantizeLinear"]);
+const FUSED = new Set(["QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "MatMulNBits", "QLinearAdd", "QLinearMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"]);
+
+const QRANGE: Record<string, [number, number]> = {
+  int8: [-128, 127], uint8: [0, 255], int16: [-32768, 32767], uint16: [0, 65535], int4: [-8, 7], uint4: [0, 15], int2: [-2, 1], uint2: [0, 3],
+};
+
+function numbers(t: TensorProto | undefined): number[] {
+  return t ? (tensorValues(t) ?? []).map(Number) : [];
+}
+
+function minMax(xs: number[]): { min: number; max: number } {
+  return { min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+function dqState(dq: NodeProto, inits: Map<string, TensorProto>, qOf: Map<string, NodeProto>): Partial<QuantStateEntry> {
+  const [x, s, zp] = dq.input;
+  const zpT = zp ? inits.get(zp) : undefined;
+  const xT = x ? inits.get(x) : undefined;
+  // An activation's DQ reads a Q output: its zero point (on the Q) gives the type.
+  const q = x ? qOf.get(x) : undefined;
+  const qZp = q?.input[2] ? inits.get(q.input[2]) : undefined;
+  const type = zpT ? elemTypeName(zpT.dataType) : xT ? elemTypeName(xT.dataType) : qZp ? elemTypeName(qZp.dataType) : "uint8";
+  const scales = numbers(s ? inits.get(s) : undefined);
+  const zps = numbers(zpT ?? qZp);
+  const blocked = dq.attribute.some((a) => a.name === "block_size" && a.i > 0n);
+  const granularity = blocked ? "blocked" : scales.length > 1 ? "per-channel" : "per-tensor";
+  const out: Partial<QuantStateEntry> = { quantized: true, type, granularity };
+  if (scales.length) out.scale = { ...minMax(scales), count: scales.length };
+  if (zps.length) out.zeroPoint = minMax(zps);
+  const qr = QRANGE[type];
+  if (granularity === "per-tensor" && scales.length === 1 && qr) {
+    const z = zps[0] ?? 0;
+    out.range = [(qr[0] - z) * scales[0]!, (qr[1] - z) * scales[0]!];
+  }
+  return out;
+}
+
+function graphEntries(g: GraphProto, out: QuantStateEntry[]): void {
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) producer.set(o, n);
+  const qOf = new Map([...producer].filter(([, n]) => n.opType === "QuantizeLinear"));
+  for (const n of g.node) {
+    if (QDQ.has(n.opType)) continue;
+    const name = n.name || n.output[0] || n.opType;
+    const fused = FUSED.has(n.opType);
+    n.input.forEach((t, i) => {
+      if (!t) return;
+      const dq = producer.get(t);
+      const src = dq?.opType === "DequantizeLinear" ? dq : undefined;
+      const role: QuantStateEntry["role"] = inits.has(t) || (src?.input[0] && inits.has(src.input[0])) ? (i === 2 ? "bias" : "weight") : "input";
+      if (src) out.push({ node: name, op: n.opType, tensor: src.input[0] ?? t, role, ...dqState(src, inits, qOf), quantized: true });
+      else if (fused) {
+        const it = inits.get(t);
+        if (it && QRANGE[elemTypeName(it.dataType)]) out.push({ node: name, op: n.opType, tensor: t, role, quantized: true, type: elemTypeName(it.dataType) });
+      } else out.push({ node: name, op: n.opType, tensor: t, role, quantized: false, reason: "no Q/DQ in the model" });
+    });
+    for (const a of n.attribute) for (const sub of a.g ? [a.g] : a.graphs) graphEntries(sub, out);
+  }
+}
+
+export function quantStateOfModel(m: ModelProto): QuantStateEntry[] {
+  const out: QuantStateEntry[] = [];
+  if (m.graph) graphEntries(m.graph, out);
+  return out;
+}
+
+/** Entries grouped by node, in first-seen order; a node is "quantized", "partial" or "float". */
+export function groupByNode(entries: QuantStateEntry[]): Array<{ node: string; op: string; state: "quantized" | "partial" | "float"; entries: QuantStateEntry[] }> {
+  const groups = new Map<string, QuantStateEntry[]>();
+  for (const e of entries) groups.set(e.node, [...(groups.get(e.node) ?? []), e]);
+  return [...groups].map(([node, list]) => {
+    const q = list.filter((e) => e.quantized).length;
+    return { node, op: list[0]!.op, state: q === 0 ? "float" : q === list.length ? "quantized" : "partial", entries: list };
+  });
+}
+
+/** One line for a tensor: "int8 per-channel · scale 0.0021–0.013 · zp 0" or "float · excluded". */
+export function describeEntry(e: QuantStateEntry): string {
+  if (!e.quantized) return `float · ${e.reason ?? "not quantized"}`;
+  const parts = [`${e.type ?? "?"} ${e.granularity ?? ""}`.trim()];
+  const g = (x: number) => Number(x.toPrecision(3)).toString();
+  if (e.scale) parts.push(e.scale.count === 1 ? `scale ${g(e.scale.min)}` : `scale ${g(e.scale.min)}–${g(e.scale.max)} (${e.scale.count})`);
+  if (e.zeroPoint) parts.push(e.zeroPoint.min === e.zeroPoint.max ? `zp ${e.zeroPoint.min}` : `zp ${e.zeroPoint.min}–${e.zeroPoint.max}`);
+  if (e.range) parts.push(`range [${g(e.range[0])}, ${g(e.range[1])}]`);
+  if (e.method) parts.push(e.method);
+  if (e.sqnrDb !== undefined) parts.push(`SQNR ${e.sqnrDb.toFixed(1)} dB`);
+  return parts.join(" · ");
+}
