@@ -1,0 +1,103 @@
+// Builds the calibration copy of a model: the observed tensors become graph outputs (the model's own outputs are
+// dropped, so nothing else is held). For min/max each tensor is reduced in the graph (ReduceMin, ReduceMax and a
+// ReduceSum that turns NaN/Inf into a detectable non-finite scalar), so only three scalars per tensor come back;
+// for histogram methods the tensor itself comes back. Everything is cast to float32 first (float16/double/bf16
+// activations, and the binding cannot return some types). The node forms used (reduce over all axes with no axes
+// attribute or input, keepdims=0; Cast with `to`) mean the same thing in every opset from 7 to 21+.
+
+import { attr, makeNode, makeValueInfo, valueInfoTensor } from "../onnx/proto";
+import { DataType } from "../onnx/dtype";
+import { subgraphs, uniqueName, usedNames } from "../onnx/graph";
+import type { GraphProto } from "onnx-buf";
+import type { Model } from "../onnx/model";
+
+/** Graph outputs that carry one observed tensor. */
+export interface ObservedOutputs {
+  tensor: string;
+  /** min/max: the reduced scalars. */
+  min?: string;
+  max?: string;
+  sum?: string;
+  /** histogram methods (and the min/max fallback for non-finite data): the tensor as float32. */
+  raw?: string;
+}
+
+/** Where each requested tensor lives: the main graph, only inside an If/Loop/Scan body, or nowhere. */
+export function locateTensors(
+  graph: GraphProto,
+  tensors: readonly string[],
+): { main: string[]; inSubgraph: string[]; unknown: string[] } {
+  const mainNames = new Set<string>([...graph.input.map((v) => v.name), ...graph.initializer.map((t) => t.name)]);
+  for (const n of graph.node) for (const o of n.output) if (o) mainNames.add(o);
+  const subNames = new Set<string>();
+  const visit = (g: GraphProto) => {
+    for (const n of g.node) {
+      for (const o of n.output) subNames.add(o);
+      for (const s of subgraphs(n)) visit(s);
+    }
+  };
+  for (const n of graph.node) for (const s of subgraphs(n)) visit(s);
+  const main: string[] = [];
+  const inSubgraph: string[] = [];
+  const unknown: string[] = [];
+  for (const t of new Set(tensors)) {
+    if (mainNames.has(t)) main.push(t);
+    else if (subNames.has(t)) inSubgraph.push(t);
+    else unknown.push(t);
+  }
+  return { main, inSubgraph, unknown };
+}
+
+/** Element types known from value infos, graph inputs/outputs and initializers (unknown ones are cast). */
+function knownTypes(graph: GraphProto): Map<string, number> {
+  const types = new Map<string, number>();
+  for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) {
+    const t = valueInfoTensor(v);
+    if (t) types.set(v.name, t.elemType);
+  }
+  for (const t of graph.initializer) types.set(t.name, t.dataType);
+  return types;
+}
+
+/**
+ * A copy of `model` whose outputs are the observations of `tensors` (all in the main graph), min/max reduced
+ * in the graph when `reduce` is true, the float32 tensors otherwise.
+ */
+export function augmentModel(model: Model, tensors: readonly string[], reduce: boolean): { model: Model; outputs: ObservedOutputs[] } {
+  const copy = model.clone();
+  const graph = copy.graph;
+  const taken = usedNames(graph);
+  const types = knownTypes(graph);
+  const fresh = (base: string) => {
+    const n = uniqueName(graph, base, taken);
+    taken.add(n);
+    return n;
+  };
+  const nodes = [];
+  const outputs: ObservedOutputs[] = [];
+  const graphOutputs = [];
+  for (const t of tensors) {
+    let src = t;
+    if (types.get(t) !== DataType.FLOAT) {
+      src = fresh(`${t}__calib_f32`);
+      nodes.push(makeNode("Cast", [t], [src], { name: fresh(`${t}__calib_cast`), attributes: [attr.int("to", DataType.FLOAT)] }));
+    }
+    if (!reduce) {
+      // A graph output may not be a graph input or an initializer by the same name: go through Identity.
+      const raw = src === t ? fresh(`${t}__calib_raw`) : src;
+      if (raw !== src) nodes.push(makeNode("Identity", [src], [raw], { name: fresh(`${t}__calib_id`) }));
+      outputs.push({ tensor: t, raw });
+      graphOutputs.push(makeValueInfo(raw, DataType.FLOAT));
+      continue;
+    }
+    const o: ObservedOutputs = { tensor: t, min: fresh(`${t}__calib_min`), max: fresh(`${t}__calib_max`), sum: fresh(`${t}__calib_sum`) };
+    for (const [op, out] of [["ReduceMin", o.min!], ["ReduceMax", o.max!], ["ReduceSum", o.sum!]] as const) {
+      nodes.push(makeNode(op, [src], [out], { name: fresh(`${t}__calib_${op}`), attributes: [attr.int("keepdims", 0)] }));
+      graphOutputs.push(makeValueInfo(out, DataType.FLOAT, []));
+    }
+    outputs.push(o);
+  }
+  graph.node.push(...nodes);
+  graph.output = graphOutputs;
+  return { model: copy, outputs };
+}

@@ -1,0 +1,68 @@
+// Calibration: observe the float ranges of chosen tensors over calibration data, then pick clipping ranges.
+//
+//   const cal = new Calibrator(model, ["conv1_out", "relu2_out"], { method: "entropy" });
+//   await cal.collect(openData("calib/", model), { onProgress, signal });   // may be called again with more data
+//   cal.ranges();      // Map tensor -> { min, max } chosen by the method (before scale/zero-point math)
+//   cal.histograms();  // Map tensor -> histogram (histogram methods), for the UI and analysis
+//   await cal.dispose();
+//
+// Memory stays flat in the number of samples: min/max reduce in the graph, histogram methods fold each batch
+// into fixed-size histograms; no batch output is kept.
+
+export type { CalibrationData, FeedArray, FeedTensor, Feeds } from "../data/feeds";
+
+export type CalibrationMethod = "minmax" | "entropy" | "percentile" | "mse";
+
+export interface CalibrationOptions {
+  method: CalibrationMethod;
+  /** percentile: share of values kept inside the range, in percent (default 99.999). */
+  percentile?: number;
+  /** Histogram methods: bins per tensor, a multiple of 4 (default 2048). */
+  numBins?: number;
+  /** entropy: bins of the quantized distribution (default 128, ORT's default; 256 for uint8-like targets). */
+  numQuantizedBins?: number;
+  /** minmax: exponential moving average of per-batch min/max (ORT's moving_average). */
+  movingAverage?: boolean;
+  /** minmax with movingAverage: weight of each new batch (default 0.01). */
+  averagingConstant?: number;
+  /** Symmetric ranges (-a, a): percentile folds |x|, mse searches symmetric candidates, others widen at the end. */
+  symmetric?: boolean;
+  /** mse: bit width the range is optimized for (default 8). */
+  bits?: number;
+  /** Execution provider of the calibration session (default cpu; cuda falls back to cpu with a warning). */
+  ep?: "cpu" | "cuda";
+  /** Split larger batches along the first axis into runs of at most this many samples. */
+  batchSize?: number;
+  /** Histogram methods: at most this many tensors are exposed per calibration session (default 256). */
+  tensorsPerSession?: number;
+  /** intra-op threads of the calibration session (default: onnxruntime's choice). */
+  threads?: number;
+  /** Receives each warning (non-finite values, skipped tensors, CUDA fallback) as it happens. */
+  onWarning?: (message: string) => void;
+}
+
+/** A chosen clipping range, in float. */
+export interface TensorRange {
+  min: number;
+  max: number;
+}
+
+/** A per-tensor histogram: numBins + 1 edges, symmetric around 0; min/max is the finite range actually seen. */
+export interface TensorHistogram {
+  edges: Float64Array | number[];
+  counts: Float64Array;
+  min: number;
+  max: number;
+}
+
+export interface CollectOptions {
+  /** Called after each batch with the batches done so far and the total when the data is an array. */
+  onProgress?(done: number, total?: number): void;
+  /** Stops between batches; collect() then rejects with the signal's reason. What was collected is kept. */
+  signal?: AbortSignal;
+}
+
+export { Calibrator } from "./calibrator";
+export { MinMaxObserver, batchStats } from "./minmax";
+export { StreamingHistogram } from "./histogram";
+export { entropyThreshold, mseThreshold, percentileThreshold } from "./thresholds";

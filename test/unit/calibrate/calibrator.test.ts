@@ -1,0 +1,164 @@
+// Calibrating tiny models built in code, on real onnxruntime-node: the ranges must be the ones computed from the
+// same data in JS (min/max exactly; histogram methods equal to the pure threshold functions on the same values).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DataType } from "../../../kernel/onnx/dtype";
+import { Model } from "../../../kernel/onnx/model";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../kernel/onnx/proto";
+import { makeTensor } from "../../../kernel/onnx/tensor";
+import { Calibrator, type CalibrationMethod, type Feeds } from "../../../kernel/calibrate/index";
+import { StreamingHistogram } from "../../../kernel/calibrate/histogram";
+import { entropyThreshold, mseThreshold, percentileThreshold } from "../../../kernel/calibrate/thresholds";
+
+const W = [0.5, -2, 1, 3];
+
+/** x [n,4] -> Mul(x, w: Constant node) = y -> Relu = z. An If whose branch makes "inner". */
+function tinyModel(opset: number, withIf = false): Model {
+  const nodes = [
+    makeNode("Constant", [], ["w"], { attributes: [attr.tensor("value", makeTensor("w", DataType.FLOAT, [4], W))] }),
+    makeNode("Mul", ["x", "w"], ["y"], { name: "mul" }),
+    makeNode("Relu", ["y"], ["z"], { name: "relu" }),
+  ];
+  const outputs = [makeValueInfo("z", DataType.FLOAT, ["n", 4])];
+  if (withIf) {
+    const branch = (k: number) =>
+      makeGraph(`b${k}`, [makeNode("Neg", ["z"], [`inner${k}`])], [], [makeValueInfo(`inner${k}`, DataType.FLOAT, ["n", 4])]);
+    nodes.push(makeNode("Constant", [], ["cond"], { attributes: [attr.tensor("value", makeTensor("cond", DataType.BOOL, [], [1]))] }));
+    nodes.push(makeNode("If", ["cond"], ["out"], { attributes: [attr.graph("then_branch", branch(0)), attr.graph("else_branch", branch(1))] }));
+    outputs.push(makeValueInfo("out", DataType.FLOAT, ["n", 4]));
+  }
+  return Model.fromProto(makeModel(makeGraph("tiny", nodes, [makeValueInfo("x", DataType.FLOAT, ["n", 4])], outputs), { opsets: { "": opset } }));
+}
+
+function batches(sizes: number[], seed = 1, poison = false): { feeds: Feeds[]; y: number[]; z: number[] } {
+  let s = seed;
+  const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647) * 4 - 2;
+  const feeds: Feeds[] = [];
+  const y: number[] = [];
+  const z: number[] = [];
+  for (const n of sizes) {
+    const x = Float32Array.from({ length: n * 4 }, rand);
+    if (poison) x[1] = NaN;
+    feeds.push({ x: { data: x, dims: [n, 4] } });
+    x.forEach((v, i) => {
+      const m = Math.fround(v * W[i % 4]!);
+      y.push(m);
+      z.push(Math.max(0, m));
+    });
+  }
+  return { feeds, y, z };
+}
+
+const finite = (a: number[]) => a.filter(Number.isFinite);
+const minOf = (a: number[]) => finite(a).reduce((m, v) => Math.min(m, v), Infinity);
+const maxOf = (a: number[]) => finite(a).reduce((m, v) => Math.max(m, v), -Infinity);
+
+for (const opset of [7, 13, 18, 21]) {
+  test(`minmax at opset ${opset}: exact ranges of input, Constant-weight Mul and Relu over dynamic batches`, async () => {
+    const cal = new Calibrator(tinyModel(opset), ["x", "y", "z", "w"], { method: "minmax" });
+    try {
+      const { feeds, y, z } = batches([3, 1, 5]);
+      const progress: Array<[number, number | undefined]> = [];
+      await cal.collect(feeds, { onProgress: (d, t) => progress.push([d, t]) });
+      assert.deepEqual(progress, [[1, 3], [2, 3], [3, 3]]);
+      const r = cal.ranges();
+      const xs = feeds.flatMap((f) => [...(f["x"]!.data as Float32Array)]);
+      assert.deepEqual(r.get("x"), { min: minOf(xs), max: maxOf(xs) });
+      assert.deepEqual(r.get("y"), { min: minOf(y), max: maxOf(y) });
+      assert.deepEqual(r.get("z"), { min: 0, max: maxOf(z) });
+      assert.deepEqual(r.get("w"), { min: -2, max: 3 });
+      assert.equal(cal.histograms().size, 0);
+    } finally {
+      await cal.dispose();
+    }
+  });
+}
+
+test("collect can be called again: ranges widen with more data; symmetric and moving average", async () => {
+  const cal = new Calibrator(tinyModel(13), ["y"], { method: "minmax", symmetric: true });
+  const a = batches([4], 3);
+  const b = batches([4], 9);
+  await cal.collect(a.feeds);
+  await cal.collect(b.feeds);
+  const m = Math.max(Math.abs(minOf([...a.y, ...b.y])), maxOf([...a.y, ...b.y]));
+  assert.deepEqual(cal.ranges().get("y"), { min: -m, max: m });
+  await cal.dispose();
+  await cal.dispose(); // idempotent
+
+  const avg = new Calibrator(tinyModel(13), ["y"], { method: "minmax", movingAverage: true, averagingConstant: 0.5 });
+  await avg.collect([...a.feeds, ...b.feeds]);
+  const want = {
+    min: minOf(a.y) + 0.5 * (minOf(b.y) - minOf(a.y)),
+    max: maxOf(a.y) + 0.5 * (maxOf(b.y) - maxOf(a.y)),
+  };
+  const got = avg.ranges().get("y")!;
+  assert.ok(Math.abs(got.min - want.min) < 1e-6 && Math.abs(got.max - want.max) < 1e-6, JSON.stringify({ got, want }));
+  await avg.dispose();
+});
+
+for (const method of ["entropy", "percentile", "mse"] as CalibrationMethod[]) {
+  test(`${method}: ranges equal the threshold functions on histograms of the same values`, async () => {
+    const opts = { method, numBins: 256, numQuantizedBins: 32, percentile: 99 };
+    const cal = new Calibrator(tinyModel(13), ["y", "z"], opts);
+    const { feeds, y, z } = batches([50, 20, 70], 5);
+    await cal.collect(feeds, { onProgress() {} });
+    for (const [name, values] of [["y", y], ["z", z]] as const) {
+      const h = new StreamingHistogram(256);
+      // The calibrator sees the values batch by batch: replay the same batch boundaries (50, 20, 70 rows of 4).
+      h.observe(values.slice(0, 200));
+      h.observe(values.slice(200, 280));
+      h.observe(values.slice(280));
+      const snap = h.snapshot()!;
+      const want =
+        method === "entropy" ? entropyThreshold(snap, 32) : method === "percentile" ? percentileThreshold(snap, 99) : mseThreshold(snap);
+      assert.deepEqual(cal.ranges().get(name), want, `${method} ${name}`);
+      assert.deepEqual([...cal.histograms().get(name)!.counts], [...snap.counts]);
+    }
+    await cal.dispose();
+  });
+}
+
+test("NaN in the data: ignored for the range, counted, and the warning names the tensor", async () => {
+  const warnings: string[] = [];
+  const cal = new Calibrator(tinyModel(13), ["x", "y", "z"], { method: "minmax", onWarning: (m) => warnings.push(m) });
+  const { feeds, y } = batches([3, 2], 4, true);
+  await cal.collect(feeds);
+  assert.deepEqual(cal.ranges().get("y"), { min: minOf(y), max: maxOf(y) });
+  assert.ok(Number.isFinite(cal.ranges().get("x")!.min));
+  assert.ok(warnings.some((w) => /tensor "y": 2 NaN\/Inf value\(s\)/.test(w)), warnings.join("\n"));
+  await cal.dispose();
+  const hist = new Calibrator(tinyModel(13), ["y"], { method: "percentile", onWarning: (m) => warnings.push(m) });
+  await hist.collect(feeds);
+  assert.ok(Number.isFinite(hist.ranges().get("y")!.max));
+  await hist.dispose();
+});
+
+test("tensors inside If subgraphs are skipped with a note; unknown names, bad and empty data are errors", async () => {
+  const warnings: string[] = [];
+  const model = tinyModel(13, true);
+  const cal = new Calibrator(model, ["y", "inner0"], { method: "minmax", onWarning: (m) => warnings.push(m) });
+  assert.deepEqual(cal.tensors, ["y"]);
+  assert.equal(cal.skipped[0]!.tensor, "inner0");
+  assert.match(warnings[0]!, /"inner0" is inside an If\/Loop\/Scan subgraph/);
+  await cal.collect(batches([2]).feeds);
+  assert.ok(cal.ranges().has("y"));
+  await assert.rejects(cal.collect([]), /calibration data is empty/);
+  await assert.rejects(cal.collect([{ x: { data: new Float32Array(6), dims: [2, 3] } }]), /input "x": expected shape \[n, 4\], got \[2, 3\]/);
+  await assert.rejects(cal.collect([{ x: { data: new Float64Array(8), dims: [2, 4] } }]), /input "x" must be float \(Float32Array\), got Float64Array/);
+  await cal.dispose();
+  assert.throws(() => new Calibrator(model, ["nope"], { method: "minmax" }), /no tensor named "nope"/);
+  assert.throws(() => new Calibrator(model, ["y"], { method: "kl" as CalibrationMethod }), /unknown calibration method "kl"/);
+});
+
+test("abort between batches keeps what was collected; batchSize splits big batches", async () => {
+  const ctl = new AbortController();
+  const cal = new Calibrator(tinyModel(13), ["y"], { method: "minmax", batchSize: 2 });
+  const { feeds } = batches([5, 5]);
+  await assert.rejects(
+    cal.collect(feeds, { signal: ctl.signal, onProgress: () => ctl.abort(new Error("stop")) }),
+    /stop/,
+  );
+  assert.equal(cal.batches, 3); // first batch of 5 rows ran as 2 + 2 + 1
+  assert.ok(cal.ranges().has("y"));
+  await cal.dispose();
+});
