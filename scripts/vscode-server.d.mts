@@ -1,0 +1,22 @@
+// Types for scripts/vscode-server.mjs (imported by the TypeScript e2e helpers).
+export declare const chromiumArgs: string[];
+export interface CodeServer {
+  url: string;
+  port: number;
+  runDir: string;
+  logFile: string;
+  pid: number;
+  stop(): void;
+}
+export declare function startCodeServer(opts: {
+  node24: string;
+  codeServerEntry: string;
+  runDir?: string;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+}): Promise<CodeServer>;
+export declare function installExtension(opts: { node24: string; codeServerEntry: string; runDir: string; vsix: string }): Promise<string>;
+export declare function workbenchUrl(
+  url: string,
+  opts: { folder: string; extensionDevelopmentPath?: string; extensionTestsPath?: string },
+): string;

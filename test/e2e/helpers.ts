@@ -1,0 +1,122 @@
+// Helpers for the browser-driven tests in test/e2e: a real VS Code workbench (code-server, started once per run by
+// scripts/test-vscode.mjs) in Debian chromium through playwright-core, with the extension loaded from the repo as a
+// development extension. Each test opens its own window on a fresh copy of its workspace. See docs/testing.md.
+import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { chromium, type Browser, type Frame, type Page } from "playwright-core";
+import { chromiumArgs, workbenchUrl } from "../../scripts/vscode-server.mjs";
+
+export const repoRoot = path.resolve(__dirname, "..", "..");
+
+export interface OpenOptions {
+  /** Names the screenshot folder (.test-artifacts/e2e/<name>/) and the workspace copy. */
+  name: string;
+  /** A folder copied fresh as the workspace (default test/vscode/workspace). */
+  workspace?: string;
+  /** Extra files written into the workspace copy, by relative path. */
+  files?: Record<string, string | Uint8Array>;
+  /** Load the repo as a development extension (default true); false when testing an installed .vsix. */
+  loadExtension?: boolean;
+  /** Wait for the PTQ Studio activity-bar item before returning (default true: .ipynb opens as JSON before it). */
+  waitForExtension?: boolean;
+}
+
+export interface Workbench {
+  browser: Browser;
+  page: Page;
+  /** Absolute path of the workspace copy the window has open. */
+  workspace: string;
+  /** Saves a PNG of the whole window as .test-artifacts/e2e/<name>/<NN>-<step>.png and returns its path. */
+  screenshot(step: string): Promise<string>;
+  /** Runs a command by its palette title (e.g. "PTQ Studio: Show Version") through F1. */
+  runCommand(title: string): Promise<void>;
+  /** Opens a workspace file through Quick Open (relative path) and waits for its editor tab. */
+  openFile(relPath: string): Promise<void>;
+  /** Finds the frame (page, webview, notebook output iframe) whose text contains `text`; throws after the timeout. */
+  findTextInFrames(text: string | RegExp, timeoutMs?: number): Promise<Frame>;
+  /** Clicks the PTQ Studio activity-bar item, opening the container. */
+  openPtqContainer(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run e2e files through 'npm run test:e2e -- test/e2e/<file>.e2e.ts'`);
+  return v;
+}
+
+let windows = 0;
+
+/** The activity-bar entry of our container (VS Code labels it with the container's title). */
+export const PTQ_ACTIVITY_ITEM = '.part.activitybar .action-item a[aria-label^="PTQ Studio"], .part.activitybar .action-item[aria-label^="PTQ Studio"]';
+
+export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
+  const server = env("PTQ_E2E_SERVER");
+  const runDir = env("PTQ_E2E_RUN_DIR");
+  const shots = path.join(env("PTQ_E2E_ARTIFACTS"), opts.name);
+  mkdirSync(shots, { recursive: true });
+  const workspace = mkdtempSync(path.join(runDir, `ws${++windows}-`));
+  cpSync(opts.workspace ?? path.join(repoRoot, "test", "vscode", "workspace"), workspace, { recursive: true });
+  for (const [rel, data] of Object.entries(opts.files ?? {})) {
+    mkdirSync(path.dirname(path.join(workspace, rel)), { recursive: true });
+    writeFileSync(path.join(workspace, rel), data);
+  }
+  const browser = await chromium.launch({ executablePath: process.env.PTQ_CHROMIUM ?? "/usr/bin/chromium", args: chromiumArgs });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const url = workbenchUrl(server, {
+    folder: workspace,
+    extensionDevelopmentPath: opts.loadExtension === false ? undefined : repoRoot,
+  });
+  await page.goto(url);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 60_000 });
+  if (opts.waitForExtension !== false) await page.locator(PTQ_ACTIVITY_ITEM).first().waitFor({ timeout: 60_000 });
+  let step = 0;
+
+  const wb: Workbench = {
+    browser,
+    page,
+    workspace,
+    async screenshot(name) {
+      const file = path.join(shots, `${String(++step).padStart(2, "0")}-${name.replace(/[^\w.-]+/g, "-")}.png`);
+      await page.screenshot({ path: file });
+      return file;
+    },
+    async runCommand(title) {
+      await page.keyboard.press("F1");
+      const input = page.locator(".quick-input-widget input");
+      await input.waitFor();
+      await input.fill(`>${title}`);
+      // Wait until the list shows exactly this command, so Enter never runs a neighbour.
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
+      await page.keyboard.press("Enter");
+    },
+    async openFile(relPath) {
+      await page.keyboard.press("Control+P");
+      const input = page.locator(".quick-input-widget input");
+      await input.waitFor();
+      await input.fill(relPath);
+      await page.locator(".quick-input-list .monaco-list-row", { hasText: path.basename(relPath) }).first().waitFor();
+      await page.keyboard.press("Enter");
+      await page.locator(".tabs-container .tab", { hasText: path.basename(relPath) }).first().waitFor();
+    },
+    async findTextInFrames(text, timeoutMs = 30_000) {
+      const t0 = Date.now();
+      for (;;) {
+        for (const frame of page.frames()) {
+          const body = await frame.evaluate(() => document.body?.innerText ?? "").catch(() => "");
+          if (typeof text === "string" ? body.includes(text) : text.test(body)) return frame;
+        }
+        if (Date.now() - t0 > timeoutMs) throw new Error(`no frame shows ${String(text)} after ${timeoutMs} ms`);
+        await page.waitForTimeout(250);
+      }
+    },
+    async openPtqContainer() {
+      await page.locator(PTQ_ACTIVITY_ITEM).first().click();
+      await page.locator(".pane-header", { hasText: "Model Layers" }).first().waitFor();
+    },
+    async close() {
+      await browser.close().catch(() => {});
+    },
+  };
+  return wb;
+}
