@@ -26,7 +26,7 @@ export interface DTypeInfo {
   id: DataType;
   /** Lower-case name as ONNX writes it in text form ("float", "float16", "int4", ...). */
   name: string;
-  /** Storage bits per element (4 for int4/uint4/float4e2m1, 2 for int2/uint2; 0 for strings). */
+  /** Storage bits per element (4 for int4/uint4/float4e2m1, 2 for int2/uint2; 0 for strings; complex: per lane). */
   bits: number;
   decoded: DecodedKind;
   field: TypedField;
@@ -57,8 +57,8 @@ const TABLE: DTypeInfo[] = [
   T(DataType.DOUBLE, "double", 64, "float64", "doubleData"),
   T(DataType.UINT32, "uint32", 32, "uint32", "uint64Data"),
   T(DataType.UINT64, "uint64", 64, "uint64", "uint64Data"),
-  T(DataType.COMPLEX64, "complex64", 64, "float32", "floatData", 2),
-  T(DataType.COMPLEX128, "complex128", 128, "float64", "doubleData", 2),
+  T(DataType.COMPLEX64, "complex64", 32, "float32", "floatData", 2),
+  T(DataType.COMPLEX128, "complex128", 64, "float64", "doubleData", 2),
   T(DataType.BFLOAT16, "bfloat16", 16, "float32", "int32Data"),
   T(DataType.FLOAT8E4M3FN, "float8e4m3fn", 8, "float32", "int32Data"),
   T(DataType.FLOAT8E4M3FNUZ, "float8e4m3fnuz", 8, "float32", "int32Data"),
