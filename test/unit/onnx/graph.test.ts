@@ -1,0 +1,111 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  DataType,
+  OnnxError,
+  addNodes,
+  checkGraph,
+  constantValue,
+  constantsToInitializers,
+  consumers,
+  makeNode,
+  outerScopeInputs,
+  producers,
+  readTensor,
+  removeNodes,
+  replaceNode,
+  replaceUses,
+  topologicalSort,
+  uniqueName,
+} from "../../../kernel/onnx";
+import { createSession } from "../../../kernel/runtime/session";
+import { smallMlp, withIf } from "./helpers";
+
+test("producers and consumers, including outer values read by subgraphs", () => {
+  const g = smallMlp().graph;
+  assert.equal(producers(g).get("z")!.name, "add");
+  assert.deepEqual(consumers(g).get("z")!.map((n) => n.name), ["mul"]);
+  assert.deepEqual(consumers(g).get("W")!.map((n) => n.name), ["mm"]);
+  const ifg = withIf().graph;
+  assert.deepEqual([...outerScopeInputs(ifg.node[0]!.attribute[0]!.g!)].sort(), ["one", "x"]);
+  assert.deepEqual(consumers(ifg).get("one")!.map((n) => n.name), ["branch"], "If reads `one` through its branches");
+});
+
+test("uniqueName avoids every name in the graph and its subgraphs", () => {
+  const g = withIf().graph;
+  assert.equal(uniqueName(g, "t_out"), "t_out_1"); // used only inside the then-branch
+  assert.equal(uniqueName(g, "fresh"), "fresh");
+  const taken = new Set(["a", "a_1"]);
+  assert.equal(uniqueName(g, "a", taken), "a_2");
+  assert.ok(taken.has("a_2"));
+});
+
+test("topologicalSort orders a shuffled graph stably; a cycle is an error naming a node", async () => {
+  const m = smallMlp();
+  const g = m.graph;
+  g.node.reverse();
+  topologicalSort(g);
+  assert.deepEqual(g.node.map((n) => n.name), ["const_k", "mm", "add", "mul", "relu"]); // ties keep the given order
+  const s = await createSession(m);
+  await s.dispose();
+  // relu feeds back into mm: a cycle
+  const c = smallMlp().graph;
+  c.node[0]!.input[0] = "y";
+  assert.throws(() => topologicalSort(c), (e: unknown) => e instanceof OnnxError && /cycle through node "mm" \(MatMul\)/.test(e.message));
+});
+
+test("checkGraph reports dangling inputs, missing outputs and double definitions by name", () => {
+  const g = smallMlp().graph;
+  checkGraph(g);
+  g.node[1]!.input[1] = "bias_missing";
+  assert.throws(() => checkGraph(g), /node "add" \(Add\) reads "bias_missing", which no node, graph input or initializer provides/);
+  const g2 = smallMlp().graph;
+  g2.node[4]!.output[0] = "h";
+  assert.throws(() => checkGraph(g2), /node "relu" \(Relu\) writes "h", which is already defined/);
+  const g3 = withIf().graph;
+  g3.node[0]!.attribute[1]!.g!.node[0]!.input[1] = "nope";
+  assert.throws(() => checkGraph(g3), /node "\(unnamed\)"|reads "nope"/);
+});
+
+test("constantValue finds initializers and Constant outputs; constantsToInitializers moves them", async () => {
+  const m = smallMlp();
+  const g = m.graph;
+  assert.deepEqual(Array.from(readTensor(constantValue(g, "b")!).data), [0.5, -0.25, 0]);
+  const k = constantValue(g, "k")!;
+  assert.equal(k.name, "k");
+  assert.deepEqual(Array.from(readTensor(k).data), [2, 2, 2]);
+  assert.equal(constantValue(g, "h"), undefined);
+  const before = await run(m);
+  assert.equal(constantsToInitializers(g), 1);
+  assert.deepEqual(g.node.map((n) => n.opType), ["MatMul", "Add", "Mul", "Relu"]);
+  assert.deepEqual(g.initializer.map((t) => t.name), ["W", "b", "k"]);
+  assert.deepEqual(await run(m), before);
+});
+
+test("add, remove, replace nodes and rewire uses", async () => {
+  const m = smallMlp();
+  const g = m.graph;
+  const before = await run(m);
+  // Insert an Identity after z and make readers use it (except the Identity itself).
+  const id = makeNode("Identity", ["z"], ["z_id"], { name: "id" });
+  addNodes(g, [id], g.node[2]);
+  replaceUses(g, "z", "z_id", (n) => n === id);
+  assert.deepEqual(g.node.find((n) => n.name === "mul")!.input, ["z_id", "k"]);
+  assert.deepEqual(await run(m), before);
+  replaceNode(g, g.node.find((n) => n.name === "relu")!, [makeNode("Relu", ["z2"], ["y"], { name: "relu2" })]);
+  removeNodes(g, [id]);
+  replaceUses(g, "z_id", "z");
+  assert.deepEqual(await run(m), before);
+  assert.throws(() => replaceNode(g, id, []), /node "id" \(Identity\) is not in graph "mlp"/);
+  assert.equal(DataType.FLOAT, 1);
+});
+
+async function run(m: ReturnType<typeof smallMlp>): Promise<number[]> {
+  const s = await createSession(m, { threads: 1 });
+  try {
+    const out = await s.run({ x: { data: Float32Array.from([1, -2, 3, 0.5]), dims: [1, 4] } });
+    return Array.from(out.y!.data as Float32Array);
+  } finally {
+    await s.dispose();
+  }
+}
