@@ -25,8 +25,8 @@ export interface BenchmarkOptions {
   runs?: number;
   /** Time budget per batch size for all models together; runs continue in rounds until it is spent (min 10). */
   seconds?: number;
-  /** Sizes of named dynamic dimensions other than the batch, for generated data. */
-  dimOverrides?: Record<string, number>;
+  /** Full shapes, by input name, for generated data of inputs with dynamic dimensions other than the batch. */
+  shapes?: Record<string, number[]>;
   /** Confidence level of the ratio intervals. Default 0.95. */
   confidence?: number;
   /** Session factory; default kernel/runtime over onnxruntime-node. */
@@ -141,14 +141,15 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
   if (fixed && options.batchSizes) notes.push(`batchSizes ignored: the given feeds fix the batch at ${batchSizes[0]}`);
   const open = options.open ?? (await defaultOpen());
 
+  const sizes = entries.map(([, src]) => fileBytes(src));
   const figures: ModelFigures[] = [];
   const runners: Runner[] = [];
   try {
     // Initialise the runtime (native library, thread pools) once, untimed, so the first model's load time and
     // memory are not charged with it. Then load one at a time so each RSS delta belongs to one session.
     await (await open(entries[0]![1], { threads, ep })).release();
-    for (const [name, src] of entries) {
-      const bytes = fileBytes(src);
+    for (const [k, [name, src]] of entries.entries()) {
+      const bytes = sizes[k]!;
       const rss0 = process.memoryUsage().rss;
       const t0 = performance.now();
       const r = await open(src, { threads, ep });
@@ -158,7 +159,7 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
       figures.push({ name, fileBytes: bytes, loadMs, rssDeltaBytes: process.memoryUsage().rss - rss0, ep: r.ep, batches: [] });
     }
     for (const batch of batchSizes) {
-      const feeds = fixed ?? (typeof options.data === "function" ? options.data(batch) : generateFeeds(runners[0]!.inputs, batch, 1, options.dimOverrides));
+      const feeds = fixed ?? (typeof options.data === "function" ? options.data(batch) : generateFeeds(runners[0]!.inputs, batch, 1, options.shapes));
       runners.forEach((r, i) => checkFeeds(feeds, r.inputs, entries[i]![0]));
       const colds: number[] = [];
       for (const r of runners) {

@@ -2,7 +2,9 @@
 // pinned by the batch size), or sliced out of a labelled dataset. Generated data is seeded, so two models in a
 // comparison see identical inputs and reruns are repeatable.
 
-import { seededRandom } from "./stats";
+import type { FeedTensor, InputSpec } from "../data/feeds";
+import { randomData } from "../data/random";
+import { dtypeFromOrt } from "../runtime/tensors";
 
 /** A tensor on the host, the shape both the runner adapter and the metric code speak. */
 export interface HostTensor {
@@ -27,52 +29,20 @@ export function elementCount(dims: readonly number[]): number {
 }
 
 /**
- * Pins a declared shape to concrete dimensions: the leading dynamic dimension becomes the batch size; any other
- * dynamic dimension needs an explicit value in `dimOverrides` (by symbol name), because guessing it would time a
- * different workload than the user runs.
+ * Seeded random feeds for every input of a model at the given batch size, from kernel/data's generator (float
+ * inputs standard normal, integer inputs small ids). The leading dynamic dimension becomes the batch; inputs with
+ * other dynamic dimensions need their full shape in `shapes` (by input name).
  */
-export function pinShape(info: ValueInfo, batch: number, dimOverrides: Record<string, number> = {}): number[] {
-  return info.shape.map((d, i) => {
-    if (typeof d === "number" && d >= 0) return d;
-    if (typeof d === "string" && d in dimOverrides) return dimOverrides[d]!;
-    if (i === 0) return batch;
-    throw new Error(
-      `input "${info.name}" has a dynamic dimension ${i} (${JSON.stringify(d)}) that is not the batch; ` +
-        `give its size with dimOverrides (e.g. { "${typeof d === "string" ? d : "dim"}": 128 }) or pass your own feeds`,
-    );
+export function generateFeeds(inputs: readonly ValueInfo[], batch: number, seed = 1, shapes: Record<string, number[]> = {}): Feeds {
+  const specs: InputSpec[] = inputs.map((i) => {
+    const elemType = dtypeFromOrt(i.type);
+    if (elemType === undefined) throw new Error(`input "${i.name}" has type ${i.type}, which generated data does not support; pass your own feeds`);
+    return { name: i.name, elemType, shape: i.shape.map((d) => (typeof d === "number" && d < 0 ? null : d)) };
   });
-}
-
-function allocate(type: string, n: number, rand: () => number, name: string): HostTensor["data"] {
-  switch (type) {
-    case "float32":
-      return Float32Array.from({ length: n }, () => rand() * 2 - 1);
-    case "float64":
-      return Float64Array.from({ length: n }, () => rand() * 2 - 1);
-    // Integer inputs are usually ids or indices: zeros are always in range.
-    case "int32":
-      return new Int32Array(n);
-    case "int64":
-      return new BigInt64Array(n);
-    case "uint8":
-      return Uint8Array.from({ length: n }, () => Math.floor(rand() * 256));
-    case "int8":
-      return Int8Array.from({ length: n }, () => Math.floor(rand() * 256) - 128);
-    case "bool":
-      return new Uint8Array(n);
-    default:
-      throw new Error(`input "${name}" has type ${type}, which generated data does not support; pass your own feeds`);
-  }
-}
-
-/** Seeded random feeds for every input of a model, at the given batch size. */
-export function generateFeeds(inputs: readonly ValueInfo[], batch: number, seed = 1, dimOverrides: Record<string, number> = {}): Feeds {
-  const rand = seededRandom(seed);
+  // Benchmarks report "generated data" in their settings; kernel/data's calibration warning does not apply here.
+  const first = randomData(specs, 1, { seed, batchSize: batch, shapes, warn: () => undefined }).next().value!;
   const feeds: Feeds = {};
-  for (const info of inputs) {
-    const dims = pinShape(info, batch, dimOverrides);
-    feeds[info.name] = { type: info.type as HostDType, dims, data: allocate(info.type, elementCount(dims), rand, info.name) };
-  }
+  for (const [name, t] of Object.entries(first) as [string, FeedTensor][]) feeds[name] = { type: t.type as HostDType, dims: t.dims, data: t.data as HostTensor["data"] };
   return feeds;
 }
 
