@@ -1,0 +1,149 @@
+// Peak RSS of calibration at 64, 256 and 1024 samples, for minmax and entropy, observing every float activation of
+// a model. Each configuration runs in a child process of its own (peak RSS only ever grows within a process).
+// "keep-all" is the contrast: what ONNX Runtime's calibrators do (keep every batch's outputs until the end).
+//
+//   node --import tsx bench/calibration-memory.ts [--model test/fixtures/models/cnn.onnx] [--batch 16]
+//        [--samples 64,256,1024] [--methods minmax,entropy,keep-all] [--json]
+//
+// Data: real calibration images from test/fixtures/data/calib/calib.npz when the model takes them (repeated to
+// reach the sample count), else seeded random data.
+
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import path from "node:path";
+import { Calibrator, type CalibrationMethod, type Feeds } from "../kernel/calibrate/index";
+import { augmentModel } from "../kernel/calibrate/augment";
+import { readNpz } from "../kernel/data/readers";
+import { randomData } from "../kernel/data/random";
+import { Model } from "../kernel/onnx/model";
+import { createSession } from "../kernel/runtime/session";
+
+type Mode = CalibrationMethod | "keep-all";
+
+interface ChildResult {
+  model: string;
+  mode: Mode;
+  samples: number;
+  batch: number;
+  tensors: number;
+  baselineRssMiB: number;
+  peakRssMiB: number;
+  seconds: number;
+}
+
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+};
+
+/** Outputs of every node that computes float activations (shape/index ops left out). */
+function activationTensors(model: Model): string[] {
+  const skip = new Set(["Constant", "Shape", "Size", "NonZero", "ConstantOfShape", "ArgMax", "ArgMin", "TopK"]);
+  return model.graph.node.filter((n) => !skip.has(n.opType)).flatMap((n) => n.output.filter((o) => o));
+}
+
+/** `samples` samples in batches of `batch`, read lazily: real calibration images cycled, or random data. */
+function* data(model: Model, samples: number, batch: number): Generator<Feeds> {
+  const npz = path.join("test", "fixtures", "data", "calib", "calib.npz");
+  let produced = 0;
+  if (existsSync(npz)) {
+    try {
+      while (produced < samples) {
+        for (const f of readNpz(npz, model, { batchSize: batch })) {
+          if (produced >= samples) return;
+          yield f;
+          produced += Object.values(f)[0]!.dims[0]!;
+        }
+      }
+      return;
+    } catch {
+      // The fixture data does not fit this model: fall through to random data.
+    }
+  }
+  yield* randomData(model, Math.ceil((samples - produced) / batch), { batchSize: batch, warn: () => {} });
+}
+
+async function child(): Promise<void> {
+  const modelPath = arg("model", "");
+  const mode = arg("mode", "minmax") as Mode;
+  const samples = Number(arg("samples", "64"));
+  const batch = Number(arg("batch", "16"));
+  const model = await Model.load(modelPath);
+  const tensors = activationTensors(model);
+  const t0 = performance.now();
+  let baseline = 0;
+  if (mode === "keep-all") {
+    const { model: aug, outputs } = augmentModel(model, tensors, false);
+    const session = await createSession(aug, { optimization: "disabled" });
+    baseline = process.memoryUsage.rss();
+    const kept: unknown[] = [];
+    for (const feeds of data(model, samples, batch)) {
+      const r = await session.run(feeds as never, outputs.map((o) => o.raw!));
+      kept.push(r); // what ORT's calibrators do: every output of every batch stays until ranges are computed
+    }
+    await session.dispose();
+  } else {
+    const cal = new Calibrator(model, tensors, { method: mode, onWarning: () => {} });
+    const batches = data(model, samples, batch);
+    const first = batches.next();
+    await cal.collect(first.done ? [] : [first.value]); // opens the session: the baseline includes it
+    baseline = process.memoryUsage.rss();
+    if (samples > batch) await cal.collect({ [Symbol.iterator]: () => batches });
+    cal.ranges();
+    await cal.dispose();
+  }
+  const result: ChildResult = {
+    model: path.basename(modelPath),
+    mode,
+    samples,
+    batch,
+    tensors: tensors.length,
+    baselineRssMiB: baseline / 2 ** 20,
+    peakRssMiB: process.resourceUsage().maxRSS / 1024,
+    seconds: (performance.now() - t0) / 1000,
+  };
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+function parent(): void {
+  const modelPath = arg("model", path.join("test", "fixtures", "models", "cnn.onnx"));
+  if (!existsSync(modelPath)) {
+    console.error(`calibration-memory: ${modelPath} not found; pass --model PATH (or run the fixture scripts)`);
+    process.exit(2);
+  }
+  const samples = arg("samples", "64,256,1024").split(",").map(Number);
+  const modes = arg("methods", "minmax,entropy,keep-all").split(",") as Mode[];
+  const batch = arg("batch", "16");
+  const rows: ChildResult[] = [];
+  for (const mode of modes) {
+    for (const n of samples) {
+      const r = spawnSync(
+        process.execPath,
+        ["--import", "tsx", __filename, "--child", "--model", modelPath, "--mode", mode, "--samples", String(n), "--batch", batch],
+        { encoding: "utf8" },
+      );
+      if (r.status !== 0) {
+        console.error(`${mode} @ ${n}: failed\n${r.stderr}`);
+        process.exit(1);
+      }
+      rows.push(JSON.parse(r.stdout.trim().split("\n").pop()!) as ChildResult);
+      if (!process.argv.includes("--json")) {
+        const x = rows.at(-1)!;
+        console.log(
+          `${x.model} ${x.mode.padEnd(8)} samples=${String(x.samples).padStart(5)} batch=${x.batch} tensors=${x.tensors} ` +
+            `rss after session=${x.baselineRssMiB.toFixed(0)} MiB peak=${x.peakRssMiB.toFixed(0)} MiB time=${x.seconds.toFixed(2)} s`,
+        );
+      }
+    }
+  }
+  if (process.argv.includes("--json")) console.log(JSON.stringify(rows, null, 2));
+}
+
+if (process.argv.includes("--child")) {
+  child().catch((e) => {
+    console.error(e instanceof Error ? e.stack : e);
+    process.exit(1);
+  });
+} else {
+  parent();
+}
