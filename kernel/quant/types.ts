@@ -1,6 +1,7 @@
 // Typed quantization configuration (no string maps: ORT's `extra_options` is what we avoid) and the summary a
 // conversion reports. Every field is optional; `resolveConfig` fills the documented defaults and validates.
 import type { NodeProto } from "onnx-buf";
+import { signedWeightsSafe } from "./cpu";
 import type { QType } from "./math";
 
 export type QuantFormat = "qdq" | "qoperator";
@@ -43,7 +44,10 @@ export interface QConfig {
   format?: QuantFormat;
   /** Activation type. Default "uint8" (U8S8): see docs/quantization.md for the measurement behind it. */
   activationType?: QType;
-  /** Weight type. Default "int8". */
+  /**
+   * Weight type. Default: "int8" where the CPU has VNNI/AMX (or is not x86), "uint8" on x86 without VNNI, where
+   * onnxruntime's u8×s8 kernels saturate (see cpu.ts for the measurement).
+   */
   weightType?: WeightType;
   /** Per-channel weights for Conv/ConvTranspose/MatMul/Gemm. Default true. */
   perChannel?: boolean;
@@ -92,7 +96,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   const r: ResolvedQConfig = {
     format: c.format ?? "qdq",
     activationType: c.activationType ?? "uint8",
-    weightType: c.weightType ?? "int8",
+    weightType: c.weightType ?? (signedWeightsSafe() ? "int8" : "uint8"),
     perChannel: c.perChannel ?? true,
     activationSymmetric: c.activationSymmetric ?? false,
     weightSymmetric: c.weightSymmetric ?? true,

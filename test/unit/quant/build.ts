@@ -69,3 +69,50 @@ export function randomFloats(n: number, seed: number, lo = -1, hi = 1): Float32A
   }
   return out;
 }
+
+import { Model } from "../../../kernel/onnx/model";
+import { calibrate, convert, prepare, type QConfig, type QuantizationSummary } from "../../../kernel/quant/index";
+import { lowerToQOperator } from "../../../kernel/quant/qoperator";
+import { sqnr } from "../../../kernel/quant/math";
+
+export interface TinyResult {
+  qdq: Model;
+  summary: QuantizationSummary;
+  /** Op type counts of the QDQ model. */
+  ops: Record<string, number>;
+  /** Op type counts after onnxruntime's QDQ fusions (what actually runs). */
+  fused: Record<string, number>;
+  /** Worst SQNR (dB) over the outputs, quantized vs float, on held-out inputs. */
+  sqnr: number;
+}
+
+export function opCounts(m: ModelProto): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const n of m.graph!.node) c[n.opType] = (c[n.opType] ?? 0) + 1;
+  return c;
+}
+
+/** Quantizes a tiny model with random calibration data and measures it against float on fresh inputs. */
+export async function quantizeTiny(
+  proto: ModelProto,
+  inputDims: Record<string, number[]>,
+  config: QConfig = {},
+  lo = -1,
+  hi = 1,
+): Promise<TinyResult> {
+  const model = Model.fromProto(proto);
+  const prepared = await prepare(model, config, { optimize: false });
+  const batch = (seed: number) =>
+    Object.fromEntries(
+      Object.entries(inputDims).map(([k, d], i) => [k, new ort.Tensor("float32", randomFloats(d.reduce((a, b) => a * b, 1), seed * 31 + i, lo, hi), d)]),
+    );
+  await calibrate(prepared, [1, 2, 3, 4].map(batch));
+  const qdq = await convert(prepared);
+  const fused = opCounts((await lowerToQOperator(qdq)).proto);
+  const feeds = batch(99);
+  const ref = await runModel(proto, feeds, "disabled");
+  const got = await runModel(qdq.proto, feeds, "all");
+  let worst = Infinity;
+  for (const k of Object.keys(ref)) worst = Math.min(worst, sqnr(ref[k]!.data as Float32Array, got[k]!.data as Float32Array));
+  return { qdq, summary: prepared.summary!, ops: opCounts(qdq.proto), fused, sqnr: worst };
+}

@@ -1,0 +1,127 @@
+// The annotation step: every op quantizer only MARKS what to quantize through this context; the QDQ pass
+// (qdq.ts) later rewrites the graph once from these marks (ORT's design: operators/*.py mark, qdq_quantizer.py
+// rewrites). Marks are plain data so prepare() can list the tensors calibration must observe.
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
+import { consumers as consumerMap, producers as producerMap } from "../onnx/graph";
+import { inferElemTypes, isFloat32 } from "./graph";
+import type { ResolvedQConfig } from "./types";
+
+export interface ActivationMark {
+  /** Use the parameters of this tensor (ops that only move data: Reshape, Transpose, MaxPool, ...). */
+  sameAs?: string;
+  /** A fixed range (Softmax output: [0, 1]). */
+  fixedRange?: { min: number; max: number };
+}
+
+export interface WeightMark {
+  /** Per-channel axis; undefined = per-tensor. */
+  axis: number | undefined;
+}
+
+export interface BiasMark {
+  bias: string;
+  input: string;
+  weight: string;
+  node: string;
+}
+
+/** A Relu/Clip that may be removed because the Q of its producer's output clamps the same way. */
+export interface FoldMark {
+  node: NodeProto;
+  /** The producer's output the activation reads. */
+  input: string;
+  output: string;
+}
+
+export class Annotations {
+  readonly activations = new Map<string, ActivationMark>();
+  readonly weights = new Map<string, WeightMark>();
+  readonly biases: BiasMark[] = [];
+  readonly folds: FoldMark[] = [];
+  /** Node name → the tensors it asked for (for the summary). */
+  readonly nodes = new Map<NodeProto, string[]>();
+  readonly float: { node: NodeProto; reason: string }[] = [];
+
+  /** Activations calibration must observe: marked, not constant, not sharing another tensor's parameters. */
+  observed(isConstant: (name: string) => boolean): string[] {
+    return [...this.activations.entries()].filter(([n, m]) => !isConstant(n) && !m.sameAs && !m.fixedRange).map(([n]) => n);
+  }
+}
+
+/** What an op quantizer sees. */
+export class QuantizerContext {
+  readonly types: Map<string, number>;
+  readonly initializers: Map<string, TensorProto>;
+  private readonly consumers: Map<string, NodeProto[]>;
+  private readonly producers: Map<string, NodeProto>;
+  private readonly graphOutputs: Set<string>;
+  private current: string[] = [];
+
+  constructor(
+    readonly graph: GraphProto,
+    readonly config: ResolvedQConfig,
+    readonly marks: Annotations,
+  ) {
+    this.types = inferElemTypes(graph);
+    this.initializers = new Map(graph.initializer.map((t) => [t.name, t]));
+    this.consumers = consumerMap(graph);
+    this.producers = producerMap(graph);
+    this.graphOutputs = new Set(graph.output.map((o) => o.name));
+  }
+
+  begin(): void {
+    this.current = [];
+  }
+  end(): string[] {
+    return this.current;
+  }
+
+  isFloat(name: string): boolean {
+    return name !== "" && isFloat32(this.types, name);
+  }
+  isConstant(name: string): boolean {
+    return this.initializers.has(name);
+  }
+  isGraphOutput(name: string): boolean {
+    return this.graphOutputs.has(name);
+  }
+  consumersOf(name: string): NodeProto[] {
+    return this.consumers.get(name) ?? [];
+  }
+  producerOf(name: string): NodeProto | undefined {
+    return this.producers.get(name);
+  }
+  dims(name: string): number[] | undefined {
+    const t = this.initializers.get(name);
+    return t ? t.dims.map(Number) : undefined;
+  }
+
+  /** Quantize a float activation (or a float constant used like one, e.g. the scalar of an Add). */
+  activation(name: string, mark: ActivationMark = {}): boolean {
+    if (!this.isFloat(name) || this.config.overrides[name]?.keepFloat) return false;
+    const prev = this.marks.activations.get(name);
+    // A shared-parameter or fixed-range mark wins over a plain one: it is what lets onnxruntime drop the Q/DQ pair.
+    if (!prev || mark.sameAs || mark.fixedRange) this.marks.activations.set(name, { ...prev, ...mark });
+    this.current.push(name);
+    return true;
+  }
+
+  /** Quantize a constant weight, per-channel along `axis` when the config asks for per-channel. */
+  weight(name: string, axis: number | undefined): boolean {
+    if (!this.isConstant(name) || !this.isFloat(name) || this.config.overrides[name]?.keepFloat) return false;
+    if (!this.marks.weights.has(name)) this.marks.weights.set(name, { axis: this.config.perChannel ? axis : undefined });
+    this.current.push(name);
+    return true;
+  }
+
+  bias(name: string, input: string, weight: string, node: NodeProto): boolean {
+    if (!this.isConstant(name) || !this.isFloat(name) || !this.marks.weights.has(weight)) return false;
+    this.marks.biases.push({ bias: name, input, weight, node: node.name });
+    this.current.push(name);
+    return true;
+  }
+
+  fold(node: NodeProto, input: string, output: string): void {
+    this.marks.folds.push({ node, input, output });
+  }
+}

@@ -1,0 +1,123 @@
+// Dynamic quantization (ORT's quantize_dynamic form): weights stored int8 offline, activations quantized per batch
+// at run time by DynamicQuantizeLinear, then MatMulInteger → Cast → Mul by (activation scale × weight scale).
+// onnxruntime fuses this chain into com.microsoft.DynamicQuantizeMatMul. No calibration data is needed.
+import type { NodeProto } from "onnx-buf";
+import { DataType } from "../onnx/dtype";
+import { outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
+import type { Model } from "../onnx/model";
+import { attr, attrFloat, attrInt, makeNode } from "../onnx/proto";
+import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
+import { inferElemTypes } from "./graph";
+import { ONNX_DTYPE, paramsForWeight, quantize } from "./math";
+import { preprocess } from "./preprocess";
+import { matchesSelector, type QuantizationSummary, type ResolvedQConfig } from "./types";
+
+export async function quantizeDynamicModel(
+  model: Model,
+  config: ResolvedQConfig,
+  optimize: boolean,
+): Promise<{ model: Model; summary: QuantizationSummary }> {
+  const m = await preprocess(model, optimize);
+  const g = m.graph;
+  const opset = Number(m.opset() ?? 0);
+  const summary: QuantizationSummary = {
+    format: "qoperator",
+    mode: "dynamic",
+    quantized: [],
+    float: [],
+    unsupportedOps: {},
+    biasOverflow: [],
+    foldedActivations: [],
+    opset: { before: opset, after: opset },
+    warnings: [],
+  };
+  if (opset < 10) throw new Error(`${model.path ?? "model"}: dynamic quantization needs opset >= 10 (MatMulInteger); this model is opset ${opset}`);
+  const types = inferElemTypes(g);
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const taken = usedNames(g);
+  const name = (b: string) => uniqueName(g, b, taken);
+  const out: NodeProto[] = [];
+  const shared = new Map<string, { p: ReturnType<typeof paramsForWeight>; names: [string, string, string] }>();
+  for (const node of g.node) {
+    const reason = declineReason(node, config, types, inits);
+    if (reason) {
+      out.push(node);
+      if (node.opType === "MatMul" || node.opType === "Gemm" || node.opType === "Conv") summary.float.push({ name: node.name, opType: node.opType, reason });
+      continue;
+    }
+    const [a = "", b = "", c = ""] = node.input;
+    const w = inits.get(b)!;
+    let dims = w.dims.map(Number);
+    let data = tensorToFloat32(w, m.dir);
+    if (node.opType === "Gemm" && attrInt(node, "transB", 0)) [data, dims] = [transpose2d(data, dims), [dims[1]!, dims[0]!]];
+    const key = `${b}|${node.opType === "Gemm" ? attrInt(node, "transB", 0) : 0}`;
+    const cached = shared.get(key);
+    const p = cached?.p ?? paramsForWeight(data, dims, { type: config.weightType, symmetric: config.weightSymmetric, reduceRange: config.reduceRange, axis: config.perChannel ? 1 : undefined });
+    const base = node.name || node.output[0]!;
+    // A weight shared by several nodes is stored once.
+    const [wq, wz, ws] = cached?.names ?? [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)];
+    if (!cached) {
+      const pd = p.axis === undefined ? [] : [p.scale.length];
+      g.initializer.push(
+        makeTensor(wq, ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
+        makeTensor(wz, ONNX_DTYPE[p.type], pd, p.zeroPoint),
+        makeTensor(ws, DataType.FLOAT, pd, p.scale),
+      );
+      shared.set(key, { p, names: [wq, wz, ws] });
+    }
+    const [aq, as, az, mm, mf, sc] = ["quantized", "scale", "zero_point", "MatMulInteger", "cast", "scale_product"].map((s) => name(`${base}_${s}`)) as string[];
+    const y = node.output[0]!;
+    const gemmTail = node.opType === "Gemm" && (c || attrFloat(node, "alpha", 1) !== 1);
+    const mulOut = gemmTail ? name(`${base}_matmul`) : y;
+    out.push(
+      makeNode("DynamicQuantizeLinear", [a], [aq!, as!, az!], { name: name(`${base}_DynamicQuantizeLinear`) }),
+      makeNode("MatMulInteger", [aq!, wq, az!, wz], [mm!], { name: name(`${base}_MatMulInteger`) }),
+      makeNode("Cast", [mm!], [mf!], { name: name(`${base}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] }),
+      makeNode("Mul", [as!, ws], [sc!], { name: name(`${base}_scale_Mul`) }),
+      makeNode("Mul", [mf!, sc!], [mulOut], { name: name(`${base}_output_Mul`) }),
+    );
+    if (gemmTail) {
+      const alpha = attrFloat(node, "alpha", 1);
+      let cur = mulOut;
+      if (alpha !== 1) {
+        const k = name(`${base}_alpha`);
+        g.initializer.push(makeTensor(k, DataType.FLOAT, [], [alpha]));
+        const next = c ? name(`${base}_scaled`) : y;
+        out.push(makeNode("Mul", [cur, k], [next], { name: name(`${base}_alpha_Mul`) }));
+        cur = next;
+      }
+      if (c) out.push(makeNode("Add", [cur, c], [y], { name: name(`${base}_bias_Add`) }));
+    }
+    summary.quantized.push({ name: node.name, opType: node.opType, tensors: [{ name: b, type: p.type, perChannel: p.axis !== undefined }] });
+  }
+  g.node = out;
+  const used = new Set(g.node.flatMap((n) => n.input));
+  g.initializer = g.initializer.filter((t) => used.has(t.name) || g.output.some((o) => o.name === t.name) || !inits.has(t.name) || t.dataType !== DataType.FLOAT || usedBySubgraph(g, t.name));
+  return { model: m, summary };
+}
+
+function usedBySubgraph(g: Model["graph"], name: string): boolean {
+  return g.node.some((n) => subgraphs(n).some((sg) => outerScopeInputs(sg).has(name)));
+}
+
+function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<string, number>, inits: Map<string, { dims: bigint[] }>): string | undefined {
+  if (node.opType === "Conv") return "dynamic mode quantizes MatMul/Gemm only (use static mode for convolutions)";
+  if (node.opType !== "MatMul" && node.opType !== "Gemm") return "not a MatMul/Gemm";
+  if (config.opTypes && !config.opTypes.includes(node.opType)) return "op type not in QConfig.opTypes";
+  if (config.include && !config.include.some((s) => matchesSelector(node, s))) return "not selected by QConfig.include";
+  if (config.exclude.some((s) => matchesSelector(node, s))) return "excluded by QConfig.exclude";
+  const [a = "", b = ""] = node.input;
+  if (types.get(a) !== DataType.FLOAT) return "input is not float32";
+  const w = inits.get(b);
+  if (!w || types.get(b) !== DataType.FLOAT) return "weight is not a float32 constant";
+  if (w.dims.length !== 2) return "weight is not 2-D";
+  if (node.opType === "Gemm" && (attrInt(node, "transA", 0) !== 0 || attrFloat(node, "beta", 1) !== 1)) return "Gemm with transA or beta != 1";
+  return undefined;
+}
+
+function transpose2d(data: Float32Array, dims: number[]): Float32Array {
+  const [r, c] = dims as [number, number];
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = data[i * c + j]!;
+  return out;
+}

@@ -1,0 +1,61 @@
+// Before annotation: a float copy of the model in the shape the quantizer expects. Constant nodes and
+// Cast(fp16 initializer → float) become float initializers (so those weights can be quantized), and optionally
+// onnxruntime's 'basic' optimizer folds BatchNormalization into Conv and shape arithmetic into constants (what ORT's
+// quant_pre_process does; the saved result is portable, see notes/onnxruntime-node-facts.md).
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DataType } from "../onnx/dtype";
+import { constantsToInitializers } from "../onnx/graph";
+import { Model } from "../onnx/model";
+import { attrInt } from "../onnx/proto";
+import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
+import { createSession } from "../runtime/session";
+
+const QDQ_OPS = new Set(["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"]);
+
+export async function preprocess(model: Model, optimize: boolean): Promise<Model> {
+  const label = model.path ?? "the model";
+  const already = model.graph.node.find((n) => QDQ_OPS.has(n.opType));
+  if (already) throw new Error(`${label} is already quantized (it has ${already.opType} node "${already.name}"): quantize the float model`);
+  let m = model.clone();
+  if (optimize) m = await optimizeBasic(m);
+  constantsToInitializers(m.graph);
+  foldCastsOfInitializers(m);
+  const g = m.graph;
+  const hasFloat = g.initializer.some((t) => t.dataType === DataType.FLOAT) || g.input.some((v) => v.type?.value.case === "tensorType" && v.type.value.value.elemType === DataType.FLOAT);
+  if (!hasFloat) throw new Error(`${label} has no float32 tensors: there is nothing to quantize`);
+  return m;
+}
+
+/** Cast(to=FLOAT) of a float16/double initializer read by nothing else → a float initializer under the Cast's output name. */
+function foldCastsOfInitializers(m: Model): void {
+  const g = m.graph;
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const readers = new Map<string, number>();
+  for (const n of g.node) for (const i of n.input) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const drop = new Set<typeof g.node[number]>();
+  for (const n of g.node) {
+    const src = inits.get(n.input[0] ?? "");
+    if (n.opType !== "Cast" || !src || attrInt(n, "to", 0) !== DataType.FLOAT) continue;
+    if (src.dataType !== DataType.FLOAT16 && src.dataType !== DataType.DOUBLE) continue;
+    g.initializer.push(makeTensor(n.output[0]!, DataType.FLOAT, src.dims.map(Number), tensorToFloat32(src, m.dir)));
+    drop.add(n);
+    if (readers.get(src.name) === 1) g.initializer = g.initializer.filter((t) => t !== src);
+  }
+  g.node = g.node.filter((n) => !drop.has(n));
+}
+
+/** onnxruntime at level 'basic', saved and reloaded (portable: no hardware-specific ops at this level). */
+async function optimizeBasic(m: Model): Promise<Model> {
+  const dir = mkdtempSync(path.join(tmpdir(), "ptq-pre-"));
+  try {
+    const file = path.join(dir, "basic.onnx");
+    const s = await createSession(m, { optimization: "basic", optimizedModelPath: file, threads: 1 });
+    await s.dispose();
+    const bytes = Model.loadSync(file).toBytes();
+    return Model.fromBytes(bytes, m.dir === undefined ? {} : { dir: m.dir });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

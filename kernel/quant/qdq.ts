@@ -1,0 +1,282 @@
+// The one rewrite pass: from the op quantizers' marks and the calibrated ranges, insert QuantizeLinear /
+// DequantizeLinear pairs on activations, store weights and biases quantized behind a DequantizeLinear, fold
+// removable Relu/Clip, and report what happened. Placement follows what onnxruntime's CPU QDQ fusions look for.
+import { create } from "@bufbuild/protobuf";
+import { OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import { DataType } from "../onnx/dtype";
+import { outerScopeInputs, subgraphs, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
+import { attr, makeNode } from "../onnx/proto";
+import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
+import type { Annotations } from "./annotate";
+import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qRange, quantize, quantizeBias, type QType, type QuantParams } from "./math";
+import type { QuantizationSummary, ResolvedQConfig } from "./types";
+
+export type Ranges = ReadonlyMap<string, { min: number; max: number }>;
+
+const MS_DOMAIN = "com.microsoft";
+
+export class QdqRewriter {
+  private readonly params = new Map<string, QuantParams>();
+  /** Bias name → whether it got one scale per output channel. */
+  private readonly biasPerChannel = new Map<string, boolean>();
+  private readonly inits: Map<string, TensorProto>;
+  private readonly taken: Set<string>;
+  private readonly newInits: TensorProto[] = [];
+  readonly summary: QuantizationSummary;
+  private qdqDomain = "";
+
+  constructor(
+    private readonly model: ModelProto,
+    private readonly marks: Annotations,
+    private readonly ranges: Ranges,
+    private readonly config: ResolvedQConfig,
+  ) {
+    const g = this.graph;
+    this.inits = new Map(g.initializer.map((t) => [t.name, t]));
+    this.taken = usedNames(g);
+    const opset = opsetOf(model);
+    this.summary = {
+      format: config.format,
+      mode: "static",
+      quantized: [],
+      float: [],
+      unsupportedOps: {},
+      biasOverflow: [],
+      foldedActivations: [],
+      opset: { before: opset, after: opset },
+      warnings: [],
+    };
+  }
+
+  private get graph(): GraphProto {
+    return this.model.graph!;
+  }
+
+  run(): ModelProto {
+    const g = this.graph;
+    this.chooseDomain();
+    this.foldActivations();
+    // Weights first: biases may widen a weight's scale before it is quantized.
+    for (const [w, m] of this.marks.weights) {
+      const t = this.inits.get(w)!;
+      const dims = t.dims.map(Number);
+      const axis = m.axis !== undefined && m.axis < dims.length && dims.length > 1 ? m.axis : undefined;
+      const p = paramsForWeight(tensorToFloat32(t), dims, {
+        type: this.config.weightType,
+        symmetric: this.config.weightSymmetric,
+        reduceRange: this.config.reduceRange,
+        axis,
+      });
+      this.params.set(w, p);
+    }
+    const biasNodes: NodeProto[] = [];
+    for (const b of this.marks.biases) biasNodes.push(...this.emitBias(b.bias, b.input, b.weight, b.node));
+    const front: NodeProto[] = [...biasNodes];
+    for (const w of this.marks.weights.keys()) front.push(...this.emitConstant(w, this.params.get(w)!));
+    const after = new Map<string, NodeProto[]>();
+    for (const name of this.marks.activations.keys()) {
+      if (this.marks.weights.has(name)) continue; // a constant already stored as a weight
+      const p = this.activationParams(name);
+      if (!p) continue;
+      if (this.inits.has(name)) front.push(...this.emitConstant(name, p));
+      else this.emitActivation(name, p, front, after);
+    }
+    const nodes: NodeProto[] = [...front];
+    for (const n of g.node) {
+      nodes.push(n);
+      for (const o of n.output) nodes.push(...(after.get(o) ?? []));
+    }
+    g.node = nodes;
+    g.initializer.push(...this.newInits);
+    this.dropUnusedFloatInitializers();
+    topologicalSort(g);
+    this.fillSummary();
+    return this.model;
+  }
+
+  /** ai.onnx Q/DQ where the opset allows this config; onnxruntime's com.microsoft Q/DQ (fused alike) otherwise. */
+  private chooseDomain(): void {
+    const opset = opsetOf(this.model);
+    const sixteen = [this.config.activationType, ...Object.values(this.config.overrides).map((o) => o.type)].some(
+      (t) => t === "int16" || t === "uint16",
+    );
+    const perChannel = this.config.perChannel && [...this.marks.weights.values()].some((m) => m.axis !== undefined);
+    const ok = opset >= 21 || (opset >= 13 && !sixteen) || (opset >= 10 && !sixteen && !perChannel && this.marks.biases.length === 0);
+    if (ok) return;
+    this.qdqDomain = MS_DOMAIN;
+    if (!this.model.opsetImport.some((o) => o.domain === MS_DOMAIN)) {
+      this.model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: MS_DOMAIN, version: 1n }));
+    }
+    this.summary.warnings.push(
+      `opset ${opset} lacks ${sixteen ? "16-bit" : "per-axis"} QuantizeLinear/DequantizeLinear: used onnxruntime's com.microsoft Q/DQ, so the model runs in onnxruntime only`,
+    );
+  }
+
+  /** Removes a Relu/Clip when the Q of its output clamps exactly as it does (zero point = qmin). */
+  private foldActivations(): void {
+    const g = this.graph;
+    for (const f of this.marks.folds) {
+      const p = this.activationParams(f.output);
+      if (!p || p.zeroPoint[0] !== qRange(p.type, this.config.reduceRange, false)[0]) continue;
+      const producer = g.node.find((n) => n.output.includes(f.input));
+      if (!producer) continue;
+      producer.output = producer.output.map((o) => (o === f.input ? f.output : o));
+      g.node = g.node.filter((n) => n !== f.node);
+      this.marks.activations.delete(f.input);
+      this.marks.nodes.delete(f.node);
+      this.summary.foldedActivations.push(f.node.name || f.output);
+    }
+  }
+
+  private activationParams(name: string, depth = 0): QuantParams | undefined {
+    const cached = this.params.get(name);
+    if (cached) return cached;
+    const mark = this.marks.activations.get(name);
+    const o = this.config.overrides[name] ?? {};
+    let p: QuantParams | undefined;
+    const type: QType = o.type ?? this.config.activationType;
+    const symmetric = o.symmetric ?? this.config.activationSymmetric;
+    const opts = { type, symmetric, reduceRange: this.config.reduceRange };
+    if (o.scale !== undefined) {
+      p = { type, scale: Float32Array.of(o.scale), zeroPoint: Int32Array.of(o.zeroPoint ?? 0) };
+    } else if (mark?.sameAs && depth < 64 && this.marks.activations.has(mark.sameAs)) {
+      p = this.activationParams(mark.sameAs, depth + 1);
+    } else if (this.inits.has(name)) {
+      const t = this.inits.get(name)!;
+      p = paramsForWeight(tensorToFloat32(t), t.dims.map(Number), opts);
+    } else {
+      const r = o.range ?? mark?.fixedRange ?? this.ranges.get(name);
+      if (!r) throw new Error(`tensor "${name}" has no calibration range: run calibrate() with data before convert()`);
+      if (!Number.isFinite(r.min) || !Number.isFinite(r.max))
+        throw new Error(`tensor "${name}": calibration saw no finite value (NaN/Inf activations); check the calibration data`);
+      p = paramsFromRange(r.min, r.max, opts);
+    }
+    if (p) this.params.set(name, p);
+    return p;
+  }
+
+  private name(base: string): string {
+    return uniqueName(this.graph, base, this.taken);
+  }
+
+  private paramTensors(base: string, p: QuantParams): [string, string] {
+    const dims = p.axis === undefined ? [] : [p.scale.length];
+    const s = this.name(`${base}_scale`);
+    const z = this.name(`${base}_zero_point`);
+    this.newInits.push(makeTensor(s, DataType.FLOAT, dims, p.scale), makeTensor(z, ONNX_DTYPE[p.type], dims, p.zeroPoint));
+    return [s, z];
+  }
+
+  private dq(inputs: string[], output: string, axis: number | undefined, label: string): NodeProto {
+    const attributes = axis === undefined ? [] : [attr.int("axis", axis)];
+    return makeNode("DequantizeLinear", inputs, [output], { name: this.name(`${label}_DequantizeLinear`), domain: this.qdqDomain, attributes });
+  }
+
+  /** A constant stored quantized: int initializer + DequantizeLinear; top-level readers switch to its output. */
+  private emitConstant(name: string, p: QuantParams): NodeProto[] {
+    const t = this.inits.get(name)!;
+    const dims = t.dims.map(Number);
+    const q = this.name(`${name}_quantized`);
+    this.newInits.push(makeTensor(q, ONNX_DTYPE[p.type], dims, quantize(tensorToFloat32(t), dims, p)));
+    const [s, z] = this.paramTensors(name, p);
+    const out = this.name(`${name}_DequantizeLinear_Output`);
+    this.replaceTopLevelUses(name, out);
+    return [this.dq([q, s, z], out, p.axis, name)];
+  }
+
+  private emitBias(bias: string, input: string, weight: string, nodeName: string): NodeProto[] {
+    const inP = this.activationParams(input);
+    const wP = this.params.get(weight);
+    const node = this.graph.node.find((n) => n.name === nodeName && n.input.includes(bias));
+    if (!inP || !wP || !node) return [];
+    const t = this.inits.get(bias)!;
+    const data = tensorToFloat32(t);
+    const r = quantizeBias(data, inP.scale[0]!, wP.scale);
+    if (r.overflowed.length) {
+      wP.scale = r.weightScale;
+      this.summary.biasOverflow.push(bias);
+    }
+    const perChannel = r.scale.length > 1;
+    this.biasPerChannel.set(bias, perChannel);
+    const q = this.name(`${bias}_quantized`);
+    const s = this.name(`${bias}_quantized_scale`);
+    const z = this.name(`${bias}_quantized_zero_point`);
+    const dims = perChannel ? [r.scale.length] : [];
+    this.newInits.push(
+      makeTensor(q, DataType.INT32, t.dims.map(Number), r.data),
+      makeTensor(s, DataType.FLOAT, dims, r.scale),
+      makeTensor(z, DataType.INT32, dims, new Int32Array(r.scale.length)),
+    );
+    const out = this.name(`${bias}_DequantizeLinear_Output`);
+    node.input = node.input.map((i) => (i === bias ? out : i));
+    return [this.dq([q, s, z], out, perChannel ? 0 : undefined, bias)];
+  }
+
+  /** Q then DQ on an activation. A node output is renamed so the DQ takes over its name (readers unchanged). */
+  private emitActivation(name: string, p: QuantParams, front: NodeProto[], after: Map<string, NodeProto[]>): void {
+    const g = this.graph;
+    const producer = g.node.find((n) => n.output.includes(name));
+    const [s, z] = this.paramTensors(name, p);
+    const q = this.name(`${name}_QuantizeLinear_Output`);
+    if (producer) {
+      const src = this.name(`${name}_float`);
+      producer.output = producer.output.map((o) => (o === name ? src : o));
+      const nodes = [
+        makeNode("QuantizeLinear", [src, s, z], [q], { name: this.name(`${name}_QuantizeLinear`), domain: this.qdqDomain }),
+        this.dq([q, s, z], name, undefined, name),
+      ];
+      after.set(src, nodes);
+    } else {
+      const out = this.name(`${name}_DequantizeLinear_Output`);
+      this.replaceTopLevelUses(name, out);
+      front.push(
+        makeNode("QuantizeLinear", [name, s, z], [q], { name: this.name(`${name}_QuantizeLinear`), domain: this.qdqDomain }),
+        this.dq([q, s, z], out, undefined, name),
+      );
+    }
+  }
+
+  /** Top-level node inputs only: subgraphs keep reading the float original, which stays in the model for them. */
+  private replaceTopLevelUses(from: string, to: string): void {
+    for (const n of this.graph.node) n.input = n.input.map((i) => (i === from ? to : i));
+  }
+
+  private dropUnusedFloatInitializers(): void {
+    const g = this.graph;
+    const used = new Set<string>(g.output.map((o) => o.name));
+    for (const n of g.node) {
+      for (const i of n.input) used.add(i);
+      for (const sg of subgraphs(n)) for (const i of outerScopeInputs(sg)) used.add(i);
+    }
+    g.initializer = g.initializer.filter((t) => used.has(t.name));
+    const inits = new Set(g.initializer.map((t) => t.name));
+    // Old models list initializers as graph inputs too; a dropped one must not become a required input.
+    g.input = g.input.filter((v) => inits.has(v.name) || !this.inits.has(v.name));
+  }
+
+  private fillSummary(): void {
+    for (const [node, tensors] of this.marks.nodes) {
+      this.summary.quantized.push({
+        name: node.name,
+        opType: node.opType,
+        tensors: tensors
+          .filter((t) => this.params.has(t) || this.biasPerChannel.has(t))
+          .map((t) => {
+            const p = this.params.get(t);
+            if (!p) return { name: t, type: "int32" as const, perChannel: this.biasPerChannel.get(t)! };
+            return { name: t, type: p.type, perChannel: p.scale.length > 1 };
+          }),
+      });
+    }
+    for (const f of this.marks.float) {
+      this.summary.float.push({ name: f.node.name, opType: f.node.opType, reason: f.reason });
+      if (f.reason.startsWith("no quantizer") || f.reason.startsWith("custom-domain"))
+        this.summary.unsupportedOps[f.node.opType] = (this.summary.unsupportedOps[f.node.opType] ?? 0) + 1;
+    }
+  }
+}
+
+export function opsetOf(model: ModelProto): number {
+  const o = model.opsetImport.find((x) => x.domain === "" || x.domain === "ai.onnx");
+  return o ? Number(o.version) : 0;
+}

@@ -1,0 +1,157 @@
+// ONNX Runtime's pattern for every op quantizer: tiny model built in code → quantize → op counts, quantized types
+// per node, numeric closeness (SQNR) to float in onnxruntime-node.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DataType } from "../../../kernel/onnx/dtype";
+import { attr, makeNode } from "../../../kernel/onnx/proto";
+import { makeTensor } from "../../../kernel/onnx/tensor";
+import { resolveConfig } from "../../../kernel/quant/types";
+import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
+
+/** The default weight type depends on the CPU (see kernel/quant/cpu.ts). */
+const WT = resolveConfig().weightType;
+
+const F = DataType.FLOAT;
+const w = (name: string, dims: number[], seed: number, scale = 0.5) =>
+  makeTensor(name, F, dims, randomFloats(dims.reduce((a, b) => a * b, 1), seed, -scale, scale));
+
+function convModel(extra: (x: string) => { nodes: ReturnType<typeof makeNode>[]; out: string; outDims: number[] }, opset = 17) {
+  const e = extra("c1");
+  return makeModel(
+    [makeNode("Conv", ["x", "W", "B"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }), ...e.nodes],
+    [valueInfo("x", F, [1, 3, 8, 8])],
+    [valueInfo(e.out, F, e.outDims)],
+    [w("W", [4, 3, 3, 3], 1), w("B", [4], 2)],
+    opset,
+  );
+}
+
+test("Conv→Relu: per-channel int8 weight, int32 bias, Relu folded, fused into QLinearConv", async () => {
+  const m = convModel((x) => ({ nodes: [makeNode("Relu", [x], ["y"], { name: "relu" })], out: "y", outDims: [1, 4, 8, 8] }));
+  const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
+  assert.equal(r.ops.Relu, undefined, "Relu folded into the Q of the Conv output");
+  assert.deepEqual(r.summary.foldedActivations, ["relu"]);
+  assert.equal(r.ops.QuantizeLinear, 2);
+  assert.equal(r.ops.DequantizeLinear, 4); // x, W, B, y
+  assert.equal(r.fused.QLinearConv, 1);
+  const conv = r.summary.quantized.find((n) => n.name === "conv1")!;
+  assert.deepEqual(
+    conv.tensors.map((t) => [t.name, t.type, t.perChannel]),
+    [["x", "uint8", false], ["W", WT, true], ["B", "int32", true]], // c1 is gone: the Relu was folded, y is quantized
+  );
+  const wq = r.qdq.graph.initializer.find((t) => t.name === "W_quantized")!;
+  assert.equal(wq.dataType, WT === "int8" ? DataType.INT8 : DataType.UINT8);
+  assert.equal(r.qdq.graph.initializer.find((t) => t.name === "B_quantized")!.dataType, DataType.INT32);
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+test("Conv feeding a graph output still gets a Q (the DQ takes the output's name) and fuses", async () => {
+  const m = convModel(() => ({ nodes: [], out: "c1", outDims: [1, 4, 8, 8] }));
+  const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
+  assert.equal(r.fused.QLinearConv, 1);
+  assert.equal(r.qdq.graph.output[0]!.name, "c1");
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+test("Add, Concat, Sigmoid, AveragePool, GlobalAveragePool, LeakyRelu fuse into com.microsoft QLinear ops", async () => {
+  const nodes = [
+    makeNode("Conv", ["x", "W", "B"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    makeNode("Conv", ["x", "W2", "B2"], ["c2"], { name: "conv2", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    makeNode("Add", ["c1", "c2"], ["a"], { name: "add" }),
+    makeNode("Sigmoid", ["a"], ["s"], { name: "sig" }),
+    makeNode("LeakyRelu", ["c2"], ["l"], { name: "leaky", attributes: [attr.float("alpha", 0.1)] }),
+    makeNode("Concat", ["s", "l"], ["cat"], { name: "concat", attributes: [attr.int("axis", 1)] }),
+    makeNode("AveragePool", ["cat"], ["ap"], { name: "avgpool", attributes: [attr.ints("kernel_shape", [2, 2]), attr.ints("strides", [2, 2])] }),
+    makeNode("GlobalAveragePool", ["ap"], ["y"], { name: "gap" }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [1, 3, 8, 8])], [valueInfo("y", F, [1, 8, 1, 1])], [
+    w("W", [4, 3, 3, 3], 1), w("B", [4], 2), w("W2", [4, 3, 3, 3], 3), w("B2", [4], 4),
+  ]);
+  const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
+  for (const op of ["QLinearConv", "QLinearAdd", "QLinearSigmoid", "QLinearLeakyRelu", "QLinearConcat", "QLinearAveragePool", "QLinearGlobalAveragePool"])
+    assert.ok((r.fused[op] ?? 0) >= 1, `${op} in ${JSON.stringify(r.fused)}`);
+  assert.equal(r.summary.float.length, 0);
+  assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
+});
+
+test("Reshape/Transpose/MaxPool share their input's scale and zero point; onnxruntime drops their Q/DQ", async () => {
+  const nodes = [
+    makeNode("Conv", ["x", "W", "B"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    makeNode("MaxPool", ["c1"], ["mp"], { name: "maxpool", attributes: [attr.ints("kernel_shape", [2, 2]), attr.ints("strides", [2, 2])] }),
+    makeNode("Transpose", ["mp"], ["t"], { name: "transpose", attributes: [attr.ints("perm", [0, 2, 3, 1])] }),
+    makeNode("Reshape", ["t", "shape"], ["r"], { name: "reshape" }),
+    makeNode("MatMul", ["r", "M"], ["y"], { name: "matmul" }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [1, 3, 8, 8])], [valueInfo("y", F, [16, 5])], [
+    w("W", [4, 3, 3, 3], 1), w("B", [4], 2), makeTensor("shape", DataType.INT64, [2], [16n, 4n]), w("M", [4, 5], 5),
+  ]);
+  const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
+  const scale = (n: string) => [...new Float32Array(r.qdq.graph.initializer.find((t) => t.name === `${n}_scale`)!.rawData.slice().buffer)];
+  assert.deepEqual(scale("mp"), scale("c1"));
+  assert.deepEqual(scale("r"), scale("c1"));
+  assert.equal(r.fused.MaxPool, 1);
+  assert.ok((r.fused.QLinearMatMul ?? 0) + (r.fused.MatMulIntegerToFloat ?? 0) === 1, JSON.stringify(r.fused));
+  assert.equal(r.fused.QuantizeLinear, 1, `only the input Q remains: ${JSON.stringify(r.fused)}`);
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+test("Gemm: per-channel weight along the output features, int32 bias, fused into QGemm", async () => {
+  const m = makeModel(
+    [makeNode("Gemm", ["x", "W", "B"], ["y"], { name: "fc", attributes: [attr.int("transB", 1)] })],
+    [valueInfo("x", F, [2, 16])],
+    [valueInfo("y", F, [2, 10])],
+    [w("W", [10, 16], 1), w("B", [10], 2)],
+  );
+  const r = await quantizeTiny(m, { x: [2, 16] });
+  assert.equal(r.fused.QGemm, 1, JSON.stringify(r.fused));
+  const fc = r.summary.quantized.find((n) => n.name === "fc")!;
+  assert.deepEqual(fc.tensors.map((t) => [t.type, t.perChannel]), [["uint8", false], [WT, true], ["int32", true]]);
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+test("a non-final Softmax uses the fixed range [0, 1]; a final Softmax stays float", async () => {
+  const nodes = [
+    makeNode("MatMul", ["x", "M"], ["m"], { name: "mm" }),
+    makeNode("Softmax", ["m"], ["s"], { name: "softmax_mid", attributes: [attr.int("axis", -1)] }),
+    makeNode("MatMul", ["s", "M2"], ["m2"], { name: "mm2" }),
+    makeNode("Softmax", ["m2"], ["y"], { name: "softmax_out", attributes: [attr.int("axis", -1)] }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [4, 8])], [valueInfo("y", F, [4, 8])], [w("M", [8, 8], 1, 2), w("M2", [8, 8], 2)]);
+  const r = await quantizeTiny(m, { x: [4, 8] });
+  const s = r.qdq.graph.initializer.find((t) => t.name === "s_scale")!;
+  assert.equal(new Float32Array(s.rawData.slice().buffer)[0], Math.fround(1 / 255));
+  assert.deepEqual(r.summary.float.map((f) => f.name), ["softmax_out"]);
+  assert.equal(r.fused.QLinearSoftmax, 1, JSON.stringify(r.fused));
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+test("HardSwish, ReduceMean and LayerNormalization run as DQ → float op → Q (not fused) and stay close", async () => {
+  const nodes = [
+    makeNode("Conv", ["x", "W", "B"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    makeNode("HardSwish", ["c1"], ["h"], { name: "hswish" }),
+    makeNode("ReduceMean", ["h"], ["rm"], { name: "rmean", attributes: [attr.ints("axes", [2, 3]), attr.int("keepdims", 1)] }),
+    makeNode("Flatten", ["rm"], ["f"], { name: "flat" }),
+    makeNode("LayerNormalization", ["f", "g", "b"], ["y"], { name: "ln", attributes: [attr.int("axis", -1)] }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [1, 3, 8, 8])], [valueInfo("y", F, [1, 4])], [
+    w("W", [4, 3, 3, 3], 1), w("B", [4], 2), makeTensor("g", F, [4], [1, 1, 1, 1]), makeTensor("b", F, [4], [0, 0, 0, 0]),
+  ]);
+  const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
+  assert.deepEqual(r.summary.float, []);
+  assert.equal(r.fused.QLinearConv, 1);
+  assert.ok(r.sqnr > 15, `SQNR ${r.sqnr}`);
+});
+
+test("unsupported ops stay float and are listed; excluded nodes stay float", async () => {
+  const nodes = [
+    makeNode("MatMul", ["x", "M"], ["m"], { name: "mm" }),
+    makeNode("Erf", ["m"], ["e"], { name: "erf" }),
+    makeNode("MatMul", ["e", "M2"], ["y"], { name: "mm_excluded" }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [4, 8])], [valueInfo("y", F, [4, 8])], [w("M", [8, 8], 1), w("M2", [8, 8], 2)]);
+  const r = await quantizeTiny(m, { x: [4, 8] }, { exclude: [/_excluded$/] });
+  assert.deepEqual(r.summary.unsupportedOps, { Erf: 1 });
+  assert.deepEqual(r.summary.float.map((f) => [f.name, f.reason]), [["erf", "no quantizer for op type Erf"], ["mm_excluded", "excluded by QConfig.exclude"]]);
+  assert.equal(r.qdq.graph.initializer.some((t) => t.name === "M2" && t.dataType === F), true, "excluded weight stays float");
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
