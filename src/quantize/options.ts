@@ -1,0 +1,69 @@
+// What the "Quantize model…" wizard collects, as a typed object, and how it becomes a `ptq quantize` command line
+// and an output file name. Pure, so the mapping is unit-tested without VS Code.
+import path from "node:path";
+
+export type Scheme = "int8-static" | "int8-dynamic" | "int4-weights" | "fp4-weights";
+
+export interface QuantizeOptions {
+  input: string;
+  output: string;
+  scheme: Scheme;
+  /** Folder of calibration inputs (.npy/.npz/.pb/images); undefined with randomData for int8-static. */
+  calibrationDir?: string;
+  /** Calibrate on seeded random inputs (accuracy will suffer: the ranges are not the real ones). */
+  randomData: boolean;
+  perChannel: boolean;
+  calibrationMethod: "minmax" | "entropy" | "percentile";
+  /** Node names kept in float. */
+  exclude: string[];
+  /** Block size for int4/fp4 weights. */
+  blockSize: number;
+}
+
+export const SCHEMES: ReadonlyArray<{ scheme: Scheme; label: string; detail: string; suffix: string }> = [
+  { scheme: "int8-static", label: "INT8 static", detail: "Weights and activations in int8, ranges calibrated on sample inputs (QDQ). Best speed on CPU.", suffix: "int8" },
+  { scheme: "int8-dynamic", label: "INT8 dynamic", detail: "Weights int8, activation ranges computed at run time. No calibration data needed.", suffix: "int8-dynamic" },
+  { scheme: "int4-weights", label: "INT4 weights", detail: "MatMul weights in int4 blocks (MatMulNBits); activations stay float. Smallest files for LLM-like models.", suffix: "int4" },
+  { scheme: "fp4-weights", label: "FP4 weights", detail: "MatMul weights in FP4 (E2M1) blocks; decoded to float by ONNX Runtime on CPU.", suffix: "fp4" },
+];
+
+export function defaultOptions(input: string, scheme: Scheme = "int8-static"): QuantizeOptions {
+  return { input, output: outputPath(input, scheme), scheme, randomData: false, perChannel: true, calibrationMethod: "minmax", exclude: [], blockSize: 32 };
+}
+
+/** `dir/model.onnx` → `dir/model.int8.onnx` (the scheme's suffix), beside the input. */
+export function outputPath(input: string, scheme: Scheme): string {
+  const suffix = SCHEMES.find((s) => s.scheme === scheme)!.suffix;
+  const dir = path.dirname(input);
+  const base = path.basename(input).replace(/\.onnx$/i, "");
+  return path.join(dir, `${base}.${suffix}.onnx`);
+}
+
+/** A free name: `model.int8.onnx`, else `model.int8-2.onnx`, … (for "keep both"). */
+export function freePath(wanted: string, exists: (p: string) => boolean): string {
+  if (!exists(wanted)) return wanted;
+  const stem = wanted.replace(/\.onnx$/i, "");
+  for (let i = 2; ; i++) if (!exists(`${stem}-${i}.onnx`)) return `${stem}-${i}.onnx`;
+}
+
+/** Arguments for `ptq quantize` (out/cli.js); `output` is where the CLI writes (a temp name we rename on success). */
+export function quantizeArgs(o: QuantizeOptions, output: string): string[] {
+  const args = ["quantize", o.input, "--out", output, "--scheme", o.scheme];
+  if (o.scheme === "int8-static") {
+    if (o.calibrationDir) args.push("--calib", o.calibrationDir);
+    else if (o.randomData) args.push("--random-calib");
+    args.push("--method", o.calibrationMethod);
+  }
+  if (o.scheme.startsWith("int8")) args.push(o.perChannel ? "--per-channel" : "--per-tensor");
+  else args.push("--block-size", String(o.blockSize));
+  if (o.exclude.length) args.push("--exclude", o.exclude.join(","));
+  args.push("--json");
+  return args;
+}
+
+/** Arguments for `ptq report` comparing the two models (size, latency, throughput, agreement). */
+export function reportArgs(o: QuantizeOptions): string[] {
+  const args = ["report", o.input, o.output, "--runs", "30", "--json"];
+  if (o.calibrationDir) args.push("--data", o.calibrationDir);
+  return args;
+}

@@ -1,0 +1,69 @@
+// The quantization report page: FP32 vs quantized size, latency (p50/p90/p99: the benchmark's percentiles),
+// throughput, the metric and its drop, and a per-layer SQNR chart when the quantizer reported one. Pure; every
+// model-derived string escaped.
+import type { BenchmarkDisplay, SqnrDisplay } from "../../kernel/display-types";
+import { benchmarkTable, formatBytes, formatMs, tableHtml } from "../../media/renderer/render";
+import { escapeHtml as h } from "../webview/html";
+
+/** The fields of `ptq report --json` (kernel/analysis/report.ts ReportJson) this page shows. */
+export interface ReportSubset {
+  reference: string;
+  candidate: string;
+  evaluation: { metric: string; samples: number; models: Array<{ name: string; score: { estimate: number } }> };
+  benchmark: BenchmarkDisplay;
+  drop: number;
+  dropUnit: string;
+  speedup: number;
+  speedupTrustworthy: boolean;
+  notes: string[];
+}
+
+export interface QuantizeReportView {
+  input: string;
+  output: string;
+  scheme: string;
+  inputBytes: number;
+  outputBytes: number;
+  seconds: number;
+  report?: ReportSubset;
+  /** Why there are no measurements (the report command failed or was cancelled). */
+  reportError?: string;
+  sqnr?: SqnrDisplay;
+  /** Warnings from the wizard, e.g. calibration on random data. */
+  warnings: string[];
+}
+
+const base = (p: string) => p.split(/[\\/]/).pop() ?? p;
+
+export function reportBody(v: QuantizeReportView): string {
+  const ratio = v.inputBytes > 0 ? v.outputBytes / v.inputBytes : NaN;
+  const rows: string[] = [
+    `<tr><th></th><th>FP32 (${h(base(v.input))})</th><th>quantized (${h(base(v.output))})</th><th></th></tr>`,
+    `<tr><td>file size</td><td class="num">${formatBytes(v.inputBytes)}</td><td class="num">${formatBytes(v.outputBytes)}</td><td class="num">${ratio.toFixed(2)}× (${(1 / ratio).toFixed(1)}× smaller)</td></tr>`,
+  ];
+  const r = v.report;
+  if (r) {
+    const [b0, b1] = r.benchmark.models.map((m) => m.batches[0]);
+    if (b0 && b1) {
+      for (const p of ["p50", "p90", "p99"] as const) {
+        rows.push(`<tr><td>latency ${p} (batch ${b0.batch})</td><td class="num">${formatMs(b0.latencyMs[p])}</td><td class="num">${formatMs(b1.latencyMs[p])}</td><td></td></tr>`);
+      }
+      rows.push(`<tr><td>throughput</td><td class="num">${b0.throughput.toFixed(1)}/s</td><td class="num">${b1.throughput.toFixed(1)}/s</td><td class="num">${r.speedup.toFixed(2)}× ${r.speedupTrustworthy ? "" : '<span class="muted">(noisy)</span>'}</td></tr>`);
+    }
+    const [e0, e1] = r.evaluation.models;
+    if (e0 && e1) {
+      rows.push(`<tr><td>${h(r.evaluation.metric)} (${r.evaluation.samples} samples)</td><td class="num">${e0.score.estimate.toFixed(4)}</td><td class="num">${e1.score.estimate.toFixed(4)}</td><td class="num ${r.drop > 1 ? "warn" : ""}">${r.drop.toFixed(2)} ${h(r.dropUnit)}</td></tr>`);
+    }
+  }
+  const warnings = v.warnings.map((w) => `<p class="warn">${h(w)}</p>`).join("");
+  const measured = r
+    ? `<h2>Benchmark</h2>${tableHtml(benchmarkTable(r.benchmark))}${r.notes.map((n) => `<p class="muted">${h(n)}</p>`).join("")}`
+    : `<p class="muted">Not measured: ${h(v.reportError ?? "no report")}.</p>`;
+  return `<h1>Quantized ${h(base(v.input))} → ${h(base(v.output))}</h1>
+<p class="muted">${h(v.scheme)} · took ${v.seconds.toFixed(1)} s · written to <code>${h(v.output)}</code></p>
+${warnings}
+<div><button data-command="ptq.openReportInNotebook">Open in notebook</button><button class="secondary" data-command="ptq.openQuantized">Open quantized model</button></div>
+<table id="summary">${rows.join("")}</table>
+${measured}
+${v.sqnr ? `<h2>SQNR per layer</h2><div id="sqnr" class="ptq-plot"></div>` : ""}`;
+}

@@ -1,0 +1,45 @@
+// Runs a `ptq` CLI command (out/cli.js) in a child Node process, never in the extension host: quantization loads
+// onnxruntime-node. Cancellation kills the child; stdout is the command's JSON, stderr its error text.
+import { spawn } from "node:child_process";
+import type * as vscode from "vscode";
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  cancelled: boolean;
+}
+
+export function runCli(cliPath: string, args: string[], cwd: string, token: vscode.CancellationToken, onLine?: (line: string) => void): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    // In desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it a plain Node.
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd, env: { ...process.env, ELECTRON_RUN_AS_NODE: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    let cancelled = false;
+    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    child.stderr.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+      d.split("\n").filter(Boolean).forEach((l) => onLine?.(l));
+    });
+    const sub = token.onCancellationRequested(() => {
+      cancelled = true;
+      child.kill("SIGTERM");
+    });
+    child.on("error", (e) => {
+      sub.dispose();
+      reject(new Error(`could not start ${cliPath}: ${e.message}`));
+    });
+    child.on("close", (code) => {
+      sub.dispose();
+      resolve({ code, stdout, stderr, cancelled });
+    });
+  });
+}
+
+/** The last JSON object a command printed (commands print exactly one with --json). */
+export function parseJsonOutput<T>(stdout: string, what: string): T {
+  const start = stdout.indexOf("{");
+  if (start < 0) throw new Error(`${what} printed no JSON: ${stdout.slice(0, 200) || "(nothing)"}`);
+  return JSON.parse(stdout.slice(start)) as T;
+}

@@ -1,0 +1,82 @@
+// The three PTQ Studio tree views (ids declared by the foundation in package.json): Model Layers, Quantization
+// State, Histograms. One call from activate(). The kernel client feeds them through `viewsApi()` (or the internal
+// commands ptq.views.setQuantState / ptq.views.setHistograms, which the in-VS-Code tests use too).
+import * as vscode from "vscode";
+import type { HistogramDisplay, QuantStateEntry } from "../../kernel/display-types";
+import type { Ctx } from "../ctx";
+import { targetModel } from "../editor/modelFile";
+import { currentModel } from "./currentModel";
+import { HistogramsProvider, showHistogramPanel } from "./histogramsView";
+import type { LayerItem } from "./layerModel";
+import { LayersProvider, revealLayer } from "./layersView";
+import { QuantStateProvider } from "./quantStateView";
+
+export interface ViewsApi {
+  /** The model the views describe (e.g. the one the kernel just loaded). */
+  setModel(uri: vscode.Uri | undefined): void;
+  setQuantState(entries: QuantStateEntry[]): void;
+  setHistograms(list: HistogramDisplay[]): void;
+  readonly layers: LayersProvider;
+  readonly quantState: QuantStateProvider;
+  readonly histograms: HistogramsProvider;
+}
+
+let api: ViewsApi | undefined;
+
+/** The registered views, once registerViews has run. */
+export function viewsApi(): ViewsApi | undefined {
+  return api;
+}
+
+export function registerViews(ctx: Ctx): ViewsApi {
+  const scope = ctx.extensionScope;
+  const current = scope.add(currentModel());
+  const layers = scope.add(new LayersProvider(current));
+  const quantState = scope.add(new QuantStateProvider(current));
+  const histograms = scope.add(new HistogramsProvider());
+  const layersView = scope.add(vscode.window.createTreeView("ptq.layers", { treeDataProvider: layers, showCollapseAll: true }));
+  scope.add(vscode.window.createTreeView("ptq.quantState", { treeDataProvider: quantState, showCollapseAll: true }));
+  scope.add(vscode.window.createTreeView("ptq.histograms", { treeDataProvider: histograms }));
+
+  const refresh = async () => {
+    await Promise.all([layers.refresh(), quantState.refreshFromFile()]);
+    const uri = current.current;
+    layersView.description = uri ? uri.path.split("/").pop() : undefined;
+    layersView.message = layers.error ?? (layers.options.filter ? `filter: "${layers.options.filter}"` : undefined);
+  };
+  scope.add(current.onDidChange(() => void refresh().catch((e: unknown) => ctx.log.error(`views: ${String(e)}`))));
+
+  const cmd = (id: string, fn: (...args: never[]) => unknown) => scope.add(vscode.commands.registerCommand(id, fn as (...args: unknown[]) => unknown));
+  cmd("ptq.showInLayers", (arg: unknown) => {
+    const uri = targetModel(arg);
+    if (!uri) return void vscode.window.showWarningMessage("Show in Model Layers: pick an .onnx file.");
+    current.set(uri);
+    return vscode.commands.executeCommand("ptq.layers.focus");
+  });
+  cmd("ptq.layers.filter", async () => {
+    const f = await vscode.window.showInputBox({ prompt: "Filter layers by node name, op type or tensor name", value: layers.options.filter });
+    if (f === undefined) return;
+    layers.options.filter = f.trim();
+    await refresh();
+  });
+  cmd("ptq.layers.groupBy", async (mode?: "op" | "order") => {
+    layers.options.groupBy = mode ?? (layers.options.groupBy === "op" ? "order" : "op");
+    await refresh();
+  });
+  cmd("ptq.layers.refresh", refresh);
+  cmd("ptq.layers.reveal", (item: LayerItem) => current.current && revealLayer(current.current, item));
+  cmd("ptq.histograms.open", (h: HistogramDisplay) => showHistogramPanel(ctx.extension.extensionUri, h));
+  cmd("ptq.views.setQuantState", (entries: QuantStateEntry[]) => quantState.setEntries(entries));
+  cmd("ptq.views.setHistograms", (list: HistogramDisplay[]) => histograms.set(list));
+
+  api = {
+    setModel: (uri) => current.set(uri),
+    setQuantState: (e) => quantState.setEntries(e),
+    setHistograms: (l) => histograms.set(l),
+    layers,
+    quantState,
+    histograms,
+  };
+  scope.add({ dispose: () => (api = undefined) });
+  return api;
+}

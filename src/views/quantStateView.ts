@@ -1,0 +1,78 @@
+// Quantization State tree (view id ptq.quantState): per node, each input quantized or float (and why), its type,
+// granularity, scale/zero point, range, method and SQNR. Filled from the current model file (a QDQ model shows its
+// Q/DQ pairs) until the kernel sends entries from calibrate/convert, which replace them.
+import * as vscode from "vscode";
+import type { QuantStateEntry } from "../../kernel/display-types";
+import { loadModel } from "../editor/modelFile";
+import type { CurrentModel } from "./currentModel";
+import { describeEntry, groupByNode, quantStateOfModel } from "./quantStateModel";
+
+type Group = ReturnType<typeof groupByNode>[number];
+type Item = { group: Group } | { entry: QuantStateEntry };
+
+const STATE_ICON: Record<Group["state"], [string, string]> = {
+  quantized: ["pass-filled", "testing.iconPassed"],
+  partial: ["circle-large-outline", "charts.yellow"],
+  float: ["circle-slash", "disabledForeground"],
+};
+
+export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
+  private readonly changed = new vscode.EventEmitter<void>();
+  readonly onDidChangeTreeData = this.changed.event;
+  private groups: Group[] = [];
+  /** "kernel" once the kernel has sent entries; the model file no longer overrides them until the model changes. */
+  source: "file" | "kernel" | "none" = "none";
+
+  constructor(private readonly current: CurrentModel) {}
+
+  async refreshFromFile(): Promise<void> {
+    const uri = this.current.current;
+    try {
+      this.groups = uri ? groupByNode(quantStateOfModel((await loadModel(uri)).model)) : [];
+      this.source = uri ? "file" : "none";
+    } catch {
+      this.groups = [];
+      this.source = "none";
+    }
+    this.changed.fire();
+  }
+
+  /** Entries from the kernel (quantState notifications). */
+  setEntries(entries: QuantStateEntry[]): void {
+    this.groups = groupByNode(entries);
+    this.source = "kernel";
+    this.changed.fire();
+  }
+
+  get nodeGroups(): readonly Group[] {
+    return this.groups;
+  }
+
+  getChildren(item?: Item): Item[] {
+    if (!item) return this.groups.map((group) => ({ group }));
+    return "group" in item ? item.group.entries.map((entry) => ({ entry })) : [];
+  }
+
+  getTreeItem(item: Item): vscode.TreeItem {
+    if ("group" in item) {
+      const g = item.group;
+      const t = new vscode.TreeItem(g.node, vscode.TreeItemCollapsibleState.Collapsed);
+      const q = g.entries.filter((e) => e.quantized).length;
+      t.description = `${g.op} · ${g.state}${g.state === "partial" ? ` (${q}/${g.entries.length})` : ""}`;
+      const [icon, color] = STATE_ICON[g.state];
+      t.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
+      t.contextValue = `ptq.quantNode.${g.state}`;
+      return t;
+    }
+    const e = item.entry;
+    const t = new vscode.TreeItem(`${e.role}: ${e.tensor}`, vscode.TreeItemCollapsibleState.None);
+    t.description = describeEntry(e);
+    t.tooltip = new vscode.MarkdownString().appendCodeblock(JSON.stringify(e, null, 2), "json");
+    t.iconPath = new vscode.ThemeIcon(e.quantized ? "symbol-numeric" : "symbol-variable", e.sqnrDb !== undefined && e.sqnrDb < 20 ? new vscode.ThemeColor("charts.orange") : undefined);
+    return t;
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
