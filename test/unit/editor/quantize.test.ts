@@ -18,7 +18,7 @@ test("wizard options become ptq quantize / report arguments", () => {
   const r = { ...defaultOptions("/ws/cnn.onnx"), randomData: true, perChannel: false };
   assert.deepEqual(quantizeArgs(r, "t").slice(6), ["--random-calib", "--method", "minmax", "--per-tensor", "--json"]);
   const i4 = defaultOptions("/ws/llm.onnx", "int4-weights");
-  assert.deepEqual(quantizeArgs(i4, "t").slice(4), ["int4-weights", "--block-size", "32", "--json"]);
+  assert.deepEqual(quantizeArgs(i4, "t").slice(5), ["int4-weights", "--block-size", "32", "--json"]);
   assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json", "--data", "/ws/calib"]);
 });
 
