@@ -70,10 +70,10 @@ test("checkGraph reports dangling inputs, missing outputs and double definitions
 test("constantValue finds initializers and Constant outputs; constantsToInitializers moves them", async () => {
   const m = smallMlp();
   const g = m.graph;
-  assert.deepEqual(Array.from(readTensor(constantValue(g, "b")!).data), [0.5, -0.25, 0]);
+  assert.deepEqual(Array.from(readTensor(constantValue(g, "b")!).data as Float32Array), [0.5, -0.25, 0]);
   const k = constantValue(g, "k")!;
   assert.equal(k.name, "k");
-  assert.deepEqual(Array.from(readTensor(k).data), [2, 2, 2]);
+  assert.deepEqual(Array.from(readTensor(k).data as Float32Array), [2, 2, 2]);
   assert.equal(constantValue(g, "h"), undefined);
   const before = await run(m);
   assert.equal(constantsToInitializers(g), 1);

@@ -23,7 +23,7 @@ test("fromBytes/toBytes round-trips byte for byte; save+load keeps everything", 
     assert.equal(back.path, file);
     assert.equal(back.dir, dir);
     assert.deepEqual(back.graph.node.map((n) => n.opType), ["MatMul", "Add", "Constant", "Mul", "Relu"]);
-    assert.deepEqual(Array.from(readTensor(back.graph.initializer[1]!).data), [0.5, -0.25, 0]);
+    assert.deepEqual(Array.from(readTensor(back.graph.initializer[1]!).data as Float32Array), [0.5, -0.25, 0]);
     assert.deepEqual(readdirSync(dir), ["m.onnx"], "no temp file left behind");
   } finally {
     rmSync(dir, { recursive: true, force: true });
