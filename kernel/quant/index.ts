@@ -4,7 +4,7 @@
 import type { CalibrationData } from "../data/feeds";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { collectRanges, type CollectOptions, type RangeMap } from "./calibration";
+import { Calibrator, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
 import { QdqRewriter } from "./qdq";
@@ -29,15 +29,19 @@ export interface PreparedModel {
   readonly config: ResolvedQConfig;
   /** Activations calibration observes. */
   readonly observe: readonly string[];
-  /** Calibrated [min, max] per observed tensor; grows with every calibrate() call. */
-  readonly ranges: RangeMap;
-  /** Samples seen so far (first axis of the first input, summed over batches). */
-  samples: number;
-  /** NaN/Inf values seen per tensor during calibration (skipped, not used in ranges). */
-  readonly nonFinite: Map<string, number>;
+  /** Clipping range per observed tensor chosen by the calibration method; refreshed by every calibrate() call. */
+  ranges: Map<string, TensorRange>;
+  /** Per-tensor histograms (histogram methods), for the histogram view and analysis. */
+  histograms: Map<string, TensorHistogram>;
+  /** Batches observed so far. */
+  batches: number;
+  /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
+  readonly warnings: string[];
   /** Filled by convert(). */
   summary: QuantizationSummary | undefined;
   readonly ep: ExecutionProvider;
+  /** The calibration session(s), kept so calibrate() can add data; freed by release(). */
+  calibrator: Calibrator | undefined;
 }
 
 export async function prepare(model: Model, config: QConfig = {}, options: PrepareOptions = {}): Promise<PreparedModel> {
@@ -50,20 +54,42 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
     config: resolved,
     observe: marks.observed((n) => inits.has(n)),
     ranges: new Map(),
-    samples: 0,
-    nonFinite: new Map(),
+    histograms: new Map(),
+    batches: 0,
+    warnings: [],
     summary: undefined,
     ep: options.ep ?? "cpu",
+    calibrator: undefined,
   };
 }
 
-/** Runs calibration data through the model and widens the observed ranges; call again to add more data. */
+/** Runs calibration data through the model and updates the ranges; call again to add more data. */
 export async function calibrate(prepared: PreparedModel, data: CalibrationData, options: CollectOptions = {}): Promise<void> {
-  if (prepared.config.calibration.method !== "minmax")
-    throw new Error(`calibration method "${prepared.config.calibration.method}" needs kernel/calibrate's Calibrator, which is not available yet: use "minmax"`);
-  const r = await collectRanges(prepared.model, prepared.observe, data, prepared.ranges, { ...options, ep: prepared.ep });
-  prepared.samples += r.samples;
-  for (const [k, v] of r.nonFinite) prepared.nonFinite.set(k, (prepared.nonFinite.get(k) ?? 0) + v);
+  if (prepared.observe.length === 0) return; // nothing to observe (e.g. every op excluded): convert() needs no ranges
+  const c = prepared.config.calibration;
+  prepared.calibrator ??= new Calibrator(prepared.model, [...prepared.observe], {
+    method: c.method,
+    percentile: c.percentile,
+    numBins: c.numBins,
+    numQuantizedBins: c.numQuantizedBins,
+    movingAverage: c.movingAverage,
+    averagingConstant: c.averagingConstant,
+    symmetric: prepared.config.activationSymmetric,
+    ep: prepared.ep,
+    onWarning: (m) => prepared.warnings.push(m),
+  });
+  const before = prepared.calibrator.batches;
+  await prepared.calibrator.collect(data, options);
+  if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
+  prepared.batches = prepared.calibrator.batches;
+  prepared.ranges = prepared.calibrator.ranges();
+  prepared.histograms = prepared.calibrator.histograms();
+}
+
+/** Frees the calibration sessions (calibrate() after this starts a fresh calibration). */
+export async function release(prepared: PreparedModel): Promise<void> {
+  await prepared.calibrator?.dispose();
+  prepared.calibrator = undefined;
 }
 
 /** The quantized model (QDQ, or QOperator when the config asks for it). The summary is left on `prepared.summary`. */
@@ -74,12 +100,14 @@ export async function convert(prepared: PreparedModel): Promise<Model> {
   const rewriter = new QdqRewriter(copy.proto, marks, prepared.ranges, prepared.config);
   rewriter.run();
   const summary = rewriter.summary;
-  for (const [t, n] of prepared.nonFinite) summary.warnings.push(`tensor "${t}": ${n} NaN/Inf values during calibration were ignored`);
+  summary.warnings.push(...prepared.warnings);
   let out = Model.fromProto(copy.proto, copy.dir);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
   prepared.summary = summary;
   return out;
 }
+
+export type { CollectOptions, TensorHistogram, TensorRange };
 
 export interface QuantizeFileOptions extends PrepareOptions, CollectOptions {
   /** Replace OUTPUT if it exists. Default false. */
@@ -96,7 +124,11 @@ export async function quantizeStatic(
 ): Promise<QuantizationSummary> {
   const model = await Model.load(input);
   const prepared = await prepare(model, config, options);
-  await calibrate(prepared, data, options);
+  try {
+    await calibrate(prepared, data, options);
+  } finally {
+    await release(prepared);
+  }
   const q = await convert(prepared);
   await q.save(output, { overwrite: options.overwrite ?? false });
   return prepared.summary!;

@@ -71,7 +71,7 @@ export function randomFloats(n: number, seed: number, lo = -1, hi = 1): Float32A
 }
 
 import { Model } from "../../../kernel/onnx/model";
-import { calibrate, convert, prepare, type QConfig, type QuantizationSummary } from "../../../kernel/quant/index";
+import { calibrate, convert, prepare, release, type QConfig, type QuantizationSummary } from "../../../kernel/quant/index";
 import { lowerToQOperator } from "../../../kernel/quant/qoperator";
 import { sqnr } from "../../../kernel/quant/math";
 
@@ -107,6 +107,7 @@ export async function quantizeTiny(
       Object.entries(inputDims).map(([k, d], i) => [k, new ort.Tensor("float32", randomFloats(d.reduce((a, b) => a * b, 1), seed * 31 + i, lo, hi), d)]),
     );
   await calibrate(prepared, [1, 2, 3, 4].map(batch));
+  await release(prepared);
   const qdq = await convert(prepared);
   const fused = opCounts((await lowerToQOperator(qdq)).proto);
   const feeds = batch(99);
