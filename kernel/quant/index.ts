@@ -39,6 +39,8 @@ export interface PreparedModel {
   readonly warnings: string[];
   /** Filled by convert(). */
   summary: QuantizationSummary | undefined;
+  /** The input model's ai.onnx opset (the prepared copy may have been upgraded). */
+  readonly originalOpset: number;
   readonly ep: ExecutionProvider;
   /** The calibration session(s), kept so calibrate() can add data; freed by release(). */
   calibrator: Calibrator | undefined;
@@ -46,7 +48,8 @@ export interface PreparedModel {
 
 export async function prepare(model: Model, config: QConfig = {}, options: PrepareOptions = {}): Promise<PreparedModel> {
   const resolved = resolveConfig(config);
-  const pre = await preprocess(model, options.optimize ?? true);
+  const notes: string[] = [];
+  const pre = await preprocess(model, options.optimize ?? true, notes);
   const marks = annotateGraph(pre.graph, resolved);
   const inits = new Set(pre.graph.initializer.map((t) => t.name));
   return {
@@ -56,10 +59,11 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
     ranges: new Map(),
     histograms: new Map(),
     batches: 0,
-    warnings: [],
+    warnings: notes,
     summary: undefined,
     ep: options.ep ?? "cpu",
     calibrator: undefined,
+    originalOpset: model.opset() ?? 0,
   };
 }
 
@@ -101,6 +105,7 @@ export async function convert(prepared: PreparedModel): Promise<Model> {
   rewriter.run();
   const summary = rewriter.summary;
   summary.warnings.push(...prepared.warnings);
+  summary.opset.before = prepared.originalOpset;
   let out = Model.fromProto(copy.proto, copy.dir);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
   prepared.summary = summary;
