@@ -107,10 +107,11 @@ function table(r: ReportJson): string {
       `${bN.throughput.toFixed(0)}/s`,
       `${formatPct(e.score.estimate)} [${formatPct(e.score.lo)}, ${formatPct(e.score.hi)}]`,
       e.vsFirst ? `${formatPp(e.vsFirst.diff.estimate)} [${formatPp(e.vsFirst.diff.lo)}, ${formatPp(e.vsFirst.diff.hi)}]` : "—",
+      e.vsFirst?.pValue !== undefined ? e.vsFirst.pValue.toPrecision(2) : "—",
     ];
   });
   const b = r.benchmark.models[0]!.batches;
-  const header = ["model", "size", `p50 latency (batch ${b[0]!.batch})`, `throughput (batch ${b[b.length - 1]!.batch})`, `${r.evaluation.metric} (95% CI)`, "drop vs FP32 (paired 95% CI)"];
+  const header = ["model", "size", `p50 latency (batch ${b[0]!.batch})`, `throughput (batch ${b[b.length - 1]!.batch})`, `${r.evaluation.metric} (95% CI)`, "Δ vs FP32 (paired 95% CI)", "McNemar p"];
   return renderTable(header, rows);
 }
 

@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { buildClassifierPair, D, labelledSamples, writeNpy } from "./models";
 
@@ -70,5 +71,24 @@ test("ptq report: accuracy with labels from --data, --max-drop exit 3, HTML writ
     assert.match(strict.stdout, /FAIL min-speedup/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("ptq demo: quantizes the bundled CNN into --out, never touches the fixture, prints the FP32-vs-INT8 table", () => {
+  const out = path.join(os.tmpdir(), `ptq-demo-test-${process.pid}`);
+  const cnn = path.join(__dirname, "..", "..", "fixtures", "models", "cnn.onnx");
+  const before = statSync(cnn).mtimeMs;
+  try {
+    const r = ptq("demo", "--out", out, "--seconds", "0.3", "--calib-samples", "16");
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /^FP32 .*91\.00%/m); // the fixture's FP32 top-1 on its 2000 held-out images
+    assert.match(r.stdout, /^INT8 .* pp \[/m);
+    assert.ok(existsSync(path.join(out, "cnn.int8.onnx")));
+    assert.ok(existsSync(path.join(out, "report.html")));
+    assert.ok(statSync(path.join(out, "cnn.int8.onnx")).size < statSync(cnn).size / 2);
+    assert.equal(statSync(cnn).mtimeMs, before);
+    assert.equal(ptq("demo", "--seconds", "-1").status, 2);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
   }
 });

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
+import path from "node:path";
+import { loadDataDir } from "../../../kernel/analysis/dataset";
 import { evaluate } from "../../../kernel/analysis/evaluate";
 import { MIME } from "../../../kernel/display-types";
 import { buildClassifierPair, C, D, labelledSamples } from "./models";
@@ -60,4 +62,18 @@ test("evaluate without labels: agreement and cosine against the first model; F1;
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("evaluate on the bundled CNN reproduces the FP32 top-1 the fixture script measured in torch", async () => {
+  const root = path.join(__dirname, "..", "..", "fixtures");
+  const manifest = JSON.parse(readFileSync(path.join(root, "models", "manifest.json"), "utf8")) as Record<string, { fp32Top1: number; input: string }>;
+  const cnn = path.join(root, "models", "cnn.onnx");
+  const data = loadDataDir(path.join(root, "data", "eval"), [{ name: manifest.cnn!.input, type: "float32", shape: ["batch", 1, 28, 28] }]);
+  const r = await evaluate([cnn], data, "top1", { batchSize: 250, threads: 1 });
+  assert.equal(r.json.samples, 2000);
+  assert.equal(r.json.reference, "labels");
+  // The manifest rounds to 4 decimals; 2000 samples give steps of 0.0005.
+  assert.ok(Math.abs(r.models[0]!.score.estimate - manifest.cnn!.fp32Top1) <= 0.00005, `${r.models[0]!.score.estimate} vs ${manifest.cnn!.fp32Top1}`);
+  const agree = await evaluate([cnn, cnn], { inputs: data.inputs }, "agreement", { batchSize: 500, threads: 1, limit: 500 });
+  assert.equal(agree.models[1]!.score.estimate, 1);
 });
