@@ -3,6 +3,9 @@
 import type * as vscode from "vscode";
 import { commands, registerCommands } from "./commands";
 import { Ctx } from "./ctx";
+import { registerEditor } from "./editor";
+import { registerQuantize } from "./quantize";
+import { registerViews } from "./views";
 
 /** What `vscode.extensions.getExtension("ptq-studio.ptq-studio").exports` gives (used by the in-VS-Code tests). */
 export interface PtqStudioApi {
@@ -13,6 +16,7 @@ export function activate(context: vscode.ExtensionContext): PtqStudioApi {
   const ctx = new Ctx(context);
   registerCommands(ctx, commands);
   // Feature areas register here, one line each, putting what they create into ctx's scopes:
+  registerViews(ctx); registerEditor(ctx); registerQuantize(ctx); // editor area: tree views, ONNX editor/text view, code lenses, Quantize model…
 
   ctx.log.info(`PTQ Studio ${ctx.version} activated`);
   return { ctx };

@@ -3,6 +3,7 @@
 import * as vscode from "vscode";
 import type { Ctx } from "../ctx";
 import { OnnxEditorProvider, ONNX_EDITOR_VIEW_TYPE } from "./onnxEditor";
+import { registerCodeLenses } from "./codeLens";
 import { targetModel } from "./modelFile";
 import { benchmarkCells, modelNotebookCells, openTemplateNotebook } from "./notebookTemplate";
 import { openAsOnnxText, OnnxTextProvider, registerTextView } from "./textView";
@@ -34,6 +35,7 @@ export function registerEditor(ctx: Ctx): void {
     }),
   );
   scope.add(registerTextView(new OnnxTextProvider()));
+  scope.add(registerCodeLenses());
   scope.add(vscode.commands.registerCommand("ptq.openAsOnnxText", onModel(ctx, "Open as ONNX text", openAsOnnxText)));
   scope.add(
     vscode.commands.registerCommand("ptq.openModelInNotebook", onModel(ctx, "Open in notebook", (uri) => openTemplateNotebook(modelNotebookCells(uri.fsPath)))),
