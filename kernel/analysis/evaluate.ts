@@ -49,7 +49,13 @@ export interface ModelScore {
   name: string;
   score: Interval;
   /** candidate − first model, paired per sample; absent on the first model and for agreement. */
-  vsFirst?: { diff: Interval; pValue?: number; method: "mcnemar" | "paired-bootstrap" };
+  vsFirst?: {
+    diff: Interval;
+    pValue?: number;
+    method: "mcnemar" | "paired-bootstrap";
+    /** For top-k: samples only the first model got right, and only this one got right. */
+    discordant?: { onlyFirst: number; onlyThis: number };
+  };
 }
 
 export interface EvaluationJson {
@@ -172,7 +178,7 @@ export async function evaluate(models: BenchmarkModels, data: LabelledData, metr
       const s: ModelScore = { name: entries[i]![0], score: wilsonInterval(c.reduce((a, v) => a + v, 0), n, level) };
       if (i > 0) {
         const d = pairedProportionDiff(correct[0]!, c, level);
-        s.vsFirst = { diff: d.diff, pValue: d.pValue, method: "mcnemar" };
+        s.vsFirst = { diff: d.diff, pValue: d.pValue, method: "mcnemar", discordant: { onlyFirst: d.onlyA, onlyThis: d.onlyB } };
       }
       scores.push(s);
     });

@@ -25,6 +25,8 @@ test("evaluate top-1: FP32 accuracy matches the planted label noise; paired CI a
     assert.ok(q.vsFirst);
     assert.equal(q.vsFirst.method, "mcnemar");
     assert.ok(Math.abs(q.vsFirst.diff.estimate - (q.score.estimate - j.models[0]!.score.estimate)) < 1e-12);
+    const dis = q.vsFirst.discordant!;
+    assert.ok(Math.abs(q.vsFirst.diff.estimate - (dis.onlyThis - dis.onlyFirst) / N) < 1e-12);
     assert.ok(q.vsFirst.diff.lo <= q.vsFirst.diff.estimate && q.vsFirst.diff.estimate <= q.vsFirst.diff.hi);
     assert.ok(q.vsFirst.pValue! > 0 && q.vsFirst.pValue! <= 1);
     const bundle = r.toMimeBundle();
