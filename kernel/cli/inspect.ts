@@ -21,7 +21,7 @@ export interface CliIO {
   err: (s: string) => void;
 }
 
-const stdio: CliIO = { out: (s) => void io.out(s), err: (s) => void io.err(s) };
+const stdio: CliIO = { out: (s) => void process.stdout.write(s), err: (s) => void process.stderr.write(s) };
 
 export async function run(args: string[], io: CliIO = stdio): Promise<number> {
   if (args.includes("--help") || args.includes("-h")) {
