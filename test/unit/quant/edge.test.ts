@@ -1,0 +1,113 @@
+// Models that are not plain CNNs and inputs that are wrong: control flow, old opsets, 16-bit activations, huge
+// biases, dynamic mode, and the errors a user must be able to act on.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { GraphProtoSchema } from "onnx-buf";
+import * as ort from "onnxruntime-node";
+import { DataType } from "../../../kernel/onnx/dtype";
+import { Model } from "../../../kernel/onnx/model";
+import { attr, makeNode } from "../../../kernel/onnx/proto";
+import { makeTensor } from "../../../kernel/onnx/tensor";
+import { calibrate, convert, prepare, quantizeDynamicModel, release, resolveConfig } from "../../../kernel/quant/index";
+import { sqnr } from "../../../kernel/quant/math";
+import { makeModel, opCounts, quantizeTiny, randomFloats, runModel, valueInfo } from "./build";
+
+const F = DataType.FLOAT;
+const w = (name: string, dims: number[], seed: number, scale = 0.5) =>
+  makeTensor(name, F, dims, randomFloats(dims.reduce((a, b) => a * b, 1), seed, -scale, scale));
+const mlp = (opset = 17) =>
+  makeModel(
+    [makeNode("MatMul", ["x", "M"], ["m"], { name: "mm" }), makeNode("Add", ["m", "b"], ["a"], { name: "add" }), makeNode("Relu", ["a"], ["y"], { name: "relu" })],
+    [valueInfo("x", F, [4, 16])],
+    [valueInfo("y", F, [4, 8])],
+    [w("M", [16, 8], 1), w("b", [8], 2)],
+    opset,
+  );
+
+test("an If node's subgraphs pass through untouched and the model still runs", async () => {
+  const branch = (name: string, op: string) =>
+    create(GraphProtoSchema, { name, node: [makeNode(op, ["m"], [`${name}_out`], { name: `${name}_op` })], output: [valueInfo(`${name}_out`, F, [4, 8])] });
+  const m = makeModel(
+    [
+      makeNode("MatMul", ["x", "M"], ["m"], { name: "mm" }),
+      makeNode("If", ["cond"], ["y"], { name: "if", attributes: [attr.graph("then_branch", branch("then", "Relu")), attr.graph("else_branch", branch("else", "Neg"))] }),
+    ],
+    [valueInfo("x", F, [4, 16]), valueInfo("cond", DataType.BOOL, [])],
+    [valueInfo("y", F, [4, 8])],
+    [w("M", [16, 8], 1)],
+  );
+  const prepared = await prepare(Model.fromProto(m), {}, { optimize: false });
+  const feeds = (seed: number, c: boolean) => ({ x: new ort.Tensor("float32", randomFloats(64, seed), [4, 16]), cond: new ort.Tensor("bool", [c], []) });
+  await calibrate(prepared, [feeds(1, true), feeds(2, false)]);
+  await release(prepared);
+  const q = await convert(prepared);
+  const ifNode = q.graph.node.find((n) => n.opType === "If")!;
+  assert.deepEqual(ifNode.attribute.map((a) => a.g!.node.map((n) => n.opType)), [["Relu"], ["Neg"]]);
+  assert.ok(prepared.summary!.float.some((f) => f.opType === "If" && /control flow/.test(f.reason)));
+  for (const c of [true, false]) {
+    const ref = await runModel(m, feeds(7, c), "disabled");
+    const got = await runModel(q.proto, feeds(7, c));
+    assert.ok(sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array) > 25);
+  }
+});
+
+test("per-channel at opset 11 uses onnxruntime's com.microsoft Q/DQ and still fuses", async () => {
+  const r = await quantizeTiny(mlp(11), { x: [4, 16] });
+  const domains = new Set(r.qdq.graph.node.filter((n) => n.opType.endsWith("QuantizeLinear")).map((n) => n.domain));
+  assert.deepEqual([...domains], ["com.microsoft"]);
+  assert.ok(r.summary.warnings.some((x) => /com\.microsoft/.test(x)));
+  assert.ok((r.fused.QLinearMatMul ?? 0) + (r.fused.MatMulIntegerToFloat ?? 0) === 1, JSON.stringify(r.fused));
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+test("int16 activations: ai.onnx Q/DQ at opset 21, closer to float than 8-bit (weights stay 8-bit)", async () => {
+  const r16 = await quantizeTiny(mlp(21), { x: [4, 16] }, { activationType: "int16", activationSymmetric: true });
+  const r8 = await quantizeTiny(mlp(21), { x: [4, 16] });
+  assert.equal(r16.qdq.graph.initializer.find((t) => t.name === "x_zero_point")!.dataType, DataType.INT16);
+  assert.ok(r16.sqnr > r8.sqnr + 3, `int16 ${r16.sqnr} vs int8 ${r8.sqnr}`);
+});
+
+test("a bias too large for int32 at input×weight scale widens the weight scale instead of overflowing", async () => {
+  const m = makeModel(
+    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "conv" })],
+    [valueInfo("x", F, [1, 2, 4, 4])],
+    [valueInfo("y", F, [1, 2, 4, 4])],
+    [w("W", [2, 2, 1, 1], 1, 1e-6), makeTensor("B", F, [2], [5e5, -5e5])],
+  );
+  const r = await quantizeTiny(m, { x: [1, 2, 4, 4] });
+  assert.deepEqual(r.summary.biasOverflow, ["B"]);
+  assert.ok(r.sqnr > 40, `SQNR ${r.sqnr}`); // output dominated by the bias, which must survive exactly
+});
+
+test("dynamic mode: DynamicQuantizeLinear + MatMulInteger, close to float", async () => {
+  const m = mlp();
+  const { model: q, summary } = await quantizeDynamicModel(Model.fromProto(m), resolveConfig(), false);
+  const ops = opCounts(q.proto);
+  assert.equal(ops.DynamicQuantizeLinear, 1);
+  assert.equal(ops.MatMulInteger, 1);
+  assert.equal(ops.MatMul, undefined);
+  assert.deepEqual(summary.quantized.map((n) => n.name), ["mm"]);
+  const feeds = { x: new ort.Tensor("float32", randomFloats(64, 3), [4, 16]) };
+  const ref = await runModel(m, feeds, "disabled");
+  const got = await runModel(q.proto, feeds);
+  assert.ok(sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array) > 25);
+});
+
+test("clear errors: convert before calibrate, empty data, already-quantized input, bad config", async () => {
+  const prepared = await prepare(Model.fromProto(mlp()), {}, { optimize: false });
+  await assert.rejects(convert(prepared), /no calibration range: run calibrate\(\)/);
+  await assert.rejects(calibrate(prepared, []), /empty/);
+  await release(prepared);
+  const r = await quantizeTiny(mlp(), { x: [4, 16] });
+  await assert.rejects(prepare(r.qdq, {}, { optimize: false }), /already quantized/);
+  assert.throws(() => resolveConfig({ activationType: "int4" as never }), /activationType/);
+  assert.throws(() => resolveConfig({ overrides: { x: { scale: -1 } } }), /overrides\["x"\]\.scale/);
+});
+
+test("per-tensor overrides: a fixed range and keepFloat", async () => {
+  const r = await quantizeTiny(mlp(), { x: [4, 16] }, { overrides: { x: { range: { min: -4, max: 4 } }, m: { keepFloat: true } } });
+  const s = r.qdq.graph.initializer.find((t) => t.name === "x_scale")!;
+  assert.equal(new Float32Array(s.rawData.slice().buffer)[0], Math.fround(8 / 255));
+  assert.ok(!r.qdq.graph.initializer.some((t) => t.name === "m_scale"));
+});
