@@ -8,6 +8,7 @@ import { TensorProtoSchema, type GraphProto, type ModelProto } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { readTensor, tensorRawBytes } from "../onnx/tensor";
 import { batchesOf, DataError, modelInputs, type FeedArray, type Feeds, type InputSpec, type LoadedArray } from "./feeds";
+import { readImageFolder } from "./images";
 import { parseNpy } from "./npy";
 import { ZipFile } from "./zip";
 
@@ -115,7 +116,7 @@ export function* readTestDataSets(dir: string, model: ModelInputsSource, options
   }
 }
 
-/** Picks the reader from what is at `p`: .npz file or folder, test_data_set folders, or a folder of .npy. */
+/** Picks the reader from what is at `p`: .npz file or folder, test_data_set folders, a folder of .npy or of images. */
 export function openData(p: string, model: ModelInputsSource, options: ReaderOptions = {}): Iterable<Feeds> {
   if (!existsSync(p)) throw new DataError(`${p}: no such file or folder`);
   if (!statSync(p).isDirectory()) {
@@ -131,5 +132,6 @@ export function openData(p: string, model: ModelInputsSource, options: ReaderOpt
   }
   if (names.some((n) => n.toLowerCase().endsWith(".npz"))) return readNpz(p, model, options);
   if (names.some((n) => n.toLowerCase().endsWith(".npy"))) return readNpyFolder(p, model, options);
-  throw new DataError(`${p}: no .npy, .npz or test_data_set_* data in this folder`);
+  if (names.some((n) => /\.(png|jpe?g)$/i.test(n))) return readImageFolder(p, model, { batchSize: options.batchSize });
+  throw new DataError(`${p}: no .npy, .npz, image or test_data_set_* data in this folder`);
 }
