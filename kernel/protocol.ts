@@ -190,6 +190,16 @@ export namespace Exiting {
   export const type = new NotificationType<Params>(method);
 }
 
+/** kernel → client: the kernel's own diagnostics (its stdout/stderr belong to cells), for the output channel. */
+export namespace Log {
+  export const method = "ptq/log";
+  export interface Params {
+    level: "info" | "warn" | "error";
+    message: string;
+  }
+  export const type = new NotificationType<Params>(method);
+}
+
 /** client → kernel: release resources and exit; the response comes just before the process exits. */
 export namespace Shutdown {
   export const method = "ptq/shutdown";

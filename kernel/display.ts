@@ -1,0 +1,155 @@
+// The cell-side display API (`import { display } from "ptq"`): rich outputs as MIME bundles with standard types
+// (so a saved .ipynb renders on GitHub and in Jupyter) plus our `application/vnd.ptq.*+json` types, first in the
+// bundle, where the notebook renderer adds interactivity. Where the bundles go is set by the kernel (setSink);
+// outside a kernel (CLI, tests) they go nowhere, so library code may call display freely.
+import { inspect } from "node:util";
+import type { MimeBundle, ModelSummary, QuantState } from "./protocol";
+
+/** A value with a rich form: return a MIME bundle. `toMimeBundle()` is also honoured (the Jupyter convention). */
+export const richDisplay: unique symbol = Symbol.for("ptq.display") as never;
+
+export const Mime = {
+  table: "application/vnd.ptq.table+json",
+  plotly: "application/vnd.plotly.v1+json",
+  json: "application/json",
+  html: "text/html",
+  markdown: "text/markdown",
+  plain: "text/plain",
+  png: "image/png",
+} as const;
+
+export interface DisplaySink {
+  display(bundle: MimeBundle, displayId?: string): void;
+  update(displayId: string, bundle: MimeBundle): void;
+  progress(progressId: string, label: string, done: number, total: number | undefined, finished: boolean): void;
+  model(summary: ModelSummary): void;
+  quant(state: QuantState.Params): void;
+}
+
+let sink: DisplaySink | undefined;
+let nextId = 1;
+
+/** Called by the kernel process once; the bundles then reach the cell that is running. */
+export function setSink(s: DisplaySink | undefined): void {
+  sink = s;
+}
+
+export interface DisplayHandle {
+  readonly id: string;
+  /** Replaces this output in place with the rich form of `value`. */
+  update(value: unknown): void;
+}
+
+export interface ProgressHandle {
+  /** Sets the count done (and optionally a new total); cheap to call on every item. */
+  report(done: number, total?: number): void;
+  /** Marks the progress finished (the bar shows complete). */
+  finish(): void;
+  /** `report` bound for APIs that take an `onProgress(done, total)` callback. */
+  readonly onProgress: (done: number, total?: number) => void;
+}
+
+export type TableRow = Record<string, unknown>;
+export interface TableData {
+  columns: string[];
+  rows: unknown[][];
+  title?: string;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
+}
+
+function cellText(v: unknown): string {
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toPrecision(6).replace(/\.?0+$/, "");
+  if (v === null || v === undefined) return "";
+  return typeof v === "string" ? v : inspect(v, { depth: 1, breakLength: Infinity });
+}
+
+/** Rows of objects (columns are the union of keys, in first-seen order) or explicit columns and rows. */
+export function toTableData(data: TableRow[] | TableData, title?: string): TableData {
+  if (!Array.isArray(data)) return title ? { ...data, title } : data;
+  const columns: string[] = [];
+  for (const row of data) for (const k of Object.keys(row)) if (!columns.includes(k)) columns.push(k);
+  return { columns, rows: data.map((r) => columns.map((c) => r[c])), ...(title ? { title } : {}) };
+}
+
+/** A table as our interactive type, HTML and aligned text. */
+export function tableBundle(data: TableRow[] | TableData, title?: string): MimeBundle {
+  const t = toTableData(data, title);
+  const cells = t.rows.map((r) => r.map(cellText));
+  const head = `<tr>${t.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join("")}</tr>`;
+  const body = cells.map((r) => `<tr>${r.map((c) => `<td>${escapeHtml(c)}</td>`).join("")}</tr>`).join("");
+  const caption = t.title ? `<caption>${escapeHtml(t.title)}</caption>` : "";
+  const widths = t.columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  const plain = [...(t.title ? [t.title] : []), line(t.columns), ...cells.map(line)].join("\n");
+  const rows = t.rows.map((r) => r.map((v) => (typeof v === "number" || typeof v === "string" || typeof v === "boolean" || v === null ? v : cellText(v))));
+  return {
+    [Mime.table]: { columns: t.columns, rows, ...(t.title ? { title: t.title } : {}) },
+    [Mime.html]: `<table>${caption}<thead>${head}</thead><tbody>${body}</tbody></table>`,
+    [Mime.plain]: plain,
+  };
+}
+
+export interface PlotlyFigure {
+  data: unknown[];
+  layout?: Record<string, unknown>;
+  config?: Record<string, unknown>;
+}
+
+/** The MIME bundle for any value: its rich form if it has one, else inspected text. */
+export function toBundle(value: unknown): MimeBundle {
+  if (value !== null && (typeof value === "object" || typeof value === "function")) {
+    const v = value as { [richDisplay]?: () => MimeBundle; toMimeBundle?: () => MimeBundle };
+    if (typeof v[richDisplay] === "function") return v[richDisplay]!();
+    if (typeof v.toMimeBundle === "function") return v.toMimeBundle();
+  }
+  return { [Mime.plain]: typeof value === "string" ? inspect(value) : inspect(value, { depth: 4, colors: false }) };
+}
+
+function show(bundle: MimeBundle): DisplayHandle {
+  const id = `ptq-display-${process.pid}-${nextId++}`;
+  sink?.display(bundle, id);
+  return { id, update: (value: unknown) => sink?.update(id, toBundle(value)) };
+}
+
+function toBase64(data: Uint8Array | string): string {
+  return typeof data === "string" ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString("base64");
+}
+
+/** `display(value)` shows any value in its richest form; the methods make a specific kind of output. */
+export const display = Object.assign((value: unknown): DisplayHandle => show(toBundle(value)), {
+  html: (html: string) => show({ [Mime.html]: html, [Mime.plain]: html.replace(/<[^>]*>/g, "") }),
+  markdown: (md: string) => show({ [Mime.markdown]: md, [Mime.plain]: md }),
+  text: (text: string) => show({ [Mime.plain]: text }),
+  json: (value: unknown) => show({ [Mime.json]: value, [Mime.plain]: JSON.stringify(value, null, 2) }),
+  table: (data: TableRow[] | TableData, title?: string) => show(tableBundle(data, title)),
+  /** PNG bytes (or base64); other image types by `mime`. */
+  image: (data: Uint8Array | string, mime = Mime.png) => show({ [mime]: toBase64(data), [Mime.plain]: `<${mime} image>` }),
+  plotly: (figure: PlotlyFigure) => show({ [Mime.plotly]: figure, [Mime.plain]: `<plot: ${figure.data.length} trace(s)>` }),
+  /** Any bundle as is. */
+  raw: (bundle: MimeBundle) => show(bundle),
+  /** A progress output updated in place (pass `.onProgress` to calibrate and friends). */
+  progress(label: string, total?: number): ProgressHandle {
+    const id = `ptq-progress-${process.pid}-${nextId++}`;
+    let last = 0;
+    let lastSent = 0;
+    const report = (done: number, t?: number) => {
+      last = done;
+      if (t !== undefined) total = t;
+      // At most ~20 updates a second: a tight loop must not flood the channel.
+      const now = Date.now();
+      if (now - lastSent < 50 && (total === undefined || done < total)) return;
+      lastSent = now;
+      sink?.progress(id, label, done, total, false);
+    };
+    sink?.progress(id, label, 0, total, false);
+    return { report, onProgress: report, finish: () => sink?.progress(id, label, total ?? last, total ?? last, true) };
+  },
+  /** Shows a model in the editor's layer tree. */
+  model: (summary: ModelSummary) => sink?.model(summary),
+  /** Shows per-tensor quantization state in the editor's quantization tree. */
+  quantState: (state: QuantState.Params) => sink?.quant(state),
+});
+export type Display = typeof display;

@@ -1,0 +1,182 @@
+// The TypeScript cell executor: tslab's converter (type checking across cells, top-level await, the last
+// expression's value) behind our own small interface. Only this file and kernel/ts-position.ts know tslab exists.
+// We run the converted code ourselves instead of using tslab's executor because that one prints results and
+// errors to a console; we need them as values, with positions in the cell's own source.
+import Module from "node:module";
+import path from "node:path";
+import vm from "node:vm";
+import type { Complete, ErrorInfo, Inspect } from "./protocol";
+import { cleanStack } from "./ts-position";
+
+/** A module a cell can import by bare name with nothing installed in the user's folder. */
+export interface VirtualModule {
+  name: string;
+  /** A folder holding package.json + index.d.ts, read by the type checker as node_modules/<name>. */
+  typingsDir: string;
+  load(): unknown;
+}
+
+export interface ExecutorOptions {
+  modules: VirtualModule[];
+  /** Messages from the compiler itself (never the cell's stdout). */
+  log(message: string): void;
+}
+
+export type ExecuteOutcome =
+  | { status: "ok"; hasValue: boolean; value?: unknown }
+  | { status: "error" | "interrupted"; error: ErrorInfo };
+
+export interface Executor {
+  execute(code: string, cellName: string): Promise<ExecuteOutcome>;
+  complete(code: string, offset: number): Complete.Result;
+  inspect(code: string, offset: number): Inspect.Result | null;
+  /** Settles an awaiting cell as interrupted now; its remaining work keeps running unobserved. */
+  interrupt(): void;
+  close(): void;
+}
+
+interface Diagnostic {
+  start: { line: number; character: number };
+  messageText: string;
+  category: number;
+}
+interface Converted {
+  output?: string;
+  declOutput?: string;
+  diagnostics: Diagnostic[];
+  lastExpressionVar?: string;
+  hasToplevelAwait?: boolean;
+}
+interface TslabConverter {
+  convert(prevDecl: string, src: string): Converted;
+  inspect(prevDecl: string, src: string, position: number): { textSpan: { start: number; length: number } } | undefined;
+  complete(prevDecl: string, src: string, position: number): { start: number; end: number; candidates: string[] };
+  close(): void;
+}
+interface TsSys {
+  fileExists(p: string): boolean;
+  directoryExists(p: string): boolean;
+  readFile(p: string, encoding?: string): string | undefined;
+  realpath?(p: string): string;
+}
+
+const nodeRequire = Module.createRequire(__filename);
+const CELL_GLOBAL = "__ptqCell__";
+const WRAP_SYNC = `(function (exports, require) { `;
+const WRAP_ASYNC = `(async function (exports, require) { `;
+
+/** Makes `<cwd>/node_modules/<name>/…` resolve to each virtual module's typings folder for the type checker. */
+function redirectTypings(sys: TsSys, cwd: string, modules: VirtualModule[]): void {
+  const map = (p: string): string => {
+    for (const m of modules) {
+      const root = path.join(cwd, "node_modules", m.name);
+      if (p === root || p.startsWith(root + "/")) return path.join(m.typingsDir, p.slice(root.length));
+    }
+    return p;
+  };
+  const { fileExists, directoryExists, readFile, realpath } = sys;
+  sys.fileExists = (p) => fileExists.call(sys, map(p));
+  sys.directoryExists = (p) => directoryExists.call(sys, map(p));
+  sys.readFile = (p, enc) => readFile.call(sys, map(p), enc);
+  // The real path makes imports inside the typings resolve from where they really live (like a symlinked package).
+  if (realpath) sys.realpath = (p) => realpath.call(sys, map(p));
+}
+
+/** Locals live on a plain object; TypeScript's CommonJS output defines them, we let later cells redefine them. */
+function createLocals(): Record<string, unknown> {
+  const locals: Record<string, unknown> = {};
+  return new Proxy(locals, {
+    defineProperty: (_t, prop, attrs) => {
+      if (prop === "__esModule") return true;
+      locals[prop as string] = attrs.get ? attrs.get() : attrs.value;
+      return true;
+    },
+  });
+}
+
+export function createExecutor(options: ExecutorOptions): Executor {
+  const cwd = process.cwd();
+  const ts = nodeRequire("@tslab/typescript-for-tslab") as { sys: TsSys };
+  redirectTypings(ts.sys, cwd, options.modules);
+  const { createConverter } = nodeRequire("tslab/dist/converter") as { createConverter(): TslabConverter };
+  const { printQuickInfo } = nodeRequire("tslab/dist/inspect") as { printQuickInfo(info: unknown): string };
+  const converter = createConverter();
+
+  const virtual = new Map(options.modules.map((m) => [m.name, m]));
+  const baseRequire = Module.createRequire(path.join(cwd, "__cell__.js"));
+  const cellRequire = ((id: string) => (virtual.has(id) ? virtual.get(id)!.load() : baseRequire(id))) as NodeJS.Require;
+  Object.assign(cellRequire, { resolve: baseRequire.resolve, cache: baseRequire.cache });
+  const locals = createLocals();
+  vm.runInThisContext(`(x) => { globalThis.${CELL_GLOBAL} = x; }`)({ exports: locals, require: cellRequire });
+
+  /** Per executed cell file: its converted output and source, so stack frames from any cell map back. */
+  const sources = new Map<string, { output: string[]; source: string[]; prefix: number }>();
+  let prevDecl = "";
+  let interruptCurrent: (() => void) | undefined;
+
+  function toError(e: unknown, fileName: string): ErrorInfo {
+    const err = e instanceof Error ? e : new Error(String(e));
+    const cleaned = cleanStack(err, sources);
+    const here = cleaned.positions.find((p) => p.file === fileName) ?? cleaned.positions[0];
+    return { name: err.name, message: err.message, stack: cleaned.stack, line: here?.line, column: here?.column };
+  }
+
+  async function execute(code: string, cellName: string): Promise<ExecuteOutcome> {
+    const converted = converter.convert(prevDecl, code);
+    const errors = converted.diagnostics.filter((d) => d.category === 1);
+    if (errors.length > 0) {
+      const lines = errors.map((d) => `${cellName}:${d.start.line + 1}:${d.start.character + 1} - ${d.messageText}`);
+      const first = errors[0]!.start;
+      return {
+        status: "error",
+        error: { name: "TSError", message: lines.join("\n"), line: first.line + 1, column: first.character + 1 },
+      };
+    }
+    for (const d of converted.diagnostics) options.log(`${cellName}: ${d.messageText}`);
+    if (!converted.output) {
+      prevDecl = converted.declOutput ?? "";
+      return { status: "ok", hasValue: false };
+    }
+    const fileName = `${cellName}.ts`;
+    const prefix = converted.hasToplevelAwait ? WRAP_ASYNC : WRAP_SYNC;
+    sources.set(fileName, { output: converted.output.split("\n"), source: code.split("\n"), prefix: prefix.length });
+    const wrapped = `${prefix}${converted.output}\n})(${CELL_GLOBAL}.exports, ${CELL_GLOBAL}.require)`;
+    try {
+      const ret: unknown = vm.runInThisContext(wrapped, { filename: fileName, breakOnSigint: true });
+      if (converted.hasToplevelAwait) {
+        const interrupted = new Promise<"interrupted">((resolve) => (interruptCurrent = () => resolve("interrupted")));
+        if ((await Promise.race([ret as Promise<unknown>, interrupted])) === "interrupted") {
+          return { status: "interrupted", error: { name: "Interrupted", message: "Interrupted while awaiting." } };
+        }
+      }
+    } catch (e) {
+      if (e instanceof Error && /Script execution was interrupted/.test(e.message)) {
+        return { status: "interrupted", error: { name: "Interrupted", message: "Interrupted (SIGINT)." } };
+      }
+      return { status: "error", error: toError(e, fileName) };
+    } finally {
+      interruptCurrent = undefined;
+    }
+    prevDecl = converted.declOutput ?? "";
+    const key = converted.lastExpressionVar;
+    if (key === undefined || !(key in locals)) return { status: "ok", hasValue: false };
+    const value = locals[key];
+    delete locals[key];
+    return { status: "ok", hasValue: value !== undefined, value };
+  }
+
+  return {
+    execute,
+    complete(code, offset) {
+      const c = converter.complete(prevDecl, code, offset);
+      return { start: c.start, end: c.end, items: c.candidates };
+    },
+    inspect(code, offset) {
+      const info = converter.inspect(prevDecl, code, offset);
+      if (!info) return null;
+      return { markdown: printQuickInfo(info), start: info.textSpan.start, length: info.textSpan.length };
+    },
+    interrupt: () => interruptCurrent?.(),
+    close: () => converter.close(),
+  };
+}

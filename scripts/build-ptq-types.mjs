@@ -1,0 +1,40 @@
+// Generates the typings of the `ptq` module that notebook cells import (kernel/api.ts and what it re-exports) into
+// out/ptq as a tiny package, which the kernel's type checker reads as node_modules/ptq. Uses the project's
+// TypeScript 5.9 (not tslab's 5.0, which only reads the result).
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import ts from "typescript";
+
+export function buildPtqTypes(root = process.cwd()) {
+  const outDir = path.join(root, "out", "ptq");
+  const tmp = `${outDir}.tmp-${process.pid}`;
+  rmSync(tmp, { recursive: true, force: true });
+  const program = ts.createProgram([path.join(root, "kernel", "api.ts")], {
+    declaration: true,
+    emitDeclarationOnly: true,
+    outDir: tmp,
+    rootDir: path.join(root, "kernel"),
+    target: ts.ScriptTarget.ES2022,
+    module: ts.ModuleKind.Preserve,
+    moduleResolution: ts.ModuleResolutionKind.Bundler,
+    strict: true,
+    esModuleInterop: true,
+    skipLibCheck: true,
+    resolveJsonModule: true,
+    types: ["node"],
+  });
+  const result = program.emit();
+  if (result.emitSkipped) throw new Error("ptq typings: declaration emit was skipped");
+  mkdirSync(tmp, { recursive: true });
+  writeFileSync(path.join(tmp, "package.json"), JSON.stringify({ name: "ptq", version: "0.0.0", types: "api.d.ts", main: "api.js" }, null, 2));
+  // Replace the folder whole so a running kernel never sees half of it.
+  rmSync(outDir, { recursive: true, force: true });
+  renameSync(tmp, outDir);
+  return outDir;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const t0 = Date.now();
+  const dir = buildPtqTypes();
+  console.log(`ptq typings → ${path.relative(process.cwd(), dir)} (${Date.now() - t0} ms)`);
+}

@@ -1,0 +1,124 @@
+// The kernel process forked for real (bundled from kernel/main.ts the way the build does it) and driven through
+// src/kernel/kernelProcess.ts: results, streaming order, type and runtime error positions, the ptq module and
+// its typings, interrupt of awaiting and busy cells, and survival of process.abort() / process.exit().
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as esbuild from "esbuild";
+import { Display, Progress, Stream, type Execute } from "../../../kernel/protocol";
+import { KernelDiedError, KernelProcess } from "../../../src/kernel/kernelProcess";
+// @ts-expect-error: a build script without typings
+import { buildPtqTypes } from "../../../scripts/build-ptq-types.mjs";
+
+const root = path.resolve(__dirname, "../../..");
+const mainPath = path.join(root, "out", "kernel-test", "main.js");
+const ws = mkdtempSync(path.join(os.tmpdir(), "ptq-kernel-"));
+
+before(async () => {
+  await esbuild.build({
+    entryPoints: [path.join(root, "kernel/main.ts")], outfile: mainPath, bundle: true, platform: "node", format: "cjs",
+    target: "node20", external: ["onnxruntime-node", "tslab", "typescript", "@tslab/typescript-for-tslab"], logLevel: "error",
+  });
+  if (!existsSync(path.join(root, "out/ptq/package.json"))) buildPtqTypes(root);
+});
+
+interface Seen { t: number; kind: string; text: string }
+
+function start() {
+  const k = new KernelProcess({ mainPath, cwd: ws, executionProvider: "cpu" });
+  const seen: Seen[] = [];
+  k.connection.onNotification(Stream.type, (p) => seen.push({ t: Date.now(), kind: p.name, text: p.text }));
+  k.connection.onNotification(Display.type, (p) => seen.push({ t: Date.now(), kind: "display", text: JSON.stringify(p.bundle) }));
+  k.connection.onNotification(Progress.type, (p) => seen.push({ t: Date.now(), kind: "progress", text: `${p.done}/${p.total}${p.finished ? " done" : ""}` }));
+  let n = 0;
+  const run = (code: string): Promise<Execute.Result> => k.execute({ cellId: `c${++n}`, code, executionCount: n });
+  return { k, seen, run };
+}
+
+describe("kernel process", { timeout: 120_000 }, () => {
+  const { k, seen, run } = start();
+  after(() => k.shutdown());
+
+  test("last expression value, state across cells", async () => {
+    assert.equal((await run("const x: number = 20;")).status, "ok");
+    seen.length = 0;
+    assert.equal((await run("x * 2 + 2")).status, "ok");
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "42" })]);
+  });
+
+  test("stdout streams while the cell runs, in order with displays", async () => {
+    seen.length = 0;
+    const r = await run("console.log('a');\nawait new Promise((r) => setTimeout(r, 400));\nconsole.error('b');\n7");
+    const end = Date.now();
+    assert.equal(r.status, "ok");
+    assert.deepEqual(seen.map((s) => `${s.kind}:${s.text}`), ["stdout:a\n", "stderr:b\n", `display:${JSON.stringify({ "text/plain": "7" })}`]);
+    assert.ok(end - seen[0]!.t >= 300, "the first line arrived before the cell ended");
+  });
+
+  test("type errors carry the cell's line and column", async () => {
+    const r = await run("const a = 1;\nconst b: string = a;");
+    assert.equal(r.status, "error");
+    assert.equal(r.error?.name, "TSError");
+    assert.deepEqual([r.error?.line, r.error?.column], [2, 7]);
+    assert.match(r.error!.message, /not assignable to type 'string'/);
+  });
+
+  test("runtime errors carry the cell's line and column and no kernel frames", async () => {
+    const r = await run("// a comment\n\nfunction fails(n: number): never {\n  throw new RangeError('bad ' + n);\n}\nfails(3);");
+    assert.equal(r.status, "error");
+    assert.equal(r.error?.name, "RangeError");
+    assert.deepEqual([r.error?.line, r.error?.column], [4, 9]);
+    assert.doesNotMatch(r.error!.stack!, /node:vm|kernel-test/);
+    assert.match(r.error!.stack!, /cell\d+\.ts:4:9/);
+  });
+
+  test("ptq resolves with typings: display.table renders, misuse is a type error", async () => {
+    seen.length = 0;
+    const ok = await run('import { display } from "ptq";\ndisplay.table([{ layer: "conv1", sqnr: 31.5 }]);\nconst p = display.progress("calib", 3); p.report(3); p.finish();');
+    assert.equal(ok.status, "ok", JSON.stringify(ok.error));
+    const bundle = JSON.parse(seen.find((s) => s.kind === "display")!.text);
+    assert.deepEqual(bundle["application/vnd.ptq.table+json"], { columns: ["layer", "sqnr"], rows: [["conv1", 31.5]] });
+    assert.match(bundle["text/html"], /<td>conv1<\/td>/);
+    assert.ok(seen.some((s) => s.kind === "progress" && s.text === "3/3 done"));
+    const bad = await run("const h: number = display.table([]);");
+    assert.equal(bad.status, "error");
+    assert.match(bad.error!.message, /DisplayHandle/);
+  });
+
+  test("a value with a rich form renders as its bundle", async () => {
+    seen.length = 0;
+    await run('({ [Symbol.for("ptq.display")]: () => ({ "text/markdown": "**hi**" }) })');
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/markdown": "**hi**" })]);
+  });
+
+  test("interrupt stops an awaiting cell and a busy loop; the kernel keeps its state", async () => {
+    const waiting = run("await new Promise(() => {});");
+    setTimeout(() => k.interrupt(), 300);
+    assert.equal((await waiting).status, "interrupted");
+    const busy = run("while (true) {}");
+    setTimeout(() => k.interrupt(), 300);
+    assert.equal((await busy).status, "interrupted");
+    seen.length = 0;
+    assert.equal((await run("x")).status, "ok");
+    assert.equal(seen[0]?.text, JSON.stringify({ "text/plain": "20" }));
+  });
+});
+
+describe("kernel death", { timeout: 120_000 }, () => {
+  test("process.abort() fails the cell with the reason; a new kernel works", async () => {
+    const { k, run } = start();
+    await assert.rejects(run("process.abort();"), (e: unknown) => e instanceof KernelDiedError && /SIGABRT/.test(e.message));
+    assert.equal(k.running, false);
+    const next = start();
+    assert.equal((await next.run("1")).status, "ok");
+    await next.k.shutdown();
+  });
+
+  test("process.exit() in a cell is reported, not silent", async () => {
+    const { k, run } = start();
+    await assert.rejects(run("process.exit(3);"), (e: unknown) => e instanceof KernelDiedError && /process\.exit\(3\)/.test(e.message));
+    assert.equal((await k.exited).code, 3);
+  });
+});
