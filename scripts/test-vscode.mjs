@@ -9,9 +9,10 @@
 // (test/vscode/runTests.ts: downloads VS Code), and PTQ_VSCODE_RUNNER=auto picks electron when a download probe
 // succeeds. PTQ_TEST_TIMEOUT_S bounds the whole run (default 900 s). Artifacts (logs, screenshots): .test-artifacts/.
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { format } from "node:util";
 import * as esbuild from "esbuild";
 import { chromiumArgs, startCodeServer, workbenchUrl } from "./vscode-server.mjs";
 import { CHROMIUM, ensureTools } from "./vscode-tools.mjs";
@@ -53,6 +54,7 @@ function fail(msg) {
   process.exit(2);
 }
 
+const SUITE_LOG_MARK = "[ptq-suite] "; // as in test/vscode/index.ts
 const log = (msg) => console.log(`[test-vscode] ${msg}`);
 
 // --- cleanup: whatever happens, the code-server group and any child runner are killed -------------------------------
@@ -131,7 +133,14 @@ async function runSuitesInCodeServer(server, workspace) {
     const exitCode = new Promise((resolve) => {
       void page.exposeFunction("codeAutomationExit", (code) => resolve(Number(code)));
     });
-    await page.exposeFunction("codeAutomationLog", (...args) => console.log(...args.map(String)));
+    // The workbench forwards every log line here as (level, args); the suites' reporter lines carry SUITE_LOG_MARK
+    // and are printed, the rest goes to a log file kept with the other logs on failure.
+    const workbenchLog = createWriteStream(path.join(server.runDir, "workbench.log"));
+    await page.exposeFunction("codeAutomationLog", (level, args) => {
+      const text = format(...(Array.isArray(args) ? args : [args]));
+      workbenchLog.write(`${level} ${text}\n`);
+      for (const line of text.split("\n")) if (line.startsWith(SUITE_LOG_MARK)) console.log(line.slice(SUITE_LOG_MARK.length));
+    });
     const url = workbenchUrl(server.url, {
       folder: workspace,
       extensionDevelopmentPath: repo,
@@ -162,7 +171,7 @@ function keepLogs(runDir) {
   const dest = path.join(artifacts, "vscode-logs");
   rmSync(dest, { recursive: true, force: true });
   mkdirSync(dest, { recursive: true });
-  for (const p of ["code-server.log", "ud/logs"]) {
+  for (const p of ["code-server.log", "workbench.log", "ud/logs"]) {
     const src = path.join(runDir, p);
     if (existsSync(src)) cpSync(src, path.join(dest, path.basename(p)), { recursive: true });
   }

@@ -14,7 +14,9 @@ export declare function startCodeServer(opts: {
   runDir?: string;
   extraArgs?: string[];
   env?: Record<string, string>;
+  settings?: Record<string, unknown>;
 }): Promise<CodeServer>;
+export declare const testSettings: Record<string, unknown>;
 export declare function installExtension(opts: { node24: string; codeServerEntry: string; runDir: string; vsix: string }): Promise<string>;
 export declare function workbenchUrl(
   url: string,

@@ -20,6 +20,22 @@ export const chromiumArgs = [
   "--disable-dev-shm-usage",
 ];
 
+/**
+ * User settings for every test window: nothing opens by itself and steals focus (welcome page, chat, tips), so
+ * keyboard-driven steps and screenshots are deterministic. `startCodeServer({ settings })` adds to them.
+ */
+export const testSettings = {
+  "workbench.startupEditor": "none",
+  "workbench.secondarySideBar.defaultVisibility": "hidden",
+  "workbench.tips.enabled": false,
+  "workbench.enableExperiments": false,
+  "chat.disableAIFeatures": true,
+  "telemetry.telemetryLevel": "off",
+  "extensions.autoCheckUpdates": false,
+  "extensions.ignoreRecommendations": true,
+  "update.mode": "none",
+};
+
 function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
@@ -46,13 +62,13 @@ async function waitHealthy(url, child, deadlineMs, logFile) {
 }
 
 /**
- * Starts code-server in its own process group. `extraArgs` go on its command line (e.g. `--install-extension x.vsix`
- * is run by `installExtension` below instead). Returns its URL and an idempotent, synchronous `stop()` that kills the
+ * Starts code-server in its own process group. `extraArgs` go on its command line, `settings` into the user settings. Returns its URL and an idempotent, synchronous `stop()` that kills the
  * whole group (so the extension host and the kernel processes it forked go too).
  */
-export async function startCodeServer({ node24, codeServerEntry, runDir, extraArgs = [], env = {} }) {
+export async function startCodeServer({ node24, codeServerEntry, runDir, extraArgs = [], env = {}, settings = {} }) {
   runDir ??= mkdtempSync("/tmp/ptqvs-");
-  for (const d of ["ud", "ext", "tmp", "xdg-config", "xdg-data"]) mkdirSync(path.join(runDir, d), { recursive: true });
+  for (const d of ["ud/User", "ext", "tmp", "xdg-config", "xdg-data"]) mkdirSync(path.join(runDir, d), { recursive: true });
+  writeFileSync(path.join(runDir, "ud", "User", "settings.json"), JSON.stringify({ ...testSettings, ...settings }, null, 2));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const config = path.join(runDir, "config.yaml");

@@ -34,6 +34,11 @@ export interface Workbench {
   openFile(relPath: string): Promise<void>;
   /** Finds the frame (page, webview, notebook output iframe) whose text contains `text`; throws after the timeout. */
   findTextInFrames(text: string | RegExp, timeoutMs?: number): Promise<Frame>;
+  /**
+   * Waits for a notification whose text matches, as a toast or (toasts are not always shown in a headless window) in
+   * the notification center, which it opens; returns the notification's text.
+   */
+  waitForNotification(text: string | RegExp, timeoutMs?: number): Promise<string>;
   /** Clicks the PTQ Studio activity-bar item, opening the container. */
   openPtqContainer(): Promise<void>;
   close(): Promise<void>;
@@ -89,6 +94,7 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
       // Wait until the list shows exactly this command, so Enter never runs a neighbour.
       await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
       await page.keyboard.press("Enter");
+      await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
     },
     async openFile(relPath) {
       await page.keyboard.press("Control+P");
@@ -107,6 +113,21 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
           if (typeof text === "string" ? body.includes(text) : text.test(body)) return frame;
         }
         if (Date.now() - t0 > timeoutMs) throw new Error(`no frame shows ${String(text)} after ${timeoutMs} ms`);
+        await page.waitForTimeout(250);
+      }
+    },
+    async waitForNotification(text, timeoutMs = 30_000) {
+      const t0 = Date.now();
+      const matches = (s: string) => (typeof text === "string" ? s.includes(text) : text.test(s));
+      let centerOpen = false;
+      for (;;) {
+        const items = page.locator(".notification-toast .notification-list-item-message, .notifications-center .notification-list-item-message");
+        for (const s of await items.allInnerTexts()) if (matches(s)) return s;
+        if (Date.now() - t0 > timeoutMs) throw new Error(`no notification shows ${String(text)} after ${timeoutMs} ms`);
+        if (!centerOpen && Date.now() - t0 > 1500) {
+          await wb.runCommand("Notifications: Show Notifications");
+          centerOpen = true;
+        }
         await page.waitForTimeout(250);
       }
     },
