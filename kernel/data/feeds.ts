@@ -5,18 +5,12 @@
 import type { GraphProto, ModelProto } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { valueInfoTensor, type Dim } from "../onnx/proto";
+import type { TensorData } from "../onnx/tensor";
+// Type names only: kernel/runtime/tensors imports onnxruntime-node for types, erased at build time.
+import { ortType } from "../runtime/tensors";
 
-export type FeedArray =
-  | Float32Array
-  | Float64Array
-  | Int8Array
-  | Uint8Array
-  | Int16Array
-  | Uint16Array
-  | Int32Array
-  | Uint32Array
-  | BigInt64Array
-  | BigUint64Array;
+/** The numeric arrays a feed can hold (kernel/onnx's decoded tensor data, strings excluded). */
+export type FeedArray = Exclude<TensorData, string[]>;
 
 /** One input tensor: an onnxruntime Tensor fits (it has data, dims and type), so does `{ data, dims }`. */
 export interface FeedTensor {
@@ -59,24 +53,8 @@ export function modelInputs(model: ModelProto | GraphProto): InputSpec[] {
   return out;
 }
 
-/** onnxruntime's type names, by ONNX element type. */
-const ORT_TYPE: Partial<Record<DataType, string>> = {
-  [DataType.FLOAT]: "float32",
-  [DataType.DOUBLE]: "float64",
-  [DataType.FLOAT16]: "float16",
-  [DataType.INT8]: "int8",
-  [DataType.UINT8]: "uint8",
-  [DataType.INT16]: "int16",
-  [DataType.UINT16]: "uint16",
-  [DataType.INT32]: "int32",
-  [DataType.UINT32]: "uint32",
-  [DataType.INT64]: "int64",
-  [DataType.UINT64]: "uint64",
-  [DataType.BOOL]: "bool",
-};
-
 export function ortTypeName(t: DataType): string {
-  const n = ORT_TYPE[t];
+  const n = ortType(t);
   if (!n) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);
   return n;
 }
@@ -108,7 +86,7 @@ export const formatShape = (s: readonly (Dim | undefined)[] | undefined): string
 
 /** Does this feed's array/type fit the input's element type? */
 function typeFits(spec: InputSpec, t: FeedTensor): boolean {
-  if (t.type !== undefined) return t.type === ORT_TYPE[spec.elemType];
+  if (t.type !== undefined) return t.type === ortType(spec.elemType);
   const want = ARRAY_FOR[spec.elemType];
   return want !== undefined && t.data.constructor === want;
 }
@@ -216,4 +194,4 @@ export function* batchesOf(
   }
 }
 
-const ortTypeNameOrUndefined = (t: DataType): string | undefined => ORT_TYPE[t];
+const ortTypeNameOrUndefined = (t: DataType): string | undefined => (t === DataType.STRING ? undefined : ortType(t));
