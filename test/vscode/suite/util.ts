@@ -18,12 +18,15 @@ export function manifest(): Record<string, any> {
   return vscode.extensions.getExtension(EXTENSION_ID)!.packageJSON;
 }
 
-/** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {
+/** What `waitFor` returns: the check's value, known to be truthy. */
+export type Truthy<T> = Exclude<T, false | 0 | "" | null | undefined>;
+
+/** Polls `check` until it returns a truthy value (which it returns) or `timeoutMs` passes. */
+export async function waitFor<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<Truthy<T>> {
   const t0 = Date.now();
   for (;;) {
     const v = await check();
-    if (v) return v;
+    if (v) return v as Truthy<T>;
     if (Date.now() - t0 > timeoutMs) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
