@@ -162,3 +162,29 @@ test("abort between batches keeps what was collected; batchSize splits big batch
   assert.ok(cal.ranges().has("y"));
   await cal.dispose();
 });
+
+test("async iterables, tensors split over several sessions, and ep cuda falling back to cpu give the same ranges", async () => {
+  const { feeds } = batches([6, 3, 4], 11);
+  const ref = new Calibrator(tinyModel(13), ["x", "y", "z"], { method: "percentile", numBins: 64 });
+  await ref.collect(feeds);
+  const warnings: string[] = [];
+  const split = new Calibrator(tinyModel(13), ["x", "y", "z"], {
+    method: "percentile",
+    numBins: 64,
+    tensorsPerSession: 1,
+    ep: "cuda",
+    onWarning: (m) => warnings.push(m),
+  });
+  async function* stream() {
+    for (const f of feeds) {
+      await new Promise((r) => setImmediate(r));
+      yield f;
+    }
+  }
+  await split.collect(stream());
+  assert.deepEqual([...split.ranges()], [...ref.ranges()]);
+  // This machine has no CUDA provider: each session says so once (and would be silent on a CUDA machine).
+  assert.ok(warnings.length === 0 || warnings.every((w) => /CUDA/.test(w)), warnings.join("\n"));
+  await ref.dispose();
+  await split.dispose();
+});
