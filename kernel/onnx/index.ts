@@ -90,3 +90,6 @@ export { Model, loadModel } from "./model";
 export type { FromBytesOptions, SaveOptions } from "./model";
 export type { ExternalDataOptions } from "./writer";
 export { checkTensorData, describeNonOnnx, locateWireError, validateModel } from "./validate";
+export { upgradeOpset, MAX_UPGRADE_OPSET } from "./upgrade";
+export { formatSummary, summarize } from "./summary";
+export type { DtypeParams, ModelSummary, ValueSummary } from "./summary";
