@@ -80,7 +80,7 @@ export class Calibrator {
     this.tensors = where.main;
     for (const t of this.tensors) {
       if (options.method === "minmax") this.minmax.set(t, new MinMaxObserver(options));
-      else this.hist.set(t, new StreamingHistogram(options.numBins ?? 2048));
+      if (options.method !== "minmax" || options.keepHistograms) this.hist.set(t, new StreamingHistogram(options.numBins ?? 2048));
     }
   }
 
@@ -107,7 +107,7 @@ export class Calibrator {
 
   private sessions(): Promise<Run[]> {
     if (this.runs) return this.runs;
-    const reduce = this.options.method === "minmax";
+    const reduce = this.options.method === "minmax" && !this.options.keepHistograms;
     const per = reduce ? Infinity : Math.max(1, this.options.tensorsPerSession ?? 256);
     const chunks: string[][] = [];
     for (let i = 0; i < this.tensors.length; i += per === Infinity ? this.tensors.length : per) {
@@ -161,7 +161,9 @@ export class Calibrator {
     const needRaw: string[] = [];
     for (const o of run.outputs) {
       if (o.raw) {
-        this.hist.get(o.tensor)!.observe(result[o.raw]!.data as Float32Array);
+        const values = result[o.raw]!.data as Float32Array;
+        this.hist.get(o.tensor)!.observe(values);
+        this.minmax.get(o.tensor)?.observe(values);
         continue;
       }
       const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((n) => (result[n]!.data as Float32Array)[0]!);
@@ -187,7 +189,7 @@ export class Calibrator {
 
   private reportNonFinite(): void {
     for (const t of this.tensors) {
-      const n = (this.minmax.get(t) ?? this.hist.get(t))!.nonFinite;
+      const n = (this.hist.get(t) ?? this.minmax.get(t))!.nonFinite;
       if (n > (this.warned.get(t) ?? 0)) {
         this.warn(`tensor "${t}": ${n} NaN/Inf value(s) in the calibration outputs were ignored; check the data and the model`);
         this.warned.set(t, n);
@@ -222,7 +224,7 @@ export class Calibrator {
     return new Map(out);
   }
 
-  /** Histograms of the observed tensors (histogram methods only; min/max keeps no histogram). */
+  /** Histograms of the observed tensors (histogram methods, or minmax with keepHistograms). */
   histograms(): Map<string, TensorHistogram> {
     const out = new Map<string, TensorHistogram>();
     for (const [t, h] of this.hist) {

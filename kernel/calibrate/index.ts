@@ -21,6 +21,11 @@ export interface CalibrationOptions {
   numBins?: number;
   /** entropy: bins of the quantized distribution (default 128, ORT's default; 256 for uint8-like targets). */
   numQuantizedBins?: number;
+  /**
+   * minmax: also keep histograms (for the histogram view). Costs what the histogram methods cost: the tensors are
+   * fetched whole instead of reduced in the graph. Memory stays flat in the number of samples either way.
+   */
+  keepHistograms?: boolean;
   /** minmax: exponential moving average of per-batch min/max (ORT's moving_average). */
   movingAverage?: boolean;
   /** minmax with movingAverage: weight of each new batch (default 0.01). */

@@ -188,3 +188,14 @@ test("async iterables, tensors split over several sessions, and ep cuda falling 
   await ref.dispose();
   await split.dispose();
 });
+
+test("minmax with keepHistograms: same ranges as in-graph reduction, plus the histograms", async () => {
+  const { feeds, y } = batches([4, 7], 2);
+  const cal = new Calibrator(tinyModel(13), ["y"], { method: "minmax", keepHistograms: true, numBins: 64 });
+  await cal.collect(feeds);
+  assert.deepEqual(cal.ranges().get("y"), { min: minOf(y), max: maxOf(y) });
+  const h = cal.histograms().get("y")!;
+  assert.equal(h.counts.reduce((a, c) => a + c, 0), y.length);
+  assert.deepEqual([h.min, h.max], [minOf(y), maxOf(y)]);
+  await cal.dispose();
+});
