@@ -108,11 +108,11 @@ export class Calibrator {
   private sessions(): Promise<Run[]> {
     if (this.runs) return this.runs;
     const reduce = this.options.method === "minmax" && !this.options.keepHistograms;
-    const per = reduce ? Infinity : Math.max(1, this.options.tensorsPerSession ?? 256);
+    // Reduced outputs are scalars: one session. Whole tensors: at most tensorsPerSession exposed per session,
+    // because exposed outputs are never reused by onnxruntime's allocator.
+    const per = reduce ? this.tensors.length : Math.max(1, this.options.tensorsPerSession ?? 256);
     const chunks: string[][] = [];
-    for (let i = 0; i < this.tensors.length; i += per === Infinity ? this.tensors.length : per) {
-      chunks.push(this.tensors.slice(i, i + (per === Infinity ? this.tensors.length : per)));
-    }
+    for (let i = 0; i < this.tensors.length; i += per) chunks.push(this.tensors.slice(i, i + per));
     this.runs = (async () => {
       const out: Run[] = [];
       try {
