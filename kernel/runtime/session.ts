@@ -67,12 +67,7 @@ interface Prepared {
   castOutputs: string[];
 }
 
-function prepare(model: Model | Uint8Array | string): Prepared {
-  if (typeof model === "string") {
-    const m = Model.loadSync(model);
-    if (unsafeOutputs(m.graph).length === 0) return { source: model, externalData: [], label: model, castOutputs: [] };
-    return prepareModel(m, model);
-  }
+function prepare(model: Model | Uint8Array): Prepared {
   if (model instanceof Model) return prepareModel(model, model.path ?? "<model>");
   const m = Model.fromBytes(model);
   if (unsafeOutputs(m.graph).length === 0 && !m.hasExternalData()) {
@@ -107,8 +102,35 @@ function info(meta: OrtSession.ValueMetadata): IOInfo {
 }
 
 export async function createSession(model: Model | Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
-  const { InferenceSession, Tensor } = await ort();
+  const mod = await ort();
+  if (typeof model === "string") {
+    // Let onnxruntime read the file itself (no decode here, which matters for big models); decode and cast only
+    // when an output type needs it: bf16/fp8 outputs fail creation, int4 ones show up in the metadata.
+    const direct: Prepared = { source: model, externalData: [], label: model, castOutputs: [] };
+    let opened: Opened | undefined;
+    try {
+      opened = await openOrt(mod, direct, options);
+    } catch (e) {
+      if (!(e instanceof OnnxError) || !/Unsupported data type/i.test(e.message)) throw e;
+    }
+    if (opened && !opened.session.outputMetadata.some((m) => m.isTensor && dtypeFromOrt(m.type) === undefined)) {
+      return wrap(opened, mod.Tensor, direct);
+    }
+    await opened?.session.release();
+    const prepared = prepareModel(Model.loadSync(model), model);
+    return wrap(await openOrt(mod, prepared, { ...options, onFallback: undefined }), mod.Tensor, prepared);
+  }
   const prepared = prepare(model);
+  return wrap(await openOrt(mod, prepared, options), mod.Tensor, prepared);
+}
+
+interface Opened {
+  session: OrtSession;
+  ep: ExecutionProvider;
+  fallbackReason: string | undefined;
+}
+
+async function openOrt({ InferenceSession }: Ort, prepared: Prepared, options: SessionOptions): Promise<Opened> {
   const base: OrtSession.SessionOptions = {
     graphOptimizationLevel: options.optimization ?? "all",
     interOpNumThreads: 1,
@@ -136,7 +158,7 @@ export async function createSession(model: Model | Uint8Array | string, options:
       session = await open(["cpu"]);
     } else if (ep === "cuda") {
       try {
-        // Fatal-only logging for this try: the missing-library message is expected and explained below.
+        // Fatal-only logging for this try: a missing-library failure is expected and explained below.
         session = await open(["cuda", "cpu"], 4);
       } catch (e) {
         fallbackReason = `CUDA is not available (${firstLine(e)}); running on the CPU instead`;
@@ -150,7 +172,7 @@ export async function createSession(model: Model | Uint8Array | string, options:
   } catch (e) {
     throw new OnnxError(`onnxruntime could not load the model: ${firstLine(e)}`, prepared.label);
   }
-  return wrap(session, Tensor, ep, fallbackReason, prepared.castOutputs, prepared.label);
+  return { session, ep, fallbackReason };
 }
 
 /**
@@ -172,14 +194,7 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0]!.trim();
 }
 
-function wrap(
-  s: OrtSession,
-  Tensor: Ort["Tensor"],
-  ep: ExecutionProvider,
-  fallbackReason: string | undefined,
-  castOutputs: string[],
-  label: string,
-): Session {
+function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"], { castOutputs, label }: Prepared): Session {
   const inputs = s.inputMetadata.map(info);
   const outputs = s.outputMetadata.map(info);
   let disposed = false;

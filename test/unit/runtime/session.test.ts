@@ -90,6 +90,14 @@ test("int4, bfloat16 and float8 graph outputs are cast to float instead of abort
       { initializers: isInt ? [makeTensor("s", DataType.FLOAT, [], [1]), makeTensor("zp", dtype, [], [0])] : [] },
     );
     const m = Model.fromProto(makeModel(g, { opsets: { "": 21 } }));
+    const dir = mkdtempSync(path.join(tmpdir(), "ptq-sess-q-"));
+    const file = path.join(dir, "q.onnx");
+    await m.save(file);
+    // From a file too: onnxruntime reads it directly unless an output needs the cast.
+    const fromFile = await createSession(file, { optimization: "disabled" });
+    assert.deepEqual(fromFile.castOutputs, ["q"]);
+    await fromFile.dispose();
+    rmSync(dir, { recursive: true, force: true });
     const s = await createSession(m, { optimization: "disabled" });
     assert.deepEqual(s.castOutputs, ["q"]);
     assert.equal(s.outputs[0]!.type, "float32");
