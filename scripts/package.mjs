@@ -71,7 +71,8 @@ const stage = mkdtempSync(path.join(os.tmpdir(), "ptq-package-"));
 try {
   // Our own files. vsce applies .vscodeignore (the whitelist) on top of this.
   for (const p of ["out", "media", "syntaxes", "LICENSE", ".vscodeignore"]) {
-    const filter = (src) => !src.endsWith(".map"); // vsce's negations win over .vscodeignore's exclusions
+    // No sources or source maps: vsce's negations would win over any exclusion in .vscodeignore.
+    const filter = (src) => !src.endsWith(".map") && !(src.endsWith(".ts") && !src.endsWith(".d.ts"));
     if (existsSync(path.join(repo, p))) cpSync(path.join(repo, p), path.join(stage, p), { recursive: true, filter });
   }
   rmSync(path.join(stage, "out", "test"), { recursive: true, force: true });

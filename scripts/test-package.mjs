@@ -6,7 +6,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, 
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromiumArgs, installExtension, startCodeServer, workbenchUrl } from "./vscode-server.mjs";
+import { chromiumArgs, installExtension, PTQ_ACTIVITY_ITEM, runPaletteCommand, startCodeServer, waitForNotification, workbenchUrl } from "./vscode-server.mjs";
 import { CHROMIUM, ensureTools } from "./vscode-tools.mjs";
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
@@ -94,18 +94,15 @@ try {
   mkdirSync(shots, { recursive: true });
   await page.goto(workbenchUrl(server.url, { folder: ws }));
   await check("the installed extension activates: container, views, a palette command", async () => {
-    const item = page.locator('.part.activitybar .action-item a[aria-label^="PTQ Studio"]').first();
+    const item = page.locator(PTQ_ACTIVITY_ITEM).first();
     await item.waitFor({ timeout: 60_000 });
     await item.click();
     for (const title of ["Model Layers", "Quantization State", "Histograms"]) {
       await page.locator(".part.sidebar .pane-header", { hasText: title }).first().waitFor({ timeout: 20_000 });
     }
-    await page.keyboard.press("F1");
-    await page.locator(".quick-input-widget input").fill(">PTQ Studio: Show Version");
-    await page.locator(".quick-input-list .monaco-list-row", { hasText: "PTQ Studio: Show Version" }).first().waitFor();
-    await page.keyboard.press("Enter");
+    await runPaletteCommand(page, "PTQ Studio: Show Version");
     const version = JSON.parse(readFileSync(path.join(repo, "package.json"), "utf8")).version;
-    await page.locator(".notification-toast", { hasText: `PTQ Studio ${version}` }).first().waitFor({ timeout: 20_000 });
+    await waitForNotification(page, `PTQ Studio ${version} (VS Code`);
     await page.screenshot({ path: path.join(shots, "installed-vsix.png") });
   });
 } catch (e) {

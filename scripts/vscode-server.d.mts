@@ -1,4 +1,5 @@
 // Types for scripts/vscode-server.mjs (imported by the TypeScript e2e helpers).
+import type { Page } from "playwright-core";
 export declare const chromiumArgs: string[];
 export interface CodeServer {
   url: string;
@@ -22,3 +23,6 @@ export declare function workbenchUrl(
   url: string,
   opts: { folder: string; extensionDevelopmentPath?: string; extensionTestsPath?: string },
 ): string;
+export declare const PTQ_ACTIVITY_ITEM: string;
+export declare function runPaletteCommand(page: Page, title: string): Promise<void>;
+export declare function waitForNotification(page: Page, text: string | RegExp, timeoutMs?: number): Promise<string>;

@@ -151,3 +151,40 @@ export function workbenchUrl(url, { folder, extensionDevelopmentPath, extensionT
   if (payload.length) q.set("payload", JSON.stringify(payload));
   return `${url}/?${q}`;
 }
+
+// --- Driving the workbench page (playwright Page); used by test/e2e/helpers.ts and scripts/test-package.mjs ---------
+
+/** The activity-bar entry of our container (VS Code labels it with the container's title). */
+export const PTQ_ACTIVITY_ITEM = '.part.activitybar .action-item a[aria-label^="PTQ Studio"]';
+
+/** Runs a command by its exact palette title through F1, and waits for the palette to close. */
+export async function runPaletteCommand(page, title) {
+  await page.keyboard.press("F1");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor();
+  await input.fill(`>${title}`);
+  // Wait until the list shows this command, so Enter never runs a neighbour.
+  await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
+  await page.keyboard.press("Enter");
+  await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
+}
+
+/**
+ * Waits for a notification whose message matches, as a toast or in the notification center, which it opens after
+ * 1.5 s because a headless window does not always show toasts. Returns the message text.
+ */
+export async function waitForNotification(page, text, timeoutMs = 30_000) {
+  const t0 = Date.now();
+  const matches = (s) => (typeof text === "string" ? s.includes(text) : text.test(s));
+  let centerOpen = false;
+  for (;;) {
+    const items = page.locator(".notification-toast .notification-list-item-message, .notifications-center .notification-list-item-message");
+    for (const s of await items.allInnerTexts()) if (matches(s)) return s;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no notification shows ${String(text)} after ${timeoutMs} ms`);
+    if (!centerOpen && Date.now() - t0 > 1500) {
+      await runPaletteCommand(page, "Notifications: Show Notifications");
+      centerOpen = true;
+    }
+    await page.waitForTimeout(250);
+  }
+}

@@ -4,7 +4,9 @@
 import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Frame, type Page } from "playwright-core";
-import { chromiumArgs, workbenchUrl } from "../../scripts/vscode-server.mjs";
+import { chromiumArgs, PTQ_ACTIVITY_ITEM, runPaletteCommand, waitForNotification, workbenchUrl } from "../../scripts/vscode-server.mjs";
+
+export { PTQ_ACTIVITY_ITEM };
 
 export const repoRoot = path.resolve(__dirname, "..", "..");
 
@@ -52,9 +54,6 @@ function env(name: string): string {
 
 let windows = 0;
 
-/** The activity-bar entry of our container (VS Code labels it with the container's title). */
-export const PTQ_ACTIVITY_ITEM = '.part.activitybar .action-item a[aria-label^="PTQ Studio"], .part.activitybar .action-item[aria-label^="PTQ Studio"]';
-
 export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
   const server = env("PTQ_E2E_SERVER");
   const runDir = env("PTQ_E2E_RUN_DIR");
@@ -86,16 +85,7 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
       await page.screenshot({ path: file });
       return file;
     },
-    async runCommand(title) {
-      await page.keyboard.press("F1");
-      const input = page.locator(".quick-input-widget input");
-      await input.waitFor();
-      await input.fill(`>${title}`);
-      // Wait until the list shows exactly this command, so Enter never runs a neighbour.
-      await page.locator(".quick-input-list .monaco-list-row", { hasText: title }).first().waitFor();
-      await page.keyboard.press("Enter");
-      await page.locator(".quick-input-widget").waitFor({ state: "hidden" });
-    },
+    runCommand: (title) => runPaletteCommand(page, title),
     async openFile(relPath) {
       await page.keyboard.press("Control+P");
       const input = page.locator(".quick-input-widget input");
@@ -116,21 +106,7 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
         await page.waitForTimeout(250);
       }
     },
-    async waitForNotification(text, timeoutMs = 30_000) {
-      const t0 = Date.now();
-      const matches = (s: string) => (typeof text === "string" ? s.includes(text) : text.test(s));
-      let centerOpen = false;
-      for (;;) {
-        const items = page.locator(".notification-toast .notification-list-item-message, .notifications-center .notification-list-item-message");
-        for (const s of await items.allInnerTexts()) if (matches(s)) return s;
-        if (Date.now() - t0 > timeoutMs) throw new Error(`no notification shows ${String(text)} after ${timeoutMs} ms`);
-        if (!centerOpen && Date.now() - t0 > 1500) {
-          await wb.runCommand("Notifications: Show Notifications");
-          centerOpen = true;
-        }
-        await page.waitForTimeout(250);
-      }
-    },
+    waitForNotification: (text, timeoutMs) => waitForNotification(page, text, timeoutMs),
     async openPtqContainer() {
       await page.locator(PTQ_ACTIVITY_ITEM).first().click();
       await page.locator(".pane-header", { hasText: "Model Layers" }).first().waitFor();
