@@ -54,6 +54,8 @@ interface TslabConverter {
   close(): void;
 }
 interface TsSys {
+  watchFile?(...args: unknown[]): { close(): void };
+  watchDirectory?(...args: unknown[]): { close(): void };
   fileExists(p: string): boolean;
   directoryExists(p: string): boolean;
   readFile(p: string, encoding?: string): string | undefined;
@@ -78,6 +80,10 @@ function redirectTypings(sys: TsSys, cwd: string, modules: VirtualModule[]): voi
   sys.fileExists = (p) => fileExists.call(sys, map(p));
   sys.directoryExists = (p) => directoryExists.call(sys, map(p));
   sys.readFile = (p, enc) => readFile.call(sys, map(p), enc);
+  // No file-system watching: tslab's converter rebuilds synchronously per cell, and a watcher firing between
+  // cells (a typings folder regenerated, a file saved) makes it throw "Unexpected pending rebuildTimer".
+  sys.watchFile = () => ({ close() {} });
+  sys.watchDirectory = () => ({ close() {} });
   // The real path makes imports inside the typings resolve from where they really live (like a symlinked package).
   if (realpath) sys.realpath = (p) => realpath.call(sys, map(p));
 }

@@ -3,6 +3,7 @@
 // running cell travel as notifications tagged with the cell's `cellId`; jsonrpc keeps their order on the wire, so
 // the client can append them to the cell as they arrive and settle the cell when the `execute` response comes.
 import { NotificationType, RequestType, RequestType0 } from "vscode-jsonrpc";
+import type { QuantStateEntry } from "./display-types";
 
 /** A MIME type → data map, as in Jupyter: strings for text types, JSON values for `+json` types, base64 for images. */
 export type MimeBundle = Record<string, unknown>;
@@ -152,23 +153,8 @@ export namespace ModelState {
   export const type = new NotificationType<Params>(method);
 }
 
-export interface TensorQuantState {
-  tensor: string;
-  /** The node that consumes (weights) or produces (activations) the tensor. */
-  node: string;
-  quantized: boolean;
-  /** "int8", "uint8", "int4", "float4e2m1", … when quantized. */
-  type?: string;
-  /** One value per tensor or a summary over channels. */
-  scale?: { min: number; max: number; count: number };
-  zeroPoint?: { min: number; max: number; count: number };
-  /** The calibrated float range. */
-  range?: [number, number];
-  /** Calibration method: "minmax", "entropy", "percentile", "mse", "weights". */
-  method?: string;
-  /** Signal-to-quantization-noise ratio in dB, once analysed. */
-  sqnr?: number;
-}
+/** Per-tensor quantization state: the shape the Quantization State view draws (kernel/display-types.ts). */
+export type TensorQuantState = QuantStateEntry;
 
 /** kernel → client: per-tensor quantization state of a model; the quantization tree view shows it. */
 export namespace QuantState {

@@ -1,7 +1,7 @@
 // Generates the typings of the `ptq` module that notebook cells import (kernel/api.ts and what it re-exports) into
 // out/ptq as a tiny package, which the kernel's type checker reads as node_modules/ptq. Uses the project's
 // TypeScript 5.9 (not tslab's 5.0, which only reads the result).
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import ts from "typescript";
 
@@ -31,6 +31,23 @@ export function buildPtqTypes(root = process.cwd()) {
   rmSync(outDir, { recursive: true, force: true });
   renameSync(tmp, outDir);
   return outDir;
+}
+
+function newestTs(dir) {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestTs(p));
+    else if (e.name.endsWith(".ts")) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** Rebuilds only when a kernel source is newer than the typings (or they are missing). */
+export function buildPtqTypesIfStale(root = process.cwd()) {
+  const stamp = path.join(root, "out", "ptq", "package.json");
+  if (existsSync(stamp) && statSync(stamp).mtimeMs > newestTs(path.join(root, "kernel"))) return undefined;
+  return buildPtqTypes(root);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -31,4 +31,7 @@ if (watch) {
   for (const t of targets) await (await esbuild.context({ ...common, ...t })).watch();
 } else {
   await Promise.all(targets.map((t) => esbuild.build({ ...common, ...t })));
+  // Typings of the `ptq` module notebook cells import (slow: a type-checked declaration emit, so only when stale).
+  const { buildPtqTypesIfStale } = await import("./build-ptq-types.mjs");
+  buildPtqTypesIfStale();
 }

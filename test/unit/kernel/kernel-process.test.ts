@@ -3,14 +3,14 @@
 // its typings, interrupt of awaiting and busy cells, and survival of process.abort() / process.exit().
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync } from "node:fs";
+import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as esbuild from "esbuild";
-import { Display, Progress, Stream, type Execute } from "../../../kernel/protocol";
+import { Display, ModelState, Progress, Stream, type Execute } from "../../../kernel/protocol";
 import { KernelDiedError, KernelProcess } from "../../../src/kernel/kernelProcess";
 // @ts-expect-error: a build script without typings
-import { buildPtqTypes } from "../../../scripts/build-ptq-types.mjs";
+import { buildPtqTypesIfStale } from "../../../scripts/build-ptq-types.mjs";
 
 const root = path.resolve(__dirname, "../../..");
 const mainPath = path.join(root, "out", "kernel-test", "main.js");
@@ -21,7 +21,7 @@ before(async () => {
     entryPoints: [path.join(root, "kernel/main.ts")], outfile: mainPath, bundle: true, platform: "node", format: "cjs",
     target: "node20", external: ["onnxruntime-node", "tslab", "typescript", "@tslab/typescript-for-tslab"], logLevel: "error",
   });
-  if (!existsSync(path.join(root, "out/ptq/package.json"))) buildPtqTypes(root);
+  buildPtqTypesIfStale(root);
 });
 
 interface Seen { t: number; kind: string; text: string }
@@ -85,6 +85,20 @@ describe("kernel process", { timeout: 120_000 }, () => {
     const bad = await run("const h: number = display.table([]);");
     assert.equal(bad.status, "error");
     assert.match(bad.error!.message, /DisplayHandle/);
+  });
+
+  test("loadModel from ptq loads the fixture CNN and publishes its summary for the views", async () => {
+    const models: { source: string; nodes: number; convParams: number }[] = [];
+    k.connection.onNotification(ModelState.type, (m) =>
+      models.push({ source: m.source, nodes: m.nodes.length, convParams: m.nodes.find((n) => n.op === "Conv")?.params ?? 0 }));
+    seen.length = 0;
+    const cnn = path.join(root, "test/fixtures/models/cnn.onnx");
+    const r = await run(`import { loadModel, type Model } from "ptq";\nconst m: Model = await loadModel(${JSON.stringify(cnn)});\nm.proto.graph!.node.length`);
+    assert.equal(r.status, "ok", JSON.stringify(r.error));
+    assert.equal(models.length, 1);
+    assert.equal(models[0]!.source, cnn);
+    assert.ok(models[0]!.convParams > 0);
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": String(models[0]!.nodes) })]);
   });
 
   test("a value with a rich form renders as its bundle", async () => {
