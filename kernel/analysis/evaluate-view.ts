@@ -17,7 +17,8 @@ function isRate(j: EvaluationJson): boolean {
 }
 
 function fmt(j: EvaluationJson, x: number): string {
-  return isRate(j) ? `${(x * 100).toFixed(2)}%` : x.toPrecision(4);
+  // Six significant digits: cosine similarities of a good quantization all start with 0.999.
+  return isRate(j) ? `${(x * 100).toFixed(2)}%` : x.toPrecision(6);
 }
 
 function fmtDiff(j: EvaluationJson, x: number): string {
