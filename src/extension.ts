@@ -4,6 +4,7 @@ import type * as vscode from "vscode";
 import { commands, registerCommands } from "./commands";
 import { Ctx } from "./ctx";
 import { registerEditor } from "./editor";
+import { registerNotebookKernel } from "./notebook";
 import { registerQuantize } from "./quantize";
 import { registerViews } from "./views";
 
@@ -17,6 +18,8 @@ export function activate(context: vscode.ExtensionContext): PtqStudioApi {
   registerCommands(ctx, commands);
   // Feature areas register here, one line each, putting what they create into ctx's scopes:
   registerViews(ctx); registerEditor(ctx); registerQuantize(ctx); // editor area: tree views, ONNX editor/text view, code lenses, Quantize model…
+
+  registerNotebookKernel(ctx); // notebook area: PTQ kernel controller for .ipynb, kernel processes, cell completion/hover
 
   ctx.log.info(`PTQ Studio ${ctx.version} activated`);
   return { ctx };

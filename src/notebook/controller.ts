@@ -1,0 +1,139 @@
+// The notebook controller for VS Code's built-in `jupyter-notebook` type: TypeScript cells run in a PTQ kernel
+// process per notebook. It routes each kernel's notifications to the cell that is running, implements interrupt
+// (prompt for an awaiting cell; kill and restart within 5 s for a busy one) and refuses to run anything in an
+// untrusted workspace, because cells are arbitrary code with the user's file and network access.
+import * as vscode from "vscode";
+import { Display, Progress, Stream, UpdateDisplay } from "../../kernel/protocol";
+import type { Ctx } from "../ctx";
+import type { KernelManager, ManagedKernel } from "../kernel/manager";
+import { CellRun } from "./cellRun";
+import { ExecutionQueue } from "./executionQueue";
+
+export const CONTROLLER_ID = "ptq-kernel";
+/** How long a cell may ignore an interrupt before its kernel is killed and restarted (the issue allows 5 s). */
+export const INTERRUPT_GRACE_MS = 2000;
+const UNTRUSTED = "The PTQ kernel does not run in an untrusted workspace: notebook cells are arbitrary code with your file and network access. Trust this workspace (Workspaces: Manage Workspace Trust) to run them.";
+
+export class PtqController implements vscode.Disposable {
+  readonly controller: vscode.NotebookController;
+  private readonly queues = new Map<string, ExecutionQueue>();
+  private readonly runs = new Map<string, CellRun>();
+  private readonly orders = new WeakMap<ManagedKernel, number>();
+  private nextRunId = 1;
+
+  constructor(
+    private readonly ctx: Ctx,
+    private readonly kernels: KernelManager,
+  ) {
+    this.controller = vscode.notebooks.createNotebookController(CONTROLLER_ID, "jupyter-notebook", "PTQ (TypeScript)");
+    this.controller.supportedLanguages = ["typescript"];
+    this.controller.supportsExecutionOrder = true;
+    this.controller.description = "TypeScript kernel with the ptq quantization API";
+    this.controller.executeHandler = (cells, notebook) => this.execute(cells, notebook);
+    this.controller.interruptHandler = (notebook) => this.interrupt(notebook);
+    kernels.onDidStart(({ kernel }) => this.wire(kernel));
+  }
+
+  /** Prefer this controller for notebooks saved with our kernelspec. */
+  updateAffinity(notebook: vscode.NotebookDocument): void {
+    if (notebook.notebookType !== "jupyter-notebook") return;
+    const spec = (notebook.metadata?.metadata as { kernelspec?: { name?: string } } | undefined)?.kernelspec
+      ?? (notebook.metadata as { kernelspec?: { name?: string } }).kernelspec;
+    if (spec?.name === "ptq") this.controller.updateNotebookAffinity(notebook, vscode.NotebookControllerAffinity.Preferred);
+  }
+
+  private queue(notebook: vscode.NotebookDocument): ExecutionQueue {
+    const key = notebook.uri.toString();
+    let q = this.queues.get(key);
+    if (!q) {
+      q = new ExecutionQueue(notebook, this.kernels, {
+        attach: (run) => this.runs.set(run.id, run),
+        detach: (run) => this.runs.delete(run.id),
+        nextOrder: (kernel) => {
+          const n = (this.orders.get(kernel) ?? 0) + 1;
+          this.orders.set(kernel, n);
+          return n;
+        },
+      });
+      this.queues.set(key, q);
+    }
+    return q;
+  }
+
+  private async execute(cells: vscode.NotebookCell[], notebook: vscode.NotebookDocument): Promise<void> {
+    const runs = cells.map((cell) => new CellRun(cell, this.controller, `run-${this.nextRunId++}`));
+    if (!vscode.workspace.isTrusted) {
+      for (const run of runs) {
+        run.start(0);
+        await run.end(false, { name: "UntrustedWorkspace", message: UNTRUSTED });
+      }
+      return;
+    }
+    await this.queue(notebook).enqueue(runs);
+  }
+
+  /** Sends one kernel's cell outputs to the runs they belong to; output of no running cell goes to the log. */
+  private wire(kernel: ManagedKernel): void {
+    const c = kernel.process.connection;
+    const scope = kernel.scope;
+    const orphan = (what: string) => this.ctx.log.info(`kernel ${kernel.process.pid} (no running cell): ${what.trimEnd()}`);
+    scope.add(c.onNotification(Stream.type, (p) => {
+      const run = this.runs.get(p.cellId);
+      if (run?.state === "running") run.stream(p.name, p.text);
+      else orphan(p.text);
+    }));
+    scope.add(c.onNotification(Display.type, (p) => {
+      const run = this.runs.get(p.cellId);
+      if (run?.state === "running") run.display(p.bundle, p.displayId);
+      else orphan(JSON.stringify(p.bundle).slice(0, 200));
+    }));
+    scope.add(c.onNotification(UpdateDisplay.type, (p) => {
+      for (const run of this.runs.values()) if (run.updateDisplay(p.displayId, p.bundle)) return;
+    }));
+    scope.add(c.onNotification(Progress.type, (p) => {
+      this.runs.get(p.cellId)?.progress(p.progressId, p.label, p.done, p.total, p.finished);
+    }));
+    // Native code writes around the kernel's capture: give it to the notebook's running cell.
+    scope.add(kernel.process.onRawOutput((o) => {
+      const running = [...this.queues.values()].find((q) => q.running && this.kernels.get(q.running.cell.notebook) === kernel)?.running;
+      if (running) running.stream(o.name, o.text);
+      else orphan(o.text);
+    }));
+  }
+
+  /** Interrupt: queued cells are cancelled; the running one is interrupted, or its kernel restarted if busy. */
+  async interrupt(notebook: vscode.NotebookDocument): Promise<void> {
+    const q = this.queue(notebook);
+    q.cancelQueued();
+    const kernel = this.kernels.get(notebook);
+    const run = q.running;
+    if (!kernel || !run) return;
+    kernel.process.interrupt();
+    await new Promise((r) => setTimeout(r, INTERRUPT_GRACE_MS));
+    if (q.running === run && run.state === "running" && kernel.process.running) {
+      const reason = "The kernel was busy and did not respond to the interrupt, so it was restarted. All variables and loaded models were lost.";
+      this.kernels.kill(notebook, reason);
+      await kernel.process.exited;
+      this.kernels.getOrStart(notebook);
+      void vscode.window.showWarningMessage(reason);
+    }
+  }
+
+  /** Restart: cancel what is queued, stop the kernel, start a fresh one. */
+  async restart(notebook: vscode.NotebookDocument): Promise<void> {
+    this.queue(notebook).cancelQueued();
+    await this.kernels.shutdown(notebook);
+    if (vscode.workspace.isTrusted) this.kernels.getOrStart(notebook);
+  }
+
+  async shutdown(notebook: vscode.NotebookDocument): Promise<void> {
+    this.queue(notebook).cancelQueued();
+    await this.kernels.shutdown(notebook);
+  }
+
+  dispose(): void {
+    for (const q of this.queues.values()) q.cancelQueued();
+    this.queues.clear();
+    this.controller.dispose();
+  }
+}
