@@ -1,6 +1,6 @@
 // The registry (a plain record op type → quantizer, with a fallback for everything else) and the annotation
 // driver that runs it over a graph, honouring the config's op-type and include/exclude selections.
-import type { GraphProto } from "onnx-buf";
+import type { GraphProto, NodeProto } from "onnx-buf";
 import { Annotations, QuantizerContext } from "./annotate";
 import * as op from "./operators";
 import { matchesSelector, type ResolvedQConfig } from "./types";
@@ -48,12 +48,33 @@ const fallback: op.OpQuantizer = (node) => `no quantizer for op type ${node.opTy
 
 const CONTROL_FLOW = new Set(["If", "Loop", "Scan"]);
 
+/** Ops that bring their own int8 kernel whatever their neighbours: always quantized (their inputs get a Q). */
+const ANCHORS = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm"]);
+
+/**
+ * Any other op is quantized only when something quantized feeds it (a marked input, a quantized producer, or a
+ * graph input). Quantizing an op that sits among float ops buys no int8 kernel and only adds rounding error; this
+ * is what keeps decomposed LayerNorm pieces (ReduceMean → Add(eps) → Sqrt → Div → Mul(γ) → Add(β)) in float, where
+ * quantizing the variance and ε destroys accuracy.
+ */
+function fedByQuantized(node: NodeProto, ctx: QuantizerContext, graphInputs: ReadonlySet<string>): boolean {
+  return node.input.some((i) => {
+    if (!i || ctx.isConstant(i)) return false;
+    if (ctx.marks.activations.has(i) || graphInputs.has(i)) return true;
+    const p = ctx.producerOf(i);
+    return p !== undefined && ctx.marks.nodes.has(p);
+  });
+}
+
 /** Runs the op quantizers over the top-level graph (in order, so producers are annotated before consumers). */
 export function annotateGraph(graph: GraphProto, config: ResolvedQConfig): Annotations {
   const marks = new Annotations();
   const ctx = new QuantizerContext(graph, config, marks);
+  const graphInputs = new Set(graph.input.map((i) => i.name));
   for (const node of graph.node) {
-    const reason = skipReason(node, config);
+    let reason = skipReason(node, config);
+    if (!reason && registry[node.opType] && !ANCHORS.has(node.opType) && !fedByQuantized(node, ctx, graphInputs))
+      reason = "fed only by float ops: quantizing it alone adds error without an int8 kernel";
     if (reason) {
       marks.float.push({ node, reason });
       continue;
@@ -66,7 +87,7 @@ export function annotateGraph(graph: GraphProto, config: ResolvedQConfig): Annot
   return marks;
 }
 
-function skipReason(node: GraphProto["node"][number], config: ResolvedQConfig): string | undefined {
+function skipReason(node: NodeProto, config: ResolvedQConfig): string | undefined {
   if (node.domain !== "" && node.domain !== "ai.onnx") return `custom-domain op ${node.domain}.${node.opType}`;
   if (CONTROL_FLOW.has(node.opType)) return "control flow: its subgraphs are left in float and run unchanged";
   if (config.opTypes && !config.opTypes.includes(node.opType)) return "op type not in QConfig.opTypes";

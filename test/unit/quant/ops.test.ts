@@ -155,3 +155,28 @@ test("unsupported ops stay float and are listed; excluded nodes stay float", asy
   assert.equal(r.qdq.graph.initializer.some((t) => t.name === "M2" && t.dataType === F), true, "excluded weight stays float");
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
+
+test("a decomposed LayerNorm stays float (ops fed only by float ops are not quantized); the MatMuls around it are", async () => {
+  const nodes = [
+    makeNode("MatMul", ["x", "M"], ["h"], { name: "mm1" }),
+    makeNode("ReduceMean", ["h"], ["mu"], { name: "ln_mean", attributes: [attr.ints("axes", [-1])] }),
+    makeNode("Sub", ["h", "mu"], ["d"], { name: "ln_sub" }),
+    makeNode("Pow", ["d", "two"], ["p"], { name: "ln_pow" }),
+    makeNode("ReduceMean", ["p"], ["var"], { name: "ln_var", attributes: [attr.ints("axes", [-1])] }),
+    makeNode("Add", ["var", "eps"], ["ve"], { name: "ln_eps" }),
+    makeNode("Sqrt", ["ve"], ["sd"], { name: "ln_sqrt" }),
+    makeNode("Div", ["d", "sd"], ["n"], { name: "ln_div" }),
+    makeNode("Mul", ["n", "gamma"], ["g"], { name: "ln_gamma" }),
+    makeNode("Add", ["g", "beta"], ["z"], { name: "ln_beta" }),
+    makeNode("MatMul", ["z", "M2"], ["y"], { name: "mm2" }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [4, 16])], [valueInfo("y", F, [4, 8])], [
+    w("M", [16, 16], 1), w("M2", [16, 8], 2), makeTensor("two", F, [], [2]), makeTensor("eps", F, [], [1e-5]),
+    w("gamma", [16], 3), w("beta", [16], 4),
+  ]);
+  const r = await quantizeTiny(m, { x: [4, 16] });
+  const float = new Map(r.summary.float.map((f) => [f.name, f.reason]));
+  for (const n of ["ln_var", "ln_eps", "ln_gamma", "ln_beta"]) assert.match(float.get(n) ?? "", /fed only by float ops/, n);
+  assert.ok(r.summary.quantized.some((n) => n.name === "mm2"));
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
