@@ -2,11 +2,12 @@
 // never written over). Loading checks the bytes really are an ONNX model and says what they are when not;
 // saving is atomic (temp file + rename) and moves tensors to an external data file when the model would not fit
 // protobuf's 2 GB limit.
-import { clone as cloneMessage, create, fromBinary, toBinary } from "@bufbuild/protobuf";
+import { clone as cloneMessage, create, fromBinary } from "@bufbuild/protobuf";
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
+import { encodeModel } from "./encode";
 import { OnnxError } from "./errors";
 import { isExternal } from "./external";
 import { allTensors } from "./graph";
@@ -87,7 +88,7 @@ export class Model {
 
   /** Encoded bytes. External tensors stay external (use save() to produce a self-contained file). */
   toBytes(): Uint8Array {
-    return toBinary(ModelProtoSchema, this.proto);
+    return encodeModel(this.proto);
   }
 
   /** Saves atomically. Refuses to write over the file this model was loaded from, or any file unless overwrite. */

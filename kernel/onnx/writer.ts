@@ -1,16 +1,15 @@
 // Writing a model to disk: atomically (temp file + rename, so a crash never leaves half a model) and with
 // external data when asked or when the tensors would push the file past protobuf's 2 GB limit.
-import { toBinary } from "@bufbuild/protobuf";
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import path from "node:path";
 import {
-  ModelProtoSchema,
   StringStringEntryProtoSchema,
   TensorProto_DataLocation,
   type ModelProto,
   type TensorProto,
 } from "onnx-buf";
 import { create } from "@bufbuild/protobuf";
+import { encodeModel } from "./encode";
 import { OnnxError } from "./errors";
 import { externalRef, isExternal, readExternalBytes } from "./external";
 import { allTensors } from "./graph";
@@ -142,7 +141,7 @@ export function writeModelFiles(proto: ModelProto, target: string, sourceDir: st
         t.externalData = [];
       }
     }
-    const bytes = toBinary(ModelProtoSchema, proto);
+    const bytes = encodeModel(proto);
     if (dataTmp) renameSync(dataTmp, path.join(dir, location));
     dataTmp = undefined;
     writeFileAtomic(target, bytes);
