@@ -79,6 +79,9 @@ export async function run(argv: string[]): Promise<number> {
       const inputs = probe.inputs;
       await probe.release();
       const all = loadDataDir(v.data, inputs).inputs;
+      const available = Math.min(...Object.values(all).map((t) => t.dims[0] ?? 1));
+      const tooBig = (options.batchSizes ?? [1]).filter((b) => b > available);
+      if (tooBig.length) throw new Error(`--batch ${tooBig.join(",")}: ${v.data} holds only ${available} samples`);
       // Given data: take the first N samples for each requested batch size.
       options.data = (batch: number): Feeds => Object.fromEntries(Object.entries(all).map(([k, t]) => [k, sliceRows(t, 0, batch)]));
       options.batchSizes ??= [1];

@@ -47,6 +47,9 @@ test("ptq report: accuracy with labels from --data, --max-drop exit 3, HTML writ
     const { x, y } = labelledSamples(n);
     writeNpy(path.join(data, "x.npy"), x, [n, D]);
     writeNpy(path.join(data, "y.npy"), y, [n]);
+    const tooBig = ptq("bench", fp32, "--data", data, "--batch", "1000", "--runs", "1");
+    assert.equal(tooBig.status, 1);
+    assert.match(tooBig.stderr, /holds only 200 samples/);
     assert.equal(ptq("report", fp32).status, 2);
     assert.equal(ptq("report", fp32, int8, "--metric", "bleu").status, 2);
 
