@@ -2,20 +2,27 @@
 // a model. Each configuration runs in a child process of its own (peak RSS only ever grows within a process).
 // "keep-all" is the contrast: what ONNX Runtime's calibrators do (keep every batch's outputs until the end).
 //
-//   node --import tsx bench/calibration-memory.ts [--model test/fixtures/models/cnn.onnx] [--batch 16]
+//   node --import tsx bench/calibration-memory.ts [--model test/fixtures/models/cnn.onnx | --synthetic] [--batch 16]
 //        [--samples 64,256,1024] [--methods minmax,entropy,keep-all] [--json]
+//
+// --synthetic builds a plain conv net in code (input [N,3,64,64], 8 x Conv3x3(32)+Relu, random weights, written to
+// a temp file): larger activations (~2 MiB per sample per layer pair) than the fixture CNN.
 //
 // Data: real calibration images from test/fixtures/data/calib/calib.npz when the model takes them (repeated to
 // reach the sample count), else seeded random data.
 
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { Calibrator, type CalibrationMethod, type Feeds } from "../kernel/calibrate/index";
 import { augmentModel } from "../kernel/calibrate/augment";
 import { readNpz } from "../kernel/data/readers";
 import { randomData } from "../kernel/data/random";
+import { DataType } from "../kernel/onnx/dtype";
 import { Model } from "../kernel/onnx/model";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../kernel/onnx/proto";
+import { makeTensor } from "../kernel/onnx/tensor";
 import { createSession } from "../kernel/runtime/session";
 
 type Mode = CalibrationMethod | "keep-all";
@@ -105,8 +112,33 @@ async function child(): Promise<void> {
   process.stdout.write(JSON.stringify(result) + "\n");
 }
 
+/** 8 x (Conv 3x3, 32 channels, pad 1 + Relu) on [N,3,64,64], seeded random weights; saved to a temp folder. */
+function syntheticModel(): string {
+  let s = 1;
+  const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647 - 0.5) * 0.2;
+  const nodes = [];
+  const inits = [];
+  let prev = "input";
+  let cin = 3;
+  for (let l = 0; l < 8; l++) {
+    const w = makeTensor(`w${l}`, DataType.FLOAT, [32, cin, 3, 3], Array.from({ length: 32 * cin * 9 }, rand));
+    inits.push(w);
+    nodes.push(makeNode("Conv", [prev, `w${l}`], [`conv${l}`], { attributes: [attr.ints("pads", [1, 1, 1, 1])] }));
+    nodes.push(makeNode("Relu", [`conv${l}`], [`relu${l}`]));
+    prev = `relu${l}`;
+    cin = 32;
+  }
+  const graph = makeGraph("synthetic", nodes, [makeValueInfo("input", DataType.FLOAT, ["N", 3, 64, 64])],
+    [makeValueInfo(prev, DataType.FLOAT, ["N", 32, 64, 64])], { initializers: inits });
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), "ptq-calib-bench-")), "synthetic-conv8.onnx");
+  Model.fromProto(makeModel(graph, { opsets: { "": 13 } })).saveSync(file);
+  return file;
+}
+
 function parent(): void {
-  const modelPath = arg("model", path.join("test", "fixtures", "models", "cnn.onnx"));
+  const modelPath = process.argv.includes("--synthetic")
+    ? syntheticModel()
+    : arg("model", path.join("test", "fixtures", "models", "cnn.onnx"));
   if (!existsSync(modelPath)) {
     console.error(`calibration-memory: ${modelPath} not found; pass --model PATH (or run the fixture scripts)`);
     process.exit(2);
