@@ -5,8 +5,9 @@
 
 import { statSync } from "node:fs";
 import os from "node:os";
+import { Model } from "../onnx/model";
 import { checkFeeds, feedsBatch, generateFeeds, type Feeds } from "./feeds";
-import { modelName, type ExecutionProvider, type ModelSource, type OpenRunner, type Runner } from "./runner";
+import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner, type Runner } from "./runner";
 import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
 import { benchmarkMimeBundle, benchmarkText } from "./benchmark-view";
 
@@ -48,7 +49,7 @@ export interface BatchFigures {
 
 export interface ModelFigures {
   name: string;
-  /** File size in bytes (bytes given directly: their length). */
+  /** File size in bytes (bytes given directly: their length; a Model: its serialized size). */
   fileBytes: number;
   loadMs: number;
   /** Resident-set growth of this process while creating the session: a proxy for session memory, not a peak. */
@@ -97,15 +98,11 @@ export class BenchmarkResult {
   }
 }
 
-export type BenchmarkModels = Record<string, ModelSource> | ModelSource[];
-
-function namedModels(models: BenchmarkModels): [string, ModelSource][] {
-  const entries: [string, ModelSource][] = Array.isArray(models) ? models.map((m) => [modelName(m), m]) : Object.entries(models);
-  if (entries.length === 0) throw new Error("benchmark: no models given");
-  return entries;
-}
+export type { BenchmarkModels } from "./runner";
 
 function fileBytes(m: ModelSource): number {
+  // An in-memory Model counts as its serialized size (external data not included).
+  if (m instanceof Model) return m.toBytes().byteLength;
   if (typeof m !== "string") return m.bytes.byteLength;
   try {
     return statSync(m).size;
@@ -126,7 +123,7 @@ async function timeRun(r: Runner, feeds: Feeds): Promise<number> {
 }
 
 export async function benchmark(models: BenchmarkModels, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
-  const entries = namedModels(models);
+  const entries = namedModels(models, "benchmark");
   const threads = options.threads ?? os.availableParallelism();
   const ep = options.ep ?? "cpu";
   const warmup = options.warmup ?? 5;

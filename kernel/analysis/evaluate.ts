@@ -5,10 +5,9 @@
 
 import { checkFeeds, feedsBatch, sliceRows, type Feeds, type HostTensor } from "./feeds";
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
-import { modelName, type ExecutionProvider, type ModelSource, type OpenRunner } from "./runner";
+import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner } from "./runner";
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
 import { evaluationMimeBundle, evaluationText } from "./evaluate-view";
-import type { BenchmarkModels } from "./benchmark";
 import os from "node:os";
 
 export type MetricSpec =
@@ -140,8 +139,7 @@ function plan(metric: MetricSpec): MetricPlan {
 }
 
 export async function evaluate(models: BenchmarkModels, data: LabelledData, metric: MetricSpec = "top1", options: EvaluateOptions = {}): Promise<EvaluationResult> {
-  const entries: [string, ModelSource][] = Array.isArray(models) ? models.map((m) => [modelName(m), m]) : Object.entries(models);
-  if (entries.length === 0) throw new Error("evaluate: no models given");
+  const entries = namedModels(models, "evaluate");
   const available = feedsBatch(data.inputs);
   const n = Math.min(available, options.limit ?? available);
   if (data.labels && (data.labels.dims[0] ?? 0) < n) throw new Error(`evaluate: ${n} samples but only ${data.labels.dims[0]} labels`);

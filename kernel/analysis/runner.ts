@@ -2,6 +2,8 @@
 // measurement code be tested with any session and keeps onnxruntime-node behind kernel/runtime (the only place that
 // imports it).
 
+import path from "node:path";
+import { Model } from "../onnx/model";
 import type { Feeds, HostTensor, ValueInfo } from "./feeds";
 
 export type ExecutionProvider = "cpu" | "cuda";
@@ -21,11 +23,22 @@ export interface Runner {
   release(): Promise<void>;
 }
 
-/** A model to measure: a file path, or bytes with a display name. */
-export type ModelSource = string | { name: string; bytes: Uint8Array };
+/** A model to measure: a file path, a loaded or converted Model (e.g. convert()'s result), or named bytes. */
+export type ModelSource = string | Model | { name: string; bytes: Uint8Array };
 
 export type OpenRunner = (model: ModelSource, opts: RunnerOptions) => Promise<Runner>;
 
 export function modelName(m: ModelSource): string {
-  return typeof m === "string" ? m : m.name;
+  if (typeof m === "string") return m;
+  if (m instanceof Model) return m.path ? path.basename(m.path) : "in-memory model";
+  return m.name;
+}
+
+/** Several models: a record (its keys name them) or a list (named after their files). */
+export type BenchmarkModels = Record<string, ModelSource> | ModelSource[];
+
+export function namedModels(models: BenchmarkModels, caller: string): [string, ModelSource][] {
+  const entries: [string, ModelSource][] = Array.isArray(models) ? models.map((m) => [modelName(m), m]) : Object.entries(models);
+  if (entries.length === 0) throw new Error(`${caller}: no models given`);
+  return entries;
 }

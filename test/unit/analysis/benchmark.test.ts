@@ -1,7 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { rmSync, statSync } from "node:fs";
+import { readFileSync, rmSync, statSync } from "node:fs";
 import { benchmark } from "../../../kernel/analysis/benchmark";
+import { evaluate } from "../../../kernel/analysis/evaluate";
+import { Model } from "../../../kernel/onnx/model";
 import { MIME } from "../../../kernel/display-types";
 import { buildClassifierPair, D } from "./models";
 
@@ -63,6 +65,23 @@ test("benchmark: given feeds fix the batch; seconds mode runs at least 10 rounds
     assert.ok(j.notes.some((n) => /batchSizes ignored/.test(n)));
     await assert.rejects(benchmark([fp32], { data: { y: feeds.x }, runs: 1 }), /no data for input\(s\) "x"/);
     await assert.rejects(benchmark([dir + "/missing.onnx"], { runs: 1 }), /cannot read model file/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("benchmark and evaluate take in-memory Models (convert()'s result) as well as paths", async () => {
+  const { dir, fp32, int8 } = buildClassifierPair();
+  try {
+    const mem = Model.fromBytes(readFileSync(int8));
+    const r = (await benchmark({ file: fp32, mem }, { runs: 3, warmup: 0, threads: 1 })).toJSON();
+    assert.deepEqual(r.models.map((m) => m.name), ["file", "mem"]);
+    assert.equal(r.models[1]!.fileBytes, mem.toBytes().byteLength);
+    const listed = (await benchmark([mem], { runs: 2, warmup: 0, threads: 1 })).toJSON();
+    assert.equal(listed.models[0]!.name, "in-memory model");
+    const x = { x: { type: "float32" as const, dims: [8, D], data: new Float32Array(8 * D).fill(0.5) } };
+    const e = await evaluate({ file: int8, mem }, { inputs: x }, "agreement", { threads: 1 });
+    assert.equal(e.models[1]!.score.estimate, 1);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
