@@ -79,9 +79,14 @@ function accuracyDisplay(j: EvaluationJson): AccuracyDisplay | undefined {
   return { kind: "ptq.accuracy", metrics: [j.metric], rows: j.models.map((m) => ({ model: m.name, values: [m.score.estimate], samples: j.samples })), baseline: 0 };
 }
 
+/** Renderer types first (VS Code shows the first it can render), our full JSON last for scripts and saved files. */
 export function evaluationMimeBundle(j: EvaluationJson): Record<string, unknown> {
-  const bundle: Record<string, unknown> = { [EVALUATION_MIME]: j, [MIME.plotly]: evaluationPlot(j), "text/html": evaluationHtml(j), "text/plain": evaluationText(j) };
   const acc = accuracyDisplay(j);
-  if (acc) bundle[MIME.accuracy] = acc;
-  return bundle;
+  return {
+    ...(acc ? { [MIME.accuracy]: acc } : {}),
+    [MIME.plotly]: evaluationPlot(j),
+    "text/html": evaluationHtml(j),
+    "text/plain": evaluationText(j),
+    [EVALUATION_MIME]: j,
+  };
 }

@@ -30,7 +30,8 @@ test("evaluate top-1: FP32 accuracy matches the planted label noise; paired CI a
     assert.ok(q.vsFirst.diff.lo <= q.vsFirst.diff.estimate && q.vsFirst.diff.estimate <= q.vsFirst.diff.hi);
     assert.ok(q.vsFirst.pValue! > 0 && q.vsFirst.pValue! <= 1);
     const bundle = r.toMimeBundle();
-    assert.ok(MIME.accuracy in bundle && MIME.plotly in bundle);
+    assert.equal(Object.keys(bundle)[0], MIME.accuracy); // the renderer's type comes first
+    assert.ok(MIME.plotly in bundle && "application/vnd.ptq.evaluation+json" in bundle);
     assert.match(String(bundle["text/plain"]), /pp/);
 
     const top5 = await evaluate([fp32], data, { kind: "topk", k: C }, { threads: 1 });
