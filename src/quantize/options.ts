@@ -13,7 +13,7 @@ export interface QuantizeOptions {
   /** Calibrate on seeded random inputs (accuracy will suffer: the ranges are not the real ones). */
   randomData: boolean;
   perChannel: boolean;
-  calibrationMethod: "minmax" | "entropy" | "percentile";
+  calibrationMethod: "minmax" | "entropy" | "percentile" | "mse";
   /** Node names kept in float. */
   exclude: string[];
   /** Block size for int4/fp4 weights. */
@@ -46,16 +46,23 @@ export function freePath(wanted: string, exists: (p: string) => boolean): string
   for (let i = 2; ; i++) if (!exists(`${stem}-${i}.onnx`)) return `${stem}-${i}.onnx`;
 }
 
-/** Arguments for `ptq quantize` (out/cli.js); `output` is where the CLI writes (a temp name we rename on success). */
-export function quantizeArgs(o: QuantizeOptions, output: string): string[] {
-  const args = ["quantize", o.input, "--out", output, "--scheme", o.scheme];
+/** Schemes this build's `ptq quantize` runs (INT8); the low-bit engine (kernel/lowbit) has no CLI command yet. */
+export function cliSupports(scheme: Scheme): boolean {
+  return scheme === "int8-static" || scheme === "int8-dynamic";
+}
+
+/**
+ * Arguments for `ptq quantize` (out/cli.js); `output` is where the CLI writes (a temp name we rename on success) and
+ * `calib` the calibration folder (the user's, or the random samples we wrote).
+ */
+export function quantizeArgs(o: QuantizeOptions, output: string, calib = o.calibrationDir): string[] {
+  if (!cliSupports(o.scheme)) throw new Error(`${o.scheme}: this build's ptq CLI quantizes to INT8 only (static or dynamic)`);
+  const args = ["quantize", o.input, "-o", output, "--mode", o.scheme === "int8-static" ? "static" : "dynamic"];
   if (o.scheme === "int8-static") {
-    if (o.calibrationDir) args.push("--calib", o.calibrationDir);
-    else if (o.randomData) args.push("--random-calib");
-    args.push("--method", o.calibrationMethod);
+    if (!calib) throw new Error("INT8 static needs calibration data: a folder of samples or random data");
+    args.push("--calib", calib, "--method", o.calibrationMethod);
   }
-  if (o.scheme.startsWith("int8")) args.push(o.perChannel ? "--per-channel" : "--per-tensor");
-  else args.push("--block-size", String(o.blockSize));
+  if (!o.perChannel) args.push("--per-tensor");
   if (o.exclude.length) args.push("--exclude", o.exclude.join(","));
   args.push("--json");
   return args;

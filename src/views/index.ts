@@ -68,6 +68,13 @@ export function registerViews(ctx: Ctx): ViewsApi {
   cmd("ptq.histograms.open", (h: HistogramDisplay) => showHistogramPanel(ctx.extension.extensionUri, h));
   cmd("ptq.views.setQuantState", (entries: QuantStateEntry[]) => quantState.setEntries(entries));
   cmd("ptq.views.setHistograms", (list: HistogramDisplay[]) => histograms.set(list));
+  // What the views show, as data: for the in-VS-Code tests and for bug reports.
+  cmd("ptq.views.snapshot", () => ({
+    model: current.current?.toString(),
+    layers: layers.items.map((g) => ({ label: g.label, description: g.description, children: g.children.map((c) => `${c.label} · ${c.description}`) })),
+    quantState: { source: quantState.source, model: quantState.describes, nodes: quantState.nodeGroups.map((g) => ({ node: g.node, op: g.op, state: g.state, tensors: g.entries.length })) },
+    histograms: histograms.histograms.map((h) => h.tensor),
+  }));
 
   api = {
     setModel: (uri) => current.set(uri),

@@ -21,7 +21,9 @@ export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
     const uri = this.current.current;
     this.error = undefined;
     try {
-      this.roots = uri ? buildLayerTree((await loadModel(uri)).model, this.options) : [];
+      const model = uri ? (await loadModel(uri)).model : undefined;
+      if (this.current.current?.toString() !== uri?.toString()) return; // a newer refresh owns the view
+      this.roots = model ? buildLayerTree(model, this.options) : [];
     } catch (e) {
       this.roots = [];
       this.error = e instanceof Error ? e.message : String(e);

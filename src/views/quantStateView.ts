@@ -22,13 +22,18 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   private groups: Group[] = [];
   /** "kernel" once the kernel has sent entries; the model file no longer overrides them until the model changes. */
   source: "file" | "kernel" | "none" = "none";
+  /** The model file the entries were derived from (when source is "file"). */
+  describes: string | undefined;
 
   constructor(private readonly current: CurrentModel) {}
 
   async refreshFromFile(): Promise<void> {
     const uri = this.current.current;
     try {
-      this.groups = uri ? groupByNode(quantStateOfModel((await loadModel(uri)).model)) : [];
+      const model = uri ? (await loadModel(uri)).model : undefined;
+      if (this.current.current?.toString() !== uri?.toString()) return; // a newer refresh owns the view
+      this.groups = model ? groupByNode(quantStateOfModel(model)) : [];
+      this.describes = uri?.toString();
       this.source = uri ? "file" : "none";
     } catch {
       this.groups = [];

@@ -1,6 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defaultOptions, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
+import { cliSupports, defaultOptions, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
+import { normalSamples, npyFloat32, randomCalibrationShape } from "../../../src/quantize/randomCalib";
+import { graph, mlp, model, node, valueInfo } from "./build-model";
 import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
 
 test("output names sit beside the input with the scheme's suffix, and never take an existing name unasked", () => {
@@ -14,12 +16,32 @@ test("output names sit beside the input with the scheme's suffix, and never take
 
 test("wizard options become ptq quantize / report arguments", () => {
   const o = { ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", exclude: ["fc2", "head"], calibrationMethod: "entropy" as const };
-  assert.deepEqual(quantizeArgs(o, "/ws/.cnn.int8.onnx.tmp"), ["quantize", "/ws/cnn.onnx", "--out", "/ws/.cnn.int8.onnx.tmp", "--scheme", "int8-static", "--calib", "/ws/calib", "--method", "entropy", "--per-channel", "--exclude", "fc2,head", "--json"]);
+  assert.deepEqual(quantizeArgs(o, "/ws/.cnn.int8.onnx.tmp"), ["quantize", "/ws/cnn.onnx", "-o", "/ws/.cnn.int8.onnx.tmp", "--mode", "static", "--calib", "/ws/calib", "--method", "entropy", "--exclude", "fc2,head", "--json"]);
   const r = { ...defaultOptions("/ws/cnn.onnx"), randomData: true, perChannel: false };
-  assert.deepEqual(quantizeArgs(r, "t").slice(6), ["--random-calib", "--method", "minmax", "--per-tensor", "--json"]);
-  const i4 = defaultOptions("/ws/llm.onnx", "int4-weights");
-  assert.deepEqual(quantizeArgs(i4, "t").slice(5), ["int4-weights", "--block-size", "32", "--json"]);
+  assert.throws(() => quantizeArgs(r, "t"), /needs calibration data/);
+  assert.deepEqual(quantizeArgs(r, "t", "/tmp/random").slice(5), ["static", "--calib", "/tmp/random", "--method", "minmax", "--per-tensor", "--json"]);
+  assert.deepEqual(quantizeArgs(defaultOptions("/ws/m.onnx", "int8-dynamic"), "t").slice(4), ["--mode", "dynamic", "--json"]);
+  assert.equal(cliSupports("int4-weights"), false);
+  assert.throws(() => quantizeArgs(defaultOptions("/ws/llm.onnx", "int4-weights"), "t"), /INT8 only/);
   assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json", "--data", "/ws/calib"]);
+});
+
+test("random calibration: a valid .npy of seeded normal samples shaped from the model's single input", () => {
+  const shape = randomCalibrationShape(mlp(), 8, "mlp.onnx");
+  assert.deepEqual(shape, [8, 4]);
+  const v = normalSamples(4000, 7);
+  const mean = v.reduce((a, b) => a + b, 0) / v.length;
+  const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
+  assert.ok(Math.abs(mean) < 0.1 && Math.abs(sd - 1) < 0.1, `${mean} ${sd}`);
+  assert.deepEqual(normalSamples(3, 7), normalSamples(3, 7));
+  const npy = npyFloat32([2, 3], new Float32Array([1, 2, 3, 4, 5, 6]));
+  const headerLen = npy[8]! | (npy[9]! << 8);
+  assert.equal((10 + headerLen) % 64, 0);
+  const header = new TextDecoder().decode(npy.subarray(10, 10 + headerLen));
+  assert.match(header, /^\{'descr': '<f4', 'fortran_order': False, 'shape': \(2, 3\), \} *\n$/);
+  assert.deepEqual([...new Float32Array(npy.slice(10 + headerLen).buffer)], [1, 2, 3, 4, 5, 6]);
+  const two = model(graph("g", [node("Add", ["a", "b"], ["c"])], [valueInfo("a", 1, [1]), valueInfo("b", 1, [1])], [valueInfo("c", 1, [1])]));
+  assert.throws(() => randomCalibrationShape(two, 8, "two.onnx"), /two\.onnx: random calibration data supports models with one input; this one has 2/);
 });
 
 test("report page: size ratio, latency percentiles, speed-up, metric drop; names escaped", () => {

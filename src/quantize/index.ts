@@ -1,0 +1,134 @@
+// "Quantize model…" (explorer context menu, ONNX editor, palette): wizard → `ptq quantize` in a child process with
+// a cancellable progress notification → atomic rename beside the input → `ptq report` → report webview.
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
+import path from "node:path";
+import * as vscode from "vscode";
+import type { SqnrDisplay } from "../../kernel/display-types";
+import type { Ctx } from "../ctx";
+import { requireTrust } from "../editor";
+import { targetModel } from "../editor/modelFile";
+import { benchmarkCells, openTemplateNotebook, type TemplateCell } from "../editor/notebookTemplate";
+import { ONNX_EDITOR_VIEW_TYPE } from "../editor/onnxEditor";
+import { viewsApi } from "../views";
+import { cliSupports, defaultOptions, quantizeArgs, reportArgs, type QuantizeOptions } from "./options";
+import { writeRandomCalibration } from "./randomCalib";
+import type { QuantizeReportView, ReportSubset } from "./reportHtml";
+import { showReportPanel } from "./reportPanel";
+import { parseJsonOutput, runCli } from "./runner";
+import { RANDOM_DATA_WARNING, runWizard } from "./wizard";
+
+/** What the command resolves to (the in-VS-Code tests read it). */
+export interface QuantizeOutcome {
+  output?: string;
+  panel?: vscode.WebviewPanel;
+  error?: string;
+  cancelled?: boolean;
+}
+
+function tail(s: string, lines = 6): string {
+  return s.trim().split("\n").slice(-lines).join("\n");
+}
+
+export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promise<QuantizeOutcome> {
+  const cli = vscode.Uri.joinPath(ctx.extension.extensionUri, "out", "cli.js").fsPath;
+  const cwd = path.dirname(o.input);
+  // The CLI writes a hidden temp file; only a complete model is renamed onto the chosen name.
+  const tmp = path.join(cwd, `.${path.basename(o.output)}.${process.pid}.tmp`);
+  const t0 = Date.now();
+  if (!cliSupports(o.scheme)) return { error: `${o.scheme} is not available yet: this build's ptq CLI quantizes to INT8 (static or dynamic) only` };
+  let calib = o.calibrationDir;
+  let randomDir: string | undefined;
+  if (o.scheme === "int8-static" && !calib) {
+    try {
+      randomDir = calib = writeRandomCalibration(fromBinary(ModelProtoSchema, readFileSync(o.input)), o.input);
+    } catch (e) {
+      return { error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+  const args = quantizeArgs(o, tmp, calib);
+  try {
+    return await vscode.window.withProgress(
+    { location: vscode.ProgressLocation.Notification, title: `Quantizing ${path.basename(o.input)}`, cancellable: true },
+    async (progress, token): Promise<QuantizeOutcome> => {
+      progress.report({ message: `${o.scheme}…` });
+      ctx.log.info(`quantize: node ${cli} ${args.join(" ")}`);
+      const q = await runCli(cli, args, cwd, token, (l) => progress.report({ message: l.slice(0, 120) }));
+      if (q.cancelled || q.code !== 0) {
+        rmSync(tmp, { force: true });
+        if (q.cancelled) return { cancelled: true };
+        const missing = /unknown command "quantize"/.test(q.stderr);
+        const error = missing ? "this build's ptq CLI has no quantize command yet" : `ptq quantize failed (exit ${q.code}):\n${tail(q.stderr)}`;
+        return { error };
+      }
+      renameSync(tmp, o.output);
+      const quantJson = safeJson<{ sqnr?: SqnrDisplay }>(q.stdout);
+      const seconds = (Date.now() - t0) / 1000;
+      progress.report({ message: "measuring FP32 vs quantized (size, latency, agreement)…" });
+      const r = await runCli(cli, reportArgs(o), cwd, token);
+      const view: QuantizeReportView = {
+        input: o.input, output: o.output, scheme: o.scheme, seconds,
+        inputBytes: statSync(o.input).size, outputBytes: statSync(o.output).size,
+        warnings: o.randomData ? [RANDOM_DATA_WARNING] : [],
+        sqnr: quantJson?.sqnr,
+      };
+      if (r.cancelled) view.reportError = "measurement cancelled";
+      else if (r.code !== 0) view.reportError = `ptq report failed (exit ${r.code}): ${tail(r.stderr, 3)}`;
+      else view.report = safeJson<ReportSubset>(r.stdout);
+      const panel = showReportPanel(ctx.extension.extensionUri, view, (command) => {
+        if (command === "ptq.openReportInNotebook") void openTemplateNotebook(reproduceCells(o)).then(undefined, (e: unknown) => ctx.log.error(String(e)));
+        if (command === "ptq.openQuantized") void vscode.commands.executeCommand("vscode.openWith", vscode.Uri.file(o.output), ONNX_EDITOR_VIEW_TYPE);
+      });
+      viewsApi()?.setModel(vscode.Uri.file(o.output));
+      return { output: o.output, panel };
+    },
+  );
+  } finally {
+    if (randomDir) rmSync(randomDir, { recursive: true, force: true });
+  }
+}
+
+function safeJson<T>(stdout: string): T | undefined {
+  try {
+    return parseJsonOutput<T>(stdout, "ptq");
+  } catch {
+    return undefined;
+  }
+}
+
+/** A notebook that reproduces the run: the same options, then the comparison. */
+export function reproduceCells(o: QuantizeOptions): TemplateCell[] {
+  const opts = { scheme: o.scheme, calibrationDir: o.calibrationDir, randomData: o.randomData || undefined, perChannel: o.perChannel, method: o.calibrationMethod, exclude: o.exclude.length ? o.exclude : undefined };
+  return [
+    { kind: "markdown", source: `# Quantize ${path.basename(o.input)}\nReproduces the "Quantize model…" run that wrote \`${path.basename(o.output)}\`.` },
+    { kind: "code", source: `import { quantize } from "ptq";\nawait quantize(${JSON.stringify(o.input)}, ${JSON.stringify(o.output)}, ${JSON.stringify(opts, null, 2)})` },
+    ...benchmarkCells(o.input, o.output),
+  ];
+}
+
+export function registerQuantize(ctx: Ctx): void {
+  ctx.extensionScope.add(
+    vscode.commands.registerCommand("ptq.quantizeModel", async (arg?: unknown, preset?: Partial<QuantizeOptions>): Promise<QuantizeOutcome> => {
+      const uri = targetModel(arg);
+      if (!uri) {
+        void vscode.window.showWarningMessage("Quantize model: right-click an .onnx file in the Explorer, or open one first.");
+        return { error: "no model" };
+      }
+      if (!vscode.workspace.isTrusted) {
+        await requireTrust("Quantizing runs the model");
+        return { error: "untrusted workspace" };
+      }
+      // A preset (tests, notebooks) skips the wizard; it still never overwrites an existing file.
+      const o = preset ? { ...defaultOptions(uri.fsPath, preset.scheme), ...preset } : await runWizard(uri);
+      if (!o) return { cancelled: true };
+      if (preset && existsSync(o.output) && !preset.output) return { error: `${o.output} exists; pass output to replace it` };
+      const result = await quantizeWithProgress(ctx, o);
+      if (result.error) {
+        ctx.log.error(`quantize ${uri.fsPath}: ${result.error}`);
+        void vscode.window.showErrorMessage(`Quantize ${path.basename(uri.fsPath)}: ${result.error}`, "Show Log").then((c) => c && ctx.log.show());
+      }
+      return result;
+    }),
+  );
+}

@@ -1,0 +1,56 @@
+// "Random data" calibration: seeded normal samples for a single float input, written as one .npy (samples stacked
+// on the first axis) that `ptq quantize --calib` reads. Pure except writeRandomCalibration. Accuracy will suffer:
+// the wizard says so and the report repeats it.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { ModelProto } from "onnx-buf";
+
+/** A .npy (format 1.0) of little-endian float32 values with the given shape. */
+export function npyFloat32(shape: number[], values: Float32Array): Uint8Array {
+  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
+  // magic(6) + version(2) + header length(2) + header, padded with spaces to a multiple of 64 and ended by \n.
+  const unpadded = 10 + dict.length + 1;
+  const header = dict + " ".repeat((64 - (unpadded % 64)) % 64) + "\n";
+  const out = new Uint8Array(10 + header.length + values.byteLength);
+  out.set([0x93, ...new TextEncoder().encode("NUMPY"), 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(new TextEncoder().encode(header), 10);
+  out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 10 + header.length);
+  return out;
+}
+
+/** Seeded standard-normal values (mulberry32 + Box-Muller), so two runs calibrate the same way. */
+export function normalSamples(n: number, seed = 1): Float32Array {
+  let s = seed >>> 0;
+  const rand = () => {
+    s = (s + 0x6d2b79f5) >>> 0;
+    let t = s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  return out;
+}
+
+/** Shape of `samples` inputs for the model's only graph input; named dims other than the first become 1. */
+export function randomCalibrationShape(model: ModelProto, samples: number, what: string): number[] {
+  const inits = new Set(model.graph?.initializer.map((t) => t.name));
+  const inputs = (model.graph?.input ?? []).filter((v) => !inits.has(v.name));
+  if (inputs.length !== 1) throw new Error(`${what}: random calibration data supports models with one input; this one has ${inputs.length}. Choose a folder of samples instead.`);
+  const t = inputs[0]!.type?.value;
+  if (t?.case !== "tensorType" || t.value.elemType !== 1 || !t.value.shape) throw new Error(`${what}: random calibration data needs a float input with a known rank ("${inputs[0]!.name}" is not). Choose a folder of samples instead.`);
+  const dims = t.value.shape.dim.map((d, i) => (d.value.case === "dimValue" ? Number(d.value.value) : i === 0 ? samples : 1));
+  // A fixed batch of 1 still gets `samples` rows: the reader splits stacked samples by the model's batch.
+  dims[0] = samples * (dims[0] === samples ? 1 : dims[0] ?? 1);
+  return dims;
+}
+
+/** Writes the samples to a fresh temp folder and returns it. */
+export function writeRandomCalibration(model: ModelProto, what: string, samples = 32): string {
+  const shape = randomCalibrationShape(model, samples, what);
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-random-calib-"));
+  writeFileSync(path.join(dir, "random.npy"), npyFloat32(shape, normalSamples(shape.reduce((a, b) => a * b, 1))));
+  return dir;
+}

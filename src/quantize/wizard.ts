@@ -1,0 +1,91 @@
+// The "Quantize model…" wizard: scheme, calibration data (a folder, or random data with a warning), advanced options
+// behind one extra pick, and what to do when the output name is taken. Returns typed options or undefined (cancel).
+import { existsSync } from "node:fs";
+import * as vscode from "vscode";
+import { cliSupports, defaultOptions, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
+
+export const RANDOM_DATA_WARNING = "Calibrating on random data: activation ranges will not match real inputs, so accuracy will suffer. Use a folder of real samples for a model you ship.";
+
+async function pick<T>(title: string, items: Array<vscode.QuickPickItem & { value: T }>): Promise<T | undefined> {
+  const chosen = await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true });
+  return chosen?.value;
+}
+
+export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | undefined> {
+  const name = input.path.split("/").pop();
+  const scheme = await pick<Scheme>(`Quantize ${name}: scheme`, SCHEMES.map((s, i) => ({
+    label: s.label,
+    detail: s.detail,
+    description: i === 0 ? "default" : cliSupports(s.scheme) ? undefined : "not in this build's CLI yet",
+    value: s.scheme,
+  })));
+  if (!scheme) return undefined;
+  const o = defaultOptions(input.fsPath, scheme);
+
+  if (scheme === "int8-static") {
+    const source = await pick<"folder" | "random">(`Quantize ${name}: calibration data`, [
+      { label: "$(folder) Choose a folder of samples…", detail: ".npy / .npz / .pb tensors or images, a few hundred representative inputs", value: "folder" },
+      { label: "$(warning) Random data", detail: "No samples needed, but accuracy will suffer", value: "random" },
+    ]);
+    if (!source) return undefined;
+    if (source === "folder") {
+      const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Use for calibration", defaultUri: vscode.Uri.joinPath(input, "..") });
+      if (!dir?.[0]) return undefined;
+      o.calibrationDir = dir[0].fsPath;
+    } else {
+      o.randomData = true;
+    }
+  }
+
+  const advanced = await pick<boolean>(`Quantize ${name}: options`, [
+    { label: "Quantize with default settings", detail: defaultsLine(o), value: false },
+    { label: "Advanced options…", value: true },
+  ]);
+  if (advanced === undefined) return undefined;
+  if (advanced && !(await askAdvanced(o))) return undefined;
+
+  const out = outputPath(o.input, scheme);
+  if (existsSync(out)) {
+    const choice = await vscode.window.showWarningMessage(`${out} already exists.`, { modal: true }, "Overwrite", "Keep Both");
+    if (!choice) return undefined;
+    o.output = choice === "Overwrite" ? out : freePath(out, existsSync);
+  } else {
+    o.output = out;
+  }
+  return o;
+}
+
+function defaultsLine(o: QuantizeOptions): string {
+  return o.scheme.startsWith("int8")
+    ? `${o.perChannel ? "per-channel" : "per-tensor"} weights${o.scheme === "int8-static" ? `, ${o.calibrationMethod} calibration` : ""}, no excluded nodes`
+    : `blocks of ${o.blockSize}, no excluded nodes`;
+}
+
+async function askAdvanced(o: QuantizeOptions): Promise<boolean> {
+  if (o.scheme.startsWith("int8")) {
+    const pc = await pick<boolean>("Weight granularity", [
+      { label: "Per-channel", description: "default", detail: "One scale per output channel: better accuracy", value: true },
+      { label: "Per-tensor", detail: "One scale per weight tensor", value: false },
+    ]);
+    if (pc === undefined) return false;
+    o.perChannel = pc;
+  }
+  if (o.scheme === "int8-static") {
+    const m = await pick<QuantizeOptions["calibrationMethod"]>("Calibration method", [
+      { label: "MinMax", description: "default", detail: "The observed range", value: "minmax" },
+      { label: "Entropy", detail: "Clip to minimise KL divergence (good for long-tailed activations)", value: "entropy" },
+      { label: "Percentile", detail: "Clip at the 99.999th percentile", value: "percentile" },
+      { label: "MSE", detail: "Clip where the quantization error is smallest", value: "mse" },
+    ]);
+    if (!m) return false;
+    o.calibrationMethod = m;
+  } else if (!o.scheme.startsWith("int8")) {
+    const bs = await vscode.window.showInputBox({ title: "Block size", value: String(o.blockSize), validateInput: (v) => (/^(16|32|64|128|256)$/.test(v.trim()) ? undefined : "16, 32, 64, 128 or 256") });
+    if (bs === undefined) return false;
+    o.blockSize = Number(bs.trim());
+  }
+  const ex = await vscode.window.showInputBox({ title: "Nodes to keep in float (comma-separated names, optional)", value: "" });
+  if (ex === undefined) return false;
+  o.exclude = ex.split(",").map((s) => s.trim()).filter(Boolean);
+  return true;
+}
