@@ -6,7 +6,7 @@ export { quantizeWeightsLowBit } from "./rewrite";
 export type { Fp4Options, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
 export { E2M1_TABLE, FP4_BLOCK_SIZE, dequantizeFp4, quantizeFp4 } from "./fp4";
 export type { Fp4Blocks, Fp4Format } from "./fp4";
-export { dequantizeBlockwise, quantizeBlockwise, sqnrDb } from "./intblock";
+export { dequantizeBlockwise, quantizeBlockwise } from "./intblock";
 export type { BlockAlgorithm, BlockQuantOptions, BlockQuantized } from "./intblock";
 
 /**

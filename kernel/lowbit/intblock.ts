@@ -190,16 +190,3 @@ function refitScale(v: Float64Array, bits: number, zp: number, invScale: number)
   }
   return { scale: den > 0 && num !== 0 ? Math.fround(num / den) : 1 / invScale, zp };
 }
-
-/** Signal-to-quantization-noise ratio in dB of `approx` against `ref` (∞ when exact). */
-export function sqnrDb(ref: ArrayLike<number>, approx: ArrayLike<number>): number {
-  let signal = 0;
-  let noise = 0;
-  for (let i = 0; i < ref.length; i++) {
-    signal += ref[i] * ref[i];
-    const d = ref[i] - approx[i];
-    noise += d * d;
-  }
-  if (noise === 0) return Infinity;
-  return 10 * Math.log10(signal / noise);
-}

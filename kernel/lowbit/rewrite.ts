@@ -7,7 +7,8 @@ import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
 import { constantValue, removeNodes, replaceNode, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
 import { makeTensor, packBits, tensorToFloat32 } from "../onnx/tensor";
 import { E2M1_TABLE, decodeE4M3, dequantizeFp4, quantizeFp4, type Fp4Format } from "./fp4";
-import { dequantizeBlockwise, quantizeBlockwise, sqnrDb, type BlockAlgorithm } from "./intblock";
+import { sqnr as sqnrDb } from "../quant/math";
+import { dequantizeBlockwise, quantizeBlockwise, type BlockAlgorithm } from "./intblock";
 import { packMatMulNBits } from "./pack";
 
 export interface Int4Options {

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { dequantizeBlockwise, quantizeBlockwise, sqnrDb } from "../../../kernel/lowbit/intblock";
+import { dequantizeBlockwise, quantizeBlockwise } from "../../../kernel/lowbit/intblock";
+import { sqnr as sqnrDb } from "../../../kernel/quant/math";
 import { packMatMulNBits } from "../../../kernel/lowbit/pack";
 import { packBits, unpackBits } from "../../../kernel/onnx/tensor";
 
