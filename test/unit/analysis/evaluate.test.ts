@@ -1,7 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
+import { DataType } from "../../../kernel/onnx/dtype";
+import { Model } from "../../../kernel/onnx/model";
+import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../kernel/onnx/proto";
 import { loadDataDir } from "../../../kernel/analysis/dataset";
 import { evaluate } from "../../../kernel/analysis/evaluate";
 import { MIME } from "../../../kernel/display-types";
@@ -79,4 +83,28 @@ test("evaluate on the bundled CNN reproduces the FP32 top-1 the fixture script m
   assert.ok(Math.abs(r.models[0]!.score.estimate - manifest.cnn!.fp32Top1) <= 0.00005, `${r.models[0]!.score.estimate} vs ${manifest.cnn!.fp32Top1}`);
   const agree = await evaluate([cnn, cnn], { inputs: data.inputs }, "agreement", { batchSize: 500, threads: 1, limit: 500 });
   assert.equal(agree.models[1]!.score.estimate, 1);
+});
+
+test("evaluate CER on sequence outputs end to end, with and without CTC collapse, against hand counts", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-seq-"));
+  try {
+    const file = path.join(dir, "identity.onnx");
+    const io = (n: string) => makeValueInfo(n, DataType.FLOAT, ["batch", 4, 3]);
+    writeFileSync(file, Model.fromProto(makeModel(makeGraph("seq", [makeNode("Identity", ["s"], ["y"])], [io("s")], [io("y")]))).toBytes());
+    // Argmax per step: sample 0 → 1 2 2 0, sample 1 → 0 1 1 1 (one-hot scores).
+    const steps = [1, 2, 2, 0, 0, 1, 1, 1];
+    const s = new Float32Array(2 * 4 * 3);
+    steps.forEach((c, t) => (s[t * 3 + c] = 1));
+    const labels = { type: "int32" as const, dims: [2, 4], data: Int32Array.from([1, 2, 2, -1, 0, 1, -1, -1]) };
+    const data = { inputs: { s: { type: "float32" as const, dims: [2, 4, 3], data: s } }, labels };
+    // Plain: [1,2,2,0] vs [1,2,2] → 1 edit; [0,1,1,1] vs [0,1] → 2 edits; 3 / 5 reference tokens.
+    const plain = await evaluate([file], data, "cer", { threads: 1 });
+    assert.ok(Math.abs(plain.models[0]!.score.estimate - 3 / 5) < 1e-12);
+    assert.equal(plain.json.higherIsBetter, false);
+    // CTC, blank 0: [1,2] vs [1,2,2] → 1; [1] vs [0,1] → 1; 2 / 5.
+    const ctc = await evaluate([file], data, { kind: "cer", sequence: { ctcBlank: 0 } }, { threads: 1 });
+    assert.ok(Math.abs(ctc.models[0]!.score.estimate - 2 / 5) < 1e-12);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
