@@ -155,8 +155,11 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
       if (r.ep !== ep) notes.push(`${name}: asked for ${ep}, ran on ${r.ep}`);
       figures.push({ name, fileBytes: bytes, loadMs, rssDeltaBytes: process.memoryUsage().rss - rss0, ep: r.ep, batches: [] });
     }
-    for (const batch of batchSizes) {
-      const feeds = fixed ?? (typeof options.data === "function" ? options.data(batch) : generateFeeds(runners[0]!.inputs, batch, 1, options.shapes));
+    for (const asked of batchSizes) {
+      const feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(runners[0]!.inputs, asked, 1, options.shapes));
+      // A model with a fixed first dimension runs at that size whatever was asked: report what ran.
+      const batch = feedsBatch(feeds);
+      if (batch !== asked) notes.push(`batch ${asked} asked, but the inputs have ${batch} rows (fixed in the model or the data): figures are for ${batch}`);
       runners.forEach((r, i) => checkFeeds(feeds, r.inputs, entries[i]![0]));
       const colds: number[] = [];
       for (const r of runners) {

@@ -97,7 +97,11 @@ async function collectOutput(open: OpenRunner, src: ModelSource, name: string, d
     if (!outName || !runner.outputs.some((o) => o.name === outName)) {
       throw new Error(`${name}: no output "${outName}"; outputs are ${runner.outputs.map((o) => `"${o.name}"`).join(", ")}`);
     }
-    const bs = opts.batchSize ?? 64;
+    // A fixed first dimension is the only batch size the model accepts.
+    const fixedBatch = runner.inputs[0]?.shape[0];
+    const isFixed = typeof fixedBatch === "number" && fixedBatch > 0;
+    const bs = isFixed ? fixedBatch : (opts.batchSize ?? 64);
+    if (isFixed && n % bs !== 0) throw new Error(`${name}: the model takes batches of exactly ${bs}, and ${n} samples do not divide into them; set limit to a multiple of ${bs}`);
     const parts: HostTensor[] = [];
     for (let s = 0; s < n; s += bs) {
       const feeds: Feeds = {};

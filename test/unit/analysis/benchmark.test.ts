@@ -1,9 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readFileSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { benchmark } from "../../../kernel/analysis/benchmark";
 import { evaluate } from "../../../kernel/analysis/evaluate";
+import { DataType } from "../../../kernel/onnx/dtype";
 import { Model } from "../../../kernel/onnx/model";
+import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../kernel/onnx/proto";
 import { MIME } from "../../../kernel/display-types";
 import { buildClassifierPair, D } from "./models";
 
@@ -82,6 +86,24 @@ test("benchmark and evaluate take in-memory Models (convert()'s result) as well 
     const x = { x: { type: "float32" as const, dims: [8, D], data: new Float32Array(8 * D).fill(0.5) } };
     const e = await evaluate({ file: int8, mem }, { inputs: x }, "agreement", { threads: 1 });
     assert.equal(e.models[1]!.score.estimate, 1);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a model with a fixed batch of 1: benchmark reports the batch that ran, evaluate feeds it one row at a time", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-fixed-"));
+  try {
+    const file = path.join(dir, "fixed.onnx");
+    const io = (n: string) => makeValueInfo(n, DataType.FLOAT, [1, 3]);
+    writeFileSync(file, Model.fromProto(makeModel(makeGraph("fixed", [makeNode("Relu", ["a"], ["b"])], [io("a")], [io("b")]))).toBytes());
+    const r = (await benchmark([file], { batchSizes: [8], runs: 2, warmup: 0, threads: 1 })).toJSON();
+    assert.equal(r.models[0]!.batches[0]!.batch, 1);
+    assert.ok(r.notes.some((n) => /batch 8 asked, but the inputs have 1 rows/.test(n)));
+    const x = { a: { type: "float32" as const, dims: [5, 3], data: Float32Array.from({ length: 15 }, (_, i) => i - 7) } };
+    const e = await evaluate([file, file], { inputs: x }, "cosine", { threads: 1, batchSize: 64 });
+    assert.equal(e.json.samples, 5);
+    assert.ok(Math.abs(e.models[1]!.score.estimate - 1) < 1e-12);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
