@@ -48,7 +48,21 @@ export function locateTensors(
   return { main, inSubgraph, unknown };
 }
 
-/** Element types known from value infos, graph inputs/outputs and initializers (unknown ones are cast). */
+/** Ops whose outputs have the element type of their first input (enough to skip most Casts in CNNs and
+ * transformers, where intermediate value_info is usually absent). */
+const SAME_TYPE_AS_INPUT0 = new Set([
+  "Abs", "Add", "AveragePool", "BatchNormalization", "Clip", "Concat", "Conv", "ConvTranspose", "Div", "Dropout",
+  "Elu", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
+  "HardSigmoid", "HardSwish", "Identity", "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Log",
+  "LRN", "MatMul", "Max", "MaxPool", "Mean", "Min", "Mul", "Neg", "Pad", "Pow", "PRelu", "Reciprocal",
+  "ReduceMax", "ReduceMean", "ReduceMin", "ReduceSum", "Relu", "Reshape", "Resize", "Selu", "Sigmoid", "Slice",
+  "Softmax", "Softplus", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tanh", "Tile", "Transpose", "Unsqueeze",
+]);
+
+/**
+ * Element types known from value infos, graph inputs/outputs, initializers and Constant nodes, propagated through
+ * type-preserving ops in graph order. Tensors left unknown get a Cast to float32 (a copy per batch).
+ */
 function knownTypes(graph: GraphProto): Map<string, number> {
   const types = new Map<string, number>();
   for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) {
@@ -56,6 +70,19 @@ function knownTypes(graph: GraphProto): Map<string, number> {
     if (t) types.set(v.name, t.elemType);
   }
   for (const t of graph.initializer) types.set(t.name, t.dataType);
+  for (const n of graph.node) {
+    if (n.opType === "Constant" && n.domain === "") {
+      const t = n.attribute.find((a) => a.name === "value")?.t;
+      if (t && n.output[0]) types.set(n.output[0], t.dataType);
+      continue;
+    }
+    const t0 = n.input[0] ? types.get(n.input[0]) : undefined;
+    if (n.domain !== "" || t0 === undefined || !SAME_TYPE_AS_INPUT0.has(n.opType)) continue;
+    // Outputs beyond the first are indices/masks for some of these ops (MaxPool, Dropout, BatchNormalization
+    // training outputs); Split is the exception with all outputs alike.
+    const outs = n.opType === "Split" ? n.output : n.output.slice(0, 1);
+    for (const o of outs) if (o && !types.has(o)) types.set(o, t0);
+  }
   return types;
 }
 
