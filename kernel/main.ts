@@ -25,11 +25,15 @@ function typingsDir(): string {
 
 let executor: Executor | undefined;
 function getExecutor(): Executor {
-  executor ??= createExecutor({
+  if (executor) return executor;
+  const t0 = performance.now();
+  executor = createExecutor({
     // Loaded on first import: onnxruntime-node's native code only when a cell asks for it.
     modules: [{ name: "ptq", typingsDir: typingsDir(), load: () => require("./api") }],
     log: (message) => log(connection, "info", message),
   });
+  // Startup phases, for the kernel benchmark and for users wondering why the first cell is slow.
+  log(connection, "info", `started: process ${Math.round(t0)} ms, compiler ${Math.round(performance.now() - t0)} ms`);
   return executor;
 }
 
