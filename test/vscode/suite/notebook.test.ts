@@ -1,0 +1,118 @@
+// The notebook kernel inside a real VS Code: a .ipynb runs on the PTQ controller in its own kernel process — a
+// cell loads the fixture CNN and quantizes it, tables and plots come out with their MIME types, errors become
+// error outputs with the cell's line, an error cancels what was queued, interrupt stops an awaiting cell and
+// restarts a busy kernel, restart clears state, and process.abort() fails only its cell.
+import * as assert from "node:assert/strict";
+import * as vscode from "vscode";
+import { activateExtension, EXTENSION_ID, waitFor } from "./util";
+
+const ERROR_MIME = "application/vnd.code.notebook.error";
+
+function cellData(code: string): vscode.NotebookCellData {
+  return new vscode.NotebookCellData(vscode.NotebookCellKind.Code, code, "typescript");
+}
+
+function fixture(rel: string): string {
+  return vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", rel).fsPath;
+}
+
+function mimes(cell: vscode.NotebookCell): string[] {
+  return cell.outputs.flatMap((o) => o.items.map((i) => i.mime));
+}
+
+function text(cell: vscode.NotebookCell, mime?: string): string {
+  return cell.outputs.flatMap((o) => o.items).filter((i) => !mime || i.mime === mime).map((i) => Buffer.from(i.data).toString("utf8")).join("\n");
+}
+
+describe("notebook kernel", function () {
+  // Each kernel start type-checks the Node typings once (~1.5 s idle, much more on a loaded machine).
+  this.timeout(300_000);
+  let nb: vscode.NotebookDocument;
+
+  /** Appends cells, runs them (as one request, like Run All) and returns them once each has ended. */
+  async function run(...codes: string[]): Promise<vscode.NotebookCell[]> {
+    const start = nb.cellCount;
+    const edit = new vscode.WorkspaceEdit();
+    edit.set(nb.uri, [vscode.NotebookEdit.insertCells(start, codes.map(cellData))]);
+    assert.ok(await vscode.workspace.applyEdit(edit));
+    const cells = nb.getCells(new vscode.NotebookRange(start, start + codes.length));
+    const done = vscode.commands.executeCommand("notebook.cell.execute", { ranges: [{ start, end: start + codes.length }], document: nb.uri });
+    await done;
+    return waitFor("cells to end", () => cells.every((c) => c.executionSummary?.success !== undefined || c.executionSummary?.timing?.endTime) && cells, 240_000);
+  }
+
+  before(async () => {
+    await activateExtension();
+    nb = await vscode.workspace.openNotebookDocument("jupyter-notebook", new vscode.NotebookData([]));
+    await vscode.window.showNotebookDocument(nb);
+    await vscode.commands.executeCommand("notebook.selectKernel", { id: "ptq-kernel", extension: EXTENSION_ID });
+  });
+  after(async () => {
+    await vscode.commands.executeCommand("ptq.kernel.shutdown", nb.uri);
+  });
+
+  it("loads the fixture CNN and quantizes it in cells", async () => {
+    const [load, quant] = await run(
+      `import { loadModel, prepare, calibrate, convert, openData } from "ptq";\nconst model = await loadModel(${JSON.stringify(fixture("models/cnn.onnx"))});\nmodel.proto.graph!.node.length`,
+      `const prepared = await prepare(model);\nawait calibrate(prepared, openData(${JSON.stringify(fixture("data/calib/npy"))}, model));\nconst int8 = await convert(prepared);\nint8.proto.graph!.node.filter((n) => n.opType === "QuantizeLinear").length > 0`,
+    );
+    assert.equal(load!.executionSummary?.success, true, text(load!));
+    assert.match(text(load!, "text/plain"), /^\d+$/);
+    assert.equal(quant!.executionSummary?.success, true, text(quant!));
+    assert.equal(text(quant!, "text/plain"), "true");
+  });
+
+  it("shows a table and a plot with standard MIME types; execution order counts up", async () => {
+    const [cell] = await run('import { display } from "ptq";\ndisplay.table([{ layer: "conv1", sqnr: 31.2 }]);\ndisplay.plotly({ data: [{ y: [1, 3, 2], type: "scatter" }] });\nconsole.log("done");');
+    assert.equal(cell!.executionSummary?.success, true, text(cell!));
+    for (const m of ["text/html", "application/vnd.plotly.v1+json", "application/vnd.code.notebook.stdout"]) assert.ok(mimes(cell!).includes(m), `${m} in ${mimes(cell!).join(", ")}`);
+    assert.match(text(cell!, "text/html"), /<td>conv1<\/td>/);
+    assert.ok((cell!.executionSummary?.executionOrder ?? 0) >= 3);
+  });
+
+  it("a type error is an error output with the cell's line; it cancels the queued cells", async () => {
+    const [bad, queued] = await run("const ok = 1;\nconst s: string = ok;", "'never runs'");
+    assert.equal(bad!.executionSummary?.success, false);
+    assert.ok(mimes(bad!).includes(ERROR_MIME));
+    assert.match(text(bad!, ERROR_MIME), /cell\d+:2:7/);
+    assert.notEqual(queued!.executionSummary?.success, true);
+    assert.equal(queued!.outputs.length, 0);
+  });
+
+  it("interrupt stops an awaiting cell; a busy kernel is restarted within 5 s", async () => {
+    const waiting = run("await new Promise(() => {});");
+    await new Promise((r) => setTimeout(r, 1500));
+    await vscode.commands.executeCommand("ptq.kernel.interrupt", nb.uri);
+    const [w] = await waiting;
+    assert.equal(w!.executionSummary?.success, false);
+    assert.match(text(w!, ERROR_MIME), /Interrupted/);
+
+    await run("const kept = 41;");
+    const busy = run("await new Promise((r) => setTimeout(() => { for (;;) {} }, 0));");
+    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    await vscode.commands.executeCommand("ptq.kernel.interrupt", nb.uri);
+    const [b] = await busy;
+    assert.ok(Date.now() - t0 <= 5000, `busy kernel stopped in ${Date.now() - t0} ms`);
+    assert.match(text(b!, ERROR_MIME), /restarted/);
+    const [after] = await run("typeof kept");
+    assert.equal(after!.executionSummary?.success, false, "state was lost with the restarted kernel");
+  });
+
+  it("restart clears state", async () => {
+    await run("const before = 1;");
+    await vscode.commands.executeCommand("ptq.kernel.restart", nb.uri);
+    const [c] = await run("before");
+    assert.equal(c!.executionSummary?.success, false);
+    assert.match(text(c!, ERROR_MIME), /Cannot find name 'before'/);
+  });
+
+  it("process.abort() fails its cell with the reason; the next cell runs in a fresh kernel", async () => {
+    const [abort] = await run("process.abort();");
+    assert.equal(abort!.executionSummary?.success, false);
+    assert.match(text(abort!, ERROR_MIME), /SIGABRT/);
+    const [next] = await run("6 * 7");
+    assert.equal(next!.executionSummary?.success, true, text(next!));
+    assert.equal(text(next!, "text/plain"), "42");
+  });
+});
