@@ -3,6 +3,7 @@
 // rewrites). Marks are plain data so prepare() can list the tensors calibration must observe.
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import { consumers as consumerMap, producers as producerMap } from "../onnx/graph";
+import { tensorToFloat32 } from "../onnx/tensor";
 import { inferElemTypes, isFloat32 } from "./graph";
 import type { ResolvedQConfig } from "./types";
 
@@ -99,6 +100,8 @@ export class QuantizerContext {
   /** Quantize a float activation (or a float constant used like one, e.g. the scalar of an Add). */
   activation(name: string, mark: ActivationMark = {}): boolean {
     if (!this.isFloat(name) || this.config.overrides[name]?.keepFloat) return false;
+    // A constant holding -inf/NaN (attention masks) has no scale; it stays float.
+    if (this.isConstant(name) && !this.finiteConstant(name)) return false;
     const prev = this.marks.activations.get(name);
     // A shared-parameter or fixed-range mark wins over a plain one: it is what lets onnxruntime drop the Q/DQ pair.
     if (!prev || mark.sameAs || mark.fixedRange) this.marks.activations.set(name, { ...prev, ...mark });
@@ -106,9 +109,23 @@ export class QuantizerContext {
     return true;
   }
 
+  private finiteConstant(name: string): boolean {
+    const t = this.initializers.get(name)!;
+    try {
+      return tensorToFloat32(t).every((v) => Number.isFinite(v));
+    } catch {
+      return false; // external data we cannot read here: leave it alone
+    }
+  }
+
+  /** Whether weight() would accept this tensor (lets a quantizer decline before marking anything). */
+  canQuantizeWeight(name: string): boolean {
+    return this.isConstant(name) && this.isFloat(name) && !this.config.overrides[name]?.keepFloat && this.finiteConstant(name);
+  }
+
   /** Quantize a constant weight, per-channel along `axis` when the config asks for per-channel. */
   weight(name: string, axis: number | undefined): boolean {
-    if (!this.isConstant(name) || !this.isFloat(name) || this.config.overrides[name]?.keepFloat) return false;
+    if (!this.canQuantizeWeight(name)) return false;
     if (!this.marks.weights.has(name)) this.marks.weights.set(name, { axis: this.config.perChannel ? axis : undefined });
     this.current.push(name);
     return true;

@@ -17,6 +17,7 @@ function convLike(weightAxis: (node: NodeProto) => number | undefined): OpQuanti
     const [x = "", w = "", b = ""] = node.input;
     if (!allFloat(ctx, [x, w])) return "input or weight is not float32";
     if (!ctx.isConstant(w)) return "weight is not a constant (initializer or Constant node)";
+    if (!ctx.canQuantizeWeight(w)) return "weight kept float (override, or NaN/Inf values)";
     ctx.activation(x);
     ctx.weight(w, weightAxis(node));
     if (b) ctx.bias(b, x, w, node);
@@ -46,6 +47,7 @@ export const gemm: OpQuantizer = (node, ctx) => {
   if (!allFloat(ctx, [a, b])) return "inputs are not float32";
   if (!ctx.isConstant(b)) return "B is not a constant";
   if (attrInt(node, "transA", 0) !== 0) return "transA = 1 is not quantized (QGemm needs A untransposed)";
+  if (!ctx.canQuantizeWeight(b)) return "weight kept float (override, or NaN/Inf values)";
   ctx.activation(a);
   ctx.weight(b, attrInt(node, "transB", 0) ? 0 : 1);
   const cDims = ctx.dims(c);

@@ -146,7 +146,12 @@ export class QdqRewriter {
       p = paramsForWeight(tensorToFloat32(t), t.dims.map(Number), opts);
     } else {
       const r = o.range ?? mark?.fixedRange ?? this.ranges.get(name);
-      if (!r) throw new Error(`tensor "${name}" has no calibration range: run calibrate() with data before convert()`);
+      if (!r && this.ranges.size === 0) throw new Error(`tensor "${name}" has no calibration range: run calibrate() with data before convert()`);
+      if (!r)
+        throw new Error(
+          `tensor "${name}": calibration saw no finite value (NaN/Inf activations or a tensor the data never reached); ` +
+            `check the calibration data, or keep it in float with QConfig.overrides["${name}"] = { keepFloat: true }`,
+        );
       if (!Number.isFinite(r.min) || !Number.isFinite(r.max))
         throw new Error(`tensor "${name}": calibration saw no finite value (NaN/Inf activations); check the calibration data`);
       p = paramsFromRange(r.min, r.max, opts);

@@ -111,3 +111,44 @@ test("per-tensor overrides: a fixed range and keepFloat", async () => {
   assert.equal(new Float32Array(s.rawData.slice().buffer)[0], Math.fround(8 / 255));
   assert.ok(!r.qdq.graph.initializer.some((t) => t.name === "m_scale"));
 });
+
+test("a weight shared by two MatMuls is stored once; calibrate() twice widens the ranges", async () => {
+  const m = makeModel(
+    [makeNode("MatMul", ["x", "M"], ["a"], { name: "mm1" }), makeNode("Relu", ["a"], ["r"], { name: "relu" }), makeNode("MatMul", ["r", "M"], ["y"], { name: "mm2" })],
+    [valueInfo("x", F, [4, 8])],
+    [valueInfo("y", F, [4, 8])],
+    [w("M", [8, 8], 1)],
+  );
+  const prepared = await prepare(Model.fromProto(m), {}, { optimize: false });
+  const feed = (lo: number, hi: number) => ({ x: new ort.Tensor("float32", randomFloats(32, 5, lo, hi), [4, 8]) });
+  await calibrate(prepared, [feed(-1, 1)]);
+  const narrow = prepared.ranges.get("x")!;
+  await calibrate(prepared, [feed(-3, 3)]);
+  const wide = prepared.ranges.get("x")!;
+  await release(prepared);
+  assert.ok(wide.min < narrow.min && wide.max > narrow.max, `${JSON.stringify(narrow)} → ${JSON.stringify(wide)}`);
+  const q = await convert(prepared);
+  assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("M_quantized")).length, 1);
+  assert.equal(q.graph.node.filter((n) => n.opType === "DequantizeLinear" && n.input[0] === "M_quantized").length, 1);
+});
+
+test("format qoperator: onnxruntime's own lowering gives QLinear ops and no Q/DQ pairs between them", async () => {
+  const prepared = await prepare(Model.fromProto(mlp()), { format: "qoperator" }, { optimize: false });
+  await calibrate(prepared, [{ x: new ort.Tensor("float32", randomFloats(64, 1), [4, 16]) }]);
+  await release(prepared);
+  const q = await convert(prepared);
+  const ops = opCounts(q.proto);
+  assert.ok((ops.QLinearMatMul ?? 0) + (ops.MatMulIntegerToFloat ?? 0) >= 1, JSON.stringify(ops));
+  assert.equal(prepared.summary!.format, "qoperator");
+});
+
+test("an attention-mask constant with -inf stays float instead of breaking the scale", async () => {
+  const m = makeModel(
+    [makeNode("MatMul", ["x", "M"], ["a"], { name: "mm" }), makeNode("Add", ["a", "mask"], ["y"], { name: "mask_add" })],
+    [valueInfo("x", F, [4, 8])],
+    [valueInfo("y", F, [4, 8])],
+    [w("M", [8, 8], 1), makeTensor("mask", F, [8], [0, 0, 0, 0, 0, 0, -Infinity, -Infinity])],
+  );
+  const r = await quantizeTiny(m, { x: [4, 8] });
+  assert.ok(r.qdq.graph.initializer.some((t) => t.name === "mask" && t.dataType === F));
+});
