@@ -67,13 +67,22 @@ function graphPieces(g: GraphProto): Uint8Array[] {
   return pieces;
 }
 
-/** Encodes a ModelProto; same bytes as toBinary(ModelProtoSchema, proto), with one copy of the weights. */
-export function encodeModel(proto: ModelProto): Uint8Array {
+/**
+ * The encoding of a ModelProto as consecutive pieces (big raw_data are views of the tensors, not copies): write
+ * them in order to a file to save without building the whole encoding in memory.
+ */
+export function encodeModelPieces(proto: ModelProto): Uint8Array[] {
   const g = proto.graph;
-  if (!g || !g.initializer.some((t) => t.rawData.byteLength >= BIG)) return toBinary(ModelProtoSchema, proto);
+  if (!g || !g.initializer.some((t) => t.rawData.byteLength >= BIG)) return [toBinary(ModelProtoSchema, proto)];
   const [a, c] = split(ModelProtoSchema, proto, GRAPH_FIELD);
   const gp = graphPieces(g);
-  const pieces = [toBinary(ModelProtoSchema, a), lengthPrefix(GRAPH_FIELD, total(gp)), ...gp, toBinary(ModelProtoSchema, c)];
+  return [toBinary(ModelProtoSchema, a), lengthPrefix(GRAPH_FIELD, total(gp)), ...gp, toBinary(ModelProtoSchema, c)];
+}
+
+/** Encodes a ModelProto; same bytes as toBinary(ModelProtoSchema, proto), with one copy of the weights. */
+export function encodeModel(proto: ModelProto): Uint8Array {
+  const pieces = encodeModelPieces(proto);
+  if (pieces.length === 1) return pieces[0]!;
   const out = new Uint8Array(total(pieces));
   let at = 0;
   for (const p of pieces) {

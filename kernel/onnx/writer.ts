@@ -9,7 +9,7 @@ import {
   type TensorProto,
 } from "onnx-buf";
 import { create } from "@bufbuild/protobuf";
-import { encodeModel } from "./encode";
+import { encodeModelPieces } from "./encode";
 import { OnnxError } from "./errors";
 import { externalRef, isExternal, readExternalBytes } from "./external";
 import { allTensors } from "./graph";
@@ -41,11 +41,15 @@ function writeAll(fd: number, bytes: Uint8Array, position: number): void {
   while (done < bytes.byteLength) done += writeSync(fd, bytes, done, bytes.byteLength - done, position + done);
 }
 
-function writeFileAtomic(target: string, bytes: Uint8Array): void {
+function writeFileAtomic(target: string, pieces: Uint8Array[]): void {
   const tmp = tempName(target);
   const fd = openSync(tmp, "wx");
   try {
-    writeAll(fd, bytes, 0);
+    let at = 0;
+    for (const p of pieces) {
+      writeAll(fd, p, at);
+      at += p.byteLength;
+    }
     fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
@@ -141,10 +145,11 @@ export function writeModelFiles(proto: ModelProto, target: string, sourceDir: st
         t.externalData = [];
       }
     }
-    const bytes = encodeModel(proto);
+    // Written piece by piece: the weights go from the tensors to the file without an in-memory copy.
+    const pieces = encodeModelPieces(proto);
     if (dataTmp) renameSync(dataTmp, path.join(dir, location));
     dataTmp = undefined;
-    writeFileAtomic(target, bytes);
+    writeFileAtomic(target, pieces);
   } finally {
     if (dataTmp) rmSync(dataTmp, { force: true });
     for (const s of saved) {

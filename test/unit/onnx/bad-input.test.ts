@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { Model, OnnxError, allTensors, readTensor } from "../../../kernel/onnx";
+import { seededRandom } from "../../../kernel/analysis/stats";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
@@ -56,20 +57,8 @@ test("bad files end in an error that names the file and says what is wrong", asy
   }
 });
 
-/** mulberry32: a tiny seeded PRNG so every fuzz case is reproducible from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function mutate(src: Uint8Array, seed: number): Uint8Array {
-  const r = rng(seed);
+  const r = seededRandom(seed);
   const b = Uint8Array.from(src);
   const kind = seed % 4;
   if (kind === 0) {

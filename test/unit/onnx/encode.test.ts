@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema } from "onnx-buf";
 import { DataType, Model, makeTensor } from "../../../kernel/onnx";
-import { encodeModel } from "../../../kernel/onnx/encode";
+import { encodeModel, encodeModelPieces } from "../../../kernel/onnx/encode";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
 test("encodeModel writes exactly toBinary's bytes, big weights or not", () => {
@@ -21,6 +21,10 @@ test("encodeModel writes exactly toBinary's bytes, big weights or not", () => {
   // Unknown fields (from a newer ONNX) survive and keep their place.
   const withUnknown = Model.fromBytes(Uint8Array.from([...bigWeights(20000).toBytes(), 0xf8, 0x07, 0x01]), { skipValidation: true });
   models.push(withUnknown);
-  for (const m of models) assert.deepEqual(encodeModel(m.proto), toBinary(ModelProtoSchema, m.proto));
+  for (const m of models) {
+    const expected = toBinary(ModelProtoSchema, m.proto);
+    assert.deepEqual(encodeModel(m.proto), expected);
+    assert.deepEqual(Buffer.concat(encodeModelPieces(m.proto)), Buffer.from(expected));
+  }
   assert.equal(withUnknown.proto.$unknown?.length, 1);
 });
