@@ -43,9 +43,14 @@ export class Annotations {
   readonly nodes = new Map<NodeProto, string[]>();
   readonly float: { node: NodeProto; reason: string }[] = [];
 
-  /** Activations calibration must observe: marked, not constant, not sharing another tensor's parameters. */
+  /**
+   * Activations calibration must observe: marked, not constant, no fixed range. Tensors that share another
+   * tensor's parameters (sameAs) are observed too: when the tensor they share with stays float (excluded by the
+   * user or by the mixed-precision search), they need a range of their own, and re-calibrating for every such
+   * variant would cost far more than a few extra reductions now.
+   */
   observed(isConstant: (name: string) => boolean): string[] {
-    return [...this.activations.entries()].filter(([n, m]) => !isConstant(n) && !m.sameAs && !m.fixedRange).map(([n]) => n);
+    return [...this.activations.entries()].filter(([n, m]) => !isConstant(n) && !m.fixedRange).map(([n]) => n);
   }
 }
 

@@ -10,7 +10,7 @@ import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { inferElemTypes } from "./graph";
 import { ONNX_DTYPE, paramsForWeight, quantize } from "./math";
 import { preprocess } from "./preprocess";
-import { matchesSelector, type QuantizationSummary, type ResolvedQConfig } from "./types";
+import { emptySummary, matchesSelector, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 export async function quantizeDynamicModel(
   model: Model,
@@ -20,17 +20,7 @@ export async function quantizeDynamicModel(
   const m = await preprocess(model, optimize);
   const g = m.graph;
   const opset = Number(m.opset() ?? 0);
-  const summary: QuantizationSummary = {
-    format: "qoperator",
-    mode: "dynamic",
-    quantized: [],
-    float: [],
-    unsupportedOps: {},
-    biasOverflow: [],
-    foldedActivations: [],
-    opset: { before: opset, after: opset },
-    warnings: [],
-  };
+  const summary = emptySummary("qoperator", "dynamic", opset);
   if (opset < 10) throw new Error(`${model.path ?? "model"}: dynamic quantization needs opset >= 10 (MatMulInteger); this model is opset ${opset}`);
   const types = inferElemTypes(g);
   const inits = new Map(g.initializer.map((t) => [t.name, t]));

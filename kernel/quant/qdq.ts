@@ -9,7 +9,7 @@ import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
 import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qRange, quantize, quantizeBias, type QType, type QuantParams } from "./math";
-import type { QuantizationSummary, ResolvedQConfig } from "./types";
+import { emptySummary, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 export type Ranges = ReadonlyMap<string, { min: number; max: number }>;
 
@@ -35,17 +35,7 @@ export class QdqRewriter {
     this.inits = new Map(g.initializer.map((t) => [t.name, t]));
     this.taken = usedNames(g);
     const opset = opsetOf(model);
-    this.summary = {
-      format: config.format,
-      mode: "static",
-      quantized: [],
-      float: [],
-      unsupportedOps: {},
-      biasOverflow: [],
-      foldedActivations: [],
-      opset: { before: opset, after: opset },
-      warnings: [],
-    };
+    this.summary = emptySummary(config.format, "static", opset);
   }
 
   private get graph(): GraphProto {

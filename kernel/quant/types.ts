@@ -164,3 +164,17 @@ export interface QuantizationSummary {
   opset: { before: number; after: number };
   warnings: string[];
 }
+
+export function emptySummary(format: QuantFormat, mode: "static" | "dynamic", opset: number): QuantizationSummary {
+  return {
+    format,
+    mode,
+    quantized: [],
+    float: [],
+    unsupportedOps: {},
+    biasOverflow: [],
+    foldedActivations: [],
+    opset: { before: opset, after: opset },
+    warnings: [],
+  };
+}

@@ -1,30 +1,10 @@
 // Tiny models built in code for the quantizer tests (ONNX Runtime's own tests do the same), and a runner.
-import { create, toBinary } from "@bufbuild/protobuf";
-import {
-  GraphProtoSchema,
-  ModelProtoSchema,
-  OperatorSetIdProtoSchema,
-  TensorShapeProtoSchema,
-  TensorShapeProto_DimensionSchema,
-  TypeProtoSchema,
-  TypeProto_TensorSchema,
-  ValueInfoProtoSchema,
-  type ModelProto,
-  type NodeProto,
-  type TensorProto,
-  type ValueInfoProto,
-} from "onnx-buf";
+import { toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import * as ort from "onnxruntime-node";
+import { makeGraph, makeModel as makeModelProto, makeValueInfo } from "../../../kernel/onnx/proto";
 
-export function valueInfo(name: string, elemType: number, dims: (number | string)[]): ValueInfoProto {
-  const dim = dims.map((d) =>
-    create(TensorShapeProto_DimensionSchema, {
-      value: typeof d === "number" ? { case: "dimValue", value: BigInt(d) } : { case: "dimParam", value: d },
-    }),
-  );
-  const tensorType = create(TypeProto_TensorSchema, { elemType, shape: create(TensorShapeProtoSchema, { dim }) });
-  return create(ValueInfoProtoSchema, { name, type: create(TypeProtoSchema, { value: { case: "tensorType", value: tensorType } }) });
-}
+export const valueInfo = makeValueInfo;
 
 export function makeModel(
   nodes: NodeProto[],
@@ -33,13 +13,7 @@ export function makeModel(
   initializers: TensorProto[] = [],
   opset = 17,
 ): ModelProto {
-  const graph = create(GraphProtoSchema, { name: "g", node: nodes, input: inputs, output: outputs, initializer: initializers });
-  return create(ModelProtoSchema, {
-    irVersion: 8n,
-    producerName: "ptq-test",
-    graph,
-    opsetImport: [create(OperatorSetIdProtoSchema, { domain: "", version: BigInt(opset) })],
-  });
+  return makeModelProto(makeGraph("g", nodes, inputs, outputs, { initializers }), { opsets: { "": opset }, producerName: "ptq-test" });
 }
 
 export async function runModel(
