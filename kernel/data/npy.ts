@@ -1,6 +1,7 @@
 // NumPy .npy format (versions 1–3): a magic string, a Python-literal header dict, then the raw array in C order.
 // https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
 
+import { readFileSync } from "node:fs";
 import { DataType } from "../onnx/dtype";
 import { DataError, type FeedArray, type LoadedArray } from "./feeds";
 
@@ -80,4 +81,15 @@ export function parseNpy(bytes: Uint8Array, file: string): LoadedArray {
     for (let i = 0; i < count; i++) out[i] = t.get(view, dataStart + i * t.bytes, little);
   }
   return { dtype: t.dtype, dims, data };
+}
+
+/** Reads and parses a .npy file (e.g. eval labels); errors name the file. */
+export function loadNpy(file: string): LoadedArray {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new DataError(`${file}: cannot read (${(e as Error).message})`);
+  }
+  return parseNpy(bytes, file);
 }

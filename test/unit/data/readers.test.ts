@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { DataType } from "../../../kernel/onnx/dtype";
 import { makeGraph, makeModel, makeValueInfo } from "../../../kernel/onnx/proto";
 import { checkFeeds, type Feeds } from "../../../kernel/data/feeds";
-import { parseNpy } from "../../../kernel/data/npy";
+import { loadNpy, parseNpy } from "../../../kernel/data/npy";
 import { openData, readNpyFolder, readNpz, readTestDataSets } from "../../../kernel/data/readers";
 import { randomData } from "../../../kernel/data/random";
 
@@ -27,7 +27,7 @@ test("parseNpy reads numpy's files: float32, big-endian float64, int64, bool", (
   const be = parseNpy(readFileSync(f("big_endian_f8.npy")), "be");
   assert.ok(be.data instanceof Float64Array);
   assert.deepEqual([...be.data as Float64Array], [0, 1, 2, 3, 4, 5]);
-  const i = parseNpy(readFileSync(f("int64.npy")), "i");
+  const i = loadNpy(f("int64.npy"));
   assert.deepEqual([...i.data as BigInt64Array], [-2n, -1n, 0n, 1n]);
   const b = parseNpy(readFileSync(f("bool.npy")), "b");
   assert.equal(b.dtype, DataType.BOOL);
@@ -96,4 +96,8 @@ test("randomData warns, is repeatable and fills symbolic batch dims", () => {
   assert.ok(values(a[0]!, "ids").every((v) => v >= 0 && v < 10));
   const symbolic = makeModel(makeGraph("g", [], [makeValueInfo("t", DataType.FLOAT, ["n", "seq"])], []));
   assert.throws(() => [...randomData(symbolic, 1, { warn: () => {} })], /input "t" has a symbolic dim seq at axis 1/);
+});
+
+test("loadNpy names a missing file", () => {
+  assert.throws(() => loadNpy(f("missing.npy")), /missing\.npy: cannot read/);
 });

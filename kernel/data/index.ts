@@ -1,0 +1,21 @@
+// Calibration and evaluation data: feeds checked against a model's inputs, and lazy readers for .npy folders,
+// .npz archives, ONNX test_data_set_* folders, image folders and random data. See docs/calibration.md.
+export {
+  DataError,
+  arrayTypeFor,
+  batchesOf,
+  checkFeeds,
+  modelInputs,
+  ortTypeName,
+  type CalibrationData,
+  type FeedArray,
+  type FeedTensor,
+  type Feeds,
+  type InputSpec,
+  type LoadedArray,
+} from "./feeds";
+export { loadNpy, parseNpy } from "./npy";
+export { inputSpecs, openData, readNpyFolder, readNpz, readTestDataSets, type ModelInputsSource, type ReaderOptions } from "./readers";
+export { readImageFolder, type ImageOptions } from "./images";
+export { randomData, type RandomDataOptions } from "./random";
+export { ZipFile, type ZipEntry } from "./zip";
