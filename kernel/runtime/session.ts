@@ -220,8 +220,11 @@ function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"],
       }
       const names = fetches ? [...fetches] : outputs.map((o) => o.name);
       for (const n of names) {
-        if (!outputs.some((o) => o.name === n)) {
-          throw new OnnxError(`"${n}" is not an output of the model; add it as a graph output to fetch it`, label);
+        const o = outputs.find((x) => x.name === n);
+        if (!o) throw new OnnxError(`"${n}" is not an output of the model; add it as a graph output to fetch it`, label);
+        // Fetching an int4/uint4 tensor aborts the whole Node process inside the binding: refuse instead.
+        if (o.isTensor && o.type !== undefined && o.dtype === undefined) {
+          throw new OnnxError(`output "${n}" is ${o.type}, which onnxruntime-node cannot return; expose a float (dequantized or cast) tensor instead`, label);
         }
       }
       let result: OrtSession.ReturnType;

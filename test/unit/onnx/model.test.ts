@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DataType, Model, externalRef, isExternal, loadModel, readTensor } from "../../../kernel/onnx";
+import { DataType, Model, externalRef, isExternal, loadModel, makeTensor, readTensor } from "../../../kernel/onnx";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
 function tmp(): string {
@@ -137,6 +137,26 @@ test("subgraphs survive a save/load round trip intact", async () => {
     assert.equal(existsSync(path.join(dir, "if.onnx")), true);
     assert.equal(back.graph.input[0]!.type?.value.case, "tensorType");
     assert.equal(DataType.BOOL, 9);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("subgraph initializers go to external data and come back (If branch weights)", async () => {
+  const dir = tmp();
+  try {
+    const m = withIf();
+    const branch = m.graph.node[0]!.attribute[0]!.g!;
+    branch.initializer.push(makeTensor("branch_w", DataType.FLOAT, [600], Float32Array.from({ length: 600 }, (_, i) => i / 7)));
+    const file = path.join(dir, "if-ext.onnx");
+    await m.save(file, { externalData: { threshold: 1000 } });
+    const back = await Model.load(file);
+    const t = back.graph.node[0]!.attribute[0]!.g!.initializer[0]!;
+    assert.ok(isExternal(t));
+    assert.deepEqual(back.readTensor(t).data, readTensor(branch.initializer[0]!).data);
+    const inline = path.join(dir, "if-inline.onnx");
+    await back.save(inline);
+    assert.deepEqual((await Model.load(inline)).toBytes(), m.toBytes());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { ValueInfoProtoSchema } from "onnx-buf";
 import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, valueInfoTensor } from "../../../kernel/onnx";
 import { createSession } from "../../../kernel/runtime/session";
 
@@ -157,4 +159,20 @@ test("optimizedModelPath saves the optimized graph; Constant weights are folded 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("fetching an int4 intermediate added as an untyped output is refused instead of aborting Node", async () => {
+  const g = makeGraph(
+    "q",
+    [makeNode("QuantizeLinear", ["x", "s", "zp"], ["q"], { name: "quant" }), makeNode("DequantizeLinear", ["q", "s", "zp"], ["y"], { name: "dq" })],
+    [makeValueInfo("x", DataType.FLOAT, [4])],
+    [makeValueInfo("y", DataType.FLOAT, [4])],
+    { initializers: [makeTensor("s", DataType.FLOAT, [], [1]), makeTensor("zp", DataType.INT4, [], [0])] },
+  );
+  g.output.push(create(ValueInfoProtoSchema, { name: "q" })); // as calibration does: no type given
+  const s = await createSession(Model.fromProto(makeModel(g, { opsets: { "": 21 } })), { optimization: "disabled" });
+  await assert.rejects(s.run({ x: { data: Float32Array.from([1, 2, 3, 4]), dims: [4] } }), /output "q" is int4, which onnxruntime-node cannot return/);
+  const out = await s.run({ x: { data: Float32Array.from([1, 2, 3, 4]), dims: [4] } }, ["y"]);
+  assert.deepEqual(Array.from(out.y!.data as Float32Array), [1, 2, 3, 4]);
+  await s.dispose();
 });
