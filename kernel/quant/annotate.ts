@@ -44,13 +44,14 @@ export class Annotations {
   readonly float: { node: NodeProto; reason: string }[] = [];
 
   /**
-   * Activations calibration must observe: marked, not constant, no fixed range. Tensors that share another
+   * Activations calibration must observe: every marked non-constant one. Fixed-range tensors (Softmax output) are
+   * observed too, in case their producer is excluded later. Tensors that share another
    * tensor's parameters (sameAs) are observed too: when the tensor they share with stays float (excluded by the
    * user or by the mixed-precision search), they need a range of their own, and re-calibrating for every such
    * variant would cost far more than a few extra reductions now.
    */
   observed(isConstant: (name: string) => boolean): string[] {
-    return [...this.activations.entries()].filter(([n, m]) => !isConstant(n) && !m.fixedRange).map(([n]) => n);
+    return [...this.activations.keys()].filter((n) => !isConstant(n));
   }
 }
 

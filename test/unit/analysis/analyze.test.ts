@@ -1,0 +1,83 @@
+// analyze / sensitivity / mixed precision on the real fixture CNN (trained on Fashion-MNIST).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { Model } from "../../../kernel/onnx";
+import { calibrate, prepare, release } from "../../../kernel/quant";
+import { readNpyFolder } from "../../../kernel/data/readers";
+import { analyze, takeBatches } from "../../../kernel/analysis/analyze";
+import { searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
+import { readNpyTensor } from "../../../kernel/analysis/dataset";
+import { MIME } from "../../../kernel/display-types";
+
+const FIX = path.join(__dirname, "..", "..", "fixtures");
+
+async function calibratedCnn() {
+  const model = await Model.load(path.join(FIX, "models", "cnn.onnx"));
+  const prepared = await prepare(model);
+  const calib = await takeBatches(readNpyFolder(path.join(FIX, "data", "calib", "npy"), model.proto), 32);
+  await calibrate(prepared, calib);
+  await release(prepared);
+  return { prepared, calib };
+}
+
+/** The first n eval images as one batch, and their labels. */
+function evalBatch(n: number) {
+  const x = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
+  const y = readNpyTensor(path.join(FIX, "data", "eval", "y.npy"));
+  const per = x.dims.slice(1).reduce((a, b) => a * b, 1);
+  const feeds = { input: { data: (x.data as Float32Array).slice(0, n * per), dims: [n, ...x.dims.slice(1)] } };
+  const labels = { type: y.type, dims: [n], data: (y.data as BigInt64Array).slice(0, n) };
+  return { feeds, labels };
+}
+
+test("analyze: weight and activation SQNR per tensor, outputs, sorted worst first, rich display", async () => {
+  const { prepared, calib } = await calibratedCnn();
+  const result = await analyze(prepared, calib.slice(0, 8), { sensitivity: true });
+  const j = result.toJSON();
+  const convWeights = j.weights.filter((w) => w.opType === "Conv");
+  assert.equal(convWeights.length, 3, "the three Conv weights are compared");
+  for (const w of convWeights) assert.ok(w.sqnrDb > 30 && w.sqnrDb < 60, `${w.tensor}: per-channel int8 weight SQNR ${w.sqnrDb}`);
+  assert.ok(j.activations.length >= 3, `activations compared: ${j.activations.length}`);
+  assert.equal(j.outputs.length, 1);
+  assert.ok(j.outputs[0]!.sqnrDb > 10 && Number.isFinite(j.outputs[0]!.sqnrDb));
+  assert.ok(j.outputs[0]!.cosine > 0.95);
+  const worst = result.worst();
+  for (let i = 1; i < worst.length; i++) assert.ok(worst[i - 1]!.sqnrDb <= worst[i]!.sqnrDb);
+  const s = j.sensitivity!;
+  assert.equal(s.layers.length, prepared.summary!.quantized.length);
+  for (let i = 1; i < s.layers.length; i++) assert.ok(s.layers[i - 1]!.gainDb >= s.layers[i]!.gainDb);
+  const bundle = result.toMimeBundle();
+  assert.ok(bundle[MIME.plotly] && bundle[MIME.sqnr] && bundle["text/html"]);
+  assert.match(String(bundle["text/plain"]), /Sensitivity/);
+});
+
+test("mixed precision: the smallest prefix of the ranking that meets an output-SQNR target", async () => {
+  const { prepared, calib } = await calibratedCnn();
+  const data = calib.slice(0, 8);
+  const easy = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb: 0 });
+  assert.deepEqual(easy.chosen.keptFloat, [], "a target the full INT8 model meets keeps nothing in float");
+  assert.equal(easy.chosen.int8WeightShare, 1);
+  const baseline = easy.ranking.baselineDb;
+  const best = easy.ranking.layers[0]!;
+  // Ask for a little more than the fully quantized model gives but no more than restoring the worst node gives.
+  const target = { kind: "sqnr" as const, minDb: baseline + best.gainDb / 2 };
+  const r = await searchMixedPrecision(prepared, data, target);
+  assert.ok(r.chosen.met);
+  assert.ok(r.chosen.keptFloat.length >= 1);
+  assert.equal(r.chosen.keptFloat[0], best.node);
+  assert.ok(r.chosen.metric >= target.minDb);
+  assert.ok(r.chosen.int8WeightShare < 1 && r.chosen.int8WeightShare > 0);
+  const kept = r.model.graph.node.filter((n) => n.opType === "QuantizeLinear").length;
+  const full = (await (await import("../../../kernel/quant")).convert(prepared)).graph.node.filter((n) => n.opType === "QuantizeLinear").length;
+  assert.ok(kept <= full, "keeping nodes in float never adds quantization");
+});
+
+test("mixed precision with a top-1 drop target on labelled data", async () => {
+  const { prepared } = await calibratedCnn();
+  const { feeds, labels } = evalBatch(500);
+  const r = await searchMixedPrecision(prepared, [feeds], { kind: "drop", maxPp: 0.3, labels });
+  assert.ok(Math.abs(r.floatMetric! - 91) < 2, `float top-1 on 500 eval images: ${r.floatMetric}`);
+  assert.ok(r.chosen.met, `drop ${r.floatMetric! - r.chosen.metric} pp`);
+  assert.ok(r.floatMetric! - r.chosen.metric <= 0.3);
+});
