@@ -152,3 +152,24 @@ test("an attention-mask constant with -inf stays float instead of breaking the s
   const r = await quantizeTiny(m, { x: [4, 8] });
   assert.ok(r.qdq.graph.initializer.some((t) => t.name === "mask" && t.dataType === F));
 });
+
+test("excluding a node after calibration (as sensitivity analysis does) still converts", async () => {
+  const m = makeModel(
+    [
+      makeNode("MatMul", ["x", "M"], ["a"], { name: "mm1" }),
+      makeNode("Add", ["a", "b"], ["s"], { name: "add" }),
+      makeNode("Reshape", ["s", "shape"], ["r"], { name: "reshape" }),
+      makeNode("MatMul", ["r", "M2"], ["y"], { name: "mm2" }),
+    ],
+    [valueInfo("x", F, [4, 16])],
+    [valueInfo("y", F, [4, 8])],
+    [w("M", [16, 8], 1), w("b", [8], 2), makeTensor("shape", DataType.INT64, [2], [4n, 8n]), w("M2", [8, 8], 3)],
+  );
+  const prepared = await prepare(Model.fromProto(m), {}, { optimize: false });
+  await calibrate(prepared, [{ x: new ort.Tensor("float32", randomFloats(64, 1), [4, 16]) }]);
+  await release(prepared);
+  for (const name of ["add", "reshape", "mm1"]) {
+    const q = await convert({ ...prepared, config: { ...prepared.config, exclude: [name] } });
+    assert.ok(q.graph.node.some((n) => n.opType === "DequantizeLinear"), name);
+  }
+});
