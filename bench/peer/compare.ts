@@ -1,0 +1,259 @@
+// Peer comparison: our quantizer (`ptq quantize`, default settings) against ONNX Runtime's own Python quantizer
+// (onnxruntime.quantization 1.21, run in the chroot from setup-chroot.sh) in its default settings and in the best of
+// a grid of its documented settings. Everything is then scored and timed by the SAME runtime (our onnxruntime-node
+// 1.30, kernel/analysis), so accuracy and latency differences come from the quantized graphs, not the runtimes.
+// A manual benchmark (needs root for the chroot), not part of `npm test`.
+//
+//   npm run build && bench/peer/setup-chroot.sh
+//   node --import tsx bench/peer/compare.ts [--models cnn,mobilenet,vit] [--configs all|default,pre-pc-s8s8-minmax,...]
+//        [--batches 1,32] [--seconds 5] [--threads 1] [--keep DIR] [--json FILE]
+import { spawnSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { benchmark } from "../../kernel/analysis/benchmark";
+import { loadDataDir } from "../../kernel/analysis/dataset";
+import { evaluate, type ModelScore } from "../../kernel/analysis/evaluate";
+import type { Interval } from "../../kernel/analysis/stats";
+import { Model } from "../../kernel/onnx/model";
+
+const REPO = path.join(__dirname, "..", "..");
+const FIX = path.join(REPO, "test", "fixtures");
+const CALIB = path.join(FIX, "data", "calib", "calib.npz");
+
+interface Options {
+  models: string[];
+  configs: string;
+  batches: number[];
+  seconds: number;
+  threads: number;
+  keep?: string;
+  json?: string;
+}
+
+/** One quantized (or FP32) file and how it was made. */
+interface Variant {
+  label: string;
+  file: string;
+  /** Whole quantization process: start, imports, calibration, write. Absent for FP32. */
+  wallSeconds?: number;
+  peakRssBytes?: number;
+  notes: string[];
+}
+
+interface OrtRecord {
+  config: string;
+  file: string;
+  log: string;
+  ok: boolean;
+  wallSeconds: number;
+  quantSeconds?: number;
+  peakRssBytes: number;
+  error?: string;
+  notes?: string[];
+}
+
+function parseOptions(argv: string[]): Options {
+  const get = (name: string, fallback?: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : fallback;
+  };
+  const num = (name: string, fallback: string) => {
+    const v = Number(get(name, fallback));
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} takes a positive number`);
+    return v;
+  };
+  return {
+    models: get("models", "cnn,mobilenet,vit")!.split(",").filter(Boolean),
+    configs: get("configs", "all")!,
+    batches: get("batches", "1,32")!.split(",").map(Number),
+    seconds: num("seconds", "5"),
+    // One thread by default: the figures are per-graph costs, and a shared 2-core machine is noisy at 2.
+    threads: num("threads", "1"),
+    keep: get("keep"),
+    json: get("json"),
+  };
+}
+
+/** Our CLI is what a user runs; a stale build would measure old code, so say so loudly. */
+function checkBuild(): void {
+  const cli = path.join(REPO, "out", "cli.js");
+  if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" first`);
+  const built = statSync(cli).mtimeMs;
+  const stale = ["kernel/quant", "kernel/calibrate", "kernel/onnx", "kernel/data"].flatMap((d) =>
+    readdirSync(path.join(REPO, d)).filter((f) => statSync(path.join(REPO, d, f)).mtimeMs > built).map((f) => `${d}/${f}`),
+  );
+  if (stale.length) process.stderr.write(`warning: out/cli.js is older than ${stale.join(", ")}; run "npm run build" to measure the current code\n`);
+}
+
+function quantizeOurs(model: string, out: string): Variant {
+  // /usr/bin/time reads the same wait4 rusage the Python side reads: peak RSS of the whole process.
+  const r = spawnSync("/usr/bin/time", ["-f", "PEAK %e %M", process.execPath, path.join(REPO, "bin", "ptq.js"), "quantize", model, "-o", out, "--calib", CALIB, "--json", "--overwrite"], { encoding: "utf8" });
+  const m = /PEAK ([\d.]+) (\d+)\s*$/.exec(r.stderr);
+  if (r.status !== 0 || !m) throw new Error(`ptq quantize ${model} failed (exit ${r.status}):\n${r.stderr.trim()}`);
+  const summary = JSON.parse(r.stdout) as { warnings: string[]; float: { name: string; opType: string; reason: string }[] };
+  return { label: "ours (default)", file: out, wallSeconds: Number(m[1]), peakRssBytes: Number(m[2]) * 1024, notes: summary.warnings };
+}
+
+function quantizeTheirs(model: string, work: string, configs: string): OrtRecord[] {
+  copyFileSync(model, path.join(work, path.basename(model)));
+  copyFileSync(CALIB, path.join(work, "calib.npz"));
+  copyFileSync(path.join(__dirname, "ort_quantize.py"), path.join(work, "ort_quantize.py"));
+  const args = [work, "python3", "ort_quantize.py", "--model", path.basename(model), "--calib", "calib.npz", "--out-dir", ".", "--configs", configs];
+  const r = spawnSync(path.join(__dirname, "run-in-chroot.sh"), args, { encoding: "utf8", maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`ONNX Runtime quantizer failed (exit ${r.status}): ${r.stderr.trim()}`);
+  return r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as OrtRecord)
+    .map((o) => ({ ...o, file: path.join(work, o.file), log: path.join(work, o.log) }));
+}
+
+/** Op histogram, Q/DQ first: explains most accuracy and speed differences (what stayed float, what got quantized). */
+function opSummary(file: string): string {
+  const counts = new Map<string, number>();
+  for (const n of Model.loadSync(file).graph.node) counts.set(n.opType, (counts.get(n.opType) ?? 0) + 1);
+  const q = counts.get("QuantizeLinear") ?? 0;
+  const dq = counts.get("DequantizeLinear") ?? 0;
+  counts.delete("QuantizeLinear");
+  counts.delete("DequantizeLinear");
+  const rest = [...counts].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([k, v]) => `${k} ${v}`);
+  return [`Q ${q}`, `DQ ${dq}`, ...rest].join(", ");
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(2)}`;
+const ci = (i: Interval) => `${pct(i.estimate)} [${pct(i.lo)}, ${pct(i.hi)}]`;
+const pp = (i: Interval) => `${i.estimate >= 0 ? "+" : ""}${pct(i.estimate)} [${pct(i.lo)}, ${pct(i.hi)}]`;
+
+interface ModelReport {
+  model: string;
+  rows: {
+    label: string;
+    file: string;
+    ops: string;
+    bytes: number;
+    top1: Interval;
+    vsFp32?: ModelScore["vsFirst"];
+    latency: { batch: number; p50Ms: number; ratio?: Interval; trustworthy?: boolean; reason?: string }[];
+    wallSeconds?: number;
+    peakRssBytes?: number;
+    notes: string[];
+  }[];
+  grid: { config: string; ok: boolean; top1?: number; wallSeconds: number; peakRssBytes: number; error?: string }[];
+  best: string;
+}
+
+async function compareModel(name: string, file: string, output: string, opt: Options, work: string): Promise<ModelReport> {
+  const ours = quantizeOurs(file, path.join(work, `${name}.ours.onnx`));
+  process.stderr.write(`${name}: ours quantized in ${ours.wallSeconds}s; running ONNX Runtime's quantizer (${opt.configs})\n`);
+  const theirs = quantizeTheirs(file, work, opt.configs);
+  const okTheirs = theirs.filter((t) => t.ok);
+  if (!okTheirs.length) throw new Error(`${name}: every ONNX Runtime config failed: ${theirs.map((t) => `${t.config}: ${t.error}`).join("; ")}`);
+
+  const model = Model.loadSync(file);
+  const inits = new Set(model.graph.initializer.map((t) => t.name));
+  const inputs = model.graph.input.filter((i) => !inits.has(i.name)).map((i) => ({ name: i.name, type: "float32" as const, shape: [] }));
+  const data = loadDataDir(path.join(FIX, "data", "eval"), inputs);
+  const files: Record<string, string> = { fp32: file, ours: ours.file, ...Object.fromEntries(okTheirs.map((t) => [`ort:${t.config}`, t.file])) };
+  process.stderr.write(`${name}: scoring ${Object.keys(files).length} models on data/eval\n`);
+  const scores = new Map((await evaluate(files, data, "top1", { threads: opt.threads, output })).models.map((m) => [m.name, m]));
+
+  // Best = highest top-1 on the eval set itself: optimistic for ONNX Runtime (chosen on the data it is scored on).
+  const byScore = [...okTheirs].sort((a, b) => scores.get(`ort:${b.config}`)!.score.estimate - scores.get(`ort:${a.config}`)!.score.estimate);
+  const best = byScore[0]!;
+  const dflt = okTheirs.find((t) => t.config === "default");
+  const variants: Variant[] = [
+    { label: "FP32", file, notes: [] },
+    ours,
+    ...(dflt ? [{ label: "ORT default", file: dflt.file, wallSeconds: dflt.wallSeconds, peakRssBytes: dflt.peakRssBytes, notes: dflt.notes ?? [] }] : []),
+    ...(best !== dflt ? [{ label: `ORT best (${best.config})`, file: best.file, wallSeconds: best.wallSeconds, peakRssBytes: best.peakRssBytes, notes: best.notes ?? [] }] : []),
+  ];
+  const key = (v: Variant) => (v.label === "FP32" ? "fp32" : v.label.startsWith("ours") ? "ours" : `ort:${v.label === "ORT default" ? "default" : best.config}`);
+  process.stderr.write(`${name}: timing ${variants.map((v) => v.label).join(", ")} interleaved, ${opt.seconds}s per batch size\n`);
+  const bench = await benchmark(Object.fromEntries(variants.map((v) => [v.label, v.file])), { batchSizes: opt.batches, threads: opt.threads, seconds: opt.seconds });
+
+  return {
+    model: name,
+    best: best.config,
+    grid: theirs.map((t) => ({ config: t.config, ok: t.ok, top1: scores.get(`ort:${t.config}`)?.score.estimate, wallSeconds: t.wallSeconds, peakRssBytes: t.peakRssBytes, error: t.error })),
+    rows: variants.map((v, i) => {
+      const s = scores.get(key(v))!;
+      const figs = bench.models[i]!;
+      return {
+        label: v.label,
+        file: v.file,
+        ops: opSummary(v.file),
+        bytes: figs.fileBytes,
+        top1: s.score,
+        vsFp32: s.vsFirst,
+        latency: figs.batches.map((b) => ({ batch: b.batch, p50Ms: b.latencyMs.p50, ratio: b.vsFirst?.latencyRatio, trustworthy: b.vsFirst?.verdict.trustworthy, reason: b.vsFirst?.verdict.reason })),
+        wallSeconds: v.wallSeconds,
+        peakRssBytes: v.peakRssBytes,
+        notes: v.notes,
+      };
+    }),
+  };
+}
+
+function render(r: ModelReport, opt: Options): string {
+  const batches = r.rows[0]!.latency.map((l) => l.batch);
+  const head = ["variant", "top-1 % [95% CI]", "Δ vs FP32 pp [paired 95% CI]", "McNemar p", ...batches.map((b) => `latency ×FP32 @b${b} [95% CI]`), "size KiB", "quant wall s", "quant peak RSS MiB"];
+  const lines = [`### ${r.model}`, "", `| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  for (const row of r.rows) {
+    const lat = row.latency.map((l) => (l.ratio ? `${l.ratio.estimate.toFixed(2)} [${l.ratio.lo.toFixed(2)}, ${l.ratio.hi.toFixed(2)}]${l.trustworthy ? "" : " (noisy)"}` : `${l.p50Ms.toFixed(3)} ms`));
+    const cells = [
+      row.label,
+      ci(row.top1),
+      row.vsFp32 ? pp(row.vsFp32.diff) : "—",
+      row.vsFp32?.pValue !== undefined ? row.vsFp32.pValue.toPrecision(2) : "—",
+      ...lat,
+      (row.bytes / 1024).toFixed(1),
+      row.wallSeconds !== undefined ? row.wallSeconds.toFixed(2) : "—",
+      row.peakRssBytes !== undefined ? (row.peakRssBytes / 2 ** 20).toFixed(0) : "—",
+    ];
+    lines.push(`| ${cells.join(" | ")} |`);
+  }
+  lines.push("", `FP32 row latency is its p50 in ms; other rows are ratios to FP32 (< 1 = faster), ${opt.threads} intra-op thread(s), interleaved.`, "", "Graphs:");
+  for (const row of r.rows) lines.push(`- ${row.label}: ${row.ops}${row.notes.length ? ` — notes: ${row.notes.join("; ")}` : ""}`);
+  lines.push("", `ONNX Runtime grid (top-1 % on data/eval; best = ${r.best}):`, "");
+  lines.push(r.grid.map((g) => `${g.config} ${g.ok ? pct(g.top1!) : `FAILED (${g.error})`} (${g.wallSeconds.toFixed(1)} s, ${(g.peakRssBytes / 2 ** 20).toFixed(0)} MiB)`).join("; "));
+  return lines.join("\n");
+}
+
+async function main(): Promise<void> {
+  if (process.argv.includes("--help") || process.argv.includes("-h")) {
+    process.stdout.write(readFileSync(__filename, "utf8").split("\nimport")[0]!.replace(/^\/\/ ?/gm, "") + "\n");
+    return;
+  }
+  const opt = parseOptions(process.argv.slice(2));
+  checkBuild();
+  const manifest = JSON.parse(readFileSync(path.join(FIX, "models", "manifest.json"), "utf8")) as Record<string, { file: string; output: string }>;
+  const work = opt.keep ? path.resolve(opt.keep) : mkdtempSync(path.join(os.tmpdir(), "ptq-peer-"));
+  mkdirSync(work, { recursive: true });
+  const reports: ModelReport[] = [];
+  try {
+    for (const name of opt.models) {
+      const entry = manifest[name];
+      const file = entry && path.join(FIX, "models", entry.file);
+      if (!entry || !file || !existsSync(file)) {
+        process.stderr.write(`skip ${name}: not in test/fixtures/models/manifest.json\n`);
+        continue;
+      }
+      const dir = path.join(work, name);
+      mkdirSync(dir, { recursive: true });
+      const report = await compareModel(name, file, entry.output, opt, dir);
+      reports.push(report);
+      process.stdout.write(render(report, opt) + "\n\n");
+    }
+  } finally {
+    if (!opt.keep) rmSync(work, { recursive: true, force: true });
+  }
+  const cpu = os.cpus()[0]?.model ?? "unknown CPU";
+  process.stdout.write(`machine: ${cpu}, ${os.cpus().length} logical CPUs, load ${os.loadavg().map((x) => x.toFixed(1)).join(" ")}; node ${process.version}\n`);
+  if (opt.json) writeFileSync(opt.json, JSON.stringify({ machine: { cpu, cpus: os.cpus().length }, options: opt, reports }, null, 2) + "\n");
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench/peer/compare: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,180 @@
+"""ONNX Runtime's own Python quantizer (onnxruntime.quantization.quantize_static) on one model, in several configs.
+
+Runs INSIDE the trixie chroot built by bench/peer/setup-chroot.sh (python3-onnxruntime 1.21); bench/peer/compare.ts
+drives it. Each config runs in a fresh child process so its wall time and peak RSS (os.wait4's ru_maxrss, the same
+kernel counter /usr/bin/time reports) cover one quantization only, imports included, as a user would see it.
+
+  python3 ort_quantize.py --model M.onnx --calib calib.npz --out-dir DIR [--configs default,all] [--batch 32]
+  python3 ort_quantize.py --list
+
+Prints one JSON object per config on stdout: {"config", "file", "ok", "wallSeconds", "quantSeconds",
+"peakRssBytes", "error"?, "notes"}.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+METHODS = ("minmax", "entropy", "percentile")
+TYPES = ("u8s8", "s8s8")
+GRANULARITY = ("pt", "pc")  # per-tensor, per-channel weights
+
+
+def all_configs():
+    """'default' = quantize_static with every argument left at its default, on the model as given.
+    The grid = ORT's documented recipe: quant_pre_process first, then QDQ with each weight granularity, type pair
+    and calibration method."""
+    grid = [f"pre-{g}-{t}-{m}" for m in METHODS for t in TYPES for g in GRANULARITY]
+    return ["default"] + grid
+
+
+def parse_config(name):
+    if name == "default":
+        return None
+    pre, gran, types, method = name.split("-")
+    if pre != "pre" or gran not in GRANULARITY or types not in TYPES or method not in METHODS:
+        raise SystemExit(f"ort_quantize: unknown config {name!r}; run --list")
+    return {"per_channel": gran == "pc", "types": types, "method": method}
+
+
+def calib_reader(npz_path, input_name, batch, fixed_batch):
+    # Imported late: onnx.reference must be imported before onnxruntime in this Debian build.
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader
+
+    with np.load(npz_path) as z:
+        keys = list(z.keys())
+        if input_name in keys:
+            x = z[input_name]
+        elif len(keys) == 1:
+            x = z[keys[0]]
+        else:
+            raise SystemExit(f"ort_quantize: {npz_path} has {keys}, none named {input_name!r}")
+    step = fixed_batch or batch
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            if self.i >= len(x):
+                return None
+            b = x[self.i : self.i + step]
+            self.i += step
+            if fixed_batch and len(b) < fixed_batch:
+                return None  # a fixed-batch model cannot take the short tail
+            return {input_name: np.ascontiguousarray(b, dtype=np.float32)}
+
+        def rewind(self):
+            self.i = 0
+
+    return Reader()
+
+
+def upgraded(model_path, work, notes):
+    """quantize_static needs opset >= 11 (per-channel, QDQ); older models are converted first, as a user would."""
+    import onnx
+    from onnx import version_converter
+
+    m = onnx.load(model_path)
+    opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if opset >= 11:
+        return model_path
+    out = os.path.join(work, os.path.basename(model_path).replace(".onnx", ".opset13.onnx"))
+    onnx.save(version_converter.convert_version(m, 13), out)
+    notes.append(f"opset {opset} upgraded to 13 with onnx.version_converter first")
+    return out
+
+
+def quantize_one(args):
+    import onnx.reference  # noqa: F401  (must precede onnxruntime; see setup-chroot.sh)
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    t0 = time.perf_counter()
+    notes = []
+    cfg = parse_config(args.config)
+    work = os.path.dirname(os.path.abspath(args.out))
+    model = upgraded(args.model, work, notes)
+    inp = onnx.load(model, load_external_data=False).graph
+    inits = {i.name for i in inp.initializer}
+    graph_input = next(i for i in inp.input if i.name not in inits)
+    dim0 = graph_input.type.tensor_type.shape.dim[0] if graph_input.type.tensor_type.shape.dim else None
+    fixed = dim0.dim_value if dim0 is not None and dim0.HasField("dim_value") else 0
+    reader = calib_reader(args.calib, graph_input.name, args.batch, fixed)
+    if cfg is None:
+        quantize_static(model, args.out, reader)
+    else:
+        pre = args.out.replace(".onnx", ".pre.onnx")
+        quant_pre_process(model, pre)
+        act = QuantType.QInt8 if cfg["types"] == "s8s8" else QuantType.QUInt8
+        method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[cfg["method"]]
+        quantize_static(
+            pre,
+            args.out,
+            reader,
+            quant_format=QuantFormat.QDQ,
+            per_channel=cfg["per_channel"],
+            activation_type=act,
+            weight_type=QuantType.QInt8,
+            calibrate_method=method,
+        )
+        os.remove(pre)
+    print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes}))
+
+
+def run_all(args):
+    names = all_configs() if args.configs == "all" else [c for part in args.configs.split(",") for c in (all_configs() if part == "all" else [part])]
+    base = os.path.splitext(os.path.basename(args.model))[0]
+    for name in dict.fromkeys(names):
+        parse_config(name)
+        out = os.path.join(args.out_dir, f"{base}.ort-{name}.onnx")
+        cmd = [sys.executable, os.path.abspath(__file__), "--one", "--config", name, "--model", args.model, "--calib", args.calib, "--out", out, "--batch", str(args.batch)]
+        t0 = time.perf_counter()
+        log = out.replace(".onnx", ".log")
+        with open(log, "wb") as err:
+            p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err)
+            # stderr (ORT's warnings) goes to a file so it cannot fill a pipe; wait4, not p.wait(), reaps the
+            # child so that its own rusage (peak RSS) is returned.
+            stdout = p.stdout.read()
+            _, status, usage = os.wait4(p.pid, 0)
+        with open(log, "rb") as f:
+            stderr = f.read()
+        p.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+        rec = {"config": name, "file": out, "log": log, "ok": p.returncode == 0 and os.path.exists(out), "wallSeconds": wall, "peakRssBytes": usage.ru_maxrss * 1024}
+        if rec["ok"]:
+            rec.update(json.loads(stdout.decode().strip().splitlines()[-1]))
+        else:
+            rec["error"] = (stderr.decode().strip().splitlines() or ["exit %d" % p.returncode])[-1]
+        print(json.dumps(rec), flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model")
+    ap.add_argument("--calib", help="an .npz with the calibration batch under the model's input name (or a single array)")
+    ap.add_argument("--out-dir")
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    ap.add_argument("--configs", default="all", help="comma-separated config names, or 'all' (default)")
+    ap.add_argument("--config", help=argparse.SUPPRESS)
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--batch", type=int, default=32, help="calibration batch size (default 32, as `ptq quantize`)")
+    ap.add_argument("--list", action="store_true", help="print the config names and exit")
+    args = ap.parse_args()
+    if args.list:
+        print("\n".join(all_configs()))
+        return
+    if args.one:
+        quantize_one(args)
+        return
+    if not (args.model and args.calib and args.out_dir):
+        ap.error("--model, --calib and --out-dir are required")
+    run_all(args)
+
+
+if __name__ == "__main__":
+    main()
