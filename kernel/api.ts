@@ -1,6 +1,5 @@
 // What `import { … } from "ptq"` gives a notebook cell. Typings for it are generated from this file at build time
-// (scripts/build-ptq-types.mjs → out/ptq). Adding an engine API to notebooks is one export line here; `analyze`
-// (sensitivity/SQNR, kernel/analysis) joins with one line when it lands.
+// (scripts/build-ptq-types.mjs → out/ptq). Adding an engine API to notebooks is one export line here.
 import { display } from "./display";
 import { Model } from "./onnx/model";
 import { modelSummary } from "./model-summary";
@@ -17,6 +16,12 @@ export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "./analy
 export { evaluate } from "./analysis/evaluate";
 export { readNpyTensor as readNpy } from "./analysis/dataset";
 export { openData, readNpyFolder, readNpz } from "./data/readers";
+export { analyze } from "./analysis/analyze";
+export type { AnalysisResult, AnalyzeOptions } from "./analysis/analyze";
+export { rankSensitivity, searchMixedPrecision } from "./analysis/sensitivity";
+export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "./analysis/sensitivity";
+export { lowBitModel, quantizeLowBit } from "./lowbit/index";
+export type { LowBitOptions, LowBitReport } from "./lowbit/index";
 
 /** Loads an ONNX model (external data beside it included) and shows it in the Model Layers view. */
 export async function loadModel(file: string): Promise<Model> {
