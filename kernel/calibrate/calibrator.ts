@@ -152,6 +152,7 @@ export class Calibrator {
         throw new OnnxError("the calibration data is empty: give at least one batch", this.model.path);
       }
     } finally {
+      for (const m of this.minmax.values()) m.commit();
       this.reportNonFinite();
     }
   }

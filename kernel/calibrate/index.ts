@@ -26,9 +26,12 @@ export interface CalibrationOptions {
    * fetched whole instead of reduced in the graph. Memory stays flat in the number of samples either way.
    */
   keepHistograms?: boolean;
-  /** minmax: exponential moving average of per-batch min/max (ORT's moving_average). */
+  /**
+   * minmax: ORT's moving_average: the per-batch min/max of one collect() call are averaged, and each later
+   * collect() call moves the range by averagingConstant toward its own average.
+   */
   movingAverage?: boolean;
-  /** minmax with movingAverage: weight of each new batch (default 0.01). */
+  /** minmax with movingAverage: weight of each later collect() call (default 0.01). */
   averagingConstant?: number;
   /** Symmetric ranges (-a, a): percentile folds |x|, mse searches symmetric candidates, others widen at the end. */
   symmetric?: boolean;

@@ -45,13 +45,17 @@ export function batchStats(data: ArrayLike<number>): BatchStats {
  * constant tensor gives min == max (the scale math widens it to include zero and guards the tiny range);
  * before any finite value `range()` is undefined.
  *
- * Moving average follows ORT: the first batch sets the range, each later batch moves it by
- * `c * (batch - current)`, so the result depends on batch order and size (as in ORT).
+ * Moving average follows ORT's MinMaxCalibrater exactly: within one collection round (one `collect()` call,
+ * ended by `commit()`) the per-batch minima and maxima are AVERAGED; each later round then moves the range by
+ * `c * (round - current)`. (A per-batch exponential average would let the first batches dominate.)
  */
 export class MinMaxObserver {
   private lo = Infinity;
   private hi = -Infinity;
-  private batches = 0;
+  private rounds = 0;
+  private pendingMin = 0;
+  private pendingMax = 0;
+  private pending = 0;
   private readonly movingAverage: boolean;
   private readonly c: number;
   /** Count of NaN/±Inf values seen (and skipped). */
@@ -75,18 +79,39 @@ export class MinMaxObserver {
   /** Feeds the finite min/max of one batch (already reduced, e.g. by ReduceMin/ReduceMax in the graph). */
   observeRange(min: number, max: number): void {
     if (!(Number.isFinite(min) && Number.isFinite(max)) || min > max) return;
-    if (this.batches === 0 || !this.movingAverage) {
-      this.lo = this.batches === 0 ? min : Math.min(this.lo, min);
-      this.hi = this.batches === 0 ? max : Math.max(this.hi, max);
+    if (this.movingAverage) {
+      this.pendingMin += min;
+      this.pendingMax += max;
     } else {
-      this.lo += this.c * (min - this.lo);
-      this.hi += this.c * (max - this.hi);
+      this.pendingMin = this.pending === 0 ? min : Math.min(this.pendingMin, min);
+      this.pendingMax = this.pending === 0 ? max : Math.max(this.pendingMax, max);
     }
-    this.batches++;
+    this.pending++;
+  }
+
+  /** The range with the current round merged in, without ending the round. */
+  private merged(): { min: number; max: number } | undefined {
+    if (this.pending === 0) return this.rounds === 0 ? undefined : { min: this.lo, max: this.hi };
+    const min = this.movingAverage ? this.pendingMin / this.pending : this.pendingMin;
+    const max = this.movingAverage ? this.pendingMax / this.pending : this.pendingMax;
+    if (this.rounds === 0) return { min, max };
+    if (this.movingAverage) return { min: this.lo + this.c * (min - this.lo), max: this.hi + this.c * (max - this.hi) };
+    return { min: Math.min(this.lo, min), max: Math.max(this.hi, max) };
+  }
+
+  /** Ends a collection round (the Calibrator calls it at the end of each collect()). */
+  commit(): void {
+    const r = this.merged();
+    if (this.pending === 0 || !r) return;
+    [this.lo, this.hi] = [r.min, r.max];
+    this.rounds++;
+    this.pending = 0;
+    this.pendingMin = 0;
+    this.pendingMax = 0;
   }
 
   /** The observed range, or undefined when no finite value was seen. */
   range(): { min: number; max: number } | undefined {
-    return this.batches === 0 ? undefined : { min: this.lo, max: this.hi };
+    return this.merged();
   }
 }

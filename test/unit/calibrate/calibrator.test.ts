@@ -85,11 +85,15 @@ test("collect can be called again: ranges widen with more data; symmetric and mo
   await cal.dispose();
   await cal.dispose(); // idempotent
 
-  const avg = new Calibrator(tinyModel(13), ["y"], { method: "minmax", movingAverage: true, averagingConstant: 0.5 });
+  // ORT's moving average: the batches of one collect() are averaged, later collect() calls move it by c.
+  const c3 = batches([4], 17);
+  const avg = new Calibrator(tinyModel(13), ["y"], { method: "minmax", movingAverage: true, averagingConstant: 0.25 });
   await avg.collect([...a.feeds, ...b.feeds]);
+  await avg.collect(c3.feeds);
+  const round1 = { min: (minOf(a.y) + minOf(b.y)) / 2, max: (maxOf(a.y) + maxOf(b.y)) / 2 };
   const want = {
-    min: minOf(a.y) + 0.5 * (minOf(b.y) - minOf(a.y)),
-    max: maxOf(a.y) + 0.5 * (maxOf(b.y) - maxOf(a.y)),
+    min: round1.min + 0.25 * (minOf(c3.y) - round1.min),
+    max: round1.max + 0.25 * (maxOf(c3.y) - round1.max),
   };
   const got = avg.ranges().get("y")!;
   assert.ok(Math.abs(got.min - want.min) < 1e-6 && Math.abs(got.max - want.max) < 1e-6, JSON.stringify({ got, want }));

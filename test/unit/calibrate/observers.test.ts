@@ -17,12 +17,21 @@ test("MinMaxObserver: overall range and ORT-style moving average", () => {
   assert.deepEqual(plain.range(), { min: -1, max: 3 });
   assert.equal(plain.nonFinite, 1);
 
-  const avg = new MinMaxObserver({ movingAverage: true, averagingConstant: 0.5 });
+  // ORT: batches of one round are averaged; rounds are merged with the constant.
+  const avg = new MinMaxObserver({ movingAverage: true, averagingConstant: 0.25 });
   avg.observe([0, 1]);
-  avg.observe([-1, 3]); // lo = 0 + 0.5(-1 - 0), hi = 1 + 0.5(3 - 1)
-  assert.deepEqual(avg.range(), { min: -0.5, max: 2 });
-  avg.observeRange(-0.5, 4); // hi = 2 + 0.5(4 - 2)
-  assert.deepEqual(avg.range(), { min: -0.5, max: 3 });
+  avg.observe([-1, 3]);
+  avg.observe([-2, 2]); // round 1: min = (0 - 1 - 2)/3, max = (1 + 3 + 2)/3
+  assert.deepEqual(avg.range(), { min: -1, max: 2 });
+  avg.commit();
+  avg.observeRange(-3, 6); // round 2: lo = -1 + 0.25(-3 + 1), hi = 2 + 0.25(6 - 2)
+  assert.deepEqual(avg.range(), { min: -1.5, max: 3 });
+  avg.commit();
+  avg.commit(); // an empty round changes nothing
+  assert.deepEqual(avg.range(), { min: -1.5, max: 3 });
+  plain.commit();
+  plain.observe([5]);
+  assert.deepEqual(plain.range(), { min: -1, max: 5 });
 
   const empty = new MinMaxObserver();
   empty.observe([NaN, Infinity]);
