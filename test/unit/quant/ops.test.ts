@@ -180,3 +180,29 @@ test("a decomposed LayerNorm stays float (ops fed only by float ops are not quan
   assert.ok(r.summary.quantized.some((n) => n.name === "mm2"));
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
+
+test("MobileNet-style block: depthwise Conv, HardSigmoid·x, squeeze-excite (GAP, 1×1 Convs, Sigmoid, Mul)", async () => {
+  const pads = attr.ints("pads", [1, 1, 1, 1]);
+  const nodes = [
+    makeNode("Conv", ["x", "W0", "B0"], ["c0"], { name: "stem", attributes: [pads] }),
+    makeNode("Conv", ["c0", "Wd", "Bd"], ["dw"], { name: "depthwise", attributes: [pads, attr.int("group", 8)] }),
+    makeNode("HardSigmoid", ["dw"], ["hs"], { name: "hsig", attributes: [attr.float("alpha", 1 / 6)] }),
+    makeNode("Mul", ["dw", "hs"], ["hsw"], { name: "hswish" }),
+    makeNode("GlobalAveragePool", ["hsw"], ["gap"], { name: "se_pool" }),
+    makeNode("Conv", ["gap", "Ws1", "Bs1"], ["s1"], { name: "se_fc1" }),
+    makeNode("Relu", ["s1"], ["s1r"], { name: "se_relu" }),
+    makeNode("Conv", ["s1r", "Ws2", "Bs2"], ["s2"], { name: "se_fc2" }),
+    makeNode("Sigmoid", ["s2"], ["gate"], { name: "se_gate" }),
+    makeNode("Mul", ["hsw", "gate"], ["se"], { name: "se_scale" }),
+    makeNode("Conv", ["se", "Wp", "Bp"], ["y"], { name: "project" }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [1, 3, 8, 8])], [valueInfo("y", F, [1, 4, 8, 8])], [
+    w("W0", [8, 3, 3, 3], 1), w("B0", [8], 2), w("Wd", [8, 1, 3, 3], 3), w("Bd", [8], 4), w("Ws1", [2, 8, 1, 1], 5), w("Bs1", [2], 6),
+    w("Ws2", [8, 2, 1, 1], 7), w("Bs2", [8], 8), w("Wp", [4, 8, 1, 1], 9), w("Bp", [4], 10),
+  ]);
+  const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
+  assert.deepEqual(r.summary.float, []);
+  assert.equal(r.fused.QLinearConv, 5, JSON.stringify(r.fused));
+  for (const op of ["QLinearMul", "QLinearGlobalAveragePool", "QLinearSigmoid"]) assert.ok((r.fused[op] ?? 0) >= 1, `${op}: ${JSON.stringify(r.fused)}`);
+  assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
+});
