@@ -119,7 +119,9 @@ export function registerQuantize(ctx: Ctx): void {
         await requireTrust("Quantizing runs the model");
         return { error: "untrusted workspace" };
       }
-      // A preset (tests, notebooks) skips the wizard; it still never overwrites an existing file.
+      // A preset (tests, notebooks) skips the wizard; it still never overwrites an existing file. The Explorer passes
+      // the selected URIs as the second argument: that is not a preset.
+      if (Array.isArray(preset) || preset instanceof vscode.Uri || typeof preset !== "object") preset = undefined;
       const o = preset ? { ...defaultOptions(uri.fsPath, preset.scheme), ...preset } : await runWizard(uri);
       if (!o) return { cancelled: true };
       if (preset && existsSync(o.output) && !preset.output) return { error: `${o.output} exists; pass output to replace it` };

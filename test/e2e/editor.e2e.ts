@@ -28,13 +28,13 @@ async function explorerRow(name: string) {
 
 test("the ONNX editor shows the model summary and Model Layers lists its nodes", async () => {
   await wb.openFile("models/cnn.onnx");
-  await wb.findTextInFrames("Op counts");
+  await wb.findTextInFrames("Op counts", 60_000);
   const frame = await wb.findTextInFrames(/Conv\s+3/);
   assert.match(await frame.evaluate(() => document.body.innerText), /Inputs[\s\S]*input[\s\S]*float\[batch,1,28,28\]/);
   await wb.screenshot("onnx-editor");
   await wb.openPtqContainer();
   const layers = wb.page.locator(".pane", { has: wb.page.locator(".pane-header", { hasText: "Model Layers" }) }).first();
-  await layers.locator(".monaco-list-row", { hasText: "Conv" }).first().waitFor({ timeout: 30_000 });
+  await layers.locator(".monaco-list-row", { hasText: "Conv" }).first().waitFor({ timeout: 60_000 });
   await layers.locator(".monaco-list-row", { hasText: "Gemm" }).first().waitFor();
   await wb.page.locator(".pane", { has: wb.page.locator(".pane-header", { hasText: "Quantization State" }) }).locator(".monaco-list-row").first().waitFor();
   await wb.screenshot("model-layers");
