@@ -130,8 +130,8 @@ export class Calibrator {
   /** Observes every batch of `data`. Can be called again with more data; the observations accumulate. */
   async collect(data: CalibrationData, opts: CollectOptions = {}): Promise<void> {
     if (this.disposed) throw new Error("the calibrator was disposed");
-    if (this.tensors.length === 0) return;
-    const runs = await this.sessions();
+    // With nothing observable (every tensor inside subgraphs) the data is still checked and counted, no session.
+    const runs = this.tensors.length ? await this.sessions() : [];
     const total = Array.isArray(data) ? data.length : undefined;
     let done = 0;
     this.cachedRanges = undefined;

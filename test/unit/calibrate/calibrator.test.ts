@@ -150,6 +150,12 @@ test("tensors inside If subgraphs are skipped with a note; unknown names, bad an
   await assert.rejects(cal.collect([{ x: { data: new Float32Array(6), dims: [2, 3] } }]), /input "x": expected shape \[n, 4\], got \[2, 3\]/);
   await assert.rejects(cal.collect([{ x: { data: new Float64Array(8), dims: [2, 4] } }]), /input "x" must be float \(Float32Array\), got Float64Array/);
   await cal.dispose();
+  const none = new Calibrator(model, ["inner0"], { method: "minmax", onWarning: () => {} });
+  await none.collect(batches([2, 3]).feeds); // nothing to observe: the data is still checked and counted
+  assert.equal(none.batches, 2);
+  assert.equal(none.ranges().size, 0);
+  await assert.rejects(none.collect([{ x: { data: new Float32Array(6), dims: [2, 3] } }]), /expected shape/);
+  await none.dispose();
   assert.throws(() => new Calibrator(model, ["nope"], { method: "minmax" }), /no tensor named "nope"/);
   assert.throws(() => new Calibrator(model, ["y"], { method: "kl" as CalibrationMethod }), /unknown calibration method "kl"/);
 });
