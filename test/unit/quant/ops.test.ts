@@ -206,3 +206,43 @@ test("MobileNet-style block: depthwise Conv, HardSigmoid·x, squeeze-excite (GAP
   for (const op of ["QLinearMul", "QLinearGlobalAveragePool", "QLinearSigmoid"]) assert.ok((r.fused[op] ?? 0) >= 1, `${op}: ${JSON.stringify(r.fused)}`);
   assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
 });
+
+test("attention block: activation×activation MatMuls, scaled Softmax, GELU as Div/Erf/Add/Mul, residual Add", async () => {
+  const T = 5, D = 8, H = 2;
+  const i64 = (name: string, v: number[]) => makeTensor(name, DataType.INT64, [v.length], v.map(BigInt));
+  const nodes = [
+    makeNode("MatMul", ["x", "Wq"], ["q0"], { name: "q_proj" }),
+    makeNode("MatMul", ["x", "Wk"], ["k0"], { name: "k_proj" }),
+    makeNode("MatMul", ["x", "Wv"], ["v0"], { name: "v_proj" }),
+    ...["q", "k", "v"].flatMap((n) => [
+      makeNode("Reshape", [`${n}0`, "heads"], [`${n}1`], { name: `${n}_reshape` }),
+      makeNode("Transpose", [`${n}1`], [`${n}2`], { name: `${n}_transpose`, attributes: [attr.ints("perm", n === "k" ? [1, 2, 0] : [1, 0, 2])] }),
+    ]),
+    makeNode("MatMul", ["q2", "k2"], ["s"], { name: "scores" }),
+    makeNode("Mul", ["s", "scale"], ["ss"], { name: "scale_mul" }),
+    makeNode("Softmax", ["ss"], ["p"], { name: "softmax", attributes: [attr.int("axis", -1)] }),
+    makeNode("MatMul", ["p", "v2"], ["o"], { name: "context" }),
+    makeNode("Transpose", ["o"], ["o1"], { name: "o_transpose", attributes: [attr.ints("perm", [1, 0, 2])] }),
+    makeNode("Reshape", ["o1", "flat"], ["o2"], { name: "o_reshape" }),
+    makeNode("MatMul", ["o2", "Wo"], ["a"], { name: "out_proj" }),
+    makeNode("Add", ["a", "x"], ["h"], { name: "residual" }),
+    makeNode("MatMul", ["h", "W1"], ["f"], { name: "fc1" }),
+    makeNode("Div", ["f", "sqrt2"], ["fd"], { name: "gelu_div" }),
+    makeNode("Erf", ["fd"], ["fe"], { name: "gelu_erf" }),
+    makeNode("Add", ["fe", "one"], ["fa"], { name: "gelu_add" }),
+    makeNode("Mul", ["f", "fa"], ["fm"], { name: "gelu_mul" }),
+    makeNode("Mul", ["fm", "half"], ["g"], { name: "gelu_half" }),
+    makeNode("MatMul", ["g", "W2"], ["y"], { name: "fc2" }),
+  ];
+  const scalar = (name: string, v: number) => makeTensor(name, F, [], [v]);
+  const m = makeModel(nodes, [valueInfo("x", F, [T, D])], [valueInfo("y", F, [T, D])], [
+    w("Wq", [D, D], 1), w("Wk", [D, D], 2), w("Wv", [D, D], 3), w("Wo", [D, D], 4), w("W1", [D, 16], 5), w("W2", [16, D], 6),
+    i64("heads", [T, H, D / H]), i64("flat", [T, D]), scalar("scale", 1 / Math.sqrt(D / H)), scalar("sqrt2", Math.SQRT2),
+    scalar("one", 1), scalar("half", 0.5),
+  ]);
+  const r = await quantizeTiny(m, { x: [T, D] });
+  const float = r.summary.float.map((f) => f.name).sort();
+  assert.deepEqual(float, ["gelu_add", "gelu_div", "gelu_erf"]);
+  assert.equal(r.fused.QLinearSoftmax, 1, JSON.stringify(r.fused));
+  assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
+});
