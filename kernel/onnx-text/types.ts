@@ -1,21 +1,25 @@
 // Names and value decoding for ONNX's textual syntax: element type names as onnx.printer spells them, identifier
 // quoting, and small-tensor value decoding. Pure: no Node or VS Code APIs, so the extension host can use it.
 import type { TensorProto, TypeProto } from "onnx-buf";
+import { dtypeInfo } from "../onnx/dtype";
 
-/** Element type names indexed by TensorProto.DataType, spelled as in onnx/defs/printer.cc. */
-export const ELEM_TYPE_NAMES: readonly string[] = [
-  "undefined", "float", "uint8", "int8", "uint16", "int16", "int32", "int64", "string", "bool", "float16",
-  "double", "uint32", "uint64", "complex64", "complex128", "bfloat16", "float8e4m3fn", "float8e4m3fnuz",
-  "float8e5m2", "float8e5m2fnuz", "uint4", "int4", "float4e2m1", "float8e8m0", "uint2", "int2",
-];
-
-/** Bits per element, for byte sizes of tensors; 0 where the size is not fixed (string). */
-export const ELEM_BITS: readonly number[] = [
-  0, 32, 8, 8, 16, 16, 32, 64, 0, 8, 16, 64, 32, 64, 64, 128, 16, 8, 8, 8, 8, 4, 4, 4, 8, 2, 2,
-];
-
+/** The element type's name as onnx.printer spells it (kernel/onnx/dtype.ts's table), `dtypeN` if unknown. */
 export function elemTypeName(t: number): string {
-  return ELEM_TYPE_NAMES[t] ?? `dtype${t}`;
+  try {
+    return dtypeInfo(t).name;
+  } catch {
+    return `dtype${t}`;
+  }
+}
+
+/** Bits per element (all lanes of a complex value); 0 where the size is not fixed (string) or the type unknown. */
+function elemBits(t: number): number {
+  try {
+    const d = dtypeInfo(t);
+    return d.bits * d.lanes;
+  } catch {
+    return 0;
+  }
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_.]*$/;
@@ -59,7 +63,7 @@ export function elementCount(t: TensorProto): number {
 /** Bytes a tensor's data takes (stored in the file or externally); strings count their bytes. */
 export function tensorBytes(t: TensorProto): number {
   if (t.dataType === 8) return t.stringData.reduce((n, s) => n + s.length, 0);
-  return Math.ceil((elementCount(t) * (ELEM_BITS[t.dataType] ?? 0)) / 8);
+  return Math.ceil((elementCount(t) * elemBits(t.dataType)) / 8);
 }
 
 function formatFloat(x: number): string {

@@ -57,7 +57,7 @@ export function reportBody(v: QuantizeReportView): string {
   }
   const warnings = v.warnings.map((w) => `<p class="warn">${h(w)}</p>`).join("");
   const measured = r
-    ? `<h2>Benchmark</h2>${tableHtml(benchmarkTable(r.benchmark))}${r.notes.map((n) => `<p class="muted">${h(n)}</p>`).join("")}`
+    ? `${tableHtml(benchmarkTable(r.benchmark))}${r.notes.map((n) => `<p class="muted">${h(n)}</p>`).join("")}`
     : `<p class="muted">Not measured: ${h(v.reportError ?? "no report")}.</p>`;
   return `<h1>Quantized ${h(base(v.input))} → ${h(base(v.output))}</h1>
 <p class="muted">${h(v.scheme)} · took ${v.seconds.toFixed(1)} s · written to <code>${h(v.output)}</code></p>
