@@ -12,7 +12,7 @@
 // reach the sample count), else seeded random data.
 
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Calibrator, type CalibrationMethod, type Feeds } from "../kernel/calibrate/index";
@@ -169,6 +169,7 @@ function parent(): void {
     }
   }
   if (process.argv.includes("--json")) console.log(JSON.stringify(rows, null, 2));
+  if (process.argv.includes("--synthetic")) rmSync(path.dirname(modelPath), { recursive: true, force: true });
 }
 
 if (process.argv.includes("--child")) {
