@@ -1,12 +1,16 @@
 // What a person sees first: the PTQ Studio icon in the activity bar, and, once clicked, the container with its three
-// views (welcome text until their providers exist). Screenshots: .test-artifacts/e2e/activation/.
+// views. Screenshots: .test-artifacts/e2e/activation/.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { after, before, test } from "node:test";
-import { openWorkbench, type Workbench } from "./helpers";
+import { openWorkbench, repoRoot, type Workbench } from "./helpers";
 
 let wb: Workbench;
 before(async () => {
-  wb = await openWorkbench({ name: "activation" });
+  // An .onnx in the workspace also exercises the workspaceContains activation event a user hits first.
+  const model = readFileSync(path.join(repoRoot, "test", "fixtures", "models", "cnn.onnx"));
+  wb = await openWorkbench({ name: "activation", files: { "cnn.onnx": model } });
 });
 after(async () => {
   await wb?.close();
@@ -29,4 +33,18 @@ test("a command from the palette reaches the extension", async () => {
   const message = await wb.waitForNotification(/PTQ Studio \d+\.\d+\.\d+ \(VS Code 1\.\d+/);
   assert.match(message, /web\)$/);
   await wb.screenshot("show-version");
+});
+
+// The README's screenshot (copied by hand to docs/images/ptq-studio-views.png): a model open beside the container.
+test("a model opens beside the container (README screenshot)", async () => {
+  await wb.openFile("cnn.onnx");
+  await wb.openPtqContainer();
+  await wb.page.keyboard.press("Escape"); // closes the notification center opened by the previous test
+  // For the picture, give the editor area's views time to fill (their own e2e asserts their content).
+  const layers = wb.page.locator(".pane", { has: wb.page.locator(".pane-header", { hasText: "Model Layers" }) }).first();
+  await layers.locator(".monaco-list-row").first().waitFor({ timeout: 60_000 }).catch(() => console.log("# Model Layers stayed empty"));
+  await wb.findTextInFrames("Op counts", 30_000).catch(() => console.log("# the ONNX editor showed no summary"));
+  await wb.page.mouse.move(800, 600); // no tooltip over the picture
+  await wb.page.waitForTimeout(1000);
+  await wb.screenshot("readme");
 });

@@ -41,7 +41,7 @@ export interface Workbench {
    * the notification center, which it opens; returns the notification's text.
    */
   waitForNotification(text: string | RegExp, timeoutMs?: number): Promise<string>;
-  /** Clicks the PTQ Studio activity-bar item, opening the container. */
+  /** Shows the PTQ Studio container (clicks its activity-bar icon unless it is already shown). */
   openPtqContainer(): Promise<void>;
   close(): Promise<void>;
 }
@@ -108,7 +108,9 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
     },
     waitForNotification: (text, timeoutMs) => waitForNotification(page, text, timeoutMs),
     async openPtqContainer() {
-      await page.locator(PTQ_ACTIVITY_ITEM).first().click();
+      // Clicking the icon of the container already shown would hide the side bar: click only when it is not shown.
+      const header = page.locator(".part.sidebar .pane-header", { hasText: "Model Layers" }).first();
+      if (!(await header.isVisible().catch(() => false))) await page.locator(PTQ_ACTIVITY_ITEM).first().click();
       await page.locator(".pane-header", { hasText: "Model Layers" }).first().waitFor();
     },
     async close() {
