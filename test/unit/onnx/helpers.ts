@@ -49,3 +49,15 @@ export function withIf(): Model {
   );
   return Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
 }
+
+/** x → QuantizeLinear (int4, scale 1) → q → DequantizeLinear → y, opset 21: an int4 intermediate tensor. */
+export function int4QuantDequant(): Model {
+  const g = makeGraph(
+    "q",
+    [makeNode("QuantizeLinear", ["x", "s", "zp"], ["q"], { name: "quant" }), makeNode("DequantizeLinear", ["q", "s", "zp"], ["y"], { name: "dq" })],
+    [makeValueInfo("x", DataType.FLOAT, [4])],
+    [makeValueInfo("y", DataType.FLOAT, [4])],
+    { initializers: [makeTensor("s", DataType.FLOAT, [], [1]), makeTensor("zp", DataType.INT4, [], [0])] },
+  );
+  return Model.fromProto(makeModel(g, { opsets: { "": 21 } }));
+}

@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, attr } from "../../../kernel/onnx";
+import { DataType, attr, makeTensor } from "../../../kernel/onnx";
 import { formatSummary, summarize } from "../../../kernel/onnx/summary";
 import { intermediateShapes } from "../../../kernel/runtime/shapes";
 import { run as inspect } from "../../../kernel/cli/inspect";
-import { smallMlp, withIf } from "./helpers";
+import { int4QuantDequant, smallMlp, withIf } from "./helpers";
 
 test("summarize: inputs, outputs, op histogram, parameters per dtype, opsets", () => {
   const m = smallMlp();
@@ -42,14 +42,7 @@ test("intermediateShapes runs the model and marks dimensions that follow a symbo
 });
 
 test("intermediateShapes does not fetch int4 tensors (which would abort Node) and says why", async () => {
-  const g = makeGraph(
-    "q",
-    [makeNode("QuantizeLinear", ["x", "s", "zp"], ["q"], { name: "quant" }), makeNode("DequantizeLinear", ["q", "s", "zp"], ["y"], { name: "dq" })],
-    [makeValueInfo("x", DataType.FLOAT, [4])],
-    [makeValueInfo("y", DataType.FLOAT, [4])],
-    { initializers: [makeTensor("s", DataType.FLOAT, [], [1]), makeTensor("zp", DataType.INT4, [], [0])] },
-  );
-  const shapes = await intermediateShapes(Model.fromProto(makeModel(g, { opsets: { "": 21 } })));
+  const shapes = await intermediateShapes(int4QuantDequant());
   assert.deepEqual(shapes.map((s) => [s.name, s.dtype, s.shape, s.note]), [
     ["q", "int4", undefined, "onnxruntime-node cannot return int4 tensors"],
     ["y", "float32", [4], undefined],

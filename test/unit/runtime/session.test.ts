@@ -7,6 +7,7 @@ import { create } from "@bufbuild/protobuf";
 import { ValueInfoProtoSchema } from "onnx-buf";
 import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, valueInfoTensor } from "../../../kernel/onnx";
 import { createSession } from "../../../kernel/runtime/session";
+import { int4QuantDequant } from "../onnx/helpers";
 
 /** y = relu(x @ W + b), W [4,3] in an initializer. */
 function mlp(): Model {
@@ -162,15 +163,9 @@ test("optimizedModelPath saves the optimized graph; Constant weights are folded 
 });
 
 test("fetching an int4 intermediate added as an untyped output is refused instead of aborting Node", async () => {
-  const g = makeGraph(
-    "q",
-    [makeNode("QuantizeLinear", ["x", "s", "zp"], ["q"], { name: "quant" }), makeNode("DequantizeLinear", ["q", "s", "zp"], ["y"], { name: "dq" })],
-    [makeValueInfo("x", DataType.FLOAT, [4])],
-    [makeValueInfo("y", DataType.FLOAT, [4])],
-    { initializers: [makeTensor("s", DataType.FLOAT, [], [1]), makeTensor("zp", DataType.INT4, [], [0])] },
-  );
-  g.output.push(create(ValueInfoProtoSchema, { name: "q" })); // as calibration does: no type given
-  const s = await createSession(Model.fromProto(makeModel(g, { opsets: { "": 21 } })), { optimization: "disabled" });
+  const m = int4QuantDequant();
+  m.graph.output.push(create(ValueInfoProtoSchema, { name: "q" })); // as calibration does: no type given
+  const s = await createSession(m, { optimization: "disabled" });
   await assert.rejects(s.run({ x: { data: Float32Array.from([1, 2, 3, 4]), dims: [4] } }), /output "q" is int4, which onnxruntime-node cannot return/);
   const out = await s.run({ x: { data: Float32Array.from([1, 2, 3, 4]), dims: [4] } }, ["y"]);
   assert.deepEqual(Array.from(out.y!.data as Float32Array), [1, 2, 3, 4]);
