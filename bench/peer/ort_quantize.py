@@ -18,7 +18,9 @@ import sys
 import time
 
 METHODS = ("minmax", "entropy", "percentile")
-TYPES = ("u8s8", "s8s8")
+# activation/weight types; on x86 without VNNI ORT's u8*s8 kernel can saturate, and its docs suggest reduce_range
+# (7-bit weights, "u8s8r") or u8u8 there, so both are in the grid.
+TYPES = ("u8s8", "s8s8", "u8u8", "u8s8r")
 GRANULARITY = ("pt", "pc")  # per-tensor, per-channel weights
 
 
@@ -111,6 +113,7 @@ def quantize_one(args):
         pre = args.out.replace(".onnx", ".pre.onnx")
         quant_pre_process(model, pre)
         act = QuantType.QInt8 if cfg["types"] == "s8s8" else QuantType.QUInt8
+        weight = QuantType.QUInt8 if cfg["types"] == "u8u8" else QuantType.QInt8
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[cfg["method"]]
         quantize_static(
             pre,
@@ -119,8 +122,9 @@ def quantize_one(args):
             quant_format=QuantFormat.QDQ,
             per_channel=cfg["per_channel"],
             activation_type=act,
-            weight_type=QuantType.QInt8,
+            weight_type=weight,
             calibrate_method=method,
+            reduce_range=cfg["types"] == "u8s8r",
         )
         os.remove(pre)
     print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes}))
