@@ -3,7 +3,7 @@
 // running cell travel as notifications tagged with the cell's `cellId`; jsonrpc keeps their order on the wire, so
 // the client can append them to the cell as they arrive and settle the cell when the `execute` response comes.
 import { NotificationType, RequestType, RequestType0 } from "vscode-jsonrpc";
-import type { QuantStateEntry } from "./display-types";
+import type { HistogramDisplay, QuantStateEntry } from "./display-types";
 
 /** A MIME type → data map, as in Jupyter: strings for text types, JSON values for `+json` types, base64 for images. */
 export type MimeBundle = Record<string, unknown>;
@@ -162,6 +162,17 @@ export namespace QuantState {
   export interface Params {
     source: string;
     tensors: TensorQuantState[];
+  }
+  export const type = new NotificationType<Params>(method);
+}
+
+/** kernel → client: calibration histograms of observed activations (after a calibration run); the Histograms view
+ * lists them and opens each as a plotly chart. Added by the editor area; the client side calls viewsApi().setHistograms. */
+export namespace Histograms {
+  export const method = "ptq/histograms";
+  export interface Params {
+    source: string;
+    histograms: HistogramDisplay[];
   }
   export const type = new NotificationType<Params>(method);
 }

@@ -24,14 +24,17 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   source: "file" | "kernel" | "none" = "none";
   /** The model file the entries were derived from (when source is "file"). */
   describes: string | undefined;
+  /** Bumped by setEntries: a file refresh that started before the kernel's entries arrived must not replace them. */
+  private generation = 0;
 
   constructor(private readonly current: CurrentModel) {}
 
   async refreshFromFile(): Promise<void> {
     const uri = this.current.current;
+    const generation = this.generation;
     try {
       const model = uri ? (await loadModel(uri)).model : undefined;
-      if (this.current.current?.toString() !== uri?.toString()) return; // a newer refresh owns the view
+      if (this.current.current?.toString() !== uri?.toString() || generation !== this.generation) return; // newer data owns the view
       this.groups = model ? groupByNode(quantStateOfModel(model)) : [];
       this.describes = uri?.toString();
       this.source = uri ? "file" : "none";
@@ -44,6 +47,7 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
 
   /** Entries from the kernel (quantState notifications). */
   setEntries(entries: QuantStateEntry[]): void {
+    this.generation++;
     this.groups = groupByNode(entries);
     this.source = "kernel";
     this.changed.fire();
