@@ -77,10 +77,10 @@ export async function run(args: string[], io: CliIO = stdio): Promise<number> {
   const out = [formatSummary(summary)];
   if (intermediate) {
     out.push("Intermediate tensors (shapes from one run on zeros; a name marks a symbolic dimension):");
-    for (const t of intermediate) {
-      const shape = t.shape ? `[${t.shape.join(", ")}]` : `(${t.note ?? "unknown"})`;
-      out.push(`  ${t.name.padEnd(28)} ${(t.op + (t.node ? ` ${t.node}` : "")).padEnd(28)} ${(t.dtype ?? "?").padEnd(8)} ${shape}`);
-    }
+    // Names can be long (exporters write scopes into them), so they go last.
+    const rows = intermediate.map((t) => [t.op, t.dtype ?? "?", t.shape ? `[${t.shape.join(", ")}]` : `(${t.note ?? "unknown"})`, t.name]);
+    const widths = [0, 1, 2].map((c) => Math.max(...rows.map((r) => r[c]!.length)));
+    for (const r of rows) out.push(`  ${r.slice(0, 3).map((v, c) => v.padEnd(widths[c]!)).join("  ")}  ${r[3]}`);
   } else if (shapeError) {
     out.push(`Intermediate shapes unavailable: ${shapeError}`);
   }

@@ -60,7 +60,7 @@ test("ptq inspect prints text and JSON; a bad file exits 1 with the file named",
     await smallMlp().save(file);
     assert.equal(await inspect([file], io), 0);
     assert.match(out, /Inputs:\n  x: float \[batch, 4\]/);
-    assert.match(out, /z2 +Mul mul +float32 +\[batch, 3\]/);
+    assert.match(out, /Mul +float32 +\[batch, 3\] +z2\n/);
     out = "";
     assert.equal(await inspect([file, "--json", "--no-shapes"], io), 0);
     const j = JSON.parse(out);
