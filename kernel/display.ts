@@ -84,7 +84,8 @@ export function tableBundle(data: TableRow[] | TableData, title?: string): MimeB
   const widths = t.columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i]!.length)));
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
   const plain = [...(t.title ? [t.title] : []), line(t.columns), ...cells.map(line)].join("\n");
-  const rows = t.rows.map((r) => r.map((v) => (typeof v === "number" || typeof v === "string" || typeof v === "boolean" || v === null ? v : cellText(v))));
+  // JSON-safe cells: missing values are null, objects become their text.
+  const rows = t.rows.map((r) => r.map((v) => (v === undefined ? null : typeof v === "number" || typeof v === "string" || typeof v === "boolean" || v === null ? v : cellText(v))));
   return {
     [Mime.table]: { columns: t.columns, rows, ...(t.title ? { title: t.title } : {}) },
     [Mime.html]: `<table>${caption}<thead>${head}</thead><tbody>${body}</tbody></table>`,

@@ -107,6 +107,7 @@ export class PtqController implements vscode.Disposable {
     q.cancelQueued();
     const kernel = this.kernels.get(notebook);
     const run = q.running;
+    this.ctx.log.info(`interrupt ${notebook.uri.toString(true)}: ${run ? "a cell is running" : "nothing running"}${kernel ? `, kernel ${kernel.process.pid}` : ""}`);
     if (!kernel || !run) return;
     kernel.process.interrupt();
     await new Promise((r) => setTimeout(r, INTERRUPT_GRACE_MS));

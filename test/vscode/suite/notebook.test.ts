@@ -29,16 +29,25 @@ describe("notebook kernel", function () {
   this.timeout(300_000);
   let nb: vscode.NotebookDocument;
 
-  /** Appends cells, runs them (as one request, like Run All) and returns them once each has ended. */
-  async function run(...codes: string[]): Promise<vscode.NotebookCell[]> {
-    const start = nb.cellCount;
+  /** Appends cells and starts running them (as one request, like Run All); `ended` resolves when each has ended. */
+  async function start(...codes: string[]): Promise<{ cells: vscode.NotebookCell[]; ended: Promise<vscode.NotebookCell[]> }> {
+    const first = nb.cellCount;
     const edit = new vscode.WorkspaceEdit();
-    edit.set(nb.uri, [vscode.NotebookEdit.insertCells(start, codes.map(cellData))]);
+    edit.set(nb.uri, [vscode.NotebookEdit.insertCells(first, codes.map(cellData))]);
     assert.ok(await vscode.workspace.applyEdit(edit));
-    const cells = nb.getCells(new vscode.NotebookRange(start, start + codes.length));
-    const done = vscode.commands.executeCommand("notebook.cell.execute", { ranges: [{ start, end: start + codes.length }], document: nb.uri });
-    await done;
-    return waitFor("cells to end", () => cells.every((c) => c.executionSummary?.success !== undefined || c.executionSummary?.timing?.endTime) && cells, 240_000);
+    const cells = nb.getCells(new vscode.NotebookRange(first, first + codes.length));
+    const done = vscode.commands.executeCommand("notebook.cell.execute", { ranges: [{ start: first, end: first + codes.length }], document: nb.uri });
+    const ended = Promise.resolve(done).then(() =>
+      waitFor("cells to end", () => cells.every((c) => c.executionSummary?.success !== undefined || c.executionSummary?.timing?.endTime) && cells, 240_000));
+    return { cells, ended };
+  }
+  const run = async (...codes: string[]) => (await start(...codes)).ended;
+  /** Starts a cell and waits until it has printed `marker` (so it is really running in the kernel). */
+  // Returns the promise inside an object: an async function returning a promise would wait for it.
+  async function startUntil(code: string, marker: string): Promise<{ ended: Promise<vscode.NotebookCell[]> }> {
+    const { cells, ended } = await start(code);
+    await waitFor(`"${marker}" from the running cell`, () => text(cells[0]!).includes(marker), 120_000);
+    return { ended };
   }
 
   before(async () => {
@@ -80,16 +89,16 @@ describe("notebook kernel", function () {
   });
 
   it("interrupt stops an awaiting cell; a busy kernel is restarted within 5 s", async () => {
-    const waiting = run("await new Promise(() => {});");
-    await new Promise((r) => setTimeout(r, 1500));
+    const { ended: waiting } = await startUntil('console.log("waiting");\nawait new Promise(() => {});', "waiting");
     await vscode.commands.executeCommand("ptq.kernel.interrupt", nb.uri);
     const [w] = await waiting;
     assert.equal(w!.executionSummary?.success, false);
     assert.match(text(w!, ERROR_MIME), /Interrupted/);
 
     await run("const kept = 41;");
-    const busy = run("await new Promise((r) => setTimeout(() => { for (;;) {} }, 0));");
-    await new Promise((r) => setTimeout(r, 1500));
+    // Busy in a timer callback: neither the interrupt message nor SIGINT can get in.
+    const { ended: busy } = await startUntil('console.log("busy");\nawait new Promise((r) => setTimeout(() => { for (;;) {} }, 200));', "busy");
+    await new Promise((r) => setTimeout(r, 500));
     const t0 = Date.now();
     await vscode.commands.executeCommand("ptq.kernel.interrupt", nb.uri);
     const [b] = await busy;
