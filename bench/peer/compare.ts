@@ -6,7 +6,9 @@
 //
 //   npm run build && bench/peer/setup-chroot.sh
 //   node --import tsx bench/peer/compare.ts [--models cnn,mobilenet,vit] [--configs all|default,pre-pc-s8s8-minmax,...]
-//        [--batches 1,32] [--seconds 5] [--threads 1] [--keep DIR] [--json FILE]
+//        [--batches 1,32] [--seconds 5] [--threads 1] [--keep DIR] [--json FILE] [--from DIR]
+// --from DIR reuses ONNX Runtime's models from an earlier --keep DIR (no chroot needed, e.g. on another machine);
+// ours is always quantized afresh, since its default weight type depends on the CPU.
 import { spawnSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -17,7 +19,8 @@ import { evaluate, type ModelScore } from "../../kernel/analysis/evaluate";
 import type { Interval } from "../../kernel/analysis/stats";
 import { Model } from "../../kernel/onnx/model";
 
-const REPO = path.join(__dirname, "..", "..");
+// PTQ_PEER_REPO: where the repo is when this file runs bundled from elsewhere (a staged copy on another machine).
+const REPO = process.env.PTQ_PEER_REPO ? path.resolve(process.env.PTQ_PEER_REPO) : path.join(__dirname, "..", "..");
 const FIX = path.join(REPO, "test", "fixtures");
 const CALIB = path.join(FIX, "data", "calib", "calib.npz");
 
@@ -29,6 +32,7 @@ interface Options {
   threads: number;
   keep?: string;
   json?: string;
+  from?: string;
 }
 
 /** One quantized (or FP32) file and how it was made. */
@@ -72,6 +76,7 @@ function parseOptions(argv: string[]): Options {
     threads: num("threads", "1"),
     keep: get("keep"),
     json: get("json"),
+    from: get("from"),
   };
 }
 
@@ -95,18 +100,29 @@ function quantizeOurs(model: string, out: string): Variant {
   return { label: "ours (default)", file: out, wallSeconds: Number(m[1]), peakRssBytes: Number(m[2]) * 1024, notes: summary.warnings };
 }
 
+const RECORDS = "ort-records.json";
+
 function quantizeTheirs(model: string, work: string, configs: string): OrtRecord[] {
   copyFileSync(model, path.join(work, path.basename(model)));
   copyFileSync(CALIB, path.join(work, "calib.npz"));
-  copyFileSync(path.join(__dirname, "ort_quantize.py"), path.join(work, "ort_quantize.py"));
+  copyFileSync(path.join(REPO, "bench", "peer", "ort_quantize.py"), path.join(work, "ort_quantize.py"));
   const args = [work, "python3", "ort_quantize.py", "--model", path.basename(model), "--calib", "calib.npz", "--out-dir", ".", "--configs", configs];
   const r = spawnSync(path.join(__dirname, "run-in-chroot.sh"), args, { encoding: "utf8", maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`ONNX Runtime quantizer failed (exit ${r.status}): ${r.stderr.trim()}`);
-  return r.stdout
+  const records = r.stdout
     .split("\n")
     .filter((l) => l.startsWith("{"))
     .map((l) => JSON.parse(l) as OrtRecord)
     .map((o) => ({ ...o, file: path.join(work, o.file), log: path.join(work, o.log) }));
+  writeFileSync(path.join(work, RECORDS), JSON.stringify(records.map((o) => ({ ...o, file: path.basename(o.file), log: path.basename(o.log) })), null, 2));
+  return records;
+}
+
+/** ONNX Runtime's models from an earlier run's --keep folder: the quantizer's output does not depend on the CPU. */
+function reuseTheirs(dir: string): OrtRecord[] {
+  const file = path.join(dir, RECORDS);
+  if (!existsSync(file)) throw new Error(`--from: ${file} is missing; give the --keep DIR of an earlier run`);
+  return (JSON.parse(readFileSync(file, "utf8")) as OrtRecord[]).map((o) => ({ ...o, file: path.join(dir, o.file), log: path.join(dir, o.log) }));
 }
 
 /** Op histogram, Q/DQ first: explains most accuracy and speed differences (what stayed float, what got quantized). */
@@ -145,8 +161,8 @@ interface ModelReport {
 
 async function compareModel(name: string, file: string, output: string, opt: Options, work: string): Promise<ModelReport> {
   const ours = quantizeOurs(file, path.join(work, `${name}.ours.onnx`));
-  process.stderr.write(`${name}: ours quantized in ${ours.wallSeconds}s; running ONNX Runtime's quantizer (${opt.configs})\n`);
-  const theirs = quantizeTheirs(file, work, opt.configs);
+  process.stderr.write(`${name}: ours quantized in ${ours.wallSeconds}s; ${opt.from ? "reusing" : "running"} ONNX Runtime's quantizer (${opt.configs})\n`);
+  const theirs = opt.from ? reuseTheirs(path.join(path.resolve(opt.from), name)) : quantizeTheirs(file, work, opt.configs);
   const okTheirs = theirs.filter((t) => t.ok);
   if (!okTheirs.length) throw new Error(`${name}: every ONNX Runtime config failed: ${theirs.map((t) => `${t.config}: ${t.error}`).join("; ")}`);
 
@@ -213,7 +229,9 @@ function render(r: ModelReport, opt: Options): string {
     ];
     lines.push(`| ${cells.join(" | ")} |`);
   }
-  lines.push("", `FP32 row latency is its p50 in ms; other rows are ratios to FP32 (< 1 = faster), ${opt.threads} intra-op thread(s), interleaved.`, "", "Graphs:");
+  lines.push("", `FP32 row latency is its p50 in ms; other rows are ratios to FP32 (< 1 = faster), ${opt.threads} intra-op thread(s), interleaved.`);
+  if (opt.from) lines.push(`ORT's quant wall/RSS are from the machine that made ${opt.from}, not this one.`);
+  lines.push("", "Graphs:");
   for (const row of r.rows) lines.push(`- ${row.label}: ${row.ops}${row.notes.length ? ` — notes: ${row.notes.join("; ")}` : ""}`);
   lines.push("", `ONNX Runtime grid (top-1 % on data/eval; best = ${r.best}):`, "");
   lines.push(r.grid.map((g) => `${g.config} ${g.ok ? pct(g.top1!) : `FAILED (${g.error})`} (${g.wallSeconds.toFixed(1)} s, ${(g.peakRssBytes / 2 ** 20).toFixed(0)} MiB)`).join("; "));

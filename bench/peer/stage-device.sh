@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Stages a peer-comparison run for the lent device machine (a quiet 16-core Xeon; it has no npm, no chroot, no
+# network): this machine's Node, onnxruntime-node's linux-x64 binaries, our CLI (out/cli.js), compare.ts bundled,
+# and ONNX Runtime's quantized models from an earlier `compare.ts --keep DIR` run (they do not depend on the CPU).
+#   npm run build && bench/peer/stage-device.sh KEEP_DIR      → .peer-stage/ (ignored via .git/info/exclude)
+# then on the device: bench/peer/run-device.sh [compare.ts options]
+set -euo pipefail
+KEEP="$(cd "${1:?usage: stage-device.sh KEEP_DIR (from compare.ts --keep)}" && pwd)"
+cd "$(dirname "$0")/../.."
+S=.peer-stage
+grep -qx '/.peer-stage/' .git/info/exclude 2>/dev/null || echo '/.peer-stage/' >> .git/info/exclude
+rm -rf "$S" && mkdir -p "$S/pkg/node_modules" "$S/ort"
+xz -T2 -6 -c "$(readlink -f "$(command -v node)")" > "$S/node.xz"
+cp -r node_modules/onnxruntime-common "$S/pkg/node_modules/"
+mkdir -p "$S/pkg/node_modules/onnxruntime-node/bin/napi-v6/linux"
+cp -r node_modules/onnxruntime-node/{package.json,dist,lib} "$S/pkg/node_modules/onnxruntime-node/" 2>/dev/null || true
+cp -r node_modules/onnxruntime-node/bin/napi-v6/linux/x64 "$S/pkg/node_modules/onnxruntime-node/bin/napi-v6/linux/"
+tar -cJf "$S/ort.tar.xz" -C "$S/pkg" node_modules
+rm -rf "$S/pkg"
+cp out/cli.js "$S/cli.js"
+npx esbuild bench/peer/compare.ts --bundle --platform=node --format=cjs --target=node20 --external:onnxruntime-node --outfile="$S/compare.js" --log-level=warning
+# Only the quantized models and their records: no .pre.onnx leftovers, logs or inputs.
+for d in "$KEEP"/*/; do
+  [[ -f "$d/ort-records.json" ]] || continue
+  m="$(basename "$d")"; mkdir -p "$S/ort/$m"
+  cp "$d/ort-records.json" "$d"/*.ort-*.onnx "$S/ort/$m/"
+done
+du -sh "$S"/* "$S/ort"/*
