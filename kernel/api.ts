@@ -1,19 +1,22 @@
 // What `import { … } from "ptq"` gives a notebook cell. Typings for it are generated from this file at build time
 // (scripts/build-ptq-types.mjs → out/ptq). Adding an engine API to notebooks is one export line here.
+import { benchmark as benchmarkModels, type BenchmarkModels, type BenchmarkOptions, type BenchmarkResult } from "./analysis/benchmark";
+import { evaluate as evaluateModels } from "./analysis/evaluate";
 import { display } from "./display";
-import { Model } from "./onnx/model";
 import { modelSummary } from "./model-summary";
+import { Model } from "./onnx/model";
+import { KernelEnv } from "./protocol";
+import { prepare as prepareModel, type PrepareOptions, type PreparedModel, type QConfig } from "./quant/index";
+import type { ExecutionProvider } from "./runtime/session";
 
 export { display, richDisplay, Mime, toBundle } from "./display";
 export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, PlotlyFigure } from "./display";
 export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
 export { Model } from "./onnx/model";
-export { prepare, calibrate, convert, release, quantizeStatic, quantizeDynamic } from "./quant/index";
+export { calibrate, convert, release, quantizeStatic, quantizeDynamic } from "./quant/index";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "./quant/index";
-export { benchmark } from "./analysis/benchmark";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "./analysis/benchmark";
-export { evaluate } from "./analysis/evaluate";
 export { readNpyTensor as readNpy } from "./analysis/dataset";
 export { openData, readNpyFolder, readNpz } from "./data/readers";
 export { analyze } from "./analysis/analyze";
@@ -28,4 +31,25 @@ export async function loadModel(file: string): Promise<Model> {
   const model = await Model.load(file);
   display.model(modelSummary(model));
   return model;
+}
+
+/** The notebook's execution provider (setting ptq.kernel.executionProvider); a call's own `ep` option wins. */
+export function defaultExecutionProvider(): ExecutionProvider {
+  return process.env[KernelEnv.executionProvider] === "cuda" ? "cuda" : "cpu";
+}
+
+/** prepare() with the notebook's execution provider for calibration runs. */
+export function prepare(model: Model, config: QConfig = {}, options: PrepareOptions = {}): Promise<PreparedModel> {
+  return prepareModel(model, config, { ep: defaultExecutionProvider(), ...options });
+}
+
+/** benchmark() with the notebook's execution provider. */
+export function benchmark(models: BenchmarkModels, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
+  return benchmarkModels(models, { ep: defaultExecutionProvider(), ...options });
+}
+
+/** evaluate() with the notebook's execution provider. */
+export function evaluate(...args: Parameters<typeof evaluateModels>): ReturnType<typeof evaluateModels> {
+  const [models, data, metric, options] = args;
+  return evaluateModels(models, data, metric, { ep: defaultExecutionProvider(), ...options });
 }
