@@ -21,7 +21,8 @@ const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const artifacts = path.join(repo, ".test-artifacts");
 const suiteDir = path.join(repo, "test", "vscode", "suite");
 const e2eDir = path.join(repo, "test", "e2e");
-const suiteOut = path.join(repo, "out", "test", "vscode");
+// Per run: engineers share one checkout, and one run must not delete the suites another VS Code is loading.
+const suiteOut = path.join(repo, "out", "test", "vscode", `run-${process.pid}`);
 const timeoutS = Number(process.env.PTQ_TEST_TIMEOUT_S ?? 900);
 
 const argv = process.argv.slice(2);
@@ -100,6 +101,7 @@ function runChild(cmd, args, opts = {}) {
 // --- build -----------------------------------------------------------------------------------------------------------
 async function buildSuites() {
   rmSync(suiteOut, { recursive: true, force: true });
+  cleanups.push(() => rmSync(suiteOut, { recursive: true, force: true }));
   await esbuild.build({
     entryPoints: [path.join(repo, "test", "vscode", "index.ts"), ...suiteFiles],
     outdir: suiteOut,
@@ -195,7 +197,8 @@ async function main() {
   if (suiteFiles.length) await buildSuites();
   if (suiteFiles.length && runner === "electron") {
     log(`suites (${suiteFiles.length} files) under @vscode/test-electron`);
-    results.suites = await runChild(process.execPath, ["--import", "tsx", path.join(repo, "test", "vscode", "runTests.ts")], { cwd: repo });
+    const env = { ...process.env, PTQ_SUITE_INDEX: path.join(suiteOut, "index.js") };
+    results.suites = await runChild(process.execPath, ["--import", "tsx", path.join(repo, "test", "vscode", "runTests.ts")], { cwd: repo, env });
   }
   const needServer = (suiteFiles.length && runner === "code-server") || e2eFiles.length;
   if (needServer) {

@@ -1,7 +1,7 @@
 // Runs the same suites with @vscode/test-electron, for machines that can download VS Code (here they cannot:
 // scripts/test-vscode.mjs uses code-server instead). It runs them on the oldest VS Code the manifest allows and on
 // stable, as rust-analyzer does. Called by scripts/test-vscode.mjs with PTQ_VSCODE_RUNNER=electron, after it has
-// bundled the suites to out/test/vscode.
+// bundled the suites (it passes their index in PTQ_SUITE_INDEX).
 import { runTests } from "@vscode/test-electron";
 import { cpSync, mkdtempSync } from "node:fs";
 import os from "node:os";
@@ -19,7 +19,7 @@ async function main(): Promise<number> {
     await runTests({
       version,
       extensionDevelopmentPath: repo,
-      extensionTestsPath: path.join(repo, "out", "test", "vscode", "index.js"),
+      extensionTestsPath: process.env.PTQ_SUITE_INDEX ?? path.join(repo, "out", "test", "vscode", "index.js"),
       launchArgs: [workspace, "--disable-extensions", "--disable-workspace-trust"],
     });
   }
