@@ -95,7 +95,7 @@ export function ensureTools() {
       writeFileSync(path.join(nodeDir, ".complete"), "");
     }
     if (!existsSync(path.join(serverDir, ".complete"))) {
-      log(`installing code-server@${CODE_SERVER_VERSION} into ${serverDir} (a minute or two)`);
+      log(`installing code-server@${CODE_SERVER_VERSION} into ${serverDir} (a few minutes: its native addons compile)`);
       rmSync(serverDir, { recursive: true, force: true });
       // npm must run under Node 24: code-server's postinstall reads the Node major from npm's user agent, and its
       // native addons must build against Node 24's headers (root's .npmrc points nodedir at Node 20's).
