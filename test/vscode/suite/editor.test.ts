@@ -66,6 +66,15 @@ describe("editor area", () => {
     await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
   });
 
+  it("clicking a layer reveals its node in the ONNX text view", async () => {
+    await vscode.commands.executeCommand("ptq.showInLayers", model);
+    await vscode.commands.executeCommand("ptq.layers.reveal", { kind: "node", label: "/features/features.4/Conv", description: "Conv", details: [], children: [], op: "Conv", output: "/features/features.4/Conv_output_0" });
+    const editor = await waitFor("text editor", () => vscode.window.activeTextEditor?.document.languageId === "onnx-text" && vscode.window.activeTextEditor);
+    const line = editor.document.lineAt(editor.selection.start.line).text;
+    assert.match(line, /"\/features\/features\.4\/Conv_output_0" = Conv </);
+    await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+  });
+
   it("the .onnx custom editor opens the model", async () => {
     await vscode.commands.executeCommand("vscode.openWith", model, "ptq.onnxEditor");
     const tab = await waitFor("custom editor tab", () => {
