@@ -1,0 +1,94 @@
+// Helpers for the recovery tests: tiny models built in code, seeded data, running a model, and quantizing one.
+import { DataType } from "../../../kernel/onnx/dtype";
+import { Model } from "../../../kernel/onnx/model";
+import { makeGraph, makeModel, makeValueInfo } from "../../../kernel/onnx/proto";
+import { makeTensor } from "../../../kernel/onnx/tensor";
+import type { NodeProto, TensorProto } from "onnx-buf";
+import { calibrate, convert, prepare, release, type QConfig } from "../../../kernel/quant/index";
+import { createSession } from "../../../kernel/runtime/session";
+import { errorFigures } from "../../../kernel/analysis/error-stats";
+
+export const F = DataType.FLOAT;
+
+/** Deterministic uniform floats in [lo, hi) (mulberry32). */
+export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
+  }
+  return out;
+}
+
+export const init = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => makeTensor(name, F, dims, data);
+
+export function model(nodes: NodeProto[], input: [string, number[]], output: [string, number[]], inits: TensorProto[], opset = 13): Model {
+  const g = makeGraph("g", nodes, [makeValueInfo(input[0], F, input[1])], [makeValueInfo(output[0], F, output[1])], { initializers: inits });
+  return Model.fromProto(makeModel(g, { opsets: { "": opset }, producerName: "ptq-test" }));
+}
+
+export type Batch = Record<string, { data: Float32Array; dims: number[] }>;
+
+export function batches(input: string, dims: number[], count: number, seed: number, lo = -1, hi = 1): Batch[] {
+  const n = dims.reduce((a, b) => a * b, 1);
+  return Array.from({ length: count }, (_, k) => ({ [input]: { data: rand(n, seed + k, lo, hi), dims } }));
+}
+
+/** The first output of `m` on every batch, concatenated. */
+export async function outputs(m: Model, data: Batch[]): Promise<Float32Array> {
+  const s = await createSession(m, { optimization: "disabled" });
+  try {
+    const parts: Float32Array[] = [];
+    for (const b of data) {
+      const r = await s.run(b as never);
+      parts.push(r[m.graph.output[0]!.name]!.data as Float32Array);
+    }
+    const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.length;
+    }
+    return out;
+  } finally {
+    await s.dispose();
+  }
+}
+
+export function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+export function maxAbs(a: Float32Array): number {
+  return a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+}
+
+/** Quantizes `m` (no ORT pre-optimization: the tests' models are already in final form), returns the float model
+ * the engine used and the QDQ one. */
+export async function quantize(m: Model, calib: Batch[], config: QConfig = {}): Promise<{ float: Model; q: Model }> {
+  const p = await prepare(m, config, { optimize: false });
+  try {
+    await calibrate(p, calib);
+  } finally {
+    await release(p);
+  }
+  return { float: p.model, q: await convert(p) };
+}
+
+/** Output SQNR (dB) of `q` against `ref` on `data`. */
+export async function outputSqnr(ref: Model, q: Model, data: Batch[]): Promise<number> {
+  return errorFigures(await outputs(ref, data), await outputs(q, data)).sqnrDb;
+}
+
+/** SQNR (dB) of symmetric per-tensor int8 quantization of a weight (what per-tensor weights do to it). */
+export function perTensorWeightSqnr(w: Float32Array): number {
+  const scale = maxAbs(w) / 127;
+  const q = Float32Array.from(w, (v) => Math.max(-127, Math.min(127, Math.round(v / scale))) * scale);
+  return errorFigures(w, q).sqnrDb;
+}
