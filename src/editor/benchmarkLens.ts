@@ -18,8 +18,16 @@ export function benchmarkSite(text: string): LensSite | undefined {
   return { line, models };
 }
 
-/** A cell comparing the accuracy (agreement with the first model) of the models a benchmark cell names. */
+/**
+ * A cell comparing the models a benchmark cell names: "agreement" with the first model's predictions on the inputs
+ * in `x.npy` (held-out samples, first axis = sample); with labels (`y.npy`) switch the metric to "top1".
+ */
 export function accuracyCellSource(models: string[]): string {
   const list = models.length ? models.map((m) => JSON.stringify(m)).join(", ") : `/* the .onnx files to compare */`;
-  return `import { evaluate } from "ptq";\nawait evaluate([${list}])`;
+  return [
+    `import { evaluate, loadModel, readNpy } from "ptq";`,
+    `const models = [${list}];`,
+    `const input = (await loadModel(models[0])).graph.input[0].name;`,
+    `await evaluate(models, { inputs: { [input]: readNpy("x.npy") } }, "agreement")`,
+  ].join("\n");
 }

@@ -10,11 +10,12 @@ export interface TemplateCell {
 const q = (s: string) => JSON.stringify(s);
 
 export function modelNotebookCells(modelPath: string): TemplateCell[] {
+  const int8 = modelPath.replace(/\.onnx$/i, "") + ".int8-dynamic.onnx";
   return [
-    { kind: "markdown", source: `# ${modelPath.split("/").pop()}\nLoad the model, look at it, quantize it and compare.` },
-    { kind: "code", source: `import { loadModel, quantize, benchmark } from "ptq";\nconst fp32 = ${q(modelPath)};\nconst model = await loadModel(fp32);\nmodel` },
-    { kind: "code", source: `const int8 = await quantize(fp32, { mode: "int8-static" });\nint8` },
-    ...benchmarkCells(modelPath, undefined).slice(1),
+    { kind: "markdown", source: `# ${modelPath.split(/[\\/]/).pop()}\nLoad the model, quantize it, compare. INT8 dynamic needs no data; for INT8 static use \`quantizeStatic(fp32, out, openData(folder, model))\`.` },
+    { kind: "code", source: `import { loadModel, quantizeDynamic } from "ptq";\nconst fp32 = ${q(modelPath)};\nconst model = await loadModel(fp32);\nmodel` },
+    { kind: "code", source: `// Fails rather than overwrite an existing file.\nconst int8 = ${q(int8)};\nawait quantizeDynamic(fp32, int8)` },
+    ...benchmarkCells(modelPath, int8),
   ];
 }
 

@@ -97,12 +97,18 @@ function safeJson<T>(stdout: string): T | undefined {
   }
 }
 
-/** A notebook that reproduces the run: the same options, then the comparison. */
+/** A notebook that reproduces the run: the same options through the kernel's API, then the comparison. */
 export function reproduceCells(o: QuantizeOptions): TemplateCell[] {
-  const opts = { scheme: o.scheme, calibrationDir: o.calibrationDir, randomData: o.randomData || undefined, perChannel: o.perChannel, method: o.calibrationMethod, exclude: o.exclude.length ? o.exclude : undefined };
+  const config = JSON.stringify({ perChannel: o.perChannel, ...(o.scheme === "int8-static" ? { calibration: { method: o.calibrationMethod } } : {}), ...(o.exclude.length ? { exclude: o.exclude } : {}) }, null, 2);
+  const out = JSON.stringify(o.output.replace(/\.onnx$/i, ".notebook.onnx"));
+  const run = o.scheme === "int8-static"
+    ? o.calibrationDir
+      ? `import { loadModel, openData, quantizeStatic } from "ptq";\nconst model = await loadModel(${JSON.stringify(o.input)});\nawait quantizeStatic(${JSON.stringify(o.input)}, ${out}, openData(${JSON.stringify(o.calibrationDir)}, model), ${config})`
+      : `// The run calibrated on random data; point openData at a folder of real samples for real ranges.\nimport { loadModel, openData, quantizeStatic } from "ptq";\nconst model = await loadModel(${JSON.stringify(o.input)});\nawait quantizeStatic(${JSON.stringify(o.input)}, ${out}, openData("calibration-samples", model), ${config})`
+    : `import { quantizeDynamic } from "ptq";\nawait quantizeDynamic(${JSON.stringify(o.input)}, ${out}, ${config})`;
   return [
-    { kind: "markdown", source: `# Quantize ${path.basename(o.input)}\nReproduces the "Quantize model…" run that wrote \`${path.basename(o.output)}\`.` },
-    { kind: "code", source: `import { quantize } from "ptq";\nawait quantize(${JSON.stringify(o.input)}, ${JSON.stringify(o.output)}, ${JSON.stringify(opts, null, 2)})` },
+    { kind: "markdown", source: `# Quantize ${path.basename(o.input)}\nReproduces the "Quantize model…" run that wrote \`${path.basename(o.output)}\` (to a new file, so nothing is overwritten).` },
+    { kind: "code", source: run },
     ...benchmarkCells(o.input, o.output),
   ];
 }

@@ -11,5 +11,7 @@ test("lens sites: a benchmark( call or a // @benchmark marker, not the import; m
 });
 
 test("compare-accuracy cell evaluates the models the benchmark cell names", () => {
-  assert.equal(accuracyCellSource(["a.onnx", "b.onnx"]), `import { evaluate } from "ptq";\nawait evaluate(["a.onnx", "b.onnx"])`);
+  const src = accuracyCellSource(["a.onnx", "b.onnx"]);
+  assert.match(src, /^import { evaluate, loadModel, readNpy } from "ptq";\nconst models = \["a.onnx", "b.onnx"\];/);
+  assert.match(src, /await evaluate\(models, { inputs: { \[input\]: readNpy\("x.npy"\) } }, "agreement"\)$/);
 });
