@@ -79,8 +79,9 @@ function weightRanges(targets: Target[], K: number): Float64Array {
 }
 
 /** A per-channel copy of a constant (scalar or [K]) divided by s, as a new initializer; undefined if not [K]-able. */
-function dividedConstant(g: GraphProto, name: string, s: Float64Array, dir: string | undefined): { name: string; data: Float32Array } | undefined {
+function dividedConstant(g: GraphProto, name: string, s: Float64Array, dir: string | undefined, replaced: Set<string>): { name: string; data: Float32Array } | undefined {
   const c = floatConstant(g, name, dir);
+  replaced.add(name);
   const K = s.length;
   if (!c || (c.data.length !== 1 && c.data.length !== K) || (c.dims.length > 1 && c.dims.slice(0, -1).some((d) => d !== 1))) return undefined;
   const data = new Float32Array(K);
@@ -89,13 +90,13 @@ function dividedConstant(g: GraphProto, name: string, s: Float64Array, dir: stri
 }
 
 /** Tries to fold 1/s into X's producer; returns what it folded into, or undefined. */
-function foldIntoProducer(g: GraphProto, x: string, s: Float64Array, dir: string | undefined): { kind: SmoothedTensor["foldedInto"]; node: string } | undefined {
+function foldIntoProducer(g: GraphProto, x: string, s: Float64Array, dir: string | undefined, replaced: Set<string>): { kind: SmoothedTensor["foldedInto"]; node: string } | undefined {
   const p = producerOf(g, x);
   if (!p || p.domain !== "") return undefined;
   const K = s.length;
   const constIdx = (n: NodeProto) => n.input.findIndex((i, k) => k < 2 && floatConstant(g, i, dir) !== undefined);
   if (p.opType === "LayerNormalization") {
-    const edits = [1, 2].filter((k) => p.input[k]).map((k) => ({ k, c: dividedConstant(g, p.input[k]!, s, dir) }));
+    const edits = [1, 2].filter((k) => p.input[k]).map((k) => ({ k, c: dividedConstant(g, p.input[k]!, s, dir, replaced) }));
     if (edits.some((e) => !e.c)) return undefined;
     for (const e of edits) {
       setFloatInit(g, e.c!.name, [K], e.c!.data);
@@ -112,8 +113,8 @@ function foldIntoProducer(g: GraphProto, x: string, s: Float64Array, dir: string
     if (!mul || mul.opType !== "Mul" || readerCount(g, mulOut) !== 1) return undefined;
     const mi = constIdx(mul);
     if (mi < 0) return undefined;
-    const beta = dividedConstant(g, p.input[ci]!, s, dir);
-    const gamma = dividedConstant(g, mul.input[mi]!, s, dir);
+    const beta = dividedConstant(g, p.input[ci]!, s, dir, replaced);
+    const gamma = dividedConstant(g, mul.input[mi]!, s, dir, replaced);
     if (!beta || !gamma) return undefined;
     setFloatInit(g, beta.name, [K], beta.data);
     setFloatInit(g, gamma.name, [K], gamma.data);
@@ -124,7 +125,7 @@ function foldIntoProducer(g: GraphProto, x: string, s: Float64Array, dir: string
   if (p.opType === "Mul") {
     const ci = constIdx(p);
     if (ci < 0) return undefined;
-    const c = dividedConstant(g, p.input[ci]!, s, dir);
+    const c = dividedConstant(g, p.input[ci]!, s, dir, replaced);
     if (!c) return undefined;
     setFloatInit(g, c.name, [K], c.data);
     p.input[ci] = c.name;
@@ -145,6 +146,7 @@ export async function smoothQuant(model: Model, data: CalibrationData, options: 
   const g = m.graph;
   const report: SmoothQuantReport = { alpha, smoothed: [], skipped: [] };
   const exclude = new Set(options.exclude ?? []);
+  const replaced = new Set<string>();
   const groups = new Map<string, Target[]>();
   for (const n of g.node) {
     if (exclude.has(label(n))) continue;
@@ -176,7 +178,7 @@ export async function smoothQuant(model: Model, data: CalibrationData, options: 
     // 1/s goes into X's producer when every other reader of X only reads its shape; else a Mul of our own.
     const others = readersOf(g, x).filter((n) => !ts.some((t) => t.node === n));
     const onlyShape = others.every((n) => SHAPE_ONLY.has(n.opType)) && !g.output.some((o) => o.name === x);
-    let folded = onlyShape ? foldIntoProducer(g, x, s, m.dir) : undefined;
+    let folded = onlyShape ? foldIntoProducer(g, x, s, m.dir, replaced) : undefined;
     if (!folded) {
       const inv = freshName(g, `${x}_smooth_inv_scale`);
       const out = freshName(g, `${x}_smoothed`);
@@ -196,5 +198,8 @@ export async function smoothQuant(model: Model, data: CalibrationData, options: 
     const after = Float64Array.from(xs.absMax, (v, j) => v / s[j]!);
     report.smoothed.push({ tensor: x, consumers: ts.map((t) => label(t.node)), foldedInto: folded.kind, node: folded.node, outlierRatio: { before, after: ratio(after) }, scale: spread(s) });
   }
+  // The constants 1/s was folded into were copied (they may be shared); drop originals nothing reads any more.
+  // (Only those: an If/Loop body may read an outer initializer, which readerCount does not see.)
+  g.initializer = g.initializer.filter((t) => !replaced.has(t.name) || readerCount(g, t.name) > 0);
   return { model: Model.fromProto(m.proto, m.dir), report };
 }
