@@ -3,21 +3,24 @@
 // paired interval of the drop vs FP32, weight SQNR, and latency measured interleaved in one process.
 //
 //   node --import tsx bench/lowbit.ts [--models cnn,vit] [--seconds 3] [--threads 2] [--block-size 32]
-import { mkdtempSync, statSync, existsSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
+import { copyFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { Model } from "../kernel/onnx";
 import { quantizeStatic } from "../kernel/quant";
 import { openData } from "../kernel/data/readers";
-import { lowBitModel, type LowBitOptions } from "../kernel/lowbit";
-import { loadDataDir } from "../kernel/analysis/dataset";
+import { lowBitModel, type LowBitOptions, type LowBitReport } from "../kernel/lowbit";
+import { loadDataDir, readNpyTensor } from "../kernel/analysis/dataset";
+import type { HostTensor } from "../kernel/analysis/feeds";
+import { createSession } from "../kernel/runtime/session";
 import { evaluate } from "../kernel/analysis/evaluate";
 import { benchmark } from "../kernel/analysis/benchmark";
 
 const { values: args } = parseArgs({
   options: {
-    models: { type: "string", default: "cnn,mobilenet,vit,charlm" },
+    models: { type: "string", default: "cnn,mobilenet,vit,lm" },
     seconds: { type: "string", default: "3" },
     threads: { type: "string", default: String(Math.min(2, os.availableParallelism())) },
     "block-size": { type: "string", default: "32" },
@@ -36,7 +39,87 @@ const variants: [string, LowBitOptions | "int8" | "fp32"][] = [
   ["nvfp4", { mode: "fp4", fp4Format: "nvfp4", export: "runnable" }],
 ];
 
+/** Character windows of a text, encoded as the fixture LM's vocabulary does (0 = newline, 1..95 = ASCII 32..126). */
+function textWindows(text: string, count: number, len: number): BigInt64Array {
+  const ids = [...text].map((ch) => (ch === "\n" ? 0 : ch.charCodeAt(0) >= 32 && ch.charCodeAt(0) <= 126 ? ch.charCodeAt(0) - 31 : 1));
+  const out = new BigInt64Array(count * len);
+  const stride = Math.max(1, Math.floor((ids.length - len) / count));
+  for (let w = 0; w < count; w++) for (let i = 0; i < len; i++) out[w * len + i] = BigInt(ids[w * stride + i] ?? 0);
+  return out;
+}
+
+/** Held-out perplexity of the fixture LM: feed windows[:, :64], score the next character at every position. */
+async function perplexity(file: string, heldout: HostTensor): Promise<number> {
+  const [n, w] = heldout.dims as [number, number];
+  const ctx = w - 1;
+  const ids = new BigInt64Array(n * ctx);
+  for (let r = 0; r < n; r++) for (let i = 0; i < ctx; i++) ids[r * ctx + i] = (heldout.data as BigInt64Array)[r * w + i]!;
+  const s = await createSession(file, { threads: Number(args.threads) });
+  try {
+    const out = await s.run({ input_ids: { data: ids, dims: [n, ctx] } });
+    const logits = out.logits.data as Float32Array;
+    const v = logits.length / (n * ctx);
+    let nll = 0;
+    for (let r = 0; r < n; r++) {
+      for (let i = 0; i < ctx; i++) {
+        const row = logits.subarray((r * ctx + i) * v, (r * ctx + i + 1) * v);
+        let m = -Infinity;
+        for (const x of row) m = Math.max(m, x);
+        let z = 0;
+        for (const x of row) z += Math.exp(x - m);
+        const target = Number((heldout.data as BigInt64Array)[r * w + i + 1]);
+        nll += Math.log(z) + m - row[target]!;
+      }
+    }
+    return Math.exp(nll / (n * ctx));
+  } finally {
+    await s.dispose();
+  }
+}
+
+async function benchLm(): Promise<void> {
+  const file = path.join(FIXTURES, "models", "lm.onnx");
+  if (!existsSync(file)) return;
+  const out = mkdtempSync(path.join(os.tmpdir(), "ptq-lowbit-lm-"));
+  const fp32 = await Model.load(file);
+  const heldout = readNpyTensor(path.join(FIXTURES, "data", "lm", "heldout.npy"));
+  // Calibrate on training text the model saw (a Debian licence), never on the held-out windows.
+  const train = readFileSync("/usr/share/common-licenses/GPL-3", "utf8");
+  const calib = Array.from({ length: 8 }, (_, b) => ({ input_ids: { data: textWindows(train.slice(b * 4000), 16, 64), dims: [16, 64] } }));
+  console.log(`\n## lm (test/fixtures/models/lm.onnx), held-out perplexity on ${heldout.dims[0]} windows, block size ${blockSize}`);
+  console.log("| variant | file | × smaller | perplexity | Δ vs FP32 | weight SQNR |");
+  console.log("|---|---|---|---|---|---|");
+  const base = statSync(file).size;
+  let fp32Ppl = 0;
+  for (const [label, v] of variants) {
+    const target = path.join(out, `lm.${label}.onnx`);
+    let note = "—";
+    if (v === "fp32") {
+      await copyFile(file, target);
+    } else if (v === "int8") {
+      await quantizeStatic(file, target, calib);
+    } else {
+      const { model, report } = lowBitModel(fp32, v);
+      await model.save(target);
+      note = sqnrNote(report);
+    }
+    const ppl = await perplexity(target, heldout);
+    if (v === "fp32") fp32Ppl = ppl;
+    const size = statSync(target).size;
+    console.log(`| ${label} | ${(size / 1024).toFixed(1)} KiB | ${(base / size).toFixed(2)} | ${ppl.toFixed(4)} | ${v === "fp32" ? "—" : `${(((ppl - fp32Ppl) / fp32Ppl) * 100).toFixed(2)} %`} | ${note} |`);
+  }
+}
+
+function sqnrNote(report: LowBitReport): string {
+  const dbs = report.layers.map((l) => l.sqnrDb);
+  if (!dbs.length) return "no weights quantized";
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const rtn = report.layers.every((l) => l.rtnSqnrDb !== undefined) ? ` (RTN ${mean(report.layers.map((l) => l.rtnSqnrDb!)).toFixed(1)} dB)` : "";
+  return `${mean(dbs).toFixed(1)} dB mean over ${dbs.length} weights${rtn}`;
+}
+
 async function benchModel(name: string): Promise<void> {
+  if (name === "lm") return benchLm();
   const file = path.join(FIXTURES, "models", `${name}.onnx`);
   if (!existsSync(file)) {
     console.log(`\n## ${name}: ${file} not found, skipped`);
@@ -62,13 +145,7 @@ async function benchModel(name: string): Promise<void> {
     } else {
       const { model, report } = lowBitModel(fp32, v);
       await model.save(target);
-      const dbs = report.layers.map((l) => l.sqnrDb);
-      sqnr[label] = dbs.length
-        ? `${(dbs.reduce((a, b) => a + b, 0) / dbs.length).toFixed(1)} dB mean over ${dbs.length} weights` +
-          (report.layers[0].rtnSqnrDb !== undefined
-            ? ` (RTN ${(report.layers.reduce((a, l) => a + (l.rtnSqnrDb ?? 0), 0) / dbs.length).toFixed(1)} dB)`
-            : "")
-        : "no weights quantized";
+      sqnr[label] = sqnrNote(report);
     }
     files[label] = target;
   }
