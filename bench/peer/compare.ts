@@ -10,6 +10,7 @@
 // --from DIR reuses ONNX Runtime's models from an earlier --keep DIR (no chroot needed, e.g. on another machine);
 // ours is always quantized afresh, since its default weight type depends on the CPU.
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -103,7 +104,7 @@ function quantizeOurs(model: string, out: string): Variant {
 const RECORDS = "ort-records.json";
 
 function quantizeTheirs(model: string, work: string, configs: string): OrtRecord[] {
-  copyFileSync(model, path.join(work, path.basename(model)));
+  if (path.dirname(path.resolve(model)) !== path.resolve(work)) copyFileSync(model, path.join(work, path.basename(model)));
   copyFileSync(CALIB, path.join(work, "calib.npz"));
   copyFileSync(path.join(REPO, "bench", "peer", "ort_quantize.py"), path.join(work, "ort_quantize.py"));
   const args = [work, "python3", "ort_quantize.py", "--model", path.basename(model), "--calib", "calib.npz", "--out-dir", ".", "--configs", configs];
@@ -143,6 +144,7 @@ const pp = (i: Interval) => `${i.estimate >= 0 ? "+" : ""}${pct(i.estimate)} [${
 
 interface ModelReport {
   model: string;
+  sha256: string;
   rows: {
     label: string;
     file: string;
@@ -150,6 +152,8 @@ interface ModelReport {
     bytes: number;
     top1: Interval;
     vsFp32?: ModelScore["vsFirst"];
+    /** this − ours, paired; only on ORT rows. */
+    vsOurs?: ModelScore["vsFirst"];
     latency: { batch: number; p50Ms: number; ratio?: Interval; trustworthy?: boolean; reason?: string }[];
     wallSeconds?: number;
     peakRssBytes?: number;
@@ -159,7 +163,17 @@ interface ModelReport {
   best: string;
 }
 
-async function compareModel(name: string, file: string, output: string, opt: Options, work: string): Promise<ModelReport> {
+async function compareModel(name: string, original: string, output: string, opt: Options, work: string): Promise<ModelReport> {
+  // Everyone works from one snapshot: fixture files can be regenerated while a run is in progress.
+  const file = path.join(work, path.basename(original));
+  copyFileSync(original, file);
+  const sha256 = createHash("sha256").update(readFileSync(file)).digest("hex");
+  if (opt.from) {
+    const theirsModel = path.join(path.resolve(opt.from), name, path.basename(original));
+    if (existsSync(theirsModel) && createHash("sha256").update(readFileSync(theirsModel)).digest("hex") !== sha256) {
+      throw new Error(`--from: ${theirsModel} differs from ${original}: ONNX Runtime quantized another version of the model; rerun without --from`);
+    }
+  }
   const ours = quantizeOurs(file, path.join(work, `${name}.ours.onnx`));
   process.stderr.write(`${name}: ours quantized in ${ours.wallSeconds}s; ${opt.from ? "reusing" : "running"} ONNX Runtime's quantizer (${opt.configs})\n`);
   const theirs = opt.from ? reuseTheirs(path.join(path.resolve(opt.from), name)) : quantizeTheirs(file, work, opt.configs);
@@ -185,11 +199,14 @@ async function compareModel(name: string, file: string, output: string, opt: Opt
     ...(best !== dflt ? [{ label: `ORT best (${best.config})`, file: best.file, wallSeconds: best.wallSeconds, peakRssBytes: best.peakRssBytes, notes: best.notes ?? [] }] : []),
   ];
   const key = (v: Variant) => (v.label === "FP32" ? "fp32" : v.label.startsWith("ours") ? "ours" : `ort:${v.label === "ORT default" ? "default" : best.config}`);
+  // The question is "is ours ever worse than ORT?": pair every ORT row with ours, sample by sample.
+  const vsOurs = new Map((await evaluate(Object.fromEntries(variants.slice(1).map((v) => [key(v), v.file])), data, "top1", { threads: opt.threads, output })).models.map((m) => [m.name, m.vsFirst]));
   process.stderr.write(`${name}: timing ${variants.map((v) => v.label).join(", ")} interleaved, ${opt.seconds}s per batch size\n`);
   const bench = await benchmark(Object.fromEntries(variants.map((v) => [v.label, v.file])), { batchSizes: opt.batches, threads: opt.threads, seconds: opt.seconds });
 
   return {
     model: name,
+    sha256,
     best: best.config,
     grid: theirs.map((t) => ({ config: t.config, ok: t.ok, top1: scores.get(`ort:${t.config}`)?.score.estimate, wallSeconds: t.wallSeconds, peakRssBytes: t.peakRssBytes, error: t.error })),
     rows: variants.map((v, i) => {
@@ -202,6 +219,7 @@ async function compareModel(name: string, file: string, output: string, opt: Opt
         bytes: figs.fileBytes,
         top1: s.score,
         vsFp32: s.vsFirst,
+        vsOurs: vsOurs.get(key(v)),
         latency: figs.batches.map((b) => ({ batch: b.batch, p50Ms: b.latencyMs.p50, ratio: b.vsFirst?.latencyRatio, trustworthy: b.vsFirst?.verdict.trustworthy, reason: b.vsFirst?.verdict.reason })),
         wallSeconds: v.wallSeconds,
         peakRssBytes: v.peakRssBytes,
@@ -213,8 +231,8 @@ async function compareModel(name: string, file: string, output: string, opt: Opt
 
 function render(r: ModelReport, opt: Options): string {
   const batches = r.rows[0]!.latency.map((l) => l.batch);
-  const head = ["variant", "top-1 % [95% CI]", "Δ vs FP32 pp [paired 95% CI]", "McNemar p", ...batches.map((b) => `latency ×FP32 @b${b} [95% CI]`), "size KiB", "quant wall s", "quant peak RSS MiB"];
-  const lines = [`### ${r.model}`, "", `| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
+  const head = ["variant", "top-1 % [95% CI]", "Δ vs FP32 pp [paired 95% CI]", "McNemar p", "Δ vs ours pp [paired 95% CI]", ...batches.map((b) => `latency ×FP32 @b${b} [95% CI]`), "size KiB", "quant wall s", "quant peak RSS MiB"];
+  const lines = [`### ${r.model}`, "", `model sha256 ${r.sha256.slice(0, 12)}…`, "", `| ${head.join(" | ")} |`, `|${head.map((_, i) => (i === 0 ? "---" : "---:")).join("|")}|`];
   for (const row of r.rows) {
     const lat = row.latency.map((l) => (l.ratio ? `${l.ratio.estimate.toFixed(2)} [${l.ratio.lo.toFixed(2)}, ${l.ratio.hi.toFixed(2)}]${l.trustworthy ? "" : " (noisy)"}` : `${l.p50Ms.toFixed(3)} ms`));
     const cells = [
@@ -222,6 +240,7 @@ function render(r: ModelReport, opt: Options): string {
       ci(row.top1),
       row.vsFp32 ? pp(row.vsFp32.diff) : "—",
       row.vsFp32?.pValue !== undefined ? row.vsFp32.pValue.toPrecision(2) : "—",
+      row.vsOurs ? `${pp(row.vsOurs.diff)}${row.vsOurs.pValue !== undefined ? ` p ${row.vsOurs.pValue.toPrecision(2)}` : ""}` : "—",
       ...lat,
       (row.bytes / 1024).toFixed(1),
       row.wallSeconds !== undefined ? row.wallSeconds.toFixed(2) : "—",

@@ -24,5 +24,8 @@ for d in "$KEEP"/*/; do
   [[ -f "$d/ort-records.json" ]] || continue
   m="$(basename "$d")"; mkdir -p "$S/ort/$m"
   cp "$d/ort-records.json" "$d"/*.ort-*.onnx "$S/ort/$m/"
+  for f in "$d"/*.onnx; do  # the FP32 snapshot too, so compare.ts can check it is the same model
+    case "$f" in *.ort-*|*.ours.onnx|*.pre.onnx) ;; *) cp "$f" "$S/ort/$m/" ;; esac
+  done
 done
 du -sh "$S"/* "$S/ort"/*
