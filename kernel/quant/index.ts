@@ -99,17 +99,38 @@ export async function release(prepared: PreparedModel): Promise<void> {
 /** The quantized model (QDQ, or QOperator when the config asks for it). The summary is left on `prepared.summary`. */
 export async function convert(prepared: PreparedModel): Promise<Model> {
   const copy = prepared.model.clone();
+  const { config, keptFloat } = floatWhereNonFinite(prepared);
   // Annotate the copy again (deterministic) so marks point at the copy's nodes.
-  const marks = annotateGraph(copy.graph, prepared.config);
-  const rewriter = new QdqRewriter(copy.proto, marks, prepared.ranges, prepared.config);
+  const marks = annotateGraph(copy.graph, config);
+  const rewriter = new QdqRewriter(copy.proto, marks, prepared.ranges, config);
   rewriter.run();
   const summary = rewriter.summary;
   summary.warnings.push(...prepared.warnings);
+  for (const t of keptFloat) {
+    summary.warnings.push(`kept "${t}" in float: calibration saw NaN/±Inf in it (an attention mask's -Inf, say), which no quantized value can represent`);
+  }
   summary.opset.before = prepared.originalOpset;
   let out = Model.fromProto(copy.proto, copy.dir);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
   prepared.summary = summary;
   return out;
+}
+
+/**
+ * Tensors whose calibration saw NaN/±Inf stay float: quantizing a causal mask's -Inf to the range minimum lets
+ * masked positions leak into attention (measured on the fixture LM: perplexity 3.4 → 46). A user override that
+ * gives the tensor a range or scale of its own wins.
+ */
+function floatWhereNonFinite(prepared: PreparedModel): { config: ResolvedQConfig; keptFloat: string[] } {
+  const keptFloat: string[] = [];
+  const overrides = { ...prepared.config.overrides };
+  for (const [t, r] of prepared.ranges) {
+    const o = overrides[t];
+    if (!r.nonFinite || o?.range || o?.scale !== undefined || o?.keepFloat) continue;
+    overrides[t] = { ...o, keepFloat: true };
+    keptFloat.push(t);
+  }
+  return { config: keptFloat.length ? { ...prepared.config, overrides } : prepared.config, keptFloat };
 }
 
 export type { CollectOptions, TensorHistogram, TensorRange };

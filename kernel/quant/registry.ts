@@ -48,6 +48,14 @@ const fallback: op.OpQuantizer = (node) => `no quantizer for op type ${node.opTy
 
 const CONTROL_FLOW = new Set(["If", "Loop", "Scan"]);
 
+/**
+ * Ops onnxruntime's CPU provider has no int8 kernel for (it runs them as DQ → float op → Q). Quantizing them buys
+ * no speed; it only adds their output's rounding error (measured: the ViT fixture's LayerNorm ReduceMean). Their
+ * neighbours still quantize the tensors they need, so the graph stays int8 around them. Listing one in
+ * QConfig.opTypes quantizes it anyway.
+ */
+const NO_INT8_KERNEL = new Set(["ReduceMean", "HardSigmoid", "HardSwish", "BatchNormalization", "InstanceNormalization", "LayerNormalization"]);
+
 /** Ops that bring their own int8 kernel whatever their neighbours: always quantized (their inputs get a Q). */
 const ANCHORS = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm"]);
 
@@ -91,6 +99,8 @@ function skipReason(node: NodeProto, config: ResolvedQConfig): string | undefine
   if (node.domain !== "" && node.domain !== "ai.onnx") return `custom-domain op ${node.domain}.${node.opType}`;
   if (CONTROL_FLOW.has(node.opType)) return "control flow: its subgraphs are left in float and run unchanged";
   if (config.opTypes && !config.opTypes.includes(node.opType)) return "op type not in QConfig.opTypes";
+  if (!config.opTypes && NO_INT8_KERNEL.has(node.opType))
+    return `onnxruntime has no int8 ${node.opType} kernel: quantizing it adds error without speed (list it in QConfig.opTypes to force)`;
   if (config.include && !config.include.some((s) => matchesSelector(node, s))) return "not selected by QConfig.include";
   if (config.exclude.some((s) => matchesSelector(node, s))) return "excluded by QConfig.exclude";
   return undefined;

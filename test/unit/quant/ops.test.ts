@@ -125,7 +125,7 @@ test("a non-final Softmax uses the fixed range [0, 1]; a final Softmax stays flo
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
 
-test("HardSwish, ReduceMean and LayerNormalization run as DQ → float op → Q (not fused) and stay close", async () => {
+test("HardSwish, ReduceMean, LayerNormalization (no int8 kernel in onnxruntime) stay float by default; opTypes forces them", async () => {
   const nodes = [
     makeNode("Conv", ["x", "W", "B"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
     makeNode("HardSwish", ["c1"], ["h"], { name: "hswish" }),
@@ -137,9 +137,14 @@ test("HardSwish, ReduceMean and LayerNormalization run as DQ → float op → Q 
     w("W", [4, 3, 3, 3], 1), w("B", [4], 2), makeTensor("g", F, [4], [1, 1, 1, 1]), makeTensor("b", F, [4], [0, 0, 0, 0]),
   ]);
   const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
-  assert.deepEqual(r.summary.float, []);
+  // Flatten follows: fed only by float ops, it stays float too.
+  assert.deepEqual(r.summary.float.map((f) => f.opType), ["HardSwish", "ReduceMean", "Flatten", "LayerNormalization"]);
+  assert.ok(r.summary.float.filter((f) => f.opType !== "Flatten").every((f) => /no int8 .* kernel/.test(f.reason)));
   assert.equal(r.fused.QLinearConv, 1);
   assert.ok(r.sqnr > 15, `SQNR ${r.sqnr}`);
+  const forced = await quantizeTiny(m, { x: [1, 3, 8, 8] }, { opTypes: ["Conv", "HardSwish", "ReduceMean", "Flatten", "LayerNormalization"] });
+  assert.deepEqual(forced.summary.float, []);
+  assert.ok(forced.sqnr > 15, `SQNR ${forced.sqnr}`);
 });
 
 test("unsupported ops stay float and are listed; excluded nodes stay float", async () => {
@@ -176,7 +181,8 @@ test("a decomposed LayerNorm stays float (ops fed only by float ops are not quan
   ]);
   const r = await quantizeTiny(m, { x: [4, 16] });
   const float = new Map(r.summary.float.map((f) => [f.name, f.reason]));
-  for (const n of ["ln_var", "ln_eps", "ln_gamma", "ln_beta"]) assert.match(float.get(n) ?? "", /fed only by float ops/, n);
+  for (const n of ["ln_eps", "ln_gamma", "ln_beta"]) assert.match(float.get(n) ?? "", /fed only by float ops/, n);
+  for (const n of ["ln_mean", "ln_var"]) assert.match(float.get(n) ?? "", /no int8 ReduceMean kernel/, n);
   assert.ok(r.summary.quantized.some((n) => n.name === "mm2"));
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
@@ -201,7 +207,7 @@ test("MobileNet-style block: depthwise Conv, HardSigmoid·x, squeeze-excite (GAP
     w("Ws2", [8, 2, 1, 1], 7), w("Bs2", [8], 8), w("Wp", [4, 8, 1, 1], 9), w("Bp", [4], 10),
   ]);
   const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
-  assert.deepEqual(r.summary.float, []);
+  assert.deepEqual(r.summary.float.map((f) => f.name), ["hsig"]); // no int8 HardSigmoid kernel; its Mul is quantized
   assert.equal(r.fused.QLinearConv, 5, JSON.stringify(r.fused));
   for (const op of ["QLinearMul", "QLinearGlobalAveragePool", "QLinearSigmoid"]) assert.ok((r.fused[op] ?? 0) >= 1, `${op}: ${JSON.stringify(r.fused)}`);
   assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
