@@ -219,7 +219,8 @@ export class Calibrator {
         const a = Math.max(Math.abs(r.min), Math.abs(r.max));
         r = { min: -a, max: a };
       }
-      out.set(t, r);
+      const nonFinite = (this.hist.get(t) ?? this.minmax.get(t))!.nonFinite;
+      out.set(t, nonFinite > 0 ? { ...r, nonFinite } : r);
     }
     this.cachedRanges = out;
     return new Map(out);

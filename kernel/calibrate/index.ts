@@ -53,6 +53,9 @@ export interface CalibrationOptions {
 export interface TensorRange {
   min: number;
   max: number;
+  /** NaN/±Inf values calibration saw and left out of the range (absent when none): an attention mask's -Inf, say.
+   *  convert() keeps such tensors in float, since no quantized value can stand for them. */
+  nonFinite?: number;
 }
 
 /** A per-tensor histogram: numBins + 1 edges, symmetric around 0; min/max is the finite range actually seen. */

@@ -127,7 +127,7 @@ test("NaN in the data: ignored for the range, counted, and the warning names the
   const cal = new Calibrator(tinyModel(13), ["x", "y", "z"], { method: "minmax", onWarning: (m) => warnings.push(m) });
   const { feeds, y } = batches([3, 2], 4, true);
   await cal.collect(feeds);
-  assert.deepEqual(cal.ranges().get("y"), { min: minOf(y), max: maxOf(y) });
+  assert.deepEqual(cal.ranges().get("y"), { min: minOf(y), max: maxOf(y), nonFinite: 2 });
   assert.ok(Number.isFinite(cal.ranges().get("x")!.min));
   assert.ok(warnings.some((w) => /tensor "y": 2 NaN\/Inf value\(s\)/.test(w)), warnings.join("\n"));
   await cal.dispose();
