@@ -59,7 +59,12 @@ function findPairs(g: GraphProto, skipped: CleReport["skipped"]): Pair[] {
     if (a.opType !== "Conv" || a.domain !== "") continue;
     const out = a.output[0]!;
     const readers = readersOf(g, out);
-    if (readers.length !== 1 || readerCount(g, out) !== 1) continue;
+    if (readers.length !== 1 || readerCount(g, out) !== 1) {
+      // Say why when a conv is near: x·HardSigmoid(x) (HardSwish at opset < 14) reads the conv output twice.
+      const near = readers.flatMap((r) => [r, ...readersOf(g, r.output[0] ?? "")]).find((n) => n.opType === "Conv");
+      if (near) skipped.push({ first: label(a), second: label(near), reason: `output read by ${readers.map((r) => r.opType).join(" and ")} (e.g. HardSwish as x·HardSigmoid(x)): not one positively homogeneous path` });
+      continue;
+    }
     let act: NodeProto | undefined;
     let b = readers[0]!;
     if (b.opType !== "Conv") {
