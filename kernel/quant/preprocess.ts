@@ -43,12 +43,28 @@ function upgradeTo10(m: Model, label: string, notes: string[]): void {
   notes.push(`opset upgraded ${opset} → 10 for QuantizeLinear/DequantizeLinear (no op in this model changed meaning)`);
 }
 
+/**
+ * Old exporters list every initializer as a graph input too (required before IR 4). onnxruntime then treats the
+ * weights as overridable and folds nothing (no BatchNorm into Conv), and a weight that is an input cannot be stored
+ * quantized. They are taken out of the inputs (IR raised to 4 where lower): nobody feeds weights at run time.
+ */
+function initializersOutOfInputs(m: Model, notes: string[]): void {
+  const g = m.graph;
+  const inits = new Set(g.initializer.map((t) => t.name));
+  const before = g.input.length;
+  g.input = g.input.filter((v) => !inits.has(v.name));
+  if (g.input.length === before) return;
+  if (m.proto.irVersion < 4n) m.proto.irVersion = 4n;
+  notes.push(`${before - g.input.length} initializers were also listed as graph inputs; they are weights only in the output`);
+}
+
 export async function preprocess(model: Model, optimize: boolean, notes: string[] = []): Promise<Model> {
   const label = model.path ?? "the model";
   const already = model.graph.node.find((n) => QDQ_OPS.has(n.opType));
   if (already) throw new Error(`${label} is already quantized (it has ${already.opType} node "${already.name}"): quantize the float model`);
   let m = model.clone();
   upgradeTo10(m, label, notes);
+  initializersOutOfInputs(m, notes);
   if (optimize) m = await optimizeBasic(m);
   constantsToInitializers(m.graph);
   foldCastsOfInitializers(m);
