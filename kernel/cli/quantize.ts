@@ -6,6 +6,8 @@ import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import type { QConfig, QuantizationSummary, QType } from "../quant/index";
 import type { CalibrationMethod, NodeSelector, QuantFormat, WeightType } from "../quant/types";
+import { LOWBIT_HELP } from "./quantize-lowbit";
+import { TARGET_HELP, extractTarget, runTargeted, type CliTarget } from "./quantize-target";
 
 const HELP = `Usage: ptq quantize MODEL -o OUT [options]
 
@@ -17,7 +19,7 @@ Options:
   -o, --output OUT          where to write the quantized model (required)
   --calib PATH              calibration data: a folder of .npy files, an .npz file or folder, or ONNX test_data_set_* folders
   --batch-size N            split calibration arrays into batches of N samples (default 32)
-  --mode static|dynamic     default static
+  --mode M                  static (default), dynamic, int4 or fp4 (weight-only low bits, see below)
   --method M                calibration: minmax (default), entropy, percentile, mse
   --percentile P            for --method percentile (default 99.999)
   --per-tensor              per-tensor weights (default: per-channel for Conv/MatMul/Gemm)
@@ -30,7 +32,11 @@ Options:
   --no-optimize             skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)
   --overwrite               replace OUT if it exists
   --json                    print the summary as JSON on stdout
-  -h, --help                show this help`;
+  -h, --help                show this help
+
+${TARGET_HELP}
+
+${LOWBIT_HELP}`;
 
 interface Args {
   model: string;
@@ -178,13 +184,29 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(HELP + "\n");
     return 0;
   }
+  const mode = argv[argv.indexOf("--mode") + 1];
+  if (argv.includes("--mode") && (mode === "int4" || mode === "fp4")) return (await import("./quantize-lowbit")).runLowBit(argv);
   let args: Args;
+  let target: CliTarget | undefined;
+  let evalDir: string | undefined;
   try {
-    args = parseArgs(argv);
+    const t = extractTarget(argv);
+    target = t.target;
+    evalDir = t.evalDir;
+    args = parseArgs(t.rest);
+    if (target && args.mode !== "static") throw new UsageError("--target/--target-sqnr apply to static quantization");
   } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    process.stderr.write(`ptq quantize: ${e.message}\n\nRun \`ptq quantize --help\` for the options.\n`);
+    process.stderr.write(`ptq quantize: ${(e as Error).message}\n\nRun \`ptq quantize --help\` for the options.\n`);
     return 2;
+  }
+  if (target) {
+    try {
+      const { model, output, calib, batchSize, overwrite, json, config, optimize, ep } = args;
+      return await runTargeted({ model, output, calib: calib!, batchSize, overwrite, json, config, prepareOptions: { optimize, ep } }, target, evalDir);
+    } catch (e) {
+      process.stderr.write(`ptq quantize: ${(e as Error).message}\n`);
+      return 1;
+    }
   }
   const q = await import("../quant/index");
   const bar = progressBar(process.stderr.isTTY === true && !args.json);

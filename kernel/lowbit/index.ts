@@ -1,5 +1,6 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
 import { Model } from "../onnx/model";
+import { upgradeOpset } from "../onnx/upgrade";
 import { quantizeWeightsLowBit, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { quantizeWeightsLowBit } from "./rewrite";
@@ -15,7 +16,12 @@ export type { BlockAlgorithm, BlockQuantOptions, BlockQuantized } from "./intblo
  */
 export function lowBitModel(model: Model, options: LowBitOptions): { model: Model; report: LowBitReport } {
   const copy = model.clone();
+  // The standard ONNX forms need newer types: uint4 DequantizeLinear (opset 21), FLOAT4E2M1 (opset 23).
+  const needs = options.mode === "int4" && options.format === "qdq" ? 21 : options.mode === "fp4" && options.export === "native" ? 23 : 0;
+  const upgraded = needs > (copy.opset() ?? 0);
+  if (upgraded) upgradeOpset(copy, needs);
   const report = quantizeWeightsLowBit(copy.proto, options);
+  if (upgraded) report.notes.push(`upgraded the model from opset ${model.opset()} to ${needs} for this form`);
   return { model: copy, report };
 }
 

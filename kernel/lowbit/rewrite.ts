@@ -56,6 +56,8 @@ export interface LowBitReport {
   skipped: { node: string; opType: string; reason: string }[];
   /** Present when the result cannot run on onnxruntime's CPU provider. */
   warning?: string;
+  /** What else was done to the model on the way (opset upgrades). */
+  notes: string[];
 }
 
 interface WeightSite {
@@ -76,7 +78,7 @@ export function quantizeWeightsLowBit(model: ModelProto, options: LowBitOptions)
   // Refuse before touching anything: these forms need types that only newer opsets define.
   if (options.mode === "int4" && options.format === "qdq") requireOpset(model, 21, "int4 DequantizeLinear");
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
-  const report: LowBitReport = { layers: [], skipped: [] };
+  const report: LowBitReport = { layers: [], skipped: [], notes: [] };
   const exclude = new Set(options.exclude ?? []);
   const taken = usedNames(graph);
   const sites: WeightSite[] = [];

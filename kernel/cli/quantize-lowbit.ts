@@ -1,0 +1,136 @@
+// `ptq quantize MODEL -o OUT --mode int4|fp4 …`: weight-only low-bit quantization (no calibration data needed).
+import path from "node:path";
+import { Model } from "../onnx/model";
+import type { LowBitOptions, LowBitReport } from "../lowbit/index";
+
+export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm weights (FP4 also Conv):
+  --block-size N            int4: rows of K per block, a power of two 16–256 (default 32); FP4 fixes it (32/16)
+  --algorithm rtn|hqq       int4 rounding: round-to-nearest (default) or HQQ refinement (never worse per block)
+  --asymmetric              int4 with per-block zero points (default symmetric)
+  --int4-format F           matmulnbits (default, com.microsoft.MatMulNBits) or qdq (opset-21 blocked DequantizeLinear)
+  --accuracy-level N        MatMulNBits accuracy_level 0–4 (default 0: float activations; 4: int8, fastest)
+  --fp4-format F            nvfp4 (default: blocks of 16, E4M3 scales) or mxfp4 (blocks of 32, power-of-two scales)
+  --fp4-export E            runnable (default: packed codes + decode subgraph, runs on onnxruntime CPU),
+                            native (opset-23 FLOAT4E2M1; onnxruntime CPU cannot run it), fake (FP4-rounded float weights)`;
+
+class UsageError extends Error {}
+
+function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T {
+  if (v === undefined || !allowed.includes(v as T)) throw new UsageError(`${flag} takes one of ${allowed.join(", ")}${v ? ` (got "${v}")` : ""}`);
+  return v as T;
+}
+
+interface LowBitArgs {
+  model: string;
+  output: string;
+  options: LowBitOptions;
+  overwrite: boolean;
+  json: boolean;
+}
+
+export function parseLowBitArgs(argv: string[]): LowBitArgs {
+  const files: string[] = [];
+  let output: string | undefined;
+  let mode: "int4" | "fp4" | undefined;
+  let overwrite = false;
+  let json = false;
+  const int4: Omit<Extract<LowBitOptions, { mode: "int4" }>, "mode"> = {};
+  const fp4: Omit<Extract<LowBitOptions, { mode: "fp4" }>, "mode"> = {};
+  const exclude: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const next = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
+      return v;
+    };
+    switch (arg) {
+      case "-o":
+      case "--output":
+        output = next();
+        break;
+      case "--mode":
+        mode = oneOf(arg, next(), ["int4", "fp4"] as const);
+        break;
+      case "--block-size": {
+        const n = Number(next());
+        if (!Number.isInteger(n) || n < 16 || n > 256 || (n & (n - 1)) !== 0) throw new UsageError("--block-size takes a power of two from 16 to 256");
+        int4.blockSize = n;
+        break;
+      }
+      case "--algorithm":
+        int4.algorithm = oneOf(arg, next(), ["rtn", "hqq"] as const);
+        break;
+      case "--asymmetric":
+        int4.symmetric = false;
+        break;
+      case "--int4-format":
+        int4.format = oneOf(arg, next(), ["matmulnbits", "qdq"] as const);
+        break;
+      case "--accuracy-level":
+        int4.accuracyLevel = Number(oneOf(arg, next(), ["0", "1", "2", "3", "4"] as const)) as 0 | 1 | 2 | 3 | 4;
+        break;
+      case "--fp4-format":
+        fp4.fp4Format = oneOf(arg, next(), ["mxfp4", "nvfp4"] as const);
+        break;
+      case "--fp4-export":
+        fp4.export = oneOf(arg, next(), ["runnable", "native", "fake"] as const);
+        break;
+      case "--exclude":
+        exclude.push(...next().split(",").map((s) => s.trim()).filter(Boolean));
+        break;
+      case "--overwrite":
+        overwrite = true;
+        break;
+      case "--json":
+        json = true;
+        break;
+      default:
+        if (arg.startsWith("-")) throw new UsageError(`${arg} does not apply to --mode int4/fp4 (see --help)`);
+        files.push(arg);
+    }
+  }
+  if (!mode) throw new UsageError("--mode int4 or fp4 is required here");
+  if (files.length !== 1) throw new UsageError("give exactly one MODEL file");
+  if (!output) throw new UsageError("-o OUT is required");
+  if (path.resolve(output) === path.resolve(files[0]!)) throw new UsageError("OUT must differ from MODEL: the input is never overwritten");
+  if (mode === "fp4" && Object.keys(int4).length) throw new UsageError(`${Object.keys(int4).join(", ")}: int4 options given with --mode fp4`);
+  if (mode === "int4" && Object.keys(fp4).length) throw new UsageError(`${Object.keys(fp4).join(", ")}: fp4 options given with --mode int4`);
+  const options: LowBitOptions = mode === "int4" ? { mode, ...int4, exclude } : { mode, ...fp4, exclude };
+  return { model: files[0]!, output, options, overwrite, json };
+}
+
+function describe(r: LowBitReport, out: string, mode: string): string {
+  const mean = r.layers.length ? r.layers.reduce((a, l) => a + l.sqnrDb, 0) / r.layers.length : NaN;
+  const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized, mean weight SQNR ${mean.toFixed(1)} dB`];
+  for (const l of r.layers) {
+    const rtn = l.rtnSqnrDb !== undefined ? ` (RTN ${l.rtnSqnrDb.toFixed(1)} dB)` : "";
+    lines.push(`  ${l.node} (${l.opType}) ${l.weight} [K ${l.k}, N ${l.n}] block ${l.blockSize}${l.partialBlock ? ", last block partial (padded)" : ""}: ${l.sqnrDb.toFixed(1)} dB${rtn}`);
+  }
+  for (const s of r.skipped) lines.push(`  float: ${s.node} (${s.opType}): ${s.reason}`);
+  for (const n of r.notes) lines.push(`  note: ${n}`);
+  if (r.warning) lines.push(`  warning: ${r.warning}`);
+  return lines.join("\n");
+}
+
+export async function runLowBit(argv: string[]): Promise<number> {
+  let args: LowBitArgs;
+  try {
+    args = parseLowBitArgs(argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`ptq quantize: ${e.message}\n\nRun \`ptq quantize --help\` for the options.\n`);
+    return 2;
+  }
+  try {
+    const { lowBitModel } = await import("../lowbit/index");
+    const source = await Model.load(args.model);
+    const { model, report } = lowBitModel(source, args.options);
+    await model.save(args.output, { overwrite: args.overwrite });
+    process.stdout.write((args.json ? JSON.stringify(report, null, 2) : describe(report, args.output, args.options.mode)) + "\n");
+    return 0;
+  } catch (e) {
+    process.stderr.write(`ptq quantize: ${(e as Error).message}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,102 @@
+// `ptq quantize … --target-sqnr DB` / `--target "drop<=PP" --eval DIR`: static INT8 that keeps the fewest, most
+// sensitive nodes in float until the accuracy target is met (kernel/analysis/sensitivity.ts), and says which and why.
+import { loadDataDir } from "../analysis/dataset";
+import type { HostTensor } from "../analysis/feeds";
+import { takeBatches } from "../analysis/analyze";
+import { openData } from "../data/readers";
+import type { Feeds } from "../data/feeds";
+import { Model } from "../onnx/model";
+
+export const TARGET_HELP = `Accuracy target (static mode): keep the most sensitive nodes in float until it is met
+  --target-sqnr DB          output SQNR against the float model, on the calibration data, of at least DB
+  --target "drop<=PP"       top-1 drop of at most PP percentage points on labelled data (needs --eval)
+  --eval DIR                held-out x.npy (or <input>.npy) and y.npy class labels for --target drop`;
+
+export type CliTarget = { kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number };
+
+/** Takes the target flags out of argv; the rest goes to the ordinary parser. */
+export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: string; rest: string[] } {
+  const rest: string[] = [];
+  let target: CliTarget | undefined;
+  let evalDir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const value = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--target-sqnr") {
+      const db = Number(value());
+      if (!Number.isFinite(db)) throw new Error("--target-sqnr takes a number of dB");
+      target = { kind: "sqnr", minDb: db };
+    } else if (a === "--target") {
+      const m = /^\s*drop\s*<=\s*([0-9.]+)\s*$/.exec(value());
+      if (!m) throw new Error('--target takes "drop<=PP", e.g. --target "drop<=0.5"');
+      target = { kind: "drop", maxPp: Number(m[1]) };
+    } else if (a === "--eval") {
+      evalDir = value();
+    } else {
+      rest.push(a);
+    }
+  }
+  if (target?.kind === "drop" && !evalDir) throw new Error('--target "drop<=PP" needs --eval DIR with labelled data (x.npy, y.npy)');
+  return { target, evalDir, rest };
+}
+
+export interface TargetedRun {
+  model: string;
+  output: string;
+  calib: string;
+  batchSize: number;
+  overwrite: boolean;
+  json: boolean;
+  config: import("../quant/types").QConfig;
+  prepareOptions: { optimize: boolean; ep: "cpu" | "cuda" };
+}
+
+export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: string | undefined): Promise<number> {
+  const { prepare, calibrate, release } = await import("../quant/index");
+  const { searchMixedPrecision } = await import("../analysis/sensitivity");
+  const source = await Model.load(run.model);
+  const prepared = await prepare(source, run.config, run.prepareOptions);
+  const calib = await takeBatches(openData(run.calib, source.proto, { batchSize: run.batchSize }), 64);
+  try {
+    await calibrate(prepared, calib);
+  } finally {
+    await release(prepared);
+  }
+  let data: Feeds[];
+  let labels: HostTensor | undefined;
+  if (target.kind === "drop") {
+    const inputs = source.graph.input
+      .filter((i) => !source.graph.initializer.some((t) => t.name === i.name))
+      .map((i) => ({ name: i.name, type: "float32", shape: [] as (number | string)[] }));
+    const labelled = loadDataDir(evalDir!, inputs);
+    if (!labelled.labels) throw new Error(`--eval ${evalDir}: no y.npy with class labels`);
+    data = [labelled.inputs as unknown as Feeds];
+    labels = labelled.labels;
+  } else {
+    data = calib.slice(0, 16);
+  }
+  const result = await searchMixedPrecision(prepared, data, target.kind === "sqnr" ? target : { ...target, labels: labels! }, {
+    ep: run.prepareOptions.ep,
+  });
+  await result.model.save(run.output, { overwrite: run.overwrite });
+  const unit = target.kind === "sqnr" ? "dB output SQNR" : "% top-1";
+  const goal = target.kind === "sqnr" ? `≥ ${target.minDb} dB output SQNR` : `top-1 drop ≤ ${target.maxPp} pp (float ${result.floatMetric!.toFixed(2)} %)`;
+  if (run.json) {
+    const { model: _m, ...rest } = result;
+    process.stdout.write(JSON.stringify({ output: run.output, ...rest, target: { ...target } }, null, 2) + "\n");
+  } else {
+    const lines = [`wrote ${run.output}: target ${goal} ${result.chosen.met ? "met" : "NOT met even with every quantized node in float"}`];
+    lines.push(`  all nodes quantized: ${result.steps[0]!.metric.toFixed(2)} ${unit}`);
+    lines.push(`  chosen: ${result.chosen.keptFloat.length} node(s) kept in float → ${result.chosen.metric.toFixed(2)} ${unit}; ${(100 * result.chosen.int8WeightShare).toFixed(1)} % of weights int8`);
+    const gain = new Map(result.ranking.layers.map((l) => [l.node, l.gainDb]));
+    for (const n of result.chosen.keptFloat) lines.push(`  float: ${n}: quantizing it alone costs ${gain.get(n)!.toFixed(2)} dB of output SQNR (rank ${result.ranking.layers.findIndex((l) => l.node === n) + 1})`);
+    lines.push("  search steps (nodes in float → metric):");
+    for (const s of result.steps) lines.push(`    ${String(s.keptFloat.length).padStart(3)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);
+    process.stdout.write(lines.join("\n") + "\n");
+  }
+  return result.chosen.met ? 0 : 3;
+}

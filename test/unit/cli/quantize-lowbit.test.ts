@@ -1,0 +1,61 @@
+// `ptq quantize --mode int4|fp4` and `--target-sqnr` end to end through the CLI (source run with tsx).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { Model } from "../../../kernel/onnx";
+
+const root = path.join(__dirname, "..", "..", "..");
+const main = path.join(root, "kernel", "cli", "main.ts");
+const vit = path.join(root, "test", "fixtures", "models", "vit.onnx");
+const cnn = path.join(root, "test", "fixtures", "models", "cnn.onnx");
+const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
+const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, "quantize", ...args], { encoding: "utf8" });
+const tmp = () => mkdtempSync(path.join(os.tmpdir(), "ptq-cli-lowbit-"));
+
+test("--mode int4 writes MatMulNBits weights and reports per-layer SQNR against RTN", () => {
+  const out = path.join(tmp(), "vit.int4.onnx");
+  const before = readFileSync(vit);
+  const r = ptq(vit, "-o", out, "--mode", "int4", "--algorithm", "hqq", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.ok(report.layers.length >= 8);
+  for (const l of report.layers) assert.ok(l.sqnrDb >= l.rtnSqnrDb, `${l.node}: HQQ ${l.sqnrDb} < RTN ${l.rtnSqnrDb}`);
+  const m = Model.loadSync(out);
+  assert.equal(m.graph.node.filter((n) => n.opType === "MatMulNBits").length, report.layers.length);
+  assert.deepEqual(readFileSync(vit), before, "the input is untouched");
+});
+
+test("--mode fp4 --fp4-export native upgrades to opset 23 and warns that onnxruntime CPU cannot run it", () => {
+  const out = path.join(tmp(), "vit.nvfp4.onnx");
+  const r = ptq(vit, "-o", out, "--mode", "fp4", "--fp4-export", "native");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /upgraded the model from opset 13 to 23/);
+  assert.match(r.stdout, /no onnxruntime CPU kernel/);
+  assert.equal(Model.loadSync(out).opset(), 23);
+});
+
+test("usage errors exit 2 and name the problem", () => {
+  const out = path.join(tmp(), "x.onnx");
+  assert.equal(ptq(vit, "-o", out, "--mode", "int4", "--block-size", "24").status, 2);
+  const mixed = ptq(vit, "-o", out, "--mode", "int4", "--fp4-format", "mxfp4");
+  assert.equal(mixed.status, 2);
+  assert.match(mixed.stderr, /fp4 options given with --mode int4/);
+  const noEval = ptq(cnn, "-o", out, "--calib", calib, "--target", "drop<=0.5");
+  assert.equal(noEval.status, 2);
+  assert.match(noEval.stderr, /needs --eval DIR/);
+});
+
+test("--target-sqnr keeps the most sensitive nodes in float until the output SQNR target is met", () => {
+  const out = path.join(tmp(), "cnn.mixed.onnx");
+  const r = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.chosen.met, true);
+  assert.ok(j.chosen.metric >= 45);
+  assert.ok(j.chosen.keptFloat.length >= 1, "the fully quantized CNN is below 45 dB, so something stays float");
+  assert.equal(j.chosen.keptFloat[0], j.ranking.layers[0].node, "the most sensitive node goes first");
+  assert.ok(j.steps[0].metric < 45);
+});
