@@ -12,7 +12,7 @@ import { targetModel } from "../editor/modelFile";
 import { benchmarkCells, openTemplateNotebook, type TemplateCell } from "../editor/notebookTemplate";
 import { ONNX_EDITOR_VIEW_TYPE } from "../editor/onnxEditor";
 import { viewsApi } from "../views";
-import { cliSupports, defaultOptions, quantizeArgs, reportArgs, type QuantizeOptions } from "./options";
+import { defaultOptions, quantizeArgs, reportArgs, type QuantizeOptions } from "./options";
 import { writeRandomCalibration } from "./randomCalib";
 import type { QuantizeReportView, ReportSubset } from "./reportHtml";
 import { showReportPanel } from "./reportPanel";
@@ -37,7 +37,6 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
   // The CLI writes a hidden temp file; only a complete model is renamed onto the chosen name.
   const tmp = path.join(cwd, `.${path.basename(o.output)}.${process.pid}.tmp`);
   const t0 = Date.now();
-  if (!cliSupports(o.scheme)) return { error: `${o.scheme} is not available yet: this build's ptq CLI quantizes to INT8 (static or dynamic) only` };
   let calib = o.calibrationDir;
   let randomDir: string | undefined;
   if (o.scheme === "int8-static" && !calib) {

@@ -46,17 +46,19 @@ export function freePath(wanted: string, exists: (p: string) => boolean): string
   for (let i = 2; ; i++) if (!exists(`${stem}-${i}.onnx`)) return `${stem}-${i}.onnx`;
 }
 
-/** Schemes this build's `ptq quantize` runs (INT8); the low-bit engine (kernel/lowbit) has no CLI command yet. */
-export function cliSupports(scheme: Scheme): boolean {
-  return scheme === "int8-static" || scheme === "int8-dynamic";
-}
-
 /**
  * Arguments for `ptq quantize` (out/cli.js); `output` is where the CLI writes (a temp name we rename on success) and
  * `calib` the calibration folder (the user's, or the random samples we wrote).
  */
 export function quantizeArgs(o: QuantizeOptions, output: string, calib = o.calibrationDir): string[] {
-  if (!cliSupports(o.scheme)) throw new Error(`${o.scheme}: this build's ptq CLI quantizes to INT8 only (static or dynamic)`);
+  if (o.scheme === "int4-weights" || o.scheme === "fp4-weights") {
+    // Weight-only: no calibration data; FP4's block size is fixed by its format (NVFP4: 16).
+    const args = ["quantize", o.input, "-o", output, "--mode", o.scheme === "int4-weights" ? "int4" : "fp4"];
+    if (o.scheme === "int4-weights") args.push("--block-size", String(o.blockSize));
+    if (o.exclude.length) args.push("--exclude", o.exclude.join(","));
+    args.push("--json");
+    return args;
+  }
   const args = ["quantize", o.input, "-o", output, "--mode", o.scheme === "int8-static" ? "static" : "dynamic"];
   if (o.scheme === "int8-static") {
     if (!calib) throw new Error("INT8 static needs calibration data: a folder of samples or random data");

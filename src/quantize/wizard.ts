@@ -2,7 +2,7 @@
 // behind one extra pick, and what to do when the output name is taken. Returns typed options or undefined (cancel).
 import { existsSync } from "node:fs";
 import * as vscode from "vscode";
-import { cliSupports, defaultOptions, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
+import { defaultOptions, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
 
 export const RANDOM_DATA_WARNING = "Calibrating on random data: activation ranges will not match real inputs, so accuracy will suffer. Use a folder of real samples for a model you ship.";
 
@@ -16,7 +16,7 @@ export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | un
   const scheme = await pick<Scheme>(`Quantize ${name}: scheme`, SCHEMES.map((s, i) => ({
     label: s.label,
     detail: s.detail,
-    description: i === 0 ? "default" : cliSupports(s.scheme) ? undefined : "not in this build's CLI yet",
+    description: i === 0 ? "default" : undefined,
     value: s.scheme,
   })));
   if (!scheme) return undefined;

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cliSupports, defaultOptions, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
+import { defaultOptions, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
 import { normalSamples, npyFloat32, randomCalibrationShape } from "../../../src/quantize/randomCalib";
 import { graph, mlp, model, node, valueInfo } from "./build-model";
 import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
@@ -21,8 +21,8 @@ test("wizard options become ptq quantize / report arguments", () => {
   assert.throws(() => quantizeArgs(r, "t"), /needs calibration data/);
   assert.deepEqual(quantizeArgs(r, "t", "/tmp/random").slice(5), ["static", "--calib", "/tmp/random", "--method", "minmax", "--per-tensor", "--json"]);
   assert.deepEqual(quantizeArgs(defaultOptions("/ws/m.onnx", "int8-dynamic"), "t").slice(4), ["--mode", "dynamic", "--json"]);
-  assert.equal(cliSupports("int4-weights"), false);
-  assert.throws(() => quantizeArgs(defaultOptions("/ws/llm.onnx", "int4-weights"), "t"), /INT8 only/);
+  assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }, "t").slice(4), ["--mode", "int4", "--block-size", "64", "--json"]);
+  assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }, "t").slice(4), ["--mode", "fp4", "--exclude", "lm_head", "--json"]);
   assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json", "--data", "/ws/calib"]);
 });
 
