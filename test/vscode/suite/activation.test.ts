@@ -58,7 +58,7 @@ describe("activation", () => {
     const bundle = readFileSync(path.join(ext.extensionPath, "out", "extension.js"), "utf8");
     assert.doesNotMatch(bundle, /require\(["']onnxruntime-node/, "out/extension.js requires onnxruntime-node");
     assert.doesNotMatch(bundle, /require\([^)]*\.node["']\)/, "out/extension.js requires a .node addon");
-    const ours = Object.keys(require.cache).filter((k) => k.startsWith(ext.extensionPath));
+    const ours = Object.keys(require.cache).filter((k) => k.startsWith(ext.extensionPath + path.sep));
     assert.deepEqual(ours.filter((k) => k.includes("onnxruntime") || k.endsWith(".node")), []);
     // The strongest check: no onnxruntime shared object is mapped into this process at all.
     const report = process.report?.getReport() as { sharedObjects?: string[] } | undefined;
