@@ -99,7 +99,7 @@ function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<stri
   const [a = "", b = ""] = node.input;
   if (types.get(a) !== DataType.FLOAT) return "input is not float32";
   const w = inits.get(b);
-  if (!w || types.get(b) !== DataType.FLOAT) return "weight is not a float32 constant";
+  if (!w || types.get(b) !== DataType.FLOAT) return "right side is not a float32 constant (activation × activation, e.g. attention): dynamic mode quantizes weights only";
   if (w.dims.length !== 2) return "weight is not 2-D";
   if (node.opType === "Gemm" && (attrInt(node, "transA", 0) !== 0 || attrFloat(node, "beta", 1) !== 1)) return "Gemm with transA or beta != 1";
   return undefined;

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { openData } from "../../../kernel/data/readers";
 import { Model } from "../../../kernel/onnx/model";
-import { quantizeStatic } from "../../../kernel/quant/index";
+import { quantizeDynamic, quantizeStatic } from "../../../kernel/quant/index";
 import { FIX, top1 } from "./eval";
 
 const floatOps = (f: { opType: string }[]) => f.reduce<Record<string, number>>((m, x) => ((m[x.opType] = (m[x.opType] ?? 0) + 1), m), {});
@@ -38,3 +38,40 @@ for (const [name, entry] of Object.entries(manifest)) {
     console.log(`# ${name}: FP32 ${(fp32 * 100).toFixed(2)}%  INT8 ${(int8 * 100).toFixed(2)}%  quantized ${summary.quantized.length} nodes, float ${summary.float.length}`);
   });
 }
+
+/** Perplexity of the char LM fixture on data/lm/heldout.npy (feed [:, :64], score [:, 1:], as the manifest says). */
+async function perplexity(file: string): Promise<number> {
+  const { parseNpy } = await import("../../../kernel/data/npy");
+  const ort = await import("onnxruntime-node");
+  const h = parseNpy(new Uint8Array(readFileSync(path.join(FIX, "data", "lm", "heldout.npy"))), "heldout.npy");
+  const [n, w] = h.dims as [number, number];
+  const all = h.data as BigInt64Array;
+  const ids = new BigInt64Array(n * 64);
+  for (let i = 0; i < n; i++) ids.set(all.subarray(i * w, i * w + 64), i * 64);
+  const s = await ort.InferenceSession.create(file, { intraOpNumThreads: 2 });
+  const out = (await s.run({ input_ids: new ort.Tensor("int64", ids, [n, 64]) })).logits!;
+  await s.release();
+  const v = out.dims[2]!;
+  const d = out.data as Float32Array;
+  let nll = 0;
+  for (let r = 0; r < n * 64; r++) {
+    let mx = -Infinity;
+    for (let k = 0; k < v; k++) mx = Math.max(mx, d[r * v + k]!);
+    let z = 0;
+    for (let k = 0; k < v; k++) z += Math.exp(d[r * v + k]! - mx);
+    const target = Number(all[Math.floor(r / 64) * w + (r % 64) + 1]!);
+    nll -= d[r * v + target]! - mx - Math.log(z);
+  }
+  return Math.exp(nll / (n * 64));
+}
+
+const lm = path.join(FIX, "models", "lm.onnx");
+test("fixture lm: dynamic INT8 keeps held-out perplexity within 1 %", { skip: !existsSync(lm) && "fixture missing" }, async () => {
+  const out = path.join(tmp, "lm.dynamic.onnx");
+  const summary = await quantizeDynamic(lm, out);
+  assert.ok(summary.quantized.length > 0);
+  const fp32 = await perplexity(lm);
+  const int8 = await perplexity(out);
+  assert.ok(int8 / fp32 < 1.01, `perplexity FP32 ${fp32} INT8 ${int8}`);
+  console.log(`# lm (dynamic): perplexity FP32 ${fp32.toFixed(4)}  INT8 ${int8.toFixed(4)}  quantized ${summary.quantized.length} MatMuls`);
+});
