@@ -7,21 +7,14 @@ import type { NodeProto, TensorProto } from "onnx-buf";
 import { calibrate, convert, prepare, release, type QConfig } from "../../../kernel/quant/index";
 import { createSession } from "../../../kernel/runtime/session";
 import { errorFigures } from "../../../kernel/analysis/error-stats";
+import { seededRandom } from "../../../kernel/analysis/stats";
 
 export const F = DataType.FLOAT;
 
-/** Deterministic uniform floats in [lo, hi) (mulberry32). */
+/** Deterministic uniform floats in [lo, hi) (the engine's own seeded generator). */
 export function rand(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    out[i] = lo + (hi - lo) * (((t ^ (t >>> 14)) >>> 0) / 4294967296);
-  }
-  return out;
+  const next = seededRandom(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * next());
 }
 
 export const init = (name: string, dims: number[], data: ArrayLike<number>): TensorProto => makeTensor(name, F, dims, data);
