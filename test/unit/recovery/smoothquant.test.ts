@@ -86,3 +86,25 @@ test("SmoothQuant: INT8 output SQNR improves with outlier channels", async (t) =
 test("SmoothQuant: alpha out of range is refused", async () => {
   await assert.rejects(smoothQuant(block(), [], { alpha: 1.5 }), /alpha must be in \[0, 1\]/);
 });
+
+test("SmoothQuant: LayerNormalization op (opset 17) → Gemm transB=1, exact in float", async () => {
+  const gamma = rand(K, 7, 0.5, 1.5);
+  gamma[5] = 25;
+  const m = model(
+    [
+      makeNode("LayerNormalization", ["x", "g", "bt"], ["ln"], { name: "ln", attributes: [attr.int("axis", -1)] }),
+      makeNode("Gemm", ["ln", "Wt", "bias"], ["y"], { name: "gemm", attributes: [attr.int("transB", 1)] }),
+    ],
+    ["x", [16, K]],
+    ["y", [16, 8]],
+    [init("g", [K], gamma), init("bt", [K], rand(K, 8, -0.1, 0.1)), init("Wt", [8, K], rand(8 * K, 9, -0.3, 0.3)), init("bias", [8], rand(8, 10))],
+    17,
+  );
+  const calib = batches("x", [16, K], 2, 20);
+  const { model: sm, report } = await smoothQuant(m, calib);
+  assert.deepEqual(report.smoothed.map((s) => [s.tensor, s.foldedInto, s.node]), [["ln", "layernorm", "ln"]]);
+  const evalData = batches("x", [16, K], 2, 30);
+  const [a, b] = [await outputs(m, evalData), await outputs(sm, evalData)];
+  assert.ok(maxAbsDiff(a, b) < 1e-4 * maxAbs(a), `max |diff| ${maxAbsDiff(a, b)} vs ${maxAbs(a)}`);
+  assert.ok(report.smoothed[0]!.outlierRatio.after < report.smoothed[0]!.outlierRatio.before / 2);
+});
