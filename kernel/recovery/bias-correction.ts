@@ -79,6 +79,9 @@ function biasSite(g: GraphProto, n: NodeProto): Site["bias"] | string {
  * matched by name (`<weight>_DequantizeLinear_Output` in the quantized model reads `<weight>` in the float one).
  */
 export async function correctBias(float: Model, quantized: Model, data: CalibrationData, options: BiasCorrectionOptions = {}): Promise<{ model: Model; report: BiasCorrectionReport }> {
+  if (!quantized.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
+    throw new Error(`correctBias: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
+  }
   const q = quantized.clone();
   const g = q.graph;
   const report: BiasCorrectionReport = { corrected: [], skipped: [] };

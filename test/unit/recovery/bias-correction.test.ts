@@ -62,3 +62,8 @@ test("bias correction: a Conv without a bias is reported as skipped", async () =
   assert.equal(report.corrected.length, 0);
   assert.match(report.skipped[0]!.reason, /no bias/);
 });
+
+test("bias correction: a float model in the quantized model's place is refused with what to pass", async () => {
+  const m = shiftedConv();
+  await assert.rejects(correctBias(m, m, batches("x", [4, CIN, 6, 6], 1, 1, 0, 1)), /no quantized weights; pass the QDQ model from convert\(\)/);
+});
