@@ -112,7 +112,8 @@ export function toBundle(value: unknown): MimeBundle {
 function show(bundle: MimeBundle): DisplayHandle {
   const id = `ptq-display-${process.pid}-${nextId++}`;
   sink?.display(bundle, id);
-  return { id, update: (value: unknown) => sink?.update(id, toBundle(value)) };
+  // A handle left as a cell's last value shows nothing (like Jupyter's display() returning None).
+  return { id, update: (value: unknown) => sink?.update(id, toBundle(value)), [richDisplay]: () => ({}) } as DisplayHandle;
 }
 
 function toBase64(data: Uint8Array | string): string {

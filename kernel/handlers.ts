@@ -45,9 +45,12 @@ export function registerHandlers({ connection, executor, state, exit }: HandlerO
         if (out.status !== "ok") return { status: out.status, error: out.error, durationMs: performance.now() - t0 };
         if (out.hasValue) {
           try {
-            await connection.sendNotification(Display.type, { cellId: p.cellId, bundle: toBundle(out.value) });
+            // A rich form may throw (user code); an empty bundle (a display handle) shows nothing.
+            const bundle = toBundle(out.value);
+            if (Object.keys(bundle).length > 0) await connection.sendNotification(Display.type, { cellId: p.cellId, bundle });
           } catch (e) {
-            return { status: "error", error: { name: "DisplayError", message: `Could not display the result: ${String(e)}` }, durationMs: 0 };
+            const message = `Could not display the result: ${e instanceof Error ? e.message : String(e)}`;
+            return { status: "error", error: { name: "DisplayError", message }, durationMs: performance.now() - t0 };
           }
         }
         return { status: "ok", durationMs: performance.now() - t0 };

@@ -44,6 +44,7 @@ test("display methods send standard MIME types; handles update in place", () => 
   assert.deepEqual(r.shown.map((s) => Object.keys(s.bundle)[0]), ["text/markdown", "image/png", Mime.plotly, "application/json"]);
   assert.equal(r.shown[1]!.bundle["image/png"], "iVBORw==");
   assert.deepEqual(r.updates, [{ id: h.id, bundle: { "text/markdown": "# bye" } }]);
+  assert.deepEqual(toBundle(h), {}, "a handle as a cell's last value shows nothing");
   setSink(undefined);
 });
 
