@@ -5,9 +5,8 @@
 // multiplied by s_j. Exact in float: (X·diag(1/s))·(diag(s)·W) = X·W.
 import type { GraphProto, NodeProto } from "onnx-buf";
 import type { CalibrationData } from "../data/feeds";
-import { makeNode } from "../onnx/proto";
 import { Model } from "../onnx/model";
-import { attrInt } from "../onnx/proto";
+import { attrInt, makeNode } from "../onnx/proto";
 import { preprocess } from "../quant/preprocess";
 import { channelStats, floatConstant, floatInit, freshName, producerOf, readerCount, readersOf, setFloatInit, spread, type FloatInit, type StatsOptions } from "./tensors";
 
@@ -68,12 +67,11 @@ function ratio(x: Float64Array): number {
 function weightRanges(targets: Target[], K: number): Float64Array {
   const r = new Float64Array(K);
   for (const t of targets) {
-    const [d0, d1] = t.weight.dims as [number, number];
+    const d1 = t.weight.dims[1]!;
     for (let i = 0; i < t.weight.data.length; i++) {
       const j = t.rowsAreInputs ? Math.floor(i / d1) : i % d1;
       r[j] = Math.max(r[j]!, Math.abs(t.weight.data[i]!));
     }
-    void d0;
   }
   return r;
 }
