@@ -24,6 +24,8 @@ export type { AnalysisResult, AnalyzeOptions } from "./analysis/analyze";
 export { rankSensitivity, searchMixedPrecision } from "./analysis/sensitivity";
 export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "./analysis/sensitivity";
 export { lowBitModel, quantizeLowBit } from "./lowbit/index";
+export { correctBias, equalizeCrossLayer, smoothQuant } from "./recovery/index";
+export type { BiasCorrectionReport, CleReport, SmoothQuantReport } from "./recovery/index";
 export type { LowBitOptions, LowBitReport } from "./lowbit/index";
 
 /** Loads an ONNX model (external data beside it included) and shows it in the Model Layers view. */
