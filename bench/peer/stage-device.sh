@@ -9,19 +9,13 @@ KEEP="$(cd "${1:?usage: stage-device.sh KEEP_DIR (from compare.ts --keep)}" && p
 cd "$(dirname "$0")/../.."
 S=.peer-stage
 grep -qx '/.peer-stage/' .git/info/exclude 2>/dev/null || echo '/.peer-stage/' >> .git/info/exclude
-rm -rf "$S" && mkdir -p "$S/pkg/node_modules" "$S/ort"
-if [[ -n "${PTQ_PEER_REUSE_STAGE:-}" ]]; then
-  # Node and onnxruntime-node already packed the same way (e.g. scripts/device/stage-cuda-check.sh's .device-stage).
-  cp "$PTQ_PEER_REUSE_STAGE/node.xz" "$PTQ_PEER_REUSE_STAGE/ort.tar.xz" "$S/"
-else
-  xz -T2 -6 -c "$(readlink -f "$(command -v node)")" > "$S/node.xz"
-  cp -r node_modules/onnxruntime-common "$S/pkg/node_modules/"
-  mkdir -p "$S/pkg/node_modules/onnxruntime-node/bin/napi-v6/linux"
-  cp -r node_modules/onnxruntime-node/{package.json,dist,lib} "$S/pkg/node_modules/onnxruntime-node/" 2>/dev/null || true
-  cp -r node_modules/onnxruntime-node/bin/napi-v6/linux/x64 "$S/pkg/node_modules/onnxruntime-node/bin/napi-v6/linux/"
-  tar -cJf "$S/ort.tar.xz" -C "$S/pkg" node_modules
+rm -rf "$S" && mkdir -p "$S/ort"
+# Node and onnxruntime-node are packed by the CUDA check's staging script (one packer for every device run);
+# PTQ_PEER_RESTAGE=1 repacks them, e.g. after an onnxruntime-node upgrade.
+if [[ "${PTQ_PEER_RESTAGE:-}" == 1 || ! -f .device-stage/node.xz || ! -f .device-stage/ort.tar.xz ]]; then
+  scripts/device/stage-cuda-check.sh
 fi
-rm -rf "$S/pkg"
+cp .device-stage/node.xz .device-stage/ort.tar.xz "$S/"
 cp out/cli.js "$S/cli.js"
 npx esbuild bench/peer/compare.ts --bundle --platform=node --format=cjs --target=node20 --external:onnxruntime-node --outfile="$S/compare.js" --log-level=warning
 # Only the quantized models and their records: no .pre.onnx leftovers, logs or inputs.
