@@ -71,7 +71,11 @@ function parseOptions(argv: string[]): Options {
   return {
     models: get("models", "cnn,mobilenet,vit")!.split(",").filter(Boolean),
     configs: get("configs", "all")!,
-    batches: get("batches", "1,32")!.split(",").map(Number),
+    batches: get("batches", "1,32")!.split(",").map((b) => {
+      const n = Number(b);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`--batches takes comma-separated positive integers (got "${b}")`);
+      return n;
+    }),
     seconds: num("seconds", "5"),
     // One thread by default: the figures are per-graph costs, and a shared 2-core machine is noisy at 2.
     threads: num("threads", "1"),
