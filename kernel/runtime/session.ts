@@ -211,7 +211,8 @@ function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"],
         const f = feeds[i.name];
         if (!f) throw new OnnxError(`missing input "${i.name}" (the model needs: ${inputs.map((x) => x.name).join(", ")})`, label);
         const dtype = f.dtype ?? (f.type !== undefined ? dtypeFromOrt(f.type) : i.dtype);
-        ortFeeds[i.name] = toOrtTensor(Tensor, i.name, { ...f, dtype });
+        // Read the fields one by one: an onnxruntime Tensor keeps `data` behind a prototype getter, which a spread drops.
+        ortFeeds[i.name] = toOrtTensor(Tensor, i.name, { data: f.data, dims: f.dims, type: f.type, dtype });
       }
       for (const name of Object.keys(feeds)) {
         if (!inputs.some((i) => i.name === name)) {

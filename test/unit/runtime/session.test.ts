@@ -171,3 +171,15 @@ test("fetching an int4 intermediate added as an untyped output is refused instea
   assert.deepEqual(Array.from(out.y!.data as Float32Array), [1, 2, 3, 4]);
   await s.dispose();
 });
+
+test("an onnxruntime Tensor is accepted as a feed (its data lives behind a prototype getter)", async () => {
+  const { Tensor } = await import("onnxruntime-node");
+  const s = await createSession(mlp());
+  try {
+    const x = [1, -2, 0.5, 3];
+    const out = await s.run({ x: new Tensor("float32", Float32Array.from(x), [1, 4]) });
+    assert.deepEqual(Array.from(out.y.data as Float32Array, (v) => Number(v.toFixed(5))), reference(x).map((v) => Number(v.toFixed(5))));
+  } finally {
+    await s.dispose();
+  }
+});
