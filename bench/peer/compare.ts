@@ -123,7 +123,8 @@ function quantizeTheirs(model: string, work: string, configs: string): OrtRecord
   return records;
 }
 
-/** ONNX Runtime's models from an earlier run's --keep folder: the quantizer's output does not depend on the CPU. */
+/** ONNX Runtime's models from an earlier run's --keep folder: their quantizer's choices do not depend on the CPU
+ * (beyond float rounding while calibrating), unlike our default weight type. */
 function reuseTheirs(dir: string): OrtRecord[] {
   const file = path.join(dir, RECORDS);
   if (!existsSync(file)) throw new Error(`--from: ${file} is missing; give the --keep DIR of an earlier run`);
