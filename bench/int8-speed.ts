@@ -1,0 +1,237 @@
+// Is our default static INT8 faster than FP32 where int8 should matter? The fixture models are too small to say
+// (28×28 inputs: per-op overhead dominates), so this builds two models in code with seeded random weights:
+//   resnet — a ResNet-style conv net (BN folded into Conv bias, Relu, residual Adds; 64ch@56×56 then 128ch@28×28)
+//   transformer — single-head attention + FFN layers (d=256, seq 128, FFN 1024, residual Adds)
+// quantizes each with our defaults and with explicit weight/activation types (calibrated on seeded random inputs),
+// counts which ops onnxruntime actually runs (the graph saved at optimization 'all'), then times FP32 against every
+// INT8 variant interleaved (kernel/analysis/benchmark) at each batch size and thread count.
+//
+//   node --import tsx bench/int8-speed.ts [--models resnet,transformer] [--batches 1,8] [--threads 1,2]
+//        [--seconds 6] [--variants default,u8s8,s8s8,u8u8] [--json]
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { parseArgs } from "node:util";
+import type { NodeProto, TensorProto } from "onnx-buf";
+import { benchmark } from "../kernel/analysis/benchmark";
+import { seededRandom } from "../kernel/analysis/stats";
+import type { Feeds } from "../kernel/analysis/feeds";
+import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, attr } from "../kernel/onnx";
+import { calibrate, convert, prepare, release, type QConfig } from "../kernel/quant/index";
+import { createSession } from "../kernel/runtime/session";
+
+const { values: args } = parseArgs({
+  options: {
+    models: { type: "string", default: "resnet,transformer" },
+    batches: { type: "string", default: "1,8" },
+    threads: { type: "string", default: "1,2" },
+    seconds: { type: "string", default: "6" },
+    variants: { type: "string", default: "default,u8s8,s8s8,u8u8" },
+    json: { type: "boolean", default: false },
+  },
+});
+
+const VARIANTS: Record<string, QConfig> = {
+  default: {},
+  u8s8: { activationType: "uint8", weightType: "int8" },
+  s8s8: { activationType: "int8", weightType: "int8" },
+  u8u8: { activationType: "uint8", weightType: "uint8" },
+};
+/** Ops that say whether int8 kernels ran: fused QLinear and integer ops, and Q/DQ left standing (float fallbacks). */
+const COUNTED = ["QLinearConv", "QLinearMatMul", "MatMulIntegerToFloat", "QGemm", "QLinearAdd", "QLinearSoftmax", "QuantizeLinear", "DequantizeLinear"];
+
+/** A builder with a seeded weight stream: He-scaled uniform weights keep activations in a sane range layer to layer. */
+class Builder {
+  readonly nodes: NodeProto[] = [];
+  readonly inits: TensorProto[] = [];
+  private readonly rand: () => number;
+  private n = 0;
+  constructor(seed: number) {
+    this.rand = seededRandom(seed);
+  }
+  weight(dims: number[], fanIn: number): string {
+    const name = `w${this.n++}`;
+    const bound = Math.sqrt(6 / fanIn);
+    const data = new Float32Array(dims.reduce((a, b) => a * b, 1));
+    for (let i = 0; i < data.length; i++) data[i] = (this.rand() * 2 - 1) * bound;
+    this.inits.push(makeTensor(name, DataType.FLOAT, dims, data));
+    return name;
+  }
+  bias(n: number): string {
+    const name = `b${this.n++}`;
+    const data = new Float32Array(n);
+    for (let i = 0; i < n; i++) data[i] = (this.rand() * 2 - 1) * 0.1;
+    this.inits.push(makeTensor(name, DataType.FLOAT, [n], data));
+    return name;
+  }
+  op(type: string, inputs: string[], attributes = [] as ReturnType<typeof attr.int>[]): string {
+    const out = `t${this.n++}`;
+    this.nodes.push(makeNode(type, inputs, [out], { name: `${type}_${this.n}`, attributes }));
+    return out;
+  }
+  conv(x: string, cin: number, cout: number, stride = 1): string {
+    const w = this.weight([cout, cin, 3, 3], cin * 9);
+    return this.op("Conv", [x, w, this.bias(cout)], [attr.ints("pads", [1, 1, 1, 1]), attr.ints("strides", [stride, stride])]);
+  }
+  linear(x: string, din: number, dout: number): string {
+    return this.op("Add", [this.op("MatMul", [x, this.weight([din, dout], din)]), this.bias(dout)]);
+  }
+}
+
+/** Stem conv, 3 residual blocks at 64ch 56×56, a stride-2 conv to 128ch 28×28, 2 residual blocks: 12 3×3 convs. */
+function resnet(): Model {
+  const b = new Builder(11);
+  let x = b.op("Relu", [b.conv("x", 3, 64)]);
+  const block = (c: number): void => {
+    const y = b.conv(b.op("Relu", [b.conv(x, c, c)]), c, c);
+    x = b.op("Relu", [b.op("Add", [x, y])]);
+  };
+  for (let i = 0; i < 3; i++) block(64);
+  x = b.op("Relu", [b.conv(x, 64, 128, 2)]);
+  for (let i = 0; i < 2; i++) block(128);
+  const pooled = b.op("Flatten", [b.op("GlobalAveragePool", [x])]);
+  const logits = b.op("Gemm", [pooled, b.weight([128, 10], 128), b.bias(10)]);
+  const g = makeGraph("resnet", b.nodes, [makeValueInfo("x", DataType.FLOAT, ["batch", 3, 56, 56])], [makeValueInfo(logits, DataType.FLOAT, ["batch", 10])], {
+    initializers: b.inits,
+  });
+  return Model.fromProto(makeModel(g, { opsets: { "": 17 }, producerName: "ptq-bench" }));
+}
+
+/** 4 layers of single-head attention (Q·Kᵀ/√d, Softmax, ·V, output projection) and a Relu FFN, each with a residual Add. */
+function transformer(d = 256, seq = 128, ffn = 1024, layers = 4): Model {
+  const b = new Builder(23);
+  let x = "x";
+  const scale = "inv_sqrt_d";
+  b.inits.push(makeTensor(scale, DataType.FLOAT, [], [1 / Math.sqrt(d)]));
+  for (let l = 0; l < layers; l++) {
+    const q = b.linear(x, d, d);
+    const k = b.linear(x, d, d);
+    const v = b.linear(x, d, d);
+    const kt = b.op("Transpose", [k], [attr.ints("perm", [0, 2, 1])]);
+    const p = b.op("Softmax", [b.op("Mul", [b.op("MatMul", [q, kt]), scale])], [attr.int("axis", -1)]);
+    x = b.op("Add", [x, b.linear(b.op("MatMul", [p, v]), d, d)]);
+    x = b.op("Add", [x, b.linear(b.op("Relu", [b.linear(x, d, ffn)]), ffn, d)]);
+  }
+  const g = makeGraph("transformer", b.nodes, [makeValueInfo("x", DataType.FLOAT, ["batch", seq, d])], [makeValueInfo(x, DataType.FLOAT, ["batch", seq, d])], {
+    initializers: b.inits,
+  });
+  return Model.fromProto(makeModel(g, { opsets: { "": 17 }, producerName: "ptq-bench" }));
+}
+
+const MODELS: Record<string, { build: () => Model; shape: number[] }> = {
+  resnet: { build: resnet, shape: [3, 56, 56] },
+  transformer: { build: () => transformer(), shape: [128, 256] },
+};
+
+function randomFeeds(shape: number[], batch: number, seed: number): Feeds {
+  const r = seededRandom(seed);
+  const data = new Float32Array(batch * shape.reduce((a, c) => a * c, 1));
+  for (let i = 0; i < data.length; i++) data[i] = r() * 2 - 1;
+  return { x: { data, dims: [batch, ...shape], type: "float32" } };
+}
+
+/** Op counts of what onnxruntime runs: the model saved after 'all' optimization (hardware-specific, never shipped). */
+async function runtimeOps(model: Model, dir: string, tag: string): Promise<Record<string, number>> {
+  const file = path.join(dir, `${tag}.ort-all.onnx`);
+  const s = await createSession(model, { optimization: "all", optimizedModelPath: file, threads: 1 });
+  await s.dispose();
+  const counts: Record<string, number> = {};
+  for (const n of Model.loadSync(file).graph.node) if (COUNTED.includes(n.opType)) counts[n.opType] = (counts[n.opType] ?? 0) + 1;
+  return counts;
+}
+
+interface Row {
+  model: string;
+  variant: string;
+  threads: number;
+  batch: number;
+  fp32Ms: number;
+  int8Ms: number;
+  speedup: number;
+  ratioLo: number;
+  ratioHi: number;
+  spread: string;
+  verdict: string;
+}
+
+async function main(): Promise<void> {
+  const names = args.models.split(",");
+  const batches = args.batches.split(",").map(Number);
+  const threadCounts = args.threads.split(",").map(Number);
+  const variants = args.variants.split(",");
+  const seconds = Number(args.seconds);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "ptq-int8-speed-"));
+  const rows: Row[] = [];
+  const ops: Record<string, Record<string, Record<string, number>>> = {};
+  try {
+    for (const name of names) {
+      const spec = MODELS[name];
+      if (!spec) throw new Error(`--models: unknown model "${name}" (have ${Object.keys(MODELS).join(", ")})`);
+      const fp32 = spec.build();
+      const models: Record<string, Model> = { fp32 };
+      ops[name] = { fp32: await runtimeOps(fp32, tmp, `${name}.fp32`) };
+      for (const v of variants) {
+        const cfg = VARIANTS[v];
+        if (!cfg) throw new Error(`--variants: unknown variant "${v}" (have ${Object.keys(VARIANTS).join(", ")})`);
+        const t0 = performance.now();
+        const prepared = await prepare(fp32, cfg);
+        try {
+          await calibrate(prepared, [0, 1, 2, 3].map((s) => randomFeeds(spec.shape, 4, 100 + s)));
+        } finally {
+          await release(prepared);
+        }
+        models[v] = await convert(prepared);
+        const c = prepared.config;
+        process.stderr.write(`${name} ${v}: ${c.activationType} activations, ${c.weightType} weights, quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+        ops[name]![v] = await runtimeOps(models[v]!, tmp, `${name}.${v}`);
+      }
+      for (const threads of threadCounts) {
+        const res = await benchmark(models, { threads, batchSizes: batches, seconds, data: (bs) => randomFeeds(spec.shape, bs, 7) });
+        const base = res.models[0]!;
+        for (const m of res.models.slice(1)) {
+          for (const f of m.batches) {
+            const b0 = base.batches.find((x) => x.batch === f.batch)!;
+            const p = (s: typeof f.latencyMs): string => `${s.p10.toFixed(1)}–${s.p90.toFixed(1)}`;
+            rows.push({
+              model: name,
+              variant: m.name,
+              threads,
+              batch: f.batch,
+              fp32Ms: b0.latencyMs.p50,
+              int8Ms: f.latencyMs.p50,
+              speedup: f.vsFirst!.speedup,
+              ratioLo: 1 / f.vsFirst!.latencyRatio.hi,
+              ratioHi: 1 / f.vsFirst!.latencyRatio.lo,
+              spread: `fp32 p10–p90 ${p(b0.latencyMs)}, int8 ${p(f.latencyMs)} (n=${f.latencyMs.n})`,
+              verdict: f.vsFirst!.verdict.trustworthy ? "trustworthy" : `noisy: ${f.vsFirst!.verdict.reason}`,
+            });
+          }
+        }
+        process.stderr.write(`${name} threads=${threads} done (load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")})\n`);
+      }
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ ops, rows, cpu: os.cpus()[0]?.model, loadAvg: os.loadavg() }, null, 2) + "\n");
+    return;
+  }
+  process.stdout.write(`# ${os.cpus()[0]?.model} ×${os.availableParallelism()}, load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
+  for (const [m, byVariant] of Object.entries(ops)) {
+    for (const [v, c] of Object.entries(byVariant)) {
+      process.stdout.write(`ops ${m} ${v}: ${COUNTED.filter((k) => c[k]).map((k) => `${k}×${c[k]}`).join(" ") || "(none counted)"}\n`);
+    }
+  }
+  process.stdout.write("| model | variant | threads | batch | FP32 p50 ms | INT8 p50 ms | speedup (95% CI) | spread | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
+  for (const r of rows) {
+    process.stdout.write(
+      `| ${r.model} | ${r.variant} | ${r.threads} | ${r.batch} | ${r.fp32Ms.toFixed(1)} | ${r.int8Ms.toFixed(1)} | ${r.speedup.toFixed(2)}× (${r.ratioLo.toFixed(2)}–${r.ratioHi.toFixed(2)}) | ${r.spread} | ${r.verdict} |\n`,
+    );
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exit(1);
+});
