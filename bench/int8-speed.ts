@@ -7,7 +7,7 @@
 // INT8 variant interleaved (kernel/analysis/benchmark) at each batch size and thread count.
 //
 //   node --import tsx bench/int8-speed.ts [--models resnet,transformer] [--batches 1,8] [--threads 1,2]
-//        [--seconds 6] [--variants default,u8s8,s8s8,u8u8] [--json]
+//        [--seconds 6] [--variants default,u8s8,s8s8,u8u8,u8s7] [--json]
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -18,6 +18,7 @@ import { seededRandom } from "../kernel/analysis/stats";
 import type { Feeds } from "../kernel/analysis/feeds";
 import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, attr } from "../kernel/onnx";
 import { calibrate, convert, prepare, release, type QConfig } from "../kernel/quant/index";
+import { sqnr } from "../kernel/quant/math";
 import { createSession } from "../kernel/runtime/session";
 
 const { values: args } = parseArgs({
@@ -26,7 +27,7 @@ const { values: args } = parseArgs({
     batches: { type: "string", default: "1,8" },
     threads: { type: "string", default: "1,2" },
     seconds: { type: "string", default: "6" },
-    variants: { type: "string", default: "default,u8s8,s8s8,u8u8" },
+    variants: { type: "string", default: "default,u8s8,s8s8,u8u8,u8s7" },
     json: { type: "boolean", default: false },
   },
 });
@@ -36,6 +37,8 @@ const VARIANTS: Record<string, QConfig> = {
   u8s8: { activationType: "uint8", weightType: "int8" },
   s8s8: { activationType: "int8", weightType: "int8" },
   u8u8: { activationType: "uint8", weightType: "uint8" },
+  // U8S8 with 7-bit weights: onnxruntime's advice for CPUs without VNNI (u8×s7 pair sums cannot saturate int16).
+  u8s7: { activationType: "uint8", weightType: "int8", reduceRange: true },
 };
 /** Ops that say whether int8 kernels ran: fused QLinear and integer ops, and Q/DQ left standing (float fallbacks). */
 const COUNTED = ["QLinearConv", "QLinearMatMul", "MatMulIntegerToFloat", "QGemm", "QLinearAdd", "QLinearSoftmax", "QuantizeLinear", "DequantizeLinear"];
@@ -140,6 +143,19 @@ async function runtimeOps(model: Model, dir: string, tag: string): Promise<Recor
   return counts;
 }
 
+/** SQNR (dB) of a model's output against FP32 on held-out seeded inputs: saturation shows here, not in timings. */
+async function outputSqnr(fp32: Model, q: Model, feeds: Feeds): Promise<number> {
+  const out = async (m: Model): Promise<Float32Array> => {
+    const s = await createSession(m, { threads: 1 });
+    try {
+      return Object.values(await s.run(feeds))[0]!.data as Float32Array;
+    } finally {
+      await s.dispose();
+    }
+  };
+  return sqnr(await out(fp32), await out(q));
+}
+
 interface Row {
   model: string;
   variant: string;
@@ -163,6 +179,7 @@ async function main(): Promise<void> {
   const tmp = mkdtempSync(path.join(os.tmpdir(), "ptq-int8-speed-"));
   const rows: Row[] = [];
   const ops: Record<string, Record<string, Record<string, number>>> = {};
+  const sqnrs: Record<string, Record<string, number>> = {};
   try {
     for (const name of names) {
       const spec = MODELS[name];
@@ -184,6 +201,7 @@ async function main(): Promise<void> {
         const c = prepared.config;
         process.stderr.write(`${name} ${v}: ${c.activationType} activations, ${c.weightType} weights, quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
         ops[name]![v] = await runtimeOps(models[v]!, tmp, `${name}.${v}`);
+        (sqnrs[name] ??= {})[v] = await outputSqnr(fp32, models[v]!, randomFeeds(spec.shape, 2, 999));
       }
       for (const threads of threadCounts) {
         const res = await benchmark(models, { threads, batchSizes: batches, seconds, data: (bs) => randomFeeds(spec.shape, bs, 7) });
@@ -214,13 +232,14 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
   if (args.json) {
-    process.stdout.write(JSON.stringify({ ops, rows, cpu: os.cpus()[0]?.model, loadAvg: os.loadavg() }, null, 2) + "\n");
+    process.stdout.write(JSON.stringify({ ops, sqnrs, rows, cpu: os.cpus()[0]?.model, loadAvg: os.loadavg() }, null, 2) + "\n");
     return;
   }
   process.stdout.write(`# ${os.cpus()[0]?.model} ×${os.availableParallelism()}, load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
   for (const [m, byVariant] of Object.entries(ops)) {
     for (const [v, c] of Object.entries(byVariant)) {
-      process.stdout.write(`ops ${m} ${v}: ${COUNTED.filter((k) => c[k]).map((k) => `${k}×${c[k]}`).join(" ") || "(none counted)"}\n`);
+      const db = sqnrs[m]?.[v];
+      process.stdout.write(`ops ${m} ${v}${db === undefined ? "" : ` (output SQNR ${db.toFixed(1)} dB)`}: ${COUNTED.filter((k) => c[k]).map((k) => `${k}×${c[k]}`).join(" ") || "(none counted)"}\n`);
     }
   }
   process.stdout.write("| model | variant | threads | batch | FP32 p50 ms | INT8 p50 ms | speedup (95% CI) | spread | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
