@@ -127,7 +127,8 @@ export class QdqRewriter {
     const type: QType = o.type ?? this.config.activationType;
     const symmetric = o.symmetric ?? this.config.activationSymmetric;
     // reduce_range is for weights only, as in onnxruntime: the u8×s8 saturation it avoids needs 7-bit weights,
-    // while 7-bit activations only lose resolution (measured: −4 dB output SQNR on bench/int8-speed's models).
+    // while 7-bit activations only lose resolution (bench/int8-speed transformer, U8S8 + reduceRange: output SQNR
+    // 8.3 dB with 7-bit activations, 11.2 dB with 8-bit).
     const opts = { type, symmetric, reduceRange: false };
     if (o.scale !== undefined) {
       p = { type, scale: Float32Array.of(o.scale), zeroPoint: Int32Array.of(o.zeroPoint ?? 0) };
