@@ -1,7 +1,7 @@
 // The kernel process forked for real (bundled from kernel/main.ts the way the build does it) and driven through
 // src/kernel/kernelProcess.ts: results, streaming order, type and runtime error positions, the ptq module and
 // its typings, interrupt of awaiting and busy cells, and survival of process.abort() / process.exit().
-import { after, before, describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
@@ -16,13 +16,13 @@ const root = path.resolve(__dirname, "../../..");
 const mainPath = path.join(root, "out", "kernel-test", "main.js");
 const ws = mkdtempSync(path.join(os.tmpdir(), "ptq-kernel-"));
 
-before(async () => {
-  await esbuild.build({
-    entryPoints: [path.join(root, "kernel/main.ts")], outfile: mainPath, bundle: true, platform: "node", format: "cjs",
-    target: "node20", external: ["onnxruntime-node", "tslab", "typescript", "@tslab/typescript-for-tslab"], logLevel: "error",
-  });
-  buildPtqTypesIfStale(root);
+// Built synchronously, at load: the describe bodies below fork kernels while the tests are being collected, which is
+// before any before() hook runs (on a fresh clone the bundle would not exist yet).
+esbuild.buildSync({
+  entryPoints: [path.join(root, "kernel/main.ts")], outfile: mainPath, bundle: true, platform: "node", format: "cjs",
+  target: "node20", external: ["onnxruntime-node", "tslab", "typescript", "@tslab/typescript-for-tslab"], logLevel: "error",
 });
+buildPtqTypesIfStale(root);
 
 interface Seen { t: number; kind: string; text: string }
 
