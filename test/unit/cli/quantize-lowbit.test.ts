@@ -59,3 +59,11 @@ test("--target-sqnr keeps the most sensitive nodes in float until the output SQN
   assert.equal(j.chosen.keptFloat[0], j.ranking.layers[0].node, "the most sensitive node goes first");
   assert.ok(j.steps[0].metric < 45);
 });
+
+test("--reduce-range asks for 7-bit weights (QConfig.reduceRange)", async () => {
+  const { parseArgs } = await import("../../../kernel/cli/quantize");
+  const a = parseArgs([cnn, "-o", "/tmp/x.onnx", "--calib", calib, "--weight-type", "int8", "--reduce-range"]);
+  assert.equal(a.config.reduceRange, true);
+  assert.equal(a.config.weightType, "int8");
+  assert.equal(parseArgs([cnn, "-o", "/tmp/x.onnx", "--calib", calib]).config.reduceRange, undefined);
+});
