@@ -7,7 +7,7 @@ import { benchmark, type BenchmarkOptions } from "../analysis/benchmark";
 import { loadDataDir } from "../analysis/dataset";
 import { sliceRows, type Feeds } from "../analysis/feeds";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
-import { parsePositiveInt, parsePositiveNumber, UsageError } from "./measure-args";
+import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
 
 const HELP = `Usage: ptq bench A.onnx [B.onnx ...] [options]
 

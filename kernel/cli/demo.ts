@@ -12,7 +12,7 @@ import { evaluate } from "../analysis/evaluate";
 import { formatBytes, formatMs, formatPct, formatPp, renderTable } from "../analysis/format";
 import { buildReport, reportHtml, writeFileAtomic, type ReportJson } from "../analysis/report";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
-import { parsePositiveInt, parsePositiveNumber, UsageError } from "./measure-args";
+import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
 
 // From source (tsx) __dirname is kernel/cli/; bundled into out/cli.js it is out/.
 const FIXTURES = [path.resolve(__dirname, "..", ".."), path.resolve(__dirname, "..")]

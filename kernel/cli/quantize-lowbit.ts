@@ -2,6 +2,7 @@
 import path from "node:path";
 import { Model } from "../onnx/model";
 import type { LowBitOptions, LowBitReport } from "../lowbit/index";
+import { UsageError, oneOf } from "./args";
 
 export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm weights (FP4 also Conv):
   --block-size N            int4: rows of K per block, a power of two 16–256 (default 32); FP4 fixes it (32/16)
@@ -13,12 +14,6 @@ export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm wei
   --fp4-export E            runnable (default: packed codes + decode subgraph, runs on onnxruntime CPU),
                             native (opset-23 FLOAT4E2M1; onnxruntime CPU cannot run it), fake (FP4-rounded float weights)`;
 
-class UsageError extends Error {}
-
-function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T {
-  if (v === undefined || !allowed.includes(v as T)) throw new UsageError(`${flag} takes one of ${allowed.join(", ")}${v ? ` (got "${v}")` : ""}`);
-  return v as T;
-}
 
 interface LowBitArgs {
   model: string;

@@ -8,6 +8,7 @@ import type { QConfig, QuantizationSummary, QType } from "../quant/index";
 import type { CalibrationMethod, NodeSelector, QuantFormat, WeightType } from "../quant/types";
 import { LOWBIT_HELP } from "./quantize-lowbit";
 import { TARGET_HELP, extractTarget, runTargeted, type CliTarget } from "./quantize-target";
+import { UsageError, oneOf } from "./args";
 
 const HELP = `Usage: ptq quantize MODEL -o OUT [options]
 
@@ -53,12 +54,6 @@ interface Args {
   config: QConfig;
 }
 
-class UsageError extends Error {}
-
-function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T {
-  if (v === undefined || !allowed.includes(v as T)) throw new UsageError(`${flag} takes one of ${allowed.join(", ")}${v ? ` (got "${v}")` : ""}`);
-  return v as T;
-}
 
 function selectors(list: string): NodeSelector[] {
   return list

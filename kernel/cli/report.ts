@@ -10,7 +10,7 @@ import { evaluate, type LabelledData, type MetricSpec } from "../analysis/evalua
 import { generateFeeds } from "../analysis/feeds";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
 import { buildReport, reportHtml, reportText, writeFileAtomic } from "../analysis/report";
-import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, UsageError } from "./measure-args";
+import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
 
 const METRICS = ["top1", "top5", "f1", "mse", "psnr", "cosine", "cer", "wer", "agreement"] as const;
 

@@ -1,5 +1,5 @@
-// Option parsing helpers shared by `ptq bench` and `ptq report`: numbers are checked here so both commands
-// reject a bad value the same way (exit 2, naming the flag).
+// Option parsing helpers shared by the `ptq` commands: values are checked here so every command rejects a bad one
+// the same way (exit 2, naming the flag).
 
 /** A mistake in how the command was called: exit code 2. */
 export class UsageError extends Error {}
@@ -20,4 +20,10 @@ export function parseNonNegativeNumber(s: string, flag: string): number {
   const n = Number(s);
   if (!Number.isFinite(n) || n < 0) throw new UsageError(`${flag} must be a number ≥ 0, not "${s}"`);
   return n;
+}
+
+/** `v` if it is one of `allowed`, else a UsageError listing them. */
+export function oneOf<T extends string>(flag: string, v: string | undefined, allowed: readonly T[]): T {
+  if (v === undefined || !allowed.includes(v as T)) throw new UsageError(`${flag} takes one of ${allowed.join(", ")}${v ? ` (got "${v}")` : ""}`);
+  return v as T;
 }
