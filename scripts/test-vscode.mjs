@@ -228,7 +228,7 @@ async function main() {
           PTQ_E2E_RUN_DIR: runDir,
           PTQ_E2E_ARTIFACTS: path.join(artifacts, "e2e"),
         };
-        const args = ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", "--test-timeout=240000", ...e2eFiles];
+        const args = ["--import", "tsx", "--test", "--test-concurrency=1", "--test-reporter=spec", "--test-timeout=420000", ...e2eFiles];
         results.e2e = await runChild(process.execPath, args, { cwd: repo, env });
       }
     } finally {
