@@ -4,9 +4,11 @@ import { benchmark as benchmarkModels, type BenchmarkModels, type BenchmarkOptio
 import { evaluate as evaluateModels } from "./analysis/evaluate";
 import { display } from "./display";
 import { modelSummary } from "./model-summary";
+import { histogramDisplays } from "./histogram-display";
+import type { CalibrationData } from "./data/feeds";
 import { Model } from "./onnx/model";
 import { KernelEnv } from "./protocol";
-import { prepare as prepareModel, type PrepareOptions, type PreparedModel, type QConfig } from "./quant/index";
+import { calibrate as calibrateModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig } from "./quant/index";
 import type { ExecutionProvider } from "./runtime/session";
 
 export { display, richDisplay, Mime, toBundle } from "./display";
@@ -14,7 +16,7 @@ export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, Plotl
 export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
 export { Model } from "./onnx/model";
-export { calibrate, convert, release, quantizeStatic, quantizeDynamic } from "./quant/index";
+export { convert, release, quantizeStatic, quantizeDynamic } from "./quant/index";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "./quant/index";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "./analysis/benchmark";
 export { readNpyTensor as readNpy } from "./analysis/dataset";
@@ -27,6 +29,13 @@ export { lowBitModel, quantizeLowBit } from "./lowbit/index";
 export { correctBias, equalizeCrossLayer, smoothQuant } from "./recovery/index";
 export type { BiasCorrectionReport, CleReport, SmoothQuantReport } from "./recovery/index";
 export type { LowBitOptions, LowBitReport } from "./lowbit/index";
+
+/** Calibrates (see kernel/quant) and shows the activation histograms, with their clipping ranges, in the
+ *  Histograms view. */
+export async function calibrate(prepared: PreparedModel, data: CalibrationData, options?: CollectOptions): Promise<void> {
+  await calibrateModel(prepared, data, options);
+  if (prepared.histograms.size) display.histograms({ source: prepared.model.path ?? "", histograms: histogramDisplays(prepared) });
+}
 
 /** Loads an ONNX model (external data beside it included) and shows it in the Model Layers view. */
 export async function loadModel(file: string): Promise<Model> {

@@ -3,7 +3,7 @@
 // bundle, where the notebook renderer adds interactivity. Where the bundles go is set by the kernel (setSink);
 // outside a kernel (CLI, tests) they go nowhere, so library code may call display freely.
 import { inspect } from "node:util";
-import type { MimeBundle, ModelSummary, QuantState } from "./protocol";
+import type { Histograms, MimeBundle, ModelSummary, QuantState } from "./protocol";
 
 /** A value with a rich form: return a MIME bundle. `toMimeBundle()` is also honoured (the Jupyter convention). */
 export const richDisplay: unique symbol = Symbol.for("ptq.display") as never;
@@ -24,6 +24,7 @@ export interface DisplaySink {
   progress(progressId: string, label: string, done: number, total: number | undefined, finished: boolean): void;
   model(summary: ModelSummary): void;
   quant(state: QuantState.Params): void;
+  histograms(params: Histograms.Params): void;
 }
 
 let sink: DisplaySink | undefined;
@@ -153,5 +154,7 @@ export const display = Object.assign((value: unknown): DisplayHandle => show(toB
   model: (summary: ModelSummary) => sink?.model(summary),
   /** Shows per-tensor quantization state in the editor's quantization tree. */
   quantState: (state: QuantState.Params) => sink?.quant(state),
+  /** Shows calibration histograms (with their clipping ranges) in the editor's Histograms view. */
+  histograms: (params: Histograms.Params) => sink?.histograms(params),
 });
 export type Display = typeof display;

@@ -4,7 +4,7 @@
 import type { MessageConnection } from "vscode-jsonrpc";
 import { setSink, toBundle } from "./display";
 import type { Executor } from "./executor";
-import { Complete, Display, Execute, Inspect, Interrupt, Log, ModelState, Progress, QuantState, Shutdown, Stream, UpdateDisplay } from "./protocol";
+import { Complete, Display, Execute, Histograms, Inspect, Interrupt, Log, ModelState, Progress, QuantState, Shutdown, Stream, UpdateDisplay } from "./protocol";
 
 export interface KernelState {
   /** The cell now running, or the last one that ran. */
@@ -32,6 +32,7 @@ export function registerHandlers({ connection, executor, state, exit }: HandlerO
       void connection.sendNotification(Progress.type, { cellId: state.cellId, progressId, label, done, total, finished }),
     model: (summary) => void connection.sendNotification(ModelState.type, summary),
     quant: (q) => void connection.sendNotification(QuantState.type, q),
+    histograms: (params) => void connection.sendNotification(Histograms.type, params),
   });
 
   let queue: Promise<unknown> = Promise.resolve();

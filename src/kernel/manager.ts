@@ -3,7 +3,7 @@
 // that are not a cell's outputs (model and quantization state, the kernel's own log) are handled here.
 import path from "node:path";
 import * as vscode from "vscode";
-import { Log, ModelState, QuantState } from "../../kernel/protocol";
+import { Histograms, Log, ModelState, QuantState } from "../../kernel/protocol";
 import { Scope, type Ctx } from "../ctx";
 import { viewsApi } from "../views";
 import { KernelProcess, type ExecutionProvider, type KernelExit } from "./kernelProcess";
@@ -67,6 +67,7 @@ export class KernelManager implements vscode.Disposable {
       if (m.source.startsWith("/") || /^[A-Za-z]:[\\/]/.test(m.source)) viewsApi()?.setModel(vscode.Uri.file(m.source));
     }));
     scope.add(c.onNotification(QuantState.type, (q) => viewsApi()?.setQuantState(q.tensors)));
+    scope.add(c.onNotification(Histograms.type, (h) => viewsApi()?.setHistograms(h.histograms)));
     void process.exited.then((exit) => {
       if (this.kernels.get(key) === kernel) this.kernels.delete(key);
       this.ctx.log.info(`kernel ${process.pid} exited: ${exit.reason}`);

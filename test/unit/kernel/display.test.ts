@@ -14,6 +14,7 @@ function recorder() {
     update: (id, bundle) => updates.push({ id, bundle }),
     progress: (_id, label, done, total, finished) => progress.push(`${label} ${done}/${total}${finished ? " done" : ""}`),
     model: () => undefined,
+    histograms: () => undefined,
     quant: () => undefined,
   };
   setSink(sink);

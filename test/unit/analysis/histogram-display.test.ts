@@ -1,0 +1,32 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { Model } from "../../../kernel/onnx";
+import { calibrate, prepare, release } from "../../../kernel/quant";
+import { readNpyFolder } from "../../../kernel/data/readers";
+import { takeBatches } from "../../../kernel/analysis/analyze";
+import { histogramDisplays } from "../../../kernel/histogram-display";
+
+const FIX = path.join(__dirname, "..", "..", "fixtures");
+
+test("calibration histograms for the view: bins merged, counts kept, float and clipping ranges marked", async () => {
+  const model = await Model.load(path.join(FIX, "models", "cnn.onnx"));
+  const prepared = await prepare(model, { calibration: { method: "entropy" } });
+  await calibrate(prepared, await takeBatches(readNpyFolder(path.join(FIX, "data", "calib", "npy"), model), 16));
+  await release(prepared);
+  const list = histogramDisplays(prepared, 128);
+  assert.equal(list.length, prepared.histograms.size);
+  assert.ok(list.length > 0);
+  for (const h of list) {
+    const src = prepared.histograms.get(h.tensor)!;
+    assert.ok(h.counts.length <= 128);
+    assert.equal(h.edges.length, h.counts.length + 1);
+    assert.equal(h.counts.reduce((a, b) => a + b, 0), src.counts.reduce((a, b) => a + b, 0), `${h.tensor}: merging keeps every count`);
+    assert.equal(h.edges[0], Number(src.edges[0]));
+    assert.equal(h.edges.at(-1), Number(src.edges[src.edges.length - 1]));
+    assert.deepEqual(h.floatRange, [src.min, src.max]);
+    const r = prepared.ranges.get(h.tensor)!;
+    assert.deepEqual(h.clipRange, [r.min, r.max]);
+    assert.equal(h.method, "entropy");
+  }
+});
