@@ -43,4 +43,9 @@ test("examples/quickstart.ipynb runs every cell: quantize, benchmark, evaluate, 
   } finally {
     await wb.screenshot("last-state");
   }
+  // calibrate() in a cell fed the Histograms view: its calibrated activations are listed there.
+  await wb.openPtqContainer();
+  const histograms = wb.page.locator(".pane", { has: wb.page.locator(".pane-header", { hasText: "Histograms" }) }).first();
+  await histograms.getByText(/Relu_output_0/).first().waitFor({ timeout: 60_000 });
+  await wb.screenshot("histograms-view");
 });
