@@ -20,7 +20,7 @@ export function lowBitModel(model: Model, options: LowBitOptions): { model: Mode
   const needs = options.mode === "int4" && options.format === "qdq" ? 21 : options.mode === "fp4" && options.export === "native" ? 23 : 0;
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
-  const report = quantizeWeightsLowBit(copy.proto, options);
+  const report = quantizeWeightsLowBit(copy, options);
   if (upgraded) report.notes.push(`upgraded the model from opset ${model.opset()} to ${needs} for this form`);
   return { model: copy, report };
 }

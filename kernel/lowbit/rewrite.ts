@@ -1,13 +1,13 @@
 // Rewrites a model's MatMul/Gemm (and, for FP4, Conv) weights to low-bit forms. One pass: find the weight-bearing
 // nodes, quantize each weight with the pure code in this folder, splice in the replacement nodes.
-import { create } from "@bufbuild/protobuf";
-import { OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
+import type { Model } from "../onnx/model";
 import { DataType } from "../onnx/dtype";
 import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
 import { constantValue, removeNodes, replaceNode, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
 import { makeTensor, packBits, tensorToFloat32 } from "../onnx/tensor";
 import { E2M1_TABLE, decodeE4M3, dequantizeFp4, quantizeFp4, type Fp4Format } from "./fp4";
-import { sqnr as sqnrDb } from "../quant/math";
+import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockAlgorithm } from "./intblock";
 import { packMatMulNBits } from "./pack";
 
@@ -72,9 +72,8 @@ interface WeightSite {
 const nodeName = (n: NodeProto) => n.name || n.output[0] || n.opType;
 
 /** Quantizes the weights of `model` in place (pass a clone) and returns what was done and what was left alone. */
-export function quantizeWeightsLowBit(model: ModelProto, options: LowBitOptions): LowBitReport {
+export function quantizeWeightsLowBit(model: Model, options: LowBitOptions): LowBitReport {
   const graph = model.graph;
-  if (!graph) throw new Error("model has no graph");
   // Refuse before touching anything: these forms need types that only newer opsets define.
   if (options.mode === "int4" && options.format === "qdq") requireOpset(model, 21, "int4 DequantizeLinear");
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
@@ -110,7 +109,7 @@ export function quantizeWeightsLowBit(model: ModelProto, options: LowBitOptions)
   graph.initializer = graph.initializer.filter((t) => !ctx.dead.has(t.name) || stillRead.has(t.name));
   removeNodes(graph, graph.node.filter((n) => n.opType === "Constant" && ctx.dead.has(n.output[0]) && !stillRead.has(n.output[0])));
   topologicalSort(graph);
-  if (options.mode === "int4" && options.format !== "qdq") ensureOpset(model, "com.microsoft", 1);
+  if (options.mode === "int4" && options.format !== "qdq" && model.opset("com.microsoft") === undefined) model.setOpset(1, "com.microsoft");
   if (options.mode === "fp4" && options.export === "native") {
     report.warning =
       "native FP4 (FLOAT4E2M1) has no onnxruntime CPU kernel: this model is for runtimes that support opset 23 FP4 " +
@@ -141,19 +140,13 @@ function findWeight(graph: GraphProto, node: NodeProto): WeightSite | string {
     if (attrFloat(node, "alpha", 1) !== 1 || attrFloat(node, "beta", 1) !== 1) return "Gemm with alpha or beta other than 1";
     const transB = attrInt(node, "transB", 0) === 1;
     const [k, n] = transB ? [dims[1], dims[0]] : [dims[0], dims[1]];
-    return { node, weight, values: transB ? transpose(w, dims[0], dims[1]) : w, k, n };
+    return { node, weight, values: transB ? transpose2d(w, [dims[0], dims[1]]) : w, k, n };
   }
   // Conv: [O, I/g, kh, kw] viewed as [O, K] rows, quantized along K = I/g·kh·kw.
   if (dims.length < 3) return `Conv weight of rank ${dims.length}`;
   const o = dims[0];
   const k = dims.slice(1).reduce((a, b) => a * b, 1);
-  return { node, weight, values: transpose(w, o, k), k, n: o };
-}
-
-function transpose(w: Float32Array, rows: number, cols: number): Float32Array {
-  const out = new Float32Array(w.length);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = w[r * cols + c];
-  return out;
+  return { node, weight, values: transpose2d(w, [o, k]), k, n: o };
 }
 
 function layerReport(site: WeightSite, blockSize: number, stored: Float32Array): LowBitLayer {
@@ -354,7 +347,7 @@ function constTensor(ctx: RewriteContext, base: string, dtype: DataType, dims: n
 /** Back from [K, N] to the weight's own layout (Gemm transB and Conv store [N, K]). */
 function weightLayout(site: WeightSite, kn: Float32Array): Float32Array {
   const transposed = site.node.opType === "Conv" || (site.node.opType === "Gemm" && attrInt(site.node, "transB", 0) === 1);
-  return transposed ? transpose(kn, site.k, site.n) : kn;
+  return transposed ? transpose2d(kn, [site.k, site.n]) : kn;
 }
 
 function replaceWeight(graph: GraphProto, name: string, t: TensorProto): void {
@@ -367,17 +360,7 @@ function replaceWeight(graph: GraphProto, name: string, t: TensorProto): void {
   if (c) c.attribute = [attr.tensor("value", t)];
 }
 
-function opsetOf(model: ModelProto, domain: string): number | undefined {
-  const o = model.opsetImport.find((x) => x.domain === domain || (domain === "" && x.domain === "ai.onnx"));
-  return o ? Number(o.version) : undefined;
-}
-
-function ensureOpset(model: ModelProto, domain: string, version: number): void {
-  if (opsetOf(model, domain) !== undefined) return;
-  model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain, version: BigInt(version) }));
-}
-
-function requireOpset(model: ModelProto, min: number, what: string): void {
-  const v = opsetOf(model, "") ?? 1;
+function requireOpset(model: Model, min: number, what: string): void {
+  const v = model.opset() ?? 1;
   if (v < min) throw new Error(`${what} needs opset ${min} or later; this model is at opset ${v}. Upgrade it first (upgradeOpset).`);
 }

@@ -8,7 +8,7 @@ import type { Model } from "../onnx/model";
 import { attr, attrFloat, attrInt, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { inferElemTypes } from "./graph";
-import { ONNX_DTYPE, paramsForWeight, quantize } from "./math";
+import { ONNX_DTYPE, paramsForWeight, quantize, transpose2d } from "./math";
 import { preprocess } from "./preprocess";
 import { emptySummary, matchesSelector, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
@@ -105,9 +105,3 @@ function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<stri
   return undefined;
 }
 
-function transpose2d(data: Float32Array, dims: number[]): Float32Array {
-  const [r, c] = dims as [number, number];
-  const out = new Float32Array(data.length);
-  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = data[i * c + j]!;
-  return out;
-}

@@ -245,3 +245,11 @@ export function sqnr(reference: ArrayLike<number>, test: ArrayLike<number>): num
   }
   return noise === 0 ? Infinity : 10 * Math.log10(sig / noise);
 }
+
+/** A row-major [rows, cols] matrix transposed to [cols, rows]. */
+export function transpose2d(data: Float32Array, dims: readonly number[]): Float32Array {
+  const [r, c] = dims as [number, number];
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < r; i++) for (let j = 0; j < c; j++) out[j * r + i] = data[i * c + j]!;
+  return out;
+}

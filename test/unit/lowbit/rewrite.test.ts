@@ -73,7 +73,7 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 
 function quantized(options: LowBitOptions, opset = 13) {
   const m = buildModel(opset);
-  const report = quantizeWeightsLowBit(m.proto, options);
+  const report = quantizeWeightsLowBit(m, options);
   return { model: m, report };
 }
 
@@ -157,12 +157,12 @@ test("the runnable FP4 file is about 7× smaller than float for a large weight",
   const before = m.toBytes().length;
   for (const fp4Format of ["mxfp4", "nvfp4"] as const) {
     const c = m.clone();
-    quantizeWeightsLowBit(c.proto, { mode: "fp4", fp4Format, export: "runnable" });
+    quantizeWeightsLowBit(c, { mode: "fp4", fp4Format, export: "runnable" });
     const ratio = before / c.toBytes().length;
     assert.ok(ratio > 6.5 && ratio < 8, `${fp4Format}: ${ratio.toFixed(2)}×`);
   }
   const c = m.clone();
-  quantizeWeightsLowBit(c.proto, { mode: "int4", blockSize: 32 });
+  quantizeWeightsLowBit(c, { mode: "int4", blockSize: 32 });
   const ratio = before / c.toBytes().length;
   assert.ok(ratio > 6 && ratio < 8, `int4: ${ratio.toFixed(2)}×`);
 });
