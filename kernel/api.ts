@@ -1,10 +1,12 @@
 // What `import { … } from "ptq"` gives a notebook cell. Typings for it are generated from this file at build time
 // (scripts/build-ptq-types.mjs → out/ptq). Adding an engine API to notebooks is one export line here.
+import { analyze as analyzeModels, type AnalysisResult, type AnalyzeOptions } from "./analysis/analyze";
 import { benchmark as benchmarkModels, type BenchmarkModels, type BenchmarkOptions, type BenchmarkResult } from "./analysis/benchmark";
 import { evaluate as evaluateModels } from "./analysis/evaluate";
 import { display } from "./display";
 import { modelSummary } from "./model-summary";
 import { histogramDisplays } from "./histogram-display";
+import { quantStateOfAnalysis } from "./quant-state-display";
 import type { CalibrationData } from "./data/feeds";
 import { Model } from "./onnx/model";
 import { KernelEnv } from "./protocol";
@@ -21,11 +23,10 @@ export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "./analysis/benchmark";
 export { readNpyTensor as readNpy } from "./analysis/dataset";
 export { openData, readNpyFolder, readNpz } from "./data/readers";
-export { analyze } from "./analysis/analyze";
 export type { AnalysisResult, AnalyzeOptions } from "./analysis/analyze";
 export { rankSensitivity, searchMixedPrecision } from "./analysis/sensitivity";
 export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "./analysis/sensitivity";
-export { lowBitModel, quantizeLowBit } from "./lowbit/index";
+export { lowBitModel, lowBitModelCalibrated, quantizeLowBit } from "./lowbit/index";
 export { correctBias, equalizeCrossLayer, smoothQuant } from "./recovery/index";
 export type { BiasCorrectionReport, CleReport, SmoothQuantReport } from "./recovery/index";
 export type { LowBitOptions, LowBitReport } from "./lowbit/index";
@@ -35,6 +36,16 @@ export type { LowBitOptions, LowBitReport } from "./lowbit/index";
 export async function calibrate(prepared: PreparedModel, data: CalibrationData, options?: CollectOptions): Promise<void> {
   await calibrateModel(prepared, data, options);
   if (prepared.histograms.size) display.histograms({ source: prepared.model.path ?? "", histograms: histogramDisplays(prepared) });
+}
+
+/** Compares the float model with its quantized twin (see kernel/analysis/analyze) and shows each tensor's SQNR in
+ *  the Quantization State view. */
+export async function analyze(subject: PreparedModel | { float: Model; quantized: Model }, data: CalibrationData, options?: AnalyzeOptions): Promise<AnalysisResult> {
+  const result = await analyzeModels(subject, data, options);
+  const prepared = "config" in subject ? subject : undefined;
+  const source = (prepared ? prepared.model : (subject as { float: Model }).float).path ?? "";
+  display.quantState({ source, tensors: quantStateOfAnalysis(result.json, prepared), warnBelowDb: result.json.warnBelowDb });
+  return result;
 }
 
 /** Loads an ONNX model (external data beside it included) and shows it in the Model Layers view. */

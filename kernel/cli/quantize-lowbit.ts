@@ -1,12 +1,18 @@
-// `ptq quantize MODEL -o OUT --mode int4|fp4 …`: weight-only low-bit quantization (no calibration data needed).
+// `ptq quantize MODEL -o OUT --mode int4|fp4 …`: weight-only low-bit quantization (calibration data only for GPTQ).
 import path from "node:path";
+import { openData } from "../data/readers";
 import { Model } from "../onnx/model";
 import type { LowBitOptions, LowBitReport } from "../lowbit/index";
 import { UsageError, oneOf } from "./args";
 
 export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm weights (FP4 also Conv):
   --block-size N            int4: rows of K per block, a power of two 16–256 (default 32); FP4 fixes it (32/16)
-  --algorithm rtn|hqq       int4 rounding: round-to-nearest (default) or HQQ refinement (never worse per block)
+  --algorithm rtn|hqq|gptq  int4 rounding: round-to-nearest (default), HQQ refinement (never worse per block), or
+                            GPTQ (error feedback through the activations' Hessian; needs --calib)
+  --calib PATH              GPTQ calibration data, as for static mode (.npy folder, .npz, test_data_set_*)
+  --batch-size N            GPTQ: split calibration arrays into batches of N samples (default 32)
+  --damping D               GPTQ: damping as a share of the Hessian's mean diagonal (default 0.01)
+  --act-order               GPTQ: quantize inputs in order of decreasing activation energy (default off)
   --asymmetric              int4 with per-block zero points (default symmetric)
   --int4-format F           matmulnbits (default, com.microsoft.MatMulNBits) or qdq (opset-21 blocked DequantizeLinear)
   --accuracy-level N        MatMulNBits accuracy_level 0–4 (default 0: float activations; 4: int8, fastest)
@@ -21,6 +27,8 @@ interface LowBitArgs {
   options: LowBitOptions;
   overwrite: boolean;
   json: boolean;
+  calib?: string;
+  batchSize: number;
 }
 
 export function parseLowBitArgs(argv: string[]): LowBitArgs {
@@ -29,6 +37,8 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
   let mode: "int4" | "fp4" | undefined;
   let overwrite = false;
   let json = false;
+  let calib: string | undefined;
+  let batchSize = 32;
   const int4: Omit<Extract<LowBitOptions, { mode: "int4" }>, "mode"> = {};
   const fp4: Omit<Extract<LowBitOptions, { mode: "fp4" }>, "mode"> = {};
   const exclude: string[] = [];
@@ -54,7 +64,25 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
         break;
       }
       case "--algorithm":
-        int4.algorithm = oneOf(arg, next(), ["rtn", "hqq"] as const);
+        int4.algorithm = oneOf(arg, next(), ["rtn", "hqq", "gptq"] as const);
+        break;
+      case "--calib":
+        calib = next();
+        break;
+      case "--batch-size": {
+        const n = Number(next());
+        if (!Number.isInteger(n) || n < 1) throw new UsageError("--batch-size takes a positive integer");
+        batchSize = n;
+        break;
+      }
+      case "--damping": {
+        const d = Number(next());
+        if (!(d > 0 && d < 1)) throw new UsageError("--damping takes a number between 0 and 1 (e.g. 0.01)");
+        int4.gptq = { ...int4.gptq, damping: d };
+        break;
+      }
+      case "--act-order":
+        int4.gptq = { ...int4.gptq, actOrder: true };
         break;
       case "--asymmetric":
         int4.symmetric = false;
@@ -91,15 +119,18 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
   if (path.resolve(output) === path.resolve(files[0]!)) throw new UsageError("OUT must differ from MODEL: the input is never overwritten");
   if (mode === "fp4" && Object.keys(int4).length) throw new UsageError(`${Object.keys(int4).join(", ")}: int4 options given with --mode fp4`);
   if (mode === "int4" && Object.keys(fp4).length) throw new UsageError(`${Object.keys(fp4).join(", ")}: fp4 options given with --mode int4`);
+  if (int4.algorithm === "gptq" && !calib) throw new UsageError("--algorithm gptq needs calibration data: --calib PATH");
+  if (int4.algorithm !== "gptq" && (calib || int4.gptq)) throw new UsageError("--calib, --damping and --act-order apply to --algorithm gptq");
   const options: LowBitOptions = mode === "int4" ? { mode, ...int4, exclude } : { mode, ...fp4, exclude };
-  return { model: files[0]!, output, options, overwrite, json };
+  return { model: files[0]!, output, options, overwrite, json, calib, batchSize };
 }
 
 function describe(r: LowBitReport, out: string, mode: string): string {
   const mean = r.layers.length ? r.layers.reduce((a, l) => a + l.sqnrDb, 0) / r.layers.length : NaN;
   const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized, mean weight SQNR ${mean.toFixed(1)} dB`];
   for (const l of r.layers) {
-    const rtn = l.rtnSqnrDb !== undefined ? ` (RTN ${l.rtnSqnrDb.toFixed(1)} dB)` : "";
+    const out = l.outputSqnrDb !== undefined ? `; output ${l.outputSqnrDb.toFixed(1)} dB (RTN ${l.rtnOutputSqnrDb!.toFixed(1)} dB)` : "";
+    const rtn = (l.rtnSqnrDb !== undefined ? ` (RTN ${l.rtnSqnrDb.toFixed(1)} dB)` : "") + out;
     lines.push(`  ${l.node} (${l.opType}) ${l.weight} [K ${l.k}, N ${l.n}] block ${l.blockSize}${l.partialBlock ? ", last block partial (padded)" : ""}: ${l.sqnrDb.toFixed(1)} dB${rtn}`);
   }
   for (const s of r.skipped) lines.push(`  float: ${s.node} (${s.opType}): ${s.reason}`);
@@ -118,9 +149,14 @@ export async function runLowBit(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const { lowBitModel } = await import("../lowbit/index");
+    const { lowBitModel, lowBitModelCalibrated } = await import("../lowbit/index");
     const source = await Model.load(args.model);
-    const { model, report } = lowBitModel(source, args.options);
+    const { model, report } = args.calib
+      ? await lowBitModelCalibrated(source, args.options, openData(args.calib, source.proto, { batchSize: args.batchSize }), {
+          onProgress: (b) => process.stderr.isTTY && process.stderr.write(`\rGPTQ calibration: ${b} batches`),
+        })
+      : lowBitModel(source, args.options);
+    if (args.calib && process.stderr.isTTY) process.stderr.write("\n");
     await model.save(args.output, { overwrite: args.overwrite });
     process.stdout.write((args.json ? JSON.stringify(report, null, 2) : describe(report, args.output, args.options.mode)) + "\n");
     return 0;

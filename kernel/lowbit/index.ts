@@ -1,34 +1,62 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
+import type { CalibrationData } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
-import { quantizeWeightsLowBit, type LowBitOptions, type LowBitReport } from "./rewrite";
+import { collectHessians, type HessianCollectOptions } from "./hessian";
+import { lowBitActivations, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
-export { quantizeWeightsLowBit } from "./rewrite";
-export type { Fp4Options, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
+export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
+export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
 export { E2M1_TABLE, FP4_BLOCK_SIZE, dequantizeFp4, quantizeFp4 } from "./fp4";
 export type { Fp4Blocks, Fp4Format } from "./fp4";
 export { dequantizeBlockwise, quantizeBlockwise } from "./intblock";
 export type { BlockAlgorithm, BlockQuantOptions, BlockQuantized } from "./intblock";
+export { HessianAccumulator, gptqQuantize, outputSqnrDb } from "./gptq";
+export type { GptqOptions, GptqResult } from "./gptq";
+export { collectHessians } from "./hessian";
+export type { HessianCollectOptions, Hessians } from "./hessian";
+
+const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gptq";
 
 /**
  * Returns a copy of `model` with low-bit weights; the input model is left untouched. Nodes whose weights cannot be
- * quantized (not constant, not 2-D, shared, excluded) stay float and are listed in `report.skipped`.
+ * quantized (not constant, not 2-D, shared, excluded) stay float and are listed in `report.skipped`. GPTQ needs
+ * calibration data: use lowBitModelCalibrated.
  */
-export function lowBitModel(model: Model, options: LowBitOptions): { model: Model; report: LowBitReport } {
+export function lowBitModel(model: Model, options: LowBitOptions, hessians?: HessianMap): { model: Model; report: LowBitReport } {
+  if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
   const copy = model.clone();
   // The standard ONNX forms need newer types: uint4 DequantizeLinear (opset 21), FLOAT4E2M1 (opset 23).
   const needs = options.mode === "int4" && options.format === "qdq" ? 21 : options.mode === "fp4" && options.export === "native" ? 23 : 0;
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
-  const report = quantizeWeightsLowBit(copy, options);
+  const report = quantizeWeightsLowBit(copy, options, hessians);
   if (upgraded) report.notes.push(`upgraded the model from opset ${model.opset()} to ${needs} for this form`);
   return { model: copy, report };
 }
 
-/** Loads `input`, quantizes its weights and writes `output` atomically (never over `input`). */
-export async function quantizeLowBit(input: string, output: string, options: LowBitOptions): Promise<LowBitReport> {
+/**
+ * lowBitModel with calibration data (any iterable of feeds, e.g. openData(dir, model)): for GPTQ, the activations
+ * feeding each quantized weight are run through the model batch by batch and folded into Σ xᵀx first. Other
+ * algorithms ignore the data.
+ */
+export async function lowBitModelCalibrated(
+  model: Model,
+  options: LowBitOptions,
+  data: CalibrationData,
+  collect: HessianCollectOptions = {},
+): Promise<{ model: Model; report: LowBitReport }> {
+  if (!needsData(options)) return lowBitModel(model, options);
+  const h = await collectHessians(model, lowBitActivations(model, options), data, collect);
+  const out = lowBitModel(model, options, h.matrices);
+  out.report.notes.push(`GPTQ calibration: ${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`);
+  return out;
+}
+
+/** Loads `input`, quantizes its weights and writes `output` atomically (never over `input`). GPTQ needs `data`. */
+export async function quantizeLowBit(input: string, output: string, options: LowBitOptions, data?: CalibrationData): Promise<LowBitReport> {
   const source = await Model.load(input);
-  const { model, report } = lowBitModel(source, options);
+  const { model, report } = data ? await lowBitModelCalibrated(source, options, data) : lowBitModel(source, options);
   await model.save(output);
   return report;
 }

@@ -3,7 +3,8 @@
 // both com.microsoft.MatMulNBits and an opset-21 uint4 DequantizeLinear consume.
 import { roundHalfEven } from "./fp4";
 
-export type BlockAlgorithm = "rtn" | "hqq";
+/** gptq needs calibration data (see gptq.ts); rtn and hqq look at the weights only. */
+export type BlockAlgorithm = "rtn" | "hqq" | "gptq";
 
 export interface BlockQuantOptions {
   bits: number;
@@ -33,6 +34,7 @@ export function quantizeBlockwise(w: Float32Array, k: number, n: number, opts: B
   if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new Error(`${name}: bits must be an integer in 2..8, got ${bits}`);
   if (!Number.isInteger(blockSize) || blockSize < 2) throw new Error(`${name}: block size must be an integer ≥ 2, got ${blockSize}`);
   if (w.length !== k * n) throw new Error(`${name}: expected ${k}×${n} = ${k * n} values, got ${w.length}`);
+  if (opts.algorithm === "gptq") throw new Error(`${name}: GPTQ needs the activations' Hessian: use gptqQuantize (lowbit/gptq)`);
   const kBlocks = Math.ceil(k / blockSize);
   const codes = new Uint8Array(k * n);
   const scales = new Float32Array(kBlocks * n);
@@ -72,13 +74,13 @@ export function dequantizeBlockwise(q: BlockQuantized): Float32Array {
   return out;
 }
 
-interface BlockParams {
+export interface BlockParams {
   scale: number;
   zp: number;
 }
 
 /** Round-to-nearest parameters for the block's range shrunk by `ratio` (1 = the full min/max range). */
-function rtnParams(v: Float64Array, bits: number, symmetric: boolean, ratio: number): BlockParams {
+export function rtnParams(v: Float64Array, bits: number, symmetric: boolean, ratio: number): BlockParams {
   const qmax = 2 ** bits - 1;
   if (symmetric) {
     // The value of largest magnitude, with its sign, maps to code 0 (i.e. -2^(bits-1) after the zero point).

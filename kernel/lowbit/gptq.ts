@@ -1,0 +1,223 @@
+// GPTQ (Frantar et al., 2022) for a [K, N] MatMul weight: quantize the rows of K one at a time and push each row's
+// rounding error onto the rows not yet quantized, weighted by the inverse Hessian H⁻¹ of the layer's activations
+// (H = Σ xᵀx). That minimizes the layer's output error ‖XW − XŴ‖ rather than the weight error. Pure float64 math;
+// the activations are gathered elsewhere (hessian.ts).
+import { roundHalfEven } from "./fp4";
+import { rtnParams, type BlockParams, type BlockQuantized } from "./intblock";
+
+export interface GptqOptions {
+  bits: number;
+  blockSize: number;
+  symmetric: boolean;
+  /** Added to H's diagonal as a share of its mean diagonal (default 0.01, the paper's 1 %); raised ×10 up to three
+   *  times when H is still not positive definite. */
+  damping?: number;
+  /** Quantize rows in order of decreasing H diagonal (the paper's act-order). Block scales are then fixed from the
+   *  float weights up front ("static groups"), so the stored layout stays contiguous blocks along K. Default off. */
+  actOrder?: boolean;
+}
+
+export interface GptqResult {
+  quantized: BlockQuantized;
+  /** The damping share actually used. */
+  damping: number;
+}
+
+/** Sums xᵀx over rows x of length k, in float64. Only the upper triangle is accumulated until `matrix()`. */
+export class HessianAccumulator {
+  private readonly h: Float64Array;
+  /** Rows added so far. */
+  rows = 0;
+
+  constructor(readonly k: number) {
+    this.h = new Float64Array(k * k);
+  }
+
+  /** Adds every row of `x` ([rows, k] row-major, e.g. a [B, S, K] activation flattened). */
+  add(x: ArrayLike<number>, name = "activation"): void {
+    const k = this.k;
+    if (x.length % k !== 0) throw new Error(`${name}: ${x.length} values are not rows of K = ${k}`);
+    const h = this.h;
+    const row = new Float64Array(k);
+    for (let r = 0; r < x.length; r += k) {
+      for (let i = 0; i < k; i++) {
+        const v = x[r + i]!;
+        if (!Number.isFinite(v)) throw new Error(`${name}: a non-finite value (${v}) in the calibration activations; check the data`);
+        row[i] = v;
+      }
+      for (let i = 0; i < k; i++) {
+        const xi = row[i]!;
+        if (xi === 0) continue;
+        const base = i * k;
+        for (let j = i; j < k; j++) h[base + j] += xi * row[j]!;
+      }
+    }
+    this.rows += x.length / k;
+  }
+
+  /** The full symmetric K×K matrix (a copy). */
+  matrix(): Float64Array {
+    const k = this.k;
+    const out = Float64Array.from(this.h);
+    for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) out[j * k + i] = out[i * k + j]!;
+    return out;
+  }
+}
+
+/** Lower Cholesky factor L (A = L·Lᵀ) of a symmetric n×n matrix, or undefined when A is not positive definite. */
+export function cholesky(a: Float64Array, n: number): Float64Array | undefined {
+  const l = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j]!;
+    for (let p = 0; p < j; p++) d -= l[j * n + p]! ** 2;
+    if (!(d > 0)) return undefined;
+    const ljj = Math.sqrt(d);
+    l[j * n + j] = ljj;
+    for (let i = j + 1; i < n; i++) {
+      let s = a[i * n + j]!;
+      for (let p = 0; p < j; p++) s -= l[i * n + p]! * l[j * n + p]!;
+      l[i * n + j] = s / ljj;
+    }
+  }
+  return l;
+}
+
+/** A⁻¹ of a symmetric positive definite matrix through its Cholesky factor: A⁻¹ = L⁻ᵀ·L⁻¹. */
+export function invertSpd(a: Float64Array, n: number): Float64Array | undefined {
+  const l = cholesky(a, n);
+  if (!l) return undefined;
+  // M = L⁻¹ (lower triangular), by forward substitution column by column.
+  const m = new Float64Array(n * n);
+  for (let c = 0; c < n; c++) {
+    m[c * n + c] = 1 / l[c * n + c]!;
+    for (let i = c + 1; i < n; i++) {
+      let s = 0;
+      for (let p = c; p < i; p++) s += l[i * n + p]! * m[p * n + c]!;
+      m[i * n + c] = -s / l[i * n + i]!;
+    }
+  }
+  const inv = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = 0;
+      for (let p = i; p < n; p++) s += m[p * n + i]! * m[p * n + j]!;
+      inv[i * n + j] = s;
+      inv[j * n + i] = s;
+    }
+  }
+  return inv;
+}
+
+/** Upper factor U with H⁻¹ = Uᵀ·U (GPTQ's "Cholesky of the inverse", upper), or undefined if H is not SPD. */
+export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array | undefined {
+  const inv = invertSpd(h, n);
+  const l = inv && cholesky(inv, n);
+  if (!l) return undefined;
+  const u = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) u[j * n + i] = l[i * n + j]!;
+  return u;
+}
+
+/**
+ * Quantizes `w` ([K, N] row-major) with GPTQ against `hessian` (K×K, Σ xᵀx over the calibration activations),
+ * in blocks of `blockSize` rows along K with a scale and zero point per block and column, computed when the block
+ * starts from the weights as error feedback has left them (the paper's grouping). Inputs that never fired
+ * (zero diagonal) keep their round-to-nearest value and pass no error on.
+ */
+export function gptqQuantize(w: Float32Array, k: number, n: number, hessian: Float64Array, opts: GptqOptions, name = "weight"): GptqResult {
+  const { bits, blockSize, symmetric } = opts;
+  if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new Error(`${name}: bits must be an integer in 2..8, got ${bits}`);
+  if (!Number.isInteger(blockSize) || blockSize < 2) throw new Error(`${name}: block size must be an integer ≥ 2, got ${blockSize}`);
+  if (w.length !== k * n) throw new Error(`${name}: expected ${k}×${n} = ${k * n} values, got ${w.length}`);
+  if (hessian.length !== k * k) throw new Error(`${name}: the Hessian is not ${k}×${k}`);
+  const order = Array.from({ length: k }, (_, i) => i);
+  if (opts.actOrder) order.sort((a, b) => hessian[b * k + b]! - hessian[a * k + a]! || a - b);
+  // H in processing order, dead inputs made harmless.
+  const h = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j] = hessian[order[i]! * k + order[j]!]!;
+  let diagMean = 0;
+  for (let i = 0; i < k; i++) {
+    if (h[i * k + i] === 0) h[i * k + i] = 1;
+    diagMean += h[i * k + i]! / k;
+  }
+  let damping = opts.damping ?? 0.01;
+  let u: Float64Array | undefined;
+  for (let attempt = 0; attempt < 4 && !u; attempt++, damping *= 10) {
+    const damped = Float64Array.from(h);
+    for (let i = 0; i < k; i++) damped[i * k + i] += damping * diagMean;
+    u = upperCholeskyOfInverse(damped, k);
+    if (u) break;
+  }
+  if (!u) throw new Error(`${name}: the activations' Hessian stays singular even with damping ${damping / 10}; give more calibration data`);
+
+  const kBlocks = Math.ceil(k / blockSize);
+  const work = new Float64Array(k * n); // rows in processing order, updated by error feedback
+  for (let t = 0; t < k; t++) for (let c = 0; c < n; c++) work[t * n + c] = w[order[t]! * n + c]!;
+  const codes = new Uint8Array(k * n);
+  const scales = new Float32Array(kBlocks * n);
+  const zeroPoints = new Uint8Array(kBlocks * n);
+  const setParams = (b: number, rows: (i: number, c: number) => number, len: number) => {
+    const values = new Float64Array(len);
+    for (let c = 0; c < n; c++) {
+      for (let i = 0; i < len; i++) values[i] = rows(i, c);
+      const p = rtnParams(values, bits, symmetric, 1);
+      scales[b * n + c] = p.scale;
+      zeroPoints[b * n + c] = p.zp;
+    }
+  };
+  const blockLen = (b: number) => Math.min(k, (b + 1) * blockSize) - b * blockSize;
+  if (opts.actOrder) for (let b = 0; b < kBlocks; b++) setParams(b, (i, c) => w[(b * blockSize + i) * n + c]!, blockLen(b));
+
+  const qmax = 2 ** bits - 1;
+  const err = new Float64Array(n);
+  for (let t = 0; t < k; t++) {
+    const r = order[t]!;
+    const b = Math.floor(r / blockSize);
+    // Without act-order t === r: the block's rows t..t+len are all still ahead, as error feedback left them.
+    if (!opts.actOrder && r % blockSize === 0) setParams(b, (i, c) => work[(t + i) * n + c]!, blockLen(b));
+    const d = u[t * k + t]!;
+    for (let c = 0; c < n; c++) {
+      const p: BlockParams = { scale: scales[b * n + c]!, zp: zeroPoints[b * n + c]! };
+      const x = work[t * n + c]!;
+      const q = Math.min(qmax, Math.max(0, roundHalfEven(x / p.scale) + p.zp));
+      codes[r * n + c] = q;
+      err[c] = (x - (q - p.zp) * p.scale) / d;
+    }
+    for (let j = t + 1; j < k; j++) {
+      const f = u[t * k + j]!;
+      if (f === 0) continue;
+      const base = j * n;
+      for (let c = 0; c < n; c++) work[base + c] -= f * err[c]!;
+    }
+  }
+  return { quantized: { k, n, bits, blockSize, codes, scales, zeroPoints }, damping };
+}
+
+/**
+ * The layer's output SQNR in dB over the calibration activations: 10·log10(tr(WᵀHW) / tr(ΔᵀHΔ)), Δ = W − Ŵ,
+ * which is ‖XW‖² / ‖X(W − Ŵ)‖² without keeping X.
+ */
+export function outputSqnrDb(w: ArrayLike<number>, wq: ArrayLike<number>, hessian: Float64Array, k: number, n: number): number {
+  let sig = 0;
+  let noise = 0;
+  const hw = new Float64Array(k);
+  const hd = new Float64Array(k);
+  for (let c = 0; c < n; c++) {
+    for (let i = 0; i < k; i++) {
+      let a = 0;
+      let b = 0;
+      for (let j = 0; j < k; j++) {
+        const hij = hessian[i * k + j]!;
+        a += hij * w[j * n + c]!;
+        b += hij * (w[j * n + c]! - wq[j * n + c]!);
+      }
+      hw[i] = a;
+      hd[i] = b;
+    }
+    for (let i = 0; i < k; i++) {
+      sig += w[i * n + c]! * hw[i]!;
+      noise += (w[i * n + c]! - wq[i * n + c]!) * hd[i]!;
+    }
+  }
+  return noise <= 0 ? Infinity : 10 * Math.log10(sig / noise);
+}

@@ -1,0 +1,102 @@
+// The low-bit pass's typed options and report, and the small pieces every rewrite (int, FP4, Gather) shares.
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
+import type { DataType } from "../onnx/dtype";
+import { uniqueName } from "../onnx/graph";
+import { makeTensor } from "../onnx/tensor";
+import { sqnr as sqnrDb } from "../quant/math";
+import type { Fp4Format } from "./fp4";
+import type { BlockAlgorithm } from "./intblock";
+
+export interface Int4Options {
+  mode: "int4";
+  /** Rows of K per block: a power of two, 16–256. Default 32 (see docs/BENCHMARKS.md, low-bit section). */
+  blockSize?: number;
+  symmetric?: boolean;
+  /** rtn (default), hqq, or gptq (needs calibration data: lowBitModelCalibrated / `--calib`). */
+  algorithm?: BlockAlgorithm;
+  /** GPTQ settings: damping share of H's mean diagonal (default 0.01) and act-order (default off). */
+  gptq?: { damping?: number; actOrder?: boolean };
+  /** matmulnbits: com.microsoft.MatMulNBits (fast on CPU). qdq: opset-21 blocked DequantizeLinear → MatMul. */
+  format?: "matmulnbits" | "qdq";
+  /** MatMulNBits accuracy_level: 0 (unset, float activations) … 4 (int8 activations, fastest). Default 0. */
+  accuracyLevel?: 0 | 1 | 2 | 3 | 4;
+}
+
+export interface Fp4Options {
+  mode: "fp4";
+  fp4Format?: Fp4Format;
+  /** runnable: packed codes decoded by a small subgraph that onnxruntime CPU runs. native: opset-23 FLOAT4E2M1
+   *  DequantizeLinear (no CPU kernel in onnxruntime). fake: weights replaced by their FP4-rounded float values. */
+  export?: "runnable" | "native" | "fake";
+}
+
+export type LowBitOptions = (Int4Options | Fp4Options) & {
+  /** Node names to leave in float. */
+  exclude?: readonly string[];
+};
+
+export interface LowBitLayer {
+  node: string;
+  opType: string;
+  weight: string;
+  k: number;
+  n: number;
+  blockSize: number;
+  /** K was not a multiple of the block size: the last block is partial (padded with zeros where a layout needs it). */
+  partialBlock: boolean;
+  /** Weight SQNR in dB of the stored weights vs the float ones. */
+  sqnrDb: number;
+  /** For int4 with algorithm hqq or gptq: what round-to-nearest would have given, for comparison. */
+  rtnSqnrDb?: number;
+  /** GPTQ: the layer's output SQNR over the calibration activations, ‖XW‖² / ‖X(W − Ŵ)‖² in dB ... */
+  outputSqnrDb?: number;
+  /** ... and what round-to-nearest gives there. */
+  rtnOutputSqnrDb?: number;
+  /** GPTQ: the damping share used (raised when H was not positive definite). */
+  damping?: number;
+}
+
+export interface LowBitReport {
+  layers: LowBitLayer[];
+  skipped: { node: string; opType: string; reason: string }[];
+  /** Present when the result cannot run on onnxruntime's CPU provider. */
+  warning?: string;
+  /** What else was done to the model on the way (opset upgrades). */
+  notes: string[];
+}
+
+export interface WeightSite {
+  node: NodeProto;
+  weight: TensorProto;
+  /** [K, N] float values, K being the reduction axis. */
+  values: Float32Array;
+  k: number;
+  n: number;
+}
+
+export const nodeName = (n: NodeProto) => n.name || n.output[0] || n.opType;
+
+export interface RewriteContext {
+  graph: GraphProto;
+  taken: Set<string>;
+  dead: Set<string>;
+}
+
+export function layerReport(site: WeightSite, blockSize: number, stored: Float32Array): LowBitLayer {
+  return {
+    node: nodeName(site.node),
+    opType: site.node.opType,
+    weight: site.weight.name,
+    k: site.k,
+    n: site.n,
+    blockSize,
+    partialBlock: site.k % blockSize !== 0,
+    sqnrDb: sqnrDb(site.values, stored),
+  };
+}
+
+export function constTensor(ctx: RewriteContext, base: string, dtype: DataType, dims: number[], data: ArrayLike<number>): string {
+  const name = uniqueName(ctx.graph, base, ctx.taken);
+  ctx.graph.initializer.push(makeTensor(name, dtype, dims, data));
+  return name;
+}
