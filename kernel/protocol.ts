@@ -156,12 +156,15 @@ export namespace ModelState {
 /** Per-tensor quantization state: the shape the Quantization State view draws (kernel/display-types.ts). */
 export type TensorQuantState = QuantStateEntry;
 
-/** kernel → client: per-tensor quantization state of a model; the quantization tree view shows it. */
+/** kernel → client: per-tensor quantization state of a model (analyze() sends it with each tensor's SQNR); the
+ * Quantization State view shows it. */
 export namespace QuantState {
   export const method = "ptq/quantState";
   export interface Params {
     source: string;
     tensors: TensorQuantState[];
+    /** SQNR below this many dB is flagged (analyze's warnBelowDb), when the tensors carry SQNR. */
+    warnBelowDb?: number;
   }
   export const type = new NotificationType<Params>(method);
 }

@@ -66,7 +66,7 @@ export class KernelManager implements vscode.Disposable {
     scope.add(c.onNotification(ModelState.type, (m) => {
       if (m.source.startsWith("/") || /^[A-Za-z]:[\\/]/.test(m.source)) viewsApi()?.setModel(vscode.Uri.file(m.source));
     }));
-    scope.add(c.onNotification(QuantState.type, (q) => viewsApi()?.setQuantState(q.tensors)));
+    scope.add(c.onNotification(QuantState.type, (q) => viewsApi()?.setQuantState(q.tensors, q.warnBelowDb)));
     scope.add(c.onNotification(Histograms.type, (h) => viewsApi()?.setHistograms(h.histograms)));
     void process.exited.then((exit) => {
       if (this.kernels.get(key) === kernel) this.kernels.delete(key);

@@ -9,12 +9,13 @@ import { currentModel } from "./currentModel";
 import { HistogramsProvider, showHistogramPanel } from "./histogramsView";
 import type { LayerItem } from "./layerModel";
 import { LayersProvider, revealLayer } from "./layersView";
+import { formatDb } from "./quantStateModel";
 import { QuantStateProvider } from "./quantStateView";
 
 export interface ViewsApi {
   /** The model the views describe (e.g. the one the kernel just loaded). */
   setModel(uri: vscode.Uri | undefined): void;
-  setQuantState(entries: QuantStateEntry[]): void;
+  setQuantState(entries: QuantStateEntry[], warnBelowDb?: number): void;
   setHistograms(list: HistogramDisplay[]): void;
   readonly layers: LayersProvider;
   readonly quantState: QuantStateProvider;
@@ -35,7 +36,12 @@ export function registerViews(ctx: Ctx): ViewsApi {
   const quantState = scope.add(new QuantStateProvider(current));
   const histograms = scope.add(new HistogramsProvider());
   const layersView = scope.add(vscode.window.createTreeView("ptq.layers", { treeDataProvider: layers, showCollapseAll: true }));
-  scope.add(vscode.window.createTreeView("ptq.quantState", { treeDataProvider: quantState, showCollapseAll: true }));
+  const quantStateView = scope.add(vscode.window.createTreeView("ptq.quantState", { treeDataProvider: quantState, showCollapseAll: true }));
+  // After an analysis the view's message names the worst tensor, so it is seen without opening any node.
+  scope.add(quantState.onDidChangeTreeData(() => {
+    const w = quantState.worst;
+    quantStateView.message = w ? `Worst SQNR: ${w.tensor} (${w.node}) ${formatDb(w.sqnrDb!)}` : undefined;
+  }));
   scope.add(vscode.window.createTreeView("ptq.histograms", { treeDataProvider: histograms }));
 
   const refresh = async () => {
@@ -66,19 +72,19 @@ export function registerViews(ctx: Ctx): ViewsApi {
   cmd("ptq.layers.refresh", refresh);
   cmd("ptq.layers.reveal", (item: LayerItem) => current.current && revealLayer(current.current, item));
   cmd("ptq.histograms.open", (h: HistogramDisplay) => showHistogramPanel(ctx.extension.extensionUri, h));
-  cmd("ptq.views.setQuantState", (entries: QuantStateEntry[]) => quantState.setEntries(entries));
+  cmd("ptq.views.setQuantState", (entries: QuantStateEntry[], warnBelowDb?: number) => quantState.setEntries(entries, warnBelowDb));
   cmd("ptq.views.setHistograms", (list: HistogramDisplay[]) => histograms.set(list));
   // What the views show, as data: for the in-VS-Code tests and for bug reports.
   cmd("ptq.views.snapshot", () => ({
     model: current.current?.toString(),
     layers: layers.items.map((g) => ({ label: g.label, description: g.description, children: g.children.map((c) => `${c.label} · ${c.description}`) })),
-    quantState: { source: quantState.source, model: quantState.describes, nodes: quantState.nodeGroups.map((g) => ({ node: g.node, op: g.op, state: g.state, tensors: g.entries.length })) },
+    quantState: { source: quantState.source, model: quantState.describes, nodes: quantState.nodeGroups.map((g) => ({ node: g.node, op: g.op, state: g.state, tensors: g.entries.length })), worst: quantState.worst && { tensor: quantState.worst.tensor, node: quantState.worst.node, sqnrDb: quantState.worst.sqnrDb } },
     histograms: histograms.histograms.map((h) => h.tensor),
   }));
 
   api = {
     setModel: (uri) => current.set(uri),
-    setQuantState: (e) => quantState.setEntries(e),
+    setQuantState: (e, warn) => quantState.setEntries(e, warn),
     setHistograms: (l) => histograms.set(l),
     layers,
     quantState,

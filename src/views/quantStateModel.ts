@@ -84,15 +84,33 @@ export function groupByNode(entries: QuantStateEntry[]): Array<{ node: string; o
   });
 }
 
-/** One line for a tensor: "int8 per-channel · scale 0.0021–0.013 · zp 0" or "float · excluded". */
+/** Analysis sends an exact tensor (no error at all) as this many dB: JSON has no Infinity (kernel/quant-state-display). */
+const EXACT_DB = 300;
+
+/** A measured SQNR as the view writes it. */
+export function formatDb(db: number): string {
+  return db >= EXACT_DB ? "exact" : `${db.toFixed(1)} dB`;
+}
+
+/** The tensor with the lowest SQNR (null and NaN from the wire are skipped), or undefined when none was analysed. */
+export function worstEntry(entries: readonly QuantStateEntry[]): QuantStateEntry | undefined {
+  let worst: QuantStateEntry | undefined;
+  for (const e of entries) {
+    if (typeof e.sqnrDb !== "number" || Number.isNaN(e.sqnrDb)) continue;
+    if (!worst || e.sqnrDb < worst.sqnrDb!) worst = e;
+  }
+  return worst;
+}
+
+/** One line for a tensor: "int8 per-channel · scale 0.0021–0.013 · zp 0" or "float · excluded", and its SQNR when analysed. */
 export function describeEntry(e: QuantStateEntry): string {
-  if (!e.quantized) return `float · ${e.reason ?? "not quantized"}`;
+  const sqnr = typeof e.sqnrDb === "number" && !Number.isNaN(e.sqnrDb) ? ` · SQNR ${formatDb(e.sqnrDb)}` : "";
+  if (!e.quantized) return `float · ${e.reason ?? "not quantized"}${sqnr}`;
   const parts = [`${e.type ?? "?"} ${e.granularity ?? ""}`.trim()];
   const g = (x: number) => Number(x.toPrecision(3)).toString();
   if (e.scale) parts.push(e.scale.count === 1 ? `scale ${g(e.scale.min)}` : `scale ${g(e.scale.min)}–${g(e.scale.max)} (${e.scale.count})`);
   if (e.zeroPoint) parts.push(e.zeroPoint.min === e.zeroPoint.max ? `zp ${e.zeroPoint.min}` : `zp ${e.zeroPoint.min}–${e.zeroPoint.max}`);
   if (e.range) parts.push(`range [${g(e.range[0])}, ${g(e.range[1])}]`);
   if (e.method) parts.push(e.method);
-  if (e.sqnrDb !== undefined) parts.push(`SQNR ${e.sqnrDb.toFixed(1)} dB`);
-  return parts.join(" · ");
+  return parts.join(" · ") + sqnr;
 }

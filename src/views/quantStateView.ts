@@ -1,11 +1,12 @@
 // Quantization State tree (view id ptq.quantState): per node, each input quantized or float (and why), its type,
 // granularity, scale/zero point, range, method and SQNR. Filled from the current model file (a QDQ model shows its
-// Q/DQ pairs) until the kernel sends entries from calibrate/convert, which replace them.
+// Q/DQ pairs) until the kernel sends entries (analyze() sends each tensor's SQNR), which replace them. The tensor with
+// the worst SQNR is drawn red with a warning icon and its node opened; others below the threshold are orange.
 import * as vscode from "vscode";
 import type { QuantStateEntry } from "../../kernel/display-types";
 import { loadModel } from "../editor/modelFile";
 import type { CurrentModel } from "./currentModel";
-import { describeEntry, groupByNode, quantStateOfModel } from "./quantStateModel";
+import { describeEntry, formatDb, groupByNode, quantStateOfModel, worstEntry } from "./quantStateModel";
 
 type Group = ReturnType<typeof groupByNode>[number];
 type Item = { group: Group } | { entry: QuantStateEntry };
@@ -24,6 +25,10 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   source: "file" | "kernel" | "none" = "none";
   /** The model file the entries were derived from (when source is "file"). */
   describes: string | undefined;
+  /** The entry with the lowest SQNR, when the entries were analysed. */
+  worst: QuantStateEntry | undefined;
+  /** SQNR below this is flagged (analyze's warnBelowDb). */
+  warnBelowDb = 20;
   /** Bumped by setEntries: a file refresh that started before the kernel's entries arrived must not replace them. */
   private generation = 0;
 
@@ -36,19 +41,23 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
       const model = uri ? (await loadModel(uri)).model : undefined;
       if (this.current.current?.toString() !== uri?.toString() || generation !== this.generation) return; // newer data owns the view
       this.groups = model ? groupByNode(quantStateOfModel(model)) : [];
+      this.worst = undefined;
       this.describes = uri?.toString();
       this.source = uri ? "file" : "none";
     } catch {
       this.groups = [];
+      this.worst = undefined;
       this.source = "none";
     }
     this.changed.fire();
   }
 
   /** Entries from the kernel (quantState notifications). */
-  setEntries(entries: QuantStateEntry[]): void {
+  setEntries(entries: QuantStateEntry[], warnBelowDb?: number): void {
     this.generation++;
     this.groups = groupByNode(entries);
+    this.worst = worstEntry(entries);
+    this.warnBelowDb = warnBelowDb ?? 20;
     this.source = "kernel";
     this.changed.fire();
   }
@@ -65,10 +74,12 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   getTreeItem(item: Item): vscode.TreeItem {
     if ("group" in item) {
       const g = item.group;
-      const t = new vscode.TreeItem(g.node, vscode.TreeItemCollapsibleState.Collapsed);
+      const hasWorst = this.worst !== undefined && g.entries.includes(this.worst);
+      const t = new vscode.TreeItem(g.node, hasWorst ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
       const q = g.entries.filter((e) => e.quantized).length;
-      t.description = `${g.op} · ${g.state}${g.state === "partial" ? ` (${q}/${g.entries.length})` : ""}`;
-      const [icon, color] = STATE_ICON[g.state];
+      const least = worstEntry(g.entries);
+      t.description = `${g.op} · ${g.state}${g.state === "partial" ? ` (${q}/${g.entries.length})` : ""}${least ? ` · min SQNR ${formatDb(least.sqnrDb!)}` : ""}`;
+      const [icon, color] = hasWorst ? ["warning", "charts.red"] : STATE_ICON[g.state];
       t.iconPath = new vscode.ThemeIcon(icon, new vscode.ThemeColor(color));
       t.contextValue = `ptq.quantNode.${g.state}`;
       return t;
@@ -77,7 +88,14 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
     const t = new vscode.TreeItem(`${e.role}: ${e.tensor}`, vscode.TreeItemCollapsibleState.None);
     t.description = describeEntry(e);
     t.tooltip = new vscode.MarkdownString().appendCodeblock(JSON.stringify(e, null, 2), "json");
-    t.iconPath = new vscode.ThemeIcon(e.quantized ? "symbol-numeric" : "symbol-variable", e.sqnrDb !== undefined && e.sqnrDb < 20 ? new vscode.ThemeColor("charts.orange") : undefined);
+    const low = typeof e.sqnrDb === "number" && e.sqnrDb < this.warnBelowDb;
+    if (e === this.worst) {
+      t.iconPath = new vscode.ThemeIcon("warning", new vscode.ThemeColor("charts.red"));
+      t.contextValue = "ptq.quantTensor.worst";
+    } else {
+      t.iconPath = new vscode.ThemeIcon(low ? "warning" : e.quantized ? "symbol-numeric" : "symbol-variable", low ? new vscode.ThemeColor("charts.orange") : undefined);
+      t.contextValue = low ? "ptq.quantTensor.low" : "ptq.quantTensor";
+    }
     return t;
   }
 
