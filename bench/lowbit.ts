@@ -1,6 +1,7 @@
 // Low-bit weights side by side on the project's real fixture models: FP32, INT8 (default static QDQ), INT4 RTN,
-// INT4 HQQ (MatMulNBits), MXFP4 and NVFP4 (runnable decode form). For each: file size, held-out top-1 with the
-// paired interval of the drop vs FP32, weight SQNR, and latency measured interleaved in one process.
+// INT4 HQQ, INT4 GPTQ (MatMulNBits; GPTQ calibrated on the data INT8 calibrates on), MXFP4 and NVFP4 (runnable decode
+// form). For each: file size, held-out top-1 (or perplexity) with the paired interval of the drop vs FP32, weight
+// SQNR, and latency measured interleaved in one process.
 //
 //   node --import tsx bench/lowbit.ts [--models cnn,vit] [--seconds 3] [--threads 2] [--block-size 32]
 import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
@@ -11,7 +12,7 @@ import { parseArgs } from "node:util";
 import { Model } from "../kernel/onnx";
 import { quantizeStatic } from "../kernel/quant";
 import { openData } from "../kernel/data/readers";
-import { lowBitModel, type LowBitOptions, type LowBitReport } from "../kernel/lowbit";
+import { lowBitModelCalibrated, type LowBitOptions, type LowBitReport } from "../kernel/lowbit";
 import { loadDataDir, readNpyTensor } from "../kernel/analysis/dataset";
 import type { HostTensor } from "../kernel/analysis/feeds";
 import { createSession } from "../kernel/runtime/session";
@@ -35,6 +36,7 @@ const variants: [string, LowBitOptions | "int8" | "fp32"][] = [
   ["int8", "int8"],
   ["int4-rtn", { mode: "int4", blockSize, algorithm: "rtn" }],
   ["int4-hqq", { mode: "int4", blockSize, algorithm: "hqq" }],
+  ["int4-gptq", { mode: "int4", blockSize, algorithm: "gptq" }],
   ["mxfp4", { mode: "fp4", fp4Format: "mxfp4", export: "runnable" }],
   ["nvfp4", { mode: "fp4", fp4Format: "nvfp4", export: "runnable" }],
 ];
@@ -99,7 +101,7 @@ async function benchLm(): Promise<void> {
     } else if (v === "int8") {
       await quantizeStatic(file, target, calib);
     } else {
-      const { model, report } = lowBitModel(fp32, v);
+      const { model, report } = await lowBitModelCalibrated(fp32, v, calib);
       await model.save(target);
       note = sqnrNote(report);
     }
@@ -115,7 +117,10 @@ function sqnrNote(report: LowBitReport): string {
   if (!dbs.length) return "no weights quantized";
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const rtn = report.layers.every((l) => l.rtnSqnrDb !== undefined) ? ` (RTN ${mean(report.layers.map((l) => l.rtnSqnrDb!)).toFixed(1)} dB)` : "";
-  return `${mean(dbs).toFixed(1)} dB mean over ${dbs.length} weights${rtn}`;
+  const out = report.layers.every((l) => l.outputSqnrDb !== undefined)
+    ? `; output ${mean(report.layers.map((l) => l.outputSqnrDb!)).toFixed(1)} dB (RTN ${mean(report.layers.map((l) => l.rtnOutputSqnrDb!)).toFixed(1)} dB)`
+    : "";
+  return `${mean(dbs).toFixed(1)} dB mean over ${dbs.length} weights${rtn}${out}`;
 }
 
 async function benchModel(name: string): Promise<void> {
@@ -129,6 +134,11 @@ async function benchModel(name: string): Promise<void> {
   const fp32 = await Model.load(file);
   const files: Record<string, string> = {};
   const sqnr: Record<string, string> = {};
+  const limit = Number(args["calib-samples"]);
+  const calib = function* () {
+    let i = 0;
+    for (const feeds of openData(path.join(FIXTURES, "data", "calib", "npy"), fp32.proto)) if (i++ < limit) yield feeds;
+  };
   for (const [label, v] of variants) {
     const target = path.join(out, `${name}.${label}.onnx`);
     if (v === "fp32") {
@@ -136,14 +146,9 @@ async function benchModel(name: string): Promise<void> {
       continue;
     }
     if (v === "int8") {
-      const all = openData(path.join(FIXTURES, "data", "calib", "npy"), fp32.proto);
-      const limit = Number(args["calib-samples"]);
-      await quantizeStatic(file, target, (function* () {
-        let i = 0;
-        for (const feeds of all) if (i++ < limit) yield feeds;
-      })());
+      await quantizeStatic(file, target, calib());
     } else {
-      const { model, report } = lowBitModel(fp32, v);
+      const { model, report } = await lowBitModelCalibrated(fp32, v, calib());
       await model.save(target);
       sqnr[label] = sqnrNote(report);
     }
