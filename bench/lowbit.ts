@@ -37,6 +37,9 @@ const variants: [string, LowBitOptions | "int8" | "fp32"][] = [
   ["int4-rtn", { mode: "int4", blockSize, algorithm: "rtn" }],
   ["int4-hqq", { mode: "int4", blockSize, algorithm: "hqq" }],
   ["int4-gptq", { mode: "int4", blockSize, algorithm: "gptq" }],
+  // The same with embedding tables (Gather) in 4 bits too: only the LM has one.
+  ["int4-rtn+emb", { mode: "int4", blockSize, algorithm: "rtn", includeGather: true }],
+  ["int4-gptq+emb", { mode: "int4", blockSize, algorithm: "gptq", includeGather: true }],
   ["mxfp4", { mode: "fp4", fp4Format: "mxfp4", export: "runnable" }],
   ["nvfp4", { mode: "fp4", fp4Format: "nvfp4", export: "runnable" }],
 ];

@@ -8,6 +8,7 @@ import { constantValue, removeNodes, replaceNode, uniqueName, usedNames, topolog
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { rewriteFp4 } from "./fp4-rewrite";
+import { findGatherSites, rewriteGather } from "./gather";
 import { gptqQuantize, outputSqnrDb } from "./gptq";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
@@ -28,7 +29,9 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   const sites = findSites(model, options, report);
   const ctx: RewriteContext = { graph, taken: usedNames(graph), dead: new Set() };
   for (const site of sites) {
-    report.layers.push(options.mode === "int4" ? rewriteInt4(ctx, site, options, hessians) : rewriteFp4(ctx, site, options));
+    if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options));
+    else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
+    else report.layers.push(rewriteInt4(ctx, site, options, hessians));
     ctx.dead.add(site.weight.name);
   }
   // Drop the float weights nothing reads any more (initializers or Constant nodes).
@@ -64,16 +67,19 @@ function findSites(model: Model, options: LowBitOptions, report: LowBitReport): 
   }
   const shared = new Map<string, number>();
   for (const s of sites) shared.set(s.weight.name, (shared.get(s.weight.name) ?? 0) + 1);
-  return sites.filter((site) => {
+  const matmuls = sites.filter((site) => {
     if ((shared.get(site.weight.name) ?? 0) === 1) return true;
     report.skipped.push({ node: nodeName(site.node), opType: site.node.opType, reason: `weight "${site.weight.name}" is shared by several nodes` });
     return false;
   });
+  return options.mode === "int4" && options.includeGather ? [...matmuls, ...findGatherSites(graph, exclude, report)] : matmuls;
 }
 
 /** The activations (input 0 of each weight the pass will quantize) and their K: what GPTQ's calibration observes. */
 export function lowBitActivations(model: Model, options: LowBitOptions): { tensor: string; k: number }[] {
-  return findSites(model, options, { layers: [], skipped: [], notes: [] }).map((s) => ({ tensor: s.node.input[0]!, k: s.k }));
+  return findSites(model, options, { layers: [], skipped: [], notes: [] })
+    .filter((s) => s.node.opType !== "Gather") // a lookup's input is the table itself; it needs no Hessian
+    .map((s) => ({ tensor: s.node.input[0]!, k: s.k }));
 }
 
 

@@ -18,6 +18,9 @@ export interface Int4Options {
   gptq?: { damping?: number; actOrder?: boolean };
   /** matmulnbits: com.microsoft.MatMulNBits (fast on CPU). qdq: opset-21 blocked DequantizeLinear → MatMul. */
   format?: "matmulnbits" | "qdq";
+  /** Also quantize embedding tables (constant data of Gather on axis 0), blocks along the embedding axis, to
+   *  com.microsoft.GatherBlockQuantized (qdq format: DequantizeLinear → Gather). */
+  includeGather?: boolean;
   /** MatMulNBits accuracy_level: 0 (unset, float activations) … 4 (int8 activations, fastest). Default 0. */
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
 }

@@ -1,4 +1,5 @@
-// `ptq quantize --mode int4 --algorithm gptq --calib DIR` end to end through the CLI (source run with tsx).
+// `ptq quantize --mode int4 --algorithm gptq --calib DIR` end to end through the CLI (source run with tsx), and the
+// low-bit flags added with it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -35,4 +36,13 @@ test("GPTQ usage errors exit 2 and say what is missing", () => {
   const stray = ptq(vit, "-o", out, "--mode", "int4", "--calib", calib);
   assert.equal(stray.status, 2);
   assert.match(stray.stderr, /apply to --algorithm gptq/);
+});
+
+test("--include-gather asks for 4-bit embedding tables; it is off by default", async () => {
+  const { parseLowBitArgs } = await import("../../../kernel/cli/quantize-lowbit");
+  const on = parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4", "--include-gather"]).options;
+  assert.equal(on.mode === "int4" && on.includeGather, true);
+  const off = parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4"]).options;
+  assert.equal(off.mode === "int4" && off.includeGather, undefined);
+  assert.throws(() => parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "fp4", "--include-gather"]), /int4 options given with --mode fp4/);
 });
