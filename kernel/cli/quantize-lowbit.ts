@@ -14,6 +14,8 @@ export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm wei
   --damping D               GPTQ: damping as a share of the Hessian's mean diagonal (default 0.01)
   --act-order               GPTQ: quantize inputs in order of decreasing activation energy (default off)
   --asymmetric              int4 with per-block zero points (default symmetric)
+  --bits 2|4|8              int4 mode's width (default 4); MatMulNBits and DequantizeLinear (uint2 needs opset 25,
+                            upgraded) run all three on onnxruntime CPU
   --include-gather          int4: also embedding tables (Gather on axis 0) → com.microsoft.GatherBlockQuantized
                             (off by default: on the fixture LM it costs +16 % perplexity for 13 % of the file)
   --int4-format F           matmulnbits (default, com.microsoft.MatMulNBits) or qdq (opset-21 blocked DequantizeLinear)
@@ -88,6 +90,9 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
         break;
       case "--asymmetric":
         int4.symmetric = false;
+        break;
+      case "--bits":
+        int4.bits = Number(oneOf(arg, next(), ["2", "4", "8"] as const)) as 2 | 4 | 8;
         break;
       case "--include-gather":
         int4.includeGather = true;

@@ -3,6 +3,7 @@ import type { CalibrationData } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { collectHessians, type HessianCollectOptions } from "./hessian";
+import { qdqOpset } from "./types";
 import { lowBitActivations, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
@@ -26,8 +27,9 @@ const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gp
 export function lowBitModel(model: Model, options: LowBitOptions, hessians?: HessianMap): { model: Model; report: LowBitReport } {
   if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
   const copy = model.clone();
-  // The standard ONNX forms need newer types: uint4 DequantizeLinear (opset 21), FLOAT4E2M1 (opset 23).
-  const needs = options.mode === "int4" && options.format === "qdq" ? 21 : options.mode === "fp4" && options.export === "native" ? 23 : 0;
+  // The standard ONNX forms need newer types: uint4/uint8 blocked DequantizeLinear (opset 21), uint2 (25),
+  // FLOAT4E2M1 (23).
+  const needs = options.mode === "int4" && options.format === "qdq" ? qdqOpset(options.bits ?? 4) : options.mode === "fp4" && options.export === "native" ? 23 : 0;
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
   const report = quantizeWeightsLowBit(copy, options, hessians);

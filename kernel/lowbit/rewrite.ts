@@ -12,7 +12,7 @@ import { findGatherSites, rewriteGather } from "./gather";
 import { gptqQuantize, outputSqnrDb } from "./gptq";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
-import { layerReport, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
+import { QDQ_TYPES, layerReport, qdqOpset, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
 
 export type { Fp4Options, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./types";
 
@@ -23,7 +23,7 @@ export type HessianMap = ReadonlyMap<string, Float64Array>;
 export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hessians?: HessianMap): LowBitReport {
   const graph = model.graph;
   // Refuse before touching anything: these forms need types that only newer opsets define.
-  if (options.mode === "int4" && options.format === "qdq") requireOpset(model, 21, "int4 DequantizeLinear");
+  if (options.mode === "int4" && options.format === "qdq") requireOpset(model, qdqOpset(options.bits ?? 4), `uint${options.bits ?? 4} DequantizeLinear`);
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
   const report: LowBitReport = { layers: [], skipped: [], notes: [] };
   const sites = findSites(model, options, report);
@@ -72,7 +72,7 @@ function findSites(model: Model, options: LowBitOptions, report: LowBitReport): 
     report.skipped.push({ node: nodeName(site.node), opType: site.node.opType, reason: `weight "${site.weight.name}" is shared by several nodes` });
     return false;
   });
-  return options.mode === "int4" && options.includeGather ? [...matmuls, ...findGatherSites(graph, exclude, report)] : matmuls;
+  return options.mode === "int4" && options.includeGather ? [...matmuls, ...findGatherSites(graph, exclude, options.bits ?? 4, report)] : matmuls;
 }
 
 /** The activations (input 0 of each weight the pass will quantize) and their K: what GPTQ's calibration observes. */
@@ -113,15 +113,16 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   const blockSize = o.blockSize ?? 32;
   const algorithm = o.algorithm ?? "rtn";
   const symmetric = o.symmetric ?? true;
+  const bits = o.bits ?? 4;
   const name = site.weight.name;
-  const rtn = () => quantizeBlockwise(site.values, site.k, site.n, { bits: 4, blockSize, symmetric, algorithm: "rtn" }, name);
+  const rtn = () => quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm: "rtn" }, name);
   let q: BlockQuantized;
   let layer: LowBitLayer;
   if (algorithm === "gptq") {
     const input = site.node.input[0]!;
     const h = hessians?.get(input);
     if (!h) throw new Error(`${nodeName(site.node)}: GPTQ needs calibration activations for its input "${input}"; pass calibration data (lowBitModelCalibrated, or --calib)`);
-    const g = gptqQuantize(site.values, site.k, site.n, h, { bits: 4, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder }, name);
+    const g = gptqQuantize(site.values, site.k, site.n, h, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder }, name);
     q = g.quantized;
     const stored = dequantizeBlockwise(q);
     const base = dequantizeBlockwise(rtn());
@@ -131,7 +132,7 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
     layer.rtnOutputSqnrDb = outputSqnrDb(site.values, base, h, site.k, site.n);
     layer.damping = g.damping;
   } else {
-    q = quantizeBlockwise(site.values, site.k, site.n, { bits: 4, blockSize, symmetric, algorithm }, name);
+    q = quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm }, name);
     layer = layerReport(site, blockSize, dequantizeBlockwise(q));
     if (algorithm !== "rtn") layer.rtnSqnrDb = sqnrDb(site.values, dequantizeBlockwise(rtn()));
   }
@@ -142,9 +143,10 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   const matmulOut = site.node.opType === "Gemm" && site.node.input[2] ? uniqueName(graph, `${out}_matmul`, taken) : out;
   let nodes: NodeProto[];
   if (o.format === "qdq") {
-    const wq = makeTensor(uniqueName(graph, `${base}_uint4`, taken), DataType.UINT4, [site.k, site.n], q.codes);
+    const dtype = QDQ_TYPES[bits];
+    const wq = makeTensor(uniqueName(graph, `${base}_uint${bits}`, taken), dtype, [site.k, site.n], q.codes);
     const sc = makeTensor(uniqueName(graph, `${base}_scale`, taken), scaleType, [Math.ceil(site.k / blockSize), site.n], q.scales);
-    const zp = makeTensor(uniqueName(graph, `${base}_zero_point`, taken), DataType.UINT4, [Math.ceil(site.k / blockSize), site.n], q.zeroPoints);
+    const zp = makeTensor(uniqueName(graph, `${base}_zero_point`, taken), dtype, [Math.ceil(site.k / blockSize), site.n], q.zeroPoints);
     graph.initializer.push(wq, sc, zp);
     const deq = uniqueName(graph, `${base}_dequantized`, taken);
     nodes = [
@@ -156,7 +158,7 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
     ];
   } else {
     const p = packMatMulNBits(q);
-    const b = makeTensor(uniqueName(graph, `${base}_Q4`, taken), DataType.UINT8, p.bDims, p.b);
+    const b = makeTensor(uniqueName(graph, `${base}_Q${bits}`, taken), DataType.UINT8, p.bDims, p.b);
     const sc = makeTensor(uniqueName(graph, `${base}_scales`, taken), scaleType, [p.scales.length], p.scales);
     graph.initializer.push(b, sc);
     const inputs = [site.node.input[0], b.name, sc.name];
@@ -172,7 +174,7 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
         attributes: [
           attr.int("K", site.k),
           attr.int("N", site.n),
-          attr.int("bits", 4),
+          attr.int("bits", bits),
           attr.int("block_size", blockSize),
           attr.int("accuracy_level", o.accuracyLevel ?? 0),
         ],

@@ -1,6 +1,6 @@
 // The low-bit pass's typed options and report, and the small pieces every rewrite (int, FP4, Gather) shares.
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
-import type { DataType } from "../onnx/dtype";
+import { DataType } from "../onnx/dtype";
 import { uniqueName } from "../onnx/graph";
 import { makeTensor } from "../onnx/tensor";
 import { sqnr as sqnrDb } from "../quant/math";
@@ -9,6 +9,8 @@ import type { BlockAlgorithm } from "./intblock";
 
 export interface Int4Options {
   mode: "int4";
+  /** Bits per weight (default 4): 2 and 8 as well, in both formats (the mode keeps its name "int4"). */
+  bits?: 2 | 4 | 8;
   /** Rows of K per block: a power of two, 16–256. Default 32 (see docs/BENCHMARKS.md, low-bit section). */
   blockSize?: number;
   symmetric?: boolean;
@@ -67,6 +69,12 @@ export interface LowBitReport {
   /** What else was done to the model on the way (opset upgrades). */
   notes: string[];
 }
+
+/** The unsigned type an opset-21+ blocked DequantizeLinear reads codes of each width from (uint2: opset 25). */
+export const QDQ_TYPES: Record<2 | 4 | 8, DataType> = { 2: DataType.UINT2, 4: DataType.UINT4, 8: DataType.UINT8 };
+
+/** The opset the qdq form of a width needs. */
+export const qdqOpset = (bits: number) => (bits === 2 ? 25 : 21);
 
 export interface WeightSite {
   node: NodeProto;
