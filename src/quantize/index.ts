@@ -9,11 +9,12 @@ import type { SqnrDisplay } from "../../kernel/display-types";
 import type { Ctx } from "../ctx";
 import { requireTrust } from "../editor";
 import { targetModel } from "../editor/modelFile";
-import { benchmarkCells, openTemplateNotebook, type TemplateCell } from "../editor/notebookTemplate";
+import { openTemplateNotebook } from "../editor/notebookTemplate";
 import { ONNX_EDITOR_VIEW_TYPE } from "../editor/onnxEditor";
 import { viewsApi } from "../views";
 import { defaultOptions, quantizeArgs, reportArgs, type QuantizeOptions } from "./options";
-import { writeRandomCalibration } from "./randomCalib";
+import { writeRandomCalibration, writeRandomCalibrationFile } from "./randomCalib";
+import { randomCalibrationFile, reproduceCells } from "./reproduce";
 import type { QuantizeReportView, ReportSubset } from "./reportHtml";
 import { showReportPanel } from "./reportPanel";
 import { parseJsonOutput, runCli } from "./runner";
@@ -76,7 +77,7 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
       else if (r.code !== 0) view.reportError = `ptq report failed (exit ${r.code}): ${tail(r.stderr, 3)}`;
       else view.report = safeJson<ReportSubset>(r.stdout);
       const panel = showReportPanel(ctx.extension.extensionUri, view, (command) => {
-        if (command === "ptq.openReportInNotebook") void openTemplateNotebook(reproduceCells(o)).then(undefined, (e: unknown) => ctx.log.error(String(e)));
+        if (command === "ptq.openReportInNotebook") void openReproduction(o).then(undefined, (e: unknown) => ctx.log.error(`open in notebook: ${String(e)}`));
         if (command === "ptq.openQuantized") void vscode.commands.executeCommand("vscode.openWith", vscode.Uri.file(o.output), ONNX_EDITOR_VIEW_TYPE);
       });
       viewsApi()?.setModel(vscode.Uri.file(o.output));
@@ -88,28 +89,20 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
   }
 }
 
+/** "Open in notebook": a random-data run's samples are written beside its model first, so the notebook reuses them. */
+async function openReproduction(o: QuantizeOptions): Promise<vscode.NotebookEditor> {
+  const random = o.scheme === "int8-static" && o.randomData
+    ? writeRandomCalibrationFile(fromBinary(ModelProtoSchema, readFileSync(o.input)), o.input, randomCalibrationFile(o))
+    : undefined;
+  return openTemplateNotebook(reproduceCells(o, random));
+}
+
 function safeJson<T>(stdout: string): T | undefined {
   try {
     return parseJsonOutput<T>(stdout, "ptq");
   } catch {
     return undefined;
   }
-}
-
-/** A notebook that reproduces the run: the same options through the kernel's API, then the comparison. */
-export function reproduceCells(o: QuantizeOptions): TemplateCell[] {
-  const config = JSON.stringify({ perChannel: o.perChannel, ...(o.scheme === "int8-static" ? { calibration: { method: o.calibrationMethod } } : {}), ...(o.exclude.length ? { exclude: o.exclude } : {}) }, null, 2);
-  const out = JSON.stringify(o.output.replace(/\.onnx$/i, ".notebook.onnx"));
-  const run = o.scheme === "int8-static"
-    ? o.calibrationDir
-      ? `import { loadModel, openData, quantizeStatic } from "ptq";\nconst model = await loadModel(${JSON.stringify(o.input)});\nawait quantizeStatic(${JSON.stringify(o.input)}, ${out}, openData(${JSON.stringify(o.calibrationDir)}, model), ${config})`
-      : `// The run calibrated on random data; point openData at a folder of real samples for real ranges.\nimport { loadModel, openData, quantizeStatic } from "ptq";\nconst model = await loadModel(${JSON.stringify(o.input)});\nawait quantizeStatic(${JSON.stringify(o.input)}, ${out}, openData("calibration-samples", model), ${config})`
-    : `import { quantizeDynamic } from "ptq";\nawait quantizeDynamic(${JSON.stringify(o.input)}, ${out}, ${config})`;
-  return [
-    { kind: "markdown", source: `# Quantize ${path.basename(o.input)}\nReproduces the "Quantize model…" run that wrote \`${path.basename(o.output)}\` (to a new file, so nothing is overwritten).` },
-    { kind: "code", source: run },
-    ...benchmarkCells(o.input, o.output),
-  ];
 }
 
 export function registerQuantize(ctx: Ctx): void {

@@ -1,7 +1,7 @@
 // "Random data" calibration: seeded normal samples for a single float input, written as one .npy (samples stacked
 // on the first axis) that `ptq quantize --calib` reads. Pure except writeRandomCalibration. Accuracy will suffer:
 // the wizard says so and the report repeats it.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
@@ -47,10 +47,33 @@ export function randomCalibrationShape(model: ModelProto, samples: number, what:
   return dims;
 }
 
+/** The seeded samples as one .npy: the same bytes on every call for the same model. */
+export function randomCalibrationNpy(model: ModelProto, what: string, samples = 32): Uint8Array {
+  const shape = randomCalibrationShape(model, samples, what);
+  return npyFloat32(shape, normalSamples(shape.reduce((a, b) => a * b, 1)));
+}
+
 /** Writes the samples to a fresh temp folder and returns it. */
 export function writeRandomCalibration(model: ModelProto, what: string, samples = 32): string {
-  const shape = randomCalibrationShape(model, samples, what);
+  const npy = randomCalibrationNpy(model, what, samples);
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-random-calib-"));
-  writeFileSync(path.join(dir, "random.npy"), npyFloat32(shape, normalSamples(shape.reduce((a, b) => a * b, 1))));
+  writeFileSync(path.join(dir, "random.npy"), npy);
   return dir;
+}
+
+/**
+ * Writes the samples to `wanted` (atomically) for a notebook to calibrate on; an identical file there is reused, a
+ * different one is never overwritten (a free name beside it is used). Returns the file written or reused.
+ */
+export function writeRandomCalibrationFile(model: ModelProto, what: string, wanted: string): string {
+  const npy = randomCalibrationNpy(model, what);
+  const same = (p: string) => existsSync(p) && Buffer.from(npy).equals(readFileSync(p));
+  let file = wanted;
+  for (let i = 2; existsSync(file) && !same(file); i++) file = wanted.replace(/\.npy$/i, `-${i}.npy`);
+  if (!existsSync(file)) {
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, npy);
+    renameSync(tmp, file);
+  }
+  return file;
 }

@@ -1,0 +1,92 @@
+// "Open in notebook" from the quantization report: the notebook's quantization cell, run against the kernel's API,
+// writes the same bytes as the wizard's `ptq quantize` run (static on random data, dynamic), and the cell sources
+// carry every wizard option. The random samples file is the run's, reused when identical, never overwritten.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fromBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
+import * as api from "../../../kernel/api";
+import { run as cliQuantize } from "../../../kernel/cli/quantize";
+import { defaultOptions, quantizeArgs, type QuantizeOptions } from "../../../src/quantize/options";
+import { randomCalibrationNpy, writeRandomCalibration, writeRandomCalibrationFile } from "../../../src/quantize/randomCalib";
+import { notebookOutput, randomCalibrationFile, reproduceCells } from "../../../src/quantize/reproduce";
+
+const CNN = path.join(__dirname, "..", "..", "fixtures", "models", "cnn.onnx");
+
+/** Runs a generated cell as the kernel would: `import … from "ptq"` bound to kernel/api, top-level await allowed. */
+async function runCell(source: string): Promise<void> {
+  const body = source.replace(/^import \{([^}]+)\} from "ptq";$/gm, "const {$1} = ptq;");
+  const AsyncFunction = Object.getPrototypeOf(async () => {}).constructor as new (...args: string[]) => (ptq: unknown) => Promise<void>;
+  await new AsyncFunction("ptq", body)(api);
+}
+
+function workspace(): { dir: string; input: string } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-reproduce-"));
+  const input = path.join(dir, "cnn.onnx");
+  copyFileSync(CNN, input);
+  return { dir, input };
+}
+
+async function cliRun(o: QuantizeOptions, calib?: string): Promise<void> {
+  // Not silenced: under node:test, stdout carries the runner's own messages. It prints the --json summary.
+  assert.equal(await cliQuantize(quantizeArgs(o, o.output, calib).slice(1)), 0); // without the subcommand name
+}
+
+test("INT8 static on random data: the notebook calibrates on the run's samples and writes the run's bytes", async () => {
+  const { input } = workspace();
+  const o: QuantizeOptions = { ...defaultOptions(input), randomData: true };
+  const proto = fromBinary(ModelProtoSchema, readFileSync(input));
+  await cliRun(o, writeRandomCalibration(proto, input));
+  const npy = writeRandomCalibrationFile(proto, input, randomCalibrationFile(o));
+  assert.equal(npy, path.join(path.dirname(input), "cnn.int8.random-calib.npy"));
+  const cells = reproduceCells(o, npy);
+  assert.deepEqual(cells.map((c) => c.kind), ["markdown", "code", "code"]);
+  const code = cells[1]!.source;
+  assert.match(code, /openData\(".*cnn\.int8\.random-calib\.npy", model, \{ batchSize: 32 \}\)/);
+  assert.match(code, /calibration: \{ method: "minmax" \}/);
+  assert.match(cells[0]!.source, /random data/);
+  await runCell(code);
+  assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
+  assert.match(cells[2]!.source, /benchmark\(\{ fp32: ".*cnn\.onnx", run: ".*cnn\.int8\.onnx", notebook: ".*cnn\.int8\.notebook\.onnx" \}/);
+});
+
+test("INT8 dynamic per-tensor with an excluded node: same bytes as the CLI run", async () => {
+  const { input } = workspace();
+  const o: QuantizeOptions = { ...defaultOptions(input, "int8-dynamic"), perChannel: false, exclude: ["/head/head.1/Gemm"] };
+  await cliRun(o);
+  const code = reproduceCells(o)[1]!.source;
+  assert.match(code, /quantizeDynamic\(fp32, out, \{ perChannel: false, exclude: \["\/head\/head\.1\/Gemm"\] \}\);/);
+  await runCell(code);
+  assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
+});
+
+test("cell sources: low-bit schemes through quantizeLowBit, /regex/ exclusions as RegExp, a folder run names its folder", () => {
+  const int4 = reproduceCells({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64, exclude: ["lm_head"] })[1]!.source;
+  assert.match(int4, /quantizeLowBit\(fp32, out, \{ mode: "int4", blockSize: 64, exclude: \["lm_head"\] \}\)/);
+  assert.match(int4, /const out = "\/ws\/llm\.int4\.notebook\.onnx"/);
+  const fp4 = reproduceCells(defaultOptions("/ws/llm.onnx", "fp4-weights"))[1]!.source;
+  assert.match(fp4, /quantizeLowBit\(fp32, out, \{ mode: "fp4" \}\)/);
+  const folder = reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", calibrationMethod: "entropy", exclude: ["/conv.*/"] })[1]!.source;
+  assert.match(folder, /openData\("\/ws\/calib", model, \{ batchSize: 32 \}\)/);
+  assert.match(folder, /calibration: \{ method: "entropy" \}, exclude: \[new RegExp\("conv\.\*"\)\]/);
+  assert.throws(() => reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), randomData: true }), /needs the calibration data/);
+});
+
+test("the random samples file: the temp run's bytes, reused when identical, a different file never overwritten", () => {
+  const { dir, input } = workspace();
+  const proto = fromBinary(ModelProtoSchema, readFileSync(input));
+  const temp = writeRandomCalibration(proto, input);
+  const wanted = path.join(dir, "cnn.int8.random-calib.npy");
+  assert.equal(writeRandomCalibrationFile(proto, input, wanted), wanted);
+  assert.ok(readFileSync(wanted).equals(readFileSync(path.join(temp, "random.npy"))));
+  assert.equal(writeRandomCalibrationFile(proto, input, wanted), wanted, "an identical file is reused");
+  writeFileSync(wanted, "someone else's file");
+  const other = writeRandomCalibrationFile(proto, input, wanted);
+  assert.equal(other, path.join(dir, "cnn.int8.random-calib-2.npy"));
+  assert.equal(readFileSync(wanted, "utf8"), "someone else's file");
+  assert.ok(readFileSync(other).equals(Buffer.from(randomCalibrationNpy(proto, input))));
+  assert.ok(!existsSync(`${other}.${process.pid}.tmp`));
+});
