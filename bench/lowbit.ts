@@ -3,7 +3,11 @@
 // form). For each: file size, held-out top-1 (or perplexity) with the paired interval of the drop vs FP32, weight
 // SQNR, and latency measured interleaved in one process.
 //
-//   node --import tsx bench/lowbit.ts [--models cnn,vit] [--seconds 3] [--threads 2] [--block-size 32]
+// `--models matmul` instead times one large float MatMul against MatMulNBits at 2/4/8 bits with accuracy_level 0
+// (float activations) and 4 (int8 activations), with each one's output SQNR vs float.
+//
+//   node --import tsx bench/lowbit.ts [--models cnn,vit,lm,matmul] [--seconds 3] [--threads 2] [--block-size 32]
+//                                     [--matmul-size 4096]
 import { existsSync, mkdtempSync, readFileSync, statSync } from "node:fs";
 import { copyFile } from "node:fs/promises";
 import os from "node:os";
@@ -12,12 +16,14 @@ import { parseArgs } from "node:util";
 import { Model } from "../kernel/onnx";
 import { quantizeStatic } from "../kernel/quant";
 import { openData } from "../kernel/data/readers";
-import { lowBitModelCalibrated, type LowBitOptions, type LowBitReport } from "../kernel/lowbit";
+import { lowBitModel, lowBitModelCalibrated, type LowBitOptions, type LowBitReport } from "../kernel/lowbit";
 import { loadDataDir, readNpyTensor } from "../kernel/analysis/dataset";
 import type { HostTensor } from "../kernel/analysis/feeds";
 import { createSession } from "../kernel/runtime/session";
 import { evaluate } from "../kernel/analysis/evaluate";
 import { benchmark } from "../kernel/analysis/benchmark";
+import { DataType, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../kernel/onnx";
+import { sqnr } from "../kernel/quant/math";
 
 const { values: args } = parseArgs({
   options: {
@@ -26,6 +32,7 @@ const { values: args } = parseArgs({
     threads: { type: "string", default: String(Math.min(2, os.availableParallelism())) },
     "block-size": { type: "string", default: "32" },
     "calib-samples": { type: "string", default: "128" },
+    "matmul-size": { type: "string", default: "4096" },
   },
 });
 
@@ -37,6 +44,9 @@ const variants: [string, LowBitOptions | "int8" | "fp32"][] = [
   ["int4-rtn", { mode: "int4", blockSize, algorithm: "rtn" }],
   ["int4-hqq", { mode: "int4", blockSize, algorithm: "hqq" }],
   ["int4-gptq", { mode: "int4", blockSize, algorithm: "gptq" }],
+  ["int8w-rtn", { mode: "int4", bits: 8, blockSize, algorithm: "rtn" }],
+  ["int2-rtn", { mode: "int4", bits: 2, blockSize, algorithm: "rtn" }],
+  ["int2-gptq", { mode: "int4", bits: 2, blockSize, algorithm: "gptq" }],
   // The same with embedding tables (Gather) in 4 bits too: only the LM has one.
   ["int4-rtn+emb", { mode: "int4", blockSize, algorithm: "rtn", includeGather: true }],
   ["int4-gptq+emb", { mode: "int4", blockSize, algorithm: "gptq", includeGather: true }],
@@ -126,8 +136,57 @@ function sqnrNote(report: LowBitReport): string {
   return `${mean(dbs).toFixed(1)} dB mean over ${dbs.length} weights${rtn}${out}`;
 }
 
+/** x[batch, S] · W[S, S] in float vs MatMulNBits: latency at batch 1 and 32, output SQNR on a batch of 32. */
+async function benchMatMul(): Promise<void> {
+  const size = Number(args["matmul-size"]);
+  let seed = 1;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+  // Sum of three uniforms: roughly Gaussian weights, as trained layers have.
+  const w = Float32Array.from({ length: size * size }, () => (rand() + rand() + rand()) * 0.02);
+  const graph = makeGraph(
+    "matmul",
+    [makeNode("MatMul", ["x", "W"], ["y"], { name: "fc" })],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", size])],
+    [makeValueInfo("y", DataType.FLOAT, ["batch", size])],
+    { initializers: [makeTensor("W", DataType.FLOAT, [size, size], w)] },
+  );
+  const fp32 = Model.fromProto(makeModel(graph, { opsets: { "": 13 } }));
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-lowbit-matmul-"));
+  const files: Record<string, string> = { fp32: path.join(dir, "fp32.onnx") };
+  await fp32.save(files.fp32!);
+  for (const bits of [4, 8, 2] as const) {
+    for (const accuracyLevel of [0, 4] as const) {
+      const label = `int${bits} acc${accuracyLevel}`;
+      files[label] = path.join(dir, `int${bits}-acc${accuracyLevel}.onnx`);
+      await lowBitModel(fp32, { mode: "int4", bits, blockSize, accuracyLevel }).model.save(files[label]!);
+    }
+  }
+  const x = { x: { data: Float32Array.from({ length: 32 * size }, rand), dims: [32, size] } };
+  const outputs: Record<string, Float32Array> = {};
+  for (const [label, file] of Object.entries(files)) {
+    const s = await createSession(file, { threads: Number(args.threads) });
+    outputs[label] = (await s.run(x)).y.data as Float32Array;
+    await s.dispose();
+  }
+  const bench = (await benchmark(files, { batchSizes: [1, 32], seconds: Number(args.seconds), threads: Number(args.threads) })).toJSON();
+  console.log(`\n## MatMul [batch, ${size}] × [${size}, ${size}], block size ${blockSize}, ${args.threads} threads`);
+  console.log("| variant | file | p50 b=1 | speed-up b=1 | p50 b=32 | speed-up b=32 | output SQNR vs FP32 (b=32) |");
+  console.log("|---|---|---|---|---|---|---|");
+  for (const [label, file] of Object.entries(files)) {
+    const figs = bench.models.find((m) => m.name === label)!;
+    const [b1, b32] = [1, 32].map((b) => figs.batches.find((x) => x.batch === b)!);
+    const up = (b: typeof b1) => (b!.vsFirst ? `${b!.vsFirst.speedup.toFixed(2)}×` : "1.00×");
+    const q = label === "fp32" ? "—" : `${sqnr(outputs.fp32!, outputs[label]!).toFixed(1)} dB`;
+    console.log(
+      `| ${label} | ${(statSync(file).size / 2 ** 20).toFixed(1)} MiB | ${b1!.latencyMs.p50.toFixed(3)} ms | ${up(b1)} | ` +
+        `${b32!.latencyMs.p50.toFixed(3)} ms | ${up(b32)} | ${q} |`,
+    );
+  }
+}
+
 async function benchModel(name: string): Promise<void> {
   if (name === "lm") return benchLm();
+  if (name === "matmul") return benchMatMul();
   const file = path.join(FIXTURES, "models", `${name}.onnx`);
   if (!existsSync(file)) {
     console.log(`\n## ${name}: ${file} not found, skipped`);

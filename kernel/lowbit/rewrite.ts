@@ -40,6 +40,12 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   removeNodes(graph, graph.node.filter((n) => n.opType === "Constant" && ctx.dead.has(n.output[0]) && !stillRead.has(n.output[0])));
   topologicalSort(graph);
   if (options.mode === "int4" && options.format !== "qdq" && model.opset("com.microsoft") === undefined) model.setOpset(1, "com.microsoft");
+  if (options.mode === "int4" && options.format !== "qdq" && (options.bits ?? 4) !== 4 && !options.accuracyLevel && report.layers.length) {
+    report.notes.push(
+      `${options.bits}-bit MatMulNBits at accuracy_level 0 has no fast onnxruntime CPU kernel (measured 5–25× slower than ` +
+        "float, docs/BENCHMARKS.md); accuracy level 4 runs at float speed or faster",
+    );
+  }
   if (options.mode === "fp4" && options.export === "native") {
     report.warning =
       "native FP4 (FLOAT4E2M1) has no onnxruntime CPU kernel: this model is for runtimes that support opset 23 FP4 " +

@@ -82,3 +82,12 @@ test("2-, 4- and 8-bit weights run in onnxruntime-node and compute exactly what 
   // Each extra bit buys ~6 dB: 2 → 4 → 8 bits.
   assert.ok(sqnrs[0]! < 12 && sqnrs[1]! > 20 && sqnrs[2]! > 45, sqnrs.join(", "));
 });
+
+test("2- and 8-bit MatMulNBits at accuracy level 0 come with a note that level 4 is the fast one", () => {
+  const w = Float32Array.from({ length: K * N }, (_, i) => Math.sin(i));
+  const e = Float32Array.from({ length: V * K }, (_, i) => Math.cos(i));
+  const note = (o: Parameters<typeof lowBitModel>[1]) => lowBitModel(model(w, e), o).report.notes.some((n) => /accuracy level 4 runs/.test(n));
+  assert.equal(note({ mode: "int4", bits: 8 }), true);
+  assert.equal(note({ mode: "int4", bits: 8, accuracyLevel: 4 }), false);
+  assert.equal(note({ mode: "int4" }), false);
+});
