@@ -107,6 +107,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
   const { createConverter } = nodeRequire("tslab/dist/converter") as { createConverter(): TslabConverter };
   const { printQuickInfo } = nodeRequire("tslab/dist/inspect") as { printQuickInfo(info: unknown): string };
   const converter = createConverter();
+  // One throwaway conversion runs the checker and emitter once, so the user's first cell does not pay for their
+  // first-call compilation (~100–200 ms); it happens while the kernel waits for that cell anyway.
+  converter.convert("", "0");
 
   const virtual = new Map(options.modules.map((m) => [m.name, m]));
   const baseRequire = Module.createRequire(path.join(cwd, "__cell__.js"));

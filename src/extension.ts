@@ -4,13 +4,14 @@ import type * as vscode from "vscode";
 import { commands, registerCommands } from "./commands";
 import { Ctx } from "./ctx";
 import { registerEditor } from "./editor";
-import { registerNotebookKernel } from "./notebook";
+import { registerNotebookKernel, type NotebookKernelApi } from "./notebook";
 import { registerQuantize } from "./quantize";
 import { registerViews } from "./views";
 
 /** What `vscode.extensions.getExtension("ptq-studio.ptq-studio").exports` gives (used by the in-VS-Code tests). */
 export interface PtqStudioApi {
   readonly ctx: Ctx;
+  readonly notebook: NotebookKernelApi;
 }
 
 export function activate(context: vscode.ExtensionContext): PtqStudioApi {
@@ -19,10 +20,10 @@ export function activate(context: vscode.ExtensionContext): PtqStudioApi {
   // Feature areas register here, one line each, putting what they create into ctx's scopes:
   registerViews(ctx); registerEditor(ctx); registerQuantize(ctx); // editor area: tree views, ONNX editor/text view, code lenses, Quantize model…
 
-  registerNotebookKernel(ctx); // notebook area: PTQ kernel controller for .ipynb, kernel processes, cell completion/hover
+  const notebook = registerNotebookKernel(ctx); // notebook area: PTQ kernel controller for .ipynb, kernel processes, cell completion/hover
 
   ctx.log.info(`PTQ Studio ${ctx.version} activated`);
-  return { ctx };
+  return { ctx, notebook };
 }
 
 // Everything is disposed through context.subscriptions (see Ctx).

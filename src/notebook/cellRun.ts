@@ -3,6 +3,7 @@
 // (one output per run of stdout or stderr, like Jupyter); displays with an id and progress bars are replaced in
 // place.
 import * as vscode from "vscode";
+import { progressText } from "../../kernel/notebook/outputs";
 import type { ErrorInfo, MimeBundle } from "../../kernel/protocol";
 
 export type CellRunState = "queued" | "running" | "ended";
@@ -19,13 +20,6 @@ function toItems(bundle: MimeBundle): vscode.NotebookCellOutputItem[] {
     }
   }
   return items;
-}
-
-function progressText(label: string, done: number, total: number | undefined, finished: boolean): string {
-  if (total === undefined || total <= 0) return `${label}: ${done}${finished ? " (done)" : " …"}`;
-  const width = 30;
-  const filled = Math.min(width, Math.round((done / total) * width));
-  return `${label} [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${done}/${total}${finished ? " done" : ""}`;
 }
 
 export class CellRun {

@@ -32,6 +32,22 @@ export class PtqController implements vscode.Disposable {
     this.controller.executeHandler = (cells, notebook) => this.execute(cells, notebook);
     this.controller.interruptHandler = (notebook) => this.interrupt(notebook);
     kernels.onDidStart(({ kernel }) => this.wire(kernel));
+    this.controller.onDidChangeSelectedNotebooks(({ notebook, selected }) => {
+      if (selected) this.preStart(notebook);
+    });
+  }
+
+  /**
+   * Starts the notebook's kernel before its first run: creating the TypeScript compiler takes seconds (parsing the
+   * standard library and Node's typings), which the user would otherwise wait for on the first cell. Never in an
+   * untrusted workspace, and not when the `ptq.kernel.startOnOpen` setting is off.
+   */
+  preStart(notebook: vscode.NotebookDocument): void {
+    if (!vscode.workspace.isTrusted || notebook.isClosed) return;
+    if (!vscode.workspace.getConfiguration("ptq.kernel").get<boolean>("startOnOpen", true)) return;
+    if (this.kernels.get(notebook)) return;
+    this.ctx.log.info(`pre-starting the kernel for ${notebook.uri.toString(true)}`);
+    this.kernels.getOrStart(notebook);
   }
 
   /** Prefer this controller for notebooks saved with our kernelspec. */
@@ -39,7 +55,10 @@ export class PtqController implements vscode.Disposable {
     if (notebook.notebookType !== "jupyter-notebook") return;
     const spec = (notebook.metadata?.metadata as { kernelspec?: { name?: string } } | undefined)?.kernelspec
       ?? (notebook.metadata as { kernelspec?: { name?: string } }).kernelspec;
-    if (spec?.name === "ptq") this.controller.updateNotebookAffinity(notebook, vscode.NotebookControllerAffinity.Preferred);
+    if (spec?.name !== "ptq") return;
+    this.controller.updateNotebookAffinity(notebook, vscode.NotebookControllerAffinity.Preferred);
+    // Saved with our kernel: it will run here, so have the kernel ready by the time the user runs a cell.
+    this.preStart(notebook);
   }
 
   private queue(notebook: vscode.NotebookDocument): ExecutionQueue {

@@ -31,6 +31,8 @@ export function registerNotebookKernel(ctx: Ctx): NotebookKernelApi {
   for (const d of registerCellProviders(kernels)) scope.add(d);
   for (const nb of vscode.workspace.notebookDocuments) controller.updateAffinity(nb);
   scope.add(vscode.workspace.onDidOpenNotebookDocument((nb) => controller.updateAffinity(nb)));
+  // A closed notebook's kernel holds memory and models for nothing; reopening starts a fresh one.
+  scope.add(vscode.workspace.onDidCloseNotebookDocument((nb) => void kernels.shutdown(nb)));
 
   const onNotebook = (what: string, fn: (nb: vscode.NotebookDocument) => Promise<void>) => async (arg: unknown) => {
     const nb = activeNotebook(arg);

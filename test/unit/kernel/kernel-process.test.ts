@@ -6,23 +6,12 @@ import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import * as esbuild from "esbuild";
 import { Display, ModelState, Progress, Stream, type Execute } from "../../../kernel/protocol";
 import { KernelDiedError, KernelProcess } from "../../../src/kernel/kernelProcess";
-// @ts-expect-error: a build script without typings
-import { buildPtqTypesIfStale } from "../../../scripts/build-ptq-types.mjs";
+import { buildTestKernel, root } from "./kernel-bundle";
 
-const root = path.resolve(__dirname, "../../..");
-const mainPath = path.join(root, "out", "kernel-test", "main.js");
+const mainPath = buildTestKernel("kernel-test");
 const ws = mkdtempSync(path.join(os.tmpdir(), "ptq-kernel-"));
-
-// Built synchronously, at load: the describe bodies below fork kernels while the tests are being collected, which is
-// before any before() hook runs (on a fresh clone the bundle would not exist yet).
-esbuild.buildSync({
-  entryPoints: [path.join(root, "kernel/main.ts")], outfile: mainPath, bundle: true, platform: "node", format: "cjs",
-  target: "node20", external: ["onnxruntime-node", "tslab", "typescript", "@tslab/typescript-for-tslab"], logLevel: "error",
-});
-buildPtqTypesIfStale(root);
 
 interface Seen { t: number; kind: string; text: string }
 

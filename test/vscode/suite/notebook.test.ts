@@ -3,6 +3,9 @@
 // error outputs with the cell's line, an error cancels what was queued, interrupt stops an awaiting cell and
 // restarts a busy kernel, restart clears state, and process.abort() fails only its cell.
 import * as assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import * as vscode from "vscode";
 import { activateExtension, EXTENSION_ID, waitFor } from "./util";
 
@@ -123,5 +126,20 @@ describe("notebook kernel", function () {
     const [next] = await run("6 * 7");
     assert.equal(next!.executionSummary?.success, true, text(next!));
     assert.equal(text(next!, "text/plain"), "42");
+  });
+
+  it("starts the kernel as a notebook saved with the PTQ kernelspec opens, and stops it when the notebook closes", async () => {
+    const { api } = await activateExtension();
+    const file = path.join(os.tmpdir(), `ptq-prestart-${process.pid}-${Date.now()}.ipynb`);
+    const kernelspec = { name: "ptq", display_name: "PTQ (TypeScript)", language: "typescript" };
+    writeFileSync(file, JSON.stringify({ cells: [], metadata: { kernelspec }, nbformat: 4, nbformat_minor: 5 }));
+    // Opened as a user would (not through openNotebookDocument, whose reference keeps the document open).
+    await vscode.commands.executeCommand("vscode.open", vscode.Uri.file(file));
+    const doc = await waitFor("the notebook to open", () => vscode.workspace.notebookDocuments.find((d) => d.uri.fsPath === file), 30_000);
+    // No cell has run: the kernel is there because the notebook opened.
+    const k = await waitFor("a pre-started kernel", () => api.notebook.kernels.get(doc), 30_000);
+    assert.ok(k.process.running, "the pre-started kernel process is alive");
+    await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+    await waitFor("the kernel to stop when its notebook closed", () => !k.process.running && !api.notebook.kernels.get(doc), 60_000);
   });
 });
