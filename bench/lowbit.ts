@@ -44,6 +44,7 @@ const variants: [string, LowBitOptions | "int8" | "fp32"][] = [
   ["int4-rtn", { mode: "int4", blockSize, algorithm: "rtn" }],
   ["int4-hqq", { mode: "int4", blockSize, algorithm: "hqq" }],
   ["int4-gptq", { mode: "int4", blockSize, algorithm: "gptq" }],
+  ["int4-gptq-actorder", { mode: "int4", blockSize, algorithm: "gptq", gptq: { actOrder: true } }],
   ["int8w-rtn", { mode: "int4", bits: 8, blockSize, algorithm: "rtn" }],
   ["int2-rtn", { mode: "int4", bits: 2, blockSize, algorithm: "rtn" }],
   ["int2-gptq", { mode: "int4", bits: 2, blockSize, algorithm: "gptq" }],
