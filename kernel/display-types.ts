@@ -11,11 +11,20 @@ export const MIME = {
   histogram: "application/vnd.ptq.histogram+json",
   /** Per-layer SQNR (dB), e.g. from a sensitivity analysis. */
   sqnr: "application/vnd.ptq.sqnr+json",
+  /** A table from `display.table` (or a value shown as one): sortable columns. */
+  table: "application/vnd.ptq.table+json",
   /** Plotly figures: { data, layout?, config? }. */
   plotly: "application/vnd.plotly.v1+json",
 } as const;
 
 export type PtqMime = (typeof MIME)[keyof typeof MIME];
+
+/** kernel/display.ts `tableBundle`: column names and rows of JSON scalars (null for a missing value). */
+export interface TableDisplay {
+  columns: string[];
+  rows: Array<Array<string | number | boolean | null>>;
+  title?: string;
+}
 
 /** The subset of kernel/analysis BenchmarkResult.toJSON() the renderer reads. */
 export interface BenchmarkDisplay {

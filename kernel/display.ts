@@ -3,14 +3,15 @@
 // bundle, where the notebook renderer adds interactivity. Where the bundles go is set by the kernel (setSink);
 // outside a kernel (CLI, tests) they go nowhere, so library code may call display freely.
 import { inspect } from "node:util";
+import { MIME } from "./display-types";
 import type { Histograms, MimeBundle, ModelSummary, QuantState } from "./protocol";
 
 /** A value with a rich form: return a MIME bundle. `toMimeBundle()` is also honoured (the Jupyter convention). */
 export const richDisplay: unique symbol = Symbol.for("ptq.display") as never;
 
 export const Mime = {
-  table: "application/vnd.ptq.table+json",
-  plotly: "application/vnd.plotly.v1+json",
+  table: MIME.table,
+  plotly: MIME.plotly,
   json: "application/json",
   html: "text/html",
   markdown: "text/markdown",

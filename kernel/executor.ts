@@ -5,6 +5,7 @@
 import Module from "node:module";
 import path from "node:path";
 import vm from "node:vm";
+import { LocalModules, type SideOutput } from "./local-modules";
 import type { Complete, ErrorInfo, Inspect } from "./protocol";
 import { cleanStack } from "./ts-position";
 
@@ -46,6 +47,8 @@ interface Converted {
   diagnostics: Diagnostic[];
   lastExpressionVar?: string;
   hasToplevelAwait?: boolean;
+  /** Local .ts files the cell imports, emitted as CommonJS. */
+  sideOutputs?: SideOutput[];
 }
 interface TslabConverter {
   convert(prevDecl: string, src: string): Converted;
@@ -54,7 +57,7 @@ interface TslabConverter {
   close(): void;
 }
 interface TsSys {
-  watchFile?(...args: unknown[]): { close(): void };
+  watchFile?(file: string, callback: (file: string, kind: number) => void): { close(): void };
   watchDirectory?(...args: unknown[]): { close(): void };
   fileExists(p: string): boolean;
   directoryExists(p: string): boolean;
@@ -68,7 +71,7 @@ const WRAP_SYNC = `(function (exports, require) { `;
 const WRAP_ASYNC = `(async function (exports, require) { `;
 
 /** Makes `<cwd>/node_modules/<name>/…` resolve to each virtual module's typings folder for the type checker. */
-function redirectTypings(sys: TsSys, cwd: string, modules: VirtualModule[]): void {
+function redirectTypings(sys: TsSys, cwd: string, modules: VirtualModule[], local: LocalModules): void {
   const map = (p: string): string => {
     for (const m of modules) {
       const root = path.join(cwd, "node_modules", m.name);
@@ -81,8 +84,9 @@ function redirectTypings(sys: TsSys, cwd: string, modules: VirtualModule[]): voi
   sys.directoryExists = (p) => directoryExists.call(sys, map(p));
   sys.readFile = (p, enc) => readFile.call(sys, map(p), enc);
   // No file-system watching: tslab's converter rebuilds synchronously per cell, and a watcher firing between
-  // cells (a typings folder regenerated, a file saved) makes it throw "Unexpected pending rebuildTimer".
-  sys.watchFile = () => ({ close() {} });
+  // cells (a typings folder regenerated, a file saved) makes it throw "Unexpected pending rebuildTimer". Edits
+  // to the user's own files are found by LocalModules before each cell instead.
+  sys.watchFile = (file, callback) => local.watchFile(file, callback);
   sys.watchDirectory = () => ({ close() {} });
   // The real path makes imports inside the typings resolve from where they really live (like a symlinked package).
   if (realpath) sys.realpath = (p) => realpath.call(sys, map(p));
@@ -103,7 +107,8 @@ function createLocals(): Record<string, unknown> {
 export function createExecutor(options: ExecutorOptions): Executor {
   const cwd = process.cwd();
   const ts = nodeRequire("@tslab/typescript-for-tslab") as { sys: TsSys };
-  redirectTypings(ts.sys, cwd, options.modules);
+  const local = new LocalModules();
+  redirectTypings(ts.sys, cwd, options.modules, local);
   const { createConverter } = nodeRequire("tslab/dist/converter") as { createConverter(): TslabConverter };
   const { printQuickInfo } = nodeRequire("tslab/dist/inspect") as { printQuickInfo(info: unknown): string };
   const converter = createConverter();
@@ -113,7 +118,8 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   const virtual = new Map(options.modules.map((m) => [m.name, m]));
   const baseRequire = Module.createRequire(path.join(cwd, "__cell__.js"));
-  const cellRequire = ((id: string) => (virtual.has(id) ? virtual.get(id)!.load() : baseRequire(id))) as NodeJS.Require;
+  const fallback = (id: string) => (virtual.has(id) ? virtual.get(id)!.load() : baseRequire(id));
+  const cellRequire = local.require(cwd, fallback) as NodeJS.Require;
   Object.assign(cellRequire, { resolve: baseRequire.resolve, cache: baseRequire.cache });
   const locals = createLocals();
   vm.runInThisContext(`(x) => { globalThis.${CELL_GLOBAL} = x; }`)({ exports: locals, require: cellRequire });
@@ -131,7 +137,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   async function execute(code: string, cellName: string): Promise<ExecuteOutcome> {
+    local.notifyChanges();
     const converted = converter.convert(prevDecl, code);
+    local.update(converted.sideOutputs);
     const errors = converted.diagnostics.filter((d) => d.category === 1);
     if (errors.length > 0) {
       const lines = errors.map((d) => `${cellName}:${d.start.line + 1}:${d.start.character + 1} - ${d.messageText}`);

@@ -1,7 +1,10 @@
 // Dynamic quantization (ORT's quantize_dynamic form): weights stored int8 offline, activations quantized per batch
 // at run time by DynamicQuantizeLinear, then MatMulInteger → Cast → Mul by (activation scale × weight scale).
 // onnxruntime fuses this chain into com.microsoft.DynamicQuantizeMatMul. No calibration data is needed.
-import type { NodeProto } from "onnx-buf";
+// Convolutions become ConvInteger → Cast → Mul (→ Add bias). onnxruntime's ConvInteger takes one weight zero point
+// only, so per-channel convolution weights are made symmetric (every channel's zero point is then the same) and
+// the per-channel scales are applied after the integer convolution, broadcast over the output channels.
+import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
 import { outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
@@ -33,6 +36,10 @@ export async function quantizeDynamicModel(
     if (reason) {
       out.push(node);
       if (node.opType === "MatMul" || node.opType === "Gemm" || node.opType === "Conv") summary.float.push({ name: node.name, opType: node.opType, reason });
+      continue;
+    }
+    if (node.opType === "Conv") {
+      out.push(...convInteger(node, m, config, inits, name, summary));
       continue;
     }
     const [a = "", b = "", c = ""] = node.input;
@@ -86,19 +93,72 @@ export async function quantizeDynamicModel(
   return { model: m, summary };
 }
 
+/** Conv → DynamicQuantizeLinear + ConvInteger + Cast + Mul(scales) [+ Add(bias)]; initializers added to the graph. */
+function convInteger(
+  node: NodeProto,
+  m: Model,
+  config: ResolvedQConfig,
+  inits: Map<string, TensorProto>,
+  name: (base: string) => string,
+  summary: QuantizationSummary,
+): NodeProto[] {
+  const g = m.graph;
+  const [x = "", b = "", bias = ""] = node.input;
+  const w = inits.get(b)!;
+  const dims = w.dims.map(Number);
+  const data = tensorToFloat32(w, m.dir);
+  const perChannel = config.perChannel;
+  const p = paramsForWeight(data, dims, { type: config.weightType, symmetric: perChannel || config.weightSymmetric, reduceRange: config.reduceRange, axis: perChannel ? 0 : undefined });
+  const zp = p.zeroPoint[0]!;
+  if (p.zeroPoint.some((z) => z !== zp)) throw new Error(`dynamic quantization of ${node.name}: per-channel zero points differ (internal error: weights should be symmetric)`);
+  const base = node.name || node.output[0]!;
+  // Scales and bias shaped [M, 1, …] to broadcast over the output [N, M, spatial…].
+  const channelShape = [p.scale.length, ...dims.slice(2).map(() => 1)];
+  const [wq, wz, ws] = [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)];
+  g.initializer.push(
+    makeTensor(wq, ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
+    makeTensor(wz, ONNX_DTYPE[p.type], [], [zp]),
+    makeTensor(ws, DataType.FLOAT, perChannel ? channelShape : [], p.scale),
+  );
+  const [xq, xs, xz, ci, cf, sc] = ["quantized", "scale", "zero_point", "ConvInteger", "cast", "scale_product"].map((s) => name(`${base}_${s}`)) as string[];
+  const y = node.output[0]!;
+  const scaled = bias ? name(`${base}_scaled`) : y;
+  const nodes = [
+    makeNode("DynamicQuantizeLinear", [x], [xq!, xs!, xz!], { name: name(`${base}_DynamicQuantizeLinear`) }),
+    // The convolution's own attributes (pads, strides, dilations, group, kernel_shape, auto_pad) carry over.
+    makeNode("ConvInteger", [xq!, wq, xz!, wz], [ci!], { name: name(`${base}_ConvInteger`), attributes: node.attribute }),
+    makeNode("Cast", [ci!], [cf!], { name: name(`${base}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] }),
+    makeNode("Mul", [xs!, ws], [sc!], { name: name(`${base}_scale_Mul`) }),
+    makeNode("Mul", [cf!, sc!], [scaled], { name: name(`${base}_output_Mul`) }),
+  ];
+  if (bias) {
+    const bt = inits.get(bias)!;
+    const shaped = name(`${bias}_channels`);
+    g.initializer.push(makeTensor(shaped, DataType.FLOAT, [Number(bt.dims[0] ?? 1), ...dims.slice(2).map(() => 1)], tensorToFloat32(bt, m.dir)));
+    nodes.push(makeNode("Add", [scaled, shaped], [y], { name: name(`${base}_bias_Add`) }));
+  }
+  summary.quantized.push({ name: node.name, opType: node.opType, tensors: [{ name: b, type: p.type, perChannel }] });
+  return nodes;
+}
+
 function usedBySubgraph(g: Model["graph"], name: string): boolean {
   return g.node.some((n) => subgraphs(n).some((sg) => outerScopeInputs(sg).has(name)));
 }
 
-function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<string, number>, inits: Map<string, { dims: bigint[] }>): string | undefined {
-  if (node.opType === "Conv") return "dynamic mode quantizes MatMul/Gemm only (use static mode for convolutions)";
-  if (node.opType !== "MatMul" && node.opType !== "Gemm") return "not a MatMul/Gemm";
+function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<string, number>, inits: Map<string, TensorProto>): string | undefined {
+  if (node.opType !== "MatMul" && node.opType !== "Gemm" && node.opType !== "Conv") return "not a MatMul/Gemm/Conv";
   if (config.opTypes && !config.opTypes.includes(node.opType)) return "op type not in QConfig.opTypes";
   if (config.include && !config.include.some((s) => matchesSelector(node, s))) return "not selected by QConfig.include";
   if (config.exclude.some((s) => matchesSelector(node, s))) return "excluded by QConfig.exclude";
-  const [a = "", b = ""] = node.input;
+  const [a = "", b = "", c = ""] = node.input;
   if (types.get(a) !== DataType.FLOAT) return "input is not float32";
   const w = inits.get(b);
+  if (node.opType === "Conv") {
+    if (!w || types.get(b) !== DataType.FLOAT) return "weight is not a float32 constant";
+    if (w.dims.length < 3) return "weight has fewer than 3 dimensions";
+    if (c && (!inits.has(c) || inits.get(c)!.dims.length !== 1)) return "bias is not a 1-D constant";
+    return undefined;
+  }
   if (!w || types.get(b) !== DataType.FLOAT) return "right side is not a float32 constant (activation × activation, e.g. attention): dynamic mode quantizes weights only";
   if (w.dims.length !== 2) return "weight is not 2-D";
   if (node.opType === "Gemm" && (attrInt(node, "transA", 0) !== 0 || attrFloat(node, "beta", 1) !== 1)) return "Gemm with transA or beta != 1";

@@ -1,7 +1,7 @@
 // Notebook renderer entry: the only part that touches the DOM. One handle per output id, freed in
 // disposeOutputItem; plotly is imported lazily from out/media/plotly.js the first time a chart is drawn.
-import { MIME, type AccuracyDisplay, type BenchmarkDisplay, type HistogramDisplay, type PlotlyFigure, type SqnrDisplay } from "../../kernel/display-types";
-import { accuracyTable, benchmarkTable, escapeHtml, histogramFigure, sortRows, sqnrFigure, tableHtml, tbodyHtml, type TableModel, type ThemeColors } from "./render";
+import { MIME, type AccuracyDisplay, type BenchmarkDisplay, type HistogramDisplay, type PlotlyFigure, type SqnrDisplay, type TableDisplay } from "../../kernel/display-types";
+import { accuracyTable, benchmarkTable, escapeHtml, genericTable, histogramFigure, sortRows, sqnrFigure, tableHtml, tbodyHtml, type TableModel, type ThemeColors } from "./render";
 import { RENDERER_CSS } from "./style";
 
 /** The parts of VS Code's renderer API (vscode-notebook-renderer) this entry uses. */
@@ -85,6 +85,7 @@ export function activate(): RendererApi {
         switch (item.mime) {
           case MIME.benchmark: return renderTable(benchmarkTable(json as BenchmarkDisplay), element);
           case MIME.accuracy: return renderTable(accuracyTable(json as AccuracyDisplay), element);
+          case MIME.table: return renderTable(genericTable(json as TableDisplay), element);
           case MIME.sqnr: return await renderFigure(sqnrFigure(json as SqnrDisplay, themeColors()), element, handles, item.id);
           case MIME.plotly: return await renderFigure(json as PlotlyFigure, element, handles, item.id);
           case MIME.histogram: {

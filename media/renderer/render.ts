@@ -1,6 +1,6 @@
 // Pure render functions of the notebook renderer: JSON in, table models / HTML strings / plotly figures out. No DOM
 // access here, so node's test runner checks them; index.ts is the only part that touches the page.
-import type { AccuracyDisplay, BenchmarkDisplay, HistogramDisplay, PlotlyFigure, SqnrDisplay } from "../../kernel/display-types";
+import type { AccuracyDisplay, BenchmarkDisplay, HistogramDisplay, PlotlyFigure, SqnrDisplay, TableDisplay } from "../../kernel/display-types";
 
 export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
@@ -88,6 +88,15 @@ export function accuracyTable(d: AccuracyDisplay): TableModel {
     num(r.samples !== undefined ? String(r.samples) : "", r.samples ?? 0),
   ]);
   return { caption: "Accuracy", headers, rows, notes: [] };
+}
+
+/** A `display.table`: numbers sort as numbers (and print with up to 4 decimals), everything else as text. */
+export function genericTable(d: TableDisplay): TableModel {
+  const cell = (v: string | number | boolean | null): Cell => {
+    if (typeof v === "number") return num(Number.isInteger(v) ? String(v) : String(Number(v.toFixed(4))), v);
+    return str(v === null ? "" : String(v));
+  };
+  return { caption: d.title ?? "", headers: d.columns, rows: d.rows.map((r) => d.columns.map((_, i) => cell(r[i] ?? null))), notes: [] };
 }
 
 /** Stable sort by one column; numbers before strings, ascending or descending. */

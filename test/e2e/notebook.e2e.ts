@@ -1,6 +1,7 @@
 // What a person sees running a PTQ notebook in a real VS Code window: pick the "PTQ (TypeScript)" kernel, Run All,
 // and the fixture CNN is loaded and quantized, a table and a plot appear; an awaiting cell is interrupted; Restart
 // Kernel says state was cleared (process.abort(): notebook-abort.e2e.ts). Screenshots: .test-artifacts/e2e/notebook/.
+import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import path from "node:path";
 import { notebookJson, runAll, selectPtqKernel } from "./notebook-helpers";
@@ -27,7 +28,11 @@ test("Run All loads and quantizes the CNN, shows a table and a plot; interrupt a
   await selectPtqKernel(wb);
   await runAll(wb, "loadModel");
   await wb.findTextInFrames(/quantized: \d+ QuantizeLinear nodes/, 300_000);
-  await wb.findTextInFrames("node counts", 60_000);
+  const frame = await wb.findTextInFrames("node counts", 60_000);
+  // display.table is drawn by our renderer (its own MIME type is preferred to the HTML fallback): sortable headers.
+  const table = frame.locator("table.ptq-table", { has: frame.locator("caption", { hasText: "node counts" }) });
+  await table.waitFor({ timeout: 30_000 });
+  assert.deepEqual(await table.locator("th[data-col]").allInnerTexts(), ["model", "nodes"]);
   await wb.findTextInFrames("waiting for ever", 60_000);
   await wb.screenshot("quantized-table-plot");
   await wb.runCommand("PTQ: Interrupt Kernel");

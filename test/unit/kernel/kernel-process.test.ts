@@ -3,7 +3,7 @@
 // its typings, interrupt of awaiting and busy cells, and survival of process.abort() / process.exit().
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync } from "node:fs";
+import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Display, ModelState, Progress, Stream, type Execute } from "../../../kernel/protocol";
@@ -61,6 +61,29 @@ describe("kernel process", { timeout: 120_000 }, () => {
     assert.deepEqual([r.error?.line, r.error?.column], [4, 9]);
     assert.doesNotMatch(r.error!.stack!, /node:vm|kernel-test/);
     assert.match(r.error!.stack!, /cell\d+\.ts:4:9/);
+  });
+
+  test("local .ts files import with their types; an edit is seen by the next cell", async () => {
+    const lib = path.join(ws, "lib");
+    mkdirSync(lib, { recursive: true });
+    writeFileSync(path.join(ws, "helper.ts"), 'import { twice } from "./lib/math";\nexport const greet = (n: string): string => "hi " + n;\nexport const version: number = twice(1) - 1;\n');
+    writeFileSync(path.join(lib, "math.ts"), "export function twice(x: number): number { return 2 * x; }\n");
+    seen.length = 0;
+    const ok = await run('import { greet, version } from "./helper";\ngreet("a") + version');
+    assert.equal(ok.status, "ok", JSON.stringify(ok.error));
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "'hi a1'" })]);
+    const bad = await run("greet(1)");
+    assert.equal(bad.status, "error");
+    assert.match(bad.error!.message, /'number' is not assignable to parameter of type 'string'/);
+    // Edited on disk (mtime moved on, as an editor's save does): the next cell gets the new code and types.
+    const file = path.join(ws, "helper.ts");
+    writeFileSync(file, 'export const greet = (n: string): string => "hello " + n;\nexport const version: string = "two";\n');
+    const later = new Date(Date.now() + 5000);
+    utimesSync(file, later, later);
+    seen.length = 0;
+    const edited = await run('import { greet as g2, version as v2 } from "./helper";\ng2("b") + v2.toUpperCase()');
+    assert.equal(edited.status, "ok", JSON.stringify(edited.error));
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "'hello bTWO'" })]);
   });
 
   test("ptq resolves with typings: display.table renders, misuse is a type error", async () => {

@@ -94,6 +94,39 @@ test("dynamic mode: DynamicQuantizeLinear + MatMulInteger, close to float", asyn
   assert.ok(sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array) > 25);
 });
 
+test("dynamic mode: convolutions (grouped, padded, strided, with bias) become ConvInteger, per-channel or per-tensor", async () => {
+  const cnn = makeModel(
+    [
+      makeNode("Conv", ["x", "W1", "B1"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.ints("kernel_shape", [3, 3])] }),
+      makeNode("Relu", ["c1"], ["r1"], { name: "relu1" }),
+      makeNode("Conv", ["r1", "W2"], ["y"], { name: "dw", attributes: [attr.int("group", 4), attr.ints("strides", [2, 2]), attr.ints("pads", [1, 1, 1, 1])] }),
+    ],
+    [valueInfo("x", F, ["batch", 3, 8, 8])],
+    [valueInfo("y", F, ["batch", 4, 4, 4])],
+    // Channels of very different ranges: what per-channel scales are for.
+    [w("W1", [4, 3, 3, 3], 5), makeTensor("B1", F, [4], [0.1, -0.2, 0.3, 0.05]), makeTensor("W2", F, [4, 1, 3, 3], randomFloats(36, 6).map((v, i) => v * (i < 9 ? 4 : 0.05)))],
+  );
+  const feeds = { x: new ort.Tensor("float32", randomFloats(2 * 3 * 64, 7), [2, 3, 8, 8]) };
+  const ref = await runModel(cnn, feeds, "disabled");
+  const results: Record<string, number> = {};
+  for (const perChannel of [true, false]) {
+    const { model: q, summary } = await quantizeDynamicModel(Model.fromProto(cnn), resolveConfig({ perChannel }), false);
+    const ops = opCounts(q.proto);
+    assert.equal(ops.ConvInteger, 2);
+    assert.equal(ops.Conv, undefined);
+    assert.deepEqual(summary.quantized.map((n) => [n.name, n.tensors[0]!.perChannel]), [["conv1", perChannel], ["dw", perChannel]]);
+    assert.deepEqual(summary.float, []);
+    const got = await runModel(q.proto, feeds);
+    results[String(perChannel)] = sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
+    // Output channels 1–3 of the depthwise conv, whose weights are 80× smaller than channel 0's.
+    const small = (t: ort.Tensor) => (t.data as Float32Array).filter((_, i) => Math.floor(i / 16) % 4 !== 0);
+    results[`small ${perChannel}`] = sqnr(small(ref.y!), small(got.y!));
+  }
+  assert.ok(results.true! > 25, `per-channel SQNR ${results.true}`);
+  // Per tensor, the small channels share the large one's scale: measurably worse there.
+  assert.ok(results["small true"]! > results["small false"]! + 6, JSON.stringify(results));
+});
+
 test("clear errors: convert before calibrate, empty data, already-quantized input, bad config", async () => {
   const prepared = await prepare(Model.fromProto(mlp()), {}, { optimize: false });
   await assert.rejects(convert(prepared), /no calibration range: run calibrate\(\)/);

@@ -1,7 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { AccuracyDisplay, BenchmarkDisplay, HistogramDisplay, SqnrDisplay } from "../../../kernel/display-types";
-import { accuracyTable, benchmarkTable, escapeHtml, histogramFigure, sortRows, sqnrFigure, tableHtml } from "../../../media/renderer/render";
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { MIME, type AccuracyDisplay, type BenchmarkDisplay, type HistogramDisplay, type SqnrDisplay } from "../../../kernel/display-types";
+import { tableBundle } from "../../../kernel/display";
+import { accuracyTable, benchmarkTable, escapeHtml, genericTable, histogramFigure, sortRows, sqnrFigure, tableHtml } from "../../../media/renderer/render";
 
 const theme = { foreground: "#ccc", accent: "#00f", warn: "#f80", muted: "#999" };
 
@@ -80,4 +83,22 @@ test("SQNR figure: layers below the warning level coloured as warnings", () => {
   const bar = sqnrFigure(d, theme).data[0] as { marker: { color: string[] }; x: string[] };
   assert.deepEqual(bar.x, ["conv1", "fc"]);
   assert.deepEqual(bar.marker.color, ["#00f", "#f80"]);
+});
+
+test("display.table's own MIME type renders as a sortable table: numbers sort as numbers, names escaped", () => {
+  const bundle = tableBundle([{ layer: "conv<b>", sqnr: 31.123456, params: 10 }, { layer: "fc", sqnr: 9.5 }, { layer: "attn", sqnr: 120, params: 2 }], "SQNR");
+  const t = genericTable(bundle[MIME.table] as never);
+  assert.equal(t.caption, "SQNR");
+  assert.deepEqual(t.headers, ["layer", "sqnr", "params"]);
+  assert.deepEqual(t.rows.map((r) => r.map((c) => c.text)), [["conv<b>", "31.1235", "10"], ["fc", "9.5", ""], ["attn", "120", "2"]]);
+  // 9.5 < 31.1 < 120 numerically (as text "120" would sort first).
+  assert.deepEqual(sortRows(t.rows, 1, false).map((r) => r[0]!.text), ["fc", "conv<b>", "attn"]);
+  assert.match(tableHtml(t), /conv&lt;b&gt;/);
+  assert.doesNotMatch(tableHtml(t), /conv<b>/);
+});
+
+test("every MIME type the kernel emits for the renderer is declared in the manifest's renderer", () => {
+  const pkg = JSON.parse(readFileSync(path.join(__dirname, "../../../package.json"), "utf8"));
+  const declared: string[] = pkg.contributes.notebookRenderer.flatMap((r: { mimeTypes: string[] }) => r.mimeTypes);
+  for (const mime of Object.values(MIME)) assert.ok(declared.includes(mime), `${mime} is declared`);
 });
