@@ -46,3 +46,12 @@ test("--include-gather asks for 4-bit embedding tables; it is off by default", a
   assert.equal(off.mode === "int4" && off.includeGather, undefined);
   assert.throws(() => parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "fp4", "--include-gather"]), /int4 options given with --mode fp4/);
 });
+
+test("--damping and --act-order reach the GPTQ options; bad values are usage errors", async () => {
+  const { parseLowBitArgs } = await import("../../../kernel/cli/quantize-lowbit");
+  const a = parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4", "--algorithm", "gptq", "--calib", calib, "--damping", "0.05", "--act-order", "--bits", "8"]);
+  assert.deepEqual(a.options.mode === "int4" && [a.options.gptq, a.options.bits], [{ damping: 0.05, actOrder: true }, 8]);
+  assert.equal(a.calib, calib);
+  assert.throws(() => parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4", "--algorithm", "gptq", "--calib", calib, "--damping", "2"]), /--damping takes a number between 0 and 1/);
+  assert.throws(() => parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4", "--bits", "3"]), /--bits/);
+});

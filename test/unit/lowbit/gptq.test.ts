@@ -173,3 +173,12 @@ test("a GPTQ model calibrated on feeds runs in onnxruntime-node, beats RTN on he
   }
   assert.deepEqual(tensorToFloat32(fp32.graph.initializer[0]!), w, "the input model is untouched");
 });
+
+test("GPTQ calibration refuses bad data with the input or tensor named", async () => {
+  const fp32 = matmulModel(new Float32Array(64 * 24).fill(0.1));
+  const opts = { mode: "int4" as const, algorithm: "gptq" as const };
+  await assert.rejects(lowBitModelCalibrated(fp32, opts, []), /calibration data is empty/);
+  await assert.rejects(lowBitModelCalibrated(fp32, opts, [{ y: { data: new Float32Array(64), dims: [1, 64] } }]), /"x"/);
+  const nan = Float32Array.from({ length: 64 }, (_, i) => (i === 5 ? NaN : 1));
+  await assert.rejects(lowBitModelCalibrated(fp32, opts, [{ x: { data: nan, dims: [1, 64] } }]), /activation "x" \(batch 1\): a non-finite value/);
+});
