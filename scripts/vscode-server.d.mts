@@ -16,6 +16,8 @@ export declare function startCodeServer(opts: {
   extraArgs?: string[];
   env?: Record<string, string>;
   settings?: Record<string, unknown>;
+  /** Keep VS Code's workspace trust on (Restricted Mode tests); off by default. */
+  workspaceTrust?: boolean;
 }): Promise<CodeServer>;
 export declare const testSettings: Record<string, unknown>;
 export declare function installExtension(opts: { node24: string; codeServerEntry: string; runDir: string; vsix: string }): Promise<string>;

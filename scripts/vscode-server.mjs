@@ -62,10 +62,11 @@ async function waitHealthy(url, child, deadlineMs, logFile) {
 }
 
 /**
- * Starts code-server in its own process group. `extraArgs` go on its command line, `settings` into the user settings. Returns its URL and an idempotent, synchronous `stop()` that kills the
+ * Starts code-server in its own process group. `extraArgs` go on its command line, `settings` into the user settings;
+ * `workspaceTrust: true` keeps VS Code's workspace trust on. Returns its URL and an idempotent, synchronous `stop()` that kills the
  * whole group (so the extension host and the kernel processes it forked go too).
  */
-export async function startCodeServer({ node24, codeServerEntry, runDir, extraArgs = [], env = {}, settings = {} }) {
+export async function startCodeServer({ node24, codeServerEntry, runDir, extraArgs = [], env = {}, settings = {}, workspaceTrust = false }) {
   runDir ??= mkdtempSync("/tmp/ptqvs-");
   for (const d of ["ud/User", "ext", "tmp", "xdg-config", "xdg-data"]) mkdirSync(path.join(runDir, d), { recursive: true });
   writeFileSync(path.join(runDir, "ud", "User", "settings.json"), JSON.stringify({ ...testSettings, ...settings }, null, 2));
@@ -82,7 +83,8 @@ export async function startCodeServer({ node24, codeServerEntry, runDir, extraAr
     "--bind-addr", `127.0.0.1:${port}`,
     "--disable-telemetry",
     "--disable-update-check",
-    "--disable-workspace-trust",
+    // Trust is off for every test window, except a server started to test Restricted Mode (workspaceTrust: true).
+    ...(workspaceTrust ? [] : ["--disable-workspace-trust"]),
     "--disable-getting-started-override",
     "--reconnection-grace-time", "5",
     "--vscode-option", "enable-smoke-test-driver",

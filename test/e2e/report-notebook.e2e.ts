@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { explorerContextMenu } from "./explorer-helpers";
 import { selectPtqKernel } from "./notebook-helpers";
 import { openWorkbench, repoRoot, type Workbench } from "./helpers";
 
@@ -18,20 +19,9 @@ after(async () => {
 });
 
 async function quantizeFromExplorer(): Promise<void> {
-  const page = wb.page;
-  await page.keyboard.press("Control+Shift+E");
-  const tree = page.locator(".explorer-folders-view");
-  await tree.waitFor();
-  const row = tree.locator(".monaco-list-row", { hasText: "cnn.onnx" }).first();
-  if (!(await row.isVisible().catch(() => false))) await tree.locator(".monaco-list-row", { hasText: /^models$/ }).first().click();
-  await row.click({ button: "right" });
-  const item = page.locator(".context-view .action-item", { hasText: "Quantize Model…" }).first();
-  await item.waitFor();
-  await item.hover();
-  await page.waitForTimeout(150);
-  await item.click();
+  await explorerContextMenu(wb, "models", "cnn.onnx", "Quantize Model…");
   for (const text of ["INT8 static", "Random data", "Quantize with default settings"]) {
-    const r = page.locator(".quick-input-widget .monaco-list-row", { hasText: text }).first();
+    const r = wb.page.locator(".quick-input-widget .monaco-list-row", { hasText: text }).first();
     await r.waitFor();
     await r.click();
   }
