@@ -1,7 +1,8 @@
 // A model at a glance, without running it: inputs/outputs, op histogram, parameters by element type, opsets,
 // producer. Pure (no onnxruntime), so the editor can show it too; shapes of intermediate tensors come from
 // kernel/runtime/shapes.ts, which runs the model.
-import type { GraphProto, TensorProto } from "onnx-buf";
+import { create } from "@bufbuild/protobuf";
+import { GraphProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
 import { dtypeName, elementCount, storageBytes } from "./dtype";
 import { constantNodeTensor, forEachGraph } from "./graph";
 import type { Model } from "./model";
@@ -44,7 +45,12 @@ function valueSummary(v: GraphProto["input"][number]): ValueSummary {
 }
 
 export function summarize(model: Model): ModelSummary {
-  const graph = model.graph;
+  return summarizeProto(model.proto, model.path);
+}
+
+/** The same from the protobuf alone (the ONNX editor has no Model); a model without a graph summarizes as empty. */
+export function summarizeProto(proto: ModelProto, file?: string): ModelSummary {
+  const graph = proto.graph ?? create(GraphProtoSchema);
   const ops: Record<string, number> = {};
   const byDtype: Record<string, DtypeParams> = {};
   let nodes = 0;
@@ -79,10 +85,10 @@ export function summarize(model: Model): ModelSummary {
   });
   const totals = Object.values(byDtype);
   return {
-    file: model.path,
-    irVersion: Number(model.proto.irVersion),
-    producer: [model.proto.producerName, model.proto.producerVersion].filter(Boolean).join(" "),
-    opsets: model.proto.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: Number(o.version) })),
+    file,
+    irVersion: Number(proto.irVersion),
+    producer: [proto.producerName, proto.producerVersion].filter(Boolean).join(" "),
+    opsets: proto.opsetImport.map((o) => ({ domain: o.domain || "ai.onnx", version: Number(o.version) })),
     inputs: inputs.filter((i) => !initNames.has(i.name)),
     outputs: graph.output.map(valueSummary),
     ops: Object.fromEntries(Object.entries(ops).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))),
