@@ -23,6 +23,9 @@ export type HessianMap = ReadonlyMap<string, Float64Array>;
 export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hessians?: HessianMap): LowBitReport {
   const graph = model.graph;
   // Refuse before touching anything: these forms need types that only newer opsets define.
+  if (options.mode === "int4" && ![undefined, 2, 4, 8].includes(options.bits)) {
+    throw new Error(`bits must be 2, 4 or 8 (the widths MatMulNBits and DequantizeLinear store), not ${options.bits}`);
+  }
   if (options.mode === "int4" && options.format === "qdq") requireOpset(model, qdqOpset(options.bits ?? 4), `uint${options.bits ?? 4} DequantizeLinear`);
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
   const report: LowBitReport = { layers: [], skipped: [], notes: [] };

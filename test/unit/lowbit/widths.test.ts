@@ -90,4 +90,5 @@ test("2- and 8-bit MatMulNBits at accuracy level 0 come with a note that level 4
   assert.equal(note({ mode: "int4", bits: 8 }), true);
   assert.equal(note({ mode: "int4", bits: 8, accuracyLevel: 4 }), false);
   assert.equal(note({ mode: "int4" }), false);
+  assert.throws(() => lowBitModel(model(w, e), { mode: "int4", bits: 3 as 4 }), /bits must be 2, 4 or 8/);
 });
