@@ -6,11 +6,11 @@ import { evaluate as evaluateModels } from "./analysis/evaluate";
 import { display } from "./display";
 import { modelSummary } from "./model-summary";
 import { histogramDisplays } from "./histogram-display";
-import { quantStateOfAnalysis } from "./quant-state-display";
+import { quantStateOfAnalysis, quantStateOfConversion } from "./quant-state-display";
 import type { CalibrationData } from "./data/feeds";
 import { Model } from "./onnx/model";
 import { KernelEnv } from "./protocol";
-import { calibrate as calibrateModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig } from "./quant/index";
+import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig } from "./quant/index";
 import type { ExecutionProvider } from "./runtime/session";
 
 export { display, richDisplay, Mime, toBundle } from "./display";
@@ -18,7 +18,7 @@ export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, Plotl
 export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
 export { Model } from "./onnx/model";
-export { convert, release, quantizeStatic, quantizeDynamic } from "./quant/index";
+export { release, quantizeStatic, quantizeDynamic } from "./quant/index";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "./quant/index";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "./analysis/benchmark";
 export { readNpyTensor as readNpy } from "./analysis/dataset";
@@ -35,7 +35,15 @@ export type { LowBitOptions, LowBitReport } from "./lowbit/index";
  *  Histograms view. */
 export async function calibrate(prepared: PreparedModel, data: CalibrationData, options?: CollectOptions): Promise<void> {
   await calibrateModel(prepared, data, options);
-  if (prepared.histograms.size) display.histograms({ source: prepared.model.path ?? "", histograms: histogramDisplays(prepared) });
+  if (prepared.histograms.size) display.histograms({ source: prepared.source ?? "", histograms: histogramDisplays(prepared) });
+}
+
+/** Converts (see kernel/quant) and shows what was quantized, how, and what stayed float and why in the Quantization
+ *  State view (analyze() adds each tensor's SQNR). */
+export async function convert(prepared: PreparedModel): Promise<Model> {
+  const model = await convertModel(prepared);
+  display.quantState({ source: prepared.source ?? "", tensors: quantStateOfConversion(prepared) });
+  return model;
 }
 
 /** Compares the float model with its quantized twin (see kernel/analysis/analyze) and shows each tensor's SQNR in
@@ -43,7 +51,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
 export async function analyze(subject: PreparedModel | { float: Model; quantized: Model }, data: CalibrationData, options?: AnalyzeOptions): Promise<AnalysisResult> {
   const result = await analyzeModels(subject, data, options);
   const prepared = "config" in subject ? subject : undefined;
-  const source = (prepared ? prepared.model : (subject as { float: Model }).float).path ?? "";
+  const source = (prepared ? prepared.source : (subject as { float: Model }).float.path) ?? "";
   display.quantState({ source, tensors: quantStateOfAnalysis(result.json, prepared), warnBelowDb: result.json.warnBelowDb });
   return result;
 }

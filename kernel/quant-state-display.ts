@@ -41,6 +41,11 @@ function summaryEntries(prepared: PreparedModel): QuantStateEntry[] {
   return out;
 }
 
+/** The view's entries after convert(): every tensor's type, granularity and calibrated range, or why it is float. */
+export function quantStateOfConversion(prepared: PreparedModel): QuantStateEntry[] {
+  return summaryEntries(prepared);
+}
+
 /** The view's entries after an analysis: the conversion's tensors with their measured SQNR. */
 export function quantStateOfAnalysis(json: AnalysisJson, prepared?: PreparedModel): QuantStateEntry[] {
   const entries = prepared ? summaryEntries(prepared) : [];

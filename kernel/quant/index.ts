@@ -26,6 +26,8 @@ export interface PrepareOptions {
 export interface PreparedModel {
   /** The preprocessed float model (not the caller's: that is never modified). */
   readonly model: Model;
+  /** The file the caller's model was loaded from, if any (the preprocessed copy has none); for labels and views. */
+  readonly source: string | undefined;
   readonly config: ResolvedQConfig;
   /** Activations calibration observes. */
   readonly observe: readonly string[];
@@ -54,6 +56,7 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
   const inits = new Set(pre.graph.initializer.map((t) => t.name));
   return {
     model: pre,
+    source: model.path,
     config: resolved,
     observe: marks.observed((n) => inits.has(n)),
     ranges: new Map(),

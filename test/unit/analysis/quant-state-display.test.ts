@@ -70,3 +70,26 @@ test("an exact tensor travels as EXACT_DB and reads 'exact'; float entries still
   assert.equal(describeEntry({ node: "g", op: "Gemm", tensor: "y", role: "output", quantized: false, reason: "graph output", sqnrDb: 12.34 }), "float · graph output · SQNR 12.3 dB");
   assert.equal(worstEntry([{ node: "a", op: "Relu", tensor: "x", role: "input", quantized: true, sqnrDb: null as unknown as number }]), undefined, "a null from the wire is no measurement");
 });
+
+test("convert() in a cell (the ptq module's) sends the conversion's tensors to the Quantization State view", async () => {
+  const api = await import("../../../kernel/api");
+  const { setSink } = await import("../../../kernel/display");
+  const sent: { source: string; tensors: { tensor: string; quantized: boolean; sqnrDb?: number; reason?: string }[] }[] = [];
+  setSink({ display() {}, update() {}, progress() {}, model() {}, histograms() {}, quant: (q) => sent.push(q) });
+  try {
+    const file = path.join(FIX, "models", "cnn.onnx");
+    const model = await Model.load(file);
+    const prepared = await prepare(model, { exclude: [/Gemm$/] });
+    await calibrate(prepared, await takeBatches(readNpyFolder(path.join(FIX, "data", "calib", "npy"), model.proto), 4));
+    await release(prepared);
+    await api.convert(prepared);
+    assert.equal(sent.length, 1);
+    assert.equal(sent[0]!.source, file);
+    const tensors = sent[0]!.tensors;
+    assert.ok(tensors.filter((t) => t.quantized).length >= prepared.summary!.quantized.length);
+    assert.ok(tensors.some((t) => !t.quantized && /exclude/.test(t.reason ?? "")), "the excluded Gemm is listed as float, with why");
+    assert.ok(tensors.every((t) => t.sqnrDb === undefined), "no SQNR before analyze()");
+  } finally {
+    setSink(undefined);
+  }
+});
