@@ -3,6 +3,7 @@
 import * as vscode from "vscode";
 import { accuracyCellSource, benchmarkSite } from "./benchmarkLens";
 import { modelUriOfText, ONNX_TEXT_SCHEME } from "./modelFile";
+import { requireTrust } from "./trust";
 
 class NotebookBenchmarkLenses implements vscode.CodeLensProvider {
   provideCodeLenses(doc: vscode.TextDocument): vscode.CodeLens[] {
@@ -52,11 +53,11 @@ export function registerCodeLenses(): vscode.Disposable {
     vscode.languages.registerCodeLensProvider([{ notebookType: "jupyter-notebook", language: "typescript" }, { notebookType: "*", language: "typescript", scheme: "vscode-notebook-cell" }], new NotebookBenchmarkLenses()),
     vscode.languages.registerCodeLensProvider({ scheme: ONNX_TEXT_SCHEME }, new TextViewLens()),
     vscode.commands.registerCommand("ptq.runBenchmarkCell", (uri: vscode.Uri) => {
-      if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage("PTQ Studio runs no models in an untrusted workspace.");
+      if (!vscode.workspace.isTrusted) return requireTrust("Running the benchmark cell runs its models");
       return runCell(uri);
     }),
     vscode.commands.registerCommand("ptq.compareAccuracyCell", (uri: vscode.Uri, models: string[]) => {
-      if (!vscode.workspace.isTrusted) return void vscode.window.showWarningMessage("PTQ Studio runs no models in an untrusted workspace.");
+      if (!vscode.workspace.isTrusted) return requireTrust("Comparing accuracy runs the models");
       return compareAccuracy(uri, models);
     }),
   );

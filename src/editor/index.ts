@@ -4,6 +4,9 @@ import * as vscode from "vscode";
 import type { Ctx } from "../ctx";
 import { OnnxEditorProvider, ONNX_EDITOR_VIEW_TYPE } from "./onnxEditor";
 import { registerCodeLenses } from "./codeLens";
+import { requireTrust } from "./trust";
+
+export { requireTrust } from "./trust";
 import { targetModel } from "./modelFile";
 import { benchmarkCells, modelNotebookCells, openTemplateNotebook } from "./notebookTemplate";
 import { openAsOnnxText, OnnxTextProvider, registerTextView } from "./textView";
@@ -49,13 +52,4 @@ export function registerEditor(ctx: Ctx): void {
       }),
     ),
   );
-}
-
-/** Untrusted workspaces run no models: say why and offer to manage trust. */
-export async function requireTrust(what: string): Promise<void> {
-  const pick = await vscode.window.showWarningMessage(
-    `${what}, which executes native code from onnxruntime on this machine; PTQ Studio does that only in a trusted workspace.`,
-    "Manage Workspace Trust",
-  );
-  if (pick) await vscode.commands.executeCommand("workbench.trust.manage");
 }
