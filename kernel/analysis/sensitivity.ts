@@ -1,6 +1,8 @@
 // Which layers hurt? Rank quantized nodes by how much the model's output improves when that one node alone is
 // restored to float (everything else quantized), then search the smallest set to keep in float that meets an
 // accuracy target. One calibration serves every candidate: convert() is re-run with a longer exclude list.
+// Ranking costs one conversion and run per quantized node, so it can run on a small sample (`rankData`, output
+// SQNR needs no labels) while the search checks its few candidates on the full data.
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { convert, type PreparedModel } from "../quant/index";
@@ -14,6 +16,23 @@ export interface SensitivityOptions {
   threads?: number;
   /** Called after each candidate model is measured. */
   onProgress?(done: number, total: number): void;
+}
+
+export interface SearchOptions extends SensitivityOptions {
+  /**
+   * Data to rank nodes on, by output SQNR (default: the search's own data). A few hundred samples rank as well as
+   * thousands at a fraction of the cost: the ranking runs once per quantized node, the search only ~log2(nodes)
+   * times.
+   */
+  rankData?: readonly Feeds[];
+  /**
+   * Keep at least this share (0–1) of the quantizable weight parameters in int8 (default 0: no limit). Nodes whose
+   * restoration would go over the budget are passed over in favour of the next, lighter ones in the ranking: one
+   * big Conv kept in float can otherwise cost a third of the model's int8 weights for a fraction of a dB.
+   */
+  minInt8WeightShare?: number;
+  /** Called after each search step (each candidate measured on the full data), with that step. */
+  onStep?(step: SearchStep): void;
 }
 
 export interface LayerSensitivity {
@@ -66,9 +85,15 @@ export async function convertExcluding(prepared: PreparedModel, keepFloat: reado
   return convert(variant);
 }
 
-export async function rankSensitivity(prepared: PreparedModel, data: readonly Feeds[], options: SensitivityOptions = {}): Promise<SensitivityRanking> {
+export async function rankSensitivity(
+  prepared: PreparedModel,
+  data: readonly Feeds[],
+  options: SensitivityOptions = {},
+  reference?: BatchOutput[][],
+): Promise<SensitivityRanking> {
   if (prepared.ranges.size === 0 && prepared.observe.length > 0) throw new Error("rankSensitivity: calibrate the prepared model first");
-  const reference = await modelOutputs(prepared.model, data, options);
+  if (data.length === 0) throw new Error("rankSensitivity: no data; give at least one batch of inputs");
+  reference ??= await modelOutputs(prepared.model, data, options);
   const full = await convert(prepared);
   const quantizedNodes = prepared.summary?.quantized ?? [];
   const baselineDb = outputSqnr(reference, await modelOutputs(full, data, options));
@@ -102,32 +127,52 @@ export interface MixedPrecisionResult {
   floatMetric?: number;
   ranking: SensitivityRanking;
   steps: SearchStep[];
-  /** The smallest prefix of the ranking that meets the target (all of it when none does). */
+  /** The smallest prefix of the candidates that meets the target (all of them when none does). */
   chosen: SearchStep;
+  /** Ranked nodes left out of the candidates because keeping them float would break minInt8WeightShare. */
+  overBudget: string[];
   model: Model;
 }
 
 /**
  * Keeps the k most sensitive nodes in float for the smallest k that meets the target, found by binary search over
  * the sensitivity ranking (restoring more nodes only ever moves the model towards float; the chosen k is checked).
+ * With minInt8WeightShare the candidates are the ranking minus the nodes that would not fit the float-weight budget.
  */
 export async function searchMixedPrecision(
   prepared: PreparedModel,
   data: readonly Feeds[],
   target: AccuracyTarget,
-  options: SensitivityOptions = {},
+  options: SearchOptions = {},
 ): Promise<MixedPrecisionResult> {
-  const ranking = await rankSensitivity(prepared, data, options);
   const reference = await modelOutputs(prepared.model, data, options);
+  const ranking = options.rankData
+    ? await rankSensitivity(prepared, options.rankData, options)
+    : await rankSensitivity(prepared, data, options, reference);
   const labels = target.kind === "drop" ? classLabels(target.labels) : undefined;
   const floatMetric = labels ? top1(reference, labels) : undefined;
   const weights = weightParams(prepared);
   const totalWeights = [...weights.values()].reduce((a, b) => a + b, 0) || 1;
+  const minShare = options.minInt8WeightShare ?? 0;
+  if (!(minShare >= 0 && minShare <= 1)) throw new Error(`minInt8WeightShare: ${minShare} must be between 0 and 1`);
+  const budget = (1 - minShare) * totalWeights;
+  const candidates: string[] = [];
+  const overBudget: string[] = [];
+  let floatSoFar = 0;
+  for (const { node } of ranking.layers) {
+    const w = weights.get(node) ?? 0;
+    if (floatSoFar + w > budget) {
+      overBudget.push(node);
+    } else {
+      floatSoFar += w;
+      candidates.push(node);
+    }
+  }
   const steps = new Map<number, SearchStep & { model: Model }>();
   const measure = async (k: number) => {
     const cached = steps.get(k);
     if (cached) return cached;
-    const keptFloat = ranking.layers.slice(0, k).map((l) => l.node);
+    const keptFloat = candidates.slice(0, k);
     const model = await convertExcluding(prepared, keptFloat);
     const outs = await modelOutputs(model, data, options);
     const metric = labels ? top1(outs, labels) : outputSqnr(reference, outs);
@@ -135,10 +180,11 @@ export async function searchMixedPrecision(
     const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const step = { keptFloat, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, model };
     steps.set(k, step);
+    options.onStep?.({ keptFloat, metric, met, int8WeightShare: step.int8WeightShare });
     return step;
   };
   let lo = 0;
-  let hi = ranking.layers.length;
+  let hi = candidates.length;
   if ((await measure(lo)).met) hi = lo;
   else if (!(await measure(hi)).met) lo = hi;
   while (hi - lo > 1) {
@@ -155,6 +201,7 @@ export async function searchMixedPrecision(
     ranking,
     steps: ordered.map(({ model: _m, ...s }) => s),
     chosen: { keptFloat: chosen.keptFloat, metric: chosen.metric, met: chosen.met, int8WeightShare: chosen.int8WeightShare },
+    overBudget,
     model: chosen.model,
   };
 }

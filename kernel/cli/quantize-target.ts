@@ -1,7 +1,7 @@
 // `ptq quantize … --target-sqnr DB` / `--target "drop<=PP" --eval DIR`: static INT8 that keeps the fewest, most
 // sensitive nodes in float until the accuracy target is met (kernel/analysis/sensitivity.ts), and says which and why.
 import { loadDataDir } from "../analysis/dataset";
-import type { HostTensor } from "../analysis/feeds";
+import { feedsBatch, sliceRows, type HostTensor } from "../analysis/feeds";
 import { takeBatches } from "../analysis/analyze";
 import { openData } from "../data/readers";
 import type { Feeds } from "../data/feeds";
@@ -10,15 +10,19 @@ import { Model } from "../onnx/model";
 export const TARGET_HELP = `Accuracy target (static mode): keep the most sensitive nodes in float until it is met
   --target-sqnr DB          output SQNR against the float model, on the calibration data, of at least DB
   --target "drop<=PP"       top-1 drop of at most PP percentage points on labelled data (needs --eval)
-  --eval DIR                held-out x.npy (or <input>.npy) and y.npy class labels for --target drop`;
+  --eval DIR                held-out x.npy (or <input>.npy) and y.npy class labels for --target drop
+  --min-int8-weights F      keep at least this share (0-1) of the weights int8: nodes that would break it stay
+                            quantized and the search takes the next ones in the ranking (default: no limit)`;
 
-export type CliTarget = { kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number };
+/** minInt8WeightShare rides on the target so `ptq quantize` passes it through without knowing it. */
+export type CliTarget = ({ kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number }) & { minInt8WeightShare?: number };
 
 /** Takes the target flags out of argv; the rest goes to the ordinary parser. */
 export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: string; rest: string[] } {
   const rest: string[] = [];
   let target: CliTarget | undefined;
   let evalDir: string | undefined;
+  let minInt8WeightShare: number | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const value = () => {
@@ -36,11 +40,19 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
       target = { kind: "drop", maxPp: Number(m[1]) };
     } else if (a === "--eval") {
       evalDir = value();
+    } else if (a === "--min-int8-weights") {
+      const f = Number(value());
+      if (!(f >= 0 && f <= 1)) throw new Error("--min-int8-weights takes a share between 0 and 1, e.g. 0.9");
+      minInt8WeightShare = f;
     } else {
       rest.push(a);
     }
   }
   if (target?.kind === "drop" && !evalDir) throw new Error('--target "drop<=PP" needs --eval DIR with labelled data (x.npy, y.npy)');
+  if (minInt8WeightShare !== undefined) {
+    if (!target) throw new Error("--min-int8-weights needs --target or --target-sqnr");
+    target.minInt8WeightShare = minInt8WeightShare;
+  }
   return { target, evalDir, rest };
 }
 
@@ -53,6 +65,18 @@ export interface TargetedRun {
   json: boolean;
   config: import("../quant/types").QConfig;
   prepareOptions: { optimize: boolean; ep: "cpu" | "cuda" };
+}
+
+/** Eval samples per run: one batch of thousands of images would hold every activation of all of them at once. */
+const EVAL_BATCH = 250;
+
+function inBatches(feeds: Record<string, HostTensor>, size: number): Record<string, HostTensor>[] {
+  const rows = feedsBatch(feeds);
+  const out: Record<string, HostTensor>[] = [];
+  for (let start = 0; start < rows; start += size) {
+    out.push(Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, sliceRows(t, start, size)])));
+  }
+  return out;
 }
 
 export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: string | undefined): Promise<number> {
@@ -74,14 +98,22 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
       .map((i) => ({ name: i.name, type: "float32", shape: [] as (number | string)[] }));
     const labelled = loadDataDir(evalDir!, inputs);
     if (!labelled.labels) throw new Error(`--eval ${evalDir}: no y.npy with class labels`);
-    data = [labelled.inputs as unknown as Feeds];
+    data = inBatches(labelled.inputs, EVAL_BATCH) as unknown as Feeds[];
     labels = labelled.labels;
   } else {
     data = calib.slice(0, 16);
   }
+  const progress = process.stderr.isTTY && !run.json ? (line: string) => process.stderr.write(`\r${line}\x1b[K`) : () => undefined;
   const result = await searchMixedPrecision(prepared, data, target.kind === "sqnr" ? target : { ...target, labels: labels! }, {
     ep: run.prepareOptions.ep,
+    // Rank on the calibration sample (output SQNR needs no labels): one run per quantized node on 2000 eval
+    // images took minutes; the search then checks its few candidates on the whole --eval set.
+    rankData: target.kind === "drop" ? calib.slice(0, 16) : undefined,
+    minInt8WeightShare: target.minInt8WeightShare,
+    onProgress: (done, total) => progress(`ranking nodes: ${done}/${total}`),
+    onStep: (s) => progress(`search: ${s.keptFloat.length} node(s) in float → ${s.metric.toFixed(2)}`),
   });
+  progress("");
   await result.model.save(run.output, { overwrite: run.overwrite });
   const unit = target.kind === "sqnr" ? "dB output SQNR" : "% top-1";
   const goal = target.kind === "sqnr" ? `≥ ${target.minDb} dB output SQNR` : `top-1 drop ≤ ${target.maxPp} pp (float ${result.floatMetric!.toFixed(2)} %)`;
@@ -93,6 +125,7 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     lines.push(`  all nodes quantized: ${result.steps[0]!.metric.toFixed(2)} ${unit}`);
     lines.push(`  chosen: ${result.chosen.keptFloat.length} node(s) kept in float → ${result.chosen.metric.toFixed(2)} ${unit}; ${(100 * result.chosen.int8WeightShare).toFixed(1)} % of weights int8`);
     const gain = new Map(result.ranking.layers.map((l) => [l.node, l.gainDb]));
+    if (result.overBudget.length) lines.push(`  passed over for --min-int8-weights (too many weights to keep in float): ${result.overBudget.join(", ")}`);
     for (const n of result.chosen.keptFloat) lines.push(`  float: ${n}: quantizing it alone costs ${gain.get(n)!.toFixed(2)} dB of output SQNR (rank ${result.ranking.layers.findIndex((l) => l.node === n) + 1})`);
     lines.push("  search steps (nodes in float → metric):");
     for (const s of result.steps) lines.push(`    ${String(s.keptFloat.length).padStart(3)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);
