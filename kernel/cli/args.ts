@@ -27,3 +27,18 @@ export function oneOf<T extends string>(flag: string, v: string | undefined, all
   if (v === undefined || !allowed.includes(v as T)) throw new UsageError(`${flag} takes one of ${allowed.join(", ")}${v ? ` (got "${v}")` : ""}`);
   return v as T;
 }
+
+/**
+ * Walks `argv` once: `handle(arg, next)` is called per word; `next()` takes the following word as the option's
+ * value (a UsageError naming the option when there is none). Each command's parser is then one switch.
+ */
+export function eachArg(argv: readonly string[], handle: (arg: string, next: () => string) => void): void {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    handle(arg, () => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${arg} needs a value`);
+      return v;
+    });
+  }
+}

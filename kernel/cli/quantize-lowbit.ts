@@ -3,7 +3,7 @@ import path from "node:path";
 import { openData } from "../data/readers";
 import { Model } from "../onnx/model";
 import type { LowBitOptions, LowBitReport } from "../lowbit/index";
-import { UsageError, oneOf } from "./args";
+import { eachArg, oneOf, UsageError } from "./args";
 
 export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm weights (FP4 also Conv):
   --block-size N            int4: rows of K per block, a power of two 16–256 (default 32); FP4 fixes it (32/16)
@@ -47,13 +47,7 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
   const int4: Omit<Extract<LowBitOptions, { mode: "int4" }>, "mode"> = {};
   const fp4: Omit<Extract<LowBitOptions, { mode: "fp4" }>, "mode"> = {};
   const exclude: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
+  eachArg(argv, (arg, next) => {
     switch (arg) {
       case "-o":
       case "--output":
@@ -123,7 +117,7 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
         if (arg.startsWith("-")) throw new UsageError(`${arg} does not apply to --mode int4/fp4 (see --help)`);
         files.push(arg);
     }
-  }
+  });
   if (!mode) throw new UsageError("--mode int4 or fp4 is required here");
   if (files.length !== 1) throw new UsageError("give exactly one MODEL file");
   if (!output) throw new UsageError("-o OUT is required");

@@ -8,7 +8,7 @@ import type { QConfig, QuantizationSummary, QType } from "../quant/index";
 import type { CalibrationMethod, NodeSelector, QuantFormat, WeightType } from "../quant/types";
 import { LOWBIT_HELP } from "./quantize-lowbit";
 import { TARGET_HELP, extractTarget, runTargeted, type CliTarget } from "./quantize-target";
-import { UsageError, oneOf } from "./args";
+import { eachArg, oneOf, UsageError } from "./args";
 
 const HELP = `Usage: ptq quantize MODEL -o OUT [options]
 
@@ -76,13 +76,7 @@ export function parseArgs(argv: string[]): Args {
     config: {},
   };
   const calibration: NonNullable<QConfig["calibration"]> = {};
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    const next = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    };
+  eachArg(argv, (arg, next) => {
     switch (arg) {
       case "-o":
       case "--output":
@@ -143,7 +137,7 @@ export function parseArgs(argv: string[]): Args {
         if (arg.startsWith("-")) throw new UsageError(`unknown option ${arg}`);
         files.push(arg);
     }
-  }
+  });
   if (Object.keys(calibration).length) a.config.calibration = calibration;
   if (files.length !== 1) throw new UsageError("give exactly one MODEL file");
   if (!a.output) throw new UsageError("-o OUT is required");
