@@ -126,7 +126,11 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     lines.push(`  chosen: ${result.chosen.keptFloat.length} node(s) kept in float → ${result.chosen.metric.toFixed(2)} ${unit}; ${(100 * result.chosen.int8WeightShare).toFixed(1)} % of weights int8`);
     const gain = new Map(result.ranking.layers.map((l) => [l.node, l.gainDb]));
     if (result.overBudget.length) lines.push(`  passed over for --min-int8-weights (too many weights to keep in float): ${result.overBudget.join(", ")}`);
-    for (const n of result.chosen.keptFloat) lines.push(`  float: ${n}: quantizing it alone costs ${gain.get(n)!.toFixed(2)} dB of output SQNR (rank ${result.ranking.layers.findIndex((l) => l.node === n) + 1})`);
+    for (const n of result.chosen.keptFloat) {
+      const g = gain.get(n)!;
+      const rank = result.ranking.layers.findIndex((l) => l.node === n) + 1;
+      lines.push(`  float: ${n}: alone in float it moves output SQNR by ${g >= 0 ? "+" : ""}${g.toFixed(2)} dB (rank ${rank} of ${result.ranking.layers.length})`);
+    }
     lines.push("  search steps (nodes in float → metric):");
     for (const s of result.steps) lines.push(`    ${String(s.keptFloat.length).padStart(3)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);
     process.stdout.write(lines.join("\n") + "\n");
