@@ -36,7 +36,13 @@ test("Run All loads and quantizes the CNN, shows a table and a plot; interrupt a
   await wb.findTextInFrames("waiting for ever", 60_000);
   await wb.screenshot("quantized-table-plot");
   await wb.runCommand("PTQ: Interrupt Kernel");
-  await wb.findTextInFrames("Interrupted", 60_000);
+  try {
+    await wb.findTextInFrames("Interrupted", 90_000);
+  } catch (e) {
+    // Once seen under heavy load (the interrupt reached the kernel, the text never showed): keep the window's state.
+    await wb.screenshot("interrupt-failure");
+    throw e;
+  }
   await wb.screenshot("interrupted");
   await wb.runCommand("PTQ: Restart Kernel");
   await wb.waitForNotification(/PTQ kernel restarted/, 60_000);
