@@ -14,7 +14,7 @@ import type { Model } from "../onnx/model";
 /** Graph outputs that carry one observed tensor. */
 export interface ObservedOutputs {
   tensor: string;
-  /** min/max: the reduced scalars. */
+  /** min/max (and histogram methods with `stats`): the reduced scalars; a non-finite sum flags NaN/Inf. */
   min?: string;
   max?: string;
   sum?: string;
@@ -86,11 +86,24 @@ function knownTypes(graph: GraphProto): Map<string, number> {
   return types;
 }
 
+export interface AugmentOptions {
+  /**
+   * With whole tensors (reduce false): also return each tensor's ReduceMin/ReduceMax/ReduceSum, so the histogram
+   * can skip its own min/max pass over the data (onnxruntime's vectorized reductions are far cheaper than a JS loop).
+   */
+  stats?: boolean;
+}
+
 /**
  * A copy of `model` whose outputs are the observations of `tensors` (all in the main graph), min/max reduced
- * in the graph when `reduce` is true, the float32 tensors otherwise.
+ * in the graph when `reduce` is true, the float32 tensors otherwise (with their reductions too when `stats`).
  */
-export function augmentModel(model: Model, tensors: readonly string[], reduce: boolean): { model: Model; outputs: ObservedOutputs[] } {
+export function augmentModel(
+  model: Model,
+  tensors: readonly string[],
+  reduce: boolean,
+  options: AugmentOptions = {},
+): { model: Model; outputs: ObservedOutputs[] } {
   const copy = model.clone();
   const graph = copy.graph;
   const taken = usedNames(graph);
@@ -109,18 +122,20 @@ export function augmentModel(model: Model, tensors: readonly string[], reduce: b
       src = fresh(`${t}__calib_f32`);
       nodes.push(makeNode("Cast", [t], [src], { name: fresh(`${t}__calib_cast`), attributes: [attr.int("to", DataType.FLOAT)] }));
     }
+    const o: ObservedOutputs = { tensor: t };
     if (!reduce) {
       // A graph output may not be a graph input or an initializer by the same name: go through Identity.
       const raw = src === t ? fresh(`${t}__calib_raw`) : src;
       if (raw !== src) nodes.push(makeNode("Identity", [src], [raw], { name: fresh(`${t}__calib_id`) }));
-      outputs.push({ tensor: t, raw });
+      o.raw = raw;
       graphOutputs.push(makeValueInfo(raw, DataType.FLOAT));
-      continue;
     }
-    const o: ObservedOutputs = { tensor: t, min: fresh(`${t}__calib_min`), max: fresh(`${t}__calib_max`), sum: fresh(`${t}__calib_sum`) };
-    for (const [op, out] of [["ReduceMin", o.min!], ["ReduceMax", o.max!], ["ReduceSum", o.sum!]] as const) {
-      nodes.push(makeNode(op, [src], [out], { name: fresh(`${t}__calib_${op}`), attributes: [attr.int("keepdims", 0)] }));
-      graphOutputs.push(makeValueInfo(out, DataType.FLOAT, []));
+    if (reduce || options.stats) {
+      [o.min, o.max, o.sum] = [fresh(`${t}__calib_min`), fresh(`${t}__calib_max`), fresh(`${t}__calib_sum`)];
+      for (const [op, out] of [["ReduceMin", o.min], ["ReduceMax", o.max], ["ReduceSum", o.sum]] as const) {
+        nodes.push(makeNode(op, [src], [out], { name: fresh(`${t}__calib_${op}`), attributes: [attr.int("keepdims", 0)] }));
+        graphOutputs.push(makeValueInfo(out, DataType.FLOAT, []));
+      }
     }
     outputs.push(o);
   }

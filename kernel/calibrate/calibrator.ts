@@ -1,7 +1,7 @@
 // The calibrator: runs the augmented copy of the model (graph optimizations off, a session of its own) batch by
 // batch and folds each batch into per-tensor observers, so memory does not grow with the number of samples.
 
-import { checkFeeds, modelInputs, type CalibrationData, type Feeds, type InputSpec } from "../data/feeds";
+import { checkFeeds, modelInputs, type CalibrationData, type FeedArray, type Feeds, type InputSpec } from "../data/feeds";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { createSession, type Session } from "../runtime/session";
@@ -9,7 +9,7 @@ import type { RuntimeTensor } from "../runtime/tensors";
 import { augmentModel, locateTensors, type ObservedOutputs } from "./augment";
 import { StreamingHistogram } from "./histogram";
 import type { CalibrationOptions, CollectOptions, TensorHistogram, TensorRange } from "./index";
-import { MinMaxObserver } from "./minmax";
+import { MinMaxObserver, batchStats } from "./minmax";
 import { entropyThreshold, mseThreshold, percentileThreshold } from "./thresholds";
 
 interface Run {
@@ -27,16 +27,33 @@ function* splitRows(feeds: Feeds, max: number | undefined): Generator<Feeds> {
     yield feeds;
     return;
   }
-  for (let s = 0; s < rows; s += max) {
-    const n = Math.min(max, rows - s);
-    const part: Record<string, Feeds[string]> = {};
-    for (const [k, t] of entries) {
-      const per = t.data.length / rows;
-      part[k] = { data: t.data.slice(s * per, (s + n) * per) as Feeds[string]["data"], dims: [n, ...t.dims.slice(1)], type: t.type };
-    }
-    yield part;
-  }
+  for (let s = 0; s < rows; s += max) yield sliceRows(feeds, s, Math.min(max, rows - s));
 }
+
+/** Rows [start, start + n) of every input (all inputs share the first axis). */
+function sliceRows(feeds: Feeds, start: number, n: number): Feeds {
+  const part: Record<string, Feeds[string]> = {};
+  for (const [k, t] of Object.entries(feeds)) {
+    const per = t.data.length / t.dims[0]!;
+    part[k] = { data: (t.data as FeedArray).subarray(start * per, (start + n) * per), dims: [n, ...t.dims.slice(1)], type: t.type };
+  }
+  return part;
+}
+
+/** The rows every input of the batch has along its first axis, or undefined when they differ. */
+function commonRows(feeds: Feeds): number | undefined {
+  const rows = Object.values(feeds).map((t) => t.dims[0]);
+  return rows.length && rows.every((r) => r === rows[0]) ? rows[0] : undefined;
+}
+
+const toRuntime = (feeds: Feeds): Record<string, RuntimeTensor> => {
+  const input: Record<string, RuntimeTensor> = {};
+  for (const [k, t] of Object.entries(feeds)) input[k] = { data: t.data as RuntimeTensor["data"], dims: t.dims, type: t.type };
+  return input;
+};
+
+/** Default cap on the bytes of whole tensors fetched by one run (see CalibrationOptions.maxRunBytes). */
+const MAX_RUN_BYTES = 16 * 2 ** 20;
 
 export class Calibrator {
   private readonly options: CalibrationOptions;
@@ -53,6 +70,10 @@ export class Calibrator {
   private fallback: { run: Run; tensors: Set<string> } | undefined;
   private cachedRanges: Map<string, TensorRange> | undefined;
   private disposed = false;
+  /** Bytes of whole tensors one row (sample) fetches, learned from the first run that splits a batch. */
+  private rowBytes: number | undefined;
+  /** The model's inputs all have a free first (batch) axis, so a batch can run as several smaller ones. */
+  private readonly splittable: boolean;
   /** Batches (runs of the model) observed so far. */
   batches = 0;
 
@@ -68,6 +89,7 @@ export class Calibrator {
     }
     if (tensors.length === 0) throw new OnnxError("no tensors to calibrate were given", label);
     this.specs = modelInputs(model.proto);
+    this.splittable = this.specs.every((sp) => sp.shape !== undefined && sp.shape.length > 0 && typeof sp.shape[0] !== "number");
     const where = locateTensors(model.graph, tensors);
     if (where.unknown.length) {
       throw new OnnxError(`no tensor named ${where.unknown.map((t) => `"${t}"`).join(", ")} in the model; check the names`, label);
@@ -94,10 +116,13 @@ export class Calibrator {
     return this.warningList;
   }
 
-  private async open(tensors: readonly string[], reduce: boolean): Promise<Run> {
-    const { model, outputs } = augmentModel(this.model, tensors, reduce);
+  private async open(tensors: readonly string[], reduce: boolean, stats = false): Promise<Run> {
+    const { model, outputs } = augmentModel(this.model, tensors, reduce, { stats });
     const session = await createSession(model, {
       optimization: "disabled",
+      // Whole tensors come back as graph outputs, which onnxruntime never reuses: its memory pattern then plans one
+      // block for every output plus the intermediates and keeps it (mobilenet, batch 32: +90 MiB peak, measured).
+      ...(reduce ? {} : { memPattern: false }),
       ep: this.options.ep ?? "cpu",
       ...(this.options.threads ? { threads: this.options.threads } : {}),
       onFallback: (why) => this.warn(why),
@@ -116,7 +141,7 @@ export class Calibrator {
     this.runs = (async () => {
       const out: Run[] = [];
       try {
-        for (const c of chunks) out.push(await this.open(c, reduce));
+        for (const c of chunks) out.push(await this.open(c, reduce, !reduce));
       } catch (e) {
         await Promise.all(out.map((r) => r.session.dispose()));
         this.runs = undefined;
@@ -140,9 +165,7 @@ export class Calibrator {
         if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("calibration cancelled");
         checkFeeds(feeds, this.specs, `calibration batch ${this.batches + 1}`);
         for (const part of splitRows(feeds, this.options.batchSize)) {
-          const input: Record<string, RuntimeTensor> = {};
-          for (const [k, t] of Object.entries(part)) input[k] = { data: t.data as RuntimeTensor["data"], dims: t.dims, type: t.type };
-          for (const run of runs) await this.observe(run, input);
+          await this.observeBatch(runs, part);
           this.batches++;
         }
         done++;
@@ -157,21 +180,89 @@ export class Calibrator {
     }
   }
 
-  private async observe(run: Run, input: Record<string, RuntimeTensor>): Promise<void> {
-    const result = await run.session.run(input, run.outputs.flatMap((o) => (o.raw ? [o.raw] : [o.min!, o.max!, o.sum!])));
+  /**
+   * One batch. Whole tensors are fetched in runs of at most maxRunBytes (the batch split along its first axis):
+   * peak memory then follows that cap, not the batch size. Splitting gives the histograms the same counts as one
+   * run would: a histogram's first range is the absolute max of the first batch it sees, so while some histogram
+   * has none yet, a reduce-only run over the whole batch seeds it first (then every run bins at that range).
+   * Later batches widen run by run, which bins alike up to float rounding at bin edges (merging bin pairs equals
+   * binning at the doubled range). A moving average is per batch, so it is never split.
+   */
+  private async observeBatch(runs: Run[], batch: Feeds): Promise<void> {
+    const rows = commonRows(batch);
+    const cap = this.options.maxRunBytes ?? MAX_RUN_BYTES;
+    const fitsOneRun = !Number.isFinite(cap) || (this.rowBytes !== undefined && rows !== undefined && rows * this.rowBytes <= cap);
+    if (!this.splittable || rows === undefined || rows < 2 || this.hist.size === 0 || this.options.movingAverage || fitsOneRun) {
+      for (const run of runs) await this.observe(run, toRuntime(batch));
+      return;
+    }
+    if (!(await this.seed(batch))) {
+      for (const run of runs) await this.observe(run, toRuntime(batch));
+      return;
+    }
+    for (let start = 0; start < rows; ) {
+      // The first run is one row, to learn what a row costs; then as many rows as the cap allows.
+      const n = this.rowBytes === undefined ? 1 : Math.min(rows - start, Math.max(1, Math.floor(cap / this.rowBytes)));
+      const input = toRuntime(sliceRows(batch, start, n));
+      let elements = 0;
+      for (const run of runs) elements += await this.observe(run, input);
+      this.rowBytes ??= (elements * 4) / n;
+      start += n;
+    }
+  }
+
+  /**
+   * Gives every histogram with no range yet the range the whole batch would give it (its finite absolute max),
+   * from a reduce-only session run once on the batch. False when that cannot be known exactly (NaN/Inf in the
+   * batch): the batch then runs whole, as before.
+   */
+  private async seed(batch: Feeds): Promise<boolean> {
+    const fresh = [...this.hist].filter(([, h]) => h.halfRange === 0).map(([t]) => t);
+    if (fresh.length === 0) return true;
+    const run = await this.open(fresh, true);
+    try {
+      const result = await run.session.run(toRuntime(batch), run.outputs.flatMap((o) => [o.min!, o.max!, o.sum!]));
+      const seeds: [StreamingHistogram, number][] = [];
+      for (const o of run.outputs) {
+        const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((n) => (result[n]!.data as Float32Array)[0]!);
+        if (!isFiniteAll(lo!, hi!, sum!)) return false;
+        seeds.push([this.hist.get(o.tensor)!, Math.max(Math.abs(lo!), Math.abs(hi!))]);
+      }
+      for (const [h, absMax] of seeds) h.seed(absMax);
+      return true;
+    } finally {
+      await run.session.dispose();
+    }
+  }
+
+  /** Runs one batch in one session and folds its outputs in; returns the elements of whole tensors fetched. */
+  private async observe(run: Run, input: Record<string, RuntimeTensor>): Promise<number> {
+    const result = await run.session.run(input, run.outputs.flatMap((o) => [o.raw, o.min, o.max, o.sum].filter((n) => n !== undefined)));
     const needRaw: string[] = [];
+    let elements = 0;
+    const scalar = (name: string) => (result[name]!.data as Float32Array)[0]!;
     for (const o of run.outputs) {
+      const reduced = o.min !== undefined ? { lo: scalar(o.min), hi: scalar(o.max!), sum: scalar(o.sum!) } : undefined;
+      const finite = reduced !== undefined && isFiniteAll(reduced.lo, reduced.hi, reduced.sum);
       if (o.raw) {
         const values = result[o.raw]!.data as Float32Array;
-        this.hist.get(o.tensor)!.observe(values);
-        this.minmax.get(o.tensor)?.observe(values);
+        elements += values.length;
+        // A finite sum means no NaN/Inf, so the graph's min/max are the batch's exact statistics; otherwise (or
+        // on a float32 sum overflow) count in JS.
+        const stats = finite && values.length > 0
+          ? { min: reduced.lo, max: reduced.hi, finite: values.length, nonFinite: 0 }
+          : batchStats(values);
+        // Drop the reference as soon as the tensor is folded, so the garbage collector may take it back early.
+        delete result[o.raw];
+        this.hist.get(o.tensor)!.observe(values, stats);
+        this.minmax.get(o.tensor)?.observeStats(stats);
         continue;
       }
-      const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((n) => (result[n]!.data as Float32Array)[0]!);
-      if (isFiniteAll(lo!, hi!, sum!)) this.minmax.get(o.tensor)!.observeRange(lo!, hi!);
+      if (finite) this.minmax.get(o.tensor)!.observeRange(reduced.lo, reduced.hi);
       else needRaw.push(o.tensor); // NaN/Inf somewhere (or a float32 sum overflow): recount exactly on the side
     }
     if (needRaw.length) await this.observeRaw(needRaw, input);
+    return elements;
   }
 
   /** Min/max of tensors whose batch held NaN/Inf: rerun the batch in a session that returns them whole. */

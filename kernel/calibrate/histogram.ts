@@ -2,7 +2,7 @@
 // number of bins: ORT adds bins every time the range grows (memory grows with the data); we double the range
 // and merge bin pairs instead, which is exact (no redistribution guess) because numBins is a multiple of 4.
 
-import { batchStats } from "./minmax";
+import { batchStats, type BatchStats } from "./minmax";
 
 /** What a histogram looks like from outside (kept for the UI and for analysis). */
 export interface HistogramSnapshot {
@@ -48,8 +48,12 @@ export class StreamingHistogram {
     return this.threshold;
   }
 
-  observe(data: ArrayLike<number>): void {
-    const s = batchStats(data);
+  /**
+   * Folds a batch in. `stats` are the batch's finite statistics when already known (reduced in the graph by the
+   * calibrator); they must be exactly what batchStats(data) returns, or the counts are wrong.
+   */
+  observe(data: ArrayLike<number>, stats: BatchStats = batchStats(data)): void {
+    const s = stats;
     this.nonFinite += s.nonFinite;
     if (s.finite === 0) return;
     this.lo = Math.min(this.lo, s.min);
@@ -61,19 +65,17 @@ export class StreamingHistogram {
       return;
     }
     this.widenTo(absMax);
-    const n = this.numBins;
-    const t = this.threshold;
-    const perUnit = n / (2 * t);
-    const counts = this.counts;
-    for (let i = 0; i < data.length; i++) {
-      const v = data[i];
-      if (v - v !== 0) continue;
-      let b = Math.floor((v + t) * perUnit);
-      if (b >= n) b = n - 1;
-      else if (b < 0) b = 0; // rounding at -T
-      counts[b]++;
-    }
+    if (data instanceof Float32Array) binFloat32(this.counts, data, this.threshold, s.nonFinite > 0);
+    else binAny(this.counts, data, this.threshold);
     this.total += s.finite;
+  }
+
+  /**
+   * Sets the first range before any data, to the absolute max of the batch about to be observed in parts: the
+   * counts then equal observing that batch whole. No effect once a range exists, or for 0.
+   */
+  seed(absMax: number): void {
+    if (this.threshold === 0 && absMax > 0 && Number.isFinite(absMax)) this.widenTo(absMax);
   }
 
   private addZeros(count: number): void {
@@ -111,6 +113,43 @@ export class StreamingHistogram {
     const counts = Float64Array.from(this.counts);
     if (this.pendingZeros > 0) counts[n / 2] += this.pendingZeros;
     return { edges, counts, min: this.lo, max: this.hi };
+  }
+}
+
+// Bin b of [-t, t] in n bins holds [-t + b·2t/n, -t + (b+1)·2t/n). Truncation (| 0) equals Math.floor here: the
+// product is >= 0 except for rounding just below -t, where both give a bin <= 0 that is clamped to 0, and it is
+// at most n, far below 2^31. Same float64 arithmetic as before, so the same bins.
+
+/** The hot loop, specialized for float32 (what the calibration session returns); finite checks only when needed. */
+function binFloat32(counts: Float64Array, data: Float32Array, t: number, mayHaveNonFinite: boolean): void {
+  const n = counts.length;
+  const perUnit = n / (2 * t);
+  const last = n - 1;
+  if (!mayHaveNonFinite) {
+    for (let i = 0; i < data.length; i++) {
+      const b = ((data[i] + t) * perUnit) | 0;
+      counts[b > last ? last : b < 0 ? 0 : b]++;
+    }
+    return;
+  }
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) continue;
+    const b = ((v + t) * perUnit) | 0;
+    counts[b > last ? last : b < 0 ? 0 : b]++;
+  }
+}
+
+function binAny(counts: Float64Array, data: ArrayLike<number>, t: number): void {
+  const n = counts.length;
+  const perUnit = n / (2 * t);
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v - v !== 0) continue;
+    let b = Math.floor((v + t) * perUnit);
+    if (b >= n) b = n - 1;
+    else if (b < 0) b = 0; // rounding at -T
+    counts[b]++;
   }
 }
 

@@ -41,6 +41,12 @@ export interface CalibrationOptions {
   ep?: "cpu" | "cuda";
   /** Split larger batches along the first axis into runs of at most this many samples. */
   batchSize?: number;
+  /**
+   * Histogram methods: cap on the bytes of whole tensors one run fetches (default 16 MiB). A batch whose tensors
+   * exceed it runs in parts along its first axis (when the model's batch axis is free), so peak memory follows the
+   * cap rather than the batch size; the histograms come out the same (see Calibrator). Infinity: never split.
+   */
+  maxRunBytes?: number;
   /** Histogram methods: at most this many tensors are exposed per calibration session (default 256). */
   tensorsPerSession?: number;
   /** intra-op threads of the calibration session (default: onnxruntime's choice). */

@@ -71,7 +71,11 @@ export class MinMaxObserver {
 
   /** Feeds a whole batch of values. */
   observe(data: ArrayLike<number>): void {
-    const s = batchStats(data);
+    this.observeStats(batchStats(data));
+  }
+
+  /** Feeds a batch's statistics (batchStats of it, or the same reduced elsewhere). */
+  observeStats(s: BatchStats): void {
     this.nonFinite += s.nonFinite;
     if (s.finite > 0) this.observeRange(s.min, s.max);
   }

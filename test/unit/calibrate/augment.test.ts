@@ -42,3 +42,12 @@ test("augment: reduces per tensor, casts only tensors not known to be float32, r
 test("locateTensors sorts names into main graph, subgraph-only and unknown", () => {
   assert.deepEqual(locateTensors(model.graph, ["a", "x", "w", "zz"]), { main: ["a", "x", "w"], inSubgraph: [], unknown: ["zz"] });
 });
+
+test("augment with stats: whole tensors plus their ReduceMin/ReduceMax/ReduceSum", () => {
+  const { model: aug, outputs } = augmentModel(model, ["a", "b"], false, { stats: true });
+  assert.deepEqual(outputs.map((o) => Object.keys(o).sort()), [["max", "min", "raw", "sum", "tensor"], ["max", "min", "raw", "sum", "tensor"]]);
+  assert.equal(aug.graph.output.length, 8);
+  // The reductions read the same float32 tensor that is returned (b through its Cast).
+  const b = outputs.find((o) => o.tensor === "b")!;
+  assert.equal(aug.graph.node.find((n) => n.output[0] === b.min)!.input[0], b.raw);
+});

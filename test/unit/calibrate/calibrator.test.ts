@@ -209,3 +209,38 @@ test("minmax with keepHistograms: same ranges as in-graph reduction, plus the hi
   assert.deepEqual([h.min, h.max], [minOf(y), maxOf(y)]);
   await cal.dispose();
 });
+
+test("maxRunBytes: a batch runs in parts and the histograms are identical; a fixed batch or NaN runs whole", async () => {
+  const data = batches([40, 7, 64, 3], 5);
+  const histogramsWith = async (options: { maxRunBytes?: number }, feeds: Feeds[], model = tinyModel(13)) => {
+    const cal = new Calibrator(model, ["x", "y", "z"], { method: "mse", numBins: 256, ...options });
+    let runs = 0;
+    const run = cal["observe"].bind(cal);
+    cal["observe"] = async (...a: Parameters<typeof run>) => (runs++, run(...a));
+    try {
+      await cal.collect(feeds);
+      return { runs, hist: cal.histograms(), ranges: cal.ranges() };
+    } finally {
+      await cal.dispose();
+    }
+  };
+  const whole = await histogramsWith({ maxRunBytes: Infinity }, data.feeds);
+  // Each row fetches 3 tensors x 4 floats = 48 bytes: a 100-byte cap runs 2 rows at a time.
+  const parts = await histogramsWith({ maxRunBytes: 100 }, data.feeds);
+  assert.ok(parts.runs > 50, `runs: ${parts.runs}`);
+  assert.ok(whole.runs <= 5, `runs: ${whole.runs}`);
+  assert.deepEqual(parts.hist, whole.hist);
+  assert.deepEqual(parts.ranges, whole.ranges);
+  // NaN in the first batch: its range cannot be seeded exactly, so it runs whole; the counts still agree.
+  const poisoned = batches([40, 9], 3, true);
+  const p1 = await histogramsWith({ maxRunBytes: 100 }, poisoned.feeds);
+  const p2 = await histogramsWith({ maxRunBytes: Infinity }, poisoned.feeds);
+  assert.deepEqual(p1.hist, p2.hist);
+  // A model with a fixed batch size is never split (it could not run a smaller batch).
+  const fixed = Model.fromProto(makeModel(makeGraph("fixed", [makeNode("Relu", ["x"], ["z"], { name: "relu" })],
+    [makeValueInfo("x", DataType.FLOAT, [40, 4])], [makeValueInfo("z", DataType.FLOAT, [40, 4])])));
+  const cal = new Calibrator(fixed, ["z"], { method: "mse", maxRunBytes: 16 });
+  await cal.collect([data.feeds[0]!]);
+  assert.ok(cal.ranges().get("z")!.max > 0);
+  await cal.dispose();
+});

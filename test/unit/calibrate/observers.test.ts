@@ -140,3 +140,35 @@ test("MSE: keeps the full range of uniform data, clips a lone outlier, clips mor
   const asym = mseThreshold(g.snapshot()!, { bits: 4 });
   assert.ok(asym.min < -2 && asym.max < 10, `asymmetric 4-bit ${asym.min}..${asym.max}`);
 });
+
+test("StreamingHistogram: statistics given from outside and a seeded range give the counts of one whole pass", () => {
+  let seed = 11;
+  const rand = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 2 - 1;
+  const batch = Float32Array.from({ length: 4000 }, (_, i) => (i % 3 === 0 ? 0 : rand() * (1 + (i % 7))));
+  const whole = new StreamingHistogram(256);
+  whole.observe(batch);
+  // Statistics reduced elsewhere (the calibration graph) instead of batchStats: same counts, both loops.
+  const given = new StreamingHistogram(256);
+  given.observe(batch, batchStats(batch));
+  assert.deepEqual([...given.snapshot()!.counts], [...whole.snapshot()!.counts]);
+  const generic = new StreamingHistogram(256);
+  generic.observe([...batch]);
+  assert.deepEqual([...generic.snapshot()!.counts], [...whole.snapshot()!.counts]);
+  // The same batch in parts: unseeded, the first part's range differs; seeded with the batch's absmax, identical.
+  const absMax = Math.max(...[...batch].map(Math.abs));
+  const parts = [batch.subarray(0, 10), batch.subarray(10, 1500), batch.subarray(1500)];
+  const seeded = new StreamingHistogram(256);
+  seeded.seed(absMax);
+  for (const p of parts) seeded.observe(p);
+  assert.equal(seeded.halfRange, whole.halfRange);
+  assert.deepEqual(seeded.snapshot(), whole.snapshot());
+  const unseeded = new StreamingHistogram(256);
+  for (const p of parts) unseeded.observe(p);
+  assert.notEqual(unseeded.halfRange, whole.halfRange, "the test's parts must need the seed");
+  // seed() never moves an existing range, and ignores 0.
+  seeded.seed(absMax * 10);
+  assert.equal(seeded.halfRange, whole.halfRange);
+  const zero = new StreamingHistogram(8);
+  zero.seed(0);
+  assert.equal(zero.halfRange, 0);
+});
