@@ -27,8 +27,6 @@ export interface SessionOptions {
   config?: Record<string, string>;
   /** onnxruntime's memory pattern (default on). Off for sessions with many large graph outputs (calibration). */
   memPattern?: boolean;
-  /** onnxruntime's CPU memory arena (default on). */
-  memArena?: boolean;
 }
 
 export interface IOInfo {
@@ -144,7 +142,6 @@ async function openOrt({ InferenceSession }: Ort, prepared: Prepared, options: S
     ...(prepared.externalData.length ? { externalData: prepared.externalData } : {}),
     ...(options.config ? { extra: { session: options.config } } : {}),
     ...(options.memPattern === false ? { enableMemPattern: false } : {}),
-    ...(options.memArena === false ? { enableCpuMemArena: false } : {}),
   };
   const open = (eps: string[], logSeverityLevel?: 0 | 1 | 2 | 3 | 4) => {
     const opts = { ...base, executionProviders: eps, ...(logSeverityLevel !== undefined ? { logSeverityLevel } : {}) };
