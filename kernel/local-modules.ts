@@ -10,6 +10,8 @@ import path from "node:path";
 const CHANGED = 1; // ts.FileWatcherEventKind
 const DELETED = 2;
 
+const SOURCE = /\.(ts|tsx|mts|cts|js|jsx|mjs|cjs)$/;
+
 type WatchCallback = (fileName: string, kind: number) => void;
 
 export interface SideOutput {
@@ -31,9 +33,14 @@ export class LocalModules {
   private readonly outputs = new Map<string, string>();
   private readonly loaded = new Map<string, Module>();
 
-  /** The compiler's watchFile: remembers the callback for the user's own files; library files never change. */
+  /**
+   * The compiler's watchFile: remembers the callback for the user's own source files (library files never change).
+   * Only those are ever notified: a source file's change schedules the same program update the converter runs
+   * for every cell, while other watched files (package.json lookups) may schedule other kinds of update, and
+   * tslab's converter holds a single pending one ("Unexpected pending rebuildTimer").
+   */
   watchFile(file: string, callback: WatchCallback): { close(): void } {
-    if (file.includes(`${path.sep}node_modules${path.sep}`) || file.endsWith(".d.ts")) return { close() {} };
+    if (!SOURCE.test(file) || file.endsWith(".d.ts") || file.includes(`${path.sep}node_modules${path.sep}`)) return { close() {} };
     this.watched.set(file, { callback, mtime: mtime(file) });
     return { close: () => this.watched.delete(file) };
   }
