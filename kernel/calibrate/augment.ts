@@ -7,6 +7,7 @@
 
 import { attr, makeNode, makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { DataType } from "../onnx/dtype";
+import { makeTensor } from "../onnx/tensor";
 import { subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import type { GraphProto } from "onnx-buf";
 import type { Model } from "../onnx/model";
@@ -20,6 +21,8 @@ export interface ObservedOutputs {
   sum?: string;
   /** histogram methods (and the min/max fallback for non-finite data): the tensor as float32. */
   raw?: string;
+  /** With `stats`: min, max and sum of the tensor are at [statsAt, statsAt + 3) of the one stats output. */
+  statsAt?: number;
 }
 
 /** Where each requested tensor lives: the main graph, only inside an If/Loop/Scan body, or nowhere. */
@@ -90,6 +93,8 @@ export interface AugmentOptions {
   /**
    * With whole tensors (reduce false): also return each tensor's ReduceMin/ReduceMax/ReduceSum, so the histogram
    * can skip its own min/max pass over the data (onnxruntime's vectorized reductions are far cheaper than a JS loop).
+   * They come back concatenated in ONE output: each fetched output costs the binding a tensor object per run,
+   * which for small batches outweighs the reduction itself.
    */
   stats?: boolean;
 }
@@ -103,7 +108,7 @@ export function augmentModel(
   tensors: readonly string[],
   reduce: boolean,
   options: AugmentOptions = {},
-): { model: Model; outputs: ObservedOutputs[] } {
+): { model: Model; outputs: ObservedOutputs[]; stats?: string } {
   const copy = model.clone();
   const graph = copy.graph;
   const taken = usedNames(graph);
@@ -115,6 +120,16 @@ export function augmentModel(
   };
   const nodes = [];
   const outputs: ObservedOutputs[] = [];
+  const statParts: string[] = [];
+  let shapeName: string | undefined;
+  // Reshape's target [1] (an initializer, shared by every Reshape; Reshape takes its shape as an input since opset 5).
+  const shape1 = () => {
+    if (!shapeName) {
+      shapeName = fresh("__calib_shape_1");
+      graph.initializer.push(makeTensor(shapeName, DataType.INT64, [1], [1n]));
+    }
+    return shapeName;
+  };
   const graphOutputs = [];
   for (const t of tensors) {
     let src = t;
@@ -130,16 +145,31 @@ export function augmentModel(
       o.raw = raw;
       graphOutputs.push(makeValueInfo(raw, DataType.FLOAT));
     }
-    if (reduce || options.stats) {
+    if (reduce) {
       [o.min, o.max, o.sum] = [fresh(`${t}__calib_min`), fresh(`${t}__calib_max`), fresh(`${t}__calib_sum`)];
       for (const [op, out] of [["ReduceMin", o.min], ["ReduceMax", o.max], ["ReduceSum", o.sum]] as const) {
         nodes.push(makeNode(op, [src], [out], { name: fresh(`${t}__calib_${op}`), attributes: [attr.int("keepdims", 0)] }));
         graphOutputs.push(makeValueInfo(out, DataType.FLOAT, []));
       }
+    } else if (options.stats) {
+      o.statsAt = statParts.length;
+      for (const op of ["ReduceMin", "ReduceMax", "ReduceSum"]) {
+        const scalar = fresh(`${t}__calib_${op}`);
+        const part = fresh(`${t}__calib_${op}_1d`);
+        nodes.push(makeNode(op, [src], [scalar], { name: scalar, attributes: [attr.int("keepdims", 0)] }));
+        nodes.push(makeNode("Reshape", [scalar, shape1()], [part], { name: part }));
+        statParts.push(part);
+      }
     }
     outputs.push(o);
   }
+  let stats: string | undefined;
+  if (statParts.length) {
+    stats = fresh("__calib_stats");
+    nodes.push(makeNode("Concat", statParts, [stats], { name: stats, attributes: [attr.int("axis", 0)] }));
+    graphOutputs.push(makeValueInfo(stats, DataType.FLOAT, [statParts.length]));
+  }
   graph.node.push(...nodes);
   graph.output = graphOutputs;
-  return { model: copy, outputs };
+  return { model: copy, outputs, ...(stats ? { stats } : {}) };
 }

@@ -15,6 +15,8 @@ import { entropyThreshold, mseThreshold, percentileThreshold } from "./threshold
 interface Run {
   session: Session;
   outputs: ObservedOutputs[];
+  /** The output holding every tensor's min, max, sum (whole-tensor sessions). */
+  stats?: string;
 }
 
 const isFiniteAll = (...v: number[]) => v.every(Number.isFinite);
@@ -117,7 +119,7 @@ export class Calibrator {
   }
 
   private async open(tensors: readonly string[], reduce: boolean, stats = false): Promise<Run> {
-    const { model, outputs } = augmentModel(this.model, tensors, reduce, { stats });
+    const { model, outputs, stats: statsOutput } = augmentModel(this.model, tensors, reduce, { stats });
     const session = await createSession(model, {
       optimization: "disabled",
       // Whole tensors come back as graph outputs, which onnxruntime never reuses: its memory pattern then plans one
@@ -127,7 +129,7 @@ export class Calibrator {
       ...(this.options.threads ? { threads: this.options.threads } : {}),
       onFallback: (why) => this.warn(why),
     });
-    return { session, outputs };
+    return { session, outputs, ...(statsOutput ? { stats: statsOutput } : {}) };
   }
 
   private sessions(): Promise<Run[]> {
@@ -237,12 +239,18 @@ export class Calibrator {
 
   /** Runs one batch in one session and folds its outputs in; returns the elements of whole tensors fetched. */
   private async observe(run: Run, input: Record<string, RuntimeTensor>): Promise<number> {
-    const result = await run.session.run(input, run.outputs.flatMap((o) => [o.raw, o.min, o.max, o.sum].filter((n) => n !== undefined)));
+    const fetch = run.outputs.flatMap((o) => [o.raw, o.min, o.max, o.sum].filter((n) => n !== undefined));
+    const result = await run.session.run(input, run.stats ? [...fetch, run.stats] : fetch);
+    const stats = run.stats ? (result[run.stats]!.data as Float32Array) : undefined;
     const needRaw: string[] = [];
     let elements = 0;
     const scalar = (name: string) => (result[name]!.data as Float32Array)[0]!;
     for (const o of run.outputs) {
-      const reduced = o.min !== undefined ? { lo: scalar(o.min), hi: scalar(o.max!), sum: scalar(o.sum!) } : undefined;
+      const at = o.statsAt;
+      const reduced =
+        o.min !== undefined ? { lo: scalar(o.min), hi: scalar(o.max!), sum: scalar(o.sum!) }
+        : stats && at !== undefined ? { lo: stats[at]!, hi: stats[at + 1]!, sum: stats[at + 2]! }
+        : undefined;
       const finite = reduced !== undefined && isFiniteAll(reduced.lo, reduced.hi, reduced.sum);
       if (o.raw) {
         const values = result[o.raw]!.data as Float32Array;

@@ -43,11 +43,14 @@ test("locateTensors sorts names into main graph, subgraph-only and unknown", () 
   assert.deepEqual(locateTensors(model.graph, ["a", "x", "w", "zz"]), { main: ["a", "x", "w"], inSubgraph: [], unknown: ["zz"] });
 });
 
-test("augment with stats: whole tensors plus their ReduceMin/ReduceMax/ReduceSum", () => {
-  const { model: aug, outputs } = augmentModel(model, ["a", "b"], false, { stats: true });
-  assert.deepEqual(outputs.map((o) => Object.keys(o).sort()), [["max", "min", "raw", "sum", "tensor"], ["max", "min", "raw", "sum", "tensor"]]);
-  assert.equal(aug.graph.output.length, 8);
-  // The reductions read the same float32 tensor that is returned (b through its Cast).
-  const b = outputs.find((o) => o.tensor === "b")!;
-  assert.equal(aug.graph.node.find((n) => n.output[0] === b.min)!.input[0], b.raw);
+test("augment with stats: whole tensors plus one output with every tensor's ReduceMin/ReduceMax/ReduceSum", () => {
+  const { model: aug, outputs, stats } = augmentModel(model, ["a", "b"], false, { stats: true });
+  assert.deepEqual(outputs.map((o) => [o.tensor, o.statsAt, o.min]), [["a", 0, undefined], ["b", 3, undefined]]);
+  assert.deepEqual(aug.graph.output.map((o) => o.name), [...outputs.map((o) => o.raw), stats]);
+  const concat = aug.graph.node.find((n) => n.output[0] === stats)!;
+  assert.equal(concat.opType, "Concat");
+  // b's min is the 4th part: ReduceMin over the same float32 tensor that is returned (b through its Cast).
+  const reshape = aug.graph.node.find((n) => n.output[0] === concat.input[3])!;
+  const reduceMin = aug.graph.node.find((n) => n.output[0] === reshape.input[0])!;
+  assert.deepEqual([reshape.opType, reduceMin.opType, reduceMin.input[0]], ["Reshape", "ReduceMin", outputs[1]!.raw]);
 });
