@@ -128,6 +128,16 @@ describe("notebook kernel", function () {
     assert.equal(text(next!, "text/plain"), "42");
   });
 
+  it("a cell imports a .ts file from the notebook's folder, type-checked", async () => {
+    const dir = vscode.workspace.workspaceFolders![0]!.uri.fsPath;
+    writeFileSync(path.join(dir, "ptq_helper.ts"), "export const double = (n: number): number => 2 * n;\n");
+    const [ok, bad] = await run('import { double } from "./ptq_helper";\ndouble(21)', 'double("x")');
+    assert.equal(ok!.executionSummary?.success, true, text(ok!));
+    assert.equal(text(ok!, "text/plain"), "42");
+    assert.equal(bad!.executionSummary?.success, false);
+    assert.match(text(bad!, ERROR_MIME), /not assignable to parameter of type 'number'/);
+  });
+
   it("starts the kernel as a notebook saved with the PTQ kernelspec opens, and stops it when the notebook closes", async () => {
     const { api } = await activateExtension();
     const file = path.join(os.tmpdir(), `ptq-prestart-${process.pid}-${Date.now()}.ipynb`);
