@@ -1,9 +1,10 @@
-// Peak RSS of calibration at 64, 256 and 1024 samples, for minmax and entropy, observing every float activation of
-// a model. Each configuration runs in a child process of its own (peak RSS only ever grows within a process).
+// Peak RSS of calibration at 64, 256 and 1024 samples, for minmax, mse (the default) and entropy, observing every
+// float activation of a model. Each configuration runs in a child process of its own (peak RSS only ever grows
+// within a process).
 // "keep-all" is the contrast: what ONNX Runtime's calibrators do (keep every batch's outputs until the end).
 //
 //   node --import tsx bench/calibration-memory.ts [--model test/fixtures/models/cnn.onnx | --synthetic] [--batch 16]
-//        [--samples 64,256,1024] [--methods minmax,entropy,keep-all] [--json]
+//        [--samples 64,256,1024] [--methods minmax,mse,entropy,keep-all] [--json]
 //
 // --synthetic builds a plain conv net in code (input [N,3,64,64], 8 x Conv3x3(32)+Relu, random weights, written to
 // a temp file): larger activations (~2 MiB per sample per layer pair) than the fixture CNN.
@@ -144,7 +145,7 @@ function parent(): void {
     process.exit(2);
   }
   const samples = arg("samples", "64,256,1024").split(",").map(Number);
-  const modes = arg("methods", "minmax,entropy,keep-all").split(",") as Mode[];
+  const modes = arg("methods", "minmax,mse,entropy,keep-all").split(",") as Mode[];
   const batch = arg("batch", "16");
   const rows: ChildResult[] = [];
   for (const mode of modes) {
