@@ -72,6 +72,8 @@ export class Calibrator {
   private fallback: { run: Run; tensors: Set<string> } | undefined;
   private cachedRanges: Map<string, TensorRange> | undefined;
   private disposed = false;
+  /** Reduce-only session that seeds histograms with no range yet (see seed()). */
+  private seedRun: Run | undefined;
   /** Bytes of whole tensors one row (sample) fetches, learned from the first run that splits a batch. */
   private rowBytes: number | undefined;
   /** The model's inputs all have a free first (batch) axis, so a batch can run as several smaller ones. */
@@ -219,22 +221,30 @@ export class Calibrator {
    * batch): the batch then runs whole, as before.
    */
   private async seed(batch: Feeds): Promise<boolean> {
-    const fresh = [...this.hist].filter(([, h]) => h.halfRange === 0).map(([t]) => t);
-    if (fresh.length === 0) return true;
-    const run = await this.open(fresh, true);
-    try {
-      const result = await run.session.run(toRuntime(batch), run.outputs.flatMap((o) => [o.min!, o.max!, o.sum!]));
-      const seeds: [StreamingHistogram, number][] = [];
-      for (const o of run.outputs) {
-        const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((n) => (result[n]!.data as Float32Array)[0]!);
-        if (!isFiniteAll(lo!, hi!, sum!)) return false;
-        seeds.push([this.hist.get(o.tensor)!, Math.max(Math.abs(lo!), Math.abs(hi!))]);
-      }
-      for (const [h, absMax] of seeds) h.seed(absMax);
+    const fresh = new Set([...this.hist].filter(([, h]) => h.halfRange === 0).map(([t]) => t));
+    if (fresh.size === 0) {
+      // Usually right after the first batch. Its session (and the memory onnxruntime holds for it) goes.
+      await this.seedRun?.session.dispose();
+      this.seedRun = undefined;
       return true;
-    } finally {
-      await run.session.dispose();
     }
+    // Kept while some tensor is still all zeros (rare), so that it is not rebuilt for every batch; the tensors
+    // without a range only ever become fewer, so the first session covers them all.
+    this.seedRun ??= await this.open([...fresh], true);
+    const wanted = this.seedRun.outputs.filter((o) => fresh.has(o.tensor));
+    const result = await this.seedRun.session.run(toRuntime(batch), wanted.flatMap((o) => [o.min!, o.max!, o.sum!]));
+    const seeds: [StreamingHistogram, number][] = [];
+    for (const o of wanted) {
+      const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((n) => (result[n]!.data as Float32Array)[0]!);
+      if (!isFiniteAll(lo!, hi!, sum!)) return false;
+      seeds.push([this.hist.get(o.tensor)!, Math.max(Math.abs(lo!), Math.abs(hi!))]);
+    }
+    for (const [h, absMax] of seeds) h.seed(absMax);
+    if (seeds.every(([h]) => h.halfRange > 0)) {
+      await this.seedRun.session.dispose();
+      this.seedRun = undefined;
+    }
+    return true;
   }
 
   /** Runs one batch in one session and folds its outputs in; returns the elements of whole tensors fetched. */
@@ -340,6 +350,6 @@ export class Calibrator {
     if (this.disposed) return;
     this.disposed = true;
     const runs = this.runs ? await this.runs.catch(() => []) : [];
-    await Promise.all([...runs.map((r) => r.session.dispose()), this.fallback?.run.session.dispose()]);
+    await Promise.all([...runs.map((r) => r.session.dispose()), this.fallback?.run.session.dispose(), this.seedRun?.session.dispose()]);
   }
 }
