@@ -251,7 +251,7 @@ export class Calibrator {
   private async observe(run: Run, input: Record<string, RuntimeTensor>): Promise<number> {
     const fetch = run.outputs.flatMap((o) => [o.raw, o.min, o.max, o.sum].filter((n) => n !== undefined));
     const result = await run.session.run(input, run.stats ? [...fetch, run.stats] : fetch);
-    const stats = run.stats ? (result[run.stats]!.data as Float32Array) : undefined;
+    const statsVector = run.stats ? (result[run.stats]!.data as Float32Array) : undefined;
     const needRaw: string[] = [];
     let elements = 0;
     const scalar = (name: string) => (result[name]!.data as Float32Array)[0]!;
@@ -259,7 +259,7 @@ export class Calibrator {
       const at = o.statsAt;
       const reduced =
         o.min !== undefined ? { lo: scalar(o.min), hi: scalar(o.max!), sum: scalar(o.sum!) }
-        : stats && at !== undefined ? { lo: stats[at]!, hi: stats[at + 1]!, sum: stats[at + 2]! }
+        : statsVector && at !== undefined ? { lo: statsVector[at]!, hi: statsVector[at + 1]!, sum: statsVector[at + 2]! }
         : undefined;
       const finite = reduced !== undefined && isFiniteAll(reduced.lo, reduced.hi, reduced.sum);
       if (o.raw) {
