@@ -48,6 +48,35 @@ function commonRows(feeds: Feeds): number | undefined {
   return rows.length && rows.every((r) => r === rows[0]) ? rows[0] : undefined;
 }
 
+/** Batches that share their inputs' names, types and dims past the first axis, joined along the first axis. */
+function stackRows(batches: readonly Feeds[]): Feeds {
+  const out: Record<string, Feeds[string]> = {};
+  for (const [k, t0] of Object.entries(batches[0]!)) {
+    const parts = batches.map((b) => b[k]!.data as FeedArray);
+    const total = parts.reduce((a, p) => a + p.length, 0);
+    const data = new (parts[0]!.constructor as new (n: number) => FeedArray)(total);
+    let at = 0;
+    for (const p of parts) {
+      (data as Float32Array).set(p as Float32Array, at);
+      at += p.length;
+    }
+    const rows = batches.reduce((a, b) => a + b[k]!.dims[0]!, 0);
+    out[k] = { data, dims: [rows, ...t0.dims.slice(1)], type: t0.type };
+  }
+  return out;
+}
+
+/** True when `b` can join `a` along the first axis (same inputs, types and trailing dims). */
+function stackable(a: Feeds, b: Feeds): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  return ka.every((k) => {
+    const [x, y] = [a[k]!, b[k]];
+    return !!y && x.data.constructor === y.data.constructor && x.type === y.type && x.dims.length === y.dims.length &&
+      x.dims.every((d, i) => i === 0 || d === y.dims[i]) && !Array.isArray(x.data);
+  });
+}
+
 const toRuntime = (feeds: Feeds): Record<string, RuntimeTensor> => {
   const input: Record<string, RuntimeTensor> = {};
   for (const [k, t] of Object.entries(feeds)) input[k] = { data: t.data as RuntimeTensor["data"], dims: t.dims, type: t.type };
@@ -164,17 +193,48 @@ export class Calibrator {
     const total = Array.isArray(data) ? data.length : undefined;
     let done = 0;
     this.cachedRanges = undefined;
+    // Small batches (single-sample files) are joined into runs of up to maxRunBytes: far fewer runs. Binning a
+    // joined run at its widest range equals binning batch by batch and merging bin pairs, up to float rounding at
+    // bin edges (identical on every fixture: ranges.test.ts). `pending` holds them until the run is full.
+    let pending: Feeds[] = [];
+    let pendingRows = 0;
+    const flush = async () => {
+      if (pending.length === 0) return;
+      const joined = pending.length === 1 ? pending[0]! : stackRows(pending);
+      const count = pending.length;
+      pending = [];
+      pendingRows = 0;
+      await this.observeBatch(runs, joined);
+      this.batches += count;
+    };
     try {
       for await (const feeds of data) {
-        if (opts.signal?.aborted) throw opts.signal.reason ?? new Error("calibration cancelled");
-        checkFeeds(feeds, this.specs, `calibration batch ${this.batches + 1}`);
+        if (opts.signal?.aborted) {
+          await flush();
+          throw opts.signal.reason ?? new Error("calibration cancelled");
+        }
+        checkFeeds(feeds, this.specs, `calibration batch ${this.batches + pending.length + 1}`);
         for (const part of splitRows(feeds, this.options.batchSize)) {
+          const rows = commonRows(part);
+          const room = this.stackRows();
+          if (rows !== undefined && room > 0 && (pending.length === 0 || stackable(pending[0]!, part)) && pendingRows + rows <= room) {
+            pending.push(part);
+            pendingRows += rows;
+            continue;
+          }
+          await flush();
+          if (rows !== undefined && room > 0 && rows < room) {
+            pending.push(part);
+            pendingRows = rows;
+            continue;
+          }
           await this.observeBatch(runs, part);
           this.batches++;
         }
         done++;
         opts.onProgress?.(done, total);
       }
+      await flush();
       if (done === 0) {
         throw new OnnxError("the calibration data is empty: give at least one batch", this.model.path);
       }
@@ -182,6 +242,20 @@ export class Calibrator {
       for (const m of this.minmax.values()) m.commit();
       this.reportNonFinite();
     }
+  }
+
+  /**
+   * How many rows small batches may be joined into (0: none). Histogram methods only (min/max reduces in the
+   * graph: nothing fetched to bound), never with a moving average (per batch), never before the first batch has
+   * run alone (it sets the histograms' first ranges, and what a row costs).
+   */
+  private stackRows(): number {
+    if (!this.splittable || this.hist.size === 0 || this.options.movingAverage || !this.rowBytes) return 0;
+    // A histogram with no range yet takes its first one from the first batch it sees: that must be one sample.
+    for (const h of this.hist.values()) if (h.halfRange === 0) return 0;
+    if (this.options.batchSize !== undefined) return 0;
+    const cap = this.options.maxRunBytes ?? MAX_RUN_BYTES;
+    return Number.isFinite(cap) ? Math.floor(cap / this.rowBytes) : 0;
   }
 
   /**
@@ -197,7 +271,9 @@ export class Calibrator {
     const cap = this.options.maxRunBytes ?? MAX_RUN_BYTES;
     const fitsOneRun = !Number.isFinite(cap) || (this.rowBytes !== undefined && rows !== undefined && rows * this.rowBytes <= cap);
     if (!this.splittable || rows === undefined || rows < 2 || this.hist.size === 0 || this.options.movingAverage || fitsOneRun) {
-      for (const run of runs) await this.observe(run, toRuntime(batch));
+      let elements = 0;
+      for (const run of runs) elements += await this.observe(run, toRuntime(batch));
+      if (rows) this.rowBytes ??= (elements * 4) / rows;
       return;
     }
     if (!(await this.seed(batch))) {

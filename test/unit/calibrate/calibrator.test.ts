@@ -251,3 +251,29 @@ test("maxRunBytes: a batch runs in parts and the histograms are identical; a fix
   assert.ok(cal.ranges().get("z")!.max > 0);
   await cal.dispose();
 });
+
+test("single-sample batches are joined into larger runs after the first; histograms and ranges as one run per batch", async () => {
+  const data = batches(Array.from({ length: 60 }, () => 1), 9);
+  const collectWith = async (maxRunBytes: number) => {
+    const cal = new Calibrator(tinyModel(13), ["x", "y", "z"], { method: "mse", numBins: 256, maxRunBytes });
+    let runs = 0;
+    const run = cal["observe"].bind(cal);
+    cal["observe"] = async (...a: Parameters<typeof run>) => (runs++, run(...a));
+    const progress: number[] = [];
+    try {
+      await cal.collect(data.feeds, { onProgress: (d) => progress.push(d) });
+      return { runs, progress, batches: cal.batches, hist: cal.histograms(), ranges: cal.ranges() };
+    } finally {
+      await cal.dispose();
+    }
+  };
+  const one = await collectWith(Infinity);
+  // 48 bytes a row: a 480-byte cap joins 10 samples a run (the first runs alone).
+  const joined = await collectWith(480);
+  assert.equal(one.runs, 60);
+  assert.ok(joined.runs <= 8, `runs: ${joined.runs}`);
+  assert.deepEqual(joined.hist, one.hist);
+  assert.deepEqual(joined.ranges, one.ranges);
+  assert.equal(joined.batches, 60);
+  assert.deepEqual(joined.progress, one.progress);
+});
