@@ -1,0 +1,155 @@
+// Accuracy-driven mixed precision on a fixture where default INT8 really loses accuracy: FP32, default INT8 and the
+// searched model (the fewest, most sensitive nodes kept in float until the top-1 drop target is met), with the
+// nodes kept in float, the share of weights still int8, and the wall time of each phase. The search ranks nodes on
+// the calibration sample (output SQNR) and checks its candidates on data/eval, the same set the figures are scored
+// on; --holdout N also scores the three models on N further t10k images the search never saw.
+//
+//   node --import tsx bench/mixed-precision.ts [--model densenet] [--target 0.3] [--min-int8 0.9] [--holdout 0] [--json]
+import { readFileSync } from "node:fs";
+import path from "node:path";
+import { gunzipSync } from "node:zlib";
+import { searchMixedPrecision, modelOutputs, type BatchOutput } from "../kernel/analysis/sensitivity";
+import { argmaxRows, classLabels } from "../kernel/analysis/metrics";
+import { pairedProportionDiff, type PairedProportionDiff } from "../kernel/analysis/stats";
+import { readNpyTensor } from "../kernel/analysis/dataset";
+import { sliceRows, type HostTensor } from "../kernel/analysis/feeds";
+import type { Feeds } from "../kernel/data/feeds";
+import { openData } from "../kernel/data/readers";
+import { Model } from "../kernel/onnx/model";
+import { calibrate, convert, prepare, release } from "../kernel/quant/index";
+import { takeBatches } from "../kernel/analysis/analyze";
+
+const FIX = path.join(__dirname, "..", "test", "fixtures");
+const arg = (name: string, fallback: string) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+};
+
+/** Per-sample correctness (1/0) of the first output against labels, over batches in order. */
+function correctness(outputs: BatchOutput[][], labels: Int32Array): Uint8Array {
+  const ok = new Uint8Array(labels.length);
+  let i = 0;
+  for (const batch of outputs) {
+    const { data, dims } = batch[0]!;
+    const rows = dims[0]!;
+    const pred = argmaxRows({ rows, cols: data.length / rows, data });
+    for (let r = 0; r < rows; r++, i++) ok[i] = pred[r] === labels[i] ? 1 : 0;
+  }
+  return ok;
+}
+
+interface Holdout {
+  samples: number;
+  fp32: number;
+  defaultInt8: number;
+  defaultDrop: PairedProportionDiff;
+  searched: number;
+  searchedDrop: PairedProportionDiff;
+}
+
+const pct = (ok: Uint8Array) => (100 * ok.reduce((a, b) => a + b, 0)) / ok.length;
+
+function batches(x: HostTensor, input: string, size = 250): Feeds[] {
+  const out: Feeds[] = [];
+  for (let s = 0; s < x.dims[0]!; s += size) out.push({ [input]: sliceRows(x, s, size) } as unknown as Feeds);
+  return out;
+}
+
+/**
+ * t10k images [2000, 2000 + n) and labels straight from Debian's Fashion-MNIST, normalized as the fixture scripts
+ * do (float32 (x/255 - 0.2860) / 0.3530): images the search never saw, to check its choice is not fitted to data/eval.
+ */
+function holdout(n: number): { x: HostTensor; y: HostTensor } {
+  const dir = process.env.PTQ_FIXTURES_FMNIST ?? "/usr/share/datasets/fashion-mnist";
+  const images = gunzipSync(readFileSync(path.join(dir, "t10k-images-idx3-ubyte.gz")));
+  const labels = gunzipSync(readFileSync(path.join(dir, "t10k-labels-idx1-ubyte.gz")));
+  const start = 2000;
+  n = Math.min(n, 10000 - start);
+  const f = Math.fround;
+  const x = new Float32Array(n * 784);
+  for (let i = 0; i < x.length; i++) x[i] = f(f(f(images[16 + start * 784 + i]! / 255) - f(0.286)) / f(0.353));
+  const y = BigInt64Array.from(labels.subarray(8 + start, 8 + start + n), (v) => BigInt(v));
+  return { x: { type: "float32", dims: [n, 1, 28, 28], data: x }, y: { type: "int64", dims: [n], data: y } };
+}
+
+async function main() {
+  const name = arg("model", "densenet");
+  const minInt8 = Number(arg("min-int8", "0.9"));
+  const maxPp = Number(arg("target", "0.3"));
+  const json = process.argv.includes("--json");
+  const t0 = performance.now();
+  const source = await Model.load(path.join(FIX, "models", `${name}.onnx`));
+  const input = source.graph.input[0]!.name;
+  const x = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
+  const y = readNpyTensor(path.join(FIX, "data", "eval", "y.npy"));
+  const data = batches(x, input);
+  const labels = classLabels(y);
+
+  const prepared = await prepare(source);
+  const calib = await takeBatches(openData(path.join(FIX, "data", "calib", "calib.npz"), source.proto, { batchSize: 32 }), 64);
+  await calibrate(prepared, calib);
+  await release(prepared);
+  const tCalib = performance.now();
+
+  const fp32 = correctness(await modelOutputs(prepared.model, data), labels);
+  const int8 = correctness(await modelOutputs(await convert(prepared), data), labels);
+  const tDefault = performance.now();
+
+  const result = await searchMixedPrecision(prepared, data, { kind: "drop", maxPp, labels: y }, { rankData: calib.slice(0, 16), minInt8WeightShare: minInt8 });
+  const tSearch = performance.now();
+  const searched = correctness(await modelOutputs(result.model, data), labels);
+  const nHold = Number(arg("holdout", "0"));
+  let held: Holdout | undefined;
+  if (nHold > 0) {
+    const h = holdout(nHold);
+    const hData = batches(h.x, input);
+    const hLabels = classLabels(h.y);
+    const score = async (m: Model) => correctness(await modelOutputs(m, hData), hLabels);
+    const [f, q, s] = [await score(prepared.model), await score(await convert(prepared)), await score(result.model)];
+    held = { samples: hLabels.length, fp32: pct(f), defaultInt8: pct(q), defaultDrop: pairedProportionDiff(f, q), searched: pct(s), searchedDrop: pairedProportionDiff(f, s) };
+  }
+
+  const drop = (q: Uint8Array) => pairedProportionDiff(fp32, q);
+  const gain = new Map(result.ranking.layers.map((l, i) => [l.node, { rank: i + 1, gainDb: l.gainDb, op: l.opType }]));
+  const report = {
+    model: name,
+    target: `drop<=${maxPp}`,
+    samples: labels.length,
+    quantizedNodes: result.ranking.layers.length,
+    fp32Top1: pct(fp32),
+    defaultInt8: { top1: pct(int8), drop: drop(int8), outputSqnrDb: result.ranking.baselineDb },
+    searched: { top1: pct(searched), drop: drop(searched), met: result.chosen.met, int8WeightShare: result.chosen.int8WeightShare },
+    overBudget: result.overBudget,
+    keptFloat: result.chosen.keptFloat.map((n) => ({ node: n, ...gain.get(n)! })),
+    steps: result.steps.map((s) => ({ keptFloat: s.keptFloat.length, top1: s.metric, met: s.met })),
+    holdout: held,
+    seconds: { calibrate: (tCalib - t0) / 1000, defaultInt8: (tDefault - tCalib) / 1000, search: (tSearch - tDefault) / 1000, total: (performance.now() - t0) / 1000 },
+  };
+  if (json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + "\n");
+    return;
+  }
+  const d = (v: ReturnType<typeof drop>) => `${(-v.diff.estimate * 100).toFixed(2)} pp [${(-v.diff.hi * 100).toFixed(2)}, ${(-v.diff.lo * 100).toFixed(2)}], McNemar p ${v.pValue.toPrecision(2)}`;
+  const lines = [
+    `${name}: ${report.samples} eval images, ${report.quantizedNodes} quantized nodes, target top-1 drop <= ${maxPp} pp, >= ${100 * minInt8} % of weights int8`,
+    `  FP32          top-1 ${report.fp32Top1.toFixed(2)} %`,
+    `  default INT8  top-1 ${report.defaultInt8.top1.toFixed(2)} %  drop ${d(report.defaultInt8.drop)}  output SQNR ${report.defaultInt8.outputSqnrDb.toFixed(2)} dB`,
+    `  searched INT8 top-1 ${report.searched.top1.toFixed(2)} %  drop ${d(report.searched.drop)}  ${(100 * report.searched.int8WeightShare).toFixed(1)} % of weights int8, target ${report.searched.met ? "met" : "NOT met"}`,
+    `  kept in float (${report.keptFloat.length}):`,
+    ...report.keptFloat.map((k) => `    ${k.node} (${k.op}, rank ${k.rank}, ${k.gainDb >= 0 ? "+" : ""}${k.gainDb.toFixed(2)} dB output SQNR when it alone stays float)`),
+    `  search steps: ${report.steps.map((s) => `${s.keptFloat}→${s.top1.toFixed(2)}%${s.met ? "✓" : ""}`).join("  ")}`,
+    ...(held
+      ? [
+          `  holdout (t10k images 2000..${1999 + held.samples}, not seen by the search): FP32 ${held.fp32.toFixed(2)} %`,
+          `    default INT8 ${held.defaultInt8.toFixed(2)} % (drop ${d(held.defaultDrop)}), searched ${held.searched.toFixed(2)} % (drop ${d(held.searchedDrop)})`,
+        ]
+      : []),
+    `  wall: calibrate ${report.seconds.calibrate.toFixed(1)} s, default INT8 eval ${report.seconds.defaultInt8.toFixed(1)} s, search ${report.seconds.search.toFixed(1)} s, total ${report.seconds.total.toFixed(1)} s`,
+  ];
+  process.stdout.write(lines.join("\n") + "\n");
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack ?? e}\n`);
+  process.exit(1);
+});
