@@ -95,3 +95,12 @@ test("minInt8WeightShare passes over nodes too heavy to keep in float (the fixtu
   for (const n of r.overBudget) assert.ok(!r.chosen.keptFloat.includes(n));
   await assert.rejects(searchMixedPrecision(prepared, calib, target, { minInt8WeightShare: 1.5 }), /between 0 and 1/);
 });
+
+test("--min-int8-weights rides on the --target; out-of-range values and a missing target are refused", async () => {
+  const { extractTarget } = await import("../../../kernel/cli/quantize-target");
+  const t = extractTarget(["m.onnx", "--target", "drop<=0.3", "--eval", "d", "--min-int8-weights", "0.9", "-o", "x"]);
+  assert.deepEqual(t.target, { kind: "drop", maxPp: 0.3, minInt8WeightShare: 0.9 });
+  assert.deepEqual(t.rest, ["m.onnx", "-o", "x"]);
+  assert.throws(() => extractTarget(["--target-sqnr", "30", "--min-int8-weights", "90"]), /between 0 and 1/);
+  assert.throws(() => extractTarget(["--min-int8-weights", "0.9"]), /needs --target/);
+});
