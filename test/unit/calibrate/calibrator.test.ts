@@ -268,8 +268,8 @@ test("single-sample batches are joined into larger runs after the first; histogr
     }
   };
   const one = await collectWith(Infinity);
-  // 48 bytes a row: a 480-byte cap joins 10 samples a run (the first runs alone).
-  const joined = await collectWith(480);
+  // 48 bytes a row: joins fill a quarter of the cap, so a 1920-byte cap joins 10 samples a run (the first alone).
+  const joined = await collectWith(1920);
   assert.equal(one.runs, 60);
   assert.ok(joined.runs <= 8, `runs: ${joined.runs}`);
   assert.deepEqual(joined.hist, one.hist);
