@@ -45,7 +45,8 @@ export interface CalibrationOptions {
    * Histogram methods: cap on the bytes of whole tensors one run fetches (default 16 MiB). A batch whose tensors
    * exceed it runs in parts along its first axis (when the model's batch axis is free), so peak memory follows the
    * cap rather than the batch size; the histograms come out the same (see Calibrator). Smaller batches (single-
-   * sample files) are joined into runs up to the cap, after the first: far fewer runs. Infinity: neither.
+   * sample files) are joined into runs of up to a quarter of the cap, after the first: far fewer runs. Infinity:
+   * neither.
    */
   maxRunBytes?: number;
   /** Histogram methods: at most this many tensors are exposed per calibration session (default 256). */
