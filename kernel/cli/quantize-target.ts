@@ -1,6 +1,7 @@
 // `ptq quantize … --target-sqnr DB` / `--target "drop<=PP" --eval DIR`: static INT8 that keeps the fewest, most
 // sensitive nodes in float until the accuracy target is met (kernel/analysis/sensitivity.ts), and says which and why.
 import { loadDataDir } from "../analysis/dataset";
+import { eachArg } from "./args";
 import { feedsBatch, sliceRows, type HostTensor } from "../analysis/feeds";
 import { takeBatches } from "../analysis/analyze";
 import { openData } from "../data/readers";
@@ -23,13 +24,7 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
   let target: CliTarget | undefined;
   let evalDir: string | undefined;
   let minInt8WeightShare: number | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
+  eachArg(argv, (a, value) => {
     if (a === "--target-sqnr") {
       const db = Number(value());
       if (!Number.isFinite(db)) throw new Error("--target-sqnr takes a number of dB");
@@ -47,7 +42,7 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
     } else {
       rest.push(a);
     }
-  }
+  });
   if (target?.kind === "drop" && !evalDir) throw new Error('--target "drop<=PP" needs --eval DIR with labelled data (x.npy, y.npy)');
   if (minInt8WeightShare !== undefined) {
     if (!target) throw new Error("--min-int8-weights needs --target or --target-sqnr");

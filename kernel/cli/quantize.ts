@@ -13,7 +13,8 @@ import { eachArg, oneOf, UsageError } from "./args";
 const HELP = `Usage: ptq quantize MODEL -o OUT [options]
 
 Quantizes an ONNX model to INT8. Static mode (default) calibrates activation ranges on --calib data and writes a
-QDQ model that onnxruntime runs with fused int8 kernels; dynamic mode quantizes MatMul/Gemm weights and needs no data.
+QDQ model that onnxruntime runs with fused int8 kernels; dynamic mode quantizes MatMul/Gemm/Conv weights and needs no
+data.
 The input file is never modified; OUT is written atomically.
 
 Options:
