@@ -1,6 +1,7 @@
 // The registry (a plain record op type → quantizer, with a fallback for everything else) and the annotation
 // driver that runs it over a graph, honouring the config's op-type and include/exclude selections.
 import type { GraphProto, NodeProto } from "onnx-buf";
+import { consumers as consumerMap } from "../onnx/graph";
 import { Annotations, QuantizerContext } from "./annotate";
 import * as op from "./operators";
 import { matchesSelector, type ResolvedQConfig } from "./types";
@@ -74,13 +75,50 @@ function fedByQuantized(node: NodeProto, ctx: QuantizerContext, graphInputs: Rea
   });
 }
 
-/** Runs the op quantizers over the top-level graph (in order, so producers are annotated before consumers). */
+/**
+ * Runs the op quantizers over the top-level graph (in order, so producers are annotated before consumers), then
+ * again with the nodes `readOnlyByFloat` finds kept in float (annotation is deterministic, and marks are shared
+ * between nodes, so a second pass is simpler than unmarking).
+ */
 export function annotateGraph(graph: GraphProto, config: ResolvedQConfig): Annotations {
+  const first = annotateOnce(graph, config, new Set());
+  const demoted = readOnlyByFloat(graph, first);
+  return demoted.size ? annotateOnce(graph, config, demoted) : first;
+}
+
+const READ_BY_FLOAT = "its output is read only by float ops: no int8 op reads its Q, which could only add rounding error";
+
+/**
+ * Non-anchor quantized nodes whose outputs only float ops read (directly, or through other such nodes). Their
+ * output Q is a second rounding of values their quantized inputs already carry, and nothing int8 reads it. In a
+ * DenseNet each Concat feeds a float BatchNorm and the next Concat: quantizing the chain re-rounds the early
+ * features at every ever-wider range (the fixture densenet: 0.60 pp of top-1 lost, 0.10 pp without; the ViT's
+ * residual Adds feeding LayerNorms likewise: logits SQNR 31.9 → 36.2 dB). Data-movement ops go too (their Q
+ * shares the input's scale: no change). Kept: graph outputs, folded Relus (their Q replaces the producer's, finer).
+ */
+function readOnlyByFloat(graph: GraphProto, marks: Annotations): Set<NodeProto> {
+  const consumers = consumerMap(graph);
+  const outputs = new Set(graph.output.map((o) => o.name));
+  const folded = new Set(marks.folds.map((f) => f.node));
+  const demoted = new Set<NodeProto>();
+  const quantized = (n: NodeProto) => marks.nodes.has(n) && !demoted.has(n);
+  // Reverse order: a node's consumers are decided before it.
+  for (let i = graph.node.length - 1; i >= 0; i--) {
+    const node = graph.node[i]!;
+    if (!marks.nodes.has(node) || ANCHORS.has(node.opType) || folded.has(node)) continue;
+    const outs = node.output.filter((o) => o !== "");
+    if (outs.some((o) => outputs.has(o) || (consumers.get(o) ?? []).some(quantized))) continue;
+    demoted.add(node);
+  }
+  return demoted;
+}
+
+function annotateOnce(graph: GraphProto, config: ResolvedQConfig, demoted: ReadonlySet<NodeProto>): Annotations {
   const marks = new Annotations();
   const ctx = new QuantizerContext(graph, config, marks);
   const graphInputs = new Set(graph.input.map((i) => i.name));
   for (const node of graph.node) {
-    let reason = skipReason(node, config);
+    let reason = skipReason(node, config) ?? (demoted.has(node) ? READ_BY_FLOAT : undefined);
     if (!reason && registry[node.opType] && !ANCHORS.has(node.opType) && !fedByQuantized(node, ctx, graphInputs))
       reason = "fed only by float ops: quantizing it alone adds error without an int8 kernel";
     if (reason) {
