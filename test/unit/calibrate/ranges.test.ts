@@ -22,10 +22,13 @@ for (const c of CASES) {
     const want = reference[c.key];
     assert.ok(want, `no reference for ${c.key}: run reference/record.ts`);
     const got = await referenceRanges(c);
-    assert.deepEqual([...got.keys()].sort(), Object.keys(want).sort(), "the same tensors are observed");
+    // Placement may observe fewer tensors than when recorded (ops read only by float ops stay float since 73d2daf:
+    // vit 70 → 53); each one observed now must have been observed then, with the same range.
+    assert.ok(got.size > 0);
+    assert.deepEqual([...got.keys()].filter((t) => !(t in want)), [], "no tensor observed that the reference lacks");
     const moved: string[] = [];
-    for (const [t, [min, max]] of Object.entries(want)) {
-      const r = got.get(t)!;
+    for (const [t, r] of got) {
+      const [min, max] = want[t]!;
       if (!close(r.min, min) || !close(r.max, max)) moved.push(`${t}: [${r.min}, ${r.max}] vs [${min}, ${max}]`);
     }
     assert.deepEqual(moved, [], `ranges moved for ${c.key}`);
