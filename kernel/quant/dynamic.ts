@@ -62,17 +62,10 @@ export async function quantizeDynamicModel(
       );
       shared.set(key, { p, names: [wq, wz, ws] });
     }
-    const [aq, as, az, mm, mf, sc] = ["quantized", "scale", "zero_point", "MatMulInteger", "cast", "scale_product"].map((s) => name(`${base}_${s}`)) as string[];
     const y = node.output[0]!;
     const gemmTail = node.opType === "Gemm" && (c || attrFloat(node, "alpha", 1) !== 1);
     const mulOut = gemmTail ? name(`${base}_matmul`) : y;
-    out.push(
-      makeNode("DynamicQuantizeLinear", [a], [aq!, as!, az!], { name: name(`${base}_DynamicQuantizeLinear`) }),
-      makeNode("MatMulInteger", [aq!, wq, az!, wz], [mm!], { name: name(`${base}_MatMulInteger`) }),
-      makeNode("Cast", [mm!], [mf!], { name: name(`${base}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] }),
-      makeNode("Mul", [as!, ws], [sc!], { name: name(`${base}_scale_Mul`) }),
-      makeNode("Mul", [mf!, sc!], [mulOut], { name: name(`${base}_output_Mul`) }),
-    );
+    out.push(...integerChain("MatMulInteger", a, [wq, wz, ws], mulOut, base, name));
     if (gemmTail) {
       const alpha = attrFloat(node, "alpha", 1);
       let cur = mulOut;
@@ -91,6 +84,29 @@ export async function quantizeDynamicModel(
   const used = new Set(g.node.flatMap((n) => n.input));
   g.initializer = g.initializer.filter((t) => used.has(t.name) || g.output.some((o) => o.name === t.name) || !inits.has(t.name) || t.dataType !== DataType.FLOAT || usedBySubgraph(g, t.name));
   return { model: m, summary };
+}
+
+/**
+ * x → DynamicQuantizeLinear → `op` with the stored int8 weight → Cast → × (x scale × weight scale) → `y`: the chain
+ * both MatMul/Gemm (MatMulInteger) and Conv (ConvInteger) become.
+ */
+function integerChain(
+  op: "MatMulInteger" | "ConvInteger",
+  x: string,
+  [wq, wz, ws]: readonly [string, string, string],
+  y: string,
+  base: string,
+  name: (base: string) => string,
+  attributes: NodeProto["attribute"] = [],
+): NodeProto[] {
+  const [xq, xs, xz, acc, accf, sc] = ["quantized", "scale", "zero_point", op, "cast", "scale_product"].map((s) => name(`${base}_${s}`)) as string[];
+  return [
+    makeNode("DynamicQuantizeLinear", [x], [xq!, xs!, xz!], { name: name(`${base}_DynamicQuantizeLinear`) }),
+    makeNode(op, [xq!, wq, xz!, wz], [acc!], { name: name(`${base}_${op}`), attributes }),
+    makeNode("Cast", [acc!], [accf!], { name: name(`${base}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] }),
+    makeNode("Mul", [xs!, ws], [sc!], { name: name(`${base}_scale_Mul`) }),
+    makeNode("Mul", [accf!, sc!], [y], { name: name(`${base}_output_Mul`) }),
+  ];
 }
 
 /** Conv → DynamicQuantizeLinear + ConvInteger + Cast + Mul(scales) [+ Add(bias)]; initializers added to the graph. */
@@ -120,17 +136,10 @@ function convInteger(
     makeTensor(wz, ONNX_DTYPE[p.type], [], [zp]),
     makeTensor(ws, DataType.FLOAT, perChannel ? channelShape : [], p.scale),
   );
-  const [xq, xs, xz, ci, cf, sc] = ["quantized", "scale", "zero_point", "ConvInteger", "cast", "scale_product"].map((s) => name(`${base}_${s}`)) as string[];
   const y = node.output[0]!;
   const scaled = bias ? name(`${base}_scaled`) : y;
-  const nodes = [
-    makeNode("DynamicQuantizeLinear", [x], [xq!, xs!, xz!], { name: name(`${base}_DynamicQuantizeLinear`) }),
-    // The convolution's own attributes (pads, strides, dilations, group, kernel_shape, auto_pad) carry over.
-    makeNode("ConvInteger", [xq!, wq, xz!, wz], [ci!], { name: name(`${base}_ConvInteger`), attributes: node.attribute }),
-    makeNode("Cast", [ci!], [cf!], { name: name(`${base}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] }),
-    makeNode("Mul", [xs!, ws], [sc!], { name: name(`${base}_scale_Mul`) }),
-    makeNode("Mul", [cf!, sc!], [scaled], { name: name(`${base}_output_Mul`) }),
-  ];
+  // The convolution's own attributes (pads, strides, dilations, group, kernel_shape, auto_pad) carry over.
+  const nodes = integerChain("ConvInteger", x, [wq, wz, ws], scaled, base, name, node.attribute);
   if (bias) {
     const bt = inits.get(bias)!;
     const shaped = name(`${bias}_channels`);
