@@ -112,23 +112,11 @@ export async function runNotebook(file: string, options: RunOptions): Promise<Ru
       currentId = `cell-${index}`;
       const count = ++executed;
       let error: { name: string; message: string; stack?: string } | undefined;
+      // A cell past its time kills the kernel; execute() then rejects with KernelDiedError carrying this reason.
       const timeout = options.cellTimeoutMs;
-      let timer: NodeJS.Timeout | undefined;
+      const timer = timeout ? setTimeout(() => kernel.kill(`The cell ran longer than ${timeout / 1000} s and the kernel was stopped.`), timeout) : undefined;
       try {
-        const ran = kernel.execute({ cellId: currentId, code: source(cell), executionCount: count });
-        const timedOut = timeout
-          ? new Promise<never>((_, reject) => {
-              timer = setTimeout(() => {
-                kernel.kill(`The cell ran longer than ${timeout / 1000} s and the kernel was stopped.`);
-                reject(new Error("timeout"));
-              }, timeout);
-            })
-          : undefined;
-        const r = await (timedOut ? Promise.race([ran, timedOut]) : ran).catch(async (e: unknown) => {
-          if (e instanceof KernelDiedError) throw e;
-          if ((e as Error).message === "timeout") throw new KernelDiedError(await kernel.exited);
-          throw e;
-        });
+        const r = await kernel.execute({ cellId: currentId, code: source(cell), executionCount: count });
         if (r.status !== "ok") error = r.error ?? { name: r.status, message: `the cell ended with status ${r.status}` };
       } catch (e) {
         error = e instanceof KernelDiedError ? { name: "KernelDied", message: e.message } : { name: "Error", message: (e as Error).message };

@@ -86,6 +86,15 @@ describe("notebook run", { timeout: 120_000 }, () => {
     assert.equal(r.executed, 2);
   });
 
+  test("a cell past --timeout stops its kernel and fails with that reason", async () => {
+    const r = await runNotebook(notebookFile(["1", "for (;;) {}", "2"], false), { kernelMain, cellTimeoutMs: 4000 });
+    assert.equal(r.executed, 2);
+    const err = outputs(r.notebook, 2).find((o) => o.output_type === "error");
+    assert.equal(err?.ename, "KernelDied");
+    assert.match(String(err?.evalue), /ran longer than 4 s/);
+    assert.equal(r.notebook.cells[3]!.execution_count, null);
+  });
+
   test("a bad file is an error naming it", () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-nbrun-"));
     const file = path.join(dir, "broken.ipynb");
