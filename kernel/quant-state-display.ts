@@ -12,7 +12,8 @@ const ROLE = { weight: "weight", bias: "bias", activation: "output", output: "ou
 export const EXACT_DB = 300;
 const wireDb = (db: number) => (db === Infinity ? EXACT_DB : db === -Infinity ? -EXACT_DB : db);
 
-function summaryEntries(prepared: PreparedModel): QuantStateEntry[] {
+/** The view's entries after convert(): every tensor's type, granularity and calibrated range, or why it is float. */
+export function quantStateOfConversion(prepared: PreparedModel): QuantStateEntry[] {
   const summary = prepared.summary;
   if (!summary) return [];
   const graph = prepared.model.graph;
@@ -41,14 +42,9 @@ function summaryEntries(prepared: PreparedModel): QuantStateEntry[] {
   return out;
 }
 
-/** The view's entries after convert(): every tensor's type, granularity and calibrated range, or why it is float. */
-export function quantStateOfConversion(prepared: PreparedModel): QuantStateEntry[] {
-  return summaryEntries(prepared);
-}
-
 /** The view's entries after an analysis: the conversion's tensors with their measured SQNR. */
 export function quantStateOfAnalysis(json: AnalysisJson, prepared?: PreparedModel): QuantStateEntry[] {
-  const entries = prepared ? summaryEntries(prepared) : [];
+  const entries = prepared ? quantStateOfConversion(prepared) : [];
   const byTensor = new Map<string, QuantStateEntry[]>();
   for (const e of entries) byTensor.set(e.tensor, [...(byTensor.get(e.tensor) ?? []), e]);
   for (const e of [...json.weights, ...json.biases, ...json.activations, ...json.outputs]) {
