@@ -207,7 +207,7 @@ export async function searchMixedPrecision(
 }
 
 /** Top-1 accuracy (%) of the first output over all batches, against one class label per sample in order. */
-function top1(outputs: BatchOutput[][], labels: Int32Array): number {
+export function top1(outputs: BatchOutput[][], labels: Int32Array): number {
   let correct = 0;
   let seen = 0;
   for (const batch of outputs) {

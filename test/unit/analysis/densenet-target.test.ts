@@ -10,8 +10,8 @@ import path from "node:path";
 import { takeBatches } from "../../../kernel/analysis/analyze";
 import { readNpyTensor } from "../../../kernel/analysis/dataset";
 import { sliceRows } from "../../../kernel/analysis/feeds";
-import { argmaxRows, classLabels } from "../../../kernel/analysis/metrics";
-import { modelOutputs, outputSqnr, searchMixedPrecision, type BatchOutput } from "../../../kernel/analysis/sensitivity";
+import { classLabels } from "../../../kernel/analysis/metrics";
+import { modelOutputs, outputSqnr, searchMixedPrecision, top1 } from "../../../kernel/analysis/sensitivity";
 import type { Feeds } from "../../../kernel/data/feeds";
 import { openData } from "../../../kernel/data/readers";
 import { Model } from "../../../kernel/onnx";
@@ -19,17 +19,6 @@ import { calibrate, convert, prepare, release } from "../../../kernel/quant";
 
 const FIX = path.join(__dirname, "..", "..", "fixtures");
 const MODEL = "densenet";
-
-function top1(outputs: BatchOutput[][], labels: Int32Array): number {
-  let ok = 0;
-  let i = 0;
-  for (const [{ data, dims }] of outputs as [BatchOutput][]) {
-    const pred = argmaxRows({ rows: dims[0]!, cols: data.length / dims[0]!, data });
-    for (const p of pred) if (p === labels[i++]) ok++;
-  }
-  assert.equal(i, labels.length);
-  return (100 * ok) / labels.length;
-}
 
 test(`${MODEL}: default INT8 within 0.3 pp; the search keeps a few nodes float for +3 dB output SQNR with >= 90 % int8 weights`, { timeout: 180_000 }, async () => {
   const source = await Model.load(path.join(FIX, "models", `${MODEL}.onnx`));
