@@ -30,7 +30,7 @@ export async function quantizeDynamicModel(
   const taken = usedNames(g);
   const name = (b: string) => uniqueName(g, b, taken);
   const out: NodeProto[] = [];
-  const shared = new Map<string, { p: ReturnType<typeof paramsForWeight>; names: [string, string, string] }>();
+  const shared: SharedWeights = { weights: new Map(), biases: new Map() };
   for (const node of g.node) {
     const reason = declineReason(node, config, types, inits);
     if (reason) {
@@ -39,7 +39,7 @@ export async function quantizeDynamicModel(
       continue;
     }
     if (node.opType === "Conv") {
-      out.push(...convInteger(node, m, config, inits, name, summary));
+      out.push(...convInteger(node, m, config, inits, name, summary, shared));
       continue;
     }
     const [a = "", b = "", c = ""] = node.input;
@@ -48,7 +48,7 @@ export async function quantizeDynamicModel(
     let data = tensorToFloat32(w, m.dir);
     if (node.opType === "Gemm" && attrInt(node, "transB", 0)) [data, dims] = [transpose2d(data, dims), [dims[1]!, dims[0]!]];
     const key = `${b}|${node.opType === "Gemm" ? attrInt(node, "transB", 0) : 0}`;
-    const cached = shared.get(key);
+    const cached = shared.weights.get(key);
     const p = cached?.p ?? paramsForWeight(data, dims, { type: config.weightType, symmetric: config.weightSymmetric, reduceRange: config.reduceRange, axis: config.perChannel ? 1 : undefined });
     const base = node.name || node.output[0]!;
     // A weight shared by several nodes is stored once.
@@ -60,7 +60,7 @@ export async function quantizeDynamicModel(
         makeTensor(wz, ONNX_DTYPE[p.type], pd, p.zeroPoint),
         makeTensor(ws, DataType.FLOAT, pd, p.scale),
       );
-      shared.set(key, { p, names: [wq, wz, ws] });
+      shared.weights.set(key, { p, names: [wq, wz, ws] });
     }
     const y = node.output[0]!;
     const gemmTail = node.opType === "Gemm" && (c || attrFloat(node, "alpha", 1) !== 1);
@@ -90,6 +90,15 @@ export async function quantizeDynamicModel(
  * x → DynamicQuantizeLinear → `op` with the stored int8 weight → Cast → × (x scale × weight scale) → `y`: the chain
  * both MatMul/Gemm (MatMulInteger) and Conv (ConvInteger) become.
  */
+/**
+ * Tensors already stored, by source name and layout: a weight (or Conv bias) several nodes share is quantized (or
+ * reshaped) and stored once.
+ */
+interface SharedWeights {
+  weights: Map<string, { p: ReturnType<typeof paramsForWeight>; names: [string, string, string] }>;
+  biases: Map<string, string>;
+}
+
 function integerChain(
   op: "MatMulInteger" | "ConvInteger",
   x: string,
@@ -117,36 +126,48 @@ function convInteger(
   inits: Map<string, TensorProto>,
   name: (base: string) => string,
   summary: QuantizationSummary,
+  shared: SharedWeights,
 ): NodeProto[] {
   const g = m.graph;
   const [x = "", b = "", bias = ""] = node.input;
   const w = inits.get(b)!;
   const dims = w.dims.map(Number);
-  const data = tensorToFloat32(w, m.dir);
   const perChannel = config.perChannel;
-  const p = paramsForWeight(data, dims, { type: config.weightType, symmetric: perChannel || config.weightSymmetric, reduceRange: config.reduceRange, axis: perChannel ? 0 : undefined });
-  const zp = p.zeroPoint[0]!;
-  if (p.zeroPoint.some((z) => z !== zp)) throw new Error(`dynamic quantization of ${node.name}: per-channel zero points differ (internal error: weights should be symmetric)`);
   const base = node.name || node.output[0]!;
-  // Scales and bias shaped [M, 1, …] to broadcast over the output [N, M, spatial…].
-  const channelShape = [p.scale.length, ...dims.slice(2).map(() => 1)];
-  const [wq, wz, ws] = [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)];
-  g.initializer.push(
-    makeTensor(wq, ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
-    makeTensor(wz, ONNX_DTYPE[p.type], [], [zp]),
-    makeTensor(ws, DataType.FLOAT, perChannel ? channelShape : [], p.scale),
-  );
+  const key = `${b}|conv`;
+  let stored = shared.weights.get(key);
+  if (!stored) {
+    const data = tensorToFloat32(w, m.dir);
+    const p = paramsForWeight(data, dims, { type: config.weightType, symmetric: perChannel || config.weightSymmetric, reduceRange: config.reduceRange, axis: perChannel ? 0 : undefined });
+    const zp = p.zeroPoint[0]!;
+    if (p.zeroPoint.some((z) => z !== zp)) throw new Error(`dynamic quantization of ${node.name}: per-channel zero points differ (internal error: weights should be symmetric)`);
+    // Scales shaped [M, 1, …] to broadcast over the output [N, M, spatial…].
+    const channelShape = [p.scale.length, ...dims.slice(2).map(() => 1)];
+    stored = { p, names: [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)] };
+    const [wq, wz, ws] = stored.names;
+    g.initializer.push(
+      makeTensor(wq, ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
+      makeTensor(wz, ONNX_DTYPE[p.type], [], [zp]),
+      makeTensor(ws, DataType.FLOAT, perChannel ? channelShape : [], p.scale),
+    );
+    shared.weights.set(key, stored);
+  }
+  const [wq, wz, ws] = stored.names;
   const y = node.output[0]!;
   const scaled = bias ? name(`${base}_scaled`) : y;
   // The convolution's own attributes (pads, strides, dilations, group, kernel_shape, auto_pad) carry over.
   const nodes = integerChain("ConvInteger", x, [wq, wz, ws], scaled, base, name, node.attribute);
   if (bias) {
-    const bt = inits.get(bias)!;
-    const shaped = name(`${bias}_channels`);
-    g.initializer.push(makeTensor(shaped, DataType.FLOAT, [Number(bt.dims[0] ?? 1), ...dims.slice(2).map(() => 1)], tensorToFloat32(bt, m.dir)));
+    let shaped = shared.biases.get(bias);
+    if (!shaped) {
+      const bt = inits.get(bias)!;
+      shaped = name(`${bias}_channels`);
+      g.initializer.push(makeTensor(shaped, DataType.FLOAT, [Number(bt.dims[0] ?? 1), ...dims.slice(2).map(() => 1)], tensorToFloat32(bt, m.dir)));
+      shared.biases.set(bias, shaped);
+    }
     nodes.push(makeNode("Add", [scaled, shaped], [y], { name: name(`${base}_bias_Add`) }));
   }
-  summary.quantized.push({ name: node.name, opType: node.opType, tensors: [{ name: b, type: p.type, perChannel }] });
+  summary.quantized.push({ name: node.name, opType: node.opType, tensors: [{ name: b, type: stored.p.type, perChannel }] });
   return nodes;
 }
 

@@ -127,6 +127,29 @@ test("dynamic mode: convolutions (grouped, padded, strided, with bias) become Co
   assert.ok(results["small true"]! > results["small false"]! + 6, JSON.stringify(results));
 });
 
+test("dynamic mode: a Conv weight and bias shared by two convolutions are stored once, and both still run", async () => {
+  const m = makeModel(
+    [
+      makeNode("Conv", ["x", "W", "B"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+      makeNode("Relu", ["c1"], ["r1"], { name: "relu1" }),
+      makeNode("Conv", ["r1", "W", "B"], ["y"], { name: "conv2", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    ],
+    [valueInfo("x", F, ["batch", 4, 6, 6])],
+    [valueInfo("y", F, ["batch", 4, 6, 6])],
+    [w("W", [4, 4, 3, 3], 11), makeTensor("B", F, [4], [0.1, -0.2, 0.3, 0.05])],
+  );
+  const feeds = { x: new ort.Tensor("float32", randomFloats(2 * 4 * 36, 12), [2, 4, 6, 6]) };
+  const ref = await runModel(m, feeds, "disabled");
+  const { model: q } = await quantizeDynamicModel(Model.fromProto(m), resolveConfig({}), false);
+  const convs = q.graph.node.filter((n) => n.opType === "ConvInteger");
+  assert.equal(convs.length, 2);
+  assert.equal(convs[0]!.input[1], convs[1]!.input[1]);
+  assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("W_")).length, 3, q.graph.initializer.map((t) => t.name).join(", "));
+  assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("B_")).length, 1, q.graph.initializer.map((t) => t.name).join(", "));
+  const got = await runModel(q.proto, feeds);
+  assert.ok(sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array) > 25);
+});
+
 test("clear errors: convert before calibrate, empty data, already-quantized input, bad config", async () => {
   const prepared = await prepare(Model.fromProto(mlp()), {}, { optimize: false });
   await assert.rejects(convert(prepared), /no calibration range: run calibrate\(\)/);
