@@ -6,6 +6,8 @@
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { convert, type PreparedModel } from "../quant/index";
+import type { QType } from "../quant/math";
+import { annotateGraph } from "../quant/registry";
 import { createSession, type ExecutionProvider } from "../runtime/session";
 import { ErrorAccumulator } from "./error-stats";
 import { argmaxRows, classLabels } from "./metrics";
@@ -14,6 +16,11 @@ import type { HostTensor } from "./feeds";
 export interface SensitivityOptions {
   ep?: ExecutionProvider;
   threads?: number;
+  /**
+   * Also measure each node with 16-bit activations instead of float (`int16GainDb`): a second conversion and run
+   * per node. The search does this unless its remedy is "float".
+   */
+  rankInt16?: boolean;
   /** Called after each candidate model is measured. */
   onProgress?(done: number, total: number): void;
 }
@@ -31,9 +38,20 @@ export interface SearchOptions extends SensitivityOptions {
    * big Conv kept in float can otherwise cost a third of the model's int8 weights for a fraction of a dB.
    */
   minInt8WeightShare?: number;
+  /**
+   * What happens to the nodes the search picks. "int16": their activations (inputs and outputs) get 16 bits while
+   * their weights stay int8 (no weight leaves int8; onnxruntime runs such a node as DequantizeLinear + the float
+   * op, as it does a float node). "float": they are not quantized at all. "auto" (default): both searches, and the
+   * one that meets the target changing fewer nodes wins (16 bits on a tie). Each remedy has its own ranking (what
+   * it gains on one node alone), so anything but "float" measures every node twice.
+   */
+  remedy?: Remedy | "auto";
   /** Called after each search step (each candidate measured on the full data), with that step. */
   onStep?(step: SearchStep): void;
 }
+
+/** What a mixed model does with a sensitive node: keep it float, or give its activations 16 bits. */
+export type Remedy = "float" | "int16";
 
 export interface LayerSensitivity {
   node: string;
@@ -42,6 +60,8 @@ export interface LayerSensitivity {
   outputSqnrDb: number;
   /** outputSqnrDb minus the all-quantized model's: how much this node's quantization costs. */
   gainDb: number;
+  /** With rankInt16: the gain when only this node's activations get 16 bits (its weights stay int8). */
+  int16GainDb?: number;
 }
 
 export interface SensitivityRanking {
@@ -81,8 +101,52 @@ export function outputSqnr(reference: BatchOutput[][], candidate: BatchOutput[][
 
 /** convert() with extra nodes kept in float. */
 export async function convertExcluding(prepared: PreparedModel, keepFloat: readonly string[]): Promise<Model> {
-  const variant: PreparedModel = { ...prepared, config: { ...prepared.config, exclude: [...prepared.config.exclude, ...keepFloat] } };
+  return convertMixed(prepared, { keepFloat });
+}
+
+/** convert() with extra nodes kept in float and others given 16-bit activations (their weights stay int8). */
+export async function convertMixed(prepared: PreparedModel, mix: { keepFloat?: readonly string[]; int16?: readonly string[] }): Promise<Model> {
+  const { exclude, overrides } = prepared.config;
+  const wide = widen(prepared.config.activationType);
+  const sixteen = Object.fromEntries(sixteenBitTensors(prepared, mix.int16 ?? []).map((t) => [t, { ...overrides[t], type: wide }]));
+  const variant: PreparedModel = {
+    ...prepared,
+    config: { ...prepared.config, exclude: [...exclude, ...(mix.keepFloat ?? [])], overrides: { ...overrides, ...sixteen } },
+  };
   return convert(variant);
+}
+
+function widen(t: QType): QType {
+  return t === "uint8" || t === "uint16" ? "uint16" : "int16";
+}
+
+/**
+ * The tensors whose type decides the activations `nodes` read and write: each quantized, non-constant input and
+ * output, or the tensor whose parameters it shares (a Reshape's output is quantized with its input's scale and type).
+ * Outputs count because restoring a node to float (what the ranking measured) drops its output Q too where only it
+ * wanted one (a Conv's output Q, there for onnxruntime's QLinearConv fusion).
+ */
+function sixteenBitTensors(prepared: PreparedModel, nodes: readonly string[]): string[] {
+  if (nodes.length === 0) return [];
+  const graph = prepared.model.graph;
+  const marks = annotateGraph(graph, prepared.config);
+  const constants = new Set(graph.initializer.map((t) => t.name));
+  const wanted = new Set(nodes);
+  const out = new Set<string>();
+  for (const [node, tensors] of marks.nodes) {
+    if (!wanted.has(node.name)) continue;
+    for (const t of tensors) {
+      if (constants.has(t) || marks.weights.has(t) || !marks.activations.has(t)) continue;
+      let root = t;
+      for (let depth = 0; depth < 64; depth++) {
+        const next = marks.activations.get(root)?.sameAs;
+        if (!next || !marks.activations.has(next)) break;
+        root = next;
+      }
+      out.add(root);
+    }
+  }
+  return [...out];
 }
 
 export async function rankSensitivity(
@@ -101,7 +165,12 @@ export async function rankSensitivity(
   for (const [i, n] of quantizedNodes.entries()) {
     const m = await convertExcluding(prepared, [n.name]);
     const db = outputSqnr(reference, await modelOutputs(m, data, options));
-    layers.push({ node: n.name, opType: n.opType, outputSqnrDb: db, gainDb: db - baselineDb });
+    const layer: LayerSensitivity = { node: n.name, opType: n.opType, outputSqnrDb: db, gainDb: db - baselineDb };
+    if (options.rankInt16) {
+      const m16 = await convertMixed(prepared, { int16: [n.name] });
+      layer.int16GainDb = outputSqnr(reference, await modelOutputs(m16, data, options)) - baselineDb;
+    }
+    layers.push(layer);
     options.onProgress?.(i + 1, quantizedNodes.length);
   }
   await convert(prepared); // leave prepared.summary describing the full conversion, as the caller had it
@@ -113,7 +182,12 @@ export async function rankSensitivity(
 export type AccuracyTarget = { kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number; labels: HostTensor };
 
 export interface SearchStep {
+  /** How the nodes this step picked are treated. */
+  remedy: Remedy;
+  /** Nodes not quantized (remedy "float"). */
   keptFloat: string[];
+  /** Nodes whose activations are 16-bit, weights still int8 (remedy "int16"). */
+  int16: string[];
   /** Output SQNR in dB, or top-1 accuracy in % for a drop target. */
   metric: number;
   met: boolean;
@@ -127,7 +201,10 @@ export interface MixedPrecisionResult {
   floatMetric?: number;
   ranking: SensitivityRanking;
   steps: SearchStep[];
-  /** The smallest prefix of the candidates that meets the target (all of them when none does). */
+  /**
+   * The smallest prefix of the remedy's ranking that meets the target (under "auto", whichever remedy's changes
+   * fewer nodes); when none does, every candidate the remedy may touch (float under "auto").
+   */
   chosen: SearchStep;
   /** Ranked nodes left out of the candidates because keeping them float would break minInt8WeightShare. */
   overBudget: string[];
@@ -135,9 +212,10 @@ export interface MixedPrecisionResult {
 }
 
 /**
- * Keeps the k most sensitive nodes in float for the smallest k that meets the target, found by binary search over
- * the sensitivity ranking (restoring more nodes only ever moves the model towards float; the chosen k is checked).
- * With minInt8WeightShare the candidates are the ranking minus the nodes that would not fit the float-weight budget.
+ * Gives the k most sensitive nodes 16-bit activations or keeps them in float (options.remedy) for the smallest k that
+ * meets the target, found by binary search over the remedy's sensitivity ranking (changing more nodes only ever
+ * moves the model towards float; the chosen k is checked). With minInt8WeightShare the float candidates are the ranking minus
+ * the nodes that would not fit the float-weight budget; 16-bit activations cost no int8 weights.
  */
 export async function searchMixedPrecision(
   prepared: PreparedModel,
@@ -145,10 +223,13 @@ export async function searchMixedPrecision(
   target: AccuracyTarget,
   options: SearchOptions = {},
 ): Promise<MixedPrecisionResult> {
+  const remedy = options.remedy ?? "auto";
+  if (!["auto", "float", "int16"].includes(remedy)) throw new Error(`remedy: "${remedy}" is not one of auto, float, int16`);
   const reference = await modelOutputs(prepared.model, data, options);
+  const rankOptions = { ...options, rankInt16: remedy !== "float" };
   const ranking = options.rankData
-    ? await rankSensitivity(prepared, options.rankData, options)
-    : await rankSensitivity(prepared, data, options, reference);
+    ? await rankSensitivity(prepared, options.rankData, rankOptions)
+    : await rankSensitivity(prepared, data, rankOptions, reference);
   const labels = target.kind === "drop" ? classLabels(target.labels) : undefined;
   const floatMetric = labels ? top1(reference, labels) : undefined;
   const weights = weightParams(prepared);
@@ -168,39 +249,58 @@ export async function searchMixedPrecision(
       candidates.push(node);
     }
   }
-  const steps = new Map<number, SearchStep & { model: Model }>();
-  const measure = async (k: number) => {
-    const cached = steps.get(k);
+  // 16-bit activations keep every weight int8, so every ranked node is a candidate for them, in the order of what
+  // 16 bits alone gain; float only those within the weight budget, in the order of what float gains.
+  const int16Candidates = [...ranking.layers].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0)).map((l) => l.node);
+  const steps = new Map<string, SearchStep & { model: Model }>();
+  const measure = async (how: Remedy, k: number) => {
+    // With nothing picked both remedies are the same model.
+    const key = k === 0 ? "none" : `${how}:${k}`;
+    const cached = steps.get(key);
     if (cached) return cached;
-    const keptFloat = candidates.slice(0, k);
-    const model = await convertExcluding(prepared, keptFloat);
+    const picked = (how === "int16" ? int16Candidates : candidates).slice(0, k);
+    const [keptFloat, int16] = how === "float" ? [picked, []] : [[], picked];
+    const model = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
     const outs = await modelOutputs(model, data, options);
     const metric = labels ? top1(outs, labels) : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : floatMetric! - metric <= target.maxPp;
     const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
-    const step = { keptFloat, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, model };
-    steps.set(k, step);
-    options.onStep?.({ keptFloat, metric, met, int8WeightShare: step.int8WeightShare });
-    return step;
+    const step: SearchStep = { remedy: how, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights };
+    steps.set(key, { ...step, model });
+    options.onStep?.(step);
+    return steps.get(key)!;
   };
-  let lo = 0;
-  let hi = candidates.length;
-  if ((await measure(lo)).met) hi = lo;
-  else if (!(await measure(hi)).met) lo = hi;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if ((await measure(mid)).met) hi = mid;
-    else lo = mid;
-  }
-  const chosen = await measure(hi);
+  // The smallest prefix of the ranking that meets the target, by binary search (restoring more nodes only ever
+  // moves the model towards float; the chosen prefix is measured). Undefined when even the whole list does not.
+  const smallest = async (how: Remedy, n: number) => {
+    let lo = 0;
+    let hi = n;
+    if ((await measure(how, 0)).met) return measure(how, 0);
+    if (!(await measure(how, n)).met) return undefined;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if ((await measure(how, mid)).met) hi = mid;
+      else lo = mid;
+    }
+    return measure(how, hi);
+  };
+  // "auto" searches both and takes the one that changes fewer nodes (fewer nodes left unfused), 16 bits on a tie
+  // (it keeps their weights int8).
+  const by16 = remedy !== "float" ? await smallest("int16", int16Candidates.length) : undefined;
+  const byFloat = remedy !== "int16" ? await smallest("float", candidates.length) : undefined;
+  const changed = (s: SearchStep) => s.int16.length + s.keptFloat.length;
+  let chosen = by16 && byFloat ? (changed(by16) <= changed(byFloat) ? by16 : byFloat) : (by16 ?? byFloat);
+  // Nothing meets the target: the closest the remedy gets (every candidate it may touch).
+  chosen ??= await measure(remedy === "int16" ? "int16" : "float", remedy === "int16" ? int16Candidates.length : candidates.length);
   await convert(prepared);
-  const ordered = [...steps.entries()].sort((a, b) => a[0] - b[0]).map(([, s]) => s);
+  const order = (s: SearchStep) => (s.remedy === "int16" ? 0 : 1e9) + s.keptFloat.length + s.int16.length;
+  const ordered = [...steps.values()].sort((a, b) => order(a) - order(b));
   return {
     target,
     floatMetric,
     ranking,
     steps: ordered.map(({ model: _m, ...s }) => s),
-    chosen: { keptFloat: chosen.keptFloat, metric: chosen.metric, met: chosen.met, int8WeightShare: chosen.int8WeightShare },
+    chosen: { remedy: chosen.remedy, keptFloat: chosen.keptFloat, int16: chosen.int16, metric: chosen.metric, met: chosen.met, int8WeightShare: chosen.int8WeightShare },
     overBudget,
     model: chosen.model,
   };

@@ -7,16 +7,24 @@ import { takeBatches } from "../analysis/analyze";
 import { openData } from "../data/readers";
 import type { Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
+import type { Remedy, SearchStep } from "../analysis/sensitivity";
 
-export const TARGET_HELP = `Accuracy target (static mode): keep the most sensitive nodes in float until it is met
+export const TARGET_HELP = `Accuracy target (static mode): give the most sensitive nodes 16-bit activations, or keep them in
+float, until it is met
   --target-sqnr DB          output SQNR against the float model, on the calibration data, of at least DB
   --target "drop<=PP"       top-1 drop of at most PP percentage points on labelled data (needs --eval)
   --eval DIR                held-out x.npy (or <input>.npy) and y.npy class labels for --target drop
+  --remedy auto|int16|float int16: the chosen nodes' activations get 16 bits, their weights stay int8; float: the
+                            chosen nodes are not quantized; auto (default): int16 if that can meet the target,
+                            else float
   --min-int8-weights F      keep at least this share (0-1) of the weights int8: nodes that would break it stay
                             quantized and the search takes the next ones in the ranking (default: no limit)`;
 
-/** minInt8WeightShare rides on the target so `ptq quantize` passes it through without knowing it. */
-export type CliTarget = ({ kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number }) & { minInt8WeightShare?: number };
+/** The search's options ride on the target so `ptq quantize` passes them through without knowing them. */
+export type CliTarget = ({ kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number }) & {
+  minInt8WeightShare?: number;
+  remedy?: Remedy | "auto";
+};
 
 /** Takes the target flags out of argv; the rest goes to the ordinary parser. */
 export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: string; rest: string[] } {
@@ -24,6 +32,7 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
   let target: CliTarget | undefined;
   let evalDir: string | undefined;
   let minInt8WeightShare: number | undefined;
+  let remedy: CliTarget["remedy"];
   eachArg(argv, (a, value) => {
     if (a === "--target-sqnr") {
       const db = Number(value());
@@ -39,6 +48,10 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
       const f = Number(value());
       if (!(f >= 0 && f <= 1)) throw new Error("--min-int8-weights takes a share between 0 and 1, e.g. 0.9");
       minInt8WeightShare = f;
+    } else if (a === "--remedy") {
+      const r = value();
+      if (r !== "auto" && r !== "int16" && r !== "float") throw new Error(`--remedy takes auto, int16 or float, not "${r}"`);
+      remedy = r;
     } else {
       rest.push(a);
     }
@@ -47,6 +60,10 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
   if (minInt8WeightShare !== undefined) {
     if (!target) throw new Error("--min-int8-weights needs --target or --target-sqnr");
     target.minInt8WeightShare = minInt8WeightShare;
+  }
+  if (remedy !== undefined) {
+    if (!target) throw new Error("--remedy needs --target or --target-sqnr");
+    target.remedy = remedy;
   }
   return { target, evalDir, rest };
 }
@@ -60,6 +77,13 @@ export interface TargetedRun {
   json: boolean;
   config: import("../quant/types").QConfig;
   prepareOptions: { optimize: boolean; ep: "cpu" | "cuda" };
+}
+
+/** "3 node(s) at 16-bit activations" / "2 node(s) in float" / "no node changed". */
+function picked(s: SearchStep): string {
+  if (s.int16.length) return `${s.int16.length} node(s) at 16-bit activations`;
+  if (s.keptFloat.length) return `${s.keptFloat.length} node(s) in float`;
+  return "no node changed";
 }
 
 /** Eval samples per run: one batch of thousands of images would hold every activation of all of them at once. */
@@ -105,8 +129,9 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     // images took minutes; the search then checks its few candidates on the whole --eval set.
     rankData: target.kind === "drop" ? calib.slice(0, 16) : undefined,
     minInt8WeightShare: target.minInt8WeightShare,
+    remedy: target.remedy,
     onProgress: (done, total) => progress(`ranking nodes: ${done}/${total}`),
-    onStep: (s) => progress(`search: ${s.keptFloat.length} node(s) in float → ${s.metric.toFixed(2)}`),
+    onStep: (s) => progress(`search: ${picked(s)} → ${s.metric.toFixed(2)}`),
   });
   progress("");
   await result.model.save(run.output, { overwrite: run.overwrite });
@@ -116,18 +141,22 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     const { model: _m, ...rest } = result;
     process.stdout.write(JSON.stringify({ output: run.output, ...rest, target: { ...target } }, null, 2) + "\n");
   } else {
-    const lines = [`wrote ${run.output}: target ${goal} ${result.chosen.met ? "met" : "NOT met even with every quantized node in float"}`];
+    const { chosen } = result;
+    const lines = [`wrote ${run.output}: target ${goal} ${chosen.met ? "met" : `NOT met even with every candidate node ${chosen.remedy === "int16" ? "at 16-bit activations" : "in float"}`}`];
     lines.push(`  all nodes quantized: ${result.steps[0]!.metric.toFixed(2)} ${unit}`);
-    lines.push(`  chosen: ${result.chosen.keptFloat.length} node(s) kept in float → ${result.chosen.metric.toFixed(2)} ${unit}; ${(100 * result.chosen.int8WeightShare).toFixed(1)} % of weights int8`);
+    lines.push(`  chosen: ${picked(chosen)} → ${chosen.metric.toFixed(2)} ${unit}; ${(100 * chosen.int8WeightShare).toFixed(1)} % of weights int8`);
     const gain = new Map(result.ranking.layers.map((l) => [l.node, l.gainDb]));
-    if (result.overBudget.length) lines.push(`  passed over for --min-int8-weights (too many weights to keep in float): ${result.overBudget.join(", ")}`);
-    for (const n of result.chosen.keptFloat) {
-      const g = gain.get(n)!;
-      const rank = result.ranking.layers.findIndex((l) => l.node === n) + 1;
-      lines.push(`  float: ${n}: alone in float it moves output SQNR by ${g >= 0 ? "+" : ""}${g.toFixed(2)} dB (rank ${rank} of ${result.ranking.layers.length})`);
+    // Only news when float was the remedy that had to go that far.
+    if (result.overBudget.length && chosen.remedy === "float" && (chosen.keptFloat.length || !chosen.met)) lines.push(`  passed over for --min-int8-weights (too many weights to keep in float): ${result.overBudget.join(", ")}`);
+    for (const [how, nodes] of [["int16", chosen.int16], ["float", chosen.keptFloat]] as const) {
+      for (const n of nodes) {
+        const g = gain.get(n)!;
+        const rank = result.ranking.layers.findIndex((l) => l.node === n) + 1;
+        lines.push(`  ${how}: ${n}: alone in float it moves output SQNR by ${g >= 0 ? "+" : ""}${g.toFixed(2)} dB (rank ${rank} of ${result.ranking.layers.length})`);
+      }
     }
-    lines.push("  search steps (nodes in float → metric):");
-    for (const s of result.steps) lines.push(`    ${String(s.keptFloat.length).padStart(3)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);
+    lines.push("  search steps (nodes changed → metric):");
+    for (const s of result.steps) lines.push(`    ${picked(s)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);
     process.stdout.write(lines.join("\n") + "\n");
   }
   return result.chosen.met ? 0 : 3;

@@ -10,6 +10,8 @@ import { preprocess } from "./preprocess";
 import { QdqRewriter } from "./qdq";
 import { lowerToQOperator } from "./qoperator";
 import { annotateGraph } from "./registry";
+import { mseThreshold } from "../calibrate/thresholds";
+import type { QType } from "./math";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 export * from "./types";
@@ -82,6 +84,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
     movingAverage: c.movingAverage,
     averagingConstant: c.averagingConstant,
     symmetric: prepared.config.activationSymmetric,
+    bits: bitsOf(prepared.config.activationType),
     ep: prepared.ep,
     onWarning: (m) => prepared.warnings.push(m),
   });
@@ -105,7 +108,7 @@ export async function convert(prepared: PreparedModel): Promise<Model> {
   const { config, keptFloat } = floatWhereNonFinite(prepared);
   // Annotate the copy again (deterministic) so marks point at the copy's nodes.
   const marks = annotateGraph(copy.graph, config);
-  const rewriter = new QdqRewriter(copy.proto, marks, prepared.ranges, config);
+  const rewriter = new QdqRewriter(copy.proto, marks, rangesForWidths(prepared, config), config);
   rewriter.run();
   const summary = rewriter.summary;
   summary.warnings.push(...prepared.warnings);
@@ -117,6 +120,31 @@ export async function convert(prepared: PreparedModel): Promise<Model> {
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
   prepared.summary = summary;
   return out;
+}
+
+function bitsOf(t: QType): number {
+  return t === "int16" || t === "uint16" ? 16 : 8;
+}
+
+/**
+ * MSE picks a range for one bit width (8 bits clip far more than 16 can afford): a tensor an override gives another
+ * width than the calibration's gets its range chosen again from its histogram for that width. Other methods'
+ * ranges do not depend on the width.
+ */
+function rangesForWidths(prepared: PreparedModel, config: ResolvedQConfig): Map<string, TensorRange> {
+  if (prepared.config.calibration.method !== "mse") return prepared.ranges;
+  const base = bitsOf(prepared.config.activationType);
+  let out: Map<string, TensorRange> | undefined;
+  for (const [t, o] of Object.entries(config.overrides)) {
+    if (!o.type || bitsOf(o.type) === base || o.range || o.scale !== undefined) continue;
+    const h = prepared.histograms.get(t);
+    const r = prepared.ranges.get(t);
+    if (!h || !r) continue;
+    out ??= new Map(prepared.ranges);
+    const wide = mseThreshold({ ...h, edges: Float64Array.from(h.edges) }, { bits: bitsOf(o.type), symmetric: o.symmetric ?? config.activationSymmetric });
+    out.set(t, r.nonFinite ? { ...wide, nonFinite: r.nonFinite } : wide);
+  }
+  return out ?? prepared.ranges;
 }
 
 /**

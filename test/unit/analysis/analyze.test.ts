@@ -6,7 +6,7 @@ import { Model } from "../../../kernel/onnx";
 import { calibrate, prepare, release } from "../../../kernel/quant";
 import { readNpyFolder } from "../../../kernel/data/readers";
 import { analyze, takeBatches } from "../../../kernel/analysis/analyze";
-import { searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
+import { convertMixed, modelOutputs, outputSqnr, searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
 import { readNpyTensor } from "../../../kernel/analysis/dataset";
 import { MIME } from "../../../kernel/display-types";
 
@@ -62,8 +62,10 @@ test("mixed precision: the smallest prefix of the ranking that meets an output-S
   const best = easy.ranking.layers[0]!;
   // Ask for a little more than the fully quantized model gives but no more than restoring the worst node gives.
   const target = { kind: "sqnr" as const, minDb: baseline + best.gainDb / 2 };
-  const r = await searchMixedPrecision(prepared, data, target);
+  const r = await searchMixedPrecision(prepared, data, target, { remedy: "float" });
   assert.ok(r.chosen.met);
+  assert.equal(r.chosen.remedy, "float");
+  assert.deepEqual(r.chosen.int16, []);
   assert.ok(r.chosen.keptFloat.length >= 1);
   assert.equal(r.chosen.keptFloat[0], best.node);
   assert.ok(r.chosen.metric >= target.minDb);
@@ -71,6 +73,52 @@ test("mixed precision: the smallest prefix of the ranking that meets an output-S
   const kept = r.model.graph.node.filter((n) => n.opType === "QuantizeLinear").length;
   const full = (await (await import("../../../kernel/quant")).convert(prepared)).graph.node.filter((n) => n.opType === "QuantizeLinear").length;
   assert.ok(kept <= full, "keeping nodes in float never adds quantization");
+});
+
+test("mixed precision by 16-bit activations: the chosen nodes read and write 16-bit tensors, every weight stays int8", async () => {
+  const { prepared, calib } = await calibratedCnn();
+  const data = calib.slice(0, 8);
+  const reference = await modelOutputs(prepared.model, data);
+  const ranking = (await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb: 0 })).ranking;
+  const all = ranking.layers.map((l) => l.node);
+  // Every quantized node at 16 bits is the uint16-activation model: the error left is the weights' (most of it in
+  // this CNN, with the uint8 weights this CPU gets by default).
+  const sixteen = await convertMixed(prepared, { int16: all });
+  const zpType = (m: Model) => {
+    const inits = new Map(m.graph.initializer.map((t) => [t.name, t.dataType]));
+    return m.graph.node.filter((n) => n.opType === "QuantizeLinear").map((n) => inits.get(n.input[2]!));
+  };
+  assert.ok(zpType(sixteen).length > 0 && zpType(sixteen).every((t) => t === 4), `Q zero-point types ${zpType(sixteen)}`);
+  const weights = (m: Model) => m.graph.initializer.filter((t) => t.name.endsWith("_quantized") && (t.dataType === 2 || t.dataType === 3)).length;
+  assert.equal(weights(sixteen), weights(await convertMixed(prepared, {})), "weights stay 8-bit");
+  const full16 = outputSqnr(reference, await modelOutputs(sixteen, data));
+  assert.ok(full16 > ranking.baselineDb + 2, `all 16-bit ${full16} dB vs int8 ${ranking.baselineDb} dB`);
+
+  // One node at 16 bits: its activation inputs and output are 16-bit, the rest of the graph keeps 8.
+  const one = await convertMixed(prepared, { int16: [all[0]!] });
+  const types = zpType(one);
+  assert.ok(types.includes(4) && types.includes(2), `mixed types ${types}`);
+
+  // The search with remedy int16: a target between int8 and all-16-bit is met with 16-bit nodes and no float weight.
+  const target = { kind: "sqnr" as const, minDb: (ranking.baselineDb + full16) / 2 };
+  for (const remedy of ["int16", "auto"] as const) {
+    const r = await searchMixedPrecision(prepared, data, target, { remedy });
+    assert.ok(r.chosen.met, `${remedy}: ${r.chosen.metric} dB`);
+    assert.equal(r.chosen.remedy, "int16");
+    assert.deepEqual(r.chosen.keptFloat, []);
+    assert.ok(r.chosen.int16.length >= 1 && r.chosen.int16.length <= all.length);
+    assert.equal(r.chosen.int8WeightShare, 1);
+    assert.ok(Math.abs(outputSqnr(reference, await modelOutputs(r.model, data)) - r.chosen.metric) < 1e-6, "the returned model is the one measured");
+  }
+  // A target 16-bit activations cannot reach (the weights' own error): auto falls back to float, int16 says not met.
+  const hard = { kind: "sqnr" as const, minDb: full16 + 3 };
+  const auto = await searchMixedPrecision(prepared, data, hard, { remedy: "auto" });
+  assert.equal(auto.chosen.remedy, "float");
+  assert.ok(auto.chosen.met && auto.chosen.keptFloat.length >= 1, `auto: ${auto.chosen.metric} dB with ${auto.chosen.keptFloat.length} float`);
+  const only16 = await searchMixedPrecision(prepared, data, hard, { remedy: "int16" });
+  assert.equal(only16.chosen.met, false);
+  assert.equal(only16.chosen.int16.length, all.length);
+  await assert.rejects(searchMixedPrecision(prepared, data, hard, { remedy: "fp16" as never }), /remedy: "fp16" is not one of/);
 });
 
 test("mixed precision with a top-1 drop target on labelled data", async () => {

@@ -50,7 +50,7 @@ test("usage errors exit 2 and name the problem", () => {
 
 test("--target-sqnr keeps the most sensitive nodes in float until the output SQNR target is met", () => {
   const out = path.join(tmp(), "cnn.mixed.onnx");
-  const r = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--json");
+  const r = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--remedy", "float", "--json");
   assert.equal(r.status, 0, r.stderr);
   const j = JSON.parse(r.stdout);
   assert.equal(j.chosen.met, true);
@@ -58,6 +58,18 @@ test("--target-sqnr keeps the most sensitive nodes in float until the output SQN
   assert.ok(j.chosen.keptFloat.length >= 1, "the fully quantized CNN is below 45 dB, so something stays float");
   assert.equal(j.chosen.keptFloat[0], j.ranking.layers[0].node, "the most sensitive node goes first");
   assert.ok(j.steps[0].metric < 45);
+});
+
+test("--target-sqnr by default first tries 16-bit activations on the most sensitive nodes, weights all int8", () => {
+  const out = path.join(tmp(), "cnn.mixed16.onnx");
+  const r = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /target ≥ 45 dB output SQNR met/);
+  assert.match(r.stdout, /chosen: \d+ node\(s\) at 16-bit activations → [\d.]+ dB output SQNR; 100\.0 % of weights int8/);
+  assert.match(r.stdout, /\n  int16: \S+: alone in float it moves output SQNR by \+/);
+  const bad = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--remedy", "bf16");
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--remedy takes auto, int16 or float, not "bf16"/);
 });
 
 test("--reduce-range asks for 7-bit weights (QConfig.reduceRange)", async () => {

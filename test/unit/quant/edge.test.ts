@@ -94,6 +94,36 @@ test("dynamic mode: DynamicQuantizeLinear + MatMulInteger, close to float", asyn
   assert.ok(sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array) > 25);
 });
 
+test("mse ranges are chosen for the bit width: 16-bit tensors clip less, by config or by per-tensor override", async () => {
+  // x: Laplace-distributed (a long thin tail, like real activations). At 8 bits MSE trades the last few values of the
+  // tail for finer steps; at 16 bits the steps are fine enough that it keeps the whole range.
+  const data = randomFloats(64 * 64, 21).map((u) => -Math.sign(u) * Math.log(1 - Math.abs(u) + 1e-9));
+  const feeds = Array.from({ length: 64 }, (_, b) => ({ x: new ort.Tensor("float32", data.slice(b * 64, b * 64 + 64), [4, 16]) }));
+  const seen = { min: Math.min(...data), max: Math.max(...data) };
+  const calibrated = async (config: Parameters<typeof prepare>[1]) => {
+    const p = await prepare(Model.fromProto(mlp()), config, { optimize: false });
+    await calibrate(p, feeds);
+    await release(p);
+    return p;
+  };
+  const p8 = await calibrated({});
+  const p16 = await calibrated({ activationType: "uint16" });
+  const r8 = p8.ranges.get("x")!;
+  const r16 = p16.ranges.get("x")!;
+  assert.ok(r8.max < seen.max && r8.min > seen.min, `8-bit clips the tail: ${JSON.stringify(r8)} of ${JSON.stringify(seen)}`);
+  assert.ok(r16.max === seen.max && r16.min < r8.min, `16-bit keeps (nearly) all of it: ${JSON.stringify(r16)}`);
+  // An override to uint16 on an 8-bit calibration gets the 16-bit range (from the kept histogram) at convert().
+  const scaleOf = (m: Model) => {
+    const q = m.graph.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "x")!;
+    return new Float32Array(m.graph.initializer.find((t) => t.name === q.input[1])!.rawData.slice().buffer)[0]!;
+  };
+  const overridden = await convert({ ...p8, config: { ...p8.config, overrides: { x: { type: "uint16" } } } });
+  assert.equal(scaleOf(overridden), scaleOf(await convert(p16)));
+  assert.ok(Math.abs(scaleOf(overridden) - (r16.max - r16.min) / 65535) < 1e-6 * scaleOf(overridden) + 1e-9);
+  // minmax does not depend on the width.
+  assert.deepEqual((await calibrated({ calibration: { method: "minmax" } })).ranges.get("x"), (await calibrated({ activationType: "uint16", calibration: { method: "minmax" } })).ranges.get("x"));
+});
+
 test("dynamic mode: convolutions (grouped, padded, strided, with bias) become ConvInteger, per-channel or per-tensor", async () => {
   const cnn = makeModel(
     [
