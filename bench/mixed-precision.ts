@@ -2,9 +2,10 @@
 // searched model (the fewest, most sensitive nodes kept in float until the top-1 drop target is met), with the
 // nodes kept in float, the share of weights still int8, and the wall time of each phase. The search ranks nodes on
 // the calibration sample (output SQNR) and checks its candidates on data/eval, the same set the figures are scored
-// on; --holdout N also scores the three models on N further t10k images the search never saw.
+// on; --holdout N also scores the three models on N further t10k images the search never saw. `--model orient`
+// (the orientation estimator) scores rotation-angle bins on rotated images.
 //
-//   node --import tsx bench/mixed-precision.ts [--model densenet] [--target 0.3] [--min-int8 0.9] [--holdout 0] [--json]
+//   node --import tsx bench/mixed-precision.ts [--model densenet] [--target 0.3] [--min-int8 0.9] [--holdout 0] [--remedy auto|int16|float] [--json]
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -18,6 +19,7 @@ import { openData } from "../kernel/data/readers";
 import { Model } from "../kernel/onnx/model";
 import { calibrate, convert, prepare, release } from "../kernel/quant/index";
 import { takeBatches } from "../kernel/analysis/analyze";
+import { allSamples, rotatedSet } from "../test/unit/analysis/rotation";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");
 const arg = (name: string, fallback: string) => {
@@ -80,13 +82,20 @@ async function main() {
   const t0 = performance.now();
   const source = await Model.load(path.join(FIX, "models", `${name}.onnx`));
   const input = source.graph.input[0]!.name;
-  const x = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
-  const y = readNpyTensor(path.join(FIX, "data", "eval", "y.npy"));
+  // The orientation fixture's task is the rotation angle: its data is the same images rotated at seeded angles
+  // (as test/unit/analysis/orient-target.test.ts makes it), labelled with the angle bin.
+  const rotate = name === "orient";
+  const images = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
+  // 8 angles per image for the search: see the test for why so many.
+  const { x, y } = rotate ? rotatedSet(images, 8, 21) : { x: images, y: readNpyTensor(path.join(FIX, "data", "eval", "y.npy")) };
   const data = batches(x, input);
   const labels = classLabels(y);
 
   const prepared = await prepare(source);
-  const calib = await takeBatches(openData(path.join(FIX, "data", "calib", "calib.npz"), source.proto, { batchSize: 32 }), 64);
+  const calibFile = path.join(FIX, "data", "calib", "calib.npz");
+  const calib = rotate
+    ? batches(rotatedSet(allSamples(calibFile, source.proto), 1, 11).x, input, 32)
+    : await takeBatches(openData(calibFile, source.proto, { batchSize: 32 }), 64);
   await calibrate(prepared, calib);
   await release(prepared);
   const tCalib = performance.now();
@@ -95,13 +104,14 @@ async function main() {
   const int8 = correctness(await modelOutputs(await convert(prepared), data), labels);
   const tDefault = performance.now();
 
-  const result = await searchMixedPrecision(prepared, data, { kind: "drop", maxPp, labels: y }, { rankData: calib.slice(0, 16), minInt8WeightShare: minInt8 });
+  const remedy = arg("remedy", "auto") as "auto" | "int16" | "float";
+  const result = await searchMixedPrecision(prepared, data, { kind: "drop", maxPp, labels: y }, { rankData: calib.slice(0, 16), minInt8WeightShare: minInt8, remedy });
   const tSearch = performance.now();
   const searched = correctness(await modelOutputs(result.model, data), labels);
   const nHold = Number(arg("holdout", "0"));
   let held: Holdout | undefined;
   if (nHold > 0) {
-    const h = holdout(nHold);
+    const h = rotate ? { ...rotatedSet(holdout(nHold).x, 1, 31) } : holdout(nHold);
     const hData = batches(h.x, input);
     const hLabels = classLabels(h.y);
     const score = async (m: Model) => correctness(await modelOutputs(m, hData), hLabels);
@@ -110,7 +120,7 @@ async function main() {
   }
 
   const drop = (q: Uint8Array) => pairedProportionDiff(fp32, q);
-  const gain = new Map(result.ranking.layers.map((l, i) => [l.node, { rank: i + 1, gainDb: l.gainDb, op: l.opType }]));
+  const gain = new Map(result.ranking.layers.map((l, i) => [l.node, { rank: i + 1, gainDb: l.gainDb, int16GainDb: l.int16GainDb, op: l.opType }]));
   const report = {
     model: name,
     target: `drop<=${maxPp}`,
@@ -120,8 +130,10 @@ async function main() {
     defaultInt8: { top1: pct(int8), drop: drop(int8), outputSqnrDb: result.ranking.baselineDb },
     searched: { top1: pct(searched), drop: drop(searched), met: result.chosen.met, int8WeightShare: result.chosen.int8WeightShare },
     overBudget: result.overBudget,
+    remedy: result.chosen.remedy,
     keptFloat: result.chosen.keptFloat.map((n) => ({ node: n, ...gain.get(n)! })),
-    steps: result.steps.map((s) => ({ keptFloat: s.keptFloat.length, top1: s.metric, met: s.met })),
+    int16: result.chosen.int16.map((n) => ({ node: n, ...gain.get(n)! })),
+    steps: result.steps.map((s) => ({ float: s.keptFloat.length, int16: s.int16.length, top1: s.metric, met: s.met })),
     holdout: held,
     seconds: { calibrate: (tCalib - t0) / 1000, defaultInt8: (tDefault - tCalib) / 1000, search: (tSearch - tDefault) / 1000, total: (performance.now() - t0) / 1000 },
   };
@@ -129,6 +141,7 @@ async function main() {
     process.stdout.write(JSON.stringify(report, null, 2) + "\n");
     return;
   }
+  const signed = (db: number) => `${db >= 0 ? "+" : ""}${db.toFixed(2)}`;
   const d = (v: ReturnType<typeof drop>) => `${(-v.diff.estimate * 100).toFixed(2)} pp [${(-v.diff.hi * 100).toFixed(2)}, ${(-v.diff.lo * 100).toFixed(2)}], McNemar p ${v.pValue.toPrecision(2)}`;
   const lines = [
     `${name}: ${report.samples} eval images, ${report.quantizedNodes} quantized nodes, target top-1 drop <= ${maxPp} pp, >= ${100 * minInt8} % of weights int8`,
@@ -136,8 +149,10 @@ async function main() {
     `  default INT8  top-1 ${report.defaultInt8.top1.toFixed(2)} %  drop ${d(report.defaultInt8.drop)}  output SQNR ${report.defaultInt8.outputSqnrDb.toFixed(2)} dB`,
     `  searched INT8 top-1 ${report.searched.top1.toFixed(2)} %  drop ${d(report.searched.drop)}  ${(100 * report.searched.int8WeightShare).toFixed(1)} % of weights int8, target ${report.searched.met ? "met" : "NOT met"}`,
     `  kept in float (${report.keptFloat.length}):`,
-    ...report.keptFloat.map((k) => `    ${k.node} (${k.op}, rank ${k.rank}, ${k.gainDb >= 0 ? "+" : ""}${k.gainDb.toFixed(2)} dB output SQNR when it alone stays float)`),
-    `  search steps: ${report.steps.map((s) => `${s.keptFloat}→${s.top1.toFixed(2)}%${s.met ? "✓" : ""}`).join("  ")}`,
+    ...report.keptFloat.map((k) => `    ${k.node} (${k.op}, rank ${k.rank}, ${signed(k.gainDb)} dB output SQNR when it alone stays float)`),
+    `  16-bit activations (${report.int16.length}):`,
+    ...report.int16.map((k) => `    ${k.node} (${k.op}, ${signed(k.int16GainDb ?? NaN)} dB output SQNR when it alone gets 16 bits)`),
+    `  search steps (float + 16-bit nodes → top-1): ${report.steps.map((s) => `${s.float}+${s.int16}→${s.top1.toFixed(2)}%${s.met ? "✓" : ""}`).join("  ")}`,
     ...(held
       ? [
           `  holdout (t10k images 2000..${1999 + held.samples}, not seen by the search): FP32 ${held.fp32.toFixed(2)} %`,

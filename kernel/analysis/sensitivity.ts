@@ -42,8 +42,9 @@ export interface SearchOptions extends SensitivityOptions {
    * What happens to the nodes the search picks. "int16": their activations (inputs and outputs) get 16 bits while
    * their weights stay int8 (no weight leaves int8; onnxruntime runs such a node as DequantizeLinear + the float
    * op, as it does a float node). "float": they are not quantized at all. "auto" (default): both searches, and the
-   * one that meets the target changing fewer nodes wins (16 bits on a tie). Each remedy has its own ranking (what
-   * it gains on one node alone), so anything but "float" measures every node twice.
+   * one that meets the target changing fewer nodes wins (16 bits on a tie); when neither alone does, the two
+   * combined (some nodes float, others at 16 bits). Each remedy has its own ranking (what it gains on one node
+   * alone), so anything but "float" measures every node twice.
    */
   remedy?: Remedy | "auto";
   /** Called after each search step (each candidate measured on the full data), with that step. */
@@ -182,8 +183,8 @@ export async function rankSensitivity(
 export type AccuracyTarget = { kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number; labels: HostTensor };
 
 export interface SearchStep {
-  /** How the nodes this step picked are treated. */
-  remedy: Remedy;
+  /** How the nodes this step picked are treated ("both": some float, the others at 16 bits). */
+  remedy: Remedy | "both";
   /** Nodes not quantized (remedy "float"). */
   keptFloat: string[];
   /** Nodes whose activations are 16-bit, weights still int8 (remedy "int16"). */
@@ -203,7 +204,7 @@ export interface MixedPrecisionResult {
   steps: SearchStep[];
   /**
    * The smallest prefix of the remedy's ranking that meets the target (under "auto", whichever remedy's changes
-   * fewer nodes); when none does, every candidate the remedy may touch (float under "auto").
+   * fewer nodes, or both combined); when none does, every candidate the remedy may touch (both under "auto").
    */
   chosen: SearchStep;
   /** Ranked nodes left out of the candidates because keeping them float would break minInt8WeightShare. */
@@ -253,48 +254,55 @@ export async function searchMixedPrecision(
   // 16 bits alone gain; float only those within the weight budget, in the order of what float gains.
   const int16Candidates = [...ranking.layers].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0)).map((l) => l.node);
   const steps = new Map<string, SearchStep & { model: Model }>();
-  const measure = async (how: Remedy, k: number) => {
-    // With nothing picked both remedies are the same model.
-    const key = k === 0 ? "none" : `${how}:${k}`;
+  // k float candidates and the first j int16 candidates that are not among them.
+  const measure = async (k: number, j: number) => {
+    const key = `${k}:${j}`;
     const cached = steps.get(key);
     if (cached) return cached;
-    const picked = (how === "int16" ? int16Candidates : candidates).slice(0, k);
-    const [keptFloat, int16] = how === "float" ? [picked, []] : [[], picked];
+    const keptFloat = candidates.slice(0, k);
+    const int16 = int16Candidates.filter((n) => !keptFloat.includes(n)).slice(0, j);
     const model = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
     const outs = await modelOutputs(model, data, options);
     const metric = labels ? top1(outs, labels) : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : floatMetric! - metric <= target.maxPp;
     const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
-    const step: SearchStep = { remedy: how, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights };
+    const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
+    const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights };
     steps.set(key, { ...step, model });
     options.onStep?.(step);
     return steps.get(key)!;
   };
-  // The smallest prefix of the ranking that meets the target, by binary search (restoring more nodes only ever
-  // moves the model towards float; the chosen prefix is measured). Undefined when even the whole list does not.
-  const smallest = async (how: Remedy, n: number) => {
+  // The smallest n in [0, max] whose model meets the target, by binary search (changing more nodes only ever moves
+  // the model towards float; the chosen one is measured). Undefined when even max does not.
+  const smallest = async (max: number, at: (n: number) => Promise<SearchStep & { model: Model }>) => {
+    if ((await at(0)).met) return at(0);
+    if (!(await at(max)).met) return undefined;
     let lo = 0;
-    let hi = n;
-    if ((await measure(how, 0)).met) return measure(how, 0);
-    if (!(await measure(how, n)).met) return undefined;
+    let hi = max;
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if ((await measure(how, mid)).met) hi = mid;
+      if ((await at(mid)).met) hi = mid;
       else lo = mid;
     }
-    return measure(how, hi);
+    return at(hi);
   };
-  // "auto" searches both and takes the one that changes fewer nodes (fewer nodes left unfused), 16 bits on a tie
-  // (it keeps their weights int8).
-  const by16 = remedy !== "float" ? await smallest("int16", int16Candidates.length) : undefined;
-  const byFloat = remedy !== "int16" ? await smallest("float", candidates.length) : undefined;
+  const all16 = int16Candidates.length;
+  // "auto" searches each remedy alone and takes the one that changes fewer nodes (fewer nodes left unfused), 16
+  // bits on a tie (it keeps their weights int8). When neither alone meets the target (the weights of a few nodes
+  // hurt, the activations of others), it combines them: the fewest float nodes that meet it with every other node
+  // at 16 bits, then the fewest 16-bit nodes beside those.
+  const by16 = remedy !== "float" ? await smallest(all16, (j) => measure(0, j)) : undefined;
+  const byFloat = remedy !== "int16" ? await smallest(candidates.length, (k) => measure(k, 0)) : undefined;
   const changed = (s: SearchStep) => s.int16.length + s.keptFloat.length;
   let chosen = by16 && byFloat ? (changed(by16) <= changed(byFloat) ? by16 : byFloat) : (by16 ?? byFloat);
+  if (!chosen && remedy === "auto") {
+    const k = (await smallest(candidates.length, (n) => measure(n, all16)))?.keptFloat.length;
+    if (k !== undefined) chosen = await smallest(all16, (j) => measure(k, j));
+  }
   // Nothing meets the target: the closest the remedy gets (every candidate it may touch).
-  chosen ??= await measure(remedy === "int16" ? "int16" : "float", remedy === "int16" ? int16Candidates.length : candidates.length);
+  chosen ??= await measure(remedy === "int16" ? 0 : candidates.length, remedy === "float" ? 0 : all16);
   await convert(prepared);
-  const order = (s: SearchStep) => (s.remedy === "int16" ? 0 : 1e9) + s.keptFloat.length + s.int16.length;
-  const ordered = [...steps.values()].sort((a, b) => order(a) - order(b));
+  const ordered = [...steps.values()].sort((a, b) => a.keptFloat.length - b.keptFloat.length || a.int16.length - b.int16.length);
   return {
     target,
     floatMetric,

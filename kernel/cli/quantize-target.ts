@@ -79,11 +79,10 @@ export interface TargetedRun {
   prepareOptions: { optimize: boolean; ep: "cpu" | "cuda" };
 }
 
-/** "3 node(s) at 16-bit activations" / "2 node(s) in float" / "no node changed". */
+/** "2 node(s) in float + 3 node(s) at 16-bit activations" / "no node changed". */
 function picked(s: SearchStep): string {
-  if (s.int16.length) return `${s.int16.length} node(s) at 16-bit activations`;
-  if (s.keptFloat.length) return `${s.keptFloat.length} node(s) in float`;
-  return "no node changed";
+  const parts = [s.keptFloat.length && `${s.keptFloat.length} node(s) in float`, s.int16.length && `${s.int16.length} node(s) at 16-bit activations`];
+  return parts.filter(Boolean).join(" + ") || "no node changed";
 }
 
 /** Eval samples per run: one batch of thousands of images would hold every activation of all of them at once. */
@@ -142,18 +141,21 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     process.stdout.write(JSON.stringify({ output: run.output, ...rest, target: { ...target } }, null, 2) + "\n");
   } else {
     const { chosen } = result;
-    const lines = [`wrote ${run.output}: target ${goal} ${chosen.met ? "met" : `NOT met even with every candidate node ${chosen.remedy === "int16" ? "at 16-bit activations" : "in float"}`}`];
+    const lines = [`wrote ${run.output}: target ${goal} ${chosen.met ? "met" : `NOT met even with ${picked(chosen)}`}`];
     lines.push(`  all nodes quantized: ${result.steps[0]!.metric.toFixed(2)} ${unit}`);
     lines.push(`  chosen: ${picked(chosen)} → ${chosen.metric.toFixed(2)} ${unit}; ${(100 * chosen.int8WeightShare).toFixed(1)} % of weights int8`);
     const gain = new Map(result.ranking.layers.map((l) => [l.node, l.gainDb]));
     // Only news when float was the remedy that had to go that far.
     if (result.overBudget.length && chosen.remedy === "float" && (chosen.keptFloat.length || !chosen.met)) lines.push(`  passed over for --min-int8-weights (too many weights to keep in float): ${result.overBudget.join(", ")}`);
-    for (const [how, nodes] of [["int16", chosen.int16], ["float", chosen.keptFloat]] as const) {
-      for (const n of nodes) {
-        const g = gain.get(n)!;
-        const rank = result.ranking.layers.findIndex((l) => l.node === n) + 1;
-        lines.push(`  ${how}: ${n}: alone in float it moves output SQNR by ${g >= 0 ? "+" : ""}${g.toFixed(2)} dB (rank ${rank} of ${result.ranking.layers.length})`);
-      }
+    const signed = (db: number) => `${db >= 0 ? "+" : ""}${db.toFixed(2)}`;
+    const byInt16 = [...result.ranking.layers].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0));
+    for (const n of chosen.int16) {
+      const rank = byInt16.findIndex((l) => l.node === n);
+      lines.push(`  int16: ${n}: alone at 16 bits it moves output SQNR by ${signed(byInt16[rank]!.int16GainDb ?? NaN)} dB (rank ${rank + 1} of ${byInt16.length})`);
+    }
+    for (const n of chosen.keptFloat) {
+      const rank = result.ranking.layers.findIndex((l) => l.node === n) + 1;
+      lines.push(`  float: ${n}: alone in float it moves output SQNR by ${signed(gain.get(n)!)} dB (rank ${rank} of ${result.ranking.layers.length})`);
     }
     lines.push("  search steps (nodes changed → metric):");
     for (const s of result.steps) lines.push(`    ${picked(s)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);

@@ -93,3 +93,35 @@ export function loadNpy(file: string): LoadedArray {
   }
   return parseNpy(bytes, file);
 }
+
+const DESCR = new Map<Function, string>([
+  [Float32Array, "<f4"],
+  [Float64Array, "<f8"],
+  [Int8Array, "|i1"],
+  [Uint8Array, "|u1"],
+  [Int16Array, "<i2"],
+  [Uint16Array, "<u2"],
+  [Int32Array, "<i4"],
+  [Uint32Array, "<u4"],
+  [BigInt64Array, "<i8"],
+  [BigUint64Array, "<u8"],
+]);
+
+/**
+ * A .npy (format 1.0, C order, little endian) holding `data` with shape `dims`; the type comes from the array
+ * (Uint16Array is written as uint16: give float16 bits another way). What parseNpy reads back.
+ */
+export function encodeNpy(data: Exclude<FeedArray, number[]>, dims: readonly number[]): Uint8Array {
+  const descr = DESCR.get(data.constructor);
+  if (!descr) throw new Error(`encodeNpy: no .npy type for ${data.constructor.name}`);
+  if (dims.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`encodeNpy: shape [${dims}] does not hold ${data.length} values`);
+  const dict = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${dims.join(", ")}${dims.length === 1 ? "," : ""}), }`;
+  // magic(6) + version(2) + header length(2) + header, padded with spaces to a multiple of 64 and ended by \n.
+  const header = dict + " ".repeat((64 - ((10 + dict.length + 1) % 64)) % 64) + "\n";
+  const out = new Uint8Array(10 + header.length + data.byteLength);
+  out.set([...MAGIC, 1, 0, header.length & 0xff, header.length >> 8]);
+  out.set(new TextEncoder().encode(header), 10);
+  // Typed arrays are in the platform's byte order: little endian on every platform Node ships for.
+  out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), 10 + header.length);
+  return out;
+}

@@ -5,19 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from
 import os from "node:os";
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
-
-/** A .npy (format 1.0) of little-endian float32 values with the given shape. */
-export function npyFloat32(shape: number[], values: Float32Array): Uint8Array {
-  const dict = `{'descr': '<f4', 'fortran_order': False, 'shape': (${shape.join(", ")}${shape.length === 1 ? "," : ""}), }`;
-  // magic(6) + version(2) + header length(2) + header, padded with spaces to a multiple of 64 and ended by \n.
-  const unpadded = 10 + dict.length + 1;
-  const header = dict + " ".repeat((64 - (unpadded % 64)) % 64) + "\n";
-  const out = new Uint8Array(10 + header.length + values.byteLength);
-  out.set([0x93, ...new TextEncoder().encode("NUMPY"), 1, 0, header.length & 0xff, header.length >> 8]);
-  out.set(new TextEncoder().encode(header), 10);
-  out.set(new Uint8Array(values.buffer, values.byteOffset, values.byteLength), 10 + header.length);
-  return out;
-}
+import { encodeNpy } from "../../kernel/data/npy";
 
 /** Seeded standard-normal values (mulberry32 + Box-Muller), so two runs calibrate the same way. */
 export function normalSamples(n: number, seed = 1): Float32Array {
@@ -50,7 +38,7 @@ export function randomCalibrationShape(model: ModelProto, samples: number, what:
 /** The seeded samples as one .npy: the same bytes on every call for the same model. */
 export function randomCalibrationNpy(model: ModelProto, what: string, samples = 32): Uint8Array {
   const shape = randomCalibrationShape(model, samples, what);
-  return npyFloat32(shape, normalSamples(shape.reduce((a, b) => a * b, 1)));
+  return encodeNpy(normalSamples(shape.reduce((a, b) => a * b, 1)), shape);
 }
 
 /** Writes the samples to a fresh temp folder and returns it. */

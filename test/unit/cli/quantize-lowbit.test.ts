@@ -66,7 +66,7 @@ test("--target-sqnr by default first tries 16-bit activations on the most sensit
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /target ≥ 45 dB output SQNR met/);
   assert.match(r.stdout, /chosen: \d+ node\(s\) at 16-bit activations → [\d.]+ dB output SQNR; 100\.0 % of weights int8/);
-  assert.match(r.stdout, /\n  int16: \S+: alone in float it moves output SQNR by \+/);
+  assert.match(r.stdout, /\n  int16: \S+: alone at 16 bits it moves output SQNR by \+/);
   const bad = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--remedy", "bf16");
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--remedy takes auto, int16 or float, not "bf16"/);

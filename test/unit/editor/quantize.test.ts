@@ -1,7 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { defaultOptions, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
-import { normalSamples, npyFloat32, randomCalibrationShape } from "../../../src/quantize/randomCalib";
+import { normalSamples, randomCalibrationShape } from "../../../src/quantize/randomCalib";
+import { encodeNpy, parseNpy } from "../../../kernel/data/npy";
 import { graph, mlp, model, node, valueInfo } from "./build-model";
 import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
 
@@ -34,12 +35,18 @@ test("random calibration: a valid .npy of seeded normal samples shaped from the 
   const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / v.length);
   assert.ok(Math.abs(mean) < 0.1 && Math.abs(sd - 1) < 0.1, `${mean} ${sd}`);
   assert.deepEqual(normalSamples(3, 7), normalSamples(3, 7));
-  const npy = npyFloat32([2, 3], new Float32Array([1, 2, 3, 4, 5, 6]));
+  const npy = encodeNpy(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
   const headerLen = npy[8]! | (npy[9]! << 8);
   assert.equal((10 + headerLen) % 64, 0);
   const header = new TextDecoder().decode(npy.subarray(10, 10 + headerLen));
   assert.match(header, /^\{'descr': '<f4', 'fortran_order': False, 'shape': \(2, 3\), \} *\n$/);
   assert.deepEqual([...new Float32Array(npy.slice(10 + headerLen).buffer)], [1, 2, 3, 4, 5, 6]);
+  // Every type parseNpy reads back as written, shape included (1-D shapes need the trailing comma).
+  for (const data of [new Float64Array([1.5, -2]), new Int8Array([-3, 4]), new BigInt64Array([5n, -6n]), new Uint16Array([7, 8])]) {
+    const back = parseNpy(encodeNpy(data, [2]), "x.npy");
+    assert.deepEqual([back.dims, [...back.data]], [[2], [...data]]);
+  }
+  assert.throws(() => encodeNpy(new Float32Array(5), [2, 3]), /shape \[2,3\] does not hold 5 values/);
   const two = model(graph("g", [node("Add", ["a", "b"], ["c"])], [valueInfo("a", 1, [1]), valueInfo("b", 1, [1])], [valueInfo("c", 1, [1])]));
   assert.throws(() => randomCalibrationShape(two, 8, "two.onnx"), /two\.onnx: random calibration data supports models with one input; this one has 2/);
 });
