@@ -13,6 +13,7 @@ export interface QuantizeOptions {
   /** Calibrate on seeded random inputs (accuracy will suffer: the ranges are not the real ones). */
   randomData: boolean;
   perChannel: boolean;
+  /** Default "mse", the engine's own default (QConfig.calibration.method). */
   calibrationMethod: "minmax" | "entropy" | "percentile" | "mse";
   /** Node names kept in float. */
   exclude: string[];
@@ -28,7 +29,7 @@ export const SCHEMES: ReadonlyArray<{ scheme: Scheme; label: string; detail: str
 ];
 
 export function defaultOptions(input: string, scheme: Scheme = "int8-static"): QuantizeOptions {
-  return { input, output: outputPath(input, scheme), scheme, randomData: false, perChannel: true, calibrationMethod: "minmax", exclude: [], blockSize: 32 };
+  return { input, output: outputPath(input, scheme), scheme, randomData: false, perChannel: true, calibrationMethod: "mse", exclude: [], blockSize: 32 };
 }
 
 /** `dir/model.onnx` → `dir/model.int8.onnx` (the scheme's suffix), beside the input. */

@@ -5,6 +5,7 @@ import { normalSamples, randomCalibrationShape } from "../../../src/quantize/ran
 import { encodeNpy, parseNpy } from "../../../kernel/data/npy";
 import { graph, mlp, model, node, valueInfo } from "./build-model";
 import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
+import { resolveConfig } from "../../../kernel/quant/types";
 
 test("output names sit beside the input with the scheme's suffix, and never take an existing name unasked", () => {
   assert.equal(outputPath("/ws/models/cnn.onnx", "int8-static"), "/ws/models/cnn.int8.onnx");
@@ -20,11 +21,13 @@ test("wizard options become ptq quantize / report arguments", () => {
   assert.deepEqual(quantizeArgs(o, "/ws/.cnn.int8.onnx.tmp"), ["quantize", "/ws/cnn.onnx", "-o", "/ws/.cnn.int8.onnx.tmp", "--mode", "static", "--calib", "/ws/calib", "--method", "entropy", "--exclude", "fc2,head", "--json"]);
   const r = { ...defaultOptions("/ws/cnn.onnx"), randomData: true, perChannel: false };
   assert.throws(() => quantizeArgs(r, "t"), /needs calibration data/);
-  assert.deepEqual(quantizeArgs(r, "t", "/tmp/random").slice(5), ["static", "--calib", "/tmp/random", "--method", "minmax", "--per-tensor", "--json"]);
+  assert.deepEqual(quantizeArgs(r, "t", "/tmp/random").slice(5), ["static", "--calib", "/tmp/random", "--method", "mse", "--per-tensor", "--json"]);
   assert.deepEqual(quantizeArgs(defaultOptions("/ws/m.onnx", "int8-dynamic"), "t").slice(4), ["--mode", "dynamic", "--json"]);
   assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }, "t").slice(4), ["--mode", "int4", "--block-size", "64", "--json"]);
   assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }, "t").slice(4), ["--mode", "fp4", "--exclude", "lm_head", "--json"]);
   assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json", "--data", "/ws/calib"]);
+  // "Quantize with default settings" is the engine's default, not a weaker one passed explicitly.
+  assert.equal(defaultOptions("/ws/m.onnx").calibrationMethod, resolveConfig().calibration.method);
 });
 
 test("random calibration: a valid .npy of seeded normal samples shaped from the model's single input", () => {

@@ -46,7 +46,7 @@ test("INT8 static on random data: the notebook calibrates on the run's samples a
   assert.deepEqual(cells.map((c) => c.kind), ["markdown", "code", "code"]);
   const code = cells[1]!.source;
   assert.match(code, /openData\(".*cnn\.int8\.random-calib\.npy", model, \{ batchSize: 32 \}\)/);
-  assert.match(code, /calibration: \{ method: "minmax" \}/);
+  assert.match(code, /calibration: \{ method: "mse" \}/);
   assert.match(cells[0]!.source, /random data/);
   await runCell(code);
   assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
