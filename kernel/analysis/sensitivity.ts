@@ -8,6 +8,7 @@ import type { Model } from "../onnx/model";
 import { convert, type PreparedModel } from "../quant/index";
 import type { QType } from "../quant/math";
 import { annotateGraph } from "../quant/registry";
+import { searchMimeBundle } from "./mixed-report";
 import { createSession, type ExecutionProvider } from "../runtime/session";
 import { ErrorAccumulator } from "./error-stats";
 import { argmaxRows, classLabels } from "./metrics";
@@ -303,7 +304,7 @@ export async function searchMixedPrecision(
   chosen ??= await measure(remedy === "int16" ? 0 : candidates.length, remedy === "float" ? 0 : all16);
   await convert(prepared);
   const ordered = [...steps.values()].sort((a, b) => a.keptFloat.length - b.keptFloat.length || a.int16.length - b.int16.length);
-  return {
+  const result: MixedPrecisionResult = {
     target,
     floatMetric,
     ranking,
@@ -312,6 +313,9 @@ export async function searchMixedPrecision(
     overBudget,
     model: chosen.model,
   };
+  // A notebook cell whose value is the result shows the changed nodes as a table; the key stays out of JSON.
+  Object.defineProperty(result, Symbol.for("ptq.display"), { value: () => searchMimeBundle(result), enumerable: false });
+  return result;
 }
 
 /** Top-1 accuracy (%) of the first output over all batches, against one class label per sample in order. */

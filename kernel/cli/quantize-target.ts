@@ -7,7 +7,8 @@ import { takeBatches } from "../analysis/analyze";
 import { openData } from "../data/readers";
 import type { Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
-import type { Remedy, SearchStep } from "../analysis/sensitivity";
+import type { Remedy } from "../analysis/sensitivity";
+import { pickedNodes, searchLines } from "../analysis/mixed-report";
 
 export const TARGET_HELP = `Accuracy target (static mode): give the most sensitive nodes 16-bit activations, or keep them in
 float, until it is met
@@ -79,12 +80,6 @@ export interface TargetedRun {
   prepareOptions: { optimize: boolean; ep: "cpu" | "cuda" };
 }
 
-/** "2 node(s) in float + 3 node(s) at 16-bit activations" / "no node changed". */
-function picked(s: SearchStep): string {
-  const parts = [s.keptFloat.length && `${s.keptFloat.length} node(s) in float`, s.int16.length && `${s.int16.length} node(s) at 16-bit activations`];
-  return parts.filter(Boolean).join(" + ") || "no node changed";
-}
-
 /** Eval samples per run: one batch of thousands of images would hold every activation of all of them at once. */
 const EVAL_BATCH = 250;
 
@@ -130,36 +125,16 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     minInt8WeightShare: target.minInt8WeightShare,
     remedy: target.remedy,
     onProgress: (done, total) => progress(`ranking nodes: ${done}/${total}`),
-    onStep: (s) => progress(`search: ${picked(s)} → ${s.metric.toFixed(2)}`),
+    onStep: (s) => progress(`search: ${pickedNodes(s)} → ${s.metric.toFixed(2)}`),
   });
   progress("");
   await result.model.save(run.output, { overwrite: run.overwrite });
-  const unit = target.kind === "sqnr" ? "dB output SQNR" : "% top-1";
-  const goal = target.kind === "sqnr" ? `≥ ${target.minDb} dB output SQNR` : `top-1 drop ≤ ${target.maxPp} pp (float ${result.floatMetric!.toFixed(2)} %)`;
   if (run.json) {
     const { model: _m, ...rest } = result;
     process.stdout.write(JSON.stringify({ output: run.output, ...rest, target: { ...target } }, null, 2) + "\n");
   } else {
-    const { chosen } = result;
-    const lines = [`wrote ${run.output}: target ${goal} ${chosen.met ? "met" : `NOT met even with ${picked(chosen)}`}`];
-    lines.push(`  all nodes quantized: ${result.steps[0]!.metric.toFixed(2)} ${unit}`);
-    lines.push(`  chosen: ${picked(chosen)} → ${chosen.metric.toFixed(2)} ${unit}; ${(100 * chosen.int8WeightShare).toFixed(1)} % of weights int8`);
-    const gain = new Map(result.ranking.layers.map((l) => [l.node, l.gainDb]));
-    // Only news when float was the remedy that had to go that far.
-    if (result.overBudget.length && chosen.remedy === "float" && (chosen.keptFloat.length || !chosen.met)) lines.push(`  passed over for --min-int8-weights (too many weights to keep in float): ${result.overBudget.join(", ")}`);
-    const signed = (db: number) => `${db >= 0 ? "+" : ""}${db.toFixed(2)}`;
-    const byInt16 = [...result.ranking.layers].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0));
-    for (const n of chosen.int16) {
-      const rank = byInt16.findIndex((l) => l.node === n);
-      lines.push(`  int16: ${n}: alone at 16 bits it moves output SQNR by ${signed(byInt16[rank]!.int16GainDb ?? NaN)} dB (rank ${rank + 1} of ${byInt16.length})`);
-    }
-    for (const n of chosen.keptFloat) {
-      const rank = result.ranking.layers.findIndex((l) => l.node === n) + 1;
-      lines.push(`  float: ${n}: alone in float it moves output SQNR by ${signed(gain.get(n)!)} dB (rank ${rank} of ${result.ranking.layers.length})`);
-    }
-    lines.push("  search steps (nodes changed → metric):");
-    for (const s of result.steps) lines.push(`    ${picked(s)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);
-    process.stdout.write(lines.join("\n") + "\n");
+    const lines = searchLines(result);
+    process.stdout.write([`wrote ${run.output}: ${lines[0]}`, ...lines.slice(1)].join("\n") + "\n");
   }
   return result.chosen.met ? 0 : 3;
 }

@@ -110,6 +110,15 @@ test("mixed precision by 16-bit activations: the chosen nodes read and write 16-
     assert.equal(r.chosen.int8WeightShare, 1);
     assert.ok(Math.abs(outputSqnr(reference, await modelOutputs(r.model, data)) - r.chosen.metric) < 1e-6, "the returned model is the one measured");
   }
+  // In a notebook the result shows the changed nodes as a table (remedy, gain alone) and the search in words.
+  const shown = await searchMixedPrecision(prepared, data, target);
+  const bundle = (shown as unknown as Record<symbol, () => Record<string, unknown>>)[Symbol.for("ptq.display")]!();
+  const table = bundle[MIME.table] as { title: string; columns: string[]; rows: unknown[][] };
+  assert.deepEqual(table.rows.map((r) => [r[0], r[2]]), shown.chosen.int16.map((n) => [n, "16-bit"]));
+  assert.match(table.title, /^Mixed precision: target met — [\d.]+ dB output SQNR, 100\.0 % of weights int8; \d+ node\(s\) at 16-bit activations$/);
+  assert.match(String(bundle["text/plain"]), /^target ≥ [\d.]+ dB output SQNR met\n  all nodes quantized: /);
+  assert.equal(Object.getOwnPropertySymbols({ ...shown }).length, 0, "copies (the CLI's --json) leave the display behind");
+
   // A target 16-bit activations cannot reach (the weights' own error): auto falls back to float, int16 says not met.
   const hard = { kind: "sqnr" as const, minDb: full16 + 3 };
   const auto = await searchMixedPrecision(prepared, data, hard, { remedy: "auto" });
