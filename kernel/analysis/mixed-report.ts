@@ -1,6 +1,7 @@
 // What the mixed-precision search decided, in words and as a table: the CLI prints the lines, a notebook cell whose
 // value is the search's result shows the table (our renderer) and the lines (plain text).
 import { MIME, type TableDisplay } from "../display-types";
+import { renderTable } from "./format";
 import type { MixedPrecisionResult, SearchStep } from "./sensitivity";
 
 /** "2 node(s) in float + 3 node(s) at 16-bit activations" / "no node changed". */
@@ -58,4 +59,53 @@ export function searchTable(r: MixedPrecisionResult): TableDisplay {
 /** The rich display a notebook shows for a search result. */
 export function searchMimeBundle(r: MixedPrecisionResult): Record<string, unknown> {
   return { [MIME.table]: searchTable(r), "text/plain": searchLines(r).join("\n") };
+}
+
+const kib = (bytes: number) => Number((bytes / 1024).toFixed(1));
+
+/** Every configuration the search measured (float first): accuracy, int8 weight share, size and latency. */
+export function tradeoffTable(r: MixedPrecisionResult): TableDisplay {
+  const unit = r.target.kind === "sqnr" ? "output SQNR (dB)" : "top-1 (%)";
+  const timed = r.float.latencyMs !== undefined;
+  const isChosen = (s: SearchStep) => s.keptFloat.join() === r.chosen.keptFloat.join() && s.int16.join() === r.chosen.int16.join();
+  const rows: TableDisplay["rows"] = [["float model", 0, 0, r.floatMetric === undefined ? null : Number(r.floatMetric.toFixed(2)), "", 0, kib(r.float.bytes), ...(timed ? [Number(r.float.latencyMs!.toFixed(3))] : [])]];
+  for (const s of r.steps) {
+    rows.push([
+      isChosen(s) ? "chosen" : s.keptFloat.length + s.int16.length === 0 ? "default INT8" : "",
+      s.keptFloat.length,
+      s.int16.length,
+      Number.isFinite(s.metric) ? Number(s.metric.toFixed(2)) : null,
+      s.met ? "yes" : "no",
+      Number((100 * s.int8WeightShare).toFixed(1)),
+      kib(s.bytes),
+      ...(timed ? [s.latencyMs === undefined ? null : Number(s.latencyMs.toFixed(3))] : []),
+    ]);
+  }
+  return {
+    title: `Mixed precision trade-off: every configuration the search measured${timed ? " (p50 latency, one interleaved benchmark)" : ""}`,
+    columns: ["", "float nodes", "16-bit nodes", unit, "meets target", "weights int8 (%)", "size (KiB)", ...(timed ? ["p50 (ms)"] : [])],
+    rows,
+  };
+}
+
+export function tradeoffMimeBundle(r: MixedPrecisionResult): Record<string, unknown> {
+  const t = tradeoffTable(r);
+  const text = renderTable(t.columns, t.rows.map((row) => row.map((c) => (c === null ? "—" : String(c)))));
+  return { [MIME.table]: t, "text/plain": `${t.title}\n${text}` };
+}
+
+/** Metric against size (KiB) per configuration; latency in the hover text when measured. */
+export function tradeoffPlot(r: MixedPrecisionResult): { data: unknown[]; layout: unknown } {
+  const t = tradeoffTable(r);
+  const col = (name: string) => t.columns.indexOf(name);
+  const [metric, size, p50] = [3, col("size (KiB)"), col("p50 (ms)")];
+  const pts = t.rows.slice(1).filter((row) => row[metric] !== null);
+  const label = (row: TableDisplay["rows"][number]) => `${row[1]} float + ${row[2]} 16-bit${p50 >= 0 ? `, ${row[p50]} ms` : ""}${row[0] ? ` (${row[0]})` : ""}`;
+  return {
+    data: [
+      { type: "scatter", mode: "markers", name: "configurations", x: pts.map((row) => row[size]), y: pts.map((row) => row[metric]), text: pts.map(label), marker: { color: pts.map((row) => (row[0] === "chosen" ? "#d62728" : row[4] === "yes" ? "#2ca02c" : "#1f77b4")), size: 10 } },
+      ...(r.floatMetric !== undefined ? [{ type: "scatter", mode: "markers", name: "float", x: [t.rows[0]![size]], y: [r.floatMetric], marker: { symbol: "diamond", size: 12 } }] : []),
+    ],
+    layout: { title: { text: "Mixed precision: accuracy vs size" }, xaxis: { title: { text: "size (KiB)" } }, yaxis: { title: { text: t.columns[3] } } },
+  };
 }

@@ -8,7 +8,7 @@ import type { Model } from "../onnx/model";
 import { convert, type PreparedModel } from "../quant/index";
 import type { QType } from "../quant/math";
 import { annotateGraph } from "../quant/registry";
-import { searchMimeBundle } from "./mixed-report";
+import { searchMimeBundle, tradeoffMimeBundle, tradeoffPlot } from "./mixed-report";
 import { createSession, type ExecutionProvider } from "../runtime/session";
 import { ErrorAccumulator } from "./error-stats";
 import { argmaxRows, classLabels } from "./metrics";
@@ -50,6 +50,12 @@ export interface SearchOptions extends SensitivityOptions {
   remedy?: Remedy | "auto";
   /** Called after each search step (each candidate measured on the full data), with that step. */
   onStep?(step: SearchStep): void;
+  /**
+   * Also time the float model and every configuration the search measured, interleaved in one benchmark (kernel
+   * /analysis/benchmark: `seconds` per batch size for all of them together, default 2; batch default 1), so the
+   * trade-off table has latency beside accuracy and size. Off by default: it adds `seconds` of runs.
+   */
+  tradeoff?: { batch?: number; seconds?: number };
 }
 
 /** What a mixed model does with a sensitive node: keep it float, or give its activations 16 bits. */
@@ -195,6 +201,10 @@ export interface SearchStep {
   met: boolean;
   /** Share of the quantizable nodes' weight parameters that stay int8. */
   int8WeightShare: number;
+  /** Serialized size of this configuration's model. */
+  bytes: number;
+  /** Median latency (ms) with options.tradeoff. */
+  latencyMs?: number;
 }
 
 export interface MixedPrecisionResult {
@@ -211,6 +221,12 @@ export interface MixedPrecisionResult {
   /** Ranked nodes left out of the candidates because keeping them float would break minInt8WeightShare. */
   overBudget: string[];
   model: Model;
+  /** The float model's size, and its latency with options.tradeoff: the trade-off table's first row. */
+  float: { bytes: number; latencyMs?: number };
+  /** Accuracy vs size vs latency of every configuration measured, as a displayable table (not enumerable). */
+  tradeoff(): { toMimeBundle(): Record<string, unknown> };
+  /** The same as a plotly figure: metric against size, one point per configuration (not enumerable). */
+  plot(): { data: unknown[]; layout: unknown };
 }
 
 /**
@@ -268,7 +284,7 @@ export async function searchMixedPrecision(
     const met = target.kind === "sqnr" ? metric >= target.minDb : floatMetric! - metric <= target.maxPp;
     const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
-    const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights };
+    const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, bytes: model.toBytes().byteLength };
     steps.set(key, { ...step, model });
     options.onStep?.(step);
     return steps.get(key)!;
@@ -304,17 +320,32 @@ export async function searchMixedPrecision(
   chosen ??= await measure(remedy === "int16" ? 0 : candidates.length, remedy === "float" ? 0 : all16);
   await convert(prepared);
   const ordered = [...steps.values()].sort((a, b) => a.keptFloat.length - b.keptFloat.length || a.int16.length - b.int16.length);
-  const result: MixedPrecisionResult = {
+  const float: MixedPrecisionResult["float"] = { bytes: prepared.model.toBytes().byteLength };
+  if (options.tradeoff) {
+    const { benchmark } = await import("./benchmark");
+    const models = Object.fromEntries([["float", prepared.model], ...ordered.map((s, i) => [`step ${i}`, s.model])]);
+    const b = await benchmark(models, { batchSizes: [options.tradeoff.batch ?? 1], seconds: options.tradeoff.seconds ?? 2, threads: options.threads, ep: options.ep });
+    const p50 = b.models.map((m) => m.batches[0]!.latencyMs.p50);
+    float.latencyMs = p50[0];
+    ordered.forEach((s, i) => (s.latencyMs = p50[i + 1]));
+  }
+  const result = {
     target,
     floatMetric,
     ranking,
     steps: ordered.map(({ model: _m, ...s }) => s),
-    chosen: { remedy: chosen.remedy, keptFloat: chosen.keptFloat, int16: chosen.int16, metric: chosen.metric, met: chosen.met, int8WeightShare: chosen.int8WeightShare },
+    chosen: { remedy: chosen.remedy, keptFloat: chosen.keptFloat, int16: chosen.int16, metric: chosen.metric, met: chosen.met, int8WeightShare: chosen.int8WeightShare, bytes: chosen.bytes, latencyMs: chosen.latencyMs },
     overBudget,
     model: chosen.model,
-  };
-  // A notebook cell whose value is the result shows the changed nodes as a table; the key stays out of JSON.
-  Object.defineProperty(result, Symbol.for("ptq.display"), { value: () => searchMimeBundle(result), enumerable: false });
+    float,
+  } as MixedPrecisionResult;
+  // A notebook cell whose value is the result shows the changed nodes as a table. Methods and the display stay out
+  // of JSON and of copies.
+  Object.defineProperties(result, {
+    [Symbol.for("ptq.display")]: { value: () => searchMimeBundle(result) },
+    tradeoff: { value: () => ({ toMimeBundle: () => tradeoffMimeBundle(result), [Symbol.for("ptq.display")]: () => tradeoffMimeBundle(result) }) },
+    plot: { value: () => tradeoffPlot(result) },
+  });
   return result;
 }
 

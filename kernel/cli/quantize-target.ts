@@ -8,7 +8,7 @@ import { openData } from "../data/readers";
 import type { Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import type { Remedy } from "../analysis/sensitivity";
-import { pickedNodes, searchLines } from "../analysis/mixed-report";
+import { pickedNodes, searchLines, tradeoffMimeBundle } from "../analysis/mixed-report";
 
 export const TARGET_HELP = `Accuracy target (static mode): give the most sensitive nodes 16-bit activations, or keep them in
 float, until it is met
@@ -19,12 +19,15 @@ float, until it is met
                             chosen nodes are not quantized; auto (default): int16 if that can meet the target,
                             else float
   --min-int8-weights F      keep at least this share (0-1) of the weights int8: nodes that would break it stay
-                            quantized and the search takes the next ones in the ranking (default: no limit)`;
+                            quantized and the search takes the next ones in the ranking (default: no limit)
+  --tradeoff                also time the float model and every configuration measured (one interleaved
+                            benchmark, batch 1, 2 s) and print accuracy vs size vs latency`;
 
 /** The search's options ride on the target so `ptq quantize` passes them through without knowing them. */
 export type CliTarget = ({ kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number }) & {
   minInt8WeightShare?: number;
   remedy?: Remedy | "auto";
+  tradeoff?: boolean;
 };
 
 /** Takes the target flags out of argv; the rest goes to the ordinary parser. */
@@ -34,6 +37,7 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
   let evalDir: string | undefined;
   let minInt8WeightShare: number | undefined;
   let remedy: CliTarget["remedy"];
+  let tradeoff = false;
   eachArg(argv, (a, value) => {
     if (a === "--target-sqnr") {
       const db = Number(value());
@@ -49,6 +53,8 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
       const f = Number(value());
       if (!(f >= 0 && f <= 1)) throw new Error("--min-int8-weights takes a share between 0 and 1, e.g. 0.9");
       minInt8WeightShare = f;
+    } else if (a === "--tradeoff") {
+      tradeoff = true;
     } else if (a === "--remedy") {
       const r = value();
       if (r !== "auto" && r !== "int16" && r !== "float") throw new Error(`--remedy takes auto, int16 or float, not "${r}"`);
@@ -65,6 +71,10 @@ export function extractTarget(argv: string[]): { target?: CliTarget; evalDir?: s
   if (remedy !== undefined) {
     if (!target) throw new Error("--remedy needs --target or --target-sqnr");
     target.remedy = remedy;
+  }
+  if (tradeoff) {
+    if (!target) throw new Error("--tradeoff needs --target or --target-sqnr");
+    target.tradeoff = true;
   }
   return { target, evalDir, rest };
 }
@@ -124,6 +134,7 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     rankData: target.kind === "drop" ? calib.slice(0, 16) : undefined,
     minInt8WeightShare: target.minInt8WeightShare,
     remedy: target.remedy,
+    tradeoff: target.tradeoff ? {} : undefined,
     onProgress: (done, total) => progress(`ranking nodes: ${done}/${total}`),
     onStep: (s) => progress(`search: ${pickedNodes(s)} → ${s.metric.toFixed(2)}`),
   });
@@ -134,6 +145,7 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     process.stdout.write(JSON.stringify({ output: run.output, ...rest, target: { ...target } }, null, 2) + "\n");
   } else {
     const lines = searchLines(result);
+    if (target.tradeoff) lines.push("", String(tradeoffMimeBundle(result)["text/plain"]));
     process.stdout.write([`wrote ${run.output}: ${lines[0]}`, ...lines.slice(1)].join("\n") + "\n");
   }
   return result.chosen.met ? 0 : 3;

@@ -130,6 +130,29 @@ test("mixed precision by 16-bit activations: the chosen nodes read and write 16-
   await assert.rejects(searchMixedPrecision(prepared, data, hard, { remedy: "fp16" as never }), /remedy: "fp16" is not one of/);
 });
 
+test("mixed precision trade-off: accuracy, int8 share, size and (on request) latency of every configuration measured", async () => {
+  const { prepared, calib } = await calibratedCnn();
+  const data = calib.slice(0, 4);
+  const plain = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb: 45 });
+  const table = (r: typeof plain) => r.tradeoff().toMimeBundle()[MIME.table] as { columns: string[]; rows: unknown[][] };
+  assert.ok(!table(plain).columns.includes("p50 (ms)"), "no latency unless asked");
+  assert.equal(plain.float.latencyMs, undefined);
+  const r = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb: 45 }, { tradeoff: { seconds: 0.5 } });
+  const t = table(r);
+  assert.equal(t.rows.length, r.steps.length + 1, "the float model, then every step");
+  assert.deepEqual(t.rows[0]!.slice(0, 3), ["float model", 0, 0]);
+  assert.equal(t.rows.filter((row) => row[0] === "chosen").length, 1);
+  assert.ok(r.float.latencyMs! > 0 && r.steps.every((s) => s.latencyMs! > 0 && s.bytes > 0), JSON.stringify(r.steps.map((s) => [s.bytes, s.latencyMs])));
+  // Sizes are real: the default INT8 model is under half the float one; keeping the weighty nodes float grows it.
+  const none = r.steps.find((s) => s.keptFloat.length + s.int16.length === 0)!;
+  assert.ok(none.bytes < r.float.bytes / 2, `${none.bytes} vs ${r.float.bytes}`);
+  const mostFloat = r.steps.reduce((a, s) => (s.int8WeightShare < a.int8WeightShare ? s : a));
+  assert.ok(mostFloat.int8WeightShare < 0.5 && mostFloat.bytes > 2 * none.bytes, `${mostFloat.int8WeightShare}: ${mostFloat.bytes} vs ${none.bytes}`);
+  const fig = r.plot() as { data: { x: number[]; y: number[] }[] };
+  assert.equal(fig.data[0]!.x.length, r.steps.filter((s) => Number.isFinite(s.metric)).length);
+  assert.ok(!Object.keys(r).includes("tradeoff") && !Object.keys(r).includes("plot"), "methods stay out of JSON and copies");
+});
+
 test("mixed precision with a top-1 drop target on labelled data", async () => {
   const { prepared } = await calibratedCnn();
   const { feeds, labels } = evalBatch(500);

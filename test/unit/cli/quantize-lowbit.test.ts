@@ -67,6 +67,10 @@ test("--target-sqnr by default first tries 16-bit activations on the most sensit
   assert.match(r.stdout, /target ≥ 45 dB output SQNR met/);
   assert.match(r.stdout, /chosen: \d+ node\(s\) at 16-bit activations → [\d.]+ dB output SQNR; 100\.0 % of weights int8/);
   assert.match(r.stdout, /\n  int16: \S+: alone at 16 bits it moves output SQNR by \+/);
+  const timed = ptq(cnn, "-o", path.join(tmp(), "cnn.t.onnx"), "--calib", calib, "--target-sqnr", "45", "--tradeoff");
+  assert.equal(timed.status, 0, timed.stderr);
+  assert.match(timed.stdout, /Mixed precision trade-off: every configuration the search measured \(p50 latency, one interleaved benchmark\)\n.*p50 \(ms\)/);
+  assert.match(timed.stdout, /\nfloat model +0 +0 +— +0 +[\d.]+ +[\d.]+\n/);
   const bad = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--remedy", "bf16");
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--remedy takes auto, int16 or float, not "bf16"/);
