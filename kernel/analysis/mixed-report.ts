@@ -40,6 +40,7 @@ export function searchLines(r: MixedPrecisionResult): string[] {
     const how = c.remedy === "float" ? "in float" : "at 16 bits";
     lines.push(`  ${c.remedy === "float" ? "float" : "int16"}: ${c.node}: alone ${how} it moves output SQNR by ${signed(c.gainDb)} dB (rank ${c.rank} of ${total})`);
   }
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
   lines.push("  search steps (nodes changed → metric):");
   for (const s of r.steps) lines.push(`    ${pickedNodes(s)} → ${s.metric.toFixed(2)} ${unit}${s.met ? " (meets the target)" : ""}`);
   return lines;

@@ -220,6 +220,8 @@ export interface MixedPrecisionResult {
   chosen: SearchStep;
   /** Ranked nodes left out of the candidates because keeping them float would break minInt8WeightShare. */
   overBudget: string[];
+  /** Caveats about the result (a drop target measured on too few samples to trust). */
+  warnings: string[];
   model: Model;
   /** The float model's size, and its latency with options.tradeoff: the trade-off table's first row. */
   float: { bytes: number; latencyMs?: number };
@@ -249,7 +251,9 @@ export async function searchMixedPrecision(
     ? await rankSensitivity(prepared, options.rankData, rankOptions)
     : await rankSensitivity(prepared, data, rankOptions, reference);
   const labels = target.kind === "drop" ? classLabels(target.labels) : undefined;
-  const floatMetric = labels ? top1(reference, labels) : undefined;
+  const floatOk = labels ? correctness(reference, labels) : undefined;
+  const floatMetric = floatOk ? (100 * floatOk.reduce((a, b) => a + b, 0)) / floatOk.length : undefined;
+
   const weights = weightParams(prepared);
   const totalWeights = [...weights.values()].reduce((a, b) => a + b, 0) || 1;
   const minShare = options.minInt8WeightShare ?? 0;
@@ -270,7 +274,9 @@ export async function searchMixedPrecision(
   // 16-bit activations keep every weight int8, so every ranked node is a candidate for them, in the order of what
   // 16 bits alone gain; float only those within the weight budget, in the order of what float gains.
   const int16Candidates = [...ranking.layers].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0)).map((l) => l.node);
-  const steps = new Map<string, SearchStep & { model: Model }>();
+  // Each configuration measured, with its model and (drop targets) which samples it gets right.
+  type Measured = SearchStep & { model: Model; ok?: Uint8Array };
+  const steps = new Map<string, Measured>();
   // k float candidates and the first j int16 candidates that are not among them.
   const measure = async (k: number, j: number) => {
     const key = `${k}:${j}`;
@@ -280,18 +286,19 @@ export async function searchMixedPrecision(
     const int16 = int16Candidates.filter((n) => !keptFloat.includes(n)).slice(0, j);
     const model = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
     const outs = await modelOutputs(model, data, options);
-    const metric = labels ? top1(outs, labels) : outputSqnr(reference, outs);
+    const ok = labels ? correctness(outs, labels) : undefined;
+    const metric = ok ? (100 * ok.reduce((a, b) => a + b, 0)) / ok.length : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : floatMetric! - metric <= target.maxPp;
     const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
     const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, bytes: model.toBytes().byteLength };
-    steps.set(key, { ...step, model });
+    steps.set(key, { ...step, model, ok });
     options.onStep?.(step);
     return steps.get(key)!;
   };
   // The smallest n in [0, max] whose model meets the target, by binary search (changing more nodes only ever moves
   // the model towards float; the chosen one is measured). Undefined when even max does not.
-  const smallest = async (max: number, at: (n: number) => Promise<SearchStep & { model: Model }>) => {
+  const smallest = async (max: number, at: (n: number) => Promise<Measured>) => {
     if ((await at(0)).met) return at(0);
     if (!(await at(max)).met) return undefined;
     let lo = 0;
@@ -319,6 +326,20 @@ export async function searchMixedPrecision(
   // Nothing meets the target: the closest the remedy gets (every candidate it may touch).
   chosen ??= await measure(remedy === "int16" ? 0 : candidates.length, remedy === "float" ? 0 : all16);
   await convert(prepared);
+  // A drop target is only as good as the data it is measured on: say so when the chosen model's drop is noisier
+  // than the target itself (the choice is then partly luck, and may not hold on new data).
+  const warnings: string[] = [];
+  if (target.kind === "drop") {
+    const se = pairedDropStdErr(floatOk!, chosen.ok!);
+    if (se > target.maxPp) {
+      const n = floatOk!.length;
+      warnings.push(
+        `on ${n} labelled samples the chosen model's top-1 drop has a standard error of ${se.toFixed(2)} pp, more than the ` +
+          `${target.maxPp} pp target: the choice may not hold on new data; about ${Math.ceil((n * (se / (target.maxPp / 2)) ** 2) / 1000) * 1000} samples ` +
+          `would bring it to half the target`,
+      );
+    }
+  }
   const ordered = [...steps.values()].sort((a, b) => a.keptFloat.length - b.keptFloat.length || a.int16.length - b.int16.length);
   const float: MixedPrecisionResult["float"] = { bytes: prepared.model.toBytes().byteLength };
   if (options.tradeoff) {
@@ -333,9 +354,10 @@ export async function searchMixedPrecision(
     target,
     floatMetric,
     ranking,
-    steps: ordered.map(({ model: _m, ...s }) => s),
+    steps: ordered.map(({ model: _m, ok: _ok, ...s }) => s),
     chosen: { remedy: chosen.remedy, keptFloat: chosen.keptFloat, int16: chosen.int16, metric: chosen.metric, met: chosen.met, int8WeightShare: chosen.int8WeightShare, bytes: chosen.bytes, latencyMs: chosen.latencyMs },
     overBudget,
+    warnings,
     model: chosen.model,
     float,
   } as MixedPrecisionResult;
@@ -351,7 +373,13 @@ export async function searchMixedPrecision(
 
 /** Top-1 accuracy (%) of the first output over all batches, against one class label per sample in order. */
 export function top1(outputs: BatchOutput[][], labels: Int32Array): number {
-  let correct = 0;
+  const ok = correctness(outputs, labels);
+  return (100 * ok.reduce((a, b) => a + b, 0)) / ok.length;
+}
+
+/** Per sample, 1 where the first output's argmax is the label (batches in order). */
+function correctness(outputs: BatchOutput[][], labels: Int32Array): Uint8Array {
+  const ok = new Uint8Array(labels.length);
   let seen = 0;
   for (const batch of outputs) {
     const { data, dims } = batch[0]!;
@@ -359,11 +387,26 @@ export function top1(outputs: BatchOutput[][], labels: Int32Array): number {
     const pred = argmaxRows({ rows, cols: data.length / rows, data });
     for (let r = 0; r < rows; r++, seen++) {
       if (seen >= labels.length) throw new Error(`the data has more samples than the ${labels.length} labels`);
-      if (pred[r] === labels[seen]) correct++;
+      ok[seen] = pred[r] === labels[seen] ? 1 : 0;
     }
   }
   if (seen !== labels.length) throw new Error(`the data has ${seen} samples but there are ${labels.length} labels`);
-  return (100 * correct) / seen;
+  return ok;
+}
+
+/**
+ * Standard error (pp) of a paired top-1 difference from per-sample correctness: √(b + c − (b − c)²/n) / n, with b and
+ * c the samples only one of the two models gets right.
+ */
+export function pairedDropStdErr(a: Uint8Array, b: Uint8Array): number {
+  let onlyA = 0;
+  let onlyB = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] && !b[i]) onlyA++;
+    else if (b[i] && !a[i]) onlyB++;
+  }
+  const n = a.length;
+  return (100 * Math.sqrt(Math.max(0, onlyA + onlyB - (onlyA - onlyB) ** 2 / n))) / n;
 }
 
 /** Weight parameter count per quantized node (its constant inputs), for the int8 share of a mixed model. */

@@ -6,7 +6,7 @@ import { Model } from "../../../kernel/onnx";
 import { calibrate, prepare, release } from "../../../kernel/quant";
 import { readNpyFolder } from "../../../kernel/data/readers";
 import { analyze, takeBatches } from "../../../kernel/analysis/analyze";
-import { convertMixed, modelOutputs, outputSqnr, searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
+import { convertMixed, modelOutputs, outputSqnr, pairedDropStdErr, searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
 import { readNpyTensor } from "../../../kernel/analysis/dataset";
 import { MIME } from "../../../kernel/display-types";
 
@@ -160,4 +160,12 @@ test("mixed precision with a top-1 drop target on labelled data", async () => {
   assert.ok(Math.abs(r.floatMetric! - 91) < 2, `float top-1 on 500 eval images: ${r.floatMetric}`);
   assert.ok(r.chosen.met, `drop ${r.floatMetric! - r.chosen.metric} pp`);
   assert.ok(r.floatMetric! - r.chosen.metric <= 0.3);
+});
+
+test("paired drop standard error against hand-computed values", () => {
+  const a = Uint8Array.from([1, 1, 1, 1, 0, 0, 1, 1, 0, 1]);
+  const b = Uint8Array.from([1, 0, 1, 1, 0, 1, 1, 1, 0, 0]);
+  // only a: samples 1 and 9 (2), only b: sample 5 (1), n 10 → 100·√(3 − 1/10)/10.
+  assert.ok(Math.abs(pairedDropStdErr(a, b) - (100 * Math.sqrt(2.9)) / 10) < 1e-12);
+  assert.equal(pairedDropStdErr(a, a), 0);
 });
