@@ -19,14 +19,15 @@ export async function selectPtqKernel(wb: Workbench): Promise<void> {
   const page = wb.page;
   await wb.screenshot("notebook-opened");
   // "Detecting Kernels" while the extension activates, then our label or "Select Kernel".
-  const label = page.getByText(/^(PTQ \(TypeScript\)|Select Kernel)$/).first();
+  // Visible matches only: a closed kernel picker can leave a hidden "PTQ (TypeScript)" row first in the DOM.
+  const label = page.getByText(/^(PTQ \(TypeScript\)|Select Kernel)$/).filter({ visible: true }).first();
   await label.waitFor({ timeout: 120_000 });
   if ((await label.innerText()).startsWith("PTQ")) return;
   await label.click();
   const row = page.locator(".quick-input-list .monaco-list-row", { hasText: "PTQ (TypeScript)" }).first();
   await row.waitFor({ timeout: 30_000 });
   await row.click();
-  await page.getByText("PTQ (TypeScript)").first().waitFor({ timeout: 30_000 });
+  await page.getByText("PTQ (TypeScript)", { exact: true }).filter({ visible: true }).first().waitFor({ timeout: 30_000 });
 }
 
 /** Clicks the notebook toolbar's Run All (the palette's notebook commands need the editor focused). */
