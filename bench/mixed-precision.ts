@@ -9,11 +9,12 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { searchMixedPrecision, modelOutputs, type BatchOutput } from "../kernel/analysis/sensitivity";
-import { argmaxRows, classLabels } from "../kernel/analysis/metrics";
+import { correctness, percentCorrect, searchMixedPrecision, modelOutputs } from "../kernel/analysis/sensitivity";
+import { classLabels } from "../kernel/analysis/metrics";
 import { pairedProportionDiff, type PairedProportionDiff } from "../kernel/analysis/stats";
 import { readNpyTensor } from "../kernel/analysis/dataset";
-import { sliceRows, type HostTensor } from "../kernel/analysis/feeds";
+import type { HostTensor } from "../kernel/analysis/feeds";
+import { splitRows } from "../kernel/calibrate/rows";
 import type { Feeds } from "../kernel/data/feeds";
 import { openData } from "../kernel/data/readers";
 import { Model } from "../kernel/onnx/model";
@@ -27,19 +28,6 @@ const arg = (name: string, fallback: string) => {
   return i > 0 ? (process.argv[i + 1] ?? fallback) : fallback;
 };
 
-/** Per-sample correctness (1/0) of the first output against labels, over batches in order. */
-function correctness(outputs: BatchOutput[][], labels: Int32Array): Uint8Array {
-  const ok = new Uint8Array(labels.length);
-  let i = 0;
-  for (const batch of outputs) {
-    const { data, dims } = batch[0]!;
-    const rows = dims[0]!;
-    const pred = argmaxRows({ rows, cols: data.length / rows, data });
-    for (let r = 0; r < rows; r++, i++) ok[i] = pred[r] === labels[i] ? 1 : 0;
-  }
-  return ok;
-}
-
 interface Holdout {
   samples: number;
   fp32: number;
@@ -49,13 +37,7 @@ interface Holdout {
   searchedDrop: PairedProportionDiff;
 }
 
-const pct = (ok: Uint8Array) => (100 * ok.reduce((a, b) => a + b, 0)) / ok.length;
-
-function batches(x: HostTensor, input: string, size = 250): Feeds[] {
-  const out: Feeds[] = [];
-  for (let s = 0; s < x.dims[0]!; s += size) out.push({ [input]: sliceRows(x, s, size) } as unknown as Feeds);
-  return out;
-}
+const batches = (x: HostTensor, input: string, size = 250): Feeds[] => [...splitRows({ [input]: x } as unknown as Feeds, size)];
 
 /**
  * t10k images [2000, 2000 + n) and labels straight from Debian's Fashion-MNIST, normalized as the fixture scripts
@@ -116,7 +98,7 @@ async function main() {
     const hLabels = classLabels(h.y);
     const score = async (m: Model) => correctness(await modelOutputs(m, hData), hLabels);
     const [f, q, s] = [await score(prepared.model), await score(await convert(prepared)), await score(result.model)];
-    held = { samples: hLabels.length, fp32: pct(f), defaultInt8: pct(q), defaultDrop: pairedProportionDiff(f, q), searched: pct(s), searchedDrop: pairedProportionDiff(f, s) };
+    held = { samples: hLabels.length, fp32: percentCorrect(f), defaultInt8: percentCorrect(q), defaultDrop: pairedProportionDiff(f, q), searched: percentCorrect(s), searchedDrop: pairedProportionDiff(f, s) };
   }
 
   const drop = (q: Uint8Array) => pairedProportionDiff(fp32, q);
@@ -126,9 +108,9 @@ async function main() {
     target: `drop<=${maxPp}`,
     samples: labels.length,
     quantizedNodes: result.ranking.layers.length,
-    fp32Top1: pct(fp32),
-    defaultInt8: { top1: pct(int8), drop: drop(int8), outputSqnrDb: result.ranking.baselineDb },
-    searched: { top1: pct(searched), drop: drop(searched), met: result.chosen.met, int8WeightShare: result.chosen.int8WeightShare },
+    fp32Top1: percentCorrect(fp32),
+    defaultInt8: { top1: percentCorrect(int8), drop: drop(int8), outputSqnrDb: result.ranking.baselineDb },
+    searched: { top1: percentCorrect(searched), drop: drop(searched), met: result.chosen.met, int8WeightShare: result.chosen.int8WeightShare },
     overBudget: result.overBudget,
     remedy: result.chosen.remedy,
     keptFloat: result.chosen.keptFloat.map((n) => ({ node: n, ...gain.get(n)! })),

@@ -2,7 +2,7 @@
 // value is the search's result shows the table (our renderer) and the lines (plain text).
 import { MIME, type TableDisplay } from "../display-types";
 import { renderTable } from "./format";
-import type { MixedPrecisionResult, SearchStep } from "./sensitivity";
+import { byInt16Gain, type MixedPrecisionResult, type SearchStep } from "./sensitivity";
 
 /** "2 node(s) in float + 3 node(s) at 16-bit activations" / "no node changed". */
 export function pickedNodes(s: SearchStep): string {
@@ -15,7 +15,7 @@ const signed = (db: number) => `${db >= 0 ? "+" : ""}${db.toFixed(2)}`;
 /** Each changed node with its remedy, the output-SQNR gain that remedy gave it alone, and its rank for it. */
 function changedNodes(r: MixedPrecisionResult): { node: string; op: string; remedy: "float" | "16-bit"; gainDb: number; rank: number }[] {
   const byFloat = r.ranking.layers;
-  const by16 = [...byFloat].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0));
+  const by16 = byInt16Gain(byFloat);
   const at = (list: typeof byFloat, n: string) => list.findIndex((l) => l.node === n);
   return [
     ...r.chosen.keptFloat.map((n) => ({ node: n, op: byFloat[at(byFloat, n)]!.opType, remedy: "float" as const, gainDb: byFloat[at(byFloat, n)]!.gainDb, rank: at(byFloat, n) + 1 })),

@@ -12,6 +12,7 @@ import { searchMimeBundle, tradeoffMimeBundle, tradeoffPlot } from "./mixed-repo
 import { createSession, type ExecutionProvider } from "../runtime/session";
 import { ErrorAccumulator } from "./error-stats";
 import { argmaxRows, classLabels } from "./metrics";
+import { pairedProportionDiff } from "./stats";
 import type { HostTensor } from "./feeds";
 
 export interface SensitivityOptions {
@@ -252,7 +253,7 @@ export async function searchMixedPrecision(
     : await rankSensitivity(prepared, data, rankOptions, reference);
   const labels = target.kind === "drop" ? classLabels(target.labels) : undefined;
   const floatOk = labels ? correctness(reference, labels) : undefined;
-  const floatMetric = floatOk ? (100 * floatOk.reduce((a, b) => a + b, 0)) / floatOk.length : undefined;
+  const floatMetric = floatOk ? percentCorrect(floatOk) : undefined;
 
   const weights = weightParams(prepared);
   const totalWeights = [...weights.values()].reduce((a, b) => a + b, 0) || 1;
@@ -273,7 +274,7 @@ export async function searchMixedPrecision(
   }
   // 16-bit activations keep every weight int8, so every ranked node is a candidate for them, in the order of what
   // 16 bits alone gain; float only those within the weight budget, in the order of what float gains.
-  const int16Candidates = [...ranking.layers].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0)).map((l) => l.node);
+  const int16Candidates = byInt16Gain(ranking.layers).map((l) => l.node);
   // Each configuration measured, with its model and (drop targets) which samples it gets right.
   type Measured = SearchStep & { model: Model; ok?: Uint8Array };
   const steps = new Map<string, Measured>();
@@ -287,7 +288,7 @@ export async function searchMixedPrecision(
     const model = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
     const outs = await modelOutputs(model, data, options);
     const ok = labels ? correctness(outs, labels) : undefined;
-    const metric = ok ? (100 * ok.reduce((a, b) => a + b, 0)) / ok.length : outputSqnr(reference, outs);
+    const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : floatMetric! - metric <= target.maxPp;
     const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
@@ -330,7 +331,7 @@ export async function searchMixedPrecision(
   // than the target itself (the choice is then partly luck, and may not hold on new data).
   const warnings: string[] = [];
   if (target.kind === "drop") {
-    const se = pairedDropStdErr(floatOk!, chosen.ok!);
+    const se = 100 * pairedProportionDiff(floatOk!, chosen.ok!).stdErr;
     if (se > target.maxPp) {
       const n = floatOk!.length;
       warnings.push(
@@ -373,12 +374,16 @@ export async function searchMixedPrecision(
 
 /** Top-1 accuracy (%) of the first output over all batches, against one class label per sample in order. */
 export function top1(outputs: BatchOutput[][], labels: Int32Array): number {
-  const ok = correctness(outputs, labels);
+  return percentCorrect(correctness(outputs, labels));
+}
+
+/** The share (%) of samples a correctness vector marks right. */
+export function percentCorrect(ok: Uint8Array): number {
   return (100 * ok.reduce((a, b) => a + b, 0)) / ok.length;
 }
 
 /** Per sample, 1 where the first output's argmax is the label (batches in order). */
-function correctness(outputs: BatchOutput[][], labels: Int32Array): Uint8Array {
+export function correctness(outputs: BatchOutput[][], labels: Int32Array): Uint8Array {
   const ok = new Uint8Array(labels.length);
   let seen = 0;
   for (const batch of outputs) {
@@ -394,19 +399,9 @@ function correctness(outputs: BatchOutput[][], labels: Int32Array): Uint8Array {
   return ok;
 }
 
-/**
- * Standard error (pp) of a paired top-1 difference from per-sample correctness: √(b + c − (b − c)²/n) / n, with b and
- * c the samples only one of the two models gets right.
- */
-export function pairedDropStdErr(a: Uint8Array, b: Uint8Array): number {
-  let onlyA = 0;
-  let onlyB = 0;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] && !b[i]) onlyA++;
-    else if (b[i] && !a[i]) onlyB++;
-  }
-  const n = a.length;
-  return (100 * Math.sqrt(Math.max(0, onlyA + onlyB - (onlyA - onlyB) ** 2 / n))) / n;
+/** The ranking reordered by what 16-bit activations alone gain (rankInt16), most first. */
+export function byInt16Gain(layers: readonly LayerSensitivity[]): LayerSensitivity[] {
+  return [...layers].sort((a, b) => (b.int16GainDb ?? 0) - (a.int16GainDb ?? 0));
 }
 
 /** Weight parameter count per quantized node (its constant inputs), for the int8 share of a mixed model. */

@@ -133,6 +133,8 @@ export interface PairedProportionDiff {
   n: number;
   /** accuracy(B) − accuracy(A), as a fraction; the interval is the paired Wald interval. */
   diff: Interval;
+  /** Standard error of diff, as a fraction: √((b + c) − (b − c)²/n) / n. */
+  stdErr: number;
   /** Exact McNemar p-value (two-sided) for "A and B are equally accurate". */
   pValue: number;
 }
@@ -156,8 +158,9 @@ export function pairedProportionDiff(correctA: ArrayLike<boolean | number>, corr
   const d = (onlyB - onlyA) / n;
   // Var(d) = ((b + c) − (b − c)²/n) / n² for the paired difference of proportions.
   const variance = (onlyA + onlyB - (onlyB - onlyA) ** 2 / n) / (n * n);
-  const half = zFor(level) * Math.sqrt(Math.max(0, variance));
-  return { onlyA, onlyB, n, diff: { estimate: d, lo: d - half, hi: d + half, level }, pValue: binomialTwoSidedHalf(onlyA, onlyA + onlyB) };
+  const stdErr = Math.sqrt(Math.max(0, variance));
+  const half = zFor(level) * stdErr;
+  return { onlyA, onlyB, n, diff: { estimate: d, lo: d - half, hi: d + half, level }, stdErr, pValue: binomialTwoSidedHalf(onlyA, onlyA + onlyB) };
 }
 
 /** Mulberry32: a small seeded PRNG so bootstrap intervals are reproducible run to run. */

@@ -2,7 +2,8 @@
 // sensitive nodes in float until the accuracy target is met (kernel/analysis/sensitivity.ts), and says which and why.
 import { loadDataDir } from "../analysis/dataset";
 import { eachArg } from "./args";
-import { feedsBatch, sliceRows, type HostTensor } from "../analysis/feeds";
+import type { HostTensor } from "../analysis/feeds";
+import { splitRows } from "../calibrate/rows";
 import { takeBatches } from "../analysis/analyze";
 import { openData } from "../data/readers";
 import type { Feeds } from "../data/feeds";
@@ -93,15 +94,6 @@ export interface TargetedRun {
 /** Eval samples per run: one batch of thousands of images would hold every activation of all of them at once. */
 const EVAL_BATCH = 250;
 
-function inBatches(feeds: Record<string, HostTensor>, size: number): Record<string, HostTensor>[] {
-  const rows = feedsBatch(feeds);
-  const out: Record<string, HostTensor>[] = [];
-  for (let start = 0; start < rows; start += size) {
-    out.push(Object.fromEntries(Object.entries(feeds).map(([name, t]) => [name, sliceRows(t, start, size)])));
-  }
-  return out;
-}
-
 export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: string | undefined): Promise<number> {
   const { prepare, calibrate, release } = await import("../quant/index");
   const { searchMixedPrecision } = await import("../analysis/sensitivity");
@@ -121,7 +113,7 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
       .map((i) => ({ name: i.name, type: "float32", shape: [] as (number | string)[] }));
     const labelled = loadDataDir(evalDir!, inputs);
     if (!labelled.labels) throw new Error(`--eval ${evalDir}: no y.npy with class labels`);
-    data = inBatches(labelled.inputs, EVAL_BATCH) as unknown as Feeds[];
+    data = [...splitRows(labelled.inputs as unknown as Feeds, EVAL_BATCH)];
     labels = labelled.labels;
   } else {
     data = calib.slice(0, 16);

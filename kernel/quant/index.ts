@@ -11,7 +11,7 @@ import { QdqRewriter } from "./qdq";
 import { lowerToQOperator } from "./qoperator";
 import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
-import type { QType } from "./math";
+import { qBits } from "./math";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 export * from "./types";
@@ -84,7 +84,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
     movingAverage: c.movingAverage,
     averagingConstant: c.averagingConstant,
     symmetric: prepared.config.activationSymmetric,
-    bits: bitsOf(prepared.config.activationType),
+    bits: qBits(prepared.config.activationType),
     ep: prepared.ep,
     onWarning: (m) => prepared.warnings.push(m),
   });
@@ -122,10 +122,6 @@ export async function convert(prepared: PreparedModel): Promise<Model> {
   return out;
 }
 
-function bitsOf(t: QType): number {
-  return t === "int16" || t === "uint16" ? 16 : 8;
-}
-
 /**
  * MSE picks a range for one bit width (8 bits clip far more than 16 can afford): a tensor an override gives another
  * width than the calibration's gets its range chosen again from its histogram for that width. Other methods'
@@ -133,15 +129,15 @@ function bitsOf(t: QType): number {
  */
 function rangesForWidths(prepared: PreparedModel, config: ResolvedQConfig): Map<string, TensorRange> {
   if (prepared.config.calibration.method !== "mse") return prepared.ranges;
-  const base = bitsOf(prepared.config.activationType);
+  const base = qBits(prepared.config.activationType);
   let out: Map<string, TensorRange> | undefined;
   for (const [t, o] of Object.entries(config.overrides)) {
-    if (!o.type || bitsOf(o.type) === base || o.range || o.scale !== undefined) continue;
+    if (!o.type || qBits(o.type) === base || o.range || o.scale !== undefined) continue;
     const h = prepared.histograms.get(t);
     const r = prepared.ranges.get(t);
     if (!h || !r) continue;
     out ??= new Map(prepared.ranges);
-    const wide = mseThreshold({ ...h, edges: Float64Array.from(h.edges) }, { bits: bitsOf(o.type), symmetric: o.symmetric ?? config.activationSymmetric });
+    const wide = mseThreshold({ ...h, edges: Float64Array.from(h.edges) }, { bits: qBits(o.type), symmetric: o.symmetric ?? config.activationSymmetric });
     out.set(t, r.nonFinite ? { ...wide, nonFinite: r.nonFinite } : wide);
   }
   return out ?? prepared.ranges;

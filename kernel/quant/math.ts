@@ -21,6 +21,11 @@ const SYMMETRIC: Partial<Record<QType, [number, number]>> = { int8: [-127, 127],
 // reduce_range keeps one bit of headroom for CPUs whose int8 dot products (VPMADDUBSW) saturate.
 const REDUCED: Record<QType, [number, number]> = { uint8: [0, 127], int8: [-64, 64], uint16: [0, 32767], int16: [-16384, 16384] };
 
+/** Bits of a quantized type. */
+export function qBits(type: QType): 8 | 16 {
+  return type === "int16" || type === "uint16" ? 16 : 8;
+}
+
 /** ORT's get_qmin_qmax_for_qType: reduce_range wins over symmetric. */
 export function qRange(type: QType, reduceRange = false, symmetric = false): [number, number] {
   if (reduceRange) return REDUCED[type];

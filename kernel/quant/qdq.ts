@@ -8,7 +8,7 @@ import { outerScopeInputs, subgraphs, topologicalSort, uniqueName, usedNames } f
 import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
-import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qRange, quantize, quantizeBias, type QType, type QuantParams } from "./math";
+import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, type QType, type QuantParams } from "./math";
 import { emptySummary, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 export type Ranges = ReadonlyMap<string, { min: number; max: number }>;
@@ -88,7 +88,7 @@ export class QdqRewriter {
   private chooseDomain(): void {
     const opset = opsetOf(this.model);
     const sixteen = [this.config.activationType, ...Object.values(this.config.overrides).map((o) => o.type)].some(
-      (t) => t === "int16" || t === "uint16",
+      (t) => t !== undefined && qBits(t) === 16,
     );
     const perChannel = this.config.perChannel && [...this.marks.weights.values()].some((m) => m.axis !== undefined);
     const ok = opset >= 21 || (opset >= 13 && !sixteen) || (opset >= 10 && !sixteen && !perChannel && this.marks.biases.length === 0);

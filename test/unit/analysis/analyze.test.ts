@@ -6,7 +6,8 @@ import { Model } from "../../../kernel/onnx";
 import { calibrate, prepare, release } from "../../../kernel/quant";
 import { readNpyFolder } from "../../../kernel/data/readers";
 import { analyze, takeBatches } from "../../../kernel/analysis/analyze";
-import { convertMixed, modelOutputs, outputSqnr, pairedDropStdErr, searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
+import { convertMixed, modelOutputs, outputSqnr, searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
+import { pairedProportionDiff } from "../../../kernel/analysis/stats";
 import { readNpyTensor } from "../../../kernel/analysis/dataset";
 import { MIME } from "../../../kernel/display-types";
 
@@ -165,7 +166,7 @@ test("mixed precision with a top-1 drop target on labelled data", async () => {
 test("paired drop standard error against hand-computed values", () => {
   const a = Uint8Array.from([1, 1, 1, 1, 0, 0, 1, 1, 0, 1]);
   const b = Uint8Array.from([1, 0, 1, 1, 0, 1, 1, 1, 0, 0]);
-  // only a: samples 1 and 9 (2), only b: sample 5 (1), n 10 → 100·√(3 − 1/10)/10.
-  assert.ok(Math.abs(pairedDropStdErr(a, b) - (100 * Math.sqrt(2.9)) / 10) < 1e-12);
-  assert.equal(pairedDropStdErr(a, a), 0);
+  // only a: samples 1 and 9 (2), only b: sample 5 (1), n 10 → √(3 − 1/10)/10.
+  assert.ok(Math.abs(pairedProportionDiff(a, b).stdErr - Math.sqrt(2.9) / 10) < 1e-12);
+  assert.equal(pairedProportionDiff(a, a).stdErr, 0);
 });

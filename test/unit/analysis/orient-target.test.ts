@@ -13,6 +13,7 @@ import { sliceRows, type HostTensor } from "../../../kernel/analysis/feeds";
 import { classLabels } from "../../../kernel/analysis/metrics";
 import { modelOutputs, searchMixedPrecision, top1 } from "../../../kernel/analysis/sensitivity";
 import type { Feeds } from "../../../kernel/data/feeds";
+import { splitRows } from "../../../kernel/calibrate/rows";
 import { Model } from "../../../kernel/onnx";
 import { calibrate, convert, prepare, release } from "../../../kernel/quant";
 import { allSamples, rotatedSet, rotateImages } from "./rotation";
@@ -20,11 +21,7 @@ import { allSamples, rotatedSet, rotateImages } from "./rotation";
 const FIX = path.join(__dirname, "..", "..", "fixtures");
 const manifest = JSON.parse(readFileSync(path.join(FIX, "models", "manifest.json"), "utf8")) as Record<string, { rotationRef: { anglesDeg: number[] } }>;
 
-function batches(x: HostTensor, size: number): Feeds[] {
-  const out: Feeds[] = [];
-  for (let s = 0; s < x.dims[0]!; s += size) out.push({ input: sliceRows(x, s, size) } as unknown as Feeds);
-  return out;
-}
+const batches = (x: HostTensor, size: number): Feeds[] => [...splitRows({ input: x } as unknown as Feeds, size)];
 
 test("the TypeScript rotation is torch's (affine_grid + grid_sample) on the fixture's reference images", () => {
   const x = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
