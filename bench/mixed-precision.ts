@@ -20,7 +20,7 @@ import { openData } from "../kernel/data/readers";
 import { Model } from "../kernel/onnx/model";
 import { calibrate, convert, prepare, release } from "../kernel/quant/index";
 import { takeBatches } from "../kernel/analysis/analyze";
-import { allSamples, rotatedSet } from "../test/unit/analysis/rotation";
+import { allSamples, rotatedSet } from "../test/slow/rotation";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");
 const arg = (name: string, fallback: string) => {

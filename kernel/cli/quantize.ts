@@ -5,7 +5,7 @@ import { openData } from "../data/readers";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import type { QConfig, QuantizationSummary, QType } from "../quant/index";
-import type { CalibrationMethod, NodeSelector, QuantFormat, WeightType } from "../quant/types";
+import { TARGET_CPUS, type CalibrationMethod, type NodeSelector, type QuantFormat, type TargetCpu, type WeightType } from "../quant/types";
 import { LOWBIT_HELP } from "./quantize-lowbit";
 import { TARGET_HELP, extractTarget, runTargeted, type CliTarget } from "./quantize-target";
 import { eachArg, oneOf, UsageError } from "./args";
@@ -22,12 +22,14 @@ Options:
   --calib PATH              calibration data: a folder of .npy files, an .npz file or folder, or ONNX test_data_set_* folders
   --batch-size N            split calibration arrays into batches of N samples (default 32)
   --mode M                  static (default), dynamic, int4 or fp4 (weight-only low bits, see below)
-  --method M                calibration: minmax (default), entropy, percentile, mse
+  --method M                calibration: mse (default), minmax, entropy, percentile
   --percentile P            for --method percentile (default 99.999)
   --per-tensor              per-tensor weights (default: per-channel for Conv/MatMul/Gemm)
   --format qdq|qoperator    default qdq (portable); qoperator = QLinear* ops, onnxruntime only
   --activation-type T       uint8 (default), int8, uint16, int16
-  --weight-type T           int8 or uint8 (default: int8 on CPUs with VNNI, else uint8)
+  --target-cpu C            the CPU the model is for: any (default), avx2, vnni, arm, native (this machine's);
+                            decides the default weight type, never the machine that quantizes
+  --weight-type T           int8 or uint8 (default: uint8 for any/avx2, exact on every CPU; int8 for vnni/arm)
   --reduce-range            7-bit weights: with --weight-type int8 on CPUs without VNNI, ~1.5x faster than the
                             default and within 0.3 pp on our fixtures (docs/int8-speed.md)
   --exclude NODES           comma-separated node names to keep in float; /regex/ matches names
@@ -113,6 +115,9 @@ export function parseArgs(argv: string[]): Args {
       case "--weight-type":
         a.config.weightType = oneOf<WeightType>(arg, next(), ["int8", "uint8"]);
         break;
+      case "--target-cpu":
+        a.config.targetCpu = oneOf<TargetCpu>(arg, next(), TARGET_CPUS);
+        break;
       case "--reduce-range":
         a.config.reduceRange = true;
         break;
@@ -165,6 +170,7 @@ function progressBar(enabled: boolean): { onProgress?: (done: number, total?: nu
 
 function describe(s: QuantizationSummary, out: string): string {
   const lines = [`wrote ${out} (${s.mode}, ${s.format}): ${s.quantized.length} nodes quantized, ${s.float.length} left in float`];
+  if (s.weights) lines.push(`  weights ${s.weights.type} for target CPU "${s.weights.targetCpu}" (--target-cpu to change)`);
   const unsupported = Object.entries(s.unsupportedOps);
   if (unsupported.length) lines.push(`  no quantizer (float): ${unsupported.map(([k, v]) => `${k} ×${v}`).join(", ")}`);
   for (const f of s.float.filter((x) => !x.reason.startsWith("no quantizer"))) lines.push(`  float: ${f.name || "(unnamed)"} (${f.opType}): ${f.reason}`);

@@ -23,7 +23,7 @@ export async function quantizeDynamicModel(
   const m = await preprocess(model, optimize);
   const g = m.graph;
   const opset = Number(m.opset() ?? 0);
-  const summary = emptySummary("qoperator", "dynamic", opset);
+  const summary = emptySummary(config, "dynamic", opset, "qoperator");
   if (opset < 10) throw new Error(`${model.path ?? "model"}: dynamic quantization needs opset >= 10 (MatMulInteger); this model is opset ${opset}`);
   const types = inferElemTypes(g);
   const inits = new Map(g.initializer.map((t) => [t.name, t]));

@@ -35,7 +35,7 @@ export class QdqRewriter {
     this.inits = new Map(g.initializer.map((t) => [t.name, t]));
     this.taken = usedNames(g);
     const opset = opsetOf(model);
-    this.summary = emptySummary(config.format, "static", opset);
+    this.summary = emptySummary(config, "static", opset);
   }
 
   private get graph(): GraphProto {

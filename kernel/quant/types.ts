@@ -6,6 +6,14 @@ import type { QType } from "./math";
 
 export type QuantFormat = "qdq" | "qoperator";
 export type WeightType = "int8" | "uint8";
+/**
+ * The CPU a quantized model is made for; it decides the default weight type, never the machine that quantizes.
+ * "any" (default) and "avx2": uint8 weights (U8U8), exact on every CPU (x86 without VNNI saturates u8×s8 products).
+ * "vnni" (x86 with AVX-512 VNNI, AVX-VNNI or AMX) and "arm": int8 weights (U8S8, onnxruntime's own default), exact
+ * there and faster. "native": whichever of these the quantizing machine is.
+ */
+export type TargetCpu = "any" | "avx2" | "vnni" | "arm" | "native";
+export const TARGET_CPUS: readonly TargetCpu[] = ["any", "avx2", "vnni", "arm", "native"];
 export type CalibrationMethod = "minmax" | "entropy" | "percentile" | "mse";
 /** A node chosen by exact name, by a regular expression over its name, or by a predicate. */
 export type NodeSelector = string | RegExp | ((node: NodeProto) => boolean);
@@ -44,9 +52,11 @@ export interface QConfig {
   format?: QuantFormat;
   /** Activation type. Default "uint8" (U8S8): see docs/quantization.md for the measurement behind it. */
   activationType?: QType;
+  /** The CPU the model is for (default "any"): picks the default weight type, see TargetCpu. */
+  targetCpu?: TargetCpu;
   /**
-   * Weight type. Default: "int8" where the CPU has VNNI/AMX (or is not x86), "uint8" on x86 without VNNI, where
-   * onnxruntime's u8×s8 kernels saturate (see cpu.ts for the measurement).
+   * Weight type. Default from targetCpu: "uint8" for any/avx2 (exact everywhere: on x86 without VNNI onnxruntime's
+   * u8×s8 kernels saturate, see cpu.ts), "int8" for vnni/arm.
    */
   weightType?: WeightType;
   /** Per-channel weights for Conv/ConvTranspose/MatMul/Gemm. Default true. */
@@ -79,6 +89,7 @@ export interface QConfig {
 
 export interface ResolvedQConfig {
   format: QuantFormat;
+  targetCpu: TargetCpu;
   activationType: QType;
   weightType: WeightType;
   perChannel: boolean;
@@ -96,11 +107,20 @@ export interface ResolvedQConfig {
 const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];
 const METHODS: readonly CalibrationMethod[] = ["minmax", "entropy", "percentile", "mse"];
 
+/** The weight type a target CPU runs exactly and fastest (the default when QConfig.weightType is not given). */
+export function defaultWeightType(target: TargetCpu): WeightType {
+  if (target === "native") return signedWeightsSafe() ? "int8" : "uint8";
+  return target === "vnni" || target === "arm" ? "int8" : "uint8";
+}
+
 export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
+  const targetCpu = c.targetCpu ?? "any";
+  if (!TARGET_CPUS.includes(targetCpu)) throw new Error(`QConfig.targetCpu: "${targetCpu}" is not one of ${TARGET_CPUS.join(", ")}`);
   const r: ResolvedQConfig = {
     format: c.format ?? "qdq",
+    targetCpu,
     activationType: c.activationType ?? "uint8",
-    weightType: c.weightType ?? (signedWeightsSafe() ? "int8" : "uint8"),
+    weightType: c.weightType ?? defaultWeightType(targetCpu),
     perChannel: c.perChannel ?? true,
     activationSymmetric: c.activationSymmetric ?? false,
     weightSymmetric: c.weightSymmetric ?? true,
@@ -166,13 +186,16 @@ export interface QuantizationSummary {
   /** Activations folded into their producer (Relu/Clip removed because the Q clamps the same way). */
   foldedActivations: string[];
   opset: { before: number; after: number };
+  /** Weight type written and the CPU it was chosen for (static and dynamic INT8). */
+  weights?: { type: WeightType; targetCpu: TargetCpu };
   warnings: string[];
 }
 
-export function emptySummary(format: QuantFormat, mode: "static" | "dynamic", opset: number): QuantizationSummary {
+export function emptySummary(config: ResolvedQConfig, mode: "static" | "dynamic", opset: number, format = config.format): QuantizationSummary {
   return {
     format,
     mode,
+    weights: { type: config.weightType, targetCpu: config.targetCpu },
     quantized: [],
     float: [],
     unsupportedOps: {},

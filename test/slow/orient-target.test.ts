@@ -8,17 +8,17 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { readNpyTensor } from "../../../kernel/analysis/dataset";
-import { sliceRows, type HostTensor } from "../../../kernel/analysis/feeds";
-import { classLabels } from "../../../kernel/analysis/metrics";
-import { modelOutputs, searchMixedPrecision, top1 } from "../../../kernel/analysis/sensitivity";
-import type { Feeds } from "../../../kernel/data/feeds";
-import { splitRows } from "../../../kernel/calibrate/rows";
-import { Model } from "../../../kernel/onnx";
-import { calibrate, convert, prepare, release } from "../../../kernel/quant";
+import { readNpyTensor } from "../../kernel/analysis/dataset";
+import { sliceRows, type HostTensor } from "../../kernel/analysis/feeds";
+import { classLabels } from "../../kernel/analysis/metrics";
+import { modelOutputs, searchMixedPrecision, top1 } from "../../kernel/analysis/sensitivity";
+import type { Feeds } from "../../kernel/data/feeds";
+import { splitRows } from "../../kernel/calibrate/rows";
+import { Model } from "../../kernel/onnx";
+import { calibrate, convert, prepare, release } from "../../kernel/quant";
 import { allSamples, rotatedSet, rotateImages } from "./rotation";
 
-const FIX = path.join(__dirname, "..", "..", "fixtures");
+const FIX = path.join(__dirname, "..", "fixtures");
 const manifest = JSON.parse(readFileSync(path.join(FIX, "models", "manifest.json"), "utf8")) as Record<string, { rotationRef: { anglesDeg: number[] } }>;
 
 const batches = (x: HostTensor, size: number): Feeds[] => [...splitRows({ input: x } as unknown as Feeds, size)];

@@ -10,10 +10,10 @@
 // work too), each rotated `copies` times, and their angle bins.
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { HostTensor } from "../../../kernel/analysis/feeds";
-import { openData } from "../../../kernel/data/readers";
+import type { HostTensor } from "../../kernel/analysis/feeds";
+import { openData } from "../../kernel/data/readers";
 import type { ModelProto } from "onnx-buf";
-import { randomFloats } from "../quant/build";
+import { randomFloats } from "../unit/quant/build";
 
 export const BINS = 36;
 
@@ -82,14 +82,14 @@ export function allSamples(file: string, model: ModelProto): HostTensor {
 
 async function main(): Promise<void> {
   const { parseArgs } = await import("node:util");
-  const { readNpyTensor } = await import("../../../kernel/analysis/dataset");
-  const { encodeNpy } = await import("../../../kernel/data/npy");
-  const { Model } = await import("../../../kernel/onnx");
+  const { readNpyTensor } = await import("../../kernel/analysis/dataset");
+  const { encodeNpy } = await import("../../kernel/data/npy");
+  const { Model } = await import("../../kernel/onnx");
   const { values } = parseArgs({
     options: { write: { type: "string" }, copies: { type: "string", default: "2" }, seed: { type: "string", default: "7" }, from: { type: "string" } },
   });
   if (!values.write) throw new Error("usage: rotation.ts --write DIR [--copies 2] [--seed 7] [--from FILE]");
-  const fixtures = path.join(__dirname, "..", "..", "fixtures");
+  const fixtures = path.join(__dirname, "..", "fixtures");
   const images = values.from
     ? allSamples(values.from, (await Model.load(path.join(fixtures, "models", "orient.onnx"))).proto)
     : readNpyTensor(path.join(fixtures, "data", "eval", "x.npy"));

@@ -7,17 +7,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { takeBatches } from "../../../kernel/analysis/analyze";
-import { readNpyTensor } from "../../../kernel/analysis/dataset";
-import { sliceRows } from "../../../kernel/analysis/feeds";
-import { classLabels } from "../../../kernel/analysis/metrics";
-import { modelOutputs, outputSqnr, searchMixedPrecision, top1 } from "../../../kernel/analysis/sensitivity";
-import type { Feeds } from "../../../kernel/data/feeds";
-import { openData } from "../../../kernel/data/readers";
-import { Model } from "../../../kernel/onnx";
-import { calibrate, convert, prepare, release } from "../../../kernel/quant";
+import { takeBatches } from "../../kernel/analysis/analyze";
+import { readNpyTensor } from "../../kernel/analysis/dataset";
+import { sliceRows } from "../../kernel/analysis/feeds";
+import { classLabels } from "../../kernel/analysis/metrics";
+import { modelOutputs, outputSqnr, searchMixedPrecision, top1 } from "../../kernel/analysis/sensitivity";
+import type { Feeds } from "../../kernel/data/feeds";
+import { openData } from "../../kernel/data/readers";
+import { Model } from "../../kernel/onnx";
+import { calibrate, convert, prepare, release } from "../../kernel/quant";
 
-const FIX = path.join(__dirname, "..", "..", "fixtures");
+const FIX = path.join(__dirname, "..", "fixtures");
 const MODEL = "densenet";
 
 test(`${MODEL}: default INT8 within 0.3 pp; the search keeps a few nodes float for +3 dB output SQNR with >= 90 % int8 weights`, { timeout: 180_000 }, async () => {
@@ -81,7 +81,7 @@ test("minInt8WeightShare passes over nodes too heavy to keep in float (the fixtu
 });
 
 test("--min-int8-weights rides on the --target; out-of-range values and a missing target are refused", async () => {
-  const { extractTarget } = await import("../../../kernel/cli/quantize-target");
+  const { extractTarget } = await import("../../kernel/cli/quantize-target");
   const t = extractTarget(["m.onnx", "--target", "drop<=0.3", "--eval", "d", "--min-int8-weights", "0.9", "-o", "x"]);
   assert.deepEqual(t.target, { kind: "drop", maxPp: 0.3, minInt8WeightShare: 0.9 });
   assert.deepEqual(t.rest, ["m.onnx", "-o", "x"]);
