@@ -134,12 +134,15 @@ export function topologicalSort(graph: GraphProto): void {
   const indeg = new Map<NodeProto, number>();
   const readers = consumers(graph);
   for (const n of graph.node) {
-    let k = 0;
-    for (const i of new Set(nodeInputs(n))) if (prod.has(i) && prod.get(i) !== n) k++;
-    if (nodeInputs(n).some((i) => prod.get(i) === n)) {
-      throw new OnnxError(`${nodeLabel(n)} reads its own output: the graph has a cycle`);
+    // In-degree counts producer nodes, not values: a node reading two outputs of one producer
+    // (DynamicQuantizeLinear → MatMulInteger, Split → Add) is released once when that producer is placed.
+    const from = new Set<NodeProto>();
+    for (const i of nodeInputs(n)) {
+      const p = prod.get(i);
+      if (p === n) throw new OnnxError(`${nodeLabel(n)} reads its own output: the graph has a cycle`);
+      if (p) from.add(p);
     }
-    indeg.set(n, k);
+    indeg.set(n, from.size);
   }
   const order = new Map(graph.node.map((n, i) => [n, i]));
   const ready = graph.node.filter((n) => indeg.get(n) === 0);

@@ -54,6 +54,16 @@ test("topologicalSort orders a shuffled graph stably; a cycle is an error naming
   assert.throws(() => topologicalSort(c), (e: unknown) => e instanceof OnnxError && /cycle through node "mm" \(MatMul\)/.test(e.message));
 });
 
+test("topologicalSort: a node reading two outputs of one producer is no cycle (Split → Add, DynamicQuantizeLinear → MatMulInteger)", () => {
+  const g = smallMlp().graph;
+  // relu's output y is split in two halves that one Add reads back: y → Split → (a, b) → Add → s.
+  const split = makeNode("Split", ["y"], ["ya", "yb"], { name: "split" });
+  const add = makeNode("Add", ["ya", "yb"], ["s"], { name: "sum" });
+  g.node.unshift(add, split);
+  topologicalSort(g);
+  assert.deepEqual(g.node.map((n) => n.name).slice(-2), ["split", "sum"]);
+});
+
 test("checkGraph reports dangling inputs, missing outputs and double definitions by name", () => {
   const g = smallMlp().graph;
   checkGraph(g);
