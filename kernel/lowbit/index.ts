@@ -17,6 +17,8 @@ export type { GptqOptions, GptqResult } from "./gptq";
 export { collectHessians } from "./hessian";
 export type { HessianCollectOptions, Hessians } from "./hessian";
 
+const RUNNABLE_FP4_OPSET = 10;
+
 const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gptq";
 
 /**
@@ -28,8 +30,13 @@ export function lowBitModel(model: Model, options: LowBitOptions, hessians?: Hes
   if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
   const copy = model.clone();
   // The standard ONNX forms need newer types: uint4/uint8 blocked DequantizeLinear (opset 21), uint2 (25),
-  // FLOAT4E2M1 (23).
-  const needs = options.mode === "int4" && options.format === "qdq" ? qdqOpset(options.bits ?? 4) : options.mode === "fp4" && options.export === "native" ? 23 : 0;
+  // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
+  const needs =
+    options.mode === "int4" && options.format === "qdq"
+      ? qdqOpset(options.bits ?? 4)
+      : options.mode === "fp4"
+        ? options.export === "native" ? 23 : options.export === "fake" ? 0 : RUNNABLE_FP4_OPSET
+        : 0;
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
   const report = quantizeWeightsLowBit(copy, options, hessians);

@@ -20,11 +20,13 @@ export async function quantizeDynamicModel(
   config: ResolvedQConfig,
   optimize: boolean,
 ): Promise<{ model: Model; summary: QuantizationSummary }> {
-  const m = await preprocess(model, optimize);
+  const notes: string[] = [];
+  const m = await preprocess(model, optimize, notes);
   const g = m.graph;
   const opset = Number(m.opset() ?? 0);
   const summary = emptySummary(config, "dynamic", opset, "qoperator");
-  if (opset < 10) throw new Error(`${model.path ?? "model"}: dynamic quantization needs opset >= 10 (MatMulInteger); this model is opset ${opset}`);
+  summary.opset.before = model.opset() ?? 0;
+  summary.warnings.push(...notes);
   const types = inferElemTypes(g);
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
   const taken = usedNames(g);

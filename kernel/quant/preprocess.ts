@@ -6,41 +6,38 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { DataType } from "../onnx/dtype";
-import { constantsToInitializers, forEachGraph } from "../onnx/graph";
+import { constantsToInitializers } from "../onnx/graph";
 import { Model } from "../onnx/model";
-import { attrInt, getAttribute } from "../onnx/proto";
+import { attrInt } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
+import { upgradeOpset } from "../onnx/upgrade";
 import { createSession } from "../runtime/session";
 
 const QDQ_OPS = new Set(["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"]);
 
-// Ops whose meaning changed between opset 9 and 10; without them, a 9 → 10 upgrade is a relabelling.
-const CHANGED_AT_10 = new Set(["Slice", "TopK", "Upsample", "Dropout", "AveragePool", "MaxPool"]);
-
 /**
- * Q/DQ need opset >= 10 (and fused QLinearConv is only registered from 10). An opset-9 model whose ops did not
- * change at 10 is relabelled; otherwise we refuse with what to do (onnx's version converter rewrites ops properly).
- * MaxPool/AveragePool only gained optional attributes at 10 (ceil_mode), so they are safe when those are absent.
+ * Standard per-axis QuantizeLinear/DequantizeLinear need opset 13 (Q/DQ themselves 10, DynamicQuantizeLinear 11).
+ * Older models are upgraded by our own upgrader (onnx/upgrade.ts), which rewrites the ops whose meaning changed
+ * (Slice, Upsample, Softmax, …) faithfully. Where it cannot, a model at opset 10–12 is quantized as it is
+ * (onnxruntime's com.microsoft Q/DQ where per-axis is needed); below 10 there is no Q/DQ at all, so that is an error
+ * naming the op.
  */
-function upgradeTo10(m: Model, label: string, notes: string[]): void {
-  const opset = m.opset() ?? 0;
-  if (opset >= 10) return;
-  const blocking = new Set<string>();
-  forEachGraph(m.graph, (g) => {
-    for (const n of g.node) {
-      if (n.domain !== "" && n.domain !== "ai.onnx") continue;
-      if ((n.opType === "MaxPool" || n.opType === "AveragePool") && !getAttribute(n, "ceil_mode")) continue;
-      if (CHANGED_AT_10.has(n.opType)) blocking.add(n.opType);
-    }
-  });
-  if (blocking.size) {
-    throw new Error(
-      `${label} is opset ${opset}; quantization needs opset >= 10, and its ${[...blocking].join(", ")} ops changed meaning at 10. ` +
-        `Re-export the model at opset 13 or newer (or convert it with onnx.version_converter) and quantize that.`,
-    );
+export const QUANT_OPSET = 13;
+
+function upgradeForQuantization(model: Model, label: string, notes: string[]): Model {
+  const opset = model.opset() ?? 0;
+  if (opset >= QUANT_OPSET) return model;
+  const m = model.clone();
+  try {
+    upgradeOpset(m, QUANT_OPSET);
+  } catch (e) {
+    const why = (e as Error).message;
+    if (opset < 10) throw new Error(`${label} is opset ${opset}; quantization needs opset 10 or later and the upgrade to ${QUANT_OPSET} failed: ${why}`);
+    notes.push(`kept opset ${opset} (the upgrade to ${QUANT_OPSET} failed: ${why})`);
+    return model;
   }
-  m.setOpset(10);
-  notes.push(`opset upgraded ${opset} → 10 for QuantizeLinear/DequantizeLinear (no op in this model changed meaning)`);
+  notes.push(`upgraded the model from opset ${opset} to ${QUANT_OPSET} for standard per-channel QuantizeLinear/DequantizeLinear (the input file is unchanged)`);
+  return m;
 }
 
 /**
@@ -62,8 +59,8 @@ export async function preprocess(model: Model, optimize: boolean, notes: string[
   const label = model.path ?? "the model";
   const already = model.graph.node.find((n) => QDQ_OPS.has(n.opType));
   if (already) throw new Error(`${label} is already quantized (it has ${already.opType} node "${already.name}"): quantize the float model`);
-  let m = model.clone();
-  upgradeTo10(m, label, notes);
+  let m = upgradeForQuantization(model, label, notes);
+  if (m === model) m = model.clone();
   initializersOutOfInputs(m, notes);
   if (optimize) m = await optimizeBasic(m);
   constantsToInitializers(m.graph);
