@@ -2,12 +2,11 @@
 // Cast(fp16 initializer → float) become float initializers (so those weights can be quantized), and optionally
 // onnxruntime's 'basic' optimizer folds BatchNormalization into Conv and shape arithmetic into constants (what ORT's
 // quant_pre_process does; the saved result is portable, see notes/onnxruntime-node-facts.md).
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { DataType } from "../onnx/dtype";
 import { constantsToInitializers } from "../onnx/graph";
 import { Model } from "../onnx/model";
+import { makeTempDir, removeTempDir } from "../onnx/tempdir";
 import { attrInt } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { upgradeOpset } from "../onnx/upgrade";
@@ -89,9 +88,12 @@ function foldCastsOfInitializers(m: Model): void {
   g.node = g.node.filter((n) => !drop.has(n));
 }
 
-/** onnxruntime at level 'basic', saved and reloaded (portable: no hardware-specific ops at this level). */
+/**
+ * onnxruntime at level 'basic', saved and reloaded (portable: no hardware-specific ops at this level). The folder is
+ * registered (onnx/tempdir) so that an interrupted run removes it too: it holds a copy as large as the model.
+ */
 async function optimizeBasic(m: Model): Promise<Model> {
-  const dir = mkdtempSync(path.join(tmpdir(), "ptq-pre-"));
+  const dir = makeTempDir("ptq-pre-");
   try {
     const file = path.join(dir, "basic.onnx");
     const s = await createSession(m, { optimization: "basic", optimizedModelPath: file, threads: 1 });
@@ -99,6 +101,6 @@ async function optimizeBasic(m: Model): Promise<Model> {
     const bytes = Model.loadSync(file).toBytes();
     return Model.fromBytes(bytes, m.dir === undefined ? {} : { dir: m.dir });
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   }
 }

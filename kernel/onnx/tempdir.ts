@@ -1,0 +1,42 @@
+// Temp folders the engine makes while it works (ptq-pre-*: onnxruntime's optimized copy of a model, as large as
+// the model). Each is registered while it exists, so that whoever owns the process (the `ptq` CLI on Ctrl-C or
+// SIGTERM, or at exit) can remove what a run interrupted mid-way would otherwise leave in the temp directory.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const live = new Set<string>();
+
+/** A new folder `<tmpdir>/<prefix>XXXXXX`, registered until removeTempDir() (or removeAllTempDirs()). */
+export function makeTempDir(prefix: string): string {
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  live.add(dir);
+  return dir;
+}
+
+/** Removes a folder made by makeTempDir, with its contents. */
+export function removeTempDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+  live.delete(dir);
+}
+
+/** Keeps a folder made by makeTempDir (it became an output): it is no longer removed on exit or interrupt. */
+export function keepTempDir(dir: string): void {
+  live.delete(dir);
+}
+
+/** Removes every registered folder; synchronous, so it can run in an 'exit' or signal handler. Never throws. */
+export function removeAllTempDirs(): void {
+  for (const dir of [...live]) {
+    try {
+      removeTempDir(dir);
+    } catch {
+      // Best effort at exit: a folder that cannot be removed must not hide the reason the process is ending.
+    }
+  }
+}
+
+/** Folders registered now (for tests and diagnostics). */
+export function liveTempDirs(): string[] {
+  return [...live];
+}
