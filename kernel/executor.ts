@@ -170,6 +170,9 @@ export function createExecutor(options: ExecutorOptions): Executor {
       if (e instanceof Error && /Script execution was interrupted/.test(e.message)) {
         return { status: "interrupted", error: { name: "Interrupted", message: "Interrupted (SIGINT)." } };
       }
+      // The cell type-checked and ran up to the throw: its imports and the names it declared exist now, as in a
+      // Python kernel, so later cells may use them (a failed `import …; await loadModel(bad)` keeps `loadModel`).
+      prevDecl = converted.declOutput ?? prevDecl;
       return { status: "error", error: toError(e, fileName) };
     } finally {
       interruptCurrent = undefined;

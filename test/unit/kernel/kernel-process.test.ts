@@ -63,6 +63,16 @@ describe("kernel process", { timeout: 120_000 }, () => {
     assert.match(r.error!.stack!, /cell\d+\.ts:4:9/);
   });
 
+  test("a cell that throws keeps its imports and what it declared for later cells", async () => {
+    const r = await run('import { readFileSync as readIt } from "node:fs";\nconst before = 5;\nreadIt("/nonexistent/ptq-cell");');
+    assert.equal(r.status, "error");
+    assert.match(r.error!.message, /ENOENT/);
+    seen.length = 0;
+    const next = await run("typeof readIt + before");
+    assert.equal(next.status, "ok", next.error?.message);
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "'function5'" })]);
+  });
+
   test("local .ts files import with their types; an edit is seen by the next cell", async () => {
     const lib = path.join(ws, "lib");
     mkdirSync(lib, { recursive: true });
