@@ -1,5 +1,6 @@
 // `ptq inspect MODEL [--json] [--no-shapes] [--dim NAME=SIZE]`: what a model holds (inputs, outputs, ops,
 // parameters, opsets) and, by running it once on zeros, the shape of every intermediate tensor.
+import { formatAmount, LIMITS, LimitError } from "../data/limits";
 import { Model } from "../onnx/model";
 import { formatSummary, summarize } from "../onnx/summary";
 
@@ -7,7 +8,8 @@ const HELP = `Usage: ptq inspect MODEL [options]
 
 Prints a summary of an ONNX model: inputs and outputs with shapes and types, op histogram, parameter count and
 bytes per element type, opsets, producer, and the shape of every intermediate tensor (found by running the model
-once on zero-filled inputs with onnxruntime).
+once on zero-filled inputs with onnxruntime). Zero inputs over ${LIMITS.feedBytes.env} bytes in all (default
+${formatAmount("feedBytes", LIMITS.feedBytes.default)}) are not built: the model is not run, the summary still prints.
 
 Options:
   --json            print JSON instead of text
@@ -67,7 +69,7 @@ export async function run(args: string[], io: CliIO = stdio): Promise<number> {
       const { intermediateShapes } = await import("../runtime/shapes");
       intermediate = await intermediateShapes(model, { dims });
     } catch (e) {
-      shapeError = (e as Error).message;
+      shapeError = e instanceof LimitError ? `the model was not run: ${e.message}` : (e as Error).message;
     }
   }
   if (json) {

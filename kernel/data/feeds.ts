@@ -59,8 +59,14 @@ export function ortTypeName(t: DataType): string {
   return n;
 }
 
+export interface FeedArrayType {
+  new (n: number): FeedArray;
+  readonly name: string;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
 /** The JS array each element type is fed as (float16 as its raw bits in a Uint16Array, bool as Uint8Array). */
-const ARRAY_FOR: Partial<Record<DataType, { new (n: number): FeedArray; name: string }>> = {
+const ARRAY_FOR: Partial<Record<DataType, FeedArrayType>> = {
   [DataType.FLOAT]: Float32Array,
   [DataType.DOUBLE]: Float64Array,
   [DataType.FLOAT16]: Uint16Array,
@@ -75,7 +81,7 @@ const ARRAY_FOR: Partial<Record<DataType, { new (n: number): FeedArray; name: st
   [DataType.UINT64]: BigUint64Array,
 };
 
-export function arrayTypeFor(t: DataType): { new (n: number): FeedArray; name: string } {
+export function arrayTypeFor(t: DataType): FeedArrayType {
   const a = ARRAY_FOR[t];
   if (!a) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);
   return a;

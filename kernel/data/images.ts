@@ -3,10 +3,13 @@
 
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
+import { kMaxLength } from "node:buffer";
+import { inflateSync } from "node:zlib";
 import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import { DataType } from "../onnx/dtype";
 import { checkFeeds, DataError, formatShape, type Feeds } from "./feeds";
+import { checkFeedBytes, limitOf, overLimit, type Limits } from "./limits";
 import { inputSpecs, type ModelInputsSource } from "./readers";
 
 export interface ImageOptions {
@@ -27,6 +30,8 @@ export interface ImageOptions {
   batchSize?: number;
   /** Where warnings go (images left over when the batch is fixed); default process.emitWarning. */
   warn?: (message: string) => void;
+  /** Overrides of imagePixels and feedBytes (kernel/data/limits.ts; docs/limits.md). */
+  limits?: Limits;
 }
 
 interface Decoded {
@@ -35,14 +40,90 @@ interface Decoded {
   rgba: Uint8Array;
 }
 
-function decode(file: string): Decoded {
+export interface ImageHeader {
+  width: number;
+  height: number;
+  /** PNG Adam7 interlacing: pngjs inflates such images without an output bound, so we bound it first. */
+  interlaced: boolean;
+}
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Every chunk of a PNG (type, data), as far as the bytes go. */
+function* pngChunks(b: Uint8Array): Generator<[string, Uint8Array]> {
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  for (let p = 8; p + 8 <= b.length; ) {
+    const len = v.getUint32(p);
+    const type = String.fromCharCode(...b.subarray(p + 4, p + 8));
+    yield [type, b.subarray(p + 8, Math.min(b.length, p + 8 + len))];
+    if (type === "IEND") return;
+    p += 12 + len;
+  }
+}
+
+/**
+ * The size a PNG (its IHDR; the largest, should there be several) or a JPEG (its SOFn frame headers) declares,
+ * read without decoding; undefined when there is none (the decoder then reports what is wrong).
+ */
+export function imageHeader(b: Uint8Array): ImageHeader | undefined {
+  const found: ImageHeader[] = [];
+  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  if (PNG_SIGNATURE.every((x, i) => b[i] === x)) {
+    for (const [type, d] of pngChunks(b)) {
+      if (type !== "IHDR" || d.length < 13) continue;
+      const at = d.byteOffset - b.byteOffset;
+      found.push({ width: v.getUint32(at), height: v.getUint32(at + 4), interlaced: d[12] === 1 });
+    }
+  } else if (b[0] === 0xff && b[1] === 0xd8) {
+    for (let p = 2; p + 4 <= b.length && b[p] === 0xff; ) {
+      const m = b[p + 1]!;
+      if (m === 0xd9 || m === 0xda) break; // end of image, start of scan: frame headers come before
+      if (m === 0xff || m === 0x01 || m === 0xd8 || (m >= 0xd0 && m <= 0xd7)) {
+        p += m === 0xff ? 1 : 2; // a fill byte, or a marker without a length
+        continue;
+      }
+      // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC): length, precision, height, width.
+      if (m >= 0xc0 && m <= 0xcf && m !== 0xc4 && m !== 0xc8 && m !== 0xcc && p + 9 <= b.length) {
+        found.push({ width: v.getUint16(p + 7), height: v.getUint16(p + 5), interlaced: false });
+      }
+      p += 2 + v.getUint16(p + 2);
+    }
+  }
+  if (found.length === 0) return undefined;
+  const largest = found.reduce((x, y) => (y.width * y.height > x.width * x.height ? y : x));
+  return { ...largest, interlaced: found.some((h) => h.interlaced) };
+}
+
+/** Refuses an image whose declared size passes the pixel limit, or whose PNG data inflates past what that holds. */
+function checkImage(bytes: Uint8Array, file: string, maxPixels: number): void {
+  const h = imageHeader(bytes);
+  if (!h) return;
+  const pixels = h.width * h.height;
+  if (pixels > maxPixels) throw overLimit("imagePixels", `${file}: declares ${h.width}×${h.height} =`, pixels, maxPixels);
+  if (!h.interlaced) return; // pngjs bounds the inflated size of non-interlaced images itself
+  // 16-bit RGBA is 8 bytes a pixel; Adam7's seven passes add at most two bytes a row (filter type, rounding).
+  const most = Math.min(8 * pixels + 4 * h.height + 64, kMaxLength);
+  const idat = Buffer.concat([...pngChunks(bytes)].filter(([t]) => t === "IDAT").map(([, d]) => d));
+  try {
+    inflateSync(idat, { maxOutputLength: most });
+  } catch (e) {
+    if ((e as { code?: string }).code === "ERR_BUFFER_TOO_LARGE") {
+      throw new DataError(`${file}: its image data inflates past the ${most} bytes a ${h.width}×${h.height} image can hold; the file is corrupt or hostile`);
+    }
+    // Other zlib errors: pngjs reports them when decoding.
+  }
+}
+
+function decode(file: string, maxPixels: number): Decoded {
   const bytes = readFileSync(file);
+  checkImage(bytes, file, maxPixels);
   try {
     if (/\.png$/i.test(file)) {
       const png = PNG.sync.read(bytes);
       return { width: png.width, height: png.height, rgba: png.data };
     }
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024 });
+    // jpeg-js checks its own frame size too, should our scan of the markers have missed one.
+    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 1024, maxResolutionInMP: maxPixels / 1e6 });
     return { width: img.width, height: img.height, rgba: img.data };
   } catch (e) {
     throw new DataError(`${file}: cannot decode the image (${(e as Error).message})`);
@@ -126,6 +207,10 @@ export function* readImageFolder(dir: string, model: ModelInputsSource, options:
     .map((f) => path.join(dir, f));
   if (files.length === 0) throw new DataError(`${dir}: no .png/.jpg/.jpeg images in this folder`);
   const per = h * w * channels;
+  const maxPixels = limitOf("imagePixels", options.limits);
+  const largest = Math.min(batch, files.length);
+  const largestDims = layout === "NCHW" ? [largest, channels, h, w] : [largest, h, w, channels];
+  checkFeedBytes([{ name: spec.name, dims: largestDims, bytesPerElement: 4 }], `${dir}: a batch of ${largest} image(s)`, options.limits);
   for (let s = 0; s < files.length; s += batch) {
     const group = files.slice(s, s + batch);
     if (fixedBatch && group.length < fixedBatch) {
@@ -136,7 +221,7 @@ export function* readImageFolder(dir: string, model: ModelInputsSource, options:
     }
     const data = new Float32Array(group.length * per);
     group.forEach((file, k) => {
-      const img = decode(file);
+      const img = decode(file, maxPixels);
       const ps = planes(img, channels).map((pl) => resizePlane(pl, img.height, img.width, h, w, options.resize ?? "bilinear"));
       for (let c = 0; c < channels; c++) {
         const m = mean[c] ?? mean[0]!;

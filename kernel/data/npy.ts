@@ -49,6 +49,9 @@ export function parseNpy(bytes: Uint8Array, file: string): LoadedArray {
   } else {
     throw new DataError(`${file}: unsupported .npy version ${major}`);
   }
+  if (start + headerLen > bytes.length) {
+    throw new DataError(`${file}: truncated: its .npy header says ${headerLen} bytes, the file has ${bytes.length - start} after the magic`);
+  }
   const header = new TextDecoder(major === 3 ? "utf-8" : "latin1").decode(bytes.subarray(start, start + headerLen));
   const descr = /'descr'\s*:\s*'([<>|=])([a-z])(\d+)'/.exec(header);
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(header);
@@ -62,15 +65,16 @@ export function parseNpy(bytes: Uint8Array, file: string): LoadedArray {
   if (fortran[1] === "True") {
     throw new DataError(`${file}: Fortran-ordered arrays are not supported; save with np.ascontiguousarray(x)`);
   }
-  const dims = shape[1]!
-    .split(",")
-    .map((s) => s.trim())
-    .filter((s) => s.length > 0)
-    .map(Number);
+  const dims = parseShape(shape[1]!, file);
   const count = dims.reduce((a, d) => a * d, 1);
   const dataStart = start + headerLen;
-  if (bytes.length - dataStart < count * t.bytes) {
-    throw new DataError(`${file}: truncated: shape [${dims.join(", ")}] needs ${count * t.bytes} bytes, file has ${bytes.length - dataStart}`);
+  const need = count * t.bytes;
+  const have = bytes.length - dataStart;
+  if (have < need) {
+    throw new DataError(`${file}: truncated: shape [${dims.join(", ")}] needs ${need} bytes, file has ${have}`);
+  }
+  if (have > need) {
+    throw new DataError(`${file}: shape [${dims.join(", ")}] needs ${need} bytes of data, but the file has ${have}: the header does not match the data`);
   }
   const little = descr[1] !== ">";
   const data = t.make(count);
@@ -81,6 +85,19 @@ export function parseNpy(bytes: Uint8Array, file: string): LoadedArray {
     for (let i = 0; i < count; i++) out[i] = t.get(view, dataStart + i * t.bytes, little);
   }
   return { dtype: t.dtype, dims, data };
+}
+
+/** The header's shape tuple ("3, 28, 28" or "3L," as Python 2 wrote it): dimensions must be whole numbers >= 0. */
+function parseShape(tuple: string, file: string): number[] {
+  const parts = tuple.split(",").map((s) => s.trim());
+  if (parts.at(-1) === "") parts.pop(); // (3,)
+  return parts.map((s) => {
+    const d = /^\d+L?$/.test(s) ? parseInt(s, 10) : NaN;
+    if (!Number.isSafeInteger(d)) {
+      throw new DataError(`${file}: .npy shape (${tuple}) has the dimension "${s}"; dimensions must be whole numbers >= 0`);
+    }
+    return d;
+  });
 }
 
 /** Reads and parses a .npy file (e.g. eval labels); errors name the file. */

@@ -3,6 +3,7 @@
 
 import { DataType, dtypeName } from "../onnx/dtype";
 import { arrayTypeFor, checkFeeds, DataError, ortTypeName, type FeedArray, type Feeds } from "./feeds";
+import { checkFeedBytes, type Limits } from "./limits";
 import { inputSpecs, type ModelInputsSource } from "./readers";
 
 export interface RandomDataOptions {
@@ -16,6 +17,8 @@ export interface RandomDataOptions {
   intHigh?: number;
   /** Where the warning goes (default process.emitWarning). */
   warn?: (message: string) => void;
+  /** Override of the feedBytes limit, the most one generated batch may hold (kernel/data/limits.ts). */
+  limits?: Limits;
 }
 
 /** Float inputs get standard normal values, integer inputs uniform integers, bool inputs 0/1. */
@@ -41,13 +44,15 @@ export function* randomData(model: ModelInputsSource, n: number, options: Random
       throw new DataError(`input "${s.name}" has a symbolic dim ${d ?? "?"} at axis ${i}; pass its shape in options.shapes`);
     });
   });
+  const arrays = specs.map((s) => arrayTypeFor(s.elemType));
+  checkFeedBytes(specs.map((s, k) => ({ name: s.name, dims: shapes[k]!, bytesPerElement: arrays[k]!.BYTES_PER_ELEMENT })), "random data", options.limits);
   const high = options.intHigh ?? 10;
   for (let b = 0; b < n; b++) {
     const feeds: Record<string, { data: FeedArray; dims: number[]; type: string }> = {};
     specs.forEach((s, k) => {
       const dims = shapes[k]!;
       const count = dims.reduce((a, d) => a * d, 1);
-      const data = new (arrayTypeFor(s.elemType))(count);
+      const data = new arrays[k]!(count);
       const t = s.elemType;
       for (let i = 0; i < count; i++) {
         if (t === DataType.FLOAT || t === DataType.DOUBLE) {

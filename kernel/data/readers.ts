@@ -9,6 +9,7 @@ import { DataType, dtypeName } from "../onnx/dtype";
 import { readTensor, tensorRawBytes } from "../onnx/tensor";
 import { batchesOf, DataError, modelInputs, type FeedArray, type Feeds, type InputSpec, type LoadedArray } from "./feeds";
 import { readImageFolder } from "./images";
+import type { Limits } from "./limits";
 import { parseNpy } from "./npy";
 import { ZipFile } from "./zip";
 
@@ -24,6 +25,8 @@ export function inputSpecs(m: ModelInputsSource): InputSpec[] {
 export interface ReaderOptions {
   /** Split arrays stacked along the first axis into batches of this many samples (dynamic-batch models). */
   batchSize?: number;
+  /** Overrides of the resource limits (kernel/data/limits.ts; docs/limits.md), e.g. { npzBytes: 4 * 2 ** 30 }. */
+  limits?: Limits;
 }
 
 /** Numeric file order: a2 before a10. */
@@ -59,7 +62,7 @@ export function* readNpz(fileOrDir: string, model: ModelInputsSource, options: R
   const specs = inputSpecs(model);
   const files = statSync(fileOrDir).isDirectory() ? listFiles(fileOrDir, ".npz") : [fileOrDir];
   for (const file of files) {
-    const zip = new ZipFile(file);
+    const zip = new ZipFile(file, options.limits);
     const arrays = new Map<string, LoadedArray>();
     try {
       if (zip.entries.length === 0) throw new DataError(`${file}: the .npz file holds no arrays`);
@@ -132,6 +135,6 @@ export function openData(p: string, model: ModelInputsSource, options: ReaderOpt
   }
   if (names.some((n) => n.toLowerCase().endsWith(".npz"))) return readNpz(p, model, options);
   if (names.some((n) => n.toLowerCase().endsWith(".npy"))) return readNpyFolder(p, model, options);
-  if (names.some((n) => /\.(png|jpe?g)$/i.test(n))) return readImageFolder(p, model, { batchSize: options.batchSize });
+  if (names.some((n) => /\.(png|jpe?g)$/i.test(n))) return readImageFolder(p, model, { batchSize: options.batchSize, limits: options.limits });
   throw new DataError(`${p}: no .npy, .npz, image or test_data_set_* data in this folder`);
 }

@@ -1,10 +1,13 @@
 // A minimal ZIP reader for .npz files (what numpy.savez / savez_compressed write): the central directory, stored
 // and deflated entries (node's zlib), ZIP64 sizes and offsets. Entries are read one at a time from the file
-// descriptor, so only the entry being read is in memory.
+// descriptor, so only the entry being read is in memory. Sizes in headers are checked against the file, and what
+// entries inflate to against the header and the npzBytes limit while inflating: headers can lie.
 
+import { kMaxLength } from "node:buffer";
 import { closeSync, fstatSync, openSync, readSync } from "node:fs";
 import { inflateRawSync } from "node:zlib";
 import { DataError } from "./feeds";
+import { formatAmount, limitOf, overLimit, type Limits } from "./limits";
 
 export interface ZipEntry {
   name: string;
@@ -34,10 +37,19 @@ function readAt(fd: number, offset: number, length: number): Buffer {
 export class ZipFile {
   readonly entries: ZipEntry[] = [];
   private readonly fd: number;
+  private readonly fileSize: number;
+  /** Decompressed bytes this archive may still give (the npzBytes limit, less what read() has returned). */
+  private budget: number;
+  private readonly maxBytes: number;
 
-  constructor(readonly file: string) {
+  constructor(
+    readonly file: string,
+    limits?: Limits,
+  ) {
+    this.maxBytes = this.budget = limitOf("npzBytes", limits);
     this.fd = openSync(file, "r");
     try {
+      this.fileSize = fstatSync(this.fd).size;
       this.readDirectory();
     } catch (e) {
       closeSync(this.fd);
@@ -46,7 +58,7 @@ export class ZipFile {
   }
 
   private readDirectory(): void {
-    const size = fstatSync(this.fd).size;
+    const size = this.fileSize;
     const tailLen = Math.min(size, 22 + 65535 + 20);
     const tail = readAt(this.fd, size - tailLen, tailLen);
     let at = -1;
@@ -66,6 +78,7 @@ export class ZipFile {
       dirSize = Number(eocd64.readBigUInt64LE(40));
       dirOffset = Number(eocd64.readBigUInt64LE(48));
     }
+    if (dirOffset + dirSize > size) throw new DataError(`${this.file}: corrupt zip (its central directory lies past the end of the file)`);
     const dir = readAt(this.fd, dirOffset, dirSize);
     let p = 0;
     for (let k = 0; k < count; k++) {
@@ -108,21 +121,42 @@ export class ZipFile {
     }
   }
 
-  /** The uncompressed bytes of one entry. */
+  /** The uncompressed bytes of one entry; refused past its declared size or the archive's npzBytes limit. */
   read(e: ZipEntry): Uint8Array {
     const local = readAt(this.fd, e.localHeaderOffset, 30);
     if (local.length < 30 || local.readUInt32LE(0) !== LOCAL) {
       throw new DataError(`${this.file}: corrupt zip entry "${e.name}"`);
     }
     const start = e.localHeaderOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+    if (start + e.compressedSize > this.fileSize) {
+      throw new DataError(`${this.file}: zip entry "${e.name}" is truncated (${e.compressedSize} bytes declared past the end of the file)`);
+    }
+    if (e.size > this.budget) {
+      throw overLimit("npzBytes", `${this.file}: entry "${e.name}" declares ${e.size} bytes; with the entries before it the archive inflates to`, this.maxBytes - this.budget + e.size, this.maxBytes);
+    }
     const raw = readAt(this.fd, start, e.compressedSize);
     if (raw.length !== e.compressedSize) throw new DataError(`${this.file}: zip entry "${e.name}" is truncated`);
     let out: Uint8Array;
     if (e.method === 0) out = raw;
-    else if (e.method === 8) out = inflateRawSync(raw);
+    else if (e.method === 8) out = this.inflate(e, raw);
     else throw new DataError(`${this.file}: zip entry "${e.name}" uses compression method ${e.method}; only stored and deflate are supported`);
     if (out.length !== e.size) throw new DataError(`${this.file}: zip entry "${e.name}" has ${out.length} bytes, expected ${e.size}`);
+    this.budget -= out.length;
     return out;
+  }
+
+  /** Inflates at most the declared size (within the budget, checked above): zlib stops there rather than after. */
+  private inflate(e: ZipEntry, raw: Uint8Array): Uint8Array {
+    try {
+      return inflateRawSync(raw, { maxOutputLength: Math.min(kMaxLength, Math.max(1, e.size)) });
+    } catch (err) {
+      if ((err as { code?: string }).code !== "ERR_BUFFER_TOO_LARGE") {
+        throw new DataError(`${this.file}: zip entry "${e.name}" cannot be inflated (${(err as Error).message})`);
+      }
+      throw new DataError(
+        `${this.file}: zip entry "${e.name}" inflates to more than the ${formatAmount("npzBytes", e.size)} its header declares; the file is corrupt or hostile`,
+      );
+    }
   }
 
   close(): void {
