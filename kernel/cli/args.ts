@@ -28,6 +28,11 @@ export function oneOf<T extends string>(flag: string, v: string | undefined, all
   return v as T;
 }
 
+/** "a, b,,c" → ["a", "b", "c"]: a comma-separated list as flags like --op-types take it. */
+export function commaList(s: string): string[] {
+  return s.split(",").map((x) => x.trim()).filter(Boolean);
+}
+
 /**
  * Walks `argv` once: `handle(arg, next)` is called per word; `next()` takes the following word as the option's
  * value (a UsageError naming the option when there is none). Each command's parser is then one switch.

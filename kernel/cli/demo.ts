@@ -2,8 +2,7 @@
 // CNN with default settings, then print FP32 vs INT8: size, latency, throughput and held-out accuracy with the
 // paired interval of the drop. Outputs go to a fresh temp folder (or --out); the bundled model is only read.
 
-import { existsSync, mkdirSync, mkdtempSync } from "node:fs";
-import os from "node:os";
+import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { benchmark } from "../analysis/benchmark";
@@ -12,7 +11,9 @@ import { evaluate } from "../analysis/evaluate";
 import { formatBytes, formatMs, formatPct, formatPp, renderTable } from "../analysis/format";
 import { buildReport, reportHtml, writeFileAtomic, type ReportJson } from "../analysis/report";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
+import { makeTempDir, untrackTemp } from "../onnx/tempdir";
 import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
+import { checkOutput, checkOutputFolder, errorMessage } from "./files";
 
 // From source (tsx) __dirname is kernel/cli/; bundled into out/cli.js it is out/.
 const FIXTURES = [path.resolve(__dirname, "..", ".."), path.resolve(__dirname, "..")]
@@ -30,6 +31,7 @@ Options:
   --calib DIR      calibration .npy folder (default test/fixtures/data/calib/npy)
   --calib-samples N  calibration files to use (default 128)
   --out DIR        where the INT8 model and report.html go (default: a new temp folder)
+  --overwrite      replace the INT8 model and report.html if --out already holds them
   --seconds S      benchmark time per batch size (default 4)
   --threads N      intra-op threads (default: all cores)
   -h, --help       this help`;
@@ -39,7 +41,9 @@ interface DemoConfig {
   evalDir: string;
   calibDir: string;
   calibSamples: number;
-  out: string;
+  /** undefined: a new temp folder. */
+  out: string | undefined;
+  overwrite: boolean;
   seconds: number;
   threads: number | undefined;
 }
@@ -53,6 +57,7 @@ function parse(argv: string[]): DemoConfig | "help" {
       calib: { type: "string" },
       "calib-samples": { type: "string" },
       out: { type: "string" },
+      overwrite: { type: "boolean" },
       seconds: { type: "string" },
       threads: { type: "string" },
       help: { type: "boolean", short: "h" },
@@ -64,7 +69,8 @@ function parse(argv: string[]): DemoConfig | "help" {
     evalDir: v.eval ?? path.join(FIXTURES, "data", "eval"),
     calibDir: v.calib ?? path.join(FIXTURES, "data", "calib", "npy"),
     calibSamples: v["calib-samples"] !== undefined ? parsePositiveInt(v["calib-samples"], "--calib-samples") : 128,
-    out: v.out ?? mkdtempSync(path.join(os.tmpdir(), "ptq-demo-")),
+    out: v.out,
+    overwrite: v.overwrite === true,
     seconds: v.seconds !== undefined ? parsePositiveNumber(v.seconds, "--seconds") : 4,
     threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
   };
@@ -86,7 +92,7 @@ async function quantize(cfg: DemoConfig, out: string): Promise<{ ms: number; sum
       }
     })();
     const t0 = performance.now();
-    const summary = await quantizeStatic(cfg.model, out, limited, {}, { overwrite: true });
+    const summary = await quantizeStatic(cfg.model, out, limited, {}, { overwrite: cfg.overwrite });
     return { ms: performance.now() - t0, summary };
   } catch (e) {
     process.stdout.write(`! quantization failed, so this run benchmarks FP32 only: ${(e as Error).message}\n`);
@@ -128,10 +134,18 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const t0 = performance.now();
+  let out = cfg.out;
   try {
     for (const p of [cfg.model, cfg.evalDir]) if (!existsSync(p)) throw new Error(`${p} not found: the demo needs the bundled fixtures (test/fixtures) or --model/--eval`);
-    mkdirSync(cfg.out, { recursive: true });
-    const int8 = path.join(cfg.out, path.basename(cfg.model).replace(/\.onnx$/, "") + ".int8.onnx");
+    if (out === undefined) {
+      out = makeTempDir("ptq-demo-"); // removed at exit unless the demo gets to the end
+    } else {
+      checkOutputFolder(out, "--out");
+      mkdirSync(out, { recursive: true });
+    }
+    const int8 = path.join(out, path.basename(cfg.model).replace(/\.onnx$/, "") + ".int8.onnx");
+    const html = path.join(out, "report.html");
+    for (const f of [int8, html]) checkOutput(f, { flag: "--out", overwrite: cfg.overwrite, inputs: [cfg.model, cfg.evalDir, cfg.calibDir] });
     const probe = await openRuntimeRunner(cfg.model, { threads: 1, ep: "cpu" });
     const inputs = probe.inputs;
     const outputs = probe.outputs;
@@ -152,12 +166,13 @@ export async function run(argv: string[]): Promise<number> {
       return 1;
     }
     const report = buildReport(evaluation.toJSON(), bench.toJSON(), {});
-    writeFileAtomic(path.join(cfg.out, "report.html"), reportHtml(report));
+    writeFileAtomic(html, reportHtml(report));
+    if (cfg.out === undefined) untrackTemp(out);
     process.stdout.write(table(report) + "\n\n" + bench.toString() + "\n\n");
-    process.stdout.write(`Files in ${cfg.out} (INT8 model, report.html). Total ${((performance.now() - t0) / 1000).toFixed(1)} s.\n`);
+    process.stdout.write(`Files in ${out} (INT8 model, report.html). Total ${((performance.now() - t0) / 1000).toFixed(1)} s.\n`);
     return 0;
   } catch (e) {
-    process.stderr.write(`ptq demo: ${(e as Error).message}\n`);
+    process.stderr.write(`ptq demo: ${errorMessage(e, out !== undefined ? { path: out, flag: "--out" } : undefined)}\n`);
     return e instanceof UsageError ? 2 : 1;
   }
 }

@@ -1,5 +1,7 @@
 // `ptq` command line: a table of subcommands, each in its own file, loaded only when named.
+import { removeAllTempDirs } from "../onnx/tempdir";
 import { commands } from "./commands";
+import { errorMessage } from "./files";
 
 const VERSION = "0.1.0";
 
@@ -37,12 +39,29 @@ async function main(argv: string[]): Promise<number> {
   return mod.run(rest);
 }
 
+/**
+ * Temp folders the engine registered (onnx/tempdir: ptq-pre-* holds a copy as large as the model) go at exit and on
+ * Ctrl-C / SIGTERM (the wizard cancels with SIGTERM), which otherwise end the process without running any finally.
+ * The exit code is the shell's for a signal: 128 + its number.
+ */
+function removeTempOnExit(): void {
+  process.on("exit", removeAllTempDirs);
+  for (const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    process.once(signal, () => {
+      removeAllTempDirs();
+      process.stderr.write(`\nptq: stopped (${signal})\n`);
+      process.exit(code);
+    });
+  }
+}
+
+removeTempOnExit();
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
   },
   (err: unknown) => {
-    process.stderr.write(`ptq: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.stderr.write(`ptq: ${errorMessage(err)}\n`);
     process.exitCode = 1;
   },
 );

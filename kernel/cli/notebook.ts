@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { writeFileAtomic } from "../analysis/report";
 import { runNotebook, serializeNotebook } from "../notebook/run";
 import { oneOf, parsePositiveNumber, UsageError } from "./args";
+import { checkOutput, errorMessage } from "./files";
 
 const HELP = `Usage: ptq notebook run NOTEBOOK.ipynb (-o OUT.ipynb | --in-place) [options]
 
@@ -68,7 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     if (!v["in-place"] && !v.output) throw new UsageError("say where the executed notebook goes: -o OUT.ipynb, or --in-place to write into the input");
     const output = v["in-place"] ? input : v.output!;
     if (!v["in-place"] && path.resolve(output) === path.resolve(input)) throw new UsageError("-o names the input notebook; use --in-place to write into it");
-    if (!v["in-place"] && !v.force && existsSync(output)) throw new UsageError(`${output} exists; pass --force to replace it`);
+    if (!v["in-place"]) checkOutput(output, { flag: "-o", overwrite: v.force === true, overwriteFlag: "--force", inputs: [input] });
     cfg = {
       input,
       output,
@@ -101,7 +102,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     return result.failures.length > 0 && !cfg.allowErrors ? 1 : 0;
   } catch (e) {
-    process.stderr.write(`ptq notebook: ${(e as Error).message}\n`);
+    process.stderr.write(`ptq notebook: ${errorMessage(e, { path: cfg.output, flag: "-o" })}\n`);
     return 1;
   }
 }

@@ -1,9 +1,9 @@
 // `ptq quantize MODEL -o OUT --mode int4|fp4 …`: weight-only low-bit quantization (calibration data only for GPTQ).
-import path from "node:path";
 import { openData } from "../data/readers";
 import { Model } from "../onnx/model";
 import type { LowBitOptions, LowBitReport } from "../lowbit/index";
-import { eachArg, oneOf, UsageError } from "./args";
+import { commaList, eachArg, oneOf, UsageError } from "./args";
+import { checkOutput, errorMessage } from "./files";
 
 export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm weights (FP4 also Conv):
   --block-size N            int4: rows of K per block, a power of two 16–256 (default 32); FP4 fixes it (32/16)
@@ -23,7 +23,9 @@ export const LOWBIT_HELP = `Low-bit weights (--mode int4 | fp4), MatMul/Gemm wei
   --accuracy-level N        MatMulNBits accuracy_level 0–4 (default 0: float activations; 4: int8, fastest)
   --fp4-format F            nvfp4 (default: blocks of 16, E4M3 scales) or mxfp4 (blocks of 32, power-of-two scales)
   --fp4-export E            runnable (default: packed codes + decode subgraph, runs on onnxruntime CPU),
-                            native (opset-23 FLOAT4E2M1; onnxruntime CPU cannot run it), fake (FP4-rounded float weights)`;
+                            native (opset-23 FLOAT4E2M1; onnxruntime CPU cannot run it), fake (FP4-rounded float weights)
+  --exclude NAMES           comma-separated node names to keep in float, no /regex/ here (--exclude-node NAME:
+                            one name, verbatim)`;
 
 
 interface LowBitArgs {
@@ -105,7 +107,10 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
         fp4.export = oneOf(arg, next(), ["runnable", "native", "fake"] as const);
         break;
       case "--exclude":
-        exclude.push(...next().split(",").map((s) => s.trim()).filter(Boolean));
+        exclude.push(...commaList(next()));
+        break;
+      case "--exclude-node":
+        exclude.push(next());
         break;
       case "--overwrite":
         overwrite = true;
@@ -121,7 +126,6 @@ export function parseLowBitArgs(argv: string[]): LowBitArgs {
   if (!mode) throw new UsageError("--mode int4 or fp4 is required here");
   if (files.length !== 1) throw new UsageError("give exactly one MODEL file");
   if (!output) throw new UsageError("-o OUT is required");
-  if (path.resolve(output) === path.resolve(files[0]!)) throw new UsageError("OUT must differ from MODEL: the input is never overwritten");
   if (mode === "fp4" && Object.keys(int4).length) throw new UsageError(`${Object.keys(int4).join(", ")}: int4 options given with --mode fp4`);
   if (mode === "int4" && Object.keys(fp4).length) throw new UsageError(`${Object.keys(fp4).join(", ")}: fp4 options given with --mode int4`);
   if (int4.algorithm === "gptq" && !calib) throw new UsageError("--algorithm gptq needs calibration data: --calib PATH");
@@ -149,6 +153,7 @@ export async function runLowBit(argv: string[]): Promise<number> {
   let args: LowBitArgs;
   try {
     args = parseLowBitArgs(argv);
+    checkOutput(args.output, { flag: "-o", overwrite: args.overwrite, inputs: [args.model, args.calib], sideFiles: [".data"] });
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     process.stderr.write(`ptq quantize: ${e.message}\n\nRun \`ptq quantize --help\` for the options.\n`);
@@ -167,7 +172,7 @@ export async function runLowBit(argv: string[]): Promise<number> {
     process.stdout.write((args.json ? JSON.stringify(report, null, 2) : describe(report, args.output, args.options.mode)) + "\n");
     return 0;
   } catch (e) {
-    process.stderr.write(`ptq quantize: ${(e as Error).message}\n`);
+    process.stderr.write(`ptq quantize: ${errorMessage(e, { path: args.output, flag: "-o" })}\n`);
     return 1;
   }
 }

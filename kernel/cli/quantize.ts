@@ -1,6 +1,5 @@
 // `ptq quantize MODEL -o OUT [options]`: static (calibrated) or dynamic INT8 quantization from the command line.
 // Progress goes to stderr on a terminal; --json prints the QuantizationSummary on stdout; exit code 0 only on success.
-import path from "node:path";
 import { openData } from "../data/readers";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
@@ -8,7 +7,8 @@ import type { QConfig, QuantizationSummary, QType } from "../quant/index";
 import { TARGET_CPUS, type CalibrationMethod, type NodeSelector, type QuantFormat, type TargetCpu, type WeightType } from "../quant/types";
 import { LOWBIT_HELP } from "./quantize-lowbit";
 import { TARGET_HELP, extractTarget, runTargeted, type CliTarget } from "./quantize-target";
-import { eachArg, oneOf, UsageError } from "./args";
+import { commaList, eachArg, oneOf, UsageError } from "./args";
+import { checkOutput, errorMessage } from "./files";
 
 const HELP = `Usage: ptq quantize MODEL -o OUT [options]
 
@@ -33,6 +33,8 @@ Options:
   --reduce-range            7-bit weights: with --weight-type int8 on CPUs without VNNI, ~1.5x faster than the
                             default and within 0.3 pp on our fixtures (docs/int8-speed.md)
   --exclude NODES           comma-separated node names to keep in float; /regex/ matches names
+  --exclude-node NAME       one node to keep in float, its name taken exactly as given (commas, slashes and
+                            all); repeat for more
   --op-types OPS            comma-separated op types to quantize (default: all supported)
   --ep cpu|cuda             execution provider for calibration (default cpu)
   --no-optimize             skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)
@@ -58,12 +60,9 @@ interface Args {
 }
 
 
+/** --exclude's list: comma-separated, "/re/" a regular expression. --exclude-node takes one name verbatim instead. */
 function selectors(list: string): NodeSelector[] {
-  return list
-    .split(",")
-    .map((s) => s.trim())
-    .filter(Boolean)
-    .map((s) => (s.length > 2 && s.startsWith("/") && s.endsWith("/") ? new RegExp(s.slice(1, -1)) : s));
+  return commaList(list).map((s) => (s.length > 2 && s.startsWith("/") && s.endsWith("/") ? new RegExp(s.slice(1, -1)) : s));
 }
 
 export function parseArgs(argv: string[]): Args {
@@ -124,8 +123,11 @@ export function parseArgs(argv: string[]): Args {
       case "--exclude":
         a.config.exclude = [...(a.config.exclude ?? []), ...selectors(next())];
         break;
+      case "--exclude-node":
+        a.config.exclude = [...(a.config.exclude ?? []), next()];
+        break;
       case "--op-types":
-        a.config.opTypes = next().split(",").map((s) => s.trim()).filter(Boolean);
+        a.config.opTypes = commaList(next());
         break;
       case "--ep":
         a.ep = oneOf<ExecutionProvider>(arg, next(), ["cpu", "cuda"]);
@@ -147,7 +149,6 @@ export function parseArgs(argv: string[]): Args {
   if (Object.keys(calibration).length) a.config.calibration = calibration;
   if (files.length !== 1) throw new UsageError("give exactly one MODEL file");
   if (!a.output) throw new UsageError("-o OUT is required");
-  if (path.resolve(a.output) === path.resolve(files[0]!)) throw new UsageError("OUT must differ from MODEL: the input is never overwritten");
   if (a.mode === "static" && !a.calib) throw new UsageError("static quantization needs --calib PATH (or use --mode dynamic)");
   return { ...a, model: files[0]!, output: a.output };
 }
@@ -196,6 +197,7 @@ export async function run(argv: string[]): Promise<number> {
     evalDir = t.evalDir;
     args = parseArgs(t.rest);
     if (target && args.mode !== "static") throw new UsageError("--target/--target-sqnr apply to static quantization");
+    checkOutput(args.output, { flag: "-o", overwrite: args.overwrite, inputs: [args.model, args.calib, evalDir], sideFiles: [".data"] });
   } catch (e) {
     process.stderr.write(`ptq quantize: ${(e as Error).message}\n\nRun \`ptq quantize --help\` for the options.\n`);
     return 2;
@@ -205,7 +207,7 @@ export async function run(argv: string[]): Promise<number> {
       const { model, output, calib, batchSize, overwrite, json, config, optimize, ep } = args;
       return await runTargeted({ model, output, calib: calib!, batchSize, overwrite, json, config, prepareOptions: { optimize, ep } }, target, evalDir);
     } catch (e) {
-      process.stderr.write(`ptq quantize: ${(e as Error).message}\n`);
+      process.stderr.write(`ptq quantize: ${errorMessage(e, { path: args.output, flag: "-o" })}\n`);
       return 1;
     }
   }
@@ -226,7 +228,7 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     bar.done();
-    process.stderr.write(`ptq quantize: ${(e as Error).message}\n`);
+    process.stderr.write(`ptq quantize: ${errorMessage(e, { path: args.output, flag: "-o" })}\n`);
     return 1;
   }
 }

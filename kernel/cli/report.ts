@@ -11,6 +11,7 @@ import { generateFeeds } from "../analysis/feeds";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
 import { buildReport, reportHtml, reportText, writeFileAtomic } from "../analysis/report";
 import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
+import { checkOutput, errorMessage } from "./files";
 
 const METRICS = ["top1", "top5", "f1", "mse", "psnr", "cosine", "cer", "wer", "agreement"] as const;
 
@@ -32,6 +33,7 @@ Options:
   --runs N            benchmark runs per model (default 30)
   --threads N         intra-op threads (default: all cores)
   --html FILE         also write a self-contained HTML report
+  --overwrite         let --html replace an existing file
   --json              print the report as JSON (schema in docs/cli.md)
   -h, --help          this help
 
@@ -54,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
         runs: { type: "string" },
         threads: { type: "string" },
         html: { type: "string" },
+        overwrite: { type: "boolean" },
         json: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -72,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
     if (positionals.length !== 2) throw new UsageError(`give exactly two models, IN.onnx and OUT.onnx (got ${positionals.length})`);
     if (v.metric !== undefined && !(METRICS as readonly string[]).includes(v.metric)) throw new UsageError(`--metric must be one of ${METRICS.join(", ")}, not "${v.metric}"`);
     if (v.labels !== undefined && v.data === undefined) throw new UsageError("--labels needs --data (the inputs the labels belong to)");
+    if (v.overwrite && v.html === undefined) throw new UsageError("--overwrite applies to --html FILE");
+    if (v.html !== undefined) checkOutput(v.html, { flag: "--html", overwrite: v.overwrite === true, inputs: [...positionals, v.data, v.labels] });
     cfg = {
       limit: v.limit !== undefined ? parsePositiveInt(v.limit, "--limit") : undefined,
       maxDrop: v["max-drop"] !== undefined ? parseNonNegativeNumber(v["max-drop"], "--max-drop") : undefined,
@@ -108,7 +113,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write((v.json ? JSON.stringify(report, null, 2) : reportText(report)) + "\n");
     return report.passed ? 0 : 3;
   } catch (e) {
-    process.stderr.write(`ptq report: ${(e as Error).message}\n`);
+    process.stderr.write(`ptq report: ${errorMessage(e, v.html !== undefined ? { path: v.html, flag: "--html" } : undefined)}\n`);
     return 1;
   }
 }

@@ -20,12 +20,17 @@ export function removeTempDir(dir: string): void {
   live.delete(dir);
 }
 
-/** Keeps a folder made by makeTempDir (it became an output): it is no longer removed on exit or interrupt. */
-export function keepTempDir(dir: string): void {
-  live.delete(dir);
+/** Registers a temp file or folder made elsewhere (an atomic write's temp file), to be removed if the run stops. */
+export function trackTemp(p: string): void {
+  live.add(p);
 }
 
-/** Removes every registered folder; synchronous, so it can run in an 'exit' or signal handler. Never throws. */
+/** Forgets a registered path (it was renamed into place, or became an output): it is no longer removed. */
+export function untrackTemp(p: string): void {
+  live.delete(p);
+}
+
+/** Removes every registered path; synchronous, so it can run in an 'exit' or signal handler. Never throws. */
 export function removeAllTempDirs(): void {
   for (const dir of [...live]) {
     try {
@@ -36,7 +41,7 @@ export function removeAllTempDirs(): void {
   }
 }
 
-/** Folders registered now (for tests and diagnostics). */
+/** Paths registered now (for tests and diagnostics). */
 export function liveTempDirs(): string[] {
   return [...live];
 }

@@ -1,6 +1,7 @@
 // What the "Quantize model…" wizard collects, as a typed object, and how it becomes a `ptq quantize` command line
 // and an output file name. Pure, so the mapping is unit-tested without VS Code.
 import path from "node:path";
+import type { ModelProto } from "onnx-buf";
 
 export type Scheme = "int8-static" | "int8-dynamic" | "int4-weights" | "fp4-weights";
 
@@ -15,7 +16,7 @@ export interface QuantizeOptions {
   perChannel: boolean;
   /** Default "mse", the engine's own default (QConfig.calibration.method). */
   calibrationMethod: "minmax" | "entropy" | "percentile" | "mse";
-  /** Node names kept in float. */
+  /** Node names kept in float, exact (no list syntax, no patterns: a node may be named "a,b" or "/x/"). */
   exclude: string[];
   /** Block size for int4/fp4 weights. */
   blockSize: number;
@@ -56,8 +57,7 @@ export function quantizeArgs(o: QuantizeOptions, output: string, calib = o.calib
     // Weight-only: no calibration data; FP4's block size is fixed by its format (NVFP4: 16).
     const args = ["quantize", o.input, "-o", output, "--mode", o.scheme === "int4-weights" ? "int4" : "fp4"];
     if (o.scheme === "int4-weights") args.push("--block-size", String(o.blockSize));
-    if (o.exclude.length) args.push("--exclude", o.exclude.join(","));
-    args.push("--json");
+    args.push(...excludeArgs(o), "--json");
     return args;
   }
   const args = ["quantize", o.input, "-o", output, "--mode", o.scheme === "int8-static" ? "static" : "dynamic"];
@@ -66,9 +66,18 @@ export function quantizeArgs(o: QuantizeOptions, output: string, calib = o.calib
     args.push("--calib", calib, "--method", o.calibrationMethod);
   }
   if (!o.perChannel) args.push("--per-tensor");
-  if (o.exclude.length) args.push("--exclude", o.exclude.join(","));
-  args.push("--json");
+  args.push(...excludeArgs(o), "--json");
   return args;
+}
+
+/** One `--exclude-node NAME` per name: the CLI takes it verbatim (its --exclude splits on "," and reads /re/). */
+function excludeArgs(o: QuantizeOptions): string[] {
+  return o.exclude.flatMap((name) => ["--exclude-node", name]);
+}
+
+/** The wizard's choices of nodes to keep in float: every named node, its name kept apart from what is shown. */
+export function excludeChoices(model: ModelProto): Array<{ label: string; description: string; name: string }> {
+  return (model.graph?.node ?? []).filter((n) => n.name !== "").map((n) => ({ label: n.name, description: n.opType, name: n.name }));
 }
 
 /** Arguments for `ptq report` comparing the two models (size, latency, throughput, agreement). */

@@ -24,16 +24,12 @@ export function notebookOutput(o: QuantizeOptions): string {
   return o.output.replace(/\.onnx$/i, "") + ".notebook.onnx";
 }
 
-/** A selector as the CLI reads it: "/re/" is a regular expression, anything else a node name. */
-function selectorSource(s: string): string {
-  return s.length > 2 && s.startsWith("/") && s.endsWith("/") ? `new RegExp(${q(s.slice(1, -1))})` : q(s);
-}
-
 function int8Config(o: QuantizeOptions): string {
   const parts: string[] = [];
   if (!o.perChannel) parts.push("perChannel: false");
   if (o.scheme === "int8-static") parts.push(`calibration: { method: ${q(o.calibrationMethod)} }`);
-  if (o.exclude.length) parts.push(`exclude: [${o.exclude.map(selectorSource).join(", ")}]`);
+  // Exact names, as the run passed them (--exclude-node): string literals, never a RegExp.
+  if (o.exclude.length) parts.push(`exclude: [${o.exclude.map(q).join(", ")}]`);
   return parts.length ? `{ ${parts.join(", ")} }` : "{}";
 }
 

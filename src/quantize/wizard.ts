@@ -2,7 +2,8 @@
 // behind one extra pick, and what to do when the output name is taken. Returns typed options or undefined (cancel).
 import { existsSync } from "node:fs";
 import * as vscode from "vscode";
-import { defaultOptions, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
+import { loadModel } from "../editor/modelFile";
+import { defaultOptions, excludeChoices, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
 
 export const RANDOM_DATA_WARNING = "Calibrating on random data: activation ranges will not match real inputs, so accuracy will suffer. Use a folder of real samples for a model you ship.";
 
@@ -42,7 +43,7 @@ export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | un
     { label: "Advanced options…", value: true },
   ]);
   if (advanced === undefined) return undefined;
-  if (advanced && !(await askAdvanced(o))) return undefined;
+  if (advanced && !(await askAdvanced(o, input))) return undefined;
 
   const out = outputPath(o.input, scheme);
   if (existsSync(out)) {
@@ -61,7 +62,7 @@ function defaultsLine(o: QuantizeOptions): string {
     : `blocks of ${o.blockSize}, no excluded nodes`;
 }
 
-async function askAdvanced(o: QuantizeOptions): Promise<boolean> {
+async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boolean> {
   if (o.scheme.startsWith("int8")) {
     const pc = await pick<boolean>("Weight granularity", [
       { label: "Per-channel", description: "default", detail: "One scale per output channel: better accuracy", value: true },
@@ -84,8 +85,11 @@ async function askAdvanced(o: QuantizeOptions): Promise<boolean> {
     if (bs === undefined) return false;
     o.blockSize = Number(bs.trim());
   }
-  const ex = await vscode.window.showInputBox({ title: "Nodes to keep in float (comma-separated names, optional)", value: "" });
+  // Picked from the model's own nodes, so a name is taken exactly (a typed list would split "a,b" and read "/x/" as
+  // a pattern).
+  const nodes = excludeChoices((await loadModel(input)).model);
+  const ex = await vscode.window.showQuickPick(nodes, { title: "Nodes to keep in float (optional: pick none to quantize all)", canPickMany: true, ignoreFocusOut: true, matchOnDescription: true });
   if (ex === undefined) return false;
-  o.exclude = ex.split(",").map((s) => s.trim()).filter(Boolean);
+  o.exclude = ex.map((c) => c.name);
   return true;
 }

@@ -1,9 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { defaultOptions, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
+import { defaultOptions, excludeChoices, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
 import { normalSamples, randomCalibrationShape } from "../../../src/quantize/randomCalib";
 import { encodeNpy, parseNpy } from "../../../kernel/data/npy";
-import { graph, mlp, model, node, valueInfo } from "./build-model";
+import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
 import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
 import { resolveConfig } from "../../../kernel/quant/types";
 
@@ -18,13 +24,13 @@ test("output names sit beside the input with the scheme's suffix, and never take
 
 test("wizard options become ptq quantize / report arguments", () => {
   const o = { ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", exclude: ["fc2", "head"], calibrationMethod: "entropy" as const };
-  assert.deepEqual(quantizeArgs(o, "/ws/.cnn.int8.onnx.tmp"), ["quantize", "/ws/cnn.onnx", "-o", "/ws/.cnn.int8.onnx.tmp", "--mode", "static", "--calib", "/ws/calib", "--method", "entropy", "--exclude", "fc2,head", "--json"]);
+  assert.deepEqual(quantizeArgs(o, "/ws/.cnn.int8.onnx.tmp"), ["quantize", "/ws/cnn.onnx", "-o", "/ws/.cnn.int8.onnx.tmp", "--mode", "static", "--calib", "/ws/calib", "--method", "entropy", "--exclude-node", "fc2", "--exclude-node", "head", "--json"]);
   const r = { ...defaultOptions("/ws/cnn.onnx"), randomData: true, perChannel: false };
   assert.throws(() => quantizeArgs(r, "t"), /needs calibration data/);
   assert.deepEqual(quantizeArgs(r, "t", "/tmp/random").slice(5), ["static", "--calib", "/tmp/random", "--method", "mse", "--per-tensor", "--json"]);
   assert.deepEqual(quantizeArgs(defaultOptions("/ws/m.onnx", "int8-dynamic"), "t").slice(4), ["--mode", "dynamic", "--json"]);
   assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }, "t").slice(4), ["--mode", "int4", "--block-size", "64", "--json"]);
-  assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }, "t").slice(4), ["--mode", "fp4", "--exclude", "lm_head", "--json"]);
+  assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }, "t").slice(4), ["--mode", "fp4", "--exclude-node", "lm_head", "--json"]);
   assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json", "--data", "/ws/calib"]);
   // "Quantize with default settings" is the engine's default, not a weaker one passed explicitly.
   assert.equal(defaultOptions("/ws/m.onnx").calibrationMethod, resolveConfig().calibration.method);
@@ -75,4 +81,30 @@ test("report page: size ratio, latency percentiles, speed-up, metric drop; names
   assert.match(html, /data-command="ptq\.openReportInNotebook"/);
   const none = reportBody({ input: "a.onnx", output: "b.onnx", scheme: "int4-weights", inputBytes: 10, outputBytes: 5, seconds: 1, reportError: "cancelled", warnings: [] });
   assert.match(none, /Not measured: cancelled/);
+});
+
+test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exactly those nodes in float, whatever the scheme", () => {
+  // MatMuls named so that the old comma-joined --exclude would have excluded "a", "b" and, as the regex /x/, "xx".
+  const names = ["a,b", "a", "b", "/x/", "xx"];
+  const w = (i: number) => floatTensor(`w${i}`, [4, 4], Array.from({ length: 16 }, (_, k) => ((k * 7 + i) % 5) - 2));
+  const nodes = names.map((name, i) => node("MatMul", [i ? `t${i}` : "x", `w${i}`], [i === names.length - 1 ? "y" : `t${i + 1}`], {}, { name }));
+  const m = model(graph("g", nodes, [valueInfo("x", 1, [1, 4])], [valueInfo("y", 1, [1, 4])], names.map((_, i) => w(i))));
+  assert.deepEqual(excludeChoices(m).map((c) => c.name), names, "the wizard offers every node by its exact name");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-wizard-exclude-"));
+  try {
+    const input = path.join(dir, "m.onnx");
+    writeFileSync(input, toBinary(ModelProtoSchema, m));
+    const main = path.join(__dirname, "..", "..", "..", "kernel", "cli", "main.ts");
+    for (const scheme of ["int8-dynamic", "int4-weights"] as const) {
+      const o = { ...defaultOptions(input, scheme), exclude: ["a,b", "/x/"], blockSize: 16 };
+      const args = quantizeArgs(o, path.join(dir, `${scheme}.onnx`));
+      const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" });
+      assert.equal(r.status, 0, r.stderr);
+      const out = JSON.parse(r.stdout) as { float?: { name: string; reason: string }[]; skipped?: { node: string; reason: string }[] };
+      const kept = scheme === "int8-dynamic" ? out.float!.map((f) => f.name) : out.skipped!.map((s) => s.node);
+      assert.deepEqual(kept.sort(), ["/x/", "a,b"], `${scheme}: ${r.stdout}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

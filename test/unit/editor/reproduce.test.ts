@@ -63,15 +63,18 @@ test("INT8 dynamic per-tensor with an excluded node: same bytes as the CLI run",
   assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
 });
 
-test("cell sources: low-bit schemes through quantizeLowBit, /regex/ exclusions as RegExp, a folder run names its folder", () => {
+test("cell sources: low-bit schemes through quantizeLowBit, exclusions as exact names (never a RegExp), a folder run names its folder", () => {
   const int4 = reproduceCells({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64, exclude: ["lm_head"] })[1]!.source;
   assert.match(int4, /quantizeLowBit\(fp32, out, \{ mode: "int4", blockSize: 64, exclude: \["lm_head"\] \}\)/);
   assert.match(int4, /const out = "\/ws\/llm\.int4\.notebook\.onnx"/);
   const fp4 = reproduceCells(defaultOptions("/ws/llm.onnx", "fp4-weights"))[1]!.source;
   assert.match(fp4, /quantizeLowBit\(fp32, out, \{ mode: "fp4" \}\)/);
-  const folder = reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", calibrationMethod: "entropy", exclude: ["/conv.*/"] })[1]!.source;
+  const folder = reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", calibrationMethod: "entropy", exclude: ["/conv.*/", "a,b", 'q"\\'] })[1]!.source;
   assert.match(folder, /openData\("\/ws\/calib", model, \{ batchSize: 32 \}\)/);
-  assert.match(folder, /calibration: \{ method: "entropy" \}, exclude: \[new RegExp\("conv\.\*"\)\]/);
+  assert.ok(folder.includes(`calibration: { method: "entropy" }, exclude: ["/conv.*/", "a,b", "q\\"\\\\"]`), folder);
+  assert.doesNotMatch(folder, /RegExp/);
+  const dynamic = reproduceCells({ ...defaultOptions("/ws/cnn.onnx", "int8-dynamic"), exclude: ["/x/"] })[1]!.source;
+  assert.match(dynamic, /exclude: \["\/x\/"\] \}\);/);
   assert.throws(() => reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), randomData: true }), /needs the calibration data/);
 });
 
