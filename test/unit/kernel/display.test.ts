@@ -61,3 +61,14 @@ test("progress: first and last reports always sent, a tight loop throttled", () 
   setSink(undefined);
   assert.doesNotThrow(() => display.text("nobody listening"));
 });
+
+test("a Model value shows as its summary (inputs, outputs, op counts), not a protobuf dump", async () => {
+  const { Model } = await import("../../../kernel/onnx/model");
+  const path = await import("node:path");
+  const m = Model.loadSync(path.join(__dirname, "..", "..", "fixtures", "models", "cnn.onnx"));
+  const text = toBundle(m)[Mime.plain] as string;
+  assert.match(text, /^Model: .*cnn\.onnx\nIR version \d+; opsets /);
+  assert.match(text, /\nInputs:\n  input: float \[batch, 1, 28, 28\]\n/);
+  assert.match(text, /\n  Conv +\d+\n/);
+  assert.doesNotMatch(text, /rawData|\$typeName/);
+});
