@@ -67,12 +67,12 @@ export function limitOf(name: LimitName, overrides?: Limits, env: NodeJS.Process
   return v;
 }
 
-/** "1.5 GiB (1610612736 bytes)" / "3600000000 pixels". */
+/** "1610612736 bytes (1.5 GiB)" / "3600000000 pixels". */
 export function formatAmount(name: LimitName, n: number): string {
-  if (LIMITS[name].unit !== "bytes") return `${n} ${LIMITS[name].unit}`;
-  if (n < 1024) return `${n} bytes`;
+  const { unit } = LIMITS[name];
+  if (unit !== "bytes" || n < 1024) return `${n} ${unit}`;
   const [v, u] = n >= GiB ? [n / GiB, "GiB"] : n >= 2 ** 20 ? [n / 2 ** 20, "MiB"] : [n / 1024, "KiB"];
-  return `${Number(v.toPrecision(3))} ${u} (${n} bytes)`;
+  return `${n} bytes (${Number(v.toPrecision(3))} ${u})`;
 }
 
 /**
