@@ -10,3 +10,8 @@ export class OnnxError extends Error {
     super(file ? `${file}: ${message}` : message);
   }
 }
+
+/** An output that is already there and may not be replaced: the message says how, for the CLI and the API alike. */
+export function outputExists(file: string, what = "the file"): OnnxError {
+  return new OnnxError(`${what} exists: choose another output, or replace it (CLI: --overwrite; API: { overwrite: true })`, file);
+}

@@ -1,7 +1,9 @@
 // External data: tensors whose bytes live in a side file (key/value pairs location, offset, length), as large
 // models store them. Locations are relative to the model's folder and may not leave it (ONNX's checker rule, and
-// it keeps a crafted model from reading arbitrary files).
-import { closeSync, fstatSync, openSync, readSync } from "node:fs";
+// it keeps a crafted model from reading arbitrary files): the real path (symbolic links resolved) must lie in the
+// model's real folder and be a regular file, as onnxruntime requires. Validation and reading both go through
+// openExternal, so what loads is what reads.
+import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, type Stats } from "node:fs";
 import path from "node:path";
 import { TensorProto_DataLocation, type TensorProto } from "onnx-buf";
 import { OnnxError } from "./errors";
@@ -13,8 +15,63 @@ export interface ExternalRef {
   length: number | undefined;
 }
 
+/** Reads and writes go in pieces of at most this many bytes: one readSync/writeSync call takes under 2 GiB. */
+export const IO_CHUNK = 2 ** 30;
+
 export function isExternal(t: TensorProto): boolean {
   return t.dataLocation === TensorProto_DataLocation.EXTERNAL;
+}
+
+/**
+ * A data file location, normalised to POSIX form, or undefined when it is absolute, empty, names the folder
+ * itself or leaves it ("../x", "a/../../x").
+ */
+export function normalLocation(location: string): string | undefined {
+  if (location.includes("\0") || path.isAbsolute(location) || path.win32.isAbsolute(location)) return undefined;
+  const norm = path.posix.normalize(location.replace(/\\/g, "/"));
+  if (norm === "." || norm === "./" || norm.endsWith("/") || norm === ".." || norm.startsWith("../")) return undefined;
+  return norm;
+}
+
+/** True when `real` (a real path) is `realDir` or below it. */
+export function isInside(realDir: string, real: string): boolean {
+  const rel = path.relative(realDir, real);
+  return rel === "" || (!path.isAbsolute(rel) && rel !== ".." && !rel.startsWith(`..${path.sep}`));
+}
+
+/** What a file that is not a regular file is, for messages. */
+export function fileKind(st: Stats): string {
+  if (st.isDirectory()) return "a directory";
+  if (st.isFIFO()) return "a named pipe (FIFO)";
+  if (st.isCharacterDevice()) return "a character device";
+  if (st.isBlockDevice()) return "a block device";
+  if (st.isSocket()) return "a socket";
+  return "not a regular file";
+}
+
+/**
+ * Opens a file for reading, refusing anything but a regular file. O_NONBLOCK keeps a FIFO from blocking the open
+ * (it has no effect on regular files). `refuse` makes the error from what the file is. The caller closes the fd.
+ */
+export function openRegularFile(file: string, refuse: (kind: string) => Error): { fd: number; size: number } {
+  const fd = openSync(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw refuse(fileKind(st));
+    return { fd, size: st.size };
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+}
+
+/** Fills `out` from `fd` at `position`, in IO_CHUNK pieces. `what` names the file and tensor for a short read. */
+export function readAt(fd: number, out: Uint8Array, position: number, what: string): void {
+  for (let done = 0; done < out.byteLength; ) {
+    const n = readSync(fd, out, done, Math.min(IO_CHUNK, out.byteLength - done), position + done);
+    if (n <= 0) throw new OnnxError(`${what}: the file ended after ${done} of ${out.byteLength} bytes (it changed while being read?)`);
+    done += n;
+  }
 }
 
 /** The location/offset/length of an external tensor, validated. */
@@ -34,8 +91,8 @@ export function externalRef(t: TensorProto): ExternalRef {
     }
   }
   if (!location) throw new OnnxError(`tensor "${t.name}" is marked as external data but has no "location" entry`);
-  const norm = path.posix.normalize(location.replace(/\\/g, "/"));
-  if (path.isAbsolute(location) || norm.startsWith("../") || norm === "..") {
+  const norm = normalLocation(location);
+  if (norm === undefined) {
     throw new OnnxError(
       `tensor "${t.name}": external data location "${location}" must be a relative path inside the model's folder`,
     );
@@ -43,42 +100,71 @@ export function externalRef(t: TensorProto): ExternalRef {
   return { location: norm, offset, length };
 }
 
-/** Reads an external tensor's bytes from `baseDir` (the folder of the model file). */
-export function readExternalBytes(t: TensorProto, baseDir: string | undefined): Uint8Array {
+/** An open external data span: the file is a regular file inside the model's folder and holds the whole span. */
+export interface ExternalSpan {
+  fd: number;
+  location: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Opens the data of external tensor `t` from `baseDir` (the model's folder) and checks its span lies within the
+ * file. Refuses locations whose real path leaves the folder's real path (a symbolic link to /etc/passwd, a linked
+ * folder) and anything not a regular file (a FIFO would block, a device never ends). The caller closes `fd`.
+ */
+export function openExternal(t: TensorProto, baseDir: string | undefined): ExternalSpan {
   const ref = externalRef(t);
+  const which = `external data file "${ref.location}" for tensor "${t.name}"`;
   if (baseDir === undefined) {
     throw new OnnxError(
       `tensor "${t.name}" keeps its data in external file "${ref.location}", but the model was not loaded from a ` +
         `file: load it with Model.load(path) or pass the model's folder`,
     );
   }
-  const file = path.join(baseDir, ref.location);
-  let fd: number;
+  let real: string;
+  let realDir: string;
   try {
-    fd = openSync(file, "r");
+    realDir = realpathSync(baseDir);
+    real = realpathSync(path.join(baseDir, ref.location));
   } catch {
+    throw new OnnxError(`${which} is missing: it must sit in the model's folder ${baseDir}`);
+  }
+  if (!isInside(realDir, real)) {
     throw new OnnxError(
-      `external data file "${ref.location}" for tensor "${t.name}" is missing: it must sit next to the model in ${baseDir}`,
+      `${which} leads outside the model's folder ${baseDir} (through a symbolic link, to ${real}): ` +
+        `external data must be a file inside the model's folder; copy it there`,
     );
   }
+  const refuse = (kind: string) =>
+    new OnnxError(`${which} is ${kind}, not a regular file: external data must be a file of tensor bytes`);
+  let opened: { fd: number; size: number };
   try {
-    const size = fstatSync(fd).size;
-    const length = ref.length ?? size - ref.offset;
-    if (ref.offset + length > size || length < 0) {
-      throw new OnnxError(
-        `external data for tensor "${t.name}" (offset ${ref.offset}, length ${length}) runs past the end of ` +
-          `"${ref.location}" (${size} bytes): the data file is truncated or belongs to another model`,
-      );
-    }
-    const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const n = readSync(fd, out, done, length - done, ref.offset + done);
-      if (n <= 0) throw new OnnxError(`short read from "${file}" for tensor "${t.name}"`);
-      done += n;
-    }
+    opened = openRegularFile(real, refuse);
+  } catch (e) {
+    if (e instanceof OnnxError) throw e;
+    throw new OnnxError(`${which} cannot be opened: ${(e as Error).message}`);
+  }
+  const { fd, size } = opened;
+  const length = ref.length ?? size - ref.offset;
+  if (length < 0 || ref.offset + length > size) {
+    closeSync(fd);
+    throw new OnnxError(
+      `external data for tensor "${t.name}" runs past the end of "${ref.location}" (${size} bytes) at offset ` +
+        `${ref.offset} + length ${length}: the data file is truncated or belongs to another model`,
+    );
+  }
+  return { fd, location: ref.location, offset: ref.offset, length };
+}
+
+/** Reads an external tensor's bytes from `baseDir` (the folder of the model file). */
+export function readExternalBytes(t: TensorProto, baseDir: string | undefined): Uint8Array {
+  const span = openExternal(t, baseDir);
+  try {
+    const out = new Uint8Array(span.length);
+    readAt(span.fd, out, span.offset, `reading tensor "${t.name}" from "${span.location}"`);
     return out;
   } finally {
-    closeSync(fd);
+    closeSync(span.fd);
   }
 }

@@ -3,13 +3,13 @@
 // saving is atomic (temp file + rename) and moves tensors to an external data file when the model would not fit
 // protobuf's 2 GB limit.
 import { clone as cloneMessage, create, fromBinary } from "@bufbuild/protobuf";
-import { existsSync, readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { closeSync, existsSync, read } from "node:fs";
+import { promisify } from "node:util";
 import path from "node:path";
 import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
 import { encodeModel } from "./encode";
-import { OnnxError } from "./errors";
-import { isExternal } from "./external";
+import { OnnxError, outputExists } from "./errors";
+import { isExternal, openRegularFile, readAt } from "./external";
 import { allTensors } from "./graph";
 import { describeNonOnnx, locateWireError, validateModel } from "./validate";
 import { readTensor, type TensorValue } from "./tensor";
@@ -36,21 +36,29 @@ export class Model {
   ) {}
 
   static async load(file: string, options: Omit<FromBytesOptions, "path"> = {}): Promise<Model> {
-    let bytes: Uint8Array;
+    const { fd, size } = openModelFile(file);
+    const bytes = new Uint8Array(size);
     try {
-      bytes = await readFile(file);
+      for (let done = 0; done < size; ) {
+        const n = await readAsync(fd, bytes, done, size - done, done);
+        if (n <= 0) throw new Error(`the file ended after ${done} of ${size} bytes (it changed while being read?)`);
+        done += n;
+      }
     } catch (e) {
       throw new OnnxError(`cannot read the model file: ${(e as Error).message}`, file);
+    } finally {
+      closeSync(fd);
     }
     return Model.fromBytes(bytes, { ...options, path: file });
   }
 
   static loadSync(file: string, options: Omit<FromBytesOptions, "path"> = {}): Model {
-    let bytes: Uint8Array;
+    const { fd, size } = openModelFile(file);
+    const bytes = new Uint8Array(size);
     try {
-      bytes = readFileSync(file);
-    } catch (e) {
-      throw new OnnxError(`cannot read the model file: ${(e as Error).message}`, file);
+      readAt(fd, bytes, 0, `${file}: cannot read the model file`);
+    } finally {
+      closeSync(fd);
     }
     return Model.fromBytes(bytes, { ...options, path: file });
   }
@@ -101,9 +109,7 @@ export class Model {
     if (this.path && target === this.path) {
       throw new OnnxError("refusing to write over the file this model was loaded from: save to a new path", file);
     }
-    if (existsSync(target) && !options.overwrite) {
-      throw new OnnxError("the file exists; pass overwrite: true to replace it", file);
-    }
+    if (existsSync(target) && !options.overwrite) throw outputExists(file);
     writeModelFiles(this.proto, target, this.dir, options);
   }
 
@@ -145,6 +151,35 @@ export class Model {
     }
     return [...locs];
   }
+}
+
+const readAsync = (fd: number, into: Uint8Array, offset: number, length: number, position: number) =>
+  promisify(read)(fd, into, offset, length, position).then((r) => r.bytesRead);
+
+/** Protobuf cannot decode a message of 2 GiB or more: bigger models keep their weights in external data. */
+const PROTOBUF_MAX_BYTES = 2 ** 31 - 1;
+
+/**
+ * Opens a model file for reading: a regular file (a FIFO would block, /dev/zero never ends, a folder is no model)
+ * under protobuf's 2 GiB limit. The caller closes the fd.
+ */
+function openModelFile(file: string): { fd: number; size: number } {
+  let opened: { fd: number; size: number };
+  try {
+    opened = openRegularFile(file, (kind) => new OnnxError(`this is ${kind}, not a model file: give the path of an .onnx file`, file));
+  } catch (e) {
+    if (e instanceof OnnxError) throw e;
+    throw new OnnxError(`cannot read the model file: ${(e as Error).message}`, file);
+  }
+  if (opened.size > PROTOBUF_MAX_BYTES) {
+    closeSync(opened.fd);
+    throw new OnnxError(
+      `the file is ${opened.size} bytes, over protobuf's 2 GiB limit for one ONNX file, so it cannot be a valid model: ` +
+        `a model this large must keep its weights in an external data file (onnx.save_model(..., save_as_external_data=True))`,
+      file,
+    );
+  }
+  return opened;
 }
 
 export async function loadModel(file: string): Promise<Model> {

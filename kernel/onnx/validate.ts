@@ -1,13 +1,13 @@
 // Checks run on every loaded model, so that bad input ends in an error naming the file and what is wrong (byte
 // offset, tensor or node) rather than a crash later: what the bytes are if not ONNX, where the protobuf wire data
-// breaks, tensors whose data does not match their shape, missing external data, dangling inputs, cycles.
-import { closeSync, fstatSync, openSync } from "node:fs";
-import path from "node:path";
-import type { GraphProto, ModelProto, TensorProto } from "onnx-buf";
+// breaks, tensors whose data does not match their shape, missing or unsafe external data (see external.ts), names
+// defined twice, dangling inputs, cycles.
+import { closeSync } from "node:fs";
+import type { GraphProto, ModelProto, NodeProto, TensorProto } from "onnx-buf";
 import { dtypeInfo, elementCount, storageBytes } from "./dtype";
 import { OnnxError } from "./errors";
-import { externalRef } from "./external";
-import { checkGraph, forEachGraph, topologicalSort } from "./graph";
+import { openExternal } from "./external";
+import { checkGraph, forEachGraph, nodeLabel, topologicalSort } from "./graph";
 import { tensorStorage } from "./tensor";
 
 const ascii = (b: Uint8Array, n: number) => String.fromCharCode(...b.subarray(0, n)).replace(/[^\x20-\x7e]/g, "?");
@@ -98,23 +98,58 @@ export function checkTensorData(t: TensorProto, dir: string | undefined): void {
     const need = d.bits < 8 ? storageBytes(d.id, count) : count;
     if (have !== need) throw new OnnxError(`tensor "${t.name}" ${shape} needs ${need} values in ${d.field}, has ${have}`);
   } else if (dir !== undefined) {
-    const ref = externalRef(t);
-    const file = path.join(dir, ref.location);
-    let size: number;
-    try {
-      const fd = openSync(file, "r");
-      size = fstatSync(fd).size;
-      closeSync(fd);
-    } catch {
-      throw new OnnxError(`external data file "${ref.location}" for tensor "${t.name}" is missing from ${dir}`);
-    }
+    const span = openExternal(t, dir);
+    closeSync(span.fd);
     const need = storageBytes(d.id, count);
-    const length = ref.length ?? size - ref.offset;
-    if (length !== need) throw new OnnxError(`tensor "${t.name}" ${shape} needs ${need} bytes but its external data has ${length}`);
-    if (ref.offset + length > size) {
-      throw new OnnxError(`external data for tensor "${t.name}" runs past the end of "${ref.location}" (${size} bytes): truncated?`);
+    if (span.length !== need) {
+      throw new OnnxError(`tensor "${t.name}" ${shape} needs ${need} bytes but its external data has ${span.length}`);
     }
   }
+}
+
+/**
+ * Refuses a value defined twice in one graph (each subgraph checked on its own): two initializers of one name
+ * (the quantizer would read the first, onnxruntime the last), two graph inputs of one name, two nodes writing one
+ * value, or a node writing an initializer or graph input. An initializer that is also a graph input is allowed
+ * (a default value for the input).
+ */
+export function checkUniqueNames(graph: GraphProto): void {
+  forEachGraph(graph, (g) => {
+    const where = g === graph ? "" : ` in subgraph "${g.name || "(unnamed)"}"`;
+    const twice = (kind: string, names: string[]) => {
+      const seen = new Set<string>();
+      for (const name of names) {
+        if (seen.has(name)) {
+          const readers = g.node.filter((n) => n.input.includes(name)).map(nodeLabel);
+          const read = readers.length ? ` (read by ${readers.slice(0, 3).join(", ")}${readers.length > 3 ? ", ..." : ""})` : "";
+          throw new OnnxError(`${kind} "${name}" is defined twice${where}${read}: names must be unique; rename or remove one of them`);
+        }
+        seen.add(name);
+      }
+    };
+    twice("initializer", g.initializer.map((t) => t.name));
+    twice("graph input", g.input.map((v) => v.name));
+    const inputs = new Set(g.input.map((v) => v.name));
+    const inits = new Set(g.initializer.map((t) => t.name));
+    const writer = new Map<string, NodeProto>();
+    for (const n of g.node) {
+      for (const o of n.output) {
+        if (!o) continue;
+        const first = writer.get(o);
+        if (first) {
+          const who = first === n ? `${nodeLabel(n)} lists it twice` : `${nodeLabel(first)} and ${nodeLabel(n)} both write it`;
+          throw new OnnxError(`value "${o}" is defined twice${where}: ${who}; rename one of the outputs`);
+        }
+        if (inits.has(o) || inputs.has(o)) {
+          throw new OnnxError(
+            `value "${o}"${where} is both ${inits.has(o) ? "an initializer" : "a graph input"} and an output of ` +
+              `${nodeLabel(n)}: names must be unique; rename one of them`,
+          );
+        }
+        writer.set(o, n);
+      }
+    }
+  });
 }
 
 /** Structural checks on a decoded model. `label` names the file in messages. */
@@ -136,6 +171,7 @@ export function validateModel(proto: ModelProto, label: string, size: number, di
       for (const t of g.initializer) checkTensorData(t, dir);
       for (const n of g.node) for (const a of n.attribute) if (a.t) checkTensorData(a.t, dir);
     });
+    checkUniqueNames(graph);
     checkGraph(graph);
     forEachGraph(graph, (g) => topologicalSort({ ...g, node: [...g.node] }));
   } catch (e) {

@@ -3,7 +3,7 @@
 // CPU-layout ops (NCHWc) that only onnxruntime on this kind of CPU runs, so they are refused unless asked for.
 import { existsSync, renameSync, rmSync } from "node:fs";
 import path from "node:path";
-import { OnnxError } from "../onnx/errors";
+import { OnnxError, outputExists } from "../onnx/errors";
 import { Model } from "../onnx/model";
 import { createSession, type OptimizationLevel } from "./session";
 
@@ -23,7 +23,7 @@ export async function optimizeModel(
   const target = path.resolve(out);
   const source = typeof model === "string" ? path.resolve(model) : model.path;
   if (source && source === target) throw new OnnxError("refusing to write the optimized model over its source: choose another path", out);
-  if (existsSync(target) && !options.overwrite) throw new OnnxError("the file exists; pass overwrite: true to replace it", out);
+  if (existsSync(target) && !options.overwrite) throw outputExists(out);
   if (level !== "basic" && !options.allowRuntimeSpecificOps) {
     throw new OnnxError(
       `level "${level}" can write onnxruntime-only or CPU-specific ops into the file; use "basic" for a portable model, or pass allowRuntimeSpecificOps`,
