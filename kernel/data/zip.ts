@@ -132,7 +132,9 @@ export class ZipFile {
       throw new DataError(`${this.file}: zip entry "${e.name}" is truncated (${e.compressedSize} bytes declared past the end of the file)`);
     }
     if (e.size > this.budget) {
-      throw overLimit("npzBytes", `${this.file}: entry "${e.name}" declares ${e.size} bytes; with the entries before it the archive inflates to`, this.maxBytes - this.budget + e.size, this.maxBytes);
+      const used = this.maxBytes - this.budget;
+      const what = used === 0 ? "declares that it inflates to" : `declares ${e.size} bytes, bringing the archive to`;
+      throw overLimit("npzBytes", `${this.file}: entry "${e.name}" ${what}`, used + e.size, this.maxBytes);
     }
     const raw = readAt(this.fd, start, e.compressedSize);
     if (raw.length !== e.compressedSize) throw new DataError(`${this.file}: zip entry "${e.name}" is truncated`);
