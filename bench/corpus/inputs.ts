@@ -1,0 +1,286 @@
+// Realistic generated inputs for the corpus models (none of the packages ships sample inputs, and rendering real
+// text or recording speech would need new dependencies): seeded synthetic images (photo-like scenes, text lines,
+// documents), speech-like audio, and for the openWakeWord heads the features their own FP32 front end makes from
+// that audio. Written as one file per sample in the data contract `ptq quantize --calib` reads: a folder of .npy
+// for single-input models, test_data_set_* folders of TensorProtos otherwise.
+import { toBinary } from "@bufbuild/protobuf";
+import { mkdirSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { TensorProtoSchema } from "onnx-buf";
+import { seededRandom } from "../../kernel/analysis/stats";
+import { encodeNpy } from "../../kernel/data/npy";
+import { DataType } from "../../kernel/onnx/dtype";
+import { makeTensor } from "../../kernel/onnx/tensor";
+import { createSession, type Session } from "../../kernel/runtime/session";
+import { byId, modelPath, type Catalog, type CorpusModel, type Generator } from "./catalog";
+
+type Rand = () => number;
+/** One input value: float32 or int64 data with its concrete shape. */
+export interface SampleTensor {
+  data: Float32Array | BigInt64Array;
+  dims: number[];
+}
+export type Sample = Record<string, SampleTensor>;
+
+const SR = 16000;
+const uniform = (r: Rand, lo: number, hi: number) => lo + (hi - lo) * r();
+
+// ---------- images: pixel planes in [0,1], C × H × W ----------
+
+type Planes = Float32Array[];
+
+function planes(c: number, h: number, w: number, fill: (ch: number) => number): Planes {
+  return Array.from({ length: c }, (_, ch) => new Float32Array(h * w).fill(fill(ch)));
+}
+
+/** Low-frequency colour field: a gradient plus a few random 2-D cosines per channel. */
+function smoothField(p: Planes, h: number, w: number, r: Rand, amp: number): void {
+  const waves = Array.from({ length: 4 }, () => ({ fx: uniform(r, 0.3, 3) / w, fy: uniform(r, 0.3, 3) / h, ph: uniform(r, 0, 6.28) }));
+  p.forEach((plane, ch) => {
+    const a = waves.map(() => uniform(r, -amp, amp));
+    const gx = uniform(r, -amp, amp) / w;
+    const gy = uniform(r, -amp, amp) / h;
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        let v = plane[y * w + x]! + gx * x + gy * y;
+        waves.forEach((wv, k) => (v += a[k]! * Math.cos(6.2832 * (wv.fx * x + wv.fy * y) + wv.ph)));
+        plane[y * w + x] = v;
+      }
+    }
+  });
+}
+
+/** Filled shape with soft edges and its own colour: ellipses (objects, faces) and long thin bars (edges, lines). */
+function blob(p: Planes, h: number, w: number, r: Rand, colour: number[], kind: "ellipse" | "bar"): void {
+  const cx = uniform(r, 0, w);
+  const cy = uniform(r, 0, h);
+  const ang = uniform(r, 0, Math.PI);
+  const [ca, sa] = [Math.cos(ang), Math.sin(ang)];
+  const rx = kind === "bar" ? uniform(r, 0.2, 0.7) * w : uniform(r, 0.05, 0.25) * w;
+  const ry = kind === "bar" ? uniform(r, 0.5, 2) : uniform(r, 0.05, 0.25) * h;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const u = ((x - cx) * ca + (y - cy) * sa) / rx;
+      const v = (-(x - cx) * sa + (y - cy) * ca) / ry;
+      const d = kind === "bar" ? Math.max(Math.abs(u), Math.abs(v)) : Math.hypot(u, v);
+      const a = Math.min(1, Math.max(0, (1.05 - d) * 10));
+      if (a > 0) p.forEach((plane, ch) => (plane[y * w + x] = plane[y * w + x]! * (1 - a) + colour[ch]! * a));
+    }
+  }
+}
+
+/** A row of glyph-like marks: each 1–3 strokes (vertical, horizontal, diagonal) in a cell, with word gaps. */
+function textRow(p: Planes, w: number, r: Rand, x0: number, x1: number, top: number, height: number, ink: number[]): void {
+  const cell = Math.max(3, height * uniform(r, 0.45, 0.65));
+  const stroke = Math.max(1, height * 0.1);
+  for (let x = x0; x + cell <= x1; x += cell * uniform(r, 1.05, 1.25)) {
+    if (r() < 0.15) continue; // space between words
+    for (let k = 1 + Math.floor(r() * 3); k > 0; k--) {
+      const t = r();
+      const ax = x + uniform(r, 0, cell);
+      const ay = top + uniform(r, 0, height * 0.3);
+      const [bx, by] = t < 0.4 ? [ax, top + height * uniform(r, 0.7, 1)] : t < 0.7 ? [x + uniform(r, 0, cell), ay] : [x + uniform(r, 0, cell), top + height * uniform(r, 0.6, 1)];
+      const len = Math.hypot(bx - ax, by - ay) + 1;
+      for (let s = 0; s <= len; s += 0.5) {
+        const px = ax + ((bx - ax) * s) / len;
+        const py = ay + ((by - ay) * s) / len;
+        for (let dy = -stroke / 2; dy <= stroke / 2; dy += 0.5) {
+          for (let dx = -stroke / 2; dx <= stroke / 2; dx += 0.5) {
+            const xi = Math.round(px + dx);
+            const yi = Math.round(py + dy);
+            if (xi >= 0 && xi < w && yi >= 0 && yi * w < p[0]!.length) p.forEach((plane, ch) => (plane[yi * w + xi] = ink[ch]!));
+          }
+        }
+      }
+    }
+  }
+}
+
+function imagePlanes(style: "photo" | "text-line" | "document", c: number, h: number, w: number, r: Rand): Planes {
+  const colour = () => Array.from({ length: c }, () => r());
+  if (style === "photo") {
+    const p = planes(c, h, w, () => uniform(r, 0.2, 0.8));
+    smoothField(p, h, w, r, 0.2);
+    for (let k = 2 + Math.floor(r() * 5); k > 0; k--) blob(p, h, w, r, colour(), r() < 0.6 ? "ellipse" : "bar");
+    return addNoise(p, r, 0.02);
+  }
+  const paper = uniform(r, 0.75, 1);
+  const p = planes(c, h, w, () => paper);
+  smoothField(p, h, w, r, 0.05);
+  const ink = Array.from({ length: c }, () => uniform(r, 0, 0.3));
+  if (style === "text-line") {
+    textRow(p, w, r, uniform(r, 0, 0.05) * w, w * uniform(r, 0.6, 1), h * 0.2, h * 0.6, ink);
+    return addNoise(p, r, 0.03);
+  }
+  if (r() < 0.5) blob(p, h, w, r, colour(), "ellipse"); // a picture on the page
+  let top = uniform(r, 0.02, 0.1) * h;
+  while (top < h * 0.9) {
+    const lh = uniform(r, 0.04, 0.1) * h;
+    const x0 = uniform(r, 0.02, 0.3) * w;
+    textRow(p, w, r, x0, x0 + uniform(r, 0.3, 0.7) * w, top, lh, ink);
+    top += lh * uniform(r, 1.5, 3);
+  }
+  return addNoise(p, r, 0.03);
+}
+
+function addNoise(p: Planes, r: Rand, sd: number): Planes {
+  for (const plane of p) for (let i = 0; i < plane.length; i++) plane[i] = Math.min(1, Math.max(0, plane[i]! + sd * (r() + r() + r() - 1.5)));
+  return p;
+}
+
+function image(g: Extract<Generator, { kind: "image" }>, shape: number[], layout: string, r: Rand): Float32Array {
+  const nhwc = layout === "NHWC";
+  const [, a, b, d] = shape as [number, number, number, number];
+  const [c, h, w] = nhwc ? [d, a, b] : [a, b, d];
+  const colour = g.alpha === undefined ? c : c - 1;
+  const p = imagePlanes(g.style, colour, h, w, r);
+  const out = new Float32Array(c * h * w);
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < h * w; i++) {
+      const v = ch < colour ? (p[ch]![i]! - g.mean[ch]!) / g.std[ch]! : g.alpha!;
+      out[nhwc ? i * c + ch : ch * h * w + i] = v;
+    }
+  }
+  return out;
+}
+
+// ---------- audio ----------
+
+/** Speech-like audio: voiced syllables (harmonics under two formants, pitch drift), fricatives, pauses, noise floor. */
+export function speech(samples: number, r: Rand, scale: number): Float32Array {
+  const out = new Float32Array(samples);
+  let t = Math.floor(r() * Math.min(0.2 * SR, samples / 8));
+  while (t < samples) {
+    const len = Math.floor(uniform(r, 0.08, 0.3) * SR);
+    if (r() < 0.25) {
+      let prev = 0;
+      for (let i = 0; i < len && t + i < samples; i++) {
+        const n = r() * 2 - 1;
+        out[t + i]! += 0.15 * (n - prev) * Math.sin((Math.PI * i) / len);
+        prev = n;
+      }
+    } else {
+      const f0 = uniform(r, 95, 230);
+      const drift = uniform(r, -0.3, 0.3);
+      const f1 = uniform(r, 300, 900);
+      const f2 = uniform(r, 900, 2500);
+      let phase = 0;
+      for (let i = 0; i < len && t + i < samples; i++) {
+        const f = f0 * (1 + (drift * i) / len);
+        phase += (2 * Math.PI * f) / SR;
+        let v = 0;
+        for (let k = 1; k * f < 4000; k++) {
+          const fk = k * f;
+          v += (Math.exp(-(((fk - f1) / 150) ** 2)) + 0.6 * Math.exp(-(((fk - f2) / 250) ** 2)) + 0.05) * Math.sin(k * phase) / k;
+        }
+        out[t + i]! += 0.5 * v * Math.sin((Math.PI * i) / len);
+      }
+    }
+    t += len + Math.floor(uniform(r, 0.03, 0.15) * SR);
+  }
+  let peak = 0;
+  for (const v of out) peak = Math.max(peak, Math.abs(v));
+  const gain = (0.3 * scale) / (peak || 1);
+  for (let i = 0; i < samples; i++) out[i] = out[i]! * gain + 0.003 * scale * (r() - 0.5);
+  return out;
+}
+
+// ---------- openWakeWord features: the package's own FP32 front end run on speech-like audio ----------
+
+/** Sessions of the FP32 models a generator needs, opened once per run and closed by dispose(). */
+export class FrontEnd {
+  private sessions = new Map<string, Promise<Session>>();
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly dir?: string,
+  ) {}
+
+  private session(id: string): Promise<Session> {
+    let s = this.sessions.get(id);
+    if (!s) {
+      s = createSession(modelPath(byId(this.catalog, id), this.dir), { threads: 1 });
+      this.sessions.set(id, s);
+    }
+    return s;
+  }
+
+  /** [frames, 32] log-mel of int16-scaled audio, as openWakeWord scales it (x / 10 + 2). */
+  async mel(audio: Float32Array): Promise<{ frames: number; data: Float32Array }> {
+    const s = await this.session("oww-melspectrogram");
+    const out = Object.values(await s.run({ input: { data: audio, dims: [1, audio.length] } }))[0]!;
+    const data = Float32Array.from(out.data as Float32Array, (v) => v / 10 + 2);
+    return { frames: data.length / 32, data };
+  }
+
+  /** n speech embeddings [n, 96] from windows of 76 mel frames, 8 frames apart. */
+  async embeddings(n: number, r: Rand): Promise<Float32Array> {
+    const frames = 76 + 8 * (n - 1);
+    const mel = await this.mel(speech((frames + 4) * 160 + 400, r, 32767));
+    if (mel.frames < frames) throw new Error(`melspectrogram gave ${mel.frames} frames, ${frames} needed`);
+    const win = new Float32Array(n * 76 * 32);
+    for (let k = 0; k < n; k++) win.set(mel.data.subarray(k * 8 * 32, (k * 8 + 76) * 32), k * 76 * 32);
+    const s = await this.session("oww-embedding");
+    const out = Object.values(await s.run({ input_1: { data: win, dims: [n, 76, 32, 1] } }))[0]!;
+    return Float32Array.from(out.data as Float32Array);
+  }
+
+  async dispose(): Promise<void> {
+    for (const s of this.sessions.values()) await (await s).dispose();
+    this.sessions.clear();
+  }
+}
+
+async function generate(g: Generator, shape: number[], layout: string, r: Rand, fe: FrontEnd): Promise<SampleTensor> {
+  const n = shape.reduce((a, b) => a * b, 1);
+  switch (g.kind) {
+    case "image":
+      return { data: image(g, shape, layout, r), dims: shape };
+    case "speech":
+      return { data: speech(n, r, g.scale), dims: shape };
+    case "value":
+      return { data: BigInt64Array.from({ length: n }, () => BigInt(g.value)), dims: shape };
+    case "zeros":
+      return { data: new Float32Array(n), dims: shape };
+    case "oww-mel-window": {
+      const mel = await fe.mel(speech(Math.floor(1.5 * SR), r, 32767));
+      const start = Math.floor(r() * (mel.frames - 76 + 1));
+      return { data: mel.data.slice(start * 32, (start + 76) * 32), dims: shape };
+    }
+    case "oww-embeddings":
+      return { data: await fe.embeddings(shape[1]!, r), dims: shape };
+  }
+}
+
+/** `count` samples for `m`, seeded: the same seed gives the same samples. */
+export async function makeSamples(m: CorpusModel, count: number, seed: number, fe: FrontEnd): Promise<Sample[]> {
+  const out: Sample[] = [];
+  for (let i = 0; i < count; i++) {
+    const r = seededRandom(seed * 100_003 + i);
+    const s: Sample = {};
+    for (const inp of m.inputs) s[inp.name] = await generate(inp.generate, inp.shape, inp.layout, r, fe);
+    out.push(s);
+  }
+  return out;
+}
+
+/** Writes samples into `dir` (created) as .npy files (one input) or test_data_set_* folders; returns `dir`. */
+export function writeSamples(dir: string, samples: readonly Sample[]): string {
+  mkdirSync(dir, { recursive: true });
+  samples.forEach((s, i) => {
+    const names = Object.keys(s);
+    const id = String(i).padStart(4, "0");
+    if (names.length === 1) {
+      const t = s[names[0]!]!;
+      writeFileSync(path.join(dir, `sample_${id}.npy`), encodeNpy(t.data, t.dims));
+      return;
+    }
+    const set = path.join(dir, `test_data_set_${id}`);
+    mkdirSync(set);
+    names.forEach((name, k) => {
+      const t = s[name]!;
+      const dtype = t.data instanceof BigInt64Array ? DataType.INT64 : DataType.FLOAT;
+      writeFileSync(path.join(set, `input_${k}.pb`), toBinary(TensorProtoSchema, makeTensor(name, dtype, t.dims, t.data)));
+    });
+  });
+  return dir;
+}
