@@ -1,10 +1,38 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import {
+  closeSync,
+  constants,
+  existsSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Model, OnnxError, allTensors, readTensor } from "../../../kernel/onnx";
+import {
+  DataType,
+  Model,
+  OnnxError,
+  StringStringEntryProtoSchema,
+  TensorProtoSchema,
+  TensorProto_DataLocation,
+  allTensors,
+  create,
+  forEachGraph,
+  readTensor,
+  tensorRawBytes,
+  type GraphProto,
+  type TensorProto,
+} from "../../../kernel/onnx";
 import { seededRandom } from "../../../kernel/analysis/stats";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
@@ -138,4 +166,109 @@ test("fuzz: mutated real models end in an OnnxError or a valid model, never a cr
     assert.ok(Buffer.from(bytes).equals(Buffer.from(original)), `${name}: the source bytes are untouched`);
   }
   assert.ok(errors > 0 && valid > 0, `both outcomes occur (errors ${errors}, valid ${valid})`);
+});
+
+/** A hostile edit of a decoded model: what to change, and the refusal expected for it. */
+type Hostile = (m: Model, r: () => number) => RegExp | undefined;
+
+const pick = <T>(items: readonly T[], r: () => number): T | undefined => items[Math.floor(r() * items.length)];
+
+/** Every initializer with its graph, subgraphs included. */
+function initializers(m: Model): { g: GraphProto; t: TensorProto }[] {
+  const out: { g: GraphProto; t: TensorProto }[] = [];
+  forEachGraph(m.graph, (g) => out.push(...g.initializer.map((t) => ({ g, t }))));
+  return out;
+}
+
+const duplicateInitializer: Hostile = (m, r) => {
+  const at = pick(initializers(m), r);
+  if (!at) return undefined;
+  at.g.initializer.push(create(TensorProtoSchema, at.t));
+  return new RegExp(`initializer "${escape(at.t.name)}" is defined twice`);
+};
+
+const duplicateOutput: Hostile = (m, r) => {
+  const nodes = m.graph.node.filter((n) => n.output[0]);
+  const [a, b] = [pick(nodes, r), pick(nodes, r)];
+  if (!a || !b || a === b) return undefined;
+  b.output[0] = a.output[0]!;
+  return new RegExp(`value "${escape(a.output[0]!)}" is defined twice`);
+};
+
+/** Moves a numeric initializer's bytes out to `location` (which the test made hostile). */
+function externalAt(location: string, re: string): Hostile {
+  return (m, r) => {
+    const at = pick(initializers(m).filter(({ t }) => t.dataType !== DataType.STRING), r);
+    if (!at) return undefined;
+    const n = tensorRawBytes(at.t).byteLength;
+    if (n === 0) return undefined;
+    const t = at.t;
+    t.rawData = new Uint8Array(0) as TensorProto["rawData"];
+    t.dataLocation = TensorProto_DataLocation.EXTERNAL;
+    t.externalData = [
+      create(StringStringEntryProtoSchema, { key: "location", value: location }),
+      create(StringStringEntryProtoSchema, { key: "offset", value: "0" }),
+      create(StringStringEntryProtoSchema, { key: "length", value: String(n) }),
+    ];
+    return new RegExp(`external data file "${escape(location)}" for tensor "${escape(t.name)}" ${re}`);
+  };
+}
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
+test("fuzz: duplicate names and hostile external data locations end in the OnnxError that names them", () => {
+  const dir = mkdtempSync(path.join(tmpdir(), "ptq-hostile-"));
+  const outside = mkdtempSync(path.join(tmpdir(), "ptq-hostile-out-"));
+  let fifo: number | undefined;
+  try {
+    const hostile: [string, Hostile][] = [["duplicate initializer", duplicateInitializer], ["duplicate output", duplicateOutput]];
+    if (process.platform !== "win32") {
+      // A secret outside the folder, big enough for any tensor of the corpus (sparse), reached through a link to
+      // it and through a linked folder; a FIFO (held open for writing here, so a regression fails instead of
+      // blocking); a folder.
+      const fd = openSync(path.join(outside, "w.bin"), "w");
+      ftruncateSync(fd, 64 * 2 ** 20);
+      closeSync(fd);
+      symlinkSync(path.join(outside, "w.bin"), path.join(dir, "secret.bin"));
+      symlinkSync(outside, path.join(dir, "linked"));
+      execFileSync("mkfifo", [path.join(dir, "pipe.bin")]);
+      fifo = openSync(path.join(dir, "pipe.bin"), constants.O_RDWR | constants.O_NONBLOCK);
+      mkdirSync(path.join(dir, "folder.bin"));
+      hostile.push(
+        ["symlink out", externalAt("secret.bin", "leads outside the model's folder")],
+        ["symlinked folder", externalAt("linked/w.bin", "leads outside the model's folder")],
+        ["fifo", externalAt("pipe.bin", "is a named pipe \\(FIFO\\), not a regular file")],
+        ["directory", externalAt("folder.bin", "is a directory, not a regular file")],
+      );
+    }
+    let refused = 0;
+    for (const { name, bytes } of corpus()) {
+      for (const [kind, edit] of hostile) {
+        for (let seed = 1; seed <= 3; seed++) {
+          const m = Model.fromBytes(Uint8Array.from(bytes), { skipValidation: true });
+          const re = edit(m, seededRandom(seed * 131 + name.length));
+          if (!re) continue;
+          const label = `${name}#${kind}#${seed}`;
+          const mutated = m.toBytes();
+          assert.throws(
+            () => Model.fromBytes(mutated, { path: label, dir }),
+            (e: unknown) => e instanceof OnnxError && e.message.startsWith(`${label}: `) && re.test(e.message),
+            `${label}: expected ${re}`,
+          );
+          // Reading agrees with validation: the tensor that loading refuses cannot be read either.
+          if (kind.startsWith("duplicate")) continue;
+          const raw = Model.fromBytes(mutated, { dir, skipValidation: true });
+          const bad = allTensors(raw.proto).filter((t) => t.externalData.length > 0);
+          for (const t of bad) assert.throws(() => raw.readTensor(t), re, label);
+          refused++;
+        }
+      }
+    }
+    assert.ok(refused > 0 || process.platform === "win32");
+    assert.deepEqual(readdirSync(outside), ["w.bin"], "nothing written outside");
+  } finally {
+    if (fifo !== undefined) closeSync(fifo);
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(outside, { recursive: true, force: true });
+  }
 });
