@@ -49,6 +49,8 @@ export class Calibrator {
   private rowBytes: number | undefined;
   /** The model's inputs all have a free first (batch) axis, so a batch can run as several smaller ones. */
   private readonly splittable: boolean;
+  /** Per float input of the data: NaN/±Inf values and all values seen, to say where non-finite activations came from. */
+  private readonly inputValues = new Map<string, { nonFinite: number; total: number }>();
   /** Batches (runs of the model) observed so far. */
   batches = 0;
 
@@ -156,6 +158,7 @@ export class Calibrator {
           throw opts.signal.reason ?? new Error("calibration cancelled");
         }
         checkFeeds(feeds, this.specs, `calibration batch ${this.batches + pending.length + 1}`);
+        this.countInputValues(feeds);
         for (const part of splitRows(feeds, this.options.batchSize)) {
           const rows = commonRows(part);
           const room = this.stackRows();
@@ -184,6 +187,41 @@ export class Calibrator {
       for (const m of this.minmax.values()) m.commit();
       this.reportNonFinite();
     }
+    this.refuseAllNonFinite();
+  }
+
+  private countInputValues(feeds: Feeds): void {
+    for (const [name, t] of Object.entries(feeds)) {
+      if (!(t.data instanceof Float32Array || t.data instanceof Float64Array)) continue;
+      const c = this.inputValues.get(name) ?? { nonFinite: 0, total: 0 };
+      c.nonFinite += batchStats(t.data).nonFinite;
+      c.total += t.data.length;
+      this.inputValues.set(name, c);
+    }
+  }
+
+  /** Where NaN/±Inf came from: the inputs that held some, or, when none did, the model itself. */
+  private nonFiniteSource(): string {
+    const bad = [...this.inputValues].filter(([, c]) => c.nonFinite > 0);
+    if (bad.length === 0) return "the calibration inputs are all finite, so the model itself produces them (check its weights and ops)";
+    return `the calibration data holds them: ${bad.map(([n, c]) => `input "${n}" ${c.nonFinite} of ${c.total} values`).join(", ")}`;
+  }
+
+  /**
+   * Every observed value of every tensor was NaN/±Inf: no range can be chosen, and convert() would only find none.
+   * Said here, naming the tensors and the data, rather than as "no calibration range".
+   */
+  private refuseAllNonFinite(): void {
+    const observers = this.tensors.map((t) => ({ t, h: this.hist.get(t), m: this.minmax.get(t) }));
+    if (observers.length === 0 || observers.some((o) => (o.m ? o.m.range() : o.h!.snapshot()) !== undefined)) return;
+    const counts = observers.map((o) => (o.h ?? o.m)!.nonFinite);
+    if (counts.every((n) => n === 0)) return;
+    const names = this.tensors.slice(0, 5).map((t) => `"${t}"`).join(", ") + (this.tensors.length > 5 ? `, … (${this.tensors.length} in all)` : "");
+    throw new OnnxError(
+      `calibration saw no finite value: every value of every observed tensor (${names}) was NaN or ±Inf over ` +
+        `${this.batches} batch(es); ${this.nonFiniteSource()}. Give calibration data without NaN/Inf`,
+      this.model.path,
+    );
   }
 
   /**
@@ -319,7 +357,13 @@ export class Calibrator {
     for (const t of this.tensors) {
       const n = (this.hist.get(t) ?? this.minmax.get(t))!.nonFinite;
       if (n > (this.warned.get(t) ?? 0)) {
-        this.warn(`tensor "${t}": ${n} NaN/Inf value(s) in the calibration outputs were ignored; check the data and the model`);
+        const m = this.minmax.get(t);
+        const all = (m ? m.range() : this.hist.get(t)!.snapshot()) === undefined;
+        this.warn(
+          all
+            ? `tensor "${t}": every observed value (${n}) was NaN/Inf, so it has no range; ${this.nonFiniteSource()}`
+            : `tensor "${t}": ${n} NaN/Inf value(s) in the calibration outputs were ignored; check the data and the model`,
+        );
         this.warned.set(t, n);
       }
     }

@@ -8,6 +8,7 @@ import { loadDataDir } from "../analysis/dataset";
 import { sliceRows, type Feeds } from "../analysis/feeds";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
 import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
+import { errorMessage } from "./files";
 
 const HELP = `Usage: ptq bench A.onnx [B.onnx ...] [options]
 
@@ -90,7 +91,7 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write((v.json ? JSON.stringify(result.toJSON(), null, 2) : result.toString()) + "\n");
     return 0;
   } catch (e) {
-    process.stderr.write(`ptq bench: ${(e as Error).message}\n`);
+    process.stderr.write(`ptq bench: ${errorMessage(e)}\n`);
     return 1;
   }
 }

@@ -51,7 +51,7 @@ export async function quantizeDynamicModel(
     if (node.opType === "Gemm" && attrInt(node, "transB", 0)) [data, dims] = [transpose2d(data, dims), [dims[1]!, dims[0]!]];
     const key = `${b}|${node.opType === "Gemm" ? attrInt(node, "transB", 0) : 0}`;
     const cached = shared.weights.get(key);
-    const p = cached?.p ?? paramsForWeight(data, dims, { type: config.weightType, symmetric: config.weightSymmetric, reduceRange: config.reduceRange, axis: config.perChannel ? 1 : undefined });
+    const p = cached?.p ?? paramsForWeight(data, dims, { type: config.weightType, symmetric: config.weightSymmetric, reduceRange: config.reduceRange, axis: config.perChannel ? 1 : undefined }, () => `initializer "${b}" of ${node.opType} node "${node.name}"`);
     const base = node.name || node.output[0]!;
     // A weight shared by several nodes is stored once.
     const [wq, wz, ws] = cached?.names ?? [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)];
@@ -140,7 +140,7 @@ function convInteger(
   let stored = shared.weights.get(key);
   if (!stored) {
     const data = tensorToFloat32(w, m.dir);
-    const p = paramsForWeight(data, dims, { type: config.weightType, symmetric: perChannel || config.weightSymmetric, reduceRange: config.reduceRange, axis: perChannel ? 0 : undefined });
+    const p = paramsForWeight(data, dims, { type: config.weightType, symmetric: perChannel || config.weightSymmetric, reduceRange: config.reduceRange, axis: perChannel ? 0 : undefined }, () => `initializer "${b}" of Conv node "${node.name}"`);
     const zp = p.zeroPoint[0]!;
     if (p.zeroPoint.some((z) => z !== zp)) throw new Error(`dynamic quantization of ${node.name}: per-channel zero points differ (internal error: weights should be symmetric)`);
     // Scales shaped [M, 1, …] to broadcast over the output [N, M, spatial…].

@@ -135,10 +135,25 @@ function axisLayout(dims: readonly number[], axis: number): { channels: number; 
   return { channels: dims[axis]!, inner };
 }
 
-/** Parameters for a constant tensor (a weight) from its own values, per-tensor or per-channel. */
-export function paramsForWeight(data: Float32Array, dims: readonly number[], opts: ParamOptions & { axis?: number }): QuantParams {
-  for (let i = 0; i < data.length; i++)
-    if (!Number.isFinite(data[i]!)) throw new Error(`quant math: weight has a non-finite value at index ${i}`);
+/**
+ * Parameters for a constant tensor (a weight) from its own values, per-tensor or per-channel. A NaN or ±Inf value
+ * is an error naming the weight: `what` describes it (the initializer and the node reading it), asked only then.
+ */
+export function paramsForWeight(
+  data: Float32Array,
+  dims: readonly number[],
+  opts: ParamOptions & { axis?: number },
+  what: () => string = () => "a weight",
+): QuantParams {
+  for (let i = 0; i < data.length; i++) {
+    if (!Number.isFinite(data[i]!)) {
+      const n = data.reduce((c, v) => c + (Number.isFinite(v) ? 0 : 1), 0);
+      throw new Error(
+        `${what()} has ${n} non-finite value(s) (${data[i]} at flat index ${i} of shape [${dims.join(", ")}]): no quantized value ` +
+          `can stand for it; fix the model's weights, or exclude the node so it stays float`,
+      );
+    }
+  }
   const { min, max } = channelRanges(data, dims, opts.axis);
   const [qmin, qmax] = qRange(opts.type, opts.reduceRange, opts.symmetric);
   const scale = new Float32Array(min.length);

@@ -56,7 +56,7 @@ export class QdqRewriter {
         symmetric: this.config.weightSymmetric,
         reduceRange: this.config.reduceRange,
         axis,
-      });
+      }, () => weightLabel(g, w));
       this.params.set(w, p);
     }
     const biasNodes: NodeProto[] = [];
@@ -136,7 +136,7 @@ export class QdqRewriter {
       p = this.activationParams(mark.sameAs, depth + 1);
     } else if (this.inits.has(name)) {
       const t = this.inits.get(name)!;
-      p = paramsForWeight(tensorToFloat32(t), t.dims.map(Number), opts);
+      p = paramsForWeight(tensorToFloat32(t), t.dims.map(Number), opts, () => weightLabel(this.graph, name));
     } else {
       const r = o.range ?? mark?.fixedRange ?? this.ranges.get(name);
       if (!r && this.ranges.size === 0) throw new Error(`tensor "${name}" has no calibration range: run calibrate() with data before convert()`);
@@ -277,4 +277,10 @@ export class QdqRewriter {
 export function opsetOf(model: ModelProto): number {
   const o = model.opsetImport.find((x) => x.domain === "" || x.domain === "ai.onnx");
   return o ? Number(o.version) : 0;
+}
+
+/** `initializer "W" (read by Conv node "conv1")`: a weight as an error message names it. */
+function weightLabel(g: GraphProto, name: string): string {
+  const readers = g.node.filter((n) => n.input.includes(name)).map((n) => `${n.opType} node "${n.name}"`);
+  return `initializer "${name}"${readers.length ? ` (read by ${readers.join(", ")})` : ""}`;
 }
