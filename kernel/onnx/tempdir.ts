@@ -40,8 +40,3 @@ export function removeAllTempDirs(): void {
     }
   }
 }
-
-/** Paths registered now (for tests and diagnostics). */
-export function liveTempDirs(): string[] {
-  return [...live];
-}
