@@ -160,7 +160,7 @@ export async function runLowBit(argv: string[]): Promise<number> {
     return 2;
   }
   try {
-    const { lowBitModel, lowBitModelCalibrated } = await import("../lowbit/index");
+    const { lowBitModel, lowBitModelCalibrated, saveLowBit } = await import("../lowbit/index");
     const source = await Model.load(args.model);
     const { model, report } = args.calib
       ? await lowBitModelCalibrated(source, args.options, openData(args.calib, source.proto, { batchSize: args.batchSize }), {
@@ -168,7 +168,7 @@ export async function runLowBit(argv: string[]): Promise<number> {
         })
       : lowBitModel(source, args.options);
     if (args.calib && process.stderr.isTTY) process.stderr.write("\n");
-    await model.save(args.output, { overwrite: args.overwrite });
+    await saveLowBit(model, source, args.output, args.options, report, args.overwrite);
     process.stdout.write((args.json ? JSON.stringify(report, null, 2) : describe(report, args.output, args.options.mode)) + "\n");
     return 0;
   } catch (e) {

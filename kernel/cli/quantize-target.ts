@@ -8,6 +8,7 @@ import { takeBatches } from "../analysis/analyze";
 import { openData } from "../data/readers";
 import type { Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
+import { verifyRunnable } from "../runtime/verify";
 import type { Remedy } from "../analysis/sensitivity";
 import { pickedNodes, searchLines, tradeoffMimeBundle } from "../analysis/mixed-report";
 
@@ -131,6 +132,8 @@ export async function runTargeted(run: TargetedRun, target: CliTarget, evalDir: 
     onStep: (s) => progress(`search: ${pickedNodes(s)} → ${s.metric.toFixed(2)}`),
   });
   progress("");
+  const note = await verifyRunnable(result.model, source, run.output);
+  if (note) process.stderr.write(`note: ${note}\n`);
   await result.model.save(run.output, { overwrite: run.overwrite });
   if (run.json) {
     const { model: _m, ...rest } = result;

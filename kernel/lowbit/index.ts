@@ -2,6 +2,7 @@
 import type { CalibrationData } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
+import { verifyRunnable } from "../runtime/verify";
 import { collectHessians, type HessianCollectOptions } from "./hessian";
 import { qdqOpset } from "./types";
 import { lowBitActivations, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
@@ -66,6 +67,18 @@ export async function lowBitModelCalibrated(
 export async function quantizeLowBit(input: string, output: string, options: LowBitOptions, data?: CalibrationData): Promise<LowBitReport> {
   const source = await Model.load(input);
   const { model, report } = data ? await lowBitModelCalibrated(source, options, data) : lowBitModel(source, options);
-  await model.save(output);
+  await saveLowBit(model, source, output, options, report);
   return report;
+}
+
+/**
+ * Saves a low-bit model once onnxruntime has loaded and run it (runtime/verify). Native FP4 is the exception:
+ * onnxruntime has no CPU kernel for FLOAT4E2M1, which the report already says.
+ */
+export async function saveLowBit(model: Model, source: Model, output: string, options: LowBitOptions, report: LowBitReport, overwrite = false): Promise<void> {
+  if (!(options.mode === "fp4" && options.export === "native")) {
+    const note = await verifyRunnable(model, source, output);
+    if (note) report.notes.push(note);
+  }
+  await model.save(output, { overwrite });
 }

@@ -100,6 +100,51 @@ export function externalRef(t: TensorProto): ExternalRef {
   return { location: norm, offset, length };
 }
 
+/**
+ * Opens `location` in `baseDir` (the model's folder) for reading: refuses locations whose real path leaves the
+ * folder's real path (a symbolic link to /etc/passwd, a linked folder) and anything not a regular file (a FIFO would
+ * block, a device never ends). `which` names the file in messages. The caller closes `fd`.
+ */
+function openInside(location: string, baseDir: string, which: string): { fd: number; size: number } {
+  let real: string;
+  let realDir: string;
+  try {
+    realDir = realpathSync(baseDir);
+    real = realpathSync(path.join(baseDir, location));
+  } catch {
+    throw new OnnxError(`${which} is missing: it must sit in the model's folder ${baseDir}`);
+  }
+  if (!isInside(realDir, real)) {
+    throw new OnnxError(
+      `${which} leads outside the model's folder ${baseDir} (through a symbolic link, to ${real}): ` +
+        `external data must be a file inside the model's folder; copy it there`,
+    );
+  }
+  const refuse = (kind: string) =>
+    new OnnxError(`${which} is ${kind}, not a regular file: external data must be a file of tensor bytes`);
+  try {
+    return openRegularFile(real, refuse);
+  } catch (e) {
+    if (e instanceof OnnxError) throw e;
+    throw new OnnxError(`${which} cannot be opened: ${(e as Error).message}`);
+  }
+}
+
+/** A whole external data file of a model in `baseDir` (what onnxruntime takes for a model given as bytes). */
+export function readExternalFile(location: string, baseDir: string): Uint8Array {
+  const norm = normalLocation(location);
+  const which = `external data file "${location}"`;
+  if (norm === undefined) throw new OnnxError(`${which} must be a relative path inside the model's folder`);
+  const { fd, size } = openInside(norm, baseDir, which);
+  try {
+    const out = new Uint8Array(size);
+    readAt(fd, out, 0, `reading ${which}`);
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** An open external data span: the file is a regular file inside the model's folder and holds the whole span. */
 export interface ExternalSpan {
   fd: number;
@@ -122,30 +167,7 @@ export function openExternal(t: TensorProto, baseDir: string | undefined): Exter
         `file: load it with Model.load(path) or pass the model's folder`,
     );
   }
-  let real: string;
-  let realDir: string;
-  try {
-    realDir = realpathSync(baseDir);
-    real = realpathSync(path.join(baseDir, ref.location));
-  } catch {
-    throw new OnnxError(`${which} is missing: it must sit in the model's folder ${baseDir}`);
-  }
-  if (!isInside(realDir, real)) {
-    throw new OnnxError(
-      `${which} leads outside the model's folder ${baseDir} (through a symbolic link, to ${real}): ` +
-        `external data must be a file inside the model's folder; copy it there`,
-    );
-  }
-  const refuse = (kind: string) =>
-    new OnnxError(`${which} is ${kind}, not a regular file: external data must be a file of tensor bytes`);
-  let opened: { fd: number; size: number };
-  try {
-    opened = openRegularFile(real, refuse);
-  } catch (e) {
-    if (e instanceof OnnxError) throw e;
-    throw new OnnxError(`${which} cannot be opened: ${(e as Error).message}`);
-  }
-  const { fd, size } = opened;
+  const { fd, size } = openInside(ref.location, baseDir, which);
   const length = ref.length ?? size - ref.offset;
   if (length < 0 || ref.offset + length > size) {
     closeSync(fd);

@@ -12,6 +12,7 @@ import { lowerToQOperator } from "./qoperator";
 import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
 import { qBits } from "./math";
+import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 export * from "./types";
@@ -183,6 +184,8 @@ export async function quantizeStatic(
     await release(prepared);
   }
   const q = await convert(prepared);
+  const note = await verifyRunnable(q, model, output);
+  if (note) prepared.summary!.warnings.push(note);
   await q.save(output, { overwrite: options.overwrite ?? false });
   return prepared.summary!;
 }
@@ -196,6 +199,8 @@ export async function quantizeDynamic(
 ): Promise<QuantizationSummary> {
   const model = await Model.load(input);
   const { model: q, summary } = await quantizeDynamicModel(model, resolveConfig(config), options.optimize ?? true);
+  const note = await verifyRunnable(q, model, output);
+  if (note) summary.warnings.push(note);
   await q.save(output, { overwrite: options.overwrite ?? false });
   return summary;
 }

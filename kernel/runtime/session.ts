@@ -1,11 +1,12 @@
 // Our small interface over onnxruntime-node: the rest of the code never imports it. createSession takes a Model,
 // bytes or a path; resolves external data for models given in memory; casts outputs the binding cannot return;
 // falls back from CUDA to CPU (the binding does not fall back by itself) and says why.
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import type { InferenceSession as OrtSession } from "onnxruntime-node";
 import type { DataType } from "../onnx/dtype";
 import { OnnxError } from "../onnx/errors";
+import { readExternalFile } from "../onnx/external";
 import { Model } from "../onnx/model";
 import { castUnsafeOutputs, unsafeOutputs } from "./guard";
 import { dtypeFromOrt, fromOrtTensor, toOrtTensor, type OutputTensor, type RuntimeTensor } from "./tensors";
@@ -87,7 +88,7 @@ function prepareModel(model: Model, label: string): Prepared {
   }
   const externalData = m.externalLocations().map((loc) => {
     if (m.dir === undefined) throw new OnnxError(`the model refers to external data "${loc}" but was not loaded from a file`, label);
-    return { path: loc, data: readFileSync(path.join(m.dir, loc)) };
+    return { path: loc, data: readExternalFile(loc, m.dir) };
   });
   return { source: m.toBytes(), externalData, label, castOutputs };
 }

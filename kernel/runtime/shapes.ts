@@ -102,6 +102,14 @@ function sampleFeeds(plan: SamplePlan): Record<string, RuntimeTensor> {
   return feeds;
 }
 
+/**
+ * Zero-filled inputs for one run of `model`: fixed dims as declared, symbolic ones from `dims` by name (else 1),
+ * checked against the feedBytes limit before anything is allocated.
+ */
+export function zeroFeeds(model: Model, dims: Record<string, number> = {}, limits?: Limits): Record<string, RuntimeTensor> {
+  return sampleFeeds(planFeeds(model, (name) => (name !== null ? dims[name] ?? 1 : 1), limits));
+}
+
 /** Exposes every top-level node output as a graph output, so one run reports all of their shapes. */
 function exposeAll(model: Model): Model {
   const m = model.clone();

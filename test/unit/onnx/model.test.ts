@@ -39,7 +39,7 @@ test("save refuses to write over the source file, and over any file without over
     const loaded = await Model.load(file);
     loaded.graph.node.pop();
     await assert.rejects(loaded.save(file, { overwrite: true }), /m\.onnx: refusing to write over the file this model was loaded from/);
-    await assert.rejects(smallMlp().save(file), /m\.onnx: the file exists; pass overwrite: true/);
+    await assert.rejects(smallMlp().save(file), /m\.onnx: the file exists: choose another output, or replace it/);
     assert.deepEqual(readFileSync(file), before, "the input is unchanged");
     await smallMlp(13).save(file, { overwrite: true });
     assert.equal((await Model.load(file)).opset(), 13);

@@ -28,7 +28,7 @@ test("static quantization writes the model and a JSON summary; the input is unto
   assert.deepEqual(readFileSync(cnn), before);
   // Existing output is not replaced without --overwrite.
   const again = ptq(cnn, "-o", out, "--calib", calib);
-  assert.equal(again.status, 1);
+  assert.equal(again.status, 2);
   assert.match(again.stderr, /exists/);
 });
 

@@ -1,0 +1,70 @@
+// Every model we write is run by onnxruntime before we say it was written (runtime/verify.ts): one that does not
+// load, or loads but fails where its source runs, is an error naming the output; inputs the source fails on too
+// make a note, not an error.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { DataType } from "../../../kernel/onnx/dtype";
+import { Model } from "../../../kernel/onnx/model";
+import { attr, makeNode } from "../../../kernel/onnx/proto";
+import { makeTensor } from "../../../kernel/onnx/tensor";
+import { quantizeDynamic } from "../../../kernel/quant/index";
+import { verifyRunnable } from "../../../kernel/runtime/verify";
+import { makeModel, randomFloats, valueInfo } from "../quant/build";
+
+const F = DataType.FLOAT;
+
+const matmul = (opset = 17) =>
+  Model.fromProto(
+    makeModel([makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })], [valueInfo("x", F, [2, 8])], [valueInfo("y", F, [2, 4])], [makeTensor("W", F, [8, 4], randomFloats(32, 1))], opset),
+  );
+
+test("a model onnxruntime cannot load is refused, naming the output", async () => {
+  // Mod does not exist at opset 9: what FP4 on an opset-9 model used to write.
+  const broken = Model.fromProto(
+    makeModel([makeNode("Mod", ["x", "x"], ["y"], { name: "mod" })], [valueInfo("x", F, [2, 8])], [valueInfo("y", F, [2, 8])], [], 9),
+  );
+  await assert.rejects(verifyRunnable(broken, matmul(), "/out/model.int8.onnx"), /\/out\/model\.int8\.onnx.*onnxruntime cannot load the model made from the input, so it was not written: .*Mod/s);
+});
+
+test("a model that loads but fails where its source runs is refused; a source that fails too gives a note", async () => {
+  // Reshape to a shape that does not fit: loads, fails at run time.
+  const bad = Model.fromProto(
+    makeModel(
+      [makeNode("Reshape", ["x", "shape"], ["y"], { name: "reshape" })],
+      [valueInfo("x", F, [2, 8])],
+      [valueInfo("y", F, [3, 5])],
+      [makeTensor("shape", DataType.INT64, [2], [3, 5])],
+    ),
+  );
+  await assert.rejects(verifyRunnable(bad, matmul(), "out.onnx"), /loads but cannot run the model made from the input, which runs on the same inputs; it was not written/);
+  const note = await verifyRunnable(bad, bad, "out.onnx");
+  assert.match(note ?? "", /running it was not checked: the input model fails on the same zero inputs too/);
+  assert.equal(await verifyRunnable(matmul(), matmul(), "out.onnx"), undefined, "a good model passes silently");
+});
+
+test("quantizeDynamic runs the model it made before writing it", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-verify-"));
+  try {
+    const src = path.join(dir, "m.onnx");
+    const clip = Model.fromProto(
+      makeModel(
+        [
+          makeNode("MatMul", ["x", "W"], ["h"], { name: "mm" }),
+          makeNode("Reshape", ["h", "shape"], ["y"], { name: "reshape", attributes: [attr.int("allowzero", 0)] }),
+        ],
+        [valueInfo("x", F, ["batch", 8])],
+        [valueInfo("y", F, [-1, 4])],
+        [makeTensor("W", F, [8, 4], randomFloats(32, 2)), makeTensor("shape", DataType.INT64, [2], [-1, 4])],
+      ),
+    );
+    clip.saveSync(src);
+    const summary = await quantizeDynamic(src, path.join(dir, "m.int8.onnx"));
+    assert.ok(existsSync(path.join(dir, "m.int8.onnx")));
+    assert.ok(!summary.warnings.some((w) => /not checked|not run/.test(w)), summary.warnings.join("\n"));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
