@@ -41,7 +41,10 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-const fmt = (v: number | undefined, digits: number) => (v === undefined || Number.isNaN(v) ? "" : v === Infinity ? "∞" : v.toFixed(digits));
+const fmt = (v: number | string | null | undefined, digits: number) =>
+  v === undefined || v === null ? "" : Number(v) === Infinity ? "∞" : Number.isNaN(Number(v)) ? "" : Number(v).toFixed(digits);
+/** JSON has no Infinity (identical outputs) or NaN: write them as strings. */
+const nonFinite = (_k: string, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v);
 
 /** A Markdown table: paste-able into docs/corpus.md. */
 export function formatTable(rows: readonly Row[]): string {
@@ -83,7 +86,7 @@ async function main(): Promise<number> {
     for (const row of r) log(`  ${row.model} ${row.mode}: ${row.works === "yes" ? "ok" : `FAILED (${row.stage}): ${row.reason}`}`);
     rows.push(...r);
   }
-  console.log(args.json ? JSON.stringify(rows, null, 2) : formatTable(rows));
+  console.log(args.json ? JSON.stringify(rows, nonFinite, 2) : formatTable(rows));
   return 0;
 }
 

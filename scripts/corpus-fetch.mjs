@@ -68,7 +68,7 @@ export function tarFiles(tar, wanted) {
 /** `npm pack SPEC` into a temp folder; returns the tarball's bytes or throws with npm's own words. */
 function npmPack(spec, tmp) {
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
-  const r = spawnSync(npm, ["pack", spec, "--pack-destination", tmp, "--loglevel=error", "--fetch-retries=1"], {
+  const r = spawnSync(npm, ["pack", spec, "--pack-destination", tmp, "--loglevel=error", "--fetch-retries=1", "--fetch-retry-mintimeout=2000", "--fetch-retry-maxtimeout=5000"], {
     encoding: "utf8",
     timeout: NPM_TIMEOUT_MS,
     cwd: tmp,

