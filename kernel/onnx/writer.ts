@@ -15,6 +15,7 @@ import {
 } from "onnx-buf";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { encodeModelPieces } from "./encode";
+import { trackTemp, untrackTemp } from "./tempdir";
 import { OnnxError, outputExists } from "./errors";
 import { IO_CHUNK, externalRef, isExternal, isInside, normalLocation, openRegularFile, readAt, readExternalBytes } from "./external";
 import { allTensors } from "./graph";
@@ -206,6 +207,7 @@ export function writeModelFiles(proto: ModelProto, target: string, sourceDir: st
       dataTmp = tempName(path.join(dir, dataName));
       const fd = openSync(dataTmp, "wx");
       written.push(dataTmp);
+      trackTemp(dataTmp);
       try {
         let offset = 0;
         for (const t of tensors) {
@@ -248,6 +250,7 @@ export function writeModelFiles(proto: ModelProto, target: string, sourceDir: st
     const modelTmp = tempName(target);
     const fd = openSync(modelTmp, "wx");
     written.push(modelTmp);
+    trackTemp(modelTmp);
     try {
       let at = 0;
       for (const p of encodeModelPieces(proto)) {
@@ -262,12 +265,16 @@ export function writeModelFiles(proto: ModelProto, target: string, sourceDir: st
     if (dataTmp !== undefined) {
       const dataFile = path.join(dir, dataName!);
       renameSync(dataTmp, dataFile);
+      untrackTemp(dataTmp);
       written[0] = dataFile;
+      trackTemp(dataFile); // until the model that references it is in place
     }
     renameSync(modelTmp, target);
     done = true;
   } finally {
     if (!done) for (const f of written) rmSync(f, { force: true });
+    // An interrupted run (the CLI's signal handlers) removes what is still registered; a finished save keeps all.
+    for (const f of written) untrackTemp(f);
     for (const s of saved) {
       s.t.rawData = s.rawData;
       s.t.dataLocation = s.dataLocation;

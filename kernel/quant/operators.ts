@@ -34,6 +34,7 @@ export const convTranspose = convLike((n) => (attrInt(n, "group", 1) === 1 ? 1 :
 export const matMul: OpQuantizer = (node, ctx) => {
   const [a = "", b = ""] = node.input;
   if (!allFloat(ctx, [a, b])) return "inputs are not float32";
+  if (ctx.isConstant(b) && !ctx.canQuantizeWeight(b)) return "weight kept float (override, or NaN/Inf values)";
   ctx.activation(a);
   const dims = ctx.dims(b);
   if (dims && dims.length >= 2) ctx.weight(b, dims.length - 1);
