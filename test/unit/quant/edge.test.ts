@@ -52,12 +52,21 @@ test("an If node's subgraphs pass through untouched and the model still runs", a
   }
 });
 
-test("per-channel at opset 11 uses onnxruntime's com.microsoft Q/DQ and still fuses", async () => {
+test("per-channel at opset 11: upgraded to 13 for standard ai.onnx Q/DQ (the summary says so), and still fuses", async () => {
   const r = await quantizeTiny(mlp(11), { x: [4, 16] });
   const domains = new Set(r.qdq.graph.node.filter((n) => n.opType.endsWith("QuantizeLinear")).map((n) => n.domain));
-  assert.deepEqual([...domains], ["com.microsoft"]);
-  assert.ok(r.summary.warnings.some((x) => /com\.microsoft/.test(x)));
+  assert.deepEqual([...domains], [""]);
+  assert.deepEqual(r.summary.opset, { before: 11, after: 13 });
+  assert.ok(r.summary.warnings.some((x) => /upgraded the model from opset 11 to 13/.test(x)));
   assert.ok((r.fused.QLinearMatMul ?? 0) + (r.fused.MatMulIntegerToFloat ?? 0) === 1, JSON.stringify(r.fused));
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+test("16-bit activations below opset 21 use onnxruntime's com.microsoft Q/DQ and say so", async () => {
+  const r = await quantizeTiny(mlp(17), { x: [4, 16] }, { activationType: "int16", activationSymmetric: true });
+  const domains = new Set(r.qdq.graph.node.filter((n) => n.opType.endsWith("QuantizeLinear")).map((n) => n.domain));
+  assert.ok(domains.has("com.microsoft"), [...domains].join(","));
+  assert.ok(r.summary.warnings.some((x) => /com\.microsoft/.test(x)));
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
 
