@@ -92,6 +92,35 @@ function redirectTypings(sys: TsSys, cwd: string, modules: VirtualModule[], loca
   if (realpath) sys.realpath = (p) => realpath.call(sys, map(p));
 }
 
+interface TsAst {
+  createSourceFile(name: string, text: string, target: number, setParents: boolean, kind: number): TsNode;
+  forEachChild(node: TsNode, visit: (n: TsNode) => void): void;
+  isShorthandPropertyAssignment(node: TsNode): node is TsNode & { name: TsNode & { text: string } };
+  ScriptTarget: { Latest: number };
+  ScriptKind: { TS: number };
+}
+interface TsNode {
+  end: number;
+}
+
+/**
+ * `{ name }` → `{ name: name }`. tslab rewrites a previous cell's variable `x` to `exports.x` everywhere but in a
+ * shorthand property, which then fails at run time ("x is not defined"): `benchmark({ fp32, int8 })` after a cell
+ * that declared fp32. Spelling the property out is the same JavaScript and gets rewritten like any reference.
+ */
+export function expandShorthandProperties(ts: TsAst, code: string): string {
+  if (!code.includes("{")) return code;
+  const inserts: { at: number; text: string }[] = [];
+  const visit = (n: TsNode) => {
+    if (ts.isShorthandPropertyAssignment(n)) inserts.push({ at: n.name.end, text: `: ${n.name.text}` });
+    ts.forEachChild(n, visit);
+  };
+  visit(ts.createSourceFile("cell.ts", code, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS));
+  let out = code;
+  for (const { at, text } of inserts.sort((a, b) => b.at - a.at)) out = out.slice(0, at) + text + out.slice(at);
+  return out;
+}
+
 /** Locals live on a plain object; TypeScript's CommonJS output defines them, we let later cells redefine them. */
 function createLocals(): Record<string, unknown> {
   const locals: Record<string, unknown> = {};
@@ -106,7 +135,7 @@ function createLocals(): Record<string, unknown> {
 
 export function createExecutor(options: ExecutorOptions): Executor {
   const cwd = process.cwd();
-  const ts = nodeRequire("@tslab/typescript-for-tslab") as { sys: TsSys };
+  const ts = nodeRequire("@tslab/typescript-for-tslab") as TsAst & { sys: TsSys };
   const local = new LocalModules();
   redirectTypings(ts.sys, cwd, options.modules, local);
   const { createConverter } = nodeRequire("tslab/dist/converter") as { createConverter(): TslabConverter };
@@ -138,7 +167,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
 
   async function execute(code: string, cellName: string): Promise<ExecuteOutcome> {
     local.notifyChanges();
-    const converted = converter.convert(prevDecl, code);
+    const converted = converter.convert(prevDecl, expandShorthandProperties(ts, code));
     local.update(converted.sideOutputs);
     const errors = converted.diagnostics.filter((d) => d.category === 1);
     if (errors.length > 0) {

@@ -73,6 +73,14 @@ describe("kernel process", { timeout: 120_000 }, () => {
     assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "'function5'" })]);
   });
 
+  test("a shorthand property names an earlier cell's variable ({ fp32 } after const fp32)", async () => {
+    assert.equal((await run("const shortA = 4;\nlet shortB = 'b';")).status, "ok");
+    seen.length = 0;
+    const r = await run("({ shortA, shortB })");
+    assert.equal(r.status, "ok", r.error?.message); // "shortA is not defined" before
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "{ shortA: 4, shortB: 'b' }" })]);
+  });
+
   test("local .ts files import with their types; an edit is seen by the next cell", async () => {
     const lib = path.join(ws, "lib");
     mkdirSync(lib, { recursive: true });
