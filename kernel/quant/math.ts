@@ -43,8 +43,9 @@ const FLOAT32_TINY = 1.1754943508222875e-38;
 /**
  * ORT's compute_scale_zp. The range is widened to include 0 (so 0 is exact, which padding and ReLU need), then
  * optionally to `minRealRange`, then made symmetric. The division is in float64 and the result rounded to float32.
- * Edge cases: a range narrower than float32's smallest normal gives scale 1, zero point 0 (ORT does the same), so a
- * constant-zero tensor quantizes exactly; the zero point rounds half to even like numpy.round.
+ * Edge cases: a range narrower than float32's smallest normal gives scale 1 and zero point 0 (ORT's), or the
+ * type's midpoint when symmetric (where ORT gives 0), so a constant-zero tensor quantizes exactly; the zero point
+ * rounds half to even like numpy.round.
  */
 export function computeScaleZp(
   rmin: number,
@@ -69,8 +70,12 @@ export function computeScaleZp(
   }
   const dr = Math.fround(hi - lo); // float32 subtraction, then widened to float64 as numpy does
   const scale64 = dr / (qmax - qmin);
-  if (scale64 < FLOAT32_TINY) return { scale: 1, zeroPoint: 0 };
-  const zeroPoint = symmetric ? roundHalfEven((qmin + qmax) / 2) : roundHalfEven(qmin - lo / scale64);
+  const mid = roundHalfEven((qmin + qmax) / 2) + 0; // + 0: never -0
+  // An all-zero range (a dead channel): ORT gives zero point 0; a symmetric range gets its midpoint instead (0 is
+  // exact either way), so that every channel of a symmetric weight shares one zero point, as MatMulInteger and
+  // ConvInteger need (uint8 weights of a real model with a dead channel failed dynamic quantization).
+  if (scale64 < FLOAT32_TINY) return { scale: 1, zeroPoint: symmetric ? mid : 0 };
+  const zeroPoint = symmetric ? mid : roundHalfEven(qmin - lo / scale64);
   return { scale: Math.fround(scale64), zeroPoint };
 }
 

@@ -61,6 +61,9 @@ test("computeScaleZp matches hand-computed values for every dtype and scheme", (
   // tiny range guard: scale 1, zp 0
   assert.deepEqual(computeScaleZp(0, 0, -128, 127), { scale: 1, zeroPoint: 0 });
   assert.deepEqual(computeScaleZp(0, 1e-40, 0, 255), { scale: 1, zeroPoint: 0 });
+  // Symmetric: the midpoint, so a dead channel shares the other channels' zero point (ConvInteger needs one).
+  assert.deepEqual(computeScaleZp(0, 0, 0, 255, true), { scale: 1, zeroPoint: 128 });
+  assert.deepEqual(computeScaleZp(0, 0, -128, 127, true), { scale: 1, zeroPoint: 0 });
   // min real range widens a narrow range
   assert.deepEqual(computeScaleZp(0, 1e-6, 0, 255, false, 1e-4), { scale: f32(f32(1e-4) / 255), zeroPoint: 0 });
 });
