@@ -162,9 +162,11 @@ export function* batchesOf(
     const rank = spec.shape?.length;
     const dims = rank !== undefined && a.dims.length === rank - 1 ? [1, ...a.dims] : a.dims;
     if (dims.length === 0) throw new DataError(`${source}: input "${spec.name}" is a scalar; expected ${formatShape(spec.shape)}`);
-    const fixed = spec.shape?.[0];
-    const b = typeof fixed === "number" && fixed > 0 ? fixed : (batchSize ?? dims[0]!);
-    if (dims[0]! % b !== 0 && typeof fixed === "number") {
+    // A fixed batch is a positive dim; -1 or 0 (paddle2onnx and old exporters write these for "any") is dynamic.
+    const first = spec.shape?.[0];
+    const fixed = typeof first === "number" && first > 0 ? first : undefined;
+    const b = fixed ?? batchSize ?? dims[0]!;
+    if (fixed !== undefined && dims[0]! % fixed !== 0) {
       throw new DataError(
         `${source}: input "${spec.name}" has ${dims[0]} samples along the first axis, not a multiple of the model's batch ${fixed}`,
       );

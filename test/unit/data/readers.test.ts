@@ -53,6 +53,14 @@ test("npy folder: samples in natural order, stacked file split by batchSize or a
   assert.throws(() => [...readNpyFolder(f("npy"), fixedBatch2)], /s0\.npy.*not a multiple of the model's batch 2/);
 });
 
+test("npy folder: a literal -1 (or 0) batch dim is dynamic, as paddle2onnx writes it", () => {
+  for (const any of [-1, 0]) {
+    const m = makeModel(makeGraph("g", [], [makeValueInfo("x", DataType.FLOAT, [any, 2, 3])], []));
+    const batches = [...readNpyFolder(f("npy"), m, { batchSize: 32 })]; // "1 samples ... not a multiple of the model's batch -1" before
+    assert.deepEqual(batches.map((b) => b["x"]!.dims[0]), [1, 1, 1, 4]);
+  }
+});
+
 test("npy folder: multi-input models are refused with a pointer to .npz", () => {
   assert.throws(() => [...readNpyFolder(f("npy"), two)], /single-input models only.*"x", "ids".*\.npz/);
 });
