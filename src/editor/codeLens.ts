@@ -3,6 +3,7 @@
 import * as vscode from "vscode";
 import { accuracyCellSource, benchmarkSite } from "./benchmarkLens";
 import { modelUriOfText, ONNX_TEXT_SCHEME } from "./modelFile";
+import { notebookKernelApi } from "../notebook/index";
 import { requireTrust } from "./trust";
 
 class NotebookBenchmarkLenses implements vscode.CodeLensProvider {
@@ -32,10 +33,20 @@ function cellOf(uri: vscode.Uri): { notebook: vscode.NotebookDocument; cell: vsc
   return undefined;
 }
 
+/**
+ * Runs the benchmark cell and, first, every TypeScript cell above it that has not run in the current kernel: the
+ * imports and paths it uses come from those (a fresh "Benchmark this model" notebook, or after a restart).
+ */
 async function runCell(uri: vscode.Uri): Promise<void> {
   const found = cellOf(uri);
   if (!found) return;
-  await vscode.commands.executeCommand("notebook.cell.execute", { ranges: [{ start: found.cell.index, end: found.cell.index + 1 }], document: found.notebook.uri });
+  const controller = notebookKernelApi()?.controller;
+  const before = found.notebook
+    .getCells()
+    .slice(0, found.cell.index)
+    .filter((c) => c.kind === vscode.NotebookCellKind.Code && c.document.languageId === "typescript" && !controller?.ranInKernel(c));
+  const ranges = [...before, found.cell].map((c) => ({ start: c.index, end: c.index + 1 }));
+  await vscode.commands.executeCommand("notebook.cell.execute", { ranges, document: found.notebook.uri });
 }
 
 async function compareAccuracy(uri: vscode.Uri, models: string[]): Promise<void> {

@@ -1,6 +1,7 @@
 // Notebooks the editor creates ("Open in notebook", "Benchmark this model", the quantization report's "Open in
 // notebook"): TypeScript cells for the PTQ kernel that reproduce what the button did. Cell sources are pure.
 import * as vscode from "vscode";
+import { KERNELSPEC } from "../notebook/controller";
 
 export interface TemplateCell {
   kind: "markdown" | "code";
@@ -16,6 +17,24 @@ export function modelNotebookCells(modelPath: string): TemplateCell[] {
     { kind: "code", source: `import { loadModel, quantizeDynamic } from "ptq";\nconst fp32 = ${q(modelPath)};\nconst model = await loadModel(fp32);\nmodel` },
     { kind: "code", source: `// Fails rather than overwrite an existing file.\nconst int8 = ${q(int8)};\nawait quantizeDynamic(fp32, int8)` },
     ...benchmarkCells(modelPath, int8),
+  ];
+}
+
+/** "PTQ Studio: New Notebook": the imports a PTQ notebook starts from, and the steps as comments. */
+export function starterNotebookCells(): TemplateCell[] {
+  return [
+    { kind: "markdown", source: "# Quantize a model\nTypeScript cells run in the PTQ kernel: `loadModel`, `prepare`, `calibrate`, `convert`, `benchmark`, `evaluate` need nothing installed." },
+    {
+      kind: "code",
+      source: [
+        `import { loadModel, prepare, calibrate, convert, benchmark, evaluate, openData } from "ptq";`,
+        `// const model = await loadModel("model.onnx");`,
+        `// const prepared = await prepare(model);`,
+        `// await calibrate(prepared, openData("calib/", model));   // a folder of .npy/.npz, test_data_set_* or images`,
+        `// await (await convert(prepared)).save("model.int8.onnx");`,
+        `"ptq ready"`,
+      ].join("\n"),
+    },
   ];
 }
 
@@ -36,7 +55,7 @@ export async function openTemplateNotebook(cells: TemplateCell[]): Promise<vscod
         : new vscode.NotebookCellData(vscode.NotebookCellKind.Code, c.source, "typescript"),
     ),
   );
-  data.metadata = { metadata: { kernelspec: { name: "ptq", display_name: "PTQ (TypeScript)", language: "typescript" } } };
+  data.metadata = { metadata: { kernelspec: KERNELSPEC, language_info: { name: "typescript" } } };
   const doc = await vscode.workspace.openNotebookDocument("jupyter-notebook", data);
   return vscode.window.showNotebookDocument(doc);
 }

@@ -10,15 +10,23 @@ import { CellRun } from "./cellRun";
 import { ExecutionQueue } from "./executionQueue";
 
 export const CONTROLLER_ID = "ptq-kernel";
+/** The kernelspec our notebooks are saved with (Jupyter's field; it makes VS Code prefer this controller). */
+export const KERNELSPEC = { name: "ptq", display_name: "PTQ (TypeScript)", language: "typescript" };
+const SWITCH = "Switch to TypeScript";
 /** How long a cell may ignore an interrupt before its kernel is killed and restarted (the issue allows 5 s). */
 export const INTERRUPT_GRACE_MS = 2000;
 const UNTRUSTED = "The PTQ kernel does not run in an untrusted workspace: notebook cells are arbitrary code with your file and network access. Trust this workspace (Workspaces: Manage Workspace Trust) to run them.";
+
+const isTypeScript = (cell: vscode.NotebookCell) => cell.document.languageId === "typescript";
 
 export class PtqController implements vscode.Disposable {
   readonly controller: vscode.NotebookController;
   private readonly queues = new Map<string, ExecutionQueue>();
   private readonly runs = new Map<string, CellRun>();
   private readonly orders = new WeakMap<ManagedKernel, number>();
+  /** Per kernel, the cells (document URIs) that ran to completion in it: what a later cell can rely on. */
+  private readonly ranOk = new WeakMap<ManagedKernel, Set<string>>();
+  private readonly adopting = new Map<string, Promise<void>>();
   private nextRunId = 1;
 
   constructor(
@@ -26,14 +34,18 @@ export class PtqController implements vscode.Disposable {
     private readonly kernels: KernelManager,
   ) {
     this.controller = vscode.notebooks.createNotebookController(CONTROLLER_ID, "jupyter-notebook", "PTQ (TypeScript)");
-    this.controller.supportedLanguages = ["typescript"];
+    // Python too, though cells run as TypeScript: VS Code skips cells in languages a controller does not list, so a
+    // new notebook's Python cells would make Run All do nothing without a word. execute() answers them instead.
+    this.controller.supportedLanguages = ["typescript", "python"];
     this.controller.supportsExecutionOrder = true;
     this.controller.description = "TypeScript kernel with the ptq quantization API";
     this.controller.executeHandler = (cells, notebook) => this.execute(cells, notebook);
     this.controller.interruptHandler = (notebook) => this.interrupt(notebook);
     kernels.onDidStart(({ kernel }) => this.wire(kernel));
     this.controller.onDidChangeSelectedNotebooks(({ notebook, selected }) => {
-      if (selected) this.preStart(notebook);
+      if (!selected) return;
+      this.preStart(notebook);
+      void this.adopt(notebook).catch((e) => this.ctx.log.error(`switching ${notebook.uri.toString(true)} to TypeScript: ${String(e)}`));
     });
   }
 
@@ -50,12 +62,57 @@ export class PtqController implements vscode.Disposable {
     this.kernels.getOrStart(notebook);
   }
 
+  /**
+   * With this kernel selected a notebook's code cells must be TypeScript: VS Code hands a controller only cells in
+   * its supported languages, so a Python cell would be skipped without a word. Empty cells switch at once; cells
+   * with code in another language switch only if the user agrees (that code will not run as TypeScript). The
+   * notebook then records our kernelspec, so it reopens with this kernel.
+   */
+  adopt(notebook: vscode.NotebookDocument): Promise<void> {
+    // Selecting the kernel and Run All arrive together: one question per notebook at a time.
+    const key = notebook.uri.toString();
+    let pending = this.adopting.get(key);
+    if (!pending) {
+      pending = this.switchToTypeScript(notebook).finally(() => this.adopting.delete(key));
+      this.adopting.set(key, pending);
+    }
+    return pending;
+  }
+
+  private async switchToTypeScript(notebook: vscode.NotebookDocument): Promise<void> {
+    if (notebook.notebookType !== "jupyter-notebook" || notebook.isClosed) return;
+    const foreign = notebook.getCells().filter((c) => c.kind === vscode.NotebookCellKind.Code && c.document.languageId !== "typescript");
+    const withCode = foreign.filter((c) => c.document.getText().trim() !== "");
+    if (withCode.length) {
+      const languages = [...new Set(withCode.map((c) => c.document.languageId))].join(", ");
+      const choice = await vscode.window.showWarningMessage(
+        `PTQ (TypeScript) runs TypeScript cells; ${withCode.length} cell(s) of this notebook are ${languages} and will not run. Switch them to TypeScript, or select another kernel.`,
+        SWITCH,
+      );
+      if (choice !== SWITCH) return;
+    }
+    for (const c of foreign) await vscode.languages.setTextDocumentLanguage(c.document, "typescript");
+    const meta = (notebook.metadata?.metadata ?? {}) as { kernelspec?: { name?: string } };
+    if (meta.kernelspec?.name === KERNELSPEC.name) return;
+    const edit = new vscode.WorkspaceEdit();
+    edit.set(notebook.uri, [
+      vscode.NotebookEdit.updateNotebookMetadata({ ...notebook.metadata, metadata: { ...meta, kernelspec: KERNELSPEC, language_info: { name: "typescript" } } }),
+    ]);
+    await vscode.workspace.applyEdit(edit);
+  }
+
+  /** Whether `cell` ran successfully in its notebook's current kernel (a restart forgets everything). */
+  ranInKernel(cell: vscode.NotebookCell): boolean {
+    const kernel = this.kernels.get(cell.notebook);
+    return kernel !== undefined && (this.ranOk.get(kernel)?.has(cell.document.uri.toString()) ?? false);
+  }
+
   /** Prefer this controller for notebooks saved with our kernelspec. */
   updateAffinity(notebook: vscode.NotebookDocument): void {
     if (notebook.notebookType !== "jupyter-notebook") return;
     const spec = (notebook.metadata?.metadata as { kernelspec?: { name?: string } } | undefined)?.kernelspec
       ?? (notebook.metadata as { kernelspec?: { name?: string } }).kernelspec;
-    if (spec?.name !== "ptq") return;
+    if (spec?.name !== KERNELSPEC.name) return;
     this.controller.updateNotebookAffinity(notebook, vscode.NotebookControllerAffinity.Preferred);
     // Saved with our kernel: it will run here, so have the kernel ready by the time the user runs a cell.
     this.preStart(notebook);
@@ -73,6 +130,12 @@ export class PtqController implements vscode.Disposable {
           this.orders.set(kernel, n);
           return n;
         },
+        finished: (run, kernel, ok) => {
+          let cells = this.ranOk.get(kernel);
+          if (!cells) this.ranOk.set(kernel, (cells = new Set()));
+          if (ok) cells.add(run.cell.document.uri.toString());
+          else cells.delete(run.cell.document.uri.toString());
+        },
       });
       this.queues.set(key, q);
     }
@@ -88,7 +151,16 @@ export class PtqController implements vscode.Disposable {
       }
       return;
     }
-    await this.queue(notebook).enqueue(runs);
+    if (cells.some((c) => c.document.languageId !== "typescript")) await this.adopt(notebook);
+    const [typescript, other] = [runs.filter((r) => isTypeScript(r.cell)), runs.filter((r) => !isTypeScript(r.cell))];
+    for (const run of other) {
+      run.start(0);
+      await run.end(false, {
+        name: "NotTypeScript",
+        message: `This cell is ${run.cell.document.languageId}: the PTQ kernel runs TypeScript. Switch the cell's language to TypeScript (bottom right of the cell), or select another kernel.`,
+      });
+    }
+    await this.queue(notebook).enqueue(typescript);
   }
 
   /** Sends one kernel's cell outputs to the runs they belong to; output of no running cell goes to the log. */

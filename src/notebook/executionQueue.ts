@@ -11,6 +11,8 @@ export interface QueueHooks {
   attach(run: CellRun, kernel: ManagedKernel): void;
   detach(run: CellRun): void;
   nextOrder(kernel: ManagedKernel): number;
+  /** Called when a run ended in `kernel`, with whether it succeeded. */
+  finished(run: CellRun, kernel: ManagedKernel, ok: boolean): void;
 }
 
 export class ExecutionQueue {
@@ -80,6 +82,7 @@ export class ExecutionQueue {
     } finally {
       this.hooks.detach(run);
     }
+    this.hooks.finished(run, kernel, status === "ok");
     await run.end(status === "ok", status === "ok" ? undefined : error);
     return status === "ok";
   }

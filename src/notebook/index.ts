@@ -3,7 +3,8 @@
 import * as vscode from "vscode";
 import type { Ctx } from "../ctx";
 import { KernelManager } from "../kernel/manager";
-import { PtqController } from "./controller";
+import { openTemplateNotebook, starterNotebookCells } from "../editor/notebookTemplate";
+import { CONTROLLER_ID, PtqController } from "./controller";
 import { registerCellProviders } from "./providers";
 
 export interface NotebookKernelApi {
@@ -46,6 +47,12 @@ export function registerNotebookKernel(ctx: Ctx): NotebookKernelApi {
   }));
   cmd("ptq.kernel.shutdown", onNotebook("Shut down kernel", (nb) => controller.shutdown(nb)));
   cmd("ptq.kernel.interrupt", onNotebook("Interrupt kernel", (nb) => controller.interrupt(nb)));
+  cmd("ptq.newNotebook", async () => {
+    const editor = await openTemplateNotebook(starterNotebookCells());
+    // Our kernelspec makes this controller preferred; selecting it outright spares the user the kernel picker.
+    await vscode.commands.executeCommand("notebook.selectKernel", { notebookEditor: editor, id: CONTROLLER_ID, extension: ctx.extension.extension.id });
+    return editor;
+  });
   api = { controller, kernels };
   return api;
 }
