@@ -71,11 +71,22 @@ export async function quantizeLowBit(input: string, output: string, options: Low
   return report;
 }
 
+/** Why a low-bit pass quantized no weight: which ops the mode covers, and what it passed over. */
+function nothingQuantized(source: Model, options: LowBitOptions, report: LowBitReport): string {
+  const covers = options.mode === "fp4" && options.export !== "native" ? "MatMul, Gemm and Conv" : "MatMul and Gemm";
+  const gather = options.mode === "int4" && !options.includeGather && source.graph.node.some((n) => n.opType === "Gather") ? " (Gather tables with --include-gather)" : "";
+  const skipped = report.skipped.slice(0, 3).map((s) => `${s.node} (${s.opType}): ${s.reason}`);
+  const why = skipped.length ? `; passed over: ${skipped.join("; ")}${report.skipped.length > 3 ? `; and ${report.skipped.length - 3} more` : ""}` : ` and ${source.path ?? "the model"} has no such weight at its top level`;
+  const conv = source.graph.node.some((n) => n.opType === "Conv") && covers === "MatMul and Gemm" ? "; for a convolutional model use --mode fp4 or static INT8" : "";
+  return `no weight was quantized: --mode ${options.mode} covers ${covers} weights${gather}${why}${conv}`;
+}
+
 /**
  * Saves a low-bit model once onnxruntime has loaded and run it (runtime/verify). Native FP4 is the exception:
  * onnxruntime has no CPU kernel for FLOAT4E2M1, which the report already says.
  */
 export async function saveLowBit(model: Model, source: Model, output: string, options: LowBitOptions, report: LowBitReport, overwrite = false): Promise<void> {
+  if (report.layers.length === 0) throw new Error(`${nothingQuantized(source, options, report)}; nothing was written to ${output}`);
   if (!(options.mode === "fp4" && options.export === "native")) {
     const note = await verifyRunnable(model, source, output);
     if (note) report.notes.push(note);

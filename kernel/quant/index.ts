@@ -2,6 +2,7 @@
 //   const prepared = await prepare(model, config); await calibrate(prepared, data); const int8 = await convert(prepared);
 // or one-shot quantizeStatic / quantizeDynamic from file to file.
 import type { CalibrationData } from "../data/feeds";
+import { forEachGraph } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
@@ -184,10 +185,34 @@ export async function quantizeStatic(
     await release(prepared);
   }
   const q = await convert(prepared);
+  refuseIfNothingQuantized(model, prepared.summary!, output);
   const note = await verifyRunnable(q, model, output);
   if (note) prepared.summary!.warnings.push(note);
   await q.save(output, { overwrite: options.overwrite ?? false });
   return prepared.summary!;
+}
+
+const WEIGHTED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN"]);
+
+/**
+ * A file-level quantization that quantized no node writes nothing: a copy of the input reported as "quantized"
+ * misleads. The error says why: weights inside If/Loop/Scan bodies (not quantized yet), no op with a quantizer, or
+ * every candidate kept float.
+ */
+function refuseIfNothingQuantized(model: Model, summary: QuantizationSummary, output: string): void {
+  if (summary.quantized.length > 0) return;
+  let nested = 0;
+  forEachGraph(model.graph, (g, depth) => {
+    if (depth > 0) nested += g.node.filter((n) => WEIGHTED.has(n.opType)).length;
+  });
+  const unsupported = Object.entries(summary.unsupportedOps).map(([op, n]) => `${op} ×${n}`);
+  const kept = summary.float.filter((f) => !f.reason.startsWith("no quantizer")).slice(0, 3).map((f) => `${f.name} (${f.opType}): ${f.reason}`);
+  const why = nested
+    ? `its ${nested} Conv/MatMul/Gemm/RNN node(s) sit inside If/Loop/Scan subgraphs, which are not quantized yet`
+    : kept.length
+      ? `every candidate stayed float (${kept.join("; ")})`
+      : `none of its ops has a quantizer (${unsupported.join(", ") || "no nodes"})`;
+  throw new Error(`${model.path ?? "the model"}: no node was quantized: ${why}; nothing was written to ${output}`);
 }
 
 /** Dynamic quantization (weights int8 offline, activations quantized at run time): no calibration data. */
@@ -199,6 +224,7 @@ export async function quantizeDynamic(
 ): Promise<QuantizationSummary> {
   const model = await Model.load(input);
   const { model: q, summary } = await quantizeDynamicModel(model, resolveConfig(config), options.optimize ?? true);
+  refuseIfNothingQuantized(model, summary, output);
   const note = await verifyRunnable(q, model, output);
   if (note) summary.warnings.push(note);
   await q.save(output, { overwrite: options.overwrite ?? false });

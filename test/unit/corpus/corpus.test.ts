@@ -14,10 +14,10 @@ import { runModel, type Mode, type Row } from "../../../bench/corpus/run-model";
 const catalog = loadCatalog();
 const MODES: Mode[] = ["static", "dynamic", "int4", "fp4"];
 /** Known engine failures: "model mode" → why. Remove an entry when the engine is fixed (the test then must pass). */
-const KNOWN: Record<string, string> = {
-  "blazeface-front int4":
-    "int4 quantizes MatMul/Gemm weights only; on this Conv-only model the CLI exits 0 and writes an unchanged copy (1.00×) " +
-    "saying \"0 weights quantized, mean weight SQNR NaN dB\" instead of refusing or quantizing the Convs",
+const KNOWN: Record<string, string> = {};
+/** Refusals by design: "model mode" → the reason the CLI must give (and write nothing). Listed in docs/corpus.md. */
+const REFUSED: Record<string, RegExp> = {
+  "blazeface-front int4": /no weight was quantized: --mode int4 covers MatMul and Gemm weights.*for a convolutional model use --mode fp4 or static INT8; nothing was written/,
 };
 
 describe("corpus: real third-party models through every quantize mode", { timeout: 5 * 60_000 }, () => {
@@ -31,6 +31,16 @@ describe("corpus: real third-party models through every quantize mode", { timeou
       });
       for (const mode of MODES) {
         const todo = KNOWN[`${id} ${mode}`];
+        const refusal = REFUSED[`${id} ${mode}`];
+        if (refusal) {
+          it(`${mode}: refused with the reason, nothing written`, () => {
+            const row = rows.find((r) => r.mode === mode);
+            assert.ok(row, `no result for ${id} ${mode}`);
+            assert.notEqual(row.works, "yes");
+            assert.match(row.reason ?? "", refusal);
+          });
+          continue;
+        }
         it(`${mode}: the file written loads and runs in onnxruntime`, todo ? { todo } : {}, () => {
           const row = rows.find((r) => r.mode === mode);
           assert.ok(row, `no result for ${id} ${mode}`);
