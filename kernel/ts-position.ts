@@ -39,8 +39,18 @@ export function mapOutputPosition(cell: CellSource, outLine: number, outColumn: 
   return undefined;
 }
 
-/** Drops kernel-internal frames and rewrites cell frames to source positions. */
-export function cleanStack(err: Error, cells: Map<string, CellSource>): { stack: string; positions: SourcePosition[] } {
+/**
+ * A frame inside the kernel's bundle (`ptq`'s own code: out/kernel/main.js, one file of tens of thousands of lines)
+ * says `(ptq)` instead of a bundle position no user can open: the function name is what tells them something.
+ */
+export function libraryFrame(line: string, bundle: string): string {
+  const at = line.indexOf(`${bundle}:`);
+  if (at < 0) return line;
+  return `${line.slice(0, line[at - 1] === "(" ? at - 1 : at)}(ptq)`;
+}
+
+/** Drops kernel-internal frames, rewrites cell frames to source positions and library frames to `(ptq)`. */
+export function cleanStack(err: Error, cells: Map<string, CellSource>, bundle = __filename): { stack: string; positions: SourcePosition[] } {
   const lines = (err.stack ?? "").split("\n");
   const frames: string[] = [];
   const positions: SourcePosition[] = [];
@@ -57,7 +67,7 @@ export function cleanStack(err: Error, cells: Map<string, CellSource>): { stack:
       const where = `${m[1]}:${pos.line}:${pos.column}`;
       frames.push(line.replace(FRAME, (all) => (all.startsWith("(") ? `(${where})` : where)));
     } else if (!/\(node:|^\s+at node:|evalmachine|at new Promise \(<anonymous>\)$/.test(line)) {
-      frames.push(line);
+      frames.push(libraryFrame(line, bundle));
     }
   }
   const head = `${err.name}: ${err.message}`;

@@ -24,3 +24,12 @@ test("stacks keep cell frames (rewritten) and user frames, drop the kernel's", (
   assert.equal(stack, "Error: boom1\n    at lib (/home/u/node_modules/lib/index.js:3:9)\n    at f (cell3.ts:5:9)\n    at cell3.ts:7:1");
   assert.deepEqual(positions[0], { file: "cell3.ts", line: 5, column: 9 });
 });
+
+test("frames inside the kernel bundle (ptq's own functions) say (ptq), not a line of out/kernel/main.js", () => {
+  const bundle = "/ext/out/kernel/main.js";
+  const err = new Error("QConfig.calibration.method: \"bogus\"");
+  err.stack = ["Error: QConfig.calibration.method: \"bogus\"", `    at resolveConfig (${bundle}:11885:11)`, `    at ${bundle}:12891:20`,
+    "    at cell2.ts:10:1", "    at Script.runInThisContext (node:vm:135:14)", `    at Object.execute (${bundle}:3542:42)`].join("\n");
+  const { stack } = cleanStack(err, new Map([["cell2.ts", cell]]), bundle);
+  assert.equal(stack, "Error: QConfig.calibration.method: \"bogus\"\n    at resolveConfig (ptq)\n    at (ptq)\n    at cell2.ts:7:1");
+});
