@@ -14,10 +14,26 @@ export interface SummaryView {
 
 const num = (n: number) => n.toLocaleString("en-US");
 
+/**
+ * A name or type that may be long and has no spaces (`float[p2o.DynamicDimension.0,3,p2o.DynamicDimension.1,…]`):
+ * escaped, with break opportunities after its separators and the whole text as a tooltip.
+ */
+function longCode(s: string): string {
+  return `<code title="${h(s)}">${h(s).replace(/([,./_:[])/g, "$1<wbr>")}</code>`;
+}
+
 function valueTable(rows: ModelSummary["inputs"]): string {
   if (rows.length === 0) return `<p class="muted">none</p>`;
-  return `<table><tr><th>name</th><th>type</th></tr>${rows.map((v) => `<tr><td><code>${h(v.name)}</code></td><td><code>${h(v.type)}</code></td></tr>`).join("")}</table>`;
+  return `<table class="values"><tr><th>name</th><th>type</th></tr>${rows.map((v) => `<tr><td>${longCode(v.name)}</td><td>${longCode(v.type)}</td></tr>`).join("")}</table>`;
 }
+
+// The grid's columns are at least 320px: without these a long unbroken name or type widened its table past its
+// column and drew over the next section. Sections may shrink (min-width 0) and text wraps at any point if it must.
+const EDITOR_CSS = `<style>
+.grid > section { min-width: 0; }
+.grid td, .grid th, h1, p { overflow-wrap: anywhere; }
+table.values { width: 100%; }
+</style>`;
 
 export function summaryBody(v: SummaryView): string {
   const s = v.summary;
@@ -29,11 +45,11 @@ export function summaryBody(v: SummaryView): string {
 executes native code on your machine).</p><button data-command="workbench.trust.manage">Manage workspace trust…</button>`;
   const opsets = s.opsets.map((o) => `<code>${h(o.domain)}</code> ${o.version}`).join(", ");
   const sizes = s.sizeByType
-    .map((t) => `<tr><td><code>${h(t.type)}</code></td><td class="num">${num(t.tensors)}</td><td class="num">${num(t.params)}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`)
+    .map((t) => `<tr><td>${longCode(t.type)}</td><td class="num">${num(t.tensors)}</td><td class="num">${num(t.params)}</td><td class="num">${formatBytes(t.bytes)}</td></tr>`)
     .join("");
-  const ops = s.opCounts.map((o) => `<tr><td><code>${h(o.op)}</code></td><td class="num">${o.count}</td></tr>`).join("");
+  const ops = s.opCounts.map((o) => `<tr><td>${longCode(o.op)}</td><td class="num">${o.count}</td></tr>`).join("");
   const meta = s.metadata.map((m) => `<tr><td>${h(m.key)}</td><td>${h(m.value)}</td></tr>`).join("");
-  return `<h1>${h(v.fileName)}</h1>
+  return `${EDITOR_CSS}<h1>${h(v.fileName)}</h1>
 <p class="muted">${formatBytes(v.fileBytes)} on disk · IR ${s.irVersion} · opsets ${opsets}${s.producer ? ` · produced by ${h(s.producer)}` : ""}
  · graph <code>${h(s.graphName)}</code> · ${num(s.nodeCount)} nodes${s.subgraphCount ? ` (${s.subgraphCount} subgraphs)` : ""} · ${num(s.totalParams)} parameters (${formatBytes(s.totalBytes)})</p>
 ${s.docString ? `<p>${h(s.docString)}</p>` : ""}

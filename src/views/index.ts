@@ -38,17 +38,20 @@ export function registerViews(ctx: Ctx): ViewsApi {
   const layersView = scope.add(vscode.window.createTreeView("ptq.layers", { treeDataProvider: layers, showCollapseAll: true }));
   const quantStateView = scope.add(vscode.window.createTreeView("ptq.quantState", { treeDataProvider: quantState, showCollapseAll: true }));
   // After an analysis the view's message names the worst tensor, so it is seen without opening any node.
+  // A float model before any run has no state: the message says how to get one (a message also hides the welcome).
   scope.add(quantState.onDidChangeTreeData(() => {
     const w = quantState.worst;
-    quantStateView.message = w ? `Worst SQNR: ${w.tensor} (${w.node}) ${formatDb(w.sqnrDb!)}` : undefined;
+    quantStateView.message = w ? `Worst SQNR: ${w.tensor} (${w.node}) ${formatDb(w.sqnrDb!)}` : quantState.notice;
   }));
   scope.add(vscode.window.createTreeView("ptq.histograms", { treeDataProvider: histograms }));
 
+  // Set with the items, so the view never shows one model's nodes under another model's filter message.
+  scope.add(layers.onDidChangeTreeData(() => {
+    layersView.description = layers.describes && vscode.Uri.parse(layers.describes).path.split("/").pop();
+    layersView.message = layers.error ?? layers.filterMessage;
+  }));
   const refresh = async () => {
     await Promise.all([layers.refresh(), quantState.refreshFromFile()]);
-    const uri = current.current;
-    layersView.description = uri ? uri.path.split("/").pop() : undefined;
-    layersView.message = layers.error ?? (layers.options.filter ? `filter: "${layers.options.filter}"` : undefined);
   };
   scope.add(current.onDidChange(() => void refresh().catch((e: unknown) => ctx.log.error(`views: ${String(e)}`))));
 
@@ -59,14 +62,22 @@ export function registerViews(ctx: Ctx): ViewsApi {
     current.set(uri);
     return vscode.commands.executeCommand("ptq.layers.focus");
   });
-  cmd("ptq.layers.filter", async () => {
-    const f = await vscode.window.showInputBox({ prompt: "Filter layers by node name, op type or tensor name", value: layers.options.filter });
+  // The filter is the current model's (a string argument sets it without asking: tests, keybindings).
+  cmd("ptq.layers.filter", async (value?: unknown) => {
+    if (!current.current) return void vscode.window.showInformationMessage("Filter Layers: open an .onnx model first.");
+    const name = current.current.path.split("/").pop();
+    const f = typeof value === "string" ? value
+      : await vscode.window.showInputBox({ prompt: `Filter the layers of ${name} by node name, op type or tensor name (empty clears)`, value: layers.filter });
     if (f === undefined) return;
-    layers.options.filter = f.trim();
+    layers.setFilter(f.trim());
+    await refresh();
+  });
+  cmd("ptq.layers.clearFilter", async () => {
+    layers.setFilter("");
     await refresh();
   });
   cmd("ptq.layers.groupBy", async (mode?: "op" | "order") => {
-    layers.options.groupBy = mode ?? (layers.options.groupBy === "op" ? "order" : "op");
+    layers.groupBy = mode ?? (layers.groupBy === "op" ? "order" : "op");
     await refresh();
   });
   cmd("ptq.layers.refresh", refresh);
@@ -77,6 +88,9 @@ export function registerViews(ctx: Ctx): ViewsApi {
   // What the views show, as data: for the in-VS-Code tests and for bug reports.
   cmd("ptq.views.snapshot", () => ({
     model: current.current?.toString(),
+    layersModel: layers.describes,
+    layersMessage: layersView.message,
+    quantStateMessage: quantStateView.message,
     layers: layers.items.map((g) => ({ label: g.label, description: g.description, children: g.children.map((c) => `${c.label} · ${c.description}`) })),
     quantState: { source: quantState.source, model: quantState.describes, nodes: quantState.nodeGroups.map((g) => ({ node: g.node, op: g.op, state: g.state, tensors: g.entries.length })), worst: quantState.worst && { tensor: quantState.worst.tensor, node: quantState.worst.node, sqnrDb: quantState.worst.sqnrDb } },
     histograms: histograms.histograms.map((h) => h.tensor),

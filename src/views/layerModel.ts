@@ -6,7 +6,8 @@ import { elementCount, tensorBytes, typeText, elemTypeName } from "../../kernel/
 export type GroupBy = "op" | "order";
 
 export interface LayerItem {
-  kind: "group" | "value" | "node" | "graph";
+  /** "none": the one row shown when a filter matches nothing; clicking it clears the filter. */
+  kind: "group" | "value" | "node" | "graph" | "none";
   label: string;
   /** Short right-hand text: a type, an op, a parameter count. */
   description: string;
@@ -100,4 +101,34 @@ function graphChildren(g: GraphProto, opts: LayerOptions): LayerItem[] {
 
 export function buildLayerTree(model: ModelProto, opts: LayerOptions): LayerItem[] {
   return model.graph ? graphChildren(model.graph, opts) : [];
+}
+
+function countGraphNodes(g: GraphProto): number {
+  let n = g.node.length;
+  for (const node of g.node) for (const a of node.attribute) for (const sub of a.g ? [a.g] : a.graphs) n += countGraphNodes(sub);
+  return n;
+}
+
+function countNodeItems(items: readonly LayerItem[]): number {
+  return items.reduce((s, i) => s + (i.kind === "node" ? 1 : 0) + countNodeItems(i.children), 0);
+}
+
+export interface LayerView {
+  roots: LayerItem[];
+  /** Shown above the tree while a filter is set: what it is and how much of the model it leaves. */
+  message: string | undefined;
+}
+
+/**
+ * What the Model Layers view shows. A filter that matches nothing gives one row saying so, which clears the filter
+ * when clicked: an empty tree would read as an empty model (the view's welcome text would even say "open a model").
+ */
+export function layerView(model: ModelProto, opts: LayerOptions): LayerView {
+  const roots = buildLayerTree(model, opts);
+  if (!opts.filter) return { roots, message: undefined };
+  const total = model.graph ? countGraphNodes(model.graph) : 0;
+  const message = `Filter "${opts.filter}": ${countNodeItems(roots)} of ${total} nodes match`;
+  if (roots.length) return { roots, message };
+  const none: LayerItem = { kind: "none", label: `No node matches "${opts.filter}"`, description: "Clear filter", details: [`No node name, op type or tensor name contains "${opts.filter}". Click to clear the filter.`], children: [] };
+  return { roots: [none], message };
 }

@@ -1,31 +1,57 @@
 // Model Layers tree (view id ptq.layers): the current model's inputs, outputs and nodes from layerModel.ts.
-// Clicking a node reveals it in the ONNX text view; a filter and a group-by toggle live in the view's title bar.
+// Clicking a node reveals it in the ONNX text view; a filter and a group-by toggle live in the view's title bar. A
+// filter belongs to the model it was set on: opening another model shows all of that model's nodes.
 import * as vscode from "vscode";
 import { loadModel, textUriOfModel } from "../editor/modelFile";
 import { openAsOnnxText } from "../editor/textView";
 import type { CurrentModel } from "./currentModel";
-import { buildLayerTree, type LayerItem, type LayerOptions } from "./layerModel";
+import { layerView, type GroupBy, type LayerItem } from "./layerModel";
 
-const ICONS: Record<LayerItem["kind"], string> = { group: "folder", value: "symbol-variable", node: "symbol-method", graph: "type-hierarchy" };
+const ICONS: Record<LayerItem["kind"], string> = { group: "folder", value: "symbol-variable", node: "symbol-method", graph: "type-hierarchy", none: "filter" };
 
 export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
   private roots: LayerItem[] = [];
-  readonly options: LayerOptions = { groupBy: "op", filter: "" };
+  /** Filters by model URI. */
+  private readonly filters = new Map<string, string>();
+  groupBy: GroupBy = "op";
   error: string | undefined;
+  /** What the filter leaves of the model, while one is set. */
+  filterMessage: string | undefined;
+  /** The model the items describe (the current one once its refresh has finished). */
+  describes: string | undefined;
 
   constructor(private readonly current: CurrentModel) {}
+
+  /** The current model's filter ("" when none). */
+  get filter(): string {
+    const uri = this.current.current;
+    return (uri && this.filters.get(uri.toString())) ?? "";
+  }
+
+  /** Sets the current model's filter; "" clears it. Call refresh() after. */
+  setFilter(filter: string): void {
+    const uri = this.current.current;
+    if (!uri) return;
+    if (filter) this.filters.set(uri.toString(), filter);
+    else this.filters.delete(uri.toString());
+  }
 
   async refresh(): Promise<void> {
     const uri = this.current.current;
     this.error = undefined;
+    this.filterMessage = undefined;
     try {
       const model = uri ? (await loadModel(uri)).model : undefined;
       if (this.current.current?.toString() !== uri?.toString()) return; // a newer refresh owns the view
-      this.roots = model ? buildLayerTree(model, this.options) : [];
+      const view = model ? layerView(model, { groupBy: this.groupBy, filter: this.filter }) : undefined;
+      this.roots = view?.roots ?? [];
+      this.filterMessage = view?.message;
+      this.describes = uri?.toString();
     } catch (e) {
       this.roots = [];
+      this.describes = uri?.toString();
       this.error = e instanceof Error ? e.message : String(e);
     }
     this.changed.fire();
@@ -41,7 +67,7 @@ export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
 
   getTreeItem(item: LayerItem): vscode.TreeItem {
     const collapsible = item.children.length === 0 ? vscode.TreeItemCollapsibleState.None
-      : item.kind === "group" && (item.label === "Inputs" || item.label === "Outputs" || this.options.filter) ? vscode.TreeItemCollapsibleState.Expanded
+      : item.kind === "group" && (item.label === "Inputs" || item.label === "Outputs" || this.filter) ? vscode.TreeItemCollapsibleState.Expanded
       : vscode.TreeItemCollapsibleState.Collapsed;
     const t = new vscode.TreeItem(item.label, collapsible);
     t.description = item.description;
@@ -50,7 +76,9 @@ export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
     if (item.details.length) {
       t.tooltip = new vscode.MarkdownString().appendCodeblock(item.details.join("\n"), "text");
     }
-    if (item.kind === "node" && this.current.current) {
+    if (item.kind === "none") {
+      t.command = { command: "ptq.layers.clearFilter", title: "Clear filter" };
+    } else if (item.kind === "node" && this.current.current) {
       t.command = { command: "ptq.layers.reveal", title: "Reveal in ONNX text", arguments: [item] };
     }
     return t;

@@ -74,6 +74,21 @@ export function quantStateOfModel(m: ModelProto): QuantStateEntry[] {
   return out;
 }
 
+/**
+ * The state a model file shows before the kernel sends any: none for a model with nothing quantized (no Q/DQ, no
+ * integer op). Listing every node of a float model as "float" says nothing and buries the view under hundreds of
+ * rows; the view says how to get a state instead (notQuantizedMessage).
+ */
+export function fileQuantState(m: ModelProto): QuantStateEntry[] {
+  const entries = quantStateOfModel(m);
+  return entries.some((e) => e.quantized) ? entries : [];
+}
+
+/** The Quantization State view's message for a model file with nothing quantized. */
+export function notQuantizedMessage(fileName: string): string {
+  return `${fileName} has no quantized tensors. Quantize this model or run analyze() in a PTQ notebook to see which tensors are quantized, how, and their SQNR.`;
+}
+
 /** Entries grouped by node, in first-seen order; a node is "quantized", "partial" or "float". */
 export function groupByNode(entries: QuantStateEntry[]): Array<{ node: string; op: string; state: "quantized" | "partial" | "float"; entries: QuantStateEntry[] }> {
   const groups = new Map<string, QuantStateEntry[]>();

@@ -1,12 +1,12 @@
 // Quantization State tree (view id ptq.quantState): per node, each input quantized or float (and why), its type,
 // granularity, scale/zero point, range, method and SQNR. Filled from the current model file (a QDQ model shows its
-// Q/DQ pairs) until the kernel sends entries (analyze() sends each tensor's SQNR), which replace them. The tensor with
+// Q/DQ pairs; a float model shows a message, not a "float" row per node) until the kernel sends entries (analyze() sends each tensor's SQNR), which replace them. The tensor with
 // the worst SQNR is drawn red with a warning icon and its node opened; others below the threshold are orange.
 import * as vscode from "vscode";
 import type { QuantStateEntry } from "../../kernel/display-types";
 import { loadModel } from "../editor/modelFile";
 import type { CurrentModel } from "./currentModel";
-import { describeEntry, formatDb, groupByNode, quantStateOfModel, worstEntry } from "./quantStateModel";
+import { describeEntry, fileQuantState, formatDb, groupByNode, notQuantizedMessage, worstEntry } from "./quantStateModel";
 
 type Group = ReturnType<typeof groupByNode>[number];
 type Item = { group: Group } | { entry: QuantStateEntry };
@@ -27,6 +27,8 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   describes: string | undefined;
   /** The entry with the lowest SQNR, when the entries were analysed. */
   worst: QuantStateEntry | undefined;
+  /** Set when the model file has nothing quantized and the kernel has sent nothing: what to do to see a state. */
+  notice: string | undefined;
   /** SQNR below this is flagged (analyze's warnBelowDb). */
   warnBelowDb = 20;
   /** Bumped by setEntries: a file refresh that started before the kernel's entries arrived must not replace them. */
@@ -40,12 +42,14 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
     try {
       const model = uri ? (await loadModel(uri)).model : undefined;
       if (this.current.current?.toString() !== uri?.toString() || generation !== this.generation) return; // newer data owns the view
-      this.groups = model ? groupByNode(quantStateOfModel(model)) : [];
+      this.groups = model ? groupByNode(fileQuantState(model)) : [];
+      this.notice = uri && model && this.groups.length === 0 ? notQuantizedMessage(uri.path.split("/").pop() ?? "This model") : undefined;
       this.worst = undefined;
       this.describes = uri?.toString();
       this.source = uri ? "file" : "none";
     } catch {
       this.groups = [];
+      this.notice = undefined;
       this.worst = undefined;
       this.source = "none";
     }
@@ -56,6 +60,7 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   setEntries(entries: QuantStateEntry[], warnBelowDb?: number): void {
     this.generation++;
     this.groups = groupByNode(entries);
+    this.notice = undefined;
     this.worst = worstEntry(entries);
     this.warnBelowDb = warnBelowDb ?? 20;
     this.source = "kernel";

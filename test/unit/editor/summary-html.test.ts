@@ -66,3 +66,20 @@ test("page: CSP with nonce, no inline script without it, embedded JSON cannot cl
   assert.deepEqual(JSON.parse(jsonForScript({ a: "</script>" })), { a: "</script>" });
   assert.ok(html.includes("<title>&lt;script&gt;"));
 });
+
+test("long symbolic dims (paddle2onnx's p2o.DynamicDimension.N) wrap inside their column, with the full type as a tooltip", () => {
+  const dims = ["p2o.DynamicDimension.0", 3, "p2o.DynamicDimension.1", "p2o.DynamicDimension.2"];
+  const m = model(graph("g", [node("Relu", ["x"], ["y"])], [valueInfo("x", 1, dims)], [valueInfo("y", 1, dims)]));
+  const html = summaryBody({ fileName: "det.onnx", fileBytes: 1, summary: summarizeModel(m), trusted: true });
+  const type = "float[p2o.DynamicDimension.0,3,p2o.DynamicDimension.1,p2o.DynamicDimension.2]";
+  const cells = html.match(/<code title="float\[p2o[^"]*">[^]*?<\/code>/g) ?? [];
+  assert.equal(cells.length, 2, "the input's and the output's type");
+  for (const c of cells) {
+    assert.ok(c.startsWith(`<code title="${type}">`), c);
+    assert.equal(c.replace(/<[^>]+>/g, ""), type, "the text is the type, whole");
+    assert.ok((c.match(/<wbr>/g) ?? []).length >= 6, `break opportunities after separators: ${c}`);
+  }
+  // A grid item's min-width is its content's by default: without min-width 0 a section grows over its neighbour.
+  assert.match(html, /\.grid > section \{ min-width: 0; \}/);
+  assert.match(html, /\.grid td, [^{]*\{ overflow-wrap: anywhere; \}/);
+});

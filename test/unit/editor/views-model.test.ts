@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
-import { buildLayerTree } from "../../../src/views/layerModel";
-import { describeEntry, groupByNode, quantStateOfModel } from "../../../src/views/quantStateModel";
+import { buildLayerTree, layerView } from "../../../src/views/layerModel";
+import { describeEntry, fileQuantState, groupByNode, notQuantizedMessage, quantStateOfModel } from "../../../src/views/quantStateModel";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
 
 const t8 = (name: string, dataType: 2 | 3, dims: number[], values: number[]) =>
@@ -62,4 +62,21 @@ test("layer tree: inputs/outputs, grouped by op or in order, params and bytes, f
   const ifNode = withIf[2]!.children[0]!;
   assert.deepEqual(ifNode.children.map((c) => [c.kind, c.label]), [["graph", "then_branch: then_body"], ["graph", "else_branch: then_body"]]);
   assert.equal(ifNode.children[0]!.children.at(-1)!.children[0]!.op, "Relu");
+});
+
+test("a float model has no quantization state to show (one message, not a 'float' row per node); a QDQ model has", () => {
+  assert.deepEqual(fileQuantState(mlp()), []);
+  assert.match(notQuantizedMessage("rec.onnx"), /^rec\.onnx has no quantized tensors\. Quantize this model or run analyze\(\)/);
+  assert.ok(fileQuantState(qdqModel()).some((e) => e.quantized && e.tensor === "w_q"));
+  assert.ok(fileQuantState(qdqModel()).some((e) => !e.quantized && e.node === "act"), "the float nodes of a quantized model stay listed");
+});
+
+test("layer view: a filter says how much it leaves; one that matches nothing shows a row that clears it, not an empty tree", () => {
+  assert.deepEqual(layerView(mlp(), { groupBy: "op", filter: "" }).message, undefined);
+  const some = layerView(mlp(), { groupBy: "order", filter: "relu" });
+  assert.equal(some.message, 'Filter "relu": 1 of 6 nodes match');
+  assert.deepEqual(some.roots[0]!.children.map((c) => c.op), ["LeakyRelu"]);
+  const none = layerView(mlp(), { groupBy: "op", filter: "softmax_2" });
+  assert.equal(none.message, 'Filter "softmax_2": 0 of 6 nodes match');
+  assert.deepEqual(none.roots.map((r) => [r.kind, r.label, r.description]), [["none", 'No node matches "softmax_2"', "Clear filter"]]);
 });
