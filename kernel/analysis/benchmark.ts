@@ -6,7 +6,7 @@
 import { statSync } from "node:fs";
 import os from "node:os";
 import { Model } from "../onnx/model";
-import { checkFeeds, feedsBatch, generateFeeds, type Feeds } from "./feeds";
+import { checkFeeds, feedsBatch, generateFeeds, type Feeds, type ValueInfo } from "./feeds";
 import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner, type Runner } from "./runner";
 import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
 import { benchmarkMimeBundle, benchmarkText } from "./benchmark-view";
@@ -26,7 +26,8 @@ export interface BenchmarkOptions {
   runs?: number;
   /** Time budget per batch size for all models together; runs continue in rounds until it is spent (min 10). */
   seconds?: number;
-  /** Full shapes, by input name, for generated data of inputs with dynamic dimensions other than the batch. */
+  /** Full shapes, by input name, for generated data of inputs with dynamic dimensions other than the batch; where
+   * the input's first dimension is dynamic, each batch size replaces the shape's first size. */
   shapes?: Record<string, number[]>;
   /** Confidence level of the ratio intervals. Default 0.95. */
   confidence?: number;
@@ -122,6 +123,16 @@ async function timeRun(r: Runner, feeds: Feeds): Promise<number> {
   return performance.now() - t0;
 }
 
+/** `shapes` with `batch` as the first size of every input whose declared first dimension is dynamic. */
+export function shapesAtBatch(inputs: readonly ValueInfo[], shapes: Record<string, number[]> | undefined, batch: number): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [name, dims] of Object.entries(shapes ?? {})) {
+    const first = inputs.find((i) => i.name === name)?.shape[0];
+    out[name] = typeof first === "number" && first > 0 ? dims : [batch, ...dims.slice(1)];
+  }
+  return out;
+}
+
 export async function benchmark(models: BenchmarkModels, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
   const entries = namedModels(models, "benchmark");
   const threads = options.threads ?? os.availableParallelism();
@@ -156,7 +167,7 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
       figures.push({ name, fileBytes: bytes, loadMs, rssDeltaBytes: process.memoryUsage().rss - rss0, ep: r.ep, batches: [] });
     }
     for (const asked of batchSizes) {
-      const feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(runners[0]!.inputs, asked, 1, options.shapes));
+      const feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(runners[0]!.inputs, asked, 1, shapesAtBatch(runners[0]!.inputs, options.shapes, asked)));
       // A model with a fixed first dimension runs at that size whatever was asked: report what ran.
       const batch = feedsBatch(feeds);
       if (batch !== asked) notes.push(`batch ${asked} asked, but the inputs have ${batch} rows (fixed in the model or the data): figures are for ${batch}`);

@@ -7,7 +7,7 @@ import { benchmark, type BenchmarkOptions } from "../analysis/benchmark";
 import { loadDataDir } from "../analysis/dataset";
 import { sliceRows, type Feeds } from "../analysis/feeds";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
-import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
+import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
 
 const HELP = `Usage: ptq bench A.onnx [B.onnx ...] [options]
@@ -16,7 +16,11 @@ Measures every model in one process, runs interleaved (A B, B A, ...), threads p
 The first model is the baseline: the others get a speed-up with a 95% interval.
 
 Options:
-  --data DIR       folder of .npy inputs (<input>.npy, or x.npy for one input); default: seeded random data
+  --data PATH      inputs to run on, in any format --calib takes: a folder of .npy batches (or one <input>.npy
+                   per input), an .npz file or folder, ONNX test_data_set_* folders, or images; its shapes are used.
+                   Default: seeded random data shaped from the first model's inputs
+  --shape [NAME=]DIMS  full shape of generated inputs, e.g. x=1x3x48x320 (repeatable; NAME= may be left out for
+                   a one-input model): needed where an input has a symbolic dim other than the batch
   --batch N[,M]    batch size(s) to measure (default 1); with --data, the first N samples
   --threads N      intra-op threads (default: all cores); inter-op is always 1
   --runs N         timed runs per model and batch size (default 50)
@@ -36,6 +40,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         data: { type: "string" },
+        shape: { type: "string", multiple: true },
         batch: { type: "string" },
         threads: { type: "string" },
         runs: { type: "string" },
@@ -56,10 +61,13 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   let options: BenchmarkOptions;
+  let shapeFlags: ShapeFlag[];
   try {
     if (models.length === 0) throw new UsageError("give at least one .onnx model");
     if (v.ep !== undefined && v.ep !== "cpu" && v.ep !== "cuda") throw new UsageError(`--ep must be cpu or cuda, not "${v.ep}"`);
     if (v.runs !== undefined && v.seconds !== undefined) throw new UsageError("give --runs or --seconds, not both");
+    if (v.shape !== undefined && v.data !== undefined) throw new UsageError("give --shape or --data, not both: with --data the shapes come from the data");
+    shapeFlags = parseShapeFlags(v.shape);
     options = {
       batchSizes: v.batch?.split(",").map((b) => parsePositiveInt(b, "--batch")),
       threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
@@ -75,11 +83,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     for (const m of models) if (!existsSync(m)) throw new Error(`model file not found: ${m}`);
-    if (v.data !== undefined) {
-      const probe = await openRuntimeRunner(models[0]!, { threads: 1, ep: "cpu" });
-      const inputs = probe.inputs;
-      await probe.release();
-      const all = loadDataDir(v.data, inputs).inputs;
+    const probe = await openRuntimeRunner(models[0]!, { threads: 1, ep: "cpu" });
+    const inputs = probe.inputs;
+    await probe.release();
+    if (v.data === undefined) {
+      options.shapes = resolveShapes(shapeFlags, inputs);
+      requireShapes(inputs, options.shapes);
+    } else {
+      const all = loadDataDir(v.data, inputs, undefined, { limit: Math.max(...(options.batchSizes ?? [1])) }).inputs;
       const available = Math.min(...Object.values(all).map((t) => t.dims[0] ?? 1));
       const tooBig = (options.batchSizes ?? [1]).filter((b) => b > available);
       if (tooBig.length) throw new Error(`--batch ${tooBig.join(",")}: ${v.data} holds only ${available} samples`);
@@ -92,6 +103,6 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   } catch (e) {
     process.stderr.write(`ptq bench: ${errorMessage(e)}\n`);
-    return 1;
+    return e instanceof UsageError ? 2 : 1;
   }
 }

@@ -4,13 +4,13 @@
 
 import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
-import { benchmark } from "../analysis/benchmark";
+import { benchmark, shapesAtBatch } from "../analysis/benchmark";
 import { loadDataDir } from "../analysis/dataset";
 import { evaluate, type LabelledData, type MetricSpec } from "../analysis/evaluate";
-import { generateFeeds } from "../analysis/feeds";
+import { generateFeeds, sliceRows, type Feeds } from "../analysis/feeds";
 import { openRuntimeRunner } from "../analysis/runtime-runner";
 import { buildReport, reportHtml, reportText, writeFileAtomic } from "../analysis/report";
-import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
+import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
 import { checkOutput, errorMessage } from "./files";
 
 const METRICS = ["top1", "top5", "f1", "mse", "psnr", "cosine", "cer", "wer", "agreement"] as const;
@@ -21,9 +21,14 @@ Compares a quantized model (OUT) with its original (IN): the metric on held-out 
 95% interval of the difference, and latency/throughput/size of both (interleaved, threads pinned).
 
 Options:
-  --data DIR          folder of .npy inputs (<input>.npy or x.npy) and, optionally, labels y.npy;
-                      default: 256 seeded random samples scored against IN's outputs (cosine)
-  --labels FILE       labels .npy (class ids, targets or token ids); default DIR/y.npy if present
+  --data PATH         held-out inputs, in any format --calib takes: a folder of .npy batches (or one
+                      <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or
+                      images; labels, optional, in y.npy beside .npy files or as array "y" in each .npz.
+                      Its shapes are used for the benchmark too.
+                      Default: 256 seeded random samples scored against IN's outputs (cosine)
+  --labels FILE       labels .npy (class ids, targets or token ids); default the labels found with --data
+  --shape [NAME=]DIMS full shape of the random samples, e.g. x=1x3x48x320 (repeatable; NAME= may be left
+                      out for a one-input model): needed where an input has a symbolic dim other than the batch
   --metric M          ${METRICS.join(", ")} (default: top1 with labels, agreement without)
   --limit N           score only the first N samples
   --max-drop X        exit 3 if OUT's metric is worse than IN's by more than X
@@ -47,6 +52,7 @@ export async function run(argv: string[]): Promise<number> {
       allowPositionals: true,
       options: {
         data: { type: "string" },
+        shape: { type: "string", multiple: true },
         labels: { type: "string" },
         metric: { type: "string" },
         limit: { type: "string" },
@@ -75,6 +81,7 @@ export async function run(argv: string[]): Promise<number> {
     if (positionals.length !== 2) throw new UsageError(`give exactly two models, IN.onnx and OUT.onnx (got ${positionals.length})`);
     if (v.metric !== undefined && !(METRICS as readonly string[]).includes(v.metric)) throw new UsageError(`--metric must be one of ${METRICS.join(", ")}, not "${v.metric}"`);
     if (v.labels !== undefined && v.data === undefined) throw new UsageError("--labels needs --data (the inputs the labels belong to)");
+    if (v.shape !== undefined && v.data !== undefined) throw new UsageError("give --shape or --data, not both: with --data the shapes come from the data");
     if (v.overwrite && v.html === undefined) throw new UsageError("--overwrite applies to --html FILE");
     if (v.html !== undefined) checkOutput(v.html, { flag: "--html", overwrite: v.overwrite === true, inputs: [...positionals, v.data, v.labels] });
     cfg = {
@@ -84,6 +91,7 @@ export async function run(argv: string[]): Promise<number> {
       batch: v.batch !== undefined ? parsePositiveInt(v.batch, "--batch") : 1,
       runs: v.runs !== undefined ? parsePositiveInt(v.runs, "--runs") : 30,
       threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
+      shapes: parseShapeFlags(v.shape),
     };
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
@@ -97,23 +105,29 @@ export async function run(argv: string[]): Promise<number> {
     const inputs = probe.inputs;
     await probe.release();
     let data: LabelledData;
+    let shapes: Record<string, number[]> | undefined;
     const notes: string[] = [];
     if (v.data !== undefined) {
-      data = loadDataDir(v.data, inputs, v.labels);
+      data = loadDataDir(v.data, inputs, v.labels, { limit: cfg.limit });
     } else {
-      data = { inputs: generateFeeds(inputs, 256, 7) };
-      notes.push("no --data: 256 seeded random samples, scored against IN's outputs; give --data for a real accuracy figure");
+      shapes = resolveShapes(cfg.shapes, inputs);
+      requireShapes(inputs, shapes);
+      const n = Math.min(256, cfg.limit ?? 256);
+      data = { inputs: generateFeeds(inputs, n, 7, shapesAtBatch(inputs, shapes, n)) };
+      notes.push(`no --data: ${n} seeded random samples, scored against IN's outputs; give --data for a real accuracy figure`);
     }
     const metric: MetricSpec = (v.metric as MetricSpec | undefined) ?? (data.labels ? "top1" : v.data !== undefined ? "agreement" : "cosine");
     const models = { [inPath]: inPath, [outPath]: outPath };
     const evaluation = await evaluate(models, data, metric, { limit: cfg.limit, threads: cfg.threads });
-    const bench = await benchmark(models, { batchSizes: [cfg.batch], runs: cfg.runs, threads: cfg.threads });
+    // With data, the benchmark runs its first samples: their shapes are the ones that matter.
+    const benchData = v.data !== undefined ? (batch: number): Feeds => Object.fromEntries(Object.entries(data.inputs).map(([k, t]) => [k, sliceRows(t, 0, batch)])) : undefined;
+    const bench = await benchmark(models, { batchSizes: [cfg.batch], runs: cfg.runs, threads: cfg.threads, data: benchData, shapes });
     const report = buildReport(evaluation.toJSON(), bench.toJSON(), { maxDrop: cfg.maxDrop, minSpeedup: cfg.minSpeedup }, notes);
     if (v.html !== undefined) writeFileAtomic(v.html, reportHtml(report));
     process.stdout.write((v.json ? JSON.stringify(report, null, 2) : reportText(report)) + "\n");
     return report.passed ? 0 : 3;
   } catch (e) {
     process.stderr.write(`ptq report: ${errorMessage(e, v.html !== undefined ? { path: v.html, flag: "--html" } : undefined)}\n`);
-    return 1;
+    return e instanceof UsageError ? 2 : 1;
   }
 }

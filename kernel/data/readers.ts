@@ -27,12 +27,16 @@ export interface ReaderOptions {
   batchSize?: number;
   /** Overrides of the resource limits (kernel/data/limits.ts; docs/limits.md), e.g. { npzBytes: 4 * 2 ** 30 }. */
   limits?: Limits;
+  /** Names that are not inputs, skipped: .npy files in a folder (`y.npy`) and arrays in an .npz (`y`): labels kept
+   * beside the inputs, read by the caller. */
+  exclude?: readonly string[];
 }
 
 /** Numeric file order: a2 before a10. */
 const natural = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
 
-function listFiles(dir: string, ext: string): string[] {
+/** The files of a folder ending in `ext`, in the order the readers read them (a2 before a10). */
+export function listFiles(dir: string, ext: string): string[] {
   if (!existsSync(dir) || !statSync(dir).isDirectory()) throw new DataError(`${dir}: not a folder`);
   const files = readdirSync(dir).filter((f) => f.toLowerCase().endsWith(ext)).sort(natural);
   if (files.length === 0) throw new DataError(`${dir}: no ${ext} files in this folder`);
@@ -45,13 +49,22 @@ function listFiles(dir: string, ext: string): string[] {
  */
 export function* readNpyFolder(dir: string, model: ModelInputsSource, options: ReaderOptions = {}): Generator<Feeds> {
   const specs = inputSpecs(model);
+  const files = listFiles(dir, ".npy").filter((f) => !options.exclude?.includes(path.basename(f)));
+  // Several inputs: one `<input name>.npy` per input, each with the samples stacked along the first axis.
+  const named = specs.map((s) => files.find((f) => path.basename(f) === `${s.name}.npy`));
+  if (specs.length > 1 && named.every((f) => f !== undefined)) {
+    yield* batchesOf(new Map(specs.map((s, i) => [s.name, parseNpy(readFileSync(named[i]!), named[i]!)])), specs, dir, options.batchSize);
+    return;
+  }
   if (specs.length !== 1) {
     throw new DataError(
       `${dir}: a folder of .npy files feeds single-input models only; this model has inputs ${specs.map((s) => `"${s.name}"`).join(", ")}. ` +
-        `Use .npz files with one array per input name.`,
+        `Use .npz files with one array per input name, or one <input name>.npy per input` +
+        (named.some((f) => f === undefined) ? ` (missing: ${specs.filter((_, i) => !named[i]).map((s) => `${s.name}.npy`).join(", ")})` : "") + ".",
     );
   }
-  for (const file of listFiles(dir, ".npy")) {
+  if (files.length === 0) throw new DataError(`${dir}: no .npy input files in this folder (only ${options.exclude?.join(", ")})`);
+  for (const file of files) {
     const a = parseNpy(readFileSync(file), file);
     yield* batchesOf(new Map([[specs[0]!.name, a]]), specs, file, options.batchSize);
   }
@@ -68,6 +81,7 @@ export function* readNpz(fileOrDir: string, model: ModelInputsSource, options: R
       if (zip.entries.length === 0) throw new DataError(`${file}: the .npz file holds no arrays`);
       for (const e of zip.entries) {
         const key = e.name.replace(/\.npy$/, "");
+        if (options.exclude?.includes(key)) continue;
         arrays.set(key, parseNpy(zip.read(e), `${file}[${key}]`));
       }
     } finally {
