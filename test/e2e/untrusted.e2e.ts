@@ -65,7 +65,10 @@ test("Restricted Mode: running a notebook cell asks for trust first; declined, n
   await wb.screenshot("notebook-asks-for-trust");
   await dialog.locator(".monaco-button", { hasText: "Cancel" }).first().click();
   await dialog.waitFor({ state: "hidden" });
-  await wb.page.waitForTimeout(3000); // a kernel being forked would show up by now
+  // A barrier instead of a guessed delay: the extension host handles requests in order, so once a command sent
+  // now has answered, a kernel fork asked for by the run would have happened.
+  await wb.runCommand("PTQ Studio: Show Version");
+  await wb.waitForNotification(/PTQ Studio \d+\.\d+\.\d+/);
   assert.deepEqual(kernelsIn(wb.workspace), [], "no kernel process runs in the untrusted workspace");
   assert.ok(!existsSync(path.join(wb.workspace, "cell-ran.txt")), "the cell's code never ran");
   assert.equal(await wb.page.locator(".cell-output-toolbar, .output-element").count(), 0, "the cell has no output");

@@ -3,7 +3,7 @@
 // its typings, interrupt of awaiting and busy cells, and survival of process.abort() / process.exit().
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Display, ModelState, Progress, Stream, type Execute } from "../../../kernel/protocol";
@@ -14,6 +14,15 @@ const mainPath = buildTestKernel("kernel-test");
 const ws = mkdtempSync(path.join(os.tmpdir(), "ptq-kernel-"));
 
 interface Seen { t: number; kind: string; text: string }
+
+/** Polls a condition the test waits on (a process's output, a file), failing after `ms`. */
+async function until(check: () => boolean, ms = 60_000): Promise<void> {
+  const t0 = Date.now();
+  while (!check()) {
+    if (Date.now() - t0 > ms) throw new Error(`condition not met after ${ms} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 function start() {
   const k = new KernelProcess({ mainPath, cwd: ws, executionProvider: "cpu" });
@@ -138,14 +147,21 @@ describe("kernel process", { timeout: 120_000 }, () => {
   });
 
   test("interrupt stops an awaiting cell and a busy loop; the kernel keeps its state", async () => {
-    const waiting = run("await new Promise(() => {});");
-    setTimeout(() => k.interrupt(), 300);
+    // Each cell signals that it is where the interrupt must find it (stdout for the awaiting one, a file written
+    // synchronously for the busy loop, whose stdout cannot leave a blocked event loop): no guessed delays.
+    assert.equal((await run("const keptBeforeInterrupt = 20;")).status, "ok");
+    seen.length = 0;
+    const waiting = run('console.log("awaiting");\nawait new Promise(() => {});');
+    await until(() => seen.some((s) => s.text.includes("awaiting")));
+    k.interrupt();
     assert.equal((await waiting).status, "interrupted");
-    const busy = run("while (true) {}");
-    setTimeout(() => k.interrupt(), 300);
+    const spinning = path.join(ws, "spinning");
+    const busy = run(`require("node:fs").writeFileSync(${JSON.stringify(spinning)}, "");\nwhile (true) {}`);
+    await until(() => existsSync(spinning));
+    k.interrupt();
     assert.equal((await busy).status, "interrupted");
     seen.length = 0;
-    assert.equal((await run("x")).status, "ok");
+    assert.equal((await run("keptBeforeInterrupt")).status, "ok");
     assert.equal(seen[0]?.text, JSON.stringify({ "text/plain": "20" }));
   });
 });

@@ -3,7 +3,7 @@
 // error outputs with the cell's line, an error cancels what was queued, interrupt stops an awaiting cell and
 // restarts a busy kernel, restart clears state, and process.abort() fails only its cell.
 import * as assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as vscode from "vscode";
@@ -99,9 +99,14 @@ describe("notebook kernel", function () {
     assert.match(text(w!, ERROR_MIME), /Interrupted/);
 
     await run("const kept = 41;");
-    // Busy in a timer callback: neither the interrupt message nor SIGINT can get in.
-    const { ended: busy } = await startUntil('console.log("busy");\nawait new Promise((r) => setTimeout(() => { for (;;) {} }, 200));', "busy");
-    await new Promise((r) => setTimeout(r, 500));
+    // Busy in a timer callback: neither the interrupt message nor SIGINT can get in. The callback writes a marker
+    // file before it spins, so the test knows the kernel is busy without guessing a delay.
+    const spinning = path.join(os.tmpdir(), `ptq-busy-${process.pid}-${Date.now()}`);
+    const { ended: busy } = await startUntil(
+      `import { writeFileSync } from "node:fs";\nconsole.log("busy");\nawait new Promise((r) => setTimeout(() => { writeFileSync(${JSON.stringify(spinning)}, ""); for (;;) {} }, 0));`,
+      "busy",
+    );
+    await waitFor("the cell's busy loop to start", () => existsSync(spinning), 60_000);
     const t0 = Date.now();
     await vscode.commands.executeCommand("ptq.kernel.interrupt", nb.uri);
     const [b] = await busy;
