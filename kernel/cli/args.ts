@@ -52,6 +52,8 @@ export function eachArg(argv: readonly string[], handle: (arg: string, next: () 
 export interface ShapeFlag {
   name: string | undefined;
   dims: number[];
+  /** The value as typed, for messages. */
+  text: string;
 }
 
 /**
@@ -67,7 +69,7 @@ export function parseShapeFlags(values: readonly string[] | undefined): ShapeFla
     if (name === "" || text === "" || dims.some((d) => !Number.isSafeInteger(d) || d < 1)) {
       throw new UsageError(`--shape takes NAME=1x3x224x224 (or 1x3x224x224 for a one-input model): sizes ≥ 1 joined by "x", not "${v}"`);
     }
-    return { name, dims };
+    return { name, dims, text: v };
   });
 }
 
@@ -81,7 +83,7 @@ const isFixed = (d: number | string | null): d is number => typeof d === "number
 /** The name of a symbolic dim; undefined for an unnamed one (onnxruntime reports those as "" or "?"). */
 const symbolOf = (d: number | string | null): string | undefined => (typeof d === "string" && d !== "" && d !== "?" ? d : undefined);
 const dimText = (d: number | string | null): string => (isFixed(d) ? String(d) : symbolOf(d) ?? "?");
-export const shapeText = (shape: readonly (number | string | null)[]): string => `[${shape.map(dimText).join(",")}]`;
+export const shapeText = (shape: readonly (number | string | null)[]): string => `[${shape.map(dimText).join(", ")}]`;
 
 /**
  * The `--shape` flags against the model's inputs, by input name. Unknown names, an unnamed shape for a model with
@@ -92,18 +94,18 @@ export function resolveShapes(flags: readonly ShapeFlag[], inputs: readonly Decl
   const names = inputs.map((i) => `"${i.name}"`).join(", ");
   for (const f of flags) {
     if (f.name === undefined && inputs.length !== 1) {
-      throw new UsageError(`--shape ${f.dims.join("x")}: the model has ${inputs.length} inputs (${names}); name one: --shape NAME=${f.dims.join("x")}`);
+      throw new UsageError(`--shape ${f.text}: the model has ${inputs.length} inputs (${names}); name one: --shape NAME=${f.dims.join("x")}`);
     }
     const input = f.name === undefined ? inputs[0]! : inputs.find((i) => i.name === f.name);
-    if (!input) throw new UsageError(`--shape ${f.name}=…: the model has no input "${f.name}" (inputs: ${names})`);
+    if (!input) throw new UsageError(`--shape ${f.text}: the model has no input "${f.name}" (inputs: ${names})`);
     if (out[input.name]) throw new UsageError(`--shape given twice for input "${input.name}"`);
     const declared = input.shape;
     if (declared && declared.length !== f.dims.length) {
-      throw new UsageError(`--shape ${input.name}=${f.dims.join("x")}: input "${input.name}" has rank ${declared.length} (${shapeText(declared)}), the shape has ${f.dims.length} dims`);
+      throw new UsageError(`--shape ${f.text}: input "${input.name}" has rank ${declared.length} (${shapeText(declared)}), the shape has ${f.dims.length} dims`);
     }
     declared?.forEach((d, i) => {
       if (isFixed(d) && d !== f.dims[i]) {
-        throw new UsageError(`--shape ${input.name}=${f.dims.join("x")}: axis ${i} of input "${input.name}" is fixed at ${d} (${shapeText(declared)})`);
+        throw new UsageError(`--shape ${f.text}: axis ${i} of input "${input.name}" is fixed at ${d} (${shapeText(declared)})`);
       }
     });
     out[input.name] = f.dims;
