@@ -1,7 +1,7 @@
 // The extension's own commands as a table of factories (rust-analyzer's pattern): each entry turns the context into a
 // handler, so handlers never reach for globals. Feature areas (notebook, views, editor) register their commands in
 // their own folders; this table holds only the extension-wide ones. Each id here is also in package.json
-// `contributes.commands` and `activationEvents`, which test/vscode/suite/manifest.test.ts checks.
+// `contributes.commands` (VS Code activates on it), which test/vscode/suite/manifest.test.ts checks.
 import * as vscode from "vscode";
 import type { Ctx } from "./ctx";
 

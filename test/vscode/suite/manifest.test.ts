@@ -18,20 +18,17 @@ describe("manifest", () => {
     }
   });
 
-  it("activates narrowly (never on '*' or on startup)", () => {
+  it("activates narrowly: on PTQ notebooks, workspaces with .onnx files, and what VS Code derives from contributes", () => {
+    // VS Code >= 1.74 activates on every contributed command, view, custom editor and language by itself: the
+    // manifest lists only what it cannot derive.
     const events = pkg.activationEvents as string[];
-    assert.ok(!events.includes("*") && !events.includes("onStartupFinished"), `too broad: ${events.join(", ")}`);
-    for (const e of ["onView:ptq.layers", "onNotebook:jupyter-notebook", "workspaceContains:**/*.onnx"]) {
-      assert.ok(events.includes(e), `missing activation event ${e}`);
-    }
+    assert.deepEqual(events, ["onNotebook:jupyter-notebook", "workspaceContains:**/*.onnx"]);
+    assert.ok(/^\^1\.(7[4-9]|[89]\d|1\d\d)\./.test(pkg.engines.vscode), `engines.vscode ${pkg.engines.vscode} must be >= 1.74 for derived events`);
   });
 
-  it("declares every command of the table and activates on it", () => {
+  it("declares every command of the table (VS Code activates on it)", () => {
     const declared = new Set((pkg.contributes.commands as { command: string }[]).map((c) => c.command));
-    for (const id of Object.keys(commandTable)) {
-      assert.ok(declared.has(id), `${id} missing from contributes.commands`);
-      assert.ok((pkg.activationEvents as string[]).includes(`onCommand:${id}`), `${id} missing from activationEvents`);
-    }
+    for (const id of Object.keys(commandTable)) assert.ok(declared.has(id), `${id} missing from contributes.commands`);
   });
 
   it("supports untrusted workspaces in a limited way, with a reason", () => {
