@@ -13,7 +13,8 @@ import { openTemplateNotebook } from "../editor/notebookTemplate";
 import { ONNX_EDITOR_VIEW_TYPE } from "../editor/onnxEditor";
 import { viewsApi } from "../views";
 import { defaultOptions, quantizeArgs, reportArgs, type QuantizeOptions } from "./options";
-import { writeRandomCalibration, writeRandomCalibrationFile } from "./randomCalib";
+import { writeRandomCalibrationFile } from "./randomCalib";
+import { prepareReportData, removeReportData, type ReportData } from "./reportData";
 import { randomCalibrationFile, reproduceCells } from "./reproduce";
 import type { QuantizeReportView, ReportSubset } from "./reportHtml";
 import { showReportPanel } from "./reportPanel";
@@ -38,16 +39,14 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
   // The CLI writes a hidden temp file; only a complete model is renamed onto the chosen name.
   const tmp = path.join(cwd, `.${path.basename(o.output)}.${process.pid}.tmp`);
   const t0 = Date.now();
-  let calib = o.calibrationDir;
-  let randomDir: string | undefined;
-  if (o.scheme === "int8-static" && !calib) {
-    try {
-      randomDir = calib = writeRandomCalibration(fromBinary(ModelProtoSchema, readFileSync(o.input)), o.input);
-    } catch (e) {
-      return { error: e instanceof Error ? e.message : String(e) };
-    }
+  // Calibration and report data are disjoint: held-out samples, or a note on the page saying why there are none.
+  let data: ReportData;
+  try {
+    data = prepareReportData(o, fromBinary(ModelProtoSchema, readFileSync(o.input)));
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
   }
-  const args = quantizeArgs(o, tmp, calib);
+  const args = quantizeArgs(o, tmp, data.calib);
   try {
     return await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Quantizing ${path.basename(o.input)}`, cancellable: true },
@@ -66,12 +65,13 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
       const quantJson = safeJson<{ sqnr?: SqnrDisplay }>(q.stdout);
       const seconds = (Date.now() - t0) / 1000;
       progress.report({ message: "measuring FP32 vs quantized (size, latency, agreement)…" });
-      const r = await runCli(cli, reportArgs(o), cwd, token);
+      const r = await runCli(cli, reportArgs(o, data), cwd, token);
       const view: QuantizeReportView = {
         input: o.input, output: o.output, scheme: o.scheme, seconds,
         inputBytes: statSync(o.input).size, outputBytes: statSync(o.output).size,
         warnings: o.randomData ? [RANDOM_DATA_WARNING] : [],
         sqnr: quantJson?.sqnr,
+        dataNote: data.note,
       };
       if (r.cancelled) view.reportError = "measurement cancelled";
       else if (r.code !== 0) view.reportError = `ptq report failed (exit ${r.code}): ${tail(r.stderr, 3)}`;
@@ -85,7 +85,7 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
     },
   );
   } finally {
-    if (randomDir) rmSync(randomDir, { recursive: true, force: true });
+    removeReportData(data);
   }
 }
 

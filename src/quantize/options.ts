@@ -80,9 +80,13 @@ export function excludeChoices(model: ModelProto): Array<{ label: string; descri
   return (model.graph?.node ?? []).filter((n) => n.name !== "").map((n) => ({ label: n.name, description: n.opType, name: n.name }));
 }
 
-/** Arguments for `ptq report` comparing the two models (size, latency, throughput, agreement). */
-export function reportArgs(o: QuantizeOptions): string[] {
+/**
+ * Arguments for `ptq report` comparing the two models (size, latency, throughput, agreement) on `data`: the held-out
+ * samples (reportData.ts), never the calibration folder itself unless nothing could be held out.
+ */
+export function reportArgs(o: QuantizeOptions, data: { heldout?: string; metric?: string } = {}): string[] {
   const args = ["report", o.input, o.output, "--runs", "30", "--json"];
-  if (o.calibrationDir) args.push("--data", o.calibrationDir);
+  if (data.heldout) args.push("--data", data.heldout);
+  if (data.metric) args.push("--metric", data.metric);
   return args;
 }

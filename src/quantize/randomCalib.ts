@@ -1,11 +1,21 @@
 // "Random data" calibration: seeded normal samples for a single float input, written as one .npy (samples stacked
-// on the first axis) that `ptq quantize --calib` reads. Pure except writeRandomCalibration. Accuracy will suffer:
-// the wizard says so and the report repeats it.
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+// on the first axis) that `ptq quantize --calib` reads, and held-out samples from another seed that the report
+// measures on. Pure except the write* functions. Accuracy will suffer: the wizard says so and the report repeats it.
+// The samples' bytes are checked against the feedBytes limit before anything is allocated: a model may declare a
+// huge input, and this runs in the extension host.
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
+import { checkFeedBytes, type Limits } from "../../kernel/data/limits";
 import { encodeNpy } from "../../kernel/data/npy";
+
+/** Seeds of the calibration samples and of the held-out samples the report measures on: never the same samples. */
+export const CALIBRATION_SEED = 1;
+export const HELDOUT_SEED = 2;
+/** How many samples each gets. */
+export const CALIBRATION_SAMPLES = 32;
+export const HELDOUT_SAMPLES = 64;
 
 /** Seeded standard-normal values (mulberry32 + Box-Muller), so two runs calibrate the same way. */
 export function normalSamples(n: number, seed = 1): Float32Array {
@@ -35,17 +45,27 @@ export function randomCalibrationShape(model: ModelProto, samples: number, what:
   return dims;
 }
 
-/** The seeded samples as one .npy: the same bytes on every call for the same model. */
-export function randomCalibrationNpy(model: ModelProto, what: string, samples = 32): Uint8Array {
+/**
+ * The seeded samples as one .npy: the same bytes on every call for the same model and seed. Refused (LimitError,
+ * naming the input and PTQ_LIMIT_FEED_BYTES) before allocation when they would pass the feedBytes limit.
+ */
+export function randomCalibrationNpy(model: ModelProto, what: string, samples = CALIBRATION_SAMPLES, seed = CALIBRATION_SEED, limits?: Limits): Uint8Array {
   const shape = randomCalibrationShape(model, samples, what);
-  return encodeNpy(normalSamples(shape.reduce((a, b) => a * b, 1)), shape);
+  const input = model.graph?.input.find((v) => !model.graph?.initializer.some((t) => t.name === v.name));
+  checkFeedBytes([{ name: input?.name ?? "?", dims: shape, bytesPerElement: 4 }], `${what}: random samples`, limits);
+  return encodeNpy(normalSamples(shape.reduce((a, b) => a * b, 1), seed), shape);
 }
 
 /** Writes the samples to a fresh temp folder and returns it. */
-export function writeRandomCalibration(model: ModelProto, what: string, samples = 32): string {
-  const npy = randomCalibrationNpy(model, what, samples);
-  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-random-calib-"));
-  writeFileSync(path.join(dir, "random.npy"), npy);
+export function writeRandomCalibration(model: ModelProto, what: string, samples = CALIBRATION_SAMPLES, seed = CALIBRATION_SEED): string {
+  const npy = randomCalibrationNpy(model, what, samples, seed);
+  const dir = mkdtempSync(path.join(os.tmpdir(), seed === CALIBRATION_SEED ? "ptq-random-calib-" : "ptq-random-heldout-"));
+  try {
+    writeFileSync(path.join(dir, "random.npy"), npy);
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
   return dir;
 }
 

@@ -31,6 +31,8 @@ export interface QuantizeReportView {
   sqnr?: SqnrDisplay;
   /** Warnings from the wizard, e.g. calibration on random data. */
   warnings: string[];
+  /** What the measurements were made on (held-out samples), or why they are on the calibration samples. */
+  dataNote?: string;
 }
 
 const base = (p: string) => p.split(/[\\/]/).pop() ?? p;
@@ -57,7 +59,7 @@ export function reportBody(v: QuantizeReportView): string {
   }
   const warnings = v.warnings.map((w) => `<p class="warn">${h(w)}</p>`).join("");
   const measured = r
-    ? `${tableHtml(benchmarkTable(r.benchmark))}${r.notes.map((n) => `<p class="muted">${h(n)}</p>`).join("")}`
+    ? `${v.dataNote ? `<p id="data-note">${h(v.dataNote)}</p>` : ""}${tableHtml(benchmarkTable(r.benchmark))}${r.notes.map((n) => `<p class="muted">${h(n)}</p>`).join("")}`
     : `<p class="muted">Not measured: ${h(v.reportError ?? "no report")}.</p>`;
   return `<h1>Quantized ${h(base(v.input))} → ${h(base(v.output))}</h1>
 <p class="muted">${h(v.scheme)} · took ${v.seconds.toFixed(1)} s · written to <code>${h(v.output)}</code></p>

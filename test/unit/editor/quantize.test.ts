@@ -1,13 +1,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import { defaultOptions, excludeChoices, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
-import { normalSamples, randomCalibrationShape } from "../../../src/quantize/randomCalib";
+import { normalSamples, randomCalibrationNpy, randomCalibrationShape } from "../../../src/quantize/randomCalib";
+import { prepareReportData, removeReportData } from "../../../src/quantize/reportData";
+import { openData } from "../../../kernel/data/readers";
 import { encodeNpy, parseNpy } from "../../../kernel/data/npy";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
 import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
@@ -31,7 +33,9 @@ test("wizard options become ptq quantize / report arguments", () => {
   assert.deepEqual(quantizeArgs(defaultOptions("/ws/m.onnx", "int8-dynamic"), "t").slice(4), ["--mode", "dynamic", "--json"]);
   assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }, "t").slice(4), ["--mode", "int4", "--block-size", "64", "--json"]);
   assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }, "t").slice(4), ["--mode", "fp4", "--exclude-node", "lm_head", "--json"]);
-  assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json", "--data", "/ws/calib"]);
+  // The report measures on the held-out samples it is given, never on the calibration folder by default.
+  assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json"]);
+  assert.deepEqual(reportArgs(o, { heldout: "/tmp/h", metric: "cosine" }).slice(6), ["--data", "/tmp/h", "--metric", "cosine"]);
   // "Quantize with default settings" is the engine's default, not a weaker one passed explicitly.
   assert.equal(defaultOptions("/ws/m.onnx").calibrationMethod, resolveConfig().calibration.method);
 });
@@ -70,7 +74,8 @@ test("report page: size ratio, latency percentiles, speed-up, metric drop; names
     ] },
     drop: 2, dropUnit: "percentage points of agreement lost", speedup: 2, speedupTrustworthy: true, notes: [],
   };
-  const html = reportBody({ input: "/ws/<img onerror=x>.onnx", output: "/ws/q.onnx", scheme: "int8-static", inputBytes: 4000, outputBytes: 1000, seconds: 3.2, report, warnings: ["random data"], sqnr: { kind: "ptq.sqnr", layers: [] } });
+  const html = reportBody({ input: "/ws/<img onerror=x>.onnx", output: "/ws/q.onnx", scheme: "int8-static", inputBytes: 4000, outputBytes: 1000, seconds: 3.2, report, warnings: ["random data"], sqnr: { kind: "ptq.sqnr", layers: [] }, dataNote: "Measured on 2 of the 10 data files <b>" });
+  assert.match(html, /<p id="data-note">Measured on 2 of the 10 data files &lt;b&gt;<\/p>/);
   assert.ok(!/<script>|<img/.test(html), html);
   assert.match(html, /0\.25× \(4\.0× smaller\)/);
   assert.match(html, /latency p50 \(batch 1\)<\/td><td class="num">2\.00 ms<\/td><td class="num">1\.00 ms/);
@@ -107,4 +112,71 @@ test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exa
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("wizard report data: random calibration and the report's samples are disjoint (another seed), and removed after", () => {
+  const d = prepareReportData({ ...defaultOptions("/ws/mlp.onnx"), randomData: true }, mlp());
+  try {
+    assert.ok(d.calib && d.heldout && d.calib !== d.heldout);
+    const [c, h] = [d.calib, d.heldout].map((dir) => readFileSync(path.join(dir, readdirSync(dir)[0]!)));
+    const calibRows = [...openData(d.calib, mlp())].flatMap((f) => [...(f.input!.data as Float32Array)]);
+    const heldRows = [...openData(d.heldout, mlp())].flatMap((f) => [...(f.input!.data as Float32Array)]);
+    assert.equal(calibRows.length, 32 * 4);
+    assert.equal(heldRows.length, 64 * 4);
+    assert.ok(!c!.equals(h!));
+    const calibSet = new Set(calibRows);
+    assert.ok(heldRows.every((v) => !calibSet.has(v)), "no held-out value is a calibration value");
+    assert.equal(d.metric, "cosine");
+    assert.match(d.note, /64 random samples held out from calibration \(calibrated on 32 others\)/);
+  } finally {
+    removeReportData(d);
+  }
+  assert.ok(!existsSync(d.calib!) && !existsSync(d.heldout!));
+});
+
+test("wizard report data: a folder of batches is split by file (last fifth held out, labels in neither); one file says why", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-wizard-split-"));
+  try {
+    const batches = path.join(dir, "calib");
+    mkdirSync(batches);
+    for (let i = 0; i < 10; i++) writeFileSync(path.join(batches, `batch_${i}.npy`), encodeNpy(normalSamples(8, i + 1), [2, 4]));
+    writeFileSync(path.join(batches, "y.npy"), encodeNpy(new BigInt64Array(20), [20]));
+    writeFileSync(path.join(batches, "README.txt"), "notes");
+    const before = readdirSync(batches).sort();
+    const d = prepareReportData({ ...defaultOptions(path.join(dir, "mlp.onnx")), calibrationDir: batches }, mlp());
+    try {
+      assert.deepEqual(readdirSync(d.calib!).sort(), Array.from({ length: 8 }, (_, i) => `batch_${i}.npy`).sort());
+      assert.deepEqual(readdirSync(d.heldout!).sort(), ["batch_8.npy", "batch_9.npy"]);
+      // Both read through the readers --calib and report --data use.
+      assert.equal([...openData(d.heldout!, mlp())].length, 2);
+      assert.match(d.note, /Measured on 2 of the 10 data files .*batch_8\.npy … batch_9\.npy.*the other 8\. y\.npy labels every sample/);
+      assert.deepEqual(reportArgs(defaultOptions("/ws/m.onnx"), d).slice(6), ["--data", d.heldout]);
+    } finally {
+      removeReportData(d);
+    }
+    assert.deepEqual(readdirSync(batches).sort(), before, "the user's folder is untouched");
+    assert.ok(!existsSync(d.calib!) && !existsSync(d.heldout!));
+
+    const one = path.join(dir, "one");
+    mkdirSync(one);
+    writeFileSync(path.join(one, "x.npy"), encodeNpy(normalSamples(40, 1), [10, 4]));
+    writeFileSync(path.join(one, "y.npy"), encodeNpy(new BigInt64Array(10), [10]));
+    const s = prepareReportData({ ...defaultOptions(path.join(dir, "mlp.onnx")), calibrationDir: one }, mlp());
+    assert.deepEqual([s.calib, s.heldout, s.temp], [one, one, []]);
+    assert.match(s.note, /Measured on the calibration samples themselves, so the figures are optimistic: .*a single data file \(x\.npy\).*several files/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("random calibration data is bounded by the feedBytes limit before anything is allocated", () => {
+  const huge = model(graph("g", [node("Relu", ["x"], ["y"])], [valueInfo("x", 1, ["N", 3, 8192, 8192])], [valueInfo("y", 1, ["N", 3, 8192, 8192])]));
+  const t0 = performance.now();
+  // 32 samples × 3 × 8192 × 8192 float32 = 25.8 GB: refused by the limit, not by the allocator.
+  assert.throws(() => randomCalibrationNpy(huge, "huge.onnx"), /huge\.onnx: random samples: input "x" with shape \[32, 3, 8192, 8192\] needs .*PTQ_LIMIT_FEED_BYTES/);
+  assert.throws(() => prepareReportData({ ...defaultOptions("/ws/huge.onnx"), randomData: true }, huge), /PTQ_LIMIT_FEED_BYTES/);
+  assert.ok(performance.now() - t0 < 2000);
+  // The override raises it: 32 × 4 float32 = 512 bytes.
+  assert.throws(() => randomCalibrationNpy(mlp(), "mlp.onnx", 32, 1, { feedBytes: 511 }), /over the limit of 511 bytes/);
+  assert.ok(randomCalibrationNpy(mlp(), "mlp.onnx", 32, 1, { feedBytes: 512 }).length > 512);
 });
