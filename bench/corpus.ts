@@ -4,7 +4,9 @@
 // size ratio, quantize time and the child's peak RSS. One model at a time; a failure is a row with its reason.
 //   node --import tsx bench/corpus.ts [--models id,id] [--modes static,int4] [--json] [--calib N] [--eval N]
 //                                     [--timeout S] [--keep]
+//   ... --peer: ours static/dynamic beside ONNX Runtime's Python quantizer on the same inputs (bench/corpus/peer.ts)
 import { byId, corpusDir, ensureFetched, loadCatalog } from "./corpus/catalog";
+import { formatPeerTable, peerCorpus } from "./corpus/peer";
 import { MODES, runModel, type Mode, type Row } from "./corpus/run-model";
 
 interface Args {
@@ -15,10 +17,11 @@ interface Args {
   eval: number;
   timeout: number;
   keep: boolean;
+  peer: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: [], modes: [...MODES], json: false, calib: 16, eval: 8, timeout: 600, keep: false };
+  const a: Args = { models: [], modes: [...MODES], json: false, calib: 16, eval: 8, timeout: 600, keep: false, peer: false };
   const num = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got "${v ?? ""}"`);
@@ -33,6 +36,7 @@ function parseArgs(argv: string[]): Args {
       if (bad.length) throw new Error(`unknown mode(s) ${bad.join(", ")}; modes: ${MODES.join(", ")}`);
     } else if (f === "--json") a.json = true;
     else if (f === "--keep") a.keep = true;
+    else if (f === "--peer") a.peer = true;
     else if (f === "--calib") a.calib = num(f, argv[++i]);
     else if (f === "--eval") a.eval = num(f, argv[++i]);
     else if (f === "--timeout") a.timeout = num(f, argv[++i]);
@@ -80,6 +84,11 @@ async function main(): Promise<number> {
   ensureFetched(models.map((m) => m.id));
   const log = (l: string) => console.error(l);
   log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples`);
+  if (args.peer) {
+    const peer = await peerCorpus(catalog, models, { calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });
+    console.log(args.json ? JSON.stringify(peer, nonFinite, 2) : formatPeerTable(peer));
+    return 0;
+  }
   const rows: Row[] = [];
   for (const m of models) {
     const r = await runModel(catalog, m, { modes: args.modes, calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });

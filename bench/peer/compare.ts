@@ -19,6 +19,7 @@ import { loadDataDir } from "../../kernel/analysis/dataset";
 import { evaluate, type ModelScore } from "../../kernel/analysis/evaluate";
 import type { Interval } from "../../kernel/analysis/stats";
 import { Model } from "../../kernel/onnx/model";
+import { runOrtQuantizer, type OrtRecord } from "./ort";
 
 // PTQ_PEER_REPO: where the repo is when this file runs bundled from elsewhere (a staged copy on another machine).
 const REPO = process.env.PTQ_PEER_REPO ? path.resolve(process.env.PTQ_PEER_REPO) : path.join(__dirname, "..", "..");
@@ -44,18 +45,6 @@ interface Variant {
   wallSeconds?: number;
   peakRssBytes?: number;
   notes: string[];
-}
-
-interface OrtRecord {
-  config: string;
-  file: string;
-  log: string;
-  ok: boolean;
-  wallSeconds: number;
-  quantSeconds?: number;
-  peakRssBytes: number;
-  error?: string;
-  notes?: string[];
 }
 
 function parseOptions(argv: string[]): Options {
@@ -108,17 +97,7 @@ function quantizeOurs(model: string, out: string): Variant {
 const RECORDS = "ort-records.json";
 
 function quantizeTheirs(model: string, work: string, configs: string): OrtRecord[] {
-  if (path.dirname(path.resolve(model)) !== path.resolve(work)) copyFileSync(model, path.join(work, path.basename(model)));
-  copyFileSync(CALIB, path.join(work, "calib.npz"));
-  copyFileSync(path.join(REPO, "bench", "peer", "ort_quantize.py"), path.join(work, "ort_quantize.py"));
-  const args = [work, "python3", "ort_quantize.py", "--model", path.basename(model), "--calib", "calib.npz", "--out-dir", ".", "--configs", configs];
-  const r = spawnSync(path.join(__dirname, "run-in-chroot.sh"), args, { encoding: "utf8", maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`ONNX Runtime quantizer failed (exit ${r.status}): ${r.stderr.trim()}`);
-  const records = r.stdout
-    .split("\n")
-    .filter((l) => l.startsWith("{"))
-    .map((l) => JSON.parse(l) as OrtRecord)
-    .map((o) => ({ ...o, file: path.join(work, o.file), log: path.join(work, o.log) }));
+  const records = runOrtQuantizer({ model, calib: CALIB, work, configs });
   writeFileSync(path.join(work, RECORDS), JSON.stringify(records.map((o) => ({ ...o, file: path.basename(o.file), log: path.basename(o.log) })), null, 2));
   return records;
 }

@@ -1,11 +1,17 @@
-"""ONNX Runtime's own Python quantizer (onnxruntime.quantization.quantize_static) on one model, in several configs.
+"""ONNX Runtime's own Python quantizer (onnxruntime.quantization) on one model, in several configs.
 
 Runs INSIDE the trixie chroot built by bench/peer/setup-chroot.sh (python3-onnxruntime 1.21); bench/peer/compare.ts
 drives it. Each config runs in a fresh child process so its wall time and peak RSS (os.wait4's ru_maxrss, the same
 kernel counter /usr/bin/time reports) cover one quantization only, imports included, as a user would see it.
 
   python3 ort_quantize.py --model M.onnx --calib calib.npz --out-dir DIR [--configs default,all] [--batch 32]
+  python3 ort_quantize.py --model M.onnx --calib CALIB_DIR --out-dir DIR --configs default,pre-pc-u8s8-minmax,dynamic
   python3 ort_quantize.py --list
+
+--calib is an .npz (the whole calibration batch under the input's name) or a folder in `ptq quantize --calib`'s
+contract, as bench/corpus/inputs.ts writes it: one sample per file, either *.npy (single-input models) or
+test_data_set_*/input_<i>.pb TensorProtos named after their inputs; each sample is fed as it is (no re-batching).
+'dynamic' = quantize_dynamic(model, out) with every argument at its default (no calibration data used).
 
 Prints one JSON object per config on stdout: {"config", "file", "ok", "wallSeconds", "quantSeconds",
 "peakRssBytes", "error"?, "notes"}.
@@ -33,7 +39,7 @@ def all_configs():
 
 
 def parse_config(name):
-    if name == "default":
+    if name in ("default", "dynamic"):
         return None
     pre, gran, types, method = name.split("-")
     if pre != "pre" or gran not in GRANULARITY or types not in TYPES or method not in METHODS:
@@ -44,7 +50,6 @@ def parse_config(name):
 def calib_reader(npz_path, input_name, batch, fixed_batch):
     # Imported late: onnx.reference must be imported before onnxruntime in this Debian build.
     import numpy as np
-    from onnxruntime.quantization import CalibrationDataReader
 
     with np.load(npz_path) as z:
         keys = list(z.keys())
@@ -55,19 +60,24 @@ def calib_reader(npz_path, input_name, batch, fixed_batch):
         else:
             raise SystemExit(f"ort_quantize: {npz_path} has {keys}, none named {input_name!r}")
     step = fixed_batch or batch
+    # a fixed-batch model cannot take the short tail
+    starts = range(0, len(x) - step + 1 if fixed_batch else len(x), step)
+    return list_reader([{input_name: np.ascontiguousarray(x[i : i + step], dtype=np.float32)} for i in starts])
+
+
+def list_reader(feeds):
+    """A CalibrationDataReader over a list of feed dicts."""
+    from onnxruntime.quantization import CalibrationDataReader
 
     class Reader(CalibrationDataReader):
         def __init__(self):
             self.i = 0
 
         def get_next(self):
-            if self.i >= len(x):
+            if self.i >= len(feeds):
                 return None
-            b = x[self.i : self.i + step]
-            self.i += step
-            if fixed_batch and len(b) < fixed_batch:
-                return None  # a fixed-batch model cannot take the short tail
-            return {input_name: np.ascontiguousarray(b, dtype=np.float32)}
+            self.i += 1
+            return feeds[self.i - 1]
 
         def rewind(self):
             self.i = 0
@@ -75,16 +85,47 @@ def calib_reader(npz_path, input_name, batch, fixed_batch):
     return Reader()
 
 
-def upgraded(model_path, work, notes):
-    """quantize_static needs opset >= 11 (per-channel, QDQ); older models are converted first, as a user would."""
+def folder_reader(folder, graph_inputs):
+    """One sample per file of a `ptq quantize --calib` folder, fed as written (each file holds its own batch)."""
+    import numpy as np
+    import onnx
+    from onnx import numpy_helper
+
+    names = [i.name for i in graph_inputs]
+    samples = []
+    for entry in sorted(os.listdir(folder)):
+        full = os.path.join(folder, entry)
+        if entry.endswith(".npy"):
+            if len(names) != 1:
+                raise SystemExit(f"ort_quantize: {full} is a bare .npy but the model has {len(names)} inputs {names}")
+            samples.append({names[0]: np.load(full)})
+        elif entry.startswith("test_data_set_") and os.path.isdir(full):
+            feed = {}
+            for pb in sorted(f for f in os.listdir(full) if f.startswith("input_") and f.endswith(".pb")):
+                t = onnx.TensorProto()
+                with open(os.path.join(full, pb), "rb") as f:
+                    t.ParseFromString(f.read())
+                feed[t.name] = numpy_helper.to_array(t)
+            missing = [n for n in names if n not in feed]
+            if missing:
+                raise SystemExit(f"ort_quantize: {full} has no tensor for input(s) {missing}")
+            samples.append(feed)
+    if not samples:
+        raise SystemExit(f"ort_quantize: {folder} holds no *.npy nor test_data_set_* sample")
+    return list_reader(samples)
+
+
+def upgraded(model_path, work, notes, minimum=11):
+    """quantize_static needs opset >= 11 (QDQ), per-channel QDQ >= 13 (DequantizeLinear's axis: ORT 1.21 writes
+    an invalid model below that, without a warning); older models are converted first, as a user would."""
     import onnx
     from onnx import version_converter
 
     m = onnx.load(model_path)
     opset = next((o.version for o in m.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset >= 11:
+    if opset >= minimum:
         return model_path
-    out = os.path.join(work, os.path.basename(model_path).replace(".onnx", ".opset13.onnx"))
+    out = os.path.join(work, os.path.basename(model_path).replace(".onnx", f".{os.getpid()}.opset13.onnx"))
     onnx.save(version_converter.convert_version(m, 13), out)
     notes.append(f"opset {opset} upgraded to 13 with onnx.version_converter first")
     return out
@@ -93,25 +134,42 @@ def upgraded(model_path, work, notes):
 def quantize_one(args):
     import onnx.reference  # noqa: F401  (must precede onnxruntime; see setup-chroot.sh)
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     t0 = time.perf_counter()
     notes = []
     cfg = parse_config(args.config)
     work = os.path.dirname(os.path.abspath(args.out))
-    model = upgraded(args.model, work, notes)
+    model = upgraded(args.model, work, notes, 13 if cfg and cfg["per_channel"] else 11)
+    if args.config == "dynamic":
+        quantize_dynamic(model, args.out)
+        if model != args.model:
+            os.remove(model)
+        print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes}))
+        return
     inp = onnx.load(model, load_external_data=False).graph
     inits = {i.name for i in inp.initializer}
-    graph_input = next(i for i in inp.input if i.name not in inits)
-    dim0 = graph_input.type.tensor_type.shape.dim[0] if graph_input.type.tensor_type.shape.dim else None
-    fixed = dim0.dim_value if dim0 is not None and dim0.HasField("dim_value") else 0
-    reader = calib_reader(args.calib, graph_input.name, args.batch, fixed)
+    graph_inputs = [i for i in inp.input if i.name not in inits]
+    if os.path.isdir(args.calib):
+        reader = folder_reader(args.calib, graph_inputs)
+    else:
+        graph_input = graph_inputs[0]
+        dim0 = graph_input.type.tensor_type.shape.dim[0] if graph_input.type.tensor_type.shape.dim else None
+        fixed = dim0.dim_value if dim0 is not None and dim0.HasField("dim_value") else 0
+        reader = calib_reader(args.calib, graph_input.name, args.batch, fixed)
     if cfg is None:
         quantize_static(model, args.out, reader)
     else:
         pre = args.out.replace(".onnx", ".pre.onnx")
-        quant_pre_process(model, pre)
+        try:
+            quant_pre_process(model, pre)
+        except Exception as e:  # ORT's recipe says "where it works": a model it cannot pre-process is quantized as given
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            notes.append(f"quant_pre_process failed ({type(e).__name__}: {first[:200]}); quantized the model as given")
+            if os.path.exists(pre):
+                os.remove(pre)
+            pre = model
         act = QuantType.QInt8 if cfg["types"] == "s8s8" else QuantType.QUInt8
         weight = QuantType.QUInt8 if cfg["types"] == "u8u8" else QuantType.QInt8
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy, "percentile": CalibrationMethod.Percentile}[cfg["method"]]
@@ -126,7 +184,10 @@ def quantize_one(args):
             calibrate_method=method,
             reduce_range=cfg["types"] == "u8s8r",
         )
-        os.remove(pre)
+        if pre != model:
+            os.remove(pre)
+    if model != args.model:
+        os.remove(model)
     print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes}))
 
 
@@ -136,7 +197,9 @@ def run_all(args):
     for name in dict.fromkeys(names):
         parse_config(name)
         out = os.path.join(args.out_dir, f"{base}.ort-{name}.onnx")
-        cmd = [sys.executable, os.path.abspath(__file__), "--one", "--config", name, "--model", args.model, "--calib", args.calib, "--out", out, "--batch", str(args.batch)]
+        # timeout(1) ends a config that runs too long; wait4 still reports the peak RSS of what it ran.
+        limit = ["timeout", "-k", "5", str(args.timeout)] if args.timeout else []
+        cmd = limit + [sys.executable, os.path.abspath(__file__), "--one", "--config", name, "--model", args.model, "--calib", args.calib, "--out", out, "--batch", str(args.batch)]
         t0 = time.perf_counter()
         log = out.replace(".onnx", ".log")
         with open(log, "wb") as err:
@@ -153,7 +216,9 @@ def run_all(args):
         if rec["ok"]:
             rec.update(json.loads(stdout.decode().strip().splitlines()[-1]))
         else:
-            rec["error"] = (stderr.decode().strip().splitlines() or ["exit %d" % p.returncode])[-1]
+            lines = [l for l in stderr.decode().strip().splitlines() if l.strip()]
+            timed_out = args.timeout and p.returncode in (124, 137)
+            rec["error"] = f"timed out after {args.timeout} s" if timed_out else (lines or ["exit %d" % p.returncode])[-1]
         print(json.dumps(rec), flush=True)
 
 
@@ -163,14 +228,15 @@ def main():
     ap.add_argument("--calib", help="an .npz with the calibration batch under the model's input name (or a single array)")
     ap.add_argument("--out-dir")
     ap.add_argument("--out", help=argparse.SUPPRESS)
-    ap.add_argument("--configs", default="all", help="comma-separated config names, or 'all' (default)")
+    ap.add_argument("--configs", default="all", help="comma-separated config names, or 'all' (default: every static config; 'dynamic' is named on its own)")
     ap.add_argument("--config", help=argparse.SUPPRESS)
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--batch", type=int, default=32, help="calibration batch size (default 32, as `ptq quantize`)")
+    ap.add_argument("--timeout", type=int, default=0, help="seconds per config (0 = no limit)")
     ap.add_argument("--list", action="store_true", help="print the config names and exit")
     args = ap.parse_args()
     if args.list:
-        print("\n".join(all_configs()))
+        print("\n".join(all_configs() + ["dynamic"]))
         return
     if args.one:
         quantize_one(args)
