@@ -180,12 +180,17 @@ export async function run(args: string[], io: CliIO = stdio): Promise<number> {
   let ranWith: RunPlan["inputs"] | undefined;
   let shapeError: string | undefined;
   if (a.shapes) {
+    let p: RunPlan | undefined;
     try {
-      const p = plan(model, shapes, a.dims);
+      p = plan(model, shapes, a.dims);
       ranWith = p.inputs;
       intermediate = await symbolicShapes(p);
     } catch (e) {
       shapeError = e instanceof LimitError ? `the model was not run: ${e.message}` : (e as Error).message;
+      // Sizes picked for unknown dims may be too small for the model (an audio frame, a reflect pad): say which.
+      if (!(e instanceof LimitError) && p && Object.keys(p.sizes).length > 0) {
+        shapeError += `. It ran with ${p.inputs.map((i) => `${i.name} ${shapeText(i.dims)}`).join(", ")}, sizes picked for its symbolic dims; give real ones with --shape NAME=DIMS`;
+      }
     }
   }
   if (a.json) {
