@@ -36,12 +36,12 @@ const HERE = __dirname;
 export function runOrtQuantizer(o: OrtRun): OrtRecord[] {
   const work = path.resolve(o.work);
   const inWork = (f: string) => path.dirname(path.resolve(f)) === work;
+  const folder = statSync(o.calib).isDirectory();
+  // Checked before anything is copied: a refused run leaves `work` as it was.
+  if (folder && !path.resolve(o.calib).startsWith(work + path.sep)) throw new Error(`${o.calib}: a calibration folder must lie inside the work folder ${work} (the chroot sees only that)`);
+  const calib = folder ? path.relative(work, path.resolve(o.calib)) : path.basename(o.calib);
+  if (!folder && !inWork(o.calib)) copyFileSync(o.calib, path.join(work, calib));
   if (!inWork(o.model)) copyFileSync(o.model, path.join(work, path.basename(o.model)));
-  let calib = path.basename(o.calib);
-  if (statSync(o.calib).isDirectory()) {
-    if (!path.resolve(o.calib).startsWith(work + path.sep)) throw new Error(`${o.calib}: a calibration folder must lie inside the work folder ${work} (the chroot sees only that)`);
-    calib = path.relative(work, path.resolve(o.calib));
-  } else if (!inWork(o.calib)) copyFileSync(o.calib, path.join(work, calib));
   copyFileSync(path.join(HERE, "ort_quantize.py"), path.join(work, "ort_quantize.py"));
   const args = [work, "python3", "ort_quantize.py", "--model", path.basename(o.model), "--calib", calib, "--out-dir", ".", "--configs", o.configs];
   if (o.timeoutS) args.push("--timeout", String(o.timeoutS));
