@@ -28,11 +28,14 @@ function valueTable(rows: ModelSummary["inputs"]): string {
 }
 
 // The grid's columns are at least 320px: without these a long unbroken name or type widened its table past its
-// column and drew over the next section. Sections may shrink (min-width 0) and text wraps at any point if it must.
+// column and drew over the next section. Sections may shrink (min-width 0); text wraps after a separator, or at any
+// point if it must; names keep a third of the width so a long type does not squeeze them to a letter per line.
 const EDITOR_CSS = `<style>
 .grid > section { min-width: 0; }
-.grid td, .grid th, h1, p { overflow-wrap: anywhere; }
+.grid td, h1, p { overflow-wrap: anywhere; }
+.grid th { white-space: nowrap; }
 table.values { width: 100%; }
+table.values tr > :first-child { width: 33%; }
 </style>`;
 
 export function summaryBody(v: SummaryView): string {
@@ -59,6 +62,6 @@ ${s.docString ? `<p>${h(s.docString)}</p>` : ""}
 <section><h2>Outputs</h2>${valueTable(s.outputs)}</section>
 <section><h2>Size by element type</h2><table><tr><th>type</th><th>tensors</th><th>parameters</th><th>bytes</th></tr>${sizes}</table></section>
 <section><h2>Op counts</h2><table><tr><th>op</th><th>count</th></tr>${ops}</table></section>
-${meta ? `<section><h2>Metadata</h2><table>${meta}</table></section>` : ""}
+${meta ? `<section><h2>Metadata</h2><table class="values">${meta}</table></section>` : ""}
 </div>`;
 }
