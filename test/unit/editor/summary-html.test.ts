@@ -82,4 +82,5 @@ test("long symbolic dims (paddle2onnx's p2o.DynamicDimension.N) wrap inside thei
   // A grid item's min-width is its content's by default: without min-width 0 a section grows over its neighbour.
   assert.match(html, /\.grid > section \{ min-width: 0; \}/);
   assert.match(html, /\.grid td, [^{]*\{ overflow-wrap: anywhere; \}/);
+  assert.match(html, /<table class="values">/);
 });
