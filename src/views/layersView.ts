@@ -42,6 +42,8 @@ export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
     const uri = this.current.current;
     this.error = undefined;
     this.filterMessage = undefined;
+    // Shows the title bar's "Clear Filter" button while this model has a filter.
+    void vscode.commands.executeCommand("setContext", "ptq.layers.filtered", this.filter !== "");
     try {
       const model = uri ? (await loadModel(uri)).model : undefined;
       if (this.current.current?.toString() !== uri?.toString()) return; // a newer refresh owns the view
