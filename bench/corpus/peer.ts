@@ -41,6 +41,9 @@ export interface Cell {
   /** Quantization wall time (whole process: start, calibration, write). */
   seconds?: number;
   peakRssMB?: number;
+  /** ORT's side only: quantized ops and int8 weights in its file (see OrtRecord). */
+  quantizedOps?: number;
+  quantizedWeights?: number;
   notes: string[];
 }
 
@@ -64,7 +67,7 @@ function oursCell(r: Row | undefined): Cell {
 
 async function ortCell(m: CorpusModel, rec: OrtRecord | undefined, evalSamples: number, limitS: number): Promise<Cell> {
   if (!rec) return { works: false, reason: "not run", notes: [] };
-  const base = { seconds: rec.wallSeconds, peakRssMB: mb(rec.peakRssBytes), notes: rec.notes ?? [] };
+  const base = { seconds: rec.wallSeconds, peakRssMB: mb(rec.peakRssBytes), quantizedOps: rec.quantizedOps, quantizedWeights: rec.quantizedWeights, notes: rec.notes ?? [] };
   if (!rec.ok) return { ...base, works: false, reason: `ONNX Runtime's quantizer: ${rec.error ?? "failed"}` };
   const e = await runTs("bench/corpus/evaluate.ts", ["--model", m.id, "--candidate", rec.file, "--count", String(evalSamples)], limitS);
   let ev: EvalResult | undefined;
@@ -128,7 +131,9 @@ const cellText = (c: Cell) => {
   if (!c.works) return `failed: ${(c.reason ?? "").replace(/\|/g, "\\|")}`;
   const agreement = c.agreement === undefined ? [] : [`${(100 * c.agreement).toFixed(1)} %`];
   const sqnr = c.sqnrDb === undefined ? "" : c.sqnrDb === Infinity ? "∞ dB" : `${c.sqnrDb.toFixed(1)} dB`;
-  return [...agreement, sqnr, `${c.sizeRatio?.toFixed(2)}×`].join(" · ");
+  // ORT can write a file with nothing (or no weight) quantized and exit 0: say so in the cell.
+  const what = c.quantizedOps === 0 ? ["nothing quantized"] : c.quantizedWeights === 0 ? ["weights left float"] : [];
+  return [...agreement, sqnr, `${c.sizeRatio?.toFixed(2)}×`, ...what].join(" · ");
 };
 
 /** Markdown: one row per model, one column per side; notes (ORT's opset upgrade, a failed pre-process) below. */

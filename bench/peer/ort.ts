@@ -15,6 +15,10 @@ export interface OrtRecord {
   peakRssBytes: number;
   error?: string;
   notes?: string[];
+  /** Q/DQ, DynamicQuantizeLinear, *Integer and QLinear* nodes in the written file, subgraphs included. */
+  quantizedOps?: number;
+  /** int8/uint8 weight initializers ORT wrote (its `*_quantized`); 0 = every weight stayed float. */
+  quantizedWeights?: number;
 }
 
 export interface OrtRun {

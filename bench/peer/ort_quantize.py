@@ -131,6 +131,31 @@ def upgraded(model_path, work, notes, minimum=11):
     return out
 
 
+Q_OPS = ("QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger")
+
+
+def what_was_quantized(path):
+    """Quantized ops and int8/uint8 weights in the written file, subgraphs included: ORT quantizes only weights that are
+    initializers, and may write a model with nothing quantized without saying so."""
+    import onnx
+
+    ops = weights = 0
+
+    def walk(g):
+        nonlocal ops, weights
+        weights += sum(1 for t in g.initializer if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8) and t.name.endswith("_quantized"))
+        for n in g.node:
+            ops += n.op_type in Q_OPS or n.op_type.startswith("QLinear")
+            for a in n.attribute:
+                if a.type == onnx.AttributeProto.GRAPH:
+                    walk(a.g)
+                for sub in a.graphs:
+                    walk(sub)
+
+    walk(onnx.load(path).graph)
+    return {"quantizedOps": ops, "quantizedWeights": weights}
+
+
 def quantize_one(args):
     import onnx.reference  # noqa: F401  (must precede onnxruntime; see setup-chroot.sh)
     import onnx
@@ -146,7 +171,7 @@ def quantize_one(args):
         quantize_dynamic(model, args.out)
         if model != args.model:
             os.remove(model)
-        print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes}))
+        print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes, **what_was_quantized(args.out)}))
         return
     inp = onnx.load(model, load_external_data=False).graph
     inits = {i.name for i in inp.initializer}
@@ -188,7 +213,7 @@ def quantize_one(args):
             os.remove(pre)
     if model != args.model:
         os.remove(model)
-    print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes}))
+    print(json.dumps({"quantSeconds": time.perf_counter() - t0, "notes": notes, **what_was_quantized(args.out)}))
 
 
 def run_all(args):
