@@ -16,15 +16,15 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Calibrator, type CalibrationMethod, type Feeds } from "../kernel/calibrate/index";
-import { augmentModel } from "../kernel/calibrate/augment";
-import { readNpz } from "../kernel/data/readers";
-import { randomData } from "../kernel/data/random";
-import { DataType } from "../kernel/onnx/dtype";
-import { Model } from "../kernel/onnx/model";
-import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../kernel/onnx/proto";
-import { makeTensor } from "../kernel/onnx/tensor";
-import { createSession } from "../kernel/runtime/session";
+import { Calibrator, type CalibrationMethod, type Feeds } from "../engine/calibrate/index";
+import { augmentModel } from "../engine/calibrate/augment";
+import { readNpz } from "../engine/data/readers";
+import { randomData } from "../engine/data/random";
+import { DataType } from "../engine/onnx/dtype";
+import { Model } from "../engine/onnx/model";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../engine/onnx/proto";
+import { makeTensor } from "../engine/onnx/tensor";
+import { createSession } from "../engine/runtime/session";
 
 type Mode = CalibrationMethod | "keep-all";
 

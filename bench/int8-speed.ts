@@ -4,7 +4,7 @@
 //   transformer — single-head attention + FFN layers (d=256, seq 128, FFN 1024, residual Adds)
 // quantizes each with our defaults and with explicit weight/activation types (calibrated on seeded random inputs),
 // counts which ops onnxruntime actually runs (the graph saved at optimization 'all'), then times FP32 against every
-// INT8 variant interleaved (kernel/analysis/benchmark) at each batch size and thread count.
+// INT8 variant interleaved (engine/analysis/benchmark) at each batch size and thread count.
 //
 //   node --import tsx bench/int8-speed.ts [--models resnet,transformer] [--batches 1,8] [--threads 1,2]
 //        [--seconds 6] [--variants default,u8s8,s8s8,u8u8,u8s7] [--json]
@@ -13,13 +13,13 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import type { NodeProto, TensorProto } from "onnx-buf";
-import { benchmark } from "../kernel/analysis/benchmark";
-import { seededRandom } from "../kernel/analysis/stats";
-import type { Feeds } from "../kernel/analysis/feeds";
-import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, attr } from "../kernel/onnx";
-import { calibrate, convert, prepare, release, type QConfig } from "../kernel/quant/index";
-import { sqnr } from "../kernel/quant/math";
-import { createSession } from "../kernel/runtime/session";
+import { benchmark } from "../engine/analysis/benchmark";
+import { seededRandom } from "../engine/analysis/stats";
+import type { Feeds } from "../engine/analysis/feeds";
+import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, attr } from "../engine/onnx";
+import { calibrate, convert, prepare, release, type QConfig } from "../engine/quant/index";
+import { sqnr } from "../engine/quant/math";
+import { createSession } from "../engine/runtime/session";
 
 const { values: args } = parseArgs({
   options: {

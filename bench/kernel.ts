@@ -1,5 +1,5 @@
 // The notebook kernel's latencies and memory, measured through the same client the extension uses
-// (src/kernel/kernelProcess.ts) on the built kernel (out/kernel/main.js: run `npm run build` first).
+// (client/kernelProcess.ts) on the built kernel (out/kernel/main.js: run `npm run build` first).
 //
 //   node --import tsx bench/kernel.ts [--starts 3] [--cells 50] [--json]
 //
@@ -13,7 +13,7 @@ import { readFileSync, mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Log, Stream } from "../kernel/protocol";
-import { KernelProcess } from "../src/kernel/kernelProcess";
+import { KernelProcess } from "../client/kernelProcess";
 
 const arg = (name: string, def: number) => {
   const i = process.argv.indexOf(`--${name}`);

@@ -13,17 +13,17 @@ import { copyFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { Model } from "../kernel/onnx";
-import { quantizeStatic } from "../kernel/quant";
-import { openData } from "../kernel/data/readers";
-import { lowBitModel, lowBitModelCalibrated, type LowBitOptions, type LowBitReport } from "../kernel/lowbit";
-import { loadDataDir, readNpyTensor } from "../kernel/analysis/dataset";
-import type { HostTensor } from "../kernel/analysis/feeds";
-import { createSession } from "../kernel/runtime/session";
-import { evaluate } from "../kernel/analysis/evaluate";
-import { benchmark } from "../kernel/analysis/benchmark";
-import { DataType, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../kernel/onnx";
-import { sqnr } from "../kernel/quant/math";
+import { Model } from "../engine/onnx";
+import { quantizeStatic } from "../engine/quant";
+import { openData } from "../engine/data/readers";
+import { lowBitModel, lowBitModelCalibrated, type LowBitOptions, type LowBitReport } from "../engine/lowbit";
+import { loadDataDir, readNpyTensor } from "../engine/analysis/dataset";
+import type { HostTensor } from "../engine/analysis/feeds";
+import { createSession } from "../engine/runtime/session";
+import { evaluate } from "../engine/analysis/evaluate";
+import { benchmark } from "../engine/analysis/benchmark";
+import { DataType, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../engine/onnx";
+import { sqnr } from "../engine/quant/math";
 
 const { values: args } = parseArgs({
   options: {

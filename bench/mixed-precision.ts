@@ -9,17 +9,17 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { correctness, percentCorrect, searchMixedPrecision, modelOutputs } from "../kernel/analysis/sensitivity";
-import { classLabels } from "../kernel/analysis/metrics";
-import { pairedProportionDiff, type PairedProportionDiff } from "../kernel/analysis/stats";
-import { readNpyTensor } from "../kernel/analysis/dataset";
-import type { HostTensor } from "../kernel/analysis/feeds";
-import { splitRows } from "../kernel/calibrate/rows";
-import type { Feeds } from "../kernel/data/feeds";
-import { openData } from "../kernel/data/readers";
-import { Model } from "../kernel/onnx/model";
-import { calibrate, convert, prepare, release } from "../kernel/quant/index";
-import { takeBatches } from "../kernel/analysis/analyze";
+import { correctness, percentCorrect, searchMixedPrecision, modelOutputs } from "../engine/analysis/sensitivity";
+import { classLabels } from "../engine/analysis/metrics";
+import { pairedProportionDiff, type PairedProportionDiff } from "../engine/analysis/stats";
+import { readNpyTensor } from "../engine/analysis/dataset";
+import type { HostTensor } from "../engine/analysis/feeds";
+import { splitRows } from "../engine/calibrate/rows";
+import type { Feeds } from "../engine/data/feeds";
+import { openData } from "../engine/data/readers";
+import { Model } from "../engine/onnx/model";
+import { calibrate, convert, prepare, release } from "../engine/quant/index";
+import { takeBatches } from "../engine/analysis/analyze";
 import { allSamples, rotatedSet } from "../test/slow/rotation";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");

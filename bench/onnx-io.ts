@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../kernel/onnx";
+import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../engine/onnx";
 
 type Mode = "baseline" | "memcpy" | "decode" | "encode" | "save" | "ort";
 
@@ -67,7 +67,7 @@ async function child(mode: Mode, file: string): Promise<void> {
     ms = performance.now() - t;
     rmSync(file + ".copy.onnx");
   } else if (mode === "ort") {
-    const { createSession } = await import("../kernel/runtime/session");
+    const { createSession } = await import("../engine/runtime/session");
     const t = performance.now();
     const s = await createSession(file, { threads: 1 });
     ms = performance.now() - t;

@@ -1,18 +1,18 @@
 // FP32 vs INT8 on the fixture models, in one process: quantize each model with the default config and with the
 // activation/weight type variants (U8S8, S8S8, U8U8), score top-1 on data/eval, then time every variant against
-// FP32 interleaved (kernel/analysis/benchmark: pinned threads, rotating order) at batch 1 and larger batches.
+// FP32 interleaved (engine/analysis/benchmark: pinned threads, rotating order) at batch 1 and larger batches.
 //
 //   node --import tsx bench/quantize.ts [--models cnn,mobilenet,vit] [--batches 1,8,32] [--seconds 5]
 //        [--threads 2] [--variants default,u8s8,s8s8,u8u8] [--json]
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { benchmark } from "../kernel/analysis/benchmark";
-import { loadDataDir } from "../kernel/analysis/dataset";
-import { evaluate } from "../kernel/analysis/evaluate";
-import { openData } from "../kernel/data/readers";
-import { Model } from "../kernel/onnx/model";
-import { quantizeStatic, type QConfig } from "../kernel/quant/index";
+import { benchmark } from "../engine/analysis/benchmark";
+import { loadDataDir } from "../engine/analysis/dataset";
+import { evaluate } from "../engine/analysis/evaluate";
+import { openData } from "../engine/data/readers";
+import { Model } from "../engine/onnx/model";
+import { quantizeStatic, type QConfig } from "../engine/quant/index";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");
 const VARIANTS: Record<string, QConfig> = {

@@ -5,14 +5,14 @@
 //
 //   node --import tsx bench/recovery.ts [--models mobilenet,vit] [--alpha 0.5] [--plans none,cle,bc,cle+bc,...] [--json]
 import path from "node:path";
-import { errorFigures } from "../kernel/analysis/error-stats";
-import type { Feeds } from "../kernel/data/feeds";
-import { loadNpy } from "../kernel/data/npy";
-import { openData } from "../kernel/data/readers";
-import { Model } from "../kernel/onnx/model";
-import { calibrate, convert, prepare, release, type QConfig } from "../kernel/quant/index";
-import { correctBias, equalizeCrossLayer, smoothQuant } from "../kernel/recovery/index";
-import { createSession } from "../kernel/runtime/session";
+import { errorFigures } from "../engine/analysis/error-stats";
+import type { Feeds } from "../engine/data/feeds";
+import { loadNpy } from "../engine/data/npy";
+import { openData } from "../engine/data/readers";
+import { Model } from "../engine/onnx/model";
+import { calibrate, convert, prepare, release, type QConfig } from "../engine/quant/index";
+import { correctBias, equalizeCrossLayer, smoothQuant } from "../engine/recovery/index";
+import { createSession } from "../engine/runtime/session";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");
 const arg = (name: string, fallback: string) => {

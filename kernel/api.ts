@@ -1,44 +1,44 @@
 // What `import { … } from "ptq"` gives a notebook cell. Typings for it are generated from this file at build time
 // (scripts/build-ptq-types.mjs → out/ptq). Adding an engine API to notebooks is one export line here.
-import { analyze as analyzeModels, type AnalysisResult, type AnalyzeOptions } from "./analysis/analyze";
-import { benchmark as benchmarkModels, type BenchmarkModels, type BenchmarkOptions, type BenchmarkResult } from "./analysis/benchmark";
-import { evaluate as evaluateModels } from "./analysis/evaluate";
+import { analyze as analyzeModels, type AnalysisResult, type AnalyzeOptions } from "../engine/analysis/analyze";
+import { benchmark as benchmarkModels, type BenchmarkModels, type BenchmarkOptions, type BenchmarkResult } from "../engine/analysis/benchmark";
+import { evaluate as evaluateModels } from "../engine/analysis/evaluate";
 import { display } from "./display";
 import { modelSummary } from "./model-summary";
 import { histogramDisplays } from "./histogram-display";
 import { quantStateOfAnalysis, quantStateOfConversion } from "./quant-state-display";
-import type { CalibrationData } from "./data/feeds";
-import { Model } from "./onnx/model";
+import type { CalibrationData } from "../engine/data/feeds";
+import { Model } from "../engine/onnx/model";
 import { KernelEnv } from "./protocol";
-import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig } from "./quant/index";
-import type { ExecutionProvider } from "./runtime/session";
+import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig } from "../engine/quant/index";
+import type { ExecutionProvider } from "../engine/runtime/session";
 
 export { display, richDisplay, Mime, toBundle } from "./display";
 export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, PlotlyFigure } from "./display";
 export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
-export { Model } from "./onnx/model";
-export { release, quantizeStatic, quantizeDynamic } from "./quant/index";
-export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "./quant/index";
-export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "./analysis/benchmark";
-export { readNpyTensor as readNpy } from "./analysis/dataset";
-export { openData, readNpyFolder, readNpz } from "./data/readers";
-export type { AnalysisResult, AnalyzeOptions } from "./analysis/analyze";
-export { rankSensitivity, searchMixedPrecision } from "./analysis/sensitivity";
-export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "./analysis/sensitivity";
-export { lowBitModel, lowBitModelCalibrated, quantizeLowBit } from "./lowbit/index";
-export { correctBias, equalizeCrossLayer, smoothQuant } from "./recovery/index";
-export type { BiasCorrectionReport, CleReport, SmoothQuantReport } from "./recovery/index";
-export type { LowBitOptions, LowBitReport } from "./lowbit/index";
+export { Model } from "../engine/onnx/model";
+export { release, quantizeStatic, quantizeDynamic } from "../engine/quant/index";
+export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "../engine/quant/index";
+export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "../engine/analysis/benchmark";
+export { readNpyTensor as readNpy } from "../engine/analysis/dataset";
+export { openData, readNpyFolder, readNpz } from "../engine/data/readers";
+export type { AnalysisResult, AnalyzeOptions } from "../engine/analysis/analyze";
+export { rankSensitivity, searchMixedPrecision } from "../engine/analysis/sensitivity";
+export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "../engine/analysis/sensitivity";
+export { lowBitModel, lowBitModelCalibrated, quantizeLowBit } from "../engine/lowbit/index";
+export { correctBias, equalizeCrossLayer, smoothQuant } from "../engine/recovery/index";
+export type { BiasCorrectionReport, CleReport, SmoothQuantReport } from "../engine/recovery/index";
+export type { LowBitOptions, LowBitReport } from "../engine/lowbit/index";
 
-/** Calibrates (see kernel/quant) and shows the activation histograms, with their clipping ranges, in the
+/** Calibrates (see engine/quant) and shows the activation histograms, with their clipping ranges, in the
  *  Histograms view. */
 export async function calibrate(prepared: PreparedModel, data: CalibrationData, options?: CollectOptions): Promise<void> {
   await calibrateModel(prepared, data, options);
   if (prepared.histograms.size) display.histograms({ source: prepared.source ?? "", histograms: histogramDisplays(prepared) });
 }
 
-/** Converts (see kernel/quant) and shows what was quantized, how, and what stayed float and why in the Quantization
+/** Converts (see engine/quant) and shows what was quantized, how, and what stayed float and why in the Quantization
  *  State view (analyze() adds each tensor's SQNR). */
 export async function convert(prepared: PreparedModel): Promise<Model> {
   const model = await convertModel(prepared);
@@ -46,7 +46,7 @@ export async function convert(prepared: PreparedModel): Promise<Model> {
   return model;
 }
 
-/** Compares the float model with its quantized twin (see kernel/analysis/analyze) and shows each tensor's SQNR in
+/** Compares the float model with its quantized twin (see engine/analysis/analyze) and shows each tensor's SQNR in
  *  the Quantization State view. */
 export async function analyze(subject: PreparedModel | { float: Model; quantized: Model }, data: CalibrationData, options?: AnalyzeOptions): Promise<AnalysisResult> {
   const result = await analyzeModels(subject, data, options);

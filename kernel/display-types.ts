@@ -3,7 +3,7 @@
 // carry more. Types only: both the kernel and the browser bundle import this file. See docs/renderer.md.
 
 export const MIME = {
-  /** kernel/analysis/benchmark.ts BenchmarkResult.toJSON(). */
+  /** engine/analysis/benchmark.ts BenchmarkResult.toJSON(). */
   benchmark: "application/vnd.ptq.benchmark+json",
   /** FP32 vs quantized accuracy / agreement table. */
   accuracy: "application/vnd.ptq.accuracy+json",
@@ -26,7 +26,7 @@ export interface TableDisplay {
   title?: string;
 }
 
-/** The subset of kernel/analysis BenchmarkResult.toJSON() the renderer reads. */
+/** The subset of engine/analysis BenchmarkResult.toJSON() the renderer reads. */
 export interface BenchmarkDisplay {
   kind: "ptq.benchmark";
   models: Array<{

@@ -3,8 +3,8 @@
 // bundle, where the notebook renderer adds interactivity. Where the bundles go is set by the kernel (setSink);
 // outside a kernel (CLI, tests) they go nowhere, so library code may call display freely.
 import { inspect } from "node:util";
-import { Model } from "./onnx/model";
-import { formatSummary, summarize } from "./onnx/summary";
+import { Model } from "../engine/onnx/model";
+import { formatSummary, summarize } from "../engine/onnx/summary";
 import { MIME } from "./display-types";
 import type { Histograms, MimeBundle, ModelSummary, QuantState } from "./protocol";
 

@@ -2,7 +2,7 @@
 // and the counts merged down to a few hundred bins (the calibrator keeps 2048; the view needs no more, and a large
 // model's hundreds of tensors must stay a small message).
 import type { HistogramDisplay } from "./display-types";
-import type { PreparedModel } from "./quant/index";
+import type { PreparedModel } from "../engine/quant/index";
 
 export function histogramDisplays(prepared: PreparedModel, maxBins = 256): HistogramDisplay[] {
   const out: HistogramDisplay[] = [];

@@ -2,7 +2,7 @@
 // (from value_info, when the file has them) and parameter counts, so the views can list layers without
 // re-reading the file.
 import type { ModelSummary, ValueSummary } from "./protocol";
-import type { Model } from "./onnx/model";
+import type { Model } from "../engine/onnx/model";
 
 type Proto = Model["proto"];
 type ValueInfo = NonNullable<Proto["graph"]>["input"][number];

@@ -3,9 +3,9 @@
 // listed under the nodes that read them (the DequantizeLinear output analysis compares is what those nodes read);
 // tensors analysis measured that the summary does not name (graph outputs, a model given without its PreparedModel)
 // are added under the node that produces or reads them.
-import type { AnalysisJson } from "./analysis/analyze";
+import type { AnalysisJson } from "../engine/analysis/analyze";
 import type { QuantStateEntry } from "./display-types";
-import type { PreparedModel } from "./quant/index";
+import type { PreparedModel } from "../engine/quant/index";
 
 const ROLE = { weight: "weight", bias: "bias", activation: "output", output: "output" } as const;
 /** JSON (the jsonrpc wire) has no Infinity: an exact tensor is sent as this many dB, which the view shows as "exact". */

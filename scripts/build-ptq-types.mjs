@@ -13,7 +13,9 @@ export function buildPtqTypes(root = process.cwd()) {
     declaration: true,
     emitDeclarationOnly: true,
     outDir: tmp,
-    rootDir: path.join(root, "kernel"),
+    // The repository root: kernel/api.ts re-exports engine/, and a narrower root would emit engine's typings
+    // beside its sources.
+    rootDir: root,
     target: ts.ScriptTarget.ES2022,
     module: ts.ModuleKind.Preserve,
     moduleResolution: ts.ModuleResolutionKind.Bundler,
@@ -26,7 +28,7 @@ export function buildPtqTypes(root = process.cwd()) {
   const result = program.emit();
   if (result.emitSkipped) throw new Error("ptq typings: declaration emit was skipped");
   mkdirSync(tmp, { recursive: true });
-  writeFileSync(path.join(tmp, "package.json"), JSON.stringify({ name: "ptq", version: "0.0.0", types: "api.d.ts", main: "api.js" }, null, 2));
+  writeFileSync(path.join(tmp, "package.json"), JSON.stringify({ name: "ptq", version: "0.0.0", types: "kernel/api.d.ts", main: "api.js" }, null, 2));
   // Replace the folder whole so a running kernel never sees half of it.
   rmSync(outDir, { recursive: true, force: true });
   renameSync(tmp, outDir);
@@ -43,10 +45,11 @@ function newestTs(dir) {
   return newest;
 }
 
-/** Rebuilds only when a kernel source is newer than the typings (or they are missing). */
+/** Rebuilds only when a kernel or engine source is newer than the typings (or they are missing). */
 export function buildPtqTypesIfStale(root = process.cwd()) {
   const stamp = path.join(root, "out", "ptq", "package.json");
-  if (existsSync(stamp) && statSync(stamp).mtimeMs > newestTs(path.join(root, "kernel"))) return undefined;
+  const newest = Math.max(newestTs(path.join(root, "kernel")), newestTs(path.join(root, "engine")));
+  if (existsSync(stamp) && statSync(stamp).mtimeMs > newest) return undefined;
   return buildPtqTypes(root);
 }
 

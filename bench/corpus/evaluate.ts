@@ -3,10 +3,10 @@
 // samples)? Run apart from the bench so an abort inside onnxruntime is a failed row, not a dead bench.
 //   node --import tsx bench/corpus/evaluate.ts --model ID --candidate FILE [--seed N] [--count N]
 // Prints one JSON line: EvalResult.
-import { argmaxRows } from "../../kernel/analysis/metrics";
-import { ErrorAccumulator } from "../../kernel/analysis/error-stats";
-import { createSession, type Session } from "../../kernel/runtime/session";
-import type { OutputTensor } from "../../kernel/runtime/tensors";
+import { argmaxRows } from "../../engine/analysis/metrics";
+import { ErrorAccumulator } from "../../engine/analysis/error-stats";
+import { createSession, type Session } from "../../engine/runtime/session";
+import type { OutputTensor } from "../../engine/runtime/tensors";
 import { byId, loadCatalog, modelPath, type Check } from "./catalog";
 import { FrontEnd, makeSamples, type Sample } from "./inputs";
 

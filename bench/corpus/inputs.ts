@@ -7,11 +7,11 @@ import { toBinary } from "@bufbuild/protobuf";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { TensorProtoSchema } from "onnx-buf";
-import { seededRandom } from "../../kernel/analysis/stats";
-import { encodeNpy } from "../../kernel/data/npy";
-import { DataType } from "../../kernel/onnx/dtype";
-import { makeTensor } from "../../kernel/onnx/tensor";
-import { createSession, type Session } from "../../kernel/runtime/session";
+import { seededRandom } from "../../engine/analysis/stats";
+import { encodeNpy } from "../../engine/data/npy";
+import { DataType } from "../../engine/onnx/dtype";
+import { makeTensor } from "../../engine/onnx/tensor";
+import { createSession, type Session } from "../../engine/runtime/session";
 import { byId, modelPath, type Catalog, type CorpusModel, type Generator } from "./catalog";
 
 type Rand = () => number;

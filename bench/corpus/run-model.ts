@@ -4,8 +4,8 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { modelInputs } from "../../kernel/data/feeds";
-import { Model } from "../../kernel/onnx/model";
+import { modelInputs } from "../../engine/data/feeds";
+import { Model } from "../../engine/onnx/model";
 import { modelPath, type Catalog, type CorpusModel } from "./catalog";
 import { reasonOf, runTs, type ChildResult } from "./child";
 import type { EvalResult } from "./evaluate";
@@ -46,7 +46,7 @@ export interface RunOptions {
   log?: (line: string) => void;
 }
 
-const CLI = "kernel/cli/main.ts";
+const CLI = "cli/main.ts";
 const EVALUATE = "bench/corpus/evaluate.ts";
 
 /** `--dim NAME=SIZE` for every named symbolic input dimension, from the corpus entry's concrete shapes. */

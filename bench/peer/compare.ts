@@ -1,7 +1,7 @@
 // Peer comparison: our quantizer (`ptq quantize`, default settings) against ONNX Runtime's own Python quantizer
 // (onnxruntime.quantization 1.21, run in the chroot from setup-chroot.sh) in its default settings and in the best of
 // a grid of its documented settings. Everything is then scored and timed by the SAME runtime (our onnxruntime-node
-// 1.30, kernel/analysis), so accuracy and latency differences come from the quantized graphs, not the runtimes.
+// 1.30, engine/analysis), so accuracy and latency differences come from the quantized graphs, not the runtimes.
 // A manual benchmark (needs root for the chroot), not part of `npm test`.
 //
 //   npm run build && bench/peer/setup-chroot.sh
@@ -14,11 +14,11 @@ import { createHash } from "node:crypto";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { benchmark } from "../../kernel/analysis/benchmark";
-import { loadDataDir } from "../../kernel/analysis/dataset";
-import { evaluate, type ModelScore } from "../../kernel/analysis/evaluate";
-import type { Interval } from "../../kernel/analysis/stats";
-import { Model } from "../../kernel/onnx/model";
+import { benchmark } from "../../engine/analysis/benchmark";
+import { loadDataDir } from "../../engine/analysis/dataset";
+import { evaluate, type ModelScore } from "../../engine/analysis/evaluate";
+import type { Interval } from "../../engine/analysis/stats";
+import { Model } from "../../engine/onnx/model";
 import { runOrtQuantizer, type OrtRecord } from "./ort";
 
 // PTQ_PEER_REPO: where the repo is when this file runs bundled from elsewhere (a staged copy on another machine).
@@ -79,7 +79,7 @@ function checkBuild(): void {
   const cli = path.join(REPO, "out", "cli.js");
   if (!existsSync(cli)) throw new Error(`${cli} is missing: run "npm run build" first`);
   const built = statSync(cli).mtimeMs;
-  const stale = ["kernel/quant", "kernel/calibrate", "kernel/onnx", "kernel/data"].flatMap((d) =>
+  const stale = ["engine/quant", "engine/calibrate", "engine/onnx", "engine/data"].flatMap((d) =>
     readdirSync(path.join(REPO, d)).filter((f) => statSync(path.join(REPO, d, f)).mtimeMs > built).map((f) => `${d}/${f}`),
   );
   if (stale.length) process.stderr.write(`warning: out/cli.js is older than ${stale.join(", ")}; run "npm run build" to measure the current code\n`);

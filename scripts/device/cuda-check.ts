@@ -1,9 +1,9 @@
-// Run on a machine with an NVIDIA GPU (see scripts/device/run-cuda-check.sh): asks kernel/runtime for the CUDA
+// Run on a machine with an NVIDIA GPU (see scripts/device/run-cuda-check.sh): asks engine/runtime for the CUDA
 // execution provider on the fixture CNN and reports what happened — CUDA used, or the fallback to CPU and why —
 // and whether the outputs agree with a CPU session.
 import os from "node:os";
 import path from "node:path";
-import { createSession } from "../../kernel/runtime/session";
+import { createSession } from "../../engine/runtime/session";
 
 async function main(): Promise<void> {
   const model = path.resolve(process.argv[2] ?? "test/fixtures/models/cnn.onnx");

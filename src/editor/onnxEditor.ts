@@ -1,7 +1,7 @@
 // Read-only custom editor for .onnx: the model summary in a webview (CSP nonce, asWebviewUri, localResourceRoots
 // limited to out/media) with buttons that run our commands on this file.
 import * as vscode from "vscode";
-import { summarizeModel } from "../../kernel/onnx-text/summary";
+import { summarizeModel } from "../../engine/onnx-text/summary";
 import { currentModel } from "../views/currentModel";
 import { escapeHtml, makeNonce, page } from "../webview/html";
 import { loadModel } from "./modelFile";

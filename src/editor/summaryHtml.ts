@@ -1,6 +1,6 @@
 // The ONNX editor's page body: the model summary and its action buttons. Every model-derived string (names, doc
 // strings, metadata, producer) goes through escapeHtml; test/unit/editor/summary-html.test.ts feeds it hostile names.
-import type { ModelSummary } from "../../kernel/onnx-text/summary";
+import type { ModelSummary } from "../../engine/onnx-text/summary";
 import { formatBytes } from "../../media/renderer/render";
 import { escapeHtml as h } from "../webview/html";
 

@@ -1,7 +1,7 @@
-// "Open as ONNX text": a read-only virtual document with the model printed by kernel/onnx-text, in the `onnx-text`
+// "Open as ONNX text": a read-only virtual document with the model printed by engine/onnx-text, in the `onnx-text`
 // language so the TextMate grammar in syntaxes/ highlights it.
 import * as vscode from "vscode";
-import { printModel } from "../../kernel/onnx-text/printer";
+import { printModel } from "../../engine/onnx-text/printer";
 import { loadModel, modelUriOfText, ONNX_TEXT_SCHEME, textUriOfModel } from "./modelFile";
 
 export class OnnxTextProvider implements vscode.TextDocumentContentProvider {

@@ -6,7 +6,7 @@ import * as vscode from "vscode";
 import { Histograms, Log, ModelState, QuantState } from "../../kernel/protocol";
 import { Scope, type Ctx } from "../ctx";
 import { viewsApi } from "../views";
-import { KernelProcess, type ExecutionProvider, type KernelExit } from "./kernelProcess";
+import { KernelProcess, type ExecutionProvider, type KernelExit } from "../../client/kernelProcess";
 
 export interface KernelExitEvent {
   notebook: vscode.NotebookDocument;

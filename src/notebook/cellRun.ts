@@ -3,7 +3,7 @@
 // (one output per run of stdout or stderr, like Jupyter); displays with an id and progress bars are replaced in
 // place.
 import * as vscode from "vscode";
-import { progressText } from "../../kernel/notebook/outputs";
+import { progressText } from "../../client/notebook/outputs";
 import type { ErrorInfo, MimeBundle } from "../../kernel/protocol";
 
 export type CellRunState = "queued" | "running" | "ended";

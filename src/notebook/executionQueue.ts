@@ -2,7 +2,7 @@
 // dead kernel cancels what is still queued (as Jupyter does), and every run reaches end().
 import type * as vscode from "vscode";
 import type { ErrorInfo } from "../../kernel/protocol";
-import { KernelDiedError } from "../kernel/kernelProcess";
+import { KernelDiedError } from "../../client/kernelProcess";
 import type { KernelManager, ManagedKernel } from "../kernel/manager";
 import type { CellRun } from "./cellRun";
 

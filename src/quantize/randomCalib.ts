@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSyn
 import os from "node:os";
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
-import { checkFeedBytes, type Limits } from "../../kernel/data/limits";
-import { encodeNpy } from "../../kernel/data/npy";
+import { checkFeedBytes, type Limits } from "../../engine/onnx/limits";
+import { encodeNpy } from "../../engine/data/npy";
 
 /** Seeds of the calibration samples and of the held-out samples the report measures on: never the same samples. */
 export const CALIBRATION_SEED = 1;

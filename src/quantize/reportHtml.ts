@@ -5,7 +5,7 @@ import type { BenchmarkDisplay, SqnrDisplay } from "../../kernel/display-types";
 import { benchmarkTable, formatBytes, formatMs, tableHtml } from "../../media/renderer/render";
 import { escapeHtml as h } from "../webview/html";
 
-/** The fields of `ptq report --json` (kernel/analysis/report.ts ReportJson) this page shows. */
+/** The fields of `ptq report --json` (engine/analysis/report.ts ReportJson) this page shows. */
 export interface ReportSubset {
   reference: string;
   candidate: string;

@@ -1,7 +1,7 @@
 // The Model Layers tree as plain data: inputs and outputs, nodes grouped by op type or in graph order, each with
 // its tensors' types, parameter count and bytes, subgraphs nested under their node. Pure (no vscode) for tests.
 import type { GraphProto, ModelProto, NodeProto } from "onnx-buf";
-import { elementCount, tensorBytes, typeText, elemTypeName } from "../../kernel/onnx-text/types";
+import { elementCount, tensorBytes, typeText, elemTypeName } from "../../engine/onnx-text/types";
 
 export type GroupBy = "op" | "order";
 

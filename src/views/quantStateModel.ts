@@ -4,7 +4,7 @@
 // richer entries (method, reason, SQNR) replace these when it sends them. Pure, for tests.
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from "onnx-buf";
 import type { QuantStateEntry } from "../../kernel/display-types";
-import { elemTypeName, tensorValues } from "../../kernel/onnx-text/types";
+import { elemTypeName, tensorValues } from "../../engine/onnx-text/types";
 
 const QDQ = new Set(["QuantizeLinear", "DequantizeLinear"]);
 const FUSED = new Set(["QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "MatMulNBits", "QLinearAdd", "QLinearMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"]);

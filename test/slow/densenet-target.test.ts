@@ -7,15 +7,15 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { takeBatches } from "../../kernel/analysis/analyze";
-import { readNpyTensor } from "../../kernel/analysis/dataset";
-import { sliceRows } from "../../kernel/analysis/feeds";
-import { classLabels } from "../../kernel/analysis/metrics";
-import { modelOutputs, outputSqnr, searchMixedPrecision, top1 } from "../../kernel/analysis/sensitivity";
-import type { Feeds } from "../../kernel/data/feeds";
-import { openData } from "../../kernel/data/readers";
-import { Model } from "../../kernel/onnx";
-import { calibrate, convert, prepare, release } from "../../kernel/quant";
+import { takeBatches } from "../../engine/analysis/analyze";
+import { readNpyTensor } from "../../engine/analysis/dataset";
+import { sliceRows } from "../../engine/analysis/feeds";
+import { classLabels } from "../../engine/analysis/metrics";
+import { modelOutputs, outputSqnr, searchMixedPrecision, top1 } from "../../engine/analysis/sensitivity";
+import type { Feeds } from "../../engine/data/feeds";
+import { openData } from "../../engine/data/readers";
+import { Model } from "../../engine/onnx";
+import { calibrate, convert, prepare, release } from "../../engine/quant";
 
 const FIX = path.join(__dirname, "..", "fixtures");
 const MODEL = "densenet";
@@ -81,7 +81,7 @@ test("minInt8WeightShare passes over nodes too heavy to keep in float (the fixtu
 });
 
 test("--min-int8-weights rides on the --target; out-of-range values and a missing target are refused", async () => {
-  const { extractTarget } = await import("../../kernel/cli/quantize-target");
+  const { extractTarget } = await import("../../cli/quantize-target");
   const t = extractTarget(["m.onnx", "--target", "drop<=0.3", "--eval", "d", "--min-int8-weights", "0.9", "-o", "x"]);
   assert.deepEqual(t.target, { kind: "drop", maxPp: 0.3, minInt8WeightShare: 0.9 });
   assert.deepEqual(t.rest, ["m.onnx", "-o", "x"]);

@@ -10,8 +10,8 @@
 // work too), each rotated `copies` times, and their angle bins.
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { HostTensor } from "../../kernel/analysis/feeds";
-import { openData } from "../../kernel/data/readers";
+import type { HostTensor } from "../../engine/analysis/feeds";
+import { openData } from "../../engine/data/readers";
 import type { ModelProto } from "onnx-buf";
 import { randomFloats } from "../unit/quant/build";
 
@@ -82,9 +82,9 @@ export function allSamples(file: string, model: ModelProto): HostTensor {
 
 async function main(): Promise<void> {
   const { parseArgs } = await import("node:util");
-  const { readNpyTensor } = await import("../../kernel/analysis/dataset");
-  const { encodeNpy } = await import("../../kernel/data/npy");
-  const { Model } = await import("../../kernel/onnx");
+  const { readNpyTensor } = await import("../../engine/analysis/dataset");
+  const { encodeNpy } = await import("../../engine/data/npy");
+  const { Model } = await import("../../engine/onnx");
   const { values } = parseArgs({
     options: { write: { type: "string" }, copies: { type: "string", default: "2" }, seed: { type: "string", default: "7" }, from: { type: "string" } },
   });

@@ -2,13 +2,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { Model } from "../../../kernel/onnx";
-import { calibrate, prepare, release } from "../../../kernel/quant";
-import { readNpyFolder } from "../../../kernel/data/readers";
-import { analyze, takeBatches } from "../../../kernel/analysis/analyze";
-import { convertMixed, modelOutputs, outputSqnr, searchMixedPrecision } from "../../../kernel/analysis/sensitivity";
-import { pairedProportionDiff } from "../../../kernel/analysis/stats";
-import { readNpyTensor } from "../../../kernel/analysis/dataset";
+import { Model } from "../../../engine/onnx";
+import { calibrate, prepare, release } from "../../../engine/quant";
+import { readNpyFolder } from "../../../engine/data/readers";
+import { analyze, takeBatches } from "../../../engine/analysis/analyze";
+import { convertMixed, modelOutputs, outputSqnr, searchMixedPrecision } from "../../../engine/analysis/sensitivity";
+import { pairedProportionDiff } from "../../../engine/analysis/stats";
+import { readNpyTensor } from "../../../engine/analysis/dataset";
 import { MIME } from "../../../kernel/display-types";
 
 const FIX = path.join(__dirname, "..", "..", "fixtures");
@@ -72,7 +72,7 @@ test("mixed precision: the smallest prefix of the ranking that meets an output-S
   assert.ok(r.chosen.metric >= target.minDb);
   assert.ok(r.chosen.int8WeightShare < 1 && r.chosen.int8WeightShare > 0);
   const kept = r.model.graph.node.filter((n) => n.opType === "QuantizeLinear").length;
-  const full = (await (await import("../../../kernel/quant")).convert(prepared)).graph.node.filter((n) => n.opType === "QuantizeLinear").length;
+  const full = (await (await import("../../../engine/quant")).convert(prepared)).graph.node.filter((n) => n.opType === "QuantizeLinear").length;
   assert.ok(kept <= full, "keeping nodes in float never adds quantization");
 });
 

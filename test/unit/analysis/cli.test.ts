@@ -7,7 +7,7 @@ import path from "node:path";
 import { buildClassifierPair, D, labelledSamples, writeNpy } from "./models";
 
 // Runs the CLI from source through tsx, so the test needs no build step.
-const main = path.join(__dirname, "..", "..", "..", "kernel", "cli", "main.ts");
+const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
 const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" });
 
 test("ptq bench: usage errors exit 2, a missing model exits 1, --json has the documented shape", () => {

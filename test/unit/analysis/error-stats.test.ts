@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ErrorAccumulator, errorFigures } from "../../../kernel/analysis/error-stats";
+import { ErrorAccumulator, errorFigures } from "../../../engine/analysis/error-stats";
 
 test("error figures against hand-computed values", () => {
   // ref = [3, 4], q = [3, 3]: signal 25, noise 1, SQNR 10·log10(25) = 13.9794 dB, MSE 0.5, max 1,

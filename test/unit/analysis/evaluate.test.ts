@@ -3,11 +3,11 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../kernel/onnx/proto";
-import { loadDataDir } from "../../../kernel/analysis/dataset";
-import { evaluate } from "../../../kernel/analysis/evaluate";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { loadDataDir } from "../../../engine/analysis/dataset";
+import { evaluate } from "../../../engine/analysis/evaluate";
 import { MIME } from "../../../kernel/display-types";
 import { buildClassifierPair, C, D, labelledSamples } from "./models";
 

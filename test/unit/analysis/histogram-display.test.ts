@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { Model } from "../../../kernel/onnx";
-import { calibrate, prepare, release } from "../../../kernel/quant";
-import { readNpyFolder } from "../../../kernel/data/readers";
-import { takeBatches } from "../../../kernel/analysis/analyze";
+import { Model } from "../../../engine/onnx";
+import { calibrate, prepare, release } from "../../../engine/quant";
+import { readNpyFolder } from "../../../engine/data/readers";
+import { takeBatches } from "../../../engine/analysis/analyze";
 import { histogramDisplays } from "../../../kernel/histogram-display";
 
 const FIX = path.join(__dirname, "..", "..", "fixtures");

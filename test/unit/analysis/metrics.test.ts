@@ -11,7 +11,7 @@ import {
   perSamplePsnr,
   sequences,
   topkCorrect,
-} from "../../../kernel/analysis/metrics";
+} from "../../../engine/analysis/metrics";
 
 const rows = (data: number[], cols: number) => ({ rows: data.length / cols, cols, data });
 

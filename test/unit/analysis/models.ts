@@ -4,11 +4,11 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { seededRandom } from "../../../kernel/analysis/stats";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { seededRandom } from "../../../engine/analysis/stats";
 
 export const D = 32;
 export const C = 5;

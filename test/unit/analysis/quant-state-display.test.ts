@@ -3,10 +3,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { Model } from "../../../kernel/onnx";
-import { calibrate, prepare, release } from "../../../kernel/quant";
-import { readNpyFolder } from "../../../kernel/data/readers";
-import { analyze, takeBatches } from "../../../kernel/analysis/analyze";
+import { Model } from "../../../engine/onnx";
+import { calibrate, prepare, release } from "../../../engine/quant";
+import { readNpyFolder } from "../../../engine/data/readers";
+import { analyze, takeBatches } from "../../../engine/analysis/analyze";
 import { EXACT_DB, quantStateOfAnalysis } from "../../../kernel/quant-state-display";
 import { describeEntry, formatDb, groupByNode, worstEntry } from "../../../src/views/quantStateModel";
 

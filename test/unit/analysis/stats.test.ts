@@ -13,7 +13,7 @@ import {
   summarize,
   wilsonInterval,
   zFor,
-} from "../../../kernel/analysis/stats";
+} from "../../../engine/analysis/stats";
 
 const close = (a: number, b: number, tol = 1e-6) => assert.ok(Math.abs(a - b) <= tol, `${a} is not within ${tol} of ${b}`);
 

@@ -1,10 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { augmentModel, locateTensors } from "../../../kernel/calibrate/augment";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { augmentModel, locateTensors } from "../../../engine/calibrate/augment";
 
 // x(float) -> Relu -> a; Cast(a, fp16) -> h; Relu(h) -> b (fp16); Constant w (float) -> Mul(a, w) -> c
 const model = Model.fromProto(

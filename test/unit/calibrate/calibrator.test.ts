@@ -2,13 +2,13 @@
 // same data in JS (min/max exactly; histogram methods equal to the pure threshold functions on the same values).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { Calibrator, type CalibrationMethod, type Feeds } from "../../../kernel/calibrate/index";
-import { StreamingHistogram } from "../../../kernel/calibrate/histogram";
-import { entropyThreshold, mseThreshold, percentileThreshold } from "../../../kernel/calibrate/thresholds";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { Calibrator, type CalibrationMethod, type Feeds } from "../../../engine/calibrate/index";
+import { StreamingHistogram } from "../../../engine/calibrate/histogram";
+import { entropyThreshold, mseThreshold, percentileThreshold } from "../../../engine/calibrate/thresholds";
 
 const W = [0.5, -2, 1, 3];
 

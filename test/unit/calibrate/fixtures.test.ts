@@ -6,10 +6,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { Calibrator } from "../../../kernel/calibrate/index";
-import { Model } from "../../../kernel/onnx/model";
-import { readNpz } from "../../../kernel/data/readers";
-import { createSession } from "../../../kernel/runtime/session";
+import { Calibrator } from "../../../engine/calibrate/index";
+import { Model } from "../../../engine/onnx/model";
+import { readNpz } from "../../../engine/data/readers";
+import { createSession } from "../../../engine/runtime/session";
 
 const fixtures = path.join(__dirname, "..", "..", "fixtures");
 const models = path.join(fixtures, "models");

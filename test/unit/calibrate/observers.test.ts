@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { batchStats, MinMaxObserver } from "../../../kernel/calibrate/minmax";
-import { StreamingHistogram, foldAbsolute, type HistogramSnapshot } from "../../../kernel/calibrate/histogram";
-import { entropyThreshold, mseThreshold, percentileThreshold } from "../../../kernel/calibrate/thresholds";
+import { batchStats, MinMaxObserver } from "../../../engine/calibrate/minmax";
+import { StreamingHistogram, foldAbsolute, type HistogramSnapshot } from "../../../engine/calibrate/histogram";
+import { entropyThreshold, mseThreshold, percentileThreshold } from "../../../engine/calibrate/thresholds";
 
 test("batchStats skips and counts NaN and Inf", () => {
   assert.deepEqual(batchStats([1, -2, NaN, Infinity, 3, -Infinity]), { min: -2, max: 3, finite: 3, nonFinite: 3 });

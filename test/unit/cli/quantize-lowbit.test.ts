@@ -5,10 +5,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Model } from "../../../kernel/onnx";
+import { Model } from "../../../engine/onnx";
 
 const root = path.join(__dirname, "..", "..", "..");
-const main = path.join(root, "kernel", "cli", "main.ts");
+const main = path.join(root, "cli", "main.ts");
 const vit = path.join(root, "test", "fixtures", "models", "vit.onnx");
 const cnn = path.join(root, "test", "fixtures", "models", "cnn.onnx");
 const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
@@ -77,7 +77,7 @@ test("--target-sqnr by default first tries 16-bit activations on the most sensit
 });
 
 test("--reduce-range asks for 7-bit weights (QConfig.reduceRange)", async () => {
-  const { parseArgs } = await import("../../../kernel/cli/quantize");
+  const { parseArgs } = await import("../../../cli/quantize");
   const a = parseArgs([cnn, "-o", "/tmp/x.onnx", "--calib", calib, "--weight-type", "int8", "--reduce-range"]);
   assert.equal(a.config.reduceRange, true);
   assert.equal(a.config.weightType, "int8");

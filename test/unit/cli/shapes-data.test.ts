@@ -8,15 +8,15 @@ import path from "node:path";
 import { crc32 } from "node:zlib";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
-import { run as inspect } from "../../../kernel/cli/inspect";
-import { parseShapeFlags, requireShapes, resolveShapes, UsageError } from "../../../kernel/cli/args";
-import { encodeNpy } from "../../../kernel/data/npy";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { attr, makeGraph, makeModel, makeNode, makeValueInfo, type Dim } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
+import { run as inspect } from "../../../cli/inspect";
+import { parseShapeFlags, requireShapes, resolveShapes, UsageError } from "../../../cli/args";
+import { encodeNpy } from "../../../engine/data/npy";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo, type Dim } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 
-const main = path.join(__dirname, "..", "..", "..", "kernel", "cli", "main.ts");
+const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
 const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" });
 
 function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {

@@ -4,10 +4,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { makeGraph, makeModel, makeValueInfo } from "../../../kernel/onnx/proto";
-import type { Feeds } from "../../../kernel/data/feeds";
-import { openData, readNpyFolder, readNpz, readTestDataSets } from "../../../kernel/data/readers";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeGraph, makeModel, makeValueInfo } from "../../../engine/onnx/proto";
+import type { Feeds } from "../../../engine/data/feeds";
+import { openData, readNpyFolder, readNpz, readTestDataSets } from "../../../engine/data/readers";
 
 const calib = path.join(__dirname, "..", "..", "fixtures", "data", "calib");
 const evalDir = path.join(__dirname, "..", "..", "fixtures", "data", "eval");

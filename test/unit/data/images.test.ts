@@ -2,11 +2,11 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { readFileSync } from "node:fs";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { makeGraph, makeModel, makeValueInfo } from "../../../kernel/onnx/proto";
-import { parseNpy } from "../../../kernel/data/npy";
-import { readImageFolder } from "../../../kernel/data/images";
-import { openData } from "../../../kernel/data/readers";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeGraph, makeModel, makeValueInfo } from "../../../engine/onnx/proto";
+import { parseNpy } from "../../../engine/data/npy";
+import { readImageFolder } from "../../../engine/data/images";
+import { openData } from "../../../engine/data/readers";
 
 const files = path.join(__dirname, "files", "images");
 const npy = (name: string) => parseNpy(readFileSync(path.join(files, name)), name).data as Float32Array;

@@ -2,12 +2,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { readFileSync } from "node:fs";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { makeGraph, makeModel, makeValueInfo } from "../../../kernel/onnx/proto";
-import { checkFeeds, type Feeds } from "../../../kernel/data/feeds";
-import { loadNpy, parseNpy } from "../../../kernel/data/npy";
-import { openData, readNpyFolder, readNpz, readTestDataSets } from "../../../kernel/data/readers";
-import { randomData } from "../../../kernel/data/random";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeGraph, makeModel, makeValueInfo } from "../../../engine/onnx/proto";
+import { checkFeeds, type Feeds } from "../../../engine/data/feeds";
+import { loadNpy, parseNpy } from "../../../engine/data/npy";
+import { openData, readNpyFolder, readNpz, readTestDataSets } from "../../../engine/data/readers";
+import { randomData } from "../../../engine/data/random";
 
 const dir = path.join(__dirname, "files");
 const f = (...p: string[]) => path.join(dir, ...p);

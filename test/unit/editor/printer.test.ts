@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
-import { printModel } from "../../../kernel/onnx-text/printer";
+import { printModel } from "../../../engine/onnx-text/printer";
 import { bytesOf, floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
 
 test("prints header, signature, initializers and nodes as onnx.printer lays them out", () => {

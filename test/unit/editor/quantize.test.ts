@@ -9,11 +9,11 @@ import { ModelProtoSchema } from "onnx-buf";
 import { defaultOptions, excludeChoices, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
 import { normalSamples, randomCalibrationNpy, randomCalibrationShape } from "../../../src/quantize/randomCalib";
 import { prepareReportData, removeReportData } from "../../../src/quantize/reportData";
-import { openData } from "../../../kernel/data/readers";
-import { encodeNpy, parseNpy } from "../../../kernel/data/npy";
+import { openData } from "../../../engine/data/readers";
+import { encodeNpy, parseNpy } from "../../../engine/data/npy";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
 import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
-import { resolveConfig } from "../../../kernel/quant/types";
+import { resolveConfig } from "../../../engine/quant/types";
 
 test("output names sit beside the input with the scheme's suffix, and never take an existing name unasked", () => {
   assert.equal(outputPath("/ws/models/cnn.onnx", "int8-static"), "/ws/models/cnn.int8.onnx");
@@ -99,7 +99,7 @@ test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exa
   try {
     const input = path.join(dir, "m.onnx");
     writeFileSync(input, toBinary(ModelProtoSchema, m));
-    const main = path.join(__dirname, "..", "..", "..", "kernel", "cli", "main.ts");
+    const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
     for (const scheme of ["int8-dynamic", "int4-weights"] as const) {
       const o = { ...defaultOptions(input, scheme), exclude: ["a,b", "/x/"], blockSize: 16 };
       const args = quantizeArgs(o, path.join(dir, `${scheme}.onnx`));

@@ -9,7 +9,7 @@ import path from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import * as api from "../../../kernel/api";
-import { run as cliQuantize } from "../../../kernel/cli/quantize";
+import { run as cliQuantize } from "../../../cli/quantize";
 import { defaultOptions, quantizeArgs, type QuantizeOptions } from "../../../src/quantize/options";
 import { randomCalibrationNpy, writeRandomCalibration, writeRandomCalibrationFile } from "../../../src/quantize/randomCalib";
 import { notebookOutput, randomCalibrationFile, reproduceCells } from "../../../src/quantize/reproduce";

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { summarizeModel } from "../../../kernel/onnx-text/summary";
+import { summarizeModel } from "../../../engine/onnx-text/summary";
 import { summaryBody } from "../../../src/editor/summaryHtml";
 import { jsonForScript, makeNonce, page } from "../../../src/webview/html";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";

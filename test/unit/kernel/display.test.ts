@@ -63,7 +63,7 @@ test("progress: first and last reports always sent, a tight loop throttled", () 
 });
 
 test("a Model value shows as its summary (inputs, outputs, op counts), not a protobuf dump", async () => {
-  const { Model } = await import("../../../kernel/onnx/model");
+  const { Model } = await import("../../../engine/onnx/model");
   const path = await import("node:path");
   const m = Model.loadSync(path.join(__dirname, "..", "..", "fixtures", "models", "cnn.onnx"));
   const text = toBundle(m)[Mime.plain] as string;

@@ -1,5 +1,5 @@
 // The kernel process forked for real (bundled from kernel/main.ts the way the build does it) and driven through
-// src/kernel/kernelProcess.ts: results, streaming order, type and runtime error positions, the ptq module and
+// client/kernelProcess.ts: results, streaming order, type and runtime error positions, the ptq module and
 // its typings, interrupt of awaiting and busy cells, and survival of process.abort() / process.exit().
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -7,7 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from "n
 import os from "node:os";
 import path from "node:path";
 import { Display, ModelState, Progress, Stream, type Execute } from "../../../kernel/protocol";
-import { KernelDiedError, KernelProcess } from "../../../src/kernel/kernelProcess";
+import { KernelDiedError, KernelProcess } from "../../../client/kernelProcess";
 import { buildTestKernel, root } from "./kernel-bundle";
 
 const mainPath = buildTestKernel("kernel-test");

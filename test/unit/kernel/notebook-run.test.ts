@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { readNotebook, runNotebook, serializeNotebook, type Notebook } from "../../../kernel/notebook/run";
+import { readNotebook, runNotebook, serializeNotebook, type Notebook } from "../../../client/notebook/run";
 import { buildTestKernel } from "./kernel-bundle";
 
 const kernelMain = buildTestKernel("kernel-test-notebook");

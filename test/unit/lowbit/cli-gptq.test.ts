@@ -6,10 +6,10 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Model } from "../../../kernel/onnx";
+import { Model } from "../../../engine/onnx";
 
 const root = path.join(__dirname, "..", "..", "..");
-const main = path.join(root, "kernel", "cli", "main.ts");
+const main = path.join(root, "cli", "main.ts");
 const vit = path.join(root, "test", "fixtures", "models", "vit.onnx");
 const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
 const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, "quantize", ...args], { encoding: "utf8" });
@@ -39,7 +39,7 @@ test("GPTQ usage errors exit 2 and say what is missing", () => {
 });
 
 test("--include-gather asks for 4-bit embedding tables; it is off by default", async () => {
-  const { parseLowBitArgs } = await import("../../../kernel/cli/quantize-lowbit");
+  const { parseLowBitArgs } = await import("../../../cli/quantize-lowbit");
   const on = parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4", "--include-gather"]).options;
   assert.equal(on.mode === "int4" && on.includeGather, true);
   const off = parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4"]).options;
@@ -48,7 +48,7 @@ test("--include-gather asks for 4-bit embedding tables; it is off by default", a
 });
 
 test("--damping and --act-order reach the GPTQ options; bad values are usage errors", async () => {
-  const { parseLowBitArgs } = await import("../../../kernel/cli/quantize-lowbit");
+  const { parseLowBitArgs } = await import("../../../cli/quantize-lowbit");
   const a = parseLowBitArgs([vit, "-o", "/tmp/x.onnx", "--mode", "int4", "--algorithm", "gptq", "--calib", calib, "--damping", "0.05", "--act-order", "--bits", "8"]);
   assert.deepEqual(a.options.mode === "int4" && [a.options.gptq, a.options.bits], [{ damping: 0.05, actOrder: true }, 8]);
   assert.equal(a.calib, calib);

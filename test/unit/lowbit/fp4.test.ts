@@ -8,7 +8,7 @@ import {
   encodeE4M3,
   quantizeFp4,
   roundHalfEven,
-} from "../../../kernel/lowbit/fp4";
+} from "../../../engine/lowbit/fp4";
 
 test("E2M1 table holds ±{0, 0.5, 1, 1.5, 2, 3, 4, 6} with the sign in bit 3", () => {
   assert.deepEqual([...E2M1_TABLE], [0, 0.5, 1, 1.5, 2, 3, 4, 6, -0, -0.5, -1, -1.5, -2, -3, -4, -6]);

@@ -3,10 +3,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, tensorToFloat32 } from "../../../kernel/onnx";
-import { createSession } from "../../../kernel/runtime/session";
-import { dequantizeBlockwise, quantizeBlockwise } from "../../../kernel/lowbit/intblock";
-import { lowBitModel } from "../../../kernel/lowbit/index";
+import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, tensorToFloat32 } from "../../../engine/onnx";
+import { createSession } from "../../../engine/runtime/session";
+import { dequantizeBlockwise, quantizeBlockwise } from "../../../engine/lowbit/intblock";
+import { lowBitModel } from "../../../engine/lowbit/index";
 
 function rng(seed: number) {
   return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;

@@ -2,11 +2,11 @@
 // are correlated (where GPTQ's advantage comes from), and the calibrated model run in onnxruntime-node.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, tensorToFloat32 } from "../../../kernel/onnx";
-import { createSession } from "../../../kernel/runtime/session";
-import { HessianAccumulator, cholesky, gptqQuantize, invertSpd, outputSqnrDb, upperCholeskyOfInverse } from "../../../kernel/lowbit/gptq";
-import { dequantizeBlockwise, quantizeBlockwise } from "../../../kernel/lowbit/intblock";
-import { lowBitModel, lowBitModelCalibrated } from "../../../kernel/lowbit/index";
+import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, tensorToFloat32 } from "../../../engine/onnx";
+import { createSession } from "../../../engine/runtime/session";
+import { HessianAccumulator, cholesky, gptqQuantize, invertSpd, outputSqnrDb, upperCholeskyOfInverse } from "../../../engine/lowbit/gptq";
+import { dequantizeBlockwise, quantizeBlockwise } from "../../../engine/lowbit/intblock";
+import { lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
 
 function rng(seed: number) {
   return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;

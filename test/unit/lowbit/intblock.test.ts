@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { dequantizeBlockwise, quantizeBlockwise } from "../../../kernel/lowbit/intblock";
-import { sqnr as sqnrDb } from "../../../kernel/quant/math";
-import { packMatMulNBits } from "../../../kernel/lowbit/pack";
-import { packBits, unpackBits } from "../../../kernel/onnx/tensor";
+import { dequantizeBlockwise, quantizeBlockwise } from "../../../engine/lowbit/intblock";
+import { sqnr as sqnrDb } from "../../../engine/quant/math";
+import { packMatMulNBits } from "../../../engine/lowbit/pack";
+import { packBits, unpackBits } from "../../../engine/onnx/tensor";
 
 test("symmetric 4-bit: the largest-magnitude value maps to code 0, zero point 8", () => {
   const w = new Float32Array([-4, -2, 0, 1, 3.5, 0.25, 0, 0]);

@@ -12,10 +12,10 @@ import {
   makeTensor,
   makeValueInfo,
   tensorToFloat32,
-} from "../../../kernel/onnx";
-import { createSession } from "../../../kernel/runtime/session";
-import { quantizeWeightsLowBit, type LowBitOptions } from "../../../kernel/lowbit/rewrite";
-import { dequantizeBlockwise, quantizeBlockwise } from "../../../kernel/lowbit/intblock";
+} from "../../../engine/onnx";
+import { createSession } from "../../../engine/runtime/session";
+import { quantizeWeightsLowBit, type LowBitOptions } from "../../../engine/lowbit/rewrite";
+import { dequantizeBlockwise, quantizeBlockwise } from "../../../engine/lowbit/intblock";
 
 function rng(seed: number) {
   return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;

@@ -2,11 +2,11 @@
 // (MatMul and Gather) run in onnxruntime-node against a float model holding the dequantized weights.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../kernel/onnx";
-import { createSession } from "../../../kernel/runtime/session";
-import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "../../../kernel/lowbit/intblock";
-import { packMatMulNBits } from "../../../kernel/lowbit/pack";
-import { lowBitModel } from "../../../kernel/lowbit/index";
+import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
+import { createSession } from "../../../engine/runtime/session";
+import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "../../../engine/lowbit/intblock";
+import { packMatMulNBits } from "../../../engine/lowbit/pack";
+import { lowBitModel } from "../../../engine/lowbit/index";
 
 function rng(seed: number) {
   return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;

@@ -32,8 +32,8 @@ import {
   tensorRawBytes,
   type GraphProto,
   type TensorProto,
-} from "../../../kernel/onnx";
-import { seededRandom } from "../../../kernel/analysis/stats";
+} from "../../../engine/onnx";
+import { seededRandom } from "../../../engine/analysis/stats";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");

@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, StringStringEntryProtoSchema } from "onnx-buf";
-import { DataType, Model, makeTensor } from "../../../kernel/onnx";
-import { encodeModel, encodeModelPieces } from "../../../kernel/onnx/encode";
+import { DataType, Model, makeTensor } from "../../../engine/onnx";
+import { encodeModel, encodeModelPieces } from "../../../engine/onnx/encode";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
 test("encodeModel writes exactly toBinary's bytes, big weights or not", () => {

@@ -4,10 +4,10 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { Model, constantsToInitializers } from "../../../kernel/onnx";
-import { summarize } from "../../../kernel/onnx/summary";
-import { upgradeOpset } from "../../../kernel/onnx/upgrade";
-import { createSession } from "../../../kernel/runtime/session";
+import { Model, constantsToInitializers } from "../../../engine/onnx";
+import { summarize } from "../../../engine/onnx/summary";
+import { upgradeOpset } from "../../../engine/onnx/upgrade";
+import { createSession } from "../../../engine/runtime/session";
 
 const dir = path.join(__dirname, "..", "..", "fixtures", "models");
 const has = (f: string) => existsSync(path.join(dir, f));

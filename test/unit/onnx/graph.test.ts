@@ -17,8 +17,8 @@ import {
   replaceUses,
   topologicalSort,
   uniqueName,
-} from "../../../kernel/onnx";
-import { createSession } from "../../../kernel/runtime/session";
+} from "../../../engine/onnx";
+import { createSession } from "../../../engine/runtime/session";
 import { smallMlp, withIf } from "./helpers";
 
 test("producers and consumers, including outer values read by subgraphs", () => {

@@ -1,5 +1,5 @@
 // Small real models built in code, shared by the onnx tests.
-import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../kernel/onnx";
+import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
 
 /** x[1,4] → MatMul W[4,3] → Add b → Relu → y, with a Constant-node weight feeding a Mul. */
 export function smallMlp(opset = 17): Model {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DataType, Model, externalRef, isExternal, loadModel, makeTensor, readTensor } from "../../../kernel/onnx";
+import { DataType, Model, externalRef, isExternal, loadModel, makeTensor, readTensor } from "../../../engine/onnx";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
 function tmp(): string {

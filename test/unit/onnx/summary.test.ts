@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DataType, attr, makeTensor } from "../../../kernel/onnx";
-import { formatSummary, summarize } from "../../../kernel/onnx/summary";
-import { intermediateShapes } from "../../../kernel/runtime/shapes";
-import { run as inspect } from "../../../kernel/cli/inspect";
+import { DataType, attr, makeTensor } from "../../../engine/onnx";
+import { formatSummary, summarize } from "../../../engine/onnx/summary";
+import { intermediateShapes } from "../../../engine/runtime/shapes";
+import { run as inspect } from "../../../cli/inspect";
 import { int4QuantDequant, smallMlp, withIf } from "./helpers";
 
 test("summarize: inputs, outputs, op histogram, parameters per dtype, opsets", () => {

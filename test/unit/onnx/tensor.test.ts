@@ -2,8 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
-import { DataType, OnnxError, allDTypes, makeTensor, readTensor, tensorToFloat32 } from "../../../kernel/onnx";
-import * as fb from "../../../kernel/onnx/floatbits";
+import { DataType, OnnxError, allDTypes, makeTensor, readTensor, tensorToFloat32 } from "../../../engine/onnx";
+import * as fb from "../../../engine/onnx/floatbits";
 
 interface Case {
   dtype: DataType;

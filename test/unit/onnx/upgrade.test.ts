@@ -4,10 +4,10 @@ import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
-import { DataType, Model, attr, attrInts, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, readTensor } from "../../../kernel/onnx";
-import { upgradeOpset } from "../../../kernel/onnx/upgrade";
-import { createSession } from "../../../kernel/runtime/session";
-import type { RuntimeTensor } from "../../../kernel/runtime/tensors";
+import { DataType, Model, attr, attrInts, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, readTensor } from "../../../engine/onnx";
+import { upgradeOpset } from "../../../engine/onnx/upgrade";
+import { createSession } from "../../../engine/runtime/session";
+import type { RuntimeTensor } from "../../../engine/runtime/tensors";
 
 const f = (n: number, seed = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 2);
 const init = (name: string, dims: number[], data: ArrayLike<number>) => makeTensor(name, DataType.FLOAT, dims, data);

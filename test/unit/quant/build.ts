@@ -2,7 +2,7 @@
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import * as ort from "onnxruntime-node";
-import { makeGraph, makeModel as makeModelProto, makeValueInfo } from "../../../kernel/onnx/proto";
+import { makeGraph, makeModel as makeModelProto, makeValueInfo } from "../../../engine/onnx/proto";
 
 export const valueInfo = makeValueInfo;
 
@@ -44,10 +44,10 @@ export function randomFloats(n: number, seed: number, lo = -1, hi = 1): Float32A
   return out;
 }
 
-import { Model } from "../../../kernel/onnx/model";
-import { calibrate, convert, prepare, release, type QConfig, type QuantizationSummary } from "../../../kernel/quant/index";
-import { lowerToQOperator } from "../../../kernel/quant/qoperator";
-import { sqnr } from "../../../kernel/quant/math";
+import { Model } from "../../../engine/onnx/model";
+import { calibrate, convert, prepare, release, type QConfig, type QuantizationSummary } from "../../../engine/quant/index";
+import { lowerToQOperator } from "../../../engine/quant/qoperator";
+import { sqnr } from "../../../engine/quant/math";
 
 export interface TinyResult {
   qdq: Model;

@@ -5,12 +5,12 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { GraphProtoSchema } from "onnx-buf";
 import * as ort from "onnxruntime-node";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { calibrate, convert, prepare, quantizeDynamicModel, release, resolveConfig } from "../../../kernel/quant/index";
-import { sqnr } from "../../../kernel/quant/math";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { calibrate, convert, prepare, quantizeDynamicModel, release, resolveConfig } from "../../../engine/quant/index";
+import { sqnr } from "../../../engine/quant/math";
 import { makeModel, opCounts, quantizeTiny, randomFloats, runModel, valueInfo } from "./build";
 
 const F = DataType.FLOAT;

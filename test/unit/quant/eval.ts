@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
-import { parseNpy } from "../../../kernel/data/npy";
+import { parseNpy } from "../../../engine/data/npy";
 
 export const FIX = path.join(__dirname, "..", "..", "fixtures");
 

@@ -1,15 +1,15 @@
 // The quality bar on real trained models (test/fixtures): default static INT8 keeps top-1 within 0.3 pp of FP32 on
 // data/eval, calibrated on data/calib. Every fixture model in the manifest is checked, variants included (opset 9
 // and 11, weights as Constant nodes, fp16 weights), and densenet, made to be hard for INT8 (it lost 0.6 pp before
-// Concats read only by float BatchNorms stopped being re-quantized, kernel/quant/registry.ts readOnlyByFloat).
+// Concats read only by float BatchNorms stopped being re-quantized, engine/quant/registry.ts readOnlyByFloat).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { openData } from "../../../kernel/data/readers";
-import { Model } from "../../../kernel/onnx/model";
-import { quantizeDynamic, quantizeStatic } from "../../../kernel/quant/index";
+import { openData } from "../../../engine/data/readers";
+import { Model } from "../../../engine/onnx/model";
+import { quantizeDynamic, quantizeStatic } from "../../../engine/quant/index";
 import { FIX, top1 } from "./eval";
 
 const floatOps = (f: { opType: string }[]) => f.reduce<Record<string, number>>((m, x) => ((m[x.opType] = (m[x.opType] ?? 0) + 1), m), {});
@@ -43,7 +43,7 @@ for (const [name, entry] of Object.entries(manifest)) {
 
 /** Perplexity of the char LM fixture on data/lm/heldout.npy (feed [:, :64], score [:, 1:], as the manifest says). */
 async function perplexity(file: string): Promise<number> {
-  const { parseNpy } = await import("../../../kernel/data/npy");
+  const { parseNpy } = await import("../../../engine/data/npy");
   const ort = await import("onnxruntime-node");
   const h = parseNpy(new Uint8Array(readFileSync(path.join(FIX, "data", "lm", "heldout.npy"))), "heldout.npy");
   const [n, w] = h.dims as [number, number];

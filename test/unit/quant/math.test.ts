@@ -15,9 +15,9 @@ import {
   sqnr,
   type QType,
   type QuantParams,
-} from "../../../kernel/quant/math";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
+} from "../../../engine/quant/math";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import { makeModel, randomFloats, runModel, valueInfo } from "./build";
 
 const f32 = Math.fround;

@@ -2,9 +2,9 @@
 // weighted op (MatMul was listed as quantized while its weight stayed float).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;

@@ -2,10 +2,10 @@
 // masked positions leak into attention; convert() must keep such tensors in float and say so.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../kernel/onnx";
-import { calibrate, convert, prepare, release } from "../../../kernel/quant";
-import { createSession } from "../../../kernel/runtime/session";
-import { sqnr } from "../../../kernel/quant/math";
+import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
+import { calibrate, convert, prepare, release } from "../../../engine/quant";
+import { createSession } from "../../../engine/runtime/session";
+import { sqnr } from "../../../engine/quant/math";
 
 const T = 8;
 

@@ -8,11 +8,11 @@ import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { GraphProtoSchema } from "onnx-buf";
 import * as ort from "onnxruntime-node";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { quantizeDynamic, quantizeStatic } from "../../../kernel/quant/index";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { quantizeDynamic, quantizeStatic } from "../../../engine/quant/index";
 import { makeModel, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;

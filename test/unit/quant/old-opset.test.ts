@@ -4,13 +4,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as ort from "onnxruntime-node";
-import { lowBitModel } from "../../../kernel/lowbit/index";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { quantizeDynamicModel } from "../../../kernel/quant/dynamic";
-import { resolveConfig } from "../../../kernel/quant/types";
+import { lowBitModel } from "../../../engine/lowbit/index";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { quantizeDynamicModel } from "../../../engine/quant/dynamic";
+import { resolveConfig } from "../../../engine/quant/types";
 import { makeModel, quantizeTiny, randomFloats, runModel, valueInfo } from "./build";
 
 const F = DataType.FLOAT;

@@ -2,13 +2,13 @@
 // per node, numeric closeness (SQNR) to float in onnxruntime-node.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { resolveConfig } from "../../../kernel/quant/types";
+import { DataType } from "../../../engine/onnx/dtype";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { resolveConfig } from "../../../engine/quant/types";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
-/** The default weight type depends on the CPU (see kernel/quant/cpu.ts). */
+/** The default weight type depends on the CPU (see engine/quant/cpu.ts). */
 const WT = resolveConfig().weightType;
 
 const F = DataType.FLOAT;

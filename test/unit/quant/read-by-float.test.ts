@@ -3,9 +3,9 @@
 // keep their Q. Tiny models built in code, quantized and run in onnxruntime-node.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
+import { DataType } from "../../../engine/onnx/dtype";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;

@@ -2,10 +2,10 @@
 // VNNI) comes from the weight's magnitude, so activations keep their full 8 bits.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { readTensor } from "../../../kernel/onnx/tensor";
-import { makeTensor } from "../../../kernel/onnx/tensor";
+import { DataType } from "../../../engine/onnx/dtype";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { readTensor } from "../../../engine/onnx/tensor";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;

@@ -2,11 +2,11 @@
 // uint8 weights (U8U8, exact on every CPU), "vnni"/"arm" int8 weights; "native" alone reads this CPU.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { signedWeightsSafe } from "../../../kernel/quant/cpu";
-import { defaultWeightType, resolveConfig } from "../../../kernel/quant/types";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { signedWeightsSafe } from "../../../engine/quant/cpu";
+import { defaultWeightType, resolveConfig } from "../../../engine/quant/types";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;

@@ -2,9 +2,9 @@
 // Σ(w_q − w)·E[x]; the correction measures it and removes it from the int32 bias.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { makeNode } from "../../../kernel/onnx/proto";
-import { readTensor } from "../../../kernel/onnx/tensor";
-import { correctBias } from "../../../kernel/recovery/index";
+import { makeNode } from "../../../engine/onnx/proto";
+import { readTensor } from "../../../engine/onnx/tensor";
+import { correctBias } from "../../../engine/recovery/index";
 import { batches, init, model, outputs, quantize } from "./build";
 
 const C = 3;

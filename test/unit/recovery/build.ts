@@ -1,13 +1,13 @@
 // Helpers for the recovery tests: tiny models built in code, seeded data, running a model, and quantizing one.
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { makeGraph, makeModel, makeValueInfo } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { makeGraph, makeModel, makeValueInfo } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import type { NodeProto, TensorProto } from "onnx-buf";
-import { calibrate, convert, prepare, release, type QConfig } from "../../../kernel/quant/index";
-import { createSession } from "../../../kernel/runtime/session";
-import { errorFigures } from "../../../kernel/analysis/error-stats";
-import { seededRandom } from "../../../kernel/analysis/stats";
+import { calibrate, convert, prepare, release, type QConfig } from "../../../engine/quant/index";
+import { createSession } from "../../../engine/runtime/session";
+import { errorFigures } from "../../../engine/analysis/error-stats";
+import { seededRandom } from "../../../engine/analysis/stats";
 
 export const F = DataType.FLOAT;
 

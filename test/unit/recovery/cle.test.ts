@@ -2,9 +2,9 @@
 // across a non-homogeneous activation are left alone and reported.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { tensorToFloat32 } from "../../../kernel/onnx/tensor";
-import { equalizeCrossLayer } from "../../../kernel/recovery/index";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { tensorToFloat32 } from "../../../engine/onnx/tensor";
+import { equalizeCrossLayer } from "../../../engine/recovery/index";
 import { batches, init, maxAbs, maxAbsDiff, model, outputSqnr, outputs, perTensorWeightSqnr, quantize, rand } from "./build";
 
 /** Conv(4→8) → Relu → depthwise Conv(8) → Relu → Conv 1x1 (8→8) → HardSigmoid → Conv 1x1 (8→4); channel i of the

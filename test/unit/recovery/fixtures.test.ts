@@ -3,12 +3,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
-import type { Feeds } from "../../../kernel/data/feeds";
-import { loadNpy } from "../../../kernel/data/npy";
-import { openData } from "../../../kernel/data/readers";
-import { Model } from "../../../kernel/onnx/model";
-import { calibrate, convert, prepare, release } from "../../../kernel/quant/index";
-import { correctBias, equalizeCrossLayer, smoothQuant } from "../../../kernel/recovery/index";
+import type { Feeds } from "../../../engine/data/feeds";
+import { loadNpy } from "../../../engine/data/npy";
+import { openData } from "../../../engine/data/readers";
+import { Model } from "../../../engine/onnx/model";
+import { calibrate, convert, prepare, release } from "../../../engine/quant/index";
+import { correctBias, equalizeCrossLayer, smoothQuant } from "../../../engine/recovery/index";
 import { maxAbs, maxAbsDiff, outputSqnr, outputs, type Batch } from "./build";
 
 const FIX = path.join(__dirname, "..", "..", "fixtures");

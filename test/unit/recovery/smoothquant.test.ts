@@ -2,8 +2,8 @@
 // float, 1/s folded into the LayerNorm's gamma/beta, into a Mul by a constant, or a Mul inserted, INT8 SQNR improves.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { smoothQuant } from "../../../kernel/recovery/index";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { smoothQuant } from "../../../engine/recovery/index";
 import { batches, init, maxAbs, maxAbsDiff, model, outputSqnr, outputs, quantize, rand } from "./build";
 
 const K = 32;

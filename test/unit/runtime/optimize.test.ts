@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../kernel/onnx";
-import { optimizeModel } from "../../../kernel/runtime/optimize";
-import { createSession } from "../../../kernel/runtime/session";
+import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
+import { optimizeModel } from "../../../engine/runtime/optimize";
+import { createSession } from "../../../engine/runtime/session";
 
 /** Conv → BatchNormalization → Relu, with a Constant-node bias: "basic" fuses the BN and folds the Constant. */
 function convBn(): Model {

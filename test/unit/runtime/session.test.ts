@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { create } from "@bufbuild/protobuf";
 import { ValueInfoProtoSchema } from "onnx-buf";
-import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, valueInfoTensor } from "../../../kernel/onnx";
-import { createSession } from "../../../kernel/runtime/session";
+import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, valueInfoTensor } from "../../../engine/onnx";
+import { createSession } from "../../../engine/runtime/session";
 import { int4QuantDequant } from "../onnx/helpers";
 
 /** y = relu(x @ W + b), W [4,3] in an initializer. */

@@ -6,12 +6,12 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { Model } from "../../../kernel/onnx/model";
-import { attr, makeNode } from "../../../kernel/onnx/proto";
-import { makeTensor } from "../../../kernel/onnx/tensor";
-import { quantizeDynamic } from "../../../kernel/quant/index";
-import { verifyRunnable } from "../../../kernel/runtime/verify";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { quantizeDynamic } from "../../../engine/quant/index";
+import { verifyRunnable } from "../../../engine/runtime/verify";
 import { makeModel, randomFloats, valueInfo } from "../quant/build";
 
 const F = DataType.FLOAT;

@@ -10,12 +10,12 @@ import os from "node:os";
 import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
-import { errorMessage } from "../../../kernel/cli/files";
-import { encodeNpy } from "../../../kernel/data/npy";
+import { errorMessage } from "../../../cli/files";
+import { encodeNpy } from "../../../engine/data/npy";
 import { floatTensor, graph, model, node, valueInfo } from "../editor/build-model";
 
 const root = path.join(__dirname, "..", "..", "..");
-const main = path.join(root, "kernel", "cli", "main.ts");
+const main = path.join(root, "cli", "main.ts");
 const cnn = path.join(root, "test", "fixtures", "models", "cnn.onnx");
 const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
 

@@ -33,7 +33,7 @@ import {
   readTensor,
   tensorRawBytes,
   type TensorProto,
-} from "../../../kernel/onnx";
+} from "../../../engine/onnx";
 import { bigWeights } from "../onnx/helpers";
 
 const posix = process.platform !== "win32";

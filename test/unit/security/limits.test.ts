@@ -12,17 +12,17 @@ import { toBinary } from "@bufbuild/protobuf";
 import jpeg from "jpeg-js";
 import { ModelProtoSchema } from "onnx-buf";
 import { PNG } from "pngjs";
-import { generateFeeds } from "../../../kernel/analysis/feeds";
-import { run as inspect } from "../../../kernel/cli/inspect";
-import { imageHeader, readImageFolder } from "../../../kernel/data/images";
-import { checkFeedBytes, LIMITS, LimitError, limitOf } from "../../../kernel/data/limits";
-import { encodeNpy, parseNpy } from "../../../kernel/data/npy";
-import { openData, readNpyFolder, readNpz } from "../../../kernel/data/readers";
-import { randomData } from "../../../kernel/data/random";
-import { DataType } from "../../../kernel/onnx/dtype";
-import { makeGraph, makeModel, makeNode, makeValueInfo, type Dim } from "../../../kernel/onnx/proto";
-import { intermediateShapes } from "../../../kernel/runtime/shapes";
-import { Model } from "../../../kernel/onnx/model";
+import { generateFeeds } from "../../../engine/analysis/feeds";
+import { run as inspect } from "../../../cli/inspect";
+import { imageHeader, readImageFolder } from "../../../engine/data/images";
+import { checkFeedBytes, LIMITS, LimitError, limitOf } from "../../../engine/onnx/limits";
+import { encodeNpy, parseNpy } from "../../../engine/data/npy";
+import { openData, readNpyFolder, readNpz } from "../../../engine/data/readers";
+import { randomData } from "../../../engine/data/random";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeGraph, makeModel, makeNode, makeValueInfo, type Dim } from "../../../engine/onnx/proto";
+import { intermediateShapes } from "../../../engine/runtime/shapes";
+import { Model } from "../../../engine/onnx/model";
 
 const MiB = 2 ** 20;
 

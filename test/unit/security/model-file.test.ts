@@ -7,8 +7,8 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { closeSync, existsSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { DataType, Model, OnnxError, makeNode, makeTensor } from "../../../kernel/onnx";
-import { optimizeModel } from "../../../kernel/runtime/optimize";
+import { DataType, Model, OnnxError, makeNode, makeTensor } from "../../../engine/onnx";
+import { optimizeModel } from "../../../engine/runtime/optimize";
 import { bigWeights, smallMlp, withIf } from "../onnx/helpers";
 
 const root = path.resolve(__dirname, "..", "..", "..");
@@ -30,7 +30,7 @@ interface Job {
 function inChild(jobs: Job[]): string[] {
   const code = `
     const { readFileSync } = require("node:fs");
-    const { Model, readTensor } = require(${JSON.stringify(path.join(root, "kernel", "onnx", "index.ts"))});
+    const { Model, readTensor } = require(${JSON.stringify(path.join(root, "engine", "onnx", "index.ts"))});
     (async () => {
       const out = [];
       for (const j of JSON.parse(process.env.PTQ_TEST_JOBS)) {

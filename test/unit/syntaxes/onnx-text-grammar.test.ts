@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import * as vsctm from "vscode-textmate";
 import * as oniguruma from "vscode-oniguruma";
-import { printModel } from "../../../kernel/onnx-text/printer";
+import { printModel } from "../../../engine/onnx-text/printer";
 import { mlp, node, graph, model, valueInfo } from "../editor/build-model";
 
 const root = path.join(__dirname, "..", "..", "..");

@@ -1,10 +1,10 @@
 // The calibration runs whose ranges are pinned by ranges.json (recorded by record.ts, checked by ../ranges.test.ts).
 import path from "node:path";
-import type { Feeds } from "../../../../kernel/calibrate/index";
-import { readNpz } from "../../../../kernel/data/readers";
-import { Model } from "../../../../kernel/onnx/model";
-import { calibrate, prepare, release } from "../../../../kernel/quant/index";
-import type { CalibrationMethod } from "../../../../kernel/quant/types";
+import type { Feeds } from "../../../../engine/calibrate/index";
+import { readNpz } from "../../../../engine/data/readers";
+import { Model } from "../../../../engine/onnx/model";
+import { calibrate, prepare, release } from "../../../../engine/quant/index";
+import type { CalibrationMethod } from "../../../../engine/quant/types";
 
 export const fixtures = path.join(__dirname, "..", "..", "..", "fixtures");
 export const npz = path.join(fixtures, "data", "calib", "calib.npz");

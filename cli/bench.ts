@@ -1,0 +1,108 @@
+// `ptq bench A.onnx [B.onnx …]`: latency, throughput, size and load figures of several models measured in one
+// process, interleaved; the first model is the baseline for ratios. JSON schema: docs/cli.md.
+
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { benchmark, type BenchmarkOptions } from "../engine/analysis/benchmark";
+import { loadDataDir } from "../engine/analysis/dataset";
+import { sliceRows, type Feeds } from "../engine/analysis/feeds";
+import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
+import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
+import { errorMessage } from "./files";
+
+const HELP = `Usage: ptq bench A.onnx [B.onnx ...] [options]
+
+Measures every model in one process, runs interleaved (A B, B A, ...), threads pinned.
+The first model is the baseline: the others get a speed-up with a 95% interval.
+
+Options:
+  --data PATH      inputs to run on, in any format --calib takes: a folder of .npy batches (or one <input>.npy
+                   per input), an .npz file or folder, ONNX test_data_set_* folders, or images; its shapes are used.
+                   Default: seeded random data shaped from the first model's inputs
+  --shape [NAME=]DIMS  full shape of generated inputs, e.g. x=1x3x48x320 (repeatable; NAME= may be left out for
+                   a one-input model): needed where an input has a symbolic dim other than the batch
+  --batch N[,M]    batch size(s) to measure (default 1); with --data, the first N samples
+  --threads N      intra-op threads (default: all cores); inter-op is always 1
+  --runs N         timed runs per model and batch size (default 50)
+  --seconds S      time budget per batch size instead of a run count
+  --warmup N       untimed runs after the cold run (default 5)
+  --ep cpu|cuda    execution provider (default cpu)
+  --json           print the result as JSON (schema in docs/cli.md)
+  -h, --help       this help
+
+Exit codes: 0 ok, 1 failure (bad model, bad data), 2 usage.`;
+
+export async function run(argv: string[]): Promise<number> {
+  let opts;
+  try {
+    opts = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        data: { type: "string" },
+        shape: { type: "string", multiple: true },
+        batch: { type: "string" },
+        threads: { type: "string" },
+        runs: { type: "string" },
+        seconds: { type: "string" },
+        warmup: { type: "string" },
+        ep: { type: "string" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`ptq bench: ${(e as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  const { values: v, positionals: models } = opts;
+  if (v.help) {
+    process.stdout.write(HELP + "\n");
+    return 0;
+  }
+  let options: BenchmarkOptions;
+  let shapeFlags: ShapeFlag[];
+  try {
+    if (models.length === 0) throw new UsageError("give at least one .onnx model");
+    if (v.ep !== undefined && v.ep !== "cpu" && v.ep !== "cuda") throw new UsageError(`--ep must be cpu or cuda, not "${v.ep}"`);
+    if (v.runs !== undefined && v.seconds !== undefined) throw new UsageError("give --runs or --seconds, not both");
+    if (v.shape !== undefined && v.data !== undefined) throw new UsageError("give --shape or --data, not both: with --data the shapes come from the data");
+    shapeFlags = parseShapeFlags(v.shape);
+    options = {
+      batchSizes: v.batch?.split(",").map((b) => parsePositiveInt(b, "--batch")),
+      threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
+      runs: v.runs !== undefined ? parsePositiveInt(v.runs, "--runs") : undefined,
+      seconds: v.seconds !== undefined ? parsePositiveNumber(v.seconds, "--seconds") : undefined,
+      warmup: v.warmup !== undefined ? parsePositiveInt(v.warmup, "--warmup", 0) : undefined,
+      ep: v.ep as "cpu" | "cuda" | undefined,
+    };
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`ptq bench: ${e.message}\n\nRun \`ptq bench --help\` for options.\n`);
+    return 2;
+  }
+  try {
+    for (const m of models) if (!existsSync(m)) throw new Error(`model file not found: ${m}`);
+    const probe = await openRuntimeRunner(models[0]!, { threads: 1, ep: "cpu" });
+    const inputs = probe.inputs;
+    await probe.release();
+    if (v.data === undefined) {
+      options.shapes = resolveShapes(shapeFlags, inputs);
+      requireShapes(inputs, options.shapes);
+    } else {
+      const all = loadDataDir(v.data, inputs, undefined, { limit: Math.max(...(options.batchSizes ?? [1])) }).inputs;
+      const available = Math.min(...Object.values(all).map((t) => t.dims[0] ?? 1));
+      const tooBig = (options.batchSizes ?? [1]).filter((b) => b > available);
+      if (tooBig.length) throw new Error(`--batch ${tooBig.join(",")}: ${v.data} holds only ${available} samples`);
+      // Given data: take the first N samples for each requested batch size.
+      options.data = (batch: number): Feeds => Object.fromEntries(Object.entries(all).map(([k, t]) => [k, sliceRows(t, 0, batch)]));
+      options.batchSizes ??= [1];
+    }
+    const result = await benchmark(models, options);
+    process.stdout.write((v.json ? JSON.stringify(result.toJSON(), null, 2) : result.toString()) + "\n");
+    return 0;
+  } catch (e) {
+    process.stderr.write(`ptq bench: ${errorMessage(e)}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}

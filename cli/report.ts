@@ -1,0 +1,133 @@
+// `ptq report IN.onnx OUT.onnx`: what quantization cost and bought, for CI pipelines: the metric on held-out data
+// with the paired interval of the difference, and the benchmark of both models. Exit 3 when a threshold given on
+// the command line is violated. JSON schema: docs/cli.md.
+
+import { parseArgs } from "node:util";
+import { existsSync } from "node:fs";
+import { benchmark, shapesAtBatch } from "../engine/analysis/benchmark";
+import { loadDataDir } from "../engine/analysis/dataset";
+import { evaluate, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
+import { generateFeeds, sliceRows, type Feeds } from "../engine/analysis/feeds";
+import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
+import { buildReport, reportHtml, reportText, writeFileAtomic } from "../engine/analysis/report";
+import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
+import { checkOutput, errorMessage } from "./files";
+
+const METRICS = ["top1", "top5", "f1", "mse", "psnr", "cosine", "cer", "wer", "agreement"] as const;
+
+const HELP = `Usage: ptq report IN.onnx OUT.onnx [options]
+
+Compares a quantized model (OUT) with its original (IN): the metric on held-out data with a paired
+95% interval of the difference, and latency/throughput/size of both (interleaved, threads pinned).
+
+Options:
+  --data PATH         held-out inputs, in any format --calib takes: a folder of .npy batches (or one
+                      <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or
+                      images; labels, optional, in y.npy beside .npy files or as array "y" in each .npz.
+                      Its shapes are used for the benchmark too.
+                      Default: 256 seeded random samples scored against IN's outputs (cosine)
+  --labels FILE       labels .npy (class ids, targets or token ids); default the labels found with --data
+  --shape [NAME=]DIMS full shape of the random samples, e.g. x=1x3x48x320 (repeatable; NAME= may be left
+                      out for a one-input model): needed where an input has a symbolic dim other than the batch
+  --metric M          ${METRICS.join(", ")} (default: top1 with labels, agreement without)
+  --limit N           score only the first N samples
+  --max-drop X        exit 3 if OUT's metric is worse than IN's by more than X
+                      (percentage points for accuracy-like metrics, metric units otherwise)
+  --min-speedup X     exit 3 if OUT's median-latency speed-up over IN is below X
+  --batch N           benchmark batch size (default 1)
+  --runs N            benchmark runs per model (default 30)
+  --threads N         intra-op threads (default: all cores)
+  --html FILE         also write a self-contained HTML report
+  --overwrite         let --html replace an existing file
+  --json              print the report as JSON (schema in docs/cli.md)
+  -h, --help          this help
+
+Exit codes: 0 ok, 1 failure (bad model, bad data), 2 usage, 3 a --max-drop/--min-speedup limit violated.`;
+
+export async function run(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        data: { type: "string" },
+        shape: { type: "string", multiple: true },
+        labels: { type: "string" },
+        metric: { type: "string" },
+        limit: { type: "string" },
+        "max-drop": { type: "string" },
+        "min-speedup": { type: "string" },
+        batch: { type: "string" },
+        runs: { type: "string" },
+        threads: { type: "string" },
+        html: { type: "string" },
+        overwrite: { type: "boolean" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    process.stderr.write(`ptq report: ${(e as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  const { values: v, positionals } = parsed;
+  if (v.help) {
+    process.stdout.write(HELP + "\n");
+    return 0;
+  }
+  let cfg;
+  try {
+    if (positionals.length !== 2) throw new UsageError(`give exactly two models, IN.onnx and OUT.onnx (got ${positionals.length})`);
+    if (v.metric !== undefined && !(METRICS as readonly string[]).includes(v.metric)) throw new UsageError(`--metric must be one of ${METRICS.join(", ")}, not "${v.metric}"`);
+    if (v.labels !== undefined && v.data === undefined) throw new UsageError("--labels needs --data (the inputs the labels belong to)");
+    if (v.shape !== undefined && v.data !== undefined) throw new UsageError("give --shape or --data, not both: with --data the shapes come from the data");
+    if (v.overwrite && v.html === undefined) throw new UsageError("--overwrite applies to --html FILE");
+    if (v.html !== undefined) checkOutput(v.html, { flag: "--html", overwrite: v.overwrite === true, inputs: [...positionals, v.data, v.labels] });
+    cfg = {
+      limit: v.limit !== undefined ? parsePositiveInt(v.limit, "--limit") : undefined,
+      maxDrop: v["max-drop"] !== undefined ? parseNonNegativeNumber(v["max-drop"], "--max-drop") : undefined,
+      minSpeedup: v["min-speedup"] !== undefined ? parsePositiveNumber(v["min-speedup"], "--min-speedup") : undefined,
+      batch: v.batch !== undefined ? parsePositiveInt(v.batch, "--batch") : 1,
+      runs: v.runs !== undefined ? parsePositiveInt(v.runs, "--runs") : 30,
+      threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
+      shapes: parseShapeFlags(v.shape),
+    };
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`ptq report: ${e.message}\n\nRun \`ptq report --help\` for options.\n`);
+    return 2;
+  }
+  const [inPath, outPath] = positionals as [string, string];
+  try {
+    for (const m of [inPath, outPath]) if (!existsSync(m)) throw new Error(`model file not found: ${m}`);
+    const probe = await openRuntimeRunner(inPath, { threads: 1, ep: "cpu" });
+    const inputs = probe.inputs;
+    await probe.release();
+    let data: LabelledData;
+    let shapes: Record<string, number[]> | undefined;
+    const notes: string[] = [];
+    if (v.data !== undefined) {
+      data = loadDataDir(v.data, inputs, v.labels, { limit: cfg.limit });
+    } else {
+      shapes = resolveShapes(cfg.shapes, inputs);
+      requireShapes(inputs, shapes);
+      const n = Math.min(256, cfg.limit ?? 256);
+      data = { inputs: generateFeeds(inputs, n, 7, shapesAtBatch(inputs, shapes, n)) };
+      notes.push(`no --data: ${n} seeded random samples, scored against IN's outputs; give --data for a real accuracy figure`);
+    }
+    const metric: MetricSpec = (v.metric as MetricSpec | undefined) ?? (data.labels ? "top1" : v.data !== undefined ? "agreement" : "cosine");
+    const models = { [inPath]: inPath, [outPath]: outPath };
+    const evaluation = await evaluate(models, data, metric, { limit: cfg.limit, threads: cfg.threads });
+    // With data, the benchmark runs its first samples: their shapes are the ones that matter.
+    const benchData = v.data !== undefined ? (batch: number): Feeds => Object.fromEntries(Object.entries(data.inputs).map(([k, t]) => [k, sliceRows(t, 0, batch)])) : undefined;
+    const bench = await benchmark(models, { batchSizes: [cfg.batch], runs: cfg.runs, threads: cfg.threads, data: benchData, shapes });
+    const report = buildReport(evaluation.toJSON(), bench.toJSON(), { maxDrop: cfg.maxDrop, minSpeedup: cfg.minSpeedup }, notes);
+    if (v.html !== undefined) writeFileAtomic(v.html, reportHtml(report));
+    process.stdout.write((v.json ? JSON.stringify(report, null, 2) : reportText(report)) + "\n");
+    return report.passed ? 0 : 3;
+  } catch (e) {
+    process.stderr.write(`ptq report: ${errorMessage(e, v.html !== undefined ? { path: v.html, flag: "--html" } : undefined)}\n`);
+    return e instanceof UsageError ? 2 : 1;
+  }
+}

@@ -1,0 +1,126 @@
+// analyze(): "which layers broke my accuracy?" in one call. Weight and activation error per tensor between the
+// float model and its quantized twin, optionally the per-node sensitivity ranking, rendered as a sorted table and a
+// plotly bar chart of SQNR per layer.
+import type { CalibrationData, Feeds } from "../data/feeds";
+import { MIME, type SqnrDisplay } from "../../kernel/display-types";
+import type { Model } from "../onnx/model";
+import { convert, type PreparedModel } from "../quant/index";
+import { escapeHtml, renderTable } from "./format";
+import { activationErrors, weightErrors, type CompareOptions, type TensorError } from "./quant-error";
+import { rankSensitivity, type SensitivityRanking } from "./sensitivity";
+
+export interface AnalyzeOptions extends CompareOptions {
+  /** Batches of `data` to use (default 16): analysis runs the models several times. */
+  maxBatches?: number;
+  /** Also rank nodes by sensitivity (one extra conversion and run per quantized node). Needs a PreparedModel. */
+  sensitivity?: boolean;
+  /** Rows below this SQNR are flagged (default 20 dB). */
+  warnBelowDb?: number;
+}
+
+export interface AnalysisJson {
+  weights: TensorError[];
+  biases: TensorError[];
+  activations: TensorError[];
+  outputs: TensorError[];
+  sensitivity?: SensitivityRanking;
+  warnBelowDb: number;
+}
+
+export class AnalysisResult {
+  constructor(readonly json: AnalysisJson) {}
+
+  /** Every tensor, worst SQNR first. */
+  worst(limit = Infinity): TensorError[] {
+    return [...this.json.weights, ...this.json.activations, ...this.json.outputs].sort((a, b) => a.sqnrDb - b.sqnrDb).slice(0, limit);
+  }
+
+  toJSON(): AnalysisJson {
+    return this.json;
+  }
+
+  toText(): string {
+    const rows = this.worst().map((e) => [e.kind, e.tensor, e.opType, fmtDb(e.sqnrDb), e.cosine.toFixed(5), e.maxAbs.toPrecision(3)]);
+    let text = renderTable(["kind", "tensor", "op", "SQNR", "cosine", "max |err|"], rows);
+    const s = this.json.sensitivity;
+    if (s) {
+      text += `\n\nSensitivity (output SQNR ${fmtDb(s.baselineDb)} fully quantized; gain when the node alone stays float):\n`;
+      text += renderTable(["node", "op", "output SQNR", "gain"], s.layers.map((l) => [l.node, l.opType, fmtDb(l.outputSqnrDb), `${l.gainDb >= 0 ? "+" : ""}${l.gainDb.toFixed(2)} dB`]));
+    }
+    return text;
+  }
+
+  toHtml(): string {
+    const warn = this.json.warnBelowDb;
+    const row = (e: TensorError) =>
+      `<tr${e.sqnrDb < warn ? ' class="ptq-warn" style="color: var(--vscode-errorForeground, #c00)"' : ""}>` +
+      [e.kind, e.tensor, e.opType, fmtDb(e.sqnrDb), e.cosine.toFixed(5), e.maxAbs.toPrecision(3)].map((c) => `<td>${escapeHtml(c)}</td>`).join("") +
+      "</tr>";
+    const head = ["kind", "tensor", "op", "SQNR", "cosine", "max |err|"].map((h) => `<th>${h}</th>`).join("");
+    return `<table class="ptq-analysis"><thead><tr>${head}</tr></thead><tbody>${this.worst().map(row).join("")}</tbody></table>`;
+  }
+
+  sqnrDisplay(): SqnrDisplay {
+    const layers = [...this.json.weights, ...this.json.activations].map((e) => ({ name: `${e.kind === "weight" ? "w" : "a"}: ${e.tensor}`, sqnrDb: clampDb(e.sqnrDb), op: e.opType }));
+    return { kind: "ptq.sqnr", layers, warnBelowDb: this.json.warnBelowDb };
+  }
+
+  plot(): { data: unknown[]; layout: unknown } {
+    const d = this.sqnrDisplay();
+    return {
+      data: [{ type: "bar", x: d.layers.map((l) => l.name), y: d.layers.map((l) => l.sqnrDb), marker: { color: d.layers.map((l) => (l.sqnrDb < this.json.warnBelowDb ? "#d62728" : "#1f77b4")) } }],
+      layout: { title: { text: "SQNR per tensor (higher is better)" }, yaxis: { title: { text: "dB" } }, xaxis: { automargin: true } },
+    };
+  }
+
+  toMimeBundle(): Record<string, unknown> {
+    return { [MIME.sqnr]: this.sqnrDisplay(), [MIME.plotly]: this.plot(), "text/html": this.toHtml(), "text/plain": this.toText() };
+  }
+
+  [Symbol.for("ptq.display")](): Record<string, unknown> {
+    return this.toMimeBundle();
+  }
+}
+
+/**
+ * Compares a float model with its quantized version on `data`. Give a calibrated PreparedModel (its float model is
+ * the preprocessed one calibration ran on, and convert() makes the quantized one), or both models explicitly.
+ */
+export async function analyze(
+  subject: PreparedModel | { float: Model; quantized: Model },
+  data: CalibrationData,
+  options: AnalyzeOptions = {},
+): Promise<AnalysisResult> {
+  const batches = await takeBatches(data, options.maxBatches ?? 16);
+  const prepared = "config" in subject ? subject : undefined;
+  const float = prepared ? prepared.model : (subject as { float: Model }).float;
+  const quantized = prepared ? await convert(prepared) : (subject as { quantized: Model }).quantized;
+  const errors = await activationErrors(float, quantized, batches, options);
+  const stored = weightErrors(float, quantized);
+  const json: AnalysisJson = {
+    weights: stored.filter((e) => e.kind === "weight"),
+    biases: stored.filter((e) => e.kind === "bias"),
+    activations: errors.filter((e) => e.kind === "activation"),
+    outputs: errors.filter((e) => e.kind === "output"),
+    warnBelowDb: options.warnBelowDb ?? 20,
+  };
+  if (options.sensitivity) {
+    if (!prepared) throw new Error("analyze: sensitivity ranking needs a calibrated PreparedModel (from prepare + calibrate)");
+    json.sensitivity = await rankSensitivity(prepared, batches, options);
+  }
+  return new AnalysisResult(json);
+}
+
+/** Materializes up to `max` batches (analysis passes over the data more than once). */
+export async function takeBatches(data: CalibrationData, max: number): Promise<Feeds[]> {
+  const out: Feeds[] = [];
+  for await (const feeds of data) {
+    out.push(feeds);
+    if (out.length >= max) break;
+  }
+  if (out.length === 0) throw new Error("no data: give at least one batch of inputs");
+  return out;
+}
+
+const fmtDb = (db: number) => (db === Infinity ? "exact" : `${db.toFixed(2)} dB`);
+const clampDb = (db: number) => (Number.isFinite(db) ? db : db > 0 ? 200 : -50);

@@ -1,0 +1,232 @@
+// benchmark(): latency, throughput, size, load time and session memory of several models, measured in one process
+// and interleaved run by run (A B, B A, A B …) so that machine drift and noisy neighbours hit every model equally.
+// Threads are pinned (intra-op N, inter-op 1, sequential) and reported with the figures; the first run after a
+// load or a shape change is reported apart as "cold", every other figure is warm.
+
+import { statSync } from "node:fs";
+import os from "node:os";
+import { Model } from "../onnx/model";
+import { checkFeeds, feedsBatch, generateFeeds, type Feeds, type ValueInfo } from "./feeds";
+import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner, type Runner } from "./runner";
+import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
+import { benchmarkMimeBundle, benchmarkText } from "../../kernel/views/benchmark-view";
+
+export interface BenchmarkOptions {
+  /** Feeds to run: fixed tensors (their first dimension is the batch) or a function of the batch size. Default:
+   * seeded random data shaped from the first model's inputs. */
+  data?: Feeds | ((batch: number) => Feeds);
+  /** Batch sizes to measure; ignored when `data` is fixed tensors. Default [1]. */
+  batchSizes?: number[];
+  /** intra-op threads. Default: all available cores. */
+  threads?: number;
+  ep?: ExecutionProvider;
+  /** Untimed runs per model after the cold run. Default 5. */
+  warmup?: number;
+  /** Timed runs per model and batch size. Default 50, unless `seconds` is given. */
+  runs?: number;
+  /** Time budget per batch size for all models together; runs continue in rounds until it is spent (min 10). */
+  seconds?: number;
+  /** Full shapes, by input name, for generated data of inputs with dynamic dimensions other than the batch; where
+   * the input's first dimension is dynamic, each batch size replaces the shape's first size. */
+  shapes?: Record<string, number[]>;
+  /** Confidence level of the ratio intervals. Default 0.95. */
+  confidence?: number;
+  /** Session factory; default engine/runtime over onnxruntime-node. */
+  open?: OpenRunner;
+}
+
+export interface BatchFigures {
+  batch: number;
+  /** The first run at this shape, after load: includes allocation and kernel selection. */
+  coldMs: number;
+  latencyMs: Summary;
+  /** samples per second at the median latency. */
+  throughput: number;
+  /** Raw warm latencies in run order, for re-analysis. */
+  samplesMs: number[];
+  /** Against the first model at the same batch size; absent on the first model. */
+  vsFirst?: { latencyRatio: Interval; speedup: number; verdict: RatioVerdict };
+}
+
+export interface ModelFigures {
+  name: string;
+  /** File size in bytes (bytes given directly: their length; a Model: its serialized size). */
+  fileBytes: number;
+  loadMs: number;
+  /** Resident-set growth of this process while creating the session: a proxy for session memory, not a peak. */
+  rssDeltaBytes: number;
+  ep: ExecutionProvider;
+  batches: BatchFigures[];
+  sizeRatio?: number;
+}
+
+export interface BenchmarkSettings {
+  threads: number;
+  interOpThreads: 1;
+  executionMode: "sequential";
+  ep: ExecutionProvider;
+  warmup: number;
+  runs: number | null;
+  seconds: number | null;
+  batchSizes: number[];
+  data: "given" | "generated";
+  order: "interleaved, rotating start";
+  confidence: number;
+  machine: { cpus: number; cpuModel: string; totalMemBytes: number; node: string; platform: string; loadAvg: number[] };
+}
+
+export class BenchmarkResult {
+  constructor(
+    readonly models: ModelFigures[],
+    readonly settings: BenchmarkSettings,
+    readonly notes: string[],
+  ) {}
+
+  toJSON(): { kind: "ptq.benchmark"; version: 1; settings: BenchmarkSettings; models: ModelFigures[]; notes: string[] } {
+    return { kind: "ptq.benchmark", version: 1, settings: this.settings, models: this.models, notes: this.notes };
+  }
+
+  toString(): string {
+    return benchmarkText(this.toJSON());
+  }
+
+  toMimeBundle(): Record<string, unknown> {
+    return benchmarkMimeBundle(this.toJSON());
+  }
+
+  [Symbol.for("ptq.display")](): Record<string, unknown> {
+    return this.toMimeBundle();
+  }
+}
+
+export type { BenchmarkModels } from "./runner";
+
+function fileBytes(m: ModelSource): number {
+  // An in-memory Model counts as its serialized size (external data not included).
+  if (m instanceof Model) return m.toBytes().byteLength;
+  if (typeof m !== "string") return m.bytes.byteLength;
+  try {
+    return statSync(m).size;
+  } catch {
+    throw new Error(`benchmark: cannot read model file "${m}"; check the path`);
+  }
+}
+
+async function defaultOpen(): Promise<OpenRunner> {
+  const { openRuntimeRunner } = await import("./runtime-runner");
+  return openRuntimeRunner;
+}
+
+async function timeRun(r: Runner, feeds: Feeds): Promise<number> {
+  const t0 = performance.now();
+  await r.run(feeds);
+  return performance.now() - t0;
+}
+
+/** `shapes` with `batch` as the first size of every input whose declared first dimension is dynamic. */
+export function shapesAtBatch(inputs: readonly ValueInfo[], shapes: Record<string, number[]> | undefined, batch: number): Record<string, number[]> {
+  const out: Record<string, number[]> = {};
+  for (const [name, dims] of Object.entries(shapes ?? {})) {
+    const first = inputs.find((i) => i.name === name)?.shape[0];
+    out[name] = typeof first === "number" && first > 0 ? dims : [batch, ...dims.slice(1)];
+  }
+  return out;
+}
+
+export async function benchmark(models: BenchmarkModels, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
+  const entries = namedModels(models, "benchmark");
+  const threads = options.threads ?? os.availableParallelism();
+  const ep = options.ep ?? "cpu";
+  const warmup = options.warmup ?? 5;
+  const seconds = options.seconds ?? null;
+  const runs = seconds === null ? (options.runs ?? 50) : null;
+  const confidence = options.confidence ?? 0.95;
+  if (!(threads >= 1)) throw new Error(`benchmark: threads must be ≥ 1, got ${threads}`);
+  if (runs !== null && !(runs >= 1)) throw new Error(`benchmark: runs must be ≥ 1, got ${runs}`);
+  const fixed = options.data !== undefined && typeof options.data !== "function" ? options.data : undefined;
+  const batchSizes = fixed ? [feedsBatch(fixed)] : (options.batchSizes ?? [1]);
+  const notes: string[] = [];
+  if (fixed && options.batchSizes) notes.push(`batchSizes ignored: the given feeds fix the batch at ${batchSizes[0]}`);
+  const open = options.open ?? (await defaultOpen());
+
+  const sizes = entries.map(([, src]) => fileBytes(src));
+  const figures: ModelFigures[] = [];
+  const runners: Runner[] = [];
+  try {
+    // Initialise the runtime (native library, thread pools) once, untimed, so the first model's load time and
+    // memory are not charged with it. Then load one at a time so each RSS delta belongs to one session.
+    await (await open(entries[0]![1], { threads, ep })).release();
+    for (const [k, [name, src]] of entries.entries()) {
+      const bytes = sizes[k]!;
+      const rss0 = process.memoryUsage().rss;
+      const t0 = performance.now();
+      const r = await open(src, { threads, ep });
+      const loadMs = performance.now() - t0;
+      runners.push(r);
+      if (r.ep !== ep) notes.push(`${name}: asked for ${ep}, ran on ${r.ep}`);
+      figures.push({ name, fileBytes: bytes, loadMs, rssDeltaBytes: process.memoryUsage().rss - rss0, ep: r.ep, batches: [] });
+    }
+    for (const asked of batchSizes) {
+      const feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(runners[0]!.inputs, asked, 1, shapesAtBatch(runners[0]!.inputs, options.shapes, asked)));
+      // A model with a fixed first dimension runs at that size whatever was asked: report what ran.
+      const batch = feedsBatch(feeds);
+      if (batch !== asked) notes.push(`batch ${asked} asked, but the inputs have ${batch} rows (fixed in the model or the data): figures are for ${batch}`);
+      runners.forEach((r, i) => checkFeeds(feeds, r.inputs, entries[i]![0]));
+      const colds: number[] = [];
+      for (const r of runners) {
+        colds.push(await timeRun(r, feeds));
+        for (let w = 0; w < warmup; w++) await r.run(feeds);
+      }
+      const samples: number[][] = runners.map(() => []);
+      const started = performance.now();
+      for (let round = 0; ; round++) {
+        if (runs !== null && round >= runs) break;
+        if (seconds !== null && round >= 10 && performance.now() - started >= seconds * 1000) break;
+        // Rotate who goes first so no model always runs right after another's cache-thrashing run.
+        for (let k = 0; k < runners.length; k++) {
+          const i = (round + k) % runners.length;
+          samples[i]!.push(await timeRun(runners[i]!, feeds));
+        }
+      }
+      const base = samples[0]!;
+      const baseSummary = summarize(base);
+      figures.forEach((f, i) => {
+        const s = summarize(samples[i]!);
+        const row: BatchFigures = { batch, coldMs: colds[i]!, latencyMs: s, throughput: (batch * 1000) / s.p50, samplesMs: samples[i]! };
+        if (i > 0) {
+          const ratio = bootstrapMedianRatio(base, samples[i]!, confidence);
+          row.vsFirst = { latencyRatio: ratio, speedup: 1 / ratio.estimate, verdict: judgeRatio(baseSummary, s, ratio) };
+        }
+        f.batches.push(row);
+      });
+    }
+  } finally {
+    for (const r of runners) await r.release();
+  }
+  for (const f of figures.slice(1)) f.sizeRatio = f.fileBytes / figures[0]!.fileBytes;
+  const settings: BenchmarkSettings = {
+    threads,
+    interOpThreads: 1,
+    executionMode: "sequential",
+    ep,
+    warmup,
+    runs,
+    seconds,
+    batchSizes,
+    data: options.data === undefined ? "generated" : "given",
+    order: "interleaved, rotating start",
+    confidence,
+    machine: {
+      cpus: os.availableParallelism(),
+      cpuModel: os.cpus()[0]?.model ?? "unknown",
+      totalMemBytes: os.totalmem(),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      loadAvg: os.loadavg(),
+    },
+  };
+  if (settings.machine.loadAvg[0]! > settings.machine.cpus) {
+    notes.push(`load average ${settings.machine.loadAvg[0]!.toFixed(1)} exceeds ${settings.machine.cpus} cores: other work shared the CPU`);
+  }
+  return new BenchmarkResult(figures, settings, notes);
+}

@@ -1,0 +1,127 @@
+// Labelled data for report, bench, evaluate and the target search: the inputs come through engine/data's openData()
+// (the readers `--calib` uses: a folder of .npy batches or one <input>.npy per input, .npz files, ONNX
+// test_data_set_* folders, images), stacked along the first axis; labels are optional: `y.npy` (or `labels.npy`)
+// beside .npy inputs, a `y` (or `labels`) array in each .npz, or a file given explicitly.
+
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import path from "node:path";
+import { parseNpy } from "../data/npy";
+import { DataError, ortTypeName, type FeedTensor, type InputSpec } from "../data/feeds";
+import type { Limits } from "../onnx/limits";
+import { listFiles, openData } from "../data/readers";
+import { ZipFile } from "../data/zip";
+import { dtypeFromOrt } from "../runtime/tensors";
+import { elementCount, type Feeds, type HostDType, type HostTensor, type ValueInfo } from "./feeds";
+import type { LabelledData } from "./evaluate";
+
+const HOST_TYPES: readonly string[] = ["float32", "float64", "int32", "int64", "uint8", "int8", "uint16", "int16", "bool"];
+
+/** Names the labels go by, in the order they are looked for. */
+const LABEL_NAMES = ["y", "labels"];
+
+function hostTensor(t: FeedTensor, source: string): HostTensor {
+  const type = t.type ?? "";
+  if (!HOST_TYPES.includes(type) || Array.isArray(t.data)) throw new DataError(`${source}: element type ${type || "string"} cannot be evaluated; give float, int or bool data`);
+  return { type: type as HostDType, dims: t.dims, data: t.data as HostTensor["data"] };
+}
+
+export function readNpyTensor(file: string): HostTensor {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
+  }
+  const a = parseNpy(bytes, file);
+  return hostTensor({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, file);
+}
+
+/** A runner's inputs as the data readers take them: -1 dims are dynamic, no dims at all is an unknown rank. */
+export function inputSpecsOf(inputs: readonly ValueInfo[]): InputSpec[] {
+  return inputs.map((i) => {
+    const elemType = dtypeFromOrt(i.type);
+    if (elemType === undefined) throw new DataError(`input "${i.name}" has type ${i.type}, which cannot be fed from data files`);
+    return { name: i.name, elemType, shape: i.shape.length === 0 ? undefined : i.shape.map((d) => (typeof d === "number" && d < 0 ? null : d)) };
+  });
+}
+
+/** Tensors along the first axis: one tensor, or a copy holding them all. Trailing dims must agree. */
+function stack(parts: readonly HostTensor[], what: string): HostTensor {
+  if (parts.length === 1) return parts[0]!;
+  const first = parts[0]!;
+  const tail = first.dims.slice(1).join(",");
+  const bad = parts.findIndex((p) => p.dims.slice(1).join(",") !== tail || p.type !== first.type);
+  if (bad >= 0) {
+    const p = parts[bad]!;
+    throw new DataError(
+      `${what}: batch ${bad} is ${p.type} [${p.dims.join(",")}] but batch 0 is ${first.type} [${first.dims.join(",")}]; ` +
+        `evaluation stacks all samples, so every sample needs the same shape (resize the inputs to one size)`,
+    );
+  }
+  const Ctor = first.data.constructor as new (n: number) => HostTensor["data"];
+  const data = new Ctor(parts.reduce((a, p) => a + p.data.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    (data as Float32Array).set(p.data as Float32Array, at);
+    at += p.data.length;
+  }
+  return { type: first.type, dims: [parts.reduce((a, p) => a + (p.dims[0] ?? 1), 0), ...first.dims.slice(1)], data };
+}
+
+/** The labels stored with the inputs at `p`, and the names to skip when reading the inputs. */
+function findLabels(p: string, inputNames: readonly string[], limits?: Limits): { labels?: HostTensor; exclude: string[] } {
+  const free = LABEL_NAMES.filter((n) => !inputNames.includes(n));
+  const isDir = statSync(p).isDirectory();
+  const entries = isDir ? readdirSync(p) : [];
+  const npy = free.find((n) => entries.includes(`${n}.npy`));
+  if (npy) return { labels: readNpyTensor(path.join(p, `${npy}.npy`)), exclude: [`${npy}.npy`] };
+  const archives = !isDir ? (p.toLowerCase().endsWith(".npz") ? [p] : []) : entries.some((e) => e.toLowerCase().endsWith(".npz")) ? listFiles(p, ".npz") : [];
+  if (archives.length === 0) return { exclude: [] };
+  const found: HostTensor[] = [];
+  let key: string | undefined;
+  for (const file of archives) {
+    const zip = new ZipFile(file, limits);
+    try {
+      const entry = zip.entries.find((e) => free.includes(e.name.replace(/\.npy$/, "")));
+      if (!entry) {
+        if (found.length > 0) throw new DataError(`${file}: no labels array (${free.join(" or ")}), but ${archives[0]} has one; give every archive its labels, or none`);
+        continue;
+      }
+      key = entry.name.replace(/\.npy$/, "");
+      const a = parseNpy(zip.read(entry), `${file}[${key}]`);
+      found.push(hostTensor({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, `${file}[${key}]`));
+    } finally {
+      zip.close();
+    }
+  }
+  if (found.length > 0 && found.length < archives.length) throw new DataError(`${archives[0]}: no labels array (${free.join(" or ")}), but a later archive has one; give every archive its labels, or none`);
+  return key ? { labels: stack(found, `${p} labels`), exclude: [key] } : { exclude: [] };
+}
+
+export interface LoadDataOptions {
+  /** Read only until this many samples are in (the rest of the data is not read). */
+  limit?: number;
+  limits?: Limits;
+}
+
+/**
+ * Loads inputs (and labels, when present) for the given model inputs from `p`, a file or folder in any format
+ * openData() reads. Errors name the file and say what was expected.
+ */
+export function loadDataDir(p: string, inputs: readonly ValueInfo[], labelsFile?: string, options: LoadDataOptions = {}): LabelledData {
+  if (!existsSync(p)) throw new DataError(`${p}: no such file or folder; give a folder of .npy files, an .npz, test_data_set_* folders or images`);
+  const specs = inputSpecsOf(inputs);
+  const found = findLabels(p, specs.map((s) => s.name), options.limits);
+  const parts = new Map<string, HostTensor[]>(specs.map((s) => [s.name, []]));
+  let samples = 0;
+  for (const batch of openData(p, specs, { exclude: found.exclude, limits: options.limits })) {
+    for (const s of specs) parts.get(s.name)!.push(hostTensor(batch[s.name]!, `${p}: input "${s.name}"`));
+    samples += batch[specs[0]!.name]!.dims[0] ?? 1;
+    if (options.limit !== undefined && samples >= options.limit) break;
+  }
+  const feeds: Feeds = {};
+  for (const [name, list] of parts) feeds[name] = stack(list, `${p}: input "${name}"`);
+  const labels = labelsFile !== undefined ? readNpyTensor(labelsFile) : found.labels;
+  if (labels && elementCount(labels.dims) === 0) throw new DataError(`${labelsFile ?? p}: the labels are empty`);
+  return labels ? { inputs: feeds, labels } : { inputs: feeds };
+}

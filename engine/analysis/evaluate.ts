@@ -1,0 +1,229 @@
+// evaluate(): one metric for several models on the same labelled samples, with a confidence interval for each
+// score and a paired interval (and, for accuracy, an exact McNemar p-value) for each model's difference from the
+// first. Without labels the first model (normally FP32) is the reference: agreement with its predictions, or
+// closeness to its outputs.
+
+import { checkFeeds, feedsBatch, sliceRows, type Feeds, type HostTensor } from "./feeds";
+import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
+import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner } from "./runner";
+import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
+import { evaluationMimeBundle, evaluationText } from "../../kernel/views/evaluate-view";
+import os from "node:os";
+
+export type MetricSpec =
+  | "top1"
+  | "top5"
+  | "f1"
+  | "mse"
+  | "psnr"
+  | "cosine"
+  | "cer"
+  | "wer"
+  | "agreement"
+  | { kind: "topk"; k: number }
+  | { kind: "psnr"; peak: number }
+  | { kind: "cer" | "wer"; sequence: SequenceOptions };
+
+export interface LabelledData {
+  /** Every sample's inputs; the first dimension of each tensor is the sample index. */
+  inputs: Feeds;
+  /** Class ids ([N] or [N,1]), one-hot rows, regression targets shaped like the output, or token sequences. */
+  labels?: HostTensor;
+}
+
+export interface EvaluateOptions {
+  /** Output to score; default the model's first output. */
+  output?: string;
+  /** Samples per run. Default 64. */
+  batchSize?: number;
+  /** Score only the first `limit` samples. */
+  limit?: number;
+  threads?: number;
+  ep?: ExecutionProvider;
+  confidence?: number;
+  open?: OpenRunner;
+}
+
+export interface ModelScore {
+  name: string;
+  score: Interval;
+  /** candidate − first model, paired per sample; absent on the first model and for agreement. */
+  vsFirst?: {
+    diff: Interval;
+    pValue?: number;
+    method: "mcnemar" | "paired-bootstrap";
+    /** For top-k: samples only the first model got right, and only this one got right. */
+    discordant?: { onlyFirst: number; onlyThis: number };
+  };
+}
+
+export interface EvaluationJson {
+  kind: "ptq.evaluation";
+  version: 1;
+  metric: string;
+  higherIsBetter: boolean;
+  /** What each model is scored against. */
+  reference: "labels" | "first model";
+  samples: number;
+  models: ModelScore[];
+  notes: string[];
+}
+
+export class EvaluationResult {
+  constructor(readonly json: EvaluationJson) {}
+  get models(): ModelScore[] {
+    return this.json.models;
+  }
+  toJSON(): EvaluationJson {
+    return this.json;
+  }
+  toString(): string {
+    return evaluationText(this.json);
+  }
+  toMimeBundle(): Record<string, unknown> {
+    return evaluationMimeBundle(this.json);
+  }
+  [Symbol.for("ptq.display")](): Record<string, unknown> {
+    return this.toMimeBundle();
+  }
+}
+
+/** Runs one model over all samples in batches and stacks the chosen output along the first axis. */
+async function collectOutput(open: OpenRunner, src: ModelSource, name: string, data: Feeds, n: number, opts: EvaluateOptions): Promise<HostTensor> {
+  const runner = await open(src, { threads: opts.threads ?? os.availableParallelism(), ep: opts.ep ?? "cpu" });
+  try {
+    checkFeeds(data, runner.inputs, name);
+    const outName = opts.output ?? runner.outputs[0]?.name;
+    if (!outName || !runner.outputs.some((o) => o.name === outName)) {
+      throw new Error(`${name}: no output "${outName}"; outputs are ${runner.outputs.map((o) => `"${o.name}"`).join(", ")}`);
+    }
+    // A fixed first dimension is the only batch size the model accepts.
+    const fixedBatch = runner.inputs[0]?.shape[0];
+    const isFixed = typeof fixedBatch === "number" && fixedBatch > 0;
+    const bs = isFixed ? fixedBatch : (opts.batchSize ?? 64);
+    if (isFixed && n % bs !== 0) throw new Error(`${name}: the model takes batches of exactly ${bs}, and ${n} samples do not divide into them; set limit to a multiple of ${bs}`);
+    const parts: HostTensor[] = [];
+    for (let s = 0; s < n; s += bs) {
+      const feeds: Feeds = {};
+      for (const i of runner.inputs) feeds[i.name] = sliceRows(data[i.name]!, s, Math.min(bs, n - s));
+      parts.push((await runner.run(feeds, [outName]))[outName]!);
+    }
+    const per = parts[0]!.data.length / parts[0]!.dims[0]!;
+    const out = new Float32Array(n * per);
+    let at = 0;
+    for (const p of parts) {
+      for (let i = 0; i < p.data.length; i++) out[at++] = Number(p.data[i]!);
+    }
+    return { type: "float32", dims: [n, ...parts[0]!.dims.slice(1)], data: out };
+  } finally {
+    await runner.release();
+  }
+}
+
+interface MetricPlan {
+  name: string;
+  higherIsBetter: boolean;
+}
+
+function plan(metric: MetricSpec): MetricPlan {
+  const kind = typeof metric === "string" ? metric : metric.kind;
+  switch (kind) {
+    case "top1":
+    case "top5":
+      return { name: kind, higherIsBetter: true };
+    case "topk":
+      return { name: `top${(metric as { k: number }).k}`, higherIsBetter: true };
+    case "mse":
+    case "cer":
+    case "wer":
+      return { name: kind, higherIsBetter: false };
+    default:
+      return { name: kind, higherIsBetter: true };
+  }
+}
+
+export async function evaluate(models: BenchmarkModels, data: LabelledData, metric: MetricSpec = "top1", options: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const entries = namedModels(models, "evaluate");
+  const available = feedsBatch(data.inputs);
+  const n = Math.min(available, options.limit ?? available);
+  if (data.labels && (data.labels.dims[0] ?? 0) < n) throw new Error(`evaluate: ${n} samples but only ${data.labels.dims[0]} labels`);
+  const open = options.open ?? (await import("./runtime-runner")).openRuntimeRunner;
+  const outputs: HostTensor[] = [];
+  for (const [name, src] of entries) outputs.push(await collectOutput(open, src, name, data.inputs, n, options));
+
+  const level = options.confidence ?? 0.95;
+  const p = plan(metric);
+  const kind = typeof metric === "string" ? metric : metric.kind;
+  const labels = data.labels ? sliceRows(data.labels, 0, n) : undefined;
+  const notes: string[] = [];
+  const scores: ModelScore[] = [];
+  let reference: EvaluationJson["reference"] = labels ? "labels" : "first model";
+  let metricName = p.name;
+
+  const isTopk = kind === "top1" || kind === "top5" || kind === "topk";
+  if ((isTopk && !labels) || kind === "agreement") {
+    // No labels: how often each model's top-1 equals the first model's.
+    const ref = argmaxRows(asRows(outputs[0]!, "output"));
+    metricName = "agreement";
+    reference = "first model";
+    if (isTopk) notes.push("no labels given: scoring top-1 agreement with the first model instead of accuracy");
+    outputs.forEach((o, i) => {
+      const pred = argmaxRows(asRows(o, "output"));
+      const agree = pred.reduce((a, v, j) => a + (v === ref[j] ? 1 : 0), 0);
+      scores.push({ name: entries[i]![0], score: wilsonInterval(agree, n, level) });
+    });
+  } else if (isTopk) {
+    const k = kind === "top1" ? 1 : kind === "top5" ? 5 : (metric as { k: number }).k;
+    const y = classLabels(labels!);
+    const correct = outputs.map((o) => topkCorrect(asRows(o, "output"), y, k));
+    correct.forEach((c, i) => {
+      const s: ModelScore = { name: entries[i]![0], score: wilsonInterval(c.reduce((a, v) => a + v, 0), n, level) };
+      if (i > 0) {
+        const d = pairedProportionDiff(correct[0]!, c, level);
+        s.vsFirst = { diff: d.diff, pValue: d.pValue, method: "mcnemar", discordant: { onlyFirst: d.onlyA, onlyThis: d.onlyB } };
+      }
+      scores.push(s);
+    });
+  } else if (kind === "f1") {
+    const y = labels ? classLabels(labels) : argmaxRows(asRows(outputs[0]!, "output"));
+    const preds = outputs.map((o) => argmaxRows(asRows(o, "output")));
+    preds.forEach((pr, i) => {
+      const s: ModelScore = { name: entries[i]![0], score: bootstrapStatistic(n, (idx) => macroF1(pr, y, idx), level) };
+      if (i > 0) s.vsFirst = { diff: bootstrapStatistic(n, (idx) => macroF1(pr, y, idx) - macroF1(preds[0]!, y, idx), level), method: "paired-bootstrap" };
+      scores.push(s);
+    });
+  } else if (kind === "mse" || kind === "psnr" || kind === "cosine") {
+    const target = asRows(labels ?? outputs[0]!, labels ? "labels" : "first model's output");
+    const peak = typeof metric === "object" && metric.kind === "psnr" ? metric.peak : 1;
+    const per = outputs.map((o) => {
+      const r = asRows(o, "output");
+      return kind === "mse" ? perSampleMse(r, target) : kind === "psnr" ? perSamplePsnr(r, target, peak) : perSampleCosine(r, target);
+    });
+    per.forEach((v, i) => {
+      const s: ModelScore = { name: entries[i]![0], score: meanInterval(v, level) };
+      if (i > 0 && labels) s.vsFirst = { diff: pairedBootstrapMeanDiff(per[0]!, v, level), method: "paired-bootstrap" };
+      scores.push(s);
+    });
+  } else if (kind === "cer" || kind === "wer") {
+    const seqOpts = typeof metric === "object" && "sequence" in metric ? metric.sequence : {};
+    const ref = labels ? sequences(labels, seqOpts, false) : sequences(outputs[0]!, seqOpts, true);
+    const counts = outputs.map((o) => errorCounts(sequences(o, seqOpts, true), ref, kind === "cer" ? "char" : "word", seqOpts.space ?? 0));
+    const rate = (c: { edits: Float64Array; lengths: Float64Array }, idx: Int32Array) => {
+      let e = 0;
+      let l = 0;
+      for (const i of idx) {
+        e += c.edits[i]!;
+        l += c.lengths[i]!;
+      }
+      return l === 0 ? 0 : e / l;
+    };
+    counts.forEach((c, i) => {
+      const s: ModelScore = { name: entries[i]![0], score: bootstrapStatistic(n, (idx) => rate(c, idx), level) };
+      if (i > 0 && labels) s.vsFirst = { diff: bootstrapStatistic(n, (idx) => rate(c, idx) - rate(counts[0]!, idx), level), method: "paired-bootstrap" };
+      scores.push(s);
+    });
+  } else {
+    throw new Error(`evaluate: unknown metric ${JSON.stringify(metric)}; use top1, top5, {kind:"topk",k}, f1, mse, psnr, cosine, cer, wer or agreement`);
+  }
+  return new EvaluationResult({ kind: "ptq.evaluation", version: 1, metric: metricName, higherIsBetter: p.higherIsBetter, reference, samples: n, models: scores, notes });
+}

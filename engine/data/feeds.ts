@@ -1,0 +1,205 @@
+// Feeds (one batch of model inputs) and the checks every reader and the calibrator share: names, element types and
+// shapes against the model's inputs, with errors that name the input, where the data came from, and what was
+// expected. Also splitting a stacked array along its first axis into batches.
+
+import type { GraphProto, ModelProto } from "onnx-buf";
+import { DataType, dtypeName } from "../onnx/dtype";
+import { valueInfoTensor, type Dim } from "../onnx/proto";
+import type { TensorData } from "../onnx/tensor";
+// Type names only: engine/runtime/tensors imports onnxruntime-node for types, erased at build time.
+import { ortType } from "../runtime/tensors";
+
+/** The numeric arrays a feed can hold (engine/onnx's decoded tensor data, strings excluded). */
+export type FeedArray = Exclude<TensorData, string[]>;
+
+/** One input tensor: an onnxruntime Tensor fits (it has data, dims and type), so does `{ data, dims }`. */
+export interface FeedTensor {
+  readonly data: FeedArray | readonly string[];
+  readonly dims: readonly number[];
+  /** onnxruntime's type name ("float32", "int64", ...), when known. */
+  readonly type?: string;
+}
+
+/** One batch: a tensor per model input name. */
+export type Feeds = { readonly [inputName: string]: FeedTensor };
+
+/** Any (async) iterable of feeds; readers return these lazily, so only one batch is in memory at a time. */
+export type CalibrationData = Iterable<Feeds> | AsyncIterable<Feeds>;
+
+/** A graph input that is not an initializer: what the user must feed. */
+export interface InputSpec {
+  name: string;
+  elemType: DataType;
+  /** undefined: rank unknown. */
+  shape: Dim[] | undefined;
+}
+
+export class DataError extends Error {
+  override readonly name = "DataError";
+}
+
+/** The inputs a model needs fed (graph inputs minus initializers, as in IR ≥ 4 models with defaults). */
+export function modelInputs(model: ModelProto | GraphProto): InputSpec[] {
+  const graph = model.$typeName === "onnx.ModelProto" ? model.graph : model;
+  if (!graph) throw new DataError("the model has no graph");
+  const inits = new Set(graph.initializer.map((t) => t.name));
+  const out: InputSpec[] = [];
+  for (const v of graph.input) {
+    if (inits.has(v.name)) continue;
+    const t = valueInfoTensor(v);
+    if (!t) throw new DataError(`input "${v.name}" is not a tensor; calibration feeds tensors only`);
+    out.push({ name: v.name, elemType: t.elemType, shape: t.shape });
+  }
+  return out;
+}
+
+export function ortTypeName(t: DataType): string {
+  const n = ortType(t);
+  if (!n) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);
+  return n;
+}
+
+export interface FeedArrayType {
+  new (n: number): FeedArray;
+  readonly name: string;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/** The JS array each element type is fed as (float16 as its raw bits in a Uint16Array, bool as Uint8Array). */
+const ARRAY_FOR: Partial<Record<DataType, FeedArrayType>> = {
+  [DataType.FLOAT]: Float32Array,
+  [DataType.DOUBLE]: Float64Array,
+  [DataType.FLOAT16]: Uint16Array,
+  [DataType.INT8]: Int8Array,
+  [DataType.UINT8]: Uint8Array,
+  [DataType.BOOL]: Uint8Array,
+  [DataType.INT16]: Int16Array,
+  [DataType.UINT16]: Uint16Array,
+  [DataType.INT32]: Int32Array,
+  [DataType.UINT32]: Uint32Array,
+  [DataType.INT64]: BigInt64Array,
+  [DataType.UINT64]: BigUint64Array,
+};
+
+export function arrayTypeFor(t: DataType): FeedArrayType {
+  const a = ARRAY_FOR[t];
+  if (!a) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);
+  return a;
+}
+
+export const formatShape = (s: readonly (Dim | undefined)[] | undefined): string =>
+  s === undefined ? "(unknown rank)" : `[${s.map((d) => (d === null || d === undefined ? "?" : d)).join(", ")}]`;
+
+/** Does this feed's array/type fit the input's element type? */
+function typeFits(spec: InputSpec, t: FeedTensor): boolean {
+  if (t.type !== undefined) return t.type === ortType(spec.elemType);
+  const want = ARRAY_FOR[spec.elemType];
+  return want !== undefined && t.data.constructor === want;
+}
+
+const actualType = (t: FeedTensor): string => t.type ?? t.data.constructor.name;
+
+/**
+ * Checks one batch against the model's inputs. `source` says where it came from ("calib/a.npy", "batch 3") and
+ * is part of every message. Unknown names, missing inputs, wrong element types, wrong ranks, fixed dims that
+ * differ and data lengths that do not match the dims are errors.
+ */
+export function checkFeeds(feeds: Feeds, specs: readonly InputSpec[], source: string): void {
+  const names = new Set(specs.map((s) => s.name));
+  const expected = specs.map((s) => `"${s.name}"`).join(", ");
+  for (const k of Object.keys(feeds)) {
+    if (!names.has(k)) throw new DataError(`${source}: "${k}" is not an input of the model (inputs: ${expected})`);
+  }
+  for (const spec of specs) {
+    const t = feeds[spec.name];
+    if (!t) throw new DataError(`${source}: no data for input "${spec.name}" (inputs: ${expected})`);
+    const what = `${source}: input "${spec.name}"`;
+    if (!typeFits(spec, t)) {
+      throw new DataError(
+        `${what} must be ${dtypeName(spec.elemType)} (${ARRAY_FOR[spec.elemType]?.name ?? "not feedable"}), got ${actualType(t)}`,
+      );
+    }
+    const count = t.dims.reduce((a, d) => a * d, 1);
+    if (t.dims.some((d) => !Number.isInteger(d) || d < 0) || count !== t.data.length) {
+      throw new DataError(`${what}: dims ${formatShape(t.dims)} do not match its ${t.data.length} values`);
+    }
+    if (count === 0) throw new DataError(`${what} is empty (shape ${formatShape(t.dims)})`);
+    if (spec.shape === undefined) continue;
+    const bad =
+      spec.shape.length !== t.dims.length ||
+      spec.shape.some((d, i) => typeof d === "number" && d > 0 && d !== t.dims[i]);
+    if (bad) {
+      throw new DataError(`${what}: expected shape ${formatShape(spec.shape)}, got ${formatShape(t.dims)}`);
+    }
+  }
+}
+
+/** A plain array with its shape and ONNX element type, as decoded from .npy/.npz/.pb files. */
+export interface LoadedArray {
+  dtype: DataType;
+  dims: number[];
+  data: FeedArray;
+}
+
+/**
+ * Turns arrays read from a file into batches for the model: an array with the model's rank is one batch (or, when
+ * the model's first dim is fixed to b and the array's first dim is a multiple of it, several batches of b); an
+ * array one rank short is a single sample and gets a batch axis of 1. `batchSize` splits a stacked array into
+ * batches of that many samples when the model's batch dim is dynamic. All arrays must agree on the batch count.
+ */
+export function* batchesOf(
+  arrays: ReadonlyMap<string, LoadedArray>,
+  specs: readonly InputSpec[],
+  source: string,
+  batchSize?: number,
+): Generator<Feeds> {
+  let samples: number | undefined;
+  let step: number | undefined;
+  const shaped = new Map<string, LoadedArray>();
+  for (const spec of specs) {
+    const a = arrays.get(spec.name);
+    if (!a) continue; // checkFeeds reports it with the full list
+    const rank = spec.shape?.length;
+    const dims = rank !== undefined && a.dims.length === rank - 1 ? [1, ...a.dims] : a.dims;
+    if (dims.length === 0) throw new DataError(`${source}: input "${spec.name}" is a scalar; expected ${formatShape(spec.shape)}`);
+    // A fixed batch is a positive dim; -1 or 0 (paddle2onnx and old exporters write these for "any") is dynamic.
+    const first = spec.shape?.[0];
+    const fixed = typeof first === "number" && first > 0 ? first : undefined;
+    const b = fixed ?? batchSize ?? dims[0]!;
+    if (fixed !== undefined && dims[0]! % fixed !== 0) {
+      throw new DataError(
+        `${source}: input "${spec.name}" has ${dims[0]} samples along the first axis, not a multiple of the model's batch ${fixed}`,
+      );
+    }
+    if (samples !== undefined && samples !== dims[0]) {
+      throw new DataError(`${source}: inputs disagree on the number of samples (${samples} vs ${dims[0]} for "${spec.name}")`);
+    }
+    samples = dims[0]!;
+    step = Math.min(step ?? Infinity, b);
+    shaped.set(spec.name, { ...a, dims });
+  }
+  for (const [k, a] of arrays) if (!shaped.has(k)) shaped.set(k, a);
+  if (samples === undefined || step === undefined || step >= samples) {
+    const feeds: Record<string, FeedTensor> = {};
+    for (const [k, a] of shaped) feeds[k] = { data: a.data, dims: a.dims, type: ortTypeNameOrUndefined(a.dtype) };
+    checkFeeds(feeds, specs, source);
+    yield feeds;
+    return;
+  }
+  for (let s = 0; s < samples; s += step) {
+    const n = Math.min(step, samples - s);
+    const feeds: Record<string, FeedTensor> = {};
+    for (const [k, a] of shaped) {
+      const per = a.data.length / a.dims[0]!;
+      feeds[k] = {
+        data: a.data.subarray(s * per, (s + n) * per),
+        dims: [n, ...a.dims.slice(1)],
+        type: ortTypeNameOrUndefined(a.dtype),
+      };
+    }
+    checkFeeds(feeds, specs, `${source} (samples ${s}..${s + n - 1})`);
+    yield feeds;
+  }
+}
+
+const ortTypeNameOrUndefined = (t: DataType): string | undefined => (t === DataType.STRING ? undefined : ortType(t));

@@ -1,0 +1,23 @@
+// Calibration and evaluation data: feeds checked against a model's inputs, and lazy readers for .npy folders,
+// .npz archives, ONNX test_data_set_* folders, image folders and random data, within the resource limits of
+// limits.ts. See docs/calibration.md and docs/limits.md.
+export {
+  DataError,
+  arrayTypeFor,
+  batchesOf,
+  checkFeeds,
+  modelInputs,
+  ortTypeName,
+  type CalibrationData,
+  type FeedArray,
+  type FeedTensor,
+  type Feeds,
+  type InputSpec,
+  type LoadedArray,
+} from "./feeds";
+export { LIMITS, LimitError, limitOf, type LimitName, type Limits } from "../onnx/limits";
+export { loadNpy, parseNpy } from "./npy";
+export { inputSpecs, openData, readNpyFolder, readNpz, readTestDataSets, type ModelInputsSource, type ReaderOptions } from "./readers";
+export { imageHeader, readImageFolder, type ImageHeader, type ImageOptions } from "./images";
+export { randomData, type RandomDataOptions } from "./random";
+export { ZipFile, type ZipEntry } from "./zip";
