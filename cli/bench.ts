@@ -9,6 +9,7 @@ import { sliceRows, type Feeds } from "../engine/analysis/feeds";
 import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
 import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
+import { benchmarkText } from "../kernel/views/benchmark-view";
 
 const HELP = `Usage: ptq bench A.onnx [B.onnx ...] [options]
 
@@ -99,7 +100,7 @@ export async function run(argv: string[]): Promise<number> {
       options.batchSizes ??= [1];
     }
     const result = await benchmark(models, options);
-    process.stdout.write((v.json ? JSON.stringify(result.toJSON(), null, 2) : result.toString()) + "\n");
+    process.stdout.write((v.json ? JSON.stringify(result.toJSON(), null, 2) : benchmarkText(result.toJSON())) + "\n");
     return 0;
   } catch (e) {
     process.stderr.write(`ptq bench: ${errorMessage(e)}\n`);

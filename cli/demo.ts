@@ -9,11 +9,13 @@ import { benchmark } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { evaluate } from "../engine/analysis/evaluate";
 import { formatBytes, formatMs, formatPct, formatPp, renderTable } from "../engine/analysis/format";
-import { buildReport, reportHtml, writeFileAtomic, type ReportJson } from "../engine/analysis/report";
+import { benchmarkText } from "../kernel/views/benchmark-view";
+import { evaluationText } from "../kernel/views/evaluate-view";
+import { buildReport, reportHtml, type ReportJson } from "./report-document";
 import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
 import { makeTempDir, untrackTemp } from "../engine/onnx/tempdir";
 import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
-import { checkOutput, checkOutputFolder, errorMessage } from "./files";
+import { checkOutput, checkOutputFolder, errorMessage, writeFileAtomic } from "./files";
 
 // From source (tsx) __dirname is cli/; bundled into out/cli.js it is out/: the repository is one level up either way.
 const FIXTURES = [path.resolve(__dirname, "..", "test", "fixtures")].find((p) => existsSync(p)) ?? path.resolve("test", "fixtures");
@@ -160,13 +162,13 @@ export async function run(argv: string[]): Promise<number> {
     const bench = await benchmark(models, { batchSizes: [1, 32], seconds: cfg.seconds, threads: cfg.threads, warmup: 5 });
     process.stdout.write("\n");
     if (!q) {
-      process.stdout.write(`${evaluation.toString()}\n\n${bench.toString()}\n`);
+      process.stdout.write(`${evaluationText(evaluation.toJSON())}\n\n${benchmarkText(bench.toJSON())}\n`);
       return 1;
     }
     const report = buildReport(evaluation.toJSON(), bench.toJSON(), {});
     writeFileAtomic(html, reportHtml(report));
     if (cfg.out === undefined) untrackTemp(out);
-    process.stdout.write(table(report) + "\n\n" + bench.toString() + "\n\n");
+    process.stdout.write(table(report) + "\n\n" + benchmarkText(bench.toJSON()) + "\n\n");
     process.stdout.write(`Files in ${out} (INT8 model, report.html). Total ${((performance.now() - t0) / 1000).toFixed(1)} s.\n`);
     return 0;
   } catch (e) {

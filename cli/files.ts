@@ -1,6 +1,6 @@
 // What every `ptq` command that writes checks about its output before the work starts (so a run of minutes does not
 // end in "no such folder"), and how any command turns a failure into one line that names the file.
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants, renameSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { UsageError } from "./args";
 
@@ -115,4 +115,11 @@ export function errorMessage(e: unknown, output?: { path: string; flag: string }
     default:
       return file && !e.message.includes(file) ? `${e.message} (${file})` : e.message;
   }
+}
+
+/** Writes through a temp file in the same folder and renames, so a reader never sees half a file. */
+export function writeFileAtomic(file: string, text: string): void {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  writeFileSync(tmp, text);
+  renameSync(tmp, file);
 }

@@ -4,10 +4,9 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { writeFileAtomic } from "../engine/analysis/report";
 import { runNotebook, serializeNotebook } from "../client/notebook/run";
 import { oneOf, parsePositiveNumber, UsageError } from "./args";
-import { checkOutput, errorMessage } from "./files";
+import { checkOutput, errorMessage, writeFileAtomic } from "./files";
 
 const HELP = `Usage: ptq notebook run NOTEBOOK.ipynb (-o OUT.ipynb | --in-place) [options]
 

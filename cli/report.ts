@@ -9,9 +9,9 @@ import { loadDataDir } from "../engine/analysis/dataset";
 import { evaluate, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
 import { generateFeeds, sliceRows, type Feeds } from "../engine/analysis/feeds";
 import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
-import { buildReport, reportHtml, reportText, writeFileAtomic } from "../engine/analysis/report";
+import { buildReport, reportHtml, reportText } from "./report-document";
 import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
-import { checkOutput, errorMessage } from "./files";
+import { checkOutput, errorMessage, writeFileAtomic } from "./files";
 
 const METRICS = ["top1", "top5", "f1", "mse", "psnr", "cosine", "cer", "wer", "agreement"] as const;
 

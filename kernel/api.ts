@@ -3,6 +3,8 @@
 import { analyze as analyzeModels, type AnalysisResult, type AnalyzeOptions } from "../engine/analysis/analyze";
 import { benchmark as benchmarkModels, type BenchmarkModels, type BenchmarkOptions, type BenchmarkResult } from "../engine/analysis/benchmark";
 import { evaluate as evaluateModels } from "../engine/analysis/evaluate";
+import { searchMixedPrecision as searchMixedPrecisionModels, type MixedPrecisionResult } from "../engine/analysis/sensitivity";
+import { tradeoffMimeBundle, tradeoffPlot } from "./views/mixed-report";
 import { display } from "./display";
 import { modelSummary } from "./model-summary";
 import { histogramDisplays } from "./histogram-display";
@@ -24,7 +26,7 @@ export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "../engi
 export { readNpyTensor as readNpy } from "../engine/analysis/dataset";
 export { openData, readNpyFolder, readNpz } from "../engine/data/readers";
 export type { AnalysisResult, AnalyzeOptions } from "../engine/analysis/analyze";
-export { rankSensitivity, searchMixedPrecision } from "../engine/analysis/sensitivity";
+export { rankSensitivity } from "../engine/analysis/sensitivity";
 export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "../engine/analysis/sensitivity";
 export { lowBitModel, lowBitModelCalibrated, quantizeLowBit } from "../engine/lowbit/index";
 export { correctBias, equalizeCrossLayer, smoothQuant } from "../engine/recovery/index";
@@ -54,6 +56,23 @@ export async function analyze(subject: PreparedModel | { float: Model; quantized
   const source = (prepared ? prepared.source : (subject as { float: Model }).float.path) ?? "";
   display.quantState({ source, tensors: quantStateOfAnalysis(result.json, prepared), warnBelowDb: result.json.warnBelowDb });
   return result;
+}
+
+/** What a cell gets from searchMixedPrecision: the engine's result, plus its trade-off as a table and a plot. */
+export type NotebookMixedPrecision = MixedPrecisionResult & {
+  /** Accuracy vs size vs latency of every configuration measured, as a displayable table (not enumerable). */
+  tradeoff(): { toMimeBundle(): Record<string, unknown> };
+  /** The same as a plotly figure: metric against size, one point per configuration (not enumerable). */
+  plot(): { data: unknown[]; layout: unknown };
+};
+
+/** The mixed-precision search (see engine/analysis/sensitivity); the methods stay out of JSON and of copies. */
+export async function searchMixedPrecision(...args: Parameters<typeof searchMixedPrecisionModels>): Promise<NotebookMixedPrecision> {
+  const result = await searchMixedPrecisionModels(...args);
+  return Object.defineProperties(result, {
+    tradeoff: { value: () => ({ toMimeBundle: () => tradeoffMimeBundle(result) }) },
+    plot: { value: () => tradeoffPlot(result) },
+  }) as NotebookMixedPrecision;
 }
 
 /** Loads an ONNX model (external data beside it included) and shows it in the Model Layers view. */

@@ -3,9 +3,8 @@
 // bundle, where the notebook renderer adds interactivity. Where the bundles go is set by the kernel (setSink);
 // outside a kernel (CLI, tests) they go nowhere, so library code may call display freely.
 import { inspect } from "node:util";
-import { Model } from "../engine/onnx/model";
-import { formatSummary, summarize } from "../engine/onnx/summary";
 import { MIME } from "./display-types";
+import { resultBundle } from "./views/index";
 import type { Histograms, MimeBundle, ModelSummary, QuantState } from "./protocol";
 
 /** A value with a rich form: return a MIME bundle. `toMimeBundle()` is also honoured (the Jupyter convention). */
@@ -105,8 +104,8 @@ export interface PlotlyFigure {
 
 /** The MIME bundle for any value: its rich form if it has one, else inspected text. */
 export function toBundle(value: unknown): MimeBundle {
-  // A model as its summary (inputs, outputs, op counts, parameters), never a dump of its protobuf.
-  if (value instanceof Model) return { [Mime.plain]: formatSummary(summarize(value)) };
+  const result = resultBundle(value);
+  if (result) return result;
   if (value !== null && (typeof value === "object" || typeof value === "function")) {
     const v = value as { [richDisplay]?: () => MimeBundle; toMimeBundle?: () => MimeBundle };
     if (typeof v[richDisplay] === "function") return v[richDisplay]!();

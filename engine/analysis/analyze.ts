@@ -1,11 +1,9 @@
 // analyze(): "which layers broke my accuracy?" in one call. Weight and activation error per tensor between the
-// float model and its quantized twin, optionally the per-node sensitivity ranking, rendered as a sorted table and a
-// plotly bar chart of SQNR per layer.
+// float model and its quantized twin, optionally the per-node sensitivity ranking. The kernel shows the result as a
+// sorted table and a plotly bar chart of SQNR per layer (kernel/views/analysis-view.ts).
 import type { CalibrationData, Feeds } from "../data/feeds";
-import { MIME, type SqnrDisplay } from "../../kernel/display-types";
 import type { Model } from "../onnx/model";
 import { convert, type PreparedModel } from "../quant/index";
-import { escapeHtml, renderTable } from "./format";
 import { activationErrors, weightErrors, type CompareOptions, type TensorError } from "./quant-error";
 import { rankSensitivity, type SensitivityRanking } from "./sensitivity";
 
@@ -37,48 +35,6 @@ export class AnalysisResult {
 
   toJSON(): AnalysisJson {
     return this.json;
-  }
-
-  toText(): string {
-    const rows = this.worst().map((e) => [e.kind, e.tensor, e.opType, fmtDb(e.sqnrDb), e.cosine.toFixed(5), e.maxAbs.toPrecision(3)]);
-    let text = renderTable(["kind", "tensor", "op", "SQNR", "cosine", "max |err|"], rows);
-    const s = this.json.sensitivity;
-    if (s) {
-      text += `\n\nSensitivity (output SQNR ${fmtDb(s.baselineDb)} fully quantized; gain when the node alone stays float):\n`;
-      text += renderTable(["node", "op", "output SQNR", "gain"], s.layers.map((l) => [l.node, l.opType, fmtDb(l.outputSqnrDb), `${l.gainDb >= 0 ? "+" : ""}${l.gainDb.toFixed(2)} dB`]));
-    }
-    return text;
-  }
-
-  toHtml(): string {
-    const warn = this.json.warnBelowDb;
-    const row = (e: TensorError) =>
-      `<tr${e.sqnrDb < warn ? ' class="ptq-warn" style="color: var(--vscode-errorForeground, #c00)"' : ""}>` +
-      [e.kind, e.tensor, e.opType, fmtDb(e.sqnrDb), e.cosine.toFixed(5), e.maxAbs.toPrecision(3)].map((c) => `<td>${escapeHtml(c)}</td>`).join("") +
-      "</tr>";
-    const head = ["kind", "tensor", "op", "SQNR", "cosine", "max |err|"].map((h) => `<th>${h}</th>`).join("");
-    return `<table class="ptq-analysis"><thead><tr>${head}</tr></thead><tbody>${this.worst().map(row).join("")}</tbody></table>`;
-  }
-
-  sqnrDisplay(): SqnrDisplay {
-    const layers = [...this.json.weights, ...this.json.activations].map((e) => ({ name: `${e.kind === "weight" ? "w" : "a"}: ${e.tensor}`, sqnrDb: clampDb(e.sqnrDb), op: e.opType }));
-    return { kind: "ptq.sqnr", layers, warnBelowDb: this.json.warnBelowDb };
-  }
-
-  plot(): { data: unknown[]; layout: unknown } {
-    const d = this.sqnrDisplay();
-    return {
-      data: [{ type: "bar", x: d.layers.map((l) => l.name), y: d.layers.map((l) => l.sqnrDb), marker: { color: d.layers.map((l) => (l.sqnrDb < this.json.warnBelowDb ? "#d62728" : "#1f77b4")) } }],
-      layout: { title: { text: "SQNR per tensor (higher is better)" }, yaxis: { title: { text: "dB" } }, xaxis: { automargin: true } },
-    };
-  }
-
-  toMimeBundle(): Record<string, unknown> {
-    return { [MIME.sqnr]: this.sqnrDisplay(), [MIME.plotly]: this.plot(), "text/html": this.toHtml(), "text/plain": this.toText() };
-  }
-
-  [Symbol.for("ptq.display")](): Record<string, unknown> {
-    return this.toMimeBundle();
   }
 }
 
@@ -122,5 +78,3 @@ export async function takeBatches(data: CalibrationData, max: number): Promise<F
   return out;
 }
 
-const fmtDb = (db: number) => (db === Infinity ? "exact" : `${db.toFixed(2)} dB`);
-const clampDb = (db: number) => (Number.isFinite(db) ? db : db > 0 ? 200 : -50);

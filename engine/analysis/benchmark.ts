@@ -9,7 +9,6 @@ import { Model } from "../onnx/model";
 import { checkFeeds, feedsBatch, generateFeeds, type Feeds, type ValueInfo } from "./feeds";
 import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner, type Runner } from "./runner";
 import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
-import { benchmarkMimeBundle, benchmarkText } from "../../kernel/views/benchmark-view";
 
 export interface BenchmarkOptions {
   /** Feeds to run: fixed tensors (their first dimension is the batch) or a function of the batch size. Default:
@@ -84,18 +83,6 @@ export class BenchmarkResult {
 
   toJSON(): { kind: "ptq.benchmark"; version: 1; settings: BenchmarkSettings; models: ModelFigures[]; notes: string[] } {
     return { kind: "ptq.benchmark", version: 1, settings: this.settings, models: this.models, notes: this.notes };
-  }
-
-  toString(): string {
-    return benchmarkText(this.toJSON());
-  }
-
-  toMimeBundle(): Record<string, unknown> {
-    return benchmarkMimeBundle(this.toJSON());
-  }
-
-  [Symbol.for("ptq.display")](): Record<string, unknown> {
-    return this.toMimeBundle();
   }
 }
 

@@ -7,7 +7,6 @@ import { checkFeeds, feedsBatch, sliceRows, type Feeds, type HostTensor } from "
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
 import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner } from "./runner";
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
-import { evaluationMimeBundle, evaluationText } from "../../kernel/views/evaluate-view";
 import os from "node:os";
 
 export type MetricSpec =
@@ -76,15 +75,6 @@ export class EvaluationResult {
   }
   toJSON(): EvaluationJson {
     return this.json;
-  }
-  toString(): string {
-    return evaluationText(this.json);
-  }
-  toMimeBundle(): Record<string, unknown> {
-    return evaluationMimeBundle(this.json);
-  }
-  [Symbol.for("ptq.display")](): Record<string, unknown> {
-    return this.toMimeBundle();
   }
 }
 

@@ -8,7 +8,6 @@ import type { Model } from "../onnx/model";
 import { convert, type PreparedModel } from "../quant/index";
 import type { QType } from "../quant/math";
 import { annotateGraph } from "../quant/registry";
-import { searchMimeBundle, tradeoffMimeBundle, tradeoffPlot } from "../../kernel/views/mixed-report";
 import { createSession, type ExecutionProvider } from "../runtime/session";
 import { ErrorAccumulator } from "./error-stats";
 import { argmaxRows, classLabels } from "./metrics";
@@ -209,6 +208,7 @@ export interface SearchStep {
 }
 
 export interface MixedPrecisionResult {
+  kind: "ptq.mixed-precision";
   target: AccuracyTarget;
   /** The float model's top-1 (%) for a drop target. */
   floatMetric?: number;
@@ -226,10 +226,6 @@ export interface MixedPrecisionResult {
   model: Model;
   /** The float model's size, and its latency with options.tradeoff: the trade-off table's first row. */
   float: { bytes: number; latencyMs?: number };
-  /** Accuracy vs size vs latency of every configuration measured, as a displayable table (not enumerable). */
-  tradeoff(): { toMimeBundle(): Record<string, unknown> };
-  /** The same as a plotly figure: metric against size, one point per configuration (not enumerable). */
-  plot(): { data: unknown[]; layout: unknown };
 }
 
 /**
@@ -351,7 +347,8 @@ export async function searchMixedPrecision(
     float.latencyMs = p50[0];
     ordered.forEach((s, i) => (s.latencyMs = p50[i + 1]));
   }
-  const result = {
+  return {
+    kind: "ptq.mixed-precision",
     target,
     floatMetric,
     ranking,
@@ -361,15 +358,7 @@ export async function searchMixedPrecision(
     warnings,
     model: chosen.model,
     float,
-  } as MixedPrecisionResult;
-  // A notebook cell whose value is the result shows the changed nodes as a table. Methods and the display stay out
-  // of JSON and of copies.
-  Object.defineProperties(result, {
-    [Symbol.for("ptq.display")]: { value: () => searchMimeBundle(result) },
-    tradeoff: { value: () => ({ toMimeBundle: () => tradeoffMimeBundle(result), [Symbol.for("ptq.display")]: () => tradeoffMimeBundle(result) }) },
-    plot: { value: () => tradeoffPlot(result) },
-  });
-  return result;
+  };
 }
 
 /** Top-1 accuracy (%) of the first output over all batches, against one class label per sample in order. */

@@ -10,6 +10,8 @@ import { convertMixed, modelOutputs, outputSqnr, searchMixedPrecision } from "..
 import { pairedProportionDiff } from "../../../engine/analysis/stats";
 import { readNpyTensor } from "../../../engine/analysis/dataset";
 import { MIME } from "../../../kernel/display-types";
+import { toBundle } from "../../../kernel/display";
+import { searchMixedPrecision as notebookSearch } from "../../../kernel/api";
 
 const FIX = path.join(__dirname, "..", "..", "fixtures");
 
@@ -48,7 +50,7 @@ test("analyze: weight and activation SQNR per tensor, outputs, sorted worst firs
   const s = j.sensitivity!;
   assert.equal(s.layers.length, prepared.summary!.quantized.length);
   for (let i = 1; i < s.layers.length; i++) assert.ok(s.layers[i - 1]!.gainDb >= s.layers[i]!.gainDb);
-  const bundle = result.toMimeBundle();
+  const bundle = toBundle(result); // what a notebook cell whose value is the result shows
   assert.ok(bundle[MIME.plotly] && bundle[MIME.sqnr] && bundle["text/html"]);
   assert.match(String(bundle["text/plain"]), /Sensitivity/);
 });
@@ -113,7 +115,7 @@ test("mixed precision by 16-bit activations: the chosen nodes read and write 16-
   }
   // In a notebook the result shows the changed nodes as a table (remedy, gain alone) and the search in words.
   const shown = await searchMixedPrecision(prepared, data, target);
-  const bundle = (shown as unknown as Record<symbol, () => Record<string, unknown>>)[Symbol.for("ptq.display")]!();
+  const bundle = toBundle(shown);
   const table = bundle[MIME.table] as { title: string; columns: string[]; rows: unknown[][] };
   assert.deepEqual(table.rows.map((r) => [r[0], r[2]]), shown.chosen.int16.map((n) => [n, "16-bit"]));
   assert.match(table.title, /^Mixed precision: target met — [\d.]+ dB output SQNR, 100\.0 % of weights int8; \d+ node\(s\) at 16-bit activations$/);
@@ -134,11 +136,12 @@ test("mixed precision by 16-bit activations: the chosen nodes read and write 16-
 test("mixed precision trade-off: accuracy, int8 share, size and (on request) latency of every configuration measured", async () => {
   const { prepared, calib } = await calibratedCnn();
   const data = calib.slice(0, 4);
-  const plain = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb: 45 });
+  // The notebook API's result: the engine's, with tradeoff() and plot() for the cell.
+  const plain = await notebookSearch(prepared, data, { kind: "sqnr", minDb: 45 });
   const table = (r: typeof plain) => r.tradeoff().toMimeBundle()[MIME.table] as { columns: string[]; rows: unknown[][] };
   assert.ok(!table(plain).columns.includes("p50 (ms)"), "no latency unless asked");
   assert.equal(plain.float.latencyMs, undefined);
-  const r = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb: 45 }, { tradeoff: { seconds: 0.5 } });
+  const r = await notebookSearch(prepared, data, { kind: "sqnr", minDb: 45 }, { tradeoff: { seconds: 0.5 } });
   const t = table(r);
   assert.equal(t.rows.length, r.steps.length + 1, "the float model, then every step");
   assert.deepEqual(t.rows[0]!.slice(0, 3), ["float model", 0, 0]);

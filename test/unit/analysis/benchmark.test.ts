@@ -9,6 +9,7 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
 import { MIME } from "../../../kernel/display-types";
+import { toBundle } from "../../../kernel/display";
 import { buildClassifierPair, D } from "./models";
 
 test("benchmark: two real models interleaved, structure and sanity of every figure", async () => {
@@ -43,7 +44,7 @@ test("benchmark: two real models interleaved, structure and sanity of every figu
     // The int8 weight file is smaller than the float one.
     assert.ok(j.models[1]!.sizeRatio! < 1);
 
-    const bundle = r.toMimeBundle();
+    const bundle = toBundle(r); // what a notebook cell whose value is the result shows
     assert.ok(MIME.benchmark in bundle && MIME.plotly in bundle && "text/html" in bundle);
     const text = String(bundle["text/plain"]);
     assert.match(text, /fp32/);

@@ -9,6 +9,7 @@ import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/o
 import { loadDataDir } from "../../../engine/analysis/dataset";
 import { evaluate } from "../../../engine/analysis/evaluate";
 import { MIME } from "../../../kernel/display-types";
+import { toBundle } from "../../../kernel/display";
 import { buildClassifierPair, C, D, labelledSamples } from "./models";
 
 const N = 300;
@@ -33,7 +34,7 @@ test("evaluate top-1: FP32 accuracy matches the planted label noise; paired CI a
     assert.ok(Math.abs(q.vsFirst.diff.estimate - (dis.onlyThis - dis.onlyFirst) / N) < 1e-12);
     assert.ok(q.vsFirst.diff.lo <= q.vsFirst.diff.estimate && q.vsFirst.diff.estimate <= q.vsFirst.diff.hi);
     assert.ok(q.vsFirst.pValue! > 0 && q.vsFirst.pValue! <= 1);
-    const bundle = r.toMimeBundle();
+    const bundle = toBundle(r); // what a notebook cell whose value is the result shows
     assert.equal(Object.keys(bundle)[0], MIME.accuracy); // the renderer's type comes first
     assert.ok(MIME.plotly in bundle && "application/vnd.ptq.evaluation+json" in bundle);
     assert.match(String(bundle["text/plain"]), /pp/);

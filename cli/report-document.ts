@@ -2,13 +2,12 @@
 // CI pipeline sets (largest tolerated metric drop, smallest acceptable speed-up). Text, JSON and a standalone HTML
 // page all come from the same object.
 
-import { renameSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { BenchmarkResult } from "./benchmark";
-import { benchmarkHtml, benchmarkText } from "../../kernel/views/benchmark-view";
-import type { EvaluationJson } from "./evaluate";
-import { evaluationHtml, evaluationText, isRateMetric } from "../../kernel/views/evaluate-view";
-import { escapeHtml } from "./format";
+import type { BenchmarkResult } from "../engine/analysis/benchmark";
+import { benchmarkHtml, benchmarkText } from "../kernel/views/benchmark-view";
+import type { EvaluationJson } from "../engine/analysis/evaluate";
+import { evaluationHtml, evaluationText, isRateMetric } from "../kernel/views/evaluate-view";
+import { escapeHtml } from "../engine/analysis/format";
 
 type BenchJson = ReturnType<BenchmarkResult["toJSON"]>;
 
@@ -105,11 +104,4 @@ ${notes ? `<h2>Notes</h2><ul>${notes}</ul>` : ""}${checks ? `<h2>Checks</h2><ul>
 <script type="application/json" id="ptq-report">${JSON.stringify(r).replace(/</g, "\\u003c")}</script>
 </body></html>
 `;
-}
-
-/** Writes through a temp file in the same folder and renames, so a reader never sees half a file. */
-export function writeFileAtomic(file: string, text: string): void {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, file);
 }
