@@ -9,7 +9,8 @@ export function buildPtqTypes(root = process.cwd()) {
   const outDir = path.join(root, "out", "ptq");
   const tmp = `${outDir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
-  const program = ts.createProgram([path.join(root, "kernel", "api.ts")], {
+  // kernel/api.ts for notebook cells; engine/index.ts for the library entry (package.json "exports": ./engine).
+  const program = ts.createProgram([path.join(root, "kernel", "api.ts"), path.join(root, "engine", "index.ts")], {
     declaration: true,
     emitDeclarationOnly: true,
     outDir: tmp,

@@ -21,6 +21,8 @@ const targets = [
   { entryPoints: ["src/extension.ts"], outfile: "out/extension.js", platform: "node", format: "cjs", target: "node20", external: ["vscode"] },
   { entryPoints: ["kernel/main.ts"], outfile: "out/kernel/main.js", platform: "node", format: "cjs", target: "node20", external: nodeExternals },
   { entryPoints: ["cli/main.ts"], outfile: "out/cli.js", platform: "node", format: "cjs", target: "node20", external: nodeExternals },
+  // The engine as a library (package.json "exports": "ptq-studio/engine").
+  { entryPoints: ["engine/index.ts"], outfile: "out/engine.js", platform: "node", format: "cjs", target: "node20", external: nodeExternals },
   { entryPoints: ["media/renderer/index.ts"], outfile: "out/media/renderer.js", platform: "browser", format: "esm", target: "es2022" },
   // Plotly on its own, imported lazily by the renderer and the webviews the first time they draw a chart.
   { entryPoints: ["media/renderer/plotly-entry.ts"], outfile: "out/media/plotly.js", platform: "browser", format: "esm", target: "es2022", sourcemap: false },

@@ -8,7 +8,7 @@ import { createSession, type Session } from "../runtime/session";
 import type { RuntimeTensor } from "../runtime/tensors";
 import { augmentModel, locateTensors, type ObservedOutputs } from "./augment";
 import { StreamingHistogram } from "./histogram";
-import type { CalibrationOptions, CollectOptions, TensorHistogram, TensorRange } from "./index";
+import type { CalibrationOptions, CollectOptions, TensorHistogram, TensorRange } from "./types";
 import { MinMaxObserver, batchStats } from "./minmax";
 import { commonRows, sliceRows, splitRows, stackable, stackRows, toRuntime } from "./rows";
 import { entropyThreshold, mseThreshold, percentileThreshold } from "./thresholds";

@@ -53,6 +53,15 @@ export function modelInputs(model: ModelProto | GraphProto): InputSpec[] {
   return out;
 }
 
+/** Whatever names a model's inputs: the model, its graph, a Model, or the specs themselves. */
+export type ModelInputsSource = ModelProto | GraphProto | { readonly proto: ModelProto } | readonly InputSpec[];
+
+export function inputSpecs(m: ModelInputsSource): InputSpec[] {
+  if (Array.isArray(m)) return [...m];
+  if ("proto" in m) return modelInputs(m.proto);
+  return modelInputs(m as ModelProto | GraphProto);
+}
+
 export function ortTypeName(t: DataType): string {
   const n = ortType(t);
   if (!n) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);

@@ -10,7 +10,7 @@ import { PNG } from "pngjs";
 import { DataType } from "../onnx/dtype";
 import { checkFeeds, DataError, formatShape, type Feeds } from "./feeds";
 import { checkFeedBytes, limitOf, overLimit, type Limits } from "../onnx/limits";
-import { inputSpecs, type ModelInputsSource } from "./readers";
+import { inputSpecs, type ModelInputsSource } from "./feeds";
 
 export interface ImageOptions {
   /** Target [height, width]; default: the model input's fixed H and W. */

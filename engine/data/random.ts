@@ -4,7 +4,7 @@
 import { DataType, dtypeName } from "../onnx/dtype";
 import { arrayTypeFor, checkFeeds, DataError, ortTypeName, type FeedArray, type Feeds } from "./feeds";
 import { checkFeedBytes, type Limits } from "../onnx/limits";
-import { inputSpecs, type ModelInputsSource } from "./readers";
+import { inputSpecs, type ModelInputsSource } from "./feeds";
 
 export interface RandomDataOptions {
   /** Seed of the generator (default 1), so runs are repeatable. */

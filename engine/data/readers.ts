@@ -4,23 +4,17 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
-import { TensorProtoSchema, type GraphProto, type ModelProto } from "onnx-buf";
+import { TensorProtoSchema } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { readTensor, tensorRawBytes } from "../onnx/tensor";
-import { batchesOf, DataError, modelInputs, type FeedArray, type Feeds, type InputSpec, type LoadedArray } from "./feeds";
+import { batchesOf, DataError, inputSpecs, type FeedArray, type Feeds, type LoadedArray, type ModelInputsSource } from "./feeds";
 import { readImageFolder } from "./images";
 import type { Limits } from "../onnx/limits";
 import { parseNpy } from "./npy";
 import { ZipFile } from "./zip";
 
-/** What a reader needs to know about the model: its proto (or a Model holding one) or its input list. */
-export type ModelInputsSource = ModelProto | GraphProto | { readonly proto: ModelProto } | readonly InputSpec[];
-
-export function inputSpecs(m: ModelInputsSource): InputSpec[] {
-  if (Array.isArray(m)) return [...m];
-  if ("proto" in m) return modelInputs(m.proto);
-  return modelInputs(m as ModelProto | GraphProto);
-}
+// What a reader needs to know about the model: its proto (or a Model holding one) or its input list.
+export { inputSpecs, type ModelInputsSource } from "./feeds";
 
 export interface ReaderOptions {
   /** Split arrays stacked along the first axis into batches of this many samples (dynamic-batch models). */

@@ -1,0 +1,13 @@
+// The engine as a library, with no VS Code, kernel or CLI attached:
+//   const { quantizeStatic, openData, Model } = require("ptq-studio/engine");
+// Model I/O, INT8 (static and dynamic), low-bit weights, accuracy recovery, and the analysis tools. Results are
+// plain data; the notebook kernel (kernel/) and the CLI (cli/) render them.
+export * from "./onnx/index";
+export * from "./data/index";
+export * from "./quant/index";
+export * from "./lowbit/index";
+export * from "./recovery/index";
+export { analyze, AnalysisResult, type AnalysisJson, type AnalyzeOptions } from "./analysis/analyze";
+export { benchmark, BenchmarkResult, type BenchmarkModels, type BenchmarkOptions } from "./analysis/benchmark";
+export { evaluate, EvaluationResult, type EvaluationJson } from "./analysis/evaluate";
+export { rankSensitivity, searchMixedPrecision, type AccuracyTarget, type MixedPrecisionResult, type SensitivityRanking } from "./analysis/sensitivity";
