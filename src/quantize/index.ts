@@ -92,7 +92,7 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
 /** "Open in notebook": a random-data run's samples are written beside its model first, so the notebook reuses them. */
 async function openReproduction(o: QuantizeOptions): Promise<vscode.NotebookEditor> {
   const random = o.scheme === "int8-static" && o.randomData
-    ? writeRandomCalibrationFile(fromBinary(ModelProtoSchema, readFileSync(o.input)), o.input, randomCalibrationFile(o))
+    ? writeRandomCalibrationFile(fromBinary(ModelProtoSchema, readFileSync(o.input)), o.input, randomCalibrationFile(o), o.shapes)
     : undefined;
   return openTemplateNotebook(reproduceCells(o, random));
 }

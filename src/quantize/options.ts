@@ -20,6 +20,8 @@ export interface QuantizeOptions {
   exclude: string[];
   /** Block size for int4/fp4 weights. */
   blockSize: number;
+  /** Shapes for inputs with symbolic dims (asked by the wizard when no data gives them), by input name. */
+  shapes?: Record<string, number[]>;
 }
 
 export const SCHEMES: ReadonlyArray<{ scheme: Scheme; label: string; detail: string; suffix: string }> = [
@@ -87,6 +89,8 @@ export function excludeChoices(model: ModelProto): Array<{ label: string; descri
 export function reportArgs(o: QuantizeOptions, data: { heldout?: string; metric?: string } = {}): string[] {
   const args = ["report", o.input, o.output, "--runs", "30", "--json"];
   if (data.heldout) args.push("--data", data.heldout);
+  // Without data the report makes inputs from the model's shapes: symbolic dims need the user's sizes.
+  else for (const [name, dims] of Object.entries(o.shapes ?? {})) args.push("--shape", `${name}=${dims.join("x")}`);
   if (data.metric) args.push("--metric", data.metric);
   return args;
 }

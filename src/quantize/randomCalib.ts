@@ -32,14 +32,18 @@ export function normalSamples(n: number, seed = 1): Float32Array {
   return out;
 }
 
-/** Shape of `samples` inputs for the model's only graph input; named dims other than the first become 1. */
-export function randomCalibrationShape(model: ModelProto, samples: number, what: string): number[] {
+/**
+ * Shape of `samples` inputs for the model's only graph input: `given` (the wizard asked the user) where the model
+ * leaves dims symbolic, else named dims other than the first become 1.
+ */
+export function randomCalibrationShape(model: ModelProto, samples: number, what: string, given?: Record<string, number[]>): number[] {
   const inits = new Set(model.graph?.initializer.map((t) => t.name));
   const inputs = (model.graph?.input ?? []).filter((v) => !inits.has(v.name));
   if (inputs.length !== 1) throw new Error(`${what}: random calibration data supports models with one input; this one has ${inputs.length}. Choose a folder of samples instead.`);
   const t = inputs[0]!.type?.value;
   if (t?.case !== "tensorType" || t.value.elemType !== 1 || !t.value.shape) throw new Error(`${what}: random calibration data needs a float input with a known rank ("${inputs[0]!.name}" is not). Choose a folder of samples instead.`);
-  const dims = t.value.shape.dim.map((d, i) => (d.value.case === "dimValue" ? Number(d.value.value) : i === 0 ? samples : 1));
+  const asked = given?.[inputs[0]!.name];
+  const dims = t.value.shape.dim.map((d, i) => (d.value.case === "dimValue" && d.value.value > 0n ? Number(d.value.value) : i === 0 ? samples : asked?.[i] ?? 1));
   // A fixed batch of 1 still gets `samples` rows: the reader splits stacked samples by the model's batch.
   dims[0] = samples * (dims[0] === samples ? 1 : dims[0] ?? 1);
   return dims;
@@ -49,16 +53,16 @@ export function randomCalibrationShape(model: ModelProto, samples: number, what:
  * The seeded samples as one .npy: the same bytes on every call for the same model and seed. Refused (LimitError,
  * naming the input and PTQ_LIMIT_FEED_BYTES) before allocation when they would pass the feedBytes limit.
  */
-export function randomCalibrationNpy(model: ModelProto, what: string, samples = CALIBRATION_SAMPLES, seed = CALIBRATION_SEED, limits?: Limits): Uint8Array {
-  const shape = randomCalibrationShape(model, samples, what);
+export function randomCalibrationNpy(model: ModelProto, what: string, samples = CALIBRATION_SAMPLES, seed = CALIBRATION_SEED, limits?: Limits, shapes?: Record<string, number[]>): Uint8Array {
+  const shape = randomCalibrationShape(model, samples, what, shapes);
   const input = model.graph?.input.find((v) => !model.graph?.initializer.some((t) => t.name === v.name));
   checkFeedBytes([{ name: input?.name ?? "?", dims: shape, bytesPerElement: 4 }], `${what}: random samples`, limits);
   return encodeNpy(normalSamples(shape.reduce((a, b) => a * b, 1), seed), shape);
 }
 
 /** Writes the samples to a fresh temp folder and returns it. */
-export function writeRandomCalibration(model: ModelProto, what: string, samples = CALIBRATION_SAMPLES, seed = CALIBRATION_SEED): string {
-  const npy = randomCalibrationNpy(model, what, samples, seed);
+export function writeRandomCalibration(model: ModelProto, what: string, samples = CALIBRATION_SAMPLES, seed = CALIBRATION_SEED, shapes?: Record<string, number[]>): string {
+  const npy = randomCalibrationNpy(model, what, samples, seed, undefined, shapes);
   const dir = mkdtempSync(path.join(os.tmpdir(), seed === CALIBRATION_SEED ? "ptq-random-calib-" : "ptq-random-heldout-"));
   try {
     writeFileSync(path.join(dir, "random.npy"), npy);
@@ -73,8 +77,8 @@ export function writeRandomCalibration(model: ModelProto, what: string, samples 
  * Writes the samples to `wanted` (atomically) for a notebook to calibrate on; an identical file there is reused, a
  * different one is never overwritten (a free name beside it is used). Returns the file written or reused.
  */
-export function writeRandomCalibrationFile(model: ModelProto, what: string, wanted: string): string {
-  const npy = randomCalibrationNpy(model, what);
+export function writeRandomCalibrationFile(model: ModelProto, what: string, wanted: string, shapes?: Record<string, number[]>): string {
+  const npy = randomCalibrationNpy(model, what, undefined, undefined, undefined, shapes);
   const same = (p: string) => existsSync(p) && Buffer.from(npy).equals(readFileSync(p));
   let file = wanted;
   for (let i = 2; existsSync(file) && !same(file); i++) file = wanted.replace(/\.npy$/i, `-${i}.npy`);

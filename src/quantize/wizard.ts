@@ -3,23 +3,38 @@
 import { existsSync } from "node:fs";
 import * as vscode from "vscode";
 import { loadModel } from "../editor/modelFile";
+import { checkModel, parseShape, type ModelCheck } from "./modelCheck";
 import { defaultOptions, excludeChoices, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
 
 export const RANDOM_DATA_WARNING = "Calibrating on random data: activation ranges will not match real inputs, so accuracy will suffer. Use a folder of real samples for a model you ship.";
 
-async function pick<T>(title: string, items: Array<vscode.QuickPickItem & { value: T }>): Promise<T | undefined> {
-  const chosen = await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true });
+async function pick<T>(title: string, items: Array<vscode.QuickPickItem & { value: T }>, placeHolder?: string): Promise<T | undefined> {
+  const chosen = await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true, placeHolder });
   return chosen?.value;
 }
 
 export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | undefined> {
   const name = input.path.split("/").pop();
-  const scheme = await pick<Scheme>(`Quantize ${name}: scheme`, SCHEMES.map((s, i) => ({
+  // The model first: a refusal comes before any question, and what will happen is said with the first one.
+  let check: ModelCheck;
+  try {
+    check = checkModel((await loadModel(input)).model, input.fsPath);
+  } catch (e) {
+    void vscode.window.showErrorMessage(`Quantize ${name}: ${e instanceof Error ? e.message : String(e)}`);
+    return undefined;
+  }
+  if (check.refusal) {
+    void vscode.window.showErrorMessage(`Quantize ${name}: ${check.refusal}`);
+    return undefined;
+  }
+  const offered = SCHEMES.filter((s) => !check.unavailable[s.scheme]);
+  const notOffered = SCHEMES.filter((s) => check.unavailable[s.scheme]).map((s) => `${s.label}: ${check.unavailable[s.scheme]}`);
+  const scheme = await pick<Scheme>(`Quantize ${name}: scheme`, offered.map((s, i) => ({
     label: s.label,
     detail: s.detail,
     description: i === 0 ? "default" : undefined,
     value: s.scheme,
-  })));
+  })), [...check.notes, ...notOffered.map((l) => `not offered: ${l}`)].join(" · ") || undefined);
   if (!scheme) return undefined;
   const o = defaultOptions(input.fsPath, scheme);
 
@@ -35,6 +50,26 @@ export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | un
       o.calibrationDir = dir[0].fsPath;
     } else {
       o.randomData = true;
+    }
+  }
+
+  // Sizes for symbolic dims, asked only when no data of the user's gives them (random samples, or the report of a
+  // scheme without calibration data).
+  if (check.symbolic.length && !o.calibrationDir) {
+    o.shapes = {};
+    for (const s of check.symbolic) {
+      const dims = s.dims.map((d, i) => (typeof d === "number" ? String(d) : i === 0 ? "1" : d));
+      const text = await vscode.window.showInputBox({
+        title: `Quantize ${name}: shape of input "${s.name}"`,
+        prompt: `The model leaves [${s.dims.join(", ")}] open: sizes to generate inputs with (e.g. ${dims.join("x")})`,
+        ignoreFocusOut: true,
+        validateInput: (v) => {
+          const r = parseShape(v, s.dims);
+          return typeof r === "string" ? r : undefined;
+        },
+      });
+      if (text === undefined) return undefined;
+      o.shapes[s.name] = parseShape(text, s.dims) as number[];
     }
   }
 

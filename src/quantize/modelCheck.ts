@@ -1,0 +1,71 @@
+// What the Quantize Model wizard checks before it asks anything: a model it cannot quantize is refused at once with
+// the reason; what will happen on the way (an opset upgrade, nodes left float inside subgraphs) is said up front;
+// schemes with nothing to quantize are not offered; inputs whose shape cannot be inferred are named so the wizard
+// can ask for them. Pure (a ModelProto in, facts out), unit-tested without VS Code.
+import type { GraphProto, ModelProto, NodeProto } from "onnx-buf";
+import type { Scheme } from "./options";
+
+export interface ModelCheck {
+  /** Why nothing can be quantized (the wizard stops with this). */
+  refusal?: string;
+  /** What will happen on the way, one line each. */
+  notes: string[];
+  /** Schemes that would quantize nothing, with why. */
+  unavailable: Partial<Record<Scheme, string>>;
+  /** Inputs with a symbolic or unknown dimension past the batch axis: random data and the report need a shape. */
+  symbolic: { name: string; dims: (number | string)[] }[];
+}
+
+/** ops whose weights the schemes quantize */
+const WEIGHTED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN"]);
+const QUANTIZED = new Set(["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "MatMulNBits"]);
+/** The opset the engine upgrades older models to (engine/quant/preprocess.ts QUANT_OPSET). */
+const QUANT_OPSET = 13;
+
+function subgraphNodes(n: NodeProto): NodeProto[] {
+  const graphs: GraphProto[] = n.attribute.flatMap((a) => [...(a.g ? [a.g] : []), ...a.graphs]);
+  return graphs.flatMap((g) => g.node.flatMap((m) => [m, ...subgraphNodes(m)]));
+}
+
+export function checkModel(model: ModelProto, file: string): ModelCheck {
+  const name = file.split(/[\\/]/).pop() ?? file;
+  const g = model.graph;
+  const check: ModelCheck = { notes: [], unavailable: {}, symbolic: [] };
+  if (!g) return { ...check, refusal: `${name} has no graph` };
+  const quantized = g.node.find((n) => QUANTIZED.has(n.opType));
+  if (quantized) return { ...check, refusal: `${name} is already quantized (it has ${quantized.opType} node "${quantized.name}"): quantize the float model` };
+
+  const top = g.node.filter((n) => WEIGHTED.has(n.opType));
+  const nested = g.node.flatMap(subgraphNodes).filter((n) => WEIGHTED.has(n.opType));
+  if (top.length === 0) {
+    const where = nested.length ? `its ${nested.length} Conv/MatMul/Gemm/RNN node(s) sit inside If/Loop/Scan subgraphs, which are not quantized yet` : "it has no Conv, MatMul, Gemm or RNN node";
+    return { ...check, refusal: `${name} cannot be quantized: ${where}` };
+  }
+  if (nested.length) check.notes.push(`${nested.length} node(s) inside If/Loop/Scan subgraphs stay float`);
+  const opset = Number(model.opsetImport.find((o) => o.domain === "" || o.domain === "ai.onnx")?.version ?? 0);
+  if (opset < QUANT_OPSET) check.notes.push(`opset ${opset}: upgraded to ${QUANT_OPSET} on the way (the input file is unchanged)`);
+
+  if (!top.some((n) => n.opType === "MatMul" || n.opType === "Gemm")) check.unavailable["int4-weights"] = "no MatMul or Gemm weights (INT4 covers those)";
+  if (!top.some((n) => n.opType === "MatMul" || n.opType === "Gemm" || n.opType === "Conv")) check.unavailable["fp4-weights"] = "no MatMul, Gemm or Conv weights";
+
+  const inits = new Set(g.initializer.map((t) => t.name));
+  for (const v of g.input) {
+    if (inits.has(v.name)) continue;
+    const t = v.type?.value;
+    if (t?.case !== "tensorType" || !t.value.shape) continue;
+    const dims = t.value.shape.dim.map((d) => (d.value.case === "dimValue" && d.value.value > 0n ? Number(d.value.value) : d.value.case === "dimParam" ? d.value.value : "?"));
+    if (dims.slice(1).some((d) => typeof d !== "number")) check.symbolic.push({ name: v.name, dims });
+  }
+  return check;
+}
+
+/** `1x3x48x320` for an input of `dims`: the batch may be symbolic (1 is used), every other dim must be given. */
+export function parseShape(text: string, dims: readonly (number | string)[]): number[] | string {
+  const parts = text.trim().split(/[x×,\s]+/).filter(Boolean);
+  if (parts.length !== dims.length) return `give ${dims.length} sizes, e.g. ${dims.map((d, i) => (typeof d === "number" ? d : i === 0 ? 1 : 64)).join("x")}`;
+  const n = parts.map(Number);
+  if (n.some((v) => !Number.isInteger(v) || v < 1)) return "sizes are positive integers";
+  const clash = dims.findIndex((d, i) => typeof d === "number" && d !== n[i]);
+  if (clash >= 0) return `axis ${clash} is fixed at ${dims[clash]} by the model`;
+  return n;
+}

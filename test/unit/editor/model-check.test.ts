@@ -1,0 +1,48 @@
+// The Quantize Model wizard's look at a model before its first question (src/quantize/modelCheck.ts): refusals with
+// the reason, what will happen on the way, schemes with nothing to quantize left out, inputs that need a shape.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { create } from "@bufbuild/protobuf";
+import { GraphProtoSchema } from "onnx-buf";
+import { DataType } from "../../../engine/onnx/dtype";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { checkModel, parseShape } from "../../../src/quantize/modelCheck";
+import { defaultOptions, reportArgs } from "../../../src/quantize/options";
+
+const F = DataType.FLOAT;
+const w = (name: string, dims: number[]) => makeTensor(name, F, dims, new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.1));
+
+test("a Conv-only model at opset 9 with symbolic height/width: upgrade said, INT4 not offered, the input named for a shape", () => {
+  const m = makeModel(
+    makeGraph("g", [makeNode("Conv", ["x", "W"], ["y"], { name: "conv" })], [makeValueInfo("x", F, [-1, 3, "h", "w"])], [makeValueInfo("y", F, [-1, 8, "h", "w"])], { initializers: [w("W", [8, 3, 1, 1])] }),
+    { opsets: { "": 9 } },
+  );
+  const c = checkModel(m, "/m/det.onnx");
+  assert.equal(c.refusal, undefined);
+  assert.deepEqual(c.notes, ["opset 9: upgraded to 13 on the way (the input file is unchanged)"]);
+  assert.deepEqual(Object.keys(c.unavailable), ["int4-weights"]);
+  assert.deepEqual(c.symbolic, [{ name: "x", dims: ["?", 3, "h", "w"] }]);
+});
+
+test("refusals before any question: already quantized, weights only inside If branches, nothing to quantize", () => {
+  const q = makeModel(makeGraph("g", [makeNode("DequantizeLinear", ["a", "s"], ["y"], { name: "dq" })], [makeValueInfo("a", DataType.INT8, [4])], [makeValueInfo("y", F, [4])]));
+  assert.match(checkModel(q, "q.onnx").refusal ?? "", /^q\.onnx is already quantized \(it has DequantizeLinear node "dq"\): quantize the float model$/);
+  const branch = create(GraphProtoSchema, { name: "b", node: [makeNode("MatMul", ["x", "W"], ["o"], { name: "mm" })], output: [makeValueInfo("o", F, [2, 2])] });
+  const vad = makeModel(makeGraph("g", [makeNode("If", ["c"], ["y"], { name: "if", attributes: [attr.graph("then_branch", branch), attr.graph("else_branch", branch)] })], [makeValueInfo("c", DataType.BOOL, [])], [makeValueInfo("y", F, [2, 2])]));
+  assert.match(checkModel(vad, "vad.onnx").refusal ?? "", /its 2 Conv\/MatMul\/Gemm\/RNN node\(s\) sit inside If\/Loop\/Scan subgraphs/);
+  const relu = makeModel(makeGraph("g", [makeNode("Relu", ["x"], ["y"], { name: "r" })], [makeValueInfo("x", F, [1, 4])], [makeValueInfo("y", F, [1, 4])]));
+  assert.match(checkModel(relu, "relu.onnx").refusal ?? "", /it has no Conv, MatMul, Gemm or RNN node/);
+});
+
+test("shapes the user types are checked against the model; the report gets them when it has no data", () => {
+  const dims = ["?", 3, "h", "w"] as const;
+  assert.deepEqual(parseShape("1x3x48x320", dims), [1, 3, 48, 320]);
+  assert.deepEqual(parseShape(" 2 × 3 × 32 × 32 ", dims), [2, 3, 32, 32]);
+  assert.equal(parseShape("1x3x48", dims), "give 4 sizes, e.g. 1x3x64x64");
+  assert.equal(parseShape("1x4x48x320", dims), "axis 1 is fixed at 3 by the model");
+  assert.equal(parseShape("1x3x0x320", dims), "sizes are positive integers");
+  const o = { ...defaultOptions("/m/det.onnx", "int8-dynamic"), shapes: { x: [1, 3, 48, 320] } };
+  assert.deepEqual(reportArgs(o).slice(-3), ["--json", "--shape", "x=1x3x48x320"]);
+  assert.ok(!reportArgs(o, { heldout: "/tmp/h" }).includes("--shape"), "data gives the shapes (the CLI refuses both)");
+});
