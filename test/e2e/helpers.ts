@@ -34,8 +34,11 @@ export interface Workbench {
   runCommand(title: string): Promise<void>;
   /** Opens a workspace file through Quick Open (relative path) and waits for its editor tab. */
   openFile(relPath: string): Promise<void>;
-  /** Finds the frame (page, webview, notebook output iframe) whose text contains `text`; throws after the timeout. */
-  findTextInFrames(text: string | RegExp, timeoutMs?: number): Promise<Frame>;
+  /**
+   * Finds the frame (page, webview, notebook output iframe) whose text contains `text`; throws after the timeout.
+   * `offscreen`: also text the notebook keeps in the DOM but hides while its cell is scrolled out of view.
+   */
+  findTextInFrames(text: string | RegExp, timeoutMs?: number, options?: { offscreen?: boolean }): Promise<Frame>;
   /**
    * Waits for a notification whose text matches, as a toast or (toasts are not always shown in a headless window) in
    * the notification center, which it opens; returns the notification's text.
@@ -95,11 +98,11 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
       await page.keyboard.press("Enter");
       await page.locator(".tabs-container .tab", { hasText: path.basename(relPath) }).first().waitFor();
     },
-    async findTextInFrames(text, timeoutMs = 30_000) {
+    async findTextInFrames(text, timeoutMs = 30_000, options = {}) {
       const t0 = Date.now();
       for (;;) {
         for (const frame of page.frames()) {
-          const body = await frame.evaluate(() => document.body?.innerText ?? "").catch(() => "");
+          const body = await frame.evaluate((all) => (all ? document.body?.textContent : document.body?.innerText) ?? "", options.offscreen === true).catch(() => "");
           if (typeof text === "string" ? body.includes(text) : text.test(body)) return frame;
         }
         if (Date.now() - t0 > timeoutMs) throw new Error(`no frame shows ${String(text)} after ${timeoutMs} ms`);
