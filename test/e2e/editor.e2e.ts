@@ -21,8 +21,10 @@ async function explorerRow(name: string) {
   await tree.waitFor();
   const folder = tree.locator(".monaco-list-row", { hasText: /^models$/ }).first();
   const row = tree.locator(".monaco-list-row", { hasText: name }).first();
-  if (!(await row.isVisible().catch(() => false))) await folder.click();
-  await row.waitFor();
+  // Open the folder only if it is closed: a new file can take a moment to appear in an open one, and clicking the
+  // folder then would close it (seen once in CI).
+  if ((await folder.getAttribute("aria-expanded")) !== "true") await folder.click();
+  await row.waitFor({ timeout: 60_000 });
   return row;
 }
 

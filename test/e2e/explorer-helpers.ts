@@ -9,7 +9,9 @@ export async function explorerContextMenu(wb: Workbench, folder: string, file: s
   await tree.waitFor();
   const exact = (s: string) => new RegExp(`^${s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
   const row = tree.locator(".monaco-list-row", { hasText: exact(file) }).first();
-  if (!(await row.isVisible().catch(() => false))) await tree.locator(".monaco-list-row", { hasText: exact(folder) }).first().click();
+  // Open the folder only if it is closed (clicking an open one would close it while a new file is still appearing).
+  const folderRow = tree.locator(".monaco-list-row", { hasText: exact(folder) }).first();
+  if (!(await row.isVisible().catch(() => false)) && (await folderRow.getAttribute("aria-expanded")) !== "true") await folderRow.click();
   await row.click({ button: "right" });
   const action = page.locator(".context-view .action-item", { hasText: item }).first();
   await action.waitFor();
