@@ -3,9 +3,9 @@
 // drive the real process with it.
 import { fork, type ChildProcess } from "node:child_process";
 import { createMessageConnection, Emitter, IPCMessageReader, IPCMessageWriter, type Event, type MessageConnection } from "vscode-jsonrpc/node";
-import { Execute, Exiting, Interrupt, KernelEnv, Shutdown } from "../kernel/protocol";
+import { Execute, Exiting, Interrupt, KernelEnv, Shutdown, type ExecutionProvider } from "../kernel/protocol";
 
-export type ExecutionProvider = "cpu" | "cuda";
+export type { ExecutionProvider };
 
 export interface KernelProcessOptions {
   /** out/kernel/main.js */

@@ -5,6 +5,9 @@
 import { NotificationType, RequestType, RequestType0 } from "vscode-jsonrpc";
 import type { HistogramDisplay, QuantStateEntry } from "./display-types";
 
+/** Where a kernel runs its models (the engine's own type: one name for one thing). */
+export type { ExecutionProvider } from "../engine/runtime/session";
+
 /** A MIME type → data map, as in Jupyter: strings for text types, JSON values for `+json` types, base64 for images. */
 export type MimeBundle = Record<string, unknown>;
 

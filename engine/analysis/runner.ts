@@ -4,9 +4,10 @@
 
 import path from "node:path";
 import { Model } from "../onnx/model";
+import type { ExecutionProvider } from "../runtime/session";
 import type { Feeds, HostTensor, ValueInfo } from "./feeds";
 
-export type ExecutionProvider = "cpu" | "cuda";
+export type { ExecutionProvider };
 
 export interface RunnerOptions {
   /** intra-op threads; inter-op is always 1 and execution sequential, so runs are comparable. */

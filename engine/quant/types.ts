@@ -1,6 +1,7 @@
 // Typed quantization configuration (no string maps: ORT's `extra_options` is what we avoid) and the summary a
 // conversion reports. Every field is optional; `resolveConfig` fills the documented defaults and validates.
 import type { NodeProto } from "onnx-buf";
+import type { CalibrationMethod } from "../calibrate/types";
 import { signedWeightsSafe } from "./cpu";
 import type { QType } from "./math";
 
@@ -14,7 +15,7 @@ export type WeightType = "int8" | "uint8";
  */
 export type TargetCpu = "any" | "avx2" | "vnni" | "arm" | "native";
 export const TARGET_CPUS: readonly TargetCpu[] = ["any", "avx2", "vnni", "arm", "native"];
-export type CalibrationMethod = "minmax" | "entropy" | "percentile" | "mse";
+export type { CalibrationMethod };
 /** A node chosen by exact name, by a regular expression over its name, or by a predicate. */
 export type NodeSelector = string | RegExp | ((node: NodeProto) => boolean);
 
