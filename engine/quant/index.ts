@@ -2,7 +2,6 @@
 //   const prepared = await prepare(model, config); await calibrate(prepared, data); const int8 = await convert(prepared);
 // or one-shot quantizeStatic / quantizeDynamic from file to file.
 import type { CalibrationData } from "../data/feeds";
-import { forEachGraph } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
@@ -13,6 +12,7 @@ import { lowerToQOperator } from "./qoperator";
 import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
 import { qBits } from "./math";
+import { nestedWeightedNodes } from "./scope";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
@@ -192,8 +192,6 @@ export async function quantizeStatic(
   return prepared.summary!;
 }
 
-const WEIGHTED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN"]);
-
 /**
  * A file-level quantization that quantized no node writes nothing: a copy of the input reported as "quantized"
  * misleads. The error says why: weights inside If/Loop/Scan bodies (not quantized yet), no op with a quantizer, or
@@ -201,10 +199,7 @@ const WEIGHTED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GR
  */
 function refuseIfNothingQuantized(model: Model, summary: QuantizationSummary, output: string): void {
   if (summary.quantized.length > 0) return;
-  let nested = 0;
-  forEachGraph(model.graph, (g, depth) => {
-    if (depth > 0) nested += g.node.filter((n) => WEIGHTED.has(n.opType)).length;
-  });
+  const nested = nestedWeightedNodes(model.graph);
   const unsupported = Object.entries(summary.unsupportedOps).map(([op, n]) => `${op} ×${n}`);
   const kept = summary.float.filter((f) => !f.reason.startsWith("no quantizer")).slice(0, 3).map((f) => `${f.name} (${f.opType}): ${f.reason}`);
   const why = nested

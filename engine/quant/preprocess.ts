@@ -11,8 +11,7 @@ import { attrInt } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { upgradeOpset } from "../onnx/upgrade";
 import { createSession } from "../runtime/session";
-
-const QDQ_OPS = new Set(["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"]);
+import { QUANT_OPSET, QUANTIZED_OPS } from "./scope";
 
 /**
  * Standard per-axis QuantizeLinear/DequantizeLinear need opset 13 (Q/DQ themselves 10, DynamicQuantizeLinear 11).
@@ -21,8 +20,6 @@ const QDQ_OPS = new Set(["QuantizeLinear", "DequantizeLinear", "QLinearConv", "Q
  * (onnxruntime's com.microsoft Q/DQ where per-axis is needed); below 10 there is no Q/DQ at all, so that is an error
  * naming the op.
  */
-export const QUANT_OPSET = 13;
-
 function upgradeForQuantization(model: Model, label: string, notes: string[]): Model {
   const opset = model.opset() ?? 0;
   if (opset >= QUANT_OPSET) return model;
@@ -56,7 +53,7 @@ function initializersOutOfInputs(m: Model, notes: string[]): void {
 
 export async function preprocess(model: Model, optimize: boolean, notes: string[] = []): Promise<Model> {
   const label = model.path ?? "the model";
-  const already = model.graph.node.find((n) => QDQ_OPS.has(n.opType));
+  const already = model.graph.node.find((n) => QUANTIZED_OPS.has(n.opType));
   if (already) throw new Error(`${label} is already quantized (it has ${already.opType} node "${already.name}"): quantize the float model`);
   let m = upgradeForQuantization(model, label, notes);
   if (m === model) m = model.clone();

@@ -2,7 +2,8 @@
 // the reason; what will happen on the way (an opset upgrade, nodes left float inside subgraphs) is said up front;
 // schemes with nothing to quantize are not offered; inputs whose shape cannot be inferred are named so the wizard
 // can ask for them. Pure (a ModelProto in, facts out), unit-tested without VS Code.
-import type { GraphProto, ModelProto, NodeProto } from "onnx-buf";
+import type { ModelProto } from "onnx-buf";
+import { nestedWeightedNodes, QUANT_OPSET, QUANTIZED_OPS, WEIGHTED_OPS } from "../../engine/quant/scope";
 import type { Scheme } from "./options";
 
 export interface ModelCheck {
@@ -16,32 +17,24 @@ export interface ModelCheck {
   symbolic: { name: string; dims: (number | string)[] }[];
 }
 
-/** ops whose weights the schemes quantize */
-const WEIGHTED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN"]);
-const QUANTIZED = new Set(["QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "DynamicQuantizeLinear", "MatMulInteger", "ConvInteger", "MatMulNBits"]);
-/** The opset the engine upgrades older models to (engine/quant/preprocess.ts QUANT_OPSET). */
-const QUANT_OPSET = 13;
-
-function subgraphNodes(n: NodeProto): NodeProto[] {
-  const graphs: GraphProto[] = n.attribute.flatMap((a) => [...(a.g ? [a.g] : []), ...a.graphs]);
-  return graphs.flatMap((g) => g.node.flatMap((m) => [m, ...subgraphNodes(m)]));
-}
+/** Already quantized: INT8 (the engine refuses those too), and INT4 weights, which the wizard refuses as well. */
+const isQuantized = (op: string) => QUANTIZED_OPS.has(op) || op === "MatMulNBits";
 
 export function checkModel(model: ModelProto, file: string): ModelCheck {
   const name = file.split(/[\\/]/).pop() ?? file;
   const g = model.graph;
   const check: ModelCheck = { notes: [], unavailable: {}, symbolic: [] };
   if (!g) return { ...check, refusal: `${name} has no graph` };
-  const quantized = g.node.find((n) => QUANTIZED.has(n.opType));
+  const quantized = g.node.find((n) => isQuantized(n.opType));
   if (quantized) return { ...check, refusal: `${name} is already quantized (it has ${quantized.opType} node "${quantized.name}"): quantize the float model` };
 
-  const top = g.node.filter((n) => WEIGHTED.has(n.opType));
-  const nested = g.node.flatMap(subgraphNodes).filter((n) => WEIGHTED.has(n.opType));
+  const top = g.node.filter((n) => WEIGHTED_OPS.has(n.opType));
+  const nested = nestedWeightedNodes(g);
   if (top.length === 0) {
-    const where = nested.length ? `its ${nested.length} Conv/MatMul/Gemm/RNN node(s) sit inside If/Loop/Scan subgraphs, which are not quantized yet` : "it has no Conv, MatMul, Gemm or RNN node";
+    const where = nested ? `its ${nested} Conv/MatMul/Gemm/RNN node(s) sit inside If/Loop/Scan subgraphs, which are not quantized yet` : "it has no Conv, MatMul, Gemm or RNN node";
     return { ...check, refusal: `${name} cannot be quantized: ${where}` };
   }
-  if (nested.length) check.notes.push(`${nested.length} node(s) inside If/Loop/Scan subgraphs stay float`);
+  if (nested) check.notes.push(`${nested} node(s) inside If/Loop/Scan subgraphs stay float`);
   const opset = Number(model.opsetImport.find((o) => o.domain === "" || o.domain === "ai.onnx")?.version ?? 0);
   if (opset < QUANT_OPSET) check.notes.push(`opset ${opset}: upgraded to ${QUANT_OPSET} on the way (the input file is unchanged)`);
 
