@@ -197,7 +197,7 @@ async function main(): Promise<void> {
         } finally {
           await release(prepared);
         }
-        models[v] = await convert(prepared);
+        models[v] = (await convert(prepared)).model;
         const c = prepared.config;
         process.stderr.write(`${name} ${v}: ${c.activationType} activations, ${c.weightType} weights, quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
         ops[name]![v] = await runtimeOps(models[v]!, tmp, `${name}.${v}`);

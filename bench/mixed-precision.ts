@@ -83,7 +83,7 @@ async function main() {
   const tCalib = performance.now();
 
   const fp32 = correctness(await modelOutputs(prepared.model, data), labels);
-  const int8 = correctness(await modelOutputs(await convert(prepared), data), labels);
+  const int8 = correctness(await modelOutputs((await convert(prepared)).model, data), labels);
   const tDefault = performance.now();
 
   const remedy = arg("remedy", "auto") as "auto" | "int16" | "float";
@@ -97,7 +97,7 @@ async function main() {
     const hData = batches(h.x, input);
     const hLabels = classLabels(h.y);
     const score = async (m: Model) => correctness(await modelOutputs(m, hData), hLabels);
-    const [f, q, s] = [await score(prepared.model), await score(await convert(prepared)), await score(result.model)];
+    const [f, q, s] = [await score(prepared.model), await score((await convert(prepared)).model), await score(result.model)];
     held = { samples: hLabels.length, fp32: percentCorrect(f), defaultInt8: percentCorrect(q), defaultDrop: pairedProportionDiff(f, q), searched: percentCorrect(s), searchedDrop: pairedProportionDiff(f, s) };
   }
 

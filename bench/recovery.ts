@@ -102,7 +102,7 @@ async function main() {
         } finally {
           await release(p);
         }
-        let q = await convert(p);
+        let q = (await convert(p)).model;
         if (plan.includes("bc")) {
           const r = await correctBias(p.model, q, calib);
           q = r.model;

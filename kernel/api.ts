@@ -43,8 +43,8 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
 /** Converts (see engine/quant) and shows what was quantized, how, and what stayed float and why in the Quantization
  *  State view (analyze() adds each tensor's SQNR). */
 export async function convert(prepared: PreparedModel): Promise<Model> {
-  const model = await convertModel(prepared);
-  display.quantState({ source: prepared.source ?? "", tensors: quantStateOfConversion(prepared) });
+  const { model, summary } = await convertModel(prepared);
+  display.quantState({ source: prepared.source ?? "", tensors: quantStateOfConversion(prepared, summary) });
   return model;
 }
 
@@ -54,7 +54,7 @@ export async function analyze(subject: PreparedModel | { float: Model; quantized
   const result = await analyzeModels(subject, data, options);
   const prepared = "config" in subject ? subject : undefined;
   const source = (prepared ? prepared.source : (subject as { float: Model }).float.path) ?? "";
-  display.quantState({ source, tensors: quantStateOfAnalysis(result.json, prepared), warnBelowDb: result.json.warnBelowDb });
+  display.quantState({ source, tensors: quantStateOfAnalysis(result.json, prepared, result.summary), warnBelowDb: result.json.warnBelowDb });
   return result;
 }
 

@@ -5,7 +5,7 @@
 // are added under the node that produces or reads them.
 import type { AnalysisJson } from "../engine/analysis/analyze";
 import type { QuantStateEntry } from "./display-types";
-import type { PreparedModel } from "../engine/quant/index";
+import type { PreparedModel, QuantizationSummary } from "../engine/quant/index";
 
 const ROLE = { weight: "weight", bias: "bias", activation: "output", output: "output" } as const;
 /** JSON (the jsonrpc wire) has no Infinity: an exact tensor is sent as this many dB, which the view shows as "exact". */
@@ -13,9 +13,7 @@ export const EXACT_DB = 300;
 const wireDb = (db: number) => (db === Infinity ? EXACT_DB : db === -Infinity ? -EXACT_DB : db);
 
 /** The view's entries after convert(): every tensor's type, granularity and calibrated range, or why it is float. */
-export function quantStateOfConversion(prepared: PreparedModel): QuantStateEntry[] {
-  const summary = prepared.summary;
-  if (!summary) return [];
+export function quantStateOfConversion(prepared: PreparedModel, summary: QuantizationSummary): QuantStateEntry[] {
   const graph = prepared.model.graph;
   const inits = new Set(graph.initializer.map((t) => t.name));
   const method = prepared.config.calibration.method;
@@ -43,8 +41,8 @@ export function quantStateOfConversion(prepared: PreparedModel): QuantStateEntry
 }
 
 /** The view's entries after an analysis: the conversion's tensors with their measured SQNR. */
-export function quantStateOfAnalysis(json: AnalysisJson, prepared?: PreparedModel): QuantStateEntry[] {
-  const entries = prepared ? quantStateOfConversion(prepared) : [];
+export function quantStateOfAnalysis(json: AnalysisJson, prepared?: PreparedModel, summary?: QuantizationSummary): QuantStateEntry[] {
+  const entries = prepared && summary ? quantStateOfConversion(prepared, summary) : [];
   const byTensor = new Map<string, QuantStateEntry[]>();
   for (const e of entries) byTensor.set(e.tensor, [...(byTensor.get(e.tensor) ?? []), e]);
   for (const e of [...json.weights, ...json.biases, ...json.activations, ...json.outputs]) {

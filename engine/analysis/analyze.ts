@@ -3,7 +3,7 @@
 // sorted table and a plotly bar chart of SQNR per layer (kernel/views/analysis-view.ts).
 import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
-import { convert, type PreparedModel } from "../quant/index";
+import { convert, type PreparedModel, type QuantizationSummary } from "../quant/index";
 import { activationErrors, weightErrors, type CompareOptions, type TensorError } from "./quant-error";
 import { rankSensitivity, type SensitivityRanking } from "./sensitivity";
 
@@ -26,7 +26,11 @@ export interface AnalysisJson {
 }
 
 export class AnalysisResult {
-  constructor(readonly json: AnalysisJson) {}
+  /** `summary`: the conversion's, when analyze() made the quantized model itself (from a PreparedModel). */
+  constructor(
+    readonly json: AnalysisJson,
+    readonly summary?: QuantizationSummary,
+  ) {}
 
   /** Every tensor, worst SQNR first. */
   worst(limit = Infinity): TensorError[] {
@@ -50,7 +54,8 @@ export async function analyze(
   const batches = await takeBatches(data, options.maxBatches ?? 16);
   const prepared = "config" in subject ? subject : undefined;
   const float = prepared ? prepared.model : (subject as { float: Model }).float;
-  const quantized = prepared ? await convert(prepared) : (subject as { quantized: Model }).quantized;
+  const conversion = prepared ? await convert(prepared) : undefined;
+  const quantized = conversion ? conversion.model : (subject as { quantized: Model }).quantized;
   const errors = await activationErrors(float, quantized, batches, options);
   const stored = weightErrors(float, quantized);
   const json: AnalysisJson = {
@@ -64,7 +69,7 @@ export async function analyze(
     if (!prepared) throw new Error("analyze: sensitivity ranking needs a calibrated PreparedModel (from prepare + calibrate)");
     json.sensitivity = await rankSensitivity(prepared, batches, options);
   }
-  return new AnalysisResult(json);
+  return new AnalysisResult(json, conversion?.summary);
 }
 
 /** Materializes up to `max` batches (analysis passes over the data more than once). */

@@ -5,7 +5,7 @@
 // SQNR needs no labels) while the search checks its few candidates on the full data.
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
-import { convert, type PreparedModel } from "../quant/index";
+import { convert, type PreparedModel, type Quantized } from "../quant/index";
 import type { QType } from "../quant/math";
 import { annotateGraph } from "../quant/registry";
 import { createSession, type ExecutionProvider } from "../runtime/session";
@@ -108,12 +108,12 @@ export function outputSqnr(reference: BatchOutput[][], candidate: BatchOutput[][
 }
 
 /** convert() with extra nodes kept in float. */
-export async function convertExcluding(prepared: PreparedModel, keepFloat: readonly string[]): Promise<Model> {
+export async function convertExcluding(prepared: PreparedModel, keepFloat: readonly string[]): Promise<Quantized> {
   return convertMixed(prepared, { keepFloat });
 }
 
 /** convert() with extra nodes kept in float and others given 16-bit activations (their weights stay int8). */
-export async function convertMixed(prepared: PreparedModel, mix: { keepFloat?: readonly string[]; int16?: readonly string[] }): Promise<Model> {
+export async function convertMixed(prepared: PreparedModel, mix: { keepFloat?: readonly string[]; int16?: readonly string[] }): Promise<Quantized> {
   const { exclude, overrides } = prepared.config;
   const wide = widen(prepared.config.activationType);
   const sixteen = Object.fromEntries(sixteenBitTensors(prepared, mix.int16 ?? []).map((t) => [t, { ...overrides[t], type: wide }]));
@@ -167,21 +167,20 @@ export async function rankSensitivity(
   if (data.length === 0) throw new Error("rankSensitivity: no data; give at least one batch of inputs");
   reference ??= await modelOutputs(prepared.model, data, options);
   const full = await convert(prepared);
-  const quantizedNodes = prepared.summary?.quantized ?? [];
-  const baselineDb = outputSqnr(reference, await modelOutputs(full, data, options));
+  const quantizedNodes = full.summary.quantized;
+  const baselineDb = outputSqnr(reference, await modelOutputs(full.model, data, options));
   const layers: LayerSensitivity[] = [];
   for (const [i, n] of quantizedNodes.entries()) {
     const m = await convertExcluding(prepared, [n.name]);
-    const db = outputSqnr(reference, await modelOutputs(m, data, options));
+    const db = outputSqnr(reference, await modelOutputs(m.model, data, options));
     const layer: LayerSensitivity = { node: n.name, opType: n.opType, outputSqnrDb: db, gainDb: db - baselineDb };
     if (options.rankInt16) {
       const m16 = await convertMixed(prepared, { int16: [n.name] });
-      layer.int16GainDb = outputSqnr(reference, await modelOutputs(m16, data, options)) - baselineDb;
+      layer.int16GainDb = outputSqnr(reference, await modelOutputs(m16.model, data, options)) - baselineDb;
     }
     layers.push(layer);
     options.onProgress?.(i + 1, quantizedNodes.length);
   }
-  await convert(prepared); // leave prepared.summary describing the full conversion, as the caller had it
   layers.sort((a, b) => b.gainDb - a.gainDb);
   return { baselineDb, layers };
 }
@@ -281,7 +280,7 @@ export async function searchMixedPrecision(
     if (cached) return cached;
     const keptFloat = candidates.slice(0, k);
     const int16 = int16Candidates.filter((n) => !keptFloat.includes(n)).slice(0, j);
-    const model = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
+    const { model } = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
     const outs = await modelOutputs(model, data, options);
     const ok = labels ? correctness(outs, labels) : undefined;
     const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
@@ -322,7 +321,6 @@ export async function searchMixedPrecision(
   }
   // Nothing meets the target: the closest the remedy gets (every candidate it may touch).
   chosen ??= await measure(remedy === "int16" ? 0 : candidates.length, remedy === "float" ? 0 : all16);
-  await convert(prepared);
   // A drop target is only as good as the data it is measured on: say so when the chosen model's drop is noisier
   // than the target itself (the choice is then partly luck, and may not hold on new data).
   const warnings: string[] = [];

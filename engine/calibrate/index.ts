@@ -11,6 +11,7 @@
 
 export type { CalibrationData, FeedArray, FeedTensor, Feeds } from "../data/feeds";
 
+export { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "./types";
 export type { CalibrationMethod, CalibrationOptions, CollectOptions, TensorHistogram, TensorRange } from "./types";
 
 export { Calibrator } from "./calibrator";

@@ -43,8 +43,6 @@ export interface PreparedModel {
   batches: number;
   /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
   readonly warnings: string[];
-  /** Filled by convert(). */
-  summary: QuantizationSummary | undefined;
   /** The input model's ai.onnx opset (the prepared copy may have been upgraded). */
   readonly originalOpset: number;
   readonly ep: ExecutionProvider;
@@ -67,7 +65,6 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
     histograms: new Map(),
     batches: 0,
     warnings: notes,
-    summary: undefined,
     ep: options.ep ?? "cpu",
     calibrator: undefined,
     originalOpset: model.opset() ?? 0,
@@ -104,8 +101,15 @@ export async function release(prepared: PreparedModel): Promise<void> {
   prepared.calibrator = undefined;
 }
 
-/** The quantized model (QDQ, or QOperator when the config asks for it). The summary is left on `prepared.summary`. */
-export async function convert(prepared: PreparedModel): Promise<Model> {
+/** What convert() makes: the quantized model and what was done to it. */
+export interface Quantized {
+  readonly model: Model;
+  readonly summary: QuantizationSummary;
+}
+
+/** The quantized model (QDQ, or QOperator when the config asks for it) and its summary; `prepared` is not changed,
+ *  so a search may convert it under many configurations. */
+export async function convert(prepared: PreparedModel): Promise<Quantized> {
   const copy = prepared.model.clone();
   const { config, keptFloat } = floatWhereNonFinite(prepared);
   // Annotate the copy again (deterministic) so marks point at the copy's nodes.
@@ -120,8 +124,7 @@ export async function convert(prepared: PreparedModel): Promise<Model> {
   summary.opset.before = prepared.originalOpset;
   let out = Model.fromProto(copy.proto, copy.dir);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
-  prepared.summary = summary;
-  return out;
+  return { model: out, summary };
 }
 
 /**
@@ -184,12 +187,12 @@ export async function quantizeStatic(
   } finally {
     await release(prepared);
   }
-  const q = await convert(prepared);
-  refuseIfNothingQuantized(model, prepared.summary!, output);
+  const { model: q, summary } = await convert(prepared);
+  refuseIfNothingQuantized(model, summary, output);
   const note = await verifyRunnable(q, model, output);
-  if (note) prepared.summary!.warnings.push(note);
+  if (note) summary.warnings.push(note);
   await q.save(output, { overwrite: options.overwrite ?? false });
-  return prepared.summary!;
+  return summary;
 }
 
 /**

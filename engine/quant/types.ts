@@ -1,7 +1,7 @@
 // Typed quantization configuration (no string maps: ORT's `extra_options` is what we avoid) and the summary a
 // conversion reports. Every field is optional; `resolveConfig` fills the documented defaults and validates.
 import type { NodeProto } from "onnx-buf";
-import type { CalibrationMethod } from "../calibrate/types";
+import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, type CalibrationMethod } from "../calibrate/types";
 import { signedWeightsSafe } from "./cpu";
 import type { QType } from "./math";
 
@@ -20,7 +20,7 @@ export type { CalibrationMethod };
 export type NodeSelector = string | RegExp | ((node: NodeProto) => boolean);
 
 export interface CalibrationConfig {
-  /** Default "mse": the only method that kept every fixture model within 0.3 pp (see docs/quantization.md). */
+  /** Default: DEFAULT_CALIBRATION_METHOD (engine/calibrate/types). */
   method?: CalibrationMethod;
   /** percentile: the percentile of |x| kept (default 99.999). */
   percentile?: number;
@@ -106,7 +106,6 @@ export interface ResolvedQConfig {
 }
 
 const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];
-const METHODS: readonly CalibrationMethod[] = ["minmax", "entropy", "percentile", "mse"];
 
 /** The weight type a target CPU runs exactly and fastest (the default when QConfig.weightType is not given). */
 export function defaultWeightType(target: TargetCpu): WeightType {
@@ -127,7 +126,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     weightSymmetric: c.weightSymmetric ?? true,
     reduceRange: c.reduceRange ?? false,
     calibration: {
-      method: c.calibration?.method ?? "mse",
+      method: c.calibration?.method ?? DEFAULT_CALIBRATION_METHOD,
       percentile: c.calibration?.percentile ?? 99.999,
       numBins: c.calibration?.numBins ?? 2048,
       numQuantizedBins: c.calibration?.numQuantizedBins ?? 128,
@@ -143,8 +142,8 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   if (r.format !== "qdq" && r.format !== "qoperator") throw new Error(`QConfig.format: "${r.format}" is not qdq or qoperator`);
   if (!QTYPES.includes(r.activationType)) throw new Error(`QConfig.activationType: "${r.activationType}" is not one of ${QTYPES.join(", ")}`);
   if (r.weightType !== "int8" && r.weightType !== "uint8") throw new Error(`QConfig.weightType: "${r.weightType}" is not int8 or uint8`);
-  if (!METHODS.includes(r.calibration.method))
-    throw new Error(`QConfig.calibration.method: "${r.calibration.method}" is not one of ${METHODS.join(", ")}`);
+  if (!(CALIBRATION_METHODS as readonly string[]).includes(r.calibration.method))
+    throw new Error(`QConfig.calibration.method: "${r.calibration.method}" is not one of ${CALIBRATION_METHODS.join(", ")}`);
   const p = r.calibration.percentile;
   if (!(p > 0 && p <= 100)) throw new Error(`QConfig.calibration.percentile: ${p} must be in (0, 100]`);
   for (const [name, o] of Object.entries(r.overrides)) {

@@ -34,7 +34,7 @@ test(`${MODEL}: default INT8 within 0.3 pp; the search keeps a few nodes float f
   await release(prepared);
 
   const reference = await modelOutputs(prepared.model, data);
-  const byDefault = await modelOutputs(await convert(prepared), data);
+  const byDefault = await modelOutputs((await convert(prepared)).model, data);
   assert.ok(top1(reference, labels) - top1(byDefault, labels) <= 0.3, "default INT8 within 0.3 pp (the placement fix)");
   const baseDb = outputSqnr(reference, byDefault);
 
@@ -46,7 +46,7 @@ test(`${MODEL}: default INT8 within 0.3 pp; the search keeps a few nodes float f
   // The returned model is the one described: its SQNR re-measured, and every node kept in float that has a weight
   // reads it as a float initializer, where the default conversion reads it through a DequantizeLinear.
   assert.ok(Math.abs(outputSqnr(reference, await modelOutputs(r.model, data)) - r.chosen.metric) < 1e-6);
-  const full = await convert(prepared);
+  const { model: full } = await convert(prepared);
   const weightIsFloat = (m: Model, node: string) => {
     const n = m.graph.node.find((x) => x.name === node);
     assert.ok(n, `${node} is in the model`);

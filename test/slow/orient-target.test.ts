@@ -51,7 +51,7 @@ test("orient: default INT8 loses > 1 pp; the search recovers it to <= 0.3 pp wit
   const prepared = await prepare(source);
   await calibrate(prepared, calib);
   await release(prepared);
-  const full = await convert(prepared);
+  const { model: full } = await convert(prepared);
   const score = async (m: Model, d: Feeds[], y: HostTensor) => top1(await modelOutputs(m, d), classLabels(y));
   const fp32 = await score(prepared.model, data, search.y);
   const int8 = await score(full, data, search.y);

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { Model } from "../../../engine/onnx";
-import { calibrate, prepare, release } from "../../../engine/quant";
+import { calibrate, convert, prepare, release } from "../../../engine/quant";
 import { readNpyFolder } from "../../../engine/data/readers";
 import { analyze, takeBatches } from "../../../engine/analysis/analyze";
 import { convertMixed, modelOutputs, outputSqnr, searchMixedPrecision } from "../../../engine/analysis/sensitivity";
@@ -48,7 +48,7 @@ test("analyze: weight and activation SQNR per tensor, outputs, sorted worst firs
   const worst = result.worst();
   for (let i = 1; i < worst.length; i++) assert.ok(worst[i - 1]!.sqnrDb <= worst[i]!.sqnrDb);
   const s = j.sensitivity!;
-  assert.equal(s.layers.length, prepared.summary!.quantized.length);
+  assert.equal(s.layers.length, (await convert(prepared)).summary.quantized.length);
   for (let i = 1; i < s.layers.length; i++) assert.ok(s.layers[i - 1]!.gainDb >= s.layers[i]!.gainDb);
   const bundle = toBundle(result); // what a notebook cell whose value is the result shows
   assert.ok(bundle[MIME.plotly] && bundle[MIME.sqnr] && bundle["text/html"]);
@@ -74,7 +74,7 @@ test("mixed precision: the smallest prefix of the ranking that meets an output-S
   assert.ok(r.chosen.metric >= target.minDb);
   assert.ok(r.chosen.int8WeightShare < 1 && r.chosen.int8WeightShare > 0);
   const kept = r.model.graph.node.filter((n) => n.opType === "QuantizeLinear").length;
-  const full = (await (await import("../../../engine/quant")).convert(prepared)).graph.node.filter((n) => n.opType === "QuantizeLinear").length;
+  const full = (await (await import("../../../engine/quant")).convert(prepared)).model.graph.node.filter((n) => n.opType === "QuantizeLinear").length;
   assert.ok(kept <= full, "keeping nodes in float never adds quantization");
 });
 
@@ -86,19 +86,19 @@ test("mixed precision by 16-bit activations: the chosen nodes read and write 16-
   const all = ranking.layers.map((l) => l.node);
   // Every quantized node at 16 bits is the uint16-activation model: the error left is the weights' (most of it in
   // this CNN, with the uint8 weights this CPU gets by default).
-  const sixteen = await convertMixed(prepared, { int16: all });
+  const { model: sixteen } = await convertMixed(prepared, { int16: all });
   const zpType = (m: Model) => {
     const inits = new Map(m.graph.initializer.map((t) => [t.name, t.dataType]));
     return m.graph.node.filter((n) => n.opType === "QuantizeLinear").map((n) => inits.get(n.input[2]!));
   };
   assert.ok(zpType(sixteen).length > 0 && zpType(sixteen).every((t) => t === 4), `Q zero-point types ${zpType(sixteen)}`);
   const weights = (m: Model) => m.graph.initializer.filter((t) => t.name.endsWith("_quantized") && (t.dataType === 2 || t.dataType === 3)).length;
-  assert.equal(weights(sixteen), weights(await convertMixed(prepared, {})), "weights stay 8-bit");
+  assert.equal(weights(sixteen), weights((await convertMixed(prepared, {})).model), "weights stay 8-bit");
   const full16 = outputSqnr(reference, await modelOutputs(sixteen, data));
   assert.ok(full16 > ranking.baselineDb + 2, `all 16-bit ${full16} dB vs int8 ${ranking.baselineDb} dB`);
 
   // One node at 16 bits: its activation inputs and output are 16-bit, the rest of the graph keeps 8.
-  const one = await convertMixed(prepared, { int16: [all[0]!] });
+  const { model: one } = await convertMixed(prepared, { int16: [all[0]!] });
   const types = zpType(one);
   assert.ok(types.includes(4) && types.includes(2), `mixed types ${types}`);
 

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { Model } from "../../../engine/onnx";
-import { calibrate, prepare, release } from "../../../engine/quant";
+import { calibrate, convert, prepare, release } from "../../../engine/quant";
 import { readNpyFolder } from "../../../engine/data/readers";
 import { analyze, takeBatches } from "../../../engine/analysis/analyze";
 import { EXACT_DB, quantStateOfAnalysis } from "../../../kernel/quant-state-display";
@@ -20,10 +20,10 @@ test("analyze → Quantization State entries: every analysed tensor carries its 
   await release(prepared);
   const result = await analyze(prepared, calib.slice(0, 4));
   const j = result.toJSON();
-  const entries = quantStateOfAnalysis(j, prepared);
+  const entries = quantStateOfAnalysis(j, prepared, result.summary);
 
   // Each quantized tensor of the conversion is listed with its type; Conv weights per-channel int8 with their SQNR.
-  const summaryTensors = prepared.summary!.quantized.flatMap((n) => n.tensors.map((t) => `${n.name}/${t.name}`));
+  const summaryTensors = result.summary!.quantized.flatMap((n) => n.tensors.map((t) => `${n.name}/${t.name}`));
   for (const key of summaryTensors) assert.ok(entries.some((e) => `${e.node}/${e.tensor}` === key && e.quantized), `${key} listed`);
   for (const w of j.weights.filter((w) => w.opType === "Conv")) {
     const e = entries.find((x) => x.tensor === w.tensor)!;
@@ -86,7 +86,7 @@ test("convert() in a cell (the ptq module's) sends the conversion's tensors to t
     assert.equal(sent.length, 1);
     assert.equal(sent[0]!.source, file);
     const tensors = sent[0]!.tensors;
-    assert.ok(tensors.filter((t) => t.quantized).length >= prepared.summary!.quantized.length);
+    assert.ok(tensors.filter((t) => t.quantized).length >= (await convert(prepared)).summary.quantized.length);
     assert.ok(tensors.some((t) => !t.quantized && /exclude/.test(t.reason ?? "")), "the excluded Gemm is listed as float, with why");
     assert.ok(tensors.every((t) => t.sqnrDb === undefined), "no SQNR before analyze()");
   } finally {

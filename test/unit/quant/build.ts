@@ -82,12 +82,12 @@ export async function quantizeTiny(
     );
   await calibrate(prepared, [1, 2, 3, 4].map(batch));
   await release(prepared);
-  const qdq = await convert(prepared);
+  const { model: qdq, summary } = await convert(prepared);
   const fused = opCounts((await lowerToQOperator(qdq)).proto);
   const feeds = batch(99);
   const ref = await runModel(proto, feeds, "disabled");
   const got = await runModel(qdq.proto, feeds, "all");
   let worst = Infinity;
   for (const k of Object.keys(ref)) worst = Math.min(worst, sqnr(ref[k]!.data as Float32Array, got[k]!.data as Float32Array));
-  return { qdq, summary: prepared.summary!, ops: opCounts(qdq.proto), fused, sqnr: worst };
+  return { qdq, summary, ops: opCounts(qdq.proto), fused, sqnr: worst };
 }

@@ -41,10 +41,10 @@ test("an If node's subgraphs pass through untouched and the model still runs", a
   const feeds = (seed: number, c: boolean) => ({ x: new ort.Tensor("float32", randomFloats(64, seed), [4, 16]), cond: new ort.Tensor("bool", [c], []) });
   await calibrate(prepared, [feeds(1, true), feeds(2, false)]);
   await release(prepared);
-  const q = await convert(prepared);
+  const { model: q, summary } = await convert(prepared);
   const ifNode = q.graph.node.find((n) => n.opType === "If")!;
   assert.deepEqual(ifNode.attribute.map((a) => a.g!.node.map((n) => n.opType)), [["Relu"], ["Neg"]]);
-  assert.ok(prepared.summary!.float.some((f) => f.opType === "If" && /control flow/.test(f.reason)));
+  assert.ok(summary.float.some((f) => f.opType === "If" && /control flow/.test(f.reason)));
   for (const c of [true, false]) {
     const ref = await runModel(m, feeds(7, c), "disabled");
     const got = await runModel(q.proto, feeds(7, c));
@@ -126,8 +126,8 @@ test("mse ranges are chosen for the bit width: 16-bit tensors clip less, by conf
     const q = m.graph.node.find((n) => n.opType === "QuantizeLinear" && n.input[0] === "x")!;
     return new Float32Array(m.graph.initializer.find((t) => t.name === q.input[1])!.rawData.slice().buffer)[0]!;
   };
-  const overridden = await convert({ ...p8, config: { ...p8.config, overrides: { x: { type: "uint16" } } } });
-  assert.equal(scaleOf(overridden), scaleOf(await convert(p16)));
+  const { model: overridden } = await convert({ ...p8, config: { ...p8.config, overrides: { x: { type: "uint16" } } } });
+  assert.equal(scaleOf(overridden), scaleOf((await convert(p16)).model));
   assert.ok(Math.abs(scaleOf(overridden) - (r16.max - r16.min) / 65535) < 1e-6 * scaleOf(overridden) + 1e-9);
   // minmax does not depend on the width.
   assert.deepEqual((await calibrated({ calibration: { method: "minmax" } })).ranges.get("x"), (await calibrated({ activationType: "uint16", calibration: { method: "minmax" } })).ranges.get("x"));
@@ -222,7 +222,7 @@ test("a weight shared by two MatMuls is stored once; calibrate() twice widens th
   const wide = prepared.ranges.get("x")!;
   await release(prepared);
   assert.ok(wide.min < narrow.min && wide.max > narrow.max, `${JSON.stringify(narrow)} → ${JSON.stringify(wide)}`);
-  const q = await convert(prepared);
+  const { model: q } = await convert(prepared);
   assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("M_quantized")).length, 1);
   assert.equal(q.graph.node.filter((n) => n.opType === "DequantizeLinear" && n.input[0] === "M_quantized").length, 1);
 });
@@ -231,10 +231,10 @@ test("format qoperator: onnxruntime's own lowering gives QLinear ops and no Q/DQ
   const prepared = await prepare(Model.fromProto(mlp()), { format: "qoperator" }, { optimize: false });
   await calibrate(prepared, [{ x: new ort.Tensor("float32", randomFloats(64, 1), [4, 16]) }]);
   await release(prepared);
-  const q = await convert(prepared);
+  const { model: q, summary } = await convert(prepared);
   const ops = opCounts(q.proto);
   assert.ok((ops.QLinearMatMul ?? 0) + (ops.MatMulIntegerToFloat ?? 0) >= 1, JSON.stringify(ops));
-  assert.equal(prepared.summary!.format, "qoperator");
+  assert.equal(summary.format, "qoperator");
 });
 
 test("an attention-mask constant with -inf stays float instead of breaking the scale", async () => {
@@ -264,7 +264,7 @@ test("excluding a node after calibration (as sensitivity analysis does) still co
   await calibrate(prepared, [{ x: new ort.Tensor("float32", randomFloats(64, 1), [4, 16]) }]);
   await release(prepared);
   for (const name of ["add", "reshape", "mm1"]) {
-    const q = await convert({ ...prepared, config: { ...prepared.config, exclude: [name] } });
+    const { model: q } = await convert({ ...prepared, config: { ...prepared.config, exclude: [name] } });
     assert.ok(q.graph.node.some((n) => n.opType === "DequantizeLinear"), name);
   }
 });

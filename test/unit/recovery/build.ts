@@ -71,7 +71,7 @@ export async function quantize(m: Model, calib: Batch[], config: QConfig = {}): 
   } finally {
     await release(p);
   }
-  return { float: p.model, q: await convert(p) };
+  return { float: p.model, q: (await convert(p)).model };
 }
 
 /** Output SQNR (dB) of `q` against `ref` on `data`. */

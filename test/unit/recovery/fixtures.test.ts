@@ -32,7 +32,7 @@ test("mobilenet: bias correction raises default INT8 output SQNR; every quantize
   } finally {
     await release(p);
   }
-  const q = await convert(p);
+  const { model: q } = await convert(p);
   const { model: fixed, report } = await correctBias(p.model, q, calib);
   const convs = q.graph.node.filter((n) => n.opType === "Conv" && n.input[1]?.endsWith("_DequantizeLinear_Output")).length;
   assert.ok(convs > 5);
