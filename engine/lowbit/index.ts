@@ -2,6 +2,7 @@
 import type { CalibrationData } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
+import { initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
 import { collectHessians, type HessianCollectOptions } from "./hessian";
 import { qdqOpset } from "./types";
@@ -30,6 +31,10 @@ const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gp
 export function lowBitModel(model: Model, options: LowBitOptions, hessians?: HessianMap): { model: Model; report: LowBitReport } {
   if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
   const copy = model.clone();
+  // Weights an old exporter also lists as graph inputs (IR < 4) could be fed at run time, so they cannot be stored
+  // in low bits: they become weights only, as for INT8.
+  const notes: string[] = [];
+  initializersOutOfInputs(copy, notes);
   // The standard ONNX forms need newer types: uint4/uint8 blocked DequantizeLinear (opset 21), uint2 (25),
   // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
   const needs =
@@ -41,6 +46,7 @@ export function lowBitModel(model: Model, options: LowBitOptions, hessians?: Hes
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
   const report = quantizeWeightsLowBit(copy, options, hessians);
+  report.notes.unshift(...notes);
   if (upgraded) report.notes.push(`upgraded the model from opset ${model.opset()} to ${needs} for this form`);
   return { model: copy, report };
 }

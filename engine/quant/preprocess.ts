@@ -41,7 +41,7 @@ function upgradeForQuantization(model: Model, label: string, notes: string[]): M
  * weights as overridable and folds nothing (no BatchNorm into Conv), and a weight that is an input cannot be stored
  * quantized. They are taken out of the inputs (IR raised to 4 where lower): nobody feeds weights at run time.
  */
-function initializersOutOfInputs(m: Model, notes: string[]): void {
+export function initializersOutOfInputs(m: Model, notes: string[]): void {
   const g = m.graph;
   const inits = new Set(g.initializer.map((t) => t.name));
   const before = g.input.length;
