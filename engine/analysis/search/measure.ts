@@ -1,0 +1,68 @@
+// measure(config) → metric: converts the calibrated model with a configuration's nodes kept float or widened to
+// 16 bits, runs it on the search data and scores it against the float model's outputs (computed once). Each
+// configuration is measured once; asking again returns the same measurement.
+import type { Feeds } from "../../data/feeds";
+import type { Model } from "../../onnx/model";
+import type { PreparedModel } from "../../quant/index";
+import { classLabels } from "../metrics";
+import { convertMixed, weightParams, type MixConfig } from "./mixed-model";
+import { correctness, modelOutputs, outputSqnr, percentCorrect, type BatchOutput, type RunOptions } from "./outputs";
+import type { AccuracyTarget, SearchStep } from "./types";
+
+/** A measured configuration: its step, its model and (drop targets) which samples it gets right. */
+export type Measured = SearchStep & { model: Model; ok?: Uint8Array };
+
+export interface Measurer {
+  measure(config: MixConfig): Promise<Measured>;
+  /** Every configuration measured so far, in the order measured. */
+  readonly measured: readonly Measured[];
+  /** The float model's outputs on the search data. */
+  readonly reference: BatchOutput[][];
+  /** Drop targets: which samples the float model gets right, and its top-1 (%). */
+  readonly floatOk?: Uint8Array;
+  readonly floatMetric?: number;
+  /** Parameter count of each node's weights, and of all of them. */
+  readonly weights: ReadonlyMap<string, number>;
+  readonly totalWeights: number;
+}
+
+export interface MeasureOptions extends RunOptions {
+  /** The float model's outputs on `data`, when the caller already has them. */
+  reference?: BatchOutput[][];
+  /** Called after each new configuration is measured. */
+  onMeasured?(step: SearchStep): void;
+}
+
+export async function createMeasurer(prepared: PreparedModel, data: readonly Feeds[], target: AccuracyTarget, options: MeasureOptions = {}): Promise<Measurer> {
+  const reference = options.reference ?? (await modelOutputs(prepared.model, data, options));
+  const labels = target.kind === "drop" ? classLabels(target.labels) : undefined;
+  const floatOk = labels ? correctness(reference, labels) : undefined;
+  const floatMetric = floatOk ? percentCorrect(floatOk) : undefined;
+  const weights = weightParams(prepared);
+  const totalWeights = [...weights.values()].reduce((a, b) => a + b, 0) || 1;
+  const cache = new Map<string, Promise<Measured>>();
+  const measured: Measured[] = [];
+
+  const run = async (config: MixConfig): Promise<Measured> => {
+    const keptFloat = [...config.keepFloat];
+    const int16 = [...config.int16];
+    const { model } = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
+    const outs = await modelOutputs(model, data, options);
+    const ok = labels ? correctness(outs, labels) : undefined;
+    const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
+    const met = target.kind === "sqnr" ? metric >= target.minDb : floatMetric! - metric <= target.maxPp;
+    const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
+    const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
+    const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, bytes: model.toBytes().byteLength };
+    measured.push({ ...step, model, ok });
+    options.onMeasured?.(step);
+    return measured[measured.length - 1]!;
+  };
+  const measure = (config: MixConfig) => {
+    const key = `${config.keepFloat.join("\0")}\u0001${config.int16.join("\0")}`;
+    let m = cache.get(key);
+    if (!m) cache.set(key, (m = run(config)));
+    return m;
+  };
+  return { measure, measured, reference, floatOk, floatMetric, weights, totalWeights };
+}

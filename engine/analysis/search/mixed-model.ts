@@ -1,0 +1,76 @@
+// The conversion a mixed-precision configuration asks for: the calibrated PreparedModel converted again with some
+// nodes kept in float and others given 16-bit activations (their weights stay int8). One calibration serves every
+// configuration; nothing is re-prepared.
+import type { PreparedModel, Quantized } from "../../quant/index";
+import { convert } from "../../quant/index";
+import type { QType } from "../../quant/math";
+import { annotateGraph } from "../../quant/registry";
+
+/** Which nodes a mixed model treats differently from the default conversion. */
+export interface MixConfig {
+  /** Nodes not quantized at all. */
+  keepFloat: readonly string[];
+  /** Nodes whose activations (inputs and outputs) are 16-bit while their weights stay int8. */
+  int16: readonly string[];
+}
+
+/** convert() with extra nodes kept in float. */
+export async function convertExcluding(prepared: PreparedModel, keepFloat: readonly string[]): Promise<Quantized> {
+  return convertMixed(prepared, { keepFloat });
+}
+
+/** convert() with extra nodes kept in float and others given 16-bit activations (their weights stay int8). */
+export async function convertMixed(prepared: PreparedModel, mix: Partial<MixConfig>): Promise<Quantized> {
+  const { exclude, overrides } = prepared.config;
+  const wide = widen(prepared.config.activationType);
+  const sixteen = Object.fromEntries(sixteenBitTensors(prepared, mix.int16 ?? []).map((t) => [t, { ...overrides[t], type: wide }]));
+  const variant: PreparedModel = {
+    ...prepared,
+    config: { ...prepared.config, exclude: [...exclude, ...(mix.keepFloat ?? [])], overrides: { ...overrides, ...sixteen } },
+  };
+  return convert(variant);
+}
+
+function widen(t: QType): QType {
+  return t === "uint8" || t === "uint16" ? "uint16" : "int16";
+}
+
+/**
+ * The tensors whose type decides the activations `nodes` read and write: each quantized, non-constant input and
+ * output, or the tensor whose parameters it shares (a Reshape's output is quantized with its input's scale and type).
+ * Outputs count because restoring a node to float (what the ranking measured) drops its output Q too where only it
+ * wanted one (a Conv's output Q, there for onnxruntime's QLinearConv fusion).
+ */
+function sixteenBitTensors(prepared: PreparedModel, nodes: readonly string[]): string[] {
+  if (nodes.length === 0) return [];
+  const graph = prepared.model.graph;
+  const marks = annotateGraph(graph, prepared.config);
+  const constants = new Set(graph.initializer.map((t) => t.name));
+  const wanted = new Set(nodes);
+  const out = new Set<string>();
+  for (const [node, tensors] of marks.nodes) {
+    if (!wanted.has(node.name)) continue;
+    for (const t of tensors) {
+      if (constants.has(t) || marks.weights.has(t) || !marks.activations.has(t)) continue;
+      let root = t;
+      for (let depth = 0; depth < 64; depth++) {
+        const next = marks.activations.get(root)?.sameAs;
+        if (!next || !marks.activations.has(next)) break;
+        root = next;
+      }
+      out.add(root);
+    }
+  }
+  return [...out];
+}
+
+/** Weight parameter count per node (its constant inputs), for the int8 share of a mixed model. */
+export function weightParams(prepared: PreparedModel): Map<string, number> {
+  const inits = new Map(prepared.model.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
+  const m = new Map<string, number>();
+  for (const n of prepared.model.graph.node) {
+    const count = n.input.reduce((a, i) => a + (inits.get(i) ?? 0), 0);
+    if (count) m.set(n.name, count);
+  }
+  return m;
+}

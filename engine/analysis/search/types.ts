@@ -1,0 +1,44 @@
+// The vocabulary of the mixed-precision search, shared by its parts (measure, rank, strategy) and its result.
+import type { HostTensor } from "../feeds";
+
+/** What a mixed model does with a sensitive node: keep it float, or give its activations 16 bits. */
+export type Remedy = "float" | "int16";
+
+/** An accuracy target: output SQNR against the float model, or a top-1 drop on labelled data. */
+export type AccuracyTarget = { kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number; labels: HostTensor };
+
+export interface LayerSensitivity {
+  node: string;
+  opType: string;
+  /** Output SQNR (dB, all outputs together) with only this node restored to float. */
+  outputSqnrDb: number;
+  /** outputSqnrDb minus the all-quantized model's: how much this node's quantization costs. */
+  gainDb: number;
+  /** With rankInt16: the gain when only this node's activations get 16 bits (its weights stay int8). */
+  int16GainDb?: number;
+}
+
+export interface SensitivityRanking {
+  /** Output SQNR of the fully quantized model. */
+  baselineDb: number;
+  /** Most sensitive first. */
+  layers: LayerSensitivity[];
+}
+
+export interface SearchStep {
+  /** How the nodes this step picked are treated ("both": some float, the others at 16 bits). */
+  remedy: Remedy | "both";
+  /** Nodes not quantized (remedy "float"). */
+  keptFloat: string[];
+  /** Nodes whose activations are 16-bit, weights still int8 (remedy "int16"). */
+  int16: string[];
+  /** Output SQNR in dB, or top-1 accuracy in % for a drop target. */
+  metric: number;
+  met: boolean;
+  /** Share of the quantizable nodes' weight parameters that stay int8. */
+  int8WeightShare: number;
+  /** Serialized size of this configuration's model. */
+  bytes: number;
+  /** Median latency (ms) with options.tradeoff. */
+  latencyMs?: number;
+}
