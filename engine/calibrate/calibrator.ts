@@ -1,32 +1,22 @@
-// The calibrator: runs the augmented copy of the model (graph optimizations off, a session of its own) batch by
-// batch and folds each batch into per-tensor observers, so memory does not grow with the number of samples.
+// The calibrator: runs the augmented copy of the model (graph optimizations off, sessions of its own) batch by
+// batch and folds each batch into one observer per tensor, so memory does not grow with the number of samples.
+// Who does what: observers.ts (one per method: what a tensor did, and its range), planner.ts (which tensors per
+// session, how batches become runs under the byte cap), sessions.ts (the onnxruntime sessions); this file runs
+// the plan, feeds the observers and says what went wrong (warnings, non-finite values).
 
 import { checkFeeds, modelInputs, type CalibrationData, type Feeds, type InputSpec } from "../data/feeds";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
-import { createSession, type Session } from "../runtime/session";
 import type { RuntimeTensor } from "../runtime/tensors";
-import { augmentModel, locateTensors, type ObservedOutputs } from "./augment";
-import { StreamingHistogram } from "./histogram";
-import type { CalibrationOptions, CollectOptions, TensorHistogram, TensorRange } from "./types";
-import { MinMaxObserver, batchStats } from "./minmax";
+import { locateTensors } from "./augment";
+import { CALIBRATION_METHODS, type CalibrationOptions, type CollectOptions, type TensorHistogram, type TensorRange } from "./types";
+import { batchStats } from "./minmax";
+import { createObserver, widenedWhenSymmetric, type RangeObserver } from "./observers";
+import { RunPlanner } from "./planner";
 import { commonRows, sliceRows, splitRows, stackable, stackRows, toRuntime } from "./rows";
-import { entropyThreshold, mseThreshold, percentileThreshold } from "./thresholds";
-
-interface Run {
-  session: Session;
-  outputs: ObservedOutputs[];
-  /** The output holding every tensor's min, max, sum (whole-tensor sessions). */
-  stats?: string;
-}
+import { SessionPool, type Run } from "./sessions";
 
 const isFiniteAll = (...v: number[]) => v.every(Number.isFinite);
-
-/** Default cap on the bytes of whole tensors fetched by one run (see CalibrationOptions.maxRunBytes). */
-const MAX_RUN_BYTES = 16 * 2 ** 20;
-/** Joined small batches fill only this fraction of the cap: joining saves run overhead, not memory, and at the
- *  full cap it added 30–50 MiB of peak on the fixtures (single-sample files, measured). */
-const JOIN_SHARE = 4;
 
 export class Calibrator {
   private readonly options: CalibrationOptions;
@@ -35,20 +25,13 @@ export class Calibrator {
   readonly tensors: readonly string[];
   /** Tensors that were asked for but cannot be observed, with why. */
   readonly skipped: readonly { tensor: string; reason: string }[];
-  private readonly minmax = new Map<string, MinMaxObserver>();
-  private readonly hist = new Map<string, StreamingHistogram>();
+  private readonly observers = new Map<string, RangeObserver>();
+  private readonly planner: RunPlanner;
+  private readonly pool: SessionPool;
   private readonly warned = new Map<string, number>();
   private readonly warningList: string[] = [];
-  private runs: Promise<Run[]> | undefined;
-  private fallback: { run: Run; tensors: Set<string> } | undefined;
   private cachedRanges: Map<string, TensorRange> | undefined;
   private disposed = false;
-  /** Reduce-only session that seeds histograms with no range yet (see seed()). */
-  private seedRun: Run | undefined;
-  /** Bytes of whole tensors one row (sample) fetches, learned from the first run that splits a batch. */
-  private rowBytes: number | undefined;
-  /** The model's inputs all have a free first (batch) axis, so a batch can run as several smaller ones. */
-  private readonly splittable: boolean;
   /** Per float input of the data: NaN/±Inf values and all values seen, to say where non-finite activations came from. */
   private readonly inputValues = new Map<string, { nonFinite: number; total: number }>();
   /** Batches (runs of the model) observed so far. */
@@ -61,12 +44,12 @@ export class Calibrator {
   ) {
     this.options = options;
     const label = model.path ?? "<model>";
-    if (!["minmax", "entropy", "percentile", "mse"].includes(options.method)) {
-      throw new OnnxError(`unknown calibration method "${String(options.method)}" (minmax, entropy, percentile or mse)`, label);
+    if (!(CALIBRATION_METHODS as readonly string[]).includes(options.method)) {
+      throw new OnnxError(`unknown calibration method "${String(options.method)}" (${CALIBRATION_METHODS.join(", ")})`, label);
     }
     if (tensors.length === 0) throw new OnnxError("no tensors to calibrate were given", label);
     this.specs = modelInputs(model.proto);
-    this.splittable = this.specs.every((sp) => sp.shape !== undefined && sp.shape.length > 0 && typeof sp.shape[0] !== "number");
+    const splittable = this.specs.every((sp) => sp.shape !== undefined && sp.shape.length > 0 && typeof sp.shape[0] !== "number");
     const where = locateTensors(model.graph, tensors);
     if (where.unknown.length) {
       throw new OnnxError(`no tensor named ${where.unknown.map((t) => `"${t}"`).join(", ")} in the model; check the names`, label);
@@ -77,10 +60,10 @@ export class Calibrator {
     }));
     for (const s of this.skipped) this.warn(`tensor "${s.tensor}" is ${s.reason}`);
     this.tensors = where.main;
-    for (const t of this.tensors) {
-      if (options.method === "minmax") this.minmax.set(t, new MinMaxObserver(options));
-      if (options.method !== "minmax" || options.keepHistograms) this.hist.set(t, new StreamingHistogram(options.numBins ?? 2048));
-    }
+    for (const t of this.tensors) this.observers.set(t, createObserver(options));
+    const whole = [...this.observers.values()].some((o) => o.wholeTensors);
+    this.planner = new RunPlanner(options, splittable, whole);
+    this.pool = new SessionPool(model, options, (m) => this.warn(m));
   }
 
   private warn(message: string): void {
@@ -93,40 +76,13 @@ export class Calibrator {
     return this.warningList;
   }
 
-  private async open(tensors: readonly string[], reduce: boolean, stats = false): Promise<Run> {
-    const { model, outputs, stats: statsOutput } = augmentModel(this.model, tensors, reduce, { stats });
-    const session = await createSession(model, {
-      optimization: "disabled",
-      // Whole tensors come back as graph outputs, which onnxruntime never reuses: its memory pattern then plans one
-      // block for every output plus the intermediates and keeps it (mobilenet, batch 32: +90 MiB peak, measured).
-      ...(reduce ? {} : { memPattern: false }),
-      ep: this.options.ep ?? "cpu",
-      ...(this.options.threads ? { threads: this.options.threads } : {}),
-      onFallback: (why) => this.warn(why),
-    });
-    return { session, outputs, ...(statsOutput ? { stats: statsOutput } : {}) };
+  private sessions(): Promise<Run[]> {
+    return this.pool.sessions(this.planner.sessionTensors(this.tensors), this.planner.reduceOnly);
   }
 
-  private sessions(): Promise<Run[]> {
-    if (this.runs) return this.runs;
-    const reduce = this.options.method === "minmax" && !this.options.keepHistograms;
-    // Reduced outputs are scalars: one session. Whole tensors: at most tensorsPerSession exposed per session,
-    // because exposed outputs are never reused by onnxruntime's allocator.
-    const per = reduce ? this.tensors.length : Math.max(1, this.options.tensorsPerSession ?? 256);
-    const chunks: string[][] = [];
-    for (let i = 0; i < this.tensors.length; i += per) chunks.push(this.tensors.slice(i, i + per));
-    this.runs = (async () => {
-      const out: Run[] = [];
-      try {
-        for (const c of chunks) out.push(await this.open(c, reduce, !reduce));
-      } catch (e) {
-        await Promise.all(out.map((r) => r.session.dispose()));
-        this.runs = undefined;
-        throw e;
-      }
-      return out;
-    })();
-    return this.runs;
+  private get unseeded(): boolean {
+    for (const o of this.observers.values()) if (o.unseeded) return true;
+    return false;
   }
 
   /** Observes every batch of `data`. Can be called again with more data; the observations accumulate. */
@@ -161,7 +117,7 @@ export class Calibrator {
         this.countInputValues(feeds);
         for (const part of splitRows(feeds, this.options.batchSize)) {
           const rows = commonRows(part);
-          const room = this.stackRows();
+          const room = this.planner.joinRows(this.unseeded);
           if (rows !== undefined && room > 0 && (pending.length === 0 || stackable(pending[0]!, part)) && pendingRows + rows <= room) {
             pending.push(part);
             pendingRows += rows;
@@ -184,7 +140,7 @@ export class Calibrator {
         throw new OnnxError("the calibration data is empty: give at least one batch", this.model.path);
       }
     } finally {
-      for (const m of this.minmax.values()) m.commit();
+      for (const o of this.observers.values()) o.commit();
       this.reportNonFinite();
     }
     this.refuseAllNonFinite();
@@ -212,9 +168,9 @@ export class Calibrator {
    * Said here, naming the tensors and the data, rather than as "no calibration range".
    */
   private refuseAllNonFinite(): void {
-    const observers = this.tensors.map((t) => ({ t, h: this.hist.get(t), m: this.minmax.get(t) }));
-    if (observers.length === 0 || observers.some((o) => (o.m ? o.m.range() : o.h!.snapshot()) !== undefined)) return;
-    const counts = observers.map((o) => (o.h ?? o.m)!.nonFinite);
+    const observers = [...this.observers.values()];
+    if (observers.length === 0 || observers.some((o) => o.seenFinite)) return;
+    const counts = observers.map((o) => o.nonFinite);
     if (counts.every((n) => n === 0)) return;
     const names = this.tensors.slice(0, 5).map((t) => `"${t}"`).join(", ") + (this.tensors.length > 5 ? `, … (${this.tensors.length} in all)` : "");
     throw new OnnxError(
@@ -225,48 +181,31 @@ export class Calibrator {
   }
 
   /**
-   * How many rows small batches may be joined into (0: none). Histogram methods only (min/max reduces in the
-   * graph: nothing fetched to bound), never with a moving average (per batch), never before the first batch has
-   * run alone (it sets the histograms' first ranges, and what a row costs).
-   */
-  private stackRows(): number {
-    if (!this.splittable || this.hist.size === 0 || this.options.movingAverage || !this.rowBytes) return 0;
-    // A histogram with no range yet takes its first one from the first batch it sees: that must be one sample.
-    for (const h of this.hist.values()) if (h.halfRange === 0) return 0;
-    if (this.options.batchSize !== undefined) return 0;
-    const cap = this.options.maxRunBytes ?? MAX_RUN_BYTES;
-    return Number.isFinite(cap) ? Math.floor(cap / JOIN_SHARE / this.rowBytes) : 0;
-  }
-
-  /**
-   * One batch. Whole tensors are fetched in runs of at most maxRunBytes (the batch split along its first axis):
-   * peak memory then follows that cap, not the batch size. Splitting gives the histograms the same counts as one
-   * run would: a histogram's first range is the absolute max of the first batch it sees, so while some histogram
-   * has none yet, a reduce-only run over the whole batch seeds it first (then every run bins at that range).
-   * Later batches widen run by run, which bins alike up to float rounding at bin edges (merging bin pairs equals
-   * binning at the doubled range). A moving average is per batch, so it is never split.
+   * One batch. Whole tensors are fetched in runs the planner sizes under maxRunBytes (the batch split along its
+   * first axis): peak memory then follows that cap, not the batch size. Splitting gives the histograms the same
+   * counts as one run would: a histogram's first range is the absolute max of the first batch it sees, so while
+   * some histogram has none yet, a reduce-only run over the whole batch seeds it first (then every run bins at that
+   * range). Later batches widen run by run, which bins alike up to float rounding at bin edges (merging bin pairs
+   * equals binning at the doubled range).
    */
   private async observeBatch(runs: Run[], batch: Feeds): Promise<void> {
     const rows = commonRows(batch);
-    const cap = this.options.maxRunBytes ?? MAX_RUN_BYTES;
-    const fitsOneRun = !Number.isFinite(cap) || (this.rowBytes !== undefined && rows !== undefined && rows * this.rowBytes <= cap);
-    if (!this.splittable || rows === undefined || rows < 2 || this.hist.size === 0 || this.options.movingAverage || fitsOneRun) {
+    if (!this.planner.splits(rows)) {
       let elements = 0;
       for (const run of runs) elements += await this.observe(run, toRuntime(batch));
-      if (rows) this.rowBytes ??= (elements * 4) / rows;
+      this.planner.learn(elements, rows);
       return;
     }
     if (!(await this.seed(batch))) {
       for (const run of runs) await this.observe(run, toRuntime(batch));
       return;
     }
-    for (let start = 0; start < rows; ) {
-      // The first run is one row, to learn what a row costs; then as many rows as the cap allows.
-      const n = this.rowBytes === undefined ? 1 : Math.min(rows - start, Math.max(1, Math.floor(cap / this.rowBytes)));
+    for (let start = 0; start < rows!; ) {
+      const n = this.planner.partRows(rows! - start);
       const input = toRuntime(sliceRows(batch, start, n));
       let elements = 0;
       for (const run of runs) elements += await this.observe(run, input);
-      this.rowBytes ??= (elements * 4) / n;
+      this.planner.learn(elements, n);
       start += n;
     }
   }
@@ -277,29 +216,22 @@ export class Calibrator {
    * batch): the batch then runs whole, as before.
    */
   private async seed(batch: Feeds): Promise<boolean> {
-    const fresh = new Set([...this.hist].filter(([, h]) => h.halfRange === 0).map(([t]) => t));
+    const fresh = new Set([...this.observers].filter(([, o]) => o.unseeded).map(([t]) => t));
     if (fresh.size === 0) {
-      // Usually right after the first batch. Its session (and the memory onnxruntime holds for it) goes.
-      await this.seedRun?.session.dispose();
-      this.seedRun = undefined;
+      await this.pool.seeded(); // usually right after the first batch
       return true;
     }
-    // Kept while some tensor is still all zeros (rare), so that it is not rebuilt for every batch; the tensors
-    // without a range only ever become fewer, so the first session covers them all.
-    this.seedRun ??= await this.open([...fresh], true);
-    const wanted = this.seedRun.outputs.filter((o) => fresh.has(o.tensor));
-    const result = await this.seedRun.session.run(toRuntime(batch), wanted.flatMap((o) => [o.min!, o.max!, o.sum!]));
-    const seeds: [StreamingHistogram, number][] = [];
+    const run = await this.pool.seeding([...fresh]);
+    const wanted = run.outputs.filter((o) => fresh.has(o.tensor));
+    const result = await run.session.run(toRuntime(batch), wanted.flatMap((o) => [o.min!, o.max!, o.sum!]));
+    const seeds: [RangeObserver, number][] = [];
     for (const o of wanted) {
       const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((n) => (result[n]!.data as Float32Array)[0]!);
       if (!isFiniteAll(lo!, hi!, sum!)) return false;
-      seeds.push([this.hist.get(o.tensor)!, Math.max(Math.abs(lo!), Math.abs(hi!))]);
+      seeds.push([this.observers.get(o.tensor)!, Math.max(Math.abs(lo!), Math.abs(hi!))]);
     }
     for (const [h, absMax] of seeds) h.seed(absMax);
-    if (seeds.every(([h]) => h.halfRange > 0)) {
-      await this.seedRun.session.dispose();
-      this.seedRun = undefined;
-    }
+    if (seeds.every(([h]) => !h.unseeded)) await this.pool.seeded();
     return true;
   }
 
@@ -318,6 +250,7 @@ export class Calibrator {
         : statsVector && at !== undefined ? { lo: statsVector[at]!, hi: statsVector[at + 1]!, sum: statsVector[at + 2]! }
         : undefined;
       const finite = reduced !== undefined && isFiniteAll(reduced.lo, reduced.hi, reduced.sum);
+      const observer = this.observers.get(o.tensor)!;
       if (o.raw) {
         const values = result[o.raw]!.data as Float32Array;
         elements += values.length;
@@ -328,11 +261,10 @@ export class Calibrator {
           : batchStats(values);
         // Drop the reference as soon as the tensor is folded, so the garbage collector may take it back early.
         delete result[o.raw];
-        this.hist.get(o.tensor)!.observe(values, stats);
-        this.minmax.get(o.tensor)?.observeStats(stats);
+        observer.observe(values, stats);
         continue;
       }
-      if (finite) this.minmax.get(o.tensor)!.observeRange(reduced.lo, reduced.hi);
+      if (finite) observer.observeRange(reduced.lo, reduced.hi);
       else needRaw.push(o.tensor); // NaN/Inf somewhere (or a float32 sum overflow): recount exactly on the side
     }
     if (needRaw.length) await this.observeRaw(needRaw, input);
@@ -341,26 +273,22 @@ export class Calibrator {
 
   /** Min/max of tensors whose batch held NaN/Inf: rerun the batch in a session that returns them whole. */
   private async observeRaw(tensors: string[], input: Record<string, RuntimeTensor>): Promise<void> {
-    if (!this.fallback || tensors.some((t) => !this.fallback!.tensors.has(t))) {
-      const all = new Set([...(this.fallback?.tensors ?? []), ...tensors]);
-      await this.fallback?.run.session.dispose();
-      this.fallback = undefined;
-      this.fallback = { run: await this.open([...all], false), tensors: all };
-    }
-    const { run } = this.fallback;
+    const run = await this.pool.fallbackFor(tensors);
     const wanted = run.outputs.filter((o) => tensors.includes(o.tensor));
     const result = await run.session.run(input, wanted.map((o) => o.raw!));
-    for (const o of wanted) this.minmax.get(o.tensor)!.observe(result[o.raw!]!.data as Float32Array);
+    for (const o of wanted) {
+      const values = result[o.raw!]!.data as Float32Array;
+      this.observers.get(o.tensor)!.observe(values, batchStats(values));
+    }
   }
 
   private reportNonFinite(): void {
     for (const t of this.tensors) {
-      const n = (this.hist.get(t) ?? this.minmax.get(t))!.nonFinite;
+      const o = this.observers.get(t)!;
+      const n = o.nonFinite;
       if (n > (this.warned.get(t) ?? 0)) {
-        const m = this.minmax.get(t);
-        const all = (m ? m.range() : this.hist.get(t)!.snapshot()) === undefined;
         this.warn(
-          all
+          !o.seenFinite
             ? `tensor "${t}": every observed value (${n}) was NaN/Inf, so it has no range; ${this.nonFiniteSource()}`
             : `tensor "${t}": ${n} NaN/Inf value(s) in the calibration outputs were ignored; check the data and the model`,
         );
@@ -372,26 +300,16 @@ export class Calibrator {
   /** The clipping range of each observed tensor, chosen by the method; tensors with no finite value are absent. */
   ranges(): Map<string, TensorRange> {
     if (this.cachedRanges) return new Map(this.cachedRanges);
-    const o = this.options;
     const out = new Map<string, TensorRange>();
     for (const t of this.tensors) {
-      let r: TensorRange | undefined;
-      if (o.method === "minmax") {
-        r = this.minmax.get(t)!.range();
-      } else {
-        const h = this.hist.get(t)!.snapshot();
-        if (!h) continue;
-        if (o.method === "entropy") r = entropyThreshold(h, o.numQuantizedBins ?? 128);
-        else if (o.method === "percentile") r = percentileThreshold(h, o.percentile ?? 99.999, o.symmetric ?? false);
-        else r = mseThreshold(h, { bits: o.bits ?? 8, symmetric: o.symmetric ?? false });
-      }
+      const o = this.observers.get(t)!;
+      let r = o.range();
       if (!r) continue;
-      if (o.symmetric && (o.method === "minmax" || o.method === "entropy")) {
+      if (this.options.symmetric && widenedWhenSymmetric(this.options.method)) {
         const a = Math.max(Math.abs(r.min), Math.abs(r.max));
         r = { min: -a, max: a };
       }
-      const nonFinite = (this.hist.get(t) ?? this.minmax.get(t))!.nonFinite;
-      out.set(t, nonFinite > 0 ? { ...r, nonFinite } : r);
+      out.set(t, o.nonFinite > 0 ? { ...r, nonFinite: o.nonFinite } : r);
     }
     this.cachedRanges = out;
     return new Map(out);
@@ -400,8 +318,8 @@ export class Calibrator {
   /** Histograms of the observed tensors (histogram methods, or minmax with keepHistograms). */
   histograms(): Map<string, TensorHistogram> {
     const out = new Map<string, TensorHistogram>();
-    for (const [t, h] of this.hist) {
-      const s = h.snapshot();
+    for (const [t, o] of this.observers) {
+      const s = o.histogram();
       if (s) out.set(t, s);
     }
     return out;
@@ -411,7 +329,6 @@ export class Calibrator {
   async dispose(): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
-    const runs = this.runs ? await this.runs.catch(() => []) : [];
-    await Promise.all([...runs.map((r) => r.session.dispose()), this.fallback?.run.session.dispose(), this.seedRun?.session.dispose()]);
+    await this.pool.dispose();
   }
 }

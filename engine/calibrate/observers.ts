@@ -1,0 +1,130 @@
+// One observer per calibration method, behind one interface (ONNX Runtime's calibrater classes are the anchor:
+// MinMaxCalibrater, and HistogramCalibrater with its Entropy/Percentile/Distribution children). An observer only
+// records what a tensor did and, when asked, picks a range from it: which sessions run, on which rows, is the
+// planner's and the calibrator's business.
+
+import { StreamingHistogram } from "./histogram";
+import { MinMaxObserver, type BatchStats } from "./minmax";
+import { entropyThreshold, mseThreshold, percentileThreshold, type Range } from "./thresholds";
+import type { CalibrationOptions, TensorHistogram } from "./types";
+
+/** What one observed tensor keeps across batches. */
+export interface RangeObserver {
+  /** True when the observer needs the whole tensor (a histogram); false when min/max reduced in the graph do. */
+  readonly wholeTensors: boolean;
+  /** NaN/±Inf values seen and left out. */
+  readonly nonFinite: number;
+  /** A histogram with no range yet takes its first one from the first batch it sees (see Calibrator's seeding). */
+  readonly unseeded: boolean;
+  /** True once some finite value was seen (range() is then defined). */
+  readonly seenFinite: boolean;
+  /** Folds a whole batch of the tensor in; `stats` are exactly batchStats(values). */
+  observe(values: Float32Array, stats: BatchStats): void;
+  /** Folds the finite min/max of one batch in (reduced in the graph; whole-tensor observers never get these). */
+  observeRange(min: number, max: number): void;
+  /** Gives a histogram with no range yet the range of the batch about to be observed in parts. */
+  seed(absMax: number): void;
+  /** Ends one collect() call (the moving average averages per call). */
+  commit(): void;
+  /** The range this method picks, before symmetric widening; undefined before any finite value. */
+  range(): Range | undefined;
+  /** The histogram, when the observer keeps one. */
+  histogram(): TensorHistogram | undefined;
+}
+
+/** Picks a range from a histogram (the histogram methods differ only in this). */
+type Pick = (h: TensorHistogram & { edges: Float64Array }) => Range;
+
+/** The histogram methods' shared collection (ORT's HistogramCalibrater); `pick` is the method. */
+class HistogramRangeObserver implements RangeObserver {
+  readonly wholeTensors = true;
+  private readonly hist: StreamingHistogram;
+  constructor(
+    numBins: number,
+    private readonly pick: Pick,
+    /** minmax with keepHistograms: the range comes from here, the histogram is only kept. */
+    private readonly minmax?: MinMaxObserver,
+  ) {
+    this.hist = new StreamingHistogram(numBins);
+  }
+  get nonFinite(): number {
+    return this.hist.nonFinite;
+  }
+  get unseeded(): boolean {
+    return this.hist.halfRange === 0;
+  }
+  get seenFinite(): boolean {
+    return this.minmax ? this.minmax.range() !== undefined : this.hist.total > 0;
+  }
+  observe(values: Float32Array, stats: BatchStats): void {
+    this.hist.observe(values, stats);
+    this.minmax?.observeStats(stats);
+  }
+  observeRange(): void {
+    throw new Error("a histogram observer needs whole tensors");
+  }
+  seed(absMax: number): void {
+    this.hist.seed(absMax);
+  }
+  commit(): void {
+    this.minmax?.commit();
+  }
+  range(): Range | undefined {
+    if (this.minmax) return this.minmax.range();
+    const h = this.hist.snapshot();
+    return h ? this.pick(h) : undefined;
+  }
+  histogram(): TensorHistogram | undefined {
+    return this.hist.snapshot();
+  }
+}
+
+/** min/max reduced in the graph (ORT's MinMaxCalibrater): three scalars per tensor and batch. */
+class MinMaxRangeObserver implements RangeObserver {
+  readonly wholeTensors = false;
+  readonly unseeded = false;
+  constructor(private readonly m: MinMaxObserver) {}
+  get nonFinite(): number {
+    return this.m.nonFinite;
+  }
+  get seenFinite(): boolean {
+    return this.m.range() !== undefined;
+  }
+  observe(values: Float32Array, stats: BatchStats): void {
+    void values;
+    this.m.observeStats(stats);
+  }
+  observeRange(min: number, max: number): void {
+    this.m.observeRange(min, max);
+  }
+  seed(): void {}
+  commit(): void {
+    this.m.commit();
+  }
+  range(): Range | undefined {
+    return this.m.range();
+  }
+  histogram(): undefined {
+    return undefined;
+  }
+}
+
+/** The range each histogram method picks from a histogram, with the calibration's options. */
+export function histogramPick(method: "entropy" | "percentile" | "mse", o: CalibrationOptions): Pick {
+  if (method === "entropy") return (h) => entropyThreshold(h, o.numQuantizedBins ?? 128);
+  if (method === "percentile") return (h) => percentileThreshold(h, o.percentile ?? 99.999, o.symmetric ?? false);
+  return (h) => mseThreshold(h, { bits: o.bits ?? 8, symmetric: o.symmetric ?? false });
+}
+
+/** The observer of one tensor for the calibration's method. */
+export function createObserver(o: CalibrationOptions): RangeObserver {
+  const numBins = o.numBins ?? 2048;
+  if (o.method === "minmax") {
+    const m = new MinMaxObserver(o);
+    return o.keepHistograms ? new HistogramRangeObserver(numBins, () => m.range()!, m) : new MinMaxRangeObserver(m);
+  }
+  return new HistogramRangeObserver(numBins, histogramPick(o.method, o));
+}
+
+/** Methods whose ranges ranges() widens to (-a, a) itself when symmetric (the others search symmetric ranges). */
+export const widenedWhenSymmetric = (method: CalibrationOptions["method"]) => method === "minmax" || method === "entropy";
