@@ -1,15 +1,18 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
-import type { CalibrationData } from "../data/feeds";
+import type { CalibrationData, Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
 import { collectHessians, type HessianCollectOptions } from "./hessian";
+import { protectLowBit, take } from "./protect";
 import { qdqOpset } from "./types";
 import { lowBitActivations, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
 export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
+export { DEFAULT_PROTECT_DB, protectLowBit } from "./protect";
+export type { OutputReport, ProtectOptions } from "./protect";
 export { E2M1_TABLE, FP4_BLOCK_SIZE, dequantizeFp4, quantizeFp4 } from "./fp4";
 export type { Fp4Blocks, Fp4Format } from "./fp4";
 export { dequantizeBlockwise, quantizeBlockwise } from "./intblock";
@@ -52,9 +55,10 @@ export function lowBitModel(model: Model, options: LowBitOptions, hessians?: Hes
 }
 
 /**
- * lowBitModel with calibration data (any iterable of feeds, e.g. openData(dir, model)): for GPTQ, the activations
- * feeding each quantized weight are run through the model batch by batch and folded into Σ xᵀx first. Other
- * algorithms ignore the data.
+ * lowBitModel with calibration data (any iterable of feeds, e.g. openData(dir, model)). For GPTQ, the activations
+ * feeding each quantized weight are run through the model batch by batch and folded into Σ xᵀx first. Then the
+ * outputs are measured against the float model's on the first batches and, unless `options.protect` is false,
+ * the layers that cost the outputs most stay float until they meet its target (engine/lowbit/protect).
  */
 export async function lowBitModelCalibrated(
   model: Model,
@@ -62,11 +66,49 @@ export async function lowBitModelCalibrated(
   data: CalibrationData,
   collect: HessianCollectOptions = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
-  if (!needsData(options)) return lowBitModel(model, options);
-  const h = await collectHessians(model, lowBitActivations(model, options), data, collect);
-  const out = lowBitModel(model, options, h.matrices);
-  out.report.notes.push(`GPTQ calibration: ${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`);
+  const protect = options.protect === false ? {} : (options.protect ?? {});
+  const measureBatches = protect.maxBatches ?? 8;
+  let kept: Feeds[] = [];
+  let hessians: HessianMap | undefined;
+  let gptqNote: string | undefined;
+  if (needsData(options)) {
+    const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, measureBatches, kept), collect);
+    hessians = h.matrices;
+    gptqNote = `GPTQ calibration: ${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`;
+  } else {
+    kept = await take(data, measureBatches);
+  }
+  let last: { model: Model; report: LowBitReport } | undefined;
+  const build = (keepFloat: readonly string[]) => {
+    last = lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...keepFloat] }, hessians);
+    return { model: last.model, layers: last.report.layers };
+  };
+  const full = lowBitModel(model, options, hessians);
+  const chosen = await protectLowBit(model, (keep) => (keep.length ? build(keep) : { model: full.model, layers: full.report.layers }), kept, {
+    ...protect,
+    measureOnly: options.protect === false,
+    signal: collect.signal,
+    threads: collect.threads,
+  });
+  // The report of the model chosen: the protected layers are listed as skipped, with why.
+  const out = chosen.model === full.model ? full : last!;
+  if (chosen.model !== out.model) throw new Error("lowBitModelCalibrated: the protected model's report was lost");
+  out.report.output = chosen.output;
+  for (const p of chosen.output.protected) {
+    const i = out.report.skipped.findIndex((s) => s.node === p.node);
+    const reason = `kept float: alone in low bits it brings the outputs to ${p.aloneDb.toFixed(1)} dB (target ${chosen.output.targetDb} dB)`;
+    if (i >= 0) out.report.skipped[i] = { ...out.report.skipped[i]!, reason };
+  }
+  if (gptqNote) out.report.notes.push(gptqNote);
   return out;
+}
+
+/** Yields every batch of `data` and keeps the first `n` in `kept` (GPTQ reads the data once; protection reuses them). */
+async function* recordFirst(data: CalibrationData, n: number, kept: Feeds[]): AsyncGenerator<Feeds> {
+  for await (const feeds of data) {
+    if (kept.length < n) kept.push(feeds);
+    yield feeds;
+  }
 }
 
 /** Loads `input`, quantizes its weights and writes `output` atomically (never over `input`). GPTQ needs `data`. */

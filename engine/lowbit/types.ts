@@ -5,6 +5,7 @@ import { uniqueName } from "../onnx/graph";
 import { makeTensor } from "../onnx/tensor";
 import { sqnr as sqnrDb } from "../quant/math";
 import type { Fp4Format } from "./fp4";
+import type { OutputReport, ProtectOptions } from "./protect";
 import type { BlockAlgorithm } from "./intblock";
 
 export interface Int4Options {
@@ -38,6 +39,12 @@ export interface Fp4Options {
 export type LowBitOptions = (Int4Options | Fp4Options) & {
   /** Node names to leave in float. */
   exclude?: readonly string[];
+  /**
+   * With calibration data (lowBitModelCalibrated, `--calib`): the outputs are measured against the float model's
+   * and, below the target, the layers that cost the most output error per byte stay float (engine/lowbit/protect).
+   * false: measure and report only. Without data nothing is measured.
+   */
+  protect?: ProtectOptions | false;
 };
 
 export interface LowBitLayer {
@@ -68,6 +75,8 @@ export interface LowBitReport {
   warning?: string;
   /** What else was done to the model on the way (opset upgrades). */
   notes: string[];
+  /** The outputs against the float model's, and the layers protected, when calibration data was given. */
+  output?: OutputReport;
 }
 
 /** The unsigned type an opset-21+ blocked DequantizeLinear reads codes of each width from (uint2: opset 25). */

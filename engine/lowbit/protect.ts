@@ -1,0 +1,165 @@
+// Low bits that keep the model working. Weight SQNR says little about what 4-bit weights do to a real model's
+// outputs (a recogniser's FP4 weights at 21 dB left 20 % of its lines right), so with calibration data the low-bit
+// pass measures the outputs against the float model's and, when they fall short of a target, keeps in float the
+// layers that cost the most output error per byte they save, until the target is met.
+//
+// The ranking measures each layer alone (only that layer in low bits): errors of 4-bit layers compound, and a
+// ranking taken inside the fully quantized model credits a layer with damage the others do. Output noise powers of
+// separate layers add roughly, so the layers are taken in order of noise per weight element; how many is then
+// found by a binary search on the measured model (each step a real conversion and run).
+import { toRuntime } from "../calibrate/rows";
+import type { CalibrationData, Feeds } from "../data/feeds";
+import type { Model } from "../onnx/model";
+import { sqnr } from "../quant/math";
+import { createSession } from "../runtime/session";
+import type { OutputTensor } from "../runtime/tensors";
+
+/** What the protection aims for; see LowBitOptions.protect. */
+export interface ProtectOptions {
+  /** Worst output SQNR (dB) against the float model, over the model's float outputs. Default DEFAULT_PROTECT_DB. */
+  minOutputSqnrDb?: number;
+  /** Batches of the data used for measuring (default 8). */
+  maxBatches?: number;
+}
+
+/** The default target: see docs/lowbit.md for the corpus measurements it was chosen on. */
+export const DEFAULT_PROTECT_DB = 20;
+
+/** How the low-bit model's outputs compare with the float model's on the data. */
+export interface OutputReport {
+  /** Worst output SQNR (dB) of the written model. */
+  sqnrDb: number;
+  /** ... and with every eligible layer in low bits, before any was protected. */
+  allLowBitDb: number;
+  /** The target, when protection ran. */
+  targetDb?: number;
+  /** Layers kept in float to meet it, most harmful first, with the output SQNR each gives alone in low bits. */
+  protected: { node: string; opType: string; aloneDb: number }[];
+  /** Samples batches measured on, and models converted and run. */
+  batches: number;
+  measured: number;
+}
+
+/** A conversion of the model with some layers kept float (the caller's low-bit pass). */
+export type LowBitBuild = (keepFloat: readonly string[]) => { model: Model; layers: readonly { node: string; opType: string; k: number; n: number }[] };
+
+export interface ProtectRunOptions extends ProtectOptions {
+  /** Measure only: report the outputs' SQNR, keep nothing float. */
+  measureOnly?: boolean;
+  threads?: number;
+  onProgress?(done: number, total: number): void;
+  signal?: AbortSignal;
+}
+
+/**
+ * Measures `build([])` against `float` on `data` and, unless it meets the target, finds the fewest layers to keep
+ * float (in the order above) that meet it. Returns the chosen model and what was measured.
+ */
+export async function protectLowBit(
+  float: Model,
+  build: LowBitBuild,
+  data: CalibrationData,
+  options: ProtectRunOptions = {},
+): Promise<{ model: Model; output: OutputReport }> {
+  const batches = await take(data, options.maxBatches ?? 8);
+  if (batches.length === 0) throw new Error(`${float.path ?? "the model"}: the calibration data is empty: give at least one batch to measure the low-bit outputs on`);
+  const reference = await run(float, batches, options);
+  let measured = 0;
+  const score = async (m: Model) => {
+    if (options.signal?.aborted) throw options.signal.reason ?? new Error("low-bit protection cancelled");
+    measured++;
+    return worstSqnr(reference, await run(m, batches, options));
+  };
+  const full = build([]);
+  const allLowBitDb = await score(full.model);
+  const output: OutputReport = { sqnrDb: allLowBitDb, allLowBitDb, protected: [], batches: batches.length, measured };
+  const targetDb = options.minOutputSqnrDb ?? DEFAULT_PROTECT_DB;
+  if (options.measureOnly || allLowBitDb >= targetDb || full.layers.length === 0) {
+    output.measured = measured;
+    if (!options.measureOnly) output.targetDb = targetDb;
+    return { model: full.model, output };
+  }
+  // Each layer alone in low bits: its own output error.
+  const names = full.layers.map((l) => l.node);
+  const alone: { node: string; opType: string; aloneDb: number; noisePerElement: number }[] = [];
+  for (const [i, l] of full.layers.entries()) {
+    const db = await score(build(names.filter((n) => n !== l.node)).model);
+    alone.push({ node: l.node, opType: l.opType, aloneDb: db, noisePerElement: 10 ** (-db / 10) / Math.max(1, l.k * l.n) });
+    options.onProgress?.(i + 1, full.layers.length);
+  }
+  alone.sort((a, b) => b.noisePerElement - a.noisePerElement);
+  // The fewest of them, in that order, kept float so the outputs meet the target (all of them always do: the float
+  // model itself).
+  const results = new Map<number, { model: Model; db: number }>([[0, { model: full.model, db: allLowBitDb }]]);
+  const at = async (k: number) => {
+    let r = results.get(k);
+    if (!r) {
+      const m = build(alone.slice(0, k).map((a) => a.node)).model;
+      r = { model: m, db: await score(m) };
+      results.set(k, r);
+    }
+    return r;
+  };
+  let lo = 0;
+  let hi = alone.length;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if ((await at(mid)).db >= targetDb) hi = mid;
+    else lo = mid;
+  }
+  const chosen = await at(hi);
+  return {
+    model: chosen.model,
+    output: {
+      sqnrDb: chosen.db,
+      allLowBitDb,
+      targetDb,
+      protected: alone.slice(0, hi).map(({ node, opType, aloneDb }) => ({ node, opType, aloneDb })),
+      batches: batches.length,
+      measured,
+    },
+  };
+}
+
+/** The first `max` batches of `data`, in memory. */
+export async function take(data: CalibrationData, max: number): Promise<Feeds[]> {
+  const out: Feeds[] = [];
+  for await (const feeds of data) {
+    out.push(feeds);
+    if (out.length >= max) break;
+  }
+  return out;
+}
+
+async function run(model: Model, batches: readonly Feeds[], options: ProtectRunOptions): Promise<Record<string, OutputTensor>[]> {
+  const session = await createSession(model, options.threads ? { threads: options.threads } : {});
+  try {
+    const out: Record<string, OutputTensor>[] = [];
+    for (const feeds of batches) out.push(await session.run(toRuntime(feeds)));
+    return out;
+  } finally {
+    await session.dispose();
+  }
+}
+
+/** The lowest SQNR over the float outputs, each output's batches pooled; Infinity when every output is exact. */
+function worstSqnr(reference: readonly Record<string, OutputTensor>[], candidate: readonly Record<string, OutputTensor>[]): number {
+  let worst = Infinity;
+  for (const name of Object.keys(reference[0] ?? {})) {
+    if (!(reference[0]![name]!.data instanceof Float32Array)) continue;
+    const pooled = (outs: readonly Record<string, OutputTensor>[]) => concat(outs.map((o) => o[name]!.data as Float32Array));
+    worst = Math.min(worst, sqnr(pooled(reference), pooled(candidate)));
+  }
+  return worst;
+}
+
+function concat(parts: readonly Float32Array[]): Float32Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
