@@ -4,16 +4,22 @@
 // Convolutions become ConvInteger → Cast → Mul (→ Add bias). onnxruntime's ConvInteger takes one weight zero point
 // only, so per-channel convolution weights are made symmetric (every channel's zero point is then the same) and
 // the per-channel scales are applied after the integer convolution, broadcast over the output channels.
-import type { NodeProto, TensorProto } from "onnx-buf";
+// LSTMs become com.microsoft.DynamicQuantizeLSTM. The same rewrite runs inside If/Loop/Scan bodies, recursively,
+// with weights looked up through enclosing graphs (subgraph.ts) and names unique across the whole model.
+import { create } from "@bufbuild/protobuf";
+import { OperatorSetIdProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
 import { outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { attr, attrFloat, attrInt, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
-import { inferElemTypes } from "./graph";
-import { ONNX_DTYPE, paramsForWeight, quantize, transpose2d } from "./math";
+import { ONNX_DTYPE, paramsForWeight, quantize, transpose2d, type QuantParams } from "./math";
 import { preprocess } from "./preprocess";
+import { WEIGHTED_OPS } from "./scope";
+import { BODY_QUANTIZED_OPS, GraphScope } from "./subgraph";
 import { emptySummary, matchesSelector, type QuantizationSummary, type ResolvedQConfig } from "./types";
+
+const MS_DOMAIN = "com.microsoft";
 
 export async function quantizeDynamicModel(
   model: Model,
@@ -27,42 +33,97 @@ export async function quantizeDynamicModel(
   const summary = emptySummary(config, "dynamic", opset, "qoperator");
   summary.opset.before = model.opset() ?? 0;
   summary.warnings.push(...notes);
-  const types = inferElemTypes(g);
-  const inits = new Map(g.initializer.map((t) => [t.name, t]));
   const taken = usedNames(g);
-  const name = (b: string) => uniqueName(g, b, taken);
+  quantizeGraph(new GraphScope(g), { proto: m.proto, dir: m.dir, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map(), biases: new Map() });
+  return { model: m, summary };
+}
+
+/**
+ * The static quantizer's companion for If/Loop/Scan bodies, which calibration does not reach: their MatMul/Gemm/Conv
+ * and LSTM weights are quantized dynamically (the top level of `model` is left as it is). `taken` holds every name
+ * in use; what was quantized or kept float is added to `summary`.
+ */
+export function quantizeBodiesDynamic(model: ModelProto, config: ResolvedQConfig, taken: Set<string>, summary: QuantizationSummary): void {
+  const g = model.graph!;
+  const pass: DynamicPass = { proto: model, dir: undefined, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map(), biases: new Map() };
+  for (const body of new GraphScope(g).bodies()) quantizeGraph(body, pass);
+}
+
+/** One dynamic quantization of a model: what every graph of it shares. */
+interface DynamicPass {
+  proto: ModelProto;
+  /** Where external tensor data lives. */
+  dir: string | undefined;
+  config: ResolvedQConfig;
+  summary: QuantizationSummary;
+  /** A name unused anywhere in the model (subgraphs included). */
+  name: (base: string) => string;
+  /**
+   * Tensors already stored, by source tensor and layout: a weight (or Conv bias) several nodes share, in one graph
+   * or in several bodies, is quantized (or reshaped) and stored once, next to its float original.
+   */
+  shared: Map<TensorProto, Map<string, Stored>>;
+  /** Conv biases reshaped to broadcast over the output channels, by source tensor. */
+  biases: Map<TensorProto, string>;
+}
+
+interface Stored {
+  p: QuantParams;
+  names: [string, string, string];
+}
+
+function storedFor(pass: DynamicPass, t: TensorProto, layout: string): Stored | undefined {
+  return pass.shared.get(t)?.get(layout);
+}
+
+function remember(pass: DynamicPass, t: TensorProto, layout: string, s: Stored): void {
+  let m = pass.shared.get(t);
+  if (!m) pass.shared.set(t, (m = new Map()));
+  m.set(layout, s);
+}
+
+/** Rewrites the nodes of `scope`'s graph, then of its bodies, then drops float initializers no graph reads any more. */
+function quantizeGraph(scope: GraphScope, pass: DynamicPass): void {
+  const { config, summary, name } = pass;
+  const g = scope.graph;
+  const types = scope.types;
+  const original = new Set(g.initializer.map((t) => t.name));
   const out: NodeProto[] = [];
-  const shared: SharedWeights = { weights: new Map(), biases: new Map() };
   for (const node of g.node) {
-    const reason = declineReason(node, config, types, inits);
+    const reason = declineReason(node, config, types, scope);
     if (reason) {
       out.push(node);
-      if (node.opType === "MatMul" || node.opType === "Gemm" || node.opType === "Conv") summary.float.push({ name: node.name, opType: node.opType, reason });
+      if (BODY_QUANTIZED_OPS.has(node.opType) || (scope.depth > 0 && WEIGHTED_OPS.has(node.opType)))
+        summary.float.push({ name: node.name, opType: node.opType, reason });
       continue;
     }
     if (node.opType === "Conv") {
-      out.push(...convInteger(node, m, config, inits, name, summary, shared));
+      out.push(...convInteger(node, scope, pass));
+      continue;
+    }
+    if (node.opType === "LSTM") {
+      out.push(dynamicLstm(node, scope, pass));
       continue;
     }
     const [a = "", b = "", c = ""] = node.input;
-    const w = inits.get(b)!;
+    const { tensor: w, owner } = scope.initializer(b)!;
     let dims = w.dims.map(Number);
-    let data = tensorToFloat32(w, m.dir);
+    let data = tensorToFloat32(w, pass.dir);
     if (node.opType === "Gemm" && attrInt(node, "transB", 0)) [data, dims] = [transpose2d(data, dims), [dims[1]!, dims[0]!]];
-    const key = `${b}|${node.opType === "Gemm" ? attrInt(node, "transB", 0) : 0}`;
-    const cached = shared.weights.get(key);
+    const layout = `${node.opType === "Gemm" ? attrInt(node, "transB", 0) : 0}`;
+    const cached = storedFor(pass, w, layout);
     const p = cached?.p ?? paramsForWeight(data, dims, { type: config.weightType, symmetric: config.weightSymmetric, reduceRange: config.reduceRange, axis: config.perChannel ? 1 : undefined }, () => `initializer "${b}" of ${node.opType} node "${node.name}"`);
     const base = node.name || node.output[0]!;
     // A weight shared by several nodes is stored once.
     const [wq, wz, ws] = cached?.names ?? [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)];
     if (!cached) {
       const pd = p.axis === undefined ? [] : [p.scale.length];
-      g.initializer.push(
+      owner.initializer.push(
         makeTensor(wq, ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
         makeTensor(wz, ONNX_DTYPE[p.type], pd, p.zeroPoint),
         makeTensor(ws, DataType.FLOAT, pd, p.scale),
       );
-      shared.weights.set(key, { p, names: [wq, wz, ws] });
+      remember(pass, w, layout, { p, names: [wq, wz, ws] });
     }
     const y = node.output[0]!;
     const gemmTail = node.opType === "Gemm" && (c || attrFloat(node, "alpha", 1) !== 1);
@@ -83,24 +144,15 @@ export async function quantizeDynamicModel(
     summary.quantized.push({ name: node.name, opType: node.opType, tensors: [{ name: b, type: p.type, perChannel: p.axis !== undefined }] });
   }
   g.node = out;
+  for (const body of scope.bodies()) quantizeGraph(body, pass);
   const used = new Set(g.node.flatMap((n) => n.input));
-  g.initializer = g.initializer.filter((t) => used.has(t.name) || g.output.some((o) => o.name === t.name) || !inits.has(t.name) || t.dataType !== DataType.FLOAT || usedBySubgraph(g, t.name));
-  return { model: m, summary };
+  g.initializer = g.initializer.filter((t) => used.has(t.name) || g.output.some((o) => o.name === t.name) || !original.has(t.name) || t.dataType !== DataType.FLOAT || usedBySubgraph(g, t.name));
 }
 
 /**
  * x → DynamicQuantizeLinear → `op` with the stored int8 weight → Cast → × (x scale × weight scale) → `y`: the chain
  * both MatMul/Gemm (MatMulInteger) and Conv (ConvInteger) become.
  */
-/**
- * Tensors already stored, by source name and layout: a weight (or Conv bias) several nodes share is quantized (or
- * reshaped) and stored once.
- */
-interface SharedWeights {
-  weights: Map<string, { p: ReturnType<typeof paramsForWeight>; names: [string, string, string] }>;
-  biases: Map<string, string>;
-}
-
 function integerChain(
   op: "MatMulInteger" | "ConvInteger",
   x: string,
@@ -120,26 +172,17 @@ function integerChain(
   ];
 }
 
-/** Conv → DynamicQuantizeLinear + ConvInteger + Cast + Mul(scales) [+ Add(bias)]; initializers added to the graph. */
-function convInteger(
-  node: NodeProto,
-  m: Model,
-  config: ResolvedQConfig,
-  inits: Map<string, TensorProto>,
-  name: (base: string) => string,
-  summary: QuantizationSummary,
-  shared: SharedWeights,
-): NodeProto[] {
-  const g = m.graph;
+/** Conv → DynamicQuantizeLinear + ConvInteger + Cast + Mul(scales) [+ Add(bias)]; initializers added next to the originals. */
+function convInteger(node: NodeProto, scope: GraphScope, pass: DynamicPass): NodeProto[] {
+  const { config, name, summary } = pass;
   const [x = "", b = "", bias = ""] = node.input;
-  const w = inits.get(b)!;
+  const { tensor: w, owner } = scope.initializer(b)!;
   const dims = w.dims.map(Number);
   const perChannel = config.perChannel;
   const base = node.name || node.output[0]!;
-  const key = `${b}|conv`;
-  let stored = shared.weights.get(key);
+  let stored = storedFor(pass, w, "conv");
   if (!stored) {
-    const data = tensorToFloat32(w, m.dir);
+    const data = tensorToFloat32(w, pass.dir);
     const p = paramsForWeight(data, dims, { type: config.weightType, symmetric: perChannel || config.weightSymmetric, reduceRange: config.reduceRange, axis: perChannel ? 0 : undefined }, () => `initializer "${b}" of Conv node "${node.name}"`);
     const zp = p.zeroPoint[0]!;
     if (p.zeroPoint.some((z) => z !== zp)) throw new Error(`dynamic quantization of ${node.name}: per-channel zero points differ (internal error: weights should be symmetric)`);
@@ -147,12 +190,12 @@ function convInteger(
     const channelShape = [p.scale.length, ...dims.slice(2).map(() => 1)];
     stored = { p, names: [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)] };
     const [wq, wz, ws] = stored.names;
-    g.initializer.push(
+    owner.initializer.push(
       makeTensor(wq, ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
       makeTensor(wz, ONNX_DTYPE[p.type], [], [zp]),
       makeTensor(ws, DataType.FLOAT, perChannel ? channelShape : [], p.scale),
     );
-    shared.weights.set(key, stored);
+    remember(pass, w, "conv", stored);
   }
   const [wq, wz, ws] = stored.names;
   const y = node.output[0]!;
@@ -160,12 +203,12 @@ function convInteger(
   // The convolution's own attributes (pads, strides, dilations, group, kernel_shape, auto_pad) carry over.
   const nodes = integerChain("ConvInteger", x, [wq, wz, ws], scaled, base, name, node.attribute);
   if (bias) {
-    let shaped = shared.biases.get(bias);
+    const { tensor: bt, owner: biasOwner } = scope.initializer(bias)!;
+    let shaped = pass.biases.get(bt);
     if (!shaped) {
-      const bt = inits.get(bias)!;
       shaped = name(`${bias}_channels`);
-      g.initializer.push(makeTensor(shaped, DataType.FLOAT, [Number(bt.dims[0] ?? 1), ...dims.slice(2).map(() => 1)], tensorToFloat32(bt, m.dir)));
-      shared.biases.set(bias, shaped);
+      biasOwner.initializer.push(makeTensor(shaped, DataType.FLOAT, [Number(bt.dims[0] ?? 1), ...dims.slice(2).map(() => 1)], tensorToFloat32(bt, pass.dir)));
+      pass.biases.set(bt, shaped);
     }
     nodes.push(makeNode("Add", [scaled, shaped], [y], { name: name(`${base}_bias_Add`) }));
   }
@@ -173,27 +216,86 @@ function convInteger(
   return nodes;
 }
 
+/**
+ * LSTM → com.microsoft.DynamicQuantizeLSTM (what ORT's quantizer makes): W [dirs, 4·hidden, input] and R [dirs,
+ * 4·hidden, hidden] stored int8/uint8 and transposed to [dirs, input, 4·hidden] / [dirs, hidden, 4·hidden], with
+ * one scale per direction, or per direction and gate row when per-channel; the gate inputs are quantized per step
+ * at run time.
+ */
+function dynamicLstm(node: NodeProto, scope: GraphScope, pass: DynamicPass): NodeProto {
+  const { config, name, summary } = pass;
+  const [x = "", wName = "", rName = "", ...rest] = node.input;
+  const base = node.name || node.output[0]!;
+  const stored = [wName, rName].map((n) => {
+    const { tensor: t, owner } = scope.initializer(n)!;
+    let s = storedFor(pass, t, "lstm");
+    if (!s) {
+      const [dirs, rows, cols] = t.dims.map(Number) as [number, number, number];
+      const data = tensorToFloat32(t, pass.dir);
+      const view = config.perChannel ? [dirs * rows, cols] : [dirs, rows * cols];
+      const p = paramsForWeight(data, view, { type: config.weightType, symmetric: config.weightSymmetric, reduceRange: config.reduceRange, axis: 0 }, () => `initializer "${n}" of LSTM node "${node.name}"`);
+      const q = quantize(data, view, p);
+      // [dirs, rows, cols] → [dirs, cols, rows]
+      const tq = q.slice();
+      for (let d = 0; d < dirs; d++) for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) tq[(d * cols + j) * rows + i] = q[(d * rows + i) * cols + j]!;
+      const pd = config.perChannel ? [dirs, rows] : [dirs];
+      s = { p, names: [name(`${n}_quantized`), name(`${n}_zero_point`), name(`${n}_scale`)] };
+      owner.initializer.push(
+        makeTensor(s.names[0], ONNX_DTYPE[p.type], [dirs, cols, rows], tq),
+        makeTensor(s.names[1], ONNX_DTYPE[p.type], pd, p.zeroPoint),
+        makeTensor(s.names[2], DataType.FLOAT, pd, p.scale),
+      );
+      remember(pass, t, "lstm", s);
+    }
+    return s;
+  });
+  const [w, r] = stored as [Stored, Stored];
+  if (!pass.proto.opsetImport.some((o) => o.domain === MS_DOMAIN)) pass.proto.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: MS_DOMAIN, version: 1n }));
+  const optional = [0, 1, 2, 3, 4].map((i) => rest[i] ?? ""); // B, sequence_lens, initial_h, initial_c, P
+  summary.quantized.push({
+    name: node.name,
+    opType: node.opType,
+    tensors: [wName, rName].map((t) => ({ name: t, type: w.p.type, perChannel: config.perChannel })),
+  });
+  return makeNode("DynamicQuantizeLSTM", [x, w.names[0], r.names[0], ...optional, w.names[2], w.names[1], r.names[2], r.names[1]], node.output, {
+    name: name(`${base}_quant`),
+    domain: MS_DOMAIN,
+    // `layout` (opset 14) is unknown to the contrib op; only its default (0) is accepted here.
+    attributes: node.attribute.filter((a) => a.name !== "layout"),
+  });
+}
+
 function usedBySubgraph(g: Model["graph"], name: string): boolean {
   return g.node.some((n) => subgraphs(n).some((sg) => outerScopeInputs(sg).has(name)));
 }
 
-function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<string, number>, inits: Map<string, TensorProto>): string | undefined {
-  if (node.opType !== "MatMul" && node.opType !== "Gemm" && node.opType !== "Conv") return "not a MatMul/Gemm/Conv";
+function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<string, number>, scope: GraphScope): string | undefined {
+  const lstm = node.opType === "LSTM";
+  if (node.opType !== "MatMul" && node.opType !== "Gemm" && node.opType !== "Conv" && !lstm) {
+    return node.opType === "GRU" || node.opType === "RNN" ? `onnxruntime has no dynamically quantized ${node.opType} kernel` : "not a MatMul/Gemm/Conv";
+  }
   if (config.opTypes && !config.opTypes.includes(node.opType)) return "op type not in QConfig.opTypes";
   if (config.include && !config.include.some((s) => matchesSelector(node, s))) return "not selected by QConfig.include";
   if (config.exclude.some((s) => matchesSelector(node, s))) return "excluded by QConfig.exclude";
   const [a = "", b = "", c = ""] = node.input;
   if (types.get(a) !== DataType.FLOAT) return "input is not float32";
-  const w = inits.get(b);
-  if (node.opType === "Conv") {
-    if (!w || types.get(b) !== DataType.FLOAT) return "weight is not a float32 constant";
-    if (w.dims.length < 3) return "weight has fewer than 3 dimensions";
-    if (c && (!inits.has(c) || inits.get(c)!.dims.length !== 1)) return "bias is not a 1-D constant";
+  const constant = (n: string) => (types.get(n) === DataType.FLOAT ? scope.initializer(n)?.tensor : undefined);
+  const w = constant(b);
+  if (lstm) {
+    const r = constant(c);
+    if (!w || !r) return "W or R is not a float32 constant";
+    if (w.dims.length !== 3 || r.dims.length !== 3) return "W or R is not 3-D";
+    if (attrInt(node, "layout", 0) !== 0) return "layout = 1 (batch first): DynamicQuantizeLSTM takes sequence-first input only";
     return undefined;
   }
-  if (!w || types.get(b) !== DataType.FLOAT) return "right side is not a float32 constant (activation × activation, e.g. attention): dynamic mode quantizes weights only";
+  if (node.opType === "Conv") {
+    if (!w) return "weight is not a float32 constant";
+    if (w.dims.length < 3) return "weight has fewer than 3 dimensions";
+    if (c && (!scope.initializer(c) || scope.initializer(c)!.tensor.dims.length !== 1)) return "bias is not a 1-D constant";
+    return undefined;
+  }
+  if (!w) return "right side is not a float32 constant (activation × activation, e.g. attention): dynamic mode quantizes weights only";
   if (w.dims.length !== 2) return "weight is not 2-D";
   if (node.opType === "Gemm" && (attrInt(node, "transA", 0) !== 0 || attrFloat(node, "beta", 1) !== 1)) return "Gemm with transA or beta != 1";
   return undefined;
 }
-

@@ -9,6 +9,8 @@ import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
 import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, type QType, type QuantParams } from "./math";
+import { quantizeBodiesDynamic } from "./dynamic";
+import { hasSubgraphs } from "./subgraph";
 import { emptySummary, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 export type Ranges = ReadonlyMap<string, { min: number; max: number }>;
@@ -78,10 +80,31 @@ export class QdqRewriter {
     }
     g.node = nodes;
     g.initializer.push(...this.newInits);
+    const bodies = this.quantizeBodies();
     this.dropUnusedFloatInitializers();
     topologicalSort(g);
     this.fillSummary();
+    if (bodies) {
+      this.summary.quantized.push(...bodies.quantized);
+      this.summary.float.push(...bodies.float);
+    }
     return this.model;
+  }
+
+  /**
+   * Calibration does not observe tensors inside If/Loop/Scan bodies (onnxruntime exposes only main-graph values),
+   * so their weights are quantized dynamically instead: int8 weights, activations quantized per run.
+   */
+  private quantizeBodies(): QuantizationSummary | undefined {
+    if (!hasSubgraphs(this.graph)) return undefined;
+    const bodies = emptySummary(this.config, "dynamic", opsetOf(this.model));
+    quantizeBodiesDynamic(this.model, this.config, this.taken, bodies);
+    if (bodies.quantized.length) {
+      this.summary.warnings.push(
+        `${bodies.quantized.length} node(s) inside If/Loop/Scan bodies were quantized dynamically (int8 weights, activations quantized at run time): calibration does not reach tensors inside subgraphs`,
+      );
+    }
+    return bodies;
   }
 
   /** ai.onnx Q/DQ where the opset allows this config; onnxruntime's com.microsoft Q/DQ (fused alike) otherwise. */
