@@ -6,26 +6,28 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parseNpy } from "../data/npy";
-import { DataError, ortTypeName, type FeedTensor, type InputSpec } from "../data/feeds";
+import { DataError, ortTypeName, type InputSpec, type Tensor, type TensorArray } from "../data/feeds";
 import type { Limits } from "../onnx/limits";
 import { listFiles, openData } from "../data/readers";
 import { ZipFile } from "../data/zip";
-import { dtypeFromOrt } from "../runtime/tensors";
-import { elementCount, type Feeds, type HostDType, type HostTensor, type ValueInfo } from "./feeds";
+import { elementCount } from "../onnx/dtype";
+import { dtypeFromOrt, isStringData } from "../runtime/tensors";
+import type { ValueInfo } from "./feeds";
 import type { LabelledData } from "./evaluate";
 
-const HOST_TYPES: readonly string[] = ["float32", "float64", "int32", "int64", "uint8", "int8", "uint16", "int16", "bool"];
+/** The element types evaluation reads (its metrics need numbers; float16 bits and unsigned 32/64-bit are refused). */
+const EVALUABLE: readonly string[] = ["float32", "float64", "int32", "int64", "uint8", "int8", "uint16", "int16", "bool"];
 
 /** Names the labels go by, in the order they are looked for. */
 const LABEL_NAMES = ["y", "labels"];
 
-function hostTensor(t: FeedTensor, source: string): HostTensor {
+function evaluable(t: Tensor, source: string): Tensor {
   const type = t.type ?? "";
-  if (!HOST_TYPES.includes(type) || Array.isArray(t.data)) throw new DataError(`${source}: element type ${type || "string"} cannot be evaluated; give float, int or bool data`);
-  return { type: type as HostDType, dims: t.dims, data: t.data as HostTensor["data"] };
+  if (!EVALUABLE.includes(type) || isStringData(t.data)) throw new DataError(`${source}: element type ${type || "string"} cannot be evaluated; give float, int or bool data`);
+  return t;
 }
 
-export function readNpyTensor(file: string): HostTensor {
+export function readNpyTensor(file: string): Tensor {
   let bytes: Uint8Array;
   try {
     bytes = readFileSync(file);
@@ -33,7 +35,7 @@ export function readNpyTensor(file: string): HostTensor {
     throw new Error(`cannot read ${file}: ${(e as Error).message}`);
   }
   const a = parseNpy(bytes, file);
-  return hostTensor({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, file);
+  return evaluable({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, file);
 }
 
 /** A runner's inputs as the data readers take them: -1 dims are dynamic, no dims at all is an unknown rank. */
@@ -46,7 +48,7 @@ export function inputSpecsOf(inputs: readonly ValueInfo[]): InputSpec[] {
 }
 
 /** Tensors along the first axis: one tensor, or a copy holding them all. Trailing dims must agree. */
-function stack(parts: readonly HostTensor[], what: string): HostTensor {
+function stack(parts: readonly Tensor[], what: string): Tensor {
   if (parts.length === 1) return parts[0]!;
   const first = parts[0]!;
   const tail = first.dims.slice(1).join(",");
@@ -58,7 +60,7 @@ function stack(parts: readonly HostTensor[], what: string): HostTensor {
         `evaluation stacks all samples, so every sample needs the same shape (resize the inputs to one size)`,
     );
   }
-  const Ctor = first.data.constructor as new (n: number) => HostTensor["data"];
+  const Ctor = first.data.constructor as new (n: number) => TensorArray;
   const data = new Ctor(parts.reduce((a, p) => a + p.data.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -69,7 +71,7 @@ function stack(parts: readonly HostTensor[], what: string): HostTensor {
 }
 
 /** The labels stored with the inputs at `p`, and the names to skip when reading the inputs. */
-function findLabels(p: string, inputNames: readonly string[], limits?: Limits): { labels?: HostTensor; exclude: string[] } {
+function findLabels(p: string, inputNames: readonly string[], limits?: Limits): { labels?: Tensor; exclude: string[] } {
   const free = LABEL_NAMES.filter((n) => !inputNames.includes(n));
   const isDir = statSync(p).isDirectory();
   const entries = isDir ? readdirSync(p) : [];
@@ -77,7 +79,7 @@ function findLabels(p: string, inputNames: readonly string[], limits?: Limits): 
   if (npy) return { labels: readNpyTensor(path.join(p, `${npy}.npy`)), exclude: [`${npy}.npy`] };
   const archives = !isDir ? (p.toLowerCase().endsWith(".npz") ? [p] : []) : entries.some((e) => e.toLowerCase().endsWith(".npz")) ? listFiles(p, ".npz") : [];
   if (archives.length === 0) return { exclude: [] };
-  const found: HostTensor[] = [];
+  const found: Tensor[] = [];
   let key: string | undefined;
   for (const file of archives) {
     const zip = new ZipFile(file, limits);
@@ -89,7 +91,7 @@ function findLabels(p: string, inputNames: readonly string[], limits?: Limits): 
       }
       key = entry.name.replace(/\.npy$/, "");
       const a = parseNpy(zip.read(entry), `${file}[${key}]`);
-      found.push(hostTensor({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, `${file}[${key}]`));
+      found.push(evaluable({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, `${file}[${key}]`));
     } finally {
       zip.close();
     }
@@ -112,14 +114,14 @@ export function loadDataDir(p: string, inputs: readonly ValueInfo[], labelsFile?
   if (!existsSync(p)) throw new DataError(`${p}: no such file or folder; give a folder of .npy files, an .npz, test_data_set_* folders or images`);
   const specs = inputSpecsOf(inputs);
   const found = findLabels(p, specs.map((s) => s.name), options.limits);
-  const parts = new Map<string, HostTensor[]>(specs.map((s) => [s.name, []]));
+  const parts = new Map<string, Tensor[]>(specs.map((s) => [s.name, []]));
   let samples = 0;
   for (const batch of openData(p, specs, { exclude: found.exclude, limits: options.limits })) {
-    for (const s of specs) parts.get(s.name)!.push(hostTensor(batch[s.name]!, `${p}: input "${s.name}"`));
+    for (const s of specs) parts.get(s.name)!.push(evaluable(batch[s.name]!, `${p}: input "${s.name}"`));
     samples += batch[specs[0]!.name]!.dims[0] ?? 1;
     if (options.limit !== undefined && samples >= options.limit) break;
   }
-  const feeds: Feeds = {};
+  const feeds: Record<string, Tensor> = {};
   for (const [name, list] of parts) feeds[name] = stack(list, `${p}: input "${name}"`);
   const labels = labelsFile !== undefined ? readNpyTensor(labelsFile) : found.labels;
   if (labels && elementCount(labels.dims) === 0) throw new DataError(`${labelsFile ?? p}: the labels are empty`);

@@ -3,7 +3,7 @@
 // first. Without labels the first model (normally FP32) is the reference: agreement with its predictions, or
 // closeness to its outputs.
 
-import { checkFeeds, feedsBatch, sliceRows, type Feeds, type HostTensor } from "./feeds";
+import { checkFeeds, feedsBatch, sliceRows, type Feeds, type Tensor } from "./feeds";
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
 import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner } from "./runner";
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
@@ -27,7 +27,7 @@ export interface LabelledData {
   /** Every sample's inputs; the first dimension of each tensor is the sample index. */
   inputs: Feeds;
   /** Class ids ([N] or [N,1]), one-hot rows, regression targets shaped like the output, or token sequences. */
-  labels?: HostTensor;
+  labels?: Tensor;
 }
 
 export interface EvaluateOptions {
@@ -79,7 +79,7 @@ export class EvaluationResult {
 }
 
 /** Runs one model over all samples in batches and stacks the chosen output along the first axis. */
-async function collectOutput(open: OpenRunner, src: ModelSource, name: string, data: Feeds, n: number, opts: EvaluateOptions): Promise<HostTensor> {
+async function collectOutput(open: OpenRunner, src: ModelSource, name: string, data: Feeds, n: number, opts: EvaluateOptions): Promise<Tensor> {
   const runner = await open(src, { threads: opts.threads ?? os.availableParallelism(), ep: opts.ep ?? "cpu" });
   try {
     checkFeeds(data, runner.inputs, name);
@@ -92,9 +92,9 @@ async function collectOutput(open: OpenRunner, src: ModelSource, name: string, d
     const isFixed = typeof fixedBatch === "number" && fixedBatch > 0;
     const bs = isFixed ? fixedBatch : (opts.batchSize ?? 64);
     if (isFixed && n % bs !== 0) throw new Error(`${name}: the model takes batches of exactly ${bs}, and ${n} samples do not divide into them; set limit to a multiple of ${bs}`);
-    const parts: HostTensor[] = [];
+    const parts: Tensor[] = [];
     for (let s = 0; s < n; s += bs) {
-      const feeds: Feeds = {};
+      const feeds: Record<string, Tensor> = {};
       for (const i of runner.inputs) feeds[i.name] = sliceRows(data[i.name]!, s, Math.min(bs, n - s));
       parts.push((await runner.run(feeds, [outName]))[outName]!);
     }
@@ -138,7 +138,7 @@ export async function evaluate(models: BenchmarkModels, data: LabelledData, metr
   const n = Math.min(available, options.limit ?? available);
   if (data.labels && (data.labels.dims[0] ?? 0) < n) throw new Error(`evaluate: ${n} samples but only ${data.labels.dims[0]} labels`);
   const open = options.open ?? (await import("./runtime-runner")).openRuntimeRunner;
-  const outputs: HostTensor[] = [];
+  const outputs: Tensor[] = [];
   for (const [name, src] of entries) outputs.push(await collectOutput(open, src, name, data.inputs, n, options));
 
   const level = options.confidence ?? 0.95;

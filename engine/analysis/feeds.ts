@@ -1,31 +1,21 @@
-// Input feeds for benchmark and evaluate: host tensors built from a model's declared inputs (dynamic dimensions
-// pinned by the batch size), or sliced out of a labelled dataset. Generated data is seeded, so two models in a
-// comparison see identical inputs and reruns are repeatable.
+// Input feeds for benchmark and evaluate: generated from a model's declared inputs (dynamic dimensions pinned by
+// the batch size), or sliced out of a labelled dataset. Generated data is seeded, so two models in a comparison see
+// identical inputs and reruns are repeatable. The tensors are engine/runtime's one Tensor (re-exported by engine/data).
 
-import type { FeedTensor, InputSpec } from "../data/feeds";
+import type { Feeds, InputSpec, Tensor } from "../data/feeds";
 import { randomData } from "../data/random";
-import { dtypeFromOrt } from "../runtime/tensors";
+import { elementCount } from "../onnx/dtype";
+import { dtypeFromOrt, isStringData } from "../runtime/tensors";
 
-/** A tensor on the host, the shape both the runner adapter and the metric code speak. */
-export interface HostTensor {
-  type: HostDType;
-  dims: readonly number[];
-  data: Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array | Int8Array | Uint16Array | Int16Array;
-}
-
-export type HostDType = "float32" | "float64" | "int32" | "int64" | "uint8" | "int8" | "uint16" | "int16" | "bool";
-
-export type Feeds = Record<string, HostTensor>;
+export type { Feeds, Tensor };
+/** @deprecated the old name of Tensor, kept for cli/, sensitivity.ts, bench/ and test/slow until they move over. */
+export type HostTensor = Tensor;
 
 /** What a runner knows about one input or output. Symbolic or unknown dimensions are strings or -1. */
 export interface ValueInfo {
   name: string;
   type: string;
   shape: readonly (number | string)[];
-}
-
-export function elementCount(dims: readonly number[]): number {
-  return dims.reduce((a, b) => a * b, 1);
 }
 
 /**
@@ -40,19 +30,17 @@ export function generateFeeds(inputs: readonly ValueInfo[], batch: number, seed 
     return { name: i.name, elemType, shape: i.shape.map((d) => (typeof d === "number" && d < 0 ? null : d)) };
   });
   // Benchmarks report "generated data" in their settings; engine/data's calibration warning does not apply here.
-  const first = randomData(specs, 1, { seed, batchSize: batch, shapes, warn: () => undefined }).next().value!;
-  const feeds: Feeds = {};
-  for (const [name, t] of Object.entries(first) as [string, FeedTensor][]) feeds[name] = { type: t.type as HostDType, dims: t.dims, data: t.data as HostTensor["data"] };
-  return feeds;
+  return randomData(specs, 1, { seed, batchSize: batch, shapes, warn: () => undefined }).next().value!;
 }
 
 /** Rows [start, start + count) along the first axis of a tensor, as a view where the array type allows. */
-export function sliceRows(t: HostTensor, start: number, count: number): HostTensor {
+export function sliceRows(t: Tensor, start: number, count: number): Tensor {
   const rows = t.dims[0];
   if (rows === undefined) throw new Error("cannot slice a scalar tensor into batches");
   const end = Math.min(rows, start + count);
   const per = elementCount(t.dims.slice(1));
-  return { type: t.type, dims: [end - start, ...t.dims.slice(1)], data: t.data.subarray(start * per, end * per) as HostTensor["data"] };
+  const data = isStringData(t.data) ? t.data.slice(start * per, end * per) : t.data.subarray(start * per, end * per);
+  return { type: t.type, dims: [end - start, ...t.dims.slice(1)], data };
 }
 
 /** The batch size a set of feeds carries: the first dimension of the first input. */

@@ -2,7 +2,8 @@
 // outputs) into one number per sample plus an aggregate over a subset of samples. Keeping scores per sample is
 // what makes paired confidence intervals for differences possible.
 
-import type { HostTensor } from "./feeds";
+import type { Tensor } from "../data/feeds";
+import { isStringData } from "../runtime/tensors";
 
 /** A model output or label tensor seen as `rows` samples of `cols` numbers each. */
 export interface Rows {
@@ -11,12 +12,18 @@ export interface Rows {
   data: ArrayLike<number>;
 }
 
-export function asRows(t: HostTensor, what: string): Rows {
+/** A tensor's values as numbers (64-bit integers through Number); strings are refused. */
+function numbers(t: Tensor, what: string): ArrayLike<number> {
+  const d = t.data;
+  if (isStringData(d)) throw new Error(`${what} holds strings; metrics need numbers`);
+  return d instanceof BigInt64Array || d instanceof BigUint64Array ? Float64Array.from(d, (v) => Number(v)) : d;
+}
+
+export function asRows(t: Tensor, what: string): Rows {
   const rows = t.dims[0];
   if (rows === undefined) throw new Error(`${what} is a scalar; expected one row per sample`);
   const cols = t.dims.slice(1).reduce((a, b) => a * b, 1);
-  const data = t.data instanceof BigInt64Array ? Float64Array.from(t.data, (v) => Number(v)) : t.data;
-  return { rows, cols, data };
+  return { rows, cols, data: numbers(t, what) };
 }
 
 export function argmaxRows(x: Rows): Int32Array {
@@ -37,7 +44,7 @@ export function argmaxRows(x: Rows): Int32Array {
 }
 
 /** Class ids from a label tensor: one integer per sample ([N] or [N,1]), or one-hot rows ([N,C]). */
-export function classLabels(t: HostTensor): Int32Array {
+export function classLabels(t: Tensor): Int32Array {
   const x = asRows(t, "labels");
   if (x.cols === 1) return Int32Array.from({ length: x.rows }, (_, i) => x.data[i]!);
   return argmaxRows(x);
@@ -153,12 +160,12 @@ export interface SequenceOptions {
  * Token sequences per sample: integer rows ([N,T]) as they are, or score rows ([N,T,V]) by argmax over the last
  * axis; padding removed; CTC collapse when asked.
  */
-export function sequences(t: HostTensor, opts: SequenceOptions, isPrediction: boolean): number[][] {
+export function sequences(t: Tensor, opts: SequenceOptions, isPrediction: boolean): number[][] {
   const pad = opts.pad ?? -1;
   let ids: number[][];
   if (t.dims.length === 3) {
     const [n, steps, vocab] = t.dims as [number, number, number];
-    const am = argmaxRows({ rows: n * steps, cols: vocab, data: t.data instanceof BigInt64Array ? Float64Array.from(t.data, Number) : t.data });
+    const am = argmaxRows({ rows: n * steps, cols: vocab, data: numbers(t, "sequence tensor") });
     ids = Array.from({ length: n }, (_, i) => Array.from(am.subarray(i * steps, (i + 1) * steps)));
   } else if (t.dims.length === 2) {
     const x = asRows(t, "sequence tensor");

@@ -87,8 +87,8 @@ export async function activationErrors(reference: Model, quantized: Model, data:
     const acc = pairs.map(() => new ErrorAccumulator());
     let batches = 0;
     for await (const feeds of data) {
-      const a = await refSession.run(feeds as never);
-      const b = await qSession.run(feeds as never);
+      const a = await refSession.run(feeds);
+      const b = await qSession.run(feeds);
       pairs.forEach((p, i) => acc[i]!.add(a[refAug.outputs[i]!.raw!]!.data as Float32Array, b[qAug.outputs[i]!.raw!]!.data as Float32Array, p.ref));
       batches++;
     }

@@ -5,7 +5,7 @@
 import path from "node:path";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import type { Feeds, HostTensor, ValueInfo } from "./feeds";
+import type { Feeds, Tensor, ValueInfo } from "./feeds";
 
 export type { ExecutionProvider };
 
@@ -20,7 +20,7 @@ export interface Runner {
   readonly outputs: readonly ValueInfo[];
   /** The provider the session actually got (a CUDA request may fall back to CPU). */
   readonly ep: ExecutionProvider;
-  run(feeds: Feeds, fetch?: readonly string[]): Promise<Record<string, HostTensor>>;
+  run(feeds: Feeds, fetch?: readonly string[]): Promise<Record<string, Tensor>>;
   release(): Promise<void>;
 }
 

@@ -3,7 +3,7 @@
 
 import { Model } from "../onnx/model";
 import { createSession } from "../runtime/session";
-import type { HostTensor, ValueInfo } from "./feeds";
+import type { ValueInfo } from "./feeds";
 import type { ModelSource, Runner, RunnerOptions } from "./runner";
 
 export async function openRuntimeRunner(model: ModelSource, opts: RunnerOptions): Promise<Runner> {
@@ -14,15 +14,7 @@ export async function openRuntimeRunner(model: ModelSource, opts: RunnerOptions)
     inputs: session.inputs.map(info),
     outputs: session.outputs.map(info),
     ep: session.ep,
-    async run(feeds, fetch) {
-      const out = await session.run(
-        Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, { data: t.data, dims: t.dims, type: t.type }])),
-        fetch,
-      );
-      const res: Record<string, HostTensor> = {};
-      for (const [k, t] of Object.entries(out)) res[k] = { type: t.type as HostTensor["type"], dims: t.dims, data: t.data as HostTensor["data"] };
-      return res;
-    },
+    run: (feeds, fetch) => session.run(feeds, fetch),
     release: () => session.dispose(),
   };
 }

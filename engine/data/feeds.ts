@@ -5,23 +5,14 @@
 import type { GraphProto, ModelProto } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { valueInfoTensor, type Dim } from "../onnx/proto";
-import type { TensorData } from "../onnx/tensor";
 // Type names only: engine/runtime/tensors imports onnxruntime-node for types, erased at build time.
-import { ortType } from "../runtime/tensors";
+import { ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
 
-/** The numeric arrays a feed can hold (engine/onnx's decoded tensor data, strings excluded). */
-export type FeedArray = Exclude<TensorData, string[]>;
-
-/** One input tensor: an onnxruntime Tensor fits (it has data, dims and type), so does `{ data, dims }`. */
-export interface FeedTensor {
-  readonly data: FeedArray | readonly string[];
-  readonly dims: readonly number[];
-  /** onnxruntime's type name ("float32", "int64", ...), when known. */
-  readonly type?: string;
-}
-
-/** One batch: a tensor per model input name. */
-export type Feeds = { readonly [inputName: string]: FeedTensor };
+export type { Feeds, Tensor, TensorArray };
+/** @deprecated the old name of TensorArray, kept for engine/calibrate until it moves over. */
+export type FeedArray = TensorArray;
+/** @deprecated the old name of Tensor, kept for engine/calibrate until it moves over. */
+export type FeedTensor = Tensor;
 
 /** Any (async) iterable of feeds; readers return these lazily, so only one batch is in memory at a time. */
 export type CalibrationData = Iterable<Feeds> | AsyncIterable<Feeds>;
@@ -68,14 +59,14 @@ export function ortTypeName(t: DataType): string {
   return n;
 }
 
-export interface FeedArrayType {
-  new (n: number): FeedArray;
+export interface TensorArrayType {
+  new (n: number): TensorArray;
   readonly name: string;
   readonly BYTES_PER_ELEMENT: number;
 }
 
 /** The JS array each element type is fed as (float16 as its raw bits in a Uint16Array, bool as Uint8Array). */
-const ARRAY_FOR: Partial<Record<DataType, FeedArrayType>> = {
+const ARRAY_FOR: Partial<Record<DataType, TensorArrayType>> = {
   [DataType.FLOAT]: Float32Array,
   [DataType.DOUBLE]: Float64Array,
   [DataType.FLOAT16]: Uint16Array,
@@ -90,7 +81,7 @@ const ARRAY_FOR: Partial<Record<DataType, FeedArrayType>> = {
   [DataType.UINT64]: BigUint64Array,
 };
 
-export function arrayTypeFor(t: DataType): FeedArrayType {
+export function arrayTypeFor(t: DataType): TensorArrayType {
   const a = ARRAY_FOR[t];
   if (!a) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);
   return a;
@@ -100,13 +91,13 @@ export const formatShape = (s: readonly (Dim | undefined)[] | undefined): string
   s === undefined ? "(unknown rank)" : `[${s.map((d) => (d === null || d === undefined ? "?" : d)).join(", ")}]`;
 
 /** Does this feed's array/type fit the input's element type? */
-function typeFits(spec: InputSpec, t: FeedTensor): boolean {
+function typeFits(spec: InputSpec, t: Tensor): boolean {
   if (t.type !== undefined) return t.type === ortType(spec.elemType);
   const want = ARRAY_FOR[spec.elemType];
   return want !== undefined && t.data.constructor === want;
 }
 
-const actualType = (t: FeedTensor): string => t.type ?? t.data.constructor.name;
+const actualType = (t: Tensor): string => t.type ?? t.data.constructor.name;
 
 /**
  * Checks one batch against the model's inputs. `source` says where it came from ("calib/a.npy", "batch 3") and
@@ -147,7 +138,7 @@ export function checkFeeds(feeds: Feeds, specs: readonly InputSpec[], source: st
 export interface LoadedArray {
   dtype: DataType;
   dims: number[];
-  data: FeedArray;
+  data: TensorArray;
 }
 
 /**
@@ -189,7 +180,7 @@ export function* batchesOf(
   }
   for (const [k, a] of arrays) if (!shaped.has(k)) shaped.set(k, a);
   if (samples === undefined || step === undefined || step >= samples) {
-    const feeds: Record<string, FeedTensor> = {};
+    const feeds: Record<string, Tensor> = {};
     for (const [k, a] of shaped) feeds[k] = { data: a.data, dims: a.dims, type: ortTypeNameOrUndefined(a.dtype) };
     checkFeeds(feeds, specs, source);
     yield feeds;
@@ -197,7 +188,7 @@ export function* batchesOf(
   }
   for (let s = 0; s < samples; s += step) {
     const n = Math.min(step, samples - s);
-    const feeds: Record<string, FeedTensor> = {};
+    const feeds: Record<string, Tensor> = {};
     for (const [k, a] of shaped) {
       const per = a.data.length / a.dims[0]!;
       feeds[k] = {

@@ -3,12 +3,12 @@
 
 import { readFileSync } from "node:fs";
 import { DataType } from "../onnx/dtype";
-import { DataError, type FeedArray, type LoadedArray } from "./feeds";
+import { DataError, type TensorArray, type LoadedArray } from "./feeds";
 
 interface NpyType {
   dtype: DataType;
   bytes: number;
-  make: (n: number) => FeedArray;
+  make: (n: number) => TensorArray;
   /** Reads element i (little or big endian) from a DataView. */
   get: (v: DataView, off: number, le: boolean) => number | bigint;
 }
@@ -128,7 +128,7 @@ const DESCR = new Map<Function, string>([
  * A .npy (format 1.0, C order, little endian) holding `data` with shape `dims`; the type comes from the array
  * (Uint16Array is written as uint16: give float16 bits another way). What parseNpy reads back.
  */
-export function encodeNpy(data: Exclude<FeedArray, number[]>, dims: readonly number[]): Uint8Array {
+export function encodeNpy(data: Exclude<TensorArray, number[]>, dims: readonly number[]): Uint8Array {
   const descr = DESCR.get(data.constructor);
   if (!descr) throw new Error(`encodeNpy: no .npy type for ${data.constructor.name}`);
   if (dims.reduce((a, b) => a * b, 1) !== data.length) throw new Error(`encodeNpy: shape [${dims}] does not hold ${data.length} values`);

@@ -2,7 +2,7 @@
 // real data, so it always warns.
 
 import { DataType, dtypeName } from "../onnx/dtype";
-import { arrayTypeFor, checkFeeds, DataError, ortTypeName, type FeedArray, type Feeds } from "./feeds";
+import { arrayTypeFor, checkFeeds, DataError, ortTypeName, type TensorArray, type Feeds } from "./feeds";
 import { checkFeedBytes, type Limits } from "../onnx/limits";
 import { inputSpecs, type ModelInputsSource } from "./feeds";
 
@@ -48,7 +48,7 @@ export function* randomData(model: ModelInputsSource, n: number, options: Random
   checkFeedBytes(specs.map((s, k) => ({ name: s.name, dims: shapes[k]!, bytesPerElement: arrays[k]!.BYTES_PER_ELEMENT })), "random data", options.limits);
   const high = options.intHigh ?? 10;
   for (let b = 0; b < n; b++) {
-    const feeds: Record<string, { data: FeedArray; dims: number[]; type: string }> = {};
+    const feeds: Record<string, { data: TensorArray; dims: number[]; type: string }> = {};
     specs.forEach((s, k) => {
       const dims = shapes[k]!;
       const count = dims.reduce((a, d) => a * d, 1);

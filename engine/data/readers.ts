@@ -7,7 +7,7 @@ import path from "node:path";
 import { TensorProtoSchema } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { readTensor, tensorRawBytes } from "../onnx/tensor";
-import { batchesOf, DataError, inputSpecs, type FeedArray, type Feeds, type LoadedArray, type ModelInputsSource } from "./feeds";
+import { batchesOf, DataError, inputSpecs, type TensorArray, type Feeds, type LoadedArray, type ModelInputsSource } from "./feeds";
 import { readImageFolder } from "./images";
 import type { Limits } from "../onnx/limits";
 import { parseNpy } from "./npy";
@@ -97,7 +97,7 @@ function tensorArray(file: string, bytes: Uint8Array): { name: string; array: Lo
   }
   const v = readTensor(t);
   if (Array.isArray(v.data)) throw new DataError(`${file}: tensor "${t.name}" holds strings; only numeric inputs can be fed`);
-  const data = (t.dataType === DataType.BOOL ? Uint8Array.from(v.data as Uint8Array) : v.data) as FeedArray;
+  const data = (t.dataType === DataType.BOOL ? Uint8Array.from(v.data as Uint8Array) : v.data) as TensorArray;
   if (v.dtype !== t.dataType && t.dataType !== DataType.BOOL) {
     throw new DataError(`${file}: element type ${dtypeName(t.dataType)} cannot be fed from JavaScript`);
   }

@@ -93,7 +93,7 @@ export async function channelStats(model: Model, requests: readonly StatsRequest
   let batches = 0;
   try {
     for await (const feeds of data) {
-      const res = await session.run(feeds as never);
+      const res = await session.run(feeds);
       requests.forEach((r, k) => {
         const t = res[aug.outputs[k]!.raw!]!;
         const x = t.data as Float32Array;

@@ -9,7 +9,7 @@ import { OnnxError } from "../onnx/errors";
 import { readExternalFile } from "../onnx/external";
 import { Model } from "../onnx/model";
 import { castUnsafeOutputs, unsafeOutputs } from "./guard";
-import { dtypeFromOrt, fromOrtTensor, toOrtTensor, type OutputTensor, type RuntimeTensor } from "./tensors";
+import { dtypeFromOrt, fromOrtTensor, toOrtTensor, type Feeds, type OutputTensor } from "./tensors";
 
 export type ExecutionProvider = "cpu" | "cuda";
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
@@ -49,7 +49,7 @@ export interface Session {
   readonly fallbackReason: string | undefined;
   /** Graph outputs that were cast to float because the binding cannot return their type. */
   readonly castOutputs: readonly string[];
-  run(feeds: Record<string, RuntimeTensor>, fetches?: readonly string[]): Promise<Record<string, OutputTensor>>;
+  run(feeds: Feeds, fetches?: readonly string[]): Promise<Record<string, OutputTensor>>;
   /** Frees the native session; safe to call more than once. */
   dispose(): Promise<void>;
 }
@@ -214,9 +214,7 @@ function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"],
       for (const i of inputs) {
         const f = feeds[i.name];
         if (!f) throw new OnnxError(`missing input "${i.name}" (the model needs: ${inputs.map((x) => x.name).join(", ")})`, label);
-        const dtype = f.dtype ?? (f.type !== undefined ? dtypeFromOrt(f.type) : i.dtype);
-        // Read the fields one by one: an onnxruntime Tensor keeps `data` behind a prototype getter, which a spread drops.
-        ortFeeds[i.name] = toOrtTensor(Tensor, i.name, { data: f.data, dims: f.dims, type: f.type, dtype });
+        ortFeeds[i.name] = toOrtTensor(Tensor, i.name, f, f.type !== undefined ? dtypeFromOrt(f.type) : i.dtype);
       }
       for (const name of Object.keys(feeds)) {
         if (!inputs.some((i) => i.name === name)) {

@@ -13,7 +13,7 @@ import type { TensorData } from "../onnx/tensor";
 import { checkFeedBytes, type Limits } from "../onnx/limits";
 import { createSession, type Session } from "./session";
 import { isUnsafeOutputType } from "./guard";
-import { dtypeFromOrt, type RuntimeTensor } from "./tensors";
+import { dtypeFromOrt, ortType, type Feeds, type Tensor } from "./tensors";
 
 export interface IntermediateShape {
   /** The tensor (a node output). */
@@ -96,9 +96,9 @@ function planFeeds(model: Model, sym: (name: string | null) => number, limits?: 
   return plan;
 }
 
-function sampleFeeds(plan: SamplePlan): Record<string, RuntimeTensor> {
-  const feeds: Record<string, RuntimeTensor> = {};
-  for (const p of plan.inputs) feeds[p.name] = { dtype: p.dtype, dims: p.dims, data: zeros(p.dtype, elementCount(p.dims)) };
+function sampleFeeds(plan: SamplePlan): Feeds {
+  const feeds: Record<string, Tensor> = {};
+  for (const p of plan.inputs) feeds[p.name] = { type: ortType(p.dtype), dims: p.dims, data: zeros(p.dtype, elementCount(p.dims)) };
   return feeds;
 }
 
@@ -106,7 +106,7 @@ function sampleFeeds(plan: SamplePlan): Record<string, RuntimeTensor> {
  * Zero-filled inputs for one run of `model`: fixed dims as declared, symbolic ones from `dims` by name (else 1),
  * checked against the feedBytes limit before anything is allocated.
  */
-export function zeroFeeds(model: Model, dims: Record<string, number> = {}, limits?: Limits): Record<string, RuntimeTensor> {
+export function zeroFeeds(model: Model, dims: Record<string, number> = {}, limits?: Limits): Feeds {
   return sampleFeeds(planFeeds(model, (name) => (name !== null ? dims[name] ?? 1 : 1), limits));
 }
 

@@ -34,24 +34,39 @@ export function dtypeFromOrt(type: string): DataType | undefined {
   return DTYPE_BY_ORT.get(type);
 }
 
-/** A tensor going into or coming out of a session. */
-export interface RuntimeTensor {
-  data: TensorData;
-  dims: readonly number[];
-  /** ONNX element type; inferred from the array type when omitted (Uint8Array is uint8, not bool). */
-  dtype?: DataType;
-  /** onnxruntime's name for the type ("float32", ...); accepted as an alternative to dtype. */
-  type?: string;
+/** The numeric arrays a tensor holds (engine/onnx's decoded tensor data, strings excluded). */
+export type TensorArray = Exclude<TensorData, string[]>;
+
+/**
+ * The engine's one tensor: what the data readers yield, what a session takes and returns, what the analysis
+ * measures. An onnxruntime Tensor fits (it has data, dims and type), so does a plain `{ data, dims }`.
+ * float16 is either its IEEE half bits in a Uint16Array or its values in a Float32Array; bool is a Uint8Array.
+ */
+export interface Tensor {
+  readonly data: TensorArray | readonly string[];
+  readonly dims: readonly number[];
+  /** onnxruntime's type name ("float32", "int64", ...); when omitted, the session takes the model input's type. */
+  readonly type?: string;
 }
 
-/** A session output: dtype and type are always set. */
-export interface OutputTensor extends RuntimeTensor {
-  dtype: DataType;
-  type: OrtType;
-  dims: number[];
+/** One batch: a tensor per model input name. */
+export type Feeds = { readonly [inputName: string]: Tensor };
+
+/** A session output: its type is always set (and given as an ONNX element type too); float16 comes back as Float32Array. */
+export interface OutputTensor extends Tensor {
+  readonly data: TensorData;
+  readonly dims: number[];
+  readonly type: OrtType;
+  readonly dtype: DataType;
 }
 
-function inferDtype(data: TensorData): DataType {
+/** True when the tensor holds strings (the one kind of data that is not a typed array). */
+export const isStringData = (data: Tensor["data"]): data is readonly string[] => Array.isArray(data);
+
+/** @deprecated the old name of Tensor, kept for engine/calibrate until it moves over. */
+export type RuntimeTensor = Tensor;
+
+function inferDtype(data: Tensor["data"]): DataType {
   if (Array.isArray(data)) return DataType.STRING;
   if (data instanceof Float32Array) return DataType.FLOAT;
   if (data instanceof Float64Array) return DataType.DOUBLE;
@@ -65,15 +80,16 @@ function inferDtype(data: TensorData): DataType {
   return DataType.UINT64;
 }
 
-export function toOrtTensor(Tensor: typeof OrtTensor, name: string, t: RuntimeTensor): OrtTensor {
-  const dtype = t.dtype ?? (t.type !== undefined ? dtypeFromOrt(t.type) : inferDtype(t.data));
+/** `dtype`: the element type to send, where the caller knows it (the model input's); else `t.type` or the array's. */
+export function toOrtTensor(Tensor: typeof OrtTensor, name: string, t: Tensor, known?: DataType): OrtTensor {
+  const dtype = known ?? (t.type !== undefined ? dtypeFromOrt(t.type) : inferDtype(t.data));
   const type = dtype === undefined ? undefined : ortType(dtype);
   if (dtype === undefined || type === undefined) {
     throw new OnnxError(
       `input "${name}": onnxruntime-node cannot take ${t.type ?? dtypeName(dtype ?? 0)} tensors from JavaScript; feed float and quantize inside the graph`,
     );
   }
-  let data: TensorData = t.data;
+  let data = t.data;
   if (dtype === DataType.FLOAT16 && !(data instanceof Uint16Array)) {
     const src = data as ArrayLike<number>;
     const bits = new Uint16Array(src.length);

@@ -7,9 +7,7 @@ import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { createSession } from "./session";
 import { zeroFeeds } from "./shapes";
-import type { RuntimeTensor } from "./tensors";
-
-type Feeds = Record<string, RuntimeTensor>;
+import type { Feeds } from "./tensors";
 
 const reason = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
 

@@ -7,7 +7,7 @@ import { TensorProtoSchema } from "onnx-buf";
 import { DataType, Model, attr, attrInts, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, readTensor } from "../../../engine/onnx";
 import { upgradeOpset } from "../../../engine/onnx/upgrade";
 import { createSession } from "../../../engine/runtime/session";
-import type { RuntimeTensor } from "../../../engine/runtime/tensors";
+import { ortType, type Feeds, type Tensor } from "../../../engine/runtime/tensors";
 
 const f = (n: number, seed = 1) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7 + seed) * 2);
 const init = (name: string, dims: number[], data: ArrayLike<number>) => makeTensor(name, DataType.FLOAT, dims, data);
@@ -64,7 +64,7 @@ function opset10(): Model {
   return Model.fromProto(makeModel(g, { opsets: { "": 10 } }));
 }
 
-async function outputs(m: Model, feeds: Record<string, RuntimeTensor>): Promise<Record<string, number[]>> {
+async function outputs(m: Model, feeds: Feeds): Promise<Record<string, number[]>> {
   const s = await createSession(m, { optimization: "disabled", threads: 1 });
   try {
     const out = await s.run(feeds);
@@ -117,11 +117,11 @@ test("libonnx-testdata models upgraded to 21 and 23 reproduce onnxruntime's outp
     if (!existsSync(file)) continue;
     const original = await Model.load(file);
     if ((original.opset() ?? 99) >= 21) continue;
-    const feeds: Record<string, RuntimeTensor> = {};
+    const feeds: Record<string, Tensor> = {};
     const inits = new Set(original.graph.initializer.map((t) => t.name));
     original.graph.input.filter((v) => !inits.has(v.name)).forEach((v, i) => {
       const t = readTensor(fromBinary(TensorProtoSchema, readFileSync(path.join(root, c, "test_data_set_0", `input_${i}.pb`))));
-      feeds[v.name] = { data: t.data, dims: t.dims, dtype: t.dtype };
+      feeds[v.name] = { data: t.data, dims: t.dims, type: ortType(t.dtype) };
     });
     const ref = await outputs(original, feeds);
     for (const target of [21, 23]) {

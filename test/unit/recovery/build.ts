@@ -6,6 +6,7 @@ import { makeTensor } from "../../../engine/onnx/tensor";
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { calibrate, convert, prepare, release, type QConfig } from "../../../engine/quant/index";
 import { createSession } from "../../../engine/runtime/session";
+import type { Feeds } from "../../../engine/data/feeds";
 import { errorFigures } from "../../../engine/analysis/error-stats";
 import { seededRandom } from "../../../engine/analysis/stats";
 
@@ -24,20 +25,19 @@ export function model(nodes: NodeProto[], input: [string, number[]], output: [st
   return Model.fromProto(makeModel(g, { opsets: { "": opset }, producerName: "ptq-test" }));
 }
 
-export type Batch = Record<string, { data: Float32Array; dims: number[] }>;
 
-export function batches(input: string, dims: number[], count: number, seed: number, lo = -1, hi = 1): Batch[] {
+export function batches(input: string, dims: number[], count: number, seed: number, lo = -1, hi = 1): Feeds[] {
   const n = dims.reduce((a, b) => a * b, 1);
   return Array.from({ length: count }, (_, k) => ({ [input]: { data: rand(n, seed + k, lo, hi), dims } }));
 }
 
 /** The first output of `m` on every batch, concatenated. */
-export async function outputs(m: Model, data: Batch[]): Promise<Float32Array> {
+export async function outputs(m: Model, data: Feeds[]): Promise<Float32Array> {
   const s = await createSession(m, { optimization: "disabled" });
   try {
     const parts: Float32Array[] = [];
     for (const b of data) {
-      const r = await s.run(b as never);
+      const r = await s.run(b);
       parts.push(r[m.graph.output[0]!.name]!.data as Float32Array);
     }
     const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
@@ -64,7 +64,7 @@ export function maxAbs(a: Float32Array): number {
 
 /** Quantizes `m` (no ORT pre-optimization: the tests' models are already in final form), returns the float model
  * the engine used and the QDQ one. */
-export async function quantize(m: Model, calib: Batch[], config: QConfig = {}): Promise<{ float: Model; q: Model }> {
+export async function quantize(m: Model, calib: Feeds[], config: QConfig = {}): Promise<{ float: Model; q: Model }> {
   const p = await prepare(m, config, { optimize: false });
   try {
     await calibrate(p, calib);
@@ -75,7 +75,7 @@ export async function quantize(m: Model, calib: Batch[], config: QConfig = {}): 
 }
 
 /** Output SQNR (dB) of `q` against `ref` on `data`. */
-export async function outputSqnr(ref: Model, q: Model, data: Batch[]): Promise<number> {
+export async function outputSqnr(ref: Model, q: Model, data: Feeds[]): Promise<number> {
   return errorFigures(await outputs(ref, data), await outputs(q, data)).sqnrDb;
 }
 

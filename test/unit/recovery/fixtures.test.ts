@@ -9,13 +9,13 @@ import { openData } from "../../../engine/data/readers";
 import { Model } from "../../../engine/onnx/model";
 import { calibrate, convert, prepare, release } from "../../../engine/quant/index";
 import { correctBias, equalizeCrossLayer, smoothQuant } from "../../../engine/recovery/index";
-import { maxAbs, maxAbsDiff, outputSqnr, outputs, type Batch } from "./build";
+import { maxAbs, maxAbsDiff, outputSqnr, outputs } from "./build";
 
 const FIX = path.join(__dirname, "..", "..", "fixtures");
 const load = (name: string) => Model.load(path.join(FIX, "models", `${name}.onnx`));
 const calibOf = (m: Model, batches: number): Feeds[] => Array.from(openData(path.join(FIX, "data", "calib", "calib.npz"), m.proto, { batchSize: 32 })).slice(0, batches);
 
-function evalBatches(input: string, count: number, size = 64): Batch[] {
+function evalBatches(input: string, count: number, size = 64): Feeds[] {
   const x = loadNpy(path.join(FIX, "data", "eval", "x.npy"));
   const per = x.dims.slice(1).reduce((a, b) => a * b, 1);
   return Array.from({ length: count }, (_, k) => ({
