@@ -27,6 +27,8 @@ const targets = [
   // Plotly on its own, imported lazily by the renderer and the webviews the first time they draw a chart.
   { entryPoints: ["media/renderer/plotly-entry.ts"], outfile: "out/media/plotly.js", platform: "browser", format: "esm", target: "es2022", sourcemap: false },
   { entryPoints: ["media/webview/main.ts"], outfile: "out/media/webview.js", platform: "browser", format: "esm", target: "es2022" },
+  // The ONNX editor's page: Summary | Graph, with @dagrejs/dagre for the layout.
+  { entryPoints: ["media/graph/main.ts"], outfile: "out/media/graph.js", platform: "browser", format: "esm", target: "es2022" },
 ].filter((t) => existsSync(t.entryPoints[0]));
 
 if (watch) {
