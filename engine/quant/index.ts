@@ -13,6 +13,7 @@ import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
 import { qBits } from "./math";
 import { nestedWeightedNodes } from "./scope";
+import { BODY_QUANTIZED_OPS } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
@@ -197,18 +198,18 @@ export async function quantizeStatic(
 
 /**
  * A file-level quantization that quantized no node writes nothing: a copy of the input reported as "quantized"
- * misleads. The error says why: weights inside If/Loop/Scan bodies (not quantized yet), no op with a quantizer, or
- * every candidate kept float.
+ * misleads. The error says why: every candidate kept float (with the first reasons, bodies of If/Loop/Scan
+ * included), weighted ops inside bodies of a type not quantized there, or no op with a quantizer.
  */
 function refuseIfNothingQuantized(model: Model, summary: QuantizationSummary, output: string): void {
   if (summary.quantized.length > 0) return;
   const nested = nestedWeightedNodes(model.graph);
   const unsupported = Object.entries(summary.unsupportedOps).map(([op, n]) => `${op} ×${n}`);
-  const kept = summary.float.filter((f) => !f.reason.startsWith("no quantizer")).slice(0, 3).map((f) => `${f.name} (${f.opType}): ${f.reason}`);
-  const why = nested
-    ? `its ${nested} Conv/MatMul/Gemm/RNN node(s) sit inside If/Loop/Scan subgraphs, which are not quantized yet`
-    : kept.length
-      ? `every candidate stayed float (${kept.join("; ")})`
+  const kept = summary.float.filter((f) => !f.reason.startsWith("no quantizer") && !f.reason.startsWith("control flow")).slice(0, 3).map((f) => `${f.name} (${f.opType}): ${f.reason}`);
+  const why = kept.length
+    ? `every candidate stayed float (${kept.join("; ")})`
+    : nested
+      ? `its ${nested} weighted node(s) sit inside If/Loop/Scan bodies, where only ${[...BODY_QUANTIZED_OPS].join(", ")} are quantized`
       : `none of its ops has a quantizer (${unsupported.join(", ") || "no nodes"})`;
   throw new Error(`${model.path ?? "the model"}: no node was quantized: ${why}; nothing was written to ${output}`);
 }

@@ -1,6 +1,7 @@
 // What quantization covers, as facts both the engine and the editor's Quantize Model wizard read (pure: no
 // onnxruntime, so the extension host may import it): the opset older models are upgraded to, the ops that mark a
-// model already quantized, the ops whose weights are quantized, and how many of those sit inside subgraphs.
+// model already quantized, the ops whose weights are quantized, and how many of those sit inside subgraphs (their
+// Conv/MatMul/Gemm/LSTM weights are quantized dynamically, static mode included: see engine/quant/subgraph.ts).
 import type { GraphProto } from "onnx-buf";
 import { forEachGraph } from "../onnx/graph";
 
@@ -13,7 +14,7 @@ export const QUANTIZED_OPS: ReadonlySet<string> = new Set(["QuantizeLinear", "De
 /** Ops whose weights the quantizers store in fewer bits. */
 export const WEIGHTED_OPS: ReadonlySet<string> = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LSTM", "GRU", "RNN"]);
 
-/** Weighted nodes inside If/Loop/Scan bodies (not quantized yet), at any depth. */
+/** Weighted nodes inside If/Loop/Scan bodies, at any depth. */
 export function nestedWeightedNodes(graph: GraphProto): number {
   let nested = 0;
   forEachGraph(graph, (g, depth) => {
