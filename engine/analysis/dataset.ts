@@ -6,13 +6,12 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import path from "node:path";
 import { parseNpy } from "../data/npy";
-import { DataError, ortTypeName, type InputSpec, type Tensor, type TensorArray } from "../data/feeds";
+import { DataError, inputSpecsOf, ortTypeName, type ReportedInput, type Tensor, type TensorArray } from "../data/feeds";
 import type { Limits } from "../onnx/limits";
 import { listFiles, openData } from "../data/readers";
 import { ZipFile } from "../data/zip";
 import { elementCount } from "../onnx/dtype";
-import { dtypeFromOrt, isStringData } from "../runtime/tensors";
-import type { ValueInfo } from "./feeds";
+import { isStringData } from "../runtime/tensors";
 import type { LabelledData } from "./evaluate";
 
 /** The element types evaluation reads (its metrics need numbers; float16 bits and unsigned 32/64-bit are refused). */
@@ -36,15 +35,6 @@ export function readNpyTensor(file: string): Tensor {
   }
   const a = parseNpy(bytes, file);
   return evaluable({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, file);
-}
-
-/** A runner's inputs as the data readers take them: -1 dims are dynamic, no dims at all is an unknown rank. */
-export function inputSpecsOf(inputs: readonly ValueInfo[]): InputSpec[] {
-  return inputs.map((i) => {
-    const elemType = dtypeFromOrt(i.type);
-    if (elemType === undefined) throw new DataError(`input "${i.name}" has type ${i.type}, which cannot be fed from data files`);
-    return { name: i.name, elemType, shape: i.shape.length === 0 ? undefined : i.shape.map((d) => (typeof d === "number" && d < 0 ? null : d)) };
-  });
 }
 
 /** Tensors along the first axis: one tensor, or a copy holding them all. Trailing dims must agree. */
@@ -110,7 +100,7 @@ export interface LoadDataOptions {
  * Loads inputs (and labels, when present) for the given model inputs from `p`, a file or folder in any format
  * openData() reads. Errors name the file and say what was expected.
  */
-export function loadDataDir(p: string, inputs: readonly ValueInfo[], labelsFile?: string, options: LoadDataOptions = {}): LabelledData {
+export function loadDataDir(p: string, inputs: readonly ReportedInput[], labelsFile?: string, options: LoadDataOptions = {}): LabelledData {
   if (!existsSync(p)) throw new DataError(`${p}: no such file or folder; give a folder of .npy files, an .npz, test_data_set_* folders or images`);
   const specs = inputSpecsOf(inputs);
   const found = findLabels(p, specs.map((s) => s.name), options.limits);

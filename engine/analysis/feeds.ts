@@ -2,10 +2,10 @@
 // the batch size), or sliced out of a labelled dataset. Generated data is seeded, so two models in a comparison see
 // identical inputs and reruns are repeatable. The tensors are engine/runtime's one Tensor (re-exported by engine/data).
 
-import type { Feeds, InputSpec, Tensor } from "../data/feeds";
+import { inputSpecsOf, type Feeds, type ReportedInput, type Tensor } from "../data/feeds";
 import { randomData } from "../data/random";
 import { elementCount } from "../onnx/dtype";
-import { dtypeFromOrt, isStringData } from "../runtime/tensors";
+import { isStringData } from "../runtime/tensors";
 
 export type { Feeds, Tensor };
 /** @deprecated the old name of Tensor, kept for cli/, sensitivity.ts, bench/ and test/slow until they move over. */
@@ -21,16 +21,15 @@ export interface ValueInfo {
 /**
  * Seeded random feeds for every input of a model at the given batch size, from engine/data's generator (float
  * inputs standard normal, integer inputs small ids). The leading dynamic dimension becomes the batch; inputs with
- * other dynamic dimensions need their full shape in `shapes` (by input name).
+ * other dynamic dimensions need their full shape in `shapes` (by input name). An input with no dims (onnxruntime
+ * reports a scalar and an unknown rank alike) gets a scalar unless `shapes` says otherwise.
  */
-export function generateFeeds(inputs: readonly ValueInfo[], batch: number, seed = 1, shapes: Record<string, number[]> = {}): Feeds {
-  const specs: InputSpec[] = inputs.map((i) => {
-    const elemType = dtypeFromOrt(i.type);
-    if (elemType === undefined) throw new Error(`input "${i.name}" has type ${i.type}, which generated data does not support; pass your own feeds`);
-    return { name: i.name, elemType, shape: i.shape.map((d) => (typeof d === "number" && d < 0 ? null : d)) };
-  });
+export function generateFeeds(inputs: readonly ReportedInput[], batch: number, seed = 1, shapes: Record<string, number[]> = {}): Feeds {
+  const specs = inputSpecsOf(inputs);
+  const given: Record<string, readonly number[]> = { ...shapes };
+  for (const s of specs) if (s.shape === undefined) given[s.name] ??= [];
   // Benchmarks report "generated data" in their settings; engine/data's calibration warning does not apply here.
-  return randomData(specs, 1, { seed, batchSize: batch, shapes, warn: () => undefined }).next().value!;
+  return randomData(specs, 1, { seed, batchSize: batch, shapes: given, warn: () => undefined }).next().value!;
 }
 
 /** Rows [start, start + count) along the first axis of a tensor, as a view where the array type allows. */

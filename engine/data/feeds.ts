@@ -6,7 +6,7 @@ import type { GraphProto, ModelProto } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { valueInfoTensor, type Dim } from "../onnx/proto";
 // Type names only: engine/runtime/tensors imports onnxruntime-node for types, erased at build time.
-import { ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
+import { dtypeFromOrt, ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
 
 export type { Feeds, Tensor, TensorArray };
 /** @deprecated the old name of TensorArray, kept for engine/calibrate until it moves over. */
@@ -42,6 +42,33 @@ export function modelInputs(model: ModelProto | GraphProto): InputSpec[] {
     out.push({ name: v.name, elemType: t.elemType, shape: t.shape });
   }
   return out;
+}
+
+/** What a session reports about an input (engine/runtime's IOInfo fits): its onnxruntime type name and dims. */
+export interface ReportedInput {
+  readonly name: string;
+  /** onnxruntime's type name; undefined for a non-tensor input. */
+  readonly type?: string;
+  /** Numbers fixed (-1: dynamic), strings symbolic; none (undefined or []) for a scalar or an unknown rank. */
+  readonly shape?: readonly (number | string)[];
+}
+
+/**
+ * The inputs a session reports, as the data readers, checks and generators take them. onnxruntime gives no dims
+ * both for a scalar and for an input of unknown rank, so such an input's rank is unknown here: data is not
+ * refused for its shape, and generated data needs its shape (engine/analysis generates a scalar).
+ */
+export function inputSpecsOf(inputs: readonly ReportedInput[]): InputSpec[] {
+  return inputs.map((i) => {
+    const elemType = i.type === undefined ? undefined : dtypeFromOrt(i.type);
+    if (elemType === undefined) {
+      throw new DataError(
+        `input "${i.name}" is ${i.type ?? "not a tensor"}, which cannot be fed from JavaScript: data files and generated data give float, integer or bool tensors`,
+      );
+    }
+    const shape = i.shape?.length ? i.shape.map((d) => (typeof d === "number" && d < 0 ? null : d)) : undefined;
+    return { name: i.name, elemType, shape };
+  });
 }
 
 /** Whatever names a model's inputs: the model, its graph, a Model, or the specs themselves. */

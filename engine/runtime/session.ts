@@ -36,8 +36,11 @@ export interface IOInfo {
   /** undefined for non-tensors or types the binding has no name for. */
   dtype: DataType | undefined;
   type: string | undefined;
-  /** Numbers are fixed, strings symbolic; undefined when unknown. */
-  shape: (number | string)[] | undefined;
+  /**
+   * Numbers are fixed (-1: dynamic), strings symbolic; undefined when onnxruntime reports no dims, which it does
+   * for an input of unknown rank and for a scalar alike.
+   */
+  shape: readonly (number | string)[] | undefined;
 }
 
 export interface Session {

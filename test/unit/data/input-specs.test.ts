@@ -1,0 +1,55 @@
+// The one conversion from what a session reports about its inputs to the specs the data readers, checks and
+// generators take: rank-0 inputs (no dims, which onnxruntime also reports for an unknown rank), symbolic and -1
+// dims, and inputs that cannot be fed from JavaScript.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { checkFeeds, DataError, inputSpecsOf } from "../../../engine/data/feeds";
+import { DataType } from "../../../engine/onnx/dtype";
+import { generateFeeds } from "../../../engine/analysis/feeds";
+
+test("inputSpecsOf: symbolic dims keep their names, -1 is dynamic, no dims is an unknown rank", () => {
+  const specs = inputSpecsOf([
+    { name: "x", type: "float32", shape: ["batch", 3, -1] },
+    { name: "ids", type: "int64", shape: [2, 5] },
+    { name: "t", type: "float32", shape: [] },
+    { name: "u", type: "bool", shape: undefined },
+  ]);
+  assert.deepEqual(specs, [
+    { name: "x", elemType: DataType.FLOAT, shape: ["batch", 3, null] },
+    { name: "ids", elemType: DataType.INT64, shape: [2, 5] },
+    { name: "t", elemType: DataType.FLOAT, shape: undefined },
+    { name: "u", elemType: DataType.BOOL, shape: undefined },
+  ]);
+});
+
+test("inputSpecsOf: an input that is no tensor, or of a type JavaScript cannot feed, is refused by name", () => {
+  assert.throws(() => inputSpecsOf([{ name: "seq", type: undefined, shape: undefined }]), (e: Error) => e instanceof DataError && /input "seq" is not a tensor, which cannot be fed from JavaScript/.test(e.message));
+  assert.throws(() => inputSpecsOf([{ name: "q", type: "float8e4m3fn", shape: [4] }]), /input "q" is float8e4m3fn, which cannot be fed from JavaScript/);
+});
+
+test("a rank-0 input is not refused for its data's shape, while a symbolic one keeps its fixed dims", () => {
+  const specs = inputSpecsOf([
+    { name: "t", type: "float32", shape: [] },
+    { name: "x", type: "float32", shape: ["batch", 3] },
+  ]);
+  const feeds = { t: { data: new Float32Array(2), dims: [2], type: "float32" }, x: { data: new Float32Array(6), dims: [2, 3], type: "float32" } };
+  assert.doesNotThrow(() => checkFeeds(feeds, specs, "batch 0"));
+  const wrong = { ...feeds, x: { data: new Float32Array(8), dims: [2, 4], type: "float32" } };
+  assert.throws(() => checkFeeds(wrong, specs, "batch 0"), /batch 0: input "x": expected shape \[batch, 3\], got \[2, 4\]/);
+});
+
+test("generateFeeds: a rank-0 input gets a scalar, the symbolic first dim the batch, other symbolic dims a shape", () => {
+  const feeds = generateFeeds([
+    { name: "t", type: "float32", shape: [] },
+    { name: "x", type: "float32", shape: ["batch", 3] },
+    { name: "ids", type: "int64", shape: [-1, 4] },
+  ], 2);
+  assert.deepEqual(Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, [t.type, t.dims, t.data.length]])), {
+    t: ["float32", [], 1],
+    x: ["float32", [2, 3], 6],
+    ids: ["int64", [2, 4], 8],
+  });
+  assert.throws(() => generateFeeds([{ name: "x", type: "float32", shape: ["batch", "seq"] }], 2), /input "x" has a symbolic dim seq at axis 1; pass its shape/);
+  assert.deepEqual(generateFeeds([{ name: "x", type: "float32", shape: ["batch", "seq"] }], 2, 1, { x: [2, 7] }).x!.dims, [2, 7]);
+  assert.deepEqual(generateFeeds([{ name: "t", type: "float32", shape: [] }], 2, 1, { t: [5] }).t!.dims, [5], "a given shape wins");
+});
