@@ -5,9 +5,11 @@
 
 import { statSync } from "node:fs";
 import os from "node:os";
+import path from "node:path";
+import type { ReportedInput } from "../data/feeds";
 import { Model } from "../onnx/model";
-import { checkFeeds, feedsBatch, generateFeeds, type Feeds, type ValueInfo } from "./feeds";
-import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner, type Runner } from "./runner";
+import { createSession, type ExecutionProvider, type Session, type SessionSource } from "../runtime/session";
+import { checkFeeds, feedsBatch, generateFeeds, type Feeds } from "./feeds";
 import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
 
 export interface BenchmarkOptions {
@@ -30,8 +32,6 @@ export interface BenchmarkOptions {
   shapes?: Record<string, number[]>;
   /** Confidence level of the ratio intervals. Default 0.95. */
   confidence?: number;
-  /** Session factory; default engine/runtime over onnxruntime-node. */
-  open?: OpenRunner;
 }
 
 export interface BatchFigures {
@@ -86,7 +86,29 @@ export class BenchmarkResult {
   }
 }
 
-export type { BenchmarkModels } from "./runner";
+/** A model to measure: a file path, a loaded or converted Model (e.g. convert()'s result), or named bytes. */
+export type ModelSource = string | Model | { name: string; bytes: Uint8Array };
+
+/** Several models: a record (its keys name them) or a list (named after their files). */
+export type BenchmarkModels = Record<string, ModelSource> | ModelSource[];
+
+export function modelName(m: ModelSource): string {
+  if (typeof m === "string") return m;
+  if (m instanceof Model) return m.path ? path.basename(m.path) : "in-memory model";
+  return m.name;
+}
+
+export function namedModels(models: BenchmarkModels, caller: string): [string, ModelSource][] {
+  const entries: [string, ModelSource][] = Array.isArray(models) ? models.map((m) => [modelName(m), m]) : Object.entries(models);
+  if (entries.length === 0) throw new Error(`${caller}: no models given`);
+  return entries;
+}
+
+/** A session for a model to measure; intra-op threads pinned (engine/runtime fixes inter-op at 1, sequential). */
+export function openModel(m: ModelSource, threads: number, ep: ExecutionProvider): Promise<Session> {
+  const src: SessionSource = typeof m === "string" || m instanceof Model ? m : m.bytes;
+  return createSession(src, { threads, ep });
+}
 
 function fileBytes(m: ModelSource): number {
   // An in-memory Model counts as its serialized size (external data not included).
@@ -99,22 +121,17 @@ function fileBytes(m: ModelSource): number {
   }
 }
 
-async function defaultOpen(): Promise<OpenRunner> {
-  const { openRuntimeRunner } = await import("./runtime-runner");
-  return openRuntimeRunner;
-}
-
-async function timeRun(r: Runner, feeds: Feeds): Promise<number> {
+async function timeRun(r: Session, feeds: Feeds): Promise<number> {
   const t0 = performance.now();
   await r.run(feeds);
   return performance.now() - t0;
 }
 
 /** `shapes` with `batch` as the first size of every input whose declared first dimension is dynamic. */
-export function shapesAtBatch(inputs: readonly ValueInfo[], shapes: Record<string, number[]> | undefined, batch: number): Record<string, number[]> {
+export function shapesAtBatch(inputs: readonly ReportedInput[], shapes: Record<string, number[]> | undefined, batch: number): Record<string, number[]> {
   const out: Record<string, number[]> = {};
   for (const [name, dims] of Object.entries(shapes ?? {})) {
-    const first = inputs.find((i) => i.name === name)?.shape[0];
+    const first = inputs.find((i) => i.name === name)?.shape?.[0];
     out[name] = typeof first === "number" && first > 0 ? dims : [batch, ...dims.slice(1)];
   }
   return out;
@@ -134,45 +151,44 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
   const batchSizes = fixed ? [feedsBatch(fixed)] : (options.batchSizes ?? [1]);
   const notes: string[] = [];
   if (fixed && options.batchSizes) notes.push(`batchSizes ignored: the given feeds fix the batch at ${batchSizes[0]}`);
-  const open = options.open ?? (await defaultOpen());
 
   const sizes = entries.map(([, src]) => fileBytes(src));
   const figures: ModelFigures[] = [];
-  const runners: Runner[] = [];
+  const sessions: Session[] = [];
   try {
     // Initialise the runtime (native library, thread pools) once, untimed, so the first model's load time and
     // memory are not charged with it. Then load one at a time so each RSS delta belongs to one session.
-    await (await open(entries[0]![1], { threads, ep })).release();
+    await (await openModel(entries[0]![1], threads, ep)).dispose();
     for (const [k, [name, src]] of entries.entries()) {
       const bytes = sizes[k]!;
       const rss0 = process.memoryUsage().rss;
       const t0 = performance.now();
-      const r = await open(src, { threads, ep });
+      const r = await openModel(src, threads, ep);
       const loadMs = performance.now() - t0;
-      runners.push(r);
+      sessions.push(r);
       if (r.ep !== ep) notes.push(`${name}: asked for ${ep}, ran on ${r.ep}`);
       figures.push({ name, fileBytes: bytes, loadMs, rssDeltaBytes: process.memoryUsage().rss - rss0, ep: r.ep, batches: [] });
     }
     for (const asked of batchSizes) {
-      const feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(runners[0]!.inputs, asked, 1, shapesAtBatch(runners[0]!.inputs, options.shapes, asked)));
+      const feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(sessions[0]!.inputs, asked, 1, shapesAtBatch(sessions[0]!.inputs, options.shapes, asked)));
       // A model with a fixed first dimension runs at that size whatever was asked: report what ran.
       const batch = feedsBatch(feeds);
       if (batch !== asked) notes.push(`batch ${asked} asked, but the inputs have ${batch} rows (fixed in the model or the data): figures are for ${batch}`);
-      runners.forEach((r, i) => checkFeeds(feeds, r.inputs, entries[i]![0]));
+      sessions.forEach((r, i) => checkFeeds(feeds, r.inputs, entries[i]![0]));
       const colds: number[] = [];
-      for (const r of runners) {
+      for (const r of sessions) {
         colds.push(await timeRun(r, feeds));
         for (let w = 0; w < warmup; w++) await r.run(feeds);
       }
-      const samples: number[][] = runners.map(() => []);
+      const samples: number[][] = sessions.map(() => []);
       const started = performance.now();
       for (let round = 0; ; round++) {
         if (runs !== null && round >= runs) break;
         if (seconds !== null && round >= 10 && performance.now() - started >= seconds * 1000) break;
         // Rotate who goes first so no model always runs right after another's cache-thrashing run.
-        for (let k = 0; k < runners.length; k++) {
-          const i = (round + k) % runners.length;
-          samples[i]!.push(await timeRun(runners[i]!, feeds));
+        for (let k = 0; k < sessions.length; k++) {
+          const i = (round + k) % sessions.length;
+          samples[i]!.push(await timeRun(sessions[i]!, feeds));
         }
       }
       const base = samples[0]!;
@@ -188,7 +204,7 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
       });
     }
   } finally {
-    for (const r of runners) await r.release();
+    for (const r of sessions) await r.dispose();
   }
   for (const f of figures.slice(1)) f.sizeRatio = f.fileBytes / figures[0]!.fileBytes;
   const settings: BenchmarkSettings = {

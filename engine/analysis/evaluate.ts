@@ -5,7 +5,8 @@
 
 import { checkFeeds, feedsBatch, sliceRows, type Feeds, type Tensor } from "./feeds";
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
-import { namedModels, type BenchmarkModels, type ExecutionProvider, type ModelSource, type OpenRunner } from "./runner";
+import type { ExecutionProvider } from "../runtime/session";
+import { namedModels, openModel, type BenchmarkModels, type ModelSource } from "./benchmark";
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
 import os from "node:os";
 
@@ -40,7 +41,6 @@ export interface EvaluateOptions {
   threads?: number;
   ep?: ExecutionProvider;
   confidence?: number;
-  open?: OpenRunner;
 }
 
 export interface ModelScore {
@@ -79,24 +79,24 @@ export class EvaluationResult {
 }
 
 /** Runs one model over all samples in batches and stacks the chosen output along the first axis. */
-async function collectOutput(open: OpenRunner, src: ModelSource, name: string, data: Feeds, n: number, opts: EvaluateOptions): Promise<Tensor> {
-  const runner = await open(src, { threads: opts.threads ?? os.availableParallelism(), ep: opts.ep ?? "cpu" });
+async function collectOutput(src: ModelSource, name: string, data: Feeds, n: number, opts: EvaluateOptions): Promise<Tensor> {
+  const session = await openModel(src, opts.threads ?? os.availableParallelism(), opts.ep ?? "cpu");
   try {
-    checkFeeds(data, runner.inputs, name);
-    const outName = opts.output ?? runner.outputs[0]?.name;
-    if (!outName || !runner.outputs.some((o) => o.name === outName)) {
-      throw new Error(`${name}: no output "${outName}"; outputs are ${runner.outputs.map((o) => `"${o.name}"`).join(", ")}`);
+    checkFeeds(data, session.inputs, name);
+    const outName = opts.output ?? session.outputs[0]?.name;
+    if (!outName || !session.outputs.some((o) => o.name === outName)) {
+      throw new Error(`${name}: no output "${outName}"; outputs are ${session.outputs.map((o) => `"${o.name}"`).join(", ")}`);
     }
     // A fixed first dimension is the only batch size the model accepts.
-    const fixedBatch = runner.inputs[0]?.shape[0];
+    const fixedBatch = session.inputs[0]?.shape?.[0];
     const isFixed = typeof fixedBatch === "number" && fixedBatch > 0;
     const bs = isFixed ? fixedBatch : (opts.batchSize ?? 64);
     if (isFixed && n % bs !== 0) throw new Error(`${name}: the model takes batches of exactly ${bs}, and ${n} samples do not divide into them; set limit to a multiple of ${bs}`);
     const parts: Tensor[] = [];
     for (let s = 0; s < n; s += bs) {
       const feeds: Record<string, Tensor> = {};
-      for (const i of runner.inputs) feeds[i.name] = sliceRows(data[i.name]!, s, Math.min(bs, n - s));
-      parts.push((await runner.run(feeds, [outName]))[outName]!);
+      for (const i of session.inputs) feeds[i.name] = sliceRows(data[i.name]!, s, Math.min(bs, n - s));
+      parts.push((await session.run(feeds, [outName]))[outName]!);
     }
     const per = parts[0]!.data.length / parts[0]!.dims[0]!;
     const out = new Float32Array(n * per);
@@ -106,7 +106,7 @@ async function collectOutput(open: OpenRunner, src: ModelSource, name: string, d
     }
     return { type: "float32", dims: [n, ...parts[0]!.dims.slice(1)], data: out };
   } finally {
-    await runner.release();
+    await session.dispose();
   }
 }
 
@@ -137,9 +137,8 @@ export async function evaluate(models: BenchmarkModels, data: LabelledData, metr
   const available = feedsBatch(data.inputs);
   const n = Math.min(available, options.limit ?? available);
   if (data.labels && (data.labels.dims[0] ?? 0) < n) throw new Error(`evaluate: ${n} samples but only ${data.labels.dims[0]} labels`);
-  const open = options.open ?? (await import("./runtime-runner")).openRuntimeRunner;
   const outputs: Tensor[] = [];
-  for (const [name, src] of entries) outputs.push(await collectOutput(open, src, name, data.inputs, n, options));
+  for (const [name, src] of entries) outputs.push(await collectOutput(src, name, data.inputs, n, options));
 
   const level = options.confidence ?? 0.95;
   const p = plan(metric);

@@ -11,13 +11,6 @@ export type { Feeds, Tensor };
 /** @deprecated the old name of Tensor, kept for cli/, sensitivity.ts, bench/ and test/slow until they move over. */
 export type HostTensor = Tensor;
 
-/** What a runner knows about one input or output. Symbolic or unknown dimensions are strings or -1. */
-export interface ValueInfo {
-  name: string;
-  type: string;
-  shape: readonly (number | string)[];
-}
-
 /**
  * Seeded random feeds for every input of a model at the given batch size, from engine/data's generator (float
  * inputs standard normal, integer inputs small ids). The leading dynamic dimension becomes the batch; inputs with
@@ -50,7 +43,7 @@ export function feedsBatch(feeds: Feeds): number {
 }
 
 /** Checks feeds cover a model's inputs, naming what is missing so the user can fix the data, not the model. */
-export function checkFeeds(feeds: Feeds, inputs: readonly ValueInfo[], model: string): void {
+export function checkFeeds(feeds: Feeds, inputs: readonly ReportedInput[], model: string): void {
   const missing = inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
   if (missing.length) {
     throw new Error(`${model}: no data for input(s) ${missing.map((m) => `"${m}"`).join(", ")}; data has ${Object.keys(feeds).map((k) => `"${k}"`).join(", ") || "nothing"}`);

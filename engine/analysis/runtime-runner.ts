@@ -1,14 +1,30 @@
-// Adapter: a Runner over engine/runtime's session (onnxruntime-node), with intra-op threads pinned; engine/runtime
-// already fixes inter-op at 1 and execution sequential, which is what comparable timings need.
+// Deprecated: the CLI's way to learn a model's inputs before engine/runtime's createSession became the one way to
+// run a model (benchmark and evaluate use it). Kept until cli/bench, cli/demo and cli/report open a session
+// themselves; the data functions take the session's IOInfo as it is.
 
-import { Model } from "../onnx/model";
-import { createSession } from "../runtime/session";
-import type { ValueInfo } from "./feeds";
-import type { ModelSource, Runner, RunnerOptions } from "./runner";
+import type { ExecutionProvider } from "../runtime/session";
+import type { Feeds, Tensor } from "./feeds";
+import { openModel, type ModelSource } from "./benchmark";
 
-export async function openRuntimeRunner(model: ModelSource, opts: RunnerOptions): Promise<Runner> {
-  const src = typeof model === "string" || model instanceof Model ? model : model.bytes;
-  const session = await createSession(src, { threads: opts.threads, ep: opts.ep });
+/** @deprecated engine/runtime's IOInfo. Symbolic or unknown dimensions are strings or -1; no dims: []. */
+export interface ValueInfo {
+  name: string;
+  type: string;
+  shape: readonly (number | string)[];
+}
+
+/** @deprecated engine/runtime's Session. */
+export interface Runner {
+  readonly inputs: readonly ValueInfo[];
+  readonly outputs: readonly ValueInfo[];
+  readonly ep: ExecutionProvider;
+  run(feeds: Feeds, fetch?: readonly string[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+/** @deprecated use createSession (engine/runtime/session). */
+export async function openRuntimeRunner(model: ModelSource, opts: { threads: number; ep: ExecutionProvider }): Promise<Runner> {
+  const session = await openModel(model, opts.threads, opts.ep);
   const info = (i: (typeof session.inputs)[number]): ValueInfo => ({ name: i.name, type: i.type ?? "unknown", shape: i.shape ?? [] });
   return {
     inputs: session.inputs.map(info),

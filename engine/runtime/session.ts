@@ -107,7 +107,10 @@ function info(meta: OrtSession.ValueMetadata): IOInfo {
   };
 }
 
-export async function createSession(model: Model | Uint8Array | string, options: SessionOptions = {}): Promise<Session> {
+/** A model to open: a path (onnxruntime reads the file itself), a Model, or its encoded bytes. */
+export type SessionSource = Model | Uint8Array | string;
+
+export async function createSession(model: SessionSource, options: SessionOptions = {}): Promise<Session> {
   const mod = await ort();
   if (typeof model === "string") {
     // Let onnxruntime read the file itself (no decode here, which matters for big models); decode and cast only
