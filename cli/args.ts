@@ -28,26 +28,6 @@ export function oneOf<T extends string>(flag: string, v: string | undefined, all
   return v as T;
 }
 
-/** "a, b,,c" → ["a", "b", "c"]: a comma-separated list as flags like --op-types take it. */
-export function commaList(s: string): string[] {
-  return s.split(",").map((x) => x.trim()).filter(Boolean);
-}
-
-/**
- * Walks `argv` once: `handle(arg, next)` is called per word; `next()` takes the following word as the option's
- * value (a UsageError naming the option when there is none). Each command's parser is then one switch.
- */
-export function eachArg(argv: readonly string[], handle: (arg: string, next: () => string) => void): void {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]!;
-    handle(arg, () => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${arg} needs a value`);
-      return v;
-    });
-  }
-}
-
 /** One `--shape` value: `NAME=1x3x48x320`, or `1x3x48x320` (name undefined) for a model with one input. */
 export interface ShapeFlag {
   name: string | undefined;

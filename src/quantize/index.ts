@@ -1,6 +1,7 @@
-// "Quantize model…" (explorer context menu, ONNX editor, palette): wizard → `ptq quantize` in a child process with
-// a cancellable progress notification → atomic rename beside the input → `ptq report` → report webview.
-import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+// "Quantize model…" (explorer context menu, ONNX editor, palette): wizard → a config beside the output
+// (OUT.ptq.json) → `ptq quantize --config` in a child process with a cancellable progress notification → atomic
+// rename beside the input → `ptq report` → report webview, which shows the command that runs the config again.
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import path from "node:path";
@@ -12,7 +13,7 @@ import { targetModel } from "../editor/modelFile";
 import { openTemplateNotebook } from "../editor/notebookTemplate";
 import { ONNX_EDITOR_VIEW_TYPE } from "../editor/onnxEditor";
 import { viewsApi } from "../views";
-import { defaultOptions, quantizeArgs, reportArgs, type QuantizeOptions } from "./options";
+import { configPath, configText, defaultOptions, quantizeArgs, quantizeJob, reportArgs, reproduceCommand, type QuantizeOptions } from "./options";
 import { writeRandomCalibrationFile } from "./randomCalib";
 import { prepareReportData, removeReportData, type ReportData } from "./reportData";
 import { randomCalibrationFile, reproduceCells } from "./reproduce";
@@ -46,7 +47,15 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
   } catch (e) {
     return { error: e instanceof Error ? e.message : String(e) };
   }
-  const args = quantizeArgs(o, tmp, data.calib);
+  let config: WrittenConfig;
+  try {
+    config = writeConfig(o, data);
+  } catch (e) {
+    removeReportData(data);
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+  const args = quantizeArgs(o, tmp, config.file, config.calib);
+  let succeeded = false;
   try {
     return await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: `Quantizing ${path.basename(o.input)}`, cancellable: true },
@@ -62,6 +71,7 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
         return { error };
       }
       renameSync(tmp, o.output);
+      succeeded = true;
       const quantJson = safeJson<{ sqnr?: SqnrDisplay }>(q.stdout);
       const seconds = (Date.now() - t0) / 1000;
       progress.report({ message: "measuring FP32 vs quantized (size, latency, agreement)…" });
@@ -72,6 +82,7 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
         warnings: o.randomData ? [RANDOM_DATA_WARNING] : [],
         sqnr: quantJson?.sqnr,
         dataNote: data.note,
+        reproduce: reproduceCommand(o),
       };
       if (r.cancelled) view.reportError = "measurement cancelled";
       else if (r.code !== 0) view.reportError = `ptq report failed (exit ${r.code}): ${tail(r.stderr, 3)}`;
@@ -86,7 +97,38 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
   );
   } finally {
     removeReportData(data);
+    if (!succeeded) for (const f of config.created) rmSync(f, { force: true });
   }
+}
+
+interface WrittenConfig {
+  file: string;
+  /** --calib for this run when it calibrates on other data than the config names (a split of the user's folder). */
+  calib?: string;
+  /** Files written for the run, removed if it does not succeed. */
+  created: string[];
+}
+
+/**
+ * OUT.ptq.json: the run as a `ptq quantize --config` job. It names data that outlives the run: the user's folder
+ * (this run calibrates on the part of it not held out for the report), or, for random data, the same samples
+ * kept beside OUT.
+ */
+function writeConfig(o: QuantizeOptions, data: ReportData): WrittenConfig {
+  const created: string[] = [];
+  let calib = o.calibrationDir;
+  if (o.scheme === "int8-static" && o.randomData) {
+    const wanted = randomCalibrationFile(o);
+    const existed = existsSync(wanted);
+    calib = writeRandomCalibrationFile(fromBinary(ModelProtoSchema, readFileSync(o.input)), o.input, wanted, o.shapes);
+    if (calib !== wanted || !existed) created.push(calib);
+  }
+  const file = configPath(o);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, configText(quantizeJob(o, calib)));
+  renameSync(tmp, file);
+  created.push(file);
+  return { file, calib: data.calib !== calib && !o.randomData ? data.calib : undefined, created };
 }
 
 /** "Open in notebook": a random-data run's samples are written beside its model first, so the notebook reuses them. */

@@ -1,7 +1,10 @@
-// What the "Quantize model…" wizard collects, as a typed object, and how it becomes a `ptq quantize` command line
-// and an output file name. Pure, so the mapping is unit-tested without VS Code.
+// What the "Quantize model…" wizard collects, as a typed object, and how it becomes a `ptq quantize --config` job
+// (engine/quant/options' table: the keys and defaults the CLI reads), the command that runs it and an output file
+// name. Pure, so the mapping is unit-tested without VS Code.
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
+import type { CalibrationMethod } from "../../engine/calibrate/types";
+import { engineDefaults, LOWBIT_DEFAULTS, optionByKey, type QuantizeJob, type QuantizeMode } from "../../engine/quant/options";
 
 export type Scheme = "int8-static" | "int8-dynamic" | "int4-weights" | "fp4-weights";
 
@@ -14,8 +17,8 @@ export interface QuantizeOptions {
   /** Calibrate on seeded random inputs (accuracy will suffer: the ranges are not the real ones). */
   randomData: boolean;
   perChannel: boolean;
-  /** Default "mse", the engine's own default (QConfig.calibration.method). */
-  calibrationMethod: "minmax" | "entropy" | "percentile" | "mse";
+  /** Default: the engine's own (QConfig.calibration.method). */
+  calibrationMethod: CalibrationMethod;
   /** Node names kept in float, exact (no list syntax, no patterns: a node may be named "a,b" or "/x/"). */
   exclude: string[];
   /** Block size for int4/fp4 weights. */
@@ -31,8 +34,18 @@ export const SCHEMES: ReadonlyArray<{ scheme: Scheme; label: string; detail: str
   { scheme: "fp4-weights", label: "FP4 weights", detail: "MatMul, Gemm and Conv weights in FP4 (E2M1) blocks; decoded to float by ONNX Runtime on CPU.", suffix: "fp4" },
 ];
 
+/** The `ptq quantize --mode` each scheme runs. */
+export const SCHEME_MODE: Record<Scheme, QuantizeMode> = { "int8-static": "static", "int8-dynamic": "dynamic", "int4-weights": "int4", "fp4-weights": "fp4" };
+
+/** The block sizes int4 takes (the table's --block-size values). */
+export const BLOCK_SIZES = optionByKey("lowBit.blockSize").values as readonly number[];
+
 export function defaultOptions(input: string, scheme: Scheme = "int8-static"): QuantizeOptions {
-  return { input, output: outputPath(input, scheme), scheme, randomData: false, perChannel: true, calibrationMethod: "mse", exclude: [], blockSize: 32 };
+  const d = engineDefaults();
+  return {
+    input, output: outputPath(input, scheme), scheme, randomData: false,
+    perChannel: d.perChannel, calibrationMethod: d.calibration.method, exclude: [], blockSize: LOWBIT_DEFAULTS.blockSize,
+  };
 }
 
 /** `dir/model.onnx` → `dir/model.int8.onnx` (the scheme's suffix), beside the input. */
@@ -51,30 +64,45 @@ export function freePath(wanted: string, exists: (p: string) => boolean): string
 }
 
 /**
- * Arguments for `ptq quantize` (out/cli.js); `output` is where the CLI writes (a temp name we rename on success) and
- * `calib` the calibration folder (the user's, or the random samples we wrote).
+ * The run as a `ptq quantize --config` job: what the wizard chose, under the table's keys (engine/quant/options).
+ * `calib` is the calibration data the config names (the user's folder, or the random samples kept beside OUT).
+ * Excluded nodes are exact names (a node may be named "a,b" or "/x/").
  */
-export function quantizeArgs(o: QuantizeOptions, output: string, calib = o.calibrationDir): string[] {
-  if (o.scheme === "int4-weights" || o.scheme === "fp4-weights") {
-    // Weight-only: no calibration data; FP4's block size is fixed by its format (NVFP4: 16).
-    const args = ["quantize", o.input, "-o", output, "--mode", o.scheme === "int4-weights" ? "int4" : "fp4"];
-    if (o.scheme === "int4-weights") args.push("--block-size", String(o.blockSize));
-    args.push(...excludeArgs(o), "--json");
-    return args;
-  }
-  const args = ["quantize", o.input, "-o", output, "--mode", o.scheme === "int8-static" ? "static" : "dynamic"];
+export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): QuantizeJob {
+  const job: QuantizeJob = { mode: SCHEME_MODE[o.scheme] };
   if (o.scheme === "int8-static") {
     if (!calib) throw new Error("INT8 static needs calibration data: a folder of samples or random data");
-    args.push("--calib", calib, "--method", o.calibrationMethod);
+    job.calib = calib;
   }
-  if (!o.perChannel) args.push("--per-tensor");
-  args.push(...excludeArgs(o), "--json");
-  return args;
+  if (o.scheme.startsWith("int8") && !o.perChannel) job.perChannel = false;
+  if (o.scheme === "int8-static") job.calibration = { method: o.calibrationMethod };
+  if (o.exclude.length) job.exclude = [...o.exclude];
+  // FP4's block size is fixed by its format (NVFP4: 16).
+  if (o.scheme === "int4-weights") job.lowBit = { blockSize: o.blockSize };
+  return job;
 }
 
-/** One `--exclude-node NAME` per name: the CLI takes it verbatim (its --exclude splits on "," and reads /re/). */
-function excludeArgs(o: QuantizeOptions): string[] {
-  return o.exclude.flatMap((name) => ["--exclude-node", name]);
+/** Where the wizard writes a run's config: beside OUT, `model.int8.onnx` → `model.int8.ptq.json`. */
+export function configPath(o: QuantizeOptions): string {
+  return o.output.replace(/\.onnx$/i, "") + ".ptq.json";
+}
+
+/** The config file's text. */
+export const configText = (job: QuantizeJob): string => JSON.stringify(job, null, 2) + "\n";
+
+/**
+ * Arguments for `ptq quantize` (out/cli.js) running the config: `output` is where the CLI writes (a temp name we
+ * rename on success); `calib`, when given, is the data this run calibrates on instead of the config's (the
+ * wizard's split of the user's folder, the rest held out for the report).
+ */
+export function quantizeArgs(o: QuantizeOptions, output: string, config: string, calib?: string): string[] {
+  return ["quantize", o.input, "-o", output, "--config", config, ...(calib ? ["--calib", calib] : []), "--json"];
+}
+
+/** The same run from a terminal: `ptq quantize MODEL -o OUT --config OUT.ptq.json`. */
+export function reproduceCommand(o: QuantizeOptions): string {
+  const sh = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+  return `ptq quantize ${sh(o.input)} -o ${sh(o.output)} --config ${sh(configPath(o))}`;
 }
 
 /** The wizard's choices of nodes to keep in float: every named node, its name kept apart from what is shown. */

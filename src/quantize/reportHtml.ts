@@ -33,6 +33,8 @@ export interface QuantizeReportView {
   warnings: string[];
   /** What the measurements were made on (held-out samples), or why they are on the calibration samples. */
   dataNote?: string;
+  /** The command that runs the same config again from a terminal. */
+  reproduce?: string;
 }
 
 const base = (p: string) => p.split(/[\\/]/).pop() ?? p;
@@ -67,5 +69,6 @@ ${warnings}
 <div><button data-command="ptq.openReportInNotebook">Open in notebook</button><button class="secondary" data-command="ptq.openQuantized">Open quantized model</button></div>
 <table id="summary">${rows.join("")}</table>
 ${measured}
+${v.reproduce ? `<p class="muted" id="reproduce">From a terminal: <code>${h(v.reproduce)}</code></p>` : ""}
 ${v.sqnr ? `<h2>SQNR per layer</h2><div id="sqnr" class="ptq-plot"></div>` : ""}`;
 }

@@ -1,14 +1,13 @@
 // "Open in notebook" from the quantization report: a notebook whose cells redo the run through the kernel's API with
-// the options the wizard passed to `ptq quantize` (same calibration data, batch size, method, granularity, excluded
-// nodes; the low-bit schemes through quantizeLowBit), writing a new file beside the run's, then one benchmark of
-// FP32, the run's model and the notebook's (the two quantized ones should time alike: they are the same bytes).
+// the run's config (the job the wizard wrote for `ptq quantize --config`: same calibration data, batch size,
+// method, granularity, excluded nodes; the low-bit schemes through quantizeLowBit), its QConfig literal written by
+// the option table's configSource, then one benchmark of FP32, the run's model and the notebook's (the two
+// quantized ones should time alike: they are the same bytes).
 // Pure: the caller writes the random calibration samples where `randomCalibrationFile` says.
 import path from "node:path";
+import { configSource, DEFAULT_BATCH_SIZE, jobQConfig } from "../../engine/quant/options";
 import type { TemplateCell } from "../editor/notebookTemplate";
-import type { QuantizeOptions } from "./options";
-
-/** `ptq quantize`'s default --batch-size, which the wizard's run used. */
-const CLI_BATCH_SIZE = 32;
+import { configPath, quantizeJob, reproduceCommand, type QuantizeOptions } from "./options";
 
 const q = (s: string) => JSON.stringify(s);
 /** The cell's result: one line (the whole summary is one expression away: `summary`). */
@@ -24,13 +23,9 @@ export function notebookOutput(o: QuantizeOptions): string {
   return o.output.replace(/\.onnx$/i, "") + ".notebook.onnx";
 }
 
-function int8Config(o: QuantizeOptions): string {
-  const parts: string[] = [];
-  if (!o.perChannel) parts.push("perChannel: false");
-  if (o.scheme === "int8-static") parts.push(`calibration: { method: ${q(o.calibrationMethod)} }`);
-  // Exact names, as the run passed them (--exclude-node): string literals, never a RegExp.
-  if (o.exclude.length) parts.push(`exclude: [${o.exclude.map(q).join(", ")}]`);
-  return parts.length ? `{ ${parts.join(", ")} }` : "{}";
+/** The run's QConfig as a literal (exact node names stay string literals, never a RegExp). */
+function int8Config(o: QuantizeOptions, calibration: string | undefined): string {
+  return configSource(jobQConfig(quantizeJob(o, calibration)));
 }
 
 function runCell(o: QuantizeOptions, calibration: string | undefined): string {
@@ -45,19 +40,18 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
       return [
         `import { loadModel, openData, quantizeStatic } from "ptq";`, fp32, out,
         `const model = await loadModel(fp32);`, note,
-        `const data = openData(${q(calibration)}, model, { batchSize: ${CLI_BATCH_SIZE} });`,
-        `const summary = await quantizeStatic(fp32, out, data, ${int8Config(o)});`, SUMMARY,
+        `const data = openData(${q(calibration)}, model, { batchSize: ${DEFAULT_BATCH_SIZE} });`,
+        `const summary = await quantizeStatic(fp32, out, data, ${int8Config(o, calibration)});`, SUMMARY,
       ].join("\n");
     }
     case "int8-dynamic":
-      return [`import { quantizeDynamic } from "ptq";`, fp32, out, `const summary = await quantizeDynamic(fp32, out, ${int8Config(o)});`, SUMMARY].join("\n");
+      return [`import { quantizeDynamic } from "ptq";`, fp32, out, `const summary = await quantizeDynamic(fp32, out, ${int8Config(o, undefined)});`, SUMMARY].join("\n");
     case "int4-weights":
     case "fp4-weights": {
-      const opts = o.scheme === "int4-weights" ? [`mode: "int4"`, `blockSize: ${o.blockSize}`] : [`mode: "fp4"`];
-      if (o.exclude.length) opts.push(`exclude: [${o.exclude.map(q).join(", ")}]`);
+      const job = quantizeJob(o);
       return [
         `import { quantizeLowBit } from "ptq";`, fp32, out,
-        `const report = await quantizeLowBit(fp32, out, { ${opts.join(", ")} });`,
+        `const report = await quantizeLowBit(fp32, out, ${configSource({ mode: job.mode, ...job.lowBit, exclude: job.exclude })});`,
         "`wrote ${out}: ${report.layers.length} weights in low bits, ${report.skipped.length} skipped`",
       ].join("\n");
     }
@@ -74,6 +68,7 @@ export function reproduceCells(o: QuantizeOptions, randomCalib?: string): Templa
     `# Quantize ${path.basename(o.input)}`,
     `Reproduces the "Quantize model…" run that wrote \`${path.basename(o.output)}\` (${o.scheme}${o.scheme === "int8-static" ? `, ${o.calibrationMethod} calibration on ${o.randomData ? "random data" : `\`${o.calibrationDir}\``}` : ""}).`,
     `It writes \`${path.basename(notebookOutput(o))}\`, so nothing is overwritten, then benchmarks the models.`,
+    `From a terminal, the run's config (\`${path.basename(configPath(o))}\`) does the same: \`${reproduceCommand(o)}\``,
   ].join("\n");
   const bench = [
     `// @benchmark`,

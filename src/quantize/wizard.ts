@@ -4,7 +4,8 @@ import { existsSync } from "node:fs";
 import * as vscode from "vscode";
 import { loadModel } from "../editor/modelFile";
 import { checkModel, parseShape, type ModelCheck } from "./modelCheck";
-import { defaultOptions, excludeChoices, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
+import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, type CalibrationMethod } from "../../engine/calibrate/types";
+import { BLOCK_SIZES, defaultOptions, excludeChoices, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
 
 export const RANDOM_DATA_WARNING = "Calibrating on random data: activation ranges will not match real inputs, so accuracy will suffer. Use a folder of real samples for a model you ship.";
 
@@ -97,6 +98,14 @@ function defaultsLine(o: QuantizeOptions): string {
     : `blocks of ${o.blockSize}, no excluded nodes`;
 }
 
+/** How the picker shows each calibration method (a method without an entry shows its name). */
+const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = {
+  mse: { label: "MSE", detail: "Clip where the quantization error is smallest (kept every test model within 0.3 pp)" },
+  minmax: { label: "MinMax", detail: "The observed range" },
+  entropy: { label: "Entropy", detail: "Clip to minimise KL divergence (good for long-tailed activations)" },
+  percentile: { label: "Percentile", detail: "Clip at the 99.999th percentile" },
+};
+
 async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boolean> {
   if (o.scheme.startsWith("int8")) {
     const pc = await pick<boolean>("Weight granularity", [
@@ -107,16 +116,19 @@ async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boole
     o.perChannel = pc;
   }
   if (o.scheme === "int8-static") {
-    const m = await pick<QuantizeOptions["calibrationMethod"]>("Calibration method", [
-      { label: "MSE", description: "default", detail: "Clip where the quantization error is smallest (kept every test model within 0.3 pp)", value: "mse" },
-      { label: "MinMax", detail: "The observed range", value: "minmax" },
-      { label: "Entropy", detail: "Clip to minimise KL divergence (good for long-tailed activations)", value: "entropy" },
-      { label: "Percentile", detail: "Clip at the 99.999th percentile", value: "percentile" },
-    ]);
+    // The engine's methods, its default first and marked so.
+    const methods = [DEFAULT_CALIBRATION_METHOD, ...CALIBRATION_METHODS.filter((m) => m !== DEFAULT_CALIBRATION_METHOD)];
+    const m = await pick<CalibrationMethod>("Calibration method", methods.map((value) => ({
+      label: METHOD_TEXT[value]?.label ?? value,
+      description: value === DEFAULT_CALIBRATION_METHOD ? "default" : undefined,
+      detail: METHOD_TEXT[value]?.detail,
+      value,
+    })));
     if (!m) return false;
     o.calibrationMethod = m;
   } else if (!o.scheme.startsWith("int8")) {
-    const bs = await vscode.window.showInputBox({ title: "Block size", value: String(o.blockSize), validateInput: (v) => (/^(16|32|64|128|256)$/.test(v.trim()) ? undefined : "16, 32, 64, 128 or 256") });
+    const sizes = BLOCK_SIZES.map(String);
+    const bs = await vscode.window.showInputBox({ title: "Block size", value: String(o.blockSize), validateInput: (v) => (sizes.includes(v.trim()) ? undefined : `${sizes.slice(0, -1).join(", ")} or ${sizes.at(-1)}`) });
     if (bs === undefined) return false;
     o.blockSize = Number(bs.trim());
   }

@@ -77,9 +77,15 @@ test("--target-sqnr by default first tries 16-bit activations on the most sensit
 });
 
 test("--reduce-range asks for 7-bit weights (QConfig.reduceRange)", async () => {
-  const { parseArgs } = await import("../../../cli/quantize");
-  const a = parseArgs([cnn, "-o", "/tmp/x.onnx", "--calib", calib, "--weight-type", "int8", "--reduce-range"]);
-  assert.equal(a.config.reduceRange, true);
-  assert.equal(a.config.weightType, "int8");
-  assert.equal(parseArgs([cnn, "-o", "/tmp/x.onnx", "--calib", calib]).config.reduceRange, undefined);
+  const { parseQuantizeArgs } = await import("../../../cli/quantize-options");
+  const { jobQConfig } = await import("../../../engine/quant/options");
+  const config = (argv: string[]) => {
+    const c = parseQuantizeArgs(argv);
+    assert.notEqual(c, "help");
+    return jobQConfig(c === "help" ? {} : c.job);
+  };
+  const a = config([cnn, "-o", "/tmp/x.onnx", "--calib", calib, "--weight-type", "int8", "--reduce-range"]);
+  assert.equal(a.reduceRange, true);
+  assert.equal(a.weightType, "int8");
+  assert.equal(config([cnn, "-o", "/tmp/x.onnx", "--calib", calib]).reduceRange, undefined);
 });

@@ -6,7 +6,8 @@ import os from "node:os";
 import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
-import { defaultOptions, excludeChoices, freePath, outputPath, quantizeArgs, reportArgs } from "../../../src/quantize/options";
+import { configPath, configText, defaultOptions, excludeChoices, freePath, outputPath, quantizeArgs, quantizeJob, reportArgs, reproduceCommand } from "../../../src/quantize/options";
+import { readJob } from "../../../engine/quant/options";
 import { normalSamples, randomCalibrationNpy, randomCalibrationShape } from "../../../src/quantize/randomCalib";
 import { prepareReportData, removeReportData } from "../../../src/quantize/reportData";
 import { openData } from "../../../engine/data/readers";
@@ -24,20 +25,38 @@ test("output names sit beside the input with the scheme's suffix, and never take
   assert.equal(freePath("/ws/x.int8.onnx", (p) => taken.has(p)), "/ws/x.int8.onnx");
 });
 
-test("wizard options become ptq quantize / report arguments", () => {
+test("wizard options become a ptq quantize --config job, the command that runs it, and report arguments", () => {
   const o = { ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", exclude: ["fc2", "head"], calibrationMethod: "entropy" as const };
-  assert.deepEqual(quantizeArgs(o, "/ws/.cnn.int8.onnx.tmp"), ["quantize", "/ws/cnn.onnx", "-o", "/ws/.cnn.int8.onnx.tmp", "--mode", "static", "--calib", "/ws/calib", "--method", "entropy", "--exclude-node", "fc2", "--exclude-node", "head", "--json"]);
-  const r = { ...defaultOptions("/ws/cnn.onnx"), randomData: true, perChannel: false };
-  assert.throws(() => quantizeArgs(r, "t"), /needs calibration data/);
-  assert.deepEqual(quantizeArgs(r, "t", "/tmp/random").slice(5), ["static", "--calib", "/tmp/random", "--method", "mse", "--per-tensor", "--json"]);
-  assert.deepEqual(quantizeArgs(defaultOptions("/ws/m.onnx", "int8-dynamic"), "t").slice(4), ["--mode", "dynamic", "--json"]);
-  assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }, "t").slice(4), ["--mode", "int4", "--block-size", "64", "--json"]);
-  assert.deepEqual(quantizeArgs({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }, "t").slice(4), ["--mode", "fp4", "--exclude-node", "lm_head", "--json"]);
+  const method = resolveConfig().calibration.method;
+  const jobs = {
+    folder: quantizeJob(o),
+    random: quantizeJob({ ...defaultOptions("/ws/cnn.onnx"), randomData: true, perChannel: false }, "/ws/cnn.int8.random-calib.npy"),
+    dynamic: quantizeJob(defaultOptions("/ws/m.onnx", "int8-dynamic")),
+    int4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }),
+    fp4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }),
+  };
+  assert.deepEqual(jobs, {
+    folder: { mode: "static", calib: "/ws/calib", calibration: { method: "entropy" }, exclude: ["fc2", "head"] },
+    random: { mode: "static", calib: "/ws/cnn.int8.random-calib.npy", perChannel: false, calibration: { method } },
+    dynamic: { mode: "dynamic" },
+    int4: { mode: "int4", lowBit: { blockSize: 64 } },
+    fp4: { mode: "fp4", exclude: ["lm_head"] },
+  });
+  // What the wizard writes is what the CLI reads back: every key is the table's.
+  for (const job of Object.values(jobs)) assert.deepEqual(readJob(configText(job), "/ws/x.ptq.json"), job);
+  assert.throws(() => quantizeJob({ ...defaultOptions("/ws/cnn.onnx"), randomData: true }), /needs calibration data/);
+  assert.equal(configPath(o), "/ws/cnn.int8.ptq.json");
+  assert.deepEqual(quantizeArgs(o, "/ws/.cnn.int8.onnx.tmp", configPath(o)), ["quantize", "/ws/cnn.onnx", "-o", "/ws/.cnn.int8.onnx.tmp", "--config", "/ws/cnn.int8.ptq.json", "--json"]);
+  // A run on part of the folder (the rest held out for the report) overrides the config's data on the command line.
+  assert.deepEqual(quantizeArgs(o, "t", "c.json", "/tmp/split").slice(4), ["--config", "c.json", "--calib", "/tmp/split", "--json"]);
+  assert.equal(reproduceCommand(o), "ptq quantize /ws/cnn.onnx -o /ws/cnn.int8.onnx --config /ws/cnn.int8.ptq.json");
+  assert.equal(reproduceCommand(defaultOptions("/ws/my model's.onnx")), `ptq quantize '/ws/my model'\\''s.onnx' -o '/ws/my model'\\''s.int8.onnx' --config '/ws/my model'\\''s.int8.ptq.json'`);
   // The report measures on the held-out samples it is given, never on the calibration folder by default.
   assert.deepEqual(reportArgs(o), ["report", "/ws/cnn.onnx", "/ws/cnn.int8.onnx", "--runs", "30", "--json"]);
   assert.deepEqual(reportArgs(o, { heldout: "/tmp/h", metric: "cosine" }).slice(6), ["--data", "/tmp/h", "--metric", "cosine"]);
   // "Quantize with default settings" is the engine's default, not a weaker one passed explicitly.
-  assert.equal(defaultOptions("/ws/m.onnx").calibrationMethod, resolveConfig().calibration.method);
+  assert.equal(defaultOptions("/ws/m.onnx").calibrationMethod, method);
+  assert.equal(defaultOptions("/ws/m.onnx").perChannel, resolveConfig().perChannel);
 });
 
 test("random calibration: a valid .npy of seeded normal samples shaped from the model's single input", () => {
@@ -102,7 +121,8 @@ test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exa
     const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
     for (const scheme of ["int8-dynamic", "int4-weights"] as const) {
       const o = { ...defaultOptions(input, scheme), exclude: ["a,b", "/x/"], blockSize: 16 };
-      const args = quantizeArgs(o, path.join(dir, `${scheme}.onnx`));
+      writeFileSync(configPath(o), configText(quantizeJob(o)));
+      const args = quantizeArgs(o, path.join(dir, `${scheme}.onnx`), configPath(o));
       const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" });
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout) as { float?: { name: string; reason: string }[]; skipped?: { node: string; reason: string }[] };

@@ -10,7 +10,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import * as api from "../../../kernel/api";
 import { run as cliQuantize } from "../../../cli/quantize";
-import { defaultOptions, quantizeArgs, type QuantizeOptions } from "../../../src/quantize/options";
+import { configPath, configText, defaultOptions, quantizeArgs, quantizeJob, type QuantizeOptions } from "../../../src/quantize/options";
 import { randomCalibrationNpy, writeRandomCalibration, writeRandomCalibrationFile } from "../../../src/quantize/randomCalib";
 import { notebookOutput, randomCalibrationFile, reproduceCells } from "../../../src/quantize/reproduce";
 
@@ -30,9 +30,11 @@ function workspace(): { dir: string; input: string } {
   return { dir, input };
 }
 
+/** The wizard's run: its config written beside OUT, then `ptq quantize … --config`. */
 async function cliRun(o: QuantizeOptions, calib?: string): Promise<void> {
+  writeFileSync(configPath(o), configText(quantizeJob(o, calib)));
   // Not silenced: under node:test, stdout carries the runner's own messages. It prints the --json summary.
-  assert.equal(await cliQuantize(quantizeArgs(o, o.output, calib).slice(1)), 0); // without the subcommand name
+  assert.equal(await cliQuantize(quantizeArgs(o, o.output, configPath(o)).slice(1)), 0); // without the subcommand name
 }
 
 test("INT8 static on random data: the notebook calibrates on the run's samples and writes the run's bytes", async () => {
@@ -48,6 +50,7 @@ test("INT8 static on random data: the notebook calibrates on the run's samples a
   assert.match(code, /openData\(".*cnn\.int8\.random-calib\.npy", model, \{ batchSize: 32 \}\)/);
   assert.match(code, /calibration: \{ method: "mse" \}/);
   assert.match(cells[0]!.source, /random data/);
+  assert.match(cells[0]!.source, /From a terminal, the run's config \(`cnn\.int8\.ptq\.json`\) does the same: `ptq quantize \S+cnn\.onnx -o \S+cnn\.int8\.onnx --config \S+cnn\.int8\.ptq\.json`/);
   await runCell(code);
   assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
   assert.match(cells[2]!.source, /benchmark\(\{ fp32: ".*cnn\.onnx", run: ".*cnn\.int8\.onnx", notebook: ".*cnn\.int8\.notebook\.onnx" \}/);

@@ -1,0 +1,77 @@
+// The one progress line every `ptq` command prints on a terminal: engine progress callbacks (calibration batches,
+// GPTQ batches, the sensitivity ranking, search steps) become events, each drawn over the last on stderr as
+// "stage: [####......] 3/10 batches, ETA 12 s", with the ETA only when the engine's event gives one.
+
+export interface ProgressEvent {
+  stage: string;
+  done?: number;
+  total?: number;
+  /** What is counted ("batches", "nodes"). */
+  unit?: string;
+  /** Seconds left, when the engine estimates it. */
+  etaS?: number;
+  /** Free text after the counts (a search step's result). */
+  detail?: string;
+}
+
+/** What an engine callback may pass after (done, total): seconds left, or an object with an ETA in it. */
+type EtaHint = number | { etaS?: number; etaMs?: number; etaSeconds?: number } | undefined;
+
+const BAR = 30;
+
+export function formatEta(s: number): string {
+  const t = Math.max(0, Math.round(s));
+  if (t < 60) return `${t} s`;
+  if (t < 3600) return `${Math.floor(t / 60)} min ${String(t % 60).padStart(2, "0")} s`;
+  return `${Math.floor(t / 3600)} h ${String(Math.floor((t % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+/** The event as one line (no terminal codes). */
+export function progressLine(e: ProgressEvent): string {
+  const parts: string[] = [];
+  if (e.done !== undefined) {
+    const unit = e.unit ? ` ${e.unit}` : "";
+    if (e.total) {
+      const bar = "#".repeat(Math.round((Math.min(e.done, e.total) / e.total) * BAR)).padEnd(BAR, ".");
+      parts.push(`[${bar}] ${e.done}/${e.total}${unit}`);
+    } else parts.push(`${e.done}${unit}`);
+  }
+  if (e.detail) parts.push(e.detail);
+  const eta = e.etaS !== undefined && Number.isFinite(e.etaS) ? `, ETA ${formatEta(e.etaS)}` : "";
+  return `${e.stage}: ${parts.join(" ")}${eta}`;
+}
+
+export interface ProgressPrinter {
+  update(e: ProgressEvent): void;
+  /** An engine `onProgress(done, total?, eta?)` callback for one stage. */
+  callback(stage: string, unit?: string): (done: number, total?: number, eta?: EtaHint) => void;
+  /** Ends the line (call once the work is over, before printing anything else). */
+  done(): void;
+}
+
+function etaOf(h: EtaHint): number | undefined {
+  if (typeof h === "number") return h;
+  if (h && typeof h === "object") return h.etaS ?? h.etaSeconds ?? (h.etaMs !== undefined ? h.etaMs / 1000 : undefined);
+  return undefined;
+}
+
+/** Draws on `write` (stderr by default) when enabled (a terminal, not --json); a no-op otherwise. */
+export function progressPrinter(enabled: boolean, write: (s: string) => void = (s) => void process.stderr.write(s)): ProgressPrinter {
+  let drawn = false;
+  const update = (e: ProgressEvent) => {
+    if (!enabled) return;
+    write(`\r${progressLine(e)}\x1b[K`);
+    drawn = true;
+  };
+  return {
+    update,
+    callback: (stage, unit) => (done, total, eta) => update({ stage, done, total, unit, etaS: etaOf(eta) }),
+    done() {
+      if (drawn) write("\n");
+      drawn = false;
+    },
+  };
+}
+
+/** The printer for a command's run: stderr on a terminal, unless the command prints JSON. */
+export const terminalProgress = (json: boolean): ProgressPrinter => progressPrinter(process.stderr.isTTY === true && !json);

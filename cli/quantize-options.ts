@@ -1,0 +1,178 @@
+// `ptq quantize`'s command line and --config file, both read through engine/quant/options' table: node:util
+// parseArgs with the table's flags, the file read by the table's schema, flags over the file, then the checks
+// between options (which mode an option applies to, what needs --calib). The help text is generated from the table.
+import { readFileSync } from "node:fs";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
+import {
+  getKey, keysSet, mergeJobs, optionByFlag, OptionError, QUANT_OPTIONS, QUANTIZE_MODES, readJob, setKey, valueFromText, defaultText,
+  type JobKey, type QuantizeJob, type QuantizeMode, type QuantOption,
+} from "../engine/quant/options";
+import { UsageError } from "./args";
+
+/** A parsed `ptq quantize` call: the model, where to write, and the job (file and flags merged). */
+export interface QuantizeCall {
+  model: string;
+  output: string;
+  overwrite: boolean;
+  json: boolean;
+  mode: QuantizeMode;
+  job: QuantizeJob;
+  /** The --config file, if any. */
+  configFile?: string;
+}
+
+/** The command's own flags, apart from the job's options. */
+const COMMAND_FLAGS = {
+  output: { type: "string", short: "o" },
+  config: { type: "string" },
+  overwrite: { type: "boolean" },
+  json: { type: "boolean" },
+  help: { type: "boolean", short: "h" },
+} as const satisfies ParseArgsOptionsConfig;
+
+const FLAG_OPTIONS: ParseArgsOptionsConfig = {
+  ...Object.fromEntries(QUANT_OPTIONS.filter((o) => o.flag).map((o) => [o.flag!.slice(2), { type: o.arg ? "string" : "boolean", multiple: true }])),
+  ...COMMAND_FLAGS,
+};
+
+/** Reads argv (and the --config file it names); "help" for -h/--help. Usage errors are UsageErrors. */
+export function parseQuantizeArgs(argv: readonly string[]): QuantizeCall | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: FLAG_OPTIONS, allowPositionals: true, strict: true, tokens: true });
+  } catch (e) {
+    // node:util's own words for an unknown flag run on about '--' and positionals: say it as every command does.
+    const unknown = (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /'([^']+)'/.exec((e as Error).message)?.[1] : undefined;
+    throw new UsageError(unknown ? `unknown option ${unknown}` : (e as Error).message);
+  }
+  const { values: v, positionals, tokens } = parsed;
+  if (v.help) return "help";
+  const configFile = v.config as string | undefined;
+  try {
+    const file = configFile !== undefined ? readConfigFile(configFile) : {};
+    // The mode first: it decides how --exclude reads "/re/" (a pattern for INT8, a name for the low-bit modes).
+    const modeFlag = (v.mode as string[] | undefined)?.at(-1);
+    const mode = (modeFlag !== undefined ? valueFromText(optionByFlag("--mode")!, modeFlag) : file.mode ?? defaultText(optionByFlag("--mode")!)) as QuantizeMode;
+    const flags: QuantizeJob = {};
+    const fromFlags = new Map<JobKey, string>();
+    for (const t of tokens) {
+      if (t.kind !== "option") continue;
+      const row = optionByFlag(`--${t.name}`);
+      if (!row) continue;
+      const value = valueFromText(row, t.value ?? "", mode === "static" || mode === "dynamic");
+      const prior = fromFlags.has(row.key) ? getKey(flags, row.key) : undefined;
+      setKey(flags, row.key, row.repeat && Array.isArray(prior) ? [...prior, ...(value as unknown[])] : value);
+      fromFlags.set(row.key, row.flag!);
+      if (row.replaces) {
+        setKey(flags, row.replaces, undefined);
+        fromFlags.set(row.replaces, row.flag!);
+      }
+    }
+    const job = mergeJobs(file, flags, [...fromFlags.keys()]);
+    job.mode = mode;
+    const where = (key: JobKey) => fromFlags.get(key) ?? `${configFile}: ${key}`;
+    checkJob(job, mode, where);
+    if (positionals.length !== 1) throw new UsageError("give exactly one MODEL file");
+    if (!v.output) throw new UsageError("-o OUT is required");
+    return { model: positionals[0]!, output: v.output as string, overwrite: v.overwrite === true, json: v.json === true, mode, job, configFile };
+  } catch (e) {
+    if (e instanceof OptionError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+function readConfigFile(file: string): QuantizeJob {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new UsageError(`--config ${file}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  return readJob(text, file);
+}
+
+/** What options need of each other: the mode each applies to, --calib where calibration happens, a target's data. */
+function checkJob(job: QuantizeJob, mode: QuantizeMode, where: (key: JobKey) => string): void {
+  const misplaced = keysSet(job).filter((k) => k !== "mode" && !QUANT_OPTIONS.find((o) => o.key === k)!.modes.includes(mode));
+  if (misplaced.length) {
+    const modes = QUANT_OPTIONS.find((o) => o.key === misplaced[0])!.modes;
+    throw new UsageError(`${misplaced.map(where).join(", ")}: ${modes.join("/")} options given with --mode ${mode}`);
+  }
+  const low = mode === "int4" || mode === "fp4";
+  if (low && job.exclude?.some((s) => typeof s !== "string")) {
+    throw new UsageError(`${where("exclude")}: { "regex" } patterns apply to --mode static and dynamic; --mode ${mode} takes node names`);
+  }
+  if (mode === "static" && !job.calib) throw new UsageError("static quantization needs --calib PATH (or use --mode dynamic)");
+  if (low) {
+    const gptq = job.lowBit?.algorithm === "gptq";
+    if (gptq && !job.calib) throw new UsageError("--algorithm gptq needs calibration data: --calib PATH");
+    if (!gptq && (job.calib || job.lowBit?.gptq)) throw new UsageError("--calib, --damping and --act-order apply to --algorithm gptq");
+  }
+  const t = job.target;
+  if (t) {
+    if (t.drop !== undefined && !t.eval) throw new UsageError(`${where("target.drop")} "drop<=PP" needs --eval DIR with labelled data (x.npy, y.npy)`);
+    if (t.sqnr === undefined && t.drop === undefined) {
+      const k = (["target.remedy", "target.minInt8WeightShare", "target.tradeoff"] as const).find((key) => getKey(job, key) !== undefined);
+      if (k) throw new UsageError(`${where(k)} needs --target or --target-sqnr`);
+    }
+  }
+}
+
+const COLUMN = 28;
+const WIDTH = 118;
+
+/** "  --flag ARG   help (default X)", wrapped under the help column. */
+function helpLine(names: string, text: string): string {
+  const words = text.split(" ");
+  const lines: string[] = [];
+  let line = `  ${names}`.padEnd(COLUMN - 1);
+  if (line.length > COLUMN - 2) {
+    lines.push(line);
+    line = "".padEnd(COLUMN - 1);
+  }
+  for (const w of words) {
+    if (line.length + 1 + w.length > WIDTH && line.trim() !== "") {
+      lines.push(line);
+      line = "".padEnd(COLUMN - 1);
+    }
+    line += ` ${w}`;
+  }
+  lines.push(line);
+  return lines.join("\n");
+}
+
+function optionLine(o: QuantOption): string {
+  const d = defaultText(o);
+  return helpLine(`${o.flag}${o.arg ? ` ${o.arg}` : ""}`, `${o.help}${d ? ` (default ${d})` : ""}`);
+}
+
+const section = (s: QuantOption["section"]) => QUANT_OPTIONS.filter((o) => o.section === s && o.flag).map(optionLine);
+
+export function quantizeHelp(): string {
+  const configOnly = QUANT_OPTIONS.filter((o) => o.section === "config").map((o) => `${o.key}${defaultText(o) ? ` (default ${defaultText(o)})` : ""}`);
+  return [
+    "Usage: ptq quantize MODEL -o OUT [--config FILE] [options]",
+    "",
+    "Quantizes an ONNX model. Static mode calibrates activation ranges on --calib data and writes a QDQ model that",
+    "onnxruntime runs with fused int8 kernels; dynamic mode quantizes MatMul/Gemm/Conv weights and needs no data;",
+    "int4 and fp4 quantize weights only. The input file is never modified; OUT is written atomically.",
+    "",
+    "Options:",
+    helpLine("-o, --output OUT", "where to write the quantized model (required)"),
+    helpLine("--config FILE", "the options below as a JSON file (docs/config.md); flags given here override it"),
+    ...section("quantize"),
+    helpLine("--overwrite", "replace OUT if it exists"),
+    helpLine("--json", "print the summary as JSON on stdout"),
+    helpLine("-h, --help", "show this help"),
+    "",
+    "Accuracy target (static mode): give the most sensitive nodes 16-bit activations, or keep them in float, until it is met",
+    ...section("target"),
+    "",
+    `Low-bit weights (--mode ${QUANTIZE_MODES.filter((m) => m === "int4" || m === "fp4").join(" | ")}), MatMul/Gemm weights (FP4 also Conv):`,
+    ...section("lowbit"),
+    "",
+    helpLine("In --config only:", configOnly.join(", ")),
+  ].join("\n");
+}

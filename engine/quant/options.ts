@@ -1,0 +1,409 @@
+// QConfig's schema: one row per quantization option, with its command-line flag, type, allowed values, default
+// (read from the engine where it keeps one), help line, the modes it applies to and where it sits in a
+// QuantizeJob — the typed object a `ptq quantize --config FILE` holds (a QConfig plus mode, data, low-bit and target
+// fields). The CLI's flags and help, the --config reader, the wizard and the notebook template all read this table,
+// so a default or an allowed value is written once. Pure: no file system, no CLI, no VS Code.
+import path from "node:path";
+import { CALIBRATION_METHODS } from "../calibrate/types";
+import type { ExecutionProvider } from "../runtime/session";
+import type { QType } from "./math";
+import { defaultWeightType, resolveConfig, TARGET_CPUS, type NodeSelector, type QConfig, type ResolvedQConfig } from "./types";
+
+export const QUANTIZE_MODES = ["static", "dynamic", "int4", "fp4"] as const;
+export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
+/** Low-bit value lists (engine/lowbit's Int4Options/Fp4Options take these; that layer sits above this one). */
+export const INT4_ALGORITHMS = ["rtn", "hqq", "gptq"] as const;
+export const INT4_FORMATS = ["matmulnbits", "qdq"] as const;
+export const FP4_FORMATS = ["mxfp4", "nvfp4"] as const;
+export const FP4_EXPORTS = ["runnable", "native", "fake"] as const;
+/**
+ * The low-bit pass's defaults as help and the wizard state them. engine/lowbit sits above this layer and keeps its
+ * own `??` defaults today; it may read these instead (a test checks they agree).
+ */
+export const LOWBIT_DEFAULTS = {
+  blockSize: 32, algorithm: "rtn", damping: 0.01, bits: 4, format: "matmulnbits", accuracyLevel: 0, fp4Format: "nvfp4", export: "runnable",
+} as const satisfies Required<Omit<LowBitJob, "gptq" | "symmetric" | "includeGather">> & { damping: number };
+/** `--batch-size`'s default: calibration arrays are split into batches of this many samples. */
+export const DEFAULT_BATCH_SIZE = 32;
+/** The mixed-precision search's remedies (engine/analysis/sensitivity's Remedy, plus "auto"). */
+export const REMEDIES = ["auto", "int16", "float"] as const;
+
+/** A node in a config file: its exact name, or `{ "regex": "…" }` matching names (JSON has no RegExp). */
+export type NodeSpec = string | { regex: string };
+
+/** QConfig as JSON holds it: node selectors as names or `{ regex }`. */
+export type JsonQConfig = Omit<QConfig, "include" | "exclude"> & { include?: NodeSpec[]; exclude?: NodeSpec[] };
+
+export interface LowBitJob {
+  bits?: 2 | 4 | 8;
+  blockSize?: number;
+  symmetric?: boolean;
+  algorithm?: (typeof INT4_ALGORITHMS)[number];
+  gptq?: { damping?: number; actOrder?: boolean };
+  format?: (typeof INT4_FORMATS)[number];
+  includeGather?: boolean;
+  accuracyLevel?: 0 | 1 | 2 | 3 | 4;
+  fp4Format?: (typeof FP4_FORMATS)[number];
+  export?: (typeof FP4_EXPORTS)[number];
+}
+
+export interface TargetJob {
+  /** Output SQNR (dB) to reach, on the calibration data. */
+  sqnr?: number;
+  /** Top-1 drop (percentage points) not to exceed, on `eval`'s labelled data. */
+  drop?: number;
+  eval?: string;
+  remedy?: (typeof REMEDIES)[number];
+  minInt8WeightShare?: number;
+  tradeoff?: boolean;
+}
+
+/** Everything `ptq quantize` does to one model, as a `--config` file holds it (the model and OUT are flags). */
+export interface QuantizeJob extends JsonQConfig {
+  mode?: QuantizeMode;
+  /** Calibration data (static INT8, GPTQ): a folder of .npy, an .npz, test_data_set_* folders or images. */
+  calib?: string;
+  batchSize?: number;
+  ep?: ExecutionProvider;
+  /** onnxruntime's 'basic' pre-optimization (static and dynamic). */
+  optimize?: boolean;
+  lowBit?: LowBitJob;
+  target?: TargetJob;
+}
+
+/** "a.b.c" paths of a type's fields, objects included (a Record's keys are not expanded). */
+type Paths<T, P extends string = ""> = {
+  [K in keyof T & string]-?: NonNullable<T[K]> extends readonly unknown[] | string | number | boolean
+    ? `${P}${K}`
+    : string extends keyof NonNullable<T[K]>
+      ? `${P}${K}`
+      : `${P}${K}` | Paths<NonNullable<T[K]>, `${P}${K}.`>;
+}[keyof T & string];
+export type JobKey = Paths<QuantizeJob>;
+
+export type OptionKind = "enum" | "int" | "number" | "boolean" | "string" | "path" | "list" | "nodes" | "node" | "object";
+export type OptionSection = "quantize" | "target" | "lowbit" | "config";
+
+export interface QuantOption {
+  /** Where the value sits in a QuantizeJob and in a --config file. */
+  key: JobKey;
+  /** The command-line flag; config-only options have none. */
+  flag?: `--${string}`;
+  /** The value's name in help ("M", "PATH"); none for a flag without a value. */
+  arg?: string;
+  kind: OptionKind;
+  /** enum: the allowed values (numbers where the job holds numbers). */
+  values?: readonly (string | number)[];
+  /** A flag without a value: what it stores (default true). */
+  sets?: boolean;
+  /** int/number: the accepted range, and how messages say it ("a positive integer"). */
+  accepts?: { test(n: number): boolean; says: string };
+  /** The flag's text when it is not the value itself (--target "drop<=PP"): the value, or undefined if malformed. */
+  fromText?(text: string): number | undefined;
+  /** Setting this key from the command line unsets that one (--target-sqnr and --target are one choice). */
+  replaces?: JobKey;
+  /** A repeatable flag appends to the list (nodes, node). */
+  repeat?: boolean;
+  /** The default as help states it, read where the engine keeps it; undefined: none to state. */
+  default?(): string | number | boolean | undefined;
+  help: string;
+  modes: readonly QuantizeMode[];
+  section: OptionSection;
+}
+
+const INT8: readonly QuantizeMode[] = ["static", "dynamic"];
+const ALL: readonly QuantizeMode[] = QUANTIZE_MODES;
+/** The resolved QConfig of an empty config: the engine's own defaults, read when help or the wizard asks. */
+export const engineDefaults = (): ResolvedQConfig => resolveConfig({});
+const engine = engineDefaults;
+const between = (lo: number, hi: number, says: string) => ({ test: (n: number) => n > lo && n < hi, says });
+const share = { test: (n: number) => n >= 0 && n <= 1, says: "a share between 0 and 1, e.g. 0.9" };
+const positiveInt = { test: (n: number) => Number.isInteger(n) && n >= 1, says: "a positive integer" };
+
+/** The table. Its order is help's order within each section. */
+export const QUANT_OPTIONS: readonly QuantOption[] = [
+  { key: "mode", flag: "--mode", arg: "M", kind: "enum", values: QUANTIZE_MODES, default: () => "static", modes: ALL, section: "quantize",
+    help: "static, dynamic, int4 or fp4 (weight-only low bits, see below)" },
+  { key: "calib", flag: "--calib", arg: "PATH", kind: "path", modes: ALL, section: "quantize",
+    help: "calibration data: a folder of .npy files, an .npz file or folder, ONNX test_data_set_* folders, or images (static; GPTQ)" },
+  { key: "batchSize", flag: "--batch-size", arg: "N", kind: "int", accepts: positiveInt, default: () => DEFAULT_BATCH_SIZE, modes: ALL, section: "quantize",
+    help: "split calibration arrays into batches of N samples" },
+  { key: "calibration.method", flag: "--method", arg: "M", kind: "enum", values: CALIBRATION_METHODS, default: () => engine().calibration.method, modes: INT8, section: "quantize",
+    help: `calibration: ${CALIBRATION_METHODS.join(", ")}` },
+  { key: "calibration.percentile", flag: "--percentile", arg: "P", kind: "number", accepts: { test: (p) => p > 0 && p <= 100, says: "a number in (0, 100]" },
+    default: () => engine().calibration.percentile, modes: INT8, section: "quantize", help: "for --method percentile" },
+  { key: "perChannel", flag: "--per-tensor", kind: "boolean", sets: false, default: () => (engine().perChannel ? "per-channel for Conv/MatMul/Gemm" : "per-tensor"), modes: INT8, section: "quantize",
+    help: "per-tensor weights" },
+  { key: "format", flag: "--format", arg: "F", kind: "enum", values: ["qdq", "qoperator"], default: () => engine().format, modes: INT8, section: "quantize",
+    help: "qdq (portable) or qoperator (QLinear* ops, onnxruntime only)" },
+  { key: "activationType", flag: "--activation-type", arg: "T", kind: "enum", values: ["uint8", "int8", "uint16", "int16"] satisfies QType[], default: () => engine().activationType, modes: INT8, section: "quantize",
+    help: "activation type: uint8, int8, uint16, int16" },
+  { key: "targetCpu", flag: "--target-cpu", arg: "C", kind: "enum", values: TARGET_CPUS, default: () => engine().targetCpu, modes: INT8, section: "quantize",
+    help: "the CPU the model is for: any, avx2, vnni, arm, native (this machine's); decides the default weight type, never the machine that quantizes" },
+  { key: "weightType", flag: "--weight-type", arg: "T", kind: "enum", values: ["int8", "uint8"], modes: INT8, section: "quantize",
+    default: () => byWeightType(),
+    help: "int8 or uint8 weights" },
+  { key: "reduceRange", flag: "--reduce-range", kind: "boolean", default: () => engine().reduceRange, modes: INT8, section: "quantize",
+    help: "7-bit weights: with --weight-type int8 on CPUs without VNNI, ~1.5x faster than the default and within 0.3 pp on our fixtures (docs/int8-speed.md)" },
+  { key: "exclude", flag: "--exclude", arg: "NODES", kind: "nodes", repeat: true, modes: ALL, section: "quantize",
+    help: "comma-separated node names to keep in float; /regex/ matches names (static and dynamic only)" },
+  { key: "exclude", flag: "--exclude-node", arg: "NAME", kind: "node", repeat: true, modes: ALL, section: "quantize",
+    help: "one node to keep in float, its name taken exactly as given (commas, slashes and all); repeat for more" },
+  { key: "opTypes", flag: "--op-types", arg: "OPS", kind: "list", default: () => "all supported", modes: INT8, section: "quantize",
+    help: "comma-separated op types to quantize" },
+  { key: "ep", flag: "--ep", arg: "cpu|cuda", kind: "enum", values: ["cpu", "cuda"] satisfies ExecutionProvider[], default: () => "cpu", modes: INT8, section: "quantize",
+    help: "execution provider for calibration" },
+  { key: "optimize", flag: "--no-optimize", kind: "boolean", sets: false, modes: INT8, section: "quantize",
+    help: "skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)" },
+
+  { key: "target.sqnr", flag: "--target-sqnr", arg: "DB", kind: "number", replaces: "target.drop", modes: ["static"], section: "target",
+    help: "output SQNR against the float model, on the calibration data, of at least DB" },
+  { key: "target.drop", flag: "--target", arg: '"drop<=PP"', kind: "number", replaces: "target.sqnr", modes: ["static"], section: "target",
+    accepts: { test: (n) => n >= 0, says: "a number of percentage points ≥ 0" },
+    fromText: (s) => {
+      const m = /^\s*drop\s*<=\s*([0-9.]+)\s*$/.exec(s);
+      return m && Number.isFinite(Number(m[1])) ? Number(m[1]) : undefined;
+    },
+    help: "top-1 drop of at most PP percentage points on labelled data (needs --eval)" },
+  { key: "target.eval", flag: "--eval", arg: "DIR", kind: "path", modes: ["static"], section: "target",
+    help: "held-out x.npy (or <input>.npy) and y.npy class labels for --target drop" },
+  { key: "target.remedy", flag: "--remedy", arg: "auto|int16|float", kind: "enum", values: REMEDIES, default: () => "auto", modes: ["static"], section: "target",
+    help: "int16: the chosen nodes' activations get 16 bits, their weights stay int8; float: the chosen nodes are not quantized; auto: int16 if that can meet the target, else float" },
+  { key: "target.minInt8WeightShare", flag: "--min-int8-weights", arg: "F", kind: "number", accepts: share, default: () => "no limit", modes: ["static"], section: "target",
+    help: "keep at least this share (0-1) of the weights int8: nodes that would break it stay quantized and the search takes the next ones in the ranking" },
+  { key: "target.tradeoff", flag: "--tradeoff", kind: "boolean", modes: ["static"], section: "target",
+    help: "also time the float model and every configuration measured (one interleaved benchmark, batch 1, 2 s) and print accuracy vs size vs latency" },
+
+  { key: "lowBit.blockSize", flag: "--block-size", arg: "N", kind: "enum", values: [16, 32, 64, 128, 256], default: () => LOWBIT_DEFAULTS.blockSize, modes: ["int4"], section: "lowbit",
+    help: "int4: rows of K per block, a power of two 16–256; FP4 fixes it (32/16)" },
+  { key: "lowBit.algorithm", flag: "--algorithm", arg: "rtn|hqq|gptq", kind: "enum", values: INT4_ALGORITHMS, default: () => LOWBIT_DEFAULTS.algorithm, modes: ["int4"], section: "lowbit",
+    help: "int4 rounding: round-to-nearest, HQQ refinement (never worse per block), or GPTQ (error feedback through the activations' Hessian; needs --calib)" },
+  { key: "lowBit.gptq.damping", flag: "--damping", arg: "D", kind: "number", accepts: between(0, 1, "a number between 0 and 1 (e.g. 0.01)"), default: () => LOWBIT_DEFAULTS.damping, modes: ["int4"], section: "lowbit",
+    help: "GPTQ: damping as a share of the Hessian's mean diagonal" },
+  { key: "lowBit.gptq.actOrder", flag: "--act-order", kind: "boolean", default: () => "off", modes: ["int4"], section: "lowbit",
+    help: "GPTQ: quantize inputs in order of decreasing activation energy" },
+  { key: "lowBit.symmetric", flag: "--asymmetric", kind: "boolean", sets: false, default: () => "symmetric", modes: ["int4"], section: "lowbit",
+    help: "int4 with per-block zero points" },
+  { key: "lowBit.bits", flag: "--bits", arg: "2|4|8", kind: "enum", values: [2, 4, 8], default: () => LOWBIT_DEFAULTS.bits, modes: ["int4"], section: "lowbit",
+    help: "int4 mode's width; MatMulNBits and DequantizeLinear (uint2 needs opset 25, upgraded) run all three on onnxruntime CPU" },
+  { key: "lowBit.includeGather", flag: "--include-gather", kind: "boolean", default: () => "off", modes: ["int4"], section: "lowbit",
+    help: "int4: also embedding tables (Gather on axis 0) → com.microsoft.GatherBlockQuantized (on the fixture LM it adds 11–16 points of perplexity increase to save 13 % of the file; worth it when the table is a large share of the model)" },
+  { key: "lowBit.format", flag: "--int4-format", arg: "F", kind: "enum", values: INT4_FORMATS, default: () => LOWBIT_DEFAULTS.format, modes: ["int4"], section: "lowbit",
+    help: "matmulnbits (com.microsoft.MatMulNBits) or qdq (opset-21 blocked DequantizeLinear)" },
+  { key: "lowBit.accuracyLevel", flag: "--accuracy-level", arg: "N", kind: "enum", values: [0, 1, 2, 3, 4], default: () => LOWBIT_DEFAULTS.accuracyLevel, modes: ["int4"], section: "lowbit",
+    help: "MatMulNBits accuracy_level 0–4 (0: float activations; 4: int8, fastest)" },
+  { key: "lowBit.fp4Format", flag: "--fp4-format", arg: "F", kind: "enum", values: FP4_FORMATS, default: () => LOWBIT_DEFAULTS.fp4Format, modes: ["fp4"], section: "lowbit",
+    help: "nvfp4 (blocks of 16, E4M3 scales) or mxfp4 (blocks of 32, power-of-two scales)" },
+  { key: "lowBit.export", flag: "--fp4-export", arg: "E", kind: "enum", values: FP4_EXPORTS, default: () => LOWBIT_DEFAULTS.export, modes: ["fp4"], section: "lowbit",
+    help: "runnable (packed codes + decode subgraph, runs on onnxruntime CPU), native (opset-23 FLOAT4E2M1; onnxruntime CPU cannot run it), fake (FP4-rounded float weights)" },
+
+  // QConfig fields a config file may set that have no flag.
+  { key: "activationSymmetric", kind: "boolean", default: () => engine().activationSymmetric, modes: INT8, section: "config", help: "symmetric activation ranges" },
+  { key: "weightSymmetric", kind: "boolean", default: () => engine().weightSymmetric, modes: INT8, section: "config", help: "symmetric weight ranges" },
+  { key: "keepOutputSoftmaxFloat", kind: "boolean", default: () => engine().keepOutputSoftmaxFloat, modes: INT8, section: "config", help: "keep a final Softmax that is a graph output in float" },
+  { key: "include", kind: "nodes", modes: INT8, section: "config", help: "only these nodes (names or { regex })" },
+  { key: "overrides", kind: "object", modes: INT8, section: "config", help: "per-tensor overrides by tensor name (QConfig.overrides)" },
+  { key: "calibration.numBins", kind: "int", accepts: positiveInt, default: () => engine().calibration.numBins, modes: INT8, section: "config", help: "histogram bins" },
+  { key: "calibration.numQuantizedBins", kind: "int", accepts: positiveInt, default: () => engine().calibration.numQuantizedBins, modes: INT8, section: "config", help: "entropy: quantized bins" },
+  { key: "calibration.movingAverage", kind: "boolean", default: () => engine().calibration.movingAverage, modes: INT8, section: "config", help: "minmax: moving average of per-batch ranges" },
+  { key: "calibration.averagingConstant", kind: "number", accepts: between(0, 1, "a number between 0 and 1"), default: () => engine().calibration.averagingConstant, modes: INT8, section: "config", help: "minmax moving average weight of a new batch" },
+];
+
+/** --weight-type's default, per target CPU (native: this machine's choice). */
+function byWeightType(): string {
+  const by = new Map<string, string[]>();
+  for (const cpu of TARGET_CPUS.filter((c) => c !== "native")) by.set(defaultWeightType(cpu), [...(by.get(defaultWeightType(cpu)) ?? []), cpu]);
+  return [...by].map(([t, cpus]) => `${t} for ${cpus.join("/")}`).join(", ");
+}
+
+/** The row of a flag, or undefined. */
+export const optionByFlag = (flag: string): QuantOption | undefined => QUANT_OPTIONS.find((o) => o.flag === flag);
+/** The (first) row of a key. */
+export const optionByKey = (key: JobKey): QuantOption => QUANT_OPTIONS.find((o) => o.key === key)!;
+
+/** A value that does not fit its option: the message names the flag or key (and file) and what it takes. */
+export class OptionError extends Error {}
+
+/** The engine default of a key as help states it ("" when it has none). */
+export function defaultText(o: QuantOption): string {
+  const d = o.default?.();
+  return d === undefined ? "" : String(d);
+}
+
+const list = (v: readonly (string | number)[]) => (v.length > 1 ? `${v.slice(0, -1).join(", ")} or ${v[v.length - 1]}` : String(v[0]));
+
+/**
+ * Node selectors as `--exclude` writes them: "a, b,,/re/" → ["a", "b", { regex: "re" }]. With patterns off (the
+ * low-bit modes match names only) "/re/" is the name "/re/".
+ */
+export function nodeSpecs(text: string, patterns = true): NodeSpec[] {
+  return text.split(",").map((s) => s.trim()).filter(Boolean).map((s) => (patterns && s.length > 2 && s.startsWith("/") && s.endsWith("/") ? { regex: s.slice(1, -1) } : s));
+}
+
+/** A NodeSpec as QConfig takes it. */
+export function nodeSelector(s: NodeSpec): NodeSelector {
+  return typeof s === "string" ? s : new RegExp(s.regex);
+}
+
+/** A flag's text as its option's value; `flag` names it in the message. */
+export function valueFromText(o: QuantOption, text: string, patterns = true): unknown {
+  const flag = o.flag ?? o.key;
+  const bad = (what: string) => new OptionError(`${flag} takes ${what}, not "${text}"`);
+  switch (o.kind) {
+    case "enum": {
+      const v = o.values!.find((x) => String(x) === text);
+      if (v === undefined) throw bad(list(o.values!));
+      return v;
+    }
+    case "int":
+    case "number": {
+      const n = o.fromText ? o.fromText(text) : text.trim() === "" ? NaN : Number(text);
+      if (n === undefined) throw bad(o.arg ?? "a number");
+      if (!Number.isFinite(n) || (o.kind === "int" && !Number.isInteger(n)) || (o.accepts && !o.accepts.test(n))) throw bad(o.accepts?.says ?? (o.kind === "int" ? "an integer" : "a number"));
+      return n;
+    }
+    case "list":
+      return text.split(",").map((s) => s.trim()).filter(Boolean);
+    case "nodes":
+      return nodeSpecs(text, patterns);
+    case "node":
+      return [text];
+    case "boolean":
+      return o.sets ?? true;
+    default:
+      return text;
+  }
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const OVERRIDE_KEYS = ["type", "range", "scale", "zeroPoint", "symmetric", "keepFloat"];
+
+/** A config file's value for `o`, checked; `where` names the file and key in messages. */
+function valueFromJson(o: QuantOption, v: unknown, where: string, baseDir: string): unknown {
+  const bad = (what: string) => new OptionError(`${where} takes ${what}, not ${JSON.stringify(v)}`);
+  switch (o.kind) {
+    case "enum":
+      if (!o.values!.includes(v as string | number)) throw bad(list(o.values!.map((x) => JSON.stringify(x))));
+      return v;
+    case "int":
+    case "number":
+      if (typeof v !== "number" || !Number.isFinite(v) || (o.kind === "int" && !Number.isInteger(v)) || (o.accepts && !o.accepts.test(v))) throw bad(o.accepts?.says ?? "a number");
+      return v;
+    case "boolean":
+      if (typeof v !== "boolean") throw bad("true or false");
+      return v;
+    case "string":
+    case "path":
+      if (typeof v !== "string" || v === "") throw bad("a non-empty string");
+      return o.kind === "path" ? path.resolve(baseDir, v) : v;
+    case "list":
+      if (!Array.isArray(v) || !v.every((s) => typeof s === "string")) throw bad("a list of strings");
+      return v;
+    case "nodes":
+    case "node":
+      if (!Array.isArray(v) || !v.every((s) => typeof s === "string" || (isObject(s) && typeof s.regex === "string" && Object.keys(s).length === 1))) {
+        throw bad('a list of node names and { "regex": "…" } objects');
+      }
+      for (const s of v) if (typeof s !== "string") nodeSelector(s as NodeSpec); // a bad pattern fails here, named
+      return v;
+    case "object":
+      if (!isObject(v) || !Object.values(v).every(isObject)) throw bad("an object of per-tensor objects");
+      for (const [name, t] of Object.entries(v)) {
+        const extra = Object.keys(t as object).find((k) => !OVERRIDE_KEYS.includes(k));
+        if (extra) throw new OptionError(`${where}["${name}"]: unknown key "${extra}" (allowed: ${OVERRIDE_KEYS.join(", ")})`);
+      }
+      return v;
+  }
+}
+
+export function getKey(job: QuantizeJob, key: JobKey): unknown {
+  return key.split(".").reduce<unknown>((o, k) => (isObject(o) ? o[k] : undefined), job);
+}
+
+/** Sets (or, with undefined, removes) `key`, creating the objects on the way. */
+export function setKey(job: QuantizeJob, key: JobKey, value: unknown): void {
+  const parts = key.split(".");
+  let o = job as Record<string, unknown>;
+  for (const p of parts.slice(0, -1)) o = (isObject(o[p]) ? o[p] : (o[p] = {})) as Record<string, unknown>;
+  if (value === undefined) delete o[parts[parts.length - 1]!];
+  else o[parts[parts.length - 1]!] = value;
+}
+
+/** Every key set in `job`, in table order. */
+export function keysSet(job: QuantizeJob): JobKey[] {
+  return [...new Set(QUANT_OPTIONS.map((o) => o.key))].filter((k) => getKey(job, k) !== undefined);
+}
+
+/**
+ * A config file's text as a QuantizeJob. Bad JSON names the file, line and column; an unknown key is refused
+ * with the keys allowed there; each value is checked as its flag's would be. Paths are relative to the file.
+ */
+export function readJob(text: string, file: string): QuantizeJob {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new OptionError(`${file}: not valid JSON${jsonWhere(text, (e as Error).message)}: ${(e as Error).message.replace(/ in JSON at position \d+.*$/, "")}`);
+  }
+  if (!isObject(raw)) throw new OptionError(`${file}: a config is a JSON object ({ "mode": "static", … }), not ${Array.isArray(raw) ? "an array" : JSON.stringify(raw)}`);
+  const job: QuantizeJob = {};
+  const walk = (obj: Record<string, unknown>, prefix: string) => {
+    for (const [k, v] of Object.entries(obj)) {
+      const key = `${prefix}${k}`;
+      const row = QUANT_OPTIONS.find((o) => o.key === key);
+      const nested = QUANT_OPTIONS.some((o) => o.key.startsWith(`${key}.`));
+      if (row) setKey(job, row.key, valueFromJson(row, v, `${file}: ${key}`, path.dirname(file)));
+      else if (nested && isObject(v)) walk(v, `${key}.`);
+      else if (nested) throw new OptionError(`${file}: ${key} is an object of ${childKeys(`${key}.`).join(", ")}`);
+      else throw new OptionError(`${file}: unknown key "${key}" (allowed${prefix ? ` in ${prefix.slice(0, -1)}` : ""}: ${childKeys(prefix).join(", ")})`);
+    }
+  };
+  walk(raw, "");
+  return job;
+}
+
+/** The keys one level below `prefix` ("" for the top). */
+function childKeys(prefix: string): string[] {
+  return [...new Set(QUANT_OPTIONS.filter((o) => o.key.startsWith(prefix)).map((o) => o.key.slice(prefix.length).split(".")[0]!))];
+}
+
+/** " at line L, column C" from JSON.parse's "position N" (V8 says the position; some versions the line too). */
+function jsonWhere(text: string, message: string): string {
+  const m = /position (\d+)/.exec(message);
+  if (!m) return text.trim() === "" ? " (the file is empty)" : "";
+  const before = text.slice(0, Number(m[1]));
+  const line = before.split("\n").length;
+  return ` at line ${line}, column ${Number(m[1]) - before.lastIndexOf("\n")}`;
+}
+
+/** `over`'s keys set on top of `base` (a key set to undefined in `over` unsets it); neither is changed. */
+export function mergeJobs(base: QuantizeJob, over: QuantizeJob, overKeys: readonly JobKey[] = keysSet(over)): QuantizeJob {
+  const out = structuredClone(base);
+  for (const k of overKeys) setKey(out, k, structuredClone(getKey(over, k)));
+  return out;
+}
+
+/** The QConfig part of a job (node selectors as QConfig takes them). */
+export function jobQConfig(job: QuantizeJob): QConfig {
+  const { mode: _m, calib: _c, batchSize: _b, ep: _e, optimize: _o, lowBit: _l, target: _t, include, exclude, ...rest } = job;
+  const config: QConfig = structuredClone(rest);
+  if (include) config.include = include.map(nodeSelector);
+  if (exclude) config.exclude = exclude.map(nodeSelector);
+  return config;
+}
+
+/**
+ * A QConfig (or any JSON-able part of a job) as TypeScript source for a notebook cell, keys in the order given:
+ * `{ perChannel: false, calibration: { method: "entropy" }, exclude: ["a,b"] }`. Node names stay string literals.
+ */
+export function configSource(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(configSource).join(", ")}]`;
+  if (v instanceof RegExp) return `new RegExp(${JSON.stringify(v.source)})`;
+  if (isObject(v)) {
+    if (typeof v.regex === "string" && Object.keys(v).length === 1) return `new RegExp(${JSON.stringify(v.regex)})`;
+    const entries = Object.entries(v).filter(([, x]) => x !== undefined);
+    if (!entries.length) return "{}";
+    return `{ ${entries.map(([k, x]) => `${/^[A-Za-z_$][\w$]*$/.test(k) ? k : JSON.stringify(k)}: ${configSource(x)}`).join(", ")} }`;
+  }
+  return JSON.stringify(v);
+}
