@@ -3,10 +3,10 @@
 // test_data_set_* folders, images), stacked along the first axis; labels are optional: `y.npy` (or `labels.npy`)
 // beside .npy inputs, a `y` (or `labels`) array in each .npz, or a file given explicitly.
 
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
-import { parseNpy } from "../data/npy";
-import { DataError, inputSpecsOf, ortTypeName, type ReportedInput, type Tensor, type TensorArray } from "../data/feeds";
+import { loadNpy, parseNpy } from "../data/npy";
+import { DataError, inputSpecsOf, tensorOf, type ReportedInput, type Tensor, type TensorArray } from "../data/feeds";
 import type { Limits } from "../onnx/limits";
 import { listFiles, openData } from "../data/readers";
 import { ZipFile } from "../data/zip";
@@ -26,15 +26,9 @@ function evaluable(t: Tensor, source: string): Tensor {
   return t;
 }
 
+/** A .npy file as evaluation reads it: engine/data's loadNpy, refusing element types the metrics cannot read. */
 export function readNpyTensor(file: string): Tensor {
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(file);
-  } catch (e) {
-    throw new Error(`cannot read ${file}: ${(e as Error).message}`);
-  }
-  const a = parseNpy(bytes, file);
-  return evaluable({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, file);
+  return evaluable(tensorOf(loadNpy(file)), file);
 }
 
 /** Tensors along the first axis: one tensor, or a copy holding them all. Trailing dims must agree. */
@@ -81,7 +75,7 @@ function findLabels(p: string, inputNames: readonly string[], limits?: Limits): 
       }
       key = entry.name.replace(/\.npy$/, "");
       const a = parseNpy(zip.read(entry), `${file}[${key}]`);
-      found.push(evaluable({ type: ortTypeName(a.dtype), dims: a.dims, data: a.data }, `${file}[${key}]`));
+      found.push(evaluable(tensorOf(a), `${file}[${key}]`));
     } finally {
       zip.close();
     }

@@ -168,6 +168,11 @@ export interface LoadedArray {
   data: TensorArray;
 }
 
+/** An array read from a file as a tensor (its element type as onnxruntime names it). */
+export function tensorOf(a: LoadedArray): Tensor {
+  return { data: a.data, dims: a.dims, type: a.dtype === DataType.STRING ? undefined : ortType(a.dtype) };
+}
+
 /**
  * Turns arrays read from a file into batches for the model: an array with the model's rank is one batch (or, when
  * the model's first dim is fixed to b and the array's first dim is a multiple of it, several batches of b); an
@@ -208,7 +213,7 @@ export function* batchesOf(
   for (const [k, a] of arrays) if (!shaped.has(k)) shaped.set(k, a);
   if (samples === undefined || step === undefined || step >= samples) {
     const feeds: Record<string, Tensor> = {};
-    for (const [k, a] of shaped) feeds[k] = { data: a.data, dims: a.dims, type: ortTypeNameOrUndefined(a.dtype) };
+    for (const [k, a] of shaped) feeds[k] = tensorOf(a);
     checkFeeds(feeds, specs, source);
     yield feeds;
     return;
@@ -218,15 +223,9 @@ export function* batchesOf(
     const feeds: Record<string, Tensor> = {};
     for (const [k, a] of shaped) {
       const per = a.data.length / a.dims[0]!;
-      feeds[k] = {
-        data: a.data.subarray(s * per, (s + n) * per),
-        dims: [n, ...a.dims.slice(1)],
-        type: ortTypeNameOrUndefined(a.dtype),
-      };
+      feeds[k] = tensorOf({ dtype: a.dtype, data: a.data.subarray(s * per, (s + n) * per), dims: [n, ...a.dims.slice(1)] });
     }
     checkFeeds(feeds, specs, `${source} (samples ${s}..${s + n - 1})`);
     yield feeds;
   }
 }
-
-const ortTypeNameOrUndefined = (t: DataType): string | undefined => (t === DataType.STRING ? undefined : ortType(t));
