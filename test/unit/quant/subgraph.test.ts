@@ -110,6 +110,43 @@ test("dynamic: MatMul/Gemm inside If branches (nested too) are quantized; a weig
   }
 });
 
+test("a Conv inside a body keeps float activations (int8 weight behind DequantizeLinear); one with a few weights stays float", async () => {
+  const branch = (name: string) =>
+    body(
+      name,
+      [
+        makeNode("Conv", ["x", "Wc", "bc"], [`${name}_c1`], { name: `${name}_conv`, attributes: [attr.ints("pads", [1, 1])] }),
+        makeNode("Conv", [`${name}_c1`, "Wsmall"], [`${name}_c2`], { name: `${name}_small`, attributes: [attr.ints("pads", [3, 3])] }),
+      ],
+      [valueInfo(`${name}_c2`, F, [1, 1, 32])],
+    );
+  const proto = makeModel(
+    [makeNode("If", ["cond"], ["y"], { name: "if", attributes: [attr.graph("then_branch", branch("a")), attr.graph("else_branch", branch("b"))] })],
+    [valueInfo("x", F, [1, 8, 32]), valueInfo("cond", DataType.BOOL, [])],
+    [valueInfo("y", F, [1, 1, 32])],
+    [makeTensor("Wc", F, [16, 8, 3], randomFloats(384, 51)), makeTensor("bc", F, [16], randomFloats(16, 52)), makeTensor("Wsmall", F, [1, 16, 1], randomFloats(16, 53))],
+  );
+  for (const mode of ["static", "dynamic"] as const) {
+    let q: Model;
+    let summary;
+    if (mode === "dynamic") ({ model: q, summary } = await quantizeDynamicModel(Model.fromProto(proto), resolveConfig({}), false));
+    else {
+      const prepared = await prepare(Model.fromProto(proto), {}, { optimize: false });
+      ({ model: q, summary } = await convert(prepared));
+    }
+    assert.deepEqual(summary.quantized.map((n) => n.name).sort(), ["a_conv", "b_conv"], mode);
+    assert.match(summary.float.find((f) => f.name === "a_small")?.reason ?? "", /weight has 16 elements/);
+    const ops = allOps(q.proto);
+    assert.equal(ops.DequantizeLinear, 2, `${mode}: one DequantizeLinear per branch`);
+    assert.equal(ops.ConvInteger, undefined);
+    assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("Wc_quantized")).length, 1, "Wc stored once for both branches");
+    assertNamesUnique(q.proto);
+    const x = new ort.Tensor("float32", randomFloats(256, 54), [1, 8, 32]);
+    const db = await worstSqnr(proto, q.proto, { x, cond: new ort.Tensor("bool", [true], []) });
+    assert.ok(db > 35, `${mode}: SQNR ${db.toFixed(1)} dB`);
+  }
+});
+
 /** x → MatMul(W_in) → h0 → Loop(M) { h ← Tanh(MatMul(h, W_loop)) } → y; W_loop is a main-graph initializer. */
 function loopModel(): ModelProto {
   const loopBody = body(
