@@ -40,7 +40,7 @@ try {
     const calib = await makeSamples(m, calibCount, 1, fe);
     for (const mode of modes) {
       for (const target of [undefined, ...targets]) {
-        const options = { mode, protect: target === undefined ? false : { minOutputSqnrDb: target } } as LowBitOptions;
+        const options = { mode, ...(target === undefined ? {} : { protect: { minOutputSqnrDb: target } }) } as LowBitOptions;
         const t0 = performance.now();
         let row: string;
         try {

@@ -66,7 +66,7 @@ export async function lowBitModelCalibrated(
   data: CalibrationData,
   collect: HessianCollectOptions = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
-  const protect = options.protect === false ? {} : (options.protect ?? {});
+  const protect = options.protect ?? {};
   const measureBatches = protect.maxBatches ?? 8;
   let kept: Feeds[] = [];
   let hessians: HessianMap | undefined;
@@ -78,21 +78,20 @@ export async function lowBitModelCalibrated(
   } else {
     kept = await take(data, measureBatches);
   }
-  let last: { model: Model; report: LowBitReport } | undefined;
-  const build = (keepFloat: readonly string[]) => {
-    last = lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...keepFloat] }, hessians);
-    return { model: last.model, layers: last.report.layers };
-  };
   const full = lowBitModel(model, options, hessians);
-  const chosen = await protectLowBit(model, (keep) => (keep.length ? build(keep) : { model: full.model, layers: full.report.layers }), kept, {
-    ...protect,
-    measureOnly: options.protect === false,
-    signal: collect.signal,
-    threads: collect.threads,
-  });
-  // The report of the model chosen: the protected layers are listed as skipped, with why.
-  const out = chosen.model === full.model ? full : last!;
-  if (chosen.model !== out.model) throw new Error("lowBitModelCalibrated: the protected model's report was lost");
+  const keeping = (keepFloat: readonly string[]) => lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...keepFloat] }, hessians);
+  const chosen = await protectLowBit(
+    model,
+    (keepFloat) => {
+      const b = keepFloat.length ? keeping(keepFloat) : full;
+      return { model: b.model, layers: b.report.layers };
+    },
+    kept,
+    { ...protect, measureOnly: options.protect === undefined, signal: collect.signal, threads: collect.threads },
+  );
+  // The chosen conversion again, for its report (conversions are deterministic); the protected layers are listed
+  // as skipped, with why.
+  const out = chosen.output.protected.length ? keeping(chosen.output.protected.map((p) => p.node)) : full;
   out.report.output = chosen.output;
   for (const p of chosen.output.protected) {
     const i = out.report.skipped.findIndex((s) => s.node === p.node);

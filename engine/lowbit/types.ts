@@ -40,11 +40,11 @@ export type LowBitOptions = (Int4Options | Fp4Options) & {
   /** Node names to leave in float. */
   exclude?: readonly string[];
   /**
-   * With calibration data (lowBitModelCalibrated, `--calib`): the outputs are measured against the float model's
-   * and, below the target, the layers that cost the most output error per byte stay float (engine/lowbit/protect).
-   * false: measure and report only. Without data nothing is measured.
+   * With calibration data (lowBitModelCalibrated, `--calib`) the outputs are always measured against the float
+   * model's and reported. With `protect`, below its target the layers that cost the outputs most per weight element
+   * stay float (engine/lowbit/protect). Off by default: no one output SQNR suits every model (docs/lowbit.md).
    */
-  protect?: ProtectOptions | false;
+  protect?: ProtectOptions;
 };
 
 export interface LowBitLayer {

@@ -34,7 +34,7 @@ function batches(n: number): Feeds[] {
 
 test("without protection the outputs are measured and reported; with it the layer that ruins them stays float", async () => {
   const model = buildModel();
-  const measured = await lowBitModelCalibrated(model, { mode: "int4", protect: false }, batches(2));
+  const measured = await lowBitModelCalibrated(model, { mode: "int4" }, batches(2));
   const all = measured.report.output!;
   assert.equal(measured.report.layers.length, 2);
   assert.equal(all.protected.length, 0);
@@ -60,7 +60,7 @@ test("GPTQ reads one-shot data once and protection measures on the same first ba
   function* once() {
     yield* batches(3);
   }
-  const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", algorithm: "gptq", protect: false } as LowBitOptions, once());
+  const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", algorithm: "gptq" } as LowBitOptions, once());
   assert.equal(report.output!.batches, 3);
   assert.ok(report.notes.some((n) => /GPTQ calibration: 3 batches/.test(n)));
 });
