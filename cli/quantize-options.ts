@@ -128,7 +128,8 @@ function helpLine(names: string, text: string): string {
   const words = text.split(" ");
   const lines: string[] = [];
   let line = `  ${names}`.padEnd(COLUMN - 1);
-  if (line.length > COLUMN - 2) {
+  // A name that fills the column gets a line of its own.
+  if (names.length + 2 > COLUMN - 2) {
     lines.push(line);
     line = "".padEnd(COLUMN - 1);
   }

@@ -245,6 +245,16 @@ export function nodeSelector(s: NodeSpec): NodeSelector {
   return typeof s === "string" ? s : new RegExp(s.regex);
 }
 
+/** A `{ regex }` selector must compile: refused here, named, rather than when the conversion starts. */
+function checkPattern(s: NodeSpec, where: string): void {
+  if (typeof s === "string") return;
+  try {
+    nodeSelector(s);
+  } catch (e) {
+    throw new OptionError(`${where}: /${s.regex}/ is not a regular expression (${(e as Error).message})`);
+  }
+}
+
 /** A flag's text as its option's value; `flag` names it in the message. */
 export function valueFromText(o: QuantOption, text: string, patterns = true): unknown {
   const flag = o.flag ?? o.key;
@@ -264,8 +274,11 @@ export function valueFromText(o: QuantOption, text: string, patterns = true): un
     }
     case "list":
       return text.split(",").map((s) => s.trim()).filter(Boolean);
-    case "nodes":
-      return nodeSpecs(text, patterns);
+    case "nodes": {
+      const specs = nodeSpecs(text, patterns);
+      for (const s of specs) checkPattern(s, flag);
+      return specs;
+    }
     case "node":
       return [text];
     case "boolean":
@@ -304,7 +317,7 @@ function valueFromJson(o: QuantOption, v: unknown, where: string, baseDir: strin
       if (!Array.isArray(v) || !v.every((s) => typeof s === "string" || (isObject(s) && typeof s.regex === "string" && Object.keys(s).length === 1))) {
         throw bad('a list of node names and { "regex": "…" } objects');
       }
-      for (const s of v) if (typeof s !== "string") nodeSelector(s as NodeSpec); // a bad pattern fails here, named
+      for (const s of v) checkPattern(s as NodeSpec, where);
       return v;
     case "object":
       if (!isObject(v) || !Object.values(v).every(isObject)) throw bad("an object of per-tensor objects");
