@@ -420,3 +420,14 @@ export function configSource(v: unknown): string {
   }
   return JSON.stringify(v);
 }
+
+/** The QConfig keys a notebook template writes out at their defaults, for the user to change. */
+const TEMPLATE_KEYS: readonly JobKey[] = ["format", "activationType", "targetCpu", "perChannel", "calibration.method"];
+
+/** The main QConfig options at the engine's defaults, as notebook source: `{ format: "qdq", …, calibration: { method: "mse" } }`. */
+export function defaultConfigSource(): string {
+  const d = engineDefaults();
+  const job: QuantizeJob = {};
+  for (const k of TEMPLATE_KEYS) setKey(job, k, getKey(d as QuantizeJob, k));
+  return configSource(job);
+}

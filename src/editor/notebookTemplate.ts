@@ -1,6 +1,7 @@
 // Notebooks the editor creates ("Open in notebook", "Benchmark this model", the quantization report's "Open in
 // notebook"): TypeScript cells for the PTQ kernel that reproduce what the button did. Cell sources are pure.
 import * as vscode from "vscode";
+import { defaultConfigSource } from "../../engine/quant/options";
 import { KERNELSPEC } from "../notebook/controller";
 
 export interface TemplateCell {
@@ -15,7 +16,7 @@ export function modelNotebookCells(modelPath: string): TemplateCell[] {
   return [
     { kind: "markdown", source: `# ${modelPath.split(/[\\/]/).pop()}\nLoad the model, quantize it, compare. INT8 dynamic needs no data; for INT8 static use \`quantizeStatic(fp32, out, openData(folder, model))\`.` },
     { kind: "code", source: `import { loadModel, quantizeDynamic } from "ptq";\nconst fp32 = ${q(modelPath)};\nconst model = await loadModel(fp32);\nmodel` },
-    { kind: "code", source: `// Fails rather than overwrite an existing file.\nconst int8 = ${q(int8)};\nawait quantizeDynamic(fp32, int8)` },
+    { kind: "code", source: `// Fails rather than overwrite an existing file. The QConfig at the engine's defaults: change what you need.\nconst int8 = ${q(int8)};\nawait quantizeDynamic(fp32, int8, ${defaultConfigSource()})` },
     ...benchmarkCells(modelPath, int8),
   ];
 }
@@ -29,7 +30,7 @@ export function starterNotebookCells(): TemplateCell[] {
       source: [
         `import { loadModel, prepare, calibrate, convert, benchmark, evaluate, openData } from "ptq";`,
         `// const model = await loadModel("model.onnx");`,
-        `// const prepared = await prepare(model);`,
+        `// const prepared = await prepare(model, ${defaultConfigSource()});   // QConfig at its defaults`,
         `// await calibrate(prepared, openData("calib/", model));   // a folder of .npy/.npz, test_data_set_* or images`,
         `// await (await convert(prepared)).save("model.int8.onnx");`,
         `"ptq ready"`,

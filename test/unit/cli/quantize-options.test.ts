@@ -10,7 +10,7 @@ import { UsageError } from "../../../cli/args";
 import { progressLine, progressPrinter } from "../../../cli/progress";
 import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "../../../cli/quantize-options";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "../../../engine/calibrate/types";
-import { configSource, defaultText, getKey, jobQConfig, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
+import { configSource, defaultConfigSource, defaultText, getKey, jobQConfig, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
 import { resolveConfig } from "../../../engine/quant/types";
 
 const parse = (...argv: string[]): QuantizeCall => {
@@ -160,6 +160,10 @@ test("a config as notebook source: keys in order, node names as strings, pattern
     `{ perChannel: false, calibration: { method: "entropy" }, exclude: ["a,b", "/x/", new RegExp("^h"), new RegExp("y")] }`);
   assert.equal(configSource({ overrides: { "a/b:0": { keepFloat: true } }, skipped: undefined }), `{ overrides: { "a/b:0": { keepFloat: true } } }`);
   assert.equal(configSource({}), "{}");
+  // The notebook templates' QConfig at the engine's defaults: evaluated, it resolves to exactly the defaults.
+  const literal = defaultConfigSource();
+  assert.match(literal, new RegExp(`calibration: \\{ method: "${DEFAULT_CALIBRATION_METHOD}" \\}`));
+  assert.deepEqual(resolveConfig(new Function(`return ${literal}`)()), resolveConfig({}));
 });
 
 test("one progress line: bar and counts, the engine's ETA when it gives one, nothing when disabled", () => {
