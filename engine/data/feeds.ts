@@ -3,10 +3,10 @@
 // expected. Also splitting a stacked array along its first axis into batches.
 
 import type { GraphProto, ModelProto } from "onnx-buf";
-import { DataType, dtypeName } from "../onnx/dtype";
+import { DataType, dtypeName, type NumericArrayType } from "../onnx/dtype";
 import { valueInfoTensor, type Dim } from "../onnx/proto";
 // Type names only: engine/runtime/tensors imports onnxruntime-node for types, erased at build time.
-import { dtypeFromOrt, ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
+import { dtypeFromOrt, feedArray, ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
 
 export type { Feeds, Tensor, TensorArray };
 /** @deprecated the old name of TensorArray, kept for engine/calibrate until it moves over. */
@@ -86,30 +86,14 @@ export function ortTypeName(t: DataType): string {
   return n;
 }
 
-export interface TensorArrayType {
-  new (n: number): TensorArray;
-  readonly name: string;
-  readonly BYTES_PER_ELEMENT: number;
-}
+/**
+ * The JS array each element type is fed as from data files: engine/runtime's, but float16 as its raw bits in a
+ * Uint16Array (how .npy files hold it).
+ */
+const arrayFor = (t: DataType): NumericArrayType | undefined => (t === DataType.FLOAT16 ? Uint16Array : feedArray(t));
 
-/** The JS array each element type is fed as (float16 as its raw bits in a Uint16Array, bool as Uint8Array). */
-const ARRAY_FOR: Partial<Record<DataType, TensorArrayType>> = {
-  [DataType.FLOAT]: Float32Array,
-  [DataType.DOUBLE]: Float64Array,
-  [DataType.FLOAT16]: Uint16Array,
-  [DataType.INT8]: Int8Array,
-  [DataType.UINT8]: Uint8Array,
-  [DataType.BOOL]: Uint8Array,
-  [DataType.INT16]: Int16Array,
-  [DataType.UINT16]: Uint16Array,
-  [DataType.INT32]: Int32Array,
-  [DataType.UINT32]: Uint32Array,
-  [DataType.INT64]: BigInt64Array,
-  [DataType.UINT64]: BigUint64Array,
-};
-
-export function arrayTypeFor(t: DataType): TensorArrayType {
-  const a = ARRAY_FOR[t];
+export function arrayTypeFor(t: DataType): NumericArrayType {
+  const a = arrayFor(t);
   if (!a) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);
   return a;
 }
@@ -120,7 +104,7 @@ export const formatShape = (s: readonly (Dim | undefined)[] | undefined): string
 /** Does this feed's array/type fit the input's element type? */
 function typeFits(spec: InputSpec, t: Tensor): boolean {
   if (t.type !== undefined) return t.type === ortType(spec.elemType);
-  const want = ARRAY_FOR[spec.elemType];
+  const want = arrayFor(spec.elemType);
   return want !== undefined && t.data.constructor === want;
 }
 
@@ -143,7 +127,7 @@ export function checkFeeds(feeds: Feeds, specs: readonly InputSpec[], source: st
     const what = `${source}: input "${spec.name}"`;
     if (!typeFits(spec, t)) {
       throw new DataError(
-        `${what} must be ${dtypeName(spec.elemType)} (${ARRAY_FOR[spec.elemType]?.name ?? "not feedable"}), got ${actualType(t)}`,
+        `${what} must be ${dtypeName(spec.elemType)} (${arrayFor(spec.elemType)?.name ?? "not feedable"}), got ${actualType(t)}`,
       );
     }
     const count = t.dims.reduce((a, d) => a * d, 1);

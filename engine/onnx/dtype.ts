@@ -5,19 +5,45 @@ import { OnnxError } from "./errors";
 
 export { DataType };
 
-/** Which JS array a decoded tensor of this type comes back as (see readTensor). */
-export type DecodedKind =
-  | "float32" // float and every smaller float format, decoded to float32 values
-  | "float64"
-  | "int8"
-  | "uint8"
-  | "int16"
-  | "uint16"
-  | "int32"
-  | "uint32"
-  | "int64"
-  | "uint64"
-  | "string";
+/** The typed array of each numeric decoded kind, the one place that pairs element types with JS arrays. */
+export const DECODED_ARRAYS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int8: Int8Array,
+  uint8: Uint8Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int64: BigInt64Array,
+  uint64: BigUint64Array,
+} as const;
+
+export type NumericKind = keyof typeof DECODED_ARRAYS;
+/** Which JS array a decoded tensor of this type comes back as (see readTensor): float32 for float and every smaller
+ *  float format (their values), string[] for strings. */
+export type DecodedKind = NumericKind | "string";
+/** A decoded numeric tensor's array (engine/onnx's TensorData, strings excluded). */
+export type NumericArray = InstanceType<(typeof DECODED_ARRAYS)[NumericKind]>;
+
+/** A typed array class, as DECODED_ARRAYS holds them. */
+export interface NumericArrayType {
+  new (n: number): NumericArray;
+  new (buffer: ArrayBuffer): NumericArray;
+  readonly name: string;
+  readonly BYTES_PER_ELEMENT: number;
+}
+
+/** The array a decoded tensor of this kind comes back as. */
+export function decodedArray(kind: NumericKind): NumericArrayType {
+  return DECODED_ARRAYS[kind];
+}
+
+/** The decoded kind of a typed array (the name onnxruntime gives its type, too), or undefined for other arrays. */
+export function kindOfArray(data: unknown): NumericKind | undefined {
+  for (const [kind, A] of Object.entries(DECODED_ARRAYS)) if (data instanceof A) return kind as NumericKind;
+  return undefined;
+}
 
 /** Which typed TensorProto field carries the values when raw_data is not used. */
 export type TypedField = "floatData" | "doubleData" | "int32Data" | "int64Data" | "uint64Data" | "stringData";

@@ -3,7 +3,7 @@
 // integers unpack to one element per byte; int64/uint64 stay exact as BigInt arrays.
 import { create } from "@bufbuild/protobuf";
 import { TensorProtoSchema, type TensorProto } from "onnx-buf";
-import { DataType, dtypeInfo, dtypeName, elementCount, storageBytes, type DTypeInfo } from "./dtype";
+import { DataType, DECODED_ARRAYS, decodedArray, dtypeInfo, dtypeName, elementCount, storageBytes, type DTypeInfo } from "./dtype";
 import { OnnxError } from "./errors";
 import { isExternal, readExternalBytes } from "./external";
 import * as fb from "./floatbits";
@@ -132,30 +132,8 @@ function fromRaw(t: TensorProto, d: DTypeInfo, bytes: Uint8Array, count: number)
     const codes = d.bits === 16 ? new Uint16Array(copyBytes(bytes)) : bytes;
     return decodeCodes(d, codes, n);
   }
-  switch (d.decoded) {
-    case "float32":
-      return new Float32Array(copyBytes(bytes));
-    case "float64":
-      return new Float64Array(copyBytes(bytes));
-    case "int8":
-      return new Int8Array(copyBytes(bytes));
-    case "uint8":
-      return d.id === DataType.BOOL ? decodeCodes(d, bytes, n) : new Uint8Array(copyBytes(bytes));
-    case "int16":
-      return new Int16Array(copyBytes(bytes));
-    case "uint16":
-      return new Uint16Array(copyBytes(bytes));
-    case "int32":
-      return new Int32Array(copyBytes(bytes));
-    case "uint32":
-      return new Uint32Array(copyBytes(bytes));
-    case "int64":
-      return new BigInt64Array(copyBytes(bytes));
-    case "uint64":
-      return new BigUint64Array(copyBytes(bytes));
-    case "string":
-      throw new OnnxError(`${describe(t, d)}: strings cannot be stored in raw_data (use string_data)`);
-  }
+  if (d.decoded === "string") throw new OnnxError(`${describe(t, d)}: strings cannot be stored in raw_data (use string_data)`);
+  return d.id === DataType.BOOL ? decodeCodes(d, bytes, n) : new (decodedArray(d.decoded))(copyBytes(bytes));
 }
 
 function fromTypedFields(t: TensorProto, d: DTypeInfo, count: number): TensorData {
@@ -186,18 +164,10 @@ function fromTypedFields(t: TensorProto, d: DTypeInfo, count: number): TensorDat
     case "int32Data": {
       const codes = codesFromInt32Data(t, d, n);
       if (SMALL_FLOAT_DECODE[d.id] || d.bits < 8 || d.id === DataType.BOOL) return decodeCodes(d, codes, n);
-      switch (d.decoded) {
-        case "int8":
-          return Int8Array.from(codes);
-        case "uint8":
-          return Uint8Array.from(codes);
-        case "int16":
-          return Int16Array.from(codes);
-        case "uint16":
-          return Uint16Array.from(codes);
-        default:
-          return Int32Array.from(codes);
-      }
+      // Left: int8, uint8, int16, uint16 and int32, each wrapped to its array as the spec stores them.
+      const out = new (decodedArray(d.decoded as "int32"))(codes.length) as Int32Array;
+      out.set(codes);
+      return out;
     }
   }
 }
@@ -277,40 +247,16 @@ function encodeRaw(d: DTypeInfo, data: TensorInput, what: string): Uint8Array {
     const codes = encodeCodes(d, toNumbers(data, n, what));
     return d.bits === 16 ? new Uint8Array(Uint16Array.from(codes).buffer) : Uint8Array.from(codes);
   }
+  if (d.decoded === "string") throw new OnnxError(`${what}: strings are stored in string_data, not raw_data`);
   let arr: ArrayBufferView;
-  switch (d.decoded) {
-    case "float32":
-      arr = data instanceof Float32Array ? data : Float32Array.from(toNumbers(data, n, what));
-      break;
-    case "float64":
-      arr = Float64Array.from(toNumbers(data, n, what));
-      break;
-    case "int8":
-      arr = Int8Array.from(toNumbers(data, n, what));
-      break;
-    case "uint8":
-      arr = Uint8Array.from(encodeCodes(d, toNumbers(data, n, what)));
-      break;
-    case "int16":
-      arr = Int16Array.from(toNumbers(data, n, what));
-      break;
-    case "uint16":
-      arr = Uint16Array.from(toNumbers(data, n, what));
-      break;
-    case "int32":
-      arr = Int32Array.from(toNumbers(data, n, what));
-      break;
-    case "uint32":
-      arr = Uint32Array.from(toNumbers(data, n, what));
-      break;
-    case "int64":
-      arr = BigInt64Array.from(toBigInts(data, n, what));
-      break;
-    case "uint64":
-      arr = BigUint64Array.from(toBigInts(data, n, what));
-      break;
-    case "string":
-      throw new OnnxError(`${what}: strings are stored in string_data, not raw_data`);
+  if (d.decoded === "float32" && data instanceof Float32Array) arr = data;
+  else if (d.decoded === "int64" || d.decoded === "uint64") arr = DECODED_ARRAYS[d.decoded].from(toBigInts(data, n, what));
+  else {
+    // Stored as the decoded array holds them (set() converts like the array's from(): truncating, wrapping).
+    const values = d.decoded === "uint8" ? encodeCodes(d, toNumbers(data, n, what)) : toNumbers(data, n, what);
+    const typed = new (decodedArray(d.decoded))(values.length) as Float64Array;
+    typed.set(values);
+    arr = typed;
   }
   return new Uint8Array(arr.buffer.slice(arr.byteOffset, arr.byteOffset + arr.byteLength));
 }

@@ -13,7 +13,7 @@ import type { TensorData } from "../onnx/tensor";
 import { checkFeedBytes, type Limits } from "../onnx/limits";
 import { createSession, type Session } from "./session";
 import { isUnsafeOutputType } from "./guard";
-import { dtypeFromOrt, ortType, type Feeds, type Tensor } from "./tensors";
+import { dtypeFromOrt, feedArray, ortType, type Feeds, type Tensor } from "./tensors";
 
 export interface IntermediateShape {
   /** The tensor (a node output). */
@@ -38,33 +38,17 @@ export interface ShapeOptions {
   limits?: Limits;
 }
 
-/** The array a zero-filled sample input of each type is made of (float16 goes to onnxruntime as float32 values). */
-const ZERO_ARRAYS: Partial<Record<DataType, { new (n: number): Exclude<TensorData, string[]>; BYTES_PER_ELEMENT: number }>> = {
-  [DataType.FLOAT]: Float32Array,
-  [DataType.FLOAT16]: Float32Array,
-  [DataType.DOUBLE]: Float64Array,
-  [DataType.INT64]: BigInt64Array,
-  [DataType.UINT64]: BigUint64Array,
-  [DataType.INT32]: Int32Array,
-  [DataType.UINT32]: Uint32Array,
-  [DataType.INT16]: Int16Array,
-  [DataType.UINT16]: Uint16Array,
-  [DataType.INT8]: Int8Array,
-  [DataType.UINT8]: Uint8Array,
-  [DataType.BOOL]: Uint8Array,
-};
-
 /** Bytes a sample element takes in memory (a string: one pointer to the shared empty string). */
 function sampleBytes(dtype: DataType): number {
   if (dtype === DataType.STRING) return 8;
-  const a = ZERO_ARRAYS[dtype];
+  const a = feedArray(dtype);
   if (!a) throw new OnnxError(`cannot make a sample input of type ${dtypeName(dtype)}`);
   return a.BYTES_PER_ELEMENT;
 }
 
 function zeros(dtype: DataType, n: number): TensorData {
   if (dtype === DataType.STRING) return Array.from({ length: n }, () => "");
-  const a = ZERO_ARRAYS[dtype];
+  const a = feedArray(dtype);
   if (!a) throw new OnnxError(`cannot make a sample input of type ${dtypeName(dtype)}`);
   return new a(n);
 }

@@ -1,7 +1,7 @@
-// Conversion between our tensors ({ dtype, dims, data }, as engine/onnx decodes them) and onnxruntime's Tensor.
-// float16 travels as IEEE half bits inside onnxruntime; on our side it is Float32Array, like readTensor gives.
+// The engine's one Tensor ({ data, dims, type }) and its conversion to and from onnxruntime's Tensor. float16 travels
+// as IEEE half bits inside onnxruntime; outputs come back as Float32Array values, like readTensor gives.
 import type { Tensor as OrtTensor } from "onnxruntime-node";
-import { DataType, dtypeName } from "../onnx/dtype";
+import { DataType, decodedArray, dtypeInfo, dtypeName, kindOfArray, type NumericArrayType } from "../onnx/dtype";
 import { OnnxError } from "../onnx/errors";
 import { float16ToFloat, floatToFloat16 } from "../onnx/floatbits";
 import type { TensorData } from "../onnx/tensor";
@@ -37,6 +37,12 @@ export function dtypeFromOrt(type: string): DataType | undefined {
 /** The numeric arrays a tensor holds (engine/onnx's decoded tensor data, strings excluded). */
 export type TensorArray = Exclude<TensorData, string[]>;
 
+/** The array an input of this type is fed as from values (float16 as float32 values, bool as uint8), if any. */
+export function feedArray(dtype: DataType): NumericArrayType | undefined {
+  const info = ortType(dtype) === undefined || dtype === DataType.STRING ? undefined : dtypeInfo(dtype);
+  return info && info.decoded !== "string" ? decodedArray(info.decoded) : undefined;
+}
+
 /**
  * The engine's one tensor: what the data readers yield, what a session takes and returns, what the analysis
  * measures. An onnxruntime Tensor fits (it has data, dims and type), so does a plain `{ data, dims }`.
@@ -66,18 +72,11 @@ export const isStringData = (data: Tensor["data"]): data is readonly string[] =>
 /** @deprecated the old name of Tensor, kept for engine/calibrate until it moves over. */
 export type RuntimeTensor = Tensor;
 
-function inferDtype(data: Tensor["data"]): DataType {
-  if (Array.isArray(data)) return DataType.STRING;
-  if (data instanceof Float32Array) return DataType.FLOAT;
-  if (data instanceof Float64Array) return DataType.DOUBLE;
-  if (data instanceof Int8Array) return DataType.INT8;
-  if (data instanceof Uint8Array) return DataType.UINT8;
-  if (data instanceof Int16Array) return DataType.INT16;
-  if (data instanceof Uint16Array) return DataType.UINT16;
-  if (data instanceof Int32Array) return DataType.INT32;
-  if (data instanceof Uint32Array) return DataType.UINT32;
-  if (data instanceof BigInt64Array) return DataType.INT64;
-  return DataType.UINT64;
+/** The element type an array holds when nothing says otherwise (Uint8Array is uint8, not bool). */
+function inferDtype(data: Tensor["data"]): DataType | undefined {
+  if (isStringData(data)) return DataType.STRING;
+  const kind = kindOfArray(data);
+  return kind === undefined ? undefined : dtypeFromOrt(kind);
 }
 
 /** `dtype`: the element type to send, where the caller knows it (the model input's); else `t.type` or the array's. */
