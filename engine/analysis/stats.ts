@@ -1,6 +1,7 @@
 // Pure statistics for benchmark and evaluate: order statistics, confidence intervals, paired tests and the rule
 // that says when a latency ratio is too noisy to report as a result. No I/O, no randomness outside the seeded PRNG,
 // so every figure is reproducible and testable against hand-computed values.
+import { seededRandom } from "../data/random";
 
 /** Quantile of an ascending-sorted array by linear interpolation (numpy's default, "type 7"). */
 export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
@@ -163,17 +164,8 @@ export function pairedProportionDiff(correctA: ArrayLike<boolean | number>, corr
   return { onlyA, onlyB, n, diff: { estimate: d, lo: d - half, hi: d + half, level }, stdErr, pValue: binomialTwoSidedHalf(onlyA, onlyA + onlyB) };
 }
 
-/** Mulberry32: a small seeded PRNG so bootstrap intervals are reproducible run to run. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** engine/data's seeded generator, re-exported for the callers that know it from here (tests, bench/). */
+export { seededRandom };
 
 /** Percentile bootstrap interval of the mean of per-sample differences b[i] − a[i] (paired). */
 export function pairedBootstrapMeanDiff(a: ArrayLike<number>, b: ArrayLike<number>, level = 0.95, resamples = 2000, seed = 1): Interval {

@@ -19,5 +19,5 @@ export { LIMITS, LimitError, limitOf, type LimitName, type Limits } from "../onn
 export { loadNpy, parseNpy } from "./npy";
 export { inputSpecs, openData, readNpyFolder, readNpz, readTestDataSets, type ModelInputsSource, type ReaderOptions } from "./readers";
 export { imageHeader, readImageFolder, type ImageHeader, type ImageOptions } from "./images";
-export { randomData, type RandomDataOptions } from "./random";
+export { randomData, seededRandom, type RandomDataOptions } from "./random";
 export { ZipFile, type ZipEntry } from "./zip";

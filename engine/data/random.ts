@@ -21,19 +21,27 @@ export interface RandomDataOptions {
   limits?: Limits;
 }
 
+/**
+ * Mulberry32: the engine's one seeded generator, uniform in [0, 1), so generated inputs and bootstrap intervals are
+ * the same on every run and machine.
+ */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Float inputs get standard normal values, integer inputs uniform integers, bool inputs 0/1. */
 export function* randomData(model: ModelInputsSource, n: number, options: RandomDataOptions = {}): Generator<Feeds> {
   const specs = inputSpecs(model);
   const warn = options.warn ?? ((m: string) => process.emitWarning(m, "PTQRandomData"));
   warn(`calibrating on ${n} batch(es) of RANDOM data: the ranges will not match real inputs; use real samples for a model you ship`);
-  let state = (options.seed ?? 1) >>> 0 || 1;
-  // xorshift32: fast, seedable, good enough for test inputs.
-  const next = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
+  const next = seededRandom(options.seed ?? 1);
   const shapes = specs.map((s) => {
     const given = options.shapes?.[s.name];
     if (given) return [...given];
