@@ -1,7 +1,6 @@
 // `ptq bench A.onnx [B.onnx …]`: latency, throughput, size and load figures of several models measured in one
 // process, interleaved; the first model is the baseline for ratios. JSON schema: docs/cli.md.
 
-import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { benchmark, type BenchmarkOptions } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
@@ -9,7 +8,21 @@ import { sliceRows, type Feeds } from "../engine/analysis/feeds";
 import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
 import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
+import { EP_FLAG, flagLines, HELP_FLAG, parseFlags, SHAPE_FLAG, THREADS_FLAG, type Flag } from "./flags";
 import { benchmarkText } from "../kernel/views/benchmark-view";
+
+const FLAGS = [
+  { name: "data", arg: "PATH", help: "inputs to run on, in any format --calib takes: a folder of .npy batches (or one <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or images; its shapes are used", default: "seeded random data shaped from the first model's inputs" },
+  SHAPE_FLAG,
+  { name: "batch", arg: "N[,M]", help: "batch size(s) to measure; with --data, the first N samples", default: 1 },
+  THREADS_FLAG,
+  { name: "runs", arg: "N", help: "timed runs per model and batch size", default: 50 },
+  { name: "seconds", arg: "S", help: "time budget per batch size instead of a run count" },
+  { name: "warmup", arg: "N", help: "untimed runs after the cold run", default: 5 },
+  EP_FLAG,
+  { name: "json", help: "print the result as JSON (schema in docs/cli.md)" },
+  HELP_FLAG,
+] as const satisfies Flag[];
 
 const HELP = `Usage: ptq bench A.onnx [B.onnx ...] [options]
 
@@ -17,41 +30,14 @@ Measures every model in one process, runs interleaved (A B, B A, ...), threads p
 The first model is the baseline: the others get a speed-up with a 95% interval.
 
 Options:
-  --data PATH      inputs to run on, in any format --calib takes: a folder of .npy batches (or one <input>.npy
-                   per input), an .npz file or folder, ONNX test_data_set_* folders, or images; its shapes are used.
-                   Default: seeded random data shaped from the first model's inputs
-  --shape [NAME=]DIMS  full shape of generated inputs, e.g. x=1x3x48x320 (repeatable; NAME= may be left out for
-                   a one-input model): needed where an input has a symbolic dim other than the batch
-  --batch N[,M]    batch size(s) to measure (default 1); with --data, the first N samples
-  --threads N      intra-op threads (default: all cores); inter-op is always 1
-  --runs N         timed runs per model and batch size (default 50)
-  --seconds S      time budget per batch size instead of a run count
-  --warmup N       untimed runs after the cold run (default 5)
-  --ep cpu|cuda    execution provider (default cpu)
-  --json           print the result as JSON (schema in docs/cli.md)
-  -h, --help       this help
+${flagLines(FLAGS).join("\n")}
 
 Exit codes: 0 ok, 1 failure (bad model, bad data), 2 usage.`;
 
 export async function run(argv: string[]): Promise<number> {
   let opts;
   try {
-    opts = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        data: { type: "string" },
-        shape: { type: "string", multiple: true },
-        batch: { type: "string" },
-        threads: { type: "string" },
-        runs: { type: "string" },
-        seconds: { type: "string" },
-        warmup: { type: "string" },
-        ep: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    opts = parseFlags(argv, FLAGS);
   } catch (e) {
     process.stderr.write(`ptq bench: ${(e as Error).message}\n\n${HELP}\n`);
     return 2;

@@ -4,7 +4,6 @@
 
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { benchmark } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { evaluate } from "../engine/analysis/evaluate";
@@ -16,9 +15,25 @@ import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
 import { makeTempDir, untrackTemp } from "../engine/onnx/tempdir";
 import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
 import { checkOutput, checkOutputFolder, errorMessage, writeFileAtomic } from "./files";
+import { flagLines, HELP_FLAG, parseFlags, THREADS_FLAG, type Flag } from "./flags";
 
 // From source (tsx) __dirname is cli/; bundled into out/cli.js it is out/: the repository is one level up either way.
 const FIXTURES = [path.resolve(__dirname, "..", "test", "fixtures")].find((p) => existsSync(p)) ?? path.resolve("test", "fixtures");
+
+const CALIB_SAMPLES = 128;
+const SECONDS = 4;
+
+const FLAGS = [
+  { name: "model", arg: "FILE", help: "float model", default: "test/fixtures/models/cnn.onnx" },
+  { name: "eval", arg: "DIR", help: "held-out x.npy + y.npy", default: "test/fixtures/data/eval" },
+  { name: "calib", arg: "DIR", help: "calibration .npy folder", default: "test/fixtures/data/calib/npy" },
+  { name: "calib-samples", arg: "N", help: "calibration files to use", default: CALIB_SAMPLES },
+  { name: "out", arg: "DIR", help: "where the INT8 model and report.html go", default: "a new temp folder" },
+  { name: "overwrite", help: "replace the INT8 model and report.html if --out already holds them" },
+  { name: "seconds", arg: "S", help: "benchmark time per batch size", default: SECONDS },
+  THREADS_FLAG,
+  HELP_FLAG,
+] as const satisfies Flag[];
 
 const HELP = `Usage: ptq demo [options]      (npm run demo)
 
@@ -26,15 +41,7 @@ Quantizes the bundled CNN (trained on Fashion-MNIST) to INT8 with default settin
 FP32 vs INT8: file size, latency, throughput and held-out accuracy with a paired 95% interval.
 
 Options:
-  --model FILE     float model (default test/fixtures/models/cnn.onnx)
-  --eval DIR       held-out x.npy + y.npy (default test/fixtures/data/eval)
-  --calib DIR      calibration .npy folder (default test/fixtures/data/calib/npy)
-  --calib-samples N  calibration files to use (default 128)
-  --out DIR        where the INT8 model and report.html go (default: a new temp folder)
-  --overwrite      replace the INT8 model and report.html if --out already holds them
-  --seconds S      benchmark time per batch size (default 4)
-  --threads N      intra-op threads (default: all cores)
-  -h, --help       this help`;
+${flagLines(FLAGS).join("\n")}`;
 
 interface DemoConfig {
   model: string;
@@ -49,29 +56,17 @@ interface DemoConfig {
 }
 
 function parse(argv: string[]): DemoConfig | "help" {
-  const { values: v } = parseArgs({
-    args: argv,
-    options: {
-      model: { type: "string" },
-      eval: { type: "string" },
-      calib: { type: "string" },
-      "calib-samples": { type: "string" },
-      out: { type: "string" },
-      overwrite: { type: "boolean" },
-      seconds: { type: "string" },
-      threads: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  const { values: v, positionals } = parseFlags(argv, FLAGS);
   if (v.help) return "help";
+  if (positionals.length) throw new UsageError(`ptq demo takes no model argument (got "${positionals[0]}"); use --model FILE`);
   return {
     model: v.model ?? path.join(FIXTURES, "models", "cnn.onnx"),
     evalDir: v.eval ?? path.join(FIXTURES, "data", "eval"),
     calibDir: v.calib ?? path.join(FIXTURES, "data", "calib", "npy"),
-    calibSamples: v["calib-samples"] !== undefined ? parsePositiveInt(v["calib-samples"], "--calib-samples") : 128,
+    calibSamples: v["calib-samples"] !== undefined ? parsePositiveInt(v["calib-samples"], "--calib-samples") : CALIB_SAMPLES,
     out: v.out,
     overwrite: v.overwrite === true,
-    seconds: v.seconds !== undefined ? parsePositiveNumber(v.seconds, "--seconds") : 4,
+    seconds: v.seconds !== undefined ? parsePositiveNumber(v.seconds, "--seconds") : SECONDS,
     threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
   };
 }

@@ -1,19 +1,27 @@
 // `ptq inspect MODEL [--json] [--no-shapes] [--shape NAME=DIMS] [--dim NAME=SIZE]`: what a model holds (inputs,
 // outputs, ops, parameters, opsets) and, by running it on zeros, the shape of every intermediate tensor. A dim that
 // depends on a symbolic input dim prints as that symbol (or "?"), never as the size the run happened to use.
-import { parseArgs } from "node:util";
 import { formatAmount, LIMITS, LimitError } from "../engine/onnx/limits";
 import { Model } from "../engine/onnx/model";
 import { makeValueInfo, valueInfoTensor, type Dim } from "../engine/onnx/proto";
 import { formatSummary, summarize } from "../engine/onnx/summary";
 import type { IntermediateShape } from "../engine/runtime/shapes";
 import { parsePositiveInt, parseShapeFlags, resolveShapes, shapeText, UsageError, type DeclaredInput } from "./args";
+import { flagLines, HELP_FLAG, parseFlags, SHAPE_FLAG, type Flag } from "./flags";
 
 /** Sizes an unknown dim gets in the run unless --dim or --shape says otherwise: a batch dim 1; any other 64, large
  * enough that a dim divided by the network's strides (32 in most CNNs) still changes when the run doubles it. */
 const PROBE = { batch: 1, other: 64 };
 /** Past this many symbolic dims, one run marks every dependent dim "?" instead of one run per symbol. */
 const MAX_SYMBOL_RUNS = 4;
+
+const FLAGS = [
+  { name: "json", help: "print JSON instead of text" },
+  { name: "no-shapes", help: "do not run the model (no intermediate shapes)" },
+  { ...SHAPE_FLAG, help: "run with this input shape, e.g. x=1x3x48x320 (repeatable; NAME= may be left out for a one-input model): the table then shows the sizes at that shape" },
+  { name: "dim", arg: "NAME=SIZE", multiple: true, help: "size to run a symbolic input dimension at, which stays symbolic in the table (repeatable)", default: `${PROBE.batch} for a first dimension, ${PROBE.other} for any other` },
+  HELP_FLAG,
+] as const satisfies Flag[];
 
 const HELP = `Usage: ptq inspect MODEL [options]
 
@@ -24,13 +32,7 @@ symbol's name, or "?" when it follows several or an unnamed one. Zero inputs ove
 in all (default ${formatAmount("feedBytes", LIMITS.feedBytes.default)}) are not built: the model is not run, the summary still prints.
 
 Options:
-  --json               print JSON instead of text
-  --no-shapes          do not run the model (no intermediate shapes)
-  --shape [NAME=]DIMS  run with this input shape, e.g. x=1x3x48x320 (repeatable; NAME= may be left out for a
-                       one-input model): the table then shows the sizes at that shape
-  --dim NAME=SIZE      size to run a symbolic input dimension at, which stays symbolic in the table
-                       (repeatable; default ${PROBE.batch} for a first dimension, ${PROBE.other} for any other)
-  -h, --help           show this help
+${flagLines(FLAGS).join("\n")}
 
 Exit codes: 0 ok, 1 the model cannot be read, 2 usage.`;
 
@@ -51,17 +53,7 @@ interface Args {
 }
 
 function parse(argv: string[]): Args | "help" {
-  const { values: v, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      json: { type: "boolean" },
-      "no-shapes": { type: "boolean" },
-      shape: { type: "string", multiple: true },
-      dim: { type: "string", multiple: true },
-      help: { type: "boolean", short: "h" },
-    },
-  });
+  const { values: v, positionals } = parseFlags(argv, FLAGS);
   if (v.help) return "help";
   if (positionals.length !== 1) throw new UsageError(`give exactly one model file (got ${positionals.length})`);
   const dims: Record<string, number> = {};

@@ -3,10 +3,21 @@
 // and for committing a notebook that reads well on GitHub.
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { runNotebook, serializeNotebook } from "../client/notebook/run";
 import { oneOf, parsePositiveNumber, UsageError } from "./args";
 import { checkOutput, errorMessage, writeFileAtomic } from "./files";
+import { EP_FLAG, flagLines, HELP_FLAG, parseFlags, type Flag } from "./flags";
+
+const FLAGS = [
+  { name: "output", short: "o", arg: "FILE", help: "where to write the executed notebook (never over an existing file unless --force)" },
+  { name: "in-place", help: "write the outputs into NOTEBOOK itself" },
+  { name: "force", help: "let -o replace an existing file" },
+  { name: "allow-errors", help: "keep running after a failing cell; exit 0 even if some failed" },
+  { name: "timeout", arg: "S", help: "stop a cell (and its kernel) after S seconds", default: "no limit" },
+  { ...EP_FLAG, help: "default execution provider for the cells' sessions" },
+  { name: "json", help: "print a JSON summary instead of progress lines" },
+  HELP_FLAG,
+] as const satisfies Flag[];
 
 const HELP = `Usage: ptq notebook run NOTEBOOK.ipynb (-o OUT.ipynb | --in-place) [options]
 
@@ -16,14 +27,7 @@ notebook with each cell's outputs and execution count. Stops at the first failin
 cleared) unless --allow-errors.
 
 Options:
-  -o, --output FILE   where to write the executed notebook (never over an existing file unless --force)
-  --in-place          write the outputs into NOTEBOOK itself
-  --force             let -o replace an existing file
-  --allow-errors      keep running after a failing cell; exit 0 even if some failed
-  --timeout S         stop a cell (and its kernel) after S seconds (default: no limit)
-  --ep cpu|cuda       default execution provider for the cells' sessions (default cpu)
-  --json              print a JSON summary instead of progress lines
-  -h, --help          this help
+${flagLines(FLAGS).join("\n")}
 
 Exit codes: 0 all cells ran, 1 a cell failed (or the notebook could not be read), 2 usage.`;
 
@@ -44,20 +48,7 @@ export async function run(argv: string[]): Promise<number> {
   let cfg;
   try {
     if (sub !== "run") throw new UsageError(`unknown subcommand "${sub}" (only "run")`);
-    const { values: v, positionals } = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      options: {
-        output: { type: "string", short: "o" },
-        "in-place": { type: "boolean" },
-        force: { type: "boolean" },
-        "allow-errors": { type: "boolean" },
-        timeout: { type: "string" },
-        ep: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    const { values: v, positionals } = parseFlags(rest, FLAGS);
     if (v.help) {
       process.stdout.write(HELP + "\n");
       return 0;

@@ -2,14 +2,13 @@
 // parseArgs with the table's flags, the file read by the table's schema, flags over the file, then the checks
 // between options (which mode an option applies to, what needs --calib). The help text is generated from the table.
 import { readFileSync } from "node:fs";
-import { parseArgs, type ParseArgsConfig } from "node:util";
-
-type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig["options"]>;
+import { parseArgs } from "node:util";
 import {
   getKey, keysSet, mergeJobs, optionByFlag, OptionError, QUANT_OPTIONS, QUANTIZE_MODES, readJob, setKey, valueFromText, defaultText,
   type JobKey, type QuantizeJob, type QuantizeMode, type QuantOption,
 } from "../engine/quant/options";
 import { UsageError } from "./args";
+import { flagLines, helpLine, parseOptions, usageError, type Flag } from "./flags";
 
 /** A parsed `ptq quantize` call: the model, where to write, and the job (file and flags merged). */
 export interface QuantizeCall {
@@ -24,18 +23,22 @@ export interface QuantizeCall {
 }
 
 /** The command's own flags, apart from the job's options. */
-const COMMAND_FLAGS = {
-  output: { type: "string", short: "o" },
-  config: { type: "string" },
-  overwrite: { type: "boolean" },
-  json: { type: "boolean" },
-  help: { type: "boolean", short: "h" },
-} as const satisfies ParseArgsOptionsConfig;
+const OUTPUT_FLAGS = [
+  { name: "output", short: "o", arg: "OUT", help: "where to write the quantized model (required)" },
+  { name: "config", arg: "FILE", help: "the options below as a JSON file (docs/config.md); flags given here override it" },
+] as const satisfies Flag[];
+const COMMAND_FLAGS = [
+  { name: "overwrite", help: "replace OUT if it exists" },
+  { name: "json", help: "print the summary as JSON on stdout" },
+  { name: "help", short: "h", help: "show this help" },
+] as const satisfies Flag[];
 
-const FLAG_OPTIONS: ParseArgsOptionsConfig = {
-  ...Object.fromEntries(QUANT_OPTIONS.filter((o) => o.flag).map((o) => [o.flag!.slice(2), { type: o.arg ? "string" : "boolean", multiple: true }])),
+/** The table's flags (each may repeat: the tokens say which came last) and the command's own. */
+const FLAG_OPTIONS = parseOptions([
+  ...OUTPUT_FLAGS,
+  ...QUANT_OPTIONS.filter((o) => o.flag).map((o): Flag => ({ name: o.flag!.slice(2), arg: o.arg, multiple: true, help: o.help })),
   ...COMMAND_FLAGS,
-};
+]);
 
 /** Reads argv (and the --config file it names); "help" for -h/--help. Usage errors are UsageErrors. */
 export function parseQuantizeArgs(argv: readonly string[]): QuantizeCall | "help" {
@@ -43,9 +46,7 @@ export function parseQuantizeArgs(argv: readonly string[]): QuantizeCall | "help
   try {
     parsed = parseArgs({ args: [...argv], options: FLAG_OPTIONS, allowPositionals: true, strict: true, tokens: true });
   } catch (e) {
-    // node:util's own words for an unknown flag run on about '--' and positionals: say it as every command does.
-    const unknown = (e as NodeJS.ErrnoException).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /'([^']+)'/.exec((e as Error).message)?.[1] : undefined;
-    throw new UsageError(unknown ? `unknown option ${unknown}` : (e as Error).message);
+    throw usageError(e);
   }
   const { values: v, positionals, tokens } = parsed;
   if (v.help) return "help";
@@ -120,30 +121,6 @@ function checkJob(job: QuantizeJob, mode: QuantizeMode, where: (key: JobKey) => 
   }
 }
 
-const COLUMN = 28;
-const WIDTH = 118;
-
-/** "  --flag ARG   help (default X)", wrapped under the help column. */
-function helpLine(names: string, text: string): string {
-  const words = text.split(" ");
-  const lines: string[] = [];
-  let line = `  ${names}`.padEnd(COLUMN - 1);
-  // A name that fills the column gets a line of its own.
-  if (names.length + 2 > COLUMN - 2) {
-    lines.push(line);
-    line = "".padEnd(COLUMN - 1);
-  }
-  for (const w of words) {
-    if (line.length + 1 + w.length > WIDTH && line.trim() !== "") {
-      lines.push(line);
-      line = "".padEnd(COLUMN - 1);
-    }
-    line += ` ${w}`;
-  }
-  lines.push(line);
-  return lines.join("\n");
-}
-
 function optionLine(o: QuantOption): string {
   const d = defaultText(o);
   return helpLine(`${o.flag}${o.arg ? ` ${o.arg}` : ""}`, `${o.help}${d ? ` (default ${d})` : ""}`);
@@ -161,12 +138,9 @@ export function quantizeHelp(): string {
     "int4 and fp4 quantize weights only. The input file is never modified; OUT is written atomically.",
     "",
     "Options:",
-    helpLine("-o, --output OUT", "where to write the quantized model (required)"),
-    helpLine("--config FILE", "the options below as a JSON file (docs/config.md); flags given here override it"),
+    ...flagLines(OUTPUT_FLAGS),
     ...section("quantize"),
-    helpLine("--overwrite", "replace OUT if it exists"),
-    helpLine("--json", "print the summary as JSON on stdout"),
-    helpLine("-h, --help", "show this help"),
+    ...flagLines(COMMAND_FLAGS),
     "",
     "Accuracy target (static mode): give the most sensitive nodes 16-bit activations, or keep them in float, until it is met",
     ...section("target"),

@@ -2,7 +2,6 @@
 // with the paired interval of the difference, and the benchmark of both models. Exit 3 when a threshold given on
 // the command line is violated. JSON schema: docs/cli.md.
 
-import { parseArgs } from "node:util";
 import { existsSync } from "node:fs";
 import { benchmark, shapesAtBatch } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
@@ -12,8 +11,30 @@ import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
 import { buildReport, reportHtml, reportText } from "./report-document";
 import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
 import { checkOutput, errorMessage, writeFileAtomic } from "./files";
+import { flagLines, HELP_FLAG, parseFlags, SHAPE_FLAG, THREADS_FLAG, type Flag } from "./flags";
 
 const METRICS = ["top1", "top5", "f1", "mse", "psnr", "cosine", "cer", "wer", "agreement"] as const;
+
+/** The benchmark's defaults here: a report's speed figure is one batch size, fewer runs than `ptq bench`. */
+const BATCH = 1;
+const RUNS = 30;
+
+const FLAGS = [
+  { name: "data", arg: "PATH", help: "held-out inputs, in any format --calib takes: a folder of .npy batches (or one <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or images; labels, optional, in y.npy beside .npy files or as array \"y\" in each .npz. Its shapes are used for the benchmark too", default: "256 seeded random samples scored against IN's outputs (cosine)" },
+  { name: "labels", arg: "FILE", help: "labels .npy (class ids, targets or token ids)", default: "the labels found with --data" },
+  SHAPE_FLAG,
+  { name: "metric", arg: "M", help: METRICS.join(", "), default: "top1 with labels, agreement with unlabelled --data, cosine on random samples" },
+  { name: "limit", arg: "N", help: "score only the first N samples" },
+  { name: "max-drop", arg: "X", help: "exit 3 if OUT's metric is worse than IN's by more than X (percentage points for accuracy-like metrics, metric units otherwise)" },
+  { name: "min-speedup", arg: "X", help: "exit 3 if OUT's median-latency speed-up over IN is below X" },
+  { name: "batch", arg: "N", help: "benchmark batch size", default: BATCH },
+  { name: "runs", arg: "N", help: "benchmark runs per model", default: RUNS },
+  THREADS_FLAG,
+  { name: "html", arg: "FILE", help: "also write a self-contained HTML report" },
+  { name: "overwrite", help: "let --html replace an existing file" },
+  { name: "json", help: "print the report as JSON (schema in docs/cli.md)" },
+  HELP_FLAG,
+] as const satisfies Flag[];
 
 const HELP = `Usage: ptq report IN.onnx OUT.onnx [options]
 
@@ -21,52 +42,14 @@ Compares a quantized model (OUT) with its original (IN): the metric on held-out 
 95% interval of the difference, and latency/throughput/size of both (interleaved, threads pinned).
 
 Options:
-  --data PATH         held-out inputs, in any format --calib takes: a folder of .npy batches (or one
-                      <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or
-                      images; labels, optional, in y.npy beside .npy files or as array "y" in each .npz.
-                      Its shapes are used for the benchmark too.
-                      Default: 256 seeded random samples scored against IN's outputs (cosine)
-  --labels FILE       labels .npy (class ids, targets or token ids); default the labels found with --data
-  --shape [NAME=]DIMS full shape of the random samples, e.g. x=1x3x48x320 (repeatable; NAME= may be left
-                      out for a one-input model): needed where an input has a symbolic dim other than the batch
-  --metric M          ${METRICS.join(", ")} (default: top1 with labels, agreement without)
-  --limit N           score only the first N samples
-  --max-drop X        exit 3 if OUT's metric is worse than IN's by more than X
-                      (percentage points for accuracy-like metrics, metric units otherwise)
-  --min-speedup X     exit 3 if OUT's median-latency speed-up over IN is below X
-  --batch N           benchmark batch size (default 1)
-  --runs N            benchmark runs per model (default 30)
-  --threads N         intra-op threads (default: all cores)
-  --html FILE         also write a self-contained HTML report
-  --overwrite         let --html replace an existing file
-  --json              print the report as JSON (schema in docs/cli.md)
-  -h, --help          this help
+${flagLines(FLAGS).join("\n")}
 
 Exit codes: 0 ok, 1 failure (bad model, bad data), 2 usage, 3 a --max-drop/--min-speedup limit violated.`;
 
 export async function run(argv: string[]): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        data: { type: "string" },
-        shape: { type: "string", multiple: true },
-        labels: { type: "string" },
-        metric: { type: "string" },
-        limit: { type: "string" },
-        "max-drop": { type: "string" },
-        "min-speedup": { type: "string" },
-        batch: { type: "string" },
-        runs: { type: "string" },
-        threads: { type: "string" },
-        html: { type: "string" },
-        overwrite: { type: "boolean" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
+    parsed = parseFlags(argv, FLAGS);
   } catch (e) {
     process.stderr.write(`ptq report: ${(e as Error).message}\n\n${HELP}\n`);
     return 2;
@@ -88,8 +71,8 @@ export async function run(argv: string[]): Promise<number> {
       limit: v.limit !== undefined ? parsePositiveInt(v.limit, "--limit") : undefined,
       maxDrop: v["max-drop"] !== undefined ? parseNonNegativeNumber(v["max-drop"], "--max-drop") : undefined,
       minSpeedup: v["min-speedup"] !== undefined ? parsePositiveNumber(v["min-speedup"], "--min-speedup") : undefined,
-      batch: v.batch !== undefined ? parsePositiveInt(v.batch, "--batch") : 1,
-      runs: v.runs !== undefined ? parsePositiveInt(v.runs, "--runs") : 30,
+      batch: v.batch !== undefined ? parsePositiveInt(v.batch, "--batch") : BATCH,
+      runs: v.runs !== undefined ? parsePositiveInt(v.runs, "--runs") : RUNS,
       threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
       shapes: parseShapeFlags(v.shape),
     };
