@@ -3,7 +3,8 @@
 // it keeps a crafted model from reading arbitrary files): the real path (symbolic links resolved) must lie in the
 // model's real folder and be a regular file, as onnxruntime requires. Validation and reading both go through
 // openExternal, so what loads is what reads.
-import { closeSync, constants, fstatSync, openSync, readSync, realpathSync, type Stats } from "node:fs";
+import { closeSync, constants, fstatSync, openSync, read, readSync, realpathSync, type Stats } from "node:fs";
+import { promisify } from "node:util";
 import path from "node:path";
 import { TensorProto_DataLocation, type TensorProto } from "onnx-buf";
 import { OnnxError } from "./errors";
@@ -65,14 +66,34 @@ export function openRegularFile(file: string, refuse: (kind: string) => Error): 
   }
 }
 
-/** Fills `out` from `fd` at `position`, in IO_CHUNK pieces. `what` names the file and tensor for a short read. */
-export function readAt(fd: number, out: Uint8Array, position: number, what: string): void {
+/** One read that filling a buffer asks for: into `out` at `offset`, `length` bytes from file position `at`. */
+type ReadStep = { offset: number; length: number; at: number };
+
+/**
+ * The reads that fill `out` from file position `position` in IO_CHUNK pieces, each told how many bytes came: the one
+ * loop behind readAt and readAtAsync. `what` names the file and tensor for a short read.
+ */
+function* fillSteps(out: Uint8Array, position: number, what: string): Generator<ReadStep, void, number> {
   for (let done = 0; done < out.byteLength; ) {
-    const n = readSync(fd, out, done, Math.min(IO_CHUNK, out.byteLength - done), position + done);
+    const n = yield { offset: done, length: Math.min(IO_CHUNK, out.byteLength - done), at: position + done };
     if (n <= 0) throw new OnnxError(`${what}: the file ended after ${done} of ${out.byteLength} bytes (it changed while being read?)`);
     done += n;
   }
 }
+
+/** Fills `out` from `fd` at `position`, in IO_CHUNK pieces. `what` names the file and tensor for a short read. */
+export function readAt(fd: number, out: Uint8Array, position: number, what: string): void {
+  const steps = fillSteps(out, position, what);
+  for (let s = steps.next(); !s.done; ) s = steps.next(readSync(fd, out, s.value.offset, s.value.length, s.value.at));
+}
+
+/** readAt without blocking the event loop while the bytes come. */
+export async function readAtAsync(fd: number, out: Uint8Array, position: number, what: string): Promise<void> {
+  const steps = fillSteps(out, position, what);
+  for (let s = steps.next(); !s.done; ) s = steps.next((await readAsync(fd, out, s.value.offset, s.value.length, s.value.at)).bytesRead);
+}
+
+const readAsync = promisify(read);
 
 /** The location/offset/length of an external tensor, validated. */
 export function externalRef(t: TensorProto): ExternalRef {

@@ -3,13 +3,12 @@
 // saving is atomic (temp file + rename) and moves tensors to an external data file when the model would not fit
 // protobuf's 2 GB limit.
 import { clone as cloneMessage, create, fromBinary } from "@bufbuild/protobuf";
-import { closeSync, existsSync, read } from "node:fs";
-import { promisify } from "node:util";
+import { closeSync, existsSync } from "node:fs";
 import path from "node:path";
 import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
 import { encodeModel } from "./encode";
 import { OnnxError, outputExists } from "./errors";
-import { isExternal, openRegularFile, readAt } from "./external";
+import { isExternal, openRegularFile, readAt, readAtAsync } from "./external";
 import { allTensors } from "./graph";
 import { describeNonOnnx, locateWireError, validateModel } from "./validate";
 import { readTensor, type TensorValue } from "./tensor";
@@ -39,13 +38,9 @@ export class Model {
     const { fd, size } = openModelFile(file);
     const bytes = new Uint8Array(size);
     try {
-      for (let done = 0; done < size; ) {
-        const n = await readAsync(fd, bytes, done, size - done, done);
-        if (n <= 0) throw new Error(`the file ended after ${done} of ${size} bytes (it changed while being read?)`);
-        done += n;
-      }
+      await readAtAsync(fd, bytes, 0, `${file}: cannot read the model file`);
     } catch (e) {
-      throw new OnnxError(`cannot read the model file: ${(e as Error).message}`, file);
+      throw readError(e, file);
     } finally {
       closeSync(fd);
     }
@@ -57,6 +52,8 @@ export class Model {
     const bytes = new Uint8Array(size);
     try {
       readAt(fd, bytes, 0, `${file}: cannot read the model file`);
+    } catch (e) {
+      throw readError(e, file);
     } finally {
       closeSync(fd);
     }
@@ -153,8 +150,9 @@ export class Model {
   }
 }
 
-const readAsync = (fd: number, into: Uint8Array, offset: number, length: number, position: number) =>
-  promisify(read)(fd, into, offset, length, position).then((r) => r.bytesRead);
+/** A failed read of a model file, as an OnnxError that names the file (a short read already is one). */
+const readError = (e: unknown, file: string): Error =>
+  e instanceof OnnxError ? e : new OnnxError(`cannot read the model file: ${(e as Error).message}`, file);
 
 /** Protobuf cannot decode a message of 2 GiB or more: bigger models keep their weights in external data. */
 const PROTOBUF_MAX_BYTES = 2 ** 31 - 1;
