@@ -1,7 +1,7 @@
 // "Quantize model…" (explorer context menu, ONNX editor, palette): wizard → a config beside the output
 // (OUT.ptq.json) → `ptq quantize --config` in a child process with a cancellable progress notification → atomic
 // rename beside the input → `ptq report` → report webview, which shows the command that runs the config again.
-import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import path from "node:path";
@@ -13,10 +13,11 @@ import { targetModel } from "../editor/modelFile";
 import { openTemplateNotebook } from "../editor/notebookTemplate";
 import { ONNX_EDITOR_VIEW_TYPE } from "../editor/onnxEditor";
 import { viewsApi } from "../views";
-import { configPath, configText, defaultOptions, quantizeArgs, quantizeJob, reportArgs, reproduceCommand, type QuantizeOptions } from "./options";
+import { defaultOptions, quantizeArgs, reportArgs, reproduceCommand, type QuantizeOptions } from "./options";
 import { writeRandomCalibrationFile } from "./randomCalib";
 import { prepareReportData, removeReportData, type ReportData } from "./reportData";
 import { randomCalibrationFile, reproduceCells } from "./reproduce";
+import { writeRunConfig, type RunConfig } from "./runConfig";
 import type { QuantizeReportView, ReportSubset } from "./reportHtml";
 import { showReportPanel } from "./reportPanel";
 import { parseJsonOutput, runCli } from "./runner";
@@ -42,16 +43,17 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
   const t0 = Date.now();
   // Calibration and report data are disjoint: held-out samples, or a note on the page saying why there are none.
   let data: ReportData;
+  let config: RunConfig;
   try {
-    data = prepareReportData(o, fromBinary(ModelProtoSchema, readFileSync(o.input)));
+    const model = fromBinary(ModelProtoSchema, readFileSync(o.input));
+    data = prepareReportData(o, model);
+    try {
+      config = writeRunConfig(o, model, data);
+    } catch (e) {
+      removeReportData(data);
+      throw e;
+    }
   } catch (e) {
-    return { error: e instanceof Error ? e.message : String(e) };
-  }
-  let config: WrittenConfig;
-  try {
-    config = writeConfig(o, data);
-  } catch (e) {
-    removeReportData(data);
     return { error: e instanceof Error ? e.message : String(e) };
   }
   const args = quantizeArgs(o, tmp, config.file, config.calib);
@@ -99,36 +101,6 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
     removeReportData(data);
     if (!succeeded) for (const f of config.created) rmSync(f, { force: true });
   }
-}
-
-interface WrittenConfig {
-  file: string;
-  /** --calib for this run when it calibrates on other data than the config names (a split of the user's folder). */
-  calib?: string;
-  /** Files written for the run, removed if it does not succeed. */
-  created: string[];
-}
-
-/**
- * OUT.ptq.json: the run as a `ptq quantize --config` job. It names data that outlives the run: the user's folder
- * (this run calibrates on the part of it not held out for the report), or, for random data, the same samples
- * kept beside OUT.
- */
-function writeConfig(o: QuantizeOptions, data: ReportData): WrittenConfig {
-  const created: string[] = [];
-  let calib = o.calibrationDir;
-  if (o.scheme === "int8-static" && o.randomData) {
-    const wanted = randomCalibrationFile(o);
-    const existed = existsSync(wanted);
-    calib = writeRandomCalibrationFile(fromBinary(ModelProtoSchema, readFileSync(o.input)), o.input, wanted, o.shapes);
-    if (calib !== wanted || !existed) created.push(calib);
-  }
-  const file = configPath(o);
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, configText(quantizeJob(o, calib)));
-  renameSync(tmp, file);
-  created.push(file);
-  return { file, calib: data.calib !== calib && !o.randomData ? data.calib : undefined, created };
 }
 
 /** "Open in notebook": a random-data run's samples are written beside its model first, so the notebook reuses them. */

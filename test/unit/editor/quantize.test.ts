@@ -10,6 +10,7 @@ import { configPath, configText, defaultOptions, excludeChoices, freePath, outpu
 import { readJob } from "../../../engine/quant/options";
 import { normalSamples, randomCalibrationNpy, randomCalibrationShape } from "../../../src/quantize/randomCalib";
 import { prepareReportData, removeReportData } from "../../../src/quantize/reportData";
+import { writeRunConfig } from "../../../src/quantize/runConfig";
 import { openData } from "../../../engine/data/readers";
 import { encodeNpy, parseNpy } from "../../../engine/data/npy";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
@@ -103,8 +104,9 @@ test("report page: size ratio, latency percentiles, speed-up, metric drop; names
   assert.match(html, /class="num warn">2\.00 percentage points/);
   assert.match(html, /id="sqnr"/);
   assert.match(html, /data-command="ptq\.openReportInNotebook"/);
-  const none = reportBody({ input: "a.onnx", output: "b.onnx", scheme: "int4-weights", inputBytes: 10, outputBytes: 5, seconds: 1, reportError: "cancelled", warnings: [] });
+  const none = reportBody({ input: "a.onnx", output: "b.onnx", scheme: "int4-weights", inputBytes: 10, outputBytes: 5, seconds: 1, reportError: "cancelled", warnings: [], reproduce: "ptq quantize a.onnx -o b.onnx --config '<b>.ptq.json'" });
   assert.match(none, /Not measured: cancelled/);
+  assert.match(none, /<p class="muted" id="reproduce">From a terminal: <code>ptq quantize a\.onnx -o b\.onnx --config '&lt;b&gt;\.ptq\.json'<\/code><\/p>/);
 });
 
 test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exactly those nodes in float, whatever the scheme", () => {
@@ -199,4 +201,39 @@ test("random calibration data is bounded by the feedBytes limit before anything 
   // The override raises it: 32 × 4 float32 = 512 bytes.
   assert.throws(() => randomCalibrationNpy(mlp(), "mlp.onnx", 32, 1, { feedBytes: 511 }), /over the limit of 511 bytes/);
   assert.ok(randomCalibrationNpy(mlp(), "mlp.onnx", 32, 1, { feedBytes: 512 }).length > 512);
+});
+
+test("the run's config beside OUT: random samples kept beside it and named; a folder named whole while the run calibrates on its split", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-wizard-config-"));
+  try {
+    const input = path.join(dir, "mlp.onnx");
+    const r = { ...defaultOptions(input), randomData: true };
+    const d = prepareReportData(r, mlp());
+    try {
+      const c = writeRunConfig(r, mlp(), d);
+      const npy = path.join(dir, "mlp.int8.random-calib.npy");
+      assert.deepEqual([c.file, c.calib, c.created], [path.join(dir, "mlp.int8.ptq.json"), undefined, [npy, c.file]]);
+      assert.deepEqual(readJob(readFileSync(c.file, "utf8"), c.file), { mode: "static", calib: npy, calibration: { method: resolveConfig().calibration.method } });
+      // The same samples the temp folder holds: the run and a later `ptq quantize --config` calibrate alike.
+      assert.ok(readFileSync(npy).equals(readFileSync(path.join(d.calib!, readdirSync(d.calib!)[0]!))));
+      assert.deepEqual(writeRunConfig(r, mlp(), d).created, [c.file], "identical samples are reused, not written again");
+    } finally {
+      removeReportData(d);
+    }
+    const batches = path.join(dir, "calib");
+    mkdirSync(batches);
+    for (let i = 0; i < 5; i++) writeFileSync(path.join(batches, `batch_${i}.npy`), encodeNpy(normalSamples(8, i + 1), [2, 4]));
+    const f = { ...defaultOptions(input), calibrationDir: batches, exclude: ["a,b"] };
+    const s = prepareReportData(f, mlp());
+    try {
+      const c = writeRunConfig(f, mlp(), s);
+      assert.equal(c.calib, s.calib, "this run calibrates on the part not held out");
+      assert.notEqual(c.calib, batches);
+      assert.deepEqual(readJob(readFileSync(c.file, "utf8"), c.file), { mode: "static", calib: batches, calibration: { method: resolveConfig().calibration.method }, exclude: ["a,b"] });
+    } finally {
+      removeReportData(s);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
