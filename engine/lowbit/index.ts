@@ -5,6 +5,7 @@ import { upgradeOpset } from "../onnx/upgrade";
 import { initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
 import { collectHessians, type HessianCollectOptions } from "./hessian";
+import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take } from "./protect";
 import { qdqOpset } from "./types";
 import { lowBitActivations, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
@@ -40,12 +41,14 @@ export function lowBitModel(model: Model, options: LowBitOptions, hessians?: Hes
   initializersOutOfInputs(copy, notes);
   // The standard ONNX forms need newer types: uint4/uint8 blocked DequantizeLinear (opset 21), uint2 (25),
   // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
-  const needs =
+  const form =
     options.mode === "int4" && options.format === "qdq"
       ? qdqOpset(options.bits ?? 4)
       : options.mode === "fp4"
         ? options.export === "native" ? 23 : options.export === "fake" ? 0 : RUNNABLE_FP4_OPSET
         : 0;
+  // Layers stepped up to int8 weights need per-axis DequantizeLinear.
+  const needs = Math.max(form, options.int8?.length ? INT8_WEIGHT_OPSET : 0);
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
   const report = quantizeWeightsLowBit(copy, options, hessians);
@@ -79,21 +82,24 @@ export async function lowBitModelCalibrated(
     kept = await take(data, measureBatches);
   }
   const full = lowBitModel(model, options, hessians);
-  const keeping = (keepFloat: readonly string[]) => lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...keepFloat] }, hessians);
+  // Protected layers get int8 weights (default) or stay float.
+  const toFloat = protect.fallback === "float";
+  const keeping = (nodes: readonly string[]) =>
+    lowBitModel(model, toFloat ? { ...options, exclude: [...(options.exclude ?? []), ...nodes] } : { ...options, int8: [...(options.int8 ?? []), ...nodes] }, hessians);
   const chosen = await protectLowBit(
     model,
-    (keepFloat) => {
-      const b = keepFloat.length ? keeping(keepFloat) : full;
-      return { model: b.model, layers: b.report.layers };
+    (nodes) => {
+      const b = nodes.length ? keeping(nodes) : full;
+      return { model: b.model, layers: b.report.layers.filter((l) => l.bits !== 8) };
     },
     kept,
     { ...protect, measureOnly: options.protect === undefined, signal: collect.signal, threads: collect.threads },
   );
-  // The chosen conversion again, for its report (conversions are deterministic); the protected layers are listed
-  // as skipped, with why.
+  // The chosen conversion again, for its report (conversions are deterministic); protected layers kept float are
+  // listed as skipped, with why.
   const out = chosen.output.protected.length ? keeping(chosen.output.protected.map((p) => p.node)) : full;
   out.report.output = chosen.output;
-  for (const p of chosen.output.protected) {
+  for (const p of toFloat ? chosen.output.protected : []) {
     const i = out.report.skipped.findIndex((s) => s.node === p.node);
     const reason = `kept float: alone in low bits it brings the outputs to ${p.aloneDb.toFixed(1)} dB (target ${chosen.output.targetDb} dB)`;
     if (i >= 0) out.report.skipped[i] = { ...out.report.skipped[i]!, reason };

@@ -1,7 +1,7 @@
 // Low bits that keep the model working. Weight SQNR says little about what 4-bit weights do to a real model's
 // outputs (a recogniser's FP4 weights at 21 dB left 20 % of its lines right), so with calibration data the low-bit
 // pass measures the outputs against the float model's and, when they fall short of a target, keeps in float the
-// layers that cost the most output error per byte they save, until the target is met.
+// layers that cost the most output error per byte they save (as int8 weights, or float), until the target is met.
 //
 // The ranking measures each layer alone (only that layer in low bits): errors of 4-bit layers compound, and a
 // ranking taken inside the fully quantized model credits a layer with damage the others do. Output noise powers of
@@ -20,6 +20,9 @@ export interface ProtectOptions {
   minOutputSqnrDb?: number;
   /** Batches of the data used for measuring (default 8). */
   maxBatches?: number;
+  /** What a protected layer becomes: int8 weights per output channel (default; a quarter of the float bytes) or
+   *  float. */
+  fallback?: "int8" | "float";
 }
 
 /** The default target: see docs/lowbit.md for the corpus measurements it was chosen on. */

@@ -8,6 +8,7 @@ import { constantValue, removeNodes, replaceNode, uniqueName, usedNames, topolog
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { rewriteFp4 } from "./fp4-rewrite";
+import { rewriteInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { gptqQuantize, outputSqnrDb } from "./gptq";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
@@ -31,8 +32,10 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   const report: LowBitReport = { layers: [], skipped: [], notes: [] };
   const sites = findSites(model, options, report);
   const ctx: RewriteContext = { graph, taken: usedNames(graph), dead: new Set() };
+  const int8 = new Set(options.int8 ?? []);
   for (const site of sites) {
-    if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options));
+    if (int8.has(nodeName(site.node)) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site));
+    else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
     else report.layers.push(rewriteInt4(ctx, site, options, hessians));
     ctx.dead.add(site.weight.name);

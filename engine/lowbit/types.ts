@@ -39,6 +39,8 @@ export interface Fp4Options {
 export type LowBitOptions = (Int4Options | Fp4Options) & {
   /** Node names to leave in float. */
   exclude?: readonly string[];
+  /** Node names whose weights are stored int8 per output channel instead (weight-only; what protection uses). */
+  int8?: readonly string[];
   /**
    * With calibration data (lowBitModelCalibrated, `--calib`) the outputs are always measured against the float
    * model's and reported. With `protect`, below its target the layers that cost the outputs most per weight element
@@ -56,6 +58,8 @@ export interface LowBitLayer {
   blockSize: number;
   /** K was not a multiple of the block size: the last block is partial (padded with zeros where a layout needs it). */
   partialBlock: boolean;
+  /** 8 for a layer protection stepped up to int8 weights (engine/lowbit/int8-rewrite); absent: the mode's bits. */
+  bits?: 8;
   /** Weight SQNR in dB of the stored weights vs the float ones. */
   sqnrDb: number;
   /** For int4 with algorithm hqq or gptq: what round-to-nearest would have given, for comparison. */

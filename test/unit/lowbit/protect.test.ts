@@ -2,8 +2,10 @@
 // against the float model's and keeps float the layers that cost them most, until a target is met.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
-import { lowBitModelCalibrated, type LowBitOptions } from "../../../engine/lowbit";
+import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
+import { lowBitModel, lowBitModelCalibrated, type LowBitOptions } from "../../../engine/lowbit";
+import { sqnr } from "../../../engine/quant/math";
+import { createSession } from "../../../engine/runtime/session";
 import type { Feeds } from "../../../engine/data/feeds";
 
 function rng(seed: number) {
@@ -32,7 +34,7 @@ function batches(n: number): Feeds[] {
   return Array.from({ length: n }, () => ({ x: { data: Float32Array.from({ length: 4 * 64 }, () => r()), dims: [4, 64], type: "float32" } }));
 }
 
-test("without protection the outputs are measured and reported; with it the layer that ruins them stays float", async () => {
+test("without protection the outputs are measured and reported; with it the layer that ruins them gets int8 weights", async () => {
   const model = buildModel();
   const measured = await lowBitModelCalibrated(model, { mode: "int4" }, batches(2));
   const all = measured.report.output!;
@@ -46,8 +48,53 @@ test("without protection the outputs are measured and reported; with it the laye
   const out = report.output!;
   assert.deepEqual(out.protected.map((p) => p.node), ["outliers"]);
   assert.ok(out.sqnrDb >= target, `${out.sqnrDb} dB ≥ ${target}`);
-  assert.deepEqual(report.layers.map((l) => l.node), ["smooth"]);
-  assert.match(report.skipped.find((s) => s.node === "outliers")!.reason, /kept float: alone in low bits it brings the outputs to .* dB \(target/);
+  assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["outliers", 8], ["smooth", 4]]);
+  assert.ok(report.layers[0]!.sqnrDb > 35, `int8 weight SQNR ${report.layers[0]!.sqnrDb}`);
+
+  const float = await lowBitModelCalibrated(model, { mode: "int4", protect: { minOutputSqnrDb: target, fallback: "float" } } as LowBitOptions, batches(2));
+  assert.deepEqual(float.report.layers.map((l) => l.node), ["smooth"]);
+  assert.match(float.report.skipped.find((s) => s.node === "outliers")!.reason, /kept float: alone in low bits it brings the outputs to .* dB \(target/);
+  assert.ok(float.report.output!.sqnrDb >= target);
+});
+
+test("an int8-protected layer is a per-channel int8 DequantizeLinear feeding the node: MatMul, Gemm(transB) and Conv run close to float", async () => {
+  const r = rng(5);
+  const arr = (n: number) => Float32Array.from({ length: n }, () => 0.3 * r());
+  const g = makeGraph(
+    "int8_forms",
+    [
+      makeNode("Gemm", ["x", "Wg", "bg"], ["h"], { name: "gemm", attributes: [attr.int("transB", 1)] }),
+      makeNode("MatMul", ["h", "Wm"], ["y"], { name: "matmul" }),
+      makeNode("Conv", ["img", "Wc"], ["z"], { name: "conv", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    ],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", 64]), makeValueInfo("img", DataType.FLOAT, ["batch", 3, 8, 8])],
+    [makeValueInfo("y", DataType.FLOAT, ["batch", 24]), makeValueInfo("z", DataType.FLOAT, ["batch", 8, 8, 8])],
+    {
+      initializers: [
+        makeTensor("Wg", DataType.FLOAT, [48, 64], arr(48 * 64)),
+        makeTensor("bg", DataType.FLOAT, [48], arr(48)),
+        makeTensor("Wm", DataType.FLOAT, [48, 24], arr(48 * 24)),
+        makeTensor("Wc", DataType.FLOAT, [8, 3, 3, 3], arr(8 * 27)),
+      ],
+    },
+  );
+  const float = Model.fromProto(makeModel(g, { opsets: { "": 11 } }));
+  const { model: q, report } = lowBitModel(float, { mode: "fp4", int8: ["gemm", "matmul", "conv"] } as LowBitOptions);
+  assert.deepEqual(report.layers.map((l) => [l.node, l.bits]), [["gemm", 8], ["matmul", 8], ["conv", 8]]);
+  const axes = Object.fromEntries(q.graph.node.filter((n) => n.opType === "DequantizeLinear").map((n) => [n.output[0], Number(n.attribute.find((a) => a.name === "axis")!.i)]));
+  assert.deepEqual(Object.values(axes).sort(), [0, 0, 1], "Gemm(transB) [N,K] and Conv [M,…] on axis 0, MatMul [K,N] on axis 1");
+  assert.ok(q.opset()! >= 13, "per-axis DequantizeLinear needs opset 13: upgraded from 11");
+  const feeds = { x: { data: arr(2 * 64), dims: [2, 64], type: "float32" }, img: { data: arr(2 * 192), dims: [2, 3, 8, 8], type: "float32" } };
+  const run = async (m: Model) => {
+    const s = await createSession(m);
+    try {
+      return await s.run(feeds);
+    } finally {
+      await s.dispose();
+    }
+  };
+  const [a, b] = [await run(float), await run(q)];
+  for (const out of ["y", "z"]) assert.ok(sqnr(a[out]!.data as Float32Array, b[out]!.data as Float32Array) > 30, out);
 });
 
 test("a target the model meets as it is keeps every layer in low bits", async () => {
