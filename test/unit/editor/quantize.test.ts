@@ -106,7 +106,7 @@ test("report page: size ratio, latency percentiles, speed-up, metric drop; names
   assert.match(html, /data-command="ptq\.openReportInNotebook"/);
   const none = reportBody({ input: "a.onnx", output: "b.onnx", scheme: "int4-weights", inputBytes: 10, outputBytes: 5, seconds: 1, reportError: "cancelled", warnings: [], reproduce: "ptq quantize a.onnx -o b.onnx --config '<b>.ptq.json'" });
   assert.match(none, /Not measured: cancelled/);
-  assert.match(none, /<p class="muted" id="reproduce">From a terminal: <code>ptq quantize a\.onnx -o b\.onnx --config '&lt;b&gt;\.ptq\.json'<\/code><\/p>/);
+  assert.match(none, /<p class="muted" id="reproduce">From a terminal: <code>ptq quantize a\.onnx -o b\.onnx --config &#39;&lt;b&gt;\.ptq\.json&#39;<\/code><\/p>/);
 });
 
 test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exactly those nodes in float, whatever the scheme", () => {
