@@ -18,7 +18,8 @@ export const FP4_FORMATS = ["mxfp4", "nvfp4"] as const;
 export const FP4_EXPORTS = ["runnable", "native", "fake"] as const;
 /**
  * The low-bit pass's defaults as help and the wizard state them. engine/lowbit sits above this layer and keeps its
- * own `??` defaults today; it may read these instead (a test checks they agree).
+ * own `??` defaults today; it may read these instead (test/unit/cli/quantize-options checks that they agree, GPTQ's
+ * damping aside).
  */
 export const LOWBIT_DEFAULTS = {
   blockSize: 32, algorithm: "rtn", damping: 0.01, bits: 4, format: "matmulnbits", accuracyLevel: 0, fp4Format: "nvfp4", export: "runnable",

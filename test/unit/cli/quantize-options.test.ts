@@ -10,7 +10,7 @@ import { UsageError } from "../../../cli/args";
 import { progressLine, progressPrinter } from "../../../cli/progress";
 import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "../../../cli/quantize-options";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "../../../engine/calibrate/types";
-import { configSource, defaultConfigSource, defaultText, getKey, jobQConfig, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
+import { configSource, defaultConfigSource, defaultText, LOWBIT_DEFAULTS, getKey, jobQConfig, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
 import { resolveConfig } from "../../../engine/quant/types";
 
 const parse = (...argv: string[]): QuantizeCall => {
@@ -191,4 +191,15 @@ test("docs/config.md lists every key of the table with its flags", () => {
     assert.ok(row, `${o.key} documented`);
     if (o.flag) assert.ok(row.includes(`\`${o.flag}\``), `${o.flag} in ${o.key}'s row`);
   }
+});
+
+test("the low-bit defaults help states are engine/lowbit's: spelled out or left out, the same bytes", async () => {
+  const { lowBitModel } = await import("../../../engine/lowbit/index");
+  const { Model } = await import("../../../engine/onnx/model");
+  const vit = await Model.load(path.join(__dirname, "..", "..", "fixtures", "models", "vit.onnx"));
+  const bytes = (o: Parameters<typeof lowBitModel>[1]) => Buffer.from(lowBitModel(vit, o).model.toBytes());
+  const { blockSize, algorithm, bits, format, accuracyLevel, fp4Format, export: fp4Export } = LOWBIT_DEFAULTS;
+  assert.ok(bytes({ mode: "int4" }).equals(bytes({ mode: "int4", blockSize, algorithm, bits, format, accuracyLevel })), "int4");
+  assert.ok(!bytes({ mode: "int4" }).equals(bytes({ mode: "int4", blockSize: blockSize * 2 })), "a block size that is not the default changes the bytes");
+  assert.ok(bytes({ mode: "fp4" }).equals(bytes({ mode: "fp4", fp4Format, export: fp4Export })), "fp4");
 });
