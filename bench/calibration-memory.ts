@@ -3,8 +3,15 @@
 // within a process).
 // "keep-all" is the contrast: what ONNX Runtime's calibrators do (keep every batch's outputs until the end).
 //
-//   node --import tsx bench/calibration-memory.ts [--model test/fixtures/models/cnn.onnx | --synthetic] [--batch 16]
-//        [--samples 64,256,1024] [--methods minmax,mse,entropy,keep-all] [--json]
+//   node --import tsx bench/calibration-memory.ts [--model test/fixtures/models/cnn.onnx | --synthetic | --corpus ID]
+//        [--batch 16] [--samples 64,256,1024] [--methods minmax,mse,entropy,keep-all] [--path activations|quantize]
+//        [--json]
+//
+// --corpus ID takes a corpus model (bench/corpus/models.json, fetched into ~/.cache/ptq-studio-corpus) and its
+// generated calibration inputs (bench/corpus/inputs.ts: 8 seeded samples, cycled to the sample count, so the data
+// held is the same at every count). --path quantize measures what `ptq quantize` does instead of observing every
+// activation: prepare() (preprocessing, opset upgrade), calibrate() on the tensors quantization observes, batches
+// of --batch samples (the CLI reads a folder of single-sample files with batch 32).
 //
 // --synthetic builds a plain conv net in code (input [N,3,64,64], 8 x Conv3x3(32)+Relu, random weights, written to
 // a temp file): larger activations (~2 MiB per sample per layer pair) than the fixture CNN.
@@ -25,12 +32,17 @@ import { Model } from "../engine/onnx/model";
 import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../engine/onnx/proto";
 import { makeTensor } from "../engine/onnx/tensor";
 import { createSession } from "../engine/runtime/session";
+import { calibrate, prepare, release } from "../engine/quant/index";
+import { byId, loadCatalog, modelPath as corpusModelPath } from "./corpus/catalog";
+import { FrontEnd, makeSamples } from "./corpus/inputs";
 
 type Mode = CalibrationMethod | "keep-all";
+type Path = "activations" | "quantize";
 
 interface ChildResult {
   model: string;
   mode: Mode;
+  path: Path;
   samples: number;
   batch: number;
   tensors: number;
@@ -48,6 +60,29 @@ const arg = (name: string, fallback: string) => {
 function activationTensors(model: Model): string[] {
   const skip = new Set(["Constant", "Shape", "Size", "NonZero", "ConstantOfShape", "ArgMax", "ArgMin", "TopK"]);
   return model.graph.node.filter((n) => !skip.has(n.opType)).flatMap((n) => n.output.filter((o) => o));
+}
+
+/** A corpus model's first 8 generated calibration samples (seed 1), stacked into batches of `batch` and cycled. */
+async function corpusData(id: string, samples: number, batch: number): Promise<Generator<Feeds>> {
+  const catalog = loadCatalog();
+  const fe = new FrontEnd(catalog);
+  const base = await makeSamples(byId(catalog, id), 8, 1, fe).finally(() => fe.dispose());
+  return (function* () {
+    for (let produced = 0, k = 0; produced < samples; ) {
+      const n = Math.min(batch, samples - produced);
+      const feeds: Record<string, Feeds[string]> = {};
+      for (const name of Object.keys(base[0]!)) {
+        const parts = Array.from({ length: n }, (_, i) => base[(k + i) % base.length]![name]!);
+        const per = parts[0]!.data.length;
+        const data = new (parts[0]!.data.constructor as new (len: number) => Float32Array)(per * n);
+        parts.forEach((p, i) => data.set(p.data as Float32Array, i * per));
+        feeds[name] = { data, dims: [n, ...parts[0]!.dims.slice(1)] };
+      }
+      k += n;
+      produced += n;
+      yield feeds;
+    }
+  })();
 }
 
 /** `samples` samples in batches of `batch`, read lazily: real calibration images cycled, or random data. */
@@ -76,23 +111,36 @@ async function child(): Promise<void> {
   const mode = arg("mode", "minmax") as Mode;
   const samples = Number(arg("samples", "64"));
   const batch = Number(arg("batch", "16"));
+  const corpus = arg("corpus", "");
+  const where = arg("path", "activations") as Path;
   const model = await Model.load(modelPath);
-  const tensors = activationTensors(model);
+  let tensors = activationTensors(model);
   const t0 = performance.now();
   let baseline = 0;
-  if (mode === "keep-all") {
+  const batchesOf = async () => (corpus ? await corpusData(corpus, samples, batch) : data(model, samples, batch));
+  if (where === "quantize") {
+    if (mode === "keep-all") throw new Error("--path quantize measures the calibration methods, not keep-all");
+    const prepared = await prepare(model, { calibration: { method: mode } });
+    tensors = [...prepared.observe];
+    const batches = await batchesOf();
+    const first = batches.next();
+    await calibrate(prepared, first.done ? [] : [first.value]);
+    baseline = process.memoryUsage.rss();
+    if (samples > batch) await calibrate(prepared, { [Symbol.iterator]: () => batches });
+    await release(prepared);
+  } else if (mode === "keep-all") {
     const { model: aug, outputs } = augmentModel(model, tensors, false);
     const session = await createSession(aug, { optimization: "disabled" });
     baseline = process.memoryUsage.rss();
     const kept: unknown[] = [];
-    for (const feeds of data(model, samples, batch)) {
+    for (const feeds of await batchesOf()) {
       const r = await session.run(feeds as never, outputs.map((o) => o.raw!));
       kept.push(r); // what ORT's calibrators do: every output of every batch stays until ranges are computed
     }
     await session.dispose();
   } else {
     const cal = new Calibrator(model, tensors, { method: mode, onWarning: () => {} });
-    const batches = data(model, samples, batch);
+    const batches = await batchesOf();
     const first = batches.next();
     await cal.collect(first.done ? [] : [first.value]); // opens the session: the baseline includes it
     baseline = process.memoryUsage.rss();
@@ -101,8 +149,9 @@ async function child(): Promise<void> {
     await cal.dispose();
   }
   const result: ChildResult = {
-    model: path.basename(modelPath),
+    model: corpus || path.basename(modelPath),
     mode,
+    path: where,
     samples,
     batch,
     tensors: tensors.length,
@@ -137,9 +186,12 @@ function syntheticModel(): string {
 }
 
 function parent(): void {
+  const corpus = arg("corpus", "");
   const modelPath = process.argv.includes("--synthetic")
     ? syntheticModel()
-    : arg("model", path.join("test", "fixtures", "models", "cnn.onnx"));
+    : corpus
+      ? corpusModelPath(byId(loadCatalog(), corpus))
+      : arg("model", path.join("test", "fixtures", "models", "cnn.onnx"));
   if (!existsSync(modelPath)) {
     console.error(`calibration-memory: ${modelPath} not found; pass --model PATH (or run the fixture scripts)`);
     process.exit(2);
@@ -152,7 +204,8 @@ function parent(): void {
     for (const n of samples) {
       const r = spawnSync(
         process.execPath,
-        ["--import", "tsx", __filename, "--child", "--model", modelPath, "--mode", mode, "--samples", String(n), "--batch", batch],
+        ["--import", "tsx", __filename, "--child", "--model", modelPath, "--mode", mode, "--samples", String(n), "--batch", batch,
+          "--path", arg("path", "activations"), ...(corpus ? ["--corpus", corpus] : [])],
         { encoding: "utf8" },
       );
       if (r.status !== 0) {
@@ -163,7 +216,7 @@ function parent(): void {
       if (!process.argv.includes("--json")) {
         const x = rows.at(-1)!;
         console.log(
-          `${x.model} ${x.mode.padEnd(8)} samples=${String(x.samples).padStart(5)} batch=${x.batch} tensors=${x.tensors} ` +
+          `${x.model} ${x.path} ${x.mode.padEnd(8)} samples=${String(x.samples).padStart(5)} batch=${x.batch} tensors=${x.tensors} ` +
             `rss after session=${x.baselineRssMiB.toFixed(0)} MiB peak=${x.peakRssMiB.toFixed(0)} MiB time=${x.seconds.toFixed(2)} s`,
         );
       }

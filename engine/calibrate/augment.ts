@@ -66,7 +66,7 @@ const SAME_TYPE_AS_INPUT0 = new Set([
  * Element types known from value infos, graph inputs/outputs, initializers and Constant nodes, propagated through
  * type-preserving ops in graph order. Tensors left unknown get a Cast to float32 (a copy per batch).
  */
-function knownTypes(graph: GraphProto): Map<string, number> {
+export function knownTypes(graph: GraphProto): Map<string, number> {
   const types = new Map<string, number>();
   for (const v of [...graph.input, ...graph.output, ...graph.valueInfo]) {
     const t = valueInfoTensor(v);
@@ -97,6 +97,12 @@ export interface AugmentOptions {
    * which for small batches outweighs the reduction itself.
    */
   stats?: boolean;
+  /**
+   * Also return the element count of every observed tensor (Size), summed by the caller into what one run's
+   * activations weigh: with reduce, nothing comes back whole, and the run planner still needs it to bound a run.
+   * They come back as one int64 vector.
+   */
+  sizes?: boolean;
 }
 
 /**
@@ -108,7 +114,7 @@ export function augmentModel(
   tensors: readonly string[],
   reduce: boolean,
   options: AugmentOptions = {},
-): { model: Model; outputs: ObservedOutputs[]; stats?: string } {
+): { model: Model; outputs: ObservedOutputs[]; stats?: string; sizes?: string } {
   const copy = model.clone();
   const graph = copy.graph;
   const taken = usedNames(graph);
@@ -121,6 +127,7 @@ export function augmentModel(
   const nodes = [];
   const outputs: ObservedOutputs[] = [];
   const statParts: string[] = [];
+  const sizeParts: string[] = [];
   let shapeName: string | undefined;
   // Reshape's target [1] (an initializer, shared by every Reshape; Reshape takes its shape as an input since opset 5).
   const shape1 = () => {
@@ -151,6 +158,13 @@ export function augmentModel(
         nodes.push(makeNode(op, [src], [out], { name: fresh(`${t}__calib_${op}`), attributes: [attr.int("keepdims", 0)] }));
         graphOutputs.push(makeValueInfo(out, DataType.FLOAT, []));
       }
+      if (options.sizes) {
+        const size = fresh(`${t}__calib_size`);
+        const part = fresh(`${t}__calib_size_1d`);
+        nodes.push(makeNode("Size", [t], [size], { name: size }));
+        nodes.push(makeNode("Reshape", [size, shape1()], [part], { name: part }));
+        sizeParts.push(part);
+      }
     } else if (options.stats) {
       o.statsAt = statParts.length;
       for (const op of ["ReduceMin", "ReduceMax", "ReduceSum"]) {
@@ -169,7 +183,13 @@ export function augmentModel(
     nodes.push(makeNode("Concat", statParts, [stats], { name: stats, attributes: [attr.int("axis", 0)] }));
     graphOutputs.push(makeValueInfo(stats, DataType.FLOAT, [statParts.length]));
   }
+  let sizes: string | undefined;
+  if (sizeParts.length) {
+    sizes = fresh("__calib_sizes");
+    nodes.push(makeNode("Concat", sizeParts, [sizes], { name: sizes, attributes: [attr.int("axis", 0)] }));
+    graphOutputs.push(makeValueInfo(sizes, DataType.INT64, [sizeParts.length]));
+  }
   graph.node.push(...nodes);
   graph.output = graphOutputs;
-  return { model: copy, outputs, ...(stats ? { stats } : {}) };
+  return { model: copy, outputs, ...(stats ? { stats } : {}), ...(sizes ? { sizes } : {}) };
 }

@@ -10,13 +10,37 @@ import type { Model } from "../onnx/model";
 import type { RuntimeTensor } from "../runtime/tensors";
 import { locateTensors } from "./augment";
 import { CALIBRATION_METHODS, type CalibrationOptions, type CollectOptions, type TensorHistogram, type TensorRange } from "./types";
-import { batchStats } from "./minmax";
-import { createObserver, widenedWhenSymmetric, type RangeObserver } from "./observers";
+import { batchStats, type BatchStats } from "./minmax";
+import { buildProbe, choose, type AutoCandidate, type AutoChoice } from "./auto";
+import { AutoRangeObserver, createObserver, widenedWhenSymmetric, type RangeObserver } from "./observers";
 import { RunPlanner } from "./planner";
-import { commonRows, sliceRows, splitRows, stackable, stackRows, toRuntime } from "./rows";
+import { commonRows, copyRows, sliceRows, splitRows, stackable, stackRows, toRuntime } from "./rows";
+import type { Range } from "./thresholds";
 import { SessionPool, type Run } from "./sessions";
 
 const isFiniteAll = (...v: number[]) => v.every(Number.isFinite);
+
+/** auto: one sample in this many is held out of the histograms to measure the candidate ranges on… */
+const HOLD_OUT_EVERY = 8;
+/** …up to this many samples (the probe runs each once; more buys little and costs a run each). */
+const MAX_HELD_OUT = 16;
+/** auto with too few samples to hold any out: the first rows seen are measured instead (in-sample). */
+const IN_SAMPLE_ROWS = 4;
+
+/** The sum of an int64 vector of element counts (a reduce-only session's sizes output). */
+function elementsOf(data: unknown): number {
+  let n = 0;
+  for (const v of data as BigInt64Array) n += Number(v);
+  return n;
+}
+
+/** Merges one part's statistics into the batch's. */
+function merge(into: Map<string, BatchStats>, t: string, s: BatchStats): void {
+  const m = into.get(t);
+  into.set(t, m
+    ? { min: Math.min(m.min, s.min), max: Math.max(m.max, s.max), finite: m.finite + s.finite, nonFinite: m.nonFinite + s.nonFinite }
+    : s);
+}
 
 export class Calibrator {
   private readonly options: CalibrationOptions;
@@ -34,6 +58,11 @@ export class Calibrator {
   private disposed = false;
   /** Per float input of the data: NaN/±Inf values and all values seen, to say where non-finite activations came from. */
   private readonly inputValues = new Map<string, { nonFinite: number; total: number }>();
+  /** auto: held-out rows the histograms never see; samples seen so far; a copy of the first rows. */
+  private readonly heldOut: Feeds[] = [];
+  private heldRows = 0;
+  private samplesSeen = 0;
+  private firstRows: Feeds | undefined;
   /** Batches (runs of the model) observed so far. */
   batches = 0;
 
@@ -115,7 +144,12 @@ export class Calibrator {
         }
         checkFeeds(feeds, this.specs, `calibration batch ${this.batches + pending.length + 1}`);
         this.countInputValues(feeds);
-        for (const part of splitRows(feeds, this.options.batchSize)) {
+        for (const whole of splitRows(feeds, this.options.batchSize)) {
+          const part = this.holdOut(whole);
+          if (!part) {
+            this.batches++;
+            continue;
+          }
           const rows = commonRows(part);
           const room = this.planner.joinRows(this.unseeded);
           if (rows !== undefined && room > 0 && (pending.length === 0 || stackable(pending[0]!, part)) && pendingRows + rows <= room) {
@@ -144,6 +178,82 @@ export class Calibrator {
       this.reportNonFinite();
     }
     this.refuseAllNonFinite();
+    if (this.options.method === "auto") await this.chooseAuto();
+  }
+
+  /**
+   * auto: keeps one sample in HOLD_OUT_EVERY (the last rows of a batch; whole batches when the model's batch axis is
+   * fixed), up to MAX_HELD_OUT, out of the histograms, and returns the rest (undefined when nothing is left).
+   */
+  private holdOut(part: Feeds): Feeds | undefined {
+    const rows = commonRows(part);
+    if (this.options.method !== "auto" || rows === undefined || rows === 0) return part;
+    this.firstRows ??= copyRows(part, 0, Math.min(rows, IN_SAMPLE_ROWS));
+    const before = this.samplesSeen;
+    this.samplesSeen += rows;
+    const room = MAX_HELD_OUT - this.heldRows;
+    const h = Math.min(room, Math.floor(this.samplesSeen / HOLD_OUT_EVERY) - Math.floor(before / HOLD_OUT_EVERY));
+    if (h <= 0) return part;
+    if (h >= rows || !this.planner.splittable) {
+      if (rows > room) return part;
+      this.heldOut.push(copyRows(part, 0, rows));
+      this.heldRows += rows;
+      return undefined;
+    }
+    this.heldOut.push(copyRows(part, rows - h, h));
+    this.heldRows += h;
+    return sliceRows(part, 0, rows - h);
+  }
+
+  /**
+   * auto: measures every tensor's candidate ranges at its consumers on the held-out rows (engine/calibrate/auto.ts)
+   * and gives each observer its choice. When the probe cannot be built or run, mse stays, with a warning.
+   */
+  private async chooseAuto(): Promise<void> {
+    const auto = [...this.observers].filter((e): e is [string, AutoRangeObserver] => e[1] instanceof AutoRangeObserver);
+    const candidates = new Map<string, Map<AutoCandidate, Range>>();
+    for (const [t, o] of auto) {
+      const c = o.candidates();
+      if (c.size) candidates.set(t, c);
+    }
+    const samples = this.heldOut.length ? this.heldOut : this.firstRows ? [this.firstRows] : [];
+    if (candidates.size === 0 || samples.length === 0) return;
+    const inSample = this.heldOut.length === 0;
+    const probe = buildProbe(this.model, candidates, { bits: this.options.bits ?? 8, symmetric: this.options.symmetric ?? false });
+    let totals: Float64Array | undefined;
+    try {
+      const session = await this.pool.session(probe.model);
+      try {
+        for (const feeds of samples) {
+          const rows = commonRows(feeds) ?? 1;
+          for (let start = 0; start < rows; ) {
+            const n = this.planner.splittable ? this.planner.partRows(rows - start) : rows;
+            const input = toRuntime(n === rows ? feeds : sliceRows(feeds, start, n));
+            const v = (await session.run(input, [probe.output]))[probe.output]!.data as Float32Array;
+            totals ??= new Float64Array(v.length);
+            for (let i = 0; i < v.length; i++) totals[i] += v[i]!;
+            start += n;
+          }
+        }
+      } finally {
+        await session.dispose();
+      }
+    } catch (e) {
+      this.warn(`calibration method auto could not measure its candidates (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): mse ranges are used`);
+      return;
+    }
+    const rows = samples.reduce((a, f) => a + (commonRows(f) ?? 1), 0);
+    const where = inSample ? `${rows} calibration sample(s) (too few to hold any out)` : `${rows} held-out sample(s)`;
+    for (const [t, c] of choose(probe, totals!)) {
+      (this.observers.get(t) as AutoRangeObserver).choose({ ...c, why: `${c.why}; on ${where}` });
+    }
+  }
+
+  /** auto: the method chosen per tensor and why (empty for the fixed methods, and before collect()). */
+  choices(): Map<string, AutoChoice> {
+    const out = new Map<string, AutoChoice>();
+    for (const [t, o] of this.observers) if (o instanceof AutoRangeObserver && o.choice) out.set(t, o.choice);
+    return out;
   }
 
   private countInputValues(feeds: Feeds): void {
@@ -181,12 +291,12 @@ export class Calibrator {
   }
 
   /**
-   * One batch. Whole tensors are fetched in runs the planner sizes under maxRunBytes (the batch split along its
-   * first axis): peak memory then follows that cap, not the batch size. Splitting gives the histograms the same
-   * counts as one run would: a histogram's first range is the absolute max of the first batch it sees, so while
-   * some histogram has none yet, a reduce-only run over the whole batch seeds it first (then every run bins at that
-   * range). Later batches widen run by run, which bins alike up to float rounding at bin edges (merging bin pairs
-   * equals binning at the doubled range).
+   * One batch, in runs the planner sizes under maxRunBytes (the batch split along its first axis): peak memory then
+   * follows that cap, not the batch size. Whole tensors are fed part by part; splitting gives the histograms the
+   * same counts as one run would: a histogram's first range is the absolute max of the first batch it sees, so
+   * while some histogram has none yet, a reduce-only pass over the batch seeds it first (then every run bins at
+   * that range). Later batches widen run by run, which bins alike up to float rounding at bin edges (merging bin
+   * pairs equals binning at the doubled range). Reduced min/max are merged over the parts and fed once per batch.
    */
   private async observeBatch(runs: Run[], batch: Feeds): Promise<void> {
     const rows = commonRows(batch);
@@ -196,26 +306,28 @@ export class Calibrator {
       this.planner.learn(elements, rows);
       return;
     }
-    if (!(await this.seed(batch))) {
+    if (this.planner.wholeTensors && !(await this.seed(batch, rows!))) {
       for (const run of runs) await this.observe(run, toRuntime(batch));
       return;
     }
+    const merged = this.planner.wholeTensors ? undefined : new Map<string, BatchStats>();
     for (let start = 0; start < rows!; ) {
       const n = this.planner.partRows(rows! - start);
       const input = toRuntime(sliceRows(batch, start, n));
       let elements = 0;
-      for (const run of runs) elements += await this.observe(run, input);
+      for (const run of runs) elements += await this.observe(run, input, merged);
       this.planner.learn(elements, n);
       start += n;
     }
+    for (const [t, s] of merged ?? []) this.observers.get(t)!.observeStats(s);
   }
 
   /**
-   * Gives every histogram with no range yet the range the whole batch would give it (its finite absolute max),
-   * from a reduce-only session run once on the batch. False when that cannot be known exactly (NaN/Inf in the
-   * batch): the batch then runs whole, as before.
+   * Gives every histogram with no range yet the range the whole batch would give it (its finite absolute max, the
+   * largest over the parts), from a reduce-only session run on the batch in parts. False when that cannot be
+   * known exactly (NaN/Inf in the batch): the batch then runs whole, as before.
    */
-  private async seed(batch: Feeds): Promise<boolean> {
+  private async seed(batch: Feeds, rows: number): Promise<boolean> {
     const fresh = new Set([...this.observers].filter(([, o]) => o.unseeded).map(([t]) => t));
     if (fresh.size === 0) {
       await this.pool.seeded(); // usually right after the first batch
@@ -223,26 +335,38 @@ export class Calibrator {
     }
     const run = await this.pool.seeding([...fresh]);
     const wanted = run.outputs.filter((o) => fresh.has(o.tensor));
-    const result = await run.session.run(toRuntime(batch), wanted.flatMap((o) => [o.min!, o.max!, o.sum!]));
-    const seeds: [RangeObserver, number][] = [];
-    for (const o of wanted) {
-      const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((n) => (result[n]!.data as Float32Array)[0]!);
-      if (!isFiniteAll(lo!, hi!, sum!)) return false;
-      seeds.push([this.observers.get(o.tensor)!, Math.max(Math.abs(lo!), Math.abs(hi!))]);
+    const absMax = new Map<string, number>();
+    for (let start = 0; start < rows; ) {
+      const n = this.planner.partRows(rows - start);
+      const fetch = wanted.flatMap((o) => [o.min!, o.max!, o.sum!]);
+      const result = await run.session.run(toRuntime(sliceRows(batch, start, n)), run.sizes ? [...fetch, run.sizes] : fetch);
+      for (const o of wanted) {
+        const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((k) => (result[k]!.data as Float32Array)[0]!);
+        if (!isFiniteAll(lo!, hi!, sum!)) return false;
+        absMax.set(o.tensor, Math.max(absMax.get(o.tensor) ?? 0, Math.abs(lo!), Math.abs(hi!)));
+      }
+      this.planner.learn(run.sizes ? elementsOf(result[run.sizes]!.data) : 0, n);
+      start += n;
     }
-    for (const [h, absMax] of seeds) h.seed(absMax);
-    if (seeds.every(([h]) => !h.unseeded)) await this.pool.seeded();
+    for (const [t, m] of absMax) this.observers.get(t)!.seed(m);
+    if (wanted.every((o) => !this.observers.get(o.tensor)!.unseeded)) await this.pool.seeded();
     return true;
   }
 
-  /** Runs one batch in one session and folds its outputs in; returns the elements of whole tensors fetched. */
-  private async observe(run: Run, input: Record<string, RuntimeTensor>): Promise<number> {
+  /**
+   * Runs one batch (or part of one) in one session and folds its outputs in; returns the elements of the observed
+   * tensors (fetched whole, or counted in the graph). With `merged`, reduced statistics are merged there instead
+   * of fed (the caller feeds them once per batch).
+   */
+  private async observe(run: Run, input: Record<string, RuntimeTensor>, merged?: Map<string, BatchStats>): Promise<number> {
     const fetch = run.outputs.flatMap((o) => [o.raw, o.min, o.max, o.sum].filter((n) => n !== undefined));
-    const result = await run.session.run(input, run.stats ? [...fetch, run.stats] : fetch);
+    const extra = [run.stats, run.sizes].filter((n) => n !== undefined);
+    const result = await run.session.run(input, [...fetch, ...extra]);
     const statsVector = run.stats ? (result[run.stats]!.data as Float32Array) : undefined;
     const needRaw: string[] = [];
-    let elements = 0;
+    let elements = run.sizes ? elementsOf(result[run.sizes]!.data) : 0;
     const scalar = (name: string) => (result[name]!.data as Float32Array)[0]!;
+    const feed = (t: string, s: BatchStats) => (merged ? merge(merged, t, s) : this.observers.get(t)!.observeStats(s));
     for (const o of run.outputs) {
       const at = o.statsAt;
       const reduced =
@@ -250,7 +374,6 @@ export class Calibrator {
         : statsVector && at !== undefined ? { lo: statsVector[at]!, hi: statsVector[at + 1]!, sum: statsVector[at + 2]! }
         : undefined;
       const finite = reduced !== undefined && isFiniteAll(reduced.lo, reduced.hi, reduced.sum);
-      const observer = this.observers.get(o.tensor)!;
       if (o.raw) {
         const values = result[o.raw]!.data as Float32Array;
         elements += values.length;
@@ -261,25 +384,24 @@ export class Calibrator {
           : batchStats(values);
         // Drop the reference as soon as the tensor is folded, so the garbage collector may take it back early.
         delete result[o.raw];
-        observer.observe(values, stats);
+        this.observers.get(o.tensor)!.observe(values, stats);
         continue;
       }
-      if (finite) observer.observeRange(reduced.lo, reduced.hi);
+      if (finite) feed(o.tensor, { min: reduced.lo, max: reduced.hi, finite: 1, nonFinite: 0 });
       else needRaw.push(o.tensor); // NaN/Inf somewhere (or a float32 sum overflow): recount exactly on the side
     }
-    if (needRaw.length) await this.observeRaw(needRaw, input);
+    if (needRaw.length) {
+      for (const [t, s] of await this.observeRaw(needRaw, input)) feed(t, s);
+    }
     return elements;
   }
 
   /** Min/max of tensors whose batch held NaN/Inf: rerun the batch in a session that returns them whole. */
-  private async observeRaw(tensors: string[], input: Record<string, RuntimeTensor>): Promise<void> {
+  private async observeRaw(tensors: string[], input: Record<string, RuntimeTensor>): Promise<Map<string, BatchStats>> {
     const run = await this.pool.fallbackFor(tensors);
     const wanted = run.outputs.filter((o) => tensors.includes(o.tensor));
     const result = await run.session.run(input, wanted.map((o) => o.raw!));
-    for (const o of wanted) {
-      const values = result[o.raw!]!.data as Float32Array;
-      this.observers.get(o.tensor)!.observe(values, batchStats(values));
-    }
+    return new Map(wanted.map((o) => [o.tensor, batchStats(result[o.raw!]!.data as Float32Array)]));
   }
 
   private reportNonFinite(): void {

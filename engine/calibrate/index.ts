@@ -15,6 +15,7 @@ export { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "./types";
 export type { CalibrationMethod, CalibrationOptions, CollectOptions, TensorHistogram, TensorRange } from "./types";
 
 export { Calibrator } from "./calibrator";
+export { AUTO_CANDIDATES, type AutoCandidate, type AutoChoice } from "./auto";
 export { MinMaxObserver, batchStats } from "./minmax";
 export { StreamingHistogram } from "./histogram";
 export { entropyThreshold, mseThreshold, percentileThreshold } from "./thresholds";

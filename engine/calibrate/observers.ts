@@ -3,6 +3,7 @@
 // records what a tensor did and, when asked, picks a range from it: which sessions run, on which rows, is the
 // planner's and the calibrator's business.
 
+import { AUTO_CANDIDATES, type AutoCandidate, type AutoChoice } from "./auto";
 import { StreamingHistogram } from "./histogram";
 import { MinMaxObserver, type BatchStats } from "./minmax";
 import { entropyThreshold, mseThreshold, percentileThreshold, type Range } from "./thresholds";
@@ -20,8 +21,9 @@ export interface RangeObserver {
   readonly seenFinite: boolean;
   /** Folds a whole batch of the tensor in; `stats` are exactly batchStats(values). */
   observe(values: Float32Array, stats: BatchStats): void;
-  /** Folds the finite min/max of one batch in (reduced in the graph; whole-tensor observers never get these). */
-  observeRange(min: number, max: number): void;
+  /** Folds one batch's statistics in, reduced in the graph (whole-tensor observers never get these); `finite`
+   *  need only be positive when some value was finite. */
+  observeStats(stats: BatchStats): void;
   /** Gives a histogram with no range yet the range of the batch about to be observed in parts. */
   seed(absMax: number): void;
   /** Ends one collect() call (the moving average averages per call). */
@@ -36,12 +38,12 @@ export interface RangeObserver {
 type Pick = (h: TensorHistogram & { edges: Float64Array }) => Range;
 
 /** The histogram methods' shared collection (ORT's HistogramCalibrater); `pick` is the method. */
-class HistogramRangeObserver implements RangeObserver {
+export class HistogramRangeObserver implements RangeObserver {
   readonly wholeTensors = true;
   private readonly hist: StreamingHistogram;
   constructor(
     numBins: number,
-    private readonly pick: Pick,
+    protected pick: Pick,
     /** minmax with keepHistograms: the range comes from here, the histogram is only kept. */
     private readonly minmax?: MinMaxObserver,
   ) {
@@ -60,7 +62,7 @@ class HistogramRangeObserver implements RangeObserver {
     this.hist.observe(values, stats);
     this.minmax?.observeStats(stats);
   }
-  observeRange(): void {
+  observeStats(): void {
     throw new Error("a histogram observer needs whole tensors");
   }
   seed(absMax: number): void {
@@ -94,8 +96,8 @@ class MinMaxRangeObserver implements RangeObserver {
     void values;
     this.m.observeStats(stats);
   }
-  observeRange(min: number, max: number): void {
-    this.m.observeRange(min, max);
+  observeStats(stats: BatchStats): void {
+    this.m.observeStats(stats);
   }
   seed(): void {}
   commit(): void {
@@ -109,9 +111,39 @@ class MinMaxRangeObserver implements RangeObserver {
   }
 }
 
-/** The range each histogram method picks from a histogram, with the calibration's options. */
-export function histogramPick(method: "entropy" | "percentile" | "mse", o: CalibrationOptions): Pick {
-  if (method === "entropy") return (h) => entropyThreshold(h, o.numQuantizedBins ?? 128);
+/**
+ * "auto": the histogram collection, then the range of whichever method the calibrator's held-out measurement chose
+ * for this tensor (mse until it has chosen). Its candidates are what each method would pick, minmax and entropy
+ * widened to (-a, a) when symmetric as ranges() does for them.
+ */
+export class AutoRangeObserver extends HistogramRangeObserver {
+  choice: AutoChoice | undefined;
+  constructor(private readonly o: CalibrationOptions) {
+    super(o.numBins ?? 2048, histogramPick("mse", o));
+  }
+  candidates(): Map<AutoCandidate, Range> {
+    const h = this.histogram();
+    const out = new Map<AutoCandidate, Range>();
+    if (!h) return out;
+    for (const m of AUTO_CANDIDATES) out.set(m, histogramPick(m, this.o)(h as Parameters<Pick>[0]));
+    return out;
+  }
+  choose(choice: AutoChoice): void {
+    this.choice = choice;
+    this.pick = histogramPick(choice.method, this.o);
+  }
+}
+
+/** The range each histogram method picks from a histogram, with the calibration's options (minmax: the range seen;
+ *  minmax and entropy widened to (-a, a) here only for auto, whose candidates must be the ranges used). */
+export function histogramPick(method: "entropy" | "percentile" | "mse" | "minmax", o: CalibrationOptions): Pick {
+  const widen = (r: Range): Range => {
+    if (!o.symmetric || o.method !== "auto") return r;
+    const a = Math.max(Math.abs(r.min), Math.abs(r.max));
+    return { min: -a, max: a };
+  };
+  if (method === "minmax") return (h) => widen({ min: h.min, max: h.max });
+  if (method === "entropy") return (h) => widen(entropyThreshold(h, o.numQuantizedBins ?? 128));
   if (method === "percentile") return (h) => percentileThreshold(h, o.percentile ?? 99.999, o.symmetric ?? false);
   return (h) => mseThreshold(h, { bits: o.bits ?? 8, symmetric: o.symmetric ?? false });
 }
@@ -123,6 +155,7 @@ export function createObserver(o: CalibrationOptions): RangeObserver {
     const m = new MinMaxObserver(o);
     return o.keepHistograms ? new HistogramRangeObserver(numBins, () => m.range()!, m) : new MinMaxRangeObserver(m);
   }
+  if (o.method === "auto") return new AutoRangeObserver(o);
   return new HistogramRangeObserver(numBins, histogramPick(o.method, o));
 }
 

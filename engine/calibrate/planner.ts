@@ -4,7 +4,7 @@
 
 import type { CalibrationOptions } from "./types";
 
-/** Default cap on the bytes of whole tensors fetched by one run (see CalibrationOptions.maxRunBytes). */
+/** Default cap on the bytes of observed tensors one run holds (see CalibrationOptions.maxRunBytes). */
 export const MAX_RUN_BYTES = 16 * 2 ** 20;
 /** Joined small batches fill only this fraction of the cap: joining saves run overhead, not memory, and at the
  *  full cap it added 30–50 MiB of peak on the fixtures (single-sample files, measured). */
@@ -18,7 +18,7 @@ export class RunPlanner {
   constructor(
     private readonly options: CalibrationOptions,
     /** The model's inputs all have a free first (batch) axis, so a batch can run as several smaller ones. */
-    private readonly splittable: boolean,
+    readonly splittable: boolean,
     /** Some observer needs whole tensors (a histogram): runs fetch them, so the cap applies. */
     readonly wholeTensors: boolean,
   ) {
@@ -54,11 +54,15 @@ export class RunPlanner {
   }
 
   /**
-   * True when a batch of `rows` runs in parts: whole tensors over the cap (or a row's cost still unknown), on a
-   * model whose batch axis is free. A moving average is per batch, so it is never split.
+   * True when a batch of `rows` runs in parts: what a run holds over the cap (or a row's cost still unknown), on a
+   * model whose batch axis is free. Reduce-only runs fetch scalars, but onnxruntime still holds the batch's
+   * activations while it runs (a PP-OCR recogniser, 32 rows of 3×48×320: 3 GB), so they split too; their
+   * statistics are merged per batch, which a moving average needs. Whole tensors are fed per part, so with a
+   * moving average (per batch) they are never split.
    */
   splits(rows: number | undefined): boolean {
-    if (!this.splittable || rows === undefined || rows < 2 || !this.wholeTensors || this.options.movingAverage) return false;
+    if (!this.splittable || rows === undefined || rows < 2) return false;
+    if (this.wholeTensors && this.options.movingAverage) return false;
     const fits = !Number.isFinite(this.cap) || (this.rowBytes !== undefined && rows * this.rowBytes <= this.cap);
     return !fits;
   }
@@ -68,7 +72,7 @@ export class RunPlanner {
     return this.rowBytes === undefined ? 1 : Math.min(remaining, Math.max(1, Math.floor(this.cap / this.rowBytes)));
   }
 
-  /** Learns a row's cost from the first run: `elements` float32 values fetched for `rows` rows. */
+  /** Learns a row's cost from the first run: `elements` float32 values observed (fetched or reduced) for `rows` rows. */
   learn(elements: number, rows: number | undefined): void {
     if (rows) this.rowBytes ??= (elements * 4) / rows;
   }

@@ -25,6 +25,13 @@ export function sliceRows(feeds: Feeds, start: number, n: number): Feeds {
   return part;
 }
 
+/** Rows [start, start + n) of every input, copied (kept after the caller's buffers are reused). */
+export function copyRows(feeds: Feeds, start: number, n: number): Feeds {
+  const part: Record<string, Feeds[string]> = {};
+  for (const [k, t] of Object.entries(sliceRows(feeds, start, n))) part[k] = { ...t, data: (t.data as FeedArray).slice() };
+  return part;
+}
+
 /** The rows every input of the batch has along its first axis, or undefined when they differ. */
 export function commonRows(feeds: Feeds): number | undefined {
   const rows = Object.values(feeds).map((t) => t.dims[0]);

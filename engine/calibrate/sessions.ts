@@ -12,6 +12,8 @@ export interface Run {
   outputs: ObservedOutputs[];
   /** The output holding every tensor's min, max, sum (whole-tensor sessions). */
   stats?: string;
+  /** The output holding every tensor's element count (reduce-only sessions). */
+  sizes?: string;
 }
 
 export class SessionPool {
@@ -26,17 +28,22 @@ export class SessionPool {
   ) {}
 
   async open(tensors: readonly string[], reduce: boolean, stats = false): Promise<Run> {
-    const { model, outputs, stats: statsOutput } = augmentModel(this.model, tensors, reduce, { stats });
-    const session = await createSession(model, {
+    const { model, outputs, stats: statsOutput, sizes } = augmentModel(this.model, tensors, reduce, { stats, sizes: reduce });
+    // Whole tensors come back as graph outputs, which onnxruntime never reuses: its memory pattern then plans one
+    // block for every output plus the intermediates and keeps it (mobilenet, batch 32: +90 MiB peak, measured).
+    const session = await this.session(model, !reduce);
+    return { session, outputs, ...(statsOutput ? { stats: statsOutput } : {}), ...(sizes ? { sizes } : {}) };
+  }
+
+  /** A session over a model of the calibrator's own making (the augmented copies, auto's probe); the caller frees it. */
+  session(model: Model, wholeOutputs = false): Promise<Session> {
+    return createSession(model, {
       optimization: "disabled",
-      // Whole tensors come back as graph outputs, which onnxruntime never reuses: its memory pattern then plans one
-      // block for every output plus the intermediates and keeps it (mobilenet, batch 32: +90 MiB peak, measured).
-      ...(reduce ? {} : { memPattern: false }),
+      ...(wholeOutputs ? { memPattern: false } : {}),
       ep: this.options.ep ?? "cpu",
       ...(this.options.threads ? { threads: this.options.threads } : {}),
       onFallback: (why) => this.warn(why),
     });
-    return { session, outputs, ...(statsOutput ? { stats: statsOutput } : {}) };
   }
 
   /** The main sessions, one per chunk of tensors (opened once; a failure closes what was opened). */

@@ -137,6 +137,20 @@ export function percentileThreshold(h: HistogramSnapshot, percentile = 99.999, s
   return clampToSeen(h, h.edges[left], h.edges[right + 1]);
 }
 
+/**
+ * The integer grid a range quantizes to, as ORT's compute_scale_zp makes it (range widened to include 0, zero
+ * point rounded) on a signed `bits` grid; symmetric ranges keep zero point 0. Undefined for a zero-width range.
+ */
+export function quantGrid(lo: number, hi: number, bits: number, symmetric: boolean): { scale: number; zp: number; qmin: number; qmax: number } | undefined {
+  const qmin = -(2 ** (bits - 1));
+  const qmax = 2 ** (bits - 1) - 1;
+  const rmin = Math.min(lo, 0);
+  const rmax = Math.max(hi, 0);
+  const scale = (rmax - rmin) / (qmax - qmin);
+  if (!(scale > 0)) return undefined;
+  return { scale, zp: symmetric ? 0 : Math.round(qmin - rmin / scale), qmin, qmax };
+}
+
 /** Options of the MSE search. */
 export interface MseOptions {
   /** Bit width of the target integer type (default 8). */
@@ -170,11 +184,9 @@ export function mseThreshold(h: HistogramSnapshot, options: MseOptions = {}): Ra
     mass.push(h.counts[i]);
   }
   const error = (lo: number, hi: number, symmetric: boolean, bound: number): number => {
-    const rmin = Math.min(lo, 0);
-    const rmax = Math.max(hi, 0);
-    const scale = (rmax - rmin) / (qmax - qmin);
-    if (!(scale > 0)) return Infinity;
-    const zp = symmetric ? 0 : Math.round(qmin - rmin / scale);
+    const g = quantGrid(lo, hi, bits, symmetric);
+    if (!g) return Infinity;
+    const { scale, zp } = g;
     let err = 0;
     for (let j = 0; j < centers.length && err < bound; j++) {
       const c = centers[j];

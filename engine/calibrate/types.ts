@@ -1,8 +1,9 @@
 // The calibrator's options and what it returns (ranges, histograms): apart from the calibrator itself, so that its
 // index can re-export both without an import cycle.
 
-/** The calibration methods, in the order help texts and pickers list them. */
-export const CALIBRATION_METHODS = ["minmax", "entropy", "percentile", "mse"] as const;
+/** The calibration methods, in the order help texts and pickers list them. "auto" chooses one of the others per
+ *  tensor by the error it causes at the tensor's consumers on held-out samples (engine/calibrate/auto.ts). */
+export const CALIBRATION_METHODS = ["minmax", "entropy", "percentile", "mse", "auto"] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
 /** What QConfig.calibration.method defaults to. MSE: the only method that kept every fixture model within 0.3 pp
  *  (docs/quantization.md). */

@@ -4,7 +4,7 @@
 import type { CalibrationData } from "../data/feeds";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { Calibrator, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
+import { Calibrator, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
 import { QdqRewriter } from "./qdq";
@@ -40,6 +40,8 @@ export interface PreparedModel {
   ranges: Map<string, TensorRange>;
   /** Per-tensor histograms (histogram methods), for the histogram view and analysis. */
   histograms: Map<string, TensorHistogram>;
+  /** calibration.method "auto": the method chosen per tensor, and why (empty for the fixed methods). */
+  choices: Map<string, AutoChoice>;
   /** Batches observed so far. */
   batches: number;
   /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
@@ -64,6 +66,7 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
     observe: marks.observed((n) => inits.has(n)),
     ranges: new Map(),
     histograms: new Map(),
+    choices: new Map(),
     batches: 0,
     warnings: notes,
     ep: options.ep ?? "cpu",
@@ -94,6 +97,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   prepared.batches = prepared.calibrator.batches;
   prepared.ranges = prepared.calibrator.ranges();
   prepared.histograms = prepared.calibrator.histograms();
+  prepared.choices = prepared.calibrator.choices();
 }
 
 /** Frees the calibration sessions (calibrate() after this starts a fresh calibration). */

@@ -277,3 +277,60 @@ test("single-sample batches are joined into larger runs after the first; histogr
   assert.equal(joined.batches, 60);
   assert.deepEqual(joined.progress, one.progress);
 });
+
+test("minmax (reduced in the graph) runs large batches in parts too; min/max and the moving average as one run per batch", async () => {
+  // onnxruntime holds a whole batch's activations even when only scalars come back (a PP-OCR recogniser, 32 rows:
+  // 3 GB), so reduce-only runs obey maxRunBytes as well. Per row: x, y, z, w = 4 + 4 + 4 + 4 elements = 64 bytes.
+  const data = batches([40, 7, 64], 11);
+  const rangesWith = async (maxRunBytes: number) => {
+    const cal = new Calibrator(tinyModel(13), ["x", "y", "z"], { method: "minmax", movingAverage: true, averagingConstant: 0.5, maxRunBytes });
+    let runs = 0;
+    const run = cal["observe"].bind(cal);
+    cal["observe"] = async (...a: Parameters<typeof run>) => (runs++, run(...a));
+    try {
+      await cal.collect([data.feeds[0]!, data.feeds[1]!]);
+      await cal.collect([data.feeds[2]!]);
+      return { runs, ranges: cal.ranges() };
+    } finally {
+      await cal.dispose();
+    }
+  };
+  const whole = await rangesWith(Infinity);
+  const parts = await rangesWith(100);
+  assert.equal(whole.runs, 3);
+  assert.ok(parts.runs > 50, `runs: ${parts.runs}`);
+  // Averaged per batch (per part would weigh the 40- and 64-row batches many times over): exactly equal.
+  assert.deepEqual(parts.ranges, whole.ranges);
+});
+
+test("auto: a tensor read by Sigmoid gets a tighter range than mse (its clipped tail saturates anyway)", async () => {
+  // x [n,4] -> Sigmoid -> e. 99.8 % of x in [-1, 1], 0.2 % spread over [1, 40]. mse keeps nearly the whole tail (it
+  // counts x's own error), which costs resolution in [-1, 1]; past about 6 Sigmoid is flat, so clipping there costs
+  // nothing where x is used: the error at the consumer, which auto measures, prefers a tighter range.
+  const model = Model.fromProto(makeModel(makeGraph("sig", [makeNode("Sigmoid", ["x"], ["e"], { name: "sigmoid" })],
+    [makeValueInfo("x", DataType.FLOAT, ["n", 4])], [makeValueInfo("e", DataType.FLOAT, ["n", 4])]), { opsets: { "": 13 } }));
+  let s = 7;
+  const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  const value = () => (rand() < 0.002 ? 1 + rand() * 39 : rand() * 2 - 1);
+  const feeds: Feeds[] = Array.from({ length: 64 }, () => ({ x: { data: Float32Array.from({ length: 64 * 4 }, value), dims: [64, 4] } }));
+  const calibrated = async (method: CalibrationMethod) => {
+    const cal = new Calibrator(model, ["x", "e"], { method });
+    try {
+      await cal.collect(feeds);
+      return { range: cal.ranges().get("x")!, choices: cal.choices() };
+    } finally {
+      await cal.dispose();
+    }
+  };
+  const mse = await calibrated("mse");
+  assert.ok(mse.range.max > 30, `mse keeps the tail: ${JSON.stringify(mse.range)}`);
+  assert.equal(mse.choices.size, 0);
+  const auto = await calibrated("auto");
+  const x = auto.choices.get("x")!;
+  assert.notEqual(x.method, "mse", x.why);
+  assert.ok(auto.range.max < mse.range.max - 1, `auto clips the tail: ${JSON.stringify(auto.range)} (${x.why})`);
+  assert.match(x.why, /less error than mse.*at Sigmoid.*held-out/);
+  assert.ok(x.errors[x.method]! < 0.98 * x.errors.mse!);
+  // e (a graph output, read by no op) is measured on itself.
+  assert.equal(auto.choices.get("e")!.measuredAt, "itself");
+});
