@@ -70,7 +70,9 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
     minInt8WeightShare: target.minInt8WeightShare,
     remedy: target.remedy,
     tradeoff: target.tradeoff ? {} : undefined,
-    onProgress: progress.callback("ranking nodes", "nodes"),
+    // The search's own progress (engine/analysis/search/progress) names its phase and estimates the time left.
+    onProgress: (done: number, total: number, p?: { phase?: string; etaSeconds?: number }) =>
+      progress.update({ stage: p?.phase === "search" ? "search" : "ranking nodes", done, total, unit: p ? "measurements" : "nodes", etaS: p?.etaSeconds }),
     onStep: (s) => progress.update({ stage: "search", detail: `${pickedNodes(s)} → ${s.metric.toFixed(2)}` }),
   });
   progress.done();
