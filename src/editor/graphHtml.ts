@@ -53,10 +53,10 @@ body { padding-top: 0; }
 .node text { fill: var(--vscode-foreground); font-family: var(--vscode-editor-font-family); font-size: 11px; }
 .node .node-op { font-weight: 600; }
 .node .node-name { fill: var(--vscode-descriptionForeground); }
-.node.kind-input .node-box, .node.kind-output .node-box { fill: var(--vscode-badge-background); }
-.node.kind-input text, .node.kind-output text { fill: var(--vscode-badge-foreground); }
+.node.kind-input .node-box, .node.kind-output .node-box { fill: var(--vscode-badge-background, #616161); }
+.node.kind-input text, .node.kind-output text { fill: var(--vscode-badge-foreground, #fff); }
 .node.selected > .node-box { stroke: var(--vscode-focusBorder); stroke-width: 3; }
-.node.match > .node-box { stroke: var(--vscode-editor-findMatchBorder, var(--vscode-charts-orange)); stroke-width: 3; stroke-dasharray: 5 2; }
+.node.match > .node-box { stroke: var(--vscode-editor-findMatchBorder, var(--vscode-charts-orange, #d18616)); stroke-width: 3; stroke-dasharray: 5 2; }
 .node.kept-float > .node-box { stroke-dasharray: 2 2; }
 .body-box { fill: none; stroke: var(--vscode-panel-border, #8886); stroke-dasharray: 4 3; }
 .body-label { fill: var(--vscode-descriptionForeground); font-size: 10px; }
@@ -66,10 +66,10 @@ body { padding-top: 0; }
 .arrow-head { fill: var(--vscode-editorLineNumber-foreground, #888); }
 .edge-label { fill: var(--vscode-descriptionForeground); font-family: var(--vscode-editor-font-family); font-size: 9px; }
 .zoomed-out .edge-label, .zoomed-out .node-name { display: none; }
-.q-int8 > .node-box, .swatch.q-int8 { fill: var(--vscode-charts-blue); background: var(--vscode-charts-blue); fill-opacity: 0.35; }
-.q-int16 > .node-box, .swatch.q-int16 { fill: var(--vscode-charts-purple); background: var(--vscode-charts-purple); fill-opacity: 0.35; }
-.q-int4 > .node-box, .swatch.q-int4 { fill: var(--vscode-charts-orange); background: var(--vscode-charts-orange); fill-opacity: 0.35; }
-.q-fp4 > .node-box, .swatch.q-fp4 { fill: var(--vscode-charts-yellow); background: var(--vscode-charts-yellow); fill-opacity: 0.35; }
+.q-int8 > .node-box, .swatch.q-int8 { fill: var(--vscode-charts-blue, #3794ff); background: var(--vscode-charts-blue, #3794ff); fill-opacity: 0.35; }
+.q-int16 > .node-box, .swatch.q-int16 { fill: var(--vscode-charts-purple, #b180d7); background: var(--vscode-charts-purple, #b180d7); fill-opacity: 0.35; }
+.q-int4 > .node-box, .swatch.q-int4 { fill: var(--vscode-charts-orange, #d18616); background: var(--vscode-charts-orange, #d18616); fill-opacity: 0.35; }
+.q-fp4 > .node-box, .swatch.q-fp4 { fill: var(--vscode-charts-yellow, #cca700); background: var(--vscode-charts-yellow, #cca700); fill-opacity: 0.35; }
 .q-float > .node-box, .swatch.q-float { fill: var(--vscode-editorWidget-background, #8882); background: var(--vscode-editorWidget-background, #8882); }
 .swatch { display: inline-block; width: 12px; height: 12px; vertical-align: middle; border: 1px solid var(--vscode-editorWidget-border, #888); opacity: 0.8; }
 </style>`;

@@ -1,14 +1,18 @@
 // The per-model override file the graph view's "Keep in float" writes and the next quantization reads:
-// `<model>.ptq.json` beside `<model>.onnx`, a JSON object whose "exclude" lists node names (exact, as the CLI's
-// --exclude-node takes them). Other keys in the file are kept as they are. Pure, for tests; the editor writes it.
+// `<model>.ptq.json` beside `<model>.onnx`, in the format of `ptq quantize --config FILE` (docs/config.md), so
+// `ptq quantize cnn.onnx -o cnn.int8.onnx --config cnn.ptq.json` applies it. "Keep in float" adds the node's exact
+// name to "exclude"; the file's other keys and selectors ({"regex": …}) are kept. Pure, for tests.
 
 /** cnn.onnx → cnn.ptq.json (same folder); a name without .onnx gets .ptq.json appended. */
 export function overridePath(modelPath: string): string {
   return modelPath.replace(/\.onnx$/i, "") + ".ptq.json";
 }
 
+/** A node selector as the config file writes it: an exact name or { "regex": "…" }. */
+export type NodeSelectorJson = string | { regex: string };
+
 export interface Overrides {
-  exclude: string[];
+  exclude: NodeSelectorJson[];
   /** The file's other keys, written back unchanged. */
   rest: Record<string, unknown>;
 }
@@ -26,14 +30,20 @@ export function parseOverrides(text: string | undefined, file: string): Override
     throw new Error(`${file} must hold a JSON object such as {"exclude": ["node name"]}: fix or delete it, then try again.`);
   }
   const { exclude, ...rest } = json as Record<string, unknown>;
-  if (exclude !== undefined && !(Array.isArray(exclude) && exclude.every((x) => typeof x === "string"))) {
-    throw new Error(`${file}: "exclude" must be a list of node names (strings): fix or delete it, then try again.`);
+  const selector = (x: unknown) => typeof x === "string" || (typeof x === "object" && x !== null && typeof (x as { regex?: unknown }).regex === "string");
+  if (exclude !== undefined && !(Array.isArray(exclude) && exclude.every(selector))) {
+    throw new Error(`${file}: "exclude" must be a list of node names or {"regex": "…"} selectors: fix or delete it, then try again.`);
   }
-  return { exclude: (exclude as string[] | undefined) ?? [], rest };
+  return { exclude: (exclude as NodeSelectorJson[] | undefined) ?? [], rest };
+}
+
+/** The node names (exact selectors) an override file keeps in float. */
+export function excludedNames(o: Overrides): string[] {
+  return o.exclude.filter((x): x is string => typeof x === "string");
 }
 
 /** The file's new text with `node` added to "exclude" (once), every other key kept. */
-export function addExclude(text: string | undefined, node: string, file: string): { text: string; exclude: string[] } {
+export function addExclude(text: string | undefined, node: string, file: string): { text: string; exclude: NodeSelectorJson[] } {
   const o = parseOverrides(text, file);
   const exclude = o.exclude.includes(node) ? o.exclude : [...o.exclude, node];
   return { text: JSON.stringify({ ...o.rest, exclude }, null, 2) + "\n", exclude };

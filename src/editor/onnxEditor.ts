@@ -7,7 +7,7 @@ import { currentModel } from "../views/currentModel";
 import { escapeHtml, makeNonce, page } from "../webview/html";
 import { editorBody, graphPageData } from "./graphHtml";
 import { modelGraph, type ModelGraph } from "./graphModel";
-import { addExclude, overridePath, parseOverrides } from "./graphOverrides";
+import { addExclude, excludedNames, overridePath, parseOverrides } from "./graphOverrides";
 import { loadModel } from "./modelFile";
 import { summaryBody } from "./summaryHtml";
 
@@ -63,7 +63,8 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
       const summary = summaryBody({ fileName: parts.title, fileBytes: loaded.bytes, summary: summarizeModel(loaded.model), trusted: vscode.workspace.isTrusted });
       const graph = modelGraph(loaded.model);
       this.graphs.set(uri.toString(), graph);
-      const excluded = await readOverrides(uri).then((o) => o.exclude, () => []);
+      // A broken override file does not stop the page: "Keep in float" reports it when used.
+      const excluded = await readOverrides(uri).then(excludedNames, () => []);
       const data = graphPageData(graph, excluded);
       webview.html = page({ ...parts, scriptUri: webview.asWebviewUri(vscode.Uri.joinPath(media, "graph.js")).toString(), body: editorBody(summary, data), data });
     } catch (e) {
@@ -81,7 +82,7 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
       const tmp = target.with({ path: `${target.path}.${process.pid}.${Date.now()}.tmp` });
       await vscode.workspace.fs.writeFile(tmp, new TextEncoder().encode(next.text));
       await vscode.workspace.fs.rename(tmp, target, { overwrite: true });
-      return next.exclude;
+      return excludedNames({ exclude: next.exclude, rest: {} });
     };
     const job = this.writing.then(write);
     this.writing = job.catch(() => undefined);

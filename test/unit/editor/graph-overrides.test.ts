@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { addExclude, overridePath, parseOverrides } from "../../../src/editor/graphOverrides";
+import { addExclude, excludedNames, overridePath, parseOverrides } from "../../../src/editor/graphOverrides";
 
 test("the override file sits beside the model: cnn.onnx → cnn.ptq.json", () => {
   assert.equal(overridePath("/w/models/cnn.onnx"), "/w/models/cnn.ptq.json");
@@ -18,9 +18,16 @@ test("keep in float adds the node to exclude once and keeps the file's other key
   assert.deepEqual(parseOverrides("  ", "f.json"), { exclude: [], rest: {} });
 });
 
+test("regex selectors written by hand (ptq quantize --config's format) are kept; only exact names are marked", () => {
+  const next = addExclude(JSON.stringify({ exclude: [{ regex: "^/attn/" }, "a"] }), "b", "f.json");
+  assert.deepEqual(JSON.parse(next.text), { exclude: [{ regex: "^/attn/" }, "a", "b"] });
+  assert.deepEqual(excludedNames(parseOverrides(next.text, "f.json")), ["a", "b"]);
+});
+
 test("a broken override file is refused with its name and what to do, never overwritten", () => {
   assert.throws(() => addExclude("{not json", "n", "/w/cnn.ptq.json"), /\/w\/cnn\.ptq\.json is not valid JSON .*fix or delete it/);
   assert.throws(() => addExclude("[1]", "n", "/w/cnn.ptq.json"), /\/w\/cnn\.ptq\.json must hold a JSON object/);
   assert.throws(() => addExclude('{"exclude": "conv"}', "n", "/w/cnn.ptq.json"), /"exclude" must be a list of node names/);
   assert.throws(() => addExclude('{"exclude": [1]}', "n", "/w/cnn.ptq.json"), /"exclude" must be a list/);
+  assert.throws(() => addExclude('{"exclude": [{"re": "x"}]}', "n", "/w/cnn.ptq.json"), /\{"regex": "…"\} selectors/);
 });
