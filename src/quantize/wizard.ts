@@ -1,7 +1,9 @@
 // The "Quantize model…" wizard: scheme, calibration data (a folder, or random data with a warning), advanced options
 // behind one extra pick, and what to do when the output name is taken. Returns typed options or undefined (cancel).
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import * as vscode from "vscode";
+import { excludedNames, overridePath, parseOverrides } from "../editor/graphOverrides";
 import { loadModel } from "../editor/modelFile";
 import { checkModel, parseShape, type ModelCheck } from "./modelCheck";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, type CalibrationMethod } from "../../engine/calibrate/types";
@@ -38,6 +40,7 @@ export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | un
   })), [...check.notes, ...notOffered.map((l) => `not offered: ${l}`)].join(" · ") || undefined);
   if (!scheme) return undefined;
   const o = defaultOptions(input.fsPath, scheme);
+  o.exclude = keptInFloat(input.fsPath);
 
   if (scheme === "int8-static") {
     const source = await pick<"folder" | "random">(`Quantize ${name}: calibration data`, [
@@ -92,10 +95,27 @@ export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | un
   return o;
 }
 
+/**
+ * The nodes the graph view's "Keep in float" listed in `<model>.ptq.json` (src/editor/graphOverrides): the wizard
+ * starts from them. A file that cannot be read is said, and quantization goes on without it.
+ */
+function keptInFloat(model: string): string[] {
+  const file = overridePath(model);
+  if (!existsSync(file)) return [];
+  try {
+    // Exact names only: the wizard keeps nodes by name ({ "regex" } selectors apply with `ptq quantize --config`).
+    return excludedNames(parseOverrides(readFileSync(file, "utf8"), file));
+  } catch (e) {
+    void vscode.window.showWarningMessage(`${e instanceof Error ? e.message : String(e)} (quantizing without its nodes kept in float)`);
+    return [];
+  }
+}
+
 function defaultsLine(o: QuantizeOptions): string {
+  const kept = o.exclude.length ? `${o.exclude.length} node(s) kept in float (${path.basename(overridePath(o.input))})` : "no excluded nodes";
   return o.scheme.startsWith("int8")
-    ? `${o.perChannel ? "per-channel" : "per-tensor"} weights${o.scheme === "int8-static" ? `, ${o.calibrationMethod} calibration` : ""}, no excluded nodes`
-    : `blocks of ${o.blockSize}, no excluded nodes`;
+    ? `${o.perChannel ? "per-channel" : "per-tensor"} weights${o.scheme === "int8-static" ? `, ${o.calibrationMethod} calibration` : ""}, ${kept}`
+    : `blocks of ${o.blockSize}, ${kept}`;
 }
 
 /** How the picker shows each calibration method (a method without an entry shows its name). */
@@ -134,7 +154,7 @@ async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boole
   }
   // Picked from the model's own nodes, so a name is taken exactly (a typed list would split "a,b" and read "/x/" as
   // a pattern).
-  const nodes = excludeChoices((await loadModel(input)).model);
+  const nodes = excludeChoices((await loadModel(input)).model).map((c) => ({ ...c, picked: o.exclude.includes(c.name) }));
   const ex = await vscode.window.showQuickPick(nodes, { title: "Nodes to keep in float (optional: pick none to quantize all)", canPickMany: true, ignoreFocusOut: true, matchOnDescription: true });
   if (ex === undefined) return false;
   o.exclude = ex.map((c) => c.name);
