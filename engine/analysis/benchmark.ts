@@ -9,7 +9,7 @@ import path from "node:path";
 import type { ReportedInput } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { createSession, type ExecutionProvider, type Session, type SessionSource } from "../runtime/session";
-import { checkFeeds, feedsBatch, generateFeeds, type Feeds } from "./feeds";
+import { requireInputs, feedsBatch, generateFeeds, type Feeds } from "./feeds";
 import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
 
 export interface BenchmarkOptions {
@@ -174,7 +174,7 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
       // A model with a fixed first dimension runs at that size whatever was asked: report what ran.
       const batch = feedsBatch(feeds);
       if (batch !== asked) notes.push(`batch ${asked} asked, but the inputs have ${batch} rows (fixed in the model or the data): figures are for ${batch}`);
-      sessions.forEach((r, i) => checkFeeds(feeds, r.inputs, entries[i]![0]));
+      sessions.forEach((r, i) => requireInputs(feeds, r.inputs, entries[i]![0]));
       const colds: number[] = [];
       for (const r of sessions) {
         colds.push(await timeRun(r, feeds));

@@ -3,7 +3,7 @@
 // first. Without labels the first model (normally FP32) is the reference: agreement with its predictions, or
 // closeness to its outputs.
 
-import { checkFeeds, feedsBatch, sliceRows, type Feeds, type Tensor } from "./feeds";
+import { requireInputs, feedsBatch, sliceRows, type Feeds, type Tensor } from "./feeds";
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
 import type { ExecutionProvider } from "../runtime/session";
 import { namedModels, openModel, type BenchmarkModels, type ModelSource } from "./benchmark";
@@ -82,7 +82,7 @@ export class EvaluationResult {
 async function collectOutput(src: ModelSource, name: string, data: Feeds, n: number, opts: EvaluateOptions): Promise<Tensor> {
   const session = await openModel(src, opts.threads ?? os.availableParallelism(), opts.ep ?? "cpu");
   try {
-    checkFeeds(data, session.inputs, name);
+    requireInputs(data, session.inputs, name);
     const outName = opts.output ?? session.outputs[0]?.name;
     if (!outName || !session.outputs.some((o) => o.name === outName)) {
       throw new Error(`${name}: no output "${outName}"; outputs are ${session.outputs.map((o) => `"${o.name}"`).join(", ")}`);

@@ -42,8 +42,12 @@ export function feedsBatch(feeds: Feeds): number {
   return first.dims[0] ?? 1;
 }
 
-/** Checks feeds cover a model's inputs, naming what is missing so the user can fix the data, not the model. */
-export function checkFeeds(feeds: Feeds, inputs: readonly ReportedInput[], model: string): void {
+/**
+ * Checks feeds cover a model's inputs, naming what is missing so the user can fix the data, not the model. Only
+ * names: the feeds hold every sample (or a batch at a size the model may fix), so engine/data's checkFeeds, which
+ * also holds them to the model's shapes, is not the check here.
+ */
+export function requireInputs(feeds: Feeds, inputs: readonly ReportedInput[], model: string): void {
   const missing = inputs.filter((i) => !(i.name in feeds)).map((i) => i.name);
   if (missing.length) {
     throw new Error(`${model}: no data for input(s) ${missing.map((m) => `"${m}"`).join(", ")}; data has ${Object.keys(feeds).map((k) => `"${k}"`).join(", ") || "nothing"}`);
