@@ -33,7 +33,7 @@ import {
   type GraphProto,
   type TensorProto,
 } from "../../../engine/onnx";
-import { seededRandom } from "../../../engine/analysis/stats";
+import { seededRandom } from "../../../engine/data/random";
 import { bigWeights, smallMlp, withIf } from "./helpers";
 
 const sha = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");

@@ -8,7 +8,7 @@ import { calibrate, convert, prepare, release, type QConfig } from "../../../eng
 import { createSession } from "../../../engine/runtime/session";
 import type { Feeds } from "../../../engine/data/feeds";
 import { errorFigures } from "../../../engine/analysis/error-stats";
-import { seededRandom } from "../../../engine/analysis/stats";
+import { seededRandom } from "../../../engine/data/random";
 
 export const F = DataType.FLOAT;
 
