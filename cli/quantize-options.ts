@@ -8,7 +8,7 @@ import {
   type JobKey, type QuantizeJob, type QuantizeMode, type QuantOption,
 } from "../engine/quant/options";
 import { UsageError } from "./args";
-import { flagLines, helpLine, parseOptions, usageError, type Flag } from "./flags";
+import { flagLines, HELP_FLAG, helpLine, parseOptions, usageError, type Flag } from "./flags";
 
 /** A parsed `ptq quantize` call: the model, where to write, and the job (file and flags merged). */
 export interface QuantizeCall {
@@ -30,7 +30,7 @@ const OUTPUT_FLAGS = [
 const COMMAND_FLAGS = [
   { name: "overwrite", help: "replace OUT if it exists" },
   { name: "json", help: "print the summary as JSON on stdout" },
-  { name: "help", short: "h", help: "show this help" },
+  HELP_FLAG,
 ] as const satisfies Flag[];
 
 /** The table's flags (each may repeat: the tokens say which came last) and the command's own. */
