@@ -1,8 +1,11 @@
 // The engine as a library, with no VS Code, kernel or CLI attached:
 //   const { quantizeStatic, openData, Model } = require("ptq-studio/engine");
-// Model I/O, INT8 (static and dynamic), low-bit weights, accuracy recovery, and the analysis tools. Results are
-// plain data; the notebook kernel (kernel/) and the CLI (cli/) render them.
+// Model I/O, running a model (createSession: the one way; Tensor and Feeds are what it takes and gives), INT8 (static
+// and dynamic), low-bit weights, accuracy recovery, and the analysis tools. Results are plain data; the notebook
+// kernel (kernel/) and the CLI (cli/) render them.
 export * from "./onnx/index";
+export { createSession, type ExecutionProvider, type IOInfo, type Session, type SessionOptions, type SessionSource } from "./runtime/session";
+export type { OutputTensor } from "./runtime/tensors";
 export * from "./data/index";
 export * from "./quant/index";
 export * from "./lowbit/index";
