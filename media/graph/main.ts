@@ -338,7 +338,7 @@ function wire(): void {
     for (const name of e.data.excluded) excluded.add(name);
     svg?.querySelectorAll<SVGGElement>("g.node").forEach((g) => {
       const n = g.dataset.id ? nodesById.get(g.dataset.id) : undefined;
-      g.classList.toggle("kept-float", !!n && excluded.has(n.name));
+      g.classList.toggle("kept-float", n?.kind === "node" && excluded.has(n.name));
     });
     if (selected) showDetails(selected);
   });

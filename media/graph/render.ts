@@ -41,7 +41,7 @@ function drawNode(p: PlacedNode, parent: SVGGElement, opts: DrawOptions): void {
   const n = p.node;
   const cls = ["node", `kind-${n.kind}`];
   if (n.state) cls.push(`q-${n.state}`);
-  if (opts.excluded.has(n.name)) cls.push("kept-float");
+  if (n.kind === "node" && opts.excluded.has(n.name)) cls.push("kept-float");
   if (p.bodies) cls.push("expanded");
   const g = el("g", { class: cls.join(" "), transform: `translate(${p.x.toFixed(1)},${p.y.toFixed(1)})`, "data-id": n.id });
   g.append(el("rect", { width: p.width, height: p.height, rx: n.kind === "node" ? 4 : 14, class: "node-box" }));

@@ -31,7 +31,7 @@ body { padding-top: 0; }
 #view-graph[hidden] { display: none; }
 #graph-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; padding: 6px 0; }
 #graph-toolbar button { margin: 0; padding: 3px 9px; }
-#graph-search { background: var(--vscode-input-background); color: var(--vscode-input-foreground); border: 1px solid var(--vscode-input-border, transparent); padding: 3px 6px; min-width: 240px; }
+#graph-search { background: var(--vscode-input-background); color: var(--vscode-input-foreground); border: 1px solid var(--vscode-input-border, transparent); padding: 3px 6px; min-width: 320px; }
 #graph-search:focus { outline: 1px solid var(--vscode-focusBorder); }
 #graph-legend { display: flex; gap: 10px; margin-left: auto; }
 #graph-main { flex: 1; display: flex; min-height: 0; border: 1px solid var(--vscode-panel-border, #8884); }
