@@ -1,4 +1,5 @@
-// `ptq quantize MODEL -o OUT --mode int4|fp4 …`: weight-only low-bit quantization (calibration data only for GPTQ).
+// `ptq quantize MODEL -o OUT --mode int4|fp4 …`: weight-only low-bit quantization. Calibration data, when given,
+// feeds GPTQ and measures the outputs against the float model's (and, with --protect, keeps them at a target).
 // The options are the table's lowBit.* rows (engine/quant/options), read by quantize-options.ts.
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
@@ -11,8 +12,11 @@ import { parseQuantizeArgs, type QuantizeCall } from "./quantize-options";
 /** The job's low-bit options as engine/lowbit takes them (checkJob has refused the other mode's options). */
 export function lowBitOptions(job: QuantizeJob, mode: "int4" | "fp4"): LowBitOptions {
   const exclude = (job.exclude ?? []).filter((s): s is string => typeof s === "string");
-  const { fp4Format, export: fp4Export, ...int4 } = job.lowBit ?? {};
-  return mode === "int4" ? { mode, ...int4, exclude } : { mode, ...(fp4Format && { fp4Format }), ...(fp4Export && { export: fp4Export }), exclude };
+  const { fp4Format, export: fp4Export, protect: db, ...int4 } = job.lowBit ?? {};
+  const protect = db === undefined ? {} : { protect: { minOutputSqnrDb: db } };
+  return mode === "int4"
+    ? { mode, ...int4, exclude, ...protect }
+    : { mode, ...(fp4Format && { fp4Format }), ...(fp4Export && { export: fp4Export }), exclude, ...protect };
 }
 
 /** argv as low-bit options (for tests and callers that only want the options). */
@@ -24,12 +28,21 @@ export function parseLowBitArgs(argv: string[]): { model: string; output: string
 
 function describe(r: LowBitReport, out: string, mode: string): string {
   const mean = r.layers.length ? r.layers.reduce((a, l) => a + l.sqnrDb, 0) / r.layers.length : NaN;
-  const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized, mean weight SQNR ${mean.toFixed(1)} dB`];
+  const int8 = r.layers.filter((l) => l.bits === 8).length;
+  const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized${int8 ? ` (${int8} of them int8, protected)` : ""}, mean weight SQNR ${mean.toFixed(1)} dB`];
+  const o = r.output;
+  if (o) {
+    const target = o.targetDb === undefined ? "" : `, target ${o.targetDb} dB${o.protected.length ? `: ${o.protected.length} layer(s) stepped up (all low-bit: ${o.allLowBitDb.toFixed(1)} dB)` : ": met with every layer low-bit"}`;
+    lines.push(`  outputs vs float on ${o.batches} calibration batch(es): worst output SQNR ${o.sqnrDb.toFixed(1)} dB${target}`);
+  } else {
+    lines.push("  outputs not measured: give --calib to measure them against the float model (and --protect DB to keep them there)");
+  }
   for (const l of r.layers) {
     const out = l.outputSqnrDb !== undefined ? `; output ${l.outputSqnrDb.toFixed(1)} dB (RTN ${l.rtnOutputSqnrDb!.toFixed(1)} dB)` : "";
     const rtn = (l.rtnSqnrDb !== undefined ? ` (RTN ${l.rtnSqnrDb.toFixed(1)} dB)` : "") + out;
     const shape = l.opType === "Gather" ? `[rows ${l.n}, dim ${l.k}]` : `[K ${l.k}, N ${l.n}]`;
-    lines.push(`  ${l.node} (${l.opType}) ${l.weight} ${shape} block ${l.blockSize}${l.partialBlock ? ", last block partial (padded)" : ""}: ${l.sqnrDb.toFixed(1)} dB${rtn}`);
+    const form = l.bits === 8 ? "int8 per channel (protected)" : `block ${l.blockSize}${l.partialBlock ? ", last block partial (padded)" : ""}`;
+    lines.push(`  ${l.node} (${l.opType}) ${l.weight} ${shape} ${form}: ${l.sqnrDb.toFixed(1)} dB${rtn}`);
   }
   for (const s of r.skipped) lines.push(`  float: ${s.node} (${s.opType}): ${s.reason}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);
@@ -45,6 +58,7 @@ export async function runLowBit(call: QuantizeCall, progress: ProgressPrinter): 
   const { model, report } = calib
     ? await lowBitModelCalibrated(source, options, openData(calib, source.proto, { batchSize: batchSize ?? DEFAULT_BATCH_SIZE }), {
         onProgress: progress.callback("GPTQ calibration", "batches"),
+        onRankProgress: progress.callback("protection: measuring each layer alone", "layers"),
       })
     : lowBitModel(source, options);
   progress.done();

@@ -109,7 +109,8 @@ function checkJob(job: QuantizeJob, mode: QuantizeMode, where: (key: JobKey) => 
   if (low) {
     const gptq = job.lowBit?.algorithm === "gptq";
     if (gptq && !job.calib) throw new UsageError("--algorithm gptq needs calibration data: --calib PATH");
-    if (!gptq && (job.calib || job.lowBit?.gptq)) throw new UsageError("--calib, --damping and --act-order apply to --algorithm gptq");
+    if (!gptq && job.lowBit?.gptq) throw new UsageError("--damping and --act-order apply to --algorithm gptq");
+    if (job.lowBit?.protect !== undefined && !job.calib) throw new UsageError("--protect measures the outputs on calibration data: give --calib PATH");
   }
   const t = job.target;
   if (t) {

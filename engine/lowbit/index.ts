@@ -67,7 +67,7 @@ export async function lowBitModelCalibrated(
   model: Model,
   options: LowBitOptions,
   data: CalibrationData,
-  collect: HessianCollectOptions = {},
+  collect: HessianCollectOptions & { onRankProgress?(layers: number, total: number): void } = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
   const protect = options.protect ?? {};
   const measureBatches = protect.maxBatches ?? 8;
@@ -93,7 +93,7 @@ export async function lowBitModelCalibrated(
       return { model: b.model, layers: b.report.layers.filter((l) => l.bits !== 8) };
     },
     kept,
-    { ...protect, measureOnly: options.protect === undefined, signal: collect.signal, threads: collect.threads },
+    { ...protect, measureOnly: options.protect === undefined, signal: collect.signal, threads: collect.threads, onProgress: collect.onRankProgress },
   );
   // The chosen conversion again, for its report (conversions are deterministic); protected layers kept float are
   // listed as skipped, with why.

@@ -23,7 +23,7 @@ export const FP4_EXPORTS = ["runnable", "native", "fake"] as const;
  */
 export const LOWBIT_DEFAULTS = {
   blockSize: 32, algorithm: "rtn", damping: 0.01, bits: 4, format: "matmulnbits", accuracyLevel: 0, fp4Format: "nvfp4", export: "runnable",
-} as const satisfies Required<Omit<LowBitJob, "gptq" | "symmetric" | "includeGather">> & { damping: number };
+} as const satisfies Required<Omit<LowBitJob, "gptq" | "symmetric" | "includeGather" | "protect">> & { damping: number };
 /** `--batch-size`'s default: calibration arrays are split into batches of this many samples. */
 export const DEFAULT_BATCH_SIZE = 32;
 /** The mixed-precision search's remedies (engine/analysis/sensitivity's Remedy, plus "auto"). */
@@ -46,6 +46,8 @@ export interface LowBitJob {
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
   fp4Format?: (typeof FP4_FORMATS)[number];
   export?: (typeof FP4_EXPORTS)[number];
+  /** With calibration data: the worst output SQNR (dB) to keep; the layers that cost it most get int8 weights. */
+  protect?: number;
 }
 
 export interface TargetJob {
@@ -193,6 +195,8 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "matmulnbits (com.microsoft.MatMulNBits) or qdq (opset-21 blocked DequantizeLinear)" },
   { key: "lowBit.accuracyLevel", flag: "--accuracy-level", arg: "N", kind: "enum", values: [0, 1, 2, 3, 4], default: () => LOWBIT_DEFAULTS.accuracyLevel, modes: ["int4"], section: "lowbit",
     help: "MatMulNBits accuracy_level 0–4 (0: float activations; 4: int8, fastest)" },
+  { key: "lowBit.protect", flag: "--protect", arg: "DB", kind: "number", accepts: between(-100, 200, "an output SQNR in dB (e.g. 25)"), default: () => "off", modes: ["int4", "fp4"], section: "lowbit",
+    help: "with --calib: keep the outputs at DB or more against the float model (worst output SQNR); the layers that cost them most per byte get int8 weights instead (docs/lowbit.md). --calib alone measures and reports the outputs" },
   { key: "lowBit.fp4Format", flag: "--fp4-format", arg: "F", kind: "enum", values: FP4_FORMATS, default: () => LOWBIT_DEFAULTS.fp4Format, modes: ["fp4"], section: "lowbit",
     help: "nvfp4 (blocks of 16, E4M3 scales) or mxfp4 (blocks of 32, power-of-two scales)" },
   { key: "lowBit.export", flag: "--fp4-export", arg: "E", kind: "enum", values: FP4_EXPORTS, default: () => LOWBIT_DEFAULTS.export, modes: ["fp4"], section: "lowbit",

@@ -37,6 +37,27 @@ test("--mode fp4 --fp4-export native upgrades to opset 23 and warns that onnxrun
   assert.equal(Model.loadSync(out).opset(), 23);
 });
 
+test("--mode fp4 --calib measures the outputs; --protect DB steps the layers that cost them most up to int8 until DB is met", () => {
+  const dir = tmp();
+  const measured = ptq(cnn, "-o", path.join(dir, "a.onnx"), "--mode", "fp4", "--calib", calib, "--json");
+  assert.equal(measured.status, 0, measured.stderr);
+  const all = JSON.parse(measured.stdout).output;
+  assert.equal(all.protected.length, 0);
+  const target = Math.ceil(all.sqnrDb) + 6;
+  const r = ptq(cnn, "-o", path.join(dir, "b.onnx"), "--mode", "fp4", "--calib", calib, "--protect", String(target), "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const report = JSON.parse(r.stdout);
+  assert.ok(report.output.sqnrDb >= target, `${report.output.sqnrDb} dB ≥ ${target}`);
+  assert.ok(report.output.protected.length > 0 && report.output.protected.length < report.layers.length);
+  const int8 = report.layers.filter((l: { bits?: number }) => l.bits === 8).map((l: { node: string }) => l.node).sort();
+  assert.deepEqual(int8, report.output.protected.map((p: { node: string }) => p.node).sort());
+  const text = ptq(cnn, "-o", path.join(dir, "c.onnx"), "--mode", "fp4", "--calib", calib, "--protect", String(target));
+  assert.match(text.stdout, new RegExp(`worst output SQNR [0-9.]+ dB, target ${target} dB: ${int8.length} layer\\(s\\) stepped up`));
+  const noData = ptq(cnn, "-o", path.join(dir, "d.onnx"), "--mode", "fp4", "--protect", "20");
+  assert.equal(noData.status, 2);
+  assert.match(noData.stderr, /--protect measures the outputs on calibration data: give --calib PATH/);
+});
+
 test("usage errors exit 2 and name the problem", () => {
   const out = path.join(tmp(), "x.onnx");
   assert.equal(ptq(vit, "-o", out, "--mode", "int4", "--block-size", "24").status, 2);
