@@ -77,7 +77,7 @@ try {
     const data = graphPageData(g, []);
     const body = editorBody(summaryBody({ fileName: path.basename(file), fileBytes: bytes.length, summary: summarizeModel(model), trusted: true }), { ...data, initialView: "graph" });
     // The webview API the page expects, stubbed: messages are collected on window.
-    const stub = `<script nonce="${nonce}">window.__msgs=[];window.acquireVsCodeApi=()=>({postMessage:(m)=>window.__msgs.push(m)});</script>`;
+    const stub = `<script nonce="${nonce}">window.__msgs=[];window.acquireVsCodeApi=()=>({postMessage:(m)=>window.__msgs.push(m),getState:()=>undefined,setState:()=>{}});</script>`;
     const html = page({ title: path.basename(file), cspSource: origin, nonce, scriptUri: `${origin}/graph.js`, body: stub + body, data: { ...data, initialView: "graph" } });
     files.set("/page.html", { type: "text/html", body: html });
     const tab = await browser.newPage({ viewport: { width: 1400, height: 900 } });

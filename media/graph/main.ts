@@ -9,7 +9,15 @@ import { drawSvg } from "./render";
 import { matchesQuery } from "./text";
 import { QUANT_KINDS, type GraphNodeData, type GraphPageData } from "./types";
 
-declare function acquireVsCodeApi(): { postMessage(msg: unknown): void };
+/** What survives the webview being hidden and rebuilt (VS Code keeps it with getState/setState). */
+interface SavedState {
+  tab: "summary" | "graph";
+  selected?: string;
+  expanded: string[];
+  view?: { x: number; y: number; k: number };
+}
+
+declare function acquireVsCodeApi(): { postMessage(msg: unknown): void; getState(): SavedState | undefined; setState(s: SavedState): void };
 const vscode = acquireVsCodeApi();
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T | null;
@@ -34,6 +42,12 @@ const excluded = new Set(page?.excluded ?? []);
 let selected: string | undefined;
 let matches: string[] = [];
 let view = { x: 0, y: 0, k: 1 };
+let tab: "summary" | "graph" = "summary";
+const saved = vscode.getState();
+
+function save(): void {
+  vscode.setState({ tab, selected, expanded: [...expanded], view: layout ? view : saved?.view });
+}
 
 function indexNodes(nodes: readonly GraphNodeData[]): void {
   for (const n of nodes) {
@@ -49,6 +63,8 @@ function indexEdges(l: GraphLayout): void {
 
 // ---- tabs ----
 function showView(which: "summary" | "graph"): void {
+  tab = which;
+  save();
   for (const v of ["summary", "graph"] as const) {
     $(`view-${v}`)?.toggleAttribute("hidden", v !== which);
     $(`tab-${v}`)?.setAttribute("aria-selected", String(v === which));
@@ -65,7 +81,11 @@ document.getElementById("view-tabs")?.addEventListener("click", (e) => {
 });
 
 // ---- drawing ----
+let saveTimer: ReturnType<typeof setTimeout> | undefined;
 function applyView(): void {
+  // Panning moves the view on every mouse move: it is saved once the movement pauses.
+  clearTimeout(saveTimer);
+  saveTimer = setTimeout(save, 250);
   viewport?.setAttribute("transform", `translate(${view.x.toFixed(1)},${view.y.toFixed(1)}) scale(${view.k.toFixed(4)})`);
   svg?.classList.toggle("zoomed-out", view.k < 0.45);
 }
@@ -113,8 +133,9 @@ function paint(first: boolean): void {
   canvas.querySelector("svg")?.remove();
   canvas.append(svg);
   status?.remove();
-  if (first) fit();
-  else applyView();
+  if (first && saved?.view) view = saved.view;
+  else if (first) fit();
+  applyView();
   if (selected) markSelected(selected, false);
   markMatches();
   requestAnimationFrame(() => {
@@ -165,6 +186,7 @@ function showDetails(id: string): void {
 function markSelected(id: string, center: boolean): void {
   svg?.querySelectorAll("g.node.selected").forEach((e) => e.classList.remove("selected"));
   selected = id;
+  save();
   nodeEl(id)?.classList.add("selected");
   showDetails(id);
   if (center) centerOn(id);
@@ -346,7 +368,9 @@ function wire(): void {
 
 if (page) {
   indexNodes(page.graph.nodes);
+  for (const id of saved?.expanded ?? []) if (nodesById.has(id)) expanded.add(id);
+  if (saved?.selected && nodesById.has(saved.selected)) selected = saved.selected;
   legend();
   wire();
-  showView(page.initialView);
+  showView(saved?.tab ?? page.initialView);
 }

@@ -56,9 +56,9 @@ body { padding-top: 0; }
 .node .node-name { fill: var(--vscode-descriptionForeground); }
 .node.kind-input .node-box, .node.kind-output .node-box { fill: var(--vscode-badge-background, #616161); }
 .node.kind-input text, .node.kind-output text { fill: var(--vscode-badge-foreground, #fff); }
-.node.selected > .node-box { stroke: var(--vscode-focusBorder); stroke-width: 3; }
 .node.match > .node-box { stroke: var(--vscode-editor-findMatchBorder, var(--vscode-charts-orange, #d18616)); stroke-width: 3; stroke-dasharray: 5 2; }
 .node.kept-float > .node-box { stroke-dasharray: 2 2; }
+.node.selected > .node-box { stroke: var(--vscode-focusBorder, #0090f1); stroke-width: 3; stroke-dasharray: none; }
 .body-box { fill: none; stroke: var(--vscode-panel-border, #8886); stroke-dasharray: 4 3; }
 .body-label { fill: var(--vscode-descriptionForeground); font-size: 10px; }
 .edge-line { fill: none; stroke: var(--vscode-editorLineNumber-foreground, #888); stroke-width: 1.2; }
