@@ -6,6 +6,14 @@
 // (the orientation estimator) scores rotation-angle bins on rotated images.
 //
 //   node --import tsx bench/mixed-precision.ts [--model densenet] [--target 0.3] [--min-int8 0.9] [--holdout 0] [--remedy auto|int16|float] [--json]
+//
+// `--corpus ID` runs the search on a corpus model instead (bench/corpus/models.json, seeded generated inputs:
+// --calib N calibration samples, --samples N search samples) against `--target-sqnr DB`, twice in one process:
+// as it was (restore-one ranking, SQNR on the graph outputs, no int8 weight floor) and as it is by default, and
+// judges both chosen models the same way: SQNR of the logits a final Softmax reads, and argmax agreement with
+// float per frame and per whole sample (a text line), with wall time and measurements per phase.
+//
+//   node --import tsx bench/mixed-precision.ts --corpus ppocr-v3-rec-en [--calib 16] [--samples 4] [--target-sqnr 20] [--remedy float]
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -21,6 +29,9 @@ import { Model } from "../engine/onnx/model";
 import { calibrate, convert, prepare, release } from "../engine/quant/index";
 import { takeBatches } from "../engine/analysis/analyze";
 import { allSamples, rotatedSet } from "../test/slow/rotation";
+import { byId, loadCatalog, modelPath } from "./corpus/catalog";
+import { FrontEnd, makeSamples } from "./corpus/inputs";
+import { argmaxAgreement, comparedTensors, outputSqnr, type Progress, type SearchOptions } from "../engine/analysis/sensitivity";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");
 const arg = (name: string, fallback: string) => {
@@ -56,7 +67,55 @@ function holdout(n: number): { x: HostTensor; y: HostTensor } {
   return { x: { type: "float32", dims: [n, 1, 28, 28], data: x }, y: { type: "int64", dims: [n], data: y } };
 }
 
+/** The search on a corpus model, as it was and as it is, judged alike (see the top of this file). */
+async function corpus(id: string): Promise<void> {
+  const catalog = loadCatalog();
+  const m = byId(catalog, id);
+  const nCalib = Number(arg("calib", "16"));
+  const nData = Number(arg("samples", "4"));
+  const minDb = Number(arg("target-sqnr", "20"));
+  const remedy = arg("remedy", "float") as "auto" | "int16" | "float";
+  const samples = await makeSamples(m, nCalib + nData, 7, new FrontEnd(catalog));
+  const feeds = samples.map((s) => Object.fromEntries(Object.entries(s).map(([k, t]) => [k, { type: t.data instanceof BigInt64Array ? "int64" : "float32", ...t }])) as unknown as Feeds);
+  const t0 = performance.now();
+  const prepared = await prepare(await Model.load(modelPath(m)));
+  await calibrate(prepared, feeds.slice(0, nCalib));
+  await release(prepared);
+  const data = feeds.slice(nCalib);
+  process.stdout.write(`${id}: ${prepared.model.graph.node.length} nodes, calibrated on ${nCalib} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s; search on ${nData}, target ${minDb} dB, remedy ${remedy}\n`);
+  const logits = comparedTensors(prepared.model, "logits");
+  const reference = await modelOutputs(prepared.model, data, {}, logits);
+  const judge = async (model: Model) => {
+    const outs = await modelOutputs(model, data, {}, logits);
+    return { logitsSqnrDb: outputSqnr(reference, outs), framesAgree: percentCorrect(argmaxAgreement(reference, outs, "row")), linesAgree: percentCorrect(argmaxAgreement(reference, outs, "sample")) };
+  };
+  const runs: [string, SearchOptions][] = [
+    ["as it was (restore-one, graph outputs, no floor)", { rankMethod: "restore-one", yardstick: "outputs", minInt8WeightShare: 0 }],
+    ["as it is (defaults)", {}],
+  ];
+  for (const [label, options] of runs) {
+    const phases = new Map<string, number>();
+    let last: Progress | undefined;
+    const t = performance.now();
+    const r = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb }, { ...options, remedy, onProgress: (_d, _t, p) => ((last = p), phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1)) });
+    const seconds = (performance.now() - t) / 1000;
+    const j = await judge(r.model);
+    const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
+    process.stdout.write(
+      [
+        `  ${label}: ${seconds.toFixed(0)} s (${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)`,
+        `    target ${r.chosen.met ? "met" : "NOT met"}: ${r.chosen.keptFloat.length} float + ${r.chosen.int16.length} 16-bit of ${r.ranking.layers.length} quantized nodes, ${(100 * r.chosen.int8WeightShare).toFixed(1)} % of weights int8, its own metric ${f(r.chosen.metric)} dB`,
+        `    judged alike: logits SQNR ${f(j.logitsSqnrDb)} dB, argmax agreement ${j.framesAgree.toFixed(1)} % of frames, ${j.linesAgree.toFixed(1)} % of lines`,
+        `    steps (float nodes → metric): ${r.steps.map((s) => `${s.keptFloat.length + s.int16.length}→${f(s.metric)}`).join("  ")}`,
+        `    ranked first: ${r.ranking.layers.slice(0, 8).map((l) => `${l.node} (${l.gainDb >= 0 ? "+" : ""}${l.gainDb.toFixed(2)})`).join(", ")}`,
+      ].join("\n") + "\n",
+    );
+  }
+}
+
 async function main() {
+  const id = arg("corpus", "");
+  if (id) return corpus(id);
   const name = arg("model", "densenet");
   const minInt8 = Number(arg("min-int8", "0.9"));
   const maxPp = Number(arg("target", "0.3"));

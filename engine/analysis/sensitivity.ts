@@ -7,15 +7,19 @@
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { PreparedModel } from "../quant/index";
+import { convert } from "../quant/index";
 import { createMeasurer, type Measured } from "./search/measure";
-import { byInt16Gain, rankSensitivity, type SensitivityOptions } from "./search/rank";
+import { binarySearchSteps, ProgressClock } from "./search/progress";
+import { byInt16Gain, rankSensitivity, type RankMethod, type SensitivityOptions } from "./search/rank";
 import { prefixSearch } from "./search/strategy";
 import type { AccuracyTarget, Remedy, SearchStep, SensitivityRanking } from "./search/types";
 import { pairedProportionDiff } from "./stats";
 
 export { convertExcluding, convertMixed, type MixConfig } from "./search/mixed-model";
-export { correctness, modelOutputs, outputSqnr, percentCorrect, top1, type BatchOutput } from "./search/outputs";
-export { byInt16Gain, rankSensitivity, type SensitivityOptions } from "./search/rank";
+export { argmaxAgreement, correctness, modelOutputs, outputSqnr, percentCorrect, top1, type BatchOutput } from "./search/outputs";
+export { comparedTensors, type Yardstick } from "./search/outputs";
+export type { Progress } from "./search/progress";
+export { byInt16Gain, rankSensitivity, type RankMethod, type SensitivityOptions } from "./search/rank";
 export type { AccuracyTarget, LayerSensitivity, Remedy, SearchStep, SensitivityRanking } from "./search/types";
 
 export interface SearchOptions extends SensitivityOptions {
@@ -26,9 +30,15 @@ export interface SearchOptions extends SensitivityOptions {
    */
   rankData?: readonly Feeds[];
   /**
-   * Keep at least this share (0–1) of the quantizable weight parameters in int8 (default 0: no limit). Nodes whose
-   * restoration would go over the budget are passed over in favour of the next, lighter ones in the ranking: one
-   * big Conv kept in float can otherwise cost a third of the model's int8 weights for a fraction of a dB.
+   * How nodes are ranked (search/rank). Default "quantize-one": each node quantized alone against a float
+   * background, which several nodes that each ruin the output cannot mask.
+   */
+  rankMethod?: RankMethod;
+  /**
+   * Keep at least this share (0–1) of the quantizable weight parameters in int8 (default 0.8, MIN_INT8_WEIGHT_SHARE:
+   * the file stays at most ~0.4× the float one). Nodes whose restoration would go over the budget are passed over in
+   * favour of the next, lighter ones in the ranking: one big Conv kept in float can otherwise cost a third of the
+   * model's int8 weights for a fraction of a dB. 0 lifts the floor.
    */
   minInt8WeightShare?: number;
   /**
@@ -49,6 +59,9 @@ export interface SearchOptions extends SensitivityOptions {
    */
   tradeoff?: { batch?: number; seconds?: number };
 }
+
+/** The default floor on the share of weights that stay int8 (SearchOptions.minInt8WeightShare). */
+export const MIN_INT8_WEIGHT_SHARE = 0.8;
 
 export interface MixedPrecisionResult {
   kind: "ptq.mixed-precision";
@@ -84,19 +97,31 @@ export async function searchMixedPrecision(
 ): Promise<MixedPrecisionResult> {
   const remedy = options.remedy ?? "auto";
   if (!["auto", "float", "int16"].includes(remedy)) throw new Error(`remedy: "${remedy}" is not one of auto, float, int16`);
-  const minShare = options.minInt8WeightShare ?? 0;
+  const minShare = options.minInt8WeightShare ?? MIN_INT8_WEIGHT_SHARE;
   if (!(minShare >= 0 && minShare <= 1)) throw new Error(`minInt8WeightShare: ${minShare} must be between 0 and 1`);
-  const measurer = await createMeasurer(prepared, data, target, { ...options, onMeasured: options.onStep });
-  const rankOptions = { ...options, rankInt16: remedy !== "float" };
-  const ranking = options.rankData
-    ? await rankSensitivity(prepared, options.rankData, rankOptions)
-    : await rankSensitivity(prepared, data, rankOptions, measurer.reference);
+  const rankInt16 = remedy !== "float";
+  const nodes = (await convert(prepared)).summary.quantized.length;
+  // Rank: a baseline and one or two measurements per node; search: a binary search per remedy (a third when "auto"
+  // combines them).
+  const searchSteps = (remedy === "auto" ? 3 : 1) * binarySearchSteps(nodes);
+  const clock = new ProgressClock(1 + nodes * (rankInt16 ? 2 : 1) + searchSteps, (p) => options.onProgress?.(p.done, p.total, p));
+  const measurer = await createMeasurer(prepared, data, target, {
+    ...options,
+    onMeasured: (step) => {
+      clock.tick("search");
+      options.onStep?.(step);
+    },
+  });
+  const rankOptions = { ...options, rankInt16, method: options.rankMethod ?? "quantize-one", clock };
+  // The float model's outputs on the search data serve the ranking too when it ranks on that data.
+  const ranking = await rankSensitivity(prepared, options.rankData ?? data, rankOptions, options.rankData ? undefined : measurer.reference);
 
   const { float: candidates, overBudget } = withinBudget(ranking.layers.map((l) => l.node), measurer.weights, (1 - minShare) * measurer.totalWeights);
   // 16-bit activations keep every weight int8, so every ranked node is a candidate for them, in the order of what
   // 16 bits alone gain; float only those within the weight budget, in the order of what float gains.
   const int16 = byInt16Gain(ranking.layers).map((l) => l.node);
   const chosen = await prefixSearch(remedy, { float: candidates, int16 }, measurer.measure);
+  clock.finish();
   const warnings = target.kind === "drop" ? dropWarnings(target.maxPp, measurer.floatOk!, chosen) : [];
 
   const ordered = [...measurer.measured].sort((a, b) => a.keptFloat.length - b.keptFloat.length || a.int16.length - b.int16.length);

@@ -10,9 +10,12 @@ export function pickedNodes(s: SearchStep): string {
   return parts.filter(Boolean).join(" + ") || "no node changed";
 }
 
+/** The unit of a search's metric, after the number. */
+const metricUnit = (r: MixedPrecisionResult) => (r.target.kind === "sqnr" ? "dB output SQNR" : r.target.kind === "drop" ? "% top-1" : "% agreement");
+
 const signed = (db: number) => `${db >= 0 ? "+" : ""}${db.toFixed(2)}`;
 
-/** Each changed node with its remedy, the output-SQNR gain that remedy gave it alone, and its rank for it. */
+/** Each changed node with its remedy, the SQNR gain that remedy gives it (measured or predicted), and its rank for it. */
 function changedNodes(r: MixedPrecisionResult): { node: string; op: string; remedy: "float" | "16-bit"; gainDb: number; rank: number }[] {
   const byFloat = r.ranking.layers;
   const by16 = byInt16Gain(byFloat);
@@ -26,8 +29,13 @@ function changedNodes(r: MixedPrecisionResult): { node: string; op: string; reme
 /** The search in lines: target and whether it was met, the choice, each changed node and why, every step. */
 export function searchLines(r: MixedPrecisionResult): string[] {
   const { chosen, target } = r;
-  const unit = target.kind === "sqnr" ? "dB output SQNR" : "% top-1";
-  const goal = target.kind === "sqnr" ? `≥ ${target.minDb} dB output SQNR` : `top-1 drop ≤ ${target.maxPp} pp (float ${r.floatMetric!.toFixed(2)} %)`;
+  const unit = metricUnit(r);
+  const goal =
+    target.kind === "sqnr"
+      ? `≥ ${target.minDb} dB output SQNR`
+      : target.kind === "drop"
+        ? `top-1 drop ≤ ${target.maxPp} pp (float ${r.floatMetric!.toFixed(2)} %)`
+        : `argmax agreement with float ≥ ${target.minPct} % per ${target.per ?? "sample"}`;
   const lines = [`target ${goal} ${chosen.met ? "met" : `NOT met even with ${pickedNodes(chosen)}`}`];
   lines.push(`  all nodes quantized: ${r.steps[0]!.metric.toFixed(2)} ${unit}`);
   lines.push(`  chosen: ${pickedNodes(chosen)} → ${chosen.metric.toFixed(2)} ${unit}; ${(100 * chosen.int8WeightShare).toFixed(1)} % of weights int8`);
@@ -36,9 +44,11 @@ export function searchLines(r: MixedPrecisionResult): string[] {
     lines.push(`  passed over for the int8 weight budget (too many weights to keep in float): ${r.overBudget.join(", ")}`);
   }
   const total = r.ranking.layers.length;
+  const predicted = r.ranking.method === "quantize-one";
   for (const c of changedNodes(r)) {
     const how = c.remedy === "float" ? "in float" : "at 16 bits";
-    lines.push(`  ${c.remedy === "float" ? "float" : "int16"}: ${c.node}: alone ${how} it moves output SQNR by ${signed(c.gainDb)} dB (rank ${c.rank} of ${total})`);
+    const what = predicted ? `${how} it should gain ${signed(c.gainDb)} dB SQNR by its error quantized alone` : `alone ${how} it moves output SQNR by ${signed(c.gainDb)} dB`;
+    lines.push(`  ${c.remedy === "float" ? "float" : "int16"}: ${c.node}: ${what} (rank ${c.rank} of ${total})`);
   }
   for (const w of r.warnings) lines.push(`  warning: ${w}`);
   lines.push("  search steps (nodes changed → metric):");
@@ -49,10 +59,15 @@ export function searchLines(r: MixedPrecisionResult): string[] {
 /** The changed nodes as a table (our renderer sorts it): node, op, remedy, gain alone, rank. */
 export function searchTable(r: MixedPrecisionResult): TableDisplay {
   const { chosen } = r;
-  const metric = r.target.kind === "sqnr" ? `${chosen.metric.toFixed(2)} dB output SQNR` : `top-1 ${chosen.metric.toFixed(2)} % (float ${r.floatMetric!.toFixed(2)} %)`;
+  const metric =
+    r.target.kind === "sqnr"
+      ? `${chosen.metric.toFixed(2)} dB output SQNR`
+      : r.target.kind === "drop"
+        ? `top-1 ${chosen.metric.toFixed(2)} % (float ${r.floatMetric!.toFixed(2)} %)`
+        : `${chosen.metric.toFixed(2)} % argmax agreement with float`;
   return {
     title: `Mixed precision: target ${chosen.met ? "met" : "NOT met"} — ${metric}, ${(100 * chosen.int8WeightShare).toFixed(1)} % of weights int8; ${pickedNodes(chosen)}`,
-    columns: ["node", "op", "remedy", "output SQNR gain alone (dB)", "rank"],
+    columns: ["node", "op", "remedy", r.ranking.method === "quantize-one" ? "predicted SQNR gain (dB)" : "output SQNR gain alone (dB)", "rank"],
     rows: changedNodes(r).map((c) => [c.node, c.op, c.remedy, Number(c.gainDb.toFixed(2)), c.rank]),
   };
 }
@@ -66,7 +81,7 @@ const kib = (bytes: number) => Number((bytes / 1024).toFixed(1));
 
 /** Every configuration the search measured (float first): accuracy, int8 weight share, size and latency. */
 export function tradeoffTable(r: MixedPrecisionResult): TableDisplay {
-  const unit = r.target.kind === "sqnr" ? "output SQNR (dB)" : "top-1 (%)";
+  const unit = r.target.kind === "sqnr" ? "output SQNR (dB)" : r.target.kind === "drop" ? "top-1 (%)" : "agreement (%)";
   const timed = r.float.latencyMs !== undefined;
   const isChosen = (s: SearchStep) => s.keptFloat.join() === r.chosen.keptFloat.join() && s.int16.join() === r.chosen.int16.join();
   const rows: TableDisplay["rows"] = [["float model", 0, 0, r.floatMetric === undefined ? null : Number(r.floatMetric.toFixed(2)), "", 0, kib(r.float.bytes), ...(timed ? [Number(r.float.latencyMs!.toFixed(3))] : [])]];

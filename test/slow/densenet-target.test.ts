@@ -68,7 +68,7 @@ test("minInt8WeightShare passes over nodes too heavy to keep in float (the fixtu
   // An SQNR no mix reaches keeps every candidate in float: without a budget that is every node, with one it is
   // every node that fits, and the heaviest (the Gemm head and the last Conv hold most of the weights) are passed over.
   const target = { kind: "sqnr" as const, minDb: 500 };
-  const free = await searchMixedPrecision(prepared, calib, target);
+  const free = await searchMixedPrecision(prepared, calib, target, { minInt8WeightShare: 0 });
   assert.equal(free.chosen.int8WeightShare, 0);
   assert.deepEqual(free.overBudget, []);
   const r = await searchMixedPrecision(prepared, calib, target, { minInt8WeightShare: 0.9 });
@@ -78,13 +78,4 @@ test("minInt8WeightShare passes over nodes too heavy to keep in float (the fixtu
   assert.equal(r.chosen.keptFloat.length + r.overBudget.length, r.ranking.layers.length);
   for (const n of r.overBudget) assert.ok(!r.chosen.keptFloat.includes(n));
   await assert.rejects(searchMixedPrecision(prepared, calib, target, { minInt8WeightShare: 1.5 }), /between 0 and 1/);
-});
-
-test("--min-int8-weights rides on the --target; out-of-range values and a missing target are refused", async () => {
-  const { extractTarget } = await import("../../cli/quantize-target");
-  const t = extractTarget(["m.onnx", "--target", "drop<=0.3", "--eval", "d", "--min-int8-weights", "0.9", "-o", "x"]);
-  assert.deepEqual(t.target, { kind: "drop", maxPp: 0.3, minInt8WeightShare: 0.9 });
-  assert.deepEqual(t.rest, ["m.onnx", "-o", "x"]);
-  assert.throws(() => extractTarget(["--target-sqnr", "30", "--min-int8-weights", "90"]), /between 0 and 1/);
-  assert.throws(() => extractTarget(["--min-int8-weights", "0.9"]), /needs --target/);
 });

@@ -6,18 +6,20 @@ import type { Model } from "../../onnx/model";
 import type { PreparedModel } from "../../quant/index";
 import { classLabels } from "../metrics";
 import { convertMixed, weightParams, type MixConfig } from "./mixed-model";
-import { correctness, modelOutputs, outputSqnr, percentCorrect, type BatchOutput, type RunOptions } from "./outputs";
+import { argmaxAgreement, comparedTensors, correctness, modelOutputs, outputSqnr, percentCorrect, type BatchOutput, type RunOptions, type Yardstick } from "./outputs";
 import type { AccuracyTarget, SearchStep } from "./types";
 
-/** A measured configuration: its step, its model and (drop targets) which samples it gets right. */
+/** A measured configuration: its step, its model and (drop, agreement targets) which samples it gets right. */
 export type Measured = SearchStep & { model: Model; ok?: Uint8Array };
 
 export interface Measurer {
   measure(config: MixConfig): Promise<Measured>;
   /** Every configuration measured so far, in the order measured. */
   readonly measured: readonly Measured[];
-  /** The float model's outputs on the search data. */
+  /** The float model's compared tensors (yardstick) on the search data. */
   readonly reference: BatchOutput[][];
+  /** The tensors compared: graph outputs, or the logits a final Softmax reads. */
+  readonly tensors: readonly string[];
   /** Drop targets: which samples the float model gets right, and its top-1 (%). */
   readonly floatOk?: Uint8Array;
   readonly floatMetric?: number;
@@ -27,14 +29,17 @@ export interface Measurer {
 }
 
 export interface MeasureOptions extends RunOptions {
-  /** The float model's outputs on `data`, when the caller already has them. */
-  reference?: BatchOutput[][];
+  /** What is compared (default "auto": the logits a final Softmax reads, the graph outputs otherwise). */
+  yardstick?: Yardstick;
+  /** Stops before the next conversion once aborted (the promise rejects with the signal's reason). */
+  signal?: AbortSignal;
   /** Called after each new configuration is measured. */
   onMeasured?(step: SearchStep): void;
 }
 
 export async function createMeasurer(prepared: PreparedModel, data: readonly Feeds[], target: AccuracyTarget, options: MeasureOptions = {}): Promise<Measurer> {
-  const reference = options.reference ?? (await modelOutputs(prepared.model, data, options));
+  const tensors = comparedTensors(prepared.model, options.yardstick);
+  const reference = await modelOutputs(prepared.model, data, options, tensors);
   const labels = target.kind === "drop" ? classLabels(target.labels) : undefined;
   const floatOk = labels ? correctness(reference, labels) : undefined;
   const floatMetric = floatOk ? percentCorrect(floatOk) : undefined;
@@ -44,13 +49,14 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
   const measured: Measured[] = [];
 
   const run = async (config: MixConfig): Promise<Measured> => {
+    options.signal?.throwIfAborted();
     const keptFloat = [...config.keepFloat];
     const int16 = [...config.int16];
     const { model } = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
-    const outs = await modelOutputs(model, data, options);
-    const ok = labels ? correctness(outs, labels) : undefined;
+    const outs = await modelOutputs(model, data, options, tensors);
+    const ok = labels ? correctness(outs, labels) : target.kind === "agreement" ? argmaxAgreement(reference, outs, target.per ?? "sample") : undefined;
     const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
-    const met = target.kind === "sqnr" ? metric >= target.minDb : floatMetric! - metric <= target.maxPp;
+    const met = target.kind === "sqnr" ? metric >= target.minDb : target.kind === "drop" ? floatMetric! - metric <= target.maxPp : metric >= target.minPct;
     const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
     const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, bytes: model.toBytes().byteLength };
@@ -64,5 +70,5 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
     if (!m) cache.set(key, (m = run(config)));
     return m;
   };
-  return { measure, measured, reference, floatOk, floatMetric, weights, totalWeights };
+  return { measure, measured, reference, tensors, floatOk, floatMetric, weights, totalWeights };
 }

@@ -21,14 +21,23 @@ export async function convertExcluding(prepared: PreparedModel, keepFloat: reado
 
 /** convert() with extra nodes kept in float and others given 16-bit activations (their weights stay int8). */
 export async function convertMixed(prepared: PreparedModel, mix: Partial<MixConfig>): Promise<Quantized> {
-  const { exclude, overrides } = prepared.config;
+  const { overrides } = prepared.config;
   const wide = widen(prepared.config.activationType);
   const sixteen = Object.fromEntries(sixteenBitTensors(prepared, mix.int16 ?? []).map((t) => [t, { ...overrides[t], type: wide }]));
-  const variant: PreparedModel = {
-    ...prepared,
-    config: { ...prepared.config, exclude: [...exclude, ...(mix.keepFloat ?? [])], overrides: { ...overrides, ...sixteen } },
-  };
-  return convert(variant);
+  return convert({ ...prepared, config: { ...withFloat(prepared, mix.keepFloat ?? []), overrides: { ...overrides, ...sixteen } } });
+}
+
+/** The prepared config with `keepFloat` added to its exclusions. */
+function withFloat(prepared: PreparedModel, keepFloat: readonly string[]): PreparedModel["config"] {
+  return { ...prepared.config, exclude: [...prepared.config.exclude, ...keepFloat] };
+}
+
+/**
+ * Whether the configuration leaves no node quantized (its model is the float one), found by annotating the graph
+ * only: asking a node that quantizes only beside quantized neighbours (an Add, a Reshape) to quantize alone.
+ */
+export function quantizesNothing(prepared: PreparedModel, mix: Partial<MixConfig>): boolean {
+  return annotateGraph(prepared.model.graph, withFloat(prepared, mix.keepFloat ?? [])).nodes.size === 0;
 }
 
 function widen(t: QType): QType {

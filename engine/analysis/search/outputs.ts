@@ -1,7 +1,11 @@
-// What a search compares: a model's outputs on the search data, and the yardsticks that turn a candidate's
-// outputs into one number against the float model's (output SQNR, top-1 against labels).
+// What a search compares: a model's outputs on the search data (or the logits a final Softmax reads), and the
+// yardsticks that turn a candidate's outputs into one number against the float model's (SQNR, argmax agreement,
+// top-1 against labels).
 import type { Feeds } from "../../data/feeds";
+import { DataType } from "../../onnx/dtype";
+import { producers } from "../../onnx/graph";
 import type { Model } from "../../onnx/model";
+import { makeValueInfo } from "../../onnx/proto";
 import { createSession, type ExecutionProvider } from "../../runtime/session";
 import { ErrorAccumulator } from "../error-stats";
 import { argmaxRows } from "../metrics";
@@ -17,11 +21,16 @@ export interface RunOptions {
   threads?: number;
 }
 
-/** Runs `model` over `data` and returns its outputs per batch, in graph-output order. */
-export async function modelOutputs(model: Model, data: readonly Feeds[], options: RunOptions = {}): Promise<BatchOutput[][]> {
-  const s = await createSession(model, { ep: options.ep, threads: options.threads });
+/**
+ * Runs `model` over `data` and returns its outputs per batch, in graph-output order, or the given tensors (any
+ * float tensor of the graph) in the order given.
+ */
+export async function modelOutputs(model: Model, data: readonly Feeds[], options: RunOptions = {}, tensors?: readonly string[]): Promise<BatchOutput[][]> {
+  const own = model.graph.output.map((o) => o.name);
+  const fetched = tensors && tensors.join("\0") !== own.join("\0") ? withOutputs(model, tensors) : model;
+  const s = await createSession(fetched, { ep: options.ep, threads: options.threads });
   try {
-    const names = s.outputs.map((o) => o.name);
+    const names = tensors ? [...tensors] : s.outputs.map((o) => o.name);
     const out: BatchOutput[][] = [];
     for (const feeds of data) {
       const r = await s.run(feeds as never, names);
@@ -31,6 +40,43 @@ export async function modelOutputs(model: Model, data: readonly Feeds[], options
   } finally {
     await s.dispose();
   }
+}
+
+/** A copy of `model` whose graph outputs are `tensors` (float32; the model's own outputs keep their declarations). */
+function withOutputs(model: Model, tensors: readonly string[]): Model {
+  const copy = model.clone();
+  const declared = new Map(copy.graph.output.map((o) => [o.name, o]));
+  copy.graph.output = tensors.map((t) => declared.get(t) ?? makeValueInfo(t, DataType.FLOAT));
+  return copy;
+}
+
+/**
+ * How a candidate is compared with the float model. "outputs": every graph output. "logits": the same, except that
+ * an output a Softmax/LogSoftmax makes (directly or through Reshape/Flatten/Squeeze/Unsqueeze/Transpose) is
+ * replaced by what that Softmax reads: a saturated probability vector hides most of the error in its logits and
+ * turns the rest into all-or-nothing flips (measured on PP-OCRv3's recogniser: docs/mixed-precision.md).
+ * "auto" (default) is "logits".
+ */
+export type Yardstick = "auto" | "outputs" | "logits";
+
+const SHAPE_ONLY = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"]);
+
+/** The tensors `yardstick` compares in `model` (the float model: names are kept by conversion), in output order. */
+export function comparedTensors(model: Model, yardstick: Yardstick = "auto"): string[] {
+  const outputs = model.graph.output.map((o) => o.name);
+  if (yardstick === "outputs") return outputs;
+  const made = producers(model.graph);
+  return outputs.map((o) => {
+    let t = o;
+    for (let depth = 0; depth < 16; depth++) {
+      const p = made.get(t);
+      if (!p) break;
+      if (p.opType === "Softmax" || p.opType === "LogSoftmax") return p.input[0]!;
+      if (!SHAPE_ONLY.has(p.opType)) break;
+      t = p.input[0]!;
+    }
+    return o;
+  });
 }
 
 /** Output SQNR (dB) of `candidate` against `reference`, every output of every batch together. */
@@ -65,4 +111,27 @@ export function correctness(outputs: BatchOutput[][], labels: Int32Array): Uint8
   }
   if (seen !== labels.length) throw new Error(`the data has ${seen} samples but there are ${labels.length} labels`);
   return ok;
+}
+
+/**
+ * Per sample, 1 where the candidate's argmax agrees with the reference's on the first compared tensor: on every row
+ * of its last axis (a sequence model's every frame: "sample"), or per row ("row": each frame on its own).
+ */
+export function argmaxAgreement(reference: BatchOutput[][], candidate: BatchOutput[][], per: "row" | "sample"): Uint8Array {
+  const out: number[] = [];
+  reference.forEach((batch, b) => {
+    const { data, dims } = batch[0]!;
+    const cols = dims[dims.length - 1] ?? 1;
+    const rows = data.length / cols;
+    const samples = per === "row" ? rows : (dims[0] ?? 1);
+    const want = argmaxRows({ rows, cols, data });
+    const got = argmaxRows({ rows, cols, data: candidate[b]![0]!.data });
+    const perSample = rows / samples;
+    for (let s = 0; s < samples; s++) {
+      let same = 1;
+      for (let r = s * perSample; r < (s + 1) * perSample; r++) if (want[r] !== got[r]) same = 0;
+      out.push(same);
+    }
+  });
+  return Uint8Array.from(out);
 }

@@ -1,59 +1,114 @@
-// Which layers hurt? Each quantized node is scored with only it restored to float (everything else quantized),
-// and optionally with only its activations at 16 bits, against the all-quantized baseline: a strategy's ranking.
+// Which layers hurt? Two ways to ask, each one conversion and run per quantized node (two with 16-bit activations):
+// "restore-one" scores the model with only that node restored to float (everything else quantized) against the
+// all-quantized baseline; "quantize-one" scores it with only that node quantized (everything else float), and
+// predicts what keeping it float gains by adding noise powers. Restore-one is blind when several nodes each ruin
+// the output alone: restoring any one leaves the others, so each looks useless and noise decides their order (on
+// PP-OCRv3's recogniser the six nodes that cost most ranked among the last: docs/mixed-precision.md). Quantize-one
+// sees each against a clean background, so what else is quantized cannot mask it.
 import type { Feeds } from "../../data/feeds";
 import { convert, type PreparedModel } from "../../quant/index";
-import { convertMixed, type MixConfig } from "./mixed-model";
-import { modelOutputs, outputSqnr, type BatchOutput, type RunOptions } from "./outputs";
+import { convertMixed, quantizesNothing, type MixConfig } from "./mixed-model";
+import { comparedTensors, modelOutputs, outputSqnr, type BatchOutput, type RunOptions, type Yardstick } from "./outputs";
+import { ProgressClock, type Progress } from "./progress";
 import type { LayerSensitivity, SensitivityRanking } from "./types";
 
 export interface SensitivityOptions extends RunOptions {
+  /** What is compared (default "auto": the logits a final Softmax reads, the graph outputs otherwise). */
+  yardstick?: Yardstick;
   /**
    * Also measure each node with 16-bit activations instead of float (`int16GainDb`): a second conversion and run
    * per node. The search does this unless its remedy is "float".
    */
   rankInt16?: boolean;
-  /** Called after each candidate model is measured. */
-  onProgress?(done: number, total: number): void;
+  /** Called after each model is measured (done and total count measurements), with the time left. */
+  onProgress?(done: number, total: number, progress: Progress): void;
+  /** "restore-one" (default for rankSensitivity) or "quantize-one" (the search's): see the top of this file. */
+  method?: RankMethod;
+  /** Stops before the next node once aborted (rejects with the signal's reason). */
+  signal?: AbortSignal;
 }
+
+export type RankMethod = "restore-one" | "quantize-one";
 
 /** A configuration's score, higher is better (output SQNR in dB). */
 export type Score = (config: MixConfig) => Promise<number>;
 
-/** Ranks `nodes` by what restoring each alone gains on `score`, most first. */
+/** Ranks `nodes` by what keeping each float gains on `score` (options.method), most first. */
 export async function rankNodes(
   nodes: readonly { name: string; opType: string }[],
   score: Score,
-  options: Pick<SensitivityOptions, "rankInt16" | "onProgress"> = {},
+  options: Pick<SensitivityOptions, "rankInt16" | "onProgress" | "method" | "signal"> & { clock?: ProgressClock } = {},
 ): Promise<SensitivityRanking> {
-  const baselineDb = await score({ keepFloat: [], int16: [] });
-  const layers: LayerSensitivity[] = [];
-  for (const [i, n] of nodes.entries()) {
-    const db = await score({ keepFloat: [n.name], int16: [] });
+  const method = options.method ?? "restore-one";
+  const clock = options.clock ?? new ProgressClock(1 + nodes.length * (options.rankInt16 ? 2 : 1), (p) => options.onProgress?.(p.done, p.total, p));
+  const measure: Score = async (config) => {
+    const db = await score(config);
+    clock.tick("rank");
+    return db;
+  };
+  const baselineDb = await measure({ keepFloat: [], int16: [] });
+  const names = nodes.map((n) => n.name);
+  const others = (n: string) => names.filter((m) => m !== n);
+  const rankOne = async (n: { name: string; opType: string }): Promise<LayerSensitivity> => {
+    options.signal?.throwIfAborted();
+    const [float, int16] = method === "restore-one" ? [{ keepFloat: [n.name], int16: [] }, { keepFloat: [], int16: [n.name] }] : [{ keepFloat: others(n.name), int16: [] }, { keepFloat: others(n.name), int16: [n.name] }];
+    const db = await measure(float);
     const layer: LayerSensitivity = { node: n.name, opType: n.opType, outputSqnrDb: db, gainDb: db - baselineDb };
-    if (options.rankInt16) layer.int16GainDb = (await score({ keepFloat: [], int16: [n.name] })) - baselineDb;
-    layers.push(layer);
-    options.onProgress?.(i + 1, nodes.length);
-  }
+    if (options.rankInt16) layer.int16GainDb = (await measure(int16)) - baselineDb;
+    return layer;
+  };
+  const layers: LayerSensitivity[] = [];
+  for (const n of nodes) layers.push(await rankOne(n));
+  if (method === "quantize-one") predictGains(layers, baselineDb);
   layers.sort((a, b) => b.gainDb - a.gainDb);
-  return { baselineDb, layers };
+  return { method, baselineDb, layers };
 }
 
-/** Output SQNR of each configuration against the float model on `data` (its outputs computed once unless given). */
-export async function outputSqnrScore(prepared: PreparedModel, data: readonly Feeds[], options: RunOptions = {}, reference?: BatchOutput[][]): Promise<Score> {
-  const ref = reference ?? (await modelOutputs(prepared.model, data, options));
-  return async (config) => outputSqnr(ref, await modelOutputs((await convertMixed(prepared, config)).model, data, options));
+/** Noise-to-signal power of an SQNR in dB. */
+const nsr = (db: number) => 10 ** (-db / 10);
+
+/**
+ * Quantize-one: each node's noise power alone (outputSqnrDb; int16GainDb + baselineDb its SQNR alone at 16 bits)
+ * becomes a predicted gain, the SQNR won by removing that noise from the sum of all nodes' noise: keeping
+ * it float removes all of it, 16 bits the difference between its 8- and 16-bit noise.
+ */
+function predictGains(layers: LayerSensitivity[], baselineDb: number): void {
+  const total = layers.reduce((a, l) => a + nsr(l.outputSqnrDb), 0);
+  const gain = (removed: number) => (removed <= 0 ? 0 : removed >= total ? Infinity : 10 * Math.log10(total / (total - removed)));
+  for (const l of layers) {
+    const own = nsr(l.outputSqnrDb);
+    if (l.int16GainDb !== undefined) l.int16GainDb = gain(own - nsr(l.int16GainDb + baselineDb));
+    l.gainDb = gain(own);
+  }
+}
+
+/**
+ * SQNR of each configuration's compared tensors (options.yardstick) against the float model's on `data` (computed
+ * once unless given).
+ */
+export async function sqnrScore(
+  prepared: PreparedModel,
+  data: readonly Feeds[],
+  options: RunOptions & { yardstick?: Yardstick } = {},
+  reference?: BatchOutput[][],
+): Promise<Score> {
+  const tensors = comparedTensors(prepared.model, options.yardstick);
+  const ref = reference ?? (await modelOutputs(prepared.model, data, options, tensors));
+  // A configuration that quantizes nothing (a node that only quantizes beside its neighbours, asked to quantize
+  // alone) is the float model: no conversion or run needed.
+  return async (config) => (quantizesNothing(prepared, config) ? Infinity : outputSqnr(ref, await modelOutputs((await convertMixed(prepared, config)).model, data, options, tensors)));
 }
 
 export async function rankSensitivity(
   prepared: PreparedModel,
   data: readonly Feeds[],
-  options: SensitivityOptions = {},
+  options: SensitivityOptions & { clock?: ProgressClock } = {},
   reference?: BatchOutput[][],
 ): Promise<SensitivityRanking> {
   if (prepared.ranges.size === 0 && prepared.observe.length > 0) throw new Error("rankSensitivity: calibrate the prepared model first");
   if (data.length === 0) throw new Error("rankSensitivity: no data; give at least one batch of inputs");
   const nodes = (await convert(prepared)).summary.quantized;
-  return rankNodes(nodes, await outputSqnrScore(prepared, data, options, reference), options);
+  return rankNodes(nodes, await sqnrScore(prepared, data, options, reference), options);
 }
 
 /** The ranking reordered by what 16-bit activations alone gain (rankInt16), most first. */

@@ -4,8 +4,15 @@ import type { HostTensor } from "../feeds";
 /** What a mixed model does with a sensitive node: keep it float, or give its activations 16 bits. */
 export type Remedy = "float" | "int16";
 
-/** An accuracy target: output SQNR against the float model, or a top-1 drop on labelled data. */
-export type AccuracyTarget = { kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number; labels: HostTensor };
+/**
+ * An accuracy target: SQNR against the float model (on the compared tensors: search/outputs' Yardstick), a top-1
+ * drop on labelled data, or argmax agreement with the float model on the first compared tensor without labels (per
+ * "sample": every row of a sample agrees, a sequence model's whole line; per "row": each frame on its own).
+ */
+export type AccuracyTarget =
+  | { kind: "sqnr"; minDb: number }
+  | { kind: "drop"; maxPp: number; labels: HostTensor }
+  | { kind: "agreement"; minPct: number; per?: "row" | "sample" };
 
 export interface LayerSensitivity {
   node: string;
@@ -19,7 +26,9 @@ export interface LayerSensitivity {
 }
 
 export interface SensitivityRanking {
-  /** Output SQNR of the fully quantized model. */
+  /** How the nodes were measured (search/rank): with only each restored to float, or with only each quantized. */
+  method: "restore-one" | "quantize-one";
+  /** SQNR of the fully quantized model. */
   baselineDb: number;
   /** Most sensitive first. */
   layers: LayerSensitivity[];
@@ -32,7 +41,7 @@ export interface SearchStep {
   keptFloat: string[];
   /** Nodes whose activations are 16-bit, weights still int8 (remedy "int16"). */
   int16: string[];
-  /** Output SQNR in dB, or top-1 accuracy in % for a drop target. */
+  /** SQNR in dB, top-1 accuracy in % for a drop target, agreement with the float model in % for an agreement one. */
   metric: number;
   met: boolean;
   /** Share of the quantizable nodes' weight parameters that stay int8. */
