@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { benchmark, type BenchmarkOptions } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { sliceRows, type Feeds } from "../engine/analysis/feeds";
-import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
+import { modelIO } from "./model-io";
 import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
 import { EP_FLAG, flagLines, HELP_FLAG, parseFlags, SHAPE_FLAG, THREADS_FLAG, type Flag } from "./flags";
@@ -70,9 +70,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   try {
     for (const m of models) if (!existsSync(m)) throw new Error(`model file not found: ${m}`);
-    const probe = await openRuntimeRunner(models[0]!, { threads: 1, ep: "cpu" });
-    const inputs = probe.inputs;
-    await probe.release();
+    const { inputs } = await modelIO(models[0]!);
     if (v.data === undefined) {
       options.shapes = resolveShapes(shapeFlags, inputs);
       requireShapes(inputs, options.shapes);

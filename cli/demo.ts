@@ -11,7 +11,7 @@ import { formatBytes, formatMs, formatPct, formatPp, renderTable } from "../engi
 import { benchmarkText } from "../kernel/views/benchmark-view";
 import { evaluationText } from "../kernel/views/evaluate-view";
 import { buildReport, reportHtml, type ReportJson } from "./report-document";
-import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
+import { modelIO } from "./model-io";
 import { makeTempDir, untrackTemp } from "../engine/onnx/tempdir";
 import { parsePositiveInt, parsePositiveNumber, UsageError } from "./args";
 import { checkOutput, checkOutputFolder, errorMessage, writeFileAtomic } from "./files";
@@ -141,11 +141,9 @@ export async function run(argv: string[]): Promise<number> {
     const int8 = path.join(out, path.basename(cfg.model).replace(/\.onnx$/, "") + ".int8.onnx");
     const html = path.join(out, "report.html");
     for (const f of [int8, html]) checkOutput(f, { flag: "--out", overwrite: cfg.overwrite, inputs: [cfg.model, cfg.evalDir, cfg.calibDir] });
-    const probe = await openRuntimeRunner(cfg.model, { threads: 1, ep: "cpu" });
-    const inputs = probe.inputs;
-    const outputs = probe.outputs;
-    await probe.release();
-    process.stdout.write(`Model ${cfg.model}\n  inputs  ${inputs.map((i) => `${i.name} ${i.type}[${i.shape.join(",")}]`).join(", ")}\n  outputs ${outputs.map((o) => `${o.name} ${o.type}[${o.shape.join(",")}]`).join(", ")}\n`);
+    const { inputs, outputs } = await modelIO(cfg.model);
+    const io = (v: (typeof inputs)[number]) => `${v.name} ${v.type ?? "?"}[${(v.shape ?? []).join(",")}]`;
+    process.stdout.write(`Model ${cfg.model}\n  inputs  ${inputs.map(io).join(", ")}\n  outputs ${outputs.map(io).join(", ")}\n`);
     process.stdout.write(`Quantizing to INT8 with default settings (up to ${cfg.calibSamples} calibration files from ${cfg.calibDir})...\n`);
     const q = await quantize(cfg, int8);
     if (q) process.stdout.write(`  wrote ${int8} in ${(q.ms / 1000).toFixed(1)} s\n`);

@@ -1,11 +1,10 @@
 // `ptq quantize … --target-sqnr DB` / `--target "drop<=PP" --eval DIR`: static INT8 that keeps the fewest, most
 // sensitive nodes in float until the accuracy target is met (engine/analysis/sensitivity.ts), and says which and why.
 import { loadDataDir } from "../engine/analysis/dataset";
-import type { HostTensor } from "../engine/analysis/feeds";
 import { splitRows } from "../engine/calibrate/rows";
 import { takeBatches } from "../engine/analysis/analyze";
 import { openData } from "../engine/data/readers";
-import type { Feeds } from "../engine/data/feeds";
+import type { Feeds, Tensor } from "../engine/data/feeds";
 import { Model } from "../engine/onnx/model";
 import { verifyRunnable } from "../engine/runtime/verify";
 import type { Remedy } from "../engine/analysis/sensitivity";
@@ -50,14 +49,14 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
     await release(prepared);
   }
   let data: Feeds[];
-  let labels: HostTensor | undefined;
+  let labels: Tensor | undefined;
   if (target.kind === "drop") {
     const inputs = source.graph.input
       .filter((i) => !source.graph.initializer.some((t) => t.name === i.name))
       .map((i) => ({ name: i.name, type: "float32", shape: [] as (number | string)[] }));
     const labelled = loadDataDir(evalDir!, inputs);
     if (!labelled.labels) throw new Error(`--eval ${evalDir}: no y.npy with class labels`);
-    data = [...splitRows(labelled.inputs as unknown as Feeds, EVAL_BATCH)];
+    data = [...splitRows(labelled.inputs, EVAL_BATCH)];
     labels = labelled.labels;
   } else {
     data = calib.slice(0, 16);

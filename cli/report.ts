@@ -7,7 +7,7 @@ import { benchmark, shapesAtBatch } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { evaluate, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
 import { generateFeeds, sliceRows, type Feeds } from "../engine/analysis/feeds";
-import { openRuntimeRunner } from "../engine/analysis/runtime-runner";
+import { modelIO } from "./model-io";
 import { buildReport, reportHtml, reportText } from "./report-document";
 import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
 import { checkOutput, errorMessage, writeFileAtomic } from "./files";
@@ -84,9 +84,7 @@ export async function run(argv: string[]): Promise<number> {
   const [inPath, outPath] = positionals as [string, string];
   try {
     for (const m of [inPath, outPath]) if (!existsSync(m)) throw new Error(`model file not found: ${m}`);
-    const probe = await openRuntimeRunner(inPath, { threads: 1, ep: "cpu" });
-    const inputs = probe.inputs;
-    await probe.release();
+    const { inputs } = await modelIO(inPath);
     let data: LabelledData;
     let shapes: Record<string, number[]> | undefined;
     const notes: string[] = [];
