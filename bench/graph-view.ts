@@ -21,7 +21,7 @@ import { floatTensor, graph, model as makeModel, node, valueInfo } from "../test
 import { layoutGraph } from "../media/graph/layout";
 import { editorBody, graphPageData } from "../src/editor/graphHtml";
 import { modelGraph } from "../src/editor/graphModel";
-import { summaryBody } from "../src/editor/summaryHtml";
+import { summaryParts } from "../src/editor/summaryHtml";
 import { page } from "../src/webview/html";
 
 const repo = path.resolve(import.meta.dirname, "..");
@@ -75,7 +75,7 @@ try {
     layoutGraph(g.graph);
     const layoutNodeMs = performance.now() - t;
     const data = graphPageData(g, []);
-    const body = editorBody(summaryBody({ fileName: path.basename(file), fileBytes: bytes.length, summary: summarizeModel(model), trusted: true }), { ...data, initialView: "graph" });
+    const body = editorBody(summaryParts({ fileName: path.basename(file), fileBytes: bytes.length, summary: summarizeModel(model), trusted: true }), { ...data, initialView: "graph" });
     // The webview API the page expects, stubbed: messages are collected on window.
     const stub = `<script nonce="${nonce}">window.__msgs=[];window.acquireVsCodeApi=()=>({postMessage:(m)=>window.__msgs.push(m),getState:()=>undefined,setState:()=>{}});</script>`;
     const html = page({ title: path.basename(file), cspSource: origin, nonce, scriptUri: `${origin}/graph.js`, body: stub + body, data: { ...data, initialView: "graph" } });

@@ -95,13 +95,17 @@ function canvasSize(): { w: number; h: number } {
   return { w: c?.clientWidth || 800, h: c?.clientHeight || 600 };
 }
 
+/** The smallest zoom Fit goes to: node labels are still readable. */
+const MIN_FIT = 0.35;
+
 function fit(): void {
   if (!layout) return;
   const { w, h } = canvasSize();
-  const k = Math.min(1, (w - 16) / Math.max(1, layout.width), (h - 16) / Math.max(1, layout.height));
-  // A tall model fitted whole is unreadable: below this zoom, fit the width and start at the top instead.
-  const kk = Math.max(k, Math.min(1, (w - 16) / Math.max(1, layout.width), 0.35));
-  view = { k: kk, x: (w - layout.width * kk) / 2, y: kk === k ? (h - layout.height * kk) / 2 : 8 };
+  const fw = (w - 16) / Math.max(1, layout.width);
+  const whole = Math.min(1, fw, (h - 16) / Math.max(1, layout.height));
+  // A tall model fitted whole is unreadable: below this zoom, fit the width (at least this zoom) from the top.
+  const k = whole >= MIN_FIT ? whole : Math.min(1, Math.max(fw, MIN_FIT));
+  view = { k, x: Math.max(8, (w - layout.width * k) / 2), y: k === whole ? (h - layout.height * k) / 2 : 8 };
   applyView();
 }
 

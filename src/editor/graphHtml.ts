@@ -1,6 +1,7 @@
-// The ONNX editor page with its two views, "Summary | Graph": the summary (summaryHtml.ts) and the graph view's
-// frame (toolbar, canvas, details pane, hover card, context menu) that media/graph/main.ts fills from the page's
-// JSON data. No model string is written here: the graph's names travel as JSON (jsonForScript) and are set as
+// The ONNX editor page: the summary's header (title, facts, action buttons) above two views, "Summary | Graph":
+// the summary's sections (summaryHtml.ts) and the graph view's frame (toolbar, canvas, details pane, hover card,
+// context menu) that media/graph/main.ts fills from the page's JSON data. The page is one viewport high: the views
+// take what the header leaves, the summary scrolls inside its tab and the graph pans inside its canvas. No model string is written here: the graph's names travel as JSON (jsonForScript) and are set as
 // text by the page script. Pure, for tests.
 import type { GraphPageData } from "../../media/graph/types";
 import type { ModelGraph } from "./graphModel";
@@ -23,11 +24,17 @@ export function graphPageData(g: ModelGraph, excluded: readonly string[]): Graph
 }
 
 const GRAPH_CSS = `<style>
-body { padding-top: 0; }
-#view-tabs { position: sticky; top: 0; z-index: 3; display: flex; gap: 2px; padding: 6px 0; background: var(--vscode-editor-background); border-bottom: 1px solid var(--vscode-panel-border, #8884); }
+html, body { height: 100%; }
+body { margin: 0; padding-bottom: 8px; box-sizing: border-box; display: flex; flex-direction: column; overflow: hidden; }
+#page-header h1 { margin: 10px 0 4px; }
+#page-header p { margin: 4px 0; }
+#page-header #actions { margin-top: 6px; }
+#view-tabs { display: flex; gap: 2px; padding: 4px 0; border-bottom: 1px solid var(--vscode-panel-border, #8884); }
 #view-tabs button { margin: 0; background: transparent; color: var(--vscode-foreground); border-bottom: 2px solid transparent; }
 #view-tabs button[aria-selected="true"] { border-bottom-color: var(--vscode-focusBorder); font-weight: 600; }
-#view-graph { display: flex; flex-direction: column; height: calc(100vh - 44px); }
+#view-summary { flex: 1; min-height: 0; overflow: auto; }
+#view-graph { flex: 1; min-height: 0; display: flex; flex-direction: column; }
+#view-summary[hidden] { display: none; }
 #view-graph[hidden] { display: none; }
 #graph-toolbar { display: flex; flex-wrap: wrap; align-items: center; gap: 6px; padding: 6px 0; }
 #graph-toolbar button { margin: 0; padding: 3px 9px; }
@@ -39,11 +46,11 @@ body { padding-top: 0; }
 #graph-canvas:focus { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
 #graph-svg { width: 100%; height: 100%; display: block; user-select: none; }
 #graph-details { width: 340px; overflow: auto; padding: 0 10px; border-left: 1px solid var(--vscode-panel-border, #8884); overflow-wrap: anywhere; }
-#graph-details table.tensors td { vertical-align: top; font-family: var(--vscode-editor-font-family); font-size: 0.92em; }
-#graph-details .dname { font-family: var(--vscode-editor-font-family); }
+#graph-details table.tensors td { vertical-align: top; font-family: var(--vscode-editor-font-family, monospace); font-size: 0.92em; }
+#graph-details .dname { font-family: var(--vscode-editor-font-family, monospace); }
 #graph-hover { position: fixed; z-index: 5; max-width: 520px; padding: 6px 8px; pointer-events: none; overflow-wrap: anywhere;
   background: var(--vscode-editorHoverWidget-background); color: var(--vscode-editorHoverWidget-foreground, var(--vscode-foreground));
-  border: 1px solid var(--vscode-editorHoverWidget-border, #8884); font-family: var(--vscode-editor-font-family); font-size: 0.92em; }
+  border: 1px solid var(--vscode-editorHoverWidget-border, #8884); font-family: var(--vscode-editor-font-family, monospace); font-size: 0.92em; }
 .hover-line { white-space: pre-wrap; }
 #graph-menu { position: fixed; z-index: 6; display: flex; flex-direction: column; padding: 4px;
   background: var(--vscode-menu-background); color: var(--vscode-menu-foreground); border: 1px solid var(--vscode-menu-border, #8884); }
@@ -51,7 +58,7 @@ body { padding-top: 0; }
 #graph-menu button { margin: 0; text-align: left; background: transparent; color: inherit; }
 #graph-menu button:hover, #graph-menu button:focus { background: var(--vscode-menu-selectionBackground); color: var(--vscode-menu-selectionForeground); }
 .node-box { fill: var(--vscode-editorWidget-background, #8882); stroke: var(--vscode-editorWidget-border, #888); stroke-width: 1; }
-.node text { fill: var(--vscode-foreground); font-family: var(--vscode-editor-font-family); font-size: 11px; }
+.node text { fill: var(--vscode-foreground); font-family: var(--vscode-editor-font-family, monospace); font-size: 11px; }
 .node .node-op { font-weight: 600; }
 .node .node-name { fill: var(--vscode-descriptionForeground); }
 .node.kind-input .node-box, .node.kind-output .node-box { fill: var(--vscode-badge-background, #616161); }
@@ -65,7 +72,7 @@ body { padding-top: 0; }
 .edge-hit { fill: none; stroke: transparent; stroke-width: 9; }
 .edge:hover .edge-line { stroke: var(--vscode-focusBorder); stroke-width: 2; }
 .arrow-head { fill: var(--vscode-editorLineNumber-foreground, #888); }
-.edge-label { fill: var(--vscode-descriptionForeground); font-family: var(--vscode-editor-font-family); font-size: 9px; }
+.edge-label { fill: var(--vscode-descriptionForeground); font-family: var(--vscode-editor-font-family, monospace); font-size: 9px; }
 .zoomed-out .edge-label, .zoomed-out .node-name { display: none; }
 .q-int8 > .node-box, .swatch.q-int8 { fill: var(--vscode-charts-blue, #3794ff); background: var(--vscode-charts-blue, #3794ff); fill-opacity: 0.35; }
 .q-int16 > .node-box, .swatch.q-int16 { fill: var(--vscode-charts-purple, #b180d7); background: var(--vscode-charts-purple, #b180d7); fill-opacity: 0.35; }
@@ -75,17 +82,18 @@ body { padding-top: 0; }
 .swatch { display: inline-block; width: 12px; height: 12px; vertical-align: middle; border: 1px solid var(--vscode-editorWidget-border, #888); opacity: 0.8; }
 </style>`;
 
-/** The editor page body: tabs, the summary (already-escaped HTML) and the graph view's empty frame. */
-export function editorBody(summaryHtml: string, data: GraphPageData): string {
+/** The editor page body: the summary's header, the tabs, its sections (already-escaped HTML), the graph's frame. */
+export function editorBody(summary: { header: string; sections: string }, data: GraphPageData): string {
   const n = data.graph.nodes.length;
   const graphFirst = data.initialView === "graph";
   return `${GRAPH_CSS}
+<header id="page-header">${summary.header}</header>
 <div id="view-tabs" role="tablist" aria-label="Model views">
 <button id="tab-summary" role="tab" data-view="summary" aria-selected="${!graphFirst}">Summary</button>
 <button id="tab-graph" role="tab" data-view="graph" aria-selected="${graphFirst}">Graph</button>
 </div>
 <section id="view-summary" role="tabpanel" aria-labelledby="tab-summary"${graphFirst ? " hidden" : ""}>
-${summaryHtml}
+${summary.sections}
 </section>
 <section id="view-graph" role="tabpanel" aria-labelledby="tab-graph"${graphFirst ? "" : " hidden"}>
 <div id="graph-toolbar">

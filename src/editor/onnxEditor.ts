@@ -9,7 +9,7 @@ import { editorBody, graphPageData } from "./graphHtml";
 import { modelGraph, type ModelGraph } from "./graphModel";
 import { addExclude, excludedNames, overridePath, parseOverrides } from "./graphOverrides";
 import { loadModel } from "./modelFile";
-import { summaryBody } from "./summaryHtml";
+import { summaryParts } from "./summaryHtml";
 
 export const ONNX_EDITOR_VIEW_TYPE = "ptq.onnxEditor";
 
@@ -60,7 +60,7 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
     };
     try {
       const loaded = await loadModel(uri);
-      const summary = summaryBody({ fileName: parts.title, fileBytes: loaded.bytes, summary: summarizeModel(loaded.model), trusted: vscode.workspace.isTrusted });
+      const summary = summaryParts({ fileName: parts.title, fileBytes: loaded.bytes, summary: summarizeModel(loaded.model), trusted: vscode.workspace.isTrusted });
       const graph = modelGraph(loaded.model);
       this.graphs.set(uri.toString(), graph);
       // A broken override file does not stop the page: "Keep in float" reports it when used.

@@ -39,6 +39,15 @@ table.values tr > :first-child { width: 33%; }
 </style>`;
 
 export function summaryBody(v: SummaryView): string {
+  const p = summaryParts(v);
+  return `${p.header}\n${p.sections}`;
+}
+
+/**
+ * The summary in two parts: the header (title, one line of facts, the action buttons), which the editor shows
+ * above its Summary | Graph tabs, and the sections (inputs, outputs, sizes, op counts, metadata) of the Summary tab.
+ */
+export function summaryParts(v: SummaryView): { header: string; sections: string } {
   const s = v.summary;
   const actions = v.trusted
     ? `<button data-command="ptq.quantizeModel">Quantize model…</button>
@@ -52,16 +61,17 @@ executes native code on your machine).</p><button data-command="workbench.trust.
     .join("");
   const ops = s.opCounts.map((o) => `<tr><td>${longCode(o.op)}</td><td class="num">${o.count}</td></tr>`).join("");
   const meta = s.metadata.map((m) => `<tr><td>${h(m.key)}</td><td>${h(m.value)}</td></tr>`).join("");
-  return `${EDITOR_CSS}<h1>${h(v.fileName)}</h1>
+  const header = `${EDITOR_CSS}<h1>${h(v.fileName)}</h1>
 <p class="muted">${formatBytes(v.fileBytes)} on disk · IR ${s.irVersion} · opsets ${opsets}${s.producer ? ` · produced by ${h(s.producer)}` : ""}
  · graph <code>${h(s.graphName)}</code> · ${num(s.nodeCount)} nodes${s.subgraphCount ? ` (${s.subgraphCount} subgraphs)` : ""} · ${num(s.totalParams)} parameters (${formatBytes(s.totalBytes)})</p>
 ${s.docString ? `<p>${h(s.docString)}</p>` : ""}
-<div id="actions">${actions}<button class="secondary" data-command="ptq.openAsOnnxText">Open as ONNX text</button></div>
-<div class="grid">
+<div id="actions">${actions}<button class="secondary" data-command="ptq.openAsOnnxText">Open as ONNX text</button></div>`;
+  const sections = `<div class="grid">
 <section><h2>Inputs</h2>${valueTable(s.inputs)}</section>
 <section><h2>Outputs</h2>${valueTable(s.outputs)}</section>
 <section><h2>Size by element type</h2><table><tr><th>type</th><th>tensors</th><th>parameters</th><th>bytes</th></tr>${sizes}</table></section>
 <section><h2>Op counts</h2><table><tr><th>op</th><th>count</th></tr>${ops}</table></section>
 ${meta ? `<section><h2>Metadata</h2><table class="values">${meta}</table></section>` : ""}
 </div>`;
+  return { header, sections };
 }

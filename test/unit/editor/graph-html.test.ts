@@ -4,7 +4,7 @@ import { summarizeModel } from "../../../engine/onnx-text/summary";
 import type { GraphPageData } from "../../../media/graph/types";
 import { editorBody, GRAPH_DEFAULT_MAX_NODES, graphPageData } from "../../../src/editor/graphHtml";
 import { modelGraph } from "../../../src/editor/graphModel";
-import { summaryBody } from "../../../src/editor/summaryHtml";
+import { summaryParts } from "../../../src/editor/summaryHtml";
 import { page } from "../../../src/webview/html";
 import { floatTensor, graph, model, node, valueInfo } from "./build-model";
 
@@ -20,14 +20,14 @@ function hostileModel() {
   );
 }
 
-function editorPage(data: GraphPageData, summary: string) {
+function editorPage(data: GraphPageData, summary: { header: string; sections: string }) {
   return page({ title: HOSTILE[0]!, cspSource: "vscode-resource:", nonce: "NONCE123", scriptUri: "vscode-resource:/out/media/graph.js", body: editorBody(summary, data), data });
 }
 
 test("hostile names, types, attributes and doc strings never become markup in the editor page", () => {
   const m = hostileModel();
   const data = graphPageData(modelGraph(m), [HOSTILE[0]!, HOSTILE[2]!]);
-  const html = editorPage(data, summaryBody({ fileName: HOSTILE[1]!, fileBytes: 10, summary: summarizeModel(m), trusted: true }));
+  const html = editorPage(data, summaryParts({ fileName: HOSTILE[1]!, fileBytes: 10, summary: summarizeModel(m), trusted: true }));
   // Exactly our two scripts: the JSON data element and the nonce'd module; nothing else can run.
   assert.deepEqual(html.match(/<script[^>]*>/gi), ['<script type="application/json" id="ptq-data">', '<script type="module" nonce="NONCE123" src="vscode-resource:/out/media/graph.js">']);
   assert.equal((html.match(/<\/script>/gi) ?? []).length, 2);
@@ -52,7 +52,7 @@ test("hostile names, types, attributes and doc strings never become markup in th
 
 test("the graph frame holds no model string: only the summary (escaped) and the JSON data carry them", () => {
   const data = graphPageData(modelGraph(hostileModel()), []);
-  const frame = editorBody("", data);
+  const frame = editorBody({ header: "", sections: "" }, data);
   for (const s of [...HOSTILE, "evil", "alert"]) assert.ok(!frame.includes(s), `frame has no ${s.slice(0, 20)}`);
   assert.match(frame, /Laying out 9 nodes/);
 });
@@ -64,8 +64,9 @@ test("the graph is the first view up to the measured node limit, the summary bey
   assert.equal(small.graph.nodes.length, GRAPH_DEFAULT_MAX_NODES);
   assert.equal(small.initialView, "graph");
   assert.equal(big.initialView, "summary");
-  const body = editorBody("<p>summary</p>", big);
+  const body = editorBody({ header: "<h1>m</h1>", sections: "<p>summary</p>" }, big);
   assert.match(body, /<section id="view-graph"[^>]* hidden>/);
   assert.match(body, /id="tab-summary" role="tab" data-view="summary" aria-selected="true"/);
-  assert.match(editorBody("", small), /<section id="view-summary"[^>]* hidden>/);
+  assert.match(editorBody({ header: "", sections: "" }, small), /<section id="view-summary"[^>]* hidden>/);
+  assert.match(body, /<header id="page-header"><h1>m<\/h1><\/header>[\s\S]*id="view-tabs"[\s\S]*<p>summary<\/p>/, "the header is above the tabs, the sections in the Summary tab");
 });
