@@ -48,7 +48,7 @@ interface Holdout {
   searchedDrop: PairedProportionDiff;
 }
 
-const batches = (x: HostTensor, input: string, size = 250): Feeds[] => [...splitRows({ [input]: x } as unknown as Feeds, size)];
+const batches = (x: HostTensor, input: string, size = 250): Feeds[] => [...splitRows({ [input]: x }, size)];
 
 /**
  * t10k images [2000, 2000 + n) and labels straight from Debian's Fashion-MNIST, normalized as the fixture scripts
@@ -76,7 +76,7 @@ async function corpus(id: string): Promise<void> {
   const minDb = Number(arg("target-sqnr", "20"));
   const remedy = arg("remedy", "float") as "auto" | "int16" | "float";
   const samples = await makeSamples(m, nCalib + nData, 7, new FrontEnd(catalog));
-  const feeds = samples.map((s) => Object.fromEntries(Object.entries(s).map(([k, t]) => [k, { type: t.data instanceof BigInt64Array ? "int64" : "float32", ...t }])) as unknown as Feeds);
+  const feeds = samples.map((s): Feeds => Object.fromEntries(Object.entries(s).map(([k, t]) => [k, { type: t.data instanceof BigInt64Array ? ("int64" as const) : ("float32" as const), ...t }])));
   const t0 = performance.now();
   const prepared = await prepare(await Model.load(modelPath(m)));
   await calibrate(prepared, feeds.slice(0, nCalib));

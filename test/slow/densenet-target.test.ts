@@ -25,7 +25,7 @@ test(`${MODEL}: default INT8 within 0.3 pp; the search keeps a few nodes float f
   const x = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
   const y = readNpyTensor(path.join(FIX, "data", "eval", "y.npy"));
   const data: Feeds[] = [];
-  for (let s = 0; s < 1000; s += 250) data.push({ input: sliceRows(x, s, 250) } as unknown as Feeds);
+  for (let s = 0; s < 1000; s += 250) data.push({ input: sliceRows(x, s, 250) });
   const labels = classLabels(y).slice(0, 1000);
 
   const prepared = await prepare(source);

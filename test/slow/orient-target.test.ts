@@ -21,7 +21,7 @@ import { allSamples, rotatedSet, rotateImages } from "./rotation";
 const FIX = path.join(__dirname, "..", "fixtures");
 const manifest = JSON.parse(readFileSync(path.join(FIX, "models", "manifest.json"), "utf8")) as Record<string, { rotationRef: { anglesDeg: number[] } }>;
 
-const batches = (x: HostTensor, size: number): Feeds[] => [...splitRows({ input: x } as unknown as Feeds, size)];
+const batches = (x: HostTensor, size: number): Feeds[] => [...splitRows({ input: x }, size)];
 
 test("the TypeScript rotation is torch's (affine_grid + grid_sample) on the fixture's reference images", () => {
   const x = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));

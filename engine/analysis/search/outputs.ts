@@ -33,7 +33,7 @@ export async function modelOutputs(model: Model, data: readonly Feeds[], options
     const names = tensors ? [...tensors] : s.outputs.map((o) => o.name);
     const out: BatchOutput[][] = [];
     for (const feeds of data) {
-      const r = await s.run(feeds as never, names);
+      const r = await s.run(feeds, names);
       out.push(names.map((n) => ({ data: Float32Array.from(r[n]!.data as ArrayLike<number>), dims: r[n]!.dims })));
     }
     return out;

@@ -44,7 +44,7 @@ function chain(): Model {
 function batch(seed: number): Feeds {
   const data = randomFloats(C * 64, seed);
   data.fill(0, 3 * 64); // channel 3 is dead
-  return { x: { type: "float32", dims: [1, C, 8, 8], data } } as unknown as Feeds;
+  return { x: { type: "float32", dims: [1, C, 8, 8], data } };
 }
 
 async function calibrated(model: Model) {
