@@ -47,7 +47,9 @@ after(async () => {
 /** Opens a model and returns the webview frame once its graph has painted. */
 async function openGraph(rel: string, timeoutMs = 90_000): Promise<Frame> {
   await wb.openFile(rel);
-  const frame = await wb.findTextInFrames(/Summary\s*Graph/, timeoutMs);
+  // The header names the file: the frame of this model, not of one opened before.
+  const name = path.basename(rel).replace(/[.]/g, "\\.");
+  const frame = await wb.findTextInFrames(new RegExp(`^${name}$[\\s\\S]*Summary\\s*Graph`, "m"), timeoutMs);
   // Models under the size limit open on the graph; the tab is clicked anyway, which is harmless when it is shown.
   await frame.locator("#tab-graph").click();
   await frame.locator("svg#graph-svg[data-paint-ms]").waitFor({ timeout: timeoutMs });
