@@ -14,7 +14,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { benchmark } from "../engine/analysis/benchmark";
-import { seededRandom } from "../engine/analysis/stats";
+import { seededRandom } from "../engine/data/random";
 import type { Feeds } from "../engine/analysis/feeds";
 import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, attr } from "../engine/onnx";
 import { calibrate, convert, prepare, release, type QConfig } from "../engine/quant/index";

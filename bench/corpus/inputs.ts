@@ -7,7 +7,7 @@ import { toBinary } from "@bufbuild/protobuf";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { TensorProtoSchema } from "onnx-buf";
-import { seededRandom } from "../../engine/analysis/stats";
+import { seededRandom } from "../../engine/data/random";
 import { encodeNpy } from "../../engine/data/npy";
 import { DataType } from "../../engine/onnx/dtype";
 import { makeTensor } from "../../engine/onnx/tensor";

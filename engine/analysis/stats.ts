@@ -164,9 +164,6 @@ export function pairedProportionDiff(correctA: ArrayLike<boolean | number>, corr
   return { onlyA, onlyB, n, diff: { estimate: d, lo: d - half, hi: d + half, level }, stdErr, pValue: binomialTwoSidedHalf(onlyA, onlyA + onlyB) };
 }
 
-/** engine/data's seeded generator, re-exported for the callers that know it from here (tests, bench/). */
-export { seededRandom };
-
 /** Percentile bootstrap interval of the mean of per-sample differences b[i] − a[i] (paired). */
 export function pairedBootstrapMeanDiff(a: ArrayLike<number>, b: ArrayLike<number>, level = 0.95, resamples = 2000, seed = 1): Interval {
   const n = a.length;

@@ -9,6 +9,7 @@ import path from "node:path";
 import type { ModelProto } from "onnx-buf";
 import { checkFeedBytes, type Limits } from "../../engine/onnx/limits";
 import { encodeNpy } from "../../engine/data/npy";
+import { seededRandom } from "../../engine/data/random";
 
 /** Seeds of the calibration samples and of the held-out samples the report measures on: never the same samples. */
 export const CALIBRATION_SEED = 1;
@@ -17,16 +18,9 @@ export const HELDOUT_SEED = 2;
 export const CALIBRATION_SAMPLES = 32;
 export const HELDOUT_SAMPLES = 64;
 
-/** Seeded standard-normal values (mulberry32 + Box-Muller), so two runs calibrate the same way. */
+/** Seeded standard-normal values (engine/data's generator + Box-Muller), so two runs calibrate the same way. */
 export function normalSamples(n: number, seed = 1): Float32Array {
-  let s = seed >>> 0;
-  const rand = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rand = seededRandom(seed);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
   return out;

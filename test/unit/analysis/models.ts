@@ -8,7 +8,7 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
-import { seededRandom } from "../../../engine/analysis/stats";
+import { seededRandom } from "../../../engine/data/random";
 
 export const D = 32;
 export const C = 5;
