@@ -25,12 +25,15 @@ test("a Conv-only model at opset 9 with symbolic height/width: upgrade said, INT
   assert.deepEqual(c.symbolic, [{ name: "x", dims: ["?", 3, "h", "w"] }]);
 });
 
-test("refusals before any question: already quantized, weights only inside If branches, nothing to quantize", () => {
+test("refusals before any question: already quantized, nothing to quantize; weights only inside If branches are INT8's", () => {
   const q = makeModel(makeGraph("g", [makeNode("DequantizeLinear", ["a", "s"], ["y"], { name: "dq" })], [makeValueInfo("a", DataType.INT8, [4])], [makeValueInfo("y", F, [4])]));
   assert.match(checkModel(q, "q.onnx").refusal ?? "", /^q\.onnx is already quantized \(it has DequantizeLinear node "dq"\): quantize the float model$/);
   const branch = create(GraphProtoSchema, { name: "b", node: [makeNode("MatMul", ["x", "W"], ["o"], { name: "mm" })], output: [makeValueInfo("o", F, [2, 2])] });
   const vad = makeModel(makeGraph("g", [makeNode("If", ["c"], ["y"], { name: "if", attributes: [attr.graph("then_branch", branch), attr.graph("else_branch", branch)] })], [makeValueInfo("c", DataType.BOOL, [])], [makeValueInfo("y", F, [2, 2])]));
-  assert.match(checkModel(vad, "vad.onnx").refusal ?? "", /its 2 Conv\/MatMul\/Gemm\/RNN node\(s\) sit inside If\/Loop\/Scan subgraphs/);
+  const inBranches = checkModel(vad, "vad.onnx");
+  assert.equal(inBranches.refusal, undefined);
+  assert.match(inBranches.notes.join("\n"), /2 weighted node\(s\) inside If\/Loop\/Scan subgraphs: INT8 quantizes their weights dynamically/);
+  assert.deepEqual(Object.keys(inBranches.unavailable).sort(), ["fp4-weights", "int4-weights"]);
   const relu = makeModel(makeGraph("g", [makeNode("Relu", ["x"], ["y"], { name: "r" })], [makeValueInfo("x", F, [1, 4])], [makeValueInfo("y", F, [1, 4])]));
   assert.match(checkModel(relu, "relu.onnx").refusal ?? "", /it has no Conv, MatMul, Gemm or RNN node/);
 });
