@@ -54,7 +54,7 @@ try {
           const seconds = (performance.now() - t0) / 1000;
           const e = await evaluate(id, out);
           const o = report.output!;
-          row = `| ${id} | ${mode} | ${target ?? "off"} | ${o.protected.length} of ${report.layers.length + o.protected.length} | ${o.sqnrDb.toFixed(1)} | ${e.agreement === undefined ? "–" : (100 * e.agreement).toFixed(1) + " %"} | ${e.sqnrDb?.toFixed(1)} | ${(statSync(out).size / floatBytes).toFixed(2)}× | ${seconds.toFixed(1)} |`;
+          row = `| ${id} | ${mode} | ${target ?? "off"} | ${o.protected.filter((p) => p.as === "int8").length} int8 + ${o.protected.filter((p) => p.as === "float").length} float of ${report.layers.length + o.protected.filter((p) => p.as === "float").length} | ${o.sqnrDb.toFixed(1)} | ${e.agreement === undefined ? "–" : (100 * e.agreement).toFixed(1) + " %"} | ${e.sqnrDb?.toFixed(1)} | ${(statSync(out).size / floatBytes).toFixed(2)}× | ${seconds.toFixed(1)} |`;
         } catch (err) {
           row = `| ${id} | ${mode} | ${target ?? "off"} | failed: ${(err as Error).message.slice(0, 120)} | | | | | |`;
         }

@@ -82,14 +82,15 @@ export async function lowBitModelCalibrated(
     kept = await take(data, measureBatches);
   }
   const full = lowBitModel(model, options, hessians);
-  // Protected layers get int8 weights (default) or stay float.
-  const toFloat = protect.fallback === "float";
-  const keeping = (nodes: readonly string[]) =>
-    lowBitModel(model, toFloat ? { ...options, exclude: [...(options.exclude ?? []), ...nodes] } : { ...options, int8: [...(options.int8 ?? []), ...nodes] }, hessians);
+  // Protected layers get int8 weights or stay float, as protection's ladder asks.
+  const keeping = (up: { int8: readonly string[]; float: readonly string[] }) =>
+    up.int8.length || up.float.length
+      ? lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] }, hessians)
+      : full;
   const chosen = await protectLowBit(
     model,
-    (nodes) => {
-      const b = nodes.length ? keeping(nodes) : full;
+    (up) => {
+      const b = keeping(up);
       return { model: b.model, layers: b.report.layers.filter((l) => l.bits !== 8) };
     },
     kept,
@@ -97,9 +98,10 @@ export async function lowBitModelCalibrated(
   );
   // The chosen conversion again, for its report (conversions are deterministic); protected layers kept float are
   // listed as skipped, with why.
-  const out = chosen.output.protected.length ? keeping(chosen.output.protected.map((p) => p.node)) : full;
+  const as = (kind: "int8" | "float") => chosen.output.protected.filter((p) => p.as === kind).map((p) => p.node);
+  const out = keeping({ int8: as("int8"), float: as("float") });
   out.report.output = chosen.output;
-  for (const p of toFloat ? chosen.output.protected : []) {
+  for (const p of chosen.output.protected.filter((p) => p.as === "float")) {
     const i = out.report.skipped.findIndex((s) => s.node === p.node);
     const reason = `kept float: alone in low bits it brings the outputs to ${p.aloneDb.toFixed(1)} dB (target ${chosen.output.targetDb} dB)`;
     if (i >= 0) out.report.skipped[i] = { ...out.report.skipped[i]!, reason };

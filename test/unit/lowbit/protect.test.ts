@@ -97,6 +97,20 @@ test("an int8-protected layer is a per-channel int8 DequantizeLinear feeding the
   for (const out of ["y", "z"]) assert.ok(sqnr(a[out]!.data as Float32Array, b[out]!.data as Float32Array) > 30, out);
 });
 
+test("a target even int8 weights everywhere cannot meet keeps the worst layers float, the rest int8", async () => {
+  const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", protect: { minOutputSqnrDb: 45 } } as LowBitOptions, batches(2));
+  const out = report.output!;
+  assert.ok(out.sqnrDb >= 45, `${out.sqnrDb} dB`);
+  const float = out.protected.filter((p) => p.as === "float").map((p) => p.node);
+  assert.ok(float.length >= 1, JSON.stringify(out.protected));
+  for (const node of float) assert.match(report.skipped.find((s) => s.node === node)!.reason, /^kept float: alone in low bits/);
+  assert.deepEqual(
+    report.layers.map((l) => l.node),
+    out.protected.filter((p) => p.as === "int8").map((p) => p.node),
+    "every layer not float is int8: all-int8 fell short, so nothing stays at 4 bits",
+  );
+});
+
 test("a target the model meets as it is keeps every layer in low bits", async () => {
   const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", protect: { minOutputSqnrDb: 0 } } as LowBitOptions, batches(1));
   assert.equal(report.layers.length, 2);
