@@ -245,7 +245,7 @@ export class Calibrator {
     const rows = samples.reduce((a, f) => a + (commonRows(f) ?? 1), 0);
     const where = inSample ? `${rows} calibration sample(s) (too few to hold any out)` : `${rows} held-out sample(s)`;
     for (const [t, c] of choose(probe, totals!)) {
-      (this.observers.get(t) as AutoRangeObserver).choose({ ...c, why: `${c.why}; on ${where}` });
+      (this.observers.get(t) as AutoRangeObserver).choose({ ...c, why: `${c.why}; on ${where}` }, candidates.get(t)!.get(c.method)!);
     }
   }
 
