@@ -5,7 +5,7 @@ import { attrInt, attr, makeNode } from "../onnx/proto";
 import { uniqueName } from "../onnx/graph";
 import { makeTensor, packBits } from "../onnx/tensor";
 import { transpose2d } from "../quant/math";
-import { E2M1_TABLE, decodeE4M3, dequantizeFp4, quantizeFp4 } from "./fp4";
+import { E2M1_TABLE, FP4_BLOCK_SIZE, decodeE4M3, dequantizeFp4, quantizeFp4 } from "./fp4";
 import { constTensor, layerReport, type Fp4Options, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
 
 export function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options): LowBitLayer {
@@ -48,6 +48,14 @@ export function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options)
   graph.node.splice(at, 0, ...nodes);
   site.node.input[1] = weightInput;
   return layer;
+}
+
+/** Bytes of a [K, N] weight in the runnable form: packed codes (K padded to the block), one scale code per block,
+ *  the 256-entry scale table and 16-entry value table, shape constants, and about 1 KB of nodes and names. */
+export function runnableFp4Bytes(k: number, n: number, o: Pick<Fp4Options, "fp4Format">): number {
+  const block = FP4_BLOCK_SIZE[o.fp4Format ?? "nvfp4"];
+  const kBlocks = Math.ceil(k / block);
+  return (kBlocks * block * n) / 2 + kBlocks * n + 256 * 4 + 16 * 4 + 64 + 1000;
 }
 
 /** Codes packed two per byte in uint8 (any opset), unpacked with Mod/Div, decoded through the 16-entry E2M1 table,

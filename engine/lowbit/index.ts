@@ -8,7 +8,7 @@ import { collectHessians, type HessianCollectOptions } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take } from "./protect";
 import { qdqOpset } from "./types";
-import { lowBitActivations, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
+import { lowBitActivations, quantizeWeightsLowBit, writesInt8Weights, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
 export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
@@ -47,8 +47,8 @@ export function lowBitModel(model: Model, options: LowBitOptions, hessians?: Hes
       : options.mode === "fp4"
         ? options.export === "native" ? 23 : options.export === "fake" ? 0 : RUNNABLE_FP4_OPSET
         : 0;
-  // Layers stepped up to int8 weights need per-axis DequantizeLinear.
-  const needs = Math.max(form, options.int8?.length ? INT8_WEIGHT_OPSET : 0);
+  // Layers stepped up to int8 weights, and FP4's small layers, need per-axis DequantizeLinear.
+  const needs = Math.max(form, writesInt8Weights(copy, options) ? INT8_WEIGHT_OPSET : 0);
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
   const report = quantizeWeightsLowBit(copy, options, hessians);

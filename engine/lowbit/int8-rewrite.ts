@@ -11,6 +11,11 @@ import { layerReport, type LowBitLayer, type RewriteContext, type WeightSite } f
 /** opset of per-axis DequantizeLinear. */
 export const INT8_WEIGHT_OPSET = 13;
 
+/** Bytes of a [K, N] weight in this form: codes, a float scale and an int8 zero point per channel, and the node. */
+export function int8WeightBytes(k: number, n: number): number {
+  return k * n + 5 * n + 120;
+}
+
 export function rewriteInt8(ctx: RewriteContext, site: WeightSite): LowBitLayer {
   const { graph, taken } = ctx;
   // Quantized in the [N, K] view (one row per output channel), stored in the weight's own layout.

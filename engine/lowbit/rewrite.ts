@@ -7,8 +7,8 @@ import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
 import { constantValue, removeNodes, replaceNode, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
-import { rewriteFp4 } from "./fp4-rewrite";
-import { rewriteInt8 } from "./int8-rewrite";
+import { rewriteFp4, runnableFp4Bytes } from "./fp4-rewrite";
+import { int8WeightBytes, rewriteInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { gptqQuantize, outputSqnrDb } from "./gptq";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
@@ -33,13 +33,17 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   const sites = findSites(model, options, report);
   const ctx: RewriteContext = { graph, taken: usedNames(graph), dead: new Set() };
   const int8 = new Set(options.int8 ?? []);
+  let small = 0;
   for (const site of sites) {
-    if (int8.has(nodeName(site.node)) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site));
+    const smaller = !int8.has(nodeName(site.node)) && smallerAsInt8(site, options);
+    if (smaller) small++;
+    if ((smaller || int8.has(nodeName(site.node))) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site));
     else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
     else report.layers.push(rewriteInt4(ctx, site, options, hessians));
     ctx.dead.add(site.weight.name);
   }
+  if (small) report.notes.push(`${small} small weight(s) stored int8 per channel: their FP4 form with its decode tables would be larger (smallLayers "fp4" keeps them FP4)`);
   // Drop the float weights nothing reads any more (initializers or Constant nodes).
   const stillRead = new Set(graph.node.flatMap((n) => n.input));
   graph.initializer = graph.initializer.filter((t) => !ctx.dead.has(t.name) || stillRead.has(t.name));
@@ -85,6 +89,18 @@ function findSites(model: Model, options: LowBitOptions, report: LowBitReport): 
     return false;
   });
   return options.mode === "int4" && options.includeGather ? [...matmuls, ...findGatherSites(graph, exclude, options.bits ?? 4, report)] : matmuls;
+}
+
+/** FP4's runnable form with its decode tables would take more bytes than int8 per channel (options.smallLayers). */
+function smallerAsInt8(site: WeightSite, options: LowBitOptions): boolean {
+  if (options.mode !== "fp4" || (options.export ?? "runnable") !== "runnable" || (options.smallLayers ?? "int8") !== "int8") return false;
+  return site.node.opType !== "Gather" && int8WeightBytes(site.k, site.n) <= runnableFp4Bytes(site.k, site.n, options);
+}
+
+/** Whether the pass will store some weight int8 (protected or small), which needs opset 13's per-axis DequantizeLinear. */
+export function writesInt8Weights(model: Model, options: LowBitOptions): boolean {
+  if (options.int8?.length) return true;
+  return findSites(model, options, { layers: [], skipped: [], notes: [] }).some((s) => smallerAsInt8(s, options));
 }
 
 /** The activations (input 0 of each weight the pass will quantize) and their K: what GPTQ's calibration observes. */

@@ -34,6 +34,10 @@ export interface Fp4Options {
   /** runnable: packed codes decoded by a small subgraph that onnxruntime CPU runs. native: opset-23 FLOAT4E2M1
    *  DequantizeLinear (no CPU kernel in onnxruntime). fake: weights replaced by their FP4-rounded float values. */
   export?: "runnable" | "native" | "fake";
+  /** runnable: a weight whose packed FP4 form with its decode subgraph would take more bytes than int8 per channel
+   *  (depthwise and other small convolutions: K padded to a block, a 1 KB scale table per weight) is stored int8
+   *  instead (default "int8"); "fp4" keeps every weight FP4. */
+  smallLayers?: "int8" | "fp4";
 }
 
 export type LowBitOptions = (Int4Options | Fp4Options) & {

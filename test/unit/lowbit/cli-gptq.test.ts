@@ -33,9 +33,9 @@ test("GPTQ usage errors exit 2 and say what is missing", () => {
   const noData = ptq(vit, "-o", out, "--mode", "int4", "--algorithm", "gptq");
   assert.equal(noData.status, 2);
   assert.match(noData.stderr, /--algorithm gptq needs calibration data: --calib PATH/);
-  const stray = ptq(vit, "-o", out, "--mode", "int4", "--calib", calib);
+  const stray = ptq(vit, "-o", out, "--mode", "int4", "--damping", "0.1");
   assert.equal(stray.status, 2);
-  assert.match(stray.stderr, /apply to --algorithm gptq/);
+  assert.match(stray.stderr, /--damping and --act-order apply to --algorithm gptq/);
 });
 
 test("--include-gather asks for 4-bit embedding tables; it is off by default", async () => {

@@ -77,10 +77,23 @@ function quantized(options: LowBitOptions, opset = 13) {
   return { model: m, report };
 }
 
+test("FP4 runnable stores a weight int8 where that is smaller than its FP4 form with its ~2 KB of decode tables and nodes", async () => {
+  // Every weight here is under ~5 000 values (the 48×64 Gemm is the largest): int8 is smaller for all three.
+  const { model, report } = quantized({ mode: "fp4", fp4Format: "nvfp4", export: "runnable" });
+  assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["fc1", 8], ["fc2", 8], ["conv", 8]]);
+  assert.ok(report.notes.some((n) => /3 small weight\(s\) stored int8 per channel/.test(n)));
+  assert.equal(model.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 3);
+  const asFp4 = quantized({ mode: "fp4", fp4Format: "nvfp4", export: "runnable", smallLayers: "fp4" });
+  assert.ok(model.toBytes().byteLength < asFp4.model.toBytes().byteLength, "and the file is smaller for it");
+  const ref = await run(buildModel());
+  const got = await run(model);
+  assert.ok(maxAbsDiff(got.z, ref.z) < 0.05, `conv at int8: ${maxAbsDiff(got.z, ref.z)}`);
+});
+
 test("FP4 runnable export computes exactly what fake-quantized weights compute, for MXFP4 and NVFP4", async () => {
   for (const fp4Format of ["mxfp4", "nvfp4"] as const) {
     const fake = quantized({ mode: "fp4", fp4Format, export: "fake" });
-    const runnable = quantized({ mode: "fp4", fp4Format, export: "runnable" });
+    const runnable = quantized({ mode: "fp4", fp4Format, export: "runnable", smallLayers: "fp4" });
     assert.equal(runnable.report.layers.length, 3, "Gemm, MatMul and Conv weights are all FP4");
     assert.equal(runnable.model.graph.initializer.some((t) => ["W1", "W2", "Wc"].includes(t.name)), false, "float weights dropped");
     const want = await run(fake.model);

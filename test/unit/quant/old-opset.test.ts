@@ -54,7 +54,7 @@ test("dynamic INT8 on an opset-9 model: upgraded, MatMulInteger written, runs", 
 
 test("FP4 (runnable form) on an opset-9 model: upgraded for its Mod/Slice decode, and onnxruntime runs it", async () => {
   const source = Model.fromProto(opset9Slice());
-  const { model, report } = lowBitModel(source, { mode: "fp4", fp4Format: "nvfp4" });
+  const { model, report } = lowBitModel(source, { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" });
   assert.ok(report.notes.some((n) => /upgraded the model from opset 9 to 10/.test(n)), report.notes.join("\n"));
   assert.equal(source.opset(), 9, "the input model is untouched");
   const got = await runModel(model.proto, x()); // "No Op registered for Mod with domain_version of 9" before
