@@ -84,10 +84,14 @@ async function corpus(id: string): Promise<void> {
   const data = feeds.slice(nCalib);
   process.stdout.write(`${id}: ${prepared.model.graph.node.length} nodes, calibrated on ${nCalib} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s; search on ${nData}, target ${minDb} dB, remedy ${remedy}\n`);
   const logits = comparedTensors(prepared.model, "logits");
-  const reference = await modelOutputs(prepared.model, data, {}, logits);
+  const [refLogits, refOutputs] = [await modelOutputs(prepared.model, data, {}, logits), await modelOutputs(prepared.model, data)];
   const judge = async (model: Model) => {
-    const outs = await modelOutputs(model, data, {}, logits);
-    return { logitsSqnrDb: outputSqnr(reference, outs), framesAgree: percentCorrect(argmaxAgreement(reference, outs, "row")), linesAgree: percentCorrect(argmaxAgreement(reference, outs, "sample")) };
+    const outs = await modelOutputs(model, data);
+    return {
+      logitsSqnrDb: outputSqnr(refLogits, await modelOutputs(model, data, {}, logits)),
+      framesAgree: percentCorrect(argmaxAgreement(refOutputs, outs, "row")),
+      linesAgree: percentCorrect(argmaxAgreement(refOutputs, outs, "sample")),
+    };
   };
   const runs: [string, SearchOptions][] = [
     ["as it was (restore-one, graph outputs, no floor)", { rankMethod: "restore-one", yardstick: "outputs", minInt8WeightShare: 0 }],

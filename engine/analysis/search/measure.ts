@@ -38,7 +38,9 @@ export interface MeasureOptions extends RunOptions {
 }
 
 export async function createMeasurer(prepared: PreparedModel, data: readonly Feeds[], target: AccuracyTarget, options: MeasureOptions = {}): Promise<Measurer> {
-  const tensors = comparedTensors(prepared.model, options.yardstick);
+  // Argmax is the same before and after a Softmax, and the graph outputs keep each sample's shape (a Softmax over
+  // the last axis below opset 13 reads a flattened tensor): agreement is counted on the outputs.
+  const tensors = comparedTensors(prepared.model, target.kind === "agreement" ? "outputs" : options.yardstick);
   const reference = await modelOutputs(prepared.model, data, options, tensors);
   const labels = target.kind === "drop" ? classLabels(target.labels) : undefined;
   const floatOk = labels ? correctness(reference, labels) : undefined;
