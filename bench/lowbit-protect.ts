@@ -5,6 +5,7 @@
  * bench/corpus/evaluate.ts; size is the written file against the FP32 file.
  *
  *   node --import tsx bench/lowbit-protect.ts [--models id,id] [--modes int4,fp4] [--targets 15,20,25] [--calib 16]
+ *     [--small-layers int8|fp4]   (FP4's small weights: int8, the default, or FP4 like the rest)
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -23,8 +24,9 @@ function flag(name: string): string | undefined {
 const catalog = loadCatalog();
 const ids = flag("--models")?.split(",") ?? catalog.models.map((m) => m.id);
 const modes = (flag("--modes") ?? "int4,fp4").split(",") as LowBitOptions["mode"][];
-const targets = (flag("--targets") ?? "15,20,25").split(",").map(Number);
+const targets = (flag("--targets") ?? "15,20,25").split(",").filter(Boolean).map(Number);
 const calibCount = Number(flag("--calib") ?? 16);
+const smallLayers = flag("--small-layers") as "int8" | "fp4" | undefined;
 
 async function main(): Promise<void> {
 const work = mkdtempSync(path.join(tmpdir(), "ptq-lowbit-protect-"));
@@ -40,7 +42,7 @@ try {
     const calib = await makeSamples(m, calibCount, 1, fe);
     for (const mode of modes) {
       for (const target of [undefined, ...targets]) {
-        const options = { mode, ...(target === undefined ? {} : { protect: { minOutputSqnrDb: target } }) } as LowBitOptions;
+        const options = { mode, ...(mode === "fp4" && smallLayers && { smallLayers }), ...(target === undefined ? {} : { protect: { minOutputSqnrDb: target } }) } as LowBitOptions;
         const t0 = performance.now();
         let row: string;
         try {
