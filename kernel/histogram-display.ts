@@ -27,8 +27,9 @@ export function histogramDisplays(prepared: PreparedModel, maxBins = 256): Histo
       counts,
       floatRange: [h.min, h.max],
       clipRange: r ? [r.min, r.max] : undefined,
-      // The choice's first clause: "entropy (41 % less error than mse)"; its whole reasoning is in prepared.choices.
-      method: choice ? `auto → ${choice.why.split(";")[0]}` : prepared.config.calibration.method,
+      // The choice's first clause ("entropy (41 % less error than mse)", "minmax for every tensor, chosen at the
+      // outputs"); its whole reasoning, with the errors measured, is in prepared.choices.
+      method: choice ? `auto → ${choice.why.split(";")[0]!.split(" (worst")[0]}` : prepared.config.calibration.method,
     });
   }
   return out;

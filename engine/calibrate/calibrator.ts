@@ -249,6 +249,31 @@ export class Calibrator {
     }
   }
 
+  /**
+   * auto: the samples its measurements run on (held out of the histograms, or the first rows when too few were
+   * seen), one row each, for a caller that measures at the model's outputs (engine/quant's calibrate()).
+   */
+  *heldOutRows(): Generator<Feeds> {
+    const samples = this.heldOut.length ? this.heldOut : this.firstRows ? [this.firstRows] : [];
+    for (const f of samples) {
+      const rows = commonRows(f) ?? 1;
+      if (rows === 1 || !this.planner.splittable) yield f;
+      else for (let r = 0; r < rows; r++) yield sliceRows(f, r, 1);
+    }
+  }
+
+  /** auto: every candidate method's range per tensor (non-finite counts kept), as measured by collect(). */
+  candidateRanges(): Map<string, Map<AutoCandidate, TensorRange>> {
+    const out = new Map<string, Map<AutoCandidate, TensorRange>>();
+    for (const [t, o] of this.observers) {
+      if (!(o instanceof AutoRangeObserver)) continue;
+      const c = o.candidates();
+      if (c.size === 0) continue;
+      out.set(t, new Map([...c].map(([m, r]) => [m, o.nonFinite > 0 ? { ...r, nonFinite: o.nonFinite } : r])));
+    }
+    return out;
+  }
+
   /** auto: the method chosen per tensor and why (empty for the fixed methods, and before collect()). */
   choices(): Map<string, AutoChoice> {
     const out = new Map<string, AutoChoice>();

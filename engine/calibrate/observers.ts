@@ -121,13 +121,17 @@ export class AutoRangeObserver extends HistogramRangeObserver {
   constructor(private readonly o: CalibrationOptions) {
     super(o.numBins ?? 2048, histogramPick("mse", o));
   }
+  /** What each candidate method picks from the histogram as it is (kept until the next batch). */
   candidates(): Map<AutoCandidate, Range> {
+    if (this.measured) return this.measured;
     const h = this.histogram();
     const out = new Map<AutoCandidate, Range>();
     if (!h) return out;
     for (const m of AUTO_CANDIDATES) out.set(m, histogramPick(m, this.o)(h as Parameters<Pick>[0]));
+    this.measured = out;
     return out;
   }
+  private measured: Map<AutoCandidate, Range> | undefined;
   /** The chosen method's range on the histogram as it was measured (an entropy search costs ~0.1 s a tensor). */
   private chosen: Range | undefined;
   choose(choice: AutoChoice, range: Range): void {
@@ -137,6 +141,7 @@ export class AutoRangeObserver extends HistogramRangeObserver {
   }
   override observe(values: Float32Array, stats: BatchStats): void {
     this.chosen = undefined;
+    this.measured = undefined;
     super.observe(values, stats);
   }
   override range(): Range | undefined {
