@@ -10,7 +10,8 @@ import type { PreparedModel } from "../quant/index";
 import { convert } from "../quant/index";
 import { createMeasurer, type Measured } from "./search/measure";
 import { binarySearchSteps, ProgressClock } from "./search/progress";
-import { byInt16Gain, rankSensitivity, type RankMethod, type SensitivityOptions } from "./search/rank";
+import { comparedTensors } from "./search/outputs";
+import { byInt16Gain, checkRankable, rankNodes, sqnrScore, type RankMethod, type SensitivityOptions } from "./search/rank";
 import { prefixSearch } from "./search/strategy";
 import type { AccuracyTarget, Remedy, SearchStep, SensitivityRanking } from "./search/types";
 import { pairedProportionDiff } from "./stats";
@@ -100,7 +101,9 @@ export async function searchMixedPrecision(
   const minShare = options.minInt8WeightShare ?? MIN_INT8_WEIGHT_SHARE;
   if (!(minShare >= 0 && minShare <= 1)) throw new Error(`minInt8WeightShare: ${minShare} must be between 0 and 1`);
   const rankInt16 = remedy !== "float";
-  const nodes = (await convert(prepared)).summary.quantized.length;
+  checkRankable(prepared, options.rankData ?? data, "searchMixedPrecision");
+  const quantized = (await convert(prepared)).summary.quantized;
+  const nodes = quantized.length;
   // Rank: a baseline and one or two measurements per node; search: a binary search per remedy (a third when "auto"
   // combines them).
   const searchSteps = (remedy === "auto" ? 3 : 1) * binarySearchSteps(nodes);
@@ -112,9 +115,11 @@ export async function searchMixedPrecision(
       options.onStep?.(step);
     },
   });
-  const rankOptions = { ...options, rankInt16, method: options.rankMethod ?? "quantize-one", clock };
-  // The float model's outputs on the search data serve the ranking too when it ranks on that data.
-  const ranking = await rankSensitivity(prepared, options.rankData ?? data, rankOptions, options.rankData ? undefined : measurer.reference);
+  // The float model's outputs on the search data serve the ranking too when it ranks on that data, comparing the
+  // same tensors (an agreement target compares the graph outputs, the ranking the yardstick's).
+  const same = !options.rankData && measurer.tensors.join("\0") === comparedTensors(prepared.model, options.yardstick).join("\0");
+  const score = await sqnrScore(prepared, options.rankData ?? data, options, same ? measurer.reference : undefined);
+  const ranking = await rankNodes(quantized, score, { ...options, rankInt16, method: options.rankMethod ?? "quantize-one", clock });
 
   const { float: candidates, overBudget } = withinBudget(ranking.layers.map((l) => l.node), measurer.weights, (1 - minShare) * measurer.totalWeights);
   // 16-bit activations keep every weight int8, so every ranked node is a candidate for them, in the order of what

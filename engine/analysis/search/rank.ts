@@ -105,10 +105,15 @@ export async function rankSensitivity(
   options: SensitivityOptions & { clock?: ProgressClock } = {},
   reference?: BatchOutput[][],
 ): Promise<SensitivityRanking> {
-  if (prepared.ranges.size === 0 && prepared.observe.length > 0) throw new Error("rankSensitivity: calibrate the prepared model first");
-  if (data.length === 0) throw new Error("rankSensitivity: no data; give at least one batch of inputs");
+  checkRankable(prepared, data, "rankSensitivity");
   const nodes = (await convert(prepared)).summary.quantized;
   return rankNodes(nodes, await sqnrScore(prepared, data, options, reference), options);
+}
+
+/** Refuses an uncalibrated model or no data, naming the caller. */
+export function checkRankable(prepared: PreparedModel, data: readonly Feeds[], caller: string): void {
+  if (prepared.ranges.size === 0 && prepared.observe.length > 0) throw new Error(`${caller}: calibrate the prepared model first`);
+  if (data.length === 0) throw new Error(`${caller}: no data; give at least one batch of inputs`);
 }
 
 /** The ranking reordered by what 16-bit activations alone gain (rankInt16), most first. */

@@ -7,8 +7,8 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
-import { calibrate, prepare, release } from "../../../engine/quant/index";
-import { argmaxAgreement, comparedTensors } from "../../../engine/analysis/search/outputs";
+import { calibrate, convert, prepare, release } from "../../../engine/quant/index";
+import { argmaxAgreement, comparedTensors, modelOutputs, outputSqnr } from "../../../engine/analysis/search/outputs";
 import { searchMixedPrecision, type Progress } from "../../../engine/analysis/sensitivity";
 import { makeModel, randomFloats, valueInfo } from "../quant/build";
 
@@ -70,7 +70,7 @@ test("two nodes that each ruin the output alone: the search keeps exactly those 
   assert.ok(old.chosen.keptFloat.length > 2, `restore-one keeps ${old.chosen.keptFloat}`);
 });
 
-test("the yardstick: a final Softmax is compared on what it reads (through Flatten/Reshape), other outputs as they are", () => {
+test("the yardstick: a final Softmax is compared on what it reads (through Flatten/Reshape), other outputs as they are", async () => {
   const nodes = [
     makeNode("MatMul", ["x", "W"], ["logits"], { name: "mm" }),
     makeNode("Flatten", ["logits"], ["flat"], { name: "flatten" }),
@@ -83,6 +83,18 @@ test("the yardstick: a final Softmax is compared on what it reads (through Flatt
   assert.deepEqual(comparedTensors(m), ["flat", "other"]);
   assert.deepEqual(comparedTensors(m, "logits"), ["flat", "other"]);
   assert.deepEqual(comparedTensors(m, "outputs"), ["probs", "other"]);
+
+  // An agreement target counts argmax on the outputs, while its ranking still compares the logits.
+  const prepared = await prepare(m, {}, { optimize: false });
+  const feeds = (seed: number): Feeds => ({ x: { type: "float32", dims: [2, 4], data: randomFloats(8, seed) } });
+  await calibrate(prepared, [1, 2, 3].map(feeds));
+  await release(prepared);
+  const data = [4, 5].map(feeds);
+  const r = await searchMixedPrecision(prepared, data, { kind: "agreement", minPct: 100, per: "row" }, { remedy: "float", minInt8WeightShare: 0 });
+  const logits = comparedTensors(m);
+  const { model: full } = await convert(prepared);
+  const want = outputSqnr(await modelOutputs(prepared.model, data, {}, logits), await modelOutputs(full, data, {}, logits));
+  assert.ok(Math.abs(r.ranking.baselineDb - want) < 1e-9, `ranking baseline ${r.ranking.baselineDb} dB, logits ${want} dB`);
 });
 
 test("argmax agreement per frame and per whole sequence, against hand-counted rows", () => {
