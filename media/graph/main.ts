@@ -56,9 +56,13 @@ function indexNodes(nodes: readonly GraphNodeData[]): void {
   }
 }
 
-function indexEdges(l: GraphLayout): void {
+/** Edges, and the copies of much-read inputs the layout drew (splitHubs): they describe themselves like the input. */
+function indexLayout(l: GraphLayout): void {
   for (const e of l.edges) edgesByKey.set(`${e.from}\u0000${e.to}`, e);
-  for (const p of l.nodes) for (const b of p.bodies ?? []) indexEdges(b.layout);
+  for (const p of l.nodes) {
+    if (!nodesById.has(p.node.id)) nodesById.set(p.node.id, p.node);
+    for (const b of p.bodies ?? []) indexLayout(b.layout);
+  }
 }
 
 // ---- tabs ----
@@ -129,7 +133,7 @@ function paint(first: boolean): void {
   const t1 = performance.now();
   ix = navIndex(layout);
   edgesByKey.clear();
-  indexEdges(layout);
+  indexLayout(layout);
   const drawn = drawSvg(layout, { excluded });
   svg = drawn.svg;
   viewport = drawn.viewport;

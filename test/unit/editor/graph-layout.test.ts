@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { layoutGraph, mergeEdges, nodeSize, type GraphLayout } from "../../../media/graph/layout";
+import { HUB_FANOUT, layoutGraph, mergeEdges, nodeSize, splitHubs, type GraphLayout } from "../../../media/graph/layout";
 import { navIndex, neighbour, nextMatch } from "../../../media/graph/nav";
 import { label, matchesQuery, visibleText } from "../../../media/graph/text";
 import { modelGraph } from "../../../src/editor/graphModel";
@@ -85,4 +85,23 @@ test("labels: invisible and direction-changing characters are written out; long 
   assert.equal(long.length, 30);
   assert.ok(long.startsWith("/start/") && long.endsWith("Conv_end") && long.includes("…"));
   assert.equal(label("short", 30), "short");
+});
+
+test("an input read by many nodes is drawn once beside each reader; one read by a few stays one box", () => {
+  const readers = (n: number, input: string) => Array.from({ length: n }, (_, i) => node("Add", [i === 0 ? "x" : `a${i - 1}`, input], [`a${i}`], {}, { name: `add${i}` }));
+  const build = (n: number) => modelGraph(model(graph("h", readers(n, "mask"), [valueInfo("x", 1, [1]), valueInfo("mask", 1, [1])], [valueInfo(`a${n - 1}`, 1, [1])]))).graph;
+  const few = build(HUB_FANOUT);
+  assert.equal(splitHubs(few), few, "at the limit nothing is split");
+  const many = build(HUB_FANOUT + 4);
+  const split = splitHubs(many);
+  const mask = many.nodes.find((n) => n.name === "mask")!;
+  const copies = split.nodes.filter((n) => n.name === "mask");
+  assert.equal(copies.length, HUB_FANOUT + 4);
+  assert.deepEqual(copies.map((c) => c.id), copies.map((_, k) => `${mask.id}~${k}`));
+  assert.ok(!split.edges.some((e) => e.from === mask.id), "no edge from the original box");
+  assert.equal(new Set(split.edges.filter((e) => e.tensor === "mask").map((e) => e.from)).size, HUB_FANOUT + 4, "one copy per reader");
+  assert.equal(split.nodes.find((n) => n.name === "x")!.id, many.nodes.find((n) => n.name === "x")!.id, "x (one reader) unchanged");
+  const l = layoutGraph(many);
+  assert.equal(l.nodes.length, split.nodes.length);
+  assert.deepEqual(overlaps(l), []);
 });
