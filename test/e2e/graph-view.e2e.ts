@@ -79,14 +79,14 @@ test("a float model opens on its graph; hover shows shapes; search, Enter and ar
   await search.fill("gemm");
   await search.press("Enter");
   assert.equal(await frame.locator("#graph-search-status").innerText(), "1 of 1");
-  assert.match(await frame.locator("g.node.selected .node-name").innerText(), /Gemm/);
+  assert.match((await frame.locator("g.node.selected .node-name").textContent()) ?? "", /Gemm/);
   assert.match(await frame.locator("#graph-details").innerText(), /Gemm[\s\S]*head\.1\.weight[\s\S]*float\[10,\d+\]/);
   await wb.screenshot("cnn-search");
 
   // Up from the Gemm reaches its producer, the Flatten.
   await frame.locator("#graph-canvas").focus();
   await frame.locator("#graph-canvas").press("ArrowUp");
-  assert.match(await frame.locator("g.node.selected .node-op").innerText(), /^Flatten/);
+  assert.match((await frame.locator("g.node.selected .node-op").textContent()) ?? "", /^Flatten/);
 
   await frame.locator("#tab-summary").click();
   await frame.getByText("Op counts").waitFor();
