@@ -122,6 +122,10 @@ function zoomAt(factor: number, px: number, py: number): void {
 function paint(first: boolean): void {
   if (!page) return;
   const status = $("graph-status");
+  if (page.omittedNodes) {
+    if (status) status.textContent = `This model has ${page.omittedNodes.toLocaleString("en-US")} nodes: the graph view draws models of up to 5,000. The Summary tab and the Model Layers view list its nodes.`;
+    return;
+  }
   const t0 = performance.now();
   try {
     layout = layoutGraph(page.graph, expanded);

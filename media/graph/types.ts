@@ -64,4 +64,6 @@ export interface GraphPageData {
   excluded: string[];
   /** The view shown first: the graph for models under the size limit, else the summary. */
   initialView: "summary" | "graph";
+  /** Set when the model has too many nodes to draw (its graph is then left out of the page): how many. */
+  omittedNodes?: number;
 }

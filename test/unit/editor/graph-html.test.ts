@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { summarizeModel } from "../../../engine/onnx-text/summary";
 import type { GraphPageData } from "../../../media/graph/types";
-import { editorBody, GRAPH_DEFAULT_MAX_NODES, graphPageData } from "../../../src/editor/graphHtml";
+import { editorBody, GRAPH_DEFAULT_MAX_NODES, GRAPH_MAX_NODES, graphPageData } from "../../../src/editor/graphHtml";
 import { modelGraph } from "../../../src/editor/graphModel";
 import { summaryParts } from "../../../src/editor/summaryHtml";
 import { page } from "../../../src/webview/html";
@@ -69,4 +69,15 @@ test("the graph is the first view up to the measured node limit, the summary bey
   assert.match(body, /id="tab-summary" role="tab" data-view="summary" aria-selected="true"/);
   assert.match(editorBody({ header: "", sections: "" }, small), /<section id="view-summary"[^>]* hidden>/);
   assert.match(body, /<header id="page-header"><h1>m<\/h1><\/header>[\s\S]*id="view-tabs"[\s\S]*<p>summary<\/p>/, "the header is above the tabs, the sections in the Summary tab");
+});
+
+test("past the drawing limit the graph is left out of the page and the count says why", () => {
+  const chain = (n: number) => model(graph("c", Array.from({ length: n }, (_, i) => node("Relu", [`t${i}`], [`t${i + 1}`])), [valueInfo("t0", 1, [1])], [valueInfo(`t${n}`, 1, [1])]));
+  const atLimit = graphPageData(modelGraph(chain(GRAPH_MAX_NODES - 2)), []);
+  assert.equal(atLimit.graph.nodes.length, GRAPH_MAX_NODES);
+  assert.equal(atLimit.omittedNodes, undefined);
+  const over = graphPageData(modelGraph(chain(GRAPH_MAX_NODES - 1)), []);
+  assert.deepEqual(over.graph, { name: "c", nodes: [], edges: [] });
+  assert.equal(over.omittedNodes, GRAPH_MAX_NODES + 1);
+  assert.equal(over.initialView, "summary");
 });
