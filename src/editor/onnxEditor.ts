@@ -17,8 +17,8 @@ export const ONNX_EDITOR_VIEW_TYPE = "ptq.onnxEditor";
 const PAGE_COMMANDS = new Set(["ptq.quantizeModel", "ptq.benchmarkModel", "ptq.openModelInNotebook", "ptq.openAsOnnxText", "workbench.trust.manage"]);
 
 export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
-  /** The graph each open model was drawn from: "Keep in float" accepts only its node names. */
-  private readonly graphs = new Map<string, ModelGraph>();
+  /** The graph each editor panel drew: "Keep in float" accepts only its node names. */
+  private readonly graphs = new WeakMap<vscode.WebviewPanel, ModelGraph>();
   /** Writes to one override file run one after another. */
   private writing: Promise<unknown> = Promise.resolve();
 
@@ -42,10 +42,7 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
       vscode.workspace.onDidGrantWorkspaceTrust(() => void this.render(document.uri, panel, media)),
       panel.onDidChangeViewState(() => panel.active && currentModel().set(document.uri)),
     ];
-    panel.onDidDispose(() => {
-      disposables.forEach((d) => d.dispose());
-      this.graphs.delete(document.uri.toString());
-    });
+    panel.onDidDispose(() => disposables.forEach((d) => d.dispose()));
     currentModel().set(document.uri);
     await this.render(document.uri, panel, media);
   }
@@ -62,7 +59,7 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
       const loaded = await loadModel(uri);
       const summary = summaryParts({ fileName: parts.title, fileBytes: loaded.bytes, summary: summarizeModel(loaded.model), trusted: vscode.workspace.isTrusted });
       const graph = modelGraph(loaded.model);
-      this.graphs.set(uri.toString(), graph);
+      this.graphs.set(panel, graph);
       // A broken override file does not stop the page: "Keep in float" reports it when used.
       const excluded = await readOverrides(uri).then(excludedNames, () => []);
       const data = graphPageData(graph, excluded);
@@ -74,7 +71,7 @@ export class OnnxEditorProvider implements vscode.CustomReadonlyEditorProvider {
 
   /** Adds a node to the model's override file's "exclude" list, then tells the page the new list. */
   private async keepInFloat(uri: vscode.Uri, node: string, panel: vscode.WebviewPanel): Promise<void> {
-    if (!hasNode(this.graphs.get(uri.toString())?.graph.nodes ?? [], node)) return;
+    if (!hasNode(this.graphs.get(panel)?.graph.nodes ?? [], node)) return;
     const target = uri.with({ path: overridePath(uri.path) });
     const write = async () => {
       const old = await readText(target);
