@@ -8,6 +8,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { PreparedModel } from "../quant/index";
 import { convert } from "../quant/index";
+import { MIN_INT8_WEIGHT_SHARE } from "../quant/options";
 import { createMeasurer, type Measured } from "./search/measure";
 import { binarySearchSteps, ProgressClock } from "./search/progress";
 import { comparedTensors } from "./search/outputs";
@@ -61,8 +62,7 @@ export interface SearchOptions extends SensitivityOptions {
   tradeoff?: { batch?: number; seconds?: number };
 }
 
-/** The default floor on the share of weights that stay int8 (SearchOptions.minInt8WeightShare). */
-export const MIN_INT8_WEIGHT_SHARE = 0.8;
+export { MIN_INT8_WEIGHT_SHARE };
 
 export interface MixedPrecisionResult {
   kind: "ptq.mixed-precision";

@@ -24,6 +24,9 @@ export const FP4_EXPORTS = ["runnable", "native", "fake"] as const;
 export const LOWBIT_DEFAULTS = {
   blockSize: 32, algorithm: "rtn", damping: 0.01, bits: 4, format: "matmulnbits", accuracyLevel: 0, fp4Format: "nvfp4", export: "runnable",
 } as const satisfies Required<Omit<LowBitJob, "gptq" | "symmetric" | "includeGather" | "protect">> & { damping: number };
+/** The mixed-precision search's default floor on the share of weights that stay int8 (its minInt8WeightShare; 0
+ *  lifts it): without one, a search on a real recogniser "met" its target with 184 of 190 nodes float. */
+export const MIN_INT8_WEIGHT_SHARE = 0.8;
 /** `--batch-size`'s default: calibration arrays are split into batches of this many samples. */
 export const DEFAULT_BATCH_SIZE = 32;
 /** The mixed-precision search's remedies (engine/analysis/sensitivity's Remedy, plus "auto"). */
@@ -172,8 +175,8 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "held-out x.npy (or <input>.npy) and y.npy class labels for --target drop" },
   { key: "target.remedy", flag: "--remedy", arg: "auto|int16|float", kind: "enum", values: REMEDIES, default: () => "auto", modes: ["static"], section: "target",
     help: "int16: the chosen nodes' activations get 16 bits, their weights stay int8; float: the chosen nodes are not quantized; auto: int16 if that can meet the target, else float" },
-  { key: "target.minInt8WeightShare", flag: "--min-int8-weights", arg: "F", kind: "number", accepts: share, default: () => "no limit", modes: ["static"], section: "target",
-    help: "keep at least this share (0-1) of the weights int8: nodes that would break it stay quantized and the search takes the next ones in the ranking" },
+  { key: "target.minInt8WeightShare", flag: "--min-int8-weights", arg: "F", kind: "number", accepts: share, default: () => MIN_INT8_WEIGHT_SHARE, modes: ["static"], section: "target",
+    help: "keep at least this share (0-1) of the weights int8: nodes that would break it stay quantized and the search takes the next ones in the ranking; 0 lifts it" },
   { key: "target.tradeoff", flag: "--tradeoff", kind: "boolean", modes: ["static"], section: "target",
     help: "also time the float model and every configuration measured (one interleaved benchmark, batch 1, 2 s) and print accuracy vs size vs latency" },
 
