@@ -72,9 +72,9 @@ try {
         f.includes("zeromq") || /napi-v6\/(?!linux\/x64\/)/.test(f) || f.startsWith("node_modules/"),
     );
     if (bad.length) throw new Error(`unexpected files:\n${bad.slice(0, 20).join("\n")}`);
-    // out/ptq: the `ptq` typings a cell's `import … from "ptq"` is type-checked against (missing, every such cell
+    // out/media: the webviews' scripts (the ONNX editor, its graph). out/ptq: the `ptq` typings a cell's `import … from "ptq"` is type-checked against (missing, every such cell
     // failed with "Cannot find module 'ptq'" in the installed extension).
-    for (const need of ["out/extension.js", "package.json", "out/ptq/package.json", "out/ptq/kernel/api.d.ts", "out/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node", "out/node_modules/@tslab/typescript-for-tslab/lib/typescript.js"]) {
+    for (const need of ["out/extension.js", "out/media/graph.js", "out/media/webview.js", "package.json", "out/ptq/package.json", "out/ptq/kernel/api.d.ts", "out/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node", "out/node_modules/@tslab/typescript-for-tslab/lib/typescript.js"]) {
       if (!files.includes(need)) throw new Error(`missing ${need}`);
     }
   });

@@ -43,7 +43,7 @@ test("a model opens beside the container (README screenshot)", async () => {
   // The picture shows the views filled: the layer tree and the editor's summary must be there.
   const layers = wb.page.locator(".pane", { has: wb.page.locator(".pane-header", { hasText: "Model Layers" }) }).first();
   await layers.locator(".monaco-list-row").first().waitFor({ timeout: 60_000 });
-  await wb.findTextInFrames("Op counts", 30_000);
+  await wb.showSummary(30_000);
   await wb.page.mouse.move(800, 600); // no tooltip over the picture
   await wb.page.locator(".monaco-hover").first().waitFor({ state: "hidden", timeout: 10_000 });
   await wb.screenshot("readme");

@@ -39,6 +39,8 @@ export interface Workbench {
    * `offscreen`: also text the notebook keeps in the DOM but hides while its cell is scrolled out of view.
    */
   findTextInFrames(text: string | RegExp, timeoutMs?: number, options?: { offscreen?: boolean }): Promise<Frame>;
+  /** The ONNX editor's frame with its Summary tab shown (the Graph tab opens first on models up to its size limit). */
+  showSummary(timeoutMs?: number): Promise<Frame>;
   /**
    * Waits for a notification whose text matches, as a toast or (toasts are not always shown in a headless window) in
    * the notification center, which it opens; returns the notification's text.
@@ -108,6 +110,13 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
         if (Date.now() - t0 > timeoutMs) throw new Error(`no frame shows ${String(text)} after ${timeoutMs} ms`);
         await page.waitForTimeout(250);
       }
+    },
+    async showSummary(timeoutMs = 60_000) {
+      const frame = await this.findTextInFrames("Op counts", timeoutMs, { offscreen: true });
+      const tab = frame.locator("#tab-summary");
+      if ((await tab.count()) > 0 && (await tab.getAttribute("aria-selected")) !== "true") await tab.click();
+      await frame.getByText("Op counts").waitFor({ timeout: 10_000 });
+      return frame;
     },
     waitForNotification: (text, timeoutMs) => waitForNotification(page, text, timeoutMs),
     async openPtqContainer() {

@@ -77,7 +77,7 @@ test("Restricted Mode: running a notebook cell asks for trust first; declined, n
 
 test("the ONNX editor shows the model but no run buttons: the reason and Manage workspace trust instead", async () => {
   await wb.openFile("models/cnn.onnx");
-  const frame = await wb.findTextInFrames("Op counts", 60_000);
+  const frame = await wb.showSummary(60_000);
   const text = await frame.evaluate(() => document.body.innerText);
   assert.match(text, /This workspace is not trusted, so PTQ Studio will not run models or start a kernel here/);
   assert.match(text, /Conv\s+3/, "the summary itself is shown");
