@@ -2,17 +2,16 @@
 // `<model>.ptq.json` beside `<model>.onnx`, in the format of `ptq quantize --config FILE` (docs/config.md), so
 // `ptq quantize cnn.onnx -o cnn.int8.onnx --config cnn.ptq.json` applies it. "Keep in float" adds the node's exact
 // name to "exclude"; the file's other keys and selectors ({"regex": …}) are kept. Pure, for tests.
+import type { NodeSpec } from "../../engine/quant/options";
 
 /** cnn.onnx → cnn.ptq.json (same folder); a name without .onnx gets .ptq.json appended. */
 export function overridePath(modelPath: string): string {
   return modelPath.replace(/\.onnx$/i, "") + ".ptq.json";
 }
 
-/** A node selector as the config file writes it: an exact name or { "regex": "…" }. */
-export type NodeSelectorJson = string | { regex: string };
-
 export interface Overrides {
-  exclude: NodeSelectorJson[];
+  /** Node selectors as the config file writes them: exact names or { "regex": "…" }. */
+  exclude: NodeSpec[];
   /** The file's other keys, written back unchanged. */
   rest: Record<string, unknown>;
 }
@@ -34,7 +33,7 @@ export function parseOverrides(text: string | undefined, file: string): Override
   if (exclude !== undefined && !(Array.isArray(exclude) && exclude.every(selector))) {
     throw new Error(`${file}: "exclude" must be a list of node names or {"regex": "…"} selectors: fix or delete it, then try again.`);
   }
-  return { exclude: (exclude as NodeSelectorJson[] | undefined) ?? [], rest };
+  return { exclude: (exclude as NodeSpec[] | undefined) ?? [], rest };
 }
 
 /** The node names (exact selectors) an override file keeps in float. */
@@ -43,7 +42,7 @@ export function excludedNames(o: Overrides): string[] {
 }
 
 /** The file's new text with `node` added to "exclude" (once), every other key kept. */
-export function addExclude(text: string | undefined, node: string, file: string): { text: string; exclude: NodeSelectorJson[] } {
+export function addExclude(text: string | undefined, node: string, file: string): { text: string; exclude: NodeSpec[] } {
   const o = parseOverrides(text, file);
   const exclude = o.exclude.includes(node) ? o.exclude : [...o.exclude, node];
   return { text: JSON.stringify({ ...o.rest, exclude }, null, 2) + "\n", exclude };
