@@ -33,7 +33,7 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   } else {
     const model = await Model.load(call.model);
     const data = openData(job.calib!, model.proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE });
-    summary = await q.quantizeStatic(call.model, call.output, data, jobQConfig(job), { ...options, onProgress: progress.callback("calibrating", "batches") });
+    summary = await q.quantizeStatic(model, call.output, data, jobQConfig(job), { ...options, onProgress: progress.callback("calibrating", "batches") });
   }
   progress.done();
   process.stdout.write((call.json ? JSON.stringify(summary, null, 2) : describe(summary, call.output)) + "\n");

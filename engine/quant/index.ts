@@ -246,15 +246,16 @@ export interface QuantizeFileOptions extends PrepareOptions, CollectOptions {
   overwrite?: boolean;
 }
 
-/** Loads INPUT, calibrates on `data`, writes the static INT8 model to OUTPUT (atomically; never over INPUT). */
+/** Loads INPUT (or takes the model already loaded from it), calibrates on `data`, writes the static INT8 model to
+ *  OUTPUT (atomically; never over INPUT). */
 export async function quantizeStatic(
-  input: string,
+  input: string | Model,
   output: string,
   data: CalibrationData,
   config: QConfig = {},
   options: QuantizeFileOptions = {},
 ): Promise<QuantizationSummary> {
-  const model = await Model.load(input);
+  const model = typeof input === "string" ? await Model.load(input) : input;
   const prepared = await prepare(model, config, options);
   try {
     await calibrate(prepared, data, options);
