@@ -66,9 +66,9 @@ export function parseQuantizeArgs(argv: readonly string[]): QuantizeCall | "help
       const prior = fromFlags.has(row.key) ? getKey(flags, row.key) : undefined;
       setKey(flags, row.key, row.repeat && Array.isArray(prior) ? [...prior, ...(value as unknown[])] : value);
       fromFlags.set(row.key, row.flag!);
-      if (row.replaces) {
-        setKey(flags, row.replaces, undefined);
-        fromFlags.set(row.replaces, row.flag!);
+      for (const other of row.replaces ?? []) {
+        setKey(flags, other, undefined);
+        fromFlags.set(other, row.flag!);
       }
     }
     const job = mergeJobs(file, flags, [...fromFlags.keys()]);
@@ -115,9 +115,9 @@ function checkJob(job: QuantizeJob, mode: QuantizeMode, where: (key: JobKey) => 
   const t = job.target;
   if (t) {
     if (t.drop !== undefined && !t.eval) throw new UsageError(`${where("target.drop")} "drop<=PP" needs --eval DIR with labelled data (x.npy, y.npy)`);
-    if (t.sqnr === undefined && t.drop === undefined) {
+    if (t.sqnr === undefined && t.drop === undefined && t.agreement === undefined) {
       const k = (["target.remedy", "target.minInt8WeightShare", "target.tradeoff"] as const).find((key) => getKey(job, key) !== undefined);
-      if (k) throw new UsageError(`${where(k)} needs --target or --target-sqnr`);
+      if (k) throw new UsageError(`${where(k)} needs --target, --target-sqnr or --target-agreement`);
     }
   }
 }

@@ -14,15 +14,20 @@ import type { ProgressPrinter } from "./progress";
 import type { QuantizeCall } from "./quantize-options";
 
 /** The search's target as the JSON output has always printed it, with the search's options riding on it. */
-export type CliTarget = ({ kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number }) & {
+export type CliTarget = ({ kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number } | { kind: "agreement"; minPct: number }) & {
   minInt8WeightShare?: number;
   remedy?: Remedy | "auto";
   tradeoff?: boolean;
 };
 
-/** The job's target (checkJob has made sure one of sqnr/drop is set and drop has its eval data). */
+/** The job's target (checkJob has made sure one of sqnr/drop/agreement is set and drop has its eval data). */
 export function cliTarget(t: TargetJob): CliTarget {
-  const base = t.sqnr !== undefined ? { kind: "sqnr" as const, minDb: t.sqnr } : { kind: "drop" as const, maxPp: t.drop! };
+  const base =
+    t.sqnr !== undefined
+      ? { kind: "sqnr" as const, minDb: t.sqnr }
+      : t.agreement !== undefined
+        ? { kind: "agreement" as const, minPct: t.agreement }
+        : { kind: "drop" as const, maxPp: t.drop! };
   return {
     ...base,
     ...(t.minInt8WeightShare !== undefined && { minInt8WeightShare: t.minInt8WeightShare }),
@@ -61,7 +66,7 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
   } else {
     data = calib.slice(0, 16);
   }
-  const result = await searchMixedPrecision(prepared, data, target.kind === "sqnr" ? target : { ...target, labels: labels! }, {
+  const result = await searchMixedPrecision(prepared, data, target.kind === "drop" ? { ...target, labels: labels! } : target, {
     ep: job.ep,
     // Rank on the calibration sample (output SQNR needs no labels): one run per quantized node on 2000 eval
     // images took minutes; the search then checks its few candidates on the whole --eval set.

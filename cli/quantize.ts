@@ -58,7 +58,8 @@ export async function run(argv: string[]): Promise<number> {
   const progress = terminalProgress(call.json);
   try {
     if (call.mode === "int4" || call.mode === "fp4") return await (await import("./quantize-lowbit")).runLowBit(call, progress);
-    if (call.job.target?.sqnr !== undefined || call.job.target?.drop !== undefined) return await (await import("./quantize-target")).runTargeted(call, progress);
+    const t = call.job.target;
+    if (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined) return await (await import("./quantize-target")).runTargeted(call, progress);
     return await runInt8(call, progress);
   } catch (e) {
     progress.done();

@@ -56,6 +56,8 @@ export interface LowBitJob {
 export interface TargetJob {
   /** Output SQNR (dB) to reach, on the calibration data. */
   sqnr?: number;
+  /** Argmax agreement (%) with the float model to reach, per sample, on the calibration data. */
+  agreement?: number;
   /** Top-1 drop (percentage points) not to exceed, on `eval`'s labelled data. */
   drop?: number;
   eval?: string;
@@ -106,8 +108,9 @@ export interface QuantOption {
   accepts?: { test(n: number): boolean; says: string };
   /** The flag's text when it is not the value itself (--target "drop<=PP"): the value, or undefined if malformed. */
   fromText?(text: string): number | undefined;
-  /** Setting this key from the command line unsets that one (--target-sqnr and --target are one choice). */
-  replaces?: JobKey;
+  /** Setting this key from the command line unsets these (--target-sqnr, --target and --target-agreement are one
+   *  choice). */
+  replaces?: readonly JobKey[];
   /** A repeatable flag appends to the list (nodes, node). */
   repeat?: boolean;
   /** The default as help states it, read where the engine keeps it; undefined: none to state. */
@@ -162,9 +165,12 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
   { key: "optimize", flag: "--no-optimize", kind: "boolean", sets: false, modes: INT8, section: "quantize",
     help: "skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)" },
 
-  { key: "target.sqnr", flag: "--target-sqnr", arg: "DB", kind: "number", replaces: "target.drop", modes: ["static"], section: "target",
+  { key: "target.sqnr", flag: "--target-sqnr", arg: "DB", kind: "number", replaces: ["target.drop", "target.agreement"], modes: ["static"], section: "target",
     help: "output SQNR against the float model, on the calibration data, of at least DB" },
-  { key: "target.drop", flag: "--target", arg: '"drop<=PP"', kind: "number", replaces: "target.sqnr", modes: ["static"], section: "target",
+  { key: "target.agreement", flag: "--target-agreement", arg: "PCT", kind: "number", replaces: ["target.sqnr", "target.drop"], modes: ["static"], section: "target",
+    accepts: { test: (n) => n > 0 && n <= 100, says: "a percentage in (0, 100]" },
+    help: "argmax agreement with the float model of at least PCT % of the samples (a sample agrees when every row of its first output does: a classifier's class, a recogniser's whole line), on the calibration data; needs no labels" },
+  { key: "target.drop", flag: "--target", arg: '"drop<=PP"', kind: "number", replaces: ["target.sqnr", "target.agreement"], modes: ["static"], section: "target",
     accepts: { test: (n) => n >= 0, says: "a number of percentage points ≥ 0" },
     fromText: (s) => {
       const m = /^\s*drop\s*<=\s*([0-9.]+)\s*$/.exec(s);

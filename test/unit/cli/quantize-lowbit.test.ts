@@ -81,13 +81,18 @@ test("--target-sqnr keeps the most sensitive nodes in float until the output SQN
   assert.ok(j.steps[0].metric < 45);
 });
 
-test("--target-sqnr by default first tries 16-bit activations on the most sensitive nodes, weights all int8", () => {
+test("--target-sqnr by default tries 16-bit activations first, then float; --remedy int16 keeps every weight int8", () => {
   const out = path.join(tmp(), "cnn.mixed16.onnx");
-  const r = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45");
+  const auto = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45");
+  assert.equal(auto.status, 0, auto.stderr);
+  assert.match(auto.stdout, /target ≥ 45 dB output SQNR met/);
+  // auto measures 16-bit activations first and takes whichever remedy changes fewer nodes.
+  const steps = auto.stdout.slice(auto.stdout.indexOf("search steps"));
+  assert.ok(steps.indexOf("at 16-bit activations") >= 0 && steps.indexOf("at 16-bit activations") < steps.indexOf("in float"), steps);
+  const r = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--remedy", "int16", "--overwrite");
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /target ≥ 45 dB output SQNR met/);
   assert.match(r.stdout, /chosen: \d+ node\(s\) at 16-bit activations → [\d.]+ dB output SQNR; 100\.0 % of weights int8/);
-  assert.match(r.stdout, /\n  int16: \S+: alone at 16 bits it moves output SQNR by \+/);
+  assert.match(r.stdout, /\n  int16: \S+: at 16 bits it should gain \+[\d.]+ dB SQNR by its error quantized alone \(rank 1 of \d+\)/);
   const timed = ptq(cnn, "-o", path.join(tmp(), "cnn.t.onnx"), "--calib", calib, "--target-sqnr", "45", "--tradeoff");
   assert.equal(timed.status, 0, timed.stderr);
   assert.match(timed.stdout, /Mixed precision trade-off: every configuration the search measured \(p50 latency, one interleaved benchmark\)\n.*p50 \(ms\)/);
@@ -95,6 +100,14 @@ test("--target-sqnr by default first tries 16-bit activations on the most sensit
   const bad = ptq(cnn, "-o", out, "--calib", calib, "--target-sqnr", "45", "--remedy", "bf16");
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--remedy takes auto, int16 or float, not "bf16"/);
+});
+
+test("--target-agreement keeps the float model's decisions on the calibration samples, without labels", () => {
+  const r = ptq(cnn, "-o", path.join(tmp(), "cnn.agree.onnx"), "--calib", calib, "--target-agreement", "100", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.deepEqual([j.target.kind, j.target.minPct, j.chosen.met], ["agreement", 100, true]);
+  assert.equal(j.chosen.metric, 100);
 });
 
 test("--reduce-range asks for 7-bit weights (QConfig.reduceRange)", async () => {

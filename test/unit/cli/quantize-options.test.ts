@@ -60,7 +60,7 @@ test("every flag of the table lands at its key in the job, in the mode it applie
     const s = sample(o);
     const mode = o.modes.includes("static") ? "static" : o.modes[0]!;
     const needs = [...(mode === "static" && o.key !== "calib" ? ["--calib", "c"] : []), ...(o.key === "target.drop" ? ["--eval", "e"] : [])];
-    const extra = o.key.startsWith("target.") && o.key !== "target.sqnr" && o.key !== "target.drop" && o.key !== "target.eval" ? ["--target-sqnr", "30"] : [];
+    const extra = o.key.startsWith("target.") && !["target.sqnr", "target.drop", "target.agreement", "target.eval"].includes(o.key) ? ["--target-sqnr", "30"] : [];
     const gptq = o.key.startsWith("lowBit.gptq") ? ["--algorithm", "gptq", "--calib", "c"] : o.key === "lowBit.protect" ? ["--calib", "c"] : [];
     const c = parse("--mode", mode, ...needs, ...extra, ...gptq, o.flag!, ...(s.text !== undefined ? [s.text] : []));
     assert.deepEqual(getKey(c.job, o.key), s.value, `${o.flag} → ${o.key}`);
@@ -83,7 +83,8 @@ test("usage errors name the flag and what it takes", () => {
   usage(/--fp4-format: fp4 options given with --mode int4/, "--mode", "int4", "--fp4-format", "mxfp4");
   usage(/--block-size: int4 options given with --mode static/, "--calib", "c", "--block-size", "64");
   usage(/static quantization needs --calib PATH/);
-  usage(/--remedy needs --target or --target-sqnr/, "--calib", "c", "--remedy", "float");
+  usage(/--remedy needs --target, --target-sqnr or --target-agreement/, "--calib", "c", "--remedy", "float");
+  usage(/--target-agreement takes a percentage in \(0, 100\]/, "--calib", "c", "--target-agreement", "150");
   usage(/--target "drop<=PP" needs --eval DIR/, "--calib", "c", "--target", "drop<=1");
   assert.throws(() => parseQuantizeArgs(["m.onnx", "--calib", "c"]), /-o OUT is required/);
 });
@@ -116,6 +117,7 @@ test("--config: a JSON job, paths relative to it, flags over it", () =>
     // Flags win: a flag replaces the file's value (lists whole), --target-sqnr replaces the file's drop target.
     const o = parse("--config", file, "--method", "entropy", "--exclude-node", "z", "--target-sqnr", "30", "--calib", "mine");
     assert.deepEqual([o.job.calibration, o.job.exclude, o.job.target, o.job.calib], [{ method: "entropy", numBins: 512 }, ["z"], { sqnr: 30, eval: "/data/eval" }, "mine"]);
+    assert.deepEqual(parse("--config", file, "--target-agreement", "99").job.target, { agreement: 99, eval: "/data/eval" }, "--target-agreement replaces it too");
     // The mode from the file decides what applies; a file option outside it is named with the file.
     writeFileSync(file, JSON.stringify({ mode: "int4", perChannel: false }));
     usage(new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: perChannel: static/dynamic options given with --mode int4`), "--config", file);
