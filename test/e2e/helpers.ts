@@ -96,8 +96,12 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
       const input = page.locator(".quick-input-widget input");
       await input.waitFor();
       await input.fill(relPath);
-      await page.locator(".quick-input-list .monaco-list-row", { hasText: path.basename(relPath) }).first().waitFor();
-      await page.keyboard.press("Enter");
+      // Click the row of this file: Enter opens the first row, which is the most recently opened match (models/cnn.onnx
+      // typed after cnn.int8.onnx was open put cnn.int8.onnx first).
+      const exact = new RegExp(`^${path.basename(relPath).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+      const row = page.locator(".quick-input-list .monaco-list-row").filter({ has: page.locator(".label-name", { hasText: exact }) }).first();
+      await row.waitFor();
+      await row.click();
       await page.locator(".tabs-container .tab", { hasText: path.basename(relPath) }).first().waitFor();
     },
     async findTextInFrames(text, timeoutMs = 30_000, options = {}) {
