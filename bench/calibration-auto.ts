@@ -36,6 +36,8 @@ interface Score {
   seconds: number;
   /** auto: how many tensors took each method. */
   chosen?: Record<string, number>;
+  /** auto: what it measured at the outputs on its held-out rows (one tensor's why, from "worst-output SQNR"). */
+  atOutputs?: string;
 }
 
 async function quantize(model: Model, method: CalibrationMethod, data: Feeds[]) {
@@ -49,7 +51,9 @@ async function quantize(model: Model, method: CalibrationMethod, data: Feeds[]) 
   const seconds = (performance.now() - t0) / 1000;
   const chosen: Record<string, number> = {};
   for (const c of prepared.choices.values()) chosen[c.method] = (chosen[c.method] ?? 0) + 1;
-  return { q: (await convert(prepared)).model, seconds, ...(prepared.choices.size ? { chosen } : {}) };
+  const why = [...prepared.choices.values()][0]?.why;
+  const atOutputs = why?.match(/worst-output SQNR on \d+ held-out and calibration row\(s\): [^)]*/)?.[0];
+  return { q: (await convert(prepared)).model, seconds, ...(prepared.choices.size ? { chosen } : {}), ...(atOutputs ? { atOutputs } : {}) };
 }
 
 async function corpusScores(id: string, methods: CalibrationMethod[]): Promise<Score[]> {
@@ -63,12 +67,12 @@ async function corpusScores(id: string, methods: CalibrationMethod[]): Promise<S
   const out: Score[] = [];
   try {
     for (const method of methods) {
-      const { q, seconds, chosen } = await quantize(model, method, data);
+      const { q, seconds, chosen, atOutputs } = await quantize(model, method, data);
       const file = path.join(dir, `${id}.${method}.onnx`);
       await q.save(file, { overwrite: true });
       const r = await evaluate(id, file);
       if (!r.ok) throw new Error(`${id} ${method}: ${r.reason}`);
-      out.push({ model: id, method, sqnrDb: r.sqnrDb!, ...(r.agreement !== undefined && !Number.isNaN(r.agreement) ? { agreement: r.agreement } : {}), seconds, ...(chosen ? { chosen } : {}) });
+      out.push({ model: id, method, sqnrDb: r.sqnrDb!, ...(r.agreement !== undefined && !Number.isNaN(r.agreement) ? { agreement: r.agreement } : {}), seconds, ...(chosen ? { chosen } : {}), ...(atOutputs ? { atOutputs } : {}) });
       report(out.at(-1)!);
     }
   } finally {
@@ -88,7 +92,7 @@ async function fixtureScores(name: string, methods: CalibrationMethod[]): Promis
   await ref.dispose();
   const out: Score[] = [];
   for (const method of methods) {
-    const { q, seconds, chosen } = await quantize(model, method, calib);
+    const { q, seconds, chosen, atOutputs } = await quantize(model, method, calib);
     const s = await createSession(q);
     let signal = 0;
     let noise = 0;
@@ -109,7 +113,7 @@ async function fixtureScores(name: string, methods: CalibrationMethod[]): Promis
       rows += ax.length;
     }
     await s.dispose();
-    out.push({ model: name, method, sqnrDb: 10 * Math.log10(signal / noise), agreement: same / rows, seconds, ...(chosen ? { chosen } : {}) });
+    out.push({ model: name, method, sqnrDb: 10 * Math.log10(signal / noise), agreement: same / rows, seconds, ...(chosen ? { chosen } : {}), ...(atOutputs ? { atOutputs } : {}) });
     report(out.at(-1)!);
   }
   return out;
@@ -119,7 +123,8 @@ function report(s: Score): void {
   if (process.argv.includes("--json")) return;
   const agree = s.agreement !== undefined ? ` agreement=${(100 * s.agreement).toFixed(1)} %` : "";
   const chosen = s.chosen ? ` chose ${Object.entries(s.chosen).map(([m, n]) => `${m}×${n}`).join(" ")}` : "";
-  console.log(`${s.model} ${s.method.padEnd(10)} sqnr=${s.sqnrDb.toFixed(2)} dB${agree} calib=${s.seconds.toFixed(1)} s${chosen}`);
+  const atOutputs = s.atOutputs ? ` [${s.atOutputs}]` : "";
+  console.log(`${s.model} ${s.method.padEnd(10)} sqnr=${s.sqnrDb.toFixed(2)} dB${agree} calib=${s.seconds.toFixed(1)} s${chosen}${atOutputs}`);
 }
 
 async function main(): Promise<void> {

@@ -26,6 +26,10 @@ const HOLD_OUT_EVERY = 8;
 const MAX_HELD_OUT = 16;
 /** auto with too few samples to hold any out: the first rows seen are measured instead (in-sample). */
 const IN_SAMPLE_ROWS = 4;
+/** auto's choice among whole assignments (at the model's outputs) runs on the held-out rows topped up to this many
+ *  with calibration rows: choosing one of six assignments overfits little, and 2 held-out rows (16 samples) were
+ *  too few to rank them (measured on the corpus, docs/calibration.md). */
+const OUTPUT_ROWS = 16;
 
 /** The sum of an int64 vector of element counts (a reduce-only session's sizes output). */
 function elementsOf(data: unknown): number {
@@ -63,6 +67,9 @@ export class Calibrator {
   private heldRows = 0;
   private samplesSeen = 0;
   private firstRows: Feeds | undefined;
+  /** auto: calibration rows kept to top the held-out rows up to OUTPUT_ROWS for the choice at the outputs. */
+  private readonly topUp: Feeds[] = [];
+  private topUpRows = 0;
   /** Batches (runs of the model) observed so far. */
   batches = 0;
 
@@ -193,7 +200,7 @@ export class Calibrator {
     this.samplesSeen += rows;
     const room = MAX_HELD_OUT - this.heldRows;
     const h = Math.min(room, Math.floor(this.samplesSeen / HOLD_OUT_EVERY) - Math.floor(before / HOLD_OUT_EVERY));
-    if (h <= 0) return part;
+    if (h <= 0) return this.keepForOutputs(part);
     if (h >= rows || !this.planner.splittable) {
       if (rows > room) return part;
       this.heldOut.push(copyRows(part, 0, rows));
@@ -202,7 +209,18 @@ export class Calibrator {
     }
     this.heldOut.push(copyRows(part, rows - h, h));
     this.heldRows += h;
-    return sliceRows(part, 0, rows - h);
+    return this.keepForOutputs(sliceRows(part, 0, rows - h));
+  }
+
+  /** auto: keeps a copy of the first calibration rows (up to OUTPUT_ROWS) for heldOutRows()'s top-up. */
+  private keepForOutputs(part: Feeds): Feeds {
+    const rows = commonRows(part) ?? 0;
+    const n = Math.min(rows, OUTPUT_ROWS - this.topUpRows);
+    if (n > 0 && (n === rows || this.planner.splittable)) {
+      this.topUp.push(copyRows(part, 0, n));
+      this.topUpRows += n;
+    }
+    return part;
   }
 
   /**
@@ -250,15 +268,17 @@ export class Calibrator {
   }
 
   /**
-   * auto: the samples its measurements run on (held out of the histograms, or the first rows when too few were
-   * seen), one row each, for a caller that measures at the model's outputs (engine/quant's calibrate()).
+   * auto: rows for a caller that measures at the model's outputs (engine/quant's calibrate()), one each: the
+   * held-out rows, topped up to OUTPUT_ROWS with the first calibration rows.
    */
   *heldOutRows(): Generator<Feeds> {
-    const samples = this.heldOut.length ? this.heldOut : this.firstRows ? [this.firstRows] : [];
-    for (const f of samples) {
+    let left = OUTPUT_ROWS;
+    for (const f of [...this.heldOut, ...this.topUp]) {
       const rows = commonRows(f) ?? 1;
+      if (left <= 0) return;
       if (rows === 1 || !this.planner.splittable) yield f;
-      else for (let r = 0; r < rows; r++) yield sliceRows(f, r, 1);
+      else for (let r = 0; r < Math.min(rows, left); r++) yield sliceRows(f, r, 1);
+      left -= rows;
     }
   }
 

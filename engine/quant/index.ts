@@ -4,7 +4,7 @@
 import type { CalibrationData } from "../data/feeds";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { AUTO_CANDIDATES, Calibrator, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
+import { Calibrator, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { createSession } from "../runtime/session";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
@@ -109,19 +109,21 @@ const OUTPUT_TIE = 0.02;
  * auto, second stage. The calibrator chose per tensor by the error at each tensor's consumers, which cannot see
  * errors compound through the network (on the PP-OCR detector its choices lost 0.5 dB against mse at the outputs).
  * So whole assignments are measured at the model's outputs, quantized as convert() quantizes, on the calibrator's
- * held-out rows: its per-tensor choices, and each candidate method for every tensor. The least output error (the
- * worst output's noise/signal energy) wins; mse unless another beats it by OUTPUT_TIE. If this cannot run, the
- * per-tensor choices stay, with a warning.
+ * held-out rows topped up with calibration rows: its per-tensor choices, and each candidate method for every tensor.
+ * The least output error (the worst output's noise/signal energy) wins; a later assignment must beat the best so
+ * far by OUTPUT_TIE. If this cannot run, the per-tensor choices stay, with a warning.
  */
 async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const cal = prepared.calibrator!;
   const candidates = cal.candidateRanges();
   const rows = [...cal.heldOutRows()];
   if (candidates.size === 0 || rows.length === 0) return;
-  const assignments = new Map<string, Map<string, TensorRange>>([["per-tensor choices", prepared.ranges]]);
-  for (const m of AUTO_CANDIDATES) {
-    assignments.set(m, new Map([...prepared.ranges].map(([t, r]) => [t, candidates.get(t)?.get(m) ?? r])));
-  }
+  // In order of preference on ties: mse, then the methods that clip least, entropy (which clips most) last.
+  const every = (m: AutoCandidate) => new Map([...prepared.ranges].map(([t, r]) => [t, candidates.get(t)?.get(m) ?? r]));
+  const assignments = new Map<string, Map<string, TensorRange>>([
+    ["mse", every("mse")], ["minmax", every("minmax")], ["percentile", every("percentile")],
+    ["per-tensor choices", prepared.ranges], ["entropy", every("entropy")],
+  ]);
   const errors = new Map<string, number>();
   try {
     const runAll = async (model: Model) => {
@@ -158,7 +160,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   for (const [name, err] of errors) if (err < errors.get(best)! * (1 - OUTPUT_TIE)) best = name;
   const db = (err: number) => (err > 0 ? `${(-10 * Math.log10(err)).toFixed(1)} dB` : "∞ dB");
   const list = [...errors].map(([n, e]) => `${n} ${db(e)}`).join(", ");
-  const atOutputs = `worst-output SQNR on ${rows.length} held-out row(s): ${list}`;
+  const atOutputs = `worst-output SQNR on ${rows.length} held-out and calibration row(s): ${list}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {
