@@ -26,6 +26,8 @@ export class QdqRewriter {
   private readonly newInits: TensorProto[] = [];
   /** Each activation DequantizeLinear's output → the float tensor its QuantizeLinear reads. */
   private readonly floatSource = new Map<string, string>();
+  /** Outputs of the Relu/Clip nodes foldActivations removed, and the nodes. */
+  private readonly folded = new Map<string, NodeProto>();
   readonly summary: QuantizationSummary;
   private qdqDomain = "";
 
@@ -141,6 +143,7 @@ export class QdqRewriter {
       this.marks.activations.delete(f.input);
       this.marks.nodes.delete(f.node);
       this.summary.foldedActivations.push(f.node.name || f.output);
+      this.folded.set(f.output, f.node);
     }
   }
 
@@ -270,10 +273,25 @@ export class QdqRewriter {
    * with optimizations off). MatMul is not touched by it.
    */
   private floatNodesReadFloat(): void {
+    // A folded Relu/Clip lives only in its Q's clamp, so the tensor before that Q is the value before it: float
+    // readers get the activation back, applied once to the float tensor.
+    const restored = new Map<string, string>();
     for (const f of this.marks.float) {
       if (!["Conv", "ConvTranspose", "Gemm"].includes(f.node.opType)) continue;
-      const src = this.floatSource.get(f.node.input[0] ?? "");
-      if (src) f.node.input[0] = src;
+      const input = f.node.input[0] ?? "";
+      let src = this.floatSource.get(input);
+      if (!src) continue;
+      const act = this.folded.get(input);
+      if (act) {
+        let out = restored.get(input);
+        if (!out) {
+          out = this.name(`${input}_float_activation`);
+          this.graph.node.push(makeNode(act.opType, [src, ...act.input.slice(1)], [out], { name: this.name(`${act.name || input}_float`), attributes: act.attribute, domain: act.domain }));
+          restored.set(input, out);
+        }
+        src = out;
+      }
+      f.node.input[0] = src;
     }
   }
 
