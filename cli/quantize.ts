@@ -18,6 +18,12 @@ function describe(s: QuantizationSummary, out: string): string {
   for (const f of s.float.filter((x) => !x.reason.startsWith("no quantizer"))) lines.push(`  float: ${f.name || "(unnamed)"} (${f.opType}): ${f.reason}`);
   if (s.foldedActivations.length) lines.push(`  folded into the preceding Q: ${s.foldedActivations.length} Relu/Clip`);
   if (s.biasOverflow.length) lines.push(`  int32 bias overflow avoided by widening the weight scale: ${s.biasOverflow.join(", ")}`);
+  const choices = Object.values(s.calibrationChoices ?? {});
+  if (choices.length) {
+    const counts = new Map<string, number>();
+    for (const c of choices) counts.set(c.method, (counts.get(c.method) ?? 0) + 1);
+    lines.push(`  calibration auto chose: ${[...counts].map(([m, n]) => `${m} ×${n}`).join(", ")} (per tensor and why: --json calibrationChoices)`);
+  }
   for (const w of s.warnings) lines.push(`  note: ${w}`);
   return lines.join("\n");
 }

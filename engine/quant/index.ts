@@ -198,6 +198,7 @@ export async function convert(prepared: PreparedModel): Promise<Quantized> {
     summary.warnings.push(`kept "${t}" in float: calibration saw NaN/±Inf in it (an attention mask's -Inf, say), which no quantized value can represent`);
   }
   summary.opset.before = prepared.originalOpset;
+  if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = Model.fromProto(copy.proto, copy.dir);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
   return { model: out, summary };
@@ -206,10 +207,12 @@ export async function convert(prepared: PreparedModel): Promise<Quantized> {
 /**
  * MSE picks a range for one bit width (8 bits clip far more than 16 can afford): a tensor an override gives another
  * width than the calibration's gets its range chosen again from its histogram for that width. Other methods'
- * ranges do not depend on the width.
+ * ranges do not depend on the width; auto's choices were measured at the calibration's width, so a tensor given
+ * another one gets MSE's range for it.
  */
 function rangesForWidths(prepared: PreparedModel, config: ResolvedQConfig): Map<string, TensorRange> {
-  if (prepared.config.calibration.method !== "mse") return prepared.ranges;
+  const method = prepared.config.calibration.method;
+  if (method !== "mse" && method !== "auto") return prepared.ranges;
   const base = qBits(prepared.config.activationType);
   let out: Map<string, TensorRange> | undefined;
   for (const [t, o] of Object.entries(config.overrides)) {

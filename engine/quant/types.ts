@@ -188,6 +188,8 @@ export interface QuantizationSummary {
   opset: { before: number; after: number };
   /** Weight type written and the CPU it was chosen for (static and dynamic INT8). */
   weights?: { type: WeightType; targetCpu: TargetCpu };
+  /** calibration.method "auto": the method chosen per activation and why (engine/calibrate/auto). */
+  calibrationChoices?: Record<string, { method: string; why: string }>;
   warnings: string[];
 }
 
