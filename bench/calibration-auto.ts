@@ -61,7 +61,7 @@ async function corpusScores(id: string, methods: CalibrationMethod[]): Promise<S
   const m = byId(catalog, id);
   const fe = new FrontEnd(catalog);
   const samples = await makeSamples(m, 16, 1, fe).finally(() => fe.dispose());
-  const data = samples.map((s) => s as unknown as Feeds);
+  const data = samples.map((s): Feeds => s);
   const model = await Model.load(modelPath(m));
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-calib-auto-"));
   const out: Score[] = [];
@@ -88,7 +88,7 @@ async function fixtureScores(name: string, methods: CalibrationMethod[]): Promis
   const heldOut = all.slice(-4);
   const ref = await createSession(model);
   const refOut = [];
-  for (const f of heldOut) refOut.push(await ref.run(f as never));
+  for (const f of heldOut) refOut.push(await ref.run(f));
   await ref.dispose();
   const out: Score[] = [];
   for (const method of methods) {
@@ -99,7 +99,7 @@ async function fixtureScores(name: string, methods: CalibrationMethod[]): Promis
     let same = 0;
     let rows = 0;
     for (let i = 0; i < heldOut.length; i++) {
-      const o = await s.run(heldOut[i] as never);
+      const o = await s.run(heldOut[i]!);
       const name0 = Object.keys(refOut[i]!)[0]!;
       const a = refOut[i]![name0]!;
       const b = o[name0]!;

@@ -18,7 +18,7 @@ import { quantizeStatic } from "../engine/quant";
 import { openData } from "../engine/data/readers";
 import { lowBitModel, lowBitModelCalibrated, type LowBitOptions, type LowBitReport } from "../engine/lowbit";
 import { loadDataDir, readNpyTensor } from "../engine/analysis/dataset";
-import type { HostTensor } from "../engine/analysis/feeds";
+import type { Tensor } from "../engine/data/feeds";
 import { createSession } from "../engine/runtime/session";
 import { evaluate } from "../engine/analysis/evaluate";
 import { benchmark } from "../engine/analysis/benchmark";
@@ -65,7 +65,7 @@ function textWindows(text: string, count: number, len: number): BigInt64Array {
 }
 
 /** Held-out perplexity of the fixture LM: feed windows[:, :64], score the next character at every position. */
-async function perplexity(file: string, heldout: HostTensor): Promise<number> {
+async function perplexity(file: string, heldout: Tensor): Promise<number> {
   const [n, w] = heldout.dims as [number, number];
   const ctx = w - 1;
   const ids = new BigInt64Array(n * ctx);

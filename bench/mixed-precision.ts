@@ -21,7 +21,7 @@ import { correctness, percentCorrect, searchMixedPrecision, modelOutputs } from 
 import { classLabels } from "../engine/analysis/metrics";
 import { pairedProportionDiff, type PairedProportionDiff } from "../engine/analysis/stats";
 import { readNpyTensor } from "../engine/analysis/dataset";
-import type { HostTensor } from "../engine/analysis/feeds";
+import type { Tensor } from "../engine/data/feeds";
 import { splitRows } from "../engine/calibrate/rows";
 import type { Feeds } from "../engine/data/feeds";
 import { openData } from "../engine/data/readers";
@@ -48,13 +48,13 @@ interface Holdout {
   searchedDrop: PairedProportionDiff;
 }
 
-const batches = (x: HostTensor, input: string, size = 250): Feeds[] => [...splitRows({ [input]: x }, size)];
+const batches = (x: Tensor, input: string, size = 250): Feeds[] => [...splitRows({ [input]: x }, size)];
 
 /**
  * t10k images [2000, 2000 + n) and labels straight from Debian's Fashion-MNIST, normalized as the fixture scripts
  * do (float32 (x/255 - 0.2860) / 0.3530): images the search never saw, to check its choice is not fitted to data/eval.
  */
-function holdout(n: number): { x: HostTensor; y: HostTensor } {
+function holdout(n: number): { x: Tensor; y: Tensor } {
   const dir = process.env.PTQ_FIXTURES_FMNIST ?? "/usr/share/datasets/fashion-mnist";
   const images = gunzipSync(readFileSync(path.join(dir, "t10k-images-idx3-ubyte.gz")));
   const labels = gunzipSync(readFileSync(path.join(dir, "t10k-labels-idx1-ubyte.gz")));

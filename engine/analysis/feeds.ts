@@ -8,8 +8,6 @@ import { elementCount } from "../onnx/dtype";
 import { isStringData } from "../runtime/tensors";
 
 export type { Feeds, Tensor };
-/** @deprecated the old name of Tensor, kept for cli/, sensitivity.ts, bench/ and test/slow until they move over. */
-export type HostTensor = Tensor;
 
 /**
  * Seeded random feeds for every input of a model at the given batch size, from engine/data's generator (float

@@ -7,14 +7,13 @@
 import { checkFeeds, modelInputs, type CalibrationData, type Feeds, type InputSpec } from "../data/feeds";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
-import type { RuntimeTensor } from "../runtime/tensors";
 import { locateTensors } from "./augment";
 import { CALIBRATION_METHODS, type CalibrationOptions, type CollectOptions, type TensorHistogram, type TensorRange } from "./types";
 import { batchStats, type BatchStats } from "./minmax";
 import { buildProbe, choose, type AutoCandidate, type AutoChoice } from "./auto";
 import { AutoRangeObserver, createObserver, widenedWhenSymmetric, type RangeObserver } from "./observers";
 import { RunPlanner } from "./planner";
-import { commonRows, copyRows, sliceRows, splitRows, stackable, stackRows, toRuntime } from "./rows";
+import { commonRows, copyRows, sliceRows, splitRows, stackable, stackRows } from "./rows";
 import type { Range } from "./thresholds";
 import { SessionPool, type Run } from "./sessions";
 
@@ -246,7 +245,7 @@ export class Calibrator {
           const rows = commonRows(feeds) ?? 1;
           for (let start = 0; start < rows; ) {
             const n = this.planner.splittable ? this.planner.partRows(rows - start) : rows;
-            const input = toRuntime(n === rows ? feeds : sliceRows(feeds, start, n));
+            const input = n === rows ? feeds : sliceRows(feeds, start, n);
             const v = (await session.run(input, [probe.output]))[probe.output]!.data as Float32Array;
             totals ??= new Float64Array(v.length);
             for (let i = 0; i < v.length; i++) totals[i] += v[i]!;
@@ -347,18 +346,18 @@ export class Calibrator {
     const rows = commonRows(batch);
     if (!this.planner.splits(rows)) {
       let elements = 0;
-      for (const run of runs) elements += await this.observe(run, toRuntime(batch));
+      for (const run of runs) elements += await this.observe(run, batch);
       this.planner.learn(elements, rows);
       return;
     }
     if (this.planner.wholeTensors && !(await this.seed(batch, rows!))) {
-      for (const run of runs) await this.observe(run, toRuntime(batch));
+      for (const run of runs) await this.observe(run, batch);
       return;
     }
     const merged = this.planner.wholeTensors ? undefined : new Map<string, BatchStats>();
     for (let start = 0; start < rows!; ) {
       const n = this.planner.partRows(rows! - start);
-      const input = toRuntime(sliceRows(batch, start, n));
+      const input = sliceRows(batch, start, n);
       let elements = 0;
       for (const run of runs) elements += await this.observe(run, input, merged);
       this.planner.learn(elements, n);
@@ -384,7 +383,7 @@ export class Calibrator {
     for (let start = 0; start < rows; ) {
       const n = this.planner.partRows(rows - start);
       const fetch = wanted.flatMap((o) => [o.min!, o.max!, o.sum!]);
-      const result = await run.session.run(toRuntime(sliceRows(batch, start, n)), run.sizes ? [...fetch, run.sizes] : fetch);
+      const result = await run.session.run(sliceRows(batch, start, n), run.sizes ? [...fetch, run.sizes] : fetch);
       for (const o of wanted) {
         const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((k) => (result[k]!.data as Float32Array)[0]!);
         if (!isFiniteAll(lo!, hi!, sum!)) return false;
@@ -403,7 +402,7 @@ export class Calibrator {
    * tensors (fetched whole, or counted in the graph). With `merged`, reduced statistics are merged there instead
    * of fed (the caller feeds them once per batch).
    */
-  private async observe(run: Run, input: Record<string, RuntimeTensor>, merged?: Map<string, BatchStats>): Promise<number> {
+  private async observe(run: Run, input: Feeds, merged?: Map<string, BatchStats>): Promise<number> {
     const fetch = run.outputs.flatMap((o) => [o.raw, o.min, o.max, o.sum].filter((n) => n !== undefined));
     const extra = [run.stats, run.sizes].filter((n) => n !== undefined);
     const result = await run.session.run(input, [...fetch, ...extra]);
@@ -442,7 +441,7 @@ export class Calibrator {
   }
 
   /** Min/max of tensors whose batch held NaN/Inf: rerun the batch in a session that returns them whole. */
-  private async observeRaw(tensors: string[], input: Record<string, RuntimeTensor>): Promise<Map<string, BatchStats>> {
+  private async observeRaw(tensors: string[], input: Feeds): Promise<Map<string, BatchStats>> {
     const run = await this.pool.fallbackFor(tensors);
     const wanted = run.outputs.filter((o) => tensors.includes(o.tensor));
     const result = await run.session.run(input, wanted.map((o) => o.raw!));

@@ -9,7 +9,7 @@
 // Memory stays flat in the number of samples: min/max reduce in the graph, histogram methods fold each batch
 // into fixed-size histograms; no batch output is kept.
 
-export type { CalibrationData, FeedArray, FeedTensor, Feeds } from "../data/feeds";
+export type { CalibrationData, Feeds, Tensor, TensorArray } from "../data/feeds";
 
 export { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "./types";
 export type { CalibrationMethod, CalibrationOptions, CollectOptions, TensorHistogram, TensorRange } from "./types";

@@ -1,8 +1,7 @@
 // Batches along their first (batch) axis: split into runs, slice, join small ones, and hand them to a session.
 // The calibrator uses these to bound what one run fetches (engine/calibrate/calibrator.ts).
 
-import type { FeedArray, Feeds } from "../data/feeds";
-import type { RuntimeTensor } from "../runtime/tensors";
+import type { Feeds, TensorArray } from "../data/feeds";
 
 /** Splits a batch whose inputs all have more than `max` rows into runs of at most `max` rows. */
 export function* splitRows(feeds: Feeds, max: number | undefined): Generator<Feeds> {
@@ -20,7 +19,7 @@ export function sliceRows(feeds: Feeds, start: number, n: number): Feeds {
   const part: Record<string, Feeds[string]> = {};
   for (const [k, t] of Object.entries(feeds)) {
     const per = t.data.length / t.dims[0]!;
-    part[k] = { data: (t.data as FeedArray).subarray(start * per, (start + n) * per), dims: [n, ...t.dims.slice(1)], type: t.type };
+    part[k] = { data: (t.data as TensorArray).subarray(start * per, (start + n) * per), dims: [n, ...t.dims.slice(1)], type: t.type };
   }
   return part;
 }
@@ -28,7 +27,7 @@ export function sliceRows(feeds: Feeds, start: number, n: number): Feeds {
 /** Rows [start, start + n) of every input, copied (kept after the caller's buffers are reused). */
 export function copyRows(feeds: Feeds, start: number, n: number): Feeds {
   const part: Record<string, Feeds[string]> = {};
-  for (const [k, t] of Object.entries(sliceRows(feeds, start, n))) part[k] = { ...t, data: (t.data as FeedArray).slice() };
+  for (const [k, t] of Object.entries(sliceRows(feeds, start, n))) part[k] = { ...t, data: (t.data as TensorArray).slice() };
   return part;
 }
 
@@ -42,9 +41,9 @@ export function commonRows(feeds: Feeds): number | undefined {
 export function stackRows(batches: readonly Feeds[]): Feeds {
   const out: Record<string, Feeds[string]> = {};
   for (const [k, t0] of Object.entries(batches[0]!)) {
-    const parts = batches.map((b) => b[k]!.data as FeedArray);
+    const parts = batches.map((b) => b[k]!.data as TensorArray);
     const total = parts.reduce((a, p) => a + p.length, 0);
-    const data = new (parts[0]!.constructor as new (n: number) => FeedArray)(total);
+    const data = new (parts[0]!.constructor as new (n: number) => TensorArray)(total);
     let at = 0;
     for (const p of parts) {
       (data as Float32Array).set(p as Float32Array, at);
@@ -66,9 +65,3 @@ export function stackable(a: Feeds, b: Feeds): boolean {
       x.dims.every((d, i) => i === 0 || d === y.dims[i]) && !Array.isArray(x.data);
   });
 }
-
-export const toRuntime = (feeds: Feeds): Record<string, RuntimeTensor> => {
-  const input: Record<string, RuntimeTensor> = {};
-  for (const [k, t] of Object.entries(feeds)) input[k] = { data: t.data as RuntimeTensor["data"], dims: t.dims, type: t.type };
-  return input;
-};

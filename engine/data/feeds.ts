@@ -9,10 +9,6 @@ import { valueInfoTensor, type Dim } from "../onnx/proto";
 import { dtypeFromOrt, feedArray, ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
 
 export type { Feeds, Tensor, TensorArray };
-/** @deprecated the old name of TensorArray, kept for engine/calibrate until it moves over. */
-export type FeedArray = TensorArray;
-/** @deprecated the old name of Tensor, kept for engine/calibrate until it moves over. */
-export type FeedTensor = Tensor;
 
 /** Any (async) iterable of feeds; readers return these lazily, so only one batch is in memory at a time. */
 export type CalibrationData = Iterable<Feeds> | AsyncIterable<Feeds>;

@@ -2,7 +2,6 @@
 // exposed (one augmented session, one run per batch, optimizations off) and fold each batch into a K×K float64
 // Σ xᵀx per activation. Memory stays flat in the number of batches: one batch's activations plus the matrices.
 import { augmentModel } from "../calibrate/augment";
-import { toRuntime } from "../calibrate/rows";
 import { checkFeeds, modelInputs, type CalibrationData } from "../data/feeds";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
@@ -52,7 +51,7 @@ export async function collectHessians(
     for await (const feeds of data) {
       if (options.signal?.aborted) throw options.signal.reason ?? new Error("calibration cancelled");
       checkFeeds(feeds, specs, `calibration batch ${result.batches + 1}`);
-      const out = await session.run(toRuntime(feeds), outputs.map((o) => o.raw!));
+      const out = await session.run(feeds, outputs.map((o) => o.raw!));
       for (const o of outputs) {
         const acc = byTensor.get(o.tensor)!;
         const t = out[o.raw!]!;

@@ -9,7 +9,6 @@
 // found by a binary search on the measured model (each step a real conversion and run). Int8 weights come first (a
 // quarter of the float bytes); a model that even all-int8 weights leave short of the target (a text recogniser on
 // the corpus: 18 dB) gets its worst layers float, the rest int8.
-import { toRuntime } from "../calibrate/rows";
 import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { sqnr } from "../quant/math";
@@ -158,7 +157,7 @@ async function run(model: Model, batches: readonly Feeds[], options: ProtectRunO
   const session = await createSession(model, options.threads ? { threads: options.threads } : {});
   try {
     const out: Record<string, OutputTensor>[] = [];
-    for (const feeds of batches) out.push(await session.run(toRuntime(feeds)));
+    for (const feeds of batches) out.push(await session.run(feeds));
     return out;
   } finally {
     await session.dispose();

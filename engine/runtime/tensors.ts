@@ -69,9 +69,6 @@ export interface OutputTensor extends Tensor {
 /** True when the tensor holds strings (the one kind of data that is not a typed array). */
 export const isStringData = (data: Tensor["data"]): data is readonly string[] => Array.isArray(data);
 
-/** @deprecated the old name of Tensor, kept for engine/calibrate until it moves over. */
-export type RuntimeTensor = Tensor;
-
 /** The element type an array holds when nothing says otherwise (Uint8Array is uint8, not bool). */
 function inferDtype(data: Tensor["data"]): DataType | undefined {
   if (isStringData(data)) return DataType.STRING;

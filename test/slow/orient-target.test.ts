@@ -9,10 +9,10 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { readNpyTensor } from "../../engine/analysis/dataset";
-import { sliceRows, type HostTensor } from "../../engine/analysis/feeds";
+import { sliceRows } from "../../engine/analysis/feeds";
 import { classLabels } from "../../engine/analysis/metrics";
 import { modelOutputs, searchMixedPrecision, top1 } from "../../engine/analysis/sensitivity";
-import type { Feeds } from "../../engine/data/feeds";
+import type { Feeds, Tensor } from "../../engine/data/feeds";
 import { splitRows } from "../../engine/calibrate/rows";
 import { Model } from "../../engine/onnx";
 import { calibrate, convert, prepare, release } from "../../engine/quant";
@@ -21,7 +21,7 @@ import { allSamples, rotatedSet, rotateImages } from "./rotation";
 const FIX = path.join(__dirname, "..", "fixtures");
 const manifest = JSON.parse(readFileSync(path.join(FIX, "models", "manifest.json"), "utf8")) as Record<string, { rotationRef: { anglesDeg: number[] } }>;
 
-const batches = (x: HostTensor, size: number): Feeds[] => [...splitRows({ input: x }, size)];
+const batches = (x: Tensor, size: number): Feeds[] => [...splitRows({ input: x }, size)];
 
 test("the TypeScript rotation is torch's (affine_grid + grid_sample) on the fixture's reference images", () => {
   const x = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
@@ -52,7 +52,7 @@ test("orient: default INT8 loses > 1 pp; the search recovers it to <= 0.3 pp wit
   await calibrate(prepared, calib);
   await release(prepared);
   const { model: full } = await convert(prepared);
-  const score = async (m: Model, d: Feeds[], y: HostTensor) => top1(await modelOutputs(m, d), classLabels(y));
+  const score = async (m: Model, d: Feeds[], y: Tensor) => top1(await modelOutputs(m, d), classLabels(y));
   const fp32 = await score(prepared.model, data, search.y);
   const int8 = await score(full, data, search.y);
   assert.ok(fp32 > 70, `FP32 top-1 on rotated eval images ${fp32}`);

@@ -10,7 +10,7 @@
 // work too), each rotated `copies` times, and their angle bins.
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import type { HostTensor } from "../../engine/analysis/feeds";
+import type { Tensor } from "../../engine/data/feeds";
 import { openData } from "../../engine/data/readers";
 import type { ModelProto } from "onnx-buf";
 import { randomFloats } from "../unit/quant/build";
@@ -18,7 +18,7 @@ import { randomFloats } from "../unit/quant/build";
 export const BINS = 36;
 
 /** Rotates each (1, H, W) image of `x` (N, 1, H, W) by its angle in degrees about the centre, as torch does. */
-export function rotateImages(x: HostTensor, anglesDeg: ArrayLike<number>): Float32Array {
+export function rotateImages(x: Tensor, anglesDeg: ArrayLike<number>): Float32Array {
   const [n, c, h, w] = x.dims as [number, number, number, number];
   if (c !== 1 || anglesDeg.length !== n) throw new Error(`rotateImages: expected (N,1,H,W) images and N angles, got ${x.dims} and ${anglesDeg.length}`);
   const src = x.data as Float32Array;
@@ -59,7 +59,7 @@ export function seededAngles(count: number, seed: number): Float32Array {
  * `copies` rotated versions of every image (copy k uses seed + k), stacked: images (N·copies, 1, H, W) and their
  * angle bins as int64 labels.
  */
-export function rotatedSet(x: HostTensor, copies: number, seed: number): { x: HostTensor; y: HostTensor } {
+export function rotatedSet(x: Tensor, copies: number, seed: number): { x: Tensor; y: Tensor } {
   const n = x.dims[0]!;
   const per = (x.data as Float32Array).length / n;
   const xs = new Float32Array(n * copies * per);
@@ -73,7 +73,7 @@ export function rotatedSet(x: HostTensor, copies: number, seed: number): { x: Ho
 }
 
 /** Every sample of a data file (.npz, .npy folder) for a one-input float model, as one (N, …) tensor. */
-export function allSamples(file: string, model: ModelProto): HostTensor {
+export function allSamples(file: string, model: ModelProto): Tensor {
   const input = model.graph!.input[0]!.name;
   const [first] = openData(file, model, { batchSize: 1 << 30 });
   const t = (first as Record<string, { data: Float32Array; dims: readonly number[] }>)[input]!;

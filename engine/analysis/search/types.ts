@@ -1,5 +1,5 @@
 // The vocabulary of the mixed-precision search, shared by its parts (measure, rank, strategy) and its result.
-import type { HostTensor } from "../feeds";
+import type { Tensor } from "../../data/feeds";
 
 /** What a mixed model does with a sensitive node: keep it float, or give its activations 16 bits. */
 export type Remedy = "float" | "int16";
@@ -11,7 +11,7 @@ export type Remedy = "float" | "int16";
  */
 export type AccuracyTarget =
   | { kind: "sqnr"; minDb: number }
-  | { kind: "drop"; maxPp: number; labels: HostTensor }
+  | { kind: "drop"; maxPp: number; labels: Tensor }
   | { kind: "agreement"; minPct: number; per?: "row" | "sample" };
 
 export interface LayerSensitivity {
