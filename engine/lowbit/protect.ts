@@ -1,7 +1,7 @@
 // Low bits that keep the model working. Weight SQNR says little about what 4-bit weights do to a real model's
 // outputs (a recogniser's FP4 weights at 21 dB left 20 % of its lines right), so with calibration data the low-bit
-// pass measures the outputs against the float model's and, when they fall short of a target, keeps in float the
-// layers that cost the most output error per byte they save (as int8 weights, or float), until the target is met.
+// pass measures the outputs against the float model's and, when they fall short of a target, steps up the layers
+// that cost the most output error per byte they save (to int8 weights, or float) until the target is met.
 //
 // The ranking measures each layer alone (only that layer in low bits): errors of 4-bit layers compound, and a
 // ranking taken inside the fully quantized model credits a layer with damage the others do. Output noise powers of
@@ -26,7 +26,8 @@ export interface ProtectOptions {
   fallback?: "int8" | "float";
 }
 
-/** The default target: see docs/lowbit.md for the corpus measurements it was chosen on. */
+/** The target when `protect` is given without one. Protection itself is opt-in: no one output SQNR suits every
+ *  model (docs/lowbit.md). */
 export const DEFAULT_PROTECT_DB = 20;
 
 /** How the low-bit model's outputs compare with the float model's on the data. */
@@ -52,7 +53,7 @@ export type LowBitBuild = (up: { int8: readonly string[]; float: readonly string
 };
 
 export interface ProtectRunOptions extends ProtectOptions {
-  /** Measure only: report the outputs' SQNR, keep nothing float. */
+  /** Measure only: report the outputs' SQNR, step nothing up. */
   measureOnly?: boolean;
   threads?: number;
   onProgress?(done: number, total: number): void;
