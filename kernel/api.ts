@@ -12,7 +12,7 @@ import { quantStateOfAnalysis, quantStateOfConversion } from "./quant-state-disp
 import type { CalibrationData } from "../engine/data/feeds";
 import { Model } from "../engine/onnx/model";
 import { KernelEnv } from "./protocol";
-import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig } from "../engine/quant/index";
+import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig, type QuantizationSummary } from "../engine/quant/index";
 import type { ExecutionProvider } from "../engine/runtime/session";
 
 export { display, richDisplay, Mime, toBundle } from "./display";
@@ -40,12 +40,16 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (prepared.histograms.size) display.histograms({ source: prepared.source ?? "", histograms: histogramDisplays(prepared) });
 }
 
-/** Converts (see engine/quant) and shows what was quantized, how, and what stayed float and why in the Quantization
- *  State view (analyze() adds each tensor's SQNR). */
-export async function convert(prepared: PreparedModel): Promise<Model> {
+/** A notebook's quantized model: the Model, with what was done to it as `summary` (not enumerable). */
+export type QuantizedModel = Model & { readonly summary: QuantizationSummary };
+
+/** Converts (see engine/quant; the PreparedModel is not changed) and shows what was quantized, how, and what stayed
+ *  float and why in the Quantization State view (analyze() adds each tensor's SQNR). The summary rides on the model:
+ *  `const int8 = await convert(prepared); int8.summary.quantized`. */
+export async function convert(prepared: PreparedModel): Promise<QuantizedModel> {
   const { model, summary } = await convertModel(prepared);
   display.quantState({ source: prepared.source ?? "", tensors: quantStateOfConversion(prepared, summary) });
-  return model;
+  return Object.defineProperty(model, "summary", { value: summary }) as QuantizedModel;
 }
 
 /** Compares the float model with its quantized twin (see engine/analysis/analyze) and shows each tensor's SQNR in

@@ -49,7 +49,10 @@ async function openGraph(rel: string, timeoutMs = 90_000): Promise<Frame> {
   await wb.openFile(rel);
   // The header names the file: the frame of this model, not of one opened before.
   const name = path.basename(rel).replace(/[.]/g, "\\.");
-  const frame = await wb.findTextInFrames(new RegExp(`^${name}$[\\s\\S]*Summary\\s*Graph`, "m"), timeoutMs);
+  const frame = await wb.findTextInFrames(new RegExp(`^${name}$[\\s\\S]*Summary\\s*Graph`, "m"), timeoutMs).catch(async (e: unknown) => {
+    await wb.screenshot(`no-frame-${path.basename(rel)}`);
+    throw e;
+  });
   // Models under the size limit open on the graph; the tab is clicked anyway, which is harmless when it is shown.
   await frame.locator("#tab-graph").click();
   await frame.locator("svg#graph-svg[data-paint-ms]").waitFor({ timeout: timeoutMs });

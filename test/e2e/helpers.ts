@@ -92,17 +92,31 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
     },
     runCommand: (title) => runPaletteCommand(page, title),
     async openFile(relPath) {
-      await page.keyboard.press("Control+P");
-      const input = page.locator(".quick-input-widget input");
-      await input.waitFor();
-      await input.fill(relPath);
-      // Click the row of this file: Enter opens the first row, which is the most recently opened match (models/cnn.onnx
-      // typed after cnn.int8.onnx was open put cnn.int8.onnx first).
-      const exact = new RegExp(`^${path.basename(relPath).replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
-      const row = page.locator(".quick-input-list .monaco-list-row").filter({ has: page.locator(".label-name", { hasText: exact }) }).first();
-      await row.waitFor();
-      await row.click();
-      await page.locator(".tabs-container .tab", { hasText: path.basename(relPath) }).first().waitFor();
+      const base = path.basename(relPath);
+      // The tab of this file by its exact label (cnn.onnx, not cnn.int8.onnx; det.onnx, not ppocr-det.onnx).
+      const tabs = page.locator(".tabs-container .tab");
+      const tabIndex = () => tabs.evaluateAll((all, name) => all.findIndex((t) => (t.textContent ?? "").trim() === name), base);
+      const open = await tabIndex();
+      if (open >= 0) {
+        // Already open: click its tab. Quick Open's keys go nowhere while a webview has the focus.
+        await tabs.nth(open).click();
+      } else {
+        await page.keyboard.press("Control+P");
+        const input = page.locator(".quick-input-widget input");
+        await input.waitFor();
+        await input.fill(relPath);
+        // Click the row of this file: Enter opens the first row, which is the most recently opened match.
+        const exact = new RegExp(`^${base.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}$`);
+        const row = page.locator(".quick-input-list .monaco-list-row").filter({ has: page.locator(".label-name", { hasText: exact }) }).first();
+        await row.waitFor();
+        await row.click();
+      }
+      for (let i = 0; ; i++) {
+        const at = await tabIndex();
+        if (at >= 0 && (await tabs.nth(at).getAttribute("aria-selected")) === "true") break;
+        if (i > 120) throw new Error(`${relPath}: its editor tab did not become the active one`);
+        await page.waitForTimeout(250);
+      }
     },
     async findTextInFrames(text, timeoutMs = 30_000, options = {}) {
       const t0 = Date.now();

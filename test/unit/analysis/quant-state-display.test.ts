@@ -82,11 +82,13 @@ test("convert() in a cell (the ptq module's) sends the conversion's tensors to t
     const prepared = await prepare(model, { exclude: [/Gemm$/] });
     await calibrate(prepared, await takeBatches(readNpyFolder(path.join(FIX, "data", "calib", "npy"), model.proto), 4));
     await release(prepared);
-    await api.convert(prepared);
+    const int8 = await api.convert(prepared);
     assert.equal(sent.length, 1);
     assert.equal(sent[0]!.source, file);
     const tensors = sent[0]!.tensors;
-    assert.ok(tensors.filter((t) => t.quantized).length >= (await convert(prepared)).summary.quantized.length);
+    assert.ok(tensors.filter((t) => t.quantized).length >= int8.summary.quantized.length);
+    assert.deepEqual(int8.summary, (await convert(prepared)).summary, "the summary rides on the notebook's model");
+    assert.equal(Object.keys(int8).includes("summary"), false, "not enumerable: a Model as before");
     assert.ok(tensors.some((t) => !t.quantized && /exclude/.test(t.reason ?? "")), "the excluded Gemm is listed as float, with why");
     assert.ok(tensors.every((t) => t.sqnrDb === undefined), "no SQNR before analyze()");
   } finally {
