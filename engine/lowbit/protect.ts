@@ -72,7 +72,7 @@ export async function protectLowBit(
 ): Promise<{ model: Model; output: OutputReport }> {
   const batches = await take(data, options.maxBatches ?? 8);
   if (batches.length === 0) throw new Error(`${float.path ?? "the model"}: the calibration data is empty: give at least one batch to measure the low-bit outputs on`);
-  const reference = await run(float, batches, options);
+  const reference = pooledFloatOutputs(await run(float, batches, options));
   let measured = 0;
   const score = async (m: Model) => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("low-bit protection cancelled");
@@ -165,14 +165,19 @@ async function run(model: Model, batches: readonly Feeds[], options: ProtectRunO
   }
 }
 
-/** The lowest SQNR over the float outputs, each output's batches pooled; Infinity when every output is exact. */
-function worstSqnr(reference: readonly Record<string, OutputTensor>[], candidate: readonly Record<string, OutputTensor>[]): number {
-  let worst = Infinity;
-  for (const name of Object.keys(reference[0] ?? {})) {
-    if (!(reference[0]![name]!.data instanceof Float32Array)) continue;
-    const pooled = (outs: readonly Record<string, OutputTensor>[]) => concat(outs.map((o) => o[name]!.data as Float32Array));
-    worst = Math.min(worst, sqnr(pooled(reference), pooled(candidate)));
+/** Each float output's values over all batches, in one array (the reference is pooled once, not per model). */
+function pooledFloatOutputs(outs: readonly Record<string, OutputTensor>[]): Map<string, Float32Array> {
+  const pooled = new Map<string, Float32Array>();
+  for (const name of Object.keys(outs[0] ?? {})) {
+    if (outs[0]![name]!.data instanceof Float32Array) pooled.set(name, concat(outs.map((o) => o[name]!.data as Float32Array)));
   }
+  return pooled;
+}
+
+/** The lowest SQNR over the float outputs, each output's batches pooled; Infinity when every output is exact. */
+function worstSqnr(reference: ReadonlyMap<string, Float32Array>, candidate: readonly Record<string, OutputTensor>[]): number {
+  let worst = Infinity;
+  for (const [name, ref] of reference) worst = Math.min(worst, sqnr(ref, concat(candidate.map((o) => o[name]!.data as Float32Array))));
   return worst;
 }
 
