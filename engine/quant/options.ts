@@ -160,6 +160,8 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "one node to keep in float, its name taken exactly as given (commas, slashes and all); repeat for more" },
   { key: "opTypes", flag: "--op-types", arg: "OPS", kind: "list", default: () => "all supported", modes: INT8, section: "quantize",
     help: "comma-separated op types to quantize" },
+  { key: "rounding", flag: "--rounding", arg: "nearest|learned", kind: "enum", values: ["nearest", "learned"] satisfies NonNullable<QConfig["rounding"]>[], default: () => "nearest", modes: ["static", "int4", "fp4"], section: "quantize",
+    help: "weight rounding: nearest, or learned against each layer's outputs on --calib (error feedback through the layer's input Hessian, bias corrected; Conv via sampled patches). Slower; docs/recovery.md says where it helps" },
   { key: "ep", flag: "--ep", arg: "cpu|cuda", kind: "enum", values: ["cpu", "cuda"] satisfies ExecutionProvider[], default: () => "cpu", modes: INT8, section: "quantize",
     help: "execution provider for calibration" },
   { key: "optimize", flag: "--no-optimize", kind: "boolean", sets: false, modes: INT8, section: "quantize",

@@ -86,6 +86,12 @@ export interface QConfig {
    * so quantizing it only costs accuracy on probabilities.
    */
   keepOutputSoftmaxFloat?: boolean;
+  /**
+   * Weight rounding: "nearest" (default) or "learned": after convert(), each Conv/Gemm/MatMul weight is rounded
+   * again against its layer's outputs on the calibration data and its bias corrected (engine/recovery/rounding,
+   * docs/recovery.md). The CLI applies it; in code call refineRounding on convert()'s model.
+   */
+  rounding?: "nearest" | "learned";
 }
 
 export interface ResolvedQConfig {
