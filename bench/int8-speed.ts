@@ -8,7 +8,14 @@
 //
 //   node --import tsx bench/int8-speed.ts [--models resnet,transformer] [--batches 1,8] [--threads 1,2]
 //        [--seconds 6] [--variants default,u8s8,s8s8,u8u8,u8s7] [--json]
-import { mkdtempSync, rmSync } from "node:fs";
+// --corpus ID[,ID] times real corpus models instead (bench/corpus: the models in ~/.cache/ptq-studio-corpus, the
+// inputs its generators make): FP32, our default static INT8, ours with targetCpu "vnni" (U8S8) and ONNX Runtime's
+// own static quantizer (its default and per-channel configs, run in the bench/peer chroot on the same 16 calibration
+// samples), with each variant's output SQNR/agreement on 8 held-out samples (bench/corpus/evaluate.ts), the ops
+// onnxruntime runs at level 'all', and the float ops still sitting between DQ and Q (where int8 time goes).
+//   node --import tsx bench/int8-speed.ts --corpus ppocr-v4-rec-en,blazeface-front [--batches 1,8] [--threads 1]
+//        [--seconds 6] [--corpus-variants ours,ours-vnni,ort-default,ort-per-channel] [--calib 16]
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
@@ -20,6 +27,11 @@ import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueI
 import { calibrate, convert, prepare, release, type QConfig } from "../engine/quant/index";
 import { sqnr } from "../engine/quant/math";
 import { createSession } from "../engine/runtime/session";
+import { modelInputs } from "../engine/data/feeds";
+import { byId, ensureFetched, loadCatalog, modelPath } from "./corpus/catalog";
+import { evaluate } from "./corpus/evaluate";
+import { FrontEnd, makeSamples, writeSamples, type Sample } from "./corpus/inputs";
+import { chrootProblem, runOrtQuantizer } from "./peer/ort";
 
 const { values: args } = parseArgs({
   options: {
@@ -29,6 +41,9 @@ const { values: args } = parseArgs({
     seconds: { type: "string", default: "6" },
     variants: { type: "string", default: "default,u8s8,s8s8,u8u8,u8s7" },
     json: { type: "boolean", default: false },
+    corpus: { type: "string" },
+    "corpus-variants": { type: "string", default: "ours,ours-vnni,ort-default,ort-per-channel" },
+    calib: { type: "string", default: "16" },
   },
 });
 
@@ -170,7 +185,43 @@ interface Row {
   verdict: string;
 }
 
+/** FP32 (the first model) against every other one, interleaved in one process (engine/analysis/benchmark). */
+async function timeInterleaved(
+  name: string,
+  models: Record<string, Model | string>,
+  threads: number,
+  batches: number[],
+  seconds: number,
+  data: (batch: number) => Feeds,
+): Promise<Row[]> {
+  const rows: Row[] = [];
+  const res = await benchmark(models, { threads, batchSizes: batches, seconds, data });
+  const base = res.models[0]!;
+  for (const m of res.models.slice(1)) {
+    for (const f of m.batches) {
+      const b0 = base.batches.find((x) => x.batch === f.batch)!;
+      const p = (s: typeof f.latencyMs): string => `${s.p10.toFixed(1)}–${s.p90.toFixed(1)}`;
+      rows.push({
+        model: name,
+        variant: m.name,
+        threads,
+        batch: f.batch,
+        fp32Ms: b0.latencyMs.p50,
+        int8Ms: f.latencyMs.p50,
+        speedup: f.vsFirst!.speedup,
+        ratioLo: 1 / f.vsFirst!.latencyRatio.hi,
+        ratioHi: 1 / f.vsFirst!.latencyRatio.lo,
+        spread: `fp32 p10–p90 ${p(b0.latencyMs)}, int8 ${p(f.latencyMs)} (n=${f.latencyMs.n})`,
+        verdict: f.vsFirst!.verdict.trustworthy ? "trustworthy" : `noisy: ${f.vsFirst!.verdict.reason}`,
+      });
+    }
+  }
+  process.stderr.write(`${name} threads=${threads} done (load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")})\n`);
+  return rows;
+}
+
 async function main(): Promise<void> {
+  if (args.corpus) return corpusMain(args.corpus.split(",").filter(Boolean));
   const names = args.models.split(",");
   const batches = args.batches.split(",").map(Number);
   const threadCounts = args.threads.split(",").map(Number);
@@ -203,30 +254,7 @@ async function main(): Promise<void> {
         ops[name]![v] = await runtimeOps(models[v]!, tmp, `${name}.${v}`);
         (sqnrs[name] ??= {})[v] = await outputSqnr(fp32, models[v]!, randomFeeds(spec.shape, 2, 999));
       }
-      for (const threads of threadCounts) {
-        const res = await benchmark(models, { threads, batchSizes: batches, seconds, data: (bs) => randomFeeds(spec.shape, bs, 7) });
-        const base = res.models[0]!;
-        for (const m of res.models.slice(1)) {
-          for (const f of m.batches) {
-            const b0 = base.batches.find((x) => x.batch === f.batch)!;
-            const p = (s: typeof f.latencyMs): string => `${s.p10.toFixed(1)}–${s.p90.toFixed(1)}`;
-            rows.push({
-              model: name,
-              variant: m.name,
-              threads,
-              batch: f.batch,
-              fp32Ms: b0.latencyMs.p50,
-              int8Ms: f.latencyMs.p50,
-              speedup: f.vsFirst!.speedup,
-              ratioLo: 1 / f.vsFirst!.latencyRatio.hi,
-              ratioHi: 1 / f.vsFirst!.latencyRatio.lo,
-              spread: `fp32 p10–p90 ${p(b0.latencyMs)}, int8 ${p(f.latencyMs)} (n=${f.latencyMs.n})`,
-              verdict: f.vsFirst!.verdict.trustworthy ? "trustworthy" : `noisy: ${f.vsFirst!.verdict.reason}`,
-            });
-          }
-        }
-        process.stderr.write(`${name} threads=${threads} done (load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")})\n`);
-      }
+      for (const threads of threadCounts) rows.push(...(await timeInterleaved(name, models, threads, batches, seconds, (bs) => randomFeeds(spec.shape, bs, 7))));
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -242,6 +270,171 @@ async function main(): Promise<void> {
       process.stdout.write(`ops ${m} ${v}${db === undefined ? "" : ` (output SQNR ${db.toFixed(1)} dB)`}: ${COUNTED.filter((k) => c[k]).map((k) => `${k}×${c[k]}`).join(" ") || "(none counted)"}\n`);
     }
   }
+  printRows(rows);
+}
+
+// ---------- --corpus: real models ----------
+
+const CORPUS_VARIANTS = ["ours", "ours-vnni", "ort-default", "ort-per-channel"] as const;
+/** ort_quantize.py's config names (bench/corpus/peer.ts runs the same two for its static columns). */
+const ORT_CONFIGS: Record<string, string> = { "ort-default": "default", "ort-per-channel": "pre-pc-u8s8-minmax" };
+const OURS_CONFIGS: Record<string, QConfig> = { ours: {}, "ours-vnni": { targetCpu: "vnni" } };
+/** Ops that run on integers (fused QDQ groups, Q/DQ themselves); anything else in a quantized graph is float. */
+const isIntegerOp = (op: string): boolean => /^(QLinear|QGemm|MatMulInteger|ConvInteger|DynamicQuantize|QuantizeLinear|DequantizeLinear|QAttention)/.test(op);
+
+interface RuntimeGraph {
+  nodes: number;
+  counts: Record<string, number>;
+  /** Float ops that read a DequantizeLinear or feed a QuantizeLinear: int8 data converted to float and back for them. */
+  floatBetween: Record<string, number>;
+}
+
+/** What onnxruntime runs: the graph saved at level 'all' (hardware-specific, never shipped), counted by op type. */
+async function runtimeGraph(model: Model | string, dir: string, tag: string): Promise<RuntimeGraph> {
+  const file = path.join(dir, `${tag}.ort-all.onnx`);
+  const s = await createSession(model, { optimization: "all", optimizedModelPath: file, threads: 1 });
+  await s.dispose();
+  const g = Model.loadSync(file).graph;
+  const producer = new Map<string, string>();
+  const readers = new Map<string, string[]>();
+  for (const n of g.node) {
+    for (const o of n.output) producer.set(o, n.opType);
+    for (const i of n.input) readers.set(i, [...(readers.get(i) ?? []), n.opType]);
+  }
+  const counts: Record<string, number> = {};
+  const floatBetween: Record<string, number> = {};
+  for (const n of g.node) {
+    counts[n.opType] = (counts[n.opType] ?? 0) + 1;
+    if (isIntegerOp(n.opType)) continue;
+    const fromDq = n.input.some((i) => producer.get(i) === "DequantizeLinear");
+    const toQ = n.output.some((o) => (readers.get(o) ?? []).includes("QuantizeLinear"));
+    if (fromDq || toQ) floatBetween[n.opType] = (floatBetween[n.opType] ?? 0) + 1;
+  }
+  rmSync(file, { force: true });
+  return { nodes: g.node.length, counts, floatBetween };
+}
+
+const byCount = (c: Record<string, number>): string =>
+  Object.entries(c)
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .map(([k, v]) => `${k}×${v}`)
+    .join(" ") || "none";
+
+/** Batch `bs` of the held-out samples (cycled), concatenated along the first axis. */
+function corpusFeeds(samples: readonly Sample[], bs: number): Feeds {
+  const feeds: Record<string, Feeds[string]> = {};
+  for (const name of Object.keys(samples[0]!)) {
+    const first = samples[0]![name]!;
+    const size = first.data.length;
+    const data = new Float32Array(size * bs);
+    for (let i = 0; i < bs; i++) data.set(samples[i % samples.length]![name]!.data as Float32Array, i * size);
+    feeds[name] = { data, dims: [bs * first.dims[0]!, ...first.dims.slice(1)], type: "float32" };
+  }
+  return feeds;
+}
+
+interface CorpusVariant {
+  file: string;
+  agreement?: number;
+  sqnrDb?: number;
+  graph?: RuntimeGraph;
+  note?: string;
+}
+
+async function corpusModel(id: string, tmp: string, variants: readonly string[], rows: Row[]): Promise<Record<string, CorpusVariant>> {
+  const catalog = loadCatalog();
+  const m = byId(catalog, id);
+  ensureFetched([id]);
+  const fe = new FrontEnd(catalog);
+  let calib: Sample[];
+  let held: Sample[];
+  try {
+    calib = await makeSamples(m, Number(args.calib), 1, fe);
+    held = await makeSamples(m, 8, 1000, fe);
+  } finally {
+    await fe.dispose();
+  }
+  if (Object.values(held[0]!).some((t) => !(t.data instanceof Float32Array)))
+    throw new Error(`--corpus ${id}: only models whose inputs are all float32 are timed here (it has an int64 input)`);
+  const fp32File = modelPath(m);
+  const fp32 = await Model.load(fp32File);
+  const out: Record<string, CorpusVariant> = { fp32: { file: fp32File } };
+  const work = path.join(tmp, id);
+  mkdirSync(work, { recursive: true });
+  for (const v of variants) {
+    const cfg = OURS_CONFIGS[v];
+    if (!cfg) continue;
+    const t0 = performance.now();
+    const prepared = await prepare(fp32, cfg);
+    try {
+      await calibrate(prepared, calib);
+    } finally {
+      await release(prepared);
+    }
+    const file = path.join(work, `${id}.${v}.onnx`);
+    await (await convert(prepared)).model.save(file);
+    out[v] = { file };
+    process.stderr.write(`${id} ${v}: quantized in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+  }
+  const ort = variants.filter((v) => ORT_CONFIGS[v]);
+  if (ort.length) {
+    const problem = chrootProblem();
+    if (problem) throw new Error(`--corpus-variants ${ort.join(",")}: ${problem} (or leave them out)`);
+    writeSamples(path.join(work, "calib"), calib);
+    const recs = runOrtQuantizer({ model: fp32File, calib: path.join(work, "calib"), work, configs: ort.map((v) => ORT_CONFIGS[v]).join(","), timeoutS: 900 });
+    for (const v of ort) {
+      const rec = recs.find((r) => r.config === ORT_CONFIGS[v]);
+      if (rec?.ok) out[v] = { file: rec.file };
+      else process.stderr.write(`${id} ${v}: ONNX Runtime's quantizer failed: ${rec?.error ?? "no record"}\n`);
+    }
+  }
+  for (const [v, c] of Object.entries(out)) {
+    c.graph = await runtimeGraph(c.file, work, v);
+    if (v === "fp32") continue;
+    const e = await evaluate(id, c.file);
+    if (!e.ok) throw new Error(`${id} ${v}: onnxruntime cannot run ${c.file}: ${e.reason}`);
+    c.sqnrDb = e.sqnrDb;
+    c.agreement = e.agreement;
+  }
+  // Models exported with a fixed batch of 1 (tf2onnx) cannot run batch 8.
+  const fixed = modelInputs(fp32.proto).some((i) => typeof i.shape?.[0] === "number" && (i.shape[0] as number) > 0);
+  const batches = args.batches.split(",").map(Number).filter((b) => !fixed || b === 1);
+  if (fixed && batches.length < args.batches.split(",").length) out.fp32!.note = "fixed batch 1 in the exported graph: batch > 1 not timed";
+  const files = Object.fromEntries(Object.entries(out).map(([v, c]) => [v, c.file]));
+  for (const threads of args.threads.split(",").map(Number)) {
+    rows.push(...(await timeInterleaved(id, files, threads, batches, Number(args.seconds), (bs) => corpusFeeds(held, bs))));
+  }
+  return out;
+}
+
+async function corpusMain(ids: string[]): Promise<void> {
+  const variants = args["corpus-variants"].split(",").filter(Boolean);
+  const bad = variants.filter((v) => !(CORPUS_VARIANTS as readonly string[]).includes(v));
+  if (bad.length) throw new Error(`--corpus-variants: unknown ${bad.join(", ")} (have ${CORPUS_VARIANTS.join(", ")})`);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), "ptq-int8-speed-corpus-"));
+  const rows: Row[] = [];
+  const results: Record<string, Record<string, CorpusVariant>> = {};
+  try {
+    for (const id of ids) results[id] = await corpusModel(id, tmp, variants, rows);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  if (args.json) {
+    process.stdout.write(JSON.stringify({ results, rows, cpu: os.cpus()[0]?.model, loadAvg: os.loadavg() }, null, 2) + "\n");
+    return;
+  }
+  process.stdout.write(`# ${os.cpus()[0]?.model} ×${os.availableParallelism()}, load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}\n`);
+  for (const [id, byVariant] of Object.entries(results)) {
+    for (const [v, c] of Object.entries(byVariant)) {
+      const acc = c.sqnrDb === undefined ? "" : ` (SQNR ${c.sqnrDb.toFixed(1)} dB${c.agreement === undefined ? "" : `, agreement ${(100 * c.agreement).toFixed(1)} %`})`;
+      process.stdout.write(`ops ${id} ${v}${acc}${c.note ? ` [${c.note}]` : ""}: ${c.graph!.nodes} nodes: ${byCount(c.graph!.counts)}\n`);
+      if (v !== "fp32") process.stdout.write(`  float between DQ/Q: ${byCount(c.graph!.floatBetween)}\n`);
+    }
+  }
+  printRows(rows);
+}
+
+function printRows(rows: readonly Row[]): void {
   process.stdout.write("| model | variant | threads | batch | FP32 p50 ms | INT8 p50 ms | speedup (95% CI) | spread | verdict |\n|---|---|---|---|---|---|---|---|---|\n");
   for (const r of rows) {
     process.stdout.write(
