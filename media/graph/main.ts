@@ -1,13 +1,17 @@
 // Script of the ONNX editor page: the Summary | Graph tabs, page buttons (data-command → the extension), and the
 // graph view: lays out the model with dagre the first time the graph is shown, draws it as SVG, and handles
 // hover, click (details), search (Enter cycles matches), zoom/pan/fit, arrow-key navigation, expanding If/Loop
-// bodies, and "Keep in float" (posted to the extension, which writes the model's override file).
-import { edgeHover, nodeDetails, nodeHover } from "./details";
+// bodies, "Keep in float" and "16-bit" (posted to the extension, which writes the model's override file), and what
+// the extension sends: the kernel's analysis (nodes coloured by SQNR, a node's rank and histograms), a node picked
+// in a tree view, and in a side-by-side compare the twin's selection and scroll.
+import type { HistogramDisplay } from "../../kernel/display-types";
+import { SQNR_BANDS, sqnrBand } from "./analysis";
+import { edgeHover, histogramFigure, nodeDetails, nodeHover } from "./details";
 import { layoutGraph, type GraphLayout, type PlacedEdge } from "./layout";
-import { navIndex, neighbour, nextMatch, type Direction, type NavIndex } from "./nav";
+import { anchorOf, navIndex, neighbour, nextMatch, viewAt, type Anchor, type Direction, type NavIndex } from "./nav";
 import { drawSvg } from "./render";
 import { matchesQuery } from "./text";
-import { QUANT_KINDS, type GraphNodeData, type GraphPageData } from "./types";
+import { QUANT_KINDS, type GraphAnalysis, type GraphNodeData, type GraphPageData, type NodeAnalysis } from "./types";
 
 /** What survives the webview being hidden and rebuilt (VS Code keeps it with getState/setState). */
 interface SavedState {
@@ -39,6 +43,15 @@ const nodesById = new Map<string, GraphNodeData>();
 const edgesByKey = new Map<string, PlacedEdge>();
 const expanded = new Set<string>();
 const excluded = new Set(page?.excluded ?? []);
+const sixteen = new Set(page?.sixteenBit ?? []);
+/** The kernel's analysis of this model, by node name (empty when there is none). */
+const analysis = new Map<string, NodeAnalysis>();
+let warnBelowDb = 20;
+let colourBy: "state" | "sqnr" = "sqnr";
+/** In a side-by-side compare: the twin's node names (scroll sync anchors on a node both graphs draw). */
+let twinNames: Set<string> | undefined;
+/** Set while applying the twin's scroll, so it is not sent back. */
+let syncing = false;
 let selected: string | undefined;
 let matches: string[] = [];
 let view = { x: 0, y: 0, k: 1 };
@@ -92,6 +105,18 @@ function applyView(): void {
   saveTimer = setTimeout(save, 250);
   viewport?.setAttribute("transform", `translate(${view.x.toFixed(1)},${view.y.toFixed(1)}) scale(${view.k.toFixed(4)})`);
   svg?.classList.toggle("zoomed-out", view.k < 0.45);
+  if (twinNames && !syncing) postScroll();
+}
+
+let scrollFrame = 0;
+/** Tells the twin (through the extension) which node is at the centre of the canvas, once per frame. */
+function postScroll(): void {
+  if (scrollFrame) return;
+  scrollFrame = requestAnimationFrame(() => {
+    scrollFrame = 0;
+    const a = ix && anchorOf(ix, view, canvasSize(), (id) => { const n = nodesById.get(id); return !!n && n.kind === "node" && !!twinNames?.has(n.name); });
+    if (a) vscode.postMessage({ command: "graph.scroll", anchor: { ...a, node: nodesById.get(a.node)!.name } });
+  });
 }
 
 function canvasSize(): { w: number; h: number } {
@@ -150,6 +175,7 @@ function paint(first: boolean): void {
   applyView();
   if (selected) markSelected(selected, false);
   markMatches();
+  applyAnalysis();
   requestAnimationFrame(() => {
     const t2 = performance.now();
     svg!.dataset.layoutMs = (t1 - t0).toFixed(0);
@@ -159,19 +185,51 @@ function paint(first: boolean): void {
   });
 }
 
+function legendItem(swatch: string, text: string): HTMLElement {
+  const item = document.createElement("span");
+  item.className = "legend-item";
+  const sw = document.createElement("span");
+  sw.className = `swatch ${swatch}`;
+  item.append(sw, ` ${text}`);
+  return item;
+}
+
+/** The legend of what the nodes are coloured by: SQNR bands (with an analysis) or quantization states. */
 function legend(): void {
   const el = $("graph-legend");
-  if (!el || !page?.quantized) return;
+  if (!el) return;
+  el.replaceChildren();
+  const bySqnr = colourBy === "sqnr" && analysis.size > 0;
+  el.setAttribute("aria-label", bySqnr ? "SQNR colours" : "Quantization state colours");
+  if (bySqnr) {
+    const counts = new Array<number>(SQNR_BANDS.length).fill(0);
+    for (const a of analysis.values()) counts[sqnrBand(a.sqnrDb)]!++;
+    el.append(document.createTextNode("SQNR"));
+    SQNR_BANDS.forEach((b, i) => el.append(legendItem(`sqnr-${i}`, `${b.label} ${counts[i]}`)));
+    return;
+  }
+  if (!page?.quantized) return;
   const counts = new Map<string, number>();
   for (const n of nodesById.values()) if (n.state && n.kind === "node") counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
-  for (const k of QUANT_KINDS) {
-    const item = document.createElement("span");
-    item.className = "legend-item";
-    const sw = document.createElement("span");
-    sw.className = `swatch q-${k}`;
-    item.append(sw, ` ${k} ${counts.get(k) ?? 0}`);
-    el.append(item);
+  for (const k of QUANT_KINDS) el.append(legendItem(`q-${k}`, `${k} ${counts.get(k) ?? 0}`));
+}
+
+/** Colours the drawn nodes by SQNR (when there is an analysis and SQNR is the chosen colouring) and redraws the legend. */
+function applyAnalysis(): void {
+  const colour = $("graph-colour") as HTMLSelectElement | null;
+  if (colour) {
+    colour.hidden = analysis.size === 0;
+    colour.value = colourBy;
   }
+  svg?.classList.toggle("by-sqnr", colourBy === "sqnr" && analysis.size > 0);
+  svg?.querySelectorAll<SVGGElement>("g.node").forEach((g) => {
+    SQNR_BANDS.forEach((_, i) => g.classList.remove(`sqnr-${i}`));
+    const n = g.dataset.id ? nodesById.get(g.dataset.id) : undefined;
+    const a = n?.kind === "node" ? analysis.get(n.name) : undefined;
+    if (a) g.classList.add(`sqnr-${sqnrBand(a.sqnrDb)}`);
+    g.classList.toggle("sixteen-bit", n?.kind === "node" && sixteen.has(n.name));
+  });
+  legend();
 }
 
 // ---- selection, details, hover ----
@@ -192,16 +250,32 @@ function showDetails(id: string): void {
   const pane = $("graph-details");
   const n = nodesById.get(id);
   if (!pane || !n) return;
-  pane.replaceChildren(nodeDetails(n, { excluded: excluded.has(n.name), expanded: expanded.has(id) }));
+  const a = n.kind === "node" ? analysis.get(n.name) : undefined;
+  pane.replaceChildren(nodeDetails(n, {
+    excluded: excluded.has(n.name), expanded: expanded.has(id), sixteenBit: sixteen.has(n.name),
+    ...(a ? { analysis: { node: a, of: analysis.size, warnBelowDb } } : {}),
+  }));
+  // The extension answers with the histograms of the node's tensors that calibration collected (message "histograms").
+  if (n.kind === "node") vscode.postMessage({ command: "graph.histograms", node: n.name });
 }
 
-function markSelected(id: string, center: boolean): void {
+function showHistograms(node: string, list: HistogramDisplay[]): void {
+  const box = $("details-histograms");
+  const n = selected ? nodesById.get(selected) : undefined;
+  if (!box || n?.name !== node || list.length === 0) return;
+  box.replaceChildren(Object.assign(document.createElement("h4"), { textContent: "Histograms (calibration, log counts)" }), ...list.map((h) => histogramFigure(h)));
+}
+
+/** Selects a node; `tell` says the extension (tree views, a compare twin) should follow: a user's pick, not theirs. */
+function markSelected(id: string, center: boolean, tell = false): void {
   svg?.querySelectorAll("g.node.selected").forEach((e) => e.classList.remove("selected"));
   selected = id;
   save();
   nodeEl(id)?.classList.add("selected");
   showDetails(id);
   if (center) centerOn(id);
+  const n = nodesById.get(id);
+  if (tell && n?.kind === "node") vscode.postMessage({ command: "graph.selected", node: n.name });
 }
 
 function markMatches(): void {
@@ -238,9 +312,10 @@ function showHover(content: HTMLElement | undefined, ev: MouseEvent): void {
   hover.style.top = `${ev.clientY + 14}px`;
 }
 
-function keepInFloat(id: string | undefined): void {
+/** "Keep in float" / "16-bit": the extension writes the override file and answers with the new lists. */
+function override(command: "graph.keepFloat" | "graph.sixteenBit", id: string | undefined): void {
   const n = id ? nodesById.get(id) : undefined;
-  if (n?.kind === "node") vscode.postMessage({ command: "graph.keepFloat", node: n.name });
+  if (n?.kind === "node") vscode.postMessage({ command, node: n.name });
 }
 
 // ---- events ----
@@ -279,7 +354,7 @@ function wire(): void {
     const id = g.dataset.id;
     // The ⊞ / ⊟ on an If/Loop node's op line toggles its bodies; a click elsewhere selects.
     if (selected === id && nodesById.get(id)?.subgraphs?.length && (e.target as Element).classList.contains("node-op")) toggleExpand(id);
-    markSelected(id, false);
+    markSelected(id, false, true);
     canvas.focus();
   });
   canvas.addEventListener("dblclick", (e) => {
@@ -307,9 +382,12 @@ function wire(): void {
     e.preventDefault();
     e.stopPropagation();
     menuFor = id;
-    markSelected(id, false);
+    markSelected(id, false, true);
+    const name = nodesById.get(id)!.name;
     const keep = menu.querySelector<HTMLButtonElement>('[data-action="keep-float"]');
-    if (keep) keep.textContent = excluded.has(nodesById.get(id)!.name) ? "Kept in float (next quantize)" : "Keep in float (next quantize)";
+    if (keep) keep.textContent = excluded.has(name) ? "Kept in float (next quantize)" : "Keep in float (next quantize)";
+    const wide = menu.querySelector<HTMLButtonElement>('[data-action="sixteen-bit"]');
+    if (wide) wide.textContent = sixteen.has(name) ? "16-bit (next quantize)" : "16-bit activations (next quantize)";
     menu.hidden = false;
     menu.style.left = `${e.clientX}px`;
     menu.style.top = `${e.clientY}px`;
@@ -317,7 +395,8 @@ function wire(): void {
   });
   document.addEventListener("click", (e) => {
     const action = (e.target as HTMLElement).closest<HTMLElement>("[data-action]")?.dataset.action;
-    if (action === "keep-float") keepInFloat(menu && !menu.hidden ? menuFor : selected);
+    if (action === "keep-float") override("graph.keepFloat", menu && !menu.hidden ? menuFor : selected);
+    if (action === "sixteen-bit") override("graph.sixteenBit", menu && !menu.hidden ? menuFor : selected);
     if (action === "toggle-expand" && selected) toggleExpand(selected);
     if (menu) menu.hidden = true;
   });
@@ -330,7 +409,7 @@ function wire(): void {
       const id = nextMatch(matches, selected, e.shiftKey);
       const s = $("graph-search-status");
       if (id) {
-        markSelected(id, true);
+        markSelected(id, true, true);
         if (s) s.textContent = `${matches.indexOf(id) + 1} of ${matches.length}`;
       }
     } else if (e.key === "Escape") {
@@ -359,23 +438,84 @@ function wire(): void {
       e.preventDefault();
       const start = selected ?? ix.boxes.keys().next().value;
       const to = start && (selected ? neighbour(ix, start, dir) : start);
-      if (to) markSelected(to, true);
+      if (to) markSelected(to, true, true);
     } else if (e.key === "Enter" && selected) toggleExpand(selected);
     else if (e.key === "+" || e.key === "=") zoomAt(1.25, canvasSize().w / 2, canvasSize().h / 2);
     else if (e.key === "-") zoomAt(0.8, canvasSize().w / 2, canvasSize().h / 2);
     else if (e.key === "0") fit();
   });
 
-  window.addEventListener("message", (e: MessageEvent<{ type?: string; excluded?: string[]; message?: string }>) => {
-    if (e.data?.type !== "excluded" || !Array.isArray(e.data.excluded)) return;
-    excluded.clear();
-    for (const name of e.data.excluded) excluded.add(name);
-    svg?.querySelectorAll<SVGGElement>("g.node").forEach((g) => {
-      const n = g.dataset.id ? nodesById.get(g.dataset.id) : undefined;
-      g.classList.toggle("kept-float", n?.kind === "node" && excluded.has(n.name));
-    });
-    if (selected) showDetails(selected);
+  const colour = $("graph-colour") as HTMLSelectElement | null;
+  colour?.addEventListener("change", () => {
+    colourBy = colour.value === "state" ? "state" : "sqnr";
+    applyAnalysis();
   });
+
+  window.addEventListener("message", (e: MessageEvent<HostMessage>) => onHostMessage(e.data));
+}
+
+/** What the extension sends the page (src/editor/onnxEditor.ts). */
+type HostMessage =
+  | { type: "excluded"; excluded: string[]; sixteenBit: string[] }
+  | { type: "analysis"; analysis: GraphAnalysis | null }
+  | { type: "histograms"; node: string; histograms: HistogramDisplay[] }
+  | { type: "select"; node: string }
+  | { type: "compare"; twin: string[] | null }
+  | { type: "scroll"; anchor: Anchor };
+
+/** The id of the node with this name: a drawn one first (a body's node is drawn only when expanded). */
+function idOfName(name: string): string | undefined {
+  let any: string | undefined;
+  for (const n of nodesById.values()) {
+    if (n.kind !== "node" || n.name !== name) continue;
+    if (ix?.boxes.has(n.id)) return n.id;
+    any ??= n.id;
+  }
+  return any;
+}
+
+function onHostMessage(m: HostMessage | undefined): void {
+  switch (m?.type) {
+    case "excluded":
+      excluded.clear();
+      for (const name of m.excluded) excluded.add(name);
+      sixteen.clear();
+      for (const name of m.sixteenBit) sixteen.add(name);
+      svg?.querySelectorAll<SVGGElement>("g.node").forEach((g) => {
+        const n = g.dataset.id ? nodesById.get(g.dataset.id) : undefined;
+        g.classList.toggle("kept-float", n?.kind === "node" && excluded.has(n.name));
+      });
+      applyAnalysis();
+      if (selected) showDetails(selected);
+      return;
+    case "analysis":
+      analysis.clear();
+      for (const a of m.analysis?.nodes ?? []) analysis.set(a.node, a);
+      warnBelowDb = m.analysis?.warnBelowDb ?? 20;
+      applyAnalysis();
+      if (selected) showDetails(selected);
+      return;
+    case "histograms":
+      return showHistograms(m.node, m.histograms);
+    case "select": {
+      const id = idOfName(m.node);
+      if (id && id !== selected) markSelected(id, !!ix?.boxes.has(id));
+      return;
+    }
+    case "compare":
+      twinNames = m.twin ? new Set(m.twin) : undefined;
+      document.body.classList.toggle("comparing", !!twinNames);
+      return;
+    case "scroll": {
+      const id = idOfName(m.anchor.node);
+      if (!ix || !id || !ix.boxes.has(id)) return;
+      syncing = true;
+      view = viewAt(ix, { ...m.anchor, node: id }, canvasSize());
+      applyView();
+      syncing = false;
+      return;
+    }
+  }
 }
 
 if (page) {
@@ -385,4 +525,6 @@ if (page) {
   legend();
   wire();
   showView(saved?.tab ?? page.initialView);
+  // The extension answers with what it holds for this page: the analysis, a compare twin.
+  vscode.postMessage({ command: "graph.ready" });
 }

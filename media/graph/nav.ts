@@ -67,3 +67,41 @@ export function nextMatch(matches: readonly string[], current: string | undefine
   if (i < 0) return back ? matches[matches.length - 1] : matches[0];
   return matches[(i + (back ? matches.length - 1 : 1)) % matches.length];
 }
+
+/** Where a view looks, by node: the canvas centre is (dx, dy) from the centre of `node`, at zoom k (graph units). */
+export interface Anchor {
+  node: string;
+  dx: number;
+  dy: number;
+  k: number;
+}
+
+export interface View {
+  x: number;
+  y: number;
+  k: number;
+}
+
+/** The node (among those `eligible`) nearest the centre of the canvas, and the centre's offset from it. */
+export function anchorOf(ix: NavIndex, view: View, canvas: { w: number; h: number }, eligible: (id: string) => boolean): Anchor | undefined {
+  const gx = (canvas.w / 2 - view.x) / view.k;
+  const gy = (canvas.h / 2 - view.y) / view.k;
+  let best: Anchor | undefined;
+  let bestD = Infinity;
+  for (const [id, b] of ix.boxes) {
+    if (!eligible(id)) continue;
+    const dx = gx - cx(b);
+    const dy = gy - cy(b);
+    const d = dx * dx + dy * dy;
+    if (d < bestD) [best, bestD] = [{ node: id, dx, dy, k: view.k }, d];
+  }
+  return best;
+}
+
+/** The view that puts an anchor's node where the anchor says (the other side of anchorOf). */
+export function viewAt(ix: NavIndex, a: Anchor, canvas: { w: number; h: number }): View {
+  const b = ix.boxes.get(a.node);
+  const gx = (b ? cx(b) : 0) + a.dx;
+  const gy = (b ? cy(b) : 0) + a.dy;
+  return { k: a.k, x: canvas.w / 2 - gx * a.k, y: canvas.h / 2 - gy * a.k };
+}

@@ -66,4 +66,26 @@ export interface GraphPageData {
   initialView: "summary" | "graph";
   /** Set when the model has too many nodes to draw (its graph is then left out of the page): how many. */
   omittedNodes?: number;
+  /** Node names whose activations the override file makes 16-bit. */
+  sixteenBit?: string[];
+}
+
+/** A node's analysis from the kernel (analyze() in a notebook): its worst tensor's SQNR and its rank. */
+export interface NodeAnalysis {
+  node: string;
+  /** The lowest SQNR among the node's tensors, and that tensor. */
+  sqnrDb: number;
+  /** The SQNR as the views write it ("12.3 dB", "exact"). */
+  text: string;
+  tensor: string;
+  /** 1 = the largest error among the analysed nodes of this graph. */
+  rank: number;
+}
+
+/** What the extension sends the page when the kernel holds an analysis of this model (message "analysis"). Lists,
+ *  not records keyed by model strings: a node named "__proto__" is data, never a key. */
+export interface GraphAnalysis {
+  nodes: NodeAnalysis[];
+  /** SQNR below this is flagged in the views (analyze's warnBelowDb). */
+  warnBelowDb: number;
 }

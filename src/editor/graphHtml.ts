@@ -20,12 +20,13 @@ export const GRAPH_DEFAULT_MAX_NODES = 600;
  */
 export const GRAPH_MAX_NODES = 5000;
 
-export function graphPageData(g: ModelGraph, excluded: readonly string[]): GraphPageData {
+export function graphPageData(g: ModelGraph, excluded: readonly string[], sixteenBit: readonly string[] = []): GraphPageData {
   const n = g.graph.nodes.length;
   return {
     graph: n <= GRAPH_MAX_NODES ? g.graph : { name: g.graph.name, nodes: [], edges: [] },
     quantized: g.quantized,
     excluded: [...excluded],
+    ...(sixteenBit.length ? { sixteenBit: [...sixteenBit] } : {}),
     initialView: n <= GRAPH_DEFAULT_MAX_NODES ? "graph" : "summary",
     ...(n > GRAPH_MAX_NODES ? { omittedNodes: n } : {}),
   };
@@ -87,6 +88,19 @@ body { margin: 0; padding-bottom: 8px; box-sizing: border-box; display: flex; fl
 .q-int4 > .node-box, .swatch.q-int4 { fill: var(--vscode-charts-orange, #d18616); background: var(--vscode-charts-orange, #d18616); fill-opacity: 0.35; }
 .q-fp4 > .node-box, .swatch.q-fp4 { fill: var(--vscode-charts-yellow, #cca700); background: var(--vscode-charts-yellow, #cca700); fill-opacity: 0.35; }
 .q-float > .node-box, .swatch.q-float { fill: var(--vscode-editorWidget-background, #8882); background: var(--vscode-editorWidget-background, #8882); }
+.by-sqnr .node.sqnr-0 > .node-box, .swatch.sqnr-0 { fill: var(--vscode-charts-red, #f14c4c); background: var(--vscode-charts-red, #f14c4c); fill-opacity: 0.55; }
+.by-sqnr .node.sqnr-1 > .node-box, .swatch.sqnr-1 { fill: var(--vscode-charts-orange, #d18616); background: var(--vscode-charts-orange, #d18616); fill-opacity: 0.5; }
+.by-sqnr .node.sqnr-2 > .node-box, .swatch.sqnr-2 { fill: var(--vscode-charts-yellow, #cca700); background: var(--vscode-charts-yellow, #cca700); fill-opacity: 0.45; }
+.by-sqnr .node.sqnr-3 > .node-box, .swatch.sqnr-3 { fill: var(--vscode-charts-green, #89d185); background: var(--vscode-charts-green, #89d185); fill-opacity: 0.3; }
+.by-sqnr .node.sqnr-4 > .node-box, .swatch.sqnr-4 { fill: var(--vscode-charts-green, #89d185); background: var(--vscode-charts-green, #89d185); fill-opacity: 0.6; }
+.node.sixteen-bit > .node-box { stroke-width: 2.5; }
+#graph-colour { background: var(--vscode-dropdown-background); color: var(--vscode-dropdown-foreground); border: 1px solid var(--vscode-dropdown-border, transparent); }
+#graph-colour[hidden] { display: none; }
+.details-histogram svg { display: block; margin: 2px 0 8px; }
+.hist-bars { fill: var(--vscode-charts-blue, #3794ff); }
+.hist-clipped { fill: var(--vscode-charts-red, #f14c4c); fill-opacity: 0.12; }
+.hist-clip { stroke: var(--vscode-charts-red, #f14c4c); stroke-width: 1.5; }
+.hist-axis { fill: var(--vscode-descriptionForeground); font-size: 9px; }
 .swatch { display: inline-block; width: 12px; height: 12px; vertical-align: middle; border: 1px solid var(--vscode-editorWidget-border, #888); opacity: 0.8; }
 </style>`;
 
@@ -110,15 +124,16 @@ ${summary.sections}
 <button id="graph-zoom-in" class="secondary" title="Zoom in (+)">+</button>
 <button id="graph-zoom-out" class="secondary" title="Zoom out (-)">−</button>
 <button id="graph-fit" class="secondary" title="Fit (0)">Fit</button>
+<select id="graph-colour" aria-label="Colour nodes by" hidden><option value="sqnr">Colour: SQNR</option><option value="state">Colour: state</option></select>
 <span id="graph-legend" aria-label="Quantization state colours"></span>
 </div>
 <div id="graph-main">
 <div id="graph-canvas" tabindex="0" aria-label="Graph: arrows move between connected nodes, / searches, Enter expands If/Loop bodies">
 <p id="graph-status" class="muted">Laying out ${n.toLocaleString("en-US")} nodes…</p>
 </div>
-<aside id="graph-details" aria-live="polite"><p class="muted">Click a node to see its tensors, attributes${data.quantized ? ", scales and zero points" : ""}. Hover shows shapes. Right-click: keep in float.</p></aside>
+<aside id="graph-details" aria-live="polite"><p class="muted">Click a node to see its tensors, attributes${data.quantized ? ", scales and zero points" : ""}. Hover shows shapes. Right-click: keep in float, 16-bit.</p></aside>
 </div>
 <div id="graph-hover" hidden></div>
-<div id="graph-menu" role="menu" hidden><button role="menuitem" data-action="keep-float">Keep in float (next quantize)</button></div>
+<div id="graph-menu" role="menu" hidden><button role="menuitem" data-action="keep-float">Keep in float (next quantize)</button><button role="menuitem" data-action="sixteen-bit">16-bit activations (next quantize)</button></div>
 </section>`;
 }

@@ -214,3 +214,12 @@ export function modelGraph(m: ModelProto): ModelGraph {
   return { graph, quantized };
 }
 
+
+/** Every drawn node (kind "node", bodies included) by the name the views and override files use. */
+export function nodesByName(g: GraphData, into = new Map<string, GraphNodeData>()): Map<string, GraphNodeData> {
+  for (const n of g.nodes) {
+    if (n.kind === "node" && !into.has(n.name)) into.set(n.name, n);
+    for (const s of n.subgraphs ?? []) nodesByName(s.graph, into);
+  }
+  return into;
+}

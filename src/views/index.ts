@@ -4,6 +4,7 @@
 import * as vscode from "vscode";
 import type { HistogramDisplay, QuantStateEntry } from "../../kernel/display-types";
 import type { Ctx } from "../ctx";
+import { graphPanels } from "../editor/graphPanels";
 import { targetModel } from "../editor/modelFile";
 import { currentModel } from "./currentModel";
 import { HistogramsProvider, showHistogramPanel } from "./histogramsView";
@@ -44,6 +45,11 @@ export function registerViews(ctx: Ctx): ViewsApi {
     quantStateView.message = w ? `Worst SQNR: ${w.tensor} (${w.node}) ${formatDb(w.sqnrDb!)}` : quantState.notice;
   }));
   scope.add(vscode.window.createTreeView("ptq.histograms", { treeDataProvider: histograms }));
+
+  // The open graph views show what these views hold: nodes coloured by SQNR, a node's rank and histograms.
+  const graphs = scope.add(graphPanels());
+  scope.add(quantState.onDidChangeTreeData(() => graphs.setAnalysis(quantState.nodeGroups.flatMap((g) => g.entries), quantState.warnBelowDb)));
+  scope.add(histograms.onDidChangeTreeData(() => graphs.setHistograms(histograms.histograms)));
 
   // Set with the items, so the view never shows one model's nodes under another model's filter message.
   scope.add(layers.onDidChangeTreeData(() => {
