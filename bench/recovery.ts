@@ -1,9 +1,10 @@
 // Accuracy recovery on and off, on the fixture models: cross-layer equalization (CLE) and bias correction (BC) on
 // mobilenet, SmoothQuant (SQ) on vit, each under the default INT8 config (per-channel weights) and per-tensor INT8
 // weights (where CLE matters most). Scored on data/eval (2000 images): top-1, and output SQNR against the FP32
-// logits of the same model. Calibration: data/calib/calib.npz.
+// logits of the same model. Calibration: data/calib/calib.npz. Learned rounding (LR: the layers' inputs from the
+// quantized model; LRF: from the float model) on both.
 //
-//   node --import tsx bench/recovery.ts [--models mobilenet,vit] [--alpha 0.5] [--plans none,cle,bc,cle+bc,...] [--json]
+//   node --import tsx bench/recovery.ts [--models mobilenet,vit] [--alpha 0.5] [--plans none,cle,bc,cle+bc,lr,...] [--json]
 import path from "node:path";
 import { errorFigures } from "../engine/analysis/error-stats";
 import type { Feeds } from "../engine/data/feeds";
@@ -11,7 +12,7 @@ import { loadNpy } from "../engine/data/npy";
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
 import { calibrate, convert, prepare, release, type QConfig } from "../engine/quant/index";
-import { correctBias, equalizeCrossLayer, smoothQuant } from "../engine/recovery/index";
+import { correctBias, equalizeCrossLayer, refineRounding, smoothQuant } from "../engine/recovery/index";
 import { createSession } from "../engine/runtime/session";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");
@@ -20,10 +21,10 @@ const arg = (name: string, fallback: string) => {
   return i > 0 ? process.argv[i + 1] ?? fallback : fallback;
 };
 const CONFIGS: Record<string, QConfig> = { "default INT8": {}, "per-tensor INT8": { perChannel: false } };
-type Technique = "cle" | "bc" | "sq";
+type Technique = "cle" | "bc" | "sq" | "lr" | "lrf";
 const PLANS: Record<string, Technique[][]> = {
-  mobilenet: [[], ["cle"], ["bc"], ["cle", "bc"]],
-  vit: [[], ["sq"], ["bc"], ["sq", "bc"]],
+  mobilenet: [[], ["cle"], ["bc"], ["cle", "bc"], ["lr"], ["lrf"]],
+  vit: [[], ["sq"], ["bc"], ["sq", "bc"], ["lr"], ["lrf"]],
 };
 
 interface Row {
@@ -108,6 +109,13 @@ async function main() {
           q = r.model;
           const why = [...new Set(r.report.skipped.map((k) => k.reason.replace(/"[^"]*"/g, "…")))];
           notes.push(`BC: ${r.report.corrected.length} layers${why.length ? `; skipped ${r.report.skipped.length}: ${why.join("; ")}` : ""}`);
+        }
+        for (const t of ["lr", "lrf"] as const) {
+          if (!plan.includes(t)) continue;
+          const r = await refineRounding(p.model, q, calib, { inputs: t === "lr" ? "quantized" : "float" });
+          q = r.model;
+          const rr = r.report;
+          notes.push(`LR (${rr.inputs} inputs): ${rr.layers.length} layers, mean layer SQNR ${rr.meanBeforeDb.toFixed(1)} → ${rr.meanAfterDb.toFixed(1)} dB, ${rr.seconds.toFixed(1)} s; skipped ${rr.skipped.length}`);
         }
         const l = await logits(q, x, ex.dims, input);
         rows.push({ model: name, config, techniques: plan.join("+") || "none", top1: top1(l, ey.data as ArrayLike<number>), sqnrDb: errorFigures(ref, l).sqnrDb, notes: notes.join(" | ") });

@@ -37,22 +37,27 @@ export class HessianAccumulator {
   add(x: ArrayLike<number>, name = "activation"): void {
     const k = this.k;
     if (x.length % k !== 0) throw new Error(`${name}: ${x.length} values are not rows of K = ${k}`);
-    const h = this.h;
     const row = new Float64Array(k);
     for (let r = 0; r < x.length; r += k) {
-      for (let i = 0; i < k; i++) {
-        const v = x[r + i]!;
-        if (!Number.isFinite(v)) throw new Error(`${name}: a non-finite value (${v}) in the calibration activations; check the data`);
-        row[i] = v;
-      }
-      for (let i = 0; i < k; i++) {
-        const xi = row[i]!;
-        if (xi === 0) continue;
-        const base = i * k;
-        for (let j = i; j < k; j++) h[base + j] += xi * row[j]!;
-      }
+      for (let i = 0; i < k; i++) row[i] = x[r + i]!;
+      this.addRow(row, name);
     }
-    this.rows += x.length / k;
+  }
+
+  /** Adds one row of length k. */
+  addRow(row: Float64Array, name = "activation"): void {
+    const k = this.k;
+    const h = this.h;
+    for (let i = 0; i < k; i++) {
+      if (!Number.isFinite(row[i]!)) throw new Error(`${name}: a non-finite value (${row[i]}) in the calibration activations; check the data`);
+    }
+    for (let i = 0; i < k; i++) {
+      const xi = row[i]!;
+      if (xi === 0) continue;
+      const base = i * k;
+      for (let j = i; j < k; j++) h[base + j] += xi * row[j]!;
+    }
+    this.rows++;
   }
 
   /** The full symmetric K×K matrix (a copy). */
@@ -134,6 +139,69 @@ export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array
   return u;
 }
 
+/** U of the damped H (see upperCholeskyOfInverse), damping raised ×10 up to three times until H is positive definite. */
+function dampedFactor(h: Float64Array, k: number, diagMean: number, start: number, name: string): { u: Float64Array; damping: number } {
+  let damping = start;
+  for (let attempt = 0; attempt < 4; attempt++, damping *= 10) {
+    const damped = Float64Array.from(h);
+    for (let i = 0; i < k; i++) damped[i * k + i] += damping * diagMean;
+    const u = upperCholeskyOfInverse(damped, k);
+    if (u) return { u, damping };
+  }
+  throw new Error(`${name}: the activations' Hessian stays singular even with damping ${damping / 10}; give more calibration data`);
+}
+
+/** Rounds one weight to its grid: row r (along K) and column c (output channel) select the scale. Returns the
+ *  representable value (not a code): each format recovers its codes from it exactly. */
+export type GridRound = (x: number, r: number, c: number) => number;
+
+export interface GridRoundOptions {
+  /** Damping share of H's mean diagonal (default 0.01), raised as in gptqQuantize. */
+  damping?: number;
+  /** Trailing rows left unrounded (float): a bias row, whose input is the constant 1. Error feedback reaches them
+   *  last, so they absorb what the rounded rows could not (bias correction for this layer's own rounding). */
+  floatRows?: number;
+}
+
+/**
+ * GPTQ's error feedback on a fixed grid: the scales are already chosen (per channel for INT8, per block for FP4), so
+ * only the rounding of each weight is decided. Rows of `w` ([K, N] row-major, K the reduction axis, any trailing
+ * `floatRows` kept float) are rounded in order and each row's error is pushed onto the rows not yet rounded through
+ * H⁻¹ (`hessian`: K×K, Σ xᵀx of the layer's inputs, with a constant-1 input for a bias row). Minimizes the layer's
+ * output error ‖XW − XŴ‖² greedily, as GPTQ does, rather than each weight's own error.
+ */
+export function gptqRound(w: ArrayLike<number>, k: number, n: number, hessian: Float64Array, round: GridRound, opts: GridRoundOptions = {}, name = "weight"): { values: Float64Array; damping: number } {
+  if (w.length !== k * n) throw new Error(`${name}: expected ${k}×${n} = ${k * n} values, got ${w.length}`);
+  if (hessian.length !== k * k) throw new Error(`${name}: the Hessian is not ${k}×${k}`);
+  const floatRows = opts.floatRows ?? 0;
+  const h = Float64Array.from(hessian);
+  let diagMean = 0;
+  for (let i = 0; i < k; i++) {
+    if (h[i * k + i] === 0) h[i * k + i] = 1;
+    diagMean += h[i * k + i]! / k;
+  }
+  const { u, damping } = dampedFactor(h, k, diagMean, opts.damping ?? 0.01, name);
+  const work = Float64Array.from(w);
+  const err = new Float64Array(n);
+  for (let t = 0; t < k - floatRows; t++) {
+    const d = u[t * k + t]!;
+    const row = t * n;
+    for (let c = 0; c < n; c++) {
+      const x = work[row + c]!;
+      const q = round(x, t, c);
+      work[row + c] = q;
+      err[c] = (x - q) / d;
+    }
+    for (let j = t + 1; j < k; j++) {
+      const f = u[t * k + j]!;
+      if (f === 0) continue;
+      const base = j * n;
+      for (let c = 0; c < n; c++) work[base + c] -= f * err[c]!;
+    }
+  }
+  return { values: work, damping };
+}
+
 /**
  * Quantizes `w` ([K, N] row-major) with GPTQ against `hessian` (K×K, Σ xᵀx over the calibration activations),
  * in blocks of `blockSize` rows along K with a scale and zero point per block and column, computed when the block
@@ -156,15 +224,7 @@ export function gptqQuantize(w: Float32Array, k: number, n: number, hessian: Flo
     if (h[i * k + i] === 0) h[i * k + i] = 1;
     diagMean += h[i * k + i]! / k;
   }
-  let damping = opts.damping ?? 0.01;
-  let u: Float64Array | undefined;
-  for (let attempt = 0; attempt < 4 && !u; attempt++, damping *= 10) {
-    const damped = Float64Array.from(h);
-    for (let i = 0; i < k; i++) damped[i * k + i] += damping * diagMean;
-    u = upperCholeskyOfInverse(damped, k);
-    if (u) break;
-  }
-  if (!u) throw new Error(`${name}: the activations' Hessian stays singular even with damping ${damping / 10}; give more calibration data`);
+  const { u, damping } = dampedFactor(h, k, diagMean, opts.damping ?? 0.01, name);
 
   const kBlocks = Math.ceil(k / blockSize);
   const work = new Float64Array(k * n); // rows in processing order, updated by error feedback

@@ -1,10 +1,12 @@
 // The calibration side of GPTQ: run the model on the user's batches with every quantized MatMul's activation input
 // exposed (one augmented session, one run per batch, optimizations off) and fold each batch into a K×K float64
 // Σ xᵀx per activation. Memory stays flat in the number of batches: one batch's activations plus the matrices.
+import type { NodeProto } from "onnx-buf";
 import { augmentModel } from "../calibrate/augment";
 import { checkFeeds, modelInputs, type CalibrationData } from "../data/feeds";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
+import { attrInt, attrInts, attrString } from "../onnx/proto";
 import { createSession } from "../runtime/session";
 import { HessianAccumulator } from "./gptq";
 
@@ -73,4 +75,155 @@ export async function collectHessians(
     result.rows.set(t, acc.rows);
   }
   return result;
+}
+
+/** How a Conv reads its input: what im2col needs to cut the patches its weight multiplies (group 1, 1-D or 2-D). */
+export interface ConvGeometry {
+  channels: number;
+  kernel: [number, number];
+  strides: [number, number];
+  dilations: [number, number];
+  /** [top, left, bottom, right]; auto_pad SAME_* resolved per input size at collection. */
+  pads: [number, number, number, number];
+  autoPad: "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER";
+}
+
+/** A Conv's geometry from its attributes and weight dims [O, C, kh(, kw)], or why learned rounding cannot read it. */
+export function convGeometry(node: NodeProto, weightDims: readonly number[]): ConvGeometry | string {
+  if (attrInt(node, "group", 1) !== 1) return "grouped Conv (each group reads its own channels: one Hessian per group is not built)";
+  const spatial = weightDims.length - 2;
+  if (spatial < 1 || spatial > 2) return `Conv with ${spatial} spatial axes (1-D and 2-D are read as patches)`;
+  const two = (v: number[] | undefined, d: number): [number, number] => (spatial === 1 ? [1, v?.[0] ?? d] : [v?.[0] ?? d, v?.[1] ?? d]);
+  const p = attrInts(node, "pads");
+  const pads: [number, number, number, number] = spatial === 1 ? [0, p?.[0] ?? 0, 0, p?.[1] ?? 0] : [p?.[0] ?? 0, p?.[1] ?? 0, p?.[2] ?? 0, p?.[3] ?? 0];
+  const autoPad = (attrString(node, "auto_pad") ?? "NOTSET") as ConvGeometry["autoPad"];
+  if (!["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].includes(autoPad)) return `Conv auto_pad "${autoPad}"`;
+  return { channels: weightDims[1]!, kernel: two(weightDims.slice(2), 1), strides: two(attrInts(node, "strides"), 1), dilations: two(attrInts(node, "dilations"), 1), pads: autoPad === "VALID" ? [0, 0, 0, 0] : pads, autoPad };
+}
+
+/** One layer's Hessian to build: the input tensor it reads, K, and how rows are cut from it. */
+export interface LayerTarget {
+  /** The key the matrix comes back under (a node or weight name). */
+  key: string;
+  tensor: string;
+  /** Weight rows along the reduction axis (C·kh·kw for a Conv). */
+  k: number;
+  /** Conv: rows are input patches. Absent: rows are the tensor's last axis (MatMul, Gemm). */
+  conv?: ConvGeometry;
+  /** Append a constant-1 input (the bias's): the matrix is (k + 1)². */
+  bias: boolean;
+}
+
+export interface LayerHessianOptions {
+  /** Rows (patches, tokens, samples) sampled per layer per batch (default 256) and in all (default 2048): the cost is
+   *  rows·K² per layer, so the budget bounds the time. */
+  rowsPerBatch?: number;
+  maxRows?: number;
+  threads?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Σ xᵀx per layer over rows sampled evenly from each batch (a Conv's rows are its input patches as im2col cuts
+ * them, zero padding included), with a constant 1 appended where the layer has a bias to correct. Batches past the
+ * row budget are not run.
+ */
+export async function collectLayerHessians(model: Model, targets: readonly LayerTarget[], data: CalibrationData, options: LayerHessianOptions = {}): Promise<Map<string, { matrix: Float64Array; rows: number }>> {
+  const label = model.path ?? "<model>";
+  const perBatch = options.rowsPerBatch ?? 256;
+  const maxRows = options.maxRows ?? 2048;
+  const result = new Map<string, { matrix: Float64Array; rows: number }>();
+  if (targets.length === 0) return result;
+  const accs = targets.map((t) => new HessianAccumulator(t.k + (t.bias ? 1 : 0)));
+  const tensors = [...new Set(targets.map((t) => t.tensor))];
+  const { model: augmented, outputs } = augmentModel(model, tensors, false);
+  const raw = new Map(outputs.map((o) => [o.tensor, o.raw!]));
+  const session = await createSession(augmented, { optimization: "disabled", ...(options.threads ? { threads: options.threads } : {}) });
+  const specs = modelInputs(model.proto);
+  let batch = 0;
+  try {
+    for await (const feeds of data) {
+      if (accs.every((a) => a.rows >= maxRows)) break;
+      if (options.signal?.aborted) throw options.signal.reason ?? new Error("learned rounding cancelled");
+      checkFeeds(feeds, specs, `calibration batch ${batch + 1}`);
+      const out = await session.run(feeds, tensors.map((t) => raw.get(t)!));
+      targets.forEach((t, i) => {
+        const acc = accs[i]!;
+        const want = Math.min(perBatch, maxRows - acc.rows);
+        if (want <= 0) return;
+        const x = out[raw.get(t.tensor)!]!;
+        const rows = t.conv ? patchRows(x.data as Float32Array, x.dims, t.conv, label, t.tensor) : tokenRows(x.data as Float32Array, x.dims, t.k, label, t.tensor);
+        const step = Math.max(1, Math.floor(rows.count / want));
+        const row = new Float64Array(acc.k);
+        if (t.bias) row[t.k] = 1;
+        // Even steps through the rows, the start shifted per batch so that batches do not all take the same places.
+        for (let r = (batch * 7919) % step, taken = 0; r < rows.count && taken < want; r += step, taken++) {
+          rows.fill(r, row);
+          acc.addRow(row, `activation "${t.tensor}" (batch ${batch + 1})`);
+        }
+      });
+      batch++;
+    }
+  } finally {
+    await session.dispose();
+  }
+  if (batch === 0) throw new OnnxError("the calibration data is empty: give at least one batch", label);
+  targets.forEach((t, i) => result.set(t.key, { matrix: accs[i]!.matrix(), rows: accs[i]!.rows }));
+  return result;
+}
+
+interface Rows {
+  count: number;
+  /** Writes row r into the first K values of `into`. */
+  fill(r: number, into: Float64Array): void;
+}
+
+function tokenRows(x: Float32Array, dims: readonly number[], k: number, label: string, tensor: string): Rows {
+  if (dims[dims.length - 1] !== k) throw new OnnxError(`activation "${tensor}" has shape [${dims.join(", ")}]; its last axis should be K = ${k}`, label);
+  return { count: x.length / k, fill: (r, into) => { for (let i = 0; i < k; i++) into[i] = x[r * k + i]!; } };
+}
+
+/** The patches a Conv multiplies its weight with, one per output position of each sample, in the weight's order
+ *  (channel, then kernel row, then kernel column). */
+function patchRows(x: Float32Array, dims: readonly number[], g: ConvGeometry, label: string, tensor: string): Rows {
+  const spatial = dims.length - 2;
+  if ((spatial !== 1 && spatial !== 2) || dims[1] !== g.channels) {
+    throw new OnnxError(`Conv input "${tensor}" has shape [${dims.join(", ")}]; expected [N, ${g.channels}, …] with 1 or 2 spatial axes`, label);
+  }
+  const [b, c] = [dims[0]!, dims[1]!];
+  const [h, w] = spatial === 1 ? [1, dims[2]!] : [dims[2]!, dims[3]!];
+  const [kh, kw] = g.kernel;
+  const [sh, sw] = g.strides;
+  const [dh, dw] = g.dilations;
+  let [pt, pl, pb, pr] = g.pads;
+  if (g.autoPad === "SAME_UPPER" || g.autoPad === "SAME_LOWER") {
+    const same = (size: number, s: number, d: number, k: number) => Math.max(0, (Math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size);
+    const [ph, pw] = [same(h, sh, dh, kh), same(w, sw, dw, kw)];
+    const lower = g.autoPad === "SAME_LOWER";
+    [pt, pb] = lower ? [Math.ceil(ph / 2), Math.floor(ph / 2)] : [Math.floor(ph / 2), Math.ceil(ph / 2)];
+    [pl, pr] = lower ? [Math.ceil(pw / 2), Math.floor(pw / 2)] : [Math.floor(pw / 2), Math.ceil(pw / 2)];
+  }
+  const oh = Math.floor((h + pt + pb - dh * (kh - 1) - 1) / sh) + 1;
+  const ow = Math.floor((w + pl + pr - dw * (kw - 1) - 1) / sw) + 1;
+  if (oh < 1 || ow < 1) throw new OnnxError(`Conv input "${tensor}" [${dims.join(", ")}] is smaller than its kernel`, label);
+  const plane = h * w;
+  return {
+    count: b * oh * ow,
+    fill: (r, into) => {
+      const n = Math.floor(r / (oh * ow));
+      const oy = Math.floor(r / ow) % oh;
+      const ox = r % ow;
+      let i = 0;
+      for (let ch = 0; ch < c; ch++) {
+        const base = (n * c + ch) * plane;
+        for (let ky = 0; ky < kh; ky++) {
+          const y = oy * sh - pt + ky * dh;
+          for (let kx = 0; kx < kw; kx++, i++) {
+            const xx = ox * sw - pl + kx * dw;
+            into[i] = y >= 0 && y < h && xx >= 0 && xx < w ? x[base + y * w + xx]! : 0;
+          }
+        }
+      }
+    },
+  };
 }

@@ -6,7 +6,9 @@
 //   const { model: sm } = await smoothQuant(float, calib, { alpha: 0.5 }); // MatMul after LayerNorm/outliers
 //   const prepared = await prepare(eq); await calibrate(prepared, calib); const q = await convert(prepared);
 //   const { model: fixed } = await correctBias(prepared.model, q, calib);
+//   const { model: rounded } = await refineRounding(prepared.model, q, calib); // weight codes fitted per layer
 export { equalizeCrossLayer, type ClePair, type CleOptions, type CleReport } from "./cle";
 export { smoothQuant, type SmoothQuantOptions, type SmoothQuantReport, type SmoothedTensor } from "./smoothquant";
 export { correctBias, type BiasCorrectionOptions, type BiasCorrectionReport, type CorrectedBias } from "./bias-correction";
+export { refineRounding, type RoundedLayer, type RoundingOptions, type RoundingReport } from "./rounding";
 export { channelStats, type ChannelStats, type StatsRequest } from "./tensors";

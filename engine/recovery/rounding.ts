@@ -1,0 +1,268 @@
+// Learned rounding for static INT8: the weight codes of each quantized Conv/Gemm/MatMul are chosen again against
+// the layer's outputs on the calibration data instead of each weight rounded to its nearest code. The scales stay
+// as convert() chose them; only the codes move (GPTQ's error feedback on that fixed grid, engine/lowbit/gptq), and a
+// bias absorbs what the codes could not: its input is a constant 1, the last row rounded, left in float (int32).
+// The layer's inputs are read from the quantized model by default (what the layer will see; "float" reads the
+// float model's), through sampled rows: input patches for a Conv (im2col), tokens for a MatMul/Gemm.
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
+import type { CalibrationData } from "../data/feeds";
+import { DataType } from "../onnx/dtype";
+import { Model } from "../onnx/model";
+import { attrFloat, attrInt } from "../onnx/proto";
+import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
+import { roundHalfEven } from "../quant/math";
+import { gptqRound, outputSqnrDb } from "../lowbit/gptq";
+import { collectLayerHessians, convGeometry, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
+import { floatInit, producerOf, readerCount } from "./tensors";
+
+export interface RoundingOptions extends LayerHessianOptions {
+  /** Whose activations the layers are fitted on: the quantized model's (default: what each layer will see, its
+   *  quantized predecessors included) or the float model's. docs/recovery.md has both measured. */
+  inputs?: "quantized" | "float";
+  /** Node names to leave alone. */
+  exclude?: readonly string[];
+  /** Layers with more weight rows than this (K = C·kh·kw) keep their codes: the K×K solve grows as K³ (default 2304). */
+  maxK?: number;
+  /** Damping share of the Hessian's mean diagonal (default 0.01). */
+  damping?: number;
+  onProgress?(layers: number, total: number): void;
+}
+
+export interface RoundedLayer {
+  node: string;
+  opType: string;
+  /** The int8/uint8 weight initializer rewritten. */
+  weight: string;
+  k: number;
+  n: number;
+  /** The bias corrected: its int32 codes (or float values), absent when the layer has none of its own. */
+  bias?: string;
+  /** Layer output SQNR (dB) on the sampled inputs: nearest rounding, and the codes chosen here. */
+  beforeDb: number;
+  afterDb: number;
+  /** Share of the weight codes that changed. */
+  changed: number;
+  /** Rows (patches, tokens) the layer's Hessian was summed over. */
+  rows: number;
+}
+
+export interface RoundingReport {
+  kind: "rounding";
+  inputs: "quantized" | "float";
+  layers: RoundedLayer[];
+  skipped: { node: string; reason: string }[];
+  /** Mean layer output SQNR over the layers rounded, before → after (dB). */
+  meanBeforeDb: number;
+  meanAfterDb: number;
+  seconds: number;
+}
+
+const WEIGHT_DQ = "_DequantizeLinear_Output";
+const label = (n: NodeProto) => n.name || n.output[0] || n.opType;
+/** Hessians of one pass stay under this many bytes; more layers take more passes over the data. */
+const PASS_BYTES = 256 * 2 ** 20;
+
+interface Site {
+  node: NodeProto;
+  codes: TensorProto;
+  /** Per output channel (N), the scale and zero point of the weight's DequantizeLinear. */
+  scale: Float32Array;
+  zp: Int32Array;
+  /** Where element (kRow, nCol) of the [K, N] view sits in the stored tensor. */
+  at: (r: number, c: number) => number;
+  k: number;
+  n: number;
+  /** [K(+1), N] float weights (and float bias row). */
+  w: Float64Array;
+  bias?: { kind: "int32"; codes: TensorProto; scale: Float32Array } | { kind: "float"; name: string };
+  target: LayerTarget;
+}
+
+/**
+ * A copy of `quantized` (convert()'s QDQ model from `float`, i.e. `prepared.model`) whose weight codes are chosen
+ * against each layer's outputs on `data` (iterated once per pass; an array, or a reader that can be read again).
+ */
+export async function refineRounding(float: Model, quantized: Model, data: CalibrationData, options: RoundingOptions = {}): Promise<{ model: Model; report: RoundingReport }> {
+  const start = performance.now();
+  if (!quantized.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
+    throw new Error(`refineRounding: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
+  }
+  const inputs = options.inputs ?? "quantized";
+  const q = quantized.clone();
+  const g = q.graph;
+  const report: RoundingReport = { kind: "rounding", inputs, layers: [], skipped: [], meanBeforeDb: NaN, meanAfterDb: NaN, seconds: 0 };
+  const exclude = new Set(options.exclude ?? []);
+  const sites: Site[] = [];
+  for (const n of g.node) {
+    if (n.domain !== "" || !["Conv", "Gemm", "MatMul"].includes(n.opType) || exclude.has(label(n))) continue;
+    if (!n.input[1]?.endsWith(WEIGHT_DQ)) continue;
+    const site = findSite(g, float, n, inputs, options.maxK ?? 2304);
+    if (typeof site === "string") report.skipped.push({ node: label(n), reason: site });
+    else sites.push(site);
+  }
+  let done = 0;
+  for (const pass of passes(sites)) {
+    const hessians = await collectLayerHessians(inputs === "float" ? float : quantized, pass.map((s) => s.target), data, options);
+    for (const s of pass) {
+      const { matrix, rows } = hessians.get(s.target.key)!;
+      report.layers.push(round(g, s, matrix, rows, options.damping));
+      options.onProgress?.(++done, sites.length);
+    }
+  }
+  const mean = (f: (l: RoundedLayer) => number) => report.layers.reduce((a, l) => a + f(l), 0) / report.layers.length;
+  report.meanBeforeDb = mean((l) => l.beforeDb);
+  report.meanAfterDb = mean((l) => l.afterDb);
+  report.seconds = (performance.now() - start) / 1000;
+  return { model: Model.fromProto(q.proto, q.dir), report };
+}
+
+/** Sites in groups whose Hessians fit PASS_BYTES together. */
+function passes(sites: Site[]): Site[][] {
+  const out: Site[][] = [];
+  let bytes = Infinity;
+  for (const s of sites) {
+    const b = (s.target.k + 1) ** 2 * 8;
+    if (bytes + b > PASS_BYTES) {
+      out.push([]);
+      bytes = 0;
+    }
+    out[out.length - 1]!.push(s);
+    bytes += b;
+  }
+  return out;
+}
+
+function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized" | "float", maxK: number): Site | string {
+  const dq = producerOf(g, n.input[1]!);
+  const codes = dq && g.initializer.find((t) => t.name === dq.input[0]);
+  if (!dq || dq.opType !== "DequantizeLinear" || !codes) return "its weight is not an initializer behind a DequantizeLinear";
+  if (codes.dataType !== DataType.INT8 && codes.dataType !== DataType.UINT8) return `weight "${codes.name}" is not int8 or uint8`;
+  if (readerCount(g, n.input[1]!) !== 1 || readerCount(g, codes.name) !== 1) return `weight "${codes.name}" is shared with other nodes`;
+  const weight = n.input[1]!.slice(0, -WEIGHT_DQ.length);
+  const fw = floatInit(float.graph, weight, float.dir);
+  const fNode = float.graph.node.find((x) => x.opType === n.opType && x.input[1] === weight);
+  if (!fw || !fNode) return `the float model has no ${n.opType} reading a float initializer "${weight}"`;
+  const dims = codes.dims.map(Number);
+  let k: number;
+  let nOut: number;
+  let at: Site["at"];
+  let axis: number;
+  let conv: ConvGeometry | undefined;
+  if (n.opType === "Conv") {
+    const geo = convGeometry(n, dims);
+    if (typeof geo === "string") return geo;
+    conv = geo;
+    [nOut, k] = [dims[0]!, dims.slice(1).reduce((a, b) => a * b, 1)];
+    at = (r, c) => c * k + r;
+    axis = 0;
+  } else {
+    if (dims.length !== 2) return `${n.opType} weight of rank ${dims.length}`;
+    const transB = n.opType === "Gemm" && attrInt(n, "transB", 0) === 1;
+    if (n.opType === "Gemm" && (attrInt(n, "transA", 0) !== 0 || attrFloat(n, "alpha", 1) !== 1 || attrFloat(n, "beta", 1) !== 1)) return "Gemm with transA, alpha or beta other than the defaults";
+    [k, nOut] = transB ? [dims[1]!, dims[0]!] : [dims[0]!, dims[1]!];
+    at = transB ? (r, c) => c * k + r : (r, c) => r * nOut + c;
+    axis = transB ? 0 : 1;
+  }
+  if (k > maxK) return `K = ${k} weight rows: above maxK ${maxK} (the K×K solve grows as K³); nearest rounding kept`;
+  const scaleT = g.initializer.find((t) => t.name === dq.input[1]);
+  const zpT = dq.input[2] ? g.initializer.find((t) => t.name === dq.input[2]) : undefined;
+  if (!scaleT || (dq.input[2] && !zpT)) return "its weight's scale or zero point is not an initializer";
+  const sc = tensorToFloat32(scaleT);
+  const zps = zpT ? Int32Array.from(readTensor(zpT).data as ArrayLike<number>) : new Int32Array(1);
+  if (sc.length !== 1 && (sc.length !== nOut || attrInt(dq, "axis", 1) !== axis)) return `its weight's scales (${sc.length}) are neither per tensor nor per output channel`;
+  const scale = Float32Array.from({ length: nOut }, (_, c) => sc[sc.length === 1 ? 0 : c]!);
+  const zp = Int32Array.from({ length: nOut }, (_, c) => zps[zps.length === 1 ? 0 : c]!);
+  const bias = biasOf(g, n);
+  const fb = bias && fNode.input[2] ? floatInit(float.graph, fNode.input[2], float.dir) : undefined;
+  const withBias = bias !== undefined && fb?.data.length === nOut;
+  const w = new Float64Array((k + (withBias ? 1 : 0)) * nOut);
+  for (let r = 0; r < k; r++) for (let c = 0; c < nOut; c++) w[r * nOut + c] = fw.data[at(r, c)]!;
+  if (withBias) for (let c = 0; c < nOut; c++) w[k * nOut + c] = fb!.data[c]!;
+  const tensor = inputs === "float" ? fNode.input[0]! : n.input[0]!;
+  return { node: n, codes, scale, zp, at, k, n: nOut, w, bias: withBias ? bias : undefined, target: { key: label(n), tensor, k, conv, bias: withBias } };
+}
+
+/** The node's own bias: int32 codes behind a DequantizeLinear, or a float initializer. */
+function biasOf(g: GraphProto, n: NodeProto): Site["bias"] {
+  const b = n.opType === "MatMul" ? undefined : n.input[2];
+  if (!b || readerCount(g, b) !== 1) return undefined;
+  const dq = producerOf(g, b);
+  if (dq?.opType === "DequantizeLinear") {
+    const codes = g.initializer.find((t) => t.name === dq.input[0]);
+    const scale = g.initializer.find((t) => t.name === dq.input[1]);
+    if (codes?.dataType !== DataType.INT32 || !scale || readerCount(g, codes.name) !== 1) return undefined;
+    return { kind: "int32", codes, scale: tensorToFloat32(scale) };
+  }
+  return floatInit(g, b) ? { kind: "float", name: b } : undefined;
+}
+
+function round(g: GraphProto, s: Site, h: Float64Array, rows: number, damping: number | undefined): RoundedLayer {
+  const { k, n } = s;
+  const kk = k + (s.bias ? 1 : 0);
+  const stored = readTensor(s.codes).data as Int8Array | Uint8Array;
+  let [lo, hi] = [Infinity, -Infinity];
+  for (const v of stored) [lo, hi] = [Math.min(lo, v), Math.max(hi, v)];
+  // The codes stay in the range convert() used for this tensor (reduced range, symmetric) and the scales stay.
+  const toGrid = (x: number, c: number) => {
+    const sc = s.scale[c]!;
+    return sc === 0 ? 0 : (Math.min(hi, Math.max(lo, roundHalfEven(x / sc) + s.zp[c]!)) - s.zp[c]!) * sc;
+  };
+  const before = new Float64Array(kk * n);
+  for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) before[r * n + c] = (stored[s.at(r, c)]! - s.zp[c]!) * s.scale[c]!;
+  if (s.bias) before.set(biasValues(g, s), k * n);
+  const { values } = gptqRound(s.w, kk, n, h, (x, _r, c) => toGrid(x, c), { damping, floatRows: s.bias ? 1 : 0 }, s.codes.name);
+  const next = s.codes.dataType === DataType.INT8 ? new Int8Array(stored.length) : new Uint8Array(stored.length);
+  let changed = 0;
+  for (let r = 0; r < k; r++) {
+    for (let c = 0; c < n; c++) {
+      const sc = s.scale[c]!;
+      const code = sc === 0 ? stored[s.at(r, c)]! : roundHalfEven(values[r * n + c]! / sc) + s.zp[c]!;
+      next[s.at(r, c)] = code;
+      if (code !== stored[s.at(r, c)]) changed++;
+    }
+  }
+  replace(g, makeTensor(s.codes.name, s.codes.dataType, s.codes.dims.map(Number), next));
+  let bias: string | undefined;
+  if (s.bias) {
+    const b = Float32Array.from({ length: n }, (_, c) => values[k * n + c]!);
+    if (s.bias.kind === "float") {
+      replace(g, makeTensor(s.bias.name, DataType.FLOAT, [n], b));
+      bias = s.bias.name;
+    } else {
+      const sc = s.bias.scale;
+      const codes = Int32Array.from(b, (v, c) => {
+        const bs = sc[sc.length === 1 ? 0 : c]!;
+        return bs === 0 ? 0 : Math.max(-2147483648, Math.min(2147483647, roundHalfEven(v / bs)));
+      });
+      replace(g, makeTensor(s.bias.codes.name, DataType.INT32, s.bias.codes.dims.map(Number), codes));
+      bias = s.bias.codes.name;
+    }
+  }
+  const after = new Float64Array(kk * n);
+  for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) after[r * n + c] = (next[s.at(r, c)]! - s.zp[c]!) * s.scale[c]!;
+  if (s.bias) after.set(biasValues(g, s), k * n);
+  return {
+    node: label(s.node),
+    opType: s.node.opType,
+    weight: s.codes.name,
+    k,
+    n,
+    ...(bias && { bias }),
+    beforeDb: outputSqnrDb(s.w, before, h, kk, n),
+    afterDb: outputSqnrDb(s.w, after, h, kk, n),
+    changed: changed / (k * n),
+    rows,
+  };
+}
+
+/** The bias as the graph now stores it, in float. */
+function biasValues(g: GraphProto, s: Site): Float64Array {
+  const b = s.bias!;
+  if (b.kind === "float") return Float64Array.from(floatInit(g, b.name)!.data);
+  const codes = readTensor(g.initializer.find((t) => t.name === b.codes.name)!).data as Int32Array;
+  return Float64Array.from(codes, (v, c) => v * b.scale[b.scale.length === 1 ? 0 : c]!);
+}
+
+function replace(g: GraphProto, t: TensorProto): void {
+  g.initializer[g.initializer.findIndex((x) => x.name === t.name)] = t;
+}
