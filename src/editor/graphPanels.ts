@@ -13,6 +13,9 @@ interface Panel {
   /** The page's nodes by name (bodies included). */
   nodes: Map<string, GraphNodeData>;
   webview: vscode.Webview;
+  panel: vscode.WebviewPanel;
+  /** A tree's pick made while the page was hidden (a hidden page gets no messages): sent when it is shown again. */
+  pending?: string;
 }
 
 /** What a page may send about selection and scroll (src/editor/onnxEditor.ts hands these on). */
@@ -34,7 +37,7 @@ export class GraphPanels implements vscode.Disposable {
   readonly onDidSelectNode = this.selected.event;
 
   add(panel: vscode.WebviewPanel, uri: vscode.Uri, nodes: Map<string, GraphNodeData>): void {
-    const p = { uri, nodes, webview: panel.webview };
+    const p: Panel = { uri, nodes, webview: panel.webview, panel };
     this.panels.set(panel, p);
     // An open twin learns this side's names (its scroll anchors on nodes both draw).
     for (const t of this.twins(p)) this.sendState(t);
@@ -61,9 +64,13 @@ export class GraphPanels implements vscode.Disposable {
     this.histograms = list;
   }
 
-  /** Selects a node in every open graph of `uri` (a tree view's pick). */
-  reveal(uri: vscode.Uri, node: string): void {
-    for (const p of this.panels.values()) if (same(p.uri, uri) && p.nodes.has(node)) void p.webview.postMessage({ type: "select", node });
+  /** Selects a node in every open graph of `uri` (every open graph when undefined) that draws it: a tree view's pick. */
+  reveal(uri: vscode.Uri | undefined, node: string): void {
+    for (const p of this.panels.values()) {
+      if ((uri && !same(p.uri, uri)) || !p.nodes.has(node)) continue;
+      if (p.panel.visible) void p.webview.postMessage({ type: "select", node });
+      else p.pending = node;
+    }
   }
 
   /** Pairs a float model with its quantized twin; their open graphs follow each other from now on. */
@@ -80,6 +87,8 @@ export class GraphPanels implements vscode.Disposable {
     switch (m.command) {
       case "graph.ready":
         this.sendState(p);
+        if (p.pending) void p.webview.postMessage({ type: "select", node: p.pending });
+        p.pending = undefined;
         return true;
       case "graph.histograms": {
         const n = typeof m.node === "string" ? p.nodes.get(m.node) : undefined;

@@ -50,6 +50,25 @@ export function registerViews(ctx: Ctx): ViewsApi {
   const graphs = scope.add(graphPanels());
   scope.add(quantState.onDidChangeTreeData(() => graphs.setAnalysis(quantState.nodeGroups.flatMap((g) => g.entries), quantState.warnBelowDb)));
   scope.add(histograms.onDidChangeTreeData(() => graphs.setHistograms(histograms.histograms)));
+  // Selection follows between the trees and the open graphs: a node picked in a tree is selected in the graphs that
+  // draw it; one picked in a graph of the model the trees describe is revealed in the trees that are visible (a
+  // hidden view is not opened for it).
+  scope.add(layersView.onDidChangeSelection((e) => {
+    const item = e.selection[0];
+    if (item?.kind === "node" && current.current) graphs.reveal(current.current, item.label);
+  }));
+  scope.add(quantStateView.onDidChangeSelection((e) => {
+    const item = e.selection[0];
+    const node = item && ("group" in item ? item.group.node : item.entry.node);
+    if (node) graphs.reveal(undefined, node);
+  }));
+  scope.add(graphs.onDidSelectNode(({ uri, node }) => {
+    if (uri.toString() !== current.current?.toString()) return;
+    const layer = layersView.visible && layers.describes === uri.toString() ? layers.nodeItem(node) : undefined;
+    if (layer && layersView.selection[0] !== layer) void layersView.reveal(layer, { select: true, focus: false, expand: true }).then(undefined, (e: unknown) => ctx.log.error(`views: ${String(e)}`));
+    const state = quantStateView.visible ? quantState.nodeItem(node) : undefined;
+    if (state && quantStateView.selection[0] !== state) void quantStateView.reveal(state, { select: true, focus: false }).then(undefined, (e: unknown) => ctx.log.error(`views: ${String(e)}`));
+  }));
 
   // Set with the items, so the view never shows one model's nodes under another model's filter message.
   scope.add(layers.onDidChangeTreeData(() => {

@@ -132,3 +132,22 @@ export function layerView(model: ModelProto, opts: LayerOptions): LayerView {
   const none: LayerItem = { kind: "none", label: `No node matches "${opts.filter}"`, description: "Clear filter", details: [`No node name, op type or tensor name contains "${opts.filter}". Click to clear the filter.`], children: [] };
   return { roots: [none], message };
 }
+
+/** Each item's parent (roots have none): what TreeView.reveal asks for through getParent. */
+export function layerParents(roots: readonly LayerItem[], into = new Map<LayerItem, LayerItem>()): Map<LayerItem, LayerItem> {
+  for (const r of roots) {
+    for (const c of r.children) into.set(c, r);
+    layerParents(r.children, into);
+  }
+  return into;
+}
+
+/** The first node item named `name` (depth first: a body's node after the outer ones before it), or undefined. */
+export function findLayerNode(roots: readonly LayerItem[], name: string): LayerItem | undefined {
+  for (const r of roots) {
+    if (r.kind === "node" && r.label === name) return r;
+    const inner = findLayerNode(r.children, name);
+    if (inner) return inner;
+  }
+  return undefined;
+}

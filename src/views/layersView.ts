@@ -5,7 +5,7 @@ import * as vscode from "vscode";
 import { loadModel, textUriOfModel } from "../editor/modelFile";
 import { openAsOnnxText } from "../editor/textView";
 import type { CurrentModel } from "./currentModel";
-import { layerView, type GroupBy, type LayerItem } from "./layerModel";
+import { findLayerNode, layerParents, layerView, type GroupBy, type LayerItem } from "./layerModel";
 
 const ICONS: Record<LayerItem["kind"], string> = { group: "folder", value: "symbol-variable", node: "symbol-method", graph: "type-hierarchy", none: "filter" };
 
@@ -13,6 +13,7 @@ export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
   private roots: LayerItem[] = [];
+  private parents = new Map<LayerItem, LayerItem>();
   /** Filters by model URI. */
   private readonly filters = new Map<string, string>();
   groupBy: GroupBy = "op";
@@ -49,10 +50,12 @@ export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
       if (this.current.current?.toString() !== uri?.toString()) return; // a newer refresh owns the view
       const view = model ? layerView(model, { groupBy: this.groupBy, filter: this.filter }) : undefined;
       this.roots = view?.roots ?? [];
+      this.parents = layerParents(this.roots);
       this.filterMessage = view?.message;
       this.describes = uri?.toString();
     } catch (e) {
       this.roots = [];
+      this.parents = new Map();
       this.describes = uri?.toString();
       this.error = e instanceof Error ? e.message : String(e);
     }
@@ -65,6 +68,15 @@ export class LayersProvider implements vscode.TreeDataProvider<LayerItem> {
 
   getChildren(item?: LayerItem): LayerItem[] {
     return item ? item.children : this.roots;
+  }
+
+  getParent(item: LayerItem): LayerItem | undefined {
+    return this.parents.get(item);
+  }
+
+  /** The item of the node named `name` in the tree shown now (a filter may hide it). */
+  nodeItem(name: string): LayerItem | undefined {
+    return findLayerNode(this.roots, name);
   }
 
   getTreeItem(item: LayerItem): vscode.TreeItem {

@@ -9,7 +9,7 @@ import type { CurrentModel } from "./currentModel";
 import { describeEntry, fileQuantState, formatDb, groupByNode, notQuantizedMessage, worstEntry } from "./quantStateModel";
 
 type Group = ReturnType<typeof groupByNode>[number];
-type Item = { group: Group } | { entry: QuantStateEntry };
+type Item = { group: Group } | { entry: QuantStateEntry; parent: { group: Group } };
 
 const STATE_ICON: Record<Group["state"], [string, string]> = {
   quantized: ["pass-filled", "testing.iconPassed"],
@@ -21,6 +21,8 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeTreeData = this.changed.event;
   private groups: Group[] = [];
+  /** The root items, made once per change: TreeView.reveal needs the same objects getChildren returned. */
+  private groupItems: Array<{ group: Group }> = [];
   /** "kernel" once the kernel has sent entries; the model file no longer overrides them until the model changes. */
   source: "file" | "kernel" | "none" = "none";
   /** The model file the entries were derived from (when source is "file"). */
@@ -72,8 +74,20 @@ export class QuantStateProvider implements vscode.TreeDataProvider<Item> {
   }
 
   getChildren(item?: Item): Item[] {
-    if (!item) return this.groups.map((group) => ({ group }));
-    return "group" in item ? item.group.entries.map((entry) => ({ entry })) : [];
+    if (!item) {
+      if (this.groupItems.length !== this.groups.length || this.groupItems.some((g, i) => g.group !== this.groups[i])) this.groupItems = this.groups.map((group) => ({ group }));
+      return this.groupItems;
+    }
+    return "group" in item ? item.group.entries.map((entry) => ({ entry, parent: item })) : [];
+  }
+
+  getParent(item: Item): Item | undefined {
+    return "entry" in item ? item.parent : undefined;
+  }
+
+  /** The item of the node named `name`, as getChildren returns it. */
+  nodeItem(name: string): Item | undefined {
+    return this.getChildren().find((i) => "group" in i && i.group.node === name);
   }
 
   getTreeItem(item: Item): vscode.TreeItem {

@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
-import { buildLayerTree, layerView } from "../../../src/views/layerModel";
+import { buildLayerTree, findLayerNode, layerParents, layerView } from "../../../src/views/layerModel";
 import { describeEntry, fileQuantState, groupByNode, notQuantizedMessage, quantStateOfModel } from "../../../src/views/quantStateModel";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
 
@@ -79,4 +79,22 @@ test("layer view: a filter says how much it leaves; one that matches nothing sho
   const none = layerView(mlp(), { groupBy: "op", filter: "softmax_2" });
   assert.equal(none.message, 'Filter "softmax_2": 0 of 6 nodes match');
   assert.deepEqual(none.roots.map((r) => [r.kind, r.label, r.description]), [["none", 'No node matches "softmax_2"', "Clear filter"]]);
+});
+
+test("a node picked in the graph is found in the layer tree with its parents, bodies included (TreeView.reveal's getParent)", () => {
+  const byOp = buildLayerTree(mlp(), { groupBy: "op", filter: "" });
+  const mm = findLayerNode(byOp, "/fc1/MatMul")!;
+  const parents = layerParents(byOp);
+  assert.equal(mm.kind, "node");
+  assert.equal(parents.get(mm)!.label, "MatMul");
+  assert.equal(parents.get(parents.get(mm)!), undefined, "a group is a root");
+  // The input value "input" is not a node: a node's name only matches node items.
+  assert.equal(findLayerNode(byOp, "input"), undefined);
+  const body = graph("then_body", [node("Relu", ["x"], ["y1"], {}, { name: "inner" })], [], [valueInfo("y1", 1, [2])]);
+  const withIf = buildLayerTree(model(graph("g", [node("If", ["c"], ["y"], { then_branch: body }, { name: "cond" })], [valueInfo("c", 9, [])], [valueInfo("y", 1, [2])])), { groupBy: "order", filter: "" });
+  const inner = findLayerNode(withIf, "inner")!;
+  const chain: string[] = [];
+  const up = layerParents(withIf);
+  for (let i: typeof inner | undefined = inner; i; i = up.get(i)) chain.unshift(`${i.kind}:${i.label}`);
+  assert.deepEqual(chain, ["group:Nodes", "node:cond", "graph:then_branch: then_body", "group:Nodes", "node:inner"]);
 });
