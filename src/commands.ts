@@ -4,6 +4,7 @@
 // `contributes.commands` (VS Code activates on it), which test/vscode/suite/manifest.test.ts checks.
 import * as vscode from "vscode";
 import type { Ctx } from "./ctx";
+import { compareWithQuantized } from "./editor/graphCompare";
 
 export type CommandFactory = (ctx: Ctx) => (...args: unknown[]) => unknown;
 
@@ -15,6 +16,10 @@ export const commands: Record<string, CommandFactory> = {
   },
   "ptq.showLog": (ctx) => () => ctx.log.show(true),
   "ptq.focusViews": () => () => vscode.commands.executeCommand("workbench.view.extension.ptq-studio"),
+  "ptq.compareWithQuantized": (ctx) => (model?: unknown, quantized?: unknown) => compareWithQuantized(model, quantized).catch((e: unknown) => {
+    ctx.log.error(`compare: ${String(e)}`);
+    void vscode.window.showErrorMessage(`Compare with Quantized Model: ${e instanceof Error ? e.message : String(e)}`);
+  }),
 };
 
 /** Registers every command of `table` for the extension's whole life. */

@@ -13,6 +13,16 @@ export function overridePath(modelPath: string): string {
   return modelPath.replace(/\.onnx$/i, "") + ".ptq.json";
 }
 
+/** cnn.onnx → cnn.int8.onnx (what the Quantize wizard writes beside it); undefined for a name without .onnx. */
+export function quantizedTwinPath(floatPath: string): string | undefined {
+  return /\.onnx$/i.test(floatPath) ? floatPath.replace(/\.onnx$/i, ".int8.onnx") : undefined;
+}
+
+/** cnn.int8.onnx → cnn.onnx; undefined when the name is not a quantized twin's. */
+export function floatTwinPath(quantizedPath: string): string | undefined {
+  return /\.int8\.onnx$/i.test(quantizedPath) ? quantizedPath.replace(/\.int8(\.onnx)$/i, "$1") : undefined;
+}
+
 export interface Overrides {
   /** Node selectors as the config file writes them: exact names or { "regex": "…" }. */
   exclude: NodeSpec[];
