@@ -5,15 +5,29 @@ import { attrInt, attr, makeNode } from "../onnx/proto";
 import { uniqueName } from "../onnx/graph";
 import { makeTensor, packBits } from "../onnx/tensor";
 import { transpose2d } from "../quant/math";
-import { E2M1_TABLE, FP4_BLOCK_SIZE, decodeE4M3, dequantizeFp4, quantizeFp4 } from "./fp4";
+import { E2M1_TABLE, FP4_BLOCK_SIZE, decodeE4M3, dequantizeFp4, quantizeFp4, type Fp4Blocks } from "./fp4";
 import { constTensor, layerReport, type Fp4Options, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
 
-export function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options): LowBitLayer {
+/** A weight's FP4 codes as learned rounding chose them (engine/lowbit/fp4-rounding), the bias it corrected (the
+ *  node's own float initializer), and the layer's output SQNR (dB) on its sampled inputs, nearest → learned. */
+export interface LearnedFp4 {
+  blocks: Fp4Blocks;
+  bias?: { name: string; values: Float32Array };
+  beforeDb: number;
+  afterDb: number;
+}
+
+export function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options, learned?: LearnedFp4): LowBitLayer {
   const format = o.fp4Format ?? "nvfp4";
-  const q = quantizeFp4(site.values, site.k, site.n, format, site.weight.name);
+  const q = learned?.blocks ?? quantizeFp4(site.values, site.k, site.n, format, site.weight.name);
   const deq = dequantizeFp4(q);
   const layer = layerReport(site, q.blockSize, deq);
   const { graph, taken } = ctx;
+  if (learned) {
+    layer.outputSqnrDb = learned.afterDb;
+    layer.rtnOutputSqnrDb = learned.beforeDb;
+    if (learned.bias) replaceWeight(graph, learned.bias.name, makeTensor(learned.bias.name, DataType.FLOAT, [learned.bias.values.length], learned.bias.values));
+  }
   const exportForm = o.export ?? "runnable";
   if (exportForm === "fake") {
     // Same ops, same weight name: only the values change to what FP4 can represent.

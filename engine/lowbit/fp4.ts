@@ -108,3 +108,25 @@ export function dequantizeFp4(q: Fp4Blocks): Float32Array {
   }
   return out;
 }
+
+/** The nearest FP4 value of `x` in row r (along K), column c, on `q`'s block scales: the grid learned rounding
+ *  rounds onto (scales fixed, codes chosen). */
+export function fp4Nearest(q: Fp4Blocks): (x: number, r: number, c: number) => number {
+  return (x, r, c) => {
+    const scale = q.scales[Math.floor(r / q.blockSize) * q.n + c]!;
+    return scale > 0 ? E2M1_TABLE[encodeE2M1(x / scale)]! * scale : 0;
+  };
+}
+
+/** `q` with the codes of `values` ([K, N] row-major, each already on q's grid, as fp4Nearest gives them). */
+export function recodeFp4(q: Fp4Blocks, values: ArrayLike<number>): Fp4Blocks {
+  const codes = new Uint8Array(q.k * q.n);
+  for (let r = 0; r < q.k; r++) {
+    const b = Math.floor(r / q.blockSize);
+    for (let c = 0; c < q.n; c++) {
+      const scale = q.scales[b * q.n + c]!;
+      codes[r * q.n + c] = scale > 0 ? encodeE2M1(values[r * q.n + c]! / scale) : 0;
+    }
+  }
+  return { ...q, codes };
+}

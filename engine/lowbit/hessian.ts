@@ -172,6 +172,44 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
   return result;
 }
 
+/** Hessians of one pass over the data stay under this many bytes together; more layers take more passes. */
+const PASS_BYTES = 256 * 2 ** 20;
+
+/** The data batches a row budget reads at most (callers that read the data more than once keep these). */
+export const batchesForRows = (o: LayerHessianOptions = {}) => Math.ceil((o.maxRows ?? 2048) / (o.rowsPerBatch ?? 256));
+
+/**
+ * collectLayerHessians in passes whose matrices fit PASS_BYTES, handing each layer's matrix to `use` before the
+ * next pass (memory stays bounded however many layers; `data` is read once per pass, so give an array).
+ */
+export async function forEachLayerHessian(
+  model: Model,
+  targets: readonly LayerTarget[],
+  data: CalibrationData,
+  options: LayerHessianOptions,
+  use: (target: LayerTarget, matrix: Float64Array, rows: number) => void,
+): Promise<void> {
+  const passes: LayerTarget[][] = [];
+  let bytes = Infinity;
+  for (const t of targets) {
+    const b = (t.k + 1) ** 2 * 8;
+    if (bytes + b > PASS_BYTES) {
+      passes.push([]);
+      bytes = 0;
+    }
+    passes[passes.length - 1]!.push(t);
+    bytes += b;
+  }
+  for (const pass of passes) {
+    const h = await collectLayerHessians(model, pass, data, options);
+    for (const t of pass) {
+      const { matrix, rows } = h.get(t.key)!;
+      h.delete(t.key);
+      use(t, matrix, rows);
+    }
+  }
+}
+
 interface Rows {
   count: number;
   /** Writes row r into the first K values of `into`. */

@@ -4,7 +4,10 @@ import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
-import { collectHessians, type HessianCollectOptions } from "./hessian";
+import type { QConfig } from "../quant/types";
+import type { LearnedFp4 } from "./fp4-rewrite";
+import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
+import { batchesForRows, collectHessians, type HessianCollectOptions } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take } from "./protect";
 import { qdqOpset } from "./types";
@@ -23,6 +26,15 @@ export type { GptqOptions, GptqResult } from "./gptq";
 export { collectHessians } from "./hessian";
 export type { HessianCollectOptions, Hessians } from "./hessian";
 
+export { learnFp4Rounding } from "./fp4-rounding";
+export type { Fp4Rounding, Fp4RoundingOptions } from "./fp4-rounding";
+
+/** QConfig.rounding for the low-bit modes: "learned" chooses each weight's code against its layer's outputs on the
+ *  calibration data (int4: GPTQ; FP4: fp4-rounding.ts). Needs lowBitModelCalibrated. */
+export interface LearnedRoundingOption {
+  rounding?: QConfig["rounding"];
+}
+
 const RUNNABLE_FP4_OPSET = 10;
 
 const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gptq";
@@ -32,8 +44,9 @@ const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gp
  * quantized (not constant, not 2-D, shared, excluded) stay float and are listed in `report.skipped`. GPTQ needs
  * calibration data: use lowBitModelCalibrated.
  */
-export function lowBitModel(model: Model, options: LowBitOptions, hessians?: HessianMap): { model: Model; report: LowBitReport } {
+export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
   if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
+  if (options.rounding === "learned" && !learned && !hessians) throw new Error("learned rounding needs calibration data: use lowBitModelCalibrated(model, options, data) (--calib)");
   const copy = model.clone();
   // Weights an old exporter also lists as graph inputs (IR < 4) could be fed at run time, so they cannot be stored
   // in low bits: they become weights only, as for INT8.
@@ -51,7 +64,7 @@ export function lowBitModel(model: Model, options: LowBitOptions, hessians?: Hes
   const needs = Math.max(form, writesInt8Weights(copy, options) ? INT8_WEIGHT_OPSET : 0);
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
-  const report = quantizeWeightsLowBit(copy, options, hessians);
+  const report = quantizeWeightsLowBit(copy, options, hessians, learned);
   report.notes.unshift(...notes);
   if (upgraded) report.notes.push(`upgraded the model from opset ${model.opset()} to ${needs} for this form`);
   return { model: copy, report };
@@ -65,10 +78,13 @@ export function lowBitModel(model: Model, options: LowBitOptions, hessians?: Hes
  */
 export async function lowBitModelCalibrated(
   model: Model,
-  options: LowBitOptions,
+  requested: LowBitOptions & LearnedRoundingOption,
   data: CalibrationData,
   collect: HessianCollectOptions & { onRankProgress?(layers: number, total: number): void } = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
+  const { rounding, ...rest } = requested;
+  // Learned rounding for int4 is GPTQ (error feedback on the block grid); for FP4, fp4-rounding.ts.
+  const options: LowBitOptions = rounding === "learned" && rest.mode === "int4" ? { ...rest, algorithm: "gptq" } : rest;
   const protect = options.protect ?? {};
   const measureBatches = protect.maxBatches ?? 8;
   let kept: Feeds[] = [];
@@ -77,15 +93,18 @@ export async function lowBitModelCalibrated(
   if (needsData(options)) {
     const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, measureBatches, kept), collect);
     hessians = h.matrices;
-    gptqNote = `GPTQ calibration: ${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`;
+    gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`;
   } else {
-    kept = await take(data, measureBatches);
+    kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : measureBatches);
   }
-  const full = lowBitModel(model, options, hessians);
+  let learned: Fp4Rounding | undefined;
+  if (rounding === "learned" && options.mode === "fp4") learned = await learnFp4Rounding(model, options, kept, { threads: collect.threads, signal: collect.signal });
+  const build = (o: LowBitOptions) => lowBitModel(model, o, hessians, learned?.learned);
+  const full = build(options);
   // Protected layers get int8 weights or stay float, as protection's ladder asks.
   const keeping = (up: { int8: readonly string[]; float: readonly string[] }) =>
     up.int8.length || up.float.length
-      ? lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] }, hessians)
+      ? build({ ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] })
       : full;
   const chosen = await protectLowBit(
     model,
@@ -107,6 +126,7 @@ export async function lowBitModelCalibrated(
     if (i >= 0) out.report.skipped[i] = { ...out.report.skipped[i]!, reason };
   }
   if (gptqNote) out.report.notes.push(gptqNote);
+  if (learned) out.report.notes.push(learned.note);
   return out;
 }
 
@@ -119,7 +139,7 @@ async function* recordFirst(data: CalibrationData, n: number, kept: Feeds[]): As
 }
 
 /** Loads `input`, quantizes its weights and writes `output` atomically (never over `input`). GPTQ needs `data`. */
-export async function quantizeLowBit(input: string, output: string, options: LowBitOptions, data?: CalibrationData): Promise<LowBitReport> {
+export async function quantizeLowBit(input: string, output: string, options: LowBitOptions & LearnedRoundingOption, data?: CalibrationData): Promise<LowBitReport> {
   const source = await Model.load(input);
   const { model, report } = data ? await lowBitModelCalibrated(source, options, data) : lowBitModel(source, options);
   await saveLowBit(model, source, output, options, report);

@@ -7,7 +7,7 @@ import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
 import { constantValue, removeNodes, replaceNode, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
-import { rewriteFp4, runnableFp4Bytes } from "./fp4-rewrite";
+import { rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { gptqQuantize, outputSqnrDb } from "./gptq";
@@ -21,7 +21,7 @@ export type { Fp4Options, Int4Options, LowBitLayer, LowBitOptions, LowBitReport 
 export type HessianMap = ReadonlyMap<string, Float64Array>;
 
 /** Quantizes the weights of `model` in place (pass a clone) and returns what was done and what was left alone. */
-export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hessians?: HessianMap): LowBitReport {
+export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): LowBitReport {
   const graph = model.graph;
   // Refuse before touching anything: these forms need types that only newer opsets define.
   if (options.mode === "int4" && ![undefined, 2, 4, 8].includes(options.bits)) {
@@ -38,7 +38,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     const smaller = !int8.has(nodeName(site.node)) && smallerAsInt8(site, options);
     if (smaller) small++;
     if ((smaller || int8.has(nodeName(site.node))) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site));
-    else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options));
+    else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options, learned?.get(nodeName(site.node))));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
     else report.layers.push(rewriteInt4(ctx, site, options, hessians));
     ctx.dead.add(site.weight.name);
@@ -101,6 +101,12 @@ function smallerAsInt8(site: WeightSite, options: LowBitOptions): boolean {
 export function writesInt8Weights(model: Model, options: LowBitOptions): boolean {
   if (options.int8?.length) return true;
   return findSites(model, options, { layers: [], skipped: [], notes: [] }).some((s) => smallerAsInt8(s, options));
+}
+
+/** The weights the pass stores FP4 (neither small nor stepped up to int8): what learned rounding refines. */
+export function fp4Sites(model: Model, options: LowBitOptions): WeightSite[] {
+  const int8 = new Set(options.int8 ?? []);
+  return findSites(model, options, { layers: [], skipped: [], notes: [] }).filter((s) => s.node.opType !== "Gather" && !int8.has(nodeName(s.node)) && !smallerAsInt8(s, options));
 }
 
 /** The activations (input 0 of each weight the pass will quantize) and their K: what GPTQ's calibration observes. */

@@ -12,7 +12,7 @@ import { attrFloat, attrInt } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { roundHalfEven } from "../quant/math";
 import { gptqRound, outputSqnrDb } from "../lowbit/gptq";
-import { collectLayerHessians, convGeometry, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
+import { convGeometry, forEachLayerHessian, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
 import { floatInit, producerOf, readerCount } from "./tensors";
 
 export interface RoundingOptions extends LayerHessianOptions {
@@ -59,8 +59,6 @@ export interface RoundingReport {
 
 const WEIGHT_DQ = "_DequantizeLinear_Output";
 const label = (n: NodeProto) => n.name || n.output[0] || n.opType;
-/** Hessians of one pass stay under this many bytes; more layers take more passes over the data. */
-const PASS_BYTES = 256 * 2 ** 20;
 
 interface Site {
   node: NodeProto;
@@ -101,35 +99,16 @@ export async function refineRounding(float: Model, quantized: Model, data: Calib
     else sites.push(site);
   }
   let done = 0;
-  for (const pass of passes(sites)) {
-    const hessians = await collectLayerHessians(inputs === "float" ? float : quantized, pass.map((s) => s.target), data, options);
-    for (const s of pass) {
-      const { matrix, rows } = hessians.get(s.target.key)!;
-      report.layers.push(round(g, s, matrix, rows, options.damping));
-      options.onProgress?.(++done, sites.length);
-    }
-  }
+  const byKey = new Map(sites.map((s) => [s.target.key, s]));
+  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, (t, matrix, rows) => {
+    report.layers.push(round(g, byKey.get(t.key)!, matrix, rows, options.damping));
+    options.onProgress?.(++done, sites.length);
+  });
   const mean = (f: (l: RoundedLayer) => number) => report.layers.reduce((a, l) => a + f(l), 0) / report.layers.length;
   report.meanBeforeDb = mean((l) => l.beforeDb);
   report.meanAfterDb = mean((l) => l.afterDb);
   report.seconds = (performance.now() - start) / 1000;
   return { model: Model.fromProto(q.proto, q.dir), report };
-}
-
-/** Sites in groups whose Hessians fit PASS_BYTES together. */
-function passes(sites: Site[]): Site[][] {
-  const out: Site[][] = [];
-  let bytes = Infinity;
-  for (const s of sites) {
-    const b = (s.target.k + 1) ** 2 * 8;
-    if (bytes + b > PASS_BYTES) {
-      out.push([]);
-      bytes = 0;
-    }
-    out[out.length - 1]!.push(s);
-    bytes += b;
-  }
-  return out;
 }
 
 function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized" | "float", maxK: number): Site | string {
