@@ -36,6 +36,8 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   let summary: QuantizationSummary;
   if (call.mode === "dynamic") {
     summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), options);
+  } else if (job.rounding === "learned") {
+    return await runLearnedRounding(call, progress);
   } else {
     const model = await Model.load(call.model);
     const data = openData(job.calib!, model.proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE });
@@ -43,6 +45,41 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   }
   progress.done();
   process.stdout.write((call.json ? JSON.stringify(summary, null, 2) : describe(summary, call.output)) + "\n");
+  return 0;
+}
+
+/** Static INT8 with --rounding learned: convert, then each layer's weight codes chosen again on the calibration data
+ *  (engine/recovery/rounding) before the model is written. */
+async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter): Promise<number> {
+  const q = await import("../engine/quant/index");
+  const { refineRounding } = await import("../engine/recovery/rounding");
+  const { batchesForRows } = await import("../engine/lowbit/hessian");
+  const { take } = await import("../engine/lowbit/protect");
+  const { verifyRunnable } = await import("../engine/runtime/verify");
+  const { job } = call;
+  if (job.format === "qoperator") throw new Error("--rounding learned rewrites the QDQ model's weight codes: use --format qdq (the default) with it");
+  const model = await Model.load(call.model);
+  const open = () => openData(job.calib!, model.proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE });
+  const prepared = await q.prepare(model, jobQConfig(job), { optimize: job.optimize, ep: job.ep });
+  try {
+    await q.calibrate(prepared, open(), { onProgress: progress.callback("calibrating", "batches") });
+  } finally {
+    await q.release(prepared);
+  }
+  const converted = await q.convert(prepared);
+  const { summary } = converted;
+  if (summary.quantized.length === 0) throw new Error(`${call.model}: no node was quantized, so there are no weights to round; nothing was written to ${call.output}`);
+  const rows = await take(open(), batchesForRows());
+  const { model: rounded, report } = await refineRounding(prepared.model, converted.model, rows, { onProgress: progress.callback("learned rounding", "layers") });
+  const note = await verifyRunnable(rounded, model, call.output);
+  if (note) summary.warnings.push(note);
+  await rounded.save(call.output, { overwrite: call.overwrite });
+  progress.done();
+  const line =
+    `  learned rounding: ${report.layers.length} layer(s) on their inputs from the ${report.inputs} model, mean layer output SQNR ` +
+    `${report.meanBeforeDb.toFixed(1)} → ${report.meanAfterDb.toFixed(1)} dB, ${report.seconds.toFixed(1)} s` +
+    (report.skipped.length ? `; ${report.skipped.length} kept nearest (${[...new Set(report.skipped.map((s) => s.reason.split(":")[0]))].join("; ")})` : "");
+  process.stdout.write((call.json ? JSON.stringify({ ...summary, rounding: report }, null, 2) : `${describe(summary, call.output)}\n${line}`) + "\n");
   return 0;
 }
 

@@ -29,8 +29,8 @@ export type { AnalysisResult, AnalyzeOptions } from "../engine/analysis/analyze"
 export { rankSensitivity } from "../engine/analysis/sensitivity";
 export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "../engine/analysis/sensitivity";
 export { lowBitModel, lowBitModelCalibrated, quantizeLowBit } from "../engine/lowbit/index";
-export { correctBias, equalizeCrossLayer, smoothQuant } from "../engine/recovery/index";
-export type { BiasCorrectionReport, CleReport, SmoothQuantReport } from "../engine/recovery/index";
+export { correctBias, equalizeCrossLayer, refineRounding, smoothQuant } from "../engine/recovery/index";
+export type { BiasCorrectionReport, CleReport, RoundingReport, SmoothQuantReport } from "../engine/recovery/index";
 export type { LowBitOptions, LowBitReport } from "../engine/lowbit/index";
 
 /** Calibrates (see engine/quant) and shows the activation histograms, with their clipping ranges, in the

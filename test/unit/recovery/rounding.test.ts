@@ -1,0 +1,178 @@
+// Learned rounding: GPTQ error feedback on a fixed grid (pure), the sampled im2col Hessian of a Conv against
+// onnxruntime's own Conv, and the two users: static INT8 (refineRounding) and FP4 (lowBitModelCalibrated with
+// rounding: "learned"), each against nearest rounding on a model built in code with correlated input channels
+// (where the choice of rounding matters: with independent inputs error feedback has nothing to exploit).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import type { Feeds } from "../../../engine/data/feeds";
+import { seededRandom } from "../../../engine/data/random";
+import { gptqRound, HessianAccumulator } from "../../../engine/lowbit/gptq";
+import { collectLayerHessians, convGeometry } from "../../../engine/lowbit/hessian";
+import { lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { readTensor } from "../../../engine/onnx/tensor";
+import { refineRounding } from "../../../engine/recovery/index";
+import { init, model, outputs, outputSqnr, quantize, rand } from "./build";
+
+/** Batches whose channels share one smooth component (as neighbouring channels and pixels of real images do). */
+function correlated(dims: number[], count: number, seed: number): Feeds[] {
+  const next = seededRandom(seed);
+  const [b, c, h, w] = dims as [number, number, number, number];
+  return Array.from({ length: count }, () => {
+    const data = new Float32Array(b * c * h * w);
+    for (let n = 0; n < b; n++) {
+      const common = Float32Array.from({ length: h * w }, (_, i) => Math.sin((i % w) / 3 + Math.floor(i / w) / 5 + 6 * next()) + 0.5);
+      for (let ch = 0; ch < c; ch++) for (let i = 0; i < h * w; i++) data[((n * c + ch) * h * w) + i] = common[i]! * (1 + 0.3 * next()) + 0.2 * (next() - 0.5);
+    }
+    return { x: { data, dims } };
+  });
+}
+
+const CIN = 8;
+const COUT = 16;
+function convModel(attrs = [attr.ints("pads", [1, 1, 1, 1])], out = [4, COUT, 10, 10]) {
+  return model(
+    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "conv", attributes: attrs })],
+    ["x", [4, CIN, 10, 10]],
+    ["y", out],
+    [init("W", [COUT, CIN, 3, 3], rand(COUT * CIN * 9, 7, -0.5, 0.5)), init("B", [COUT], rand(COUT, 8, -0.1, 0.1))],
+  );
+}
+
+test("gptqRound: error feedback on a fixed grid lowers the output error below nearest rounding; a float bias row takes the mean", () => {
+  const [k, n, rows] = [24, 6, 400];
+  const next = seededRandom(3);
+  const x: number[][] = [];
+  for (let r = 0; r < rows; r++) {
+    const z = next();
+    x.push([...Array.from({ length: k }, () => z + 0.2 * next()), 1]); // correlated inputs and the bias's constant 1
+  }
+  const h = new HessianAccumulator(k + 1);
+  for (const row of x) h.addRow(Float64Array.from(row));
+  const w = Float64Array.from({ length: (k + 1) * n }, () => next() - 0.5);
+  const step = 0.125;
+  const grid = (v: number) => Math.round(v / step) * step;
+  const nearest = Float64Array.from(w, (v, i) => (i < k * n ? grid(v) : v));
+  const { values } = gptqRound(w, k + 1, n, h.matrix(), grid, { floatRows: 1 });
+  for (let i = 0; i < k * n; i++) assert.equal(values[i], grid(values[i]!), "every weight row on the grid");
+  const err = (q: Float64Array) => {
+    let e = 0;
+    let mean = 0;
+    for (const row of x) {
+      for (let c = 0; c < n; c++) {
+        let d = 0;
+        for (let i = 0; i <= k; i++) d += row[i]! * (w[i * n + c]! - q[i * n + c]!);
+        e += d * d;
+        mean += d;
+      }
+    }
+    return { e, mean: Math.abs(mean) / (rows * n) };
+  };
+  const [a, b] = [err(nearest), err(values)];
+  assert.ok(b.e < a.e / 4, `output error ${a.e.toFixed(3)} → ${b.e.toFixed(3)}`);
+  assert.ok(b.mean < 1e-3, `mean output error ${b.mean}`);
+});
+
+test("the sampled im2col Hessian is the Conv's: wᵀHw per output channel equals Σ y² from onnxruntime (pads, strides, dilations)", async () => {
+  const attrs = [attr.ints("pads", [1, 0, 2, 2]), attr.ints("strides", [2, 1]), attr.ints("dilations", [1, 2])];
+  const m = model(
+    [makeNode("Conv", ["x", "W"], ["y"], { name: "conv", attributes: attrs })],
+    ["x", [2, 3, 7, 6]],
+    ["y", [2, 4, 4, 4]],
+    [init("W", [4, 3, 3, 3], rand(4 * 27, 11))],
+  );
+  const data = [{ x: { data: rand(2 * 3 * 7 * 6, 12), dims: [2, 3, 7, 6] } }];
+  const geo = convGeometry(m.graph.node[0]!, [4, 3, 3, 3]);
+  assert.ok(typeof geo !== "string");
+  const h = (await collectLayerHessians(m, [{ key: "conv", tensor: "x", k: 27, conv: geo, bias: false }], data, { rowsPerBatch: 1000 })).get("conv")!;
+  const y = await outputs(m, data);
+  assert.equal(h.rows, y.length / 4, "every output position once");
+  const w = rand(4 * 27, 11);
+  for (let c = 0; c < 4; c++) {
+    let quad = 0;
+    for (let i = 0; i < 27; i++) for (let j = 0; j < 27; j++) quad += w[c * 27 + i]! * h.matrix[i * 27 + j]! * w[c * 27 + j]!;
+    let sum = 0;
+    for (let i = 0; i < y.length; i++) if (Math.floor(i / 16) % 4 === c) sum += y[i]! ** 2;
+    assert.ok(Math.abs(quad - sum) < 1e-4 * sum, `channel ${c}: ${quad} vs ${sum}`);
+  }
+  assert.match(String(convGeometry(makeNode("Conv", ["x", "W"], ["y"], { attributes: [attr.int("group", 2)] }), [4, 1, 3, 3])), /grouped Conv/);
+});
+
+test("refineRounding (static INT8): the outputs get closer to float, only weight codes and bias codes change, in range", async () => {
+  const m = convModel();
+  const calib = correlated([4, CIN, 10, 10], 8, 1);
+  const { float, q } = await quantize(m, calib);
+  const before = q.toBytes();
+  const { model: r, report } = await refineRounding(float, q, calib);
+  assert.deepEqual(q.toBytes(), before, "input model untouched");
+  assert.equal(report.layers.length, 1);
+  const l = report.layers[0]!;
+  assert.equal(l.bias, "B_quantized");
+  assert.ok(l.afterDb > l.beforeDb + 1 && l.changed > 0, `layer ${l.beforeDb.toFixed(1)} → ${l.afterDb.toFixed(1)} dB, ${(l.changed * 100).toFixed(0)} % changed`);
+  const evalData = correlated([4, CIN, 10, 10], 4, 900);
+  const [s0, s1] = [await outputSqnr(m, q, evalData), await outputSqnr(m, r, evalData)];
+  assert.ok(s1 > s0 + 0.3, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
+  const init = (mm: typeof q, name: string) => Array.from(readTensor(mm.graph.initializer.find((t) => t.name === name)!).data as ArrayLike<number>);
+  const changed = q.graph.initializer.filter((t) => JSON.stringify(init(q, t.name)) !== JSON.stringify(init(r, t.name))).map((t) => t.name).sort();
+  assert.deepEqual(changed, ["B_quantized", "W_quantized"]);
+  const [c0, c1] = [init(q, "W_quantized"), init(r, "W_quantized")];
+  assert.ok(Math.min(...c1) >= Math.min(...c0) && Math.max(...c1) <= Math.max(...c0), "codes stay in the range convert() used");
+  assert.equal(r.graph.node.length, q.graph.node.length);
+  const inFloat = await refineRounding(float, q, calib, { inputs: "float" });
+  assert.equal(inFloat.report.inputs, "float");
+  assert.ok(inFloat.report.layers[0]!.afterDb > inFloat.report.layers[0]!.beforeDb);
+});
+
+test("refineRounding says why a layer keeps nearest rounding, and refuses a model without quantized weights", async () => {
+  const m = convModel([attr.ints("pads", [1, 1, 1, 1])]);
+  const calib = correlated([4, CIN, 10, 10], 2, 1);
+  const { float, q } = await quantize(m, calib);
+  const small = await refineRounding(float, q, calib, { maxK: 10 });
+  assert.equal(small.report.layers.length, 0);
+  assert.match(small.report.skipped[0]!.reason, /K = 72 weight rows: above maxK 10/);
+  await assert.rejects(refineRounding(float, float, calib), /has no quantized weights; pass the QDQ model from convert\(\)/);
+});
+
+test("FP4 learned rounding: closer outputs than nearest on the same block scales, the bias corrected; needs data", async () => {
+  const m = convModel();
+  const calib = correlated([4, CIN, 10, 10], 8, 2);
+  const evalData = correlated([4, CIN, 10, 10], 4, 901);
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" } as const;
+  const near = await lowBitModelCalibrated(m, base, calib);
+  const learned = await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib);
+  const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, learned.model, evalData)];
+  assert.ok(s1 > s0 + 2, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
+  const l = learned.report.layers[0]!;
+  assert.ok(l.outputSqnrDb! > l.rtnOutputSqnrDb! + 2, `layer ${l.rtnOutputSqnrDb} → ${l.outputSqnrDb} dB`);
+  assert.match(learned.report.notes.join("\n"), /learned rounding: 1 FP4 layer\(s\), mean layer output SQNR/);
+  const bias = (mm: typeof m) => [...(readTensor(mm.graph.initializer.find((t) => t.name === "B")!).data as Float32Array)];
+  assert.notDeepEqual(bias(learned.model), bias(m), "the bias absorbed the rounding's mean error");
+  assert.deepEqual(bias(near.model), bias(m));
+  assert.throws(() => lowBitModel(m, { ...base, rounding: "learned" }), /learned rounding needs calibration data/);
+});
+
+test("ptq quantize --rounding learned writes the model with its codes chosen again (static INT8)", async () => {
+  const { mkdtempSync, mkdirSync, rmSync, writeFileSync } = await import("node:fs");
+  const os = await import("node:os");
+  const path = await import("node:path");
+  const { encodeNpy } = await import("../../../engine/data/npy");
+  const { Model } = await import("../../../engine/onnx/model");
+  const { run } = await import("../../../cli/quantize");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-"));
+  const m = convModel();
+  await m.save(path.join(dir, "conv.onnx"));
+  mkdirSync(path.join(dir, "calib"));
+  const calib = correlated([4, CIN, 10, 10], 8, 3);
+  const all = new Float32Array(calib.length * 4 * CIN * 100);
+  calib.forEach((b, i) => all.set(b.x!.data as Float32Array, i * b.x!.data.length));
+  writeFileSync(path.join(dir, "calib", "x.npy"), encodeNpy(all, [32, CIN, 10, 10]));
+  const args = (out: string) => [path.join(dir, "conv.onnx"), "-o", path.join(dir, out), "--calib", path.join(dir, "calib"), "--batch-size", "4", "--no-optimize"];
+  assert.equal(await run(args("near.onnx")), 0);
+  assert.equal(await run([...args("learned.onnx"), "--rounding", "learned"]), 0);
+  const [near, learned] = await Promise.all([Model.load(path.join(dir, "near.onnx")), Model.load(path.join(dir, "learned.onnx"))]);
+  const evalData = correlated([4, CIN, 10, 10], 4, 902);
+  const [s0, s1] = [await outputSqnr(m, near, evalData), await outputSqnr(m, learned, evalData)];
+  assert.ok(s1 > s0 + 0.3, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB`);
+  assert.equal(learned.graph.node.length, near.graph.node.length);
+  rmSync(dir, { recursive: true, force: true });
+});
