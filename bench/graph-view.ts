@@ -2,7 +2,9 @@
 // extension writes, CSP included) with the graph bundle, in Debian's chromium through playwright-core, outside VS
 // Code. Per model: extraction in node (what the extension host does), then in the page the dagre layout and the SVG
 // render up to the next frame (svg[data-layout-ms], [data-paint-ms]), then the time a wheel zoom and a drag pan take
-// to reach the screen, and a search. Also times the layout alone in node.
+// to reach the screen, a search, and the analysis overlay: the time from an "analysis" message (every node given an
+// SQNR, as the extension sends after analyze()) to the frame with the nodes recoloured, then a node's histogram drawn
+// in the details pane. Also times the layout alone in node.
 //
 //   node --import tsx bench/graph-view.ts [model.onnx | synthetic:N ...]   (default: the corpus' models over 300 nodes)
 // synthetic:N is a chain of residual blocks (Conv, Relu, Conv, Add with a skip edge) of about N nodes, to find
@@ -20,7 +22,8 @@ import { summarizeModel } from "../engine/onnx-text/summary";
 import { floatTensor, graph, model as makeModel, node, valueInfo } from "../test/unit/editor/build-model";
 import { layoutGraph } from "../media/graph/layout";
 import { editorBody, graphPageData } from "../src/editor/graphHtml";
-import { modelGraph } from "../src/editor/graphModel";
+import { graphAnalysis } from "../src/editor/graphAnalysis";
+import { modelGraph, nodesByName } from "../src/editor/graphModel";
 import { summaryParts } from "../src/editor/summaryHtml";
 import { page } from "../src/webview/html";
 
@@ -64,8 +67,8 @@ try {
   const origin = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   console.error("starting chromium…");
   const browser = await chromium.launch({ executablePath: process.env.PTQ_CHROMIUM ?? "/usr/bin/chromium", args: ["--no-sandbox"] });
-  console.log("| model | nodes in file | nodes drawn | edges | extract (node) | layout (node) | layout (page) | first paint (page) | zoom step | pan step |");
-  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  console.log("| model | nodes in file | nodes drawn | edges | extract (node) | layout (node) | layout (page) | first paint (page) | zoom step | pan step | SQNR overlay |");
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const file of models) {
     const syn = /^synthetic:(\d+)$/.exec(file);
     const model = syn ? synthetic(Number(syn[1])) : fromBinary(ModelProtoSchema, readFileSync(file));
@@ -119,11 +122,30 @@ try {
     // A model whose Convs all sit in collapsed If bodies (silero_vad) has no match: then the first node is hovered.
     await tab.locator(/of \d+/.test(status ?? "") ? "g.node.selected" : "g.node").first().hover();
     const hover = (await tab.locator("#graph-hover").textContent()) ?? "";
+    // The analysis overlay: every node an SQNR (spread over the bands), then the selected node's histogram.
+    const names = [...nodesByName(g.graph).keys()];
+    const analysis = graphAnalysis(names.map((n, i) => ({ node: n, op: "?", tensor: n, role: "input" as const, quantized: true, sqnrDb: (i * 7) % 50 })), 20, new Set(names));
+    const overlay = await tab.evaluate(async (a) => {
+      const t0 = performance.now();
+      window.postMessage({ type: "analysis", analysis: a }, "*");
+      await new Promise((r) => setTimeout(r, 0));
+      await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
+      return { ms: performance.now() - t0, coloured: document.querySelectorAll("svg.by-sqnr g.node[class*=sqnr-]").length, legend: document.getElementById("graph-legend")?.textContent ?? "" };
+    }, analysis ?? null);
+    const selectedId = await tab.evaluate(() => document.querySelector<SVGGElement>("g.node.selected")?.dataset.id);
+    const selected = g.graph.nodes.find((n) => n.id === selectedId);
+    const hist = !selected ? "no node selected" : await tab.evaluate(async (node) => {
+      window.postMessage({ type: "histograms", node, histograms: [{ kind: "ptq.histogram", tensor: "t", edges: [0, 1, 2, 3], counts: [1, 10, 3], floatRange: [0, 3], clipRange: [0.5, 2.5] }] }, "*");
+      await new Promise((r) => setTimeout(r, 0));
+      return document.querySelector("#details-histograms svg.histogram path.hist-bars") ? "ok" : "not drawn";
+    }, selected.name);
+    if (overlay.coloured === 0 || !/SQNR/.test(overlay.legend)) errors.push(`overlay: ${overlay.coloured} nodes coloured, legend "${overlay.legend}"`);
     if (process.env.PTQ_GRAPH_SCREENSHOTS) await tab.screenshot({ path: path.join(process.env.PTQ_GRAPH_SCREENSHOTS, `${path.basename(file, ".onnx")}.png`) });
     if (errors.length) console.error(`${path.basename(file)}: page errors: ${errors.join("; ")}`);
     if (!/\w+: /.test(hover)) console.error(`${path.basename(file)}: search "${status}", hover "${hover.slice(0, 120)}"`);
+    if (hist !== "ok") console.error(`${path.basename(file)}: histogram of the selected node: ${hist}`);
     const f = (x: number) => `${x.toFixed(0)} ms`;
-    console.log(`| ${path.basename(file)} | ${model.graph!.node.length} | ${g.graph.nodes.length} | ${g.graph.edges.length} | ${f(extractMs)} | ${f(layoutNodeMs)} | ${f(layoutMs)} | ${f(paintMs)} | ${zoomMs.toFixed(1)} ms | ${panMs.toFixed(1)} ms |`);
+    console.log(`| ${path.basename(file)} | ${model.graph!.node.length} | ${g.graph.nodes.length} | ${g.graph.edges.length} | ${f(extractMs)} | ${f(layoutNodeMs)} | ${f(layoutMs)} | ${f(paintMs)} | ${zoomMs.toFixed(1)} ms | ${panMs.toFixed(1)} ms | ${f(overlay.ms)} |`);
     await tab.close();
   }
   await browser.close();

@@ -22,7 +22,8 @@ export async function compareWithQuantized(arg?: unknown, quantizedArg?: unknown
   const model = targetModel(arg);
   if (!model) return void vscode.window.showWarningMessage("Compare with Quantized Model: open a float .onnx model first, or right-click one in the Explorer.");
   let float = model;
-  let quantized = targetModel(quantizedArg);
+  // Only a URI: targetModel would fall back to the active editor, the float model itself.
+  let quantized = quantizedArg instanceof vscode.Uri ? quantizedArg : undefined;
   if (!quantized) {
     const asFloat = floatTwinPath(model.path);
     const twin = asFloat ? model.with({ path: asFloat }) : model.with({ path: quantizedTwinPath(model.path) ?? `${model.path}.int8.onnx` });

