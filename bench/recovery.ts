@@ -5,6 +5,11 @@
 // quantized model; LRF: from the float model) on both.
 //
 //   node --import tsx bench/recovery.ts [--models mobilenet,vit] [--alpha 0.5] [--plans none,cle,bc,cle+bc,lr,...] [--json]
+//
+// --corpus id,id: learned rounding on real corpus models (bench/corpus), nearest vs learned, for static INT8 (the
+// layers' inputs from the quantized model, and from the float model) and FP4 weights (NVFP4, MXFP4, smallLayers
+// int8 as by default), scored by bench/corpus/evaluate on held-out samples (output agreement and SQNR vs FP32):
+//   node --import tsx bench/recovery.ts --corpus ppocr-v3-rec-en,blazeface-back [--calib 16] [--variants int8,nvfp4,mxfp4]
 import path from "node:path";
 import { errorFigures } from "../engine/analysis/error-stats";
 import type { Feeds } from "../engine/data/feeds";
@@ -67,7 +72,69 @@ function top1(l: Float32Array, labels: ArrayLike<number | bigint>): number {
   return ok / n;
 }
 
+async function corpus(ids: string[]) {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { byId, loadCatalog, modelPath } = await import("./corpus/catalog");
+  const { evaluate } = await import("./corpus/evaluate");
+  const { FrontEnd, makeSamples } = await import("./corpus/inputs");
+  const { lowBitModelCalibrated } = await import("../engine/lowbit/index");
+  const catalog = loadCatalog();
+  const fe = new FrontEnd(catalog);
+  const variants = arg("variants", "int8,nvfp4,mxfp4").split(",");
+  const work = mkdtempSync(path.join(tmpdir(), "ptq-rounding-"));
+  console.log("| model | weights | rounding | agreement (held-out) | SQNR dB (held-out) | layers, mean layer SQNR nearest → learned | time s |");
+  console.log("|---|---|---|---|---|---|---|");
+  const row = async (id: string, what: string, how: string, m: Model, info: string, seconds: number) => {
+    const out = path.join(work, `${id}.${what}.${how.replace(/\W+/g, "-")}.onnx`);
+    await m.save(out, { overwrite: true });
+    const e = await evaluate(id, out);
+    const agree = e.agreement === undefined ? "–" : `${(100 * e.agreement).toFixed(1)} %`;
+    console.log(`| ${id} | ${what} | ${how} | ${agree} | ${e.sqnrDb?.toFixed(2) ?? e.reason} | ${info} | ${seconds.toFixed(1)} |`);
+  };
+  try {
+    for (const id of ids) {
+      const cm = byId(catalog, id);
+      const source = await Model.load(modelPath(cm));
+      const calib = await makeSamples(cm, Number(arg("calib", "16")), 1, fe);
+      if (variants.includes("int8")) {
+        let t = performance.now();
+        const p = await prepare(source, {});
+        try {
+          await calibrate(p, calib);
+        } finally {
+          await release(p);
+        }
+        const q = (await convert(p)).model;
+        await row(id, "INT8 static", "nearest", q, "", (performance.now() - t) / 1000);
+        for (const inputs of ["quantized", "float"] as const) {
+          t = performance.now();
+          const r = await refineRounding(p.model, q, calib, { inputs });
+          const rr = r.report;
+          const info = `${rr.layers.length} (${rr.skipped.length} kept nearest), ${rr.meanBeforeDb.toFixed(1)} → ${rr.meanAfterDb.toFixed(1)}`;
+          await row(id, "INT8 static", `learned (${inputs} inputs)`, r.model, info, (performance.now() - t) / 1000);
+        }
+      }
+      for (const fmt of ["nvfp4", "mxfp4"] as const) {
+        if (!variants.includes(fmt)) continue;
+        for (const rounding of ["nearest", "learned"] as const) {
+          const t = performance.now();
+          const { model, report } = await lowBitModelCalibrated(source, { mode: "fp4", fp4Format: fmt, rounding }, calib);
+          const fp4 = report.layers.filter((l) => l.bits !== 8 && l.outputSqnrDb !== undefined);
+          const mean = (f: (l: (typeof fp4)[number]) => number) => fp4.reduce((a, l) => a + f(l), 0) / fp4.length;
+          const info = rounding === "learned" ? `${fp4.length} of ${report.layers.length}, ${mean((l) => l.rtnOutputSqnrDb!).toFixed(1)} → ${mean((l) => l.outputSqnrDb!).toFixed(1)}` : `${report.layers.length} weights`;
+          await row(id, fmt.toUpperCase(), rounding, model, info, (performance.now() - t) / 1000);
+        }
+      }
+    }
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
+  const ids = arg("corpus", "");
+  if (ids) return corpus(ids.split(","));
   const models = arg("models", "mobilenet,vit").split(",");
   const alpha = Number(arg("alpha", "0.5"));
   const json = process.argv.includes("--json");

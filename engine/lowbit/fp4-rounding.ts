@@ -10,7 +10,7 @@ import type { Model } from "../onnx/model";
 import { tensorToFloat32 } from "../onnx/tensor";
 import { dequantizeFp4, fp4Nearest, quantizeFp4, recodeFp4 } from "./fp4";
 import type { LearnedFp4 } from "./fp4-rewrite";
-import { gptqRound, outputSqnrDb } from "./gptq";
+import { gptqRoundGroups, outputSqnrDbGroups } from "./gptq";
 import { convGeometry, forEachLayerHessian, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "./hessian";
 import { fp4Sites } from "./rewrite";
 import { nodeName, type Fp4Options, type LowBitOptions, type WeightSite } from "./types";
@@ -38,7 +38,7 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
   const targets: LayerTarget[] = [];
   for (const site of fp4Sites(model, options)) {
     const name = nodeName(site.node);
-    let conv: ConvGeometry | undefined;
+    let conv: ConvGeometry[] | undefined;
     if (site.node.opType === "Conv") {
       const g = convGeometry(site.node, site.weight.dims.map(Number));
       if (typeof g === "string") {
@@ -57,7 +57,7 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
   }
   const dbs: [number, number][] = [];
   let rows = 0;
-  await forEachLayerHessian(model, targets, data, o, (t, h, r) => {
+  await forEachLayerHessian(model, targets, data, o, (t, { matrices: h, rows: r }) => {
     const { site, bias } = sites.get(t.key)!;
     const { k, n } = site;
     const kk = k + (bias ? 1 : 0);
@@ -67,7 +67,7 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
     const b0 = bias ? tensorToFloat32(model.graph.initializer.find((x) => x.name === bias)!) : undefined;
     if (b0) w.set(b0, k * n);
     const grid = fp4Nearest(nearest);
-    const { values } = gptqRound(w, kk, n, h, grid, { damping: o.damping, floatRows: bias ? 1 : 0 }, site.weight.name);
+    const values = gptqRoundGroups(w, kk, n, h, grid, { damping: o.damping, floatRows: bias ? 1 : 0 }, site.weight.name);
     const blocks = recodeFp4(nearest, values);
     const before = new Float64Array(kk * n);
     before.set(dequantizeFp4(nearest));
@@ -77,8 +77,8 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
       before.set(b0, k * n);
       after.set(values.subarray(k * n), k * n);
     }
-    const beforeDb = outputSqnrDb(w, before, h, kk, n);
-    const afterDb = outputSqnrDb(w, after, h, kk, n);
+    const beforeDb = outputSqnrDbGroups(w, before, h, kk, n);
+    const afterDb = outputSqnrDbGroups(w, after, h, kk, n);
     out.learned.set(t.key, { blocks, ...(bias && { bias: { name: bias, values: Float32Array.from(values.subarray(k * n)) } }), beforeDb, afterDb });
     dbs.push([beforeDb, afterDb]);
     rows = Math.max(rows, r);

@@ -274,11 +274,18 @@ export function gptqQuantize(w: Float32Array, k: number, n: number, hessian: Flo
  * which is ‖XW‖² / ‖X(W − Ŵ)‖² without keeping X.
  */
 export function outputSqnrDb(w: ArrayLike<number>, wq: ArrayLike<number>, hessian: Float64Array, k: number, n: number): number {
+  return outputSqnrDbGroups(w, wq, [hessian], k, n);
+}
+
+/** outputSqnrDb for a layer whose output columns fall into equal groups in order, a Hessian each (a grouped Conv). */
+export function outputSqnrDbGroups(w: ArrayLike<number>, wq: ArrayLike<number>, hessians: readonly Float64Array[], k: number, n: number): number {
   let sig = 0;
   let noise = 0;
   const hw = new Float64Array(k);
   const hd = new Float64Array(k);
+  const per = n / hessians.length;
   for (let c = 0; c < n; c++) {
+    const hessian = hessians[Math.floor(c / per)]!;
     for (let i = 0; i < k; i++) {
       let a = 0;
       let b = 0;
@@ -296,4 +303,20 @@ export function outputSqnrDb(w: ArrayLike<number>, wq: ArrayLike<number>, hessia
     }
   }
   return noise <= 0 ? Infinity : 10 * Math.log10(sig / noise);
+}
+
+/** gptqRound for a layer whose N output columns fall into equal groups in order, each with the Hessian of its own
+ *  inputs (a grouped Conv; a depthwise one has a group per channel). */
+export function gptqRoundGroups(w: ArrayLike<number>, k: number, n: number, hessians: readonly Float64Array[], round: GridRound, opts: GridRoundOptions = {}, name = "weight"): Float64Array {
+  if (hessians.length === 1) return gptqRound(w, k, n, hessians[0]!, round, opts, name).values;
+  if (n % hessians.length !== 0) throw new Error(`${name}: ${n} output channels do not split into ${hessians.length} groups`);
+  const per = n / hessians.length;
+  const out = new Float64Array(k * n);
+  const part = new Float64Array(k * per);
+  hessians.forEach((h, g) => {
+    for (let r = 0; r < k; r++) for (let c = 0; c < per; c++) part[r * per + c] = w[r * n + g * per + c]!;
+    const { values } = gptqRound(part, k, per, h, (x, r, c) => round(x, r, g * per + c), opts, `${name} (group ${g})`);
+    for (let r = 0; r < k; r++) for (let c = 0; c < per; c++) out[r * n + g * per + c] = values[r * per + c]!;
+  });
+  return out;
 }

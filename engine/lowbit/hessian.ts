@@ -79,7 +79,10 @@ export async function collectHessians(
 
 /** How a Conv reads its input: what im2col needs to cut the patches its weight multiplies (group 1, 1-D or 2-D). */
 export interface ConvGeometry {
+  /** Input channels one output channel reads (the weight's dim 1), from `channelOffset` of the `inChannels`. */
   channels: number;
+  channelOffset: number;
+  inChannels: number;
   kernel: [number, number];
   strides: [number, number];
   dilations: [number, number];
@@ -88,9 +91,13 @@ export interface ConvGeometry {
   autoPad: "NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER";
 }
 
-/** A Conv's geometry from its attributes and weight dims [O, C, kh(, kw)], or why learned rounding cannot read it. */
-export function convGeometry(node: NodeProto, weightDims: readonly number[]): ConvGeometry | string {
-  if (attrInt(node, "group", 1) !== 1) return "grouped Conv (each group reads its own channels: one Hessian per group is not built)";
+/**
+ * A Conv's geometry from its attributes and weight dims [O, C/group, kh(, kw)], one per group (a group's output
+ * channels read only its own input channels, so each group has a Hessian of its own: a depthwise Conv has one per
+ * channel), or why learned rounding cannot read it.
+ */
+export function convGeometry(node: NodeProto, weightDims: readonly number[]): ConvGeometry[] | string {
+  const group = attrInt(node, "group", 1);
   const spatial = weightDims.length - 2;
   if (spatial < 1 || spatial > 2) return `Conv with ${spatial} spatial axes (1-D and 2-D are read as patches)`;
   const two = (v: number[] | undefined, d: number): [number, number] => (spatial === 1 ? [1, v?.[0] ?? d] : [v?.[0] ?? d, v?.[1] ?? d]);
@@ -98,7 +105,10 @@ export function convGeometry(node: NodeProto, weightDims: readonly number[]): Co
   const pads: [number, number, number, number] = spatial === 1 ? [0, p?.[0] ?? 0, 0, p?.[1] ?? 0] : [p?.[0] ?? 0, p?.[1] ?? 0, p?.[2] ?? 0, p?.[3] ?? 0];
   const autoPad = (attrString(node, "auto_pad") ?? "NOTSET") as ConvGeometry["autoPad"];
   if (!["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].includes(autoPad)) return `Conv auto_pad "${autoPad}"`;
-  return { channels: weightDims[1]!, kernel: two(weightDims.slice(2), 1), strides: two(attrInts(node, "strides"), 1), dilations: two(attrInts(node, "dilations"), 1), pads: autoPad === "VALID" ? [0, 0, 0, 0] : pads, autoPad };
+  if (group < 1 || weightDims[0]! % group !== 0) return `Conv group ${group} does not divide its ${weightDims[0]} output channels`;
+  const c = weightDims[1]!;
+  const base: Omit<ConvGeometry, "channelOffset"> = { channels: c, inChannels: c * group, kernel: two(weightDims.slice(2), 1), strides: two(attrInts(node, "strides"), 1), dilations: two(attrInts(node, "dilations"), 1), pads: autoPad === "VALID" ? [0, 0, 0, 0] : pads, autoPad };
+  return Array.from({ length: group }, (_, g) => ({ ...base, channelOffset: g * c }));
 }
 
 /** One layer's Hessian to build: the input tensor it reads, K, and how rows are cut from it. */
@@ -108,8 +118,9 @@ export interface LayerTarget {
   tensor: string;
   /** Weight rows along the reduction axis (C·kh·kw for a Conv). */
   k: number;
-  /** Conv: rows are input patches. Absent: rows are the tensor's last axis (MatMul, Gemm). */
-  conv?: ConvGeometry;
+  /** Conv: rows are input patches, one Hessian per group (convGeometry). Absent: rows are the tensor's last axis
+   *  (MatMul, Gemm). */
+  conv?: ConvGeometry[];
   /** Append a constant-1 input (the bias's): the matrix is (k + 1)². */
   bias: boolean;
 }
@@ -128,13 +139,14 @@ export interface LayerHessianOptions {
  * them, zero padding included), with a constant 1 appended where the layer has a bias to correct. Batches past the
  * row budget are not run.
  */
-export async function collectLayerHessians(model: Model, targets: readonly LayerTarget[], data: CalibrationData, options: LayerHessianOptions = {}): Promise<Map<string, { matrix: Float64Array; rows: number }>> {
+export async function collectLayerHessians(model: Model, targets: readonly LayerTarget[], data: CalibrationData, options: LayerHessianOptions = {}): Promise<Map<string, LayerHessians>> {
   const label = model.path ?? "<model>";
   const perBatch = options.rowsPerBatch ?? 256;
   const maxRows = options.maxRows ?? 2048;
-  const result = new Map<string, { matrix: Float64Array; rows: number }>();
+  const result = new Map<string, LayerHessians>();
   if (targets.length === 0) return result;
-  const accs = targets.map((t) => new HessianAccumulator(t.k + (t.bias ? 1 : 0)));
+  // One accumulator per layer and group.
+  const parts = targets.flatMap((t) => (t.conv ?? [undefined]).map((conv) => ({ t, conv, acc: new HessianAccumulator(t.k + (t.bias ? 1 : 0)) })));
   const tensors = [...new Set(targets.map((t) => t.tensor))];
   const { model: augmented, outputs } = augmentModel(model, tensors, false);
   const raw = new Map(outputs.map((o) => [o.tensor, o.raw!]));
@@ -143,16 +155,15 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
   let batch = 0;
   try {
     for await (const feeds of data) {
-      if (accs.every((a) => a.rows >= maxRows)) break;
+      if (parts.every((p) => p.acc.rows >= maxRows)) break;
       if (options.signal?.aborted) throw options.signal.reason ?? new Error("learned rounding cancelled");
       checkFeeds(feeds, specs, `calibration batch ${batch + 1}`);
       const out = await session.run(feeds, tensors.map((t) => raw.get(t)!));
-      targets.forEach((t, i) => {
-        const acc = accs[i]!;
+      for (const { t, conv, acc } of parts) {
         const want = Math.min(perBatch, maxRows - acc.rows);
-        if (want <= 0) return;
+        if (want <= 0) continue;
         const x = out[raw.get(t.tensor)!]!;
-        const rows = t.conv ? patchRows(x.data as Float32Array, x.dims, t.conv, label, t.tensor) : tokenRows(x.data as Float32Array, x.dims, t.k, label, t.tensor);
+        const rows = conv ? patchRows(x.data as Float32Array, x.dims, conv, label, t.tensor) : tokenRows(x.data as Float32Array, x.dims, t.k, label, t.tensor);
         const step = Math.max(1, Math.floor(rows.count / want));
         const row = new Float64Array(acc.k);
         if (t.bias) row[t.k] = 1;
@@ -161,15 +172,26 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
           rows.fill(r, row);
           acc.addRow(row, `activation "${t.tensor}" (batch ${batch + 1})`);
         }
-      });
+      }
       batch++;
     }
   } finally {
     await session.dispose();
   }
   if (batch === 0) throw new OnnxError("the calibration data is empty: give at least one batch", label);
-  targets.forEach((t, i) => result.set(t.key, { matrix: accs[i]!.matrix(), rows: accs[i]!.rows }));
+  for (const { t, acc } of parts) {
+    const r = result.get(t.key) ?? { matrices: [], rows: 0 };
+    r.matrices.push(acc.matrix());
+    r.rows = Math.max(r.rows, acc.rows);
+    result.set(t.key, r);
+  }
   return result;
+}
+
+/** A layer's Hessians (one per group; one for a MatMul/Gemm) and the rows each was summed over. */
+export interface LayerHessians {
+  matrices: Float64Array[];
+  rows: number;
 }
 
 /** Hessians of one pass over the data stay under this many bytes together; more layers take more passes. */
@@ -187,12 +209,12 @@ export async function forEachLayerHessian(
   targets: readonly LayerTarget[],
   data: CalibrationData,
   options: LayerHessianOptions,
-  use: (target: LayerTarget, matrix: Float64Array, rows: number) => void,
+  use: (target: LayerTarget, hessians: LayerHessians) => void,
 ): Promise<void> {
   const passes: LayerTarget[][] = [];
   let bytes = Infinity;
   for (const t of targets) {
-    const b = (t.k + 1) ** 2 * 8;
+    const b = (t.conv?.length ?? 1) * (t.k + 1) ** 2 * 8;
     if (bytes + b > PASS_BYTES) {
       passes.push([]);
       bytes = 0;
@@ -203,9 +225,9 @@ export async function forEachLayerHessian(
   for (const pass of passes) {
     const h = await collectLayerHessians(model, pass, data, options);
     for (const t of pass) {
-      const { matrix, rows } = h.get(t.key)!;
+      const layer = h.get(t.key)!;
       h.delete(t.key);
-      use(t, matrix, rows);
+      use(t, layer);
     }
   }
 }
@@ -225,10 +247,10 @@ function tokenRows(x: Float32Array, dims: readonly number[], k: number, label: s
  *  (channel, then kernel row, then kernel column). */
 function patchRows(x: Float32Array, dims: readonly number[], g: ConvGeometry, label: string, tensor: string): Rows {
   const spatial = dims.length - 2;
-  if ((spatial !== 1 && spatial !== 2) || dims[1] !== g.channels) {
-    throw new OnnxError(`Conv input "${tensor}" has shape [${dims.join(", ")}]; expected [N, ${g.channels}, …] with 1 or 2 spatial axes`, label);
+  if ((spatial !== 1 && spatial !== 2) || dims[1] !== g.inChannels) {
+    throw new OnnxError(`Conv input "${tensor}" has shape [${dims.join(", ")}]; expected [N, ${g.inChannels}, …] with 1 or 2 spatial axes`, label);
   }
-  const [b, c] = [dims[0]!, dims[1]!];
+  const [b, cIn, c, c0] = [dims[0]!, dims[1]!, g.channels, g.channelOffset];
   const [h, w] = spatial === 1 ? [1, dims[2]!] : [dims[2]!, dims[3]!];
   const [kh, kw] = g.kernel;
   const [sh, sw] = g.strides;
@@ -253,7 +275,7 @@ function patchRows(x: Float32Array, dims: readonly number[], g: ConvGeometry, la
       const ox = r % ow;
       let i = 0;
       for (let ch = 0; ch < c; ch++) {
-        const base = (n * c + ch) * plane;
+        const base = (n * cIn + c0 + ch) * plane;
         for (let ky = 0; ky < kh; ky++) {
           const y = oy * sh - pt + ky * dh;
           for (let kx = 0; kx < kw; kx++, i++) {

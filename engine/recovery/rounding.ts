@@ -11,7 +11,7 @@ import { Model } from "../onnx/model";
 import { attrFloat, attrInt } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { roundHalfEven } from "../quant/math";
-import { gptqRound, outputSqnrDb } from "../lowbit/gptq";
+import { gptqRoundGroups, outputSqnrDbGroups } from "../lowbit/gptq";
 import { convGeometry, forEachLayerHessian, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
 import { floatInit, producerOf, readerCount } from "./tensors";
 
@@ -100,8 +100,8 @@ export async function refineRounding(float: Model, quantized: Model, data: Calib
   }
   let done = 0;
   const byKey = new Map(sites.map((s) => [s.target.key, s]));
-  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, (t, matrix, rows) => {
-    report.layers.push(round(g, byKey.get(t.key)!, matrix, rows, options.damping));
+  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, (t, { matrices, rows }) => {
+    report.layers.push(round(g, byKey.get(t.key)!, matrices, rows, options.damping));
     options.onProgress?.(++done, sites.length);
   });
   const mean = (f: (l: RoundedLayer) => number) => report.layers.reduce((a, l) => a + f(l), 0) / report.layers.length;
@@ -126,7 +126,7 @@ function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized"
   let nOut: number;
   let at: Site["at"];
   let axis: number;
-  let conv: ConvGeometry | undefined;
+  let conv: ConvGeometry[] | undefined;
   if (n.opType === "Conv") {
     const geo = convGeometry(n, dims);
     if (typeof geo === "string") return geo;
@@ -175,7 +175,7 @@ function biasOf(g: GraphProto, n: NodeProto): Site["bias"] {
   return floatInit(g, b) ? { kind: "float", name: b } : undefined;
 }
 
-function round(g: GraphProto, s: Site, h: Float64Array, rows: number, damping: number | undefined): RoundedLayer {
+function round(g: GraphProto, s: Site, h: Float64Array[], rows: number, damping: number | undefined): RoundedLayer {
   const { k, n } = s;
   const kk = k + (s.bias ? 1 : 0);
   const stored = readTensor(s.codes).data as Int8Array | Uint8Array;
@@ -189,7 +189,7 @@ function round(g: GraphProto, s: Site, h: Float64Array, rows: number, damping: n
   const before = new Float64Array(kk * n);
   for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) before[r * n + c] = (stored[s.at(r, c)]! - s.zp[c]!) * s.scale[c]!;
   if (s.bias) before.set(biasValues(g, s), k * n);
-  const { values } = gptqRound(s.w, kk, n, h, (x, _r, c) => toGrid(x, c), { damping, floatRows: s.bias ? 1 : 0 }, s.codes.name);
+  const values = gptqRoundGroups(s.w, kk, n, h, (x, _r, c) => toGrid(x, c), { damping, floatRows: s.bias ? 1 : 0 }, s.codes.name);
   const next = s.codes.dataType === DataType.INT8 ? new Int8Array(stored.length) : new Uint8Array(stored.length);
   let changed = 0;
   for (let r = 0; r < k; r++) {
@@ -227,8 +227,8 @@ function round(g: GraphProto, s: Site, h: Float64Array, rows: number, damping: n
     k,
     n,
     ...(bias && { bias }),
-    beforeDb: outputSqnrDb(s.w, before, h, kk, n),
-    afterDb: outputSqnrDb(s.w, after, h, kk, n),
+    beforeDb: outputSqnrDbGroups(s.w, before, h, kk, n),
+    afterDb: outputSqnrDbGroups(s.w, after, h, kk, n),
     changed: changed / (k * n),
     rows,
   };

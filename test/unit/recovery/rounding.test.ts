@@ -84,7 +84,8 @@ test("the sampled im2col Hessian is the Conv's: wᵀHw per output channel equals
   const data = [{ x: { data: rand(2 * 3 * 7 * 6, 12), dims: [2, 3, 7, 6] } }];
   const geo = convGeometry(m.graph.node[0]!, [4, 3, 3, 3]);
   assert.ok(typeof geo !== "string");
-  const h = (await collectLayerHessians(m, [{ key: "conv", tensor: "x", k: 27, conv: geo, bias: false }], data, { rowsPerBatch: 1000 })).get("conv")!;
+  const got = (await collectLayerHessians(m, [{ key: "conv", tensor: "x", k: 27, conv: geo, bias: false }], data, { rowsPerBatch: 1000 })).get("conv")!;
+  const h = { matrix: got.matrices[0]!, rows: got.rows };
   const y = await outputs(m, data);
   assert.equal(h.rows, y.length / 4, "every output position once");
   const w = rand(4 * 27, 11);
@@ -95,7 +96,29 @@ test("the sampled im2col Hessian is the Conv's: wᵀHw per output channel equals
     for (let i = 0; i < y.length; i++) if (Math.floor(i / 16) % 4 === c) sum += y[i]! ** 2;
     assert.ok(Math.abs(quad - sum) < 1e-4 * sum, `channel ${c}: ${quad} vs ${sum}`);
   }
-  assert.match(String(convGeometry(makeNode("Conv", ["x", "W"], ["y"], { attributes: [attr.int("group", 2)] }), [4, 1, 3, 3])), /grouped Conv/);
+  assert.match(String(convGeometry(makeNode("Conv", ["x", "W"], ["y"], { attributes: [attr.int("group", 3)] }), [4, 1, 3, 3])), /group 3 does not divide its 4 output channels/);
+});
+
+test("a grouped Conv gets one Hessian per group, from its own input channels", async () => {
+  const w = rand(4 * 2 * 9, 13);
+  const m = model(
+    [makeNode("Conv", ["x", "W"], ["y"], { name: "conv", attributes: [attr.int("group", 2), attr.ints("pads", [1, 1, 1, 1])] })],
+    ["x", [1, 4, 5, 5]],
+    ["y", [1, 4, 5, 5]],
+    [init("W", [4, 2, 3, 3], w)],
+  );
+  const data = [{ x: { data: rand(100, 14), dims: [1, 4, 5, 5] } }];
+  const geo = convGeometry(m.graph.node[0]!, [4, 2, 3, 3]);
+  assert.ok(typeof geo !== "string" && geo.length === 2);
+  const got = (await collectLayerHessians(m, [{ key: "conv", tensor: "x", k: 18, conv: geo, bias: false }], data, { rowsPerBatch: 1000 })).get("conv")!;
+  const y = await outputs(m, data);
+  for (let c = 0; c < 4; c++) {
+    const h = got.matrices[Math.floor(c / 2)]!;
+    let quad = 0;
+    for (let i = 0; i < 18; i++) for (let j = 0; j < 18; j++) quad += w[c * 18 + i]! * h[i * 18 + j]! * w[c * 18 + j]!;
+    const sum = y.subarray(c * 25, (c + 1) * 25).reduce((a, v) => a + v * v, 0);
+    assert.ok(Math.abs(quad - sum) < 1e-4 * sum, `channel ${c}: ${quad} vs ${sum}`);
+  }
 });
 
 test("refineRounding (static INT8): the outputs get closer to float, only weight codes and bias codes change, in range", async () => {
@@ -121,6 +144,24 @@ test("refineRounding (static INT8): the outputs get closer to float, only weight
   const inFloat = await refineRounding(float, q, calib, { inputs: "float" });
   assert.equal(inFloat.report.inputs, "float");
   assert.ok(inFloat.report.layers[0]!.afterDb > inFloat.report.layers[0]!.beforeDb);
+});
+
+test("refineRounding on a depthwise Conv: each channel fitted on its own input", async () => {
+  const m = model(
+    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "dw", attributes: [attr.int("group", CIN), attr.ints("pads", [1, 1, 1, 1])] })],
+    ["x", [4, CIN, 10, 10]],
+    ["y", [4, CIN, 10, 10]],
+    [init("W", [CIN, 1, 3, 3], rand(CIN * 9, 21, -0.5, 0.5)), init("B", [CIN], rand(CIN, 22, -0.1, 0.1))],
+  );
+  const calib = correlated([4, CIN, 10, 10], 8, 4);
+  const { float, q } = await quantize(m, calib, { perChannel: false });
+  const { model: r, report } = await refineRounding(float, q, calib);
+  assert.deepEqual(report.skipped, []);
+  const l = report.layers[0]!;
+  assert.ok(l.afterDb > l.beforeDb, `layer ${l.beforeDb.toFixed(1)} → ${l.afterDb.toFixed(1)} dB`);
+  const evalData = correlated([4, CIN, 10, 10], 4, 903);
+  const [s0, s1] = [await outputSqnr(m, q, evalData), await outputSqnr(m, r, evalData)];
+  assert.ok(s1 > s0, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
 });
 
 test("refineRounding says why a layer keeps nearest rounding, and refuses a model without quantized weights", async () => {
