@@ -88,6 +88,7 @@ body { margin: 0; padding-bottom: 8px; box-sizing: border-box; display: flex; fl
 .q-int4 > .node-box, .swatch.q-int4 { fill: var(--vscode-charts-orange, #d18616); background: var(--vscode-charts-orange, #d18616); fill-opacity: 0.35; }
 .q-fp4 > .node-box, .swatch.q-fp4 { fill: var(--vscode-charts-yellow, #cca700); background: var(--vscode-charts-yellow, #cca700); fill-opacity: 0.35; }
 .q-float > .node-box, .swatch.q-float { fill: var(--vscode-editorWidget-background, #8882); background: var(--vscode-editorWidget-background, #8882); }
+.by-sqnr .node.kind-node > .node-box { fill: var(--vscode-editorWidget-background, #8882); fill-opacity: 1; }
 .by-sqnr .node.sqnr-0 > .node-box, .swatch.sqnr-0 { fill: var(--vscode-charts-red, #f14c4c); background: var(--vscode-charts-red, #f14c4c); fill-opacity: 0.55; }
 .by-sqnr .node.sqnr-1 > .node-box, .swatch.sqnr-1 { fill: var(--vscode-charts-orange, #d18616); background: var(--vscode-charts-orange, #d18616); fill-opacity: 0.5; }
 .by-sqnr .node.sqnr-2 > .node-box, .swatch.sqnr-2 { fill: var(--vscode-charts-yellow, #cca700); background: var(--vscode-charts-yellow, #cca700); fill-opacity: 0.45; }

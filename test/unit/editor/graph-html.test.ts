@@ -26,7 +26,7 @@ function editorPage(data: GraphPageData, summary: { header: string; sections: st
 
 test("hostile names, types, attributes and doc strings never become markup in the editor page", () => {
   const m = hostileModel();
-  const data = graphPageData(modelGraph(m), [HOSTILE[0]!, HOSTILE[2]!]);
+  const data = graphPageData(modelGraph(m), [HOSTILE[0]!, HOSTILE[2]!], [HOSTILE[5]!, HOSTILE[6]!]);
   const html = editorPage(data, summaryParts({ fileName: HOSTILE[1]!, fileBytes: 10, summary: summarizeModel(m), trusted: true }));
   // Exactly our two scripts: the JSON data element and the nonce'd module; nothing else can run.
   assert.deepEqual(html.match(/<script[^>]*>/gi), ['<script type="application/json" id="ptq-data">', '<script type="module" nonce="NONCE123" src="vscode-resource:/out/media/graph.js">']);
@@ -48,6 +48,7 @@ test("hostile names, types, attributes and doc strings never become markup in th
   assert.deepEqual(names, HOSTILE);
   assert.equal(back.graph.nodes.find((n) => n.name === HOSTILE[3])!.doc, "</script><img src=x onerror=alert(6)>");
   assert.deepEqual(back.excluded, [HOSTILE[0], HOSTILE[2]]);
+  assert.deepEqual(back.sixteenBit, [HOSTILE[5], HOSTILE[6]]);
 });
 
 test("the graph frame holds no model string: only the summary (escaped) and the JSON data carry them", () => {
