@@ -14,10 +14,14 @@
 // float per frame and per whole sample (a text line), with wall time and measurements per phase.
 //
 //   node --import tsx bench/mixed-precision.ts --corpus ppocr-v3-rec-en [--calib 16] [--samples 4] [--target-sqnr 20] [--remedy float]
+//
+// `--target-agreement PCT` searches for argmax agreement (per sample) instead of SQNR; `--only now` skips the run
+// "as it was". `--convert-ab N` instead times N conversions of random configurations (nodes kept float, some at 16
+// bits) without and with a ConvertCache, interleaved, and checks that both give the same bytes.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { correctness, percentCorrect, searchMixedPrecision, modelOutputs } from "../engine/analysis/sensitivity";
+import { convertMixed, correctness, percentCorrect, searchMixedPrecision, modelOutputs } from "../engine/analysis/sensitivity";
 import { classLabels } from "../engine/analysis/metrics";
 import { pairedProportionDiff, type PairedProportionDiff } from "../engine/analysis/stats";
 import { readNpyTensor } from "../engine/analysis/dataset";
@@ -26,12 +30,12 @@ import { splitRows } from "../engine/calibrate/rows";
 import type { Feeds } from "../engine/data/feeds";
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
-import { calibrate, convert, prepare, release } from "../engine/quant/index";
+import { calibrate, convert, ConvertCache, prepare, release, type PreparedModel } from "../engine/quant/index";
 import { takeBatches } from "../engine/analysis/analyze";
 import { allSamples, rotatedSet } from "../test/slow/rotation";
 import { byId, loadCatalog, modelPath } from "./corpus/catalog";
 import { FrontEnd, makeSamples } from "./corpus/inputs";
-import { argmaxAgreement, comparedTensors, outputSqnr, type Progress, type SearchOptions } from "../engine/analysis/sensitivity";
+import { argmaxAgreement, comparedTensors, outputSqnr, type AccuracyTarget, type Progress, type SearchOptions } from "../engine/analysis/sensitivity";
 
 const FIX = path.join(__dirname, "..", "test", "fixtures");
 const arg = (name: string, fallback: string) => {
@@ -74,6 +78,9 @@ async function corpus(id: string): Promise<void> {
   const nCalib = Number(arg("calib", "16"));
   const nData = Number(arg("samples", "4"));
   const minDb = Number(arg("target-sqnr", "20"));
+  const agreement = arg("target-agreement", "");
+  const target: AccuracyTarget = agreement ? { kind: "agreement", minPct: Number(agreement) } : { kind: "sqnr", minDb };
+  const unit = agreement ? "%" : "dB";
   const remedy = arg("remedy", "float") as "auto" | "int16" | "float";
   const samples = await makeSamples(m, nCalib + nData, 7, new FrontEnd(catalog));
   const feeds = samples.map((s): Feeds => Object.fromEntries(Object.entries(s).map(([k, t]) => [k, { type: t.data instanceof BigInt64Array ? ("int64" as const) : ("float32" as const), ...t }])));
@@ -82,7 +89,9 @@ async function corpus(id: string): Promise<void> {
   await calibrate(prepared, feeds.slice(0, nCalib));
   await release(prepared);
   const data = feeds.slice(nCalib);
-  process.stdout.write(`${id}: ${prepared.model.graph.node.length} nodes, calibrated on ${nCalib} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s; search on ${nData}, target ${minDb} dB, remedy ${remedy}\n`);
+  const ab = Number(arg("convert-ab", "0"));
+  if (ab > 0) return convertAb(prepared, ab);
+  process.stdout.write(`${id}: ${prepared.model.graph.node.length} nodes, calibrated on ${nCalib} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s; search on ${nData}, target ${agreement ? `${agreement} % agreement` : `${minDb} dB`}, remedy ${remedy}\n`);
   const logits = comparedTensors(prepared.model, "logits");
   const [refLogits, refOutputs] = [await modelOutputs(prepared.model, data, {}, logits), await modelOutputs(prepared.model, data)];
   const judge = async (model: Model) => {
@@ -97,24 +106,51 @@ async function corpus(id: string): Promise<void> {
     ["as it was (restore-one, graph outputs, no floor)", { rankMethod: "restore-one", yardstick: "outputs", minInt8WeightShare: 0 }],
     ["as it is (defaults)", {}],
   ];
-  for (const [label, options] of runs) {
+  for (const [label, options] of arg("only", "") === "now" ? runs.slice(1) : runs) {
     const phases = new Map<string, number>();
     let last: Progress | undefined;
     const t = performance.now();
-    const r = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb }, { ...options, remedy, onProgress: (_d, _t, p) => ((last = p), phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1)) });
+    const r = await searchMixedPrecision(prepared, data, target, { ...options, remedy, onProgress: (_d, _t, p) => ((last = p), phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1)) });
     const seconds = (performance.now() - t) / 1000;
     const j = await judge(r.model);
     const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
     process.stdout.write(
       [
-        `  ${label}: ${seconds.toFixed(0)} s (${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)`,
-        `    target ${r.chosen.met ? "met" : "NOT met"}: ${r.chosen.keptFloat.length} float + ${r.chosen.int16.length} 16-bit of ${r.ranking.layers.length} quantized nodes, ${(100 * r.chosen.int8WeightShare).toFixed(1)} % of weights int8, its own metric ${f(r.chosen.metric)} dB`,
+        `  ${label}: ${seconds.toFixed(0)} s (${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)` +
+          `; converting ${r.timing.convert.toFixed(0)} s, running ${r.timing.run.toFixed(0)} s, ${r.timing.measurements} measurements`,
+        `    target ${r.chosen.met ? "met" : "NOT met"}: ${r.chosen.keptFloat.length} float + ${r.chosen.int16.length} 16-bit of ${r.ranking.layers.length} quantized nodes, ${(100 * r.chosen.int8WeightShare).toFixed(1)} % of weights int8, its own metric ${f(r.chosen.metric)} ${unit}`,
         `    judged alike: logits SQNR ${f(j.logitsSqnrDb)} dB, argmax agreement ${j.framesAgree.toFixed(1)} % of frames, ${j.linesAgree.toFixed(1)} % of lines`,
         `    steps (float nodes → metric): ${r.steps.map((s) => `${s.keptFloat.length + s.int16.length}→${f(s.metric)}`).join("  ")}`,
         `    ranked first: ${r.ranking.layers.slice(0, 8).map((l) => `${l.node} (${l.gainDb >= 0 ? "+" : ""}${l.gainDb.toFixed(2)})`).join(", ")}`,
       ].join("\n") + "\n",
     );
   }
+}
+
+/** Conversions of random configurations without and with a cache, interleaved (see the top of this file). */
+async function convertAb(prepared: PreparedModel, n: number): Promise<void> {
+  const nodes = (await convert(prepared)).summary.quantized.map((q) => q.name);
+  let seed = 11;
+  const pick = (share: number) => nodes.filter(() => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) < share);
+  const cache = new ConvertCache();
+  const ms = { fresh: 0, cached: 0 };
+  for (let i = 0; i < n; i++) {
+    const mix = { keepFloat: pick(0.2), int16: i % 2 ? pick(0.1) : [] };
+    const time = async (c?: ConvertCache) => {
+      const t = performance.now();
+      const { model } = await convertMixed(prepared, mix, c);
+      return { ms: performance.now() - t, bytes: Buffer.from(model.toBytes()) };
+    };
+    // Alternate which goes first, so neither always runs on a warmer heap.
+    const [a, b] = i % 2 ? [await time(cache), await time()] : [await time(), await time(cache)].reverse();
+    if (!a.bytes.equals(b.bytes)) throw new Error(`configuration ${i}: the cached conversion differs from a fresh one`);
+    ms.cached += a.ms;
+    ms.fresh += b.ms;
+  }
+  process.stdout.write(
+    `${n} conversions (${nodes.length} quantized nodes; ~20 % float, every other one ~10 % at 16 bits), interleaved, same bytes: ` +
+      `fresh ${(ms.fresh / n).toFixed(0)} ms, cached ${(ms.cached / n).toFixed(0)} ms each (${(ms.fresh / ms.cached).toFixed(2)}×; cache ${cache.hits} hits, ${cache.misses} misses)\n`,
+  );
 }
 
 async function main() {

@@ -7,14 +7,14 @@
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { PreparedModel } from "../quant/index";
-import { convert } from "../quant/index";
+import { convert, ConvertCache } from "../quant/index";
 import { MIN_INT8_WEIGHT_SHARE } from "../quant/options";
 import { createMeasurer, type Measured } from "./search/measure";
 import { binarySearchSteps, ProgressClock } from "./search/progress";
 import { comparedTensors } from "./search/outputs";
 import { byInt16Gain, checkRankable, rankNodes, sqnrScore, type RankMethod, type SensitivityOptions } from "./search/rank";
-import { prefixSearch } from "./search/strategy";
-import type { AccuracyTarget, Remedy, SearchStep, SensitivityRanking } from "./search/types";
+import { greedySearch, prefixSearch } from "./search/strategy";
+import type { AccuracyTarget, ConvertRunSeconds, Remedy, SearchStep, SensitivityRanking } from "./search/types";
 import { pairedProportionDiff } from "./stats";
 
 export { convertExcluding, convertMixed, type MixConfig } from "./search/mixed-model";
@@ -22,7 +22,7 @@ export { argmaxAgreement, correctness, modelOutputs, outputSqnr, percentCorrect,
 export { comparedTensors, type Yardstick } from "./search/outputs";
 export type { Progress } from "./search/progress";
 export { byInt16Gain, rankSensitivity, type RankMethod, type SensitivityOptions } from "./search/rank";
-export type { AccuracyTarget, LayerSensitivity, Remedy, SearchStep, SensitivityRanking } from "./search/types";
+export type { AccuracyTarget, ConvertRunSeconds, LayerSensitivity, Remedy, SearchStep, SensitivityRanking } from "./search/types";
 
 export interface SearchOptions extends SensitivityOptions {
   /**
@@ -52,6 +52,16 @@ export interface SearchOptions extends SensitivityOptions {
    * alone), so anything but "float" measures every node twice.
    */
   remedy?: Remedy | "auto";
+  /**
+   * Greedy re-ranking after the prefix search (search/strategy's greedySearch), for when errors compound and the
+   * one-shot ranking misorders the nodes: from nothing kept float, each step measures the next `window` candidates
+   * (default 4) on top of those accepted, accepts the one that raises the metric most (never one that lowers it)
+   * and re-ranks; it stops after `budget` configurations (default 24), and is taken when it meets the target with
+   * fewer float nodes than the prefix search changed (or when that met nothing). It runs only where the ranking
+   * shows it misorders: the prefix search met nothing, or one of its prefixes measured no better than a shorter one.
+   * Float candidates only (the float remedy, and auto's float part). `false` turns it off.
+   */
+  greedy?: false | { budget?: number; window?: number };
   /** Called after each search step (each candidate measured on the full data), with that step. */
   onStep?(step: SearchStep): void;
   /**
@@ -83,6 +93,8 @@ export interface MixedPrecisionResult {
   model: Model;
   /** The float model's size, and its latency with options.tradeoff: the trade-off table's first row. */
   float: { bytes: number; latencyMs?: number };
+  /** Where the time went: wall seconds in all, converting and running configurations, and measurements made. */
+  timing: ConvertRunSeconds & { total: number; measurements: number };
 }
 
 /**
@@ -101,15 +113,25 @@ export async function searchMixedPrecision(
   const minShare = options.minInt8WeightShare ?? MIN_INT8_WEIGHT_SHARE;
   if (!(minShare >= 0 && minShare <= 1)) throw new Error(`minInt8WeightShare: ${minShare} must be between 0 and 1`);
   const rankInt16 = remedy !== "float";
+  const greedy = options.greedy === false ? undefined : { budget: options.greedy?.budget ?? 24, window: options.greedy?.window ?? 4 };
+  if (greedy && !(Number.isInteger(greedy.budget) && greedy.budget >= 0 && Number.isInteger(greedy.window) && greedy.window >= 1))
+    throw new Error(`greedy: budget ${greedy.budget} and window ${greedy.window} must be whole numbers, budget ≥ 0 and window ≥ 1`);
   checkRankable(prepared, options.rankData ?? data, "searchMixedPrecision");
-  const quantized = (await convert(prepared)).summary.quantized;
+  const start = performance.now();
+  // Every conversion of the search shares what does not change between configurations (quant's ConvertCache).
+  const cache = new ConvertCache();
+  const seconds: ConvertRunSeconds = { convert: 0, run: 0 };
+  const quantized = (await convert(prepared, { cache })).summary.quantized;
   const nodes = quantized.length;
   // Rank: a baseline and one or two measurements per node; search: a binary search per remedy (a third when "auto"
-  // combines them).
+  // combines them); greedy, when it runs, grows the total.
   const searchSteps = (remedy === "auto" ? 3 : 1) * binarySearchSteps(nodes);
-  const clock = new ProgressClock(1 + nodes * (rankInt16 ? 2 : 1) + searchSteps, (p) => options.onProgress?.(p.done, p.total, p));
+  let measurements = 0;
+  const clock = new ProgressClock(1 + nodes * (rankInt16 ? 2 : 1) + searchSteps, (p) => ((measurements = p.done), options.onProgress?.(p.done, p.total, p)));
   const measurer = await createMeasurer(prepared, data, target, {
     ...options,
+    cache,
+    seconds,
     onMeasured: (step) => {
       clock.tick("search");
       options.onStep?.(step);
@@ -118,14 +140,23 @@ export async function searchMixedPrecision(
   // The float model's outputs on the search data serve the ranking too when it ranks on that data, comparing the
   // same tensors (an agreement target compares the graph outputs, the ranking the yardstick's).
   const same = !options.rankData && measurer.tensors.join("\0") === comparedTensors(prepared.model, options.yardstick).join("\0");
-  const score = await sqnrScore(prepared, options.rankData ?? data, options, same ? measurer.reference : undefined);
+  const score = await sqnrScore(prepared, options.rankData ?? data, options, same ? measurer.reference : undefined, { cache, seconds });
   const ranking = await rankNodes(quantized, score, { ...options, rankInt16, method: options.rankMethod ?? "quantize-one", clock });
 
   const { float: candidates, overBudget } = withinBudget(ranking.layers.map((l) => l.node), measurer.weights, (1 - minShare) * measurer.totalWeights);
   // 16-bit activations keep every weight int8, so every ranked node is a candidate for them, in the order of what
   // 16 bits alone gain; float only those within the weight budget, in the order of what float gains.
   const int16 = byInt16Gain(ranking.layers).map((l) => l.node);
-  const chosen = await prefixSearch(remedy, { float: candidates, int16 }, measurer.measure);
+  let chosen = await prefixSearch(remedy, { float: candidates, int16 }, measurer.measure);
+  const changed = chosen.keptFloat.length + chosen.int16.length;
+  const maxNodes = chosen.met ? changed - 1 : candidates.length;
+  // Greedy only where the ranking shows it misorders: the target unmet, or a longer prefix measured no better than
+  // a shorter one (the nodes added gained nothing: errors compound or cancel). Otherwise its budget would be spent
+  // confirming the prefix.
+  if (greedy && remedy !== "int16" && greedy.budget > 0 && maxNodes > 0 && (!chosen.met || notMonotone(measurer.measured))) {
+    const g = await greedySearch(candidates, measurer.measure, { ...greedy, maxNodes });
+    if (g.met && (!chosen.met || g.keptFloat.length < changed)) chosen = g;
+  }
   clock.finish();
   const warnings = target.kind === "drop" ? dropWarnings(target.maxPp, measurer.floatOk!, chosen) : [];
 
@@ -150,6 +181,7 @@ export async function searchMixedPrecision(
     warnings,
     model: chosen.model,
     float,
+    timing: { total: (performance.now() - start) / 1000, ...seconds, measurements },
   };
 }
 
@@ -163,6 +195,20 @@ const stepOf = ({ remedy, keptFloat, int16, metric, met, int8WeightShare, bytes,
   bytes,
   latencyMs,
 });
+
+/**
+ * Whether a float-only configuration that missed the target measured no better than one with fewer float nodes
+ * (the prefix search's prefixes of one ranking).
+ */
+function notMonotone(measured: readonly Measured[]): boolean {
+  const float = measured.filter((m) => m.int16.length === 0 && !m.met).sort((a, b) => a.keptFloat.length - b.keptFloat.length);
+  let best = -Infinity;
+  for (const m of float) {
+    if (m.metric <= best) return true;
+    best = Math.max(best, m.metric);
+  }
+  return false;
+}
 
 /** The ranked nodes whose float weights fit `budget` parameters together, in order; the others are over budget. */
 function withinBudget(ranked: readonly string[], weights: ReadonlyMap<string, number>, budget: number): { float: string[]; overBudget: string[] } {

@@ -8,7 +8,7 @@ import { Calibrator, type AutoCandidate, type AutoChoice, type CollectOptions, t
 import { createSession } from "../runtime/session";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
-import { QdqRewriter } from "./qdq";
+import { ConvertCache, QdqRewriter } from "./qdq";
 import { lowerToQOperator } from "./qoperator";
 import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
@@ -183,14 +183,26 @@ export interface Quantized {
   readonly summary: QuantizationSummary;
 }
 
+export { ConvertCache };
+
+export interface ConvertOptions {
+  /**
+   * Keeps what does not change between conversions of this PreparedModel's model (weights decoded, their
+   * parameters and quantized values): one cache per prepared model, for callers that convert it many times under
+   * other configurations (the mixed-precision search). The output is the same bytes with or without it.
+   */
+  cache?: ConvertCache;
+}
+
 /** The quantized model (QDQ, or QOperator when the config asks for it) and its summary; `prepared` is not changed,
- *  so a search may convert it under many configurations. */
-export async function convert(prepared: PreparedModel): Promise<Quantized> {
+ *  so a search may convert it under many configurations (with options.cache, faster). */
+export async function convert(prepared: PreparedModel, options: ConvertOptions = {}): Promise<Quantized> {
+  options.cache?.bind(prepared.model);
   const copy = prepared.model.clone();
   const { config, keptFloat } = floatWhereNonFinite(prepared);
   // Annotate the copy again (deterministic) so marks point at the copy's nodes.
   const marks = annotateGraph(copy.graph, config);
-  const rewriter = new QdqRewriter(copy.proto, marks, rangesForWidths(prepared, config), config);
+  const rewriter = new QdqRewriter(copy.proto, marks, rangesForWidths(prepared, config), config, options.cache);
   rewriter.run();
   const summary = rewriter.summary;
   summary.warnings.push(...prepared.warnings);

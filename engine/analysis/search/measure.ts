@@ -3,11 +3,11 @@
 // configuration is measured once; asking again returns the same measurement.
 import type { Feeds } from "../../data/feeds";
 import type { Model } from "../../onnx/model";
-import type { PreparedModel } from "../../quant/index";
+import type { ConvertCache, PreparedModel } from "../../quant/index";
 import { classLabels } from "../metrics";
 import { convertMixed, weightParams, type MixConfig } from "./mixed-model";
 import { argmaxAgreement, comparedTensors, correctness, modelOutputs, outputSqnr, percentCorrect, type BatchOutput, type RunOptions, type Yardstick } from "./outputs";
-import type { AccuracyTarget, SearchStep } from "./types";
+import type { AccuracyTarget, ConvertRunSeconds, SearchStep } from "./types";
 
 /** A measured configuration: its step, its model and (drop, agreement targets) which samples it gets right. */
 export type Measured = SearchStep & { model: Model; ok?: Uint8Array };
@@ -26,6 +26,8 @@ export interface Measurer {
   /** Parameter count of each node's weights, and of all of them. */
   readonly weights: ReadonlyMap<string, number>;
   readonly totalWeights: number;
+  /** Wall seconds spent converting configurations and running them (session creation included), so far. */
+  readonly seconds: ConvertRunSeconds;
 }
 
 export interface MeasureOptions extends RunOptions {
@@ -35,6 +37,10 @@ export interface MeasureOptions extends RunOptions {
   signal?: AbortSignal;
   /** Called after each new configuration is measured. */
   onMeasured?(step: SearchStep): void;
+  /** The search's ConvertCache, shared with its other conversions of `prepared`. */
+  cache?: ConvertCache;
+  /** Where to add the seconds spent converting and running (a fresh count by default). */
+  seconds?: ConvertRunSeconds;
 }
 
 export async function createMeasurer(prepared: PreparedModel, data: readonly Feeds[], target: AccuracyTarget, options: MeasureOptions = {}): Promise<Measurer> {
@@ -49,13 +55,18 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
   const totalWeights = [...weights.values()].reduce((a, b) => a + b, 0) || 1;
   const cache = new Map<string, Promise<Measured>>();
   const measured: Measured[] = [];
+  const seconds = options.seconds ?? { convert: 0, run: 0 };
 
   const run = async (config: MixConfig): Promise<Measured> => {
     options.signal?.throwIfAborted();
     const keptFloat = [...config.keepFloat];
     const int16 = [...config.int16];
-    const { model } = await convertMixed(prepared, { keepFloat: keptFloat, int16 });
+    const t0 = performance.now();
+    const { model } = await convertMixed(prepared, { keepFloat: keptFloat, int16 }, options.cache);
+    const t1 = performance.now();
     const outs = await modelOutputs(model, data, options, tensors);
+    seconds.convert += (t1 - t0) / 1000;
+    seconds.run += (performance.now() - t1) / 1000;
     const ok = labels ? correctness(outs, labels) : target.kind === "agreement" ? argmaxAgreement(reference, outs, target.per ?? "sample") : undefined;
     const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : target.kind === "drop" ? floatMetric! - metric <= target.maxPp : metric >= target.minPct;
@@ -72,5 +83,5 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
     if (!m) cache.set(key, (m = run(config)));
     return m;
   };
-  return { measure, measured, reference, tensors, floatOk, floatMetric, weights, totalWeights };
+  return { measure, measured, reference, tensors, floatOk, floatMetric, weights, totalWeights, seconds };
 }

@@ -1,8 +1,9 @@
 // The conversion a mixed-precision configuration asks for: the calibrated PreparedModel converted again with some
 // nodes kept in float and others given 16-bit activations (their weights stay int8). One calibration serves every
 // configuration; nothing is re-prepared.
-import type { PreparedModel, Quantized } from "../../quant/index";
+import type { ConvertCache, PreparedModel, Quantized } from "../../quant/index";
 import { convert } from "../../quant/index";
+import type { Annotations } from "../../quant/annotate";
 import type { QType } from "../../quant/math";
 import { annotateGraph } from "../../quant/registry";
 
@@ -19,25 +20,20 @@ export async function convertExcluding(prepared: PreparedModel, keepFloat: reado
   return convertMixed(prepared, { keepFloat });
 }
 
-/** convert() with extra nodes kept in float and others given 16-bit activations (their weights stay int8). */
-export async function convertMixed(prepared: PreparedModel, mix: Partial<MixConfig>): Promise<Quantized> {
+/**
+ * convert() with extra nodes kept in float and others given 16-bit activations (their weights stay int8). A search
+ * that converts one prepared model many times passes one `cache` for all of them (quant's ConvertCache).
+ */
+export async function convertMixed(prepared: PreparedModel, mix: Partial<MixConfig>, cache?: ConvertCache): Promise<Quantized> {
   const { overrides } = prepared.config;
   const wide = widen(prepared.config.activationType);
   const sixteen = Object.fromEntries(sixteenBitTensors(prepared, mix.int16 ?? []).map((t) => [t, { ...overrides[t], type: wide }]));
-  return convert({ ...prepared, config: { ...withFloat(prepared, mix.keepFloat ?? []), overrides: { ...overrides, ...sixteen } } });
+  return convert({ ...prepared, config: { ...withFloat(prepared, mix.keepFloat ?? []), overrides: { ...overrides, ...sixteen } } }, { cache });
 }
 
 /** The prepared config with `keepFloat` added to its exclusions. */
 function withFloat(prepared: PreparedModel, keepFloat: readonly string[]): PreparedModel["config"] {
   return { ...prepared.config, exclude: [...prepared.config.exclude, ...keepFloat] };
-}
-
-/**
- * Whether the configuration leaves no node quantized (its model is the float one), found by annotating the graph
- * only: asking a node that quantizes only beside quantized neighbours (an Add, a Reshape) to quantize alone.
- */
-export function quantizesNothing(prepared: PreparedModel, mix: Partial<MixConfig>): boolean {
-  return annotateGraph(prepared.model.graph, withFloat(prepared, mix.keepFloat ?? [])).nodes.size === 0;
 }
 
 function widen(t: QType): QType {
@@ -53,7 +49,7 @@ function widen(t: QType): QType {
 function sixteenBitTensors(prepared: PreparedModel, nodes: readonly string[]): string[] {
   if (nodes.length === 0) return [];
   const graph = prepared.model.graph;
-  const marks = annotateGraph(graph, prepared.config);
+  const marks = defaultMarks(prepared);
   const constants = new Set(graph.initializer.map((t) => t.name));
   const wanted = new Set(nodes);
   const out = new Set<string>();
@@ -71,6 +67,14 @@ function sixteenBitTensors(prepared: PreparedModel, nodes: readonly string[]): s
     }
   }
   return [...out];
+}
+
+/** The prepared model's own annotation, made once per PreparedModel (its config and graph do not change). */
+const marksOf = new WeakMap<PreparedModel, Annotations>();
+function defaultMarks(prepared: PreparedModel): Annotations {
+  let m = marksOf.get(prepared);
+  if (!m) marksOf.set(prepared, (m = annotateGraph(prepared.model.graph, prepared.config)));
+  return m;
 }
 
 /** Weight parameter count per node (its constant inputs), for the int8 share of a mixed model. */

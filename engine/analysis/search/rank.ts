@@ -6,11 +6,11 @@
 // PP-OCRv3's recogniser the six nodes that cost most ranked among the last: docs/mixed-precision.md). Quantize-one
 // sees each against a clean background, so what else is quantized cannot mask it.
 import type { Feeds } from "../../data/feeds";
-import { convert, type PreparedModel } from "../../quant/index";
-import { convertMixed, quantizesNothing, type MixConfig } from "./mixed-model";
+import { convert, type ConvertCache, type PreparedModel } from "../../quant/index";
+import { convertMixed, type MixConfig } from "./mixed-model";
 import { comparedTensors, modelOutputs, outputSqnr, type BatchOutput, type RunOptions, type Yardstick } from "./outputs";
 import { ProgressClock, type Progress } from "./progress";
-import type { LayerSensitivity, SensitivityRanking } from "./types";
+import type { ConvertRunSeconds, LayerSensitivity, SensitivityRanking } from "./types";
 
 export interface SensitivityOptions extends RunOptions {
   /** What is compared (default "auto": the logits a final Softmax reads, the graph outputs otherwise). */
@@ -84,19 +84,31 @@ function predictGains(layers: LayerSensitivity[], baselineDb: number): void {
 
 /**
  * SQNR of each configuration's compared tensors (options.yardstick) against the float model's on `data` (computed
- * once unless given).
+ * once unless given). `shared`: the search's ConvertCache (shared with its other conversions), and where to add the
+ * seconds spent converting and running.
  */
 export async function sqnrScore(
   prepared: PreparedModel,
   data: readonly Feeds[],
   options: RunOptions & { yardstick?: Yardstick } = {},
   reference?: BatchOutput[][],
+  shared: { cache?: ConvertCache; seconds?: ConvertRunSeconds } = {},
 ): Promise<Score> {
   const tensors = comparedTensors(prepared.model, options.yardstick);
   const ref = reference ?? (await modelOutputs(prepared.model, data, options, tensors));
   // A configuration that quantizes nothing (a node that only quantizes beside its neighbours, asked to quantize
-  // alone) is the float model: no conversion or run needed.
-  return async (config) => (quantizesNothing(prepared, config) ? Infinity : outputSqnr(ref, await modelOutputs((await convertMixed(prepared, config)).model, data, options, tensors)));
+  // alone) is the float model: its conversion says so, and it is not run.
+  const seconds = shared.seconds ?? { convert: 0, run: 0 };
+  return async (config) => {
+    const t0 = performance.now();
+    const { model, summary } = await convertMixed(prepared, config, shared.cache);
+    const t1 = performance.now();
+    seconds.convert += (t1 - t0) / 1000;
+    if (summary.quantized.length === 0) return Infinity;
+    const outs = await modelOutputs(model, data, options, tensors);
+    seconds.run += (performance.now() - t1) / 1000;
+    return outputSqnr(ref, outs);
+  };
 }
 
 export async function rankSensitivity(

@@ -13,6 +13,20 @@ export interface Verdict {
 
 export type Measure<M extends Verdict> = (config: MixConfig) => Promise<M>;
 
+/** A verdict with the measured metric (higher is better), which greedy re-ranking compares. */
+export interface Scored extends Verdict {
+  metric: number;
+}
+
+export interface GreedyLimits {
+  /** Configurations greedy may ask for (one the prefix search measured already costs no time). */
+  budget: number;
+  /** Candidates measured on top of the accepted nodes at each step: the head of the current order. */
+  window: number;
+  /** Stop once this many nodes are float without meeting the target (a known answer keeps one more). */
+  maxNodes: number;
+}
+
 export interface PrefixCandidates {
   /** Nodes the float remedy may keep float, most sensitive first (already within any weight budget). */
   float: readonly string[];
@@ -59,4 +73,51 @@ async function smallest<M extends Verdict>(max: number, at: (n: number) => Promi
     else lo = mid;
   }
   return at(hi);
+}
+
+/**
+ * Greedy forward selection with re-ranking, for when errors compound and a one-shot ranking misorders the nodes
+ * (two that each looked costly alone may fix the same error; one that looked cheap may matter once others are
+ * float). From nothing kept float, each step measures the head of the current order (`window` candidates), each
+ * added to the nodes accepted so far, and accepts the one that raises the metric most; the order is then re-ranked:
+ * the window's other candidates by what they measured, then the rest as before. A step that does not raise the
+ * measured metric is never accepted, so the path is monotone; when no candidate of a window raises it, the next
+ * window is tried. Stops when the target is met, the budget is spent, `maxNodes` are float or no candidate helps.
+ * Configurations list their nodes in the one-shot order, so those the prefix search measured are not measured
+ * again. Returns the last accepted configuration: the first that met the target, or the best reached.
+ */
+export async function greedySearch<M extends Scored>(candidates: readonly string[], measure: Measure<M>, limits: GreedyLimits): Promise<M> {
+  const rank = new Map(candidates.map((c, i) => [c, i]));
+  let asked = 0;
+  const ask = (nodes: readonly string[]) => {
+    asked++;
+    return measure({ keepFloat: [...nodes].sort((a, b) => rank.get(a)! - rank.get(b)!), int16: [] });
+  };
+  let current = await ask([]);
+  const accepted: string[] = [];
+  let order = [...candidates];
+  let skip = 0; // candidates at the head of the order that did not raise the metric at this step
+  while (!current.met && asked < limits.budget && accepted.length < limits.maxNodes) {
+    const window = order.slice(skip, skip + limits.window);
+    if (window.length === 0) break;
+    const tried: { node: string; m: M }[] = [];
+    for (const node of window) {
+      if (asked >= limits.budget) break;
+      const m = await ask([...accepted, node]);
+      tried.push({ node, m });
+      if (m.met) break; // the fewest nodes this path can reach
+    }
+    tried.sort((a, b) => b.m.metric - a.m.metric);
+    const best = tried[0];
+    if (!best || !(best.m.metric > current.metric)) {
+      skip += window.length;
+      continue;
+    }
+    accepted.push(best.node);
+    current = best.m;
+    const seen = new Set(tried.map((t) => t.node));
+    order = [...tried.slice(1).map((t) => t.node), ...order.filter((n) => !seen.has(n))];
+    skip = 0;
+  }
+  return current;
 }

@@ -51,3 +51,9 @@ export interface SearchStep {
   /** Median latency (ms) with options.tradeoff. */
   latencyMs?: number;
 }
+
+/** Wall seconds a search spent converting configurations and running them (session creation included). */
+export interface ConvertRunSeconds {
+  convert: number;
+  run: number;
+}
