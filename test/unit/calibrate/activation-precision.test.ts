@@ -1,0 +1,59 @@
+// The switch model and the choice of activations to widen, on a tiny chain built in code and run in
+// onnxruntime-node: a switch that is off leaves the float model's output exactly; one that is on fake-quantizes that
+// tensor as QuantizeLinear/DequantizeLinear would; the chooser finds the one tensor whose range ruins the output and
+// widens nothing when no tensor stands out.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { buildSwitchModel, chooseWideActivations } from "../../../engine/calibrate/activation-precision";
+import { quantGrid, type Range } from "../../../engine/calibrate/thresholds";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { createSession } from "../../../engine/runtime/session";
+
+const LENGTH = 20;
+
+/** x [n,8] → Neg → t0 → Neg → t1 … → t19 → Neg → y. */
+function chain(): Model {
+  const nodes = [];
+  for (let i = 0; i <= LENGTH; i++) nodes.push(makeNode("Neg", [i === 0 ? "x" : `t${i - 1}`], [i === LENGTH ? "y" : `t${i}`], { name: `neg${i}` }));
+  const graph = makeGraph("chain", nodes, [makeValueInfo("x", DataType.FLOAT, ["n", 8])], [makeValueInfo("y", DataType.FLOAT, ["n", 8])]);
+  return Model.fromProto(makeModel(graph, { opsets: { "": 13 } }));
+}
+
+const x = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i * 1.7) * 0.9);
+const rows = { x: { data: x, dims: [4, 8] } };
+const ranges = (wide?: string) => new Map<string, Range>(Array.from({ length: LENGTH }, (_, i) => [`t${i}`, `t${i}` === wide ? { min: -500, max: 500 } : { min: -1, max: 1 }]));
+
+test("switches off: the float output exactly; one on: that tensor fake-quantized on its grid", async () => {
+  const sw = buildSwitchModel(chain(), ranges(), { bits: 8, symmetric: false });
+  assert.equal(sw.tensors.length, LENGTH);
+  const s = await createSession(sw.model);
+  try {
+    const run = async (on: Float32Array) => (await s.run({ ...rows, [sw.switches]: { data: on, dims: [LENGTH] } })).y!.data as Float32Array;
+    assert.deepEqual([...(await run(new Float32Array(LENGTH)))], [...x].map((v) => -v));
+    const on = new Float32Array(LENGTH);
+    on[sw.tensors.indexOf("t4")] = 1;
+    const g = quantGrid(-1, 1, 8, false)!;
+    // t4 = -x (five Negs), then sixteen more Negs: y = fq(t4) = fq(-x).
+    const fq = (v: number) => (Math.max(g.qmin, Math.min(g.qmax, Math.round(v / g.scale) + g.zp)) - g.zp) * g.scale;
+    const got = await run(on);
+    [...x].forEach((v, i) => assert.ok(Math.abs(got[i]! - fq(-v)) < 1e-6, `element ${i}: ${got[i]} vs ${fq(-v)}`));
+    assert.ok([...got].some((v, i) => v !== -x[i]!), "the switched tensor is quantized");
+  } finally {
+    await s.dispose();
+  }
+});
+
+test("the one activation whose range ruins the output is the one widened", async () => {
+  const w = await chooseWideActivations(chain(), ranges("t7"), rows, { bits: 8, symmetric: false });
+  assert.deepEqual(w.tensors, ["t7"]);
+  assert.ok(w.after * 100 < w.before, w.why);
+  assert.ok(w.runs < 2 * LENGTH, `group testing, not a run per tensor and more: ${w.runs}`);
+});
+
+test("no activation stands out: nothing is widened, and the summary says why", async () => {
+  const w = await chooseWideActivations(chain(), ranges(), rows, { bits: 8, symmetric: false });
+  assert.deepEqual(w.tensors, []);
+  assert.match(w.why, /not worth 16 bits/);
+});
