@@ -8,8 +8,8 @@
 //
 // --corpus id,id: learned rounding on real corpus models (bench/corpus), nearest vs learned, for static INT8 (the
 // layers' inputs from the quantized model, and from the float model) and FP4 weights (NVFP4, MXFP4, smallLayers
-// int8 as by default), scored by bench/corpus/evaluate on held-out samples (output agreement and SQNR vs FP32):
-//   node --import tsx bench/recovery.ts --corpus ppocr-v3-rec-en,blazeface-back [--calib 16] [--variants int8,nvfp4,mxfp4]
+// int8 as by default; INT4, MatMul/Gemm only: learned = GPTQ), scored by bench/corpus/evaluate on held-out samples (output agreement and SQNR vs FP32):
+//   node --import tsx bench/recovery.ts --corpus ppocr-v3-rec-en,blazeface-back [--calib 16] [--variants int8,int4,nvfp4,mxfp4]
 import path from "node:path";
 import { errorFigures } from "../engine/analysis/error-stats";
 import type { Feeds } from "../engine/data/feeds";
@@ -86,7 +86,7 @@ async function corpus(ids: string[]) {
   console.log("| model | weights | rounding | agreement (held-out) | SQNR dB (held-out) | layers, mean layer SQNR nearest → learned | time s |");
   console.log("|---|---|---|---|---|---|---|");
   const row = async (id: string, what: string, how: string, m: Model, info: string, seconds: number) => {
-    const out = path.join(work, `${id}.${what}.${how.replace(/\W+/g, "-")}.onnx`);
+    const out = path.join(work, `${id}.${`${what}.${how}`.replace(/\W+/g, "-")}.onnx`);
     await m.save(out, { overwrite: true });
     const e = await evaluate(id, out);
     const agree = e.agreement === undefined ? "–" : `${(100 * e.agreement).toFixed(1)} %`;
@@ -113,6 +113,19 @@ async function corpus(ids: string[]) {
           const rr = r.report;
           const info = `${rr.layers.length} (${rr.skipped.length} kept nearest), ${rr.meanBeforeDb.toFixed(1)} → ${rr.meanAfterDb.toFixed(1)}`;
           await row(id, "INT8 static", `learned (${inputs} inputs)`, r.model, info, (performance.now() - t) / 1000);
+        }
+      }
+      if (variants.includes("int4")) {
+        for (const rounding of ["nearest", "learned"] as const) {
+          const t = performance.now();
+          try {
+            const { model, report } = await lowBitModelCalibrated(source, { mode: "int4", rounding }, calib);
+            const g = report.layers.filter((l) => l.outputSqnrDb !== undefined);
+            const info = g.length ? `${g.length} GPTQ, ${(g.reduce((a, l) => a + l.rtnOutputSqnrDb!, 0) / g.length).toFixed(1)} → ${(g.reduce((a, l) => a + l.outputSqnrDb!, 0) / g.length).toFixed(1)}` : `${report.layers.length} weights`;
+            await row(id, "INT4 (MatMul/Gemm)", rounding, model, info, (performance.now() - t) / 1000);
+          } catch (e) {
+            console.log(`| ${id} | INT4 (MatMul/Gemm) | ${rounding} | – | – | ${(e as Error).message.split(": ").slice(1).join(": ").slice(0, 160)} | |`);
+          }
         }
       }
       for (const fmt of ["nvfp4", "mxfp4"] as const) {
