@@ -93,3 +93,4 @@ export { checkTensorData, describeNonOnnx, locateWireError, validateModel } from
 export { upgradeOpset, MAX_UPGRADE_OPSET } from "./upgrade";
 export { formatSummary, summarize } from "./summary";
 export type { DtypeParams, ModelSummary, ValueSummary } from "./summary";
+export { inferModelShapes, inferShapes, modelOpset, type InferredTensor, type ShapeInference } from "./shape-infer";
