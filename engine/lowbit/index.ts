@@ -93,6 +93,8 @@ export async function lowBitModelCalibrated(
   if (needsData(options)) {
     const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, measureBatches, kept), collect);
     hessians = h.matrices;
+    // No MatMul/Gemm to observe (a convolutional model): the data was not read, protection still needs its batches.
+    if (h.batches === 0) kept = await take(data, measureBatches);
     gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`;
   } else {
     kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : measureBatches);

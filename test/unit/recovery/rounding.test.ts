@@ -217,3 +217,10 @@ test("ptq quantize --rounding learned writes the model with its codes chosen aga
   assert.equal(learned.graph.node.length, near.graph.node.length);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test("int4 learned rounding (GPTQ) on a model without MatMul/Gemm still measures the outputs on the data", async () => {
+  const m = convModel();
+  const { report } = await lowBitModelCalibrated(m, { mode: "int4", rounding: "learned" }, correlated([4, CIN, 10, 10], 2, 5));
+  assert.equal(report.layers.length, 0);
+  assert.equal(report.output?.batches, 2);
+});
