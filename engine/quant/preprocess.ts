@@ -1,13 +1,16 @@
 // Before annotation: a float copy of the model in the shape the quantizer expects. Constant nodes and
 // Cast(fp16 initializer → float) become float initializers (so those weights can be quantized), and optionally
 // onnxruntime's 'basic' optimizer folds BatchNormalization into Conv and shape arithmetic into constants (what ORT's
-// quant_pre_process does; the saved result is portable, see notes/onnxruntime-node-facts.md).
+// quant_pre_process does; the saved result is portable, see notes/onnxruntime-node-facts.md). Scalar Mul/Div/Add
+// next to a Conv are folded into it, so no float-only op (Div) sits between int8 ops. decomposeHardSigmoids, for
+// static INT8 only, is called by the annotation (registry.ts).
 import path from "node:path";
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { constantsToInitializers } from "../onnx/graph";
+import { constantsToInitializers, consumers, outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { makeTempDir, removeTempDir } from "../onnx/tempdir";
-import { attrInt } from "../onnx/proto";
+import { attrFloat, attrInt, attrInts, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { upgradeOpset } from "../onnx/upgrade";
 import { createSession } from "../runtime/session";
@@ -61,10 +64,168 @@ export async function preprocess(model: Model, optimize: boolean, notes: string[
   if (optimize) m = await optimizeBasic(m);
   constantsToInitializers(m.graph);
   foldCastsOfInitializers(m);
+  scalarAffinesIntoConvs(m);
+  scalarAffinesIntoNextConvs(m);
   const g = m.graph;
   const hasFloat = g.initializer.some((t) => t.dataType === DataType.FLOAT) || g.input.some((v) => v.type?.value.case === "tensorType" && v.type.value.value.elemType === DataType.FLOAT);
   if (!hasFloat) throw new Error(`${label} has no float32 tensors: there is nothing to quantize`);
   return m;
+}
+
+/** The value of a float initializer holding one element (shape [] or [1], [1, 1], ...), else undefined. */
+function scalarOf(inits: ReadonlyMap<string, TensorProto>, name: string, dir: string | undefined): number | undefined {
+  const t = inits.get(name);
+  if (!t || t.dataType !== DataType.FLOAT || t.dims.reduce((a, d) => a * Number(d), 1) !== 1) return undefined;
+  const v = tensorToFloat32(t, dir)[0]!;
+  return Number.isFinite(v) ? v : undefined;
+}
+
+/**
+ * For a Mul or Add with one float scalar constant input: [the other input, the constant's value]; for a Div by a
+ * nonzero scalar constant: [the dividend, the reciprocal] (a factor, as for Mul).
+ */
+function scalarOperand(n: NodeProto, inits: ReadonlyMap<string, TensorProto>, dir: string | undefined): [string, number] | undefined {
+  if (n.input.length !== 2 || (n.domain !== "" && n.domain !== "ai.onnx")) return undefined;
+  if (n.opType === "Div") {
+    const v = scalarOf(inits, n.input[1]!, dir);
+    return v !== undefined && v !== 0 && !inits.has(n.input[0]!) ? [n.input[0]!, 1 / v] : undefined;
+  }
+  for (const k of [1, 0]) {
+    const v = scalarOf(inits, n.input[k]!, dir);
+    if (v !== undefined && !inits.has(n.input[1 - k]!)) return [n.input[1 - k]!, v];
+  }
+  return undefined;
+}
+
+/**
+ * Conv → Mul(scalar) → Add(scalar), each read only by the next: folded into the Conv's weight and bias (onnxruntime's
+ * ConvMulFusion/ConvAddFusion do this only with the constant second). PP-OCRv4's "learnable affine blocks" put one
+ * after most Convs; folded, they cost neither time nor a rounding of their own.
+ */
+function scalarAffinesIntoConvs(m: Model): void {
+  const g = m.graph;
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const readers = consumers(g);
+  const outputs = new Set(g.output.map((o) => o.name));
+  const drop = new Set<NodeProto>();
+  const replaced: string[] = [];
+  const taken = usedNames(g);
+  for (const conv of g.node) {
+    const [, w = "", b = ""] = conv.input;
+    const weight = inits.get(w);
+    const bias = b ? inits.get(b) : undefined;
+    if (conv.opType !== "Conv" || (conv.domain !== "" && conv.domain !== "ai.onnx") || weight?.dataType !== DataType.FLOAT || (b && bias?.dataType !== DataType.FLOAT)) continue;
+    const cout = Number(weight.dims[0]);
+    let scale = 1;
+    let shift = 0;
+    let out = conv.output[0]!;
+    const absorbed: NodeProto[] = [];
+    for (const op of ["Mul", "Add"]) {
+      const next = readers.get(out);
+      if (outputs.has(out) || next?.length !== 1 || next[0]!.opType !== op) break;
+      const operand = scalarOperand(next[0]!, inits, m.dir);
+      if (!operand || operand[0] !== out) break;
+      if (op === "Mul") scale = operand[1];
+      else shift = operand[1];
+      absorbed.push(next[0]!);
+      out = next[0]!.output[0]!;
+    }
+    if (!absorbed.length) continue;
+    const wv = tensorToFloat32(weight, m.dir).map((x) => x * scale);
+    const bv = bias ? tensorToFloat32(bias, m.dir) : new Float32Array(cout);
+    const nb = bv.map((x) => x * scale + shift);
+    const wName = uniqueName(g, `${w}_scaled`, taken);
+    const bName = uniqueName(g, `${b || conv.name || w}_shifted`, taken);
+    g.initializer.push(makeTensor(wName, DataType.FLOAT, weight.dims.map(Number), wv), makeTensor(bName, DataType.FLOAT, [cout], nb));
+    replaced.push(w, b);
+    conv.input = [conv.input[0]!, wName, bName];
+    conv.output = [out];
+    for (const n of absorbed) drop.add(n);
+  }
+  if (!drop.size) return;
+  g.node = g.node.filter((n) => !drop.has(n));
+  dropUnread(m, [...replaced, ...[...drop].flatMap((n) => n.input)].filter((n) => inits.has(n)));
+}
+
+/** A Conv that reads no padding: every output reads only real input values, so an affine of its input folds exactly. */
+function padFree(conv: NodeProto): boolean {
+  const auto = conv.attribute.find((a) => a.name === "auto_pad");
+  const autoPad = auto ? new TextDecoder().decode(auto.s) : "NOTSET";
+  if (autoPad !== "NOTSET" && autoPad !== "VALID") return false;
+  return (attrInts(conv, "pads") ?? []).every((p) => p === 0);
+}
+
+/**
+ * Scalar factors and a scalar shift on a Conv's input — Mul(x, a) / Div(x, d), any number, then optionally Add(·, b),
+ * each read only by the next, the last only by the Conv — folded into it: W·Πa, B + b·ΣW per output channel. Exact
+ * where the Conv reads no padding; a padded Conv takes the factors only (zeros scale to zeros), never a shift.
+ * onnxruntime has no int8 Div, so a Div stays float between DQ and Q and the ops around it stay float with it (fed
+ * only by, or read only by, float ops): PP-OCRv4's recogniser writes each HardSwish as x·Clip(x+3, 0, 6)/6 followed
+ * by a learnable scale and bias, which kept 112 elementwise ops in float (docs/int8-speed.md "Corpus models").
+ */
+function scalarAffinesIntoNextConvs(m: Model): void {
+  const g = m.graph;
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const readers = consumers(g);
+  const outputs = new Set(g.output.map((o) => o.name));
+  const taken = usedNames(g);
+  const drop = new Set<NodeProto>();
+  const replaced: string[] = [];
+  const onlyReader = (t: string) => {
+    const r = readers.get(t);
+    return !outputs.has(t) && r?.length === 1 ? r[0]! : undefined;
+  };
+  for (const first of g.node) {
+    if (!["Mul", "Div", "Add"].includes(first.opType) || drop.has(first)) continue;
+    const head = scalarOperand(first, inits, m.dir);
+    if (!head) continue;
+    const chain: NodeProto[] = [];
+    let [scale, shift] = [1, 0];
+    let node: NodeProto | undefined = first;
+    let input = head[0];
+    while (node && node.opType !== "Conv") {
+      const op = scalarOperand(node, inits, m.dir);
+      if (!op || op[0] !== input || !["Mul", "Div", "Add"].includes(node.opType) || (shift !== 0 && node.opType !== "Add")) break;
+      if (node.opType === "Add") shift += op[1];
+      else scale *= op[1];
+      chain.push(node);
+      input = node.output[0]!;
+      node = onlyReader(input);
+      if (chain.at(-1)!.opType === "Add") break;
+    }
+    const conv = node;
+    if (!conv || conv.opType !== "Conv" || conv.input[0] !== input || !chain.length || (shift !== 0 && !padFree(conv))) continue;
+    const [, w = "", bias = ""] = conv.input;
+    const weight = inits.get(w);
+    if (weight?.dataType !== DataType.FLOAT || (bias && inits.get(bias)?.dataType !== DataType.FLOAT) || !Number.isFinite(scale)) continue;
+    const cout = Number(weight.dims[0]);
+    const wv = tensorToFloat32(weight, m.dir);
+    const per = wv.length / cout;
+    const bv = bias ? Float32Array.from(tensorToFloat32(inits.get(bias)!, m.dir)) : new Float32Array(cout);
+    for (let o = 0; o < cout; o++) {
+      let sum = 0;
+      for (let k = o * per; k < (o + 1) * per; k++) sum += wv[k]!;
+      bv[o] = bv[o]! + shift * sum;
+    }
+    const wName = uniqueName(g, `${w}_scaled`, taken);
+    const bName = uniqueName(g, `${bias || conv.name || w}_shifted`, taken);
+    g.initializer.push(makeTensor(wName, DataType.FLOAT, weight.dims.map(Number), wv.map((x) => x * scale)), makeTensor(bName, DataType.FLOAT, [cout], bv));
+    replaced.push(w, bias);
+    conv.input = [head[0], wName, bName];
+    for (const n of chain) drop.add(n);
+  }
+  if (!drop.size) return;
+  g.node = g.node.filter((n) => !drop.has(n));
+  dropUnread(m, [...replaced, ...[...drop].flatMap((n) => n.input)].filter((n) => inits.has(n)));
+}
+
+/** Drops initializers no node reads any more. */
+function dropUnread(m: Model, names: readonly string[]): void {
+  if (!names.length) return;
+  const read = consumers(m.graph);
+  const outer = new Set(m.graph.node.flatMap((n) => subgraphs(n).flatMap((sg) => [...outerScopeInputs(sg)])));
+  const gone = new Set(names.filter((n) => !read.get(n)?.length && !outer.has(n) && !m.graph.output.some((o) => o.name === n)));
+  m.graph.initializer = m.graph.initializer.filter((t) => !gone.has(t.name));
 }
 
 /** Cast(to=FLOAT) of a float16/double initializer read by nothing else → a float initializer under the Cast's output name. */
@@ -100,4 +261,45 @@ async function optimizeBasic(m: Model): Promise<Model> {
   } finally {
     removeTempDir(dir);
   }
+}
+
+/**
+ * For static INT8 only (registry.ts annotateGraph calls it; in float, or with dynamic quantization, one HardSigmoid
+ * is faster than three ops): HardSigmoid(x) = Clip(α·x + β, 0, 1) → Mul(x, α), Add(β), Clip(0, 1), and HardSwish(x)
+ * → x·that with α = 1/6, β = 1/2. onnxruntime has no int8 HardSigmoid (nor HardSwish, which it inlines as
+ * x·HardSigmoid(x)), so each ran as DequantizeLinear → float HardSigmoid → QuantizeLinear; decomposed, the Mul and
+ * Add fuse into QLinearMul/QLinearAdd and the Clip folds into the Add's Q. Needs Clip with min/max inputs (opset 11).
+ * Returns how many it decomposed.
+ */
+export function decomposeHardSigmoids(g: GraphProto, opset: number): number {
+  if (opset < 11 || !g.node.some((n) => n.opType === "HardSigmoid" || n.opType === "HardSwish")) return 0;
+  let count = 0;
+  const taken = usedNames(g);
+  const scalar = (base: string, v: number) => {
+    const name = uniqueName(g, base, taken);
+    g.initializer.push(makeTensor(name, DataType.FLOAT, [], [v]));
+    return name;
+  };
+  const out: typeof g.node = [];
+  for (const n of g.node) {
+    if ((n.opType !== "HardSigmoid" && n.opType !== "HardSwish") || (n.domain !== "" && n.domain !== "ai.onnx")) {
+      out.push(n);
+      continue;
+    }
+    const swish = n.opType === "HardSwish";
+    const [alpha, beta] = swish ? [1 / 6, 0.5] : [attrFloat(n, "alpha", 0.2), attrFloat(n, "beta", 0.5)];
+    const base = n.name || n.output[0]!;
+    const x = n.input[0]!;
+    const t = (s: string) => uniqueName(g, `${base}_${s}`, taken);
+    const [scaled, shifted, clipped] = [t("scaled"), t("shifted"), swish ? t("clipped") : n.output[0]!];
+    out.push(
+      makeNode("Mul", [x, scalar(`${base}_alpha`, alpha)], [scaled], { name: t("mul") }),
+      makeNode("Add", [scaled, scalar(`${base}_beta`, beta)], [shifted], { name: t("add") }),
+      makeNode("Clip", [shifted, scalar(`${base}_zero`, 0), scalar(`${base}_one`, 1)], [clipped], { name: n.name }),
+    );
+    if (swish) out.push(makeNode("Mul", [x, clipped], [n.output[0]!], { name: t("swish") }));
+    count++;
+  }
+  g.node = out;
+  return count;
 }
