@@ -9,7 +9,8 @@
 //
 //   node --import tsx bench/activation-precision.ts compare --corpus ppocr-v3-rec-en,... [--configs default,auto16]
 //     Each configuration converted for real (engine/quant) and scored by bench/corpus/evaluate.ts: worst-output
-//     SQNR and argmax/threshold agreement with FP32 on 8 held-out samples, and how many nodes run float.
+//     SQNR and argmax/threshold agreement with FP32 on 8 held-out samples, and how many nodes run float. --time
+//     [--rounds 7]: then FP32 and every configuration timed interleaved (batch 8, 1 thread), median per file.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -115,15 +116,20 @@ const CONFIGS: Record<string, QConfig> = {
   default: {},
   int16: { activationType: "uint16" },
   auto16: {},
+  "auto16-40": {},
 };
 
+/** auto16 variants: chooseWideActivations' options. */
+const WIDE_OPTIONS: Record<string, { maxShare?: number }> = { auto16: {}, "auto16-40": { maxShare: 0.4 } };
+
 /** auto16: the activations chooseWideActivations picks, on the last 4 calibration samples, get 16 bits. */
-async function wideOverrides(prepared: PreparedModel, data: Feeds[]): Promise<{ overrides: QConfig["overrides"]; why: string; seconds: number }> {
+async function wideOverrides(prepared: PreparedModel, data: Feeds[], variant: string): Promise<{ overrides: QConfig["overrides"]; why: string; seconds: number }> {
   const t0 = performance.now();
   const wide16: QType = prepared.config.activationType === "int8" ? "int16" : "uint16";
   const w = await chooseWideActivations(prepared.model, prepared.ranges, stackRows(data.slice(-4)), {
     bits: qBits(prepared.config.activationType),
     symmetric: prepared.config.activationSymmetric,
+    ...WIDE_OPTIONS[variant],
   });
   return { overrides: Object.fromEntries(w.tensors.map((t) => [t, { type: wide16 }])), why: `${w.tensors.join(", ")}: ${w.why}`, seconds: (performance.now() - t0) / 1000 };
 }
@@ -134,6 +140,7 @@ async function compare(ids: string[], configs: string[]): Promise<void> {
     for (const id of ids) {
       const model = await Model.load(modelPath(byId(loadCatalog(), id)));
       const data = await samplesOf(id, 16, 1);
+      const files = new Map<string, string>([["fp32", modelPath(byId(loadCatalog(), id))]]);
       for (const name of configs) {
         const config = CONFIGS[name];
         if (!config) throw new Error(`unknown configuration "${name}": one of ${Object.keys(CONFIGS).join(", ")}`);
@@ -141,9 +148,9 @@ async function compare(ids: string[], configs: string[]): Promise<void> {
         const prepared = await prepare(model, config);
         await calibrate(prepared, data).finally(() => release(prepared));
         let converting = prepared;
-        if (name === "auto16") {
-          const w = await wideOverrides(prepared, data);
-          console.error(`${id} auto16 (${w.seconds.toFixed(1)} s): ${w.why}`);
+        if (WIDE_OPTIONS[name]) {
+          const w = await wideOverrides(prepared, data, name);
+          console.error(`${id} ${name} (${w.seconds.toFixed(1)} s): ${w.why}`);
           converting = { ...prepared, config: { ...prepared.config, overrides: { ...prepared.config.overrides, ...w.overrides } } };
         }
         const { model: q, summary } = await convert(converting);
@@ -153,13 +160,39 @@ async function compare(ids: string[], configs: string[]): Promise<void> {
         const r = await evaluate(id, file);
         if (!r.ok) throw new Error(`${id} ${name}: ${r.reason}`);
         const agree = r.agreement !== undefined && !Number.isNaN(r.agreement) ? ` · ${pct(r.agreement)}` : "";
+        files.set(name, file);
+        const slow = summary.quantized.filter((n) => /^(Conv|ConvTranspose|MatMul|Gemm)$/.test(n.opType) && n.tensors.some((t) => t.type === "uint16" || t.type === "int16")).length;
         const wide = new Set(summary.quantized.flatMap((n) => n.tensors.filter((t) => t.type === "uint16" || t.type === "int16").map((t) => t.name))).size;
-        console.log(`| ${id} | ${name} | ${r.sqnrDb!.toFixed(2)} dB${agree} | ${summary.quantized.length} quantized, ${summary.float.length} float nodes${wide ? `, ${wide} 16-bit tensors` : ""} | ${seconds.toFixed(1)} s |`);
+        console.log(`| ${id} | ${name} | ${r.sqnrDb!.toFixed(2)} dB${agree} | ${summary.quantized.length} quantized, ${summary.float.length} float nodes${wide ? `, ${wide} 16-bit tensors (${slow} Conv/MatMul/Gemm on float kernels)` : ""} | ${seconds.toFixed(1)} s |`);
       }
+      if (process.argv.includes("--time")) await timeInterleaved(id, files);
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Latency of each file on 8 held-out samples in one batch, 1 thread, interleaved rounds; the median per file. */
+async function timeInterleaved(id: string, files: Map<string, string>): Promise<void> {
+  const feeds = stackRows(await samplesOf(id, 8, EVAL_SEED));
+  const sessions = new Map<string, Awaited<ReturnType<typeof createSession>>>();
+  for (const [name, file] of files) sessions.set(name, await createSession(file, { threads: 1 }));
+  const times = new Map<string, number[]>([...files.keys()].map((k) => [k, []]));
+  try {
+    for (const s of sessions.values()) await s.run(feeds);
+    for (let r = 0; r < Number(arg("rounds", "7")); r++) {
+      for (const [name, s] of sessions) {
+        const t0 = performance.now();
+        await s.run(feeds);
+        times.get(name)!.push(performance.now() - t0);
+      }
+    }
+  } finally {
+    for (const s of sessions.values()) await s.dispose();
+  }
+  const median = (v: number[]) => [...v].sort((a, b) => a - b)[v.length >> 1]!;
+  const fp32 = median(times.get("fp32")!);
+  console.log(`${id} batch 8, 1 thread, median of interleaved rounds: ${[...times].map(([k, v]) => `${k} ${median(v).toFixed(0)} ms (${(fp32 / median(v)).toFixed(2)}× FP32)`).join(", ")}`);
 }
 
 async function main(): Promise<void> {
