@@ -75,9 +75,11 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
   if (note) summary.warnings.push(note);
   await rounded.save(call.output, { overwrite: call.overwrite });
   progress.done();
+  const did = report.layers.length
+    ? `${report.layers.length} layer(s) on their inputs from the ${report.inputs} model, mean layer output SQNR ${report.meanBeforeDb.toFixed(1)} → ${report.meanAfterDb.toFixed(1)} dB`
+    : "no layer refined";
   const line =
-    `  learned rounding: ${report.layers.length} layer(s) on their inputs from the ${report.inputs} model, mean layer output SQNR ` +
-    `${report.meanBeforeDb.toFixed(1)} → ${report.meanAfterDb.toFixed(1)} dB, ${report.seconds.toFixed(1)} s` +
+    `  learned rounding: ${did}, ${report.seconds.toFixed(1)} s` +
     (report.skipped.length ? `; ${report.skipped.length} kept nearest (${[...new Set(report.skipped.map((s) => s.reason.split(":")[0]))].join("; ")})` : "");
   process.stdout.write((call.json ? JSON.stringify({ ...summary, rounding: report }, null, 2) : `${describe(summary, call.output)}\n${line}`) + "\n");
   return 0;
