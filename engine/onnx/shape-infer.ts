@@ -4,10 +4,10 @@
 // Shape → Gather → Concat → Reshape chain gives a shape when the dimensions it reads are known. A symbolic
 // dimension keeps its name; an unknown one is null; an op it does not know, or a node whose inputs make no sense,
 // gives unknown outputs: inference never throws. engine/runtime/shapes.ts is the exact (run the model) way.
-import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } from "onnx-buf";
+import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from "onnx-buf";
 import { DataType } from "./dtype";
 import { constantNodeTensor } from "./graph";
-import { getAttribute, valueInfoTensor, type Dim } from "./proto";
+import { attrInt, attrInts, attrString, getAttribute, valueInfoTensor, type Dim } from "./proto";
 import { readTensor } from "./tensor";
 
 /** A tensor's element type and shape as inferred; `shape` undefined: rank unknown. */
@@ -54,13 +54,10 @@ export function inferShapes(graph: GraphProto, opset: number, outer: ReadonlyMap
   };
   const declared = new Map<string, InferredTensor>();
   for (const v of [...graph.valueInfo, ...graph.output]) {
-    const t = valueInfoTensor(v);
+    const t = declaredType(v);
     if (t) declared.set(v.name, t);
   }
-  for (const v of graph.input) {
-    const t = valueInfoTensor(v);
-    set(v.name, t ? { elemType: t.elemType, shape: t.shape } : UNKNOWN);
-  }
+  for (const v of graph.input) set(v.name, declaredType(v) ?? UNKNOWN);
   for (const t of graph.initializer) set(t.name, tensorInfo(t));
 
   for (const n of graph.node) {
@@ -79,6 +76,12 @@ export function inferShapes(graph: GraphProto, opset: number, outer: ReadonlyMap
     });
   }
   return result;
+}
+
+/** A value_info's type; a negative dimension (exporters write -1 for "any") is unknown. */
+function declaredType(v: ValueInfoProto): InferredTensor | undefined {
+  const t = valueInfoTensor(v);
+  return t && { elemType: t.elemType, shape: t.shape?.map((d) => (num(d) && d < 0 ? null : d)) };
 }
 
 /** A declared value_info fills in what inference left unknown (a declared dimension never overrides a number). */
@@ -106,7 +109,12 @@ function tensorInfo(t: TensorProto): Info {
 
 const num = (d: Dim | undefined): d is number => typeof d === "number";
 const prod = (ds: readonly Dim[]): Dim => ds.reduce<Dim>((a, b) => (num(a) && num(b) ? a * b : null), 1);
-const axisOf = (a: number, rank: number) => (a < 0 ? a + rank : a);
+/** An axis counted from the end when negative; out of range throws, which makes the node's outputs unknown. */
+function axisOf(a: number, rank: number, upTo = rank - 1): number {
+  const r = a < 0 ? a + rank : a;
+  if (!(r >= 0 && r <= upTo)) throw new RangeError(`axis ${a} out of range`);
+  return r;
+}
 
 /** numpy broadcasting of two shapes; undefined when a rank is unknown or the shapes cannot broadcast. */
 function broadcast(a: Dim[] | undefined, b: Dim[] | undefined): Dim[] | undefined {
@@ -132,38 +140,43 @@ function windowOut(size: Dim, k: number, stride: number, dilation: number, pads:
   return (ceil ? Math.ceil(span) : Math.floor(span)) + 1;
 }
 
-function ints(n: NodeProto, name: string): number[] | undefined {
-  const a = getAttribute(n, name);
-  return a ? a.ints.map(Number) : undefined;
-}
-function int(n: NodeProto, name: string, fallback: number): number {
-  const a = getAttribute(n, name);
-  return a ? Number(a.i) : fallback;
-}
-function str(n: NodeProto, name: string): string | undefined {
-  const a = getAttribute(n, name);
-  return a ? new TextDecoder().decode(a.s) : undefined;
+// A wrongly typed attribute throws in these (engine/onnx/proto.ts): the node's outputs are then unknown.
+const ints = attrInts;
+const int = (n: NodeProto, name: string, fallback: number): number => attrInt(n, name, fallback);
+const str = attrString;
+
+/** A Conv/pool/ConvTranspose window's attributes, defaults filled in; `pads(i)`: both pads of spatial axis i. */
+function geometry(n: NodeProto, kernel: number[]) {
+  const ones = kernel.map(() => 1);
+  const pads = ints(n, "pads") ?? [...kernel, ...kernel].map(() => 0);
+  const autoPad = str(n, "auto_pad") ?? "NOTSET";
+  return {
+    strides: ints(n, "strides") ?? ones,
+    dil: ints(n, "dilations") ?? ones,
+    same: autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER",
+    pads: (i: number) => (autoPad === "VALID" ? 0 : pads[i]! + pads[i + kernel.length]!),
+  };
 }
 
 /** Spatial output sizes of Conv or a pooling op (input NC + spatial). */
 function spatial(n: NodeProto, x: Dim[], kernel: number[], ceil: boolean): Dim[] {
-  const r = kernel.length;
-  const strides = ints(n, "strides") ?? kernel.map(() => 1);
-  const dil = ints(n, "dilations") ?? kernel.map(() => 1);
-  const autoPad = str(n, "auto_pad") ?? "NOTSET";
-  const pads = ints(n, "pads") ?? kernel.map(() => 0).concat(kernel.map(() => 0));
+  const g = geometry(n, kernel);
   return kernel.map((k, i) => {
     const size = x[2 + i] ?? null;
-    if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") return num(size) ? Math.ceil(size / strides[i]!) : null;
-    const p = autoPad === "VALID" ? 0 : pads[i]! + pads[i + r]!;
-    return windowOut(size, k, strides[i]!, dil[i]!, p, ceil);
+    if (g.same) return num(size) ? Math.ceil(size / g.strides[i]!) : null;
+    return windowOut(size, k, g.strides[i]!, g.dil[i]!, g.pads(i), ceil);
   });
 }
 
 // ---- values (a shape being computed) ------------------------------------------------------------------------
 
 function valueOp(op: string, a: Dim, b: Dim): Dim {
-  if (!num(a) || !num(b)) return op === "Mul" && (a === 1 || b === 1) ? (a === 1 ? b : a) : null;
+  if (!num(a) || !num(b)) {
+    // A symbol survives an identity: x + 0, x - 0, x * 1 (a pad of 0 on a symbolic dimension).
+    const unit = op === "Mul" ? 1 : op === "Add" || op === "Sub" ? 0 : undefined;
+    if (b === unit) return a;
+    return a === unit && op !== "Sub" ? b : null;
+  }
   switch (op) {
     case "Add": return a + b;
     case "Sub": return a - b;
@@ -173,30 +186,13 @@ function valueOp(op: string, a: Dim, b: Dim): Dim {
   }
 }
 
-/** Broadcast values of two (small) tensors by an elementwise op. */
+/** Values of an elementwise op on small tensors of one shape, or with a single-element side (shape arithmetic). */
 function valueBroadcast(op: string, a: Info, b: Info, shape: Dim[]): Dim[] | undefined {
-  if (!a.value || !b.value || !shape.every(num)) return undefined;
-  const count = prod(shape) as number;
-  if (count > MAX_VALUE) return undefined;
-  const at = (v: Dim[], s: Dim[], flat: number) => {
-    // index into a broadcast operand: its own strides, size-1 dims repeat
-    let idx = 0;
-    let stride = 1;
-    let rest = flat;
-    const outIdx: number[] = [];
-    for (let i = shape.length - 1; i >= 0; i--) {
-      outIdx[i] = rest % (shape[i] as number);
-      rest = Math.floor(rest / (shape[i] as number));
-    }
-    for (let i = s.length - 1; i >= 0; i--) {
-      const d = s[i] as number;
-      const o = outIdx[shape.length - s.length + i]!;
-      idx += (d === 1 ? 0 : o) * stride;
-      stride *= d;
-    }
-    return v[idx] ?? null;
-  };
-  return Array.from({ length: count }, (_, i) => valueOp(op, at(a.value!, a.shape!, i), at(b.value!, b.shape!, i)));
+  const count = prod(shape);
+  if (!a.value || !b.value || !num(count) || count > MAX_VALUE) return undefined;
+  const pick = (v: Dim[]) => (v.length === 1 ? () => v[0]! : v.length === count ? (i: number) => v[i]! : undefined);
+  const [x, y] = [pick(a.value), pick(b.value)];
+  return x && y ? Array.from({ length: count }, (_, i) => valueOp(op, x(i), y(i))) : undefined;
 }
 
 // ---- per-op rules -------------------------------------------------------------------------------------------
@@ -266,7 +262,7 @@ function inferNode(n: NodeProto, opset: number, get: Get, body: Body): Info[] {
     }
     case "Flatten": {
       if (!x.shape) return [of(x.elemType, undefined)];
-      const axis = axisOf(int(n, "axis", 1), x.shape.length);
+      const axis = axisOf(int(n, "axis", 1), x.shape.length, x.shape.length);
       return [of(x.elemType, [prod(x.shape.slice(0, axis)), prod(x.shape.slice(axis))])];
     }
     case "Squeeze": return [squeeze(n, opset, x, get(n.input[1]))];
@@ -278,8 +274,8 @@ function inferNode(n: NodeProto, opset: number, get: Get, body: Body): Info[] {
     case "Shape": {
       if (!x.shape) return [of(DataType.INT64, [null])];
       const r = x.shape.length;
-      const start = Math.min(Math.max(axisOf(int(n, "start", 0), r), 0), r);
-      const end = Math.min(Math.max(axisOf(int(n, "end", r), r), 0), r);
+      const clamp = (a: number) => Math.min(Math.max(a < 0 ? a + r : a, 0), r);
+      const [start, end] = [clamp(int(n, "start", 0)), clamp(int(n, "end", r))];
       const dims = x.shape.slice(start, end);
       return [of(DataType.INT64, [dims.length], dims)];
     }
@@ -377,18 +373,12 @@ function convTranspose(n: NodeProto, x: Info, w: Info): Info {
   const channels = valueOp("Mul", w.shape[1]!, int(n, "group", 1));
   const given = ints(n, "output_shape");
   if (given) return of(x.elemType, [x.shape[0]!, channels, ...given.slice(-k.length)]);
-  const r = k.length;
-  const strides = ints(n, "strides") ?? k.map(() => 1);
-  const dil = ints(n, "dilations") ?? k.map(() => 1);
+  const g = geometry(n, k);
   const outPad = ints(n, "output_padding") ?? k.map(() => 0);
-  const pads = ints(n, "pads") ?? k.map(() => 0).concat(k.map(() => 0));
-  const autoPad = str(n, "auto_pad") ?? "NOTSET";
   const sizes = k.map((kk, i) => {
     const d = x.shape![2 + i];
     if (!num(d)) return null;
-    if (autoPad === "SAME_UPPER" || autoPad === "SAME_LOWER") return d * strides[i]!;
-    const p = autoPad === "VALID" ? 0 : pads[i]! + pads[i + r]!;
-    return strides[i]! * (d - 1) + outPad[i]! + (kk - 1) * dil[i]! + 1 - p;
+    return g.same ? d * g.strides[i]! : g.strides[i]! * (d - 1) + outPad[i]! + (kk - 1) * g.dil[i]! + 1 - g.pads(i);
   });
   return of(x.elemType, [x.shape[0]!, channels, ...sizes]);
 }
@@ -403,7 +393,7 @@ function matmul(a: Info, b: Info, elemType: DataType | undefined): Info {
 }
 
 function reshape(n: NodeProto, x: Info, s: Info): Info {
-  const target = s.value;
+  const target = s.value?.every((d) => !num(d) || (Number.isInteger(d) && d >= -1)) ? s.value : undefined;
   if (!target) return of(x.elemType, s.shape && num(s.shape[0]) ? new Array<Dim>(s.shape[0]).fill(null) : undefined);
   const allowZero = int(n, "allowzero", 0) === 1;
   const dims: Dim[] = target.map((d, i) => (d === 0 && !allowZero ? x.shape?.[i] ?? null : d));
@@ -417,12 +407,14 @@ function remaining(input: Dim[], others: Dim[]): Dim {
   const top = [...input];
   const rest: Dim[] = [];
   for (const d of others) {
-    const i = typeof d === "string" ? top.indexOf(d) : -1;
+    const i = d === null ? -1 : top.indexOf(d);
     if (i >= 0) top.splice(i, 1);
     else rest.push(d);
   }
-  const a = prod(top);
   const b = prod(rest);
+  const symbols = top.filter((d) => d !== 1);
+  if (b === 1 && symbols.length === 1) return symbols[0]!; // [N, 2] to [-1, 2]: N
+  const a = prod(top);
   return num(a) && num(b) && b !== 0 && a % b === 0 ? a / b : null;
 }
 

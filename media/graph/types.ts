@@ -10,7 +10,11 @@ export const QUANT_KINDS: readonly QuantKind[] = ["int8", "int16", "int4", "fp4"
 /** A tensor as the details pane and the hover show it. */
 export interface TensorInfo {
   name: string;
-  /** `float[1,3,224,224]` from value_info, graph inputs/outputs, initializers or Constant values; "?" if unknown. */
+  /**
+   * `float[1,3,224,224]` from value_info, graph inputs/outputs, initializers or Constant values; `~float[1,16,?,?]`
+   * when the file declares no shape and engine/onnx/shape-infer.ts inferred it (`?`: a dimension it cannot tell);
+   * "?" if unknown.
+   */
   type: string;
   /** Where its data comes from: another node or a graph input ("edge"), a weight ("initializer" / "constant"). */
   kind: "edge" | "initializer" | "constant";
@@ -45,7 +49,7 @@ export interface GraphEdgeData {
   from: string;
   to: string;
   tensor: string;
-  /** The tensor's type and shape when known. */
+  /** The tensor's type and shape when known (a leading `~`: inferred, not declared; see TensorInfo.type). */
   type?: string;
 }
 

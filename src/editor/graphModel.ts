@@ -1,5 +1,6 @@
 // The graph view's data from a model (pure, for tests): one node per ONNX node plus the graph's inputs and outputs,
-// edges labelled with their tensor's type where the model declares it. Folded away so a quantized model looks like
+// edges labelled with their tensor's type where the model declares it, else with the shape engine/onnx/shape-infer.ts
+// infers (marked `~`: most exported models carry no value_info). Folded away so a quantized model looks like
 // its float twin: QuantizeLinear/DequantizeLinear pairs (an edge runs from the tensor's real producer to its
 // consumer, the consumer lists the folded Q/DQ names and is coloured by what they quantize to) and Constant nodes
 // (their value becomes a weight of the node that reads it, as an initializer would). If/Loop/Scan bodies are kept
@@ -8,6 +9,7 @@ import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } f
 import type { QuantStateEntry } from "../../kernel/display-types";
 import type { GraphData, GraphEdgeData, GraphNodeData, QuantKind, TensorInfo } from "../../media/graph/types";
 import { elementCount, elemTypeName, tensorBytes, typeText } from "../../engine/onnx-text/types";
+import { inferModelShapes, type InferredTensor, type ShapeInference } from "../../engine/onnx/shape-infer";
 import { describeEntry, quantStateOfModel } from "../views/quantStateModel";
 
 const Q = "QuantizeLinear";
@@ -93,6 +95,14 @@ interface Ctx {
   quant: Map<string, QuantStateEntry[]> | undefined;
   /** Types of every tensor visible so far (outer scopes included: a body reads outer tensors). */
   types: Map<string, string>;
+  /** Shapes inferred for this graph's tensors (engine/onnx/shape-infer.ts), used where the file declares none. */
+  inferred: ShapeInference | undefined;
+}
+
+/** An inferred type as the edges show it: `~` marks it as computed here, not declared in the file. */
+export function inferredTypeText(t: InferredTensor): string | undefined {
+  if (t.elemType === undefined || !t.shape) return undefined;
+  return `~${elemTypeName(t.elemType)}[${t.shape.map((d) => d ?? "?").join(",")}]`;
 }
 
 function extractGraph(g: GraphProto, prefix: string, ctx: Ctx): GraphData {
@@ -100,6 +110,12 @@ function extractGraph(g: GraphProto, prefix: string, ctx: Ctx): GraphData {
   for (const v of [...g.input, ...g.output, ...g.valueInfo]) {
     const t = typeText(v.type);
     if (t !== "?" || !types.has(v.name)) types.set(v.name, t);
+  }
+  // A tensor the file gives no shape (no value_info, or a type without dims) gets the inferred one.
+  for (const [name, t] of ctx.inferred?.tensors ?? []) {
+    const text = types.get(name) ?? "?";
+    const inferred = text.includes("[") ? undefined : inferredTypeText(t);
+    if (inferred) types.set(name, inferred);
   }
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
   for (const t of g.initializer) types.set(t.name, tensorType(t));
@@ -173,7 +189,7 @@ function extractGraph(g: GraphProto, prefix: string, ctx: Ctx): GraphData {
     }
     const subgraphs = n.attribute.flatMap((a) => subgraphsOf(a).map((sg, j) => ({
       attribute: a.graphs.length > 1 ? `${a.name}[${j}]` : a.name,
-      graph: extractGraph(sg, `${id}/${a.name}${a.graphs.length > 1 ? j : ""}/`, { ...ctx, types }),
+      graph: extractGraph(sg, `${id}/${a.name}${a.graphs.length > 1 ? j : ""}/`, { ...ctx, types, inferred: ctx.inferred?.bodies.get(sg) }),
     })));
     const quant = ctx.quant?.get(name);
     nodes.push({
@@ -210,7 +226,7 @@ export function modelGraph(m: ModelProto): ModelGraph {
   const quantized = entries.some((e) => e.quantized);
   const quant = quantized ? new Map<string, QuantStateEntry[]>() : undefined;
   if (quant) for (const e of entries) quant.set(e.node, [...(quant.get(e.node) ?? []), e]);
-  const graph = m.graph ? extractGraph(m.graph, "", { quant, types: new Map() }) : { name: "", nodes: [], edges: [] };
+  const graph = m.graph ? extractGraph(m.graph, "", { quant, types: new Map(), inferred: inferModelShapes(m) }) : { name: "", nodes: [], edges: [] };
   return { graph, quantized };
 }
 

@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { AttributeProtoSchema, TensorProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
+import { DataType, makeValueInfo } from "../../../engine/onnx";
 import { modelGraph, quantKindOf } from "../../../src/editor/graphModel";
 import type { GraphData, GraphNodeData } from "../../../media/graph/types";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
@@ -113,4 +114,22 @@ test("attribute values are shown short: long lists and strings are cut with thei
   assert.match(attrs[0]!.value, /^\[0, 1, .*15, … 40 values\]$/);
   assert.match(attrs[1]!.value, /… \(500 chars\)"$/);
   assert.equal(attrs[2]!.value, "float[3]");
+});
+
+test("edges the file gives no shape carry the inferred one, marked ~; declared types win; bodies are inferred too", () => {
+  const { graph: g } = modelGraph(mlp());
+  const edgeType = (tensor: string, gg = g) => gg.edges.find((e) => e.tensor === tensor)?.type;
+  assert.equal(edgeType("/fc1/MatMul_output_0"), "~float[N,64]");
+  assert.equal(edgeType("r"), "~float[N,64]");
+  assert.equal(edgeType("out"), "~float[N,2]", "Reshape to [-1, 2]: the rest of N×2");
+  assert.equal(byName(g, "/fc1/MatMul").outputs[0]!.type, "~float[N,64]", "the hover and details show it too");
+  assert.equal(edgeType("input"), "float[N,4]", "a declared input keeps its type, unmarked");
+  assert.equal(g.edges.at(-1)!.type, "float[2,N]", "a declared output keeps its type, unmarked");
+
+  // A body: its tensors are inferred from the outer scope's; an output declared without dims gets them.
+  const body = graph("then", [node("Relu", ["x"], ["t"], {}, { name: "relu_in_body" })], [], [makeValueInfo("t", DataType.FLOAT)]);
+  const m = model(graph("g", [node("If", ["c"], ["y"], { then_branch: body, else_branch: body }, { name: "branch" })],
+    [valueInfo("c", 9, []), valueInfo("x", 1, [3, "W"])], [valueInfo("y", 1, [3, "W"])]), 13);
+  const then = byName(modelGraph(m).graph, "branch").subgraphs![0]!.graph;
+  assert.equal(edgeType("t", then), "~float[3,W]");
 });
