@@ -229,6 +229,8 @@ test("unknown ops and malformed nodes give unknown shapes, never an exception; d
     n("MaxPool", ["x"], ["e"]),
     n("Gather", ["x", "idx"], ["f"], attr.int("axis", 9)),
     makeNode("Foo", ["x"], ["h"], { domain: "custom" }),
+    n("MaxPool", ["x"], ["k"], attr.string("kernel_shape", "3x3")),
+    n("Transpose", ["x"], ["p"], ints("perm", [0, 7, 1, 2])),
   ], [makeValueInfo("x", F, [1, 3, 4, 4])], [], {
     initializers: [makeTensor("bad", F, [2], [NaN, 3.5]), i64("idx", [0])],
     valueInfo: [makeValueInfo("b", F, [1, "C"]), makeValueInfo("h", F, [7])],
@@ -241,4 +243,6 @@ test("unknown ops and malformed nodes give unknown shapes, never an exception; d
   assert.equal(t.get("e")?.shape, undefined);
   assert.deepEqual(t.get("h"), { elemType: F, shape: [7] });
   assert.equal(t.get("f")?.shape, undefined, "an axis out of range");
+  assert.equal(t.get("k")?.shape, undefined, "an attribute of the wrong type");
+  assert.deepEqual(t.get("p")?.shape, [1, null, 3, 4], "a perm out of range: that dimension unknown");
 });
