@@ -3,20 +3,21 @@
 // The options are the table's lowBit.* rows (engine/quant/options), read by quantize-options.ts.
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
-import type { LowBitOptions, LowBitReport } from "../engine/lowbit/index";
+import type { LearnedRoundingOption, LowBitOptions, LowBitReport } from "../engine/lowbit/index";
 import { DEFAULT_BATCH_SIZE, type QuantizeJob } from "../engine/quant/options";
 import { UsageError } from "./args";
 import type { ProgressPrinter } from "./progress";
 import { parseQuantizeArgs, type QuantizeCall } from "./quantize-options";
 
 /** The job's low-bit options as engine/lowbit takes them (checkJob has refused the other mode's options). */
-export function lowBitOptions(job: QuantizeJob, mode: "int4" | "fp4"): LowBitOptions {
+export function lowBitOptions(job: QuantizeJob, mode: "int4" | "fp4"): LowBitOptions & LearnedRoundingOption {
   const exclude = (job.exclude ?? []).filter((s): s is string => typeof s === "string");
   const { fp4Format, export: fp4Export, protect: db, ...int4 } = job.lowBit ?? {};
   const protect = db === undefined ? {} : { protect: { minOutputSqnrDb: db } };
+  const rounding = job.rounding && { rounding: job.rounding };
   return mode === "int4"
-    ? { mode, ...int4, exclude, ...protect }
-    : { mode, ...(fp4Format && { fp4Format }), ...(fp4Export && { export: fp4Export }), exclude, ...protect };
+    ? { mode, ...int4, exclude, ...protect, ...rounding }
+    : { mode, ...(fp4Format && { fp4Format }), ...(fp4Export && { export: fp4Export }), exclude, ...protect, ...rounding };
 }
 
 /** argv as low-bit options (for tests and callers that only want the options). */

@@ -113,12 +113,12 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
-/** --rounding learned in the low-bit modes: for int4 it is GPTQ; FP4's (engine/lowbit/fp4-rounding) needs
- *  quantize-lowbit's lowBitOptions to pass `rounding` on, which it does not yet: refused rather than ignored. */
+/** --rounding learned in the low-bit modes needs the calibration data; for int4 it is GPTQ (so another --algorithm
+ *  is refused), for FP4 engine/lowbit/fp4-rounding. */
 function learnedLowBit(call: QuantizeCall): QuantizeCall {
   if (call.job.rounding !== "learned") return call;
   if (!call.job.calib) throw new Error("--rounding learned chooses each weight's code against its layer's outputs on the calibration data: give --calib");
-  if (call.mode === "fp4") throw new Error("--rounding learned with --mode fp4 is not wired into `ptq quantize` yet; use lowBitModelCalibrated(model, { mode: \"fp4\", rounding: \"learned\" }, data) from code or a notebook");
+  if (call.mode === "fp4") return call;
   const algorithm = call.job.lowBit?.algorithm;
   if (algorithm && algorithm !== "gptq") throw new Error(`--rounding learned is GPTQ for int4: drop --algorithm ${algorithm} (or --rounding)`);
   return { ...call, job: { ...call.job, lowBit: { ...call.job.lowBit, algorithm: "gptq" } } };

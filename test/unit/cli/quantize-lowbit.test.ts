@@ -58,6 +58,20 @@ test("--mode fp4 --calib measures the outputs; --protect DB steps the layers tha
   assert.match(noData.stderr, /--protect measures the outputs on calibration data: give --calib PATH/);
 });
 
+test("--mode fp4 --rounding learned chooses FP4 codes on the calibration data: the outputs come closer to the float model's", () => {
+  const dir = tmp();
+  const nearest = ptq(cnn, "-o", path.join(dir, "n.onnx"), "--mode", "fp4", "--calib", calib, "--json");
+  assert.equal(nearest.status, 0, nearest.stderr);
+  const learned = ptq(cnn, "-o", path.join(dir, "l.onnx"), "--mode", "fp4", "--calib", calib, "--rounding", "learned", "--json");
+  assert.equal(learned.status, 0, learned.stderr);
+  const [n, l] = [JSON.parse(nearest.stdout), JSON.parse(learned.stdout)];
+  assert.ok(l.notes.some((x: string) => /learned/i.test(x)), `a note says what learned rounding did: ${l.notes.join("; ")}`);
+  assert.ok(l.output.sqnrDb > n.output.sqnrDb, `learned ${l.output.sqnrDb} dB > nearest ${n.output.sqnrDb} dB`);
+  const noData = ptq(cnn, "-o", path.join(dir, "x.onnx"), "--mode", "fp4", "--rounding", "learned");
+  assert.notEqual(noData.status, 0);
+  assert.match(noData.stderr, /give --calib/);
+});
+
 test("usage errors exit 2 and name the problem", () => {
   const out = path.join(tmp(), "x.onnx");
   assert.equal(ptq(vit, "-o", out, "--mode", "int4", "--block-size", "24").status, 2);
