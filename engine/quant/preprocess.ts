@@ -2,15 +2,14 @@
 // Cast(fp16 initializer → float) become float initializers (so those weights can be quantized), and optionally
 // onnxruntime's 'basic' optimizer folds BatchNormalization into Conv and shape arithmetic into constants (what ORT's
 // quant_pre_process does; the saved result is portable, see notes/onnxruntime-node-facts.md). Scalar Mul/Div/Add
-// next to a Conv are folded into it, so no float-only op (Div) sits between int8 ops. decomposeHardSigmoids, for
-// static INT8 only, is called by the annotation (registry.ts).
+// next to a Conv are folded into it, so no float-only op (Div) sits between int8 ops.
 import path from "node:path";
-import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
+import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
 import { constantsToInitializers, consumers, outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { makeTempDir, removeTempDir } from "../onnx/tempdir";
-import { attrFloat, attrInt, attrInts, makeNode } from "../onnx/proto";
+import { attrInt, attrInts } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { upgradeOpset } from "../onnx/upgrade";
 import { createSession } from "../runtime/session";
@@ -261,45 +260,4 @@ async function optimizeBasic(m: Model): Promise<Model> {
   } finally {
     removeTempDir(dir);
   }
-}
-
-/**
- * For static INT8 only (registry.ts annotateGraph calls it; in float, or with dynamic quantization, one HardSigmoid
- * is faster than three ops): HardSigmoid(x) = Clip(α·x + β, 0, 1) → Mul(x, α), Add(β), Clip(0, 1), and HardSwish(x)
- * → x·that with α = 1/6, β = 1/2. onnxruntime has no int8 HardSigmoid (nor HardSwish, which it inlines as
- * x·HardSigmoid(x)), so each ran as DequantizeLinear → float HardSigmoid → QuantizeLinear; decomposed, the Mul and
- * Add fuse into QLinearMul/QLinearAdd and the Clip folds into the Add's Q. Needs Clip with min/max inputs (opset 11).
- * Returns how many it decomposed.
- */
-export function decomposeHardSigmoids(g: GraphProto, opset: number): number {
-  if (opset < 11 || !g.node.some((n) => n.opType === "HardSigmoid" || n.opType === "HardSwish")) return 0;
-  let count = 0;
-  const taken = usedNames(g);
-  const scalar = (base: string, v: number) => {
-    const name = uniqueName(g, base, taken);
-    g.initializer.push(makeTensor(name, DataType.FLOAT, [], [v]));
-    return name;
-  };
-  const out: typeof g.node = [];
-  for (const n of g.node) {
-    if ((n.opType !== "HardSigmoid" && n.opType !== "HardSwish") || (n.domain !== "" && n.domain !== "ai.onnx")) {
-      out.push(n);
-      continue;
-    }
-    const swish = n.opType === "HardSwish";
-    const [alpha, beta] = swish ? [1 / 6, 0.5] : [attrFloat(n, "alpha", 0.2), attrFloat(n, "beta", 0.5)];
-    const base = n.name || n.output[0]!;
-    const x = n.input[0]!;
-    const t = (s: string) => uniqueName(g, `${base}_${s}`, taken);
-    const [scaled, shifted, clipped] = [t("scaled"), t("shifted"), swish ? t("clipped") : n.output[0]!];
-    out.push(
-      makeNode("Mul", [x, scalar(`${base}_alpha`, alpha)], [scaled], { name: t("mul") }),
-      makeNode("Add", [scaled, scalar(`${base}_beta`, beta)], [shifted], { name: t("add") }),
-      makeNode("Clip", [shifted, scalar(`${base}_zero`, 0), scalar(`${base}_one`, 1)], [clipped], { name: n.name }),
-    );
-    if (swish) out.push(makeNode("Mul", [x, clipped], [n.output[0]!], { name: t("swish") }));
-    count++;
-  }
-  g.node = out;
-  return count;
 }

@@ -4,7 +4,6 @@ import type { GraphProto, NodeProto } from "onnx-buf";
 import { consumers as consumerMap } from "../onnx/graph";
 import { Annotations, QuantizerContext } from "./annotate";
 import * as op from "./operators";
-import { decomposeHardSigmoids } from "./preprocess";
 import { matchesSelector, type ResolvedQConfig } from "./types";
 
 export const registry: Record<string, op.OpQuantizer> = {
@@ -81,22 +80,10 @@ function fedByQuantized(node: NodeProto, ctx: QuantizerContext, graphInputs: Rea
  * again with the nodes `readOnlyByFloat` finds kept in float (annotation is deterministic, and marks are shared
  * between nodes, so a second pass is simpler than unmarking).
  */
-export function annotateGraph(graph: GraphProto, config: ResolvedQConfig, opset = assumedOpset(graph)): Annotations {
-  // Ops with no int8 kernel that decompose into ops with one (prepare() annotates the prepared model first, so
-  // calibration observes the decomposed tensors; convert()'s copy has nothing left to decompose).
-  if (!config.opTypes || ["Mul", "Add"].every((t) => config.opTypes!.includes(t))) decomposeHardSigmoids(graph, opset);
+export function annotateGraph(graph: GraphProto, config: ResolvedQConfig): Annotations {
   const first = annotateOnce(graph, config, new Set());
   const demoted = readOnlyByFloat(graph, first);
   return demoted.size ? annotateOnce(graph, config, demoted) : first;
-}
-
-/**
- * A graph carries no opset. prepare() upgrades models to opset 13, or keeps 10–12 when the upgrade fails: a Clip
- * with min/max attributes says the graph is below 11 (no Clip inputs to decompose HardSigmoid into), anything else
- * is taken as 13. Callers that know the model's opset pass it.
- */
-function assumedOpset(graph: GraphProto): number {
-  return graph.node.some((n) => n.opType === "Clip" && n.attribute.some((a) => a.name === "min" || a.name === "max")) ? 10 : 13;
 }
 
 const READ_BY_FLOAT = "its output is read only by float ops: no int8 op reads its Q, which could only add rounding error";
