@@ -107,29 +107,34 @@ export interface WideActivations {
 export async function chooseWideActivations(
   model: Model,
   ranges: ReadonlyMap<string, Range>,
-  rows: Feeds,
+  rows: readonly Feeds[],
   options: WideActivationOptions,
 ): Promise<WideActivations> {
   const sw = buildSwitchModel(model, ranges, options);
   const n = sw.tensors.length;
   const none: WideActivations = { tensors: [], before: 0, after: 0, runs: 0, why: "no activation to measure" };
-  if (n === 0) return none;
+  if (n === 0 || rows.length === 0) return none;
   const s = await createSession(sw.model, { ep: options.ep, optimization: "basic" });
   let runs = 0;
   try {
+    // One run per batch of rows (a model with a fixed batch axis takes them one at a time).
     const run = async (on: Float32Array) => {
       runs++;
-      return s.run({ ...rows, [sw.switches]: { data: on, dims: [n] } });
+      const out = [];
+      for (const r of rows) out.push(await s.run({ ...r, [sw.switches]: { data: on, dims: [n] } }));
+      return out;
     };
     const ref = await run(new Float32Array(n));
     const noiseOf = async (on: Float32Array) => {
       const got = await run(on);
       let worst = 0;
-      for (const [name, r] of Object.entries(ref)) {
-        const [a, b] = [r.data, got[name]!.data];
-        if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) continue;
+      for (const name of Object.keys(ref[0] ?? {})) {
         let [signal, noise] = [0, 0];
-        for (let k = 0; k < a.length; k++) [signal, noise] = [signal + a[k]! * a[k]!, noise + (a[k]! - b[k]!) ** 2];
+        ref.forEach((r, i) => {
+          const [a, b] = [r[name]!.data, got[i]![name]!.data];
+          if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) return;
+          for (let k = 0; k < a.length; k++) [signal, noise] = [signal + a[k]! * a[k]!, noise + (a[k]! - b[k]!) ** 2];
+        });
         if (signal > 0) worst = Math.max(worst, noise / signal);
       }
       return worst;
@@ -165,7 +170,7 @@ export async function chooseWideActivations(
       chosen.push(...sw.tensors.slice(g.from, g.to));
       counted += g.to - g.from;
     }
-    const measured = `output SQNR with every activation at ${options.bits} bits ${db(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs on ${Object.values(rows)[0]?.dims[0] ?? "?"} rows)`;
+    const measured = `output SQNR with every activation at ${options.bits} bits ${db(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
     if (!(best * (options.minGain ?? 2) <= before)) return { tensors: [], before, after: before, runs, why: `not worth 16 bits: ${measured}` };
     return { tensors: chosen, before, after: best, runs, why: `${chosen.length} of ${n} activations at 16 bits: ${measured}` };
   } finally {

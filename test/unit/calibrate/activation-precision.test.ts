@@ -46,14 +46,14 @@ test("switches off: the float output exactly; one on: that tensor fake-quantized
 });
 
 test("the one activation whose range ruins the output is the one widened", async () => {
-  const w = await chooseWideActivations(chain(), ranges("t7"), rows, { bits: 8, symmetric: false });
+  const w = await chooseWideActivations(chain(), ranges("t7"), [rows], { bits: 8, symmetric: false });
   assert.deepEqual(w.tensors, ["t7"]);
   assert.ok(w.after * 100 < w.before, w.why);
   assert.ok(w.runs < 2 * LENGTH, `group testing, not a run per tensor and more: ${w.runs}`);
 });
 
 test("no activation stands out: nothing is widened, and the summary says why", async () => {
-  const w = await chooseWideActivations(chain(), ranges(), rows, { bits: 8, symmetric: false });
+  const w = await chooseWideActivations(chain(), ranges(), [rows], { bits: 8, symmetric: false });
   assert.deepEqual(w.tensors, []);
   assert.match(w.why, /not worth 16 bits/);
 });
