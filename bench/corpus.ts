@@ -3,8 +3,12 @@
 // whether onnxruntime loads and runs it, output SQNR and decision agreement vs FP32 on held-out generated inputs,
 // size ratio, quantize time and the child's peak RSS. One model at a time; a failure is a row with its reason.
 //   node --import tsx bench/corpus.ts [--models id,id] [--modes static,int4] [--json] [--calib N] [--eval N]
-//                                     [--timeout S] [--keep]
+//                                     [--timeout S] [--keep] [--config FILE]
+//   --config FILE: a `ptq quantize --config` JSON file (QConfig fields) for the static mode, e.g.
+//   {"weightType":"int8","reduceRange":true} to score another weight type against the default
 //   ... --peer: ours static/dynamic beside ONNX Runtime's Python quantizer on the same inputs (bench/corpus/peer.ts)
+import { existsSync } from "node:fs";
+import path from "node:path";
 import { byId, corpusDir, ensureFetched, loadCatalog } from "./corpus/catalog";
 import { formatPeerTable, peerCorpus } from "./corpus/peer";
 import { MODES, runModel, type Mode, type Row } from "./corpus/run-model";
@@ -18,6 +22,7 @@ interface Args {
   timeout: number;
   keep: boolean;
   peer: boolean;
+  config?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -40,6 +45,12 @@ function parseArgs(argv: string[]): Args {
     else if (f === "--calib") a.calib = num(f, argv[++i]);
     else if (f === "--eval") a.eval = num(f, argv[++i]);
     else if (f === "--timeout") a.timeout = num(f, argv[++i]);
+    else if (f === "--config") {
+      const file = argv[++i];
+      if (!file) throw new Error("--config needs a file: a `ptq quantize --config` JSON file for the static mode");
+      if (!existsSync(file)) throw new Error(`--config ${file}: no such file`);
+      a.config = path.resolve(file);
+    }
     else throw new Error(`unknown argument "${f}"`);
   }
   return a;
@@ -83,7 +94,7 @@ async function main(): Promise<number> {
   const models = (args.models.length ? args.models : catalog.models.map((m) => m.id)).map((id) => byId(catalog, id));
   ensureFetched(models.map((m) => m.id));
   const log = (l: string) => console.error(l);
-  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples`);
+  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples${args.config ? `, static with --config ${args.config}` : ""}`);
   if (args.peer) {
     const peer = await peerCorpus(catalog, models, { calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });
     console.log(args.json ? JSON.stringify(peer, nonFinite, 2) : formatPeerTable(peer));
@@ -91,7 +102,7 @@ async function main(): Promise<number> {
   }
   const rows: Row[] = [];
   for (const m of models) {
-    const r = await runModel(catalog, m, { modes: args.modes, calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });
+    const r = await runModel(catalog, m, { modes: args.modes, calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, staticConfig: args.config, log });
     for (const row of r) log(`  ${row.model} ${row.mode}: ${row.works === "yes" ? "ok" : `FAILED (${row.stage}): ${row.reason}`}`);
     rows.push(...r);
   }

@@ -14,7 +14,7 @@
 // samples), with each variant's output SQNR/agreement on 8 held-out samples (bench/corpus/evaluate.ts), the ops
 // onnxruntime runs at level 'all', and the float ops still sitting between DQ and Q (where int8 time goes).
 //   node --import tsx bench/int8-speed.ts --corpus ppocr-v4-rec-en,blazeface-front [--batches 1,8] [--threads 1]
-//        [--seconds 6] [--corpus-variants ours,ours-vnni,ort-default,ort-per-channel] [--calib 16]
+//        [--seconds 6] [--corpus-variants ours,ours-vnni,ours-u8s7,ort-default,ort-per-channel] [--calib 16]
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -275,10 +275,15 @@ async function main(): Promise<void> {
 
 // ---------- --corpus: real models ----------
 
-const CORPUS_VARIANTS = ["ours", "ours-vnni", "ort-default", "ort-per-channel"] as const;
+const CORPUS_VARIANTS = ["ours", "ours-vnni", "ours-u8s7", "ort-default", "ort-per-channel"] as const;
 /** ort_quantize.py's config names (bench/corpus/peer.ts runs the same two for its static columns). */
 const ORT_CONFIGS: Record<string, string> = { "ort-default": "default", "ort-per-channel": "pre-pc-u8s8-minmax" };
-const OURS_CONFIGS: Record<string, QConfig> = { ours: {}, "ours-vnni": { targetCpu: "vnni" } };
+/** ours-u8s7: U8S8 with 7-bit weights (onnxruntime's advice for x86 without VNNI): u8×s7 pair sums cannot saturate. */
+const OURS_CONFIGS: Record<string, QConfig> = {
+  ours: {},
+  "ours-vnni": { targetCpu: "vnni" },
+  "ours-u8s7": { weightType: "int8", reduceRange: true },
+};
 /** Ops that run on integers (fused QDQ groups, Q/DQ themselves); anything else in a quantized graph is float. */
 const isIntegerOp = (op: string): boolean => /^(QLinear|QGemm|MatMulInteger|ConvInteger|DynamicQuantize|QuantizeLinear|DequantizeLinear|QAttention)/.test(op);
 

@@ -43,6 +43,8 @@ export interface RunOptions {
   limitS: number;
   /** Keep the work folder (written models and data) and say where it is. */
   keep?: boolean;
+  /** A `ptq quantize --config` file (QConfig fields) for the static mode: e.g. another default weight type. */
+  staticConfig?: string;
   log?: (line: string) => void;
 }
 
@@ -96,7 +98,7 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       const args =
         mode === "inspect"
           ? ["inspect", file, "--json", ...dimFlags(m, file)]
-          : ["quantize", file, "-o", out, "--json", ...(mode === "static" ? ["--calib", calib] : ["--mode", mode])];
+          : ["quantize", file, "-o", out, "--json", ...(mode === "static" ? ["--calib", calib, ...(o.staticConfig ? ["--config", o.staticConfig] : [])] : ["--mode", mode])];
       const command = `node --import tsx ${CLI} ${args.map(shellQuote).join(" ")}`;
       log(`${m.id} ${mode}: ${command}`);
       const r: ChildResult = await runTs(CLI, args, o.limitS);
