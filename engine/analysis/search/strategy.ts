@@ -82,7 +82,8 @@ async function smallest<M extends Verdict>(max: number, at: (n: number) => Promi
  * added to the nodes accepted so far, and accepts the one that raises the metric most; the order is then re-ranked:
  * the window's other candidates by what they measured, then the rest as before. A step that does not raise the
  * measured metric is never accepted, so the path is monotone; when no candidate of a window raises it, the next
- * window is tried. Stops when the target is met, the budget is spent, `maxNodes` are float or no candidate helps.
+ * window is tried, up to three windows. Stops when the target is met, the budget is spent, `maxNodes` are float,
+ * or three windows in a row raised nothing.
  * Configurations list their nodes in the one-shot order, so those the prefix search measured are not measured
  * again. Returns the last accepted configuration: the first that met the target, or the best reached.
  */
@@ -110,6 +111,9 @@ export async function greedySearch<M extends Scored>(candidates: readonly string
     tried.sort((a, b) => b.m.metric - a.m.metric);
     const best = tried[0];
     if (!best || !(best.m.metric > current.metric)) {
+      // Two windows in a row that raise nothing: the metric cannot tell these nodes apart (an all-or-nothing
+      // agreement no single node moves), and further windows would spend the budget on the same verdict.
+      if (skip >= 2 * limits.window) break;
       skip += window.length;
       continue;
     }

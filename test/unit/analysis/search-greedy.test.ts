@@ -80,7 +80,7 @@ function scored(metric: (float: ReadonlySet<string>) => number, minDb: number) {
   return { asked, measure };
 }
 
-test("greedy never accepts a step that lowers the metric, re-ranks after each step, and keeps to its budget", async () => {
+test("greedy never accepts a step that lowers the metric, re-ranks after each step, keeps to its budget, stops when nothing helps", async () => {
   // a and b fix the same error (either is enough), c and d add 5 dB each, e costs 3 dB. The one-shot order
   // [e, a, b, c, d, f] needs 5 nodes as a prefix; greedy finds a, c, d.
   const metric = (s: ReadonlySet<string>) => 10 + (s.has("a") || s.has("b") ? 5 : 0) + (s.has("c") ? 5 : 0) + (s.has("d") ? 5 : 0) - (s.has("e") ? 3 : 0);
@@ -96,6 +96,10 @@ test("greedy never accepts a step that lowers the metric, re-ranks after each st
   const capped = await greedySearch(nodes, tight.measure, { budget: 5, window: 2, maxNodes: 6 });
   assert.equal(tight.asked.length, 5, `asked ${tight.asked}`);
   assert.deepEqual([capped.keptFloat, capped.met], [["a"], false]);
+  // A metric no single node moves (an all-or-nothing agreement): three windows, then it stops, budget left.
+  const flat = scored(() => 0, 97);
+  const none = await greedySearch(["a", "b", "c", "d", "e", "f", "g", "h"], flat.measure, { budget: 24, window: 2, maxNodes: 8 });
+  assert.deepEqual([none.keptFloat, flat.asked], [[], ["", "a", "b", "c", "d", "e", "f"]]);
   const bounded = scored(metric, 25);
   const few = await greedySearch(nodes, bounded.measure, { budget: 20, window: 2, maxNodes: 2 });
   assert.deepEqual([few.keptFloat, few.met], [["a", "c"], false], "stops at maxNodes float");
