@@ -63,6 +63,8 @@ export class QuantizerContext {
   private readonly producers: Map<string, NodeProto>;
   private readonly graphOutputs: Set<string>;
   private current: string[] = [];
+  /** finiteConstant's answers by initializer name. */
+  private readonly finite = new Map<string, boolean>();
 
   constructor(
     readonly graph: GraphProto,
@@ -115,13 +117,18 @@ export class QuantizerContext {
     return true;
   }
 
+  /** Whether a constant holds only finite values; asked up to four times per weight, so decoded once. */
   private finiteConstant(name: string): boolean {
-    const t = this.initializers.get(name)!;
-    try {
-      return tensorToFloat32(t).every((v) => Number.isFinite(v));
-    } catch {
-      return false; // external data we cannot read here: leave it alone
+    let finite = this.finite.get(name);
+    if (finite === undefined) {
+      try {
+        finite = tensorToFloat32(this.initializers.get(name)!).every((v) => Number.isFinite(v));
+      } catch {
+        finite = false; // external data we cannot read here: leave it alone
+      }
+      this.finite.set(name, finite);
     }
+    return finite;
   }
 
   /** Whether weight() would accept this tensor (lets a quantizer decline before marking anything). */

@@ -235,14 +235,17 @@ export class QdqRewriter {
     // while 7-bit activations only lose resolution (bench/int8-speed transformer, U8S8 + reduceRange: output SQNR
     // 8.3 dB with 7-bit activations, 11.2 dB with 8-bit).
     const opts = { type, symmetric, reduceRange: false };
+    // A data-movement output shares its source's parameters (so onnxruntime drops the DQ→Q between them), unless an
+    // override gives it another type: then it gets its own Q/DQ of that type (a "16-bit" node after a Flatten).
+    const shared = o.scale === undefined && mark?.sameAs && depth < 64 && this.marks.activations.has(mark.sameAs) ? this.activationParams(mark.sameAs, depth + 1) : undefined;
     if (o.scale !== undefined) {
       p = { type, scale: Float32Array.of(o.scale), zeroPoint: Int32Array.of(o.zeroPoint ?? 0) };
-    } else if (mark?.sameAs && depth < 64 && this.marks.activations.has(mark.sameAs)) {
-      p = this.activationParams(mark.sameAs, depth + 1);
+    } else if (shared && (o.type === undefined || o.type === shared.type)) {
+      p = shared;
     } else if (this.inits.has(name)) {
       p = this.cache.weightParams(this.inits.get(name)!, opts, () => weightLabel(this.graph, name));
     } else {
-      const r = o.range ?? mark?.fixedRange ?? this.ranges.get(name);
+      const r = o.range ?? this.rangeOf(name);
       if (!r && this.ranges.size === 0) throw new Error(`tensor "${name}" has no calibration range: run calibrate() with data before convert()`);
       if (!r)
         throw new Error(
@@ -255,6 +258,13 @@ export class QdqRewriter {
     }
     if (p) this.params.set(name, p);
     return p;
+  }
+
+  /** A tensor's calibrated range; a data-movement output without one of its own reads its source's. */
+  private rangeOf(name: string, depth = 0): ReturnType<Ranges["get"]> {
+    const mark = this.marks.activations.get(name);
+    const r = mark?.fixedRange ?? this.ranges.get(name);
+    return r ?? (mark?.sameAs && depth < 64 ? this.rangeOf(mark.sameAs, depth + 1) : undefined);
   }
 
   private name(base: string): string {
