@@ -24,6 +24,7 @@ function describe(s: QuantizationSummary, out: string): string {
     for (const c of choices) counts.set(c.method, (counts.get(c.method) ?? 0) + 1);
     lines.push(`  calibration auto chose: ${[...counts].map(([m, n]) => `${m} ×${n}`).join(", ")} (per tensor and why: --json calibrationChoices)`);
   }
+  if (s.wideActivations) lines.push(`  16-bit activations (--wide-activations): ${s.wideActivations.why}`);
   for (const w of s.warnings) lines.push(`  note: ${w}`);
   return lines.join("\n");
 }

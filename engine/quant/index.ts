@@ -1,10 +1,12 @@
 // The quantization API a notebook cell and the CLI use (PyTorch's shape: prepare → calibrate → convert):
 //   const prepared = await prepare(model, config); await calibrate(prepared, data); const int8 = await convert(prepared);
 // or one-shot quantizeStatic / quantizeDynamic from file to file.
-import type { CalibrationData } from "../data/feeds";
+import type { CalibrationData, Feeds } from "../data/feeds";
+import { consumers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { Calibrator, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
+import { Calibrator, chooseWideActivations, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
+import { commonRows, copyRows } from "../calibrate/rows";
 import { createSession } from "../runtime/session";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
@@ -43,6 +45,8 @@ export interface PreparedModel {
   histograms: Map<string, TensorHistogram>;
   /** calibration.method "auto": the method chosen per tensor, and why (empty for the fixed methods). */
   choices: Map<string, AutoChoice>;
+  /** calibration.wideActivations: the activations given 16 bits, and why (undefined: not asked for). */
+  wide: { tensors: string[]; why: string } | undefined;
   /** Batches observed so far. */
   batches: number;
   /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
@@ -68,6 +72,7 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
     ranges: new Map(),
     histograms: new Map(),
     choices: new Map(),
+    wide: undefined,
     batches: 0,
     warnings: notes,
     ep: options.ep ?? "cpu",
@@ -93,13 +98,51 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
     onWarning: (m) => prepared.warnings.push(m),
   });
   const before = prepared.calibrator.batches;
-  await prepared.calibrator.collect(data, options);
+  const rows: Feeds[] = [];
+  await prepared.calibrator.collect(c.wideActivations > 0 ? keepingFirstRows(data, rows, WIDE_ROWS) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
   prepared.batches = prepared.calibrator.batches;
   prepared.ranges = prepared.calibrator.ranges();
   prepared.histograms = prepared.calibrator.histograms();
   prepared.choices = prepared.calibrator.choices();
   if (c.method === "auto") await chooseAtOutputs(prepared);
+  if (c.wideActivations > 0) await chooseWide(prepared, rows);
+}
+
+/** calibration.wideActivations measures the outputs on this many of the first calibration rows. */
+const WIDE_ROWS = 4;
+
+/** Passes `data` on, keeping a copy of its first `max` rows (whole batches where a batch has no row axis). */
+async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], max: number): AsyncGenerator<Feeds> {
+  let n = 0;
+  for await (const feeds of data) {
+    if (n < max) {
+      const rows = commonRows(feeds);
+      const take = rows === undefined ? 1 : Math.min(rows, max - n);
+      kept.push(rows === undefined ? feeds : copyRows(feeds, 0, take));
+      n += take;
+    }
+    yield feeds;
+  }
+}
+
+/**
+ * calibration.wideActivations: which activations get 16 bits, measured at the outputs with every other activation at
+ * the calibration's 8 bits (engine/calibrate/activation-precision: on the PP-OCR recognisers 20 % of them took
+ * agreement with FP32 from 82 to 92 %, docs/activation-precision.md). A later calibrate() call measures again.
+ */
+async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
+  const config = prepared.config;
+  if (qBits(config.activationType) !== 8) return;
+  if (rows.length === 0 && prepared.wide) return; // more data, none kept: the earlier choice stands
+  const finite = new Map([...prepared.ranges].filter(([, r]) => !r.nonFinite && Number.isFinite(r.min) && Number.isFinite(r.max)));
+  try {
+    const w = await chooseWideActivations(prepared.model, finite, rows, { bits: 8, symmetric: config.activationSymmetric, ep: prepared.ep, maxShare: config.calibration.wideActivations });
+    prepared.wide = { tensors: w.tensors, why: w.why };
+  } catch (e) {
+    prepared.wide = { tensors: [], why: "not measured" };
+    prepared.warnings.push(`calibration.wideActivations could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every activation stays at ${config.activationType}`);
+  }
 }
 
 /** A whole assignment must beat mse's output error by this share to replace it. */
@@ -199,7 +242,7 @@ export interface ConvertOptions {
 export async function convert(prepared: PreparedModel, options: ConvertOptions = {}): Promise<Quantized> {
   options.cache?.bind(prepared.model);
   const copy = prepared.model.clone();
-  const { config, keptFloat } = floatWhereNonFinite(prepared);
+  const { config, keptFloat } = floatWhereNonFinite(prepared, widened(prepared));
   // Annotate the copy again (deterministic) so marks point at the copy's nodes.
   const marks = annotateGraph(copy.graph, config);
   const rewriter = new QdqRewriter(copy.proto, marks, rangesForWidths(prepared, config), config, options.cache);
@@ -210,6 +253,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     summary.warnings.push(`kept "${t}" in float: calibration saw NaN/±Inf in it (an attention mask's -Inf, say), which no quantized value can represent`);
   }
   summary.opset.before = prepared.originalOpset;
+  if (prepared.wide) summary.wideActivations = { tensors: [...prepared.wide.tensors], why: prepared.wide.why };
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = Model.fromProto(copy.proto, copy.dir);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
@@ -244,16 +288,34 @@ function rangesForWidths(prepared: PreparedModel, config: ResolvedQConfig): Map<
  * masked positions leak into attention (measured on the fixture LM: perplexity 3.4 → 46). A user override that
  * gives the tensor a range or scale of its own wins.
  */
-function floatWhereNonFinite(prepared: PreparedModel): { config: ResolvedQConfig; keptFloat: string[] } {
+function floatWhereNonFinite(prepared: PreparedModel, base: ResolvedQConfig = prepared.config): { config: ResolvedQConfig; keptFloat: string[] } {
   const keptFloat: string[] = [];
-  const overrides = { ...prepared.config.overrides };
+  const overrides = { ...base.overrides };
   for (const [t, r] of prepared.ranges) {
     const o = overrides[t];
     if (!r.nonFinite || o?.range || o?.scale !== undefined || o?.keepFloat) continue;
     overrides[t] = { ...o, keepFloat: true };
     keptFloat.push(t);
   }
-  return { config: keptFloat.length ? { ...prepared.config, overrides } : prepared.config, keptFloat };
+  return { config: keptFloat.length ? { ...base, overrides } : base, keptFloat };
+}
+
+/**
+ * The config with calibration.wideActivations' choice as 16-bit overrides; a user's override of a tensor wins. A
+ * tensor read only by a Relu/Clip widens that op's output too: the rewrite folds the Relu into the Q on its output.
+ */
+function widened(prepared: PreparedModel): ResolvedQConfig {
+  const config = prepared.config;
+  if (!prepared.wide?.tensors.length) return config;
+  const type = config.activationType === "int8" ? "int16" : "uint16";
+  const readers = consumers(prepared.model.graph);
+  const overrides = { ...config.overrides };
+  for (const t of prepared.wide.tensors) {
+    const only = readers.get(t);
+    const clamp = only?.length === 1 && (only[0]!.opType === "Relu" || only[0]!.opType === "Clip") ? only[0]!.output[0] : undefined;
+    for (const name of clamp ? [t, clamp] : [t]) overrides[name] ??= { type };
+  }
+  return { ...config, overrides };
 }
 
 export type { CollectOptions, TensorHistogram, TensorRange };

@@ -32,6 +32,12 @@ export interface CalibrationConfig {
   movingAverage?: boolean;
   /** minmax moving average weight of a new batch (default 0.01 as ORT). */
   averagingConstant?: number;
+  /**
+   * Give at most this share (0–1) of the activations 16 bits: the ones whose 8-bit grid costs the outputs most,
+   * measured on the first calibration rows (engine/calibrate/activation-precision). Default 0: none. 16-bit
+   * Conv/MatMul inputs run on float kernels, and below opset 21 the Q/DQ are onnxruntime's com.microsoft ones.
+   */
+  wideActivations?: number;
 }
 
 /** Per-tensor override, keyed by tensor name in `QConfig.overrides`. */
@@ -138,6 +144,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
       numQuantizedBins: c.calibration?.numQuantizedBins ?? 128,
       movingAverage: c.calibration?.movingAverage ?? false,
       averagingConstant: c.calibration?.averagingConstant ?? 0.01,
+      wideActivations: c.calibration?.wideActivations ?? 0,
     },
     opTypes: c.opTypes,
     include: c.include,
@@ -147,6 +154,8 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   };
   if (r.format !== "qdq" && r.format !== "qoperator") throw new Error(`QConfig.format: "${r.format}" is not qdq or qoperator`);
   if (!QTYPES.includes(r.activationType)) throw new Error(`QConfig.activationType: "${r.activationType}" is not one of ${QTYPES.join(", ")}`);
+  const wide = r.calibration.wideActivations;
+  if (!(wide >= 0 && wide <= 1)) throw new Error(`QConfig.calibration.wideActivations: ${wide} is not a share between 0 and 1`);
   if (r.weightType !== "int8" && r.weightType !== "uint8") throw new Error(`QConfig.weightType: "${r.weightType}" is not int8 or uint8`);
   if (!(CALIBRATION_METHODS as readonly string[]).includes(r.calibration.method))
     throw new Error(`QConfig.calibration.method: "${r.calibration.method}" is not one of ${CALIBRATION_METHODS.join(", ")}`);
@@ -196,6 +205,8 @@ export interface QuantizationSummary {
   weights?: { type: WeightType; targetCpu: TargetCpu };
   /** calibration.method "auto": the method chosen per activation and why (engine/calibrate/auto). */
   calibrationChoices?: Record<string, { method: string; why: string }>;
+  /** calibration.wideActivations: the activations given 16 bits, and the measurement that chose them. */
+  wideActivations?: { tensors: string[]; why: string };
   warnings: string[];
 }
 
