@@ -17,6 +17,7 @@ import { knownTypes } from "./augment";
 import type { Range } from "./thresholds";
 import { quantGrid } from "./thresholds";
 import { createSession, type ExecutionProvider } from "../runtime/session";
+import type { OutputTensor } from "../runtime/tensors";
 
 export interface SwitchModel {
   model: Model;
@@ -96,6 +97,24 @@ export interface WideActivations {
 }
 
 /**
+ * The worst output's noise/signal energy of `got` against `ref` (the same rows run through two models), pooled over
+ * the rows: 10^(−SQNR/10) of the worst float output. Non-float outputs are not compared.
+ */
+export function worstNoiseRatio(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[]): number {
+  let worst = 0;
+  for (const name of Object.keys(ref[0] ?? {})) {
+    let [signal, noise] = [0, 0];
+    ref.forEach((r, i) => {
+      const [a, b] = [r[name]!.data, got[i]![name]!.data];
+      if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) return;
+      for (let k = 0; k < a.length; k++) [signal, noise] = [signal + a[k]! * a[k]!, noise + (a[k]! - b[k]!) ** 2];
+    });
+    if (signal > 0) worst = Math.max(worst, noise / signal);
+  }
+  return worst;
+}
+
+/**
  * Which activations to give 16 bits, measured at the model's outputs on `rows`. The tensors, in graph order, are cut
  * into contiguous groups (neighbours: a block's Conv, its activation's parts, the next Conv), and each group is
  * measured quantized alone, the rest float. Groups are then widened worst first, each step measured with every other
@@ -125,20 +144,7 @@ export async function chooseWideActivations(
       return out;
     };
     const ref = await run(new Float32Array(n));
-    const noiseOf = async (on: Float32Array) => {
-      const got = await run(on);
-      let worst = 0;
-      for (const name of Object.keys(ref[0] ?? {})) {
-        let [signal, noise] = [0, 0];
-        ref.forEach((r, i) => {
-          const [a, b] = [r[name]!.data, got[i]![name]!.data];
-          if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) return;
-          for (let k = 0; k < a.length; k++) [signal, noise] = [signal + a[k]! * a[k]!, noise + (a[k]! - b[k]!) ** 2];
-        });
-        if (signal > 0) worst = Math.max(worst, noise / signal);
-      }
-      return worst;
-    };
+    const noiseOf = async (on: Float32Array) => worstNoiseRatio(ref, await run(on));
     const before = await noiseOf(new Float32Array(n).fill(1));
     const size = Math.max(1, Math.ceil(n / (options.groups ?? 32)));
     const groups: { from: number; to: number; noise: number }[] = [];

@@ -19,4 +19,4 @@ export { AUTO_CANDIDATES, type AutoCandidate, type AutoChoice } from "./auto";
 export { MinMaxObserver, batchStats } from "./minmax";
 export { StreamingHistogram } from "./histogram";
 export { entropyThreshold, mseThreshold, percentileThreshold } from "./thresholds";
-export { chooseWideActivations, type WideActivations } from "./activation-precision";
+export { chooseWideActivations, worstNoiseRatio, type WideActivations } from "./activation-precision";

@@ -5,7 +5,7 @@ import type { CalibrationData, Feeds } from "../data/feeds";
 import { consumers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { Calibrator, chooseWideActivations, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
+import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { commonRows, copyRows } from "../calibrate/rows";
 import { createSession } from "../runtime/session";
 import { quantizeDynamicModel } from "./dynamic";
@@ -181,19 +181,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     };
     const ref = await runAll(prepared.model);
     for (const [name, ranges] of assignments) {
-      const got = await runAll((await convert({ ...prepared, ranges })).model);
-      let worst = 0;
-      for (const output of Object.keys(ref[0]!)) {
-        let [signal, noise] = [0, 0];
-        ref.forEach((r, i) => {
-          const a = r[output]!.data;
-          const b = got[i]![output]!.data;
-          if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) return;
-          for (let k = 0; k < a.length; k++) [signal, noise] = [signal + a[k]! * a[k]!, noise + (a[k]! - b[k]!) ** 2];
-        });
-        if (signal > 0) worst = Math.max(worst, noise / signal);
-      }
-      errors.set(name, worst);
+      errors.set(name, worstNoiseRatio(ref, await runAll((await convert({ ...prepared, ranges })).model)));
     }
   } catch (e) {
     prepared.warnings.push(`calibration method auto could not measure at the model's outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): its per-tensor choices stand`);
