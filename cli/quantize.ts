@@ -12,7 +12,10 @@ import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-o
 
 function describe(s: QuantizationSummary, out: string): string {
   const lines = [`wrote ${out} (${s.mode}, ${s.format}): ${s.quantized.length} nodes quantized, ${s.float.length} left in float`];
-  if (s.weights) lines.push(`  weights ${s.weights.type} for target CPU "${s.weights.targetCpu}" (--target-cpu to change)`);
+  if (s.weights) {
+    lines.push(`  weights ${s.weights.type}${s.weights.reduceRange ? " (7 bits)" : ""} for target CPU "${s.weights.targetCpu}" (--target-cpu to change)`);
+    if (s.weights.why) lines.push(`  ${s.weights.why}`);
+  }
   const unsupported = Object.entries(s.unsupportedOps);
   if (unsupported.length) lines.push(`  no quantizer (float): ${unsupported.map(([k, v]) => `${k} ×${v}`).join(", ")}`);
   for (const f of s.float.filter((x) => !x.reason.startsWith("no quantizer"))) lines.push(`  float: ${f.name || "(unnamed)"} (${f.opType}): ${f.reason}`);

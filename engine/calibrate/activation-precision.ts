@@ -114,6 +114,19 @@ export function worstNoiseRatio(ref: readonly Record<string, OutputTensor>[], go
   return worst;
 }
 
+/** The outputs of `model` on each of `rows` (one session, freed after): a reference or a candidate to compare with
+ *  worstNoiseRatio. */
+export async function outputsOn(model: Model, rows: readonly Feeds[], ep?: ExecutionProvider): Promise<Record<string, OutputTensor>[]> {
+  const s = await createSession(model, { ep });
+  try {
+    const out = [];
+    for (const r of rows) out.push(await s.run(r));
+    return out;
+  } finally {
+    await s.dispose();
+  }
+}
+
 /**
  * Which activations to give 16 bits, measured at the model's outputs on `rows`. The tensors, in graph order, are cut
  * into contiguous groups (neighbours: a block's Conv, its activation's parts, the next Conv), and each group is

@@ -4,10 +4,11 @@
 import type { CalibrationData, Feeds } from "../data/feeds";
 import { consumers } from "../onnx/graph";
 import { Model } from "../onnx/model";
+import { valueInfoTensor } from "../onnx/proto";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
+import { outputsOn } from "../calibrate/activation-precision";
 import { commonRows, copyRows } from "../calibrate/rows";
-import { createSession } from "../runtime/session";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
 import { ConvertCache, QdqRewriter } from "./qdq";
@@ -19,6 +20,7 @@ import { nestedWeightedNodes } from "./scope";
 import { BODY_QUANTIZED_OPS } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
+import { chooseWeightFormat, type WeightFormat } from "./weight-format";
 
 export * from "./types";
 export type { QType, QuantParams } from "./math";
@@ -47,6 +49,8 @@ export interface PreparedModel {
   choices: Map<string, AutoChoice>;
   /** calibration.wideActivations: the activations given 16 bits, and why (undefined: not asked for). */
   wide: { tensors: string[]; why: string } | undefined;
+  /** weightType "auto" (config.measureWeights): the weights chosen at the outputs, and why (undefined: not measured). */
+  weights?: WeightFormat & { why: string };
   /** Batches observed so far. */
   batches: number;
   /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
@@ -99,7 +103,8 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   });
   const before = prepared.calibrator.batches;
   const rows: Feeds[] = [];
-  await prepared.calibrator.collect(c.wideActivations > 0 ? keepingFirstRows(data, rows, WIDE_ROWS) : data, options);
+  const keep = c.wideActivations > 0 || prepared.config.measureWeights;
+  await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, WIDE_ROWS, fixedBatch(prepared.model)) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
   prepared.batches = prepared.calibrator.batches;
   prepared.ranges = prepared.calibrator.ranges();
@@ -107,18 +112,27 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   prepared.choices = prepared.calibrator.choices();
   if (c.method === "auto") await chooseAtOutputs(prepared);
   if (c.wideActivations > 0) await chooseWide(prepared, rows);
+  if (prepared.config.measureWeights) await chooseWeights(prepared, rows);
 }
 
-/** calibration.wideActivations measures the outputs on this many of the first calibration rows. */
+/** calibration.wideActivations and weightType "auto" measure the outputs on this many of the first calibration rows. */
 const WIDE_ROWS = 4;
 
-/** Passes `data` on, keeping a copy of its first `max` rows (whole batches where a batch has no row axis). */
-async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], max: number): AsyncGenerator<Feeds> {
+/** Whether an input of `model` has a fixed first axis (its batches cannot be cut into fewer rows). */
+function fixedBatch(model: Model): boolean {
+  return model.graph.input.some((i) => typeof valueInfoTensor(i)?.shape?.[0] === "number");
+}
+
+/**
+ * Passes `data` on, keeping a copy of its first `max` rows: whole batches where a batch has no row axis or the
+ * model's is fixed (`whole`), at least one.
+ */
+async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], max: number, whole: boolean): AsyncGenerator<Feeds> {
   let n = 0;
   for await (const feeds of data) {
     if (n < max) {
       const rows = commonRows(feeds);
-      const take = rows === undefined ? 1 : Math.min(rows, max - n);
+      const take = rows === undefined ? 1 : whole ? rows : Math.min(rows, max - n);
       kept.push(rows === undefined ? feeds : copyRows(feeds, 0, take));
       n += take;
     }
@@ -142,6 +156,22 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void>
   } catch (e) {
     prepared.wide = { tensors: [], why: "not measured" };
     prepared.warnings.push(`calibration.wideActivations could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every activation stays at ${config.activationType}`);
+  }
+}
+
+/**
+ * weightType "auto": U8U8 or U8S7 weights, measured at the outputs on the kept rows with everything else as
+ * convert() will write it (the ranges chosen above, wide activations included; engine/quant/weight-format). A later
+ * calibrate() call measures again on its own first rows.
+ */
+async function chooseWeights(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
+  if (rows.length === 0) return; // more data, none kept: the earlier choice (or the target's default) stands
+  try {
+    const w = await chooseWeightFormat(prepared.model, rows, async (format) => (await convert({ ...prepared, weights: { ...format, why: "" } })).model, prepared.ep);
+    prepared.weights = { type: w.type, reduceRange: w.reduceRange, why: w.why };
+  } catch (e) {
+    prepared.weights = undefined;
+    prepared.warnings.push(`weightType auto could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): the weights stay ${prepared.config.weightType}`);
   }
 }
 
@@ -169,19 +199,9 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   ]);
   const errors = new Map<string, number>();
   try {
-    const runAll = async (model: Model) => {
-      const s = await createSession(model, { ep: prepared.ep });
-      try {
-        const out = [];
-        for (const r of rows) out.push(await s.run(r));
-        return out;
-      } finally {
-        await s.dispose();
-      }
-    };
-    const ref = await runAll(prepared.model);
+    const ref = await outputsOn(prepared.model, rows, prepared.ep);
     for (const [name, ranges] of assignments) {
-      errors.set(name, worstNoiseRatio(ref, await runAll((await convert({ ...prepared, ranges })).model)));
+      errors.set(name, worstNoiseRatio(ref, await outputsOn((await convert({ ...prepared, ranges })).model, rows, prepared.ep)));
     }
   } catch (e) {
     prepared.warnings.push(`calibration method auto could not measure at the model's outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): its per-tensor choices stand`);
@@ -230,7 +250,7 @@ export interface ConvertOptions {
 export async function convert(prepared: PreparedModel, options: ConvertOptions = {}): Promise<Quantized> {
   options.cache?.bind(prepared.model);
   const copy = prepared.model.clone();
-  const { config, keptFloat } = floatWhereNonFinite(prepared, widened(prepared));
+  const { config, keptFloat } = floatWhereNonFinite(prepared, withWeights(prepared, widened(prepared)));
   // Annotate the copy again (deterministic) so marks point at the copy's nodes.
   const marks = annotateGraph(copy.graph, config);
   const rewriter = new QdqRewriter(copy.proto, marks, rangesForWidths(prepared, config), config, options.cache);
@@ -241,6 +261,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     summary.warnings.push(`kept "${t}" in float: calibration saw NaN/±Inf in it (an attention mask's -Inf, say), which no quantized value can represent`);
   }
   summary.opset.before = prepared.originalOpset;
+  if (prepared.weights) summary.weights = { ...summary.weights!, why: prepared.weights.why };
   if (prepared.wide) summary.wideActivations = { tensors: [...prepared.wide.tensors], why: prepared.wide.why };
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = Model.fromProto(copy.proto, copy.dir);
@@ -286,6 +307,12 @@ function floatWhereNonFinite(prepared: PreparedModel, base: ResolvedQConfig = pr
     keptFloat.push(t);
   }
   return { config: keptFloat.length ? { ...base, overrides } : base, keptFloat };
+}
+
+/** The config with weightType auto's measured weights (none measured: the target's default stands). */
+function withWeights(prepared: PreparedModel, config: ResolvedQConfig): ResolvedQConfig {
+  const w = prepared.weights;
+  return w && config.measureWeights ? { ...config, weightType: w.type, reduceRange: w.reduceRange } : config;
 }
 
 /**

@@ -7,7 +7,7 @@ import path from "node:path";
 import { CALIBRATION_METHODS } from "../calibrate/types";
 import type { ExecutionProvider } from "../runtime/session";
 import type { QType } from "./math";
-import { defaultWeightType, resolveConfig, TARGET_CPUS, type NodeSelector, type QConfig, type ResolvedQConfig } from "./types";
+import { defaultWeightType, resolveConfig, TARGET_CPUS, WEIGHT_TYPES, type NodeSelector, type QConfig, type ResolvedQConfig } from "./types";
 
 export const QUANTIZE_MODES = ["static", "dynamic", "int4", "fp4"] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
@@ -152,9 +152,9 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "activation type: uint8, int8, uint16, int16" },
   { key: "targetCpu", flag: "--target-cpu", arg: "C", kind: "enum", values: TARGET_CPUS, default: () => engine().targetCpu, modes: INT8, section: "quantize",
     help: "the CPU the model is for: any, avx2, vnni, arm, native (this machine's); decides the default weight type, never the machine that quantizes" },
-  { key: "weightType", flag: "--weight-type", arg: "T", kind: "enum", values: ["int8", "uint8"], modes: INT8, section: "quantize",
+  { key: "weightType", flag: "--weight-type", arg: "T", kind: "enum", values: WEIGHT_TYPES, modes: INT8, section: "quantize",
     default: () => byWeightType(),
-    help: "int8 or uint8 weights" },
+    help: "int8, uint8 or auto: 7-bit int8 where the outputs measure no worse, else uint8 (docs/int8-speed.md)" },
   { key: "reduceRange", flag: "--reduce-range", kind: "boolean", default: () => engine().reduceRange, modes: INT8, section: "quantize",
     help: "7-bit weights: with --weight-type int8 on CPUs without VNNI, ~1.5x faster than the default and within 0.3 pp on our fixtures (docs/int8-speed.md)" },
   { key: "exclude", flag: "--exclude", arg: "NODES", kind: "nodes", repeat: true, modes: ALL, section: "quantize",

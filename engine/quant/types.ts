@@ -8,6 +8,14 @@ import type { QType } from "./math";
 export type QuantFormat = "qdq" | "qoperator";
 export type WeightType = "int8" | "uint8";
 /**
+ * QConfig.weightType's values: a type, or "auto": on a target where two weight formats are exact (any, avx2, and
+ * native on a CPU without VNNI) calibrate() measures the outputs with each, uint8 weights (U8U8) and int8 weights of
+ * 7 bits (U8S7, onnxruntime's faster U8S8 kernels), and convert() writes U8S7 where it is not measurably worse
+ * (engine/quant/weight-format). On vnni/arm, int8 (full range: exact and fast there).
+ */
+export type WeightTypeChoice = WeightType | "auto";
+export const WEIGHT_TYPES: readonly WeightTypeChoice[] = ["int8", "uint8", "auto"];
+/**
  * The CPU a quantized model is made for; it decides the default weight type, never the machine that quantizes.
  * "any" (default) and "avx2": uint8 weights (U8U8), exact on every CPU (x86 without VNNI saturates u8×s8 products).
  * "vnni" (x86 with AVX-512 VNNI, AVX-VNNI or AMX) and "arm": int8 weights (U8S8, onnxruntime's own default), exact
@@ -63,9 +71,9 @@ export interface QConfig {
   targetCpu?: TargetCpu;
   /**
    * Weight type. Default from targetCpu: "uint8" for any/avx2 (exact everywhere: on x86 without VNNI onnxruntime's
-   * u8×s8 kernels saturate, see cpu.ts), "int8" for vnni/arm.
+   * u8×s8 kernels saturate, see cpu.ts), "int8" for vnni/arm. "auto": see WeightTypeChoice.
    */
-  weightType?: WeightType;
+  weightType?: WeightTypeChoice;
   /** Per-channel weights for Conv/ConvTranspose/MatMul/Gemm. Default true. */
   perChannel?: boolean;
   /** Symmetric activation ranges. Default false (asymmetric keeps ReLU outputs' full resolution). */
@@ -104,7 +112,14 @@ export interface ResolvedQConfig {
   format: QuantFormat;
   targetCpu: TargetCpu;
   activationType: QType;
+  /** The weights written unless calibration measures otherwise (see measureWeights). */
   weightType: WeightType;
+  /**
+   * weightType "auto" on a target with two exact formats: calibrate() measures uint8 weights against 7-bit int8
+   * ones at the outputs and convert() writes the chosen pair; until then, and in dynamic mode, weightType and
+   * reduceRange above (uint8, full range) hold.
+   */
+  measureWeights: boolean;
   perChannel: boolean;
   activationSymmetric: boolean;
   weightSymmetric: boolean;
@@ -125,14 +140,24 @@ export function defaultWeightType(target: TargetCpu): WeightType {
   return target === "vnni" || target === "arm" ? "int8" : "uint8";
 }
 
+/** Whether weightType "auto" measures on `target`: where int8 weights of full range are not exact (see cpu.ts). */
+function measuresWeights(target: TargetCpu): boolean {
+  return defaultWeightType(target) === "uint8";
+}
+
 export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   const targetCpu = c.targetCpu ?? "any";
   if (!TARGET_CPUS.includes(targetCpu)) throw new Error(`QConfig.targetCpu: "${targetCpu}" is not one of ${TARGET_CPUS.join(", ")}`);
+  const auto = c.weightType === "auto";
+  if (auto && c.reduceRange !== undefined) {
+    throw new Error(`QConfig.reduceRange: weightType "auto" chooses the weights' width itself; drop reduceRange, or give weightType "int8" or "uint8"`);
+  }
   const r: ResolvedQConfig = {
     format: c.format ?? "qdq",
     targetCpu,
     activationType: c.activationType ?? "uint8",
-    weightType: c.weightType ?? defaultWeightType(targetCpu),
+    weightType: c.weightType === undefined || c.weightType === "auto" ? defaultWeightType(targetCpu) : c.weightType,
+    measureWeights: auto && measuresWeights(targetCpu),
     perChannel: c.perChannel ?? true,
     activationSymmetric: c.activationSymmetric ?? false,
     weightSymmetric: c.weightSymmetric ?? true,
@@ -156,7 +181,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   if (!QTYPES.includes(r.activationType)) throw new Error(`QConfig.activationType: "${r.activationType}" is not one of ${QTYPES.join(", ")}`);
   const wide = r.calibration.wideActivations;
   if (!(wide >= 0 && wide <= 1)) throw new Error(`QConfig.calibration.wideActivations: ${wide} is not a share between 0 and 1`);
-  if (r.weightType !== "int8" && r.weightType !== "uint8") throw new Error(`QConfig.weightType: "${r.weightType}" is not int8 or uint8`);
+  if (r.weightType !== "int8" && r.weightType !== "uint8") throw new Error(`QConfig.weightType: "${r.weightType}" is not int8, uint8 or auto`);
   if (!(CALIBRATION_METHODS as readonly string[]).includes(r.calibration.method))
     throw new Error(`QConfig.calibration.method: "${r.calibration.method}" is not one of ${CALIBRATION_METHODS.join(", ")}`);
   const p = r.calibration.percentile;
@@ -201,8 +226,11 @@ export interface QuantizationSummary {
   /** Activations folded into their producer (Relu/Clip removed because the Q clamps the same way). */
   foldedActivations: string[];
   opset: { before: number; after: number };
-  /** Weight type written and the CPU it was chosen for (static and dynamic INT8). */
-  weights?: { type: WeightType; targetCpu: TargetCpu };
+  /**
+   * Weight type written and the CPU it was chosen for (static and dynamic INT8); reduceRange when the weights have
+   * 7 bits; with weightType "auto", `why`: the measurement that chose them (or why none ran).
+   */
+  weights?: { type: WeightType; targetCpu: TargetCpu; reduceRange?: true; why?: string };
   /** calibration.method "auto": the method chosen per activation and why (engine/calibrate/auto). */
   calibrationChoices?: Record<string, { method: string; why: string }>;
   /** calibration.wideActivations: the activations given 16 bits, and the measurement that chose them. */
@@ -214,7 +242,12 @@ export function emptySummary(config: ResolvedQConfig, mode: "static" | "dynamic"
   return {
     format,
     mode,
-    weights: { type: config.weightType, targetCpu: config.targetCpu },
+    weights: {
+      type: config.weightType,
+      targetCpu: config.targetCpu,
+      ...(config.reduceRange ? { reduceRange: true as const } : {}),
+      ...(config.measureWeights ? { why: `weightType auto: not measured (${mode === "dynamic" ? "dynamic mode has no calibration data" : "no calibration rows"}), the target's default` } : {}),
+    },
     quantized: [],
     float: [],
     unsupportedOps: {},

@@ -1,0 +1,75 @@
+// weightType "auto": on a portable target calibrate() measures uint8 weights (U8U8) against 7-bit int8 ones (U8S7)
+// at the outputs and convert() writes U8S7 only where it is not measurably worse; a user's weightType or
+// reduceRange wins, and the summary says what was chosen and the measurement.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeNode } from "../../../engine/onnx/proto";
+import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
+import { resolveConfig } from "../../../engine/quant/types";
+import { WEIGHT_TIE } from "../../../engine/quant/weight-format";
+import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
+
+const F = DataType.FLOAT;
+
+/** x[8, 64] · W[64, 16]: weights of full resolution (uniform), or ternary (exact on the 7-bit int8 grid, ±64; not
+ *  on uint8's, whose symmetric grid puts ±1 at 128 ± 127.5). */
+function matmul(weights: Float32Array) {
+  return makeModel(
+    [makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })],
+    [valueInfo("x", F, [8, 64])],
+    [valueInfo("y", F, [8, 16])],
+    [makeTensor("W", F, [64, 16], weights)],
+  );
+}
+const fine = () => randomFloats(64 * 16, 5);
+const ternary = () => randomFloats(64 * 16, 5).map((v) => Math.sign(Math.round(v * 1.4)));
+
+const writtenWeights = (r: Awaited<ReturnType<typeof quantizeTiny>>) => {
+  const g = r.qdq.graph;
+  const zp = g.initializer.find((i) => i.name === "W_zero_point")!;
+  const q = Array.from(readTensor(g.initializer.find((i) => i.name === "W_quantized")!).data as ArrayLike<number>);
+  return { type: zp.dataType, peak: Math.max(...q.map(Math.abs)) };
+};
+
+test("weightType auto measures only where two weight formats are exact; reduceRange with it is refused", () => {
+  for (const targetCpu of ["any", "avx2"] as const) {
+    const r = resolveConfig({ weightType: "auto", targetCpu });
+    assert.deepEqual([r.weightType, r.reduceRange, r.measureWeights], ["uint8", false, true], targetCpu);
+  }
+  for (const targetCpu of ["vnni", "arm"] as const) {
+    const r = resolveConfig({ weightType: "auto", targetCpu });
+    assert.deepEqual([r.weightType, r.reduceRange, r.measureWeights], ["int8", false, false], targetCpu);
+  }
+  assert.equal(resolveConfig({}).measureWeights, false, "opt-in");
+  assert.equal(resolveConfig({ weightType: "uint8" }).measureWeights, false);
+  assert.throws(() => resolveConfig({ weightType: "auto", reduceRange: true }), /reduceRange: weightType "auto" chooses the weights' width itself/);
+  assert.throws(() => resolveConfig({ weightType: "int4" as never }), /weightType: "int4" is not int8, uint8 or auto/);
+});
+
+test("auto writes 7-bit int8 weights where they cost the outputs nothing (ternary weights)", async () => {
+  const r = await quantizeTiny(matmul(ternary()), { x: [8, 64] }, { weightType: "auto" });
+  assert.deepEqual(writtenWeights(r), { type: DataType.INT8, peak: 64 });
+  const w = r.summary.weights!;
+  assert.deepEqual([w.type, w.reduceRange, w.targetCpu], ["int8", true, "any"]);
+  assert.match(w.why!, /^weightType auto chose int8 with 7 bits \(U8S7\): worst-output SQNR on the first 8 calibration row\(s\): U8U8 [\d.]+ dB, U8S7 [\d.]+ dB/);
+});
+
+test("auto keeps uint8 weights where 7 bits measurably cost the outputs, and says by how much", async () => {
+  const r = await quantizeTiny(matmul(fine()), { x: [8, 64] }, { weightType: "auto" });
+  assert.equal(writtenWeights(r).type, DataType.UINT8);
+  const w = r.summary.weights!;
+  assert.deepEqual([w.type, w.reduceRange], ["uint8", undefined]);
+  const m = /U8U8 ([\d.]+) dB, U8S7 ([\d.]+) dB/.exec(w.why!);
+  assert.ok(m, w.why);
+  assert.ok(Number(m[1]) - Number(m[2]) > 10 * Math.log10(1 + WEIGHT_TIE), `U8S7 measured worse by more than the tie: ${w.why}`);
+  assert.match(w.why!, /chose uint8 \(U8U8\)/);
+});
+
+test("a user's weightType wins over the measurement, and without weightType auto nothing is measured", async () => {
+  const int8 = await quantizeTiny(matmul(fine()), { x: [8, 64] }, { weightType: "int8", reduceRange: true });
+  assert.deepEqual(int8.summary.weights, { type: "int8", targetCpu: "any", reduceRange: true });
+  const plain = await quantizeTiny(matmul(ternary()), { x: [8, 64] });
+  assert.deepEqual(plain.summary.weights, { type: "uint8", targetCpu: "any" });
+  assert.equal(writtenWeights(plain).type, DataType.UINT8);
+});
