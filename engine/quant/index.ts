@@ -118,21 +118,21 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
 /** calibration.wideActivations and weightType "auto" measure the outputs on this many of the first calibration rows. */
 const WIDE_ROWS = 4;
 
-/** Whether an input of `model` has a fixed first axis (its batches cannot be cut into fewer rows). */
-function fixedBatch(model: Model): boolean {
-  return model.graph.input.some((i) => typeof valueInfoTensor(i)?.shape?.[0] === "number");
+/** The fixed first axis of `model`'s inputs, if one has a fixed one (a batch it runs has that many rows). */
+function fixedBatch(model: Model): number | undefined {
+  return model.graph.input.map((i) => valueInfoTensor(i)?.shape?.[0]).find((d): d is number => typeof d === "number");
 }
 
 /**
- * Passes `data` on, keeping a copy of its first `max` rows: whole batches where a batch has no row axis or the
- * model's is fixed (`whole`), at least one.
+ * Passes `data` on, keeping a copy of its first `max` rows (whole batches where a batch has no row axis; the
+ * first `batch` rows of a batch where the model's batch axis is fixed, so at least one such batch).
  */
-async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], max: number, whole: boolean): AsyncGenerator<Feeds> {
+async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], max: number, batch: number | undefined): AsyncGenerator<Feeds> {
   let n = 0;
   for await (const feeds of data) {
     if (n < max) {
       const rows = commonRows(feeds);
-      const take = rows === undefined ? 1 : whole ? rows : Math.min(rows, max - n);
+      const take = rows === undefined ? 1 : Math.min(rows, batch ?? max - n);
       kept.push(rows === undefined ? feeds : copyRows(feeds, 0, take));
       n += take;
     }
