@@ -6,6 +6,8 @@ import assert from "node:assert/strict";
 import { DataType } from "../../../engine/onnx/dtype";
 import { makeNode } from "../../../engine/onnx/proto";
 import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
+import { Model } from "../../../engine/onnx/model";
+import { quantizeDynamicModel } from "../../../engine/quant/index";
 import { resolveConfig } from "../../../engine/quant/types";
 import { WEIGHT_TIE } from "../../../engine/quant/weight-format";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
@@ -72,4 +74,9 @@ test("a user's weightType wins over the measurement, and without weightType auto
   const plain = await quantizeTiny(matmul(ternary()), { x: [8, 64] });
   assert.deepEqual(plain.summary.weights, { type: "uint8", targetCpu: "any" });
   assert.equal(writtenWeights(plain).type, DataType.UINT8);
+});
+
+test("dynamic mode has no calibration rows to measure: auto writes the target's default and says so", async () => {
+  const { summary } = await quantizeDynamicModel(Model.fromProto(matmul(ternary())), resolveConfig({ weightType: "auto" }), false);
+  assert.deepEqual(summary.weights, { type: "uint8", targetCpu: "any", why: "weightType auto: not measured (dynamic mode has no calibration data), the target's default" });
 });
