@@ -1,7 +1,8 @@
 // The real-model corpus bench (issue 14): every model of bench/corpus/models.json through the `ptq` CLI — inspect,
 // static INT8 (calibrated on generated realistic inputs), dynamic INT8, INT4, FP4 — then, for every file written,
 // whether onnxruntime loads and runs it, output SQNR and decision agreement vs FP32 on held-out generated inputs,
-// size ratio, quantize time and the child's peak RSS. One model at a time; a failure is a row with its reason.
+// the task metric where the inputs have labels (text recognisers: exact lines and CER, FP32's beside), size ratio,
+// quantize time and the child's peak RSS. One model at a time; a failure is a row with its reason.
 //   node --import tsx bench/corpus.ts [--models id,id] [--modes static,int4] [--json] [--calib N] [--eval N]
 //                                     [--timeout S] [--keep] [--config FILE]
 //   --config FILE: a `ptq quantize --config` JSON file (QConfig fields) for the static mode, e.g.
@@ -10,6 +11,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { byId, corpusDir, ensureFetched, loadCatalog } from "./corpus/catalog";
+import { formatLines } from "./corpus/evaluate";
 import { formatPeerTable, peerCorpus } from "./corpus/peer";
 import { MODES, runModel, type Mode, type Row } from "./corpus/run-model";
 
@@ -63,7 +65,7 @@ const nonFinite = (_k: string, v: unknown) => (typeof v === "number" && !Number.
 
 /** A Markdown table: paste-able into docs/corpus.md. */
 export function formatTable(rows: readonly Row[]): string {
-  const head = ["model", "mode", "works", "reason / notes", "q nodes", "agreement", "SQNR dB", "size", "time s", "RSS MB"];
+  const head = ["model", "mode", "works", "reason / notes", "q nodes", "agreement", "task metric", "SQNR dB", "size", "time s", "RSS MB"];
   const lines = rows.map((r) => {
     const notes = [r.reason, r.opset ? `opset ${r.opset}` : undefined, r.agreementOn ? `agreement on ${r.agreementOn}` : undefined].filter(Boolean).join("; ");
     return [
@@ -73,6 +75,7 @@ export function formatTable(rows: readonly Row[]): string {
       notes.replace(/\|/g, "\\|"),
       r.quantizedNodes === undefined ? "" : String(r.quantizedNodes),
       r.agreement === undefined ? "" : `${(100 * r.agreement).toFixed(1)} %`,
+      r.lines ? formatLines(r.lines) : "",
       fmt(r.sqnrDb, 1),
       r.sizeRatio === undefined ? "" : `${fmt(r.sizeRatio, 2)}×`,
       fmt(r.seconds, 1),

@@ -11,7 +11,11 @@ const FETCH = path.join(REPO, "scripts", "corpus-fetch.mjs");
 
 /** How bench/corpus/inputs.ts makes one input's values. */
 export type Generator =
-  /** Pixels in [0,1] drawn as `style`, then (p − mean[c]) / std[c]; `alpha` fills a 4th channel with a constant. */
+  /**
+   * Pixels in [0,1] drawn as `style`, then (p − mean[c]) / std[c]; `alpha` fills a 4th channel with a constant.
+   * "text-line" is a real labelled line of text (bench/corpus/text-lines.ts) preprocessed as PaddleOCR's recognisers
+   * are: resized to the input's height, zeros to the right.
+   */
   | { kind: "image"; style: "photo" | "text-line" | "document"; mean: number[]; std: number[]; alpha?: number }
   /** Speech-like 16 kHz audio (voiced syllables with formants, fricative bursts, pauses), peak ≈ 0.3 · scale. */
   | { kind: "speech"; scale: number }
@@ -30,8 +34,14 @@ export interface CorpusInput {
   generate: Generator;
 }
 
-/** Agreement measure on one output: argmax along the last axis, or the same side of a threshold. */
-export type Check = { output?: string; kind: "argmax" } | { output?: string; kind: "threshold"; at: number };
+/**
+ * Agreement measure on one output: argmax along the last axis, or the same side of a threshold; "ctc" is argmax
+ * agreement per frame plus the task metric of a CTC text recogniser on labelled lines: the output [N, T, classes]
+ * decoded greedily (class 0 blank, class i + 1 the i-th character listed one per line in metadata_props
+ * "character" of model `dictionaryOf` (default: this model), the last class a space, as PaddleOCR's
+ * use_space_char adds) and compared with the input's label.
+ */
+export type Check = { output?: string; kind: "argmax" } | { output?: string; kind: "threshold"; at: number } | { output?: string; kind: "ctc"; dictionaryOf?: string };
 
 export interface CorpusModel {
   id: string;
@@ -48,6 +58,8 @@ export interface CorpusModel {
   needs?: string[];
   inputs: CorpusInput[];
   check?: Check;
+  /** Held-out samples this model is scored on at least (a labelled task metric needs more than the bench's 8). */
+  evalSamples?: number;
 }
 
 export interface Catalog {
@@ -67,6 +79,11 @@ export function corpusDir(): string {
 
 export function modelPath(m: CorpusModel, dir = corpusDir()): string {
   return path.join(dir, m.package, m.path);
+}
+
+/** How many held-out samples `m` is scored on when `requested` are asked for. */
+export function heldOutCount(m: CorpusModel, requested: number): number {
+  return Math.max(requested, m.evalSamples ?? 0);
 }
 
 export function byId(catalog: Catalog, id: string): CorpusModel {

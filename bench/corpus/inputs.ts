@@ -1,8 +1,9 @@
-// Realistic generated inputs for the corpus models (none of the packages ships sample inputs, and rendering real
-// text or recording speech would need new dependencies): seeded synthetic images (photo-like scenes, text lines,
-// documents), speech-like audio, and for the openWakeWord heads the features their own FP32 front end makes from
-// that audio. Written as one file per sample in the data contract `ptq quantize --calib` reads: a folder of .npy
-// for single-input models, test_data_set_* folders of TensorProtos otherwise.
+// Realistic generated inputs for the corpus models (none of the packages ships sample inputs, and recording speech
+// would need new dependencies): real labelled text lines for the recognisers (bench/corpus/text-lines.ts), seeded
+// synthetic images (photo-like scenes, documents), speech-like audio, and for the openWakeWord heads the features
+// their own FP32 front end makes from that audio. Written as one file per sample in the data contract
+// `ptq quantize --calib` reads: a folder of .npy for single-input models, test_data_set_* folders of TensorProtos
+// otherwise.
 import { toBinary } from "@bufbuild/protobuf";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -13,12 +14,15 @@ import { DataType } from "../../engine/onnx/dtype";
 import { makeTensor } from "../../engine/onnx/tensor";
 import { createSession, type Session } from "../../engine/runtime/session";
 import { byId, modelPath, type Catalog, type CorpusModel, type Generator } from "./catalog";
+import { renderTextLine } from "./text-lines";
 
 type Rand = () => number;
 /** One input value: float32 or int64 data with its concrete shape. */
 export interface SampleTensor {
   data: Float32Array | BigInt64Array;
   dims: number[];
+  /** What the input shows, where known: the text of a rendered line (scored by bench/corpus/evaluate.ts). */
+  label?: string;
 }
 export type Sample = Record<string, SampleTensor>;
 
@@ -96,7 +100,7 @@ function textRow(p: Planes, w: number, r: Rand, x0: number, x1: number, top: num
   }
 }
 
-function imagePlanes(style: "photo" | "text-line" | "document", c: number, h: number, w: number, r: Rand): Planes {
+function imagePlanes(style: "photo" | "document", c: number, h: number, w: number, r: Rand): Planes {
   const colour = () => Array.from({ length: c }, () => r());
   if (style === "photo") {
     const p = planes(c, h, w, () => uniform(r, 0.2, 0.8));
@@ -108,10 +112,6 @@ function imagePlanes(style: "photo" | "text-line" | "document", c: number, h: nu
   const p = planes(c, h, w, () => paper);
   smoothField(p, h, w, r, 0.05);
   const ink = Array.from({ length: c }, () => uniform(r, 0, 0.3));
-  if (style === "text-line") {
-    textRow(p, w, r, uniform(r, 0, 0.05) * w, w * uniform(r, 0.6, 1), h * 0.2, h * 0.6, ink);
-    return addNoise(p, r, 0.03);
-  }
   if (r() < 0.5) blob(p, h, w, r, colour(), "ellipse"); // a picture on the page
   let top = uniform(r, 0.02, 0.1) * h;
   while (top < h * 0.9) {
@@ -128,7 +128,20 @@ function addNoise(p: Planes, r: Rand, sd: number): Planes {
   return p;
 }
 
-function image(g: Extract<Generator, { kind: "image" }>, shape: number[], layout: string, r: Rand): Float32Array {
+type ImageGenerator = Extract<Generator, { kind: "image" }>;
+
+/** A rendered line of real text with its label, [1, 3, H, W] as PaddleOCR's recognisers take it. */
+function textLine(g: ImageGenerator, shape: number[], layout: string, r: Rand): SampleTensor {
+  const [n, c, height, width] = shape;
+  if (layout !== "NCHW" || n !== 1 || c !== 3 || !height || !width) {
+    throw new Error(`the "text-line" style makes [1, 3, H, W] NCHW inputs, not ${layout} [${shape.join(", ")}]: fix the input's shape or layout in bench/corpus/models.json`);
+  }
+  const line = renderTextLine(r, { height, width, mean: g.mean, std: g.std });
+  return { data: line.data, dims: shape, label: line.label };
+}
+
+function image(g: ImageGenerator, shape: number[], layout: string, r: Rand): Float32Array {
+  if (g.style === "text-line") throw new Error("text lines are rendered by textLine()");
   const nhwc = layout === "NHWC";
   const [, a, b, d] = shape as [number, number, number, number];
   const [c, h, w] = nhwc ? [d, a, b] : [a, b, d];
@@ -234,7 +247,7 @@ async function generate(g: Generator, shape: number[], layout: string, r: Rand, 
   const n = shape.reduce((a, b) => a * b, 1);
   switch (g.kind) {
     case "image":
-      return { data: image(g, shape, layout, r), dims: shape };
+      return g.style === "text-line" ? textLine(g, shape, layout, r) : { data: image(g, shape, layout, r), dims: shape };
     case "speech":
       return { data: speech(n, r, g.scale), dims: shape };
     case "value":

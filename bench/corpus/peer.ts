@@ -10,7 +10,8 @@
 //   ORT dynamic    quantize_dynamic(model, out), every argument at its default.
 // Both static sides calibrate on the SAME samples (bench/corpus/inputs.ts, seed 1, one sample per file, fed as
 // written); every file is scored by bench/corpus/evaluate.ts (our onnxruntime-node, 1 thread) on the same held-out
-// samples (seed 1000): worst-output SQNR, decision agreement, size vs FP32. A failure is a cell with its reason.
+// samples (seed 1000): worst-output SQNR, decision agreement, the task metric where there are labels (text
+// recognisers' exact lines and CER, FP32's beside), size vs FP32. A failure is a cell with its reason.
 // Latency is not measured here (bench/int8-speed.ts times files in one interleaved run).
 // A manual benchmark (root for the chroot), not part of `npm test`; bench/corpus.ts --peer runs it:
 //   bench/peer/setup-chroot.sh
@@ -19,9 +20,9 @@ import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { chrootProblem, runOrtQuantizer, type OrtRecord } from "../peer/ort";
-import { modelPath, type Catalog, type CorpusModel } from "./catalog";
+import { heldOutCount, modelPath, type Catalog, type CorpusModel } from "./catalog";
 import { reasonOf, runTs } from "./child";
-import type { EvalResult } from "./evaluate";
+import { formatLines, type EvalResult, type LineScores } from "./evaluate";
 import { FrontEnd, makeSamples, writeSamples } from "./inputs";
 import { runModel, type Row, type RunOptions } from "./run-model";
 
@@ -36,6 +37,8 @@ export interface Cell {
   /** Why it did not quantize, or why onnxruntime could not run what was written. */
   reason?: string;
   agreement?: number;
+  /** Text recognisers: lines read exactly and character error rate, beside FP32's. */
+  lines?: LineScores;
   sqnrDb?: number;
   sizeRatio?: number;
   /** Quantization wall time (whole process: start, calibration, write). */
@@ -62,14 +65,14 @@ function oursCell(r: Row | undefined): Cell {
   if (!r) return { works: false, reason: "not run", notes: [] };
   const notes = [...(r.opset ? [`opset ${r.opset}`] : []), ...(r.warnings ?? [])];
   if (r.works !== "yes") return { works: false, reason: r.reason, seconds: r.seconds, peakRssMB: r.peakRssMB, notes };
-  return { works: true, agreement: r.agreement, sqnrDb: r.sqnrDb, sizeRatio: r.sizeRatio, seconds: r.seconds, peakRssMB: r.peakRssMB, notes };
+  return { works: true, agreement: r.agreement, lines: r.lines, sqnrDb: r.sqnrDb, sizeRatio: r.sizeRatio, seconds: r.seconds, peakRssMB: r.peakRssMB, notes };
 }
 
 async function ortCell(m: CorpusModel, rec: OrtRecord | undefined, evalSamples: number, limitS: number): Promise<Cell> {
   if (!rec) return { works: false, reason: "not run", notes: [] };
   const base = { seconds: rec.wallSeconds, peakRssMB: mb(rec.peakRssBytes), quantizedOps: rec.quantizedOps, quantizedWeights: rec.quantizedWeights, notes: rec.notes ?? [] };
   if (!rec.ok) return { ...base, works: false, reason: `ONNX Runtime's quantizer: ${rec.error ?? "failed"}` };
-  const e = await runTs("bench/corpus/evaluate.ts", ["--model", m.id, "--candidate", rec.file, "--count", String(evalSamples)], limitS);
+  const e = await runTs("bench/corpus/evaluate.ts", ["--model", m.id, "--candidate", rec.file, "--count", String(heldOutCount(m, evalSamples))], limitS);
   let ev: EvalResult | undefined;
   try {
     ev = JSON.parse(e.stdout.trim().split("\n").pop() ?? "") as EvalResult;
@@ -77,7 +80,7 @@ async function ortCell(m: CorpusModel, rec: OrtRecord | undefined, evalSamples: 
     return { ...base, works: false, reason: `evaluation crashed: ${reasonOf(e, limitS)}` };
   }
   if (!ev.ok) return { ...base, works: false, reason: `written, but onnxruntime cannot run it: ${ev.reason}` };
-  return { ...base, works: true, agreement: ev.agreement, sqnrDb: Number(ev.sqnrDb), sizeRatio: statSync(rec.file).size / statSync(modelPath(m)).size };
+  return { ...base, works: true, agreement: ev.agreement, lines: ev.lines, sqnrDb: Number(ev.sqnrDb), sizeRatio: statSync(rec.file).size / statSync(modelPath(m)).size };
 }
 
 export async function peerModel(catalog: Catalog, m: CorpusModel, o: PeerOptions): Promise<PeerRow> {
@@ -109,7 +112,7 @@ export async function peerModel(catalog: Catalog, m: CorpusModel, o: PeerOptions
       else if (failure) cells[side] = { works: false, reason: failure, notes: [] };
       else cells[side] = await ortCell(m, records.find((r) => r.config === config), o.evalSamples, o.limitS);
       const c = cells[side];
-      log(`  ${m.id} ${side}: ${c.works ? `agreement ${c.agreement ?? "—"}, SQNR ${c.sqnrDb}` : `FAILED: ${c.reason}`}`);
+      log(`  ${m.id} ${side}: ${c.works ? `agreement ${c.agreement ?? "—"}, ${c.lines ? `${formatLines(c.lines)}, ` : ""}SQNR ${c.sqnrDb}` : `FAILED: ${c.reason}`}`);
     }
     return { model: m.id, agreementOn: ours.find((r) => r.agreementOn)?.agreementOn, cells };
   } finally {
@@ -129,7 +132,7 @@ export async function peerCorpus(catalog: Catalog, models: readonly CorpusModel[
 
 const cellText = (c: Cell) => {
   if (!c.works) return `failed: ${(c.reason ?? "").replace(/\|/g, "\\|")}`;
-  const agreement = c.agreement === undefined ? [] : [`${(100 * c.agreement).toFixed(1)} %`];
+  const agreement = [...(c.agreement === undefined ? [] : [`${(100 * c.agreement).toFixed(1)} %`]), ...(c.lines ? [formatLines(c.lines)] : [])];
   const sqnr = c.sqnrDb === undefined ? "" : c.sqnrDb === Infinity ? "∞ dB" : `${c.sqnrDb.toFixed(1)} dB`;
   // ORT can write a file with nothing (or no weight) quantized and exit 0: say so in the cell.
   const what = c.quantizedOps === 0 ? ["nothing quantized"] : c.quantizedWeights === 0 ? ["weights left float"] : [];

@@ -6,9 +6,9 @@ import os from "node:os";
 import path from "node:path";
 import { modelInputs } from "../../engine/data/feeds";
 import { Model } from "../../engine/onnx/model";
-import { modelPath, type Catalog, type CorpusModel } from "./catalog";
+import { heldOutCount, modelPath, type Catalog, type CorpusModel } from "./catalog";
 import { reasonOf, runTs, type ChildResult } from "./child";
-import type { EvalResult } from "./evaluate";
+import type { EvalResult, LineScores } from "./evaluate";
 import { FrontEnd, makeSamples, writeSamples } from "./inputs";
 
 export const MODES = ["inspect", "static", "dynamic", "int4", "fp4"] as const;
@@ -26,6 +26,8 @@ export interface Row {
   quantizedNodes?: number;
   agreement?: number;
   agreementOn?: string;
+  /** Text recognisers: lines read exactly and character error rate, the candidate's and FP32's. */
+  lines?: LineScores;
   sqnrDb?: number;
   sizeRatio?: number;
   seconds: number;
@@ -39,6 +41,7 @@ export interface Row {
 export interface RunOptions {
   modes: readonly Mode[];
   calibSamples: number;
+  /** Held-out samples, or the model's own `evalSamples` where that is more. */
   evalSamples: number;
   limitS: number;
   /** Keep the work folder (written models and data) and say where it is. */
@@ -124,7 +127,7 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
         row.reason = "the CLI exited 0 but wrote no file";
         continue;
       }
-      const e = await runTs(EVALUATE, ["--model", m.id, "--candidate", out, "--count", String(o.evalSamples)], o.limitS);
+      const e = await runTs(EVALUATE, ["--model", m.id, "--candidate", out, "--count", String(heldOutCount(m, o.evalSamples))], o.limitS);
       const ev = parseJson<EvalResult>(e.stdout.trim().split("\n").pop() ?? "");
       if (!ev) {
         row.stage = "ort";
@@ -140,6 +143,7 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       row.sqnrDb = Number(ev.sqnrDb);
       row.agreement = ev.agreement;
       row.agreementOn = ev.agreementOn;
+      row.lines = ev.lines;
     }
   } catch (e) {
     rows.push({ model: m.id, mode: o.modes[0] ?? "inspect", works: "no", stage: "eval", reason: `bench could not prepare inputs: ${e instanceof Error ? e.message : String(e)}`, seconds: 0, command: "" });
