@@ -8,6 +8,7 @@ import { checkFeeds, modelInputs, type CalibrationData, type Feeds, type InputSp
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { locateTensors } from "./augment";
+import { definedInBody, exposeBodyTensors } from "../quant/subgraph-observe";
 import { CALIBRATION_METHODS, type CalibrationOptions, type CollectOptions, type TensorHistogram, type TensorRange } from "./types";
 import { batchStats, type BatchStats } from "./minmax";
 import { buildProbe, choose, type AutoCandidate, type AutoChoice } from "./auto";
@@ -48,11 +49,14 @@ function merge(into: Map<string, BatchStats>, t: string, s: BatchStats): void {
 export class Calibrator {
   private readonly options: CalibrationOptions;
   private readonly specs: InputSpec[];
-  /** Tensors of the main graph that are observed. */
+  /** Tensors that are observed: of the main graph, and computed inside If/Loop/Scan bodies. */
   readonly tensors: readonly string[];
   /** Tensors that were asked for but cannot be observed, with why. */
   readonly skipped: readonly { tensor: string; reason: string }[];
+  /** Observers by the name the sessions fetch: a body tensor's is its main-graph copy (exposeBodyTensors). */
   private readonly observers = new Map<string, RangeObserver>();
+  /** Main-graph copy of a body tensor → the body tensor's own name (ranges are reported under it). */
+  private readonly bodyNames = new Map<string, string>();
   private readonly planner: RunPlanner;
   private readonly pool: SessionPool;
   private readonly warned = new Map<string, number>();
@@ -86,19 +90,43 @@ export class Calibrator {
     this.specs = modelInputs(model.proto);
     const splittable = this.specs.every((sp) => sp.shape !== undefined && sp.shape.length > 0 && typeof sp.shape[0] !== "number");
     const where = locateTensors(model.graph, tensors);
-    if (where.unknown.length) {
-      throw new OnnxError(`no tensor named ${where.unknown.map((t) => `"${t}"`).join(", ")} in the model; check the names`, label);
+    // A Loop's carried state is a body input, not a node output: locateTensors does not list it as a body tensor.
+    const inBodies = [...where.inSubgraph, ...where.unknown.filter((t) => definedInBody(model.graph, t))];
+    const unknown = where.unknown.filter((t) => !inBodies.includes(t));
+    if (unknown.length) {
+      throw new OnnxError(`no tensor named ${unknown.map((t) => `"${t}"`).join(", ")} in the model; check the names`, label);
     }
-    this.skipped = where.inSubgraph.map((tensor) => ({
-      tensor,
-      reason: "inside an If/Loop/Scan subgraph: not observed (its consumers keep float or use explicit overrides)",
-    }));
+    // Body tensors are threaded out to the main graph (onnxruntime returns main-graph values only), and observed
+    // there; a branch not taken gives an empty tensor, which observes nothing (observeBatch skips it).
+    let observed = model;
+    const skipped: { tensor: string; reason: string }[] = [];
+    if (inBodies.length) {
+      try {
+        const exposed = exposeBodyTensors(model, inBodies);
+        observed = exposed.model;
+        for (const [t, out] of exposed.outputs) this.bodyNames.set(out, t);
+      } catch (e) {
+        const why = e instanceof Error ? e.message : String(e);
+        for (const tensor of inBodies) skipped.push({ tensor, reason: `inside an If/Loop/Scan subgraph that cannot be observed (${why}): its consumers are quantized dynamically` });
+      }
+    }
+    this.skipped = skipped;
     for (const s of this.skipped) this.warn(`tensor "${s.tensor}" is ${s.reason}`);
-    this.tensors = where.main;
-    for (const t of this.tensors) this.observers.set(t, createObserver(options));
+    const keys = [...where.main, ...this.bodyNames.keys()];
+    this.tensors = keys.map((k) => this.nameOf(k));
+    for (const k of keys) this.observers.set(k, createObserver(options));
+    this.observedModel = observed;
     const whole = [...this.observers.values()].some((o) => o.wholeTensors);
     this.planner = new RunPlanner(options, splittable, whole);
-    this.pool = new SessionPool(model, options, (m) => this.warn(m));
+    this.pool = new SessionPool(observed, options, (m) => this.warn(m));
+  }
+
+  /** The model the sessions run: `model` with the observed body tensors threaded out. */
+  private readonly observedModel: Model;
+
+  /** The tensor an observer key stands for. */
+  private nameOf(key: string): string {
+    return this.bodyNames.get(key) ?? key;
   }
 
   private warn(message: string): void {
@@ -112,7 +140,7 @@ export class Calibrator {
   }
 
   private sessions(): Promise<Run[]> {
-    return this.pool.sessions(this.planner.sessionTensors(this.tensors), this.planner.reduceOnly);
+    return this.pool.sessions(this.planner.sessionTensors([...this.observers.keys()]), this.planner.reduceOnly);
   }
 
   private get unseeded(): boolean {
@@ -124,7 +152,7 @@ export class Calibrator {
   async collect(data: CalibrationData, opts: CollectOptions = {}): Promise<void> {
     if (this.disposed) throw new Error("the calibrator was disposed");
     // With nothing observable (every tensor inside subgraphs) the data is still checked and counted, no session.
-    const runs = this.tensors.length ? await this.sessions() : [];
+    const runs = this.observers.size ? await this.sessions() : [];
     const total = Array.isArray(data) ? data.length : undefined;
     let done = 0;
     this.cachedRanges = undefined;
@@ -236,7 +264,7 @@ export class Calibrator {
     const samples = this.heldOut.length ? this.heldOut : this.firstRows ? [this.firstRows] : [];
     if (candidates.size === 0 || samples.length === 0) return;
     const inSample = this.heldOut.length === 0;
-    const probe = buildProbe(this.model, candidates, { bits: this.options.bits ?? 8, symmetric: this.options.symmetric ?? false });
+    const probe = buildProbe(this.observedModel, candidates, { bits: this.options.bits ?? 8, symmetric: this.options.symmetric ?? false });
     let totals: Float64Array | undefined;
     try {
       const session = await this.pool.session(probe.model);
@@ -288,7 +316,7 @@ export class Calibrator {
       if (!(o instanceof AutoRangeObserver)) continue;
       const c = o.candidates();
       if (c.size === 0) continue;
-      out.set(t, new Map([...c].map(([m, r]) => [m, o.nonFinite > 0 ? { ...r, nonFinite: o.nonFinite } : r])));
+      out.set(this.nameOf(t), new Map([...c].map(([m, r]) => [m, o.nonFinite > 0 ? { ...r, nonFinite: o.nonFinite } : r])));
     }
     return out;
   }
@@ -296,7 +324,7 @@ export class Calibrator {
   /** auto: the method chosen per tensor and why (empty for the fixed methods, and before collect()). */
   choices(): Map<string, AutoChoice> {
     const out = new Map<string, AutoChoice>();
-    for (const [t, o] of this.observers) if (o instanceof AutoRangeObserver && o.choice) out.set(t, o.choice);
+    for (const [t, o] of this.observers) if (o instanceof AutoRangeObserver && o.choice) out.set(this.nameOf(t), o.choice);
     return out;
   }
 
@@ -386,6 +414,7 @@ export class Calibrator {
       const result = await run.session.run(sliceRows(batch, start, n), run.sizes ? [...fetch, run.sizes] : fetch);
       for (const o of wanted) {
         const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((k) => (result[k]!.data as Float32Array)[0]!);
+        if (lo! > hi!) continue; // empty (a branch not taken): seeded by a later batch that reaches it
         if (!isFiniteAll(lo!, hi!, sum!)) return false;
         absMax.set(o.tensor, Math.max(absMax.get(o.tensor) ?? 0, Math.abs(lo!), Math.abs(hi!)));
       }
@@ -417,9 +446,15 @@ export class Calibrator {
         o.min !== undefined ? { lo: scalar(o.min), hi: scalar(o.max!), sum: scalar(o.sum!) }
         : statsVector && at !== undefined ? { lo: statsVector[at]!, hi: statsVector[at + 1]!, sum: statsVector[at + 2]! }
         : undefined;
+      // An empty tensor (an If branch not taken, a Loop run zero times) reduces to lo > hi: nothing to observe.
+      if (reduced !== undefined && reduced.lo > reduced.hi) {
+        if (o.raw) delete result[o.raw];
+        continue;
+      }
       const finite = reduced !== undefined && isFiniteAll(reduced.lo, reduced.hi, reduced.sum);
       if (o.raw) {
         const values = result[o.raw]!.data as Float32Array;
+        if (values.length === 0) continue;
         elements += values.length;
         // A finite sum means no NaN/Inf, so the graph's min/max are the batch's exact statistics; otherwise (or
         // on a float32 sum overflow) count in JS.
@@ -445,12 +480,13 @@ export class Calibrator {
     const run = await this.pool.fallbackFor(tensors);
     const wanted = run.outputs.filter((o) => tensors.includes(o.tensor));
     const result = await run.session.run(input, wanted.map((o) => o.raw!));
-    return new Map(wanted.map((o) => [o.tensor, batchStats(result[o.raw!]!.data as Float32Array)]));
+    const stats = wanted.map((o) => [o.tensor, batchStats(result[o.raw!]!.data as Float32Array)] as const);
+    return new Map(stats.filter(([, s]) => s.finite + s.nonFinite > 0));
   }
 
   private reportNonFinite(): void {
-    for (const t of this.tensors) {
-      const o = this.observers.get(t)!;
+    for (const [key, o] of this.observers) {
+      const t = this.nameOf(key);
       const n = o.nonFinite;
       if (n > (this.warned.get(t) ?? 0)) {
         this.warn(
@@ -467,8 +503,8 @@ export class Calibrator {
   ranges(): Map<string, TensorRange> {
     if (this.cachedRanges) return new Map(this.cachedRanges);
     const out = new Map<string, TensorRange>();
-    for (const t of this.tensors) {
-      const o = this.observers.get(t)!;
+    for (const [key, o] of this.observers) {
+      const t = this.nameOf(key);
       let r = o.range();
       if (!r) continue;
       if (this.options.symmetric && widenedWhenSymmetric(this.options.method)) {
@@ -486,7 +522,7 @@ export class Calibrator {
     const out = new Map<string, TensorHistogram>();
     for (const [t, o] of this.observers) {
       const s = o.histogram();
-      if (s) out.set(t, s);
+      if (s) out.set(this.nameOf(t), s);
     }
     return out;
   }

@@ -39,18 +39,22 @@ export async function quantizeDynamicModel(
 }
 
 /**
- * The static quantizer's companion for If/Loop/Scan bodies, which calibration does not reach: their MatMul/Gemm/Conv
- * and LSTM weights are quantized dynamically (the top level of `model` is left as it is). `taken` holds every name
- * in use; what was quantized or kept float is added to `summary`.
+ * The static quantizer's companion for If/Loop/Scan bodies it does not quantize with Q/DQ (a body calibration did
+ * not reach, LSTMs, body Convs by default): one dynamic pass over the model's `proto`, its names drawn from `taken`
+ * (every name in use), what was quantized or kept float added to `summary`.
  */
-export function quantizeBodiesDynamic(model: ModelProto, config: ResolvedQConfig, taken: Set<string>, summary: QuantizationSummary): void {
+export function bodyDynamicPass(model: ModelProto, config: ResolvedQConfig, taken: Set<string>, summary: QuantizationSummary): DynamicPass {
   const g = model.graph!;
-  const pass: DynamicPass = { proto: model, dir: undefined, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map(), biases: new Map() };
-  for (const body of new GraphScope(g).bodies()) quantizeGraph(body, pass);
+  return { proto: model, dir: undefined, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map(), biases: new Map() };
+}
+
+/** Quantizes `scope`'s graph dynamically, and its bodies; with `only`, just the nodes it accepts, bodies left alone. */
+export function quantizeGraphDynamic(scope: GraphScope, pass: DynamicPass, only?: (node: NodeProto) => boolean): void {
+  quantizeGraph(scope, pass, only);
 }
 
 /** One dynamic quantization of a model: what every graph of it shares. */
-interface DynamicPass {
+export interface DynamicPass {
   proto: ModelProto;
   /** Where external tensor data lives. */
   dir: string | undefined;
@@ -82,14 +86,21 @@ function remember(pass: DynamicPass, t: TensorProto, layout: string, s: Stored):
   m.set(layout, s);
 }
 
-/** Rewrites the nodes of `scope`'s graph, then of its bodies, then drops float initializers no graph reads any more. */
-function quantizeGraph(scope: GraphScope, pass: DynamicPass): void {
+/**
+ * Rewrites the nodes of `scope`'s graph, then of its bodies, then drops float initializers no graph reads any more.
+ * With `only`: the nodes it accepts, and no body (the static pass rewrote the rest and handles the bodies).
+ */
+function quantizeGraph(scope: GraphScope, pass: DynamicPass, only?: (node: NodeProto) => boolean): void {
   const { config, summary, name } = pass;
   const g = scope.graph;
   const types = scope.types;
   const original = new Set(g.initializer.map((t) => t.name));
   const out: NodeProto[] = [];
   for (const node of g.node) {
+    if (only && !only(node)) {
+      out.push(node);
+      continue;
+    }
     const reason = declineReason(node, config, types, scope);
     if (reason) {
       out.push(node);
@@ -144,7 +155,7 @@ function quantizeGraph(scope: GraphScope, pass: DynamicPass): void {
     summary.quantized.push({ name: node.name, opType: node.opType, tensors: [{ name: b, type: p.type, perChannel: p.axis !== undefined }] });
   }
   g.node = out;
-  for (const body of scope.bodies()) quantizeGraph(body, pass);
+  if (!only) for (const body of scope.bodies()) quantizeGraph(body, pass);
   const used = new Set(g.node.flatMap((n) => n.input));
   g.initializer = g.initializer.filter((t) => used.has(t.name) || g.output.some((o) => o.name === t.name) || !original.has(t.name) || t.dataType !== DataType.FLOAT || usedBySubgraph(g, t.name));
 }

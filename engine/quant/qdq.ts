@@ -9,8 +9,8 @@ import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
 import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, type ParamOptions, type QType, type QuantParams } from "./math";
-import { quantizeBodiesDynamic } from "./dynamic";
-import { hasSubgraphs } from "./subgraph";
+import { bodyDynamicPass, quantizeGraphDynamic, type DynamicPass } from "./dynamic";
+import { annotateBody, bodyDynamicOps, GraphScope, hasSubgraphs } from "./subgraph";
 import { emptySummary, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
 type IntArray = ReturnType<typeof quantize>;
@@ -92,6 +92,24 @@ const UNCACHED = {
   quantize: (t: TensorProto, p: QuantParams) => quantize(tensorToFloat32(t), t.dims.map(Number), p),
 };
 
+/** A weight of an enclosing graph stored quantized for a body: reused by every body that reads it with these parameters. */
+interface StoredWeight {
+  p: QuantParams;
+  names: [string, string, string];
+}
+
+/** What the rewrites of one model's graphs share: names, weights stored once, the dynamic pass for what Q/DQ leaves. */
+interface ModelRewrite {
+  taken: Set<string>;
+  stored: Map<TensorProto, StoredWeight[]>;
+  dynamic: DynamicPass;
+  /** The dynamic pass's findings (merged into the summary at the end) and why bodies went to it. */
+  dynamicSummary: QuantizationSummary;
+  unreached: string[];
+  /** Op types of nodes in statically quantized bodies that the dynamic pass quantized. */
+  leftToDynamic: Set<string>;
+}
+
 export class QdqRewriter {
   private readonly params = new Map<string, QuantParams>();
   /** Bias name → whether it got one scale per output channel. */
@@ -105,23 +123,37 @@ export class QdqRewriter {
   private readonly folded = new Map<string, NodeProto>();
   readonly summary: QuantizationSummary;
   private qdqDomain = "";
+  private readonly shared: ModelRewrite | undefined;
+  /** Weights stored quantized so far, by float tensor (shared with the bodies' rewriters). */
+  private readonly stored: Map<TensorProto, StoredWeight[]>;
 
+  /** `body`: this rewriter quantizes one If/Loop/Scan body of `model` (seen through `scope`) for its parent's rewrite. */
   constructor(
     private readonly model: ModelProto,
     private readonly marks: Annotations,
     private readonly ranges: Ranges,
     private readonly config: ResolvedQConfig,
     private readonly cache: Pick<ConvertCache, "float" | "weightParams" | "quantize"> = UNCACHED,
+    private readonly body?: { scope: GraphScope; shared: ModelRewrite; summary: QuantizationSummary },
   ) {
     const g = this.graph;
     this.inits = new Map(g.initializer.map((t) => [t.name, t]));
-    this.taken = usedNames(g);
+    this.taken = body ? body.shared.taken : usedNames(g);
+    this.shared = body?.shared;
+    this.stored = body ? body.shared.stored : new Map();
     const opset = opsetOf(model);
-    this.summary = emptySummary(config, "static", opset);
+    this.summary = body ? body.summary : emptySummary(config, "static", opset);
   }
 
   private get graph(): GraphProto {
-    return this.model.graph!;
+    return this.body ? this.body.scope.graph : this.model.graph!;
+  }
+
+  /** The initializer `name` refers to here (in a body: its own, else an enclosing graph's), and the graph holding it. */
+  private lookup(name: string): { tensor: TensorProto; owner: GraphProto } | undefined {
+    if (this.body) return this.body.scope.initializer(name);
+    const t = this.inits.get(name);
+    return t ? { tensor: t, owner: this.graph } : undefined;
   }
 
   run(): ModelProto {
@@ -130,7 +162,7 @@ export class QdqRewriter {
     this.foldActivations();
     // Weights first: biases may widen a weight's scale before it is quantized.
     for (const [w, m] of this.marks.weights) {
-      const t = this.inits.get(w)!;
+      const t = this.lookup(w)!.tensor;
       const dims = t.dims.map(Number);
       const axis = m.axis !== undefined && m.axis < dims.length && dims.length > 1 ? m.axis : undefined;
       const p = this.cache.weightParams(t, {
@@ -150,7 +182,7 @@ export class QdqRewriter {
       if (this.marks.weights.has(name)) continue; // a constant already stored as a weight
       const p = this.activationParams(name);
       if (!p) continue;
-      if (this.inits.has(name)) front.push(...this.emitConstant(name, p));
+      if (this.lookup(name)) front.push(...this.emitConstant(name, p));
       else this.emitActivation(name, p, front, after);
     }
     const nodes: NodeProto[] = [...front];
@@ -161,31 +193,71 @@ export class QdqRewriter {
     g.node = nodes;
     g.initializer.push(...this.newInits);
     this.floatNodesReadFloat();
-    const bodies = this.quantizeBodies();
+    if (this.body) return this.finishBody();
+    const shared = this.quantizeBodies();
     this.dropUnusedFloatInitializers();
     topologicalSort(g);
     this.fillSummary();
-    if (bodies) {
-      this.summary.quantized.push(...bodies.quantized);
-      this.summary.float.push(...bodies.float);
+    if (shared) {
+      const dyn = shared.dynamicSummary;
+      this.summary.quantized.push(...dyn.quantized);
+      this.summary.float.push(...dyn.float);
+      if (dyn.quantized.length) {
+        const why = [
+          ...(shared.unreached.length ? [`calibration did not reach ${shared.unreached.length} body graph(s) (${shared.unreached.slice(0, 3).map((b) => `"${b}"`).join(", ")})`] : []),
+          ...(shared.leftToDynamic.size ? [`${[...shared.leftToDynamic].join(" and ")} inside bodies ${shared.leftToDynamic.size > 1 ? "are" : "is"} quantized dynamically${[...shared.leftToDynamic].some((op) => op !== "LSTM") ? " unless QConfig.opTypes names it" : ""}`] : []),
+        ];
+        this.summary.warnings.push(
+          `${dyn.quantized.length} node(s) inside If/Loop/Scan bodies were quantized dynamically (int8 weights, activations quantized at run time): ${why.join("; ")}`,
+        );
+      }
     }
     return this.model;
   }
 
   /**
-   * Calibration does not observe tensors inside If/Loop/Scan bodies (onnxruntime exposes only main-graph values),
-   * so their weights are quantized dynamically instead: int8 weights, activations quantized per run.
+   * If/Loop/Scan bodies, each after the graph around it: with Q/DQ from calibration (annotated as the top level is,
+   * seeing the enclosing graphs' weights) when calibration reached every tensor it needs, else dynamically (int8
+   * weights, activations quantized per run), as are the ops bodyDynamicOps leaves to the dynamic pass.
    */
-  private quantizeBodies(): QuantizationSummary | undefined {
-    if (!hasSubgraphs(this.graph)) return undefined;
-    const bodies = emptySummary(this.config, "dynamic", opsetOf(this.model));
-    quantizeBodiesDynamic(this.model, this.config, this.taken, bodies);
-    if (bodies.quantized.length) {
-      this.summary.warnings.push(
-        `${bodies.quantized.length} node(s) inside If/Loop/Scan bodies were quantized dynamically (int8 weights, activations quantized at run time): calibration does not reach tensors inside subgraphs`,
-      );
+  private quantizeBodies(): ModelRewrite | undefined {
+    if (!hasSubgraphs(this.graph)) return this.shared;
+    let shared = this.shared;
+    if (!shared) {
+      const dynamicSummary = emptySummary(this.config, "dynamic", opsetOf(this.model));
+      shared = { taken: this.taken, stored: this.stored, dynamic: bodyDynamicPass(this.model, this.config, this.taken, dynamicSummary), dynamicSummary, unreached: [], leftToDynamic: new Set() };
     }
-    return bodies;
+    const here = new GraphScope(this.graph, this.body?.scope.parent);
+    for (const scope of here.bodies()) {
+      const marks = annotateBody(scope, this.config);
+      if (!reached(marks, this.ranges, this.config, (n) => scope.initializer(n) !== undefined)) {
+        shared.unreached.push(scope.graph.name || "(unnamed)");
+        quantizeGraphDynamic(scope, shared.dynamic);
+        continue;
+      }
+      new QdqRewriter(this.model, marks, this.ranges, this.config, this.cache, { scope, shared, summary: this.summary }).run();
+    }
+    return shared;
+  }
+
+  /** A body after its Q/DQ: the ops left to the dynamic pass, then its own bodies, then unused initializers go. */
+  private finishBody(): ModelProto {
+    const { scope, shared } = this.body!;
+    const g = this.graph;
+    const dynamicOps = bodyDynamicOps(this.config);
+    const before = shared.dynamicSummary.quantized.length;
+    quantizeGraphDynamic(new GraphScope(g, scope.parent), shared.dynamic, (n) => dynamicOps.has(n.opType) && !this.marks.nodes.has(n));
+    for (const n of shared.dynamicSummary.quantized.slice(before)) shared.leftToDynamic.add(n.opType);
+    this.quantizeBodies();
+    const used = new Set<string>(g.output.map((o) => o.name));
+    for (const n of g.node) {
+      for (const i of n.input) used.add(i);
+      for (const sg of subgraphs(n)) for (const i of outerScopeInputs(sg)) used.add(i);
+    }
+    g.initializer = g.initializer.filter((t) => used.has(t.name));
+    topologicalSort(g);
+    this.fillSummary(dynamicOps);
+    return this.model;
   }
 
   /** ai.onnx Q/DQ where the opset allows this config; onnxruntime's com.microsoft Q/DQ (fused alike) otherwise. */
@@ -242,8 +314,8 @@ export class QdqRewriter {
       p = { type, scale: Float32Array.of(o.scale), zeroPoint: Int32Array.of(o.zeroPoint ?? 0) };
     } else if (shared && (o.type === undefined || o.type === shared.type)) {
       p = shared;
-    } else if (this.inits.has(name)) {
-      p = this.cache.weightParams(this.inits.get(name)!, opts, () => weightLabel(this.graph, name));
+    } else if (this.lookup(name)) {
+      p = this.cache.weightParams(this.lookup(name)!.tensor, opts, () => weightLabel(this.graph, name));
     } else {
       const r = o.range ?? this.rangeOf(name);
       if (!r && this.ranges.size === 0) throw new Error(`tensor "${name}" has no calibration range: run calibrate() with data before convert()`);
@@ -271,11 +343,11 @@ export class QdqRewriter {
     return uniqueName(this.graph, base, this.taken);
   }
 
-  private paramTensors(base: string, p: QuantParams): [string, string] {
+  private paramTensors(base: string, p: QuantParams, into: TensorProto[] = this.newInits): [string, string] {
     const dims = p.axis === undefined ? [] : [p.scale.length];
     const s = this.name(`${base}_scale`);
     const z = this.name(`${base}_zero_point`);
-    this.newInits.push(makeTensor(s, DataType.FLOAT, dims, p.scale), makeTensor(z, ONNX_DTYPE[p.type], dims, p.zeroPoint));
+    into.push(makeTensor(s, DataType.FLOAT, dims, p.scale), makeTensor(z, ONNX_DTYPE[p.type], dims, p.zeroPoint));
     return [s, z];
   }
 
@@ -284,13 +356,24 @@ export class QdqRewriter {
     return makeNode("DequantizeLinear", inputs, [output], { name: this.name(`${label}_DequantizeLinear`), domain: this.qdqDomain, attributes });
   }
 
-  /** A constant stored quantized: int initializer + DequantizeLinear; top-level readers switch to its output. */
+  /**
+   * A constant stored quantized: int initializer + DequantizeLinear; this graph's readers switch to its output. It is
+   * stored in the graph holding the float original, once for every graph that reads it with the same parameters.
+   */
   private emitConstant(name: string, p: QuantParams): NodeProto[] {
-    const t = this.inits.get(name)!;
+    const { tensor: t, owner } = this.lookup(name)!;
     const dims = t.dims.map(Number);
-    const q = this.name(`${name}_quantized`);
-    this.newInits.push(makeTensor(q, ONNX_DTYPE[p.type], dims, this.cache.quantize(t, p)));
-    const [s, z] = this.paramTensors(name, p);
+    const seen = this.stored.get(t) ?? [];
+    let stored = seen.find((e) => e.p.type === p.type && e.p.axis === p.axis && equal(e.p.scale, p.scale) && equal(e.p.zeroPoint, p.zeroPoint));
+    if (!stored) {
+      const into = owner === this.graph ? this.newInits : owner.initializer;
+      const q = this.name(`${name}_quantized`);
+      into.push(makeTensor(q, ONNX_DTYPE[p.type], dims, this.cache.quantize(t, p)));
+      const [s, z] = this.paramTensors(name, p, into);
+      stored = { p: { ...p, scale: p.scale.slice(), zeroPoint: p.zeroPoint.slice() }, names: [q, s, z] };
+      this.stored.set(t, [...seen, stored]);
+    }
+    const [q, s, z] = stored.names;
     const out = this.name(`${name}_DequantizeLinear_Output`);
     this.replaceTopLevelUses(name, out);
     return [this.dq([q, s, z], out, p.axis, name)];
@@ -301,7 +384,7 @@ export class QdqRewriter {
     const wP = this.params.get(weight);
     const node = this.graph.node.find((n) => n.name === nodeName && n.input.includes(bias));
     if (!inP || !wP || !node) return [];
-    const t = this.inits.get(bias)!;
+    const t = this.lookup(bias)!.tensor;
     const r = quantizeBias(this.cache.float(t), inP.scale[0]!, wP.scale);
     if (r.overflowed.length) {
       wP.scale = r.weightScale;
@@ -397,7 +480,8 @@ export class QdqRewriter {
     g.input = g.input.filter((v) => inits.has(v.name) || !this.inits.has(v.name));
   }
 
-  private fillSummary(): void {
+  /** `leftToDynamic`: op types whose float marks are not listed (the dynamic pass reports those nodes). */
+  private fillSummary(leftToDynamic: ReadonlySet<string> = new Set()): void {
     for (const [node, tensors] of this.marks.nodes) {
       this.summary.quantized.push({
         name: node.name,
@@ -412,11 +496,30 @@ export class QdqRewriter {
       });
     }
     for (const f of this.marks.float) {
+      if (leftToDynamic.has(f.node.opType)) continue;
       this.summary.float.push({ name: f.node.name, opType: f.node.opType, reason: f.reason });
       if (f.reason.startsWith("no quantizer") || f.reason.startsWith("custom-domain"))
         this.summary.unsupportedOps[f.node.opType] = (this.summary.unsupportedOps[f.node.opType] ?? 0) + 1;
     }
   }
+}
+
+/**
+ * Whether every activation a body's marks quantize has parameters: a calibrated range (its own, a fixed one, or its
+ * source's), or an override's. A body no calibration batch ran (an If branch not taken) has none.
+ */
+function reached(marks: Annotations, ranges: Ranges, config: ResolvedQConfig, isConstant: (name: string) => boolean): boolean {
+  const hasRange = (name: string, depth = 0): boolean => {
+    const mark = marks.activations.get(name);
+    if (mark?.fixedRange || ranges.has(name)) return true;
+    return mark?.sameAs !== undefined && depth < 64 && hasRange(mark.sameAs, depth + 1);
+  };
+  for (const name of marks.activations.keys()) {
+    if (marks.weights.has(name) || isConstant(name)) continue;
+    const o = config.overrides[name];
+    if (o?.scale === undefined && !o?.range && !hasRange(name)) return false;
+  }
+  return true;
 }
 
 export function opsetOf(model: ModelProto): number {

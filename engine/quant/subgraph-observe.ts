@@ -32,6 +32,11 @@ function findPath(g: GraphProto, name: string): Step[] | undefined {
   return undefined;
 }
 
+/** Whether `name` is computed (or taken as input) inside some If/Loop/Scan body of `graph`, at any depth. */
+export function definedInBody(graph: GraphProto, name: string): boolean {
+  return findPath(graph, name) !== undefined;
+}
+
 /**
  * A copy of `model` in which every tensor of `tensors` computed inside a body is also a main-graph value; `outputs`
  * maps each such tensor to that value's name (float32). Tensors of the main graph are left out of the map; a name

@@ -3,8 +3,6 @@
 // needs (docs/subgraphs.md).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { create } from "@bufbuild/protobuf";
-import { GraphProtoSchema, type GraphProto, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import * as ort from "onnxruntime-node";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
@@ -12,12 +10,9 @@ import { attr, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { exposeBodyTensors } from "../../../engine/quant/subgraph-observe";
 import { makeModel, randomFloats, runModel, valueInfo } from "./build";
+import { body, matmul } from "./subgraph-check";
 
 const F = DataType.FLOAT;
-
-function body(name: string, nodes: NodeProto[], outputs: ValueInfoProto[], initializer: TensorProto[] = [], inputs: ValueInfoProto[] = []): GraphProto {
-  return create(GraphProtoSchema, { name, node: nodes, initializer, input: inputs, output: outputs });
-}
 
 /** If(cond) { t1 = x·W; If(cond2) { t2 = t1·W2 } else { Relu(t1) } } else { Neg(x·W) }, with a Shape (int64) in the nested branch. */
 function nestedIf() {
@@ -32,12 +27,6 @@ function nestedIf() {
     [makeTensor("W", F, [3, 4], randomFloats(12, 1))],
   );
 }
-
-const matmul = (a: Float32Array, b: Float32Array, n: number, k: number, m: number) => {
-  const out = new Float32Array(n * m);
-  for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) for (let p = 0; p < k; p++) out[i * m + j]! += a[i * k + p]! * b[p * m + j]!;
-  return out;
-};
 
 test("If bodies: tensors one and two levels deep come out as main-graph values; a branch not taken gives an empty tensor", async () => {
   const proto = nestedIf();

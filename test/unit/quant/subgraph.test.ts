@@ -6,8 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { create } from "@bufbuild/protobuf";
-import { GraphProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
+import type { ModelProto } from "onnx-buf";
 import * as ort from "onnxruntime-node";
 import { openData } from "../../../engine/data/readers";
 import { DataType } from "../../../engine/onnx/dtype";
@@ -16,50 +15,11 @@ import { Model } from "../../../engine/onnx/model";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { calibrate, convert, prepare, quantizeDynamic, quantizeDynamicModel, quantizeStatic, release, resolveConfig, type QConfig } from "../../../engine/quant/index";
-import { sqnr } from "../../../engine/quant/math";
-import { makeModel, randomFloats, runModel, valueInfo } from "./build";
+import { makeModel, randomFloats, valueInfo } from "./build";
 import { FIX, top1 } from "./eval";
+import { allOps, assertNamesUnique, body, loopFeeds, loopModel, worstSqnr } from "./subgraph-check";
 
 const F = DataType.FLOAT;
-
-function body(name: string, nodes: NodeProto[], outputs: ValueInfoProto[], initializer: TensorProto[] = [], inputs: ValueInfoProto[] = []): GraphProto {
-  return create(GraphProtoSchema, { name, node: nodes, initializer, input: inputs, output: outputs });
-}
-
-/** Op counts over the whole model, bodies included. */
-function allOps(m: ModelProto): Record<string, number> {
-  const c: Record<string, number> = {};
-  forEachGraph(m.graph!, (g) => {
-    for (const n of g.node) c[n.opType] = (c[n.opType] ?? 0) + 1;
-  });
-  return c;
-}
-
-/** Every value defined (input, initializer, node output) and every node name, over all graphs: none twice. */
-function assertNamesUnique(m: ModelProto): void {
-  const seen = new Set<string>();
-  const nodes = new Set<string>();
-  forEachGraph(m.graph!, (g) => {
-    for (const v of [...g.input.map((i) => i.name), ...g.initializer.map((t) => t.name), ...g.node.flatMap((n) => n.output)]) {
-      if (!v) continue;
-      assert.ok(!seen.has(v), `"${v}" is defined twice`);
-      seen.add(v);
-    }
-    for (const n of g.node) {
-      if (!n.name) continue;
-      assert.ok(!nodes.has(n.name), `node name "${n.name}" is used twice`);
-      nodes.add(n.name);
-    }
-  });
-}
-
-async function worstSqnr(float: ModelProto, quantized: ModelProto, feeds: Record<string, ort.Tensor>): Promise<number> {
-  const ref = await runModel(float, feeds, "disabled");
-  const got = await runModel(quantized, feeds, "all");
-  let worst = Infinity;
-  for (const k of Object.keys(ref)) worst = Math.min(worst, sqnr(ref[k]!.data as Float32Array, got[k]!.data as Float32Array));
-  return worst;
-}
 
 /**
  * If(cond): then = MatMul(x, W) followed by a nested If whose then-branch has a MatMul with a weight of its own;
@@ -146,32 +106,6 @@ test("a Conv inside a body keeps float activations (int8 weight behind Dequantiz
     assert.ok(db > 35, `${mode}: SQNR ${db.toFixed(1)} dB`);
   }
 });
-
-/** x → MatMul(W_in) → h0 → Loop(M) { h ← Tanh(MatMul(h, W_loop)) } → y; W_loop is a main-graph initializer. */
-function loopModel(): ModelProto {
-  const loopBody = body(
-    "loop_body",
-    [
-      makeNode("MatMul", ["h_in", "W_loop"], ["h_mm"], { name: "loop_mm" }),
-      makeNode("Tanh", ["h_mm"], ["h_out"], { name: "loop_tanh" }),
-      makeNode("Identity", ["cond_in"], ["cond_out"], { name: "loop_cond" }),
-    ],
-    [valueInfo("cond_out", DataType.BOOL, []), valueInfo("h_out", F, [4, 8])],
-    [],
-    [valueInfo("iter", DataType.INT64, []), valueInfo("cond_in", DataType.BOOL, []), valueInfo("h_in", F, [4, 8])],
-  );
-  return makeModel(
-    [
-      makeNode("MatMul", ["x", "W_in"], ["h0"], { name: "in_mm" }),
-      makeNode("Loop", ["M", "", "h0"], ["y"], { name: "loop", attributes: [attr.graph("body", loopBody)] }),
-    ],
-    [valueInfo("x", F, [4, 16]), valueInfo("M", DataType.INT64, [])],
-    [valueInfo("y", F, [4, 8])],
-    [makeTensor("W_in", F, [16, 8], randomFloats(128, 11)), makeTensor("W_loop", F, [8, 8], randomFloats(64, 12, -0.5, 0.5))],
-  );
-}
-
-const loopFeeds = (seed: number) => ({ x: new ort.Tensor("float32", randomFloats(64, seed), [4, 16]), M: new ort.Tensor("int64", [3n], []) });
 
 test("static: the top level gets Q/DQ from calibration, a Loop body's MatMul is quantized dynamically and the summary says so", async () => {
   const proto = loopModel();
