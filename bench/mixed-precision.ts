@@ -19,6 +19,7 @@
 // "as it was". `--convert-ab N` instead times N conversions of random configurations (nodes kept float, some at 16
 // bits) without and with a ConvertCache, interleaved, and checks that both give the same bytes.
 import { readFileSync } from "node:fs";
+import os from "node:os";
 import path from "node:path";
 import { gunzipSync } from "node:zlib";
 import { convertMixed, correctness, percentCorrect, searchMixedPrecision, modelOutputs } from "../engine/analysis/sensitivity";
@@ -106,21 +107,38 @@ async function corpus(id: string): Promise<void> {
     ["as it was (restore-one, graph outputs, no floor)", { rankMethod: "restore-one", yardstick: "outputs", minInt8WeightShare: 0 }],
     ["as it is (defaults)", {}],
   ];
-  for (const [label, options] of arg("only", "") === "now" ? runs.slice(1) : runs) {
+  // --speed-ab: the defaults against ranking on every sample with whole models (what the search did before
+  // rankSamples and runDownstream), back to back in this process, ABBA (A, B, B, A) with --rounds 2.
+  const levers: [string, SearchOptions][] = [
+    ["rank on all samples, whole models", { rankSamples: Infinity, runDownstream: false }],
+    ["rank on all samples, downstream parts", { rankSamples: Infinity }],
+    ["rank on 32 samples, whole models", { runDownstream: false }],
+    ["defaults (32 samples, downstream parts)", {}],
+  ];
+  const speedAb = arg("speed-ab", "");
+  const pickLevers = speedAb === "all" ? levers : [levers[0]!, levers[3]!];
+  const rounds = Number(arg("rounds", "1"));
+  const chosenRuns = speedAb ? Array.from({ length: rounds }, (_, i) => (i % 2 ? [...pickLevers].reverse() : pickLevers)).flat() : arg("only", "") === "now" ? runs.slice(1) : runs;
+  for (const [label, options] of chosenRuns) {
     const phases = new Map<string, number>();
     let last: Progress | undefined;
     const t = performance.now();
+    const cpu = process.cpuUsage();
+    const load = os.loadavg()[0]!;
     const r = await searchMixedPrecision(prepared, data, target, { ...options, remedy, onProgress: (_d, _t, p) => ((last = p), phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1)) });
     const seconds = (performance.now() - t) / 1000;
+    const used = process.cpuUsage(cpu);
+    const cpuSeconds = (used.user + used.system) / 1e6;
     const j = await judge(r.model);
     const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
     process.stdout.write(
       [
-        `  ${label}: ${seconds.toFixed(0)} s (${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)` +
+        `  ${label}: ${seconds.toFixed(0)} s wall, ${cpuSeconds.toFixed(0)} s process CPU, load ${load.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}; ranked on ${r.rankedOn.samples} of ${r.rankedOn.of} samples, ${r.rankedOn.cachedTensors} float activations cached (${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)` +
           `; converting ${r.timing.convert.toFixed(0)} s, running ${r.timing.run.toFixed(0)} s, ${r.timing.measurements} measurements`,
         `    target ${r.chosen.met ? "met" : "NOT met"}: ${r.chosen.keptFloat.length} float + ${r.chosen.int16.length} 16-bit of ${r.ranking.layers.length} quantized nodes, ${(100 * r.chosen.int8WeightShare).toFixed(1)} % of weights int8, its own metric ${f(r.chosen.metric)} ${unit}`,
         `    judged alike: logits SQNR ${f(j.logitsSqnrDb)} dB, argmax agreement ${j.framesAgree.toFixed(1)} % of frames, ${j.linesAgree.toFixed(1)} % of lines`,
         `    steps (float nodes → metric): ${r.steps.map((s) => `${s.keptFloat.length + s.int16.length}→${f(s.metric)}`).join("  ")}`,
+        `    chosen: ${[...r.chosen.keptFloat, ...r.chosen.int16].join(", ")}`,
         `    ranked first: ${r.ranking.layers.slice(0, 8).map((l) => `${l.node} (${l.gainDb >= 0 ? "+" : ""}${l.gainDb.toFixed(2)})`).join(", ")}`,
       ].join("\n") + "\n",
     );

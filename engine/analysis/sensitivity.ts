@@ -4,7 +4,7 @@
 // whether each meets the target. One calibration serves every configuration. Ranking costs one conversion and run
 // per quantized node (two with 16-bit activations), so it can run on a small sample (`rankData`, output SQNR needs
 // no labels) while the search checks its few candidates on the full data.
-import type { Feeds } from "../data/feeds";
+import { modelInputs, type Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { PreparedModel } from "../quant/index";
 import { convert, ConvertCache } from "../quant/index";
@@ -12,7 +12,9 @@ import { MIN_INT8_WEIGHT_SHARE } from "../quant/options";
 import { createMeasurer, type Measured } from "./search/measure";
 import { binarySearchSteps, ProgressClock } from "./search/progress";
 import { comparedTensors } from "./search/outputs";
-import { byInt16Gain, checkRankable, rankNodes, sqnrScore, type RankMethod, type SensitivityOptions } from "./search/rank";
+import { downstreamRuns } from "./search/downstream";
+import { byInt16Gain, checkRankable, rankConfigs, rankNodes, sqnrScore, type RankMethod, type SensitivityOptions } from "./search/rank";
+import { RANK_SAMPLES, spreadRows } from "./search/subset";
 import { greedySearch, prefixSearch } from "./search/strategy";
 import type { AccuracyTarget, ConvertRunSeconds, Remedy, SearchStep, SensitivityRanking } from "./search/types";
 import { pairedProportionDiff } from "./stats";
@@ -31,6 +33,17 @@ export interface SearchOptions extends SensitivityOptions {
    * times.
    */
   rankData?: readonly Feeds[];
+  /**
+   * Without rankData, how many samples (rows) of the search data rank the nodes: that many spread evenly over it
+   * (search/subset's spreadRows), default 32 (RANK_SAMPLES); Infinity ranks on all. The ranking only orders the
+   * nodes; the search's steps measure their candidates on all the data.
+   */
+  rankSamples?: number;
+  /**
+   * Quantize-one ranking runs only the part of each configuration's model that its quantized node changes, fed the
+   * float model's activations computed once (search/downstream), instead of the whole model (default true).
+   */
+  runDownstream?: boolean;
   /**
    * How nodes are ranked (search/rank). Default "quantize-one": each node quantized alone against a float
    * background, which several nodes that each ruin the output cannot mask.
@@ -72,7 +85,13 @@ export interface SearchOptions extends SensitivityOptions {
   tradeoff?: { batch?: number; seconds?: number };
 }
 
-export { MIN_INT8_WEIGHT_SHARE };
+export { MIN_INT8_WEIGHT_SHARE, RANK_SAMPLES };
+
+/** Whether the model's first input has a fixed batch size above 1 (its batches cannot be cut to fewer rows). */
+function fixedBatch(prepared: PreparedModel): boolean {
+  const d = modelInputs(prepared.model.proto)[0]?.shape?.[0];
+  return typeof d === "number" && d > 1;
+}
 
 export interface MixedPrecisionResult {
   kind: "ptq.mixed-precision";
@@ -95,6 +114,11 @@ export interface MixedPrecisionResult {
   float: { bytes: number; latencyMs?: number };
   /** Where the time went: wall seconds in all, converting and running configurations, and measurements made. */
   timing: ConvertRunSeconds & { total: number; measurements: number };
+  /**
+   * What the ranking ran on: how many samples (rows) of how many (rankData's own count twice when given), and how
+   * many float activations it fed to the parts of the models it ran (0: it ran whole models).
+   */
+  rankedOn: { samples: number; of: number; cachedTensors: number };
 }
 
 /**
@@ -117,6 +141,7 @@ export async function searchMixedPrecision(
   if (greedy && !(Number.isInteger(greedy.budget) && greedy.budget >= 0 && Number.isInteger(greedy.window) && greedy.window >= 1))
     throw new Error(`greedy: budget ${greedy.budget} and window ${greedy.window} must be whole numbers, budget ≥ 0 and window ≥ 1`);
   checkRankable(prepared, options.rankData ?? data, "searchMixedPrecision");
+  const rankOn = options.rankData ? spreadRows(options.rankData, Infinity) : spreadRows(data, options.rankSamples ?? RANK_SAMPLES, fixedBatch(prepared));
   const start = performance.now();
   // Every conversion of the search shares what does not change between configurations (quant's ConvertCache).
   const cache = new ConvertCache();
@@ -127,7 +152,10 @@ export async function searchMixedPrecision(
   // combines them); greedy, when it runs, grows the total.
   const searchSteps = (remedy === "auto" ? 3 : 1) * binarySearchSteps(nodes);
   let measurements = 0;
-  const clock = new ProgressClock(1 + nodes * (rankInt16 ? 2 : 1) + searchSteps, (p) => ((measurements = p.done), options.onProgress?.(p.done, p.total, p)));
+  const clock = new ProgressClock(1 + nodes * (rankInt16 ? 2 : 1) + searchSteps, (p) => ((measurements = p.done), options.onProgress?.(p.done, p.total, p)), {
+    rank: rankOn.rows,
+    search: spreadRows(data, Infinity).rows,
+  });
   const measurer = await createMeasurer(prepared, data, target, {
     ...options,
     cache,
@@ -137,11 +165,17 @@ export async function searchMixedPrecision(
       options.onStep?.(step);
     },
   });
-  // The float model's outputs on the search data serve the ranking too when it ranks on that data, comparing the
+  // The float model's outputs on the search data serve the ranking too when it ranks on all that data, comparing the
   // same tensors (an agreement target compares the graph outputs, the ranking the yardstick's).
-  const same = !options.rankData && measurer.tensors.join("\0") === comparedTensors(prepared.model, options.yardstick).join("\0");
-  const score = await sqnrScore(prepared, options.rankData ?? data, options, same ? measurer.reference : undefined, { cache, seconds });
-  const ranking = await rankNodes(quantized, score, { ...options, rankInt16, method: options.rankMethod ?? "quantize-one", clock });
+  const rankTensors = comparedTensors(prepared.model, options.yardstick);
+  const same = rankOn.data === data && measurer.tensors.join("\0") === rankTensors.join("\0");
+  const method = options.rankMethod ?? "quantize-one";
+  const downstream =
+    method === "quantize-one" && options.runDownstream !== false
+      ? await downstreamRuns(prepared, rankOn.data, rankConfigs(quantized, method, rankInt16), rankTensors, options, { cache, seconds })
+      : undefined;
+  const score = await sqnrScore(prepared, rankOn.data, options, same ? measurer.reference : undefined, { cache, seconds, downstream });
+  const ranking = await rankNodes(quantized, score, { ...options, rankInt16, method, clock });
 
   const { float: candidates, overBudget } = withinBudget(ranking.layers.map((l) => l.node), measurer.weights, (1 - minShare) * measurer.totalWeights);
   // 16-bit activations keep every weight int8, so every ranked node is a candidate for them, in the order of what
@@ -182,6 +216,7 @@ export async function searchMixedPrecision(
     model: chosen.model,
     float,
     timing: { total: (performance.now() - start) / 1000, ...seconds, measurements },
+    rankedOn: { samples: rankOn.rows, of: rankOn.of, cachedTensors: downstream?.tensors ?? 0 },
   };
 }
 

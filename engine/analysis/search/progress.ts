@@ -11,6 +11,8 @@ export interface Progress {
   elapsedSeconds: number;
   /** Seconds left at the mean time per measurement so far. */
   etaSeconds: number;
+  /** Samples (rows) each measurement of this phase runs, where the caller said (the ranking may run on fewer). */
+  samples?: number;
 }
 
 /** Counts measurements and reports each with its ETA. */
@@ -21,6 +23,7 @@ export class ProgressClock {
   constructor(
     private total: number,
     private readonly report: (p: Progress) => void,
+    private readonly samples: Partial<Record<Progress["phase"], number>> = {},
   ) {}
 
   /** One more measurement done in `phase`. */
@@ -39,7 +42,8 @@ export class ProgressClock {
 
   private emit(phase: Progress["phase"]): void {
     const elapsedSeconds = (performance.now() - this.start) / 1000;
-    this.report({ phase, done: this.done, total: this.total, elapsedSeconds, etaSeconds: this.done ? (elapsedSeconds / this.done) * (this.total - this.done) : 0 });
+    const etaSeconds = this.done ? (elapsedSeconds / this.done) * (this.total - this.done) : 0;
+    this.report({ phase, done: this.done, total: this.total, elapsedSeconds, etaSeconds, ...(this.samples[phase] !== undefined && { samples: this.samples[phase] }) });
   }
 }
 

@@ -7,6 +7,7 @@
 // sees each against a clean background, so what else is quantized cannot mask it.
 import type { Feeds } from "../../data/feeds";
 import { convert, type ConvertCache, type PreparedModel } from "../../quant/index";
+import type { DownstreamRuns } from "./downstream";
 import { convertMixed, type MixConfig } from "./mixed-model";
 import { comparedTensors, modelOutputs, outputSqnr, type BatchOutput, type RunOptions, type Yardstick } from "./outputs";
 import { ProgressClock, type Progress } from "./progress";
@@ -47,11 +48,9 @@ export async function rankNodes(
     return db;
   };
   const baselineDb = await measure({ keepFloat: [], int16: [] });
-  const names = nodes.map((n) => n.name);
-  const others = (n: string) => names.filter((m) => m !== n);
   const rankOne = async (n: { name: string; opType: string }): Promise<LayerSensitivity> => {
     options.signal?.throwIfAborted();
-    const [float, int16] = method === "restore-one" ? [{ keepFloat: [n.name], int16: [] }, { keepFloat: [], int16: [n.name] }] : [{ keepFloat: others(n.name), int16: [] }, { keepFloat: others(n.name), int16: [n.name] }];
+    const [float, int16] = nodeConfigs(nodes, n.name, method);
     const db = await measure(float);
     const layer: LayerSensitivity = { node: n.name, opType: n.opType, outputSqnrDb: db, gainDb: db - baselineDb };
     if (options.rankInt16) layer.int16GainDb = (await measure(int16)) - baselineDb;
@@ -62,6 +61,18 @@ export async function rankNodes(
   if (method === "quantize-one") predictGains(layers, baselineDb);
   layers.sort((a, b) => b.gainDb - a.gainDb);
   return { method, baselineDb, layers };
+}
+
+/** The two configurations that measure `node` (float remedy, 16-bit remedy) by `method`. */
+function nodeConfigs(nodes: readonly { name: string }[], node: string, method: RankMethod): [MixConfig, MixConfig] {
+  if (method === "restore-one") return [{ keepFloat: [node], int16: [] }, { keepFloat: [], int16: [node] }];
+  const others = nodes.map((n) => n.name).filter((m) => m !== node);
+  return [{ keepFloat: others, int16: [] }, { keepFloat: others, int16: [node] }];
+}
+
+/** Every configuration rankNodes measures besides its baseline, in order. */
+export function rankConfigs(nodes: readonly { name: string }[], method: RankMethod, rankInt16 = false): MixConfig[] {
+  return nodes.flatMap((n) => nodeConfigs(nodes, n.name, method).slice(0, rankInt16 ? 2 : 1));
 }
 
 /** Noise-to-signal power of an SQNR in dB. */
@@ -84,15 +95,16 @@ function predictGains(layers: LayerSensitivity[], baselineDb: number): void {
 
 /**
  * SQNR of each configuration's compared tensors (options.yardstick) against the float model's on `data` (computed
- * once unless given). `shared`: the search's ConvertCache (shared with its other conversions), and where to add the
- * seconds spent converting and running.
+ * once unless given). `shared`: the search's ConvertCache (shared with its other conversions), where to add the
+ * seconds spent converting and running, and `downstream` (search/downstream) to run only the part of each model its
+ * configuration changed.
  */
 export async function sqnrScore(
   prepared: PreparedModel,
   data: readonly Feeds[],
   options: RunOptions & { yardstick?: Yardstick } = {},
   reference?: BatchOutput[][],
-  shared: { cache?: ConvertCache; seconds?: ConvertRunSeconds } = {},
+  shared: { cache?: ConvertCache; seconds?: ConvertRunSeconds; downstream?: DownstreamRuns } = {},
 ): Promise<Score> {
   const tensors = comparedTensors(prepared.model, options.yardstick);
   const ref = reference ?? (await modelOutputs(prepared.model, data, options, tensors));
@@ -105,7 +117,8 @@ export async function sqnrScore(
     const t1 = performance.now();
     seconds.convert += (t1 - t0) / 1000;
     if (summary.quantized.length === 0) return Infinity;
-    const outs = await modelOutputs(model, data, options, tensors);
+    const part = shared.downstream?.cut(model);
+    const outs = await modelOutputs(part?.model ?? model, part?.data ?? data, options, tensors);
     seconds.run += (performance.now() - t1) / 1000;
     return outputSqnr(ref, outs);
   };
