@@ -4,7 +4,7 @@
 // conversion changed, fed them. On a recogniser whose sensitive nodes sit late (the sequence head's MatMuls) most of
 // a ranking's runs shrink to a small part of the network; an early Conv still runs nearly all of it.
 import { create, equals } from "@bufbuild/protobuf";
-import { NodeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
+import { AttributeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import type { Feeds, Tensor } from "../../data/feeds";
 import { DataType } from "../../onnx/dtype";
 import { makeValueInfo } from "../../onnx/proto";
@@ -22,6 +22,8 @@ export interface DownstreamPart {
   model: Model;
   /** Tensors the part reads that the float model computes (graph inputs included), in first-use order. */
   inputs: string[];
+  /** Each input's name in the float model (conversion renames a tensor it puts a QuantizeLinear on). */
+  floatNames: Map<string, string>;
 }
 
 /** Float activations the cut parts read, per batch of the ranking data, above which none are cached (1 GiB). */
@@ -29,58 +31,78 @@ const MAX_CACHED_BYTES = 2 ** 30;
 
 /**
  * `model` (a conversion of `float`, which it may be cut in place) reduced to the nodes whose values can differ from
- * the float model's: a node is unchanged when the float model has the same node (name, op, inputs, outputs,
- * attributes) and everything it reads is unchanged (a graph input, an initializer equal to the float one, an
- * unchanged node's output). The part's inputs are the unchanged tensors its nodes read; its outputs `outputs`.
- * Undefined when nothing changed, when an output is unchanged, or when a node holds a subgraph (its outer reads are
- * not plain inputs).
+ * the float model's: a node is unchanged when the float model has a node of its name with the same op and
+ * attributes reading the same values (a graph input, an initializer equal to the float one, an unchanged node's
+ * output; conversion may rename an output it quantizes). The part's inputs are the unchanged tensors its nodes read;
+ * its outputs `outputs`. `typeOf` gives the element type of an input the float model does not declare (by its float
+ * name). Undefined when nothing changed, when an output is unchanged, or when a node holds a subgraph (its outer
+ * reads are not plain inputs).
  */
-export function downstreamPart(model: Model, float: Model, outputs: readonly string[], typeOf: (tensor: string) => DataType | undefined = () => undefined): DownstreamPart | undefined {
+export function downstreamPart(
+  model: Model,
+  float: Model,
+  outputs: readonly string[],
+  typeOf: (floatName: string) => DataType | undefined = () => undefined,
+): DownstreamPart | undefined {
   const graph = model.graph;
   if (graph.node.some((n) => subgraphs(n).length > 0)) return undefined;
-  const floatNodes = new Map(float.graph.node.map((n) => [n.output[0], n]));
+  const key = (n: NodeProto) => n.name || `\u0000${n.output[0]}`;
+  const floatNodes = new Map(float.graph.node.map((n) => [key(n), n]));
   const floatInits = new Map(float.graph.initializer.map((t) => [t.name, t]));
   const inits = new Map(graph.initializer.map((t) => [t.name, t]));
   const graphInputs = new Set(graph.input.map((v) => v.name));
-  const same = new Set<string>([""]);
-  for (const i of graphInputs) if (!inits.has(i)) same.add(i);
-  for (const [name, t] of inits) if (sameTensor(t, floatInits.get(name))) same.add(name);
+  // Converted tensor → the float tensor it equals.
+  const sameAs = new Map<string, string>([["", ""]]);
+  for (const i of graphInputs) if (!inits.has(i)) sameAs.set(i, i);
+  for (const [name, t] of inits) if (sameTensor(t, floatInits.get(name))) sameAs.set(name, name);
+  const sameNode = (n: NodeProto, f: NodeProto | undefined): f is NodeProto =>
+    !!f &&
+    f.opType === n.opType &&
+    f.domain === n.domain &&
+    f.input.length === n.input.length &&
+    f.output.length === n.output.length &&
+    n.input.every((i, k) => sameAs.get(i) === f.input[k]) &&
+    f.attribute.length === n.attribute.length &&
+    n.attribute.every((a, k) => equals(AttributeProtoSchema, a, f.attribute[k]!));
   // Unchanged nodes, to a fixed point (a converted graph is in topological order, so one pass usually does).
   const changed = new Set<NodeProto>(graph.node);
   for (let grew = true; grew; ) {
     grew = false;
     for (const n of changed) {
-      const f = floatNodes.get(n.output[0]);
-      if (!f || !n.input.every((i) => same.has(i)) || !equals(NodeProtoSchema, n, f)) continue;
+      const f = floatNodes.get(key(n));
+      if (!sameNode(n, f)) continue;
       changed.delete(n);
-      for (const o of n.output) same.add(o);
+      n.output.forEach((o, k) => sameAs.set(o, f.output[k]!));
       grew = true;
     }
   }
-  if (changed.size === 0 || outputs.some((o) => same.has(o))) return undefined;
+  if (changed.size === 0 || outputs.some((o) => sameAs.has(o))) return undefined;
   const inputs: string[] = [];
   const used = new Set<string>();
   for (const n of changed) {
     for (const i of n.input) {
       if (!i || used.has(i)) continue;
       used.add(i);
-      if (same.has(i) && !(inits.has(i) && !graphInputs.has(i))) inputs.push(i);
+      if (sameAs.has(i) && !(inits.has(i) && !graphInputs.has(i))) inputs.push(i);
     }
   }
+  const floatNames = new Map(inputs.map((i) => [i, sameAs.get(i)!]));
   const declared = new Map<string, ValueInfoProto>();
   for (const v of [...float.graph.valueInfo, ...float.graph.input, ...float.graph.output]) declared.set(v.name, v);
-  const made = new Set([...changed].flatMap((n) => n.output));
-  graph.node = graph.node.filter((n) => changed.has(n));
-  graph.initializer = graph.initializer.filter((t) => used.has(t.name) && !inputs.includes(t.name));
-  const typed = (t: string, fallback: DataType | undefined) => {
-    const type = typeOf(t) ?? fallback;
+  const typed = (t: string, floatName: string, fallback: DataType | undefined) => {
+    const d = declared.get(floatName);
+    if (d) return create(ValueInfoProtoSchema, { ...d, name: t });
+    const type = typeOf(floatName) ?? fallback;
     return type === undefined ? create(ValueInfoProtoSchema, { name: t }) : makeValueInfo(t, type);
   };
-  graph.input = inputs.map((i) => declared.get(i) ?? typed(i, undefined));
+  const made = new Set([...changed].flatMap((n) => n.output));
+  graph.node = graph.node.filter((n) => changed.has(n));
+  graph.initializer = graph.initializer.filter((t) => used.has(t.name) && !floatNames.has(t.name));
+  graph.input = inputs.map((i) => typed(i, floatNames.get(i)!, undefined));
   // The compared tensors are float (search/outputs).
-  graph.output = outputs.map((o) => graph.output.find((v) => v.name === o) ?? declared.get(o) ?? typed(o, DataType.FLOAT));
+  graph.output = outputs.map((o) => graph.output.find((v) => v.name === o) ?? typed(o, o, DataType.FLOAT));
   graph.valueInfo = graph.valueInfo.filter((v) => made.has(v.name));
-  return { model, inputs };
+  return { model, inputs, floatNames };
 }
 
 function sameTensor(a: TensorProto, b: TensorProto | undefined): boolean {
@@ -155,7 +177,7 @@ export async function downstreamRuns(
     options.signal?.throwIfAborted();
     const { model, summary } = await convertMixed(prepared, config, shared.cache);
     if (summary.quantized.length === 0) continue;
-    for (const i of downstreamPart(model, prepared.model, outputs)?.inputs ?? []) needed.add(i);
+    for (const name of downstreamPart(model, prepared.model, outputs)?.floatNames.values() ?? []) needed.add(name);
   }
   const t1 = performance.now();
   const cached = needed.size ? await floatActivations(prepared.model, data, [...needed], options) : undefined;
@@ -164,12 +186,13 @@ export async function downstreamRuns(
     shared.seconds.run += (performance.now() - t1) / 1000;
   }
   if (!cached) return undefined;
+  const graphInputs = new Set(prepared.model.graph.input.map((v) => v.name));
   return {
-    tensors: needed.size,
+    tensors: [...needed].filter((t) => !graphInputs.has(t)).length,
     cut(model) {
       const part = downstreamPart(model, prepared.model, outputs, (t) => (cached[0]![t] as OutputTensor | undefined)?.dtype);
-      if (!part || !part.inputs.every((i) => i in cached[0]!)) return undefined;
-      return { model: part.model, data: cached.map((b) => pick(b, part.inputs)) };
+      if (!part || ![...part.floatNames.values()].every((t) => t in cached[0]!)) return undefined;
+      return { model: part.model, data: cached.map((b) => Object.fromEntries([...part.floatNames].map(([name, t]) => [name, b[t]!]))) };
     },
   };
 }
