@@ -152,9 +152,10 @@ export async function searchMixedPrecision(
   // combines them); greedy, when it runs, grows the total.
   const searchSteps = (remedy === "auto" ? 3 : 1) * binarySearchSteps(nodes);
   let measurements = 0;
-  const clock = new ProgressClock(1 + nodes * (rankInt16 ? 2 : 1) + searchSteps, (p) => ((measurements = p.done), options.onProgress?.(p.done, p.total, p)), {
-    rank: rankOn.rows,
-    search: spreadRows(data, Infinity).rows,
+  const rankMeasurements = 1 + nodes * (rankInt16 ? 2 : 1);
+  const clock = new ProgressClock(rankMeasurements + searchSteps, (p) => ((measurements = p.done), options.onProgress?.(p.done, p.total, p)), {
+    rankMeasurements,
+    samples: { rank: rankOn.rows, search: spreadRows(data, Infinity).rows },
   });
   const measurer = await createMeasurer(prepared, data, target, {
     ...options,

@@ -1,6 +1,8 @@
-// Progress of a long search, with an estimate of the time left: every measurement (one conversion and run) costs
-// about the same, so the mean so far times the measurements left is the ETA. The search's step count is only known
-// once it ends (a binary search per remedy), so its total is an estimate that grows if the search runs longer.
+// Progress of a long search, with an estimate of the time left. Measurements of one phase cost about the same, so
+// each phase's mean so far times its measurements left is its ETA; a search step not yet timed is estimated from a
+// rank measurement scaled by the samples each runs (the ranking may run on fewer: SearchOptions.rankSamples). The
+// search's step count is only known once it ends (a binary search per remedy), so its total is an estimate that
+// grows if the search runs longer.
 
 export interface Progress {
   /** "rank": measuring each node; "search": measuring configurations the strategy asks for. */
@@ -9,25 +11,44 @@ export interface Progress {
   done: number;
   total: number;
   elapsedSeconds: number;
-  /** Seconds left at the mean time per measurement so far. */
+  /** Seconds left at each phase's mean time per measurement so far. */
   etaSeconds: number;
   /** Samples (rows) each measurement of this phase runs, where the caller said (the ranking may run on fewer). */
   samples?: number;
 }
 
+/** What the clock knows ahead: how many measurements rank, and how many samples each phase's measurements run. */
+export interface ProgressPlan {
+  rankMeasurements?: number;
+  samples?: Partial<Record<Progress["phase"], number>>;
+  /** Milliseconds now (tests); performance.now by default. */
+  now?: () => number;
+}
+
 /** Counts measurements and reports each with its ETA. */
 export class ProgressClock {
-  private readonly start = performance.now();
+  private readonly now: () => number;
+  private readonly start: number;
+  private last: number;
   private done = 0;
+  private readonly count = { rank: 0, search: 0 };
+  private readonly ms = { rank: 0, search: 0 };
 
   constructor(
     private total: number,
     private readonly report: (p: Progress) => void,
-    private readonly samples: Partial<Record<Progress["phase"], number>> = {},
-  ) {}
+    private readonly plan: ProgressPlan = {},
+  ) {
+    this.now = plan.now ?? (() => performance.now());
+    this.start = this.last = this.now();
+  }
 
   /** One more measurement done in `phase`. */
   tick(phase: Progress["phase"]): void {
+    const t = this.now();
+    this.ms[phase] += t - this.last;
+    this.count[phase]++;
+    this.last = t;
     this.done++;
     this.total = Math.max(this.total, this.done);
     this.emit(phase);
@@ -41,9 +62,21 @@ export class ProgressClock {
   }
 
   private emit(phase: Progress["phase"]): void {
-    const elapsedSeconds = (performance.now() - this.start) / 1000;
-    const etaSeconds = this.done ? (elapsedSeconds / this.done) * (this.total - this.done) : 0;
-    this.report({ phase, done: this.done, total: this.total, elapsedSeconds, etaSeconds, ...(this.samples[phase] !== undefined && { samples: this.samples[phase] }) });
+    const elapsedSeconds = (this.now() - this.start) / 1000;
+    const samples = this.plan.samples?.[phase];
+    this.report({ phase, done: this.done, total: this.total, elapsedSeconds, etaSeconds: this.eta() / 1000, ...(samples !== undefined && { samples }) });
+  }
+
+  /** Milliseconds left: rank measurements at the rank mean, search steps at theirs (scaled from rank's until timed). */
+  private eta(): number {
+    if (this.done === 0) return 0;
+    const left = this.total - this.done;
+    const rankLeft = this.plan.rankMeasurements === undefined ? 0 : Math.min(left, Math.max(0, this.plan.rankMeasurements - this.count.rank));
+    const mean = (this.ms.rank + this.ms.search) / this.done;
+    const perRank = this.count.rank ? this.ms.rank / this.count.rank : mean;
+    const { rank, search } = this.plan.samples ?? {};
+    const perSearch = this.count.search ? this.ms.search / this.count.search : this.count.rank && rank && search ? perRank * (search / rank) : mean;
+    return rankLeft * perRank + (left - rankLeft) * perSearch;
   }
 }
 

@@ -1,6 +1,7 @@
 // What makes the search's ranking cheap without changing what it finds: ranking on a few rows spread over the search
 // data (search/subset), and running only the part of a quantize-one model downstream of its node, fed float
-// activations computed once (search/downstream).
+// activations computed once (search/downstream); and an ETA that knows a search step runs more samples than a rank
+// measurement (search/progress).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Feeds } from "../../../engine/data/feeds";
@@ -12,6 +13,7 @@ import { calibrate, convert, prepare, release } from "../../../engine/quant/inde
 import { downstreamPart, floatActivations } from "../../../engine/analysis/search/downstream";
 import { convertMixed } from "../../../engine/analysis/search/mixed-model";
 import { modelOutputs, outputSqnr } from "../../../engine/analysis/search/outputs";
+import { ProgressClock } from "../../../engine/analysis/search/progress";
 import { spreadRows } from "../../../engine/analysis/search/subset";
 import { searchMixedPrecision, type Progress } from "../../../engine/analysis/sensitivity";
 import { makeModel, randomFloats, valueInfo } from "../quant/build";
@@ -110,4 +112,20 @@ test("the search ranks on 32 rows spread over its data and runs downstream parts
   assert.equal(fast.chosen.metric, slow.chosen.metric, "the chosen configuration is measured on all 40 rows by both");
   const whole = await searchMixedPrecision(prepared, data, target, { ...options, runDownstream: false });
   fast.ranking.layers.forEach((l, i) => assert.ok(Math.abs(l.outputSqnrDb - whole.ranking.layers[i]!.outputSqnrDb) < 1e-3, `${l.node}: ${l.outputSqnrDb} vs ${whole.ranking.layers[i]!.outputSqnrDb}`));
+});
+
+test("the ETA times each phase on its own: a search step not yet timed costs a rank measurement × its samples' ratio", () => {
+  let ms = 0;
+  const seen: Progress[] = [];
+  const clock = new ProgressClock(6, (p) => seen.push(p), { rankMeasurements: 4, samples: { rank: 32, search: 128 }, now: () => ms });
+  const step = (phase: Progress["phase"], cost: number) => ((ms += cost), clock.tick(phase));
+  step("rank", 1000);
+  step("rank", 1000);
+  assert.equal(seen.at(-1)!.etaSeconds, 2 * 1 + 2 * 4, "2 rank measurements at 1 s, 2 search steps at 4× the samples");
+  assert.equal(seen.at(-1)!.samples, 32);
+  step("rank", 1000);
+  step("rank", 1000);
+  step("search", 3000);
+  assert.equal(seen.at(-1)!.etaSeconds, 3, "once timed, a search step costs what it took");
+  assert.deepEqual([seen.at(-1)!.samples, seen.at(-1)!.elapsedSeconds], [128, 7]);
 });
