@@ -19,6 +19,9 @@ export type Ranges = ReadonlyMap<string, { min: number; max: number }>;
 
 const MS_DOMAIN = "com.microsoft";
 
+/** Ops onnxruntime's QDQPropagation moves a DequantizeLinear past (and a QuantizeLinear before). */
+const DQ_PROPAGATED: ReadonlySet<string> = new Set(["MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Flatten"]);
+
 /**
  * What stays the same when one float model is converted again and again under other configurations (the
  * mixed-precision search converts it once per configuration it measures): each initializer's float values, each
@@ -193,6 +196,7 @@ export class QdqRewriter {
     g.node = nodes;
     g.initializer.push(...this.newInits);
     this.floatNodesReadFloat();
+    this.subgraphFeedsReadFloat();
     if (this.body) return this.finishBody();
     const shared = this.quantizeBodies();
     this.dropUnusedFloatInitializers();
@@ -459,6 +463,22 @@ export class QdqRewriter {
         src = out;
       }
       f.node.input[0] = src;
+    }
+  }
+
+  /**
+   * A data-movement node whose output a nested If/Loop/Scan body reads reads the float tensor, not a
+   * DequantizeLinear of it: onnxruntime's QDQPropagation (level 'basic') moves such a DQ past the node and then
+   * indexes the body's implicit input as an explicit one, which aborts the process (silero-vad: the Transposes
+   * before its LSTM's If, onnxruntime-node 1.30). The body quantizes what it reads on its own.
+   */
+  private subgraphFeedsReadFloat(): void {
+    const readByBodies = new Set<string>();
+    for (const n of this.graph.node) for (const sg of subgraphs(n)) for (const i of outerScopeInputs(sg)) readByBodies.add(i);
+    if (readByBodies.size === 0) return;
+    for (const n of this.graph.node) {
+      if (!DQ_PROPAGATED.has(n.opType) || !n.output.some((o) => readByBodies.has(o))) continue;
+      n.input = n.input.map((i) => this.floatSource.get(i) ?? i);
     }
   }
 

@@ -95,6 +95,7 @@ export function annotateBody(scope: GraphScope, config: ResolvedQConfig): Annota
  * what calibration must observe besides the main graph's (prepare()'s list).
  */
 export function bodyObservations(graph: GraphProto, config: ResolvedQConfig): string[] {
+  if (!hasSubgraphs(graph)) return [];
   const out = new Set<string>();
   const visit = (scope: GraphScope) => {
     for (const body of scope.bodies()) {

@@ -168,3 +168,32 @@ for (const config of [{}, { opTypes: ["Conv", "Relu", "Sigmoid"] }] satisfies QC
     }
   });
 }
+
+test("a Transpose of a quantized tensor that an If branch reads: onnxruntime loads the model with its optimizations", async () => {
+  // onnxruntime's QDQPropagation moved the DequantizeLinear past the Transpose and aborted the process on the
+  // branch's implicit input (silero-vad's LSTM If); the Transpose now reads the float tensor.
+  const branch = (name: string, w: string) => body(name, [makeNode("MatMul", ["xt", w], [`${name}_y`], { name: `${name}_mm` })], [valueInfo(`${name}_y`, F, [16, 8])]);
+  const proto = makeModel(
+    [
+      makeNode("MatMul", ["x", "W"], ["y1"], { name: "top_mm" }),
+      makeNode("Transpose", ["x"], ["xt"], { name: "top_transpose" }),
+      makeNode("Transpose", ["x"], ["xt2"], { name: "top_transpose2" }),
+      makeNode("If", ["cond"], ["y2"], { name: "if", attributes: [attr.graph("then_branch", branch("a", "W3")), attr.graph("else_branch", branch("b", "W4"))] }),
+      makeNode("Identity", ["xt2"], ["y3"], { name: "keep_xt2" }),
+    ],
+    [valueInfo("x", F, [4, 16]), valueInfo("cond", DataType.BOOL, [])],
+    [valueInfo("y1", F, [4, 8]), valueInfo("y2", F, [16, 8]), valueInfo("y3", F, [16, 4])],
+    [makeTensor("W", F, [16, 8], randomFloats(128, 61)), makeTensor("W3", F, [4, 8], randomFloats(32, 62)), makeTensor("W4", F, [4, 8], randomFloats(32, 63))],
+  );
+  const feeds = (seed: number, c: boolean) => ({ x: new ort.Tensor("float32", randomFloats(64, seed), [4, 16]), cond: new ort.Tensor("bool", [c], []) });
+  const prepared = await prepareWithBodies(proto);
+  await calibrate(prepared, [1, 2, 3, 4].map((s) => feeds(s, s % 2 === 0)));
+  await release(prepared);
+  const { model: q } = await convert(prepared);
+  for (const c of [true, false]) {
+    const db = await worstSqnr(proto, q.proto, feeds(60, c));
+    assert.ok(db > 30, `cond ${c}: SQNR ${db.toFixed(1)} dB`);
+  }
+  const transpose = q.graph.node.find((n) => n.name === "top_transpose")!;
+  assert.notEqual(q.graph.node.find((n) => n.output.includes(transpose.input[0]!))?.opType, "DequantizeLinear", "the Transpose reads the float x");
+});
