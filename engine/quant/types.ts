@@ -246,7 +246,7 @@ export function emptySummary(config: ResolvedQConfig, mode: "static" | "dynamic"
       type: config.weightType,
       targetCpu: config.targetCpu,
       ...(config.reduceRange ? { reduceRange: true as const } : {}),
-      ...(config.measureWeights ? { why: `weightType auto: not measured (${mode === "dynamic" ? "dynamic mode has no calibration data" : "no calibration rows"}), the target's default` } : {}),
+      ...(config.measureWeights ? { why: `weightType auto: not measured (${mode === "dynamic" ? "dynamic mode has no calibration data" : "calibration observed nothing in the main graph"}), the target's default` } : {}),
     },
     quantized: [],
     float: [],

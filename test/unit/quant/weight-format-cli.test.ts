@@ -21,7 +21,7 @@ test("--weight-type auto: the summary names the weights written and both measure
   assert.equal(r.status, 0, r.stderr);
   const weights = /^ {2}weights (int8 \(7 bits\)|uint8) for target CPU "any"/m.exec(r.stdout);
   assert.ok(weights, r.stdout);
-  const why = /^ {2}weightType auto chose (int8 with 7 bits \(U8S7\)|uint8 \(U8U8\)): worst-output SQNR on the first \d+ calibration row\(s\): U8U8 -?[\d.]+ dB, U8S7 -?[\d.]+ dB/m.exec(r.stdout);
+  const why = /^ {2}weightType auto chose (int8 with 7 bits \(U8S7\)|uint8 \(U8U8\)): on the first \d+ calibration row\(s\) worst-output SQNR U8U8 -?[\d.]+ dB, U8S7 -?[\d.]+ dB; U8S7 − U8U8 per row: mean [+−][\d.]+ dB, lower bound [+−][\d.]+ dB/m.exec(r.stdout);
   assert.ok(why, r.stdout);
   assert.equal(weights[1] === "uint8", why[1] === "uint8 (U8U8)", "the line and the measurement agree");
 });
