@@ -3,14 +3,15 @@
 // samples)? For the text recognisers (check "ctc") also the task metric: how many labelled lines the candidate and
 // FP32 read exactly, and their character error rates. Run apart from the bench so an abort inside onnxruntime is a
 // failed row, not a dead bench.
-//   node --import tsx bench/corpus/evaluate.ts --model ID --candidate FILE [--seed N] [--count N]
+//   node --import tsx bench/corpus/evaluate.ts --model ID --candidate FILE [--seed N] [--count N (default 8, or the
+//   model's evalSamples)]
 // Prints one JSON line: EvalResult.
 import { argmaxRows, editDistance, sequences } from "../../engine/analysis/metrics";
 import { ErrorAccumulator } from "../../engine/analysis/error-stats";
 import { Model } from "../../engine/onnx/model";
 import { createSession, type Session } from "../../engine/runtime/session";
 import type { OutputTensor } from "../../engine/runtime/tensors";
-import { byId, loadCatalog, modelPath, type Catalog, type Check, type CorpusModel } from "./catalog";
+import { byId, heldOutCount, loadCatalog, modelPath, type Catalog, type Check, type CorpusModel } from "./catalog";
 import { FrontEnd, makeSamples, type Sample } from "./inputs";
 
 export interface EvalResult {
@@ -141,9 +142,11 @@ function lineScores(catalog: Catalog, m: CorpusModel, samples: readonly Sample[]
   return { lines: labels.length, exact: a.exact, exactFp32: b.exact, cer: a.cer, cerFp32: b.cer, sameAsFp32: scoreLines(fp32, ours).exact };
 }
 
-export async function evaluate(id: string, candidate: string, seed = EVAL_SEED, count = 8): Promise<EvalResult> {
+/** Scores `candidate` against model `id`'s FP32 on `count` held-out samples (default 8, or the model's evalSamples). */
+export async function evaluate(id: string, candidate: string, seed = EVAL_SEED, count?: number): Promise<EvalResult> {
   const catalog = loadCatalog();
   const m = byId(catalog, id);
+  count ??= heldOutCount(m, 8);
   const fe = new FrontEnd(catalog);
   let samples: Sample[];
   try {
@@ -188,7 +191,7 @@ function main(argv: string[]): void {
     process.exitCode = 2;
     return;
   }
-  evaluate(id, candidate, Number(get("--seed") ?? EVAL_SEED), Number(get("--count") ?? 8)).then(
+  evaluate(id, candidate, Number(get("--seed") ?? EVAL_SEED), get("--count") === undefined ? undefined : Number(get("--count"))).then(
     // JSON has no Infinity: identical outputs (SQNR = ∞) are written as a string.
     (r) => console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v))),
     (e: unknown) => {

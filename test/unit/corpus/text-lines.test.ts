@@ -8,7 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
 import { formatTable } from "../../../bench/corpus";
-import type { CorpusModel } from "../../../bench/corpus/catalog";
+import { byId, heldOutCount, loadCatalog, type CorpusModel } from "../../../bench/corpus/catalog";
 import { ctcTexts, formatLines, scoreLines, type LineScores } from "../../../bench/corpus/evaluate";
 import { FrontEnd, makeSamples } from "../../../bench/corpus/inputs";
 import { formatPeerTable, SIDES, type Cell } from "../../../bench/corpus/peer";
@@ -113,6 +113,21 @@ describe("text lines for the recognisers", () => {
 });
 
 describe("the recognisers' task metric", () => {
+  it("both recognisers are scored on 128 labelled lines; v4, without a dictionary of its own, reads v3's and fetches it", () => {
+    const catalog = loadCatalog();
+    for (const id of ["ppocr-v3-rec-en", "ppocr-v4-rec-en"]) {
+      const m = byId(catalog, id);
+      assert.equal(m.check?.kind, "ctc", id);
+      assert.equal(heldOutCount(m, 8), 128, id);
+      assert.equal(heldOutCount(m, 200), 200, id);
+      assert.equal(m.inputs[0]!.generate.kind === "image" && m.inputs[0]!.generate.style, "text-line", id);
+    }
+    const v4 = byId(catalog, "ppocr-v4-rec-en");
+    assert.deepEqual(v4.check, { output: "softmax_2.tmp_0", kind: "ctc", dictionaryOf: "ppocr-v3-rec-en" });
+    assert.ok(v4.needs?.includes("ppocr-v3-rec-en"));
+    assert.equal(heldOutCount(byId(catalog, "blazeface-front"), 8), 8);
+  });
+
   it("greedy CTC: argmax per frame, repeats collapsed, blanks dropped", () => {
     const chars = ["", "a", "b", " "];
     // frames: a a blank a b b space b → "aab b"
