@@ -29,7 +29,7 @@ describe("corpus bench: static mode with a --config file", { timeout: 3 * 60_000
     const { file, row } = await run({ weightType: "int4" });
     assert.notEqual(row.works, "yes", "the bad config did not reach the CLI");
     assert.match(row.command ?? "", new RegExp(`--config ${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
-    assert.match(row.reason ?? "", /weightType takes "int8" or "uint8", not "int4"/);
+    assert.match(row.reason ?? "", /weightType takes "int8", "uint8" or "auto", not "int4"/);
   });
 
   it("U8S8 with 7-bit weights: the file is written, runs, and is not the default's", async () => {
