@@ -57,6 +57,11 @@ export class Calibrator {
   private readonly observers = new Map<string, RangeObserver>();
   /** Main-graph copy of a body tensor → the body tensor's own name (ranges are reported under it). */
   private readonly bodyNames = new Map<string, string>();
+  /**
+   * Body tensors that came back empty every time so far (a branch not taken): while their histograms have no range
+   * they do not hold back joining small batches or freeing the seeding session, which waits for every other one.
+   */
+  private readonly emptySoFar = new Set<string>();
   private readonly planner: RunPlanner;
   private readonly pool: SessionPool;
   private readonly warned = new Map<string, number>();
@@ -144,7 +149,7 @@ export class Calibrator {
   }
 
   private get unseeded(): boolean {
-    for (const o of this.observers.values()) if (o.unseeded) return true;
+    for (const [t, o] of this.observers) if (o.unseeded && !this.emptySoFar.has(t)) return true;
     return false;
   }
 
@@ -400,7 +405,7 @@ export class Calibrator {
    * known exactly (NaN/Inf in the batch): the batch then runs whole, as before.
    */
   private async seed(batch: Feeds, rows: number): Promise<boolean> {
-    const fresh = new Set([...this.observers].filter(([, o]) => o.unseeded).map(([t]) => t));
+    const fresh = new Set([...this.observers].filter(([t, o]) => o.unseeded && !this.emptySoFar.has(t)).map(([t]) => t));
     if (fresh.size === 0) {
       await this.pool.seeded(); // usually right after the first batch
       return true;
@@ -414,7 +419,10 @@ export class Calibrator {
       const result = await run.session.run(sliceRows(batch, start, n), run.sizes ? [...fetch, run.sizes] : fetch);
       for (const o of wanted) {
         const [lo, hi, sum] = [o.min!, o.max!, o.sum!].map((k) => (result[k]!.data as Float32Array)[0]!);
-        if (lo! > hi!) continue; // empty (a branch not taken): seeded by a later batch that reaches it
+        if (lo! > hi!) {
+          this.emptySoFar.add(o.tensor); // a branch not taken: seeded by the first batch that reaches it
+          continue;
+        }
         if (!isFiniteAll(lo!, hi!, sum!)) return false;
         absMax.set(o.tensor, Math.max(absMax.get(o.tensor) ?? 0, Math.abs(lo!), Math.abs(hi!)));
       }
@@ -422,7 +430,7 @@ export class Calibrator {
       start += n;
     }
     for (const [t, m] of absMax) this.observers.get(t)!.seed(m);
-    if (wanted.every((o) => !this.observers.get(o.tensor)!.unseeded)) await this.pool.seeded();
+    if (wanted.every((o) => !this.observers.get(o.tensor)!.unseeded || this.emptySoFar.has(o.tensor))) await this.pool.seeded();
     return true;
   }
 
@@ -449,12 +457,17 @@ export class Calibrator {
       // An empty tensor (an If branch not taken, a Loop run zero times) reduces to lo > hi: nothing to observe.
       if (reduced !== undefined && reduced.lo > reduced.hi) {
         if (o.raw) delete result[o.raw];
+        if (this.observers.get(o.tensor)!.unseeded) this.emptySoFar.add(o.tensor);
         continue;
       }
+      this.emptySoFar.delete(o.tensor);
       const finite = reduced !== undefined && isFiniteAll(reduced.lo, reduced.hi, reduced.sum);
       if (o.raw) {
         const values = result[o.raw]!.data as Float32Array;
-        if (values.length === 0) continue;
+        if (values.length === 0) {
+          if (this.observers.get(o.tensor)!.unseeded) this.emptySoFar.add(o.tensor);
+          continue;
+        }
         elements += values.length;
         // A finite sum means no NaN/Inf, so the graph's min/max are the batch's exact statistics; otherwise (or
         // on a float32 sum overflow) count in JS.

@@ -95,7 +95,7 @@ const UNCACHED = {
   quantize: (t: TensorProto, p: QuantParams) => quantize(tensorToFloat32(t), t.dims.map(Number), p),
 };
 
-/** A weight of an enclosing graph stored quantized for a body: reused by every body that reads it with these parameters. */
+/** A weight stored quantized (int8 values, scale, zero point): reused by every graph that reads it with these parameters. */
 interface StoredWeight {
   p: QuantParams;
   names: [string, string, string];
@@ -277,9 +277,8 @@ export class QdqRewriter {
     if (!this.model.opsetImport.some((o) => o.domain === MS_DOMAIN)) {
       this.model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: MS_DOMAIN, version: 1n }));
     }
-    this.summary.warnings.push(
-      `opset ${opset} lacks ${sixteen ? "16-bit" : "per-axis"} QuantizeLinear/DequantizeLinear: used onnxruntime's com.microsoft Q/DQ, so the model runs in onnxruntime only`,
-    );
+    const note = `opset ${opset} lacks ${sixteen ? "16-bit" : "per-axis"} QuantizeLinear/DequantizeLinear: used onnxruntime's com.microsoft Q/DQ, so the model runs in onnxruntime only`;
+    if (!this.summary.warnings.includes(note)) this.summary.warnings.push(note); // once, however many bodies
   }
 
   /** Removes a Relu/Clip when the Q of its output clamps exactly as it does (zero point = qmin). */

@@ -98,3 +98,39 @@ test("Loop body: a computed value and the carried state are observed over every 
   await cal.dispose();
   assert.throws(() => new Calibrator(loopModel(), ["nope"], { method: "minmax" }), /no tensor named "nope"/);
 });
+
+test("a branch no batch takes does not stop small batches from being joined into one run", async () => {
+  // cond = ReduceSum(x) > 0, so the batch axis stays free (a scalar input would make the model unsplittable).
+  const thenB = body("then", [makeNode("Mul", ["x", "two"], ["a"])], [valueInfo("a", F, ["n", 4])]);
+  const elseB = body("else", [makeNode("Mul", ["x", "minus3"], ["b"])], [valueInfo("b", F, ["n", 4])]);
+  const model = Model.fromProto(
+    makeModel(
+      [
+        makeNode("ReduceSum", ["x"], ["s"], { attributes: [attr.int("keepdims", 0)] }),
+        makeNode("Greater", ["s", "zero"], ["cond"]),
+        makeNode("If", ["cond"], ["y"], { name: "if", attributes: [attr.graph("then_branch", thenB), attr.graph("else_branch", elseB)] }),
+      ],
+      [valueInfo("x", F, ["n", 4])],
+      [valueInfo("y", F, ["n", 4])],
+      [makeTensor("zero", F, [], [0]), makeTensor("two", F, [], [2]), makeTensor("minus3", F, [], [-3])],
+    ),
+  );
+  // Counts the calibrator's session runs (its private observe(), one call per run).
+  const proto = Calibrator.prototype as unknown as { observe: (...a: unknown[]) => Promise<number> };
+  const observe = proto.observe;
+  let runs = 0;
+  proto.observe = function (this: unknown, ...a: unknown[]) {
+    runs++;
+    return observe.apply(this, a);
+  };
+  try {
+    const cal = new Calibrator(model, ["x", "a", "b"], { method: "percentile", percentile: 100 });
+    await cal.collect(Array.from({ length: 64 }, (_, i) => ({ x: x([i, 1, 2, 3]) })));
+    assert.ok(runs <= 4, `64 single-row batches ran as ${runs} run(s)`);
+    assert.deepEqual([...cal.ranges().keys()].sort(), ["a", "x"]);
+    assert.ok(Math.abs(cal.ranges().get("a")!.max - 126) < 1, JSON.stringify(cal.ranges().get("a")));
+    await cal.dispose();
+  } finally {
+    proto.observe = observe;
+  }
+});
