@@ -137,23 +137,24 @@ test("NaN in the data: ignored for the range, counted, and the warning names the
   await hist.dispose();
 });
 
-test("tensors inside If subgraphs are skipped with a note; unknown names, bad and empty data are errors", async () => {
+test("tensors inside If subgraphs are observed; unknown names, bad and empty data are errors", async () => {
   const warnings: string[] = [];
   const model = tinyModel(13, true);
   const cal = new Calibrator(model, ["y", "inner0"], { method: "minmax", onWarning: (m) => warnings.push(m) });
-  assert.deepEqual(cal.tensors, ["y"]);
-  assert.equal(cal.skipped[0]!.tensor, "inner0");
-  assert.match(warnings[0]!, /"inner0" is inside an If\/Loop\/Scan subgraph/);
+  assert.deepEqual(cal.tensors, ["y", "inner0"]);
+  assert.deepEqual(cal.skipped, []);
+  assert.deepEqual(warnings, []);
   await cal.collect(batches([2]).feeds);
   assert.ok(cal.ranges().has("y"));
+  assert.ok(cal.ranges().has("inner0"));
   await assert.rejects(cal.collect([]), /calibration data is empty/);
   await assert.rejects(cal.collect([{ x: { data: new Float32Array(6), dims: [2, 3] } }]), /input "x": expected shape \[n, 4\], got \[2, 3\]/);
   await assert.rejects(cal.collect([{ x: { data: new Float64Array(8), dims: [2, 4] } }]), /input "x" must be float \(Float32Array\), got Float64Array/);
   await cal.dispose();
   const none = new Calibrator(model, ["inner0"], { method: "minmax", onWarning: () => {} });
-  await none.collect(batches([2, 3]).feeds); // nothing to observe: the data is still checked and counted
+  await none.collect(batches([2, 3]).feeds); // a body tensor only: observed through its If, the data checked and counted
   assert.equal(none.batches, 2);
-  assert.equal(none.ranges().size, 0);
+  assert.deepEqual([...none.ranges().keys()], ["inner0"]);
   await assert.rejects(none.collect([{ x: { data: new Float32Array(6), dims: [2, 3] } }]), /expected shape/);
   await none.dispose();
   assert.throws(() => new Calibrator(model, ["nope"], { method: "minmax" }), /no tensor named "nope"/);
