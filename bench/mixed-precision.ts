@@ -15,6 +15,10 @@
 //
 //   node --import tsx bench/mixed-precision.ts --corpus ppocr-v3-rec-en [--calib 16] [--samples 4] [--target-sqnr 20] [--remedy float]
 //
+// `--speed-ab two` runs the defaults against ranking on every sample with whole models (before rankSamples and
+// runDownstream), back to back, with wall and process CPU time (`--rounds 2`: A B B A); `--speed-ab levers` runs each
+// lever alone; `--speed-ab all` the four combinations.
+//
 // `--target-agreement PCT` searches for argmax agreement (per sample) instead of SQNR; `--only now` skips the run
 // "as it was". `--convert-ab N` instead times N conversions of random configurations (nodes kept float, some at 16
 // bits) without and with a ConvertCache, interleaved, and checks that both give the same bytes.
@@ -107,8 +111,7 @@ async function corpus(id: string): Promise<void> {
     ["as it was (restore-one, graph outputs, no floor)", { rankMethod: "restore-one", yardstick: "outputs", minInt8WeightShare: 0 }],
     ["as it is (defaults)", {}],
   ];
-  // --speed-ab: the defaults against ranking on every sample with whole models (what the search did before
-  // rankSamples and runDownstream), back to back in this process, ABBA (A, B, B, A) with --rounds 2.
+  // --speed-ab (see the top of this file): the search's speed levers, back to back in this process.
   const levers: [string, SearchOptions][] = [
     ["rank on all samples, whole models", { rankSamples: Infinity, runDownstream: false }],
     ["rank on all samples, downstream parts", { rankSamples: Infinity }],
@@ -116,16 +119,24 @@ async function corpus(id: string): Promise<void> {
     ["defaults (32 samples, downstream parts)", {}],
   ];
   const speedAb = arg("speed-ab", "");
-  const pickLevers = speedAb === "all" ? levers : [levers[0]!, levers[3]!];
+  const pickLevers = speedAb === "all" ? levers : speedAb === "levers" ? levers.slice(1, 3) : [levers[0]!, levers[3]!];
   const rounds = Number(arg("rounds", "1"));
   const chosenRuns = speedAb ? Array.from({ length: rounds }, (_, i) => (i % 2 ? [...pickLevers].reverse() : pickLevers)).flat() : arg("only", "") === "now" ? runs.slice(1) : runs;
   for (const [label, options] of chosenRuns) {
     const phases = new Map<string, number>();
     let last: Progress | undefined;
+    let ranked: Progress | undefined;
+    let halfway: Progress | undefined;
     const t = performance.now();
     const cpu = process.cpuUsage();
     const load = os.loadavg()[0]!;
-    const r = await searchMixedPrecision(prepared, data, target, { ...options, remedy, onProgress: (_d, _t, p) => ((last = p), phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1)) });
+    const r = await searchMixedPrecision(prepared, data, target, { ...options, remedy, onProgress: (_d, _t, p) => {
+        if (p.phase === "rank") ranked = p;
+        if (!halfway && p.done >= p.total / 2) halfway = p;
+        last = p;
+        phases.set(p.phase, (phases.get(p.phase) ?? 0) + 1);
+      },
+    });
     const seconds = (performance.now() - t) / 1000;
     const used = process.cpuUsage(cpu);
     const cpuSeconds = (used.user + used.system) / 1e6;
@@ -134,7 +145,8 @@ async function corpus(id: string): Promise<void> {
     process.stdout.write(
       [
         `  ${label}: ${seconds.toFixed(0)} s wall, ${cpuSeconds.toFixed(0)} s process CPU, load ${load.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}; ranked on ${r.rankedOn.samples} of ${r.rankedOn.of} samples, ${r.rankedOn.cachedTensors} float activations cached (${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)` +
-          `; converting ${r.timing.convert.toFixed(0)} s, running ${r.timing.run.toFixed(0)} s, ${r.timing.measurements} measurements`,
+          `; converting ${r.timing.convert.toFixed(0)} s, running ${r.timing.run.toFixed(0)} s, ${r.timing.measurements} measurements; ranking done at ${ranked?.elapsedSeconds.toFixed(0)} s` +
+          `; ETA at ${halfway?.done}/${halfway?.total} measurements (${halfway?.elapsedSeconds.toFixed(0)} s): ${halfway?.etaSeconds.toFixed(0)} s, took ${(seconds - (halfway?.elapsedSeconds ?? 0)).toFixed(0)} s`,
         `    target ${r.chosen.met ? "met" : "NOT met"}: ${r.chosen.keptFloat.length} float + ${r.chosen.int16.length} 16-bit of ${r.ranking.layers.length} quantized nodes, ${(100 * r.chosen.int8WeightShare).toFixed(1)} % of weights int8, its own metric ${f(r.chosen.metric)} ${unit}`,
         `    judged alike: logits SQNR ${f(j.logitsSqnrDb)} dB, argmax agreement ${j.framesAgree.toFixed(1)} % of frames, ${j.linesAgree.toFixed(1)} % of lines`,
         `    steps (float nodes → metric): ${r.steps.map((s) => `${s.keptFloat.length + s.int16.length}→${f(s.metric)}`).join("  ")}`,
