@@ -144,7 +144,7 @@ async function corpus(id: string): Promise<void> {
     const f = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : String(v));
     process.stdout.write(
       [
-        `  ${label}: ${seconds.toFixed(0)} s wall, ${cpuSeconds.toFixed(0)} s process CPU, load ${load.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}; ranked on ${r.rankedOn.samples} of ${r.rankedOn.of} samples, ${r.rankedOn.cachedTensors} float activations cached (${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)` +
+        `  ${label}: ${seconds.toFixed(0)} s wall, ${cpuSeconds.toFixed(0)} s process CPU, load ${load.toFixed(1)} → ${os.loadavg()[0]!.toFixed(1)}; ranked on ${r.rankedOn.samples} of ${r.rankedOn.of} samples, ${r.rankedOn.cachedTensors} float activations cached (${(r.rankedOn.cachedBytes / 2 ** 20).toFixed(0)} MiB; ${[...phases].map(([k, v]) => `${k} ${v}`).join(", ")} progress events, last ETA ${last?.etaSeconds.toFixed(0)} s)` +
           `; converting ${r.timing.convert.toFixed(0)} s, running ${r.timing.run.toFixed(0)} s, ${r.timing.measurements} measurements; ranking done at ${ranked?.elapsedSeconds.toFixed(0)} s` +
           `; ETA at ${halfway?.done}/${halfway?.total} measurements (${halfway?.elapsedSeconds.toFixed(0)} s): ${halfway?.etaSeconds.toFixed(0)} s, took ${(seconds - (halfway?.elapsedSeconds ?? 0)).toFixed(0)} s`,
         `    target ${r.chosen.met ? "met" : "NOT met"}: ${r.chosen.keptFloat.length} float + ${r.chosen.int16.length} 16-bit of ${r.ranking.layers.length} quantized nodes, ${(100 * r.chosen.int8WeightShare).toFixed(1)} % of weights int8, its own metric ${f(r.chosen.metric)} ${unit}`,

@@ -116,9 +116,9 @@ export interface MixedPrecisionResult {
   timing: ConvertRunSeconds & { total: number; measurements: number };
   /**
    * What the ranking ran on: how many samples (rows) of how many (rankData's own count twice when given), and how
-   * many float activations it fed to the parts of the models it ran (0: it ran whole models).
+   * many float activations it fed to the parts of the models it ran, and their bytes (0: it ran whole models).
    */
-  rankedOn: { samples: number; of: number; cachedTensors: number };
+  rankedOn: { samples: number; of: number; cachedTensors: number; cachedBytes: number };
 }
 
 /**
@@ -217,7 +217,7 @@ export async function searchMixedPrecision(
     model: chosen.model,
     float,
     timing: { total: (performance.now() - start) / 1000, ...seconds, measurements },
-    rankedOn: { samples: rankOn.rows, of: rankOn.of, cachedTensors: downstream?.tensors ?? 0 },
+    rankedOn: { samples: rankOn.rows, of: rankOn.of, cachedTensors: downstream?.tensors ?? 0, cachedBytes: downstream?.bytes ?? 0 },
   };
 }
 

@@ -154,8 +154,9 @@ const pick = (feeds: Feeds, names: readonly string[]): Feeds => Object.fromEntri
 /** Cuts a converted configuration's model to its changed part, with the feeds that part reads on every batch. */
 export interface DownstreamRuns {
   cut(model: Model): { model: Model; data: Feeds[] } | undefined;
-  /** How many float tensors are cached (per batch). */
+  /** How many float tensors are cached (per batch), and their bytes on all batches. */
   readonly tensors: number;
+  readonly bytes: number;
 }
 
 /**
@@ -189,6 +190,7 @@ export async function downstreamRuns(
   const graphInputs = new Set(prepared.model.graph.input.map((v) => v.name));
   return {
     tensors: [...needed].filter((t) => !graphInputs.has(t)).length,
+    bytes: cached.reduce((a, b) => a + Object.entries(b).reduce((c, [t, v]) => c + (graphInputs.has(t) ? 0 : (v.data as Float32Array).byteLength), 0), 0),
     cut(model) {
       const part = downstreamPart(model, prepared.model, outputs, (t) => (cached[0]![t] as OutputTensor | undefined)?.dtype);
       if (!part || ![...part.floatNames.values()].every((t) => t in cached[0]!)) return undefined;

@@ -102,8 +102,8 @@ test("the search ranks on 32 rows spread over its data and runs downstream parts
   const seen: Progress[] = [];
   const fast = await searchMixedPrecision(prepared, data, target, { ...options, onProgress: (_d, _t, p) => seen.push(p) });
   const slow = await searchMixedPrecision(prepared, data, target, { ...options, rankSamples: Infinity, runDownstream: false });
-  assert.deepEqual(fast.rankedOn, { samples: 32, of: 40, cachedTensors: 4 }, "c1..c4's outputs feed c2..c5 (x is the data)");
-  assert.deepEqual(slow.rankedOn, { samples: 40, of: 40, cachedTensors: 0 });
+  assert.deepEqual(fast.rankedOn, { samples: 32, of: 40, cachedTensors: 4, cachedBytes: 4 * 32 * C * 64 * 4 }, "c1..c4's outputs feed c2..c5 (x is the data)");
+  assert.deepEqual(slow.rankedOn, { samples: 40, of: 40, cachedTensors: 0, cachedBytes: 0 });
   assert.deepEqual(new Set(seen.map((p) => `${p.phase} ${p.samples}`)), new Set(["rank 32", "search 40"]));
   assert.deepEqual(fast.ranking.layers.map((l) => l.node), slow.ranking.layers.map((l) => l.node));
   assert.equal(fast.ranking.layers[0]!.node, "c2", "the outlier ranks first");
