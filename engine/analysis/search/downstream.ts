@@ -7,12 +7,12 @@ import { create, equals } from "@bufbuild/protobuf";
 import { AttributeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import type { Feeds, Tensor } from "../../data/feeds";
 import { DataType } from "../../onnx/dtype";
-import { makeValueInfo } from "../../onnx/proto";
-import type { OutputTensor } from "../../runtime/tensors";
 import { subgraphs } from "../../onnx/graph";
 import type { Model } from "../../onnx/model";
+import { makeValueInfo } from "../../onnx/proto";
 import type { ConvertCache, PreparedModel } from "../../quant/index";
 import { createSession } from "../../runtime/session";
+import type { OutputTensor } from "../../runtime/tensors";
 import { convertMixed, type MixConfig } from "./mixed-model";
 import type { RunOptions } from "./outputs";
 import type { ConvertRunSeconds } from "./types";
@@ -26,7 +26,7 @@ export interface DownstreamPart {
   floatNames: Map<string, string>;
 }
 
-/** Float activations the cut parts read, per batch of the ranking data, above which none are cached (1 GiB). */
+/** Bytes of float activations (on all the ranking data together) above which none are cached: 1 GiB. */
 const MAX_CACHED_BYTES = 2 ** 30;
 
 /**
@@ -127,8 +127,8 @@ export async function floatActivations(float: Model, data: readonly Feeds[], ten
   for (const v of [...float.graph.valueInfo, ...float.graph.output]) declared.set(v.name, v);
   const copy = float.clone();
   copy.graph.output = fetch.map((t) => declared.get(t) ?? create(ValueInfoProtoSchema, { name: t }));
-  const out: Feeds[] = [];
   if (fetch.length === 0) return data.map((b) => pick(b, tensors));
+  const out: Feeds[] = [];
   const s = await createSession(copy, { ep: options.ep, threads: options.threads, memPattern: false });
   try {
     let bytes = 0;
