@@ -2,8 +2,9 @@
 // then let a strategy (search/strategy) pick configurations — nodes kept in float or given 16-bit activations — and
 // an injected measure (search/measure: convert with that configuration, run, score against the float model) say
 // whether each meets the target. One calibration serves every configuration. Ranking costs one conversion and run
-// per quantized node (two with 16-bit activations), so it can run on a small sample (`rankData`, output SQNR needs
-// no labels) while the search checks its few candidates on the full data.
+// per quantized node (two with 16-bit activations), so it runs on a small sample (32 rows spread over the search
+// data, or `rankData`: output SQNR needs no labels), each quantize-one model only from its node on (search/
+// downstream), while the search checks its few candidates on the full data.
 import { modelInputs, type Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { PreparedModel } from "../quant/index";
