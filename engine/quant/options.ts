@@ -7,7 +7,7 @@ import path from "node:path";
 import { CALIBRATION_METHODS } from "../calibrate/types";
 import type { ExecutionProvider } from "../runtime/session";
 import type { QType } from "./math";
-import { defaultWeightType, resolveConfig, TARGET_CPUS, WEIGHT_TYPES, type NodeSelector, type QConfig, type ResolvedQConfig } from "./types";
+import { defaultWeightType, resolveConfig, TARGET_CPUS, WEIGHT_TYPES, type NodeSelector, type QConfig, type ResolvedQConfig, type TargetCpu } from "./types";
 
 export const QUANTIZE_MODES = ["static", "dynamic", "int4", "fp4"] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
@@ -154,7 +154,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "the CPU the model is for: any, avx2, vnni, arm, native (this machine's); decides the default weight type, never the machine that quantizes" },
   { key: "weightType", flag: "--weight-type", arg: "T", kind: "enum", values: WEIGHT_TYPES, modes: INT8, section: "quantize",
     default: () => byWeightType(),
-    help: "int8, uint8 or auto: 7-bit int8 where the outputs measure no worse, else uint8 (docs/int8-speed.md)" },
+    help: "int8, uint8 or auto: 7-bit int8 where the outputs measure no worse, else uint8 (static; docs/int8-speed.md)" },
   { key: "reduceRange", flag: "--reduce-range", kind: "boolean", default: () => engine().reduceRange, modes: INT8, section: "quantize",
     help: "7-bit weights: with --weight-type int8 on CPUs without VNNI, ~1.5x faster than the default and within 0.3 pp on our fixtures (docs/int8-speed.md)" },
   { key: "exclude", flag: "--exclude", arg: "NODES", kind: "nodes", repeat: true, modes: ALL, section: "quantize",
@@ -231,7 +231,8 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
 /** --weight-type's default, per target CPU (native: this machine's choice). */
 function byWeightType(): string {
   const by = new Map<string, string[]>();
-  for (const cpu of TARGET_CPUS.filter((c) => c !== "native")) by.set(defaultWeightType(cpu), [...(by.get(defaultWeightType(cpu)) ?? []), cpu]);
+  const of = (cpu: TargetCpu) => (resolveConfig({ targetCpu: cpu }).measureWeights ? "auto" : defaultWeightType(cpu));
+  for (const cpu of TARGET_CPUS.filter((c) => c !== "native")) by.set(of(cpu), [...(by.get(of(cpu)) ?? []), cpu]);
   return [...by].map(([t, cpus]) => `${t} for ${cpus.join("/")}`).join(", ");
 }
 

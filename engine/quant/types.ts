@@ -70,8 +70,9 @@ export interface QConfig {
   /** The CPU the model is for (default "any"): picks the default weight type, see TargetCpu. */
   targetCpu?: TargetCpu;
   /**
-   * Weight type. Default from targetCpu: "uint8" for any/avx2 (exact everywhere: on x86 without VNNI onnxruntime's
-   * u8×s8 kernels saturate, see cpu.ts), "int8" for vnni/arm. "auto": see WeightTypeChoice.
+   * Weight type. Default "auto" (see WeightTypeChoice): for any/avx2 uint8 or 7-bit int8, measured per model (both
+   * exact everywhere: on x86 without VNNI onnxruntime's full-range u8×s8 kernels saturate, see cpu.ts), int8 for
+   * vnni/arm. Giving weightType or reduceRange fixes the weights: then uint8 for any/avx2.
    */
   weightType?: WeightTypeChoice;
   /** Per-channel weights for Conv/ConvTranspose/MatMul/Gemm. Default true. */
@@ -148,8 +149,9 @@ function measuresWeights(target: TargetCpu): boolean {
 export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   const targetCpu = c.targetCpu ?? "any";
   if (!TARGET_CPUS.includes(targetCpu)) throw new Error(`QConfig.targetCpu: "${targetCpu}" is not one of ${TARGET_CPUS.join(", ")}`);
-  const auto = c.weightType === "auto";
-  if (auto && c.reduceRange !== undefined) {
+  // The default is auto: a user's weightType or reduceRange, either one, fixes the weights instead.
+  const auto = c.weightType === "auto" || (c.weightType === undefined && c.reduceRange === undefined);
+  if (c.weightType === "auto" && c.reduceRange !== undefined) {
     throw new Error(`QConfig.reduceRange: weightType "auto" chooses the weights' width itself; drop reduceRange, or give weightType "int8" or "uint8"`);
   }
   const r: ResolvedQConfig = {
@@ -246,7 +248,8 @@ export function emptySummary(config: ResolvedQConfig, mode: "static" | "dynamic"
       type: config.weightType,
       targetCpu: config.targetCpu,
       ...(config.reduceRange ? { reduceRange: true as const } : {}),
-      ...(config.measureWeights ? { why: `weightType auto: not measured (${mode === "dynamic" ? "dynamic mode has no calibration data" : "calibration observed nothing in the main graph"}), the target's default` } : {}),
+      // Dynamic mode has no calibration data: weightType auto writes the target's default there, unmeasured.
+      ...(config.measureWeights && mode === "static" ? { why: "weightType auto: not measured (calibration observed nothing in the main graph), the target's default" } : {}),
     },
     quantized: [],
     float: [],

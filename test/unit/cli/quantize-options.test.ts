@@ -95,7 +95,7 @@ test("help is generated from the table and states the engine's real defaults", (
   const line = (flag: string) => help.slice(help.indexOf(`\n  ${flag} `), help.indexOf("\n  --", help.indexOf(`\n  ${flag} `) + 3));
   assert.match(line("--method"), new RegExp(`\\(default ${DEFAULT_CALIBRATION_METHOD}\\)`));
   assert.match(line("--percentile"), new RegExp(`\\(default ${resolveConfig().calibration.percentile}\\)`));
-  assert.match(line("--weight-type"), /\(default uint8 for any\/avx2, int8 for vnni\/arm\)/);
+  assert.match(line("--weight-type"), /\(default auto for any\/avx2, int8 for vnni\/arm\)/);
   assert.match(line("--format"), /\(default qdq\)/);
   // Options a config file may set without a flag are listed with their defaults too.
   assert.match(help, /In --config only: +activationSymmetric \(default false\), weightSymmetric \(default true\)/);

@@ -1,5 +1,6 @@
 // The written model depends on QConfig.targetCpu, never on the machine that quantizes: the default ("any") writes
-// uint8 weights (U8U8, exact on every CPU), "vnni"/"arm" int8 weights; "native" alone reads this CPU.
+// uint8 weights (U8U8) or 7-bit int8 ones (U8S7), both exact on every CPU, as measured at the outputs
+// (test/unit/quant/weight-format); "vnni"/"arm" int8 weights; "native" alone reads this CPU.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType } from "../../../engine/onnx/dtype";
@@ -41,7 +42,9 @@ test("the default weight type comes from targetCpu, not from /proc/cpuinfo", () 
 test("targetCpu decides the written weights and the summary says so", async () => {
   const any = await quantizeTiny(matmul(), { x: [4, 16] });
   assert.equal(weightZeroPointType(any), DataType.UINT8);
-  assert.deepEqual(any.summary.weights, { type: "uint8", targetCpu: "any" });
+  const { why, ...weights } = any.summary.weights!;
+  assert.deepEqual(weights, { type: "uint8", targetCpu: "any" });
+  assert.match(why ?? "", /^weightType auto chose uint8 \(U8U8\)/, "7 bits measurably cost this MatMul");
   const vnni = await quantizeTiny(matmul(), { x: [4, 16] }, { targetCpu: "vnni" });
   assert.equal(weightZeroPointType(vnni), DataType.INT8);
   assert.deepEqual(vnni.summary.weights, { type: "int8", targetCpu: "vnni" });

@@ -1,4 +1,4 @@
-// weightType "auto": on a portable target calibrate() measures uint8 weights (U8U8) against 7-bit int8 ones (U8S7)
+// weightType "auto" (the default): on a portable target calibrate() measures uint8 weights (U8U8) against 7-bit int8 ones (U8S7)
 // at the outputs and convert() writes U8S7 only where it is not measurably worse; a user's weightType or
 // reduceRange wins, and the summary says what was chosen and the measurement.
 import { test } from "node:test";
@@ -43,8 +43,9 @@ test("weightType auto measures only where two weight formats are exact; reduceRa
     const r = resolveConfig({ weightType: "auto", targetCpu });
     assert.deepEqual([r.weightType, r.reduceRange, r.measureWeights], ["int8", false, false], targetCpu);
   }
-  assert.equal(resolveConfig({}).measureWeights, false, "opt-in");
-  assert.equal(resolveConfig({ weightType: "uint8" }).measureWeights, false);
+  assert.equal(resolveConfig({}).measureWeights, true, "the default");
+  assert.equal(resolveConfig({ weightType: "uint8" }).measureWeights, false, "a user's weightType fixes the weights");
+  assert.equal(resolveConfig({ reduceRange: false }).measureWeights, false, "so does a user's reduceRange");
   assert.throws(() => resolveConfig({ weightType: "auto", reduceRange: true }), /reduceRange: weightType "auto" chooses the weights' width itself/);
   assert.throws(() => resolveConfig({ weightType: "int4" as never }), /weightType: "int4" is not int8, uint8 or auto/);
 });
@@ -68,15 +69,17 @@ test("auto keeps uint8 weights where 7 bits measurably cost the outputs, and say
   assert.match(w.why!, /chose uint8 \(U8U8\)/);
 });
 
-test("a user's weightType wins over the measurement, and without weightType auto nothing is measured", async () => {
+test("a user's weightType or reduceRange wins over the measurement: nothing is measured", async () => {
   const int8 = await quantizeTiny(matmul(fine()), { x: [8, 64] }, { weightType: "int8", reduceRange: true });
   assert.deepEqual(int8.summary.weights, { type: "int8", targetCpu: "any", reduceRange: true });
-  const plain = await quantizeTiny(matmul(ternary()), { x: [8, 64] });
+  const plain = await quantizeTiny(matmul(ternary()), { x: [8, 64] }, { weightType: "uint8" });
   assert.deepEqual(plain.summary.weights, { type: "uint8", targetCpu: "any" });
   assert.equal(writtenWeights(plain).type, DataType.UINT8);
+  const full = await quantizeTiny(matmul(ternary()), { x: [8, 64] }, { reduceRange: false });
+  assert.deepEqual(full.summary.weights, { type: "uint8", targetCpu: "any" });
 });
 
-test("dynamic mode has no calibration rows to measure: auto writes the target's default and says so", async () => {
+test("dynamic mode has no calibration rows to measure: auto writes the target's default", async () => {
   const { summary } = await quantizeDynamicModel(Model.fromProto(matmul(ternary())), resolveConfig({ weightType: "auto" }), false);
-  assert.deepEqual(summary.weights, { type: "uint8", targetCpu: "any", why: "weightType auto: not measured (dynamic mode has no calibration data), the target's default" });
+  assert.deepEqual(summary.weights, { type: "uint8", targetCpu: "any" });
 });
