@@ -8,7 +8,7 @@ import type { QType } from "./math";
 export type QuantFormat = "qdq" | "qoperator";
 export type WeightType = "int8" | "uint8";
 /**
- * QConfig.weightType's values: a type, or "auto": on a target where two weight formats are exact (any, avx2, and
+ * QConfig.weightType's values: a type, or "auto" (the default): on a target where two weight formats are exact (any, avx2, and
  * native on a CPU without VNNI) calibrate() measures the outputs with each, uint8 weights (U8U8) and int8 weights of
  * 7 bits (U8S7, onnxruntime's faster U8S8 kernels), and convert() writes U8S7 where it is not measurably worse
  * (engine/quant/weight-format). On vnni/arm, int8 (full range: exact and fast there).

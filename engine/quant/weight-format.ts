@@ -1,9 +1,9 @@
 // weightType "auto": uint8 weights (U8U8) or 7-bit int8 weights (U8S7), chosen per model by measuring the outputs.
 // Both are exact on every CPU (u8×s7 pair sums cannot saturate AVX2's VPMADDUBSW), so the file never depends on
 // the machine that runs it; U8S7 runs onnxruntime's U8S8 kernels, which on conv models are far faster than its
-// U8U8 ones (mlsd-320-large 0.7× → 2.9× FP32), but half the weight resolution costs some models accuracy
+// U8U8 ones (mlsd-320-large 0.78× → 3.05× FP32), but half the weight resolution costs some models accuracy
 // (ppocr-v3-rec-en −2.4 pp). So both are measured on the same rows, with the same activation ranges, at the model's
-// outputs, and U8S7 is written only where its output noise is within WEIGHT_TIE of U8U8's (docs/int8-speed.md).
+// outputs, and U8S7 is written only where it is not measurably worse (WEIGHT_TIE_DB; docs/int8-speed.md).
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
