@@ -156,7 +156,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     default: () => byWeightType(),
     help: "int8, uint8 or auto: 7-bit int8 where the outputs measure no worse, else uint8 (static; docs/int8-speed.md)" },
   { key: "reduceRange", flag: "--reduce-range", kind: "boolean", default: () => engine().reduceRange, modes: INT8, section: "quantize",
-    help: "7-bit weights: with --weight-type int8 on CPUs without VNNI, ~1.5x faster than the default and within 0.3 pp on our fixtures (docs/int8-speed.md)" },
+    help: "7-bit weights for every model: with --weight-type int8 exact on every CPU and onnxruntime's fast U8S8 kernels (the default auto does this per model where it measures no worse; docs/int8-speed.md)" },
   { key: "exclude", flag: "--exclude", arg: "NODES", kind: "nodes", repeat: true, modes: ALL, section: "quantize",
     help: "comma-separated node names to keep in float; /regex/ matches names (static and dynamic only)" },
   { key: "exclude", flag: "--exclude-node", arg: "NAME", kind: "node", repeat: true, modes: ALL, section: "quantize",
