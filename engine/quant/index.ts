@@ -17,7 +17,7 @@ import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
 import { qBits } from "./math";
 import { nestedWeightedNodes } from "./scope";
-import { BODY_QUANTIZED_OPS } from "./subgraph";
+import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
@@ -72,7 +72,8 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
     model: pre,
     source: model.path,
     config: resolved,
-    observe: marks.observed((n) => inits.has(n)),
+    // Tensors inside If/Loop/Scan bodies too: calibration threads them out (engine/quant/subgraph-observe.ts).
+    observe: [...new Set([...marks.observed((n) => inits.has(n)), ...bodyObservations(pre.graph, resolved)])],
     ranges: new Map(),
     histograms: new Map(),
     choices: new Map(),

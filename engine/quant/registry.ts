@@ -135,7 +135,7 @@ function annotateOnce(graph: GraphProto, config: ResolvedQConfig, demoted: Reado
 
 function skipReason(node: NodeProto, config: ResolvedQConfig): string | undefined {
   if (node.domain !== "" && node.domain !== "ai.onnx") return `custom-domain op ${node.domain}.${node.opType}`;
-  if (CONTROL_FLOW.has(node.opType)) return "control flow: its bodies' Conv/MatMul/Gemm/LSTM weights are quantized dynamically, the rest stays float";
+  if (CONTROL_FLOW.has(node.opType)) return "control flow: its bodies are quantized inside it (static: MatMul/Gemm with calibrated Q/DQ, Conv weight-only, LSTM dynamic; docs/subgraphs.md)";
   if (config.opTypes && !config.opTypes.includes(node.opType)) return "op type not in QConfig.opTypes";
   if (!config.opTypes && NO_INT8_KERNEL.has(node.opType))
     return `onnxruntime has no int8 ${node.opType} kernel: quantizing it adds error without speed (list it in QConfig.opTypes to force)`;

@@ -1,7 +1,8 @@
 // What quantization covers, as facts both the engine and the editor's Quantize Model wizard read (pure: no
 // onnxruntime, so the extension host may import it): the opset older models are upgraded to, the ops that mark a
-// model already quantized, the ops whose weights are quantized, and how many of those sit inside subgraphs (their
-// Conv/MatMul/Gemm/LSTM weights are quantized dynamically, static mode included: see engine/quant/subgraph.ts).
+// model already quantized, the ops whose weights are quantized, and how many of those sit inside subgraphs (quantized
+// inside their bodies: calibrated Q/DQ for MatMul/Gemm in static mode, weight-only Conv, dynamic LSTM; see
+// engine/quant/subgraph.ts).
 import type { GraphProto } from "onnx-buf";
 import { forEachGraph } from "../onnx/graph";
 
