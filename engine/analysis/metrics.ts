@@ -4,6 +4,7 @@
 
 import type { Tensor } from "../data/feeds";
 import { isStringData } from "../runtime/tensors";
+import { ctcCollapse } from "../calibrate/activation-precision";
 
 /** A model output or label tensor seen as `rows` samples of `cols` numbers each. */
 export interface Rows {
@@ -175,7 +176,7 @@ export function sequences(t: Tensor, opts: SequenceOptions, isPrediction: boolea
   }
   return ids.map((seq) => {
     let s = seq;
-    if (isPrediction && opts.ctcBlank !== undefined) s = s.filter((v, i) => i === 0 || v !== s[i - 1]).filter((v) => v !== opts.ctcBlank);
+    if (isPrediction && opts.ctcBlank !== undefined) s = ctcCollapse(s, opts.ctcBlank);
     return s.filter((v) => v !== pad);
   });
 }

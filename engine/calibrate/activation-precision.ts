@@ -114,6 +114,50 @@ export function worstNoiseRatio(ref: readonly Record<string, OutputTensor>[], go
   return worst;
 }
 
+/** A CTC path decoded: repeats collapsed, then the blank removed. */
+export function ctcCollapse(path: readonly number[], blank: number): number[] {
+  return path.filter((v, i) => i === 0 || v !== path[i - 1]).filter((v) => v !== blank);
+}
+
+/** Argmax over the last axis of one [..., T, C] output, as one class path per leading row. */
+function classPaths(t: OutputTensor): number[][] {
+  const d = t.data;
+  const c = t.dims[t.dims.length - 1] ?? 0;
+  const steps = t.dims[t.dims.length - 2] ?? 0;
+  if (!(d instanceof Float32Array) || t.dims.length < 3 || c < 2 || steps < 1) return [];
+  const paths: number[][] = [];
+  for (let row = 0; row * steps * c < d.length; row++) {
+    const path: number[] = [];
+    for (let s = 0; s < steps; s++) {
+      const o = (row * steps + s) * c;
+      let best = 0;
+      for (let k = 1; k < c; k++) if (d[o + k]! > d[o + best]!) best = k;
+      path.push(best);
+    }
+    paths.push(path);
+  }
+  return paths;
+}
+
+/**
+ * CTC yardstick: of the rows of every [batch, time, classes] float output, how many `got` decodes (argmax per time
+ * step, repeats collapsed, `blank` removed) to the same sequence as `ref`. Outputs of another rank are not counted.
+ */
+export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[], blank = 0): { same: number; rows: number } {
+  let [same, rows] = [0, 0];
+  for (const name of Object.keys(ref[0] ?? {})) {
+    ref.forEach((r, i) => {
+      const [a, b] = [classPaths(r[name]!), classPaths(got[i]![name]!)];
+      a.forEach((p, k) => {
+        rows++;
+        const [x, y] = [ctcCollapse(p, blank), ctcCollapse(b[k] ?? [], blank)];
+        if (x.length === y.length && x.every((v, j) => v === y[j])) same++;
+      });
+    });
+  }
+  return { same, rows };
+}
+
 /** The outputs of `model` on each of `rows` (one session, freed after): a reference or a candidate to compare with
  *  worstNoiseRatio. */
 export async function outputsOn(model: Model, rows: readonly Feeds[], ep?: ExecutionProvider): Promise<Record<string, OutputTensor>[]> {

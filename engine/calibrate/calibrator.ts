@@ -27,8 +27,8 @@ const MAX_HELD_OUT = 16;
 /** auto with too few samples to hold any out: the first rows seen are measured instead (in-sample). */
 const IN_SAMPLE_ROWS = 4;
 /** auto's choice among whole assignments (at the model's outputs) runs on the held-out rows topped up to this many
- *  with calibration rows: choosing one of six assignments overfits little, and 2 held-out rows (16 samples) were
- *  too few to rank them (measured on the corpus, docs/calibration.md). */
+ *  with calibration rows (options.outputRows overrides it): choosing one of six assignments overfits little, and 2
+ *  held-out rows (16 samples) were too few to rank them (measured on the corpus, docs/calibration.md). */
 const OUTPUT_ROWS = 16;
 
 /** The sum of an int64 vector of element counts (a reduce-only session's sizes output). */
@@ -244,10 +244,10 @@ export class Calibrator {
     return this.keepForOutputs(sliceRows(part, 0, rows - h));
   }
 
-  /** auto: keeps a copy of the first calibration rows (up to OUTPUT_ROWS) for heldOutRows()'s top-up. */
+  /** auto: keeps a copy of the first calibration rows (up to outputRows) for heldOutRows()'s top-up. */
   private keepForOutputs(part: Feeds): Feeds {
     const rows = commonRows(part) ?? 0;
-    const n = Math.min(rows, OUTPUT_ROWS - this.topUpRows);
+    const n = Math.min(rows, (this.options.outputRows ?? OUTPUT_ROWS) - this.topUpRows);
     if (n > 0 && (n === rows || this.planner.splittable)) {
       this.topUp.push(copyRows(part, 0, n));
       this.topUpRows += n;
@@ -301,10 +301,10 @@ export class Calibrator {
 
   /**
    * auto: rows for a caller that measures at the model's outputs (engine/quant's calibrate()), one each: the
-   * held-out rows, topped up to OUTPUT_ROWS with the first calibration rows.
+   * held-out rows, topped up to outputRows (default OUTPUT_ROWS) with the first calibration rows.
    */
   *heldOutRows(): Generator<Feeds> {
-    let left = OUTPUT_ROWS;
+    let left = this.options.outputRows ?? OUTPUT_ROWS;
     for (const f of [...this.heldOut, ...this.topUp]) {
       const rows = commonRows(f) ?? 1;
       if (left <= 0) return;

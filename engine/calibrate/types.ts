@@ -49,6 +49,8 @@ export interface CalibrationOptions {
   tensorsPerSession?: number;
   /** intra-op threads of the calibration session (default: onnxruntime's choice). */
   threads?: number;
+  /** auto: rows heldOutRows() gives for a choice at the model's outputs (default 16; 64 for a CTC yardstick). */
+  outputRows?: number;
   /** Receives each warning (non-finite values, skipped tensors, CUDA fallback) as it happens. */
   onWarning?: (message: string) => void;
 }

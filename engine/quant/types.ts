@@ -46,6 +46,14 @@ export interface CalibrationConfig {
    * Conv/MatMul inputs run on float kernels, and below opset 21 the Q/DQ are onnxruntime's com.microsoft ones.
    */
   wideActivations?: number;
+  /**
+   * What method "auto" compares at the model's outputs (asking for "ctc" makes auto the default method) when it chooses among whole assignments (its second stage):
+   * "sqnr" (default), the worst output's SQNR on up to 16 held-out and calibration rows; "ctc", for CTC sequence
+   * models ([batch, time, classes] outputs, class 0 the blank): the rows whose decoded argmax sequence is the float
+   * model's, on up to 64 rows, SQNR breaking ties. On PP-OCR recognisers SQNR and per-step agreement prefer
+   * assignments that read fewer lines (docs/calibration.md "A yardstick for CTC models").
+   */
+  yardstick?: "sqnr" | "ctc";
 }
 
 /** Per-tensor override, keyed by tensor name in `QConfig.overrides`. */
@@ -165,13 +173,15 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     weightSymmetric: c.weightSymmetric ?? true,
     reduceRange: c.reduceRange ?? false,
     calibration: {
-      method: c.calibration?.method ?? DEFAULT_CALIBRATION_METHOD,
+      // The ctc yardstick is a way for auto to choose: asking for it asks for auto.
+      method: c.calibration?.method ?? (c.calibration?.yardstick === "ctc" ? "auto" : DEFAULT_CALIBRATION_METHOD),
       percentile: c.calibration?.percentile ?? 99.999,
       numBins: c.calibration?.numBins ?? 2048,
       numQuantizedBins: c.calibration?.numQuantizedBins ?? 128,
       movingAverage: c.calibration?.movingAverage ?? false,
       averagingConstant: c.calibration?.averagingConstant ?? 0.01,
       wideActivations: c.calibration?.wideActivations ?? 0,
+      yardstick: c.calibration?.yardstick ?? "sqnr",
     },
     opTypes: c.opTypes,
     include: c.include,
@@ -186,6 +196,9 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   if (r.weightType !== "int8" && r.weightType !== "uint8") throw new Error(`QConfig.weightType: "${r.weightType}" is not int8, uint8 or auto`);
   if (!(CALIBRATION_METHODS as readonly string[]).includes(r.calibration.method))
     throw new Error(`QConfig.calibration.method: "${r.calibration.method}" is not one of ${CALIBRATION_METHODS.join(", ")}`);
+  if (r.calibration.yardstick !== "sqnr" && r.calibration.yardstick !== "ctc") throw new Error(`QConfig.calibration.yardstick: "${r.calibration.yardstick}" is not "sqnr" or "ctc"`);
+  if (r.calibration.yardstick === "ctc" && r.calibration.method !== "auto")
+    throw new Error(`QConfig.calibration.yardstick "ctc" is how method "auto" chooses, but the method is "${r.calibration.method}": leave the method out or set it to "auto"`);
   const p = r.calibration.percentile;
   if (!(p > 0 && p <= 100)) throw new Error(`QConfig.calibration.percentile: ${p} must be in (0, 100]`);
   for (const [name, o] of Object.entries(r.overrides)) {
