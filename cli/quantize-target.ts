@@ -75,8 +75,9 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
     remedy: target.remedy,
     tradeoff: target.tradeoff ? {} : undefined,
     // The search's own progress (engine/analysis/search/progress) names its phase and estimates the time left.
-    onProgress: (done: number, total: number, p?: { phase?: string; etaSeconds?: number }) =>
-      progress.update({ stage: p?.phase === "search" ? "search" : "ranking nodes", done, total, unit: p ? "measurements" : "nodes", etaS: p?.etaSeconds }),
+    // It ranks on a subset of the data (rankSamples), so each phase says how many samples its measurements run.
+    onProgress: (done: number, total: number, p?: { phase?: string; etaSeconds?: number; samples?: number }) =>
+      progress.update({ stage: `${p?.phase === "search" ? "search" : "ranking nodes"}${p?.samples !== undefined ? ` on ${p.samples} samples` : ""}`, done, total, unit: p ? "measurements" : "nodes", etaS: p?.etaSeconds }),
     onStep: (s) => progress.update({ stage: "search", detail: `${pickedNodes(s)} → ${s.metric.toFixed(2)}` }),
   });
   progress.done();
