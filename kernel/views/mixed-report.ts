@@ -38,6 +38,12 @@ export function searchLines(r: MixedPrecisionResult): string[] {
         : `argmax agreement with float ≥ ${target.minPct} % per ${target.per ?? "sample"}`;
   const lines = [`target ${goal} ${chosen.met ? "met" : `NOT met even with ${pickedNodes(chosen)}`}`];
   lines.push(`  all nodes quantized: ${r.steps[0]!.metric.toFixed(2)} ${unit}`);
+  // The ranking may run on fewer samples than the steps, and only below each node (SearchOptions.rankSamples, runDownstream).
+  const on = r.rankedOn;
+  if (on) {
+    const cut = on.cachedTensors ? `, each run only below its node (${on.cachedTensors} float tensors cached, ${(on.cachedBytes / 2 ** 20).toFixed(0)} MiB)` : "";
+    lines.push(`  ranked on ${on.samples} of ${on.of} samples${cut}; the steps measure on all`);
+  }
   lines.push(`  chosen: ${pickedNodes(chosen)} → ${chosen.metric.toFixed(2)} ${unit}; ${(100 * chosen.int8WeightShare).toFixed(1)} % of weights int8`);
   // Only news when float nodes had to go that far.
   if (r.overBudget.length && (chosen.keptFloat.length || !chosen.met) && chosen.remedy !== "int16") {

@@ -123,6 +123,7 @@ test("mixed precision by 16-bit activations: the chosen nodes read and write 16-
   assert.deepEqual(table.rows.map((r) => [r[0], r[2]]), shown.chosen.int16.map((n) => [n, "16-bit"]));
   assert.match(table.title, /^Mixed precision: target met — [\d.]+ dB output SQNR, 100\.0 % of weights int8; \d+ node\(s\) at 16-bit activations$/);
   assert.match(String(bundle["text/plain"]), /^target ≥ [\d.]+ dB output SQNR met\n  all nodes quantized: /);
+  assert.match(String(bundle["text/plain"]), new RegExp(`\n  ranked on ${shown.rankedOn.samples} of ${shown.rankedOn.of} samples.*; the steps measure on all\n`));
   assert.equal(Object.getOwnPropertySymbols({ ...shown }).length, 0, "copies (the CLI's --json) leave the display behind");
 
   // A target 16-bit activations cannot reach (the weights' own error): auto falls back to float, int16 says not met.
