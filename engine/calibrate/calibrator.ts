@@ -148,8 +148,13 @@ export class Calibrator {
     return this.pool.sessions(this.planner.sessionTensors([...this.observers.keys()]), this.planner.reduceOnly);
   }
 
+  /** Whether observer `t` still waits for its first batch (a branch never taken so far does not). */
+  private awaitsSeed(t: string): boolean {
+    return this.observers.get(t)!.unseeded && !this.emptySoFar.has(t);
+  }
+
   private get unseeded(): boolean {
-    for (const [t, o] of this.observers) if (o.unseeded && !this.emptySoFar.has(t)) return true;
+    for (const t of this.observers.keys()) if (this.awaitsSeed(t)) return true;
     return false;
   }
 
@@ -405,7 +410,7 @@ export class Calibrator {
    * known exactly (NaN/Inf in the batch): the batch then runs whole, as before.
    */
   private async seed(batch: Feeds, rows: number): Promise<boolean> {
-    const fresh = new Set([...this.observers].filter(([t, o]) => o.unseeded && !this.emptySoFar.has(t)).map(([t]) => t));
+    const fresh = new Set([...this.observers.keys()].filter((t) => this.awaitsSeed(t)));
     if (fresh.size === 0) {
       await this.pool.seeded(); // usually right after the first batch
       return true;
@@ -430,7 +435,7 @@ export class Calibrator {
       start += n;
     }
     for (const [t, m] of absMax) this.observers.get(t)!.seed(m);
-    if (wanted.every((o) => !this.observers.get(o.tensor)!.unseeded || this.emptySoFar.has(o.tensor))) await this.pool.seeded();
+    if (wanted.every((o) => !this.awaitsSeed(o.tensor))) await this.pool.seeded();
     return true;
   }
 
