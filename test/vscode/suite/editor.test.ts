@@ -35,7 +35,11 @@ describe("editor area", () => {
 
   it("Model Layers and Quantization State show the real model", async () => {
     await vscode.commands.executeCommand("ptq.showInLayers", model);
-    const s = await waitFor("layers", async () => ((await snapshot()).layers.length ? snapshot() : undefined));
+    // The two views load the model apart (Quantization State reads its own state), so wait for both.
+    const s = await waitFor("layers and quantization state", async () => {
+      const now = await snapshot();
+      return now.layers.length && now.quantStateMessage ? now : undefined;
+    });
     assert.equal(s.model, model.toString());
     const labels = s.layers.map((g) => `${g.label} ${g.description}`);
     for (const want of ["Inputs 1", "Outputs 1", "Conv 3", "Relu 3", "MaxPool 3", "Gemm 1"]) assert.ok(labels.includes(want), `${want} in ${labels.join(", ")}`);
