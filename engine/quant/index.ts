@@ -50,7 +50,7 @@ export interface PreparedModel {
   /** calibration.wideActivations: the activations given 16 bits, and why (undefined: not asked for). */
   wide: { tensors: string[]; why: string } | undefined;
   /** weightType "auto" (config.measureWeights): the weights chosen at the outputs, and why (undefined: not measured). */
-  weights?: WeightFormat & { why: string };
+  weights?: WeightFormat & { why: string; byTensor?: ReadonlyMap<string, WeightFormat> };
   /** Batches observed so far. */
   batches: number;
   /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
@@ -195,8 +195,8 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void>
 async function chooseWeights(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
   if (rows.length === 0) return; // more data, none kept: the earlier choice (or the target's default) stands
   try {
-    const w = await chooseWeightFormat(prepared.model, rows, async (format) => (await convert({ ...prepared, weights: { ...format, why: "" } })).model, prepared.ep);
-    prepared.weights = { type: w.type, reduceRange: w.reduceRange, why: w.why };
+    const w = await chooseWeightFormat(prepared.model, rows, async (format, byTensor) => (await convert({ ...prepared, weights: { ...format, why: "", byTensor } })).model, prepared.ep);
+    prepared.weights = { type: w.type, reduceRange: w.reduceRange, why: w.why, byTensor: w.byTensor };
   } catch (e) {
     prepared.weights = undefined;
     prepared.warnings.push(`weightType auto could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): the weights stay ${prepared.config.weightType}`);
@@ -357,7 +357,7 @@ function floatWhereNonFinite(prepared: PreparedModel, base: ResolvedQConfig = pr
 /** The config with weightType auto's measured weights (none measured: the target's default stands). */
 function withWeights(prepared: PreparedModel, config: ResolvedQConfig): ResolvedQConfig {
   const w = prepared.weights;
-  return w && config.measureWeights ? { ...config, weightType: w.type, reduceRange: w.reduceRange } : config;
+  return w && config.measureWeights ? { ...config, weightType: w.type, reduceRange: w.reduceRange, weightsByTensor: w.byTensor } : config;
 }
 
 /**

@@ -13,6 +13,7 @@ import { attrInt, attrInts } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { upgradeOpset } from "../onnx/upgrade";
 import { createSession } from "../runtime/session";
+import { foldIntoConvTranspose } from "./fold-conv-transpose";
 import { QUANT_OPSET, QUANTIZED_OPS } from "./scope";
 
 /**
@@ -65,6 +66,7 @@ export async function preprocess(model: Model, optimize: boolean, notes: string[
   foldCastsOfInitializers(m);
   scalarAffinesIntoConvs(m);
   scalarAffinesIntoNextConvs(m);
+  dropUnread(m, foldIntoConvTranspose(m));
   const g = m.graph;
   const hasFloat = g.initializer.some((t) => t.dataType === DataType.FLOAT) || g.input.some((v) => v.type?.value.case === "tensorType" && v.type.value.value.elemType === DataType.FLOAT);
   if (!hasFloat) throw new Error(`${label} has no float32 tensors: there is nothing to quantize`);

@@ -168,10 +168,11 @@ export class QdqRewriter {
       const t = this.lookup(w)!.tensor;
       const dims = t.dims.map(Number);
       const axis = m.axis !== undefined && m.axis < dims.length && dims.length > 1 ? m.axis : undefined;
+      const f = this.config.weightsByTensor?.get(w);
       const p = this.cache.weightParams(t, {
-        type: this.config.weightType,
+        type: f?.type ?? this.config.weightType,
         symmetric: this.config.weightSymmetric,
-        reduceRange: this.config.reduceRange,
+        reduceRange: f?.reduceRange ?? this.config.reduceRange,
         axis,
       }, () => weightLabel(g, w));
       this.params.set(w, p);

@@ -110,11 +110,12 @@ export interface QConfig {
    */
   keepOutputSoftmaxFloat?: boolean;
   /**
-   * Weight rounding: "nearest" (default) or "learned": after convert(), each Conv/Gemm/MatMul weight is rounded
-   * again against its layer's outputs on the calibration data and its bias corrected (engine/recovery/rounding,
-   * docs/recovery.md). The CLI applies it; in code call refineRounding on convert()'s model.
+   * Weight rounding: "nearest" (default), "learned" or "adaround": after convert(), each Conv/Gemm/MatMul weight is
+   * rounded again against its layer's outputs on the calibration data and its bias corrected, by GPTQ's error
+   * feedback (engine/recovery/rounding) or AdaRound's gradient fit (engine/recovery/adaround; static INT8 only),
+   * docs/recovery.md. The CLI applies it; in code call refineRounding or adaRound on convert()'s model.
    */
-  rounding?: "nearest" | "learned";
+  rounding?: "nearest" | "learned" | "adaround";
 }
 
 export interface ResolvedQConfig {
@@ -139,6 +140,8 @@ export interface ResolvedQConfig {
   exclude: NodeSelector[];
   overrides: Record<string, TensorOverride>;
   keepOutputSoftmaxFloat: boolean;
+  /** Weights written in another format than weightType/reduceRange, by initializer name (weightType auto's per-Conv choice, engine/quant/weight-format). */
+  weightsByTensor?: ReadonlyMap<string, { type: WeightType; reduceRange: boolean }>;
 }
 
 const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];

@@ -4,12 +4,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType } from "../../../engine/onnx/dtype";
-import { makeNode } from "../../../engine/onnx/proto";
+import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
 import { Model } from "../../../engine/onnx/model";
 import { quantizeDynamicModel } from "../../../engine/quant/index";
 import { resolveConfig } from "../../../engine/quant/types";
-import { WEIGHT_TIE_DB } from "../../../engine/quant/weight-format";
+import { PARTIAL_TIE_DB, WEIGHT_TIE_DB, convWork } from "../../../engine/quant/weight-format";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
@@ -82,4 +82,44 @@ test("a user's weightType or reduceRange wins over the measurement: nothing is m
 test("dynamic mode has no calibration rows to measure: auto writes the target's default", async () => {
   const { summary } = await quantizeDynamicModel(Model.fromProto(matmul(ternary())), resolveConfig({ weightType: "auto" }), false);
   assert.deepEqual(summary.weights, { type: "uint8", targetCpu: "any" });
+});
+
+/**
+ * x[N, 16, 8, 8] → heavy 3×3 Conv (16→16, ternary weights: exact on the 7-bit grid) → h, and x → light 1×1 Conv
+ * (16→2, fine weights and one 8× larger per channel: 7 bits cost it 6 dB) → y. The heavy one does 98.6 % of the multiply-adds.
+ */
+function twoConvs() {
+  return makeModel(
+    [
+      makeNode("Conv", ["x", "Wh"], ["h"], { name: "heavy", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+      makeNode("Conv", ["x", "Wl"], ["y"], { name: "light" }),
+    ],
+    [valueInfo("x", F, ["N", 16, 8, 8])],
+    [valueInfo("h", F, ["N", 16, 8, 8]), valueInfo("y", F, ["N", 2, 8, 8])],
+    [
+      makeTensor("Wh", F, [16, 16, 3, 3], randomFloats(16 * 16 * 9, 7).map((v) => Math.sign(Math.round(v * 1.4)) * 0.1)),
+      makeTensor("Wl", F, [2, 16, 1, 1], randomFloats(32, 8).map((v, i) => (i % 16 === 0 ? 8 : v))),
+    ],
+  );
+}
+
+test("convWork ranks Convs by multiply-adds, symbolic input dimensions sized from the row", () => {
+  const m = Model.fromProto(twoConvs());
+  const row = { x: { data: new Float32Array(2 * 16 * 64), dims: [2, 16, 8, 8], type: "float32" as const } };
+  assert.deepEqual(convWork(m, row), [
+    { weight: "Wh", macs: 16 * 16 * 9 * 64 },
+    { weight: "Wl", macs: 2 * 16 * 64 },
+  ]);
+});
+
+test("where the whole model loses with U8S7, auto writes U8S7 on the heaviest Convs that cost nothing, uint8 on the rest", async () => {
+  const r = await quantizeTiny(twoConvs(), { x: [8, 16, 8, 8] }, { weightType: "auto" });
+  const g = r.qdq.graph;
+  const zp = (w: string) => g.initializer.find((i) => i.name === `${w}_zero_point`)!.dataType;
+  const peak = (w: string) => Math.max(...Array.from(readTensor(g.initializer.find((i) => i.name === `${w}_quantized`)!).data as ArrayLike<number>).map(Math.abs));
+  assert.deepEqual([zp("Wh"), peak("Wh"), zp("Wl")], [DataType.INT8, 64, DataType.UINT8]);
+  const w = r.summary.weights!;
+  assert.equal(w.type, "uint8");
+  assert.match(w.why!, /^weightType auto chose uint8 \(U8U8\) with int8 of 7 bits \(U8S7\) on 1 of 2 Conv\(s\) \(98\.6 % of their multiply-adds\): .*lower bound −[\d.]+ dB \(U8S7 is taken above −0.5 dB\); on those Convs alone U8S7 − U8U8 per row: mean [+−][\d.]+ dB, lower bound [+−][\d.]+ dB \(taken above −0.15 dB\)$/);
+  assert.equal(PARTIAL_TIE_DB, 0.15);
 });
