@@ -40,7 +40,7 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   let summary: QuantizationSummary;
   if (call.mode === "dynamic") {
     summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), options);
-  } else if (job.rounding === "learned") {
+  } else if (job.rounding === "learned" || job.rounding === "adaround") {
     return await runLearnedRounding(call, progress);
   } else {
     const model = await Model.load(call.model);
@@ -52,16 +52,18 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   return 0;
 }
 
-/** Static INT8 with --rounding learned: convert, then each layer's weight codes chosen again on the calibration data
- *  (engine/recovery/rounding) before the model is written. */
+/** Static INT8 with --rounding learned or adaround: convert, then each layer's weight codes chosen again on the
+ *  calibration data (engine/recovery/rounding: GPTQ error feedback; adaround: AdaRound) before the model is written. */
 async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter): Promise<number> {
   const q = await import("../engine/quant/index");
   const { refineRounding } = await import("../engine/recovery/rounding");
+  const { adaRound } = await import("../engine/recovery/adaround");
   const { batchesForRows } = await import("../engine/lowbit/hessian");
   const { take } = await import("../engine/lowbit/protect");
   const { verifyRunnable } = await import("../engine/runtime/verify");
   const { job } = call;
-  if (job.format === "qoperator") throw new Error("--rounding learned rewrites the QDQ model's weight codes: use --format qdq (the default) with it");
+  const name = job.rounding === "adaround" ? "adaround" : "learned";
+  if (job.format === "qoperator") throw new Error(`--rounding ${name} rewrites the QDQ model's weight codes: use --format qdq (the default) with it`);
   const model = await Model.load(call.model);
   const open = () => openData(job.calib!, model.proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE });
   const prepared = await q.prepare(model, jobQConfig(job), { optimize: job.optimize, ep: job.ep });
@@ -74,7 +76,8 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
   const { summary } = converted;
   if (summary.quantized.length === 0) throw new Error(`${call.model}: no node was quantized, so there are no weights to round; nothing was written to ${call.output}`);
   const rows = await take(open(), batchesForRows());
-  const { model: rounded, report } = await refineRounding(prepared.model, converted.model, rows, { onProgress: progress.callback("learned rounding", "layers") });
+  const fit = name === "adaround" ? adaRound : refineRounding;
+  const { model: rounded, report } = await fit(prepared.model, converted.model, rows, { onProgress: progress.callback(`${name} rounding`, "layers") });
   const note = await verifyRunnable(rounded, model, call.output);
   if (note) summary.warnings.push(note);
   await rounded.save(call.output, { overwrite: call.overwrite });
@@ -83,7 +86,7 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
     ? `${report.layers.length} layer(s) on their inputs from the ${report.inputs} model, mean layer output SQNR ${report.meanBeforeDb.toFixed(1)} → ${report.meanAfterDb.toFixed(1)} dB`
     : "no layer refined";
   const line =
-    `  learned rounding: ${did}, ${report.seconds.toFixed(1)} s` +
+    `  ${name} rounding: ${did}, ${report.seconds.toFixed(1)} s` +
     (report.skipped.length ? `; ${report.skipped.length} kept nearest (${[...new Set(report.skipped.map((s) => s.reason.split(":")[0]))].join("; ")})` : "");
   process.stdout.write((call.json ? JSON.stringify({ ...summary, rounding: report }, null, 2) : `${describe(summary, call.output)}\n${line}`) + "\n");
   return 0;
@@ -108,6 +111,9 @@ export async function run(argv: string[]): Promise<number> {
   try {
     if (call.mode === "int4" || call.mode === "fp4") return await (await import("./quantize-lowbit")).runLowBit(learnedLowBit(call), progress);
     const t = call.job.target;
+    if (call.job.rounding === "adaround" && (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined)) {
+      throw new Error("--rounding adaround is not applied by the accuracy-target search: drop --rounding adaround or the --target option");
+    }
     if (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined) return await (await import("./quantize-target")).runTargeted(call, progress);
     return await runInt8(call, progress);
   } catch (e) {
@@ -120,6 +126,7 @@ export async function run(argv: string[]): Promise<number> {
 /** --rounding learned in the low-bit modes needs the calibration data; for int4 it is GPTQ (so another --algorithm
  *  is refused), for FP4 engine/lowbit/fp4-rounding. */
 function learnedLowBit(call: QuantizeCall): QuantizeCall {
+  if (call.job.rounding === "adaround") throw new Error(`--rounding adaround is for static INT8 (it fits int8 codes per channel); for ${call.mode} weights use --rounding learned`);
   if (call.job.rounding !== "learned") return call;
   if (!call.job.calib) throw new Error("--rounding learned chooses each weight's code against its layer's outputs on the calibration data: give --calib");
   if (call.mode === "fp4") return call;

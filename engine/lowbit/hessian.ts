@@ -209,7 +209,7 @@ export async function forEachLayerHessian(
   targets: readonly LayerTarget[],
   data: CalibrationData,
   options: LayerHessianOptions,
-  use: (target: LayerTarget, hessians: LayerHessians) => void,
+  use: (target: LayerTarget, hessians: LayerHessians) => void | Promise<void>,
 ): Promise<void> {
   const passes: LayerTarget[][] = [];
   let bytes = Infinity;
@@ -227,7 +227,7 @@ export async function forEachLayerHessian(
     for (const t of pass) {
       const layer = h.get(t.key)!;
       h.delete(t.key);
-      use(t, layer);
+      await use(t, layer);
     }
   }
 }

@@ -7,8 +7,10 @@
 //   const prepared = await prepare(eq); await calibrate(prepared, calib); const q = await convert(prepared);
 //   const { model: fixed } = await correctBias(prepared.model, q, calib);
 //   const { model: rounded } = await refineRounding(prepared.model, q, calib); // weight codes fitted per layer
+//   const { model: ada } = await adaRound(prepared.model, q, calib);          // the same, by AdaRound's gradient fit
 export { equalizeCrossLayer, type ClePair, type CleOptions, type CleReport } from "./cle";
 export { smoothQuant, type SmoothQuantOptions, type SmoothQuantReport, type SmoothedTensor } from "./smoothquant";
 export { correctBias, type BiasCorrectionOptions, type BiasCorrectionReport, type CorrectedBias } from "./bias-correction";
 export { refineRounding, type RoundedLayer, type RoundingOptions, type RoundingReport } from "./rounding";
+export { adaRound, type AdaRoundOptions } from "./adaround";
 export { channelStats, type ChannelStats, type StatsRequest } from "./tensors";

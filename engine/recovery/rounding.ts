@@ -44,10 +44,14 @@ export interface RoundedLayer {
   changed: number;
   /** Rows (patches, tokens) the layer's Hessian was summed over. */
   rows: number;
+  /** Output channels the fit left at nearest rounding because its codes were no better there (adaRound). */
+  keptNearest?: number;
 }
 
 export interface RoundingReport {
   kind: "rounding";
+  /** How the codes were chosen: GPTQ's error feedback (refineRounding) or AdaRound's gradient fit (adaRound). */
+  method: "gptq" | "adaround";
   inputs: "quantized" | "float";
   layers: RoundedLayer[];
   skipped: { node: string; reason: string }[];
@@ -60,7 +64,8 @@ export interface RoundingReport {
 const WEIGHT_DQ = "_DequantizeLinear_Output";
 const label = (n: NodeProto) => n.name || n.output[0] || n.opType;
 
-interface Site {
+/** A quantized layer whose codes can be chosen again. */
+export interface Site {
   node: NodeProto;
   codes: TensorProto;
   /** Per output channel (N), the scale and zero point of the weight's DequantizeLinear. */
@@ -81,14 +86,37 @@ interface Site {
  * against each layer's outputs on `data` (iterated once per pass; an array, or a reader that can be read again).
  */
 export async function refineRounding(float: Model, quantized: Model, data: CalibrationData, options: RoundingOptions = {}): Promise<{ model: Model; report: RoundingReport }> {
+  return fitRounding("refineRounding", "gptq", float, quantized, data, options, (s, h, grid) => ({
+    values: gptqRoundGroups(s.w, s.k + (s.bias ? 1 : 0), s.n, h, (x, _r, c) => grid.toGrid(x, c), { damping: options.damping, floatRows: s.bias ? 1 : 0 }, s.codes.name),
+  }));
+}
+
+/** A layer's fixed grid, as convert() left it. */
+export interface LayerGrid {
+  /** The lowest and highest code the tensor uses (convert()'s range: reduced, symmetric); codes stay within. */
+  lo: number;
+  hi: number;
+  /** x's nearest value on output channel c's grid, within [lo, hi]. */
+  toGrid(x: number, c: number): number;
+  /** [K(+1), N]: the values convert() stored (nearest rounding, then the bias as stored). */
+  nearest: Float64Array;
+}
+
+/** Chooses a layer's values: [K(+1), N] row-major, weights on the grid and the bias row in float; `keptNearest`
+ *  counts output channels left as stored. Called once per layer, its Hessians then dropped. */
+export type LayerFit = (site: Site, hessians: Float64Array[], grid: LayerGrid) => { values: Float64Array; keptNearest?: number } | Promise<{ values: Float64Array; keptNearest?: number }>;
+
+/** The layers of `quantized` whose codes can be chosen, their Hessians collected in passes and each handed to `fit`;
+ *  the codes and bias it chooses written into a copy. `who` names the caller in errors. */
+export async function fitRounding(who: string, method: RoundingReport["method"], float: Model, quantized: Model, data: CalibrationData, options: RoundingOptions, fit: LayerFit): Promise<{ model: Model; report: RoundingReport }> {
   const start = performance.now();
   if (!quantized.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
-    throw new Error(`refineRounding: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
+    throw new Error(`${who}: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
   }
   const inputs = options.inputs ?? "quantized";
   const q = quantized.clone();
   const g = q.graph;
-  const report: RoundingReport = { kind: "rounding", inputs, layers: [], skipped: [], meanBeforeDb: NaN, meanAfterDb: NaN, seconds: 0 };
+  const report: RoundingReport = { kind: "rounding", method, inputs, layers: [], skipped: [], meanBeforeDb: NaN, meanAfterDb: NaN, seconds: 0 };
   const exclude = new Set(options.exclude ?? []);
   const sites: Site[] = [];
   for (const n of g.node) {
@@ -100,8 +128,8 @@ export async function refineRounding(float: Model, quantized: Model, data: Calib
   }
   let done = 0;
   const byKey = new Map(sites.map((s) => [s.target.key, s]));
-  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, (t, { matrices, rows }) => {
-    report.layers.push(round(g, byKey.get(t.key)!, matrices, rows, options.damping));
+  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, async (t, { matrices, rows }) => {
+    report.layers.push(await round(g, byKey.get(t.key)!, matrices, rows, fit));
     options.onProgress?.(++done, sites.length);
   });
   const mean = (f: (l: RoundedLayer) => number) => report.layers.reduce((a, l) => a + f(l), 0) / report.layers.length;
@@ -175,7 +203,7 @@ function biasOf(g: GraphProto, n: NodeProto): Site["bias"] {
   return floatInit(g, b) ? { kind: "float", name: b } : undefined;
 }
 
-function round(g: GraphProto, s: Site, h: Float64Array[], rows: number, damping: number | undefined): RoundedLayer {
+async function round(g: GraphProto, s: Site, h: Float64Array[], rows: number, fit: LayerFit): Promise<RoundedLayer> {
   const { k, n } = s;
   const kk = k + (s.bias ? 1 : 0);
   const stored = readTensor(s.codes).data as Int8Array | Uint8Array;
@@ -189,7 +217,7 @@ function round(g: GraphProto, s: Site, h: Float64Array[], rows: number, damping:
   const before = new Float64Array(kk * n);
   for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) before[r * n + c] = (stored[s.at(r, c)]! - s.zp[c]!) * s.scale[c]!;
   if (s.bias) before.set(biasValues(g, s), k * n);
-  const values = gptqRoundGroups(s.w, kk, n, h, (x, _r, c) => toGrid(x, c), { damping, floatRows: s.bias ? 1 : 0 }, s.codes.name);
+  const { values, keptNearest } = await fit(s, h, { lo, hi, toGrid, nearest: before });
   const next = s.codes.dataType === DataType.INT8 ? new Int8Array(stored.length) : new Uint8Array(stored.length);
   let changed = 0;
   for (let r = 0; r < k; r++) {
@@ -231,6 +259,7 @@ function round(g: GraphProto, s: Site, h: Float64Array[], rows: number, damping:
     afterDb: outputSqnrDbGroups(s.w, after, h, kk, n),
     changed: changed / (k * n),
     rows,
+    ...(keptNearest !== undefined && { keptNearest }),
   };
 }
 
