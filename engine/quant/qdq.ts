@@ -9,6 +9,7 @@ import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
 import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, type ParamOptions, type QType, type QuantParams } from "./math";
+import { integerHardSigmoids } from "./hardsigmoid";
 import { bodyDynamicPass, quantizeGraphDynamic, type DynamicPass } from "./dynamic";
 import { annotateBody, bodyDynamicOps, GraphScope, hasSubgraphs } from "./subgraph";
 import { emptySummary, type QuantizationSummary, type ResolvedQConfig } from "./types";
@@ -198,6 +199,7 @@ export class QdqRewriter {
     g.initializer.push(...this.newInits);
     this.floatNodesReadFloat();
     this.subgraphFeedsReadFloat();
+    integerHardSigmoids(g, opsetOf(this.model), (base) => this.name(base));
     if (this.body) return this.finishBody();
     const shared = this.quantizeBodies();
     this.dropUnusedFloatInitializers();
