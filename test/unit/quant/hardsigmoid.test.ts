@@ -46,7 +46,7 @@ test("a quantized HardSwish runs as integer Clip + QLinearMul, close to float", 
 });
 
 /** x → Q(s, z) → DQ → HardSigmoid(α, β) → Q(1/255, 0) → DQ → y, built by hand. */
-function qdqHardSigmoid(s: number, z: number, alpha: number, beta: number, opset = 13, extraReader = false): ModelProto {
+function qdqHardSigmoid(s: number, z: number, alpha: number, beta: number, opset = 13, extraReader = false, type = U8): ModelProto {
   const nodes = [
     makeNode("QuantizeLinear", ["x", "s", "z"], ["xq"], { name: "qx" }),
     makeNode("DequantizeLinear", ["xq", "s", "z"], ["xd"], { name: "dqx" }),
@@ -63,7 +63,7 @@ function qdqHardSigmoid(s: number, z: number, alpha: number, beta: number, opset
     nodes,
     [valueInfo("x", F, [256])],
     outputs,
-    [makeTensor("s", F, [], [s]), makeTensor("z", U8, [], [z]), makeTensor("sh", F, [], [1 / 255]), makeTensor("zh", U8, [], [0])],
+    [makeTensor("s", F, [], [s]), makeTensor("z", type, [], [z]), makeTensor("sh", F, [], [1 / 255]), makeTensor("zh", type, [], [type === U8 ? 0 : -128])],
     opset,
   );
 }
@@ -75,14 +75,16 @@ function rewrite(m: ModelProto): number {
 }
 
 test("the integer Clip is within α·s/2 of HardSigmoid of the dequantized input, at every code", async () => {
-  for (const [s, z, alpha, beta] of [[0.0598, 88, 1 / 6, 0.5], [0.1076, 94, 0.2, 0.5], [0.031, 200, 1 / 6, 0.5], [0.05, 30, 0.2, 0.3]] as const) {
-    const m = qdqHardSigmoid(s, z, alpha, beta);
+  const cases = [[0.0598, 88, 1 / 6, 0.5, U8], [0.1076, 94, 0.2, 0.5, U8], [0.031, 200, 1 / 6, 0.5, U8], [0.05, 30, 0.2, 0.3, U8], [0.0598, -40, 1 / 6, 0.5, DataType.INT8]] as const;
+  for (const [s, z, alpha, beta, type] of cases) {
+    const m = qdqHardSigmoid(s, z, alpha, beta, 13, false, type);
     assert.equal(rewrite(m), 1);
     assert.deepEqual(opCounts(m), { QuantizeLinear: 1, Clip: 1, DequantizeLinear: 1 });
-    const codes = Float32Array.from({ length: 256 }, (_, q) => s * (q - z));
+    const qmin = type === U8 ? 0 : -128;
+    const codes = Float32Array.from({ length: 256 }, (_, i) => s * (i + qmin - z));
     const got = (await runModel(m, { x: new ort.Tensor("float32", codes, [256]) })).y!.data as Float32Array;
     let worst = 0;
-    codes.forEach((x, q) => (worst = Math.max(worst, Math.abs(got[q]! - Math.min(1, Math.max(0, alpha * x + beta))))));
+    codes.forEach((x, i) => (worst = Math.max(worst, Math.abs(got[i]! - Math.min(1, Math.max(0, alpha * x + beta))))));
     assert.ok(worst <= (alpha * s) / 2 + 1e-6, `s ${s} z ${z}: worst ${worst} > α·s/2 = ${(alpha * s) / 2}`);
   }
 });
