@@ -19,16 +19,18 @@ const MIN_OPSET = 12;
  * at most half an input step, so h differs from HardSigmoid of the dequantized input by at most α·s/2 (the same
  * bound the input's own rounding puts on h). Left as they were: per-axis parameters, a lower knee below the lowest
  * code (its zero point would not fit the type: the range never reaches where h is 0), outputs read by anything but
- * one Q whose output only DQs read, a Q of another type than the input. Returns how many it replaced.
+ * one Q whose output only DQs read, a Q of another type than the input. Returns the nodes it replaced, each with its
+ * input and output activations (the names their parameters go by).
  */
-export function integerHardSigmoids(g: GraphProto, opset: number, name: (base: string) => string): number {
-  if (opset < MIN_OPSET) return 0;
+export function integerHardSigmoids(g: GraphProto, opset: number, name: (base: string) => string): { node: NodeProto; tensors: [string, string] }[] {
+  if (opset < MIN_OPSET) return [];
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
   const producer = producers(g);
   const readers = consumers(g);
   const outputs = new Set(g.output.map((o) => o.name));
   const drop = new Set<NodeProto>();
   const added: TensorProto[] = [];
+  const replaced: { node: NodeProto; tensors: [string, string] }[] = [];
   const scalar = (n: string | undefined) => {
     const t = n ? inits.get(n) : undefined;
     return t && t.dims.every((d) => Number(d) === 1) ? t : undefined;
@@ -68,10 +70,10 @@ export function integerHardSigmoids(g: GraphProto, opset: number, name: (base: s
     g.node[g.node.indexOf(qh)] = clip;
     for (const r of hReaders) r.input = [hCodes, names[2], names[3]];
     drop.add(hs);
+    replaced.push({ node: hs, tensors: [hs.input[0]!, hReaders[0]!.output[0]!] });
     if (readers.get(dq.output[0] ?? "")!.length === 1 && !outputs.has(dq.output[0] ?? "")) drop.add(dq);
   }
-  if (!drop.size) return 0;
   g.node = g.node.filter((n) => !drop.has(n));
   g.initializer.push(...added);
-  return drop.size - [...drop].filter((n) => n.opType === "DequantizeLinear").length;
+  return replaced;
 }

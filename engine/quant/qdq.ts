@@ -199,7 +199,7 @@ export class QdqRewriter {
     g.initializer.push(...this.newInits);
     this.floatNodesReadFloat();
     this.subgraphFeedsReadFloat();
-    integerHardSigmoids(g, opsetOf(this.model), (base) => this.name(base));
+    for (const r of integerHardSigmoids(g, opsetOf(this.model), (base) => this.name(base))) this.marks.nodes.set(r.node, r.tensors);
     if (this.body) return this.finishBody();
     const shared = this.quantizeBodies();
     this.dropUnusedFloatInitializers();
@@ -518,7 +518,7 @@ export class QdqRewriter {
       });
     }
     for (const f of this.marks.float) {
-      if (leftToDynamic.has(f.node.opType)) continue;
+      if (leftToDynamic.has(f.node.opType) || this.marks.nodes.has(f.node)) continue; // e.g. a HardSigmoid run on codes
       this.summary.float.push({ name: f.node.name, opType: f.node.opType, reason: f.reason });
       if (f.reason.startsWith("no quantizer") || f.reason.startsWith("custom-domain"))
         this.summary.unsupportedOps[f.node.opType] = (this.summary.unsupportedOps[f.node.opType] ?? 0) + 1;

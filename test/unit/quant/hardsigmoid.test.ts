@@ -41,6 +41,9 @@ test("a quantized HardSwish runs as integer Clip + QLinearMul, close to float", 
   assert.equal(r.ops.HardSigmoid, undefined, `no DQ → HardSigmoid → Q left: ${JSON.stringify(r.ops)}`);
   assert.equal(r.ops.Clip, 2);
   assert.equal(r.fused.QLinearMul, 2, `the Muls still fuse: ${JSON.stringify(r.fused)}`);
+  const hs = r.summary.quantized.filter((n) => n.opType === "HardSigmoid");
+  assert.deepEqual(hs.map((n) => [n.name, n.tensors.map((t) => t.type)]), [["hs", ["uint8", "uint8"]], ["gate", ["uint8", "uint8"]]]);
+  assert.equal(r.summary.float.filter((n) => n.opType === "HardSigmoid").length, 0, "not reported float");
   // Measured 29.56 dB (29.64 with the float HardSigmoid between DQ and Q).
   assert.ok(r.sqnr > 28.5, `SQNR vs float ${r.sqnr.toFixed(1)} dB`);
 });
@@ -71,7 +74,7 @@ function qdqHardSigmoid(s: number, z: number, alpha: number, beta: number, opset
 function rewrite(m: ModelProto): number {
   const g = m.graph!;
   const taken = usedNames(g);
-  return integerHardSigmoids(g, Number(m.opsetImport[0]!.version), (b) => uniqueName(g, b, taken));
+  return integerHardSigmoids(g, Number(m.opsetImport[0]!.version), (b) => uniqueName(g, b, taken)).length;
 }
 
 test("the integer Clip is within α·s/2 of HardSigmoid of the dequantized input, at every code", async () => {
