@@ -28,6 +28,7 @@ function describe(s: QuantizationSummary, out: string): string {
     lines.push(`  calibration auto chose: ${[...counts].map(([m, n]) => `${m} ×${n}`).join(", ")} (per tensor and why: --json calibrationChoices)`);
   }
   if (s.wideActivations) lines.push(`  16-bit activations (--wide-activations): ${s.wideActivations.why}`);
+  if (s.protectedLayers?.nodes.length) lines.push(`  ${s.protectedLayers.why}`);
   for (const w of s.warnings) lines.push(`  note: ${w}`);
   return lines.join("\n");
 }

@@ -8,7 +8,7 @@ import { valueInfoTensor } from "../onnx/proto";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { ctcAgreement, outputsOn } from "../calibrate/activation-precision";
-import { commonRows, copyRows, sliceRows } from "../calibrate/rows";
+import { commonRows, copyRows, sliceRows, stackRows } from "../calibrate/rows";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
 import { ConvertCache, QdqRewriter } from "./qdq";
@@ -21,6 +21,7 @@ import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
+import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 
 export * from "./types";
 export type { QType, QuantParams } from "./math";
@@ -51,6 +52,8 @@ export interface PreparedModel {
   wide: { tensors: string[]; why: string } | undefined;
   /** weightType "auto" (config.measureWeights): the weights chosen at the outputs, and why (undefined: not measured). */
   weights?: WeightFormat & { why: string; byTensor?: ReadonlyMap<string, WeightFormat> };
+  /** config.protect: the weighted nodes kept float because each alone costs the outputs most of the model's error (engine/quant/protect). */
+  protected?: { nodes: string[]; why: string };
   /** Batches observed so far. */
   batches: number;
   /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
@@ -105,7 +108,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   });
   const before = prepared.calibrator.batches;
   const rows: Feeds[] = [];
-  const keep = Math.max(c.wideActivations > 0 ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0);
+  const keep = Math.max(c.wideActivations > 0 ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0);
   const batch = fixedBatch(prepared.model);
   await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, keep, batch) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
@@ -115,6 +118,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   prepared.choices = prepared.calibrator.choices();
   if (c.method === "auto") await chooseAtOutputs(prepared);
   if (c.wideActivations > 0) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch));
+  if (prepared.config.protect) await chooseProtection(prepared, batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch));
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows);
 }
 
@@ -201,6 +205,42 @@ async function chooseWeights(prepared: PreparedModel, rows: Feeds[]): Promise<vo
     prepared.weights = undefined;
     prepared.warnings.push(`weightType auto could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): the weights stay ${prepared.config.weightType}`);
   }
+}
+
+/**
+ * config.protect: the weighted nodes whose quantization alone costs the outputs most of the whole model's error stay
+ * float (engine/quant/protect), measured with the ranges chosen above and the weights as the target's default writes
+ * them; weightType auto then measures with them float. A later calibrate() call measures again on its own first rows.
+ */
+async function chooseProtection(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
+  if (rows.length === 0) return; // more data, none kept: the earlier choice stands
+  const base = { ...prepared, protected: undefined, weights: undefined };
+  const cache = new ConvertCache();
+  const convertWith = async (only?: readonly string[]) => (await convert(only ? { ...base, config: { ...base.config, include: [...only] } } : base, { cache })).model;
+  try {
+    const first = await convert(base, { cache });
+    const sizes = new Map(prepared.model.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
+    const candidates = protectCandidates(first.summary.quantized, sizes);
+    const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep);
+    prepared.protected = { nodes: choice.nodes, why: choice.why };
+  } catch (e) {
+    prepared.protected = undefined;
+    prepared.warnings.push(`protected layers could not be measured (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every node stays quantized`);
+  }
+}
+
+/** Consecutive row batches whose inputs have the same shapes past the row axis, stacked into one batch each (one run). */
+function stackAlike(rows: readonly Feeds[]): Feeds[] {
+  const key = (f: Feeds) => (commonRows(f) === undefined ? undefined : Object.entries(f).map(([k, t]) => `${k}:${t.dims.slice(1).join("x")}`).join(","));
+  const out: Feeds[][] = [];
+  let last: string | undefined;
+  for (const f of rows) {
+    const k = key(f);
+    if (k !== undefined && k === last) out[out.length - 1]!.push(f);
+    else out.push([f]);
+    last = k;
+  }
+  return out.map((g) => (g.length === 1 ? g[0]! : stackRows(g)));
 }
 
 /** A whole assignment must beat mse's output error by this share to replace it. */
@@ -295,7 +335,7 @@ export interface ConvertOptions {
 export async function convert(prepared: PreparedModel, options: ConvertOptions = {}): Promise<Quantized> {
   options.cache?.bind(prepared.model);
   const copy = prepared.model.clone();
-  const { config, keptFloat } = floatWhereNonFinite(prepared, withWeights(prepared, widened(prepared)));
+  const { config, keptFloat } = floatWhereNonFinite(prepared, withProtected(prepared, withWeights(prepared, widened(prepared))));
   // Annotate the copy again (deterministic) so marks point at the copy's nodes.
   const marks = annotateGraph(copy.graph, config);
   const rewriter = new QdqRewriter(copy.proto, marks, rangesForWidths(prepared, config), config, options.cache);
@@ -308,6 +348,11 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
   summary.opset.before = prepared.originalOpset;
   if (prepared.weights) summary.weights = { ...summary.weights!, why: prepared.weights.why };
   if (prepared.wide) summary.wideActivations = { tensors: [...prepared.wide.tensors], why: prepared.wide.why };
+  if (prepared.protected) {
+    const kept = new Set(prepared.protected.nodes);
+    for (const f of summary.float) if (kept.has(f.name)) f.reason = "protected: quantized alone it costs the outputs most of the model's error (--no-protect to quantize it)";
+    summary.protectedLayers = { nodes: [...prepared.protected.nodes], why: prepared.protected.why };
+  }
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = Model.fromProto(copy.proto, copy.dir);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
@@ -352,6 +397,12 @@ function floatWhereNonFinite(prepared: PreparedModel, base: ResolvedQConfig = pr
     keptFloat.push(t);
   }
   return { config: keptFloat.length ? { ...base, overrides } : base, keptFloat };
+}
+
+/** The config with the protected nodes (config.protect's measurement) excluded. */
+function withProtected(prepared: PreparedModel, config: ResolvedQConfig): ResolvedQConfig {
+  const nodes = prepared.protected?.nodes ?? [];
+  return nodes.length && config.protect ? { ...config, exclude: [...config.exclude, ...nodes] } : config;
 }
 
 /** The config with weightType auto's measured weights (none measured: the target's default stands). */

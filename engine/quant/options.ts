@@ -169,6 +169,8 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "weight rounding: nearest, or learned against each layer's outputs on --calib (error feedback through the layer's input Hessian, bias corrected; Conv via sampled patches), or adaround (static INT8 only: AdaRound's gradient fit of each weight's rounding up or down on the same inputs, bias corrected, never worse than nearest per channel; slowest). Slower; docs/recovery.md says where they help" },
   { key: "ep", flag: "--ep", arg: "cpu|cuda", kind: "enum", values: ["cpu", "cuda"] satisfies ExecutionProvider[], default: () => "cpu", modes: INT8, section: "quantize",
     help: "execution provider for calibration" },
+  { key: "protect", flag: "--no-protect", kind: "boolean", sets: false, default: () => "on", modes: ["static"], section: "quantize",
+    help: "quantize every selected node: by default the weighted nodes whose quantization alone costs the outputs most of the model's error stay float (docs/calibration.md)" },
   { key: "optimize", flag: "--no-optimize", kind: "boolean", sets: false, modes: INT8, section: "quantize",
     help: "skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)" },
 

@@ -116,6 +116,12 @@ export interface QConfig {
    * docs/recovery.md. The CLI applies it; in code call refineRounding or adaRound on convert()'s model.
    */
   rounding?: "nearest" | "learned" | "adaround";
+  /**
+   * Static INT8: keep float the weighted nodes whose quantization alone costs the outputs at least half the whole
+   * quantized model's error, measured during calibrate() on its first rows (default true; engine/quant/protect,
+   * docs/calibration.md "Protected layers"). false quantizes every node the config selects.
+   */
+  protect?: boolean;
 }
 
 export interface ResolvedQConfig {
@@ -140,6 +146,8 @@ export interface ResolvedQConfig {
   exclude: NodeSelector[];
   overrides: Record<string, TensorOverride>;
   keepOutputSoftmaxFloat: boolean;
+  /** QConfig.protect. */
+  protect: boolean;
   /** Weights written in another format than weightType/reduceRange, by initializer name (weightType auto's per-Conv choice, engine/quant/weight-format). */
   weightsByTensor?: ReadonlyMap<string, { type: WeightType; reduceRange: boolean }>;
 }
@@ -191,6 +199,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     exclude: c.exclude ?? [],
     overrides: c.overrides ?? {},
     keepOutputSoftmaxFloat: c.keepOutputSoftmaxFloat ?? true,
+    protect: c.protect ?? true,
   };
   if (r.format !== "qdq" && r.format !== "qoperator") throw new Error(`QConfig.format: "${r.format}" is not qdq or qoperator`);
   if (!QTYPES.includes(r.activationType)) throw new Error(`QConfig.activationType: "${r.activationType}" is not one of ${QTYPES.join(", ")}`);
@@ -253,6 +262,8 @@ export interface QuantizationSummary {
   calibrationChoices?: Record<string, { method: string; why: string }>;
   /** calibration.wideActivations: the activations given 16 bits, and the measurement that chose them. */
   wideActivations?: { tensors: string[]; why: string };
+  /** QConfig.protect: the nodes kept float by the measurement, and the measurement (also when it kept none). */
+  protectedLayers?: { nodes: string[]; why: string };
   warnings: string[];
 }
 

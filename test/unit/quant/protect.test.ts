@@ -1,0 +1,101 @@
+// QConfig.protect (the default): calibrate() quantizes each weighted node alone and keeps float the ones whose
+// quantization alone costs the outputs at least half the whole model's noise, within a weight budget; the summary
+// names them and the measurement. Models whose error is spread over their layers are left as they were.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { resolveConfig } from "../../../engine/quant/types";
+import { PROTECT_MARGIN_DB, PROTECT_MAX_WEIGHT_SHARE } from "../../../engine/quant/protect";
+import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
+
+const F = DataType.FLOAT;
+
+/**
+ * x[N, 64] ⊙ mask → MatMul "a" (64×A) → MatMul "b" (A×B) → y. With `outlier`, each of a's columns holds one weight of
+ * 60 on the input the mask scales to 0.001: it adds almost no signal but stretches the column's 8-bit grid 30-fold,
+ * so a's rounding alone costs the outputs nearly all of the model's error.
+ */
+function chain(outlier: boolean, a = 16, b = 1024) {
+  const wa = randomFloats(64 * a, 3);
+  if (outlier) for (let c = 0; c < a; c++) wa[c] = 60;
+  const mask = new Float32Array(64).fill(1);
+  mask[0] = 0.001;
+  return makeModel(
+    [
+      makeNode("Mul", ["x", "mask"], ["u"], { name: "scale" }),
+      makeNode("MatMul", ["u", "Wa"], ["t"], { name: "a" }),
+      makeNode("MatMul", ["t", "Wb"], ["y"], { name: "b" }),
+    ],
+    [valueInfo("x", F, ["N", 64])],
+    [valueInfo("y", F, ["N", b])],
+    [makeTensor("mask", F, [64], mask), makeTensor("Wa", F, [64, a], wa), makeTensor("Wb", F, [a, b], randomFloats(a * b, 4))],
+  );
+}
+
+const quantizedNames = (r: Awaited<ReturnType<typeof quantizeTiny>>) => r.summary.quantized.map((n) => n.name).filter((n) => n !== "scale").sort();
+
+test("protect is on by default and QConfig.protect false turns it off", () => {
+  assert.equal(resolveConfig({}).protect, true);
+  assert.equal(resolveConfig({ protect: false }).protect, false);
+});
+
+test("a node whose rounding alone makes the model's error stays float, and the summary says why", async () => {
+  const on = await quantizeTiny(chain(true), { x: [8, 64] });
+  const off = await quantizeTiny(chain(true), { x: [8, 64] }, { protect: false });
+  assert.deepEqual(quantizedNames(off), ["a", "b"]);
+  assert.deepEqual(quantizedNames(on), ["b"], "a is kept float");
+  assert.deepEqual(on.summary.protectedLayers?.nodes, ["a"]);
+  assert.match(on.summary.protectedLayers!.why, new RegExp(String.raw`^protected layers: 1 node\(s\) kept float \([\d.]+ % of the weights\), each alone within ${PROTECT_MARGIN_DB} dB of the whole model's error: a [\d.]+ dB alone; on 1 calibration batch\(es\), whole model [\d.]+ dB \(--no-protect to quantize them\)$`));
+  assert.match(on.summary.float.find((f) => f.name === "a")!.reason, /^protected: quantized alone it costs the outputs most of the model's error/);
+  assert.ok(on.sqnr > off.sqnr + 6, `keeping a float helps the outputs: ${on.sqnr.toFixed(1)} vs ${off.sqnr.toFixed(1)} dB`);
+  assert.equal(off.summary.protectedLayers, undefined, "not measured when off");
+});
+
+/**
+ * x[N, 64] through eight MatMuls of 64×64 alike weights, each behind the mask of `chain`; with `outlier` each has
+ * the outlier weights too, so all eight are coarse alike (each alone about an eighth of the noise, 9 dB).
+ */
+const EIGHT = ["m0", "m1", "m2", "m3", "m4", "m5", "m6", "m7"];
+function stack(outlier: boolean) {
+  const names = EIGHT;
+  const mask = new Float32Array(64).fill(1);
+  mask[0] = 0.001;
+  const weights = names.map((_, i) => {
+    const w = randomFloats(64 * 64, 10 + i, -0.2, 0.2);
+    if (outlier) for (let c = 0; c < 64; c++) w[c] = 12;
+    return makeTensor(`W${i}`, F, [64, 64], w);
+  });
+  return makeModel(
+    names.flatMap((n, i) => [
+      makeNode("Mul", [i ? names[i - 1]! : "x", "mask"], [`u${i}`], { name: `scale${i}` }),
+      makeNode("MatMul", [`u${i}`, `W${i}`], [i === names.length - 1 ? "y" : n], { name: n }),
+    ]),
+    [valueInfo("x", F, ["N", 64])],
+    [valueInfo("y", F, ["N", 64])],
+    [makeTensor("mask", F, [64], mask), ...weights],
+  );
+}
+const matmuls = (r: Awaited<ReturnType<typeof quantizeTiny>>) => quantizedNames(r).filter((n) => n.startsWith("m"));
+
+test("error spread over the layers protects nothing", async () => {
+  const r = await quantizeTiny(stack(true), { x: [8, 64] });
+  assert.deepEqual(matmuls(r), EIGHT);
+  assert.deepEqual(r.summary.protectedLayers?.nodes, []);
+  assert.match(r.summary.protectedLayers!.why, new RegExp(String.raw`^protected layers: none \(no weighted node alone within ${PROTECT_MARGIN_DB} dB of the whole model, on 1 calibration batch\(es\), whole model [\d.]+ dB\)$`));
+});
+
+test("a model at or above 30 dB is not measured", async () => {
+  const r = await quantizeTiny(stack(false), { x: [8, 64] });
+  assert.deepEqual(matmuls(r), EIGHT);
+  assert.match(r.summary.protectedLayers!.why, /^protected layers: none \(whole model [\d.]+ dB on 1 calibration batch\(es\), not below 30 dB: nothing to protect\)$/);
+});
+
+test("a dominant node over the weight budget stays quantized", async () => {
+  // a holds 64·256 of 64·256 + 256·16 weights (80 %), over PROTECT_MAX_WEIGHT_SHARE.
+  const r = await quantizeTiny(chain(true, 256, 16), { x: [8, 64] });
+  assert.ok(PROTECT_MAX_WEIGHT_SHARE < 0.8);
+  assert.deepEqual(quantizedNames(r), ["a", "b"]);
+  assert.match(r.summary.protectedLayers!.why, /^protected layers: none \(a [\d.]+ dB dominate, on 1 calibration batch\(es\), whole model [\d.]+ dB, but exceed 10 % of the weights\)$/);
+});
