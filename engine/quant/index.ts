@@ -216,9 +216,9 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[]): Promise
   if (rows.length === 0) return; // more data, none kept: the earlier choice stands
   const base = { ...prepared, protected: undefined, weights: undefined };
   const cache = new ConvertCache();
-  const convertWith = async (only?: readonly string[]) => (await convert(only ? { ...base, config: { ...base.config, include: [...only] } } : base, { cache })).model;
   try {
     const first = await convert(base, { cache });
+    const convertWith = async (only?: readonly string[]) => (only ? (await convert({ ...base, config: { ...base.config, include: [...only] } }, { cache })).model : first.model);
     const sizes = new Map(prepared.model.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
     const candidates = protectCandidates(first.summary.quantized, sizes);
     const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep);
