@@ -52,7 +52,7 @@ export interface PreparedModel {
   wide: { tensors: string[]; why: string } | undefined;
   /** weightType "auto" (config.measureWeights): the weights chosen at the outputs, and why (undefined: not measured). */
   weights?: WeightFormat & { why: string; byTensor?: ReadonlyMap<string, WeightFormat> };
-  /** config.protect: the weighted nodes kept float because each alone costs the outputs most of the model's error (engine/quant/protect). */
+  /** config.protect: the weighted nodes kept float because each alone makes a quarter or more of the model's output error (engine/quant/protect). */
   protected?: { nodes: string[]; why: string };
   /** Batches observed so far. */
   batches: number;
@@ -208,7 +208,7 @@ async function chooseWeights(prepared: PreparedModel, rows: Feeds[]): Promise<vo
 }
 
 /**
- * config.protect: the weighted nodes whose quantization alone costs the outputs most of the whole model's error stay
+ * config.protect: the weighted nodes whose quantization alone makes a quarter or more of the whole model's error stay
  * float (engine/quant/protect), measured with the ranges chosen above and the weights as the target's default writes
  * them; weightType auto then measures with them float. A later calibrate() call measures again on its own first rows.
  */
@@ -350,7 +350,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
   if (prepared.wide) summary.wideActivations = { tensors: [...prepared.wide.tensors], why: prepared.wide.why };
   if (prepared.protected) {
     const kept = new Set(prepared.protected.nodes);
-    for (const f of summary.float) if (kept.has(f.name)) f.reason = "protected: quantized alone it costs the outputs most of the model's error (--no-protect to quantize it)";
+    for (const f of summary.float) if (kept.has(f.name)) f.reason = "protected: quantized alone it makes a quarter or more of the model's output error (--no-protect to quantize it)";
     summary.protectedLayers = { nodes: [...prepared.protected.nodes], why: prepared.protected.why };
   }
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));

@@ -170,7 +170,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
   { key: "ep", flag: "--ep", arg: "cpu|cuda", kind: "enum", values: ["cpu", "cuda"] satisfies ExecutionProvider[], default: () => "cpu", modes: INT8, section: "quantize",
     help: "execution provider for calibration" },
   { key: "protect", flag: "--no-protect", kind: "boolean", sets: false, default: () => "on", modes: ["static"], section: "quantize",
-    help: "quantize every selected node: by default the weighted nodes whose quantization alone costs the outputs most of the model's error stay float (docs/calibration.md)" },
+    help: "quantize every selected node: by default the weighted nodes whose quantization alone makes a quarter or more of the model's output error stay float (docs/calibration.md)" },
   { key: "optimize", flag: "--no-optimize", kind: "boolean", sets: false, modes: INT8, section: "quantize",
     help: "skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)" },
 

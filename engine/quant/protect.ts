@@ -50,7 +50,7 @@ export interface ProtectCandidate {
 }
 
 export interface ProtectChoice {
-  /** Nodes kept float (empty: none dominates, or keeping them float did not help enough). */
+  /** Nodes kept float (empty: not measured, none dominates, or those that do exceed the weight budget). */
   nodes: string[];
   /** Worst-output SQNR (dB) of each node quantized alone, for the nodes kept float. */
   aloneDb: Map<string, number>;

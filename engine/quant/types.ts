@@ -117,8 +117,8 @@ export interface QConfig {
    */
   rounding?: "nearest" | "learned" | "adaround";
   /**
-   * Static INT8: keep float the weighted nodes whose quantization alone costs the outputs at least half the whole
-   * quantized model's error, measured during calibrate() on its first rows (default true; engine/quant/protect,
+   * Static INT8: keep float the weighted nodes whose quantization alone makes a quarter or more of the whole
+   * quantized model's output error, measured during calibrate() on its first rows (default true; engine/quant/protect,
    * docs/calibration.md "Protected layers"). false quantizes every node the config selects.
    */
   protect?: boolean;
