@@ -52,8 +52,6 @@ export interface ProtectCandidate {
 export interface ProtectChoice {
   /** Nodes kept float (empty: not measured, none dominates, or those that do exceed the weight budget). */
   nodes: string[];
-  /** Worst-output SQNR (dB) of each node quantized alone, for the nodes kept float. */
-  aloneDb: Map<string, number>;
   why: string;
 }
 
@@ -81,9 +79,8 @@ export async function chooseProtected(
   candidates: readonly ProtectCandidate[],
   quantized: (only?: readonly string[]) => Promise<Model>,
   ep?: ExecutionProvider,
-  totalWeights = candidates.reduce((a, c) => a + c.weights, 0),
 ): Promise<ProtectChoice> {
-  const none = (why: string): ProtectChoice => ({ nodes: [], aloneDb: new Map(), why });
+  const none = (why: string): ProtectChoice => ({ nodes: [], why });
   if (rows.length === 0 || candidates.length === 0) return none("protected layers: nothing to measure");
   const ref = await outputsOn(float, rows, ep);
   const whole = worstNoiseRatio(ref, await outputsOn(await quantized(), rows, ep));
@@ -99,6 +96,7 @@ export async function chooseProtected(
   const dominant = measured.filter((c) => alone.get(c.name)! >= bar).sort((a, b) => alone.get(b.name)! - alone.get(a.name)!);
   if (dominant.length === 0) return none(`protected layers: none (no weighted node alone within ${PROTECT_MARGIN_DB} dB of the whole model, ${on})`);
   // The worst first, within the weight budget.
+  const totalWeights = candidates.reduce((a, c) => a + c.weights, 0);
   const nodes: string[] = [];
   let kept = 0;
   for (const c of dominant) {
@@ -111,7 +109,6 @@ export async function chooseProtected(
   const share = `${((100 * kept) / Math.max(totalWeights, 1)).toFixed(2)} % of the weights`;
   return {
     nodes,
-    aloneDb: new Map(nodes.map((n) => [n, toDb(alone.get(n)!)])),
     why:
       `protected layers: ${nodes.length} node(s) kept float (${share}), each alone within ${PROTECT_MARGIN_DB} dB of the whole model's error: ` +
       `${list(nodes)} alone; ${on} (--no-protect to quantize them)`,
