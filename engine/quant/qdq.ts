@@ -9,6 +9,7 @@ import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
 import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, type ParamOptions, type QType, type QuantParams } from "./math";
+import { affinesOnCodes } from "./affine-codes";
 import { integerHardSigmoids } from "./hardsigmoid";
 import { bodyDynamicPass, quantizeGraphDynamic, type DynamicPass } from "./dynamic";
 import { annotateBody, bodyDynamicOps, GraphScope, hasSubgraphs } from "./subgraph";
@@ -200,6 +201,7 @@ export class QdqRewriter {
     this.floatNodesReadFloat();
     this.subgraphFeedsReadFloat();
     for (const r of integerHardSigmoids(g, opsetOf(this.model), (base) => this.name(base))) this.marks.nodes.set(r.node, r.tensors);
+    for (const r of affinesOnCodes(g, (base) => this.name(base))) this.marks.nodes.set(r.node, r.tensors);
     if (this.body) return this.finishBody();
     const shared = this.quantizeBodies();
     this.dropUnusedFloatInitializers();
