@@ -10,6 +10,7 @@ import type { Model } from "../onnx/model";
 import type { PreparedModel } from "../quant/index";
 import { convert, ConvertCache } from "../quant/index";
 import { MIN_INT8_WEIGHT_SHARE } from "../quant/options";
+import { withinBudget } from "../quant/protect";
 import { createMeasurer, type Measured } from "./search/measure";
 import { binarySearchSteps, ProgressClock } from "./search/progress";
 import { comparedTensors } from "./search/outputs";
@@ -245,23 +246,6 @@ function notMonotone(measured: readonly Measured[]): boolean {
     best = Math.max(best, m.metric);
   }
   return false;
-}
-
-/** The ranked nodes whose float weights fit `budget` parameters together, in order; the others are over budget. */
-function withinBudget(ranked: readonly string[], weights: ReadonlyMap<string, number>, budget: number): { float: string[]; overBudget: string[] } {
-  const float: string[] = [];
-  const overBudget: string[] = [];
-  let used = 0;
-  for (const node of ranked) {
-    const w = weights.get(node) ?? 0;
-    if (used + w > budget) {
-      overBudget.push(node);
-    } else {
-      used += w;
-      float.push(node);
-    }
-  }
-  return { float, overBudget };
 }
 
 /**

@@ -97,13 +97,9 @@ export async function chooseProtected(
   if (dominant.length === 0) return none(`protected layers: none (no weighted node alone within ${PROTECT_MARGIN_DB} dB of the whole model, ${on})`);
   // The worst first, within the weight budget.
   const totalWeights = candidates.reduce((a, c) => a + c.weights, 0);
-  const nodes: string[] = [];
-  let kept = 0;
-  for (const c of dominant) {
-    if (kept + c.weights > PROTECT_MAX_WEIGHT_SHARE * totalWeights) continue;
-    nodes.push(c.name);
-    kept += c.weights;
-  }
+  const weights = new Map(candidates.map((c) => [c.name, c.weights]));
+  const { float: nodes } = withinBudget(dominant.map((c) => c.name), weights, PROTECT_MAX_WEIGHT_SHARE * totalWeights);
+  const kept = nodes.reduce((a, n) => a + weights.get(n)!, 0);
   const list = (names: readonly string[]) => names.map((n) => `${n} ${fmt(toDb(alone.get(n)!))}`).join(", ");
   if (nodes.length === 0) return none(`protected layers: none (${list(dominant.map((c) => c.name))} dominate, ${on}, but exceed ${PROTECT_MAX_WEIGHT_SHARE * 100} % of the weights)`);
   const share = `${((100 * kept) / Math.max(totalWeights, 1)).toFixed(2)} % of the weights`;
@@ -113,4 +109,24 @@ export async function chooseProtected(
       `protected layers: ${nodes.length} node(s) kept float (${share}), each alone within ${PROTECT_MARGIN_DB} dB of the whole model's error: ` +
       `${list(nodes)} alone; ${on} (--no-protect to quantize them)`,
   };
+}
+
+/**
+ * The ranked nodes whose float weights fit `budget` parameters together, in order; one that does not fit is over
+ * budget and the next ones are still tried. Also the accuracy-target search's (engine/analysis/sensitivity).
+ */
+export function withinBudget(ranked: readonly string[], weights: ReadonlyMap<string, number>, budget: number): { float: string[]; overBudget: string[] } {
+  const float: string[] = [];
+  const overBudget: string[] = [];
+  let used = 0;
+  for (const node of ranked) {
+    const w = weights.get(node) ?? 0;
+    if (used + w > budget) {
+      overBudget.push(node);
+    } else {
+      used += w;
+      float.push(node);
+    }
+  }
+  return { float, overBudget };
 }

@@ -35,14 +35,15 @@ const MAX_CACHED_BYTES = 2 ** 30;
  * attributes reading the same values (a graph input, an initializer equal to the float one, an unchanged node's
  * output; conversion may rename an output it quantizes). The part's inputs are the unchanged tensors its nodes read;
  * its outputs `outputs`. `typeOf` gives the element type of an input the float model does not declare (by its float
- * name). Undefined when nothing changed, when an output is unchanged, or when a node holds a subgraph (its outer
- * reads are not plain inputs).
+ * name). Undefined, the model untouched, when nothing changed, when an output is unchanged, when a node holds a
+ * subgraph (its outer reads are not plain inputs), or when `canFeed` refuses one of the inputs (by its float name).
  */
 export function downstreamPart(
   model: Model,
   float: Model,
   outputs: readonly string[],
   typeOf: (floatName: string) => DataType | undefined = () => undefined,
+  canFeed: (floatName: string) => boolean = () => true,
 ): DownstreamPart | undefined {
   const graph = model.graph;
   if (graph.node.some((n) => subgraphs(n).length > 0)) return undefined;
@@ -87,6 +88,7 @@ export function downstreamPart(
     }
   }
   const floatNames = new Map(inputs.map((i) => [i, sameAs.get(i)!]));
+  if (![...floatNames.values()].every(canFeed)) return undefined; // before the model is cut: the caller runs it whole
   const declared = new Map<string, ValueInfoProto>();
   for (const v of [...float.graph.valueInfo, ...float.graph.input, ...float.graph.output]) declared.set(v.name, v);
   const typed = (t: string, floatName: string, fallback: DataType | undefined) => {
@@ -192,8 +194,8 @@ export async function downstreamRuns(
     tensors: [...needed].filter((t) => !graphInputs.has(t)).length,
     bytes: cached.reduce((a, b) => a + Object.entries(b).reduce((c, [t, v]) => c + (graphInputs.has(t) ? 0 : (v.data as Float32Array).byteLength), 0), 0),
     cut(model) {
-      const part = downstreamPart(model, prepared.model, outputs, (t) => (cached[0]![t] as OutputTensor | undefined)?.dtype);
-      if (!part || ![...part.floatNames.values()].every((t) => t in cached[0]!)) return undefined;
+      const part = downstreamPart(model, prepared.model, outputs, (t) => (cached[0]![t] as OutputTensor | undefined)?.dtype, (t) => t in cached[0]!);
+      if (!part) return undefined;
       return { model: part.model, data: cached.map((b) => Object.fromEntries([...part.floatNames].map(([name, t]) => [name, b[t]!]))) };
     },
   };

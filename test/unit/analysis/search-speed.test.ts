@@ -92,6 +92,14 @@ test("downstreamPart: a quantize-one model cut after its node's float inputs giv
   assert.deepEqual(all.inputs, ["x"], "everything quantized: the part is the whole model, fed the data");
   assert.equal(all.model.graph.node.length, (await convert(prepared)).model.graph.node.length);
   assert.equal(downstreamPart(prepared.model.clone(), prepared.model, ["y"]), undefined, "nothing changed: no part");
+
+  // An input the caller cannot feed (not among the cached activations): no part, and the model is left whole, for
+  // the caller to run as it is (it used to be cut first, then run whole with untyped inputs: onnxruntime refused it).
+  const refused = (await convertMixed(prepared, { keepFloat: others, int16: [] })).model;
+  const before = refused.toBytes();
+  assert.equal(downstreamPart(refused, prepared.model, ["y"], () => F, (t) => t !== "c3"), undefined);
+  assert.deepEqual(refused.toBytes(), before, "the refused model is untouched");
+  assert.equal((await modelOutputs(refused, data)).length, data.length);
 });
 
 test("the search ranks on 32 rows spread over its data and runs downstream parts, and finds what whole runs on all rows find", async () => {
