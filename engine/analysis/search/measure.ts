@@ -53,6 +53,8 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
   const floatMetric = floatOk ? percentCorrect(floatOk) : undefined;
   const weights = weightParams(prepared);
   const totalWeights = [...weights.values()].reduce((a, b) => a + b, 0) || 1;
+  // Protected layers stay float in every conversion (quant/index): their weights are not int8 either.
+  const alwaysFloat = prepared.config.protect ? (prepared.protected?.nodes ?? []) : [];
   const cache = new Map<string, Promise<Measured>>();
   const measured: Measured[] = [];
   const seconds = options.seconds ?? { convert: 0, run: 0 };
@@ -70,7 +72,7 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
     const ok = labels ? correctness(outs, labels) : target.kind === "agreement" ? argmaxAgreement(reference, outs, target.per ?? "sample") : undefined;
     const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : target.kind === "drop" ? floatMetric! - metric <= target.maxPp : metric >= target.minPct;
-    const floatWeights = keptFloat.reduce((a, n) => a + (weights.get(n) ?? 0), 0);
+    const floatWeights = [...new Set([...keptFloat, ...alwaysFloat])].reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
     const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, bytes: model.toBytes().byteLength };
     measured.push({ ...step, model, ok });

@@ -3,9 +3,13 @@
 // names them and the measurement. Models whose error is spread over their layers are left as they were.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import * as ort from "onnxruntime-node";
+import { searchMixedPrecision } from "../../../engine/analysis/sensitivity";
 import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
 import { makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
+import { calibrate, prepare } from "../../../engine/quant/index";
 import { resolveConfig } from "../../../engine/quant/types";
 import { PROTECT_MARGIN_DB, PROTECT_MAX_WEIGHT_SHARE } from "../../../engine/quant/protect";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
@@ -98,4 +102,16 @@ test("a dominant node over the weight budget stays quantized", async () => {
   assert.ok(PROTECT_MAX_WEIGHT_SHARE < 0.8);
   assert.deepEqual(quantizedNames(r), ["a", "b"]);
   assert.match(r.summary.protectedLayers!.why, /^protected layers: none \(a [\d.]+ dB dominate, on 1 calibration batch\(es\), whole model [\d.]+ dB, but exceed 10 % of the weights\)$/);
+});
+
+test("the accuracy-target search starts from the protected model and counts the protected weights as float", async () => {
+  const prepared = await prepare(Model.fromProto(chain(true)), {}, { optimize: false });
+  const batch = (seed: number) => ({ x: new ort.Tensor("float32", randomFloats(8 * 64, seed * 31), [8, 64]) });
+  await calibrate(prepared, [1, 2, 3, 4].map(batch));
+  assert.deepEqual(prepared.protected?.nodes, ["a"]);
+  const r = await searchMixedPrecision(prepared, [5, 6].map(batch), { kind: "sqnr", minDb: 0 }, { remedy: "float", minInt8WeightShare: 0 });
+  assert.ok(r.chosen.met);
+  assert.deepEqual(r.chosen.keptFloat, [], "met as it is: nothing more kept float");
+  const total = 64 + 64 * 16 + 16 * 1024; // the mask, a, b
+  assert.ok(Math.abs(r.chosen.int8WeightShare - (1 - (64 * 16) / total)) < 1e-9, `a's weights are not int8: ${r.chosen.int8WeightShare}`);
 });
