@@ -128,11 +128,21 @@ async function child(): Promise<void> {
     if (mode === "keep-all") throw new Error("--path quantize measures the calibration methods, not keep-all");
     const prepared = await prepare(model, { calibration: { method: mode } });
     tensors = [...prepared.observe];
+    // One calibrate() over every batch, as the CLI does: calibrate() ends with the measurements that choose what to
+    // keep float (protected layers, weightType auto), and calling it twice would hold the first call's while the
+    // second ran. The baseline is the RSS when the second batch is asked for (the session open, one batch seen).
     const batches = await batchesOf();
-    const first = batches.next();
-    await calibrate(prepared, first.done ? [] : [first.value]);
-    baseline = process.memoryUsage.rss();
-    if (samples > batch) await calibrate(prepared, { [Symbol.iterator]: () => batches });
+    let asked = 0;
+    const once: Iterable<Feeds> = {
+      [Symbol.iterator]: () => ({
+        next: () => {
+          if (++asked === 2) baseline = process.memoryUsage.rss();
+          return batches.next();
+        },
+      }),
+    };
+    await calibrate(prepared, once);
+    if (!baseline) baseline = process.memoryUsage.rss();
     await release(prepared);
   } else if (mode === "keep-all") {
     const { model: aug, outputs } = augmentModel(model, tensors, false);
