@@ -14,6 +14,7 @@ import { consumers, producers } from "../onnx/graph";
 import { makeNode } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { qRange, qtypeFromOnnx } from "./math";
+import { scalarOperand } from "./preprocess";
 
 type Inits = ReadonlyMap<string, TensorProto>;
 
@@ -27,28 +28,13 @@ const MAX_SCALE_CHANGE = 0.05;
 const isDefault = (n: NodeProto) => n.domain === "" || n.domain === "ai.onnx";
 const elements = (t: TensorProto) => t.dims.reduce((a, d) => a * Number(d), 1);
 
-/** A float initializer holding one finite value. */
-function scalarValue(inits: Inits, name: string | undefined): number | undefined {
-  const t = name ? inits.get(name) : undefined;
-  if (!t || t.dataType !== DataType.FLOAT || elements(t) !== 1) return undefined;
-  const v = tensorToFloat32(t)[0]!;
-  return Number.isFinite(v) ? v : undefined;
-}
-
 /** For Mul / Add with one scalar constant, or Div by one: the other input, and how the op maps it (o = a·i + b). */
 function affineStep(n: NodeProto, inits: Inits): { input: string; a: number; b: number } | undefined {
-  if (!isDefault(n) || n.input.length !== 2) return undefined;
-  if (n.opType === "Div") {
-    const v = scalarValue(inits, n.input[1]);
-    return v && !inits.has(n.input[0]!) ? { input: n.input[0]!, a: 1 / v, b: 0 } : undefined;
-  }
-  if (n.opType !== "Mul" && n.opType !== "Add") return undefined;
-  for (const k of [1, 0]) {
-    const v = scalarValue(inits, n.input[k]);
-    if (v === undefined || inits.has(n.input[1 - k]!)) continue;
-    return n.opType === "Mul" ? { input: n.input[1 - k]!, a: v, b: 0 } : { input: n.input[1 - k]!, a: 1, b: v };
-  }
-  return undefined;
+  if (n.opType !== "Mul" && n.opType !== "Div" && n.opType !== "Add") return undefined;
+  const operand = scalarOperand(n, inits, undefined);
+  if (!operand) return undefined;
+  const [input, v] = operand;
+  return n.opType === "Add" ? { input, a: 1, b: v } : { input, a: v, b: 0 };
 }
 
 /**
@@ -114,22 +100,15 @@ export function affinesOnCodes(g: GraphProto, name: (base: string) => string): {
     const [lo, hi] = qRange(type);
     if (!(s > 0) || (b !== 0 && steps === 0) || z + steps < lo || z + steps > hi) continue;
     const aligned = b === 0 ? s : b / steps;
-    const biases: TensorProto[] = [];
     if (aligned !== s) {
       if (Math.abs(aligned / s - 1) > MAX_SCALE_CHANGE || (readers.get(sName) ?? []).some((n) => n !== q && !dqs.includes(n))) continue;
       const convs = dqs.flatMap((d) => (outputs.has(d.output[0] ?? "") ? [undefined] : readers.get(d.output[0] ?? "") ?? []));
       const rescaled = convs.map((conv) => (conv?.opType === "Conv" && isDefault(conv) && dqs.some((d) => d.output[0] === conv.input[0]) ? biasForInputScale(conv, aligned / s, inits, producer, readers) : undefined));
       if (rescaled.some((r) => !r)) continue;
-      for (const r of rescaled) biases.push(...r!);
-    }
-    for (const nb of biases) {
-      g.initializer[g.initializer.indexOf(inits.get(nb.name)!)] = nb;
-      inits.set(nb.name, nb);
-    }
-    if (aligned !== s) {
-      const ns = makeTensor(sName, scale.dataType, scale.dims.map(Number), Float32Array.of(aligned));
-      g.initializer[g.initializer.indexOf(scale)] = ns;
-      inits.set(sName, ns);
+      for (const t of [...rescaled.flatMap((r) => r!), makeTensor(sName, scale.dataType, scale.dims.map(Number), Float32Array.of(aligned))]) {
+        g.initializer[g.initializer.indexOf(inits.get(t.name)!)] = t;
+        inits.set(t.name, t);
+      }
     }
     const base = dqs[0]!.output[0]!;
     const [s1, z1] = [name(`${base}_product_scale`), name(`${base}_product_zero_point`)];

@@ -85,7 +85,7 @@ function scalarOf(inits: ReadonlyMap<string, TensorProto>, name: string, dir: st
  * For a Mul or Add with one float scalar constant input: [the other input, the constant's value]; for a Div by a
  * nonzero scalar constant: [the dividend, the reciprocal] (a factor, as for Mul).
  */
-function scalarOperand(n: NodeProto, inits: ReadonlyMap<string, TensorProto>, dir: string | undefined): [string, number] | undefined {
+export function scalarOperand(n: NodeProto, inits: ReadonlyMap<string, TensorProto>, dir: string | undefined): [string, number] | undefined {
   if (n.input.length !== 2 || (n.domain !== "" && n.domain !== "ai.onnx")) return undefined;
   if (n.opType === "Div") {
     const v = scalarOf(inits, n.input[1]!, dir);
