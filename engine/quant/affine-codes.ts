@@ -13,6 +13,7 @@ import { DataType } from "../onnx/dtype";
 import { consumers, producers } from "../onnx/graph";
 import { makeNode } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
+import { dequantizersOf } from "./hardsigmoid";
 import { qRange, qtypeFromOnnx } from "./math";
 import { scalarOperand } from "./preprocess";
 
@@ -95,8 +96,8 @@ export function affinesOnCodes(g: GraphProto, name: (base: string) => string): {
     const z = tensorToFloat32(zero)[0]!;
     const steps = Math.round(b / s);
     const codes = q.output[0] ?? "";
-    const dqs = readers.get(codes) ?? [];
-    if (outputs.has(codes) || !dqs.length || dqs.some((d) => d.opType !== "DequantizeLinear" || d.input[1] !== sName || d.input[2] !== zName)) continue;
+    const dqs = dequantizersOf(q, readers, outputs);
+    if (!dqs) continue;
     const [lo, hi] = qRange(type);
     if (!(s > 0) || (b !== 0 && steps === 0) || z + steps < lo || z + steps > hi) continue;
     const aligned = b === 0 ? s : b / steps;

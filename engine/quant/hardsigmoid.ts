@@ -95,11 +95,21 @@ export function integerHardSigmoids(g: GraphProto, opset: number, name: (base: s
  * (elementwise: no bias quantized with this scale, no data-movement output sharing its parameters).
  */
 function onlyScaleOf(qx: NodeProto, dq: NodeProto, readers: ReadonlyMap<string, NodeProto[]>, outputs: ReadonlySet<string>): boolean {
-  const [codes, sName, zName] = dq.input;
-  if (!codes || !sName || qx.input[1] !== sName || qx.input[2] !== zName || outputs.has(codes)) return false;
-  const dqs = readers.get(codes) ?? [];
-  if (dqs.some((d) => d.opType !== "DequantizeLinear" || d.input[1] !== sName || d.input[2] !== zName)) return false;
-  if ((readers.get(sName) ?? []).some((n) => n !== qx && !dqs.includes(n))) return false;
+  const dqs = dequantizersOf(qx, readers, outputs);
+  const sName = qx.input[1] ?? "";
+  if (!dqs?.includes(dq) || (readers.get(sName) ?? []).some((n) => n !== qx && !dqs.includes(n))) return false;
   const users = dqs.flatMap((d) => (outputs.has(d.output[0] ?? "") ? [undefined] : readers.get(d.output[0] ?? "") ?? []));
   return users.every((u) => u?.opType === "HardSigmoid" || u?.opType === "Mul") && users.filter((u) => u?.opType === "HardSigmoid").length === 1;
+}
+
+/**
+ * The DequantizeLinears reading a QuantizeLinear's codes, each with the Q's own scale and zero point initializers;
+ * undefined when anything else reads the codes (or they are a graph output). Also affine-codes.ts's.
+ */
+export function dequantizersOf(q: NodeProto, readers: ReadonlyMap<string, NodeProto[]>, outputs: ReadonlySet<string>): NodeProto[] | undefined {
+  const [, sName, zName] = q.input;
+  const codes = q.output[0];
+  if (!codes || !sName || outputs.has(codes)) return undefined;
+  const dqs = readers.get(codes) ?? [];
+  return dqs.length && dqs.every((d) => d.opType === "DequantizeLinear" && d.input[1] === sName && d.input[2] === zName) ? dqs : undefined;
 }
