@@ -16,7 +16,7 @@ import { makeTensor } from "../onnx/tensor";
 import { knownTypes } from "./augment";
 import type { Range } from "./thresholds";
 import { quantGrid } from "./thresholds";
-import { createSession, type ExecutionProvider } from "../runtime/session";
+import { createSession, type ExecutionProvider, type SessionOptions } from "../runtime/session";
 import type { OutputTensor } from "../runtime/tensors";
 
 export interface SwitchModel {
@@ -114,6 +114,9 @@ export function worstNoiseRatio(ref: readonly Record<string, OutputTensor>[], go
   return worst;
 }
 
+/** A noise/signal energy ratio (worstNoiseRatio's) as the SQNR it means, for messages: "12.3 dB", "∞ dB" when exact. */
+export const noiseDb = (ratio: number): string => (ratio > 0 ? `${(-10 * Math.log10(ratio)).toFixed(1)} dB` : "∞ dB");
+
 /** A CTC path decoded: repeats collapsed, then the blank removed. */
 export function ctcCollapse(path: readonly number[], blank: number): number[] {
   return path.filter((v, i) => i === 0 || v !== path[i - 1]).filter((v) => v !== blank);
@@ -160,8 +163,8 @@ export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: 
 
 /** The outputs of `model` on each of `rows` (one session, freed after): a reference or a candidate to compare with
  *  worstNoiseRatio. */
-export async function outputsOn(model: Model, rows: readonly Feeds[], ep?: ExecutionProvider): Promise<Record<string, OutputTensor>[]> {
-  const s = await createSession(model, { ep });
+export async function outputsOn(model: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<Record<string, OutputTensor>[]> {
+  const s = await createSession(model, options);
   try {
     const out = [];
     for (const r of rows) out.push(await s.run(r));
@@ -216,13 +219,12 @@ export async function chooseWideActivations(
     const on = new Float32Array(n).fill(1);
     let [wide, best, bestWide] = [0, before, 0];
     const steps: string[] = [];
-    const db = (x: number) => (x > 0 ? `${(-10 * Math.log10(x)).toFixed(1)} dB` : "∞ dB");
     for (const g of groups) {
       if (wide + (g.to - g.from) > maxTensors || best * (options.targetGain ?? 20) <= before) break;
       on.fill(0, g.from, g.to);
       wide += g.to - g.from;
       const err = await noiseOf(on);
-      steps.push(`${wide} ${db(err)}`);
+      steps.push(`${wide} ${noiseDb(err)}`);
       if (err < best) [best, bestWide] = [err, wide];
     }
     // The groups of the best step, in order.
@@ -233,7 +235,7 @@ export async function chooseWideActivations(
       chosen.push(...sw.tensors.slice(g.from, g.to));
       counted += g.to - g.from;
     }
-    const measured = `output SQNR with every activation at ${options.bits} bits ${db(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
+    const measured = `output SQNR with every activation at ${options.bits} bits ${noiseDb(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
     if (!(best * (options.minGain ?? 2) <= before)) return { tensors: [], before, after: before, runs, why: `not worth 16 bits: ${measured}` };
     return { tensors: chosen, before, after: best, runs, why: `${chosen.length} of ${n} activations at 16 bits: ${measured}` };
   } finally {

@@ -11,9 +11,7 @@
 // the corpus: 18 dB) gets its worst layers float, the rest int8.
 import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
-import { sqnr } from "../quant/math";
-import { createSession } from "../runtime/session";
-import type { OutputTensor } from "../runtime/tensors";
+import { outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
 
 /** What the protection aims for; see LowBitOptions.protect. */
 export interface ProtectOptions {
@@ -72,12 +70,13 @@ export async function protectLowBit(
 ): Promise<{ model: Model; output: OutputReport }> {
   const batches = await take(data, options.maxBatches ?? 8);
   if (batches.length === 0) throw new Error(`${float.path ?? "the model"}: the calibration data is empty: give at least one batch to measure the low-bit outputs on`);
-  const reference = pooledFloatOutputs(await run(float, batches, options));
+  const session = options.threads ? { threads: options.threads } : {};
+  const reference = await outputsOn(float, batches, session);
   let measured = 0;
   const score = async (m: Model) => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("low-bit protection cancelled");
     measured++;
-    return worstSqnr(reference, await run(m, batches, options));
+    return -10 * Math.log10(worstNoiseRatio(reference, await outputsOn(m, batches, session)));
   };
   const full = build({ int8: [], float: [] });
   const allLowBitDb = await score(full.model);
@@ -150,44 +149,6 @@ export async function take(data: CalibrationData, max: number): Promise<Feeds[]>
   for await (const feeds of data) {
     out.push(feeds);
     if (out.length >= max) break;
-  }
-  return out;
-}
-
-async function run(model: Model, batches: readonly Feeds[], options: ProtectRunOptions): Promise<Record<string, OutputTensor>[]> {
-  const session = await createSession(model, options.threads ? { threads: options.threads } : {});
-  try {
-    const out: Record<string, OutputTensor>[] = [];
-    for (const feeds of batches) out.push(await session.run(feeds));
-    return out;
-  } finally {
-    await session.dispose();
-  }
-}
-
-/** Each float output's values over all batches, in one array (the reference is pooled once, not per model). */
-function pooledFloatOutputs(outs: readonly Record<string, OutputTensor>[]): Map<string, Float32Array> {
-  const pooled = new Map<string, Float32Array>();
-  for (const name of Object.keys(outs[0] ?? {})) {
-    if (outs[0]![name]!.data instanceof Float32Array) pooled.set(name, concat(outs.map((o) => o[name]!.data as Float32Array)));
-  }
-  return pooled;
-}
-
-/** The lowest SQNR over the float outputs, each output's batches pooled; Infinity when every output is exact. */
-function worstSqnr(reference: ReadonlyMap<string, Float32Array>, candidate: readonly Record<string, OutputTensor>[]): number {
-  let worst = Infinity;
-  for (const [name, ref] of reference) worst = Math.min(worst, sqnr(ref, concat(candidate.map((o) => o[name]!.data as Float32Array))));
-  return worst;
-}
-
-function concat(parts: readonly Float32Array[]): Float32Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
   }
   return out;
 }

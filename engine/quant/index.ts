@@ -7,7 +7,7 @@ import { Model } from "../onnx/model";
 import { valueInfoTensor } from "../onnx/proto";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
-import { ctcAgreement, outputsOn } from "../calibrate/activation-precision";
+import { ctcAgreement, noiseDb, outputsOn } from "../calibrate/activation-precision";
 import { commonRows, copyRows, sliceRows, stackRows } from "../calibrate/rows";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
@@ -275,9 +275,9 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const ctc = prepared.config.calibration.yardstick === "ctc";
   let counted = 0;
   try {
-    const ref = await outputsOn(prepared.model, rows, prepared.ep);
+    const ref = await outputsOn(prepared.model, rows, { ep: prepared.ep });
     for (const [name, ranges] of assignments) {
-      const got = await outputsOn((await convert({ ...prepared, ranges })).model, rows, prepared.ep);
+      const got = await outputsOn((await convert({ ...prepared, ranges })).model, rows, { ep: prepared.ep });
       errors.set(name, worstNoiseRatio(ref, got));
       if (!ctc) continue;
       const a = ctcAgreement(ref, got);
@@ -294,8 +294,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     counted > 0 && decoded.get(name)! !== decoded.get(than)! ? decoded.get(name)! > decoded.get(than)! : errors.get(name)! < errors.get(than)! * (1 - OUTPUT_TIE);
   let best = "mse";
   for (const name of errors.keys()) if (better(name, best)) best = name;
-  const db = (err: number) => (err > 0 ? `${(-10 * Math.log10(err)).toFixed(1)} dB` : "∞ dB");
-  const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `${decoded.get(n)}/${counted} rows decoded alike, ` : ""}${db(e)}`).join(", ");
+  const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `${decoded.get(n)}/${counted} rows decoded alike, ` : ""}${noiseDb(e)}`).join(", ");
   const atOutputs = `${counted > 0 ? "CTC-decoded rows, then " : ""}worst-output SQNR on ${rows.length} held-out and calibration row(s): ${list}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();

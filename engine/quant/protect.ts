@@ -9,7 +9,7 @@
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { noiseDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
 
 /**
  * Calibration rows the measurement runs on (the first ones kept). On 4, ppocr-v3-rec-en's second Conv measured
@@ -56,7 +56,6 @@ export interface ProtectChoice {
 }
 
 const toDb = (noise: number) => (noise > 0 ? -10 * Math.log10(noise) : Infinity);
-const fmt = (d: number) => (Number.isFinite(d) ? `${d.toFixed(1)} dB` : "∞ dB");
 
 /** The weighted nodes of a conversion's quantized list, with their weight element counts. */
 export function protectCandidates(quantized: readonly { name: string; opType: string; tensors: readonly { name: string }[] }[], weightSizes: ReadonlyMap<string, number>): ProtectCandidate[] {
@@ -82,16 +81,16 @@ export async function chooseProtected(
 ): Promise<ProtectChoice> {
   const none = (why: string): ProtectChoice => ({ nodes: [], why });
   if (rows.length === 0 || candidates.length === 0) return none("protected layers: nothing to measure");
-  const ref = await outputsOn(float, rows, ep);
-  const whole = worstNoiseRatio(ref, await outputsOn(await quantized(), rows, ep));
+  const ref = await outputsOn(float, rows, { ep });
+  const whole = worstNoiseRatio(ref, await outputsOn(await quantized(), rows, { ep }));
   const batches = `on ${rows.length} calibration batch(es)`;
-  if (!(toDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${fmt(toDb(whole))} ${batches}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
-  if (!(toDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${fmt(toDb(whole))} ${batches}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
+  if (!(toDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
+  if (!(toDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
   const capped = candidates.length > PROTECT_MAX_NODES ? ` (the first ${PROTECT_MAX_NODES} of ${candidates.length} weighted nodes)` : "";
-  const on = `${batches}${capped}, whole model ${fmt(toDb(whole))}`;
+  const on = `${batches}${capped}, whole model ${noiseDb(whole)}`;
   const alone = new Map<string, number>();
   const measured = candidates.slice(0, PROTECT_MAX_NODES);
-  for (const c of measured) alone.set(c.name, worstNoiseRatio(ref, await outputsOn(await quantized([c.name]), rows, ep)));
+  for (const c of measured) alone.set(c.name, worstNoiseRatio(ref, await outputsOn(await quantized([c.name]), rows, { ep })));
   const bar = whole * 10 ** (-PROTECT_MARGIN_DB / 10);
   const dominant = measured.filter((c) => alone.get(c.name)! >= bar).sort((a, b) => alone.get(b.name)! - alone.get(a.name)!);
   if (dominant.length === 0) return none(`protected layers: none (no weighted node alone within ${PROTECT_MARGIN_DB} dB of the whole model, ${on})`);
@@ -100,7 +99,7 @@ export async function chooseProtected(
   const weights = new Map(candidates.map((c) => [c.name, c.weights]));
   const { float: nodes } = withinBudget(dominant.map((c) => c.name), weights, PROTECT_MAX_WEIGHT_SHARE * totalWeights);
   const kept = nodes.reduce((a, n) => a + weights.get(n)!, 0);
-  const list = (names: readonly string[]) => names.map((n) => `${n} ${fmt(toDb(alone.get(n)!))}`).join(", ");
+  const list = (names: readonly string[]) => names.map((n) => `${n} ${noiseDb(alone.get(n)!)}`).join(", ");
   if (nodes.length === 0) return none(`protected layers: none (${list(dominant.map((c) => c.name))} dominate, ${on}, but exceed ${PROTECT_MAX_WEIGHT_SHARE * 100} % of the weights)`);
   const share = `${((100 * kept) / Math.max(totalWeights, 1)).toFixed(2)} % of the weights`;
   return {

@@ -143,9 +143,9 @@ export async function chooseWeightFormat(
   quantized: (format: WeightFormat, byTensor?: WeightFormats) => Promise<Model>,
   ep?: ExecutionProvider,
 ): Promise<WeightChoice> {
-  const ref = await outputsOn(float, rows, ep);
-  const u8 = await outputsOn(await quantized(U8U8), rows, ep);
-  const s7 = await outputsOn(await quantized(U8S7), rows, ep);
+  const ref = await outputsOn(float, rows, { ep });
+  const u8 = await outputsOn(await quantized(U8U8), rows, { ep });
+  const s7 = await outputsOn(await quantized(U8S7), rows, { ep });
   const whole = rowDifference(ref, u8, s7);
   const { mean, lower, rows: n } = whole;
   const noise = { u8u8: worstNoiseRatio(ref, u8), u8s7: worstNoiseRatio(ref, s7) };
@@ -196,7 +196,7 @@ async function heaviestInU8S7(
     const set = [...kept, ...convs.slice(done, upTo)];
     done = upTo;
     const byTensor: WeightFormats = new Map(set.map((c) => [c.weight, U8S7]));
-    const d = rowDifference(ref, u8, await outputsOn(await quantized(U8U8, byTensor), rows, ep), PARTIAL_TIE_DB);
+    const d = rowDifference(ref, u8, await outputsOn(await quantized(U8U8, byTensor), rows, { ep }), PARTIAL_TIE_DB);
     if (!d.pass) break;
     kept = set;
     best = { byTensor, share: set.reduce((a, c) => a + c.macs, 0) / total, convs: convs.length, difference: d };
