@@ -9,7 +9,7 @@ import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
 import { Model } from "../../../engine/onnx/model";
 import { quantizeDynamicModel } from "../../../engine/quant/index";
 import { resolveConfig } from "../../../engine/quant/types";
-import { PARTIAL_TIE_DB, WEIGHT_TIE_DB, convWork } from "../../../engine/quant/weight-format";
+import { MEAN_DECIDES_AT_OR_BELOW_DB, PARTIAL_TIE_DB, WEIGHT_TIE_DB, convWork, wholeModelU8S7 } from "../../../engine/quant/weight-format";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
@@ -122,4 +122,18 @@ test("where the whole model loses with U8S7, auto writes U8S7 on the heaviest Co
   assert.equal(w.type, "uint8");
   assert.match(w.why!, /^weightType auto chose uint8 \(U8U8\) with int8 of 7 bits \(U8S7\) on 1 of 2 Conv\(s\) \(98\.6 % of their multiply-adds\): .*lower bound −[\d.]+ dB \(U8S7 is taken above −0.5 dB\); on those Convs alone U8S7 − U8U8 per row: mean [+−][\d.]+ dB, lower bound [+−][\d.]+ dB \(taken above −0.15 dB\)$/);
   assert.equal(PARTIAL_TIE_DB, 0.15);
+});
+
+test("at or below 0 dB the per-row bound cannot decide the format: the mean does, against the same tie", () => {
+  const db = (x: number) => 10 ** (-x / 10);
+  // mlsd-320-large's figures on three calibration sets (docs/int8-speed.md): U8S7 each time.
+  assert.equal(wholeModelU8S7(db(-0.49), { mean: 1.06, lower: -0.38, rows: 16 }), "bound");
+  assert.equal(wholeModelU8S7(db(-1.41), { mean: 0.45, lower: -1.23, rows: 16 }), "mean");
+  assert.equal(wholeModelU8S7(db(-1.1), { mean: 0.38, lower: -2.21, rows: 16 }), "mean");
+  // mlsd-320-tiny: the mean loses more than the tie.
+  assert.equal(wholeModelU8S7(db(-2.36), { mean: -0.88, lower: -2.86, rows: 16 }), undefined);
+  // Above the floor the bound alone decides, as before.
+  assert.equal(wholeModelU8S7(db(MEAN_DECIDES_AT_OR_BELOW_DB + 0.1), { mean: 0.45, lower: -1.23, rows: 16 }), undefined);
+  assert.equal(wholeModelU8S7(db(-1.41), { mean: 0.45, lower: -1.23, rows: 1 }), undefined, "one row bounds nothing");
+  assert.equal(MEAN_DECIDES_AT_OR_BELOW_DB, 0);
 });
