@@ -69,11 +69,12 @@ function planFeeds(model: Model, sym: (name: string | null) => number, limits?: 
     if (!t) throw new OnnxError(`input "${v.name}" is not a tensor; shapes cannot be sampled`);
     if (!t.shape) throw new OnnxError(`input "${v.name}" has no shape; shapes cannot be sampled without one`);
     const dims = t.shape.map((d) => {
-      if (typeof d === "number") return d;
+      if (typeof d === "number" && d >= 0) return d;
+      if (typeof d === "number") d = null; // exporters write -1 for "any" (paddle2onnx's batch), as onnxruntime reads it
       if (d !== null && !plan.symbols.includes(d)) plan.symbols.push(d);
       return sym(d);
     });
-    elementCount(dims, `input "${v.name}"`); // a negative or fractional dim is refused by name
+    elementCount(dims, `input "${v.name}"`); // too many elements is refused by name
     plan.inputs.push({ name: v.name, dtype: t.elemType, dims });
   }
   checkFeedBytes(plan.inputs.map((p) => ({ ...p, bytesPerElement: sampleBytes(p.dtype) })), "zero-filled inputs to run the model on", limits);

@@ -68,3 +68,12 @@ test("quantizeDynamic runs the model it made before writing it", async () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("an input declared with dimension -1 (paddle2onnx's batch) is run at 1, as onnxruntime reads it", async () => {
+  // PaddleOCR's text-orientation classifier declares x[-1, 3, 48, 192]: the check used to stop at "invalid dimension -1".
+  const m = () =>
+    Model.fromProto(
+      makeModel([makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })], [valueInfo("x", F, [-1, 8])], [valueInfo("y", F, [-1, 4])], [makeTensor("W", F, [8, 4], randomFloats(32, 1))], 17),
+    );
+  assert.equal(await verifyRunnable(m(), m(), "/out/model.int8.onnx"), undefined, "run, no note");
+});
