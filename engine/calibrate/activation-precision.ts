@@ -84,6 +84,9 @@ export interface WideActivationOptions {
   targetGain?: number;
   /** Widen only when that cuts the measured output error by at least this factor (default 2: 3 dB). */
   minGain?: number;
+  /** Measure further only when the outputs with every activation at 8 bits read above the first and below the
+   *  second SQNR (dB); otherwise nothing is widened, after two runs. */
+  onlyBetweenDb?: readonly [number, number];
 }
 
 export interface WideActivations {
@@ -206,6 +209,11 @@ export async function chooseWideActivations(
     const ref = await run(new Float32Array(n));
     const noiseOf = async (on: Float32Array) => worstNoiseRatio(ref, await run(on));
     const before = await noiseOf(new Float32Array(n).fill(1));
+    const beforeDb = before > 0 ? -10 * Math.log10(before) : Infinity;
+    const [lo, hi] = options.onlyBetweenDb ?? [-Infinity, Infinity];
+    if (!(beforeDb > lo && beforeDb < hi)) {
+      return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
+    }
     const size = Math.max(1, Math.ceil(n / (options.groups ?? 32)));
     const groups: { from: number; to: number; noise: number }[] = [];
     for (let from = 0; from < n; from += size) {

@@ -19,7 +19,7 @@ import { qBits } from "./math";
 import { nestedWeightedNodes } from "./scope";
 import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
-import { resolveConfig, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
+import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 
@@ -108,7 +108,8 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   });
   const before = prepared.calibrator.batches;
   const rows: Feeds[] = [];
-  const keep = Math.max(c.wideActivations > 0 ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0);
+  const wide = c.wideActivations > 0 || (prepared.config.wideAuto && qBits(prepared.config.activationType) === 8);
+  const keep = Math.max(wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0);
   const batch = fixedBatch(prepared.model);
   await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, keep, batch) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
@@ -117,13 +118,14 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   prepared.histograms = prepared.calibrator.histograms();
   prepared.choices = prepared.calibrator.choices();
   if (c.method === "auto") await chooseAtOutputs(prepared);
-  if (c.wideActivations > 0) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch));
+  if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch));
   if (prepared.config.protect) await chooseProtection(prepared, batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch));
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows);
 }
 
 /** calibration.wideActivations measures the outputs on this many of the first calibration rows (one run per group). */
 const WIDE_ROWS = 4;
+
 /**
  * weightType "auto" measures on this many (three runs in all). On the corpus 4 rows misjudged two of 13 models by
  * more than 1 dB against 32 held-out samples (blazeface-front: +0.8 dB for U8S7 on 4 rows, −1.4 dB held out).
@@ -183,10 +185,18 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void>
   if (rows.length === 0 && prepared.wide) return; // more data, none kept: the earlier choice stands
   const finite = new Map([...prepared.ranges].filter(([, r]) => !r.nonFinite && Number.isFinite(r.min) && Number.isFinite(r.max)));
   try {
-    const w = await chooseWideActivations(prepared.model, finite, rows, { bits: 8, symmetric: config.activationSymmetric, ep: prepared.ep, maxShare: config.calibration.wideActivations });
-    prepared.wide = { tensors: w.tensors, why: w.why };
+    const auto = !(config.calibration.wideActivations > 0);
+    const w = await chooseWideActivations(prepared.model, finite, rows, {
+      bits: 8,
+      symmetric: config.activationSymmetric,
+      ep: prepared.ep,
+      maxShare: auto ? WIDE_AUTO_SHARE : config.calibration.wideActivations,
+      onlyBetweenDb: auto ? [WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB] : undefined,
+    });
+    // Unasked, a model that needs nothing says nothing.
+    prepared.wide = auto && w.tensors.length === 0 ? undefined : { tensors: w.tensors, why: auto ? `automatic (8-bit outputs below ${WIDE_AUTO_BELOW_DB} dB; --wide-activations 0 to keep 8 bits): ${w.why}` : w.why };
   } catch (e) {
-    prepared.wide = { tensors: [], why: "not measured" };
+    prepared.wide = undefined;
     prepared.warnings.push(`calibration.wideActivations could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every activation stays at ${config.activationType}`);
   }
 }

@@ -7,7 +7,7 @@ import path from "node:path";
 import { CALIBRATION_METHODS } from "../calibrate/types";
 import type { ExecutionProvider } from "../runtime/session";
 import type { QType } from "./math";
-import { defaultWeightType, resolveConfig, TARGET_CPUS, WEIGHT_TYPES, type NodeSelector, type QConfig, type ResolvedQConfig, type TargetCpu } from "./types";
+import { defaultWeightType, resolveConfig, TARGET_CPUS, WEIGHT_TYPES, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type NodeSelector, type QConfig, type ResolvedQConfig, type TargetCpu } from "./types";
 
 export const QUANTIZE_MODES = ["static", "dynamic", "int4", "fp4"] as const;
 export type QuantizeMode = (typeof QUANTIZE_MODES)[number];
@@ -144,8 +144,8 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
   { key: "calibration.yardstick", flag: "--yardstick", arg: "Y", kind: "enum", values: ["sqnr", "ctc"], default: () => engine().calibration.yardstick, modes: ["static"], section: "quantize",
     help: "what --method auto compares at the outputs: sqnr, or ctc for CTC recognisers ([batch, time, classes], blank 0): rows decoded as FP32 decodes them, on up to 64 calibration rows (docs/calibration.md)" },
   { key: "calibration.wideActivations", flag: "--wide-activations", arg: "SHARE", kind: "number", accepts: { test: (x) => x >= 0 && x <= 1, says: "a share from 0 to 1" },
-    default: () => engine().calibration.wideActivations, modes: ["static"], section: "quantize",
-    help: "give at most this share of the activations 16 bits: those whose 8-bit grid costs the outputs most, measured on the first calibration rows (0.2: PP-OCR recognisers 82 → 92 % agreement at 2.9 → 2.0× FP32 speed; docs/activation-precision.md)" },
+    default: () => `unset: up to ${WIDE_AUTO_SHARE}, only where the outputs with 8-bit activations read between ${WIDE_AUTO_ABOVE_DB} and ${WIDE_AUTO_BELOW_DB} dB`, modes: ["static"], section: "quantize",
+    help: "give at most this share of the activations 16 bits: those whose 8-bit grid costs the outputs most, measured on the first calibration rows (0.2: PP-OCR recognisers 82 → 92 % agreement at 2.9 → 2.0× FP32 speed; 0: never, not even automatically; docs/activation-precision.md)" },
   { key: "perChannel", flag: "--per-tensor", kind: "boolean", sets: false, default: () => (engine().perChannel ? "per-channel for Conv/MatMul/Gemm" : "per-tensor"), modes: INT8, section: "quantize",
     help: "per-tensor weights" },
   { key: "format", flag: "--format", arg: "F", kind: "enum", values: ["qdq", "qoperator"], default: () => engine().format, modes: INT8, section: "quantize",

@@ -272,9 +272,11 @@ export class QdqRewriter {
   /** ai.onnx Q/DQ where the opset allows this config; onnxruntime's com.microsoft Q/DQ (fused alike) otherwise. */
   private chooseDomain(): void {
     const opset = opsetOf(this.model);
-    const sixteen = [this.config.activationType, ...Object.values(this.config.overrides).map((o) => o.type)].some(
-      (t) => t !== undefined && qBits(t) === 16,
-    );
+    // A 16-bit override counts only on a tensor this graph quantizes: one read only by float nodes (a protected
+    // layer's input) gets no Q/DQ, and must not move the file's Q/DQ to com.microsoft.
+    const sixteen =
+      qBits(this.config.activationType) === 16 ||
+      Object.entries(this.config.overrides).some(([name, o]) => o.type !== undefined && qBits(o.type) === 16 && this.marks.activations.has(name));
     const perChannel = this.config.perChannel && [...this.marks.weights.values()].some((m) => m.axis !== undefined);
     const ok = opset >= 21 || (opset >= 13 && !sixteen) || (opset >= 10 && !sixteen && !perChannel && this.marks.biases.length === 0);
     if (ok) return;

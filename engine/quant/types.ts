@@ -42,7 +42,8 @@ export interface CalibrationConfig {
   averagingConstant?: number;
   /**
    * Give at most this share (0–1) of the activations 16 bits: the ones whose 8-bit grid costs the outputs most,
-   * measured on the first calibration rows (engine/calibrate/activation-precision). Default 0: none. 16-bit
+   * measured on the first calibration rows (engine/calibrate/activation-precision). Default: none, unless the outputs
+   * with every activation at 8 bits read below 6 dB (ResolvedQConfig.wideAuto); 0 turns that off too. 16-bit
    * Conv/MatMul inputs run on float kernels, and below opset 21 the Q/DQ are onnxruntime's com.microsoft ones.
    */
   wideActivations?: number;
@@ -124,6 +125,18 @@ export interface QConfig {
   protect?: boolean;
 }
 
+/**
+ * With calibration.wideActivations unset, up to this share of the activations is widened, and only where the outputs
+ * with every activation at 8 bits (weights float, WIDE_ROWS rows) read between these SQNRs (dB). The held-out PP-OCRv3
+ * Chinese recogniser read 4.5 dB there and decoded 15.6 % of 512 lines as FP32 does under the 8-bit default, 96.1 %
+ * with this share widened; every corpus model reads 8.6 dB or more (blazeface-back; the recognisers 10.5–14.6,
+ * detectors 12.9–13.3), but oww-melspectrogram at 5.4 and the M-LSD models below 0 dB, where SQNR cannot judge a
+ * tensor either (docs/activation-precision.md). Read by calibrate() (engine/quant/index).
+ */
+export const WIDE_AUTO_SHARE = 0.2;
+export const WIDE_AUTO_ABOVE_DB = 0;
+export const WIDE_AUTO_BELOW_DB = 6;
+
 export interface ResolvedQConfig {
   format: QuantFormat;
   targetCpu: TargetCpu;
@@ -136,6 +149,12 @@ export interface ResolvedQConfig {
    * reduceRange above (uint8, full range) hold.
    */
   measureWeights: boolean;
+  /**
+   * calibration.wideActivations left unset: calibrate() measures the outputs with every activation at 8 bits and,
+   * only where they read between WIDE_AUTO_ABOVE_DB and WIDE_AUTO_BELOW_DB, widens up to
+   * WIDE_AUTO_SHARE of them as wideActivations would.
+   */
+  wideAuto: boolean;
   perChannel: boolean;
   activationSymmetric: boolean;
   weightSymmetric: boolean;
@@ -179,6 +198,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     activationType: c.activationType ?? "uint8",
     weightType: c.weightType === undefined || c.weightType === "auto" ? defaultWeightType(targetCpu) : c.weightType,
     measureWeights: auto && measuresWeights(targetCpu),
+    wideAuto: c.calibration?.wideActivations === undefined,
     perChannel: c.perChannel ?? true,
     activationSymmetric: c.activationSymmetric ?? false,
     weightSymmetric: c.weightSymmetric ?? true,
