@@ -1,7 +1,9 @@
 // The quantization API a notebook cell and the CLI use (PyTorch's shape: prepare → calibrate → convert):
 //   const prepared = await prepare(model, config); await calibrate(prepared, data); const int8 = await convert(prepared);
 // or one-shot quantizeStatic / quantizeDynamic from file to file.
+import type { GraphProto } from "onnx-buf";
 import type { CalibrationData, Feeds } from "../data/feeds";
+import { DataType } from "../onnx/dtype";
 import { consumers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { valueInfoTensor } from "../onnx/proto";
@@ -121,6 +123,12 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch));
   if (prepared.config.protect) await chooseProtection(prepared, batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch));
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows);
+}
+
+/** The activations a 16-bit DequantizeLinear reads back (its output keeps the float tensor's name). */
+function sixteenBitActivations(g: GraphProto): Set<string> {
+  const wide = new Set(g.initializer.filter((t) => t.dataType === DataType.UINT16 || t.dataType === DataType.INT16).map((t) => t.name));
+  return new Set(g.node.filter((n) => n.opType === "DequantizeLinear" && wide.has(n.input[2] ?? "")).map((n) => n.output[0]!));
 }
 
 /** calibration.wideActivations measures the outputs on this many of the first calibration rows (one run per group). */
@@ -356,7 +364,18 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
   }
   summary.opset.before = prepared.originalOpset;
   if (prepared.weights) summary.weights = { ...summary.weights!, why: prepared.weights.why };
-  if (prepared.wide) summary.wideActivations = { tensors: [...prepared.wide.tensors], why: prepared.wide.why };
+  if (prepared.wide) {
+    // Only what reached the file: a chosen tensor read only by float nodes (a protected layer's input) gets no Q/DQ.
+    const written = sixteenBitActivations(copy.proto.graph!);
+    // A Relu/Clip the rewrite folds into the Q after it hands its output's name to the tensor it read.
+    const readers = consumers(prepared.model.graph);
+    const reached = (t: string) => written.has(t) || (readers.get(t) ?? []).some((n) => (n.opType === "Relu" || n.opType === "Clip") && written.has(n.output[0]!));
+    const tensors = prepared.wide.tensors.filter(reached);
+    const lost = prepared.wide.tensors.length - tensors.length;
+    if (tensors.length || prepared.config.calibration.wideActivations > 0) {
+      summary.wideActivations = { tensors, why: prepared.wide.why + (lost ? ` (${lost} of them read only by float nodes, so left without Q/DQ)` : "") };
+    }
+  }
   if (prepared.protected) {
     const kept = new Set(prepared.protected.nodes);
     for (const f of summary.float) if (kept.has(f.name)) f.reason = "protected: quantized alone it makes a quarter or more of the model's output error (--no-protect to quantize it)";
