@@ -133,7 +133,6 @@ function sixteenBitActivations(g: GraphProto): Set<string> {
 
 /** calibration.wideActivations measures the outputs on this many of the first calibration rows (one run per group). */
 const WIDE_ROWS = 4;
-
 /**
  * weightType "auto" measures on this many (three runs in all). On the corpus 4 rows misjudged two of 13 models by
  * more than 1 dB against 32 held-out samples (blazeface-front: +0.8 dB for U8S7 on 4 rows, −1.4 dB held out).
@@ -193,7 +192,7 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void>
   if (rows.length === 0 && prepared.wide) return; // more data, none kept: the earlier choice stands
   const finite = new Map([...prepared.ranges].filter(([, r]) => !r.nonFinite && Number.isFinite(r.min) && Number.isFinite(r.max)));
   try {
-    const auto = !(config.calibration.wideActivations > 0);
+    const auto = config.wideAuto;
     const w = await chooseWideActivations(prepared.model, finite, rows, {
       bits: 8,
       symmetric: config.activationSymmetric,
@@ -372,7 +371,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     const reached = (t: string) => written.has(t) || (readers.get(t) ?? []).some((n) => (n.opType === "Relu" || n.opType === "Clip") && written.has(n.output[0]!));
     const tensors = prepared.wide.tensors.filter(reached);
     const lost = prepared.wide.tensors.length - tensors.length;
-    if (tensors.length || prepared.config.calibration.wideActivations > 0) {
+    if (tensors.length || !prepared.config.wideAuto) {
       summary.wideActivations = { tensors, why: prepared.wide.why + (lost ? ` (${lost} of them read only by float nodes, so left without Q/DQ)` : "") };
     }
   }
