@@ -117,8 +117,11 @@ export function worstNoiseRatio(ref: readonly Record<string, OutputTensor>[], go
   return worst;
 }
 
-/** A noise/signal energy ratio (worstNoiseRatio's) as the SQNR it means, for messages: "12.3 dB", "∞ dB" when exact. */
-export const noiseDb = (ratio: number): string => (ratio > 0 ? `${(-10 * Math.log10(ratio)).toFixed(1)} dB` : "∞ dB");
+/** A noise/signal energy ratio (worstNoiseRatio's) as the SQNR it means, in dB; Infinity when exact. */
+export const noiseToDb = (ratio: number): number => (ratio > 0 ? -10 * Math.log10(ratio) : Infinity);
+
+/** The same for messages: "12.3 dB", "∞ dB" when exact. */
+export const noiseDb = (ratio: number): string => (ratio > 0 ? `${noiseToDb(ratio).toFixed(1)} dB` : "∞ dB");
 
 /** A CTC path decoded: repeats collapsed, then the blank removed. */
 export function ctcCollapse(path: readonly number[], blank: number): number[] {
@@ -209,9 +212,8 @@ export async function chooseWideActivations(
     const ref = await run(new Float32Array(n));
     const noiseOf = async (on: Float32Array) => worstNoiseRatio(ref, await run(on));
     const before = await noiseOf(new Float32Array(n).fill(1));
-    const beforeDb = before > 0 ? -10 * Math.log10(before) : Infinity;
     const [lo, hi] = options.onlyBetweenDb ?? [-Infinity, Infinity];
-    if (!(beforeDb > lo && beforeDb < hi)) {
+    if (!(noiseToDb(before) > lo && noiseToDb(before) < hi)) {
       return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
     }
     const size = Math.max(1, Math.ceil(n / (options.groups ?? 32)));

@@ -4,7 +4,7 @@
 
 import type { GraphProto, ModelProto } from "onnx-buf";
 import { DataType, dtypeName, type NumericArrayType } from "../onnx/dtype";
-import { valueInfoTensor, type Dim } from "../onnx/proto";
+import { negativeDimsUnknown, valueInfoTensor, type Dim } from "../onnx/proto";
 // Type names only: engine/runtime/tensors imports onnxruntime-node for types, erased at build time.
 import { dtypeFromOrt, feedArray, ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
 
@@ -62,7 +62,7 @@ export function inputSpecsOf(inputs: readonly ReportedInput[]): InputSpec[] {
         `input "${i.name}" is ${i.type ?? "not a tensor"}, which cannot be fed from JavaScript: data files and generated data give float, integer or bool tensors`,
       );
     }
-    const shape = i.shape?.length ? i.shape.map((d) => (typeof d === "number" && d < 0 ? null : d)) : undefined;
+    const shape = i.shape?.length ? negativeDimsUnknown(i.shape) : undefined;
     return { name: i.name, elemType, shape };
   });
 }

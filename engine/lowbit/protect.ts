@@ -11,7 +11,7 @@
 // the corpus: 18 dB) gets its worst layers float, the rest int8.
 import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
-import { outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
 
 /** What the protection aims for; see LowBitOptions.protect. */
 export interface ProtectOptions {
@@ -76,7 +76,7 @@ export async function protectLowBit(
   const score = async (m: Model) => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("low-bit protection cancelled");
     measured++;
-    return -10 * Math.log10(worstNoiseRatio(reference, await outputsOn(m, batches, session)));
+    return noiseToDb(worstNoiseRatio(reference, await outputsOn(m, batches, session)));
   };
   const full = build({ int8: [], float: [] });
   const allLowBitDb = await score(full.model);

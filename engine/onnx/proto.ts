@@ -94,6 +94,10 @@ export function makeValueInfo(name: string, elemType: DataType, shape?: readonly
   });
 }
 
+/** A declared shape with its negative dimensions (exporters write -1 for "any", paddle2onnx's batch) as unknown, as
+ *  onnxruntime reads them. */
+export const negativeDimsUnknown = (shape: readonly Dim[]): Dim[] => shape.map((d) => (typeof d === "number" && d < 0 ? null : d));
+
 /** Element type and shape of a tensor value info, or undefined for non-tensor values. */
 export function valueInfoTensor(v: ValueInfoProto): { elemType: DataType; shape: Dim[] | undefined } | undefined {
   if (v.type?.value.case !== "tensorType") return undefined;

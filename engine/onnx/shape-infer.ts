@@ -7,7 +7,7 @@
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from "onnx-buf";
 import { DataType } from "./dtype";
 import { constantNodeTensor } from "./graph";
-import { attrInt, attrInts, attrString, getAttribute, valueInfoTensor, type Dim } from "./proto";
+import { attrInt, attrInts, attrString, getAttribute, negativeDimsUnknown, valueInfoTensor, type Dim } from "./proto";
 import { readTensor } from "./tensor";
 
 /** A tensor's element type and shape as inferred; `shape` undefined: rank unknown. */
@@ -81,7 +81,7 @@ export function inferShapes(graph: GraphProto, opset: number, outer: ReadonlyMap
 /** A value_info's type; a negative dimension (exporters write -1 for "any") is unknown. */
 function declaredType(v: ValueInfoProto): InferredTensor | undefined {
   const t = valueInfoTensor(v);
-  return t && { elemType: t.elemType, shape: t.shape?.map((d) => (num(d) && d < 0 ? null : d)) };
+  return t && { elemType: t.elemType, shape: t.shape && negativeDimsUnknown(t.shape) };
 }
 
 /** A declared value_info fills in what inference left unknown (a declared dimension never overrides a number). */

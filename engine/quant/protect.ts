@@ -9,7 +9,7 @@
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { noiseDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { noiseDb, noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
 
 /**
  * Calibration rows the measurement runs on (the first ones kept). On 4, ppocr-v3-rec-en's second Conv measured
@@ -55,7 +55,6 @@ export interface ProtectChoice {
   why: string;
 }
 
-const toDb = (noise: number) => (noise > 0 ? -10 * Math.log10(noise) : Infinity);
 
 /** The weighted nodes of a conversion's quantized list, with their weight element counts. */
 export function protectCandidates(quantized: readonly { name: string; opType: string; tensors: readonly { name: string }[] }[], weightSizes: ReadonlyMap<string, number>): ProtectCandidate[] {
@@ -84,8 +83,8 @@ export async function chooseProtected(
   const ref = await outputsOn(float, rows, { ep });
   const whole = worstNoiseRatio(ref, await outputsOn(await quantized(), rows, { ep }));
   const batches = `on ${rows.length} calibration batch(es)`;
-  if (!(toDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
-  if (!(toDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
+  if (!(noiseToDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
+  if (!(noiseToDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
   const capped = candidates.length > PROTECT_MAX_NODES ? ` (the first ${PROTECT_MAX_NODES} of ${candidates.length} weighted nodes)` : "";
   const on = `${batches}${capped}, whole model ${noiseDb(whole)}`;
   const alone = new Map<string, number>();

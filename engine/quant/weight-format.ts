@@ -13,7 +13,7 @@ import type { Model } from "../onnx/model";
 import { makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { inferShapes, modelOpset } from "../onnx/shape-infer";
 import type { ExecutionProvider } from "../runtime/session";
-import { outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
 import type { OutputTensor } from "../runtime/tensors";
 import { commonRows } from "../calibrate/rows";
 import { PROTECT_ABOVE_DB } from "./protect";
@@ -55,8 +55,7 @@ export const MEAN_DECIDES_AT_OR_BELOW_DB = PROTECT_ABOVE_DB;
 export function wholeModelU8S7(u8u8Noise: number, d: { mean: number; lower: number; rows: number }): "bound" | "mean" | undefined {
   if (d.rows < 2) return undefined;
   if (d.lower >= -WEIGHT_TIE_DB) return "bound";
-  const u8Db = u8u8Noise > 0 ? -10 * Math.log10(u8u8Noise) : Infinity;
-  return u8Db <= MEAN_DECIDES_AT_OR_BELOW_DB && d.mean >= -WEIGHT_TIE_DB ? "mean" : undefined;
+  return noiseToDb(u8u8Noise) <= MEAN_DECIDES_AT_OR_BELOW_DB && d.mean >= -WEIGHT_TIE_DB ? "mean" : undefined;
 }
 
 /** Rows whose worst-output noise is below this (100 dB) count as exact: no difference to measure there. */

@@ -7,7 +7,7 @@ import { ValueInfoProtoSchema } from "onnx-buf";
 import { DataType, dtypeName, elementCount } from "../onnx/dtype";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
-import { valueInfoTensor, type Dim } from "../onnx/proto";
+import { negativeDimsUnknown, valueInfoTensor, type Dim } from "../onnx/proto";
 import type { TensorData } from "../onnx/tensor";
 // The one module of engine/data that lower layers use: it has no imports, so the layering holds.
 import { checkFeedBytes, type Limits } from "../onnx/limits";
@@ -68,9 +68,8 @@ function planFeeds(model: Model, sym: (name: string | null) => number, limits?: 
     const t = valueInfoTensor(v);
     if (!t) throw new OnnxError(`input "${v.name}" is not a tensor; shapes cannot be sampled`);
     if (!t.shape) throw new OnnxError(`input "${v.name}" has no shape; shapes cannot be sampled without one`);
-    const dims = t.shape.map((d) => {
-      if (typeof d === "number" && d >= 0) return d;
-      if (typeof d === "number") d = null; // exporters write -1 for "any" (paddle2onnx's batch), as onnxruntime reads it
+    const dims = negativeDimsUnknown(t.shape).map((d) => {
+      if (typeof d === "number") return d;
       if (d !== null && !plan.symbols.includes(d)) plan.symbols.push(d);
       return sym(d);
     });
