@@ -11,9 +11,9 @@ import { locateTensors } from "./augment";
 import { definedInBody, exposeBodyTensors } from "../quant/subgraph-observe";
 import { CALIBRATION_METHODS, type CalibrationOptions, type CollectOptions, type TensorHistogram, type TensorRange } from "./types";
 import { batchStats, type BatchStats } from "./minmax";
-import { buildProbe, choose, type AutoCandidate, type AutoChoice } from "./auto";
+import { buildProbe, choose, type AutoCandidate, type AutoChoice, type Probe } from "./auto";
 import { AutoRangeObserver, createObserver, widenedWhenSymmetric, type RangeObserver } from "./observers";
-import { RunPlanner } from "./planner";
+import { MAX_RUN_BYTES, RunPlanner } from "./planner";
 import { commonRows, copyRows, sliceRows, splitRows, stackable, stackRows } from "./rows";
 import type { Range } from "./thresholds";
 import { SessionPool, type Run } from "./sessions";
@@ -30,6 +30,13 @@ const IN_SAMPLE_ROWS = 4;
  *  with calibration rows (options.outputRows overrides it): choosing one of six assignments overfits little, and 2
  *  held-out rows (16 samples) were too few to rank them (measured on the corpus, docs/calibration.md). */
 const OUTPUT_ROWS = 16;
+
+/**
+ * auto's probe keeps every tensor it measures alive until its end (its nodes follow the whole graph), so it runs in
+ * parts whose tensors take at most this many run caps (options.maxRunBytes) per run: on mlsd-320-large (a fixed batch
+ * of one 320×320 image, 129 tensors) the probe in one part took peak RSS from 839 MiB (mse) to 1.3 GiB.
+ */
+const PROBE_CAPS = 4;
 
 /** The sum of an int64 vector of element counts (a reduce-only session's sizes output). */
 function elementsOf(data: unknown): number {
@@ -78,6 +85,8 @@ export class Calibrator {
   /** auto: calibration rows kept to top the held-out rows up to OUTPUT_ROWS for the choice at the outputs. */
   private readonly topUp: Feeds[] = [];
   private topUpRows = 0;
+  /** Elements of each tensor fetched whole, per row (from the last batch that fetched it). */
+  private readonly rowElements = new Map<string, number>();
   /** Batches (runs of the model) observed so far. */
   batches = 0;
 
@@ -274,24 +283,12 @@ export class Calibrator {
     const samples = this.heldOut.length ? this.heldOut : this.firstRows ? [this.firstRows] : [];
     if (candidates.size === 0 || samples.length === 0) return;
     const inSample = this.heldOut.length === 0;
-    const probe = buildProbe(this.observedModel, candidates, { bits: this.options.bits ?? 8, symmetric: this.options.symmetric ?? false });
-    let totals: Float64Array | undefined;
+    const chosen = new Map<string, AutoChoice>();
     try {
-      const session = await this.pool.session(probe.model);
-      try {
-        for (const feeds of samples) {
-          const rows = commonRows(feeds) ?? 1;
-          for (let start = 0; start < rows; ) {
-            const n = this.planner.splittable ? this.planner.partRows(rows - start) : rows;
-            const input = n === rows ? feeds : sliceRows(feeds, start, n);
-            const v = (await session.run(input, [probe.output]))[probe.output]!.data as Float32Array;
-            totals ??= new Float64Array(v.length);
-            for (let i = 0; i < v.length; i++) totals[i] += v[i]!;
-            start += n;
-          }
-        }
-      } finally {
-        await session.dispose();
+      for (const part of this.probeParts([...candidates.keys()])) {
+        const probe = buildProbe(this.observedModel, new Map(part.map((t) => [t, candidates.get(t)!])), { bits: this.options.bits ?? 8, symmetric: this.options.symmetric ?? false });
+        const totals = await this.runProbe(probe, samples);
+        for (const [t, c] of choose(probe, totals)) chosen.set(t, c);
       }
     } catch (e) {
       this.warn(`calibration method auto could not measure its candidates (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): mse ranges are used`);
@@ -299,9 +296,51 @@ export class Calibrator {
     }
     const rows = samples.reduce((a, f) => a + (commonRows(f) ?? 1), 0);
     const where = inSample ? `${rows} calibration sample(s) (too few to hold any out)` : `${rows} held-out sample(s)`;
-    for (const [t, c] of choose(probe, totals!)) {
+    for (const [t, c] of chosen) {
       (this.observers.get(t) as AutoRangeObserver).choose({ ...c, why: `${c.why}; on ${where}` }, candidates.get(t)!.get(c.method)!);
     }
+  }
+
+  /**
+   * `tensors` (in order) in parts whose whole tensors take at most PROBE_CAPS run caps per row (at least one tensor
+   * each): one part, the probe as before, wherever a row of every tensor fits.
+   */
+  private probeParts(tensors: readonly string[]): string[][] {
+    const budget = PROBE_CAPS * (this.options.maxRunBytes ?? MAX_RUN_BYTES);
+    const parts: string[][] = [];
+    let bytes = 0;
+    for (const t of tensors) {
+      const b = 4 * (this.rowElements.get(t) ?? 0);
+      if (parts.length === 0 || bytes + b > budget) {
+        parts.push([]);
+        bytes = 0;
+      }
+      parts[parts.length - 1]!.push(t);
+      bytes += b;
+    }
+    return parts;
+  }
+
+  /** The probe's output vector summed over every sample's runs (split into rows as calibration runs are). */
+  private async runProbe(probe: Probe, samples: readonly Feeds[]): Promise<Float64Array> {
+    let totals: Float64Array | undefined;
+    const session = await this.pool.session(probe.model);
+    try {
+      for (const feeds of samples) {
+        const rows = commonRows(feeds) ?? 1;
+        for (let start = 0; start < rows; ) {
+          const n = this.planner.splittable ? this.planner.partRows(rows - start) : rows;
+          const input = n === rows ? feeds : sliceRows(feeds, start, n);
+          const v = (await session.run(input, [probe.output]))[probe.output]!.data as Float32Array;
+          totals ??= new Float64Array(v.length);
+          for (let i = 0; i < v.length; i++) totals[i] += v[i]!;
+          start += n;
+        }
+      }
+    } finally {
+      await session.dispose();
+    }
+    return totals ?? new Float64Array(0);
   }
 
   /**
@@ -474,6 +513,7 @@ export class Calibrator {
           continue;
         }
         elements += values.length;
+        this.rowElements.set(o.tensor, values.length / (commonRows(input) ?? 1));
         // A finite sum means no NaN/Inf, so the graph's min/max are the batch's exact statistics; otherwise (or
         // on a float32 sum overflow) count in JS.
         const stats = finite && values.length > 0

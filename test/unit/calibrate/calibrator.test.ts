@@ -335,3 +335,33 @@ test("auto: a tensor read by Sigmoid gets a tighter range than mse (its clipped 
   // e (a graph output, read by no op) is measured on itself.
   assert.equal(auto.choices.get("e")!.measuredAt, "itself");
 });
+
+test("auto: a probe whose tensors exceed the run cap runs in parts and chooses as one probe does", async () => {
+  // The probe keeps every tensor it measures until its end, so on a large model (mlsd-320-large: 1.3 GiB) it runs in
+  // parts of at most 4 run caps of tensors per row. Here a row of x or e is 16 bytes: a 4-byte cap gives one part each.
+  const model = Model.fromProto(makeModel(makeGraph("sig", [makeNode("Sigmoid", ["x"], ["e"], { name: "sigmoid" })],
+    [makeValueInfo("x", DataType.FLOAT, ["n", 4])], [makeValueInfo("e", DataType.FLOAT, ["n", 4])]), { opsets: { "": 13 } }));
+  let s = 11;
+  const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  const value = () => (rand() < 0.01 ? 1 + rand() * 39 : rand() * 2 - 1);
+  const feeds: Feeds[] = Array.from({ length: 16 }, () => ({ x: { data: Float32Array.from({ length: 8 * 4 }, value), dims: [8, 4] } }));
+  const chosen = async (maxRunBytes: number) => {
+    const cal = new Calibrator(model, ["x", "e"], { method: "auto", maxRunBytes });
+    let probes = 0;
+    const run = cal["runProbe"].bind(cal);
+    cal["runProbe"] = async (...a: Parameters<typeof run>) => (probes++, run(...a));
+    try {
+      await cal.collect(feeds);
+      const ranges = cal.ranges();
+      return { probes, ranges, choices: [...cal.choices()].map(([t, c]) => [t, c.method, c.errors]) };
+    } finally {
+      await cal.dispose();
+    }
+  };
+  const one = await chosen(Infinity);
+  const parts = await chosen(4);
+  assert.equal(one.probes, 1);
+  assert.equal(parts.probes, 2);
+  assert.deepEqual(parts.choices, one.choices);
+  assert.deepEqual(parts.ranges, one.ranges);
+});
