@@ -304,16 +304,25 @@ test("minmax (reduced in the graph) runs large batches in parts too; min/max and
   assert.deepEqual(parts.ranges, whole.ranges);
 });
 
+/** x [n,4] -> Sigmoid -> e. */
+const sigmoidModel = () =>
+  Model.fromProto(makeModel(makeGraph("sig", [makeNode("Sigmoid", ["x"], ["e"], { name: "sigmoid" })],
+    [makeValueInfo("x", DataType.FLOAT, ["n", 4])], [makeValueInfo("e", DataType.FLOAT, ["n", 4])]), { opsets: { "": 13 } }));
+
+/** `count` batches of `rows` x 4 values, uniform in [-1, 1] but for a share `tail` spread over [1, 40] (seeded). */
+function tailedBatches(seed: number, count: number, rows: number, tail: number): Feeds[] {
+  let s = seed;
+  const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  const value = () => (rand() < tail ? 1 + rand() * 39 : rand() * 2 - 1);
+  return Array.from({ length: count }, () => ({ x: { data: Float32Array.from({ length: rows * 4 }, value), dims: [rows, 4] } }));
+}
+
 test("auto: a tensor read by Sigmoid gets a tighter range than mse (its clipped tail saturates anyway)", async () => {
   // x [n,4] -> Sigmoid -> e. 99.8 % of x in [-1, 1], 0.2 % spread over [1, 40]. mse keeps nearly the whole tail (it
   // counts x's own error), which costs resolution in [-1, 1]; past about 6 Sigmoid is flat, so clipping there costs
   // nothing where x is used: the error at the consumer, which auto measures, prefers a tighter range.
-  const model = Model.fromProto(makeModel(makeGraph("sig", [makeNode("Sigmoid", ["x"], ["e"], { name: "sigmoid" })],
-    [makeValueInfo("x", DataType.FLOAT, ["n", 4])], [makeValueInfo("e", DataType.FLOAT, ["n", 4])]), { opsets: { "": 13 } }));
-  let s = 7;
-  const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
-  const value = () => (rand() < 0.002 ? 1 + rand() * 39 : rand() * 2 - 1);
-  const feeds: Feeds[] = Array.from({ length: 64 }, () => ({ x: { data: Float32Array.from({ length: 64 * 4 }, value), dims: [64, 4] } }));
+  const model = sigmoidModel();
+  const feeds = tailedBatches(7, 64, 64, 0.002);
   const calibrated = async (method: CalibrationMethod) => {
     const cal = new Calibrator(model, ["x", "e"], { method });
     try {
@@ -339,12 +348,8 @@ test("auto: a tensor read by Sigmoid gets a tighter range than mse (its clipped 
 test("auto: a probe whose tensors exceed the run cap runs in parts and chooses as one probe does", async () => {
   // The probe keeps every tensor it measures until its end, so on a large model (mlsd-320-large: 1.3 GiB) it runs in
   // parts of at most 4 run caps of tensors per row. Here a row of x or e is 16 bytes: a 4-byte cap gives one part each.
-  const model = Model.fromProto(makeModel(makeGraph("sig", [makeNode("Sigmoid", ["x"], ["e"], { name: "sigmoid" })],
-    [makeValueInfo("x", DataType.FLOAT, ["n", 4])], [makeValueInfo("e", DataType.FLOAT, ["n", 4])]), { opsets: { "": 13 } }));
-  let s = 11;
-  const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
-  const value = () => (rand() < 0.01 ? 1 + rand() * 39 : rand() * 2 - 1);
-  const feeds: Feeds[] = Array.from({ length: 16 }, () => ({ x: { data: Float32Array.from({ length: 8 * 4 }, value), dims: [8, 4] } }));
+  const model = sigmoidModel();
+  const feeds = tailedBatches(11, 16, 8, 0.01);
   const chosen = async (maxRunBytes: number) => {
     const cal = new Calibrator(model, ["x", "e"], { method: "auto", maxRunBytes });
     let probes = 0;
