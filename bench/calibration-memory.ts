@@ -27,6 +27,7 @@ import { Calibrator, type CalibrationMethod, type Feeds } from "../engine/calibr
 import { augmentModel } from "../engine/calibrate/augment";
 import { readNpz } from "../engine/data/readers";
 import { randomData } from "../engine/data/random";
+import { inputSpecs } from "../engine/data/feeds";
 import { DataType } from "../engine/onnx/dtype";
 import { Model } from "../engine/onnx/model";
 import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../engine/onnx/proto";
@@ -116,10 +117,13 @@ async function child(): Promise<void> {
   const modelPath = arg("model", "");
   const mode = arg("mode", "minmax") as Mode;
   const samples = Number(arg("samples", "64"));
-  const batch = Number(arg("batch", "16"));
+  const asked = Number(arg("batch", "16"));
   const corpus = arg("corpus", "");
   const where = arg("path", "activations") as Path;
   const model = await Model.load(modelPath);
+  // A model exported with a fixed batch (tf2onnx: M-LSD, BlazeFace) takes batches of that size, as the CLI reads them.
+  const first = inputSpecs(model)[0]?.shape?.[0];
+  const batch = typeof first === "number" && first > 0 ? first : asked;
   let tensors = activationTensors(model);
   const t0 = performance.now();
   let baseline = 0;
