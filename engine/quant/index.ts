@@ -125,6 +125,13 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows);
 }
 
+/**
+ * onnxruntime's CPU provider has no 16-bit QLinear kernels: a node reading or writing a 16-bit activation runs in float
+ * between conversions. On PP-OCRv3's Chinese recogniser (36 activations widened, the stem) the file ran at 0.84× FP32
+ * where all-8-bit ran 1.84× (and lost the lines): docs/activation-precision.md.
+ */
+const WIDE_SPEED_NOTE = "; onnxruntime has no 16-bit kernels on CPU, so the nodes around them run in float and the file may be slower than FP32 (time it: ptq bench)";
+
 /** The activations a 16-bit DequantizeLinear reads back (its output keeps the float tensor's name). */
 function sixteenBitActivations(g: GraphProto): Set<string> {
   const wide = new Set(g.initializer.filter((t) => t.dataType === DataType.UINT16 || t.dataType === DataType.INT16).map((t) => t.name));
@@ -372,7 +379,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     const tensors = prepared.wide.tensors.filter(reached);
     const lost = prepared.wide.tensors.length - tensors.length;
     if (tensors.length || !prepared.config.wideAuto) {
-      summary.wideActivations = { tensors, why: prepared.wide.why + (lost ? ` (${lost} of them read only by float nodes, so left without Q/DQ)` : "") };
+      summary.wideActivations = { tensors, why: prepared.wide.why + (lost ? ` (${lost} of them read only by float nodes, so left without Q/DQ)` : "") + (tensors.length ? WIDE_SPEED_NOTE : "") };
     }
   }
   if (prepared.protected) {

@@ -102,6 +102,7 @@ test("unset, wideActivations widens where the outputs with 8-bit activations rea
   const wide = auto.summary.wideActivations;
   assert.ok(wide && wide.tensors.includes("u"), JSON.stringify(wide));
   assert.match(wide!.why, new RegExp(`^automatic \\(8-bit outputs below ${WIDE_AUTO_BELOW_DB} dB; --wide-activations 0 to keep 8 bits\\): \\d+ of \\d+ activations at 16 bits: output SQNR with every activation at 8 bits [\\d.]+ dB`));
+  assert.match(wide!.why, /no 16-bit kernels on CPU.*ptq bench/);
   const off = await quantizeTiny(stretched(200), { x: [16, 16] }, { calibration: { wideActivations: 0 } });
   assert.equal(off.summary.wideActivations, undefined);
   assert.ok(auto.sqnr > off.sqnr + 10, `widened ${auto.sqnr.toFixed(1)} dB against 8-bit ${off.sqnr.toFixed(1)} dB`);
