@@ -33,7 +33,7 @@ const OUTPUT_ROWS = 16;
 
 /**
  * auto's probe keeps every tensor it measures alive until its end (its nodes follow the whole graph), so it runs in
- * parts whose tensors take at most this many run caps (options.maxRunBytes) per run: on mlsd-320-large (a fixed batch
+ * parts whose tensors take at most this many run caps (options.maxRunBytes) per row: on mlsd-320-large (a fixed batch
  * of one 320×320 image, 129 tensors) the probe in one part took peak RSS from 839 MiB (mse) to 1.3 GiB.
  */
 const PROBE_CAPS = 4;
@@ -85,7 +85,7 @@ export class Calibrator {
   /** auto: calibration rows kept to top the held-out rows up to OUTPUT_ROWS for the choice at the outputs. */
   private readonly topUp: Feeds[] = [];
   private topUpRows = 0;
-  /** Elements of each tensor fetched whole, per row (from the last batch that fetched it). */
+  /** auto: elements of each tensor fetched whole, per row (from the last batch that fetched it). */
   private readonly rowElements = new Map<string, number>();
   /** Batches (runs of the model) observed so far. */
   batches = 0;
@@ -490,6 +490,8 @@ export class Calibrator {
     const statsVector = run.stats ? (result[run.stats]!.data as Float32Array) : undefined;
     const needRaw: string[] = [];
     let elements = run.sizes ? elementsOf(result[run.sizes]!.data) : 0;
+    // auto's probe runs in parts by what each tensor costs per row (probeParts).
+    const perRow = this.options.method === "auto" ? (commonRows(input) ?? 1) : undefined;
     const scalar = (name: string) => (result[name]!.data as Float32Array)[0]!;
     const feed = (t: string, s: BatchStats) => (merged ? merge(merged, t, s) : this.observers.get(t)!.observeStats(s));
     for (const o of run.outputs) {
@@ -513,7 +515,7 @@ export class Calibrator {
           continue;
         }
         elements += values.length;
-        this.rowElements.set(o.tensor, values.length / (commonRows(input) ?? 1));
+        if (perRow) this.rowElements.set(o.tensor, values.length / perRow);
         // A finite sum means no NaN/Inf, so the graph's min/max are the batch's exact statistics; otherwise (or
         // on a float32 sum overflow) count in JS.
         const stats = finite && values.length > 0
