@@ -47,6 +47,9 @@ export function nodeInputs(node: NodeProto): string[] {
   return names;
 }
 
+/** Ops that only move or reshape data: what one reads reaches what it writes value for value. */
+export const SHAPE_ONLY_OPS: ReadonlySet<string> = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"]);
+
 export function producers(graph: GraphProto): Map<string, NodeProto> {
   const m = new Map<string, NodeProto>();
   for (const n of graph.node) for (const o of n.output) if (o) m.set(o, n);

@@ -3,6 +3,7 @@
 // its output (no QLinearConv without it), data-movement ops share their input's parameters (so ORT can drop their
 // Q/DQ pair), Softmax's output uses the fixed range [0, 1]. A quantizer returns a reason when it declines.
 import type { NodeProto } from "onnx-buf";
+import { SHAPE_ONLY_OPS } from "../onnx/graph";
 import { attrFloat, attrInt } from "../onnx/proto";
 import type { QuantizerContext } from "./annotate";
 
@@ -83,11 +84,28 @@ export const dataMovement: OpQuantizer = (node, ctx) => {
   return undefined;
 };
 
-/** Softmax: output in [0, 1] by definition; a final Softmax producing a graph output stays float by default. */
+/**
+ * Whether `name` is a graph output, or reaches one only through ops that move data (each the one reader of the
+ * last): a Softmax before opset 13 upgraded at an unknown rank reads and writes through Flatten and Reshape.
+ */
+function onlyReachesOutput(ctx: QuantizerContext, name: string): boolean {
+  for (let depth = 0; depth < 16; depth++) {
+    if (ctx.isGraphOutput(name)) return true;
+    const readers = ctx.consumersOf(name);
+    if (readers.length !== 1 || !SHAPE_ONLY_OPS.has(readers[0]!.opType) || readers[0]!.input[0] !== name) return false;
+    name = readers[0]!.output[0] ?? "";
+  }
+  return false;
+}
+
+/**
+ * Softmax: output in [0, 1] by definition; a final Softmax (its output a graph output, directly or through data
+ * movement) stays float by default.
+ */
 export const softmax: OpQuantizer = (node, ctx) => {
   const [x = ""] = node.input;
   const out = node.output[0] ?? "";
-  if (ctx.config.keepOutputSoftmaxFloat && ctx.isGraphOutput(out)) return "final Softmax kept in float (keepOutputSoftmaxFloat)";
+  if (ctx.config.keepOutputSoftmaxFloat && onlyReachesOutput(ctx, out)) return "final Softmax kept in float (keepOutputSoftmaxFloat)";
   if (!allFloat(ctx, [x, out])) return "input is not float32";
   ctx.activation(x);
   ctx.activation(out, { fixedRange: { min: 0, max: 1 } });

@@ -3,7 +3,7 @@
 // top-1 against labels).
 import type { Feeds } from "../../data/feeds";
 import { DataType } from "../../onnx/dtype";
-import { producers } from "../../onnx/graph";
+import { producers, SHAPE_ONLY_OPS } from "../../onnx/graph";
 import type { Model } from "../../onnx/model";
 import { makeValueInfo } from "../../onnx/proto";
 import { createSession, type ExecutionProvider } from "../../runtime/session";
@@ -59,8 +59,6 @@ function withOutputs(model: Model, tensors: readonly string[]): Model {
  */
 export type Yardstick = "auto" | "outputs" | "logits";
 
-const SHAPE_ONLY = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"]);
-
 /** The tensors `yardstick` compares in `model` (the float model: names are kept by conversion), in output order. */
 export function comparedTensors(model: Model, yardstick: Yardstick = "auto"): string[] {
   const outputs = model.graph.output.map((o) => o.name);
@@ -72,7 +70,7 @@ export function comparedTensors(model: Model, yardstick: Yardstick = "auto"): st
       const p = made.get(t);
       if (!p) break;
       if (p.opType === "Softmax" || p.opType === "LogSoftmax") return p.input[0]!;
-      if (!SHAPE_ONLY.has(p.opType)) break;
+      if (!SHAPE_ONLY_OPS.has(p.opType)) break;
       t = p.input[0]!;
     }
     return o;

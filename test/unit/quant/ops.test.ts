@@ -125,6 +125,29 @@ test("a non-final Softmax uses the fixed range [0, 1]; a final Softmax stays flo
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
 
+test("a final Softmax written as Flatten → Softmax → Reshape (an opset-11 Softmax upgraded at unknown rank) stays float, and so does the output", async () => {
+  // PP-OCRv4's recogniser: MatMul → Add → Softmax(axis 2) → output, upgraded to these four nodes; its probabilities
+  // were quantized to steps of 1/255 twice (the Softmax's Q and the Reshape's).
+  const nodes = [
+    makeNode("MatMul", ["x", "M"], ["m"], { name: "mm" }),
+    makeNode("Shape", ["m"], ["shape"], { name: "sm_shape_op" }),
+    makeNode("Flatten", ["m"], ["flat"], { name: "sm_flatten", attributes: [attr.int("axis", 2)] }),
+    makeNode("Softmax", ["flat"], ["soft"], { name: "sm", attributes: [attr.int("axis", -1)] }),
+    makeNode("Reshape", ["soft", "shape"], ["y"], { name: "sm_reshape" }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [1, 6, 8])], [valueInfo("y", F, [1, 6, 8])], [w("M", [8, 8], 1, 2)]);
+  const r = await quantizeTiny(m, { x: [1, 6, 8] });
+  const float = r.summary.float.map((f) => f.name);
+  assert.ok(float.includes("sm"), JSON.stringify(r.summary.float));
+  const quantizedInputs = r.qdq.graph.node.filter((n) => n.opType === "QuantizeLinear").map((n) => n.input[0]);
+  for (const t of ["flat", "soft", "y"]) assert.ok(!quantizedInputs.some((q) => q?.startsWith(t)), `${t} quantized: ${quantizedInputs.join(", ")}`);
+  assert.equal(r.fused.QLinearSoftmax, undefined, JSON.stringify(r.fused));
+  // Without the rule both Softmax tensors get a Q, as a Softmax inside the graph does.
+  const mid = await quantizeTiny(m, { x: [1, 6, 8] }, { keepOutputSoftmaxFloat: false });
+  assert.ok(!mid.summary.float.some((f) => f.name === "sm"), JSON.stringify(mid.summary.float));
+  assert.ok(r.sqnr > mid.sqnr, `float Softmax ${r.sqnr} dB, quantized ${mid.sqnr} dB`);
+});
+
 test("HardSwish, ReduceMean, LayerNormalization (no int8 kernel in onnxruntime) stay float by default; opTypes forces them", async () => {
   const nodes = [
     makeNode("Conv", ["x", "W", "B"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
