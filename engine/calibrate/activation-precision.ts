@@ -148,23 +148,71 @@ function classPaths(t: OutputTensor): number[][] {
   return paths;
 }
 
+/** log p per class of one time step: the scores as they are where they are a distribution, else their log-softmax. */
+function logProbs(d: Float32Array, o: number, c: number): Float64Array {
+  const out = new Float64Array(c);
+  let [sum, inUnit, max] = [0, true, -Infinity];
+  for (let k = 0; k < c; k++) {
+    const v = d[o + k]!;
+    sum += v;
+    inUnit &&= v >= 0 && v <= 1;
+    max = Math.max(max, v);
+  }
+  if (inUnit && Math.abs(sum - 1) < 1e-3) {
+    for (let k = 0; k < c; k++) out[k] = Math.log(Math.max(d[o + k]!, 1e-12));
+    return out;
+  }
+  let z = 0;
+  for (let k = 0; k < c; k++) z += Math.exp(d[o + k]! - max);
+  const log = max + Math.log(z);
+  for (let k = 0; k < c; k++) out[k] = d[o + k]! - log;
+  return out;
+}
+
+const logAdd = (a: number, b: number): number => (a === -Infinity ? b : b === -Infinity ? a : Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b))));
+
 /**
- * CTC yardstick: of the rows of every [batch, time, classes] float output, how many `got` decodes (argmax per time
- * step, repeats collapsed, `blank` removed) to the same sequence as `ref`. Outputs of another rank are not counted.
+ * CTC loss: −log of the probability that `steps` (log p per time step) emit `labels` over all alignments (blanks
+ * between and around the labels, repeats merged), by the forward recursion.
  */
-export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[], blank = 0): { same: number; rows: number } {
-  let [same, rows] = [0, 0];
+export function ctcNll(steps: readonly Float64Array[], labels: readonly number[], blank: number): number {
+  const ext = [blank];
+  for (const l of labels) ext.push(l, blank);
+  let alpha = ext.map((_, s) => (s === 0 ? steps[0]![blank]! : s === 1 ? steps[0]![ext[1]!]! : -Infinity));
+  for (let t = 1; t < steps.length; t++) {
+    alpha = ext.map((c, s) => {
+      let v = logAdd(alpha[s]!, s > 0 ? alpha[s - 1]! : -Infinity);
+      if (s > 1 && c !== blank && c !== ext[s - 2]) v = logAdd(v, alpha[s - 2]!);
+      return v + steps[t]![c]!;
+    });
+  }
+  const end = ext.length > 1 ? logAdd(alpha[ext.length - 1]!, alpha[ext.length - 2]!) : alpha[0]!;
+  return steps.length === 0 ? (labels.length === 0 ? 0 : Infinity) : -end;
+}
+
+/**
+ * CTC yardstick: on the rows of every [batch, time, classes] float output, how many `got` decodes (argmax per time
+ * step, repeats collapsed, `blank` removed) to the same sequence as `ref`, and the mean CTC loss of `ref`'s decoded
+ * sequences under `got` (nats per row): how far `got` is from reading what the float model reads, continuous where
+ * the count moves by whole rows. Outputs of another rank are not counted.
+ */
+export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[], blank = 0): { same: number; rows: number; nll: number } {
+  let [same, rows, nll] = [0, 0, 0];
   for (const name of Object.keys(ref[0] ?? {})) {
     ref.forEach((r, i) => {
       const [a, b] = [classPaths(r[name]!), classPaths(got[i]![name]!)];
+      const g = got[i]![name]!;
+      const c = g.dims[g.dims.length - 1] ?? 0;
       a.forEach((p, k) => {
         rows++;
         const [x, y] = [ctcCollapse(p, blank), ctcCollapse(b[k] ?? [], blank)];
         if (x.length === y.length && x.every((v, j) => v === y[j])) same++;
+        const steps = p.map((_, s) => logProbs(g.data as Float32Array, (k * p.length + s) * c, c));
+        nll += ctcNll(steps, x, blank);
       });
     });
   }
-  return { same, rows };
+  return { same, rows, nll: rows > 0 ? nll / rows : 0 };
 }
 
 /** The outputs of `model` on each of `rows` (one session, freed after): a reference or a candidate to compare with

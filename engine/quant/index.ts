@@ -270,8 +270,9 @@ function stackAlike(rows: readonly Feeds[]): Feeds[] {
 /** A whole assignment must beat mse's output error by this share to replace it. */
 const OUTPUT_TIE = 0.02;
 /**
- * Rows the "ctc" yardstick counts on. On ppocr-v4-rec-en (five whole assignments, 64 calibration lines) their
- * decoded agreement ordered the assignments as 128 held-out lines read them; on 16 rows it did not.
+ * Rows the "ctc" yardstick measures on. On ppocr-v4-rec-en (five whole assignments, 64 calibration lines) their
+ * decoded agreement ordered the assignments as 128 held-out lines read them; on 16 rows it did not, where the CTC
+ * loss of the float model's reading did (docs/calibration.md "A yardstick for CTC models").
  */
 const CTC_OUTPUT_ROWS = 64;
 
@@ -280,8 +281,9 @@ const CTC_OUTPUT_ROWS = 64;
  * errors compound through the network (on the PP-OCR detector its choices lost 0.5 dB against mse at the outputs).
  * So whole assignments are measured at the model's outputs, quantized as convert() quantizes, on the calibrator's
  * held-out rows topped up with calibration rows: its per-tensor choices, and each candidate method for every tensor.
- * The least output error (the worst output's noise/signal energy) wins; a later assignment must beat the best so
- * far by OUTPUT_TIE. If this cannot run, the per-tensor choices stay, with a warning.
+ * The least output error (the worst output's noise/signal energy; for yardstick "ctc" the CTC loss of the float
+ * model's decoded rows) wins; a later assignment must beat the best so far by OUTPUT_TIE. If this cannot run, the
+ * per-tensor choices stay, with a warning.
  */
 async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const cal = prepared.calibrator!;
@@ -295,7 +297,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     ["per-tensor choices", prepared.ranges], ["entropy", every("entropy")],
   ]);
   const errors = new Map<string, number>();
-  const decoded = new Map<string, number>();
+  const decoded = new Map<string, { same: number; nll: number }>();
   const ctc = prepared.config.calibration.yardstick === "ctc";
   let counted = 0;
   try {
@@ -305,7 +307,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
       errors.set(name, worstNoiseRatio(ref, got));
       if (!ctc) continue;
       const a = ctcAgreement(ref, got);
-      decoded.set(name, a.same);
+      decoded.set(name, a);
       counted = a.rows;
     }
   } catch (e) {
@@ -313,13 +315,15 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     return;
   }
   if (ctc && counted === 0) prepared.warnings.push("calibration.yardstick ctc: no output is [batch, time, classes]; the choice at the outputs is by SQNR");
-  // More rows decoded as the float model decodes them wins; SQNR breaks ties (and decides alone for "sqnr").
+  // The lower CTC loss of what the float model reads wins (by OUTPUT_TIE; SQNR decides alone for "sqnr", or where
+  // no output is a CTC one).
+  const ctcLoss = (name: string) => decoded.get(name)!.nll;
   const better = (name: string, than: string) =>
-    counted > 0 && decoded.get(name)! !== decoded.get(than)! ? decoded.get(name)! > decoded.get(than)! : errors.get(name)! < errors.get(than)! * (1 - OUTPUT_TIE);
+    counted > 0 ? ctcLoss(name) < ctcLoss(than) * (1 - OUTPUT_TIE) : errors.get(name)! < errors.get(than)! * (1 - OUTPUT_TIE);
   let best = "mse";
   for (const name of errors.keys()) if (better(name, best)) best = name;
-  const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `${decoded.get(n)}/${counted} rows decoded alike, ` : ""}${noiseDb(e)}`).join(", ");
-  const atOutputs = `${counted > 0 ? "CTC-decoded rows, then " : ""}worst-output SQNR on ${rows.length} held-out and calibration row(s): ${list}`;
+  const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `CTC loss ${ctcLoss(n).toFixed(3)}, ${decoded.get(n)!.same}/${counted} rows decoded alike, ` : ""}${noiseDb(e)}`).join(", ");
+  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : "worst-output SQNR"} on ${rows.length} held-out and calibration row(s): ${list}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {

@@ -142,7 +142,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
   { key: "calibration.percentile", flag: "--percentile", arg: "P", kind: "number", accepts: { test: (p) => p > 0 && p <= 100, says: "a number in (0, 100]" },
     default: () => engine().calibration.percentile, modes: INT8, section: "quantize", help: "for --method percentile" },
   { key: "calibration.yardstick", flag: "--yardstick", arg: "Y", kind: "enum", values: ["sqnr", "ctc"], default: () => engine().calibration.yardstick, modes: ["static"], section: "quantize",
-    help: "what --method auto compares at the outputs: sqnr, or ctc for CTC recognisers ([batch, time, classes], blank 0): rows decoded as FP32 decodes them, on up to 64 calibration rows (docs/calibration.md)" },
+    help: "what --method auto compares at the outputs: sqnr, or ctc for CTC recognisers ([batch, time, classes], blank 0): the CTC loss of what FP32 reads, on up to 64 calibration rows (docs/calibration.md)" },
   { key: "calibration.wideActivations", flag: "--wide-activations", arg: "SHARE", kind: "number", accepts: { test: (x) => x >= 0 && x <= 1, says: "a share from 0 to 1" },
     default: () => `unset: up to ${WIDE_AUTO_SHARE}, only where the outputs with 8-bit activations read between ${WIDE_AUTO_ABOVE_DB} and ${WIDE_AUTO_BELOW_DB} dB`, modes: ["static"], section: "quantize",
     help: "give at most this share of the activations 16 bits: those whose 8-bit grid costs the outputs most, measured on the first calibration rows (0.2: PP-OCR recognisers 82 → 92 % agreement at 2.9 → 2.0× FP32 speed; 0: never, not even automatically; docs/activation-precision.md)" },
