@@ -52,3 +52,20 @@ test("denormal float32 weights become 0, in initializers and in a subgraph's Con
   const plain = await prepare(Model.fromProto(makeModel([makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })], [valueInfo("x", F, [2, 16])], [valueInfo("y", F, [2, 4])], [makeTensor("W", F, [16, 4], randomFloats(64, 3))])), {}, { optimize: false });
   assert.ok(!plain.warnings.some((m) => /denormal/.test(m)));
 });
+
+test("weights a fold makes denormal are flushed too: Conv → Mul by a scalar, folded into the Conv's weight", async () => {
+  const w = randomFloats(2 * 3 * 3 * 3, 7);
+  w[4] = 1e-36; // × 1e-3 below: 1e-39, denormal only after the fold
+  const proto = makeModel(
+    [makeNode("Conv", ["x", "W", "B"], ["c"], { name: "conv" }), makeNode("Mul", ["c", "k"], ["y"], { name: "scale" })],
+    [valueInfo("x", F, [1, 3, 5, 5])],
+    [valueInfo("y", F, [1, 2, 3, 3])],
+    [makeTensor("W", F, [2, 3, 3, 3], w), makeTensor("B", F, [2], [0.1, -0.2]), makeTensor("k", F, [], [1e-3])],
+  );
+  const prepared = await prepare(Model.fromProto(proto), {}, { optimize: false });
+  const conv = prepared.model.graph.node.find((n) => n.opType === "Conv")!;
+  assert.ok(!prepared.model.graph.node.some((n) => n.opType === "Mul"), "the scalar Mul was folded into the Conv");
+  const folded = tensorToFloat32(prepared.model.graph.initializer.find((t) => t.name === conv.input[1])!);
+  assert.equal(folded[4], 0);
+  assert.ok(Math.abs(folded[0]! - Math.fround(w[0]! * 1e-3)) < 1e-9);
+});
