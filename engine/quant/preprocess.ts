@@ -65,22 +65,27 @@ const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
  * search's choices) would keep that cost; quantized ones round them to the zero code either way.
  */
 export function flushDenormalWeights(m: Model, notes: string[]): void {
+  const { values, tensors } = denormalWeights(m, true);
+  if (values > 0) notes.push(`${values} denormal float32 weight value(s) in ${tensors} tensor(s) set to 0: below 1.2e-38 they change no output, but float kernels run slowly on them`);
+}
+
+/** How many float32 weight values of `m` are denormal, in how many tensors; with `flush`, they are set to 0. */
+export function denormalWeights(m: Model, flush = false): { values: number; tensors: number } {
   let [values, tensors] = [0, 0];
-  const flush = (t: TensorProto | undefined): TensorProto | undefined => {
+  const visit = (t: TensorProto | undefined): TensorProto | undefined => {
     if (t?.dataType !== DataType.FLOAT) return t;
     const v = tensorToFloat32(t, m.dir);
     let found = 0;
     for (const x of v) if (x !== 0 && Math.abs(x) < FLOAT32_MIN_NORMAL) found++;
     if (found === 0) return t;
     [values, tensors] = [values + found, tensors + 1];
-    const out = Float32Array.from(v, (x) => (Math.abs(x) < FLOAT32_MIN_NORMAL ? 0 : x));
-    return makeTensor(t.name, DataType.FLOAT, t.dims.map(Number), out);
+    return flush ? makeTensor(t.name, DataType.FLOAT, t.dims.map(Number), Float32Array.from(v, (x) => (Math.abs(x) < FLOAT32_MIN_NORMAL ? 0 : x))) : t;
   };
   forEachGraph(m.graph, (g) => {
-    g.initializer = g.initializer.map((t) => flush(t)!);
-    for (const n of g.node) if (n.opType === "Constant") for (const a of n.attribute) if (a.t) a.t = flush(a.t);
+    g.initializer = g.initializer.map((t) => visit(t)!);
+    for (const n of g.node) if (n.opType === "Constant") for (const a of n.attribute) if (a.t) a.t = visit(a.t);
   });
-  if (values > 0) notes.push(`${values} denormal float32 weight value(s) in ${tensors} tensor(s) set to 0: below 1.2e-38 they change no output, but float kernels run slowly on them`);
+  return { values, tensors };
 }
 
 export async function preprocess(model: Model, optimize: boolean, notes: string[] = []): Promise<Model> {

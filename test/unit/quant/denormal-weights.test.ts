@@ -3,6 +3,12 @@
 // 480×480 1×1 Conv took 42 ms of ~50 ms per line), and a weight that stays float would keep that cost.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
 import { create } from "@bufbuild/protobuf";
 import { GraphProtoSchema } from "onnx-buf";
 import { DataType } from "../../../engine/onnx/dtype";
@@ -68,4 +74,21 @@ test("weights a fold makes denormal are flushed too: Conv → Mul by a scalar, f
   const folded = tensorToFloat32(prepared.model.graph.initializer.find((t) => t.name === conv.input[1])!);
   assert.equal(folded[4], 0);
   assert.ok(Math.abs(folded[0]! - Math.fround(w[0]! * 1e-3)) < 1e-9);
+});
+
+test("ptq bench says which model has denormal weights, since its times include them", () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-denormal-"));
+  try {
+    const model = (w: number[]) => makeModel([makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })], [valueInfo("x", F, [1, 4])], [valueInfo("y", F, [1, 2])], [makeTensor("W", F, [4, 2], w)]);
+    const [slow, clean] = [path.join(dir, "slow.onnx"), path.join(dir, "clean.onnx")];
+    writeFileSync(slow, toBinary(ModelProtoSchema, model([1, DENORMAL, 2, -DENORMAL, 3, 4, 5, 6])));
+    writeFileSync(clean, toBinary(ModelProtoSchema, model([1, 2, 3, 4, 5, 6, 7, 8])));
+    const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
+    const r = spawnSync(process.execPath, ["--import", "tsx", main, "bench", clean, slow, "--runs", "2", "--warmup", "0", "--threads", "1"], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`note: ${slow.replace(/[.\\/]/g, "\\$&")} has 2 denormal float32 weight value\\(s\\)`));
+    assert.doesNotMatch(r.stderr, /clean\.onnx has/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
