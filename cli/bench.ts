@@ -5,8 +5,6 @@ import { existsSync } from "node:fs";
 import { benchmark, type BenchmarkOptions } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { sliceRows, type Feeds } from "../engine/analysis/feeds";
-import { Model } from "../engine/onnx/model";
-import { denormalWeights } from "../engine/quant/preprocess";
 import { modelIO } from "./model-io";
 import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
@@ -87,15 +85,6 @@ export async function run(argv: string[]): Promise<number> {
     }
     const result = await benchmark(models, options);
     process.stdout.write((v.json ? JSON.stringify(result.toJSON(), null, 2) : benchmarkText(result.toJSON())) + "\n");
-    for (const m of models) {
-      const { values } = denormalWeights(await Model.load(m));
-      if (values > 0) {
-        process.stderr.write(
-          `note: ${m} has ${values} denormal float32 weight value(s) (below 1.2e-38): float kernels run slowly on them, so its times and ` +
-            `the ratios against it include that cost; \`ptq quantize\` writes them as 0 (docs/int8-speed.md "Denormal weights")\n`,
-        );
-      }
-    }
     return 0;
   } catch (e) {
     process.stderr.write(`ptq bench: ${errorMessage(e)}\n`);

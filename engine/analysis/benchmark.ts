@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import type { ReportedInput } from "../data/feeds";
 import { Model } from "../onnx/model";
+import { denormalWeights } from "../quant/preprocess";
 import { createSession, type ExecutionProvider, type Session, type SessionSource } from "../runtime/session";
 import { requireInputs, feedsBatch, generateFeeds, type Feeds } from "./feeds";
 import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
@@ -228,6 +229,17 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
       loadAvg: os.loadavg(),
     },
   };
+  // After the timing: reading every weight again is no part of what is measured.
+  for (const [name, src] of entries) {
+    const m = src instanceof Model ? src : typeof src === "string" ? await Model.load(src) : Model.fromBytes(src.bytes);
+    const { values } = denormalWeights(m);
+    if (values > 0) {
+      notes.push(
+        `${name} has ${values} denormal float32 weight value(s) (below 1.2e-38): float kernels run slowly on them, so its times and ` +
+          `the ratios against it include that cost; quantizing writes them as 0 (docs/int8-speed.md "Denormal weights")`,
+      );
+    }
+  }
   if (settings.machine.loadAvg[0]! > settings.machine.cpus) {
     notes.push(`load average ${settings.machine.loadAvg[0]!.toFixed(1)} exceeds ${settings.machine.cpus} cores: other work shared the CPU`);
   }

@@ -69,11 +69,14 @@ export function flushDenormalWeights(m: Model, notes: string[]): void {
   if (values > 0) notes.push(`${values} denormal float32 weight value(s) in ${tensors} tensor(s) set to 0: below 1.2e-38 they change no output, but float kernels run slowly on them`);
 }
 
-/** How many float32 weight values of `m` are denormal, in how many tensors; with `flush`, they are set to 0. */
+/**
+ * How many float32 weight values of `m` are denormal, in how many tensors; with `flush`, they are set to 0 (without
+ * it, `m` is left as it is).
+ */
 export function denormalWeights(m: Model, flush = false): { values: number; tensors: number } {
   let [values, tensors] = [0, 0];
-  const visit = (t: TensorProto | undefined): TensorProto | undefined => {
-    if (t?.dataType !== DataType.FLOAT) return t;
+  const visit = (t: TensorProto): TensorProto => {
+    if (t.dataType !== DataType.FLOAT) return t;
     const v = tensorToFloat32(t, m.dir);
     let found = 0;
     for (const x of v) if (x !== 0 && Math.abs(x) < FLOAT32_MIN_NORMAL) found++;
@@ -82,7 +85,7 @@ export function denormalWeights(m: Model, flush = false): { values: number; tens
     return flush ? makeTensor(t.name, DataType.FLOAT, t.dims.map(Number), Float32Array.from(v, (x) => (Math.abs(x) < FLOAT32_MIN_NORMAL ? 0 : x))) : t;
   };
   forEachGraph(m.graph, (g) => {
-    g.initializer = g.initializer.map((t) => visit(t)!);
+    g.initializer.forEach((t, i) => (g.initializer[i] = visit(t)));
     for (const n of g.node) if (n.opType === "Constant") for (const a of n.attribute) if (a.t) a.t = visit(a.t);
   });
   return { values, tensors };
