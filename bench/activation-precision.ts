@@ -18,6 +18,7 @@ import path from "node:path";
 import { argmaxRows } from "../engine/analysis/metrics";
 import { buildSwitchModel, chooseWideActivations } from "../engine/calibrate/activation-precision";
 import type { Feeds } from "../engine/calibrate/index";
+import { fixedBatchSize } from "../engine/data/feeds";
 import { stackable, stackRows } from "../engine/calibrate/rows";
 import { Model } from "../engine/onnx/model";
 import { calibrate, convert, prepare, release, type PreparedModel, type QConfig } from "../engine/quant/index";
@@ -122,18 +123,12 @@ const CONFIGS: Record<string, QConfig> = {
 /** auto16 variants: chooseWideActivations' options. */
 const WIDE_OPTIONS: Record<string, { maxShare?: number }> = { auto16: {}, "auto16-40": { maxShare: 0.4 } };
 
-/** The model's first input's batch size when it is fixed (its rows then run one sample at a time). */
-function fixedBatch(prepared: PreparedModel): number | undefined {
-  const d = prepared.model.graph.input[0]?.type?.value.case === "tensorType" ? prepared.model.graph.input[0].type.value.value.shape?.dim[0] : undefined;
-  return d?.value.case === "dimValue" ? Number(d.value.value) : undefined;
-}
-
 /** auto16: the activations chooseWideActivations picks, on the last 4 calibration samples, get 16 bits. */
 async function wideOverrides(prepared: PreparedModel, data: Feeds[], variant: string): Promise<{ overrides: QConfig["overrides"]; why: string; seconds: number }> {
   const t0 = performance.now();
   const wide16: QType = prepared.config.activationType === "int8" ? "int16" : "uint16";
   const last = data.slice(-4);
-  const w = await chooseWideActivations(prepared.model, prepared.ranges, last.every((f) => stackable(last[0]!, f)) && fixedBatch(prepared) === undefined ? [stackRows(last)] : last, {
+  const w = await chooseWideActivations(prepared.model, prepared.ranges, last.every((f) => stackable(last[0]!, f)) && fixedBatchSize(prepared.model) === undefined ? [stackRows(last)] : last, {
     bits: qBits(prepared.config.activationType),
     symmetric: prepared.config.activationSymmetric,
     ...WIDE_OPTIONS[variant],

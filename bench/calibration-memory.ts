@@ -27,7 +27,7 @@ import { Calibrator, type CalibrationMethod, type Feeds } from "../engine/calibr
 import { augmentModel } from "../engine/calibrate/augment";
 import { readNpz } from "../engine/data/readers";
 import { randomData } from "../engine/data/random";
-import { inputSpecs } from "../engine/data/feeds";
+import { fixedBatchSize } from "../engine/data/feeds";
 import { DataType } from "../engine/onnx/dtype";
 import { Model } from "../engine/onnx/model";
 import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../engine/onnx/proto";
@@ -122,8 +122,7 @@ async function child(): Promise<void> {
   const where = arg("path", "activations") as Path;
   const model = await Model.load(modelPath);
   // A model exported with a fixed batch (tf2onnx: M-LSD, BlazeFace) takes batches of that size, as the CLI reads them.
-  const first = inputSpecs(model)[0]?.shape?.[0];
-  const batch = typeof first === "number" && first > 0 ? first : asked;
+  const batch = fixedBatchSize(model) ?? asked;
   let tensors = activationTensors(model);
   const t0 = performance.now();
   let baseline = 0;

@@ -5,6 +5,7 @@
 
 import { requireInputs, feedsBatch, sliceRows, type Feeds, type Tensor } from "./feeds";
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
+import { fixedBatchSize, inputSpecsOf } from "../data/feeds";
 import type { ExecutionProvider } from "../runtime/session";
 import { namedModels, openModel, type BenchmarkModels, type ModelSource } from "./benchmark";
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
@@ -88,9 +89,9 @@ async function collectOutput(src: ModelSource, name: string, data: Feeds, n: num
       throw new Error(`${name}: no output "${outName}"; outputs are ${session.outputs.map((o) => `"${o.name}"`).join(", ")}`);
     }
     // A fixed first dimension is the only batch size the model accepts.
-    const fixedBatch = session.inputs[0]?.shape?.[0];
-    const isFixed = typeof fixedBatch === "number" && fixedBatch > 0;
-    const bs = isFixed ? fixedBatch : (opts.batchSize ?? 64);
+    const fixedBatch = fixedBatchSize(inputSpecsOf(session.inputs));
+    const isFixed = fixedBatch !== undefined;
+    const bs = fixedBatch ?? opts.batchSize ?? 64;
     if (isFixed && n % bs !== 0) throw new Error(`${name}: the model takes batches of exactly ${bs}, and ${n} samples do not divide into them; set limit to a multiple of ${bs}`);
     const parts: Tensor[] = [];
     for (let s = 0; s < n; s += bs) {

@@ -5,7 +5,7 @@
 // per quantized node (two with 16-bit activations), so it runs on a small sample (32 rows spread over the search
 // data, or `rankData`: output SQNR needs no labels), each quantize-one model only from its node on (search/
 // downstream), while the search checks its few candidates on the full data.
-import { modelInputs, type Feeds } from "../data/feeds";
+import { fixedBatchSize, type Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import type { PreparedModel } from "../quant/index";
 import { convert, ConvertCache } from "../quant/index";
@@ -89,12 +89,6 @@ export interface SearchOptions extends SensitivityOptions {
 
 export { MIN_INT8_WEIGHT_SHARE, RANK_SAMPLES };
 
-/** Whether the model's first input has a fixed batch size above 1 (its batches cannot be cut to fewer rows). */
-function fixedBatch(prepared: PreparedModel): boolean {
-  const d = modelInputs(prepared.model.proto)[0]?.shape?.[0];
-  return typeof d === "number" && d > 1;
-}
-
 export interface MixedPrecisionResult {
   kind: "ptq.mixed-precision";
   target: AccuracyTarget;
@@ -143,7 +137,7 @@ export async function searchMixedPrecision(
   if (greedy && !(Number.isInteger(greedy.budget) && greedy.budget >= 0 && Number.isInteger(greedy.window) && greedy.window >= 1))
     throw new Error(`greedy: budget ${greedy.budget} and window ${greedy.window} must be whole numbers, budget ≥ 0 and window ≥ 1`);
   checkRankable(prepared, options.rankData ?? data, "searchMixedPrecision");
-  const rankOn = options.rankData ? spreadRows(options.rankData, Infinity) : spreadRows(data, options.rankSamples ?? RANK_SAMPLES, fixedBatch(prepared));
+  const rankOn = options.rankData ? spreadRows(options.rankData, Infinity) : spreadRows(data, options.rankSamples ?? RANK_SAMPLES, (fixedBatchSize(prepared.model) ?? 1) > 1);
   const start = performance.now();
   // Every conversion of the search shares what does not change between configurations (quant's ConvertCache).
   const cache = new ConvertCache();

@@ -76,6 +76,18 @@ export function inputSpecs(m: ModelInputsSource): InputSpec[] {
   return modelInputs(m as ModelProto | GraphProto);
 }
 
+/**
+ * The batch size a model fixes: the first axis of the first fed input, where it is a positive number (tf2onnx's
+ * M-LSD and BlazeFace fix 1; ONNX Runtime's converters sometimes 8). undefined where that axis is symbolic, unknown
+ * or not positive (-1 and 0 mean "any" in many exporters), and for a model without inputs. Weights an older model
+ * lists among its graph inputs are not inputs here (modelInputs). A batch the model runs has exactly that many rows,
+ * so rows cannot be cut from it.
+ */
+export function fixedBatchSize(m: ModelInputsSource): number | undefined {
+  const d = inputSpecs(m)[0]?.shape?.[0];
+  return typeof d === "number" && Number.isInteger(d) && d > 0 ? d : undefined;
+}
+
 export function ortTypeName(t: DataType): string {
   const n = ortType(t);
   if (!n) throw new DataError(`element type ${dtypeName(t)} cannot be fed from JavaScript`);

@@ -2,11 +2,10 @@
 //   const prepared = await prepare(model, config); await calibrate(prepared, data); const int8 = await convert(prepared);
 // or one-shot quantizeStatic / quantizeDynamic from file to file.
 import type { GraphProto } from "onnx-buf";
-import type { CalibrationData, Feeds } from "../data/feeds";
+import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
 import { consumers } from "../onnx/graph";
 import { Model } from "../onnx/model";
-import { valueInfoTensor } from "../onnx/proto";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { ctcAgreement, noiseDb, outputsOn } from "../calibrate/activation-precision";
@@ -112,7 +111,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   const rows: Feeds[] = [];
   const wide = c.wideActivations > 0 || (prepared.config.wideAuto && qBits(prepared.config.activationType) === 8);
   const keep = Math.max(wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0);
-  const batch = fixedBatch(prepared.model);
+  const batch = fixedBatchSize(prepared.model);
   await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, keep, batch) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
   prepared.batches = prepared.calibrator.batches;
@@ -164,11 +163,6 @@ function firstRows(kept: readonly Feeds[], max: number, batch: number | undefine
     n += take;
   }
   return out;
-}
-
-/** The fixed first axis of `model`'s inputs, if one has a fixed one (a batch it runs has that many rows). */
-function fixedBatch(model: Model): number | undefined {
-  return model.graph.input.map((i) => valueInfoTensor(i)?.shape?.[0]).find((d): d is number => typeof d === "number");
 }
 
 /**

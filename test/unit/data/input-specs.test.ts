@@ -1,9 +1,11 @@
 // The one conversion from what a session reports about its inputs to the specs the data readers, checks and
 // generators take: rank-0 inputs (no dims, which onnxruntime also reports for an unknown rank), symbolic and -1
-// dims, and inputs that cannot be fed from JavaScript.
+// dims, inputs that cannot be fed from JavaScript, and the batch size a model fixes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { checkFeeds, DataError, inputSpecsOf } from "../../../engine/data/feeds";
+import { checkFeeds, DataError, fixedBatchSize, inputSpecsOf } from "../../../engine/data/feeds";
+import { makeGraph, makeValueInfo, type Dim } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import { DataType } from "../../../engine/onnx/dtype";
 import { generateFeeds } from "../../../engine/analysis/feeds";
 
@@ -52,4 +54,22 @@ test("generateFeeds: a rank-0 input gets a scalar, the symbolic first dim the ba
   assert.throws(() => generateFeeds([{ name: "x", type: "float32", shape: ["batch", "seq"] }], 2), /input "x" has a symbolic dim seq at axis 1; pass its shape/);
   assert.deepEqual(generateFeeds([{ name: "x", type: "float32", shape: ["batch", "seq"] }], 2, 1, { x: [2, 7] }).x!.dims, [2, 7]);
   assert.deepEqual(generateFeeds([{ name: "t", type: "float32", shape: [] }], 2, 1, { t: [5] }).t!.dims, [5], "a given shape wins");
+});
+
+test("fixedBatchSize: the first fed input's first axis when a positive number; symbolic, -1, 0 and weights listed as inputs do not fix it", () => {
+  const graph = (first: Dim, weightFirst = false) => {
+    const w = makeValueInfo("w", DataType.FLOAT, [16, 3]);
+    const x = makeValueInfo("x", DataType.FLOAT, [first, 3]);
+    // An IR < 4 model lists its initializers among the graph inputs, here before the input that is fed.
+    return makeGraph("g", [], weightFirst ? [w, x] : [x], [], { initializers: [makeTensor("w", DataType.FLOAT, [16, 3], new Float32Array(48))] });
+  };
+  assert.equal(fixedBatchSize(graph(8)), 8);
+  assert.equal(fixedBatchSize(graph(1)), 1);
+  assert.equal(fixedBatchSize(graph("N")), undefined);
+  assert.equal(fixedBatchSize(graph(-1)), undefined);
+  assert.equal(fixedBatchSize(graph(0)), undefined);
+  assert.equal(fixedBatchSize(graph("N", true)), undefined, "the weight's 16 rows are not a batch");
+  assert.equal(fixedBatchSize(inputSpecsOf([{ name: "x", type: "float32", shape: [-1, 3] }])), undefined);
+  assert.equal(fixedBatchSize(inputSpecsOf([{ name: "x", type: "float32", shape: [4, 3] }])), 4);
+  assert.equal(fixedBatchSize([]), undefined);
 });
