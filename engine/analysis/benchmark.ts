@@ -33,6 +33,14 @@ export interface BenchmarkOptions {
   shapes?: Record<string, number[]>;
   /** Confidence level of the ratio intervals. Default 0.95. */
   confidence?: number;
+  /**
+   * When the first model has denormal float32 weights (below 1.2e-38), also time a copy of it with them set to 0, as
+   * the baseline: first in the figures, named "<name>, denormals 0", the model as given right after it. The copy
+   * computes the same outputs (no float32 output can show those values) without the slow path x86 float kernels take
+   * on them, so the ratios against it are what quantizing gains beyond setting them to 0, which quantizing also
+   * does. A first model without denormal weights is measured as given, with a note. Default false.
+   */
+  flushDenormals?: boolean;
 }
 
 export interface BatchFigures {
@@ -111,6 +119,11 @@ export function openModel(m: ModelSource, threads: number, ep: ExecutionProvider
   return createSession(src, { threads, ep });
 }
 
+/** A file path's or named bytes' model, loaded. */
+function loadModel(m: string | { bytes: Uint8Array }): Promise<Model> {
+  return typeof m === "string" ? Model.load(m) : Promise.resolve(Model.fromBytes(m.bytes));
+}
+
 function fileBytes(m: ModelSource): number {
   // An in-memory Model counts as its serialized size (external data not included).
   if (m instanceof Model) return m.toBytes().byteLength;
@@ -140,6 +153,14 @@ export function shapesAtBatch(inputs: readonly ReportedInput[], shapes: Record<s
 
 export async function benchmark(models: BenchmarkModels, options: BenchmarkOptions = {}): Promise<BenchmarkResult> {
   const entries = namedModels(models, "benchmark");
+  const notes: string[] = [];
+  if (options.flushDenormals) {
+    const [name, src] = entries[0]!;
+    const flushed = src instanceof Model ? src.clone() : await loadModel(src);
+    const { values } = denormalWeights(flushed, true);
+    if (values > 0) entries.unshift([`${name}, denormals 0`, flushed]);
+    else notes.push(`flushDenormals: ${name} has no denormal float32 weights, so it is the baseline as given`);
+  }
   const threads = options.threads ?? os.availableParallelism();
   const ep = options.ep ?? "cpu";
   const warmup = options.warmup ?? 5;
@@ -150,7 +171,6 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
   if (runs !== null && !(runs >= 1)) throw new Error(`benchmark: runs must be ≥ 1, got ${runs}`);
   const fixed = options.data !== undefined && typeof options.data !== "function" ? options.data : undefined;
   const batchSizes = fixed ? [feedsBatch(fixed)] : (options.batchSizes ?? [1]);
-  const notes: string[] = [];
   if (fixed && options.batchSizes) notes.push(`batchSizes ignored: the given feeds fix the batch at ${batchSizes[0]}`);
 
   const sizes = entries.map(([, src]) => fileBytes(src));
@@ -231,12 +251,12 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
   };
   // After the timing: reading every weight again is no part of what is measured.
   for (const [name, src] of entries) {
-    const m = src instanceof Model ? src : typeof src === "string" ? await Model.load(src) : Model.fromBytes(src.bytes);
-    const { values } = denormalWeights(m);
+    const { values } = denormalWeights(src instanceof Model ? src : await loadModel(src));
     if (values > 0) {
+      const flush = options.flushDenormals ? "" : "; flushDenormals (ptq bench --flush-denormals) times a copy without them as the baseline";
       notes.push(
         `${name} has ${values} denormal float32 weight value(s) (below 1.2e-38): float kernels run slowly on them, so its times and ` +
-          `the ratios against it include that cost; quantizing writes them as 0 (docs/int8-speed.md "Denormal weights")`,
+          `the ratios against it include that cost; quantizing writes them as 0 (docs/int8-speed.md "Denormal weights")${flush}`,
       );
     }
   }

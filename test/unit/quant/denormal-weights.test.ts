@@ -76,7 +76,7 @@ test("weights a fold makes denormal are flushed too: Conv → Mul by a scalar, f
   assert.ok(Math.abs(folded[0]! - Math.fround(w[0]! * 1e-3)) < 1e-9);
 });
 
-test("benchmark() (ptq bench) notes which model has denormal weights, since its times include them", () => {
+test("benchmark() (ptq bench) notes which model has denormal weights, since its times include them, and with flushDenormals times a copy without them as the baseline", () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-denormal-"));
   try {
     const model = (w: number[]) => makeModel([makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })], [valueInfo("x", F, [1, 4])], [valueInfo("y", F, [1, 2])], [makeTensor("W", F, [4, 2], w)]);
@@ -89,6 +89,22 @@ test("benchmark() (ptq bench) notes which model has denormal weights, since its 
     // A note of benchmark() itself, so the notebook's and the code lens's tables carry it too.
     assert.match(r.stdout, new RegExp(`! ${slow.replace(/[.\\/]/g, "\\$&")} has 2 denormal float32 weight value\\(s\\)`));
     assert.doesNotMatch(r.stdout, /clean\.onnx has/);
+    assert.match(r.stdout, /--flush-denormals/, "the note says how to time a copy without them");
+
+    // --flush-denormals: a copy of the first model without them is the baseline, the file as given right after it.
+    const flushed = spawnSync(process.execPath, ["--import", "tsx", main, "bench", slow, clean, "--flush-denormals", "--json", "--runs", "2", "--warmup", "0", "--threads", "1"], { encoding: "utf8" });
+    assert.equal(flushed.status, 0, flushed.stderr);
+    const json = JSON.parse(flushed.stdout) as { models: { name: string; batches: { vsFirst?: unknown }[] }[]; notes: string[] };
+    assert.deepEqual(json.models.map((m) => m.name), [`${slow}, denormals 0`, slow, clean]);
+    assert.equal(json.models[0]!.batches[0]!.vsFirst, undefined);
+    assert.ok(json.models[1]!.batches[0]!.vsFirst, "the file as given is timed against the copy");
+    assert.equal(json.notes.filter((n) => n.includes("denormal float32 weight value")).length, 1, json.notes.join("\n"));
+    // A first model without denormals is the baseline as given, and says so.
+    const plain = spawnSync(process.execPath, ["--import", "tsx", main, "bench", clean, slow, "--flush-denormals", "--json", "--runs", "2", "--warmup", "0", "--threads", "1"], { encoding: "utf8" });
+    assert.equal(plain.status, 0, plain.stderr);
+    const p = JSON.parse(plain.stdout) as { models: { name: string }[]; notes: string[] };
+    assert.deepEqual(p.models.map((m) => m.name), [clean, slow]);
+    assert.ok(p.notes.some((n) => n.includes(`${clean} has no denormal float32 weights, so it is the baseline as given`)), p.notes.join("\n"));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
