@@ -20,7 +20,7 @@ const FLAGS = [
   { name: "seconds", arg: "S", help: "time budget per batch size instead of a run count" },
   { name: "warmup", arg: "N", help: "untimed runs after the cold run", default: 5 },
   EP_FLAG,
-  { name: "flush-denormals", help: "when the first model has denormal float32 weights (float kernels run slowly on them; quantizing writes them as 0), also time a copy of it with them set to 0, as the baseline" },
+  { name: "flush-denormals", help: "when the first model has denormal float32 weights (float kernels run slowly on them on many x86 CPUs; quantizing writes them as 0), also time a copy of it with them set to 0, as the baseline" },
   { name: "json", help: "print the result as JSON (schema in docs/cli.md)" },
   HELP_FLAG,
 ] as const satisfies Flag[];

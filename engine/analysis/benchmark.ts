@@ -255,8 +255,8 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
     if (values > 0) {
       const flush = options.flushDenormals ? "" : "; flushDenormals (ptq bench --flush-denormals) times a copy without them as the baseline";
       notes.push(
-        `${name} has ${values} denormal float32 weight value(s) (below 1.2e-38): float kernels run slowly on them, so its times and ` +
-          `the ratios against it include that cost; quantizing writes them as 0 (docs/int8-speed.md "Denormal weights")${flush}`,
+        `${name} has ${values} denormal float32 weight value(s) (below 1.2e-38): on many x86 CPUs float kernels run slowly on them, so its times ` +
+          `and the ratios against it may include that cost; quantizing writes them as 0 (docs/int8-speed.md "Denormal weights")${flush}`,
       );
     }
   }

@@ -66,7 +66,7 @@ const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
  */
 export function flushDenormalWeights(m: Model, notes: string[]): void {
   const { values, tensors } = denormalWeights(m, true);
-  if (values > 0) notes.push(`${values} denormal float32 weight value(s) in ${tensors} tensor(s) set to 0: below 1.2e-38 they change no output, but float kernels run slowly on them`);
+  if (values > 0) notes.push(`${values} denormal float32 weight value(s) in ${tensors} tensor(s) set to 0: below 1.2e-38 they change no output, but float kernels run slowly on them on many x86 CPUs`);
 }
 
 /**
