@@ -56,6 +56,22 @@ export function producers(graph: GraphProto): Map<string, NodeProto> {
   return m;
 }
 
+/**
+ * The Softmax or LogSoftmax that makes `tensor`, directly or through data movement (SHAPE_ONLY_OPS), if one does;
+ * `made` is producers(graph).
+ */
+export function softmaxBehind(made: ReadonlyMap<string, NodeProto>, tensor: string): NodeProto | undefined {
+  let t = tensor;
+  for (let depth = 0; depth < 16; depth++) {
+    const p = made.get(t);
+    if (!p) return undefined;
+    if (p.opType === "Softmax" || p.opType === "LogSoftmax") return p;
+    if (!SHAPE_ONLY_OPS.has(p.opType)) return undefined;
+    t = p.input[0]!;
+  }
+  return undefined;
+}
+
 export function consumers(graph: GraphProto): Map<string, NodeProto[]> {
   const m = new Map<string, NodeProto[]>();
   for (const n of graph.node) {

@@ -23,6 +23,7 @@ import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
+import { checkSequences, sequenceNote, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
 export type { QType, QuantParams } from "./math";
@@ -55,6 +56,12 @@ export interface PreparedModel {
   weights?: WeightFormat & { why: string; byTensor?: ReadonlyMap<string, WeightFormat> };
   /** config.protect: the weighted nodes kept float because each alone makes a quarter or more of the model's output error (engine/quant/protect). */
   protected?: { nodes: string[]; why: string };
+  /**
+   * A sequence model's readings on the kept calibration rows (engine/quant/sequence-check), measured on the
+   * conversion of `config`, the config it was measured with: convert() reports it only for that config (a search's
+   * configurations are other conversions).
+   */
+  sequences?: SequenceCheck & { config: ResolvedQConfig };
   /** Batches observed so far. */
   batches: number;
   /** Calibration warnings (NaN/Inf values skipped, tensors that could not be observed, CUDA fallback). */
@@ -122,6 +129,22 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch));
   if (prepared.config.protect) await chooseProtection(prepared, batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch));
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows);
+  if (rows.length) await checkSequenceOutputs(prepared, batch === undefined ? stackAlike(firstRows(rows, SEQUENCE_ROWS, batch)) : firstRows(rows, SEQUENCE_ROWS, batch));
+}
+
+/** Kept calibration rows the sequence check decodes (all that weightType auto keeps). */
+const SEQUENCE_ROWS = 16;
+
+/** A sequence model's readings under the default conversion, for the summary (nothing for other models). */
+async function checkSequenceOutputs(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
+  prepared.sequences = undefined;
+  if (softmaxOutputs(prepared.model).length === 0) return;
+  try {
+    const check = await checkSequences(prepared.model, (await convert(prepared)).model, rows, prepared.ep);
+    if (check) prepared.sequences = { ...check, config: prepared.config };
+  } catch (e) {
+    prepared.warnings.push(`sequence outputs could not be decoded on the calibration rows (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);
+  }
 }
 
 /**
@@ -384,6 +407,11 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     const kept = new Set(prepared.protected.nodes);
     for (const f of summary.float) if (kept.has(f.name)) f.reason = "protected: quantized alone it makes a quarter or more of the model's output error (--no-protect to quantize it)";
     summary.protectedLayers = { nodes: [...prepared.protected.nodes], why: prepared.protected.why };
+  }
+  if (prepared.sequences && prepared.sequences.config === prepared.config) {
+    const { outputs, rows, same } = prepared.sequences;
+    summary.sequences = { outputs, rows, same };
+    summary.warnings.push(sequenceNote(summary.sequences));
   }
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = Model.fromProto(copy.proto, copy.dir);

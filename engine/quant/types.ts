@@ -285,6 +285,11 @@ export interface QuantizationSummary {
   wideActivations?: { tensors: string[]; why: string };
   /** QConfig.protect: the nodes kept float by the measurement, and the measurement (also when it kept none). */
   protectedLayers?: { nodes: string[]; why: string };
+  /**
+   * A sequence model (a softmax output of [batch, time, classes]): on how many of the kept calibration rows the
+   * quantized model decodes what the float model decodes (engine/quant/sequence-check). A note says so too.
+   */
+  sequences?: { outputs: string[]; rows: number; same: number };
   warnings: string[];
 }
 

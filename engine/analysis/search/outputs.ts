@@ -3,7 +3,7 @@
 // top-1 against labels).
 import type { Feeds } from "../../data/feeds";
 import { DataType } from "../../onnx/dtype";
-import { producers, SHAPE_ONLY_OPS } from "../../onnx/graph";
+import { producers, softmaxBehind } from "../../onnx/graph";
 import type { Model } from "../../onnx/model";
 import { makeValueInfo } from "../../onnx/proto";
 import { createSession, type ExecutionProvider } from "../../runtime/session";
@@ -64,17 +64,7 @@ export function comparedTensors(model: Model, yardstick: Yardstick = "auto"): st
   const outputs = model.graph.output.map((o) => o.name);
   if (yardstick === "outputs") return outputs;
   const made = producers(model.graph);
-  return outputs.map((o) => {
-    let t = o;
-    for (let depth = 0; depth < 16; depth++) {
-      const p = made.get(t);
-      if (!p) break;
-      if (p.opType === "Softmax" || p.opType === "LogSoftmax") return p.input[0]!;
-      if (!SHAPE_ONLY_OPS.has(p.opType)) break;
-      t = p.input[0]!;
-    }
-    return o;
-  });
+  return outputs.map((o) => softmaxBehind(made, o)?.input[0] ?? o);
 }
 
 /** Output SQNR (dB) of `candidate` against `reference`, every output of every batch together. */

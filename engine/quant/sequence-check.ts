@@ -1,0 +1,67 @@
+// What the quantized model reads where a model reads sequences: a graph output that a Softmax/LogSoftmax makes
+// (directly or through data movement) with [batch, time, classes] rows is decoded greedily (argmax per time step,
+// repeats merged, class 0 dropped: CTC's blank in PaddleOCR's and most CTC exports), on the calibration rows
+// calibrate() kept, beside the float model's reading. A recogniser loses a whole line to one changed frame, so its
+// outputs' SQNR says little about its lines: the summary says how many rows read as FP32 reads them, and what reads
+// FP32's lines when that matters (docs/calibration.md "Why v4's lines are a draw").
+import type { Feeds } from "../data/feeds";
+import { producers, softmaxBehind } from "../onnx/graph";
+import type { Model } from "../onnx/model";
+import { valueInfoTensor } from "../onnx/proto";
+import type { ExecutionProvider } from "../runtime/session";
+import type { OutputTensor } from "../runtime/tensors";
+import { ctcAgreement, outputsOn } from "../calibrate/activation-precision";
+
+/**
+ * The graph outputs a Softmax or LogSoftmax makes, directly or through data movement (Reshape, Transpose …), that
+ * may be [batch, time, classes]: declared with rank 3, or with no rank (PaddleOCR's opset-11 Softmax, upgraded, ends
+ * in a Reshape of unknown shape).
+ */
+export function softmaxOutputs(model: Model): string[] {
+  const made = producers(model.graph);
+  return model.graph.output
+    .filter((o) => {
+      const rank = valueInfoTensor(o)?.shape?.length;
+      return rank === undefined || rank === 3;
+    })
+    .map((o) => o.name)
+    .filter((o) => softmaxBehind(made, o) !== undefined);
+}
+
+export interface SequenceCheck {
+  /** The outputs read as sequences. */
+  outputs: string[];
+  /** Rows (samples) decoded, and how many of them the quantized model decodes as the float model does. */
+  rows: number;
+  same: number;
+}
+
+/**
+ * Decodes the softmax outputs of `float` and `quantized` that hold [batch, time, classes] rows (time and classes
+ * above 1) on `rows`; undefined when the model has none (a classifier's [batch, classes] is not a sequence).
+ */
+export async function checkSequences(float: Model, quantized: Model, rows: readonly Feeds[], ep?: ExecutionProvider): Promise<SequenceCheck | undefined> {
+  const names = softmaxOutputs(float);
+  if (names.length === 0 || rows.length === 0) return undefined;
+  const pick = (all: Record<string, OutputTensor>[]) =>
+    all.map((r) => Object.fromEntries(names.filter((n) => isSequence(r[n])).map((n) => [n, r[n]!])));
+  const ref = pick(await outputsOn(float, rows, { ep }));
+  const outputs = Object.keys(ref[0] ?? {});
+  if (outputs.length === 0) return undefined;
+  const { same, rows: decoded } = ctcAgreement(ref, pick(await outputsOn(quantized, rows, { ep })));
+  return { outputs, rows: decoded, same };
+}
+
+function isSequence(t: OutputTensor | undefined): boolean {
+  return t !== undefined && t.data instanceof Float32Array && t.dims.length === 3 && t.dims[1]! > 1 && t.dims[2]! > 1;
+}
+
+/** The summary's note for a check. */
+export function sequenceNote(c: SequenceCheck): string {
+  return (
+    `sequence outputs (${c.outputs.join(", ")}): ${c.same} of ${c.rows} calibration rows decode as the float model's ` +
+    `(argmax per step, repeats merged, class 0 dropped). A recogniser loses a whole line to one changed step: where FP32's ` +
+    `lines matter more than speed, --wide-activations 0.2 or --target-sqnr 22 (both run partly in float on onnxruntime's ` +
+    `CPU kernels; docs/calibration.md "Why v4's lines are a draw")`
+  );
+}
