@@ -6,7 +6,6 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import path from "node:path";
 import * as vscode from "vscode";
-import type { SqnrDisplay } from "../../kernel/display-types";
 import type { Ctx } from "../ctx";
 import { requireTrust } from "../editor";
 import { targetModel } from "../editor/modelFile";
@@ -18,7 +17,7 @@ import { writeRandomCalibrationFile } from "./randomCalib";
 import { prepareReportData, removeReportData, type ReportData } from "./reportData";
 import { randomCalibrationFile, reproduceCells } from "./reproduce";
 import { writeRunConfig, type RunConfig } from "./runConfig";
-import type { QuantizeReportView, ReportSubset } from "./reportHtml";
+import { quantizerNotes, type QuantizeReportView, type QuantizeSummarySubset, type ReportSubset } from "./reportHtml";
 import { showReportPanel } from "./reportPanel";
 import { parseJsonOutput, runCli } from "./runner";
 import { RANDOM_DATA_WARNING, runWizard } from "./wizard";
@@ -74,7 +73,7 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
       }
       renameSync(tmp, o.output);
       succeeded = true;
-      const quantJson = safeJson<{ sqnr?: SqnrDisplay }>(q.stdout);
+      const quantJson = safeJson<QuantizeSummarySubset>(q.stdout);
       const seconds = (Date.now() - t0) / 1000;
       progress.report({ message: "measuring FP32 vs quantized (size, latency, agreement)…" });
       const r = await runCli(cli, reportArgs(o, data), cwd, token);
@@ -82,6 +81,7 @@ export async function quantizeWithProgress(ctx: Ctx, o: QuantizeOptions): Promis
         input: o.input, output: o.output, scheme: o.scheme, seconds,
         inputBytes: statSync(o.input).size, outputBytes: statSync(o.output).size,
         warnings: o.randomData ? [RANDOM_DATA_WARNING] : [],
+        notes: quantizerNotes(quantJson),
         sqnr: quantJson?.sqnr,
         dataNote: data.note,
         reproduce: reproduceCommand(o),

@@ -18,6 +18,31 @@ export interface ReportSubset {
   notes: string[];
 }
 
+/** The fields of `ptq quantize --json` (the engine's QuantizationSummary, or a low-bit run's) the notes come from. */
+export interface QuantizeSummarySubset {
+  sqnr?: SqnrDisplay;
+  warnings?: string[];
+  /** A low-bit run's notes. */
+  notes?: string[];
+  weights?: { type: string; targetCpu: string; reduceRange?: boolean; why?: string };
+  protectedLayers?: { nodes: string[]; why: string };
+  wideActivations?: { why: string };
+}
+
+/**
+ * What the quantizer said about the file, as `ptq quantize` prints it after "wrote …": the weight type for the
+ * target CPU, the layers kept float or widened by measurement, and its notes (opset upgraded, denormal weights set
+ * to 0, a sequence model's readings …).
+ */
+export function quantizerNotes(s: QuantizeSummarySubset | undefined): string[] {
+  if (!s) return [];
+  const notes: string[] = [];
+  if (s.weights) notes.push(`weights ${s.weights.type}${s.weights.reduceRange ? " (7 bits)" : ""} for target CPU "${s.weights.targetCpu}"${s.weights.why ? `: ${s.weights.why}` : ""}`);
+  if (s.protectedLayers?.nodes.length) notes.push(s.protectedLayers.why);
+  if (s.wideActivations) notes.push(`16-bit activations: ${s.wideActivations.why}`);
+  return [...notes, ...(s.warnings ?? []), ...(s.notes ?? [])];
+}
+
 export interface QuantizeReportView {
   input: string;
   output: string;
@@ -31,6 +56,8 @@ export interface QuantizeReportView {
   sqnr?: SqnrDisplay;
   /** Warnings from the wizard, e.g. calibration on random data. */
   warnings: string[];
+  /** What the quantizer noted (quantizerNotes of its summary). */
+  notes?: string[];
   /** What the measurements were made on (held-out samples), or why they are on the calibration samples. */
   dataNote?: string;
   /** The command that runs the same config again from a terminal. */
@@ -66,6 +93,7 @@ export function reportBody(v: QuantizeReportView): string {
   return `<h1>Quantized ${h(base(v.input))} → ${h(base(v.output))}</h1>
 <p class="muted">${h(v.scheme)} · took ${v.seconds.toFixed(1)} s · written to <code>${h(v.output)}</code></p>
 ${warnings}
+${v.notes?.length ? `<ul id="quantizer-notes" class="muted">${v.notes.map((n) => `<li>${h(n)}</li>`).join("")}</ul>` : ""}
 <div><button data-command="ptq.openReportInNotebook">Open in notebook</button><button class="secondary" data-command="ptq.openQuantized">Open quantized model</button></div>
 <table id="summary">${rows.join("")}</table>
 ${measured}

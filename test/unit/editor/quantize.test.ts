@@ -14,7 +14,7 @@ import { writeRunConfig } from "../../../src/quantize/runConfig";
 import { openData } from "../../../engine/data/readers";
 import { encodeNpy, parseNpy } from "../../../engine/data/npy";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
-import { reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
+import { quantizerNotes, reportBody, type ReportSubset } from "../../../src/quantize/reportHtml";
 import { resolveConfig } from "../../../engine/quant/types";
 
 test("output names sit beside the input with the scheme's suffix, and never take an existing name unasked", () => {
@@ -104,9 +104,33 @@ test("report page: size ratio, latency percentiles, speed-up, metric drop; names
   assert.match(html, /class="num warn">2\.00 percentage points/);
   assert.match(html, /id="sqnr"/);
   assert.match(html, /data-command="ptq\.openReportInNotebook"/);
+  assert.doesNotMatch(html, /quantizer-notes/, "no notes, no list");
+  const noted = reportBody({ input: "a.onnx", output: "b.onnx", scheme: "int8-static", inputBytes: 10, outputBytes: 5, seconds: 1, warnings: [], notes: ["sequence outputs (<y>): 13 of 16 calibration rows decode as the float model's"] });
+  assert.match(noted, /<ul id="quantizer-notes" class="muted"><li>sequence outputs \(&lt;y&gt;\): 13 of 16 calibration rows decode as the float model&#39;s<\/li><\/ul>/);
   const none = reportBody({ input: "a.onnx", output: "b.onnx", scheme: "int4-weights", inputBytes: 10, outputBytes: 5, seconds: 1, reportError: "cancelled", warnings: [], reproduce: "ptq quantize a.onnx -o b.onnx --config '<b>.ptq.json'" });
   assert.match(none, /Not measured: cancelled/);
   assert.match(none, /<p class="muted" id="reproduce">From a terminal: <code>ptq quantize a\.onnx -o b\.onnx --config &#39;&lt;b&gt;\.ptq\.json&#39;<\/code><\/p>/);
+});
+
+test("quantizerNotes: the weight type for the target, measured layers, then the summary's notes (a low-bit run's too)", () => {
+  assert.deepEqual(quantizerNotes(undefined), []);
+  assert.deepEqual(
+    quantizerNotes({
+      weights: { type: "uint8", targetCpu: "any", why: "weightType auto chose uint8 (U8U8)" },
+      protectedLayers: { nodes: ["conv1"], why: "protected layers: 1 node(s) kept float" },
+      wideActivations: { why: "2 of 9 activations at 16 bits" },
+      warnings: ["upgraded the model from opset 10 to 13"],
+    }),
+    [
+      'weights uint8 for target CPU "any": weightType auto chose uint8 (U8U8)',
+      "protected layers: 1 node(s) kept float",
+      "16-bit activations: 2 of 9 activations at 16 bits",
+      "upgraded the model from opset 10 to 13",
+    ],
+  );
+  // No protected node: the measurement is not news. 7-bit weights say so.
+  assert.deepEqual(quantizerNotes({ weights: { type: "int8", targetCpu: "avx2", reduceRange: true }, protectedLayers: { nodes: [], why: "protected layers: none" } }), ['weights int8 (7 bits) for target CPU "avx2"']);
+  assert.deepEqual(quantizerNotes({ notes: ["2 MatMul weights left float: K not a multiple of 32"] }), ["2 MatMul weights left float: K not a multiple of 32"]);
 });
 
 test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exactly those nodes in float, whatever the scheme", () => {

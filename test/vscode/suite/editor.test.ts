@@ -119,6 +119,8 @@ describe("editor area", () => {
     const stat = await vscode.workspace.fs.stat(vscode.Uri.file(out.output!));
     assert.ok(stat.size > 1000 && stat.size < 120_917, `int8 file size ${stat.size}`);
     assert.match(out.panel!.title, /Quantization report: q\.int8\.onnx/);
+    // What the quantizer said (ptq quantize's summary) is on the page: at least the weight type for the target CPU.
+    assert.match(out.panel!.webview.html, /<ul id="quantizer-notes" class="muted"><li>weights u?int8( \(7 bits\))? for target CPU &quot;any&quot;/);
     out.panel!.dispose();
     // The views now describe the quantized model: its Conv nodes are quantized.
     const s = await waitFor("quant state of the output", async () => {
