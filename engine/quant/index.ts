@@ -140,7 +140,7 @@ async function checkSequenceOutputs(prepared: PreparedModel, rows: Feeds[]): Pro
   prepared.sequences = undefined;
   if (softmaxOutputs(prepared.model).length === 0) return;
   try {
-    const check = await checkSequences(prepared.model, (await convert(prepared)).model, rows, prepared.ep);
+    const check = await checkSequences(prepared.model, async () => (await convert(prepared)).model, rows, prepared.ep);
     if (check) prepared.sequences = { ...check, config: prepared.config };
   } catch (e) {
     prepared.warnings.push(`sequence outputs could not be decoded on the calibration rows (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);

@@ -39,8 +39,14 @@ export interface SequenceCheck {
 /**
  * Decodes the softmax outputs of `float` and `quantized` that hold [batch, time, classes] rows (time and classes
  * above 1) on `rows`; undefined when the model has none (a classifier's [batch, classes] is not a sequence).
+ * `quantized` may be a function: it is converted only once the float outputs turn out to be sequences.
  */
-export async function checkSequences(float: Model, quantized: Model, rows: readonly Feeds[], ep?: ExecutionProvider): Promise<SequenceCheck | undefined> {
+export async function checkSequences(
+  float: Model,
+  quantized: Model | (() => Promise<Model>),
+  rows: readonly Feeds[],
+  ep?: ExecutionProvider,
+): Promise<SequenceCheck | undefined> {
   const names = softmaxOutputs(float);
   if (names.length === 0 || rows.length === 0) return undefined;
   const pick = (all: Record<string, OutputTensor>[]) =>
@@ -48,7 +54,8 @@ export async function checkSequences(float: Model, quantized: Model, rows: reado
   const ref = pick(await outputsOn(float, rows, { ep }));
   const outputs = Object.keys(ref[0] ?? {});
   if (outputs.length === 0) return undefined;
-  const { same, rows: decoded } = ctcAgreement(ref, pick(await outputsOn(quantized, rows, { ep })));
+  const candidate = typeof quantized === "function" ? await quantized() : quantized;
+  const { same, rows: decoded } = ctcAgreement(ref, pick(await outputsOn(candidate, rows, { ep })));
   return { outputs, rows: decoded, same };
 }
 

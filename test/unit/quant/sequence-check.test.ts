@@ -47,6 +47,10 @@ test("checkSequences decodes every row: the same model reads every row alike, an
   assert.equal(flipped!.rows, 16);
   assert.ok(flipped!.same < 8, `${flipped!.same} of 16 rows alike with the weights negated`);
   assert.equal(await checkSequences(recogniser(W, { rank: 2 }), recogniser(W, { rank: 2 }), rows(16, 1, 2)), undefined);
+  // A classifier whose output declares no shape is run in float only: no conversion is asked for.
+  const unknown = recogniser(W, { rank: 2, declared: false });
+  assert.deepEqual(softmaxOutputs(unknown), ["y"]);
+  assert.equal(await checkSequences(unknown, () => Promise.reject(new Error("converted for nothing")), rows(16, 1, 2)), undefined);
 });
 
 test("the default static conversion of a sequence model reports its readings on the kept calibration rows, in the summary and a note", async () => {
