@@ -15,6 +15,7 @@
 // onnxruntime runs at level 'all', and the float ops still sitting between DQ and Q (where int8 time goes).
 //   node --import tsx bench/int8-speed.ts --corpus ppocr-v4-rec-en,blazeface-front [--batches 1,8] [--threads 1]
 //        [--seconds 6] [--corpus-variants ours,ours-vnni,ours-u8s7,ort-default,ort-per-channel] [--calib 16]
+//        [--flush-denormals]  (FP32 with denormal weights set to 0 as the baseline, the FP32 file as a row: ptq bench's)
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -27,7 +28,7 @@ import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueI
 import { calibrate, convert, prepare, release, type QConfig } from "../engine/quant/index";
 import { sqnr } from "../engine/quant/math";
 import { createSession } from "../engine/runtime/session";
-import { modelInputs } from "../engine/data/feeds";
+import { fixedBatchSize } from "../engine/data/feeds";
 import { byId, ensureFetched, loadCatalog, modelPath } from "./corpus/catalog";
 import { evaluate } from "./corpus/evaluate";
 import { FrontEnd, makeSamples, writeSamples, type Sample } from "./corpus/inputs";
@@ -44,6 +45,7 @@ const { values: args } = parseArgs({
     corpus: { type: "string" },
     "corpus-variants": { type: "string", default: "ours,ours-vnni,ort-default,ort-per-channel" },
     calib: { type: "string", default: "16" },
+    "flush-denormals": { type: "boolean", default: false },
   },
 });
 
@@ -195,7 +197,8 @@ async function timeInterleaved(
   data: (batch: number) => Feeds,
 ): Promise<Row[]> {
   const rows: Row[] = [];
-  const res = await benchmark(models, { threads, batchSizes: batches, seconds, data });
+  // --flush-denormals: FP32 with its denormal weights set to 0 is the baseline, the FP32 file a row beside the INT8 ones.
+  const res = await benchmark(models, { threads, batchSizes: batches, seconds, data, flushDenormals: args["flush-denormals"] });
   const base = res.models[0]!;
   for (const m of res.models.slice(1)) {
     for (const f of m.batches) {
@@ -402,9 +405,9 @@ async function corpusModel(id: string, tmp: string, variants: readonly string[],
     c.agreement = e.agreement;
   }
   // Models exported with a fixed batch of 1 (tf2onnx) cannot run batch 8.
-  const fixed = modelInputs(fp32.proto).some((i) => typeof i.shape?.[0] === "number" && (i.shape[0] as number) > 0);
-  const batches = args.batches.split(",").map(Number).filter((b) => !fixed || b === 1);
-  if (fixed && batches.length < args.batches.split(",").length) out.fp32!.note = "fixed batch 1 in the exported graph: batch > 1 not timed";
+  const fixed = fixedBatchSize(fp32);
+  const batches = args.batches.split(",").map(Number).filter((b) => fixed === undefined || b === fixed);
+  if (fixed !== undefined && batches.length < args.batches.split(",").length) out.fp32!.note = `fixed batch ${fixed} in the exported graph: other batch sizes not timed`;
   const files = Object.fromEntries(Object.entries(out).map(([v, c]) => [v, c.file]));
   for (const threads of args.threads.split(",").map(Number)) {
     rows.push(...(await timeInterleaved(id, files, threads, batches, Number(args.seconds), (bs) => corpusFeeds(held, bs))));
