@@ -33,6 +33,8 @@ export class KernelDiedError extends Error {
 }
 
 const STDERR_TAIL = 4000;
+/** How long interrupt() waits for the kernel to answer before it takes the kernel to be busy and sends SIGINT. */
+export const SIGNAL_AFTER_MS = 500;
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null, said: string | undefined, stderr: string, expected: boolean): string {
   if (said) return said;
@@ -125,11 +127,22 @@ export class KernelProcess {
     }
   }
 
-  /** Stops an awaiting cell (notification) and a busy synchronous one (SIGINT breaks the running script). */
-  interrupt(): void {
-    if (!this.running) return;
-    void this.connection.sendNotification(Interrupt.type).catch(() => undefined);
-    if (process.platform !== "win32") this.child.kill("SIGINT");
+  /**
+   * Stops the running cell: an awaiting one by a request its event loop answers, a busy synchronous one by SIGINT
+   * (vm's breakOnSigint), sent only when that request goes unanswered for SIGNAL_AFTER_MS. A signal that reaches
+   * the kernel just as a breakOnSigint script ends is not lost but kept: Node's SIGINT watchdog counts it in a
+   * semaphore that outlives the script, and it stops the next cell that runs (measured: an interrupted awaiting
+   * cell, then a busy one, under load). So the kernel is never signalled while it can answer.
+   */
+  async interrupt(): Promise<"message" | "signal" | "none"> {
+    if (!this.running) return "none";
+    const answered = this.connection.sendRequest(Interrupt.type).then(() => "message" as const, () => "none" as const);
+    const late = new Promise<undefined>((r) => setTimeout(r, SIGNAL_AFTER_MS));
+    const first = await Promise.race([answered, late]);
+    if (first) return first;
+    if (!this.running || process.platform === "win32") return "none";
+    this.child.kill("SIGINT");
+    return "signal";
   }
 
   /** Asks the kernel to exit, then kills it if it has not within `graceMs`. */

@@ -64,7 +64,7 @@ export function registerHandlers({ connection, executor, state, exit }: HandlerO
     queue = result.catch(() => undefined);
     return result;
   });
-  connection.onNotification(Interrupt.type, () => executor().interrupt());
+  connection.onRequest(Interrupt.type, () => executor().interrupt());
   connection.onRequest(Complete.type, (p) => executor().complete(p.code, p.offset));
   connection.onRequest(Inspect.type, (p) => executor().inspect(p.code, p.offset));
   connection.onRequest(Shutdown.type, () => {

@@ -40,10 +40,13 @@ export namespace Execute {
   export const type = new RequestType<Params, Result, void>(method);
 }
 
-/** client → kernel: stop the awaiting cell now (a busy synchronous one is also sent SIGINT, then killed). */
+/**
+ * client → kernel: stop the awaiting cell now. A request, so the client learns the kernel's event loop is free: only
+ * a kernel that does not answer (a busy synchronous cell) is sent SIGINT, then killed.
+ */
 export namespace Interrupt {
   export const method = "ptq/interrupt";
-  export const type = new NotificationType<void>(method);
+  export const type = new RequestType0<void, void>(method);
 }
 
 /** client → kernel: completions at `offset` (UTF-16) in a cell, typed against everything executed so far. */

@@ -200,7 +200,7 @@ export class PtqController implements vscode.Disposable {
     const run = q.running;
     this.ctx.log.info(`interrupt ${notebook.uri.toString(true)}: ${run ? "a cell is running" : "nothing running"}${kernel ? `, kernel ${kernel.process.pid}` : ""}`);
     if (!kernel || !run) return;
-    kernel.process.interrupt();
+    await kernel.process.interrupt();
     await new Promise((r) => setTimeout(r, INTERRUPT_GRACE_MS));
     if (q.running === run && run.state === "running" && kernel.process.running) {
       const reason = "The kernel was busy and did not respond to the interrupt, so it was restarted. All variables and loaded models were lost.";

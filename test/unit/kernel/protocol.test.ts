@@ -40,7 +40,7 @@ test("interrupt reaches the server while an execute is pending; shutdown and com
   server.onRequest(Execute.type, () => new Promise<Execute.Result>((resolve) => {
     release = () => resolve({ status: "interrupted", durationMs: 0 });
   }));
-  server.onNotification(Interrupt.type, () => release());
+  server.onRequest(Interrupt.type, () => release());
   server.onRequest(Complete.type, (p) => ({ start: p.offset, end: p.offset, items: ["loadModel"] }));
   let shut = false;
   server.onRequest(Shutdown.type, () => { shut = true; });
@@ -52,7 +52,7 @@ test("interrupt reaches the server while an execute is pending; shutdown and com
   const c = await client.sendRequest(Complete.type, { code: "load", offset: 4 });
   assert.deepEqual(c.items, ["loadModel"]);
   await server.sendNotification(ModelState.type, { source: "m.onnx", inputs: [], outputs: [], nodes: [] });
-  await client.sendNotification(Interrupt.type);
+  await client.sendRequest(Interrupt.type);
   assert.equal((await pending).status, "interrupted");
   await client.sendRequest(Shutdown.type);
   assert.equal(shut, true);
