@@ -8,6 +8,7 @@
 // Prints one JSON line: EvalResult.
 import { argmaxRows, editDistance, sequences } from "../../engine/analysis/metrics";
 import { ErrorAccumulator } from "../../engine/analysis/error-stats";
+import { pairedProportionDiff } from "../../engine/analysis/stats";
 import { Model } from "../../engine/onnx/model";
 import { createSession, type Session } from "../../engine/runtime/session";
 import type { OutputTensor } from "../../engine/runtime/tensors";
@@ -41,6 +42,11 @@ export interface LineScores {
   cerFp32: number;
   /** Share of lines the candidate reads exactly as FP32 does. */
   sameAsFp32: number;
+  /**
+   * exact − exactFp32, paired on the same lines: the lines only FP32 reads and only the candidate reads, a 95 %
+   * interval of the difference and McNemar's exact p-value (absent in results written before it was measured).
+   */
+  vsFp32?: { onlyFp32: number; onlyThis: number; lo: number; hi: number; pValue: number };
 }
 
 /** Held-out samples use seeds from here on; calibration uses 1. */
@@ -101,25 +107,31 @@ export function ctcTexts(t: OutputTensor, characters: readonly string[]): string
 }
 
 /** Exact-line share and character error rate of `texts` against `labels` (a leading or trailing space aside). */
-export function scoreLines(labels: readonly string[], texts: readonly string[]): { exact: number; cer: number } {
+export function scoreLines(labels: readonly string[], texts: readonly string[]): { exact: number; cer: number; correct: boolean[] } {
   if (labels.length !== texts.length) throw new Error(`${texts.length} lines read but ${labels.length} labels`);
-  let exact = 0;
   let edits = 0;
   let chars = 0;
-  labels.forEach((label, i) => {
+  const correct = labels.map((label, i) => {
     const [want, got] = [label.trim(), texts[i]!.trim()];
-    exact += want === got ? 1 : 0;
     edits += editDistance(codes(got), codes(want));
     chars += codes(want).length;
+    return want === got;
   });
-  return { exact: exact / labels.length, cer: chars ? edits / chars : NaN };
+  return { exact: correct.filter(Boolean).length / labels.length, cer: chars ? edits / chars : NaN, correct };
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
 
-/** "lines 93.0 % (FP32 95.3 %), CER 1.2 % (FP32 0.4 %)": for the bench's tables. */
+const pp = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(1)}`;
+
+/**
+ * "lines 93.0 % (FP32 95.3 %; −2.3 pp [−4.1, −0.5], 4 vs 1 lines, p 0.38), CER 1.2 % (FP32 0.4 %)": for the bench's
+ * tables; the bracket is the paired difference from FP32 on the same lines where it was measured.
+ */
 export function formatLines(l: LineScores): string {
-  return `lines ${pct(l.exact)} (FP32 ${pct(l.exactFp32)}), CER ${pct(l.cer)} (FP32 ${pct(l.cerFp32)})`;
+  const v = l.vsFp32;
+  const paired = v ? `; ${pp(l.exact - l.exactFp32)} pp [${pp(v.lo)}, ${pp(v.hi)}], ${v.onlyFp32} vs ${v.onlyThis} lines, p ${v.pValue.toPrecision(2)}` : "";
+  return `lines ${pct(l.exact)} (FP32 ${pct(l.exactFp32)}${paired}), CER ${pct(l.cer)} (FP32 ${pct(l.cerFp32)})`;
 }
 
 const codes = (s: string) => Array.from(s, (c) => c.codePointAt(0)!);
@@ -139,7 +151,9 @@ function lineScores(catalog: Catalog, m: CorpusModel, samples: readonly Sample[]
   const fp32 = ref.flatMap((r) => ctcTexts(r[name]!, chars));
   const ours = cand.flatMap((r) => ctcTexts(r[name]!, chars));
   const [a, b] = [scoreLines(labels, ours), scoreLines(labels, fp32)];
-  return { lines: labels.length, exact: a.exact, exactFp32: b.exact, cer: a.cer, cerFp32: b.cer, sameAsFp32: scoreLines(fp32, ours).exact };
+  const d = pairedProportionDiff(b.correct, a.correct);
+  const vsFp32 = { onlyFp32: d.onlyA, onlyThis: d.onlyB, lo: d.diff.lo, hi: d.diff.hi, pValue: d.pValue };
+  return { lines: labels.length, exact: a.exact, exactFp32: b.exact, cer: a.cer, cerFp32: b.cer, sameAsFp32: scoreLines(fp32, ours).exact, vsFp32 };
 }
 
 /** Scores `candidate` against model `id`'s FP32 on `count` held-out samples (default 8, or the model's evalSamples). */

@@ -10,6 +10,7 @@ import { describe, it } from "node:test";
 import { formatTable } from "../../../bench/corpus";
 import { byId, heldOutCount, loadCatalog, type CorpusModel } from "../../../bench/corpus/catalog";
 import { ctcTexts, formatLines, scoreLines, type LineScores } from "../../../bench/corpus/evaluate";
+import { pairedProportionDiff } from "../../../engine/analysis/stats";
 import { FrontEnd, makeSamples } from "../../../bench/corpus/inputs";
 import { formatPeerTable, SIDES, type Cell } from "../../../bench/corpus/peer";
 import { FACES, PRINTABLE_ASCII, renderTextLine, textOf } from "../../../bench/corpus/text-lines";
@@ -142,7 +143,26 @@ describe("the recognisers' task metric", () => {
     const r = scoreLines(["hello", "world", "abc"], [" hello", "word", "abc "]);
     assert.equal(r.exact, 2 / 3);
     assert.equal(r.cer, 1 / 13);
+    assert.deepEqual(r.correct, [true, false, true]);
     assert.throws(() => scoreLines(["a"], []), /0 lines read but 1 labels/);
+  });
+
+  it("the difference from FP32 is paired on the same lines: discordant counts, interval and McNemar p", () => {
+    // 100 lines: FP32 reads 96, the candidate 94; 6 only FP32 reads, 4 only the candidate.
+    const labels = Array.from({ length: 100 }, (_, i) => `line ${i}`);
+    const fp32 = labels.map((l, i) => (i < 4 ? "x" : l));
+    const ours = labels.map((l, i) => ((i >= 4 && i < 10) ? "y" : l));
+    const [a, b] = [scoreLines(labels, ours), scoreLines(labels, fp32)];
+    assert.equal(a.exact, 0.94);
+    assert.equal(b.exact, 0.96);
+    const d = pairedProportionDiff(b.correct, a.correct);
+    assert.deepEqual([d.onlyA, d.onlyB], [6, 4]);
+    const lines: LineScores = {
+      lines: 100, exact: 0.94, exactFp32: 0.96, cer: 0.01, cerFp32: 0.008, sameAsFp32: 0.9,
+      vsFp32: { onlyFp32: 6, onlyThis: 4, lo: d.diff.lo, hi: d.diff.hi, pValue: d.pValue },
+    };
+    // Var = (10 − 4/100) / 100² → SE 0.0316: −2.0 ± 6.2 pp; McNemar on 6 vs 4: p = 0.754.
+    assert.equal(formatLines(lines), "lines 94.0 % (FP32 96.0 %; −2.0 pp [−8.2, +4.2], 6 vs 4 lines, p 0.75), CER 1.0 % (FP32 0.8 %)");
   });
 
   it("the bench's tables show lines and CER beside FP32's", () => {
