@@ -23,7 +23,7 @@ import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
-import { checkSequences, sequenceNote, softmaxOutputs, type SequenceCheck } from "./sequence-check";
+import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
 export type { QType, QuantParams } from "./math";
@@ -217,15 +217,20 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void>
   const finite = new Map([...prepared.ranges].filter(([, r]) => !r.nonFinite && Number.isFinite(r.min) && Number.isFinite(r.max)));
   try {
     const auto = config.wideAuto;
+    // A sequence model is widened whatever its outputs' SQNR: it reads each row whole, and one changed step loses a line.
+    const sequence = auto ? await sequenceOutputs(prepared.model, rows[0], prepared.ep) : [];
     const w = await chooseWideActivations(prepared.model, finite, rows, {
       bits: 8,
       symmetric: config.activationSymmetric,
       ep: prepared.ep,
       maxShare: auto ? WIDE_AUTO_SHARE : config.calibration.wideActivations,
-      onlyBetweenDb: auto ? [WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB] : undefined,
+      onlyBetweenDb: auto && sequence.length === 0 ? [WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB] : undefined,
     });
+    const reason = sequence.length
+      ? `automatic (sequence outputs ${sequence.join(", ")}; --wide-activations 0 to keep 8 bits and INT8's speed)`
+      : `automatic (8-bit outputs below ${WIDE_AUTO_BELOW_DB} dB; --wide-activations 0 to keep 8 bits)`;
     // Unasked, a model that needs nothing says nothing.
-    prepared.wide = auto && w.tensors.length === 0 ? undefined : { tensors: w.tensors, why: auto ? `automatic (8-bit outputs below ${WIDE_AUTO_BELOW_DB} dB; --wide-activations 0 to keep 8 bits): ${w.why}` : w.why };
+    prepared.wide = auto && w.tensors.length === 0 ? undefined : { tensors: w.tensors, why: auto ? `${reason}: ${w.why}` : w.why };
   } catch (e) {
     prepared.wide = undefined;
     prepared.warnings.push(`calibration.wideActivations could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every activation stays at ${config.activationType}`);
@@ -411,7 +416,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
   if (prepared.sequences && prepared.sequences.config === prepared.config) {
     const { outputs, rows, same } = prepared.sequences;
     summary.sequences = { outputs, rows, same };
-    summary.warnings.push(sequenceNote(summary.sequences));
+    summary.warnings.push(sequenceNote(summary.sequences, prepared.config.wideAuto && (summary.wideActivations?.tensors.length ?? 0) > 0));
   }
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = Model.fromProto(copy.proto, copy.dir);

@@ -144,7 +144,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
   { key: "calibration.yardstick", flag: "--yardstick", arg: "Y", kind: "enum", values: ["sqnr", "ctc"], default: () => engine().calibration.yardstick, modes: ["static"], section: "quantize",
     help: "what --method auto compares at the outputs: sqnr, or ctc for CTC recognisers ([batch, time, classes], blank 0): the CTC loss of what FP32 reads, on up to 64 calibration rows (docs/calibration.md)" },
   { key: "calibration.wideActivations", flag: "--wide-activations", arg: "SHARE", kind: "number", accepts: { test: (x) => x >= 0 && x <= 1, says: "a share from 0 to 1" },
-    default: () => `unset: up to ${WIDE_AUTO_SHARE}, only where the outputs with 8-bit activations read between ${WIDE_AUTO_ABOVE_DB} and ${WIDE_AUTO_BELOW_DB} dB`, modes: ["static"], section: "quantize",
+    default: () => `unset: up to ${WIDE_AUTO_SHARE}, only where the outputs with 8-bit activations read between ${WIDE_AUTO_ABOVE_DB} and ${WIDE_AUTO_BELOW_DB} dB or are sequences (a recogniser's [batch, time, classes])`, modes: ["static"], section: "quantize",
     help: "give at most this share of the activations 16 bits: those whose 8-bit grid costs the outputs most, measured on the first calibration rows (0.2: PP-OCR recognisers 82 → 92 % agreement at 2.9 → 2.0× FP32 speed; 0: never, not even automatically; docs/activation-precision.md)" },
   { key: "perChannel", flag: "--per-tensor", kind: "boolean", sets: false, default: () => (engine().perChannel ? "per-channel for Conv/MatMul/Gemm" : "per-tensor"), modes: INT8, section: "quantize",
     help: "per-tensor weights" },

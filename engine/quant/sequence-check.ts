@@ -3,7 +3,8 @@
 // repeats merged, class 0 dropped: CTC's blank in PaddleOCR's and most CTC exports), on the calibration rows
 // calibrate() kept, beside the float model's reading. A recogniser loses a whole line to one changed frame, so its
 // outputs' SQNR says little about its lines: the summary says how many rows read as FP32 reads them, and what reads
-// FP32's lines when that matters (docs/calibration.md "Why v4's lines are a draw").
+// FP32's lines when that matters; with wideActivations unset, calibrate() widens a sequence model's activations by
+// default (sequenceOutputs; docs/calibration.md "Sequence models").
 import type { Feeds } from "../data/feeds";
 import { producers, softmaxBehind } from "../onnx/graph";
 import type { Model } from "../onnx/model";
@@ -26,6 +27,14 @@ export function softmaxOutputs(model: Model): string[] {
     })
     .map((o) => o.name)
     .filter((o) => softmaxBehind(made, o) !== undefined);
+}
+
+/** The softmax outputs that hold [batch, time, classes] rows on `row` (one float run; none for a classifier). */
+export async function sequenceOutputs(float: Model, row: Feeds | undefined, ep?: ExecutionProvider): Promise<string[]> {
+  const names = softmaxOutputs(float);
+  if (names.length === 0 || row === undefined) return [];
+  const [out] = await outputsOn(float, [row], { ep });
+  return names.filter((n) => isSequence(out![n]));
 }
 
 export interface SequenceCheck {
@@ -64,11 +73,12 @@ function isSequence(t: OutputTensor | undefined): boolean {
 }
 
 /** The summary's note for a check. */
-export function sequenceNote(c: SequenceCheck): string {
-  return (
-    `sequence outputs (${c.outputs.join(", ")}): ${c.same} of ${c.rows} calibration rows decode as the float model's ` +
-    `(argmax per step, repeats merged, class 0 dropped). A recogniser loses a whole line to one changed step: where FP32's ` +
-    `lines matter more than speed, --wide-activations 0.2 or --target-sqnr 22 (both run partly in float on onnxruntime's ` +
-    `CPU kernels; docs/calibration.md "Why v4's lines are a draw")`
-  );
+export function sequenceNote(c: SequenceCheck, widened = false): string {
+  const head = `sequence outputs (${c.outputs.join(", ")}): ${c.same} of ${c.rows} calibration rows decode as the float model's ` +
+    `(argmax per step, repeats merged, class 0 dropped). A recogniser loses a whole line to one changed step`;
+  return widened
+    ? `${head}, so a sequence model gets 16-bit activations where they matter most by default (see wideActivations); ` +
+      `where speed matters more than FP32's lines, --wide-activations 0 keeps every activation at 8 bits (docs/calibration.md "Sequence models")`
+    : `${head}: where FP32's lines matter more than speed, --wide-activations 0.2 or --target-sqnr 22 (both run partly in ` +
+      `float on onnxruntime's CPU kernels; docs/calibration.md "Sequence models")`;
 }

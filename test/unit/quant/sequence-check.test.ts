@@ -1,5 +1,6 @@
 // The summary of a sequence model (a Softmax output of [batch, time, classes]) says on how many kept calibration rows
 // the quantized model decodes what the float model decodes (engine/quant/sequence-check); other models say nothing.
+// A sequence model gets 16-bit activations by default (calibration.wideActivations unset), a classifier does not.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType } from "../../../engine/onnx/dtype";
@@ -83,4 +84,56 @@ test("a classifier's summary has no sequence readings", async () => {
   } finally {
     await release(prepared);
   }
+});
+
+/**
+ * x [N, 6, 8] → MatMul → h0 → four MatMul+Relu layers → MatMul → Softmax → y. h0 carries one channel far larger than
+ * the others, which the next layer ignores: 8 bits over h0's range leave the channels that matter a few steps, so
+ * h0 at 16 bits is worth it (the measurement's pick) while the outputs still read well above 6 dB at 8 bits.
+ */
+function deepRecogniser(rank: 2 | 3 = 3): Model {
+  const big = 30;
+  const w0 = randomFloats(FEATURES * FEATURES, 19, -0.6, 0.6);
+  for (let r = 0; r < FEATURES; r++) w0[r * FEATURES] = big;
+  const w1 = randomFloats(FEATURES * FEATURES, 20, -0.6, 0.6);
+  w1.fill(0, 0, FEATURES); // row 0: channel 0 of h0 is read by nothing
+  const nodes = [makeNode("MatMul", ["x", "W0"], ["h0"], { name: "fc0" })];
+  const weights = [makeTensor("W0", F, [FEATURES, FEATURES], w0), makeTensor("W1", F, [FEATURES, FEATURES], w1)];
+  let prev = "h0";
+  for (let i = 1; i <= 4; i++) {
+    nodes.push(makeNode("MatMul", [prev, `W${i}`], [`h${i}`], { name: `fc${i}` }), makeNode("Relu", [`h${i}`], [`r${i}`], { name: `relu${i}` }));
+    if (i > 1) weights.push(makeTensor(`W${i}`, F, [FEATURES, FEATURES], randomFloats(FEATURES * FEATURES, 20 + i, -0.6, 0.6)));
+    prev = `r${i}`;
+  }
+  nodes.push(makeNode("MatMul", [prev, "W"], ["logits"], { name: "fc" }), makeNode("Softmax", ["logits"], ["y"], { name: "softmax", attributes: [attr.int("axis", -1)] }));
+  weights.push(makeTensor("W", F, [FEATURES, CLASSES], W));
+  const dims = rank === 3 ? [["N", STEPS, FEATURES], ["N", STEPS, CLASSES]] : [["N", FEATURES], ["N", CLASSES]];
+  return Model.fromProto(makeModel(nodes, [valueInfo("x", F, dims[0]!)], [valueInfo("y", F, dims[1]!)], weights));
+}
+
+test("a sequence model gets 16-bit activations by default, whatever its SQNR; --wide-activations 0 keeps 8 bits; a classifier is not widened", async () => {
+  const run = async (model: Model, data: Feeds[], wideActivations?: number) => {
+    const prepared = await prepare(model, wideActivations === undefined ? {} : { calibration: { wideActivations } });
+    try {
+      await calibrate(prepared, data);
+      return (await convert(prepared)).summary;
+    } finally {
+      await release(prepared);
+    }
+  };
+  const auto = await run(deepRecogniser(), rows(32, 5));
+  assert.ok(auto.wideActivations && auto.wideActivations.tensors.length > 0, JSON.stringify(auto.wideActivations));
+  assert.match(auto.wideActivations.why, /^automatic \(sequence outputs y; --wide-activations 0 to keep 8 bits and INT8's speed\): 1 of 10 activations at 16 bits: output SQNR with every activation at 8 bits ([\d.]+) dB/);
+  assert.deepEqual(auto.wideActivations.tensors, ["h0"], "the tensor whose range the ignored channel sets");
+  assert.ok(Number(/at 8 bits ([\d.]+) dB/.exec(auto.wideActivations.why)![1]) > 6, "above the SQNR window: widened as a sequence model only");
+  const note = auto.warnings.find((w) => w.startsWith("sequence outputs (y): "));
+  assert.match(note ?? "", /gets 16-bit activations where they matter most by default .*--wide-activations 0 keeps every activation at 8 bits/);
+  // The same choice as asking for the share: one measurement, two ways to reach it.
+  const asked = await run(deepRecogniser(), rows(32, 5), 0.2);
+  assert.deepEqual(asked.wideActivations?.tensors, auto.wideActivations.tensors);
+  const eight = await run(deepRecogniser(), rows(32, 5), 0);
+  assert.equal(eight.wideActivations, undefined);
+  assert.match(eight.warnings.find((w) => w.startsWith("sequence outputs (y): ")) ?? "", /--wide-activations 0\.2 or --target-sqnr 22/);
+  const classifier = await run(deepRecogniser(2), rows(32, 5, 2));
+  assert.equal(classifier.wideActivations, undefined, "a classifier reads above the SQNR window: nothing widened");
 });
