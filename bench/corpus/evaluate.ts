@@ -3,9 +3,9 @@
 // samples)? For the text recognisers (check "ctc") also the task metric: how many labelled lines the candidate and
 // FP32 read exactly, and their character error rates. Run apart from the bench so an abort inside onnxruntime is a
 // failed row, not a dead bench.
-//   node --import tsx bench/corpus/evaluate.ts --model ID --candidate FILE [--seed N] [--count N (default 8, or the
-//   model's evalSamples)]
-// Prints one JSON line: EvalResult.
+//   node --import tsx bench/corpus/evaluate.ts --model ID --candidate FILE [--candidate FILE …] [--seed N] [--count N
+//   (default 8, or the model's evalSamples)]
+// Prints one JSON line (EvalResult) per candidate, in order; FP32 runs once.
 import { argmaxRows, editDistance, sequences } from "../../engine/analysis/metrics";
 import { ErrorAccumulator } from "../../engine/analysis/error-stats";
 import { pairedProportionDiff } from "../../engine/analysis/stats";
@@ -158,6 +158,11 @@ function lineScores(catalog: Catalog, m: CorpusModel, samples: readonly Sample[]
 
 /** Scores `candidate` against model `id`'s FP32 on `count` held-out samples (default 8, or the model's evalSamples). */
 export async function evaluate(id: string, candidate: string, seed = EVAL_SEED, count?: number): Promise<EvalResult> {
+  return (await evaluateEach(id, [candidate], seed, count))[0]!;
+}
+
+/** As evaluate, for several candidates on the same samples: FP32 runs once. */
+export async function evaluateEach(id: string, candidates: readonly string[], seed = EVAL_SEED, count?: number): Promise<EvalResult[]> {
   const catalog = loadCatalog();
   const m = byId(catalog, id);
   count ??= heldOutCount(m, 8);
@@ -170,13 +175,22 @@ export async function evaluate(id: string, candidate: string, seed = EVAL_SEED, 
   }
   const refSession = await createSession(modelPath(m), { threads: 1 });
   const ref = await outputs(refSession, samples).finally(() => refSession.dispose());
-  let cand: Record<string, OutputTensor>[];
-  try {
-    const s = await createSession(candidate, { threads: 1 });
-    cand = await outputs(s, samples).finally(() => s.dispose());
-  } catch (e) {
-    return { ok: false, reason: e instanceof Error ? e.message.split("\n")[0] : String(e), samples: count };
+  const results: EvalResult[] = [];
+  for (const candidate of candidates) {
+    let cand: Record<string, OutputTensor>[];
+    try {
+      const s = await createSession(candidate, { threads: 1 });
+      cand = await outputs(s, samples).finally(() => s.dispose());
+    } catch (e) {
+      results.push({ ok: false, reason: e instanceof Error ? e.message.split("\n")[0] : String(e), samples: count });
+      continue;
+    }
+    results.push(score(catalog, m, samples, ref, cand, count));
   }
+  return results;
+}
+
+function score(catalog: Catalog, m: CorpusModel, samples: readonly Sample[], ref: readonly Record<string, OutputTensor>[], cand: readonly Record<string, OutputTensor>[], count: number): EvalResult {
   const sqnrByOutput: Record<string, number> = {};
   for (const name of Object.keys(ref[0]!)) {
     const acc = new ErrorAccumulator();
@@ -199,15 +213,15 @@ function main(argv: string[]): void {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const id = get("--model");
-  const candidate = get("--candidate");
-  if (!id || !candidate) {
-    console.error("usage: evaluate.ts --model ID --candidate FILE [--seed N] [--count N]");
+  const candidates = argv.flatMap((a, i) => (a === "--candidate" && argv[i + 1] !== undefined ? [argv[i + 1]!] : []));
+  if (!id || !candidates.length) {
+    console.error("usage: evaluate.ts --model ID --candidate FILE [--candidate FILE …] [--seed N] [--count N]");
     process.exitCode = 2;
     return;
   }
-  evaluate(id, candidate, Number(get("--seed") ?? EVAL_SEED), get("--count") === undefined ? undefined : Number(get("--count"))).then(
-    // JSON has no Infinity: identical outputs (SQNR = ∞) are written as a string.
-    (r) => console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v))),
+  evaluateEach(id, candidates, Number(get("--seed") ?? EVAL_SEED), get("--count") === undefined ? undefined : Number(get("--count"))).then(
+    // One line per candidate, in order. JSON has no Infinity: identical outputs (SQNR = ∞) are written as a string.
+    (rs) => rs.forEach((r) => console.log(JSON.stringify(r, (_k, v: unknown) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v)))),
     (e: unknown) => {
       console.error(`evaluate: ${e instanceof Error ? e.message : String(e)}`);
       process.exitCode = 1;

@@ -416,7 +416,8 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
   if (prepared.sequences && prepared.sequences.config === prepared.config) {
     const { outputs, rows, same } = prepared.sequences;
     summary.sequences = { outputs, rows, same };
-    summary.warnings.push(sequenceNote(summary.sequences, prepared.config.wideAuto && (summary.wideActivations?.tensors.length ?? 0) > 0));
+    const widened = (summary.wideActivations?.tensors.length ?? 0) > 0 ? (prepared.config.wideAuto ? "default" : "asked") : false;
+    summary.warnings.push(sequenceNote(summary.sequences, widened));
   }
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = Model.fromProto(copy.proto, copy.dir);

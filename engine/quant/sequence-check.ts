@@ -73,12 +73,17 @@ function isSequence(t: OutputTensor | undefined): boolean {
 }
 
 /** The summary's note for a check. */
-export function sequenceNote(c: SequenceCheck, widened = false): string {
+export function sequenceNote(c: SequenceCheck, widened: "default" | "asked" | false = false): string {
   const head = `sequence outputs (${c.outputs.join(", ")}): ${c.same} of ${c.rows} calibration rows decode as the float model's ` +
     `(argmax per step, repeats merged, class 0 dropped). A recogniser loses a whole line to one changed step`;
-  return widened
-    ? `${head}, so a sequence model gets 16-bit activations where they matter most by default (see wideActivations); ` +
-      `where speed matters more than FP32's lines, --wide-activations 0 keeps every activation at 8 bits (docs/calibration.md "Sequence models")`
-    : `${head}: where FP32's lines matter more than speed, --wide-activations 0.2 or --target-sqnr 22 (both run partly in ` +
-      `float on onnxruntime's CPU kernels; docs/calibration.md "Sequence models")`;
+  if (widened === "default") {
+    return `${head}, so a sequence model gets 16-bit activations where they matter most by default (see wideActivations); ` +
+      `where speed matters more than FP32's lines, --wide-activations 0 keeps every activation at 8 bits (docs/calibration.md "Sequence models")`;
+  }
+  if (widened === "asked") {
+    return `${head}; the activations that matter most are at 16 bits as asked (see wideActivations), which runs partly in float on ` +
+      `onnxruntime's CPU kernels; --target-sqnr 22 can keep more of FP32's lines (docs/calibration.md "Sequence models")`;
+  }
+  return `${head}: where FP32's lines matter more than speed, --wide-activations 0.2 or --target-sqnr 22 (both run partly in ` +
+    `float on onnxruntime's CPU kernels; docs/calibration.md "Sequence models")`;
 }

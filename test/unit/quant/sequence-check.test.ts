@@ -131,6 +131,10 @@ test("a sequence model gets 16-bit activations by default, whatever its SQNR; --
   // The same choice as asking for the share: one measurement, two ways to reach it.
   const asked = await run(deepRecogniser(), rows(32, 5), 0.2);
   assert.deepEqual(asked.wideActivations?.tensors, auto.wideActivations.tensors);
+  // Asked for, the note does not tell the user to ask for what they asked.
+  const askedNote = asked.warnings.find((w) => w.startsWith("sequence outputs (y): ")) ?? "";
+  assert.match(askedNote, /at 16 bits as asked/);
+  assert.doesNotMatch(askedNote, /--wide-activations 0\.2/);
   const eight = await run(deepRecogniser(), rows(32, 5), 0);
   assert.equal(eight.wideActivations, undefined);
   assert.match(eight.warnings.find((w) => w.startsWith("sequence outputs (y): ")) ?? "", /--wide-activations 0\.2 or --target-sqnr 22/);
