@@ -5,16 +5,31 @@
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
 import type { QuantizationSummary } from "../engine/quant/index";
+import { signedWeightsSafe } from "../engine/quant/cpu";
 import { DEFAULT_BATCH_SIZE, jobQConfig } from "../engine/quant/options";
 import { checkOutput, errorMessage } from "./files";
 import { terminalProgress, type ProgressPrinter } from "./progress";
 import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-options";
+
+/**
+ * Advice for a file written for every CPU (uint8 weights, target any or avx2) on a machine that would run int8 weights
+ * exactly and faster. Only advice: the file written is the same on every machine.
+ */
+export function vnniHint(s: QuantizationSummary, signedSafeHere: boolean): string | undefined {
+  const w = s.weights;
+  if (!signedSafeHere || !w || w.type !== "uint8" || (w.targetCpu !== "any" && w.targetCpu !== "avx2")) return undefined;
+  return `this CPU runs int8 weights exactly (VNNI or ARM): --target-cpu vnni writes them and is faster here (the PP-OCR ` +
+    `recognisers, batch 8: 1.3–1.4× FP32 instead of 1.0× widened, 2.2× instead of 1.2× at 8 bits), but the file is then not exact on x86 CPUs without VNNI ` +
+    `(docs/quantization.md "Defaults, and why")`;
+}
 
 function describe(s: QuantizationSummary, out: string): string {
   const lines = [`wrote ${out} (${s.mode}, ${s.format}): ${s.quantized.length} nodes quantized, ${s.float.length} left in float`];
   if (s.weights) {
     lines.push(`  weights ${s.weights.type}${s.weights.reduceRange ? " (7 bits)" : ""} for target CPU "${s.weights.targetCpu}" (--target-cpu to change)`);
     if (s.weights.why) lines.push(`  ${s.weights.why}`);
+    const hint = vnniHint(s, signedWeightsSafe());
+    if (hint) lines.push(`  ${hint}`);
   }
   const unsupported = Object.entries(s.unsupportedOps);
   if (unsupported.length) lines.push(`  no quantizer (float): ${unsupported.map(([k, v]) => `${k} ×${v}`).join(", ")}`);
