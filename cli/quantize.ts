@@ -12,15 +12,23 @@ import { terminalProgress, type ProgressPrinter } from "./progress";
 import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-options";
 
 /**
- * Advice for a file written for every CPU (uint8 weights, target any or avx2) on a machine that would run int8 weights
- * exactly and faster. Only advice: the file written is the same on every machine.
+ * Advice for a static file whose weight type was left to the target's default (weightType auto, target any or avx2:
+ * uint8 weights) on a machine that runs int8 weights exactly and faster (`here`: its target, vnni or arm). Only
+ * advice: the file written is the same on every machine. Dynamic mode and a weight type given by the user get none:
+ * --target-cpu would not change their weights.
  */
-export function vnniHint(s: QuantizationSummary, signedSafeHere: boolean): string | undefined {
+export function targetHint(s: QuantizationSummary, here: "vnni" | "arm" | undefined): string | undefined {
   const w = s.weights;
-  if (!signedSafeHere || !w || w.type !== "uint8" || (w.targetCpu !== "any" && w.targetCpu !== "avx2")) return undefined;
-  return `this CPU runs int8 weights exactly (VNNI or ARM): --target-cpu vnni writes them and is faster here (the PP-OCR ` +
-    `recognisers, batch 8: 1.3–1.4× FP32 instead of 1.0× widened, 2.2× instead of 1.2× at 8 bits), but the file is then not exact on x86 CPUs without VNNI ` +
-    `(docs/quantization.md "Defaults, and why")`;
+  if (!here || s.mode !== "static" || !w?.why || w.type !== "uint8" || (w.targetCpu !== "any" && w.targetCpu !== "avx2")) return undefined;
+  return `this CPU runs int8 weights exactly: --target-cpu ${here} writes them and is faster here (the PP-OCR recognisers on ` +
+    `an AVX-512 VNNI CPU, batch 8: 1.3–1.4× FP32 instead of 1.0× widened, 2.2× instead of 1.2× at 8 bits), but the file is ` +
+    `then not exact on x86 CPUs without VNNI (docs/quantization.md "Defaults, and why")`;
+}
+
+/** The target this machine runs int8 weights exactly for, if any (read from the CPU: advice only). */
+function hereTarget(): "vnni" | "arm" | undefined {
+  if (!signedWeightsSafe()) return undefined;
+  return process.arch === "arm64" || process.arch === "arm" ? "arm" : "vnni";
 }
 
 function describe(s: QuantizationSummary, out: string): string {
@@ -28,7 +36,7 @@ function describe(s: QuantizationSummary, out: string): string {
   if (s.weights) {
     lines.push(`  weights ${s.weights.type}${s.weights.reduceRange ? " (7 bits)" : ""} for target CPU "${s.weights.targetCpu}" (--target-cpu to change)`);
     if (s.weights.why) lines.push(`  ${s.weights.why}`);
-    const hint = vnniHint(s, signedWeightsSafe());
+    const hint = targetHint(s, hereTarget());
     if (hint) lines.push(`  ${hint}`);
   }
   const unsupported = Object.entries(s.unsupportedOps);
