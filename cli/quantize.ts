@@ -5,7 +5,7 @@
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
 import type { QuantizationSummary } from "../engine/quant/index";
-import { signedWeightsSafe } from "../engine/quant/cpu";
+import { exactInt8Target } from "../engine/quant/cpu";
 import { DEFAULT_BATCH_SIZE, jobQConfig } from "../engine/quant/options";
 import { checkOutput, errorMessage } from "./files";
 import { terminalProgress, type ProgressPrinter } from "./progress";
@@ -25,18 +25,12 @@ export function targetHint(s: QuantizationSummary, here: "vnni" | "arm" | undefi
     `then not exact on x86 CPUs without VNNI (docs/quantization.md "Defaults, and why")`;
 }
 
-/** The target this machine runs int8 weights exactly for, if any (read from the CPU: advice only). */
-function hereTarget(): "vnni" | "arm" | undefined {
-  if (!signedWeightsSafe()) return undefined;
-  return process.arch === "arm64" || process.arch === "arm" ? "arm" : "vnni";
-}
-
 function describe(s: QuantizationSummary, out: string): string {
   const lines = [`wrote ${out} (${s.mode}, ${s.format}): ${s.quantized.length} nodes quantized, ${s.float.length} left in float`];
   if (s.weights) {
     lines.push(`  weights ${s.weights.type}${s.weights.reduceRange ? " (7 bits)" : ""} for target CPU "${s.weights.targetCpu}" (--target-cpu to change)`);
     if (s.weights.why) lines.push(`  ${s.weights.why}`);
-    const hint = targetHint(s, hereTarget());
+    const hint = targetHint(s, exactInt8Target());
     if (hint) lines.push(`  ${hint}`);
   }
   const unsupported = Object.entries(s.unsupportedOps);

@@ -5,10 +5,12 @@ import { readFileSync } from "node:fs";
 
 let cached: boolean | undefined;
 
+const isX86 = () => process.arch === "x64" || process.arch === "ia32";
+
 /** True where signed-weight int8 GEMM is exact: x86 with VNNI/AMX, or non-x86 (ARM sdot/udot). */
 export function signedWeightsSafe(): boolean {
   if (cached !== undefined) return cached;
-  if (process.arch !== "x64" && process.arch !== "ia32") return (cached = true);
+  if (!isX86()) return (cached = true);
   try {
     const flags = readFileSync("/proc/cpuinfo", "utf8");
     cached = /\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(flags);
@@ -16,4 +18,10 @@ export function signedWeightsSafe(): boolean {
     cached = false; // unknown x86 (macOS/Windows): assume no VNNI, the choice that is exact everywhere
   }
   return cached;
+}
+
+/** The target CPU whose int8 weights this machine runs exactly (the same rule as signedWeightsSafe), if any. */
+export function exactInt8Target(): "vnni" | "arm" | undefined {
+  if (!signedWeightsSafe()) return undefined;
+  return isX86() ? "vnni" : "arm";
 }
