@@ -1,5 +1,5 @@
 // `ptq quantize MODEL -o OUT --mode int4|fp4 …`: weight-only low-bit quantization. Calibration data, when given,
-// feeds GPTQ and measures the outputs against the float model's (and, with --protect, keeps them at a target).
+// feeds GPTQ and measures the outputs against the float model's, keeping them at a target (--protect, default on).
 // The options are the table's lowBit.* rows (engine/quant/options), read by quantize-options.ts.
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
@@ -12,8 +12,8 @@ import { parseQuantizeArgs, type QuantizeCall } from "./quantize-options";
 /** The job's low-bit options as engine/lowbit takes them (checkJob has refused the other mode's options). */
 export function lowBitOptions(job: QuantizeJob, mode: "int4" | "fp4"): LowBitOptions & LearnedRoundingOption {
   const exclude = (job.exclude ?? []).filter((s): s is string => typeof s === "string");
-  const { fp4Format, export: fp4Export, protect: db, ...int4 } = job.lowBit ?? {};
-  const protect = db === undefined ? {} : { protect: { minOutputSqnrDb: db } };
+  const { fp4Format, export: fp4Export, protect: db, protectMaxSize: maxSize, ...int4 } = job.lowBit ?? {};
+  const protect = { protect: job.protect === false ? (false as const) : { ...(db !== undefined && { minOutputSqnrDb: db }), ...(maxSize !== undefined && { maxSize }) } };
   const rounding = job.rounding && { rounding: job.rounding };
   return mode === "int4"
     ? { mode, ...int4, exclude, ...protect, ...rounding }
@@ -33,10 +33,9 @@ function describe(r: LowBitReport, out: string, mode: string): string {
   const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized${int8 ? ` (${int8} of them int8, protected)` : ""}, mean weight SQNR ${mean.toFixed(1)} dB`];
   const o = r.output;
   if (o) {
-    const target = o.targetDb === undefined ? "" : `, target ${o.targetDb} dB${o.protected.length ? `: ${o.protected.length} layer(s) stepped up (all low-bit: ${o.allLowBitDb.toFixed(1)} dB)` : ": met with every layer low-bit"}`;
-    lines.push(`  outputs vs float on ${o.batches} calibration batch(es): worst output SQNR ${o.sqnrDb.toFixed(1)} dB${target}`);
+    lines.push(`  outputs vs float on ${o.batches} calibration batch(es): worst output SQNR ${o.sqnrDb.toFixed(1)} dB${protection(o)}`);
   } else {
-    lines.push("  outputs not measured: give --calib to measure them against the float model (and --protect DB to keep them there)");
+    lines.push("  outputs not measured: give --calib to measure them against the float model and keep them at a target (--protect DB)");
   }
   for (const l of r.layers) {
     const out = l.outputSqnrDb !== undefined ? `; output ${l.outputSqnrDb.toFixed(1)} dB (RTN ${l.rtnOutputSqnrDb!.toFixed(1)} dB)` : "";
@@ -49,6 +48,19 @@ function describe(r: LowBitReport, out: string, mode: string): string {
   for (const n of r.notes) lines.push(`  note: ${n}`);
   if (r.warning) lines.push(`  warning: ${r.warning}`);
   return lines.join("\n");
+}
+
+/** What protection did, after the measured output SQNR. */
+function protection(o: NonNullable<LowBitReport["output"]>): string {
+  if (o.targetDb === undefined) return " (protection off)";
+  const size = `${o.size!.toFixed(2)}× the float model's size`;
+  if (!o.capped) {
+    return o.protected.length
+      ? `, target ${o.targetDb} dB: ${o.protected.length} layer(s) stepped up (all low-bit: ${o.allLowBitDb.toFixed(1)} dB), ${size}`
+      : `, target ${o.targetDb} dB: met with every layer low-bit`;
+  }
+  const stepped = o.protected.length ? `${o.protected.length} layer(s) stepped up (all low-bit: ${o.allLowBitDb.toFixed(1)} dB), ` : "";
+  return `, target ${o.targetDb} dB not met within the size cap: ${stepped}${size}, cap ${o.maxSize}× (--protect-max-size raises it; --protect lowers the target)`;
 }
 
 export async function runLowBit(call: QuantizeCall, progress: ProgressPrinter): Promise<number> {

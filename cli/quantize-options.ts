@@ -110,7 +110,9 @@ function checkJob(job: QuantizeJob, mode: QuantizeMode, where: (key: JobKey) => 
     const gptq = job.lowBit?.algorithm === "gptq";
     if (gptq && !job.calib) throw new UsageError("--algorithm gptq needs calibration data: --calib PATH");
     if (!gptq && job.lowBit?.gptq) throw new UsageError("--damping and --act-order apply to --algorithm gptq");
-    if (job.lowBit?.protect !== undefined && !job.calib) throw new UsageError("--protect measures the outputs on calibration data: give --calib PATH");
+    const asked = job.lowBit?.protect !== undefined ? "--protect" : job.lowBit?.protectMaxSize !== undefined ? "--protect-max-size" : undefined;
+    if (asked && !job.calib) throw new UsageError(`${asked} measures the outputs on calibration data: give --calib PATH`);
+    if (asked && job.protect === false) throw new UsageError(`${asked} and --no-protect contradict each other: give one`);
   }
   const t = job.target;
   if (t) {

@@ -101,7 +101,10 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       const args =
         mode === "inspect"
           ? ["inspect", file, "--json", ...dimFlags(m, file)]
-          : ["quantize", file, "-o", out, "--json", ...(mode === "static" ? ["--calib", calib, ...(o.staticConfig ? ["--config", o.staticConfig] : [])] : ["--mode", mode])];
+          : mode === "static"
+            ? ["quantize", file, "-o", out, "--json", "--calib", calib, ...(o.staticConfig ? ["--config", o.staticConfig] : [])]
+            : // The low-bit modes get the calibration data too: with it they measure and protect the outputs by default.
+              ["quantize", file, "-o", out, "--json", "--mode", mode, ...(mode === "dynamic" ? [] : ["--calib", calib])];
       const command = `node --import tsx ${CLI} ${args.map(shellQuote).join(" ")}`;
       log(`${m.id} ${mode}: ${command}`);
       const r: ChildResult = await runTs(CLI, args, o.limitS);

@@ -179,11 +179,21 @@ export function* batchesOf(
 ): Generator<Feeds> {
   let samples: number | undefined;
   let step: number | undefined;
+  // Inputs that disagree on their first axis (a recurrent state [layers, batch, hidden] beside [batch, …]) can only be
+  // one run, fed as they are: an error only where the set would have to be split into batches.
+  let disagree: string | undefined;
+  let split = false;
   const shaped = new Map<string, LoadedArray>();
+  // A scalar input (silero-vad's sample rate) has no batch axis: every batch gets it whole.
+  const whole = new Map<string, LoadedArray>();
   for (const spec of specs) {
     const a = arrays.get(spec.name);
     if (!a) continue; // checkFeeds reports it with the full list
     const rank = spec.shape?.length;
+    if (rank === 0 && a.dims.length === 0) {
+      whole.set(spec.name, a);
+      continue;
+    }
     const dims = rank !== undefined && a.dims.length === rank - 1 ? [1, ...a.dims] : a.dims;
     if (dims.length === 0) throw new DataError(`${source}: input "${spec.name}" is a scalar; expected ${formatShape(spec.shape)}`);
     // A fixed batch is a positive dim; -1 or 0 (paddle2onnx and old exporters write these for "any") is dynamic.
@@ -195,17 +205,17 @@ export function* batchesOf(
         `${source}: input "${spec.name}" has ${dims[0]} samples along the first axis, not a multiple of the model's batch ${fixed}`,
       );
     }
-    if (samples !== undefined && samples !== dims[0]) {
-      throw new DataError(`${source}: inputs disagree on the number of samples (${samples} vs ${dims[0]} for "${spec.name}")`);
-    }
-    samples = dims[0]!;
+    if (samples !== undefined && samples !== dims[0]) disagree ??= `${source}: inputs disagree on the number of samples (${samples} vs ${dims[0]} for "${spec.name}")`;
+    samples ??= dims[0]!;
+    split ||= dims[0]! > b;
     step = Math.min(step ?? Infinity, b);
     shaped.set(spec.name, { ...a, dims });
   }
-  for (const [k, a] of arrays) if (!shaped.has(k)) shaped.set(k, a);
-  if (samples === undefined || step === undefined || step >= samples) {
+  for (const [k, a] of arrays) if (!shaped.has(k) && !whole.has(k)) shaped.set(k, a);
+  if (disagree && split) throw new DataError(`${disagree}: split into batches, each input needs its samples along the first axis`);
+  if (disagree || samples === undefined || step === undefined || step >= samples) {
     const feeds: Record<string, Tensor> = {};
-    for (const [k, a] of shaped) feeds[k] = tensorOf(a);
+    for (const [k, a] of [...shaped, ...whole]) feeds[k] = tensorOf(a);
     checkFeeds(feeds, specs, source);
     yield feeds;
     return;
@@ -217,6 +227,7 @@ export function* batchesOf(
       const per = a.data.length / a.dims[0]!;
       feeds[k] = tensorOf({ dtype: a.dtype, data: a.data.subarray(s * per, (s + n) * per), dims: [n, ...a.dims.slice(1)] });
     }
+    for (const [k, a] of whole) feeds[k] = tensorOf(a);
     checkFeeds(feeds, specs, `${source} (samples ${s}..${s + n - 1})`);
     yield feeds;
   }

@@ -15,7 +15,7 @@ import { lowBitActivations, quantizeWeightsLowBit, writesInt8Weights, type Hessi
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
 export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
-export { DEFAULT_PROTECT_DB, protectLowBit } from "./protect";
+export { DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE, protectLowBit } from "./protect";
 export type { OutputReport, ProtectOptions } from "./protect";
 export { E2M1_TABLE, FP4_BLOCK_SIZE, dequantizeFp4, quantizeFp4 } from "./fp4";
 export type { Fp4Blocks, Fp4Format } from "./fp4";
@@ -74,7 +74,8 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
  * lowBitModel with calibration data (any iterable of feeds, e.g. openData(dir, model)). For GPTQ, the activations
  * feeding each quantized weight are run through the model batch by batch and folded into Σ xᵀx first. Then the
  * outputs are measured against the float model's on the first batches and, unless `options.protect` is false,
- * the layers that cost the outputs most stay float until they meet its target (engine/lowbit/protect).
+ * the layers that cost the outputs most get int8 weights or stay float until they meet its target, within its size
+ * cap (engine/lowbit/protect).
  */
 export async function lowBitModelCalibrated(
   model: Model,
@@ -85,7 +86,7 @@ export async function lowBitModelCalibrated(
   const { rounding, ...rest } = requested;
   // Learned rounding for int4 is GPTQ (error feedback on the block grid); for FP4, fp4-rounding.ts.
   const options: LowBitOptions = rounding === "learned" && rest.mode === "int4" ? { ...rest, algorithm: "gptq" } : rest;
-  const protect = options.protect ?? {};
+  const protect = options.protect || {};
   const measureBatches = protect.maxBatches ?? 8;
   let kept: Feeds[] = [];
   let hessians: HessianMap | undefined;
@@ -108,14 +109,18 @@ export async function lowBitModelCalibrated(
     up.int8.length || up.float.length
       ? build({ ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] })
       : full;
+  // The ladder covers every layer the pass stores in fewer bits than float, FP4's small int8 layers too (a model that
+  // cannot afford 8-bit weights in its stem, as the corpus's ppocr-v4-rec-en, needs them float), but not those the
+  // caller asked int8.
+  const askedInt8 = new Set(options.int8 ?? []);
   const chosen = await protectLowBit(
     model,
     (up) => {
       const b = keeping(up);
-      return { model: b.model, layers: b.report.layers.filter((l) => l.bits !== 8) };
+      return { model: b.model, layers: b.report.layers.filter((l) => !askedInt8.has(l.node)) };
     },
     kept,
-    { ...protect, measureOnly: options.protect === undefined, signal: collect.signal, threads: collect.threads, onProgress: collect.onRankProgress },
+    { ...protect, measureOnly: options.protect === false, signal: collect.signal, threads: collect.threads, onProgress: collect.onRankProgress },
   );
   // The chosen conversion again, for its report (conversions are deterministic); protected layers kept float are
   // listed as skipped, with why.

@@ -9,6 +9,10 @@
 // found by a binary search on the measured model (each step a real conversion and run). Int8 weights come first (a
 // quarter of the float bytes); a model that even all-int8 weights leave short of the target (a text recogniser on
 // the corpus: 18 dB) gets its worst layers float, the rest int8.
+//
+// Protection is on by default with calibration data, within a size cap: a low-bit file the size of the float one
+// would defeat the mode, so the ladder stops at the last step within DEFAULT_PROTECT_MAX_SIZE of the float model's
+// size (all weights int8 and some float fit; the written report says when the target was not met within it).
 import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
@@ -22,11 +26,17 @@ export interface ProtectOptions {
   /** What a protected layer becomes: int8 weights per output channel (default; a quarter of the float bytes) or
    *  float. */
   fallback?: "int8" | "float";
+  /** The largest the protected model may be, as a share of the float model's size (default
+   *  DEFAULT_PROTECT_MAX_SIZE): the ladder takes no step above it, and below the target writes the last step within
+   *  it. Infinity lifts the cap. */
+  maxSize?: number;
 }
 
-/** The target when `protect` is given without one. Protection itself is opt-in: no one output SQNR suits every
- *  model (docs/lowbit.md). */
+/** The target when none is given. No one output SQNR suits every model (a face detector's decisions survive 5 dB, a
+ *  text recogniser's need ~18: docs/lowbit.md); the size cap keeps the default from undoing the mode. */
 export const DEFAULT_PROTECT_DB = 20;
+/** The size cap when none is given: all weights int8 (about a quarter of float) and a few layers float. */
+export const DEFAULT_PROTECT_MAX_SIZE = 0.35;
 
 /** How the low-bit model's outputs compare with the float model's on the data. */
 export interface OutputReport {
@@ -36,6 +46,11 @@ export interface OutputReport {
   allLowBitDb: number;
   /** The target, when protection ran. */
   targetDb?: number;
+  /** When protection ran: the written model's size (encoded, external data included) as a share of the float model's, the cap, and whether the
+   *  cap stopped the ladder short of the target. */
+  size?: number;
+  maxSize?: number;
+  capped?: boolean;
   /** Layers stepped up to meet it, float ones first, each with the output SQNR it gives alone in low bits. */
   protected: { node: string; opType: string; aloneDb: number; as: "int8" | "float" }[];
   /** Samples batches measured on, and models converted and run. */
@@ -47,7 +62,8 @@ export interface OutputReport {
  *  pass); `layers` are the ones it put in low bits. */
 export type LowBitBuild = (up: { int8: readonly string[]; float: readonly string[] }) => {
   model: Model;
-  layers: readonly { node: string; opType: string; k: number; n: number }[];
+  /** bits 8: a layer the pass stores int8 anyway (FP4's small ones): the ladder can only keep it float. */
+  layers: readonly { node: string; opType: string; k: number; n: number; bits?: 8 }[];
 };
 
 export interface ProtectRunOptions extends ProtectOptions {
@@ -82,9 +98,13 @@ export async function protectLowBit(
   const allLowBitDb = await score(full.model);
   const output: OutputReport = { sqnrDb: allLowBitDb, allLowBitDb, protected: [], batches: batches.length, measured };
   const targetDb = options.minOutputSqnrDb ?? DEFAULT_PROTECT_DB;
-  if (options.measureOnly || allLowBitDb >= targetDb || full.layers.length === 0) {
+  const maxSize = options.maxSize ?? DEFAULT_PROTECT_MAX_SIZE;
+  const floatBytes = float.fileBytes();
+  const share = (m: Model) => m.fileBytes() / floatBytes;
+  const fullShare = share(full.model);
+  if (options.measureOnly || allLowBitDb >= targetDb || full.layers.length === 0 || fullShare > maxSize) {
     output.measured = measured;
-    if (!options.measureOnly) output.targetDb = targetDb;
+    if (!options.measureOnly) Object.assign(output, { targetDb, size: fullShare, maxSize, capped: allLowBitDb < targetDb && full.layers.length > 0 });
     return { model: full.model, output };
   }
   // Each layer alone in low bits (every other float): its own output error.
@@ -97,33 +117,53 @@ export async function protectLowBit(
   }
   alone.sort((a, b) => b.noisePerElement - a.noisePerElement);
   const ranked = alone.map((a) => a.node);
+  const stored8 = new Set(full.layers.filter((l) => l.bits === 8).map((l) => l.node));
+  const lowBit = ranked.filter((node) => !stored8.has(node));
   const n = ranked.length;
-  // The ladder, each step one conversion: the first k of the ranking stepped up to int8 weights (k = 0 … n), then,
-  // when even all of them at int8 fall short, the first k float and the rest int8 (k = 1 … n; n is the float model,
-  // which always meets it). With fallback "float" only the second half, without int8.
+  // The ladder, each step one conversion: the first k of the ranking's low-bit layers stepped up to int8 weights,
+  // then, when even all of them at int8 fall short, the first k of the ranking float and the other low-bit ones int8
+  // (k = 1 … n; n is the float model, which always meets it). With fallback "float" only the second half, without int8.
   const int8 = options.fallback !== "float";
   const steps: { int8: string[]; float: string[] }[] = [];
-  if (int8) for (let k = 0; k <= n; k++) steps.push({ int8: ranked.slice(0, k), float: [] });
-  for (let k = int8 ? 1 : 0; k <= n; k++) steps.push({ int8: int8 ? ranked.slice(k) : [], float: ranked.slice(0, k) });
-  const results = new Map<number, { model: Model; db: number }>([[0, { model: full.model, db: allLowBitDb }]]);
-  const at = async (i: number) => {
-    let r = results.get(i);
-    if (!r) {
-      const m = build(steps[i]!).model;
-      r = { model: m, db: await score(m) };
-      results.set(i, r);
-    }
-    return r;
-  };
-  // The first step that meets the target, by binary search (each step only moves the model towards float).
-  let lo = 0;
-  let hi = steps.length - 1;
-  while (hi - lo > 1) {
-    const mid = (lo + hi) >> 1;
-    if ((await at(mid)).db >= targetDb) hi = mid;
-    else lo = mid;
+  if (int8) for (let k = 0; k <= lowBit.length; k++) steps.push({ int8: lowBit.slice(0, k), float: [] });
+  for (let k = int8 ? 1 : 0; k <= n; k++) {
+    const float = ranked.slice(0, k);
+    steps.push({ int8: int8 ? lowBit.filter((node) => !float.includes(node)) : [], float });
   }
-  const chosen = await at(hi);
+  const built = new Map<number, Model>([[0, full.model]]);
+  const model = (i: number) => {
+    let m = built.get(i);
+    if (!m) built.set(i, (m = build(steps[i]!).model));
+    return m;
+  };
+  const scored = new Map<number, number>([[0, allLowBitDb]]);
+  const at = async (i: number) => {
+    let db = scored.get(i);
+    if (db === undefined) scored.set(i, (db = await score(model(i))));
+    return db;
+  };
+  // Each step only moves the model towards float, so sizes and (near enough) output SQNRs grow along the ladder:
+  // the last step within the size cap, then the first step up to it that meets the target, by binary search.
+  let last = steps.length - 1;
+  if (share(model(last)) > maxSize) {
+    let [fits, over] = [0, last];
+    while (over - fits > 1) {
+      const mid = (fits + over) >> 1;
+      if (share(model(mid)) <= maxSize) fits = mid;
+      else over = mid;
+    }
+    last = fits;
+  }
+  let hi = last;
+  if ((await at(last)) >= targetDb) {
+    let lo = 0;
+    while (hi - lo > 1) {
+      const mid = (lo + hi) >> 1;
+      if ((await at(mid)) >= targetDb) hi = mid;
+      else lo = mid;
+    }
+  }
+  const chosen = { model: model(hi), db: await at(hi) };
   const step = steps[hi]!;
   const byNode = new Map(alone.map((a) => [a.node, a]));
   const entry = (node: string, as: "int8" | "float") => {
@@ -136,6 +176,9 @@ export async function protectLowBit(
       sqnrDb: chosen.db,
       allLowBitDb,
       targetDb,
+      size: share(chosen.model),
+      maxSize,
+      capped: chosen.db < targetDb,
       protected: [...step.float.map((node) => entry(node, "float")), ...step.int8.map((node) => entry(node, "int8"))],
       batches: batches.length,
       measured,

@@ -47,10 +47,11 @@ export type LowBitOptions = (Int4Options | Fp4Options) & {
   int8?: readonly string[];
   /**
    * With calibration data (lowBitModelCalibrated, `--calib`) the outputs are always measured against the float
-   * model's and reported. With `protect`, below its target the layers that cost the outputs most per weight element
-   * stay float (engine/lowbit/protect). Off by default: no one output SQNR suits every model (docs/lowbit.md).
+   * model's and reported, and below the target (default DEFAULT_PROTECT_DB) the layers that cost the outputs most per
+   * weight element get int8 weights or stay float, within a size cap (default DEFAULT_PROTECT_MAX_SIZE of the float
+   * model's size; engine/lowbit/protect). false: measure and report only.
    */
-  protect?: ProtectOptions;
+  protect?: ProtectOptions | false;
 };
 
 export interface LowBitLayer {

@@ -6,6 +6,7 @@ import { clone as cloneMessage, create, fromBinary } from "@bufbuild/protobuf";
 import { closeSync, existsSync } from "node:fs";
 import path from "node:path";
 import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
+import { elementCount, storageBytes } from "./dtype";
 import { encodeModel } from "./encode";
 import { OnnxError, outputExists } from "./errors";
 import { isExternal, openRegularFile, readAt, readAtAsync } from "./external";
@@ -94,6 +95,13 @@ export class Model {
   /** Encoded bytes. External tensors stay external (use save() to produce a self-contained file). */
   toBytes(): Uint8Array {
     return encodeModel(this.proto);
+  }
+
+  /** Bytes the model takes saved: its encoded protobuf and the data of tensors stored in external files. */
+  fileBytes(): number {
+    let external = 0;
+    for (const t of allTensors(this.proto)) if (isExternal(t)) external += storageBytes(t.dataType, elementCount(t.dims, `tensor "${t.name}"`));
+    return this.toBytes().length + external;
   }
 
   /** Saves atomically. Refuses to write over the file this model was loaded from, or any file unless overwrite. */

@@ -23,7 +23,8 @@ export const FP4_EXPORTS = ["runnable", "native", "fake"] as const;
  */
 export const LOWBIT_DEFAULTS = {
   blockSize: 32, algorithm: "rtn", damping: 0.01, bits: 4, format: "matmulnbits", accuracyLevel: 0, fp4Format: "nvfp4", export: "runnable",
-} as const satisfies Required<Omit<LowBitJob, "gptq" | "symmetric" | "includeGather" | "protect">> & { damping: number };
+  protect: 20, protectMaxSize: 0.35,
+} as const satisfies Required<Omit<LowBitJob, "gptq" | "symmetric" | "includeGather">> & { damping: number };
 /** The mixed-precision search's default floor on the share of weights that stay int8 (its minInt8WeightShare; 0
  *  lifts it): without one, a search on a real recogniser "met" its target with 184 of 190 nodes float. */
 export const MIN_INT8_WEIGHT_SHARE = 0.8;
@@ -49,8 +50,11 @@ export interface LowBitJob {
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
   fp4Format?: (typeof FP4_FORMATS)[number];
   export?: (typeof FP4_EXPORTS)[number];
-  /** With calibration data: the worst output SQNR (dB) to keep; the layers that cost it most get int8 weights. */
+  /** With calibration data: the worst output SQNR (dB) to keep; the layers that cost it most get int8 weights or stay
+   *  float ... */
   protect?: number;
+  /** ... while the model stays within this share of the float model's size (its file). */
+  protectMaxSize?: number;
 }
 
 export interface TargetJob {
@@ -169,8 +173,8 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "weight rounding: nearest, or learned against each layer's outputs on --calib (error feedback through the layer's input Hessian, bias corrected; Conv via sampled patches), or adaround (static INT8 only: AdaRound's gradient fit of each weight's rounding up or down on the same inputs, bias corrected, never worse than nearest per channel; slowest). Slower; docs/recovery.md says where they help" },
   { key: "ep", flag: "--ep", arg: "cpu|cuda", kind: "enum", values: ["cpu", "cuda"] satisfies ExecutionProvider[], default: () => "cpu", modes: INT8, section: "quantize",
     help: "execution provider for calibration" },
-  { key: "protect", flag: "--no-protect", kind: "boolean", sets: false, default: () => "on", modes: ["static"], section: "quantize",
-    help: "quantize every selected node: by default the weighted nodes whose quantization alone makes a quarter or more of the model's output error stay float (docs/calibration.md)" },
+  { key: "protect", flag: "--no-protect", kind: "boolean", sets: false, default: () => "on", modes: ["static", "int4", "fp4"], section: "quantize",
+    help: "quantize every selected node: by default the weighted nodes whose quantization alone makes a quarter or more of the model's output error stay float (docs/calibration.md); int4/fp4 with --calib: measure and report the outputs, step no layer up (--protect)" },
   { key: "optimize", flag: "--no-optimize", kind: "boolean", sets: false, modes: INT8, section: "quantize",
     help: "skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)" },
 
@@ -213,8 +217,10 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "matmulnbits (com.microsoft.MatMulNBits) or qdq (opset-21 blocked DequantizeLinear)" },
   { key: "lowBit.accuracyLevel", flag: "--accuracy-level", arg: "N", kind: "enum", values: [0, 1, 2, 3, 4], default: () => LOWBIT_DEFAULTS.accuracyLevel, modes: ["int4"], section: "lowbit",
     help: "MatMulNBits accuracy_level 0–4 (0: float activations; 4: int8, fastest)" },
-  { key: "lowBit.protect", flag: "--protect", arg: "DB", kind: "number", accepts: between(-100, 200, "an output SQNR in dB (e.g. 25)"), default: () => "off", modes: ["int4", "fp4"], section: "lowbit",
-    help: "with --calib: keep the outputs at DB or more against the float model (worst output SQNR); the layers that cost them most per byte get int8 weights instead (docs/lowbit.md). --calib alone measures and reports the outputs" },
+  { key: "lowBit.protect", flag: "--protect", arg: "DB", kind: "number", accepts: between(-100, 200, "an output SQNR in dB (e.g. 25)"), default: () => `${LOWBIT_DEFAULTS.protect} with --calib`, modes: ["int4", "fp4"], section: "lowbit",
+    help: "with --calib: keep the outputs at DB or more against the float model (worst output SQNR), within --protect-max-size; the layers that cost them most per byte get int8 weights or stay float (docs/lowbit.md). Without --calib nothing is measured" },
+  { key: "lowBit.protectMaxSize", flag: "--protect-max-size", arg: "F", kind: "number", accepts: { test: (n) => n > 0, says: "a share of the float model's size above 0 (e.g. 0.5)" }, default: () => LOWBIT_DEFAULTS.protectMaxSize, modes: ["int4", "fp4"], section: "lowbit",
+    help: "the most protection may grow the model to, as a share of the float model's size (the file): below the target it writes the last step within it and says so" },
   { key: "lowBit.fp4Format", flag: "--fp4-format", arg: "F", kind: "enum", values: FP4_FORMATS, default: () => LOWBIT_DEFAULTS.fp4Format, modes: ["fp4"], section: "lowbit",
     help: "nvfp4 (blocks of 16, E4M3 scales) or mxfp4 (blocks of 32, power-of-two scales)" },
   { key: "lowBit.export", flag: "--fp4-export", arg: "E", kind: "enum", values: FP4_EXPORTS, default: () => LOWBIT_DEFAULTS.export, modes: ["fp4"], section: "lowbit",

@@ -39,23 +39,41 @@ test("--mode fp4 --fp4-export native upgrades to opset 23 and warns that onnxrun
 
 test("--mode fp4 --calib measures the outputs; --protect DB steps the layers that cost them most up to int8 until DB is met", () => {
   const dir = tmp();
-  const measured = ptq(cnn, "-o", path.join(dir, "a.onnx"), "--mode", "fp4", "--calib", calib, "--json");
+  const measured = ptq(cnn, "-o", path.join(dir, "a.onnx"), "--mode", "fp4", "--calib", calib, "--json", "--no-protect");
   assert.equal(measured.status, 0, measured.stderr);
   const all = JSON.parse(measured.stdout).output;
   assert.equal(all.protected.length, 0);
+  assert.equal(all.targetDb, undefined);
+  const off = ptq(cnn, "-o", path.join(dir, "a2.onnx"), "--mode", "fp4", "--calib", calib, "--no-protect");
+  assert.match(off.stdout, /worst output SQNR [0-9.]+ dB \(protection off\)/);
+  // By default the outputs are kept at 20 dB within 0.35× of the float model's bytes.
+  const byDefault = JSON.parse(ptq(cnn, "-o", path.join(dir, "a3.onnx"), "--mode", "fp4", "--calib", calib, "--json").stdout).output;
+  assert.equal(byDefault.targetDb, 20);
+  assert.equal(byDefault.maxSize, 0.35);
+  assert.ok(byDefault.size <= 0.35 && (byDefault.sqnrDb >= 20 || byDefault.capped), JSON.stringify(byDefault));
   const target = Math.ceil(all.sqnrDb) + 6;
-  const r = ptq(cnn, "-o", path.join(dir, "b.onnx"), "--mode", "fp4", "--calib", calib, "--protect", String(target), "--json");
+  const r = ptq(cnn, "-o", path.join(dir, "b.onnx"), "--mode", "fp4", "--calib", calib, "--protect", String(target), "--protect-max-size", "1", "--json");
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.ok(report.output.sqnrDb >= target, `${report.output.sqnrDb} dB ≥ ${target}`);
   assert.ok(report.output.protected.length > 0 && report.output.protected.length < report.layers.length);
   const int8 = new Set(report.layers.filter((l: { bits?: number }) => l.bits === 8).map((l: { node: string }) => l.node));
   for (const p of report.output.protected) assert.ok(p.as === "int8" && int8.has(p.node), `${p.node} protected as int8`);
-  const text = ptq(cnn, "-o", path.join(dir, "c.onnx"), "--mode", "fp4", "--calib", calib, "--protect", String(target));
+  const text = ptq(cnn, "-o", path.join(dir, "c.onnx"), "--mode", "fp4", "--calib", calib, "--protect", String(target), "--protect-max-size", "1");
   assert.match(text.stdout, new RegExp(`worst output SQNR [0-9.]+ dB, target ${target} dB: ${report.output.protected.length} layer\\(s\\) stepped up`));
   const noData = ptq(cnn, "-o", path.join(dir, "d.onnx"), "--mode", "fp4", "--protect", "20");
   assert.equal(noData.status, 2);
   assert.match(noData.stderr, /--protect measures the outputs on calibration data: give --calib PATH/);
+  const both = ptq(cnn, "-o", path.join(dir, "e.onnx"), "--mode", "fp4", "--calib", calib, "--protect-max-size", "0.5", "--no-protect");
+  assert.equal(both.status, 2);
+  assert.match(both.stderr, /--protect-max-size and --no-protect contradict each other/);
+});
+
+test("--mode fp4: a size cap below what the target needs writes the last step within it and says so", () => {
+  const dir = tmp();
+  const r = ptq(cnn, "-o", path.join(dir, "a.onnx"), "--mode", "fp4", "--calib", calib, "--protect", "60", "--protect-max-size", "0.4");
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /target 60 dB not met within the size cap: .*0\.[0-9]+× the float model's size, cap 0\.4× \(--protect-max-size raises it/);
 });
 
 test("--mode fp4 --rounding learned chooses FP4 codes on the calibration data: the outputs come closer to the float model's", () => {

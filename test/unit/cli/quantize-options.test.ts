@@ -61,7 +61,7 @@ test("every flag of the table lands at its key in the job, in the mode it applie
     const mode = o.modes.includes("static") ? "static" : o.modes[0]!;
     const needs = [...(mode === "static" && o.key !== "calib" ? ["--calib", "c"] : []), ...(o.key === "target.drop" ? ["--eval", "e"] : [])];
     const extra = o.key.startsWith("target.") && !["target.sqnr", "target.drop", "target.agreement", "target.eval"].includes(o.key) ? ["--target-sqnr", "30"] : [];
-    const gptq = o.key.startsWith("lowBit.gptq") ? ["--algorithm", "gptq", "--calib", "c"] : o.key === "lowBit.protect" ? ["--calib", "c"] : [];
+    const gptq = o.key.startsWith("lowBit.gptq") ? ["--algorithm", "gptq", "--calib", "c"] : o.key === "lowBit.protect" || o.key === "lowBit.protectMaxSize" ? ["--calib", "c"] : [];
     const c = parse("--mode", mode, ...needs, ...extra, ...gptq, o.flag!, ...(s.text !== undefined ? [s.text] : []));
     assert.deepEqual(getKey(c.job, o.key), s.value, `${o.flag} → ${o.key}`);
   }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { readFileSync } from "node:fs";
 import { DataType } from "../../../engine/onnx/dtype";
 import { makeGraph, makeModel, makeValueInfo } from "../../../engine/onnx/proto";
-import { checkFeeds, type Feeds } from "../../../engine/data/feeds";
+import { batchesOf, checkFeeds, type Feeds } from "../../../engine/data/feeds";
 import { loadNpy, parseNpy } from "../../../engine/data/npy";
 import { openData, readNpyFolder, readNpz, readTestDataSets } from "../../../engine/data/readers";
 import { randomData, seededRandom } from "../../../engine/data/random";
@@ -82,6 +82,31 @@ test("ONNX test_data_set folders: named tensors by name, unnamed by position", (
   assert.deepEqual(values(batches[1]!, "x"), [7, 8, 9, 10, 11, 12]);
   assert.deepEqual(values(batches[1]!, "ids"), [3, 4]);
   assert.equal([...openData(f("pb", "test_data_set_0"), two)].length, 1);
+});
+
+test("a recurrent model's inputs (silero-vad): a scalar goes whole to every batch, a state [layers, batch, hidden] makes one run", () => {
+  const specs = [
+    { name: "input", elemType: DataType.FLOAT, shape: ["batch", 4] },
+    { name: "sr", elemType: DataType.INT64, shape: [] },
+    { name: "h", elemType: DataType.FLOAT, shape: [2, "batch", 3] },
+  ];
+  const arr = (dtype: DataType, dims: number[], data: Float32Array | BigInt64Array) => ({ dtype, dims, data });
+  const sr = arr(DataType.INT64, [], BigInt64Array.of(16000n));
+  const one = new Map([
+    ["input", arr(DataType.FLOAT, [1, 4], new Float32Array(4))],
+    ["sr", sr],
+    ["h", arr(DataType.FLOAT, [2, 1, 3], new Float32Array(6))],
+  ]);
+  const runs = [...batchesOf(one, specs, "set_0", 32)];
+  assert.equal(runs.length, 1);
+  assert.deepEqual(Object.fromEntries(Object.entries(runs[0]!).map(([k, t]) => [k, t.dims])), { input: [1, 4], sr: [], h: [2, 1, 3] });
+  // The scalar beside inputs split into batches of 2.
+  const stacked = new Map([["input", arr(DataType.FLOAT, [4, 4], new Float32Array(16))], ["sr", sr]]);
+  const split = [...batchesOf(stacked, specs.slice(0, 2), "set_1", 2)];
+  assert.deepEqual(split.map((b) => [b.input!.dims, b.sr!.dims]), [[[2, 4], []], [[2, 4], []]]);
+  // Disagreeing first axes that would have to be split: which axis holds the samples is unknown.
+  const many = new Map([...one, ["input", arr(DataType.FLOAT, [4, 4], new Float32Array(16))]]);
+  assert.throws(() => [...batchesOf(many, specs, "set_2", 2)], /set_2: inputs disagree on the number of samples \(4 vs 2 for "h"\): split into batches/);
 });
 
 test("wrong shape, dtype, name and empty data give errors naming the input, source and shapes", () => {

@@ -1,9 +1,10 @@
 // Low-bit protection (engine/lowbit/protect): with calibration data the low-bit pass measures the model's outputs
-// against the float model's and keeps float the layers that cost them most, until a target is met.
+// against the float model's and steps up the layers that cost them most (int8 weights, then float), until a target is
+// met or the size cap stops it; on by default with data.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
-import { lowBitModel, lowBitModelCalibrated, type LowBitOptions } from "../../../engine/lowbit";
+import { DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE, lowBitModel, lowBitModelCalibrated, type LowBitOptions } from "../../../engine/lowbit";
 import { sqnr } from "../../../engine/quant/math";
 import { createSession } from "../../../engine/runtime/session";
 import type { Feeds } from "../../../engine/data/feeds";
@@ -36,7 +37,7 @@ function batches(n: number): Feeds[] {
 
 test("without protection the outputs are measured and reported; with it the layer that ruins them gets int8 weights", async () => {
   const model = buildModel();
-  const measured = await lowBitModelCalibrated(model, { mode: "int4" }, batches(2));
+  const measured = await lowBitModelCalibrated(model, { mode: "int4", protect: false }, batches(2));
   const all = measured.report.output!;
   assert.equal(measured.report.layers.length, 2);
   assert.equal(all.protected.length, 0);
@@ -51,7 +52,7 @@ test("without protection the outputs are measured and reported; with it the laye
   assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["outliers", 8], ["smooth", 4]]);
   assert.ok(report.layers[0]!.sqnrDb > 35, `int8 weight SQNR ${report.layers[0]!.sqnrDb}`);
 
-  const float = await lowBitModelCalibrated(model, { mode: "int4", protect: { minOutputSqnrDb: target, fallback: "float" } } as LowBitOptions, batches(2));
+  const float = await lowBitModelCalibrated(model, { mode: "int4", protect: { minOutputSqnrDb: target, fallback: "float", maxSize: Infinity } } as LowBitOptions, batches(2));
   assert.deepEqual(float.report.layers.map((l) => l.node), ["smooth"]);
   assert.match(float.report.skipped.find((s) => s.node === "outliers")!.reason, /kept float: alone in low bits it brings the outputs to .* dB \(target/);
   assert.ok(float.report.output!.sqnrDb >= target);
@@ -97,8 +98,61 @@ test("an int8-protected layer is a per-channel int8 DequantizeLinear feeding the
   for (const out of ["y", "z"]) assert.ok(sqnr(a[out]!.data as Float32Array, b[out]!.data as Float32Array) > 30, out);
 });
 
+test("by default, with data, protection aims at 20 dB within 0.35× of the float model's bytes, and says where it stood", async () => {
+  const model = buildModel();
+  const { report } = await lowBitModelCalibrated(model, { mode: "int4" }, batches(2));
+  const out = report.output!;
+  assert.equal(out.targetDb, DEFAULT_PROTECT_DB);
+  assert.equal(out.maxSize, DEFAULT_PROTECT_MAX_SIZE);
+  assert.deepEqual(out.protected.map((p) => [p.node, p.as]), [["outliers", "int8"]]);
+  assert.ok(out.sqnrDb >= DEFAULT_PROTECT_DB && !out.capped, `${out.sqnrDb} dB`);
+  const written = lowBitModel(model, { mode: "int4", int8: ["outliers"] }).model;
+  assert.equal(out.size, written.fileBytes() / model.fileBytes());
+  assert.ok(out.size! <= DEFAULT_PROTECT_MAX_SIZE, `${out.size}`);
+});
+
+test("the size cap stops the ladder at its last step within the cap and reports the target unmet", async () => {
+  const model = buildModel();
+  // 45 dB needs a layer float: 0.75× of the float bytes with the other int8.
+  const uncapped = (await lowBitModelCalibrated(model, { mode: "int4", protect: { minOutputSqnrDb: 45, maxSize: Infinity } }, batches(2))).report.output!;
+  assert.ok(uncapped.sqnrDb >= 45 && !uncapped.capped && uncapped.size! > 0.5, JSON.stringify(uncapped));
+  const { report } = await lowBitModelCalibrated(model, { mode: "int4", protect: { minOutputSqnrDb: 45, maxSize: 0.5 } }, batches(2));
+  const out = report.output!;
+  assert.ok(out.capped && out.sqnrDb < 45, JSON.stringify(out));
+  assert.ok(out.size! <= 0.5, `${out.size}`);
+  assert.deepEqual(report.layers.map((l) => [l.node, l.bits]), [["outliers", 8], ["smooth", 8]], "both int8: the last step within 0.5×");
+  assert.ok(out.sqnrDb > uncapped.allLowBitDb + 10, `${out.sqnrDb} dB against ${uncapped.allLowBitDb} dB all low-bit`);
+  // Nothing fits under a cap below the all-low-bit model: it is written as it is, unmeasured layer by layer.
+  const tight = (await lowBitModelCalibrated(model, { mode: "int4", protect: { maxSize: 0.01 } }, batches(2))).report.output!;
+  assert.ok(tight.capped && tight.protected.length === 0 && tight.measured === 1, JSON.stringify(tight));
+});
+
+test("FP4's small layers, stored int8, are on the ladder: one whose int8 weights ruin the outputs is kept float", async () => {
+  // x[B,16] → MatMul(W0 [16,16]: small, so int8; its row 0 is 50 and x's feature 0 is always 0, so per-channel int8
+  // scales of 50/127 round every weight that matters to 0) → MatMul(W1 [16,512], smooth, FP4) → y.
+  const r = rng(3);
+  const w0 = Float32Array.from({ length: 256 }, (_, i) => (i < 16 ? 50 : 0.3 * r()));
+  const w1 = Float32Array.from({ length: 16 * 512 }, () => 0.2 * r());
+  const g = makeGraph(
+    "small_int8",
+    [makeNode("MatMul", ["x", "W0"], ["h"], { name: "small" }), makeNode("MatMul", ["h", "W1"], ["y"], { name: "big" })],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", 16])],
+    [makeValueInfo("y", DataType.FLOAT, ["batch", 512])],
+    { initializers: [makeTensor("W0", DataType.FLOAT, [16, 16], w0), makeTensor("W1", DataType.FLOAT, [16, 512], w1)] },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const rows = Array.from({ length: 2 }, () => ({ x: { data: Float32Array.from({ length: 64 }, (_, i) => (i % 16 === 0 ? 0 : r())), dims: [4, 16], type: "float32" } }));
+  const off = (await lowBitModelCalibrated(model, { mode: "fp4", protect: false }, rows)).report;
+  assert.deepEqual(off.layers.map((l) => [l.node, l.bits]), [["small", 8], ["big", undefined]]);
+  assert.ok(off.output!.sqnrDb < 5, `${off.output!.sqnrDb} dB with the small layer int8`);
+  const { report } = await lowBitModelCalibrated(model, { mode: "fp4", protect: { minOutputSqnrDb: 15, maxSize: Infinity } }, rows);
+  assert.ok(report.output!.sqnrDb >= 15, `${report.output!.sqnrDb} dB`);
+  assert.deepEqual(report.output!.protected.filter((p) => p.as === "float").map((p) => p.node), ["small"]);
+  assert.match(report.skipped.find((s) => s.node === "small")!.reason, /^kept float/);
+});
+
 test("a target even int8 weights everywhere cannot meet keeps the worst layers float, the rest int8", async () => {
-  const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", protect: { minOutputSqnrDb: 45 } } as LowBitOptions, batches(2));
+  const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", protect: { minOutputSqnrDb: 45, maxSize: Infinity } } as LowBitOptions, batches(2));
   const out = report.output!;
   assert.ok(out.sqnrDb >= 45, `${out.sqnrDb} dB`);
   const float = out.protected.filter((p) => p.as === "float").map((p) => p.node);
