@@ -4,6 +4,7 @@
 import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
 import type { LearnedRoundingOption, LowBitOptions, LowBitReport } from "../engine/lowbit/index";
+import { describeOutput } from "../engine/lowbit/describe";
 import { DEFAULT_BATCH_SIZE, type QuantizeJob } from "../engine/quant/options";
 import { UsageError } from "./args";
 import type { ProgressPrinter } from "./progress";
@@ -33,7 +34,7 @@ function describe(r: LowBitReport, out: string, mode: string): string {
   const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized${int8 ? ` (${int8} of them int8, protected)` : ""}, mean weight SQNR ${mean.toFixed(1)} dB`];
   const o = r.output;
   if (o) {
-    lines.push(`  outputs vs float on ${o.batches} calibration batch(es): worst output SQNR ${o.sqnrDb.toFixed(1)} dB${protection(o)}`);
+    lines.push(`  ${describeOutput(o)}`);
   } else {
     lines.push("  outputs not measured: give --calib to measure them against the float model and keep them at a target (--protect DB)");
   }
@@ -48,19 +49,6 @@ function describe(r: LowBitReport, out: string, mode: string): string {
   for (const n of r.notes) lines.push(`  note: ${n}`);
   if (r.warning) lines.push(`  warning: ${r.warning}`);
   return lines.join("\n");
-}
-
-/** What protection did, after the measured output SQNR. */
-function protection(o: NonNullable<LowBitReport["output"]>): string {
-  if (o.targetDb === undefined) return " (protection off)";
-  const size = `${o.size!.toFixed(2)}× the float model's size`;
-  if (!o.capped) {
-    return o.protected.length
-      ? `, target ${o.targetDb} dB: ${o.protected.length} layer(s) stepped up (all low-bit: ${o.allLowBitDb.toFixed(1)} dB), ${size}`
-      : `, target ${o.targetDb} dB: met with every layer low-bit`;
-  }
-  const stepped = o.protected.length ? `${o.protected.length} layer(s) stepped up (all low-bit: ${o.allLowBitDb.toFixed(1)} dB), ` : "";
-  return `, target ${o.targetDb} dB not met within the size cap: ${stepped}${size}, cap ${o.maxSize}× (--protect-max-size raises it; --protect lowers the target)`;
 }
 
 export async function runLowBit(call: QuantizeCall, progress: ProgressPrinter): Promise<number> {

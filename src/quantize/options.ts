@@ -12,7 +12,8 @@ export interface QuantizeOptions {
   input: string;
   output: string;
   scheme: Scheme;
-  /** Folder of calibration inputs (.npy/.npz/.pb/images); undefined with randomData for int8-static. */
+  /** Folder of calibration inputs (.npy/.npz/.pb/images); undefined with randomData for int8-static, and for low-bit
+   *  weights without data (then the outputs are not measured). */
   calibrationDir?: string;
   /** Calibrate on seeded random inputs (accuracy will suffer: the ranges are not the real ones). */
   randomData: boolean;
@@ -79,6 +80,8 @@ export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): Quant
   if (o.exclude.length) job.exclude = [...o.exclude];
   // FP4's block size is fixed by its format (NVFP4: 16).
   if (o.scheme === "int4-weights") job.lowBit = { blockSize: o.blockSize };
+  // Low-bit weights with samples: the outputs are measured and protected (engine/lowbit/protect).
+  if ((o.scheme === "int4-weights" || o.scheme === "fp4-weights") && calib) job.calib = calib;
   return job;
 }
 

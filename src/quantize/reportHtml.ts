@@ -3,6 +3,8 @@
 // model-derived string escaped.
 import type { BenchmarkDisplay, SqnrDisplay } from "../../kernel/display-types";
 import { benchmarkTable, formatBytes, formatMs, tableHtml } from "../../media/renderer/render";
+import { describeOutput } from "../../engine/lowbit/describe";
+import type { OutputReport } from "../../engine/lowbit/protect";
 import { escapeHtml as h } from "../webview/html";
 
 /** The fields of `ptq report --json` (engine/analysis/report.ts ReportJson) this page shows. */
@@ -22,8 +24,10 @@ export interface ReportSubset {
 export interface QuantizeSummarySubset {
   sqnr?: SqnrDisplay;
   warnings?: string[];
-  /** A low-bit run's notes. */
+  /** A low-bit run's notes ... */
   notes?: string[];
+  /** ... and, with calibration data, its outputs against the float model's and what protection did. */
+  output?: OutputReport;
   weights?: { type: string; targetCpu: string; reduceRange?: boolean; why?: string };
   protectedLayers?: { nodes: string[]; why: string };
   wideActivations?: { why: string };
@@ -40,6 +44,7 @@ export function quantizerNotes(s: QuantizeSummarySubset | undefined): string[] {
   if (s.weights) notes.push(`weights ${s.weights.type}${s.weights.reduceRange ? " (7 bits)" : ""} for target CPU "${s.weights.targetCpu}"${s.weights.why ? `: ${s.weights.why}` : ""}`);
   if (s.protectedLayers?.nodes.length) notes.push(s.protectedLayers.why);
   if (s.wideActivations) notes.push(`16-bit activations: ${s.wideActivations.why}`);
+  if (s.output) notes.push(describeOutput(s.output));
   return [...notes, ...(s.warnings ?? []), ...(s.notes ?? [])];
 }
 

@@ -49,10 +49,16 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
     case "int4-weights":
     case "fp4-weights": {
       const job = quantizeJob(o);
+      const options = configSource({ mode: job.mode, ...job.lowBit, exclude: job.exclude });
+      const written = "`wrote ${out}: ${report.layers.length} weights in low bits, ${report.skipped.length} skipped`";
+      if (!calibration) return [`import { quantizeLowBit } from "ptq";`, fp32, out, `const report = await quantizeLowBit(fp32, out, ${options});`, written].join("\n");
       return [
-        `import { quantizeLowBit } from "ptq";`, fp32, out,
-        `const report = await quantizeLowBit(fp32, out, ${configSource({ mode: job.mode, ...job.lowBit, exclude: job.exclude })});`,
-        "`wrote ${out}: ${report.layers.length} weights in low bits, ${report.skipped.length} skipped`",
+        `import { loadModel, openData, quantizeLowBit } from "ptq";`, fp32, out,
+        `const model = await loadModel(fp32);`,
+        "// The run's samples: the outputs are measured on them and the layers 4 bits would ruin are protected.",
+        `const data = openData(${q(calibration)}, model, { batchSize: ${DEFAULT_BATCH_SIZE} });`,
+        `const report = await quantizeLowBit(fp32, out, ${options}, data);`,
+        written + " + ` · ${report.output?.sqnrDb.toFixed(1)} dB at the outputs`",
       ].join("\n");
     }
   }
@@ -63,7 +69,7 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
  * random-data run `randomCalib` is the .npy holding the run's samples.
  */
 export function reproduceCells(o: QuantizeOptions, randomCalib?: string): TemplateCell[] {
-  const calibration = o.scheme === "int8-static" ? (o.randomData ? randomCalib : o.calibrationDir) : undefined;
+  const calibration = o.scheme === "int8-static" ? (o.randomData ? randomCalib : o.calibrationDir) : o.scheme === "int8-dynamic" ? undefined : o.calibrationDir;
   const what = [
     `# Quantize ${path.basename(o.input)}`,
     `Reproduces the "Quantize model…" run that wrote \`${path.basename(o.output)}\` (${o.scheme}${o.scheme === "int8-static" ? `, ${o.calibrationMethod} calibration on ${o.randomData ? "random data" : `\`${o.calibrationDir}\``}` : ""}).`,

@@ -35,6 +35,7 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     dynamic: quantizeJob(defaultOptions("/ws/m.onnx", "int8-dynamic")),
     int4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }),
     fp4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }),
+    fp4Data: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), calibrationDir: "/ws/calib" }),
   };
   assert.deepEqual(jobs, {
     folder: { mode: "static", calib: "/ws/calib", calibration: { method: "entropy" }, exclude: ["fc2", "head"] },
@@ -42,6 +43,7 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     dynamic: { mode: "dynamic" },
     int4: { mode: "int4", lowBit: { blockSize: 64 } },
     fp4: { mode: "fp4", exclude: ["lm_head"] },
+    fp4Data: { mode: "fp4", calib: "/ws/calib" },
   });
   // What the wizard writes is what the CLI reads back: every key is the table's.
   for (const job of Object.values(jobs)) assert.deepEqual(readJob(configText(job), "/ws/x.ptq.json"), job);
@@ -202,6 +204,18 @@ test("wizard report data: a folder of batches is split by file (last fifth held 
     }
     assert.deepEqual(readdirSync(batches).sort(), before, "the user's folder is untouched");
     assert.ok(!existsSync(d.calib!) && !existsSync(d.heldout!));
+    // Low-bit weights with the same folder are split the same way (the run protects its outputs on the calib part);
+    // without a folder the report makes its own samples.
+    const low = prepareReportData({ ...defaultOptions(path.join(dir, "mlp.onnx"), "fp4-weights"), calibrationDir: batches }, mlp());
+    try {
+      assert.deepEqual(readdirSync(low.heldout!).sort(), ["batch_8.npy", "batch_9.npy"]);
+      assert.equal(readdirSync(low.calib!).length, 8);
+    } finally {
+      removeReportData(low);
+    }
+    const none = prepareReportData(defaultOptions(path.join(dir, "mlp.onnx"), "fp4-weights"), mlp());
+    assert.deepEqual([none.calib, none.heldout], [undefined, undefined]);
+    assert.match(none.note, /No calibration data/);
 
     const one = path.join(dir, "one");
     mkdirSync(one);

@@ -81,6 +81,18 @@ test("cell sources: low-bit schemes through quantizeLowBit, exclusions as exact 
   assert.throws(() => reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), randomData: true }), /needs the calibration data/);
 });
 
+test("FP4 weights with a folder of samples: the run measures and protects its outputs, and the notebook writes the run's bytes", async () => {
+  const { input } = workspace();
+  const samples = path.join(__dirname, "..", "..", "fixtures", "data", "calib", "npy");
+  const o: QuantizeOptions = { ...defaultOptions(input, "fp4-weights"), calibrationDir: samples };
+  await cliRun(o, samples);
+  const code = reproduceCells(o)[1]!.source;
+  assert.match(code, /openData\(".*calib\/npy", model, \{ batchSize: 32 \}\)/);
+  assert.match(code, /quantizeLowBit\(fp32, out, \{ mode: "fp4" \}, data\)/);
+  await runCell(code);
+  assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
+});
+
 test("the random samples file: the temp run's bytes, reused when identical, a different file never overwritten", () => {
   const { dir, input } = workspace();
   const proto = fromBinary(ModelProtoSchema, readFileSync(input));

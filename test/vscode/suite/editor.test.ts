@@ -132,4 +132,17 @@ describe("editor area", () => {
     const again = await vscode.commands.executeCommand<{ error?: string }>("ptq.quantizeModel", input, { scheme: "int8-static", randomData: true });
     assert.match(again.error ?? "", /exists/);
   });
+
+  it("Quantize model… FP4 weights with a folder of samples measures the outputs and protects them; the report says so", async function () {
+    this.timeout(180_000);
+    const input = await fixtureCopy("f.onnx");
+    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "fp4-weights", calibrationDir: samples });
+    assert.equal(out.error, undefined);
+    assert.equal(out.output, vscode.Uri.joinPath(input, "..", "f.fp4.onnx").fsPath);
+    const html = out.panel!.webview.html;
+    assert.match(html, /outputs vs float on [0-9]+ calibration batch\(es\): worst output SQNR -?[0-9.]+ dB, target 20 dB/);
+    assert.match(html, /held out from calibration/, "the report measures on the part of the folder the run did not calibrate on");
+    out.panel!.dispose();
+  });
 });
