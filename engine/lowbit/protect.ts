@@ -46,8 +46,8 @@ export interface OutputReport {
   allLowBitDb: number;
   /** The target, when protection ran. */
   targetDb?: number;
-  /** When protection ran: the written model's size (encoded, external data included) as a share of the float model's, the cap, and whether the
-   *  cap stopped the ladder short of the target. */
+  /** When protection ran: the written model's size (encoded, external data included) as a share of the float
+   *  model's, the cap, and whether the cap stopped the ladder short of the target. */
   size?: number;
   maxSize?: number;
   capped?: boolean;

@@ -204,4 +204,6 @@ test("the low-bit defaults help states are engine/lowbit's: spelled out or left 
   assert.ok(bytes({ mode: "int4" }).equals(bytes({ mode: "int4", blockSize, algorithm, bits, format, accuracyLevel })), "int4");
   assert.ok(!bytes({ mode: "int4" }).equals(bytes({ mode: "int4", blockSize: blockSize * 2 })), "a block size that is not the default changes the bytes");
   assert.ok(bytes({ mode: "fp4" }).equals(bytes({ mode: "fp4", fp4Format, export: fp4Export })), "fp4");
+  const { DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE } = await import("../../../engine/lowbit/index");
+  assert.deepEqual([LOWBIT_DEFAULTS.protect, LOWBIT_DEFAULTS.protectMaxSize], [DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE], "protection's target and size cap");
 });
