@@ -31,7 +31,13 @@ export function parseLowBitArgs(argv: string[]): { model: string; output: string
 function describe(r: LowBitReport, out: string, mode: string): string {
   const mean = r.layers.length ? r.layers.reduce((a, l) => a + l.sqnrDb, 0) / r.layers.length : NaN;
   const int8 = r.layers.filter((l) => l.bits === 8).length;
-  const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized${int8 ? ` (${int8} of them int8, protected)` : ""}, mean weight SQNR ${mean.toFixed(1)} dB`];
+  // int8 layers are protected ones (the ladder stepped them up), LSTMs (no low-bit form) or small ones (FP4's form
+  // would be larger).
+  const stepped = new Set(r.output?.protected.filter((p) => p.as === "int8").map((p) => p.node));
+  const why = (l: LowBitReport["layers"][number]) => (stepped.has(l.node) ? "protected" : l.opType === "LSTM" ? "LSTM" : "small");
+  const kinds = ["protected", "small", "LSTM"].map((k) => [k, r.layers.filter((l) => l.bits === 8 && why(l) === k).length] as const).filter(([, n]) => n);
+  const split = kinds.map(([k, n]) => `${n} ${k}`).join(", ");
+  const lines = [`wrote ${out} (${mode}): ${r.layers.length} weights quantized${int8 ? ` (${int8} of them int8: ${split})` : ""}, mean weight SQNR ${mean.toFixed(1)} dB`];
   const o = r.output;
   if (o) {
     lines.push(`  ${describeOutput(o)}`);
@@ -42,7 +48,7 @@ function describe(r: LowBitReport, out: string, mode: string): string {
     const out = l.outputSqnrDb !== undefined ? `; output ${l.outputSqnrDb.toFixed(1)} dB (RTN ${l.rtnOutputSqnrDb!.toFixed(1)} dB)` : "";
     const rtn = (l.rtnSqnrDb !== undefined ? ` (RTN ${l.rtnSqnrDb.toFixed(1)} dB)` : "") + out;
     const shape = l.opType === "Gather" ? `[rows ${l.n}, dim ${l.k}]` : `[K ${l.k}, N ${l.n}]`;
-    const form = l.bits === 8 ? "int8 per channel (protected)" : `block ${l.blockSize}${l.partialBlock ? ", last block partial (padded)" : ""}`;
+    const form = l.bits === 8 ? `int8 per ${l.opType === "LSTM" ? "gate row" : "channel"} (${why(l)})` : `block ${l.blockSize}${l.partialBlock ? ", last block partial (padded)" : ""}`;
     lines.push(`  ${l.node} (${l.opType}) ${l.weight} ${shape} ${form}: ${l.sqnrDb.toFixed(1)} dB${rtn}`);
   }
   for (const s of r.skipped) lines.push(`  float: ${s.node} (${s.opType}): ${s.reason}`);

@@ -184,13 +184,14 @@ export function* batchesOf(
   let disagree: string | undefined;
   let split = false;
   const shaped = new Map<string, LoadedArray>();
-  // A scalar input (silero-vad's sample rate) has no batch axis: every batch gets it whole.
+  // A scalar input (silero-vad's sample rate) has no batch axis: every batch gets it whole (so does a scalar array for
+  // an input of unknown rank: it has no batch axis either).
   const whole = new Map<string, LoadedArray>();
   for (const spec of specs) {
     const a = arrays.get(spec.name);
     if (!a) continue; // checkFeeds reports it with the full list
     const rank = spec.shape?.length;
-    if (rank === 0 && a.dims.length === 0) {
+    if ((rank === 0 || rank === undefined) && a.dims.length === 0) {
       whole.set(spec.name, a);
       continue;
     }

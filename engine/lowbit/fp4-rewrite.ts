@@ -26,14 +26,14 @@ export function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options,
   if (learned) {
     layer.outputSqnrDb = learned.afterDb;
     layer.rtnOutputSqnrDb = learned.beforeDb;
-    if (learned.bias) replaceWeight(graph, learned.bias.name, makeTensor(learned.bias.name, DataType.FLOAT, [learned.bias.values.length], learned.bias.values));
+    if (learned.bias) replaceWeight(site.owner, learned.bias.name, makeTensor(learned.bias.name, DataType.FLOAT, [learned.bias.values.length], learned.bias.values));
   }
   const exportForm = o.export ?? "runnable";
   if (exportForm === "fake") {
     // Same ops, same weight name: only the values change to what FP4 can represent.
     const w = weightLayout(site, deq);
     const t = makeTensor(site.weight.name, site.weight.dataType, site.weight.dims.map(Number), w);
-    replaceWeight(graph, site.weight.name, t);
+    replaceWeight(site.owner, site.weight.name, t);
     ctx.dead.delete(site.weight.name);
     return layer;
   }

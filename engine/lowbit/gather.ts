@@ -32,7 +32,7 @@ export function findGatherSites(graph: GraphProto, exclude: ReadonlySet<string>,
     else {
       const [rows, dim] = dims as [number, number];
       // Blocks run along the embedding axis, so quantize the table transposed: K = dim, N = rows.
-      sites.push({ node, weight: table, values: transpose2d(tensorToFloat32(table), [rows, dim]), k: dim, n: rows });
+      sites.push({ node, weight: table, graph, owner: graph, values: transpose2d(tensorToFloat32(table), [rows, dim]), k: dim, n: rows });
     }
   }
   return sites;

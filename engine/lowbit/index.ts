@@ -155,10 +155,11 @@ export async function quantizeLowBit(input: string, output: string, options: Low
 
 /** Why a low-bit pass quantized no weight: which ops the mode covers, and what it passed over. */
 function nothingQuantized(source: Model, options: LowBitOptions, report: LowBitReport): string {
-  const covers = options.mode === "fp4" && options.export !== "native" ? "MatMul, Gemm and Conv" : "MatMul and Gemm";
+  const covers =
+    options.mode === "fp4" && options.export !== "native" ? `MatMul, Gemm${(options.export ?? "runnable") === "runnable" ? ", Conv and LSTM" : " and Conv"}` : "MatMul and Gemm";
   const gather = options.mode === "int4" && !options.includeGather && source.graph.node.some((n) => n.opType === "Gather") ? " (Gather tables with --include-gather)" : "";
   const skipped = report.skipped.slice(0, 3).map((s) => `${s.node} (${s.opType}): ${s.reason}`);
-  const why = skipped.length ? `; passed over: ${skipped.join("; ")}${report.skipped.length > 3 ? `; and ${report.skipped.length - 3} more` : ""}` : ` and ${source.path ?? "the model"} has no such weight at its top level`;
+  const why = skipped.length ? `; passed over: ${skipped.join("; ")}${report.skipped.length > 3 ? `; and ${report.skipped.length - 3} more` : ""}` : ` and ${source.path ?? "the model"} has no such weight (its If/Loop/Scan bodies included)`;
   const conv = source.graph.node.some((n) => n.opType === "Conv") && covers === "MatMul and Gemm" ? "; for a convolutional model use --mode fp4 or static INT8" : "";
   return `no weight was quantized: --mode ${options.mode} covers ${covers} weights${gather}${why}${conv}`;
 }

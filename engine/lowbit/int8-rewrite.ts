@@ -1,12 +1,13 @@
 // The step between low bits and float: a weight stored int8, per output channel, behind a DequantizeLinear that
 // feeds the unchanged node (weight-only, activations stay float). Protection (engine/lowbit/protect) gives it to
 // the layers 4 bits would ruin: a quarter of the float bytes instead of all of them, at weight SQNRs near 40 dB.
+import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
 import { uniqueName } from "../onnx/graph";
 import { attr, attrInt, makeNode } from "../onnx/proto";
-import { makeTensor } from "../onnx/tensor";
-import { dequantize, paramsForWeight, quantize, transpose2d } from "../quant/math";
-import { layerReport, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
+import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
+import { dequantize, paramsForWeight, quantize, sqnr, transpose2d } from "../quant/math";
+import { layerReport, nodeName, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
 
 /** opset of per-axis DequantizeLinear. */
 export const INT8_WEIGHT_OPSET = 13;
@@ -47,4 +48,70 @@ export function rewriteInt8(ctx: RewriteContext, site: WeightSite): LowBitLayer 
   graph.node.splice(graph.node.indexOf(site.node), 0, ...nodes);
   site.node.input[1] = weightInput;
   return { ...layer, bits: 8 };
+}
+
+/**
+ * An LSTM's W [dirs, 4·hidden, input] and R [dirs, 4·hidden, hidden] stored int8, one scale per gate row, each behind
+ * a DequantizeLinear (through [dirs·4·hidden, cols] and a Reshape when there are two directions: per-axis scales are
+ * 1-D). The LSTM runs in float. FP4 has no LSTM form (its decode gives a [K, N] matrix per weight and the recurrence
+ * compounds each step's error), and these weights are most of a small recurrent model's file (silero-vad: 59 %).
+ * `site.weight` is W; `recurrent` is R, looked up the same way.
+ */
+export function rewriteLstmInt8(ctx: RewriteContext, site: WeightSite, recurrent: TensorProto): LowBitLayer {
+  const { graph, taken } = ctx;
+  const stored: Float32Array[] = [];
+  const originals: Float32Array[] = [];
+  const nodes: NodeProto[] = [];
+  for (const [slot, weight] of [[1, site.weight], [2, recurrent]] as const) {
+    const [dirs, rows, cols] = weight.dims.map(Number) as [number, number, number];
+    const values = tensorToFloat32(weight);
+    const params = paramsForWeight(values, [dirs * rows, cols], { type: "int8", symmetric: true, axis: 0 }, () => `weight "${weight.name}"`);
+    const codes = quantize(values, [dirs * rows, cols], params);
+    originals.push(values);
+    stored.push(dequantize(codes, [dirs * rows, cols], params));
+    const one = dirs === 1;
+    const base = weight.name;
+    const wq = makeTensor(uniqueName(graph, `${base}_int8`, taken), DataType.INT8, one ? [dirs, rows, cols] : [dirs * rows, cols], codes);
+    const sc = makeTensor(uniqueName(graph, `${base}_scale`, taken), DataType.FLOAT, [dirs * rows], params.scale);
+    const zp = makeTensor(uniqueName(graph, `${base}_zero_point`, taken), DataType.INT8, [dirs * rows], new Int8Array(dirs * rows));
+    graph.initializer.push(wq, sc, zp);
+    let out = uniqueName(graph, `${base}_dequantized`, taken);
+    nodes.push(
+      makeNode("DequantizeLinear", [wq.name, sc.name, zp.name], [out], {
+        name: uniqueName(graph, `${nodeName(site.node)}_${slot === 1 ? "W" : "R"}_DequantizeLinear`, taken),
+        attributes: [attr.int("axis", one ? 1 : 0)],
+      }),
+    );
+    if (!one) {
+      const shape = makeTensor(uniqueName(graph, `${base}_shape`, taken), DataType.INT64, [3], [dirs, rows, cols]);
+      graph.initializer.push(shape);
+      const r = uniqueName(graph, `${base}_reshaped`, taken);
+      nodes.push(makeNode("Reshape", [out, shape.name], [r], { name: uniqueName(graph, `${nodeName(site.node)}_${slot === 1 ? "W" : "R"}_Reshape`, taken) }));
+      out = r;
+    }
+    if (weight.dataType === DataType.FLOAT16) {
+      const c = uniqueName(graph, `${base}_fp16`, taken);
+      nodes.push(makeNode("Cast", [out], [c], { name: uniqueName(graph, `${nodeName(site.node)}_${slot === 1 ? "W" : "R"}_Cast`, taken), attributes: [attr.int("to", DataType.FLOAT16)] }));
+      out = c;
+    }
+    site.node.input[slot] = out;
+  }
+  graph.node.splice(graph.node.indexOf(site.node), 0, ...nodes);
+  const all = (xs: Float32Array[]) => {
+    const r = new Float32Array(xs.reduce((a, x) => a + x.length, 0));
+    let at = 0;
+    for (const x of xs) (r.set(x, at), (at += x.length));
+    return r;
+  };
+  return {
+    node: nodeName(site.node),
+    opType: "LSTM",
+    weight: `${site.weight.name}, ${recurrent.name}`,
+    k: site.k,
+    n: site.n,
+    blockSize: site.k,
+    partialBlock: false,
+    bits: 8,
+    sqnrDb: sqnr(all(originals), all(stored)),
+  };
 }

@@ -1,14 +1,14 @@
 // Rewrites a model's MatMul/Gemm (and, for FP4, Conv) weights to low-bit forms. One pass: find the weight-bearing
 // nodes, quantize each weight with the pure code in this folder, splice in the replacement nodes.
-import type { GraphProto, NodeProto } from "onnx-buf";
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import type { Model } from "../onnx/model";
 import { DataType } from "../onnx/dtype";
 import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
-import { constantValue, removeNodes, replaceNode, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
+import { constantValue, forEachGraph, removeNodes, replaceNode, subgraphs, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
-import { int8WeightBytes, rewriteInt8 } from "./int8-rewrite";
+import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { gptqQuantize, outputSqnrDb } from "./gptq";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
@@ -31,24 +31,52 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
   const report: LowBitReport = { layers: [], skipped: [], notes: [] };
   const sites = findSites(model, options, report);
-  const ctx: RewriteContext = { graph, taken: usedNames(graph), dead: new Set() };
+  // One name set and one list of replaced weights over every graph; each site is rewritten in its own graph.
+  const taken = usedNames(graph);
+  const dead = new Set<string>();
+  const touched = new Set<GraphProto>();
   const int8 = new Set(options.int8 ?? []);
   let small = 0;
+  let nearest = 0;
   for (const site of sites) {
+    const ctx: RewriteContext = { graph: site.graph, taken, dead };
+    touched.add(site.graph);
     const smaller = !int8.has(nodeName(site.node)) && smallerAsInt8(site, options);
     if (smaller) small++;
-    if ((smaller || int8.has(nodeName(site.node))) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site));
+    if (site.recurrent) report.layers.push(rewriteLstmInt8(ctx, site, site.recurrent));
+    else if ((smaller || int8.has(nodeName(site.node))) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site));
     else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options, learned?.get(nodeName(site.node))));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
-    else report.layers.push(rewriteInt4(ctx, site, options, hessians));
-    ctx.dead.add(site.weight.name);
+    else {
+      // GPTQ observes top-level activations only: a body's weights are rounded to nearest.
+      const h = site.graph === graph ? hessians : undefined;
+      if (options.algorithm === "gptq" && !h) nearest++;
+      report.layers.push(rewriteInt4(ctx, site, options.algorithm === "gptq" && !h ? { ...options, algorithm: "rtn" } : options, h));
+    }
+    dead.add(site.weight.name);
+    if (site.recurrent) dead.add(site.recurrent.name);
   }
   if (small) report.notes.push(`${small} small weight(s) stored int8 per channel: their FP4 form with its decode tables would be larger (smallLayers "fp4" keeps them FP4)`);
-  // Drop the float weights nothing reads any more (initializers or Constant nodes).
-  const stillRead = new Set(graph.node.flatMap((n) => n.input));
-  graph.initializer = graph.initializer.filter((t) => !ctx.dead.has(t.name) || stillRead.has(t.name));
-  removeNodes(graph, graph.node.filter((n) => n.opType === "Constant" && ctx.dead.has(n.output[0]) && !stillRead.has(n.output[0])));
-  topologicalSort(graph);
+  const lstms = sites.filter((s) => s.recurrent).length;
+  if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no FP4 LSTM)`);
+  if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: GPTQ observes top-level activations only`);
+  const inBodies = sites.filter((s) => s.graph !== graph).length;
+  if (inBodies) report.notes.push(`${inBodies} of the ${sites.length} weights quantized sit inside If/Loop/Scan bodies`);
+  // Drop the float weights nothing reads any more (initializers or Constant nodes), in every graph: a body's weight
+  // is often a main-graph initializer.
+  const stillRead = new Set<string>();
+  forEachGraph(graph, (g) => {
+    for (const n of g.node) for (const i of n.input) stillRead.add(i);
+    for (const o of g.output) stillRead.add(o.name);
+  });
+  forEachGraph(graph, (g) => {
+    const before = g.initializer.length;
+    g.initializer = g.initializer.filter((t) => !dead.has(t.name) || stillRead.has(t.name));
+    const constants = g.node.filter((n) => n.opType === "Constant" && dead.has(n.output[0]) && !stillRead.has(n.output[0]));
+    removeNodes(g, constants);
+    if (before !== g.initializer.length || constants.length) touched.add(g);
+  });
+  for (const g of touched) topologicalSort(g);
   if (options.mode === "int4" && options.format !== "qdq" && model.opset("com.microsoft") === undefined) model.setOpset(1, "com.microsoft");
   if (options.mode === "int4" && options.format !== "qdq" && (options.bits ?? 4) !== 4 && !options.accuracyLevel && report.layers.length) {
     report.notes.push(
@@ -69,77 +97,123 @@ function findSites(model: Model, options: LowBitOptions, report: LowBitReport): 
   const graph = model.graph;
   const exclude = new Set(options.exclude ?? []);
   const sites: WeightSite[] = [];
-  for (const node of graph.node) {
-    if (node.domain !== "" && node.domain !== "ai.onnx") continue;
-    if (!["MatMul", "Gemm", "Conv"].includes(node.opType)) continue;
-    if (node.opType === "Conv" && !(options.mode === "fp4" && options.export !== "native")) continue;
-    if (exclude.has(nodeName(node))) {
-      report.skipped.push({ node: nodeName(node), opType: node.opType, reason: "excluded by the user" });
-      continue;
+  // Every graph, bodies included (outermost first, in node order): a body's weight may sit in an enclosing graph.
+  const visit = (scope: Scope) => {
+    for (const node of scope.graph.node) {
+      for (const body of subgraphs(node)) visit({ graph: body, parent: scope });
+      if (node.domain !== "" && node.domain !== "ai.onnx") continue;
+      if (!["MatMul", "Gemm", "Conv", "LSTM"].includes(node.opType)) continue;
+      if (node.opType === "Conv" && !(options.mode === "fp4" && options.export !== "native")) continue;
+      if (node.opType === "LSTM" && !(options.mode === "fp4" && (options.export ?? "runnable") === "runnable")) continue;
+      if (exclude.has(nodeName(node))) {
+        report.skipped.push({ node: nodeName(node), opType: node.opType, reason: "excluded by the user" });
+        continue;
+      }
+      const site = node.opType === "LSTM" ? findLstmWeights(scope, node) : findWeight(scope, node);
+      if (typeof site === "string") report.skipped.push({ node: nodeName(node), opType: node.opType, reason: site });
+      else sites.push(site);
     }
-    const site = findWeight(graph, node);
-    if (typeof site === "string") report.skipped.push({ node: nodeName(node), opType: node.opType, reason: site });
-    else sites.push(site);
+  };
+  visit({ graph });
+  // A weight is the name in the graph holding it (a body may shadow an outer name with its own).
+  const readers = new Map<GraphProto, Map<string, number>>();
+  const count = (s: WeightSite) => Math.max(...[s.weight, s.recurrent].map((w) => (w ? (readers.get(s.owner)?.get(w.name) ?? 0) : 0)));
+  for (const s of sites) {
+    if (!readers.has(s.owner)) readers.set(s.owner, new Map());
+    for (const w of [s.weight, s.recurrent]) if (w) readers.get(s.owner)!.set(w.name, (readers.get(s.owner)!.get(w.name) ?? 0) + 1);
   }
-  const shared = new Map<string, number>();
-  for (const s of sites) shared.set(s.weight.name, (shared.get(s.weight.name) ?? 0) + 1);
   const matmuls = sites.filter((site) => {
-    if ((shared.get(site.weight.name) ?? 0) === 1) return true;
+    if (count(site) === 1) return true;
     report.skipped.push({ node: nodeName(site.node), opType: site.node.opType, reason: `weight "${site.weight.name}" is shared by several nodes` });
     return false;
   });
   return options.mode === "int4" && options.includeGather ? [...matmuls, ...findGatherSites(graph, exclude, options.bits ?? 4, report)] : matmuls;
 }
 
+/** A graph and the graphs around it, innermost first: where a body looks its weights up. */
+interface Scope {
+  graph: GraphProto;
+  parent?: Scope;
+}
+
+/** The constant `name` refers to from `scope` (an initializer or Constant node of this graph or, unless this graph
+ *  computes or takes `name` itself, of an enclosing one), with the graph holding it. */
+function lookUpConstant(scope: Scope, name: string): { tensor: TensorProto; owner: GraphProto } | undefined {
+  const t = constantValue(scope.graph, name);
+  if (t) return { tensor: t, owner: scope.graph };
+  if (scope.graph.input.some((v) => v.name === name) || scope.graph.node.some((n) => n.output.includes(name))) return undefined;
+  return scope.parent ? lookUpConstant(scope.parent, name) : undefined;
+}
+
 /** FP4's runnable form with its decode tables would take more bytes than int8 per channel (options.smallLayers). */
 function smallerAsInt8(site: WeightSite, options: LowBitOptions): boolean {
   if (options.mode !== "fp4" || (options.export ?? "runnable") !== "runnable" || (options.smallLayers ?? "int8") !== "int8") return false;
-  return site.node.opType !== "Gather" && int8WeightBytes(site.k, site.n) <= runnableFp4Bytes(site.k, site.n, options);
+  return site.node.opType !== "Gather" && !site.recurrent && int8WeightBytes(site.k, site.n) <= runnableFp4Bytes(site.k, site.n, options);
 }
 
 /** Whether the pass will store some weight int8 (protected or small), which needs opset 13's per-axis DequantizeLinear. */
 export function writesInt8Weights(model: Model, options: LowBitOptions): boolean {
   if (options.int8?.length) return true;
-  return findSites(model, options, { layers: [], skipped: [], notes: [] }).some((s) => smallerAsInt8(s, options));
+  return findSites(model, options, { layers: [], skipped: [], notes: [] }).some((s) => s.recurrent || smallerAsInt8(s, options));
 }
 
-/** The weights the pass stores FP4 (neither small nor stepped up to int8): what learned rounding refines. */
+/** The top-level weights the pass stores FP4 (neither small nor stepped up to int8): what learned rounding refines
+ *  (it observes top-level activations; a body's weights are rounded to nearest). */
 export function fp4Sites(model: Model, options: LowBitOptions): WeightSite[] {
   const int8 = new Set(options.int8 ?? []);
-  return findSites(model, options, { layers: [], skipped: [], notes: [] }).filter((s) => s.node.opType !== "Gather" && !int8.has(nodeName(s.node)) && !smallerAsInt8(s, options));
+  return findSites(model, options, { layers: [], skipped: [], notes: [] }).filter(
+    (s) => s.graph === model.graph && !s.recurrent && s.node.opType !== "Gather" && !int8.has(nodeName(s.node)) && !smallerAsInt8(s, options),
+  );
 }
 
-/** The activations (input 0 of each weight the pass will quantize) and their K: what GPTQ's calibration observes. */
+/** The activations (input 0 of each top-level weight the pass will quantize) and their K: what GPTQ's calibration
+ *  observes. */
 export function lowBitActivations(model: Model, options: LowBitOptions): { tensor: string; k: number }[] {
   return findSites(model, options, { layers: [], skipped: [], notes: [] })
-    .filter((s) => s.node.opType !== "Gather") // a lookup's input is the table itself; it needs no Hessian
+    .filter((s) => s.graph === model.graph && !s.recurrent && s.node.opType !== "Gather") // a lookup's input is the table itself; it needs no Hessian
     .map((s) => ({ tensor: s.node.input[0]!, k: s.k }));
 }
 
 
-function findWeight(graph: GraphProto, node: NodeProto): WeightSite | string {
+/** An LSTM's W and R, constant and float, held by one graph. */
+function findLstmWeights(scope: Scope, node: NodeProto): WeightSite | string {
+  const w = node.input[1] ? lookUpConstant(scope, node.input[1]) : undefined;
+  const r = node.input[2] ? lookUpConstant(scope, node.input[2]) : undefined;
+  if (!w || !r) return "its W or R is not a constant (initializer or Constant node)";
+  if (w.owner !== r.owner) return "its W and R sit in different graphs";
+  const float = (t: TensorProto) => t.dataType === DataType.FLOAT || t.dataType === DataType.FLOAT16;
+  if (!float(w.tensor) || !float(r.tensor)) return "its W or R is not float or float16";
+  const [dirs, rows, input] = w.tensor.dims.map(Number);
+  const hidden = Number(r.tensor.dims[2]);
+  if (w.tensor.dims.length !== 3 || r.tensor.dims.length !== 3) return "its W or R is not 3-D";
+  return { node, weight: w.tensor, recurrent: r.tensor, graph: scope.graph, owner: w.owner, values: new Float32Array(0), k: input! + hidden, n: dirs! * rows! };
+}
+
+function findWeight(scope: Scope, node: NodeProto): WeightSite | string {
   const wName = node.input[1];
-  const weight = wName ? constantValue(graph, wName) : undefined;
-  if (!weight) return "its weight is not a constant (initializer or Constant node)";
+  const found = wName ? lookUpConstant(scope, wName) : undefined;
+  if (!found) return "its weight is not a constant (initializer or Constant node)";
+  const { tensor: weight, owner } = found;
+  const graph = scope.graph;
   if (weight.dataType !== DataType.FLOAT && weight.dataType !== DataType.FLOAT16) return "its weight is not float or float16";
   const dims = weight.dims.map(Number);
   const w = tensorToFloat32(weight);
   if (node.opType === "MatMul") {
     if (dims.length !== 2) return `its weight has rank ${dims.length}; only 2-D MatMul weights are quantized`;
-    return { node, weight, values: w, k: dims[0], n: dims[1] };
+    return { node, weight, graph, owner, values: w, k: dims[0], n: dims[1] };
   }
   if (node.opType === "Gemm") {
     if (attrInt(node, "transA", 0) !== 0) return "Gemm with transA=1";
     if (attrFloat(node, "alpha", 1) !== 1 || attrFloat(node, "beta", 1) !== 1) return "Gemm with alpha or beta other than 1";
     const transB = attrInt(node, "transB", 0) === 1;
     const [k, n] = transB ? [dims[1], dims[0]] : [dims[0], dims[1]];
-    return { node, weight, values: transB ? transpose2d(w, [dims[0], dims[1]]) : w, k, n };
+    return { node, weight, graph, owner, values: transB ? transpose2d(w, [dims[0], dims[1]]) : w, k, n };
   }
   // Conv: [O, I/g, kh, kw] viewed as [O, K] rows, quantized along K = I/g·kh·kw.
   if (dims.length < 3) return `Conv weight of rank ${dims.length}`;
   const o = dims[0];
   const k = dims.slice(1).reduce((a, b) => a * b, 1);
-  return { node, weight, values: transpose2d(w, [o, k]), k, n: o };
+  return { node, weight, graph, owner, values: transpose2d(w, [o, k]), k, n: o };
 }
 
 

@@ -97,6 +97,12 @@ export const qdqOpset = (bits: number) => (bits === 2 ? 25 : 21);
 export interface WeightSite {
   node: NodeProto;
   weight: TensorProto;
+  /** The graph `node` is in (the main graph, or an If/Loop/Scan body at any depth) and the graph holding its weight
+   *  (the same, or an enclosing graph: exporters keep a body's weights as main-graph initializers). */
+  graph: GraphProto;
+  owner: GraphProto;
+  /** LSTM only: R, the recurrence weights (`weight` is W); both are stored int8 (int8-rewrite's rewriteLstmInt8). */
+  recurrent?: TensorProto;
   /** [K, N] float values, K being the reduction axis. */
   values: Float32Array;
   k: number;

@@ -104,6 +104,9 @@ test("a recurrent model's inputs (silero-vad): a scalar goes whole to every batc
   const stacked = new Map([["input", arr(DataType.FLOAT, [4, 4], new Float32Array(16))], ["sr", sr]]);
   const split = [...batchesOf(stacked, specs.slice(0, 2), "set_1", 2)];
   assert.deepEqual(split.map((b) => [b.input!.dims, b.sr!.dims]), [[[2, 4], []], [[2, 4], []]]);
+  // An input whose rank the model does not state takes a scalar whole too.
+  const unknownRank = [specs[0]!, { name: "sr", elemType: DataType.INT64, shape: undefined }];
+  assert.deepEqual([...batchesOf(stacked, unknownRank, "set_3", 2)].map((b) => b.sr!.dims), [[], []]);
   // Disagreeing first axes that would have to be split: which axis holds the samples is unknown.
   const many = new Map([...one, ["input", arr(DataType.FLOAT, [4, 4], new Float32Array(16))]]);
   assert.throws(() => [...batchesOf(many, specs, "set_2", 2)], /set_2: inputs disagree on the number of samples \(4 vs 2 for "h"\): split into batches/);
