@@ -6,7 +6,7 @@ import { uniqueName } from "../onnx/graph";
 import { makeTensor, packBits } from "../onnx/tensor";
 import { transpose2d } from "../quant/math";
 import { E2M1_TABLE, FP4_BLOCK_SIZE, decodeE4M3, dequantizeFp4, quantizeFp4, type Fp4Blocks } from "./fp4";
-import { constTensor, layerReport, type Fp4Options, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
+import { constTensor, layerReport, sharedTensor, type Fp4Options, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
 
 /** A weight's FP4 codes as learned rounding chose them (engine/lowbit/fp4-rounding), the bias it corrected (the
  *  node's own float initializer), and the layer's output SQNR (dB) on its sampled inputs, nearest → learned. */
@@ -38,24 +38,29 @@ export function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options,
     return layer;
   }
   const base = site.weight.name;
-  const decoded = uniqueName(graph, `${base}_fp4_decoded`, taken);
-  const nodes = exportForm === "native" ? nativeFp4Nodes(ctx, q, base, decoded) : runnableFp4Nodes(ctx, q, base, decoded);
+  // The runnable form's names: the weight's own when short, else a short stem (they are repeated in every name).
+  const runnable = exportForm !== "native";
+  const stem = !runnable || base.length <= LONG_NAME ? `${base}_fp4` : uniqueName(graph, "fp4_w", taken);
+  const named = (s: string) => uniqueName(graph, `${stem}_${s}`, taken);
+  const nodeLabel = runnable && base.length > LONG_NAME ? stem : `${layer.node}_fp4`;
+  const decoded = named("decoded");
+  const nodes = runnable ? runnableFp4Nodes(ctx, q, stem, decoded) : nativeFp4Nodes(ctx, q, base, decoded);
   // The decoded weight is [K, N]; Gemm(transB) and Conv want their original layout back.
   let weightInput = decoded;
   if (site.node.opType !== "MatMul" && !(site.node.opType === "Gemm" && attrInt(site.node, "transB", 0) === 0)) {
-    const t = uniqueName(graph, `${base}_fp4_transposed`, taken);
-    nodes.push(makeNode("Transpose", [decoded], [t], { name: uniqueName(graph, `${layer.node}_fp4_Transpose`, taken), attributes: [attr.ints("perm", [1, 0])] }));
+    const t = named("transposed");
+    nodes.push(makeNode("Transpose", [decoded], [t], { name: uniqueName(graph, `${nodeLabel}_Transpose`, taken), attributes: [attr.ints("perm", [1, 0])] }));
     weightInput = t;
     if (site.node.opType === "Conv") {
-      const shape = constTensor(ctx, `${base}_fp4_shape`, DataType.INT64, [site.weight.dims.length], site.weight.dims.map(Number));
-      const r = uniqueName(graph, `${base}_fp4_reshaped`, taken);
-      nodes.push(makeNode("Reshape", [t, shape], [r], { name: uniqueName(graph, `${layer.node}_fp4_Reshape`, taken) }));
+      const shape = constTensor(ctx, `${stem}_shape`, DataType.INT64, [site.weight.dims.length], site.weight.dims.map(Number));
+      const r = named("reshaped");
+      nodes.push(makeNode("Reshape", [t, shape], [r], { name: uniqueName(graph, `${nodeLabel}_Reshape`, taken) }));
       weightInput = r;
     }
   }
   if (site.weight.dataType === DataType.FLOAT16) {
-    const c = uniqueName(graph, `${base}_fp4_fp16`, taken);
-    nodes.push(makeNode("Cast", [weightInput], [c], { name: uniqueName(graph, `${layer.node}_fp4_Cast`, taken), attributes: [attr.int("to", DataType.FLOAT16)] }));
+    const c = named("fp16");
+    nodes.push(makeNode("Cast", [weightInput], [c], { name: uniqueName(graph, `${nodeLabel}_Cast`, taken), attributes: [attr.int("to", DataType.FLOAT16)] }));
     weightInput = c;
   }
   const at = graph.node.indexOf(site.node);
@@ -64,59 +69,64 @@ export function rewriteFp4(ctx: RewriteContext, site: WeightSite, o: Fp4Options,
   return layer;
 }
 
-/** Bytes of a [K, N] weight in the runnable form: packed codes (K padded to the block), one scale code per block,
- *  the 256-entry scale table and 16-entry value table, shape constants, and about 1 KB of nodes and names. */
+/** Bytes of a [K, N] weight in the runnable form: packed codes (K padded to the block), one scale code per block, and
+ *  about 700 bytes of shape constants and decode nodes (the decode tables are shared by every weight of a graph). */
 export function runnableFp4Bytes(k: number, n: number, o: Pick<Fp4Options, "fp4Format">): number {
   const block = FP4_BLOCK_SIZE[o.fp4Format ?? "nvfp4"];
   const kBlocks = Math.ceil(k / block);
-  return (kBlocks * block * n) / 2 + kBlocks * n + 256 * 4 + 16 * 4 + 64 + 1000;
+  return (kBlocks * block * n) / 2 + kBlocks * n + 700;
 }
 
-/** Codes packed two per byte in uint8 (any opset), unpacked with Mod/Div, decoded through the 16-entry E2M1 table,
- *  times per-block scales decoded from their 8-bit codes through a 256-entry table. onnxruntime folds all of it
+/** Above this length a weight's name is not repeated in its decode's intermediate names (they would be most of a
+ *  small model's file: blazeface's TensorFlow names run to 70 characters). */
+const LONG_NAME = 24;
+
+/** Codes packed two per byte in uint8 (any opset), decoded through one 256-entry table of E2M1 value pairs (low nibble,
+ *  high nibble), times per-block scales decoded from their 8-bit codes through a 256-entry table (NVFP4: then times
+ *  the weight's FP32 global scale). Both tables are shared by every weight of the graph. onnxruntime folds all of it
  *  into a float constant at optimization level 'basic', so it runs at float speed from a ~7× smaller file. */
-function runnableFp4Nodes(ctx: RewriteContext, q: ReturnType<typeof quantizeFp4>, base: string, decoded: string): NodeProto[] {
+function runnableFp4Nodes(ctx: RewriteContext, q: ReturnType<typeof quantizeFp4>, stem: string, decoded: string): NodeProto[] {
   const { graph, taken } = ctx;
   const kBlocks = Math.ceil(q.k / q.blockSize);
   const kPad = kBlocks * q.blockSize;
   const codes = new Uint8Array(kPad * q.n);
   codes.set(q.codes);
-  const packed = constTensor(ctx, `${base}_fp4_codes`, DataType.UINT8, [codes.length / 2], packBits(codes, 4));
-  const scaleCodes = constTensor(ctx, `${base}_fp4_scale_codes`, DataType.UINT8, [kBlocks, 1, q.n], q.scaleBytes);
-  const scaleTable = Float32Array.from({ length: 256 }, (_, b) =>
-    q.format === "mxfp4" ? (b === 255 ? 0 : 2 ** (b - 127)) : Number.isNaN(decodeE4M3(b)) ? 0 : decodeE4M3(b) * q.globalScale!,
+  const pairs = sharedTensor(ctx, "fp4_e2m1_pairs", (name) =>
+    makeTensor(name, DataType.FLOAT, [256, 2], Float32Array.from({ length: 512 }, (_, i) => E2M1_TABLE[i % 2 ? (i >> 1) >> 4 : (i >> 1) & 15]!)),
   );
-  const sTable = constTensor(ctx, `${base}_fp4_scale_table`, DataType.FLOAT, [256], scaleTable);
-  const eTable = constTensor(ctx, `${base}_fp4_e2m1_table`, DataType.FLOAT, [16], E2M1_TABLE);
-  const sixteen = constTensor(ctx, `${base}_fp4_16`, DataType.INT32, [], [16]);
-  const pairShape = constTensor(ctx, `${base}_fp4_pair_shape`, DataType.INT64, [2], [codes.length / 2, 1]);
-  const blockShape = constTensor(ctx, `${base}_fp4_block_shape`, DataType.INT64, [3], [kBlocks, q.blockSize, q.n]);
-  const outShape = constTensor(ctx, `${base}_fp4_out_shape`, DataType.INT64, [2], [kPad, q.n]);
-  const t = (s: string) => uniqueName(graph, `${base}_fp4_${s}`, taken);
+  const sTable = sharedTensor(ctx, `fp4_${q.format}_scales`, (name) =>
+    makeTensor(name, DataType.FLOAT, [256], Float32Array.from({ length: 256 }, (_, b) => (q.format === "mxfp4" ? (b === 255 ? 0 : 2 ** (b - 127)) : Number.isNaN(decodeE4M3(b)) ? 0 : decodeE4M3(b)))),
+  );
+  const packed = constTensor(ctx, `${stem}_codes`, DataType.UINT8, [codes.length / 2], packBits(codes, 4));
+  const scaleCodes = constTensor(ctx, `${stem}_scale_codes`, DataType.UINT8, [kBlocks, 1, q.n], q.scaleBytes);
+  const blockShape = constTensor(ctx, `${stem}_block_shape`, DataType.INT64, [3], [kBlocks, q.blockSize, q.n]);
+  const outShape = constTensor(ctx, `${stem}_out_shape`, DataType.INT64, [2], [kPad, q.n]);
+  const t = (s: string) => uniqueName(graph, `${stem}_${s}`, taken);
   const node = (op: string, ins: string[], outs: string[], attributes = [] as ReturnType<typeof attr.int>[]) =>
-    makeNode(op, ins, outs, { name: uniqueName(graph, `${base}_fp4_${op}`, taken), attributes });
-  const [b32, lo, hi, lo2, hi2, idx, vals, vals3, s32, sv, scaled] = ["i32", "lo", "hi", "lo2", "hi2", "idx", "vals", "vals3", "s32", "sv", "scaled"].map(t);
+    makeNode(op, ins, outs, { name: uniqueName(graph, `${stem}_${op}`, taken), attributes });
+  const [b32, vals, vals3, s32, sv, scaled] = ["i32", "vals", "vals3", "s32", "sv", "scaled"].map(t);
   const nodes = [
     node("Cast", [packed], [b32], [attr.int("to", DataType.INT32)]),
-    node("Mod", [b32, sixteen], [lo]),
-    node("Div", [b32, sixteen], [hi]),
-    node("Reshape", [lo, pairShape], [lo2]),
-    node("Reshape", [hi, pairShape], [hi2]),
-    node("Concat", [lo2, hi2], [idx], [attr.int("axis", 1)]),
-    node("Gather", [eTable, idx], [vals]),
+    node("Gather", [pairs, b32], [vals]),
     node("Reshape", [vals, blockShape], [vals3]),
     node("Cast", [scaleCodes], [s32], [attr.int("to", DataType.INT32)]),
     node("Gather", [sTable, s32], [sv]),
-    node("Mul", [vals3, sv], [scaled]),
   ];
+  let blockScales = sv;
+  if (q.format !== "mxfp4") {
+    const g = constTensor(ctx, `${stem}_global_scale`, DataType.FLOAT, [], [q.globalScale!]);
+    blockScales = t("sv_global");
+    nodes.push(node("Mul", [sv, g], [blockScales]));
+  }
+  nodes.push(node("Mul", [vals3, blockScales], [scaled]));
   if (kPad === q.k) {
     nodes.push(node("Reshape", [scaled, outShape], [decoded]));
   } else {
     const full = t("padded");
     nodes.push(node("Reshape", [scaled, outShape], [full]));
-    const starts = constTensor(ctx, `${base}_fp4_starts`, DataType.INT64, [1], [0]);
-    const ends = constTensor(ctx, `${base}_fp4_ends`, DataType.INT64, [1], [q.k]);
-    const axes = constTensor(ctx, `${base}_fp4_axes`, DataType.INT64, [1], [0]);
+    const starts = constTensor(ctx, `${stem}_starts`, DataType.INT64, [1], [0]);
+    const ends = constTensor(ctx, `${stem}_ends`, DataType.INT64, [1], [q.k]);
+    const axes = constTensor(ctx, `${stem}_axes`, DataType.INT64, [1], [0]);
     nodes.push(node("Slice", [full, starts, ends, axes], [decoded]));
   }
   return nodes;

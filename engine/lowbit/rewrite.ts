@@ -34,12 +34,13 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   // One name set and one list of replaced weights over every graph; each site is rewritten in its own graph.
   const taken = usedNames(graph);
   const dead = new Set<string>();
+  const shared = new Map<GraphProto, Map<string, string>>();
   const touched = new Set<GraphProto>();
   const int8 = new Set(options.int8 ?? []);
   let small = 0;
   let nearest = 0;
   for (const site of sites) {
-    const ctx: RewriteContext = { graph: site.graph, taken, dead };
+    const ctx: RewriteContext = { graph: site.graph, taken, dead, shared };
     touched.add(site.graph);
     const smaller = !int8.has(nodeName(site.node)) && smallerAsInt8(site, options);
     if (smaller) small++;

@@ -115,6 +115,21 @@ export interface RewriteContext {
   graph: GraphProto;
   taken: Set<string>;
   dead: Set<string>;
+  /** Constants every rewrite in a graph can read (FP4's decode tables): per graph, by key, the initializer's name. */
+  shared?: Map<GraphProto, Map<string, string>>;
+}
+
+/** The initializer `key` names in ctx.graph, made once per graph by `make` (under `base`) and read by every rewrite. */
+export function sharedTensor(ctx: RewriteContext, key: string, make: (name: string) => TensorProto): string {
+  const byGraph = (ctx.shared ??= new Map()).get(ctx.graph) ?? new Map<string, string>();
+  ctx.shared.set(ctx.graph, byGraph);
+  let name = byGraph.get(key);
+  if (!name) {
+    name = uniqueName(ctx.graph, key, ctx.taken);
+    ctx.graph.initializer.push(make(name));
+    byGraph.set(key, name);
+  }
+  return name;
 }
 
 export function layerReport(site: WeightSite, blockSize: number, stored: Float32Array): LowBitLayer {

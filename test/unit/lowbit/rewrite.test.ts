@@ -77,17 +77,45 @@ function quantized(options: LowBitOptions, opset = 13) {
   return { model: m, report };
 }
 
-test("FP4 runnable stores a weight int8 where that is smaller than its FP4 form with its ~2 KB of decode tables and nodes", async () => {
-  // Every weight here is under ~5 000 values (the 48×64 Gemm is the largest): int8 is smaller for all three.
+test("FP4 runnable stores a weight int8 where that is smaller than its FP4 form with its ~700 bytes of decode nodes", async () => {
+  // The 3×3 Conv has 216 weights (K 27 padded to a block of 32): int8 is smaller; the Gemm and MatMul go FP4.
   const { model, report } = quantized({ mode: "fp4", fp4Format: "nvfp4", export: "runnable" });
-  assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["fc1", 8], ["fc2", 8], ["conv", 8]]);
-  assert.ok(report.notes.some((n) => /3 small weight\(s\) stored int8 per channel/.test(n)));
-  assert.equal(model.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 3);
+  assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["fc1", 4], ["fc2", 4], ["conv", 8]]);
+  assert.ok(report.notes.some((n) => /1 small weight\(s\) stored int8 per channel/.test(n)));
+  assert.equal(model.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 1);
   const asFp4 = quantized({ mode: "fp4", fp4Format: "nvfp4", export: "runnable", smallLayers: "fp4" });
   assert.ok(model.toBytes().byteLength < asFp4.model.toBytes().byteLength, "and the file is smaller for it");
   const ref = await run(buildModel());
   const got = await run(model);
   assert.ok(maxAbsDiff(got.z, ref.z) < 0.05, `conv at int8: ${maxAbsDiff(got.z, ref.z)}`);
+});
+
+test("FP4 runnable: decode tables are shared by every weight of a graph, and a long weight name is not repeated in the decode's names", () => {
+  const long = "StatefulPartitionedCall/functional_1/conv2d_20/Conv2D/ReadVariableOp:0";
+  const [k, n] = [256, 64];
+  const weights = [0, 1].map((i) => makeTensor(`${long}_${i}`, DataType.FLOAT, [k, n], randomArray(k * n, 20 + i)));
+  const g = makeGraph(
+    "long_names",
+    [makeNode("MatMul", ["x", weights[0]!.name], ["h"], { name: "mm0" }), makeNode("MatMul", ["h_in", weights[1]!.name], ["y"], { name: "mm1" })],
+    [makeValueInfo("x", DataType.FLOAT, [1, k]), makeValueInfo("h_in", DataType.FLOAT, [1, k])],
+    [makeValueInfo("h", DataType.FLOAT, [1, n]), makeValueInfo("y", DataType.FLOAT, [1, n])],
+    { initializers: weights },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const before = new Set([...model.graph.node.flatMap((x) => [x.name, ...x.output]), ...model.graph.initializer.map((t) => t.name)]);
+  for (const format of ["nvfp4", "mxfp4"] as const) {
+    const m = model.clone();
+    const report = quantizeWeightsLowBit(m, { mode: "fp4", fp4Format: format });
+    assert.deepEqual(report.layers.map((l) => l.bits ?? 4), [4, 4]);
+    const tables = m.graph.initializer.filter((t) => t.name.startsWith("fp4_e2m1_pairs") || t.name.startsWith(`fp4_${format}_scales`));
+    assert.equal(tables.length, 2, "one pair table and one scale table for both weights");
+    const added = [...m.graph.node.flatMap((x) => [x.name, ...x.output]), ...m.graph.initializer.map((t) => t.name)].filter((x) => !before.has(x));
+    for (const name of added) assert.ok(!name.includes("StatefulPartitionedCall") && name.length < 30, `decode name "${name}"`);
+    // Codes (K·N/2) and block scales per weight, the shared tables, and under 1 KB of nodes and names per weight (the model's own two nodes included).
+    const block = format === "nvfp4" ? 16 : 32;
+    const payload = 2 * ((k * n) / 2 + (k / block) * n);
+    assert.ok(m.toBytes().byteLength < payload + (512 + 256) * 4 + 2 * 1000, `${format}: ${m.toBytes().byteLength} bytes for a payload of ${payload}`);
+  }
 });
 
 test("FP4 runnable export computes exactly what fake-quantized weights compute, for MXFP4 and NVFP4", async () => {
