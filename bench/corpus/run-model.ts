@@ -36,6 +36,11 @@ export interface Row {
   /** Opset change the CLI reported (e.g. upgraded 10 → 13). */
   opset?: string;
   warnings?: string[];
+  /**
+   * What the defaults decided, as the CLI's summary says it (static INT8): the weight format and why, the protected
+   * layers and why (which carries the whole model's SQNR on its calibration rows), the widened activations' count.
+   */
+  decided?: { weights?: string; protectedLayers?: string; wideActivations?: number };
 }
 
 export interface RunOptions {
@@ -81,6 +86,9 @@ interface SummaryLike {
   quantized?: unknown[];
   opset?: { before: number; after: number };
   warnings?: string[];
+  weights?: { type: string; reduceRange?: boolean; why?: string };
+  protectedLayers?: { why: string };
+  wideActivations?: { tensors: unknown[] };
 }
 
 export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions): Promise<Row[]> {
@@ -123,6 +131,14 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       if (Array.isArray(summary?.quantized)) row.quantizedNodes = summary.quantized.length;
       if (summary?.opset && summary.opset.before !== summary.opset.after) row.opset = `${summary.opset.before}→${summary.opset.after}`;
       if (summary?.warnings?.length) row.warnings = summary.warnings;
+      if (summary && (summary.weights || summary.protectedLayers || summary.wideActivations)) {
+        const w = summary.weights;
+        row.decided = {
+          weights: w && (w.why ?? `${w.type}${w.reduceRange ? ", 7 bits" : ""}`),
+          protectedLayers: summary.protectedLayers?.why,
+          wideActivations: summary.wideActivations?.tensors.length,
+        };
+      }
       try {
         row.sizeRatio = statSync(out).size / statSync(file).size;
       } catch {

@@ -78,8 +78,8 @@ export function runnableFp4Bytes(k: number, n: number, o: Pick<Fp4Options, "fp4F
 }
 
 /** Above this length a weight's name is not repeated in its decode's intermediate names (they would be most of a
- *  small model's file: blazeface's TensorFlow names run to 70 characters). */
-const LONG_NAME = 24;
+ *  small model's file: blazeface's TensorFlow names run to 70 characters). The int8 form uses it too. */
+export const LONG_NAME = 24;
 
 /** Codes packed two per byte in uint8 (any opset), decoded through one 256-entry table of E2M1 value pairs (low nibble,
  *  high nibble), times per-block scales decoded from their 8-bit codes through a 256-entry table (NVFP4: then times

@@ -7,6 +7,7 @@ import { uniqueName } from "../onnx/graph";
 import { attr, attrInt, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { dequantize, paramsForWeight, quantize, sqnr, transpose2d } from "../quant/math";
+import { LONG_NAME } from "./fp4-rewrite";
 import { layerReport, nodeName, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
 
 /** opset of per-axis DequantizeLinear. */
@@ -28,7 +29,11 @@ export function rewriteInt8(ctx: RewriteContext, site: WeightSite): LowBitLayer 
   // MatMul and Gemm(transB=0) keep [K, N] (channels on axis 1); Conv and Gemm(transB=1) keep [N, …] (axis 0).
   const channelsFirst = site.node.opType === "Conv" || (site.node.opType === "Gemm" && attrInt(site.node, "transB", 0) === 1);
   const codes = channelsFirst ? codesNk : transpose2d(Float32Array.from(codesNk), [site.n, site.k]);
-  const base = site.weight.name;
+  // A long weight name is not repeated in the five names of its form: a short stem instead (as FP4's decode does;
+  // blazeface-back stores 50 small Convs this way, and their TensorFlow names were 7 % of its FP4 file).
+  const long = site.weight.name.length > LONG_NAME;
+  const base = long ? uniqueName(graph, "w8", taken) : site.weight.name;
+  const label = long ? base : layer.node;
   const wq = makeTensor(uniqueName(graph, `${base}_int8`, taken), DataType.INT8, dims, codes);
   const sc = makeTensor(uniqueName(graph, `${base}_scale`, taken), DataType.FLOAT, [site.n], params.scale);
   const zp = makeTensor(uniqueName(graph, `${base}_zero_point`, taken), DataType.INT8, [site.n], new Int8Array(site.n));
@@ -36,14 +41,14 @@ export function rewriteInt8(ctx: RewriteContext, site: WeightSite): LowBitLayer 
   const deq = uniqueName(graph, `${base}_dequantized`, taken);
   const nodes = [
     makeNode("DequantizeLinear", [wq.name, sc.name, zp.name], [deq], {
-      name: uniqueName(graph, `${layer.node}_DequantizeLinear`, taken),
+      name: uniqueName(graph, `${label}_DequantizeLinear`, taken),
       attributes: [attr.int("axis", channelsFirst ? 0 : dims.length - 1)],
     }),
   ];
   let weightInput = deq;
   if (site.weight.dataType === DataType.FLOAT16) {
     weightInput = uniqueName(graph, `${base}_fp16`, taken);
-    nodes.push(makeNode("Cast", [deq], [weightInput], { name: uniqueName(graph, `${layer.node}_Cast`, taken), attributes: [attr.int("to", DataType.FLOAT16)] }));
+    nodes.push(makeNode("Cast", [deq], [weightInput], { name: uniqueName(graph, `${label}_Cast`, taken), attributes: [attr.int("to", DataType.FLOAT16)] }));
   }
   graph.node.splice(graph.node.indexOf(site.node), 0, ...nodes);
   site.node.input[1] = weightInput;

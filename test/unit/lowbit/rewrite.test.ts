@@ -118,6 +118,36 @@ test("FP4 runnable: decode tables are shared by every weight of a graph, and a l
   }
 });
 
+test("FP4's small weights stored int8 do not repeat a long weight name either: a short stem for their five names", async () => {
+  const long = "StatefulPartitionedCall/functional_1/depthwise_conv2d_7/depthwise/ReadVariableOp:0";
+  const [k, n] = [16, 8];
+  const w = makeTensor(long, DataType.FLOAT, [k, n], randomArray(k * n, 31));
+  const g = makeGraph(
+    "small_long_name",
+    [makeNode("MatMul", ["x", long], ["y"], { name: "StatefulPartitionedCall/functional_1/depthwise_conv2d_7/depthwise" })],
+    [makeValueInfo("x", DataType.FLOAT, [1, k])],
+    [makeValueInfo("y", DataType.FLOAT, [1, n])],
+    { initializers: [w] },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const m = model.clone();
+  const report = quantizeWeightsLowBit(m, { mode: "fp4" });
+  assert.deepEqual(report.layers.map((l) => l.bits), [8], "a small weight is stored int8");
+  const added = [...m.graph.node.flatMap((x) => [x.name, ...x.output]), ...m.graph.initializer.map((t) => t.name)].filter((x) => x !== long && !model.graph.node.some((o) => o.name === x || o.output.includes(x)));
+  assert.equal(added.length, 5, added.join(", "));
+  for (const name of added) assert.ok(!name.includes("StatefulPartitionedCall") && name.length < 20, `int8 name "${name}"`);
+  const y = async (mm: Model) => {
+    const sess = await createSession(mm.toBytes(), { threads: 1 });
+    try {
+      return (await sess.run({ x: { data: randomArray(k, 32, 1), dims: [1, k] } })).y.data as Float32Array;
+    } finally {
+      await sess.dispose();
+    }
+  };
+  const [ref, got] = [await y(model), await y(m)];
+  assert.ok(maxAbsDiff(got, ref) < 0.01, `int8 weights: ${maxAbsDiff(got, ref)}`);
+});
+
 test("FP4 runnable export computes exactly what fake-quantized weights compute, for MXFP4 and NVFP4", async () => {
   for (const fp4Format of ["mxfp4", "nvfp4"] as const) {
     const fake = quantized({ mode: "fp4", fp4Format, export: "fake" });
