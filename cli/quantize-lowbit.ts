@@ -48,7 +48,7 @@ function describe(r: LowBitReport, out: string, mode: string): string {
     const out = l.outputSqnrDb !== undefined ? `; output ${l.outputSqnrDb.toFixed(1)} dB (RTN ${l.rtnOutputSqnrDb!.toFixed(1)} dB)` : "";
     const rtn = (l.rtnSqnrDb !== undefined ? ` (RTN ${l.rtnSqnrDb.toFixed(1)} dB)` : "") + out;
     const shape = l.opType === "Gather" ? `[rows ${l.n}, dim ${l.k}]` : `[K ${l.k}, N ${l.n}]`;
-    const form = l.bits === 8 ? `int8 per ${l.opType === "LSTM" ? "gate row" : "channel"} (${why(l)})` : `block ${l.blockSize}${l.partialBlock ? ", last block partial (padded)" : ""}`;
+    const form = l.bits === 8 ? `int8 per ${l.opType === "LSTM" ? "gate row" : "channel"} (${why(l)})` : `block ${l.blockSize}${l.partialBlock ? `, last block partial${l.opType === "Conv" && mode === "int4" ? "" : " (padded)"}` : ""}`;
     lines.push(`  ${l.node} (${l.opType}) ${l.weight} ${shape} ${form}: ${l.sqnrDb.toFixed(1)} dB${rtn}`);
   }
   for (const s of r.skipped) lines.push(`  float: ${s.node} (${s.opType}): ${s.reason}`);

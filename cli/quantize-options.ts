@@ -148,7 +148,7 @@ export function quantizeHelp(): string {
     "Accuracy target (static mode): give the most sensitive nodes 16-bit activations, or keep them in float, until it is met",
     ...section("target"),
     "",
-    `Low-bit weights (--mode ${QUANTIZE_MODES.filter((m) => m === "int4" || m === "fp4").join(" | ")}), MatMul/Gemm weights (FP4 also Conv):`,
+    `Low-bit weights (--mode ${QUANTIZE_MODES.filter((m) => m === "int4" || m === "fp4").join(" | ")}), MatMul, Gemm and Conv weights:`,
     ...section("lowbit"),
     "",
     helpLine("In --config only:", configOnly.join(", ")),

@@ -11,7 +11,7 @@ import { batchesForRows, collectHessians, type HessianCollectOptions } from "./h
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take } from "./protect";
 import { qdqOpset } from "./types";
-import { lowBitActivations, quantizeWeightsLowBit, writesInt8Weights, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
+import { lowBitActivations, quantizeWeightsLowBit, writesInt4Convs, writesInt8Weights, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
 export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
@@ -55,7 +55,7 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
   // The standard ONNX forms need newer types: uint4/uint8 blocked DequantizeLinear (opset 21), uint2 (25),
   // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
   const form =
-    options.mode === "int4" && options.format === "qdq"
+    options.mode === "int4" && (options.format === "qdq" || writesInt4Convs(copy, options))
       ? qdqOpset(options.bits ?? 4)
       : options.mode === "fp4"
         ? options.export === "native" ? 23 : options.export === "fake" ? 0 : RUNNABLE_FP4_OPSET
@@ -156,11 +156,13 @@ export async function quantizeLowBit(input: string, output: string, options: Low
 /** Why a low-bit pass quantized no weight: which ops the mode covers, and what it passed over. */
 function nothingQuantized(source: Model, options: LowBitOptions, report: LowBitReport): string {
   const covers =
-    options.mode === "fp4" && options.export !== "native" ? `MatMul, Gemm${(options.export ?? "runnable") === "runnable" ? ", Conv and LSTM" : " and Conv"}` : "MatMul and Gemm";
+    options.mode === "int4"
+      ? "MatMul, Gemm, Conv and LSTM"
+      : options.export !== "native" ? `MatMul, Gemm${(options.export ?? "runnable") === "runnable" ? ", Conv and LSTM" : " and Conv"}` : "MatMul and Gemm";
   const gather = options.mode === "int4" && !options.includeGather && source.graph.node.some((n) => n.opType === "Gather") ? " (Gather tables with --include-gather)" : "";
   const skipped = report.skipped.slice(0, 3).map((s) => `${s.node} (${s.opType}): ${s.reason}`);
   const why = skipped.length ? `; passed over: ${skipped.join("; ")}${report.skipped.length > 3 ? `; and ${report.skipped.length - 3} more` : ""}` : ` and ${source.path ?? "the model"} has no such weight (its If/Loop/Scan bodies included)`;
-  const conv = source.graph.node.some((n) => n.opType === "Conv") && covers === "MatMul and Gemm" ? "; for a convolutional model use --mode fp4 or static INT8" : "";
+  const conv = source.graph.node.some((n) => n.opType === "Conv") && covers === "MatMul and Gemm" ? "; for a convolutional model use FP4's runnable export or static INT8" : "";
   return `no weight was quantized: --mode ${options.mode} covers ${covers} weights${gather}${why}${conv}`;
 }
 

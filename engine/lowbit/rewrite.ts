@@ -1,4 +1,4 @@
-// Rewrites a model's MatMul/Gemm (and, for FP4, Conv) weights to low-bit forms. One pass: find the weight-bearing
+// Rewrites a model's MatMul, Gemm and Conv weights to low-bit forms. One pass: find the weight-bearing
 // nodes, quantize each weight with the pure code in this folder, splice in the replacement nodes.
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import type { Model } from "../onnx/model";
@@ -7,7 +7,7 @@ import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
 import { constantValue, forEachGraph, removeNodes, replaceNode, subgraphs, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
-import { rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
+import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { gptqQuantize, outputSqnrDb } from "./gptq";
@@ -28,6 +28,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     throw new Error(`bits must be 2, 4 or 8 (the widths MatMulNBits and DequantizeLinear store), not ${options.bits}`);
   }
   if (options.mode === "int4" && options.format === "qdq") requireOpset(model, qdqOpset(options.bits ?? 4), `uint${options.bits ?? 4} DequantizeLinear`);
+  else if (options.mode === "int4" && writesInt4Convs(model, options)) requireOpset(model, qdqOpset(options.bits ?? 4), `a Conv weight's blocked uint${options.bits ?? 4} DequantizeLinear`);
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
   const report: LowBitReport = { layers: [], skipped: [], notes: [] };
   const sites = findSites(model, options, report);
@@ -39,6 +40,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   const int8 = new Set(options.int8 ?? []);
   let small = 0;
   let nearest = 0;
+  let nearestConvs = 0;
   for (const site of sites) {
     const ctx: RewriteContext = { graph: site.graph, taken, dead, shared };
     touched.add(site.graph);
@@ -49,9 +51,12 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options, learned?.get(nodeName(site.node))));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
     else {
-      // GPTQ observes top-level activations only: a body's weights are rounded to nearest.
-      const h = site.graph === graph ? hessians : undefined;
-      if (options.algorithm === "gptq" && !h) nearest++;
+      // GPTQ observes top-level MatMul/Gemm inputs only: a body's weights and Convs are rounded to nearest.
+      const h = site.graph === graph && site.node.opType !== "Conv" ? hessians : undefined;
+      if (options.algorithm === "gptq" && !h) {
+        if (site.node.opType === "Conv") nearestConvs++;
+        else nearest++;
+      }
       report.layers.push(rewriteInt4(ctx, site, options.algorithm === "gptq" && !h ? { ...options, algorithm: "rtn" } : options, h));
     }
     dead.add(site.weight.name);
@@ -59,8 +64,9 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   }
   if (small) report.notes.push(`${small} small weight(s) stored int8 per channel: their FP4 form with its decode tables would be larger (smallLayers "fp4" keeps them FP4)`);
   const lstms = sites.filter((s) => s.recurrent).length;
-  if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no FP4 LSTM)`);
+  if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no ${options.mode === "fp4" ? "FP4" : "low-bit"} LSTM)`);
   if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: GPTQ observes top-level activations only`);
+  if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: GPTQ covers MatMul and Gemm weights`);
   const inBodies = sites.filter((s) => s.graph !== graph).length;
   if (inBodies) report.notes.push(`${inBodies} of the ${sites.length} weights quantized sit inside If/Loop/Scan bodies`);
   // Drop the float weights nothing reads any more (initializers or Constant nodes), in every graph: a body's weight
@@ -104,8 +110,8 @@ function findSites(model: Model, options: LowBitOptions, report: LowBitReport): 
       for (const body of subgraphs(node)) visit({ graph: body, parent: scope });
       if (node.domain !== "" && node.domain !== "ai.onnx") continue;
       if (!["MatMul", "Gemm", "Conv", "LSTM"].includes(node.opType)) continue;
-      if (node.opType === "Conv" && !(options.mode === "fp4" && options.export !== "native")) continue;
-      if (node.opType === "LSTM" && !(options.mode === "fp4" && (options.export ?? "runnable") === "runnable")) continue;
+      if (node.opType === "Conv" && !(options.mode === "int4" || options.export !== "native")) continue;
+      if (node.opType === "LSTM" && !(options.mode === "int4" || (options.export ?? "runnable") === "runnable")) continue;
       if (exclude.has(nodeName(node))) {
         report.skipped.push({ node: nodeName(node), opType: node.opType, reason: "excluded by the user" });
         continue;
@@ -171,7 +177,8 @@ export function fp4Sites(model: Model, options: LowBitOptions): WeightSite[] {
  *  observes. */
 export function lowBitActivations(model: Model, options: LowBitOptions): { tensor: string; k: number }[] {
   return findSites(model, options, { layers: [], skipped: [], notes: [] })
-    .filter((s) => s.graph === model.graph && !s.recurrent && s.node.opType !== "Gather") // a lookup's input is the table itself; it needs no Hessian
+    // A lookup's input is the table itself, and a Conv's K is not its input's channels: neither gets a Hessian.
+    .filter((s) => s.graph === model.graph && !s.recurrent && s.node.opType !== "Gather" && !(options.mode === "int4" && s.node.opType === "Conv"))
     .map((s) => ({ tensor: s.node.input[0]!, k: s.k }));
 }
 
@@ -248,6 +255,10 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   const { graph, taken } = ctx;
   const base = site.weight.name;
   const scaleType = site.weight.dataType; // MatMulNBits and DQ want scales in the activation's float type
+  if (site.node.opType === "Conv") {
+    convInt4(ctx, site, q, { bits, blockSize, label: layer.node });
+    return layer;
+  }
   const out = site.node.output[0];
   const matmulOut = site.node.opType === "Gemm" && site.node.input[2] ? uniqueName(graph, `${out}_matmul`, taken) : out;
   let nodes: NodeProto[];
@@ -295,6 +306,48 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   return layer;
 }
 
+
+/**
+ * A Conv's weight [O, I/g, kh, kw] as uint codes [O, K] (K = I/g·kh·kw) in blocks along K, behind an opset-21
+ * blocked DequantizeLinear (axis 1) and a Reshape back to the weight's shape; the Conv itself is unchanged and its
+ * activations stay float. There is no MatMulNBits for convolutions, so this is the form in both int4 formats. A long
+ * weight name is replaced by a short stem in the form's names (as FP4's decode does).
+ */
+function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: { bits: 2 | 4 | 8; blockSize: number; label: string }): void {
+  const { graph, taken } = ctx;
+  const { k, n } = site;
+  const kBlocks = Math.ceil(k / o.blockSize);
+  const long = site.weight.name.length > LONG_NAME;
+  const stem = long ? uniqueName(graph, `w${o.bits}`, taken) : site.weight.name;
+  const label = long ? stem : o.label;
+  const dtype = QDQ_TYPES[o.bits];
+  // The block quantizer works on [K, N] (blocks along K, per output channel); the Conv wants its channels first.
+  const byChannel = (a: Uint8Array | Float32Array, rows: number) => Float32Array.from(transpose2d(Float32Array.from(a), [rows, n]));
+  const codes = Uint8Array.from(byChannel(q.codes, k));
+  const wq = makeTensor(uniqueName(graph, `${stem}_uint${o.bits}`, taken), dtype, [n, k], codes);
+  const sc = makeTensor(uniqueName(graph, `${stem}_scale`, taken), site.weight.dataType, [n, kBlocks], byChannel(q.scales, kBlocks));
+  const zp = makeTensor(uniqueName(graph, `${stem}_zero_point`, taken), dtype, [n, kBlocks], Uint8Array.from(byChannel(q.zeroPoints, kBlocks)));
+  const shape = makeTensor(uniqueName(graph, `${stem}_shape`, taken), DataType.INT64, [site.weight.dims.length], site.weight.dims.map(Number));
+  graph.initializer.push(wq, sc, zp, shape);
+  const deq = uniqueName(graph, `${stem}_dequantized`, taken);
+  const weight = uniqueName(graph, `${stem}_weight`, taken);
+  const nodes = [
+    makeNode("DequantizeLinear", [wq.name, sc.name, zp.name], [deq], {
+      name: uniqueName(graph, `${label}_DequantizeLinear`, taken),
+      attributes: [attr.int("axis", 1), attr.int("block_size", o.blockSize)],
+    }),
+    makeNode("Reshape", [deq, shape.name], [weight], { name: uniqueName(graph, `${label}_Reshape`, taken) }),
+  ];
+  graph.node.splice(graph.node.indexOf(site.node), 0, ...nodes);
+  site.node.input[1] = weight;
+}
+
+/** Whether an int4 pass will write a Conv weight in int4 (blocked DequantizeLinear, opset 21 or 25 for 2 bits). */
+export function writesInt4Convs(model: Model, options: LowBitOptions): boolean {
+  if (options.mode !== "int4") return false;
+  const int8 = new Set(options.int8 ?? []);
+  return findSites(model, options, { layers: [], skipped: [], notes: [] }).some((s) => s.node.opType === "Conv" && !int8.has(nodeName(s.node)));
+}
 
 function requireOpset(model: Model, min: number, what: string): void {
   const v = model.opset() ?? 1;

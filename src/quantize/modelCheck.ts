@@ -3,6 +3,7 @@
 // schemes with nothing to quantize are not offered; inputs whose shape cannot be inferred are named so the wizard
 // can ask for them. Pure (a ModelProto in, facts out), unit-tested without VS Code.
 import type { ModelProto } from "onnx-buf";
+import { forEachGraph } from "../../engine/onnx/graph";
 import { nestedWeightedNodes, QUANT_OPSET, QUANTIZED_OPS, WEIGHTED_OPS } from "../../engine/quant/scope";
 import type { Scheme } from "./options";
 
@@ -31,14 +32,17 @@ export function checkModel(model: ModelProto, file: string): ModelCheck {
   const top = g.node.filter((n) => WEIGHTED_OPS.has(n.opType));
   const nested = nestedWeightedNodes(g);
   if (top.length === 0 && !nested) return { ...check, refusal: `${name} cannot be quantized: it has no Conv, MatMul, Gemm or RNN node` };
-  // INT8 reaches into If/Loop/Scan bodies (their weights dynamically, in both modes: docs/subgraphs.md); INT4/FP4
-  // cover the top level only, which the scheme checks below see.
-  if (nested) check.notes.push(`${nested} weighted node(s) inside If/Loop/Scan subgraphs: INT8 quantizes their weights dynamically (activations stay float there); INT4/FP4 leave them float`);
+  // Every scheme reaches into If/Loop/Scan bodies: INT8 their weights dynamically, in both modes; INT4 and FP4 as at
+  // the top level (FP4 stores an LSTM's weights int8): docs/subgraphs.md, docs/lowbit.md §5.
+  if (nested) check.notes.push(`${nested} weighted node(s) inside If/Loop/Scan subgraphs: INT8 quantizes their weights dynamically (activations stay float there); INT4/FP4 quantize their weights as at the top level`);
   const opset = Number(model.opsetImport.find((o) => o.domain === "" || o.domain === "ai.onnx")?.version ?? 0);
   if (opset < QUANT_OPSET) check.notes.push(`opset ${opset}: upgraded to ${QUANT_OPSET} on the way (the input file is unchanged)`);
 
-  if (!top.some((n) => n.opType === "MatMul" || n.opType === "Gemm")) check.unavailable["int4-weights"] = "no MatMul or Gemm weights (INT4 covers those)";
-  if (!top.some((n) => n.opType === "MatMul" || n.opType === "Gemm" || n.opType === "Conv")) check.unavailable["fp4-weights"] = "no MatMul, Gemm or Conv weights";
+  const ops = new Set<string>();
+  forEachGraph(g, (sub) => sub.node.forEach((n) => ops.add(n.opType)));
+  if (!ops.has("MatMul") && !ops.has("Gemm") && !ops.has("Conv")) {
+    check.unavailable["int4-weights"] = check.unavailable["fp4-weights"] = "no MatMul, Gemm or Conv weights";
+  }
 
   const inits = new Set(g.initializer.map((t) => t.name));
   for (const v of g.input) {

@@ -31,7 +31,7 @@ export interface QuantizeOptions {
 export const SCHEMES: ReadonlyArray<{ scheme: Scheme; label: string; detail: string; suffix: string }> = [
   { scheme: "int8-static", label: "INT8 static", detail: "Weights and activations in int8, ranges calibrated on sample inputs (QDQ). Best speed on CPU.", suffix: "int8" },
   { scheme: "int8-dynamic", label: "INT8 dynamic", detail: "Weights int8, activation ranges computed at run time. No calibration data needed.", suffix: "int8-dynamic" },
-  { scheme: "int4-weights", label: "INT4 weights", detail: "MatMul weights in int4 blocks (MatMulNBits); activations stay float. Smallest files for LLM-like models.", suffix: "int4" },
+  { scheme: "int4-weights", label: "INT4 weights", detail: "MatMul, Gemm and Conv weights in int4 blocks (MatMulNBits; Convs through DequantizeLinear); activations stay float.", suffix: "int4" },
   { scheme: "fp4-weights", label: "FP4 weights", detail: "MatMul, Gemm and Conv weights in FP4 (E2M1) blocks; decoded to float by ONNX Runtime on CPU.", suffix: "fp4" },
 ];
 

@@ -15,7 +15,7 @@ const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
 const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, "quantize", ...args], { encoding: "utf8" });
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), "ptq-cli-lowbit-"));
 
-test("--mode int4 writes MatMulNBits weights and reports per-layer SQNR against RTN", () => {
+test("--mode int4 writes MatMulNBits weights (a Conv's through a blocked DequantizeLinear) and reports per-layer SQNR against RTN", () => {
   const out = path.join(tmp(), "vit.int4.onnx");
   const before = readFileSync(vit);
   const r = ptq(vit, "-o", out, "--mode", "int4", "--algorithm", "hqq", "--json");
@@ -24,7 +24,11 @@ test("--mode int4 writes MatMulNBits weights and reports per-layer SQNR against 
   assert.ok(report.layers.length >= 8);
   for (const l of report.layers) assert.ok(l.sqnrDb >= l.rtnSqnrDb, `${l.node}: HQQ ${l.sqnrDb} < RTN ${l.rtnSqnrDb}`);
   const m = Model.loadSync(out);
-  assert.equal(m.graph.node.filter((n) => n.opType === "MatMulNBits").length, report.layers.length);
+  const convs = report.layers.filter((l: { opType: string }) => l.opType === "Conv").length;
+  assert.equal(convs, 1, "the patch embedding");
+  assert.equal(m.graph.node.filter((n) => n.opType === "MatMulNBits").length, report.layers.length - convs);
+  assert.equal(m.graph.node.filter((n) => n.opType === "DequantizeLinear" && n.attribute.some((a) => a.name === "block_size")).length, convs);
+  assert.equal(m.opset(), 21, "blocked uint4 DequantizeLinear");
   assert.deepEqual(readFileSync(vit), before, "the input is untouched");
 });
 

@@ -16,9 +16,7 @@ const MODES: Mode[] = ["static", "dynamic", "int4", "fp4"];
 /** Known engine failures: "model mode" → why. Remove an entry when the engine is fixed (the test then must pass). */
 const KNOWN: Record<string, string> = {};
 /** Refusals by design: "model mode" → the reason the CLI must give (and write nothing). Listed in docs/corpus.md. */
-const REFUSED: Record<string, RegExp> = {
-  "blazeface-front int4": /no weight was quantized: --mode int4 covers MatMul and Gemm weights.*for a convolutional model use --mode fp4 or static INT8; nothing was written/,
-};
+const REFUSED: Record<string, RegExp> = {};
 
 describe("corpus: real third-party models through every quantize mode", { timeout: 5 * 60_000 }, () => {
   before(() => ensureFetched(catalog.subset));

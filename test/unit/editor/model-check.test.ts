@@ -13,7 +13,7 @@ import { defaultOptions, reportArgs } from "../../../src/quantize/options";
 const F = DataType.FLOAT;
 const w = (name: string, dims: number[]) => makeTensor(name, F, dims, new Float32Array(dims.reduce((a, b) => a * b, 1)).fill(0.1));
 
-test("a Conv-only model at opset 9 with symbolic height/width: upgrade said, INT4 not offered, the input named for a shape", () => {
+test("a Conv-only model at opset 9 with symbolic height/width: upgrade said, every scheme offered, the input named for a shape", () => {
   const m = makeModel(
     makeGraph("g", [makeNode("Conv", ["x", "W"], ["y"], { name: "conv" })], [makeValueInfo("x", F, [-1, 3, "h", "w"])], [makeValueInfo("y", F, [-1, 8, "h", "w"])], { initializers: [w("W", [8, 3, 1, 1])] }),
     { opsets: { "": 9 } },
@@ -21,19 +21,24 @@ test("a Conv-only model at opset 9 with symbolic height/width: upgrade said, INT
   const c = checkModel(m, "/m/det.onnx");
   assert.equal(c.refusal, undefined);
   assert.deepEqual(c.notes, ["opset 9: upgraded to 13 on the way (the input file is unchanged)"]);
-  assert.deepEqual(Object.keys(c.unavailable), ["int4-weights"]);
+  assert.deepEqual(c.unavailable, {}, "INT4 and FP4 both cover Conv weights");
   assert.deepEqual(c.symbolic, [{ name: "x", dims: ["?", 3, "h", "w"] }]);
 });
 
-test("refusals before any question: already quantized, nothing to quantize; weights only inside If branches are INT8's", () => {
+test("refusals before any question: already quantized, nothing to quantize; weights only inside If branches are quantized by every scheme", () => {
   const q = makeModel(makeGraph("g", [makeNode("DequantizeLinear", ["a", "s"], ["y"], { name: "dq" })], [makeValueInfo("a", DataType.INT8, [4])], [makeValueInfo("y", F, [4])]));
   assert.match(checkModel(q, "q.onnx").refusal ?? "", /^q\.onnx is already quantized \(it has DequantizeLinear node "dq"\): quantize the float model$/);
   const branch = create(GraphProtoSchema, { name: "b", node: [makeNode("MatMul", ["x", "W"], ["o"], { name: "mm" })], output: [makeValueInfo("o", F, [2, 2])] });
   const vad = makeModel(makeGraph("g", [makeNode("If", ["c"], ["y"], { name: "if", attributes: [attr.graph("then_branch", branch), attr.graph("else_branch", branch)] })], [makeValueInfo("c", DataType.BOOL, [])], [makeValueInfo("y", F, [2, 2])]));
   const inBranches = checkModel(vad, "vad.onnx");
   assert.equal(inBranches.refusal, undefined);
-  assert.match(inBranches.notes.join("\n"), /2 weighted node\(s\) inside If\/Loop\/Scan subgraphs: INT8 quantizes their weights dynamically/);
-  assert.deepEqual(Object.keys(inBranches.unavailable).sort(), ["fp4-weights", "int4-weights"]);
+  assert.match(inBranches.notes.join("\n"), /2 weighted node\(s\) inside If\/Loop\/Scan subgraphs: INT8 quantizes their weights dynamically \(activations stay float there\); INT4\/FP4 quantize their weights as at the top level/);
+  assert.deepEqual(inBranches.unavailable, {}, "INT4 and FP4 reach the branches' MatMuls too");
+  const convBranch = create(GraphProtoSchema, { name: "b", node: [makeNode("Conv", ["x", "W"], ["o"], { name: "conv" })], output: [makeValueInfo("o", F, [1, 2, 2, 2])] });
+  const convs = makeModel(makeGraph("g", [makeNode("If", ["c"], ["y"], { name: "if", attributes: [attr.graph("then_branch", convBranch), attr.graph("else_branch", convBranch)] })], [makeValueInfo("c", DataType.BOOL, [])], [makeValueInfo("y", F, [1, 2, 2, 2])]));
+  assert.deepEqual(checkModel(convs, "convs.onnx").unavailable, {}, "Convs in branches: INT4 and FP4");
+  const lstm = makeModel(makeGraph("g", [makeNode("LSTM", ["x", "W", "R"], ["y"], { name: "lstm" })], [makeValueInfo("x", F, [1, 1, 4])], [makeValueInfo("y", F, [1, 1, 1, 4])], { initializers: [w("W", [1, 16, 4]), w("R", [1, 16, 4])] }));
+  assert.deepEqual(Object.keys(checkModel(lstm, "lstm.onnx").unavailable).sort(), ["fp4-weights", "int4-weights"], "an LSTM alone: INT8's");
   const relu = makeModel(makeGraph("g", [makeNode("Relu", ["x"], ["y"], { name: "r" })], [makeValueInfo("x", F, [1, 4])], [makeValueInfo("y", F, [1, 4])]));
   assert.match(checkModel(relu, "relu.onnx").refusal ?? "", /it has no Conv, MatMul, Gemm or RNN node/);
 });

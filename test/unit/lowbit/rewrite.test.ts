@@ -166,34 +166,43 @@ test("FP4 runnable export computes exactly what fake-quantized weights compute, 
   }
 });
 
-test("INT4 MatMulNBits matches a float model holding the dequantized weights, partial last block included", async () => {
+test("INT4 (MatMulNBits; a Conv's weight behind a blocked DequantizeLinear) matches a float model holding the dequantized weights, partial last block included", async () => {
   for (const symmetric of [true, false]) {
-    const { model, report } = quantized({ mode: "int4", blockSize: 32, symmetric, algorithm: "rtn" });
-    assert.deepEqual(report.layers.map((l) => [l.node, l.k, l.n, l.partialBlock]), [["fc1", 64, 48, false], ["fc2", 48, 40, true]]);
+    const { model, report } = quantized({ mode: "int4", blockSize: 32, symmetric, algorithm: "rtn" }, 21);
+    assert.deepEqual(report.layers.map((l) => [l.node, l.k, l.n, l.partialBlock]), [["fc1", 64, 48, false], ["fc2", 48, 40, true], ["conv", 27, 8, true]]);
     assert.deepEqual(report.skipped, []);
     assert.equal(model.graph.node.filter((n) => n.opType === "MatMulNBits" && n.domain === "com.microsoft").length, 2);
     assert.equal(model.opset("com.microsoft"), 1);
-    // Reference: the float model with each weight replaced by its dequantized int4 value.
-    const ref = buildModel();
-    for (const [name, k, n, transB] of [["W1", 64, 48, true], ["W2", 48, 40, false]] as const) {
+    const dq = model.graph.node.filter((n) => n.opType === "DequantizeLinear");
+    assert.equal(dq.length, 1, "the Conv's weight");
+    assert.deepEqual(model.graph.initializer.find((t) => t.name === dq[0]!.input[0])!.dims.map(Number), [8, 27], "codes [O, K], blocks along K");
+    assert.equal(model.graph.node.find((n) => n.opType === "Conv")!.input[0], "img", "the Conv's activations stay float");
+    // Reference: the float model with each weight replaced by its dequantized int4 value ([K, N] views: Gemm's
+    // transB weight and the Conv's [O, K] rows transposed).
+    const ref = buildModel(21);
+    for (const [name, k, n, transposed] of [["W1", 64, 48, true], ["W2", 48, 40, false], ["Wc", 27, 8, true]] as const) {
       const t = ref.graph.initializer.find((x) => x.name === name)!;
       let w = tensorToFloat32(t);
-      if (transB) w = Float32Array.from({ length: k * n }, (_, i) => w[(i % n) * k + Math.floor(i / n)]);
+      if (transposed) w = Float32Array.from({ length: k * n }, (_, i) => w[(i % n) * k + Math.floor(i / n)]);
       let d = dequantizeBlockwise(quantizeBlockwise(w, k, n, { bits: 4, blockSize: 32, symmetric, algorithm: "rtn" }));
-      if (transB) d = Float32Array.from({ length: k * n }, (_, i) => d[(i % k) * n + Math.floor(i / k)]);
+      if (transposed) d = Float32Array.from({ length: k * n }, (_, i) => d[(i % k) * n + Math.floor(i / k)]);
       Object.assign(t, makeTensor(name, DataType.FLOAT, t.dims.map(Number), d));
     }
     const want = await run(ref, "disabled");
     const got = await run(model, "basic");
     assert.ok(maxAbsDiff(got.y, want.y) < 1e-4, `symmetric=${symmetric}: ${maxAbsDiff(got.y, want.y)}`);
+    assert.ok(maxAbsDiff(got.z, want.z) < 1e-4, `conv, symmetric=${symmetric}: ${maxAbsDiff(got.z, want.z)}`);
   }
+  assert.throws(() => quantized({ mode: "int4" }, 13), /a Conv weight's blocked uint4 DequantizeLinear needs opset 21 or later; this model is at opset 13/);
+  const { report } = quantized({ mode: "int4", exclude: ["conv"] }, 13);
+  assert.deepEqual(report.layers.map((l) => l.node), ["fc1", "fc2"], "MatMulNBits alone needs no newer opset");
 });
 
 test("INT4 as opset-21 blocked DequantizeLinear runs and matches MatMulNBits", async () => {
   const qdq = quantized({ mode: "int4", format: "qdq", blockSize: 16, symmetric: false }, 21);
   const nbits = quantized({ mode: "int4", blockSize: 16, symmetric: false }, 21);
   const dq = qdq.model.graph.node.filter((n) => n.opType === "DequantizeLinear");
-  assert.equal(dq.length, 2);
+  assert.equal(dq.length, 3);
   assert.ok(qdq.model.graph.initializer.some((t) => t.dataType === DataType.UINT4));
   const a = await run(qdq.model, "disabled");
   const b = await run(nbits.model, "basic");

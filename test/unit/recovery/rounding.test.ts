@@ -218,9 +218,11 @@ test("ptq quantize --rounding learned writes the model with its codes chosen aga
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("int4 learned rounding (GPTQ) on a model without MatMul/Gemm still measures the outputs on the data", async () => {
+test("int4 learned rounding (GPTQ) on a model without MatMul/Gemm rounds its Convs to nearest, says so, and measures the outputs on the data", async () => {
   const m = convModel();
   const { report } = await lowBitModelCalibrated(m, { mode: "int4", rounding: "learned" }, correlated([4, CIN, 10, 10], 2, 5));
-  assert.equal(report.layers.length, 0);
+  const convs = m.graph.node.filter((n) => n.opType === "Conv").length;
+  assert.ok(convs > 0 && report.layers.length === convs && report.layers.every((l) => l.opType === "Conv"), JSON.stringify(report.layers.map((l) => l.opType)));
+  assert.ok(report.notes.includes(`${convs} Conv weight(s) rounded to nearest: GPTQ covers MatMul and Gemm weights`), report.notes.join("\n"));
   assert.equal(report.output?.batches, 2);
 });

@@ -14,9 +14,9 @@ interface Snapshot {
   histograms: string[];
 }
 
-async function fixtureCopy(name: string): Promise<vscode.Uri> {
+async function fixtureCopy(name: string, fixture = "cnn.onnx"): Promise<vscode.Uri> {
   const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
-  const src = vscode.Uri.joinPath(ext.extensionUri, "test", "fixtures", "models", "cnn.onnx");
+  const src = vscode.Uri.joinPath(ext.extensionUri, "test", "fixtures", "models", fixture);
   const ws = vscode.workspace.workspaceFolders?.[0]?.uri;
   assert.ok(ws, "the test window has a workspace folder");
   const dst = vscode.Uri.joinPath(ws, name);
@@ -143,6 +143,19 @@ describe("editor area", () => {
     const html = out.panel!.webview.html;
     assert.match(html, /outputs vs float on [0-9]+ calibration batch\(es\): worst output SQNR -?[0-9.]+ dB, target 20 dB/);
     assert.match(html, /held out from calibration/, "the report measures on the part of the folder the run did not calibrate on");
+    out.panel!.dispose();
+  });
+
+  it("Quantize model… INT4 weights on a model whose Gemms sit inside If branches quantizes them with its Convs; the report says where", async function () {
+    this.timeout(180_000);
+    const input = await fixtureCopy("branches.onnx", "if_model.onnx");
+    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int4-weights", calibrationDir: samples });
+    assert.equal(out.error, undefined);
+    assert.equal(out.output, vscode.Uri.joinPath(input, "..", "branches.int4.onnx").fsPath);
+    const html = out.panel!.webview.html;
+    assert.match(html, /3 of the 5 weights quantized sit inside If\/Loop\/Scan bodies/, "the Gemms in the branches, beside the two Convs");
+    assert.match(html, /outputs vs float on [0-9]+ calibration batch\(es\): worst output SQNR -?[0-9.]+ dB, target 20 dB/);
     out.panel!.dispose();
   });
 });
