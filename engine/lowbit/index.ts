@@ -7,11 +7,11 @@ import { verifyRunnable } from "../runtime/verify";
 import type { QConfig } from "../quant/types";
 import type { LearnedFp4 } from "./fp4-rewrite";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
-import { batchesForRows, collectHessians, type HessianCollectOptions } from "./hessian";
+import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take } from "./protect";
 import { qdqOpset } from "./types";
-import { lowBitActivations, quantizeWeightsLowBit, writesInt4Convs, writesInt8Weights, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
+import { convHessianKey, int4ConvTargets, lowBitActivations, quantizeWeightsLowBit, writesInt4Convs, writesInt8Weights, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
 export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
@@ -92,11 +92,25 @@ export async function lowBitModelCalibrated(
   let hessians: HessianMap | undefined;
   let gptqNote: string | undefined;
   if (needsData(options)) {
-    const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, measureBatches, kept), collect);
-    hessians = h.matrices;
+    const activations = lowBitActivations(model, options);
+    const h = await collectHessians(model, activations, recordFirst(data, measureBatches, kept), collect);
+    const matrices = new Map(h.matrices);
     // No MatMul/Gemm to observe (a convolutional model): the data was not read, protection still needs its batches.
     if (h.batches === 0) kept = await take(data, measureBatches);
-    gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`;
+    const what = activations.length ? [`${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`] : [];
+    // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from the batches kept.
+    const convs = int4ConvTargets(model, options);
+    if (convs.length) {
+      const layers = await collectLayerHessians(model, convs, kept, { threads: collect.threads, signal: collect.signal });
+      let rows = 0;
+      for (const [node, l] of layers) {
+        l.matrices.forEach((m, g) => matrices.set(convHessianKey(node, g), m));
+        rows = Math.max(rows, l.rows);
+      }
+      what.push(`${convs.length} Conv(s) on ${rows} sampled input patches each`);
+    }
+    hessians = matrices;
+    gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}`;
   } else {
     kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : measureBatches);
   }

@@ -10,7 +10,8 @@ import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
-import { gptqQuantize, outputSqnrDb } from "./gptq";
+import { gptqQuantize, outputSqnrDb, outputSqnrDbGroups, type GptqOptions } from "./gptq";
+import { convGeometry, type LayerTarget } from "./hessian";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
 import { QDQ_TYPES, layerReport, qdqOpset, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
@@ -51,12 +52,11 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options, learned?.get(nodeName(site.node))));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
     else {
-      // GPTQ observes top-level MatMul/Gemm inputs only: a body's weights and Convs are rounded to nearest.
-      const h = site.graph === graph && site.node.opType !== "Conv" ? hessians : undefined;
-      if (options.algorithm === "gptq" && !h) {
-        if (site.node.opType === "Conv") nearestConvs++;
-        else nearest++;
-      }
+      // GPTQ observes top-level activations only (a Conv's as im2col patches): a body's weights are rounded to
+      // nearest, as is a Conv whose patches were not collected.
+      const h = site.graph === graph ? hessians : undefined;
+      if (options.algorithm === "gptq" && !h) nearest++;
+      else if (options.algorithm === "gptq" && site.node.opType === "Conv" && !convHessiansOf(site, h)) nearestConvs++;
       report.layers.push(rewriteInt4(ctx, site, options.algorithm === "gptq" && !h ? { ...options, algorithm: "rtn" } : options, h));
     }
     dead.add(site.weight.name);
@@ -66,7 +66,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   const lstms = sites.filter((s) => s.recurrent).length;
   if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no ${options.mode === "fp4" ? "FP4" : "low-bit"} LSTM)`);
   if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: GPTQ observes top-level activations only`);
-  if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: GPTQ covers MatMul and Gemm weights`);
+  if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: their input patches were not collected (im2col reads 1-D and 2-D Convs)`);
   const inBodies = sites.filter((s) => s.graph !== graph).length;
   if (inBodies) report.notes.push(`${inBodies} of the ${sites.length} weights quantized sit inside If/Loop/Scan bodies`);
   // Drop the float weights nothing reads any more (initializers or Constant nodes), in every graph: a body's weight
@@ -234,7 +234,19 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   const rtn = () => quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm: "rtn" }, name);
   let q: BlockQuantized;
   let layer: LowBitLayer;
-  if (algorithm === "gptq") {
+  const convHessians = site.node.opType === "Conv" && algorithm === "gptq" ? convHessiansOf(site, hessians) : undefined;
+  if (convHessians) {
+    // One Hessian per group (a depthwise Conv's per channel): GPTQ on each group's output columns.
+    const g = gptqGroups(site, convHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder });
+    q = g.quantized;
+    const stored = dequantizeBlockwise(q);
+    const base = dequantizeBlockwise(rtn());
+    layer = layerReport(site, blockSize, stored);
+    layer.rtnSqnrDb = sqnrDb(site.values, base);
+    layer.outputSqnrDb = outputSqnrDbGroups(site.values, stored, convHessians, site.k, site.n);
+    layer.rtnOutputSqnrDb = outputSqnrDbGroups(site.values, base, convHessians, site.k, site.n);
+    layer.damping = g.damping;
+  } else if (algorithm === "gptq" && site.node.opType !== "Conv") {
     const input = site.node.input[0]!;
     const h = hessians?.get(input);
     if (!h) throw new Error(`${nodeName(site.node)}: GPTQ needs calibration activations for its input "${input}"; pass calibration data (lowBitModelCalibrated, or --calib)`);
@@ -248,9 +260,11 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
     layer.rtnOutputSqnrDb = outputSqnrDb(site.values, base, h, site.k, site.n);
     layer.damping = g.damping;
   } else {
-    q = quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm }, name);
+    // A Conv without its Hessians under GPTQ (a body's, or one im2col cannot read) is rounded to nearest.
+    const own = algorithm === "gptq" ? "rtn" : algorithm;
+    q = quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm: own }, name);
     layer = layerReport(site, blockSize, dequantizeBlockwise(q));
-    if (algorithm !== "rtn") layer.rtnSqnrDb = sqnrDb(site.values, dequantizeBlockwise(rtn()));
+    if (own !== "rtn") layer.rtnSqnrDb = sqnrDb(site.values, dequantizeBlockwise(rtn()));
   }
   const { graph, taken } = ctx;
   const base = site.weight.name;
@@ -340,6 +354,57 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
   ];
   graph.node.splice(graph.node.indexOf(site.node), 0, ...nodes);
   site.node.input[1] = weight;
+}
+
+/** Where a Conv's GPTQ Hessian for group `g` sits in the HessianMap (MatMul/Gemm ones sit under their input). */
+export const convHessianKey = (node: string, g: number) => `\0conv ${node} #${g}`;
+
+/** Each group's Hessian of a Conv site, or undefined unless all are there. */
+function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined): Float64Array[] | undefined {
+  const groups = attrInt(site.node, "group", 1);
+  const hs = Array.from({ length: groups }, (_, g) => hessians?.get(convHessianKey(nodeName(site.node), g)));
+  return hs.every((h) => h !== undefined && h.length === site.k * site.k) ? (hs as Float64Array[]) : undefined;
+}
+
+/** GPTQ per group of a Conv's output columns ([K, N] view, groups in order), assembled into one BlockQuantized. */
+function gptqGroups(site: WeightSite, hessians: readonly Float64Array[], opts: GptqOptions): { quantized: BlockQuantized; damping: number } {
+  const { k, n } = site;
+  const per = n / hessians.length;
+  const kBlocks = Math.ceil(k / opts.blockSize);
+  const quantized: BlockQuantized = { k, n, bits: opts.bits, blockSize: opts.blockSize, codes: new Uint8Array(k * n), scales: new Float32Array(kBlocks * n), zeroPoints: new Uint8Array(kBlocks * n) };
+  let damping = 0;
+  hessians.forEach((h, g) => {
+    const sub = new Float32Array(k * per);
+    for (let i = 0; i < k; i++) for (let c = 0; c < per; c++) sub[i * per + c] = site.values[i * n + g * per + c]!;
+    const r = gptqQuantize(sub, k, per, h, opts, `${site.weight.name} (group ${g})`);
+    damping = Math.max(damping, r.damping);
+    for (let i = 0; i < k; i++) for (let c = 0; c < per; c++) quantized.codes[i * n + g * per + c] = r.quantized.codes[i * per + c]!;
+    for (let b = 0; b < kBlocks; b++) {
+      for (let c = 0; c < per; c++) {
+        quantized.scales[b * n + g * per + c] = r.quantized.scales[b * per + c]!;
+        quantized.zeroPoints[b * n + g * per + c] = r.quantized.zeroPoints[b * per + c]!;
+      }
+    }
+  });
+  return { quantized, damping };
+}
+
+/**
+ * The top-level Conv weights an int4 GPTQ pass writes in low bits, as Hessian targets: the Conv's input patches
+ * (im2col, one Hessian per group), keyed by convHessianKey. A Conv whose geometry im2col cannot read is left out
+ * (rounded to nearest).
+ */
+export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarget[] {
+  if (options.mode !== "int4") return [];
+  const int8 = new Set(options.int8 ?? []);
+  const targets: LayerTarget[] = [];
+  for (const s of findSites(model, options, { layers: [], skipped: [], notes: [] })) {
+    if (s.graph !== model.graph || s.node.opType !== "Conv" || int8.has(nodeName(s.node))) continue;
+    const conv = convGeometry(s.node, s.weight.dims.map(Number));
+    if (typeof conv === "string") continue;
+    targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false });
+  }
+  return targets;
 }
 
 /** Whether an int4 pass will write a Conv weight in int4 (blocked DequantizeLinear, opset 21 or 25 for 2 bits). */

@@ -29,8 +29,8 @@ test("Quantize Model… on a real opset-12 model with symbolic dims: said up fro
   await row("INT8 static").waitFor({ timeout: 60_000 });
   const placeholder = (await quick.locator("input").first().getAttribute("placeholder")) ?? "";
   assert.match(placeholder, /opset 12: upgraded to 13 on the way/);
-  assert.match(placeholder, /not offered: INT4 weights: no MatMul or Gemm weights/);
-  assert.equal(await row("INT4 weights").count(), 0, "INT4 would quantize nothing here: not offered");
+  assert.doesNotMatch(placeholder, /not offered/, "INT4 and FP4 both cover a convolutional detector's Conv weights");
+  assert.equal(await row("INT4 weights").count(), 1, "INT4 offered: it quantizes Conv weights");
   await wb.screenshot("scheme-with-notes");
   await row("INT8 static").click();
   await row("Random data").click();

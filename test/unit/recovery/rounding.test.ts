@@ -218,11 +218,26 @@ test("ptq quantize --rounding learned writes the model with its codes chosen aga
   rmSync(dir, { recursive: true, force: true });
 });
 
-test("int4 learned rounding (GPTQ) on a model without MatMul/Gemm rounds its Convs to nearest, says so, and measures the outputs on the data", async () => {
-  const m = convModel();
-  const { report } = await lowBitModelCalibrated(m, { mode: "int4", rounding: "learned" }, correlated([4, CIN, 10, 10], 2, 5));
-  const convs = m.graph.node.filter((n) => n.opType === "Conv").length;
-  assert.ok(convs > 0 && report.layers.length === convs && report.layers.every((l) => l.opType === "Conv"), JSON.stringify(report.layers.map((l) => l.opType)));
-  assert.ok(report.notes.includes(`${convs} Conv weight(s) rounded to nearest: GPTQ covers MatMul and Gemm weights`), report.notes.join("\n"));
-  assert.equal(report.output?.batches, 2);
+test("int4 learned rounding (GPTQ) on Conv weights: error feedback through their input patches, dense and depthwise, closer outputs than nearest", async () => {
+  const dw = model(
+    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "dw", attributes: [attr.int("group", CIN), attr.ints("pads", [1, 1, 1, 1])] })],
+    ["x", [4, CIN, 10, 10]],
+    ["y", [4, CIN, 10, 10]],
+    [init("W", [CIN, 1, 3, 3], rand(CIN * 9, 21, -0.5, 0.5)), init("B", [CIN], rand(CIN, 22, -0.1, 0.1))],
+  );
+  for (const [m, name] of [[convModel(), "conv"], [dw, "dw"]] as const) {
+    const calib = correlated([4, CIN, 10, 10], 4, 5);
+    const evalData = correlated([4, CIN, 10, 10], 4, 904);
+    const near = await lowBitModelCalibrated(m, { mode: "int4", protect: false }, calib);
+    const { model: learned, report } = await lowBitModelCalibrated(m, { mode: "int4", rounding: "learned", protect: false }, calib);
+    const l = report.layers[0]!;
+    assert.equal(l.node, name);
+    assert.ok(l.outputSqnrDb! > l.rtnOutputSqnrDb! + 1, `${name}: layer ${l.rtnOutputSqnrDb!.toFixed(1)} → ${l.outputSqnrDb!.toFixed(1)} dB`);
+    assert.match(report.notes.join("\n"), /learned rounding \(GPTQ\) calibration: .*1 Conv\(s\) on \d+ sampled input patches each/);
+    assert.ok(!report.notes.some((n) => /rounded to nearest/.test(n)), report.notes.join("\n"));
+    const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, learned, evalData)];
+    assert.ok(s1 > s0, `${name}: output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
+    assert.equal(report.output?.batches, 4);
+  }
 });
+
