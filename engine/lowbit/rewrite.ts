@@ -10,7 +10,7 @@ import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
-import { gptqQuantize, outputSqnrDb, outputSqnrDbGroups, type GptqOptions } from "./gptq";
+import { gptqQuantize, outputSqnrDbGroups, type GptqOptions } from "./gptq";
 import { convGeometry, type LayerTarget } from "./hessian";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
@@ -234,30 +234,18 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   const rtn = () => quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm: "rtn" }, name);
   let q: BlockQuantized;
   let layer: LowBitLayer;
-  const convHessians = site.node.opType === "Conv" && algorithm === "gptq" ? convHessiansOf(site, hessians) : undefined;
-  if (convHessians) {
-    // One Hessian per group (a depthwise Conv's per channel): GPTQ on each group's output columns.
-    const g = gptqGroups(site, convHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder });
+  // GPTQ's Hessians: a MatMul/Gemm's of its input; a Conv's of its input patches, one per group (a depthwise Conv's
+  // per channel), each group GPTQ'd on its own output columns.
+  const gptqHessians = algorithm !== "gptq" ? undefined : site.node.opType === "Conv" ? convHessiansOf(site, hessians) : [matmulHessian(site, hessians)];
+  if (gptqHessians) {
+    const g = gptqGroups(site, gptqHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder });
     q = g.quantized;
     const stored = dequantizeBlockwise(q);
     const base = dequantizeBlockwise(rtn());
     layer = layerReport(site, blockSize, stored);
     layer.rtnSqnrDb = sqnrDb(site.values, base);
-    layer.outputSqnrDb = outputSqnrDbGroups(site.values, stored, convHessians, site.k, site.n);
-    layer.rtnOutputSqnrDb = outputSqnrDbGroups(site.values, base, convHessians, site.k, site.n);
-    layer.damping = g.damping;
-  } else if (algorithm === "gptq" && site.node.opType !== "Conv") {
-    const input = site.node.input[0]!;
-    const h = hessians?.get(input);
-    if (!h) throw new Error(`${nodeName(site.node)}: GPTQ needs calibration activations for its input "${input}"; pass calibration data (lowBitModelCalibrated, or --calib)`);
-    const g = gptqQuantize(site.values, site.k, site.n, h, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder }, name);
-    q = g.quantized;
-    const stored = dequantizeBlockwise(q);
-    const base = dequantizeBlockwise(rtn());
-    layer = layerReport(site, blockSize, stored);
-    layer.rtnSqnrDb = sqnrDb(site.values, base);
-    layer.outputSqnrDb = outputSqnrDb(site.values, stored, h, site.k, site.n);
-    layer.rtnOutputSqnrDb = outputSqnrDb(site.values, base, h, site.k, site.n);
+    layer.outputSqnrDb = outputSqnrDbGroups(site.values, stored, gptqHessians, site.k, site.n);
+    layer.rtnOutputSqnrDb = outputSqnrDbGroups(site.values, base, gptqHessians, site.k, site.n);
     layer.damping = g.damping;
   } else {
     // A Conv without its Hessians under GPTQ (a body's, or one im2col cannot read) is rounded to nearest.
@@ -359,6 +347,14 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
 /** Where a Conv's GPTQ Hessian for group `g` sits in the HessianMap (MatMul/Gemm ones sit under their input). */
 export const convHessianKey = (node: string, g: number) => `\0conv ${node} #${g}`;
 
+/** A MatMul/Gemm site's Hessian (of its input), which GPTQ cannot do without. */
+function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): Float64Array {
+  const input = site.node.input[0]!;
+  const h = hessians?.get(input);
+  if (!h) throw new Error(`${nodeName(site.node)}: GPTQ needs calibration activations for its input "${input}"; pass calibration data (lowBitModelCalibrated, or --calib)`);
+  return h;
+}
+
 /** Each group's Hessian of a Conv site, or undefined unless all are there. */
 function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined): Float64Array[] | undefined {
   const groups = attrInt(site.node, "group", 1);
@@ -369,6 +365,7 @@ function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined): Flo
 /** GPTQ per group of a Conv's output columns ([K, N] view, groups in order), assembled into one BlockQuantized. */
 function gptqGroups(site: WeightSite, hessians: readonly Float64Array[], opts: GptqOptions): { quantized: BlockQuantized; damping: number } {
   const { k, n } = site;
+  if (hessians.length === 1) return gptqQuantize(site.values, k, n, hessians[0]!, opts, site.weight.name);
   const per = n / hessians.length;
   const kBlocks = Math.ceil(k / opts.blockSize);
   const quantized: BlockQuantized = { k, n, bits: opts.bits, blockSize: opts.blockSize, codes: new Uint8Array(k * n), scales: new Float32Array(kBlocks * n), zeroPoints: new Uint8Array(kBlocks * n) };

@@ -39,6 +39,16 @@ function convModel(attrs = [attr.ints("pads", [1, 1, 1, 1])], out = [4, COUT, 10
   );
 }
 
+/** A depthwise 3×3 Conv (one group per channel) with a bias. */
+function depthwiseModel() {
+  return model(
+    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "dw", attributes: [attr.int("group", CIN), attr.ints("pads", [1, 1, 1, 1])] })],
+    ["x", [4, CIN, 10, 10]],
+    ["y", [4, CIN, 10, 10]],
+    [init("W", [CIN, 1, 3, 3], rand(CIN * 9, 21, -0.5, 0.5)), init("B", [CIN], rand(CIN, 22, -0.1, 0.1))],
+  );
+}
+
 test("gptqRound: error feedback on a fixed grid lowers the output error below nearest rounding; a float bias row takes the mean", () => {
   const [k, n, rows] = [24, 6, 400];
   const next = seededRandom(3);
@@ -147,12 +157,7 @@ test("refineRounding (static INT8): the outputs get closer to float, only weight
 });
 
 test("refineRounding on a depthwise Conv: each channel fitted on its own input", async () => {
-  const m = model(
-    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "dw", attributes: [attr.int("group", CIN), attr.ints("pads", [1, 1, 1, 1])] })],
-    ["x", [4, CIN, 10, 10]],
-    ["y", [4, CIN, 10, 10]],
-    [init("W", [CIN, 1, 3, 3], rand(CIN * 9, 21, -0.5, 0.5)), init("B", [CIN], rand(CIN, 22, -0.1, 0.1))],
-  );
+  const m = depthwiseModel();
   const calib = correlated([4, CIN, 10, 10], 8, 4);
   const { float, q } = await quantize(m, calib, { perChannel: false });
   const { model: r, report } = await refineRounding(float, q, calib);
@@ -219,12 +224,7 @@ test("ptq quantize --rounding learned writes the model with its codes chosen aga
 });
 
 test("int4 learned rounding (GPTQ) on Conv weights: error feedback through their input patches, dense and depthwise, closer outputs than nearest", async () => {
-  const dw = model(
-    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "dw", attributes: [attr.int("group", CIN), attr.ints("pads", [1, 1, 1, 1])] })],
-    ["x", [4, CIN, 10, 10]],
-    ["y", [4, CIN, 10, 10]],
-    [init("W", [CIN, 1, 3, 3], rand(CIN * 9, 21, -0.5, 0.5)), init("B", [CIN], rand(CIN, 22, -0.1, 0.1))],
-  );
+  const dw = depthwiseModel();
   for (const [m, name] of [[convModel(), "conv"], [dw, "dw"]] as const) {
     const calib = correlated([4, CIN, 10, 10], 4, 5);
     const evalData = correlated([4, CIN, 10, 10], 4, 904);
