@@ -10,7 +10,7 @@ import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
-import { gptqQuantize, outputSqnrDbGroups, type GptqOptions } from "./gptq";
+import { gptqQuantize, outputSqnrDbGroups, type GptqOptions, type GptqResult } from "./gptq";
 import { convGeometry, type LayerTarget } from "./hessian";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
@@ -238,15 +238,9 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   // per channel), each group GPTQ'd on its own output columns.
   const gptqHessians = algorithm !== "gptq" ? undefined : site.node.opType === "Conv" ? convHessiansOf(site, hessians) : [matmulHessian(site, hessians)];
   if (gptqHessians) {
-    const g = gptqGroups(site, gptqHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder });
+    const g = gptqLayer(site, gptqHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder }, rtn, hessians);
     q = g.quantized;
-    const stored = dequantizeBlockwise(q);
-    const base = dequantizeBlockwise(rtn());
-    layer = layerReport(site, blockSize, stored);
-    layer.rtnSqnrDb = sqnrDb(site.values, base);
-    layer.outputSqnrDb = outputSqnrDbGroups(site.values, stored, gptqHessians, site.k, site.n);
-    layer.rtnOutputSqnrDb = outputSqnrDbGroups(site.values, base, gptqHessians, site.k, site.n);
-    layer.damping = g.damping;
+    layer = { ...layerReport(site, blockSize, dequantizeBlockwise(q)), ...g.measured };
   } else {
     // A Conv without its Hessians under GPTQ (a body's, or one im2col cannot read) is rounded to nearest.
     const own = algorithm === "gptq" ? "rtn" : algorithm;
@@ -362,8 +356,43 @@ function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined): Flo
   return hs.every((h) => h !== undefined && h.length === site.k * site.k) ? (hs as Float64Array[]) : undefined;
 }
 
+/** A layer's GPTQ codes and what they measure against round-to-nearest's. */
+interface GptqLayer {
+  quantized: BlockQuantized;
+  measured: Pick<LowBitLayer, "rtnSqnrDb" | "outputSqnrDb" | "rtnOutputSqnrDb" | "damping">;
+}
+
+/**
+ * GPTQ layers per Hessian map (one calibrated pass) and layer: protection's ladder converts the model once per step
+ * it measures, and a layer's GPTQ depends only on its weight, its Hessians and the options, so each runs once.
+ */
+const gptqDone = new WeakMap<HessianMap, Map<string, GptqLayer>>();
+
+function gptqLayer(site: WeightSite, hessians: readonly Float64Array[], opts: GptqOptions, rtn: () => BlockQuantized, pass?: HessianMap): GptqLayer {
+  const key = `${nodeName(site.node)}\0${site.weight.name}\0${JSON.stringify(opts)}`;
+  const done = pass && gptqDone.get(pass)?.get(key);
+  if (done) return done;
+  const g = gptqGroups(site, hessians, opts);
+  const stored = dequantizeBlockwise(g.quantized);
+  const base = dequantizeBlockwise(rtn());
+  const layer: GptqLayer = {
+    quantized: g.quantized,
+    measured: {
+      rtnSqnrDb: sqnrDb(site.values, base),
+      outputSqnrDb: outputSqnrDbGroups(site.values, stored, hessians, site.k, site.n),
+      rtnOutputSqnrDb: outputSqnrDbGroups(site.values, base, hessians, site.k, site.n),
+      damping: g.damping,
+    },
+  };
+  if (pass) {
+    if (!gptqDone.has(pass)) gptqDone.set(pass, new Map());
+    gptqDone.get(pass)!.set(key, layer);
+  }
+  return layer;
+}
+
 /** GPTQ per group of a Conv's output columns ([K, N] view, groups in order), assembled into one BlockQuantized. */
-function gptqGroups(site: WeightSite, hessians: readonly Float64Array[], opts: GptqOptions): { quantized: BlockQuantized; damping: number } {
+function gptqGroups(site: WeightSite, hessians: readonly Float64Array[], opts: GptqOptions): GptqResult {
   const { k, n } = site;
   if (hessians.length === 1) return gptqQuantize(site.values, k, n, hessians[0]!, opts, site.weight.name);
   const per = n / hessians.length;
