@@ -29,10 +29,13 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     throw new Error(`bits must be 2, 4 or 8 (the widths MatMulNBits and DequantizeLinear store), not ${options.bits}`);
   }
   if (options.mode === "int4" && options.format === "qdq") requireOpset(model, qdqOpset(options.bits ?? 4), `uint${options.bits ?? 4} DequantizeLinear`);
-  else if (options.mode === "int4" && writesInt4Convs(model, options)) requireOpset(model, qdqOpset(options.bits ?? 4), `a Conv weight's blocked uint${options.bits ?? 4} DequantizeLinear`);
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
   const report: LowBitReport = { layers: [], skipped: [], notes: [] };
   const sites = findSites(model, options, report);
+  // Still before anything is touched: a Conv written in int4 needs the blocked DequantizeLinear in either format.
+  if (options.mode === "int4" && options.format !== "qdq" && int4Convs(sites, options).length) {
+    requireOpset(model, qdqOpset(options.bits ?? 4), `a Conv weight's blocked uint${options.bits ?? 4} DequantizeLinear`);
+  }
   // One name set and one list of replaced weights over every graph; each site is rewritten in its own graph.
   const taken = usedNames(graph);
   const dead = new Set<string>();
@@ -422,10 +425,9 @@ function gptqGroups(site: WeightSite, hessians: readonly Float64Array[], opts: G
  */
 export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarget[] {
   if (options.mode !== "int4") return [];
-  const int8 = new Set(options.int8 ?? []);
   const targets: LayerTarget[] = [];
-  for (const s of findSites(model, options, { layers: [], skipped: [], notes: [] })) {
-    if (s.graph !== model.graph || s.node.opType !== "Conv" || int8.has(nodeName(s.node))) continue;
+  for (const s of int4Convs(findSites(model, options, { layers: [], skipped: [], notes: [] }), options)) {
+    if (s.graph !== model.graph) continue;
     const conv = convGeometry(s.node, s.weight.dims.map(Number));
     if (typeof conv === "string") continue;
     targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false });
@@ -435,9 +437,13 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
 
 /** Whether an int4 pass will write a Conv weight in int4 (blocked DequantizeLinear, opset 21 or 25 for 2 bits). */
 export function writesInt4Convs(model: Model, options: LowBitOptions): boolean {
-  if (options.mode !== "int4") return false;
+  return options.mode === "int4" && int4Convs(findSites(model, options, { layers: [], skipped: [], notes: [] }), options).length > 0;
+}
+
+/** The Conv sites an int4 pass writes in low bits (not stepped up to int8). */
+function int4Convs(sites: readonly WeightSite[], options: LowBitOptions): WeightSite[] {
   const int8 = new Set(options.int8 ?? []);
-  return findSites(model, options, { layers: [], skipped: [], notes: [] }).some((s) => s.node.opType === "Conv" && !int8.has(nodeName(s.node)));
+  return sites.filter((s) => s.node.opType === "Conv" && !int8.has(nodeName(s.node)));
 }
 
 function requireOpset(model: Model, min: number, what: string): void {
