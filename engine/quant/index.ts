@@ -22,7 +22,8 @@ import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
-import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
+import { chooseProtected, protectCandidates, PROTECT_ROWS, type ProtectChoice } from "./protect";
+import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
@@ -55,7 +56,7 @@ export interface PreparedModel {
   /** weightType "auto" (config.measureWeights): the weights chosen at the outputs, and why (undefined: not measured). */
   weights?: WeightFormat & { why: string; byTensor?: ReadonlyMap<string, WeightFormat> };
   /** config.protect: the weighted nodes kept float because each alone makes a quarter or more of the model's output error (engine/quant/protect). */
-  protected?: { nodes: string[]; why: string };
+  protected?: { nodes: string[]; why: string; measured?: ProtectChoice["measured"] };
   /**
    * A sequence model's readings on the kept calibration rows (engine/quant/sequence-check), measured on the
    * conversion of `config`, the config it was measured with: convert() reports it only for that config (a search's
@@ -268,7 +269,7 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[]): Promise
     const sizes = new Map(prepared.model.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
     const candidates = protectCandidates(first.summary.quantized, sizes);
     const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep);
-    prepared.protected = { nodes: choice.nodes, why: choice.why };
+    prepared.protected = choice;
   } catch (e) {
     prepared.protected = undefined;
     prepared.warnings.push(`protected layers could not be measured (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every node stays quantized`);
@@ -420,9 +421,29 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     summary.warnings.push(sequenceNote(summary.sequences, widened));
   }
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
-  let out = Model.fromProto(copy.proto, copy.dir);
+  let out = standardSixteenBit(Model.fromProto(copy.proto, copy.dir), summary);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
   return { model: out, summary };
+}
+
+/**
+ * A file with 16-bit activations below opset 21 has com.microsoft Q/DQ (ai.onnx's take 16-bit types from 21): where
+ * the model upgrades, it is written at opset 21 with standard Q/DQ instead (engine/quant/standard-qdq), and the
+ * summary's note says so; where it does not, the note says why it stays onnxruntime-only.
+ */
+function standardSixteenBit(model: Model, summary: QuantizationSummary): Model {
+  const r = standardQdq(model);
+  if (!r) return model;
+  const i = summary.warnings.findIndex((w) => w.includes("used onnxruntime's com.microsoft Q/DQ"));
+  if ("why" in r) {
+    if (i >= 0) summary.warnings[i] += ` (the upgrade to opset ${SIXTEEN_BIT_QDQ_OPSET} for standard 16-bit Q/DQ failed: ${r.why})`;
+    return model;
+  }
+  const note = `upgraded the quantized model from opset ${summary.opset.after} to ${SIXTEEN_BIT_QDQ_OPSET}, whose QuantizeLinear/DequantizeLinear take the 16-bit activations (standard ONNX, not onnxruntime's com.microsoft Q/DQ)`;
+  if (i >= 0) summary.warnings[i] = note;
+  else summary.warnings.push(note);
+  summary.opset.after = SIXTEEN_BIT_QDQ_OPSET;
+  return r.model;
 }
 
 /**

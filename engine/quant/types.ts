@@ -44,7 +44,8 @@ export interface CalibrationConfig {
    * Give at most this share (0–1) of the activations 16 bits: the ones whose 8-bit grid costs the outputs most,
    * measured on the first calibration rows (engine/calibrate/activation-precision). Default: none, unless the outputs
    * with every activation at 8 bits read below 6 dB (ResolvedQConfig.wideAuto); 0 turns that off too. 16-bit
-   * Conv/MatMul inputs run on float kernels, and below opset 21 the Q/DQ are onnxruntime's com.microsoft ones.
+   * Conv/MatMul inputs run on float kernels; a file below opset 21 is upgraded to 21 for standard 16-bit Q/DQ
+   * (onnxruntime's com.microsoft ones where the upgrade fails).
    */
   wideActivations?: number;
   /**

@@ -62,11 +62,16 @@ test("per-channel at opset 11: upgraded to 13 for standard ai.onnx Q/DQ (the sum
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
 
-test("16-bit activations below opset 21 use onnxruntime's com.microsoft Q/DQ and say so", async () => {
+test("16-bit activations below opset 21: the quantized model is upgraded to 21 with ai.onnx Q/DQ, and says so", async () => {
   const r = await quantizeTiny(mlp(17), { x: [4, 16] }, { activationType: "int16", activationSymmetric: true });
-  const domains = new Set(r.qdq.graph.node.filter((n) => n.opType.endsWith("QuantizeLinear")).map((n) => n.domain));
-  assert.ok(domains.has("com.microsoft"), [...domains].join(","));
-  assert.ok(r.summary.warnings.some((x) => /com\.microsoft/.test(x)));
+  const qdq = r.qdq.graph.node.filter((n) => /^(Q|Deq)uantizeLinear$/.test(n.opType));
+  assert.ok(qdq.length >= 4, `${qdq.length} Q/DQ`);
+  assert.deepEqual([...new Set(qdq.map((n) => n.domain))], [""]);
+  assert.equal(r.qdq.opset(""), 21);
+  assert.equal(r.qdq.opset("com.microsoft"), undefined);
+  assert.deepEqual(r.summary.opset, { before: 17, after: 21 });
+  assert.ok(r.summary.warnings.some((x) => /upgraded the quantized model from opset 17 to 21/.test(x)), r.summary.warnings.join("\n"));
+  assert.ok(!r.summary.warnings.some((x) => /runs in onnxruntime only/.test(x)));
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
 
