@@ -8,7 +8,7 @@ import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { attrInt, attrInts, attrString } from "../onnx/proto";
 import { createSession } from "../runtime/session";
-import { HessianAccumulator } from "./gptq";
+import { HessianAccumulator, kWindows } from "./gptq";
 
 /** An activation feeding one or more quantized weights, with its reduction length K (its last axis). */
 export interface HessianTarget {
@@ -123,6 +123,16 @@ export interface LayerTarget {
   conv?: ConvGeometry[];
   /** Append a constant-1 input (the bias's): the matrix is (k + 1)². */
   bias: boolean;
+  /** Block-diagonal: one matrix per window of this many consecutive rows along K (kWindows; not with `bias`), each
+   *  group's in order. Absent, or not below k: one K×K matrix per group. */
+  window?: number;
+}
+
+/** The matrix sizes of a target, in the order they come back: each group's windows. */
+function targetSizes(t: LayerTarget): number[] {
+  if (t.window !== undefined && t.bias) throw new Error(`${t.key}: a windowed Hessian cannot carry the bias input`);
+  const windows = t.window !== undefined && t.window < t.k ? kWindows(t.k, t.window) : [t.k + (t.bias ? 1 : 0)];
+  return (t.conv ?? [undefined]).flatMap(() => windows);
 }
 
 export interface LayerHessianOptions {
@@ -145,8 +155,12 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
   const maxRows = options.maxRows ?? 2048;
   const result = new Map<string, LayerHessians>();
   if (targets.length === 0) return result;
-  // One accumulator per layer and group.
-  const parts = targets.flatMap((t) => (t.conv ?? [undefined]).map((conv) => ({ t, conv, acc: new HessianAccumulator(t.k + (t.bias ? 1 : 0)) })));
+  // One accumulator per layer, group and window (rows [from, from + size) of the layer's K).
+  const parts = targets.flatMap((t) => {
+    const sizes = targetSizes(t);
+    const per = sizes.length / (t.conv?.length ?? 1);
+    return sizes.map((size, i) => ({ t, conv: t.conv?.[Math.floor(i / per)], from: sizes.slice(i - (i % per), i).reduce((a, b) => a + b, 0), acc: new HessianAccumulator(size) }));
+  });
   const tensors = [...new Set(targets.map((t) => t.tensor))];
   const { model: augmented, outputs } = augmentModel(model, tensors, false);
   const raw = new Map(outputs.map((o) => [o.tensor, o.raw!]));
@@ -159,18 +173,20 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
       if (options.signal?.aborted) throw options.signal.reason ?? new Error("learned rounding cancelled");
       checkFeeds(feeds, specs, `calibration batch ${batch + 1}`);
       const out = await session.run(feeds, tensors.map((t) => raw.get(t)!));
-      for (const { t, conv, acc } of parts) {
+      for (const { t, conv, from, acc } of parts) {
         const want = Math.min(perBatch, maxRows - acc.rows);
         if (want <= 0) continue;
         const x = out[raw.get(t.tensor)!]!;
         const rows = conv ? patchRows(x.data as Float32Array, x.dims, conv, label, t.tensor) : tokenRows(x.data as Float32Array, x.dims, t.k, label, t.tensor);
         const step = Math.max(1, Math.floor(rows.count / want));
-        const row = new Float64Array(acc.k);
+        const row = new Float64Array(t.k + (t.bias ? 1 : 0));
         if (t.bias) row[t.k] = 1;
-        // Even steps through the rows, the start shifted per batch so that batches do not all take the same places.
+        const part = row.subarray(from, from + acc.k);
+        // Even steps through the rows, the start shifted per batch so that batches do not all take the same places
+        // (the same rows for every window of a layer).
         for (let r = (batch * 7919) % step, taken = 0; r < rows.count && taken < want; r += step, taken++) {
           rows.fill(r, row);
-          acc.addRow(row, `activation "${t.tensor}" (batch ${batch + 1})`);
+          acc.addRow(part, `activation "${t.tensor}" (batch ${batch + 1})`);
         }
       }
       batch++;
@@ -188,7 +204,8 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
   return result;
 }
 
-/** A layer's Hessians (one per group; one for a MatMul/Gemm) and the rows each was summed over. */
+/** A layer's Hessians (one per group, one for a MatMul/Gemm; with a window, each group's windows in order) and the
+ *  rows each was summed over. */
 export interface LayerHessians {
   matrices: Float64Array[];
   rows: number;
@@ -214,7 +231,7 @@ export async function forEachLayerHessian(
   const passes: LayerTarget[][] = [];
   let bytes = Infinity;
   for (const t of targets) {
-    const b = (t.conv?.length ?? 1) * (t.k + 1) ** 2 * 8;
+    const b = targetSizes(t).reduce((a, m) => a + m * m * 8, 0);
     if (bytes + b > PASS_BYTES) {
       passes.push([]);
       bytes = 0;

@@ -104,7 +104,7 @@ export async function lowBitModelCalibrated(
       const layers = await collectLayerHessians(model, convs, kept, { threads: collect.threads, signal: collect.signal });
       let rows = 0;
       for (const [node, l] of layers) {
-        l.matrices.forEach((m, g) => matrices.set(convHessianKey(node, g), m));
+        l.matrices.forEach((m, i) => matrices.set(convHessianKey(node, i), m));
         rows = Math.max(rows, l.rows);
       }
       what.push(`${convs.length} Conv(s) on ${rows} sampled input patches each`);

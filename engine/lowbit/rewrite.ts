@@ -10,7 +10,7 @@ import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
-import { gptqQuantize, outputSqnrDbGroups, type GptqOptions, type GptqResult } from "./gptq";
+import { GPTQ_WINDOW, gptqQuantizeWindows, kWindows, outputSqnrDbGroups, type GptqOptions, type GptqResult, type LayerHessian } from "./gptq";
 import { convGeometry, type LayerTarget } from "./hessian";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
@@ -59,7 +59,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
       // nearest, as is a Conv whose patches were not collected.
       const h = site.graph === graph ? hessians : undefined;
       if (options.algorithm === "gptq" && !h) nearest++;
-      else if (options.algorithm === "gptq" && site.node.opType === "Conv" && !convHessiansOf(site, h)) nearestConvs++;
+      else if (options.algorithm === "gptq" && site.node.opType === "Conv" && !convHessiansOf(site, h, options.blockSize ?? INT4_BLOCK)) nearestConvs++;
       report.layers.push(rewriteInt4(ctx, site, options.algorithm === "gptq" && !h ? { ...options, algorithm: "rtn" } : options, h));
     }
     dead.add(site.weight.name);
@@ -229,7 +229,7 @@ function findWeight(scope: Scope, node: NodeProto): WeightSite | string {
 
 
 function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hessians: HessianMap | undefined): LowBitLayer {
-  const blockSize = o.blockSize ?? 32;
+  const blockSize = o.blockSize ?? INT4_BLOCK;
   const algorithm = o.algorithm ?? "rtn";
   const symmetric = o.symmetric ?? true;
   const bits = o.bits ?? 4;
@@ -239,7 +239,7 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   let layer: LowBitLayer;
   // GPTQ's Hessians: a MatMul/Gemm's of its input; a Conv's of its input patches, one per group (a depthwise Conv's
   // per channel), each group GPTQ'd on its own output columns.
-  const gptqHessians = algorithm !== "gptq" ? undefined : site.node.opType === "Conv" ? convHessiansOf(site, hessians) : [matmulHessian(site, hessians)];
+  const gptqHessians = algorithm !== "gptq" ? undefined : site.node.opType === "Conv" ? convHessiansOf(site, hessians, blockSize) : [matmulHessian(site, hessians)];
   if (gptqHessians) {
     const g = gptqLayer(site, gptqHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder }, rtn, hessians);
     q = g.quantized;
@@ -352,11 +352,25 @@ function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): Floa
   return h;
 }
 
-/** Each group's Hessian of a Conv site, or undefined unless all are there. */
-function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined): Float64Array[] | undefined {
+/** The int4 block along K when the options give none. */
+const INT4_BLOCK = 32;
+
+/** The Hessian window of an int4 Conv's GPTQ: GPTQ_WINDOW rows, whole quantization blocks. */
+const convWindow = (blockSize: number) => Math.max(blockSize, Math.floor(GPTQ_WINDOW / blockSize) * blockSize);
+
+/** Each group's Hessian of a Conv site (block-diagonal where K exceeds the window), or undefined unless all are
+ *  there. The map holds them under convHessianKey(node, i), i counting each group's windows in order. */
+function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined, blockSize: number): LayerHessian[] | undefined {
   const groups = attrInt(site.node, "group", 1);
-  const hs = Array.from({ length: groups }, (_, g) => hessians?.get(convHessianKey(nodeName(site.node), g)));
-  return hs.every((h) => h !== undefined && h.length === site.k * site.k) ? (hs as Float64Array[]) : undefined;
+  const window = convWindow(blockSize);
+  const sizes = window < site.k ? kWindows(site.k, window) : [site.k];
+  const out: LayerHessian[] = [];
+  for (let g = 0; g < groups; g++) {
+    const hs = sizes.map((m, w) => hessians?.get(convHessianKey(nodeName(site.node), g * sizes.length + w)));
+    if (!hs.every((h, w) => h !== undefined && h.length === sizes[w]! ** 2)) return undefined;
+    out.push(hs.length === 1 ? hs[0]! : (hs as Float64Array[]));
+  }
+  return out;
 }
 
 /** A layer's GPTQ codes and what they measure against round-to-nearest's. */
@@ -371,7 +385,7 @@ interface GptqLayer {
  */
 const gptqDone = new WeakMap<HessianMap, Map<string, GptqLayer>>();
 
-function gptqLayer(site: WeightSite, hessians: readonly Float64Array[], opts: GptqOptions, rtn: () => BlockQuantized, pass?: HessianMap): GptqLayer {
+function gptqLayer(site: WeightSite, hessians: readonly LayerHessian[], opts: GptqOptions, rtn: () => BlockQuantized, pass?: HessianMap): GptqLayer {
   const key = `${nodeName(site.node)}\0${site.weight.name}\0${JSON.stringify(opts)}`;
   const done = pass && gptqDone.get(pass)?.get(key);
   if (done) return done;
@@ -395,9 +409,9 @@ function gptqLayer(site: WeightSite, hessians: readonly Float64Array[], opts: Gp
 }
 
 /** GPTQ per group of a Conv's output columns ([K, N] view, groups in order), assembled into one BlockQuantized. */
-function gptqGroups(site: WeightSite, hessians: readonly Float64Array[], opts: GptqOptions): GptqResult {
+function gptqGroups(site: WeightSite, hessians: readonly LayerHessian[], opts: GptqOptions): GptqResult {
   const { k, n } = site;
-  if (hessians.length === 1) return gptqQuantize(site.values, k, n, hessians[0]!, opts, site.weight.name);
+  if (hessians.length === 1) return gptqQuantizeWindows(site.values, k, n, hessians[0]!, opts, site.weight.name);
   const per = n / hessians.length;
   const kBlocks = Math.ceil(k / opts.blockSize);
   const quantized: BlockQuantized = { k, n, bits: opts.bits, blockSize: opts.blockSize, codes: new Uint8Array(k * n), scales: new Float32Array(kBlocks * n), zeroPoints: new Uint8Array(kBlocks * n) };
@@ -405,7 +419,7 @@ function gptqGroups(site: WeightSite, hessians: readonly Float64Array[], opts: G
   hessians.forEach((h, g) => {
     const sub = new Float32Array(k * per);
     for (let i = 0; i < k; i++) for (let c = 0; c < per; c++) sub[i * per + c] = site.values[i * n + g * per + c]!;
-    const r = gptqQuantize(sub, k, per, h, opts, `${site.weight.name} (group ${g})`);
+    const r = gptqQuantizeWindows(sub, k, per, h, opts, `${site.weight.name} (group ${g})`);
     damping = Math.max(damping, r.damping);
     for (let i = 0; i < k; i++) for (let c = 0; c < per; c++) quantized.codes[i * n + g * per + c] = r.quantized.codes[i * per + c]!;
     for (let b = 0; b < kBlocks; b++) {
@@ -430,7 +444,7 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
     if (s.graph !== model.graph) continue;
     const conv = convGeometry(s.node, s.weight.dims.map(Number));
     if (typeof conv === "string") continue;
-    targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false });
+    targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: convWindow(options.blockSize ?? INT4_BLOCK) });
   }
   return targets;
 }

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, tensorToFloat32 } from "../../../engine/onnx";
 import { createSession } from "../../../engine/runtime/session";
-import { HessianAccumulator, cholesky, gptqQuantize, invertSpd, outputSqnrDb, upperCholeskyOfInverse } from "../../../engine/lowbit/gptq";
+import { HessianAccumulator, cholesky, gptqQuantize, gptqQuantizeWindows, invertSpd, kWindows, outputSqnrDb, outputSqnrDbGroups, upperCholeskyOfInverse } from "../../../engine/lowbit/gptq";
 import { dequantizeBlockwise, quantizeBlockwise } from "../../../engine/lowbit/intblock";
 import { lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
 
@@ -109,6 +109,31 @@ test("GPTQ's output error ‖XW − XŴ‖ is well below round-to-nearest's on c
     assert.equal(g.quantized.scales.length, (k / 16) * n);
     assert.ok(g.quantized.codes.every((c) => c <= 15));
   }
+});
+
+test("GPTQ on Hessian windows: each window on its own gives one pass's codes on the block-diagonal matrix, and its output SQNR", () => {
+  const [rows, k, n, m] = [256, 64, 8, 32];
+  const acc = new HessianAccumulator(m);
+  acc.add(correlatedInputs(rows, m, 11));
+  const a = acc.matrix();
+  // The whole matrix: the window's matrix twice on the diagonal, nothing between the windows.
+  const whole = new Float64Array(k * k);
+  for (const s of [0, m]) for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) whole[(s + i) * k + s + j] = a[i * m + j]!;
+  const r = rng(5);
+  const w = Float32Array.from({ length: k * n }, () => r() * 0.3);
+  const opts = { bits: 4, blockSize: 16, symmetric: false };
+  assert.deepEqual(kWindows(k, m), [m, m]);
+  assert.deepEqual(kWindows(70, 32), [32, 32, 6]);
+  const one = gptqQuantize(w, k, n, whole, opts);
+  const windows = gptqQuantizeWindows(w, k, n, [a, a], opts);
+  assert.deepEqual(windows.quantized.codes, one.quantized.codes);
+  assert.deepEqual(windows.quantized.scales, one.quantized.scales);
+  assert.deepEqual(windows.quantized.zeroPoints, one.quantized.zeroPoints);
+  const wq = dequantizeBlockwise(windows.quantized);
+  const db = outputSqnrDbGroups(w, wq, [[a, a]], k, n);
+  assert.ok(Math.abs(db - outputSqnrDb(w, wq, whole, k, n)) < 1e-9, `${db} vs ${outputSqnrDb(w, wq, whole, k, n)}`);
+  assert.throws(() => gptqQuantizeWindows(w, k, n, [a.subarray(0, 24 * 24), a, a.subarray(0, 8 * 8)], opts), /starts at row 24, inside a block of 16/);
+  assert.throws(() => outputSqnrDbGroups(w, wq, [[a]], k, n), /cover 32 of K = 64 rows/);
 });
 
 test("GPTQ keeps inputs that never fired at round-to-nearest and survives a singular Hessian", () => {

@@ -131,6 +131,28 @@ test("a grouped Conv gets one Hessian per group, from its own input channels", a
   }
 });
 
+test("a windowed Conv Hessian is the whole one's diagonal blocks, each group's windows in order, from the same patches", async () => {
+  const m = model(
+    [makeNode("Conv", ["x", "W"], ["y"], { name: "conv", attributes: [attr.int("group", 2), attr.ints("pads", [1, 1, 1, 1])] })],
+    ["x", [2, 4, 6, 6]],
+    ["y", [2, 4, 6, 6]],
+    [init("W", [4, 2, 3, 3], rand(4 * 18, 15))],
+  );
+  const data = [{ x: { data: rand(2 * 4 * 36, 16), dims: [2, 4, 6, 6] } }, { x: { data: rand(2 * 4 * 36, 17), dims: [2, 4, 6, 6] } }];
+  const geo = convGeometry(m.graph.node[0]!, [4, 2, 3, 3]);
+  assert.ok(typeof geo !== "string");
+  const target = { key: "conv", tensor: "x", k: 18, conv: geo, bias: false };
+  // 40 of each batch's 72 patches: the windows must sample the same ones as the whole matrix.
+  const whole = (await collectLayerHessians(m, [target], data, { rowsPerBatch: 40 })).get("conv")!;
+  const windowed = (await collectLayerHessians(m, [{ ...target, window: 8 }], data, { rowsPerBatch: 40 })).get("conv")!;
+  assert.equal(windowed.rows, whole.rows);
+  assert.deepEqual(windowed.matrices.map((h) => h.length), [64, 64, 4, 64, 64, 4]);
+  windowed.matrices.forEach((h, i) => {
+    const [g, s, size] = [Math.floor(i / 3), [0, 8, 16][i % 3]!, [8, 8, 2][i % 3]!];
+    for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) assert.equal(h[r * size + c], whole.matrices[g]![(s + r) * 18 + s + c], `group ${g} window ${i % 3} [${r}, ${c}]`);
+  });
+});
+
 test("refineRounding (static INT8): the outputs get closer to float, only weight codes and bias codes change, in range", async () => {
   const m = convModel();
   const calib = correlated([4, CIN, 10, 10], 8, 1);
