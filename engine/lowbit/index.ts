@@ -11,7 +11,7 @@ import { batchesForRows, collectHessians, collectLayerHessians, type HessianColl
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take } from "./protect";
 import { qdqOpset } from "./types";
-import { convHessianKey, int4ConvTargets, lowBitActivations, quantizeWeightsLowBit, writesInt4Convs, writesInt8Weights, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
+import { convHessianKey, int4ConvTargets, lowBitActivations, lowBitForms, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
 export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
@@ -54,14 +54,15 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
   initializersOutOfInputs(copy, notes);
   // The standard ONNX forms need newer types: uint4/uint8 blocked DequantizeLinear (opset 21), uint2 (25),
   // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
+  const writes = lowBitForms(copy, options);
   const form =
-    options.mode === "int4" && (options.format === "qdq" || writesInt4Convs(copy, options))
+    options.mode === "int4" && (options.format === "qdq" || writes.int4Convs)
       ? qdqOpset(options.bits ?? 4)
       : options.mode === "fp4"
         ? options.export === "native" ? 23 : options.export === "fake" ? 0 : RUNNABLE_FP4_OPSET
         : 0;
   // Layers stepped up to int8 weights, and FP4's small layers, need per-axis DequantizeLinear.
-  const needs = Math.max(form, writesInt8Weights(copy, options) ? INT8_WEIGHT_OPSET : 0);
+  const needs = Math.max(form, writes.int8Weights ? INT8_WEIGHT_OPSET : 0);
   const upgraded = needs > (copy.opset() ?? 0);
   if (upgraded) upgradeOpset(copy, needs);
   const report = quantizeWeightsLowBit(copy, options, hessians, learned);

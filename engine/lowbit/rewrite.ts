@@ -161,10 +161,17 @@ function smallerAsInt8(site: WeightSite, options: LowBitOptions): boolean {
   return site.node.opType !== "Gather" && !site.recurrent && int8WeightBytes(site.k, site.n) <= runnableFp4Bytes(site.k, site.n, options);
 }
 
-/** Whether the pass will store some weight int8 (protected or small), which needs opset 13's per-axis DequantizeLinear. */
-export function writesInt8Weights(model: Model, options: LowBitOptions): boolean {
-  if (options.int8?.length) return true;
-  return findSites(model, options, { layers: [], skipped: [], notes: [] }).some((s) => s.recurrent || smallerAsInt8(s, options));
+/**
+ * The forms the pass will write that need a newer opset, from one look at the sites: a Conv weight in int4 (blocked
+ * DequantizeLinear, opset 21, 25 for 2 bits) and a weight stored int8 (protected, small or recurrent: opset 13's
+ * per-axis DequantizeLinear).
+ */
+export function lowBitForms(model: Model, options: LowBitOptions): { int4Convs: boolean; int8Weights: boolean } {
+  const sites = findSites(model, options, { layers: [], skipped: [], notes: [] });
+  return {
+    int4Convs: options.mode === "int4" && int4Convs(sites, options).length > 0,
+    int8Weights: (options.int8?.length ?? 0) > 0 || sites.some((s) => s.recurrent || smallerAsInt8(s, options)),
+  };
 }
 
 /** The top-level weights the pass stores FP4 (neither small nor stepped up to int8): what learned rounding refines
@@ -447,11 +454,6 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
     targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: convWindow(options.blockSize ?? INT4_BLOCK) });
   }
   return targets;
-}
-
-/** Whether an int4 pass will write a Conv weight in int4 (blocked DequantizeLinear, opset 21 or 25 for 2 bits). */
-export function writesInt4Convs(model: Model, options: LowBitOptions): boolean {
-  return options.mode === "int4" && int4Convs(findSites(model, options, { layers: [], skipped: [], notes: [] }), options).length > 0;
 }
 
 /** The Conv sites an int4 pass writes in low bits (not stepped up to int8). */
