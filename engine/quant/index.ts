@@ -440,8 +440,9 @@ function standardSixteenBit(model: Model, summary: QuantizationSummary): Model {
     return model;
   }
   const note = `upgraded the quantized model from opset ${summary.opset.after} to ${SIXTEEN_BIT_QDQ_OPSET}, whose QuantizeLinear/DequantizeLinear take the 16-bit activations (standard ONNX, not onnxruntime's com.microsoft Q/DQ)`;
-  if (i >= 0) summary.warnings[i] = note;
-  else summary.warnings.push(note);
+  // After the notes of what came before it (the upgrade to 13 among them).
+  if (i >= 0) summary.warnings.splice(i, 1);
+  summary.warnings.push(note);
   summary.opset.after = SIXTEEN_BIT_QDQ_OPSET;
   return r.model;
 }
