@@ -59,7 +59,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
       // nearest, as is a Conv whose patches were not collected.
       const h = site.graph === graph ? hessians : undefined;
       if (options.algorithm === "gptq" && !h) nearest++;
-      else if (options.algorithm === "gptq" && site.node.opType === "Conv" && !convHessiansOf(site, h, options.blockSize ?? INT4_BLOCK)) nearestConvs++;
+      else if (options.algorithm === "gptq" && site.node.opType === "Conv" && !convHessiansOf(site, h, options)) nearestConvs++;
       report.layers.push(rewriteInt4(ctx, site, options.algorithm === "gptq" && !h ? { ...options, algorithm: "rtn" } : options, h));
     }
     dead.add(site.weight.name);
@@ -246,7 +246,7 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   let layer: LowBitLayer;
   // GPTQ's Hessians: a MatMul/Gemm's of its input; a Conv's of its input patches, one per group (a depthwise Conv's
   // per channel), each group GPTQ'd on its own output columns.
-  const gptqHessians = algorithm !== "gptq" ? undefined : site.node.opType === "Conv" ? convHessiansOf(site, hessians, blockSize) : [matmulHessian(site, hessians)];
+  const gptqHessians = algorithm !== "gptq" ? undefined : site.node.opType === "Conv" ? convHessiansOf(site, hessians, o) : [matmulHessian(site, hessians)];
   if (gptqHessians) {
     const g = gptqLayer(site, gptqHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder }, rtn, hessians);
     q = g.quantized;
@@ -362,14 +362,17 @@ function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): Floa
 /** The int4 block along K when the options give none. */
 const INT4_BLOCK = 32;
 
-/** The Hessian window of an int4 Conv's GPTQ: GPTQ_WINDOW rows, whole quantization blocks. */
-const convWindow = (blockSize: number) => Math.max(blockSize, Math.floor(GPTQ_WINDOW / blockSize) * blockSize);
+/** The Hessian window of an int4 Conv's GPTQ: the options' (GPTQ_WINDOW by default) in whole quantization blocks. */
+function convWindow(options: Pick<Int4Options, "blockSize" | "gptq">): number {
+  const block = options.blockSize ?? INT4_BLOCK;
+  return Math.max(block, Math.floor((options.gptq?.window ?? GPTQ_WINDOW) / block) * block);
+}
 
 /** Each group's Hessian of a Conv site (block-diagonal where K exceeds the window), or undefined unless all are
  *  there. The map holds them under convHessianKey(node, i), i counting each group's windows in order. */
-function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined, blockSize: number): LayerHessian[] | undefined {
+function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined, options: Pick<Int4Options, "blockSize" | "gptq">): LayerHessian[] | undefined {
   const groups = attrInt(site.node, "group", 1);
-  const window = convWindow(blockSize);
+  const window = convWindow(options);
   const sizes = window < site.k ? kWindows(site.k, window) : [site.k];
   const out: LayerHessian[] = [];
   for (let g = 0; g < groups; g++) {
@@ -451,7 +454,7 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
     if (s.graph !== model.graph) continue;
     const conv = convGeometry(s.node, s.weight.dims.map(Number));
     if (typeof conv === "string") continue;
-    targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: convWindow(options.blockSize ?? INT4_BLOCK) });
+    targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: convWindow(options) });
   }
   return targets;
 }

@@ -17,8 +17,9 @@ export interface Int4Options {
   symmetric?: boolean;
   /** rtn (default), hqq, or gptq (needs calibration data: lowBitModelCalibrated / `--calib`). */
   algorithm?: BlockAlgorithm;
-  /** GPTQ settings: damping share of H's mean diagonal (default 0.01) and act-order (default off). */
-  gptq?: { damping?: number; actOrder?: boolean };
+  /** GPTQ settings: damping share of H's mean diagonal (default 0.01), act-order (default off), and the Hessian
+   *  window of a Conv: K rows per block-diagonal part (default GPTQ_WINDOW, 2048; rounded down to whole blocks). */
+  gptq?: { damping?: number; actOrder?: boolean; window?: number };
   /** matmulnbits: com.microsoft.MatMulNBits (fast on CPU). qdq: opset-21 blocked DequantizeLinear → MatMul. */
   format?: "matmulnbits" | "qdq";
   /** Also quantize embedding tables (constant data of Gather on axis 0), blocks along the embedding axis, to

@@ -263,3 +263,19 @@ test("int4 learned rounding (GPTQ) on Conv weights: error feedback through their
   }
 });
 
+test("int4 GPTQ on a Conv whose K exceeds its Hessian window: GPTQ per window, still closer outputs than nearest", async () => {
+  const m = convModel(); // K = 8 channels × 3 × 3 = 72: windows of 32, 32 and 8 rows with blocks of 16
+  const calib = correlated([4, CIN, 10, 10], 4, 5);
+  const evalData = correlated([4, CIN, 10, 10], 4, 904);
+  const options = { mode: "int4", blockSize: 16, algorithm: "gptq", protect: false } as const;
+  const near = await lowBitModelCalibrated(m, { ...options, algorithm: "rtn" }, calib);
+  const whole = await lowBitModelCalibrated(m, options, calib);
+  const windowed = await lowBitModelCalibrated(m, { ...options, gptq: { window: 40 } }, calib); // 40 → 32: whole blocks
+  const [lw, lv] = [whole.report.layers[0]!, windowed.report.layers[0]!];
+  assert.ok(!windowed.report.notes.some((n) => /rounded to nearest/.test(n)), windowed.report.notes.join("\n"));
+  assert.ok(lv.outputSqnrDb! > lv.rtnOutputSqnrDb! + 1, `windows: layer ${lv.rtnOutputSqnrDb!.toFixed(1)} → ${lv.outputSqnrDb!.toFixed(1)} dB`);
+  assert.notDeepEqual(windowed.model.toBytes(), whole.model.toBytes(), "error feedback stops at the windows");
+  const [s0, sw, sv] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, whole.model, evalData), await outputSqnr(m, windowed.model, evalData)];
+  assert.ok(sv > s0, `held out: nearest ${s0.toFixed(2)}, windows ${sv.toFixed(2)} dB (whole ${sw.toFixed(2)}; layer ${lw.outputSqnrDb!.toFixed(1)} dB)`);
+});
+
