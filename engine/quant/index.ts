@@ -22,7 +22,7 @@ import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
-import { chooseProtected, protectCandidates, PROTECT_ROWS, type ProtectChoice } from "./protect";
+import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
@@ -56,7 +56,7 @@ export interface PreparedModel {
   /** weightType "auto" (config.measureWeights): the weights chosen at the outputs, and why (undefined: not measured). */
   weights?: WeightFormat & { why: string; byTensor?: ReadonlyMap<string, WeightFormat> };
   /** config.protect: the weighted nodes kept float because each alone makes a quarter or more of the model's output error (engine/quant/protect). */
-  protected?: { nodes: string[]; why: string; measured?: ProtectChoice["measured"] };
+  protected?: { nodes: string[]; why: string };
   /**
    * A sequence model's readings on the kept calibration rows (engine/quant/sequence-check), measured on the
    * conversion of `config`, the config it was measured with: convert() reports it only for that config (a search's
@@ -269,7 +269,7 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[]): Promise
     const sizes = new Map(prepared.model.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
     const candidates = protectCandidates(first.summary.quantized, sizes);
     const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep);
-    prepared.protected = choice;
+    prepared.protected = { nodes: choice.nodes, why: choice.why };
   } catch (e) {
     prepared.protected = undefined;
     prepared.warnings.push(`protected layers could not be measured (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every node stays quantized`);

@@ -53,9 +53,6 @@ export interface ProtectChoice {
   /** Nodes kept float (empty: not measured, none dominates, or those that do exceed the weight budget). */
   nodes: string[];
   why: string;
-  /** The measurement: the whole quantized model's worst-output noise/signal ratio and each measured node's alone
-   *  (graph order); absent where nothing was measured. */
-  measured?: { whole: number; alone: { name: string; noise: number }[] };
 }
 
 
@@ -93,21 +90,19 @@ export async function chooseProtected(
   const alone = new Map<string, number>();
   const measured = candidates.slice(0, PROTECT_MAX_NODES);
   for (const c of measured) alone.set(c.name, worstNoiseRatio(ref, await outputsOn(await quantized([c.name]), rows, { ep })));
-  const measuredAs = { whole, alone: measured.map((c) => ({ name: c.name, noise: alone.get(c.name)! })) };
   const bar = whole * 10 ** (-PROTECT_MARGIN_DB / 10);
   const dominant = measured.filter((c) => alone.get(c.name)! >= bar).sort((a, b) => alone.get(b.name)! - alone.get(a.name)!);
-  if (dominant.length === 0) return { ...none(`protected layers: none (no weighted node alone within ${PROTECT_MARGIN_DB} dB of the whole model, ${on})`), measured: measuredAs };
+  if (dominant.length === 0) return none(`protected layers: none (no weighted node alone within ${PROTECT_MARGIN_DB} dB of the whole model, ${on})`);
   // The worst first, within the weight budget.
   const totalWeights = candidates.reduce((a, c) => a + c.weights, 0);
   const weights = new Map(candidates.map((c) => [c.name, c.weights]));
   const { float: nodes } = withinBudget(dominant.map((c) => c.name), weights, PROTECT_MAX_WEIGHT_SHARE * totalWeights);
   const kept = nodes.reduce((a, n) => a + weights.get(n)!, 0);
   const list = (names: readonly string[]) => names.map((n) => `${n} ${noiseDb(alone.get(n)!)}`).join(", ");
-  if (nodes.length === 0) return { ...none(`protected layers: none (${list(dominant.map((c) => c.name))} dominate, ${on}, but exceed ${PROTECT_MAX_WEIGHT_SHARE * 100} % of the weights)`), measured: measuredAs };
+  if (nodes.length === 0) return none(`protected layers: none (${list(dominant.map((c) => c.name))} dominate, ${on}, but exceed ${PROTECT_MAX_WEIGHT_SHARE * 100} % of the weights)`);
   const share = `${((100 * kept) / Math.max(totalWeights, 1)).toFixed(2)} % of the weights`;
   return {
     nodes,
-    measured: measuredAs,
     why:
       `protected layers: ${nodes.length} node(s) kept float (${share}), each alone within ${PROTECT_MARGIN_DB} dB of the whole model's error: ` +
       `${list(nodes)} alone; ${on} (--no-protect to quantize them)`,
