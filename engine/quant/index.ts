@@ -12,7 +12,7 @@ import { ctcAgreement, noiseDb, outputsOn } from "../calibrate/activation-precis
 import { commonRows, copyRows, sliceRows, stackRows } from "../calibrate/rows";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
-import { ConvertCache, QdqRewriter } from "./qdq";
+import { ConvertCache, MS_QDQ_NOTE, QdqRewriter } from "./qdq";
 import { lowerToQOperator } from "./qoperator";
 import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
@@ -434,7 +434,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
 function standardSixteenBit(model: Model, summary: QuantizationSummary): Model {
   const r = standardQdq(model);
   if (!r) return model;
-  const i = summary.warnings.findIndex((w) => w.includes("used onnxruntime's com.microsoft Q/DQ"));
+  const i = summary.warnings.findIndex((w) => w.includes(MS_QDQ_NOTE));
   if ("why" in r) {
     if (i >= 0) summary.warnings[i] += ` (the upgrade to opset ${SIXTEEN_BIT_QDQ_OPSET} for standard 16-bit Q/DQ failed: ${r.why})`;
     return model;

@@ -19,7 +19,9 @@ type IntArray = ReturnType<typeof quantize>;
 
 export type Ranges = ReadonlyMap<string, { min: number; max: number }>;
 
-const MS_DOMAIN = "com.microsoft";
+export const MS_DOMAIN = "com.microsoft";
+/** What the summary's note says when the rewrite falls back to com.microsoft Q/DQ (standard-qdq may replace it). */
+export const MS_QDQ_NOTE = "used onnxruntime's com.microsoft Q/DQ";
 
 /** Ops onnxruntime's QDQPropagation moves a DequantizeLinear past (and a QuantizeLinear before). */
 const DQ_PROPAGATED: ReadonlySet<string> = new Set(["MaxPool", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Slice", "Gather", "Flatten"]);
@@ -284,7 +286,7 @@ export class QdqRewriter {
     if (!this.model.opsetImport.some((o) => o.domain === MS_DOMAIN)) {
       this.model.opsetImport.push(create(OperatorSetIdProtoSchema, { domain: MS_DOMAIN, version: 1n }));
     }
-    const note = `opset ${opset} lacks ${sixteen ? "16-bit" : "per-axis"} QuantizeLinear/DequantizeLinear: used onnxruntime's com.microsoft Q/DQ, so the model runs in onnxruntime only`;
+    const note = `opset ${opset} lacks ${sixteen ? "16-bit" : "per-axis"} QuantizeLinear/DequantizeLinear: ${MS_QDQ_NOTE}, so the model runs in onnxruntime only`;
     if (!this.summary.warnings.includes(note)) this.summary.warnings.push(note); // once, however many bodies
   }
 

@@ -6,8 +6,7 @@
 import { forEachGraph } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
-
-const MS_DOMAIN = "com.microsoft";
+import { MS_DOMAIN } from "./qdq";
 const QDQ = new Set(["QuantizeLinear", "DequantizeLinear"]);
 /** The first ai.onnx opset with 16-bit QuantizeLinear/DequantizeLinear. */
 export const SIXTEEN_BIT_QDQ_OPSET = 21;
