@@ -357,18 +357,52 @@ export function gptqQuantizeWindows(w: Float32Array, k: number, n: number, hessi
   return { quantized, damping };
 }
 
+/** Columns [g·per, (g+1)·per) of `src` ([rows, n] row-major) into `out` ([rows, per]). */
+function groupColumns<T extends { [i: number]: number }>(src: ArrayLike<number>, rows: number, n: number, per: number, g: number, out: T): T {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < per; c++) out[r * per + c] = src[r * n + g * per + c]!;
+  return out;
+}
+
+/** The reverse of groupColumns: `part` ([rows, per]) into columns [g·per, (g+1)·per) of `dst` ([rows, n]). */
+function setGroupColumns(dst: { [i: number]: number }, part: ArrayLike<number>, rows: number, n: number, per: number, g: number): void {
+  for (let r = 0; r < rows; r++) for (let c = 0; c < per; c++) dst[r * n + g * per + c] = part[r * per + c]!;
+}
+
+/** The output channels per group, or an error naming the layer when they do not split evenly. */
+function perGroup(n: number, groups: number, name: string): number {
+  if (n % groups !== 0) throw new Error(`${name}: ${n} output channels do not split into ${groups} groups`);
+  return n / groups;
+}
+
 /** gptqRound for a layer whose N output columns fall into equal groups in order, each with the Hessian of its own
  *  inputs (a grouped Conv; a depthwise one has a group per channel). */
 export function gptqRoundGroups(w: ArrayLike<number>, k: number, n: number, hessians: readonly Float64Array[], round: GridRound, opts: GridRoundOptions = {}, name = "weight"): Float64Array {
   if (hessians.length === 1) return gptqRound(w, k, n, hessians[0]!, round, opts, name).values;
-  if (n % hessians.length !== 0) throw new Error(`${name}: ${n} output channels do not split into ${hessians.length} groups`);
-  const per = n / hessians.length;
+  const per = perGroup(n, hessians.length, name);
   const out = new Float64Array(k * n);
   const part = new Float64Array(k * per);
   hessians.forEach((h, g) => {
-    for (let r = 0; r < k; r++) for (let c = 0; c < per; c++) part[r * per + c] = w[r * n + g * per + c]!;
-    const { values } = gptqRound(part, k, per, h, (x, r, c) => round(x, r, g * per + c), opts, `${name} (group ${g})`);
-    for (let r = 0; r < k; r++) for (let c = 0; c < per; c++) out[r * n + g * per + c] = values[r * per + c]!;
+    const { values } = gptqRound(groupColumns(w, k, n, per, g, part), k, per, h, (x, r, c) => round(x, r, g * per + c), opts, `${name} (group ${g})`);
+    setGroupColumns(out, values, k, n, per, g);
   });
   return out;
+}
+
+/** gptqQuantizeWindows for a layer whose N output columns fall into equal groups in order, a layer Hessian each (a
+ *  grouped Conv), assembled into one BlockQuantized. */
+export function gptqQuantizeGroups(w: Float32Array, k: number, n: number, hessians: readonly LayerHessian[], opts: GptqOptions, name = "weight"): GptqResult {
+  if (hessians.length === 1) return gptqQuantizeWindows(w, k, n, hessians[0]!, opts, name);
+  const per = perGroup(n, hessians.length, name);
+  const kBlocks = Math.ceil(k / opts.blockSize);
+  const quantized: BlockQuantized = { k, n, bits: opts.bits, blockSize: opts.blockSize, codes: new Uint8Array(k * n), scales: new Float32Array(kBlocks * n), zeroPoints: new Uint8Array(kBlocks * n) };
+  const part = new Float32Array(k * per);
+  let damping = 0;
+  hessians.forEach((h, g) => {
+    const r = gptqQuantizeWindows(groupColumns(w, k, n, per, g, part), k, per, h, opts, `${name} (group ${g})`);
+    damping = Math.max(damping, r.damping);
+    setGroupColumns(quantized.codes, r.quantized.codes, k, n, per, g);
+    setGroupColumns(quantized.scales, r.quantized.scales, kBlocks, n, per, g);
+    setGroupColumns(quantized.zeroPoints, r.quantized.zeroPoints, kBlocks, n, per, g);
+  });
+  return { quantized, damping };
 }

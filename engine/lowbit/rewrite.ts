@@ -10,7 +10,7 @@ import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
-import { GPTQ_WINDOW, gptqQuantizeWindows, kWindows, outputSqnrDbGroups, type GptqOptions, type GptqResult, type LayerHessian } from "./gptq";
+import { GPTQ_WINDOW, gptqQuantizeGroups, kWindows, outputSqnrDbGroups, type GptqOptions, type LayerHessian } from "./gptq";
 import { convGeometry, type LayerTarget } from "./hessian";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
@@ -399,7 +399,7 @@ function gptqLayer(site: WeightSite, hessians: readonly LayerHessian[], opts: Gp
   const key = `${nodeName(site.node)}\0${site.weight.name}\0${JSON.stringify(opts)}`;
   const done = pass && gptqDone.get(pass)?.get(key);
   if (done) return done;
-  const g = gptqGroups(site, hessians, opts);
+  const g = gptqQuantizeGroups(site.values, site.k, site.n, hessians, opts, site.weight.name);
   const stored = dequantizeBlockwise(g.quantized);
   const base = dequantizeBlockwise(rtn());
   const layer: GptqLayer = {
@@ -416,30 +416,6 @@ function gptqLayer(site: WeightSite, hessians: readonly LayerHessian[], opts: Gp
     gptqDone.get(pass)!.set(key, layer);
   }
   return layer;
-}
-
-/** GPTQ per group of a Conv's output columns ([K, N] view, groups in order), assembled into one BlockQuantized. */
-function gptqGroups(site: WeightSite, hessians: readonly LayerHessian[], opts: GptqOptions): GptqResult {
-  const { k, n } = site;
-  if (hessians.length === 1) return gptqQuantizeWindows(site.values, k, n, hessians[0]!, opts, site.weight.name);
-  const per = n / hessians.length;
-  const kBlocks = Math.ceil(k / opts.blockSize);
-  const quantized: BlockQuantized = { k, n, bits: opts.bits, blockSize: opts.blockSize, codes: new Uint8Array(k * n), scales: new Float32Array(kBlocks * n), zeroPoints: new Uint8Array(kBlocks * n) };
-  let damping = 0;
-  hessians.forEach((h, g) => {
-    const sub = new Float32Array(k * per);
-    for (let i = 0; i < k; i++) for (let c = 0; c < per; c++) sub[i * per + c] = site.values[i * n + g * per + c]!;
-    const r = gptqQuantizeWindows(sub, k, per, h, opts, `${site.weight.name} (group ${g})`);
-    damping = Math.max(damping, r.damping);
-    for (let i = 0; i < k; i++) for (let c = 0; c < per; c++) quantized.codes[i * n + g * per + c] = r.quantized.codes[i * per + c]!;
-    for (let b = 0; b < kBlocks; b++) {
-      for (let c = 0; c < per; c++) {
-        quantized.scales[b * n + g * per + c] = r.quantized.scales[b * per + c]!;
-        quantized.zeroPoints[b * n + g * per + c] = r.quantized.zeroPoints[b * per + c]!;
-      }
-    }
-  });
-  return { quantized, damping };
 }
 
 /**
