@@ -10,14 +10,16 @@ import type { Model } from "../onnx/model";
 import { tensorToFloat32 } from "../onnx/tensor";
 import { dequantizeFp4, fp4Nearest, quantizeFp4, recodeFp4 } from "./fp4";
 import type { LearnedFp4 } from "./fp4-rewrite";
-import { gptqRoundGroups, outputSqnrDbGroups } from "./gptq";
-import { convGeometry, forEachLayerHessian, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "./hessian";
+import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups } from "./gptq";
+import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "./hessian";
 import { fp4Sites } from "./rewrite";
 import { nodeName, type Fp4Options, type LowBitOptions, type WeightSite } from "./types";
 
 export interface Fp4RoundingOptions extends LayerHessianOptions {
-  /** Layers with more weight rows than this keep nearest rounding (the K×K solve grows as K³; default 2304). */
-  maxK?: number;
+  /** A layer with more weight rows than this gets a block-diagonal Hessian, one matrix per window of this many rows,
+   *  and error feedback within each (memory K·window instead of K², time K·window² instead of K³; default
+   *  GPTQ_WINDOW). */
+  window?: number;
   damping?: number;
 }
 
@@ -32,7 +34,6 @@ export interface Fp4Rounding {
 export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBitOptions, data: CalibrationData, o: Fp4RoundingOptions = {}): Promise<Fp4Rounding> {
   const start = performance.now();
   const format = options.fp4Format ?? "nvfp4";
-  const maxK = o.maxK ?? 2304;
   const out: Fp4Rounding = { learned: new Map(), skipped: [], note: "" };
   const sites = new Map<string, { site: WeightSite; bias?: string }>();
   const targets: LayerTarget[] = [];
@@ -47,17 +48,14 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
       }
       conv = g;
     }
-    if (site.k > maxK) {
-      out.skipped.push({ node: name, reason: `K = ${site.k} weight rows: above maxK ${maxK}; nearest rounding kept` });
-      continue;
-    }
     const bias = ownFloatBias(model.graph, site.node, site.n);
     sites.set(name, { site, bias });
-    targets.push({ key: name, tensor: site.node.input[0]!, k: site.k, conv, bias: bias !== undefined });
+    targets.push({ key: name, tensor: site.node.input[0]!, k: site.k, conv, bias: bias !== undefined, window: o.window ?? GPTQ_WINDOW });
   }
   const dbs: [number, number][] = [];
   let rows = 0;
-  await forEachLayerHessian(model, targets, data, o, (t, { matrices: h, rows: r }) => {
+  await forEachLayerHessian(model, targets, data, o, (t, layer) => {
+    const [h, r] = [groupHessians(t, layer), layer.rows];
     const { site, bias } = sites.get(t.key)!;
     const { k, n } = site;
     const kk = k + (bias ? 1 : 0);
@@ -77,8 +75,9 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
       before.set(b0, k * n);
       after.set(values.subarray(k * n), k * n);
     }
-    const beforeDb = outputSqnrDbGroups(w, before, h, kk, n);
-    const afterDb = outputSqnrDbGroups(w, after, h, kk, n);
+    const floatRows = bias ? 1 : 0;
+    const beforeDb = outputSqnrDbGroups(w, before, h, kk, n, floatRows);
+    const afterDb = outputSqnrDbGroups(w, after, h, kk, n, floatRows);
     out.learned.set(t.key, { blocks, ...(bias && { bias: { name: bias, values: Float32Array.from(values.subarray(k * n)) } }), beforeDb, afterDb });
     dbs.push([beforeDb, afterDb]);
     rows = Math.max(rows, r);

@@ -203,6 +203,31 @@ export function gptqRound(w: ArrayLike<number>, k: number, n: number, hessian: F
 }
 
 /**
+ * gptqRound against a layer Hessian that may be block-diagonal (windows of consecutive rows, GPTQ_WINDOW): each
+ * window's rows rounded with its own matrix, error feedback staying inside it. A windowed layer's float (bias) rows
+ * ride in every window; each window leaves them at the least-squares correction for its own rows' rounding given
+ * that window's inputs, and those corrections add up (the bias's best value is linear in the weights' errors).
+ */
+export function gptqRoundWindows(w: ArrayLike<number>, k: number, n: number, hessian: LayerHessian, round: GridRound, opts: GridRoundOptions = {}, name = "weight"): { values: Float64Array; damping: number } {
+  if (hessian instanceof Float64Array) return gptqRound(w, k, n, hessian, round, opts, name);
+  const f = opts.floatRows ?? 0;
+  const spans = windowSpans(hessian, k, f, name);
+  if (spans.length === 1) return gptqRound(w, k, n, spans[0]!.h, round, opts, name);
+  const values = Float64Array.from({ length: k * n }, (_, i) => w[i]!);
+  let damping = 0;
+  for (const { start, rows, h } of spans) {
+    const sub = new Float64Array((rows + f) * n);
+    for (let i = 0; i < rows * n; i++) sub[i] = w[start * n + i]!;
+    for (let i = 0; i < f * n; i++) sub[rows * n + i] = w[(k - f) * n + i]!;
+    const r = gptqRound(sub, rows + f, n, h, (x, row, c) => round(x, start + row, c), opts, `${name} (rows ${start}–${start + rows - 1})`);
+    values.set(r.values.subarray(0, rows * n), start * n);
+    for (let i = 0; i < f * n; i++) values[(k - f) * n + i] += r.values[rows * n + i]! - w[(k - f) * n + i]!;
+    damping = Math.max(damping, r.damping);
+  }
+  return { values, damping };
+}
+
+/**
  * Quantizes `w` ([K, N] row-major) with GPTQ against `hessian` (K×K, Σ xᵀx over the calibration activations),
  * in blocks of `blockSize` rows along K with a scale and zero point per block and column, computed when the block
  * starts from the weights as error feedback has left them (the paper's grouping). Inputs that never fired
@@ -285,8 +310,9 @@ export function outputSqnrDb(w: ArrayLike<number>, wq: ArrayLike<number>, hessia
  */
 export const GPTQ_WINDOW = 2048;
 
-/** The window lengths along K: `window` each, the last one what is left. */
-export function kWindows(k: number, window: number): number[] {
+/** The window lengths along K: `window` each, the last one what is left (no window: K whole). */
+export function kWindows(k: number, window = k): number[] {
+  if (!(Number.isInteger(window) && window >= 1)) throw new Error(`a Hessian window must be a whole number of rows ≥ 1, got ${window}`);
   const out: number[] = [];
   for (let s = 0; s < k; s += window) out.push(Math.min(window, k - s));
   return out;
@@ -297,35 +323,63 @@ export type LayerHessian = Float64Array | readonly Float64Array[];
 
 const windowsOf = (h: LayerHessian): readonly Float64Array[] => (h instanceof Float64Array ? [h] : h);
 
-/** outputSqnrDb for a layer whose output columns fall into equal groups in order, a Hessian each (a grouped Conv). */
-export function outputSqnrDbGroups(w: ArrayLike<number>, wq: ArrayLike<number>, hessians: readonly LayerHessian[], k: number, n: number): number {
+/**
+ * The rows each window of a layer Hessian covers: [start, start + rows) of the rounded ones, plus the `floatRows`
+ * trailing (bias) rows, which every window of a windowed layer carries (their Hessian entries: Σx of the window's
+ * inputs and the row count). One window covers all rows, float ones included.
+ */
+function windowSpans(h: LayerHessian, k: number, floatRows: number, name: string): { start: number; rows: number; h: Float64Array }[] {
+  const windows = windowsOf(h);
+  const carried = windows.length > 1 ? floatRows : 0;
+  let start = 0;
+  const spans = windows.map((m) => {
+    const size = Math.round(Math.sqrt(m.length));
+    const span = { start, rows: size - carried, h: m };
+    start += span.rows;
+    return span;
+  });
+  if (start + carried !== k) throw new Error(`${name}: the Hessian windows cover ${start + carried} of K = ${k} rows`);
+  return spans;
+}
+
+/** vᵀHv summed over a layer's windows for column c of `v` ([k, n]); the float rows' own block, which every window
+ *  of a windowed layer repeats, counted once. */
+function windowQuadratic(v: ArrayLike<number>, c: number, n: number, k: number, spans: ReturnType<typeof windowSpans>, floatRows: number): number {
+  const carried = spans.length > 1 ? floatRows : 0;
+  let total = 0;
+  for (const { start, rows, h } of spans) {
+    const m = rows + carried;
+    const at = (i: number) => (i < rows ? start + i : k - carried + (i - rows));
+    for (let i = 0; i < m; i++) {
+      let a = 0;
+      for (let j = 0; j < m; j++) a += h[i * m + j]! * v[at(j) * n + c]!;
+      total += v[at(i) * n + c]! * a;
+    }
+  }
+  if (carried) {
+    const { rows, h } = spans[spans.length - 1]!;
+    const m = rows + carried;
+    let own = 0;
+    for (let i = rows; i < m; i++) for (let j = rows; j < m; j++) own += h[i * m + j]! * v[(k - m + i) * n + c]! * v[(k - m + j) * n + c]!;
+    total -= (spans.length - 1) * own;
+  }
+  return total;
+}
+
+/**
+ * outputSqnrDb for a layer whose output columns fall into equal groups in order, a Hessian each (a grouped Conv),
+ * each whole or in windows; `floatRows` trailing rows (a bias) ride in every window of a windowed one.
+ */
+export function outputSqnrDbGroups(w: ArrayLike<number>, wq: ArrayLike<number>, hessians: readonly LayerHessian[], k: number, n: number, floatRows = 0): number {
   let sig = 0;
   let noise = 0;
-  const hw = new Float64Array(k);
-  const hd = new Float64Array(k);
+  const d = Float64Array.from({ length: k * n }, (_, i) => w[i]! - wq[i]!);
   const per = n / hessians.length;
+  const spans = hessians.map((h) => windowSpans(h, k, floatRows, "the layer"));
   for (let c = 0; c < n; c++) {
-    let s = 0;
-    for (const hessian of windowsOf(hessians[Math.floor(c / per)]!)) {
-      const m = Math.round(Math.sqrt(hessian.length));
-      for (let i = 0; i < m; i++) {
-        let a = 0;
-        let b = 0;
-        for (let j = 0; j < m; j++) {
-          const hij = hessian[i * m + j]!;
-          a += hij * w[(s + j) * n + c]!;
-          b += hij * (w[(s + j) * n + c]! - wq[(s + j) * n + c]!);
-        }
-        hw[s + i] = a;
-        hd[s + i] = b;
-      }
-      s += m;
-    }
-    if (s !== k) throw new Error(`the Hessian windows cover ${s} of K = ${k} rows`);
-    for (let i = 0; i < k; i++) {
-      sig += w[i * n + c]! * hw[i]!;
-      noise += (w[i * n + c]! - wq[i * n + c]!) * hd[i]!;
-    }
+    const s = spans[Math.floor(c / per)]!;
+    sig += windowQuadratic(w, c, n, k, s, floatRows);
+    noise += windowQuadratic(d, c, n, k, s, floatRows);
   }
   return noise <= 0 ? Infinity : 10 * Math.log10(sig / noise);
 }
@@ -376,13 +430,13 @@ function perGroup(n: number, groups: number, name: string): number {
 
 /** gptqRound for a layer whose N output columns fall into equal groups in order, each with the Hessian of its own
  *  inputs (a grouped Conv; a depthwise one has a group per channel). */
-export function gptqRoundGroups(w: ArrayLike<number>, k: number, n: number, hessians: readonly Float64Array[], round: GridRound, opts: GridRoundOptions = {}, name = "weight"): Float64Array {
-  if (hessians.length === 1) return gptqRound(w, k, n, hessians[0]!, round, opts, name).values;
+export function gptqRoundGroups(w: ArrayLike<number>, k: number, n: number, hessians: readonly LayerHessian[], round: GridRound, opts: GridRoundOptions = {}, name = "weight"): Float64Array {
+  if (hessians.length === 1) return gptqRoundWindows(w, k, n, hessians[0]!, round, opts, name).values;
   const per = perGroup(n, hessians.length, name);
   const out = new Float64Array(k * n);
   const part = new Float64Array(k * per);
   hessians.forEach((h, g) => {
-    const { values } = gptqRound(groupColumns(w, k, n, per, g, part), k, per, h, (x, r, c) => round(x, r, g * per + c), opts, `${name} (group ${g})`);
+    const { values } = gptqRoundWindows(groupColumns(w, k, n, per, g, part), k, per, h, (x, r, c) => round(x, r, g * per + c), opts, `${name} (group ${g})`);
     setGroupColumns(out, values, k, n, per, g);
   });
   return out;

@@ -8,12 +8,15 @@ import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { attrInt, attrInts, attrString } from "../onnx/proto";
 import { createSession } from "../runtime/session";
-import { HessianAccumulator, kWindows } from "./gptq";
+import { HessianAccumulator, kWindows, type LayerHessian } from "./gptq";
 
 /** An activation feeding one or more quantized weights, with its reduction length K (its last axis). */
 export interface HessianTarget {
   tensor: string;
   k: number;
+  /** Block-diagonal: one matrix per window of this many consecutive rows along K (kWindows). Absent, or not below
+   *  k: one K×K matrix. */
+  window?: number;
 }
 
 export interface HessianCollectOptions {
@@ -24,8 +27,8 @@ export interface HessianCollectOptions {
 }
 
 export interface Hessians {
-  /** Σ xᵀx per activation tensor, K×K row-major. */
-  matrices: Map<string, Float64Array>;
+  /** Σ xᵀx per activation tensor, K×K row-major, or one such matrix per window of K. */
+  matrices: Map<string, LayerHessian>;
   /** Rows (tokens, samples) seen per tensor. */
   rows: Map<string, number>;
   batches: number;
@@ -38,11 +41,13 @@ export async function collectHessians(
   options: HessianCollectOptions = {},
 ): Promise<Hessians> {
   const label = model.path ?? "<model>";
-  const byTensor = new Map<string, HessianAccumulator>();
+  const byTensor = new Map<string, { k: number; window?: number; accs: HessianAccumulator[]; rows: number }>();
   for (const t of targets) {
     const seen = byTensor.get(t.tensor);
     if (seen && seen.k !== t.k) throw new OnnxError(`tensor "${t.tensor}" feeds weights with different K (${seen.k}, ${t.k})`, label);
-    if (!seen) byTensor.set(t.tensor, new HessianAccumulator(t.k));
+    if (seen && seen.window !== t.window) throw new OnnxError(`tensor "${t.tensor}" is asked for Hessian windows of ${seen.window ?? "K"} and ${t.window ?? "K"} rows`, label);
+    const sizes = kWindows(t.k, t.window);
+    if (!seen) byTensor.set(t.tensor, { k: t.k, window: t.window, accs: sizes.map((m) => new HessianAccumulator(m)), rows: 0 });
   }
   const result: Hessians = { matrices: new Map(), rows: new Map(), batches: 0 };
   if (byTensor.size === 0) return result;
@@ -55,13 +60,13 @@ export async function collectHessians(
       checkFeeds(feeds, specs, `calibration batch ${result.batches + 1}`);
       const out = await session.run(feeds, outputs.map((o) => o.raw!));
       for (const o of outputs) {
-        const acc = byTensor.get(o.tensor)!;
+        const layer = byTensor.get(o.tensor)!;
         const t = out[o.raw!]!;
         const last = t.dims[t.dims.length - 1];
-        if (last !== acc.k) {
-          throw new OnnxError(`activation "${o.tensor}" has shape [${t.dims.join(", ")}]; its last axis should be K = ${acc.k}`, label);
+        if (last !== layer.k) {
+          throw new OnnxError(`activation "${o.tensor}" has shape [${t.dims.join(", ")}]; its last axis should be K = ${layer.k}`, label);
         }
-        acc.add(t.data as Float32Array, `activation "${o.tensor}" (batch ${result.batches + 1})`);
+        addRows(layer, t.data as Float32Array, `activation "${o.tensor}" (batch ${result.batches + 1})`);
       }
       result.batches++;
       options.onProgress?.(result.batches);
@@ -70,11 +75,25 @@ export async function collectHessians(
     await session.dispose();
   }
   if (result.batches === 0) throw new OnnxError("the calibration data is empty: give at least one batch", label);
-  for (const [t, acc] of byTensor) {
-    result.matrices.set(t, acc.matrix());
-    result.rows.set(t, acc.rows);
+  for (const [t, layer] of byTensor) {
+    result.matrices.set(t, layer.accs.length === 1 ? layer.accs[0]!.matrix() : layer.accs.map((a) => a.matrix()));
+    result.rows.set(t, layer.rows);
   }
   return result;
+}
+
+/** Every row of `x` ([rows, K] row-major) into the layer's accumulators, each window its own slice of the row. */
+function addRows(layer: { k: number; accs: HessianAccumulator[]; rows: number }, x: Float32Array, name: string): void {
+  const row = new Float64Array(layer.k);
+  for (let r = 0; r < x.length; r += layer.k) {
+    for (let i = 0; i < layer.k; i++) row[i] = x[r + i]!;
+    let from = 0;
+    for (const acc of layer.accs) {
+      acc.addRow(row.subarray(from, from + acc.k), name);
+      from += acc.k;
+    }
+    layer.rows++;
+  }
 }
 
 /** How a Conv reads its input: what im2col needs to cut the patches its weight multiplies (group 1, 1-D or 2-D). */
@@ -123,17 +142,19 @@ export interface LayerTarget {
   conv?: ConvGeometry[];
   /** Append a constant-1 input (the bias's): the matrix is (k + 1)². */
   bias: boolean;
-  /** Block-diagonal: one matrix per window of this many consecutive rows along K (kWindows; not with `bias`), each
-   *  group's in order. Absent, or not below k: one K×K matrix per group. */
+  /** Block-diagonal: one matrix per window of this many consecutive rows along K (kWindows), each group's in order,
+   *  the bias's constant input appended to every window. Absent, or not below k: one matrix per group. */
   window?: number;
 }
 
-/** The matrix sizes of a target, in the order they come back: each group's windows. */
-function targetSizes(t: LayerTarget): number[] {
-  if (t.window !== undefined && t.bias) throw new Error(`${t.key}: a windowed Hessian cannot carry the bias input`);
-  const windows = t.window !== undefined && t.window < t.k ? kWindows(t.k, t.window) : [t.k + (t.bias ? 1 : 0)];
+/** The K rows each matrix of a target covers, in the order they come back (each group's windows); each matrix is
+ *  that many rows plus the bias's one. */
+function targetRows(t: LayerTarget): number[] {
+  const windows = kWindows(t.k, t.window);
   return (t.conv ?? [undefined]).flatMap(() => windows);
 }
+
+const targetBytes = (t: LayerTarget) => targetRows(t).reduce((a, m) => a + (m + (t.bias ? 1 : 0)) ** 2 * 8, 0);
 
 export interface LayerHessianOptions {
   /** Rows (patches, tokens, samples) sampled per layer per batch (default 256) and in all (default 2048): the cost is
@@ -155,11 +176,12 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
   const maxRows = options.maxRows ?? 2048;
   const result = new Map<string, LayerHessians>();
   if (targets.length === 0) return result;
-  // One accumulator per layer, group and window (rows [from, from + size) of the layer's K).
+  // One accumulator per layer, group and window: rows [from, from + size) of the layer's K, and the bias's 1.
   const parts = targets.flatMap((t) => {
-    const sizes = targetSizes(t);
+    const sizes = targetRows(t);
     const per = sizes.length / (t.conv?.length ?? 1);
-    return sizes.map((size, i) => ({ t, conv: t.conv?.[Math.floor(i / per)], from: sizes.slice(i - (i % per), i).reduce((a, b) => a + b, 0), acc: new HessianAccumulator(size) }));
+    const bias = t.bias ? 1 : 0;
+    return sizes.map((size, i) => ({ t, conv: t.conv?.[Math.floor(i / per)], from: sizes.slice(i - (i % per), i).reduce((a, b) => a + b, 0), size, acc: new HessianAccumulator(size + bias) }));
   });
   const tensors = [...new Set(targets.map((t) => t.tensor))];
   const { model: augmented, outputs } = augmentModel(model, tensors, false);
@@ -173,7 +195,7 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
       if (options.signal?.aborted) throw options.signal.reason ?? new Error("learned rounding cancelled");
       checkFeeds(feeds, specs, `calibration batch ${batch + 1}`);
       const out = await session.run(feeds, tensors.map((t) => raw.get(t)!));
-      for (const { t, conv, from, acc } of parts) {
+      for (const { t, conv, from, size, acc } of parts) {
         const want = Math.min(perBatch, maxRows - acc.rows);
         if (want <= 0) continue;
         const x = out[raw.get(t.tensor)!]!;
@@ -181,11 +203,16 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
         const step = Math.max(1, Math.floor(rows.count / want));
         const row = new Float64Array(t.k + (t.bias ? 1 : 0));
         if (t.bias) row[t.k] = 1;
-        const part = row.subarray(from, from + acc.k);
+        // The window's rows and the bias's 1 lie together in `row` for the last window (or the only one); the
+        // others take a copy.
+        const contiguous = !t.bias || from + size === t.k;
+        const part = contiguous ? row.subarray(from, from + acc.k) : new Float64Array(acc.k);
+        if (!contiguous) part[size] = 1;
         // Even steps through the rows, the start shifted per batch so that batches do not all take the same places
         // (the same rows for every window of a layer).
         for (let r = (batch * 7919) % step, taken = 0; r < rows.count && taken < want; r += step, taken++) {
           rows.fill(r, row);
+          if (!contiguous) part.set(row.subarray(from, from + size));
           acc.addRow(part, `activation "${t.tensor}" (batch ${batch + 1})`);
         }
       }
@@ -211,6 +238,14 @@ export interface LayerHessians {
   rows: number;
 }
 
+/** A layer's matrices per group (a grouped Conv's each group, else one): a group's windows together, or its one
+ *  matrix; what gptqRoundGroups and outputSqnrDbGroups take. */
+export function groupHessians(t: LayerTarget, layer: LayerHessians): LayerHessian[] {
+  const groups = t.conv?.length ?? 1;
+  const per = layer.matrices.length / groups;
+  return Array.from({ length: groups }, (_, g) => (per === 1 ? layer.matrices[g]! : layer.matrices.slice(g * per, (g + 1) * per)));
+}
+
 /** Hessians of one pass over the data stay under this many bytes together; more layers take more passes. */
 const PASS_BYTES = 256 * 2 ** 20;
 
@@ -231,7 +266,7 @@ export async function forEachLayerHessian(
   const passes: LayerTarget[][] = [];
   let bytes = Infinity;
   for (const t of targets) {
-    const b = targetSizes(t).reduce((a, m) => a + m * m * 8, 0);
+    const b = targetBytes(t);
     if (bytes + b > PASS_BYTES) {
       passes.push([]);
       bytes = 0;

@@ -11,15 +11,16 @@ import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { GPTQ_WINDOW, gptqQuantizeGroups, kWindows, outputSqnrDbGroups, type GptqOptions, type LayerHessian } from "./gptq";
-import { convGeometry, type LayerTarget } from "./hessian";
+import { convGeometry, type HessianTarget, type LayerTarget } from "./hessian";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
 import { QDQ_TYPES, layerReport, qdqOpset, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
 
 export type { Fp4Options, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./types";
 
-/** Per activation tensor (a quantized node's input 0), Σ xᵀx over calibration data, K×K: what GPTQ needs. */
-export type HessianMap = ReadonlyMap<string, Float64Array>;
+/** Per activation tensor (a quantized node's input 0), Σ xᵀx over calibration data, K×K or one matrix per window of
+ *  K (gptqWindow): what GPTQ needs. A Conv's sit under convHessianKey, one entry per group and window. */
+export type HessianMap = ReadonlyMap<string, LayerHessian>;
 
 /** Quantizes the weights of `model` in place (pass a clone) and returns what was done and what was left alone. */
 export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): LowBitReport {
@@ -183,13 +184,13 @@ export function fp4Sites(model: Model, options: LowBitOptions): WeightSite[] {
   );
 }
 
-/** The activations (input 0 of each top-level weight the pass will quantize) and their K: what GPTQ's calibration
- *  observes. */
-export function lowBitActivations(model: Model, options: LowBitOptions): { tensor: string; k: number }[] {
+/** The activations (input 0 of each top-level weight the pass will quantize), their K and GPTQ's Hessian window:
+ *  what GPTQ's calibration observes. */
+export function lowBitActivations(model: Model, options: LowBitOptions): HessianTarget[] {
   return findSites(model, options, { layers: [], skipped: [], notes: [] })
     // A lookup's input is the table itself, and a Conv's K is not its input's channels: neither gets a Hessian.
     .filter((s) => s.graph === model.graph && !s.recurrent && s.node.opType !== "Gather" && !(options.mode === "int4" && s.node.opType === "Conv"))
-    .map((s) => ({ tensor: s.node.input[0]!, k: s.k }));
+    .map((s) => ({ tensor: s.node.input[0]!, k: s.k, ...(options.mode === "int4" && { window: gptqWindow(options) }) }));
 }
 
 
@@ -351,8 +352,8 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
 /** Where a Conv's GPTQ Hessian for group `g` sits in the HessianMap (MatMul/Gemm ones sit under their input). */
 export const convHessianKey = (node: string, g: number) => `\0conv ${node} #${g}`;
 
-/** A MatMul/Gemm site's Hessian (of its input), which GPTQ cannot do without. */
-function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): Float64Array {
+/** A MatMul/Gemm site's Hessian (of its input, whole or in windows), which GPTQ cannot do without. */
+function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): LayerHessian {
   const input = site.node.input[0]!;
   const h = hessians?.get(input);
   if (!h) throw new Error(`${nodeName(site.node)}: GPTQ needs calibration activations for its input "${input}"; pass calibration data (lowBitModelCalibrated, or --calib)`);
@@ -362,8 +363,8 @@ function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): Floa
 /** The int4 block along K when the options give none. */
 const INT4_BLOCK = 32;
 
-/** The Hessian window of an int4 Conv's GPTQ: the options' (GPTQ_WINDOW by default) in whole quantization blocks. */
-function convWindow(options: Pick<Int4Options, "blockSize" | "gptq">): number {
+/** The Hessian window of int4 GPTQ: the options' (GPTQ_WINDOW by default) in whole quantization blocks. */
+function gptqWindow(options: Pick<Int4Options, "blockSize" | "gptq">): number {
   const block = options.blockSize ?? INT4_BLOCK;
   return Math.max(block, Math.floor((options.gptq?.window ?? GPTQ_WINDOW) / block) * block);
 }
@@ -372,12 +373,12 @@ function convWindow(options: Pick<Int4Options, "blockSize" | "gptq">): number {
  *  there. The map holds them under convHessianKey(node, i), i counting each group's windows in order. */
 function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined, options: Pick<Int4Options, "blockSize" | "gptq">): LayerHessian[] | undefined {
   const groups = attrInt(site.node, "group", 1);
-  const window = convWindow(options);
-  const sizes = window < site.k ? kWindows(site.k, window) : [site.k];
+  const window = gptqWindow(options);
+  const sizes = kWindows(site.k, window);
   const out: LayerHessian[] = [];
   for (let g = 0; g < groups; g++) {
     const hs = sizes.map((m, w) => hessians?.get(convHessianKey(nodeName(site.node), g * sizes.length + w)));
-    if (!hs.every((h, w) => h !== undefined && h.length === sizes[w]! ** 2)) return undefined;
+    if (!hs.every((h, w) => h instanceof Float64Array && h.length === sizes[w]! ** 2)) return undefined;
     out.push(hs.length === 1 ? hs[0]! : (hs as Float64Array[]));
   }
   return out;
@@ -430,7 +431,7 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
     if (s.graph !== model.graph) continue;
     const conv = convGeometry(s.node, s.weight.dims.map(Number));
     if (typeof conv === "string") continue;
-    targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: convWindow(options) });
+    targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: gptqWindow(options) });
   }
   return targets;
 }

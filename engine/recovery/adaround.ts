@@ -57,7 +57,12 @@ export async function adaRound(float: Model, quantized: Model, data: Calibration
     const values = Float64Array.from(grid.nearest);
     const per = site.n / hessians.length;
     let keptNearest = 0;
-    for (let g = 0; g < hessians.length; g++) keptNearest += await fitGroup(site, hessians[g]!, grid, g * per, per, values, o, pause);
+    for (let g = 0; g < hessians.length; g++) {
+      const h = hessians[g]!;
+      // adaRound asks for no windows (its maxK bounds K instead): each group's Hessian is one matrix.
+      if (!(h instanceof Float64Array)) throw new Error(`adaRound: ${site.codes.name} came with a windowed Hessian`);
+      keptNearest += await fitGroup(site, h, grid, g * per, per, values, o, pause);
+    }
     return { values, keptNearest };
   });
 }

@@ -11,8 +11,8 @@ import { Model } from "../onnx/model";
 import { attrFloat, attrInt } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { roundHalfEven } from "../quant/math";
-import { gptqRoundGroups, outputSqnrDbGroups } from "../lowbit/gptq";
-import { convGeometry, forEachLayerHessian, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
+import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups, type LayerHessian } from "../lowbit/gptq";
+import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
 import { floatInit, producerOf, readerCount } from "./tensors";
 
 export interface RoundingOptions extends LayerHessianOptions {
@@ -21,8 +21,13 @@ export interface RoundingOptions extends LayerHessianOptions {
   inputs?: "quantized" | "float";
   /** Node names to leave alone. */
   exclude?: readonly string[];
-  /** Layers with more weight rows than this (K = C·kh·kw) keep their codes: the K×K solve grows as K³ (default 2304). */
+  /** adaRound: layers with more weight rows than this (K = C·kh·kw) keep their codes, its K×K steps grow as K²·N
+   *  (default 2304). refineRounding takes every layer: a longer K gets `window`s. */
   maxK?: number;
+  /** refineRounding: a layer with more weight rows than this gets a block-diagonal Hessian, one matrix per window of
+   *  this many rows, and error feedback within each (memory K·window instead of K², time K·window² instead of K³;
+   *  default GPTQ_WINDOW). */
+  window?: number;
   /** Damping share of the Hessian's mean diagonal (default 0.01). */
   damping?: number;
   onProgress?(layers: number, total: number): void;
@@ -86,7 +91,8 @@ export interface Site {
  * against each layer's outputs on `data` (iterated once per pass; an array, or a reader that can be read again).
  */
 export async function refineRounding(float: Model, quantized: Model, data: CalibrationData, options: RoundingOptions = {}): Promise<{ model: Model; report: RoundingReport }> {
-  return fitRounding("refineRounding", "gptq", float, quantized, data, options, (s, h, grid) => ({
+  const windowed = { ...options, maxK: Infinity, window: options.window ?? GPTQ_WINDOW };
+  return fitRounding("refineRounding", "gptq", float, quantized, data, windowed, (s, h, grid) => ({
     values: gptqRoundGroups(s.w, s.k + (s.bias ? 1 : 0), s.n, h, (x, _r, c) => grid.toGrid(x, c), { damping: options.damping, floatRows: s.bias ? 1 : 0 }, s.codes.name),
   }));
 }
@@ -103,8 +109,9 @@ export interface LayerGrid {
 }
 
 /** Chooses a layer's values: [K(+1), N] row-major, weights on the grid and the bias row in float; `keptNearest`
- *  counts output channels left as stored. Called once per layer, its Hessians then dropped. */
-export type LayerFit = (site: Site, hessians: Float64Array[], grid: LayerGrid) => { values: Float64Array; keptNearest?: number } | Promise<{ values: Float64Array; keptNearest?: number }>;
+ *  counts output channels left as stored. `hessians`: one per group, in windows where the options ask for them.
+ *  Called once per layer, its Hessians then dropped. */
+export type LayerFit = (site: Site, hessians: LayerHessian[], grid: LayerGrid) => { values: Float64Array; keptNearest?: number } | Promise<{ values: Float64Array; keptNearest?: number }>;
 
 /** The layers of `quantized` whose codes can be chosen, their Hessians collected in passes and each handed to `fit`;
  *  the codes and bias it chooses written into a copy. `who` names the caller in errors. */
@@ -122,14 +129,14 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   for (const n of g.node) {
     if (n.domain !== "" || !["Conv", "Gemm", "MatMul"].includes(n.opType) || exclude.has(label(n))) continue;
     if (!n.input[1]?.endsWith(WEIGHT_DQ)) continue;
-    const site = findSite(g, float, n, inputs, options.maxK ?? 2304);
+    const site = findSite(g, float, n, inputs, options.maxK ?? 2304, options.window);
     if (typeof site === "string") report.skipped.push({ node: label(n), reason: site });
     else sites.push(site);
   }
   let done = 0;
   const byKey = new Map(sites.map((s) => [s.target.key, s]));
-  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, async (t, { matrices, rows }) => {
-    report.layers.push(await round(g, byKey.get(t.key)!, matrices, rows, fit));
+  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, async (t, layer) => {
+    report.layers.push(await round(g, byKey.get(t.key)!, groupHessians(t, layer), layer.rows, fit));
     options.onProgress?.(++done, sites.length);
   });
   const mean = (f: (l: RoundedLayer) => number) => report.layers.reduce((a, l) => a + f(l), 0) / report.layers.length;
@@ -139,7 +146,7 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   return { model: Model.fromProto(q.proto, q.dir), report };
 }
 
-function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized" | "float", maxK: number): Site | string {
+function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized" | "float", maxK: number, window: number | undefined): Site | string {
   const dq = producerOf(g, n.input[1]!);
   const codes = dq && g.initializer.find((t) => t.name === dq.input[0]);
   if (!dq || dq.opType !== "DequantizeLinear" || !codes) return "its weight is not an initializer behind a DequantizeLinear";
@@ -186,7 +193,7 @@ function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized"
   for (let r = 0; r < k; r++) for (let c = 0; c < nOut; c++) w[r * nOut + c] = fw.data[at(r, c)]!;
   if (withBias) for (let c = 0; c < nOut; c++) w[k * nOut + c] = fb!.data[c]!;
   const tensor = inputs === "float" ? fNode.input[0]! : n.input[0]!;
-  return { node: n, codes, scale, zp, at, k, n: nOut, w, bias: withBias ? bias : undefined, target: { key: label(n), tensor, k, conv, bias: withBias } };
+  return { node: n, codes, scale, zp, at, k, n: nOut, w, bias: withBias ? bias : undefined, target: { key: label(n), tensor, k, conv, bias: withBias, window } };
 }
 
 /** The node's own bias: int32 codes behind a DequantizeLinear, or a float initializer. */
@@ -203,7 +210,7 @@ function biasOf(g: GraphProto, n: NodeProto): Site["bias"] {
   return floatInit(g, b) ? { kind: "float", name: b } : undefined;
 }
 
-async function round(g: GraphProto, s: Site, h: Float64Array[], rows: number, fit: LayerFit): Promise<RoundedLayer> {
+async function round(g: GraphProto, s: Site, h: LayerHessian[], rows: number, fit: LayerFit): Promise<RoundedLayer> {
   const { k, n } = s;
   const kk = k + (s.bias ? 1 : 0);
   const stored = readTensor(s.codes).data as Int8Array | Uint8Array;
@@ -255,8 +262,8 @@ async function round(g: GraphProto, s: Site, h: Float64Array[], rows: number, fi
     k,
     n,
     ...(bias && { bias }),
-    beforeDb: outputSqnrDbGroups(s.w, before, h, kk, n),
-    afterDb: outputSqnrDbGroups(s.w, after, h, kk, n),
+    beforeDb: outputSqnrDbGroups(s.w, before, h, kk, n, kk - k),
+    afterDb: outputSqnrDbGroups(s.w, after, h, kk, n, kk - k),
     changed: changed / (k * n),
     rows,
     ...(keptNearest !== undefined && { keptNearest }),

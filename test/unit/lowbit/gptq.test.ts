@@ -6,7 +6,7 @@ import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueI
 import { createSession } from "../../../engine/runtime/session";
 import { HessianAccumulator, cholesky, gptqQuantize, gptqQuantizeWindows, invertSpd, kWindows, outputSqnrDb, outputSqnrDbGroups, upperCholeskyOfInverse } from "../../../engine/lowbit/gptq";
 import { dequantizeBlockwise, quantizeBlockwise } from "../../../engine/lowbit/intblock";
-import { lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
+import { collectHessians, lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
 
 function rng(seed: number) {
   return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
@@ -197,6 +197,36 @@ test("a GPTQ model calibrated on feeds runs in onnxruntime-node, beats RTN on he
     assert.ok(err(got) < 0.8 * err(await runY(rtn.model, x)), `${format}: GPTQ ${err(got)} vs RTN ${err(await runY(rtn.model, x))}`);
   }
   assert.deepEqual(tensorToFloat32(fp32.graph.initializer[0]!), w, "the input model is untouched");
+});
+
+test("MatMul GPTQ on Hessian windows: the collected windows are the whole matrix's diagonal blocks; per-window GPTQ still beats RTN", async () => {
+  const r = rng(9);
+  const w = Float32Array.from({ length: 64 * 24 }, () => r() * 0.3);
+  const fp32 = matmulModel(w);
+  const calib = Array.from({ length: 4 }, (_, b) => ({ x: { data: correlatedInputs(64, 64, 100 + b), dims: [64, 64] } }));
+  const whole = await collectHessians(fp32, [{ tensor: "x", k: 64 }], calib);
+  const windowed = await collectHessians(fp32, [{ tensor: "x", k: 64, window: 24 }], calib);
+  const [h, parts] = [whole.matrices.get("x") as Float64Array, windowed.matrices.get("x") as Float64Array[]];
+  assert.deepEqual(parts.map((m) => m.length), [24 * 24, 24 * 24, 16 * 16]);
+  parts.forEach((m, i) => {
+    const size = Math.sqrt(m.length);
+    for (let a = 0; a < size; a++) for (let b = 0; b < size; b++) assert.equal(m[a * size + b], h[(24 * i + a) * 64 + 24 * i + b], `window ${i} [${a}, ${b}]`);
+  });
+  assert.equal(windowed.rows.get("x"), 256);
+  await assert.rejects(collectHessians(fp32, [{ tensor: "x", k: 64 }, { tensor: "x", k: 64, window: 24 }], calib), /windows of K and 24 rows/);
+
+  const opts = { mode: "int4", blockSize: 16, algorithm: "gptq" } as const;
+  const one = await lowBitModelCalibrated(fp32, { ...opts, protect: false }, calib);
+  const split = await lowBitModelCalibrated(fp32, { ...opts, protect: false, gptq: { window: 40 } }, calib); // 40 → 32: whole blocks
+  const layer = split.report.layers[0]!;
+  assert.ok(layer.outputSqnrDb! > layer.rtnOutputSqnrDb! + 2, `windows: output SQNR ${layer.outputSqnrDb} vs RTN ${layer.rtnOutputSqnrDb}`);
+  assert.notDeepEqual(split.model.toBytes(), one.model.toBytes(), "error feedback stops at the windows");
+  const x = correlatedInputs(128, 64, 100).map((v, i) => v * (1 + 0.1 * Math.sin(i)));
+  const want = await runY(fp32, x);
+  const err = (y: Float32Array) => Math.sqrt(y.reduce((t, v, i) => t + (v - want[i]!) ** 2, 0));
+  const rtn = lowBitModel(fp32, { mode: "int4", blockSize: 16, algorithm: "rtn" });
+  const [e0, e1] = [err(await runY(rtn.model, x)), err(await runY(split.model, x))];
+  assert.ok(e1 < 0.8 * e0, `held out: RTN ${e0}, GPTQ in windows ${e1}`);
 });
 
 test("GPTQ calibration refuses bad data with the input or tensor named", async () => {

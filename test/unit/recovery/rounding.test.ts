@@ -6,12 +6,12 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { Feeds } from "../../../engine/data/feeds";
 import { seededRandom } from "../../../engine/data/random";
-import { gptqRound, HessianAccumulator } from "../../../engine/lowbit/gptq";
+import { gptqRound, gptqRoundWindows, HessianAccumulator, outputSqnrDbGroups } from "../../../engine/lowbit/gptq";
 import { collectLayerHessians, convGeometry } from "../../../engine/lowbit/hessian";
-import { lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
+import { learnFp4Rounding, lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { readTensor } from "../../../engine/onnx/tensor";
-import { refineRounding } from "../../../engine/recovery/index";
+import { adaRound, refineRounding } from "../../../engine/recovery/index";
 import { init, model, outputs, outputSqnr, quantize, rand } from "./build";
 
 /** Batches whose channels share one smooth component (as neighbouring channels and pixels of real images do). */
@@ -153,6 +153,65 @@ test("a windowed Conv Hessian is the whole one's diagonal blocks, each group's w
   });
 });
 
+test("a windowed Hessian with a bias carries the bias's constant input in every window: the whole matrix's rows and columns of that window and the bias", async () => {
+  const m = convModel();
+  const data = correlated([4, CIN, 10, 10], 2, 18);
+  const geo = convGeometry(m.graph.node[0]!, [COUT, CIN, 3, 3]);
+  assert.ok(typeof geo !== "string");
+  const target = { key: "conv", tensor: "x", k: 72, conv: geo, bias: true };
+  const whole = (await collectLayerHessians(m, [target], data, { rowsPerBatch: 60 })).get("conv")!;
+  const windowed = (await collectLayerHessians(m, [{ ...target, window: 32 }], data, { rowsPerBatch: 60 })).get("conv")!;
+  assert.deepEqual(windowed.matrices.map((h) => h.length), [33 * 33, 33 * 33, 9 * 9]);
+  windowed.matrices.forEach((h, w) => {
+    const [s, size] = [32 * w, [32, 32, 8][w]!];
+    const at = (i: number) => (i < size ? s + i : 72); // the window's rows, then the bias's
+    for (let r = 0; r <= size; r++) for (let c = 0; c <= size; c++) assert.equal(h[r * (size + 1) + c], whole.matrices[0]![at(r) * 73 + at(c)], `window ${w} [${r}, ${c}]`);
+  });
+});
+
+test("gptqRoundWindows: a bias row in every window ends at the least-squares correction for all windows' rounding; outputSqnrDbGroups counts its own block once", () => {
+  // Rows that each feed one window only (so the block-diagonal Hessian with the bias is the whole one, exactly).
+  const [k, n, rows, win] = [24, 5, 600, 8];
+  const next = seededRandom(9);
+  const x: Float64Array[] = [];
+  for (let r = 0; r < rows; r++) {
+    const row = new Float64Array(k + 1);
+    const w0 = (r % 3) * win;
+    const z = next();
+    for (let i = 0; i < win; i++) row[w0 + i] = z + 0.3 * next() + 0.5;
+    row[k] = 1;
+    x.push(row);
+  }
+  const windows = [0, 1, 2].map((wi) => {
+    const acc = new HessianAccumulator(win + 1);
+    for (const row of x) acc.addRow(Float64Array.from([...row.subarray(wi * win, wi * win + win), 1]));
+    return acc.matrix();
+  });
+  const w = Float64Array.from({ length: (k + 1) * n }, () => next() - 0.5);
+  const step = 0.1;
+  const grid = (v: number) => Math.round(v / step) * step;
+  const { values } = gptqRoundWindows(w, k + 1, n, windows, grid, { floatRows: 1, damping: 1e-9 });
+  for (let i = 0; i < k * n; i++) assert.ok(Math.abs(values[i]! - grid(values[i]!)) < 1e-12, "every weight on the grid");
+  // The bias that minimizes ‖X(W − Ŵ)‖ for these weights: the mean output error, per column.
+  for (let c = 0; c < n; c++) {
+    let mean = 0;
+    for (const row of x) for (let i = 0; i < k; i++) mean += row[i]! * (w[i * n + c]! - values[i * n + c]!);
+    const best = w[k * n + c]! + mean / rows;
+    assert.ok(Math.abs(values[k * n + c]! - best) < 1e-6, `column ${c}: bias ${values[k * n + c]} vs ${best}`);
+  }
+  // The windowed SQNR equals ‖XW‖² / ‖X(W − Ŵ)‖² computed from the rows.
+  let [sig, noise] = [0, 0];
+  for (const row of x) {
+    for (let c = 0; c < n; c++) {
+      let [a, d] = [0, 0];
+      for (let i = 0; i <= k; i++) [a, d] = [a + row[i]! * w[i * n + c]!, d + row[i]! * (w[i * n + c]! - values[i * n + c]!)];
+      [sig, noise] = [sig + a * a, noise + d * d];
+    }
+  }
+  const db = outputSqnrDbGroups(w, values, [windows], k + 1, n, 1);
+  assert.ok(Math.abs(db - 10 * Math.log10(sig / noise)) < 1e-6, `${db} vs ${10 * Math.log10(sig / noise)}`);
+});
+
 test("refineRounding (static INT8): the outputs get closer to float, only weight codes and bias codes change, in range", async () => {
   const m = convModel();
   const calib = correlated([4, CIN, 10, 10], 8, 1);
@@ -191,13 +250,22 @@ test("refineRounding on a depthwise Conv: each channel fitted on its own input",
   assert.ok(s1 > s0, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
 });
 
-test("refineRounding says why a layer keeps nearest rounding, and refuses a model without quantized weights", async () => {
+test("adaRound says why a layer keeps nearest rounding; refineRounding takes a K past its window in windows; both refuse a model without quantized weights", async () => {
   const m = convModel([attr.ints("pads", [1, 1, 1, 1])]);
-  const calib = correlated([4, CIN, 10, 10], 2, 1);
+  const calib = correlated([4, CIN, 10, 10], 4, 1);
   const { float, q } = await quantize(m, calib);
-  const small = await refineRounding(float, q, calib, { maxK: 10 });
+  const small = await adaRound(float, q, calib, { maxK: 10, iterations: 5 });
   assert.equal(small.report.layers.length, 0);
   assert.match(small.report.skipped[0]!.reason, /K = 72 weight rows: above maxK 10/);
+  // K = 72 in windows of 32, 32 and 8 rows, the bias's constant input in each.
+  const [whole, windowed] = [await refineRounding(float, q, calib), await refineRounding(float, q, calib, { window: 32 })];
+  assert.deepEqual(windowed.report.skipped, []);
+  const [lw, lv] = [whole.report.layers[0]!, windowed.report.layers[0]!];
+  assert.ok(lv.afterDb > lv.beforeDb + 1, `windows: layer ${lv.beforeDb.toFixed(1)} → ${lv.afterDb.toFixed(1)} dB (whole ${lw.afterDb.toFixed(1)})`);
+  assert.notDeepEqual(windowed.model.toBytes(), whole.model.toBytes(), "error feedback stops at the windows");
+  const evalData = correlated([4, CIN, 10, 10], 4, 905);
+  const [s0, sv] = [await outputSqnr(m, q, evalData), await outputSqnr(m, windowed.model, evalData)];
+  assert.ok(sv > s0 + 0.3, `held out: nearest ${s0.toFixed(2)} → windows ${sv.toFixed(2)} dB`);
   await assert.rejects(refineRounding(float, float, calib), /has no quantized weights; pass the QDQ model from convert\(\)/);
 });
 
@@ -217,6 +285,24 @@ test("FP4 learned rounding: closer outputs than nearest on the same block scales
   assert.notDeepEqual(bias(learned.model), bias(m), "the bias absorbed the rounding's mean error");
   assert.deepEqual(bias(near.model), bias(m));
   assert.throws(() => lowBitModel(m, { ...base, rounding: "learned" }), /learned rounding needs calibration data/);
+});
+
+test("FP4 learned rounding on a K past its Hessian window: error feedback per window, the bias still corrected", async () => {
+  const m = convModel(); // K = 72: windows of 32, 32 and 8 rows
+  const calib = correlated([4, CIN, 10, 10], 8, 2);
+  const evalData = correlated([4, CIN, 10, 10], 4, 906);
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", protect: false } as const;
+  const near = await lowBitModelCalibrated(m, base, calib);
+  const whole = await learnFp4Rounding(m, base, calib);
+  const windowed = await learnFp4Rounding(m, base, calib, { window: 32 });
+  assert.deepEqual(windowed.skipped, []);
+  const [lw, lv] = [whole.learned.get("conv")!, windowed.learned.get("conv")!];
+  assert.ok(lv.afterDb > lv.beforeDb + 2, `windows: layer ${lv.beforeDb.toFixed(1)} → ${lv.afterDb.toFixed(1)} dB (whole ${lw.afterDb.toFixed(1)})`);
+  assert.notDeepEqual(lv.blocks.codes, lw.blocks.codes, "error feedback stops at the windows");
+  assert.ok(lv.bias && lv.bias.values.some((v, i) => v !== lw.bias!.values[i]), "the bias absorbed each window's mean error");
+  const learned = lowBitModel(m, base, undefined, windowed.learned);
+  const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, learned.model, evalData)];
+  assert.ok(s1 > s0 + 1, `held out: nearest ${s0.toFixed(2)} → windows ${s1.toFixed(2)} dB`);
 });
 
 test("ptq quantize --rounding learned writes the model with its codes chosen again (static INT8)", async () => {
