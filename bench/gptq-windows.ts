@@ -73,7 +73,7 @@ async function child(window: number): Promise<void> {
   const calib: Feeds[] = [];
   for (let b = 0; b * BATCH < ROWS; b++) calib.push({ x: { data: rows(Math.min(BATCH, ROWS - b * BATCH), 100 + b), dims: [Math.min(BATCH, ROWS - b * BATCH), K] } });
   const start = performance.now();
-  const { model: q, report } = await lowBitModelCalibrated(m, { mode: "int4", algorithm: "gptq", protect: false, ...(window > 0 && { gptq: { window } }) }, calib);
+  const { model: q, report } = await lowBitModelCalibrated(m, { mode: "int4", algorithm: "gptq", protect: false, gptq: { window: window > 0 ? window : K } }, calib);
   const seconds = (performance.now() - start) / 1000;
   const rss = process.resourceUsage().maxRSS * 1024;
   const held = rows(256, 999);

@@ -342,28 +342,47 @@ function windowSpans(h: LayerHessian, k: number, floatRows: number, name: string
   return spans;
 }
 
-/** vᵀHv summed over a layer's windows for column c of `v` ([k, n]); the float rows' own block, which every window
- *  of a windowed layer repeats, counted once. */
-function windowQuadratic(v: ArrayLike<number>, c: number, n: number, k: number, spans: ReturnType<typeof windowSpans>, floatRows: number): number {
+/**
+ * Σ over columns c0 … c0+per of vᵀHv, for v = w and v = d (both [k, n] row-major), summed over a layer's windows; the
+ * float rows' own block, which every window of a windowed layer repeats, counted once. Row by row of H, each
+ * row's products accumulated across the columns at once (contiguous memory: K·W·per multiply-adds, no striding).
+ */
+function windowQuadratics(w: ArrayLike<number>, d: ArrayLike<number>, c0: number, per: number, n: number, k: number, spans: ReturnType<typeof windowSpans>, floatRows: number): [number, number] {
   const carried = spans.length > 1 ? floatRows : 0;
-  let total = 0;
-  for (const { start, rows, h } of spans) {
-    const m = rows + carried;
-    const at = (i: number) => (i < rows ? start + i : k - carried + (i - rows));
-    for (let i = 0; i < m; i++) {
-      let a = 0;
-      for (let j = 0; j < m; j++) a += h[i * m + j]! * v[at(j) * n + c]!;
-      total += v[at(i) * n + c]! * a;
+  const [hw, hd] = [new Float64Array(per), new Float64Array(per)];
+  let [sig, noise] = [0, 0];
+  const quadratics = (h: Float64Array, m: number, at: (i: number) => number, from: number) => {
+    let [a, b] = [0, 0];
+    for (let i = from; i < m; i++) {
+      hw.fill(0);
+      hd.fill(0);
+      for (let j = from; j < m; j++) {
+        const hij = h[i * m + j]!;
+        if (hij === 0) continue;
+        const row = at(j) * n + c0;
+        for (let c = 0; c < per; c++) {
+          hw[c] += hij * w[row + c]!;
+          hd[c] += hij * d[row + c]!;
+        }
+      }
+      const row = at(i) * n + c0;
+      for (let c = 0; c < per; c++) {
+        a += w[row + c]! * hw[c]!;
+        b += d[row + c]! * hd[c]!;
+      }
     }
+    return [a, b];
+  };
+  for (const { start, rows, h } of spans) {
+    const [a, b] = quadratics(h, rows + carried, (i) => (i < rows ? start + i : k - carried + (i - rows)), 0);
+    [sig, noise] = [sig + a, noise + b];
   }
   if (carried) {
     const { rows, h } = spans[spans.length - 1]!;
-    const m = rows + carried;
-    let own = 0;
-    for (let i = rows; i < m; i++) for (let j = rows; j < m; j++) own += h[i * m + j]! * v[(k - m + i) * n + c]! * v[(k - m + j) * n + c]!;
-    total -= (spans.length - 1) * own;
+    const [a, b] = quadratics(h, rows + carried, (i) => k - carried + (i - rows), rows);
+    [sig, noise] = [sig - (spans.length - 1) * a, noise - (spans.length - 1) * b];
   }
-  return total;
+  return [sig, noise];
 }
 
 /**
@@ -375,12 +394,10 @@ export function outputSqnrDbGroups(w: ArrayLike<number>, wq: ArrayLike<number>, 
   let noise = 0;
   const d = Float64Array.from({ length: k * n }, (_, i) => w[i]! - wq[i]!);
   const per = n / hessians.length;
-  const spans = hessians.map((h) => windowSpans(h, k, floatRows, "the layer"));
-  for (let c = 0; c < n; c++) {
-    const s = spans[Math.floor(c / per)]!;
-    sig += windowQuadratic(w, c, n, k, s, floatRows);
-    noise += windowQuadratic(d, c, n, k, s, floatRows);
-  }
+  hessians.forEach((h, g) => {
+    const [a, b] = windowQuadratics(w, d, g * per, per, n, k, windowSpans(h, k, floatRows, "the layer"), floatRows);
+    [sig, noise] = [sig + a, noise + b];
+  });
   return noise <= 0 ? Infinity : 10 * Math.log10(sig / noise);
 }
 
