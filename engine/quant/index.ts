@@ -24,6 +24,7 @@ import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE,
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
+import { clipSixteenBitPairs } from "./wide-clip";
 import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
@@ -154,6 +155,23 @@ async function checkSequenceOutputs(prepared: PreparedModel, rows: Feeds[]): Pro
  * where all-8-bit ran 1.84× (and lost the lines): docs/activation-precision.md.
  */
 const WIDE_SPEED_NOTE = "; onnxruntime has no 16-bit kernels on CPU, so the nodes around them run in float and the file may be slower than FP32 (time it: ptq bench)";
+
+/**
+ * calibration.wideForm "clip": the same activations written as a Clip to their 16-bit range instead of a 16-bit Q/DQ
+ * pair (engine/quant/wide-clip). The PP-OCR recognisers (16 lines s1, 4096 held-out): the Q/DQ file's lines within a
+ * line, batch 8 on one thread 0.98 → 1.17× (v4) and 0.99 → 1.13× (v3) of FP32 (docs/calibration.md "Widened
+ * activations as a Clip").
+ */
+const WIDE_CLIP_NOTE =
+  "; written as a Clip to each one's 16-bit range, float around it (onnxruntime has no 16-bit kernels on CPU: the same outputs within a 16-bit step, faster than 16-bit Q/DQ; --wide-form qdq writes those), so the nodes around them run in float and the file may be slower than all 8 bits (time it: ptq bench)";
+
+/** Whether convert() writes the widened activations as Clips (calibration.wideForm "clip"): only where every 16-bit
+ *  activation of the file comes from widening, not from a 16-bit activationType or a 16-bit override of the user's
+ *  or the search's. */
+function clipsWide(prepared: PreparedModel): boolean {
+  const c = prepared.config;
+  return c.calibration.wideForm === "clip" && qBits(c.activationType) === 8 && !Object.values(c.overrides).some((o) => o.type !== undefined && qBits(o.type) === 16);
+}
 
 /** The activations a 16-bit DequantizeLinear reads back (its output keeps the float tensor's name). */
 function sixteenBitActivations(g: GraphProto): Set<string> {
@@ -406,7 +424,12 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     const tensors = prepared.wide.tensors.filter(reached);
     const lost = prepared.wide.tensors.length - tensors.length;
     if (tensors.length || !prepared.config.wideAuto) {
-      summary.wideActivations = { tensors, why: prepared.wide.why + (lost ? ` (${lost} of them read only by float nodes, so left without Q/DQ)` : "") + (tensors.length ? WIDE_SPEED_NOTE : "") };
+      const clip = tensors.length && clipsWide(prepared) ? clipSixteenBitPairs(copy, summary) : undefined;
+      if (clip?.standard) summary.warnings = summary.warnings.filter((w) => !w.includes(MS_QDQ_NOTE));
+      const note = !clip?.clipped.length
+        ? WIDE_SPEED_NOTE
+        : WIDE_CLIP_NOTE + (clip.kept.length ? `; ${clip.kept.length} that a MatMul or Gemm reads keep 16-bit Q/DQ (onnxruntime would fuse the float input with the int8 weight into MatMulNBits, which rounds it to 8 bits)` : "");
+      summary.wideActivations = { tensors, why: prepared.wide.why + (lost ? ` (${lost} of them read only by float nodes, so left without Q/DQ)` : "") + (tensors.length ? note : "") };
     }
   }
   if (prepared.protected) {

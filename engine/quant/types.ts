@@ -43,11 +43,18 @@ export interface CalibrationConfig {
   /**
    * Give at most this share (0–1) of the activations 16 bits: the ones whose 8-bit grid costs the outputs most,
    * measured on the first calibration rows (engine/calibrate/activation-precision). Default: none, unless the outputs
-   * with every activation at 8 bits read below 6 dB (ResolvedQConfig.wideAuto); 0 turns that off too. 16-bit
-   * Conv/MatMul inputs run on float kernels; a file below opset 21 is upgraded to 21 for standard 16-bit Q/DQ
-   * (onnxruntime's com.microsoft ones where the upgrade fails).
+   * with every activation at 8 bits read below 6 dB (ResolvedQConfig.wideAuto); 0 turns that off too. The nodes
+   * around them run on float kernels; how they are written: wideForm.
    */
   wideActivations?: number;
+  /**
+   * How the widened activations (wideActivations) are written. "clip" (default): each as a Clip to its 16-bit range,
+   * float on both sides: onnxruntime has no 16-bit kernels on CPU, so the nodes around a 16-bit Q/DQ pair run in
+   * float anyway, and the Clip computes what the pair does to within one 16-bit step, in one pass instead of two
+   * (fused into a float Conv before it), in a standard file at the model's opset. "qdq": 16-bit
+   * QuantizeLinear/DequantizeLinear, for runtimes with 16-bit kernels (opset 21, or com.microsoft's below).
+   */
+  wideForm?: "clip" | "qdq";
   /**
    * What method "auto" compares at the model's outputs (asking for "ctc" makes auto the default method) when it chooses among whole assignments (its second stage):
    * "sqnr" (default), the worst output's SQNR on up to 16 held-out and calibration rows; "ctc", for CTC sequence
@@ -217,6 +224,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
       movingAverage: c.calibration?.movingAverage ?? false,
       averagingConstant: c.calibration?.averagingConstant ?? 0.01,
       wideActivations: c.calibration?.wideActivations ?? 0,
+      wideForm: c.calibration?.wideForm ?? "clip",
       yardstick: c.calibration?.yardstick ?? "sqnr",
     },
     opTypes: c.opTypes,
@@ -230,6 +238,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
   if (!QTYPES.includes(r.activationType)) throw new Error(`QConfig.activationType: "${r.activationType}" is not one of ${QTYPES.join(", ")}`);
   const wide = r.calibration.wideActivations;
   if (!(wide >= 0 && wide <= 1)) throw new Error(`QConfig.calibration.wideActivations: ${wide} is not a share between 0 and 1`);
+  if (r.calibration.wideForm !== "clip" && r.calibration.wideForm !== "qdq") throw new Error(`QConfig.calibration.wideForm: "${r.calibration.wideForm}" is not clip or qdq`);
   if (r.weightType !== "int8" && r.weightType !== "uint8") throw new Error(`QConfig.weightType: "${r.weightType}" is not int8, uint8 or auto`);
   if (!(CALIBRATION_METHODS as readonly string[]).includes(r.calibration.method))
     throw new Error(`QConfig.calibration.method: "${r.calibration.method}" is not one of ${CALIBRATION_METHODS.join(", ")}`);
