@@ -142,8 +142,9 @@ export interface QConfig {
  * detectors 12.9–13.3), but oww-melspectrogram at 5.4 and the M-LSD models below 0 dB, where SQNR cannot judge a
  * tensor either (docs/activation-precision.md). A model with sequence outputs ([batch, time, classes] behind a
  * Softmax, engine/quant/sequence-check) is widened whatever it reads: on 4096 held-out lines the PP-OCR recognisers
- * read −0.66 / −0.81 pp under FP32 with 8 bits, −0.34 / −0.05 pp with this share widened, at about FP32's speed
- * instead of 1.2× (docs/calibration.md "Sequence models"). Read by calibrate() (engine/quant/index).
+ * read −0.66 / −0.81 pp under FP32 with 8 bits, −0.27 / −0.07 pp with this share widened (written as Clips, wideForm),
+ * at 1.13 / 1.17× FP32's speed instead of 1.2× (docs/calibration.md "Sequence models", "Widened activations as a
+ * Clip"). Read by calibrate() (engine/quant/index).
  */
 export const WIDE_AUTO_SHARE = 0.2;
 export const WIDE_AUTO_ABOVE_DB = 0;
