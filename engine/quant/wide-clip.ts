@@ -55,6 +55,9 @@ export function clipSixteenBitPairs(model: Model, summary: QuantizationSummary):
   };
   const out: ClippedPairs = { clipped: [], kept: [], standard: false };
   const added: TensorProto[] = [];
+  const replaced: NodeProto[] = [];
+  const taken = usedNames(g);
+  const fresh = (base: string) => uniqueName(g, base, taken);
   g.node = g.node.map((dq) => {
     const q = dq.opType === "DequantizeLinear" ? producer.get(dq.input[0]!) : undefined;
     const span = q?.opType === "QuantizeLinear" ? range(dq) : undefined;
@@ -67,19 +70,29 @@ export function clipSixteenBitPairs(model: Model, summary: QuantizationSummary):
     const scale = tensorToFloat32(inits.get(dq.input[1]!)!);
     const zp = Number((readTensor(inits.get(dq.input[2]!)!).data as ArrayLike<number>)[0]);
     if (scale.length !== 1) return dq;
-    const [lo, hi] = [`${name}_clip_min`, `${name}_clip_max`];
+    const [lo, hi] = [fresh(`${name}_clip_min`), fresh(`${name}_clip_max`)];
     added.push(makeTensor(lo, DataType.FLOAT, [], Float32Array.of((span[0] - zp) * scale[0]!)), makeTensor(hi, DataType.FLOAT, [], Float32Array.of((span[1] - zp) * scale[0]!)));
     out.clipped.push(name);
-    return makeNode("Clip", [q.input[0]!, lo, hi], [name], { name: `${name}_Clip` });
+    replaced.push(q, dq);
+    return makeNode("Clip", [q.input[0]!, lo, hi], [name], { name: fresh(`${name}_Clip`) });
   });
   if (!out.clipped.length) return out;
-  // Drop the Qs nothing reads any more, then the scales and zero points only they read.
-  const read = () => new Set([...g.node.flatMap((n) => n.input), ...g.output.map((o) => o.name)]);
+  // Drop the pairs' Qs nothing reads any more, then their scales and zero points nothing reads (bodies included:
+  // a body may read a main-graph initializer).
+  const read = () => {
+    const names = new Set<string>(g.output.map((o) => o.name));
+    forEachGraph(g, (x) => {
+      for (const n of x.node) for (const i of n.input) names.add(i);
+    });
+    return names;
+  };
   const live = read();
-  g.node = g.node.filter((n) => n.opType !== "QuantizeLinear" || n.output.some((o) => live.has(o)));
+  const pairs = new Set(replaced);
+  g.node = g.node.filter((n) => !pairs.has(n) || n.output.some((o) => live.has(o)));
   g.initializer.push(...added);
   const used = read();
-  g.initializer = g.initializer.filter((t) => used.has(t.name));
+  const params = new Set(replaced.flatMap((n) => n.input.slice(1)));
+  g.initializer = g.initializer.filter((t) => !params.has(t.name) || used.has(t.name));
   // The rewrite chose com.microsoft's Q/DQ for the 16-bit pairs; with none left, ai.onnx's serve from opset 13.
   const qdq = (n: NodeProto) => n.opType === "QuantizeLinear" || n.opType === "DequantizeLinear";
   let [sixteenLeft, microsoft] = [false, false];

@@ -180,6 +180,8 @@ test("clipSixteenBitPairs: a 16-bit pair becomes a Clip to its range, one a MatM
   const inits = [
     makeTensor("s16", DataType.FLOAT, [], [0.001]), makeTensor("z16", DataType.UINT16, [], [30000]),
     makeTensor("s8", DataType.FLOAT, [], [0.02]), makeTensor("z8", DataType.UINT8, [], [0]),
+    // Read by no top-level node (as a main-graph weight only an If body reads): not the pair's, so it stays.
+    makeTensor("outer", DataType.FLOAT, [2], [1, 2]),
   ];
   const proto = makeModel(
     [
@@ -203,6 +205,7 @@ test("clipSixteenBitPairs: a 16-bit pair becomes a Clip to its range, one a MatM
   assert.ok(Math.abs(lo! - -30) < 1e-4 && Math.abs(hi! - 35.535) < 1e-4, `[${lo}, ${hi}]: codes 0 and 65535 around zero point 30000`);
   assert.deepEqual(after.graph.node.map((n) => `${n.opType}:${n.domain}`), ["Clip:", "Relu:", "QuantizeLinear:", "DequantizeLinear:"]);
   assert.ok(!after.proto.opsetImport.some((o) => o.domain === ms));
+  assert.deepEqual(after.graph.initializer.map((t) => t.name).filter((n) => !n.includes("clip")).sort(), ["outer", "s8", "z8"], "the pair's scale and zero point gone, nothing else");
   const x = Float32Array.from({ length: 16 }, (_, i) => (i - 5) * 3.7);
   const run = async (m: Model) => {
     const s = await createSession(m);
