@@ -410,15 +410,11 @@ export function gptqQuantizeWindows(w: Float32Array, k: number, n: number, hessi
   if (windows.length === 1) return gptqQuantize(w, k, n, windows[0]!, opts, name);
   const kBlocks = Math.ceil(k / opts.blockSize);
   const quantized: BlockQuantized = { k, n, bits: opts.bits, blockSize: opts.blockSize, codes: new Uint8Array(k * n), scales: new Float32Array(kBlocks * n), zeroPoints: new Uint8Array(kBlocks * n) };
-  const sizes = windows.map((h) => Math.round(Math.sqrt(h.length)));
-  const starts = sizes.map((_, i) => sizes.slice(0, i).reduce((a, b) => a + b, 0));
-  const inside = starts.find((s) => s % opts.blockSize !== 0);
-  if (inside !== undefined) throw new Error(`${name}: a Hessian window starts at row ${inside}, inside a block of ${opts.blockSize}`);
-  const covered = sizes.reduce((a, b) => a + b, 0);
-  if (covered !== k) throw new Error(`${name}: the Hessian windows cover ${covered} of K = ${k} rows`);
+  const spans = windowSpans(windows, k, 0, name);
+  const inside = spans.find((p) => p.start % opts.blockSize !== 0);
+  if (inside) throw new Error(`${name}: a Hessian window starts at row ${inside.start}, inside a block of ${opts.blockSize}`);
   let damping = 0;
-  windows.forEach((h, i) => {
-    const [s, m] = [starts[i]!, sizes[i]!];
+  spans.forEach(({ start: s, rows: m, h }) => {
     const r = gptqQuantize(w.subarray(s * n, (s + m) * n), m, n, h, opts, `${name} (rows ${s}–${s + m - 1})`);
     quantized.codes.set(r.quantized.codes, s * n);
     quantized.scales.set(r.quantized.scales, (s / opts.blockSize) * n);

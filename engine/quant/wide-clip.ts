@@ -7,7 +7,7 @@
 // (docs/calibration.md "Widened activations as a Clip").
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { forEachGraph, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
+import { consumers, forEachGraph, producers, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { makeNode } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
@@ -42,12 +42,8 @@ export interface ClippedPairs {
 export function clipSixteenBitPairs(model: Model, summary: QuantizationSummary): ClippedPairs {
   const g = model.graph;
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
-  const producer = new Map<string, NodeProto>();
-  const readers = new Map<string, NodeProto[]>();
-  for (const n of g.node) {
-    for (const o of n.output) producer.set(o, n);
-    for (const i of n.input) readers.set(i, [...(readers.get(i) ?? []), n]);
-  }
+  const producer = producers(g);
+  const readers = consumers(g);
   const range = (n: NodeProto) => SIXTEEN[inits.get(n.input[2] ?? "")?.dataType ?? -1];
   const values = (name: string | undefined) => {
     const t = name ? inits.get(name) : undefined;
