@@ -52,7 +52,7 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
   // in low bits: they become weights only, as for INT8.
   const notes: string[] = [];
   initializersOutOfInputs(copy, notes);
-  // The standard ONNX forms need newer types: uint4/uint8 blocked DequantizeLinear (opset 21), uint2 (25),
+  // The standard ONNX forms need newer types: uint4/uint8 codes and blocked DequantizeLinear (opset 21), uint2 (25),
   // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
   const writes = lowBitForms(copy, options);
   const form =

@@ -18,7 +18,13 @@ export function int8WeightBytes(k: number, n: number): number {
   return k * n + 5 * n + 120;
 }
 
-export function rewriteInt8(ctx: RewriteContext, site: WeightSite): LowBitLayer {
+/**
+ * With `foldable`, a Conv's weight is decoded by Cast → Mul(per-channel scale) instead of a DequantizeLinear: the same
+ * values (zero points are 0), but onnxruntime folds those ops into a float initializer when the session is made, so
+ * the Conv runs as FP32's does (pre-packed, NCHWc, its activation fused), where it never folds a DequantizeLinear
+ * (engine/lowbit/rewrite.ts convInt4). MatMul and Gemm keep the DequantizeLinear, which onnxruntime fuses.
+ */
+export function rewriteInt8(ctx: RewriteContext, site: WeightSite, foldable = false): LowBitLayer {
   const { graph, taken } = ctx;
   // Quantized in the [N, K] view (one row per output channel), stored in the weight's own layout.
   const nk = transpose2d(site.values, [site.k, site.n]);
@@ -35,16 +41,28 @@ export function rewriteInt8(ctx: RewriteContext, site: WeightSite): LowBitLayer 
   const base = long ? uniqueName(graph, "w8", taken) : site.weight.name;
   const label = long ? base : layer.node;
   const wq = makeTensor(uniqueName(graph, `${base}_int8`, taken), DataType.INT8, dims, codes);
-  const sc = makeTensor(uniqueName(graph, `${base}_scale`, taken), DataType.FLOAT, [site.n], params.scale);
-  const zp = makeTensor(uniqueName(graph, `${base}_zero_point`, taken), DataType.INT8, [site.n], new Int8Array(site.n));
-  graph.initializer.push(wq, sc, zp);
+  graph.initializer.push(wq);
   const deq = uniqueName(graph, `${base}_dequantized`, taken);
-  const nodes = [
-    makeNode("DequantizeLinear", [wq.name, sc.name, zp.name], [deq], {
-      name: uniqueName(graph, `${label}_DequantizeLinear`, taken),
-      attributes: [attr.int("axis", channelsFirst ? 0 : dims.length - 1)],
-    }),
-  ];
+  const nodes: NodeProto[] = [];
+  if (foldable && site.node.opType === "Conv") {
+    const sc = makeTensor(uniqueName(graph, `${base}_scale`, taken), DataType.FLOAT, [site.n, ...dims.slice(1).map(() => 1)], params.scale);
+    const values = uniqueName(graph, `${base}_codes`, taken);
+    graph.initializer.push(sc);
+    nodes.push(
+      makeNode("Cast", [wq.name], [values], { name: uniqueName(graph, `${label}_Cast`, taken), attributes: [attr.int("to", DataType.FLOAT)] }),
+      makeNode("Mul", [values, sc.name], [deq], { name: uniqueName(graph, `${label}_Mul`, taken) }),
+    );
+  } else {
+    const sc = makeTensor(uniqueName(graph, `${base}_scale`, taken), DataType.FLOAT, [site.n], params.scale);
+    const zp = makeTensor(uniqueName(graph, `${base}_zero_point`, taken), DataType.INT8, [site.n], new Int8Array(site.n));
+    graph.initializer.push(sc, zp);
+    nodes.push(
+      makeNode("DequantizeLinear", [wq.name, sc.name, zp.name], [deq], {
+        name: uniqueName(graph, `${label}_DequantizeLinear`, taken),
+        attributes: [attr.int("axis", channelsFirst ? 0 : dims.length - 1)],
+      }),
+    );
+  }
   let weightInput = deq;
   if (site.weight.dataType === DataType.FLOAT16) {
     weightInput = uniqueName(graph, `${base}_fp16`, taken);

@@ -14,7 +14,7 @@ import { GPTQ_WINDOW, gptqQuantizeGroups, kWindows, outputSqnrDbGroups, type Gpt
 import { convGeometry, type HessianTarget, type LayerTarget } from "./hessian";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
-import { QDQ_TYPES, layerReport, qdqOpset, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
+import { QDQ_TYPES, constTensor, layerReport, sharedTensor, qdqOpset, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
 
 export type { Fp4Options, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./types";
 
@@ -33,9 +33,9 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   if (options.mode === "fp4" && options.export === "native") requireOpset(model, 23, "FLOAT4E2M1 DequantizeLinear");
   const report: LowBitReport = { layers: [], skipped: [], notes: [] };
   const sites = findSites(model, options, report);
-  // Still before anything is touched: a Conv written in int4 needs the blocked DequantizeLinear in either format.
+  // Still before anything is touched: a Conv written in int4 stores uint4 codes (uint2: opset 25) in either format.
   if (options.mode === "int4" && options.format !== "qdq" && int4Convs(sites, options).length) {
-    requireOpset(model, qdqOpset(options.bits ?? 4), `a Conv weight's blocked uint${options.bits ?? 4} DequantizeLinear`);
+    requireOpset(model, qdqOpset(options.bits ?? 4), `a Conv weight's uint${options.bits ?? 4} code type`);
   }
   // One name set and one list of replaced weights over every graph; each site is rewritten in its own graph.
   const taken = usedNames(graph);
@@ -43,6 +43,9 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   const shared = new Map<GraphProto, Map<string, string>>();
   const touched = new Set<GraphProto>();
   const int8 = new Set(options.int8 ?? []);
+  // Conv weights decoded by ops onnxruntime folds at load (Cast, Mul: see convInt4) rather than by a
+  // DequantizeLinear, which it never folds; the standard forms (int4's qdq format, FP4's native export) keep it.
+  const foldable = options.mode === "int4" ? options.format !== "qdq" : options.export !== "native";
   let small = 0;
   let nearest = 0;
   let nearestConvs = 0;
@@ -52,7 +55,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     const smaller = !int8.has(nodeName(site.node)) && smallerAsInt8(site, options);
     if (smaller) small++;
     if (site.recurrent) report.layers.push(rewriteLstmInt8(ctx, site, site.recurrent));
-    else if ((smaller || int8.has(nodeName(site.node))) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site));
+    else if ((smaller || int8.has(nodeName(site.node))) && site.node.opType !== "Gather") report.layers.push(rewriteInt8(ctx, site, foldable));
     else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options, learned?.get(nodeName(site.node))));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
     else {
@@ -263,7 +266,7 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   const base = site.weight.name;
   const scaleType = site.weight.dataType; // MatMulNBits and DQ want scales in the activation's float type
   if (site.node.opType === "Conv") {
-    convInt4(ctx, site, q, { bits, blockSize, label: layer.node });
+    convInt4(ctx, site, q, { bits, blockSize, label: layer.node, decode: o.format !== "qdq" });
     return layer;
   }
   const out = site.node.output[0];
@@ -315,12 +318,19 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
 
 
 /**
- * A Conv's weight [O, I/g, kh, kw] as uint codes [O, K] (K = I/g·kh·kw) in blocks along K, behind an opset-21
- * blocked DequantizeLinear (axis 1) and a Reshape back to the weight's shape; the Conv itself is unchanged and its
- * activations stay float. There is no MatMulNBits for convolutions, so this is the form in both int4 formats. A long
- * weight name is replaced by a short stem in the form's names (as FP4's decode does).
+ * A Conv's weight [O, I/g, kh, kw] as uint codes [O, K] (K = I/g·kh·kw) in blocks along K; the Conv itself is
+ * unchanged and its activations stay float. There is no MatMulNBits for convolutions and no int4 Conv kernel, so the
+ * weight is decoded to float before the Conv in either format:
+ * - `decode` (the matmulnbits format's): codes [O, blocks, block] → Cast → Sub(zero points) → Mul(block scales) →
+ *   Reshape (→ Slice off the last block's padding) → Reshape to the weight's shape. onnxruntime folds that chain into
+ *   a float initializer when the session is made (optimization 'basic' and up), so the Conv runs as FP32's does
+ *   (pre-packed, NCHWc, its activation fused) from the small file; the values are the DequantizeLinear's bit for bit.
+ * - otherwise (the qdq format): the standard opset-21 blocked DequantizeLinear (axis 1) and a Reshape. onnxruntime
+ *   never folds a DequantizeLinear (it keeps QDQ units for its fusions), so the weight is decoded on every run and
+ *   the Conv loses pre-packing: ppocr-v3-det-en ran at 0.62× FP32 that way (docs/lowbit.md).
+ * A long weight name is replaced by a short stem in the form's names (as FP4's decode does).
  */
-function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: { bits: 2 | 4 | 8; blockSize: number; label: string }): void {
+function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: { bits: 2 | 4 | 8; blockSize: number; label: string; decode: boolean }): void {
   const { graph, taken } = ctx;
   const { k, n } = site;
   const kBlocks = Math.ceil(k / o.blockSize);
@@ -328,23 +338,62 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
   const stem = long ? uniqueName(graph, `w${o.bits}`, taken) : site.weight.name;
   const label = long ? stem : o.label;
   const dtype = QDQ_TYPES[o.bits];
+  const floatType = site.weight.dataType;
   // The block quantizer works on [K, N] (blocks along K, per output channel); the Conv wants its channels first.
   const byChannel = (a: Uint8Array | Float32Array, rows: number) => Float32Array.from(transpose2d(Float32Array.from(a), [rows, n]));
   const codes = Uint8Array.from(byChannel(q.codes, k));
-  const wq = makeTensor(uniqueName(graph, `${stem}_uint${o.bits}`, taken), dtype, [n, k], codes);
-  const sc = makeTensor(uniqueName(graph, `${stem}_scale`, taken), site.weight.dataType, [n, kBlocks], byChannel(q.scales, kBlocks));
-  const zp = makeTensor(uniqueName(graph, `${stem}_zero_point`, taken), dtype, [n, kBlocks], Uint8Array.from(byChannel(q.zeroPoints, kBlocks)));
-  const shape = makeTensor(uniqueName(graph, `${stem}_shape`, taken), DataType.INT64, [site.weight.dims.length], site.weight.dims.map(Number));
-  graph.initializer.push(wq, sc, zp, shape);
-  const deq = uniqueName(graph, `${stem}_dequantized`, taken);
-  const weight = uniqueName(graph, `${stem}_weight`, taken);
-  const nodes = [
-    makeNode("DequantizeLinear", [wq.name, sc.name, zp.name], [deq], {
-      name: uniqueName(graph, `${label}_DequantizeLinear`, taken),
-      attributes: [attr.int("axis", 1), attr.int("block_size", o.blockSize)],
-    }),
-    makeNode("Reshape", [deq, shape.name], [weight], { name: uniqueName(graph, `${label}_Reshape`, taken) }),
-  ];
+  const zeroPoints = Uint8Array.from(byChannel(q.zeroPoints, kBlocks));
+  const scales = byChannel(q.scales, kBlocks);
+  const named = (s: string) => uniqueName(graph, `${stem}_${s}`, taken);
+  const node = (op: string, ins: string[], out: string, attributes: ReturnType<typeof attr.int>[] = []) =>
+    makeNode(op, ins, [out], { name: uniqueName(graph, `${label}_${op}`, taken), attributes });
+  const weight = named("weight");
+  const nodes: NodeProto[] = [];
+  if (!o.decode) {
+    const wq = makeTensor(named(`uint${o.bits}`), dtype, [n, k], codes);
+    const sc = makeTensor(named("scale"), floatType, [n, kBlocks], scales);
+    const zp = makeTensor(named("zero_point"), dtype, [n, kBlocks], zeroPoints);
+    const shape = makeTensor(named("shape"), DataType.INT64, [site.weight.dims.length], site.weight.dims.map(Number));
+    graph.initializer.push(wq, sc, zp, shape);
+    const deq = named("dequantized");
+    nodes.push(node("DequantizeLinear", [wq.name, sc.name, zp.name], deq, [attr.int("axis", 1), attr.int("block_size", o.blockSize)]), node("Reshape", [deq, shape.name], weight));
+  } else {
+    const kPad = kBlocks * o.blockSize;
+    const whole = kPad === k;
+    // Whole blocks: codes [O, blocks, block] against [O, blocks, 1] parameters. A partial last block: codes [O, K]
+    // against parameters spread over [O, blocks·block] (Expand) and cut to K (Slice), which onnxruntime folds too;
+    // padding the codes instead would store a 3×3 depthwise Conv's 9 codes per channel as 32.
+    const wq = constTensor(ctx, `${stem}_uint${o.bits}`, dtype, whole ? [n, kBlocks, o.blockSize] : [n, k], codes);
+    const perElement = (p: string) => {
+      if (whole) return p;
+      const [spread, rows, ends] = [[3, [n, kBlocks, o.blockSize]], [2, [n, kPad]], [1, [k]]].map(([d, v], i) =>
+        constTensor(ctx, `${stem}_${["spread", "rows", "ends"][i]}`, DataType.INT64, [d as number], v as number[]),
+      );
+      const [starts, axes] = [0, 1].map((v) => sharedTensor(ctx, `int4_conv_${v ? "axes" : "starts"}`, (name) => makeTensor(name, DataType.INT64, [1], [v])));
+      const [e, r, out] = [named(`${p}_spread`), named(`${p}_rows`), named(`${p}_elementwise`)];
+      nodes.push(node("Expand", [p, spread!], e), node("Reshape", [e, rows!], r), node("Slice", [r, starts!, ends!, axes!], out));
+      return out;
+    };
+    const values = named("codes");
+    nodes.push(node("Cast", [wq], values, [attr.int("to", floatType)]));
+    // Symmetric blocks (the default) share one zero point: a scalar; asymmetric ones keep theirs as codes.
+    let zp: string;
+    if (zeroPoints.every((z) => z === zeroPoints[0])) {
+      const z = zeroPoints[0] ?? 0;
+      zp = sharedTensor(ctx, `int4_conv_zero_point_${z}_${floatType}`, (name) => makeTensor(name, floatType, [], [z]));
+    }
+    else {
+      const zq = constTensor(ctx, `${stem}_zero_point`, dtype, [n, kBlocks, 1], zeroPoints);
+      const zf = named("zero_point_float");
+      nodes.push(node("Cast", [zq], zf, [attr.int("to", floatType)]));
+      zp = perElement(zf);
+    }
+    const sc = perElement(constTensor(ctx, `${stem}_scale`, floatType, [n, kBlocks, 1], scales));
+    const [centred, scaled] = [named("centred"), named("scaled")];
+    nodes.push(node("Sub", [values, zp], centred), node("Mul", [centred, sc], scaled));
+    const shape = constTensor(ctx, `${stem}_shape`, DataType.INT64, [site.weight.dims.length], site.weight.dims.map(Number));
+    nodes.push(node("Reshape", [scaled, shape], weight));
+  }
   graph.node.splice(graph.node.indexOf(site.node), 0, ...nodes);
   site.node.input[1] = weight;
 }

@@ -20,7 +20,8 @@ export interface Int4Options {
   /** GPTQ settings: damping share of H's mean diagonal (default 0.01), act-order (default off), and the Hessian
    *  window of a Conv: K rows per block-diagonal part (default GPTQ_WINDOW, 2048; rounded down to whole blocks). */
   gptq?: { damping?: number; actOrder?: boolean; window?: number };
-  /** matmulnbits: com.microsoft.MatMulNBits (fast on CPU). qdq: opset-21 blocked DequantizeLinear → MatMul. */
+  /** matmulnbits: com.microsoft.MatMulNBits (fast on CPU), a Conv's codes decoded by Cast/Sub/Mul (onnxruntime folds
+   *  them at load). qdq: opset-21 blocked DequantizeLinear → MatMul or Conv (the standard form). */
   format?: "matmulnbits" | "qdq";
   /** Also quantize embedding tables (constant data of Gather on axis 0), blocks along the embedding axis, to
    *  com.microsoft.GatherBlockQuantized (qdq format: DequantizeLinear → Gather). */

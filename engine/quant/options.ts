@@ -216,7 +216,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
   { key: "lowBit.includeGather", flag: "--include-gather", kind: "boolean", default: () => "off", modes: ["int4"], section: "lowbit",
     help: "int4: also embedding tables (Gather on axis 0) → com.microsoft.GatherBlockQuantized (on the fixture LM it adds 11–16 points of perplexity increase to save 13 % of the file; worth it when the table is a large share of the model)" },
   { key: "lowBit.format", flag: "--int4-format", arg: "F", kind: "enum", values: INT4_FORMATS, default: () => LOWBIT_DEFAULTS.format, modes: ["int4"], section: "lowbit",
-    help: "matmulnbits (com.microsoft.MatMulNBits) or qdq (opset-21 blocked DequantizeLinear)" },
+    help: "matmulnbits (com.microsoft.MatMulNBits; a Conv's uint4 codes decoded by ops onnxruntime folds at load, so it runs at FP32's speed) or qdq (opset-21 blocked DequantizeLinear, MatMul's and Conv's: the standard form; onnxruntime decodes a Conv's on every run)" },
   { key: "lowBit.accuracyLevel", flag: "--accuracy-level", arg: "N", kind: "enum", values: [0, 1, 2, 3, 4], default: () => LOWBIT_DEFAULTS.accuracyLevel, modes: ["int4"], section: "lowbit",
     help: "MatMulNBits accuracy_level 0–4 (0: float activations; 4: int8, fastest)" },
   { key: "lowBit.protect", flag: "--protect", arg: "DB", kind: "number", accepts: between(-100, 200, "an output SQNR in dB (e.g. 25)"), default: () => `${LOWBIT_DEFAULTS.protect} with --calib`, modes: ["int4", "fp4"], section: "lowbit",

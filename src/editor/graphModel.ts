@@ -2,7 +2,8 @@
 // edges labelled with their tensor's type where the model declares it, else with the shape engine/onnx/shape-infer.ts
 // infers (marked `~`: most exported models carry no value_info). Folded away so a quantized model looks like
 // its float twin: QuantizeLinear/DequantizeLinear pairs (an edge runs from the tensor's real producer to its
-// consumer, the consumer lists the folded Q/DQ names and is coloured by what they quantize to) and Constant nodes
+// consumer, the consumer lists the folded Q/DQ names and is coloured by what they quantize to), the low-bit files'
+// weight decodes (Cast/Sub/Mul/… from integer codes, quantStateModel's weightDecode: the node reads the codes) and Constant nodes
 // (their value becomes a weight of the node that reads it, as an initializer would). If/Loop/Scan bodies are kept
 // as nested GraphData, drawn collapsed until expanded.
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto } from "onnx-buf";
@@ -10,7 +11,7 @@ import type { QuantStateEntry } from "../../kernel/display-types";
 import type { GraphData, GraphEdgeData, GraphNodeData, QuantKind, TensorInfo } from "../../media/graph/types";
 import { elementCount, elemTypeName, tensorBytes, typeText } from "../../engine/onnx-text/types";
 import { inferModelShapes, type InferredTensor, type ShapeInference } from "../../engine/onnx/shape-infer";
-import { describeEntry, quantStateOfModel } from "../views/quantStateModel";
+import { describeEntry, quantStateOfModel, weightDecodes } from "../views/quantStateModel";
 
 const Q = "QuantizeLinear";
 const DQ = "DequantizeLinear";
@@ -131,7 +132,13 @@ function extractGraph(g: GraphProto, prefix: string, ctx: Ctx): GraphData {
 
   // Follows a tensor back through DequantizeLinear and QuantizeLinear to what was quantized; `folded` collects the
   // Q/DQ (and Constant) nodes passed through.
+  const decodes = weightDecodes(g);
   const source = (t: string, folded: Set<string>): string => {
+    const decode = decodes.get(t);
+    if (decode) {
+      for (const n of decode.nodes) folded.add(nodeDisplayName(n));
+      return decode.codes.name;
+    }
     for (let guard = 0; guard < 4; guard++) {
       const p = producer.get(t);
       if (!p || !isQdq(p) || !p.input[0]) break;
@@ -146,7 +153,8 @@ function extractGraph(g: GraphProto, prefix: string, ctx: Ctx): GraphData {
   const nodes: GraphNodeData[] = [];
   const edges: GraphEdgeData[] = [];
   const idOfProducer = new Map<NodeProto, string>();
-  const visible = g.node.filter((n) => !isQdq(n) && !isConstant(n));
+  const decodeNodes = new Set([...decodes.values()].flatMap((d) => d.nodes));
+  const visible = g.node.filter((n) => !isQdq(n) && !isConstant(n) && !decodeNodes.has(n));
   visible.forEach((n, i) => idOfProducer.set(n, `${prefix}n${i}`));
 
   const inputIds = new Map<string, string>();

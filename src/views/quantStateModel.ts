@@ -44,21 +44,90 @@ function dqState(dq: NodeProto, inits: Map<string, TensorProto>, qOf: Map<string
   return out;
 }
 
+/** Ops a low-bit file decodes a weight with, from constants only (onnxruntime folds them when the session is made). */
+const DECODE_OPS = new Set(["Cast", "Sub", "Mul", "Reshape", "Slice", "Expand", "Transpose", "Gather"]);
+const CODE_TYPES = new Set(["int8", "uint8", "int4", "uint4", "int2", "uint2"]);
+/** At most this many nodes in one weight's decode (int4's partial blocks: 10; FP4's: 11). */
+const MAX_DECODE_NODES = 24;
+
+export interface WeightDecode {
+  /** The integer initializer holding the codes (the largest one the decode reads). */
+  codes: TensorProto;
+  /** "float4e2m1" where the codes index a float table (FP4's runnable decode), else the codes' type. */
+  type: string;
+  granularity: "per-channel" | "blocked";
+  /** The decode's nodes, which the views fold away as they fold Q/DQ. */
+  nodes: NodeProto[];
+}
+
+/**
+ * How `t` is decoded from integer codes by DECODE_OPS that read only initializers: the form the low-bit modes write
+ * for a Conv's weight (int4: Cast → Sub → Mul → Reshape; int8 layers: Cast → Mul) and FP4's runnable decode (codes
+ * → Cast → Gather in a float table → Mul). Undefined for anything else, a float constant subgraph included.
+ */
+export function weightDecode(t: string, producer: ReadonlyMap<string, NodeProto>, inits: ReadonlyMap<string, TensorProto>): WeightDecode | undefined {
+  const nodes: NodeProto[] = [];
+  const read: TensorProto[] = [];
+  const seen = new Set<string>();
+  const stack = [t];
+  while (stack.length) {
+    const name = stack.pop()!;
+    if (seen.has(name)) continue;
+    seen.add(name);
+    const init = inits.get(name);
+    if (init) {
+      read.push(init);
+      continue;
+    }
+    const p = producer.get(name);
+    if (!p || !DECODE_OPS.has(p.opType) || (p.domain !== "" && p.domain !== "ai.onnx") || nodes.length >= MAX_DECODE_NODES) return undefined;
+    nodes.push(p);
+    for (const i of p.input) if (i) stack.push(i);
+  }
+  const codes = read.filter((x) => CODE_TYPES.has(elemTypeName(x.dataType))).sort((a, b) => numel(b) - numel(a))[0];
+  if (!codes || nodes.length === 0) return undefined;
+  const table = nodes.some((n) => n.opType === "Gather" && elemTypeName(inits.get(n.input[0] ?? "")?.dataType ?? 0) === "float");
+  const type = table ? "float4e2m1" : elemTypeName(codes.dataType);
+  return { codes, type, granularity: type === "int8" || type === "uint8" ? "per-channel" : "blocked", nodes };
+}
+
+const numel = (t: TensorProto) => t.dims.reduce((a, d) => a * Number(d), 1);
+
+/** The nodes of every weight decode in `g` (weightDecode), keyed by the tensor each decode makes. */
+export function weightDecodes(g: GraphProto): Map<string, WeightDecode> {
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of g.node) for (const o of n.output) producer.set(o, n);
+  const out = new Map<string, WeightDecode>();
+  for (const n of g.node) {
+    if (DECODE_OPS.has(n.opType)) continue;
+    for (const t of n.input) {
+      const d = t && !out.has(t) && !inits.has(t) ? weightDecode(t, producer, inits) : undefined;
+      if (d) out.set(t, d);
+    }
+  }
+  return out;
+}
+
 function graphEntries(g: GraphProto, out: QuantStateEntry[]): void {
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
   const producer = new Map<string, NodeProto>();
   for (const n of g.node) for (const o of n.output) producer.set(o, n);
   const qOf = new Map([...producer].filter(([, n]) => n.opType === "QuantizeLinear"));
+  const decodes = weightDecodes(g);
+  const decodeNodes = new Set([...decodes.values()].flatMap((d) => d.nodes));
   for (const n of g.node) {
-    if (QDQ.has(n.opType)) continue;
+    if (QDQ.has(n.opType) || decodeNodes.has(n)) continue;
     const name = n.name || n.output[0] || n.opType;
     const fused = FUSED.has(n.opType);
     n.input.forEach((t, i) => {
       if (!t) return;
       const dq = producer.get(t);
       const src = dq?.opType === "DequantizeLinear" ? dq : undefined;
-      const role: QuantStateEntry["role"] = inits.has(t) || (src?.input[0] && inits.has(src.input[0])) ? (i === 2 ? "bias" : "weight") : "input";
-      if (src) out.push({ node: name, op: n.opType, tensor: src.input[0] ?? t, role, ...dqState(src, inits, qOf), quantized: true });
+      const decode = decodes.get(t);
+      const role: QuantStateEntry["role"] = inits.has(t) || decode || (src?.input[0] && inits.has(src.input[0])) ? (i === 2 ? "bias" : "weight") : "input";
+      if (decode) out.push({ node: name, op: n.opType, tensor: decode.codes.name, role, quantized: true, type: decode.type, granularity: decode.granularity });
+      else if (src) out.push({ node: name, op: n.opType, tensor: src.input[0] ?? t, role, ...dqState(src, inits, qOf), quantized: true });
       else if (fused) {
         const it = inits.get(t);
         if (it && QRANGE[elemTypeName(it.dataType)]) out.push({ node: name, op: n.opType, tensor: t, role, quantized: true, type: elemTypeName(it.dataType) });

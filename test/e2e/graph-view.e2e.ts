@@ -50,9 +50,21 @@ function quantizedCnn(): Uint8Array {
   return readFileSync(out);
 }
 
+/** A weight-only twin of the fixture CNN (`--mode int4`): its Convs' codes decoded by Cast/Sub/Mul, made with the CLI. */
+function int4Cnn(): Uint8Array {
+  const out = path.join(mkdtempSync(path.join(os.tmpdir(), "ptq-graph-e2e-")), "cnn.int4.onnx");
+  ptq(["quantize", CNN, "-o", out, "--mode", "int4"]);
+  return readFileSync(out);
+}
+
 let wb: Workbench;
 before(async () => {
-  const files: Record<string, Uint8Array | string> = { "models/cnn.onnx": readFileSync(CNN), "models/cnn.int8.onnx": quantizedCnn(), "analyze.ipynb": notebookJson([ANALYZE_CELL]) };
+  const files: Record<string, Uint8Array | string> = {
+    "models/cnn.onnx": readFileSync(CNN),
+    "models/cnn.int8.onnx": quantizedCnn(),
+    "models/cnn.int4.onnx": int4Cnn(),
+    "analyze.ipynb": notebookJson([ANALYZE_CELL]),
+  };
   if (existsSync(PPOCR)) files["models/ppocr-det.onnx"] = readFileSync(PPOCR);
   wb = await openWorkbench({ name: "graph-view", files });
 });
@@ -124,6 +136,19 @@ test("a quantized twin is coloured by state with a legend; a node's details show
   assert.match(details, /zp \d+/);
   assert.match(details, /Folded into this node[\s\S]*QuantizeLinear/);
   await wb.screenshot("int8-overlay");
+});
+
+test("an int4 twin: each Conv's weight decode is folded onto the Conv, which is coloured int4 and reads the codes", async () => {
+  const frame = await openGraph("models/cnn.int4.onnx");
+  assert.equal(await frame.locator("g.node").count(), 16, "the float model's 14 nodes, its input and output: no Cast/Sub/Mul/Reshape of the decode drawn");
+  const int4 = await frame.locator("g.node.q-int4").count();
+  assert.ok(int4 >= 2, `int4 nodes: ${int4}`);
+  assert.match(await frame.locator("#graph-legend").innerText(), new RegExp(`int4 ${int4}`));
+  await nodeBox(frame, "features.0/Conv").click();
+  const details = await frame.locator("#graph-details").innerText();
+  assert.match(details, /uint4\[\d+,\d+\]/, "the Conv reads the uint4 codes");
+  assert.match(details, /Folded into this node[\s\S]*Cast/);
+  await wb.screenshot("int4-overlay");
 });
 
 test("Keep in float from the context menu writes cnn.ptq.json, and the next quantization leaves the node in float", async () => {

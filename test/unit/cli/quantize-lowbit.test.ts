@@ -5,7 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { Model } from "../../../engine/onnx";
+import { DataType, Model } from "../../../engine/onnx";
 
 const root = path.join(__dirname, "..", "..", "..");
 const main = path.join(root, "cli", "main.ts");
@@ -15,7 +15,7 @@ const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
 const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, "quantize", ...args], { encoding: "utf8" });
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), "ptq-cli-lowbit-"));
 
-test("--mode int4 writes MatMulNBits weights (a Conv's through a blocked DequantizeLinear) and reports per-layer SQNR against RTN", () => {
+test("--mode int4 writes MatMulNBits weights (a Conv's as uint4 codes decoded by ops onnxruntime folds) and reports per-layer SQNR against RTN", () => {
   const out = path.join(tmp(), "vit.int4.onnx");
   const before = readFileSync(vit);
   const r = ptq(vit, "-o", out, "--mode", "int4", "--algorithm", "hqq", "--json");
@@ -27,8 +27,9 @@ test("--mode int4 writes MatMulNBits weights (a Conv's through a blocked Dequant
   const convs = report.layers.filter((l: { opType: string }) => l.opType === "Conv").length;
   assert.equal(convs, 1, "the patch embedding");
   assert.equal(m.graph.node.filter((n) => n.opType === "MatMulNBits").length, report.layers.length - convs);
-  assert.equal(m.graph.node.filter((n) => n.opType === "DequantizeLinear" && n.attribute.some((a) => a.name === "block_size")).length, convs);
-  assert.equal(m.opset(), 21, "blocked uint4 DequantizeLinear");
+  assert.equal(m.graph.initializer.filter((t) => t.dataType === DataType.UINT4).length, convs, "the Conv's codes");
+  assert.equal(m.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 0);
+  assert.equal(m.opset(), 21, "uint4");
   assert.deepEqual(readFileSync(vit), before, "the input is untouched");
 });
 

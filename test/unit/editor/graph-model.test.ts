@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { AttributeProtoSchema, TensorProtoSchema, type NodeProto, type TensorProto } from "onnx-buf";
-import { DataType, makeValueInfo } from "../../../engine/onnx";
+import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
+import { quantizeWeightsLowBit, type LowBitOptions } from "../../../engine/lowbit/rewrite";
 import { modelGraph, quantKindOf } from "../../../src/editor/graphModel";
 import type { GraphData, GraphNodeData } from "../../../media/graph/types";
 import { floatTensor, graph, mlp, model, node, valueInfo } from "./build-model";
@@ -82,6 +83,45 @@ test("a node's colour: the narrowest quantized type among its tensors", () => {
   assert.equal(quantKindOf([{ node: "n", op: "MatMul", tensor: "a", role: "input", quantized: true, type: "int16" }]), "int16");
   assert.equal(quantKindOf([{ node: "n", op: "MatMul", tensor: "a", role: "input", quantized: false }]), "float");
   assert.equal(quantKindOf([], "MatMulNBits"), "int4");
+});
+
+/** x[1,16,6,6] → Conv(W[32,16,3,3]) → Relu → z, its weight rewritten by the low-bit pass as `options` asks. */
+function lowBitConv(options: LowBitOptions) {
+  const w = makeTensor("W", DataType.FLOAT, [32, 16, 3, 3], Float32Array.from({ length: 32 * 144 }, (_, i) => Math.sin(i) / 8));
+  const g = makeGraph(
+    "lowbit_conv",
+    [makeNode("Conv", ["x", "W"], ["y"], { name: "conv" }), makeNode("Relu", ["y"], ["z"], { name: "relu" })],
+    [makeValueInfo("x", DataType.FLOAT, [1, 16, 6, 6])],
+    [makeValueInfo("z", DataType.FLOAT, [1, 32, 4, 4])],
+    { initializers: [w] },
+  );
+  const m = Model.fromProto(makeModel(g, { opsets: { "": 21 } }));
+  quantizeWeightsLowBit(m, options);
+  return m.proto;
+}
+
+test("a low-bit Conv's weight decode (int4, FP4, an int8 layer) is folded onto the Conv, which reads the codes and is coloured by them", () => {
+  const cases: [LowBitOptions, string, string][] = [
+    [{ mode: "int4", blockSize: 32 }, "int4", "uint4"],
+    [{ mode: "int4", blockSize: 32, symmetric: false }, "int4", "uint4"],
+    [{ mode: "fp4" }, "fp4", "float4e2m1"],
+    [{ mode: "fp4", int8: ["conv"] }, "int8", "int8"],
+  ];
+  for (const [options, state, type] of cases) {
+    const what = JSON.stringify(options);
+    const { graph: g, quantized } = modelGraph(lowBitConv(options));
+    assert.equal(quantized, true, what);
+    assert.deepEqual(g.nodes.map((n) => n.op), ["Input", "Conv", "Relu", "Output"], `${what}: no decode node is drawn`);
+    const conv = byName(g, "conv");
+    assert.equal(conv.state, state, what);
+    assert.ok((conv.folded ?? []).length >= 2, `${what}: the decode's nodes are listed as folded`);
+    const w = conv.quant!.find((q) => q.role === "weight")!;
+    assert.equal(w.type, type, what);
+    assert.equal(w.tensor, conv.inputs[1]!.name, `${what}: the Conv reads the codes`);
+    assert.equal(byName(g, "relu").state, "float", what);
+  }
+  // A float constant computation is not a decode: no integer codes.
+  assert.equal(modelGraph(lowBitConv({ mode: "fp4", export: "fake" })).quantized, false);
 });
 
 test("Constant nodes become weights of their reader; If bodies are nested graphs reading outer values", () => {

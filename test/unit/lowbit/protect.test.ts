@@ -58,7 +58,7 @@ test("without protection the outputs are measured and reported; with it the laye
   assert.ok(float.report.output!.sqnrDb >= target);
 });
 
-test("an int8-protected layer is a per-channel int8 DequantizeLinear feeding the node: MatMul, Gemm(transB) and Conv run close to float", async () => {
+test("an int8-protected layer is a per-channel int8 DequantizeLinear feeding the node (a Conv's: Cast → Mul, which onnxruntime folds): MatMul, Gemm(transB) and Conv run close to float", async () => {
   const r = rng(5);
   const arr = (n: number) => Float32Array.from({ length: n }, () => 0.3 * r());
   const g = makeGraph(
@@ -83,7 +83,11 @@ test("an int8-protected layer is a per-channel int8 DequantizeLinear feeding the
   const { model: q, report } = lowBitModel(float, { mode: "fp4", int8: ["gemm", "matmul", "conv"] } as LowBitOptions);
   assert.deepEqual(report.layers.map((l) => [l.node, l.bits]), [["gemm", 8], ["matmul", 8], ["conv", 8]]);
   const axes = Object.fromEntries(q.graph.node.filter((n) => n.opType === "DequantizeLinear").map((n) => [n.output[0], Number(n.attribute.find((a) => a.name === "axis")!.i)]));
-  assert.deepEqual(Object.values(axes).sort(), [0, 0, 1], "Gemm(transB) [N,K] and Conv [M,…] on axis 0, MatMul [K,N] on axis 1");
+  assert.deepEqual(Object.values(axes).sort(), [0, 1], "Gemm(transB) [N,K] on axis 0, MatMul [K,N] on axis 1");
+  const conv = q.graph.node.find((n) => n.opType === "Conv")!;
+  const mul = q.graph.node.find((n) => n.output[0] === conv.input[1]);
+  assert.equal(mul?.opType, "Mul", "the Conv's weight: int8 codes → Cast → Mul(scale [M,1,1,1])");
+  assert.deepEqual(q.graph.initializer.find((t) => t.name === mul!.input[1])!.dims.map(Number), [8, 1, 1, 1]);
   assert.ok(q.opset()! >= 13, "per-axis DequantizeLinear needs opset 13: upgraded from 11");
   const feeds = { x: { data: arr(2 * 64), dims: [2, 64], type: "float32" }, img: { data: arr(2 * 192), dims: [2, 3, 8, 8], type: "float32" } };
   const run = async (m: Model) => {

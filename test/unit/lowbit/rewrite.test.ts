@@ -1,6 +1,9 @@
 // The low-bit rewrites checked the way users run them: build a small model in code, rewrite it, run both in
 // onnxruntime-node, compare outputs.
 import { test } from "node:test";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import assert from "node:assert/strict";
 import {
   DataType,
@@ -82,7 +85,11 @@ test("FP4 runnable stores a weight int8 where that is smaller than its FP4 form 
   const { model, report } = quantized({ mode: "fp4", fp4Format: "nvfp4", export: "runnable" });
   assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["fc1", 4], ["fc2", 4], ["conv", 8]]);
   assert.ok(report.notes.some((n) => /1 small weight\(s\) stored int8 per channel/.test(n)));
-  assert.equal(model.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 1);
+  const conv = model.graph.node.find((n) => n.opType === "Conv")!;
+  const producer = (t: string) => model.graph.node.find((n) => n.output[0] === t);
+  const mul = producer(conv.input[1]!)!;
+  assert.deepEqual([producer(mul.input[0]!)?.opType, mul.opType], ["Cast", "Mul"], "int8 codes → Cast → Mul(per-channel scale), which onnxruntime folds (no DequantizeLinear)");
+  assert.equal(model.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 0);
   const asFp4 = quantized({ mode: "fp4", fp4Format: "nvfp4", export: "runnable", smallLayers: "fp4" });
   assert.ok(model.toBytes().byteLength < asFp4.model.toBytes().byteLength, "and the file is smaller for it");
   const ref = await run(buildModel());
@@ -166,16 +173,16 @@ test("FP4 runnable export computes exactly what fake-quantized weights compute, 
   }
 });
 
-test("INT4 (MatMulNBits; a Conv's weight behind a blocked DequantizeLinear) matches a float model holding the dequantized weights, partial last block included", async () => {
+test("INT4 (MatMulNBits; a Conv's weight decoded by Cast/Sub/Mul, which onnxruntime folds) matches a float model holding the dequantized weights, partial last block included", async () => {
   for (const symmetric of [true, false]) {
     const { model, report } = quantized({ mode: "int4", blockSize: 32, symmetric, algorithm: "rtn" }, 21);
     assert.deepEqual(report.layers.map((l) => [l.node, l.k, l.n, l.partialBlock]), [["fc1", 64, 48, false], ["fc2", 48, 40, true], ["conv", 27, 8, true]]);
     assert.deepEqual(report.skipped, []);
     assert.equal(model.graph.node.filter((n) => n.opType === "MatMulNBits" && n.domain === "com.microsoft").length, 2);
     assert.equal(model.opset("com.microsoft"), 1);
-    const dq = model.graph.node.filter((n) => n.opType === "DequantizeLinear");
-    assert.equal(dq.length, 1, "the Conv's weight");
-    assert.deepEqual(model.graph.initializer.find((t) => t.name === dq[0]!.input[0])!.dims.map(Number), [8, 27], "codes [O, K], blocks along K");
+    assert.equal(model.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 0, "no DequantizeLinear: onnxruntime would never fold it");
+    const codes = model.graph.initializer.filter((t) => t.dataType === DataType.UINT4);
+    assert.deepEqual(codes.map((t) => t.dims.map(Number)), symmetric ? [[8, 27]] : [[8, 27], [8, 1, 1]], "codes [O, K], blocks along K (and the zero points when asymmetric)");
     assert.equal(model.graph.node.find((n) => n.opType === "Conv")!.input[0], "img", "the Conv's activations stay float");
     // Reference: the float model with each weight replaced by its dequantized int4 value ([K, N] views: Gemm's
     // transB weight and the Conv's [O, K] rows transposed).
@@ -193,9 +200,56 @@ test("INT4 (MatMulNBits; a Conv's weight behind a blocked DequantizeLinear) matc
     assert.ok(maxAbsDiff(got.y, want.y) < 1e-4, `symmetric=${symmetric}: ${maxAbsDiff(got.y, want.y)}`);
     assert.ok(maxAbsDiff(got.z, want.z) < 1e-4, `conv, symmetric=${symmetric}: ${maxAbsDiff(got.z, want.z)}`);
   }
-  assert.throws(() => quantized({ mode: "int4" }, 13), /a Conv weight's blocked uint4 DequantizeLinear needs opset 21 or later; this model is at opset 13/);
+  assert.throws(() => quantized({ mode: "int4" }, 13), /a Conv weight's uint4 code type needs opset 21 or later; this model is at opset 13/);
   const { report } = quantized({ mode: "int4", exclude: ["conv"] }, 13);
   assert.deepEqual(report.layers.map((l) => l.node), ["fc1", "fc2"], "MatMulNBits alone needs no newer opset");
+});
+
+/** img[B,8,6,6] → Conv(W[6,8,3,3], pads 1) → z at opset 25 (uint2): K = 72, i.e. whole blocks of 8, or blocks of 32 with a partial third. */
+function convModel(): Model {
+  const g = makeGraph(
+    "conv72",
+    [makeNode("Conv", ["img", "W"], ["z"], { name: "conv", attributes: [attr.ints("pads", [1, 1, 1, 1])] })],
+    [makeValueInfo("img", DataType.FLOAT, ["batch", 8, 6, 6])],
+    [makeValueInfo("z", DataType.FLOAT, ["batch", 6, 6, 6])],
+    { initializers: [makeTensor("W", DataType.FLOAT, [6, 8, 3, 3], randomArray(6 * 72, 21))] },
+  );
+  return Model.fromProto(makeModel(g, { opsets: { "": 25 } }));
+}
+
+test("an int4 Conv's decode equals the standard blocked DequantizeLinear bit for bit, and onnxruntime folds it into a float weight at 'basic'", async () => {
+  const img = { data: randomArray(2 * 8 * 36, 22, 1), dims: [2, 8, 6, 6] };
+  const outputs = async (m: Model, optimization: "disabled" | "basic", optimizedModelPath?: string) => {
+    const s = await createSession(m.toBytes(), { optimization, threads: 1, optimizedModelPath });
+    try {
+      return (await s.run({ img })).z.data as Float32Array;
+    } finally {
+      await s.dispose();
+    }
+  };
+  const dir = mkdtempSync(path.join(tmpdir(), "ptq-int4-conv-"));
+  try {
+    for (const [blockSize, symmetric, bits] of [[8, true, 4], [8, false, 4], [32, true, 4], [32, false, 4], [16, false, 8], [16, false, 2]] as const) {
+      const form = (format: "qdq" | "matmulnbits") => {
+        const m = convModel();
+        quantizeWeightsLowBit(m, { mode: "int4", blockSize, symmetric, bits, format, algorithm: "rtn" });
+        return m;
+      };
+      const [decode, dq] = [form("matmulnbits"), form("qdq")];
+      const what = `block ${blockSize}, ${symmetric ? "symmetric" : "asymmetric"}, ${bits} bits`;
+      assert.equal(dq.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 1, what);
+      assert.equal(decode.graph.node.filter((n) => n.opType === "DequantizeLinear").length, 0, what);
+      assert.deepEqual(await outputs(decode, "disabled"), await outputs(dq, "disabled"), `${what}: the same values`);
+      const file = path.join(dir, "optimized.onnx");
+      const folded = await outputs(decode, "basic", file);
+      assert.deepEqual(folded, await outputs(dq, "disabled"), `${what}: folded, the same values`);
+      const opt = Model.fromBytes(readFileSync(file));
+      assert.deepEqual(opt.graph.node.map((n) => n.opType), ["Conv"], `${what}: onnxruntime folded the decode`);
+      assert.equal(opt.graph.initializer.find((t) => t.name === opt.graph.node[0]!.input[1])?.dataType, DataType.FLOAT, what);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("INT4 as opset-21 blocked DequantizeLinear runs and matches MatMulNBits", async () => {
