@@ -7,6 +7,7 @@ import { openData } from "../engine/data/readers";
 import type { Feeds, Tensor } from "../engine/data/feeds";
 import { Model } from "../engine/onnx/model";
 import { verifyRunnable } from "../engine/runtime/verify";
+import { decodeUnfusedWeightsNote } from "../engine/quant/unfused-weights";
 import type { Remedy } from "../engine/analysis/sensitivity";
 import { pickedNodes, searchLines, tradeoffMimeBundle } from "../kernel/views/mixed-report";
 import { DEFAULT_BATCH_SIZE, jobQConfig, type TargetJob } from "../engine/quant/options";
@@ -81,6 +82,8 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
     onStep: (s) => progress.update({ stage: "search", detail: `${pickedNodes(s)} → ${s.metric.toFixed(2)}` }),
   });
   progress.done();
+  const decoded = job.format === "qoperator" ? undefined : decodeUnfusedWeightsNote(result.model);
+  if (decoded) process.stderr.write(`note: ${decoded}\n`);
   const note = await verifyRunnable(result.model, source, run.output);
   if (note) process.stderr.write(`note: ${note}\n`);
   await result.model.save(run.output, { overwrite: run.overwrite });

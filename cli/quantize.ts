@@ -79,6 +79,7 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
   const { batchesForRows } = await import("../engine/lowbit/hessian");
   const { take } = await import("../engine/lowbit/protect");
   const { verifyRunnable } = await import("../engine/runtime/verify");
+  const { decodeUnfusedWeightsNote } = await import("../engine/quant/unfused-weights");
   const { job } = call;
   const name = job.rounding === "adaround" ? "adaround" : "learned";
   if (job.format === "qoperator") throw new Error(`--rounding ${name} rewrites the QDQ model's weight codes: use --format qdq (the default) with it`);
@@ -96,6 +97,8 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
   const rows = await take(open(), batchesForRows());
   const fit = name === "adaround" ? adaRound : refineRounding;
   const { model: rounded, report } = await fit(prepared.model, converted.model, rows, { onProgress: progress.callback(`${name} rounding`, "layers") });
+  const decoded = decodeUnfusedWeightsNote(rounded);
+  if (decoded) summary.warnings.push(decoded);
   const note = await verifyRunnable(rounded, model, call.output);
   if (note) summary.warnings.push(note);
   await rounded.save(call.output, { overwrite: call.overwrite });

@@ -25,6 +25,7 @@ import { chooseWeightFormat, type WeightFormat } from "./weight-format";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { clipSixteenBitPairs } from "./wide-clip";
+import { decodeUnfusedWeightsNote } from "./unfused-weights";
 import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
@@ -565,6 +566,8 @@ export async function quantizeStatic(
   }
   const { model: q, summary } = await convert(prepared);
   refuseIfNothingQuantized(model, summary, output);
+  const decoded = prepared.config.format === "qoperator" ? undefined : decodeUnfusedWeightsNote(q);
+  if (decoded) summary.warnings.push(decoded);
   const note = await verifyRunnable(q, model, output);
   if (note) summary.warnings.push(note);
   await q.save(output, { overwrite: options.overwrite ?? false });

@@ -46,7 +46,7 @@ function dqState(dq: NodeProto, inits: Map<string, TensorProto>, qOf: Map<string
 
 /** Ops a low-bit file decodes a weight with, from constants only (onnxruntime folds them when the session is made). */
 const DECODE_OPS = new Set(["Cast", "Sub", "Mul", "Reshape", "Slice", "Expand", "Transpose", "Gather"]);
-const CODE_TYPES = new Set(["int8", "uint8", "int4", "uint4", "int2", "uint2"]);
+const CODE_TYPES = new Set(["int8", "uint8", "int4", "uint4", "int2", "uint2", "int32"]);
 /** At most this many nodes in one weight's decode (int4's partial blocks: 10; FP4's: 11). */
 const MAX_DECODE_NODES = 24;
 
@@ -88,7 +88,7 @@ export function weightDecode(t: string, producer: ReadonlyMap<string, NodeProto>
   if (!codes || nodes.length === 0) return undefined;
   const table = nodes.some((n) => n.opType === "Gather" && elemTypeName(inits.get(n.input[0] ?? "")?.dataType ?? 0) === "float");
   const type = table ? "float4e2m1" : elemTypeName(codes.dataType);
-  return { codes, type, granularity: type === "int8" || type === "uint8" ? "per-channel" : "blocked", nodes };
+  return { codes, type, granularity: /^u?int(4|2)$|^float4/.test(type) ? "blocked" : "per-channel", nodes };
 }
 
 const numel = (t: TensorProto) => t.dims.reduce((a, d) => a * Number(d), 1);

@@ -12,6 +12,7 @@ import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { calibrate, convert, prepare, release, type PreparedModel, type QConfig } from "../../../engine/quant/index";
 import { bodyObservations } from "../../../engine/quant/subgraph";
+import { decodeUnfusedWeights } from "../../../engine/quant/unfused-weights";
 import { makeModel, randomFloats, valueInfo } from "./build";
 import { assertNamesUnique, body, loopFeeds, loopModel, matmul, opsByGraph, worstSqnr } from "./subgraph-check";
 
@@ -166,6 +167,23 @@ for (const config of [{}, { opTypes: ["Conv", "Relu", "Sigmoid"] }] satisfies QC
       const db = await worstSqnr(proto, q.proto, convFeeds(77, c));
       assert.ok(db > 30, `cond ${c}: SQNR ${db.toFixed(1)} dB`);
     }
+    if (named) return;
+    // As written to a file: the weight-only body Convs read their weights through Cast/Mul (engine/quant/unfused-weights),
+    // which onnxruntime folds at load, with the same outputs.
+    const decoded = q.clone();
+    assert.equal(decodeUnfusedWeights(decoded), 2);
+    const after = opsByGraph(decoded.proto);
+    for (const g of ["a", "b"]) assert.deepEqual([after[g]!.DequantizeLinear, after[g]!.Cast, after[g]!.Mul], [undefined, 1, 1], `"${g}": ${JSON.stringify(after[g])}`);
+    assertNamesUnique(decoded.proto);
+    const run = async (m: Model, feeds: ReturnType<typeof convFeeds>) => {
+      const s = await ort.InferenceSession.create(m.toBytes());
+      try {
+        return (await s.run(feeds)).y!.data as Float32Array;
+      } finally {
+        await s.release();
+      }
+    };
+    for (const c of [true, false]) assert.deepEqual(await run(decoded, convFeeds(78, c)), await run(q, convFeeds(78, c)), `cond ${c}`);
   });
 }
 

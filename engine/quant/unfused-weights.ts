@@ -1,0 +1,109 @@
+// The written QDQ file's Convs that onnxruntime cannot fuse into QLinearConv: their int8 weight (and int32 bias)
+// decoded by Cast/Sub/Mul instead of a DequantizeLinear. onnxruntime fuses DQ → Conv → Q only where the Conv's input
+// comes from a DequantizeLinear and its output goes to one QuantizeLinear; any other Conv runs in float (next to a
+// widened activation's Clip, before a float op, a ConvTranspose, which has no int8 kernel). For those it keeps
+// the weight's DequantizeLinear as it is (it never constant-folds one: it keeps QDQ units for its fusions), so the
+// weight is dequantized on every run and the Conv loses pre-packing and the NCHWc layout FP32's Conv gets. Cast,
+// Sub and Mul of constants it folds into a float weight when the session is made. The values are the
+// DequantizeLinear's bit for bit ((q − zero point) × scale, one rounding). Measured on ppocr-v4-rec-en with
+// `--target-cpu vnni` (10 such Convs and their biases): 1.12× faster at batch 8 (docs/int8-speed.md).
+// A file-writing step (quantizeStatic, the CLI's learned rounding and search): convert()'s model keeps the
+// DequantizeLinears that bias correction, learned rounding and the error analysis read.
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
+import { DataType } from "../onnx/dtype";
+import { consumers, forEachGraph, producers, subgraphs, uniqueName, usedNames } from "../onnx/graph";
+import type { Model } from "../onnx/model";
+import { attr, attrInt, makeNode } from "../onnx/proto";
+import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
+
+const CODE_TYPES = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT32]);
+const DQ_DOMAINS = new Set(["", "ai.onnx", "com.microsoft"]);
+const isDq = (n: NodeProto | undefined): n is NodeProto => n?.opType === "DequantizeLinear" && DQ_DOMAINS.has(n.domain);
+const isQ = (n: NodeProto) => n.opType === "QuantizeLinear" && DQ_DOMAINS.has(n.domain);
+
+/**
+ * Rewrites, in `model`'s graphs (If/Loop/Scan bodies too: their Convs are weight-only by default, engine/quant/subgraph),
+ * the weight and bias DequantizeLinears of every Conv and ConvTranspose that
+ * onnxruntime cannot fuse (see the top of this file) into Cast (→ Sub) → Mul. Returns how many nodes had theirs
+ * rewritten.
+ */
+export function decodeUnfusedWeights(model: Model): number {
+  const taken = usedNames(model.graph);
+  const replaced = new Set<string>();
+  const count = decodeIn(model.graph, new Map(), taken, replaced);
+  // The DequantizeLinears' scales and zero points nothing reads any more (the decode has float copies shaped to
+  // broadcast; a body may read an outer one); the codes stay, read by the Casts.
+  const read = new Set(model.graph.output.map((o) => o.name));
+  forEachGraph(model.graph, (g) => g.node.forEach((n) => n.input.forEach((i) => read.add(i))));
+  forEachGraph(model.graph, (g) => {
+    g.initializer = g.initializer.filter((t) => !replaced.has(t.name) || read.has(t.name));
+  });
+  return count;
+}
+
+/** decodeUnfusedWeights in `g` and, with its initializers in scope, in its bodies (a body's weight may be outer). */
+function decodeIn(g: GraphProto, outer: ReadonlyMap<string, TensorProto>, taken: Set<string>, replaced: Set<string>): number {
+  const inits = new Map(outer);
+  for (const t of g.initializer) inits.set(t.name, t);
+  const made = producers(g);
+  const readers = consumers(g);
+  const outputs = new Set(g.output.map((o) => o.name));
+  let count = 0;
+  for (const n of [...g.node]) {
+    for (const body of subgraphs(n)) count += decodeIn(body, inits, taken, replaced);
+    if ((n.opType !== "Conv" && n.opType !== "ConvTranspose") || (n.domain !== "" && n.domain !== "ai.onnx")) continue;
+    const next = readers.get(n.output[0] ?? "") ?? [];
+    const fusable = n.opType === "Conv" && isDq(made.get(n.input[0] ?? "")) && next.length === 1 && isQ(next[0]!) && !outputs.has(n.output[0]!);
+    if (fusable) continue;
+    let rewrote = false;
+    for (const input of n.input.slice(1, 3)) {
+      const dq = made.get(input);
+      if (!isDq(dq) || readers.get(input)?.length !== 1 || outputs.has(input)) continue;
+      const decode = decodeNodes(dq, inits, (base) => uniqueName(g, base, taken));
+      if (!decode) continue;
+      g.initializer.push(...decode.tensors);
+      g.node.splice(g.node.indexOf(dq), 1, ...decode.nodes);
+      for (const t of dq.input.slice(1)) if (t) replaced.add(t);
+      rewrote = true;
+    }
+    if (rewrote) count++;
+  }
+  return count;
+}
+
+/** Cast (→ Sub) → Mul computing `dq`'s output from its constant inputs, or undefined where it is not such a one. */
+function decodeNodes(dq: NodeProto, inits: ReadonlyMap<string, TensorProto>, fresh: (base: string) => string): { nodes: NodeProto[]; tensors: TensorProto[] } | undefined {
+  const [x, s, z] = dq.input;
+  const codes = inits.get(x ?? "");
+  const scale = inits.get(s ?? "");
+  const zero = z ? inits.get(z) : undefined;
+  if (!codes || !CODE_TYPES.has(codes.dataType) || scale?.dataType !== DataType.FLOAT || (z && !zero) || attrInt(dq, "block_size", 0) > 0) return undefined;
+  const dims = codes.dims.map(Number);
+  const scales = tensorToFloat32(scale);
+  const zeros = zero ? tensorToFloat32(zero) : new Float32Array(scales.length);
+  // A per-axis scale lies along `axis` (default 1; a 1-D tensor's is 0), broadcast over the rest.
+  const rawAxis = attrInt(dq, "axis", 1);
+  const axis = rawAxis < 0 ? rawAxis + dims.length : rawAxis;
+  const shape = scales.length === 1 ? [] : dims.map((d, i) => (i === axis ? d : 1));
+  if (scales.length !== 1 && dims[axis] !== scales.length) return undefined;
+  const out = dq.output[0]!;
+  const tensors = [makeTensor(fresh(`${x}_scale_float`), DataType.FLOAT, shape, scales)];
+  const cast = fresh(`${x}_float`);
+  const nodes = [makeNode("Cast", [x!], [cast], { name: fresh(`${dq.name || x}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] })];
+  let centred = cast;
+  if (zeros.some((v) => v !== 0)) {
+    tensors.push(makeTensor(fresh(`${x}_zero_point_float`), DataType.FLOAT, shape, zeros));
+    centred = fresh(`${x}_centred`);
+    nodes.push(makeNode("Sub", [cast, tensors[1]!.name], [centred], { name: fresh(`${dq.name || x}_Sub`) }));
+  }
+  nodes.push(makeNode("Mul", [centred, tensors[0]!.name], [out], { name: fresh(`${dq.name || x}_Mul`) }));
+  return { nodes, tensors };
+}
+
+/** decodeUnfusedWeights before a QDQ file is written, with a line for the summary's notes (undefined: none rewritten). */
+export function decodeUnfusedWeightsNote(model: Model): string | undefined {
+  const n = decodeUnfusedWeights(model);
+  return n
+    ? `${n} Conv/ConvTranspose node(s) that onnxruntime runs in float (no 8-bit Q/DQ on both sides to fuse) read their int8 weights through Cast/Mul, which it folds into float weights at load, instead of a DequantizeLinear it would run every time`
+    : undefined;
+}

@@ -1,0 +1,111 @@
+// A written QDQ file's Convs that onnxruntime runs in float (no 8-bit Q/DQ on both sides to fuse into QLinearConv)
+// read their int8 weight and int32 bias through Cast/Sub/Mul, which it folds into float initializers at load,
+// instead of DequantizeLinears it would run every time (engine/quant/unfused-weights). The fixture CNN, quantized
+// by the real pipeline and run in onnxruntime-node.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { openData } from "../../../engine/data/readers";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { calibrate, convert, prepare, quantizeStatic, release, type QConfig } from "../../../engine/quant/index";
+import { decodeUnfusedWeights } from "../../../engine/quant/unfused-weights";
+import { createSession, type OptimizationLevel } from "../../../engine/runtime/session";
+
+const FIX = path.join(__dirname, "..", "..", "fixtures");
+const CNN = path.join(FIX, "models", "cnn.onnx");
+const DATA = path.join(FIX, "data", "calib", "npy");
+// Widened activations are written as Clips, so the Convs reading them run in float.
+const WIDE: QConfig = { calibration: { method: "minmax", wideActivations: 0.3 } };
+
+async function converted(config: QConfig) {
+  const model = await Model.load(CNN);
+  const prepared = await prepare(model, config);
+  try {
+    await calibrate(prepared, openData(DATA, model.proto, { batchSize: 4 }));
+  } finally {
+    await release(prepared);
+  }
+  return (await convert(prepared)).model;
+}
+
+async function outputs(model: Model, optimization: OptimizationLevel, optimizedModelPath?: string): Promise<Float32Array> {
+  const x = new Float32Array(4 * 28 * 28).map((_, i) => Math.abs(Math.sin(i * 0.37)));
+  const s = await createSession(model, { optimization, threads: 1, optimizedModelPath });
+  try {
+    return Object.values(await s.run({ input: { type: "float32" as const, dims: [4, 1, 28, 28], data: x } }))[0]!.data as Float32Array;
+  } finally {
+    await s.dispose();
+  }
+}
+
+const producerOf = (m: Model, t: string) => m.graph.node.find((n) => n.output.includes(t));
+
+test("the Convs onnxruntime runs in float read their weights and biases through Cast/Mul, the same values bit for bit, folded at load", async () => {
+  const dq = await converted(WIDE);
+  const decoded = dq.clone();
+  const readers = (m: Model, t: string) => m.graph.node.filter((n) => n.input.includes(t));
+  // onnxruntime fuses DQ → Conv → Q: a Conv with a DequantizeLinear input and one QuantizeLinear after it.
+  const fuses = (m: Model, conv: (typeof m.graph.node)[number]) =>
+    producerOf(m, conv.input[0]!)?.opType === "DequantizeLinear" && readers(m, conv.output[0]!).map((n) => n.opType).join() === "QuantizeLinear";
+  const floatConvs = dq.graph.node.filter((n) => n.opType === "Conv" && !fuses(dq, n));
+  assert.ok(floatConvs.some((n) => producerOf(dq, n.input[0]!)?.opType === "Clip"), "the Clip file has Convs reading a Clip");
+  assert.equal(decodeUnfusedWeights(decoded), floatConvs.length);
+  for (const conv of decoded.graph.node.filter((n) => n.opType === "Conv")) {
+    const float = floatConvs.some((f) => f.name === conv.name);
+    for (const input of conv.input.slice(1)) {
+      const p = producerOf(decoded, input)!;
+      assert.equal(p.opType, float ? "Mul" : "DequantizeLinear", `${conv.name} reads ${input}`);
+      if (!float) continue;
+      // uint8 weights (U8U8, zero point 128) subtract it: Cast → Sub → Mul.
+      let cast = producerOf(decoded, p.input[0]!)!;
+      if (cast.opType === "Sub") cast = producerOf(decoded, cast.input[0]!)!;
+      assert.equal(cast.opType, "Cast");
+      const codes = decoded.graph.initializer.find((t) => t.name === cast.input[0])!;
+      assert.ok([DataType.INT8, DataType.UINT8, DataType.INT32].includes(codes.dataType), `${conv.name}: integer codes`);
+    }
+  }
+  // The fused Convs keep their DequantizeLinears: a DQ input and one Q after them.
+  const dqCount = (m: Model) => m.graph.node.filter((n) => n.opType === "DequantizeLinear").length;
+  assert.ok(dqCount(decoded) > 0 && dqCount(decoded) < dqCount(dq));
+  const read = new Set(decoded.graph.node.flatMap((n) => n.input));
+  assert.deepEqual(decoded.graph.initializer.filter((t) => !read.has(t.name)).map((t) => t.name), [], "the replaced scales and zero points are gone");
+
+  assert.deepEqual(await outputs(decoded, "disabled"), await outputs(dq, "disabled"), "the same values as the DequantizeLinears'");
+  const dir = mkdtempSync(path.join(tmpdir(), "ptq-unfused-"));
+  try {
+    const file = path.join(dir, "basic.onnx");
+    const folded = await outputs(decoded, "basic", file);
+    assert.deepEqual(folded, await outputs(dq, "basic"), "and at 'basic'");
+    const opt = Model.fromBytes(readFileSync(file));
+    const inits = new Set(opt.graph.initializer.map((t) => t.name));
+    for (const f of floatConvs) {
+      const conv = opt.graph.node.find((n) => n.name === f.name)!;
+      assert.ok(conv.input.slice(1).every((i) => inits.has(i)), `${f.name}: onnxruntime folded its weight and bias into initializers`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a file whose Convs all fuse is left as it is; quantizeStatic writes the decode and says so", async () => {
+  const plain = await converted({ calibration: { method: "minmax" } });
+  const before = plain.toBytes();
+  assert.equal(decodeUnfusedWeights(plain), 0);
+  assert.deepEqual(plain.toBytes(), before);
+
+  const dir = mkdtempSync(path.join(tmpdir(), "ptq-unfused-"));
+  try {
+    const out = path.join(dir, "cnn.int8.onnx");
+    const model = await Model.load(CNN);
+    const summary = await quantizeStatic(model, out, openData(DATA, model.proto, { batchSize: 4 }), WIDE);
+    assert.ok(summary.warnings.some((w) => /Conv\/ConvTranspose node\(s\) that onnxruntime runs in float .* read their int8 weights through Cast\/Mul/.test(w)), summary.warnings.join("\n"));
+    const written = Model.loadSync(out);
+    const codes = new Set(written.graph.initializer.filter((t) => t.dataType === DataType.INT8 || t.dataType === DataType.UINT8).map((t) => t.name));
+    assert.ok(written.graph.node.some((n) => n.opType === "Cast" && codes.has(n.input[0]!)), "the file holds the decode");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
