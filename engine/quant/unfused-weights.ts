@@ -28,29 +28,42 @@ const isQ = (n: NodeProto) => n.opType === "QuantizeLinear" && DQ_DOMAINS.has(n.
  * rewritten.
  */
 export function decodeUnfusedWeights(model: Model): number {
-  const taken = usedNames(model.graph);
-  const replaced = new Set<string>();
-  const count = decodeIn(model.graph, new Map(), taken, replaced);
+  const ctx: Context = { main: model.graph, taken: usedNames(model.graph), replaced: new Set(), made: new Map(), zeroPoints: new Map() };
+  const count = decodeIn(model.graph, new Map(), ctx);
   // The DequantizeLinears' scales and zero points nothing reads any more (the decode has float copies shaped to
   // broadcast; a body may read an outer one); the codes stay, read by the Casts.
   const read = new Set(model.graph.output.map((o) => o.name));
   forEachGraph(model.graph, (g) => g.node.forEach((n) => n.input.forEach((i) => read.add(i))));
   forEachGraph(model.graph, (g) => {
-    g.initializer = g.initializer.filter((t) => !replaced.has(t.name) || read.has(t.name));
+    g.initializer = g.initializer.filter((t) => !ctx.replaced.has(t.name) || read.has(t.name));
   });
   return count;
 }
 
+interface Context {
+  main: GraphProto;
+  taken: Set<string>;
+  /** One float scalar per zero point value in the main graph, which every body can read (uint8 weights' 128). */
+  zeroPoints: Map<number, string>;
+  /** The DequantizeLinears' scales and zero points replaced. */
+  replaced: Set<string>;
+  /** Float copies already made, by what they copy (a weight both branches of an If read is decoded in each: one copy). */
+  made: Map<TensorProto, Map<string, string>>;
+}
+
+/** An initializer in scope and the graph holding it. */
+type Scope = ReadonlyMap<string, { tensor: TensorProto; graph: GraphProto }>;
+
 /** decodeUnfusedWeights in `g` and, with its initializers in scope, in its bodies (a body's weight may be outer). */
-function decodeIn(g: GraphProto, outer: ReadonlyMap<string, TensorProto>, taken: Set<string>, replaced: Set<string>): number {
+function decodeIn(g: GraphProto, outer: Scope, ctx: Context): number {
   const inits = new Map(outer);
-  for (const t of g.initializer) inits.set(t.name, t);
+  for (const t of g.initializer) inits.set(t.name, { tensor: t, graph: g });
   const made = producers(g);
   const readers = consumers(g);
   const outputs = new Set(g.output.map((o) => o.name));
   let count = 0;
   for (const n of [...g.node]) {
-    for (const body of subgraphs(n)) count += decodeIn(body, inits, taken, replaced);
+    for (const body of subgraphs(n)) count += decodeIn(body, inits, ctx);
     if ((n.opType !== "Conv" && n.opType !== "ConvTranspose") || (n.domain !== "" && n.domain !== "ai.onnx")) continue;
     const next = readers.get(n.output[0] ?? "") ?? [];
     const fusable = n.opType === "Conv" && isDq(made.get(n.input[0] ?? "")) && next.length === 1 && isQ(next[0]!) && !outputs.has(n.output[0]!);
@@ -59,11 +72,10 @@ function decodeIn(g: GraphProto, outer: ReadonlyMap<string, TensorProto>, taken:
     for (const input of n.input.slice(1, 3)) {
       const dq = made.get(input);
       if (!isDq(dq) || readers.get(input)?.length !== 1 || outputs.has(input)) continue;
-      const decode = decodeNodes(dq, inits, (base) => uniqueName(g, base, taken));
-      if (!decode) continue;
-      g.initializer.push(...decode.tensors);
-      g.node.splice(g.node.indexOf(dq), 1, ...decode.nodes);
-      for (const t of dq.input.slice(1)) if (t) replaced.add(t);
+      const nodes = decodeNodes(dq, inits, g, ctx);
+      if (!nodes) continue;
+      g.node.splice(g.node.indexOf(dq), 1, ...nodes);
+      for (const t of dq.input.slice(1)) if (t) ctx.replaced.add(t);
       rewrote = true;
     }
     if (rewrote) count++;
@@ -71,33 +83,53 @@ function decodeIn(g: GraphProto, outer: ReadonlyMap<string, TensorProto>, taken:
   return count;
 }
 
-/** Cast (→ Sub) → Mul computing `dq`'s output from its constant inputs, or undefined where it is not such a one. */
-function decodeNodes(dq: NodeProto, inits: ReadonlyMap<string, TensorProto>, fresh: (base: string) => string): { nodes: NodeProto[]; tensors: TensorProto[] } | undefined {
+/**
+ * Cast (→ Sub) → Mul computing `dq`'s output from its constant inputs (in `g`), or undefined where it is not such a
+ * one. The scale's and zero point's float copies go where the DequantizeLinear's own sit (an outer graph for a
+ * body reading outer weights), once each.
+ */
+function decodeNodes(dq: NodeProto, inits: Scope, g: GraphProto, ctx: Context): NodeProto[] | undefined {
+  const fresh = (base: string) => uniqueName(g, base, ctx.taken);
   const [x, s, z] = dq.input;
-  const codes = inits.get(x ?? "");
+  const codes = inits.get(x ?? "")?.tensor;
   const scale = inits.get(s ?? "");
   const zero = z ? inits.get(z) : undefined;
-  if (!codes || !CODE_TYPES.has(codes.dataType) || scale?.dataType !== DataType.FLOAT || (z && !zero) || attrInt(dq, "block_size", 0) > 0) return undefined;
+  if (!codes || !CODE_TYPES.has(codes.dataType) || scale?.tensor.dataType !== DataType.FLOAT || (z && !zero) || attrInt(dq, "block_size", 0) > 0) return undefined;
   const dims = codes.dims.map(Number);
-  const scales = tensorToFloat32(scale);
-  const zeros = zero ? tensorToFloat32(zero) : new Float32Array(scales.length);
+  const scales = tensorToFloat32(scale.tensor);
+  const zeros = zero ? tensorToFloat32(zero.tensor) : new Float32Array(scales.length);
   // A per-axis scale lies along `axis` (default 1; a 1-D tensor's is 0), broadcast over the rest.
   const rawAxis = attrInt(dq, "axis", 1);
   const axis = rawAxis < 0 ? rawAxis + dims.length : rawAxis;
   const shape = scales.length === 1 ? [] : dims.map((d, i) => (i === axis ? d : 1));
   if (scales.length !== 1 && dims[axis] !== scales.length) return undefined;
-  const out = dq.output[0]!;
-  const tensors = [makeTensor(fresh(`${x}_scale_float`), DataType.FLOAT, shape, scales)];
+  const copy = (from: { tensor: TensorProto; graph: GraphProto }, values: Float32Array, what: string) => {
+    const byShape = ctx.made.get(from.tensor) ?? new Map<string, string>();
+    ctx.made.set(from.tensor, byShape);
+    let name = byShape.get(shape.join(","));
+    if (!name) {
+      name = uniqueName(from.graph, `${from.tensor.name}_${what}`, ctx.taken);
+      from.graph.initializer.push(makeTensor(name, DataType.FLOAT, shape, values));
+      byShape.set(shape.join(","), name);
+    }
+    return name;
+  };
   const cast = fresh(`${x}_float`);
   const nodes = [makeNode("Cast", [x!], [cast], { name: fresh(`${dq.name || x}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] })];
   let centred = cast;
-  if (zeros.some((v) => v !== 0)) {
-    tensors.push(makeTensor(fresh(`${x}_zero_point_float`), DataType.FLOAT, shape, zeros));
+  if (zero && zeros.some((v) => v !== 0)) {
     centred = fresh(`${x}_centred`);
-    nodes.push(makeNode("Sub", [cast, tensors[1]!.name], [centred], { name: fresh(`${dq.name || x}_Sub`) }));
+    const z0 = zeros[0]!;
+    let zp = zeros.every((v) => v === z0) ? ctx.zeroPoints.get(z0) : undefined;
+    if (zeros.every((v) => v === z0) && !zp) {
+      zp = uniqueName(ctx.main, `zero_point_${z0}`, ctx.taken);
+      ctx.main.initializer.push(makeTensor(zp, DataType.FLOAT, [], [z0]));
+      ctx.zeroPoints.set(z0, zp);
+    }
+    nodes.push(makeNode("Sub", [cast, zp ?? copy(zero, zeros, "float")], [centred], { name: fresh(`${dq.name || x}_Sub`) }));
   }
-  nodes.push(makeNode("Mul", [centred, tensors[0]!.name], [out], { name: fresh(`${dq.name || x}_Mul`) }));
-  return { nodes, tensors };
+  nodes.push(makeNode("Mul", [centred, copy(scale, scales, "broadcast")], [dq.output[0]!], { name: fresh(`${dq.name || x}_Mul`) }));
+  return nodes;
 }
 
 /** decodeUnfusedWeights before a QDQ file is written, with a line for the summary's notes (undefined: none rewritten). */
