@@ -21,7 +21,7 @@ export function targetHint(s: QuantizationSummary, here: "vnni" | "arm" | undefi
   const w = s.weights;
   if (!here || s.mode !== "static" || !w?.why || w.type !== "uint8" || (w.targetCpu !== "any" && w.targetCpu !== "avx2")) return undefined;
   return `this CPU runs int8 weights exactly: --target-cpu ${here} writes them and is faster here (the PP-OCR recognisers on ` +
-    `an AVX-512 VNNI CPU, batch 8: 1.75–1.8× FP32 instead of 1.13–1.17× widened, 2.2× instead of 1.2× at 8 bits), but the file is ` +
+    `an AVX-512 VNNI CPU, batch 8: 1.9–2.0× FP32 instead of 1.15–1.26× widened, 2.2× instead of 1.2× at 8 bits), but the file is ` +
     `then not exact on x86 CPUs without VNNI (docs/quantization.md "Defaults, and why")`;
 }
 
