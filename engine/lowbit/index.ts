@@ -2,7 +2,7 @@
 import type { CalibrationData, Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
-import { initializersOutOfInputs } from "../quant/preprocess";
+import { flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
 import type { QConfig } from "../quant/types";
 import type { LearnedFp4 } from "./fp4-rewrite";
@@ -52,6 +52,9 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
   // in low bits: they become weights only, as for INT8.
   const notes: string[] = [];
   initializersOutOfInputs(copy, notes);
+  // As prepare() does for INT8: the weights that stay float (biases, layers kept float) keep no denormal values,
+  // on which x86 float kernels run slowly (ppocr-v3-det-en's low-bit files held 725).
+  flushDenormalWeights(copy, notes);
   // The standard ONNX forms need newer types: uint4/uint8 codes and blocked DequantizeLinear (opset 21), uint2 (25),
   // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
   const writes = lowBitForms(copy, options);

@@ -16,6 +16,7 @@ import { Model } from "../../../engine/onnx/model";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../../../engine/onnx/tensor";
 import { prepare } from "../../../engine/quant/index";
+import { lowBitModel } from "../../../engine/lowbit/index";
 import { makeModel, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
@@ -108,4 +109,24 @@ test("benchmark() (ptq bench) notes which model has denormal weights, since its 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("the low-bit modes set the denormal weights that stay float to 0 as well, and say so", () => {
+  const w = randomFloats(64 * 32, 5);
+  const b = randomFloats(32, 6);
+  b[3] = DENORMAL;
+  const m = Model.fromProto(
+    makeModel(
+      [makeNode("MatMul", ["x", "W"], ["h"], { name: "mm" }), makeNode("Add", ["h", "b"], ["y"], { name: "add" })],
+      [valueInfo("x", F, [1, 64])],
+      [valueInfo("y", F, [1, 32])],
+      [makeTensor("W", F, [64, 32], w), makeTensor("b", F, [32], b)],
+    ),
+  );
+  const { model, report } = lowBitModel(m, { mode: "int4" });
+  const bias = tensorToFloat32(model.graph.initializer.find((t) => t.name === "b")!);
+  assert.equal(bias[3], 0);
+  assert.equal(bias[4], b[4]);
+  assert.ok(report.notes.some((n) => /1 denormal float32 weight value\(s\) in 1 tensor\(s\) set to 0/.test(n)), report.notes.join("\n"));
+  assert.equal(tensorToFloat32(m.graph.initializer.find((t) => t.name === "b")!)[3], Math.fround(DENORMAL), "the input model is untouched");
 });
