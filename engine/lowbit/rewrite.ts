@@ -364,14 +364,19 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
     // against parameters spread over [O, blocks·block] (Expand) and cut to K (Slice), which onnxruntime folds too;
     // padding the codes instead would store a 3×3 depthwise Conv's 9 codes per channel as 32.
     const wq = constTensor(ctx, `${stem}_uint${o.bits}`, dtype, whole ? [n, kBlocks, o.blockSize] : [n, k], codes);
-    const perElement = (p: string) => {
+    let spreadShapes: string[] | undefined;
+    const perElement = (p: string, what: string) => {
       if (whole) return p;
-      const [spread, rows, ends] = [[3, [n, kBlocks, o.blockSize]], [2, [n, kPad]], [1, [k]]].map(([d, v], i) =>
-        constTensor(ctx, `${stem}_${["spread", "rows", "ends"][i]}`, DataType.INT64, [d as number], v as number[]),
-      );
-      const [starts, axes] = [0, 1].map((v) => sharedTensor(ctx, `int4_conv_${v ? "axes" : "starts"}`, (name) => makeTensor(name, DataType.INT64, [1], [v])));
-      const [e, r, out] = [named(`${p}_spread`), named(`${p}_rows`), named(`${p}_elementwise`)];
-      nodes.push(node("Expand", [p, spread!], e), node("Reshape", [e, rows!], r), node("Slice", [r, starts!, ends!, axes!], out));
+      // One set of shapes per layer, read by both spreads (scales, and zero points when asymmetric).
+      spreadShapes ??= [
+        ...[[3, [n, kBlocks, o.blockSize]], [2, [n, kPad]], [1, [k]]].map(([d, v], i) =>
+          constTensor(ctx, `${stem}_${["spread", "rows", "ends"][i]}`, DataType.INT64, [d as number], v as number[]),
+        ),
+        ...[0, 1].map((v) => sharedTensor(ctx, `int4_conv_${v ? "axes" : "starts"}`, (name) => makeTensor(name, DataType.INT64, [1], [v]))),
+      ];
+      const [spread, rows, ends, starts, axes] = spreadShapes as [string, string, string, string, string];
+      const [e, r, out] = [named(`${what}_spread`), named(`${what}_rows`), named(`${what}_elementwise`)];
+      nodes.push(node("Expand", [p, spread], e), node("Reshape", [e, rows], r), node("Slice", [r, starts, ends, axes], out));
       return out;
     };
     const values = named("codes");
@@ -386,9 +391,9 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
       const zq = constTensor(ctx, `${stem}_zero_point`, dtype, [n, kBlocks, 1], zeroPoints);
       const zf = named("zero_point_float");
       nodes.push(node("Cast", [zq], zf, [attr.int("to", floatType)]));
-      zp = perElement(zf);
+      zp = perElement(zf, "zero_point");
     }
-    const sc = perElement(constTensor(ctx, `${stem}_scale`, floatType, [n, kBlocks, 1], scales));
+    const sc = perElement(constTensor(ctx, `${stem}_scale`, floatType, [n, kBlocks, 1], scales), "scale");
     const [centred, scaled] = [named("centred"), named("scaled")];
     nodes.push(node("Sub", [values, zp], centred), node("Mul", [centred, sc], scaled));
     const shape = constTensor(ctx, `${stem}_shape`, DataType.INT64, [site.weight.dims.length], site.weight.dims.map(Number));

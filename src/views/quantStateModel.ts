@@ -14,11 +14,23 @@ const QRANGE: Record<string, [number, number]> = {
 };
 
 function numbers(t: TensorProto | undefined): number[] {
-  return t ? (tensorValues(t) ?? []).map(Number) : [];
+  if (!t) return [];
+  // uint4 / int4 (ONNX 21 / 22) pack two values per byte, the first in the low nibble.
+  if ((t.dataType === 21 || t.dataType === 22) && t.rawData.length) {
+    const n = t.dims.reduce((a, d) => a * Number(d), 1);
+    return Array.from({ length: n }, (_, i) => {
+      const v = (t.rawData[i >> 1]! >> ((i & 1) * 4)) & 15;
+      return t.dataType === 22 && v > 7 ? v - 16 : v;
+    });
+  }
+  return (tensorValues(t) ?? []).map(Number);
 }
 
 function minMax(xs: number[]): { min: number; max: number } {
-  return { min: Math.min(...xs), max: Math.max(...xs) };
+  // A loop, not Math.min(...xs): a blocked weight has hundreds of thousands of scales.
+  let [min, max] = [Infinity, -Infinity];
+  for (const x of xs) [min, max] = [Math.min(min, x), Math.max(max, x)];
+  return { min, max };
 }
 
 function dqState(dq: NodeProto, inits: Map<string, TensorProto>, qOf: Map<string, NodeProto>): Partial<QuantStateEntry> {
@@ -46,6 +58,8 @@ function dqState(dq: NodeProto, inits: Map<string, TensorProto>, qOf: Map<string
 
 /** Ops a low-bit file decodes a weight with, from constants only (onnxruntime folds them when the session is made). */
 const DECODE_OPS = new Set(["Cast", "Sub", "Mul", "Reshape", "Slice", "Expand", "Transpose", "Gather"]);
+/** Ops that only spread a decode's parameters over the codes (a partial last block's scales). */
+const SPREAD_OPS = new Set(["Expand", "Reshape", "Slice"]);
 const CODE_TYPES = new Set(["int8", "uint8", "int4", "uint4", "int2", "uint2", "int32"]);
 /** At most this many nodes in one weight's decode (int4's partial blocks: 10; FP4's: 11). */
 const MAX_DECODE_NODES = 24;
@@ -56,6 +70,9 @@ export interface WeightDecode {
   /** "float4e2m1" where the codes index a float table (FP4's runnable decode), else the codes' type. */
   type: string;
   granularity: "per-channel" | "blocked";
+  /** The float constants the codes are multiplied by and shifted by (through Expand/Reshape/Slice), where found. */
+  scales?: number[];
+  zeroPoints?: number[];
   /** The decode's nodes, which the views fold away as they fold Q/DQ. */
   nodes: NodeProto[];
 }
@@ -88,7 +105,22 @@ export function weightDecode(t: string, producer: ReadonlyMap<string, NodeProto>
   if (!codes || nodes.length === 0) return undefined;
   const table = nodes.some((n) => n.opType === "Gather" && elemTypeName(inits.get(n.input[0] ?? "")?.dataType ?? 0) === "float");
   const type = table ? "float4e2m1" : elemTypeName(codes.dataType);
-  return { codes, type, granularity: /^u?int(4|2)$|^float4/.test(type) ? "blocked" : "per-channel", nodes };
+  const out: WeightDecode = { codes, type, granularity: /^u?int(4|2)$|^float4/.test(type) ? "blocked" : "per-channel", nodes };
+  if (table) return out;
+  // The operand of a Mul (scale) or Sub (zero point) that is, or is spread from, a float constant.
+  const constantOf = (name: string): TensorProto | undefined => {
+    const init = inits.get(name);
+    if (init) return elemTypeName(init.dataType) === "float" ? init : undefined;
+    const p = producer.get(name);
+    return p && SPREAD_OPS.has(p.opType) ? constantOf(p.input[0] ?? "") : p?.opType === "Cast" && CODE_TYPES.has(elemTypeName(inits.get(p.input[0] ?? "")?.dataType ?? 0)) ? inits.get(p.input[0]!) : undefined;
+  };
+  const operand = (op: string) =>
+    nodes.filter((n) => n.opType === op).map((n) => n.input.map((i) => (i ? constantOf(i) : undefined)).find((t) => t && t !== codes)).find((t) => t);
+  const scale = operand("Mul");
+  const zero = operand("Sub");
+  if (scale) out.scales = numbers(scale);
+  if (zero) out.zeroPoints = numbers(zero);
+  return out;
 }
 
 const numel = (t: TensorProto) => t.dims.reduce((a, d) => a * Number(d), 1);
@@ -126,7 +158,12 @@ function graphEntries(g: GraphProto, out: QuantStateEntry[]): void {
       const src = dq?.opType === "DequantizeLinear" ? dq : undefined;
       const decode = decodes.get(t);
       const role: QuantStateEntry["role"] = inits.has(t) || decode || (src?.input[0] && inits.has(src.input[0])) ? (i === 2 ? "bias" : "weight") : "input";
-      if (decode) out.push({ node: name, op: n.opType, tensor: decode.codes.name, role, quantized: true, type: decode.type, granularity: decode.granularity });
+      if (decode) {
+        const entry: QuantStateEntry = { node: name, op: n.opType, tensor: decode.codes.name, role, quantized: true, type: decode.type, granularity: decode.granularity };
+        if (decode.scales?.length) entry.scale = { ...minMax(decode.scales), count: decode.scales.length };
+        if (decode.zeroPoints?.length) entry.zeroPoint = minMax(decode.zeroPoints);
+        out.push(entry);
+      }
       else if (src) out.push({ node: name, op: n.opType, tensor: src.input[0] ?? t, role, ...dqState(src, inits, qOf), quantized: true });
       else if (fused) {
         const it = inits.get(t);

@@ -118,6 +118,8 @@ test("a low-bit Conv's weight decode (int4, FP4, an int8 layer) is folded onto t
     const w = conv.quant!.find((q) => q.role === "weight")!;
     assert.equal(w.type, type, what);
     assert.equal(w.tensor, conv.inputs[1]!.name, `${what}: the Conv reads the codes`);
+    if (state !== "fp4") assert.match(w.text, /scale [\d.e-]+/, `${what}: ${w.text}`);
+    if (state === "int4") assert.match(w.text, (options as { symmetric?: boolean }).symmetric === false ? /zp \d+–\d+/ : /zp 8/, `${what}: ${w.text}`);
     assert.equal(byName(g, "relu").state, "float", what);
   }
   // A float constant computation is not a decode: no integer codes.
