@@ -1,12 +1,12 @@
 // The written QDQ file's Convs that onnxruntime cannot fuse into QLinearConv: their int8 weight (and int32 bias)
 // decoded by Cast/Sub/Mul instead of a DequantizeLinear. onnxruntime fuses DQ → Conv → Q only where the Conv's input
-// comes from a DequantizeLinear and its output goes to one QuantizeLinear; any other Conv runs in float (next to a
-// widened activation's Clip, before a float op, a ConvTranspose, which has no int8 kernel). For those it keeps
+// comes from a DequantizeLinear and its output goes to one QuantizeLinear, both 8-bit; any other Conv runs in float
+// (next to a widened activation's Clip or 16-bit Q/DQ, before a float op, a ConvTranspose, which has no int8 kernel). For those it keeps
 // the weight's DequantizeLinear as it is (it never constant-folds one: it keeps QDQ units for its fusions), so the
 // weight is dequantized on every run and the Conv loses pre-packing and the NCHWc layout FP32's Conv gets. Cast,
 // Sub and Mul of constants it folds into a float weight when the session is made. The values are the
 // DequantizeLinear's bit for bit ((q − zero point) × scale, one rounding). Measured on ppocr-v4-rec-en with
-// `--target-cpu vnni` (10 such Convs and their biases): 1.12× faster at batch 8 (docs/int8-speed.md).
+// `--target-cpu vnni` (8 such Convs with their biases): 1.77 → 1.92× FP32 at batch 8 (docs/int8-speed.md).
 // A file-writing step (quantizeStatic, the CLI's learned rounding and search): convert()'s model keeps the
 // DequantizeLinears that bias correction, learned rounding and the error analysis read.
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
@@ -20,6 +20,11 @@ const CODE_TYPES = new Set<number>([DataType.INT8, DataType.UINT8, DataType.INT3
 const DQ_DOMAINS = new Set(["", "ai.onnx", "com.microsoft"]);
 const isDq = (n: NodeProto | undefined): n is NodeProto => n?.opType === "DequantizeLinear" && DQ_DOMAINS.has(n.domain);
 const isQ = (n: NodeProto) => n.opType === "QuantizeLinear" && DQ_DOMAINS.has(n.domain);
+/** A Q or DQ of 8-bit codes (its zero point's type; none: uint8). onnxruntime's CPU has no 16-bit QLinearConv. */
+const eightBit = (n: NodeProto, inits: Scope) => {
+  const type = n.input[2] ? inits.get(n.input[2])?.tensor.dataType : DataType.UINT8;
+  return type === DataType.UINT8 || type === DataType.INT8;
+};
 
 /**
  * Rewrites, in `model`'s graphs (If/Loop/Scan bodies too: their Convs are weight-only by default, engine/quant/subgraph),
@@ -66,7 +71,8 @@ function decodeIn(g: GraphProto, outer: Scope, ctx: Context): number {
     for (const body of subgraphs(n)) count += decodeIn(body, inits, ctx);
     if ((n.opType !== "Conv" && n.opType !== "ConvTranspose") || (n.domain !== "" && n.domain !== "ai.onnx")) continue;
     const next = readers.get(n.output[0] ?? "") ?? [];
-    const fusable = n.opType === "Conv" && isDq(made.get(n.input[0] ?? "")) && next.length === 1 && isQ(next[0]!) && !outputs.has(n.output[0]!);
+    const input = made.get(n.input[0] ?? "");
+    const fusable = n.opType === "Conv" && isDq(input) && eightBit(input, inits) && next.length === 1 && isQ(next[0]!) && eightBit(next[0]!, inits) && !outputs.has(n.output[0]!);
     if (fusable) continue;
     let rewrote = false;
     for (const input of n.input.slice(1, 3)) {

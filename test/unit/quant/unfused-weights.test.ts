@@ -109,3 +109,17 @@ test("a file whose Convs all fuse is left as it is; quantizeStatic writes the de
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("a Conv between 16-bit Q/DQ (--wide-form qdq) is not fused either: its weights are decoded, the same outputs", async () => {
+  const dq = await converted({ calibration: { method: "minmax", wideActivations: 0.3, wideForm: "qdq" } });
+  const decoded = dq.clone();
+  const n = decodeUnfusedWeights(decoded);
+  assert.ok(n >= 1, `${n} decoded`);
+  const sixteen = new Set(dq.graph.initializer.filter((t) => t.dataType === DataType.UINT16).map((t) => t.name));
+  const convs = decoded.graph.node.filter((c) => c.opType === "Conv" && producerOf(decoded, c.input[1]!)?.opType === "Mul");
+  assert.ok(
+    convs.some((c) => sixteen.has(producerOf(decoded, c.input[0]!)?.input[2] ?? "")),
+    "one of them reads a 16-bit DequantizeLinear",
+  );
+  assert.deepEqual(await outputs(decoded, "disabled"), await outputs(dq, "disabled"));
+});
