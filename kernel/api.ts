@@ -20,7 +20,7 @@ export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, Plotl
 export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
 export { Model } from "../engine/onnx/model";
-export { release, quantizeStatic, quantizeDynamic } from "../engine/quant/index";
+export { release, quantizeStatic, quantizeDynamic, decodeUnfusedWeights } from "../engine/quant/index";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "../engine/quant/index";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "../engine/analysis/benchmark";
 export { readNpyTensor as readNpy } from "../engine/analysis/dataset";

@@ -30,6 +30,7 @@ import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type Seq
 
 export * from "./types";
 export type { QType, QuantParams } from "./math";
+export { decodeUnfusedWeights } from "./unfused-weights";
 
 export interface PrepareOptions {
   /** Run onnxruntime's 'basic' graph optimizer first (fold BatchNorm into Conv, constant-fold shapes). Default true. */
