@@ -54,11 +54,17 @@ export function clipSixteenBitPairs(model: Model, summary: QuantizationSummary):
   const replaced: NodeProto[] = [];
   const taken = usedNames(g);
   const fresh = (base: string) => uniqueName(g, base, taken);
-  g.node = g.node.map((dq) => {
+  const graphOutputs = new Set(g.output.map((o) => o.name));
+  g.node = g.node.flatMap((dq) => {
     const q = dq.opType === "DequantizeLinear" ? producer.get(dq.input[0]!) : undefined;
     const span = q?.opType === "QuantizeLinear" ? range(dq) : undefined;
     if (!q || !span || range(q) !== span || values(q.input[1]) !== values(dq.input[1]) || values(q.input[2]) !== values(dq.input[2])) return dq;
     const name = dq.output[0]!;
+    // A pair nothing reads (its tensor went to a node kept float, which reads the float original): dropped.
+    if (!readers.get(name)?.length && !graphOutputs.has(name)) {
+      replaced.push(q, dq);
+      return [];
+    }
     if ((readers.get(name) ?? []).some((n) => ROUNDED_BY_FUSION.has(n.opType))) {
       out.kept.push(name);
       return dq;
@@ -72,7 +78,7 @@ export function clipSixteenBitPairs(model: Model, summary: QuantizationSummary):
     replaced.push(q, dq);
     return makeNode("Clip", [q.input[0]!, lo, hi], [name], { name: fresh(`${name}_Clip`) });
   });
-  if (!out.clipped.length) return out;
+  if (!out.clipped.length && !replaced.length) return out;
   // Drop the pairs' Qs nothing reads any more, then their scales and zero points nothing reads (bodies included:
   // a body may read a main-graph initializer).
   const read = () => {

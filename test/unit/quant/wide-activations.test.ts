@@ -222,4 +222,13 @@ test("clipSixteenBitPairs: a 16-bit pair becomes a Clip to its range, one a MatM
   mm.graph.node[2] = makeNode("MatMul", ["u", "W"], ["v"], { name: "mm" });
   mm.graph.initializer.push(makeTensor("W", DataType.FLOAT, [4, 4], randomFloats(16, 3)));
   assert.deepEqual(clipSixteenBitPairs(mm, emptySummary(resolveConfig(), "static", 17)), { clipped: [], kept: ["u"], standard: false });
+  // A pair nothing reads (its tensor went to a node kept float, which reads the float original) is dropped, not
+  // written as a Clip with no reader.
+  const dead = Model.fromProto(before.clone().proto);
+  dead.graph.node[2] = makeNode("Relu", ["x"], ["v"], { name: "relu" });
+  const d = clipSixteenBitPairs(dead, emptySummary(resolveConfig(), "static", 17));
+  assert.deepEqual(d.clipped, []);
+  assert.deepEqual(dead.graph.node.map((n) => n.opType), ["Relu", "QuantizeLinear", "DequantizeLinear"], "the unread pair is gone");
+  assert.deepEqual(dead.graph.initializer.map((t) => t.name).sort(), ["outer", "s8", "z8"]);
+  assert.deepEqual(await run(dead), await run(before), "the same outputs");
 });
