@@ -1,7 +1,7 @@
 // Where does quantization lose accuracy? Per-tensor error between the float model and its quantized twin, for
 // weights (dequantized initializer vs the float one) and activations (the float model's tensor vs what the
 // quantized model's consumers read: its DequantizeLinear output), matched by name.
-import type { GraphProto, NodeProto } from "onnx-buf";
+import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import { augmentModel } from "../calibrate/augment";
 import type { Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
@@ -30,28 +30,54 @@ export interface CompareOptions {
 const DQ_SUFFIX = "_DequantizeLinear_Output";
 const label = (n: NodeProto) => n.name || n.output[0] || n.opType;
 
+/**
+ * The codes, scale, zero point and axis a weight is dequantized with: its DequantizeLinear's, or those of the
+ * Cast (→ Sub) → Mul decode a written file has where onnxruntime runs the Conv in float (engine/quant/unfused-weights,
+ * which keeps the DequantizeLinear's output name), or undefined.
+ */
+function dequantization(n: NodeProto, inits: ReadonlyMap<string, TensorProto>, producer: ReadonlyMap<string, NodeProto>) {
+  if (n.opType === "DequantizeLinear") {
+    const [x, s, z] = [inits.get(n.input[0] ?? ""), inits.get(n.input[1] ?? ""), n.input[2] ? inits.get(n.input[2]) : undefined];
+    return x && s ? { x, s, z, axis: attrInt(n, "axis", 1) } : undefined;
+  }
+  if (n.opType !== "Mul") return undefined;
+  const s = inits.get(n.input[1] ?? "");
+  let p = producer.get(n.input[0] ?? "");
+  const z = p?.opType === "Sub" ? inits.get(p.input[1] ?? "") : undefined;
+  if (p?.opType === "Sub") p = producer.get(p.input[0] ?? "");
+  const x = p?.opType === "Cast" ? inits.get(p.input[0] ?? "") : undefined;
+  if (!x || !s) return undefined;
+  // The scale is shaped to broadcast ([C, 1, 1, 1], [1, C, 1, 1] or a scalar): its one dim above 1 is the axis.
+  const axis = Math.max(0, s.dims.findIndex((d) => Number(d) > 1));
+  return { x, s, z, axis };
+}
+
 /** Weight (and int32 bias) error of every initializer the quantized model dequantizes, against the float one. */
 export function weightErrors(reference: Model, quantized: Model): TensorError[] {
   const refInits = new Map(reference.graph.initializer.map((t) => [t.name, t]));
   const qInits = new Map(quantized.graph.initializer.map((t) => [t.name, t]));
+  const producer = new Map<string, NodeProto>();
+  for (const n of quantized.graph.node) for (const o of n.output) producer.set(o, n);
   const readers = firstReaders(reference.graph);
   const out: TensorError[] = [];
   for (const dq of quantized.graph.node) {
-    if (dq.opType !== "DequantizeLinear" || !dq.output[0]?.endsWith(DQ_SUFFIX)) continue;
+    if (!dq.output[0]?.endsWith(DQ_SUFFIX)) continue;
     const original = dq.output[0].slice(0, -DQ_SUFFIX.length);
     const ref = refInits.get(original);
-    const [x, s, z] = [qInits.get(dq.input[0]), qInits.get(dq.input[1]), dq.input[2] ? qInits.get(dq.input[2]) : undefined];
-    if (!ref || !x || !s) continue; // an activation's Q/DQ pair, or a weight produced by a node
+    const found = ref ? dequantization(dq, qInits, producer) : undefined;
+    if (!ref || !found) continue; // an activation's Q/DQ pair, or a weight produced by a node
+    const { x, s, z } = found;
     const codes = readTensor(x).data;
     const scale = tensorToFloat32(s);
     const zp = z ? readTensor(z).data : undefined;
     const dims = x.dims.map(Number);
-    const axis = scale.length > 1 ? normalizeAxis(attrInt(dq, "axis", 1), dims.length) : 0;
+    const axis = scale.length > 1 ? normalizeAxis(found.axis, dims.length) : 0;
     const inner = dims.slice(axis + 1).reduce((a, b) => a * b, 1);
     const deq = new Float32Array(codes.length);
     for (let i = 0; i < codes.length; i++) {
       const c = scale.length > 1 ? Math.floor(i / inner) % scale.length : 0;
-      deq[i] = (Number(codes[i]) - (zp ? Number(zp[c]) : 0)) * scale[c]!;
+      // A decode's zero point may be one shared scalar (uint8 weights' 128) beside per-channel scales.
+      deq[i] = (Number(codes[i]) - (zp ? Number(zp.length === 1 ? zp[0] : zp[c]) : 0)) * scale[c]!;
     }
     const reader = readers.get(original);
     const kind = x.dataType === DataType.INT32 ? "bias" : "weight";

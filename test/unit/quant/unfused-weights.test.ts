@@ -12,6 +12,7 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { calibrate, convert, prepare, quantizeStatic, release, type QConfig } from "../../../engine/quant/index";
 import { decodeUnfusedWeights } from "../../../engine/quant/unfused-weights";
+import { weightErrors } from "../../../engine/analysis/quant-error";
 import { createSession, type OptimizationLevel } from "../../../engine/runtime/session";
 
 const FIX = path.join(__dirname, "..", "..", "fixtures");
@@ -20,6 +21,9 @@ const DATA = path.join(FIX, "data", "calib", "npy");
 // Widened activations are written as Clips, so the Convs reading them run in float.
 const WIDE: QConfig = { calibration: { method: "minmax", wideActivations: 0.3 } };
 
+let reference: Model | undefined;
+
+/** convert()'s model; `reference` is set to the float model it was made from (prepare()'s). */
 async function converted(config: QConfig) {
   const model = await Model.load(CNN);
   const prepared = await prepare(model, config);
@@ -28,6 +32,7 @@ async function converted(config: QConfig) {
   } finally {
     await release(prepared);
   }
+  reference = prepared.model;
   return (await convert(prepared)).model;
 }
 
@@ -74,6 +79,10 @@ test("the Convs onnxruntime runs in float read their weights and biases through 
   assert.deepEqual(decoded.graph.initializer.filter((t) => !read.has(t.name)).map((t) => t.name), [], "the replaced scales and zero points are gone");
 
   assert.deepEqual(await outputs(decoded, "disabled"), await outputs(dq, "disabled"), "the same values as the DequantizeLinears'");
+  // The error analysis of a written file finds the decoded weights and biases as it finds dequantized ones.
+  const byTensor = (m: Model) => Object.fromEntries(weightErrors(reference!, m).map((e) => [e.tensor, e]));
+  assert.ok(Object.keys(byTensor(dq)).length >= 2 * floatConvs.length);
+  assert.deepEqual(byTensor(decoded), byTensor(dq));
   const dir = mkdtempSync(path.join(tmpdir(), "ptq-unfused-"));
   try {
     const file = path.join(dir, "basic.onnx");
