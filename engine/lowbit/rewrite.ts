@@ -322,7 +322,8 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
  * unchanged and its activations stay float. There is no MatMulNBits for convolutions and no int4 Conv kernel, so the
  * weight is decoded to float before the Conv in either format:
  * - `decode` (the matmulnbits format's): codes [O, blocks, block] → Cast → Sub(zero points) → Mul(block scales) →
- *   Reshape (→ Slice off the last block's padding) → Reshape to the weight's shape. onnxruntime folds that chain into
+ *   Reshape to the weight's shape; with a partial last block the codes stay [O, K] and the block parameters are
+ *   spread over K (Expand → Reshape → Slice). onnxruntime folds that chain into
  *   a float initializer when the session is made (optimization 'basic' and up), so the Conv runs as FP32's does
  *   (pre-packed, NCHWc, its activation fused) from the small file; the values are the DequantizeLinear's bit for bit.
  * - otherwise (the qdq format): the standard opset-21 blocked DequantizeLinear (axis 1) and a Reshape. onnxruntime

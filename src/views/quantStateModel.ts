@@ -5,6 +5,8 @@
 import type { GraphProto, ModelProto, NodeProto, TensorProto } from "onnx-buf";
 import type { QuantStateEntry } from "../../kernel/display-types";
 import { elemTypeName, tensorValues } from "../../engine/onnx-text/types";
+import { DataType } from "../../engine/onnx/dtype";
+import { readTensor } from "../../engine/onnx/tensor";
 
 const QDQ = new Set(["QuantizeLinear", "DequantizeLinear"]);
 const FUSED = new Set(["QLinearConv", "QLinearMatMul", "MatMulInteger", "ConvInteger", "QGemm", "MatMulNBits", "QLinearAdd", "QLinearMul", "DynamicQuantizeMatMul", "MatMulIntegerToFloat"]);
@@ -15,14 +17,8 @@ const QRANGE: Record<string, [number, number]> = {
 
 function numbers(t: TensorProto | undefined): number[] {
   if (!t) return [];
-  // uint4 / int4 (ONNX 21 / 22) pack two values per byte, the first in the low nibble.
-  if ((t.dataType === 21 || t.dataType === 22) && t.rawData.length) {
-    const n = t.dims.reduce((a, d) => a * Number(d), 1);
-    return Array.from({ length: n }, (_, i) => {
-      const v = (t.rawData[i >> 1]! >> ((i & 1) * 4)) & 15;
-      return t.dataType === 22 && v > 7 ? v - 16 : v;
-    });
-  }
+  // uint4 / int4 pack two values per byte, which the text view's tensorValues does not read: the engine's decoder does.
+  if (t.dataType === DataType.UINT4 || t.dataType === DataType.INT4) return Array.from(readTensor(t).data as ArrayLike<number>, Number);
   return (tensorValues(t) ?? []).map(Number);
 }
 
