@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { benchmark, type BenchmarkOptions } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
-import { sliceRows, type Feeds } from "../engine/analysis/feeds";
+import { firstSamples, sampleAxes, samplesIn, type Feeds } from "../engine/analysis/feeds";
 import { modelIO } from "./model-io";
 import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
@@ -78,11 +78,12 @@ export async function run(argv: string[]): Promise<number> {
       requireShapes(inputs, options.shapes);
     } else {
       const all = loadDataDir(v.data, inputs, undefined, { limit: Math.max(...(options.batchSizes ?? [1])) }).inputs;
-      const available = Math.min(...Object.values(all).map((t) => t.dims[0] ?? 1));
+      const axes = sampleAxes(inputs);
+      const available = samplesIn(all, axes);
       const tooBig = (options.batchSizes ?? [1]).filter((b) => b > available);
       if (tooBig.length) throw new Error(`--batch ${tooBig.join(",")}: ${v.data} holds only ${available} samples`);
       // Given data: take the first N samples for each requested batch size.
-      options.data = (batch: number): Feeds => Object.fromEntries(Object.entries(all).map(([k, t]) => [k, sliceRows(t, 0, batch)]));
+      options.data = (batch: number): Feeds => firstSamples(all, axes, batch);
       options.batchSizes ??= [1];
     }
     const result = await benchmark(models, options);

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { benchmark, shapesAtBatch } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { evaluate, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
-import { generateFeeds, sliceRows, type Feeds } from "../engine/analysis/feeds";
+import { firstSamples, generateFeeds, sampleAxes, type Feeds } from "../engine/analysis/feeds";
 import { modelIO } from "./model-io";
 import { buildReport, reportHtml, reportText } from "./report-document";
 import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
@@ -101,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
     const models = { [inPath]: inPath, [outPath]: outPath };
     const evaluation = await evaluate(models, data, metric, { limit: cfg.limit, threads: cfg.threads });
     // With data, the benchmark runs its first samples: their shapes are the ones that matter.
-    const benchData = v.data !== undefined ? (batch: number): Feeds => Object.fromEntries(Object.entries(data.inputs).map(([k, t]) => [k, sliceRows(t, 0, batch)])) : undefined;
+    const benchData = v.data !== undefined ? (batch: number): Feeds => firstSamples(data.inputs, sampleAxes(inputs), batch) : undefined;
     const bench = await benchmark(models, { batchSizes: [cfg.batch], runs: cfg.runs, threads: cfg.threads, data: benchData, shapes });
     const report = buildReport(evaluation.toJSON(), bench.toJSON(), { maxDrop: cfg.maxDrop, minSpeedup: cfg.minSpeedup }, notes);
     if (v.html !== undefined) writeFileAtomic(v.html, reportHtml(report));

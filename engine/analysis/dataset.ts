@@ -11,6 +11,7 @@ import type { Limits } from "../onnx/limits";
 import { listFiles, openData } from "../data/readers";
 import { ZipFile } from "../data/zip";
 import { elementCount } from "../onnx/dtype";
+import { sampleAxes, samplesIn } from "./feeds";
 import { isStringData } from "../runtime/tensors";
 import type { LabelledData } from "./evaluate";
 
@@ -31,12 +32,15 @@ export function readNpyTensor(file: string): Tensor {
   return evaluable(tensorOf(loadNpy(file)), file);
 }
 
-/** Tensors along the first axis: one tensor, or a copy holding them all. Trailing dims must agree. */
-function stack(parts: readonly Tensor[], what: string): Tensor {
+/**
+ * Tensors joined along their sample axis: one tensor, or a copy holding them all. The other dims must agree. Scalars
+ * (a sample rate) have no samples to join: they must be equal, and the result is the first.
+ */
+function stack(parts: readonly Tensor[], what: string, axis = 0): Tensor {
   if (parts.length === 1) return parts[0]!;
   const first = parts[0]!;
-  const tail = first.dims.slice(1).join(",");
-  const bad = parts.findIndex((p) => p.dims.slice(1).join(",") !== tail || p.type !== first.type);
+  const others = (t: Tensor) => t.dims.filter((_, i) => i !== axis).join(",");
+  const bad = parts.findIndex((p) => others(p) !== others(first) || p.dims.length !== first.dims.length || p.type !== first.type);
   if (bad >= 0) {
     const p = parts[bad]!;
     throw new DataError(
@@ -44,14 +48,27 @@ function stack(parts: readonly Tensor[], what: string): Tensor {
         `evaluation stacks all samples, so every sample needs the same shape (resize the inputs to one size)`,
     );
   }
-  const Ctor = first.data.constructor as new (n: number) => TensorArray;
-  const data = new Ctor(parts.reduce((a, p) => a + p.data.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    (data as Float32Array).set(p.data as Float32Array, at);
-    at += p.data.length;
+  if (first.dims.length === 0) {
+    const differs = parts.findIndex((p) => p.data[0] !== first.data[0]);
+    if (differs >= 0) {
+      throw new DataError(`${what}: a scalar with no samples to stack, but batch ${differs} gives ${String(parts[differs]!.data[0])} and batch 0 ${String(first.data[0])}; give every batch the same value, or evaluate them apart`);
+    }
+    return first;
   }
-  return { type: first.type, dims: [parts.reduce((a, p) => a + (p.dims[0] ?? 1), 0), ...first.dims.slice(1)], data };
+  const outer = elementCount(first.dims.slice(0, axis));
+  const inner = elementCount(first.dims.slice(axis + 1));
+  const total = parts.reduce((a, p) => a + p.dims[axis]!, 0);
+  const Ctor = first.data.constructor as new (n: number) => TensorArray;
+  const data = new Ctor(outer * total * inner);
+  // Each outer index holds its run of samples from every part, in order.
+  for (let o = 0, at = 0; o < outer; o++) {
+    for (const p of parts) {
+      const run = p.dims[axis]! * inner;
+      (data as Float32Array).set((p.data as Float32Array).subarray(o * run, (o + 1) * run), at);
+      at += run;
+    }
+  }
+  return { type: first.type, dims: first.dims.map((d, i) => (i === axis ? total : d)), data };
 }
 
 /** The labels stored with the inputs at `p`, and the names to skip when reading the inputs. */
@@ -99,14 +116,15 @@ export function loadDataDir(p: string, inputs: readonly ReportedInput[], labelsF
   const specs = inputSpecsOf(inputs);
   const found = findLabels(p, specs.map((s) => s.name), options.limits);
   const parts = new Map<string, Tensor[]>(specs.map((s) => [s.name, []]));
+  const axes = sampleAxes(inputs);
   let samples = 0;
   for (const batch of openData(p, specs, { exclude: found.exclude, limits: options.limits })) {
     for (const s of specs) parts.get(s.name)!.push(evaluable(batch[s.name]!, `${p}: input "${s.name}"`));
-    samples += batch[specs[0]!.name]!.dims[0] ?? 1;
+    samples += samplesIn(batch, axes);
     if (options.limit !== undefined && samples >= options.limit) break;
   }
   const feeds: Record<string, Tensor> = {};
-  for (const [name, list] of parts) feeds[name] = stack(list, `${p}: input "${name}"`);
+  for (const [name, list] of parts) feeds[name] = stack(list, `${p}: input "${name}"`, axes.get(name));
   const labels = labelsFile !== undefined ? readNpyTensor(labelsFile) : found.labels;
   if (labels && elementCount(labels.dims) === 0) throw new DataError(`${labelsFile ?? p}: the labels are empty`);
   return labels ? { inputs: feeds, labels } : { inputs: feeds };

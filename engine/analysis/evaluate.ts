@@ -3,7 +3,7 @@
 // first. Without labels the first model (normally FP32) is the reference: agreement with its predictions, or
 // closeness to its outputs.
 
-import { requireInputs, feedsBatch, sliceRows, type Feeds, type Tensor } from "./feeds";
+import { requireInputs, feedsBatch, sampleAxes, sliceRows, sliceSamples, type Feeds, type Tensor } from "./feeds";
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
 import { fixedBatchSize, inputSpecsOf } from "../data/feeds";
 import type { ExecutionProvider } from "../runtime/session";
@@ -94,9 +94,10 @@ async function collectOutput(src: ModelSource, name: string, data: Feeds, n: num
     const bs = fixedBatch ?? opts.batchSize ?? 64;
     if (isFixed && n % bs !== 0) throw new Error(`${name}: the model takes batches of exactly ${bs}, and ${n} samples do not divide into them; set limit to a multiple of ${bs}`);
     const parts: Tensor[] = [];
+    const axes = sampleAxes(session.inputs);
     for (let s = 0; s < n; s += bs) {
       const feeds: Record<string, Tensor> = {};
-      for (const i of session.inputs) feeds[i.name] = sliceRows(data[i.name]!, s, Math.min(bs, n - s));
+      for (const i of session.inputs) feeds[i.name] = sliceSamples(data[i.name]!, axes.get(i.name)!, s, Math.min(bs, n - s));
       parts.push((await session.run(feeds, [outName]))[outName]!);
     }
     const per = parts[0]!.data.length / parts[0]!.dims[0]!;

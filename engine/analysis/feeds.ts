@@ -25,12 +25,58 @@ export function generateFeeds(inputs: readonly ReportedInput[], batch: number, s
 
 /** Rows [start, start + count) along the first axis of a tensor, as a view where the array type allows. */
 export function sliceRows(t: Tensor, start: number, count: number): Tensor {
-  const rows = t.dims[0];
-  if (rows === undefined) throw new Error("cannot slice a scalar tensor into batches");
+  return sliceSamples(t, 0, start, count);
+}
+
+/**
+ * Samples [start, start + count) along `axis` of a tensor: a view along the first axis where the array type allows,
+ * a copy along another. A scalar has no samples: every batch takes it whole, so it comes back as it is.
+ */
+export function sliceSamples(t: Tensor, axis: number, start: number, count: number): Tensor {
+  if (t.dims.length === 0) return t;
+  const rows = t.dims[axis];
+  if (rows === undefined) throw new Error(`cannot take samples along axis ${axis} of a tensor of rank ${t.dims.length}`);
   const end = Math.min(rows, start + count);
-  const per = elementCount(t.dims.slice(1));
-  const data = isStringData(t.data) ? t.data.slice(start * per, end * per) : t.data.subarray(start * per, end * per);
-  return { type: t.type, dims: [end - start, ...t.dims.slice(1)], data };
+  const inner = elementCount(t.dims.slice(axis + 1));
+  const outer = elementCount(t.dims.slice(0, axis));
+  const dims = t.dims.map((d, i) => (i === axis ? end - start : d));
+  if (outer === 1) {
+    const data = isStringData(t.data) ? t.data.slice(start * inner, end * inner) : t.data.subarray(start * inner, end * inner);
+    return { type: t.type, dims, data };
+  }
+  const take = (end - start) * inner;
+  const parts = Array.from({ length: outer }, (_, o) => (o * rows + start) * inner);
+  if (isStringData(t.data)) {
+    const src = t.data;
+    return { type: t.type, dims, data: parts.flatMap((at) => src.slice(at, at + take)) };
+  }
+  const src = t.data;
+  const data = new (src.constructor as new (n: number) => typeof src)(outer * take);
+  parts.forEach((at, o) => (data as Float32Array).set((src as Float32Array).subarray(at, at + take), o * take));
+  return { type: t.type, dims, data };
+}
+
+/**
+ * The axis each input carries its samples on. Most models put the batch first; a recurrent state often puts it
+ * second (silero-vad's LSTM state is [2, batch, 64] beside input [batch, sequence]). Where the first input's first
+ * dim is a symbol, an input that names the same symbol has its samples there; every other input, the first axis.
+ * A scalar input (silero-vad's sample rate) has none: sliceSamples gives it to every batch whole.
+ */
+export function sampleAxes(inputs: readonly ReportedInput[]): Map<string, number> {
+  const symbol = inputs[0]?.shape?.[0];
+  const named = typeof symbol === "string" && symbol !== "";
+  return new Map(inputs.map((i) => [i.name, named ? Math.max(0, i.shape?.indexOf(symbol) ?? 0) : 0]));
+}
+
+/** The first `count` samples of every input, each along its own axis (sampleAxes); scalars whole. */
+export function firstSamples(feeds: Feeds, axes: ReadonlyMap<string, number>, count: number): Feeds {
+  return Object.fromEntries(Object.entries(feeds).map(([k, t]) => [k, sliceSamples(t, axes.get(k) ?? 0, 0, count)]));
+}
+
+/** How many samples a set of feeds holds: the fewest along any input's sample axis (scalars hold no samples). */
+export function samplesIn(feeds: Feeds, axes: ReadonlyMap<string, number>): number {
+  const counts = Object.entries(feeds).flatMap(([k, t]) => (t.dims.length === 0 ? [] : [t.dims[axes.get(k) ?? 0] ?? 1]));
+  return counts.length ? Math.min(...counts) : 1;
 }
 
 /** The batch size a set of feeds carries: the first dimension of the first input. */

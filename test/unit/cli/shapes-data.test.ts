@@ -10,6 +10,9 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
 import { run as inspect } from "../../../cli/inspect";
 import { parseShapeFlags, requireShapes, resolveShapes, UsageError } from "../../../cli/args";
+import { loadDataDir } from "../../../engine/analysis/dataset";
+import { evaluate } from "../../../engine/analysis/evaluate";
+import { firstSamples, sampleAxes, samplesIn } from "../../../engine/analysis/feeds";
 import { encodeNpy } from "../../../engine/data/npy";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
@@ -216,4 +219,86 @@ test("ptq inspect: a dim that follows a symbolic input dim prints as that symbol
     assert.match(err, /axis 1 of input "x" is fixed at 4/);
     assert.equal(await inspect([m, "--dim", "seq"], io), 2);
     assert.deepEqual(readdirSync(dir).sort(), ["m.onnx", "named.onnx", "two.onnx"]);
+  }));
+
+/**
+ * A stateful model laid out as silero-vad is: x [batch, 4], a scalar sample rate sr, a state h [2, batch, 3] with its
+ * samples on the second axis. y [batch, 1] = x·W + sr · Σ h[:, b, :], so a sample sliced on the wrong axis changes it.
+ */
+function stateModel(dir: string, name: string, scale = 1): string {
+  const w = Float32Array.from({ length: 4 }, (_, i) => (i - 1.5) * scale);
+  const g = makeGraph(
+    "state",
+    [
+      makeNode("MatMul", ["x", "W"], ["xw"]),
+      makeNode("ReduceSum", ["h", "axes"], ["hs"], { attributes: [attr.int("keepdims", 0)] }),
+      makeNode("Unsqueeze", ["hs", "one"], ["hs1"]),
+      makeNode("Cast", ["sr"], ["srf"], { attributes: [attr.int("to", DataType.FLOAT)] }),
+      makeNode("Mul", ["hs1", "srf"], ["hsr"]),
+      makeNode("Add", ["xw", "hsr"], ["y"]),
+    ],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", 4]), makeValueInfo("sr", DataType.INT64, []), makeValueInfo("h", DataType.FLOAT, [2, "batch", 3])],
+    [makeValueInfo("y", DataType.FLOAT, ["batch", 1])],
+    {
+      initializers: [
+        makeTensor("W", DataType.FLOAT, [4, 1], w),
+        makeTensor("axes", DataType.INT64, [2], new BigInt64Array([0n, 2n])),
+        makeTensor("one", DataType.INT64, [1], new BigInt64Array([1n])),
+      ],
+    },
+  );
+  const file = path.join(dir, name);
+  writeFileSync(file, Model.fromProto(makeModel(g, { opsets: { "": 13 } })).toBytes());
+  return file;
+}
+
+test("--data on a stateful model: a scalar input goes to every batch whole, a state [2, batch, 3] is stacked and sliced on its batch axis", () =>
+  withDir(async (dir) => {
+    const m = stateModel(dir, "m.onnx");
+    const q = stateModel(dir, "q.onnx", 1.1);
+    // Four runs of one sample each, as ONNX test data folders (silero-vad's calibration sets look like this).
+    const td = path.join(dir, "td");
+    const pb = (name: string, dims: number[], type: DataType, data: ArrayBufferView) =>
+      toBinary(TensorProtoSchema, create(TensorProtoSchema, { name, dims: dims.map(BigInt), dataType: type, rawData: new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength) }));
+    const xs = samples(4, 1, 3);
+    const hs = samples(4, 6, 4); // 4 samples × [2, 3]
+    for (let i = 0; i < 4; i++) {
+      const d = path.join(td, `test_data_set_${i}`);
+      mkdirSync(d, { recursive: true });
+      writeFileSync(path.join(d, "input_0.pb"), pb("x", [1, 4], DataType.FLOAT, xs.subarray(i * 4, i * 4 + 4)));
+      writeFileSync(path.join(d, "input_1.pb"), pb("sr", [], DataType.INT64, new BigInt64Array([16000n])));
+      writeFileSync(path.join(d, "input_2.pb"), pb("h", [2, 1, 3], DataType.FLOAT, hs.subarray(i * 6, i * 6 + 6)));
+    }
+    const inputs = [
+      { name: "x", type: "float32", shape: ["batch", 4] },
+      { name: "sr", type: "int64", shape: [] },
+      { name: "h", type: "float32", shape: [2, "batch", 3] },
+    ];
+    const data = loadDataDir(td, inputs);
+    assert.deepEqual(data.inputs.sr!.dims, []);
+    assert.deepEqual(data.inputs.h!.dims, [2, 4, 3]);
+    // h[l, b, :] is sample b's layer l.
+    for (let b = 0; b < 4; b++) for (let l = 0; l < 2; l++) for (let k = 0; k < 3; k++) assert.equal(data.inputs.h!.data[(l * 4 + b) * 3 + k], hs[b * 6 + l * 3 + k]);
+    const two = firstSamples(data.inputs, sampleAxes(inputs), 2);
+    assert.deepEqual([two.x!.dims, two.sr!.dims, two.h!.dims], [[2, 4], [], [2, 2, 3]]);
+    assert.deepEqual([...(two.h!.data as Float32Array)], [0, 1, 4, 5].flatMap((r) => [...(data.inputs.h!.data as Float32Array).subarray(r * 3, r * 3 + 3)]));
+    assert.equal(samplesIn(data.inputs, sampleAxes(inputs)), 4);
+
+    // Batches of 1 and of 3 (a partial last one) score alike only when every batch took the right samples.
+    const one = await evaluate({ m, q }, data, "mse", { batchSize: 1, threads: 1 });
+    const three = await evaluate({ m, q }, data, "mse", { batchSize: 3, threads: 1 });
+    const mse = (e: typeof one) => e.toJSON().models[1]!.score.estimate;
+    assert.ok(mse(one) > 0);
+    assert.ok(Math.abs(mse(one) - mse(three)) <= 1e-6 * mse(one), `${mse(one)} vs ${mse(three)}`);
+
+    const b = ptq("bench", m, q, "--data", td, "--batch", "1,4", "--runs", "2", "--warmup", "0", "--threads", "1", "--json");
+    assert.equal(b.status, 0, b.stderr);
+    assert.deepEqual(JSON.parse(b.stdout).models[0].batches.map((x: { batch: number }) => x.batch), [1, 4]);
+    const r = ptq("report", m, q, "--data", td, "--metric", "mse", "--runs", "2", "--threads", "1", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).evaluation.samples, 4);
+
+    // A scalar that differs between runs cannot be stacked into one evaluation: said.
+    writeFileSync(path.join(td, "test_data_set_3", "input_1.pb"), pb("sr", [], DataType.INT64, new BigInt64Array([8000n])));
+    assert.throws(() => loadDataDir(td, inputs), /input "sr": a scalar .* batch 3 gives 8000 and batch 0 16000/);
   }));
