@@ -14,6 +14,7 @@ import { Model } from "../engine/onnx/model";
 import { KernelEnv } from "./protocol";
 import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig, type QuantizationSummary } from "../engine/quant/index";
 import type { ExecutionProvider } from "../engine/runtime/session";
+import { decodeUnfusedWeightsNote } from "../engine/quant/unfused-weights";
 
 export { display, richDisplay, Mime, toBundle } from "./display";
 export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, PlotlyFigure } from "./display";
@@ -48,6 +49,10 @@ export type QuantizedModel = Model & { readonly summary: QuantizationSummary };
  *  `const int8 = await convert(prepared); int8.summary.quantized`. */
 export async function convert(prepared: PreparedModel): Promise<QuantizedModel> {
   const { model, summary } = await convertModel(prepared);
+  // The model a cell times and saves is the file `ptq quantize` writes: Convs onnxruntime runs in float read their
+  // int8 weights through Cast/Mul it folds at load (correctBias, refineRounding and analyze read that form too).
+  const decoded = prepared.config.format === "qoperator" ? undefined : decodeUnfusedWeightsNote(model);
+  if (decoded) summary.warnings.push(decoded);
   display.quantState({ source: prepared.source ?? "", tensors: quantStateOfConversion(prepared, summary) });
   return Object.defineProperty(model, "summary", { value: summary }) as QuantizedModel;
 }

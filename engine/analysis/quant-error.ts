@@ -8,6 +8,7 @@ import { DataType } from "../onnx/dtype";
 import { attrInt } from "../onnx/proto";
 import { readTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Model } from "../onnx/model";
+import { decodedWeight } from "../quant/unfused-weights";
 import { createSession, type ExecutionProvider, type Session } from "../runtime/session";
 import { ErrorAccumulator, errorFigures, type ErrorFigures } from "./error-stats";
 
@@ -40,16 +41,8 @@ function dequantization(n: NodeProto, inits: ReadonlyMap<string, TensorProto>, p
     const [x, s, z] = [inits.get(n.input[0] ?? ""), inits.get(n.input[1] ?? ""), n.input[2] ? inits.get(n.input[2]) : undefined];
     return x && s ? { x, s, z, axis: attrInt(n, "axis", 1) } : undefined;
   }
-  if (n.opType !== "Mul") return undefined;
-  const s = inits.get(n.input[1] ?? "");
-  let p = producer.get(n.input[0] ?? "");
-  const z = p?.opType === "Sub" ? inits.get(p.input[1] ?? "") : undefined;
-  if (p?.opType === "Sub") p = producer.get(p.input[0] ?? "");
-  const x = p?.opType === "Cast" ? inits.get(p.input[0] ?? "") : undefined;
-  if (!x || !s) return undefined;
-  // The scale is shaped to broadcast ([C, 1, 1, 1], [1, C, 1, 1] or a scalar): its one dim above 1 is the axis.
-  const axis = Math.max(0, s.dims.findIndex((d) => Number(d) > 1));
-  return { x, s, z, axis };
+  const d = decodedWeight(n, inits, producer);
+  return d && { x: d.codes, s: d.scale, z: d.zero, axis: d.axis };
 }
 
 /** Weight (and int32 bias) error of every initializer the quantized model dequantizes, against the float one. */

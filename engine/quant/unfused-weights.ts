@@ -7,8 +7,9 @@
 // Sub and Mul of constants it folds into a float weight when the session is made. The values are the
 // DequantizeLinear's bit for bit ((q − zero point) × scale, one rounding). Measured on ppocr-v4-rec-en with
 // `--target-cpu vnni` (8 such Convs with their biases): 1.77 → 1.92× FP32 at batch 8 (docs/int8-speed.md).
-// A file-writing step (quantizeStatic, the CLI's learned rounding and search): convert()'s model keeps the
-// DequantizeLinears that bias correction, learned rounding and the error analysis read.
+// A file-writing step (quantizeStatic, the CLI's learned rounding and search; a notebook's convert()): the engine's
+// convert() keeps the DequantizeLinears; bias correction and learned rounding read a decoded model by turning its
+// decodes back into them first (encodeDecodedWeights), the error analysis reads both (decodedWeight).
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
 import { consumers, forEachGraph, producers, subgraphs, uniqueName, usedNames } from "../onnx/graph";
@@ -144,4 +145,80 @@ export function decodeUnfusedWeightsNote(model: Model): string | undefined {
   return n
     ? `${n} Conv/ConvTranspose node(s) that onnxruntime runs in float (no 8-bit Q/DQ on both sides to fuse) read their int8 weights through Cast/Mul, which it folds into float weights at load, instead of a DequantizeLinear it would run every time`
     : undefined;
+}
+
+/** A decode of integer codes (decodeNodes' Cast (→ Sub) → Mul): its codes, float scale, float zero point, axis, nodes. */
+export interface DecodedWeight {
+  codes: TensorProto;
+  scale: TensorProto;
+  zero?: TensorProto;
+  /** The axis the scale lies along: its one dim above 1 ([C, 1, 1, 1] → 0); 0 for a scalar scale. */
+  axis: number;
+  /** Cast, the Sub where there is one, and the Mul, in that order. */
+  nodes: NodeProto[];
+}
+
+/**
+ * The decode whose Mul is `mul` (Mul(Cast(codes) [− zero point], scale), all constants), or undefined. The Mul keeps
+ * the DequantizeLinear's output name, so what read the DQ reads it.
+ */
+export function decodedWeight(mul: NodeProto, inits: ReadonlyMap<string, TensorProto>, producer: ReadonlyMap<string, NodeProto>): DecodedWeight | undefined {
+  if (mul.opType !== "Mul" || (mul.domain !== "" && mul.domain !== "ai.onnx")) return undefined;
+  const scale = inits.get(mul.input[1] ?? "");
+  const sub = producer.get(mul.input[0] ?? "");
+  const zero = sub?.opType === "Sub" ? inits.get(sub.input[1] ?? "") : undefined;
+  if (sub?.opType === "Sub" && !zero) return undefined;
+  const cast = sub?.opType === "Sub" ? producer.get(sub.input[0] ?? "") : sub;
+  const codes = cast?.opType === "Cast" && attrInt(cast, "to", 0) === DataType.FLOAT ? inits.get(cast.input[0] ?? "") : undefined;
+  if (!codes || !CODE_TYPES.has(codes.dataType) || scale?.dataType !== DataType.FLOAT || (zero && zero.dataType !== DataType.FLOAT)) return undefined;
+  const axis = Math.max(0, scale.dims.findIndex((d) => Number(d) > 1));
+  return { codes, scale, zero, axis, nodes: zero ? [cast!, sub!, mul] : [cast!, mul] };
+}
+
+/**
+ * The inverse of decodeUnfusedWeights in the main graph: each decode of a weight or bias back into the
+ * DequantizeLinear it was (1-D scale and zero point of the codes' type, its axis), for what reads DequantizeLinears
+ * (bias correction, learned rounding). The float copies nothing reads any more are dropped. Returns how many.
+ */
+export function encodeDecodedWeights(model: Model): number {
+  const g = model.graph;
+  const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const made = producers(g);
+  const readers = consumers(g);
+  const outputs = new Set(g.output.map((o) => o.name));
+  const taken = usedNames(g);
+  const dropped = new Set<string>();
+  let count = 0;
+  for (const mul of [...g.node]) {
+    const d = decodedWeight(mul, inits, made);
+    // Its own chain only: a Cast or Sub output that something else reads (or the graph returns) stays.
+    if (!d || d.nodes.slice(0, -1).some((n) => readers.get(n.output[0]!)?.length !== 1 || outputs.has(n.output[0]!))) continue;
+    const scales = tensorToFloat32(d.scale);
+    const perAxis = scales.length > 1;
+    const codeDims = d.codes.dims.map(Number);
+    if (perAxis && codeDims[d.axis] !== scales.length) continue;
+    const zeros = d.zero ? tensorToFloat32(d.zero) : undefined;
+    const zeroAt = (c: number) => (zeros ? zeros[zeros.length === 1 ? 0 : c]! : 0);
+    const base = mul.name.endsWith("_Mul") ? mul.name.slice(0, -4) : mul.name;
+    const scaleName = uniqueName(g, d.scale.name.replace(/_broadcast$/, ""), taken);
+    const shape = perAxis ? [scales.length] : [];
+    g.initializer.push(makeTensor(scaleName, DataType.FLOAT, shape, scales));
+    const inputs = [d.codes.name, scaleName];
+    if (zeros && zeros.some((z) => z !== 0)) {
+      const zeroName = uniqueName(g, `${d.codes.name}_zero_point`, taken);
+      const values = Array.from({ length: scales.length }, (_, c) => Math.round(zeroAt(c)));
+      g.initializer.push(makeTensor(zeroName, d.codes.dataType as DataType, shape, d.codes.dataType === DataType.INT32 ? Int32Array.from(values) : values));
+      inputs.push(zeroName);
+    }
+    const dq = makeNode("DequantizeLinear", inputs, [mul.output[0]!], { name: base || uniqueName(g, `${d.codes.name}_DequantizeLinear`, taken), attributes: perAxis ? [attr.int("axis", d.axis)] : [] });
+    g.node.splice(g.node.indexOf(mul), 1, dq);
+    for (const n of d.nodes.slice(0, -1)) g.node.splice(g.node.indexOf(n), 1);
+    dropped.add(d.scale.name);
+    if (d.zero) dropped.add(d.zero.name);
+    count++;
+  }
+  const read = new Set(g.output.map((o) => o.name));
+  forEachGraph(g, (sub) => sub.node.forEach((n) => n.input.forEach((i) => read.add(i))));
+  g.initializer = g.initializer.filter((t) => !dropped.has(t.name) || read.has(t.name));
+  return count;
 }

@@ -14,6 +14,7 @@ import { roundHalfEven } from "../quant/math";
 import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups, type LayerHessian } from "../lowbit/gptq";
 import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
 import { floatInit, producerOf, readerCount } from "./tensors";
+import { decodeUnfusedWeights, encodeDecodedWeights } from "../quant/unfused-weights";
 
 export interface RoundingOptions extends LayerHessianOptions {
   /** Whose activations the layers are fitted on: the quantized model's (default: what each layer will see, its
@@ -117,11 +118,14 @@ export type LayerFit = (site: Site, hessians: LayerHessian[], grid: LayerGrid) =
  *  the codes and bias it chooses written into a copy. `who` names the caller in errors. */
 export async function fitRounding(who: string, method: RoundingReport["method"], float: Model, quantized: Model, data: CalibrationData, options: RoundingOptions, fit: LayerFit): Promise<{ model: Model; report: RoundingReport }> {
   const start = performance.now();
-  if (!quantized.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
+  const q = quantized.clone();
+  // A written file's Convs onnxruntime runs in float decode their weights by Cast/Mul: read as the DequantizeLinears
+  // they were, and written back decoded.
+  const decoded = encodeDecodedWeights(q) > 0;
+  if (!q.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
     throw new Error(`${who}: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
   }
   const inputs = options.inputs ?? "quantized";
-  const q = quantized.clone();
   const g = q.graph;
   const report: RoundingReport = { kind: "rounding", method, inputs, layers: [], skipped: [], meanBeforeDb: NaN, meanAfterDb: NaN, seconds: 0 };
   const exclude = new Set(options.exclude ?? []);
@@ -143,7 +147,9 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   report.meanBeforeDb = mean((l) => l.beforeDb);
   report.meanAfterDb = mean((l) => l.afterDb);
   report.seconds = (performance.now() - start) / 1000;
-  return { model: Model.fromProto(q.proto, q.dir), report };
+  const model = Model.fromProto(q.proto, q.dir);
+  if (decoded) decodeUnfusedWeights(model);
+  return { model, report };
 }
 
 function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized" | "float", maxK: number, window: number | undefined): Site | string {

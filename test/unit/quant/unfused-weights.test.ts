@@ -11,7 +11,8 @@ import { openData } from "../../../engine/data/readers";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { calibrate, convert, prepare, quantizeStatic, release, type QConfig } from "../../../engine/quant/index";
-import { decodeUnfusedWeights } from "../../../engine/quant/unfused-weights";
+import { decodeUnfusedWeights, encodeDecodedWeights } from "../../../engine/quant/unfused-weights";
+import { correctBias, refineRounding } from "../../../engine/recovery/index";
 import { weightErrors } from "../../../engine/analysis/quant-error";
 import { createSession, type OptimizationLevel } from "../../../engine/runtime/session";
 
@@ -131,4 +132,64 @@ test("a Conv between 16-bit Q/DQ (--wide-form qdq) is not fused either: its weig
     "one of them reads a 16-bit DequantizeLinear",
   );
   assert.deepEqual(await outputs(decoded, "disabled"), await outputs(dq, "disabled"));
+});
+
+test("a decoded file reads back as its DequantizeLinears: bias correction and learned rounding give the decoded form of what they give on convert()'s", async () => {
+  const dq = await converted(WIDE);
+  const float = reference!;
+  const decoded = dq.clone();
+  const n = decodeUnfusedWeights(decoded);
+  assert.ok(n >= 1);
+  const encoded = decoded.clone();
+  // Each decoded Conv's weight, and its bias where it has one.
+  const decodes = decoded.graph.node.filter((x) => x.opType === "Mul" && x.output[0]!.endsWith("_DequantizeLinear_Output")).length;
+  assert.ok(decodes >= n);
+  assert.equal(encodeDecodedWeights(encoded), decodes);
+  assert.ok(!encoded.graph.node.some((x) => x.opType === "Cast"), "no decode left");
+  const read = new Set(encoded.graph.node.flatMap((x) => x.input));
+  assert.deepEqual(encoded.graph.initializer.filter((t) => !read.has(t.name)).map((t) => t.name), [], "the float copies are gone");
+  for (const conv of encoded.graph.node.filter((x) => x.opType === "Conv")) {
+    for (const input of conv.input.slice(1)) assert.equal(producerOf(encoded, input)?.opType, "DequantizeLinear", `${conv.name} reads ${input}`);
+  }
+  assert.deepEqual(await outputs(encoded, "disabled"), await outputs(dq, "disabled"));
+  // Decoded again, it is the decoded file's twin.
+  assert.equal(decodeUnfusedWeights(encoded), n);
+  assert.deepEqual(await outputs(encoded, "disabled"), await outputs(decoded, "disabled"));
+
+  const calib = () => openData(DATA, float.proto, { batchSize: 4 });
+  const fromDq = await correctBias(float, dq, calib());
+  const fromDecoded = await correctBias(float, decoded, calib());
+  assert.deepEqual(fromDecoded.report, fromDq.report);
+  assert.ok(fromDq.report.corrected.length >= n, `${fromDq.report.corrected.length} corrected`);
+  assert.ok(fromDecoded.model.graph.node.some((x) => x.opType === "Cast"), "bias correction writes a decoded model back decoded");
+  decodeUnfusedWeights(fromDq.model);
+  assert.deepEqual(await outputs(fromDecoded.model, "disabled"), await outputs(fromDq.model, "disabled"));
+
+  const roundDq = await refineRounding(float, dq, calib());
+  const roundDecoded = await refineRounding(float, decoded, calib());
+  const layers = (r: typeof roundDq) => r.report.layers.map((l) => [l.node, l.afterDb]);
+  assert.ok(roundDq.report.layers.length >= n);
+  assert.deepEqual(layers(roundDecoded), layers(roundDq));
+  decodeUnfusedWeights(roundDq.model);
+  assert.deepEqual(await outputs(roundDecoded.model, "disabled"), await outputs(roundDq.model, "disabled"));
+});
+
+test("a notebook's convert() (the ptq module's) gives the model quantizeStatic writes: decoded, said in its summary", async () => {
+  const api = await import("../../../kernel/api");
+  const model = await Model.load(CNN);
+  const prepared = await prepare(model, WIDE);
+  try {
+    await calibrate(prepared, openData(DATA, model.proto, { batchSize: 4 }));
+  } finally {
+    await release(prepared);
+  }
+  const engine = (await convert(prepared)).model;
+  const notebook = await api.convert(prepared);
+  const expected = engine.clone();
+  assert.ok(decodeUnfusedWeights(expected) >= 1);
+  assert.deepEqual(notebook.toBytes(), expected.toBytes());
+  assert.ok(notebook.summary.warnings.some((w) => /read their int8 weights through Cast\/Mul/.test(w)), notebook.summary.warnings.join("\n"));
+  // What a cell does next with it: correct the biases, and the result is still decoded.
+  const { model: fixed, report } = await api.correctBias(prepared.model, notebook, openData(DATA, model.proto, { batchSize: 4 }));
+  assert.ok(report.corrected.length > 0 && fixed.graph.node.some((n) => n.opType === "Cast"));
 });
