@@ -24,8 +24,8 @@ const WIDE: QConfig = { calibration: { method: "minmax", wideActivations: 0.3 } 
 
 let reference: Model | undefined;
 
-/** convert()'s model; `reference` is set to the float model it was made from (prepare()'s). */
-async function converted(config: QConfig) {
+/** The fixture CNN prepared with `config` and calibrated. */
+async function calibrated(config: QConfig) {
   const model = await Model.load(CNN);
   const prepared = await prepare(model, config);
   try {
@@ -33,6 +33,12 @@ async function converted(config: QConfig) {
   } finally {
     await release(prepared);
   }
+  return prepared;
+}
+
+/** convert()'s model; `reference` is set to the float model it was made from (prepare()'s). */
+async function converted(config: QConfig) {
+  const prepared = await calibrated(config);
   reference = prepared.model;
   return (await convert(prepared)).model;
 }
@@ -176,13 +182,7 @@ test("a decoded file reads back as its DequantizeLinears: bias correction and le
 
 test("a notebook's convert() (the ptq module's) gives the model quantizeStatic writes: decoded, said in its summary", async () => {
   const api = await import("../../../kernel/api");
-  const model = await Model.load(CNN);
-  const prepared = await prepare(model, WIDE);
-  try {
-    await calibrate(prepared, openData(DATA, model.proto, { batchSize: 4 }));
-  } finally {
-    await release(prepared);
-  }
+  const prepared = await calibrated(WIDE);
   const engine = (await convert(prepared)).model;
   const notebook = await api.convert(prepared);
   const expected = engine.clone();
@@ -190,6 +190,6 @@ test("a notebook's convert() (the ptq module's) gives the model quantizeStatic w
   assert.deepEqual(notebook.toBytes(), expected.toBytes());
   assert.ok(notebook.summary.warnings.some((w) => /read their int8 weights through Cast\/Mul/.test(w)), notebook.summary.warnings.join("\n"));
   // What a cell does next with it: correct the biases, and the result is still decoded.
-  const { model: fixed, report } = await api.correctBias(prepared.model, notebook, openData(DATA, model.proto, { batchSize: 4 }));
+  const { model: fixed, report } = await api.correctBias(prepared.model, notebook, openData(DATA, prepared.model.proto, { batchSize: 4 }));
   assert.ok(report.corrected.length > 0 && fixed.graph.node.some((n) => n.opType === "Cast"));
 });
