@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { benchmark, type BenchmarkOptions } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { firstSamples, sampleAxes, samplesIn, type Feeds } from "../engine/analysis/feeds";
+import { fixedBatchSize, inputSpecsOf } from "../engine/data/feeds";
 import { modelIO } from "./model-io";
 import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
@@ -80,10 +81,12 @@ export async function run(argv: string[]): Promise<number> {
       const all = loadDataDir(v.data, inputs, undefined, { limit: Math.max(...(options.batchSizes ?? [1])) }).inputs;
       const axes = sampleAxes(inputs);
       const available = samplesIn(all, axes);
-      const tooBig = (options.batchSizes ?? [1]).filter((b) => b > available);
+      // A model that fixes its batch (BlazeFace, M-LSD: 1) runs at that size whatever was asked; the benchmark says so.
+      const fixed = fixedBatchSize(inputSpecsOf(inputs));
+      const tooBig = (fixed !== undefined ? [fixed] : (options.batchSizes ?? [1])).filter((b) => b > available);
       if (tooBig.length) throw new Error(`--batch ${tooBig.join(",")}: ${v.data} holds only ${available} samples`);
       // Given data: take the first N samples for each requested batch size.
-      options.data = (batch: number): Feeds => firstSamples(all, axes, batch);
+      options.data = (batch: number): Feeds => firstSamples(all, axes, fixed ?? batch);
       options.batchSizes ??= [1];
     }
     const result = await benchmark(models, options);

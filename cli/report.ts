@@ -5,8 +5,10 @@
 import { existsSync } from "node:fs";
 import { benchmark, shapesAtBatch } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
-import { evaluate, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
+import { evaluate, unlabelledMetric, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
+import { Model } from "../engine/onnx/model";
 import { firstSamples, generateFeeds, sampleAxes, type Feeds } from "../engine/analysis/feeds";
+import { fixedBatchSize, inputSpecsOf } from "../engine/data/feeds";
 import { modelIO } from "./model-io";
 import { buildReport, reportHtml, reportText } from "./report-document";
 import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
@@ -23,7 +25,7 @@ const FLAGS = [
   { name: "data", arg: "PATH", help: "held-out inputs, in any format --calib takes: a folder of .npy batches (or one <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or images; labels, optional, in y.npy beside .npy files or as array \"y\" in each .npz. Its shapes are used for the benchmark too", default: "256 seeded random samples scored against IN's outputs (cosine)" },
   { name: "labels", arg: "FILE", help: "labels .npy (class ids, targets or token ids)", default: "the labels found with --data" },
   SHAPE_FLAG,
-  { name: "metric", arg: "M", help: METRICS.join(", "), default: "top1 with labels, agreement with unlabelled --data, cosine on random samples" },
+  { name: "metric", arg: "M", help: METRICS.join(", "), default: "top1 with labels; with unlabelled --data agreement where IN's output holds class scores [N, C], cer of the greedy CTC reading on a Softmax's [N, T, C], else cosine; cosine on random samples" },
   { name: "limit", arg: "N", help: "score only the first N samples" },
   { name: "max-drop", arg: "X", help: "exit 3 if OUT's metric is worse than IN's by more than X (percentage points for accuracy-like metrics, metric units otherwise)" },
   { name: "min-speedup", arg: "X", help: "exit 3 if OUT's median-latency speed-up over IN is below X" },
@@ -97,11 +99,12 @@ export async function run(argv: string[]): Promise<number> {
       data = { inputs: generateFeeds(inputs, n, 7, shapesAtBatch(inputs, shapes, n)) };
       notes.push(`no --data: ${n} seeded random samples, scored against IN's outputs; give --data for a real accuracy figure`);
     }
-    const metric: MetricSpec = (v.metric as MetricSpec | undefined) ?? (data.labels ? "top1" : v.data !== undefined ? "agreement" : "cosine");
+    // Unlabelled data: agreement where IN's output holds class scores, else closeness (a detector's map).
+    const metric: MetricSpec = (v.metric as MetricSpec | undefined) ?? (data.labels ? "top1" : v.data !== undefined ? unlabelledMetric(await Model.load(inPath)) : "cosine");
     const models = { [inPath]: inPath, [outPath]: outPath };
     const evaluation = await evaluate(models, data, metric, { limit: cfg.limit, threads: cfg.threads });
     // With data, the benchmark runs its first samples: their shapes are the ones that matter.
-    const benchData = v.data !== undefined ? (batch: number): Feeds => firstSamples(data.inputs, sampleAxes(inputs), batch) : undefined;
+    const benchData = v.data !== undefined ? (batch: number): Feeds => firstSamples(data.inputs, sampleAxes(inputs), fixedBatchSize(inputSpecsOf(inputs)) ?? batch) : undefined;
     const bench = await benchmark(models, { batchSizes: [cfg.batch], runs: cfg.runs, threads: cfg.threads, data: benchData, shapes });
     const report = buildReport(evaluation.toJSON(), bench.toJSON(), { maxDrop: cfg.maxDrop, minSpeedup: cfg.minSpeedup }, notes);
     if (v.html !== undefined) writeFileAtomic(v.html, reportHtml(report));

@@ -10,6 +10,9 @@ import type { ExecutionProvider } from "../runtime/session";
 import { namedModels, openModel, type BenchmarkModels, type ModelSource } from "./benchmark";
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
 import os from "node:os";
+import type { Model } from "../onnx/model";
+import { valueInfoTensor } from "../onnx/proto";
+import { softmaxOutputs } from "../quant/sequence-check";
 
 export type MetricSpec =
   | "top1"
@@ -112,6 +115,29 @@ async function collectOutput(src: ModelSource, name: string, data: Feeds, n: num
   }
 }
 
+/** The argmax along the last axis at every position of every sample ([N, C]: one position per sample). */
+function positionArgmax(t: Tensor): { argmax: Int32Array; positions: number } {
+  const rows = asRows(t, "output");
+  const cols = t.dims.length > 2 ? t.dims[t.dims.length - 1]! : rows.cols;
+  const positions = rows.cols / cols;
+  return { argmax: argmaxRows({ rows: rows.rows * positions, cols, data: rows.data }), positions };
+}
+
+/**
+ * What a comparison without labels scores by default: agreement of predictions where `output` holds class scores
+ * (declared [N, C] with C not 1); on a Softmax's [N, T, C] rows, the character error rate of the greedy CTC reading
+ * (class 0 the blank, as the quantize summary reads sequences) against the first model's: a frame that flips
+ * between blank and a repeated character changes no line; else cosine closeness to the first model's output (a
+ * detector's map, box offsets, a single score: their argmax means nothing).
+ */
+export function unlabelledMetric(model: Model, output?: string): MetricSpec {
+  const o = output === undefined ? model.graph.output[0] : model.graph.output.find((x) => x.name === output);
+  if (!o) return "cosine";
+  if (softmaxOutputs(model).includes(o.name)) return { kind: "cer", sequence: { ctcBlank: 0 } };
+  const shape = valueInfoTensor(o)?.shape;
+  return shape?.length === 2 && shape[1] !== 1 ? "agreement" : "cosine";
+}
+
 interface MetricPlan {
   name: string;
   higherIsBetter: boolean;
@@ -154,13 +180,19 @@ export async function evaluate(models: BenchmarkModels, data: LabelledData, metr
   const isTopk = kind === "top1" || kind === "top5" || kind === "topk";
   if ((isTopk && !labels) || kind === "agreement") {
     // No labels: how often each model's top-1 equals the first model's.
-    const ref = argmaxRows(asRows(outputs[0]!, "output"));
+    const ref = positionArgmax(outputs[0]!);
     metricName = "agreement";
     reference = "first model";
     if (isTopk) notes.push("no labels given: scoring top-1 agreement with the first model instead of accuracy");
+    if (ref.positions > 1) notes.push(`agreement per sample: the argmax along the output's last axis must match at all ${ref.positions} positions (a sequence model's every time step)`);
     outputs.forEach((o, i) => {
-      const pred = argmaxRows(asRows(o, "output"));
-      const agree = pred.reduce((a, v, j) => a + (v === ref[j] ? 1 : 0), 0);
+      const pred = positionArgmax(o).argmax;
+      let agree = 0;
+      for (let j = 0; j < n; j++) {
+        let same = 1;
+        for (let p = j * ref.positions; p < (j + 1) * ref.positions && same; p++) if (pred[p] !== ref.argmax[p]) same = 0;
+        agree += same;
+      }
       scores.push({ name: entries[i]![0], score: wilsonInterval(agree, n, level) });
     });
   } else if (isTopk) {
@@ -197,6 +229,7 @@ export async function evaluate(models: BenchmarkModels, data: LabelledData, metr
     });
   } else if (kind === "cer" || kind === "wer") {
     const seqOpts = typeof metric === "object" && "sequence" in metric ? metric.sequence : {};
+    if (seqOpts.ctcBlank !== undefined) notes.push(`${kind} of each model's greedy CTC reading (argmax per step, repeats merged, class ${seqOpts.ctcBlank} dropped as the blank) against ${labels ? "the labels" : "the first model's"}`);
     const ref = labels ? sequences(labels, seqOpts, false) : sequences(outputs[0]!, seqOpts, true);
     const counts = outputs.map((o) => errorCounts(sequences(o, seqOpts, true), ref, kind === "cer" ? "char" : "word", seqOpts.space ?? 0));
     const rate = (c: { edits: Float64Array; lengths: Float64Array }, idx: Int32Array) => {

@@ -96,7 +96,7 @@ export function prepareReportData(o: QuantizeOptions, model: ModelProto): Report
     const heldNames = entries.slice(entries.length - held);
     const calib = linkInto(dir, calibNames, "ptq-calib-", temp);
     const heldout = linkInto(dir, heldNames, "ptq-heldout-", temp);
-    const labelNote = labels.length ? ` ${labels.join(", ")} labels every sample of the folder, so it was not used: the figure is agreement with FP32.` : "";
+    const labelNote = labels.length ? ` ${labels.join(", ")} labels every sample of the folder, so it was not used: the figure compares INT8 with FP32 (agreement where the output holds class scores, else cosine closeness).` : "";
     return {
       calib, heldout, temp,
       note: `Measured on ${held} of the ${entries.length} data files in ${dir} (${heldNames[0]}${held > 1 ? ` … ${heldNames[held - 1]}` : ""}), held out from calibration, which used the other ${calibNames.length}.${labelNote}`,

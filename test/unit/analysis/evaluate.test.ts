@@ -5,9 +5,10 @@ import os from "node:os";
 import path from "node:path";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
-import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import { loadDataDir } from "../../../engine/analysis/dataset";
-import { evaluate } from "../../../engine/analysis/evaluate";
+import { evaluate, unlabelledMetric } from "../../../engine/analysis/evaluate";
 import { MIME } from "../../../kernel/display-types";
 import { toBundle } from "../../../kernel/display";
 import { buildClassifierPair, C, D, labelledSamples } from "./models";
@@ -108,4 +109,52 @@ test("evaluate CER on sequence outputs end to end, with and without CTC collapse
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+/** y [N, T, K] = Softmax(x + shift) over the last axis: a sequence model's per-step class scores. */
+function sequenceModel(shift: Float32Array, T: number, K: number): Model {
+  const g = makeGraph(
+    "seq",
+    [makeNode("Add", ["x", "shift"], ["z"]), makeNode("Softmax", ["z"], ["y"], { attributes: [attr.int("axis", -1)] })],
+    [makeValueInfo("x", DataType.FLOAT, ["N", T, K])],
+    [makeValueInfo("y", DataType.FLOAT, ["N", T, K])],
+    { initializers: [makeTensor("shift", DataType.FLOAT, [T, K], shift)] },
+  );
+  return Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+}
+
+test("agreement on a sequence output: a sample agrees when the argmax matches at every time step; unlabelledMetric: agreement for class scores, CER of the CTC reading for sequences, else cosine", async () => {
+  const [n, T, K] = [40, 5, 4];
+  let s = 7;
+  const x = Float32Array.from({ length: n * T * K }, () => ((s = (s * 16807) % 2147483647) / 2147483647) * 2 - 1);
+  const shift = new Float32Array(T * K);
+  const moved = shift.slice();
+  moved[2 * K + 0] = 10; // step 2 reads class 0 whatever the input
+  const a = sequenceModel(shift, T, K);
+  const b = sequenceModel(moved, T, K);
+  const argmax = (t: number, j: number) => {
+    let best = 0;
+    for (let k = 1; k < K; k++) if (x[(j * T + t) * K + k]! > x[(j * T + t) * K + best]!) best = k;
+    return best;
+  };
+  // The samples whose step 2 already read class 0 agree; every other step is the same in both models.
+  let expected = 0;
+  for (let j = 0; j < n; j++) if (argmax(2, j) === 0) expected++;
+  assert.ok(expected > 0 && expected < n);
+  const r = (await evaluate({ a, b }, { inputs: { x: { type: "float32", dims: [n, T, K], data: x } } }, "agreement", { threads: 1 })).toJSON();
+  assert.equal(r.models[1]!.score.estimate, expected / n);
+  assert.ok(r.notes.some((m) => /all 5 positions/.test(m)), r.notes.join("\n"));
+
+  assert.deepEqual(unlabelledMetric(a), { kind: "cer", sequence: { ctcBlank: 0 } }, "a Softmax's [N, T, K]: its greedy CTC reading");
+  const { fp32, dir } = buildClassifierPair(8);
+  try {
+    assert.equal(unlabelledMetric(await Model.load(fp32)), "agreement", "logits [N, C]");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const single = (shape: (string | number)[]) =>
+    Model.fromProto(makeModel(makeGraph("m", [makeNode("Relu", ["x"], ["y"])], [makeValueInfo("x", DataType.FLOAT, shape)], [makeValueInfo("y", DataType.FLOAT, shape)]), { opsets: { "": 13 } }));
+  assert.equal(unlabelledMetric(single(["N", 1])), "cosine", "one score per sample (a wake-word head)");
+  assert.equal(unlabelledMetric(single(["N", 1, 64, 64])), "cosine", "a detector's map");
+  assert.equal(unlabelledMetric(single(["N", 896, 16])), "cosine", "box offsets");
 });

@@ -147,11 +147,19 @@ test("ptq report/bench --data: every format --calib reads (batch_*.npy, .npz wit
     const j = JSON.parse(r.stdout);
     assert.equal(j.evaluation.samples, 15);
     assert.equal(j.evaluation.reference, "first model");
+    assert.equal(j.evaluation.metric, "agreement", "unlabelled class scores [batch, 3]: agreement");
     // The benchmark ran on the data (its symbolic seq comes from there, no --shape needed).
     assert.equal(j.benchmark.settings.data, "given");
     const b = ptq("bench", m, "--data", batches, "--batch", "4", "--runs", "2", "--warmup", "0", "--threads", "1", "--json");
     assert.equal(b.status, 0, b.stderr);
     assert.equal(JSON.parse(b.stdout).models[0].batches[0].batch, 4);
+    // A model that fixes its batch at 1 (BlazeFace, M-LSD) runs at 1 whatever was asked, and the benchmark says so.
+    const one = seqModel(dir, "one.onnx", [1, 4, "seq"]);
+    const f = ptq("bench", one, "--data", batches, "--batch", "1,4", "--runs", "2", "--warmup", "0", "--threads", "1", "--json");
+    assert.equal(f.status, 0, f.stderr);
+    const fj = JSON.parse(f.stdout);
+    assert.deepEqual(fj.models[0].batches.map((x: { batch: number }) => x.batch), [1, 1]);
+    assert.ok(fj.notes.some((n: string) => /batch 4 asked, but the inputs have 1 rows/.test(n)), fj.notes.join("\n"));
 
     // .npz with the labels inside as "y": scored against them.
     const npz = path.join(dir, "held.npz");
@@ -297,6 +305,10 @@ test("--data on a stateful model: a scalar input goes to every batch whole, a st
     const r = ptq("report", m, q, "--data", td, "--metric", "mse", "--runs", "2", "--threads", "1", "--json");
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).evaluation.samples, 4);
+    // One score per sample [batch, 1]: its argmax is always 0, so the default is closeness, not agreement.
+    const d = ptq("report", m, q, "--data", td, "--runs", "2", "--threads", "1", "--json");
+    assert.equal(d.status, 0, d.stderr);
+    assert.equal(JSON.parse(d.stdout).evaluation.metric, "cosine");
 
     // A scalar that differs between runs cannot be stacked into one evaluation: said.
     writeFileSync(path.join(td, "test_data_set_3", "input_1.pb"), pb("sr", [], DataType.INT64, new BigInt64Array([8000n])));
