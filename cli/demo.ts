@@ -150,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
     const models: Record<string, string> = q ? { fp32: cfg.model, int8 } : { fp32: cfg.model };
     const data = loadDataDir(cfg.evalDir, inputs);
     process.stdout.write(`Evaluating on ${data.inputs[inputs[0]!.name]!.dims[0]} held-out samples...\n`);
-    const evaluation = await evaluate(models, data, data.labels ? "top1" : "agreement", { threads: cfg.threads, batchSize: 100 });
+    const evaluation = await evaluate(models, data, undefined, { threads: cfg.threads, batchSize: 100 });
     process.stdout.write(`Benchmarking (interleaved, ${cfg.seconds} s per batch size)...\n`);
     const bench = await benchmark(models, { batchSizes: [1, 32], seconds: cfg.seconds, threads: cfg.threads, warmup: 5 });
     process.stdout.write("\n");

@@ -5,8 +5,7 @@
 import { existsSync } from "node:fs";
 import { benchmark, shapesAtBatch } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
-import { evaluate, unlabelledMetric, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
-import { Model } from "../engine/onnx/model";
+import { evaluate, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
 import { firstSamples, generateFeeds, sampleAxes, type Feeds } from "../engine/analysis/feeds";
 import { fixedBatchSize, inputSpecsOf } from "../engine/data/feeds";
 import { modelIO } from "./model-io";
@@ -99,8 +98,8 @@ export async function run(argv: string[]): Promise<number> {
       data = { inputs: generateFeeds(inputs, n, 7, shapesAtBatch(inputs, shapes, n)) };
       notes.push(`no --data: ${n} seeded random samples, scored against IN's outputs; give --data for a real accuracy figure`);
     }
-    // Unlabelled data: agreement where IN's output holds class scores, else closeness (a detector's map).
-    const metric: MetricSpec = (v.metric as MetricSpec | undefined) ?? (data.labels ? "top1" : v.data !== undefined ? unlabelledMetric(await Model.load(inPath)) : "cosine");
+    // With data, evaluate() picks: top-1 with labels, else what fits IN's output (agreement, CTC CER, cosine).
+    const metric: MetricSpec | undefined = (v.metric as MetricSpec | undefined) ?? (v.data === undefined ? "cosine" : undefined);
     const models = { [inPath]: inPath, [outPath]: outPath };
     const evaluation = await evaluate(models, data, metric, { limit: cfg.limit, threads: cfg.threads });
     // With data, the benchmark runs its first samples: their shapes are the ones that matter.

@@ -119,8 +119,9 @@ export function openModel(m: ModelSource, threads: number, ep: ExecutionProvider
   return createSession(src, { threads, ep });
 }
 
-/** A file path's or named bytes' model, loaded. */
-function loadModel(m: string | { bytes: Uint8Array }): Promise<Model> {
+/** A file path's or named bytes' model, loaded (a Model as it is). */
+export function loadModel(m: ModelSource): Promise<Model> {
+  if (m instanceof Model) return Promise.resolve(m);
   return typeof m === "string" ? Model.load(m) : Promise.resolve(Model.fromBytes(m.bytes));
 }
 

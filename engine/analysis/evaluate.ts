@@ -7,7 +7,7 @@ import { requireInputs, feedsBatch, sampleAxes, sliceRows, sliceSamples, type Fe
 import { asRows, argmaxRows, classLabels, errorCounts, macroF1, perSampleCosine, perSampleMse, perSamplePsnr, sequences, topkCorrect, type SequenceOptions } from "./metrics";
 import { fixedBatchSize, inputSpecsOf } from "../data/feeds";
 import type { ExecutionProvider } from "../runtime/session";
-import { namedModels, openModel, type BenchmarkModels, type ModelSource } from "./benchmark";
+import { loadModel, namedModels, openModel, type BenchmarkModels, type ModelSource } from "./benchmark";
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
 import os from "node:os";
 import type { Model } from "../onnx/model";
@@ -160,8 +160,13 @@ function plan(metric: MetricSpec): MetricPlan {
   }
 }
 
-export async function evaluate(models: BenchmarkModels, data: LabelledData, metric: MetricSpec = "top1", options: EvaluateOptions = {}): Promise<EvaluationResult> {
+/**
+ * Scores `models` on `data` by `metric`; by default top-1 against the labels, or without labels what fits the first
+ * model's output (unlabelledMetric: agreement on class scores, CER of a CTC reading, cosine on a map).
+ */
+export async function evaluate(models: BenchmarkModels, data: LabelledData, metric?: MetricSpec, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const entries = namedModels(models, "evaluate");
+  metric ??= data.labels ? "top1" : unlabelledMetric(await loadModel(entries[0]![1]), options.output);
   const available = feedsBatch(data.inputs);
   const n = Math.min(available, options.limit ?? available);
   if (data.labels && (data.labels.dims[0] ?? 0) < n) throw new Error(`evaluate: ${n} samples but only ${data.labels.dims[0]} labels`);

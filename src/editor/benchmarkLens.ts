@@ -19,8 +19,9 @@ export function benchmarkSite(text: string): LensSite | undefined {
 }
 
 /**
- * A cell comparing the models a benchmark cell names: "agreement" with the first model's predictions on the inputs
- * in `x.npy` (held-out samples, first axis = sample); with labels (`y.npy`) switch the metric to "top1".
+ * A cell comparing the models a benchmark cell names on the inputs in `x.npy` (held-out samples, first axis =
+ * sample), against the first model by what fits its output (evaluate()'s default without labels: agreement on class
+ * scores, CTC CER on a recogniser, cosine on a map); with labels (`labels: readNpy("y.npy")`) it scores top-1.
  */
 export function accuracyCellSource(models: string[]): string {
   const list = models.length ? models.map((m) => JSON.stringify(m)).join(", ") : `/* the .onnx files to compare */`;
@@ -28,6 +29,6 @@ export function accuracyCellSource(models: string[]): string {
     `import { evaluate, loadModel, readNpy } from "ptq";`,
     `const models = [${list}];`,
     `const input = (await loadModel(models[0])).graph.input[0].name;`,
-    `await evaluate(models, { inputs: { [input]: readNpy("x.npy") } }, "agreement")`,
+    `await evaluate(models, { inputs: { [input]: readNpy("x.npy") } })`,
   ].join("\n");
 }

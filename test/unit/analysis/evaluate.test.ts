@@ -146,6 +146,10 @@ test("agreement on a sequence output: a sample agrees when the argmax matches at
   assert.ok(r.notes.some((m) => /all 5 positions/.test(m)), r.notes.join("\n"));
 
   assert.deepEqual(unlabelledMetric(a), { kind: "cer", sequence: { ctcBlank: 0 } }, "a Softmax's [N, T, K]: its greedy CTC reading");
+  // evaluate() without a metric and without labels scores what unlabelledMetric picks.
+  const byDefault = (await evaluate({ a, b }, { inputs: { x: { type: "float32", dims: [n, T, K], data: x } } }, undefined, { threads: 1 })).toJSON();
+  assert.equal(byDefault.metric, "cer");
+  assert.ok(byDefault.notes.some((m) => /greedy CTC reading/.test(m)), byDefault.notes.join("\n"));
   const { fp32, dir } = buildClassifierPair(8);
   try {
     assert.equal(unlabelledMetric(await Model.load(fp32)), "agreement", "logits [N, C]");

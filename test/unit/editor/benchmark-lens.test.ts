@@ -13,5 +13,5 @@ test("lens sites: a benchmark( call or a // @benchmark marker, not the import; m
 test("compare-accuracy cell evaluates the models the benchmark cell names", () => {
   const src = accuracyCellSource(["a.onnx", "b.onnx"]);
   assert.match(src, /^import { evaluate, loadModel, readNpy } from "ptq";\nconst models = \["a.onnx", "b.onnx"\];/);
-  assert.match(src, /await evaluate\(models, { inputs: { \[input\]: readNpy\("x.npy"\) } }, "agreement"\)$/);
+  assert.match(src, /await evaluate\(models, { inputs: { \[input\]: readNpy\("x.npy"\) } }\)$/);
 });
