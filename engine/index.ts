@@ -13,4 +13,5 @@ export * from "./recovery/index";
 export { analyze, AnalysisResult, type AnalysisJson, type AnalyzeOptions } from "./analysis/analyze";
 export { benchmark, BenchmarkResult, type BenchmarkModels, type BenchmarkOptions } from "./analysis/benchmark";
 export { evaluate, EvaluationResult, type EvaluationJson } from "./analysis/evaluate";
+export { loadData } from "./analysis/dataset";
 export { rankSensitivity, searchMixedPrecision, type AccuracyTarget, type MixedPrecisionResult, type SensitivityRanking } from "./analysis/sensitivity";

@@ -24,7 +24,7 @@ export { Model } from "../engine/onnx/model";
 export { release, quantizeStatic, quantizeDynamic, decodeUnfusedWeights } from "../engine/quant/index";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "../engine/quant/index";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "../engine/analysis/benchmark";
-export { readNpyTensor as readNpy } from "../engine/analysis/dataset";
+export { readNpyTensor as readNpy, loadData } from "../engine/analysis/dataset";
 export { openData, readNpyFolder, readNpz } from "../engine/data/readers";
 export type { AnalysisResult, AnalyzeOptions } from "../engine/analysis/analyze";
 export { rankSensitivity } from "../engine/analysis/sensitivity";

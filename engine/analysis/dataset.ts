@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { loadNpy, parseNpy } from "../data/npy";
-import { DataError, inputSpecsOf, tensorOf, type ReportedInput, type Tensor, type TensorArray } from "../data/feeds";
+import { DataError, inputSpecs, inputSpecsOf, ortTypeName, tensorOf, type ModelInputsSource, type ReportedInput, type Tensor, type TensorArray } from "../data/feeds";
 import type { Limits } from "../onnx/limits";
 import { listFiles, openData } from "../data/readers";
 import { ZipFile } from "../data/zip";
@@ -128,4 +128,14 @@ export function loadDataDir(p: string, inputs: readonly ReportedInput[], labelsF
   const labels = labelsFile !== undefined ? readNpyTensor(labelsFile) : found.labels;
   if (labels && elementCount(labels.dims) === 0) throw new DataError(`${labelsFile ?? p}: the labels are empty`);
   return labels ? { inputs: feeds, labels } : { inputs: feeds };
+}
+
+/**
+ * loadDataDir for a model (a notebook's Model, its proto or graph) instead of the inputs a session reports: every
+ * sample at `p` stacked into one tensor per input, with labels where they are found (or from `options.labels`), as
+ * evaluate() takes them. `limit` reads only until that many samples are in.
+ */
+export function loadData(p: string, model: ModelInputsSource, options: LoadDataOptions & { labels?: string } = {}): LabelledData {
+  const inputs = inputSpecs(model).map((s) => ({ name: s.name, type: ortTypeName(s.elemType), shape: s.shape?.map((d) => d ?? -1) }));
+  return loadDataDir(p, inputs, options.labels, options);
 }

@@ -10,7 +10,7 @@ import { create, toBinary } from "@bufbuild/protobuf";
 import { TensorProtoSchema } from "onnx-buf";
 import { run as inspect } from "../../../cli/inspect";
 import { parseShapeFlags, requireShapes, resolveShapes, UsageError } from "../../../cli/args";
-import { loadDataDir } from "../../../engine/analysis/dataset";
+import { loadData, loadDataDir } from "../../../engine/analysis/dataset";
 import { evaluate } from "../../../engine/analysis/evaluate";
 import { firstSamples, sampleAxes, samplesIn } from "../../../engine/analysis/feeds";
 import { encodeNpy } from "../../../engine/data/npy";
@@ -283,6 +283,8 @@ test("--data on a stateful model: a scalar input goes to every batch whole, a st
       { name: "h", type: "float32", shape: [2, "batch", 3] },
     ];
     const data = loadDataDir(td, inputs);
+    // A notebook reads the same from the model itself ("ptq"'s loadData: the declared shapes, the scalar included).
+    assert.deepEqual(loadData(td, await Model.load(m)), data);
     assert.deepEqual(data.inputs.sr!.dims, []);
     assert.deepEqual(data.inputs.h!.dims, [2, 4, 3]);
     // h[l, b, :] is sample b's layer l.
