@@ -24,7 +24,7 @@ const FLAGS = [
   { name: "data", arg: "PATH", help: "held-out inputs, in any format --calib takes: a folder of .npy batches (or one <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or images; labels, optional, in y.npy beside .npy files or as array \"y\" in each .npz. Its shapes are used for the benchmark too", default: "256 seeded random samples scored against IN's outputs (cosine)" },
   { name: "labels", arg: "FILE", help: "labels .npy (class ids, targets or token ids)", default: "the labels found with --data" },
   SHAPE_FLAG,
-  { name: "metric", arg: "M", help: METRICS.join(", "), default: "top1 with labels; with unlabelled --data agreement where IN's output holds class scores [N, C], cer of the greedy CTC reading on a Softmax's [N, T, C], else cosine; cosine on random samples" },
+  { name: "metric", arg: "M", help: METRICS.join(", "), default: "top1 with labels; with unlabelled --data agreement where IN's output holds class scores [N, C], cer of the greedy CTC reading on a Softmax's [N, T, C], mse on one value per sample, else cosine; cosine on random samples" },
   { name: "limit", arg: "N", help: "score only the first N samples" },
   { name: "max-drop", arg: "X", help: "exit 3 if OUT's metric is worse than IN's by more than X (percentage points for accuracy-like metrics, metric units otherwise)" },
   { name: "min-speedup", arg: "X", help: "exit 3 if OUT's median-latency speed-up over IN is below X" },

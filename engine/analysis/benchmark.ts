@@ -6,11 +6,11 @@
 import { statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import type { ReportedInput } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { denormalWeights } from "../quant/preprocess";
 import { createSession, type ExecutionProvider, type Session, type SessionSource } from "../runtime/session";
-import { requireInputs, feedsBatch, generateFeeds, type Feeds } from "./feeds";
+import { requireInputs, feedsBatch, firstSamples, generateFeeds, sampleAxes, type Feeds } from "./feeds";
+import { fixedBatchSize, inputSpecsOf, type ReportedInput } from "../data/feeds";
 import { bootstrapMedianRatio, judgeRatio, summarize, type Interval, type RatioVerdict, type Summary } from "./stats";
 
 export interface BenchmarkOptions {
@@ -192,10 +192,17 @@ export async function benchmark(models: BenchmarkModels, options: BenchmarkOptio
       figures.push({ name, fileBytes: bytes, loadMs, rssDeltaBytes: process.memoryUsage().rss - rss0, ep: r.ep, batches: [] });
     }
     for (const asked of batchSizes) {
-      const feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(sessions[0]!.inputs, asked, 1, shapesAtBatch(sessions[0]!.inputs, options.shapes, asked)));
+      let feeds = fixed ?? (typeof options.data === "function" ? options.data(asked) : generateFeeds(sessions[0]!.inputs, asked, 1, shapesAtBatch(sessions[0]!.inputs, options.shapes, asked)));
+      // Given data with more samples than a model that fixes its batch (BlazeFace, M-LSD: 1) takes: its first batch.
+      const takes = fixedBatchSize(inputSpecsOf(sessions[0]!.inputs));
+      const trimmed = takes !== undefined && feedsBatch(feeds) > takes;
+      if (trimmed) {
+        notes.push(`the data has ${feedsBatch(feeds)} samples but ${entries[0]![0]} takes batches of exactly ${takes}: timing its first ${takes}`);
+        feeds = firstSamples(feeds, sampleAxes(sessions[0]!.inputs), takes);
+      }
       // A model with a fixed first dimension runs at that size whatever was asked: report what ran.
       const batch = feedsBatch(feeds);
-      if (batch !== asked) notes.push(`batch ${asked} asked, but the inputs have ${batch} rows (fixed in the model or the data): figures are for ${batch}`);
+      if (batch !== asked && !(trimmed && fixed)) notes.push(`batch ${asked} asked, but the inputs have ${batch} rows (fixed in the model or the data): figures are for ${batch}`);
       sessions.forEach((r, i) => requireInputs(feeds, r.inputs, entries[i]![0]));
       const colds: number[] = [];
       for (const r of sessions) {

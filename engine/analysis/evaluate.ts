@@ -127,15 +127,18 @@ function positionArgmax(t: Tensor): { argmax: Int32Array; positions: number } {
  * What a comparison without labels scores by default: agreement of predictions where `output` holds class scores
  * (declared [N, C] with C not 1); on a Softmax's [N, T, C] rows, the character error rate of the greedy CTC reading
  * (class 0 the blank, as the quantize summary reads sequences) against the first model's: a frame that flips
- * between blank and a repeated character changes no line; else cosine closeness to the first model's output (a
- * detector's map, box offsets, a single score: their argmax means nothing).
+ * between blank and a repeated character changes no line; mean squared error where a sample's output is one value
+ * (a wake-word probability: a cosine of one number is only its sign); else cosine closeness to the first model's
+ * output (a detector's map, box offsets: their argmax means nothing).
  */
 export function unlabelledMetric(model: Model, output?: string): MetricSpec {
   const o = output === undefined ? model.graph.output[0] : model.graph.output.find((x) => x.name === output);
   if (!o) return "cosine";
   if (softmaxOutputs(model).includes(o.name)) return { kind: "cer", sequence: { ctcBlank: 0 } };
   const shape = valueInfoTensor(o)?.shape;
-  return shape?.length === 2 && shape[1] !== 1 ? "agreement" : "cosine";
+  if (shape?.length === 2 && shape[1] !== 1) return "agreement";
+  // One value per sample (a wake-word or voice probability): a cosine of one number is only its sign.
+  return shape !== undefined && shape.length >= 1 && shape.slice(1).every((d) => d === 1) ? "mse" : "cosine";
 }
 
 interface MetricPlan {
@@ -162,7 +165,7 @@ function plan(metric: MetricSpec): MetricPlan {
 
 /**
  * Scores `models` on `data` by `metric`; by default top-1 against the labels, or without labels what fits the first
- * model's output (unlabelledMetric: agreement on class scores, CER of a CTC reading, cosine on a map).
+ * model's output (unlabelledMetric: agreement on class scores, CER of a CTC reading, mse on one value per sample, cosine on a map).
  */
 export async function evaluate(models: BenchmarkModels, data: LabelledData, metric?: MetricSpec, options: EvaluateOptions = {}): Promise<EvaluationResult> {
   const entries = namedModels(models, "evaluate");

@@ -204,6 +204,26 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0]!.trim();
 }
 
+/** onnxruntime's whole message on one line (a run error puts what went wrong on the lines after the first). */
+function oneLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n").map((l) => l.trim()).filter(Boolean).join(" ");
+}
+
+/**
+ * Why `dims` cannot be fed as `input`, where its declared shape fixes the rank or a dim (onnxruntime's own error
+ * says "invalid dimensions … for the following indices"); undefined where it fits.
+ */
+function shapeMismatch(input: IOInfo, dims: readonly number[]): string | undefined {
+  const shape = input.shape;
+  if (!shape) return undefined;
+  const text = `[${shape.map((d) => (typeof d === "number" && d < 0 ? "?" : d)).join(", ")}]`;
+  if (dims.length !== shape.length) return `input "${input.name}" is [${dims.join(", ")}], rank ${dims.length}, but the model declares ${text}`;
+  const axis = shape.findIndex((d, k) => typeof d === "number" && d > 0 && dims[k] !== d);
+  if (axis < 0) return undefined;
+  const fix = axis === 0 ? `feed batches of exactly ${shape[0]} sample(s)` : "resize the data to that size";
+  return `input "${input.name}" is [${dims.join(", ")}], but the model fixes axis ${axis} at ${shape[axis]} (${text}): ${fix}`;
+}
+
 function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"], { castOutputs, label }: Prepared): Session {
   const inputs = s.inputMetadata.map(info);
   const outputs = s.outputMetadata.map(info);
@@ -220,6 +240,8 @@ function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"],
       for (const i of inputs) {
         const f = feeds[i.name];
         if (!f) throw new OnnxError(`missing input "${i.name}" (the model needs: ${inputs.map((x) => x.name).join(", ")})`, label);
+        const mismatch = shapeMismatch(i, f.dims);
+        if (mismatch) throw new OnnxError(mismatch, label);
         ortFeeds[i.name] = toOrtTensor(Tensor, i.name, f, f.type !== undefined ? dtypeFromOrt(f.type) : i.dtype);
       }
       for (const name of Object.keys(feeds)) {
@@ -240,7 +262,7 @@ function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"],
       try {
         result = await s.run(ortFeeds, names);
       } catch (e) {
-        throw new OnnxError(`onnxruntime failed to run the model: ${firstLine(e)}`, label);
+        throw new OnnxError(`onnxruntime failed to run the model: ${oneLine(e)}`, label);
       }
       const out: Record<string, OutputTensor> = {};
       for (const n of names) {

@@ -21,7 +21,7 @@ export function benchmarkSite(text: string): LensSite | undefined {
 /**
  * A cell comparing the models a benchmark cell names on the inputs in `x.npy` (held-out samples, first axis =
  * sample), against the first model by what fits its output (evaluate()'s default without labels: agreement on class
- * scores, CTC CER on a recogniser, cosine on a map); with labels (`labels: readNpy("y.npy")`) it scores top-1.
+ * scores, CTC CER on a recogniser, mse on one value per sample, cosine on a map); with labels (`labels: readNpy("y.npy")`) it scores top-1.
  */
 export function accuracyCellSource(models: string[]): string {
   const list = models.length ? models.map((m) => JSON.stringify(m)).join(", ") : `/* the .onnx files to compare */`;

@@ -11,7 +11,9 @@ import { TensorProtoSchema } from "onnx-buf";
 import { run as inspect } from "../../../cli/inspect";
 import { parseShapeFlags, requireShapes, resolveShapes, UsageError } from "../../../cli/args";
 import { loadData, loadDataDir } from "../../../engine/analysis/dataset";
+import { benchmark } from "../../../engine/analysis/benchmark";
 import { evaluate } from "../../../engine/analysis/evaluate";
+import { createSession } from "../../../engine/runtime/session";
 import { firstSamples, sampleAxes, samplesIn } from "../../../engine/analysis/feeds";
 import { encodeNpy } from "../../../engine/data/npy";
 import { DataType } from "../../../engine/onnx/dtype";
@@ -134,7 +136,7 @@ test("ptq bench and report: a symbolic dim without --shape exits 2 naming the in
   }));
 
 test("ptq report/bench --data: every format --calib reads (batch_*.npy, .npz with labels, test_data_set_*), shapes from the data", () =>
-  withDir((dir) => {
+  withDir(async (dir) => {
     const m = seqModel(dir, "m.onnx");
     const q = seqModel(dir, "q.onnx", undefined, 1.01);
     const seq = 12;
@@ -160,6 +162,18 @@ test("ptq report/bench --data: every format --calib reads (batch_*.npy, .npz wit
     const fj = JSON.parse(f.stdout);
     assert.deepEqual(fj.models[0].batches.map((x: { batch: number }) => x.batch), [1, 1]);
     assert.ok(fj.notes.some((n: string) => /batch 4 asked, but the inputs have 1 rows/.test(n)), fj.notes.join("\n"));
+    // A notebook's benchmark() given more samples than such a model takes times its first batch, and says so.
+    const three = { x: { type: "float32" as const, dims: [3, 4, seq], data: samples(3, seq) } };
+    const nb = (await benchmark({ one }, { data: three, runs: 2, warmup: 0, threads: 1 })).toJSON();
+    assert.equal(nb.models[0]!.batches[0]!.batch, 1);
+    assert.ok(nb.notes.some((n) => /the data has 3 samples but one takes batches of exactly 1: timing its first 1/.test(n)), nb.notes.join("\n"));
+    // Fed as they are, onnxruntime's "invalid dimensions" becomes a message that names the input, the axis and the fix.
+    const session = await createSession(one, { threads: 1 });
+    try {
+      await assert.rejects(session.run(three), /input "x" is \[3, 4, 12\], but the model fixes axis 0 at 1 \(\[1, 4, seq\]\): feed batches of exactly 1 sample/);
+    } finally {
+      await session.dispose();
+    }
 
     // .npz with the labels inside as "y": scored against them.
     const npz = path.join(dir, "held.npz");
@@ -307,10 +321,10 @@ test("--data on a stateful model: a scalar input goes to every batch whole, a st
     const r = ptq("report", m, q, "--data", td, "--metric", "mse", "--runs", "2", "--threads", "1", "--json");
     assert.equal(r.status, 0, r.stderr);
     assert.equal(JSON.parse(r.stdout).evaluation.samples, 4);
-    // One score per sample [batch, 1]: its argmax is always 0, so the default is closeness, not agreement.
+    // One score per sample [batch, 1]: its argmax is always 0 and its cosine only its sign, so the default is mse.
     const d = ptq("report", m, q, "--data", td, "--runs", "2", "--threads", "1", "--json");
     assert.equal(d.status, 0, d.stderr);
-    assert.equal(JSON.parse(d.stdout).evaluation.metric, "cosine");
+    assert.equal(JSON.parse(d.stdout).evaluation.metric, "mse");
 
     // A scalar that differs between runs cannot be stacked into one evaluation: said.
     writeFileSync(path.join(td, "test_data_set_3", "input_1.pb"), pb("sr", [], DataType.INT64, new BigInt64Array([8000n])));

@@ -60,7 +60,8 @@ test("bad feeds and fetches get errors naming the input or output", async () => 
   await assert.rejects(s.run({}), /missing input "x"/);
   await assert.rejects(s.run({ x: { data: new Float32Array(4), dims: [1, 4] }, q: { data: new Float32Array(1), dims: [1] } }), /"q" is not an input/);
   await assert.rejects(s.run({ x: { data: new Float32Array(4), dims: [1, 4] } }, ["h"]), /"h" is not an output/);
-  await assert.rejects(s.run({ x: { data: new Float32Array(5), dims: [1, 5] } }), /onnxruntime failed to run/);
+  await assert.rejects(s.run({ x: { data: new Float32Array(5), dims: [1, 5] } }), /input "x" is \[1, 5\], but the model fixes axis 1 at 4 \(\[batch, 4\]\): resize the data to that size/);
+  await assert.rejects(s.run({ x: { data: new Float32Array(4), dims: [4] } }), /input "x" is \[4\], rank 1, but the model declares \[batch, 4\]/);
   await s.dispose();
 });
 
