@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import path from "node:path";
 import { byId, corpusDir, ensureFetched, loadCatalog } from "./corpus/catalog";
 import { formatLines } from "./corpus/evaluate";
+import { speechSource } from "./corpus/inputs";
 import { formatPeerTable, peerCorpus } from "./corpus/peer";
 import { MODES, runModel, type Mode, type Row } from "./corpus/run-model";
 
@@ -97,7 +98,7 @@ async function main(): Promise<number> {
   const models = (args.models.length ? args.models : catalog.models.map((m) => m.id)).map((id) => byId(catalog, id));
   ensureFetched(models.map((m) => m.id));
   const log = (l: string) => console.error(l);
-  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples${args.config ? `, static with --config ${args.config}` : ""}`);
+  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples${args.config ? `, static with --config ${args.config}` : ""}; audio inputs: ${speechSource()}`);
   if (args.peer) {
     const peer = await peerCorpus(catalog, models, { calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });
     console.log(args.json ? JSON.stringify(peer, nonFinite, 2) : formatPeerTable(peer));

@@ -17,12 +17,16 @@ export type Generator =
    * are: resized to the input's height, zeros to the right.
    */
   | { kind: "image"; style: "photo" | "text-line" | "document"; mean: number[]; std: number[]; alpha?: number }
-  /** Speech-like 16 kHz audio (voiced syllables with formants, fricative bursts, pauses), peak ≈ 0.3 · scale. */
-  | { kind: "speech"; scale: number }
-  /** 76 log-mel frames of speech-like audio, made by the FP32 oww-melspectrogram model (openWakeWord's x/10 + 2). */
-  | { kind: "oww-mel-window" }
-  /** T speech embeddings, made by the FP32 oww-melspectrogram and oww-embedding models (openWakeWord's pipeline). */
-  | { kind: "oww-embeddings" }
+  /**
+   * 16 kHz speech, peak ≈ 0.3 · scale: English sentences spoken by espeak-ng where it is installed (Debian's
+   * espeak-ng; `phrase`, a model's wake phrase, in half the samples), else speech-like synthetic audio (voiced
+   * syllables with formants, fricative bursts, pauses). bench/corpus/inputs.ts `speechSource()` says which.
+   */
+  | { kind: "speech"; scale: number; phrase?: string }
+  /** 76 log-mel frames of that speech, made by the FP32 oww-melspectrogram model (openWakeWord's x/10 + 2). */
+  | { kind: "oww-mel-window"; phrase?: string }
+  /** T embeddings of that speech, made by the FP32 oww-melspectrogram and oww-embedding models (openWakeWord's pipeline). */
+  | { kind: "oww-embeddings"; phrase?: string }
   | { kind: "value"; value: number }
   | { kind: "zeros" };
 

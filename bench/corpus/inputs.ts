@@ -1,10 +1,11 @@
-// Realistic generated inputs for the corpus models (none of the packages ships sample inputs, and recording speech
-// would need new dependencies): real labelled text lines for the recognisers (bench/corpus/text-lines.ts), seeded
-// synthetic images (photo-like scenes, documents), speech-like audio, and for the openWakeWord heads the features
-// their own FP32 front end makes from that audio. Written as one file per sample in the data contract
+// Realistic generated inputs for the corpus models (none of the packages ships sample inputs): real labelled text
+// lines for the recognisers (bench/corpus/text-lines.ts), seeded synthetic images (photo-like scenes, documents),
+// English spoken by espeak-ng where Debian's espeak-ng is installed (else speech-like synthetic audio), and for the
+// openWakeWord heads the features their own FP32 front end makes from that audio. Written as one file per sample in the data contract
 // `ptq quantize --calib` reads: a folder of .npy for single-input models, test_data_set_* folders of TensorProtos
 // otherwise.
 import { toBinary } from "@bufbuild/protobuf";
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { TensorProtoSchema } from "onnx-buf";
@@ -198,7 +199,78 @@ export function speech(samples: number, r: Rand, scale: number): Float32Array {
   return out;
 }
 
-// ---------- openWakeWord features: the package's own FP32 front end run on speech-like audio ----------
+// ---------- spoken English: espeak-ng (Debian's package) where installed ----------
+
+/** Sentences spoken where no wake phrase is asked for, or in the other half of the samples. */
+const SENTENCES = [
+  "what a lovely day it is",
+  "turn on the kitchen light",
+  "please call my sister tomorrow",
+  "the train leaves at seven",
+  "how is the weather in london",
+  "play some music in the living room",
+  "i will be home in twenty minutes",
+  "remind me to buy milk",
+  "open the window please",
+  "this is a quiet evening",
+  "where did i leave my keys",
+  "the meeting starts at noon",
+];
+const VOICES = ["en-us", "en-gb", "en-us+f3", "en-us+m7", "en-gb-x-rp", "en-us+f2"];
+
+let espeak: boolean | undefined;
+
+/** What the corpus speaks its audio inputs with on this machine (PTQ_CORPUS_SPEECH=synthetic: the synthetic audio). */
+export function speechSource(): string {
+  espeak ??= process.env.PTQ_CORPUS_SPEECH !== "synthetic" && spawnSync("espeak-ng", ["--version"]).status === 0;
+  return espeak ? `espeak-ng (${VOICES.length} voices, ${SENTENCES.length} sentences and each model's wake phrase)` : "synthetic speech-like audio (espeak-ng not installed, or PTQ_CORPUS_SPEECH=synthetic)";
+}
+
+/** `text` spoken by espeak-ng, resampled from its 22050 Hz to 16 kHz (linear), in [−1, 1]. */
+function spoken(text: string, voice: string, speed: number, pitch: number): Float32Array {
+  const wav = execFileSync("espeak-ng", ["-v", voice, "-s", String(speed), "-p", String(pitch), "--stdout", text]);
+  const pcm = new Int16Array(wav.buffer.slice(wav.byteOffset + 44, wav.byteOffset + wav.length - ((wav.length - 44) % 2)));
+  const n = Math.floor((pcm.length * SR) / 22050);
+  return Float32Array.from({ length: n }, (_, i) => {
+    const x = (i * 22050) / SR;
+    const k = Math.floor(x);
+    return ((pcm[k] ?? 0) * (1 - (x - k)) + (pcm[k + 1] ?? 0) * (x - k)) / 32768;
+  });
+}
+
+/**
+ * `samples` of 16 kHz audio, peak ≈ 0.3 · scale, with a noise floor: one utterance (the wake phrase in half the
+ * samples where one is given, ending 50–200 ms before the buffer does; else a sentence anywhere; a seeded voice,
+ * speed and pitch) whole inside the buffer where it fits, else a window of it with a quarter second of silence either
+ * side (so short windows are sometimes silent).
+ * Synthetic speech() where espeak-ng is not installed.
+ */
+export function speechAudio(samples: number, r: Rand, scale: number, phrase?: string): Float32Array {
+  speechSource();
+  if (!espeak) return speech(samples, r, scale);
+  const wake = phrase !== undefined && r() < 0.5;
+  const text = wake ? phrase : SENTENCES[Math.floor(r() * SENTENCES.length)]!;
+  const voice = VOICES[Math.floor(r() * VOICES.length)]!;
+  const u = spoken(text, voice, Math.round(uniform(r, 115, 170)), Math.round(uniform(r, 30, 70)));
+  const out = new Float32Array(samples);
+  if (u.length + SR / 10 <= samples) {
+    // A wake phrase ends just before the buffer does, as a stream holds it when a detector should fire.
+    const at = wake ? samples - u.length - Math.floor(uniform(r, SR / 20, SR / 5)) : Math.floor(uniform(r, SR / 20, samples - u.length - SR / 20));
+    out.set(u, Math.max(0, at));
+  } else {
+    const padded = new Float32Array(u.length + SR / 2);
+    padded.set(u, SR / 4);
+    const at = Math.floor(r() * Math.max(1, padded.length - samples));
+    out.set(padded.subarray(at, at + samples));
+  }
+  let peak = 0;
+  for (const v of out) peak = Math.max(peak, Math.abs(v));
+  const gain = (0.3 * scale) / (peak || 1);
+  for (let i = 0; i < samples; i++) out[i] = out[i]! * gain + 0.003 * scale * (r() - 0.5);
+  return out;
+}
+
+// ---------- openWakeWord features: the package's own FP32 front end run on that speech ----------
 
 /** Sessions of the FP32 models a generator needs, opened once per run and closed by dispose(). */
 export class FrontEnd {
@@ -226,9 +298,9 @@ export class FrontEnd {
   }
 
   /** n speech embeddings [n, 96] from windows of 76 mel frames, 8 frames apart. */
-  async embeddings(n: number, r: Rand): Promise<Float32Array> {
+  async embeddings(n: number, r: Rand, phrase?: string): Promise<Float32Array> {
     const frames = 76 + 8 * (n - 1);
-    const mel = await this.mel(speech((frames + 4) * 160 + 400, r, 32767));
+    const mel = await this.mel(speechAudio((frames + 4) * 160 + 400, r, 32767, phrase));
     if (mel.frames < frames) throw new Error(`melspectrogram gave ${mel.frames} frames, ${frames} needed`);
     const win = new Float32Array(n * 76 * 32);
     for (let k = 0; k < n; k++) win.set(mel.data.subarray(k * 8 * 32, (k * 8 + 76) * 32), k * 76 * 32);
@@ -249,18 +321,18 @@ async function generate(g: Generator, shape: number[], layout: string, r: Rand, 
     case "image":
       return g.style === "text-line" ? textLine(g, shape, layout, r) : { data: image(g, shape, layout, r), dims: shape };
     case "speech":
-      return { data: speech(n, r, g.scale), dims: shape };
+      return { data: speechAudio(n, r, g.scale, g.phrase), dims: shape };
     case "value":
       return { data: BigInt64Array.from({ length: n }, () => BigInt(g.value)), dims: shape };
     case "zeros":
       return { data: new Float32Array(n), dims: shape };
     case "oww-mel-window": {
-      const mel = await fe.mel(speech(Math.floor(1.5 * SR), r, 32767));
+      const mel = await fe.mel(speechAudio(Math.floor(1.5 * SR), r, 32767, g.phrase));
       const start = Math.floor(r() * (mel.frames - 76 + 1));
       return { data: mel.data.slice(start * 32, (start + 76) * 32), dims: shape };
     }
     case "oww-embeddings":
-      return { data: await fe.embeddings(shape[1]!, r), dims: shape };
+      return { data: await fe.embeddings(shape[1]!, r, g.phrase), dims: shape };
   }
 }
 

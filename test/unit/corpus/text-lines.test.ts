@@ -11,7 +11,7 @@ import { formatTable } from "../../../bench/corpus";
 import { byId, heldOutCount, loadCatalog, type CorpusModel } from "../../../bench/corpus/catalog";
 import { ctcTexts, formatLines, scoreLines, type LineScores } from "../../../bench/corpus/evaluate";
 import { pairedProportionDiff } from "../../../engine/analysis/stats";
-import { FrontEnd, makeSamples } from "../../../bench/corpus/inputs";
+import { FrontEnd, makeSamples, speechAudio, speechSource } from "../../../bench/corpus/inputs";
 import { formatPeerTable, SIDES, type Cell } from "../../../bench/corpus/peer";
 import { FACES, PRINTABLE_ASCII, renderTextLine, textOf } from "../../../bench/corpus/text-lines";
 import { DataType } from "../../../engine/onnx/dtype";
@@ -174,4 +174,15 @@ describe("the recognisers' task metric", () => {
     const peer = formatPeerTable([{ model: "rec", cells: Object.fromEntries(SIDES.map((s) => [s, cell])) as Record<(typeof SIDES)[number], Cell> }]);
     assert.match(peer, /90\.0 % · lines 93\.0 % \(FP32 95\.3 %\), CER 1\.2 % \(FP32 0\.4 %\) · 7\.0 dB/);
   });
+});
+
+it("corpus speech: the same seed speaks the same audio, peak 0.3 of full scale, whichever source this machine has", () => {
+  const a = speechAudio(16000, seededRandom(5), 32767, "hey jarvis");
+  const b = speechAudio(16000, seededRandom(5), 32767, "hey jarvis");
+  assert.equal(a.length, 16000);
+  assert.deepEqual(a, b);
+  let peak = 0;
+  for (const v of a) peak = Math.max(peak, Math.abs(v));
+  assert.ok(peak > 0.29 * 32767 && peak < 0.31 * 32767, `peak ${peak}`);
+  assert.match(speechSource(), /^espeak-ng|^synthetic/);
 });
