@@ -113,6 +113,15 @@ export const softmax: OpQuantizer = (node, ctx) => {
 };
 
 /**
+ * Sigmoid: like any unary op, but a final one (its output a graph or body output, directly or through data
+ * movement) stays float by default, as a final Softmax does (QConfig.keepOutputSoftmaxFloat).
+ */
+export const sigmoid: OpQuantizer = (node, ctx) => {
+  if (ctx.config.keepOutputSoftmaxFloat && onlyReachesOutput(ctx, node.output[0] ?? "")) return "final Sigmoid kept in float (keepOutputSoftmaxFloat)";
+  return unary(node, ctx);
+};
+
+/**
  * Relu / Clip(0, max): removed when the producer's output is quantized and only feeds it, activations are
  * asymmetric (so the range starts at 0 and the Q's zero point is qmin: Q itself clamps negatives away). Otherwise
  * quantized like any unary op.

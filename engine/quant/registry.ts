@@ -32,7 +32,7 @@ export const registry: Record<string, op.OpQuantizer> = {
   Pad: op.dataMovement,
   DepthToSpace: op.dataMovement,
   SpaceToDepth: op.dataMovement,
-  Sigmoid: op.unary,
+  Sigmoid: op.sigmoid,
   Softmax: op.softmax,
   LeakyRelu: op.unary,
   HardSigmoid: op.unary,

@@ -115,8 +115,10 @@ export interface QConfig {
   /** Per-tensor overrides by tensor name. */
   overrides?: Record<string, TensorOverride>;
   /**
-   * Keep a final Softmax that produces a graph output in float (default true): its output feeds nothing quantized,
-   * so quantizing it only costs accuracy on probabilities.
+   * Keep a final Softmax or Sigmoid that produces a graph output (or a body's) in float (default true): its output
+   * feeds nothing quantized, so quantizing it only costs accuracy on probabilities, and its input, the logits, is
+   * then left float too: a calibrated 8-bit range clips logits the calibration never saw, and a clipped logit is a
+   * changed decision (oww-hey-jarvis's verifier, calibrated on its few firing samples, read every rejection as 0.5).
    */
   keepOutputSoftmaxFloat?: boolean;
   /**

@@ -5,8 +5,11 @@ import assert from "node:assert/strict";
 import { DataType } from "../../../engine/onnx/dtype";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
-import { resolveConfig } from "../../../engine/quant/types";
-import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
+import * as ort from "onnxruntime-node";
+import { Model } from "../../../engine/onnx/model";
+import { calibrate, convert, prepare, release } from "../../../engine/quant/index";
+import { resolveConfig, type QConfig } from "../../../engine/quant/types";
+import { makeModel, quantizeTiny, randomFloats, runModel, valueInfo } from "./build";
 
 /** The default weight type depends on the CPU (see engine/quant/cpu.ts). */
 const WT = resolveConfig().weightType;
@@ -274,4 +277,35 @@ test("attention block: activation×activation MatMuls, scaled Softmax, GELU as D
   assert.deepEqual(float, ["gelu_add", "gelu_div", "gelu_erf"]);
   assert.equal(r.fused.QLinearSoftmax, 1, JSON.stringify(r.fused));
   assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
+});
+
+test("a final Sigmoid stays float, and so do its logits: a range calibrated on positive logits would read every negative one as 0.5", async () => {
+  // x [4, 8] → MatMul(M, all positive) → Sigmoid → y: calibrated on x in [0, 1], so every logit it sees is positive
+  // (oww-hey-jarvis's verifier, calibrated on the few samples that fire, is the real case); one input element of −1.
+  const nodes = [makeNode("MatMul", ["x", "M"], ["logit"], { name: "mm" }), makeNode("Sigmoid", ["logit"], ["y"], { name: "sig_out" })];
+  const m = makeModel(nodes, [valueInfo("x", F, [4, 8])], [valueInfo("y", F, [4, 1])], [makeTensor("M", F, [8, 1], randomFloats(8, 5, 0.2, 1))]);
+  const negative = { x: new ort.Tensor("float32", randomFloats(32, 9, -1, -0.2), [4, 8]) };
+  const ref = (await runModel(m, negative, "disabled")).y!.data as Float32Array;
+  assert.ok(ref.every((v) => v < 0.3), `float reads ${[...ref]}`);
+  const outputs = async (config: QConfig) => {
+    const prepared = await prepare(Model.fromProto(m), config, { optimize: false });
+    // x's range reaches −1 (one element), so the held-out inputs fit it; the logits seen are all positive.
+    const calib = [1, 2, 3, 4].map((seed) => {
+      const x = randomFloats(32, seed, 0, 1);
+      if (seed === 1) x[0] = -1;
+      return { x: new ort.Tensor("float32", x, [4, 8]) };
+    });
+    await calibrate(prepared, calib);
+    await release(prepared);
+    const { model: qdq, summary } = await convert(prepared);
+    return { r: { qdq, summary }, y: (await runModel(qdq.proto, negative, "all")).y!.data as Float32Array };
+  };
+  const kept = await outputs({});
+  assert.deepEqual(kept.r.summary.float.map((f) => [f.name, f.reason]), [["sig_out", "final Sigmoid kept in float (keepOutputSoftmaxFloat)"]]);
+  const quantizedInputs = kept.r.qdq.graph.node.filter((n) => n.opType === "QuantizeLinear").map((n) => n.input[0]);
+  assert.ok(!quantizedInputs.some((q) => q?.startsWith("logit") || q?.startsWith("y")), quantizedInputs.join(", "));
+  for (let i = 0; i < ref.length; i++) assert.ok(Math.abs(kept.y[i]! - ref[i]!) < 0.05, `${kept.y[i]} vs ${ref[i]}`);
+  // Without the rule the logits' Q clips them at 0: every output reads 0.5, a changed decision at a 0.5 threshold.
+  const clipped = await outputs({ keepOutputSoftmaxFloat: false });
+  for (const v of clipped.y) assert.ok(Math.abs(v - 0.5) < 0.01, `${v}`);
 });
