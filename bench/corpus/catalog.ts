@@ -27,6 +27,14 @@ export type Generator =
   | { kind: "oww-mel-window"; phrase?: string }
   /** T embeddings of that speech, made by the FP32 oww-melspectrogram and oww-embedding models (openWakeWord's pipeline). */
   | { kind: "oww-embeddings"; phrase?: string }
+  /**
+   * A voice-activity stream: 2 s of that speech (peak ≈ 0.3 · scale) cut into windows of the input's length, run
+   * through the FP32 model from a zero state up to a seeded window, which is the sample; its `vad-state` inputs get
+   * the state the model left after the window before (what a streaming caller feeds).
+   */
+  | { kind: "vad-stream"; scale: number; rate: number }
+  /** The state a `vad-stream` input's run left, read from the model's output `output` (silero-vad's hn, cn). */
+  | { kind: "vad-state"; output: string }
   | { kind: "value"; value: number }
   | { kind: "zeros" };
 

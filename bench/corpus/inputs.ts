@@ -309,6 +309,33 @@ export class FrontEnd {
     return Float32Array.from(out.data as Float32Array);
   }
 
+  /**
+   * A `vad-stream` sample of `m`: the window of `input` (named by the generator) at a seeded place in 2 s of speech,
+   * and the state outputs of the FP32 model's run over the windows before it, from a zero state.
+   */
+  async vadStream(m: CorpusModel, r: Rand): Promise<Record<string, SampleTensor>> {
+    const stream = m.inputs.find((i) => i.generate.kind === "vad-stream")!;
+    const g = stream.generate as Extract<Generator, { kind: "vad-stream" }>;
+    const win = stream.shape[stream.shape.length - 1]!;
+    const audio = speechAudio(2 * SR, r, g.scale);
+    const at = Math.floor(r() * Math.floor(audio.length / win));
+    const states = m.inputs.filter((i) => i.generate.kind === "vad-state");
+    let state = Object.fromEntries(states.map((i) => [i.name, new Float32Array(i.shape.reduce((a, b) => a * b, 1))]));
+    const s = await this.session(m.id);
+    for (let k = 0; k < at; k++) {
+      const feeds: Record<string, { data: Float32Array | BigInt64Array; dims: number[] }> = { [stream.name]: { data: audio.subarray(k * win, (k + 1) * win), dims: stream.shape } };
+      for (const i of m.inputs) {
+        if (i.generate.kind === "vad-state") feeds[i.name] = { data: state[i.name]!, dims: i.shape };
+        else if (i.generate.kind === "value") feeds[i.name] = { data: BigInt64Array.of(BigInt(i.generate.value)), dims: i.shape };
+      }
+      const out = await s.run(feeds);
+      state = Object.fromEntries(states.map((i) => [i.name, Float32Array.from(out[(i.generate as { output: string }).output]!.data as Float32Array)]));
+    }
+    const sample: Record<string, SampleTensor> = { [stream.name]: { data: audio.slice(at * win, (at + 1) * win), dims: stream.shape } };
+    for (const i of states) sample[i.name] = { data: state[i.name]!, dims: i.shape };
+    return sample;
+  }
+
   async dispose(): Promise<void> {
     for (const s of this.sessions.values()) await (await s).dispose();
     this.sessions.clear();
@@ -333,6 +360,9 @@ async function generate(g: Generator, shape: number[], layout: string, r: Rand, 
     }
     case "oww-embeddings":
       return { data: await fe.embeddings(shape[1]!, r, g.phrase), dims: shape };
+    case "vad-stream":
+    case "vad-state":
+      throw new Error(`${g.kind} inputs are made together by FrontEnd.vadStream`);
   }
 }
 
@@ -341,8 +371,10 @@ export async function makeSamples(m: CorpusModel, count: number, seed: number, f
   const out: Sample[] = [];
   for (let i = 0; i < count; i++) {
     const r = seededRandom(seed * 100_003 + i);
+    // A voice-activity stream makes its window and the state before it together.
+    const joint = m.inputs.some((i) => i.generate.kind === "vad-stream") ? await fe.vadStream(m, r) : {};
     const s: Sample = {};
-    for (const inp of m.inputs) s[inp.name] = await generate(inp.generate, inp.shape, inp.layout, r, fe);
+    for (const inp of m.inputs) s[inp.name] = joint[inp.name] ?? (await generate(inp.generate, inp.shape, inp.layout, r, fe));
     out.push(s);
   }
   return out;
