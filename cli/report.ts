@@ -6,6 +6,8 @@ import { existsSync } from "node:fs";
 import { benchmark, shapesAtBatch } from "../engine/analysis/benchmark";
 import { loadDataDir } from "../engine/analysis/dataset";
 import { evaluate, type LabelledData, type MetricSpec } from "../engine/analysis/evaluate";
+import { Model } from "../engine/onnx/model";
+import { oneValuePerSample } from "../engine/onnx/proto";
 import { firstSamples, generateFeeds, sampleAxes, type Feeds } from "../engine/analysis/feeds";
 import { fixedBatchSize, inputSpecsOf } from "../engine/data/feeds";
 import { modelIO } from "./model-io";
@@ -24,7 +26,7 @@ const FLAGS = [
   { name: "data", arg: "PATH", help: "held-out inputs, in any format --calib takes: a folder of .npy batches (or one <input>.npy per input), an .npz file or folder, ONNX test_data_set_* folders, or images; labels, optional, in y.npy beside .npy files or as array \"y\" in each .npz. Its shapes are used for the benchmark too", default: "256 seeded random samples scored against IN's outputs (cosine)" },
   { name: "labels", arg: "FILE", help: "labels .npy (class ids, targets or token ids)", default: "the labels found with --data" },
   SHAPE_FLAG,
-  { name: "metric", arg: "M", help: METRICS.join(", "), default: "top1 with labels; with unlabelled --data agreement where IN's output holds class scores [N, C], cer of the greedy CTC reading on a Softmax's [N, T, C], mse on one value per sample, else cosine; cosine on random samples" },
+  { name: "metric", arg: "M", help: METRICS.join(", "), default: "top1 with labels; with unlabelled --data agreement where IN's output holds class scores [N, C], cer of the greedy CTC reading on a Softmax's [N, T, C], mse on one value per sample, else cosine; on random samples cosine (mse on one value per sample)" },
   { name: "limit", arg: "N", help: "score only the first N samples" },
   { name: "max-drop", arg: "X", help: "exit 3 if OUT's metric is worse than IN's by more than X (percentage points for accuracy-like metrics, metric units otherwise)" },
   { name: "min-speedup", arg: "X", help: "exit 3 if OUT's median-latency speed-up over IN is below X" },
@@ -99,7 +101,9 @@ export async function run(argv: string[]): Promise<number> {
       notes.push(`no --data: ${n} seeded random samples, scored against IN's outputs; give --data for a real accuracy figure`);
     }
     // With data, evaluate() picks: top-1 with labels, else what fits IN's output (agreement, CTC CER, cosine).
-    const metric: MetricSpec | undefined = (v.metric as MetricSpec | undefined) ?? (v.data === undefined ? "cosine" : undefined);
+    // Random samples: closeness to IN's outputs (mse where a sample's output is one value: its cosine is its sign).
+    const random = async (): Promise<MetricSpec> => (oneValuePerSample((await Model.load(inPath)).graph.output[0]) ? "mse" : "cosine");
+    const metric: MetricSpec | undefined = (v.metric as MetricSpec | undefined) ?? (v.data === undefined ? await random() : undefined);
     const models = { [inPath]: inPath, [outPath]: outPath };
     const evaluation = await evaluate(models, data, metric, { limit: cfg.limit, threads: cfg.threads });
     // With data, the benchmark runs its first samples: their shapes are the ones that matter.

@@ -11,7 +11,7 @@ import { loadModel, namedModels, openModel, type BenchmarkModels, type ModelSour
 import { bootstrapStatistic, meanInterval, pairedBootstrapMeanDiff, pairedProportionDiff, wilsonInterval, type Interval } from "./stats";
 import os from "node:os";
 import type { Model } from "../onnx/model";
-import { valueInfoTensor } from "../onnx/proto";
+import { oneValuePerSample, valueInfoTensor } from "../onnx/proto";
 import { softmaxOutputs } from "../quant/sequence-check";
 
 export type MetricSpec =
@@ -137,8 +137,7 @@ export function unlabelledMetric(model: Model, output?: string): MetricSpec {
   if (softmaxOutputs(model).includes(o.name)) return { kind: "cer", sequence: { ctcBlank: 0 } };
   const shape = valueInfoTensor(o)?.shape;
   if (shape?.length === 2 && shape[1] !== 1) return "agreement";
-  // One value per sample (a wake-word or voice probability): a cosine of one number is only its sign.
-  return shape !== undefined && shape.length >= 1 && shape.slice(1).every((d) => d === 1) ? "mse" : "cosine";
+  return oneValuePerSample(o) ? "mse" : "cosine";
 }
 
 interface MetricPlan {

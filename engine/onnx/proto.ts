@@ -108,6 +108,15 @@ export function valueInfoTensor(v: ValueInfoProto): { elemType: DataType; shape:
   return { elemType: tt.elemType, shape };
 }
 
+/**
+ * Whether a graph output holds one value per sample (declared [N] or [N, 1, …]: a wake-word or voice probability),
+ * where a per-sample cosine is only the value's sign and an argmax always 0.
+ */
+export function oneValuePerSample(v: ValueInfoProto | undefined): boolean {
+  const shape = v ? valueInfoTensor(v)?.shape : undefined;
+  return shape !== undefined && shape.length >= 1 && shape.slice(1).every((d) => d === 1);
+}
+
 export interface MakeGraphOptions {
   initializers?: TensorProto[];
   valueInfo?: ValueInfoProto[];

@@ -5,6 +5,7 @@ import { copyFileSync, cpSync, mkdtempSync, readdirSync, rmSync, statSync, symli
 import os from "node:os";
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
+import { oneValuePerSample } from "../../engine/onnx/proto";
 import type { QuantizeOptions } from "./options";
 import { CALIBRATION_SAMPLES, CALIBRATION_SEED, HELDOUT_SAMPLES, HELDOUT_SEED, writeRandomCalibration } from "./randomCalib";
 
@@ -76,7 +77,7 @@ export function prepareReportData(o: QuantizeOptions, model: ModelProto): Report
       const heldout = writeRandomCalibration(model, o.input, HELDOUT_SAMPLES, HELDOUT_SEED, o.shapes);
       temp.push(heldout);
       return {
-        calib, heldout, metric: "cosine", temp,
+        calib, heldout, metric: oneValuePerSample(model.graph?.output[0]) ? "mse" : "cosine", temp,
         note: `Measured on ${HELDOUT_SAMPLES} random samples held out from calibration (calibrated on ${CALIBRATION_SAMPLES} others), scored against FP32's outputs: a fidelity figure, not accuracy.`,
       };
     }

@@ -176,6 +176,12 @@ test("wizard report data: random calibration and the report's samples are disjoi
     assert.ok(heldRows.every((v) => !calibSet.has(v)), "no held-out value is a calibration value");
     assert.equal(d.metric, "cosine");
     assert.match(d.note, /64 random samples held out from calibration \(calibrated on 32 others\)/);
+    // One value per sample (a wake-word score): its cosine is only its sign, so the report scores mse.
+    const one = mlp();
+    one.graph!.output[0] = valueInfo("out_t", 1, ["N", 1]);
+    const o = prepareReportData({ ...defaultOptions("/ws/mlp.onnx"), randomData: true }, one);
+    removeReportData(o);
+    assert.equal(o.metric, "mse");
   } finally {
     removeReportData(d);
   }
