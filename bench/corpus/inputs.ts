@@ -160,6 +160,15 @@ function image(g: ImageGenerator, shape: number[], layout: string, r: Rand): Flo
 
 // ---------- audio ----------
 
+/** `out` scaled to a peak of 0.3 · scale, with a noise floor of 0.003 · scale (in place). */
+function toPeak(out: Float32Array, r: Rand, scale: number): Float32Array {
+  let peak = 0;
+  for (const v of out) peak = Math.max(peak, Math.abs(v));
+  const gain = (0.3 * scale) / (peak || 1);
+  for (let i = 0; i < out.length; i++) out[i] = out[i]! * gain + 0.003 * scale * (r() - 0.5);
+  return out;
+}
+
 /** Speech-like audio: voiced syllables (harmonics under two formants, pitch drift), fricatives, pauses, noise floor. */
 export function speech(samples: number, r: Rand, scale: number): Float32Array {
   const out = new Float32Array(samples);
@@ -192,11 +201,7 @@ export function speech(samples: number, r: Rand, scale: number): Float32Array {
     }
     t += len + Math.floor(uniform(r, 0.03, 0.15) * SR);
   }
-  let peak = 0;
-  for (const v of out) peak = Math.max(peak, Math.abs(v));
-  const gain = (0.3 * scale) / (peak || 1);
-  for (let i = 0; i < samples; i++) out[i] = out[i]! * gain + 0.003 * scale * (r() - 0.5);
-  return out;
+  return toPeak(out, r, scale);
 }
 
 // ---------- spoken English: espeak-ng (Debian's package) where installed ----------
@@ -263,11 +268,7 @@ export function speechAudio(samples: number, r: Rand, scale: number, phrase?: st
     const at = Math.floor(r() * Math.max(1, padded.length - samples));
     out.set(padded.subarray(at, at + samples));
   }
-  let peak = 0;
-  for (const v of out) peak = Math.max(peak, Math.abs(v));
-  const gain = (0.3 * scale) / (peak || 1);
-  for (let i = 0; i < samples; i++) out[i] = out[i]! * gain + 0.003 * scale * (r() - 0.5);
-  return out;
+  return toPeak(out, r, scale);
 }
 
 // ---------- openWakeWord features: the package's own FP32 front end run on that speech ----------

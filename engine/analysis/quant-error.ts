@@ -5,6 +5,7 @@ import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import { augmentModel } from "../calibrate/augment";
 import type { Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
+import { producers } from "../onnx/graph";
 import { attrInt } from "../onnx/proto";
 import { readTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Model } from "../onnx/model";
@@ -49,8 +50,7 @@ function dequantization(n: NodeProto, inits: ReadonlyMap<string, TensorProto>, p
 export function weightErrors(reference: Model, quantized: Model): TensorError[] {
   const refInits = new Map(reference.graph.initializer.map((t) => [t.name, t]));
   const qInits = new Map(quantized.graph.initializer.map((t) => [t.name, t]));
-  const producer = new Map<string, NodeProto>();
-  for (const n of quantized.graph.node) for (const o of n.output) producer.set(o, n);
+  const producer = producers(quantized.graph);
   const readers = firstReaders(reference.graph);
   const out: TensorError[] = [];
   for (const dq of quantized.graph.node) {

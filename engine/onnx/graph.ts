@@ -84,6 +84,26 @@ export function consumers(graph: GraphProto): Map<string, NodeProto[]> {
   return m;
 }
 
+/** Every name a node of the graph or of its bodies reads, and the graph's outputs. */
+export function readNames(graph: GraphProto): Set<string> {
+  const names = new Set(graph.output.map((o) => o.name));
+  forEachGraph(graph, (g) => {
+    for (const n of g.node) for (const i of n.input) names.add(i);
+  });
+  return names;
+}
+
+/**
+ * Removes, from the graph and its bodies, the initializers named in `candidates` that nothing reads (readNames: a
+ * body may read an outer one).
+ */
+export function dropUnreadInitializers(graph: GraphProto, candidates: ReadonlySet<string>): void {
+  const read = readNames(graph);
+  forEachGraph(graph, (g) => {
+    g.initializer = g.initializer.filter((t) => !candidates.has(t.name) || read.has(t.name));
+  });
+}
+
 /** All names used in the graph and its subgraphs: values, initializers, nodes. */
 export function usedNames(graph: GraphProto): Set<string> {
   const s = new Set<string>();

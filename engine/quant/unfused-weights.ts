@@ -12,7 +12,7 @@
 // decodes back into them first (encodeDecodedWeights), the error analysis reads both (decodedWeight).
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { consumers, forEachGraph, producers, subgraphs, uniqueName, usedNames } from "../onnx/graph";
+import { consumers, dropUnreadInitializers, producers, subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { attr, attrInt, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
@@ -37,12 +37,8 @@ export function decodeUnfusedWeights(model: Model): number {
   const ctx: Context = { main: model.graph, taken: usedNames(model.graph), replaced: new Set(), made: new Map(), zeroPoints: new Map() };
   const count = decodeIn(model.graph, new Map(), ctx);
   // The DequantizeLinears' scales and zero points nothing reads any more (the decode has float copies shaped to
-  // broadcast; a body may read an outer one); the codes stay, read by the Casts.
-  const read = new Set(model.graph.output.map((o) => o.name));
-  forEachGraph(model.graph, (g) => g.node.forEach((n) => n.input.forEach((i) => read.add(i))));
-  forEachGraph(model.graph, (g) => {
-    g.initializer = g.initializer.filter((t) => !ctx.replaced.has(t.name) || read.has(t.name));
-  });
+  // broadcast); the codes stay, read by the Casts.
+  dropUnreadInitializers(model.graph, ctx.replaced);
   return count;
 }
 
@@ -217,8 +213,6 @@ export function encodeDecodedWeights(model: Model): number {
     if (d.zero) dropped.add(d.zero.name);
     count++;
   }
-  const read = new Set(g.output.map((o) => o.name));
-  forEachGraph(g, (sub) => sub.node.forEach((n) => n.input.forEach((i) => read.add(i))));
-  g.initializer = g.initializer.filter((t) => !dropped.has(t.name) || read.has(t.name));
+  dropUnreadInitializers(g, dropped);
   return count;
 }

@@ -7,7 +7,7 @@
 // (docs/calibration.md "Widened activations as a Clip").
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { consumers, forEachGraph, producers, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
+import { consumers, forEachGraph, producers, readNames, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { makeNode } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
@@ -81,18 +81,11 @@ export function clipSixteenBitPairs(model: Model, summary: QuantizationSummary):
   if (!out.clipped.length && !replaced.length) return out;
   // Drop the pairs' Qs nothing reads any more, then their scales and zero points nothing reads (bodies included:
   // a body may read a main-graph initializer).
-  const read = () => {
-    const names = new Set<string>(g.output.map((o) => o.name));
-    forEachGraph(g, (x) => {
-      for (const n of x.node) for (const i of n.input) names.add(i);
-    });
-    return names;
-  };
-  const live = read();
+  const live = readNames(g);
   const pairs = new Set(replaced);
   g.node = g.node.filter((n) => !pairs.has(n) || n.output.some((o) => live.has(o)));
   g.initializer.push(...added);
-  const used = read();
+  const used = readNames(g);
   const params = new Set(replaced.flatMap((n) => n.input.slice(1)));
   g.initializer = g.initializer.filter((t) => !params.has(t.name) || used.has(t.name));
   // The rewrite chose com.microsoft's Q/DQ for the 16-bit pairs; with none left, ai.onnx's serve from opset 13.

@@ -8,11 +8,10 @@
 import type { GraphProto, NodeProto } from "onnx-buf";
 import type { CalibrationData } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { Model } from "../onnx/model";
+import type { Model } from "../onnx/model";
 import { makeNode } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
-import { channelStats, floatInit, freshName, producerOf, readerCount, readersOf, setFloatInit, spread, type ChannelAxis, type StatsOptions } from "./tensors";
-import { decodeUnfusedWeights, encodeDecodedWeights } from "../quant/unfused-weights";
+import { channelStats, floatInit, freshName, producerOf, readerCount, readersOf, qdqWorkingCopy, setFloatInit, spread, WEIGHT_DQ, type ChannelAxis, type StatsOptions } from "./tensors";
 
 export interface BiasCorrectionOptions extends StatsOptions {
   /** Node names to leave alone. */
@@ -36,7 +35,6 @@ export interface BiasCorrectionReport {
   skipped: { node: string; reason: string }[];
 }
 
-const WEIGHT_DQ = "_DequantizeLinear_Output";
 const label = (n: NodeProto) => n.name || n.output[0] || n.opType;
 
 interface Site {
@@ -80,13 +78,7 @@ function biasSite(g: GraphProto, n: NodeProto): Site["bias"] | string {
  * matched by name (`<weight>_DequantizeLinear_Output` in the quantized model reads `<weight>` in the float one).
  */
 export async function correctBias(float: Model, quantized: Model, data: CalibrationData, options: BiasCorrectionOptions = {}): Promise<{ model: Model; report: BiasCorrectionReport }> {
-  const q = quantized.clone();
-  // A written file's Convs onnxruntime runs in float decode their weights by Cast/Mul: read as the DequantizeLinears
-  // they were, and written back decoded.
-  const decoded = encodeDecodedWeights(q) > 0;
-  if (!q.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
-    throw new Error(`correctBias: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
-  }
+  const { q, done } = qdqWorkingCopy("correctBias", quantized);
   const g = q.graph;
   const report: BiasCorrectionReport = { corrected: [], skipped: [] };
   const exclude = new Set(options.exclude ?? []);
@@ -160,7 +152,5 @@ export async function correctBias(float: Model, quantized: Model, data: Calibrat
     const shiftAbs = shift.reduce((a, v) => a + Math.abs(v), 0) / C;
     report.corrected.push({ node: label(s.qNode), opType: s.qNode.opType, bias: name, channels: C, shift: spread(shift), relative: meanAbs > 0 ? shiftAbs / meanAbs : 0 });
   }
-  const model = Model.fromProto(q.proto, q.dir);
-  if (decoded) decodeUnfusedWeights(model);
-  return { model, report };
+  return { model: done(), report };
 }

@@ -7,14 +7,13 @@
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import type { CalibrationData } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { Model } from "../onnx/model";
+import type { Model } from "../onnx/model";
 import { attrFloat, attrInt } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { roundHalfEven } from "../quant/math";
 import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups, type LayerHessian } from "../lowbit/gptq";
 import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
-import { floatInit, producerOf, readerCount } from "./tensors";
-import { decodeUnfusedWeights, encodeDecodedWeights } from "../quant/unfused-weights";
+import { floatInit, producerOf, qdqWorkingCopy, readerCount, WEIGHT_DQ } from "./tensors";
 
 export interface RoundingOptions extends LayerHessianOptions {
   /** Whose activations the layers are fitted on: the quantized model's (default: what each layer will see, its
@@ -67,7 +66,6 @@ export interface RoundingReport {
   seconds: number;
 }
 
-const WEIGHT_DQ = "_DequantizeLinear_Output";
 const label = (n: NodeProto) => n.name || n.output[0] || n.opType;
 
 /** A quantized layer whose codes can be chosen again. */
@@ -118,13 +116,7 @@ export type LayerFit = (site: Site, hessians: LayerHessian[], grid: LayerGrid) =
  *  the codes and bias it chooses written into a copy. `who` names the caller in errors. */
 export async function fitRounding(who: string, method: RoundingReport["method"], float: Model, quantized: Model, data: CalibrationData, options: RoundingOptions, fit: LayerFit): Promise<{ model: Model; report: RoundingReport }> {
   const start = performance.now();
-  const q = quantized.clone();
-  // A written file's Convs onnxruntime runs in float decode their weights by Cast/Mul: read as the DequantizeLinears
-  // they were, and written back decoded.
-  const decoded = encodeDecodedWeights(q) > 0;
-  if (!q.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
-    throw new Error(`${who}: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
-  }
+  const { q, done: result } = qdqWorkingCopy(who, quantized);
   const inputs = options.inputs ?? "quantized";
   const g = q.graph;
   const report: RoundingReport = { kind: "rounding", method, inputs, layers: [], skipped: [], meanBeforeDb: NaN, meanAfterDb: NaN, seconds: 0 };
@@ -147,9 +139,7 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   report.meanBeforeDb = mean((l) => l.beforeDb);
   report.meanAfterDb = mean((l) => l.afterDb);
   report.seconds = (performance.now() - start) / 1000;
-  const model = Model.fromProto(q.proto, q.dir);
-  if (decoded) decodeUnfusedWeights(model);
-  return { model, report };
+  return { model: result(), report };
 }
 
 function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized" | "float", maxK: number, window: number | undefined): Site | string {

@@ -5,7 +5,8 @@ import { augmentModel } from "../calibrate/augment";
 import type { CalibrationData } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
 import { constantValue, uniqueName } from "../onnx/graph";
-import type { Model } from "../onnx/model";
+import { Model } from "../onnx/model";
+import { decodeUnfusedWeights, encodeDecodedWeights } from "../quant/unfused-weights";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { createSession, type ExecutionProvider } from "../runtime/session";
 
@@ -140,3 +141,28 @@ export function spread(xs: ArrayLike<number>): [number, number] {
   }
   return [lo, hi];
 }
+
+/** Our QDQ rewrite names a weight's DequantizeLinear output `<weight>_DequantizeLinear_Output`. */
+export const WEIGHT_DQ = "_DequantizeLinear_Output";
+
+/**
+ * A copy of convert()'s model (`quantized`) for a recovery step to rewrite, and `done`, which makes the result from
+ * it. A written file's Convs onnxruntime runs in float decode their weights by Cast/Mul: the copy reads them as the
+ * DequantizeLinears they were, and `done` decodes them again. `who` names the caller when there is nothing quantized.
+ */
+export function qdqWorkingCopy(who: string, quantized: Model): { q: Model; done: () => Model } {
+  const q = quantized.clone();
+  const decoded = encodeDecodedWeights(q) > 0;
+  if (!q.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
+    throw new Error(`${who}: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
+  }
+  return {
+    q,
+    done: () => {
+      const model = Model.fromProto(q.proto, q.dir);
+      if (decoded) decodeUnfusedWeights(model);
+      return model;
+    },
+  };
+}
+
