@@ -98,13 +98,16 @@ export function resolveShapes(flags: readonly ShapeFlag[], inputs: readonly Decl
  * or given by `shapes`. The error names the input, the dim and its axis, and shows the --shape flag to pass.
  */
 export function requireShapes(inputs: readonly DeclaredInput[], shapes: Readonly<Record<string, readonly number[]>>): void {
+  // The first input's symbolic first dim is the batch wherever another input names it (a state [layers, batch, hidden]).
+  const batch = inputs[0]?.shape?.[0];
+  const isBatch = (d: unknown, i: number) => i === 0 || (typeof batch === "string" && batch !== "" && d === batch);
   for (const input of inputs) {
     if (shapes[input.name]) continue;
     // Unknown sizes appear as their symbol when it reads as a word (seq_len), else as N, N2, ...
     let unnamed = 0;
     const example = (input.shape ?? []).map((d, i) => {
       if (isFixed(d)) return String(d);
-      if (i === 0) return "1";
+      if (isBatch(d, i)) return "1";
       if (typeof d === "string" && /^[A-Za-z_]\w{0,15}$/.test(d)) return d;
       return ++unnamed === 1 ? "N" : `N${unnamed}`;
     });
@@ -112,7 +115,7 @@ export function requireShapes(inputs: readonly DeclaredInput[], shapes: Readonly
     if (input.shape === undefined) {
       throw new UsageError(`input "${input.name}" has unknown rank; give its full shape with --shape ${input.name}=…, or real data with --data`);
     }
-    const axis = input.shape.findIndex((d, i) => i > 0 && !isFixed(d));
+    const axis = input.shape.findIndex((d, i) => !isBatch(d, i) && !isFixed(d));
     if (axis < 0) continue;
     const d = input.shape[axis]!;
     const what = symbolOf(d) !== undefined ? `symbolic dim "${d}"` : "an unknown dim";

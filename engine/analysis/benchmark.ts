@@ -142,12 +142,14 @@ async function timeRun(r: Session, feeds: Feeds): Promise<number> {
   return performance.now() - t0;
 }
 
-/** `shapes` with `batch` as the first size of every input whose declared first dimension is dynamic. */
+/** `shapes` with `batch` at each input's sample axis (sampleAxes: the first, or where it names the batch symbol) where its declared size there is dynamic. */
 export function shapesAtBatch(inputs: readonly ReportedInput[], shapes: Record<string, number[]> | undefined, batch: number): Record<string, number[]> {
   const out: Record<string, number[]> = {};
+  const axes = sampleAxes(inputs);
   for (const [name, dims] of Object.entries(shapes ?? {})) {
-    const first = inputs.find((i) => i.name === name)?.shape?.[0];
-    out[name] = typeof first === "number" && first > 0 ? dims : [batch, ...dims.slice(1)];
+    const axis = axes.get(name) ?? 0;
+    const declared = inputs.find((i) => i.name === name)?.shape?.[axis];
+    out[name] = (typeof declared === "number" && declared > 0) || axis >= dims.length ? dims : dims.map((d, k) => (k === axis ? batch : d));
   }
   return out;
 }

@@ -3,7 +3,8 @@
 // expected. Also splitting a stacked array along its first axis into batches.
 
 import type { GraphProto, ModelProto } from "onnx-buf";
-import { DataType, dtypeName, type NumericArrayType } from "../onnx/dtype";
+import { DataType, dtypeName, isIntegerType, type NumericArrayType } from "../onnx/dtype";
+import { comparedConstants } from "../onnx/graph";
 import { negativeDimsUnknown, valueInfoTensor, type Dim } from "../onnx/proto";
 // Type names only: engine/runtime/tensors imports onnxruntime-node for types, erased at build time.
 import { dtypeFromOrt, feedArray, ortType, type Feeds, type Tensor, type TensorArray } from "../runtime/tensors";
@@ -19,6 +20,8 @@ export interface InputSpec {
   elemType: DataType;
   /** undefined: rank unknown. */
   shape: Dim[] | undefined;
+  /** For an integer input, the values the graph tests it against (onnx/graph comparedConstants): generated data takes them in turn. */
+  choices?: readonly number[];
 }
 
 export class DataError extends Error {
@@ -35,7 +38,8 @@ export function modelInputs(model: ModelProto | GraphProto): InputSpec[] {
     if (inits.has(v.name)) continue;
     const t = valueInfoTensor(v);
     if (!t) throw new DataError(`input "${v.name}" is not a tensor; calibration feeds tensors only`);
-    out.push({ name: v.name, elemType: t.elemType, shape: t.shape });
+    const choices = isIntegerType(t.elemType) ? comparedConstants(graph, v.name) : [];
+    out.push({ name: v.name, elemType: t.elemType, shape: t.shape, ...(choices.length ? { choices } : {}) });
   }
   return out;
 }
@@ -45,14 +49,17 @@ export interface ReportedInput {
   readonly name: string;
   /** onnxruntime's type name; undefined for a non-tensor input. */
   readonly type?: string;
-  /** Numbers fixed (-1: dynamic), strings symbolic; none (undefined or []) for a scalar or an unknown rank. */
+  /** Numbers fixed (-1: dynamic), strings symbolic; [] for a scalar; undefined for an unknown rank. */
   readonly shape?: readonly (number | string)[];
+  /** As InputSpec's. */
+  readonly choices?: readonly number[];
 }
 
 /**
  * The inputs a session reports, as the data readers, checks and generators take them. onnxruntime gives no dims
- * both for a scalar and for an input of unknown rank, so such an input's rank is unknown here: data is not
- * refused for its shape, and generated data needs its shape (engine/analysis generates a scalar).
+ * both for a scalar and for an input of unknown rank; engine/runtime's sessions tell them apart from the file, so an
+ * input without a shape here is of unknown rank: data is not refused for its shape, and generated data needs its
+ * shape (engine/analysis generates a scalar).
  */
 export function inputSpecsOf(inputs: readonly ReportedInput[]): InputSpec[] {
   return inputs.map((i) => {
@@ -62,8 +69,8 @@ export function inputSpecsOf(inputs: readonly ReportedInput[]): InputSpec[] {
         `input "${i.name}" is ${i.type ?? "not a tensor"}, which cannot be fed from JavaScript: data files and generated data give float, integer or bool tensors`,
       );
     }
-    const shape = i.shape?.length ? negativeDimsUnknown(i.shape) : undefined;
-    return { name: i.name, elemType, shape };
+    const shape = i.shape ? negativeDimsUnknown(i.shape) : undefined;
+    return { name: i.name, elemType, shape, ...(i.choices?.length ? { choices: i.choices } : {}) };
   });
 }
 

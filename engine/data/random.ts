@@ -1,7 +1,7 @@
 // Random feeds for a model: for smoke tests and benchmarks only. Ranges calibrated on noise are not the ranges of
 // real data, so it always warns.
 
-import { DataType, dtypeName } from "../onnx/dtype";
+import { DataType, dtypeName, isIntegerType } from "../onnx/dtype";
 import { arrayTypeFor, checkFeeds, DataError, ortTypeName, type TensorArray, type Feeds } from "./feeds";
 import { checkFeedBytes, type Limits } from "../onnx/limits";
 import { inputSpecs, type ModelInputsSource } from "./feeds";
@@ -13,7 +13,7 @@ export interface RandomDataOptions {
   batchSize?: number;
   /** Shapes for inputs with symbolic dims other than the first, by input name. */
   shapes?: { readonly [inputName: string]: readonly number[] };
-  /** Integer inputs get values in [0, intHigh) (default 10; token ids, class indices). */
+  /** Integer inputs get values in [0, intHigh) (default 10; token ids, class indices), but those with `choices`. */
   intHigh?: number;
   /** Where the warning goes (default process.emitWarning). */
   warn?: (message: string) => void;
@@ -36,19 +36,25 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-/** Float inputs get standard normal values, integer inputs uniform integers, bool inputs 0/1. */
+/**
+ * Float inputs get standard normal values, integer inputs uniform integers (or, where the graph tests them against
+ * constants, those values in turn), bool inputs 0/1.
+ */
 export function* randomData(model: ModelInputsSource, n: number, options: RandomDataOptions = {}): Generator<Feeds> {
   const specs = inputSpecs(model);
   const warn = options.warn ?? ((m: string) => process.emitWarning(m, "PTQRandomData"));
   warn(`calibrating on ${n} batch(es) of RANDOM data: the ranges will not match real inputs; use real samples for a model you ship`);
   const next = seededRandom(options.seed ?? 1);
+  // The first input's symbolic first dim is the batch wherever an input names it (a state [layers, batch, hidden]).
+  const batch = specs[0]?.shape?.[0];
+  const batchSymbol = typeof batch === "string" && batch !== "" ? batch : undefined;
   const shapes = specs.map((s) => {
     const given = options.shapes?.[s.name];
     if (given) return [...given];
     if (!s.shape) throw new DataError(`input "${s.name}" has unknown rank; pass its shape in options.shapes`);
     return s.shape.map((d, i) => {
       if (typeof d === "number" && d > 0) return d;
-      if (i === 0) return options.batchSize ?? 1;
+      if (i === 0 || (batchSymbol !== undefined && d === batchSymbol)) return options.batchSize ?? 1;
       throw new DataError(`input "${s.name}" has a symbolic dim ${d ?? "?"} at axis ${i}; pass its shape in options.shapes`);
     });
   });
@@ -62,6 +68,13 @@ export function* randomData(model: ModelInputsSource, n: number, options: Random
       const count = dims.reduce((a, d) => a * d, 1);
       const data = new arrays[k]!(count);
       const t = s.elemType;
+      // An integer the graph tests against constants (a sample rate, a mode) takes them in turn, batch by batch.
+      const chosen = s.choices?.length ? s.choices[b % s.choices.length]! : undefined;
+      if (chosen !== undefined && isIntegerType(t)) {
+        data.fill((t === DataType.INT64 || t === DataType.UINT64 ? BigInt(chosen) : chosen) as never);
+        feeds[s.name] = { data, dims, type: ortTypeName(t) };
+        return;
+      }
       for (let i = 0; i < count; i++) {
         if (t === DataType.FLOAT || t === DataType.DOUBLE) {
           (data as Float32Array)[i] = Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());

@@ -142,3 +142,10 @@ export function elementCount(dims: readonly (number | bigint)[], what = "tensor"
   if (!Number.isSafeInteger(n)) throw new OnnxError(`${what} has too many elements (${n})`);
   return n;
 }
+
+const INTEGER_TYPES: ReadonlySet<number> = new Set([
+  DataType.INT8, DataType.UINT8, DataType.INT16, DataType.UINT16, DataType.INT32, DataType.UINT32, DataType.INT64, DataType.UINT64,
+]);
+
+/** Whether an element type is a plain (8 to 64-bit) integer. */
+export const isIntegerType = (id: number | undefined): boolean => id !== undefined && INTEGER_TYPES.has(id);

@@ -4,10 +4,11 @@
 import { create } from "@bufbuild/protobuf";
 import { AttributeProto_AttributeType as AttrType, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
 import { TensorProtoSchema } from "onnx-buf";
-import { DataType } from "./dtype";
+import { DataType, isIntegerType } from "./dtype";
 import { OnnxError } from "./errors";
+import { isExternal } from "./external";
 import { getAttribute } from "./proto";
-import { makeTensor } from "./tensor";
+import { makeTensor, readTensor } from "./tensor";
 
 export const nodeLabel = (n: NodeProto): string => `node "${n.name || n.output[0] || "(unnamed)"}" (${n.opType})`;
 
@@ -314,4 +315,24 @@ export function allTensors(proto: ModelProto): TensorProto[] {
   };
   if (proto.graph) visit(proto.graph);
   return out;
+}
+
+/**
+ * The values an integer input is tested against: the one-element integer constants beside it in the main graph's
+ * Equal nodes (silero-vad's `Equal(sr, 16000)` picks its 16 kHz branch), in node order, each once. Generated data
+ * takes them so that it runs a branch the model was written for.
+ */
+export function comparedConstants(graph: GraphProto, input: string): number[] {
+  const found: number[] = [];
+  for (const n of graph.node) {
+    if (n.opType !== "Equal" || n.input.length !== 2 || !n.input.includes(input)) continue;
+    const other = n.input[0] === input ? n.input[1]! : n.input[0]!;
+    const t = constantValue(graph, other);
+    if (!t || !isIntegerType(t.dataType) || isExternal(t)) continue;
+    const { data } = readTensor(t);
+    if (data.length !== 1) continue;
+    const v = Number(data[0]);
+    if (Number.isSafeInteger(v) && !found.includes(v)) found.push(v);
+  }
+  return found;
 }

@@ -4,10 +4,14 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import type { InferenceSession as OrtSession } from "onnxruntime-node";
-import type { DataType } from "../onnx/dtype";
+import type { GraphProto } from "onnx-buf";
+import { isIntegerType, type DataType } from "../onnx/dtype";
 import { OnnxError } from "../onnx/errors";
 import { readExternalFile } from "../onnx/external";
+import { comparedConstants } from "../onnx/graph";
 import { Model } from "../onnx/model";
+import { valueInfoTensor } from "../onnx/proto";
+import { skimGraph } from "../onnx/skim";
 import { castUnsafeOutputs, unsafeOutputs } from "./guard";
 import { dtypeFromOrt, fromOrtTensor, toOrtTensor, type Feeds, type OutputTensor } from "./tensors";
 
@@ -37,10 +41,12 @@ export interface IOInfo {
   dtype: DataType | undefined;
   type: string | undefined;
   /**
-   * Numbers are fixed (-1: dynamic), strings symbolic; undefined when onnxruntime reports no dims, which it does
-   * for an input of unknown rank and for a scalar alike.
+   * Numbers are fixed (-1: dynamic), strings symbolic; [] for an input the file declares a scalar; undefined for an
+   * unknown rank (onnxruntime reports no dims for both: the file tells them apart) and for an output without dims.
    */
   shape: readonly (number | string)[] | undefined;
+  /** For an integer input, the values the graph tests it against (onnx/graph comparedConstants). */
+  choices?: readonly number[];
 }
 
 export interface Session {
@@ -71,13 +77,15 @@ interface Prepared {
   externalData: { path: string; data: Uint8Array }[];
   label: string;
   castOutputs: string[];
+  /** The main graph, as far as what the inputs declare needs it (a path is skimmed, not decoded). */
+  graph: () => GraphProto;
 }
 
 function prepare(model: Model | Uint8Array): Prepared {
   if (model instanceof Model) return prepareModel(model, model.path ?? "<model>");
   const m = Model.fromBytes(model);
   if (unsafeOutputs(m.graph).length === 0 && !m.hasExternalData()) {
-    return { source: model, externalData: [], label: "<bytes>", castOutputs: [] };
+    return { source: model, externalData: [], label: "<bytes>", castOutputs: [], graph: () => m.graph };
   }
   return prepareModel(m, "<bytes>");
 }
@@ -93,7 +101,29 @@ function prepareModel(model: Model, label: string): Prepared {
     if (m.dir === undefined) throw new OnnxError(`the model refers to external data "${loc}" but was not loaded from a file`, label);
     return { path: loc, data: readExternalFile(loc, m.dir) };
   });
-  return { source: m.toBytes(), externalData, label, castOutputs };
+  return { source: m.toBytes(), externalData, label, castOutputs, graph: () => m.graph };
+}
+
+/**
+ * The inputs as the file declares them where onnxruntime's metadata falls short: a scalar where it gives no dims, and
+ * the constants an integer input is tested against. The graph is read only for a model with such an input.
+ */
+function declared(inputs: IOInfo[], graph: () => GraphProto): IOInfo[] {
+  if (!inputs.some((i) => i.isTensor && (i.shape === undefined || isIntegerType(i.dtype)))) return inputs;
+  let g: GraphProto;
+  try {
+    g = graph();
+  } catch {
+    return inputs; // onnxruntime read the file; what it said stands
+  }
+  const byName = new Map(g.input.map((v) => [v.name, v]));
+  return inputs.map((i) => {
+    const v = byName.get(i.name);
+    if (!v || !i.isTensor) return i;
+    const shape = i.shape ?? (valueInfoTensor(v)?.shape?.length === 0 ? [] : undefined);
+    const choices = isIntegerType(i.dtype) ? comparedConstants(g, i.name) : [];
+    return { ...i, shape, ...(choices.length ? { choices } : {}) };
+  });
 }
 
 function info(meta: OrtSession.ValueMetadata): IOInfo {
@@ -115,7 +145,7 @@ export async function createSession(model: SessionSource, options: SessionOption
   if (typeof model === "string") {
     // Let onnxruntime read the file itself (no decode here, which matters for big models); decode and cast only
     // when an output type needs it: bf16/fp8 outputs fail creation, int4 ones show up in the metadata.
-    const direct: Prepared = { source: model, externalData: [], label: model, castOutputs: [] };
+    const direct: Prepared = { source: model, externalData: [], label: model, castOutputs: [], graph: () => skimGraph(model) };
     let opened: Opened | undefined;
     try {
       opened = await openOrt(mod, direct, options);
@@ -224,8 +254,8 @@ function shapeMismatch(input: IOInfo, dims: readonly number[]): string | undefin
   return `input "${input.name}" is [${dims.join(", ")}], but the model fixes axis ${axis} at ${shape[axis]} (${text}): ${fix}`;
 }
 
-function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"], { castOutputs, label }: Prepared): Session {
-  const inputs = s.inputMetadata.map(info);
+function wrap({ session: s, ep, fallbackReason }: Opened, Tensor: Ort["Tensor"], { castOutputs, label, graph }: Prepared): Session {
+  const inputs = declared(s.inputMetadata.map(info), graph);
   const outputs = s.outputMetadata.map(info);
   let disposed = false;
   return {

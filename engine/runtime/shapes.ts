@@ -1,10 +1,12 @@
 // Shapes of intermediate tensors, found by running the model: every node output is exposed as a graph output,
-// the model runs on zero-filled sample inputs, and the shapes come back. It runs twice with different sizes for
+// the model runs on zero-filled sample inputs (an integer input the graph tests against constants holds the first of
+// them, so the branch the model was written for runs), and the shapes come back. It runs twice with different sizes for
 // symbolic input dimensions; a dimension that changes between the runs is reported as symbolic. The inputs are
 // sized first and refused past the feedBytes limit: a tiny model can declare an input of gigabytes.
 import { create } from "@bufbuild/protobuf";
 import { ValueInfoProtoSchema } from "onnx-buf";
-import { DataType, dtypeName, elementCount } from "../onnx/dtype";
+import { DataType, dtypeName, elementCount, isIntegerType } from "../onnx/dtype";
+import { comparedConstants } from "../onnx/graph";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { negativeDimsUnknown, valueInfoTensor, type Dim } from "../onnx/proto";
@@ -46,15 +48,19 @@ function sampleBytes(dtype: DataType): number {
   return a.BYTES_PER_ELEMENT;
 }
 
-function zeros(dtype: DataType, n: number): TensorData {
+/** `n` elements of `dtype`, all `value` (strings: empty). */
+function filled(dtype: DataType, n: number, value = 0): TensorData {
   if (dtype === DataType.STRING) return Array.from({ length: n }, () => "");
   const a = feedArray(dtype);
   if (!a) throw new OnnxError(`cannot make a sample input of type ${dtypeName(dtype)}`);
-  return new a(n);
+  const data = new a(n);
+  if (value !== 0) (data as { fill(v: number | bigint): unknown }).fill(data instanceof BigInt64Array || data instanceof BigUint64Array ? BigInt(value) : value);
+  return data;
 }
 
 interface SamplePlan {
-  inputs: { name: string; dtype: DataType; dims: number[] }[];
+  /** `value`: what an integer input the graph tests against constants is filled with (the first of them). */
+  inputs: { name: string; dtype: DataType; dims: number[]; value?: number }[];
   /** Symbolic dimension names met, in order. */
   symbols: string[];
 }
@@ -74,7 +80,8 @@ function planFeeds(model: Model, sym: (name: string | null) => number, limits?: 
       return sym(d);
     });
     elementCount(dims, `input "${v.name}"`); // too many elements is refused by name
-    plan.inputs.push({ name: v.name, dtype: t.elemType, dims });
+    const value = isIntegerType(t.elemType) ? comparedConstants(model.graph, v.name)[0] : undefined;
+    plan.inputs.push({ name: v.name, dtype: t.elemType, dims, ...(value !== undefined ? { value } : {}) });
   }
   checkFeedBytes(plan.inputs.map((p) => ({ ...p, bytesPerElement: sampleBytes(p.dtype) })), "zero-filled inputs to run the model on", limits);
   return plan;
@@ -82,12 +89,12 @@ function planFeeds(model: Model, sym: (name: string | null) => number, limits?: 
 
 function sampleFeeds(plan: SamplePlan): Feeds {
   const feeds: Record<string, Tensor> = {};
-  for (const p of plan.inputs) feeds[p.name] = { type: ortType(p.dtype), dims: p.dims, data: zeros(p.dtype, elementCount(p.dims)) };
+  for (const p of plan.inputs) feeds[p.name] = { type: ortType(p.dtype), dims: p.dims, data: filled(p.dtype, elementCount(p.dims), p.value) };
   return feeds;
 }
 
 /**
- * Zero-filled inputs for one run of `model`: fixed dims as declared, symbolic ones from `dims` by name (else 1),
+ * Zero-filled inputs for one run of `model` (see the header for integers): fixed dims as declared, symbolic ones from `dims` by name (else 1),
  * checked against the feedBytes limit before anything is allocated.
  */
 export function zeroFeeds(model: Model, dims: Record<string, number> = {}, limits?: Limits): Feeds {

@@ -11,7 +11,7 @@ import { TensorProtoSchema } from "onnx-buf";
 import { run as inspect } from "../../../cli/inspect";
 import { parseShapeFlags, requireShapes, resolveShapes, UsageError } from "../../../cli/args";
 import { loadData, loadDataDir } from "../../../engine/analysis/dataset";
-import { benchmark } from "../../../engine/analysis/benchmark";
+import { benchmark, shapesAtBatch } from "../../../engine/analysis/benchmark";
 import { evaluate } from "../../../engine/analysis/evaluate";
 import { createSession } from "../../../engine/runtime/session";
 import { firstSamples, sampleAxes, samplesIn } from "../../../engine/analysis/feeds";
@@ -273,6 +273,25 @@ function stateModel(dir: string, name: string, scale = 1): string {
   writeFileSync(file, Model.fromProto(makeModel(g, { opsets: { "": 13 } })).toBytes());
   return file;
 }
+
+test("without data, a stateful model's scalar is generated whole and its state [2, batch, 3] at the batch; --shape puts the batch on the state's batch axis", () =>
+  withDir(async (dir) => {
+    const m = stateModel(dir, "m.onnx");
+    const q = stateModel(dir, "q.onnx", 1.1);
+    const s = await createSession(m, { threads: 1 });
+    const inputs = s.inputs;
+    await s.dispose();
+    // onnxruntime gives no dims for sr; the file says it is a scalar.
+    assert.deepEqual(inputs.map((i) => i.shape), [["batch", 4], [], [2, "batch", 3]]);
+    requireShapes(inputs, {});
+    assert.deepEqual(shapesAtBatch(inputs, { h: [2, 1, 3], x: [1, 4] }, 4), { h: [2, 4, 3], x: [4, 4] });
+    const b = ptq("bench", m, q, "--batch", "1,4", "--runs", "2", "--warmup", "0", "--threads", "1", "--json");
+    assert.equal(b.status, 0, b.stderr);
+    assert.deepEqual(JSON.parse(b.stdout).models[1].batches.map((x: { batch: number }) => x.batch), [1, 4]);
+    const r = ptq("report", m, q, "--runs", "2", "--threads", "1", "--json");
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout).evaluation.metric, "mse");
+  }));
 
 test("--data on a stateful model: a scalar input goes to every batch whole, a state [2, batch, 3] is stacked and sliced on its batch axis", () =>
   withDir(async (dir) => {

@@ -1,5 +1,6 @@
 // The one conversion from what a session reports about its inputs to the specs the data readers, checks and
-// generators take: rank-0 inputs (no dims, which onnxruntime also reports for an unknown rank), symbolic and -1
+// generators take: scalar inputs ([]: a session reads the file, since onnxruntime gives no dims for a scalar and for
+// an unknown rank alike) and inputs of unknown rank (no shape), symbolic and -1
 // dims, inputs that cannot be fed from JavaScript, and the batch size a model fixes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -9,7 +10,7 @@ import { makeTensor } from "../../../engine/onnx/tensor";
 import { DataType } from "../../../engine/onnx/dtype";
 import { generateFeeds } from "../../../engine/analysis/feeds";
 
-test("inputSpecsOf: symbolic dims keep their names, -1 is dynamic, no dims is an unknown rank", () => {
+test("inputSpecsOf: symbolic dims keep their names, -1 is dynamic, [] is a scalar, no shape an unknown rank", () => {
   const specs = inputSpecsOf([
     { name: "x", type: "float32", shape: ["batch", 3, -1] },
     { name: "ids", type: "int64", shape: [2, 5] },
@@ -19,7 +20,7 @@ test("inputSpecsOf: symbolic dims keep their names, -1 is dynamic, no dims is an
   assert.deepEqual(specs, [
     { name: "x", elemType: DataType.FLOAT, shape: ["batch", 3, null] },
     { name: "ids", elemType: DataType.INT64, shape: [2, 5] },
-    { name: "t", elemType: DataType.FLOAT, shape: undefined },
+    { name: "t", elemType: DataType.FLOAT, shape: [] },
     { name: "u", elemType: DataType.BOOL, shape: undefined },
   ]);
 });
@@ -29,15 +30,17 @@ test("inputSpecsOf: an input that is no tensor, or of a type JavaScript cannot f
   assert.throws(() => inputSpecsOf([{ name: "q", type: "float8e4m3fn", shape: [4] }]), /input "q" is float8e4m3fn, which cannot be fed from JavaScript/);
 });
 
-test("a rank-0 input is not refused for its data's shape, while a symbolic one keeps its fixed dims", () => {
+test("an input of unknown rank is not refused for its data's shape, a scalar is, a symbolic one keeps its fixed dims", () => {
   const specs = inputSpecsOf([
-    { name: "t", type: "float32", shape: [] },
+    { name: "t", type: "float32" },
     { name: "x", type: "float32", shape: ["batch", 3] },
   ]);
   const feeds = { t: { data: new Float32Array(2), dims: [2], type: "float32" }, x: { data: new Float32Array(6), dims: [2, 3], type: "float32" } };
   assert.doesNotThrow(() => checkFeeds(feeds, specs, "batch 0"));
   const wrong = { ...feeds, x: { data: new Float32Array(8), dims: [2, 4], type: "float32" } };
   assert.throws(() => checkFeeds(wrong, specs, "batch 0"), /batch 0: input "x": expected shape \[batch, 3\], got \[2, 4\]/);
+  const scalar = inputSpecsOf([{ name: "t", type: "float32", shape: [] }, { name: "x", type: "float32", shape: ["batch", 3] }]);
+  assert.throws(() => checkFeeds(feeds, scalar, "batch 0"), /batch 0: input "t": expected shape \[\], got \[2\]/);
 });
 
 test("generateFeeds: a rank-0 input gets a scalar, the symbolic first dim the batch, other symbolic dims a shape", () => {
@@ -53,7 +56,8 @@ test("generateFeeds: a rank-0 input gets a scalar, the symbolic first dim the ba
   });
   assert.throws(() => generateFeeds([{ name: "x", type: "float32", shape: ["batch", "seq"] }], 2), /input "x" has a symbolic dim seq at axis 1; pass its shape/);
   assert.deepEqual(generateFeeds([{ name: "x", type: "float32", shape: ["batch", "seq"] }], 2, 1, { x: [2, 7] }).x!.dims, [2, 7]);
-  assert.deepEqual(generateFeeds([{ name: "t", type: "float32", shape: [] }], 2, 1, { t: [5] }).t!.dims, [5], "a given shape wins");
+  assert.deepEqual(generateFeeds([{ name: "u", type: "float32" }], 2).u!.dims, [], "an unknown rank: a scalar");
+  assert.deepEqual(generateFeeds([{ name: "u", type: "float32" }], 2, 1, { u: [5] }).u!.dims, [5], "a given shape wins");
 });
 
 test("fixedBatchSize: the first fed input's first axis when a positive number; symbolic, -1, 0 and weights listed as inputs do not fix it", () => {
