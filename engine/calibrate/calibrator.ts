@@ -89,6 +89,10 @@ export class Calibrator {
   private readonly rowElements = new Map<string, number>();
   /** Batches (runs of the model) observed so far. */
   batches = 0;
+  /** Runs of the model observed (each part of a split batch, each joined run) and, per body tensor, those it was in. */
+  private modelRuns = 0;
+  private readonly reachedRuns = new Map<string, number>();
+  private readonly reachedNow = new Set<string>();
 
   constructor(
     private readonly model: Model,
@@ -424,11 +428,13 @@ export class Calibrator {
     if (!this.planner.splits(rows)) {
       let elements = 0;
       for (const run of runs) elements += await this.observe(run, batch);
+      this.countRun();
       this.planner.learn(elements, rows);
       return;
     }
     if (this.planner.wholeTensors && !(await this.seed(batch, rows!))) {
       for (const run of runs) await this.observe(run, batch);
+      this.countRun();
       return;
     }
     const merged = this.planner.wholeTensors ? undefined : new Map<string, BatchStats>();
@@ -437,10 +443,18 @@ export class Calibrator {
       const input = sliceRows(batch, start, n);
       let elements = 0;
       for (const run of runs) elements += await this.observe(run, input, merged);
+      this.countRun();
       this.planner.learn(elements, n);
       start += n;
     }
     for (const [t, s] of merged ?? []) this.observers.get(t)!.observeStats(s);
+  }
+
+  /** One run of the model observed: the body tensors it reached count it. */
+  private countRun(): void {
+    this.modelRuns++;
+    for (const t of this.reachedNow) this.reachedRuns.set(t, (this.reachedRuns.get(t) ?? 0) + 1);
+    this.reachedNow.clear();
   }
 
   /**
@@ -514,6 +528,7 @@ export class Calibrator {
           if (this.observers.get(o.tensor)!.unseeded) this.emptySoFar.add(o.tensor);
           continue;
         }
+        if (this.bodyNames.has(o.tensor)) this.reachedNow.add(o.tensor);
         elements += values.length;
         if (perRow) this.rowElements.set(o.tensor, values.length / perRow);
         // A finite sum means no NaN/Inf, so the graph's min/max are the batch's exact statistics; otherwise (or
@@ -526,6 +541,7 @@ export class Calibrator {
         this.observers.get(o.tensor)!.observe(values, stats);
         continue;
       }
+      if (this.bodyNames.has(o.tensor)) this.reachedNow.add(o.tensor);
       if (finite) feed(o.tensor, { min: reduced.lo, max: reduced.hi, finite: 1, nonFinite: 0 });
       else needRaw.push(o.tensor); // NaN/Inf somewhere (or a float32 sum overflow): recount exactly on the side
     }
@@ -571,7 +587,12 @@ export class Calibrator {
         const a = Math.max(Math.abs(r.min), Math.abs(r.max));
         r = { min: -a, max: a };
       }
-      out.set(t, o.nonFinite > 0 ? { ...r, nonFinite: o.nonFinite } : r);
+      const reached = this.bodyNames.has(key) ? (this.reachedRuns.get(key) ?? 0) : this.modelRuns;
+      out.set(t, {
+        ...r,
+        ...(o.nonFinite > 0 ? { nonFinite: o.nonFinite } : {}),
+        ...(reached < this.modelRuns ? { reached: { runs: reached, of: this.modelRuns } } : {}),
+      });
     }
     this.cachedRanges = out;
     return new Map(out);

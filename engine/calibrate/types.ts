@@ -62,6 +62,11 @@ export interface TensorRange {
   /** NaN/±Inf values calibration saw and left out of the range (absent when none): an attention mask's -Inf, say.
    *  convert() keeps such tensors in float, since no quantized value can stand for them. */
   nonFinite?: number;
+  /**
+   * A tensor inside an If/Loop/Scan body that only some calibration runs reached (an If branch taken on 3 of 16
+   * runs): its range comes from `runs` of the `of` runs of the model.
+   */
+  reached?: { runs: number; of: number };
 }
 
 /** A per-tensor histogram: numBins + 1 edges, symmetric around 0; min/max is the finite range actually seen. */

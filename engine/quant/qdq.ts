@@ -17,7 +17,7 @@ import { emptySummary, type QuantizationSummary, type ResolvedQConfig } from "./
 
 type IntArray = ReturnType<typeof quantize>;
 
-export type Ranges = ReadonlyMap<string, { min: number; max: number }>;
+export type Ranges = ReadonlyMap<string, { min: number; max: number; reached?: { runs: number; of: number } }>;
 
 export const MS_DOMAIN = "com.microsoft";
 /** What the summary's note says when the rewrite falls back to com.microsoft Q/DQ (standard-qdq may replace it). */
@@ -113,6 +113,8 @@ interface ModelRewrite {
   /** The dynamic pass's findings (merged into the summary at the end) and why bodies went to it. */
   dynamicSummary: QuantizationSummary;
   unreached: string[];
+  /** Bodies quantized from calibration that only some calibration runs reached (TensorRange.reached). */
+  thin: { body: string; runs: number; of: number }[];
   /** Op types of nodes in statically quantized bodies that the dynamic pass quantized. */
   leftToDynamic: Set<string>;
 }
@@ -209,6 +211,15 @@ export class QdqRewriter {
     this.dropUnusedFloatInitializers();
     topologicalSort(g);
     this.fillSummary();
+    if (shared?.thin.length) {
+      this.summary.bodyCoverage = shared.thin;
+      for (const t of shared.thin) {
+        this.summary.warnings.push(
+          `${t.body} quantizes activations calibration saw on ${t.runs} of its ${t.of} runs only (a branch the data seldom took): ` +
+            `their ranges come from those ${t.runs}; check the quantized model on inputs that take it, or calibrate on more of them`,
+        );
+      }
+    }
     if (shared) {
       const dyn = shared.dynamicSummary;
       this.summary.quantized.push(...dyn.quantized);
@@ -236,7 +247,7 @@ export class QdqRewriter {
     let shared = this.shared;
     if (!shared) {
       const dynamicSummary = emptySummary(this.config, "dynamic", opsetOf(this.model));
-      shared = { taken: this.taken, stored: this.stored, dynamic: bodyDynamicPass(this.model, this.config, this.taken, dynamicSummary), dynamicSummary, unreached: [], leftToDynamic: new Set() };
+      shared = { taken: this.taken, stored: this.stored, dynamic: bodyDynamicPass(this.model, this.config, this.taken, dynamicSummary), dynamicSummary, unreached: [], thin: [], leftToDynamic: new Set() };
     }
     const here = new GraphScope(this.graph, this.body?.scope.parent);
     for (const scope of here.bodies()) {
@@ -246,6 +257,8 @@ export class QdqRewriter {
         quantizeGraphDynamic(scope, shared.dynamic);
         continue;
       }
+      const thin = fewestRuns(marks, this.ranges);
+      if (thin) shared.thin.push({ body: bodyLabel(this.graph, scope.graph), ...thin });
       new QdqRewriter(this.model, marks, this.ranges, this.config, this.cache, { scope, shared, summary: this.summary }).run();
     }
     return shared;
@@ -548,6 +561,25 @@ function reached(marks: Annotations, ranges: Ranges, config: ResolvedQConfig, is
     if (o?.scale === undefined && !o?.range && !hasRange(name)) return false;
   }
   return true;
+}
+
+/** `the then_branch of If node "If_25" (graph "torch_jit1")`: a body as a message names it. */
+function bodyLabel(parent: GraphProto, body: GraphProto): string {
+  for (const n of parent.node) {
+    const a = n.attribute.find((x) => x.g === body || x.graphs.includes(body));
+    if (a) return `the ${a.name} of ${n.opType} node "${n.name || n.output[0]}" (graph "${body.name || "(unnamed)"}")`;
+  }
+  return `body "${body.name || "(unnamed)"}"`;
+}
+
+/** The fewest calibration runs any activation a body's marks quantize was in, where fewer than all (Ranges' `reached`). */
+function fewestRuns(marks: Annotations, ranges: Ranges): { runs: number; of: number } | undefined {
+  let fewest: { runs: number; of: number } | undefined;
+  for (const name of marks.activations.keys()) {
+    const r = ranges.get(name)?.reached;
+    if (r && (!fewest || r.runs < fewest.runs)) fewest = r;
+  }
+  return fewest;
 }
 
 export function opsetOf(model: ModelProto): number {

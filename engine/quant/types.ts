@@ -306,6 +306,12 @@ export interface QuantizationSummary {
    * quantized model decodes what the float model decodes (engine/quant/sequence-check). A note says so too.
    */
   sequences?: { outputs: string[]; rows: number; same: number };
+  /**
+   * If/Loop/Scan bodies quantized from calibration whose activations only some calibration runs reached (a branch
+   * the data seldom took): their ranges come from `runs` of the `of` runs (the fewest any of them was in; an
+   * activation a nested body reads from its enclosing body counts that body's runs). A warning says so too.
+   */
+  bodyCoverage?: { body: string; runs: number; of: number }[]; // body: `the then_branch of If node "if" (graph "then")`
   warnings: string[];
 }
 

@@ -77,6 +77,17 @@ test("static: tensors inside If branches (nested too) are observed and get Q/DQ 
   }
   assert.deepEqual(summary.quantized.map((n) => n.name).sort(), ["else_add", "else_gemm", "inner_mm", "then_mm"]);
   assert.ok(!summary.warnings.some((w) => /quantized dynamically/.test(w)), summary.warnings.join("\n"));
+  // Each branch was taken on some of the 6 runs only (then 4, its nested then2 2, else 2). What counts is where the
+  // ranges a body uses come from: else's own tensors (2 runs); then2's MatMul reads t1r, which then computed on 4;
+  // then's MatMul reads x, seen on every run.
+  assert.deepEqual(prepared.ranges.get("e1")?.reached, { runs: 2, of: 6 });
+  assert.equal(prepared.ranges.get("x")?.reached, undefined, "a main-graph tensor is in every run");
+  const coverage = [...(summary.bodyCoverage ?? [])].sort((a, b) => a.body.localeCompare(b.body));
+  assert.deepEqual(coverage, [
+    { body: 'the else_branch of If node "if" (graph "else")', runs: 2, of: 6 },
+    { body: 'the then_branch of If node "if2" (graph "then2")', runs: 4, of: 6 },
+  ]);
+  assert.ok(summary.warnings.some((w) => w.startsWith('the else_branch of If node "if" (graph "else") quantizes activations calibration saw on 2 of its 6 runs only')), summary.warnings.join("\n"));
   assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("W_quantized")).length, 1, "W stored once, in the main graph, for both branches");
   assert.ok(!q.graph.initializer.some((t) => t.name === "W"), "the float W is gone");
   assertNamesUnique(q.proto);
@@ -98,6 +109,7 @@ test("static: a branch calibration never took is quantized dynamically, and the 
   assert.equal(ops.else!.QuantizeLinear, undefined);
   assert.equal(ops.else!.MatMulInteger, 1, `the else branch: dynamic ${JSON.stringify(ops.else)}`);
   assert.ok(summary.warnings.some((w) => /1 node\(s\) inside If\/Loop\/Scan bodies were quantized dynamically .*: calibration did not reach 1 body graph\(s\) \("else"\)/.test(w)), summary.warnings.join("\n"));
+  assert.equal(summary.bodyCoverage, undefined, "the branches taken were taken on every run");
   assertNamesUnique(q.proto);
   for (const [c1, c2] of EVERY_BRANCH) {
     const db = await worstSqnr(proto, q.proto, ifFeeds(98, c1, c2));
