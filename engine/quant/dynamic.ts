@@ -1,10 +1,9 @@
 // Dynamic quantization (ORT's quantize_dynamic form): weights stored int8 offline, activations quantized per batch
 // at run time by DynamicQuantizeLinear, then MatMulInteger → Cast → Mul by (activation scale × weight scale).
 // onnxruntime fuses this chain into com.microsoft.DynamicQuantizeMatMul. No calibration data is needed.
-// Convolutions become ConvInteger → Cast → Mul (→ Add bias). onnxruntime's ConvInteger takes one weight zero point
-// only, so per-channel convolution weights are made symmetric (every channel's zero point is then the same) and
-// the per-channel scales are applied after the integer convolution, broadcast over the output channels.
-// LSTMs become com.microsoft.DynamicQuantizeLSTM. The same rewrite runs inside If/Loop/Scan bodies, recursively,
+// Convolutions keep float activations: their weights are stored int8 per output channel and decoded by Cast → Sub →
+// Mul, which onnxruntime folds at load, so they run as float Convs (ConvInteger, ORT's quantize_dynamic form, ran the
+// corpus's conv models at 0.42–0.89× FP32 and lost accuracy; see weightOnlyConv). LSTMs become com.microsoft.DynamicQuantizeLSTM. The same rewrite runs inside If/Loop/Scan bodies, recursively,
 // with weights looked up through enclosing graphs (subgraph.ts) and names unique across the whole model.
 import { create } from "@bufbuild/protobuf";
 import { OperatorSetIdProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
@@ -16,6 +15,7 @@ import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { ONNX_DTYPE, paramsForWeight, quantize, transpose2d, type QuantParams } from "./math";
 import { preprocess } from "./preprocess";
 import { WEIGHTED_OPS } from "./scope";
+import { decodeUnfusedWeightsNote } from "./unfused-weights";
 import { BODY_QUANTIZED_OPS, GraphScope } from "./subgraph";
 import { emptySummary, matchesSelector, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
@@ -34,7 +34,9 @@ export async function quantizeDynamicModel(
   summary.opset.before = model.opset() ?? 0;
   summary.warnings.push(...notes);
   const taken = usedNames(g);
-  quantizeGraph(new GraphScope(g), { proto: m.proto, dir: m.dir, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map(), biases: new Map() });
+  quantizeGraph(new GraphScope(g), { proto: m.proto, dir: m.dir, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map() });
+  const decoded = decodeUnfusedWeightsNote(m);
+  if (decoded) summary.warnings.push(decoded);
   return { model: m, summary };
 }
 
@@ -45,7 +47,7 @@ export async function quantizeDynamicModel(
  */
 export function bodyDynamicPass(model: ModelProto, config: ResolvedQConfig, taken: Set<string>, summary: QuantizationSummary): DynamicPass {
   const g = model.graph!;
-  return { proto: model, dir: undefined, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map(), biases: new Map() };
+  return { proto: model, dir: undefined, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map() };
 }
 
 /** Quantizes `scope`'s graph dynamically, and its bodies; with `only`, just the nodes it accepts, bodies left alone. */
@@ -63,12 +65,10 @@ export interface DynamicPass {
   /** A name unused anywhere in the model (subgraphs included). */
   name: (base: string) => string;
   /**
-   * Tensors already stored, by source tensor and layout: a weight (or Conv bias) several nodes share, in one graph
-   * or in several bodies, is quantized (or reshaped) and stored once, next to its float original.
+   * Tensors already stored, by source tensor and layout: a weight several nodes share, in one graph or in several
+   * bodies, is quantized and stored once, next to its float original.
    */
   shared: Map<TensorProto, Map<string, Stored>>;
-  /** Conv biases reshaped to broadcast over the output channels, by source tensor. */
-  biases: Map<TensorProto, string>;
 }
 
 interface Stored {
@@ -109,7 +109,7 @@ function quantizeGraph(scope: GraphScope, pass: DynamicPass, only?: (node: NodeP
       continue;
     }
     if (node.opType === "Conv") {
-      out.push(...(scope.depth > 0 ? weightOnlyConv(node, scope, pass) : convInteger(node, scope, pass)));
+      out.push(...weightOnlyConv(node, scope, pass));
       continue;
     }
     if (node.opType === "LSTM") {
@@ -139,7 +139,7 @@ function quantizeGraph(scope: GraphScope, pass: DynamicPass, only?: (node: NodeP
     const y = node.output[0]!;
     const gemmTail = node.opType === "Gemm" && (c || attrFloat(node, "alpha", 1) !== 1);
     const mulOut = gemmTail ? name(`${base}_matmul`) : y;
-    out.push(...integerChain("MatMulInteger", a, [wq, wz, ws], mulOut, base, name));
+    out.push(...integerChain(a, [wq, wz, ws], mulOut, base, name));
     if (gemmTail) {
       const alpha = attrFloat(node, "alpha", 1);
       let cur = mulOut;
@@ -160,84 +160,38 @@ function quantizeGraph(scope: GraphScope, pass: DynamicPass, only?: (node: NodeP
   g.initializer = g.initializer.filter((t) => used.has(t.name) || g.output.some((o) => o.name === t.name) || !original.has(t.name) || t.dataType !== DataType.FLOAT || usedBySubgraph(g, t.name));
 }
 
-/**
- * x → DynamicQuantizeLinear → `op` with the stored int8 weight → Cast → × (x scale × weight scale) → `y`: the chain
- * both MatMul/Gemm (MatMulInteger) and Conv (ConvInteger) become.
- */
+/** x → DynamicQuantizeLinear → MatMulInteger with the stored int8 weight → Cast → × (x scale × weight scale) → `y`. */
 function integerChain(
-  op: "MatMulInteger" | "ConvInteger",
   x: string,
   [wq, wz, ws]: readonly [string, string, string],
   y: string,
   base: string,
   name: (base: string) => string,
-  attributes: NodeProto["attribute"] = [],
 ): NodeProto[] {
+  const op = "MatMulInteger";
   const [xq, xs, xz, acc, accf, sc] = ["quantized", "scale", "zero_point", op, "cast", "scale_product"].map((s) => name(`${base}_${s}`)) as string[];
   return [
     makeNode("DynamicQuantizeLinear", [x], [xq!, xs!, xz!], { name: name(`${base}_DynamicQuantizeLinear`) }),
-    makeNode(op, [xq!, wq, xz!, wz], [acc!], { name: name(`${base}_${op}`), attributes }),
+    makeNode(op, [xq!, wq, xz!, wz], [acc!], { name: name(`${base}_${op}`) }),
     makeNode("Cast", [acc!], [accf!], { name: name(`${base}_Cast`), attributes: [attr.int("to", DataType.FLOAT)] }),
     makeNode("Mul", [xs!, ws], [sc!], { name: name(`${base}_scale_Mul`) }),
     makeNode("Mul", [accf!, sc!], [y], { name: name(`${base}_output_Mul`) }),
   ];
 }
 
-/** Conv → DynamicQuantizeLinear + ConvInteger + Cast + Mul(scales) [+ Add(bias)]; initializers added next to the originals. */
-function convInteger(node: NodeProto, scope: GraphScope, pass: DynamicPass): NodeProto[] {
-  const { config, name, summary } = pass;
-  const [x = "", b = "", bias = ""] = node.input;
-  const { tensor: w, owner } = scope.initializer(b)!;
-  const dims = w.dims.map(Number);
-  const perChannel = config.perChannel;
-  const base = node.name || node.output[0]!;
-  let stored = storedFor(pass, w, "conv");
-  if (!stored) {
-    const data = tensorToFloat32(w, pass.dir);
-    const p = paramsForWeight(data, dims, { type: config.weightType, symmetric: perChannel || config.weightSymmetric, reduceRange: config.reduceRange, axis: perChannel ? 0 : undefined }, () => `initializer "${b}" of Conv node "${node.name}"`);
-    const zp = p.zeroPoint[0]!;
-    if (p.zeroPoint.some((z) => z !== zp)) throw new Error(`dynamic quantization of ${node.name}: per-channel zero points differ (internal error: weights should be symmetric)`);
-    // Scales shaped [M, 1, …] to broadcast over the output [N, M, spatial…].
-    const channelShape = [p.scale.length, ...dims.slice(2).map(() => 1)];
-    stored = { p, names: [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)] };
-    const [wq, wz, ws] = stored.names;
-    owner.initializer.push(
-      makeTensor(wq, ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
-      makeTensor(wz, ONNX_DTYPE[p.type], [], [zp]),
-      makeTensor(ws, DataType.FLOAT, perChannel ? channelShape : [], p.scale),
-    );
-    remember(pass, w, "conv", stored);
-  }
-  const [wq, wz, ws] = stored.names;
-  const y = node.output[0]!;
-  const scaled = bias ? name(`${base}_scaled`) : y;
-  // The convolution's own attributes (pads, strides, dilations, group, kernel_shape, auto_pad) carry over.
-  const nodes = integerChain("ConvInteger", x, [wq, wz, ws], scaled, base, name, node.attribute);
-  if (bias) {
-    const { tensor: bt, owner: biasOwner } = scope.initializer(bias)!;
-    let shaped = pass.biases.get(bt);
-    if (!shaped) {
-      shaped = name(`${bias}_channels`);
-      biasOwner.initializer.push(makeTensor(shaped, DataType.FLOAT, [Number(bt.dims[0] ?? 1), ...dims.slice(2).map(() => 1)], tensorToFloat32(bt, pass.dir)));
-      pass.biases.set(bt, shaped);
-    }
-    nodes.push(makeNode("Add", [scaled, shaped], [y], { name: name(`${base}_bias_Add`) }));
-  }
-  summary.quantized.push({ name: node.name, opType: node.opType, tensors: [{ name: b, type: stored.p.type, perChannel }] });
-  return nodes;
-}
-
 /**
- * Body Convs with fewer weights stay float. silero-vad's 7-tap smoothing filter (normalizing the log spectrum) cost
- * 8 dB of output SQNR in 8 bits, to save 21 bytes; its 64-weight output head likewise gains nothing measurable.
+ * Convs with fewer weights stay float. silero-vad's 7-tap smoothing filter (normalizing the log spectrum) cost 8 dB of
+ * output SQNR in 8 bits, to save 21 bytes; its 64-weight output head likewise gains nothing measurable.
  */
 const MIN_WEIGHT_ONLY_ELEMENTS = 128;
 
 /**
- * A Conv inside a body keeps float activations: its weight is stored int8 behind a DequantizeLinear (per output
- * channel) and the convolution runs in float. Measured on silero-vad (18 Convs per branch, 1-D, small): ConvInteger
- * there ran the model at 0.63× FP32 speed and moved its streamed speech decisions on 3.6 % of windows; weight-only
- * keeps the size gain at float speed and accuracy (docs/subgraphs.md).
+ * A Conv keeps float activations: its weight is stored int8 behind a DequantizeLinear (per output channel), which
+ * quantizeDynamicModel then writes as Cast → Sub → Mul (engine/quant/unfused-weights), and the convolution runs in
+ * float. Measured against ConvInteger (DynamicQuantizeLinear → ConvInteger → scales), which this replaced: in
+ * silero-vad's bodies ConvInteger ran at 0.63× FP32 and moved 3.6 % of streamed decisions (docs/subgraphs.md); at the
+ * top level of the corpus's conv models it ran at 0.42–0.89× FP32 where weight-only runs at 0.99–1.16×, and
+ * ppocr-v3-rec-en read 78.9 % of 512 lines where weight-only reads 96.7 % (FP32 96.9 %; docs/quantization.md).
  */
 function weightOnlyConv(node: NodeProto, scope: GraphScope, pass: DynamicPass): NodeProto[] {
   const { config, name, summary } = pass;
@@ -345,7 +299,7 @@ function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<stri
     if (w.dims.length < 3) return "weight has fewer than 3 dimensions";
     if (c && (!scope.initializer(c) || scope.initializer(c)!.tensor.dims.length !== 1)) return "bias is not a 1-D constant";
     const size = w.dims.reduce((a, d) => a * Number(d), 1);
-    if (scope.depth > 0 && size < MIN_WEIGHT_ONLY_ELEMENTS)
+    if (size < MIN_WEIGHT_ONLY_ELEMENTS)
       return `weight has ${size} elements: stored in int8 behind a DequantizeLinear it saves under ${3 * MIN_WEIGHT_ONLY_ELEMENTS} bytes, not worth its rounding error`;
     return undefined;
   }

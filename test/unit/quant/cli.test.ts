@@ -37,7 +37,7 @@ test("dynamic mode needs no data; --exclude keeps a node in float", () => {
   const r = ptq(cnn, "-o", out, "--mode", "dynamic", "--json", "--exclude", "/Gemm$/");
   assert.equal(r.status, 0, r.stderr);
   const s = JSON.parse(r.stdout);
-  // The convolutions are quantized (ConvInteger); the excluded Gemm stays float and says why.
+  // The convolutions are quantized (int8 weights, float Convs); the excluded Gemm stays float and says why.
   assert.ok(s.quantized.length > 0);
   assert.deepEqual([...new Set(s.quantized.map((q: { opType: string }) => q.opType))], ["Conv"]);
   assert.ok(s.float.some((f: { opType: string; reason: string }) => f.opType === "Gemm" && /excluded/.test(f.reason)));

@@ -138,17 +138,17 @@ test("mse ranges are chosen for the bit width: 16-bit tensors clip less, by conf
   assert.deepEqual((await calibrated({ calibration: { method: "minmax" } })).ranges.get("x"), (await calibrated({ activationType: "uint16", calibration: { method: "minmax" } })).ranges.get("x"));
 });
 
-test("dynamic mode: convolutions (grouped, padded, strided, with bias) become ConvInteger, per-channel or per-tensor", async () => {
+test("dynamic mode: convolutions (grouped, padded, strided, with bias) run in float on int8 weights decoded by Cast/Sub/Mul, per-channel or per-tensor", async () => {
   const cnn = makeModel(
     [
       makeNode("Conv", ["x", "W1", "B1"], ["c1"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.ints("kernel_shape", [3, 3])] }),
       makeNode("Relu", ["c1"], ["r1"], { name: "relu1" }),
-      makeNode("Conv", ["r1", "W2"], ["y"], { name: "dw", attributes: [attr.int("group", 4), attr.ints("strides", [2, 2]), attr.ints("pads", [1, 1, 1, 1])] }),
+      makeNode("Conv", ["r1", "W2"], ["y"], { name: "dw", attributes: [attr.int("group", 16), attr.ints("strides", [2, 2]), attr.ints("pads", [1, 1, 1, 1])] }),
     ],
     [valueInfo("x", F, ["batch", 3, 8, 8])],
-    [valueInfo("y", F, ["batch", 4, 4, 4])],
+    [valueInfo("y", F, ["batch", 16, 4, 4])],
     // Channels of very different ranges: what per-channel scales are for.
-    [w("W1", [4, 3, 3, 3], 5), makeTensor("B1", F, [4], [0.1, -0.2, 0.3, 0.05]), makeTensor("W2", F, [4, 1, 3, 3], randomFloats(36, 6).map((v, i) => v * (i < 9 ? 4 : 0.05)))],
+    [w("W1", [16, 3, 3, 3], 5), makeTensor("B1", F, [16], randomFloats(16, 8)), makeTensor("W2", F, [16, 1, 3, 3], randomFloats(144, 6).map((v, i) => v * (i < 9 ? 4 : 0.05)))],
   );
   const feeds = { x: new ort.Tensor("float32", randomFloats(2 * 3 * 64, 7), [2, 3, 8, 8]) };
   const ref = await runModel(cnn, feeds, "disabled");
@@ -156,14 +156,16 @@ test("dynamic mode: convolutions (grouped, padded, strided, with bias) become Co
   for (const perChannel of [true, false]) {
     const { model: q, summary } = await quantizeDynamicModel(Model.fromProto(cnn), resolveConfig({ perChannel }), false);
     const ops = opCounts(q.proto);
-    assert.equal(ops.ConvInteger, 2);
-    assert.equal(ops.Conv, undefined);
+    assert.deepEqual([ops.Conv, ops.ConvInteger, ops.DequantizeLinear, ops.DynamicQuantizeLinear], [2, undefined, undefined, undefined]);
+    assert.equal(ops.Cast, 2, "each weight decoded from its int8 codes");
+    assert.deepEqual(q.graph.initializer.filter((t) => t.dataType === DataType.UINT8 && t.dims.length === 4).map((t) => t.name).sort(), ["W1_quantized", "W2_quantized"]);
+    assert.ok(!q.graph.initializer.some((t) => t.name === "W1" || t.name === "W2"), "the float weights are gone");
     assert.deepEqual(summary.quantized.map((n) => [n.name, n.tensors[0]!.perChannel]), [["conv1", perChannel], ["dw", perChannel]]);
     assert.deepEqual(summary.float, []);
     const got = await runModel(q.proto, feeds);
     results[String(perChannel)] = sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
-    // Output channels 1–3 of the depthwise conv, whose weights are 80× smaller than channel 0's.
-    const small = (t: ort.Tensor) => (t.data as Float32Array).filter((_, i) => Math.floor(i / 16) % 4 !== 0);
+    // Output channels 1–15 of the depthwise conv, whose weights are 80× smaller than channel 0's.
+    const small = (t: ort.Tensor) => (t.data as Float32Array).filter((_, i) => Math.floor(i / 16) % 16 !== 0);
     results[`small ${perChannel}`] = sqnr(small(ref.y!), small(got.y!));
   }
   assert.ok(results.true! > 25, `per-channel SQNR ${results.true}`);
@@ -185,11 +187,13 @@ test("dynamic mode: a Conv weight and bias shared by two convolutions are stored
   const feeds = { x: new ort.Tensor("float32", randomFloats(2 * 4 * 36, 12), [2, 4, 6, 6]) };
   const ref = await runModel(m, feeds, "disabled");
   const { model: q } = await quantizeDynamicModel(Model.fromProto(m), resolveConfig({}), false);
-  const convs = q.graph.node.filter((n) => n.opType === "ConvInteger");
+  const convs = q.graph.node.filter((n) => n.opType === "Conv");
   assert.equal(convs.length, 2);
-  assert.equal(convs[0]!.input[1], convs[1]!.input[1]);
-  assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("W_")).length, 3, q.graph.initializer.map((t) => t.name).join(", "));
-  assert.equal(q.graph.initializer.filter((t) => t.name.startsWith("B_")).length, 1, q.graph.initializer.map((t) => t.name).join(", "));
+  // One int8 copy of W (each Conv decodes it), the float W gone, the bias shared as it was.
+  const codes = q.graph.initializer.filter((t) => t.dataType === DataType.UINT8 && t.dims.length === 4);
+  assert.deepEqual(codes.map((t) => t.name), ["W_quantized"]);
+  assert.ok(!q.graph.initializer.some((t) => t.name === "W"));
+  assert.deepEqual(convs.map((n) => n.input[2]), ["B", "B"]);
   const got = await runModel(q.proto, feeds);
   assert.ok(sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array) > 25);
 });
