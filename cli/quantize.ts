@@ -57,7 +57,9 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   const options = { overwrite: call.overwrite, optimize: job.optimize, ep: job.ep };
   let summary: QuantizationSummary;
   if (call.mode === "dynamic") {
-    summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), options);
+    // --calib with dynamic mode: the data protection measures on (none is needed otherwise).
+    const data = job.calib ? openData(job.calib, (await Model.load(call.model)).proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE }) : undefined;
+    summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), { ...options, ...(data ? { data } : {}) });
   } else if (job.rounding === "learned" || job.rounding === "adaround") {
     return await runLearnedRounding(call, progress);
   } else {

@@ -43,6 +43,17 @@ test("dynamic mode needs no data; --exclude keeps a node in float", () => {
   assert.ok(s.float.some((f: { opType: string; reason: string }) => f.opType === "Gemm" && /excluded/.test(f.reason)));
 });
 
+test("dynamic mode with --calib measures protected layers and says what it measured; --no-protect or no data measures nothing", () => {
+  const run = (name: string, ...args: string[]) => {
+    const r = ptq(cnn, "-o", path.join(tmp, name), "--mode", "dynamic", "--json", ...args);
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+  assert.match(run("p.onnx", "--calib", calib).protectedLayers.why, /^protected layers: /);
+  assert.equal(run("n.onnx", "--calib", calib, "--no-protect").protectedLayers, undefined);
+  assert.equal(run("d.onnx").protectedLayers, undefined);
+});
+
 test("usage errors exit 2 and say what is wrong", () => {
   assert.match(ptq(cnn, "-o", path.join(tmp, "x.onnx")).stderr, /needs --calib/);
   assert.equal(ptq(cnn, "-o", path.join(tmp, "x.onnx"), "--mode", "sideways").status, 2);

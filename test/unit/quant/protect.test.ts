@@ -3,16 +3,20 @@
 // names them and the measurement. Models whose error is spread over their layers are left as they were.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { searchMixedPrecision } from "../../../engine/analysis/sensitivity";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
-import { calibrate, prepare } from "../../../engine/quant/index";
+import { calibrate, prepare, quantizeDynamic } from "../../../engine/quant/index";
+import { sqnr } from "../../../engine/quant/math";
 import { resolveConfig } from "../../../engine/quant/types";
 import { PROTECT_MARGIN_DB, PROTECT_MAX_WEIGHT_SHARE } from "../../../engine/quant/protect";
-import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
+import { makeModel, quantizeTiny, randomFloats, runModel, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
 
@@ -114,4 +118,33 @@ test("the accuracy-target search starts from the protected model and counts the 
   assert.deepEqual(r.chosen.keptFloat, [], "met as it is: nothing more kept float");
   const total = 64 + 64 * 16 + 16 * 1024; // the mask, a, b
   assert.ok(Math.abs(r.chosen.int8WeightShare - (1 - (64 * 16) / total)) < 1e-9, `a's weights are not int8: ${r.chosen.int8WeightShare}`);
+});
+
+test("dynamic mode given data measures protection as static mode does; without data, or with protect false, nothing is measured", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-protect-dyn-"));
+  try {
+    const input = path.join(dir, "chain.onnx");
+    writeFileSync(input, Model.fromProto(chain(true)).toBytes());
+    const data = [1, 2].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(4 * 64, seed), [4, 64]) }));
+    const run = async (name: string, config: Parameters<typeof quantizeDynamic>[2], withData: boolean) => {
+      const out = path.join(dir, name);
+      const summary = await quantizeDynamic(input, out, config, withData ? { optimize: false, data } : { optimize: false });
+      const feeds = { x: new ort.Tensor("float32", randomFloats(8 * 64, 99), [8, 64]) };
+      const [ref, got] = [await runModel(chain(true), feeds, "disabled"), await runModel((await Model.load(out)).proto, feeds)];
+      return { summary, names: summary.quantized.map((n) => n.name).sort(), db: sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array) };
+    };
+    const measured = await run("p.onnx", {}, true);
+    assert.deepEqual(measured.names, ["b"], "a is kept float");
+    assert.deepEqual(measured.summary.protectedLayers?.nodes, ["a"]);
+    assert.match(measured.summary.protectedLayers!.why, /^protected layers: 1 node\(s\) kept float .* on 1 calibration batch\(es\), whole model [\d.]+ dB/);
+    assert.match(measured.summary.float.find((f) => f.name === "a")!.reason, /^protected: quantized alone/);
+    const plain = await run("d.onnx", {}, false);
+    assert.deepEqual(plain.names, ["a", "b"]);
+    assert.equal(plain.summary.protectedLayers, undefined);
+    assert.ok(measured.db > plain.db + 6, `keeping a float helps: ${measured.db.toFixed(1)} vs ${plain.db.toFixed(1)} dB`);
+    const off = await run("o.onnx", { protect: false }, true);
+    assert.deepEqual([off.names, off.summary.protectedLayers], [["a", "b"], undefined]);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
