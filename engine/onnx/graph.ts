@@ -336,3 +336,8 @@ export function comparedConstants(graph: GraphProto, input: string): number[] {
   }
   return found;
 }
+
+/** Each initializer's element count, by name (how many weights a node quantizes). */
+export function initializerSizes(graph: GraphProto): Map<string, number> {
+  return new Map(graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
+}

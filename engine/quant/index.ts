@@ -4,7 +4,7 @@
 import type { GraphProto } from "onnx-buf";
 import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { consumers } from "../onnx/graph";
+import { consumers, initializerSizes } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
@@ -152,7 +152,7 @@ async function dynamicProtection(model: Model, config: ResolvedQConfig, data: Ca
   const pre = await preprocess(model, optimize);
   const convertWith = async (only?: readonly string[]) => (await quantizeDynamicModel(pre.clone(), only ? { ...config, include: [...only] } : config, false)).model;
   const first = await quantizeDynamicModel(pre.clone(), config, false);
-  const sizes = new Map(pre.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
+  const sizes = initializerSizes(pre.graph);
   const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, sizes), (only) => (only ? convertWith(only) : Promise.resolve(first.model)), ep);
   return { nodes: choice.nodes, why: choice.why };
 }
@@ -312,7 +312,7 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[]): Promise
   try {
     const first = await convert(base, { cache });
     const convertWith = async (only?: readonly string[]) => (only ? (await convert({ ...base, config: { ...base.config, include: [...only] } }, { cache })).model : first.model);
-    const sizes = new Map(prepared.model.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
+    const sizes = initializerSizes(prepared.model.graph);
     const candidates = protectCandidates(first.summary.quantized, sizes);
     const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep);
     prepared.protected = { nodes: choice.nodes, why: choice.why };

@@ -6,6 +6,7 @@ import { convert } from "../../quant/index";
 import type { Annotations } from "../../quant/annotate";
 import type { QType } from "../../quant/math";
 import { annotateGraph } from "../../quant/registry";
+import { initializerSizes } from "../../onnx/graph";
 
 /** Which nodes a mixed model treats differently from the default conversion. */
 export interface MixConfig {
@@ -79,7 +80,7 @@ function defaultMarks(prepared: PreparedModel): Annotations {
 
 /** Weight parameter count per node (its constant inputs), for the int8 share of a mixed model. */
 export function weightParams(prepared: PreparedModel): Map<string, number> {
-  const inits = new Map(prepared.model.graph.initializer.map((t) => [t.name, t.dims.reduce((a, d) => a * Number(d), 1)]));
+  const inits = initializerSizes(prepared.model.graph);
   const m = new Map<string, number>();
   for (const n of prepared.model.graph.node) {
     const count = n.input.reduce((a, i) => a + (inits.get(i) ?? 0), 0);
