@@ -30,7 +30,7 @@ export interface QuantizeOptions {
 
 export const SCHEMES: ReadonlyArray<{ scheme: Scheme; label: string; detail: string; suffix: string }> = [
   { scheme: "int8-static", label: "INT8 static", detail: "Weights and activations in int8, ranges calibrated on sample inputs (QDQ). Best speed on CPU.", suffix: "int8" },
-  { scheme: "int8-dynamic", label: "INT8 dynamic", detail: "Weights int8, activation ranges computed at run time. No calibration data needed.", suffix: "int8-dynamic" },
+  { scheme: "int8-dynamic", label: "INT8 dynamic", detail: "Weights int8, activation ranges computed at run time. No calibration data needed; samples, if given, keep float the layers int8 would ruin.", suffix: "int8-dynamic" },
   { scheme: "int4-weights", label: "INT4 weights", detail: "MatMul, Gemm and Conv weights in int4 blocks (MatMulNBits; Convs through DequantizeLinear); activations stay float.", suffix: "int4" },
   { scheme: "fp4-weights", label: "FP4 weights", detail: "MatMul, Gemm and Conv weights in FP4 (E2M1) blocks; decoded to float by ONNX Runtime on CPU.", suffix: "fp4" },
 ];
@@ -80,8 +80,9 @@ export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): Quant
   if (o.exclude.length) job.exclude = [...o.exclude];
   // FP4's block size is fixed by its format (NVFP4: 16).
   if (o.scheme === "int4-weights") job.lowBit = { blockSize: o.blockSize };
-  // Low-bit weights with samples: the outputs are measured and protected (engine/lowbit/protect).
-  if ((o.scheme === "int4-weights" || o.scheme === "fp4-weights") && calib) job.calib = calib;
+  // Low-bit weights and dynamic INT8 with samples: the outputs are measured and protected (engine/lowbit/protect,
+  // engine/quant/protect).
+  if (o.scheme !== "int8-static" && calib) job.calib = calib;
   return job;
 }
 

@@ -45,7 +45,14 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
       ].join("\n");
     }
     case "int8-dynamic":
-      return [`import { quantizeDynamic } from "ptq";`, fp32, out, `const summary = await quantizeDynamic(fp32, out, ${int8Config(o, undefined)});`, SUMMARY].join("\n");
+      if (!calibration) return [`import { quantizeDynamic } from "ptq";`, fp32, out, `const summary = await quantizeDynamic(fp32, out, ${int8Config(o, undefined)});`, SUMMARY].join("\n");
+      return [
+        `import { loadModel, openData, quantizeDynamic } from "ptq";`, fp32, out,
+        `const model = await loadModel(fp32);`,
+        "// The run's samples: the outputs are measured on them and the layers int8 would ruin stay float.",
+        `const data = openData(${q(calibration)}, model, { batchSize: ${DEFAULT_BATCH_SIZE} });`,
+        `const summary = await quantizeDynamic(fp32, out, ${int8Config(o, undefined)}, { data });`, SUMMARY,
+      ].join("\n");
     case "int4-weights":
     case "fp4-weights": {
       const job = quantizeJob(o);
@@ -69,7 +76,7 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
  * random-data run `randomCalib` is the .npy holding the run's samples.
  */
 export function reproduceCells(o: QuantizeOptions, randomCalib?: string): TemplateCell[] {
-  const calibration = o.scheme === "int8-static" ? (o.randomData ? randomCalib : o.calibrationDir) : o.scheme === "int8-dynamic" ? undefined : o.calibrationDir;
+  const calibration = o.scheme === "int8-static" ? (o.randomData ? randomCalib : o.calibrationDir) : o.calibrationDir;
   const what = [
     `# Quantize ${path.basename(o.input)}`,
     `Reproduces the "Quantize model…" run that wrote \`${path.basename(o.output)}\` (${o.scheme}${o.scheme === "int8-static" ? `, ${o.calibrationMethod} calibration on ${o.randomData ? "random data" : `\`${o.calibrationDir}\``}` : ""}).`,

@@ -43,23 +43,24 @@ export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | un
   o.exclude = keptInFloat(input.fsPath);
 
   const lowBit = scheme === "int4-weights" || scheme === "fp4-weights";
-  if (scheme === "int8-static" || lowBit) {
-    // Low-bit weights need no data; with samples the outputs are measured and the layers 4 bits would ruin are kept
-    // at int8 or float (engine/lowbit/protect).
-    const source = await pick<"folder" | "random" | "none">(`Quantize ${name}: calibration data`, [
-      { label: "$(folder) Choose a folder of samples…", detail: lowBit ? ".npy / .npz / .pb tensors or images: measures the outputs and protects the layers 4 bits would ruin" : ".npy / .npz / .pb tensors or images, a few hundred representative inputs", value: "folder" },
-      lowBit
-        ? { label: "No data", detail: "Weights only: the outputs are neither measured nor protected", value: "none" }
-        : { label: "$(warning) Random data", detail: "No samples needed, but accuracy will suffer", value: "random" },
-    ]);
-    if (!source) return undefined;
-    if (source === "folder") {
-      const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Use for calibration", defaultUri: vscode.Uri.joinPath(input, "..") });
-      if (!dir?.[0]) return undefined;
-      o.calibrationDir = dir[0].fsPath;
-    } else if (source === "random") {
-      o.randomData = true;
-    }
+  // Static INT8 needs data (a folder, or random samples with a warning). Low-bit weights and dynamic INT8 need none;
+  // with samples the outputs are measured and the layers the bits would ruin kept at int8 or float
+  // (engine/lowbit/protect, engine/quant/protect).
+  const optional = lowBit || scheme === "int8-dynamic";
+  const ruins = lowBit ? "4 bits" : "int8";
+  const source = await pick<"folder" | "random" | "none">(`Quantize ${name}: calibration data`, [
+    { label: "$(folder) Choose a folder of samples…", detail: optional ? `.npy / .npz / .pb tensors or images: measures the outputs and protects the layers ${ruins} would ruin` : ".npy / .npz / .pb tensors or images, a few hundred representative inputs", value: "folder" },
+    optional
+      ? { label: "No data", detail: "Weights only: the outputs are neither measured nor protected", value: "none" }
+      : { label: "$(warning) Random data", detail: "No samples needed, but accuracy will suffer", value: "random" },
+  ]);
+  if (!source) return undefined;
+  if (source === "folder") {
+    const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Use for calibration", defaultUri: vscode.Uri.joinPath(input, "..") });
+    if (!dir?.[0]) return undefined;
+    o.calibrationDir = dir[0].fsPath;
+  } else if (source === "random") {
+    o.randomData = true;
   }
 
   // Sizes for symbolic dims, asked only when no data of the user's gives them (random samples, or the report of a

@@ -81,6 +81,18 @@ test("cell sources: low-bit schemes through quantizeLowBit, exclusions as exact 
   assert.throws(() => reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), randomData: true }), /needs the calibration data/);
 });
 
+test("INT8 dynamic with a folder of samples: the run measures protection on them, and the notebook writes the run's bytes", async () => {
+  const { input } = workspace();
+  const samples = path.join(__dirname, "..", "..", "fixtures", "data", "calib", "npy");
+  const o: QuantizeOptions = { ...defaultOptions(input, "int8-dynamic"), calibrationDir: samples };
+  await cliRun(o, samples);
+  const code = reproduceCells(o)[1]!.source;
+  assert.match(code, /openData\(".*calib\/npy", model, \{ batchSize: 32 \}\)/);
+  assert.match(code, /quantizeDynamic\(fp32, out, \{\}, \{ data \}\)/);
+  await runCell(code);
+  assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
+});
+
 test("FP4 weights with a folder of samples: the run measures and protects its outputs, and the notebook writes the run's bytes", async () => {
   const { input } = workspace();
   const samples = path.join(__dirname, "..", "..", "fixtures", "data", "calib", "npy");

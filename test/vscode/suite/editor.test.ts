@@ -146,6 +146,20 @@ describe("editor area", () => {
     out.panel!.dispose();
   });
 
+  it("Quantize model… INT8 dynamic with a folder of samples measures protection on part of it; the report measures on the rest", async function () {
+    this.timeout(180_000);
+    const input = await fixtureCopy("d.onnx");
+    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int8-dynamic", calibrationDir: samples });
+    assert.equal(out.error, undefined);
+    assert.equal(out.output, vscode.Uri.joinPath(input, "..", "d.int8-dynamic.onnx").fsPath);
+    // The run's config names the samples: the CLI measured protection on them.
+    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "d.int8-dynamic.ptq.json"))));
+    assert.deepEqual([config.mode, config.calib], ["dynamic", samples]);
+    assert.match(out.panel!.webview.html, /held out from calibration/, "the report measures on the part of the folder the run did not use");
+    out.panel!.dispose();
+  });
+
   it("Quantize model… INT4 weights on a model whose Gemms sit inside If branches quantizes them with its Convs; the report says where", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("branches.onnx", "if_model.onnx");
