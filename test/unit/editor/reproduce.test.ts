@@ -81,29 +81,24 @@ test("cell sources: low-bit schemes through quantizeLowBit, exclusions as exact 
   assert.throws(() => reproduceCells({ ...defaultOptions("/ws/cnn.onnx"), randomData: true }), /needs the calibration data/);
 });
 
-test("INT8 dynamic with a folder of samples: the run measures protection on them, and the notebook writes the run's bytes", async () => {
+/** A wizard run on a folder of samples, then its notebook cell: the call it makes, and the run's bytes. */
+async function folderRun(scheme: "int8-dynamic" | "fp4-weights", call: RegExp): Promise<void> {
   const { input } = workspace();
   const samples = path.join(__dirname, "..", "..", "fixtures", "data", "calib", "npy");
-  const o: QuantizeOptions = { ...defaultOptions(input, "int8-dynamic"), calibrationDir: samples };
+  const o: QuantizeOptions = { ...defaultOptions(input, scheme), calibrationDir: samples };
   await cliRun(o, samples);
   const code = reproduceCells(o)[1]!.source;
   assert.match(code, /openData\(".*calib\/npy", model, \{ batchSize: 32 \}\)/);
-  assert.match(code, /quantizeDynamic\(fp32, out, \{\}, \{ data \}\)/);
+  assert.match(code, call);
   await runCell(code);
   assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
-});
+}
 
-test("FP4 weights with a folder of samples: the run measures and protects its outputs, and the notebook writes the run's bytes", async () => {
-  const { input } = workspace();
-  const samples = path.join(__dirname, "..", "..", "fixtures", "data", "calib", "npy");
-  const o: QuantizeOptions = { ...defaultOptions(input, "fp4-weights"), calibrationDir: samples };
-  await cliRun(o, samples);
-  const code = reproduceCells(o)[1]!.source;
-  assert.match(code, /openData\(".*calib\/npy", model, \{ batchSize: 32 \}\)/);
-  assert.match(code, /quantizeLowBit\(fp32, out, \{ mode: "fp4" \}, data\)/);
-  await runCell(code);
-  assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
-});
+test("INT8 dynamic with a folder of samples: the run measures protection on them, and the notebook writes the run's bytes", () =>
+  folderRun("int8-dynamic", /quantizeDynamic\(fp32, out, \{\}, \{ data \}\)/));
+
+test("FP4 weights with a folder of samples: the run measures and protects its outputs, and the notebook writes the run's bytes", () =>
+  folderRun("fp4-weights", /quantizeLowBit\(fp32, out, \{ mode: "fp4" \}, data\)/));
 
 test("the random samples file: the temp run's bytes, reused when identical, a different file never overwritten", () => {
   const { dir, input } = workspace();
