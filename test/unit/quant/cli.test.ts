@@ -51,7 +51,10 @@ test("dynamic mode with --calib measures protected layers and says what it measu
   };
   assert.match(run("p.onnx", "--calib", calib).protectedLayers.why, /^protected layers: /);
   assert.equal(run("n.onnx", "--calib", calib, "--no-protect").protectedLayers, undefined);
-  assert.equal(run("d.onnx").protectedLayers, undefined);
+  const plain = run("d.onnx");
+  assert.equal(plain.protectedLayers, undefined);
+  assert.ok(plain.warnings.some((w: string) => w.startsWith("protected layers not measured (no data)")), plain.warnings.join("\n"));
+  assert.ok(!run("n2.onnx", "--no-protect").warnings.some((w: string) => w.startsWith("protected layers not measured")), "not said when turned off");
 });
 
 test("usage errors exit 2 and say what is wrong", () => {
