@@ -98,7 +98,8 @@ export function resolveShapes(flags: readonly ShapeFlag[], inputs: readonly Decl
  * or given by `shapes`. The error names the input, the dim and its axis, and shows the --shape flag to pass.
  */
 export function requireShapes(inputs: readonly DeclaredInput[], shapes: Readonly<Record<string, readonly number[]>>): void {
-  // The first input's symbolic first dim is the batch wherever another input names it (a state [layers, batch, hidden]).
+  // The first input's symbolic first dim is the batch wherever another input names it (a state [layers, batch, hidden]):
+  // engine/data/feeds batchSymbol, not imported so that this module, loaded by every command, stays free of the engine.
   const batch = inputs[0]?.shape?.[0];
   const isBatch = (d: unknown, i: number) => i === 0 || (typeof batch === "string" && batch !== "" && d === batch);
   for (const input of inputs) {

@@ -2,7 +2,7 @@
 // the batch size), or sliced out of a labelled dataset. Generated data is seeded, so two models in a comparison see
 // identical inputs and reruns are repeatable. The tensors are engine/runtime's one Tensor (re-exported by engine/data).
 
-import { inputSpecsOf, type Feeds, type ReportedInput, type Tensor } from "../data/feeds";
+import { batchSymbol, inputSpecsOf, type Feeds, type ReportedInput, type Tensor } from "../data/feeds";
 import { randomData } from "../data/random";
 import { elementCount } from "../onnx/dtype";
 import { isStringData } from "../runtime/tensors";
@@ -63,9 +63,8 @@ export function sliceSamples(t: Tensor, axis: number, start: number, count: numb
  * A scalar input (silero-vad's sample rate) has none: sliceSamples gives it to every batch whole.
  */
 export function sampleAxes(inputs: readonly ReportedInput[]): Map<string, number> {
-  const symbol = inputs[0]?.shape?.[0];
-  const named = typeof symbol === "string" && symbol !== "";
-  return new Map(inputs.map((i) => [i.name, named ? Math.max(0, i.shape?.indexOf(symbol) ?? 0) : 0]));
+  const symbol = batchSymbol(inputs);
+  return new Map(inputs.map((i) => [i.name, symbol !== undefined ? Math.max(0, i.shape?.indexOf(symbol) ?? 0) : 0]));
 }
 
 /** The first `count` samples of every input, each along its own axis (sampleAxes); scalars whole. */

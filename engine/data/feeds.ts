@@ -74,6 +74,15 @@ export function inputSpecsOf(inputs: readonly ReportedInput[]): InputSpec[] {
   });
 }
 
+/**
+ * The first input's first dim where it is a named symbol: the batch, wherever another input names it too (a state
+ * [layers, batch, hidden] beside [batch, …]). undefined where that dim is a number, unnamed or absent.
+ */
+export function batchSymbol(inputs: readonly { readonly shape?: readonly (number | string | null)[] | undefined }[]): string | undefined {
+  const d = inputs[0]?.shape?.[0];
+  return typeof d === "string" && d !== "" ? d : undefined;
+}
+
 /** Whatever names a model's inputs: the model, its graph, a Model, or the specs themselves. */
 export type ModelInputsSource = ModelProto | GraphProto | { readonly proto: ModelProto } | readonly InputSpec[];
 

@@ -2,9 +2,10 @@
 // real data, so it always warns.
 
 import { DataType, dtypeName, isIntegerType } from "../onnx/dtype";
-import { arrayTypeFor, checkFeeds, DataError, ortTypeName, type TensorArray, type Feeds } from "./feeds";
+import { arrayTypeFor, batchSymbol, checkFeeds, DataError, ortTypeName, type TensorArray, type Feeds } from "./feeds";
 import { checkFeedBytes, type Limits } from "../onnx/limits";
 import { inputSpecs, type ModelInputsSource } from "./feeds";
+import { fillNumber } from "../runtime/tensors";
 
 export interface RandomDataOptions {
   /** Seed of the generator (default 1), so runs are repeatable. */
@@ -45,16 +46,14 @@ export function* randomData(model: ModelInputsSource, n: number, options: Random
   const warn = options.warn ?? ((m: string) => process.emitWarning(m, "PTQRandomData"));
   warn(`calibrating on ${n} batch(es) of RANDOM data: the ranges will not match real inputs; use real samples for a model you ship`);
   const next = seededRandom(options.seed ?? 1);
-  // The first input's symbolic first dim is the batch wherever an input names it (a state [layers, batch, hidden]).
-  const batch = specs[0]?.shape?.[0];
-  const batchSymbol = typeof batch === "string" && batch !== "" ? batch : undefined;
+  const batch = batchSymbol(specs);
   const shapes = specs.map((s) => {
     const given = options.shapes?.[s.name];
     if (given) return [...given];
     if (!s.shape) throw new DataError(`input "${s.name}" has unknown rank; pass its shape in options.shapes`);
     return s.shape.map((d, i) => {
       if (typeof d === "number" && d > 0) return d;
-      if (i === 0 || (batchSymbol !== undefined && d === batchSymbol)) return options.batchSize ?? 1;
+      if (i === 0 || (batch !== undefined && d === batch)) return options.batchSize ?? 1;
       throw new DataError(`input "${s.name}" has a symbolic dim ${d ?? "?"} at axis ${i}; pass its shape in options.shapes`);
     });
   });
@@ -71,8 +70,7 @@ export function* randomData(model: ModelInputsSource, n: number, options: Random
       // An integer the graph tests against constants (a sample rate, a mode) takes them in turn, batch by batch.
       const chosen = s.choices?.length ? s.choices[b % s.choices.length]! : undefined;
       if (chosen !== undefined && isIntegerType(t)) {
-        data.fill((t === DataType.INT64 || t === DataType.UINT64 ? BigInt(chosen) : chosen) as never);
-        feeds[s.name] = { data, dims, type: ortTypeName(t) };
+        feeds[s.name] = { data: fillNumber(data, chosen), dims, type: ortTypeName(t) };
         return;
       }
       for (let i = 0; i < count; i++) {

@@ -3,7 +3,8 @@
 // onnxruntime fuses this chain into com.microsoft.DynamicQuantizeMatMul. No calibration data is needed.
 // Convolutions keep float activations: their weights are stored int8 per output channel and decoded by Cast → Sub →
 // Mul, which onnxruntime folds at load, so they run as float Convs (ConvInteger, ORT's quantize_dynamic form, ran the
-// corpus's conv models at 0.42–0.89× FP32 and lost accuracy; see weightOnlyConv). LSTMs become com.microsoft.DynamicQuantizeLSTM. The same rewrite runs inside If/Loop/Scan bodies, recursively,
+// corpus's conv models at 0.42–0.89× FP32 and lost accuracy; see weightOnlyConv). LSTMs become
+// com.microsoft.DynamicQuantizeLSTM. The same rewrite runs inside If/Loop/Scan bodies, recursively,
 // with weights looked up through enclosing graphs (subgraph.ts) and names unique across the whole model.
 import { create } from "@bufbuild/protobuf";
 import { OperatorSetIdProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";

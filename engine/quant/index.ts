@@ -150,10 +150,9 @@ async function dynamicProtection(model: Model, config: ResolvedQConfig, data: Ca
   }
   const rows = batch === undefined ? stackAlike(firstRows(kept, PROTECT_ROWS, batch)) : firstRows(kept, PROTECT_ROWS, batch);
   const pre = await preprocess(model, optimize);
-  const convertWith = async (only?: readonly string[]) => (await quantizeDynamicModel(pre.clone(), only ? { ...config, include: [...only] } : config, false)).model;
   const first = await quantizeDynamicModel(pre.clone(), config, false);
-  const sizes = initializerSizes(pre.graph);
-  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, sizes), (only) => (only ? convertWith(only) : Promise.resolve(first.model)), ep);
+  const convertWith = async (only?: readonly string[]) => (only ? (await quantizeDynamicModel(pre.clone(), { ...config, include: [...only] }, false)).model : first.model);
+  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, ep);
   return { nodes: choice.nodes, why: choice.why };
 }
 

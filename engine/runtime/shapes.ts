@@ -15,7 +15,7 @@ import type { TensorData } from "../onnx/tensor";
 import { checkFeedBytes, type Limits } from "../onnx/limits";
 import { createSession, type Session } from "./session";
 import { isUnsafeOutputType } from "./guard";
-import { dtypeFromOrt, feedArray, ortType, type Feeds, type Tensor } from "./tensors";
+import { dtypeFromOrt, feedArray, fillNumber, ortType, type Feeds, type Tensor } from "./tensors";
 
 export interface IntermediateShape {
   /** The tensor (a node output). */
@@ -54,8 +54,7 @@ function filled(dtype: DataType, n: number, value = 0): TensorData {
   const a = feedArray(dtype);
   if (!a) throw new OnnxError(`cannot make a sample input of type ${dtypeName(dtype)}`);
   const data = new a(n);
-  if (value !== 0) (data as { fill(v: number | bigint): unknown }).fill(data instanceof BigInt64Array || data instanceof BigUint64Array ? BigInt(value) : value);
-  return data;
+  return value !== 0 ? fillNumber(data, value) : data;
 }
 
 interface SamplePlan {

@@ -43,6 +43,13 @@ export function feedArray(dtype: DataType): NumericArrayType | undefined {
   return info && info.decoded !== "string" ? decodedArray(info.decoded) : undefined;
 }
 
+/** Sets every element of `data` to `value` (as a bigint in a 64-bit integer array); returns `data`. */
+export function fillNumber<T extends TensorArray>(data: T, value: number): T {
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) data.fill(BigInt(value));
+  else (data as Exclude<TensorArray, BigInt64Array | BigUint64Array>).fill(value);
+  return data;
+}
+
 /**
  * The engine's one tensor: what the data readers yield, what a session takes and returns, what the analysis
  * measures. An onnxruntime Tensor fits (it has data, dims and type), so does a plain `{ data, dims }`.
