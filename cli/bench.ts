@@ -9,6 +9,8 @@ import { fixedBatchSize, inputSpecsOf } from "../engine/data/feeds";
 import { modelIO } from "./model-io";
 import { parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError, type ShapeFlag } from "./args";
 import { errorMessage } from "./files";
+import { IMAGE_FLAGS, imageOptions } from "./image-flags";
+import type { ImageNormalization } from "../engine/data/images";
 import { EP_FLAG, flagLines, HELP_FLAG, parseFlags, SHAPE_FLAG, THREADS_FLAG, type Flag } from "./flags";
 import { benchmarkText } from "../kernel/views/benchmark-view";
 
@@ -23,8 +25,9 @@ const FLAGS = [
   EP_FLAG,
   { name: "flush-denormals", help: "when the first model has denormal float32 weights (float kernels run slowly on them on many x86 CPUs; quantizing writes them as 0), also time a copy of it with them set to 0, as the baseline" },
   { name: "json", help: "print the result as JSON (schema in docs/cli.md)" },
+  ...IMAGE_FLAGS,
   HELP_FLAG,
-] as const satisfies Flag[];
+] as const satisfies readonly Flag[];
 
 const HELP = `Usage: ptq bench A.onnx [B.onnx ...] [options]
 
@@ -51,12 +54,14 @@ export async function run(argv: string[]): Promise<number> {
   }
   let options: BenchmarkOptions;
   let shapeFlags: ShapeFlag[];
+  let images: ImageNormalization | undefined;
   try {
     if (models.length === 0) throw new UsageError("give at least one .onnx model");
     if (v.ep !== undefined && v.ep !== "cpu" && v.ep !== "cuda") throw new UsageError(`--ep must be cpu or cuda, not "${v.ep}"`);
     if (v.runs !== undefined && v.seconds !== undefined) throw new UsageError("give --runs or --seconds, not both");
     if (v.shape !== undefined && v.data !== undefined) throw new UsageError("give --shape or --data, not both: with --data the shapes come from the data");
     shapeFlags = parseShapeFlags(v.shape);
+    images = imageOptions(v, v.data);
     options = {
       batchSizes: v.batch?.split(",").map((b) => parsePositiveInt(b, "--batch")),
       threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
@@ -78,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
       options.shapes = resolveShapes(shapeFlags, inputs);
       requireShapes(inputs, options.shapes);
     } else {
-      const all = loadDataDir(v.data, inputs, undefined, { limit: Math.max(...(options.batchSizes ?? [1])) }).inputs;
+      const all = loadDataDir(v.data, inputs, undefined, { limit: Math.max(...(options.batchSizes ?? [1])), images }).inputs;
       const axes = sampleAxes(inputs);
       const available = samplesIn(all, axes);
       // A model that fixes its batch (BlazeFace, M-LSD: 1) runs at that size whatever was asked; the benchmark says so.

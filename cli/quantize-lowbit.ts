@@ -5,10 +5,10 @@ import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
 import type { LearnedRoundingOption, LowBitOptions, LowBitReport } from "../engine/lowbit/index";
 import { describeOutput } from "../engine/lowbit/describe";
-import { DEFAULT_BATCH_SIZE, type QuantizeJob } from "../engine/quant/options";
+import { DEFAULT_BATCH_SIZE, jobReaderOptions, type QuantizeJob } from "../engine/quant/options";
 import { UsageError } from "./args";
 import type { ProgressPrinter } from "./progress";
-import { parseQuantizeArgs, type QuantizeCall } from "./quantize-options";
+import { imageReadingNote, parseQuantizeArgs, type QuantizeCall } from "./quantize-options";
 
 /** The job's low-bit options as engine/lowbit takes them (checkJob has refused the other mode's options). */
 export function lowBitOptions(job: QuantizeJob, mode: "int4" | "fp4"): LowBitOptions & LearnedRoundingOption {
@@ -59,16 +59,18 @@ function describe(r: LowBitReport, out: string, mode: string): string {
 
 export async function runLowBit(call: QuantizeCall, progress: ProgressPrinter): Promise<number> {
   const options = lowBitOptions(call.job, call.mode as "int4" | "fp4");
-  const { calib, batchSize } = call.job;
+  const { calib } = call.job;
   const { lowBitModel, lowBitModelCalibrated, saveLowBit } = await import("../engine/lowbit/index");
   const source = await Model.load(call.model);
   const { model, report } = calib
-    ? await lowBitModelCalibrated(source, options, openData(calib, source.proto, { batchSize: batchSize ?? DEFAULT_BATCH_SIZE }), {
+    ? await lowBitModelCalibrated(source, options, openData(calib, source.proto, jobReaderOptions(call.job)), {
         onProgress: progress.callback("GPTQ calibration", "batches"),
         onRankProgress: progress.callback("protection: measuring each layer alone", "layers"),
       })
     : lowBitModel(source, options);
   progress.done();
+  const images = imageReadingNote(call.job, source.proto);
+  if (images) report.notes.push(images);
   await saveLowBit(model, source, call.output, options, report, call.overwrite);
   process.stdout.write((call.json ? JSON.stringify(report, null, 2) : describe(report, call.output, options.mode)) + "\n");
   return 0;

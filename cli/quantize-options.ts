@@ -4,9 +4,12 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
-  getKey, keysSet, mergeJobs, optionByFlag, OptionError, QUANT_OPTIONS, QUANTIZE_MODES, readJob, setKey, valueFromText, defaultText,
+  getKey, jobReaderOptions, keysSet, mergeJobs, optionByFlag, OptionError, QUANT_OPTIONS, QUANTIZE_MODES, readJob, setKey, valueFromText, defaultText,
   type JobKey, type QuantizeJob, type QuantizeMode, type QuantOption,
 } from "../engine/quant/options";
+import { dataKind } from "../engine/data/kind";
+import { describeImagePlan, imagePlan } from "../engine/data/images";
+import type { ModelInputsSource } from "../engine/data/feeds";
 import { UsageError } from "./args";
 import { flagLines, HELP_FLAG, helpLine, parseOptions, usageError, type Flag } from "./flags";
 
@@ -114,6 +117,9 @@ function checkJob(job: QuantizeJob, mode: QuantizeMode, where: (key: JobKey) => 
     if (asked && !job.calib) throw new UsageError(`${asked} measures the outputs on calibration data: give --calib PATH`);
     if (asked && job.protect === false) throw new UsageError(`${asked} and --no-protect contradict each other: give one`);
   }
+  const image = (["images.mean", "images.std", "images.scale", "images.layout", "images.size"] as const).find((k) => getKey(job, k) !== undefined);
+  if (image && !job.calib) throw new UsageError(`${where(image)} says how --calib images become the input: give --calib with a folder of images`);
+  if (image && dataKind(job.calib!) !== "images") throw new UsageError(`${where(image)} applies to a folder of .png/.jpg images; --calib ${job.calib} holds ${dataKind(job.calib!) ?? "no data ptq reads"}`);
   const t = job.target;
   if (t) {
     if (t.drop !== undefined && !t.eval) throw new UsageError(`${where("target.drop")} "drop<=PP" needs --eval DIR with labelled data (x.npy, y.npy)`);
@@ -153,4 +159,18 @@ export function quantizeHelp(): string {
     "",
     helpLine("In --config only:", configOnly.join(", ")),
   ].join("\n");
+}
+
+/**
+ * How a folder of calibration images was read, for the summary ("calibration images in DIR: input "x" = (pixel ×
+ * 1/255 − 0) / 1, RGB, NCHW 224×224 (bilinear resize)"), with what to give when the job left the normalization at
+ * its default: calibration ranges follow the inputs, so pixels normalized unlike the model's training are ranges
+ * measured on inputs it never sees. Undefined when --calib is not a folder of images.
+ */
+export function imageReadingNote(job: QuantizeJob, model: ModelInputsSource): string | undefined {
+  if (!job.calib || dataKind(job.calib) !== "images") return undefined;
+  const plan = imagePlan(job.calib, model, jobReaderOptions(job).images);
+  const told = job.images?.mean !== undefined || job.images?.std !== undefined || job.images?.scale !== undefined;
+  return `calibration images in ${job.calib}: ${describeImagePlan(plan)}` +
+    (told ? "" : "; if the model was trained on normalized pixels, say how with --image-mean/--image-std (ImageNet: --image-mean 0.485,0.456,0.406 --image-std 0.229,0.224,0.225) or --image-scale: the ranges are calibrated on these values");
 }

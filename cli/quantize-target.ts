@@ -10,9 +10,9 @@ import { verifyRunnable } from "../engine/runtime/verify";
 import { decodeUnfusedWeightsNote } from "../engine/quant/unfused-weights";
 import type { Remedy } from "../engine/analysis/sensitivity";
 import { pickedNodes, searchLines, tradeoffMimeBundle } from "../kernel/views/mixed-report";
-import { DEFAULT_BATCH_SIZE, jobQConfig, type TargetJob } from "../engine/quant/options";
+import { jobQConfig, jobReaderOptions, type TargetJob } from "../engine/quant/options";
 import type { ProgressPrinter } from "./progress";
-import type { QuantizeCall } from "./quantize-options";
+import { imageReadingNote, type QuantizeCall } from "./quantize-options";
 
 /** The search's target as the JSON output has always printed it, with the search's options riding on it. */
 export type CliTarget = ({ kind: "sqnr"; minDb: number } | { kind: "drop"; maxPp: number } | { kind: "agreement"; minPct: number }) & {
@@ -48,7 +48,7 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
   const { searchMixedPrecision } = await import("../engine/analysis/sensitivity");
   const source = await Model.load(run.model);
   const prepared = await prepare(source, jobQConfig(job), { optimize: job.optimize, ep: job.ep });
-  const calib = await takeBatches(openData(job.calib!, source.proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE }), 64);
+  const calib = await takeBatches(openData(job.calib!, source.proto, jobReaderOptions(job)), 64);
   try {
     await calibrate(prepared, calib);
   } finally {
@@ -82,6 +82,8 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
     onStep: (s) => progress.update({ stage: "search", detail: `${pickedNodes(s)} → ${s.metric.toFixed(2)}` }),
   });
   progress.done();
+  const images = imageReadingNote(job, source.proto);
+  if (images) process.stderr.write(`note: ${images}\n`);
   const decoded = job.format === "qoperator" ? undefined : decodeUnfusedWeightsNote(result.model);
   if (decoded) process.stderr.write(`note: ${decoded}\n`);
   const note = await verifyRunnable(result.model, source, run.output);

@@ -6,10 +6,10 @@ import { openData } from "../engine/data/readers";
 import { Model } from "../engine/onnx/model";
 import type { QuantizationSummary } from "../engine/quant/index";
 import { exactInt8Target } from "../engine/quant/cpu";
-import { DEFAULT_BATCH_SIZE, jobQConfig } from "../engine/quant/options";
+import { jobQConfig, jobReaderOptions } from "../engine/quant/options";
 import { checkOutput, errorMessage } from "./files";
 import { terminalProgress, type ProgressPrinter } from "./progress";
-import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-options";
+import { imageReadingNote, parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-options";
 
 /**
  * Advice for a static file whose weight type was left to the target's default (weightType auto, target any or avx2:
@@ -55,18 +55,20 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   const q = await import("../engine/quant/index");
   const { job } = call;
   const options = { overwrite: call.overwrite, optimize: job.optimize, ep: job.ep };
+  if (call.mode !== "dynamic" && (job.rounding === "learned" || job.rounding === "adaround")) return await runLearnedRounding(call, progress);
   let summary: QuantizationSummary;
+  // The model is loaded here only to read the calibration data for its inputs.
+  const model = job.calib ? await Model.load(call.model) : undefined;
   if (call.mode === "dynamic") {
     // --calib with dynamic mode: the data protection measures on (none is needed otherwise).
-    const data = job.calib ? openData(job.calib, (await Model.load(call.model)).proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE }) : undefined;
+    const data = model ? openData(job.calib!, model.proto, jobReaderOptions(job)) : undefined;
     summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), { ...options, ...(data ? { data } : {}) });
-  } else if (job.rounding === "learned" || job.rounding === "adaround") {
-    return await runLearnedRounding(call, progress);
   } else {
-    const model = await Model.load(call.model);
-    const data = openData(job.calib!, model.proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE });
-    summary = await q.quantizeStatic(model, call.output, data, jobQConfig(job), { ...options, onProgress: progress.callback("calibrating", "batches") });
+    const data = openData(job.calib!, model!.proto, jobReaderOptions(job));
+    summary = await q.quantizeStatic(model!, call.output, data, jobQConfig(job), { ...options, onProgress: progress.callback("calibrating", "batches") });
   }
+  const images = model && imageReadingNote(job, model.proto);
+  if (images) summary.warnings.push(images);
   progress.done();
   process.stdout.write((call.json ? JSON.stringify(summary, null, 2) : describe(summary, call.output)) + "\n");
   return 0;
@@ -86,7 +88,7 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
   const name = job.rounding === "adaround" ? "adaround" : "learned";
   if (job.format === "qoperator") throw new Error(`--rounding ${name} rewrites the QDQ model's weight codes: use --format qdq (the default) with it`);
   const model = await Model.load(call.model);
-  const open = () => openData(job.calib!, model.proto, { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE });
+  const open = () => openData(job.calib!, model.proto, jobReaderOptions(job));
   const prepared = await q.prepare(model, jobQConfig(job), { optimize: job.optimize, ep: job.ep });
   try {
     await q.calibrate(prepared, open(), { onProgress: progress.callback("calibrating", "batches") });
@@ -101,6 +103,8 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
   const { model: rounded, report } = await fit(prepared.model, converted.model, rows, { onProgress: progress.callback(`${name} rounding`, "layers") });
   const decoded = decodeUnfusedWeightsNote(rounded);
   if (decoded) summary.warnings.push(decoded);
+  const images = imageReadingNote(job, model.proto);
+  if (images) summary.warnings.push(images);
   const note = await verifyRunnable(rounded, model, call.output);
   if (note) summary.warnings.push(note);
   await rounded.save(call.output, { overwrite: call.overwrite });

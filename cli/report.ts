@@ -14,6 +14,7 @@ import { modelIO } from "./model-io";
 import { buildReport, reportHtml, reportText } from "./report-document";
 import { parseNonNegativeNumber, parsePositiveInt, parsePositiveNumber, parseShapeFlags, requireShapes, resolveShapes, UsageError } from "./args";
 import { checkOutput, errorMessage, writeFileAtomic } from "./files";
+import { IMAGE_FLAGS, imageOptions } from "./image-flags";
 import { flagLines, HELP_FLAG, parseFlags, SHAPE_FLAG, THREADS_FLAG, type Flag } from "./flags";
 
 const METRICS = ["top1", "top5", "f1", "mse", "psnr", "cosine", "cer", "wer", "agreement"] as const;
@@ -36,8 +37,9 @@ const FLAGS = [
   { name: "html", arg: "FILE", help: "also write a self-contained HTML report" },
   { name: "overwrite", help: "let --html replace an existing file" },
   { name: "json", help: "print the report as JSON (schema in docs/cli.md)" },
+  ...IMAGE_FLAGS,
   HELP_FLAG,
-] as const satisfies Flag[];
+] as const satisfies readonly Flag[];
 
 const HELP = `Usage: ptq report IN.onnx OUT.onnx [options]
 
@@ -78,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
       runs: v.runs !== undefined ? parsePositiveInt(v.runs, "--runs") : RUNS,
       threads: v.threads !== undefined ? parsePositiveInt(v.threads, "--threads") : undefined,
       shapes: parseShapeFlags(v.shape),
+      images: imageOptions(v, v.data),
     };
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
@@ -92,7 +95,7 @@ export async function run(argv: string[]): Promise<number> {
     let shapes: Record<string, number[]> | undefined;
     const notes: string[] = [];
     if (v.data !== undefined) {
-      data = loadDataDir(v.data, inputs, v.labels, { limit: cfg.limit });
+      data = loadDataDir(v.data, inputs, v.labels, { limit: cfg.limit, images: cfg.images });
     } else {
       shapes = resolveShapes(cfg.shapes, inputs);
       requireShapes(inputs, shapes);

@@ -8,6 +8,7 @@ import path from "node:path";
 import { loadNpy, parseNpy } from "../data/npy";
 import { DataError, inputSpecs, inputSpecsOf, ortTypeName, tensorOf, type ModelInputsSource, type ReportedInput, type Tensor, type TensorArray } from "../data/feeds";
 import type { Limits } from "../onnx/limits";
+import type { ImageNormalization } from "../data/images";
 import { listFiles, openData } from "../data/readers";
 import { ZipFile } from "../data/zip";
 import { elementCount } from "../onnx/dtype";
@@ -105,6 +106,8 @@ export interface LoadDataOptions {
   /** Read only until this many samples are in (the rest of the data is not read). */
   limit?: number;
   limits?: Limits;
+  /** A folder of images: how pixels become the input (engine/data/images). */
+  images?: ImageNormalization;
 }
 
 /**
@@ -118,7 +121,7 @@ export function loadDataDir(p: string, inputs: readonly ReportedInput[], labelsF
   const parts = new Map<string, Tensor[]>(specs.map((s) => [s.name, []]));
   const axes = sampleAxes(inputs);
   let samples = 0;
-  for (const batch of openData(p, specs, { exclude: found.exclude, limits: options.limits })) {
+  for (const batch of openData(p, specs, { exclude: found.exclude, limits: options.limits, images: options.images })) {
     for (const s of specs) parts.get(s.name)!.push(evaluable(batch[s.name]!, `${p}: input "${s.name}"`));
     samples += samplesIn(batch, axes);
     if (options.limit !== undefined && samples >= options.limit) break;

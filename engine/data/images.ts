@@ -173,31 +173,71 @@ function resizePlane(src: Float32Array, sh: number, sw: number, dh: number, dw: 
   return out;
 }
 
+/** How pixels become an image model's input: what a training pipeline's transforms set (CLI: --image-*). */
+export type ImageNormalization = Pick<ImageOptions, "scale" | "mean" | "std" | "layout" | "resize" | "size">;
+
+/** What readImageFolder makes of a model's input and the options: one reading, told to the user as it is done. */
+export interface ImagePlan {
+  input: string;
+  layout: "NCHW" | "NHWC";
+  height: number;
+  width: number;
+  channels: 1 | 3;
+  scale: number;
+  mean: readonly number[];
+  std: readonly number[];
+  resize: "bilinear" | "nearest";
+}
+
+const isChannelDim = (d: unknown) => d === 1 || d === 3;
+const fixedDim = (d: unknown) => (typeof d === "number" && d > 0 ? d : undefined);
+
+/** The reading of images for `model`'s single rank-4 float input; `where` names the data in errors. */
+export function imagePlan(where: string, model: ModelInputsSource, options: ImageOptions = {}): ImagePlan {
+  const specs = inputSpecs(model);
+  const spec = specs[0];
+  if (specs.length !== 1 || !spec) throw new DataError(`${where}: image folders feed single-input models only`);
+  const shape = spec.shape;
+  if (spec.elemType !== DataType.FLOAT || !shape || shape.length !== 4) {
+    throw new DataError(`${where}: input "${spec.name}" must be a float tensor of rank 4 for images, got shape ${formatShape(shape)}`);
+  }
+  const layout = options.layout ?? (isChannelDim(shape[1]) ? "NCHW" : isChannelDim(shape[3]) ? "NHWC" : undefined);
+  if (!layout) throw new DataError(`input "${spec.name}" ${formatShape(shape)}: cannot tell NCHW from NHWC; pass options.layout (ptq: --image-layout)`);
+  const [hDim, wDim, cDim] = layout === "NCHW" ? [shape[2], shape[3], shape[1]] : [shape[1], shape[2], shape[3]];
+  const height = options.size?.[0] ?? fixedDim(hDim);
+  const width = options.size?.[1] ?? fixedDim(wDim);
+  if (!height || !width) throw new DataError(`input "${spec.name}" ${formatShape(shape)} has no fixed height/width; pass options.size (ptq: --image-size HxW)`);
+  const channels = options.channels ?? (isChannelDim(cDim) ? (cDim as 1 | 3) : 3);
+  const mean = options.mean ?? [0];
+  const std = options.std ?? [1];
+  for (const [name, v] of [["mean", mean], ["std", std]] as const) {
+    if ((v.length !== 1 && v.length !== channels) || !v.every(Number.isFinite)) {
+      throw new DataError(`${where}: image ${name} [${v.join(", ")}] for input "${spec.name}" with ${channels} channel(s): give one number, or one per channel`);
+    }
+  }
+  if (std.some((x) => x === 0)) throw new DataError(`${where}: image std [${std.join(", ")}] holds a 0; each pixel is divided by it`);
+  const scale = options.scale ?? 1 / 255;
+  if (!(scale > 0) || !Number.isFinite(scale)) throw new DataError(`${where}: image scale ${scale}: give a positive number (1/255 maps 0–255 to 0–1)`);
+  return { input: spec.name, layout, height, width, channels, scale, mean, std, resize: options.resize ?? "bilinear" };
+}
+
+const short = (x: number) => (Number.isInteger(x) ? String(x) : Math.abs(x - 1 / 255) < 1e-12 ? "1/255" : String(Number(x.toPrecision(6))));
+
+/** One line for the user: how a pixel becomes the input's value ("(pixel × 1/255 − 0.5) / 1, RGB, NCHW 1024×1024 bilinear"). */
+export function describeImagePlan(p: ImagePlan): string {
+  const per = (v: readonly number[]) => (v.length === 1 ? short(v[0]!) : `[${v.map(short).join(", ")}]`);
+  return `input "${p.input}" = (pixel × ${short(p.scale)} − ${per(p.mean)}) / ${per(p.std)}, ${p.channels === 1 ? "gray" : "RGB"}, ` +
+    `${p.layout} ${p.height}×${p.width} (${p.resize} resize)`;
+}
+
 /**
  * A folder of .png/.jpg/.jpeg images (natural file order) as batches for a single-input float model of rank 4.
  * With a fixed model batch b, images left over after the last full batch are dropped with a warning.
  */
 export function* readImageFolder(dir: string, model: ModelInputsSource, options: ImageOptions = {}): Generator<Feeds> {
   const specs = inputSpecs(model);
-  const spec = specs[0];
-  if (specs.length !== 1 || !spec) throw new DataError(`${dir}: image folders feed single-input models only`);
-  const shape = spec.shape;
-  if (spec.elemType !== DataType.FLOAT || !shape || shape.length !== 4) {
-    throw new DataError(`${dir}: input "${spec.name}" must be a float tensor of rank 4 for images, got shape ${formatShape(shape)}`);
-  }
-  const isCh = (d: unknown) => d === 1 || d === 3;
-  const layout = options.layout ?? (isCh(shape[1]) ? "NCHW" : isCh(shape[3]) ? "NHWC" : undefined);
-  if (!layout) throw new DataError(`input "${spec.name}" ${formatShape(shape)}: cannot tell NCHW from NHWC; pass options.layout`);
-  const [hDim, wDim, cDim] = layout === "NCHW" ? [shape[2], shape[3], shape[1]] : [shape[1], shape[2], shape[3]];
-  const fixed = (d: unknown) => (typeof d === "number" && d > 0 ? d : undefined);
-  const h = options.size?.[0] ?? fixed(hDim);
-  const w = options.size?.[1] ?? fixed(wDim);
-  if (!h || !w) throw new DataError(`input "${spec.name}" ${formatShape(shape)} has no fixed height/width; pass options.size`);
-  const channels = options.channels ?? (isCh(cDim) ? (cDim as 1 | 3) : 3);
-  const scale = options.scale ?? 1 / 255;
-  const mean = options.mean ?? [0];
-  const std = options.std ?? [1];
-  const fixedBatch = fixed(shape[0]);
+  const { input, layout, height: h, width: w, channels, scale, mean, std, resize } = imagePlan(dir, model, options);
+  const fixedBatch = fixedDim(specs[0]!.shape![0]);
   const batch = fixedBatch ?? options.batchSize ?? 16;
 
   if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw new DataError(`${dir}: not a folder`);
@@ -210,7 +250,7 @@ export function* readImageFolder(dir: string, model: ModelInputsSource, options:
   const maxPixels = limitOf("imagePixels", options.limits);
   const largest = Math.min(batch, files.length);
   const largestDims = layout === "NCHW" ? [largest, channels, h, w] : [largest, h, w, channels];
-  checkFeedBytes([{ name: spec.name, dims: largestDims, bytesPerElement: 4 }], `${dir}: a batch of ${largest} image(s)`, options.limits);
+  checkFeedBytes([{ name: input, dims: largestDims, bytesPerElement: 4 }], `${dir}: a batch of ${largest} image(s)`, options.limits);
   for (let s = 0; s < files.length; s += batch) {
     const group = files.slice(s, s + batch);
     if (fixedBatch && group.length < fixedBatch) {
@@ -222,7 +262,7 @@ export function* readImageFolder(dir: string, model: ModelInputsSource, options:
     const data = new Float32Array(group.length * per);
     group.forEach((file, k) => {
       const img = decode(file, maxPixels);
-      const ps = planes(img, channels).map((pl) => resizePlane(pl, img.height, img.width, h, w, options.resize ?? "bilinear"));
+      const ps = planes(img, channels).map((pl) => resizePlane(pl, img.height, img.width, h, w, resize));
       for (let c = 0; c < channels; c++) {
         const m = mean[c] ?? mean[0]!;
         const sd = std[c] ?? std[0]!;
@@ -234,7 +274,7 @@ export function* readImageFolder(dir: string, model: ModelInputsSource, options:
       }
     });
     const dims = layout === "NCHW" ? [group.length, channels, h, w] : [group.length, h, w, channels];
-    const feeds: Feeds = { [spec.name]: { data, dims, type: "float32" } };
+    const feeds: Feeds = { [input]: { data, dims, type: "float32" } };
     checkFeeds(feeds, specs, `${group[0]}${group.length > 1 ? ` .. ${path.basename(group.at(-1)!)}` : ""}`);
     yield feeds;
   }

@@ -18,6 +18,7 @@ export {
 export { LIMITS, LimitError, limitOf, type LimitName, type Limits } from "../onnx/limits";
 export { loadNpy, parseNpy } from "./npy";
 export { inputSpecs, openData, readNpyFolder, readNpz, readTestDataSets, type ModelInputsSource, type ReaderOptions } from "./readers";
-export { imageHeader, readImageFolder, type ImageHeader, type ImageOptions } from "./images";
+export { dataKind } from "./kind";
+export { describeImagePlan, imageHeader, imagePlan, readImageFolder, type ImageHeader, type ImageNormalization, type ImageOptions, type ImagePlan } from "./images";
 export { randomData, seededRandom, type RandomDataOptions } from "./random";
 export { ZipFile, type ZipEntry } from "./zip";

@@ -8,7 +8,8 @@ import { TensorProtoSchema } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { readTensor, tensorRawBytes } from "../onnx/tensor";
 import { batchesOf, DataError, inputSpecs, type TensorArray, type Feeds, type LoadedArray, type ModelInputsSource } from "./feeds";
-import { readImageFolder } from "./images";
+import { readImageFolder, type ImageNormalization } from "./images";
+import { dataKind } from "./kind";
 import type { Limits } from "../onnx/limits";
 import { parseNpy } from "./npy";
 import { ZipFile } from "./zip";
@@ -24,6 +25,9 @@ export interface ReaderOptions {
   /** Names that are not inputs, skipped: .npy files in a folder (`y.npy`) and arrays in an .npz (`y`): labels kept
    * beside the inputs, read by the caller. */
   exclude?: readonly string[];
+  /** Image folders: how pixels become the input (default: RGB or gray as the model's channels, × 1/255, the model's
+   *  layout and size, bilinear). */
+  images?: ImageNormalization;
 }
 
 /** Numeric file order: a2 before a10. */
@@ -130,19 +134,22 @@ export function* readTestDataSets(dir: string, model: ModelInputsSource, options
 /** Picks the reader from what is at `p`: .npz file or folder, test_data_set folders, a folder of .npy or of images. */
 export function openData(p: string, model: ModelInputsSource, options: ReaderOptions = {}): Iterable<Feeds> {
   if (!existsSync(p)) throw new DataError(`${p}: no such file or folder`);
+  const kind = dataKind(p);
   if (!statSync(p).isDirectory()) {
-    if (p.toLowerCase().endsWith(".npz")) return readNpz(p, model, options);
-    if (p.toLowerCase().endsWith(".npy")) {
-      return batchesOf(new Map([[inputSpecs(model)[0]?.name ?? "", parseNpy(readFileSync(p), p)]]), inputSpecs(model), p, options.batchSize);
-    }
+    if (kind === "npz") return readNpz(p, model, options);
+    if (kind === "npy") return batchesOf(new Map([[inputSpecs(model)[0]?.name ?? "", parseNpy(readFileSync(p), p)]]), inputSpecs(model), p, options.batchSize);
     throw new DataError(`${p}: unknown data file type; give a folder of .npy, a .npz, or ONNX test_data_set_* folders`);
   }
-  const names = readdirSync(p);
-  if (names.some((n) => n.startsWith("test_data_set_")) || names.some((n) => /^input_\d+\.pb$/.test(n))) {
-    return readTestDataSets(p, model, options);
+  switch (kind) {
+    case "test-data":
+      return readTestDataSets(p, model, options);
+    case "npz":
+      return readNpz(p, model, options);
+    case "npy":
+      return readNpyFolder(p, model, options);
+    case "images":
+      return readImageFolder(p, model, { ...options.images, batchSize: options.batchSize, limits: options.limits });
+    default:
+      throw new DataError(`${p}: no .npy, .npz, image or test_data_set_* data in this folder`);
   }
-  if (names.some((n) => n.toLowerCase().endsWith(".npz"))) return readNpz(p, model, options);
-  if (names.some((n) => n.toLowerCase().endsWith(".npy"))) return readNpyFolder(p, model, options);
-  if (names.some((n) => /\.(png|jpe?g)$/i.test(n))) return readImageFolder(p, model, { batchSize: options.batchSize, limits: options.limits });
-  throw new DataError(`${p}: no .npy, .npz, image or test_data_set_* data in this folder`);
 }

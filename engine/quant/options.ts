@@ -6,6 +6,7 @@
 import path from "node:path";
 import { CALIBRATION_METHODS } from "../calibrate/types";
 import type { ExecutionProvider } from "../runtime/session";
+import type { ReaderOptions } from "../data/readers";
 import type { QType } from "./math";
 import { defaultWeightType, resolveConfig, TARGET_CPUS, WEIGHT_TYPES, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type NodeSelector, type QConfig, type ResolvedQConfig, type TargetCpu } from "./types";
 
@@ -81,6 +82,18 @@ export interface QuantizeJob extends JsonQConfig {
   optimize?: boolean;
   lowBit?: LowBitJob;
   target?: TargetJob;
+  /** How a folder of images (calib) becomes the input: the training pipeline's normalization. */
+  images?: ImageJob;
+}
+
+/** engine/data's ImageNormalization as a job holds it (CLI: --image-*). */
+export interface ImageJob {
+  scale?: number;
+  mean?: number[];
+  std?: number[];
+  layout?: "NCHW" | "NHWC";
+  /** [height, width] for an input whose H and W are symbolic. */
+  size?: number[];
 }
 
 /** "a.b.c" paths of a type's fields, objects included (a Record's keys are not expanded). */
@@ -93,7 +106,7 @@ type Paths<T, P extends string = ""> = {
 }[keyof T & string];
 export type JobKey = Paths<QuantizeJob>;
 
-export type OptionKind = "enum" | "int" | "number" | "boolean" | "string" | "path" | "list" | "nodes" | "node" | "object";
+export type OptionKind = "enum" | "int" | "number" | "numbers" | "boolean" | "string" | "path" | "list" | "nodes" | "node" | "object";
 export type OptionSection = "quantize" | "target" | "lowbit" | "config";
 
 export interface QuantOption {
@@ -108,7 +121,9 @@ export interface QuantOption {
   values?: readonly (string | number)[];
   /** A flag without a value: what it stores (default true). */
   sets?: boolean;
-  /** int/number: the accepted range, and how messages say it ("a positive integer"). */
+  /** numbers: how many values (any count when absent). */
+  count?: number;
+  /** int/number/numbers (each value): the accepted range, and how messages say it ("a positive integer"). */
   accepts?: { test(n: number): boolean; says: string };
   /** The flag's text when it is not the value itself (--target "drop<=PP"): the value, or undefined if malformed. */
   fromText?(text: string): number | undefined;
@@ -179,6 +194,16 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "quantize every selected node: by default the weighted nodes whose quantization alone makes a quarter or more of the model's output error stay float (docs/calibration.md; dynamic mode measures with --calib only); int4/fp4 with --calib: measure and report the outputs, step no layer up (--protect)" },
   { key: "optimize", flag: "--no-optimize", kind: "boolean", sets: false, modes: INT8, section: "quantize",
     help: "skip onnxruntime's 'basic' pre-optimization (BatchNorm folding, constant folding)" },
+  { key: "images.mean", flag: "--image-mean", arg: "M[,M,M]", kind: "numbers", modes: ALL, section: "quantize", default: () => 0,
+    help: "images (--calib a folder of .png/.jpg): subtracted from each channel after --image-scale, one value or one per channel (ImageNet: 0.485,0.456,0.406); as the model's training normalized its inputs" },
+  { key: "images.std", flag: "--image-std", arg: "S[,S,S]", kind: "numbers", accepts: { test: (x) => x !== 0, says: "a non-zero number" }, modes: ALL, section: "quantize", default: () => 1,
+    help: "images: each channel then divided by this (ImageNet: 0.229,0.224,0.225)" },
+  { key: "images.scale", flag: "--image-scale", arg: "F", kind: "number", accepts: { test: (x) => x > 0, says: "a positive number" }, modes: ALL, section: "quantize", default: () => "1/255",
+    help: "images: pixel values (0–255) are multiplied by this first (1 keeps 0–255)" },
+  { key: "images.layout", flag: "--image-layout", arg: "NCHW|NHWC", kind: "enum", values: ["NCHW", "NHWC"], modes: ALL, section: "quantize", default: () => "from the input's shape (channels 1 or 3)",
+    help: "images: the input's layout" },
+  { key: "images.size", flag: "--image-size", arg: "HxW", kind: "numbers", count: 2, accepts: positiveInt, modes: ALL, section: "quantize", default: () => "the input's fixed height and width",
+    help: "images: resize to this height and width (needed where the input's are symbolic)" },
 
   { key: "target.sqnr", flag: "--target-sqnr", arg: "DB", kind: "number", replaces: ["target.drop", "target.agreement"], modes: ["static"], section: "target",
     help: "output SQNR against the float model, on the calibration data, of at least DB" },
@@ -306,6 +331,13 @@ export function valueFromText(o: QuantOption, text: string, patterns = true): un
     }
     case "list":
       return text.split(",").map((s) => s.trim()).filter(Boolean);
+    case "numbers": {
+      const parts = text.split(/[,x×]/).map((s) => s.trim());
+      const ns = parts.map((s) => (s === "" ? NaN : Number(s)));
+      const what = `${o.count ? `${o.count} ` : ""}comma-separated ${o.accepts ? "values" : "numbers"}${o.arg ? ` (${o.arg})` : ""}${o.accepts ? `, each ${o.accepts.says}` : ""}`;
+      if ((o.count !== undefined && ns.length !== o.count) || !ns.every((n) => Number.isFinite(n) && (!o.accepts || o.accepts.test(n)))) throw bad(what);
+      return ns;
+    }
     case "nodes": {
       const specs = nodeSpecs(text, patterns);
       for (const s of specs) checkPattern(s, flag);
@@ -343,6 +375,11 @@ function valueFromJson(o: QuantOption, v: unknown, where: string, baseDir: strin
       return o.kind === "path" ? path.resolve(baseDir, v) : v;
     case "list":
       if (!Array.isArray(v) || !v.every((s) => typeof s === "string")) throw bad("a list of strings");
+      return v;
+    case "numbers":
+      if (!Array.isArray(v) || (o.count !== undefined && v.length !== o.count) || !v.every((n) => typeof n === "number" && Number.isFinite(n) && (!o.accepts || o.accepts.test(n)))) {
+        throw bad(`a list of ${o.count ? `${o.count} ` : ""}${o.accepts ? `values, each ${o.accepts.says}` : "numbers"}`);
+      }
       return v;
     case "nodes":
     case "node":
@@ -428,9 +465,15 @@ export function mergeJobs(base: QuantizeJob, over: QuantizeJob, overKeys: readon
   return out;
 }
 
+/** How a job's calibration data is read: its batch size and, for a folder of images, their normalization. */
+export function jobReaderOptions(job: QuantizeJob): ReaderOptions {
+  const { size, ...images } = job.images ?? {};
+  return { batchSize: job.batchSize ?? DEFAULT_BATCH_SIZE, ...(job.images && { images: { ...images, ...(size && { size: [size[0]!, size[1]!] as const }) } }) };
+}
+
 /** The QConfig part of a job (node selectors as QConfig takes them). */
 export function jobQConfig(job: QuantizeJob): QConfig {
-  const { mode: _m, calib: _c, batchSize: _b, ep: _e, optimize: _o, lowBit: _l, target: _t, include, exclude, ...rest } = job;
+  const { mode: _m, calib: _c, batchSize: _b, ep: _e, optimize: _o, lowBit: _l, target: _t, images: _i, include, exclude, ...rest } = job;
   const config: QConfig = structuredClone(rest);
   if (include) config.include = include.map(nodeSelector);
   if (exclude) config.exclude = exclude.map(nodeSelector);

@@ -4,7 +4,7 @@
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
 import type { CalibrationMethod } from "../../engine/calibrate/types";
-import { engineDefaults, LOWBIT_DEFAULTS, optionByKey, type QuantizeJob, type QuantizeMode } from "../../engine/quant/options";
+import { engineDefaults, LOWBIT_DEFAULTS, optionByKey, QUANT_OPTIONS, type ImageJob, type QuantizeJob, type QuantizeMode } from "../../engine/quant/options";
 
 export type Scheme = "int8-static" | "int8-dynamic" | "int4-weights" | "fp4-weights";
 
@@ -26,7 +26,18 @@ export interface QuantizeOptions {
   blockSize: number;
   /** Shapes for inputs with symbolic dims (asked by the wizard when no data gives them), by input name. */
   shapes?: Record<string, number[]>;
+  /** A folder of images: how pixels become the input (the training's normalization); unset: pixels / 255. */
+  images?: ImageJob;
 }
+
+/** The normalizations the wizard offers for a folder of images (undefined: the readers' default, pixels / 255). */
+export const IMAGE_PRESETS: ReadonlyArray<{ label: string; detail: string; images?: ImageJob }> = [
+  { label: "Pixels in [0, 1]", detail: "pixel / 255 (the default; most Keras, TF and ONNX-zoo detectors)" },
+  { label: "ImageNet mean and std", detail: "(pixel / 255 − [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225] (torchvision classifiers and backbones)", images: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } },
+  { label: "Pixels in [−1, 1]", detail: "(pixel / 255 − 0.5) / 0.5 (Inception, MobileNet from TF, PaddleOCR)", images: { mean: [0.5], std: [0.5] } },
+  { label: "Pixels centred, [−0.5, 0.5]", detail: "pixel / 255 − 0.5 (U²-Net / ISNet background removal)", images: { mean: [0.5] } },
+  { label: "Pixels in [0, 255]", detail: "pixel unscaled", images: { scale: 1 } },
+];
 
 export const SCHEMES: ReadonlyArray<{ scheme: Scheme; label: string; detail: string; suffix: string }> = [
   { scheme: "int8-static", label: "INT8 static", detail: "Weights and activations in int8, ranges calibrated on sample inputs (QDQ). Best speed on CPU.", suffix: "int8" },
@@ -83,6 +94,7 @@ export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): Quant
   // Low-bit weights and dynamic INT8 with samples: the outputs are measured and protected (engine/lowbit/protect,
   // engine/quant/protect).
   if (o.scheme !== "int8-static" && calib) job.calib = calib;
+  if (o.images && job.calib) job.images = structuredClone(o.images);
   return job;
 }
 
@@ -114,13 +126,22 @@ export function excludeChoices(model: ModelProto): Array<{ label: string; descri
   return (model.graph?.node ?? []).filter((n) => n.name !== "").map((n) => ({ label: n.name, description: n.opType, name: n.name }));
 }
 
+/** The --image-* flags that say what `images` says (the table's flags for images.*). */
+export function imageFlags(images: ImageJob | undefined): string[] {
+  if (!images) return [];
+  return QUANT_OPTIONS.filter((r) => r.key.startsWith("images.")).flatMap((r) => {
+    const v = images[r.key.slice("images.".length) as keyof ImageJob];
+    return v === undefined ? [] : [r.flag!, Array.isArray(v) ? v.join(r.key === "images.size" ? "x" : ",") : String(v)];
+  });
+}
+
 /**
  * Arguments for `ptq report` comparing the two models (size, latency, throughput, agreement) on `data`: the held-out
  * samples (reportData.ts), never the calibration folder itself unless nothing could be held out.
  */
 export function reportArgs(o: QuantizeOptions, data: { heldout?: string; metric?: string } = {}): string[] {
   const args = ["report", o.input, o.output, "--runs", "30", "--json"];
-  if (data.heldout) args.push("--data", data.heldout);
+  if (data.heldout) args.push("--data", data.heldout, ...imageFlags(o.images));
   // Without data the report makes inputs from the model's shapes: symbolic dims need the user's sizes.
   else for (const [name, dims] of Object.entries(o.shapes ?? {})) args.push("--shape", `${name}=${dims.join("x")}`);
   if (data.metric) args.push("--metric", data.metric);

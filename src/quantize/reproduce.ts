@@ -5,7 +5,7 @@
 // quantized ones should time alike: they are the same bytes).
 // Pure: the caller writes the random calibration samples where `randomCalibrationFile` says.
 import path from "node:path";
-import { configSource, DEFAULT_BATCH_SIZE, jobQConfig } from "../../engine/quant/options";
+import { configSource, jobQConfig, jobReaderOptions } from "../../engine/quant/options";
 import type { TemplateCell } from "../editor/notebookTemplate";
 import { configPath, quantizeJob, reproduceCommand, type QuantizeOptions } from "./options";
 
@@ -28,6 +28,11 @@ function int8Config(o: QuantizeOptions, calibration: string | undefined): string
   return configSource(jobQConfig(quantizeJob(o, calibration)));
 }
 
+/** How the run read its data (batch size; for images, their normalization) as an openData options literal. */
+function readerOptions(o: QuantizeOptions, calibration: string): string {
+  return configSource(jobReaderOptions(quantizeJob(o, calibration)));
+}
+
 function runCell(o: QuantizeOptions, calibration: string | undefined): string {
   const fp32 = `const fp32 = ${q(o.input)};`;
   const out = `const out = ${q(notebookOutput(o))}; // a new file: quantize* never overwrites`;
@@ -40,7 +45,7 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
       return [
         `import { loadModel, openData, quantizeStatic } from "ptq";`, fp32, out,
         `const model = await loadModel(fp32);`, note,
-        `const data = openData(${q(calibration)}, model, { batchSize: ${DEFAULT_BATCH_SIZE} });`,
+        `const data = openData(${q(calibration)}, model, ${readerOptions(o, calibration)});`,
         `const summary = await quantizeStatic(fp32, out, data, ${int8Config(o, calibration)});`, SUMMARY,
       ].join("\n");
     }
@@ -50,7 +55,7 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
         `import { loadModel, openData, quantizeDynamic } from "ptq";`, fp32, out,
         `const model = await loadModel(fp32);`,
         "// The run's samples: the outputs are measured on them and the layers int8 would ruin stay float.",
-        `const data = openData(${q(calibration)}, model, { batchSize: ${DEFAULT_BATCH_SIZE} });`,
+        `const data = openData(${q(calibration)}, model, ${readerOptions(o, calibration)});`,
         `const summary = await quantizeDynamic(fp32, out, ${int8Config(o, undefined)}, { data });`, SUMMARY,
       ].join("\n");
     case "int4-weights":
@@ -63,7 +68,7 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
         `import { loadModel, openData, quantizeLowBit } from "ptq";`, fp32, out,
         `const model = await loadModel(fp32);`,
         "// The run's samples: the outputs are measured on them and the layers 4 bits would ruin are protected.",
-        `const data = openData(${q(calibration)}, model, { batchSize: ${DEFAULT_BATCH_SIZE} });`,
+        `const data = openData(${q(calibration)}, model, ${readerOptions(o, calibration)});`,
         `const report = await quantizeLowBit(fp32, out, ${options}, data);`,
         written + " + ` · ${report.output?.sqnrDb.toFixed(1)} dB at the outputs`",
       ].join("\n");

@@ -7,7 +7,8 @@ import { excludedNames, overridePath, parseOverrides } from "../editor/graphOver
 import { loadModel } from "../editor/modelFile";
 import { checkModel, parseShape, type ModelCheck } from "./modelCheck";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, type CalibrationMethod } from "../../engine/calibrate/types";
-import { BLOCK_SIZES, defaultOptions, excludeChoices, freePath, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
+import { dataKind } from "../../engine/data/kind";
+import { BLOCK_SIZES, defaultOptions, excludeChoices, freePath, IMAGE_PRESETS, outputPath, SCHEMES, type QuantizeOptions, type Scheme } from "./options";
 
 export const RANDOM_DATA_WARNING = "Calibrating on random data: activation ranges will not match real inputs, so accuracy will suffer. Use a folder of real samples for a model you ship.";
 
@@ -59,6 +60,14 @@ export async function runWizard(input: vscode.Uri): Promise<QuantizeOptions | un
     const dir = await vscode.window.showOpenDialog({ canSelectFolders: true, canSelectFiles: false, openLabel: "Use for calibration", defaultUri: vscode.Uri.joinPath(input, "..") });
     if (!dir?.[0]) return undefined;
     o.calibrationDir = dir[0].fsPath;
+    // Images: the ranges are calibrated on the values the model gets, so the pixels are normalized as in training.
+    if (dataKind(o.calibrationDir) === "images") {
+      const preset = await pick(`Quantize ${name}: how the model's training normalized the images`, IMAGE_PRESETS.map((p, i) => ({
+        label: p.label, detail: p.detail, description: i === 0 ? "default" : undefined, value: p,
+      })), "Calibration ranges follow the values the model is fed: pick the transform its training used (the config file takes any other)");
+      if (!preset) return undefined;
+      if (preset.images) o.images = structuredClone(preset.images);
+    }
   } else if (source === "random") {
     o.randomData = true;
   }

@@ -10,9 +10,10 @@ import { UsageError } from "../../../cli/args";
 import { progressLine, progressPrinter } from "../../../cli/progress";
 import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "../../../cli/quantize-options";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "../../../engine/calibrate/types";
-import { configSource, defaultConfigSource, defaultText, LOWBIT_DEFAULTS, getKey, jobQConfig, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
+import { configSource, DEFAULT_BATCH_SIZE, defaultConfigSource, defaultText, LOWBIT_DEFAULTS, getKey, jobQConfig, jobReaderOptions, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
 import { resolveConfig } from "../../../engine/quant/types";
 
+const IMAGES = path.join(__dirname, "..", "data", "files", "images", "gray");
 const parse = (...argv: string[]): QuantizeCall => {
   const c = parseQuantizeArgs(["m.onnx", "-o", "out.onnx", ...argv]);
   assert.notEqual(c, "help");
@@ -44,6 +45,8 @@ function sample(o: QuantOption): { text?: string; value: unknown } {
       return { value: o.sets ?? true };
     case "list":
       return { text: "Conv, MatMul", value: ["Conv", "MatMul"] };
+    case "numbers":
+      return o.count === 2 ? { text: "48x320", value: [48, 320] } : { text: "0.5, 0.25,2", value: [0.5, 0.25, 2] };
     case "nodes":
       return { text: "a,/b.*/", value: ["a", { regex: "b.*" }] };
     case "node":
@@ -59,7 +62,9 @@ test("every flag of the table lands at its key in the job, in the mode it applie
   for (const o of flagged) {
     const s = sample(o);
     const mode = o.modes.includes("static") ? "static" : o.modes[0]!;
-    const needs = [...(mode === "static" && o.key !== "calib" ? ["--calib", "c"] : []), ...(o.key === "target.drop" ? ["--eval", "e"] : [])];
+    // The --image-* flags describe a folder of images: their --calib must be one.
+    const calib = o.key.startsWith("images.") ? IMAGES : "c";
+    const needs = [...(mode === "static" && o.key !== "calib" ? ["--calib", calib] : []), ...(o.key === "target.drop" ? ["--eval", "e"] : [])];
     const extra = o.key.startsWith("target.") && !["target.sqnr", "target.drop", "target.agreement", "target.eval"].includes(o.key) ? ["--target-sqnr", "30"] : [];
     const gptq = o.key.startsWith("lowBit.gptq") ? ["--algorithm", "gptq", "--calib", "c"] : o.key === "lowBit.protect" || o.key === "lowBit.protectMaxSize" ? ["--calib", "c"] : [];
     const c = parse("--mode", mode, ...needs, ...extra, ...gptq, o.flag!, ...(s.text !== undefined ? [s.text] : []));
@@ -206,4 +211,27 @@ test("the low-bit defaults help states are engine/lowbit's: spelled out or left 
   assert.ok(bytes({ mode: "fp4" }).equals(bytes({ mode: "fp4", fp4Format, export: fp4Export })), "fp4");
   const { DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE } = await import("../../../engine/lowbit/index");
   assert.deepEqual([LOWBIT_DEFAULTS.protect, LOWBIT_DEFAULTS.protectMaxSize], [DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE], "protection's target and size cap");
+});
+
+test("--image-*: how --calib images become the input, checked against the data and given to the reader", () => {
+  const c = parse("--calib", IMAGES, "--image-mean", "0.485,0.456,0.406", "--image-std", "0.229,0.224,0.225", "--image-scale", "1", "--image-layout", "NHWC", "--image-size", "48x320");
+  assert.deepEqual(c.job.images, { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1, layout: "NHWC", size: [48, 320] });
+  assert.deepEqual(jobReaderOptions(c.job), { batchSize: DEFAULT_BATCH_SIZE, images: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], scale: 1, layout: "NHWC", size: [48, 320] } });
+  // Not a QConfig field: the engine's conversion never sees it.
+  assert.equal("images" in jobQConfig(c.job), false);
+  assert.deepEqual(jobReaderOptions(parse("--calib", IMAGES).job), { batchSize: DEFAULT_BATCH_SIZE });
+  usage(/--image-mean says how --calib images become the input: give --calib/, "--mode", "dynamic", "--image-mean", "0.5");
+  usage(/--image-std applies to a folder of \.png\/\.jpg images; --calib .* holds npy/, "--calib", path.join(__dirname, "..", "..", "fixtures", "data", "eval"), "--image-std", "0.5");
+  usage(/--image-std takes comma-separated values \(S\[,S,S\]\), each a non-zero number, not "0.2,0"/, "--calib", IMAGES, "--image-std", "0.2,0");
+  usage(/--image-size takes 2 comma-separated values \(HxW\), each a positive integer, not "48"/, "--calib", IMAGES, "--image-size", "48");
+  usage(/--image-mean takes comma-separated numbers \(M\[,M,M\]\), not "0.5,,1"/, "--calib", IMAGES, "--image-mean", "0.5,,1");
+  withDir((dir) => {
+    const file = path.join(dir, "job.json");
+    writeFileSync(file, JSON.stringify({ calib: IMAGES, images: { mean: [0.5], std: [0.5] } }));
+    assert.deepEqual(parse("--config", file, "--image-std", "0.25").job.images, { mean: [0.5], std: [0.25] });
+    writeFileSync(file, JSON.stringify({ calib: IMAGES, images: { mean: "0.5" } }));
+    assert.throws(() => parseQuantizeArgs(["m.onnx", "-o", "o.onnx", "--config", file]), /images\.mean takes a list of numbers, not "0\.5"/);
+    writeFileSync(file, JSON.stringify({ calib: IMAGES, images: { gamma: 2 } }));
+    assert.throws(() => parseQuantizeArgs(["m.onnx", "-o", "o.onnx", "--config", file]), /unknown key "images\.gamma" \(allowed in images: mean, std, scale, layout, size\)/);
+  });
 });

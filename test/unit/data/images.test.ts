@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { DataType } from "../../../engine/onnx/dtype";
 import { makeGraph, makeModel, makeValueInfo } from "../../../engine/onnx/proto";
 import { parseNpy } from "../../../engine/data/npy";
-import { readImageFolder } from "../../../engine/data/images";
+import { describeImagePlan, imagePlan, readImageFolder } from "../../../engine/data/images";
 import { openData } from "../../../engine/data/readers";
 
 const files = path.join(__dirname, "files", "images");
@@ -49,4 +49,25 @@ test("RGB, NHWC with mean/std, fixed batch; leftover images warned about; bad mo
   assert.throws(() => [...readImageFolder(path.join(files, "gray"), modelOf(["N", 8, "h", "w"]))], /cannot tell NCHW from NHWC/);
   assert.throws(() => [...readImageFolder(path.join(files, "gray"), modelOf(["N", 1, "h", "w"]))], /no fixed height\/width; pass options.size/);
   assert.throws(() => [...readImageFolder(path.join(files, "nope"), modelOf(["N", 1, 28, 28]))], /nope: not a folder/);
+});
+
+test("openData's images options: per-channel normalization, layout and size as a training pipeline sets them; the plan told as read; bad values named", () => {
+  const rgb = path.join(files, "rgb");
+  const plain = [...openData(rgb, modelOf([1, 3, 5, 7]))][0]!["img"]!.data as Float32Array;
+  const mean = [0.485, 0.456, 0.406];
+  const std = [0.229, 0.224, 0.225];
+  const [b] = [...openData(rgb, modelOf([1, 3, 5, 7]), { images: { mean, std } })];
+  const got = b!["img"]!.data as Float32Array;
+  for (let c = 0; c < 3; c++) for (let i = 0; i < 35; i++) assert.ok(Math.abs(got[c * 35 + i]! - (plain[c * 35 + i]! - mean[c]!) / std[c]!) < 1e-5);
+  // scale 1 keeps 0–255; size resizes a symbolic H×W; layout NHWC puts channels last.
+  const [raw] = [...openData(rgb, modelOf(["N", "c", "h", "w"]), { images: { scale: 1, layout: "NCHW", size: [5, 7] } })];
+  assert.deepEqual(raw!["img"]!.dims, [1, 3, 5, 7]);
+  assert.ok(maxDiff(raw!["img"]!.data as Float32Array, Float32Array.from(plain, (v) => v * 255)) < 1e-3);
+  const plan = imagePlan(rgb, modelOf([1, 3, 224, 224]), { mean, std });
+  assert.equal(describeImagePlan(plan), 'input "img" = (pixel × 1/255 − [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], RGB, NCHW 224×224 (bilinear resize)');
+  assert.equal(describeImagePlan(imagePlan(rgb, modelOf([1, 28, 28, 1]))), 'input "img" = (pixel × 1/255 − 0) / 1, gray, NHWC 28×28 (bilinear resize)');
+  assert.throws(() => [...openData(rgb, modelOf([1, 3, 5, 7]), { images: { mean: [0.5, 0.5] } })], /rgb: image mean \[0\.5, 0\.5\] for input "img" with 3 channel\(s\): give one number, or one per channel/);
+  assert.throws(() => [...openData(rgb, modelOf([1, 3, 5, 7]), { images: { std: [1, 0, 1] } })], /image std \[1, 0, 1\] holds a 0/);
+  assert.throws(() => [...openData(rgb, modelOf([1, 3, 5, 7]), { images: { scale: -1 } })], /image scale -1: give a positive number/);
+  assert.throws(() => [...openData(rgb, modelOf(["N", 3, "h", "w"]))], /no fixed height\/width; pass options.size \(ptq: --image-size HxW\)/);
 });

@@ -10,7 +10,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
 import * as api from "../../../kernel/api";
 import { run as cliQuantize } from "../../../cli/quantize";
-import { configPath, configText, defaultOptions, quantizeArgs, quantizeJob, type QuantizeOptions } from "../../../src/quantize/options";
+import { configPath, configText, defaultOptions, IMAGE_PRESETS, imageFlags, quantizeArgs, quantizeJob, reportArgs, type QuantizeOptions } from "../../../src/quantize/options";
 import { randomCalibrationNpy, writeRandomCalibration, writeRandomCalibrationFile } from "../../../src/quantize/randomCalib";
 import { notebookOutput, randomCalibrationFile, reproduceCells } from "../../../src/quantize/reproduce";
 
@@ -114,4 +114,22 @@ test("the random samples file: the temp run's bytes, reused when identical, a di
   assert.equal(readFileSync(wanted, "utf8"), "someone else's file");
   assert.ok(readFileSync(other).equals(Buffer.from(randomCalibrationNpy(proto, input))));
   assert.ok(!existsSync(`${other}.${process.pid}.tmp`));
+});
+
+test("INT8 static on a folder of images normalized as in training: the config, the report's flags and the notebook's openData carry it; the notebook writes the run's bytes", async () => {
+  const { input } = workspace();
+  const images = path.join(__dirname, "..", "data", "files", "images", "gray");
+  const preset = IMAGE_PRESETS.find((p) => p.label === "Pixels in [−1, 1]")!;
+  const o: QuantizeOptions = { ...defaultOptions(input, "int8-static"), calibrationDir: images, images: preset.images };
+  assert.deepEqual(quantizeJob(o).images, { mean: [0.5], std: [0.5] });
+  assert.deepEqual(reportArgs(o, { heldout: "/held" }).slice(-6), ["--data", "/held", "--image-mean", "0.5", "--image-std", "0.5"]);
+  assert.deepEqual(imageFlags({ scale: 1, size: [48, 320], layout: "NHWC" }), ["--image-scale", "1", "--image-layout", "NHWC", "--image-size", "48x320"]);
+  await cliRun(o, images);
+  const code = reproduceCells(o)[1]!.source;
+  assert.match(code, /openData\(".*images\/gray", model, \{ batchSize: 32, images: \{ mean: \[0\.5\], std: \[0\.5\] \} \}\)/);
+  await runCell(code);
+  assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
+  // The default preset sets nothing: pixels / 255, the readers' own default.
+  assert.equal(IMAGE_PRESETS[0]!.images, undefined);
+  assert.equal(quantizeJob({ ...o, images: undefined }).images, undefined);
 });

@@ -2,9 +2,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { encodeNpy, parseNpy } from "../../../engine/data/npy";
 
 const root = path.join(__dirname, "..", "..", "..");
 const bin = path.join(root, "bin", "ptq.js");
@@ -75,4 +76,31 @@ test("a broken model or wrong calibration data exits 1 with a message and writes
   const wrongData = ptq(cnn, "-o", out, "--calib", path.join(tmp, "missing-folder"));
   assert.equal(wrongData.status, 1);
   assert.ok(!existsSync(out));
+});
+
+test("--image-mean/--image-std: calibration images normalized as the model's training did, the same file as those values given as .npy; the summary says how the images were read", () => {
+  const images = path.join(root, "test", "unit", "data", "files", "images", "gray");
+  const expected = parseNpy(readFileSync(path.join(images, "..", "gray_expected.npy")), "gray_expected.npy");
+  const npyDir = path.join(tmp, "normalized");
+  mkdirSync(npyDir);
+  writeFileSync(path.join(npyDir, "x.npy"), encodeNpy(Float32Array.from(expected.data as Float32Array, (v) => (v - 0.5) / 0.25), expected.dims));
+  const fromImages = path.join(tmp, "img.int8.onnx");
+  const fromNpy = path.join(tmp, "npy.int8.onnx");
+  const r = ptq(cnn, "-o", fromImages, "--calib", images, "--image-mean", "0.5", "--image-std", "0.25", "--json");
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(JSON.parse(r.stdout).warnings.includes(`calibration images in ${images}: input "input" = (pixel × 1/255 − 0.5) / 0.25, gray, NCHW 28×28 (bilinear resize)`));
+  assert.equal(ptq(cnn, "-o", fromNpy, "--calib", npyDir).status, 0);
+  assert.deepEqual(readFileSync(fromImages), readFileSync(fromNpy));
+  // Left at the default, the summary says so and how to change it; the ranges differ from the normalized ones.
+  const plain = path.join(tmp, "plain.int8.onnx");
+  const d = ptq(cnn, "-o", plain, "--calib", images);
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stdout, /note: calibration images in .*gray: input "input" = \(pixel × 1\/255 − 0\) \/ 1, gray, NCHW 28×28 \(bilinear resize\); if the model was trained on normalized pixels, say how with --image-mean\/--image-std/);
+  assert.notDeepEqual(readFileSync(plain), readFileSync(fromImages));
+  // report and bench read --data images the same way; the flags without image data are usage errors.
+  const report = spawnSync(process.execPath, [bin, "report", cnn, fromImages, "--data", images, "--image-mean", "0.5", "--image-std", "0.25", "--runs", "2", "--json"], { encoding: "utf8" });
+  assert.equal(report.status, 0, report.stderr);
+  const bench = spawnSync(process.execPath, [bin, "bench", cnn, "--image-mean", "0.5"], { encoding: "utf8" });
+  assert.equal(bench.status, 2);
+  assert.match(bench.stderr, /--image-mean applies to --data with a folder of \.png\/\.jpg images/);
 });

@@ -160,6 +160,21 @@ describe("editor area", () => {
     out.panel!.dispose();
   });
 
+  it("Quantize model… INT8 static on a folder of images normalized as the model's training did: the run and its report read them so, and say how", async function () {
+    this.timeout(180_000);
+    const input = await fixtureCopy("g.onnx");
+    const images = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "unit", "data", "files", "images", "gray").fsPath;
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int8-static", calibrationDir: images, images: { mean: [0.5], std: [0.5] } });
+    assert.equal(out.error, undefined);
+    assert.equal(out.output, vscode.Uri.joinPath(input, "..", "g.int8.onnx").fsPath);
+    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "g.int8.ptq.json"))));
+    assert.deepEqual([config.calib, config.images], [images, { mean: [0.5], std: [0.5] }]);
+    const html = out.panel!.webview.html;
+    assert.match(html, /calibration images in [^:]+: input &quot;input&quot; = \(pixel × 1\/255 − 0\.5\) \/ 0\.5, gray, NCHW 28×28 \(bilinear resize\)/);
+    assert.match(html, /held out from calibration/, "the report measures on the images the run did not calibrate on, read the same way");
+    out.panel!.dispose();
+  });
+
   it("Quantize model… INT4 weights on a model whose Gemms sit inside If branches quantizes them with its Convs; the report says where", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("branches.onnx", "if_model.onnx");
