@@ -73,5 +73,38 @@ export function progressPrinter(enabled: boolean, write: (s: string) => void = (
   };
 }
 
-/** The printer for a command's run: stderr on a terminal, unless the command prints JSON. */
-export const terminalProgress = (json: boolean): ProgressPrinter => progressPrinter(process.stderr.isTTY === true && !json);
+/** Where a progress line starts when printed one per line (PTQ_PROGRESS=lines): what a caller reading stderr skips. */
+export const PROGRESS_PREFIX = "progress: ";
+
+/**
+ * One event per line on `write`, `PROGRESS_PREFIX` first: a new stage at once, the same stage at most every
+ * `everyMs` (a program reading stderr, such as the VS Code extension, shows the last).
+ */
+export function progressLines(write: (s: string) => void = (s) => void process.stderr.write(s), everyMs = 1000, now = () => Date.now()): ProgressPrinter {
+  let stage: string | undefined;
+  let at = -Infinity;
+  const update = (e: ProgressEvent) => {
+    const t = now();
+    if (e.stage === stage && t - at < everyMs && !(e.total !== undefined && e.done === e.total)) return;
+    stage = e.stage;
+    at = t;
+    write(`${PROGRESS_PREFIX}${progressLine(e)}\n`);
+  };
+  return {
+    update,
+    callback: (name, unit) => (done, total, eta) => update({ stage: name, done, total, unit, etaS: etaOf(eta) }),
+    done() {},
+  };
+}
+
+/**
+ * The printer for a command's run: stderr on a terminal, unless the command prints JSON; with PTQ_PROGRESS=lines in
+ * the environment, one line per event whatever stderr is (for a program that runs the CLI, --json included).
+ */
+export const terminalProgress = (json: boolean): ProgressPrinter =>
+  process.env.PTQ_PROGRESS === "lines" ? progressLines() : progressPrinter(process.stderr.isTTY === true && !json);
+
+/** calibrate()'s onProgress as events: the batches, then each measurement phase under its own name. */
+export function calibrationProgress(p: ProgressPrinter): (done: number, total?: number, phase?: { phase: string; unit: string; etaSeconds?: number }) => void {
+  return (done, total, phase) => p.update(phase ? { stage: phase.phase, done, total, unit: phase.unit, etaS: phase.etaSeconds } : { stage: "calibrating", done, total, unit: "batches" });
+}

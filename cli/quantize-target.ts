@@ -11,7 +11,7 @@ import { decodeUnfusedWeightsNote } from "../engine/quant/unfused-weights";
 import type { Remedy } from "../engine/analysis/sensitivity";
 import { pickedNodes, searchLines, tradeoffMimeBundle } from "../kernel/views/mixed-report";
 import { jobQConfig, jobReaderOptions, type TargetJob } from "../engine/quant/options";
-import type { ProgressPrinter } from "./progress";
+import { calibrationProgress, type ProgressPrinter } from "./progress";
 import { imageReadingNote, type QuantizeCall } from "./quantize-options";
 
 /** The search's target as the JSON output has always printed it, with the search's options riding on it. */
@@ -50,7 +50,7 @@ export async function runTargeted(run: QuantizeCall, progress: ProgressPrinter):
   const prepared = await prepare(source, jobQConfig(job), { optimize: job.optimize, ep: job.ep });
   const calib = await takeBatches(openData(job.calib!, source.proto, jobReaderOptions(job)), 64);
   try {
-    await calibrate(prepared, calib);
+    await calibrate(prepared, calib, { onProgress: calibrationProgress(progress) });
   } finally {
     await release(prepared);
   }

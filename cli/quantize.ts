@@ -8,7 +8,7 @@ import type { QuantizationSummary } from "../engine/quant/index";
 import { exactInt8Target } from "../engine/quant/cpu";
 import { jobQConfig, jobReaderOptions } from "../engine/quant/options";
 import { checkOutput, errorMessage } from "./files";
-import { terminalProgress, type ProgressPrinter } from "./progress";
+import { calibrationProgress, terminalProgress, type ProgressPrinter } from "./progress";
 import { imageReadingNote, parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-options";
 
 /**
@@ -65,7 +65,7 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
     summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), { ...options, ...(data ? { data } : {}) });
   } else {
     const data = openData(job.calib!, model!.proto, jobReaderOptions(job));
-    summary = await q.quantizeStatic(model!, call.output, data, jobQConfig(job), { ...options, onProgress: progress.callback("calibrating", "batches") });
+    summary = await q.quantizeStatic(model!, call.output, data, jobQConfig(job), { ...options, onProgress: calibrationProgress(progress) });
   }
   const images = model && imageReadingNote(job, model.proto);
   if (images) summary.warnings.push(images);
@@ -91,7 +91,7 @@ async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter)
   const open = () => openData(job.calib!, model.proto, jobReaderOptions(job));
   const prepared = await q.prepare(model, jobQConfig(job), { optimize: job.optimize, ep: job.ep });
   try {
-    await q.calibrate(prepared, open(), { onProgress: progress.callback("calibrating", "batches") });
+    await q.calibrate(prepared, open(), { onProgress: calibrationProgress(progress) });
   } finally {
     await q.release(prepared);
   }

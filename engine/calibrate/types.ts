@@ -77,9 +77,23 @@ export interface TensorHistogram {
   max: number;
 }
 
+/** What a progress call after the batches is about: one of calibrate()'s measurements at the outputs. */
+export interface PhaseProgress {
+  /** "measuring protected layers", … */
+  phase: string;
+  /** What done and total count ("nodes", "steps"). */
+  unit: string;
+  /** Seconds left in this phase, from the time its steps took so far. */
+  etaSeconds?: number;
+}
+
 export interface CollectOptions {
-  /** Called after each batch with the batches done so far and the total when the data is an array. */
-  onProgress?(done: number, total?: number): void;
+  /**
+   * Called after each batch with the batches done so far and the total when the data is an array; then, in
+   * calibrate(), for each measurement at the model's outputs (16-bit activations, protected layers, weight type),
+   * with `phase` saying which: these run the model again per step and take longer than the batches on large models.
+   */
+  onProgress?(done: number, total?: number, phase?: PhaseProgress): void;
   /** Stops between batches; collect() then rejects with the signal's reason. What was collected is kept. */
   signal?: AbortSignal;
 }

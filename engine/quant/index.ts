@@ -129,11 +129,35 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   prepared.ranges = prepared.calibrator.ranges();
   prepared.histograms = prepared.calibrator.histograms();
   prepared.choices = prepared.calibrator.choices();
-  if (c.method === "auto") await chooseAtOutputs(prepared);
-  if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch));
-  if (prepared.config.protect) await chooseProtection(prepared, batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch));
-  if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows);
-  if (rows.length) await checkSequenceOutputs(prepared, batch === undefined ? stackAlike(firstRows(rows, SEQUENCE_ROWS, batch)) : firstRows(rows, SEQUENCE_ROWS, batch));
+  // Each measurement below runs the model (and converts it) again: on a large model they take longer than the
+  // batches, so each says what it is doing, and the signal stops them between steps.
+  const phase = (name: string, unit = "steps") => phaseProgress(options, name, unit);
+  if (c.method === "auto") await measuring(phase("calibration auto: measuring methods at the outputs"), () => chooseAtOutputs(prepared));
+  if (wide) await measuring(phase("measuring 16-bit activations"), () => chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch)));
+  const protectRows = batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch);
+  if (prepared.config.protect) await chooseProtection(prepared, protectRows, phase("measuring protected layers", "nodes"), options.signal);
+  if (prepared.config.measureWeights) await measuring(phase("measuring the weight type"), () => chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows));
+  if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, batch === undefined ? stackAlike(firstRows(rows, SEQUENCE_ROWS, batch)) : firstRows(rows, SEQUENCE_ROWS, batch)));
+}
+
+/**
+ * One measurement phase's progress: `step(done, total)` reports it with an ETA from the time its steps took, after
+ * checking the signal (an abort rejects calibrate() between steps).
+ */
+function phaseProgress(options: CollectOptions, phase: string, unit: string): (done: number, total: number) => void {
+  const start = performance.now();
+  return (done, total) => {
+    options.signal?.throwIfAborted();
+    const seconds = (performance.now() - start) / 1000;
+    options.onProgress?.(done, total, { phase, unit, ...(done > 0 && { etaSeconds: (seconds / done) * (total - done) }) });
+  };
+}
+
+/** A phase of one step, reported before and after it runs. */
+async function measuring(step: (done: number, total: number) => void, run: () => Promise<void>): Promise<void> {
+  step(0, 1);
+  await run();
+  step(1, 1);
 }
 
 /**
@@ -308,7 +332,7 @@ async function chooseWeights(prepared: PreparedModel, rows: Feeds[]): Promise<vo
  * float (engine/quant/protect), measured with the ranges chosen above and the weights as the target's default writes
  * them; weightType auto then measures with them float. A later calibrate() call measures again on its own first rows.
  */
-async function chooseProtection(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
+async function chooseProtection(prepared: PreparedModel, rows: Feeds[], onStep?: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
   if (rows.length === 0) return; // more data, none kept: the earlier choice stands
   const base = { ...prepared, protected: undefined, weights: undefined };
   const cache = new ConvertCache();
@@ -317,9 +341,10 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[]): Promise
     const convertWith = async (only?: readonly string[]) => (only ? (await convert({ ...base, config: { ...base.config, include: [...only] } }, { cache })).model : first.model);
     const sizes = initializerSizes(prepared.model.graph);
     const candidates = protectCandidates(first.summary.quantized, sizes);
-    const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep);
+    const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep, onStep);
     prepared.protected = { nodes: choice.nodes, why: choice.why };
   } catch (e) {
+    if (signal?.aborted) throw e; // stopped, not failed
     prepared.protected = undefined;
     prepared.warnings.push(`protected layers could not be measured (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every node stays quantized`);
   }

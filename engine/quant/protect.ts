@@ -77,6 +77,7 @@ export async function chooseProtected(
   candidates: readonly ProtectCandidate[],
   quantized: (only?: readonly string[]) => Promise<Model>,
   ep?: ExecutionProvider,
+  onStep?: (done: number, total: number) => void,
 ): Promise<ProtectChoice> {
   const none = (why: string): ProtectChoice => ({ nodes: [], why });
   if (rows.length === 0 || candidates.length === 0) return none("protected layers: nothing to measure");
@@ -89,7 +90,11 @@ export async function chooseProtected(
   const on = `${batches}${capped}, whole model ${noiseDb(whole)}`;
   const alone = new Map<string, number>();
   const measured = candidates.slice(0, PROTECT_MAX_NODES);
-  for (const c of measured) alone.set(c.name, worstNoiseRatio(ref, await outputsOn(await quantized([c.name]), rows, { ep })));
+  onStep?.(0, measured.length);
+  for (const [i, c] of measured.entries()) {
+    alone.set(c.name, worstNoiseRatio(ref, await outputsOn(await quantized([c.name]), rows, { ep })));
+    onStep?.(i + 1, measured.length);
+  }
   const bar = whole * 10 ** (-PROTECT_MARGIN_DB / 10);
   const dominant = measured.filter((c) => alone.get(c.name)! >= bar).sort((a, b) => alone.get(b.name)! - alone.get(a.name)!);
   if (dominant.length === 0) return none(`protected layers: none (no weighted node alone within ${PROTECT_MARGIN_DB} dB of the whole model, ${on})`);

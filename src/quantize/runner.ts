@@ -1,7 +1,9 @@
 // Runs a `ptq` CLI command (out/cli.js) in a child Node process, never in the extension host: quantization loads
-// onnxruntime-node. Cancellation kills the child; stdout is the command's JSON, stderr its error text.
+// onnxruntime-node. Cancellation kills the child; stdout is the command's JSON, stderr its error text; its progress
+// ("progress: " lines, PTQ_PROGRESS=lines) goes to onLine only.
 import { spawn } from "node:child_process";
 import type * as vscode from "vscode";
+import { PROGRESS_PREFIX } from "../../cli/progress";
 
 export interface CliResult {
   code: number | null;
@@ -13,14 +15,23 @@ export interface CliResult {
 export function runCli(cliPath: string, args: string[], cwd: string, token: vscode.CancellationToken, onLine?: (line: string) => void): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     // In desktop VS Code process.execPath is Electron: ELECTRON_RUN_AS_NODE makes it a plain Node.
-    const child = spawn(process.execPath, [cliPath, ...args], { cwd, env: { ...process.env, ELECTRON_RUN_AS_NODE: "1" }, stdio: ["ignore", "pipe", "pipe"] });
+    // PTQ_PROGRESS=lines: the CLI prints its progress as "progress: …" lines on stderr, --json or not.
+    const child = spawn(process.execPath, [cliPath, ...args], { cwd, env: { ...process.env, ELECTRON_RUN_AS_NODE: "1", PTQ_PROGRESS: "lines" }, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     let cancelled = false;
     child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
+    let partial = "";
     child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-      d.split("\n").filter(Boolean).forEach((l) => onLine?.(l));
+      const lines = (partial + d).split("\n");
+      partial = lines.pop()!;
+      for (const l of lines) {
+        if (l.startsWith(PROGRESS_PREFIX)) onLine?.(l.slice(PROGRESS_PREFIX.length));
+        else if (l) {
+          stderr += l + "\n";
+          onLine?.(l);
+        }
+      }
     });
     const sub = token.onCancellationRequested(() => {
       cancelled = true;
@@ -32,6 +43,7 @@ export function runCli(cliPath: string, args: string[], cwd: string, token: vsco
     });
     child.on("close", (code) => {
       sub.dispose();
+      if (partial && !partial.startsWith(PROGRESS_PREFIX)) stderr += partial;
       resolve({ code, stdout, stderr, cancelled });
     });
   });

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { UsageError } from "../../../cli/args";
-import { progressLine, progressPrinter } from "../../../cli/progress";
+import { calibrationProgress, progressLine, progressLines, progressPrinter, PROGRESS_PREFIX } from "../../../cli/progress";
 import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "../../../cli/quantize-options";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "../../../engine/calibrate/types";
 import { configSource, DEFAULT_BATCH_SIZE, defaultConfigSource, defaultText, LOWBIT_DEFAULTS, getKey, jobQConfig, jobReaderOptions, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
@@ -189,6 +189,32 @@ test("one progress line: bar and counts, the engine's ETA when it gives one, not
   q.update({ stage: "calibrating", done: 1 });
   q.done();
   assert.equal(quiet, "");
+});
+
+test("progress as lines for a program reading stderr: prefixed, a new stage at once, the same stage at most once a second (its last step always); calibrate()'s phases under their own names", () => {
+  const lines: string[] = [];
+  let t = 0;
+  const p = progressLines((s) => void lines.push(s), 1000, () => t);
+  const cal = calibrationProgress(p);
+  cal(1, 4);
+  t = 200;
+  cal(2, 4); // same stage within a second: skipped
+  t = 1300;
+  cal(3, 4);
+  t = 1400;
+  cal(4, 4); // the stage's last step
+  cal(0, 32, { phase: "measuring protected layers", unit: "nodes" });
+  t = 1500;
+  cal(5, 32, { phase: "measuring protected layers", unit: "nodes", etaSeconds: 130 });
+  assert.deepEqual(lines, [
+    `${PROGRESS_PREFIX}calibrating: [########......................] 1/4 batches\n`,
+    `${PROGRESS_PREFIX}calibrating: [#######################.......] 3/4 batches\n`,
+    `${PROGRESS_PREFIX}calibrating: [##############################] 4/4 batches\n`,
+    `${PROGRESS_PREFIX}measuring protected layers: [..............................] 0/32 nodes\n`,
+  ]);
+  t = 2600;
+  cal(6, 32, { phase: "measuring protected layers", unit: "nodes", etaSeconds: 120 });
+  assert.equal(lines.at(-1), `${PROGRESS_PREFIX}measuring protected layers: [######........................] 6/32 nodes, ETA 2 min 00 s\n`);
 });
 
 test("docs/config.md lists every key of the table with its flags", () => {

@@ -148,3 +148,26 @@ test("dynamic mode given data measures protection as static mode does; without d
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("calibrate() reports each measurement phase after the batches (protected layers node by node, with an ETA), and an abort stops it between nodes instead of becoming a warning", async () => {
+  const batches = [1, 2, 3, 4].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(8 * 64, seed * 31), [8, 64]) }));
+  const events: { done: number; total?: number; phase?: string; unit?: string; eta?: number }[] = [];
+  const prepared = await prepare(Model.fromProto(chain(true)), {}, { optimize: false });
+  await calibrate(prepared, batches, { onProgress: (done, total, p) => events.push({ done, total, phase: p?.phase, unit: p?.unit, eta: p?.etaSeconds }) });
+  assert.deepEqual(prepared.protected?.nodes, ["a"]);
+  assert.deepEqual(events.filter((e) => e.phase === undefined).map((e) => e.done), [1, 2, 3, 4], "the batches first, as before");
+  const protect = events.filter((e) => e.phase === "measuring protected layers");
+  assert.deepEqual(protect.map((e) => [e.done, e.total, e.unit]), [[0, 2, "nodes"], [1, 2, "nodes"], [2, 2, "nodes"]]);
+  assert.equal(protect[0]!.eta, undefined, "no ETA before a step has taken any time");
+  assert.ok(protect.slice(1).every((e) => e.eta !== undefined && e.eta >= 0));
+  assert.deepEqual([...new Set(events.map((e) => e.phase).filter(Boolean))], ["measuring 16-bit activations", "measuring protected layers", "measuring the weight type"]);
+  // Aborted while measuring the first node: calibrate() rejects with the reason; nothing is called protected.
+  const controller = new AbortController();
+  const again = await prepare(Model.fromProto(chain(true)), {}, { optimize: false });
+  await assert.rejects(
+    calibrate(again, batches, { signal: controller.signal, onProgress: (done, _total, p) => p?.phase === "measuring protected layers" && done === 1 && controller.abort(new Error("stopped by the user")) }),
+    /stopped by the user/,
+  );
+  assert.equal(again.protected, undefined);
+  assert.ok(!again.warnings.some((w) => /protected layers could not be measured/.test(w)));
+});
