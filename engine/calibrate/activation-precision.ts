@@ -87,6 +87,8 @@ export interface WideActivationOptions {
   /** Measure further only when the outputs with every activation at 8 bits read above the first and below the
    *  second SQNR (dB); otherwise nothing is widened, after two runs. */
   onlyBetweenDb?: readonly [number, number];
+  /** After each measurement (one run per batch of rows): those done, and the most there can be as known so far. */
+  onStep?(done: number, total: number): void;
 }
 
 export interface WideActivations {
@@ -251,12 +253,17 @@ export async function chooseWideActivations(
   let runs = 0;
   try {
     // One run per batch of rows (a model with a fixed batch axis takes them one at a time).
+    // The measurements: FP32 and all 8 bits; then, measured further, a group each and up to a step per group.
+    const groupCount = Math.ceil(n / Math.max(1, Math.ceil(n / (options.groups ?? 32))));
+    let most = 2;
     const run = async (on: Float32Array) => {
-      runs++;
       const out = [];
       for (const r of rows) out.push(await s.run({ ...r, [sw.switches]: { data: on, dims: [n] } }));
+      runs++;
+      options.onStep?.(runs, most);
       return out;
     };
+    options.onStep?.(0, most);
     const ref = await run(new Float32Array(n));
     const noiseOf = async (on: Float32Array) => worstNoiseRatio(ref, await run(on));
     const before = await noiseOf(new Float32Array(n).fill(1));
@@ -265,6 +272,7 @@ export async function chooseWideActivations(
       return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
     }
     const size = Math.max(1, Math.ceil(n / (options.groups ?? 32)));
+    most = 2 + 2 * groupCount;
     const groups: { from: number; to: number; noise: number }[] = [];
     for (let from = 0; from < n; from += size) {
       const to = Math.min(n, from + size);

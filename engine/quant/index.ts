@@ -133,7 +133,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   // batches, so each says what it is doing, and the signal stops them between steps.
   const phase = (name: string, unit = "steps") => phaseProgress(options, name, unit);
   if (c.method === "auto") await measuring(phase("calibration auto: measuring methods at the outputs"), () => chooseAtOutputs(prepared));
-  if (wide) await measuring(phase("measuring 16-bit activations"), () => chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch)));
+  if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
   const protectRows = batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch);
   if (prepared.config.protect) await chooseProtection(prepared, protectRows, phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await measuring(phase("measuring the weight type"), () => chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows));
@@ -284,7 +284,7 @@ async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], max: numb
  * the calibration's 8 bits (engine/calibrate/activation-precision: on the PP-OCR recognisers 20 % of them took
  * agreement with FP32 from 82 to 92 %, docs/activation-precision.md). A later calibrate() call measures again.
  */
-async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
+async function chooseWide(prepared: PreparedModel, rows: Feeds[], onStep?: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
   const config = prepared.config;
   if (qBits(config.activationType) !== 8) return;
   if (rows.length === 0 && prepared.wide) return; // more data, none kept: the earlier choice stands
@@ -299,6 +299,7 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void>
       ep: prepared.ep,
       maxShare: auto ? WIDE_AUTO_SHARE : config.calibration.wideActivations,
       onlyBetweenDb: auto && sequence.length === 0 ? [WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB] : undefined,
+      onStep,
     });
     const reason = sequence.length
       ? `automatic (sequence outputs ${sequence.join(", ")}; --wide-activations 0 to keep 8 bits and INT8's speed)`
@@ -306,6 +307,7 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[]): Promise<void>
     // Unasked, a model that needs nothing says nothing.
     prepared.wide = auto && w.tensors.length === 0 ? undefined : { tensors: w.tensors, why: auto ? `${reason}: ${w.why}` : w.why };
   } catch (e) {
+    if (signal?.aborted) throw e; // stopped, not failed
     prepared.wide = undefined;
     prepared.warnings.push(`calibration.wideActivations could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every activation stays at ${config.activationType}`);
   }

@@ -46,8 +46,13 @@ test("switches off: the float output exactly; one on: that tensor fake-quantized
 });
 
 test("the one activation whose range ruins the output is the one widened", async () => {
-  const w = await chooseWideActivations(chain(), ranges("t7"), [rows], { bits: 8, symmetric: false });
+  const steps: [number, number][] = [];
+  const w = await chooseWideActivations(chain(), ranges("t7"), [rows], { bits: 8, symmetric: false, onStep: (done, total) => steps.push([done, total]) });
   assert.deepEqual(w.tensors, ["t7"]);
+  // Progress: a step per measurement, its bound 2 until the first two runs say to measure further, then 2 + 2 per group.
+  assert.deepEqual(steps.slice(0, 3), [[0, 2], [1, 2], [2, 2]]);
+  assert.equal(steps.length, w.runs + 1);
+  assert.ok(steps.slice(3).every(([done, total]) => done <= total && total === steps.at(-1)![1]), JSON.stringify(steps));
   assert.ok(w.after * 100 < w.before, w.why);
   assert.ok(w.runs < 2 * LENGTH, `group testing, not a run per tensor and more: ${w.runs}`);
 });
