@@ -3,7 +3,9 @@
 // ("progress: " lines, PTQ_PROGRESS=lines) goes to onLine only.
 import { spawn } from "node:child_process";
 import type * as vscode from "vscode";
-import { PROGRESS_PREFIX } from "../../cli/progress";
+
+/** cli/progress's PROGRESS_PREFIX (src/ does not import cli/; test/unit/cli checks they agree). */
+export const PROGRESS_PREFIX = "progress: ";
 
 export interface CliResult {
   code: number | null;

@@ -8,6 +8,7 @@ import os from "node:os";
 import path from "node:path";
 import { UsageError } from "../../../cli/args";
 import { calibrationProgress, progressLine, progressLines, progressPrinter, PROGRESS_PREFIX } from "../../../cli/progress";
+import { PROGRESS_PREFIX as RUNNER_PREFIX } from "../../../src/quantize/runner";
 import { parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "../../../cli/quantize-options";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD } from "../../../engine/calibrate/types";
 import { configSource, DEFAULT_BATCH_SIZE, defaultConfigSource, defaultText, LOWBIT_DEFAULTS, getKey, jobQConfig, jobReaderOptions, QUANT_OPTIONS, valueFromText, type QuantOption } from "../../../engine/quant/options";
@@ -215,6 +216,8 @@ test("progress as lines for a program reading stderr: prefixed, a new stage at o
   t = 2600;
   cal(6, 32, { phase: "measuring protected layers", unit: "nodes", etaSeconds: 120 });
   assert.equal(lines.at(-1), `${PROGRESS_PREFIX}measuring protected layers: [######........................] 6/32 nodes, ETA 2 min 00 s\n`);
+  // The extension's runner reads the lines by the same prefix.
+  assert.equal(RUNNER_PREFIX, PROGRESS_PREFIX);
 });
 
 test("docs/config.md lists every key of the table with its flags", () => {
