@@ -218,12 +218,15 @@ export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: 
 }
 
 /** The outputs of `model` on each of `rows` (one session, freed after): a reference or a candidate to compare with
- *  worstNoiseRatio. */
-export async function outputsOn(model: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<Record<string, OutputTensor>[]> {
+ *  worstNoiseRatio. `onRow` after each row's run. */
+export async function outputsOn(model: Model, rows: readonly Feeds[], options: SessionOptions = {}, onRow?: () => void): Promise<Record<string, OutputTensor>[]> {
   const s = await createSession(model, options);
   try {
     const out = [];
-    for (const r of rows) out.push(await s.run(r));
+    for (const r of rows) {
+      out.push(await s.run(r));
+      onRow?.();
+    }
     return out;
   } finally {
     await s.dispose();

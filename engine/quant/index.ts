@@ -136,7 +136,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
   const protectRows = batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch);
   if (prepared.config.protect) await chooseProtection(prepared, protectRows, phase("measuring protected layers", "nodes"), options.signal);
-  if (prepared.config.measureWeights) await measuring(phase("measuring the weight type"), () => chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows));
+  if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, batch === undefined ? stackAlike(firstRows(rows, SEQUENCE_ROWS, batch)) : firstRows(rows, SEQUENCE_ROWS, batch)));
 }
 
@@ -318,12 +318,13 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[], onStep?: (done
  * bounds the per-row difference) with everything else as convert() will write it (the ranges chosen above, wide activations included; engine/quant/weight-format). A later
  * calibrate() call measures again on its own first rows.
  */
-async function chooseWeights(prepared: PreparedModel, rows: Feeds[]): Promise<void> {
+async function chooseWeights(prepared: PreparedModel, rows: Feeds[], onStep?: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
   if (rows.length === 0) return; // more data, none kept: the earlier choice (or the target's default) stands
   try {
-    const w = await chooseWeightFormat(prepared.model, rows, async (format, byTensor) => (await convert({ ...prepared, weights: { ...format, why: "", byTensor } })).model, prepared.ep);
+    const w = await chooseWeightFormat(prepared.model, rows, async (format, byTensor) => (await convert({ ...prepared, weights: { ...format, why: "", byTensor } })).model, prepared.ep, onStep);
     prepared.weights = { type: w.type, reduceRange: w.reduceRange, why: w.why, byTensor: w.byTensor };
   } catch (e) {
+    if (signal?.aborted) throw e; // stopped, not failed
     prepared.weights = undefined;
     prepared.warnings.push(`weightType auto could not measure the outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): the weights stay ${prepared.config.weightType}`);
   }

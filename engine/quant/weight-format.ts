@@ -165,10 +165,16 @@ export async function chooseWeightFormat(
   rows: readonly Feeds[],
   quantized: (format: WeightFormat, byTensor?: WeightFormats) => Promise<Model>,
   ep?: ExecutionProvider,
+  onStep?: (done: number, total: number) => void,
 ): Promise<WeightChoice> {
-  const ref = await outputsOn(float, rows, { ep });
-  const u8 = await outputsOn(await quantized(U8U8), rows, { ep });
-  const s7 = await outputsOn(await quantized(U8S7), rows, { ep });
+  // Progress in row runs: three models, then up to one more per partial share.
+  let runs = 0;
+  let most = 3 * rows.length;
+  const onRow = () => onStep?.(++runs, most);
+  onStep?.(0, most);
+  const ref = await outputsOn(float, rows, { ep }, onRow);
+  const u8 = await outputsOn(await quantized(U8U8), rows, { ep }, onRow);
+  const s7 = await outputsOn(await quantized(U8S7), rows, { ep }, onRow);
   const whole = rowDifference(ref, u8, s7);
   const { mean, lower, rows: n } = whole;
   const noise = { u8u8: worstNoiseRatio(ref, u8), u8s7: worstNoiseRatio(ref, s7) };
@@ -180,7 +186,8 @@ export async function chooseWeightFormat(
   const difference = { mean, lower, rows: n };
   const whole7 = wholeModelU8S7(noise.u8u8, whole);
   if (whole7) return { ...U8S7, noise, difference, why: `weightType auto chose int8 with 7 bits (U8S7): ${measured}${whole7 === "mean" ? `; the model reads at or below ${MEAN_DECIDES_AT_OR_BELOW_DB} dB, where rows' differences are too spread for the bound: the mean decides` : ""}` };
-  const partial = n > 1 ? await heaviestInU8S7(float, rows, ref, u8, quantized, ep) : undefined;
+  if (n > 1) most += PARTIAL_SHARES.length * rows.length;
+  const partial = n > 1 ? await heaviestInU8S7(float, rows, ref, u8, quantized, ep, onRow) : undefined;
   if (!partial) return { ...U8U8, noise, difference, why: `weightType auto chose uint8 (U8U8): ${measured}` };
   const d = partial.difference;
   return {
@@ -208,6 +215,7 @@ async function heaviestInU8S7(
   u8: readonly Record<string, OutputTensor>[],
   quantized: (format: WeightFormat, byTensor?: WeightFormats) => Promise<Model>,
   ep?: ExecutionProvider,
+  onRow?: () => void,
 ): Promise<{ byTensor: WeightFormats; share: number; convs: number; difference: { mean: number; lower: number } } | undefined> {
   const convs = convWork(float, rows[0]!);
   const total = convs.reduce((a, c) => a + c.macs, 0);
@@ -220,7 +228,7 @@ async function heaviestInU8S7(
     const set = [...kept, ...convs.slice(done, upTo)];
     done = upTo;
     const byTensor: WeightFormats = new Map(set.map((c) => [c.weight, U8S7]));
-    const d = rowDifference(ref, u8, await outputsOn(await quantized(U8U8, byTensor), rows, { ep }), PARTIAL_TIE_DB);
+    const d = rowDifference(ref, u8, await outputsOn(await quantized(U8U8, byTensor), rows, { ep }, onRow), PARTIAL_TIE_DB);
     if (!d.pass) break;
     kept = set;
     best = { byTensor, share: set.reduce((a, c) => a + c.macs, 0) / total, convs: convs.length, difference: d };

@@ -161,6 +161,11 @@ test("calibrate() reports each measurement phase after the batches (protected la
   assert.equal(protect[0]!.eta, undefined, "no ETA before a step has taken any time");
   assert.ok(protect.slice(1).every((e) => e.eta !== undefined && e.eta >= 0));
   assert.deepEqual([...new Set(events.map((e) => e.phase).filter(Boolean))], ["measuring 16-bit activations", "measuring protected layers", "measuring the weight type"]);
+  // The weight type: a run per kept row (16) for FP32, U8U8 and U8S7, then up to one more per partial share.
+  const weight = events.filter((e) => e.phase === "measuring the weight type");
+  assert.deepEqual([weight[0]!.done, weight[0]!.total, weight[0]!.unit], [0, 48, "runs"]);
+  assert.deepEqual(weight.slice(1, 49).map((e) => e.done), Array.from({ length: 48 }, (_, i) => i + 1));
+  assert.ok(weight.every((e) => e.done <= e.total!));
   // Aborted while measuring the first node: calibrate() rejects with the reason; nothing is called protected.
   const controller = new AbortController();
   const again = await prepare(Model.fromProto(chain(true)), {}, { optimize: false });
