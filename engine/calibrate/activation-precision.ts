@@ -87,6 +87,8 @@ export interface WideActivationOptions {
   /** Measure further only when the outputs with every activation at 8 bits read above the first and below the
    *  second SQNR (dB); otherwise nothing is widened, after two runs. */
   onlyBetweenDb?: readonly [number, number];
+  /** The outputs compared (empty or absent: all). */
+  outputs?: readonly string[];
   /** After each measurement (one run per batch of rows): those done, and the most there can be as known so far. */
   onStep?(done: number, total: number): void;
 }
@@ -217,14 +219,18 @@ export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: 
   return { same, rows, nll: rows > 0 ? nll / rows : 0 };
 }
 
+/** Session options for a measurement at the outputs, and which outputs it compares (empty or absent: all). */
+export type MeasureOptions = SessionOptions & { outputs?: readonly string[] };
+
 /** The outputs of `model` on each of `rows` (one session, freed after): a reference or a candidate to compare with
- *  worstNoiseRatio. `onRow` after each row's run. */
-export async function outputsOn(model: Model, rows: readonly Feeds[], options: SessionOptions = {}, onRow?: () => void): Promise<Record<string, OutputTensor>[]> {
-  const s = await createSession(model, options);
+ *  worstNoiseRatio; only `options.outputs` where given. `onRow` after each row's run. */
+export async function outputsOn(model: Model, rows: readonly Feeds[], options: MeasureOptions = {}, onRow?: () => void): Promise<Record<string, OutputTensor>[]> {
+  const { outputs, ...session } = options;
+  const s = await createSession(model, session);
   try {
     const out = [];
     for (const r of rows) {
-      out.push(await s.run(r));
+      out.push(await s.run(r, outputs?.length ? outputs : undefined));
       onRow?.();
     }
     return out;
@@ -261,7 +267,7 @@ export async function chooseWideActivations(
     let most = 2;
     const run = async (on: Float32Array) => {
       const out = [];
-      for (const r of rows) out.push(await s.run({ ...r, [sw.switches]: { data: on, dims: [n] } }));
+      for (const r of rows) out.push(await s.run({ ...r, [sw.switches]: { data: on, dims: [n] } }, options.outputs?.length ? options.outputs : undefined));
       runs++;
       options.onStep?.(runs, most);
       return out;

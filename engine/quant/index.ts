@@ -8,7 +8,7 @@ import { consumers, initializerSizes } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
-import { ctcAgreement, noiseDb, outputsOn } from "../calibrate/activation-precision";
+import { ctcAgreement, noiseDb, outputsOn, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows, copyRows, sliceRows, stackRows } from "../calibrate/rows";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
@@ -79,6 +79,7 @@ export interface PreparedModel {
 
 export async function prepare(model: Model, config: QConfig = {}, options: PrepareOptions = {}): Promise<PreparedModel> {
   const resolved = resolveConfig(config);
+  checkJudgedOutputs(model, resolved);
   const notes: string[] = [];
   const pre = await preprocess(model, options.optimize ?? true, notes);
   const marks = annotateGraph(pre.graph, resolved);
@@ -99,6 +100,15 @@ export async function prepare(model: Model, config: QConfig = {}, options: Prepa
     calibrator: undefined,
     originalOpset: model.opset() ?? 0,
   };
+}
+
+/** QConfig.calibration.outputs must name outputs of the model: an unknown name is refused with the outputs it has. */
+function checkJudgedOutputs(model: Model, config: ResolvedQConfig): void {
+  const outputs = model.graph.output.map((o) => o.name);
+  const unknown = config.calibration.outputs.filter((o) => !outputs.includes(o));
+  if (unknown.length === 0) return;
+  const list = (names: readonly string[]) => names.map((o) => `"${o}"`).join(", ");
+  throw new Error(`QConfig.calibration.outputs: ${list(unknown)} ${unknown.length > 1 ? "are not outputs" : "is not an output"} of ${model.path ?? "the model"} (its outputs: ${list(outputs)})`);
 }
 
 /** Runs calibration data through the model and updates the ranges; call again to add more data. */
@@ -140,6 +150,9 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, batch === undefined ? stackAlike(firstRows(rows, SEQUENCE_ROWS, batch)) : firstRows(rows, SEQUENCE_ROWS, batch)));
 }
 
+/** How the measurements at the outputs run: the calibration's provider, the outputs QConfig.calibration.outputs names. */
+const measureOn = (prepared: PreparedModel): MeasureOptions => ({ ep: prepared.ep, outputs: prepared.config.calibration.outputs });
+
 /**
  * One measurement phase's progress: `step(done, total)` reports it with an ETA from the time its steps took, after
  * checking the signal (an abort rejects calibrate() between steps).
@@ -176,7 +189,7 @@ async function dynamicProtection(model: Model, config: ResolvedQConfig, data: Ca
   const pre = await preprocess(model, optimize);
   const first = await quantizeDynamicModel(pre.clone(), config, false);
   const convertWith = async (only?: readonly string[]) => (only ? (await quantizeDynamicModel(pre.clone(), { ...config, include: [...only] }, false)).model : first.model);
-  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, ep);
+  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, outputs: config.calibration.outputs });
   return { nodes: choice.nodes, why: choice.why };
 }
 
@@ -299,6 +312,7 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[], onStep?: (done
       ep: prepared.ep,
       maxShare: auto ? WIDE_AUTO_SHARE : config.calibration.wideActivations,
       onlyBetweenDb: auto && sequence.length === 0 ? [WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB] : undefined,
+      outputs: config.calibration.outputs,
       onStep,
     });
     const reason = sequence.length
@@ -321,7 +335,7 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[], onStep?: (done
 async function chooseWeights(prepared: PreparedModel, rows: Feeds[], onStep?: (done: number, total: number) => void, signal?: AbortSignal): Promise<void> {
   if (rows.length === 0) return; // more data, none kept: the earlier choice (or the target's default) stands
   try {
-    const w = await chooseWeightFormat(prepared.model, rows, async (format, byTensor) => (await convert({ ...prepared, weights: { ...format, why: "", byTensor } })).model, prepared.ep, onStep);
+    const w = await chooseWeightFormat(prepared.model, rows, async (format, byTensor) => (await convert({ ...prepared, weights: { ...format, why: "", byTensor } })).model, measureOn(prepared), onStep);
     prepared.weights = { type: w.type, reduceRange: w.reduceRange, why: w.why, byTensor: w.byTensor };
   } catch (e) {
     if (signal?.aborted) throw e; // stopped, not failed
@@ -344,7 +358,7 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[], onStep?:
     const convertWith = async (only?: readonly string[]) => (only ? (await convert({ ...base, config: { ...base.config, include: [...only] } }, { cache })).model : first.model);
     const sizes = initializerSizes(prepared.model.graph);
     const candidates = protectCandidates(first.summary.quantized, sizes);
-    const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, prepared.ep, onStep);
+    const choice = await chooseProtected(prepared.model, rows, candidates, convertWith, measureOn(prepared), onStep);
     prepared.protected = { nodes: choice.nodes, why: choice.why };
   } catch (e) {
     if (signal?.aborted) throw e; // stopped, not failed
@@ -401,9 +415,9 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const ctc = prepared.config.calibration.yardstick === "ctc";
   let counted = 0;
   try {
-    const ref = await outputsOn(prepared.model, rows, { ep: prepared.ep });
+    const ref = await outputsOn(prepared.model, rows, measureOn(prepared));
     for (const [name, ranges] of assignments) {
-      const got = await outputsOn((await convert({ ...prepared, ranges })).model, rows, { ep: prepared.ep });
+      const got = await outputsOn((await convert({ ...prepared, ranges })).model, rows, measureOn(prepared));
       errors.set(name, worstNoiseRatio(ref, got));
       if (!ctc) continue;
       const a = ctcAgreement(ref, got);
@@ -671,6 +685,7 @@ export async function quantizeDynamic(
 ): Promise<QuantizationSummary> {
   const model = await Model.load(input);
   const resolved = resolveConfig(config);
+  checkJudgedOutputs(model, resolved);
   const optimize = options.optimize ?? true;
   const protection = options.data && resolved.protect ? await dynamicProtection(model, resolved, options.data, optimize, options.ep) : undefined;
   const kept = new Set(protection?.nodes ?? []);

@@ -8,8 +8,7 @@
 // keeping them float reads. Models whose error is spread over their layers, or small, are left as they were.
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
-import type { ExecutionProvider } from "../runtime/session";
-import { noiseDb, noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { noiseDb, noiseToDb, outputsOn, worstNoiseRatio, type MeasureOptions } from "../calibrate/activation-precision";
 
 /**
  * Calibration rows the measurement runs on (the first ones kept). On 4, ppocr-v3-rec-en's second Conv measured
@@ -76,13 +75,13 @@ export async function chooseProtected(
   rows: readonly Feeds[],
   candidates: readonly ProtectCandidate[],
   quantized: (only?: readonly string[]) => Promise<Model>,
-  ep?: ExecutionProvider,
+  measure: MeasureOptions = {},
   onStep?: (done: number, total: number) => void,
 ): Promise<ProtectChoice> {
   const none = (why: string): ProtectChoice => ({ nodes: [], why });
   if (rows.length === 0 || candidates.length === 0) return none("protected layers: nothing to measure");
-  const ref = await outputsOn(float, rows, { ep });
-  const whole = worstNoiseRatio(ref, await outputsOn(await quantized(), rows, { ep }));
+  const ref = await outputsOn(float, rows, measure);
+  const whole = worstNoiseRatio(ref, await outputsOn(await quantized(), rows, measure));
   const batches = `on ${rows.length} calibration batch(es)`;
   if (!(noiseToDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
   if (!(noiseToDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
@@ -92,7 +91,7 @@ export async function chooseProtected(
   const measured = candidates.slice(0, PROTECT_MAX_NODES);
   onStep?.(0, measured.length);
   for (const [i, c] of measured.entries()) {
-    alone.set(c.name, worstNoiseRatio(ref, await outputsOn(await quantized([c.name]), rows, { ep })));
+    alone.set(c.name, worstNoiseRatio(ref, await outputsOn(await quantized([c.name]), rows, measure)));
     onStep?.(i + 1, measured.length);
   }
   const bar = whole * 10 ** (-PROTECT_MARGIN_DB / 10);

@@ -64,6 +64,13 @@ export interface CalibrationConfig {
    * (docs/calibration.md "A yardstick for CTC models").
    */
   yardstick?: "sqnr" | "ctc";
+  /**
+   * The graph outputs that the measurements at the outputs compare (auto's second stage, 16-bit activations,
+   * protected layers, the weight type). Default: every output. A model that also exports auxiliary outputs (side
+   * masks and feature maps kept for training, as ISNet's 1024×1024 background remover does) is otherwise judged by
+   * its worst one: name the outputs the application reads. The written model keeps every output.
+   */
+  outputs?: string[];
 }
 
 /** Per-tensor override, keyed by tensor name in `QConfig.overrides`. */
@@ -229,6 +236,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
       wideActivations: c.calibration?.wideActivations ?? 0,
       wideForm: c.calibration?.wideForm ?? "clip",
       yardstick: c.calibration?.yardstick ?? "sqnr",
+      outputs: c.calibration?.outputs ?? [],
     },
     opTypes: c.opTypes,
     include: c.include,

@@ -12,8 +12,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { inferShapes, modelOpset } from "../onnx/shape-infer";
-import type { ExecutionProvider } from "../runtime/session";
-import { noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { noiseToDb, outputsOn, worstNoiseRatio, type MeasureOptions } from "../calibrate/activation-precision";
 import type { OutputTensor } from "../runtime/tensors";
 import { commonRows } from "../calibrate/rows";
 import { PROTECT_ABOVE_DB } from "./protect";
@@ -164,7 +163,7 @@ export async function chooseWeightFormat(
   float: Model,
   rows: readonly Feeds[],
   quantized: (format: WeightFormat, byTensor?: WeightFormats) => Promise<Model>,
-  ep?: ExecutionProvider,
+  measure: MeasureOptions = {},
   onStep?: (done: number, total: number) => void,
 ): Promise<WeightChoice> {
   // Progress in row runs: three models, then up to one more per partial share.
@@ -172,9 +171,9 @@ export async function chooseWeightFormat(
   let most = 3 * rows.length;
   const onRow = () => onStep?.(++runs, most);
   onStep?.(0, most);
-  const ref = await outputsOn(float, rows, { ep }, onRow);
-  const u8 = await outputsOn(await quantized(U8U8), rows, { ep }, onRow);
-  const s7 = await outputsOn(await quantized(U8S7), rows, { ep }, onRow);
+  const ref = await outputsOn(float, rows, measure, onRow);
+  const u8 = await outputsOn(await quantized(U8U8), rows, measure, onRow);
+  const s7 = await outputsOn(await quantized(U8S7), rows, measure, onRow);
   const whole = rowDifference(ref, u8, s7);
   const { mean, lower, rows: n } = whole;
   const noise = { u8u8: worstNoiseRatio(ref, u8), u8s7: worstNoiseRatio(ref, s7) };
@@ -187,7 +186,7 @@ export async function chooseWeightFormat(
   const whole7 = wholeModelU8S7(noise.u8u8, whole);
   if (whole7) return { ...U8S7, noise, difference, why: `weightType auto chose int8 with 7 bits (U8S7): ${measured}${whole7 === "mean" ? `; the model reads at or below ${MEAN_DECIDES_AT_OR_BELOW_DB} dB, where rows' differences are too spread for the bound: the mean decides` : ""}` };
   if (n > 1) most += PARTIAL_SHARES.length * rows.length;
-  const partial = n > 1 ? await heaviestInU8S7(float, rows, ref, u8, quantized, ep, onRow) : undefined;
+  const partial = n > 1 ? await heaviestInU8S7(float, rows, ref, u8, quantized, measure, onRow) : undefined;
   if (!partial) return { ...U8U8, noise, difference, why: `weightType auto chose uint8 (U8U8): ${measured}` };
   const d = partial.difference;
   return {
@@ -214,7 +213,7 @@ async function heaviestInU8S7(
   ref: readonly Record<string, OutputTensor>[],
   u8: readonly Record<string, OutputTensor>[],
   quantized: (format: WeightFormat, byTensor?: WeightFormats) => Promise<Model>,
-  ep?: ExecutionProvider,
+  measure: MeasureOptions,
   onRow?: () => void,
 ): Promise<{ byTensor: WeightFormats; share: number; convs: number; difference: { mean: number; lower: number } } | undefined> {
   const convs = convWork(float, rows[0]!);
@@ -228,7 +227,7 @@ async function heaviestInU8S7(
     const set = [...kept, ...convs.slice(done, upTo)];
     done = upTo;
     const byTensor: WeightFormats = new Map(set.map((c) => [c.weight, U8S7]));
-    const d = rowDifference(ref, u8, await outputsOn(await quantized(U8U8, byTensor), rows, { ep }, onRow), PARTIAL_TIE_DB);
+    const d = rowDifference(ref, u8, await outputsOn(await quantized(U8U8, byTensor), rows, measure, onRow), PARTIAL_TIE_DB);
     if (!d.pass) break;
     kept = set;
     best = { byTensor, share: set.reduce((a, c) => a + c.macs, 0) / total, convs: convs.length, difference: d };

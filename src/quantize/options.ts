@@ -32,10 +32,10 @@ export interface QuantizeOptions {
 
 /** The normalizations the wizard offers for a folder of images (undefined: the readers' default, pixels / 255). */
 export const IMAGE_PRESETS: ReadonlyArray<{ label: string; detail: string; images?: ImageJob }> = [
-  { label: "Pixels in [0, 1]", detail: "pixel / 255 (the default; most Keras, TF and ONNX-zoo detectors)" },
+  { label: "Pixels in [0, 1]", detail: "pixel / 255 (the default)" },
   { label: "ImageNet mean and std", detail: "(pixel / 255 − [0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225] (torchvision classifiers and backbones)", images: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] } },
-  { label: "Pixels in [−1, 1]", detail: "(pixel / 255 − 0.5) / 0.5 (Inception, MobileNet from TF, PaddleOCR)", images: { mean: [0.5], std: [0.5] } },
-  { label: "Pixels centred, [−0.5, 0.5]", detail: "pixel / 255 − 0.5 (U²-Net / ISNet background removal)", images: { mean: [0.5] } },
+  { label: "Pixels in [−1, 1]", detail: "(pixel / 255 − 0.5) / 0.5 (TensorFlow's Inception/MobileNet preprocessing, PaddleOCR's recognisers)", images: { mean: [0.5], std: [0.5] } },
+  { label: "Pixels centred, [−0.5, 0.5]", detail: "pixel / 255 − 0.5 (imgly's ISNet background removal feeds (pixel − 128) / 256)", images: { mean: [0.5] } },
   { label: "Pixels in [0, 255]", detail: "pixel unscaled", images: { scale: 1 } },
 ];
 

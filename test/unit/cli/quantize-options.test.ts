@@ -141,7 +141,7 @@ test("--config refuses unknown keys (naming them and the allowed ones), bad valu
       usage(re, "--config", file);
     };
     refused(`{ "mode": "dynamic", "perChanel": false }`, /q\.json: unknown key "perChanel" \(allowed: mode, calib, batchSize, calibration, perChannel, /);
-    refused(`{ "calibration": { "bins": 3 } }`, /q\.json: unknown key "calibration\.bins" \(allowed in calibration: method, percentile, yardstick, wideActivations, wideForm, numBins, numQuantizedBins, movingAverage, averagingConstant\)/);
+    refused(`{ "calibration": { "bins": 3 } }`, /q\.json: unknown key "calibration\.bins" \(allowed in calibration: method, percentile, yardstick, outputs, wideActivations, wideForm, numBins, numQuantizedBins, movingAverage, averagingConstant\)/);
     refused(`{ "lowBit": { "gptq": { "damp": 1 } } }`, /unknown key "lowBit\.gptq\.damp" \(allowed in lowBit\.gptq: damping, actOrder\)/);
     const methods = CALIBRATION_METHODS.map((m) => `"${m}"`);
     refused(`{ "calibration": { "method": "kl" } }`, new RegExp(`q\\.json: calibration\\.method takes ${methods.slice(0, -1).join(", ")} or ${methods.at(-1)}, not "kl"`));

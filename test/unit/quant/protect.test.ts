@@ -176,3 +176,24 @@ test("calibrate() reports each measurement phase after the batches (protected la
   assert.equal(again.protected, undefined);
   assert.ok(!again.warnings.some((w) => /protected layers could not be measured/.test(w)));
 });
+
+test("calibration.outputs: the measurements compare only the outputs named (an auxiliary output close to exact, judged alone, finds nothing to protect); an unknown name is refused with the model's outputs", async () => {
+  // chain(true) with its input, scaled, also a graph output "u": only its 8-bit rounding away from FP32 (> 30 dB).
+  const withAux = () => {
+    const m = chain(true);
+    m.graph!.output.push(valueInfo("u", F, ["N", 64]));
+    return Model.fromProto(m);
+  };
+  const batches = [1, 2, 3, 4].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(8 * 64, seed * 31), [8, 64]) }));
+  const every = await prepare(withAux(), {}, { optimize: false });
+  await calibrate(every, batches);
+  assert.deepEqual(every.protected?.nodes, ["a"], "y's error decides, as before");
+  const judged = await prepare(withAux(), { calibration: { outputs: ["u"] } }, { optimize: false });
+  await calibrate(judged, batches);
+  assert.deepEqual(judged.protected?.nodes, []);
+  assert.match(judged.protected!.why, /whole model [\d.]+ dB on 1 calibration batch\(es\), not below 30 dB: nothing to protect/);
+  const byY = await prepare(withAux(), { calibration: { outputs: ["y"] } }, { optimize: false });
+  await calibrate(byY, batches);
+  assert.deepEqual(byY.protected?.nodes, ["a"]);
+  await assert.rejects(prepare(withAux(), { calibration: { outputs: ["y", "mask_out", "z"] } }), /QConfig\.calibration\.outputs: "mask_out", "z" are not outputs of the model \(its outputs: "y", "u"\)/);
+});
