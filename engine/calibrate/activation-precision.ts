@@ -263,7 +263,8 @@ export async function chooseWideActivations(
   try {
     // One run per batch of rows (a model with a fixed batch axis takes them one at a time).
     // The measurements: FP32 and all 8 bits; then, measured further, a group each and up to a step per group.
-    const groupCount = Math.ceil(n / Math.max(1, Math.ceil(n / (options.groups ?? 32))));
+    const size = Math.max(1, Math.ceil(n / (options.groups ?? 32)));
+    const groupCount = Math.ceil(n / size);
     let most = 2;
     const run = async (on: Float32Array) => {
       const out = [];
@@ -280,7 +281,6 @@ export async function chooseWideActivations(
     if (!(noiseToDb(before) > lo && noiseToDb(before) < hi)) {
       return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
     }
-    const size = Math.max(1, Math.ceil(n / (options.groups ?? 32)));
     most = 2 + 2 * groupCount;
     const groups: { from: number; to: number; noise: number }[] = [];
     for (let from = 0; from < n; from += size) {

@@ -144,10 +144,9 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   const phase = (name: string, unit = "steps") => phaseProgress(options, name, unit);
   if (c.method === "auto") await measuring(phase("calibration auto: measuring methods at the outputs"), () => chooseAtOutputs(prepared));
   if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
-  const protectRows = batch === undefined ? stackAlike(firstRows(rows, PROTECT_ROWS, batch)) : firstRows(rows, PROTECT_ROWS, batch);
-  if (prepared.config.protect) await chooseProtection(prepared, protectRows, phase("measuring protected layers", "nodes"), options.signal);
+  if (prepared.config.protect) await chooseProtection(prepared, measuredRows(rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
-  if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, batch === undefined ? stackAlike(firstRows(rows, SEQUENCE_ROWS, batch)) : firstRows(rows, SEQUENCE_ROWS, batch)));
+  if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(rows, SEQUENCE_ROWS, batch)));
 }
 
 /** How the measurements at the outputs run: the calibration's provider, the outputs QConfig.calibration.outputs names. */
@@ -185,7 +184,7 @@ async function dynamicProtection(model: Model, config: ResolvedQConfig, data: Ca
     kept.push(f);
     if (rowsIn(kept) >= PROTECT_ROWS) break;
   }
-  const rows = batch === undefined ? stackAlike(firstRows(kept, PROTECT_ROWS, batch)) : firstRows(kept, PROTECT_ROWS, batch);
+  const rows = measuredRows(kept, PROTECT_ROWS, batch);
   const pre = await preprocess(model, optimize);
   const first = await quantizeDynamicModel(pre.clone(), config, false);
   const convertWith = async (only?: readonly string[]) => (only ? (await quantizeDynamicModel(pre.clone(), { ...config, include: [...only] }, false)).model : first.model);
@@ -309,10 +308,9 @@ async function chooseWide(prepared: PreparedModel, rows: Feeds[], onStep?: (done
     const w = await chooseWideActivations(prepared.model, finite, rows, {
       bits: 8,
       symmetric: config.activationSymmetric,
-      ep: prepared.ep,
+      ...measureOn(prepared),
       maxShare: auto ? WIDE_AUTO_SHARE : config.calibration.wideActivations,
       onlyBetweenDb: auto && sequence.length === 0 ? [WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB] : undefined,
-      outputs: config.calibration.outputs,
       onStep,
     });
     const reason = sequence.length
@@ -365,6 +363,12 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[], onStep?:
     prepared.protected = undefined;
     prepared.warnings.push(`protected layers could not be measured (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every node stays quantized`);
   }
+}
+
+/** The first `max` kept rows as a measurement runs them: stacked into as few batches as their shapes allow where the
+ *  model's batch axis is free, the kept batches as they are where it is fixed. */
+function measuredRows(kept: readonly Feeds[], max: number, batch: number | undefined): Feeds[] {
+  return batch === undefined ? stackAlike(firstRows(kept, max, batch)) : firstRows(kept, max, batch);
 }
 
 /** Consecutive row batches whose inputs have the same shapes past the row axis, stacked into one batch each (one run). */
