@@ -9,6 +9,7 @@ import { exactInt8Target } from "../engine/quant/cpu";
 import { jobQConfig, jobReaderOptions } from "../engine/quant/options";
 import { checkOutput, errorMessage } from "./files";
 import { calibrationProgress, terminalProgress, type ProgressPrinter } from "./progress";
+import { describeOutputCheck } from "../engine/quant/output-check-text";
 import { imageReadingNote, parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-options";
 
 /**
@@ -46,6 +47,7 @@ function describe(s: QuantizationSummary, out: string): string {
   }
   if (s.wideActivations) lines.push(`  16-bit activations (--wide-activations): ${s.wideActivations.why}`);
   if (s.protectedLayers?.nodes.length) lines.push(`  ${s.protectedLayers.why}`);
+  if (s.outputCheck) lines.push(`  ${describeOutputCheck(s.outputCheck)}`);
   for (const w of s.warnings) lines.push(`  note: ${w}`);
   return lines.join("\n");
 }

@@ -9,6 +9,7 @@ import { attr, makeNode, makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { DataType } from "../onnx/dtype";
 import { makeTensor } from "../onnx/tensor";
 import { subgraphs, uniqueName, usedNames } from "../onnx/graph";
+import { modelOpset } from "../onnx/shape-infer";
 import type { GraphProto } from "onnx-buf";
 import type { Model } from "../onnx/model";
 
@@ -103,6 +104,12 @@ export interface AugmentOptions {
    * They come back as one int64 vector.
    */
   sizes?: boolean;
+  /**
+   * Whole tensors returned as every step-th value of the flattened tensor (tensor → odd step > 1): a strided sample
+   * for the histogram of a tensor too large to fetch whole (Calibrator's sampleSteps). Its `stats` stay those of the
+   * whole tensor. Needs opset 10 (Slice with steps): ignored below.
+   */
+  sample?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -137,6 +144,22 @@ export function augmentModel(
     }
     return shapeName;
   };
+  const int64 = (base: string, values: bigint[]) => {
+    const name = fresh(base);
+    graph.initializer.push(makeTensor(name, DataType.INT64, [values.length], values));
+    return name;
+  };
+  // Slice's inputs shared by every sampled tensor: flatten, then from 0 to the end along axis 0.
+  let sliceInputs: { flat: string; starts: string; ends: string; axes: string } | undefined;
+  const sampled = (src: string, t: string, step: number) => {
+    sliceInputs ??= { flat: int64("__calib_flat", [-1n]), starts: int64("__calib_start", [0n]), ends: int64("__calib_end", [2n ** 62n]), axes: int64("__calib_axis", [0n]) };
+    const flat = fresh(`${t}__calib_flat`);
+    const out = fresh(`${t}__calib_sample`);
+    nodes.push(makeNode("Reshape", [src, sliceInputs.flat], [flat], { name: flat }));
+    nodes.push(makeNode("Slice", [flat, sliceInputs.starts, sliceInputs.ends, sliceInputs.axes, int64(`${t}__calib_step`, [BigInt(step)])], [out], { name: out }));
+    return out;
+  };
+  const canSample = modelOpset(copy.proto) >= 10;
   const graphOutputs = [];
   for (const t of tensors) {
     let src = t;
@@ -146,9 +169,10 @@ export function augmentModel(
     }
     const o: ObservedOutputs = { tensor: t };
     if (!reduce) {
+      const step = canSample ? (options.sample?.get(t) ?? 1) : 1;
       // A graph output may not be a graph input or an initializer by the same name: go through Identity.
-      const raw = src === t ? fresh(`${t}__calib_raw`) : src;
-      if (raw !== src) nodes.push(makeNode("Identity", [src], [raw], { name: fresh(`${t}__calib_id`) }));
+      const raw = step > 1 ? sampled(src, t, step) : src === t ? fresh(`${t}__calib_raw`) : src;
+      if (step === 1 && raw !== src) nodes.push(makeNode("Identity", [src], [raw], { name: fresh(`${t}__calib_id`) }));
       o.raw = raw;
       graphOutputs.push(makeValueInfo(raw, DataType.FLOAT));
     }

@@ -17,6 +17,7 @@ import { MAX_RUN_BYTES, RunPlanner } from "./planner";
 import { commonRows, copyRows, sliceRows, splitRows, stackable, stackRows } from "./rows";
 import type { Range } from "./thresholds";
 import { SessionPool, type Run } from "./sessions";
+import { inferModelShapes } from "../onnx/shape-infer";
 
 const isFiniteAll = (...v: number[]) => v.every(Number.isFinite);
 
@@ -37,6 +38,38 @@ const OUTPUT_ROWS = 16;
  * of one 320×320 image, 129 tensors) the probe in one part took peak RSS from 839 MiB (mse) to 1.3 GiB.
  */
 const PROBE_CAPS = 4;
+
+/**
+ * A tensor one row of which alone holds more than the run cap (options.maxRunBytes) cannot be bounded by splitting
+ * the batch: its histogram is built from a strided sample of about this share of the cap per row instead (its
+ * min, max and the range seeding stay exact: they are reduced in the graph over the whole tensor). ISNet at
+ * 1024×1024: 2.2 GB of observed float32 per image, whole.
+ */
+const SAMPLE_SHARE = 4;
+/** …and never fewer values than this per row (a small cap, as tests set, samples nothing smaller). */
+const MIN_SAMPLE = 2 ** 16;
+
+/**
+ * Every-step-th-value sampling for the observed tensors whose static shape (without its first, batch axis) holds
+ * more than the run cap per row: the smallest odd step that brings a row under a SAMPLE_SHARE-th of the cap (at
+ * least MIN_SAMPLE values). Odd,
+ * so that a step never lines up with the even strides of convolutions and power-of-two channel counts.
+ */
+export function sampleSteps(model: Model, tensors: readonly string[], cap: number): Map<string, number> {
+  const steps = new Map<string, number>();
+  if (!Number.isFinite(cap)) return steps;
+  const shapes = inferModelShapes(model.proto).tensors;
+  const target = Math.max(MIN_SAMPLE, Math.floor(cap / 4 / SAMPLE_SHARE));
+  for (const t of tensors) {
+    const dims = shapes.get(t)?.shape;
+    if (!dims || dims.length < 2 || !dims.slice(1).every((d): d is number => typeof d === "number" && d > 0)) continue;
+    const row = (dims.slice(1) as number[]).reduce((a, b) => a * b, 1);
+    if (row * 4 <= cap || row <= target) continue;
+    const step = Math.ceil(row / target);
+    steps.set(t, step % 2 === 0 ? step + 1 : step);
+  }
+  return steps;
+}
 
 /** The sum of an int64 vector of element counts (a reduce-only session's sizes output). */
 function elementsOf(data: unknown): number {
@@ -136,11 +169,19 @@ export class Calibrator {
     this.observedModel = observed;
     const whole = [...this.observers.values()].some((o) => o.wholeTensors);
     this.planner = new RunPlanner(options, splittable, whole);
-    this.pool = new SessionPool(observed, options, (m) => this.warn(m));
+    this.steps = whole ? sampleSteps(observed, keys, options.maxRunBytes ?? MAX_RUN_BYTES) : new Map();
+    this.pool = new SessionPool(observed, options, (m) => this.warn(m), this.steps);
   }
 
   /** The model the sessions run: `model` with the observed body tensors threaded out. */
   private readonly observedModel: Model;
+  /** Tensors whose histograms are built from every step-th value (sampleSteps), by observer key. */
+  private readonly steps: ReadonlyMap<string, number>;
+
+  /** Observed tensors whose histograms come from a strided sample, with the step (one value in `step`). */
+  sampled(): Map<string, number> {
+    return new Map([...this.steps].map(([k, s]) => [this.nameOf(k), s]));
+  }
 
   /** The tensor an observer key stands for. */
   private nameOf(key: string): string {
@@ -530,7 +571,7 @@ export class Calibrator {
         }
         if (this.bodyNames.has(o.tensor)) this.reachedNow.add(o.tensor);
         elements += values.length;
-        if (perRow) this.rowElements.set(o.tensor, values.length / perRow);
+        if (perRow) this.rowElements.set(o.tensor, (values.length * (this.steps.get(o.tensor) ?? 1)) / perRow);
         // A finite sum means no NaN/Inf, so the graph's min/max are the batch's exact statistics; otherwise (or
         // on a float32 sum overflow) count in JS.
         const stats = finite && values.length > 0
@@ -606,6 +647,14 @@ export class Calibrator {
       if (s) out.set(this.nameOf(t), s);
     }
     return out;
+  }
+
+  /**
+   * Frees the calibration sessions and the memory onnxruntime holds for them, keeping what was observed: a later
+   * collect() opens them again. calibrate() calls it before its measurements, which open sessions of their own.
+   */
+  async releaseSessions(): Promise<void> {
+    await this.pool.dispose();
   }
 
   /** Frees the calibration sessions; safe to call more than once. */

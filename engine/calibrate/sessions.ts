@@ -25,10 +25,13 @@ export class SessionPool {
     private readonly model: Model,
     private readonly options: CalibrationOptions,
     private readonly warn: (message: string) => void,
+    /** Whole tensors the main sessions return as every step-th value (Calibrator's sampleSteps); exact elsewhere. */
+    private readonly steps: ReadonlyMap<string, number> = new Map(),
   ) {}
 
-  async open(tensors: readonly string[], reduce: boolean, stats = false): Promise<Run> {
-    const { model, outputs, stats: statsOutput, sizes } = augmentModel(this.model, tensors, reduce, { stats, sizes: reduce });
+  async open(tensors: readonly string[], reduce: boolean, stats = false, sampled = false): Promise<Run> {
+    const sample = sampled && !reduce ? this.steps : undefined;
+    const { model, outputs, stats: statsOutput, sizes } = augmentModel(this.model, tensors, reduce, { stats, sizes: reduce, ...(sample ? { sample } : {}) });
     // Whole tensors come back as graph outputs, which onnxruntime never reuses: its memory pattern then plans one
     // block for every output plus the intermediates and keeps it (mobilenet, batch 32: +90 MiB peak, measured).
     const session = await this.session(model, !reduce);
@@ -51,7 +54,7 @@ export class SessionPool {
     this.main ??= (async () => {
       const out: Run[] = [];
       try {
-        for (const c of chunks) out.push(await this.open(c, reduce, !reduce));
+        for (const c of chunks) out.push(await this.open(c, reduce, !reduce, true));
       } catch (e) {
         await Promise.all(out.map((r) => r.session.dispose()));
         this.main = undefined;
@@ -89,6 +92,7 @@ export class SessionPool {
     return this.fallback.run;
   }
 
+  /** Frees every session (the memory onnxruntime holds for them); they open again when asked for. */
   async dispose(): Promise<void> {
     const runs = this.main ? await this.main.catch(() => []) : [];
     await Promise.all([...runs.map((r) => r.session.dispose()), this.fallback?.run.session.dispose(), this.seedRun?.session.dispose()]);

@@ -26,6 +26,7 @@ import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { clipSixteenBitPairs } from "./wide-clip";
 import { decodeUnfusedWeightsNote } from "./unfused-weights";
+import { CHECK_ROWS, checkOutputs } from "./output-check";
 import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
@@ -75,6 +76,8 @@ export interface PreparedModel {
   readonly ep: ExecutionProvider;
   /** The calibration session(s), kept so calibrate() can add data; freed by release(). */
   calibrator: Calibrator | undefined;
+  /** The first calibration rows (up to CHECK_ROWS), which quantizeStatic runs the written model on against the float one. */
+  checkRows?: Feeds[];
 }
 
 export async function prepare(model: Model, config: QConfig = {}, options: PrepareOptions = {}): Promise<PreparedModel> {
@@ -131,7 +134,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   const before = prepared.calibrator.batches;
   const rows: Feeds[] = [];
   const wide = c.wideActivations > 0 || (prepared.config.wideAuto && qBits(prepared.config.activationType) === 8);
-  const keep = Math.max(wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0);
+  const keep = Math.max(CHECK_ROWS, wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0);
   const batch = fixedBatchSize(prepared.model);
   await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, keep, batch) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
@@ -139,6 +142,9 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   prepared.ranges = prepared.calibrator.ranges();
   prepared.histograms = prepared.calibrator.histograms();
   prepared.choices = prepared.calibrator.choices();
+  // The measurements below open sessions of their own: the calibration sessions' memory (their activations, on a
+  // 1024×1024 model several GB) is given back first; a later calibrate() opens them again.
+  await prepared.calibrator.releaseSessions();
   // Each measurement below runs the model (and converts it) again: on a large model they take longer than the
   // batches, so each says what it is doing, and the signal stops them between steps.
   const phase = (name: string, unit = "steps") => phaseProgress(options, name, unit);
@@ -146,6 +152,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
   if (prepared.config.protect) await chooseProtection(prepared, measuredRows(rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
+  prepared.checkRows = measuredRows(rows, CHECK_ROWS, batch);
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(rows, SEQUENCE_ROWS, batch)));
 }
 
@@ -166,10 +173,11 @@ function phaseProgress(options: CollectOptions, phase: string, unit: string): (d
 }
 
 /** A phase of one step, reported before and after it runs. */
-async function measuring(step: (done: number, total: number) => void, run: () => Promise<void>): Promise<void> {
+async function measuring<T>(step: (done: number, total: number) => void, run: () => Promise<T>): Promise<T> {
   step(0, 1);
-  await run();
+  const result = await run();
   step(1, 1);
+  return result;
 }
 
 /**
@@ -654,6 +662,12 @@ export async function quantizeStatic(
   if (decoded) summary.warnings.push(decoded);
   const note = await verifyRunnable(q, model, output);
   if (note) summary.warnings.push(note);
+  const rows = prepared.checkRows ?? [];
+  if (rows.length) {
+    const check = await measuring(phaseProgress(options, "checking the outputs against the float model", "steps"), () => checkOutputs(model, q, rows, { ep: prepared.ep }));
+    const judged = prepared.config.calibration.outputs;
+    if (check) summary.outputCheck = judged.length ? { ...check, judged: [...judged] } : check;
+  }
   await q.save(output, { overwrite: options.overwrite ?? false });
   return summary;
 }

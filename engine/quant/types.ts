@@ -1,5 +1,6 @@
 // Typed quantization configuration (no string maps: ORT's `extra_options` is what we avoid) and the summary a
 // conversion reports. Every field is optional; `resolveConfig` fills the documented defaults and validates.
+import type { OutputCheck } from "./output-check-text";
 import type { NodeProto } from "onnx-buf";
 import { CALIBRATION_METHODS, DEFAULT_CALIBRATION_METHOD, type CalibrationMethod } from "../calibrate/types";
 import { signedWeightsSafe } from "./cpu";
@@ -320,6 +321,11 @@ export interface QuantizationSummary {
    * activation a nested body reads from its enclosing body counts that body's runs). A warning says so too.
    */
   bodyCoverage?: { body: string; runs: number; of: number }[]; // body: `the then_branch of If node "if" (graph "then")`
+  /**
+   * Static files written with calibration data (quantizeStatic): each float output's SQNR against the float model on
+   * the first calibration rows, worst first (engine/quant/output-check), every output, judged or not.
+   */
+  outputCheck?: OutputCheck;
   warnings: string[];
 }
 

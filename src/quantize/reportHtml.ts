@@ -5,6 +5,7 @@ import type { BenchmarkDisplay, SqnrDisplay } from "../../kernel/display-types";
 import { benchmarkTable, formatBytes, formatMs, tableHtml } from "../../media/renderer/render";
 import { describeOutput } from "../../engine/lowbit/describe";
 import type { OutputReport } from "../../engine/lowbit/protect";
+import { describeOutputCheck, type OutputCheck } from "../../engine/quant/output-check-text";
 import { escapeHtml as h } from "../webview/html";
 
 /** The fields of `ptq report --json` (engine/analysis/report.ts ReportJson) this page shows. */
@@ -31,6 +32,8 @@ export interface QuantizeSummarySubset {
   weights?: { type: string; targetCpu: string; reduceRange?: boolean; why?: string };
   protectedLayers?: { nodes: string[]; why: string };
   wideActivations?: { why: string };
+  /** A static file's outputs against the float model on the calibration rows (engine/quant/output-check). */
+  outputCheck?: OutputCheck;
 }
 
 /**
@@ -45,6 +48,7 @@ export function quantizerNotes(s: QuantizeSummarySubset | undefined): string[] {
   if (s.protectedLayers?.nodes.length) notes.push(s.protectedLayers.why);
   if (s.wideActivations) notes.push(`16-bit activations: ${s.wideActivations.why}`);
   if (s.output) notes.push(describeOutput(s.output));
+  if (s.outputCheck) notes.push(describeOutputCheck(s.outputCheck));
   return [...notes, ...(s.warnings ?? []), ...(s.notes ?? [])];
 }
 

@@ -79,6 +79,7 @@ test("collect can be called again: ranges widen with more data; symmetric and mo
   const a = batches([4], 3);
   const b = batches([4], 9);
   await cal.collect(a.feeds);
+  await cal.releaseSessions(); // calibrate() frees them before its measurements; collect() opens them again
   await cal.collect(b.feeds);
   const m = Math.max(Math.abs(minOf([...a.y, ...b.y])), maxOf([...a.y, ...b.y]));
   assert.deepEqual(cal.ranges().get("y"), { min: -m, max: m });
@@ -251,6 +252,53 @@ test("maxRunBytes: a batch runs in parts and the histograms are identical; a fix
   await cal.collect([data.feeds[0]!]);
   assert.ok(cal.ranges().get("z")!.max > 0);
   await cal.dispose();
+});
+
+test("a fixed-batch tensor whose one row exceeds the run cap: its histogram from every step-th value, min/max exact", async () => {
+  // x [1, 3, 256, 256] -> Mul(x, 2) = y -> Relu = z: 196608 values (768 KiB) per tensor and row, one row per run.
+  const fixedModel = (opset: number) => {
+    const two = makeTensor("two", DataType.FLOAT, [], [2]);
+    const nodes = [makeNode("Mul", ["x", "two"], ["y"], { name: "mul" }), makeNode("Relu", ["y"], ["z"], { name: "relu" })];
+    const shape = [1, 3, 256, 256];
+    return Model.fromProto(makeModel(makeGraph("fixed", nodes, [makeValueInfo("x", DataType.FLOAT, shape)], [makeValueInfo("z", DataType.FLOAT, shape)], { initializers: [two] }), { opsets: { "": opset } }));
+  };
+  let s = 11;
+  const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647);
+  const feeds: Feeds[] = Array.from({ length: 4 }, () => {
+    // roughly normal values (a sum of uniforms), so the mse range sits inside the extremes
+    const x = Float32Array.from({ length: 196608 }, () => rand() + rand() + rand() - 1.5);
+    return { x: { data: x, dims: [1, 3, 256, 256] } };
+  });
+  const all = feeds.flatMap((f) => [...(f.x.data as Float32Array)].map((v) => Math.fround(v * 2)));
+  const run = async (opset: number, maxRunBytes: number) => {
+    const cal = new Calibrator(fixedModel(opset), ["y", "z"], { method: "mse", maxRunBytes });
+    try {
+      await cal.collect(feeds);
+      const total = (t: string) => cal.histograms().get(t)!.counts.reduce((a, b) => a + b, 0);
+      return { sampled: cal.sampled(), ranges: cal.ranges(), hist: cal.histograms(), totals: [total("y"), total("z")] };
+    } finally {
+      await cal.dispose();
+    }
+  };
+  // A 256 KiB cap: a row of each tensor (768 KiB) is over it, so every 3rd value is binned (the smallest odd step
+  // that brings 196608 values under a sixteenth of the cap in values, but not under 65536).
+  const sampled = await run(13, 256 * 1024);
+  assert.deepEqual([...sampled.sampled], [["y", 3], ["z", 3]]);
+  assert.deepEqual(sampled.totals, [4 * 65536, 4 * 65536]);
+  const whole = await run(13, Infinity);
+  assert.deepEqual([...whole.sampled], []);
+  assert.deepEqual(whole.totals, [4 * 196608, 4 * 196608]);
+  // The extremes are the whole tensor's (reduced in the graph), and the chosen range is near the whole one's.
+  for (const t of ["y", "z"]) {
+    assert.equal(sampled.hist.get(t)!.min, whole.hist.get(t)!.min);
+    assert.equal(sampled.hist.get(t)!.max, whole.hist.get(t)!.max);
+    const [a, b] = [sampled.ranges.get(t)!, whole.ranges.get(t)!];
+    assert.ok(Math.abs(a.max - b.max) < 0.05 * (b.max - b.min), `${t}: ${JSON.stringify({ a, b })}`);
+  }
+  assert.equal(whole.hist.get("y")!.min, all.reduce((m, v) => Math.min(m, v), Infinity));
+  // Opset 9 has no Slice with steps: the tensors come back whole under the same cap.
+  const old = await run(9, 256 * 1024);
+  assert.deepEqual(old.totals, [4 * 196608, 4 * 196608]);
 });
 
 test("single-sample batches are joined into larger runs after the first; histograms and ranges as one run per batch", async () => {

@@ -123,12 +123,14 @@ test("quantizerNotes: the weight type for the target, measured layers, then the 
       weights: { type: "uint8", targetCpu: "any", why: "weightType auto chose uint8 (U8U8)" },
       protectedLayers: { nodes: ["conv1"], why: "protected layers: 1 node(s) kept float" },
       wideActivations: { why: "2 of 9 activations at 16 bits" },
+      outputCheck: { rows: 8, outputs: [{ name: "logits", sqnrDb: 24.04 }] },
       warnings: ["upgraded the model from opset 10 to 13"],
     }),
     [
       'weights uint8 for target CPU "any": weightType auto chose uint8 (U8U8)',
       "protected layers: 1 node(s) kept float",
       "16-bit activations: 2 of 9 activations at 16 bits",
+      'outputs against the float model on 8 calibration row(s), SQNR: "logits" 24.0 dB',
       "upgraded the model from opset 10 to 13",
     ],
   );

@@ -121,6 +121,8 @@ describe("editor area", () => {
     assert.match(out.panel!.title, /Quantization report: q\.int8\.onnx/);
     // What the quantizer said (ptq quantize's summary) is on the page: at least the weight type for the target CPU.
     assert.match(out.panel!.webview.html, /<ul id="quantizer-notes" class="muted"><li>weights u?int8( \(7 bits\))? for target CPU &quot;any&quot;/);
+    // …and what the written file does to each output against the float model, on the calibration rows.
+    assert.match(out.panel!.webview.html, /<li>outputs against the float model on \d+ calibration row\(s\), SQNR: &quot;[^&]+&quot; (-?[\d.]+ dB|identical)/);
     out.panel!.dispose();
     // The views now describe the quantized model: its Conv nodes are quantized.
     const s = await waitFor("quant state of the output", async () => {

@@ -1,0 +1,54 @@
+// What a static file does to each of the model's outputs: the written model and the float model run side by side on
+// the calibration rows calibrate() kept, one row at a time, each float output's SQNR pooled over the rows. The
+// summary reports it for every output (the worst first), also those QConfig.calibration.outputs leaves out of the
+// measurements, so a user sees which output lost what, and whether a feature map kept for training drove them.
+
+import type { Feeds } from "../data/feeds";
+import type { Model } from "../onnx/model";
+import { createSession, type SessionOptions } from "../runtime/session";
+import { commonRows } from "../calibrate/rows";
+import type { OutputCheck } from "./output-check-text";
+
+/** How many kept calibration rows the check runs (each once per model). */
+export const CHECK_ROWS = 8;
+
+export type { OutputCheck } from "./output-check-text";
+
+/**
+ * Each float output of `quantized` against `float` on `rows`, worst first; undefined when there is no row or no float
+ * output with signal. Both sessions stay open while the batches of rows run one at a time, so no batch's outputs
+ * outlive it.
+ */
+export async function checkOutputs(float: Model, quantized: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<OutputCheck | undefined> {
+  if (rows.length === 0) return undefined;
+  const energy = new Map<string, { signal: number; noise: number }>();
+  const ref = await createSession(float, options);
+  try {
+    const got = await createSession(quantized, options);
+    try {
+      for (const r of rows) {
+        const a = await ref.run(r);
+        const b = await got.run(r);
+        for (const [name, t] of Object.entries(a)) {
+          const [x, y] = [t.data, b[name]?.data];
+          if (!(x instanceof Float32Array) || !(y instanceof Float32Array) || x.length !== y.length) continue;
+          const e = energy.get(name) ?? { signal: 0, noise: 0 };
+          for (let k = 0; k < x.length; k++) {
+            e.signal += x[k]! * x[k]!;
+            e.noise += (x[k]! - y[k]!) ** 2;
+          }
+          energy.set(name, e);
+        }
+      }
+    } finally {
+      await got.dispose();
+    }
+  } finally {
+    await ref.dispose();
+  }
+  const outputs = [...energy]
+    .filter(([, e]) => e.signal > 0)
+    .map(([name, e]) => ({ name, sqnrDb: e.noise > 0 ? 10 * Math.log10(e.signal / e.noise) : Infinity }))
+    .sort((p, q) => p.sqnrDb - q.sqnrDb);
+  return outputs.length ? { rows: rows.reduce((n, f) => n + (commonRows(f) ?? 1), 0), outputs } : undefined;
+}

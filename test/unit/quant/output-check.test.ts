@@ -1,0 +1,67 @@
+// quantizeStatic's output check: every float output of the written file against the float model on the first
+// calibration rows, worst first, judged outputs or not; the CLI's line names the worst and the outputs not judged.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as ort from "onnxruntime-node";
+import { DataType } from "../../../engine/onnx/dtype";
+import { Model } from "../../../engine/onnx/model";
+import { makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { quantizeStatic } from "../../../engine/quant/index";
+import { sqnr } from "../../../engine/quant/math";
+import { describeOutputCheck } from "../../../engine/quant/output-check-text";
+import { makeModel, randomFloats, runModel, valueInfo } from "./build";
+
+const F = DataType.FLOAT;
+
+/** x[N, 64] → MatMul (64×32, one column's grid stretched by an outlier weight) → y; x scaled by 0.5 is output u too. */
+function twoOutputs() {
+  const w = randomFloats(64 * 32, 3);
+  w[0] = 60;
+  return makeModel(
+    [makeNode("Mul", ["x", "half"], ["u"], { name: "scale" }), makeNode("MatMul", ["u", "W"], ["y"], { name: "mm" })],
+    [valueInfo("x", F, ["N", 64])],
+    [valueInfo("y", F, ["N", 32]), valueInfo("u", F, ["N", 64])],
+    [makeTensor("half", F, [], [0.5]), makeTensor("W", F, [64, 32], w)],
+  );
+}
+
+test("quantizeStatic reports each output's SQNR against the float model on the first 8 calibration rows, worst first", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-check-"));
+  try {
+    const batches = [1, 2, 3].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(6 * 64, seed * 17), [6, 64]) }));
+    const out = path.join(dir, "q.onnx");
+    const model = Model.fromProto(twoOutputs());
+    const summary = await quantizeStatic(model, out, batches, { calibration: { outputs: ["u"] } }, { optimize: false });
+    const check = summary.outputCheck!;
+    assert.equal(check.rows, 8, "the first 8 rows: batch 1 whole and 2 of batch 2");
+    assert.deepEqual(check.outputs.map((o) => o.name).sort(), ["u", "y"], "every output, judged or not");
+    assert.deepEqual(check.judged, ["u"]);
+    assert.ok(check.outputs[0]!.sqnrDb <= check.outputs[1]!.sqnrDb, "worst first");
+    // The same figures as running both files on those rows.
+    const x = new Float32Array(8 * 64);
+    x.set(batches[0]!.x.data as Float32Array);
+    x.set((batches[1]!.x.data as Float32Array).subarray(0, 2 * 64), 6 * 64);
+    const feeds = { x: new ort.Tensor("float32", x, [8, 64]) };
+    const [ref, got] = [await runModel(twoOutputs(), feeds), await runModel((await Model.load(out)).proto, feeds)];
+    for (const o of check.outputs) {
+      const want = sqnr(ref[o.name]!.data as Float32Array, got[o.name]!.data as Float32Array);
+      assert.ok(Math.abs(o.sqnrDb - want) < 1e-3, `${o.name}: ${o.sqnrDb} vs ${want}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("the output check's line: the worst output, outputs the measurements did not judge, identical ones, a cut-off list", () => {
+  const check = { rows: 8, outputs: [{ name: "feat", sqnrDb: 4.94 }, { name: "mask", sqnrDb: 32.25 }, { name: "ids", sqnrDb: Infinity }] };
+  assert.equal(
+    describeOutputCheck({ ...check, judged: ["mask"] }),
+    'outputs against the float model on 8 calibration row(s), SQNR: "feat" 4.9 dB (worst, not judged), "mask" 32.3 dB, "ids" identical (not judged)',
+  );
+  assert.equal(describeOutputCheck({ rows: 1, outputs: [check.outputs[1]!] }), 'outputs against the float model on 1 calibration row(s), SQNR: "mask" 32.3 dB');
+  assert.match(describeOutputCheck(check, 2), /"mask" 32\.3 dB, … \(3 in all: --json outputCheck\)$/);
+});
