@@ -666,10 +666,17 @@ export async function quantizeStatic(
   if (rows.length) {
     const check = await measuring(phaseProgress(options, "checking the outputs against the float model", "steps"), () => checkOutputs(model, q, rows, { ep: prepared.ep }));
     const judged = prepared.config.calibration.outputs;
-    if (check) summary.outputCheck = judged.length ? { ...check, judged: [...judged] } : check;
+    const inner = intermediateOutputs(model);
+    if (check) summary.outputCheck = { ...check, ...(judged.length ? { judged: [...judged] } : {}), ...(inner.length ? { intermediate: inner } : {}) };
   }
   await q.save(output, { overwrite: options.overwrite ?? false });
   return summary;
+}
+
+/** The model's outputs that some node of its main graph reads too. */
+function intermediateOutputs(model: Model): string[] {
+  const read = new Set(model.graph.node.flatMap((n) => n.input));
+  return model.graph.output.map((o) => o.name).filter((o) => read.has(o));
 }
 
 /**

@@ -8,7 +8,12 @@ export interface OutputCheck {
   outputs: { name: string; sqnrDb: number }[];
   /** The outputs the measurements compared, when QConfig.calibration.outputs named some (absent: every output). */
   judged?: string[];
+  /** Outputs that other nodes of the model read too (intermediate tensors exported beside the result). */
+  intermediate?: string[];
 }
+
+/** The worst intermediate output this far below the best other output earns the --judge-outputs hint (dB). */
+export const JUDGE_HINT_DB = 6;
 
 /** The summary's line: "outputs against the float model on 8 calibration rows: a 12.3 dB (worst), b 30.1 dB, …". */
 export function describeOutputCheck(c: OutputCheck, max = 6): string {
@@ -19,5 +24,22 @@ export function describeOutputCheck(c: OutputCheck, max = 6): string {
     return `"${o.name}" ${db(o.sqnrDb)}${tags.length ? ` (${tags.join(", ")})` : ""}`;
   });
   const more = c.outputs.length > max ? `, … (${c.outputs.length} in all: --json outputCheck)` : "";
-  return `outputs against the float model on ${c.rows} calibration row(s), SQNR: ${shown.join(", ")}${more}`;
+  const line = `outputs against the float model on ${c.rows} calibration row(s), SQNR: ${shown.join(", ")}${more}`;
+  const hint = judgeHint(c);
+  return hint ? `${line}; ${hint}` : line;
+}
+
+/**
+ * When every output was judged and the worst is one that other nodes read too (a feature map exported for training
+ * or debugging, as ISNet's decoder stages are) while the outputs nothing reads are JUDGE_HINT_DB or more better: the
+ * measurements fitted that output, and --judge-outputs can name the ones the application reads. Only a hint: which
+ * outputs an application reads is not in the file.
+ */
+function judgeHint(c: OutputCheck): string | undefined {
+  const inner = new Set(c.intermediate ?? []);
+  if (c.judged?.length || inner.size === 0 || !inner.has(c.outputs[0]?.name ?? "")) return undefined;
+  const finals = c.outputs.filter((o) => !inner.has(o.name));
+  if (finals.length === 0 || !(Math.min(...finals.map((o) => o.sqnrDb)) - c.outputs[0]!.sqnrDb >= JUDGE_HINT_DB)) return undefined;
+  const names = finals.map((o) => o.name).join(",");
+  return `the worst are outputs other nodes read too (intermediate tensors); if the application reads only the others, --judge-outputs ${names} fits the measurements to those`;
 }

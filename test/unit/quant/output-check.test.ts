@@ -40,6 +40,7 @@ test("quantizeStatic reports each output's SQNR against the float model on the f
     assert.equal(check.rows, 8, "the first 8 rows: batch 1 whole and 2 of batch 2");
     assert.deepEqual(check.outputs.map((o) => o.name).sort(), ["u", "y"], "every output, judged or not");
     assert.deepEqual(check.judged, ["u"]);
+    assert.deepEqual(check.intermediate, ["u"], "u is read by the MatMul too");
     assert.ok(check.outputs[0]!.sqnrDb <= check.outputs[1]!.sqnrDb, "worst first");
     // The same figures as running both files on those rows.
     const x = new Float32Array(8 * 64);
@@ -64,4 +65,10 @@ test("the output check's line: the worst output, outputs the measurements did no
   );
   assert.equal(describeOutputCheck({ rows: 1, outputs: [check.outputs[1]!] }), 'outputs against the float model on 1 calibration row(s), SQNR: "mask" 32.3 dB');
   assert.match(describeOutputCheck(check, 2), /"mask" 32\.3 dB, … \(3 in all: --json outputCheck\)$/);
+  // Every output judged, the worst one read inside the model, the others 6 dB or more better: the hint names them.
+  const feat = { ...check, intermediate: ["feat"] };
+  assert.match(describeOutputCheck(feat), /\(worst\), "mask" 32\.3 dB, "ids" identical; the worst are outputs other nodes read too \(intermediate tensors\); if the application reads only the others, --judge-outputs mask,ids fits the measurements to those$/);
+  assert.doesNotMatch(describeOutputCheck({ ...feat, judged: ["mask"] }), /--judge-outputs/, "already judged");
+  assert.doesNotMatch(describeOutputCheck({ ...feat, outputs: [{ name: "feat", sqnrDb: 30 }, { name: "mask", sqnrDb: 32.25 }] }), /--judge-outputs/, "within 6 dB");
+  assert.doesNotMatch(describeOutputCheck({ ...check, intermediate: ["mask"] }), /--judge-outputs/, "the worst is not read inside");
 });
