@@ -61,6 +61,19 @@ test("a node whose rounding alone makes the model's error stays float, and the s
   assert.equal(off.summary.protectedLayers, undefined, "not measured when off");
 });
 
+test("rows that run one at a time (a fixed batch): a node far under the bar on the first 2 is not run on the rest", async () => {
+  const fixed = chain(true);
+  for (const v of [...fixed.graph!.input, ...fixed.graph!.output]) {
+    const dims = v.type!.value.value!.shape!.dim;
+    dims[0] = { ...dims[0]!, value: { case: "dimValue", value: 1n } };
+  }
+  const prepared = await prepare(Model.fromProto(fixed), {}, { optimize: false });
+  const batches = Array.from({ length: 8 }, (_, i) => ({ x: new ort.Tensor("float32", randomFloats(64, 7 + i), [1, 64]) }));
+  await calibrate(prepared, batches);
+  assert.deepEqual(prepared.protected?.nodes, ["a"], "a dominates on every row, as before");
+  assert.match(prepared.protected!.why, /on 8 calibration batch\(es\), whole model [\d.]+ dB; 1 of 2 measured on the first 2 batches only \([\d.]+ dB or better there\)/);
+});
+
 /**
  * x[N, 64] through eight MatMuls of 64×64 alike weights, each behind the mask of `chain`; with `outlier` each has
  * the outlier weights too, so all eight are coarse alike (each alone about an eighth of the noise, 9 dB).
