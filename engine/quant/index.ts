@@ -181,23 +181,38 @@ async function measuring<T>(step: (done: number, total: number) => void, run: ()
 }
 
 /**
- * Dynamic mode's protected layers: engine/quant/protect's measurement on the first PROTECT_ROWS rows of `data`, each
- * candidate a dynamic conversion of the preprocessed model with only that node. On ppocr-v4-rec-en it keeps its two
- * stem Convs float (0.04 % of the weights): 55.1 → 96.7 % of 512 lines read (FP32 96.7 %).
+ * Dynamic mode's protected layers: engine/quant/protect's measurement on `rows` (the first PROTECT_ROWS of the data),
+ * each candidate a dynamic conversion of the preprocessed model with only that node. On ppocr-v4-rec-en it keeps its
+ * two stem Convs float (0.04 % of the weights): 55.1 → 96.7 % of 512 lines read (FP32 96.7 %).
  */
-async function dynamicProtection(model: Model, config: ResolvedQConfig, data: CalibrationData, optimize: boolean, ep?: ExecutionProvider): Promise<{ nodes: string[]; why: string }> {
-  const batch = fixedBatchSize(model);
-  const kept: Feeds[] = [];
-  for await (const f of data) {
-    kept.push(f);
-    if (rowsIn(kept) >= PROTECT_ROWS) break;
-  }
-  const rows = measuredRows(kept, PROTECT_ROWS, batch);
+async function dynamicProtection(model: Model, config: ResolvedQConfig, rows: Feeds[], optimize: boolean, ep?: ExecutionProvider): Promise<{ nodes: string[]; why: string }> {
   const pre = await preprocess(model, optimize);
   const first = await quantizeDynamicModel(pre.clone(), config, false);
   const convertWith = async (only?: readonly string[]) => (only ? (await quantizeDynamicModel(pre.clone(), { ...config, include: [...only] }, false)).model : first.model);
   const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, outputs: config.calibration.outputs });
   return { nodes: choice.nodes, why: choice.why };
+}
+
+/** The batches of `data` up to its first `max` rows; the rest is not read. */
+async function firstBatches(data: CalibrationData, max: number): Promise<Feeds[]> {
+  const kept: Feeds[] = [];
+  for await (const f of data) {
+    kept.push(f);
+    if (rowsIn(kept) >= max) break;
+  }
+  return kept;
+}
+
+/**
+ * The written file's outputs against the input model on `rows` (engine/quant/output-check), with the outputs the
+ * measurements judged and the ones other nodes read too: the summary's outputCheck.
+ */
+async function outputCheckOf(model: Model, quantized: Model, rows: readonly Feeds[], config: ResolvedQConfig, ep: ExecutionProvider | undefined, options: CollectOptions): Promise<QuantizationSummary["outputCheck"]> {
+  const check = await measuring(phaseProgress(options, "checking the outputs against the float model", "steps"), () => checkOutputs(model, quantized, rows, { ep: ep ?? "cpu" }));
+  if (!check) return undefined;
+  const judged = config.calibration.outputs;
+  const inner = intermediateOutputs(model);
+  return { ...check, ...(judged.length ? { judged: [...judged] } : {}), ...(inner.length ? { intermediate: inner } : {}) };
 }
 
 const rowsIn = (kept: readonly Feeds[]) => kept.reduce((a, f) => a + (commonRows(f) ?? 1), 0);
@@ -662,12 +677,9 @@ export async function quantizeStatic(
   if (decoded) summary.warnings.push(decoded);
   const note = await verifyRunnable(q, model, output);
   if (note) summary.warnings.push(note);
-  const rows = prepared.checkRows ?? [];
-  if (rows.length) {
-    const check = await measuring(phaseProgress(options, "checking the outputs against the float model", "steps"), () => checkOutputs(model, q, rows, { ep: prepared.ep }));
-    const judged = prepared.config.calibration.outputs;
-    const inner = intermediateOutputs(model);
-    if (check) summary.outputCheck = { ...check, ...(judged.length ? { judged: [...judged] } : {}), ...(inner.length ? { intermediate: inner } : {}) };
+  if (prepared.checkRows?.length) {
+    const check = await outputCheckOf(model, q, prepared.checkRows, prepared.config, prepared.ep, options);
+    if (check) summary.outputCheck = check;
   }
   await q.save(output, { overwrite: options.overwrite ?? false });
   return summary;
@@ -712,7 +724,8 @@ export async function quantizeDynamic(
   const resolved = resolveConfig(config);
   checkJudgedOutputs(model, resolved);
   const optimize = options.optimize ?? true;
-  const protection = options.data && resolved.protect ? await dynamicProtection(model, resolved, options.data, optimize, options.ep) : undefined;
+  const rows = options.data ? await firstBatches(options.data, Math.max(PROTECT_ROWS, CHECK_ROWS)) : [];
+  const protection = rows.length && resolved.protect ? await dynamicProtection(model, resolved, measuredRows(rows, PROTECT_ROWS, fixedBatchSize(model)), optimize, options.ep) : undefined;
   const kept = new Set(protection?.nodes ?? []);
   const final = kept.size ? { ...resolved, exclude: [...resolved.exclude, ...kept] } : resolved;
   const { model: q, summary } = await quantizeDynamicModel(model, final, optimize);
@@ -725,6 +738,10 @@ export async function quantizeDynamic(
   refuseIfNothingQuantized(model, summary, output);
   const note = await verifyRunnable(q, model, output);
   if (note) summary.warnings.push(note);
+  if (rows.length) {
+    const check = await outputCheckOf(model, q, measuredRows(rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, {});
+    if (check) summary.outputCheck = check;
+  }
   await q.save(output, { overwrite: options.overwrite ?? false });
   return summary;
 }

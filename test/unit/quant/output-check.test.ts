@@ -10,7 +10,7 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
-import { quantizeStatic } from "../../../engine/quant/index";
+import { quantizeDynamic, quantizeStatic } from "../../../engine/quant/index";
 import { sqnr } from "../../../engine/quant/math";
 import { describeOutputCheck } from "../../../engine/quant/output-check-text";
 import { makeModel, randomFloats, runModel, valueInfo } from "./build";
@@ -52,6 +52,23 @@ test("quantizeStatic reports each output's SQNR against the float model on the f
       const want = sqnr(ref[o.name]!.data as Float32Array, got[o.name]!.data as Float32Array);
       assert.ok(Math.abs(o.sqnrDb - want) < 1e-3, `${o.name}: ${o.sqnrDb} vs ${want}`);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("quantizeDynamic with data checks the outputs too; without data there is nothing to check on", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-check-"));
+  try {
+    const input = path.join(dir, "m.onnx");
+    await Model.fromProto(twoOutputs()).save(input);
+    const batches = [1, 2].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(5 * 64, seed * 13), [5, 64]) }));
+    const withData = await quantizeDynamic(input, path.join(dir, "d.onnx"), {}, { optimize: false, data: batches });
+    assert.equal(withData.outputCheck?.rows, 8);
+    assert.deepEqual(withData.outputCheck?.outputs.map((o) => o.name).sort(), ["u", "y"]);
+    assert.equal(withData.outputCheck?.judged, undefined, "every output judged");
+    const without = await quantizeDynamic(input, path.join(dir, "e.onnx"), {}, { optimize: false });
+    assert.equal(without.outputCheck, undefined);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
