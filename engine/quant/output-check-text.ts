@@ -15,15 +15,19 @@ export interface OutputCheck {
 /** The worst intermediate output this far below the best other output earns the --judge-outputs hint (dB). */
 export const JUDGE_HINT_DB = 6;
 
-/** The summary's line: "outputs against the float model on 8 calibration rows: a 12.3 dB (worst), b 30.1 dB, …". */
+/**
+ * The summary's line: 'outputs against the float model on 8 calibration row(s), SQNR: "a" 12.3 dB (worst), "b" 30.1
+ * dB, …': worst first, at most `max`, and the outputs the measurements judged (QConfig.calibration.outputs) always.
+ */
 export function describeOutputCheck(c: OutputCheck, max = 6): string {
-  const judged = c.judged ?? [];
+  const judged = new Set(c.judged ?? []);
   const db = (v: number) => (Number.isFinite(v) ? `${v.toFixed(1)} dB` : "identical");
-  const shown = c.outputs.slice(0, max).map((o, i) => {
-    const tags = [i === 0 && c.outputs.length > 1 ? "worst" : "", judged.length && !judged.includes(o.name) ? "not judged" : ""].filter(Boolean);
+  const listed = c.outputs.filter((o, i) => i < max || judged.has(o.name));
+  const shown = listed.map((o) => {
+    const tags = [o === c.outputs[0] && c.outputs.length > 1 ? "worst" : "", judged.has(o.name) ? "judged" : ""].filter(Boolean);
     return `"${o.name}" ${db(o.sqnrDb)}${tags.length ? ` (${tags.join(", ")})` : ""}`;
   });
-  const more = c.outputs.length > max ? `, … (${c.outputs.length} in all: --json outputCheck)` : "";
+  const more = c.outputs.length > listed.length ? `, … (${c.outputs.length} in all: --json outputCheck)` : "";
   const line = `outputs against the float model on ${c.rows} calibration row(s), SQNR: ${shown.join(", ")}${more}`;
   const hint = judgeHint(c);
   return hint ? `${line}; ${hint}` : line;

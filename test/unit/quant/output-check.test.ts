@@ -78,8 +78,10 @@ test("the output check's line: the worst output, outputs the measurements did no
   const check = { rows: 8, outputs: [{ name: "feat", sqnrDb: 4.94 }, { name: "mask", sqnrDb: 32.25 }, { name: "ids", sqnrDb: Infinity }] };
   assert.equal(
     describeOutputCheck({ ...check, judged: ["mask"] }),
-    'outputs against the float model on 8 calibration row(s), SQNR: "feat" 4.9 dB (worst, not judged), "mask" 32.3 dB, "ids" identical (not judged)',
+    'outputs against the float model on 8 calibration row(s), SQNR: "feat" 4.9 dB (worst), "mask" 32.3 dB (judged), "ids" identical',
   );
+  // The judged outputs are listed even past the cut-off.
+  assert.equal(describeOutputCheck({ ...check, judged: ["ids"] }, 1), 'outputs against the float model on 8 calibration row(s), SQNR: "feat" 4.9 dB (worst), "ids" identical (judged), … (3 in all: --json outputCheck)');
   assert.equal(describeOutputCheck({ rows: 1, outputs: [check.outputs[1]!] }), 'outputs against the float model on 1 calibration row(s), SQNR: "mask" 32.3 dB');
   assert.match(describeOutputCheck(check, 2), /"mask" 32\.3 dB, … \(3 in all: --json outputCheck\)$/);
   // Every output judged, the worst one read inside the model, the others 6 dB or more better: the hint names them.
