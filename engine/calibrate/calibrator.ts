@@ -43,7 +43,7 @@ const PROBE_CAPS = 4;
  * A tensor one row of which alone holds more than the run cap (options.maxRunBytes) cannot be bounded by splitting
  * the batch: its histogram is built from a strided sample of about this share of the cap per row instead (its
  * min, max and the range seeding stay exact: they are reduced in the graph over the whole tensor). ISNet at
- * 1024×1024: 2.2 GB of observed float32 per image, whole.
+ * 1024×1024: 1.91 GiB of observed float32 per image whole, 0.77 GiB sampled.
  */
 const SAMPLE_SHARE = 4;
 /** …and never fewer values than this per row (a small cap, as tests set, samples nothing smaller). */
