@@ -108,17 +108,31 @@ export interface WideActivations {
  * the rows: 10^(−SQNR/10) of the worst float output. Non-float outputs are not compared.
  */
 export function worstNoiseRatio(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[]): number {
+  const energy = new Map<string, OutputEnergy>();
+  ref.forEach((r, i) => addOutputEnergy(energy, r, got[i]!));
   let worst = 0;
-  for (const name of Object.keys(ref[0] ?? {})) {
-    let [signal, noise] = [0, 0];
-    ref.forEach((r, i) => {
-      const [a, b] = [r[name]!.data, got[i]![name]!.data];
-      if (!(a instanceof Float32Array) || !(b instanceof Float32Array)) return;
-      for (let k = 0; k < a.length; k++) [signal, noise] = [signal + a[k]! * a[k]!, noise + (a[k]! - b[k]!) ** 2];
-    });
-    if (signal > 0) worst = Math.max(worst, noise / signal);
-  }
+  for (const e of energy.values()) if (e.signal > 0) worst = Math.max(worst, e.noise / e.signal);
   return worst;
+}
+
+/** Signal and noise energy of one output, summed over rows. */
+export interface OutputEnergy {
+  signal: number;
+  noise: number;
+}
+
+/** Adds one row's signal and noise energy per float output of `ref` (against `got`) to `into`. */
+export function addOutputEnergy(into: Map<string, OutputEnergy>, ref: Record<string, OutputTensor>, got: Record<string, OutputTensor>): void {
+  for (const [name, t] of Object.entries(ref)) {
+    const [a, b] = [t.data, got[name]?.data];
+    if (!(a instanceof Float32Array) || !(b instanceof Float32Array) || a.length !== b.length) continue;
+    const e = into.get(name) ?? { signal: 0, noise: 0 };
+    for (let k = 0; k < a.length; k++) {
+      e.signal += a[k]! * a[k]!;
+      e.noise += (a[k]! - b[k]!) ** 2;
+    }
+    into.set(name, e);
+  }
 }
 
 /** A noise/signal energy ratio (worstNoiseRatio's) as the SQNR it means, in dB; Infinity when exact. */

@@ -7,6 +7,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { createSession, type SessionOptions } from "../runtime/session";
 import { commonRows } from "../calibrate/rows";
+import { addOutputEnergy, type OutputEnergy } from "../calibrate/activation-precision";
 import type { OutputCheck } from "./output-check-text";
 
 /** How many kept calibration rows the check runs (each once per model). */
@@ -21,24 +22,13 @@ export type { OutputCheck } from "./output-check-text";
  */
 export async function checkOutputs(float: Model, quantized: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<OutputCheck | undefined> {
   if (rows.length === 0) return undefined;
-  const energy = new Map<string, { signal: number; noise: number }>();
+  const energy = new Map<string, OutputEnergy>();
   const ref = await createSession(float, options);
   try {
     const got = await createSession(quantized, options);
     try {
       for (const r of rows) {
-        const a = await ref.run(r);
-        const b = await got.run(r);
-        for (const [name, t] of Object.entries(a)) {
-          const [x, y] = [t.data, b[name]?.data];
-          if (!(x instanceof Float32Array) || !(y instanceof Float32Array) || x.length !== y.length) continue;
-          const e = energy.get(name) ?? { signal: 0, noise: 0 };
-          for (let k = 0; k < x.length; k++) {
-            e.signal += x[k]! * x[k]!;
-            e.noise += (x[k]! - y[k]!) ** 2;
-          }
-          energy.set(name, e);
-        }
+        addOutputEnergy(energy, await ref.run(r), await got.run(r));
       }
     } finally {
       await got.dispose();
