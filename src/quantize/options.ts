@@ -28,6 +28,8 @@ export interface QuantizeOptions {
   shapes?: Record<string, number[]>;
   /** A folder of images: how pixels become the input (the training's normalization); unset: pixels / 255. */
   images?: ImageJob;
+  /** INT8 with data: the outputs the measurements at the outputs compare (QConfig.calibration.outputs); unset: all. */
+  judgeOutputs?: string[];
 }
 
 /** The normalizations the wizard offers for a folder of images (undefined: the readers' default, pixels / 255). */
@@ -95,7 +97,26 @@ export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): Quant
   // engine/quant/protect).
   if (o.scheme !== "int8-static" && calib) job.calib = calib;
   if (o.images && job.calib) job.images = structuredClone(o.images);
+  if (o.judgeOutputs?.length && o.scheme.startsWith("int8") && job.calib) job.calibration = { ...job.calibration, outputs: [...o.judgeOutputs] };
   return job;
+}
+
+/**
+ * The wizard's choice of the outputs the measurements compare, for a model with several: each output, picked unless
+ * other nodes of the model read it too (an intermediate tensor exported beside the result: a feature map kept for
+ * training, as ISNet's decoder stages). Empty when there is nothing to choose: one output, or none read inside.
+ */
+export function judgedOutputChoices(model: ModelProto): Array<{ label: string; description?: string; name: string; picked: boolean }> {
+  const graph = model.graph;
+  const outputs = graph?.output.map((o) => o.name) ?? [];
+  const read = new Set((graph?.node ?? []).flatMap((n) => n.input));
+  if (outputs.length < 2 || !outputs.some((o) => read.has(o))) return [];
+  return outputs.map((name) => ({
+    label: name,
+    ...(read.has(name) ? { description: "also read inside the model (an intermediate tensor)" } : {}),
+    name,
+    picked: !read.has(name),
+  }));
 }
 
 /** Where the wizard writes a run's config: beside OUT, `model.int8.onnx` → `model.int8.ptq.json`. */

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { toBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
-import { configPath, configText, defaultOptions, excludeChoices, freePath, outputPath, quantizeArgs, quantizeJob, reportArgs, reproduceCommand } from "../../../src/quantize/options";
+import { configPath, configText, defaultOptions, excludeChoices, freePath, judgedOutputChoices, outputPath, quantizeArgs, quantizeJob, reportArgs, reproduceCommand } from "../../../src/quantize/options";
 import { readJob } from "../../../engine/quant/options";
 import { normalSamples, randomCalibrationNpy, randomCalibrationShape } from "../../../src/quantize/randomCalib";
 import { prepareReportData, removeReportData } from "../../../src/quantize/reportData";
@@ -114,6 +114,25 @@ test("report page: size ratio, latency percentiles, speed-up, metric drop; names
   const none = reportBody({ input: "a.onnx", output: "b.onnx", scheme: "int4-weights", inputBytes: 10, outputBytes: 5, seconds: 1, reportError: "cancelled", warnings: [], reproduce: "ptq quantize a.onnx -o b.onnx --config '<b>.ptq.json'" });
   assert.match(none, /Not measured: cancelled/);
   assert.match(none, /<p class="muted" id="reproduce">From a terminal: <code>ptq quantize a\.onnx -o b\.onnx --config &#39;&lt;b&gt;\.ptq\.json&#39;<\/code><\/p>/);
+});
+
+test("the outputs the measurements judge: offered for a model that also exports tensors it reads itself, in the INT8 job with data only", () => {
+  const F = 1;
+  const g = (outputs: string[]) =>
+    model(graph("g", [node("Relu", ["x"], ["feat"]), node("Sigmoid", ["feat"], ["mask"]), node("Neg", ["feat"], ["side"])], [valueInfo("x", F, [1, 4])], outputs.map((o) => valueInfo(o, F, [1, 4]))));
+  assert.deepEqual(judgedOutputChoices(g(["mask", "feat", "side"])), [
+    { label: "mask", name: "mask", picked: true },
+    { label: "feat", description: "also read inside the model (an intermediate tensor)", name: "feat", picked: false },
+    { label: "side", name: "side", picked: true },
+  ]);
+  assert.deepEqual(judgedOutputChoices(g(["mask", "side"])), [], "nothing exported is read inside: nothing to choose");
+  assert.deepEqual(judgedOutputChoices(g(["feat"])), [], "one output");
+  const judged = { judgeOutputs: ["mask", "side"] };
+  assert.deepEqual(quantizeJob({ ...defaultOptions("/ws/m.onnx"), calibrationDir: "/ws/c", ...judged }).calibration, { method: "mse", outputs: ["mask", "side"] });
+  assert.deepEqual(quantizeJob({ ...defaultOptions("/ws/m.onnx", "int8-dynamic"), calibrationDir: "/ws/c", ...judged }).calibration, { outputs: ["mask", "side"] });
+  assert.equal(quantizeJob({ ...defaultOptions("/ws/m.onnx", "int8-dynamic"), ...judged }).calibration, undefined, "dynamic without data measures nothing");
+  assert.equal(quantizeJob({ ...defaultOptions("/ws/m.onnx", "fp4-weights"), calibrationDir: "/ws/c", ...judged }).calibration, undefined, "low-bit protection judges every output");
+  assert.deepEqual(readJob(configText(quantizeJob({ ...defaultOptions("/ws/m.onnx"), calibrationDir: "/ws/c", ...judged })), "job.json").calibration?.outputs, ["mask", "side"]);
 });
 
 test("quantizerNotes: the weight type for the target, measured layers, then the summary's notes (a low-bit run's too)", () => {

@@ -4,6 +4,10 @@
 import * as assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as vscode from "vscode";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { ModelProtoSchema } from "onnx-buf";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeValueInfo } from "../../../engine/onnx/proto";
 import { activateExtension, EXTENSION_ID, waitFor } from "./util";
 
 interface Snapshot {
@@ -145,6 +149,25 @@ describe("editor area", () => {
     const html = out.panel!.webview.html;
     assert.match(html, /outputs vs float on [0-9]+ calibration batch\(es\): worst output SQNR -?[0-9.]+ dB, target 20 dB/);
     assert.match(html, /held out from calibration/, "the report measures on the part of the folder the run did not calibrate on");
+    out.panel!.dispose();
+  });
+
+  it("Quantize model… INT8 static judged on the outputs the application reads: the config names them, the report tags them", async function () {
+    this.timeout(180_000);
+    // The fixture CNN exporting one of its Relu outputs too (a feature map beside the logits).
+    const m = fromBinary(ModelProtoSchema, await vscode.workspace.fs.readFile(await fixtureCopy("two.src.onnx")));
+    const feature = m.graph!.node.find((n) => n.opType === "Relu")!.output[0]!;
+    m.graph!.output.push(makeValueInfo(feature, DataType.FLOAT));
+    const input = vscode.Uri.joinPath(vscode.workspace.workspaceFolders![0]!.uri, "two.onnx");
+    await vscode.workspace.fs.writeFile(input, toBinary(ModelProtoSchema, m));
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int8-static", randomData: true, judgeOutputs: ["logits"] });
+    assert.equal(out.error, undefined);
+    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "two.int8.ptq.json"))));
+    assert.deepEqual(config.calibration.outputs, ["logits"]);
+    // The output check lists both outputs, the judged one tagged so.
+    const html = out.panel!.webview.html;
+    assert.match(html, /calibration row\(s\), SQNR: [^<]*&quot;logits&quot; (-?[\d.]+ dB|identical) \((worst, )?judged\)/);
+    assert.ok(html.includes(`&quot;${feature.replace(/&/g, "&amp;").replace(/"/g, "&quot;")}&quot;`), `the feature map ${feature} is listed too`);
     out.panel!.dispose();
   });
 
