@@ -207,8 +207,16 @@ async function firstBatches(data: CalibrationData, max: number): Promise<Feeds[]
  * The written file's outputs against the input model on `rows` (engine/quant/output-check), with the outputs the
  * measurements judged and the ones other nodes read too: the summary's outputCheck.
  */
-async function outputCheckOf(model: Model, quantized: Model, rows: readonly Feeds[], config: ResolvedQConfig, ep: ExecutionProvider | undefined, options: CollectOptions): Promise<QuantizationSummary["outputCheck"]> {
-  const check = await measuring(phaseProgress(options, "checking the outputs against the float model", "steps"), () => checkOutputs(model, quantized, rows, { ep: ep ?? "cpu" }));
+async function outputCheckOf(model: Model, quantized: Model, rows: readonly Feeds[], config: ResolvedQConfig, ep: ExecutionProvider | undefined, options: CollectOptions, warnings: string[]): Promise<QuantizationSummary["outputCheck"]> {
+  let check: Awaited<ReturnType<typeof checkOutputs>>;
+  try {
+    check = await measuring(phaseProgress(options, "checking the outputs against the float model", "steps"), () => checkOutputs(model, quantized, rows, { ep: ep ?? "cpu" }));
+  } catch (e) {
+    if (options.signal?.aborted) throw e; // stopped, not failed
+    // The file was loaded and run already (verifyRunnable): a check that fails on the data is said, not fatal.
+    warnings.push(`the outputs were not checked against the float model (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);
+    return undefined;
+  }
   if (!check) return undefined;
   const judged = config.calibration.outputs;
   const inner = intermediateOutputs(model);
@@ -678,7 +686,7 @@ export async function quantizeStatic(
   const note = await verifyRunnable(q, model, output);
   if (note) summary.warnings.push(note);
   if (prepared.checkRows?.length) {
-    const check = await outputCheckOf(model, q, prepared.checkRows, prepared.config, prepared.ep, options);
+    const check = await outputCheckOf(model, q, prepared.checkRows, prepared.config, prepared.ep, options, summary.warnings);
     if (check) summary.outputCheck = check;
   }
   await q.save(output, { overwrite: options.overwrite ?? false });
@@ -739,7 +747,7 @@ export async function quantizeDynamic(
   const note = await verifyRunnable(q, model, output);
   if (note) summary.warnings.push(note);
   if (rows.length) {
-    const check = await outputCheckOf(model, q, measuredRows(rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, {});
+    const check = await outputCheckOf(model, q, measuredRows(rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, {}, summary.warnings);
     if (check) summary.outputCheck = check;
   }
   await q.save(output, { overwrite: options.overwrite ?? false });
