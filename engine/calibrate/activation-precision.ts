@@ -110,9 +110,7 @@ export interface WideActivations {
 export function worstNoiseRatio(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[]): number {
   const energy = new Map<string, OutputEnergy>();
   ref.forEach((r, i) => addOutputEnergy(energy, r, got[i]!));
-  let worst = 0;
-  for (const e of energy.values()) if (e.signal > 0) worst = Math.max(worst, e.noise / e.signal);
-  return worst;
+  return worstRatio(energy);
 }
 
 /** Signal and noise energy of one output, summed over rows. */
@@ -251,6 +249,43 @@ export async function outputsOn(model: Model, rows: readonly Feeds[], options: M
   } finally {
     await s.dispose();
   }
+}
+
+/** Each float output's energies against the float model: per row, and pooled over the rows in their order. */
+export interface RowEnergies {
+  rows: Map<string, OutputEnergy>[];
+  pooled: Map<string, OutputEnergy>;
+}
+
+/**
+ * `model` run on `rows` against `ref` (the float model's outputs on the same rows), each row's outputs reduced to
+ * their energies as soon as they come back: what worstNoiseRatio and per-row comparisons need, without holding a
+ * candidate's outputs (ISNet's 12 outputs, feature maps up to 64×512×512, are 110 MB a row).
+ */
+export async function energiesOn(model: Model, rows: readonly Feeds[], ref: readonly Record<string, OutputTensor>[], options: MeasureOptions = {}, onRow?: () => void): Promise<RowEnergies> {
+  const { outputs, ...session } = options;
+  const s = await createSession(model, session);
+  try {
+    const out: RowEnergies = { rows: [], pooled: new Map() };
+    for (const [i, r] of rows.entries()) {
+      const got = await s.run(r, outputs?.length ? outputs : undefined);
+      const row = new Map<string, OutputEnergy>();
+      addOutputEnergy(row, ref[i]!, got);
+      addOutputEnergy(out.pooled, ref[i]!, got);
+      out.rows.push(row);
+      onRow?.();
+    }
+    return out;
+  } finally {
+    await s.dispose();
+  }
+}
+
+/** The worst output's noise/signal energy ratio (worstNoiseRatio's, from energies); 0 when exact. */
+export function worstRatio(energy: ReadonlyMap<string, OutputEnergy>): number {
+  let worst = 0;
+  for (const e of energy.values()) if (e.signal > 0) worst = Math.max(worst, e.noise / e.signal);
+  return worst;
 }
 
 /**

@@ -27,6 +27,7 @@ import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { clipSixteenBitPairs } from "./wide-clip";
 import { decodeUnfusedWeightsNote } from "./unfused-weights";
 import { CHECK_ROWS, checkOutputs } from "./output-check";
+import { intermediateOutputs } from "./output-check-text";
 import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
@@ -219,7 +220,7 @@ async function outputCheckOf(model: Model, quantized: Model, rows: readonly Feed
   }
   if (!check) return undefined;
   const judged = config.calibration.outputs;
-  const inner = intermediateOutputs(model);
+  const inner = intermediateOutputs(model.graph);
   return { ...check, ...(judged.length ? { judged: [...judged] } : {}), ...(inner.length ? { intermediate: inner } : {}) };
 }
 
@@ -691,12 +692,6 @@ export async function quantizeStatic(
   }
   await q.save(output, { overwrite: options.overwrite ?? false });
   return summary;
-}
-
-/** The model's outputs that some node of its main graph reads too. */
-function intermediateOutputs(model: Model): string[] {
-  const read = new Set(model.graph.node.flatMap((n) => n.input));
-  return model.graph.output.map((o) => o.name).filter((o) => read.has(o));
 }
 
 /**

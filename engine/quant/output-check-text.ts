@@ -12,6 +12,33 @@ export interface OutputCheck {
   intermediate?: string[];
 }
 
+/** What intermediateOutputs reads of a graph (an onnx GraphProto fits). */
+interface GraphLike {
+  node: readonly { opType: string; input: readonly string[]; output: readonly string[] }[];
+  output: readonly { name: string }[];
+}
+
+/**
+ * The graph's outputs that other nodes read too: intermediate tensors exported beside the result (feature maps kept
+ * for training). Looked for through the Cast/Identity chain a converter puts before an output (float16 models keep
+ * float32 outputs so: ISNet's feature maps are Casts nothing reads, of tensors the next stage reads).
+ */
+export function intermediateOutputs(graph: GraphLike): string[] {
+  const readers = new Map<string, number>();
+  for (const n of graph.node) for (const i of n.input) if (i) readers.set(i, (readers.get(i) ?? 0) + 1);
+  const producer = new Map<string, GraphLike["node"][number]>();
+  for (const n of graph.node) for (const o of n.output) if (o) producer.set(o, n);
+  return graph.output.map((o) => o.name).filter((name) => {
+    // Each tensor of the chain is read once by the chain itself (the output by nothing): more readers are others.
+    for (let t = name, own = 0; ; own = 1) {
+      if ((readers.get(t) ?? 0) > own) return true;
+      const p = producer.get(t);
+      if (!p || (p.opType !== "Cast" && p.opType !== "Identity") || !p.input[0]) return false;
+      t = p.input[0];
+    }
+  });
+}
+
 /** The worst intermediate output this far below the best other output earns the --judge-outputs hint (dB). */
 export const JUDGE_HINT_DB = 6;
 

@@ -12,7 +12,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { inferShapes, modelOpset } from "../onnx/shape-infer";
-import { noiseToDb, outputsOn, worstNoiseRatio, type MeasureOptions } from "../calibrate/activation-precision";
+import { energiesOn, noiseToDb, outputsOn, worstRatio, type MeasureOptions, type RowEnergies } from "../calibrate/activation-precision";
 import type { OutputTensor } from "../runtime/tensors";
 import { commonRows } from "../calibrate/rows";
 import { PROTECT_ABOVE_DB } from "./protect";
@@ -140,8 +140,8 @@ function heaviest(convs: readonly ConvWork[], share: number): ConvWork[] {
 }
 
 /** Per-row SQNR difference (dB) of `got` against `base`, both measured against `ref`: mean and lower bound. */
-function rowDifference(ref: readonly Record<string, OutputTensor>[], base: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[], tie = WEIGHT_TIE_DB) {
-  const d = ref.map((r, i) => 10 * Math.log10(Math.max(worstNoiseRatio([r], [base[i]!]), EXACT) / Math.max(worstNoiseRatio([r], [got[i]!]), EXACT)));
+function rowDifference(base: RowEnergies, got: RowEnergies, tie = WEIGHT_TIE_DB) {
+  const d = base.rows.map((b, i) => 10 * Math.log10(Math.max(worstRatio(b), EXACT) / Math.max(worstRatio(got.rows[i]!), EXACT)));
   const n = d.length;
   const mean = d.reduce((a, b) => a + b, 0) / Math.max(n, 1);
   const sd = n > 1 ? Math.sqrt(d.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : Infinity;
@@ -172,11 +172,11 @@ export async function chooseWeightFormat(
   const onRow = () => onStep?.(++runs, most);
   onStep?.(0, most);
   const ref = await outputsOn(float, rows, measure, onRow);
-  const u8 = await outputsOn(await quantized(U8U8), rows, measure, onRow);
-  const s7 = await outputsOn(await quantized(U8S7), rows, measure, onRow);
-  const whole = rowDifference(ref, u8, s7);
+  const u8 = await energiesOn(await quantized(U8U8), rows, ref, measure, onRow);
+  const s7 = await energiesOn(await quantized(U8S7), rows, ref, measure, onRow);
+  const whole = rowDifference(u8, s7);
   const { mean, lower, rows: n } = whole;
-  const noise = { u8u8: worstNoiseRatio(ref, u8), u8s7: worstNoiseRatio(ref, s7) };
+  const noise = { u8u8: worstRatio(u8.pooled), u8s7: worstRatio(s7.pooled) };
   const count = rows.reduce((k, r) => k + (commonRows(r) ?? 1), 0);
   const per = n === count ? "row" : "batch";
   const measured =
@@ -211,7 +211,7 @@ async function heaviestInU8S7(
   float: Model,
   rows: readonly Feeds[],
   ref: readonly Record<string, OutputTensor>[],
-  u8: readonly Record<string, OutputTensor>[],
+  u8: RowEnergies,
   quantized: (format: WeightFormat, byTensor?: WeightFormats) => Promise<Model>,
   measure: MeasureOptions,
   onRow?: () => void,
@@ -227,7 +227,7 @@ async function heaviestInU8S7(
     const set = [...kept, ...convs.slice(done, upTo)];
     done = upTo;
     const byTensor: WeightFormats = new Map(set.map((c) => [c.weight, U8S7]));
-    const d = rowDifference(ref, u8, await outputsOn(await quantized(U8U8, byTensor), rows, measure, onRow), PARTIAL_TIE_DB);
+    const d = rowDifference(u8, await energiesOn(await quantized(U8U8, byTensor), rows, ref, measure, onRow), PARTIAL_TIE_DB);
     if (!d.pass) break;
     kept = set;
     best = { byTensor, share: set.reduce((a, c) => a + c.macs, 0) / total, convs: convs.length, difference: d };

@@ -4,6 +4,7 @@
 import path from "node:path";
 import type { ModelProto } from "onnx-buf";
 import type { CalibrationMethod } from "../../engine/calibrate/types";
+import { intermediateOutputs } from "../../engine/quant/output-check-text";
 import { engineDefaults, LOWBIT_DEFAULTS, optionByKey, QUANT_OPTIONS, type ImageJob, type QuantizeJob, type QuantizeMode } from "../../engine/quant/options";
 
 export type Scheme = "int8-static" | "int8-dynamic" | "int4-weights" | "fp4-weights";
@@ -109,13 +110,13 @@ export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): Quant
 export function judgedOutputChoices(model: ModelProto): Array<{ label: string; description?: string; name: string; picked: boolean }> {
   const graph = model.graph;
   const outputs = graph?.output.map((o) => o.name) ?? [];
-  const read = new Set((graph?.node ?? []).flatMap((n) => n.input));
-  if (outputs.length < 2 || !outputs.some((o) => read.has(o))) return [];
+  const inner = new Set(graph ? intermediateOutputs(graph) : []);
+  if (outputs.length < 2 || inner.size === 0) return [];
   return outputs.map((name) => ({
     label: name,
-    ...(read.has(name) ? { description: "also read inside the model (an intermediate tensor)" } : {}),
+    ...(inner.has(name) ? { description: "also read inside the model (an intermediate tensor)" } : {}),
     name,
-    picked: !read.has(name),
+    picked: !inner.has(name),
   }));
 }
 

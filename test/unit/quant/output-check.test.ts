@@ -12,7 +12,7 @@ import { makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { quantizeDynamic, quantizeStatic } from "../../../engine/quant/index";
 import { sqnr } from "../../../engine/quant/math";
-import { describeOutputCheck } from "../../../engine/quant/output-check-text";
+import { describeOutputCheck, intermediateOutputs } from "../../../engine/quant/output-check-text";
 import { makeModel, randomFloats, runModel, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
@@ -72,6 +72,20 @@ test("quantizeDynamic with data checks the outputs too; without data there is no
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test("intermediate outputs: read by other nodes, also through the Cast/Identity chain a float16 converter puts before an output", () => {
+  const n = (opType: string, input: string[], output: string[]) => ({ opType, input, output });
+  const graph = {
+    node: [
+      n("Conv", ["x", "w"], ["feat16"]), n("Relu", ["feat16"], ["next16"]), n("Cast", ["feat16"], ["feat"]),
+      n("Sigmoid", ["next16"], ["mask16"]), n("Cast", ["mask16"], ["mask_c"]), n("Identity", ["mask_c"], ["mask"]),
+      n("Neg", ["next16"], ["side"]), n("Abs", ["side"], ["aux"]),
+    ],
+    output: [{ name: "mask" }, { name: "feat" }, { name: "side" }, { name: "aux" }],
+  };
+  // feat: a Cast of a tensor the Relu reads; side: read by Abs itself; mask: its chain read by nothing else; aux: read by nothing.
+  assert.deepEqual(intermediateOutputs(graph), ["feat", "side"]);
 });
 
 test("the output check's line: the worst output, outputs the measurements did not judge, identical ones, a cut-off list", () => {
