@@ -260,13 +260,14 @@ export interface RowEnergies {
 /**
  * `model` run on `rows` against `ref` (the float model's outputs on the same rows), each row's outputs reduced to
  * their energies as soon as they come back: what worstNoiseRatio and per-row comparisons need, without holding a
- * candidate's outputs (ISNet's 12 outputs, feature maps up to 64×512×512, are 110 MB a row).
+ * candidate's outputs (ISNet's 12 outputs, feature maps up to 64×512×512, are 110 MB a row). `pooled` continues a
+ * pooled sum over earlier rows (summed in row order, as worstNoiseRatio sums them).
  */
-export async function energiesOn(model: Model, rows: readonly Feeds[], ref: readonly Record<string, OutputTensor>[], options: MeasureOptions = {}, onRow?: () => void): Promise<RowEnergies> {
+export async function energiesOn(model: Model, rows: readonly Feeds[], ref: readonly Record<string, OutputTensor>[], options: MeasureOptions = {}, onRow?: () => void, pooled = new Map<string, OutputEnergy>()): Promise<RowEnergies> {
   const { outputs, ...session } = options;
   const s = await createSession(model, session);
   try {
-    const out: RowEnergies = { rows: [], pooled: new Map() };
+    const out: RowEnergies = { rows: [], pooled };
     for (const [i, r] of rows.entries()) {
       const got = await s.run(r, outputs?.length ? outputs : undefined);
       const row = new Map<string, OutputEnergy>();

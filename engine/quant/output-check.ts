@@ -7,7 +7,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { createSession, type SessionOptions } from "../runtime/session";
 import { commonRows } from "../calibrate/rows";
-import { addOutputEnergy, type OutputEnergy } from "../calibrate/activation-precision";
+import { addOutputEnergy, noiseToDb, type OutputEnergy } from "../calibrate/activation-precision";
 import type { OutputCheck } from "./output-check-text";
 
 /** How many kept calibration rows the check runs (each once per model). */
@@ -38,7 +38,7 @@ export async function checkOutputs(float: Model, quantized: Model, rows: readonl
   }
   const outputs = [...energy]
     .filter(([, e]) => e.signal > 0)
-    .map(([name, e]) => ({ name, sqnrDb: e.noise > 0 ? 10 * Math.log10(e.signal / e.noise) : Infinity }))
+    .map(([name, e]) => ({ name, sqnrDb: noiseToDb(e.noise / e.signal) }))
     .sort((p, q) => p.sqnrDb - q.sqnrDb);
   return outputs.length ? { rows: rows.reduce((n, f) => n + (commonRows(f) ?? 1), 0), outputs } : undefined;
 }

@@ -8,7 +8,7 @@
 // keeping them float reads. Models whose error is spread over their layers, or small, are left as they were.
 import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
-import { noiseDb, noiseToDb, outputsOn, worstNoiseRatio, type MeasureOptions } from "../calibrate/activation-precision";
+import { energiesOn, noiseDb, noiseToDb, outputsOn, worstRatio, type MeasureOptions } from "../calibrate/activation-precision";
 
 /**
  * Calibration rows the measurement runs on (the first ones kept). On 4, ppocr-v3-rec-en's second Conv measured
@@ -93,7 +93,7 @@ export async function chooseProtected(
   const none = (why: string): ProtectChoice => ({ nodes: [], why });
   if (rows.length === 0 || candidates.length === 0) return none("protected layers: nothing to measure");
   const ref = await outputsOn(float, rows, measure);
-  const whole = worstNoiseRatio(ref, await outputsOn(await quantized(), rows, measure));
+  const whole = worstRatio((await energiesOn(await quantized(), rows, ref, measure)).pooled);
   const batches = `on ${rows.length} calibration batch(es)`;
   if (!(noiseToDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
   if (!(noiseToDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
@@ -107,9 +107,10 @@ export async function chooseProtected(
   let probedOnly = 0;
   for (const [i, c] of measured.entries()) {
     const model = await quantized([c.name]);
-    const first = await outputsOn(model, rows.slice(0, probe), measure);
-    let noise = worstNoiseRatio(ref.slice(0, probe), first);
-    if (probe < rows.length && noise * PROTECT_PROBE_FACTOR >= bar) noise = worstNoiseRatio(ref, [...first, ...(await outputsOn(model, rows.slice(probe), measure))]);
+    // The rest of the rows continue the first ones' pooled sums: the same figure as measuring them all at once.
+    const { pooled } = await energiesOn(model, rows.slice(0, probe), ref, measure);
+    let noise = worstRatio(pooled);
+    if (probe < rows.length && noise * PROTECT_PROBE_FACTOR >= bar) noise = worstRatio((await energiesOn(model, rows.slice(probe), ref.slice(probe), measure, undefined, pooled)).pooled);
     else if (probe < rows.length) probedOnly++;
     alone.set(c.name, noise);
     onStep?.(i + 1, measured.length);
