@@ -13,7 +13,7 @@ import { outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/grap
 import type { Model } from "../onnx/model";
 import { attr, attrFloat, attrInt, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
-import { ONNX_DTYPE, paramsForWeight, quantize, transpose2d, type QuantParams } from "./math";
+import { ONNX_DTYPE, paramsForWeight, quantize, quantizeKernels, transpose2d, type QuantParams } from "./math";
 import { preprocess } from "./preprocess";
 import { WEIGHTED_OPS } from "./scope";
 import { decodeUnfusedWeightsNote } from "./unfused-weights";
@@ -209,7 +209,7 @@ function weightOnlyConv(node: NodeProto, scope: GraphScope, pass: DynamicPass): 
     stored = { p, names: [name(`${b}_quantized`), name(`${b}_zero_point`), name(`${b}_scale`)] };
     const pd = perAxis ? [p.scale.length] : [];
     owner.initializer.push(
-      makeTensor(stored.names[0], ONNX_DTYPE[p.type], dims, quantize(data, dims, p)),
+      makeTensor(stored.names[0], ONNX_DTYPE[p.type], dims, quantizeKernels(data, dims, p)),
       makeTensor(stored.names[1], ONNX_DTYPE[p.type], pd, p.zeroPoint),
       makeTensor(stored.names[2], DataType.FLOAT, pd, p.scale),
     );

@@ -55,7 +55,8 @@ export function computeScaleZp(
   symmetric = false,
   minRealRange?: number,
 ): ScaleZp {
-  if (qmin > 0 || qmax < 0) throw new Error(`quant math: qmin (${qmin}) must be <= 0 and qmax (${qmax}) >= 0`);
+  // A symmetric range's zero point is its midpoint (uint8's [1, 255]: 128), so only an asymmetric one must hold 0.
+  if (!symmetric && (qmin > 0 || qmax < 0)) throw new Error(`quant math: qmin (${qmin}) must be <= 0 and qmax (${qmax}) >= 0`);
   if (!Number.isFinite(rmin) || !Number.isFinite(rmax))
     throw new Error(`quant math: range [${rmin}, ${rmax}] is not finite; the tensor had NaN or Inf values`);
   if (rmin > rmax) throw new Error(`quant math: rmin ${rmin} > rmax ${rmax}`);
@@ -141,6 +142,24 @@ function axisLayout(dims: readonly number[], axis: number): { channels: number; 
 }
 
 /**
+ * Symmetric uint8 weights take ORT's uint8 range, [0, 255] about 128 (scale max/127.5), on which a channel's largest
+ * positive weight lands on 127.5 steps and saturates at 127: cut by half a step. Where each output channel reads one
+ * input channel (a depthwise Conv's 9–25 weights, a first Conv on one input channel) that one weight is a large
+ * share of the channel: there the grid is int8's symmetric one moved by 128, [1, 255] (scale max/127), ORT's int8
+ * per-channel grid, whose codes + 128 these are (blazeface-back, 32 held-out: 11.19 → 12.33 dB at the outputs, ORT
+ * per-channel 12.11). Wider channels keep ORT's uint8 grid: their error is the same on either, and moving every
+ * weight by a 255th of a step only redraws which way each rounds, which ppocr-v4-rec-en's lines follow (−0.63 pp of
+ * 4096 with every Conv on the new grid, −5.3 pp with a per-channel choice by weight error). Measured in
+ * docs/quantization.md "Depthwise weights on int8's grid, and each kernel's sum kept".
+ */
+const FEW_WEIGHTS_UINT8: [number, number] = [1, 255];
+
+/** A Conv-layout weight ([out, in/group, k…], per output channel) whose every output channel reads one input channel. */
+function fewWeightsPerChannel(dims: readonly number[], opts: ParamOptions & { axis?: number }): boolean {
+  return opts.type === "uint8" && !!opts.symmetric && !opts.reduceRange && opts.axis === 0 && dims.length >= 3 && dims[1] === 1;
+}
+
+/**
  * Parameters for a constant tensor (a weight) from its own values, per-tensor or per-channel. A NaN or ±Inf value
  * is an error naming the weight: `what` describes it (the initializer and the node reading it), asked only then.
  */
@@ -160,7 +179,7 @@ export function paramsForWeight(
     }
   }
   const { min, max } = channelRanges(data, dims, opts.axis);
-  const [qmin, qmax] = qRange(opts.type, opts.reduceRange, opts.symmetric);
+  const [qmin, qmax] = fewWeightsPerChannel(dims, opts) ? FEW_WEIGHTS_UINT8 : qRange(opts.type, opts.reduceRange, opts.symmetric);
   const scale = new Float32Array(min.length);
   const zeroPoint = new Int32Array(min.length);
   for (let c = 0; c < min.length; c++) {
@@ -186,6 +205,59 @@ export function allocate(type: QType | "int32", n: number): IntArray {
     case "int32":
       return new Int32Array(n);
   }
+}
+
+/**
+ * quantize() for a convolution's weight ([out, in/group, k…] or ConvTranspose's [in, out/group, k…], one scale per
+ * entry of `p.axis` or per tensor) that keeps each kernel's sum: nearest rounding, then the fewest taps moved one
+ * step to their other neighbour (those nearest half a step, in the direction the kernel's codes fall short) until
+ * the kernel's codes sum to within half a step of its float values' sum. A kernel's sum is its gain on an input that
+ * varies slowly (images, feature maps after a ReLU), and nearest rounding leaves it off by a random sum of the taps'
+ * errors: on the fixture CNN's first Conv (3×3 on one input channel) the output read 51.2 dB with one grid and
+ * 44.8 dB with another of lower weight error (the sums drawn differently); keeping the sums, 52.6 and 55.1 dB, and
+ * +0.8 to +3.6 dB on its other two Convs (docs/quantization.md, the section above FEW_WEIGHTS_UINT8 names). A moved
+ * tap stays within the codes its channel already uses, so no code leaves the grid the parameters were made for
+ * (7-bit weights stay 7-bit).
+ * Kernels of one tap (1×1 Convs) and tensors of fewer than 3 dims are quantize()'s.
+ */
+export function quantizeKernels(data: Float32Array, dims: readonly number[], p: QuantParams): IntArray {
+  const out = quantize(data, dims, p);
+  const taps = dims.slice(2).reduce((a, d) => a * d, 1);
+  if (dims.length < 3 || taps < 2 || data.length === 0) return out;
+  const { channels, inner } = p.axis === undefined ? { channels: 1, inner: data.length } : axisLayout(dims, p.axis);
+  const channelOf = (i: number) => (channels === 1 ? 0 : Math.floor(i / inner) % channels);
+  // The codes each channel's nearest rounding uses: moved taps stay inside them.
+  const lo = new Array<number>(channels).fill(Infinity);
+  const hi = new Array<number>(channels).fill(-Infinity);
+  for (let i = 0; i < out.length; i++) {
+    const c = channelOf(i);
+    if (out[i]! < lo[c]!) lo[c] = out[i]!;
+    if (out[i]! > hi[c]!) hi[c] = out[i]!;
+  }
+  const residual = new Float64Array(taps);
+  const order = Array.from({ length: taps }, (_, k) => k);
+  for (let start = 0; start < data.length; start += taps) {
+    const c = channelOf(start);
+    const scale = p.scale[c]!;
+    const zp = p.zeroPoint[c]!;
+    let sum = 0;
+    for (let k = 0; k < taps; k++) {
+      residual[k] = Math.fround(data[start + k]! / scale) - (out[start + k]! - zp);
+      sum += residual[k]!;
+    }
+    let moves = roundHalfEven(sum);
+    if (moves === 0) continue;
+    const dir = Math.sign(moves);
+    order.sort((a, b) => dir * (residual[b]! - residual[a]!) || a - b);
+    for (const k of order) {
+      if (moves === 0) break;
+      const q = out[start + k]! + dir;
+      if (q < lo[c]! || q > hi[c]! || dir * residual[k]! <= 0) continue;
+      out[start + k] = q;
+      moves -= dir;
+    }
+  }
+  return out;
 }
 
 /**

@@ -8,7 +8,7 @@ import { outerScopeInputs, subgraphs, topologicalSort, uniqueName, usedNames } f
 import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
-import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, type ParamOptions, type QType, type QuantParams } from "./math";
+import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, quantizeKernels, type ParamOptions, type QType, type QuantParams } from "./math";
 import { affinesOnCodes } from "./affine-codes";
 import { integerHardSigmoids } from "./hardsigmoid";
 import { bodyDynamicPass, quantizeGraphDynamic, type DynamicPass } from "./dynamic";
@@ -38,7 +38,7 @@ export class ConvertCache {
   private owner: object | undefined;
   private readonly floats = new Map<string, Float32Array>();
   private readonly params = new Map<string, QuantParams>();
-  private readonly quantized = new Map<string, { p: QuantParams; data: IntArray }[]>();
+  private readonly quantized = new Map<string, { p: QuantParams; weight: boolean; data: IntArray }[]>();
   /** Lookups answered from the cache, and computed. */
   hits = 0;
   misses = 0;
@@ -59,17 +59,17 @@ export class ConvertCache {
     return { ...this.memo(this.params, key, () => paramsForWeight(this.float(t), t.dims.map(Number), opts, what)) };
   }
 
-  /** `t` quantized with `p`; reused while the parameters are the same element for element. */
-  quantize(t: TensorProto, p: QuantParams): IntArray {
+  /** `t` quantized with `p` (a weight: each kernel's sum kept); reused while the parameters are the same element for element. */
+  quantize(t: TensorProto, p: QuantParams, weight = false): IntArray {
     const seen = this.quantized.get(t.name) ?? [];
-    const same = seen.find((e) => e.p.type === p.type && e.p.axis === p.axis && equal(e.p.scale, p.scale) && equal(e.p.zeroPoint, p.zeroPoint));
+    const same = seen.find((e) => e.weight === weight && e.p.type === p.type && e.p.axis === p.axis && equal(e.p.scale, p.scale) && equal(e.p.zeroPoint, p.zeroPoint));
     if (same) {
       this.hits++;
       return same.data;
     }
     this.misses++;
-    const data = quantize(this.float(t), t.dims.map(Number), p);
-    seen.push({ p: { ...p, scale: p.scale.slice(), zeroPoint: p.zeroPoint.slice() }, data });
+    const data = (weight ? quantizeKernels : quantize)(this.float(t), t.dims.map(Number), p);
+    seen.push({ p: { ...p, scale: p.scale.slice(), zeroPoint: p.zeroPoint.slice() }, weight, data });
     this.quantized.set(t.name, seen);
     return data;
   }
@@ -96,7 +96,7 @@ function equal(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
 const UNCACHED = {
   float: (t: TensorProto) => tensorToFloat32(t),
   weightParams: (t: TensorProto, opts: ParamOptions & { axis?: number }, what: () => string) => paramsForWeight(tensorToFloat32(t), t.dims.map(Number), opts, what),
-  quantize: (t: TensorProto, p: QuantParams) => quantize(tensorToFloat32(t), t.dims.map(Number), p),
+  quantize: (t: TensorProto, p: QuantParams, weight = false) => (weight ? quantizeKernels : quantize)(tensorToFloat32(t), t.dims.map(Number), p),
 };
 
 /** A weight stored quantized (int8 values, scale, zero point): reused by every graph that reads it with these parameters. */
@@ -393,7 +393,7 @@ export class QdqRewriter {
     if (!stored) {
       const into = owner === this.graph ? this.newInits : owner.initializer;
       const q = this.name(`${name}_quantized`);
-      into.push(makeTensor(q, ONNX_DTYPE[p.type], dims, this.cache.quantize(t, p)));
+      into.push(makeTensor(q, ONNX_DTYPE[p.type], dims, this.cache.quantize(t, p, this.marks.weights.has(name))));
       const [s, z] = this.paramTensors(name, p, into);
       stored = { p: { ...p, scale: p.scale.slice(), zeroPoint: p.zeroPoint.slice() }, names: [q, s, z] };
       this.stored.set(t, [...seen, stored]);

@@ -70,7 +70,12 @@ test("mixed precision: the smallest prefix of the ranking that meets an output-S
   assert.equal(r.chosen.remedy, "float");
   assert.deepEqual(r.chosen.int16, []);
   assert.ok(r.chosen.keptFloat.length >= 1);
-  assert.equal(r.chosen.keptFloat[0], best.node);
+  // The ranking's prefix, or where keeping its first node float lowers the output (the fixture CNN's features.4 alone
+  // ranks first yet reads 1 dB lower kept float), greedy re-ranking: the smallest float set measured to meet it.
+  const met = r.steps.filter((st) => st.metric >= target.minDb).map((st) => st.keptFloat.length);
+  assert.equal(r.chosen.keptFloat.length, Math.min(...met));
+  const ranked = new Set(r.ranking.layers.map((l) => l.node));
+  assert.ok(r.chosen.keptFloat.every((n) => ranked.has(n)), "only ranked nodes stay float");
   assert.ok(r.chosen.metric >= target.minDb);
   assert.ok(r.chosen.int8WeightShare < 1 && r.chosen.int8WeightShare > 0);
   const kept = r.model.graph.node.filter((n) => n.opType === "QuantizeLinear").length;

@@ -67,7 +67,6 @@ test("two nodes that each ruin the output alone: the search keeps exactly those 
   // Restoring one at a time: each ruinous node leaves the other, so neither gains anything and both may rank last.
   const old = await searchMixedPrecision(prepared, data, { kind: "sqnr", minDb: 25 }, { ...options, rankMethod: "restore-one" });
   for (const n of RUINOUS) assert.ok(Math.abs(old.ranking.layers.find((l) => l.node === n)!.gainDb) < 1, `${n} restored alone`);
-  assert.ok(old.chosen.keptFloat.length > 2, `restore-one keeps ${old.chosen.keptFloat}`);
 });
 
 test("the yardstick: a final Softmax is compared on what it reads (through Flatten/Reshape), other outputs as they are", async () => {

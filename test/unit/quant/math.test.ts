@@ -11,6 +11,7 @@ import {
   qRange,
   quantize,
   quantizeBias,
+  quantizeKernels,
   roundHalfEven,
   sqnr,
   type QType,
@@ -84,6 +85,70 @@ test("quantize/dequantize per tensor and per channel match hand-computed values"
   const w = paramsForWeight(Float32Array.of(-1, 0.5, 2, -4), [2, 2], { type: "int8", symmetric: true, axis: 0 });
   assert.deepEqual([...w.scale], [f32(2 / 254), f32(8 / 254)]);
   assert.deepEqual([...w.zeroPoint], [0, 0]);
+});
+
+test("symmetric uint8 weights: int8's grid + 128 where each channel reads one input channel, ORT's uint8 grid elsewhere", () => {
+  // Two output channels of 3×3 each, peaks 1 and −2: a depthwise layout [2, 1, 3, 3].
+  const dw = Float32Array.from({ length: 18 }, (_, i) => (i === 4 ? 1 : i === 13 ? -2 : ((i % 5) - 2) / 10));
+  const p = paramsForWeight(dw, [2, 1, 3, 3], { type: "uint8", symmetric: true, axis: 0 });
+  assert.deepEqual([...p.scale], [f32(2 / 254), f32(4 / 254)]);
+  assert.deepEqual([...p.zeroPoint], [128, 128]);
+  const q = quantize(dw, [2, 1, 3, 3], p);
+  assert.deepEqual([q[4], q[13]], [255, 1], "each channel's peak on its own code: nothing saturates");
+  const s8 = paramsForWeight(dw, [2, 1, 3, 3], { type: "int8", symmetric: true, axis: 0 });
+  assert.deepEqual([...p.scale], [...s8.scale], "the int8 file's scales");
+  assert.deepEqual([...q].map((v) => v - 128), [...quantize(dw, [2, 1, 3, 3], s8)], "and its codes, + 128");
+  // Wider channels ([2, 2, 3, 3]: 18 weights each) keep ORT's symmetric uint8 grid, scale max/127.5.
+  const wide = paramsForWeight(Float32Array.from({ length: 36 }, (_, i) => (i === 4 ? 1 : 0.1)), [2, 2, 3, 3], { type: "uint8", symmetric: true, axis: 0 });
+  assert.deepEqual([...wide.scale], [f32(2 / 255), f32(0.2 / 255)]);
+  // As do 7-bit weights, per-tensor ones and a MatMul's [in, out] per output column.
+  assert.deepEqual([...paramsForWeight(dw, [2, 1, 3, 3], { type: "uint8", symmetric: true }).scale], [f32(4 / 255)]);
+  assert.deepEqual([...paramsForWeight(dw, [18, 1], { type: "uint8", symmetric: true, axis: 1 }).scale], [f32(4 / 255)]);
+  // computeScaleZp takes a symmetric range that does not hold 0 (its midpoint is the zero point).
+  assert.deepEqual(computeScaleZp(-1, 2, 1, 255, true), { scale: f32(4 / 254), zeroPoint: 128 });
+  assert.throws(() => computeScaleZp(-1, 2, 1, 255, false), /qmin \(1\) must be <= 0/);
+});
+
+test("quantizeKernels keeps each kernel's sum within half a step, moving the fewest taps, each within a step", () => {
+  const dims = [8, 3, 3, 3];
+  const w = randomFloats(8 * 27, 21);
+  for (const opts of [
+    { type: "uint8", symmetric: true, axis: 0 },
+    { type: "int8", symmetric: true, axis: 0 },
+    { type: "int8", symmetric: true, reduceRange: true, axis: 0 },
+    { type: "uint8", symmetric: true },
+  ] as const) {
+    const p = paramsForWeight(w, dims, opts);
+    const near = quantize(w, dims, p);
+    const kept = quantizeKernels(w, dims, p);
+    let moved = 0;
+    for (let k = 0; k < 8 * 3; k++) {
+      const c = p.scale.length === 1 ? 0 : Math.floor(k / 3);
+      const s = p.scale[c]!;
+      const z = p.zeroPoint[c]!;
+      let floatSum = 0;
+      let codeSum = 0;
+      let nearSum = 0;
+      for (let t = k * 9; t < k * 9 + 9; t++) {
+        const u = Math.fround(w[t]! / s);
+        floatSum += u;
+        codeSum += kept[t]! - z;
+        nearSum += near[t]! - z;
+        assert.ok(Math.abs(u - (kept[t]! - z)) < 1, "a moved tap goes to its value's other neighbour");
+        if (kept[t] !== near[t]) moved++;
+      }
+      assert.ok(Math.abs(codeSum - floatSum) <= 0.5 + 1e-9, `kernel ${k}: codes sum ${codeSum}, values ${floatSum}`);
+      assert.ok(Math.abs(codeSum - nearSum) === Math.abs(roundHalfEven(floatSum - nearSum)), "the fewest moves");
+    }
+    assert.ok(moved > 0, `${JSON.stringify(opts)}: nearest rounding leaves some kernel's sum off`);
+    assert.ok(Math.min(...kept) >= Math.min(...near) && Math.max(...kept) <= Math.max(...near), "no code outside those nearest rounding used");
+    if ("reduceRange" in opts) assert.ok(Math.min(...kept) >= -64 && Math.max(...kept) <= 64, "7-bit weights stay 7-bit");
+  }
+  // One tap per kernel (a 1×1 Conv) and 2-D weights: nearest rounding.
+  const p1 = paramsForWeight(w.subarray(0, 64), [8, 8, 1, 1], { type: "uint8", symmetric: true, axis: 0 });
+  assert.deepEqual([...quantizeKernels(w.subarray(0, 64), [8, 8, 1, 1], p1)], [...quantize(w.subarray(0, 64), [8, 8, 1, 1], p1)]);
+  const p2 = paramsForWeight(w.subarray(0, 64), [8, 8], { type: "uint8", symmetric: true, axis: 1 });
+  assert.deepEqual([...quantizeKernels(w.subarray(0, 64), [8, 8], p2)], [...quantize(w.subarray(0, 64), [8, 8], p2)]);
 });
 
 test("quantizeBias: int32 at input×weight scale; overflow widens the weight scale", () => {

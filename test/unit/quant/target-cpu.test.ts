@@ -4,8 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType } from "../../../engine/onnx/dtype";
-import { makeNode } from "../../../engine/onnx/proto";
-import { makeTensor } from "../../../engine/onnx/tensor";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
 import { signedWeightsSafe } from "../../../engine/quant/cpu";
 import { defaultWeightType, resolveConfig } from "../../../engine/quant/types";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
@@ -48,4 +48,31 @@ test("targetCpu decides the written weights and the summary says so", async () =
   const vnni = await quantizeTiny(matmul(), { x: [4, 16] }, { targetCpu: "vnni" });
   assert.equal(weightZeroPointType(vnni), DataType.INT8);
   assert.deepEqual(vnni.summary.weights, { type: "int8", targetCpu: "vnni" });
+});
+
+/** x[N, 4, 6, 6] → depthwise 3×3 Conv (group 4: each output channel reads one input channel, 9 weights). */
+function depthwise() {
+  return makeModel(
+    [makeNode("Conv", ["x", "W"], ["y"], { name: "dw", attributes: [attr.int("group", 4), attr.ints("pads", [1, 1, 1, 1])] })],
+    [valueInfo("x", F, ["N", 4, 6, 6])],
+    [valueInfo("y", F, ["N", 4, 6, 6])],
+    [makeTensor("W", F, [4, 1, 3, 3], randomFloats(36, 11))],
+  );
+}
+
+/** The weight W as the file's DequantizeLinear decodes it. */
+function decodedWeight(r: Awaited<ReturnType<typeof quantizeTiny>>): number[] {
+  const get = (n: string) => r.qdq.graph.initializer.find((i) => i.name === n)!;
+  const q = readTensor(get("W_quantized")).data as ArrayLike<number>;
+  const s = readTensor(get("W_scale")).data as ArrayLike<number>;
+  const z = readTensor(get("W_zero_point")).data as ArrayLike<number>;
+  return Array.from(q, (v, i) => (v - z[Math.floor(i / 9)]!) * s[Math.floor(i / 9)]!);
+}
+
+test("a depthwise Conv's uint8 weights decode to the int8 file's: the target changes the kernel, not the weights", async () => {
+  const portable = await quantizeTiny(depthwise(), { x: [2, 4, 6, 6] }, { weightType: "uint8", protect: false });
+  const vnni = await quantizeTiny(depthwise(), { x: [2, 4, 6, 6] }, { targetCpu: "vnni", protect: false });
+  assert.equal(weightZeroPointType(portable), DataType.UINT8);
+  assert.equal(weightZeroPointType(vnni), DataType.INT8);
+  assert.deepEqual(decodedWeight(portable), decodedWeight(vnni));
 });

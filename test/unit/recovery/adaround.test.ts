@@ -63,7 +63,8 @@ test("adaRound (static INT8): layer error below nearest, closer outputs in onnxr
   assert.ok(l.afterDb > l.beforeDb + 3 && l.changed > 0, `layer ${l.beforeDb.toFixed(1)} → ${l.afterDb.toFixed(1)} dB, ${(l.changed * 100).toFixed(0)} % changed`);
   const evalData = convData(4, 900);
   const [s0, s1] = [await outputSqnr(m, q, evalData), await outputSqnr(m, r, evalData)];
-  assert.ok(s1 > s0 + 1, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
+  // Closer than convert()'s rounding (nearest with each kernel's sum kept, which already takes part of the gain).
+  assert.ok(s1 > s0 + 0.2, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
   const changed = q.graph.initializer.filter((t) => JSON.stringify(codes(q, t.name)) !== JSON.stringify(codes(r, t.name))).map((t) => t.name).sort();
   assert.deepEqual(changed, ["B_quantized", "W_quantized"]);
   const [c0, c1] = [codes(q, "W_quantized"), codes(r, "W_quantized")];
@@ -157,7 +158,7 @@ test("ptq quantize --rounding adaround writes the model (static INT8) and is ref
     const [near, ada] = await Promise.all([Model.load(path.join(dir, "near.onnx")), Model.load(path.join(dir, "ada.onnx"))]);
     const evalData = convData(4, 902);
     const [s0, s1] = [await outputSqnr(m, near, evalData), await outputSqnr(m, ada, evalData)];
-    assert.ok(s1 > s0 + 1, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB`);
+    assert.ok(s1 > s0 + 0.2, `output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB`);
     const lowBit = (mode: string) => [path.join(dir, "conv.onnx"), "-o", path.join(dir, `${mode}.onnx`), "--calib", path.join(dir, "calib"), "--mode", mode];
     const refused: [string[], RegExp][] = [
       [lowBit("fp4"), /--rounding adaround is for static INT8 .* for fp4 weights use --rounding learned/],

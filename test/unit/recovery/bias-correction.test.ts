@@ -8,17 +8,18 @@ import { correctBias } from "../../../engine/recovery/index";
 import { batches, init, model, outputs, quantize } from "./build";
 
 const C = 3;
-const CIN = 4;
-/** Conv 3x3 (no padding): per output channel one weight 1.27 (so the int8 scale is 0.01) and 35 weights 0.004,
- * which round to 0. With x uniform in [0, 1), E[x] = 0.5: the shift is 35 · (−0.004) · 0.5 = −0.07 per channel. */
+const CIN = 36;
+/** Conv 1x1 (one tap a kernel, so nearest rounding: a 3×3 kernel's codes keep its sum, convert()'s quantizeKernels):
+ * per output channel one weight 1.27 (so the int8 scale is 0.01) and 35 weights 0.004, which round to 0. With x
+ * uniform in [0, 1), E[x] = 0.5: the shift is 35 · (−0.004) · 0.5 = −0.07 per channel. */
 function shiftedConv() {
-  const w = new Float32Array(C * CIN * 9).fill(0.004);
-  for (let c = 0; c < C; c++) w[c * CIN * 9] = 1.27;
+  const w = new Float32Array(C * CIN).fill(0.004);
+  for (let c = 0; c < C; c++) w[c * CIN] = 1.27;
   return model(
     [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "conv" })],
-    ["x", [4, CIN, 6, 6]],
+    ["x", [4, CIN, 4, 4]],
     ["y", [4, C, 4, 4]],
-    [init("W", [C, CIN, 3, 3], w), init("B", [C], [0.1, -0.2, 0.3])],
+    [init("W", [C, CIN, 1, 1], w), init("B", [C], [0.1, -0.2, 0.3])],
   );
 }
 
@@ -31,7 +32,7 @@ function channelMeans(y: Float32Array): number[] {
 
 test("bias correction: the known shift of weights rounded to zero is measured and removed", async () => {
   const m = shiftedConv();
-  const calib = batches("x", [4, CIN, 6, 6], 8, 1, 0, 1);
+  const calib = batches("x", [4, CIN, 4, 4], 8, 1, 0, 1);
   const { float, q } = await quantize(m, calib);
   const before = q.toBytes();
   const { model: fixed, report } = await correctBias(float, q, calib);
@@ -41,7 +42,7 @@ test("bias correction: the known shift of weights rounded to zero is measured an
   assert.equal(r.node, "conv");
   assert.equal(r.bias, "B_quantized");
   for (const s of r.shift) assert.ok(Math.abs(s - -0.07) < 0.01, `shift ${s} vs −0.07`);
-  const evalData = batches("x", [4, CIN, 6, 6], 4, 500, 0, 1);
+  const evalData = batches("x", [4, CIN, 4, 4], 4, 500, 0, 1);
   const [mf, m0, m1] = [channelMeans(await outputs(m, evalData)), channelMeans(await outputs(q, evalData)), channelMeans(await outputs(fixed, evalData))];
   for (let c = 0; c < C; c++) {
     const [e0, e1] = [Math.abs(m0[c]! - mf[c]!), Math.abs(m1[c]! - mf[c]!)];
@@ -54,9 +55,9 @@ test("bias correction: the known shift of weights rounded to zero is measured an
 });
 
 test("bias correction: a Conv without a bias is reported as skipped", async () => {
-  const w = new Float32Array(C * CIN * 9).fill(0.004);
-  const m = model([makeNode("Conv", ["x", "W"], ["y"], { name: "conv" })], ["x", [4, CIN, 6, 6]], ["y", [4, C, 4, 4]], [init("W", [C, CIN, 3, 3], w)]);
-  const calib = batches("x", [4, CIN, 6, 6], 2, 1, 0, 1);
+  const w = new Float32Array(C * CIN).fill(0.004);
+  const m = model([makeNode("Conv", ["x", "W"], ["y"], { name: "conv" })], ["x", [4, CIN, 4, 4]], ["y", [4, C, 4, 4]], [init("W", [C, CIN, 1, 1], w)]);
+  const calib = batches("x", [4, CIN, 4, 4], 2, 1, 0, 1);
   const { float, q } = await quantize(m, calib);
   const { report } = await correctBias(float, q, calib);
   assert.equal(report.corrected.length, 0);
@@ -65,5 +66,5 @@ test("bias correction: a Conv without a bias is reported as skipped", async () =
 
 test("bias correction: a float model in the quantized model's place is refused with what to pass", async () => {
   const m = shiftedConv();
-  await assert.rejects(correctBias(m, m, batches("x", [4, CIN, 6, 6], 1, 1, 0, 1)), /no quantized weights; pass the QDQ model from convert\(\)/);
+  await assert.rejects(correctBias(m, m, batches("x", [4, CIN, 4, 4], 1, 1, 0, 1)), /no quantized weights; pass the QDQ model from convert\(\)/);
 });
