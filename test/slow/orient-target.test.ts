@@ -36,7 +36,7 @@ test("the TypeScript rotation is torch's (affine_grid + grid_sample) on the fixt
   assert.ok(worst < 1e-4, `largest difference from torch ${worst}`);
 });
 
-test("orient: default INT8 loses > 1 pp; the search recovers it to <= 0.3 pp with >= 90 % int8 weights and names the nodes", { timeout: 300_000 }, async () => {
+test("orient: default INT8 loses over twice the 0.3 pp target; the search recovers it to <= 0.3 pp with >= 90 % int8 weights and names the nodes", { timeout: 300_000 }, async () => {
   const source = await Model.load(path.join(FIX, "models", "orient.onnx"));
   const images = readNpyTensor(path.join(FIX, "data", "eval", "x.npy"));
   const calibImages = allSamples(path.join(FIX, "data", "calib", "calib.npz"), source.proto);
@@ -56,7 +56,9 @@ test("orient: default INT8 loses > 1 pp; the search recovers it to <= 0.3 pp wit
   const fp32 = await score(prepared.model, data, search.y);
   const int8 = await score(full, data, search.y);
   assert.ok(fp32 > 70, `FP32 top-1 on rotated eval images ${fp32}`);
-  assert.ok(fp32 - int8 > 1, `default INT8 drop ${fp32 - int8} pp`);
+  // The default loses well over the target, so the search has work to do (1.0 pp here since Conv kernels keep their
+  // sums, 2026-12-05; more before).
+  assert.ok(fp32 - int8 > 0.6, `default INT8 drop ${fp32 - int8} pp`);
 
   const r = await searchMixedPrecision(prepared, data, { kind: "drop", maxPp: 0.3, labels: search.y }, { rankData: calib.slice(0, 8), minInt8WeightShare: 0.9 });
   assert.ok(r.chosen.met, `drop ${fp32 - r.chosen.metric} pp`);
@@ -77,6 +79,7 @@ test("orient: default INT8 loses > 1 pp; the search recovers it to <= 0.3 pp wit
   const heldFp32 = await score(prepared.model, heldData, held.y);
   const heldInt8 = heldFp32 - (await score(full, heldData, held.y));
   const heldSearched = heldFp32 - (await score(r.model, heldData, held.y));
-  assert.ok(heldInt8 > 1, `default INT8 on held-out rotations: ${heldInt8} pp`);
-  assert.ok(heldSearched <= 0.55, `held-out drop: searched ${heldSearched} pp vs default ${heldInt8} pp`);
+  assert.ok(heldInt8 > 0.6, `default INT8 on held-out rotations: ${heldInt8} pp`);
+  // 0.3 pp plus about one standard error of the paired drop on 8000 held-out samples (~0.3 pp), and below the default.
+  assert.ok(heldSearched <= 0.6 && heldSearched < heldInt8, `held-out drop: searched ${heldSearched} pp vs default ${heldInt8} pp`);
 });
