@@ -93,18 +93,21 @@ export interface SmallConvs {
  */
 export const SMALL_CONV_SHARE = 0.01;
 
+/** Weighted ops whose W and R (inputs 1 and 2) are both weights. */
+const RECURRENT: ReadonlySet<string> = new Set(["LSTM", "GRU", "RNN"]);
+
 /**
  * The Conv weights of `root` and its bodies that stay float by SMALL_CONV_SHARE: smallest first (graph order on
- * ties), while their sum stays within the share of every weighted node's constant weight elements (Conv, MatMul,
- * Gemm, LSTM W and R; a tensor read by several nodes counted once).
+ * ties), while their sum stays within the share of every weighted node's constant weight elements (Conv,
+ * ConvTranspose, MatMul, Gemm; W and R of LSTM, GRU and RNN; a tensor read by several nodes counted once).
  */
 export function smallestConvs(root: GraphScope): SmallConvs {
   const sizes = new Map<TensorProto, number>();
   const convs: TensorProto[] = [];
   const visit = (scope: GraphScope) => {
     for (const node of scope.graph.node) {
-      if (!WEIGHTED_OPS.has(node.opType) && node.opType !== "LSTM") continue;
-      const inputs = node.opType === "LSTM" ? node.input.slice(1, 3) : node.input.slice(1, 2);
+      if (!WEIGHTED_OPS.has(node.opType)) continue;
+      const inputs = RECURRENT.has(node.opType) ? node.input.slice(1, 3) : node.input.slice(1, 2);
       for (const name of inputs) {
         const t = name ? scope.initializer(name)?.tensor : undefined;
         if (!t || t.dataType !== DataType.FLOAT || sizes.has(t)) continue;
