@@ -10,9 +10,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { initializerMap, producers } from "../engine/onnx/graph";
 import { Model } from "../engine/onnx/model";
 import type { NodeProto, TensorProto } from "onnx-buf";
-import { evaluateEach, type EvalResult } from "./corpus/evaluate";
+import { evaluator, type EvalResult } from "./corpus/evaluate";
 
 /** Ops whose weights a quantized file holds behind a decode (DequantizeLinear, or Cast → Sub → Mul once decoded). */
 const WEIGHTED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm"]);
@@ -48,14 +49,13 @@ export function weightGroups(a: Model, b: Model): WeightGroup[] {
     const i = first >= 0 ? first : Math.min(na.length, nb.length);
     throw new Error(`the two files' graphs differ at node ${i} (${na[i] ?? "none"} against ${nb[i] ?? "none"}): only weights may differ; write both from the same model and config`);
   }
-  const inB = new Map(b.graph.initializer.map((t) => [t.name, t]));
+  const inB = initializerMap(b.graph);
   const missing = a.graph.initializer.find((t) => !inB.has(t.name));
   if (missing || a.graph.initializer.length !== b.graph.initializer.length) {
     throw new Error(`the two files' initializers differ (${missing ? `"${missing.name}" is only in the first` : "different counts"}): only their values may differ`);
   }
-  const inits = new Map(a.graph.initializer.map((t) => [t.name, t]));
-  const producer = new Map<string, NodeProto>();
-  for (const n of a.graph.node) for (const o of n.output) producer.set(o, n);
+  const inits = initializerMap(a.graph);
+  const producer = producers(a.graph);
   const groups: WeightGroup[] = [];
   for (const n of a.graph.node) {
     if (!WEIGHTED.has(n.opType)) continue;
@@ -75,7 +75,7 @@ export function weightGroups(a: Model, b: Model): WeightGroup[] {
 /** `a` with the initializers of `groups` taken from `b` (a new model; `a` is not changed). */
 export function withWeightsOf(a: Model, b: Model, groups: readonly WeightGroup[]): Model {
   const take = new Set(groups.flatMap((g) => g.initializers));
-  const inB = new Map(b.graph.initializer.map((t) => [t.name, t]));
+  const inB = initializerMap(b.graph);
   const m = a.clone();
   m.graph.initializer = m.graph.initializer.map((t) => (take.has(t.name) ? inB.get(t.name)! : t));
   return m;
@@ -104,7 +104,9 @@ async function main(argv: string[]): Promise<void> {
     const [a, b] = await Promise.all([Model.load(base), Model.load(other)]);
     let set = weightGroups(a, b);
     if (set.length === 0) throw new Error(`${base} and ${other} hold the same weights: nothing to bisect`);
-    const first = await evaluateEach(id, [base, other], undefined, count);
+    // The held-out samples and FP32's outputs once, for every round.
+    const evaluateEach = await evaluator(id, undefined, count);
+    const first = await evaluateEach([base, other]);
     const [sa, sb] = first.map(score) as [number, number];
     const what = first[0]!.lines ? `% of ${first[0]!.lines.lines} held-out lines read exactly` : `worst-output SQNR (dB) on ${first[0]!.samples} held-out samples`;
     console.log(`${id}: A ${unit(sa)}, B ${unit(sb)} (${what}); ${set.length} weighted node(s) differ`);
@@ -117,7 +119,7 @@ async function main(argv: string[]): Promise<void> {
           return file;
         }),
       );
-      const scores = (await evaluateEach(id, files, undefined, count)).map(score);
+      const scores = (await evaluateEach(files)).map(score);
       halves.forEach((h, i) => console.log(`  round ${round}: B's weights on ${names(h)}: ${unit(scores[i]!)} (${(scores[i]! - sa >= 0 ? "+" : "") + (scores[i]! - sa).toFixed(2)} from A)`));
       set = Math.abs(scores[0]! - sa) >= Math.abs(scores[1]! - sa) ? halves[0]! : halves[1]!;
     }

@@ -163,31 +163,41 @@ export async function evaluate(id: string, candidate: string, seed = EVAL_SEED, 
 
 /** As evaluate, for several candidates on the same samples: FP32 runs once. */
 export async function evaluateEach(id: string, candidates: readonly string[], seed = EVAL_SEED, count?: number): Promise<EvalResult[]> {
+  return (await evaluator(id, seed, count))(candidates);
+}
+
+/**
+ * Model `id`'s held-out samples and FP32's outputs on them, made once; the function scores candidates on them, as
+ * evaluateEach does, as often as it is called (bench/weight-bisect.ts scores a few files a round).
+ */
+export async function evaluator(id: string, seed = EVAL_SEED, count?: number): Promise<(candidates: readonly string[]) => Promise<EvalResult[]>> {
   const catalog = loadCatalog();
   const m = byId(catalog, id);
-  count ??= heldOutCount(m, 8);
+  const n = count ?? heldOutCount(m, 8);
   const fe = new FrontEnd(catalog);
   let samples: Sample[];
   try {
-    samples = await makeSamples(m, count, seed, fe);
+    samples = await makeSamples(m, n, seed, fe);
   } finally {
     await fe.dispose();
   }
   const refSession = await createSession(modelPath(m), { threads: 1 });
   const ref = await outputs(refSession, samples).finally(() => refSession.dispose());
-  const results: EvalResult[] = [];
-  for (const candidate of candidates) {
-    let cand: Record<string, OutputTensor>[];
-    try {
-      const s = await createSession(candidate, { threads: 1 });
-      cand = await outputs(s, samples).finally(() => s.dispose());
-    } catch (e) {
-      results.push({ ok: false, reason: e instanceof Error ? e.message.split("\n")[0] : String(e), samples: count });
-      continue;
+  return async (candidates) => {
+    const results: EvalResult[] = [];
+    for (const candidate of candidates) {
+      let cand: Record<string, OutputTensor>[];
+      try {
+        const s = await createSession(candidate, { threads: 1 });
+        cand = await outputs(s, samples).finally(() => s.dispose());
+      } catch (e) {
+        results.push({ ok: false, reason: e instanceof Error ? e.message.split("\n")[0] : String(e), samples: n });
+        continue;
+      }
+      results.push(score(catalog, m, samples, ref, cand, n));
     }
-    results.push(score(catalog, m, samples, ref, cand, count));
-  }
-  return results;
+    return results;
+  };
 }
 
 function score(catalog: Catalog, m: CorpusModel, samples: readonly Sample[], ref: readonly Record<string, OutputTensor>[], cand: readonly Record<string, OutputTensor>[], count: number): EvalResult {

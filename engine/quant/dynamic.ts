@@ -8,13 +8,14 @@
 // with weights looked up through enclosing graphs (subgraph.ts) and names unique across the whole model.
 import { create } from "@bufbuild/protobuf";
 import { OperatorSetIdProtoSchema, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
-import { DataType } from "../onnx/dtype";
+import { DataType, elementCount } from "../onnx/dtype";
 import { outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { attr, attrFloat, attrInt, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { ONNX_DTYPE, paramsForWeight, quantize, quantizeKernels, transpose2d, type QuantParams } from "./math";
 import { preprocess } from "./preprocess";
+import { withinBudget } from "./protect";
 import { WEIGHTED_OPS } from "./scope";
 import { decodeUnfusedWeightsNote } from "./unfused-weights";
 import { BODY_QUANTIZED_OPS, GraphScope } from "./subgraph";
@@ -111,7 +112,7 @@ export function smallestConvs(root: GraphScope): SmallConvs {
       for (const name of inputs) {
         const t = name ? scope.initializer(name)?.tensor : undefined;
         if (!t || t.dataType !== DataType.FLOAT || sizes.has(t)) continue;
-        sizes.set(t, t.dims.reduce((a, d) => a * Number(d), 1));
+        sizes.set(t, elementCount(t.dims, `initializer "${t.name}"`));
         if (node.opType === "Conv" && t.dims.length >= 3) convs.push(t);
       }
     }
@@ -119,14 +120,11 @@ export function smallestConvs(root: GraphScope): SmallConvs {
   };
   visit(root);
   const total = [...sizes.values()].reduce((a, b) => a + b, 0);
-  const weights = new Set<TensorProto>();
-  let sum = 0;
-  for (const t of convs.map((t, i) => ({ t, i })).sort((a, b) => sizes.get(a.t)! - sizes.get(b.t)! || a.i - b.i).map(({ t }) => t)) {
-    if (sum + sizes.get(t)! > SMALL_CONV_SHARE * total) break;
-    sum += sizes.get(t)!;
-    weights.add(t);
-  }
-  return { weights, share: total > 0 ? sum / total : 0 };
+  // Smallest first: once one does not fit, no larger one does.
+  const ranked = convs.map((t, i) => ({ t, i })).sort((a, b) => sizes.get(a.t)! - sizes.get(b.t)! || a.i - b.i).map(({ t }) => t);
+  const { float } = withinBudget(ranked, sizes, SMALL_CONV_SHARE * total);
+  const sum = float.reduce((a, t) => a + sizes.get(t)!, 0);
+  return { weights: new Set(float), share: total > 0 ? sum / total : 0 };
 }
 
 interface Stored {

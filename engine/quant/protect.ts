@@ -136,11 +136,12 @@ export async function chooseProtected(
 
 /**
  * The ranked nodes whose float weights fit `budget` parameters together, in order; one that does not fit is over
- * budget and the next ones are still tried. Also the accuracy-target search's (engine/analysis/sensitivity).
+ * budget and the next ones are still tried. Also the accuracy-target search's (engine/analysis/sensitivity) and
+ * dynamic mode's smallest Convs (keyed by weight tensor).
  */
-export function withinBudget(ranked: readonly string[], weights: ReadonlyMap<string, number>, budget: number): { float: string[]; overBudget: string[] } {
-  const float: string[] = [];
-  const overBudget: string[] = [];
+export function withinBudget<K>(ranked: readonly K[], weights: ReadonlyMap<K, number>, budget: number): { float: K[]; overBudget: K[] } {
+  const float: K[] = [];
+  const overBudget: K[] = [];
   let used = 0;
   for (const node of ranked) {
     const w = weights.get(node) ?? 0;
