@@ -47,11 +47,11 @@ export async function quantizeDynamicModel(
 /**
  * The static quantizer's companion for If/Loop/Scan bodies it does not quantize with Q/DQ (a body calibration did
  * not reach, LSTMs, body Convs by default): one dynamic pass over the model's `proto`, its names drawn from `taken`
- * (every name in use), what was quantized or kept float added to `summary`.
+ * (every name in use), what was quantized or kept float added to `summary`, the Convs of `smallConvs` left float.
  */
-export function bodyDynamicPass(model: ModelProto, config: ResolvedQConfig, taken: Set<string>, summary: QuantizationSummary): DynamicPass {
+export function bodyDynamicPass(model: ModelProto, config: ResolvedQConfig, taken: Set<string>, summary: QuantizationSummary, smallConvs?: SmallConvs): DynamicPass {
   const g = model.graph!;
-  return { proto: model, dir: undefined, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map() };
+  return { proto: model, dir: undefined, config, summary, name: (b) => uniqueName(g, b, taken), shared: new Map(), smallConvs };
 }
 
 /** Quantizes `scope`'s graph dynamically, and its bodies; with `only`, just the nodes it accepts, bodies left alone. */
@@ -81,6 +81,16 @@ export interface DynamicPass {
 export interface SmallConvs {
   weights: ReadonlySet<TensorProto>;
   share: number;
+  /** The model's weight elements the share is of. */
+  total: number;
+}
+
+/**
+ * Why a Conv among the model's smallest keeps its float weight: `size` its weight elements, `share` what it and the
+ * others kept so hold of the model's, `runs` why the Conv runs in float either way.
+ */
+export function smallConvReason(size: number, share: number, runs: string): string {
+  return `one of the model's smallest Convs (${size} weights; with the others kept so, ${(100 * share).toFixed(2)} % of its weights): ${runs}, so int8 would save only these bytes, while small Convs (stems, depthwise) are where its rounding costs most`;
 }
 
 /**
@@ -90,7 +100,9 @@ export interface SmallConvs {
  * ~0.75 % of FP32's size. They are where int8 weights cost most: a CNN's stem and early depthwise Convs, a few hundred
  * weights each. ppocr-v4-rec-en without data: 81.3 → 97.9 % of 1024 held-out lines (FP32 97.5 %) with its 11 smallest
  * Convs float, 2.04 → 2.08 MB; the PP-OCR detectors and M-LSD gain 2.2–5.6 dB, BlazeFace ±0.2 dB (a 0.25 % share
- * left the detectors as they were); docs/quantization.md "Dynamic mode: the smallest Convs stay float".
+ * left the detectors as they were); docs/quantization.md "Dynamic mode: the smallest Convs stay float". A static
+ * file's Convs that onnxruntime runs in float take the same share: the weight-only ones inside bodies (bodyDynamicPass)
+ * and the top-level ones it cannot fuse into QLinearConv (QdqRewriter.keepSmallestFloat).
  */
 export const SMALL_CONV_SHARE = 0.01;
 
@@ -100,9 +112,10 @@ const RECURRENT: ReadonlySet<string> = new Set(["LSTM", "GRU", "RNN"]);
 /**
  * The Conv weights of `root` and its bodies that stay float by SMALL_CONV_SHARE: smallest first (graph order on
  * ties), while their sum stays within the share of every weighted node's constant weight elements (Conv,
- * ConvTranspose, MatMul, Gemm; W and R of LSTM, GRU and RNN; a tensor read by several nodes counted once).
+ * ConvTranspose, MatMul, Gemm; W and R of LSTM, GRU and RNN; a tensor read by several nodes counted once). With
+ * `bodiesOnly`, only Convs inside If/Loop/Scan bodies are candidates (static mode, whose top-level Convs are Q/DQ).
  */
-export function smallestConvs(root: GraphScope): SmallConvs {
+export function smallestConvs(root: GraphScope, options: { bodiesOnly?: boolean } = {}): SmallConvs {
   const sizes = new Map<TensorProto, number>();
   const convs: TensorProto[] = [];
   const visit = (scope: GraphScope) => {
@@ -113,7 +126,7 @@ export function smallestConvs(root: GraphScope): SmallConvs {
         const t = name ? scope.initializer(name)?.tensor : undefined;
         if (!t || t.dataType !== DataType.FLOAT || sizes.has(t)) continue;
         sizes.set(t, elementCount(t.dims, `initializer "${t.name}"`));
-        if (node.opType === "Conv" && t.dims.length >= 3) convs.push(t);
+        if (node.opType === "Conv" && t.dims.length >= 3 && (!options.bodiesOnly || scope.depth > 0)) convs.push(t);
       }
     }
     for (const body of scope.bodies()) visit(body);
@@ -124,7 +137,7 @@ export function smallestConvs(root: GraphScope): SmallConvs {
   const ranked = convs.map((t, i) => ({ t, i })).sort((a, b) => sizes.get(a.t)! - sizes.get(b.t)! || a.i - b.i).map(({ t }) => t);
   const { float } = withinBudget(ranked, sizes, SMALL_CONV_SHARE * total);
   const sum = float.reduce((a, t) => a + sizes.get(t)!, 0);
-  return { weights: new Set(float), share: total > 0 ? sum / total : 0 };
+  return { weights: new Set(float), share: total > 0 ? sum / total : 0, total };
 }
 
 interface Stored {
@@ -358,7 +371,7 @@ function declineReason(node: NodeProto, config: ResolvedQConfig, types: Map<stri
     if (size < MIN_WEIGHT_ONLY_ELEMENTS)
       return `weight has ${size} elements: stored in int8 behind a DequantizeLinear it saves under ${3 * MIN_WEIGHT_ONLY_ELEMENTS} bytes, not worth its rounding error`;
     if (small?.weights.has(w))
-      return `one of the model's smallest Convs (${size} weights; with the others kept so, ${(100 * small.share).toFixed(2)} % of its weights): a dynamic Conv runs in float with its int8 weight decoded at load, so int8 would save only these bytes, while small Convs (stems, depthwise) are where its rounding costs most`;
+      return smallConvReason(size, small.share, "a weight-only Conv runs in float with its int8 weight decoded at load");
     return undefined;
   }
   if (!w) return "right side is not a float32 constant (activation × activation, e.g. attention): dynamic mode quantizes weights only";

@@ -541,6 +541,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
       summary.wideActivations = { tensors, why: prepared.wide.why + (lost ? ` (${lost} of them read only by float nodes, so left without Q/DQ)` : "") + (tensors.length ? note : "") };
     }
   }
+  rewriter.applySmallestFloat();
   if (prepared.protected) {
     const kept = new Set(prepared.protected.nodes);
     for (const f of summary.float) if (kept.has(f.name)) f.reason = PROTECTED_REASON;
@@ -641,12 +642,17 @@ function widened(prepared: PreparedModel): ResolvedQConfig {
   const type = config.activationType === "int8" ? "int16" : "uint16";
   const readers = consumers(prepared.model.graph);
   const overrides = { ...config.overrides };
+  const added = new Set<string>();
   for (const t of prepared.wide.tensors) {
     const only = readers.get(t);
     const clamp = only?.length === 1 && (only[0]!.opType === "Relu" || only[0]!.opType === "Clip") ? only[0]!.output[0] : undefined;
-    for (const name of clamp ? [t, clamp] : [t]) overrides[name] ??= { type };
+    for (const name of clamp ? [t, clamp] : [t]) {
+      if (overrides[name]) continue;
+      overrides[name] = { type };
+      added.add(name);
+    }
   }
-  return { ...config, overrides };
+  return { ...config, overrides, engineOverrides: added };
 }
 
 export type { CollectOptions, TensorHistogram, TensorRange };

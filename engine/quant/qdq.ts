@@ -3,15 +3,17 @@
 // removable Relu/Clip, and report what happened. Placement follows what onnxruntime's CPU QDQ fusions look for.
 import { create } from "@bufbuild/protobuf";
 import { OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
-import { DataType } from "../onnx/dtype";
-import { outerScopeInputs, subgraphs, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
+import { DataType, elementCount } from "../onnx/dtype";
+import { dropUnreadInitializers, outerScopeInputs, producers, subgraphs, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
 import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
 import { ONNX_DTYPE, paramsForWeight, paramsFromRange, qBits, qRange, quantize, quantizeBias, quantizeKernels, type ParamOptions, type QType, type QuantParams } from "./math";
 import { affinesOnCodes } from "./affine-codes";
 import { integerHardSigmoids } from "./hardsigmoid";
-import { bodyDynamicPass, quantizeGraphDynamic, type DynamicPass } from "./dynamic";
+import { bodyDynamicPass, quantizeGraphDynamic, SMALL_CONV_SHARE, smallConvReason, smallestConvs, type DynamicPass, type SmallConvs } from "./dynamic";
+import { withinBudget } from "./protect";
+import { convsRunInFloat } from "./unfused-weights";
 import { annotateBody, bodyDynamicOps, GraphScope, hasSubgraphs } from "./subgraph";
 import { emptySummary, type QuantizationSummary, type ResolvedQConfig } from "./types";
 
@@ -135,6 +137,17 @@ export class QdqRewriter {
   private readonly shared: ModelRewrite | undefined;
   /** Weights stored quantized so far, by float tensor (shared with the bodies' rewriters). */
   private readonly stored: Map<TensorProto, StoredWeight[]>;
+  /**
+   * The top level's rewriter: the body Convs left float as the model's smallest. Body Convs are weight-only by default
+   * (BODY_DYNAMIC_BY_DEFAULT), so they run in float as in dynamic mode; top-level Convs become QLinearConv and are not
+   * candidates here (keepSmallestFloat takes those that do not). Ranked before any weight is rewritten, so every
+   * float weight counts toward the share.
+   */
+  private readonly smallConvs: SmallConvs | undefined;
+  /** Each constant's DequantizeLinear output → the float constant it stands for (weights, biases). */
+  private readonly decodedFrom = new Map<string, string>();
+  /** Top-level Convs planSmallestFloat chose to read their float weights again, smallest first, with their sizes. */
+  private readonly smallPlan = new Map<NodeProto, number>();
 
   /** `body`: this rewriter quantizes one If/Loop/Scan body of `model` (seen through `scope`) for its parent's rewrite. */
   constructor(
@@ -152,6 +165,7 @@ export class QdqRewriter {
     this.stored = body ? body.shared.stored : new Map();
     const opset = opsetOf(model);
     this.summary = body ? body.summary : emptySummary(config, "static", opset);
+    this.smallConvs = body ? undefined : smallestConvs(new GraphScope(g), { bodiesOnly: true });
   }
 
   private get graph(): GraphProto {
@@ -207,6 +221,7 @@ export class QdqRewriter {
     for (const r of integerHardSigmoids(g, opsetOf(this.model), (base) => this.name(base))) this.marks.nodes.set(r.node, r.tensors);
     for (const r of affinesOnCodes(g, (base) => this.name(base))) this.marks.nodes.set(r.node, r.tensors);
     if (this.body) return this.finishBody();
+    this.planSmallestFloat();
     const shared = this.quantizeBodies();
     this.dropUnusedFloatInitializers();
     topologicalSort(g);
@@ -247,7 +262,7 @@ export class QdqRewriter {
     let shared = this.shared;
     if (!shared) {
       const dynamicSummary = emptySummary(this.config, "dynamic", opsetOf(this.model));
-      shared = { taken: this.taken, stored: this.stored, dynamic: bodyDynamicPass(this.model, this.config, this.taken, dynamicSummary), dynamicSummary, unreached: [], thin: [], leftToDynamic: new Set() };
+      shared = { taken: this.taken, stored: this.stored, dynamic: bodyDynamicPass(this.model, this.config, this.taken, dynamicSummary, this.smallConvs), dynamicSummary, unreached: [], thin: [], leftToDynamic: new Set() };
     }
     const here = new GraphScope(this.graph, this.body?.scope.parent);
     for (const scope of here.bodies()) {
@@ -401,6 +416,7 @@ export class QdqRewriter {
     const [q, s, z] = stored.names;
     const out = this.name(`${name}_DequantizeLinear_Output`);
     this.replaceTopLevelUses(name, out);
+    this.decodedFrom.set(out, name);
     return [this.dq([q, s, z], out, p.axis, name)];
   }
 
@@ -428,6 +444,7 @@ export class QdqRewriter {
     );
     const out = this.name(`${bias}_DequantizeLinear_Output`);
     node.input = node.input.map((i) => (i === bias ? out : i));
+    this.decodedFrom.set(out, bias);
     return [this.dq([q, s, z], out, perChannel ? 0 : undefined, bias)];
   }
 
@@ -501,6 +518,89 @@ export class QdqRewriter {
       if (!DQ_PROPAGATED.has(n.opType) || !n.output.some((o) => readByBodies.has(o))) continue;
       n.input = n.input.map((i) => this.floatSource.get(i) ?? i);
     }
+  }
+
+  /**
+   * The top-level Convs onnxruntime runs in float (convsRunInFloat) that are among the model's smallest, within what
+   * SMALL_CONV_SHARE leaves after the bodies' (smallestConvs), smallest first: applySmallestFloat gives them their
+   * float weight and bias again. Their int8 weights would be decoded at load anyway (engine/quant/unfused-weights), so
+   * int8 saves only their bytes, and small Convs are where its rounding costs most. Run once the graph is final (float
+   * readers rewired, the passes on codes done): fusion depends on it. Candidates read an activation that will be no
+   * DequantizeLinear in the file (a widened one, written as a Clip): beside a DequantizeLinear input onnxruntime
+   * quantizes a float weight itself, per tensor (floatNodesReadFloat), and making the Conv read the float tensor
+   * instead moved mlsd-320-large's outputs enough to flip weightType auto (docs/quantization.md). A Conv whose tensors
+   * a user or the search gave a type (QConfig.overrides; not the widened activations) is left as asked.
+   */
+  private planSmallestFloat(): void {
+    const small = this.smallConvs;
+    if (!small || small.total === 0) return;
+    const g = this.graph;
+    const made = producers(g);
+    const c = this.config;
+    // Whether convert() may write the 16-bit pairs as Clips: only widened ones (its clipsWide), none a user or the
+    // search asked for. applySmallestFloat checks what it did.
+    const clips = c.calibration.wideForm === "clip" && qBits(c.activationType) === 8 && !Object.entries(c.overrides).some(([t, o]) => o.type !== undefined && qBits(o.type) === 16 && !c.engineOverrides?.has(t));
+    const asked = (n: NodeProto) => (this.marks.nodes.get(n) ?? []).some((t) => c.overrides[t] && !c.engineOverrides?.has(t));
+    const sizes = new Map<NodeProto, number>();
+    for (const n of convsRunInFloat(g)) {
+      if (n.opType !== "Conv" || asked(n)) continue;
+      const input = made.get(n.input[0] ?? "");
+      if (input?.opType === "DequantizeLinear" && !(clips && this.sixteenBitDq(input))) continue;
+      const dq = made.get(n.input[1] ?? "");
+      const w = dq?.opType === "DequantizeLinear" ? this.decodedFrom.get(n.input[1]!) : undefined;
+      const t = w ? this.lookup(w)?.tensor : undefined;
+      if (t?.dataType === DataType.FLOAT && t.dims.length >= 3) sizes.set(n, elementCount(t.dims, `initializer "${t.name}"`));
+    }
+    // Smallest first, graph order on ties (a stable sort).
+    const ranked = [...sizes.keys()].sort((a, b) => sizes.get(a)! - sizes.get(b)!);
+    for (const n of withinBudget(ranked, sizes, (SMALL_CONV_SHARE - small.share) * small.total).float) this.smallPlan.set(n, sizes.get(n)!);
+  }
+
+  /**
+   * After convert() has written the widened pairs as Clips: each Conv planSmallestFloat chose whose input is no
+   * DequantizeLinear now reads its float weight and bias (put back where the rewrite dropped them), their
+   * DequantizeLinears and codes go, and the summary lists it as float. `summary` is this rewriter's, filled.
+   */
+  applySmallestFloat(): void {
+    if (!this.smallPlan.size) return;
+    const g = this.graph;
+    const made = producers(g);
+    const applied = [...this.smallPlan].filter(([n]) => made.get(n.input[0] ?? "")?.opType !== "DequantizeLinear");
+    if (!applied.length) return;
+    const small = this.smallConvs!;
+    const share = small.share + applied.reduce((a, [, size]) => a + size, 0) / small.total;
+    const present = new Set(g.initializer.map((t) => t.name));
+    const replaced = new Set<string>();
+    for (const [n, size] of applied) {
+      for (const i of [1, 2]) {
+        const original = n.input[i] ? this.decodedFrom.get(n.input[i]!) : undefined;
+        const t = original ? this.lookup(original)?.tensor : undefined;
+        if (!original || !t) continue;
+        if (!present.has(original)) {
+          g.initializer.push(t);
+          present.add(original);
+        }
+        replaced.add(n.input[i]!);
+        n.input[i] = original;
+      }
+      const reason = smallConvReason(size, share, "onnxruntime runs this Conv in float (no 8-bit Q/DQ on both sides to fuse into QLinearConv)");
+      this.summary.quantized = this.summary.quantized.filter((q) => q.name !== n.name);
+      this.summary.float.push({ name: n.name, opType: n.opType, reason });
+    }
+    // The weights' and biases' DequantizeLinears nothing reads any more (a weight another node shares keeps its own),
+    // then their codes and parameters.
+    const read = new Set(g.output.map((o) => o.name));
+    for (const n of g.node) for (const i of [...n.input, ...subgraphs(n).flatMap((sg) => [...outerScopeInputs(sg)])]) read.add(i);
+    const dead = g.node.filter((n) => n.opType === "DequantizeLinear" && replaced.has(n.output[0]!) && !read.has(n.output[0]!));
+    g.node = g.node.filter((n) => !dead.includes(n));
+    dropUnreadInitializers(g, new Set(dead.flatMap((n) => n.input)));
+  }
+
+  /** Whether `n` is a DequantizeLinear of 16-bit codes (its zero point's type). */
+  private sixteenBitDq(n: NodeProto | undefined): boolean {
+    if (n?.opType !== "DequantizeLinear" || !n.input[2]) return false;
+    const type = this.graph.initializer.find((t) => t.name === n.input[2])?.dataType;
+    return type === DataType.UINT16 || type === DataType.INT16;
   }
 
   /** Top-level node inputs only: subgraphs keep reading the float original, which stays in the model for them. */

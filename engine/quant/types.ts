@@ -192,6 +192,11 @@ export interface ResolvedQConfig {
   protect: boolean;
   /** Weights written in another format than weightType/reduceRange, by initializer name (weightType auto's per-Conv choice, engine/quant/weight-format). */
   weightsByTensor?: ReadonlyMap<string, { type: WeightType; reduceRange: boolean }>;
+  /**
+   * Overrides the engine added itself (calibration.wideActivations' 16-bit tensors), not a user's or the search's:
+   * a small Conv they leave running in float may read float instead (engine/quant/qdq keepSmallestFloat).
+   */
+  engineOverrides?: ReadonlySet<string>;
 }
 
 const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];

@@ -66,11 +66,7 @@ function decodeIn(g: GraphProto, outer: Scope, ctx: Context): number {
   let count = 0;
   for (const n of [...g.node]) {
     for (const body of subgraphs(n)) count += decodeIn(body, inits, ctx);
-    if ((n.opType !== "Conv" && n.opType !== "ConvTranspose") || (n.domain !== "" && n.domain !== "ai.onnx")) continue;
-    const next = readers.get(n.output[0] ?? "") ?? [];
-    const input = made.get(n.input[0] ?? "");
-    const fusable = n.opType === "Conv" && isDq(input) && eightBit(input, inits) && next.length === 1 && isQ(next[0]!) && eightBit(next[0]!, inits) && !outputs.has(n.output[0]!);
-    if (fusable) continue;
+    if (!runsInFloat(n, { made, readers, outputs, inits })) continue;
     let rewrote = false;
     for (const input of n.input.slice(1, 3)) {
       const dq = made.get(input);
@@ -84,6 +80,34 @@ function decodeIn(g: GraphProto, outer: Scope, ctx: Context): number {
     if (rewrote) count++;
   }
   return count;
+}
+
+/** What runsInFloat reads of one graph. */
+interface GraphView {
+  made: ReadonlyMap<string, NodeProto>;
+  readers: ReadonlyMap<string, NodeProto[]>;
+  outputs: ReadonlySet<string>;
+  inits: Scope;
+}
+
+/**
+ * Whether `n` is a Conv or ConvTranspose that onnxruntime runs in float: not one it fuses into QLinearConv (input
+ * from an 8-bit DequantizeLinear, output to one 8-bit QuantizeLinear and nothing else, not a graph output).
+ */
+function runsInFloat(n: NodeProto, view: GraphView): boolean {
+  if ((n.opType !== "Conv" && n.opType !== "ConvTranspose") || (n.domain !== "" && n.domain !== "ai.onnx")) return false;
+  const { made, readers, outputs, inits } = view;
+  const next = readers.get(n.output[0] ?? "") ?? [];
+  const input = made.get(n.input[0] ?? "");
+  const fused = n.opType === "Conv" && isDq(input) && eightBit(input, inits) && next.length === 1 && isQ(next[0]!) && eightBit(next[0]!, inits) && !outputs.has(n.output[0]!);
+  return !fused;
+}
+
+/** The Convs and ConvTransposes of `g` (its own nodes, not its bodies') that onnxruntime runs in float (runsInFloat). */
+export function convsRunInFloat(g: GraphProto): NodeProto[] {
+  const inits: Scope = new Map(g.initializer.map((t) => [t.name, { tensor: t, graph: g }]));
+  const view: GraphView = { made: producers(g), readers: consumers(g), outputs: new Set(g.output.map((o) => o.name)), inits };
+  return g.node.filter((n) => runsInFloat(n, view));
 }
 
 /**

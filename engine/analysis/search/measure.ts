@@ -4,6 +4,7 @@
 import type { Feeds } from "../../data/feeds";
 import type { Model } from "../../onnx/model";
 import type { ConvertCache, PreparedModel } from "../../quant/index";
+import { WEIGHTED_OPS } from "../../quant/scope";
 import { classLabels } from "../metrics";
 import { convertMixed, weightParams, type MixConfig } from "./mixed-model";
 import { argmaxAgreement, comparedTensors, correctness, modelOutputs, outputSqnr, percentCorrect, type BatchOutput, type RunOptions, type Yardstick } from "./outputs";
@@ -64,7 +65,7 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
     const keptFloat = [...config.keepFloat];
     const int16 = [...config.int16];
     const t0 = performance.now();
-    const { model } = await convertMixed(prepared, { keepFloat: keptFloat, int16 }, options.cache);
+    const { model, summary } = await convertMixed(prepared, { keepFloat: keptFloat, int16 }, options.cache);
     const t1 = performance.now();
     const outs = await modelOutputs(model, data, options, tensors);
     seconds.convert += (t1 - t0) / 1000;
@@ -72,7 +73,10 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
     const ok = labels ? correctness(outs, labels) : target.kind === "agreement" ? argmaxAgreement(reference, outs, target.per ?? "sample") : undefined;
     const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : target.kind === "drop" ? floatMetric! - metric <= target.maxPp : metric >= target.minPct;
-    const floatWeights = [...new Set([...keptFloat, ...alwaysFloat])].reduce((a, n) => a + (weights.get(n) ?? 0), 0);
+    // And the weighted nodes the conversion itself left float (a small Conv onnxruntime runs in float, say, which
+    // 16-bit activations around it make one: engine/quant/qdq keepSmallestFloat).
+    const leftFloat = summary.float.filter((f) => WEIGHTED_OPS.has(f.opType)).map((f) => f.name);
+    const floatWeights = [...new Set([...keptFloat, ...alwaysFloat, ...leftFloat])].reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
     const step: SearchStep = { remedy, keptFloat, int16, metric, met, int8WeightShare: 1 - floatWeights / totalWeights, bytes: model.toBytes().byteLength };
     measured.push({ ...step, model, ok });
