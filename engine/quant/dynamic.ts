@@ -102,7 +102,7 @@ export function smallConvReason(size: number, share: number, runs: string): stri
  * Convs float, 2.04 → 2.08 MB; the PP-OCR detectors and M-LSD gain 2.2–5.6 dB, BlazeFace ±0.2 dB (a 0.25 % share
  * left the detectors as they were); docs/quantization.md "Dynamic mode: the smallest Convs stay float". A static
  * file's Convs that onnxruntime runs in float take the same share: the weight-only ones inside bodies (bodyDynamicPass)
- * and the top-level ones it cannot fuse into QLinearConv (QdqRewriter.keepSmallestFloat).
+ * and the top-level ones it cannot fuse into QLinearConv (QdqRewriter.planSmallestFloat).
  */
 export const SMALL_CONV_SHARE = 0.01;
 

@@ -140,7 +140,7 @@ export class QdqRewriter {
   /**
    * The top level's rewriter: the body Convs left float as the model's smallest. Body Convs are weight-only by default
    * (BODY_DYNAMIC_BY_DEFAULT), so they run in float as in dynamic mode; top-level Convs become QLinearConv and are not
-   * candidates here (keepSmallestFloat takes those that do not). Ranked before any weight is rewritten, so every
+   * candidates here (planSmallestFloat takes those that do not fuse). Ranked before any weight is rewritten, so every
    * float weight counts toward the share.
    */
   private readonly smallConvs: SmallConvs | undefined;

@@ -194,7 +194,7 @@ export interface ResolvedQConfig {
   weightsByTensor?: ReadonlyMap<string, { type: WeightType; reduceRange: boolean }>;
   /**
    * Overrides the engine added itself (calibration.wideActivations' 16-bit tensors), not a user's or the search's:
-   * a small Conv they leave running in float may read float instead (engine/quant/qdq keepSmallestFloat).
+   * a small Conv they leave running in float may keep its float weight (engine/quant/qdq planSmallestFloat).
    */
   engineOverrides?: ReadonlySet<string>;
 }

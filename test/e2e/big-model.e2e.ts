@@ -122,7 +122,9 @@ test("a filter set on one model leaves the next model whole; a filter that match
 
 test("Open in notebook: the model cell's output is the model's summary, not a protobuf dump", { timeout: 300_000 }, async () => {
   await wb.openFile("models/rec.onnx");
-  const editor = await wb.findTextInFrames("732 nodes", 90_000);
+  // The editor's frame: its button with the count. "732 nodes" alone also matched the workbench's own frame while the
+  // last test's Model Layers message ("… of 732 nodes match") was still going (CI, once), which has no such button.
+  const editor = await wb.findTextInFrames(/732 nodes[\s\S]*Open in notebook|Open in notebook[\s\S]*732 nodes/, 90_000);
   await editor.locator("button", { hasText: "Open in notebook" }).click();
   await wb.page.locator(".tabs-container .tab", { hasText: /Untitled-\d+\.ipynb/ }).first().waitFor({ timeout: 60_000 });
   await selectPtqKernel(wb);

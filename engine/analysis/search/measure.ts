@@ -73,8 +73,8 @@ export async function createMeasurer(prepared: PreparedModel, data: readonly Fee
     const ok = labels ? correctness(outs, labels) : target.kind === "agreement" ? argmaxAgreement(reference, outs, target.per ?? "sample") : undefined;
     const metric = ok ? percentCorrect(ok) : outputSqnr(reference, outs);
     const met = target.kind === "sqnr" ? metric >= target.minDb : target.kind === "drop" ? floatMetric! - metric <= target.maxPp : metric >= target.minPct;
-    // And the weighted nodes the conversion itself left float (a small Conv onnxruntime runs in float, say, which
-    // 16-bit activations around it make one: engine/quant/qdq keepSmallestFloat).
+    // And the weighted nodes the conversion itself left float (a small Conv onnxruntime runs in float beside a widened
+    // activation, say: engine/quant/qdq planSmallestFloat).
     const leftFloat = summary.float.filter((f) => WEIGHTED_OPS.has(f.opType)).map((f) => f.name);
     const floatWeights = [...new Set([...keptFloat, ...alwaysFloat, ...leftFloat])].reduce((a, n) => a + (weights.get(n) ?? 0), 0);
     const remedy: SearchStep["remedy"] = keptFloat.length && int16.length ? "both" : keptFloat.length ? "float" : "int16";
