@@ -4,7 +4,7 @@
 import type { GraphProto } from "onnx-buf";
 import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { consumers, initializerSizes } from "../onnx/graph";
+import { consumers, initializerSizes, producers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
@@ -272,10 +272,22 @@ function clipsWide(prepared: PreparedModel): boolean {
   return c.calibration.wideForm === "clip" && qBits(c.activationType) === 8 && !Object.values(c.overrides).some((o) => o.type !== undefined && qBits(o.type) === 16);
 }
 
-/** The activations a 16-bit DequantizeLinear reads back (its output keeps the float tensor's name). */
+/**
+ * The activations a 16-bit DequantizeLinear reads back: its output keeps the float tensor's name, except after a
+ * graph input, whose pair's QuantizeLinear reads the input by its own name (listed by that name).
+ */
 function sixteenBitActivations(g: GraphProto): Set<string> {
   const wide = new Set(g.initializer.filter((t) => t.dataType === DataType.UINT16 || t.dataType === DataType.INT16).map((t) => t.name));
-  return new Set(g.node.filter((n) => n.opType === "DequantizeLinear" && wide.has(n.input[2] ?? "")).map((n) => n.output[0]!));
+  const inputs = new Set(g.input.map((v) => v.name));
+  const made = producers(g);
+  const out = new Set<string>();
+  for (const n of g.node) {
+    if (n.opType !== "DequantizeLinear" || !wide.has(n.input[2] ?? "")) continue;
+    out.add(n.output[0]!);
+    const read = made.get(n.input[0]!)?.input[0];
+    if (read && inputs.has(read)) out.add(read);
+  }
+  return out;
 }
 
 /** calibration.wideActivations measures the outputs on this many of the first calibration rows (one run per group). */

@@ -232,3 +232,25 @@ test("clipSixteenBitPairs: a 16-bit pair becomes a Clip to its range, one a MatM
   assert.deepEqual(dead.graph.initializer.map((t) => t.name).sort(), ["outer", "s8", "z8"]);
   assert.deepEqual(await run(dead), await run(before), "the same outputs");
 });
+
+test("a widened graph input is written as a Clip and listed as widened, not as read only by float nodes", async () => {
+  // x [1, 4, 8, 8] → Conv (8×4×3×3) → Relu → y.
+  const proto = makeModel(
+    [makeNode("Conv", ["x", "w", "b"], ["c"], { name: "conv" }), makeNode("Relu", ["c"], ["y"], { name: "relu" })],
+    [valueInfo("x", DataType.FLOAT, [1, 4, 8, 8])],
+    [valueInfo("y", DataType.FLOAT, [1, 8, 6, 6])],
+    [makeTensor("w", DataType.FLOAT, [8, 4, 3, 3], randomFloats(288, 7)), makeTensor("b", DataType.FLOAT, [8], randomFloats(8, 8))],
+  );
+  const prepared = await prepare(Model.fromProto(proto), { calibration: { wideActivations: 0 } }, { optimize: false });
+  await calibrate(prepared, [1, 2, 3].map((s) => ({ x: { type: "float32" as const, dims: [1, 4, 8, 8], data: randomFloats(256, s) } })));
+  await release(prepared);
+  // What calibration's measurement would have chosen: the graph input.
+  prepared.wide = { tensors: ["x"], why: "widened by the test" };
+  const { model, summary } = await convert(prepared);
+  assert.deepEqual(summary.wideActivations?.tensors, ["x"]);
+  assert.doesNotMatch(summary.wideActivations!.why, /read only by float nodes/);
+  assert.match(summary.wideActivations!.why, /written as a Clip/);
+  const clip = model.graph.node.find((n) => n.opType === "Clip" && n.input[0] === "x");
+  assert.ok(clip, model.graph.node.map((n) => n.opType).join(", "));
+  assert.deepEqual(sixteenBit(model), [], "no 16-bit pair left");
+});
