@@ -12,7 +12,7 @@ import { ctcAgreement, noiseDb, outputsOn, type MeasureOptions } from "../calibr
 import { commonRows, copyRows, sliceRows, stackRows } from "../calibrate/rows";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
-import { ConvertCache, MS_QDQ_NOTE, QdqRewriter } from "./qdq";
+import { clipsWidened, ConvertCache, MS_QDQ_NOTE, QdqRewriter } from "./qdq";
 import { lowerToQOperator } from "./qoperator";
 import { annotateGraph } from "./registry";
 import { mseThreshold } from "../calibrate/thresholds";
@@ -263,14 +263,6 @@ const WIDE_SPEED_NOTE = "; onnxruntime has no 16-bit kernels on CPU, so the node
  */
 const WIDE_CLIP_NOTE =
   "; written as a Clip to each one's 16-bit range, float around it (onnxruntime has no 16-bit kernels on CPU: the same outputs within a 16-bit step, faster than 16-bit Q/DQ; --wide-form qdq writes those), so the nodes around them run in float and the file may be slower than all 8 bits (time it: ptq bench)";
-
-/** Whether convert() writes the widened activations as Clips (calibration.wideForm "clip"): only where every 16-bit
- *  activation of the file comes from widening, not from a 16-bit activationType or a 16-bit override of the user's
- *  or the search's. */
-function clipsWide(prepared: PreparedModel): boolean {
-  const c = prepared.config;
-  return c.calibration.wideForm === "clip" && qBits(c.activationType) === 8 && !Object.values(c.overrides).some((o) => o.type !== undefined && qBits(o.type) === 16);
-}
 
 /**
  * The activations a 16-bit DequantizeLinear reads back: its output keeps the float tensor's name, except after a
@@ -545,7 +537,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     const tensors = prepared.wide.tensors.filter(reached);
     const lost = prepared.wide.tensors.length - tensors.length;
     if (tensors.length || !prepared.config.wideAuto) {
-      const clip = tensors.length && clipsWide(prepared) ? clipSixteenBitPairs(copy, summary) : undefined;
+      const clip = tensors.length && clipsWidened(prepared.config) ? clipSixteenBitPairs(copy, summary) : undefined;
       if (clip?.standard) summary.warnings = summary.warnings.filter((w) => !w.includes(MS_QDQ_NOTE));
       const note = !clip?.clipped.length
         ? WIDE_SPEED_NOTE

@@ -4,7 +4,7 @@
 import { create } from "@bufbuild/protobuf";
 import { OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto } from "onnx-buf";
 import { DataType, elementCount } from "../onnx/dtype";
-import { dropUnreadInitializers, outerScopeInputs, producers, subgraphs, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
+import { dropUnreadInitializers, outerScopeInputs, producers, readNames, subgraphs, topologicalSort, uniqueName, usedNames } from "../onnx/graph";
 import { attr, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import type { Annotations } from "./annotate";
@@ -537,9 +537,8 @@ export class QdqRewriter {
     const g = this.graph;
     const made = producers(g);
     const c = this.config;
-    // Whether convert() may write the 16-bit pairs as Clips: only widened ones (its clipsWide), none a user or the
-    // search asked for. applySmallestFloat checks what it did.
-    const clips = c.calibration.wideForm === "clip" && qBits(c.activationType) === 8 && !Object.entries(c.overrides).some(([t, o]) => o.type !== undefined && qBits(o.type) === 16 && !c.engineOverrides?.has(t));
+    // Whether convert() may write the 16-bit pairs as Clips; applySmallestFloat checks what it did.
+    const clips = clipsWidened(c);
     const asked = (n: NodeProto) => (this.marks.nodes.get(n) ?? []).some((t) => c.overrides[t] && !c.engineOverrides?.has(t));
     const sizes = new Map<NodeProto, number>();
     for (const n of convsRunInFloat(g)) {
@@ -589,8 +588,7 @@ export class QdqRewriter {
     }
     // The weights' and biases' DequantizeLinears nothing reads any more (a weight another node shares keeps its own),
     // then their codes and parameters.
-    const read = new Set(g.output.map((o) => o.name));
-    for (const n of g.node) for (const i of [...n.input, ...subgraphs(n).flatMap((sg) => [...outerScopeInputs(sg)])]) read.add(i);
+    const read = readNames(g);
     const dead = g.node.filter((n) => n.opType === "DequantizeLinear" && replaced.has(n.output[0]!) && !read.has(n.output[0]!));
     g.node = g.node.filter((n) => !dead.includes(n));
     dropUnreadInitializers(g, new Set(dead.flatMap((n) => n.input)));
@@ -643,6 +641,16 @@ export class QdqRewriter {
         this.summary.unsupportedOps[f.node.opType] = (this.summary.unsupportedOps[f.node.opType] ?? 0) + 1;
     }
   }
+}
+
+/**
+ * Whether convert() writes the widened activations as Clips (calibration.wideForm "clip"): only where every 16-bit
+ * activation of the file comes from widening (the overrides `config.engineOverrides` names, or none at all in a
+ * prepared model's own config), not from a 16-bit activationType or a 16-bit override of the user's or the search's.
+ */
+export function clipsWidened(config: ResolvedQConfig): boolean {
+  const { calibration, activationType, overrides, engineOverrides } = config;
+  return calibration.wideForm === "clip" && qBits(activationType) === 8 && !Object.entries(overrides).some(([t, o]) => o.type !== undefined && qBits(o.type) === 16 && !engineOverrides?.has(t));
 }
 
 /**
