@@ -2,7 +2,7 @@
 import type { CalibrationData, Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
-import { flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
+import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
 import type { QConfig } from "../quant/types";
 import type { LearnedFp4 } from "./fp4-rewrite";
@@ -52,6 +52,7 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
   // in low bits: they become weights only, as for INT8.
   const notes: string[] = [];
   initializersOutOfInputs(copy, notes);
+  dropUnreadWeights(copy, notes);
   // As prepare() does for INT8: the weights that stay float (biases, layers kept float) keep no denormal values,
   // on which x86 float kernels run slowly (ppocr-v3-det-en's low-bit files held 725).
   flushDenormalWeights(copy, notes);

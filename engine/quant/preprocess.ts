@@ -6,7 +6,7 @@
 import path from "node:path";
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { constantsToInitializers, consumers, forEachGraph, outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
+import { constantsToInitializers, consumers, dropUnreadInitializers, forEachGraph, outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { makeTempDir, removeTempDir } from "../onnx/tempdir";
 import { attrInt, attrInts } from "../onnx/proto";
@@ -54,6 +54,27 @@ export function initializersOutOfInputs(m: Model, notes: string[]): void {
   notes.push(`${before - g.input.length} initializers were also listed as graph inputs; they are weights only in the output`);
 }
 
+/**
+ * Initializers no node reads (exporters' leftovers, such as tf2onnx's const_fold_opt__ tensors in BlazeFace and M-LSD),
+ * in the graph and its bodies, are left out: onnxruntime warns about each one whenever it loads the file. Graph
+ * inputs are left alone (run after initializersOutOfInputs).
+ */
+export function dropUnreadWeights(m: Model, notes: string[]): void {
+  const inputs = new Set<string>();
+  const names = new Set<string>();
+  let before = 0;
+  forEachGraph(m.graph, (g) => {
+    for (const v of g.input) inputs.add(v.name);
+    for (const t of g.initializer) names.add(t.name);
+    before += g.initializer.length;
+  });
+  for (const i of inputs) names.delete(i);
+  dropUnreadInitializers(m.graph, names);
+  let after = 0;
+  forEachGraph(m.graph, (g) => (after += g.initializer.length));
+  if (after < before) notes.push(`${before - after} initializer(s) that no node reads are left out of the output`);
+}
+
 /** The smallest normal float32: below it (and above 0) a value is denormal. */
 const FLOAT32_MIN_NORMAL = 1.1754943508222875e-38;
 
@@ -98,6 +119,7 @@ export async function preprocess(model: Model, optimize: boolean, notes: string[
   let m = upgradeForQuantization(model, label, notes);
   if (m === model) m = model.clone();
   initializersOutOfInputs(m, notes);
+  dropUnreadWeights(m, notes);
   if (optimize) m = await optimizeBasic(m);
   constantsToInitializers(m.graph);
   foldCastsOfInitializers(m);

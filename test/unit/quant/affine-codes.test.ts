@@ -58,7 +58,9 @@ async function beforeAfter(d: number, a: number, b: number, intBias = false) {
   const done = affinesOnCodes(proto.graph!, (base) => uniqueName(proto.graph!, base, taken));
   const after = (await runModel(proto, feeds, "disabled")).y!.data as Float32Array;
   const scales = Object.fromEntries(proto.graph!.initializer.filter((t) => t.dims.length === 0 && t.dataType === F).map((t) => [t.name, t.floatData[0] ?? new DataView(t.rawData.buffer, t.rawData.byteOffset).getFloat32(0, true)]));
-  return { before, after, done: done.map((r) => r.node.name), ops: opCounts(proto), scales };
+  const read = new Set(proto.graph!.node.flatMap((n) => n.input));
+  const unread = proto.graph!.initializer.filter((t) => !read.has(t.name)).map((t) => t.name);
+  return { before, after, done: done.map((r) => r.node.name), ops: opCounts(proto), scales, unread };
 }
 
 /**
@@ -85,6 +87,7 @@ test("Div, Mul and Add by constants on the codes: one Q of the product, the Conv
   assert.equal(r.ops.Div, undefined);
   assert.equal(r.ops.Add, undefined);
   assert.equal(r.ops.Mul, 1, "the product stays; the scale is gone");
+  assert.deepEqual(r.unread, [], "the chain's constants go with it (onnxruntime warns about each unread initializer)");
   const d = drift(r.before, r.after);
   assert.ok(d.inner < 1e-5 && d.border < 1e-5, JSON.stringify(d));
 });
@@ -108,7 +111,9 @@ test("a shift that is not a whole step: the scale moves to b/n (within 5 %), the
 });
 
 test("left in float: a negative factor, a zero point pushed out of range, a shift that would move the scale too far", async () => {
-  assert.deepEqual((await beforeAfter(-6, 0.8, 0.2)).done, []);
+  const negative = await beforeAfter(-6, 0.8, 0.2);
+  assert.deepEqual(negative.done, []);
+  assert.deepEqual(negative.unread, [], "a chain left in place keeps its constants");
   assert.deepEqual((await beforeAfter(6, 0.8, -1)).done, [], "zero point 40 − 50 steps");
   assert.deepEqual((await beforeAfter(6, 0.8, 4.2)).done.length, 4, "40 + 210 steps still fits");
   assert.deepEqual((await beforeAfter(6, 0.8, 0.05)).done, [], "2.5 steps: aligning would move the scale by 17 %");

@@ -39,7 +39,8 @@ test("denormal float32 weights become 0, in initializers and in a subgraph's Con
       makeNode("If", ["cond"], ["y"], { name: "if", attributes: [attr.graph("then_branch", branch("then", DENORMAL)), attr.graph("else_branch", branch("else", 0.5))] }),
     ],
     [valueInfo("x", F, [2, 16]), valueInfo("cond", DataType.BOOL, [])],
-    [valueInfo("y", F, [2, 4])],
+    // H is a graph output: an initializer nothing reads would be left out (dropUnreadWeights).
+    [valueInfo("y", F, [2, 4]), valueInfo("H", DataType.FLOAT16, [2])],
     [makeTensor("W", F, [16, 4], w), makeTensor("H", DataType.FLOAT16, [2], [6e-8, 1])],
   );
   const prepared = await prepare(Model.fromProto(proto), {}, { optimize: false });
