@@ -106,7 +106,7 @@ export interface AugmentOptions {
   sizes?: boolean;
   /**
    * Whole tensors returned as every step-th value of the flattened tensor (tensor → odd step > 1): a strided sample
-   * for the histogram of a tensor too large to fetch whole (Calibrator's sampleSteps). Its `stats` stay those of the
+   * for the histogram of a tensor too large to fetch whole (Calibrator's sampleStep). Its `stats` stay those of the
    * whole tensor. Needs opset 10 (Slice with steps): ignored below.
    */
   sample?: ReadonlyMap<string, number>;

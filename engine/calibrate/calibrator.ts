@@ -17,7 +17,7 @@ import { MAX_RUN_BYTES, RunPlanner } from "./planner";
 import { commonRows, copyRows, sliceRows, splitRows, stackable, stackRows } from "./rows";
 import type { Range } from "./thresholds";
 import { SessionPool, type Run } from "./sessions";
-import { inferModelShapes } from "../onnx/shape-infer";
+import { inferModelShapes, modelOpset } from "../onnx/shape-infer";
 
 const isFiniteAll = (...v: number[]) => v.every(Number.isFinite);
 
@@ -50,25 +50,31 @@ const SAMPLE_SHARE = 4;
 const MIN_SAMPLE = 2 ** 16;
 
 /**
- * Every-step-th-value sampling for the observed tensors whose static shape (without its first, batch axis) holds
- * more than the run cap per row: the smallest odd step that brings a row under a SAMPLE_SHARE-th of the cap (at
- * least MIN_SAMPLE values). Odd,
- * so that a step never lines up with the even strides of convolutions and power-of-two channel counts.
+ * The step that brings one row of `row` values under a SAMPLE_SHARE-th of the run cap (at least MIN_SAMPLE values),
+ * or undefined where a row fits the cap whole: the smallest odd one, so that a step never lines up with the even
+ * strides of convolutions and power-of-two channel counts.
  */
-export function sampleSteps(model: Model, tensors: readonly string[], cap: number): Map<string, number> {
-  const steps = new Map<string, number>();
-  if (!Number.isFinite(cap)) return steps;
-  const shapes = inferModelShapes(model.proto).tensors;
+function sampleStep(row: number, cap: number): number | undefined {
+  if (!Number.isFinite(cap)) return undefined;
   const target = Math.max(MIN_SAMPLE, Math.floor(cap / 4 / SAMPLE_SHARE));
-  for (const t of tensors) {
-    const dims = shapes.get(t)?.shape;
-    if (!dims || dims.length < 2 || !dims.slice(1).every((d): d is number => typeof d === "number" && d > 0)) continue;
-    const row = (dims.slice(1) as number[]).reduce((a, b) => a * b, 1);
-    if (row * 4 <= cap || row <= target) continue;
-    const step = Math.ceil(row / target);
-    steps.set(t, step % 2 === 0 ? step + 1 : step);
-  }
-  return steps;
+  if (row * 4 <= cap || row <= target) return undefined;
+  const step = Math.ceil(row / target);
+  return step % 2 === 0 ? step + 1 : step;
+}
+
+/**
+ * Each tensor's values per row (its first, batch axis aside) where its static shape gives them; undefined where it is
+ * symbolic (Calibrator's sizeRows measures those).
+ */
+function staticRows(model: Model, tensors: readonly string[]): Map<string, number | undefined> {
+  const shapes = inferModelShapes(model.proto).tensors;
+  return new Map(
+    tensors.map((t) => {
+      const dims = shapes.get(t)?.shape;
+      const known = dims && dims.length >= 2 && dims.slice(1).every((d): d is number => typeof d === "number" && d > 0);
+      return [t, known ? (dims.slice(1) as number[]).reduce((a, b) => a * b, 1) : undefined];
+    }),
+  );
 }
 
 /** The sum of an int64 vector of element counts (a reduce-only session's sizes output). */
@@ -169,14 +175,25 @@ export class Calibrator {
     this.observedModel = observed;
     const whole = [...this.observers.values()].some((o) => o.wholeTensors);
     this.planner = new RunPlanner(options, splittable, whole);
-    this.steps = whole ? sampleSteps(observed, keys, options.maxRunBytes ?? MAX_RUN_BYTES) : new Map();
+    const cap = options.maxRunBytes ?? MAX_RUN_BYTES;
+    const rows = whole && Number.isFinite(cap) ? staticRows(observed, keys) : new Map<string, number | undefined>();
+    for (const [t, row] of rows) {
+      const step = row === undefined ? undefined : sampleStep(row, cap);
+      if (step) this.steps.set(t, step);
+    }
+    this.unsized = modelOpset(observed.proto) >= 10 ? [...rows].filter(([, row]) => row === undefined).map(([t]) => t) : [];
     this.pool = new SessionPool(observed, options, (m) => this.warn(m), this.steps);
   }
 
   /** The model the sessions run: `model` with the observed body tensors threaded out. */
   private readonly observedModel: Model;
-  /** Tensors whose histograms are built from every step-th value (sampleSteps), by observer key. */
-  private readonly steps: ReadonlyMap<string, number>;
+  /** Tensors whose histograms are built from every step-th value (sampleStep), by observer key. */
+  private readonly steps = new Map<string, number>();
+  /**
+   * Whole tensors whose row size no static shape gives (symbolic height and width: PP-OCR's detectors and
+   * recognisers): sizeRows measures them on the first batch, before the main sessions open with their steps.
+   */
+  private unsized: string[];
 
   /** Observed tensors whose histograms come from a strided sample, with the step (one value in `step`). */
   sampled(): Map<string, number> {
@@ -198,8 +215,35 @@ export class Calibrator {
     return this.warningList;
   }
 
-  private sessions(): Promise<Run[]> {
+  /** The main sessions; the first batch sizes the tensors of symbolic shape first (sizeRows). */
+  private async sessions(first: Feeds): Promise<Run[]> {
+    if (this.unsized.length) await this.sizeRows(first);
     return this.pool.sessions(this.planner.sessionTensors([...this.observers.keys()]), this.planner.reduceOnly);
+  }
+
+  /**
+   * Steps for the whole tensors of symbolic shape, from their element counts on one row of `batch` (a reduce-only
+   * run, freed before the main sessions open): a tensor one row of which holds more than the run cap is sampled,
+   * as the constructor does for static shapes. Later batches of another size keep the step. PP-OCRv3's detector on
+   * 960×960 pages: 10 of 189 tensors sampled, calibration's peak RSS 1625 → 1370 MB (docs/calibration.md).
+   */
+  private async sizeRows(batch: Feeds): Promise<void> {
+    const tensors = this.unsized;
+    this.unsized = [];
+    const rows = commonRows(batch);
+    const one = rows !== undefined && rows > 1 && this.planner.splittable ? sliceRows(batch, 0, 1) : batch;
+    const perRow = one === batch ? (rows || 1) : 1;
+    const run = await this.pool.open(tensors, true);
+    try {
+      const sizes = (await run.session.run(one, [run.sizes!]))[run.sizes!]!.data as BigInt64Array;
+      const cap = this.options.maxRunBytes ?? MAX_RUN_BYTES;
+      tensors.forEach((t, i) => {
+        const step = sampleStep(Number(sizes[i]) / perRow, cap);
+        if (step) this.steps.set(t, step);
+      });
+    } finally {
+      await run.session.dispose();
+    }
   }
 
   /** Whether observer `t` still waits for its first batch (a branch never taken so far does not). */
@@ -216,7 +260,9 @@ export class Calibrator {
   async collect(data: CalibrationData, opts: CollectOptions = {}): Promise<void> {
     if (this.disposed) throw new Error("the calibrator was disposed");
     // With nothing observable (every tensor inside subgraphs) the data is still checked and counted, no session.
-    const runs = this.observers.size ? await this.sessions() : [];
+    // Opened at the first batch: tensors of symbolic shape are sized on it first (sizeRows).
+    let runs: Run[] | undefined;
+    const ready = async (first: Feeds) => (runs ??= this.observers.size ? await this.sessions(first) : []);
     const total = Array.isArray(data) ? data.length : undefined;
     let done = 0;
     this.cachedRanges = undefined;
@@ -231,7 +277,7 @@ export class Calibrator {
       const count = pending.length;
       pending = [];
       pendingRows = 0;
-      await this.observeBatch(runs, joined);
+      await this.observeBatch(await ready(joined), joined);
       this.batches += count;
     };
     try {
@@ -261,7 +307,7 @@ export class Calibrator {
             pendingRows = rows;
             continue;
           }
-          await this.observeBatch(runs, part);
+          await this.observeBatch(await ready(part), part);
           this.batches++;
         }
         done++;

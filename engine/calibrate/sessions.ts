@@ -25,7 +25,7 @@ export class SessionPool {
     private readonly model: Model,
     private readonly options: CalibrationOptions,
     private readonly warn: (message: string) => void,
-    /** Whole tensors the main sessions return as every step-th value (Calibrator's sampleSteps); exact elsewhere. */
+    /** Whole tensors the main sessions return as every step-th value (Calibrator's sampleStep); exact elsewhere. */
     private readonly steps: ReadonlyMap<string, number> = new Map(),
   ) {}
 

@@ -254,51 +254,72 @@ test("maxRunBytes: a batch runs in parts and the histograms are identical; a fix
   await cal.dispose();
 });
 
-test("a fixed-batch tensor whose one row exceeds the run cap: its histogram from every step-th value, min/max exact", async () => {
-  // x [1, 3, 256, 256] -> Mul(x, 2) = y -> Relu = z: 196608 values (768 KiB) per tensor and row, one row per run.
-  const fixedModel = (opset: number) => {
-    const two = makeTensor("two", DataType.FLOAT, [], [2]);
-    const nodes = [makeNode("Mul", ["x", "two"], ["y"], { name: "mul" }), makeNode("Relu", ["y"], ["z"], { name: "relu" })];
-    const shape = [1, 3, 256, 256];
-    return Model.fromProto(makeModel(makeGraph("fixed", nodes, [makeValueInfo("x", DataType.FLOAT, shape)], [makeValueInfo("z", DataType.FLOAT, shape)], { initializers: [two] }), { opsets: { "": opset } }));
-  };
-  let s = 11;
+/** x → Mul(x, 2) = y → Relu = z, x of `shape` ([1, 3, 256, 256] fixed, or symbolic): 196608 values (768 KiB) per tensor and row. */
+function mulRelu(shape: (number | string)[], opset: number): Model {
+  const two = makeTensor("two", DataType.FLOAT, [], [2]);
+  const nodes = [makeNode("Mul", ["x", "two"], ["y"], { name: "mul" }), makeNode("Relu", ["y"], ["z"], { name: "relu" })];
+  return Model.fromProto(makeModel(makeGraph("mulrelu", nodes, [makeValueInfo("x", DataType.FLOAT, shape)], [makeValueInfo("z", DataType.FLOAT, shape)], { initializers: [two] }), { opsets: { "": opset } }));
+}
+
+/** Feeds of `rows` × 3 × 256 × 256 roughly normal values (a sum of uniforms), so the mse range sits inside the extremes. */
+function normalRows(seed: number): (rows: number) => Feeds {
+  let s = seed;
   const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647);
-  const feeds: Feeds[] = Array.from({ length: 4 }, () => {
-    // roughly normal values (a sum of uniforms), so the mse range sits inside the extremes
-    const x = Float32Array.from({ length: 196608 }, () => rand() + rand() + rand() - 1.5);
-    return { x: { data: x, dims: [1, 3, 256, 256] } };
-  });
-  const all = feeds.flatMap((f) => [...(f.x.data as Float32Array)].map((v) => Math.fround(v * 2)));
-  const run = async (opset: number, maxRunBytes: number) => {
-    const cal = new Calibrator(fixedModel(opset), ["y", "z"], { method: "mse", maxRunBytes });
-    try {
-      await cal.collect(feeds);
-      const total = (t: string) => cal.histograms().get(t)!.counts.reduce((a, b) => a + b, 0);
-      return { sampled: cal.sampled(), ranges: cal.ranges(), hist: cal.histograms(), totals: [total("y"), total("z")] };
-    } finally {
-      await cal.dispose();
-    }
-  };
-  // A 256 KiB cap: a row of each tensor (768 KiB) is over it, so every 3rd value is binned (the smallest odd step
-  // that brings 196608 values under a sixteenth of the cap in values, but not under 65536).
-  const sampled = await run(13, 256 * 1024);
+  return (rows) => ({ x: { data: Float32Array.from({ length: rows * 196608 }, () => rand() + rand() + rand() - 1.5), dims: [rows, 3, 256, 256] } });
+}
+
+/** mse calibration of y and z under `maxRunBytes`: the sampled steps, ranges, histograms, and the values each binned. */
+async function mulReluHistograms(model: Model, feeds: Feeds[], maxRunBytes: number) {
+  const cal = new Calibrator(model, ["y", "z"], { method: "mse", maxRunBytes });
+  try {
+    await cal.collect(feeds);
+    const total = (t: string) => cal.histograms().get(t)!.counts.reduce((a, b) => a + b, 0);
+    return { sampled: cal.sampled(), ranges: cal.ranges(), hist: cal.histograms(), totals: [total("y"), total("z")] };
+  } finally {
+    await cal.dispose();
+  }
+}
+
+/** A 256 KiB cap samples every 3rd value (the smallest odd step that brings 196608 values under a sixteenth of the cap
+ *  in values, but not under 65536); the extremes are the whole tensor's (reduced in the graph), the range near its. */
+function assertSampledLikeWhole(sampled: Awaited<ReturnType<typeof mulReluHistograms>>, whole: typeof sampled, rows: number): void {
   assert.deepEqual([...sampled.sampled], [["y", 3], ["z", 3]]);
-  assert.deepEqual(sampled.totals, [4 * 65536, 4 * 65536]);
-  const whole = await run(13, Infinity);
+  assert.deepEqual(sampled.totals, [rows * 65536, rows * 65536]);
   assert.deepEqual([...whole.sampled], []);
-  assert.deepEqual(whole.totals, [4 * 196608, 4 * 196608]);
-  // The extremes are the whole tensor's (reduced in the graph), and the chosen range is near the whole one's.
+  assert.deepEqual(whole.totals, [rows * 196608, rows * 196608]);
   for (const t of ["y", "z"]) {
     assert.equal(sampled.hist.get(t)!.min, whole.hist.get(t)!.min);
     assert.equal(sampled.hist.get(t)!.max, whole.hist.get(t)!.max);
     const [a, b] = [sampled.ranges.get(t)!, whole.ranges.get(t)!];
     assert.ok(Math.abs(a.max - b.max) < 0.05 * (b.max - b.min), `${t}: ${JSON.stringify({ a, b })}`);
   }
+}
+
+test("a fixed-batch tensor whose one row exceeds the run cap: its histogram from every step-th value, min/max exact", async () => {
+  const feed = normalRows(11);
+  const feeds = Array.from({ length: 4 }, () => feed(1));
+  const fixed = (opset: number) => mulRelu([1, 3, 256, 256], opset);
+  const whole = await mulReluHistograms(fixed(13), feeds, Infinity);
+  assertSampledLikeWhole(await mulReluHistograms(fixed(13), feeds, 256 * 1024), whole, 4);
+  const all = feeds.flatMap((f) => [...(f.x.data as Float32Array)].map((v) => Math.fround(v * 2)));
   assert.equal(whole.hist.get("y")!.min, all.reduce((m, v) => Math.min(m, v), Infinity));
   // Opset 9 has no Slice with steps: the tensors come back whole under the same cap.
-  const old = await run(9, 256 * 1024);
+  const old = await mulReluHistograms(fixed(9), feeds, 256 * 1024);
   assert.deepEqual(old.totals, [4 * 196608, 4 * 196608]);
+});
+
+test("a tensor of symbolic shape one row of which exceeds the run cap: sized on the first batch, then sampled as a static one", async () => {
+  // x [N, 3, H, W], fed one row, then two (split into rows), then one: no static shape says what a row weighs, so a
+  // reduce-only run on the first batch's first row measures it (sizeRows).
+  const feed = normalRows(5);
+  const feeds = [feed(1), feed(2), feed(1)];
+  const model = mulRelu(["N", 3, "H", "W"], 13);
+  const whole = await mulReluHistograms(model, feeds, Infinity);
+  assertSampledLikeWhole(await mulReluHistograms(model, feeds, 256 * 1024), whole, 4);
+  // A row under the cap is fetched whole, as before (the sizing run finds nothing to sample).
+  const small = await mulReluHistograms(model, feeds, 1024 * 1024);
+  assert.deepEqual([...small.sampled], []);
+  assert.deepEqual(small.totals, [4 * 196608, 4 * 196608]);
 });
 
 test("single-sample batches are joined into larger runs after the first; histograms and ranges as one run per batch", async () => {
