@@ -694,7 +694,8 @@ export async function quantizeStatic(
   refuseIfNothingQuantized(model, summary, output);
   const decoded = prepared.config.format === "qoperator" ? undefined : decodeUnfusedWeightsNote(q);
   if (decoded) summary.warnings.push(decoded);
-  const note = await verifyRunnable(q, model, output);
+  // Run once on a calibration row, which the model is known to take (zeros at symbolic sizes of 1 need not be).
+  const note = await verifyRunnable(q, model, output, firstRows(prepared.checkRows ?? [], 1, fixedBatchSize(model))[0]);
   if (note) summary.warnings.push(note);
   if (prepared.checkRows?.length) {
     const check = await outputCheckOf(model, q, prepared.checkRows, prepared.config, prepared.ep, options, summary.warnings);
@@ -749,7 +750,7 @@ export async function quantizeDynamic(
     summary.warnings.push(NOT_MEASURED_NOTE);
   }
   refuseIfNothingQuantized(model, summary, output);
-  const note = await verifyRunnable(q, model, output);
+  const note = await verifyRunnable(q, model, output, firstRows(rows, 1, fixedBatchSize(model))[0]);
   if (note) summary.warnings.push(note);
   if (rows.length) {
     const check = await outputCheckOf(model, q, measuredRows(rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, {}, summary.warnings);

@@ -8,7 +8,7 @@ import type { GraphProto } from "onnx-buf";
 import { isIntegerType, type DataType } from "../onnx/dtype";
 import { OnnxError } from "../onnx/errors";
 import { readExternalFile } from "../onnx/external";
-import { comparedConstants } from "../onnx/graph";
+import { comparedConstants, readNames } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { valueInfoTensor } from "../onnx/proto";
 import { skimGraph } from "../onnx/skim";
@@ -32,6 +32,11 @@ export interface SessionOptions {
   config?: Record<string, string>;
   /** onnxruntime's memory pattern (default on). Off for sessions with many large graph outputs (calibration). */
   memPattern?: boolean;
+  /**
+   * onnxruntime logs nothing below a fatal error for this session (its warnings and errors go to stderr from native
+   * code): for checks whose failure the caller explains in its own words (verifyRunnable).
+   */
+  quiet?: boolean;
 }
 
 export interface IOInfo {
@@ -90,11 +95,25 @@ function prepare(model: Model | Uint8Array): Prepared {
   return prepareModel(m, "<bytes>");
 }
 
+/**
+ * `model` without the top-level initializers no node reads (tf2onnx leaves some in BlazeFace and M-LSD): onnxruntime
+ * prints a warning for each one whenever it loads the model, which every float reference and check session did on
+ * a user's file. A shallow copy (the tensors shared); the model itself where there is none.
+ */
+function withoutUnread(model: Model): Model {
+  const g = model.graph;
+  const read = readNames(g);
+  const inputs = new Set(g.input.map((v) => v.name));
+  const kept = g.initializer.filter((t) => read.has(t.name) || inputs.has(t.name));
+  if (kept.length === g.initializer.length) return model;
+  return Model.fromProto({ ...model.proto, graph: { ...g, initializer: kept } }, model.dir);
+}
+
 function prepareModel(model: Model, label: string): Prepared {
-  let m = model;
+  let m = withoutUnread(model);
   let castOutputs: string[] = [];
   if (unsafeOutputs(m.graph).length) {
-    m = model.clone();
+    m = m.clone();
     castOutputs = castUnsafeOutputs(m.proto);
   }
   const externalData = m.externalLocations().map((loc) => {
@@ -186,6 +205,7 @@ async function openOrt({ InferenceSession }: Ort, prepared: Prepared, options: S
       ? InferenceSession.create(prepared.source, opts)
       : InferenceSession.create(prepared.source, opts);
   };
+  const quiet = options.quiet ? 4 : undefined;
   let ep: ExecutionProvider = options.ep ?? "cpu";
   let fallbackReason: string | undefined;
   let session: OrtSession;
@@ -195,7 +215,7 @@ async function openOrt({ InferenceSession }: Ort, prepared: Prepared, options: S
       fallbackReason = `CUDA is not available (${missing}); running on the CPU instead`;
       ep = "cpu";
       options.onFallback?.(fallbackReason);
-      session = await open(["cpu"]);
+      session = await open(["cpu"], quiet);
     } else if (ep === "cuda") {
       try {
         // Fatal-only logging for this try: a missing-library failure is expected and explained below.
@@ -204,10 +224,10 @@ async function openOrt({ InferenceSession }: Ort, prepared: Prepared, options: S
         fallbackReason = `CUDA is not available (${firstLine(e)}); running on the CPU instead`;
         ep = "cpu";
         options.onFallback?.(fallbackReason);
-        session = await open(["cpu"]);
+        session = await open(["cpu"], quiet);
       }
     } else {
-      session = await open(["cpu"]);
+      session = await open(["cpu"], quiet);
     }
   } catch (e) {
     throw new OnnxError(`onnxruntime could not load the model: ${firstLine(e)}`, prepared.label);

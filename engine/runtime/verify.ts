@@ -2,7 +2,8 @@
 // session is made from it and run once (on the caller's inputs, or on zero inputs built from the model's shapes).
 // A model that does not load is always an error. A model that loads but fails on the inputs is an error only when
 // the source model runs on the same inputs; otherwise the inputs are to blame and the check says what it could not
-// prove (a detector whose height must be a multiple of 32 fed a height of 1, say).
+// prove (a detector whose height must be a multiple of 32 fed a height of 1, say). Its sessions are quiet: onnxruntime's
+// own log lines would only repeat, in red, the failure the check reports in its words.
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { createSession } from "./session";
@@ -12,7 +13,7 @@ import type { Feeds } from "./tensors";
 const reason = (e: unknown) => (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
 
 async function runOnce(model: Model, feeds: Feeds): Promise<void> {
-  const s = await createSession(model, { ep: "cpu", threads: 1 });
+  const s = await createSession(model, { ep: "cpu", threads: 1, quiet: true });
   try {
     await s.run(feeds);
   } finally {
@@ -28,7 +29,7 @@ async function runOnce(model: Model, feeds: Feeds): Promise<void> {
 export async function verifyRunnable(written: Model, source: Model, target: string, feeds?: Feeds): Promise<string | undefined> {
   let session;
   try {
-    session = await createSession(written, { ep: "cpu", threads: 1 });
+    session = await createSession(written, { ep: "cpu", threads: 1, quiet: true });
   } catch (e) {
     throw new OnnxError(`onnxruntime cannot load the model made from ${source.path ?? "the input"}, so it was not written: ${reason(e)}`, target);
   }

@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -182,5 +183,31 @@ test("an onnxruntime Tensor is accepted as a feed (its data lives behind a proto
     assert.deepEqual(Array.from(out.y.data as Float32Array, (v) => Number(v.toFixed(5))), reference(x).map((v) => Number(v.toFixed(5))));
   } finally {
     await s.dispose();
+  }
+});
+
+test("a model with initializers no node reads opens without onnxruntime's warning for each, and is not modified", () => {
+  // onnxruntime prints its warnings from native code to the process's stderr: run the session in a child to see them.
+  const dir = mkdtempSync(path.join(tmpdir(), "ptq-unread-"));
+  try {
+    const m = mlp();
+    m.graph.initializer.push(makeTensor("const_fold_opt__9", DataType.FLOAT, [2], [1, 2]));
+    const file = path.join(dir, "unread.onnx");
+    m.saveSync(file);
+    const script = [
+      `const { Model } = require(${JSON.stringify(path.resolve(__dirname, "../../../engine/onnx/model"))});`,
+      `const { createSession } = require(${JSON.stringify(path.resolve(__dirname, "../../../engine/runtime/session"))});`,
+      `(async () => { const m = Model.loadSync(${JSON.stringify(file)}); const s = await createSession(m, { threads: 1 });`,
+      `const y = await s.run({ x: { data: Float32Array.of(1, 2, 3, 4), dims: [1, 4] } }); await s.dispose();`,
+      `console.log(JSON.stringify({ y: [...y.y.data], kept: m.graph.initializer.length })); })();`,
+    ].join("\n");
+    const r = spawnSync(process.execPath, ["--import", "tsx", "-e", script], { encoding: "utf8" });
+    assert.equal(r.status, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /Removing initializer/);
+    const out = JSON.parse(r.stdout.trim().split("\n").at(-1)!) as { y: number[]; kept: number };
+    assert.deepEqual(out.y.map((v) => Math.round(v * 1e4) / 1e4), reference([1, 2, 3, 4]).map((v) => Math.round(v * 1e4) / 1e4));
+    assert.equal(out.kept, 3, "the caller's model keeps its initializers");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
