@@ -33,7 +33,7 @@ const GROUP_NAMES = 3;
  * The nodes left in float, one line per reason: a node alone as "float: NAME (OP): REASON"; nodes whose reasons read
  * the same but for their parenthesized figures as one line with their op types, the first names and that reason
  * without the figures. A real model leaves dozens float for a handful of reasons (ppocr-v4-rec-en: 93 lines, one
- * per node, before; 10 now), and each node's own reason stays in --json's `float`.
+ * per node, before; 5 and a pointer now), and each node's own reason stays in --json's `float`.
  */
 export function floatLines(float: readonly { name: string; opType: string; reason: string }[]): string[] {
   const groups = new Map<string, { name: string; opType: string; reason: string }[]>();

@@ -6,7 +6,7 @@
 import path from "node:path";
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { constantsToInitializers, consumers, dropUnreadInitializers, forEachGraph, outerScopeInputs, subgraphs, uniqueName, usedNames } from "../onnx/graph";
+import { constantsToInitializers, consumers, dropUnreadInitializers, forEachGraph, uniqueName, usedNames } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { makeTempDir, removeTempDir } from "../onnx/tempdir";
 import { attrInt, attrInts } from "../onnx/proto";
@@ -281,13 +281,9 @@ function scalarAffinesIntoNextConvs(m: Model): void {
   dropUnread(m, [...replaced, ...[...drop].flatMap((n) => n.input)].filter((n) => inits.has(n)));
 }
 
-/** Drops initializers no node reads any more. */
+/** Drops those of `names` no node reads any more (a body's outer-scope reads count, as do graph outputs). */
 function dropUnread(m: Model, names: readonly string[]): void {
-  if (!names.length) return;
-  const read = consumers(m.graph);
-  const outer = new Set(m.graph.node.flatMap((n) => subgraphs(n).flatMap((sg) => [...outerScopeInputs(sg)])));
-  const gone = new Set(names.filter((n) => !read.get(n)?.length && !outer.has(n) && !m.graph.output.some((o) => o.name === n)));
-  m.graph.initializer = m.graph.initializer.filter((t) => !gone.has(t.name));
+  if (names.length) dropUnreadInitializers(m.graph, new Set(names));
 }
 
 /** Cast(to=FLOAT) of a float16/double initializer read by nothing else → a float initializer under the Cast's output name. */
