@@ -9,6 +9,7 @@ import { DEFAULT_BATCH_SIZE, jobReaderOptions, type QuantizeJob } from "../engin
 import { UsageError } from "./args";
 import type { ProgressPrinter } from "./progress";
 import { imageReadingNote, parseQuantizeArgs, type QuantizeCall } from "./quantize-options";
+import { floatLines, layerLines } from "./summary-lines";
 
 /** The job's low-bit options as engine/lowbit takes them (checkJob has refused the other mode's options). */
 export function lowBitOptions(job: QuantizeJob, mode: "int4" | "fp4"): LowBitOptions & LearnedRoundingOption {
@@ -44,14 +45,15 @@ function describe(r: LowBitReport, out: string, mode: string): string {
   } else {
     lines.push("  outputs not measured: give --calib to measure them against the float model and keep them at a target (--protect DB)");
   }
-  for (const l of r.layers) {
+  const layer = (l: LowBitReport["layers"][number]) => {
     const out = l.outputSqnrDb !== undefined ? `; output ${l.outputSqnrDb.toFixed(1)} dB (RTN ${l.rtnOutputSqnrDb!.toFixed(1)} dB)` : "";
     const rtn = (l.rtnSqnrDb !== undefined ? ` (RTN ${l.rtnSqnrDb.toFixed(1)} dB)` : "") + out;
     const shape = l.opType === "Gather" ? `[rows ${l.n}, dim ${l.k}]` : `[K ${l.k}, N ${l.n}]`;
     const form = l.bits === 8 ? `int8 per ${l.opType === "LSTM" ? "gate row" : "channel"} (${why(l)})` : `block ${l.blockSize}${l.partialBlock ? `, last block partial${l.opType === "Conv" && mode === "int4" ? "" : " (padded)"}` : ""}`;
-    lines.push(`  ${l.node} (${l.opType}) ${l.weight} ${shape} ${form}: ${l.sqnrDb.toFixed(1)} dB${rtn}`);
-  }
-  for (const s of r.skipped) lines.push(`  float: ${s.node} (${s.opType}): ${s.reason}`);
+    return `  ${l.node} (${l.opType}) ${l.weight} ${shape} ${form}: ${l.sqnrDb.toFixed(1)} dB${rtn}`;
+  };
+  lines.push(...layerLines(r.layers, layer));
+  lines.push(...floatLines(r.skipped.map((s) => ({ name: s.node, opType: s.opType, reason: s.reason }))));
   for (const n of r.notes) lines.push(`  note: ${n}`);
   if (r.warning) lines.push(`  warning: ${r.warning}`);
   return lines.join("\n");

@@ -11,6 +11,7 @@ import { checkOutput, errorMessage } from "./files";
 import { calibrationProgress, terminalProgress, type ProgressPrinter } from "./progress";
 import { describeOutputCheck } from "../engine/quant/output-check-text";
 import { imageReadingNote, parseQuantizeArgs, quantizeHelp, type QuantizeCall } from "./quantize-options";
+import { floatLines } from "./summary-lines";
 
 /**
  * Advice for a static file whose weight type was left to the target's default (weightType auto, target any or avx2:
@@ -24,39 +25,6 @@ export function targetHint(s: QuantizationSummary, here: "vnni" | "arm" | undefi
   return `this CPU runs int8 weights exactly: --target-cpu ${here} writes them and is faster here (the PP-OCR recognisers on ` +
     `an AVX-512 VNNI CPU, batch 8: 1.9–2.0× FP32 instead of 1.15–1.26× widened, 2.2× instead of 1.2× at 8 bits), but the file is ` +
     `then not exact on x86 CPUs without VNNI (docs/quantization.md "Defaults, and why")`;
-}
-
-/** Names shown per group of float nodes; the rest are counted (every node's own reason: --json float). */
-const GROUP_NAMES = 3;
-
-/**
- * The nodes left in float, one line per reason: a node alone as "float: NAME (OP): REASON"; nodes whose reasons read
- * the same but for their parenthesized figures as one line with their op types, the first names and that reason
- * without the figures. A real model leaves dozens float for a handful of reasons (ppocr-v4-rec-en: 93 lines, one
- * per node, before; 5 and a pointer now), and each node's own reason stays in --json's `float`.
- */
-export function floatLines(float: readonly { name: string; opType: string; reason: string }[]): string[] {
-  const groups = new Map<string, { name: string; opType: string; reason: string }[]>();
-  for (const f of float) {
-    const key = f.reason.replace(/\s*\([^()]*\)/g, "");
-    groups.set(key, [...(groups.get(key) ?? []), f]);
-  }
-  const lines: string[] = [];
-  for (const [reason, nodes] of groups) {
-    if (nodes.length === 1) {
-      const f = nodes[0]!;
-      lines.push(`  float: ${f.name || "(unnamed)"} (${f.opType}): ${f.reason}`);
-      continue;
-    }
-    const ops = new Map<string, number>();
-    for (const n of nodes) ops.set(n.opType, (ops.get(n.opType) ?? 0) + 1);
-    const names = nodes.slice(0, GROUP_NAMES).map((n) => n.name || "(unnamed)").join(", ");
-    const more = nodes.length > GROUP_NAMES ? ` and ${nodes.length - GROUP_NAMES} more` : "";
-    const byCount = [...ops].sort((a, b) => b[1] - a[1]);
-    lines.push(`  float, ${nodes.length} nodes: ${byCount.map(([op, n]) => `${op} ×${n}`).join(", ")} (${names}${more}): ${reason}`);
-  }
-  if (lines.length < float.length) lines.push("  (each float node's own reason: --json, `float`)");
-  return lines;
 }
 
 function describe(s: QuantizationSummary, out: string): string {
