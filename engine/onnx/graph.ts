@@ -95,6 +95,22 @@ export function readNames(graph: GraphProto): Set<string> {
 }
 
 /**
+ * The names of the initializers, in the graph and its bodies, that nothing reads (readNames) and no graph input
+ * declares (an old IR's weights are inputs too: taken out, one would become an input to feed).
+ */
+export function unreadInitializers(graph: GraphProto): Set<string> {
+  const kept = readNames(graph);
+  forEachGraph(graph, (g) => {
+    for (const v of g.input) kept.add(v.name);
+  });
+  const unread = new Set<string>();
+  forEachGraph(graph, (g) => {
+    for (const t of g.initializer) if (!kept.has(t.name)) unread.add(t.name);
+  });
+  return unread;
+}
+
+/**
  * Removes, from the graph and its bodies, the initializers named in `candidates` that nothing reads (readNames: a
  * body may read an outer one).
  */

@@ -6,7 +6,7 @@
 import path from "node:path";
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { constantsToInitializers, consumers, dropUnreadInitializers, forEachGraph, uniqueName, usedNames } from "../onnx/graph";
+import { constantsToInitializers, consumers, dropUnreadInitializers, forEachGraph, unreadInitializers, uniqueName, usedNames } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { makeTempDir, removeTempDir } from "../onnx/tempdir";
 import { attrInt, attrInts } from "../onnx/proto";
@@ -60,19 +60,15 @@ export function initializersOutOfInputs(m: Model, notes: string[]): void {
  * inputs are left alone (run after initializersOutOfInputs).
  */
 export function dropUnreadWeights(m: Model, notes: string[]): void {
-  const inputs = new Set<string>();
-  const names = new Set<string>();
-  let before = 0;
+  const unread = unreadInitializers(m.graph);
+  if (!unread.size) return;
+  let dropped = 0;
   forEachGraph(m.graph, (g) => {
-    for (const v of g.input) inputs.add(v.name);
-    for (const t of g.initializer) names.add(t.name);
-    before += g.initializer.length;
+    const kept = g.initializer.filter((t) => !unread.has(t.name));
+    dropped += g.initializer.length - kept.length;
+    g.initializer = kept;
   });
-  for (const i of inputs) names.delete(i);
-  dropUnreadInitializers(m.graph, names);
-  let after = 0;
-  forEachGraph(m.graph, (g) => (after += g.initializer.length));
-  if (after < before) notes.push(`${before - after} initializer(s) that no node reads are left out of the output`);
+  notes.push(`${dropped} initializer(s) that no node reads are left out of the output`);
 }
 
 /** The smallest normal float32: below it (and above 0) a value is denormal. */

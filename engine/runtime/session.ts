@@ -8,7 +8,7 @@ import type { GraphProto } from "onnx-buf";
 import { isIntegerType, type DataType } from "../onnx/dtype";
 import { OnnxError } from "../onnx/errors";
 import { readExternalFile } from "../onnx/external";
-import { comparedConstants, readNames } from "../onnx/graph";
+import { comparedConstants, unreadInitializers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { valueInfoTensor } from "../onnx/proto";
 import { skimGraph } from "../onnx/skim";
@@ -102,9 +102,8 @@ function prepare(model: Model | Uint8Array): Prepared {
  */
 function withoutUnread(model: Model): Model {
   const g = model.graph;
-  const read = readNames(g);
-  const inputs = new Set(g.input.map((v) => v.name));
-  const kept = g.initializer.filter((t) => read.has(t.name) || inputs.has(t.name));
+  const unread = unreadInitializers(g);
+  const kept = g.initializer.filter((t) => !unread.has(t.name));
   if (kept.length === g.initializer.length) return model;
   return Model.fromProto({ ...model.proto, graph: { ...g, initializer: kept } }, model.dir);
 }
