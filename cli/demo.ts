@@ -74,7 +74,7 @@ function parse(argv: string[]): DemoConfig | "help" {
 /** Quantizes with engine/quant's defaults; returns undefined (and says why) if the engine is not usable. */
 async function quantize(cfg: DemoConfig, out: string): Promise<{ ms: number; summary: unknown } | undefined> {
   try {
-    const { quantizeStatic } = await import("../engine/quant/index");
+    const { quantizeStatic } = await import("../engine/recovery/rounding-choice");
     const { readNpyFolder } = await import("../engine/data/readers");
     const { Model } = await import("../engine/onnx/model");
     const model = await Model.load(cfg.model);

@@ -48,6 +48,7 @@ function describe(s: QuantizationSummary, out: string): string {
   }
   if (s.wideActivations) lines.push(`  16-bit activations (--wide-activations): ${s.wideActivations.why}`);
   if (s.protectedLayers?.nodes.length) lines.push(`  ${s.protectedLayers.why}`);
+  if (s.rounding) lines.push(`  ${s.rounding.why} (${s.rounding.seconds.toFixed(1)} s)`);
   if (s.outputCheck) lines.push(`  ${describeOutputCheck(s.outputCheck)}`);
   for (const w of s.warnings) lines.push(`  note: ${w}`);
   return lines.join("\n");
@@ -68,7 +69,8 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
     summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), { ...options, ...(data ? { data } : {}) });
   } else {
     const data = openData(job.calib!, model!.proto, jobReaderOptions(job));
-    summary = await q.quantizeStatic(model!, call.output, data, jobQConfig(job), { ...options, onProgress: calibrationProgress(progress) });
+    const { quantizeStatic } = await import("../engine/recovery/rounding-choice");
+    summary = await quantizeStatic(model!, call.output, data, jobQConfig(job), { ...options, onProgress: calibrationProgress(progress) });
   }
   const images = model && imageReadingNote(job, model.proto);
   if (images) summary.warnings.push(images);
@@ -141,8 +143,9 @@ export async function run(argv: string[]): Promise<number> {
   try {
     if (call.mode === "int4" || call.mode === "fp4") return await (await import("./quantize-lowbit")).runLowBit(learnedLowBit(call), progress);
     const t = call.job.target;
-    if (call.job.rounding === "adaround" && (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined)) {
-      throw new Error("--rounding adaround is not applied by the accuracy-target search: drop --rounding adaround or the --target option");
+    const rounding = call.job.rounding;
+    if ((rounding === "adaround" || rounding === "auto") && (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined)) {
+      throw new Error(`--rounding ${rounding} is not applied by the accuracy-target search: drop --rounding ${rounding} or the --target option`);
     }
     if (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined) return await (await import("./quantize-target")).runTargeted(call, progress);
     return await runInt8(call, progress);
@@ -157,6 +160,7 @@ export async function run(argv: string[]): Promise<number> {
  *  is refused), for FP4 engine/lowbit/fp4-rounding. */
 function learnedLowBit(call: QuantizeCall): QuantizeCall {
   if (call.job.rounding === "adaround") throw new Error(`--rounding adaround is for static INT8 (it fits int8 codes per channel); for ${call.mode} weights use --rounding learned`);
+  if (call.job.rounding === "auto") throw new Error(`--rounding auto is for static INT8 (it measures learned codes against nearest ones at the outputs); for ${call.mode} weights use --rounding learned`);
   if (call.job.rounding !== "learned") return call;
   if (!call.job.calib) throw new Error("--rounding learned chooses each weight's code against its layer's outputs on the calibration data: give --calib");
   if (call.mode === "fp4") return call;

@@ -10,6 +10,8 @@ export * from "./data/index";
 export * from "./quant/index";
 export * from "./lowbit/index";
 export * from "./recovery/index";
+// Shadows engine/quant's quantizeStatic (export * above): this one also applies QConfig.rounding "auto".
+export { quantizeStatic } from "./recovery/rounding-choice";
 export { analyze, AnalysisResult, type AnalysisJson, type AnalyzeOptions } from "./analysis/analyze";
 export { benchmark, BenchmarkResult, type BenchmarkModels, type BenchmarkOptions } from "./analysis/benchmark";
 export { evaluate, EvaluationResult, type EvaluationJson } from "./analysis/evaluate";

@@ -21,7 +21,8 @@ export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, Plotl
 export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
 export { Model } from "../engine/onnx/model";
-export { release, quantizeStatic, quantizeDynamic, decodeUnfusedWeights } from "../engine/quant/index";
+export { release, quantizeDynamic, decodeUnfusedWeights } from "../engine/quant/index";
+export { quantizeStatic } from "../engine/recovery/rounding-choice";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "../engine/quant/index";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "../engine/analysis/benchmark";
 export { readNpyTensor as readNpy, loadData } from "../engine/analysis/dataset";

@@ -38,9 +38,10 @@ export interface Row {
   warnings?: string[];
   /**
    * What the defaults decided, as the CLI's summary says it (static INT8): the weight format and why, the protected
-   * layers and why (which carries the whole model's SQNR on its calibration rows), the widened activations' count.
+   * layers and why (which carries the whole model's SQNR on its calibration rows), the widened activations' count, and
+   * with --config {"rounding": "auto"} the rounding written and why.
    */
-  decided?: { weights?: string; protectedLayers?: string; wideActivations?: number };
+  decided?: { weights?: string; protectedLayers?: string; wideActivations?: number; rounding?: string };
 }
 
 export interface RunOptions {
@@ -89,6 +90,7 @@ interface SummaryLike {
   weights?: { type: string; reduceRange?: boolean; why?: string };
   protectedLayers?: { why: string };
   wideActivations?: { tensors: unknown[] };
+  rounding?: { why: string };
 }
 
 export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions): Promise<Row[]> {
@@ -131,12 +133,13 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       if (Array.isArray(summary?.quantized)) row.quantizedNodes = summary.quantized.length;
       if (summary?.opset && summary.opset.before !== summary.opset.after) row.opset = `${summary.opset.before}→${summary.opset.after}`;
       if (summary?.warnings?.length) row.warnings = summary.warnings;
-      if (summary && (summary.weights || summary.protectedLayers || summary.wideActivations)) {
+      if (summary && (summary.weights || summary.protectedLayers || summary.wideActivations || summary.rounding)) {
         const w = summary.weights;
         row.decided = {
           weights: w && (w.why ?? `${w.type}${w.reduceRange ? ", 7 bits" : ""}`),
           protectedLayers: summary.protectedLayers?.why,
           wideActivations: summary.wideActivations?.tensors.length,
+          rounding: summary.rounding?.why,
         };
       }
       try {

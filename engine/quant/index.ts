@@ -20,7 +20,7 @@ import { qBits } from "./math";
 import { nestedWeightedNodes } from "./scope";
 import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
-import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig } from "./types";
+import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig, type RoundingChoice } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
@@ -79,6 +79,9 @@ export interface PreparedModel {
   calibrator: Calibrator | undefined;
   /** The first calibration rows (up to CHECK_ROWS), which quantizeStatic runs the written model on against the float one. */
   checkRows?: Feeds[];
+  /** QConfig.rounding "auto": the first calibration rows (up to ROUNDING_ROWS, one each where the batch axis is free),
+   *  which quantizeStatic fits learned rounding on and judges it by (engine/quant/rounding-choice). */
+  roundingRows?: Feeds[];
 }
 
 export async function prepare(model: Model, config: QConfig = {}, options: PrepareOptions = {}): Promise<PreparedModel> {
@@ -135,7 +138,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   const before = prepared.calibrator.batches;
   const rows: Feeds[] = [];
   const wide = c.wideActivations > 0 || (prepared.config.wideAuto && qBits(prepared.config.activationType) === 8);
-  const keep = Math.max(CHECK_ROWS, wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0);
+  const keep = Math.max(CHECK_ROWS, wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0, prepared.config.roundingAuto ? ROUNDING_ROWS : 0);
   const batch = fixedBatchSize(prepared.model);
   await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, keep, batch) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
@@ -154,6 +157,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (prepared.config.protect) await chooseProtection(prepared, measuredRows(rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
   prepared.checkRows = measuredRows(rows, CHECK_ROWS, batch);
+  prepared.roundingRows = prepared.config.roundingAuto ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(rows, SEQUENCE_ROWS, batch)));
 }
 
@@ -554,14 +558,17 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
   if (prepared.sequences && prepared.sequences.config === prepared.config) {
     const { outputs, rows, same } = prepared.sequences;
     summary.sequences = { outputs, rows, same };
-    const widened = (summary.wideActivations?.tensors.length ?? 0) > 0 ? (prepared.config.wideAuto ? "default" : "asked") : false;
-    summary.warnings.push(sequenceNote(summary.sequences, widened));
+    summary.warnings.push(sequenceNote(summary.sequences, sequenceWidening(prepared, summary)));
   }
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = standardSixteenBit(Model.fromProto(copy.proto, copy.dir), summary);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);
   return { model: out, summary };
 }
+
+/** How a sequence model's note describes its 16-bit activations: chosen by default, asked for, or none. */
+const sequenceWidening = (prepared: PreparedModel, summary: QuantizationSummary) =>
+  (summary.wideActivations?.tensors.length ?? 0) > 0 ? (prepared.config.wideAuto ? "default" : "asked") : false;
 
 /**
  * A file with 16-bit activations below opset 21 has com.microsoft Q/DQ (ai.onnx's take 16-bit types from 21): where
@@ -661,9 +668,30 @@ function widened(prepared: PreparedModel): ResolvedQConfig {
 
 export type { CollectOptions, TensorHistogram, TensorRange };
 
+/** QConfig.rounding "auto"'s measurement (engine/recovery/rounding-choice's chooseRounding): the model to write,
+ *  `nearest` or a learned-rounding copy, from the float model and calibration rows, and why. */
+export type RoundingChooser = (
+  float: Model,
+  nearest: Model,
+  rows: readonly Feeds[],
+  measure: MeasureOptions,
+  onStep?: (done: number, total: number) => void,
+) => Promise<{ model: Model; choice: RoundingChoice }>;
+
+/** QConfig.rounding "auto": calibrate() keeps this many of the first calibration rows to fit and judge on. */
+export const ROUNDING_ROWS = 32;
+
 export interface QuantizeFileOptions extends PrepareOptions, CollectOptions {
   /** Replace OUTPUT if it exists. Default false. */
   overwrite?: boolean;
+}
+
+export interface StaticFileOptions extends QuantizeFileOptions {
+  /**
+   * QConfig.rounding "auto"'s chooser. Learned rounding sits above this module (engine/recovery), so the
+   * quantizeStatic that the library, the kernel and the CLI export (engine/recovery/rounding-choice) passes it.
+   */
+  chooseRounding?: RoundingChooser;
 }
 
 export interface DynamicFileOptions extends QuantizeFileOptions {
@@ -681,8 +709,11 @@ export async function quantizeStatic(
   output: string,
   data: CalibrationData,
   config: QConfig = {},
-  options: QuantizeFileOptions = {},
+  options: StaticFileOptions = {},
 ): Promise<QuantizationSummary> {
+  if (config.rounding === "auto" && !options.chooseRounding) {
+    throw new Error(`QConfig.rounding "auto" needs learned rounding, which this quantizeStatic (engine/quant) does not load: call the quantizeStatic of the library (engine/index), the notebook kernel or engine/recovery/rounding-choice`);
+  }
   const model = typeof input === "string" ? await Model.load(input) : input;
   const prepared = await prepare(model, config, options);
   try {
@@ -690,8 +721,10 @@ export async function quantizeStatic(
   } finally {
     await release(prepared);
   }
-  const { model: q, summary } = await convert(prepared);
+  const converted = await convert(prepared);
+  const { summary } = converted;
   refuseIfNothingQuantized(model, summary, output);
+  const q = await withRounding(prepared, converted, options);
   const decoded = prepared.config.format === "qoperator" ? undefined : decodeUnfusedWeightsNote(q);
   if (decoded) summary.warnings.push(decoded);
   // Run once on a calibration row, which the model is known to take (zeros at symbolic sizes of 1 need not be).
@@ -703,6 +736,32 @@ export async function quantizeStatic(
   }
   await q.save(output, { overwrite: options.overwrite ?? false });
   return summary;
+}
+
+/**
+ * QConfig.rounding "auto": convert()'s model or its learned-rounding copy, whichever the kept calibration rows measure
+ * better (engine/quant/rounding-choice); the summary's `rounding` says which and why. Other roundings: the CLI applies
+ * them (learned, adaround) or there is nothing to do (nearest).
+ */
+async function withRounding(prepared: PreparedModel, converted: Quantized, options: StaticFileOptions): Promise<Model> {
+  const { model, summary } = converted;
+  if (!prepared.config.roundingAuto || !options.chooseRounding) return model;
+  if (prepared.config.format === "qoperator") {
+    summary.rounding = { method: "nearest", why: "rounding auto kept nearest rounding: it chooses the codes of a Q/DQ model, and the format is qoperator", seconds: 0 };
+    return model;
+  }
+  const step = phaseProgress(options, "rounding auto: fitting learned rounding and measuring it", "layers");
+  const rows = prepared.roundingRows ?? [];
+  const r = await options.chooseRounding(prepared.model, model, rows, measureOn(prepared), step);
+  summary.rounding = r.choice;
+  if (r.choice.method === "learned" && summary.sequences) {
+    // The summary's readings were of the nearest codes: read the same first rows again with the codes written.
+    const check = await checkSequences(prepared.model, r.model, rows.slice(0, SEQUENCE_ROWS), prepared.ep);
+    const i = summary.warnings.findIndex((w) => w.startsWith("sequence outputs ("));
+    if (check) summary.sequences = { outputs: check.outputs, rows: check.rows, same: check.same };
+    if (check && i >= 0) summary.warnings[i] = sequenceNote(summary.sequences, sequenceWidening(prepared, summary));
+  }
+  return r.model;
 }
 
 /**

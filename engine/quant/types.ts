@@ -133,9 +133,11 @@ export interface QConfig {
    * Weight rounding: "nearest" (default), "learned" or "adaround": after convert(), each Conv/Gemm/MatMul weight is
    * rounded again against its layer's outputs on the calibration data and its bias corrected, by GPTQ's error
    * feedback (engine/recovery/rounding) or AdaRound's gradient fit (engine/recovery/adaround; static INT8 only),
-   * docs/recovery.md. The CLI applies it; in code call refineRounding or adaRound on convert()'s model.
+   * docs/recovery.md. The CLI applies it; in code call refineRounding or adaRound on convert()'s model. "auto"
+   * (static INT8, quantizeStatic and the CLI): learned rounding written only where calibration rows it was not fitted
+   * on measure it better at the outputs (engine/recovery/rounding-choice); the summary's `rounding` says which and why.
    */
-  rounding?: "nearest" | "learned" | "adaround";
+  rounding?: "nearest" | "learned" | "adaround" | "auto";
   /**
    * Static INT8: keep float the weighted nodes whose quantization alone makes a quarter or more of the whole
    * quantized model's output error, measured during calibrate() on its first rows (default true; engine/quant/protect,
@@ -190,6 +192,8 @@ export interface ResolvedQConfig {
   keepOutputSoftmaxFloat: boolean;
   /** QConfig.protect. */
   protect: boolean;
+  /** QConfig.rounding "auto": quantizeStatic measures learned weight rounding against nearest and writes the better. */
+  roundingAuto: boolean;
   /** Weights written in another format than weightType/reduceRange, by initializer name (weightType auto's per-Conv choice, engine/quant/weight-format). */
   weightsByTensor?: ReadonlyMap<string, { type: WeightType; reduceRange: boolean }>;
   /**
@@ -200,6 +204,19 @@ export interface ResolvedQConfig {
 }
 
 const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];
+/** QConfig.rounding "auto": what was written and why (engine/recovery/rounding-choice). */
+export interface RoundingChoice {
+  method: "nearest" | "learned";
+  why: string;
+  /** Per-row worst-output SQNR difference learned − nearest on the judged rows (dB); absent where not measured. */
+  difference?: { mean: number; lower: number; rows: number };
+  /** The fit's layers (absent where it did not run). */
+  layers?: number;
+  /** Time the choice took, fits and measurement (s). */
+  seconds: number;
+}
+
+export const ROUNDINGS: readonly NonNullable<QConfig["rounding"]>[] = ["nearest", "learned", "adaround", "auto"];
 
 /** The weight type a target CPU runs exactly and fastest (the default when QConfig.weightType is not given). */
 export function defaultWeightType(target: TargetCpu): WeightType {
@@ -250,7 +267,9 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     overrides: c.overrides ?? {},
     keepOutputSoftmaxFloat: c.keepOutputSoftmaxFloat ?? true,
     protect: c.protect ?? true,
+    roundingAuto: c.rounding === "auto",
   };
+  if (c.rounding !== undefined && !ROUNDINGS.includes(c.rounding)) throw new Error(`QConfig.rounding: "${c.rounding}" is not one of ${ROUNDINGS.join(", ")}`);
   if (r.format !== "qdq" && r.format !== "qoperator") throw new Error(`QConfig.format: "${r.format}" is not qdq or qoperator`);
   if (!QTYPES.includes(r.activationType)) throw new Error(`QConfig.activationType: "${r.activationType}" is not one of ${QTYPES.join(", ")}`);
   const wide = r.calibration.wideActivations;
@@ -315,6 +334,8 @@ export interface QuantizationSummary {
   wideActivations?: { tensors: string[]; why: string };
   /** QConfig.protect: the nodes kept float by the measurement, and the measurement (also when it kept none). */
   protectedLayers?: { nodes: string[]; why: string };
+  /** QConfig.rounding "auto": the weight rounding written, the measurement that chose it (engine/recovery/rounding-choice). */
+  rounding?: RoundingChoice;
   /**
    * A sequence model (a softmax output of [batch, time, classes]): on how many of the kept calibration rows the
    * quantized model decodes what the float model decodes (engine/quant/sequence-check). A note says so too.

@@ -139,8 +139,9 @@ function heaviest(convs: readonly ConvWork[], share: number): ConvWork[] {
   return out;
 }
 
-/** Per-row SQNR difference (dB) of `got` against `base`, both measured against `ref`: mean and lower bound. */
-function rowDifference(base: RowEnergies, got: RowEnergies, tie = WEIGHT_TIE_DB) {
+/** Per-row worst-output SQNR difference (dB) of `got` against `base`, both measured against the same reference:
+ *  mean, lower bound (mean − 2 standard errors), and whether the bound clears −tie. */
+export function rowDifference(base: RowEnergies, got: RowEnergies, tie = WEIGHT_TIE_DB) {
   const d = base.rows.map((b, i) => 10 * Math.log10(Math.max(worstRatio(b), EXACT) / Math.max(worstRatio(got.rows[i]!), EXACT)));
   const n = d.length;
   const mean = d.reduce((a, b) => a + b, 0) / Math.max(n, 1);

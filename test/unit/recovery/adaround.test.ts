@@ -4,10 +4,10 @@
 // than nearest keeps nearest; the options are checked; an abort stops it; and the CLI flag where it applies.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { run } from "../../../cli/quantize";
 import type { Feeds } from "../../../engine/data/feeds";
 import { encodeNpy } from "../../../engine/data/npy";
 import { seededRandom } from "../../../engine/data/random";
@@ -138,7 +138,14 @@ test("adaRound checks its options, refuses a float model, and stops on an abort 
   assert.equal(fitted, 1);
 });
 
-test("ptq quantize --rounding adaround writes the model (static INT8) and is refused where it does not apply", async (t) => {
+/** `ptq quantize ARGS` as a child process (stdout and stderr together, and the exit code): mocking this process's
+ *  stdout would also swallow the test runner's own reports, which it writes there. */
+function ptq(args: string[]): { code: number | null; said: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "..", "..", "..", "cli", "main.ts"), "quantize", ...args], { encoding: "utf8" });
+  return { code: r.status, said: r.stdout + r.stderr };
+}
+
+test("ptq quantize --rounding adaround writes the model (static INT8) and is refused where it does not apply", async () => {
   const dir = mkdtempSync(path.join(tmpdir(), "ptq-adaround-"));
   try {
     const m = convModel();
@@ -149,12 +156,10 @@ test("ptq quantize --rounding adaround writes the model (static INT8) and is ref
     calib.forEach((b, i) => all.set(b.x!.data as Float32Array, i * b.x!.data.length));
     writeFileSync(path.join(dir, "calib", "x.npy"), encodeNpy(all, [32, CIN, 10, 10]));
     const args = (out: string) => [path.join(dir, "conv.onnx"), "-o", path.join(dir, out), "--calib", path.join(dir, "calib"), "--batch-size", "4", "--no-optimize"];
-    const said: string[] = [];
-    t.mock.method(process.stdout, "write", (s: string) => (said.push(s), true));
-    t.mock.method(process.stderr, "write", (s: string) => (said.push(s), true));
-    assert.equal(await run(args("near.onnx")), 0);
-    assert.equal(await run([...args("ada.onnx"), "--rounding", "adaround"]), 0, said.join(""));
-    assert.match(said.join(""), /adaround rounding: 1 layer\(s\) on their inputs from the quantized model, mean layer output SQNR/);
+    assert.equal(ptq(args("near.onnx")).code, 0);
+    const fitted = ptq([...args("ada.onnx"), "--rounding", "adaround"]);
+    assert.equal(fitted.code, 0, fitted.said);
+    assert.match(fitted.said, /adaround rounding: 1 layer\(s\) on their inputs from the quantized model, mean layer output SQNR/);
     const [near, ada] = await Promise.all([Model.load(path.join(dir, "near.onnx")), Model.load(path.join(dir, "ada.onnx"))]);
     const evalData = convData(4, 902);
     const [s0, s1] = [await outputSqnr(m, near, evalData), await outputSqnr(m, ada, evalData)];
@@ -167,13 +172,13 @@ test("ptq quantize --rounding adaround writes the model (static INT8) and is ref
       [[...args("target.onnx"), "--target-sqnr", "30"], /--rounding adaround is not applied by the accuracy-target search/],
     ];
     for (const [argv, why] of refused) {
-      said.length = 0;
-      assert.equal(await run([...argv, "--rounding", "adaround"]), 1, argv.join(" "));
-      assert.match(said.join(""), why);
+      const r = ptq([...argv, "--rounding", "adaround"]);
+      assert.equal(r.code, 1, `${argv.join(" ")}: ${r.said}`);
+      assert.match(r.said, why);
     }
-    said.length = 0;
-    assert.equal(await run([...args("dyn.onnx"), "--mode", "dynamic", "--rounding", "adaround"]), 2);
-    assert.match(said.join(""), /--rounding/);
+    const dynamic = ptq([...args("dyn.onnx"), "--mode", "dynamic", "--rounding", "adaround"]);
+    assert.equal(dynamic.code, 2);
+    assert.match(dynamic.said, /--rounding/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -1,0 +1,195 @@
+// rounding "auto": learned rounding fitted on half the kept calibration rows and judged on the other half (both ways
+// round), written only where the judged rows measure it better at the outputs; otherwise convert()'s nearest codes.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { Feeds } from "../../../engine/data/feeds";
+import { encodeNpy } from "../../../engine/data/npy";
+import { seededRandom } from "../../../engine/data/random";
+import { DataType } from "../../../engine/onnx/dtype";
+import { attr, makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { Model } from "../../../engine/onnx/model";
+import { quantizeStatic as quantizeStaticOfQuant } from "../../../engine/quant/index";
+import { checkSequences } from "../../../engine/quant/sequence-check";
+import { resolveConfig } from "../../../engine/quant/types";
+import { chooseRounding, learnedWins, quantizeStatic, ROUNDING_BOUND_DB, splitRows } from "../../../engine/recovery/rounding-choice";
+import { makeModel, valueInfo } from "../quant/build";
+import { batches, init, model, outputSqnr, quantize, rand } from "./build";
+
+/** Batches of [4, 8, 10, 10] whose channels share one smooth component, as neighbouring channels of images do: there
+ *  learned rounding has correlations to exploit (with independent inputs it has none). */
+function correlated(count: number, seed: number): Feeds[] {
+  const next = seededRandom(seed);
+  const dims = [4, 8, 10, 10];
+  return Array.from({ length: count }, () => {
+    const data = new Float32Array(4 * 8 * 100);
+    for (let n = 0; n < 4; n++) {
+      const common = Float32Array.from({ length: 100 }, (_, i) => Math.sin((i % 10) / 3 + Math.floor(i / 10) / 5 + 6 * next()) + 0.5);
+      for (let c = 0; c < 8; c++) for (let i = 0; i < 100; i++) data[(n * 8 + c) * 100 + i] = common[i]! * (1 + 0.3 * next()) + 0.2 * (next() - 0.5);
+    }
+    return { x: { data, dims } };
+  });
+}
+
+const conv = () =>
+  model(
+    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "conv", attributes: [attr.ints("pads", [1, 1, 1, 1])] })],
+    ["x", [4, 8, 10, 10]],
+    ["y", [4, 16, 10, 10]],
+    [init("W", [16, 8, 3, 3], rand(16 * 8 * 9, 7, -0.5, 0.5)), init("B", [16], rand(16, 8, -0.1, 0.1))],
+  );
+
+test("splitRows: every other row fits, the rows between judge", () => {
+  assert.deepEqual(splitRows([0, 1, 2, 3, 4]), { fit: [0, 2, 4], judge: [1, 3] });
+  assert.deepEqual(splitRows([]), { fit: [], judge: [] });
+});
+
+test("learnedWins: only where the judged rows bound the gain above zero", () => {
+  assert.equal(ROUNDING_BOUND_DB, 0);
+  assert.equal(learnedWins({ mean: 0.58, lower: 0.03, rows: 16 }), true, "ppocr-v3-det-en's figures");
+  assert.equal(learnedWins({ mean: 0.23, lower: -0.33, rows: 16 }), false, "ppocr-v3-det-ch's: better on average, not measurably");
+  assert.equal(learnedWins({ mean: 0.5, lower: 0, rows: 16 }), false, "a bound of exactly zero is not above it");
+  assert.equal(learnedWins({ mean: 2, lower: 1, rows: 1 }), false, "one row bounds nothing");
+});
+
+test("chooseRounding writes learned codes where the rows they were not fitted on measure them better", async () => {
+  const m = conv();
+  const calib = correlated(8, 1);
+  const { float, q } = await quantize(m, calib);
+  const { model: chosen, choice } = await chooseRounding(float, q, calib);
+  assert.equal(choice.method, "learned", choice.why);
+  assert.ok(choice.difference!.lower > 0 && choice.difference!.rows === 8, JSON.stringify(choice.difference));
+  assert.match(choice.why, /^rounding auto chose learned rounding: learned codes fitted on every other of 8 calibration batches and judged on the batches between, and the other way round \(1 layer\(s\), mean layer output SQNR [\d.]+ → [\d.]+ dB and [\d.]+ → [\d.]+ dB\): worst-output SQNR nearest [\d.]+ dB, learned [\d.]+ dB; learned − nearest per batch: mean \+[\d.]+ dB, lower bound \+[\d.]+ dB \(learned is taken where the bound is above 0 dB\); written: fitted on all 8 batches \(1 layer\(s\), mean layer output SQNR [\d.]+ → [\d.]+ dB\)$/);
+  assert.notDeepEqual(chosen.toBytes(), q.toBytes());
+  const heldOut = correlated(4, 900);
+  const [near, learned] = [await outputSqnr(m, q, heldOut), await outputSqnr(m, chosen, heldOut)];
+  assert.ok(learned > near, `held out: nearest ${near.toFixed(2)}, learned ${learned.toFixed(2)} dB`);
+});
+
+test("chooseRounding keeps nearest codes where learned ones do not measure better, and where there is too little to judge", async () => {
+  const m = conv();
+  // Independent uniform inputs: error feedback has nothing to exploit, so the learned codes gain nothing on the rows
+  // they were not fitted on.
+  const calib = batches("x", [4, 8, 10, 10], 8, 3);
+  const { float, q } = await quantize(m, calib);
+  const r = await chooseRounding(float, q, calib);
+  assert.equal(r.choice.method, "nearest", r.choice.why);
+  assert.equal(r.model, q, "convert()'s model itself");
+  assert.ok(!learnedWins(r.choice.difference!), JSON.stringify(r.choice.difference));
+  assert.match(r.choice.why, /^rounding auto kept nearest rounding: learned codes fitted on every other of 8 calibration/);
+  const few = await chooseRounding(float, q, calib.slice(0, 3));
+  assert.equal(few.model, q);
+  assert.equal(few.choice.why, "rounding auto kept nearest rounding: 3 calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)");
+});
+
+test("quantizeStatic with rounding auto writes the chosen codes and says why; the value is checked", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-auto-"));
+  try {
+    const m = conv();
+    const calib = correlated(8, 1);
+    const src = path.join(dir, "conv.onnx");
+    await m.save(src);
+    const auto = await quantizeStatic(src, path.join(dir, "auto.onnx"), calib, { rounding: "auto" });
+    assert.equal(auto.rounding?.method, "learned", auto.rounding?.why);
+    const plain = await quantizeStatic(src, path.join(dir, "nearest.onnx"), calib);
+    assert.equal(plain.rounding, undefined, "nearest (the default) measures nothing");
+    const [a, n] = [await Model.load(path.join(dir, "auto.onnx")), await Model.load(path.join(dir, "nearest.onnx"))];
+    assert.notDeepEqual(a.toBytes(), n.toBytes());
+    const heldOut = correlated(4, 900);
+    assert.ok((await outputSqnr(m, a, heldOut)) > (await outputSqnr(m, n, heldOut)));
+    const qop = await quantizeStatic(src, path.join(dir, "qop.onnx"), calib, { rounding: "auto", format: "qoperator" });
+    assert.equal(qop.rounding?.method, "nearest");
+    assert.match(qop.rounding!.why, /the format is qoperator/);
+    // engine/quant's own quantizeStatic sits below learned rounding: asked for auto without the chooser, it refuses
+    // before calibrating.
+    await assert.rejects(quantizeStaticOfQuant(src, path.join(dir, "none.onnx"), calib, { rounding: "auto" }), /QConfig.rounding "auto" needs learned rounding, which this quantizeStatic \(engine\/quant\) does not load/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.throws(() => resolveConfig({ rounding: "best" as never }), /QConfig.rounding: "best" is not one of nearest, learned, adaround, auto/);
+});
+
+/** x[N, 24, 16] · W[16, 10] → Softmax: a sequence model (argmax per step decoded), its steps correlated in the features. */
+function sequenceModel(): { m: Model; rows: Feeds[] } {
+  const [T, C, K] = [24, 16, 10];
+  const next = seededRandom(10);
+  const m = Model.fromProto(
+    makeModel(
+      [makeNode("MatMul", ["x", "W"], ["z"], { name: "mm" }), makeNode("Softmax", ["z"], ["y"], { name: "sm", attributes: [attr.int("axis", -1)] })],
+      [valueInfo("x", DataType.FLOAT, ["N", T, C])],
+      [valueInfo("y", DataType.FLOAT, ["N", T, K])],
+      [makeTensor("W", DataType.FLOAT, [C, K], Float32Array.from({ length: C * K }, () => 0.5 * (next() - 0.5)))],
+    ),
+  );
+  const rows = Array.from({ length: 16 }, (_, r) => {
+    const rnd = seededRandom(1000 + r);
+    const data = new Float32Array(T * C);
+    for (let t = 0; t < T; t++) {
+      const common = Math.sin(t + 6 * rnd());
+      for (let c = 0; c < C; c++) data[t * C + c] = common * (1 + 0.3 * rnd()) + 0.2 * (rnd() - 0.5);
+    }
+    return { x: { data, dims: [1, T, C] } };
+  });
+  return { m, rows };
+}
+
+test("a sequence model's summary reads the codes written: learned ones where auto chose them", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-auto-seq-"));
+  try {
+    const { m, rows } = sequenceModel();
+    const src = path.join(dir, "seq.onnx");
+    await m.save(src);
+    const config = { calibration: { wideActivations: 0 } };
+    const auto = await quantizeStatic(src, path.join(dir, "auto.onnx"), rows, { ...config, rounding: "auto" });
+    const plain = await quantizeStatic(src, path.join(dir, "nearest.onnx"), rows, config);
+    assert.equal(auto.rounding?.method, "learned", auto.rounding?.why);
+    const written = await checkSequences(m, await Model.load(path.join(dir, "auto.onnx")), rows);
+    assert.deepEqual(auto.sequences, { outputs: ["y"], rows: 16, same: written!.same });
+    assert.notEqual(auto.sequences!.same, plain.sequences!.same, "the learned codes read another number of rows alike than the nearest ones");
+    const notes = auto.warnings.filter((w) => w.startsWith("sequence outputs ("));
+    assert.equal(notes.length, 1);
+    assert.match(notes[0]!, new RegExp(`^sequence outputs \\(y\\): ${written!.same} of 16 calibration rows decode`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** `ptq quantize ARGS` as a child process (stdout and stderr together, and the exit code): mocking this process's
+ *  stdout would also swallow the test runner's own reports, which it writes there. */
+function ptq(args: string[]): { code: number | null; said: string } {
+  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "..", "..", "..", "cli", "main.ts"), "quantize", ...args], { encoding: "utf8" });
+  return { code: r.status, said: r.stdout + r.stderr };
+}
+
+test("ptq quantize --rounding auto prints the choice (static INT8) and is refused where it does not apply", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-auto-cli-"));
+  try {
+    await conv().save(path.join(dir, "conv.onnx"));
+    mkdirSync(path.join(dir, "calib"));
+    const calib = correlated(8, 1);
+    const all = new Float32Array(32 * 800);
+    calib.forEach((b, i) => all.set(b.x!.data as Float32Array, i * 3200));
+    writeFileSync(path.join(dir, "calib", "x.npy"), encodeNpy(all, [32, 8, 10, 10]));
+    const args = (out: string) => [path.join(dir, "conv.onnx"), "-o", path.join(dir, out), "--calib", path.join(dir, "calib"), "--batch-size", "4", "--no-optimize"];
+    const auto = ptq([...args("auto.onnx"), "--rounding", "auto"]);
+    assert.equal(auto.code, 0, auto.said);
+    assert.match(auto.said, /\n {2}rounding auto chose learned rounding: learned codes fitted on every other of 8 calibration batches .* \([\d.]+ s\)\n/);
+    const lowBit = (mode: string) => [path.join(dir, "conv.onnx"), "-o", path.join(dir, `${mode}.onnx`), "--calib", path.join(dir, "calib"), "--mode", mode];
+    const refused: [string[], RegExp][] = [
+      [lowBit("fp4"), /--rounding auto is for static INT8 .* for fp4 weights use --rounding learned/],
+      [lowBit("int4"), /--rounding auto is for static INT8 .* for int4 weights use --rounding learned/],
+      [[...args("target.onnx"), "--target-sqnr", "30"], /--rounding auto is not applied by the accuracy-target search/],
+    ];
+    for (const [argv, why] of refused) {
+      const r = ptq([...argv, "--rounding", "auto"]);
+      assert.equal(r.code, 1, `${argv.join(" ")}: ${r.said}`);
+      assert.match(r.said, why);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
