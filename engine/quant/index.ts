@@ -750,7 +750,13 @@ async function withRounding(prepared: PreparedModel, converted: Quantized, optio
     summary.rounding = { method: "nearest", why: "rounding auto kept nearest rounding: it chooses the codes of a Q/DQ model, and the format is qoperator", seconds: 0 };
     return model;
   }
-  const step = phaseProgress(options, "rounding auto: fitting learned rounding and measuring it", "layers");
+  if (prepared.observe.length === 0) {
+    // calibrate() returned at once: no activation to observe (silero-vad: its weights sit in If bodies, quantized
+    // dynamically), so no rows were kept either.
+    summary.rounding = { method: "nearest", why: "rounding auto kept nearest rounding: calibration had no activation to observe, so it kept no rows to fit learned rounding on", seconds: 0 };
+    return model;
+  }
+  const step = phaseProgress(options, "rounding auto: fitting learned rounding and measuring it", "fits");
   const rows = prepared.roundingRows ?? [];
   const r = await options.chooseRounding(prepared.model, model, rows, measureOn(prepared), step);
   summary.rounding = r.choice;

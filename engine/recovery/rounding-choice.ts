@@ -106,7 +106,10 @@ export async function chooseRounding(
       win = same >= n.same;
     }
   }
-  if (!win) return { model: nearest, choice: { method: "nearest", why: `rounding auto kept nearest rounding: ${measured}${lines}`, difference, layers: a.report.layers.length, seconds: seconds() } };
+  if (!win) {
+    onStep?.(5, 5);
+    return { model: nearest, choice: { method: "nearest", why: `rounding auto kept nearest rounding: ${measured}${lines}`, difference, layers: a.report.layers.length, seconds: seconds() } };
+  }
   const all = await refineRounding(float, nearest, rows);
   step();
   const why = `rounding auto chose learned rounding: ${measured}${lines}; written: fitted on all ${rows.length} ${pers} (${all.report.layers.length} layer(s), mean layer output SQNR ${layers(all.report)})`;
