@@ -6,7 +6,7 @@
 
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { closeSync } from "node:fs";
-import { GraphProtoSchema, NodeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema, type GraphProto } from "onnx-buf";
+import { GraphProtoSchema, NodeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema, type GraphProto, type NodeProto } from "onnx-buf";
 import { OnnxError } from "./errors";
 import { openRegularFile, readAt } from "./external";
 
@@ -19,7 +19,12 @@ const MODEL_GRAPH = 7;
 const GRAPH_NODE = 1;
 const GRAPH_INITIALIZER = 5;
 const GRAPH_INPUT = 11;
+const GRAPH_OUTPUT = 12;
 const TENSOR_NAME = 8;
+const NODE_INPUT = 1;
+const NODE_OUTPUT = 2;
+const NODE_OP_TYPE = 4;
+const NODE_DOMAIN = 7;
 
 /** Reads a file forwards through a window, jumping over what it skips. */
 class Cursor {
@@ -89,27 +94,74 @@ class Cursor {
  * initializers: whole where small, else only their names (a weight stays unread). Subgraphs are not walked.
  */
 export function skimGraph(file: string): GraphProto {
+  return skim(file).graph;
+}
+
+/**
+ * The main graph's initializers that no node reads and no graph input or output names, as skimGraph reads the file
+ * (onnxruntime warns of each one whenever it loads the file: tf2onnx leaves some in BlazeFace and M-LSD). A node too
+ * large to read whole is read without its attributes; undefined where such a node is an If, Loop or Scan, or of
+ * another domain, whose bodies may read them.
+ */
+export function skimUnreadInitializers(file: string): string[] | undefined {
+  const { graph, skippedNodes } = skim(file, true);
+  if (skippedNodes > 0) return undefined;
+  const read = new Set([...graph.node.flatMap((n) => n.input), ...graph.input.map((v) => v.name), ...graph.output.map((v) => v.name)]);
+  return graph.initializer.map((t) => t.name).filter((name) => !read.has(name));
+}
+
+/** skimGraph's walk; with `outputs`, also the graph's outputs and each large node without its attributes, counting
+ *  those whose attributes may read the graph's names (bodies). */
+function skim(file: string, outputs = false): { graph: GraphProto; skippedNodes: number } {
   const { fd, size } = openRegularFile(file, (kind) => new OnnxError(`not a model file: it is ${kind}`, file));
   try {
     const graph = create(GraphProtoSchema);
+    let skippedNodes = 0;
     const c = new Cursor(fd, size, file);
     c.fields(size, (no, wire) => {
       if (no !== MODEL_GRAPH || wire !== 2) return c.skip(wire);
       const end = c.varint() + c.pos;
       c.fields(end, (g, w) => {
-        if (w !== 2 || (g !== GRAPH_NODE && g !== GRAPH_INITIALIZER && g !== GRAPH_INPUT)) return c.skip(w);
+        const wanted = g === GRAPH_NODE || g === GRAPH_INITIALIZER || g === GRAPH_INPUT || (outputs && g === GRAPH_OUTPUT);
+        if (w !== 2 || !wanted) return c.skip(w);
         const length = c.varint();
         if (g === GRAPH_INPUT) graph.input.push(fromBinary(ValueInfoProtoSchema, c.bytes(length)));
+        else if (g === GRAPH_OUTPUT) graph.output.push(fromBinary(ValueInfoProtoSchema, c.bytes(length)));
         else if (length <= SMALL && g === GRAPH_NODE) graph.node.push(fromBinary(NodeProtoSchema, c.bytes(length)));
         else if (length <= SMALL) graph.initializer.push(fromBinary(TensorProtoSchema, c.bytes(length)));
-        else if (g === GRAPH_NODE) c.pos += length;
+        else if (g === GRAPH_NODE && outputs) {
+          // A large node (a Constant holding a weight, an If with its bodies): what it reads, its attributes unread.
+          const n = nodeHead(c, c.pos + length);
+          if (BODY_OPS.has(n.opType) || n.domain !== "") skippedNodes++;
+          graph.node.push(n);
+        } else if (g === GRAPH_NODE) {
+          c.pos += length;
+          skippedNodes++;
+        }
         else graph.initializer.push(create(TensorProtoSchema, { name: tensorName(c, c.pos + length) }));
       });
     });
-    return graph;
+    return { graph, skippedNodes };
   } finally {
     closeSync(fd);
   }
+}
+
+/** Ops whose attributes hold bodies that may read the main graph's names (and a node of another domain may too). */
+const BODY_OPS = new Set(["If", "Loop", "Scan"]);
+
+/** The NodeProto in [pos, end) without its attributes (input, output, op_type and domain); the cursor ends at `end`. */
+function nodeHead(c: Cursor, end: number): NodeProto {
+  const n = create(NodeProtoSchema);
+  const text = () => new TextDecoder().decode(c.bytes(c.varint()));
+  c.fields(end, (no, wire) => {
+    if (wire !== 2 || (no !== NODE_INPUT && no !== NODE_OUTPUT && no !== NODE_OP_TYPE && no !== NODE_DOMAIN)) return c.skip(wire);
+    if (no === NODE_INPUT) n.input.push(text());
+    else if (no === NODE_OUTPUT) n.output.push(text());
+    else if (no === NODE_OP_TYPE) n.opType = text();
+    else n.domain = text();
+  });
+  return n;
 }
 
 /** The name of the TensorProto in [pos, end), its other fields skipped; the cursor ends at `end`. */

@@ -1,7 +1,7 @@
 // Our small interface over onnxruntime-node: the rest of the code never imports it. createSession takes a Model,
 // bytes or a path; resolves external data for models given in memory; casts outputs the binding cannot return;
 // falls back from CUDA to CPU (the binding does not fall back by itself) and says why.
-import { existsSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import path from "node:path";
 import type { InferenceSession as OrtSession } from "onnxruntime-node";
 import type { GraphProto } from "onnx-buf";
@@ -11,7 +11,7 @@ import { readExternalFile } from "../onnx/external";
 import { comparedConstants, unreadInitializers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { valueInfoTensor } from "../onnx/proto";
-import { skimGraph } from "../onnx/skim";
+import { skimGraph, skimUnreadInitializers } from "../onnx/skim";
 import { castUnsafeOutputs, unsafeOutputs } from "./guard";
 import { dtypeFromOrt, fromOrtTensor, toOrtTensor, type Feeds, type OutputTensor } from "./tensors";
 
@@ -108,6 +108,24 @@ function withoutUnread(model: Model): Model {
   return Model.fromProto({ ...model.proto, graph: { ...g, initializer: kept } }, model.dir);
 }
 
+/** A file above this size is opened as it is even with unread initializers (decoding it to drop them costs its size
+ *  in memory twice over): onnxruntime then warns of each. */
+const DROP_UNREAD_MAX_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Whether the file at `file` has top-level initializers no node reads (skimmed, not decoded) and is small enough to
+ * be decoded and opened without them, as a Model is (withoutUnread): `ptq bench` and the evaluations open the
+ * user's file by its path, and onnxruntime printed "Removing initializer … not used" for each, every session. A file
+ * that cannot be skimmed is left to onnxruntime, whose error says what is wrong with it.
+ */
+function unreadToDrop(file: string): boolean {
+  try {
+    return statSync(file).size <= DROP_UNREAD_MAX_BYTES && (skimUnreadInitializers(file)?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
+}
+
 function prepareModel(model: Model, label: string): Prepared {
   let m = withoutUnread(model);
   let castOutputs: string[] = [];
@@ -160,6 +178,10 @@ export type SessionSource = Model | Uint8Array | string;
 
 export async function createSession(model: SessionSource, options: SessionOptions = {}): Promise<Session> {
   const mod = await ort();
+  if (typeof model === "string" && unreadToDrop(model)) {
+    const prepared = prepareModel(Model.loadSync(model), model);
+    return wrap(await openOrt(mod, prepared, options), mod.Tensor, prepared);
+  }
   if (typeof model === "string") {
     // Let onnxruntime read the file itself (no decode here, which matters for big models); decode and cast only
     // when an output type needs it: bf16/fp8 outputs fail creation, int4 ones show up in the metadata.

@@ -8,7 +8,7 @@ import path from "node:path";
 import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, OnnxError } from "../../../engine/onnx";
 import { comparedConstants } from "../../../engine/onnx/graph";
 import { readTensor } from "../../../engine/onnx/tensor";
-import { skimGraph } from "../../../engine/onnx/skim";
+import { skimGraph, skimUnreadInitializers } from "../../../engine/onnx/skim";
 import { inputSpecsOf } from "../../../engine/data/feeds";
 import { randomData } from "../../../engine/data/random";
 import { zeroFeeds } from "../../../engine/runtime/shapes";
@@ -69,6 +69,21 @@ test("skimGraph reads a file's inputs, small nodes and small constants whole, a 
     assert.deepEqual(comparedConstants(model.graph, "mode"), [16000, 8000]);
     assert.deepEqual(comparedConstants(g, "x"), []);
   });
+});
+
+test("skimUnreadInitializers: the initializers no node reads and no graph input or output names; none where a node was too large to read", async () => {
+  const model = modeModel();
+  const g = model.graph;
+  // One nobody reads (a weight, so only its name is skimmed), one that is a graph output, one a graph input's default.
+  g.initializer.push(makeTensor("orphan", DataType.FLOAT, [2048], new Float32Array(2048)), makeTensor("shown", DataType.FLOAT, [1], [1]), makeTensor("u", DataType.FLOAT, [1], [0]));
+  g.output.push(makeValueInfo("shown", DataType.FLOAT, [1]));
+  // The 16 KiB Constant node is read without its value.
+  await withFile(model.toBytes(), (file) => assert.deepEqual(skimUnreadInitializers(file), ["orphan"]));
+  // A large If: its bodies (unread) may read any name, so nothing is said to be unread.
+  const body = (name: string) => makeGraph(name, [makeNode("Identity", ["orphan"], [`${name}_out`])], [], [makeValueInfo(`${name}_out`, DataType.FLOAT, [2048])], { initializers: [makeTensor(`${name}_pad`, DataType.FLOAT, [2048], new Float32Array(2048))] });
+  g.node.push(makeNode("If", ["cond"], ["chosen"], { attributes: [attr.graph("then_branch", body("then")), attr.graph("else_branch", body("else"))] }));
+  g.initializer.push(makeTensor("cond", DataType.BOOL, [], [1]));
+  await withFile(model.toBytes(), (file) => assert.equal(skimUnreadInitializers(file), undefined));
 });
 
 test("skimGraph refuses a truncated file by name", () => {
