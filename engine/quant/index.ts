@@ -80,7 +80,7 @@ export interface PreparedModel {
   /** The first calibration rows (up to CHECK_ROWS), which quantizeStatic runs the written model on against the float one. */
   checkRows?: Feeds[];
   /** QConfig.rounding "auto": the first calibration rows (up to ROUNDING_ROWS, one each where the batch axis is free),
-   *  which quantizeStatic fits learned rounding on and judges it by (engine/quant/rounding-choice). */
+   *  which quantizeStatic fits learned rounding on and judges it by (engine/recovery/rounding-choice). */
   roundingRows?: Feeds[];
 }
 
@@ -740,7 +740,7 @@ export async function quantizeStatic(
 
 /**
  * QConfig.rounding "auto": convert()'s model or its learned-rounding copy, whichever the kept calibration rows measure
- * better (engine/quant/rounding-choice); the summary's `rounding` says which and why. Other roundings: the CLI applies
+ * better (engine/recovery/rounding-choice); the summary's `rounding` says which and why. Other roundings: the CLI applies
  * them (learned, adaround) or there is nothing to do (nearest).
  */
 async function withRounding(prepared: PreparedModel, converted: Quantized, options: StaticFileOptions): Promise<Model> {

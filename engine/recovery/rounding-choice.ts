@@ -66,16 +66,16 @@ export async function chooseRounding(
   const step = () => onStep?.(++fits, 5);
   onStep?.(0, 5);
   let a: Awaited<ReturnType<typeof refineRounding>>;
-  let b: Awaited<ReturnType<typeof refineRounding>>;
+  // Only the fits' own failures keep nearest: a stop asked through onStep (it throws) is not caught here.
   try {
     a = await refineRounding(float, nearest, even);
-    step();
-    if (a.report.layers.length === 0) return keep("no layer whose codes learned rounding can choose", 0);
-    b = await refineRounding(float, nearest, odd);
-    step();
   } catch (e) {
     return keep(`learned rounding could not run (${e instanceof Error ? e.message.split("\n")[0] : String(e)})`);
   }
+  step();
+  if (a.report.layers.length === 0) return keep("no layer whose codes learned rounding can choose", 0);
+  const b = await refineRounding(float, nearest, odd);
+  step();
   // Rows in the order judged: the odd ones (by the codes fitted on the even ones), then the even ones.
   const judged = [...odd, ...even];
   const ref = await outputsOn(float, judged, measure);

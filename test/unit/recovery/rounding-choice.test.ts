@@ -113,6 +113,18 @@ test("quantizeStatic with rounding auto writes the chosen codes and says why; th
   assert.throws(() => resolveConfig({ rounding: "best" as never }), /QConfig.rounding: "best" is not one of nearest, learned, adaround, auto/);
 });
 
+test("a stop asked through the progress callback rejects the choice: it is not taken for a fit that failed", async () => {
+  const calib = correlated(8, 1);
+  const { float, q } = await quantize(conv(), calib);
+  const steps: number[] = [];
+  const onStep = (done: number) => {
+    steps.push(done);
+    if (done === 1) throw new Error("stopped by the test"); // as quantizeStatic's phase progress throws on an abort
+  };
+  await assert.rejects(chooseRounding(float, q, calib, {}, onStep), /stopped by the test/);
+  assert.deepEqual(steps, [0, 1], "stopped after the first fit");
+});
+
 /** x[N, 24, 16] · W[16, 10] → Softmax: a sequence model (argmax per step decoded), its steps correlated in the features. */
 function sequenceModel(): { m: Model; rows: Feeds[] } {
   const [T, C, K] = [24, 16, 10];
