@@ -31,6 +31,9 @@ export interface QuantizeOptions {
   images?: ImageJob;
   /** INT8 with data: the outputs the measurements at the outputs compare (QConfig.calibration.outputs); unset: all. */
   judgeOutputs?: string[];
+  /** INT8 static: "auto" writes learned weight rounding where calibration rows it was not fitted on measure it better
+   *  (QConfig.rounding); unset: nearest, the default. */
+  rounding?: "auto";
 }
 
 /** The normalizations the wizard offers for a folder of images (undefined: the readers' default, pixels / 255). */
@@ -91,6 +94,7 @@ export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): Quant
   }
   if (o.scheme.startsWith("int8") && !o.perChannel) job.perChannel = false;
   if (o.scheme === "int8-static") job.calibration = { method: o.calibrationMethod };
+  if (o.scheme === "int8-static" && o.rounding === "auto") job.rounding = "auto";
   if (o.exclude.length) job.exclude = [...o.exclude];
   // FP4's block size is fixed by its format (NVFP4: 16).
   if (o.scheme === "int4-weights") job.lowBit = { blockSize: o.blockSize };

@@ -32,6 +32,8 @@ export interface QuantizeSummarySubset {
   weights?: { type: string; targetCpu: string; reduceRange?: boolean; why?: string };
   protectedLayers?: { nodes: string[]; why: string };
   wideActivations?: { why: string };
+  /** QConfig.rounding "auto": the rounding written and why. */
+  rounding?: { why: string };
   /** A static file's outputs against the float model on the calibration rows (engine/quant/output-check). */
   outputCheck?: OutputCheck;
 }
@@ -47,6 +49,7 @@ export function quantizerNotes(s: QuantizeSummarySubset | undefined): string[] {
   if (s.weights) notes.push(`weights ${s.weights.type}${s.weights.reduceRange ? " (7 bits)" : ""} for target CPU "${s.weights.targetCpu}"${s.weights.why ? `: ${s.weights.why}` : ""}`);
   if (s.protectedLayers?.nodes.length) notes.push(s.protectedLayers.why);
   if (s.wideActivations) notes.push(`16-bit activations: ${s.wideActivations.why}`);
+  if (s.rounding) notes.push(s.rounding.why);
   if (s.output) notes.push(describeOutput(s.output));
   if (s.outputCheck) notes.push(describeOutputCheck(s.outputCheck));
   return [...notes, ...(s.warnings ?? []), ...(s.notes ?? [])];

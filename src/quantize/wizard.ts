@@ -179,6 +179,12 @@ async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boole
     })));
     if (!m) return false;
     o.calibrationMethod = m;
+    const r = await pick<"nearest" | "auto">("Weight rounding", [
+      { label: "Nearest", description: "default", detail: "Each weight to its nearest int8 value", value: "nearest" },
+      { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples, kept only if the other half reads it better (slower: 2–5× on large models)", value: "auto" },
+    ]);
+    if (!r) return false;
+    o.rounding = r === "auto" ? "auto" : undefined;
   } else if (!o.scheme.startsWith("int8")) {
     const sizes = BLOCK_SIZES.map(String);
     const bs = await vscode.window.showInputBox({ title: "Block size", value: String(o.blockSize), validateInput: (v) => (sizes.includes(v.trim()) ? undefined : `${sizes.slice(0, -1).join(", ")} or ${sizes.at(-1)}`) });

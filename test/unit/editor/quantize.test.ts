@@ -37,6 +37,8 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     int4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "int4-weights"), blockSize: 64 }),
     fp4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), exclude: ["lm_head"] }),
     fp4Data: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), calibrationDir: "/ws/calib" }),
+    rounding: quantizeJob({ ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", rounding: "auto" }),
+    roundingDynamic: quantizeJob({ ...defaultOptions("/ws/m.onnx", "int8-dynamic"), rounding: "auto" }),
   };
   assert.deepEqual(jobs, {
     folder: { mode: "static", calib: "/ws/calib", calibration: { method: "entropy" }, exclude: ["fc2", "head"] },
@@ -46,6 +48,8 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     int4: { mode: "int4", lowBit: { blockSize: 64 } },
     fp4: { mode: "fp4", exclude: ["lm_head"] },
     fp4Data: { mode: "fp4", calib: "/ws/calib" },
+    rounding: { mode: "static", calib: "/ws/calib", calibration: { method }, rounding: "auto" },
+    roundingDynamic: { mode: "dynamic" },
   });
   // What the wizard writes is what the CLI reads back: every key is the table's.
   for (const job of Object.values(jobs)) assert.deepEqual(readJob(configText(job), "/ws/x.ptq.json"), job);
@@ -142,6 +146,7 @@ test("quantizerNotes: the weight type for the target, measured layers, then the 
       weights: { type: "uint8", targetCpu: "any", why: "weightType auto chose uint8 (U8U8)" },
       protectedLayers: { nodes: ["conv1"], why: "protected layers: 1 node(s) kept float" },
       wideActivations: { why: "2 of 9 activations at 16 bits" },
+      rounding: { why: "rounding auto kept nearest rounding: 3 calibration row(s), too few" },
       outputCheck: { rows: 8, outputs: [{ name: "logits", sqnrDb: 24.04 }] },
       warnings: ["upgraded the model from opset 10 to 13"],
     }),
@@ -149,6 +154,7 @@ test("quantizerNotes: the weight type for the target, measured layers, then the 
       'weights uint8 for target CPU "any": weightType auto chose uint8 (U8U8)',
       "protected layers: 1 node(s) kept float",
       "16-bit activations: 2 of 9 activations at 16 bits",
+      "rounding auto kept nearest rounding: 3 calibration row(s), too few",
       'outputs against the float model on 8 calibration row(s), SQNR: "logits" 24.0 dB',
       "upgraded the model from opset 10 to 13",
     ],

@@ -56,6 +56,17 @@ test("INT8 static on random data: the notebook calibrates on the run's samples a
   assert.match(cells[2]!.source, /benchmark\(\{ fp32: ".*cnn\.onnx", run: ".*cnn\.int8\.onnx", notebook: ".*cnn\.int8\.notebook\.onnx" \}/);
 });
 
+test("INT8 static with weight rounding \"auto\": the notebook asks for it and writes the run's bytes", async () => {
+  const { input } = workspace();
+  const o: QuantizeOptions = { ...defaultOptions(input), randomData: true, rounding: "auto" };
+  const proto = fromBinary(ModelProtoSchema, readFileSync(input));
+  await cliRun(o, writeRandomCalibration(proto, input));
+  const code = reproduceCells(o, writeRandomCalibrationFile(proto, input, randomCalibrationFile(o)))[1]!.source;
+  assert.match(code, /rounding: "auto"/);
+  await runCell(code);
+  assert.ok(readFileSync(notebookOutput(o)).equals(readFileSync(o.output)), "the notebook's model is byte-identical to the run's");
+});
+
 test("INT8 dynamic per-tensor with an excluded node: same bytes as the CLI run", async () => {
   const { input } = workspace();
   const o: QuantizeOptions = { ...defaultOptions(input, "int8-dynamic"), perChannel: false, exclude: ["/head/head.1/Gemm"] };
