@@ -181,7 +181,7 @@ async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boole
     o.calibrationMethod = m;
     const r = await pick<"nearest" | "auto">("Weight rounding", [
       { label: "Nearest", description: "default", detail: "Each weight to its nearest int8 value", value: "nearest" },
-      { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples, kept only if the other half reads it better (slower: 2–5× on large models)", value: "auto" },
+      { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–5× on large models)", value: "auto" },
     ]);
     if (!r) return false;
     o.rounding = r === "auto" ? "auto" : undefined;
