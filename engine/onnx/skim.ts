@@ -9,6 +9,7 @@ import { closeSync } from "node:fs";
 import { GraphProtoSchema, NodeProtoSchema, TensorProtoSchema, ValueInfoProtoSchema, type GraphProto, type NodeProto } from "onnx-buf";
 import { OnnxError } from "./errors";
 import { openRegularFile, readAt } from "./external";
+import { unreadInitializers } from "./graph";
 
 /** Nodes and initializers encoded in more bytes than this are skipped (a scalar constant takes a few dozen). */
 const SMALL = 4096;
@@ -105,14 +106,12 @@ export function skimGraph(file: string): GraphProto {
  */
 export function skimUnreadInitializers(file: string): string[] | undefined {
   const { graph, skippedNodes } = skim(file, true);
-  if (skippedNodes > 0) return undefined;
-  const read = new Set([...graph.node.flatMap((n) => n.input), ...graph.input.map((v) => v.name), ...graph.output.map((v) => v.name)]);
-  return graph.initializer.map((t) => t.name).filter((name) => !read.has(name));
+  return skippedNodes > 0 ? undefined : [...unreadInitializers(graph)];
 }
 
-/** skimGraph's walk; with `outputs`, also the graph's outputs and each large node without its attributes, counting
- *  those whose attributes may read the graph's names (bodies). */
-function skim(file: string, outputs = false): { graph: GraphProto; skippedNodes: number } {
+/** skimGraph's walk; with `reads` (what unreadInitializers needs), also the graph's outputs and each large node
+ *  without its attributes, counting those whose attributes may read the graph's names (bodies). */
+function skim(file: string, reads = false): { graph: GraphProto; skippedNodes: number } {
   const { fd, size } = openRegularFile(file, (kind) => new OnnxError(`not a model file: it is ${kind}`, file));
   try {
     const graph = create(GraphProtoSchema);
@@ -122,14 +121,14 @@ function skim(file: string, outputs = false): { graph: GraphProto; skippedNodes:
       if (no !== MODEL_GRAPH || wire !== 2) return c.skip(wire);
       const end = c.varint() + c.pos;
       c.fields(end, (g, w) => {
-        const wanted = g === GRAPH_NODE || g === GRAPH_INITIALIZER || g === GRAPH_INPUT || (outputs && g === GRAPH_OUTPUT);
+        const wanted = g === GRAPH_NODE || g === GRAPH_INITIALIZER || g === GRAPH_INPUT || (reads && g === GRAPH_OUTPUT);
         if (w !== 2 || !wanted) return c.skip(w);
         const length = c.varint();
         if (g === GRAPH_INPUT) graph.input.push(fromBinary(ValueInfoProtoSchema, c.bytes(length)));
         else if (g === GRAPH_OUTPUT) graph.output.push(fromBinary(ValueInfoProtoSchema, c.bytes(length)));
         else if (length <= SMALL && g === GRAPH_NODE) graph.node.push(fromBinary(NodeProtoSchema, c.bytes(length)));
         else if (length <= SMALL) graph.initializer.push(fromBinary(TensorProtoSchema, c.bytes(length)));
-        else if (g === GRAPH_NODE && outputs) {
+        else if (g === GRAPH_NODE && reads) {
           // A large node (a Constant holding a weight, an If with its bodies): what it reads, its attributes unread.
           const n = nodeHead(c, c.pos + length);
           if (BODY_OPS.has(n.opType) || n.domain !== "") skippedNodes++;

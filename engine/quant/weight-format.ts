@@ -150,8 +150,9 @@ export function rowDifference(base: RowEnergies, got: RowEnergies, tie = WEIGHT_
   return { mean, lower, rows: n, pass: n > 1 && lower >= -tie };
 }
 
-const db = (x: number) => (x > 0 ? `${(-10 * Math.log10(x)).toFixed(2)} dB` : "∞ dB");
-const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)} dB`;
+/** A noise/signal energy ratio as SQNR to 0.01 dB ("∞ dB" when exact); a difference in dB with its sign. */
+export const db = (x: number) => (x > 0 ? `${(-10 * Math.log10(x)).toFixed(2)} dB` : "∞ dB");
+export const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)} dB`;
 
 /**
  * The weight format to write: `quantized(format)` is the model convert() writes with it, `float` the model it was

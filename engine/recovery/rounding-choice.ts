@@ -11,7 +11,7 @@ import { commonRows } from "../calibrate/rows";
 import { quantizeStatic as quantizeStaticWith, type StaticFileOptions } from "../quant/index";
 import { checkSequences } from "../quant/sequence-check";
 import type { QConfig, QuantizationSummary, RoundingChoice } from "../quant/types";
-import { rowDifference } from "../quant/weight-format";
+import { db, rowDifference, signed } from "../quant/weight-format";
 import { refineRounding, type RoundingReport } from "./rounding";
 
 /**
@@ -36,9 +36,6 @@ export function splitRows<T>(rows: readonly T[]): { fit: T[]; judge: T[] } {
 export function learnedWins(d: { mean: number; lower: number; rows: number }): boolean {
   return d.rows >= 2 && d.lower > ROUNDING_BOUND_DB;
 }
-
-const signed = (x: number) => `${x >= 0 ? "+" : "−"}${Math.abs(x).toFixed(2)} dB`;
-const db = (ratio: number) => (ratio > 0 ? `${(-10 * Math.log10(ratio)).toFixed(2)} dB` : "∞ dB");
 
 /**
  * The file to write, `nearest` (convert()'s model from `float`) or a learned-rounding copy, and why. `rows`: single
