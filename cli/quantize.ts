@@ -59,7 +59,6 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   const q = await import("../engine/quant/index");
   const { job } = call;
   const options = { overwrite: call.overwrite, optimize: job.optimize, ep: job.ep };
-  if (call.mode !== "dynamic" && (job.rounding === "learned" || job.rounding === "adaround")) return await runLearnedRounding(call, progress);
   let summary: QuantizationSummary;
   // The model is loaded here only to read the calibration data for its inputs.
   const model = job.calib ? await Model.load(call.model) : undefined;
@@ -76,51 +75,6 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   if (images) summary.warnings.push(images);
   progress.done();
   process.stdout.write((call.json ? JSON.stringify(summary, null, 2) : describe(summary, call.output)) + "\n");
-  return 0;
-}
-
-/** Static INT8 with --rounding learned or adaround: convert, then each layer's weight codes chosen again on the
- *  calibration data (engine/recovery/rounding: GPTQ error feedback; adaround: AdaRound) before the model is written. */
-async function runLearnedRounding(call: QuantizeCall, progress: ProgressPrinter): Promise<number> {
-  const q = await import("../engine/quant/index");
-  const { refineRounding } = await import("../engine/recovery/rounding");
-  const { adaRound } = await import("../engine/recovery/adaround");
-  const { batchesForRows } = await import("../engine/lowbit/hessian");
-  const { take } = await import("../engine/lowbit/protect");
-  const { verifyRunnable } = await import("../engine/runtime/verify");
-  const { decodeUnfusedWeightsNote } = await import("../engine/quant/unfused-weights");
-  const { job } = call;
-  const name = job.rounding === "adaround" ? "adaround" : "learned";
-  if (job.format === "qoperator") throw new Error(`--rounding ${name} rewrites the QDQ model's weight codes: use --format qdq (the default) with it`);
-  const model = await Model.load(call.model);
-  const open = () => openData(job.calib!, model.proto, jobReaderOptions(job));
-  const prepared = await q.prepare(model, jobQConfig(job), { optimize: job.optimize, ep: job.ep });
-  try {
-    await q.calibrate(prepared, open(), { onProgress: calibrationProgress(progress) });
-  } finally {
-    await q.release(prepared);
-  }
-  const converted = await q.convert(prepared);
-  const { summary } = converted;
-  if (summary.quantized.length === 0) throw new Error(`${call.model}: no node was quantized, so there are no weights to round; nothing was written to ${call.output}`);
-  const rows = await take(open(), batchesForRows());
-  const fit = name === "adaround" ? adaRound : refineRounding;
-  const { model: rounded, report } = await fit(prepared.model, converted.model, rows, { onProgress: progress.callback(`${name} rounding`, "layers") });
-  const decoded = decodeUnfusedWeightsNote(rounded);
-  if (decoded) summary.warnings.push(decoded);
-  const images = imageReadingNote(job, model.proto);
-  if (images) summary.warnings.push(images);
-  const note = await verifyRunnable(rounded, model, call.output);
-  if (note) summary.warnings.push(note);
-  await rounded.save(call.output, { overwrite: call.overwrite });
-  progress.done();
-  const did = report.layers.length
-    ? `${report.layers.length} layer(s) on their inputs from the ${report.inputs} model, mean layer output SQNR ${report.meanBeforeDb.toFixed(1)} → ${report.meanAfterDb.toFixed(1)} dB`
-    : "no layer refined";
-  const line =
-    `  ${name} rounding: ${did}, ${report.seconds.toFixed(1)} s` +
-    (report.skipped.length ? `; ${report.skipped.length} kept nearest (${[...new Set(report.skipped.map((s) => s.reason.split(":")[0]))].join("; ")})` : "");
-  process.stdout.write((call.json ? JSON.stringify({ ...summary, rounding: report }, null, 2) : `${describe(summary, call.output)}\n${line}`) + "\n");
   return 0;
 }
 
@@ -144,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
     if (call.mode === "int4" || call.mode === "fp4") return await (await import("./quantize-lowbit")).runLowBit(learnedLowBit(call), progress);
     const t = call.job.target;
     const rounding = call.job.rounding;
-    if ((rounding === "adaround" || rounding === "auto") && (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined)) {
+    if (rounding && rounding !== "nearest" && (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined)) {
       throw new Error(`--rounding ${rounding} is not applied by the accuracy-target search: drop --rounding ${rounding} or the --target option`);
     }
     if (t?.sqnr !== undefined || t?.drop !== undefined || t?.agreement !== undefined) return await (await import("./quantize-target")).runTargeted(call, progress);

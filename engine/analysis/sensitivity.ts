@@ -128,6 +128,9 @@ export async function searchMixedPrecision(
   target: AccuracyTarget,
   options: SearchOptions = {},
 ): Promise<MixedPrecisionResult> {
+  if (prepared.config.rounding !== "nearest") {
+    throw new Error(`QConfig.rounding "${prepared.config.rounding}" is not applied by the accuracy-target search (searchMixedPrecision): it measures nearest rounding's codes; use rounding "nearest" with a target`);
+  }
   const remedy = options.remedy ?? "auto";
   if (!["auto", "float", "int16"].includes(remedy)) throw new Error(`remedy: "${remedy}" is not one of auto, float, int16`);
   const minShare = options.minInt8WeightShare ?? MIN_INT8_WEIGHT_SHARE;

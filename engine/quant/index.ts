@@ -79,8 +79,8 @@ export interface PreparedModel {
   calibrator: Calibrator | undefined;
   /** The first calibration rows (up to CHECK_ROWS), which quantizeStatic runs the written model on against the float one. */
   checkRows?: Feeds[];
-  /** QConfig.rounding "auto": the first calibration rows (up to ROUNDING_ROWS, one each where the batch axis is free),
-   *  which quantizeStatic fits learned rounding on and judges it by (engine/recovery/rounding-choice). */
+  /** QConfig.rounding other than "nearest": the first calibration rows (up to ROUNDING_ROWS, one each where the batch
+   *  axis is free), which quantizeStatic fits learned rounding on (and, for "auto", judges it by). */
   roundingRows?: Feeds[];
 }
 
@@ -138,7 +138,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   const before = prepared.calibrator.batches;
   const rows: Feeds[] = [];
   const wide = c.wideActivations > 0 || (prepared.config.wideAuto && qBits(prepared.config.activationType) === 8);
-  const keep = Math.max(CHECK_ROWS, wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0, prepared.config.roundingAuto ? ROUNDING_ROWS : 0);
+  const keep = Math.max(CHECK_ROWS, wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0, prepared.config.rounding !== "nearest" ? ROUNDING_ROWS : 0);
   const batch = fixedBatchSize(prepared.model);
   await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, keep, batch) : data, options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
@@ -157,7 +157,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (prepared.config.protect) await chooseProtection(prepared, measuredRows(rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
   prepared.checkRows = measuredRows(rows, CHECK_ROWS, batch);
-  prepared.roundingRows = prepared.config.roundingAuto ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
+  prepared.roundingRows = prepared.config.rounding !== "nearest" ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(rows, SEQUENCE_ROWS, batch)));
 }
 
@@ -668,9 +668,10 @@ function widened(prepared: PreparedModel): ResolvedQConfig {
 
 export type { CollectOptions, TensorHistogram, TensorRange };
 
-/** QConfig.rounding "auto"'s measurement (engine/recovery/rounding-choice's chooseRounding): the model to write,
- *  `nearest` or a learned-rounding copy, from the float model and calibration rows, and why. */
-export type RoundingChooser = (
+/** QConfig.rounding other than "nearest" (engine/recovery/rounding-choice's roundWeights): the model to write,
+ *  `nearest` (convert()'s) or a copy with its weight codes chosen again on the calibration rows, and why. */
+export type WeightRounder = (
+  asked: RoundingChoice["asked"],
   float: Model,
   nearest: Model,
   rows: readonly Feeds[],
@@ -678,7 +679,7 @@ export type RoundingChooser = (
   onStep?: (done: number, total: number) => void,
 ) => Promise<{ model: Model; choice: RoundingChoice }>;
 
-/** QConfig.rounding "auto": calibrate() keeps this many of the first calibration rows to fit and judge on. */
+/** QConfig.rounding other than "nearest": calibrate() keeps this many of the first calibration rows to fit (and judge) on. */
 export const ROUNDING_ROWS = 32;
 
 export interface QuantizeFileOptions extends PrepareOptions, CollectOptions {
@@ -688,10 +689,10 @@ export interface QuantizeFileOptions extends PrepareOptions, CollectOptions {
 
 export interface StaticFileOptions extends QuantizeFileOptions {
   /**
-   * QConfig.rounding "auto"'s chooser. Learned rounding sits above this module (engine/recovery), so the
+   * QConfig.rounding other than "nearest". Learned rounding sits above this module (engine/recovery), so the
    * quantizeStatic that the library, the kernel and the CLI export (engine/recovery/rounding-choice) passes it.
    */
-  chooseRounding?: RoundingChooser;
+  roundWeights?: WeightRounder;
 }
 
 export interface DynamicFileOptions extends QuantizeFileOptions {
@@ -711,8 +712,12 @@ export async function quantizeStatic(
   config: QConfig = {},
   options: StaticFileOptions = {},
 ): Promise<QuantizationSummary> {
-  if (config.rounding === "auto" && !options.chooseRounding) {
-    throw new Error(`QConfig.rounding "auto" needs learned rounding, which this quantizeStatic (engine/quant) does not load: call the quantizeStatic of the library (engine/index), the notebook kernel or engine/recovery/rounding-choice`);
+  const rounding = config.rounding ?? "nearest";
+  if (rounding !== "nearest" && !options.roundWeights) {
+    throw new Error(`QConfig.rounding "${rounding}" needs learned rounding, which this quantizeStatic (engine/quant) does not load: call the quantizeStatic of the library (engine/index), the notebook kernel or engine/recovery/rounding-choice`);
+  }
+  if ((rounding === "learned" || rounding === "adaround") && config.format === "qoperator") {
+    throw new Error(`QConfig.rounding "${rounding}" rewrites the weight codes of a Q/DQ model: use format "qdq" (the default; --format qdq) with it`);
   }
   const model = typeof input === "string" ? await Model.load(input) : input;
   const prepared = await prepare(model, config, options);
@@ -739,28 +744,28 @@ export async function quantizeStatic(
 }
 
 /**
- * QConfig.rounding "auto": convert()'s model or its learned-rounding copy, whichever the kept calibration rows measure
- * better (engine/recovery/rounding-choice); the summary's `rounding` says which and why. Other roundings: the CLI applies
- * them (learned, adaround) or there is nothing to do (nearest).
+ * QConfig.rounding: "learned" and "adaround" give convert()'s model with each layer's weight codes chosen again on the
+ * kept calibration rows; "auto", convert()'s model or that learned copy, whichever rows the fit did not see measure
+ * better (engine/recovery/rounding-choice). The summary's `rounding` says what was written and why.
  */
 async function withRounding(prepared: PreparedModel, converted: Quantized, options: StaticFileOptions): Promise<Model> {
   const { model, summary } = converted;
-  if (!prepared.config.roundingAuto || !options.chooseRounding) return model;
-  if (prepared.config.format === "qoperator") {
-    summary.rounding = { method: "nearest", why: "rounding auto kept nearest rounding: it chooses the codes of a Q/DQ model, and the format is qoperator", seconds: 0 };
+  const asked = prepared.config.rounding;
+  if (asked === "nearest" || !options.roundWeights) return model;
+  const kept = (why: string): Model => {
+    summary.rounding = { asked, method: "nearest", why: `rounding ${asked} kept nearest rounding: ${why}`, seconds: 0 };
     return model;
-  }
-  if (prepared.observe.length === 0) {
-    // calibrate() returned at once: no activation to observe (silero-vad: its weights sit in If bodies, quantized
-    // dynamically), so no rows were kept either.
-    summary.rounding = { method: "nearest", why: "rounding auto kept nearest rounding: calibration had no activation to observe, so it kept no rows to fit learned rounding on", seconds: 0 };
-    return model;
-  }
-  const step = phaseProgress(options, "rounding auto: fitting learned rounding and measuring it", "fits");
+  };
+  // learned and adaround with qoperator are refused before calibrating (quantizeStatic).
+  if (prepared.config.format === "qoperator") return kept("it chooses the codes of a Q/DQ model, and the format is qoperator");
+  // calibrate() returned at once: no activation to observe (silero-vad: its weights sit in If bodies, quantized
+  // dynamically), so no rows were kept either.
+  if (prepared.observe.length === 0) return kept("calibration had no activation to observe, so it kept no rows to fit learned rounding on");
+  const step = phaseProgress(options, asked === "auto" ? "rounding auto: fitting learned rounding and measuring it" : `${asked} rounding`, asked === "auto" ? "fits" : "layers");
   const rows = prepared.roundingRows ?? [];
-  const r = await options.chooseRounding(prepared.model, model, rows, measureOn(prepared), step);
+  const r = await options.roundWeights(asked, prepared.model, model, rows, measureOn(prepared), step);
   summary.rounding = r.choice;
-  if (r.choice.method === "learned" && summary.sequences) {
+  if (r.choice.method !== "nearest" && summary.sequences) {
     // The summary's readings were of the nearest codes: read the same first rows again with the codes written.
     const check = await checkSequences(prepared.model, r.model, rows.slice(0, SEQUENCE_ROWS), prepared.ep);
     const i = summary.warnings.findIndex((w) => w.startsWith("sequence outputs ("));
@@ -799,8 +804,11 @@ export async function quantizeDynamic(
   config: QConfig = {},
   options: DynamicFileOptions = {},
 ): Promise<QuantizationSummary> {
-  const model = await Model.load(input);
   const resolved = resolveConfig(config);
+  if (resolved.rounding !== "nearest") {
+    throw new Error(`QConfig.rounding "${resolved.rounding}" chooses weight codes against calibrated layer outputs: static INT8 and the low-bit modes take it, dynamic INT8 does not (its weights are rounded to nearest)`);
+  }
+  const model = await Model.load(input);
   checkJudgedOutputs(model, resolved);
   const optimize = options.optimize ?? true;
   const rows = options.data ? await firstBatches(options.data, Math.max(PROTECT_ROWS, CHECK_ROWS)) : [];

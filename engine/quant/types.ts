@@ -133,9 +133,11 @@ export interface QConfig {
    * Weight rounding: "nearest" (default), "learned" or "adaround": after convert(), each Conv/Gemm/MatMul weight is
    * rounded again against its layer's outputs on the calibration data and its bias corrected, by GPTQ's error
    * feedback (engine/recovery/rounding) or AdaRound's gradient fit (engine/recovery/adaround; static INT8 only),
-   * docs/recovery.md. The CLI applies it; in code call refineRounding or adaRound on convert()'s model. "auto"
-   * (static INT8, quantizeStatic and the CLI): learned rounding written only where calibration rows it was not fitted
-   * on measure it better at the outputs (engine/recovery/rounding-choice); the summary's `rounding` says which and why.
+   * docs/recovery.md; fitted on the first ROUNDING_ROWS calibration rows. "auto" (static INT8): learned rounding written
+   * only where calibration rows it was not fitted on measure it better at the outputs. quantizeStatic (the library's,
+   * the kernel's, the CLI's: engine/recovery/rounding-choice) applies them and the summary's `rounding` says what it did;
+   * convert() does not (in code: refineRounding or adaRound on its model). The low-bit modes take "learned" (their own
+   * fits, engine/lowbit); dynamic INT8 and the accuracy-target search refuse all but "nearest".
    */
   rounding?: "nearest" | "learned" | "adaround" | "auto";
   /**
@@ -192,8 +194,9 @@ export interface ResolvedQConfig {
   keepOutputSoftmaxFloat: boolean;
   /** QConfig.protect. */
   protect: boolean;
-  /** QConfig.rounding "auto": quantizeStatic measures learned weight rounding against nearest and writes the better. */
-  roundingAuto: boolean;
+  /** QConfig.rounding: quantizeStatic applies "learned" and "adaround" after convert(), and "auto" measures learned
+   *  rounding against nearest and writes the better (engine/recovery/rounding-choice). */
+  rounding: NonNullable<QConfig["rounding"]>;
   /** Weights written in another format than weightType/reduceRange, by initializer name (weightType auto's per-Conv choice, engine/quant/weight-format). */
   weightsByTensor?: ReadonlyMap<string, { type: WeightType; reduceRange: boolean }>;
   /**
@@ -204,9 +207,12 @@ export interface ResolvedQConfig {
 }
 
 const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];
-/** QConfig.rounding "auto": what was written and why (engine/recovery/rounding-choice). */
+/** QConfig.rounding other than "nearest": what was written and why (engine/recovery/rounding-choice). */
 export interface RoundingChoice {
-  method: "nearest" | "learned";
+  /** QConfig.rounding as asked. */
+  asked: "learned" | "adaround" | "auto";
+  /** The codes written: "learned" (GPTQ's error feedback), "adaround", or convert()'s "nearest". */
+  method: "nearest" | "learned" | "adaround";
   why: string;
   /** Per-row worst-output SQNR difference learned − nearest on the judged rows (dB); absent where not measured. */
   difference?: { mean: number; lower: number; rows: number };
@@ -267,7 +273,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     overrides: c.overrides ?? {},
     keepOutputSoftmaxFloat: c.keepOutputSoftmaxFloat ?? true,
     protect: c.protect ?? true,
-    roundingAuto: c.rounding === "auto",
+    rounding: c.rounding ?? "nearest",
   };
   if (c.rounding !== undefined && !ROUNDINGS.includes(c.rounding)) throw new Error(`QConfig.rounding: "${c.rounding}" is not one of ${ROUNDINGS.join(", ")}`);
   if (r.format !== "qdq" && r.format !== "qoperator") throw new Error(`QConfig.format: "${r.format}" is not qdq or qoperator`);
@@ -334,7 +340,7 @@ export interface QuantizationSummary {
   wideActivations?: { tensors: string[]; why: string };
   /** QConfig.protect: the nodes kept float by the measurement, and the measurement (also when it kept none). */
   protectedLayers?: { nodes: string[]; why: string };
-  /** QConfig.rounding "auto": the weight rounding written, the measurement that chose it (engine/recovery/rounding-choice). */
+  /** QConfig.rounding other than "nearest": the weight rounding written, and the fit or measurement behind it (engine/recovery/rounding-choice). */
   rounding?: RoundingChoice;
   /**
    * A sequence model (a softmax output of [batch, time, classes]): on how many of the kept calibration rows the

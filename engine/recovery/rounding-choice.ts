@@ -1,4 +1,5 @@
-// rounding "auto" (static INT8): learned weight rounding (engine/recovery/rounding: each quantized layer's codes chosen
+// QConfig.rounding for static INT8 (quantizeStatic). "learned" and "adaround" fit every quantized layer's codes on the
+// first calibration rows. "auto": learned weight rounding (engine/recovery/rounding: each quantized layer's codes chosen
 // again against its own outputs) where it measures better at the model's outputs than nearest rounding, on rows the
 // fit did not see. Learned rounding lowers every layer's own output error, but the outputs do not always follow, and
 // on its own fitting rows it reads better than it is: ppocr-v3-rec-en +2.3 dB on the 16 rows it was fitted on, −1.9
@@ -8,10 +9,11 @@ import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { energiesOn, outputsOn, worstRatio, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows } from "../calibrate/rows";
-import { quantizeStatic as quantizeStaticWith, type StaticFileOptions } from "../quant/index";
+import { quantizeStatic as quantizeStaticWith, type StaticFileOptions, type WeightRounder } from "../quant/index";
 import { checkSequences } from "../quant/sequence-check";
 import type { QConfig, QuantizationSummary, RoundingChoice } from "../quant/types";
 import { db, rowDifference, signed } from "../quant/weight-format";
+import { adaRound } from "./adaround";
 import { refineRounding, type RoundingReport } from "./rounding";
 
 /**
@@ -55,7 +57,7 @@ export async function chooseRounding(
 ): Promise<{ model: Model; choice: RoundingChoice }> {
   const start = performance.now();
   const seconds = () => (performance.now() - start) / 1000;
-  const keep = (why: string, layers?: number) => ({ model: nearest, choice: { method: "nearest" as const, why: `rounding auto kept nearest rounding: ${why}`, ...(layers !== undefined && { layers }), seconds: seconds() } });
+  const keep = (why: string, layers?: number) => ({ model: nearest, choice: { asked: "auto" as const, method: "nearest" as const, why: `rounding auto kept nearest rounding: ${why}`, ...(layers !== undefined && { layers }), seconds: seconds() } });
   const { fit: even, judge: odd } = splitRows(rows);
   if (odd.length < 2) return keep(`${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)`);
   // Progress in fits: three (each half, then all rows), a measurement counted as one.
@@ -94,9 +96,11 @@ export async function chooseRounding(
   let win = learnedWins(d);
   let lines = "";
   if (win) {
-    const n = await checkSequences(float, nearest, judged, measure.ep);
-    const l = n && (await checkSequences(float, a.model, odd, measure.ep));
-    const le = n && (await checkSequences(float, b.model, even, measure.ep));
+    // The float model's outputs on the judged rows are `ref` (they hold the softmax outputs unless QConfig's judged
+    // outputs leave them out: then checkSequences runs it).
+    const n = await checkSequences(float, nearest, judged, measure.ep, ref);
+    const l = n && (await checkSequences(float, a.model, odd, measure.ep, ref.slice(0, odd.length)));
+    const le = n && (await checkSequences(float, b.model, even, measure.ep, ref.slice(odd.length)));
     if (n && l && le) {
       const same = l.same + le.same;
       lines = `; sequence outputs decode as the float model's on ${same} of ${n.rows} judged rows with learned codes, ${n.same} with nearest`;
@@ -105,19 +109,38 @@ export async function chooseRounding(
   }
   if (!win) {
     onStep?.(5, 5);
-    return { model: nearest, choice: { method: "nearest", why: `rounding auto kept nearest rounding: ${measured}${lines}`, difference, layers: a.report.layers.length, seconds: seconds() } };
+    return { model: nearest, choice: { asked: "auto", method: "nearest", why: `rounding auto kept nearest rounding: ${measured}${lines}`, difference, layers: a.report.layers.length, seconds: seconds() } };
   }
   const all = await refineRounding(float, nearest, rows);
   step();
   const why = `rounding auto chose learned rounding: ${measured}${lines}; written: fitted on all ${rows.length} ${pers} (${all.report.layers.length} layer(s), mean layer output SQNR ${layers(all.report)})`;
-  return { model: all.model, choice: { method: "learned", why, difference, layers: all.report.layers.length, seconds: seconds() } };
+  return { model: all.model, choice: { asked: "auto", method: "learned", why, difference, layers: all.report.layers.length, seconds: seconds() } };
 }
 
 /**
- * Static INT8 from file to file (engine/quant's quantizeStatic) with QConfig.rounding "auto" applied by
- * chooseRounding: engine/quant sits below learned rounding, so it takes the chooser as an option, and this is the
- * quantizeStatic the library (engine/index), the notebook kernel and the CLI export.
+ * QConfig.rounding applied to convert()'s model (quantizeStatic's WeightRounder): "learned" (GPTQ's error feedback,
+ * refineRounding) and "adaround" (adaRound) fit every quantized layer's codes on `rows` and write them; "auto" writes
+ * learned codes only where chooseRounding measures them better. A fit that leaves no layer refined writes nearest.
+ */
+export const roundWeights: WeightRounder = async (asked, float, nearest, rows, measure, onStep) => {
+  if (asked === "auto") return chooseRounding(float, nearest, rows, measure, onStep);
+  const fit = asked === "adaround" ? adaRound : refineRounding;
+  const { model, report } = await fit(float, nearest, rows, { ...(onStep && { onProgress: onStep }) });
+  const kept = report.skipped.length ? `; ${report.skipped.length} kept nearest (${[...new Set(report.skipped.map((s) => s.reason.split(":")[0]))].join("; ")})` : "";
+  const [per, pers] = rows.some((r) => (commonRows(r) ?? 1) > 1) ? ["batch", "batches"] : ["row", "rows"];
+  const choice = { asked, layers: report.layers.length, seconds: report.seconds };
+  if (report.layers.length === 0) return { model: nearest, choice: { ...choice, method: "nearest", why: `${asked} rounding kept nearest rounding: no layer whose codes it can choose${kept}` } };
+  const why =
+    `${asked} rounding: ${report.layers.length} layer(s) on their inputs from the ${report.inputs} model, fitted on ${rows.length} calibration ${rows.length === 1 ? per : pers}, ` +
+    `mean layer output SQNR ${report.meanBeforeDb.toFixed(1)} → ${report.meanAfterDb.toFixed(1)} dB${kept}`;
+  return { model, choice: { ...choice, method: asked, why } };
+};
+
+/**
+ * Static INT8 from file to file (engine/quant's quantizeStatic) with QConfig.rounding applied by roundWeights:
+ * engine/quant sits below learned rounding, so it takes the rounder as an option, and this is the quantizeStatic the
+ * library (engine/index), the notebook kernel and the CLI export.
  */
 export function quantizeStatic(input: string | Model, output: string, data: CalibrationData, config: QConfig = {}, options: StaticFileOptions = {}): Promise<QuantizationSummary> {
-  return quantizeStaticWith(input, output, data, config, { chooseRounding, ...options });
+  return quantizeStaticWith(input, output, data, config, { roundWeights, ...options });
 }

@@ -4,7 +4,6 @@
 // than nearest keeps nearest; the options are checked; an abort stops it; and the CLI flag where it applies.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -16,6 +15,7 @@ import { attr, makeNode } from "../../../engine/onnx/proto";
 import { readTensor } from "../../../engine/onnx/tensor";
 import { adaRound } from "../../../engine/recovery/index";
 import { init, model, outputSqnr, quantize, rand } from "./build";
+import { ptq as ptqChild, said } from "../cli/ptq-child";
 
 /** Batches of [dims] whose channels (axis `featureAxis`) mix two shared sources plus noise; the mix is fixed (the
  *  same distribution for every seed). */
@@ -138,11 +138,10 @@ test("adaRound checks its options, refuses a float model, and stops on an abort 
   assert.equal(fitted, 1);
 });
 
-/** `ptq quantize ARGS` as a child process (stdout and stderr together, and the exit code): mocking this process's
- *  stdout would also swallow the test runner's own reports, which it writes there. */
+/** `ptq quantize ARGS` (test/unit/cli/ptq-child): the exit code and what it printed. */
 function ptq(args: string[]): { code: number | null; said: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "..", "..", "..", "cli", "main.ts"), "quantize", ...args], { encoding: "utf8" });
-  return { code: r.status, said: r.stdout + r.stderr };
+  const r = ptqChild("quantize", ...args);
+  return { code: r.status, said: said(r) };
 }
 
 test("ptq quantize --rounding adaround writes the model (static INT8) and is refused where it does not apply", async () => {
@@ -159,7 +158,7 @@ test("ptq quantize --rounding adaround writes the model (static INT8) and is ref
     assert.equal(ptq(args("near.onnx")).code, 0);
     const fitted = ptq([...args("ada.onnx"), "--rounding", "adaround"]);
     assert.equal(fitted.code, 0, fitted.said);
-    assert.match(fitted.said, /adaround rounding: 1 layer\(s\) on their inputs from the quantized model, mean layer output SQNR/);
+    assert.match(fitted.said, /\n  adaround rounding: 1 layer\(s\) on their inputs from the quantized model, fitted on 8 calibration batches, mean layer output SQNR [\d.]+ → [\d.]+ dB \([\d.]+ s\)\n  outputs against the float model/);
     const [near, ada] = await Promise.all([Model.load(path.join(dir, "near.onnx")), Model.load(path.join(dir, "ada.onnx"))]);
     const evalData = convData(4, 902);
     const [s0, s1] = [await outputSqnr(m, near, evalData), await outputSqnr(m, ada, evalData)];
@@ -168,7 +167,7 @@ test("ptq quantize --rounding adaround writes the model (static INT8) and is ref
     const refused: [string[], RegExp][] = [
       [lowBit("fp4"), /--rounding adaround is for static INT8 .* for fp4 weights use --rounding learned/],
       [lowBit("int4"), /--rounding adaround is for static INT8 .* for int4 weights use --rounding learned/],
-      [[...args("qop.onnx"), "--format", "qoperator"], /--rounding adaround rewrites the QDQ model's weight codes: use --format qdq/],
+      [[...args("qop.onnx"), "--format", "qoperator"], /QConfig.rounding "adaround" rewrites the weight codes of a Q\/DQ model: use format "qdq" \(the default; --format qdq\)/],
       [[...args("target.onnx"), "--target-sqnr", "30"], /--rounding adaround is not applied by the accuracy-target search/],
     ];
     for (const [argv, why] of refused) {

@@ -2,8 +2,7 @@
 // round), written only where the judged rows measure it better at the outputs; otherwise convert()'s nearest codes.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { Feeds } from "../../../engine/data/feeds";
@@ -13,12 +12,14 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { Model } from "../../../engine/onnx/model";
-import { quantizeStatic as quantizeStaticOfQuant } from "../../../engine/quant/index";
+import { searchMixedPrecision } from "../../../engine/analysis/sensitivity";
+import { calibrate, prepare, quantizeDynamic, quantizeStatic as quantizeStaticOfQuant, release } from "../../../engine/quant/index";
 import { checkSequences } from "../../../engine/quant/sequence-check";
 import { resolveConfig } from "../../../engine/quant/types";
 import { chooseRounding, learnedWins, quantizeStatic, ROUNDING_BOUND_DB, splitRows } from "../../../engine/recovery/rounding-choice";
 import { makeModel, valueInfo } from "../quant/build";
 import { batches, init, model, outputSqnr, quantize, rand } from "./build";
+import { ptq as ptqChild, said } from "../cli/ptq-child";
 
 /** Batches of [4, 8, 10, 10] whose channels share one smooth component, as neighbouring channels of images do: there
  *  learned rounding has correlations to exploit (with independent inputs it has none). */
@@ -113,6 +114,53 @@ test("quantizeStatic with rounding auto writes the chosen codes and says why; th
   assert.throws(() => resolveConfig({ rounding: "best" as never }), /QConfig.rounding: "best" is not one of nearest, learned, adaround, auto/);
 });
 
+test("quantizeStatic applies rounding learned and adaround itself (the library's, the kernel's and the CLI's), and refuses it where it does not apply", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-fixed-"));
+  try {
+    const m = conv();
+    const calib = correlated(8, 1);
+    const src = path.join(dir, "conv.onnx");
+    await m.save(src);
+    const out = (name: string) => path.join(dir, name);
+    const plain = await quantizeStatic(src, out("nearest.onnx"), calib);
+    const heldOut = correlated(4, 900);
+    const near = await outputSqnr(m, await Model.load(out("nearest.onnx")), heldOut);
+    for (const asked of ["learned", "adaround"] as const) {
+      const s = await quantizeStatic(src, out(`${asked}.onnx`), calib, { rounding: asked });
+      assert.equal(s.rounding?.asked, asked);
+      assert.equal(s.rounding?.method, asked, s.rounding?.why);
+      assert.equal(s.rounding?.layers, 1);
+      assert.match(s.rounding!.why, new RegExp(`^${asked} rounding: 1 layer\\(s\\) on their inputs from the quantized model, fitted on 8 calibration batches, mean layer output SQNR [\\d.]+ → [\\d.]+ dB$`));
+      assert.ok(s.outputCheck, "the written codes are checked at the outputs, as nearest ones are");
+      const written = await Model.load(out(`${asked}.onnx`));
+      assert.notDeepEqual(written.toBytes(), (await Model.load(out("nearest.onnx"))).toBytes());
+      const got = await outputSqnr(m, written, heldOut);
+      assert.ok(got > near, `${asked} held out ${got.toFixed(2)} dB, nearest ${near.toFixed(2)} dB`);
+    }
+    assert.equal(plain.rounding, undefined);
+    // Refused before the data is read: Q/DQ codes only, static only, and never by engine/quant's own quantizeStatic.
+    let read = false;
+    const watched = (async function* () {
+      read = true;
+      yield* calib;
+    })();
+    await assert.rejects(quantizeStatic(src, out("qop.onnx"), watched, { rounding: "learned", format: "qoperator" }), /QConfig.rounding "learned" rewrites the weight codes of a Q\/DQ model: use format "qdq"/);
+    assert.equal(read, false, "refused before calibrating");
+    await assert.rejects(quantizeStaticOfQuant(src, out("none.onnx"), calib, { rounding: "adaround" }), /QConfig.rounding "adaround" needs learned rounding, which this quantizeStatic \(engine\/quant\) does not load/);
+    await assert.rejects(quantizeDynamic(src, out("dyn.onnx"), { rounding: "learned" }), /QConfig.rounding "learned" chooses weight codes against calibrated layer outputs: static INT8 and the low-bit modes take it, dynamic INT8 does not/);
+    const prepared = await prepare(m, { rounding: "learned" });
+    try {
+      await calibrate(prepared, calib);
+      await assert.rejects(searchMixedPrecision(prepared, calib, { kind: "sqnr", minDb: 30 }), /QConfig.rounding "learned" is not applied by the accuracy-target search/);
+    } finally {
+      await release(prepared);
+    }
+    for (const name of ["qop.onnx", "none.onnx", "dyn.onnx"]) assert.equal(existsSync(out(name)), false, `${name} not written`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("a stop asked through the progress callback rejects the choice: it is not taken for a fit that failed", async () => {
   const calib = correlated(8, 1);
   const { float, q } = await quantize(conv(), calib);
@@ -170,11 +218,10 @@ test("a sequence model's summary reads the codes written: learned ones where aut
   }
 });
 
-/** `ptq quantize ARGS` as a child process (stdout and stderr together, and the exit code): mocking this process's
- *  stdout would also swallow the test runner's own reports, which it writes there. */
+/** `ptq quantize ARGS` (test/unit/cli/ptq-child): the exit code and what it printed. */
 function ptq(args: string[]): { code: number | null; said: string } {
-  const r = spawnSync(process.execPath, ["--import", "tsx", path.join(__dirname, "..", "..", "..", "cli", "main.ts"), "quantize", ...args], { encoding: "utf8" });
-  return { code: r.status, said: r.stdout + r.stderr };
+  const r = ptqChild("quantize", ...args);
+  return { code: r.status, said: said(r) };
 }
 
 test("ptq quantize --rounding auto prints the choice (static INT8) and is refused where it does not apply", async () => {

@@ -13,6 +13,7 @@ import { attr, makeNode } from "../../../engine/onnx/proto";
 import { readTensor } from "../../../engine/onnx/tensor";
 import { adaRound, refineRounding } from "../../../engine/recovery/index";
 import { init, model, outputs, outputSqnr, quantize, rand } from "./build";
+import { ptq, said } from "../cli/ptq-child";
 
 /** Batches whose channels share one smooth component (as neighbouring channels and pixels of real images do). */
 function correlated(dims: number[], count: number, seed: number): Feeds[] {
@@ -311,7 +312,6 @@ test("ptq quantize --rounding learned writes the model with its codes chosen aga
   const path = await import("node:path");
   const { encodeNpy } = await import("../../../engine/data/npy");
   const { Model } = await import("../../../engine/onnx/model");
-  const { run } = await import("../../../cli/quantize");
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-"));
   const m = convModel();
   await m.save(path.join(dir, "conv.onnx"));
@@ -321,8 +321,11 @@ test("ptq quantize --rounding learned writes the model with its codes chosen aga
   calib.forEach((b, i) => all.set(b.x!.data as Float32Array, i * b.x!.data.length));
   writeFileSync(path.join(dir, "calib", "x.npy"), encodeNpy(all, [32, CIN, 10, 10]));
   const args = (out: string) => [path.join(dir, "conv.onnx"), "-o", path.join(dir, out), "--calib", path.join(dir, "calib"), "--batch-size", "4", "--no-optimize"];
-  assert.equal(await run(args("near.onnx")), 0);
-  assert.equal(await run([...args("learned.onnx"), "--rounding", "learned"]), 0);
+  const near0 = ptq("quantize", ...args("near.onnx"));
+  assert.equal(near0.status, 0, said(near0));
+  const learned0 = ptq("quantize", ...args("learned.onnx"), "--rounding", "learned");
+  assert.equal(learned0.status, 0, said(learned0));
+  assert.match(said(learned0), /\n  learned rounding: 1 layer\(s\) on their inputs from the quantized model, fitted on 8 calibration batches, mean layer output SQNR/);
   const [near, learned] = await Promise.all([Model.load(path.join(dir, "near.onnx")), Model.load(path.join(dir, "learned.onnx"))]);
   const evalData = correlated([4, CIN, 10, 10], 4, 902);
   const [s0, s1] = [await outputSqnr(m, near, evalData), await outputSqnr(m, learned, evalData)];
