@@ -48,19 +48,23 @@ export interface SequenceCheck {
 /**
  * Decodes the softmax outputs of `float` and `quantized` that hold [batch, time, classes] rows (time and classes
  * above 1) on `rows`; undefined when the model has none (a classifier's [batch, classes] is not a sequence).
- * `quantized` may be a function: it is converted only once the float outputs turn out to be sequences.
+ * `quantized` may be a function: it is converted only once the float outputs turn out to be sequences. `reference`:
+ * the float model's outputs on `rows` where the caller already has them (used where they hold every softmax output).
  */
 export async function checkSequences(
   float: Model,
   quantized: Model | (() => Promise<Model>),
   rows: readonly Feeds[],
   ep?: ExecutionProvider,
+  reference?: readonly Record<string, OutputTensor>[],
 ): Promise<SequenceCheck | undefined> {
   const names = softmaxOutputs(float);
   if (names.length === 0 || rows.length === 0) return undefined;
-  const pick = (all: Record<string, OutputTensor>[]) =>
+  const pick = (all: readonly Record<string, OutputTensor>[]) =>
     all.map((r) => Object.fromEntries(names.filter((n) => isSequence(r[n])).map((n) => [n, r[n]!])));
-  const ref = pick(await outputsOn(float, rows, { ep }));
+  // The float model's outputs where the caller has them (every softmax output among them), else run it.
+  const given = reference?.length === rows.length && names.every((n) => n in reference[0]!) ? reference : undefined;
+  const ref = pick(given ?? (await outputsOn(float, rows, { ep })));
   const outputs = Object.keys(ref[0] ?? {});
   if (outputs.length === 0) return undefined;
   const candidate = typeof quantized === "function" ? await quantized() : quantized;

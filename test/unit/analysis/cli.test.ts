@@ -1,14 +1,12 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ptq } from "../cli/ptq-child";
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { buildClassifierPair, D, labelledSamples, writeNpy } from "./models";
 
 // Runs the CLI from source through tsx, so the test needs no build step.
-const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
-const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" });
 
 test("ptq bench: usage errors exit 2, a missing model exits 1, --json has the documented shape", () => {
   const { dir, fp32, int8 } = buildClassifierPair();

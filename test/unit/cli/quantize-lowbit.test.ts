@@ -1,18 +1,17 @@
 // `ptq quantize --mode int4|fp4` and `--target-sqnr` end to end through the CLI (source run with tsx).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ptq as ptqChild } from "./ptq-child";
 import { mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { DataType, Model } from "../../../engine/onnx";
 
 const root = path.join(__dirname, "..", "..", "..");
-const main = path.join(root, "cli", "main.ts");
 const vit = path.join(root, "test", "fixtures", "models", "vit.onnx");
 const cnn = path.join(root, "test", "fixtures", "models", "cnn.onnx");
 const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
-const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, "quantize", ...args], { encoding: "utf8" });
+const ptq = (...args: string[]) => ptqChild("quantize", ...args);
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), "ptq-cli-lowbit-"));
 
 test("--mode int4 writes MatMulNBits weights (a Conv's as uint4 codes decoded by ops onnxruntime folds) and reports per-layer SQNR against RTN", () => {

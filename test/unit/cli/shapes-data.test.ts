@@ -1,7 +1,7 @@
 // --shape on bench/report/inspect, and one data contract: report/bench --data read what --calib reads.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ptq } from "./ptq-child";
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -21,8 +21,6 @@ import { Model } from "../../../engine/onnx/model";
 import { attr, makeGraph, makeModel, makeNode, makeValueInfo, type Dim } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 
-const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
-const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" });
 
 function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-shapes-"));

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ptq } from "../cli/ptq-child";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -175,12 +175,11 @@ test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exa
   try {
     const input = path.join(dir, "m.onnx");
     writeFileSync(input, toBinary(ModelProtoSchema, m));
-    const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
     for (const scheme of ["int8-dynamic", "int4-weights"] as const) {
       const o = { ...defaultOptions(input, scheme), exclude: ["a,b", "/x/"], blockSize: 16 };
       writeFileSync(configPath(o), configText(quantizeJob(o)));
       const args = quantizeArgs(o, path.join(dir, `${scheme}.onnx`), configPath(o));
-      const r = spawnSync(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" });
+      const r = ptq(...args);
       assert.equal(r.status, 0, r.stderr);
       const out = JSON.parse(r.stdout) as { float?: { name: string; reason: string }[]; skipped?: { node: string; reason: string }[] };
       const kept = scheme === "int8-dynamic" ? out.float!.map((f) => f.name) : out.skipped!.map((s) => s.node);

@@ -2,17 +2,16 @@
 // low-bit flags added with it.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ptq as ptqChild } from "../cli/ptq-child";
 import { mkdtempSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { Model } from "../../../engine/onnx";
 
 const root = path.join(__dirname, "..", "..", "..");
-const main = path.join(root, "cli", "main.ts");
 const vit = path.join(root, "test", "fixtures", "models", "vit.onnx");
 const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
-const ptq = (...args: string[]) => spawnSync(process.execPath, ["--import", "tsx", main, "quantize", ...args], { encoding: "utf8" });
+const ptq = (...args: string[]) => ptqChild("quantize", ...args);
 const tmp = () => mkdtempSync(path.join(os.tmpdir(), "ptq-cli-gptq-"));
 
 test("--algorithm gptq --calib quantizes vit's MatMuls and reports output SQNR above round-to-nearest's", () => {

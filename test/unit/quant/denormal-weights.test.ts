@@ -3,7 +3,7 @@
 // 480×480 1×1 Conv took 42 ms of ~50 ms per line), and a weight that stays float would keep that cost.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ptq } from "../cli/ptq-child";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -85,8 +85,7 @@ test("benchmark() (ptq bench) notes which model has denormal weights, since its 
     const [slow, clean] = [path.join(dir, "slow.onnx"), path.join(dir, "clean.onnx")];
     writeFileSync(slow, toBinary(ModelProtoSchema, model([1, DENORMAL, 2, -DENORMAL, 3, 4, 5, 6])));
     writeFileSync(clean, toBinary(ModelProtoSchema, model([1, 2, 3, 4, 5, 6, 7, 8])));
-    const main = path.join(__dirname, "..", "..", "..", "cli", "main.ts");
-    const r = spawnSync(process.execPath, ["--import", "tsx", main, "bench", clean, slow, "--runs", "2", "--warmup", "0", "--threads", "1"], { encoding: "utf8" });
+    const r = ptq("bench", clean, slow, "--runs", "2", "--warmup", "0", "--threads", "1");
     assert.equal(r.status, 0, r.stderr);
     // A note of benchmark() itself, so the notebook's and the code lens's tables carry it too.
     assert.match(r.stdout, new RegExp(`! ${slow.replace(/[.\\/]/g, "\\$&")} has 2 denormal float32 weight value\\(s\\)`));
@@ -94,7 +93,7 @@ test("benchmark() (ptq bench) notes which model has denormal weights, since its 
     assert.match(r.stdout, /--flush-denormals/, "the note says how to time a copy without them");
 
     // --flush-denormals: a copy of the first model without them is the baseline, the file as given right after it.
-    const flushed = spawnSync(process.execPath, ["--import", "tsx", main, "bench", slow, clean, "--flush-denormals", "--json", "--runs", "2", "--warmup", "0", "--threads", "1"], { encoding: "utf8" });
+    const flushed = ptq("bench", slow, clean, "--flush-denormals", "--json", "--runs", "2", "--warmup", "0", "--threads", "1");
     assert.equal(flushed.status, 0, flushed.stderr);
     const json = JSON.parse(flushed.stdout) as { models: { name: string; batches: { vsFirst?: unknown }[] }[]; notes: string[] };
     assert.deepEqual(json.models.map((m) => m.name), [`${slow}, denormals 0`, slow, clean]);
@@ -102,7 +101,7 @@ test("benchmark() (ptq bench) notes which model has denormal weights, since its 
     assert.ok(json.models[1]!.batches[0]!.vsFirst, "the file as given is timed against the copy");
     assert.equal(json.notes.filter((n) => n.includes("denormal float32 weight value")).length, 1, json.notes.join("\n"));
     // A first model without denormals is the baseline as given, and says so.
-    const plain = spawnSync(process.execPath, ["--import", "tsx", main, "bench", clean, slow, "--flush-denormals", "--json", "--runs", "2", "--warmup", "0", "--threads", "1"], { encoding: "utf8" });
+    const plain = ptq("bench", clean, slow, "--flush-denormals", "--json", "--runs", "2", "--warmup", "0", "--threads", "1");
     assert.equal(plain.status, 0, plain.stderr);
     const p = JSON.parse(plain.stdout) as { models: { name: string }[]; notes: string[] };
     assert.deepEqual(p.models.map((m) => m.name), [clean, slow]);

@@ -10,6 +10,7 @@ import { makeTensor } from "../../../engine/onnx/tensor";
 import type { Feeds } from "../../../engine/data/feeds";
 import { calibrate, convert, prepare, release } from "../../../engine/quant/index";
 import { checkSequences, softmaxOutputs } from "../../../engine/quant/sequence-check";
+import { outputsOn } from "../../../engine/calibrate/activation-precision";
 import { makeModel, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
@@ -52,6 +53,19 @@ test("checkSequences decodes every row: the same model reads every row alike, an
   const unknown = recogniser(W, { rank: 2, declared: false });
   assert.deepEqual(softmaxOutputs(unknown), ["y"]);
   assert.equal(await checkSequences(unknown, () => Promise.reject(new Error("converted for nothing")), rows(16, 1, 2)), undefined);
+});
+
+test("checkSequences reads the float outputs the caller gives instead of running the float model again, where they hold every softmax output", async () => {
+  const data = rows(16, 1);
+  const negated = recogniser(W.map((v) => -v));
+  // Given the negated model's own outputs as the float ones, every row reads alike: they were used, not recomputed.
+  const theirs = await outputsOn(negated, data);
+  assert.deepEqual(await checkSequences(recogniser(W), negated, data, undefined, theirs), { outputs: ["y"], rows: 16, same: 16 });
+  // Outputs without the softmax output (a judged subset), or for other rows, are not enough: the float model runs.
+  const plain = await checkSequences(recogniser(W), negated, data);
+  assert.ok(plain!.same < 8);
+  assert.deepEqual(await checkSequences(recogniser(W), negated, data, undefined, theirs.map(() => ({}))), plain);
+  assert.deepEqual(await checkSequences(recogniser(W), negated, data, undefined, theirs.slice(1)), plain);
 });
 
 test("the default static conversion of a sequence model reports its readings on the kept calibration rows, in the summary and a note", async () => {

@@ -2,7 +2,7 @@
 // weights were written and the measurement that chose them; --reduce-range beside it is refused, naming both.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { ptq as ptqChild } from "../cli/ptq-child";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -13,8 +13,7 @@ const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
 const tmp = mkdtempSync(path.join(tmpdir(), "ptq-weight-format-"));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
 
-const ptq = (...args: string[]) =>
-  spawnSync(process.execPath, ["--import", "tsx", path.join(root, "cli", "main.ts"), "quantize", cnn, "--calib", calib, "--batch-size", "8", ...args], { encoding: "utf8", cwd: root });
+const ptq = (...args: string[]) => ptqChild("quantize", cnn, "--calib", calib, "--batch-size", "8", ...args);
 
 test("--weight-type auto: the summary names the weights written and both measurements", () => {
   const r = ptq("-o", path.join(tmp, "auto.onnx"), "--weight-type", "auto", "--method", "minmax");
