@@ -125,7 +125,9 @@ export async function intermediateShapes(model: Model, options: ShapeOptions = {
   const exposed = exposeAll(model);
   let session: Session;
   try {
-    session = await createSession(exposed, { optimization: "disabled", ...(options.threads ? { threads: options.threads } : {}) });
+    // Quiet: a model that cannot run at the sizes picked for its symbolic dims fails here, and the caller says so with
+    // those sizes (ptq inspect, the graph view); onnxruntime's own log line would say it a second time, in red.
+    session = await createSession(exposed, { optimization: "disabled", quiet: true, ...(options.threads ? { threads: options.threads } : {}) });
   } catch (e) {
     throw new OnnxError(`cannot run the model to find intermediate shapes: ${(e as Error).message}`, model.path);
   }

@@ -21,7 +21,6 @@ import { Model } from "../../../engine/onnx/model";
 import { attr, makeGraph, makeModel, makeNode, makeValueInfo, type Dim } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 
-
 function withDir(fn: (dir: string) => void | Promise<void>): Promise<void> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-shapes-"));
   return Promise.resolve(fn(dir)).finally(() => rmSync(dir, { recursive: true, force: true }));
@@ -239,6 +238,28 @@ test("ptq inspect: a dim that follows a symbolic input dim prints as that symbol
     assert.match(err, /axis 1 of input "x" is fixed at 4/);
     assert.equal(await inspect([m, "--dim", "seq"], io), 2);
     assert.deepEqual(readdirSync(dir).sort(), ["m.onnx", "named.onnx", "two.onnx"]);
+  }));
+
+test("ptq inspect: a model that cannot run at the sizes picked for its symbolic dims says so once, without onnxruntime's own error line", () =>
+  withDir(async (dir) => {
+    // x [batch, len] → Reshape to [-1, 8, 120]: runs only where len is a multiple of 960 (as PaddleOCR's Chinese
+    // recogniser runs only at height 48; inspect picks other sizes).
+    const g = makeGraph(
+      "fixed",
+      [makeNode("Reshape", ["x", "to"], ["y"])],
+      [makeValueInfo("x", DataType.FLOAT, ["batch", "len"])],
+      [makeValueInfo("y", DataType.FLOAT, [null, 8, 120])],
+      { initializers: [makeTensor("to", DataType.INT64, [3], new BigInt64Array([-1n, 8n, 120n]))] },
+    );
+    const file = path.join(dir, "fixed.onnx");
+    writeFileSync(file, Model.fromProto(makeModel(g, { opsets: { "": 13 } })).toBytes());
+    const r = ptq("inspect", file);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Intermediate shapes unavailable: .*onnxruntime failed to run the model: .*Reshape.* It ran with x \[\d+, \d+\], sizes picked for its symbolic dims; give real ones with --shape NAME=DIMS/);
+    assert.doesNotMatch(r.stderr, /onnxruntime/, "the error is the summary's line, not also onnxruntime's log");
+    const sized = ptq("inspect", file, "--shape", "x=2x960");
+    assert.equal(sized.status, 0, sized.stderr);
+    assert.match(sized.stdout, /Reshape +float32 +\[2, 8, 120\] +y\n/);
   }));
 
 /**
