@@ -9,7 +9,7 @@ import type { LearnedFp4 } from "./fp4-rewrite";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
 import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
-import { protectLowBit, take } from "./protect";
+import { protectLowBit, take, type OutputReport } from "./protect";
 import { qdqOpset } from "./types";
 import { convHessianKey, int4ConvTargets, lowBitActivations, lowBitForms, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
@@ -120,14 +120,23 @@ export async function lowBitModelCalibrated(
     kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : measureBatches);
   }
   let learned: Fp4Rounding | undefined;
+  let learnedOnNearest: string | undefined;
   if (rounding === "learned" && options.mode === "fp4") learned = await learnFp4Rounding(model, options, kept, { threads: collect.threads, signal: collect.signal });
-  const build = (o: LowBitOptions) => lowBitModel(model, o, hessians, learned?.learned);
-  const full = build(options);
-  // Protected layers get int8 weights or stay float, as protection's ladder asks.
-  const keeping = (up: { int8: readonly string[]; float: readonly string[] }) =>
-    up.int8.length || up.float.length
-      ? build({ ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] })
-      : full;
+  // Protected layers get int8 weights or stay float, as protection's ladder asks; `codes`: learned FP4 codes, or
+  // undefined for nearest rounding.
+  const keepingWith = (codes: Fp4Rounding["learned"] | undefined) => {
+    const full = lowBitModel(model, options, hessians, codes);
+    return (up: { int8: readonly string[]; float: readonly string[] }) =>
+      up.int8.length || up.float.length
+        ? lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] }, hessians, codes)
+        : full;
+  };
+  const keeping = keepingWith(learned?.learned);
+  // Protection chooses on nearest codes when learned FP4 codes will be written: measured on the rows learned rounding
+  // was fitted on, learned codes read better than rows they were not fitted on do, and protection stepped up fewer
+  // layers than its target needs held out (docs/lowbit.md §4). Measure-only (protect false) measures what is written.
+  const onNearest = learned !== undefined && options.protect !== false;
+  const judge = onNearest ? keepingWith(undefined) : keeping;
   // The ladder covers every layer the pass stores in fewer bits than float, FP4's small int8 layers too (a model that
   // cannot afford 8-bit weights in its stem, as the corpus's ppocr-v4-rec-en, needs them float), but not those the
   // caller asked int8.
@@ -135,7 +144,7 @@ export async function lowBitModelCalibrated(
   const chosen = await protectLowBit(
     model,
     (up) => {
-      const b = keeping(up);
+      const b = judge(up);
       return { model: b.model, layers: b.report.layers.filter((l) => !askedInt8.has(l.node)) };
     },
     kept,
@@ -143,8 +152,15 @@ export async function lowBitModelCalibrated(
   );
   // The chosen conversion again, for its report (conversions are deterministic); protected layers kept float are
   // listed as skipped, with why.
-  const as = (kind: "int8" | "float") => chosen.output.protected.filter((p) => p.as === kind).map((p) => p.node);
-  const out = keeping({ int8: as("int8"), float: as("float") });
+  const out = keeping(protectedAs(chosen.output));
+  if (onNearest) {
+    // What the written model reads on the same rows (its learned codes were fitted on them: held out reads less).
+    const measured = await protectLowBit(model, () => ({ model: out.model, layers: [] }), kept, { ...protect, measureOnly: true, signal: collect.signal, threads: collect.threads });
+    learnedOnNearest =
+      `learned rounding on protection's choice, which was made with nearest codes (learned ones, measured on the rows they were fitted on, read better than they are): ` +
+      `worst output SQNR on those ${measured.output.batches} batch(es) ${chosen.output.sqnrDb.toFixed(1)} dB with nearest codes, ${measured.output.sqnrDb.toFixed(1)} dB with the learned codes written`;
+    chosen.output.sqnrDb = measured.output.sqnrDb;
+  }
   out.report.output = chosen.output;
   for (const p of chosen.output.protected.filter((p) => p.as === "float")) {
     const i = out.report.skipped.findIndex((s) => s.node === p.node);
@@ -153,8 +169,12 @@ export async function lowBitModelCalibrated(
   }
   if (gptqNote) out.report.notes.push(gptqNote);
   if (learned) out.report.notes.push(learned.note);
+  if (learnedOnNearest) out.report.notes.push(learnedOnNearest);
   return out;
 }
+
+/** The layers a protection report stepped up, as int8 weights or float. */
+const protectedAs = (o: OutputReport) => ({ int8: o.protected.filter((p) => p.as === "int8").map((p) => p.node), float: o.protected.filter((p) => p.as === "float").map((p) => p.node) });
 
 /** Yields every batch of `data` and keeps the first `n` in `kept` (GPTQ reads the data once; protection reuses them). */
 async function* recordFirst(data: CalibrationData, n: number, kept: Feeds[]): AsyncGenerator<Feeds> {

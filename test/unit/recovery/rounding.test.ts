@@ -288,6 +288,46 @@ test("FP4 learned rounding: closer outputs than nearest on the same block scales
   assert.throws(() => lowBitModel(m, { ...base, rounding: "learned" }), /learned rounding needs calibration data/);
 });
 
+test("FP4 learned rounding under protection: protection chooses on nearest codes (learned ones read better on their own fitting rows), the layers left FP4 get learned codes", async () => {
+  // Two Convs: protection can step one up to int8 and leave the other FP4.
+  const m = model(
+    [
+      makeNode("Conv", ["x", "W1", "B1"], ["h"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+      makeNode("Relu", ["h"], ["r"], { name: "relu" }),
+      makeNode("Conv", ["r", "W2", "B2"], ["y"], { name: "conv2", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+    ],
+    ["x", [4, CIN, 10, 10]],
+    ["y", [4, COUT, 10, 10]],
+    [
+      init("W1", [COUT, CIN, 3, 3], rand(COUT * CIN * 9, 7, -0.5, 0.5)),
+      init("B1", [COUT], rand(COUT, 8, -0.1, 0.1)),
+      init("W2", [COUT, COUT, 3, 3], rand(COUT * COUT * 9, 9, -0.3, 0.3)),
+      init("B2", [COUT], rand(COUT, 10, -0.1, 0.1)),
+    ],
+  );
+  const calib = correlated([4, CIN, 10, 10], 8, 2);
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" } as const;
+  // All FP4, measured on the calibration rows: learned codes read better there than nearest ones.
+  const [nearAll, learnedAll] = [await lowBitModelCalibrated(m, { ...base, protect: false }, calib), await lowBitModelCalibrated(m, { ...base, rounding: "learned", protect: false }, calib)];
+  const [n0, l0] = [nearAll.report.output!.sqnrDb, learnedAll.report.output!.sqnrDb];
+  assert.ok(l0 > n0 + 2, `all FP4 on the fitting rows: nearest ${n0.toFixed(2)}, learned ${l0.toFixed(2)} dB`);
+  // A target between the two: nearest codes need a layer stepped up; judged on its own fitting rows, learned would not.
+  const protect = { minOutputSqnrDb: n0 + 1.5, maxSize: Infinity };
+  const near = await lowBitModelCalibrated(m, { ...base, protect }, calib);
+  const learned = await lowBitModelCalibrated(m, { ...base, rounding: "learned", protect }, calib);
+  const stepped = (r: typeof near) => r.report.output!.protected.map((p) => `${p.node} ${p.as}`);
+  assert.equal(stepped(near).length, 1, JSON.stringify(near.report.output));
+  assert.deepEqual(stepped(learned), stepped(near), "the same layer stepped up as with nearest codes");
+  assert.equal(learned.model.fileBytes(), near.model.fileBytes());
+  assert.notDeepEqual(learned.model.toBytes(), near.model.toBytes(), "the layer left FP4 has learned codes");
+  const note = learned.report.notes.find((n) => n.startsWith("learned rounding on protection's choice"));
+  assert.match(note ?? "", /worst output SQNR on those 8 batch\(es\) [\d.]+ dB with nearest codes, [\d.]+ dB with the learned codes written$/);
+  assert.ok(learned.report.output!.sqnrDb >= near.report.output!.sqnrDb, "the written model's figure is the learned one's");
+  const evalData = correlated([4, CIN, 10, 10], 4, 907);
+  const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, learned.model, evalData)];
+  assert.ok(s1 > s0, `held out: nearest ${s0.toFixed(2)}, learned ${s1.toFixed(2)} dB at the same size`);
+});
+
 test("FP4 learned rounding on a K past its Hessian window: error feedback per window, the bias still corrected", async () => {
   const m = convModel(); // K = 72: windows of 32, 32 and 8 rows
   const calib = correlated([4, CIN, 10, 10], 8, 2);
