@@ -1,10 +1,14 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
-import type { CalibrationData, Feeds } from "../data/feeds";
+import { worstRatio } from "../calibrate/activation-precision";
+import { commonRows, copyRows } from "../calibrate/rows";
+import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
+import { crossFit, learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
 import type { QConfig } from "../quant/types";
+import { db, signed } from "../quant/weight-format";
 import type { LearnedFp4 } from "./fp4-rewrite";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
 import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions } from "./hessian";
@@ -46,7 +50,7 @@ const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gp
  */
 export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
   if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
-  if (options.rounding === "learned" && !learned && !hessians) throw new Error("learned rounding needs calibration data: use lowBitModelCalibrated(model, options, data) (--calib)");
+  if ((options.rounding === "learned" || options.rounding === "auto") && !learned && !hessians) throw new Error(`${options.rounding === "auto" ? "rounding auto measures learned rounding, which" : "learned rounding"} needs calibration data: use lowBitModelCalibrated(model, options, data) (--calib)`);
   const copy = model.clone();
   // Weights an old exporter also lists as graph inputs (IR < 4) could be fed at run time, so they cannot be stored
   // in low bits: they become weights only, as for INT8.
@@ -89,6 +93,9 @@ export async function lowBitModelCalibrated(
   collect: HessianCollectOptions & { onRankProgress?(layers: number, total: number): void } = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
   const { rounding, ...rest } = requested;
+  if (rounding === "adaround" || (rounding === "auto" && rest.mode !== "fp4")) {
+    throw new Error(`rounding "${rounding}" is not for ${rest.mode} weights: ${rounding === "auto" ? "FP4 and static INT8 take it" : "static INT8 takes it"}; for ${rest.mode} use rounding "learned"`);
+  }
   // Learned rounding for int4 is GPTQ (error feedback on the block grid); for FP4, fp4-rounding.ts.
   const options: LowBitOptions = rounding === "learned" && rest.mode === "int4" ? { ...rest, algorithm: "gptq" } : rest;
   const protect = options.protect || {};
@@ -121,21 +128,23 @@ export async function lowBitModelCalibrated(
   }
   let learned: Fp4Rounding | undefined;
   let learnedOnNearest: string | undefined;
-  if (rounding === "learned" && options.mode === "fp4") learned = await learnFp4Rounding(model, options, kept, { threads: collect.threads, signal: collect.signal });
+  const fit = options.mode === "fp4" ? (rows: readonly Feeds[]) => learnFp4Rounding(model, options, rows, { threads: collect.threads, signal: collect.signal }) : undefined;
+  if ((rounding === "learned" || rounding === "auto") && fit) learned = await fit(kept);
   // Protected layers get int8 weights or stay float, as protection's ladder asks; `codes`: learned FP4 codes, or
   // undefined for nearest rounding.
   const keepingWith = (codes: Fp4Rounding["learned"] | undefined) => {
-    const full = lowBitModel(model, options, hessians, codes);
+    let full: ReturnType<typeof lowBitModel> | undefined;
     return (up: { int8: readonly string[]; float: readonly string[] }) =>
       up.int8.length || up.float.length
         ? lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] }, hessians, codes)
-        : full;
+        : (full ??= lowBitModel(model, options, hessians, codes));
   };
   const keeping = keepingWith(learned?.learned);
   // Protection chooses on nearest codes when learned FP4 codes will be written: measured on the rows learned rounding
   // was fitted on, learned codes read better than rows they were not fitted on do, and protection stepped up fewer
-  // layers than its target needs held out (docs/lowbit.md §4). Measure-only (protect false) measures what is written.
-  const onNearest = learned !== undefined && options.protect !== false;
+  // layers than its target needs held out (docs/lowbit.md §4). Measure-only (protect false) measures what is written,
+  // but rounding auto's nearest side is measured first (the written model after it).
+  const onNearest = learned !== undefined && (options.protect !== false || rounding === "auto");
   const judge = onNearest ? keepingWith(undefined) : keeping;
   // The ladder covers every layer the pass stores in fewer bits than float, FP4's small int8 layers too (a model that
   // cannot afford 8-bit weights in its stem, as the corpus's ppocr-v4-rec-en, needs them float), but not those the
@@ -152,8 +161,22 @@ export async function lowBitModelCalibrated(
   );
   // The chosen conversion again, for its report (conversions are deterministic); protected layers kept float are
   // listed as skipped, with why.
-  const out = keeping(protectedAs(chosen.output));
-  if (onNearest) {
+  const step = protectedAs(chosen.output);
+  let out = keeping(step);
+  let written = learned;
+  let autoNote: string | undefined;
+  if (learned && !out.report.layers.some((l) => l.bits !== 8 && learned!.learned.has(l.node))) {
+    // Every layer learned codes were fitted for is int8 (protected, or small) or float: none of them is written.
+    [out, written] = [judge(step), undefined];
+    autoNote = `${rounding === "auto" ? "rounding auto" : "learned rounding"} wrote nearest FP4 codes: no layer is left in FP4 for learned codes (each one is int8, protected or small, or float)`;
+  } else if (rounding === "auto" && learned && fit) {
+    // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted on.
+    const nearest = judge(step);
+    const choice = await chooseFp4Rounding(model, nearest.model, (codes) => keepingWith(codes)(step).model, kept, fit, collect.threads);
+    autoNote = choice.why;
+    if (!choice.learned) [out, written] = [nearest, undefined];
+  }
+  if (onNearest && written) {
     // What the written model reads on the same rows (its learned codes were fitted on them: held out reads less).
     const measured = await protectLowBit(model, () => ({ model: out.model, layers: [] }), kept, { ...protect, measureOnly: true, signal: collect.signal, threads: collect.threads });
     learnedOnNearest =
@@ -168,9 +191,47 @@ export async function lowBitModelCalibrated(
     if (i >= 0) out.report.skipped[i] = { ...out.report.skipped[i]!, reason };
   }
   if (gptqNote) out.report.notes.push(gptqNote);
-  if (learned) out.report.notes.push(learned.note);
+  if (written) out.report.notes.push(written.note);
   if (learnedOnNearest) out.report.notes.push(learnedOnNearest);
+  if (autoNote) out.report.notes.push(autoNote);
   return out;
+}
+
+/**
+ * FP4 rounding "auto": learned codes (fitted on every other kept row, then on the rows between) against nearest ones,
+ * both at protection's step, judged by crossFit on rows each fit did not see; learned is written (fitted on all the
+ * rows: `build(undefined)`'s codes are the caller's) only where the bound clears (learnedWins). Rows are single samples
+ * where the batch axis is free.
+ */
+async function chooseFp4Rounding(
+  float: Model,
+  nearest: Model,
+  build: (codes: Fp4Rounding["learned"] | undefined) => Model,
+  kept: readonly Feeds[],
+  fit: (rows: readonly Feeds[]) => Promise<Fp4Rounding>,
+  threads?: number,
+): Promise<{ learned: boolean; why: string }> {
+  const start = performance.now();
+  const free = fixedBatchSize(float) === undefined;
+  const rows = kept.flatMap((f) => {
+    const n = commonRows(f) ?? 1;
+    return free && n > 1 ? Array.from({ length: n }, (_, i) => copyRows(f, i, 1)) : [f];
+  });
+  const { fit: even, judge: odd } = splitRows(rows);
+  const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
+  if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest FP4 rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
+  const [a, b] = [await fit(even), await fit(odd)];
+  const c = await crossFit(float, nearest, build(a.learned), build(b.learned), rows, threads ? { threads } : {});
+  const d = c.difference;
+  const learned = learnedWins(d);
+  const [per, pers] = free ? ["row", "rows"] : ["batch", "batches"];
+  return {
+    learned,
+    why:
+      `rounding auto ${learned ? "chose learned" : "kept nearest"} FP4 rounding: learned codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round, ` +
+      `on the layers protection left FP4: worst-output SQNR nearest ${db(worstRatio(c.near.pooled))}, learned ${db(worstRatio(c.learned.pooled))}; learned − nearest per ${per}: mean ${signed(d.mean)}, ` +
+      `lower bound ${signed(d.lower)} (learned is taken where the bound is above ${ROUNDING_BOUND_DB} dB; ${seconds()} s)`,
+  };
 }
 
 /** The layers a protection report stepped up, as int8 weights or float. */

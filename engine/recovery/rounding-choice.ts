@@ -7,37 +7,17 @@
 // made on rows the codes were not fitted on (two-fold cross-fitting on the kept calibration rows, chooseRounding).
 import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
-import { energiesOn, outputsOn, worstRatio, type MeasureOptions } from "../calibrate/activation-precision";
+import { worstRatio, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows } from "../calibrate/rows";
 import { quantizeStatic as quantizeStaticWith, type StaticFileOptions, type WeightRounder } from "../quant/index";
 import { checkSequences } from "../quant/sequence-check";
 import type { QConfig, QuantizationSummary, RoundingChoice } from "../quant/types";
-import { db, rowDifference, signed } from "../quant/weight-format";
+import { crossFit, learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
+import { db, signed } from "../quant/weight-format";
 import { adaRound } from "./adaround";
 import { refineRounding, type RoundingReport } from "./rounding";
 
-/**
- * Learned codes are written only where they measure better: the per-row difference learned − nearest in worst-output
- * SQNR, on rows the codes were not fitted on, has a lower bound (mean − 2 standard errors) above 0. On the corpus
- * (16 calibration rows; docs/recovery.md "rounding auto") that took them on ppocr-v3-det-en (judged +0.58 dB, bound
- * +0.03; 64 held-out samples +0.24 dB) and oww-hello-deepa (+12.7, bound +7.1; held out +2.7 dB) and kept nearest
- * on the other 12. A looser rule (mean ≥ +0.1 dB, bound above −0.5 dB) also took BlazeFace (held out +0.1, +0.4 dB)
- * and ppocr-v3-det-ch (judged +0.23 dB, bound −0.33; held out −0.22 dB).
- */
-export const ROUNDING_BOUND_DB = 0;
-
-/** Every other row fits (the first, third, …), the rest judge. */
-export function splitRows<T>(rows: readonly T[]): { fit: T[]; judge: T[] } {
-  const fit: T[] = [];
-  const judge: T[] = [];
-  rows.forEach((r, i) => (i % 2 === 0 ? fit : judge).push(r));
-  return { fit, judge };
-}
-
-/** Whether the per-row difference learned − nearest takes the learned codes (ROUNDING_BOUND_DB). */
-export function learnedWins(d: { mean: number; lower: number; rows: number }): boolean {
-  return d.rows >= 2 && d.lower > ROUNDING_BOUND_DB;
-}
+export { learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
 
 /**
  * The file to write, `nearest` (convert()'s model from `float`) or a learned-rounding copy, and why. `rows`: single
@@ -75,16 +55,8 @@ export async function chooseRounding(
   if (a.report.layers.length === 0) return keep("no layer whose codes learned rounding can choose", 0);
   const b = await refineRounding(float, nearest, odd);
   step();
-  // Rows in the order judged: the odd ones (by the codes fitted on the even ones), then the even ones.
-  const judged = [...odd, ...even];
-  const ref = await outputsOn(float, judged, measure);
-  const near = await energiesOn(nearest, judged, ref, measure);
+  const { near, learned: got, reference: ref, judged, difference: d } = await crossFit(float, nearest, a.model, b.model, rows, measure, step);
   step();
-  const got = await energiesOn(a.model, odd, ref.slice(0, odd.length), measure);
-  const gotEven = await energiesOn(b.model, even, ref.slice(odd.length), measure, undefined, got.pooled);
-  got.rows.push(...gotEven.rows);
-  step();
-  const d = rowDifference(near, got);
   const difference = { mean: d.mean, lower: d.lower, rows: d.rows };
   const [per, pers] = rows.some((r) => (commonRows(r) ?? 1) > 1) ? ["batch", "batches"] : ["row", "rows"];
   const layers = (r: RoundingReport) => `${r.meanBeforeDb.toFixed(1)} → ${r.meanAfterDb.toFixed(1)} dB`;

@@ -288,9 +288,9 @@ test("FP4 learned rounding: closer outputs than nearest on the same block scales
   assert.throws(() => lowBitModel(m, { ...base, rounding: "learned" }), /learned rounding needs calibration data/);
 });
 
-test("FP4 learned rounding under protection: protection chooses on nearest codes (learned ones read better on their own fitting rows), the layers left FP4 get learned codes", async () => {
-  // Two Convs: protection can step one up to int8 and leave the other FP4.
-  const m = model(
+/** Two Convs with a Relu between: protection can step one up to int8 and leave the other FP4. */
+function twoConvs() {
+  return model(
     [
       makeNode("Conv", ["x", "W1", "B1"], ["h"], { name: "conv1", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
       makeNode("Relu", ["h"], ["r"], { name: "relu" }),
@@ -305,6 +305,37 @@ test("FP4 learned rounding under protection: protection chooses on nearest codes
       init("B2", [COUT], rand(COUT, 10, -0.1, 0.1)),
     ],
   );
+}
+
+test("FP4 rounding auto: learned codes where rows they were not fitted on measure them better, nearest ones where they do not", async () => {
+  const m = twoConvs();
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" } as const;
+  // Correlated channels: learned codes gain on rows they were not fitted on, so auto writes what learned writes.
+  const calib = correlated([4, CIN, 10, 10], 8, 2);
+  const [learned, auto] = [await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib)];
+  const said = (r: typeof auto) => r.report.notes.find((n) => n.startsWith("rounding auto")) ?? "";
+  assert.match(said(auto), /^rounding auto chose learned FP4 rounding: learned codes fitted on every other of 8 calibration batches and judged on the batches between, and the other way round, on the layers protection left FP4: worst-output SQNR nearest [\d.]+ dB, learned [\d.]+ dB; learned − nearest per batch: mean \+[\d.]+ dB, lower bound \+[\d.]+ dB/);
+  assert.deepEqual(auto.model.toBytes(), learned.model.toBytes());
+  // Every other batch with half its channels negated: codes fitted on one kind exploit a correlation the other kind
+  // reverses, so rows they were not fitted on read them worse; auto writes nearest codes.
+  const flat = correlated([4, CIN, 10, 10], 8, 3).map((b, i) => {
+    const data = Float32Array.from(b.x!.data as Float32Array);
+    if (i % 2 === 1) for (let k = 0; k < data.length; k++) if (Math.floor(k / 100) % CIN >= CIN / 2) data[k] = -data[k]!;
+    return { x: { data, dims: [4, CIN, 10, 10] } };
+  });
+  const [near, kept] = [await lowBitModelCalibrated(m, base, flat), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, flat)];
+  assert.match(said(kept), /^rounding auto kept nearest FP4 rounding: /);
+  assert.deepEqual(kept.model.toBytes(), near.model.toBytes());
+  assert.ok(!kept.report.notes.some((n) => n.startsWith("learned rounding")), "no learned-rounding note where nearest codes are written");
+  // Too few rows to judge, and the modes auto is not for.
+  const few = await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib.slice(0, 3));
+  assert.match(said(few), /^rounding auto kept nearest FP4 rounding: 3 calibration row\(s\), too few/);
+  await assert.rejects(lowBitModelCalibrated(m, { mode: "int4", rounding: "auto" }, calib), /rounding "auto" is not for int4 weights: FP4 and static INT8 take it; for int4 use rounding "learned"/);
+  assert.throws(() => lowBitModel(m, { ...base, rounding: "auto" }), /rounding auto measures learned rounding, which needs calibration data/);
+});
+
+test("FP4 learned rounding under protection: protection chooses on nearest codes (learned ones read better on their own fitting rows), the layers left FP4 get learned codes", async () => {
+  const m = twoConvs();
   const calib = correlated([4, CIN, 10, 10], 8, 2);
   const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" } as const;
   // All FP4, measured on the calibration rows: learned codes read better there than nearest ones.
