@@ -159,6 +159,17 @@ const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = 
   percentile: { label: "Percentile", detail: "Clip at the 99.999th percentile" },
 };
 
+/** Weight rounding (INT8 static; FP4 with samples): nearest, or learned where it measures better (rounding auto). */
+async function askRounding(o: QuantizeOptions, grid: "int8" | "FP4"): Promise<boolean> {
+  const r = await pick<"nearest" | "auto">("Weight rounding", [
+    { label: "Nearest", description: "default", detail: `Each weight to its nearest ${grid} value`, value: "nearest" },
+    { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–5× on large models)", value: "auto" },
+  ]);
+  if (!r) return false;
+  o.rounding = r === "auto" ? "auto" : undefined;
+  return true;
+}
+
 async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boolean> {
   if (o.scheme.startsWith("int8")) {
     const pc = await pick<boolean>("Weight granularity", [
@@ -179,17 +190,14 @@ async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boole
     })));
     if (!m) return false;
     o.calibrationMethod = m;
-    const r = await pick<"nearest" | "auto">("Weight rounding", [
-      { label: "Nearest", description: "default", detail: "Each weight to its nearest int8 value", value: "nearest" },
-      { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–5× on large models)", value: "auto" },
-    ]);
-    if (!r) return false;
-    o.rounding = r === "auto" ? "auto" : undefined;
+    if (!(await askRounding(o, "int8"))) return false;
   } else if (!o.scheme.startsWith("int8")) {
     const sizes = BLOCK_SIZES.map(String);
     const bs = await vscode.window.showInputBox({ title: "Block size", value: String(o.blockSize), validateInput: (v) => (sizes.includes(v.trim()) ? undefined : `${sizes.slice(0, -1).join(", ")} or ${sizes.at(-1)}`) });
     if (bs === undefined) return false;
     o.blockSize = Number(bs.trim());
+    // FP4's learned rounding needs samples to fit and judge on.
+    if (o.scheme === "fp4-weights" && o.calibrationDir && !(await askRounding(o, "FP4"))) return false;
   }
   // Picked from the model's own nodes, so a name is taken exactly (a typed list would split "a,b" and read "/x/" as
   // a pattern).

@@ -39,6 +39,8 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     fp4Data: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), calibrationDir: "/ws/calib" }),
     rounding: quantizeJob({ ...defaultOptions("/ws/cnn.onnx"), calibrationDir: "/ws/calib", rounding: "auto" }),
     roundingDynamic: quantizeJob({ ...defaultOptions("/ws/m.onnx", "int8-dynamic"), rounding: "auto" }),
+    roundingFp4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), calibrationDir: "/ws/calib", rounding: "auto" }),
+    roundingFp4NoData: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), rounding: "auto" }),
   };
   assert.deepEqual(jobs, {
     folder: { mode: "static", calib: "/ws/calib", calibration: { method: "entropy" }, exclude: ["fc2", "head"] },
@@ -50,6 +52,8 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     fp4Data: { mode: "fp4", calib: "/ws/calib" },
     rounding: { mode: "static", calib: "/ws/calib", calibration: { method }, rounding: "auto" },
     roundingDynamic: { mode: "dynamic" },
+    roundingFp4: { mode: "fp4", calib: "/ws/calib", rounding: "auto" },
+    roundingFp4NoData: { mode: "fp4" },
   });
   // What the wizard writes is what the CLI reads back: every key is the table's.
   for (const job of Object.values(jobs)) assert.deepEqual(readJob(configText(job), "/ws/x.ptq.json"), job);

@@ -152,6 +152,18 @@ describe("editor area", () => {
     out.panel!.dispose();
   });
 
+  it("Quantize model… FP4 weights with samples and weight rounding auto: the config asks for it, the report says what it wrote", async function () {
+    this.timeout(180_000);
+    const input = await fixtureCopy("r.onnx");
+    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "fp4-weights", calibrationDir: samples, rounding: "auto" });
+    assert.equal(out.error, undefined);
+    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "r.fp4.ptq.json"))));
+    assert.deepEqual([config.mode, config.rounding], ["fp4", "auto"]);
+    assert.match(out.panel!.webview.html, /rounding auto (chose learned|kept nearest|wrote nearest) FP4 (rounding|codes)/);
+    out.panel!.dispose();
+  });
+
   it("Quantize model… INT8 static judged on the outputs the application reads: the config names them, the report tags them", async function () {
     this.timeout(180_000);
     // The fixture CNN exporting one of its Relu outputs too (a feature map beside the logits).
