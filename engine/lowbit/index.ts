@@ -199,9 +199,9 @@ export async function lowBitModelCalibrated(
 
 /**
  * FP4 rounding "auto": learned codes (fitted on every other kept row, then on the rows between) against nearest ones,
- * both at protection's step, judged by crossFit on rows each fit did not see; learned is written (fitted on all the
- * rows: `build(undefined)`'s codes are the caller's) only where the bound clears (learnedWins). Rows are single samples
- * where the batch axis is free.
+ * both at protection's step (`build` converts with given codes), judged by crossFit on rows each fit did not see. The
+ * caller writes its learned codes, fitted on all the rows, only where the bound clears (learnedWins). Rows are single
+ * samples where the batch axis is free.
  */
 async function chooseFp4Rounding(
   float: Model,
