@@ -6,7 +6,7 @@ import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
-import { crossFit, learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
+import { crossFit, learnedWins, ROUNDING_BOUND_DB, ROUNDING_ROWS, splitRows } from "../quant/cross-fit";
 import type { QConfig } from "../quant/types";
 import { db, signed } from "../quant/weight-format";
 import type { LearnedFp4 } from "./fp4-rewrite";
@@ -124,7 +124,8 @@ export async function lowBitModelCalibrated(
     hessians = matrices;
     gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}`;
   } else {
-    kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : measureBatches);
+    // Learned rounding fits on the first batches its row budget reads; rounding auto judges on up to ROUNDING_ROWS rows.
+    kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : rounding === "auto" ? Math.max(measureBatches, ROUNDING_ROWS) : measureBatches);
   }
   let learned: Fp4Rounding | undefined;
   let learnedOnNearest: string | undefined;
@@ -213,10 +214,12 @@ async function chooseFp4Rounding(
 ): Promise<{ learned: boolean; why: string }> {
   const start = performance.now();
   const free = fixedBatchSize(float) === undefined;
-  const rows = kept.flatMap((f) => {
-    const n = commonRows(f) ?? 1;
-    return free && n > 1 ? Array.from({ length: n }, (_, i) => copyRows(f, i, 1)) : [f];
-  });
+  const rows = kept
+    .flatMap((f) => {
+      const n = commonRows(f) ?? 1;
+      return free && n > 1 ? Array.from({ length: Math.min(n, ROUNDING_ROWS) }, (_, i) => copyRows(f, i, 1)) : [f];
+    })
+    .slice(0, ROUNDING_ROWS);
   const { fit: even, judge: odd } = splitRows(rows);
   const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
   if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest FP4 rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };

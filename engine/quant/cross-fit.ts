@@ -9,6 +9,10 @@ import { energiesOn, outputsOn, type MeasureOptions, type RowEnergies } from "..
 import type { OutputTensor } from "../runtime/tensors";
 import { rowDifference } from "./weight-format";
 
+/** Rounding other than nearest fits (and auto judges) on at most this many of the first calibration rows: static
+ *  INT8's calibrate() keeps them, FP4's rounding auto reads them. */
+export const ROUNDING_ROWS = 32;
+
 /**
  * Learned codes are taken only where the per-row difference learned − nearest in worst-output SQNR, on rows the codes
  * were not fitted on, has a lower bound (mean − 2 standard errors) above this. On the corpus (16 calibration rows,

@@ -28,6 +28,7 @@ import { clipSixteenBitPairs } from "./wide-clip";
 import { decodeUnfusedWeightsNote } from "./unfused-weights";
 import { CHECK_ROWS, checkOutputs } from "./output-check";
 import { intermediateOutputs } from "./output-check-text";
+import { ROUNDING_ROWS } from "./cross-fit";
 import { checkSequences, sequenceNote, sequenceOutputs, softmaxOutputs, type SequenceCheck } from "./sequence-check";
 
 export * from "./types";
@@ -679,8 +680,7 @@ export type WeightRounder = (
   onStep?: (done: number, total: number) => void,
 ) => Promise<{ model: Model; choice: RoundingChoice }>;
 
-/** QConfig.rounding other than "nearest": calibrate() keeps this many of the first calibration rows to fit (and judge) on. */
-export const ROUNDING_ROWS = 32;
+export { ROUNDING_ROWS } from "./cross-fit";
 
 export interface QuantizeFileOptions extends PrepareOptions, CollectOptions {
   /** Replace OUTPUT if it exists. Default false. */
