@@ -13,7 +13,7 @@ import type { LearnedFp4 } from "./fp4-rewrite";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
 import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
-import { protectLowBit, take, type OutputReport } from "./protect";
+import { protectLowBit, take, takeRows, type OutputReport } from "./protect";
 import { qdqOpset } from "./types";
 import { convHessianKey, int4ConvTargets, lowBitActivations, lowBitForms, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
@@ -124,8 +124,9 @@ export async function lowBitModelCalibrated(
     hessians = matrices;
     gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}`;
   } else {
-    // Learned rounding fits on the first batches its row budget reads; rounding auto judges on up to ROUNDING_ROWS rows.
-    kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : rounding === "auto" ? Math.max(measureBatches, ROUNDING_ROWS) : measureBatches);
+    // Learned rounding fits on the first batches its row budget reads; rounding auto judges on ROUNDING_ROWS rows.
+    if (rounding === "auto") kept = await takeRows(data, measureBatches, ROUNDING_ROWS);
+    else kept = await take(data, rounding === "learned" ? Math.max(measureBatches, batchesForRows()) : measureBatches);
   }
   let learned: Fp4Rounding | undefined;
   let learnedOnNearest: string | undefined;

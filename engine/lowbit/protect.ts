@@ -16,6 +16,7 @@
 import type { CalibrationData, Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { commonRows } from "../calibrate/rows";
 
 /** What the protection aims for; see LowBitOptions.protect. */
 export interface ProtectOptions {
@@ -184,6 +185,19 @@ export async function protectLowBit(
       measured,
     },
   };
+}
+
+/** The first batches of `data`, in memory: at least `batches` of them, and more until they hold `rows` rows (a batch's
+ *  first axis), so a folder of single samples gives `rows` samples and one of large batches no more than `batches`. */
+export async function takeRows(data: CalibrationData, batches: number, rows: number): Promise<Feeds[]> {
+  const out: Feeds[] = [];
+  let held = 0;
+  for await (const feeds of data) {
+    out.push(feeds);
+    held += commonRows(feeds) ?? 1;
+    if (out.length >= batches && held >= rows) break;
+  }
+  return out;
 }
 
 /** The first `max` batches of `data`, in memory. */

@@ -183,3 +183,12 @@ test("GPTQ reads one-shot data once and protection measures on the same first ba
   assert.equal(report.output!.batches, 3);
   assert.ok(report.notes.some((n) => /GPTQ calibration: 3 batches/.test(n)));
 });
+
+test("takeRows: at least the batches protection measures, more until they hold the rows rounding auto judges on", async () => {
+  const { takeRows } = await import("../../../engine/lowbit/protect");
+  const batches = (n: number, rows: number): Feeds[] => Array.from({ length: n }, () => ({ x: { data: new Float32Array(rows * 3), dims: [rows, 3] } }));
+  assert.equal((await takeRows(batches(40, 1), 8, 32)).length, 32, "single samples: 32 of them");
+  assert.equal((await takeRows(batches(40, 4), 8, 32)).length, 8, "8 batches of 4 hold 32 rows");
+  assert.equal((await takeRows(batches(40, 32), 8, 32)).length, 8, "large batches: no more than protection's 8 (memory as before)");
+  assert.equal((await takeRows(batches(5, 1), 8, 32)).length, 5, "all there is");
+});
