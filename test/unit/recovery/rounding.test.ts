@@ -334,6 +334,25 @@ test("FP4 rounding auto: learned codes where rows they were not fitted on measur
   assert.throws(() => lowBitModel(m, { ...base, rounding: "auto" }), /rounding auto measures learned rounding, which needs calibration data/);
 });
 
+test("FP4 learned rounding reads calibration rows up to ROUNDING_ROWS, not only its first 8 batches: 32 single samples", async () => {
+  const m = model(
+    [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "conv", attributes: [attr.ints("pads", [1, 1, 1, 1])] })],
+    ["x", [1, CIN, 10, 10]],
+    ["y", [1, COUT, 10, 10]],
+    [init("W", [COUT, CIN, 3, 3], rand(COUT * CIN * 9, 7, -0.5, 0.5)), init("B", [COUT], rand(COUT, 8, -0.1, 0.1))],
+  );
+  const samples = correlated([1, CIN, 10, 10], 40, 4);
+  let read = 0;
+  const counted = async function* () {
+    for (const f of samples) {
+      read++;
+      yield f;
+    }
+  };
+  await lowBitModelCalibrated(m, { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "learned" }, counted());
+  assert.equal(read, 32, "32 single samples (ROUNDING_ROWS), where the row budget's 8 batches were all it read");
+});
+
 test("FP4 learned rounding under protection: protection chooses on nearest codes (learned ones read better on their own fitting rows), the layers left FP4 get learned codes", async () => {
   const m = twoConvs();
   const calib = correlated([4, CIN, 10, 10], 8, 2);
