@@ -4,9 +4,10 @@
 // the task metric where the inputs have labels (text recognisers: exact lines and CER, FP32's beside), size ratio,
 // quantize time and the child's peak RSS. One model at a time; a failure is a row with its reason.
 //   node --import tsx bench/corpus.ts [--models id,id] [--modes static,int4] [--json] [--calib N] [--eval N]
-//                                     [--timeout S] [--keep] [--config FILE]
+//                                     [--timeout S] [--keep] [--config FILE [--config-modes static,fp4]]
 //   --config FILE: a `ptq quantize --config` JSON file (QConfig fields) for the static mode, e.g.
-//   {"weightType":"int8","reduceRange":true} to score another weight type against the default
+//   {"weightType":"int8","reduceRange":true} to score another weight type against the default; --config-modes: the
+//   modes it is given to (default static), e.g. fp4 with {"rounding":"learned"}
 //   ... --peer: ours static/dynamic beside ONNX Runtime's Python quantizer on the same inputs (bench/corpus/peer.ts)
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -26,10 +27,11 @@ interface Args {
   keep: boolean;
   peer: boolean;
   config?: string;
+  configModes: Mode[];
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: [], modes: [...MODES], json: false, calib: 16, eval: 8, timeout: 600, keep: false, peer: false };
+  const a: Args = { models: [], modes: [...MODES], json: false, calib: 16, eval: 8, timeout: 600, keep: false, peer: false, configModes: ["static"] };
   const num = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got "${v ?? ""}"`);
@@ -53,6 +55,10 @@ function parseArgs(argv: string[]): Args {
       if (!file) throw new Error("--config needs a file: a `ptq quantize --config` JSON file for the static mode");
       if (!existsSync(file)) throw new Error(`--config ${file}: no such file`);
       a.config = path.resolve(file);
+    } else if (f === "--config-modes") {
+      a.configModes = (argv[++i] ?? "").split(",").filter(Boolean) as Mode[];
+      const bad = a.configModes.filter((m) => !MODES.includes(m) || m === "inspect");
+      if (bad.length || a.configModes.length === 0) throw new Error(`--config-modes takes quantize modes (${MODES.filter((m) => m !== "inspect").join(", ")}), got "${a.configModes.join(",")}"`);
     }
     else throw new Error(`unknown argument "${f}"`);
   }
@@ -98,7 +104,7 @@ async function main(): Promise<number> {
   const models = (args.models.length ? args.models : catalog.models.map((m) => m.id)).map((id) => byId(catalog, id));
   ensureFetched(models.map((m) => m.id));
   const log = (l: string) => console.error(l);
-  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples${args.config ? `, static with --config ${args.config}` : ""}; audio inputs: ${speechSource()}`);
+  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples${args.config ? `, ${args.configModes.join(",")} with --config ${args.config}` : ""}; audio inputs: ${speechSource()}`);
   if (args.peer) {
     const peer = await peerCorpus(catalog, models, { calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });
     console.log(args.json ? JSON.stringify(peer, nonFinite, 2) : formatPeerTable(peer));
@@ -106,7 +112,7 @@ async function main(): Promise<number> {
   }
   const rows: Row[] = [];
   for (const m of models) {
-    const r = await runModel(catalog, m, { modes: args.modes, calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, staticConfig: args.config, log });
+    const r = await runModel(catalog, m, { modes: args.modes, calibSamples: args.calib, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, config: args.config, configModes: args.configModes, log });
     for (const row of r) log(`  ${row.model} ${row.mode}: ${row.works === "yes" ? "ok" : `FAILED (${row.stage}): ${row.reason}`}`);
     rows.push(...r);
   }

@@ -52,8 +52,10 @@ export interface RunOptions {
   limitS: number;
   /** Keep the work folder (written models and data) and say where it is. */
   keep?: boolean;
-  /** A `ptq quantize --config` file (QConfig fields) for the static mode: e.g. another default weight type. */
-  staticConfig?: string;
+  /** A `ptq quantize --config` file (QConfig fields), for `configModes` (default static): e.g. another default weight
+   *  type, or FP4's learned rounding. */
+  config?: string;
+  configModes?: readonly Mode[];
   log?: (line: string) => void;
 }
 
@@ -106,15 +108,16 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
     } finally {
       await fe.dispose();
     }
+    const configured = (mode: Mode) => (o.config && (o.configModes ?? ["static"]).includes(mode) ? ["--config", o.config] : []);
     for (const mode of o.modes) {
       const out = path.join(work, `${m.id}.${mode}.onnx`);
       const args =
         mode === "inspect"
           ? ["inspect", file, "--json", ...dimFlags(m, file)]
           : mode === "static"
-            ? ["quantize", file, "-o", out, "--json", "--calib", calib, ...(o.staticConfig ? ["--config", o.staticConfig] : [])]
+            ? ["quantize", file, "-o", out, "--json", "--calib", calib, ...configured(mode)]
             : // The low-bit modes get the calibration data too: with it they measure and protect the outputs by default.
-              ["quantize", file, "-o", out, "--json", "--mode", mode, ...(mode === "dynamic" ? [] : ["--calib", calib])];
+              ["quantize", file, "-o", out, "--json", "--mode", mode, ...(mode === "dynamic" ? [] : ["--calib", calib]), ...configured(mode)];
       const command = `node --import tsx ${CLI} ${args.map(shellQuote).join(" ")}`;
       log(`${m.id} ${mode}: ${command}`);
       const r: ChildResult = await runTs(CLI, args, o.limitS);

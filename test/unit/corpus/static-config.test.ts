@@ -22,7 +22,7 @@ describe("corpus bench: static mode with a --config file", { timeout: 3 * 60_000
   const run = (config: object) => {
     const file = path.join(dir, `${Object.keys(config).join("-")}.json`);
     writeFileSync(file, JSON.stringify(config));
-    return runModel(catalog, byId(catalog, id), { modes: ["static"], calibSamples: 4, evalSamples: 2, limitS: 120, staticConfig: file }).then((r) => ({ file, row: r[0]! }));
+    return runModel(catalog, byId(catalog, id), { modes: ["static"], calibSamples: 4, evalSamples: 2, limitS: 120, config: file }).then((r) => ({ file, row: r[0]! }));
   };
 
   it("a config the CLI refuses fails the row with the CLI's reason", async () => {
@@ -30,6 +30,16 @@ describe("corpus bench: static mode with a --config file", { timeout: 3 * 60_000
     assert.notEqual(row.works, "yes", "the bad config did not reach the CLI");
     assert.match(row.command ?? "", new RegExp(`--config ${file.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}`));
     assert.match(row.reason ?? "", /weightType takes "int8", "uint8" or "auto", not "int4"/);
+  });
+
+  it("--config-modes gives the file to the modes named: FP4 with learned rounding, and not the static mode then", async () => {
+    const file = path.join(dir, "learned.json");
+    writeFileSync(file, JSON.stringify({ rounding: "learned" }));
+    const rows = await runModel(catalog, byId(catalog, id), { modes: ["static", "fp4"], calibSamples: 4, evalSamples: 2, limitS: 120, config: file, configModes: ["fp4"] });
+    const [plain, fp4] = [rows.find((r) => r.mode === "static")!, rows.find((r) => r.mode === "fp4")!];
+    assert.equal(fp4.works, "yes", `${fp4.stage}: ${fp4.reason}\n  ${fp4.command}`);
+    assert.match(fp4.command ?? "", /--mode fp4 .*--config /);
+    assert.doesNotMatch(plain.command ?? "", /--config/);
   });
 
   it("U8S8 with 7-bit weights: the file is written, runs, and is not the default's", async () => {
