@@ -24,6 +24,12 @@ export function sliceRows(feeds: Feeds, start: number, n: number): Feeds {
   return part;
 }
 
+/** Each row of a batch on its own, as views of it (the whole batch where it has no row axis). */
+export function eachRow(feeds: Feeds): Feeds[] {
+  const rows = commonRows(feeds);
+  return rows === undefined || rows === 1 ? [feeds] : Array.from({ length: rows }, (_, i) => sliceRows(feeds, i, 1));
+}
+
 /** Rows [start, start + n) of every input, copied (kept after the caller's buffers are reused). */
 export function copyRows(feeds: Feeds, start: number, n: number): Feeds {
   const part: Record<string, Feeds[string]> = {};

@@ -1,6 +1,6 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
 import { worstRatio } from "../calibrate/activation-precision";
-import { commonRows, copyRows } from "../calibrate/rows";
+import { eachRow } from "../calibrate/rows";
 import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
@@ -182,11 +182,11 @@ export async function lowBitModelCalibrated(
   }
   if (onNearest && written) {
     // What the written model reads on the same rows (its learned codes were fitted on them: held out reads less).
-    const measured = await protectLowBit(model, () => ({ model: out.model, layers: [] }), kept, { ...protect, measureOnly: true, signal: collect.signal, threads: collect.threads });
+    const writtenDb = await chosen.sqnrOf(out.model);
     learnedOnNearest =
       `learned rounding on protection's choice, which was made with nearest codes (learned ones, measured on the rows they were fitted on, read better than they are): ` +
-      `worst output SQNR on those ${measured.output.batches} batch(es) ${chosen.output.sqnrDb.toFixed(1)} dB with nearest codes, ${measured.output.sqnrDb.toFixed(1)} dB with the learned codes written`;
-    chosen.output.sqnrDb = measured.output.sqnrDb;
+      `worst output SQNR on those ${chosen.output.batches} batch(es) ${chosen.output.sqnrDb.toFixed(1)} dB with nearest codes, ${writtenDb.toFixed(1)} dB with the learned codes written`;
+    chosen.output.sqnrDb = writtenDb;
   }
   out.report.output = chosen.output;
   for (const p of chosen.output.protected.filter((p) => p.as === "float")) {
@@ -217,12 +217,7 @@ async function chooseFp4Rounding(
 ): Promise<{ learned: boolean; why: string }> {
   const start = performance.now();
   const free = fixedBatchSize(float) === undefined;
-  const rows = kept
-    .flatMap((f) => {
-      const n = commonRows(f) ?? 1;
-      return free && n > 1 ? Array.from({ length: Math.min(n, ROUNDING_ROWS) }, (_, i) => copyRows(f, i, 1)) : [f];
-    })
-    .slice(0, ROUNDING_ROWS);
+  const rows = (free ? kept.flatMap(eachRow) : kept).slice(0, ROUNDING_ROWS);
   const { fit: even, judge: odd } = splitRows(rows);
   const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
   if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest FP4 rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };

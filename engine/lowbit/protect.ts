@@ -84,16 +84,20 @@ export async function protectLowBit(
   build: LowBitBuild,
   data: CalibrationData,
   options: ProtectRunOptions = {},
-): Promise<{ model: Model; output: OutputReport }> {
+): Promise<{ model: Model; output: OutputReport; sqnrOf: (m: Model) => Promise<number> }> {
   const batches = await take(data, options.maxBatches ?? 8);
   if (batches.length === 0) throw new Error(`${float.path ?? "the model"}: the calibration data is empty: give at least one batch to measure the low-bit outputs on`);
   const session = options.threads ? { threads: options.threads } : {};
   const reference = await outputsOn(float, batches, session);
   let measured = 0;
-  const score = async (m: Model) => {
+  // Another model's worst output SQNR on the same batches against the same float outputs (the caller's written one).
+  const sqnrOf = async (m: Model) => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("low-bit protection cancelled");
-    measured++;
     return noiseToDb(worstNoiseRatio(reference, await outputsOn(m, batches, session)));
+  };
+  const score = (m: Model) => {
+    measured++;
+    return sqnrOf(m);
   };
   const full = build({ int8: [], float: [] });
   const allLowBitDb = await score(full.model);
@@ -106,7 +110,7 @@ export async function protectLowBit(
   if (options.measureOnly || allLowBitDb >= targetDb || full.layers.length === 0 || fullShare > maxSize) {
     output.measured = measured;
     if (!options.measureOnly) Object.assign(output, { targetDb, size: fullShare, maxSize, capped: allLowBitDb < targetDb && full.layers.length > 0 });
-    return { model: full.model, output };
+    return { model: full.model, output, sqnrOf };
   }
   // Each layer alone in low bits (every other float): its own output error.
   const names = full.layers.map((l) => l.node);
@@ -172,6 +176,7 @@ export async function protectLowBit(
     return { node, opType, aloneDb, as };
   };
   return {
+    sqnrOf,
     model: chosen.model,
     output: {
       sqnrDb: chosen.db,

@@ -9,7 +9,7 @@ import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { ctcAgreement, noiseDb, outputsOn, type MeasureOptions } from "../calibrate/activation-precision";
-import { commonRows, copyRows, sliceRows, stackRows } from "../calibrate/rows";
+import { commonRows, copyRows, eachRow, sliceRows, stackRows } from "../calibrate/rows";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
 import { clipsWidened, ConvertCache, MS_QDQ_NOTE, QdqRewriter } from "./qdq";
@@ -294,12 +294,6 @@ const WIDE_ROWS = 4;
  * more than 1 dB against 32 held-out samples (blazeface-front: +0.8 dB for U8S7 on 4 rows, −1.4 dB held out).
  */
 const WEIGHT_ROWS = 16;
-
-/** Each row of a batch on its own (the whole batch where it has no row axis). */
-function eachRow(feeds: Feeds): Feeds[] {
-  const rows = commonRows(feeds);
-  return rows === undefined || rows === 1 ? [feeds] : Array.from({ length: rows }, (_, i) => sliceRows(feeds, i, 1));
-}
 
 /** The first `max` rows of `kept` (keepingFirstRows' batches; whole ones where they cannot be cut). */
 function firstRows(kept: readonly Feeds[], max: number, batch: number | undefined): Feeds[] {

@@ -19,6 +19,9 @@ import { refineRounding, type RoundingReport } from "./rounding";
 
 export { learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
 
+/** What the rows are called in a choice's text: batches where some hold several rows (a fixed batch axis). */
+const rowWords = (rows: readonly Feeds[]) => (rows.some((r) => (commonRows(r) ?? 1) > 1) ? ["batch", "batches"] : ["row", "rows"]);
+
 /**
  * The file to write, `nearest` (convert()'s model from `float`) or a learned-rounding copy, and why. `rows`: single
  * calibration rows (whole batches where the model's batch axis is fixed). Judged by two-fold cross-fitting: learned
@@ -58,7 +61,7 @@ export async function chooseRounding(
   const { near, learned: got, reference: ref, judged, difference: d } = await crossFit(float, nearest, a.model, b.model, rows, measure, step);
   step();
   const difference = { mean: d.mean, lower: d.lower, rows: d.rows };
-  const [per, pers] = rows.some((r) => (commonRows(r) ?? 1) > 1) ? ["batch", "batches"] : ["row", "rows"];
+  const [per, pers] = rowWords(rows);
   const layers = (r: RoundingReport) => `${r.meanBeforeDb.toFixed(1)} → ${r.meanAfterDb.toFixed(1)} dB`;
   const measured =
     `learned codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round ` +
@@ -99,7 +102,7 @@ export const roundWeights: WeightRounder = async (asked, float, nearest, rows, m
   const fit = asked === "adaround" ? adaRound : refineRounding;
   const { model, report } = await fit(float, nearest, rows, { ...(onStep && { onProgress: onStep }) });
   const kept = report.skipped.length ? `; ${report.skipped.length} kept nearest (${[...new Set(report.skipped.map((s) => s.reason.split(":")[0]))].join("; ")})` : "";
-  const [per, pers] = rows.some((r) => (commonRows(r) ?? 1) > 1) ? ["batch", "batches"] : ["row", "rows"];
+  const [per, pers] = rowWords(rows);
   const choice = { asked, layers: report.layers.length, seconds: report.seconds };
   if (report.layers.length === 0) return { model: nearest, choice: { ...choice, method: "nearest", why: `${asked} rounding kept nearest rounding: no layer whose codes it can choose${kept}` } };
   const why =
