@@ -6,7 +6,7 @@ import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
-import { crossFit, learnedWins, ROUNDING_BOUND_DB, ROUNDING_ROWS, splitRows } from "../quant/cross-fit";
+import { crossFit, crossFitLines, learnedWins, ROUNDING_BOUND_DB, ROUNDING_ROWS, splitRows } from "../quant/cross-fit";
 import type { QConfig } from "../quant/types";
 import { db, signed } from "../quant/weight-format";
 import type { LearnedFp4 } from "./fp4-rewrite";
@@ -222,16 +222,18 @@ async function chooseFp4Rounding(
   const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
   if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest FP4 rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
   const [a, b] = [await fit(even), await fit(odd)];
-  const c = await crossFit(float, nearest, build(a.learned), build(b.learned), rows, threads ? { threads } : {});
+  const [fittedEven, fittedOdd] = [build(a.learned), build(b.learned)];
+  const c = await crossFit(float, nearest, fittedEven, fittedOdd, rows, threads ? { threads } : {});
   const d = c.difference;
-  const learned = learnedWins(d);
+  const seq = learnedWins(d) ? await crossFitLines(float, nearest, fittedEven, fittedOdd, c) : undefined;
+  const learned = learnedWins(d) && (seq?.keep ?? true);
   const [per, pers] = free ? ["row", "rows"] : ["batch", "batches"];
   return {
     learned,
     why:
       `rounding auto ${learned ? "chose learned" : "kept nearest"} FP4 rounding: learned codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round, ` +
       `on the layers protection left FP4: worst-output SQNR nearest ${db(worstRatio(c.near.pooled))}, learned ${db(worstRatio(c.learned.pooled))}; learned − nearest per ${per}: mean ${signed(d.mean)}, ` +
-      `lower bound ${signed(d.lower)} (learned is taken where the bound is above ${ROUNDING_BOUND_DB} dB; ${seconds()} s)`,
+      `lower bound ${signed(d.lower)} (learned is taken where the bound is above ${ROUNDING_BOUND_DB} dB${seq ? ", and on a sequence model where no fewer judged rows decode as the float model's" : ""}; ${seconds()} s)${seq?.note ?? ""}`,
   };
 }
 

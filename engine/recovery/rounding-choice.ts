@@ -10,9 +10,8 @@ import type { Model } from "../onnx/model";
 import { worstRatio, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows } from "../calibrate/rows";
 import { quantizeStatic as quantizeStaticWith, type StaticFileOptions, type WeightRounder } from "../quant/index";
-import { checkSequences } from "../quant/sequence-check";
 import type { QConfig, QuantizationSummary, RoundingChoice } from "../quant/types";
-import { crossFit, learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
+import { crossFit, crossFitLines, learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
 import { db, signed } from "../quant/weight-format";
 import { adaRound } from "./adaround";
 import { refineRounding, type RoundingReport } from "./rounding";
@@ -58,7 +57,8 @@ export async function chooseRounding(
   if (a.report.layers.length === 0) return keep("no layer whose codes learned rounding can choose", 0);
   const b = await refineRounding(float, nearest, odd);
   step();
-  const { near, learned: got, reference: ref, judged, difference: d } = await crossFit(float, nearest, a.model, b.model, rows, measure, step);
+  const c = await crossFit(float, nearest, a.model, b.model, rows, measure, step);
+  const { near, learned: got, difference: d } = c;
   step();
   const difference = { mean: d.mean, lower: d.lower, rows: d.rows };
   const [per, pers] = rowWords(rows);
@@ -71,16 +71,8 @@ export async function chooseRounding(
   let win = learnedWins(d);
   let lines = "";
   if (win) {
-    // The float model's outputs on the judged rows are `ref` (they hold the softmax outputs unless QConfig's judged
-    // outputs leave them out: then checkSequences runs it).
-    const n = await checkSequences(float, nearest, judged, measure.ep, ref);
-    const l = n && (await checkSequences(float, a.model, odd, measure.ep, ref.slice(0, odd.length)));
-    const le = n && (await checkSequences(float, b.model, even, measure.ep, ref.slice(odd.length)));
-    if (n && l && le) {
-      const same = l.same + le.same;
-      lines = `; sequence outputs decode as the float model's on ${same} of ${n.rows} judged rows with learned codes, ${n.same} with nearest`;
-      win = same >= n.same;
-    }
+    const seq = await crossFitLines(float, nearest, a.model, b.model, c, measure.ep);
+    if (seq) [win, lines] = [seq.keep, seq.note];
   }
   if (!win) {
     onStep?.(5, 5);
