@@ -1,7 +1,7 @@
 // Helpers for the recovery tests: tiny models built in code, seeded data, running a model, and quantizing one.
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
-import { makeGraph, makeModel, makeValueInfo } from "../../../engine/onnx/proto";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { calibrate, convert, prepare, release, type QConfig } from "../../../engine/quant/index";
@@ -25,6 +25,29 @@ export function model(nodes: NodeProto[], input: [string, number[]], output: [st
   return Model.fromProto(makeModel(g, { opsets: { "": opset }, producerName: "ptq-test" }));
 }
 
+
+/**
+ * x[N, T, C] · W[C, K] → Softmax over K: a sequence model (engine/quant/sequence-check decodes its argmax per step),
+ * and 16 single rows whose steps are correlated in the features (learned rounding has something to exploit).
+ */
+export function sequenceModel(T: number, C: number, K: number): { m: Model; rows: Feeds[] } {
+  const next = seededRandom(10);
+  const nodes = [makeNode("MatMul", ["x", "W"], ["z"], { name: "mm" }), makeNode("Softmax", ["z"], ["y"], { name: "sm", attributes: [attr.int("axis", -1)] })];
+  const g = makeGraph("g", nodes, [makeValueInfo("x", F, ["N", T, C])], [makeValueInfo("y", F, ["N", T, K])], {
+    initializers: [init("W", [C, K], Float32Array.from({ length: C * K }, () => 0.5 * (next() - 0.5)))],
+  });
+  const m = Model.fromProto(makeModel(g, { opsets: { "": 17 }, producerName: "ptq-test" }));
+  const rows = Array.from({ length: 16 }, (_, r) => {
+    const rnd = seededRandom(1000 + r);
+    const data = new Float32Array(T * C);
+    for (let t = 0; t < T; t++) {
+      const common = Math.sin(t + 6 * rnd());
+      for (let c = 0; c < C; c++) data[t * C + c] = common * (1 + 0.3 * rnd()) + 0.2 * (rnd() - 0.5);
+    }
+    return { x: { data, dims: [1, T, C] } };
+  });
+  return { m, rows };
+}
 
 export function batches(input: string, dims: number[], count: number, seed: number, lo = -1, hi = 1): Feeds[] {
   const n = dims.reduce((a, b) => a * b, 1);

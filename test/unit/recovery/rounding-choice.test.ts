@@ -8,17 +8,14 @@ import path from "node:path";
 import type { Feeds } from "../../../engine/data/feeds";
 import { encodeNpy } from "../../../engine/data/npy";
 import { seededRandom } from "../../../engine/data/random";
-import { DataType } from "../../../engine/onnx/dtype";
 import { attr, makeNode } from "../../../engine/onnx/proto";
-import { makeTensor } from "../../../engine/onnx/tensor";
 import { Model } from "../../../engine/onnx/model";
 import { searchMixedPrecision } from "../../../engine/analysis/sensitivity";
 import { calibrate, prepare, quantizeDynamic, quantizeStatic as quantizeStaticOfQuant, release } from "../../../engine/quant/index";
 import { checkSequences } from "../../../engine/quant/sequence-check";
 import { resolveConfig } from "../../../engine/quant/types";
 import { chooseRounding, learnedWins, quantizeStatic, ROUNDING_BOUND_DB, splitRows } from "../../../engine/recovery/rounding-choice";
-import { makeModel, valueInfo } from "../quant/build";
-import { batches, init, model, outputSqnr, quantize, rand } from "./build";
+import { batches, init, model, outputSqnr, quantize, rand, sequenceModel } from "./build";
 import { ptq as ptqChild, said } from "../cli/ptq-child";
 
 /** Batches of [4, 8, 10, 10] whose channels share one smooth component, as neighbouring channels of images do: there
@@ -173,34 +170,10 @@ test("a stop asked through the progress callback rejects the choice: it is not t
   assert.deepEqual(steps, [0, 1], "stopped after the first fit");
 });
 
-/** x[N, 24, 16] · W[16, 10] → Softmax: a sequence model (argmax per step decoded), its steps correlated in the features. */
-function sequenceModel(): { m: Model; rows: Feeds[] } {
-  const [T, C, K] = [24, 16, 10];
-  const next = seededRandom(10);
-  const m = Model.fromProto(
-    makeModel(
-      [makeNode("MatMul", ["x", "W"], ["z"], { name: "mm" }), makeNode("Softmax", ["z"], ["y"], { name: "sm", attributes: [attr.int("axis", -1)] })],
-      [valueInfo("x", DataType.FLOAT, ["N", T, C])],
-      [valueInfo("y", DataType.FLOAT, ["N", T, K])],
-      [makeTensor("W", DataType.FLOAT, [C, K], Float32Array.from({ length: C * K }, () => 0.5 * (next() - 0.5)))],
-    ),
-  );
-  const rows = Array.from({ length: 16 }, (_, r) => {
-    const rnd = seededRandom(1000 + r);
-    const data = new Float32Array(T * C);
-    for (let t = 0; t < T; t++) {
-      const common = Math.sin(t + 6 * rnd());
-      for (let c = 0; c < C; c++) data[t * C + c] = common * (1 + 0.3 * rnd()) + 0.2 * (rnd() - 0.5);
-    }
-    return { x: { data, dims: [1, T, C] } };
-  });
-  return { m, rows };
-}
-
 test("a sequence model's summary reads the codes written: learned ones where auto chose them", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-auto-seq-"));
   try {
-    const { m, rows } = sequenceModel();
+    const { m, rows } = sequenceModel(24, 16, 10);
     const src = path.join(dir, "seq.onnx");
     await m.save(src);
     const config = { calibration: { wideActivations: 0 } };

@@ -9,14 +9,11 @@ import { seededRandom } from "../../../engine/data/random";
 import { gptqRound, gptqRoundWindows, HessianAccumulator, outputSqnrDbGroups } from "../../../engine/lowbit/gptq";
 import { collectLayerHessians, convGeometry } from "../../../engine/lowbit/hessian";
 import { learnFp4Rounding, lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
-import { DataType } from "../../../engine/onnx/dtype";
-import { Model } from "../../../engine/onnx/model";
 import { attr, makeNode } from "../../../engine/onnx/proto";
-import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
+import { readTensor } from "../../../engine/onnx/tensor";
 import { checkSequences } from "../../../engine/quant/sequence-check";
 import { adaRound, refineRounding } from "../../../engine/recovery/index";
-import { makeModel, valueInfo } from "../quant/build";
-import { init, model, outputs, outputSqnr, quantize, rand } from "./build";
+import { init, model, outputs, outputSqnr, quantize, rand, sequenceModel } from "./build";
 import { ptq, said } from "../cli/ptq-child";
 
 /** Batches whose channels share one smooth component (as neighbouring channels and pixels of real images do). */
@@ -340,25 +337,7 @@ test("FP4 rounding auto: learned codes where rows they were not fitted on measur
 
 test("FP4 rounding auto on a sequence model: learned codes only where no fewer judged rows decode as the float model's", async () => {
   // x[N, 24, 32] · W[32, 10] → Softmax: [batch, time, classes] rows, decoded greedily (engine/quant/sequence-check).
-  const [T, C, K] = [24, 32, 10];
-  const next = seededRandom(10);
-  const m = Model.fromProto(
-    makeModel(
-      [makeNode("MatMul", ["x", "W"], ["z"], { name: "mm" }), makeNode("Softmax", ["z"], ["y"], { name: "sm", attributes: [attr.int("axis", -1)] })],
-      [valueInfo("x", DataType.FLOAT, ["N", T, C])],
-      [valueInfo("y", DataType.FLOAT, ["N", T, K])],
-      [makeTensor("W", DataType.FLOAT, [C, K], Float32Array.from({ length: C * K }, () => 0.5 * (next() - 0.5)))],
-    ),
-  );
-  const rows: Feeds[] = Array.from({ length: 16 }, (_, r) => {
-    const rnd = seededRandom(1000 + r);
-    const data = new Float32Array(T * C);
-    for (let t = 0; t < T; t++) {
-      const common = Math.sin(t + 6 * rnd());
-      for (let c = 0; c < C; c++) data[t * C + c] = common * (1 + 0.3 * rnd()) + 0.2 * (rnd() - 0.5);
-    }
-    return { x: { data, dims: [1, T, C] } };
-  });
+  const { m, rows } = sequenceModel(24, 32, 10);
   const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", protect: false } as const;
   const [near, auto] = [await lowBitModelCalibrated(m, base, rows), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, rows)];
   const note = auto.report.notes.find((n) => n.startsWith("rounding auto")) ?? "";
