@@ -130,26 +130,31 @@ export async function lowBitModelCalibrated(
     if (rounding === "learned" || rounding === "auto") kept = await takeRows(data, Math.max(measureBatches, batchesForRows()), ROUNDING_ROWS);
     else kept = await take(data, measureBatches);
   }
-  let learned: Fp4Rounding | undefined;
   let learnedOnNearest: string | undefined;
-  const fit = options.mode === "fp4" ? (rows: readonly Feeds[]) => learnFp4Rounding(model, options, rows, { threads: collect.threads, signal: collect.signal }) : undefined;
-  if ((rounding === "learned" || rounding === "auto") && fit) learned = await fit(kept);
+  const wantsLearned = (rounding === "learned" || rounding === "auto") && options.mode === "fp4";
+  // Learned FP4 codes for the layers `o` leaves FP4 (each layer's codes are fitted on its inputs from the float model,
+  // so fitting fewer layers changes none of theirs).
+  const fit = (o: Parameters<typeof learnFp4Rounding>[1]) => (rows: readonly Feeds[]) => learnFp4Rounding(model, o, rows, { threads: collect.threads, signal: collect.signal });
   // Protected layers get int8 weights or stay float, as protection's ladder asks; `codes`: learned FP4 codes, or
   // undefined for nearest rounding.
-  const keepingWith = (codes: Fp4Rounding["learned"] | undefined) => {
+  const stepped = <T extends LowBitOptions>(o: T, up: { int8: readonly string[]; float: readonly string[] }): T =>
+    up.int8.length || up.float.length ? { ...o, exclude: [...(o.exclude ?? []), ...up.float], int8: [...(o.int8 ?? []), ...up.int8] } : o;
+  const converting = (o: LowBitOptions, h: HessianMap | undefined, codes: Fp4Rounding["learned"] | undefined) => {
     let full: ReturnType<typeof lowBitModel> | undefined;
     return (up: { int8: readonly string[]; float: readonly string[] }) =>
-      up.int8.length || up.float.length
-        ? lowBitModel(model, { ...options, exclude: [...(options.exclude ?? []), ...up.float], int8: [...(options.int8 ?? []), ...up.int8] }, hessians, codes)
-        : (full ??= lowBitModel(model, options, hessians, codes));
+      up.int8.length || up.float.length ? lowBitModel(model, stepped(o, up), h, codes) : (full ??= lowBitModel(model, o, h, codes));
   };
-  const keeping = keepingWith(learned?.learned);
-  // Protection chooses on nearest codes when learned FP4 codes will be written: measured on the rows learned rounding
-  // was fitted on, learned codes read better than rows they were not fitted on do, and protection stepped up fewer
-  // layers than its target needs held out (docs/lowbit.md §4). Measure-only (protect false) measures what is written,
-  // but rounding auto's nearest side is measured first (the written model after it).
-  const onNearest = learned !== undefined && (options.protect !== false || rounding === "auto");
-  const judge = onNearest ? keepingWith(undefined) : keeping;
+  const keepingWith = (codes: Fp4Rounding["learned"] | undefined) => converting(options, hessians, codes);
+  // Protection chooses on nearest codes when codes fitted on the calibration rows will be written (learned FP4 codes,
+  // GPTQ's int4 ones): measured on the rows they were fitted on, they read better than rows they were not fitted on
+  // do, and protection stepped up fewer layers than its target needs held out (docs/lowbit.md §4). Then learned FP4
+  // codes are fitted for the layers it leaves FP4 only. Measure-only (protect false) measures what is written, fitted
+  // first, but rounding auto's nearest side is measured first (the written model after it).
+  const gptq = hessians !== undefined;
+  const onNearest = (wantsLearned || gptq) && (options.protect !== false || rounding === "auto");
+  let learned = wantsLearned && !onNearest && options.mode === "fp4" ? await fit(options)(kept) : undefined;
+  const nearestOptions: LowBitOptions = options.mode === "int4" ? { ...options, algorithm: "rtn" } : options;
+  const judge = onNearest ? converting(nearestOptions, undefined, undefined) : keepingWith(learned?.learned);
   // The ladder covers every layer the pass stores in fewer bits than float, FP4's small int8 layers too (a model that
   // cannot afford 8-bit weights in its stem, as the corpus's ppocr-v4-rec-en, needs them float), but not those the
   // caller asked int8.
@@ -166,27 +171,43 @@ export async function lowBitModelCalibrated(
   // The chosen conversion again, for its report (conversions are deterministic); protected layers kept float are
   // listed as skipped, with why.
   const step = protectedAs(chosen.output);
-  let out = keeping(step);
-  let written = learned;
+  const atStep = judge(step);
+  const fp4Layers = new Set(atStep.report.layers.filter((l) => l.bits !== 8).map((l) => l.node));
   let autoNote: string | undefined;
-  if (learned && !out.report.layers.some((l) => l.bits !== 8 && learned!.learned.has(l.node))) {
-    // Every layer learned codes were fitted for is int8 (protected, or small) or float: none of them is written.
-    [out, written] = [judge(step), undefined];
-    autoNote = `${rounding === "auto" ? "rounding auto" : "learned rounding"} wrote nearest FP4 codes: no layer is left in FP4 for learned codes (each one is int8, protected or small, or float)`;
-  } else if (rounding === "auto" && learned && fit) {
-    // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted on.
-    const nearest = judge(step);
-    const choice = await chooseFp4Rounding(model, nearest.model, (codes) => keepingWith(codes)(step).model, kept, fit, collect.threads);
-    autoNote = choice.why;
-    if (!choice.learned) [out, written] = [nearest, undefined];
+  if (wantsLearned && onNearest && options.mode === "fp4" && fp4Layers.size) {
+    // Learned codes for the layers left FP4 at protection's step (not its int8 ones, protected or small, nor float ones).
+    const left = stepped(options, step);
+    const fitFp4 = fit({ ...left, exclude: [...(left.exclude ?? []), ...atStep.report.layers.filter((l) => l.bits === 8).map((l) => l.node)] });
+    learned = await fitFp4(kept);
+    if (rounding === "auto" && learned.learned.size) {
+      // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted on.
+      const choice = await chooseFp4Rounding(model, atStep.model, (codes) => keepingWith(codes)(step).model, kept, fitFp4, collect.threads);
+      autoNote = choice.why;
+      if (!choice.learned) learned = undefined;
+    }
   }
-  if (onNearest && written) {
-    // What the written model reads on the same rows (its learned codes were fitted on them: held out reads less).
-    const writtenDb = await chosen.sqnrOf(out.model);
-    learnedOnNearest =
-      `learned rounding on protection's choice, which was made with nearest codes (learned ones, measured on the rows they were fitted on, read better than they are): ` +
-      `worst output SQNR on those ${chosen.output.batches} batch(es) ${chosen.output.sqnrDb.toFixed(1)} dB with nearest codes, ${writtenDb.toFixed(1)} dB with the learned codes written`;
-    chosen.output.sqnrDb = writtenDb;
+  if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => fp4Layers.has(n))) {
+    learned = undefined;
+    autoNote = `${rounding === "auto" ? "rounding auto" : "learned rounding"} wrote nearest FP4 codes: no layer is left in FP4 for learned codes (each one is int8, protected or small, or float)`;
+  }
+  // What is written: the codes at the step protection chose (nearest where it chose on them and nothing was learned).
+  let out = onNearest && (learned || gptq) ? keepingWith(learned?.learned)(step) : atStep;
+  const written = learned;
+  if (onNearest && (written || (gptq && out.report.layers.some((l) => l.bits !== 8)))) {
+    // What the written model reads on the same rows (its codes were fitted on them: held out reads less).
+    const [nearestDb, writtenDb] = [chosen.output.sqnrDb, await chosen.sqnrOf(out.model)];
+    const on = `worst output SQNR on those ${chosen.output.batches} batch(es) ${nearestDb.toFixed(1)} dB with nearest codes, ${writtenDb.toFixed(1)} dB with the ${gptq ? "GPTQ" : "learned"} codes`;
+    if (gptq && writtenDb < nearestDb) {
+      // GPTQ codes that read worse than nearest ones even on the rows their Hessians came from read worse held out
+      // too (corpus, int4 at protection's step, 64 held-out: blazeface-back 15.85 → 14.52 dB, oww-melspectrogram
+      // 22.26 → 15.73): nearest codes are written.
+      out = atStep;
+      learnedOnNearest = `GPTQ codes not written, nearest ones are: at protection's choice (made with nearest codes), ${on}, on rows GPTQ was fitted on (where its codes read better than held out)`;
+    } else {
+      const [what, codes] = gptq ? ["GPTQ", "GPTQ ones, measured on the rows their Hessians came from"] : ["learned rounding", "learned ones, measured on the rows they were fitted on"];
+      learnedOnNearest = `${what} on protection's choice, which was made with nearest codes (${codes}, read better than they are): ${on} written`;
+      chosen.output.sqnrDb = writtenDb;
+    }
   }
   out.report.output = chosen.output;
   for (const p of chosen.output.protected.filter((p) => p.as === "float")) {

@@ -8,9 +8,10 @@ import type { Feeds } from "../../../engine/data/feeds";
 import { seededRandom } from "../../../engine/data/random";
 import { gptqRound, gptqRoundWindows, HessianAccumulator, outputSqnrDbGroups } from "../../../engine/lowbit/gptq";
 import { collectLayerHessians, convGeometry } from "../../../engine/lowbit/hessian";
-import { learnFp4Rounding, lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
+import { learnFp4Rounding, lowBitModel, lowBitModelCalibrated, type LearnedRoundingOption, type LowBitOptions } from "../../../engine/lowbit/index";
 import { attr, makeNode } from "../../../engine/onnx/proto";
-import { readTensor } from "../../../engine/onnx/tensor";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
 import { checkSequences } from "../../../engine/quant/sequence-check";
 import { adaRound, refineRounding } from "../../../engine/recovery/index";
 import { init, model, outputs, outputSqnr, quantize, rand, sequenceModel } from "./build";
@@ -275,7 +276,7 @@ test("FP4 learned rounding: closer outputs than nearest on the same block scales
   const m = convModel();
   const calib = correlated([4, CIN, 10, 10], 8, 2);
   const evalData = correlated([4, CIN, 10, 10], 4, 901);
-  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" } as const;
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" } as const;
   const near = await lowBitModelCalibrated(m, base, calib);
   const learned = await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib);
   const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, learned.model, evalData)];
@@ -310,7 +311,7 @@ function twoConvs() {
 
 test("FP4 rounding auto: learned codes where rows they were not fitted on measure them better, nearest ones where they do not", async () => {
   const m = twoConvs();
-  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" } as const;
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" } as const;
   // Correlated channels: learned codes gain on rows they were not fitted on, so auto writes what learned writes.
   const calib = correlated([4, CIN, 10, 10], 8, 2);
   const [learned, auto] = [await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib)];
@@ -338,7 +339,7 @@ test("FP4 rounding auto: learned codes where rows they were not fitted on measur
 test("FP4 rounding auto on a sequence model: learned codes only where no fewer judged rows decode as the float model's", async () => {
   // x[N, 24, 32] · W[32, 10] → Softmax: [batch, time, classes] rows, decoded greedily (engine/quant/sequence-check).
   const { m, rows } = sequenceModel(24, 32, 10);
-  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", protect: false } as const;
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", protect: false, rounding: "nearest" } as const;
   const [near, auto] = [await lowBitModelCalibrated(m, base, rows), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, rows)];
   const note = auto.report.notes.find((n) => n.startsWith("rounding auto")) ?? "";
   const lines = /sequence outputs decode as the float model's on (\d+) of 16 judged rows with learned codes, (\d+) with nearest$/.exec(note);
@@ -370,36 +371,45 @@ test("FP4 learned rounding reads calibration rows up to ROUNDING_ROWS, not only 
   assert.equal(read, 32, "32 single samples (ROUNDING_ROWS), where the row budget's 8 batches were all it read");
 });
 
-test("FP4 learned rounding under protection: protection chooses on nearest codes (learned ones read better on their own fitting rows), the layers left FP4 get learned codes", async () => {
+/**
+ * Protection with codes fitted on the calibration rows (FP4 learned, int4 GPTQ): on twoConvs, with a target between
+ * what all-low-bit nearest and fitted codes read on those rows, the ladder steps up the layer it steps up with nearest
+ * codes, and the layer left low-bit gets the fitted codes: the same size, closer held out, and a note with both figures.
+ */
+async function protectedOnNearest(base: LowBitOptions & LearnedRoundingOption, fitted: string, note: string) {
   const m = twoConvs();
   const calib = correlated([4, CIN, 10, 10], 8, 2);
-  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4" } as const;
-  // All FP4, measured on the calibration rows: learned codes read better there than nearest ones.
-  const [nearAll, learnedAll] = [await lowBitModelCalibrated(m, { ...base, protect: false }, calib), await lowBitModelCalibrated(m, { ...base, rounding: "learned", protect: false }, calib)];
-  const [n0, l0] = [nearAll.report.output!.sqnrDb, learnedAll.report.output!.sqnrDb];
-  assert.ok(l0 > n0 + 2, `all FP4 on the fitting rows: nearest ${n0.toFixed(2)}, learned ${l0.toFixed(2)} dB`);
-  // A target between the two: nearest codes need a layer stepped up; judged on its own fitting rows, learned would not.
-  const protect = { minOutputSqnrDb: n0 + 1.5, maxSize: Infinity };
+  const asked = { ...base, rounding: "learned" } as const;
+  // All low-bit, measured on the calibration rows: fitted codes read better there than nearest ones.
+  const [nearAll, fittedAll] = [await lowBitModelCalibrated(m, { ...base, protect: false }, calib), await lowBitModelCalibrated(m, { ...asked, protect: false }, calib)];
+  const [n0, f0] = [nearAll.report.output!.sqnrDb, fittedAll.report.output!.sqnrDb];
+  assert.ok(f0 > n0 + 1, `all low-bit on the fitting rows: nearest ${n0.toFixed(2)}, ${fitted} ${f0.toFixed(2)} dB`);
+  // A target between the two: nearest codes need a layer stepped up; judged on its own fitting rows, fitted would not.
+  const protect = { minOutputSqnrDb: Math.min(n0 + 1.5, (n0 + f0) / 2), maxSize: Infinity };
   const near = await lowBitModelCalibrated(m, { ...base, protect }, calib);
-  const learned = await lowBitModelCalibrated(m, { ...base, rounding: "learned", protect }, calib);
+  const got = await lowBitModelCalibrated(m, { ...asked, protect }, calib);
   const stepped = (r: typeof near) => r.report.output!.protected.map((p) => `${p.node} ${p.as}`);
   assert.equal(stepped(near).length, 1, JSON.stringify(near.report.output));
-  assert.deepEqual(stepped(learned), stepped(near), "the same layer stepped up as with nearest codes");
-  assert.equal(learned.model.fileBytes(), near.model.fileBytes());
-  assert.notDeepEqual(learned.model.toBytes(), near.model.toBytes(), "the layer left FP4 has learned codes");
-  const note = learned.report.notes.find((n) => n.startsWith("learned rounding on protection's choice"));
-  assert.match(note ?? "", /worst output SQNR on those 8 batch\(es\) [\d.]+ dB with nearest codes, [\d.]+ dB with the learned codes written$/);
-  assert.ok(learned.report.output!.sqnrDb >= near.report.output!.sqnrDb, "the written model's figure is the learned one's");
+  assert.deepEqual(stepped(got), stepped(near), "the same layer stepped up as with nearest codes");
+  assert.equal(got.model.fileBytes(), near.model.fileBytes());
+  assert.notDeepEqual(got.model.toBytes(), near.model.toBytes(), `the layer left low-bit has ${fitted} codes`);
+  const said = got.report.notes.find((n) => n.startsWith(note));
+  assert.match(said ?? "", new RegExp(`worst output SQNR on those 8 batch\\(es\\) [\\d.]+ dB with nearest codes, [\\d.]+ dB with the ${fitted} codes written$`));
+  assert.ok(got.report.output!.sqnrDb >= near.report.output!.sqnrDb, `the written model's figure is the ${fitted} one's`);
   const evalData = correlated([4, CIN, 10, 10], 4, 907);
-  const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, learned.model, evalData)];
-  assert.ok(s1 > s0, `held out: nearest ${s0.toFixed(2)}, learned ${s1.toFixed(2)} dB at the same size`);
+  const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, got.model, evalData)];
+  assert.ok(s1 > s0, `held out: nearest ${s0.toFixed(2)}, ${fitted} ${s1.toFixed(2)} dB at the same size`);
+}
+
+test("FP4 learned rounding under protection: protection chooses on nearest codes (learned ones read better on their own fitting rows), the layers left FP4 get learned codes", async () => {
+  await protectedOnNearest({ mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" }, "learned", "learned rounding on protection's choice");
 });
 
 test("FP4 learned rounding on a K past its Hessian window: error feedback per window, the bias still corrected", async () => {
   const m = convModel(); // K = 72: windows of 32, 32 and 8 rows
   const calib = correlated([4, CIN, 10, 10], 8, 2);
   const evalData = correlated([4, CIN, 10, 10], 4, 906);
-  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", protect: false } as const;
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", protect: false, rounding: "nearest" } as const;
   const near = await lowBitModelCalibrated(m, base, calib);
   const whole = await learnFp4Rounding(m, base, calib);
   const windowed = await learnFp4Rounding(m, base, calib, { window: 32 });
@@ -457,6 +467,42 @@ test("int4 learned rounding (GPTQ) on Conv weights: error feedback through their
     assert.ok(s1 > s0, `${name}: output SQNR ${s0.toFixed(2)} → ${s1.toFixed(2)} dB on held-out data`);
     assert.equal(report.output?.batches, 4);
   }
+});
+
+test("int4 GPTQ under protection: protection chooses on nearest codes (GPTQ's read better on the rows their Hessians came from), the layers left int4 get GPTQ codes", async () => {
+  await protectedOnNearest({ mode: "int4", blockSize: 16 }, "GPTQ", "GPTQ on protection's choice");
+});
+
+test("int4 GPTQ codes that read worse than nearest ones on the rows they were fitted on are not written: nearest codes are, with why", async () => {
+  // x[64, 64] · W → the first 8 rows only. Most rows pair each feature with its negative, the 8 read rows with itself:
+  // GPTQ's error feedback cancels each pair's errors for the many rows and so doubles them for the rows read.
+  const [N, K, M, S] = [64, 64, 32, 8];
+  const m = model(
+    [makeNode("MatMul", ["x", "W"], ["z"], { name: "mm" }), makeNode("Slice", ["z", "start", "end", "axes"], ["y"], { name: "read" })],
+    ["x", [N, K]],
+    ["y", [S, M]],
+    [init("W", [K, M], rand(K * M, 3, -0.5, 0.5)), ...[["start", 0], ["end", S], ["axes", 0]].map(([n, v]) => makeTensor(n as string, DataType.INT64, [1], [v as number]))],
+  );
+  const calib = Array.from({ length: 8 }, (_, r) => {
+    const next = seededRandom(300 + r);
+    const data = new Float32Array(N * K);
+    for (let i = 0; i < N; i++) {
+      for (let k = 0; k < K; k += 2) {
+        const a = next() - 0.5;
+        data[i * K + k] = a;
+        data[i * K + k + 1] = (i < S ? a : -a) + 0.02 * (next() - 0.5);
+      }
+    }
+    return { x: { data, dims: [N, K] } };
+  });
+  const protect = { minOutputSqnrDb: -100, maxSize: Infinity };
+  const near = await lowBitModelCalibrated(m, { mode: "int4", blockSize: 16, protect }, calib);
+  const gptq = await lowBitModelCalibrated(m, { mode: "int4", blockSize: 16, rounding: "learned", protect }, calib);
+  const note = gptq.report.notes.find((n) => n.startsWith("GPTQ codes not written"));
+  const said = /(-?[\d.]+) dB with nearest codes, (-?[\d.]+) dB with the GPTQ codes, on rows GPTQ was fitted on/.exec(note ?? "");
+  assert.ok(said && Number(said[2]) < Number(said[1]), gptq.report.notes.join("\n"));
+  assert.deepEqual(gptq.model.toBytes(), near.model.toBytes(), "nearest codes written");
+  assert.equal(gptq.report.output!.sqnrDb, near.report.output!.sqnrDb, "the report's figure is the file's");
 });
 
 test("int4 GPTQ on a Conv whose K exceeds its Hessian window: GPTQ per window, still closer outputs than nearest", async () => {
