@@ -188,7 +188,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
     help: "one node to keep in float, its name taken exactly as given (commas, slashes and all); repeat for more" },
   { key: "opTypes", flag: "--op-types", arg: "OPS", kind: "list", default: () => "all supported", modes: INT8, section: "quantize",
     help: "comma-separated op types to quantize" },
-  { key: "rounding", flag: "--rounding", arg: "nearest|learned|adaround|auto", kind: "enum", values: ["nearest", "learned", "adaround", "auto"] satisfies NonNullable<QConfig["rounding"]>[], default: () => "nearest", modes: ["static", "int4", "fp4"], section: "quantize",
+  { key: "rounding", flag: "--rounding", arg: "nearest|learned|adaround|auto", kind: "enum", values: ["nearest", "learned", "adaround", "auto"] satisfies NonNullable<QConfig["rounding"]>[], default: () => "nearest (fp4 with --calib: auto)", modes: ["static", "int4", "fp4"], section: "quantize",
     help: "weight rounding: nearest, or learned against each layer's outputs on --calib (error feedback through the layer's input Hessian, bias corrected; Conv via sampled patches), or adaround (static INT8 only: AdaRound's gradient fit of each weight's rounding up or down on the same inputs, bias corrected, never worse than nearest per channel; slowest), or auto (static INT8 and FP4: learned, written only where the first calibration rows measure it better at the outputs on rows it was not fitted on: two-fold cross-fitting). Slower; docs/recovery.md says where they help" },
   { key: "ep", flag: "--ep", arg: "cpu|cuda", kind: "enum", values: ["cpu", "cuda"] satisfies ExecutionProvider[], default: () => "cpu", modes: INT8, section: "quantize",
     help: "execution provider for calibration" },

@@ -130,14 +130,15 @@ export interface QConfig {
    */
   keepOutputSoftmaxFloat?: boolean;
   /**
-   * Weight rounding: "nearest" (default), "learned" or "adaround": after convert(), each Conv/Gemm/MatMul weight is
+   * Weight rounding: "nearest" (default; FP4 with calibration data: "auto"), "learned" or "adaround": after convert(), each Conv/Gemm/MatMul weight is
    * rounded again against its layer's outputs on the calibration data and its bias corrected, by GPTQ's error
    * feedback (engine/recovery/rounding) or AdaRound's gradient fit (engine/recovery/adaround; static INT8 only),
    * docs/recovery.md; fitted on the first ROUNDING_ROWS calibration rows. "auto" (static INT8): learned rounding written
    * only where calibration rows it was not fitted on measure it better at the outputs. quantizeStatic (the library's,
    * the kernel's, the CLI's: engine/recovery/rounding-choice) applies them and the summary's `rounding` says what it did;
    * convert() does not (in code: refineRounding or adaRound on its model). The low-bit modes take "learned" (their own
-   * fits, engine/lowbit); dynamic INT8 and the accuracy-target search refuse all but "nearest".
+   * fits, engine/lowbit) and FP4 "auto", its default with calibration data (lowBitModelCalibrated); dynamic INT8 and
+   * the accuracy-target search refuse all but "nearest".
    */
   rounding?: "nearest" | "learned" | "adaround" | "auto";
   /**

@@ -159,14 +159,17 @@ const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = 
   percentile: { label: "Percentile", detail: "Clip at the 99.999th percentile" },
 };
 
-/** Weight rounding (INT8 static; FP4 with samples): nearest, or learned where it measures better (rounding auto). */
+/** Weight rounding (INT8 static; FP4 with samples): nearest, or learned where it measures better (rounding auto); the
+ *  engine's default (INT8 nearest, FP4 auto) listed first and left unset in the config. */
 async function askRounding(o: QuantizeOptions, grid: "int8" | "FP4"): Promise<boolean> {
-  const r = await pick<"nearest" | "auto">("Weight rounding", [
-    { label: "Nearest", description: "default", detail: `Each weight to its nearest ${grid} value`, value: "nearest" },
-    { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–5× on large models)", value: "auto" },
-  ]);
+  const byDefault = grid === "FP4" ? "auto" : "nearest";
+  const items = [
+    { label: "Nearest", detail: `Each weight to its nearest ${grid} value`, value: "nearest" as const },
+    { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–5× on large models)", value: "auto" as const },
+  ].map((i) => (i.value === byDefault ? { ...i, description: "default" } : i));
+  const r = await pick<"nearest" | "auto">("Weight rounding", byDefault === "auto" ? items.reverse() : items);
   if (!r) return false;
-  o.rounding = r === "auto" ? "auto" : undefined;
+  o.rounding = r === byDefault ? undefined : r;
   return true;
 }
 

@@ -82,8 +82,13 @@ test("--mode fp4: a size cap below what the target needs writes the last step wi
 
 test("--mode fp4 --rounding learned chooses FP4 codes on the calibration data: the outputs come closer to the float model's", () => {
   const dir = tmp();
-  const nearest = ptq(cnn, "-o", path.join(dir, "n.onnx"), "--mode", "fp4", "--calib", calib, "--json");
+  const nearest = ptq(cnn, "-o", path.join(dir, "n.onnx"), "--mode", "fp4", "--calib", calib, "--rounding", "nearest", "--json");
   assert.equal(nearest.status, 0, nearest.stderr);
+  assert.ok(!JSON.parse(nearest.stdout).notes.some((x: string) => /^(rounding auto|learned rounding)/.test(x)), "nearest as asked: nothing fitted");
+  // Not asked: rounding auto, FP4's default with calibration data, and the note says so.
+  const byDefault = ptq(cnn, "-o", path.join(dir, "d.onnx"), "--mode", "fp4", "--calib", calib, "--json");
+  assert.equal(byDefault.status, 0, byDefault.stderr);
+  assert.ok(JSON.parse(byDefault.stdout).notes.some((x: string) => /^rounding auto (chose learned|kept nearest) FP4 rounding: .*Rounding auto is FP4's default with calibration data; rounding "nearest" skips its fits$/.test(x)), byDefault.stdout);
   const learned = ptq(cnn, "-o", path.join(dir, "l.onnx"), "--mode", "fp4", "--calib", calib, "--rounding", "learned", "--json");
   assert.equal(learned.status, 0, learned.stderr);
   const [n, l] = [JSON.parse(nearest.stdout), JSON.parse(learned.stdout)];

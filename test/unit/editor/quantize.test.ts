@@ -41,6 +41,8 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     roundingDynamic: quantizeJob({ ...defaultOptions("/ws/m.onnx", "int8-dynamic"), rounding: "auto" }),
     roundingFp4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), calibrationDir: "/ws/calib", rounding: "auto" }),
     roundingFp4NoData: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), rounding: "auto" }),
+    // FP4 with samples rounds auto by default: the wizard's "Nearest" is written out.
+    nearestFp4: quantizeJob({ ...defaultOptions("/ws/llm.onnx", "fp4-weights"), calibrationDir: "/ws/calib", rounding: "nearest" }),
   };
   assert.deepEqual(jobs, {
     folder: { mode: "static", calib: "/ws/calib", calibration: { method: "entropy" }, exclude: ["fc2", "head"] },
@@ -54,6 +56,7 @@ test("wizard options become a ptq quantize --config job, the command that runs i
     roundingDynamic: { mode: "dynamic" },
     roundingFp4: { mode: "fp4", calib: "/ws/calib", rounding: "auto" },
     roundingFp4NoData: { mode: "fp4" },
+    nearestFp4: { mode: "fp4", calib: "/ws/calib", rounding: "nearest" },
   });
   // What the wizard writes is what the CLI reads back: every key is the table's.
   for (const job of Object.values(jobs)) assert.deepEqual(readJob(configText(job), "/ws/x.ptq.json"), job);

@@ -152,16 +152,26 @@ describe("editor area", () => {
     out.panel!.dispose();
   });
 
-  it("Quantize model… FP4 weights with samples and weight rounding auto: the config asks for it, the report says what it wrote", async function () {
+  it("Quantize model… FP4 weights with samples: weight rounding auto by default, the report says what it wrote; Nearest is written to the config", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("r.onnx");
     const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
-    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "fp4-weights", calibrationDir: samples, rounding: "auto" });
+    const output = vscode.Uri.joinPath(input, "..", "r.nearest.onnx").fsPath;
+    const run = (rounding?: "nearest") =>
+      vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "fp4-weights", calibrationDir: samples, ...(rounding && { rounding, output }) });
+    const config = async (name: string) => JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", name))));
+    const out = await run();
     assert.equal(out.error, undefined);
-    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "r.fp4.ptq.json"))));
-    assert.deepEqual([config.mode, config.rounding], ["fp4", "auto"]);
+    const auto = await config("r.fp4.ptq.json");
+    assert.deepEqual([auto.mode, auto.rounding], ["fp4", undefined], "the engine's default, not written");
     assert.match(out.panel!.webview.html, /rounding auto (chose learned|kept nearest|wrote nearest) FP4 (rounding|codes)/);
+    assert.match(out.panel!.webview.html, /Rounding auto is FP4.{1,6}s default with calibration data/);
     out.panel!.dispose();
+    const near = await run("nearest");
+    assert.equal(near.error, undefined);
+    assert.equal((await config("r.nearest.ptq.json")).rounding, "nearest");
+    assert.doesNotMatch(near.panel!.webview.html, /rounding auto/);
+    near.panel!.dispose();
   });
 
   it("Quantize model… INT8 static judged on the outputs the application reads: the config names them, the report tags them", async function () {
