@@ -182,13 +182,13 @@ export async function lowBitModelCalibrated(
     // Learned codes for the layers left FP4 at protection's step (not its int8 ones, protected or small, nor float ones).
     const left = stepped(options, step);
     const fitFp4 = fit({ ...left, exclude: [...(left.exclude ?? []), ...atStep.report.layers.filter((l) => l.bits === 8).map((l) => l.node)] });
-    learned = await fitFp4(kept);
-    if (rounding === "auto" && learned.learned.size) {
-      // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted on.
+    if (rounding === "auto") {
+      // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted
+      // on; fitted on all the rows only where they are taken.
       const choice = await chooseFp4Rounding(model, atStep.model, (codes) => keepingWith(codes)(step).model, kept, fitFp4, collect.threads);
       autoNote = asked ? choice.why : `${choice.why}. Rounding auto is FP4's default with calibration data; rounding "nearest" skips its fits`;
-      if (!choice.learned) learned = undefined;
-    }
+      if (choice.learned) learned = await fitFp4(kept);
+    } else learned = await fitFp4(kept);
   }
   if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => fp4Layers.has(n))) {
     learned = undefined;
