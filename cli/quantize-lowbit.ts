@@ -68,6 +68,7 @@ export async function runLowBit(call: QuantizeCall, progress: ProgressPrinter): 
     ? await lowBitModelCalibrated(source, options, openData(calib, source.proto, jobReaderOptions(call.job)), {
         onProgress: progress.callback("GPTQ calibration", "batches"),
         onRankProgress: progress.callback("protection: measuring each layer alone", "layers"),
+        onRoundingProgress: progress.callback(`learned FP4 rounding${options.rounding === "learned" ? "" : " (rounding auto: fitted on half the rows, judged on the others)"}`, "steps"),
       })
     : lowBitModel(source, options);
   progress.done();

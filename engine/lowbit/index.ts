@@ -90,7 +90,11 @@ export async function lowBitModelCalibrated(
   model: Model,
   requested: LowBitOptions & LearnedRoundingOption,
   data: CalibrationData,
-  collect: HessianCollectOptions & { onRankProgress?(layers: number, total: number): void } = {},
+  collect: HessianCollectOptions & {
+    onRankProgress?(layers: number, total: number): void;
+    /** FP4 learned rounding's fits (and rounding auto's measurement) done of their total. */
+    onRoundingProgress?(done: number, total: number): void;
+  } = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
   const { rounding: asked, ...rest } = requested;
   // FP4 with calibration data rounds "auto" unless asked otherwise: learned codes where rows they were not fitted on
@@ -182,13 +186,18 @@ export async function lowBitModelCalibrated(
     // Learned codes for the layers left FP4 at protection's step (not its int8 ones, protected or small, nor float ones).
     const left = stepped(options, step);
     const fitFp4 = fit({ ...left, exclude: [...(left.exclude ?? []), ...atStep.report.layers.filter((l) => l.bits === 8).map((l) => l.node)] });
+    // Progress in steps: auto's two fits and its measurement, then the fit on all rows where it takes them; learned's fit.
+    const steps = rounding === "auto" ? 4 : 1;
+    const onStep = (done: number) => collect.onRoundingProgress?.(done, steps);
+    onStep(0);
     if (rounding === "auto") {
       // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted
       // on; fitted on all the rows only where they are taken.
-      const choice = await chooseFp4Rounding(model, atStep.model, (codes) => keepingWith(codes)(step).model, kept, fitFp4, collect.threads);
+      const choice = await chooseFp4Rounding(model, atStep.model, (codes) => keepingWith(codes)(step).model, kept, fitFp4, collect.threads, onStep);
       autoNote = asked ? choice.why : `${choice.why}. Rounding auto is FP4's default with calibration data; rounding "nearest" skips its fits`;
       if (choice.learned) learned = await fitFp4(kept);
     } else learned = await fitFp4(kept);
+    onStep(steps);
   }
   if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => fp4Layers.has(n))) {
     learned = undefined;
@@ -239,6 +248,7 @@ async function chooseFp4Rounding(
   kept: readonly Feeds[],
   fit: (rows: readonly Feeds[]) => Promise<Fp4Rounding>,
   threads?: number,
+  onStep?: (done: number) => void,
 ): Promise<{ learned: boolean; why: string }> {
   const start = performance.now();
   const free = fixedBatchSize(float) === undefined;
@@ -246,9 +256,13 @@ async function chooseFp4Rounding(
   const { fit: even, judge: odd } = splitRows(rows);
   const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
   if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest FP4 rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
-  const [a, b] = [await fit(even), await fit(odd)];
+  const a = await fit(even);
+  onStep?.(1);
+  const b = await fit(odd);
+  onStep?.(2);
   const [fittedEven, fittedOdd] = [build(a.learned), build(b.learned)];
   const c = await crossFit(float, nearest, fittedEven, fittedOdd, rows, threads ? { threads } : {});
+  onStep?.(3);
   const d = c.difference;
   const seq = learnedWins(d) ? await crossFitLines(float, nearest, fittedEven, fittedOdd, c) : undefined;
   const learned = learnedWins(d) && (seq?.keep ?? true);

@@ -86,8 +86,16 @@ test("--mode fp4 --rounding learned chooses FP4 codes on the calibration data: t
   assert.equal(nearest.status, 0, nearest.stderr);
   assert.ok(!JSON.parse(nearest.stdout).notes.some((x: string) => /^(rounding auto|learned rounding)/.test(x)), "nearest as asked: nothing fitted");
   // Not asked: rounding auto, FP4's default with calibration data, and the note says so.
-  const byDefault = ptq(cnn, "-o", path.join(dir, "d.onnx"), "--mode", "fp4", "--calib", calib, "--json");
+  // …with its fits on the progress line a program reading stderr (the VS Code extension) shows.
+  process.env.PTQ_PROGRESS = "lines";
+  let byDefault: ReturnType<typeof ptq>;
+  try {
+    byDefault = ptq(cnn, "-o", path.join(dir, "d.onnx"), "--mode", "fp4", "--calib", calib, "--json");
+  } finally {
+    delete process.env.PTQ_PROGRESS;
+  }
   assert.equal(byDefault.status, 0, byDefault.stderr);
+  assert.match(byDefault.stderr, /^progress: learned FP4 rounding \(rounding auto: fitted on half the rows, judged on the others\): \[#+\] 4\/4 steps$/m);
   assert.ok(JSON.parse(byDefault.stdout).notes.some((x: string) => /^rounding auto (chose learned|kept nearest) FP4 rounding: .*Rounding auto is FP4's default with calibration data; rounding "nearest" skips its fits$/.test(x)), byDefault.stdout);
   const learned = ptq(cnn, "-o", path.join(dir, "l.onnx"), "--mode", "fp4", "--calib", calib, "--rounding", "learned", "--json");
   assert.equal(learned.status, 0, learned.stderr);

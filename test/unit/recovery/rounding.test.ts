@@ -314,7 +314,10 @@ test("FP4 rounding auto: learned codes where rows they were not fitted on measur
   const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" } as const;
   // Correlated channels: learned codes gain on rows they were not fitted on, so auto writes what learned writes.
   const calib = correlated([4, CIN, 10, 10], 8, 2);
-  const [learned, auto] = [await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib)];
+  const steps: Record<string, string[]> = { learned: [], auto: [] };
+  const counting = (k: string) => ({ onRoundingProgress: (done: number, total: number) => void steps[k]!.push(`${done}/${total}`) });
+  const [learned, auto] = [await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib, counting("learned")), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib, counting("auto"))];
+  assert.deepEqual(steps, { learned: ["0/1", "1/1"], auto: ["0/4", "1/4", "2/4", "3/4", "4/4"] }, "progress: each fit, auto's measurement");
   const said = (r: typeof auto) => r.report.notes.find((n) => n.startsWith("rounding auto")) ?? "";
   assert.match(said(auto), /^rounding auto chose learned FP4 rounding: learned codes fitted on every other of 8 calibration batches and judged on the batches between, and the other way round, on the layers protection left FP4: worst-output SQNR nearest [\d.]+ dB, learned [\d.]+ dB; learned − nearest per batch: mean \+[\d.]+ dB, lower bound \+[\d.]+ dB/);
   assert.deepEqual(auto.model.toBytes(), learned.model.toBytes());
