@@ -165,7 +165,7 @@ async function askRounding(o: QuantizeOptions, grid: "int8" | "FP4"): Promise<bo
   const byDefault = grid === "FP4" ? "auto" : "nearest";
   const items = [
     { label: "Nearest", detail: `Each weight to its nearest ${grid} value`, value: "nearest" as const },
-    { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–5× on large models)", value: "auto" as const },
+    { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–4× on the larger test models)", value: "auto" as const },
   ].map((i) => (i.value === byDefault ? { ...i, description: "default" } : i));
   const r = await pick<"nearest" | "auto">("Weight rounding", byDefault === "auto" ? items.reverse() : items);
   if (!r) return false;
