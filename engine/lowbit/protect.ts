@@ -206,11 +206,6 @@ export async function takeRows(data: CalibrationData, batches: number, rows: num
 }
 
 /** The first `max` batches of `data`, in memory. */
-export async function take(data: CalibrationData, max: number): Promise<Feeds[]> {
-  const out: Feeds[] = [];
-  for await (const feeds of data) {
-    out.push(feeds);
-    if (out.length >= max) break;
-  }
-  return out;
+export function take(data: CalibrationData, max: number): Promise<Feeds[]> {
+  return takeRows(data, max, 0);
 }
