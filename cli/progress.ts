@@ -2,6 +2,8 @@
 // GPTQ batches, the sensitivity ranking, search steps) become events, each drawn over the last on stderr as
 // "stage: [####......] 3/10 batches, ETA 12 s", with the ETA only when the engine's event gives one.
 
+import { formatEta } from "../client/notebook/outputs";
+
 export interface ProgressEvent {
   stage: string;
   done?: number;
@@ -19,13 +21,6 @@ type EtaHint = number | { etaS?: number; etaMs?: number; etaSeconds?: number } |
 
 const BAR = 30;
 
-export function formatEta(s: number): string {
-  const t = Math.max(0, Math.round(s));
-  if (t < 60) return `${t} s`;
-  if (t < 3600) return `${Math.floor(t / 60)} min ${String(t % 60).padStart(2, "0")} s`;
-  return `${Math.floor(t / 3600)} h ${String(Math.floor((t % 3600) / 60)).padStart(2, "0")} min`;
-}
-
 /** The event as one line (no terminal codes). */
 export function progressLine(e: ProgressEvent): string {
   const parts: string[] = [];
@@ -37,7 +32,9 @@ export function progressLine(e: ProgressEvent): string {
     } else parts.push(`${e.done}${unit}`);
   }
   if (e.detail) parts.push(e.detail);
-  const eta = e.etaS !== undefined && Number.isFinite(e.etaS) ? `, ETA ${formatEta(e.etaS)}` : "";
+  // No ETA once the stage's count is complete: nothing is left.
+  const left = !(e.total !== undefined && e.done !== undefined && e.done >= e.total);
+  const eta = left && e.etaS !== undefined && Number.isFinite(e.etaS) ? `, ETA ${formatEta(e.etaS)}` : "";
   return `${e.stage}: ${parts.join(" ")}${eta}`;
 }
 

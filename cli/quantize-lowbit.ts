@@ -7,7 +7,7 @@ import type { LearnedRoundingOption, LowBitOptions, LowBitReport } from "../engi
 import { describeOutput } from "../engine/lowbit/describe";
 import { DEFAULT_BATCH_SIZE, jobReaderOptions, type QuantizeJob } from "../engine/quant/options";
 import { UsageError } from "./args";
-import type { ProgressPrinter } from "./progress";
+import { calibrationProgress, type ProgressPrinter } from "./progress";
 import { imageReadingNote, parseQuantizeArgs, type QuantizeCall } from "./quantize-options";
 import { floatLines, layerLines } from "./summary-lines";
 
@@ -62,14 +62,10 @@ function describe(r: LowBitReport, out: string, mode: string): string {
 export async function runLowBit(call: QuantizeCall, progress: ProgressPrinter): Promise<number> {
   const options = lowBitOptions(call.job, call.mode as "int4" | "fp4");
   const { calib } = call.job;
-  const { lowBitModel, lowBitModelCalibrated, saveLowBit } = await import("../engine/lowbit/index");
+  const { lowBitModel, lowBitModelCalibrated, lowBitProgress, saveLowBit } = await import("../engine/lowbit/index");
   const source = await Model.load(call.model);
   const { model, report } = calib
-    ? await lowBitModelCalibrated(source, options, openData(calib, source.proto, jobReaderOptions(call.job)), {
-        onProgress: progress.callback("GPTQ calibration", "batches"),
-        onRankProgress: progress.callback("protection: measuring each layer alone", "layers"),
-        onRoundingProgress: progress.callback(`learned FP4 rounding${options.rounding === "learned" ? "" : " (rounding auto: fitted on half the rows, judged on the others)"}`, "steps"),
-      })
+    ? await lowBitModelCalibrated(source, options, openData(calib, source.proto, jobReaderOptions(call.job)), lowBitProgress(options, calibrationProgress(progress)))
     : lowBitModel(source, options);
   progress.done();
   const images = imageReadingNote(call.job, source.proto);

@@ -15,6 +15,10 @@ import { KernelEnv } from "./protocol";
 import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig, type QuantizationSummary } from "../engine/quant/index";
 import type { ExecutionProvider } from "../engine/runtime/session";
 import { decodeUnfusedWeightsNote } from "../engine/quant/unfused-weights";
+import { quantizeStatic as quantizeStaticFile } from "../engine/recovery/rounding-choice";
+import type { StaticFileOptions } from "../engine/quant/index";
+import { lowBitModelCalibrated as lowBitCalibrated, lowBitProgress, quantizeLowBit as quantizeLowBitFile, type LearnedRoundingOption, type LowBitCollectOptions, type LowBitOptions, type LowBitReport } from "../engine/lowbit/index";
+import { cellSignal } from "./cell-signal";
 
 export { display, richDisplay, Mime, toBundle } from "./display";
 export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, PlotlyFigure } from "./display";
@@ -22,7 +26,6 @@ export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
 export { Model } from "../engine/onnx/model";
 export { release, quantizeDynamic, decodeUnfusedWeights } from "../engine/quant/index";
-export { quantizeStatic } from "../engine/recovery/rounding-choice";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "../engine/quant/index";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "../engine/analysis/benchmark";
 export { readNpyTensor as readNpy, loadData } from "../engine/analysis/dataset";
@@ -30,15 +33,29 @@ export { openData, readNpyFolder, readNpz } from "../engine/data/readers";
 export type { AnalysisResult, AnalyzeOptions } from "../engine/analysis/analyze";
 export { rankSensitivity } from "../engine/analysis/sensitivity";
 export type { AccuracyTarget, MixedPrecisionResult, SensitivityRanking } from "../engine/analysis/sensitivity";
-export { lowBitModel, lowBitModelCalibrated, quantizeLowBit } from "../engine/lowbit/index";
+export { lowBitModel, lowBitProgress } from "../engine/lowbit/index";
 export { correctBias, equalizeCrossLayer, refineRounding, smoothQuant } from "../engine/recovery/index";
 export type { BiasCorrectionReport, CleReport, RoundingReport, SmoothQuantReport } from "../engine/recovery/index";
-export type { LowBitOptions, LowBitReport } from "../engine/lowbit/index";
+export type { LowBitCollectOptions, LowBitOptions, LowBitReport } from "../engine/lowbit/index";
+
+/**
+ * A long call's options as a cell runs it: unless the cell passes its own, `onProgress` shows one progress output per
+ * phase (the calibration batches, each measurement, protection, learned rounding) with its ETA, and `signal` is the
+ * cell's, so interrupting the cell stops the work at its next step (kernel/cell-signal).
+ */
+async function withCellProgress<T, O extends Pick<CollectOptions, "onProgress" | "signal">>(options: O, run: (o: O) => Promise<T>): Promise<T> {
+  const signal = options.signal ?? cellSignal();
+  if (options.onProgress) return run({ ...options, signal });
+  const phases = display.phases();
+  const result = await run({ ...options, signal, onProgress: phases.onProgress });
+  phases.finish();
+  return result;
+}
 
 /** Calibrates (see engine/quant) and shows the activation histograms, with their clipping ranges, in the
- *  Histograms view. */
-export async function calibrate(prepared: PreparedModel, data: CalibrationData, options?: CollectOptions): Promise<void> {
-  await calibrateModel(prepared, data, options);
+ *  Histograms view. Progress and interrupt: withCellProgress. */
+export async function calibrate(prepared: PreparedModel, data: CalibrationData, options: CollectOptions = {}): Promise<void> {
+  await withCellProgress(options, (o) => calibrateModel(prepared, data, o));
   if (prepared.histograms.size) display.histograms({ source: prepared.source ?? "", histograms: histogramDisplays(prepared) });
 }
 
@@ -56,6 +73,35 @@ export async function convert(prepared: PreparedModel): Promise<QuantizedModel> 
   if (decoded) summary.warnings.push(decoded);
   display.quantState({ source: prepared.source ?? "", tensors: quantStateOfConversion(prepared, summary) });
   return Object.defineProperty(model, "summary", { value: summary }) as QuantizedModel;
+}
+
+/**
+ * Static INT8 from file to file (engine/recovery/rounding-choice's quantizeStatic): calibrate, convert, round, check
+ * the outputs, write atomically. Each phase shows as a progress output with its ETA; interrupting the cell stops it.
+ */
+export function quantizeStatic(input: string | Model, output: string, data: CalibrationData, config: QConfig = {}, options: StaticFileOptions = {}): Promise<QuantizationSummary> {
+  return withCellProgress(options, (o) => quantizeStaticFile(input, output, data, config, { ep: defaultExecutionProvider(), ...o }));
+}
+
+/** lowBitModelCalibrated's options as a cell runs it: the notebook's progress outputs and the cell's signal (withCellProgress). */
+async function withLowBitProgress<T>(options: LearnedRoundingOption, collect: LowBitCollectOptions, run: (c: LowBitCollectOptions) => Promise<T>): Promise<T> {
+  const own = collect.onProgress || collect.onRankProgress || collect.onRoundingProgress;
+  if (own) return run({ ...collect, signal: collect.signal ?? cellSignal() });
+  const phases = display.phases();
+  const result = await run({ ...lowBitProgress(options, phases.onProgress, collect.signal ?? cellSignal()), ...(collect.threads && { threads: collect.threads }) });
+  phases.finish();
+  return result;
+}
+
+/** Low-bit weights with calibration data (engine/lowbit): protection and learned rounding show their progress; interrupting the cell stops them. */
+export function lowBitModelCalibrated(model: Model, options: LowBitOptions & LearnedRoundingOption, data: CalibrationData, collect: LowBitCollectOptions = {}): ReturnType<typeof lowBitCalibrated> {
+  return withLowBitProgress(options, collect, (c) => lowBitCalibrated(model, options, data, c));
+}
+
+/** Low-bit weights from file to file (engine/lowbit's quantizeLowBit); with data, as lowBitModelCalibrated. */
+export function quantizeLowBit(input: string, output: string, options: LowBitOptions & LearnedRoundingOption, data?: CalibrationData, collect: LowBitCollectOptions = {}): Promise<LowBitReport> {
+  if (!data) return quantizeLowBitFile(input, output, options);
+  return withLowBitProgress(options, collect, (c) => quantizeLowBitFile(input, output, options, data, c));
 }
 
 /** Compares the float model with its quantized twin (see engine/analysis/analyze) and shows each tensor's SQNR in
@@ -78,7 +124,15 @@ export type NotebookMixedPrecision = MixedPrecisionResult & {
 
 /** The mixed-precision search (see engine/analysis/sensitivity); the methods stay out of JSON and of copies. */
 export async function searchMixedPrecision(...args: Parameters<typeof searchMixedPrecisionModels>): Promise<NotebookMixedPrecision> {
-  const result = await searchMixedPrecisionModels(...args);
+  const [prepared, data, target, options = {}] = args;
+  // One progress output for the whole search (its count and ETA run across the ranking and the search steps).
+  const progress = options.onProgress ? undefined : display.phases();
+  const result = await searchMixedPrecisionModels(prepared, data, target, {
+    ...options,
+    signal: options.signal ?? cellSignal(),
+    ...(progress && { onProgress: (done: number, total: number, p: { etaSeconds: number }) => progress.onProgress(done, total, { phase: "mixed-precision search", unit: "measurements", etaSeconds: p.etaSeconds }) }),
+  });
+  progress?.finish();
   return Object.defineProperties(result, {
     tradeoff: { value: () => ({ toMimeBundle: () => tradeoffMimeBundle(result) }) },
     plot: { value: () => tradeoffPlot(result) },

@@ -5,7 +5,7 @@
 import { inspect } from "node:util";
 import { MIME } from "./display-types";
 import { resultBundle } from "./views/index";
-import type { Histograms, MimeBundle, ModelSummary, QuantState } from "./protocol";
+import type { Histograms, MimeBundle, ModelSummary, ProgressState, QuantState } from "./protocol";
 
 /** A value with a rich form: return a MIME bundle. `toMimeBundle()` is also honoured (the Jupyter convention). */
 export const richDisplay: unique symbol = Symbol.for("ptq.display") as never;
@@ -23,7 +23,7 @@ export const Mime = {
 export interface DisplaySink {
   display(bundle: MimeBundle, displayId?: string): void;
   update(displayId: string, bundle: MimeBundle): void;
-  progress(progressId: string, label: string, done: number, total: number | undefined, finished: boolean): void;
+  progress(state: ProgressState): void;
   model(summary: ModelSummary): void;
   quant(state: QuantState.Params): void;
   histograms(params: Histograms.Params): void;
@@ -50,6 +50,20 @@ export interface ProgressHandle {
   finish(): void;
   /** `report` bound for APIs that take an `onProgress(done, total)` callback. */
   readonly onProgress: (done: number, total?: number) => void;
+}
+
+/** A phase of a long call, as the engine's onProgress names it (engine/calibrate's PhaseProgress). */
+export interface PhaseEvent {
+  phase: string;
+  unit?: string;
+  etaSeconds?: number;
+}
+
+export interface PhasesHandle {
+  /** For calibrate(), quantizeStatic(), lowBitProgress() and friends: `onProgress(done, total, phase)`. */
+  readonly onProgress: (done: number, total?: number, phase?: PhaseEvent) => void;
+  /** Marks the last phase finished. */
+  finish(): void;
 }
 
 export type TableRow = Record<string, unknown>;
@@ -114,6 +128,17 @@ export function toBundle(value: unknown): MimeBundle {
   return { [Mime.plain]: typeof value === "string" ? inspect(value) : inspect(value, { depth: 4, colors: false }) };
 }
 
+/** Sends progress at most ~20 times a second (a tight loop must not flood the channel), and always its last step. */
+function throttled(): (state: ProgressState) => void {
+  let lastSent = 0;
+  return (state) => {
+    const now = Date.now();
+    if (now - lastSent < 50 && (state.total === undefined || state.done < state.total)) return;
+    lastSent = now;
+    sink?.progress(state);
+  };
+}
+
 function show(bundle: MimeBundle): DisplayHandle {
   const id = `ptq-display-${process.pid}-${nextId++}`;
   sink?.display(bundle, id);
@@ -141,18 +166,34 @@ export const display = Object.assign((value: unknown): DisplayHandle => show(toB
   progress(label: string, total?: number): ProgressHandle {
     const id = `ptq-progress-${process.pid}-${nextId++}`;
     let last = 0;
-    let lastSent = 0;
+    const send = throttled();
     const report = (done: number, t?: number) => {
       last = done;
       if (t !== undefined) total = t;
-      // At most ~20 updates a second: a tight loop must not flood the channel.
-      const now = Date.now();
-      if (now - lastSent < 50 && (total === undefined || done < total)) return;
-      lastSent = now;
-      sink?.progress(id, label, done, total, false);
+      send({ progressId: id, label, done, total, finished: false });
     };
-    sink?.progress(id, label, 0, total, false);
-    return { report, onProgress: report, finish: () => sink?.progress(id, label, total ?? last, total ?? last, true) };
+    sink?.progress({ progressId: id, label, done: 0, total, finished: false });
+    return { report, onProgress: report, finish: () => sink?.progress({ progressId: id, label, done: total ?? last, total: total ?? last, finished: true }) };
+  },
+  /**
+   * Progress of a call that goes through phases, as calibrate()'s `onProgress(done, total, phase)` reports them: one
+   * progress output per phase, with its unit and ETA; a phase is finished when the next begins, the last by
+   * `finish()`. Events without a phase (calibration batches) show under `label`.
+   */
+  phases(label = "calibrating", unit = "batches"): PhasesHandle {
+    let current: ProgressState | undefined;
+    const send = throttled();
+    // A phase is over when the next begins: its count is what it did (an engine's total may be an upper bound: the
+    // weight type's runs stop early when a share is settled).
+    const end = () => current && !current.finished && sink?.progress((current = { ...current, ...(current.total !== undefined && { total: current.done }), finished: true }));
+    const onProgress = (done: number, total?: number, phase?: PhaseEvent) => {
+      const name = phase?.phase ?? label;
+      const next = { label: name, done, total, unit: phase?.unit ?? unit, etaSeconds: phase?.etaSeconds, finished: false };
+      if (current?.label === name) return send((current = { ...next, progressId: current.progressId }));
+      end();
+      sink?.progress((current = { ...next, progressId: `ptq-progress-${process.pid}-${nextId++}` }));
+    };
+    return { onProgress, finish: end };
   },
   /** Shows a model in the editor's layer tree. */
   model: (summary: ModelSummary) => sink?.model(summary),

@@ -5,6 +5,7 @@
 import Module from "node:module";
 import path from "node:path";
 import vm from "node:vm";
+import { interruptCell, startCell } from "./cell-signal";
 import { LocalModules, type SideOutput } from "./local-modules";
 import type { Complete, ErrorInfo, Inspect } from "./protocol";
 import { cleanStack } from "./ts-position";
@@ -31,7 +32,10 @@ export interface Executor {
   execute(code: string, cellName: string): Promise<ExecuteOutcome>;
   complete(code: string, offset: number): Complete.Result;
   inspect(code: string, offset: number): Inspect.Result | null;
-  /** Settles an awaiting cell as interrupted now; its remaining work keeps running unobserved. */
+  /**
+   * Settles an awaiting cell as interrupted now and aborts its signal (kernel/cell-signal): the notebook API's long
+   * calls stop at their next step; other work it started keeps running unobserved.
+   */
   interrupt(): void;
   close(): void;
 }
@@ -166,6 +170,7 @@ export function createExecutor(options: ExecutorOptions): Executor {
   }
 
   async function execute(code: string, cellName: string): Promise<ExecuteOutcome> {
+    startCell();
     local.notifyChanges();
     const converted = converter.convert(prevDecl, expandShorthandProperties(ts, code));
     local.update(converted.sideOutputs);
@@ -225,7 +230,10 @@ export function createExecutor(options: ExecutorOptions): Executor {
       if (!info) return null;
       return { markdown: printQuickInfo(info), start: info.textSpan.start, length: info.textSpan.length };
     },
-    interrupt: () => interruptCurrent?.(),
+    interrupt: () => {
+      interruptCell();
+      interruptCurrent?.();
+    },
     close: () => converter.close(),
   };
 }

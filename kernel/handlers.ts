@@ -28,8 +28,7 @@ export function registerHandlers({ connection, executor, state, exit }: HandlerO
   setSink({
     display: (bundle, displayId) => void connection.sendNotification(Display.type, { cellId: state.cellId, bundle, displayId }),
     update: (displayId, bundle) => void connection.sendNotification(UpdateDisplay.type, { displayId, bundle }),
-    progress: (progressId, label, done, total, finished) =>
-      void connection.sendNotification(Progress.type, { cellId: state.cellId, progressId, label, done, total, finished }),
+    progress: (progress) => void connection.sendNotification(Progress.type, { cellId: state.cellId, ...progress }),
     model: (summary) => void connection.sendNotification(ModelState.type, summary),
     quant: (q) => void connection.sendNotification(QuantState.type, q),
     histograms: (params) => void connection.sendNotification(Histograms.type, params),

@@ -111,16 +111,24 @@ export namespace Stream {
   export const type = new NotificationType<Params>(method);
 }
 
+/** One progress output: `label: [bar] done/total unit, ETA …` (client/notebook/outputs' progressText). */
+export interface ProgressState {
+  progressId: string;
+  label: string;
+  done: number;
+  total?: number;
+  /** What done and total count ("batches", "layers"). */
+  unit?: string;
+  /** Seconds left, where the engine estimates them. */
+  etaSeconds?: number;
+  finished: boolean;
+}
+
 /** kernel → client: progress of a long loop (e.g. calibrate's onProgress); shown as one output updated in place. */
 export namespace Progress {
   export const method = "ptq/progress";
-  export interface Params {
+  export interface Params extends ProgressState {
     cellId: string;
-    progressId: string;
-    label: string;
-    done: number;
-    total?: number;
-    finished: boolean;
   }
   export const type = new NotificationType<Params>(method);
 }

@@ -1,19 +1,30 @@
 // One cell's outputs in nbformat 4 form, built from what the kernel sends while the cell runs: the same rules the
 // extension's CellRun applies to VS Code outputs (one stream output per run of stdout or stderr, displays with an
 // id and progress bars replaced in place), so a notebook executed by `ptq notebook run` saves what VS Code shows.
-import type { ErrorInfo, MimeBundle } from "../../kernel/protocol";
+import type { ErrorInfo, MimeBundle, ProgressState } from "../../kernel/protocol";
 
 export type NbOutput =
   | { output_type: "stream"; name: "stdout" | "stderr"; text: string }
   | { output_type: "display_data"; data: MimeBundle; metadata: Record<string, unknown> }
   | { output_type: "error"; ename: string; evalue: string; traceback: string[] };
 
-/** The text of a progress output: a bar when the total is known. Shared with the extension's cell outputs. */
-export function progressText(label: string, done: number, total: number | undefined, finished: boolean): string {
-  if (total === undefined || total <= 0) return `${label}: ${done}${finished ? " (done)" : " …"}`;
+/** Seconds as "12 s", "3 min 05 s", "1 h 02 min". */
+export function formatEta(s: number): string {
+  const t = Math.max(0, Math.round(s));
+  if (t < 60) return `${t} s`;
+  if (t < 3600) return `${Math.floor(t / 60)} min ${String(t % 60).padStart(2, "0")} s`;
+  return `${Math.floor(t / 3600)} h ${String(Math.floor((t % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+/** The text of a progress output: a bar when the total is known, the unit counted, the ETA while it runs. Shared with the extension's cell outputs. */
+export function progressText(p: Omit<ProgressState, "progressId">): string {
+  const unit = p.unit ? ` ${p.unit}` : "";
+  const left = !p.finished && !(p.total !== undefined && p.done >= p.total);
+  const eta = left && p.etaSeconds !== undefined && Number.isFinite(p.etaSeconds) ? `, ETA ${formatEta(p.etaSeconds)}` : "";
+  if (p.total === undefined || p.total <= 0) return `${p.label}: ${p.done}${unit}${p.finished ? " (done)" : " …"}`;
   const width = 30;
-  const filled = Math.min(width, Math.round((done / total) * width));
-  return `${label} [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${done}/${total}${finished ? " done" : ""}`;
+  const filled = Math.min(width, Math.round((p.done / p.total) * width));
+  return `${p.label} [${"█".repeat(filled)}${"░".repeat(width - filled)}] ${p.done}/${p.total}${unit}${p.finished ? " done" : eta}`;
 }
 
 export class CellOutputs {
@@ -45,9 +56,9 @@ export class CellOutputs {
     return true;
   }
 
-  progress(progressId: string, label: string, done: number, total: number | undefined, finished: boolean): void {
-    const text = progressText(label, done, total, finished);
-    if (!this.updateDisplay(progressId, { "text/plain": text })) this.display({ "text/plain": text }, progressId);
+  progress(p: ProgressState): void {
+    const text = progressText(p);
+    if (!this.updateDisplay(p.progressId, { "text/plain": text })) this.display({ "text/plain": text }, p.progressId);
   }
 
   error(e: ErrorInfo): void {

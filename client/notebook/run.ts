@@ -93,7 +93,7 @@ export async function runNotebook(file: string, options: RunOptions): Promise<Ru
   c.onNotification(Stream.type, (p) => p.cellId === currentId && current?.stream(p.name, p.text));
   c.onNotification(Display.type, (p) => p.cellId === currentId && current?.display(p.bundle, p.displayId));
   c.onNotification(UpdateDisplay.type, (p) => current?.updateDisplay(p.displayId, p.bundle));
-  c.onNotification(Progress.type, (p) => p.cellId === currentId && current?.progress(p.progressId, p.label, p.done, p.total, p.finished));
+  c.onNotification(Progress.type, (p) => p.cellId === currentId && current?.progress(p));
   kernel.onRawOutput((o) => current?.stream(o.name, o.text));
 
   let executed = 0;

@@ -1,6 +1,8 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
 import { worstRatio } from "../calibrate/activation-precision";
 import { eachRow } from "../calibrate/rows";
+import { phaseProgress } from "../calibrate/progress";
+import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
@@ -79,6 +81,30 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
   return { model: copy, report };
 }
 
+/** What lowBitModelCalibrated reports as it goes, and the signal that stops it between steps. */
+export interface LowBitCollectOptions extends HessianCollectOptions {
+  /** Protection's measurement of each layer alone, layers done of their total. */
+  onRankProgress?(layers: number, total: number): void;
+  /** FP4 learned rounding's fits (and rounding auto's measurement) done of their total. */
+  onRoundingProgress?(done: number, total: number): void;
+}
+
+/**
+ * lowBitModelCalibrated's progress as one calibrate()-style `onProgress(done, total, phase)`: each stage under the
+ * name `ptq quantize` and the notebook show, with the seconds left once a step of it has been timed. `signal` stops
+ * the work between steps.
+ */
+export function lowBitProgress(options: LearnedRoundingOption, onProgress: CollectOptions["onProgress"], signal?: AbortSignal): LowBitCollectOptions {
+  const rounding = `learned FP4 rounding${options.rounding === "learned" ? "" : " (rounding auto: fitted on half the rows, judged on the others)"}`;
+  const reporting = { onProgress, signal };
+  return {
+    onProgress: (batches) => onProgress?.(batches, undefined, { phase: "GPTQ calibration", unit: "batches" }),
+    onRankProgress: phaseProgress(reporting, "protection: measuring each layer alone", "layers"),
+    onRoundingProgress: phaseProgress(reporting, rounding, "steps"),
+    ...(signal && { signal }),
+  };
+}
+
 /**
  * lowBitModel with calibration data (any iterable of feeds, e.g. openData(dir, model)). For GPTQ, the activations
  * feeding each quantized weight are run through the model batch by batch and folded into Σ xᵀx first. Then the
@@ -90,11 +116,7 @@ export async function lowBitModelCalibrated(
   model: Model,
   requested: LowBitOptions & LearnedRoundingOption,
   data: CalibrationData,
-  collect: HessianCollectOptions & {
-    onRankProgress?(layers: number, total: number): void;
-    /** FP4 learned rounding's fits (and rounding auto's measurement) done of their total. */
-    onRoundingProgress?(done: number, total: number): void;
-  } = {},
+  collect: LowBitCollectOptions = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
   const { rounding: asked, ...rest } = requested;
   // FP4 with calibration data rounds "auto" unless asked otherwise: learned codes where rows they were not fitted on
@@ -287,10 +309,13 @@ async function* recordFirst(data: CalibrationData, n: number, kept: Feeds[]): As
   }
 }
 
-/** Loads `input`, quantizes its weights and writes `output` atomically (never over `input`). GPTQ needs `data`. */
-export async function quantizeLowBit(input: string, output: string, options: LowBitOptions & LearnedRoundingOption, data?: CalibrationData): Promise<LowBitReport> {
+/**
+ * Loads `input`, quantizes its weights and writes `output` atomically (never over `input`). GPTQ needs `data`; with
+ * it, `collect` reports progress (lowBitProgress) and stops on its signal.
+ */
+export async function quantizeLowBit(input: string, output: string, options: LowBitOptions & LearnedRoundingOption, data?: CalibrationData, collect: LowBitCollectOptions = {}): Promise<LowBitReport> {
   const source = await Model.load(input);
-  const { model, report } = data ? await lowBitModelCalibrated(source, options, data) : lowBitModel(source, options);
+  const { model, report } = data ? await lowBitModelCalibrated(source, options, data, collect) : lowBitModel(source, options);
   await saveLowBit(model, source, output, options, report);
   return report;
 }

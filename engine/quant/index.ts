@@ -10,6 +10,7 @@ import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { ctcAgreement, noiseDb, outputsOn, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows, copyRows, eachRow, sliceRows, stackRows } from "../calibrate/rows";
+import { phaseProgress } from "../calibrate/progress";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
 import { clipsWidened, ConvertCache, MS_QDQ_NOTE, QdqRewriter } from "./qdq";
@@ -164,19 +165,6 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
 
 /** How the measurements at the outputs run: the calibration's provider, the outputs QConfig.calibration.outputs names. */
 const measureOn = (prepared: PreparedModel): MeasureOptions => ({ ep: prepared.ep, outputs: prepared.config.calibration.outputs });
-
-/**
- * One measurement phase's progress: `step(done, total)` reports it with an ETA from the time its steps took, after
- * checking the signal (an abort rejects calibrate() between steps).
- */
-function phaseProgress(options: CollectOptions, phase: string, unit: string): (done: number, total: number) => void {
-  const start = performance.now();
-  return (done, total) => {
-    options.signal?.throwIfAborted();
-    const seconds = (performance.now() - start) / 1000;
-    options.onProgress?.(done, total, { phase, unit, ...(done > 0 && { etaSeconds: (seconds / done) * (total - done) }) });
-  };
-}
 
 /** A phase of one step, reported before and after it runs. */
 async function measuring<T>(step: (done: number, total: number) => void, run: () => Promise<T>): Promise<T> {

@@ -4,7 +4,7 @@
 // place.
 import * as vscode from "vscode";
 import { progressText } from "../../client/notebook/outputs";
-import type { ErrorInfo, MimeBundle } from "../../kernel/protocol";
+import type { ErrorInfo, MimeBundle, ProgressState } from "../../kernel/protocol";
 
 export type CellRunState = "queued" | "running" | "ended";
 
@@ -85,9 +85,9 @@ export class CellRun {
     return true;
   }
 
-  progress(progressId: string, label: string, done: number, total: number | undefined, finished: boolean): void {
-    const text = progressText(label, done, total, finished);
-    if (!this.updateDisplay(progressId, { "text/plain": text })) this.display({ "text/plain": text }, progressId);
+  progress(p: ProgressState): void {
+    const text = progressText(p);
+    if (!this.updateDisplay(p.progressId, { "text/plain": text })) this.display({ "text/plain": text }, p.progressId);
   }
 
   /** Ends the execution (once): success, an error output, or cancelled (`undefined`: queued and never ran). */

@@ -182,7 +182,7 @@ export class PtqController implements vscode.Disposable {
       for (const run of this.runs.values()) if (run.updateDisplay(p.displayId, p.bundle)) return;
     }));
     scope.add(c.onNotification(Progress.type, (p) => {
-      this.runs.get(p.cellId)?.progress(p.progressId, p.label, p.done, p.total, p.finished);
+      this.runs.get(p.cellId)?.progress(p);
     }));
     // Native code writes around the kernel's capture: give it to the notebook's running cell.
     scope.add(kernel.process.onRawOutput((o) => {

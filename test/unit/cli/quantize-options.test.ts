@@ -178,6 +178,7 @@ test("one progress line: bar and counts, the engine's ETA when it gives one, not
   assert.equal(progressLine({ stage: "calibrating", done: 3, total: 10, unit: "batches" }), `calibrating: [#########.....................] 3/10 batches`);
   assert.equal(progressLine({ stage: "ranking nodes", done: 4, total: 8, unit: "nodes", etaS: 75 }), `ranking nodes: [###############...............] 4/8 nodes, ETA 1 min 15 s`);
   assert.equal(progressLine({ stage: "GPTQ calibration", done: 7, unit: "batches" }), "GPTQ calibration: 7 batches");
+  assert.equal(progressLine({ stage: "ranking nodes", done: 8, total: 8, unit: "nodes", etaS: 0 }), `ranking nodes: [${"#".repeat(30)}] 8/8 nodes`, "no ETA once nothing is left");
   assert.equal(progressLine({ stage: "search", detail: "2 float → 41.20" }), "search: 2 float → 41.20");
   let out = "";
   const p = progressPrinter(true, (s) => void (out += s));

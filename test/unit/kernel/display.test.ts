@@ -2,6 +2,7 @@
 // throttling, and nothing sent when no kernel is listening.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { progressText } from "../../../client/notebook/outputs";
 import { display, Mime, setSink, tableBundle, toBundle, type DisplaySink } from "../../../kernel/display";
 import type { MimeBundle } from "../../../kernel/protocol";
 
@@ -9,16 +10,20 @@ function recorder() {
   const shown: { bundle: MimeBundle; id?: string }[] = [];
   const updates: { id: string; bundle: MimeBundle }[] = [];
   const progress: string[] = [];
+  const ids: string[] = [];
   const sink: DisplaySink = {
     display: (bundle, id) => shown.push({ bundle, id }),
     update: (id, bundle) => updates.push({ id, bundle }),
-    progress: (_id, label, done, total, finished) => progress.push(`${label} ${done}/${total}${finished ? " done" : ""}`),
+    progress: (p) => {
+      ids.push(p.progressId);
+      progress.push(`${p.label} ${p.done}/${p.total}${p.unit ? ` ${p.unit}` : ""}${p.etaSeconds !== undefined ? " eta" : ""}${p.finished ? " done" : ""}`);
+    },
     model: () => undefined,
     histograms: () => undefined,
     quant: () => undefined,
   };
   setSink(sink);
-  return { shown, updates, progress };
+  return { shown, updates, progress, ids };
 }
 
 test("tables: union of keys in first-seen order, HTML escaped, aligned text", () => {
@@ -60,6 +65,41 @@ test("progress: first and last reports always sent, a tight loop throttled", () 
   assert.ok(r.progress.length < 20, `${r.progress.length} updates for 1000 reports`);
   setSink(undefined);
   assert.doesNotThrow(() => display.text("nobody listening"));
+});
+
+test("phases: one progress output per phase with its unit and ETA, finished when the next begins and by finish()", () => {
+  const r = recorder();
+  const p = display.phases();
+  p.onProgress(1, 4);
+  p.onProgress(4, 4);
+  const phase = { phase: "measuring protected layers", unit: "nodes" };
+  p.onProgress(0, 2, phase);
+  p.onProgress(1, 2, { ...phase, etaSeconds: 3 });
+  p.onProgress(2, 2, { ...phase, etaSeconds: 0 });
+  p.finish();
+  p.finish();
+  assert.deepEqual(r.progress, [
+    "calibrating 1/4 batches",
+    "calibrating 4/4 batches",
+    "calibrating 4/4 batches done",
+    "measuring protected layers 0/2 nodes",
+    // 1/2 came within 50 ms of the last update: throttled; the phase's last step is always sent.
+    "measuring protected layers 2/2 nodes eta",
+    "measuring protected layers 2/2 nodes eta done",
+  ]);
+  assert.equal(new Set(r.ids.slice(0, 3)).size, 1, "the batches: one output, updated in place");
+  assert.equal(new Set(r.ids.slice(3)).size, 1, "the phase: one output");
+  assert.notEqual(r.ids[0], r.ids[3], "a new phase, a new output");
+  setSink(undefined);
+});
+
+test("a progress output's text: bar, counts and unit, the ETA while it runs, none once finished", () => {
+  const label = "protection: measuring each layer alone";
+  assert.equal(progressText({ label, done: 3, total: 12, unit: "layers", etaSeconds: 75, finished: false }), `${label} [████████░░░░░░░░░░░░░░░░░░░░░░] 3/12 layers, ETA 1 min 15 s`);
+  assert.equal(progressText({ label, done: 12, total: 12, unit: "layers", etaSeconds: 0, finished: true }), `${label} [██████████████████████████████] 12/12 layers done`);
+  assert.equal(progressText({ label: "GPTQ calibration", done: 7, unit: "batches", finished: false }), "GPTQ calibration: 7 batches …");
+  assert.equal(progressText({ label, done: 12, total: 12, unit: "layers", etaSeconds: 0, finished: false }), `${label} [${"█".repeat(30)}] 12/12 layers`, "no ETA once nothing is left");
+  assert.equal(progressText({ label: "steps", done: 2, total: 3, finished: false }), "steps [████████████████████░░░░░░░░░░] 2/3");
 });
 
 test("a Model value shows as its summary (inputs, outputs, op counts), not a protobuf dump", async () => {

@@ -29,14 +29,18 @@ function start() {
   const seen: Seen[] = [];
   k.connection.onNotification(Stream.type, (p) => seen.push({ t: Date.now(), kind: p.name, text: p.text }));
   k.connection.onNotification(Display.type, (p) => seen.push({ t: Date.now(), kind: "display", text: JSON.stringify(p.bundle) }));
-  k.connection.onNotification(Progress.type, (p) => seen.push({ t: Date.now(), kind: "progress", text: `${p.done}/${p.total}${p.finished ? " done" : ""}` }));
+  const progress: Progress.Params[] = [];
+  k.connection.onNotification(Progress.type, (p) => {
+    progress.push(p);
+    seen.push({ t: Date.now(), kind: "progress", text: `${p.done}/${p.total}${p.finished ? " done" : ""}` });
+  });
   let n = 0;
   const run = (code: string): Promise<Execute.Result> => k.execute({ cellId: `c${++n}`, code, executionCount: n });
-  return { k, seen, run };
+  return { k, seen, progress, run };
 }
 
 describe("kernel process", { timeout: 120_000 }, () => {
-  const { k, seen, run } = start();
+  const { k, seen, progress, run } = start();
   after(() => k.shutdown());
 
   test("last expression value, state across cells", async () => {
@@ -138,6 +142,67 @@ describe("kernel process", { timeout: 120_000 }, () => {
     assert.equal(models[0]!.source, cnn);
     assert.ok(models[0]!.convParams > 0);
     assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": String(models[0]!.nodes) })]);
+  });
+
+  test("quantizeStatic shows each phase as a progress output with its unit and ETA; interrupting the cell stops the work", async () => {
+    const q = (s: string) => JSON.stringify(s);
+    const [cnn, calib] = [path.join(root, "test/fixtures/models/cnn.onnx"), path.join(root, "test/fixtures/data/calib/npy")];
+    const [out, stopped] = [path.join(ws, "cnn.int8.onnx"), path.join(ws, "cnn.stopped.onnx")];
+    progress.length = 0;
+    const r = await run(`import { loadModel, openData, quantizeStatic } from "ptq";\nconst fp32 = await loadModel(${q(cnn)});\nconst summary = await quantizeStatic(${q(cnn)}, ${q(out)}, openData(${q(calib)}, fp32));\nsummary.quantized.length > 0`);
+    assert.equal(r.status, "ok", JSON.stringify(r.error));
+    assert.ok(existsSync(out));
+    const byOutput = new Map<string, Progress.Params[]>();
+    for (const p of progress) byOutput.set(p.progressId, [...(byOutput.get(p.progressId) ?? []), p]);
+    const labels = [...byOutput.values()].map((states) => states[0]!.label);
+    assert.equal(labels[0], "calibrating");
+    assert.ok(labels.includes("measuring the weight type") && labels.includes("checking the outputs against the float model"), labels.join(" | "));
+    assert.equal(new Set(labels).size, labels.length, `one output per phase: ${labels.join(" | ")}`);
+    for (const states of byOutput.values()) assert.equal(states.at(-1)!.finished, true, `${states[0]!.label} finished`);
+    assert.ok(progress.some((p) => p.unit === "runs" && p.etaSeconds !== undefined), "a measurement phase with its unit and ETA");
+
+    // Interrupted while calibrating: the cell settles at once and the quantization it started stops (without the
+    // cell's signal it would run on and write its file).
+    progress.length = 0;
+    const shared = "globalThis as { job?: Promise<unknown> }";
+    const waiting = run(`const started = ${shared};\nstarted.job = quantizeStatic(${q(cnn)}, ${q(stopped)}, openData(${q(calib)}, fp32));\nawait started.job;`);
+    let early: Execute.Result | undefined;
+    void waiting.then((r) => (early = r));
+    await until(() => progress.some((p) => p.label === "calibrating") || early !== undefined);
+    assert.equal(early, undefined, "the cell was still running");
+    assert.equal(await k.interrupt(), "message");
+    assert.equal((await waiting).status, "interrupted");
+    seen.length = 0;
+    const outcome = await run(`const ran = ${shared};\nawait ran.job!.then(() => "finished", (e: Error) => \`stopped: \${e.message}\`)`);
+    assert.equal(outcome.status, "ok", JSON.stringify(outcome.error));
+    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "'stopped: interrupted: the cell was stopped'" })]);
+    assert.ok(!existsSync(stopped), "nothing written");
+  });
+
+  test("quantizeLowBit with data shows FP4's rounding as a progress output", async () => {
+    const q = (s: string) => JSON.stringify(s);
+    const [cnn, calib, out] = [path.join(root, "test/fixtures/models/cnn.onnx"), path.join(root, "test/fixtures/data/calib/npy"), path.join(ws, "cnn.fp4.onnx")];
+    progress.length = 0;
+    const r = await run(`import { loadModel, openData, quantizeLowBit } from "ptq";\nconst float = await loadModel(${q(cnn)});\nconst report = await quantizeLowBit(${q(cnn)}, ${q(out)}, { mode: "fp4" }, openData(${q(calib)}, float));\nreport.layers.length > 0`);
+    assert.equal(r.status, "ok", JSON.stringify(r.error));
+    const last = new Map(progress.map((p) => [p.progressId, p]));
+    const shown = [...last.values()].map((p) => `${p.label}: ${p.done}/${p.total} ${p.unit}${p.finished ? " done" : ""}`);
+    assert.ok(shown.includes("learned FP4 rounding (rounding auto: fitted on half the rows, judged on the others): 4/4 steps done"), shown.join(" | "));
+  });
+
+  test("searchMixedPrecision shows one progress output for the whole search, with its ETA, finished", async () => {
+    const q = (s: string) => JSON.stringify(s);
+    const [cnn, calib] = [path.join(root, "test/fixtures/models/cnn.onnx"), path.join(root, "test/fixtures/data/calib/npy")];
+    const r = await run(`import { calibrate, loadData, loadModel, openData, prepare } from "ptq";\nconst searched = await loadModel(${q(cnn)});\nconst prepared = await prepare(searched);\nawait calibrate(prepared, openData(${q(calib)}, searched));`);
+    assert.equal(r.status, "ok", JSON.stringify(r.error));
+    progress.length = 0;
+    const found = await run(`import { searchMixedPrecision } from "ptq";\nconst found = await searchMixedPrecision(prepared, [loadData(${q(calib)}, searched).inputs], { kind: "sqnr", minDb: 30 }, { remedy: "float" });\nfound.chosen.metric`);
+    assert.equal(found.status, "ok", JSON.stringify(found.error));
+    assert.deepEqual([...new Set(progress.map((p) => p.progressId))].length, 1, "one output");
+    assert.ok(progress.every((p) => p.label === "mixed-precision search" && p.unit === "measurements"));
+    assert.ok(progress.every((p) => p.etaSeconds !== undefined && p.total! >= p.done), "counts and an ETA on every update");
+    const last = progress.at(-1)!;
+    assert.ok(last.finished && last.done === last.total, JSON.stringify(last));
   });
 
   test("a value with a rich form renders as its bundle", async () => {

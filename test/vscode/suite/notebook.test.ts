@@ -71,7 +71,23 @@ describe("notebook kernel", function () {
     assert.equal(load!.executionSummary?.success, true, text(load!));
     assert.match(text(load!, "text/plain"), /^\d+$/);
     assert.equal(quant!.executionSummary?.success, true, text(quant!));
-    assert.equal(text(quant!, "text/plain"), "true");
+    // calibrate() shows its batches and measurements as progress outputs first, then the cell's value.
+    assert.match(text(quant!, "text/plain"), /^calibrating: \d+ batches \(done\)\n(.+ done\n)*true$/);
+  });
+
+  it("quantizeStatic shows each phase as a progress output updated in place, finished when it ends", async () => {
+    const out = path.join(os.tmpdir(), `ptq-suite-progress-${process.pid}.onnx`);
+    const [cell] = await run(
+      `import { loadModel as load, openData as open, quantizeStatic } from "ptq";\nconst cnn = await load(${JSON.stringify(fixture("models/cnn.onnx"))});\nconst written = await quantizeStatic(cnn.path!, ${JSON.stringify(out)}, open(${JSON.stringify(fixture("data/calib/npy"))}, cnn), {}, { overwrite: true });\nwritten.quantized.length > 0`,
+    );
+    assert.equal(cell!.executionSummary?.success, true, text(cell!));
+    const shown = text(cell!, "text/plain");
+    assert.match(shown, /^calibrating: \d+ batches \(done\)$/m);
+    // The weight type's runs stop once its shares are settled: the finished phase counts what it ran.
+    assert.match(shown, /^measuring the weight type \[█{30}\] (\d+)\/\1 runs done$/m);
+    assert.match(shown, /^checking the outputs against the float model \[█{30}\] 1\/1 steps done$/m);
+    assert.equal(shown.match(/^measuring the weight type /gm)?.length, 1, "one output per phase, updated in place");
+    assert.match(shown, /^true$/m);
   });
 
   it("shows a table and a plot with standard MIME types; execution order counts up", async () => {
