@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType, Model, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, tensorToFloat32 } from "../../../engine/onnx";
 import { createSession } from "../../../engine/runtime/session";
-import { HessianAccumulator, cholesky, gptqQuantize, gptqQuantizeWindows, invertSpd, kWindows, outputSqnrDb, outputSqnrDbGroups, upperCholeskyOfInverse } from "../../../engine/lowbit/gptq";
+import { HessianAccumulator, cholesky, gptqQuantize, gptqQuantizeWindows, gptqRound, hessianRows, invertSpd, kWindows, lowRankFactor, outputSqnrDb, outputSqnrDbGroups, upperCholeskyOfInverse } from "../../../engine/lowbit/gptq";
 import { dequantizeBlockwise, quantizeBlockwise } from "../../../engine/lowbit/intblock";
 import { collectHessians, lowBitModel, lowBitModelCalibrated } from "../../../engine/lowbit/index";
 
@@ -37,6 +37,33 @@ test("Cholesky, SPD inverse and the upper Cholesky of the inverse match hand-com
   const u2 = upperCholeskyOfInverse(Float64Array.from([4, 2, 2, 3]), 2)!;
   close(u2, [Math.sqrt(3 / 8), -0.25 / Math.sqrt(3 / 8), 0, Math.sqrt(1 / 3)], 1e-12, "U (2×2)");
   assert.equal(cholesky(Float64Array.from([1, 2, 2, 1]), 2), undefined, "indefinite: no factor");
+});
+
+test("a Hessian of few rows: its damped inverse's factor by rank-one downdates is the dense one, and GPTQ rounds alike with it", () => {
+  const [k, r, n] = [40, 5, 6];
+  const next = rng(11);
+  // Rows with a dead input (column 7 always 0) and correlated columns, as a layer's activations have.
+  const rows = Array.from({ length: r }, () => Float64Array.from({ length: k }, (_, i) => (i === 7 ? 0 : next() + (i % 3 === 0 ? 0.5 : 0))));
+  const acc = new HessianAccumulator(k);
+  for (const x of rows) acc.addRow(x);
+  const h = acc.matrix();
+  const d = Float64Array.from({ length: k }, (_, i) => (i === 7 ? 1 : 0) + 0.01 * (1 + (i % 5)));
+  const damped = Float64Array.from(h);
+  for (let i = 0; i < k; i++) damped[i * k + i] += d[i]!;
+  close(lowRankFactor(rows, d)!, upperCholeskyOfInverse(damped, k)!, 1e-9, "U");
+  // gptqRound with the rows known (hessianRows: the low-rank path) and without (dense): the same rounding.
+  const w = Float64Array.from({ length: k * n }, () => next());
+  const grid = (x: number) => Math.round(x * 4) / 4;
+  const plain = gptqRound(w, k, n, Float64Array.from(h), grid);
+  hessianRows.set(h, rows);
+  const low = gptqRound(w, k, n, h, grid);
+  assert.equal(low.damping, plain.damping);
+  assert.deepEqual([...low.values], [...plain.values]);
+  assert.ok(plain.values.some((v, i) => v !== grid(w[i]!)), "error feedback moved some weights off their nearest value");
+  // The output SQNR from the rows (Σ (x·v)²) is the one from the matrix (vᵀHv).
+  const nearest = Float64Array.from(w, grid);
+  const dense = outputSqnrDbGroups(w, nearest, [Float64Array.from(h)], k, n);
+  assert.ok(Math.abs(outputSqnrDbGroups(w, nearest, [h], k, n) - dense) < 1e-9, `${dense} dB`);
 });
 
 test("HessianAccumulator sums xᵀx over rows", () => {
