@@ -111,14 +111,13 @@ export async function run(argv: string[]): Promise<number> {
 }
 
 /** --rounding learned in the low-bit modes needs the calibration data; for int4 it is GPTQ (so another --algorithm
- *  is refused), for FP4 engine/lowbit/fp4-rounding; --rounding auto (FP4) measures it against nearest. */
+ *  is refused), for FP4 engine/lowbit/fp4-rounding; --rounding auto measures it against nearest. */
 function learnedLowBit(call: QuantizeCall): QuantizeCall {
-  if (call.job.rounding === "adaround") throw new Error(`--rounding adaround is for static INT8 (it fits int8 codes per channel); for ${call.mode} weights use --rounding learned`);
-  if (call.job.rounding === "auto" && call.mode !== "fp4") throw new Error(`--rounding auto is for static INT8 and FP4 (it measures learned codes against nearest ones at the outputs); for ${call.mode} weights use --rounding learned`);
+  if (call.job.rounding === "adaround") throw new Error(`--rounding adaround is for static INT8 (it fits int8 codes per channel); for ${call.mode} weights use --rounding learned or auto`);
   if (call.job.rounding !== "learned" && call.job.rounding !== "auto") return call;
   if (!call.job.calib) throw new Error(`--rounding ${call.job.rounding} chooses each weight's code against its layer's outputs on the calibration data: give --calib`);
   if (call.mode === "fp4") return call;
   const algorithm = call.job.lowBit?.algorithm;
-  if (algorithm && algorithm !== "gptq") throw new Error(`--rounding learned is GPTQ for int4: drop --algorithm ${algorithm} (or --rounding)`);
+  if (algorithm && algorithm !== "gptq") throw new Error(`--rounding ${call.job.rounding} is GPTQ for int4: drop --algorithm ${algorithm} (or --rounding)`);
   return { ...call, job: { ...call.job, lowBit: { ...call.job.lowBit, algorithm: "gptq" } } };
 }

@@ -12,6 +12,7 @@ import { crossFit, crossFitLines, learnedWins, ROUNDING_BOUND_DB, ROUNDING_ROWS,
 import type { QConfig } from "../quant/types";
 import { db, signed } from "../quant/weight-format";
 import type { LearnedFp4 } from "./fp4-rewrite";
+import type { LayerHessian } from "./gptq";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
 import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
@@ -94,8 +95,8 @@ export interface LowBitCollectOptions extends HessianCollectOptions {
  * name `ptq quantize` and the notebook show, with the seconds left once a step of it has been timed. `signal` stops
  * the work between steps.
  */
-export function lowBitProgress(options: LearnedRoundingOption, onProgress: CollectOptions["onProgress"], signal?: AbortSignal): LowBitCollectOptions {
-  const rounding = `learned FP4 rounding${options.rounding === "learned" ? "" : " (rounding auto: fitted on half the rows, judged on the others)"}`;
+export function lowBitProgress(options: LearnedRoundingOption & { mode?: LowBitOptions["mode"] }, onProgress: CollectOptions["onProgress"], signal?: AbortSignal): LowBitCollectOptions {
+  const rounding = `${options.mode === "int4" ? "GPTQ int4 rounding" : "learned FP4 rounding"}${options.rounding === "learned" ? "" : " (rounding auto: fitted on half the rows, judged on the others)"}`;
   const reporting = { onProgress, signal };
   return {
     onProgress: (batches) => onProgress?.(batches, undefined, { phase: "GPTQ calibration", unit: "batches" }),
@@ -123,11 +124,10 @@ export async function lowBitModelCalibrated(
   // measure them better (docs/lowbit.md §4: on two calibration sets of the corpus it took them on 7 of 19 models ×
   // sets, each a gain held out, and lost on none).
   const rounding = asked ?? (rest.mode === "fp4" ? "auto" : undefined);
-  if (rounding === "adaround" || (rounding === "auto" && rest.mode !== "fp4")) {
-    throw new Error(`rounding "${rounding}" is not for ${rest.mode} weights: ${rounding === "auto" ? "FP4 and static INT8 take it" : "static INT8 takes it"}; for ${rest.mode} use rounding "learned"`);
-  }
-  // Learned rounding for int4 is GPTQ (error feedback on the block grid); for FP4, fp4-rounding.ts.
-  const options: LowBitOptions = rounding === "learned" && rest.mode === "int4" ? { ...rest, algorithm: "gptq" } : rest;
+  if (rounding === "adaround") throw new Error(`rounding "adaround" is not for ${rest.mode} weights: static INT8 takes it; for ${rest.mode} use rounding "learned" or "auto"`);
+  // Learned rounding for int4 is GPTQ (error feedback on the block grid; "auto" writes its codes where rows they were
+  // not fitted on measure them better than nearest ones); for FP4, fp4-rounding.ts.
+  const options: LowBitOptions = (rounding === "learned" || rounding === "auto") && rest.mode === "int4" ? { ...rest, algorithm: "gptq" } : rest;
   const protect = options.protect || {};
   const measureBatches = protect.maxBatches ?? 8;
   let kept: Feeds[] = [];
@@ -138,19 +138,13 @@ export async function lowBitModelCalibrated(
     const h = await collectHessians(model, activations, recordFirst(data, measureBatches, kept), collect);
     const matrices = new Map(h.matrices);
     // No MatMul/Gemm to observe (a convolutional model): the data was not read, protection still needs its batches.
-    if (h.batches === 0) kept = await take(data, measureBatches);
+    // Rounding auto judges on ROUNDING_ROWS rows, as FP4's does.
+    if (rounding === "auto") kept = await takeRows(data, Math.max(measureBatches, batchesForRows()), ROUNDING_ROWS);
+    else if (h.batches === 0) kept = await take(data, measureBatches);
     const what = activations.length ? [`${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`] : [];
     // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from the batches kept.
-    const convs = int4ConvTargets(model, options);
-    if (convs.length) {
-      const layers = await collectLayerHessians(model, convs, kept, { threads: collect.threads, signal: collect.signal });
-      let rows = 0;
-      for (const [node, l] of layers) {
-        l.matrices.forEach((m, i) => matrices.set(convHessianKey(node, i), m));
-        rows = Math.max(rows, l.rows);
-      }
-      what.push(`${convs.length} Conv(s) on ${rows} sampled input patches each`);
-    }
+    const convs = await addConvHessians(matrices, model, options, kept, collect);
+    if (convs) what.push(`${convs.layers} Conv(s) on ${convs.rows} sampled input patches each`);
     hessians = matrices;
     gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}`;
   } else {
@@ -215,20 +209,35 @@ export async function lowBitModelCalibrated(
     if (rounding === "auto") {
       // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted
       // on; fitted on all the rows only where they are taken.
-      const choice = await chooseFp4Rounding(model, atStep.model, (codes) => keepingWith(codes)(step).model, kept, fitFp4, collect.threads, onStep);
+      const choice = await chooseLearnedRounding(model, atStep.model, (codes: Fp4Rounding["learned"]) => keepingWith(codes)(step).model, kept, async (rows) => (await fitFp4(rows)).learned, FP4_CODES, collect.threads, onStep);
       autoNote = asked ? choice.why : `${choice.why}. Rounding auto is FP4's default with calibration data; rounding "nearest" skips its fits`;
       if (choice.learned) learned = await fitFp4(kept);
     } else learned = await fitFp4(kept);
     onStep(steps);
+  }
+  // int4 rounding auto: GPTQ codes (Hessians of every other kept row, then of the rows between) against nearest ones
+  // at protection's step, judged on rows each fit did not see; the codes written are GPTQ's from all the data.
+  let gptqWritten = gptq;
+  if (gptq && rounding === "auto" && fp4Layers.size) {
+    const onStep = (done: number) => collect.onRoundingProgress?.(done, 3);
+    onStep(0);
+    const fitGptq = async (rows: readonly Feeds[]) => {
+      const h = new Map((await collectHessians(model, lowBitActivations(model, options), rows, { threads: collect.threads, signal: collect.signal })).matrices);
+      await addConvHessians(h, model, options, rows, collect);
+      return h;
+    };
+    const choice = await chooseLearnedRounding(model, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);
+    autoNote = choice.why;
+    gptqWritten = choice.learned;
   }
   if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => fp4Layers.has(n))) {
     learned = undefined;
     autoNote = `${rounding === "auto" ? "rounding auto" : "learned rounding"} wrote nearest FP4 codes: no layer is left in FP4 for learned codes (each one is int8, protected or small, or float)`;
   }
   // What is written: the codes at the step protection chose (nearest where it chose on them and nothing was learned).
-  let out = onNearest && (learned || gptq) ? keepingWith(learned?.learned)(step) : atStep;
+  let out = onNearest && (learned || gptqWritten) ? keepingWith(learned?.learned)(step) : atStep;
   const written = learned;
-  if (onNearest && (written || (gptq && out.report.layers.some((l) => l.bits !== 8)))) {
+  if (onNearest && (written || (gptqWritten && out.report.layers.some((l) => l.bits !== 8)))) {
     // What the written model reads on the same rows (its codes were fitted on them: held out reads less).
     const [nearestDb, writtenDb] = [chosen.output.sqnrDb, await chosen.sqnrOf(out.model)];
     const on = `worst output SQNR on those ${chosen.output.batches} batch(es) ${nearestDb.toFixed(1)} dB with nearest codes, ${writtenDb.toFixed(1)} dB with the ${gptq ? "GPTQ" : "learned"} codes`;
@@ -257,18 +266,28 @@ export async function lowBitModelCalibrated(
   return out;
 }
 
+/** How rounding auto's note names the codes it weighs: the mode's, and what the fitted ones are. */
+interface AutoCodes {
+  mode: string;
+  fitted: string;
+}
+const FP4_CODES: AutoCodes = { mode: "FP4", fitted: "learned" };
+const INT4_CODES: AutoCodes = { mode: "int4", fitted: "GPTQ" };
+
 /**
- * FP4 rounding "auto": learned codes (fitted on every other kept row, then on the rows between) against nearest ones,
- * both at protection's step (`build` converts with given codes), judged by crossFit on rows each fit did not see. The
- * caller writes its learned codes, fitted on all the rows, only where the bound clears (learnedWins). Rows are single
- * samples where the batch axis is free.
+ * Rounding "auto" for the low-bit modes: codes fitted on every other kept row (learned FP4 codes, GPTQ's int4 ones),
+ * then on the rows between, against nearest ones, both at protection's step (`build` converts with what a fit
+ * gives), judged by crossFit on rows each fit did not see. The fitted codes are taken where the per-row difference's
+ * lower bound is above ROUNDING_BOUND_DB (learnedWins) and, on a sequence model, where no fewer judged rows decode as
+ * the float model's (crossFitLines).
  */
-async function chooseFp4Rounding(
+async function chooseLearnedRounding<F>(
   float: Model,
   nearest: Model,
-  build: (codes: Fp4Rounding["learned"] | undefined) => Model,
+  build: (fitted: F) => Model,
   kept: readonly Feeds[],
-  fit: (rows: readonly Feeds[]) => Promise<Fp4Rounding>,
+  fit: (rows: readonly Feeds[]) => Promise<F>,
+  names: AutoCodes,
   threads?: number,
   onStep?: (done: number) => void,
 ): Promise<{ learned: boolean; why: string }> {
@@ -277,12 +296,14 @@ async function chooseFp4Rounding(
   const rows = (free ? kept.flatMap(eachRow) : kept).slice(0, ROUNDING_ROWS);
   const { fit: even, judge: odd } = splitRows(rows);
   const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
-  if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest FP4 rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
+  const { mode, fitted } = names;
+  if (odd.length < 2) onStep?.(3);
+  if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest ${mode} rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
   const a = await fit(even);
   onStep?.(1);
   const b = await fit(odd);
   onStep?.(2);
-  const [fittedEven, fittedOdd] = [build(a.learned), build(b.learned)];
+  const [fittedEven, fittedOdd] = [build(a), build(b)];
   const c = await crossFit(float, nearest, fittedEven, fittedOdd, rows, threads ? { threads } : {});
   onStep?.(3);
   const d = c.difference;
@@ -292,10 +313,26 @@ async function chooseFp4Rounding(
   return {
     learned,
     why:
-      `rounding auto ${learned ? "chose learned" : "kept nearest"} FP4 rounding: learned codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round, ` +
-      `on the layers protection left FP4: worst-output SQNR nearest ${db(worstRatio(c.near.pooled))}, learned ${db(worstRatio(c.learned.pooled))}; learned − nearest per ${per}: mean ${signed(d.mean)}, ` +
-      `lower bound ${signed(d.lower)} (learned is taken where the bound is above ${ROUNDING_BOUND_DB} dB${seq ? ", and on a sequence model where no fewer judged rows decode as the float model's" : ""}; ${seconds()} s)${seq?.note ?? ""}`,
+      `rounding auto ${learned ? `chose ${fitted}` : "kept nearest"} ${mode} rounding: ${fitted} codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round, ` +
+      `on the layers protection left ${mode}: worst-output SQNR nearest ${db(worstRatio(c.near.pooled))}, ${fitted} ${db(worstRatio(c.learned.pooled))}; ${fitted} − nearest per ${per}: mean ${signed(d.mean)}, ` +
+      `lower bound ${signed(d.lower)} (${fitted} is taken where the bound is above ${ROUNDING_BOUND_DB} dB${seq ? ", and on a sequence model where no fewer judged rows decode as the float model's" : ""}; ${seconds()} s)${seq?.note.replace(/ with learned codes/, ` with ${fitted} codes`) ?? ""}`,
   };
+}
+
+/**
+ * The Hessians of the int4 pass's Conv weights (Σ xᵀx of their input patches, im2col, sampled; one per group) from
+ * `rows`, added to `matrices`; undefined where the pass quantizes no Conv.
+ */
+async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model, options: LowBitOptions, rows: readonly Feeds[], collect: LowBitCollectOptions): Promise<{ layers: number; rows: number } | undefined> {
+  const convs = int4ConvTargets(model, options);
+  if (!convs.length) return undefined;
+  const layers = await collectLayerHessians(model, convs, rows, { threads: collect.threads, signal: collect.signal });
+  let most = 0;
+  for (const [node, l] of layers) {
+    l.matrices.forEach((m, i) => matrices.set(convHessianKey(node, i), m));
+    most = Math.max(most, l.rows);
+  }
+  return { layers: convs.length, rows: most };
 }
 
 /** The layers a protection report stepped up, as int8 weights or float. */

@@ -197,7 +197,7 @@ function ptq(args: string[]): { code: number | null; said: string } {
   return { code: r.status, said: said(r) };
 }
 
-test("ptq quantize --rounding auto prints the choice (static INT8) and is refused where it does not apply", async () => {
+test("ptq quantize --rounding auto prints the choice (static INT8, int4) and is refused where it does not apply", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-auto-cli-"));
   try {
     await conv().save(path.join(dir, "conv.onnx"));
@@ -212,13 +212,15 @@ test("ptq quantize --rounding auto prints the choice (static INT8) and is refuse
     assert.match(auto.said, /\n {2}rounding auto chose learned rounding: learned codes fitted on every other of 8 calibration batches .* \([\d.]+ s\)\n/);
     const lowBit = (mode: string) => [path.join(dir, "conv.onnx"), "-o", path.join(dir, `${mode}.onnx`), "--calib", path.join(dir, "calib"), "--mode", mode];
     const refused: [string[], RegExp][] = [
-      [lowBit("int4"), /--rounding auto is for static INT8 and FP4 .* for int4 weights use --rounding learned/],
       [[...args("target.onnx"), "--target-sqnr", "30"], /--rounding auto is not applied by the accuracy-target search/],
     ];
     const fp4 = ptq([...lowBit("fp4"), "--rounding", "auto"]);
     assert.equal(fp4.code, 0, fp4.said);
     // This Conv is small enough to be stored int8 (its FP4 form would be larger): nothing for learned codes.
     assert.match(fp4.said, /\n  note: rounding auto wrote nearest FP4 codes: no layer is left in FP4 for learned codes \(each one is int8, protected or small, or float\)\n/);
+    const int4 = ptq([...lowBit("int4"), "--rounding", "auto"]);
+    assert.equal(int4.code, 0, int4.said);
+    assert.match(int4.said, /\n {2}note: rounding auto (chose GPTQ|kept nearest) int4 rounding: GPTQ codes fitted on every other of \d+ calibration /);
     for (const [argv, why] of refused) {
       const r = ptq([...argv, "--rounding", "auto"]);
       assert.equal(r.code, 1, `${argv.join(" ")}: ${r.said}`);

@@ -309,7 +309,7 @@ function twoConvs() {
   );
 }
 
-test("FP4 rounding auto: learned codes where rows they were not fitted on measure them better, nearest ones where they do not", async () => {
+test("FP4 rounding auto: learned codes where rows they were not fitted on measure them better, nearest ones where they do not; adaround refused", async () => {
   const m = twoConvs();
   const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" } as const;
   // Correlated channels: learned codes gain on rows they were not fitted on, so auto writes what learned writes.
@@ -335,7 +335,7 @@ test("FP4 rounding auto: learned codes where rows they were not fitted on measur
   // Too few rows to judge, and the modes auto is not for.
   const few = await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib.slice(0, 3));
   assert.match(said(few), /^rounding auto kept nearest FP4 rounding: 3 calibration row\(s\), too few/);
-  await assert.rejects(lowBitModelCalibrated(m, { mode: "int4", rounding: "auto" }, calib), /rounding "auto" is not for int4 weights: FP4 and static INT8 take it; for int4 use rounding "learned"/);
+  await assert.rejects(lowBitModelCalibrated(m, { mode: "int4", rounding: "adaround" }, calib), /rounding "adaround" is not for int4 weights: static INT8 takes it; for int4 use rounding "learned" or "auto"/);
   assert.throws(() => lowBitModel(m, { ...base, rounding: "auto" }), /rounding auto measures learned rounding, which needs calibration data/);
 });
 
@@ -353,6 +353,32 @@ test("FP4 rounding auto on a sequence model: learned codes only where no fewer j
   assert.equal(counted!.same, nearSame);
   assert.equal(note.startsWith("rounding auto chose learned"), learnedSame >= nearSame, note);
   assert.notDeepEqual(auto.model.toBytes(), near.model.toBytes(), `learned codes decode ${learnedSame} rows alike, nearest ${nearSame}: learned written`);
+});
+
+test("int4 rounding auto: GPTQ codes where rows their Hessians did not come from measure them better, nearest ones where they do not", async () => {
+  const m = twoConvs();
+  const base = { mode: "int4", blockSize: 16 } as const;
+  const calib = correlated([4, CIN, 10, 10], 8, 2);
+  const steps: string[] = [];
+  const [gptq, auto] = [
+    await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib),
+    await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib, { onRoundingProgress: (done, total) => void steps.push(`${done}/${total}`) }),
+  ];
+  assert.deepEqual(steps, ["0/3", "1/3", "2/3", "3/3"], "progress: each fit, the measurement");
+  const said = (r: typeof auto) => r.report.notes.find((n) => n.startsWith("rounding auto")) ?? "";
+  assert.match(said(auto), /^rounding auto chose GPTQ int4 rounding: GPTQ codes fitted on every other of 8 calibration batches and judged on the batches between, and the other way round, on the layers protection left int4: worst-output SQNR nearest [\d.]+ dB, GPTQ [\d.]+ dB; GPTQ − nearest per batch: mean \+[\d.]+ dB, lower bound \+[\d.]+ dB/);
+  assert.deepEqual(auto.model.toBytes(), gptq.model.toBytes(), "GPTQ's codes from all the data written");
+  // Half the channels negated on every other batch (as for FP4 above): GPTQ's codes read worse held out; nearest written.
+  const flat = correlated([4, CIN, 10, 10], 8, 3).map((b, i) => {
+    const data = Float32Array.from(b.x!.data as Float32Array);
+    if (i % 2 === 1) for (let k = 0; k < data.length; k++) if (Math.floor(k / 100) % CIN >= CIN / 2) data[k] = -data[k]!;
+    return { x: { data, dims: [4, CIN, 10, 10] } };
+  });
+  const [near, kept] = [await lowBitModelCalibrated(m, base, flat), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, flat)];
+  assert.match(said(kept), /^rounding auto kept nearest int4 rounding: /);
+  assert.deepEqual(kept.model.toBytes(), near.model.toBytes());
+  const few = await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib.slice(0, 3));
+  assert.match(said(few), /^rounding auto kept nearest int4 rounding: 3 calibration row\(s\), too few/);
 });
 
 test("FP4 learned rounding reads calibration rows up to ROUNDING_ROWS, not only its first 8 batches: 32 single samples", async () => {
