@@ -1,6 +1,6 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
 import { worstRatio } from "../calibrate/activation-precision";
-import { eachRow } from "../calibrate/rows";
+import { commonRows, eachRow } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
@@ -135,15 +135,16 @@ export async function lowBitModelCalibrated(
   let gptqNote: string | undefined;
   if (needsData(options)) {
     const activations = lowBitActivations(model, options);
-    const h = await collectHessians(model, activations, recordFirst(data, measureBatches, kept), collect);
+    // Rounding auto judges on ROUNDING_ROWS rows, as FP4's does (takeRows).
+    const autoRows = rounding === "auto" ? ([Math.max(measureBatches, batchesForRows()), ROUNDING_ROWS] as const) : undefined;
+    const h = await collectHessians(model, activations, recordFirst(data, autoRows?.[0] ?? measureBatches, kept, autoRows?.[1]), collect);
     const matrices = new Map(h.matrices);
     // No MatMul/Gemm to observe (a convolutional model): the data was not read, protection still needs its batches.
-    // Rounding auto judges on ROUNDING_ROWS rows, as FP4's does.
-    if (rounding === "auto") kept = await takeRows(data, Math.max(measureBatches, batchesForRows()), ROUNDING_ROWS);
-    else if (h.batches === 0) kept = await take(data, measureBatches);
+    if (h.batches === 0) kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
     const what = activations.length ? [`${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`] : [];
     // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from the batches kept.
-    const convs = await addConvHessians(matrices, model, options, kept, collect);
+    // (Rounding auto's extra rows are for its judging: the codes it writes are learned's.)
+    const convs = await addConvHessians(matrices, model, options, kept.slice(0, measureBatches), collect);
     if (convs) what.push(`${convs.layers} Conv(s) on ${convs.rows} sampled input patches each`);
     hessians = matrices;
     gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}`;
@@ -338,10 +339,17 @@ async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model
 /** The layers a protection report stepped up, as int8 weights or float. */
 const protectedAs = (o: OutputReport) => ({ int8: o.protected.filter((p) => p.as === "int8").map((p) => p.node), float: o.protected.filter((p) => p.as === "float").map((p) => p.node) });
 
-/** Yields every batch of `data` and keeps the first `n` in `kept` (GPTQ reads the data once; protection reuses them). */
-async function* recordFirst(data: CalibrationData, n: number, kept: Feeds[]): AsyncGenerator<Feeds> {
+/**
+ * Yields every batch of `data` and keeps the first `n` in `kept`, and more until they hold `rows` rows (GPTQ reads the
+ * data once; protection and rounding auto reuse them, as takeRows would have read them).
+ */
+async function* recordFirst(data: CalibrationData, n: number, kept: Feeds[], rows = 0): AsyncGenerator<Feeds> {
+  let held = 0;
   for await (const feeds of data) {
-    if (kept.length < n) kept.push(feeds);
+    if (kept.length < n || held < rows) {
+      kept.push(feeds);
+      held += commonRows(feeds) ?? 1;
+    }
     yield feeds;
   }
 }
