@@ -23,11 +23,15 @@ export interface GptqResult {
   damping: number;
 }
 
-/** Sums xᵀx over rows x of length k, in float64. Only the upper triangle is accumulated until `matrix()`. */
+/**
+ * Sums xᵀx over rows x of length k, in float64. Only the upper triangle is accumulated until `matrix()`. While the
+ * rows are few beside k (LOW_RANK_SHARE) they are kept too, and `matrix()` hands them on (hessianRows).
+ */
 export class HessianAccumulator {
   private readonly h: Float64Array;
   /** Rows added so far. */
   rows = 0;
+  private kept: Float64Array[] | undefined = [];
 
   constructor(readonly k: number) {
     this.h = new Float64Array(k * k);
@@ -57,6 +61,8 @@ export class HessianAccumulator {
       const base = i * k;
       for (let j = i; j < k; j++) h[base + j] += xi * row[j]!;
     }
+    if (this.kept && this.kept.length < k * LOW_RANK_SHARE) this.kept.push(Float64Array.from(row));
+    else this.kept = undefined;
     this.rows++;
   }
 
@@ -65,6 +71,7 @@ export class HessianAccumulator {
     const k = this.k;
     const out = Float64Array.from(this.h);
     for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) out[j * k + i] = out[i * k + j]!;
+    if (this.kept?.length) hessianRows.set(out, this.kept);
     return out;
   }
 }
@@ -140,7 +147,7 @@ export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array
 }
 
 /**
- * The rows a Hessian was summed from (H = Σ xᵀx), kept by collectLayerHessians where they are few beside K (at most
+ * The rows a Hessian was summed from (H = Σ xᵀx), kept by HessianAccumulator where they are few beside K (at most
  * LOW_RANK_SHARE of it): H is then low rank plus its damping, and the factor GPTQ needs comes from r rank-one
  * downdates in O(r·K²) (lowRankFactor) instead of a dense factorization in O(K³). oww-timer's Gemm (K 3264, 32 rows)
  * spent 12 of its fit's 15 s factorizing.
@@ -328,7 +335,8 @@ export function gptqQuantize(w: Float32Array, k: number, n: number, hessian: Flo
     if (h[i * k + i] === 0) h[i * k + i] = 1;
     diagMean += h[i * k + i]! / k;
   }
-  const { u, damping } = dampedFactor(h, k, diagMean, opts.damping ?? 0.01, name);
+  const rows = hessianRows.get(hessian)?.map((x) => Float64Array.from(order, (o) => x[o]!));
+  const { u, damping } = dampedFactor(h, k, diagMean, opts.damping ?? 0.01, name, rows);
 
   const kBlocks = Math.ceil(k / blockSize);
   const work = new Float64Array(k * n); // rows in processing order, updated by error feedback

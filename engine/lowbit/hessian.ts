@@ -8,7 +8,7 @@ import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { attrInt, attrInts, attrString } from "../onnx/proto";
 import { createSession } from "../runtime/session";
-import { HessianAccumulator, hessianRows, kWindows, LOW_RANK_SHARE, type LayerHessian } from "./gptq";
+import { HessianAccumulator, kWindows, type LayerHessian } from "./gptq";
 
 /** An activation feeding one or more quantized weights, with its reduction length K (its last axis). */
 export interface HessianTarget {
@@ -181,8 +181,7 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
     const sizes = targetRows(t);
     const per = sizes.length / (t.conv?.length ?? 1);
     const bias = t.bias ? 1 : 0;
-    // Each part's rows too while they are few (hessianRows: a low-rank factorization then).
-    return sizes.map((size, i) => ({ t, conv: t.conv?.[Math.floor(i / per)], from: sizes.slice(i - (i % per), i).reduce((a, b) => a + b, 0), size, acc: new HessianAccumulator(size + bias), kept: [] as Float64Array[] | undefined }));
+    return sizes.map((size, i) => ({ t, conv: t.conv?.[Math.floor(i / per)], from: sizes.slice(i - (i % per), i).reduce((a, b) => a + b, 0), size, acc: new HessianAccumulator(size + bias) }));
   });
   const tensors = [...new Set(targets.map((t) => t.tensor))];
   const { model: augmented, outputs } = augmentModel(model, tensors, false);
@@ -196,8 +195,7 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
       if (options.signal?.aborted) throw options.signal.reason ?? new Error("learned rounding cancelled");
       checkFeeds(feeds, specs, `calibration batch ${batch + 1}`);
       const out = await session.run(feeds, tensors.map((t) => raw.get(t)!));
-      for (const p of parts) {
-        const { t, conv, from, size, acc } = p;
+      for (const { t, conv, from, size, acc } of parts) {
         const want = Math.min(perBatch, maxRows - acc.rows);
         if (want <= 0) continue;
         const x = out[raw.get(t.tensor)!]!;
@@ -216,8 +214,6 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
           rows.fill(r, row);
           if (!contiguous) part.set(row.subarray(from, from + size));
           acc.addRow(part, `activation "${t.tensor}" (batch ${batch + 1})`);
-          if (p.kept && p.kept.length < acc.k * LOW_RANK_SHARE) p.kept.push(Float64Array.from(part));
-          else p.kept = undefined;
         }
       }
       batch++;
@@ -226,11 +222,9 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
     await session.dispose();
   }
   if (batch === 0) throw new OnnxError("the calibration data is empty: give at least one batch", label);
-  for (const { t, acc, kept } of parts) {
+  for (const { t, acc } of parts) {
     const r = result.get(t.key) ?? { matrices: [], rows: 0 };
-    const matrix = acc.matrix();
-    if (kept) hessianRows.set(matrix, kept);
-    r.matrices.push(matrix);
+    r.matrices.push(acc.matrix());
     r.rows = Math.max(r.rows, acc.rows);
     result.set(t.key, r);
   }

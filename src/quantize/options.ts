@@ -31,7 +31,7 @@ export interface QuantizeOptions {
   images?: ImageJob;
   /** INT8 with data: the outputs the measurements at the outputs compare (QConfig.calibration.outputs); unset: all. */
   judgeOutputs?: string[];
-  /** INT8 static, and FP4 weights with a folder of samples: "auto" writes learned weight rounding where calibration
+  /** INT8 static, and FP4 and int4 weights with a folder of samples: "auto" writes learned weight rounding where calibration
    *  rows it was not fitted on measure it better, "nearest" each weight to its nearest value (QConfig.rounding);
    *  unset: the engine's default, nearest for INT8 and auto for FP4 with samples. */
   rounding?: "auto" | "nearest";
@@ -95,7 +95,7 @@ export function quantizeJob(o: QuantizeOptions, calib = o.calibrationDir): Quant
   }
   if (o.scheme.startsWith("int8") && !o.perChannel) job.perChannel = false;
   if (o.scheme === "int8-static") job.calibration = { method: o.calibrationMethod };
-  if (o.rounding && (o.scheme === "int8-static" || (o.scheme === "fp4-weights" && calib))) job.rounding = o.rounding;
+  if (o.rounding && (o.scheme === "int8-static" || ((o.scheme === "fp4-weights" || o.scheme === "int4-weights") && calib))) job.rounding = o.rounding;
   if (o.exclude.length) job.exclude = [...o.exclude];
   // FP4's block size is fixed by its format (NVFP4: 16).
   if (o.scheme === "int4-weights") job.lowBit = { blockSize: o.blockSize };

@@ -61,7 +61,7 @@ function runCell(o: QuantizeOptions, calibration: string | undefined): string {
     case "int4-weights":
     case "fp4-weights": {
       const job = quantizeJob(o);
-      const options = configSource({ mode: job.mode, ...job.lowBit, exclude: job.exclude });
+      const options = configSource({ mode: job.mode, ...job.lowBit, exclude: job.exclude, rounding: job.rounding });
       const written = "`wrote ${out}: ${report.layers.length} weights in low bits, ${report.skipped.length} skipped`";
       if (!calibration) return [`import { quantizeLowBit } from "ptq";`, fp32, out, `const report = await quantizeLowBit(fp32, out, ${options});`, written].join("\n");
       return [

@@ -159,9 +159,9 @@ const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = 
   percentile: { label: "Percentile", detail: "Clip at the 99.999th percentile" },
 };
 
-/** Weight rounding (INT8 static; FP4 with samples): nearest, or learned where it measures better (rounding auto); the
- *  engine's default (INT8 nearest, FP4 auto) listed first and left unset in the config. */
-async function askRounding(o: QuantizeOptions, grid: "int8" | "FP4"): Promise<boolean> {
+/** Weight rounding (INT8 static; FP4 and int4 with samples): nearest, or learned (int4: GPTQ) where it measures better
+ *  (rounding auto); the engine's default (INT8 and int4 nearest, FP4 auto) listed first and left unset in the config. */
+async function askRounding(o: QuantizeOptions, grid: "int8" | "int4" | "FP4"): Promise<boolean> {
   const byDefault = grid === "FP4" ? "auto" : "nearest";
   const items = [
     { label: "Nearest", detail: `Each weight to its nearest ${grid} value`, value: "nearest" as const },
@@ -199,8 +199,8 @@ async function askAdvanced(o: QuantizeOptions, input: vscode.Uri): Promise<boole
     const bs = await vscode.window.showInputBox({ title: "Block size", value: String(o.blockSize), validateInput: (v) => (sizes.includes(v.trim()) ? undefined : `${sizes.slice(0, -1).join(", ")} or ${sizes.at(-1)}`) });
     if (bs === undefined) return false;
     o.blockSize = Number(bs.trim());
-    // FP4's learned rounding needs samples to fit and judge on.
-    if (o.scheme === "fp4-weights" && o.calibrationDir && !(await askRounding(o, "FP4"))) return false;
+    // Learned rounding (FP4's codes, int4's GPTQ) needs samples to fit and judge on.
+    if (o.calibrationDir && !(await askRounding(o, o.scheme === "fp4-weights" ? "FP4" : "int4"))) return false;
   }
   // Picked from the model's own nodes, so a name is taken exactly (a typed list would split "a,b" and read "/x/" as
   // a pattern).

@@ -93,10 +93,10 @@ test("cell sources: low-bit schemes through quantizeLowBit, exclusions as exact 
 });
 
 /** A wizard run on a folder of samples, then its notebook cell: the call it makes, and the run's bytes. */
-async function folderRun(scheme: "int8-dynamic" | "fp4-weights", call: RegExp): Promise<void> {
+async function folderRun(scheme: "int8-dynamic" | "fp4-weights" | "int4-weights", call: RegExp, extra: Partial<QuantizeOptions> = {}): Promise<void> {
   const { input } = workspace();
   const samples = path.join(__dirname, "..", "..", "fixtures", "data", "calib", "npy");
-  const o: QuantizeOptions = { ...defaultOptions(input, scheme), calibrationDir: samples };
+  const o: QuantizeOptions = { ...defaultOptions(input, scheme), calibrationDir: samples, ...extra };
   await cliRun(o, samples);
   const code = reproduceCells(o)[1]!.source;
   assert.match(code, /openData\(".*calib\/npy", model, \{ batchSize: 32 \}\)/);
@@ -110,6 +110,12 @@ test("INT8 dynamic with a folder of samples: the run measures protection on them
 
 test("FP4 weights with a folder of samples: the run measures and protects its outputs, and the notebook writes the run's bytes", () =>
   folderRun("fp4-weights", /quantizeLowBit\(fp32, out, \{ mode: "fp4" \}, data\)/));
+
+test("FP4 with samples and the wizard's Nearest rounding (not FP4's default): the notebook passes it and writes the run's bytes", () =>
+  folderRun("fp4-weights", /quantizeLowBit\(fp32, out, \{ mode: "fp4", rounding: "nearest" \}, data\)/, { rounding: "nearest" }));
+
+test("int4 with samples and rounding auto: the notebook passes it and writes the run's bytes", () =>
+  folderRun("int4-weights", /quantizeLowBit\(fp32, out, \{ mode: "int4", blockSize: 32, rounding: "auto" \}, data\)/, { rounding: "auto" }));
 
 test("the random samples file: the temp run's bytes, reused when identical, a different file never overwritten", () => {
   const { dir, input } = workspace();

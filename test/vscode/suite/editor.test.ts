@@ -174,6 +174,18 @@ describe("editor area", () => {
     near.panel!.dispose();
   });
 
+  it("Quantize model… int4 weights with samples and rounding auto: the config holds it, the report says what it wrote", async function () {
+    this.timeout(180_000);
+    const input = await fixtureCopy("g.onnx");
+    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int4-weights", calibrationDir: samples, rounding: "auto" });
+    assert.equal(out.error, undefined);
+    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "g.int4.ptq.json"))));
+    assert.deepEqual([config.mode, config.rounding], ["int4", "auto"]);
+    assert.match(out.panel!.webview.html, /rounding auto (chose GPTQ|kept nearest) int4 rounding: GPTQ codes fitted on every other of/);
+    out.panel!.dispose();
+  });
+
   it("Quantize model… INT8 static judged on the outputs the application reads: the config names them, the report tags them", async function () {
     this.timeout(180_000);
     // The fixture CNN exporting one of its Relu outputs too (a feature map beside the logits).
