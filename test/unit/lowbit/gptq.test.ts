@@ -39,6 +39,44 @@ test("Cholesky, SPD inverse and the upper Cholesky of the inverse match hand-com
   assert.equal(cholesky(Float64Array.from([1, 2, 2, 1]), 2), undefined, "indefinite: no factor");
 });
 
+test("Cholesky and the inverse in panels of 8 give the one-column forms' bits, past several panels and a short last one", () => {
+  const n = 37;
+  const next = rng(5);
+  const x = Array.from({ length: n + 3 }, () => Float64Array.from({ length: n }, () => next()));
+  const a = new Float64Array(n * n);
+  for (const r of x) for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) a[i * n + j] += r[i]! * r[j]!;
+  for (let i = 0; i < n; i++) a[i * n + i] += 0.01;
+  // The textbook one-column forms, each entry's products subtracted in column order.
+  const l = new Float64Array(n * n);
+  for (let j = 0; j < n; j++) {
+    let d = a[j * n + j]!;
+    for (let p = 0; p < j; p++) d -= l[j * n + p]! * l[j * n + p]!;
+    l[j * n + j] = Math.sqrt(d);
+    for (let i = j + 1; i < n; i++) {
+      let t = a[i * n + j]!;
+      for (let p = 0; p < j; p++) t -= l[i * n + p]! * l[j * n + p]!;
+      l[i * n + j] = t / l[j * n + j]!;
+    }
+  }
+  assert.deepEqual([...cholesky(a, n)!], [...l]);
+  const inv = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let p = 0; p < i; p++) for (let j = 0; j <= p; j++) inv[i * n + j] -= l[i * n + p]! * inv[p * n + j]!;
+    inv[i * n + i] = 1;
+    for (let j = 0; j <= i; j++) inv[i * n + j] /= l[i * n + i]!;
+  }
+  // invertSpd = L⁻ᵀ·L⁻¹ from the panel forms; the reference's product the same way.
+  const want = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) for (let p = Math.max(i, j); p < n; p++) want[i * n + j] += inv[p * n + i]! * inv[p * n + j]!;
+  close(invertSpd(a, n)!, want, 1e-9, "A⁻¹");
+  const aInv = invertSpd(a, n)!;
+  for (let i = 0; i < n; i++) {
+    let e = 0;
+    for (let p = 0; p < n; p++) e += a[i * n + p]! * aInv[p * n + i]!;
+    assert.ok(Math.abs(e - 1) < 1e-8, `(A·A⁻¹)[${i},${i}] = ${e}`);
+  }
+});
+
 test("a Hessian of few rows: its damped inverse's factor by rank-one downdates is the dense one, and GPTQ rounds alike with it", () => {
   const [k, r, n] = [40, 5, 6];
   const next = rng(11);
