@@ -77,6 +77,24 @@ test("Cholesky and the inverse in panels of 8 give the one-column forms' bits, p
   }
 });
 
+test("HessianAccumulator sums its rows in panels of 8 to the bits of one row at a time, zeros and a short last panel included", () => {
+  const [k, r] = [300, 21];
+  const next = rng(9);
+  const rows = Array.from({ length: r }, (_, q) => Float64Array.from({ length: k }, (_, i) => (i % 7 === q % 7 ? 0 : next())));
+  const acc = new HessianAccumulator(k);
+  const h = new Float64Array(k * k);
+  for (const x of rows) {
+    acc.addRow(x);
+    for (let i = 0; i < k; i++) {
+      if (x[i] === 0) continue;
+      for (let j = i; j < k; j++) h[i * k + j] += x[i]! * x[j]!;
+    }
+  }
+  for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) h[j * k + i] = h[i * k + j]!;
+  assert.deepEqual([...acc.matrix()], [...h]);
+  assert.equal(acc.rows, r);
+});
+
 test("a Hessian of few rows: its damped inverse's factor by rank-one downdates is the dense one, and GPTQ rounds alike with it", () => {
   const [k, r, n] = [40, 5, 6];
   const next = rng(11);
