@@ -298,8 +298,10 @@ async function chooseLearnedRounding<F>(
   const { fit: even, judge: odd } = splitRows(rows);
   const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
   const { mode, fitted } = names;
-  if (odd.length < 2) onStep?.(3);
-  if (odd.length < 2) return { learned: false, why: `rounding auto kept nearest ${mode} rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
+  if (odd.length < 2) {
+    onStep?.(3);
+    return { learned: false, why: `rounding auto kept nearest ${mode} rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
+  }
   const a = await fit(even);
   onStep?.(1);
   const b = await fit(odd);

@@ -175,7 +175,8 @@ describe("kernel process", { timeout: 120_000 }, () => {
     seen.length = 0;
     const outcome = await run(`const ran = ${shared};\nawait ran.job!.then(() => "finished", (e: Error) => \`stopped: \${e.message}\`)`);
     assert.equal(outcome.status, "ok", JSON.stringify(outcome.error));
-    assert.deepEqual(seen.map((s) => s.text), [JSON.stringify({ "text/plain": "'stopped: interrupted: the cell was stopped'" })]);
+    // (A batch the interrupted job had under way may still report its progress: only the displays are this cell's.)
+    assert.deepEqual(seen.filter((s) => s.kind === "display").map((s) => s.text), [JSON.stringify({ "text/plain": "'stopped: interrupted: the cell was stopped'" })]);
     assert.ok(!existsSync(stopped), "nothing written");
   });
 
