@@ -25,8 +25,9 @@ test("lowBitProgress names each stage, counts its unit, gives an ETA once a step
   assert.equal(c.signal, controller.signal);
   controller.abort(new Error("stopped"));
   assert.throws(() => c.onRankProgress!(3, 4), /stopped/);
-  // Learned rounding asked outright is named so.
+  // Learned rounding asked outright is named so; int4's is GPTQ.
   const named: string[] = [];
   lowBitProgress({ rounding: "learned" }, (_d, _t, p) => void named.push(p!.phase)).onRoundingProgress!(0, 1);
-  assert.deepEqual(named, ["learned FP4 rounding"]);
+  lowBitProgress({ mode: "int4", rounding: "auto" }, (_d, _t, p) => void named.push(p!.phase)).onRoundingProgress!(0, 3);
+  assert.deepEqual(named, ["learned FP4 rounding", "GPTQ int4 rounding (rounding auto: fitted on half the rows, judged on the others)"]);
 });
