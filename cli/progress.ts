@@ -2,7 +2,7 @@
 // GPTQ batches, the sensitivity ranking, search steps) become events, each drawn over the last on stderr as
 // "stage: [####......] 3/10 batches, ETA 12 s", with the ETA only when the engine's event gives one.
 
-import { formatEta } from "../client/notebook/outputs";
+import { etaSuffix } from "../client/notebook/outputs";
 
 export interface ProgressEvent {
   stage: string;
@@ -32,10 +32,7 @@ export function progressLine(e: ProgressEvent): string {
     } else parts.push(`${e.done}${unit}`);
   }
   if (e.detail) parts.push(e.detail);
-  // No ETA once the stage's count is complete: nothing is left.
-  const left = !(e.total !== undefined && e.done !== undefined && e.done >= e.total);
-  const eta = left && e.etaS !== undefined && Number.isFinite(e.etaS) ? `, ETA ${formatEta(e.etaS)}` : "";
-  return `${e.stage}: ${parts.join(" ")}${eta}`;
+  return `${e.stage}: ${parts.join(" ")}${etaSuffix(e.done, e.total, e.etaS)}`;
 }
 
 export interface ProgressPrinter {

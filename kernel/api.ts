@@ -84,13 +84,10 @@ export function quantizeStatic(input: string | Model, output: string, data: Cali
 }
 
 /** lowBitModelCalibrated's options as a cell runs it: the notebook's progress outputs and the cell's signal (withCellProgress). */
-async function withLowBitProgress<T>(options: LearnedRoundingOption, collect: LowBitCollectOptions, run: (c: LowBitCollectOptions) => Promise<T>): Promise<T> {
+function withLowBitProgress<T>(options: LearnedRoundingOption, collect: LowBitCollectOptions, run: (c: LowBitCollectOptions) => Promise<T>): Promise<T> {
   const own = collect.onProgress || collect.onRankProgress || collect.onRoundingProgress;
   if (own) return run({ ...collect, signal: collect.signal ?? cellSignal() });
-  const phases = display.phases();
-  const result = await run({ ...lowBitProgress(options, phases.onProgress, collect.signal ?? cellSignal()), ...(collect.threads && { threads: collect.threads }) });
-  phases.finish();
-  return result;
+  return withCellProgress<T, CollectOptions>({ signal: collect.signal }, (o) => run({ ...lowBitProgress(options, o.onProgress, o.signal), ...(collect.threads && { threads: collect.threads }) }));
 }
 
 /** Low-bit weights with calibration data (engine/lowbit): protection and learned rounding show their progress; interrupting the cell stops them. */

@@ -9,18 +9,23 @@ export type NbOutput =
   | { output_type: "error"; ename: string; evalue: string; traceback: string[] };
 
 /** Seconds as "12 s", "3 min 05 s", "1 h 02 min". */
-export function formatEta(s: number): string {
+function formatEta(s: number): string {
   const t = Math.max(0, Math.round(s));
   if (t < 60) return `${t} s`;
   if (t < 3600) return `${Math.floor(t / 60)} min ${String(t % 60).padStart(2, "0")} s`;
   return `${Math.floor(t / 3600)} h ${String(Math.floor((t % 3600) / 60)).padStart(2, "0")} min`;
 }
 
+/** ", ETA 1 min 15 s" while something is left (no ETA once the count is complete), else "". Shared with the CLI's line. */
+export function etaSuffix(done: number | undefined, total: number | undefined, etaSeconds: number | undefined): string {
+  const complete = total !== undefined && done !== undefined && done >= total;
+  return !complete && etaSeconds !== undefined && Number.isFinite(etaSeconds) ? `, ETA ${formatEta(etaSeconds)}` : "";
+}
+
 /** The text of a progress output: a bar when the total is known, the unit counted, the ETA while it runs. Shared with the extension's cell outputs. */
 export function progressText(p: Omit<ProgressState, "progressId">): string {
   const unit = p.unit ? ` ${p.unit}` : "";
-  const left = !p.finished && !(p.total !== undefined && p.done >= p.total);
-  const eta = left && p.etaSeconds !== undefined && Number.isFinite(p.etaSeconds) ? `, ETA ${formatEta(p.etaSeconds)}` : "";
+  const eta = p.finished ? "" : etaSuffix(p.done, p.total, p.etaSeconds);
   if (p.total === undefined || p.total <= 0) return `${p.label}: ${p.done}${unit}${p.finished ? " (done)" : " …"}`;
   const width = 30;
   const filled = Math.min(width, Math.round((p.done / p.total) * width));

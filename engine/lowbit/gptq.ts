@@ -114,7 +114,8 @@ export class HessianAccumulator {
   }
 }
 
-/** Columns (rows of the inverse) processed together in cholesky and invertLower. */
+/** Columns (rows of the inverse, rows of H's sums) processed together; the unrolled sums in cholesky, invertLower and
+ *  HessianAccumulator are written for 8. */
 const PANEL = 8;
 
 /**

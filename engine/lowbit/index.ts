@@ -197,9 +197,9 @@ export async function lowBitModelCalibrated(
   // listed as skipped, with why.
   const step = protectedAs(chosen.output);
   const atStep = judge(step);
-  const fp4Layers = new Set(atStep.report.layers.filter((l) => l.bits !== 8).map((l) => l.node));
+  const lowBitLayers = new Set(atStep.report.layers.filter((l) => l.bits !== 8).map((l) => l.node));
   let autoNote: string | undefined;
-  if (wantsLearned && onNearest && options.mode === "fp4" && fp4Layers.size) {
+  if (wantsLearned && onNearest && options.mode === "fp4" && lowBitLayers.size) {
     // Learned codes for the layers left FP4 at protection's step (not its int8 ones, protected or small, nor float ones).
     const left = stepped(options, step);
     const fitFp4 = fit({ ...left, exclude: [...(left.exclude ?? []), ...atStep.report.layers.filter((l) => l.bits === 8).map((l) => l.node)] });
@@ -219,7 +219,7 @@ export async function lowBitModelCalibrated(
   // int4 rounding auto: GPTQ codes (Hessians of every other kept row, then of the rows between) against nearest ones
   // at protection's step, judged on rows each fit did not see; the codes written are GPTQ's from all the data.
   let gptqWritten = gptq;
-  if (gptq && rounding === "auto" && fp4Layers.size) {
+  if (gptq && rounding === "auto" && lowBitLayers.size) {
     const onStep = (done: number) => collect.onRoundingProgress?.(done, 3);
     onStep(0);
     const fitGptq = async (rows: readonly Feeds[]) => {
@@ -231,7 +231,7 @@ export async function lowBitModelCalibrated(
     autoNote = choice.why;
     gptqWritten = choice.learned;
   }
-  if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => fp4Layers.has(n))) {
+  if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => lowBitLayers.has(n))) {
     learned = undefined;
     autoNote = `${rounding === "auto" ? "rounding auto" : "learned rounding"} wrote nearest FP4 codes: no layer is left in FP4 for learned codes (each one is int8, protected or small, or float)`;
   }

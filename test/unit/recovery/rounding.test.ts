@@ -309,6 +309,18 @@ function twoConvs() {
   );
 }
 
+/**
+ * Correlated batches for twoConvs with half their channels negated on every other batch: codes fitted on one kind
+ * exploit a correlation the other kind reverses, so rows they were not fitted on read them worse.
+ */
+function halfNegatedEveryOther(count: number, seed: number): Feeds[] {
+  return correlated([4, CIN, 10, 10], count, seed).map((b, i) => {
+    const data = Float32Array.from(b.x!.data as Float32Array);
+    if (i % 2 === 1) for (let k = 0; k < data.length; k++) if (Math.floor(k / 100) % CIN >= CIN / 2) data[k] = -data[k]!;
+    return { x: { data, dims: [4, CIN, 10, 10] } };
+  });
+}
+
 test("FP4 rounding auto: learned codes where rows they were not fitted on measure them better, nearest ones where they do not; adaround refused", async () => {
   const m = twoConvs();
   const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" } as const;
@@ -323,11 +335,7 @@ test("FP4 rounding auto: learned codes where rows they were not fitted on measur
   assert.deepEqual(auto.model.toBytes(), learned.model.toBytes());
   // Every other batch with half its channels negated: codes fitted on one kind exploit a correlation the other kind
   // reverses, so rows they were not fitted on read them worse; auto writes nearest codes.
-  const flat = correlated([4, CIN, 10, 10], 8, 3).map((b, i) => {
-    const data = Float32Array.from(b.x!.data as Float32Array);
-    if (i % 2 === 1) for (let k = 0; k < data.length; k++) if (Math.floor(k / 100) % CIN >= CIN / 2) data[k] = -data[k]!;
-    return { x: { data, dims: [4, CIN, 10, 10] } };
-  });
+  const flat = halfNegatedEveryOther(8, 3);
   const [near, kept] = [await lowBitModelCalibrated(m, base, flat), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, flat)];
   assert.match(said(kept), /^rounding auto kept nearest FP4 rounding: /);
   assert.deepEqual(kept.model.toBytes(), near.model.toBytes());
@@ -369,11 +377,7 @@ test("int4 rounding auto: GPTQ codes where rows their Hessians did not come from
   assert.match(said(auto), /^rounding auto chose GPTQ int4 rounding: GPTQ codes fitted on every other of 8 calibration batches and judged on the batches between, and the other way round, on the layers protection left int4: worst-output SQNR nearest [\d.]+ dB, GPTQ [\d.]+ dB; GPTQ − nearest per batch: mean \+[\d.]+ dB, lower bound \+[\d.]+ dB/);
   assert.deepEqual(auto.model.toBytes(), gptq.model.toBytes(), "GPTQ's codes from all the data written");
   // Half the channels negated on every other batch (as for FP4 above): GPTQ's codes read worse held out; nearest written.
-  const flat = correlated([4, CIN, 10, 10], 8, 3).map((b, i) => {
-    const data = Float32Array.from(b.x!.data as Float32Array);
-    if (i % 2 === 1) for (let k = 0; k < data.length; k++) if (Math.floor(k / 100) % CIN >= CIN / 2) data[k] = -data[k]!;
-    return { x: { data, dims: [4, CIN, 10, 10] } };
-  });
+  const flat = halfNegatedEveryOther(8, 3);
   const [near, kept] = [await lowBitModelCalibrated(m, base, flat), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, flat)];
   assert.match(said(kept), /^rounding auto kept nearest int4 rounding: /);
   assert.deepEqual(kept.model.toBytes(), near.model.toBytes());
