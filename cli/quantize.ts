@@ -65,7 +65,7 @@ async function runInt8(call: QuantizeCall, progress: ProgressPrinter): Promise<n
   if (call.mode === "dynamic") {
     // --calib with dynamic mode: the data protection measures on (none is needed otherwise).
     const data = model ? openData(job.calib!, model.proto, jobReaderOptions(job)) : undefined;
-    summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), { ...options, ...(data ? { data } : {}) });
+    summary = await q.quantizeDynamic(call.model, call.output, jobQConfig(job), { ...options, ...(data ? { data, onProgress: calibrationProgress(progress) } : {}) });
   } else {
     const data = openData(job.calib!, model!.proto, jobReaderOptions(job));
     const { quantizeStatic } = await import("../engine/recovery/rounding-choice");

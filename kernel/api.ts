@@ -12,7 +12,7 @@ import { quantStateOfAnalysis, quantStateOfConversion } from "./quant-state-disp
 import type { CalibrationData } from "../engine/data/feeds";
 import { Model } from "../engine/onnx/model";
 import { KernelEnv } from "./protocol";
-import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, type CollectOptions, type PrepareOptions, type PreparedModel, type QConfig, type QuantizationSummary } from "../engine/quant/index";
+import { calibrate as calibrateModel, convert as convertModel, prepare as prepareModel, quantizeDynamic as quantizeDynamicFile, type CollectOptions, type DynamicFileOptions, type PrepareOptions, type PreparedModel, type QConfig, type QuantizationSummary } from "../engine/quant/index";
 import type { ExecutionProvider } from "../engine/runtime/session";
 import { decodeUnfusedWeightsNote } from "../engine/quant/unfused-weights";
 import { quantizeStatic as quantizeStaticFile } from "../engine/recovery/rounding-choice";
@@ -25,7 +25,7 @@ export type { Display, DisplayHandle, ProgressHandle, TableData, TableRow, Plotl
 export type { MimeBundle, ModelSummary, TensorQuantState } from "./protocol";
 
 export { Model } from "../engine/onnx/model";
-export { release, quantizeDynamic, decodeUnfusedWeights } from "../engine/quant/index";
+export { release, decodeUnfusedWeights } from "../engine/quant/index";
 export type { PreparedModel, PrepareOptions, QConfig, QuantizationSummary } from "../engine/quant/index";
 export type { BenchmarkOptions, BenchmarkResult, BenchmarkModels } from "../engine/analysis/benchmark";
 export { readNpyTensor as readNpy, loadData } from "../engine/analysis/dataset";
@@ -81,6 +81,15 @@ export async function convert(prepared: PreparedModel): Promise<QuantizedModel> 
  */
 export function quantizeStatic(input: string | Model, output: string, data: CalibrationData, config: QConfig = {}, options: StaticFileOptions = {}): Promise<QuantizationSummary> {
   return withCellProgress(options, (o) => quantizeStaticFile(input, output, data, config, { ep: defaultExecutionProvider(), ...o }));
+}
+
+/**
+ * Dynamic INT8 from file to file (engine/quant's quantizeDynamic). With `{ data }`, protection and the output check
+ * show their progress and interrupting the cell stops them; without data nothing is measured.
+ */
+export function quantizeDynamic(input: string, output: string, config: QConfig = {}, options: DynamicFileOptions = {}): Promise<QuantizationSummary> {
+  if (!options.data) return quantizeDynamicFile(input, output, config, options);
+  return withCellProgress(options, (o) => quantizeDynamicFile(input, output, config, { ep: defaultExecutionProvider(), ...o }));
 }
 
 /** lowBitModelCalibrated's options as a cell runs it: the notebook's progress outputs and the cell's signal (withCellProgress). */

@@ -179,18 +179,19 @@ async function measuring<T>(step: (done: number, total: number) => void, run: ()
  * each candidate a dynamic conversion of the preprocessed model with only that node. On ppocr-v4-rec-en it keeps its
  * two stem Convs float (0.04 % of the weights): 55.1 → 96.7 % of 512 lines read (FP32 96.7 %).
  */
-async function dynamicProtection(model: Model, config: ResolvedQConfig, rows: Feeds[], optimize: boolean, ep?: ExecutionProvider): Promise<{ nodes: string[]; why: string }> {
+async function dynamicProtection(model: Model, config: ResolvedQConfig, rows: Feeds[], optimize: boolean, ep: ExecutionProvider | undefined, onStep: (done: number, total: number) => void): Promise<{ nodes: string[]; why: string }> {
   const pre = await preprocess(model, optimize);
   const first = await quantizeDynamicModel(pre.clone(), config, false);
   const convertWith = async (only?: readonly string[]) => (only ? (await quantizeDynamicModel(pre.clone(), { ...config, include: [...only] }, false)).model : first.model);
-  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, outputs: config.calibration.outputs });
+  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, outputs: config.calibration.outputs }, onStep);
   return { nodes: choice.nodes, why: choice.why };
 }
 
 /** The batches of `data` up to its first `max` rows; the rest is not read. */
-async function firstBatches(data: CalibrationData, max: number): Promise<Feeds[]> {
+async function firstBatches(data: CalibrationData, max: number, signal?: AbortSignal): Promise<Feeds[]> {
   const kept: Feeds[] = [];
   for await (const f of data) {
+    signal?.throwIfAborted();
     kept.push(f);
     if (rowsIn(kept) >= max) break;
   }
@@ -793,8 +794,11 @@ export async function quantizeDynamic(
   const model = await Model.load(input);
   checkJudgedOutputs(model, resolved);
   const optimize = options.optimize ?? true;
-  const rows = options.data ? await firstBatches(options.data, Math.max(PROTECT_ROWS, CHECK_ROWS)) : [];
-  const protection = rows.length && resolved.protect ? await dynamicProtection(model, resolved, measuredRows(rows, PROTECT_ROWS, fixedBatchSize(model)), optimize, options.ep) : undefined;
+  const rows = options.data ? await firstBatches(options.data, Math.max(PROTECT_ROWS, CHECK_ROWS), options.signal) : [];
+  // With data, protection and the output check run the model again and again: they report as static mode's do, and
+  // the signal stops them between steps.
+  const protect = phaseProgress(options, "measuring protected layers", "nodes");
+  const protection = rows.length && resolved.protect ? await dynamicProtection(model, resolved, measuredRows(rows, PROTECT_ROWS, fixedBatchSize(model)), optimize, options.ep, protect) : undefined;
   const kept = new Set(protection?.nodes ?? []);
   const final = kept.size ? { ...resolved, exclude: [...resolved.exclude, ...kept] } : resolved;
   const { model: q, summary } = await quantizeDynamicModel(model, final, optimize);
@@ -808,7 +812,7 @@ export async function quantizeDynamic(
   const note = await verifyRunnable(q, model, output, firstRows(rows, 1, fixedBatchSize(model))[0]);
   if (note) summary.warnings.push(note);
   if (rows.length) {
-    const check = await outputCheckOf(model, q, measuredRows(rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, {}, summary.warnings);
+    const check = await outputCheckOf(model, q, measuredRows(rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, options, summary.warnings);
     if (check) summary.outputCheck = check;
   }
   await q.save(output, { overwrite: options.overwrite ?? false });

@@ -180,6 +180,21 @@ describe("kernel process", { timeout: 120_000 }, () => {
     assert.ok(!existsSync(stopped), "nothing written");
   });
 
+  test("quantizeDynamic with data shows its measurements as progress outputs; without data it shows none", async () => {
+    const q = (s: string) => JSON.stringify(s);
+    const [cnn, calib] = [path.join(root, "test/fixtures/models/cnn.onnx"), path.join(root, "test/fixtures/data/calib/npy")];
+    progress.length = 0;
+    const r = await run(`import { loadModel, openData, quantizeDynamic } from "ptq";\nconst dyn = await loadModel(${q(cnn)});\nconst measured = await quantizeDynamic(${q(cnn)}, ${q(path.join(ws, "cnn.dyn.onnx"))}, {}, { data: openData(${q(calib)}, dyn) });\nmeasured.outputCheck !== undefined`);
+    assert.equal(r.status, "ok", JSON.stringify(r.error));
+    const last = new Map(progress.map((p) => [p.progressId, p]));
+    const shown = [...last.values()].map((p) => `${p.label}: ${p.done}/${p.total} ${p.unit}${p.finished ? " done" : ""}`);
+    assert.ok(shown.includes("checking the outputs against the float model: 1/1 steps done"), shown.join(" | "));
+    progress.length = 0;
+    const plain = await run(`await quantizeDynamic(${q(cnn)}, ${q(path.join(ws, "cnn.dyn2.onnx"))});`);
+    assert.equal(plain.status, "ok", JSON.stringify(plain.error));
+    assert.deepEqual(progress, []);
+  });
+
   test("quantizeLowBit with data shows FP4's rounding as a progress output", async () => {
     const q = (s: string) => JSON.stringify(s);
     const [cnn, calib, out] = [path.join(root, "test/fixtures/models/cnn.onnx"), path.join(root, "test/fixtures/data/calib/npy"), path.join(ws, "cnn.fp4.onnx")];

@@ -3,7 +3,7 @@
 // names them and the measurement. Models whose error is spread over their layers are left as they were.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import * as ort from "onnxruntime-node";
@@ -128,7 +128,7 @@ test("the accuracy-target search starts from the protected model and counts the 
   assert.ok(Math.abs(r.chosen.int8WeightShare - (1 - (64 * 16) / total)) < 1e-9, `a's weights are not int8: ${r.chosen.int8WeightShare}`);
 });
 
-test("dynamic mode given data measures protection as static mode does; without data, or with protect false, nothing is measured", async () => {
+test("dynamic mode given data measures protection as static mode does; without data, or with protect false, nothing is measured; its measurements report progress and stop on the signal", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-protect-dyn-"));
   try {
     const input = path.join(dir, "chain.onnx");
@@ -152,6 +152,22 @@ test("dynamic mode given data measures protection as static mode does; without d
     assert.ok(measured.db > plain.db + 6, `keeping a float helps: ${measured.db.toFixed(1)} vs ${plain.db.toFixed(1)} dB`);
     const off = await run("o.onnx", { protect: false }, true);
     assert.deepEqual([off.names, off.summary.protectedLayers], [["a", "b"], undefined]);
+    // Progress: protection's nodes, then the output check, each under its phase as static mode reports them.
+    const events: string[] = [];
+    const onProgress = (done: number, total?: number, p?: { phase: string; unit: string }) => events.push(`${p?.phase}: ${done}/${total} ${p?.unit}`);
+    await quantizeDynamic(input, path.join(dir, "e.onnx"), {}, { optimize: false, data, onProgress });
+    assert.deepEqual(events, [
+      "measuring protected layers: 0/2 nodes", "measuring protected layers: 1/2 nodes", "measuring protected layers: 2/2 nodes",
+      "checking the outputs against the float model: 0/1 steps", "checking the outputs against the float model: 1/1 steps",
+    ]);
+    // Aborted while measuring the first node: it rejects with the reason and writes nothing.
+    const controller = new AbortController();
+    const stopped = path.join(dir, "s.onnx");
+    await assert.rejects(
+      quantizeDynamic(input, stopped, {}, { optimize: false, data, signal: controller.signal, onProgress: (done, _t, p) => p?.phase === "measuring protected layers" && done === 1 && controller.abort(new Error("stopped by the user")) }),
+      /stopped by the user/,
+    );
+    assert.ok(!existsSync(stopped), "nothing written");
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
