@@ -120,10 +120,11 @@ export async function lowBitModelCalibrated(
   collect: LowBitCollectOptions = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
   const { rounding: asked, ...rest } = requested;
-  // FP4 with calibration data rounds "auto" unless asked otherwise: learned codes where rows they were not fitted on
-  // measure them better (docs/lowbit.md §4: on two calibration sets of the corpus it took them on 7 of 19 models ×
-  // sets, each a gain held out, and lost on none).
-  const rounding = asked ?? (rest.mode === "fp4" ? "auto" : undefined);
+  // FP4 and int4 with calibration data round "auto" unless asked otherwise (int4: unless an algorithm is asked):
+  // fitted codes where rows they were not fitted on measure them better (docs/lowbit.md §4, §6: FP4 on two calibration
+  // sets of the corpus took them on 7 of 19 models × sets, int4 on 9 of 24, each level or a gain held out; neither lost on one).
+  const byDefault = rest.mode === "fp4" || (rest.mode === "int4" && rest.algorithm === undefined);
+  const rounding = asked ?? (byDefault ? "auto" : undefined);
   if (rounding === "adaround") throw new Error(`rounding "adaround" is not for ${rest.mode} weights: static INT8 takes it; for ${rest.mode} use rounding "learned" or "auto"`);
   // Learned rounding for int4 is GPTQ (error feedback on the block grid; "auto" writes its codes where rows they were
   // not fitted on measure them better than nearest ones); for FP4, fp4-rounding.ts.
@@ -211,7 +212,7 @@ export async function lowBitModelCalibrated(
       // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted
       // on; fitted on all the rows only where they are taken.
       const choice = await chooseLearnedRounding(model, atStep.model, (codes: Fp4Rounding["learned"]) => keepingWith(codes)(step).model, kept, async (rows) => (await fitFp4(rows)).learned, FP4_CODES, collect.threads, onStep);
-      autoNote = asked ? choice.why : `${choice.why}. Rounding auto is FP4's default with calibration data; rounding "nearest" skips its fits`;
+      autoNote = asked ? choice.why : `${choice.why}. ${DEFAULT_AUTO_NOTE}`;
       if (choice.learned) learned = await fitFp4(kept);
     } else learned = await fitFp4(kept);
     onStep(steps);
@@ -228,7 +229,7 @@ export async function lowBitModelCalibrated(
       return h;
     };
     const choice = await chooseLearnedRounding(model, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);
-    autoNote = choice.why;
+    autoNote = asked ? choice.why : `${choice.why}. ${DEFAULT_AUTO_NOTE}`;
     gptqWritten = choice.learned;
   }
   if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => lowBitLayers.has(n))) {
@@ -266,6 +267,9 @@ export async function lowBitModelCalibrated(
   if (autoNote) out.report.notes.push(autoNote);
   return out;
 }
+
+/** What rounding auto's note adds where it was not asked. */
+const DEFAULT_AUTO_NOTE = `Rounding auto is the low-bit modes' default with calibration data; rounding "nearest" skips its fits`;
 
 /** How rounding auto's note names the codes it weighs: the mode's, and what the fitted ones are. */
 interface AutoCodes {

@@ -33,7 +33,7 @@ export interface QuantizeOptions {
   judgeOutputs?: string[];
   /** INT8 static, and FP4 and int4 weights with a folder of samples: "auto" writes learned weight rounding where calibration
    *  rows it was not fitted on measure it better, "nearest" each weight to its nearest value (QConfig.rounding);
-   *  unset: the engine's default, nearest for INT8 and auto for FP4 with samples. */
+   *  unset: the engine's default, nearest for INT8 and auto for FP4 and int4 with samples. */
   rounding?: "auto" | "nearest";
 }
 

@@ -162,7 +162,7 @@ const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = 
 /** Weight rounding (INT8 static; FP4 and int4 with samples): nearest, or learned (int4: GPTQ) where it measures better
  *  (rounding auto); the engine's default (INT8 and int4 nearest, FP4 auto) listed first and left unset in the config. */
 async function askRounding(o: QuantizeOptions, grid: "int8" | "int4" | "FP4"): Promise<boolean> {
-  const byDefault = grid === "FP4" ? "auto" : "nearest";
+  const byDefault = grid === "int8" ? "nearest" : "auto";
   const items = [
     { label: "Nearest", detail: `Each weight to its nearest ${grid} value`, value: "nearest" as const },
     { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–4× on the larger test models)", value: "auto" as const },

@@ -96,7 +96,7 @@ test("--mode fp4 --rounding learned chooses FP4 codes on the calibration data: t
   }
   assert.equal(byDefault.status, 0, byDefault.stderr);
   assert.match(byDefault.stderr, /^progress: learned FP4 rounding \(rounding auto: fitted on half the rows, judged on the others\): \[#+\] 4\/4 steps$/m);
-  assert.ok(JSON.parse(byDefault.stdout).notes.some((x: string) => /^rounding auto (chose learned|kept nearest) FP4 rounding: .*Rounding auto is FP4's default with calibration data; rounding "nearest" skips its fits$/.test(x)), byDefault.stdout);
+  assert.ok(JSON.parse(byDefault.stdout).notes.some((x: string) => /^rounding auto (chose learned|kept nearest) FP4 rounding: .*Rounding auto is the low-bit modes' default with calibration data; rounding "nearest" skips its fits$/.test(x)), byDefault.stdout);
   const learned = ptq(cnn, "-o", path.join(dir, "l.onnx"), "--mode", "fp4", "--calib", calib, "--rounding", "learned", "--json");
   assert.equal(learned.status, 0, learned.stderr);
   const [n, l] = [JSON.parse(nearest.stdout), JSON.parse(learned.stdout)];

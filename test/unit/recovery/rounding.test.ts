@@ -363,7 +363,7 @@ test("FP4 rounding auto on a sequence model: learned codes only where no fewer j
   assert.notDeepEqual(auto.model.toBytes(), near.model.toBytes(), `learned codes decode ${learnedSame} rows alike, nearest ${nearSame}: learned written`);
 });
 
-test("int4 rounding auto: GPTQ codes where rows their Hessians did not come from measure them better, nearest ones where they do not", async () => {
+test("int4 rounding auto (the default with data): GPTQ codes where rows their Hessians did not come from measure them better, nearest ones where they do not", async () => {
   const m = twoConvs();
   const base = { mode: "int4", blockSize: 16 } as const;
   const calib = correlated([4, CIN, 10, 10], 8, 2);
@@ -378,11 +378,20 @@ test("int4 rounding auto: GPTQ codes where rows their Hessians did not come from
   assert.deepEqual(auto.model.toBytes(), gptq.model.toBytes(), "GPTQ's codes from all the data written");
   // Half the channels negated on every other batch (as for FP4 above): GPTQ's codes read worse held out; nearest written.
   const flat = halfNegatedEveryOther(8, 3);
-  const [near, kept] = [await lowBitModelCalibrated(m, base, flat), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, flat)];
+  const [near, kept] = [await lowBitModelCalibrated(m, { ...base, rounding: "nearest" }, flat), await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, flat)];
   assert.match(said(kept), /^rounding auto kept nearest int4 rounding: /);
   assert.deepEqual(kept.model.toBytes(), near.model.toBytes());
   const few = await lowBitModelCalibrated(m, { ...base, rounding: "auto" }, calib.slice(0, 3));
   assert.match(said(few), /^rounding auto kept nearest int4 rounding: 3 calibration row\(s\), too few/);
+  // Not asked, with data: auto, int4's default (its file and its note, which says so); an algorithm asked is kept.
+  const byDefault = await lowBitModelCalibrated(m, base, calib);
+  assert.deepEqual(byDefault.model.toBytes(), auto.model.toBytes());
+  assert.match(said(byDefault), /^rounding auto chose GPTQ int4 rounding: .*\. Rounding auto is the low-bit modes' default with calibration data; rounding "nearest" skips its fits$/);
+  assert.doesNotMatch(said(auto), /default/, "asked: no word of the default");
+  const rtn = await lowBitModelCalibrated(m, { ...base, algorithm: "rtn" }, calib);
+  assert.equal(said(rtn), "", "algorithm rtn asked: nothing fitted");
+  assert.deepEqual(rtn.model.toBytes(), (await lowBitModelCalibrated(m, { ...base, rounding: "nearest" }, calib)).model.toBytes());
+  assert.notDeepEqual(rtn.model.toBytes(), gptq.model.toBytes());
 });
 
 test("FP4 learned rounding reads calibration rows up to ROUNDING_ROWS, not only its first 8 batches: 32 single samples", async () => {
@@ -489,7 +498,7 @@ test("int4 learned rounding (GPTQ) on Conv weights: error feedback through their
   for (const [m, name] of [[convModel(), "conv"], [dw, "dw"]] as const) {
     const calib = correlated([4, CIN, 10, 10], 4, 5);
     const evalData = correlated([4, CIN, 10, 10], 4, 904);
-    const near = await lowBitModelCalibrated(m, { mode: "int4", protect: false }, calib);
+    const near = await lowBitModelCalibrated(m, { mode: "int4", rounding: "nearest", protect: false }, calib);
     const { model: learned, report } = await lowBitModelCalibrated(m, { mode: "int4", rounding: "learned", protect: false }, calib);
     const l = report.layers[0]!;
     assert.equal(l.node, name);
@@ -503,7 +512,7 @@ test("int4 learned rounding (GPTQ) on Conv weights: error feedback through their
 });
 
 test("int4 GPTQ under protection: protection chooses on nearest codes (GPTQ's read better on the rows their Hessians came from), the layers left int4 get GPTQ codes", async () => {
-  await protectedOnNearest({ mode: "int4", blockSize: 16 }, "GPTQ", "GPTQ on protection's choice");
+  await protectedOnNearest({ mode: "int4", blockSize: 16, rounding: "nearest" }, "GPTQ", "GPTQ on protection's choice");
 });
 
 test("int4 GPTQ codes that read worse than nearest ones on the rows they were fitted on are not written: nearest codes are, with why", async () => {
@@ -529,7 +538,7 @@ test("int4 GPTQ codes that read worse than nearest ones on the rows they were fi
     return { x: { data, dims: [N, K] } };
   });
   const protect = { minOutputSqnrDb: -100, maxSize: Infinity };
-  const near = await lowBitModelCalibrated(m, { mode: "int4", blockSize: 16, protect }, calib);
+  const near = await lowBitModelCalibrated(m, { mode: "int4", blockSize: 16, rounding: "nearest", protect }, calib);
   const gptq = await lowBitModelCalibrated(m, { mode: "int4", blockSize: 16, rounding: "learned", protect }, calib);
   const note = gptq.report.notes.find((n) => n.startsWith("GPTQ codes not written"));
   const said = /(-?[\d.]+) dB with nearest codes, (-?[\d.]+) dB with the GPTQ codes, on rows GPTQ was fitted on/.exec(note ?? "");

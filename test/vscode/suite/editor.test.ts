@@ -165,7 +165,7 @@ describe("editor area", () => {
     const auto = await config("r.fp4.ptq.json");
     assert.deepEqual([auto.mode, auto.rounding], ["fp4", undefined], "the engine's default, not written");
     assert.match(out.panel!.webview.html, /rounding auto (chose learned|kept nearest|wrote nearest) FP4 (rounding|codes)/);
-    assert.match(out.panel!.webview.html, /Rounding auto is FP4.{1,6}s default with calibration data/);
+    assert.match(out.panel!.webview.html, /Rounding auto is the low-bit modes.{1,6} default with calibration data/);
     out.panel!.dispose();
     const near = await run("nearest");
     assert.equal(near.error, undefined);
@@ -174,15 +174,16 @@ describe("editor area", () => {
     near.panel!.dispose();
   });
 
-  it("Quantize model… int4 weights with samples and rounding auto: the config holds it, the report says what it wrote", async function () {
+  it("Quantize model… int4 weights with samples: rounding auto by default (not written to the config), the report says what it wrote", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("g.onnx");
     const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
-    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int4-weights", calibrationDir: samples, rounding: "auto" });
+    const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int4-weights", calibrationDir: samples });
     assert.equal(out.error, undefined);
     const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "g.int4.ptq.json"))));
-    assert.deepEqual([config.mode, config.rounding], ["int4", "auto"]);
+    assert.deepEqual([config.mode, config.rounding], ["int4", undefined], "the engine's default, not written");
     assert.match(out.panel!.webview.html, /rounding auto (chose GPTQ|kept nearest) int4 rounding: GPTQ codes fitted on every other of/);
+    assert.match(out.panel!.webview.html, /Rounding auto is the low-bit modes.{1,6} default with calibration data/);
     out.panel!.dispose();
   });
 
