@@ -2,12 +2,13 @@
 // exposed (one augmented session, one run per batch, optimizations off) and fold each batch into a K×K float64
 // Σ xᵀx per activation. Memory stays flat in the number of batches: one batch's activations plus the matrices.
 import type { NodeProto } from "onnx-buf";
-import { augmentModel } from "../calibrate/augment";
+import { augmentModel, locateTensors } from "../calibrate/augment";
 import { checkFeeds, modelInputs, type CalibrationData } from "../data/feeds";
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { attrInt, attrInts, attrString } from "../onnx/proto";
 import { createSession } from "../runtime/session";
+import { definedInBody, exposeBodyTensors } from "../quant/subgraph-observe";
 import { HessianAccumulator, kWindows, type LayerHessian } from "./gptq";
 
 /** An activation feeding one or more quantized weights, with its reduction length K (its last axis). */
@@ -51,22 +52,23 @@ export async function collectHessians(
   }
   const result: Hessians = { matrices: new Map(), rows: new Map(), batches: 0 };
   if (byTensor.size === 0) return result;
-  const { model: augmented, outputs } = augmentModel(model, [...byTensor.keys()], false);
+  const { model: augmented, raw } = observing(model, [...byTensor.keys()]);
   const session = await createSession(augmented, { optimization: "disabled", ...(options.threads ? { threads: options.threads } : {}) });
   const specs = modelInputs(model.proto);
   try {
     for await (const feeds of data) {
       if (options.signal?.aborted) throw options.signal.reason ?? new Error("calibration cancelled");
       checkFeeds(feeds, specs, `calibration batch ${result.batches + 1}`);
-      const out = await session.run(feeds, outputs.map((o) => o.raw!));
-      for (const o of outputs) {
-        const layer = byTensor.get(o.tensor)!;
-        const t = out[o.raw!]!;
+      const out = await session.run(feeds, [...raw.values()]);
+      for (const [tensor, name] of raw) {
+        const layer = byTensor.get(tensor)!;
+        const t = out[name]!;
+        if (t.data.length === 0) continue; // a body this batch did not run (an If branch not taken)
         const last = t.dims[t.dims.length - 1];
         if (last !== layer.k) {
-          throw new OnnxError(`activation "${o.tensor}" has shape [${t.dims.join(", ")}]; its last axis should be K = ${layer.k}`, label);
+          throw new OnnxError(`activation "${tensor}" has shape [${t.dims.join(", ")}]; its last axis should be K = ${layer.k}`, label);
         }
-        addRows(layer, t.data as Float32Array, `activation "${o.tensor}" (batch ${result.batches + 1})`);
+        addRows(layer, t.data as Float32Array, `activation "${tensor}" (batch ${result.batches + 1})`);
       }
       result.batches++;
       options.onProgress?.(result.batches);
@@ -76,10 +78,27 @@ export async function collectHessians(
   }
   if (result.batches === 0) throw new OnnxError("the calibration data is empty: give at least one batch", label);
   for (const [t, layer] of byTensor) {
+    // A body no batch ran has no Hessian: its weights are rounded to nearest (engine/lowbit/rewrite).
+    if (layer.rows === 0) continue;
     result.matrices.set(t, layer.accs.length === 1 ? layer.accs[0]!.matrix() : layer.accs.map((a) => a.matrix()));
     result.rows.set(t, layer.rows);
   }
   return result;
+}
+
+/**
+ * A copy of `model` whose outputs are `tensors` as float32 (augmentModel), a body's threaded out to the main graph
+ * first (exposeBodyTensors: a branch not taken gives an empty tensor, a Loop/Scan body's comes stacked over its
+ * iterations); `raw` names each tensor's output.
+ */
+function observing(model: Model, tensors: readonly string[]): { model: Model; raw: Map<string, string> } {
+  const where = locateTensors(model.graph, tensors);
+  const inBodies = [...where.inSubgraph, ...where.unknown.filter((t) => definedInBody(model.graph, t))];
+  const exposed = inBodies.length ? exposeBodyTensors(model, inBodies) : { model, outputs: new Map<string, string>() };
+  const named = (t: string) => exposed.outputs.get(t) ?? t;
+  const { model: augmented, outputs } = augmentModel(exposed.model, tensors.map(named), false);
+  const raw = new Map(outputs.map((o) => [o.tensor, o.raw!]));
+  return { model: augmented, raw: new Map(tensors.map((t) => [t, raw.get(named(t))!])) };
 }
 
 /** Every row of `x` ([rows, K] row-major) into the layer's accumulators, each window its own slice of the row. */
@@ -184,8 +203,7 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
     return sizes.map((size, i) => ({ t, conv: t.conv?.[Math.floor(i / per)], from: sizes.slice(i - (i % per), i).reduce((a, b) => a + b, 0), size, acc: new HessianAccumulator(size + bias) }));
   });
   const tensors = [...new Set(targets.map((t) => t.tensor))];
-  const { model: augmented, outputs } = augmentModel(model, tensors, false);
-  const raw = new Map(outputs.map((o) => [o.tensor, o.raw!]));
+  const { model: augmented, raw } = observing(model, tensors);
   const session = await createSession(augmented, { optimization: "disabled", ...(options.threads ? { threads: options.threads } : {}) });
   const specs = modelInputs(model.proto);
   let batch = 0;
@@ -199,6 +217,7 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
         const want = Math.min(perBatch, maxRows - acc.rows);
         if (want <= 0) continue;
         const x = out[raw.get(t.tensor)!]!;
+        if (x.data.length === 0) continue; // a body this batch did not run (an If branch not taken)
         const rows = conv ? patchRows(x.data as Float32Array, x.dims, conv, label, t.tensor) : tokenRows(x.data as Float32Array, x.dims, t.k, label, t.tensor);
         const step = Math.max(1, Math.floor(rows.count / want));
         const row = new Float64Array(t.k + (t.bias ? 1 : 0));

@@ -336,6 +336,7 @@ async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model
   const layers = await collectLayerHessians(model, convs, rows, { threads: collect.threads, signal: collect.signal });
   let most = 0;
   for (const [node, l] of layers) {
+    if (l.rows === 0) continue; // in a body no batch ran: rounded to nearest
     l.matrices.forEach((m, i) => matrices.set(convHessianKey(node, i), m));
     most = Math.max(most, l.rows);
   }

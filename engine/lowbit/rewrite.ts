@@ -11,7 +11,8 @@ import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { GPTQ_WINDOW, gptqQuantizeGroups, kWindows, outputSqnrDbGroups, type GptqOptions, type LayerHessian } from "./gptq";
-import { convGeometry, type HessianTarget, type LayerTarget } from "./hessian";
+import { convGeometry, type ConvGeometry, type HessianTarget, type LayerTarget } from "./hessian";
+import { stackedInBody } from "../quant/subgraph-observe";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
 import { QDQ_TYPES, constTensor, layerReport, sharedTensor, qdqOpset, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
@@ -59,12 +60,13 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     else if (options.mode === "fp4") report.layers.push(rewriteFp4(ctx, site, options, learned?.get(nodeName(site.node))));
     else if (site.node.opType === "Gather") report.layers.push(rewriteGather(ctx, site, options));
     else {
-      // GPTQ observes top-level activations only (a Conv's as im2col patches): a body's weights are rounded to
-      // nearest, as is a Conv whose patches were not collected.
-      const h = site.graph === graph ? hessians : undefined;
-      if (options.algorithm === "gptq" && !h) nearest++;
-      else if (options.algorithm === "gptq" && site.node.opType === "Conv" && !convHessiansOf(site, h, options)) nearestConvs++;
-      report.layers.push(rewriteInt4(ctx, site, options.algorithm === "gptq" && !h ? { ...options, algorithm: "rtn" } : options, h));
+      // Under GPTQ, a Conv whose patches were not collected is rounded to nearest, as is a body's weight whose input
+      // no calibration batch computed (an If branch the data never took): neither has a Hessian.
+      const missing = options.algorithm === "gptq" && !hasHessians(site, hessians, options);
+      const conv = site.node.opType === "Conv";
+      if (missing && conv && (site.graph === graph || !patchesCut(model, site))) nearestConvs++;
+      else if (missing && site.graph !== graph) nearest++;
+      report.layers.push(rewriteInt4(ctx, site, missing && (conv || site.graph !== graph) ? { ...options, algorithm: "rtn" } : options, hessians));
     }
     dead.add(site.weight.name);
     if (site.recurrent) dead.add(site.recurrent.name);
@@ -72,8 +74,8 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   if (small) report.notes.push(`${small} small weight(s) stored int8 per channel: their FP4 form with its decode tables would be larger (smallLayers "fp4" keeps them FP4)`);
   const lstms = sites.filter((s) => s.recurrent).length;
   if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no ${options.mode === "fp4" ? "FP4" : "low-bit"} LSTM)`);
-  if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: GPTQ observes top-level activations only`);
-  if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: their input patches were not collected (im2col reads 1-D and 2-D Convs)`);
+  if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: no calibration batch ran the body that holds them (an If branch the data never took), so GPTQ has no Hessian for them`);
+  if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: their input patches were not collected (im2col reads 1-D and 2-D Convs, not inside Loop/Scan bodies)`);
   const inBodies = sites.filter((s) => s.graph !== graph).length;
   if (inBodies) report.notes.push(`${inBodies} of the ${sites.length} weights quantized sit inside If/Loop/Scan bodies`);
   // Drop the float weights nothing reads any more (initializers or Constant nodes), in every graph: a body's weight
@@ -191,8 +193,9 @@ export function fp4Sites(model: Model, options: LowBitOptions): WeightSite[] {
  *  what GPTQ's calibration observes. */
 export function lowBitActivations(model: Model, options: LowBitOptions): HessianTarget[] {
   return findSites(model, options, { layers: [], skipped: [], notes: [] })
-    // A lookup's input is the table itself, and a Conv's K is not its input's channels: neither gets a Hessian.
-    .filter((s) => s.graph === model.graph && !s.recurrent && s.node.opType !== "Gather" && !(options.mode === "int4" && s.node.opType === "Conv"))
+    // A lookup's input is the table itself, and a Conv's K is not its input's channels: neither gets a Hessian. A
+    // body's input is observed where it is computed (collectHessians threads it out).
+    .filter((s) => !s.recurrent && s.node.opType !== "Gather" && !(options.mode === "int4" && s.node.opType === "Conv"))
     .map((s) => ({ tensor: s.node.input[0]!, k: s.k, ...(options.mode === "int4" && { window: gptqWindow(options) }) }));
 }
 
@@ -407,6 +410,11 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
 /** Where a Conv's GPTQ Hessian for group `g` sits in the HessianMap (MatMul/Gemm ones sit under their input). */
 export const convHessianKey = (node: string, g: number) => `\0conv ${node} #${g}`;
 
+/** Whether the calibration pass gave `site` its Hessians (a Conv's patches, a MatMul/Gemm's input). */
+function hasHessians(site: WeightSite, hessians: HessianMap | undefined, options: Pick<Int4Options, "blockSize" | "gptq">): boolean {
+  return site.node.opType === "Conv" ? convHessiansOf(site, hessians, options) !== undefined : hessians?.has(site.node.input[0]!) === true;
+}
+
 /** A MatMul/Gemm site's Hessian (of its input, whole or in windows), which GPTQ cannot do without. */
 function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): LayerHessian {
   const input = site.node.input[0]!;
@@ -483,12 +491,19 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
   if (options.mode !== "int4") return [];
   const targets: LayerTarget[] = [];
   for (const s of int4Convs(findSites(model, options, { layers: [], skipped: [], notes: [] }), options)) {
-    if (s.graph !== model.graph) continue;
-    const conv = convGeometry(s.node, s.weight.dims.map(Number));
-    if (typeof conv === "string") continue;
+    const conv = patchesCut(model, s);
+    if (!conv) continue;
     targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: gptqWindow(options) });
   }
   return targets;
+}
+
+/** How im2col cuts a Conv site's input into patches, or undefined where it cannot: a geometry it does not read, or a
+ *  Loop/Scan body's input (it comes out stacked over the iterations). */
+function patchesCut(model: Model, s: WeightSite): ConvGeometry[] | undefined {
+  if (s.graph !== model.graph && stackedInBody(model.graph, s.node.input[0]!)) return undefined;
+  const conv = convGeometry(s.node, s.weight.dims.map(Number));
+  return typeof conv === "string" ? undefined : conv;
 }
 
 /** The Conv sites an int4 pass writes in low bits (not stepped up to int8). */

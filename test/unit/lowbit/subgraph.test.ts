@@ -91,13 +91,50 @@ for (const options of [{ mode: "fp4" } as const, { mode: "int4" } as const, { mo
   });
 }
 
-test("int4 GPTQ: a body's weights are rounded to nearest (GPTQ observes top-level activations) and the report says so", async () => {
-  const data: Feeds[] = [ifFeeds(11, true, true), ifFeeds(12, false, false)];
-  const { model: q, report } = await lowBitModelCalibrated(Model.fromProto(ifModel()), { mode: "int4", algorithm: "gptq", protect: false }, data);
-  assert.equal(report.layers.length, 3);
-  assert.ok(report.notes.some((n) => n.includes("3 weight(s) inside If/Loop/Scan bodies rounded to nearest")), report.notes.join("; "));
+test("int4 GPTQ inside If bodies: each body's weights get GPTQ codes from the activations the batches that ran it give; a branch no batch took is rounded to nearest, and the report says so", async () => {
+  const gptq = { mode: "int4", algorithm: "gptq", protect: false } as const;
+  const data: Feeds[] = [ifFeeds(11, true, true), ifFeeds(12, false, false), ifFeeds(13, true, true)];
+  const [fitted, nearest] = [await lowBitModelCalibrated(Model.fromProto(ifModel()), gptq, data), await lowBitModelCalibrated(Model.fromProto(ifModel()), { ...gptq, algorithm: "rtn" }, data)];
+  const { model: q, report } = fitted;
   assert.equal(allOps(q.proto).MatMulNBits, 3);
-  assert.ok(report.output && Number.isFinite(report.output.sqnrDb), "the outputs are measured through the bodies");
+  assert.ok(!report.notes.some((n) => n.includes("rounded to nearest")), report.notes.join("; "));
+  // Every layer was GPTQ'd on its own Hessian: closer to the float layer's outputs there than round-to-nearest.
+  for (const l of report.layers) assert.ok(l.rtnOutputSqnrDb !== undefined && l.outputSqnrDb! > l.rtnOutputSqnrDb, `${l.node}: GPTQ ${l.outputSqnrDb} dB, RTN ${l.rtnOutputSqnrDb} dB`);
+  assert.ok(report.output!.sqnrDb > nearest.report.output!.sqnrDb, `the outputs through the bodies: GPTQ ${report.output!.sqnrDb.toFixed(2)} dB, RTN ${nearest.report.output!.sqnrDb.toFixed(2)} dB`);
+  // A layer's Hessian is its input's, wherever that is computed: cond never true, the then-branch never ran and
+  // nothing computed inner_mm's input t1 (then_mm's reads x, a main-graph input: it has one).
+  const partial = await lowBitModelCalibrated(Model.fromProto(ifModel()), gptq, [ifFeeds(11, false, true), ifFeeds(12, false, false)]);
+  const byNode = new Map(partial.report.layers.map((l) => [l.node, l]));
+  assert.equal(byNode.get("inner_mm")!.rtnOutputSqnrDb, undefined, "inner_mm rounded to nearest");
+  for (const n of ["then_mm", "else_gemm"]) assert.notEqual(byNode.get(n)!.rtnOutputSqnrDb, undefined, `${n} GPTQ'd`);
+  assert.ok(partial.report.notes.some((n) => n.startsWith("1 weight(s) inside If/Loop/Scan bodies rounded to nearest: no calibration batch ran the body that holds them")), partial.report.notes.join("; "));
+});
+
+test("int4 GPTQ on a Conv inside an If branch: its input patches are cut where the branch computes them", async () => {
+  // If(cond): then = Conv(Relu(x), Wc[16, 8, 3, 3], pads 1), its input computed in the branch; else = Concat(x, x).
+  const conv = body(
+    "then",
+    [makeNode("Relu", ["x"], ["r"], { name: "then_relu" }), makeNode("Conv", ["r", "Wc"], ["c"], { name: "then_conv", attributes: [attr.ints("pads", [1, 1, 1, 1])] })],
+    [valueInfo("c", F, [2, 16, 6, 6])],
+  );
+  const other = body("else", [makeNode("Concat", ["x", "x"], ["e"], { name: "else_concat", attributes: [attr.int("axis", 1)] })], [valueInfo("e", F, [2, 16, 6, 6])]);
+  const proto = () =>
+    makeModel(
+      [makeNode("If", ["cond"], ["y"], { name: "if", attributes: [attr.graph("then_branch", conv), attr.graph("else_branch", other)] })],
+      [valueInfo("x", F, [2, 8, 6, 6]), valueInfo("cond", DataType.BOOL, [])],
+      [valueInfo("y", F, [2, 16, 6, 6])],
+      [makeTensor("Wc", F, [16, 8, 3, 3], randomFloats(16 * 8 * 9, 5))],
+    );
+  const feeds = (seed: number, cond: boolean) => ({ x: new ort.Tensor("float32", randomFloats(2 * 8 * 36, seed), [2, 8, 6, 6]), cond: new ort.Tensor("bool", [cond], []) });
+  const options = { mode: "int4", algorithm: "gptq", blockSize: 16, protect: false } as const;
+  const { report } = await lowBitModelCalibrated(Model.fromProto(proto()), options, [feeds(1, true), feeds(2, false), feeds(3, true)]);
+  const [layer] = report.layers;
+  assert.equal(layer!.node, "then_conv");
+  assert.ok(layer!.rtnOutputSqnrDb !== undefined && layer!.outputSqnrDb! > layer!.rtnOutputSqnrDb, `GPTQ ${layer!.outputSqnrDb} dB, RTN ${layer!.rtnOutputSqnrDb} dB`);
+  assert.ok(!report.notes.some((n) => n.includes("rounded to nearest")), report.notes.join("; "));
+  const never = await lowBitModelCalibrated(Model.fromProto(proto()), options, [feeds(2, false), feeds(4, false)]);
+  assert.equal(never.report.layers[0]!.rtnOutputSqnrDb, undefined);
+  assert.ok(never.report.notes.some((n) => n.startsWith("1 weight(s) inside If/Loop/Scan bodies rounded to nearest")), never.report.notes.join("; "));
 });
 
 /** If(cond): then = bidirectional LSTM, else = forward LSTM (I 8, H 16); all weights main-graph initializers. */
