@@ -13,6 +13,7 @@ import type { LearnedFp4 } from "./fp4-rewrite";
 import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups } from "./gptq";
 import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "./hessian";
 import { fp4Sites } from "./rewrite";
+import { stackedInBody } from "../quant/subgraph-observe";
 import { nodeName, type Fp4Options, type LowBitOptions, type WeightSite } from "./types";
 
 export interface Fp4RoundingOptions extends LayerHessianOptions {
@@ -41,6 +42,10 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
     const name = nodeName(site.node);
     let conv: ConvGeometry[] | undefined;
     if (site.node.opType === "Conv") {
+      if (site.graph !== model.graph && stackedInBody(model.graph, site.node.input[0]!)) {
+        out.skipped.push({ node: name, reason: "a Conv inside a Loop/Scan body (its input comes out stacked over the iterations, not cut into patches): nearest rounding kept" });
+        continue;
+      }
       const g = convGeometry(site.node, site.weight.dims.map(Number));
       if (typeof g === "string") {
         out.skipped.push({ node: name, reason: `${g}: nearest rounding kept` });
@@ -48,13 +53,18 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
       }
       conv = g;
     }
-    const bias = ownFloatBias(model.graph, site.node, site.n);
+    // A body's layer is fitted without its bias (the bias may sit in another graph, read by other bodies too).
+    const bias = site.graph === model.graph ? ownFloatBias(model.graph, site.node, site.n) : undefined;
     sites.set(name, { site, bias });
     targets.push({ key: name, tensor: site.node.input[0]!, k: site.k, conv, bias: bias !== undefined, window: o.window ?? GPTQ_WINDOW });
   }
   const dbs: [number, number][] = [];
   let rows = 0;
   await forEachLayerHessian(model, targets, data, o, (t, layer) => {
+    if (layer.rows === 0) {
+      out.skipped.push({ node: t.key, reason: "no calibration batch ran the body that holds it (an If branch the data never took): nearest rounding kept" });
+      return;
+    }
     const [h, r] = [groupHessians(t, layer), layer.rows];
     const { site, bias } = sites.get(t.key)!;
     const { k, n } = site;

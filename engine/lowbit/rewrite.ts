@@ -185,7 +185,7 @@ export function lowBitForms(model: Model, options: LowBitOptions): { int4Convs: 
 export function fp4Sites(model: Model, options: LowBitOptions): WeightSite[] {
   const int8 = new Set(options.int8 ?? []);
   return findSites(model, options, { layers: [], skipped: [], notes: [] }).filter(
-    (s) => s.graph === model.graph && !s.recurrent && s.node.opType !== "Gather" && !int8.has(nodeName(s.node)) && !smallerAsInt8(s, options),
+    (s) => !s.recurrent && s.node.opType !== "Gather" && !int8.has(nodeName(s.node)) && !smallerAsInt8(s, options),
   );
 }
 

@@ -110,6 +110,16 @@ test("int4 GPTQ inside If bodies: each body's weights get GPTQ codes from the ac
   assert.ok(partial.report.notes.some((n) => n.startsWith("1 weight(s) inside If/Loop/Scan bodies rounded to nearest: no calibration batch ran the body that holds them")), partial.report.notes.join("; "));
 });
 
+test("FP4 learned rounding inside If bodies: each body's layers are fitted on their inputs where computed; a layer whose input no batch computed keeps nearest codes", async () => {
+  const fp4 = { mode: "fp4", smallLayers: "fp4", protect: false } as const;
+  const data: Feeds[] = [ifFeeds(11, true, true), ifFeeds(12, false, false), ifFeeds(13, true, true)];
+  const [learned, nearest] = [await lowBitModelCalibrated(Model.fromProto(ifModel()), { ...fp4, rounding: "learned" }, data), await lowBitModelCalibrated(Model.fromProto(ifModel()), { ...fp4, rounding: "nearest" }, data)];
+  assert.ok(learned.report.notes.some((n) => n.startsWith("learned rounding: 3 FP4 layer(s)")), learned.report.notes.join("; "));
+  assert.ok(learned.report.output!.sqnrDb > nearest.report.output!.sqnrDb, `learned ${learned.report.output!.sqnrDb.toFixed(2)} dB, nearest ${nearest.report.output!.sqnrDb.toFixed(2)} dB`);
+  const partial = await lowBitModelCalibrated(Model.fromProto(ifModel()), { ...fp4, rounding: "learned" }, [ifFeeds(11, false, true), ifFeeds(12, false, false)]);
+  assert.ok(partial.report.notes.some((n) => /^learned rounding: 2 FP4 layer\(s\), .*; 1 kept nearest rounding \(no calibration batch ran the body that holds it/.test(n)), partial.report.notes.join("; "));
+});
+
 test("int4 GPTQ on a Conv inside an If branch: its input patches are cut where the branch computes them", async () => {
   // If(cond): then = Conv(Relu(x), Wc[16, 8, 3, 3], pads 1), its input computed in the branch; else = Concat(x, x).
   const conv = body(
