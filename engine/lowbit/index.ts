@@ -306,11 +306,12 @@ async function chooseLearnedRounding<F>(
     onStep?.(3);
     return { learned: false, why: `rounding auto kept nearest ${mode} rounding: ${rows.length} calibration row(s), too few to fit on some and judge on the others (it needs 4 or more)` };
   }
-  const a = await fit(even);
+  // Each fit is built into its model before the next one runs, so that one fit's data (int4: a Hessian map, several
+  // hundred MB on ppocr-v3-rec-en) is released before the other's is collected.
+  const fittedEven = build(await fit(even));
   onStep?.(1);
-  const b = await fit(odd);
+  const fittedOdd = build(await fit(odd));
   onStep?.(2);
-  const [fittedEven, fittedOdd] = [build(a), build(b)];
   const c = await crossFit(float, nearest, fittedEven, fittedOdd, rows, threads ? { threads } : {});
   onStep?.(3);
   const d = c.difference;
