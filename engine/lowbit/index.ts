@@ -54,6 +54,17 @@ const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gp
 export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
   if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
   if ((options.rounding === "learned" || options.rounding === "auto") && !learned && !hessians) throw new Error(`${options.rounding === "auto" ? "rounding auto measures learned rounding, which" : "learned rounding"} needs calibration data: use lowBitModelCalibrated(model, options, data) (--calib)`);
+  return lowBitFrom(lowBitBase(model), model, options, hessians, learned);
+}
+
+/** A model made ready for the low-bit rewrite (its weights cleaned once), and what was done to it. */
+interface LowBitBase {
+  model: Model;
+  notes: readonly string[];
+}
+
+/** The cleaning every low-bit conversion of `model` starts from: done once for the many conversions of one pass. */
+function lowBitBase(model: Model): LowBitBase {
   const copy = model.clone();
   // Weights an old exporter also lists as graph inputs (IR < 4) could be fed at run time, so they cannot be stored
   // in low bits: they become weights only, as for INT8.
@@ -63,6 +74,14 @@ export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundi
   // As prepare() does for INT8: the weights that stay float (biases, layers kept float) keep no denormal values,
   // on which x86 float kernels run slowly (ppocr-v3-det-en's low-bit files held 725).
   flushDenormalWeights(copy, notes);
+  return { model: copy, notes };
+}
+
+/** lowBitModel from a base: the rewrite replaces initializers and never changes one in place, so the copy shares
+ *  the base's (Model.cloneSharingInitializers). `model` is the one the base was made from (for the report). */
+function lowBitFrom(base: LowBitBase, model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
+  const copy = base.model.cloneSharingInitializers();
+  const notes = [...base.notes];
   // The standard ONNX forms need newer types: uint4/uint8 codes and blocked DequantizeLinear (opset 21), uint2 (25),
   // FLOAT4E2M1 (23); the runnable FP4 decode subgraph needs Mod and Slice with inputs (10).
   const writes = lowBitForms(copy, options);
@@ -165,10 +184,13 @@ export async function lowBitModelCalibrated(
   // undefined for nearest rounding.
   const stepped = <T extends LowBitOptions>(o: T, up: { int8: readonly string[]; float: readonly string[] }): T =>
     up.int8.length || up.float.length ? { ...o, exclude: [...(o.exclude ?? []), ...up.float], int8: [...(o.int8 ?? []), ...up.int8] } : o;
+  // Every conversion below starts from one cleaned copy of the model.
+  const base = lowBitBase(model);
+  const convert = (o: LowBitOptions, h: HessianMap | undefined, codes: Fp4Rounding["learned"] | undefined) => lowBitFrom(base, model, o, h, codes);
   const converting = (o: LowBitOptions, h: HessianMap | undefined, codes: Fp4Rounding["learned"] | undefined) => {
     let full: ReturnType<typeof lowBitModel> | undefined;
     return (up: { int8: readonly string[]; float: readonly string[] }) =>
-      up.int8.length || up.float.length ? lowBitModel(model, stepped(o, up), h, codes) : (full ??= lowBitModel(model, o, h, codes));
+      up.int8.length || up.float.length ? convert(stepped(o, up), h, codes) : (full ??= convert(o, h, codes));
   };
   const keepingWith = (codes: Fp4Rounding["learned"] | undefined) => converting(options, hessians, codes);
   // Protection chooses on nearest codes when codes fitted on the calibration rows will be written (learned FP4 codes,

@@ -10,7 +10,7 @@ import { elementCount, storageBytes } from "./dtype";
 import { encodeModel } from "./encode";
 import { OnnxError, outputExists } from "./errors";
 import { isExternal, openRegularFile, readAt, readAtAsync } from "./external";
-import { allTensors } from "./graph";
+import { allTensors, forEachGraph } from "./graph";
 import { describeNonOnnx, locateWireError, validateModel } from "./validate";
 import { readTensor, type TensorValue } from "./tensor";
 import { writeModelFiles, type SaveOptions } from "./writer";
@@ -121,6 +121,28 @@ export class Model {
   /** A deep copy that shares nothing mutable with this one (same source path and folder). */
   clone(): Model {
     return new Model(cloneMessage(ModelProtoSchema, this.proto), this.path, this.dir);
+  }
+
+  /**
+   * A clone whose graphs (bodies included) hold this model's initializer TensorProto objects themselves, in arrays of
+   * their own: for a caller that adds, removes and replaces initializers but never changes one in place, and clones
+   * the same model many times (the low-bit passes convert it once per step they measure: copying every weight's bytes
+   * each time took 11 of ppocr-v3-rec-en's 84 s).
+   */
+  cloneSharingInitializers(): Model {
+    const graphs: GraphProto[] = [];
+    forEachGraph(this.graph, (g) => graphs.push(g));
+    const held = graphs.map((g) => g.initializer);
+    let copy: ModelProto;
+    try {
+      for (const g of graphs) g.initializer = [];
+      copy = cloneMessage(ModelProtoSchema, this.proto);
+    } finally {
+      graphs.forEach((g, i) => (g.initializer = held[i]!));
+    }
+    let i = 0;
+    forEachGraph(copy.graph!, (g) => (g.initializer = [...held[i++]!]));
+    return new Model(copy, this.path, this.dir);
   }
 
   /** The imported opset version for a domain ("" = ai.onnx), or undefined when not imported. */

@@ -48,6 +48,26 @@ test("save refuses to write over the source file, and over any file without over
   }
 });
 
+test("cloneSharingInitializers: every graph's initializers are the same TensorProto objects, in arrays of the clone's own; the rest is deep", () => {
+  const m = withIf();
+  const body = m.graph.node[0]!.attribute[0]!.g!;
+  body.initializer.push(makeTensor("two", DataType.FLOAT, [2], [2, 2]));
+  const before = m.toBytes();
+  const c = m.cloneSharingInitializers();
+  assert.deepEqual(c.toBytes(), before, "the same model");
+  const cBody = c.graph.node[0]!.attribute[0]!.g!;
+  assert.equal(c.graph.initializer[0], m.graph.initializer[0]);
+  assert.equal(cBody.initializer[0], body.initializer[0]);
+  // Adding, removing and replacing initializers, and changing nodes, in the clone leave the model as it was.
+  c.graph.initializer.push(makeTensor("three", DataType.FLOAT, [1], [3]));
+  cBody.initializer[0] = makeTensor("two", DataType.FLOAT, [2], [4, 4]);
+  c.graph.initializer.length = 0;
+  c.graph.node[0]!.name = "renamed";
+  cBody.node[0]!.input[1] = "two";
+  assert.deepEqual(m.toBytes(), before);
+  assert.equal(body.initializer.length, 1);
+});
+
 test("clone is deep; opset and setOpset", () => {
   const m = smallMlp(17);
   const c = m.clone();
