@@ -178,13 +178,15 @@ export type SessionSource = Model | Uint8Array | string;
 
 export async function createSession(model: SessionSource, options: SessionOptions = {}): Promise<Session> {
   const mod = await ort();
-  if (typeof model === "string" && unreadToDrop(model)) {
-    const prepared = prepareModel(Model.loadSync(model), model);
+  if (typeof model !== "string") {
+    const prepared = prepare(model);
     return wrap(await openOrt(mod, prepared, options), mod.Tensor, prepared);
   }
-  if (typeof model === "string") {
-    // Let onnxruntime read the file itself (no decode here, which matters for big models); decode and cast only
-    // when an output type needs it: bf16/fp8 outputs fail creation, int4 ones show up in the metadata.
+  // Let onnxruntime read the file itself (no decode here, which matters for big models); decode it here only when
+  // an output type needs a cast (bf16/fp8 outputs fail creation, int4 ones show up in the metadata) or it holds
+  // initializers nothing reads (unreadToDrop).
+  let tried = false;
+  if (!unreadToDrop(model)) {
     const direct: Prepared = { source: model, externalData: [], label: model, castOutputs: [], graph: () => skimGraph(model) };
     let opened: Opened | undefined;
     try {
@@ -196,11 +198,11 @@ export async function createSession(model: SessionSource, options: SessionOption
       return wrap(opened, mod.Tensor, direct);
     }
     await opened?.session.release();
-    const prepared = prepareModel(Model.loadSync(model), model);
-    return wrap(await openOrt(mod, prepared, { ...options, onFallback: undefined }), mod.Tensor, prepared);
+    tried = true;
   }
-  const prepared = prepare(model);
-  return wrap(await openOrt(mod, prepared, options), mod.Tensor, prepared);
+  const prepared = prepareModel(Model.loadSync(model), model);
+  // A fallback the direct open already reported is not reported twice.
+  return wrap(await openOrt(mod, prepared, tried ? { ...options, onFallback: undefined } : options), mod.Tensor, prepared);
 }
 
 interface Opened {
