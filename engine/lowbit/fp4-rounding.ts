@@ -62,7 +62,7 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
   let rows = 0;
   await forEachLayerHessian(model, targets, data, o, (t, layer) => {
     if (layer.rows === 0) {
-      out.skipped.push({ node: t.key, reason: "no calibration batch ran the body that holds it (an If branch the data never took): nearest rounding kept" });
+      out.skipped.push({ node: t.key, reason: "no calibration batch ran the body that holds it (an If branch the data never took, or a body that cannot be observed): nearest rounding kept" });
       return;
     }
     const [h, r] = [groupHessians(t, layer), layer.rows];

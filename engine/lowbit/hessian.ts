@@ -94,11 +94,18 @@ export async function collectHessians(
 function observing(model: Model, tensors: readonly string[]): { model: Model; raw: Map<string, string> } {
   const where = locateTensors(model.graph, tensors);
   const inBodies = [...where.inSubgraph, ...where.unknown.filter((t) => definedInBody(model.graph, t))];
-  const exposed = inBodies.length ? exposeBodyTensors(model, inBodies) : { model, outputs: new Map<string, string>() };
+  let exposed = { model, outputs: new Map<string, string>() };
+  let observed = tensors;
+  try {
+    if (inBodies.length) exposed = exposeBodyTensors(model, inBodies);
+  } catch {
+    // A body held by a node other than If/Loop/Scan: its tensors are not observed (their weights keep nearest codes).
+    observed = tensors.filter((t) => !inBodies.includes(t));
+  }
   const named = (t: string) => exposed.outputs.get(t) ?? t;
-  const { model: augmented, outputs } = augmentModel(exposed.model, tensors.map(named), false);
+  const { model: augmented, outputs } = augmentModel(exposed.model, observed.map(named), false);
   const raw = new Map(outputs.map((o) => [o.tensor, o.raw!]));
-  return { model: augmented, raw: new Map(tensors.map((t) => [t, raw.get(named(t))!])) };
+  return { model: augmented, raw: new Map(observed.map((t) => [t, raw.get(named(t))!])) };
 }
 
 /** Every row of `x` ([rows, K] row-major) into the layer's accumulators, each window its own slice of the row. */
@@ -212,11 +219,12 @@ export async function collectLayerHessians(model: Model, targets: readonly Layer
       if (parts.every((p) => p.acc.rows >= maxRows)) break;
       if (options.signal?.aborted) throw options.signal.reason ?? new Error("learned rounding cancelled");
       checkFeeds(feeds, specs, `calibration batch ${batch + 1}`);
-      const out = await session.run(feeds, tensors.map((t) => raw.get(t)!));
+      const out = await session.run(feeds, [...raw.values()]);
       for (const { t, conv, from, size, acc } of parts) {
         const want = Math.min(perBatch, maxRows - acc.rows);
-        if (want <= 0) continue;
-        const x = out[raw.get(t.tensor)!]!;
+        const name = raw.get(t.tensor);
+        if (want <= 0 || name === undefined) continue;
+        const x = out[name]!;
         if (x.data.length === 0) continue; // a body this batch did not run (an If branch not taken)
         const rows = conv ? patchRows(x.data as Float32Array, x.dims, conv, label, t.tensor) : tokenRows(x.data as Float32Array, x.dims, t.k, label, t.tensor);
         const step = Math.max(1, Math.floor(rows.count / want));

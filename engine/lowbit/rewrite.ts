@@ -74,7 +74,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   if (small) report.notes.push(`${small} small weight(s) stored int8 per channel: their FP4 form with its decode tables would be larger (smallLayers "fp4" keeps them FP4)`);
   const lstms = sites.filter((s) => s.recurrent).length;
   if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no ${options.mode === "fp4" ? "FP4" : "low-bit"} LSTM)`);
-  if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: no calibration batch ran the body that holds them (an If branch the data never took), so GPTQ has no Hessian for them`);
+  if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: no calibration batch ran the body that holds them (an If branch the data never took, or a body that cannot be observed), so GPTQ has no Hessian for them`);
   if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: their input patches were not collected (im2col reads 1-D and 2-D Convs, not inside Loop/Scan bodies)`);
   const inBodies = sites.filter((s) => s.graph !== graph).length;
   if (inBodies) report.notes.push(`${inBodies} of the ${sites.length} weights quantized sit inside If/Loop/Scan bodies`);
