@@ -137,8 +137,9 @@ export interface QConfig {
    * only where calibration rows it was not fitted on measure it better at the outputs. quantizeStatic (the library's,
    * the kernel's, the CLI's: engine/recovery/rounding-choice) applies them and the summary's `rounding` says what it did;
    * convert() does not (in code: refineRounding or adaRound on its model). The low-bit modes take "learned" (their own
-   * fits, engine/lowbit) and FP4 "auto", its default with calibration data (lowBitModelCalibrated); dynamic INT8 and
-   * the accuracy-target search refuse all but "nearest".
+   * fits, engine/lowbit: FP4's learned codes, int4's GPTQ) and "auto", their default with calibration data (int4's
+   * unless an algorithm is asked; lowBitModelCalibrated); dynamic INT8 and the accuracy-target search refuse all but
+   * "nearest".
    */
   rounding?: "nearest" | "learned" | "adaround" | "auto";
   /**
