@@ -115,6 +115,18 @@ test("by default, with data, protection aims at 20 dB within 0.35× of the float
   assert.ok(out.size! <= DEFAULT_PROTECT_MAX_SIZE, `${out.size}`);
 });
 
+test("the ladder's conversions share one cleaned copy's initializers and change none of them: the file written is the one a single conversion at its step writes", async () => {
+  const model = buildModel();
+  const before = model.toBytes();
+  // Nearest codes, so the file depends on the step alone; the ladder converts many times on the way to it.
+  const { model: q, report } = await lowBitModelCalibrated(model, { mode: "fp4", rounding: "nearest", protect: { minOutputSqnrDb: 45, maxSize: Infinity } }, batches(2));
+  const up = report.output!.protected;
+  assert.ok(up.length > 0 && report.output!.measured > 2, JSON.stringify(report.output));
+  const once = lowBitModel(model, { mode: "fp4", int8: up.filter((p) => p.as === "int8").map((p) => p.node), exclude: up.filter((p) => p.as === "float").map((p) => p.node) }).model;
+  assert.deepEqual(q.toBytes(), once.toBytes());
+  assert.deepEqual(model.toBytes(), before, "the input model is not changed");
+});
+
 test("the size cap stops the ladder at its last step within the cap and reports the target unmet", async () => {
   const model = buildModel();
   // 45 dB needs a layer float: 0.75× of the float bytes with the other int8.
