@@ -13,7 +13,7 @@ import { Model } from "../../../engine/onnx/model";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { makeModel, randomFloats, runModel, valueInfo } from "../quant/build";
-import { allOps, assertNamesUnique, body, opsByGraph, worstSqnr } from "../quant/subgraph-check";
+import { allOps, assertNamesUnique, body, loopFeeds, loopModel, opsByGraph, worstSqnr } from "../quant/subgraph-check";
 
 const F = DataType.FLOAT;
 
@@ -118,6 +118,17 @@ test("FP4 learned rounding inside If bodies: each body's layers are fitted on th
   assert.ok(learned.report.output!.sqnrDb > nearest.report.output!.sqnrDb, `learned ${learned.report.output!.sqnrDb.toFixed(2)} dB, nearest ${nearest.report.output!.sqnrDb.toFixed(2)} dB`);
   const partial = await lowBitModelCalibrated(Model.fromProto(ifModel()), { ...fp4, rounding: "learned" }, [ifFeeds(11, false, true), ifFeeds(12, false, false)]);
   assert.ok(partial.report.notes.some((n) => /^learned rounding: 2 FP4 layer\(s\), .*; 1 kept nearest rounding \(no calibration batch ran the body that holds it/.test(n)), partial.report.notes.join("; "));
+});
+
+test("int4 GPTQ and FP4 learned rounding in a Loop body: the MatMul's input (carried state) comes out stacked over the iterations, every one a row", async () => {
+  const data = [loopFeeds(1), loopFeeds(2), loopFeeds(3)];
+  const { report } = await lowBitModelCalibrated(Model.fromProto(loopModel()), { mode: "int4", algorithm: "gptq", blockSize: 16, protect: false }, data);
+  const loop = report.layers.find((l) => l.node === "loop_mm")!;
+  assert.ok(loop.rtnOutputSqnrDb !== undefined && loop.outputSqnrDb! >= loop.rtnOutputSqnrDb, `GPTQ ${loop.outputSqnrDb} dB, RTN ${loop.rtnOutputSqnrDb} dB`);
+  // 3 batches × 3 iterations (M) × 4 rows: the top-level MatMul sees 12, the body's 36; the note gives the most.
+  assert.ok(report.notes.includes("GPTQ calibration: 3 batches, 36 activation rows per layer"), report.notes.join("; "));
+  const fp4 = await lowBitModelCalibrated(Model.fromProto(loopModel()), { mode: "fp4", smallLayers: "fp4", rounding: "learned", protect: false }, data);
+  assert.ok(fp4.report.notes.some((n) => n.startsWith("learned rounding: 2 FP4 layer(s)")), fp4.report.notes.join("; "));
 });
 
 test("int4 GPTQ on a Conv inside an If branch: its input patches are cut where the branch computes them", async () => {
