@@ -71,7 +71,13 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     dead.add(site.weight.name);
     if (site.recurrent) dead.add(site.recurrent.name);
   }
-  if (small) report.notes.push(`${small} small weight(s) stored int8 per channel: their FP4 form with its decode tables would be larger (smallLayers "fp4" keeps them FP4)`);
+  if (small) {
+    report.notes.push(
+      options.mode === "fp4"
+        ? `${small} small weight(s) stored int8 per channel: their FP4 form with its decode tables would be larger (smallLayers "fp4" keeps them FP4)`
+        : `${small} small weight(s) stored int8 per channel: their ${options.bits ?? 4}-bit blocks (K padded to the block, a scale per block) would be no smaller (smallLayers "int4" keeps them in blocks)`,
+    );
+  }
   const lstms = sites.filter((s) => s.recurrent).length;
   if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no ${options.mode === "fp4" ? "FP4" : "low-bit"} LSTM)`);
   if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: no calibration batch ran the body that holds them (an If branch the data never took, or a body that cannot be observed), so GPTQ has no Hessian for them`);
@@ -163,8 +169,18 @@ function lookUpConstant(scope: Scope, name: string): { tensor: TensorProto; owne
 
 /** FP4's runnable form with its decode tables would take more bytes than int8 per channel (options.smallLayers). */
 function smallerAsInt8(site: WeightSite, options: LowBitOptions): boolean {
-  if (options.mode !== "fp4" || (options.export ?? "runnable") !== "runnable" || (options.smallLayers ?? "int8") !== "int8") return false;
-  return site.node.opType !== "Gather" && !site.recurrent && int8WeightBytes(site.k, site.n) <= runnableFp4Bytes(site.k, site.n, options);
+  if ((options.smallLayers ?? "int8") !== "int8" || site.node.opType === "Gather" || site.recurrent) return false;
+  if (options.mode === "int4") return (options.bits ?? 4) <= 4 && int8WeightBytes(site.k, site.n) <= blockedWeightBytes(site.k, site.n, options);
+  return (options.export ?? "runnable") === "runnable" && int8WeightBytes(site.k, site.n) <= runnableFp4Bytes(site.k, site.n, options);
+}
+
+/** Bytes of a [K, N] weight in int4's blocked forms: codes with K padded to the block, a float scale per block (and a
+ *  zero point where asymmetric), and about 150 bytes of node and names (a Conv's decode nodes a little more). */
+function blockedWeightBytes(k: number, n: number, o: Int4Options): number {
+  const block = o.blockSize ?? INT4_BLOCK;
+  const bits = o.bits ?? 4;
+  const kBlocks = Math.ceil(k / block);
+  return (kBlocks * block * n * bits) / 8 + kBlocks * n * 4 + (o.symmetric === false ? Math.ceil((kBlocks * n * bits) / 8) : 0) + 150;
 }
 
 /**
@@ -506,10 +522,10 @@ function patchesCut(model: Model, s: WeightSite): ConvGeometry[] | undefined {
   return typeof conv === "string" ? undefined : conv;
 }
 
-/** The Conv sites an int4 pass writes in low bits (not stepped up to int8). */
+/** The Conv sites an int4 pass writes in low bits (not stepped up to int8, nor small enough to store int8). */
 function int4Convs(sites: readonly WeightSite[], options: LowBitOptions): WeightSite[] {
   const int8 = new Set(options.int8 ?? []);
-  return sites.filter((s) => s.node.opType === "Conv" && !int8.has(nodeName(s.node)));
+  return sites.filter((s) => s.node.opType === "Conv" && !int8.has(nodeName(s.node)) && !smallerAsInt8(s, options));
 }
 
 function requireOpset(model: Model, min: number, what: string): void {

@@ -28,6 +28,10 @@ export interface Int4Options {
   includeGather?: boolean;
   /** MatMulNBits accuracy_level: 0 (unset, float activations) … 4 (int8 activations, fastest). Default 0. */
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
+  /** 2 and 4 bits: a weight whose int8-per-channel form takes no more bytes than its blocked form (depthwise and other
+   *  convolutions of small K: K padded to a block, a scale per block) is stored int8 instead (default "int8"); "int4"
+   *  keeps every weight in blocks. */
+  smallLayers?: "int8" | "int4";
 }
 
 export interface Fp4Options {

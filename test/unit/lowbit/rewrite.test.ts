@@ -205,6 +205,41 @@ test("INT4 (MatMulNBits; a Conv's weight decoded by Cast/Sub/Mul, which onnxrunt
   assert.deepEqual(report.layers.map((l) => l.node), ["fc1", "fc2"], "MatMulNBits alone needs no newer opset");
 });
 
+test("INT4 stores a weight int8 where that is no larger than its blocks (a depthwise 3×3: K 9 padded to a block of 32, a scale per block): smaller and closer", async () => {
+  // img[B,8,6,6] → depthwise Conv(Wd[8,1,3,3], group 8) → Conv(Wp[16,8,1,1]) → z: K 9 (int8) and K 8 (int8 too).
+  const dw = () => {
+    const g = makeGraph(
+      "dw",
+      [
+        makeNode("Conv", ["img", "Wd"], ["d"], { name: "dw", attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.int("group", 8)] }),
+        makeNode("Conv", ["d", "Wp"], ["z"], { name: "pw" }),
+      ],
+      [makeValueInfo("img", DataType.FLOAT, ["batch", 8, 6, 6])],
+      [makeValueInfo("z", DataType.FLOAT, ["batch", 16, 6, 6])],
+      { initializers: [makeTensor("Wd", DataType.FLOAT, [8, 1, 3, 3], randomArray(72, 31, 1)), makeTensor("Wp", DataType.FLOAT, [16, 8, 1, 1], randomArray(128, 32, 1))] },
+    );
+    return Model.fromProto(makeModel(g, { opsets: { "": 21 } }));
+  };
+  const [small, blocked] = [dw(), dw()];
+  const report = quantizeWeightsLowBit(small, { mode: "int4" });
+  assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["dw", 8], ["pw", 8]]);
+  assert.ok(report.notes.some((n) => n.startsWith("2 small weight(s) stored int8 per channel: their 4-bit blocks")), report.notes.join("; "));
+  const all = quantizeWeightsLowBit(blocked, { mode: "int4", smallLayers: "int4" });
+  assert.deepEqual(all.layers.map((l) => [l.node, l.bits ?? 4]), [["dw", 4], ["pw", 4]]);
+  assert.ok(small.toBytes().byteLength < blocked.toBytes().byteLength, `${small.toBytes().byteLength} < ${blocked.toBytes().byteLength} bytes`);
+  const img = { data: randomArray(2 * 8 * 36, 33, 1), dims: [2, 8, 6, 6] };
+  const z = async (m: Model) => {
+    const sess = await createSession(m.toBytes(), { optimization: "basic", threads: 1 });
+    try {
+      return (await sess.run({ img })).z.data as Float32Array;
+    } finally {
+      await sess.dispose();
+    }
+  };
+  const ref = await z(dw());
+  assert.ok(maxAbsDiff(await z(small), ref) < maxAbsDiff(await z(blocked), ref), "int8 reads closer to the float model");
+});
+
 /** img[B,8,6,6] → Conv(W[6,8,3,3], pads 1) → z at opset 25 (uint2): K = 72, i.e. whole blocks of 8, or blocks of 32 with a partial third. */
 function convModel(): Model {
   const g = makeGraph(
