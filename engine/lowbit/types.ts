@@ -28,9 +28,9 @@ export interface Int4Options {
   includeGather?: boolean;
   /** MatMulNBits accuracy_level: 0 (unset, float activations) … 4 (int8 activations, fastest). Default 0. */
   accuracyLevel?: 0 | 1 | 2 | 3 | 4;
-  /** 2 and 4 bits: a weight whose int8-per-channel form takes no more bytes than its blocked form (depthwise and other
-   *  convolutions of small K: K padded to a block, a scale per block) is stored int8 instead (default "int8"); "int4"
-   *  keeps every weight in blocks. */
+  /** 2 and 4 bits, "int8": a weight whose int8-per-channel form takes no more bytes than its blocked form (depthwise
+   *  and other convolutions of small K: K padded to a block, a scale per block) is stored int8 instead. Default "int4":
+   *  every weight in blocks (on the corpus int8 there was a draw held out: docs/lowbit.md §6). */
   smallLayers?: "int8" | "int4";
 }
 

@@ -205,7 +205,7 @@ test("INT4 (MatMulNBits; a Conv's weight decoded by Cast/Sub/Mul, which onnxrunt
   assert.deepEqual(report.layers.map((l) => l.node), ["fc1", "fc2"], "MatMulNBits alone needs no newer opset");
 });
 
-test("INT4 stores a weight int8 where that is no larger than its blocks (a depthwise 3×3: K 9 padded to a block of 32, a scale per block): smaller and closer", async () => {
+test("INT4 with smallLayers int8 stores a weight int8 where that is no larger than its blocks (a depthwise 3×3: K 9 padded to a block of 32, a scale per block): smaller and closer; by default every weight stays in blocks", async () => {
   // img[B,8,6,6] → depthwise Conv(Wd[8,1,3,3], group 8) → Conv(Wp[16,8,1,1]) → z: K 9 (int8) and K 8 (int8 too).
   const dw = () => {
     const g = makeGraph(
@@ -221,10 +221,10 @@ test("INT4 stores a weight int8 where that is no larger than its blocks (a depth
     return Model.fromProto(makeModel(g, { opsets: { "": 21 } }));
   };
   const [small, blocked] = [dw(), dw()];
-  const report = quantizeWeightsLowBit(small, { mode: "int4" });
+  const report = quantizeWeightsLowBit(small, { mode: "int4", smallLayers: "int8" });
   assert.deepEqual(report.layers.map((l) => [l.node, l.bits ?? 4]), [["dw", 8], ["pw", 8]]);
-  assert.ok(report.notes.some((n) => n.startsWith("2 small weight(s) stored int8 per channel: their 4-bit blocks")), report.notes.join("; "));
-  const all = quantizeWeightsLowBit(blocked, { mode: "int4", smallLayers: "int4" });
+  assert.ok(report.notes.some((n) => n.startsWith("2 small weight(s) stored int8 per channel (smallLayers \"int8\"): their 4-bit blocks")), report.notes.join("; "));
+  const all = quantizeWeightsLowBit(blocked, { mode: "int4" });
   assert.deepEqual(all.layers.map((l) => [l.node, l.bits ?? 4]), [["dw", 4], ["pw", 4]]);
   assert.ok(small.toBytes().byteLength < blocked.toBytes().byteLength, `${small.toBytes().byteLength} < ${blocked.toBytes().byteLength} bytes`);
   const img = { data: randomArray(2 * 8 * 36, 33, 1), dims: [2, 8, 6, 6] };

@@ -122,8 +122,7 @@ test("FP4 learned rounding inside If bodies: each body's layers are fitted on th
 
 test("int4 GPTQ and FP4 learned rounding in a Loop body: the MatMul's input (carried state) comes out stacked over the iterations, every one a row", async () => {
   const data = [loopFeeds(1), loopFeeds(2), loopFeeds(3)];
-  // K = 8: kept in blocks (smallLayers "int4"), as its int8 form would be smaller.
-  const { report } = await lowBitModelCalibrated(Model.fromProto(loopModel()), { mode: "int4", algorithm: "gptq", blockSize: 16, smallLayers: "int4", protect: false }, data);
+  const { report } = await lowBitModelCalibrated(Model.fromProto(loopModel()), { mode: "int4", algorithm: "gptq", blockSize: 16, protect: false }, data);
   const loop = report.layers.find((l) => l.node === "loop_mm")!;
   assert.ok(loop.rtnOutputSqnrDb !== undefined && loop.outputSqnrDb! >= loop.rtnOutputSqnrDb, `GPTQ ${loop.outputSqnrDb} dB, RTN ${loop.rtnOutputSqnrDb} dB`);
   // 3 batches × 3 iterations (M) × 4 rows: the top-level MatMul sees 12, the body's 36; the note gives the most.

@@ -498,8 +498,8 @@ test("int4 learned rounding (GPTQ) on Conv weights: error feedback through their
   for (const [m, name] of [[convModel(), "conv"], [dw, "dw"]] as const) {
     const calib = correlated([4, CIN, 10, 10], 4, 5);
     const evalData = correlated([4, CIN, 10, 10], 4, 904);
-    const near = await lowBitModelCalibrated(m, { mode: "int4", smallLayers: "int4", rounding: "nearest", protect: false }, calib);
-    const { model: learned, report } = await lowBitModelCalibrated(m, { mode: "int4", smallLayers: "int4", rounding: "learned", protect: false }, calib);
+    const near = await lowBitModelCalibrated(m, { mode: "int4", rounding: "nearest", protect: false }, calib);
+    const { model: learned, report } = await lowBitModelCalibrated(m, { mode: "int4", rounding: "learned", protect: false }, calib);
     const l = report.layers[0]!;
     assert.equal(l.node, name);
     assert.ok(l.outputSqnrDb! > l.rtnOutputSqnrDb! + 1, `${name}: layer ${l.rtnOutputSqnrDb!.toFixed(1)} → ${l.outputSqnrDb!.toFixed(1)} dB`);
