@@ -8,7 +8,7 @@ import { checkFeeds, modelInputs, type CalibrationData, type Feeds, type InputSp
 import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { locateTensors } from "./augment";
-import { definedInBody, exposeBodyTensors } from "../quant/subgraph-observe";
+import { bodyTensors, exposeBodyTensors } from "../quant/subgraph-observe";
 import { CALIBRATION_METHODS, type CalibrationOptions, type CollectOptions, type TensorHistogram, type TensorRange } from "./types";
 import { batchStats, type BatchStats } from "./minmax";
 import { buildProbe, choose, type AutoCandidate, type AutoChoice, type Probe } from "./auto";
@@ -147,8 +147,7 @@ export class Calibrator {
     this.specs = modelInputs(model.proto);
     const splittable = this.specs.every((sp) => sp.shape !== undefined && sp.shape.length > 0 && typeof sp.shape[0] !== "number");
     const where = locateTensors(model.graph, tensors);
-    // A Loop's carried state is a body input, not a node output: locateTensors does not list it as a body tensor.
-    const inBodies = [...where.inSubgraph, ...where.unknown.filter((t) => definedInBody(model.graph, t))];
+    const inBodies = bodyTensors(model.graph, where);
     const unknown = where.unknown.filter((t) => !inBodies.includes(t));
     if (unknown.length) {
       throw new OnnxError(`no tensor named ${unknown.map((t) => `"${t}"`).join(", ")} in the model; check the names`, label);

@@ -11,9 +11,8 @@ import { tensorToFloat32 } from "../onnx/tensor";
 import { dequantizeFp4, fp4Nearest, quantizeFp4, recodeFp4 } from "./fp4";
 import type { LearnedFp4 } from "./fp4-rewrite";
 import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups } from "./gptq";
-import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "./hessian";
-import { fp4Sites } from "./rewrite";
-import { stackedInBody } from "../quant/subgraph-observe";
+import { forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "./hessian";
+import { fp4Sites, patchesCut } from "./rewrite";
 import { nodeName, type Fp4Options, type LowBitOptions, type WeightSite } from "./types";
 
 export interface Fp4RoundingOptions extends LayerHessianOptions {
@@ -42,11 +41,7 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
     const name = nodeName(site.node);
     let conv: ConvGeometry[] | undefined;
     if (site.node.opType === "Conv") {
-      if (site.graph !== model.graph && stackedInBody(model.graph, site.node.input[0]!)) {
-        out.skipped.push({ node: name, reason: "a Conv inside a Loop/Scan body (its input comes out stacked over the iterations, not cut into patches): nearest rounding kept" });
-        continue;
-      }
-      const g = convGeometry(site.node, site.weight.dims.map(Number));
+      const g = patchesCut(model, site);
       if (typeof g === "string") {
         out.skipped.push({ node: name, reason: `${g}: nearest rounding kept` });
         continue;

@@ -8,7 +8,7 @@ import { OnnxError } from "../onnx/errors";
 import type { Model } from "../onnx/model";
 import { attrInt, attrInts, attrString } from "../onnx/proto";
 import { createSession } from "../runtime/session";
-import { definedInBody, exposeBodyTensors } from "../quant/subgraph-observe";
+import { bodyTensors, exposeBodyTensors } from "../quant/subgraph-observe";
 import { HessianAccumulator, kWindows, type LayerHessian } from "./gptq";
 
 /** An activation feeding one or more quantized weights, with its reduction length K (its last axis). */
@@ -92,8 +92,7 @@ export async function collectHessians(
  * iterations); `raw` names each tensor's output.
  */
 function observing(model: Model, tensors: readonly string[]): { model: Model; raw: Map<string, string> } {
-  const where = locateTensors(model.graph, tensors);
-  const inBodies = [...where.inSubgraph, ...where.unknown.filter((t) => definedInBody(model.graph, t))];
+  const inBodies = bodyTensors(model.graph, locateTensors(model.graph, tensors));
   let exposed = { model, outputs: new Map<string, string>() };
   let observed = tensors;
   try {

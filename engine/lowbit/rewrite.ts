@@ -64,7 +64,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
       // no calibration batch computed (an If branch the data never took): neither has a Hessian.
       const missing = options.algorithm === "gptq" && !hasHessians(site, hessians, options);
       const conv = site.node.opType === "Conv";
-      if (missing && conv && (site.graph === graph || !patchesCut(model, site))) nearestConvs++;
+      if (missing && conv && (site.graph === graph || typeof patchesCut(model, site) === "string")) nearestConvs++;
       else if (missing && site.graph !== graph) nearest++;
       report.layers.push(rewriteInt4(ctx, site, missing && (conv || site.graph !== graph) ? { ...options, algorithm: "rtn" } : options, hessians));
     }
@@ -510,18 +510,17 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
   const targets: LayerTarget[] = [];
   for (const s of int4Convs(findSites(model, options, { layers: [], skipped: [], notes: [] }), options)) {
     const conv = patchesCut(model, s);
-    if (!conv) continue;
+    if (typeof conv === "string") continue;
     targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: gptqWindow(options) });
   }
   return targets;
 }
 
-/** How im2col cuts a Conv site's input into patches, or undefined where it cannot: a geometry it does not read, or a
- *  Loop/Scan body's input (it comes out stacked over the iterations). */
-function patchesCut(model: Model, s: WeightSite): ConvGeometry[] | undefined {
-  if (s.graph !== model.graph && stackedInBody(model.graph, s.node.input[0]!)) return undefined;
-  const conv = convGeometry(s.node, s.weight.dims.map(Number));
-  return typeof conv === "string" ? undefined : conv;
+/** How im2col cuts a Conv site's input into patches, or why it cannot: a geometry it does not read, or a Loop/Scan
+ *  body's input (it comes out stacked over the iterations). GPTQ's and FP4's learned rounding read Convs through it. */
+export function patchesCut(model: Model, s: WeightSite): ConvGeometry[] | string {
+  if (s.graph !== model.graph && stackedInBody(model.graph, s.node.input[0]!)) return "a Conv inside a Loop/Scan body (its input comes out stacked over the iterations, not cut into patches)";
+  return convGeometry(s.node, s.weight.dims.map(Number));
 }
 
 /** The Conv sites an int4 pass writes in low bits (not stepped up to int8, nor small enough to store int8). */

@@ -37,6 +37,14 @@ export function definedInBody(graph: GraphProto, name: string): boolean {
   return findPath(graph, name) !== undefined;
 }
 
+/**
+ * Which of `tensors` (located by locateTensors) live only inside If/Loop/Scan bodies: the ones it finds there, and
+ * those it does not find that a body takes as input (a Loop's carried state is a body input, not a node output).
+ */
+export function bodyTensors(graph: GraphProto, located: { inSubgraph: readonly string[]; unknown: readonly string[] }): string[] {
+  return [...located.inSubgraph, ...located.unknown.filter((t) => definedInBody(graph, t))];
+}
+
 /** Whether `name`, computed in a body, comes out stacked over iterations (a Loop or Scan on its path), not as it is. */
 export function stackedInBody(graph: GraphProto, name: string): boolean {
   return !definedIn(graph, name) && (findPath(graph, name)?.some((s) => s.node.opType !== "If") ?? false);
