@@ -28,6 +28,14 @@ async function fixtureCopy(name: string, fixture = "cnn.onnx"): Promise<vscode.U
   return dst;
 }
 
+/** The fixture calibration samples (a folder of .npy) shipped with the extension. */
+const calibSamples = () => vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+
+/** A JSON file written beside `input` (a run's .ptq.json config), parsed. */
+async function besideJson(input: vscode.Uri, name: string) {
+  return JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", name))));
+}
+
 const snapshot = () => vscode.commands.executeCommand<Snapshot>("ptq.views.snapshot");
 
 describe("editor area", () => {
@@ -142,7 +150,7 @@ describe("editor area", () => {
   it("Quantize model… FP4 weights with a folder of samples measures the outputs and protects them; the report says so", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("f.onnx");
-    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const samples = calibSamples();
     const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "fp4-weights", calibrationDir: samples });
     assert.equal(out.error, undefined);
     assert.equal(out.output, vscode.Uri.joinPath(input, "..", "f.fp4.onnx").fsPath);
@@ -155,11 +163,11 @@ describe("editor area", () => {
   it("Quantize model… FP4 weights with samples: weight rounding auto by default, the report says what it wrote; Nearest is written to the config", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("r.onnx");
-    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const samples = calibSamples();
     const output = vscode.Uri.joinPath(input, "..", "r.nearest.onnx").fsPath;
     const run = (rounding?: "nearest") =>
       vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "fp4-weights", calibrationDir: samples, ...(rounding && { rounding, output }) });
-    const config = async (name: string) => JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", name))));
+    const config = (name: string) => besideJson(input, name);
     const out = await run();
     assert.equal(out.error, undefined);
     const auto = await config("r.fp4.ptq.json");
@@ -177,10 +185,10 @@ describe("editor area", () => {
   it("Quantize model… int4 weights with samples: rounding auto by default (not written to the config), the report says what it wrote", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("g.onnx");
-    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const samples = calibSamples();
     const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int4-weights", calibrationDir: samples });
     assert.equal(out.error, undefined);
-    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "g.int4.ptq.json"))));
+    const config = await besideJson(input, "g.int4.ptq.json");
     assert.deepEqual([config.mode, config.rounding], ["int4", undefined], "the engine's default, not written");
     assert.match(out.panel!.webview.html, /rounding auto (chose GPTQ|kept nearest) int4 rounding: GPTQ codes fitted on every other of/);
     assert.match(out.panel!.webview.html, /Rounding auto is the low-bit modes.{1,6} default with calibration data/);
@@ -197,7 +205,7 @@ describe("editor area", () => {
     await vscode.workspace.fs.writeFile(input, toBinary(ModelProtoSchema, m));
     const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int8-static", randomData: true, judgeOutputs: ["logits"] });
     assert.equal(out.error, undefined);
-    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "two.int8.ptq.json"))));
+    const config = await besideJson(input, "two.int8.ptq.json");
     assert.deepEqual(config.calibration.outputs, ["logits"]);
     // The output check lists both outputs, the judged one tagged so.
     const html = out.panel!.webview.html;
@@ -209,12 +217,12 @@ describe("editor area", () => {
   it("Quantize model… INT8 dynamic with a folder of samples measures protection on part of it; the report measures on the rest", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("d.onnx");
-    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const samples = calibSamples();
     const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int8-dynamic", calibrationDir: samples });
     assert.equal(out.error, undefined);
     assert.equal(out.output, vscode.Uri.joinPath(input, "..", "d.int8-dynamic.onnx").fsPath);
     // The run's config names the samples: the CLI measured protection on them.
-    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "d.int8-dynamic.ptq.json"))));
+    const config = await besideJson(input, "d.int8-dynamic.ptq.json");
     assert.deepEqual([config.mode, config.calib], ["dynamic", samples]);
     assert.match(out.panel!.webview.html, /held out from calibration/, "the report measures on the part of the folder the run did not use");
     out.panel!.dispose();
@@ -227,7 +235,7 @@ describe("editor area", () => {
     const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int8-static", calibrationDir: images, images: { mean: [0.5], std: [0.5] } });
     assert.equal(out.error, undefined);
     assert.equal(out.output, vscode.Uri.joinPath(input, "..", "g.int8.onnx").fsPath);
-    const config = JSON.parse(new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.joinPath(input, "..", "g.int8.ptq.json"))));
+    const config = await besideJson(input, "g.int8.ptq.json");
     assert.deepEqual([config.calib, config.images], [images, { mean: [0.5], std: [0.5] }]);
     const html = out.panel!.webview.html;
     assert.match(html, /calibration images in [^:]+: input &quot;input&quot; = \(pixel × 1\/255 − 0\.5\) \/ 0\.5, gray, NCHW 28×28 \(bilinear resize\)/);
@@ -238,7 +246,7 @@ describe("editor area", () => {
   it("Quantize model… INT4 weights on a model whose Gemms sit inside If branches quantizes them with its Convs; the report says where", async function () {
     this.timeout(180_000);
     const input = await fixtureCopy("branches.onnx", "if_model.onnx");
-    const samples = vscode.Uri.joinPath(vscode.extensions.getExtension(EXTENSION_ID)!.extensionUri, "test", "fixtures", "data", "calib", "npy").fsPath;
+    const samples = calibSamples();
     const out = await vscode.commands.executeCommand<{ output?: string; error?: string; panel?: vscode.WebviewPanel }>("ptq.quantizeModel", input, { scheme: "int4-weights", calibrationDir: samples });
     assert.equal(out.error, undefined);
     assert.equal(out.output, vscode.Uri.joinPath(input, "..", "branches.int4.onnx").fsPath);
