@@ -28,7 +28,8 @@ export interface GptqResult {
  * rows are few beside k (LOW_RANK_SHARE) they are kept too, and `matrix()` hands them on (hessianRows).
  */
 export class HessianAccumulator {
-  private readonly h: Float64Array;
+  /** The sums; undefined once `matrix()` has handed them over. */
+  private h: Float64Array | undefined;
   /** Rows added so far. */
   rows = 0;
   private kept: Float64Array[] | undefined = [];
@@ -54,6 +55,7 @@ export class HessianAccumulator {
   /** Adds one row of length k. */
   addRow(row: Float64Array, name = "activation"): void {
     const k = this.k;
+    if (!this.h) throw new Error("HessianAccumulator: rows added after matrix() handed the sums over");
     for (let i = 0; i < k; i++) {
       if (!Number.isFinite(row[i]!)) throw new Error(`${name}: a non-finite value (${row[i]}) in the calibration activations; check the data`);
     }
@@ -70,7 +72,7 @@ export class HessianAccumulator {
    * were 8 s of a 25 s FP4 fit on ppocr-v3-rec-en (2048 patches of K up to 2048 per layer).
    */
   private flush(): void {
-    const [k, h, m] = [this.k, this.h, this.waiting];
+    const [k, h, m] = [this.k, this.h!, this.waiting];
     if (m === PANEL) {
       const [r0, r1, r2, r3, r4, r5, r6, r7] = this.pending as [Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array, Float64Array];
       for (let i = 0; i < k; i++) {
@@ -103,13 +105,21 @@ export class HessianAccumulator {
     this.waiting = 0;
   }
 
-  /** The full symmetric K×K matrix (a copy). */
+  /**
+   * The full symmetric K×K matrix. The sums are handed over, not copied (a copy held every layer's matrix twice at
+   * the end of a collection: 231 MB more at ppocr-v3-rec-en's int4 Conv Hessians), so the accumulator takes no more
+   * rows after it.
+   */
   matrix(): Float64Array {
+    if (!this.h) throw new Error("HessianAccumulator: matrix() was already taken");
     this.flush();
     const k = this.k;
-    const out = Float64Array.from(this.h);
+    const out = this.h;
+    this.h = undefined;
+    this.pending.length = 0;
     for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) out[j * k + i] = out[i * k + j]!;
     if (this.kept?.length) hessianRows.set(out, this.kept);
+    this.kept = undefined;
     return out;
   }
 }
@@ -248,14 +258,29 @@ export function invertSpd(a: Float64Array, n: number): Float64Array | undefined 
  * for large K).
  */
 export function upperCholeskyOfInverse(h: Float64Array, n: number): Float64Array | undefined {
-  const flipped = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) flipped[i * n + j] = h[(n - 1 - i) * n + (n - 1 - j)]!;
-  const l = cholesky(flipped, n);
+  return factorOfReversed(Float64Array.from(h).reverse(), n);
+}
+
+/**
+ * upperCholeskyOfInverse of P·H·P given as `reversed` (H's entries in reverse order: P·H·P for the order-reversing
+ * P). U's upper triangle is L⁻¹'s lower one reversed, so besides H two K×K buffers are held at
+ * a time (GPTQ's windows are 2048², 32 MiB each), not five.
+ */
+function factorOfReversed(reversed: Float64Array, n: number): Float64Array | undefined {
+  const l = cholesky(reversed, n);
   if (!l) return undefined;
-  const x = invertLower(l, n);
-  const u = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = i; j < n; j++) u[i * n + j] = x[(n - 1 - i) * n + (n - 1 - j)]!;
-  return u;
+  // L⁻¹ is lower triangular (zeros above): reversed, it is U with zeros below.
+  return invertLower(l, n).reverse();
+}
+
+/** P·(D + H)·P for the order-reversing P (factorOfReversed's input), D = `add`·I and each zero on H's diagonal (an
+ *  input that never fired) read as 1 (liveDiagonal). */
+function reversedDamped(h: Float64Array, n: number, add: number): Float64Array {
+  const m = n * n;
+  const out = new Float64Array(m);
+  for (let p = 0; p < m; p++) out[p] = h[m - 1 - p]!;
+  for (let i = 0; i < n; i++) out[i * n + i] = liveDiagonal(out, n, i) + add;
+  return out;
 }
 
 /**
@@ -328,25 +353,41 @@ export function lowRankFactor(rows: readonly Float64Array[], d: Float64Array): F
 
 /**
  * U of the damped H (see upperCholeskyOfInverse), damping raised ×10 up to three times until H is positive definite.
- * Where the rows H was summed from are known (hessianRows), at the first damping through lowRankFactor: H's diagonal
- * less Σx² of the rows is the 1 set on a dead input's diagonal.
+ * A zero on H's diagonal (an input that never fired) is read as 1, as in `diagMean`; `h` is not changed. Where the
+ * rows H was summed from are known (hessianRows), at the first damping through lowRankFactor: H's diagonal less Σx²
+ * of the rows is the 1 read on a dead input's diagonal.
  */
 function dampedFactor(h: Float64Array, k: number, diagMean: number, start: number, name: string, rows?: readonly Float64Array[]): { u: Float64Array; damping: number } {
   if (rows?.length) {
     const d = new Float64Array(k);
     for (const x of rows) for (let i = 0; i < k; i++) d[i] += x[i]! * x[i]!;
-    for (let i = 0; i < k; i++) d[i] = (d[i] === 0 ? h[i * k + i]! : 0) + start * diagMean;
+    for (let i = 0; i < k; i++) d[i] = (d[i] === 0 ? liveDiagonal(h, k, i) : 0) + start * diagMean;
     const u = lowRankFactor(rows, d);
     if (u) return { u, damping: start };
   }
   let damping = start;
   for (let attempt = 0; attempt < 4; attempt++, damping *= 10) {
-    const damped = Float64Array.from(h);
-    for (let i = 0; i < k; i++) damped[i * k + i] += damping * diagMean;
-    const u = upperCholeskyOfInverse(damped, k);
+    const u = factorOfReversed(reversedDamped(h, k, damping * diagMean), k);
     if (u) return { u, damping };
   }
   throw new Error(`${name}: the activations' Hessian stays singular even with damping ${damping / 10}; give more calibration data`);
+}
+
+/** H's diagonal entry i, a zero (an input that never fired) read as 1. */
+const liveDiagonal = (h: Float64Array, k: number, i: number) => (h[i * k + i] === 0 ? 1 : h[i * k + i]!);
+
+/** The mean of H's diagonal, zeros read as 1 (liveDiagonal), summed in order as GPTQ has always summed it. */
+function liveDiagonalMean(h: Float64Array, k: number): number {
+  let mean = 0;
+  for (let i = 0; i < k; i++) mean += liveDiagonal(h, k, i) / k;
+  return mean;
+}
+
+/** H with rows and columns in `order`. */
+function permuted(h: Float64Array, k: number, order: readonly number[]): Float64Array {
+  const out = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) out[i * k + j] = h[order[i]! * k + order[j]!]!;
+  return out;
 }
 
 /** Rounds one weight to its grid: row r (along K) and column c (output channel) select the scale. Returns the
@@ -372,13 +413,7 @@ export function gptqRound(w: ArrayLike<number>, k: number, n: number, hessian: F
   if (w.length !== k * n) throw new Error(`${name}: expected ${k}×${n} = ${k * n} values, got ${w.length}`);
   if (hessian.length !== k * k) throw new Error(`${name}: the Hessian is not ${k}×${k}`);
   const floatRows = opts.floatRows ?? 0;
-  const h = Float64Array.from(hessian);
-  let diagMean = 0;
-  for (let i = 0; i < k; i++) {
-    if (h[i * k + i] === 0) h[i * k + i] = 1;
-    diagMean += h[i * k + i]! / k;
-  }
-  const { u, damping } = dampedFactor(h, k, diagMean, opts.damping ?? 0.01, name, hessianRows.get(hessian));
+  const { u, damping } = dampedFactor(hessian, k, liveDiagonalMean(hessian, k), opts.damping ?? 0.01, name, hessianRows.get(hessian));
   const work = Float64Array.from(w);
   const err = new Float64Array(n);
   for (let t = 0; t < k - floatRows; t++) {
@@ -439,16 +474,10 @@ export function gptqQuantize(w: Float32Array, k: number, n: number, hessian: Flo
   if (hessian.length !== k * k) throw new Error(`${name}: the Hessian is not ${k}×${k}`);
   const order = Array.from({ length: k }, (_, i) => i);
   if (opts.actOrder) order.sort((a, b) => hessian[b * k + b]! - hessian[a * k + a]! || a - b);
-  // H in processing order, dead inputs made harmless.
-  const h = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) h[i * k + j] = hessian[order[i]! * k + order[j]!]!;
-  let diagMean = 0;
-  for (let i = 0; i < k; i++) {
-    if (h[i * k + i] === 0) h[i * k + i] = 1;
-    diagMean += h[i * k + i]! / k;
-  }
-  const rows = hessianRows.get(hessian)?.map((x) => Float64Array.from(order, (o) => x[o]!));
-  const { u, damping } = dampedFactor(h, k, diagMean, opts.damping ?? 0.01, name, rows);
+  // H in processing order (a copy only with act-order); dead inputs are read as 1 on its diagonal (dampedFactor).
+  const h = opts.actOrder ? permuted(hessian, k, order) : hessian;
+  const rows = hessianRows.get(hessian)?.map((x) => (opts.actOrder ? Float64Array.from(order, (o) => x[o]!) : x));
+  const { u, damping } = dampedFactor(h, k, liveDiagonalMean(h, k), opts.damping ?? 0.01, name, rows);
 
   const kBlocks = Math.ceil(k / blockSize);
   const work = new Float64Array(k * n); // rows in processing order, updated by error feedback

@@ -129,8 +129,12 @@ test("HessianAccumulator sums xᵀx over rows", () => {
   acc.add(Float32Array.from(x.slice(3)));
   assert.equal(acc.rows, 2);
   close(acc.matrix(), [2, 2, 1, 2, 4, 6, 1, 6, 13], 0, "H");
-  assert.throws(() => acc.add(Float32Array.from([1, 2])), /not rows of K = 3/);
-  assert.throws(() => acc.add(Float32Array.from([1, NaN, 2]), "activation \"h\""), /activation "h": a non-finite value/);
+  // matrix() hands its sums over (no copy): the accumulator is spent.
+  assert.throws(() => acc.add(Float32Array.from([1, 2, 3])), /rows added after matrix\(\) handed the sums over/);
+  assert.throws(() => acc.matrix(), /already taken/);
+  const fresh = new HessianAccumulator(3);
+  assert.throws(() => fresh.add(Float32Array.from([1, 2])), /not rows of K = 3/);
+  assert.throws(() => fresh.add(Float32Array.from([1, NaN, 2]), "activation \"h\""), /activation "h": a non-finite value/);
 });
 
 /** Correlated inputs: x = z·M + small noise with z of rank 8, so H is far from diagonal. */
