@@ -73,6 +73,16 @@ export function softmaxBehind(made: ReadonlyMap<string, NodeProto>, tensor: stri
   return undefined;
 }
 
+/**
+ * The graph's outputs in order, each one a Softmax/LogSoftmax makes (softmaxBehind) replaced by the logits that
+ * Softmax reads: what a comparison with the float model measures, as a saturated probability vector hides most of the
+ * error in its logits and turns the rest into all-or-nothing flips (docs/mixed-precision.md, docs/lowbit.md §3).
+ */
+export function logitsOrOutputs(graph: GraphProto): string[] {
+  const made = producers(graph);
+  return graph.output.map((o) => softmaxBehind(made, o.name)?.input[0] ?? o.name);
+}
+
 export function consumers(graph: GraphProto): Map<string, NodeProto[]> {
   const m = new Map<string, NodeProto[]>();
   for (const n of graph.node) {

@@ -6,11 +6,12 @@ import { clone as cloneMessage, create, fromBinary } from "@bufbuild/protobuf";
 import { closeSync, existsSync } from "node:fs";
 import path from "node:path";
 import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
-import { elementCount, storageBytes } from "./dtype";
+import { DataType, elementCount, storageBytes } from "./dtype";
 import { encodeModel } from "./encode";
 import { OnnxError, outputExists } from "./errors";
 import { isExternal, openRegularFile, readAt, readAtAsync } from "./external";
 import { allTensors, forEachGraph } from "./graph";
+import { makeValueInfo } from "./proto";
 import { describeNonOnnx, locateWireError, validateModel } from "./validate";
 import { readTensor, type TensorValue } from "./tensor";
 import { writeModelFiles, type SaveOptions } from "./writer";
@@ -144,6 +145,19 @@ export class Model {
     forEachGraph(copy.graph!, (g) => (g.initializer = [...held[i++]!]));
     return new Model(copy, this.path, this.dir);
   }
+  /**
+   * A copy whose graph outputs are `tensors` (any tensors of the main graph; float32 where not declared outputs), in
+   * that order, sharing this model's initializers (cloneSharingInitializers): for running, e.g. to compare the logits
+   * a final Softmax reads. This model when they are its outputs already.
+   */
+  withOutputs(tensors: readonly string[]): Model {
+    if (tensors.join("\0") === this.graph.output.map((o) => o.name).join("\0")) return this;
+    const copy = this.cloneSharingInitializers();
+    const declared = new Map(copy.graph.output.map((o) => [o.name, o]));
+    copy.graph.output = tensors.map((t) => declared.get(t) ?? makeValueInfo(t, DataType.FLOAT));
+    return copy;
+  }
+
 
   /** The imported opset version for a domain ("" = ai.onnx), or undefined when not imported. */
   opset(domain = ""): number | undefined {

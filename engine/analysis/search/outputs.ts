@@ -2,10 +2,8 @@
 // yardsticks that turn a candidate's outputs into one number against the float model's (SQNR, argmax agreement,
 // top-1 against labels).
 import type { Feeds } from "../../data/feeds";
-import { DataType } from "../../onnx/dtype";
-import { producers, softmaxBehind } from "../../onnx/graph";
+import { logitsOrOutputs } from "../../onnx/graph";
 import type { Model } from "../../onnx/model";
-import { makeValueInfo } from "../../onnx/proto";
 import { createSession, type ExecutionProvider } from "../../runtime/session";
 import { ErrorAccumulator } from "../error-stats";
 import { argmaxRows } from "../metrics";
@@ -26,8 +24,7 @@ export interface RunOptions {
  * float tensor of the graph) in the order given.
  */
 export async function modelOutputs(model: Model, data: readonly Feeds[], options: RunOptions = {}, tensors?: readonly string[]): Promise<BatchOutput[][]> {
-  const own = model.graph.output.map((o) => o.name);
-  const fetched = tensors && tensors.join("\0") !== own.join("\0") ? withOutputs(model, tensors) : model;
+  const fetched = tensors ? model.withOutputs(tensors) : model;
   const s = await createSession(fetched, { ep: options.ep, threads: options.threads });
   try {
     const names = tensors ? [...tensors] : s.outputs.map((o) => o.name);
@@ -42,14 +39,6 @@ export async function modelOutputs(model: Model, data: readonly Feeds[], options
   }
 }
 
-/** A copy of `model` whose graph outputs are `tensors` (float32; the model's own outputs keep their declarations). */
-function withOutputs(model: Model, tensors: readonly string[]): Model {
-  const copy = model.clone();
-  const declared = new Map(copy.graph.output.map((o) => [o.name, o]));
-  copy.graph.output = tensors.map((t) => declared.get(t) ?? makeValueInfo(t, DataType.FLOAT));
-  return copy;
-}
-
 /**
  * How a candidate is compared with the float model. "outputs": every graph output. "logits": the same, except that
  * an output a Softmax/LogSoftmax makes (directly or through Reshape/Flatten/Squeeze/Unsqueeze/Transpose) is
@@ -61,10 +50,7 @@ export type Yardstick = "auto" | "outputs" | "logits";
 
 /** The tensors `yardstick` compares in `model` (the float model: names are kept by conversion), in output order. */
 export function comparedTensors(model: Model, yardstick: Yardstick = "auto"): string[] {
-  const outputs = model.graph.output.map((o) => o.name);
-  if (yardstick === "outputs") return outputs;
-  const made = producers(model.graph);
-  return outputs.map((o) => softmaxBehind(made, o)?.input[0] ?? o);
+  return yardstick === "outputs" ? model.graph.output.map((o) => o.name) : logitsOrOutputs(model.graph);
 }
 
 /** Output SQNR (dB) of `candidate` against `reference`, every output of every batch together. */

@@ -5,6 +5,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType, Model, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo } from "../../../engine/onnx";
 import { DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE, lowBitModel, lowBitModelCalibrated, type LowBitOptions } from "../../../engine/lowbit";
+import { describeOutput } from "../../../engine/lowbit/describe";
 import { sqnr } from "../../../engine/quant/math";
 import { createSession } from "../../../engine/runtime/session";
 import type { Feeds } from "../../../engine/data/feeds";
@@ -138,9 +139,67 @@ test("the size cap stops the ladder at its last step within the cap and reports 
   assert.ok(out.size! <= 0.5, `${out.size}`);
   assert.deepEqual(report.layers.map((l) => [l.node, l.bits]), [["outliers", 8], ["smooth", 8]], "both int8: the last step within 0.5×");
   assert.ok(out.sqnrDb > uncapped.allLowBitDb + 10, `${out.sqnrDb} dB against ${uncapped.allLowBitDb} dB all low-bit`);
-  // Nothing fits under a cap below the all-low-bit model: it is written as it is, unmeasured layer by layer.
+  // A cap below the all-low-bit model is raised to that model's size: no step that grows the file is taken (here
+  // every step does), and the report says the cap was raised.
   const tight = (await lowBitModelCalibrated(model, { mode: "int4", protect: { maxSize: 0.01 } }, batches(2))).report.output!;
-  assert.ok(tight.capped && tight.protected.length === 0 && tight.measured === 1, JSON.stringify(tight));
+  assert.ok(tight.capped && tight.protected.length === 0 && tight.askedMaxSize === 0.01 && tight.maxSize === tight.size, JSON.stringify(tight));
+  assert.match(describeOutput(tight), /every layer low-bit makes a file above the cap 0\.01×: the cap is that file's size\), cap 0\.[0-9]+×/);
+});
+
+test("a small model whose every layer in low bits is above the cap still gets protection where int8 weights take fewer bytes", async () => {
+  // x[B,9] → MatMul(W0 [9,64]: K 9 padded to a block of 32, int8 per channel is smaller; one outlier row ruins its
+  // 4-bit blocks) → MatMul(W1 [64,16]) → y.
+  const r = rng(5);
+  const w0 = Float32Array.from({ length: 9 * 64 }, (_, i) => (Math.floor(i / 64) === 4 ? 3 : 0.3 * r()));
+  const w1 = Float32Array.from({ length: 64 * 16 }, () => 0.2 * r());
+  const g = makeGraph(
+    "small_blocks",
+    [makeNode("MatMul", ["x", "W0"], ["h"], { name: "padded" }), makeNode("MatMul", ["h", "W1"], ["y"], { name: "second" })],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", 9])],
+    [makeValueInfo("y", DataType.FLOAT, ["batch", 16])],
+    { initializers: [makeTensor("W0", DataType.FLOAT, [9, 64], w0), makeTensor("W1", DataType.FLOAT, [64, 16], w1)] },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const rows = Array.from({ length: 2 }, () => ({ x: { data: Float32Array.from({ length: 4 * 9 }, () => r()), dims: [4, 9], type: "float32" } }));
+  const all = (await lowBitModelCalibrated(model, { mode: "int4", rounding: "nearest", protect: false }, rows)).report.output!;
+  const { report } = await lowBitModelCalibrated(model, { mode: "int4", rounding: "nearest", protect: { minOutputSqnrDb: all.sqnrDb + 3 } }, rows);
+  const out = report.output!;
+  assert.ok(out.askedMaxSize === DEFAULT_PROTECT_MAX_SIZE && out.maxSize! > DEFAULT_PROTECT_MAX_SIZE, JSON.stringify(out));
+  assert.deepEqual(out.protected.map((p) => [p.node, p.as]), [["padded", "int8"]]);
+  assert.ok(out.size! < out.maxSize! && out.sqnrDb >= all.sqnrDb + 3 && !out.capped, JSON.stringify(out));
+});
+
+test("an output a final Softmax makes is measured on its logits: confident probabilities hide what low bits do to them", async () => {
+  // x[B,64] → MatMul(W [64,8], large: logits of tens) → Softmax → p. The probabilities are near one-hot whatever
+  // 4-bit weights do to the logits.
+  const r = rng(9);
+  const w = Float32Array.from({ length: 64 * 8 }, () => 10 * r());
+  const g = makeGraph(
+    "confident",
+    [makeNode("MatMul", ["x", "W"], ["logits"], { name: "head" }), makeNode("Softmax", ["logits"], ["p"], { name: "softmax", attributes: [attr.int("axis", -1)] })],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", 64])],
+    [makeValueInfo("p", DataType.FLOAT, ["batch", 8])],
+    { initializers: [makeTensor("W", DataType.FLOAT, [64, 8], w)] },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const rows = Array.from({ length: 2 }, () => ({ x: { data: Float32Array.from({ length: 4 * 64 }, () => r()), dims: [4, 64], type: "float32" } }));
+  const float = await createSession(model);
+  const low = await createSession(lowBitModel(model, { mode: "int4" }).model);
+  try {
+    for (const row of rows) {
+      const [a, b] = [(await float.run(row)).p!.data as Float32Array, (await low.run(row)).p!.data as Float32Array];
+      assert.ok(sqnr(a, b) > 30, `the probabilities read ${sqnr(a, b)} dB: they hide the logits' error`);
+    }
+  } finally {
+    await float.dispose();
+    await low.dispose();
+  }
+  const { report } = await lowBitModelCalibrated(model, { mode: "int4", protect: { minOutputSqnrDb: 30, maxSize: Infinity } }, rows);
+  const out = report.output!;
+  assert.equal(out.logits, 1);
+  assert.ok(out.allLowBitDb < 30, `logits with every layer int4: ${out.allLowBitDb} dB`);
+  assert.deepEqual(out.protected.map((p) => p.node), ["head"]);
+  assert.match(describeOutput(out), /^outputs vs float on 2 calibration batch\(es\) \(the Softmax output on its logits\): worst output SQNR/);
 });
 
 test("FP4's small layers, stored int8, are on the ladder: one whose int8 weights ruin the outputs is kept float", async () => {
