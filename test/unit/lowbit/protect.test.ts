@@ -200,6 +200,9 @@ test("an output a final Softmax makes is measured on its logits: confident proba
   assert.ok(out.allLowBitDb < 30, `logits with every layer int4: ${out.allLowBitDb} dB`);
   assert.deepEqual(out.protected.map((p) => p.node), ["head"]);
   assert.match(describeOutput(out), /^outputs vs float on 2 calibration batch\(es\) \(the Softmax output on its logits\): worst output SQNR/);
+  // Rounding auto (int4's default with data) judges GPTQ's codes on the logits too.
+  const judged = (await lowBitModelCalibrated(model, { mode: "int4", protect: false }, rows)).report.notes.find((n) => n.startsWith("rounding auto"));
+  assert.match(judged ?? "", /worst-output SQNR \(the Softmax output on its logits\) nearest/);
 });
 
 test("FP4's small layers, stored int8, are on the ladder: one whose int8 weights ruin the outputs is kept float", async () => {
