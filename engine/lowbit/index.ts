@@ -246,9 +246,11 @@ export async function lowBitModelCalibrated(
   if (gptq && rounding === "auto" && lowBitLayers.size) {
     const onStep = (done: number) => collect.onRoundingProgress?.(done, 3);
     onStep(0);
+    // Hessians for the layers left int4 at protection's step only (ppocr-v3-rec-en: 20 of 45).
+    const left = stepped(options, step);
     const fitGptq = async (rows: readonly Feeds[]) => {
-      const h = new Map((await collectHessians(model, lowBitActivations(model, options), rows, { threads: collect.threads, signal: collect.signal })).matrices);
-      await addConvHessians(h, model, options, rows, collect);
+      const h = new Map((await collectHessians(model, lowBitActivations(model, left), rows, { threads: collect.threads, signal: collect.signal })).matrices);
+      await addConvHessians(h, model, left, rows, collect);
       return h;
     };
     const choice = await chooseLearnedRounding(model, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);

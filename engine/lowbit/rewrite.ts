@@ -210,10 +210,12 @@ export function fp4Sites(model: Model, options: LowBitOptions): WeightSite[] {
 /** The activations (input 0 of each top-level weight the pass will quantize), their K and GPTQ's Hessian window:
  *  what GPTQ's calibration observes. */
 export function lowBitActivations(model: Model, options: LowBitOptions): HessianTarget[] {
+  const int8 = new Set(options.mode === "int4" ? (options.int8 ?? []) : []);
   return findSites(model, options, { layers: [], skipped: [], notes: [] })
     // A lookup's input is the table itself, and a Conv's K is not its input's channels: neither gets a Hessian. A
-    // body's input is observed where it is computed (collectHessians threads it out).
-    .filter((s) => !s.recurrent && s.node.opType !== "Gather" && !(options.mode === "int4" && s.node.opType === "Conv"))
+    // body's input is observed where it is computed (collectHessians threads it out). An int4 layer stepped up to
+    // int8 weights is not GPTQ'd.
+    .filter((s) => !s.recurrent && s.node.opType !== "Gather" && !(options.mode === "int4" && (s.node.opType === "Conv" || int8.has(nodeName(s.node)))))
     .map((s) => ({ tensor: s.node.input[0]!, k: s.k, ...(options.mode === "int4" && { window: gptqWindow(options) }) }));
 }
 
