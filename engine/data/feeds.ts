@@ -14,6 +14,29 @@ export type { Feeds, Tensor, TensorArray };
 /** Any (async) iterable of feeds; readers return these lazily, so only one batch is in memory at a time. */
 export type CalibrationData = Iterable<Feeds> | AsyncIterable<Feeds>;
 
+/**
+ * Whether reading `data` again starts over from its first batch: an array, or an iterable whose iterator is a new
+ * object each time (openData's readers); a generator object reads once (its iterator is itself). Asks for an
+ * iterator, which a generator function only creates: nothing is read.
+ */
+export function rereadable(data: CalibrationData): boolean {
+  const iterator = Symbol.asyncIterator in data ? (data as AsyncIterable<Feeds>)[Symbol.asyncIterator]() : (data as Iterable<Feeds>)[Symbol.iterator]();
+  return (iterator as unknown) !== data;
+}
+
+/** An iterable that reads `open()` afresh each time it is iterated (rereadable); opened once now, so that what
+ *  `open` checks up front is said now. */
+export function readAgain(open: () => Iterable<Feeds>): Iterable<Feeds> {
+  let first: Iterable<Feeds> | undefined = open();
+  return {
+    [Symbol.iterator]: () => {
+      const source = first ?? open();
+      first = undefined;
+      return source[Symbol.iterator]();
+    },
+  };
+}
+
 /** A graph input that is not an initializer: what the user must feed. */
 export interface InputSpec {
   name: string;

@@ -7,7 +7,7 @@ import path from "node:path";
 import { TensorProtoSchema } from "onnx-buf";
 import { DataType, dtypeName } from "../onnx/dtype";
 import { readTensor, tensorRawBytes } from "../onnx/tensor";
-import { batchesOf, DataError, inputSpecs, type TensorArray, type Feeds, type LoadedArray, type ModelInputsSource } from "./feeds";
+import { batchesOf, DataError, inputSpecs, readAgain, type TensorArray, type Feeds, type LoadedArray, type ModelInputsSource } from "./feeds";
 import { readImageFolder, type ImageNormalization } from "./images";
 import { dataKind } from "./kind";
 import type { Limits } from "../onnx/limits";
@@ -131,8 +131,13 @@ export function* readTestDataSets(dir: string, model: ModelInputsSource, options
   }
 }
 
-/** Picks the reader from what is at `p`: .npz file or folder, test_data_set folders, a folder of .npy or of images. */
+/** Picks the reader from what is at `p`: .npz file or folder, test_data_set folders, a folder of .npy or of images.
+ *  Reading it again starts over (rereadable): the low-bit pass reads it twice where that saves work. */
 export function openData(p: string, model: ModelInputsSource, options: ReaderOptions = {}): Iterable<Feeds> {
+  return readAgain(() => openOnce(p, model, options));
+}
+
+function openOnce(p: string, model: ModelInputsSource, options: ReaderOptions): Iterable<Feeds> {
   if (!existsSync(p)) throw new DataError(`${p}: no such file or folder`);
   const kind = dataKind(p);
   if (!statSync(p).isDirectory()) {

@@ -3,7 +3,7 @@ import { worstRatio } from "../calibrate/activation-precision";
 import { commonRows, eachRow } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
-import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
+import { fixedBatchSize, rereadable, type CalibrationData, type Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
 import { logitsOrOutputs } from "../onnx/graph";
 import { upgradeOpset } from "../onnx/upgrade";
@@ -15,7 +15,7 @@ import { db, signed } from "../quant/weight-format";
 import type { LearnedFp4 } from "./fp4-rewrite";
 import type { LayerHessian } from "./gptq";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
-import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions } from "./hessian";
+import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions, type Hessians } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take, takeRows, type OutputReport } from "./protect";
 import { qdqOpset } from "./types";
@@ -154,21 +154,27 @@ export async function lowBitModelCalibrated(
   let kept: Feeds[] = [];
   let hessians: HessianMap | undefined;
   let gptqNote: string | undefined;
-  if (needsData(options)) {
-    const activations = lowBitActivations(model, options);
-    // Rounding auto judges on ROUNDING_ROWS rows, as FP4's does (takeRows).
-    const autoRows = rounding === "auto" ? ([Math.max(measureBatches, batchesForRows()), ROUNDING_ROWS] as const) : undefined;
-    const h = await collectHessians(model, activations, recordFirst(data, autoRows?.[0] ?? measureBatches, kept, autoRows?.[1]), collect);
-    const matrices = new Map(h.matrices);
+  const gptq = needsData(options);
+  // Protection chooses on nearest codes when codes fitted on the calibration rows will be written (learned FP4 codes,
+  // GPTQ's int4 ones): measured on the rows they were fitted on, they read better than rows they were not fitted on
+  // do, and protection stepped up fewer layers than its target needs held out (docs/lowbit.md §4). Then learned FP4
+  // codes are fitted for the layers it leaves FP4 only. Measure-only (protect false) measures what is written, fitted
+  // first, but rounding auto's nearest side is measured first (the written model after it).
+  const wantsLearned = (rounding === "learned" || rounding === "auto") && options.mode === "fp4";
+  const onNearest = (wantsLearned || gptq) && (options.protect !== false || rounding === "auto");
+  // Rounding auto judges on ROUNDING_ROWS rows, as FP4's does (takeRows).
+  const autoRows = rounding === "auto" ? ([Math.max(measureBatches, batchesForRows()), ROUNDING_ROWS] as const) : undefined;
+  // GPTQ's Hessians wait for protection's choice where data read again starts over (an array, openData's readers):
+  // then only the layers it leaves int4 get them (none on ppocr-v4-rec-en, whose every layer it steps up: 20.2 →
+  // 16.2 s). Data that reads once is read in one pass that keeps the rows protection measures on.
+  const deferred = gptq && onNearest && rereadable(data);
+  if (gptq && !deferred) {
+    const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, autoRows?.[0] ?? measureBatches, kept, autoRows?.[1]), collect);
     // No MatMul/Gemm to observe (a convolutional model): the data was not read, protection still needs its batches.
     if (h.batches === 0) kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
-    const what = activations.length ? [`${h.batches} batches, ${Math.max(0, ...h.rows.values())} activation rows per layer`] : [];
-    // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from the batches kept.
-    // (Rounding auto's extra rows are for its judging: the codes it writes are learned's.)
-    const convs = await addConvHessians(matrices, model, options, kept.slice(0, measureBatches), collect);
-    if (convs) what.push(`${convs.layers} Conv(s) on ${convs.rows} sampled input patches each`);
-    hessians = matrices;
-    gptqNote = `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}`;
+    ({ matrices: hessians, note: gptqNote } = await withConvHessians(model, options, h, kept.slice(0, measureBatches), collect, rounding));
+  } else if (gptq) {
+    kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
   } else {
     // FP4's learned rounding (and auto's judging) reads at least the batches its row budget samples, and more until
     // they hold ROUNDING_ROWS rows: oww-hello-deepa's codes fitted on its first 8 samples lost 1.9 dB held out, on 16
@@ -177,7 +183,6 @@ export async function lowBitModelCalibrated(
     else kept = await take(data, measureBatches);
   }
   let learnedOnNearest: string | undefined;
-  const wantsLearned = (rounding === "learned" || rounding === "auto") && options.mode === "fp4";
   // Learned FP4 codes for the layers `o` leaves FP4 (each layer's codes are fitted on its inputs from the float model,
   // so fitting fewer layers changes none of theirs).
   const fit = (o: Parameters<typeof learnFp4Rounding>[1]) => (rows: readonly Feeds[]) => learnFp4Rounding(model, o, rows, { threads: collect.threads, signal: collect.signal });
@@ -194,13 +199,6 @@ export async function lowBitModelCalibrated(
       up.int8.length || up.float.length ? convert(stepped(o, up), h, codes) : (full ??= convert(o, h, codes));
   };
   const keepingWith = (codes: Fp4Rounding["learned"] | undefined) => converting(options, hessians, codes);
-  // Protection chooses on nearest codes when codes fitted on the calibration rows will be written (learned FP4 codes,
-  // GPTQ's int4 ones): measured on the rows they were fitted on, they read better than rows they were not fitted on
-  // do, and protection stepped up fewer layers than its target needs held out (docs/lowbit.md §4). Then learned FP4
-  // codes are fitted for the layers it leaves FP4 only. Measure-only (protect false) measures what is written, fitted
-  // first, but rounding auto's nearest side is measured first (the written model after it).
-  const gptq = hessians !== undefined;
-  const onNearest = (wantsLearned || gptq) && (options.protect !== false || rounding === "auto");
   let learned = wantsLearned && !onNearest && options.mode === "fp4" ? await fit(options)(kept) : undefined;
   const nearestOptions: LowBitOptions = options.mode === "int4" ? { ...options, algorithm: "rtn" } : options;
   const judge = onNearest ? converting(nearestOptions, undefined, undefined) : keepingWith(learned?.learned);
@@ -222,6 +220,17 @@ export async function lowBitModelCalibrated(
   const step = protectedAs(chosen.output);
   const atStep = judge(step);
   const lowBitLayers = new Set(atStep.report.layers.filter((l) => l.bits !== 8).map((l) => l.node));
+  let gptqWritten = gptq;
+  if (deferred && lowBitLayers.size) {
+    // Read again: the MatMul Hessians over all of it, the Convs' over the batches protection measured on, as the one
+    // pass gives them (the same codes).
+    const left = stepped(options, step);
+    const h = await collectHessians(model, lowBitActivations(model, left), data, collect);
+    ({ matrices: hessians, note: gptqNote } = await withConvHessians(model, left, h, kept.slice(0, measureBatches), collect, rounding));
+  } else if (deferred) {
+    gptqWritten = false;
+    gptqNote = "GPTQ calibration skipped: protection left no layer int4 (each one has int8 weights or stays float)";
+  }
   let autoNote: string | undefined;
   if (wantsLearned && onNearest && options.mode === "fp4" && lowBitLayers.size) {
     // Learned codes for the layers left FP4 at protection's step (not its int8 ones, protected or small, nor float ones).
@@ -242,7 +251,6 @@ export async function lowBitModelCalibrated(
   }
   // int4 rounding auto: GPTQ codes (Hessians of every other kept row, then of the rows between) against nearest ones
   // at protection's step, judged on rows each fit did not see; the codes written are GPTQ's from all the data.
-  let gptqWritten = gptq;
   if (gptq && rounding === "auto" && lowBitLayers.size) {
     const onStep = (done: number) => collect.onRoundingProgress?.(done, 3);
     onStep(0);
@@ -372,6 +380,20 @@ async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model
     most = Math.max(most, l.rows);
   }
   return { layers: convs.length, rows: most };
+}
+
+/**
+ * GPTQ's Hessians from a collection of the MatMul/Gemm ones (`main`) and those of the int4 Convs `options` leaves
+ * (addConvHessians, on `convRows`), and the note that says what they came from.
+ */
+async function withConvHessians(model: Model, options: LowBitOptions, main: Hessians, convRows: readonly Feeds[], collect: LowBitCollectOptions, rounding: LearnedRoundingOption["rounding"]): Promise<{ matrices: HessianMap; note: string }> {
+  const matrices = new Map(main.matrices);
+  const what = main.batches ? [`${main.batches} batches, ${Math.max(0, ...main.rows.values())} activation rows per layer`] : [];
+  // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from the batches kept.
+  // (Rounding auto's extra rows are for its judging: the codes it writes are learned's.)
+  const convs = await addConvHessians(matrices, model, options, convRows, collect);
+  if (convs) what.push(`${convs.layers} Conv(s) on ${convs.rows} sampled input patches each`);
+  return { matrices, note: `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}` };
 }
 
 /** The layers a protection report stepped up, as int8 weights or float. */

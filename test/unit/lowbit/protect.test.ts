@@ -8,7 +8,11 @@ import { DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE, lowBitModel, lowBitModelC
 import { describeOutput } from "../../../engine/lowbit/describe";
 import { sqnr } from "../../../engine/quant/math";
 import { createSession } from "../../../engine/runtime/session";
-import type { Feeds } from "../../../engine/data/feeds";
+import { rereadable, type Feeds } from "../../../engine/data/feeds";
+import { encodeNpy } from "../../../engine/data/npy";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 
 function rng(seed: number) {
   return () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
@@ -256,6 +260,40 @@ test("GPTQ reads one-shot data once and protection measures on the same first ba
   const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", algorithm: "gptq" } as LowBitOptions, once());
   assert.equal(report.output!.batches, 3);
   assert.ok(report.notes.some((n) => /GPTQ calibration: 3 batches/.test(n)));
+});
+
+test("GPTQ's Hessians wait for protection's choice where the data reads again: only the layers left int4 get them, and the codes are the one pass's", async () => {
+  let reads = 0;
+  const again = { *[Symbol.iterator]() { reads++; yield* batches(3); } };
+  assert.ok(rereadable(again) && rereadable(batches(3)) && !rereadable((function* () { yield* batches(3); })()));
+  const options = { mode: "int4", algorithm: "gptq", protect: { minOutputSqnrDb: 20 } } as LowBitOptions;
+  const twice = await lowBitModelCalibrated(buildModel(), options, again);
+  assert.equal(reads, 2, "protection's batches, then all of it for the Hessians");
+  const onePass = await lowBitModelCalibrated(buildModel(), options, (function* () { yield* batches(3); })());
+  assert.deepEqual(twice.model.toBytes(), onePass.model.toBytes(), "the same codes as the one pass gives");
+  assert.deepEqual(twice.report.output!.protected.map((p) => p.node), ["outliers"]);
+  assert.ok(twice.report.notes.some((n) => /GPTQ calibration: 3 batches/.test(n)), twice.report.notes.join("\n"));
+  // Every layer stepped up to int8: no Hessian is collected (the data is read once), and the note says so.
+  reads = 0;
+  const all = await lowBitModelCalibrated(buildModel(), { ...options, protect: { minOutputSqnrDb: 40, maxSize: Infinity } } as LowBitOptions, again);
+  assert.ok(all.report.layers.every((l) => l.bits === 8), JSON.stringify(all.report.layers));
+  assert.equal(reads, 1);
+  assert.ok(all.report.notes.some((n) => /^GPTQ calibration skipped: protection left no layer int4/.test(n)), all.report.notes.join("\n"));
+});
+
+test("openData's readers read again from the start", async () => {
+  const { openData } = await import("../../../engine/data/readers");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-again-"));
+  try {
+    for (let i = 0; i < 3; i++) writeFileSync(path.join(dir, `s${i}.npy`), encodeNpy(Float32Array.from({ length: 64 }, (_, j) => i + j / 64), [1, 64]));
+    const data = openData(dir, buildModel().proto);
+    const first = [...data].map((f) => (f.x!.data as Float32Array)[0]);
+    assert.deepEqual([...data].map((f) => (f.x!.data as Float32Array)[0]), first);
+    assert.equal(first.length, 3);
+    assert.ok(rereadable(data));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("takeRows: at least the batches protection measures, more until they hold the rows rounding auto judges on", async () => {

@@ -276,7 +276,9 @@ test("FP4 learned rounding: closer outputs than nearest on the same block scales
   const m = convModel();
   const calib = correlated([4, CIN, 10, 10], 8, 2);
   const evalData = correlated([4, CIN, 10, 10], 4, 901);
-  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" } as const;
+  // A target the all-FP4 model meets: at the default one protection would step this one small layer up to int8 (the
+  // cap is raised to the all-FP4 file's size), leaving nothing to fit.
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest", protect: { minOutputSqnrDb: 0 } } as const;
   const near = await lowBitModelCalibrated(m, base, calib);
   const learned = await lowBitModelCalibrated(m, { ...base, rounding: "learned" }, calib);
   const [s0, s1] = [await outputSqnr(m, near.model, evalData), await outputSqnr(m, learned.model, evalData)];
@@ -323,7 +325,8 @@ function halfNegatedEveryOther(count: number, seed: number): Feeds[] {
 
 test("FP4 rounding auto: learned codes where rows they were not fitted on measure them better, nearest ones where they do not; adaround refused", async () => {
   const m = twoConvs();
-  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest" } as const;
+  // A target the all-FP4 model meets: at the default one protection would step these small layers up to int8.
+  const base = { mode: "fp4", fp4Format: "nvfp4", smallLayers: "fp4", rounding: "nearest", protect: { minOutputSqnrDb: 0 } } as const;
   // Correlated channels: learned codes gain on rows they were not fitted on, so auto writes what learned writes.
   const calib = correlated([4, CIN, 10, 10], 8, 2);
   const steps: Record<string, string[]> = { learned: [], auto: [] };
