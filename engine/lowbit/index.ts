@@ -347,8 +347,9 @@ async function chooseLearnedRounding<F>(
   onStep?.(2);
   // Judged as protection measures: an output a final Softmax makes on its logits (oww-timer's int4 on a second
   // calibration set: GPTQ's +12.5 dB held out, passed up on its probabilities, taken on its logits).
-  const compared = logitsOrOutputs(float.graph);
-  const logits = compared.some((t, i) => t !== float.graph.output[i]!.name);
+  const tensors = logitsOrOutputs(float.graph);
+  const logits = tensors.some((t, i) => t !== float.graph.output[i]!.name);
+  const compared = float.outputInfos(tensors);
   const view = (m: Model) => m.withOutputs(compared);
   const c = await crossFit(view(float), view(nearest), view(fittedEven), view(fittedOdd), rows, threads ? { threads } : {});
   onStep?.(3);

@@ -96,8 +96,9 @@ export async function protectLowBit(
   // An output a final Softmax makes is compared on its logits: a confident probability vector hides the error (the
   // held-out PP-OCR orientation classifier read 33.2 dB on its probabilities with every layer int4, and 3 of 32
   // decisions flipped; its logits read 9.6 dB: docs/lowbit.md §3).
-  const compared = logitsOrOutputs(float.graph);
-  const logits = compared.filter((t, i) => t !== float.graph.output[i]!.name).length;
+  const tensors = logitsOrOutputs(float.graph);
+  const logits = tensors.filter((t, i) => t !== float.graph.output[i]!.name).length;
+  const compared = float.outputInfos(tensors);
   const reference = await outputsOn(float.withOutputs(compared), batches, session);
   let measured = 0;
   // Another model's worst output SQNR on the same batches against the same float outputs (the caller's written one).

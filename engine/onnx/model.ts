@@ -5,13 +5,14 @@
 import { clone as cloneMessage, create, fromBinary } from "@bufbuild/protobuf";
 import { closeSync, existsSync } from "node:fs";
 import path from "node:path";
-import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto } from "onnx-buf";
+import { ModelProtoSchema, OperatorSetIdProtoSchema, type GraphProto, type ModelProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import { DataType, elementCount, storageBytes } from "./dtype";
 import { encodeModel } from "./encode";
 import { OnnxError, outputExists } from "./errors";
 import { isExternal, openRegularFile, readAt, readAtAsync } from "./external";
 import { allTensors, forEachGraph } from "./graph";
 import { makeValueInfo } from "./proto";
+import { inferModelShapes } from "./shape-infer";
 import { describeNonOnnx, locateWireError, validateModel } from "./validate";
 import { readTensor, type TensorValue } from "./tensor";
 import { writeModelFiles, type SaveOptions } from "./writer";
@@ -146,16 +147,34 @@ export class Model {
     return new Model(copy, this.path, this.dir);
   }
   /**
-   * A copy whose graph outputs are `tensors` (any tensors of the main graph; float32 where not declared outputs), in
+   * A copy whose graph outputs are `outputs` (tensors of the main graph, by name or as declared by outputInfos), in
    * that order, sharing this model's initializers (cloneSharingInitializers): for running, e.g. to compare the logits
    * a final Softmax reads. This model when they are its outputs already.
    */
-  withOutputs(tensors: readonly string[]): Model {
-    if (tensors.join("\0") === this.graph.output.map((o) => o.name).join("\0")) return this;
+  withOutputs(outputs: readonly (string | ValueInfoProto)[]): Model {
+    const names = outputs.map((o) => (typeof o === "string" ? o : o.name));
+    if (names.join("\0") === this.graph.output.map((o) => o.name).join("\0")) return this;
     const copy = this.cloneSharingInitializers();
-    const declared = new Map(copy.graph.output.map((o) => [o.name, o]));
-    copy.graph.output = tensors.map((t) => declared.get(t) ?? makeValueInfo(t, DataType.FLOAT));
+    const infos = this.outputInfos(outputs.filter((o): o is string => typeof o === "string"));
+    let i = 0;
+    copy.graph.output = outputs.map((o) => (typeof o === "string" ? infos[i++]! : o));
     return copy;
+  }
+
+  /**
+   * `tensors` of the main graph as graph outputs would declare them: as the graph declares them, else with their
+   * inferred element type (a float16 model's logits are float16), float32 where inference cannot tell. A converted
+   * model keeps its tensors' names and types, so the float model's declarations serve its conversions (whose
+   * contrib ops inference does not know).
+   */
+  outputInfos(tensors: readonly string[]): ValueInfoProto[] {
+    const declared = new Map([...this.graph.input, ...this.graph.valueInfo, ...this.graph.output].map((o) => [o.name, o]));
+    let inferred: ReturnType<typeof inferModelShapes> | undefined;
+    const typeOf = (t: string) => (inferred ??= inferModelShapes(this.proto)).tensors.get(t)?.elemType ?? DataType.FLOAT;
+    return tensors.map((t) => {
+      const d = declared.get(t);
+      return d?.type?.value.case === "tensorType" && d.type.value.value.elemType ? d : makeValueInfo(t, typeOf(t));
+    });
   }
 
 

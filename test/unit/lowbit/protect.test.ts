@@ -253,6 +253,24 @@ test("a target the model meets as it is keeps every layer in low bits", async ()
   assert.deepEqual(report.output!.protected, []);
 });
 
+test("a float16 model's Softmax logits are compared as float16 tensors: its int4 and FP4 conversions (MatMulNBits, the FP4 decode) run and are measured", async () => {
+  const r = rng(13);
+  const g = makeGraph(
+    "half",
+    [makeNode("MatMul", ["x", "W"], ["logits"], { name: "head" }), makeNode("Softmax", ["logits"], ["p"], { name: "softmax", attributes: [attr.int("axis", -1)] })],
+    [makeValueInfo("x", DataType.FLOAT16, ["batch", 64])],
+    [makeValueInfo("p", DataType.FLOAT16, ["batch", 8])],
+    { initializers: [makeTensor("W", DataType.FLOAT16, [64, 8], Float32Array.from({ length: 64 * 8 }, () => r()))] },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const rows = Array.from({ length: 4 }, () => ({ x: { data: Float32Array.from({ length: 4 * 64 }, () => r()), dims: [4, 64], type: "float16" } })) as unknown as Feeds[];
+  for (const mode of ["int4", "fp4"] as const) {
+    const out = (await lowBitModelCalibrated(model, { mode }, rows)).report.output!;
+    assert.equal(out.logits, 1, mode);
+    assert.ok(Number.isFinite(out.sqnrDb) && out.sqnrDb > 10, `${mode}: ${out.sqnrDb} dB`);
+  }
+});
+
 test("GPTQ reads one-shot data once and protection measures on the same first batches", async () => {
   function* once() {
     yield* batches(3);
