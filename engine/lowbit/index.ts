@@ -5,7 +5,6 @@ import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, rereadable, type CalibrationData, type Feeds } from "../data/feeds";
 import { Model } from "../onnx/model";
-import { logitsOrOutputs } from "../onnx/graph";
 import { upgradeOpset } from "../onnx/upgrade";
 import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
 import { verifyRunnable } from "../runtime/verify";
@@ -17,7 +16,7 @@ import type { LayerHessian } from "./gptq";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
 import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions, type Hessians } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
-import { protectLowBit, take, takeRows, type OutputReport } from "./protect";
+import { comparedOutputs, protectLowBit, take, takeRows, type OutputReport } from "./protect";
 import { qdqOpset } from "./types";
 import { convHessianKey, int4ConvTargets, lowBitActivations, lowBitForms, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
@@ -165,8 +164,8 @@ export async function lowBitModelCalibrated(
   // Rounding auto judges on ROUNDING_ROWS rows, as FP4's does (takeRows).
   const autoRows = rounding === "auto" ? ([Math.max(measureBatches, batchesForRows()), ROUNDING_ROWS] as const) : undefined;
   // GPTQ's Hessians wait for protection's choice where data read again starts over (an array, openData's readers):
-  // then only the layers it leaves int4 get them (none on ppocr-v4-rec-en, whose every layer it steps up: 20.2 →
-  // 16.2 s). Data that reads once is read in one pass that keeps the rows protection measures on.
+  // then only the layers it leaves int4 get them (none on ppocr-v4-rec-en, whose every layer it steps up: 19.4 →
+  // 12.2 s). Data that reads once is read in one pass that keeps the rows protection measures on.
   const deferred = gptq && onNearest && rereadable(data);
   if (gptq && !deferred) {
     const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, autoRows?.[0] ?? measureBatches, kept, autoRows?.[1]), collect);
@@ -347,9 +346,7 @@ async function chooseLearnedRounding<F>(
   onStep?.(2);
   // Judged as protection measures: an output a final Softmax makes on its logits (oww-timer's int4 on a second
   // calibration set: GPTQ's +12.5 dB held out, passed up on its probabilities, taken on its logits).
-  const tensors = logitsOrOutputs(float.graph);
-  const logits = tensors.some((t, i) => t !== float.graph.output[i]!.name);
-  const compared = float.outputInfos(tensors);
+  const { compared, logits } = comparedOutputs(float);
   const view = (m: Model) => m.withOutputs(compared);
   const c = await crossFit(view(float), view(nearest), view(fittedEven), view(fittedOdd), rows, threads ? { threads } : {});
   onStep?.(3);
