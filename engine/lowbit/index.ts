@@ -220,16 +220,18 @@ export async function lowBitModelCalibrated(
   const atStep = judge(step);
   const lowBitLayers = new Set(atStep.report.layers.filter((l) => l.bits !== 8).map((l) => l.node));
   let gptqWritten = gptq;
-  if (deferred && lowBitLayers.size) {
-    // Read again: the MatMul Hessians over all of it, the Convs' over the batches protection measured on, as the one
-    // pass gives them (the same codes).
+  // Deferred: the data read again for the Hessians of the codes written, the MatMuls' over all of it, the Convs' over
+  // the batches protection measured on, as the one pass gives them (the same codes); under rounding auto only once
+  // it has chosen GPTQ (its half fits collect their own: nothing is collected for codes not written).
+  const collectWritten = async () => {
     const left = stepped(options, step);
     const h = await collectHessians(model, lowBitActivations(model, left), data, collect);
     ({ matrices: hessians, note: gptqNote } = await withConvHessians(model, left, h, kept.slice(0, measureBatches), collect, rounding));
-  } else if (deferred) {
+  };
+  if (deferred && !lowBitLayers.size) {
     gptqWritten = false;
     gptqNote = "GPTQ calibration skipped: protection left no layer int4 (each one has int8 weights or stays float)";
-  }
+  } else if (deferred && rounding !== "auto") await collectWritten();
   let autoNote: string | undefined;
   if (wantsLearned && onNearest && options.mode === "fp4" && lowBitLayers.size) {
     // Learned codes for the layers left FP4 at protection's step (not its int8 ones, protected or small, nor float ones).
@@ -263,6 +265,7 @@ export async function lowBitModelCalibrated(
     const choice = await chooseLearnedRounding(model, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);
     autoNote = asked ? choice.why : `${choice.why}. ${DEFAULT_AUTO_NOTE}`;
     gptqWritten = choice.learned;
+    if (deferred && choice.learned) await collectWritten();
   }
   if (wantsLearned && !autoNote && ![...(learned?.learned.keys() ?? [])].some((n) => lowBitLayers.has(n))) {
     learned = undefined;
