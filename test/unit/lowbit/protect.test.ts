@@ -299,6 +299,20 @@ test("GPTQ's Hessians wait for protection's choice where the data reads again: o
   assert.ok(all.report.notes.some((n) => /^GPTQ calibration skipped: protection left no layer int4/.test(n)), all.report.notes.join("\n"));
 });
 
+test("int4 rounding auto with data that reads again: the written codes' Hessians are collected only once auto chooses GPTQ", async () => {
+  // Three rows: too few for auto to judge on, so it keeps nearest codes, and nothing is read for GPTQ's.
+  const three = (): Feeds[] => [{ x: { data: batches(1)[0]!.x!.data.slice(0, 3 * 64), dims: [3, 64], type: "float32" } } as Feeds];
+  let reads = 0;
+  const again = { *[Symbol.iterator]() { reads++; yield* three(); } };
+  const options = { mode: "int4", protect: { minOutputSqnrDb: 20 } } as LowBitOptions;
+  const { report, model } = await lowBitModelCalibrated(buildModel(), options, again);
+  assert.match(report.notes.find((n) => n.startsWith("rounding auto")) ?? "", /^rounding auto kept nearest int4 rounding: 3 calibration row\(s\), too few/);
+  assert.equal(reads, 1, "protection's batches only");
+  assert.ok(!report.notes.some((n) => n.startsWith("GPTQ calibration")), report.notes.join("\n"));
+  const once = await lowBitModelCalibrated(buildModel(), options, (function* () { yield* three(); })());
+  assert.deepEqual(model.toBytes(), once.model.toBytes(), "the file one pass writes");
+});
+
 test("openData's readers read again from the start", async () => {
   const { openData } = await import("../../../engine/data/readers");
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-again-"));
