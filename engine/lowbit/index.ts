@@ -219,12 +219,14 @@ export async function lowBitModelCalibrated(
   const step = protectedAs(chosen.output);
   const atStep = judge(step);
   const lowBitLayers = new Set(atStep.report.layers.filter((l) => l.bits !== 8).map((l) => l.node));
+  // The options at protection's step: the layers learned codes and GPTQ's Hessians are for (int4 on ppocr-v3-rec-en:
+  // 20 of 45 left int4).
+  const left = stepped(options, step);
   let gptqWritten = gptq;
   // Deferred: the data read again for the Hessians of the codes written, the MatMuls' over all of it, the Convs' over
   // the batches protection measured on, as the one pass gives them (the same codes); under rounding auto only once
   // it has chosen GPTQ (its half fits collect their own: nothing is collected for codes not written).
   const collectWritten = async () => {
-    const left = stepped(options, step);
     const h = await collectHessians(model, lowBitActivations(model, left), data, collect);
     ({ matrices: hessians, note: gptqNote } = await withConvHessians(model, left, h, kept.slice(0, measureBatches), collect, rounding));
   };
@@ -233,9 +235,8 @@ export async function lowBitModelCalibrated(
     gptqNote = "GPTQ calibration skipped: protection left no layer int4 (each one has int8 weights or stays float)";
   } else if (deferred && rounding !== "auto") await collectWritten();
   let autoNote: string | undefined;
-  if (wantsLearned && onNearest && options.mode === "fp4" && lowBitLayers.size) {
+  if (wantsLearned && onNearest && left.mode === "fp4" && lowBitLayers.size) {
     // Learned codes for the layers left FP4 at protection's step (not its int8 ones, protected or small, nor float ones).
-    const left = stepped(options, step);
     const fitFp4 = fit({ ...left, exclude: [...(left.exclude ?? []), ...atStep.report.layers.filter((l) => l.bits === 8).map((l) => l.node)] });
     // Progress in steps: auto's two fits and its measurement, then the fit on all rows where it takes them; learned's fit.
     const steps = rounding === "auto" ? 4 : 1;
@@ -255,13 +256,9 @@ export async function lowBitModelCalibrated(
   if (gptq && rounding === "auto" && lowBitLayers.size) {
     const onStep = (done: number) => collect.onRoundingProgress?.(done, 3);
     onStep(0);
-    // Hessians for the layers left int4 at protection's step only (ppocr-v3-rec-en: 20 of 45).
-    const left = stepped(options, step);
-    const fitGptq = async (rows: readonly Feeds[]) => {
-      const h = new Map((await collectHessians(model, lowBitActivations(model, left), rows, { threads: collect.threads, signal: collect.signal })).matrices);
-      await addConvHessians(h, model, left, rows, collect);
-      return h;
-    };
+    // Hessians for the layers left int4 at protection's step only, the Convs' on all the fit's rows.
+    const fitGptq = async (rows: readonly Feeds[]) =>
+      (await withConvHessians(model, left, await collectHessians(model, lowBitActivations(model, left), rows, { threads: collect.threads, signal: collect.signal }), rows, collect, rounding)).matrices;
     const choice = await chooseLearnedRounding(model, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);
     autoNote = asked ? choice.why : `${choice.why}. ${DEFAULT_AUTO_NOTE}`;
     gptqWritten = choice.learned;
@@ -390,8 +387,8 @@ async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model
 async function withConvHessians(model: Model, options: LowBitOptions, main: Hessians, convRows: readonly Feeds[], collect: LowBitCollectOptions, rounding: LearnedRoundingOption["rounding"]): Promise<{ matrices: HessianMap; note: string }> {
   const matrices = new Map(main.matrices);
   const what = main.batches ? [`${main.batches} batches, ${Math.max(0, ...main.rows.values())} activation rows per layer`] : [];
-  // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from the batches kept.
-  // (Rounding auto's extra rows are for its judging: the codes it writes are learned's.)
+  // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from `convRows` (for the codes
+  // written, the batches protection measured on: rounding auto's extra rows are for its judging).
   const convs = await addConvHessians(matrices, model, options, convRows, collect);
   if (convs) what.push(`${convs.layers} Conv(s) on ${convs.rows} sampled input patches each`);
   return { matrices, note: `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}` };

@@ -146,18 +146,16 @@ export class Model {
     forEachGraph(copy.graph!, (g) => (g.initializer = [...held[i++]!]));
     return new Model(copy, this.path, this.dir);
   }
+
   /**
-   * A copy whose graph outputs are `outputs` (tensors of the main graph, by name or as declared by outputInfos), in
-   * that order, sharing this model's initializers (cloneSharingInitializers): for running, e.g. to compare the logits
-   * a final Softmax reads. This model when they are its outputs already.
+   * A copy whose graph outputs are `outputs` (tensors of the main graph as outputInfos declares them), in that order,
+   * sharing this model's initializers (cloneSharingInitializers): for running, e.g. to compare the logits a final
+   * Softmax reads. This model when they are its outputs already.
    */
-  withOutputs(outputs: readonly (string | ValueInfoProto)[]): Model {
-    const names = outputs.map((o) => (typeof o === "string" ? o : o.name));
-    if (names.join("\0") === this.graph.output.map((o) => o.name).join("\0")) return this;
+  withOutputs(outputs: readonly ValueInfoProto[]): Model {
+    if (outputs.map((o) => o.name).join("\0") === this.graph.output.map((o) => o.name).join("\0")) return this;
     const copy = this.cloneSharingInitializers();
-    const infos = this.outputInfos(outputs.filter((o): o is string => typeof o === "string"));
-    let i = 0;
-    copy.graph.output = outputs.map((o) => (typeof o === "string" ? infos[i++]! : o));
+    copy.graph.output = [...outputs];
     return copy;
   }
 
@@ -176,7 +174,6 @@ export class Model {
       return d?.type?.value.case === "tensorType" && d.type.value.value.elemType ? d : makeValueInfo(t, typeOf(t));
     });
   }
-
 
   /** The imported opset version for a domain ("" = ai.onnx), or undefined when not imported. */
   opset(domain = ""): number | undefined {

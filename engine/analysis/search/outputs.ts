@@ -24,7 +24,7 @@ export interface RunOptions {
  * float tensor of the graph) in the order given.
  */
 export async function modelOutputs(model: Model, data: readonly Feeds[], options: RunOptions = {}, tensors?: readonly string[]): Promise<BatchOutput[][]> {
-  const fetched = tensors ? model.withOutputs(tensors) : model;
+  const fetched = tensors ? model.withOutputs(model.outputInfos(tensors)) : model;
   const s = await createSession(fetched, { ep: options.ep, threads: options.threads });
   try {
     const names = tensors ? [...tensors] : s.outputs.map((o) => o.name);
