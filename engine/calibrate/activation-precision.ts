@@ -6,10 +6,11 @@
 //
 // chooseWideActivations uses it to pick the few activations worth 16 bits (the rest keep the calibration's width).
 
-import type { NodeProto } from "onnx-buf";
+import type { NodeProto, ValueInfoProto } from "onnx-buf";
 import type { Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { uniqueName, usedNames } from "../onnx/graph";
+import { logitsOrOutputs, onLogits, uniqueName, usedNames } from "../onnx/graph";
+import { inferModelShapes } from "../onnx/shape-infer";
 import type { Model } from "../onnx/model";
 import { makeNode, makeValueInfo } from "../onnx/proto";
 import { makeTensor } from "../onnx/tensor";
@@ -25,6 +26,8 @@ export interface SwitchModel {
   switches: string;
   /** The switched tensors, in the order of the switch vector. */
   tensors: string[];
+  /** Each switched tensor's switched copy, the one its readers read. */
+  switched: ReadonlyMap<string, string>;
 }
 
 /**
@@ -68,7 +71,7 @@ export function buildSwitchModel(model: Model, ranges: ReadonlyMap<string, Range
   for (const n of graph.node) n.input = n.input.map((i) => renamed.get(i) ?? i);
   graph.node.push(...nodes);
   graph.input.push(makeValueInfo(switches, DataType.FLOAT, [tensors.length]));
-  return { model: copy, switches, tensors };
+  return { model: copy, switches, tensors, switched: renamed };
 }
 
 export interface WideActivationOptions {
@@ -87,8 +90,10 @@ export interface WideActivationOptions {
   /** Measure further only when the outputs with every activation at 8 bits read above the first and below the
    *  second SQNR (dB); otherwise nothing is widened, after two runs. */
   onlyBetweenDb?: readonly [number, number];
-  /** The outputs compared (empty or absent: all). */
-  outputs?: readonly string[];
+  /** The tensors compared (comparedOutputs; absent: every output). A switched one is read as its readers read it. */
+  compared?: readonly ValueInfoProto[];
+  /** How many of them are a final Softmax's logits (comparedOutputs), for the line. */
+  logits?: number;
   /** After each measurement (one run per batch of rows): those done, and the most there can be as known so far. */
   onStep?(done: number, total: number): void;
 }
@@ -231,18 +236,45 @@ export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: 
   return { same, rows, nll: rows > 0 ? nll / rows : 0 };
 }
 
-/** Session options for a measurement at the outputs, and which outputs it compares (empty or absent: all). */
-export type MeasureOptions = SessionOptions & { outputs?: readonly string[] };
+/**
+ * What the measurements at the outputs compare with the float model: the `judged` graph outputs (empty: every one),
+ * a classifier's final Softmax output (one distribution per row: of rank 2 or less) replaced by the logits it
+ * reads (logitsOrOutputs), declared as the float model declares them (a conversion keeps names and types); `logits`
+ * counts the outputs replaced. A confident probability vector hides the error: the held-out PP-OCR orientation
+ * classifier read 33.2 dB on its probabilities with every layer int4, and 3 of 32 decisions flipped; its logits
+ * read 9.6 dB (docs/lowbit.md §3). A distribution per step or per pixel (rank 3 or more, or unknown: a CTC
+ * recogniser's [batch, time, classes]) is compared as it is: on ppocr-v3-rec-en its logits, where every unlikely
+ * class's logit weighs as much as the few a step decodes between, chose static INT8 files that read 0.5 pp fewer of
+ * 4096 lines on two calibration sets (docs/calibration.md "Which outputs the measurements compare").
+ */
+export function comparedOutputs(float: Model, judged: readonly string[] = []): { compared: ValueInfoProto[]; logits: number } {
+  let inferred: ReturnType<typeof inferModelShapes> | undefined;
+  const perRow = (t: string) => ((inferred ??= inferModelShapes(float.proto)).tensors.get(t)?.shape?.length ?? Infinity) <= 2;
+  const logits = logitsOrOutputs(float.graph);
+  const tensors = float.graph.output.map((o, i) => (logits[i] !== o.name && perRow(o.name) ? logits[i]! : o.name));
+  const picked = float.graph.output.flatMap((o, i) => (judged.length === 0 || judged.includes(o.name) ? [{ output: o.name, tensor: tensors[i]! }] : []));
+  return { compared: float.outputInfos(picked.map((p) => p.tensor)), logits: picked.filter((p) => p.tensor !== p.output).length };
+}
 
-/** The outputs of `model` on each of `rows` (one session, freed after): a reference or a candidate to compare with
- *  worstNoiseRatio; only `options.outputs` where given. `onRow` after each row's run. */
+/**
+ * Session options for a measurement at the outputs, and the tensors it compares (comparedOutputs: the judged outputs
+ * or the logits a final Softmax reads; absent: every output), the same in the float model and in its conversions;
+ * `logits` is comparedOutputs' count, for the lines that report the measurement.
+ */
+export type MeasureOptions = SessionOptions & { compared?: readonly ValueInfoProto[]; logits?: number };
+
+/** `model` with the compared tensors as its outputs (itself where they are). */
+const viewed = (model: Model, compared: readonly ValueInfoProto[] | undefined): Model => (compared ? model.withOutputs(compared) : model);
+
+/** The compared tensors of `model` (MeasureOptions) on each of `rows` (one session, freed after): a reference or a
+ *  candidate to compare with worstNoiseRatio. `onRow` after each row's run. */
 export async function outputsOn(model: Model, rows: readonly Feeds[], options: MeasureOptions = {}, onRow?: () => void): Promise<Record<string, OutputTensor>[]> {
-  const { outputs, ...session } = options;
-  const s = await createSession(model, session);
+  const { compared, logits: _, ...session } = options;
+  const s = await createSession(viewed(model, compared), session);
   try {
     const out = [];
     for (const r of rows) {
-      out.push(await s.run(r, outputs?.length ? outputs : undefined));
+      out.push(await s.run(r));
       onRow?.();
     }
     return out;
@@ -264,12 +296,12 @@ export interface RowEnergies {
  * pooled sum over earlier rows (summed in row order, as worstNoiseRatio sums them).
  */
 export async function energiesOn(model: Model, rows: readonly Feeds[], ref: readonly Record<string, OutputTensor>[], options: MeasureOptions = {}, onRow?: () => void, pooled = new Map<string, OutputEnergy>()): Promise<RowEnergies> {
-  const { outputs, ...session } = options;
-  const s = await createSession(model, session);
+  const { compared, logits: _, ...session } = options;
+  const s = await createSession(viewed(model, compared), session);
   try {
     const out: RowEnergies = { rows: [], pooled };
     for (const [i, r] of rows.entries()) {
-      const got = await s.run(r, outputs?.length ? outputs : undefined);
+      const got = await s.run(r);
       const row = new Map<string, OutputEnergy>();
       addOutputEnergy(row, ref[i]!, got);
       addOutputEnergy(out.pooled, ref[i]!, got);
@@ -308,7 +340,9 @@ export async function chooseWideActivations(
   const n = sw.tensors.length;
   const none: WideActivations = { tensors: [], before: 0, after: 0, runs: 0, why: "no activation to measure" };
   if (n === 0 || rows.length === 0) return none;
-  const s = await createSession(sw.model, { ep: options.ep, optimization: "basic" });
+  // The compared tensors as the nodes reading them read them: a final Softmax's logits are its input's switched copy.
+  const compared = options.compared?.map((v) => (sw.switched.has(v.name) ? { ...v, name: sw.switched.get(v.name)! } : v));
+  const s = await createSession(viewed(sw.model, compared), { ep: options.ep, optimization: "basic" });
   let runs = 0;
   try {
     // One run per batch of rows (a model with a fixed batch axis takes them one at a time).
@@ -318,7 +352,7 @@ export async function chooseWideActivations(
     let most = 2;
     const run = async (on: Float32Array) => {
       const out = [];
-      for (const r of rows) out.push(await s.run({ ...r, [sw.switches]: { data: on, dims: [n] } }, options.outputs?.length ? options.outputs : undefined));
+      for (const r of rows) out.push(await s.run({ ...r, [sw.switches]: { data: on, dims: [n] } }));
       runs++;
       options.onStep?.(runs, most);
       return out;
@@ -329,7 +363,7 @@ export async function chooseWideActivations(
     const before = await noiseOf(new Float32Array(n).fill(1));
     const [lo, hi] = options.onlyBetweenDb ?? [-Infinity, Infinity];
     if (!(noiseToDb(before) > lo && noiseToDb(before) < hi)) {
-      return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
+      return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR${onLogits(options.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
     }
     most = 2 + 2 * groupCount;
     const groups: { from: number; to: number; noise: number }[] = [];
@@ -360,7 +394,7 @@ export async function chooseWideActivations(
       chosen.push(...sw.tensors.slice(g.from, g.to));
       counted += g.to - g.from;
     }
-    const measured = `output SQNR with every activation at ${options.bits} bits ${noiseDb(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
+    const measured = `output SQNR${onLogits(options.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
     if (!(best * (options.minGain ?? 2) <= before)) return { tensors: [], before, after: before, runs, why: `not worth 16 bits: ${measured}` };
     return { tensors: chosen, before, after: best, runs, why: `${chosen.length} of ${n} activations at 16 bits: ${measured}` };
   } finally {

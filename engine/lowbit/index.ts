@@ -1,9 +1,10 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
-import { worstRatio } from "../calibrate/activation-precision";
+import { comparedOutputs, worstRatio } from "../calibrate/activation-precision";
 import { commonRows, eachRow } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, rereadable, type CalibrationData, type Feeds } from "../data/feeds";
+import { onLogits } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
@@ -16,7 +17,7 @@ import type { LayerHessian } from "./gptq";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
 import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions, type Hessians } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
-import { comparedOutputs, protectLowBit, take, takeRows, type OutputReport } from "./protect";
+import { protectLowBit, take, takeRows, type OutputReport } from "./protect";
 import { qdqOpset } from "./types";
 import { convHessianKey, int4ConvTargets, lowBitActivations, lowBitForms, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
@@ -344,11 +345,10 @@ async function chooseLearnedRounding<F>(
   onStep?.(1);
   const fittedOdd = build(await fit(odd));
   onStep?.(2);
-  // Judged as protection measures: an output a final Softmax makes on its logits (oww-timer's int4 on a second
+  // Judged as protection measures: a classifier's final Softmax output on its logits (oww-timer's int4 on a second
   // calibration set: GPTQ's +12.5 dB held out, passed up on its probabilities, taken on its logits).
-  const { compared, logits } = comparedOutputs(float);
-  const view = (m: Model) => m.withOutputs(compared);
-  const c = await crossFit(view(float), view(nearest), view(fittedEven), view(fittedOdd), rows, threads ? { threads } : {});
+  const judged = comparedOutputs(float);
+  const c = await crossFit(float, nearest, fittedEven, fittedOdd, rows, { ...(threads ? { threads } : {}), ...judged });
   onStep?.(3);
   const d = c.difference;
   const seq = learnedWins(d) ? await crossFitLines(float, nearest, fittedEven, fittedOdd, c) : undefined;
@@ -358,7 +358,7 @@ async function chooseLearnedRounding<F>(
     learned,
     why:
       `rounding auto ${learned ? `chose ${fitted}` : "kept nearest"} ${mode} rounding: ${fitted} codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round, ` +
-      `on the layers protection left ${mode}: worst-output SQNR${logits ? " (the Softmax output on its logits)" : ""} nearest ${db(worstRatio(c.near.pooled))}, ${fitted} ${db(worstRatio(c.learned.pooled))}; ${fitted} − nearest per ${per}: mean ${signed(d.mean)}, ` +
+      `on the layers protection left ${mode}: worst-output SQNR${onLogits(judged.logits)} nearest ${db(worstRatio(c.near.pooled))}, ${fitted} ${db(worstRatio(c.learned.pooled))}; ${fitted} − nearest per ${per}: mean ${signed(d.mean)}, ` +
       `lower bound ${signed(d.lower)} (${fitted} is taken where the bound is above ${ROUNDING_BOUND_DB} dB${seq ? ", and on a sequence model where no fewer judged rows decode as the float model's" : ""}; ${seconds()} s)${seq?.note.replace(/ with learned codes/, ` with ${fitted} codes`) ?? ""}`,
   };
 }

@@ -13,11 +13,9 @@
 // Protection is on by default with calibration data, within a size cap: a low-bit file the size of the float one
 // would defeat the mode, so the ladder stops at the last step within DEFAULT_PROTECT_MAX_SIZE of the float model's
 // size (all weights int8 and some float fit; the written report says when the target was not met within it).
-import type { ValueInfoProto } from "onnx-buf";
 import type { CalibrationData, Feeds } from "../data/feeds";
-import { logitsOrOutputs } from "../onnx/graph";
 import type { Model } from "../onnx/model";
-import { noiseToDb, outputsOn, worstNoiseRatio } from "../calibrate/activation-precision";
+import { comparedOutputs, noiseToDb, outputsOn, worstNoiseRatio, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows } from "../calibrate/rows";
 
 /** What the protection aims for; see LowBitOptions.protect. */
@@ -93,14 +91,14 @@ export async function protectLowBit(
 ): Promise<{ model: Model; output: OutputReport; sqnrOf: (m: Model) => Promise<number> }> {
   const batches = await take(data, options.maxBatches ?? 8);
   if (batches.length === 0) throw new Error(`${float.path ?? "the model"}: the calibration data is empty: give at least one batch to measure the low-bit outputs on`);
-  const session = options.threads ? { threads: options.threads } : {};
-  const { compared, logits } = comparedOutputs(float);
-  const reference = await outputsOn(float.withOutputs(compared), batches, session);
+  const measure: MeasureOptions = { ...(options.threads ? { threads: options.threads } : {}), ...comparedOutputs(float) };
+  const logits = measure.logits;
+  const reference = await outputsOn(float, batches, measure);
   let measured = 0;
   // Another model's worst output SQNR on the same batches against the same float outputs (the caller's written one).
   const sqnrOf = async (m: Model) => {
     if (options.signal?.aborted) throw options.signal.reason ?? new Error("low-bit protection cancelled");
-    return noiseToDb(worstNoiseRatio(reference, await outputsOn(m.withOutputs(compared), batches, session)));
+    return noiseToDb(worstNoiseRatio(reference, await outputsOn(m, batches, measure)));
   };
   const score = (m: Model) => {
     measured++;
@@ -203,18 +201,6 @@ export async function protectLowBit(
       ...(logits && { logits }),
     },
   };
-}
-
-/**
- * What the low-bit passes compare with the float model (protection, rounding auto's cross-fit): its outputs, one a
- * final Softmax makes replaced by the logits it reads (logitsOrOutputs), declared as the float model declares them
- * (a conversion keeps names and types); `logits` counts the outputs replaced. A confident probability vector hides
- * the error: the held-out PP-OCR orientation classifier read 33.2 dB on its probabilities with every layer int4, and 3
- * of 32 decisions flipped; its logits read 9.6 dB (docs/lowbit.md §3).
- */
-export function comparedOutputs(float: Model): { compared: ValueInfoProto[]; logits: number } {
-  const tensors = logitsOrOutputs(float.graph);
-  return { compared: float.outputInfos(tensors), logits: tensors.filter((t, i) => t !== float.graph.output[i]!.name).length };
 }
 
 /** The first batches of `data`, in memory: at least `batches` of them, and more until they hold `rows` rows (a batch's

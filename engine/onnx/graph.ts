@@ -83,6 +83,10 @@ export function logitsOrOutputs(graph: GraphProto): string[] {
   return graph.output.map((o) => softmaxBehind(made, o.name)?.input[0] ?? o.name);
 }
 
+/** What a measurement's line says where `logits` (a count) of the outputs it compared were a final Softmax's logits. */
+export const onLogits = (logits: number | undefined): string =>
+  logits ? ` (${logits === 1 ? "the Softmax output on its logits" : `${logits} Softmax outputs on their logits`})` : "";
+
 export function consumers(graph: GraphProto): Map<string, NodeProto[]> {
   const m = new Map<string, NodeProto[]>();
   for (const n of graph.node) {

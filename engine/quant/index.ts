@@ -4,11 +4,11 @@
 import type { GraphProto } from "onnx-buf";
 import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { consumers, initializerSizes, producers } from "../onnx/graph";
+import { consumers, initializerSizes, onLogits, producers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
-import { ctcAgreement, noiseDb, outputsOn, type MeasureOptions } from "../calibrate/activation-precision";
+import { comparedOutputs, ctcAgreement, noiseDb, outputsOn, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows, copyRows, eachRow, sliceRows, stackRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import { quantizeDynamicModel } from "./dynamic";
@@ -163,8 +163,21 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(rows, SEQUENCE_ROWS, batch)));
 }
 
-/** How the measurements at the outputs run: the calibration's provider, the outputs QConfig.calibration.outputs names. */
-const measureOn = (prepared: PreparedModel): MeasureOptions => ({ ep: prepared.ep, outputs: prepared.config.calibration.outputs });
+/**
+ * How the measurements at the outputs run: the calibration's provider; the outputs QConfig.calibration.outputs names
+ * (all where it names none), a final Softmax's on the logits it reads (comparedOutputs). Each model's, found once.
+ */
+const measureOn = (prepared: PreparedModel): MeasureOptions => ({ ep: prepared.ep, ...judgedOn(prepared.model, prepared.config.calibration.outputs) });
+
+const judgedOnce = new WeakMap<Model, { judged: string; measure: Pick<MeasureOptions, "compared" | "logits"> }>();
+function judgedOn(model: Model, outputs: readonly string[]): Pick<MeasureOptions, "compared" | "logits"> {
+  const judged = outputs.join("\0");
+  const known = judgedOnce.get(model);
+  if (known?.judged === judged) return known.measure;
+  const measure = comparedOutputs(model, outputs);
+  judgedOnce.set(model, { judged, measure });
+  return measure;
+}
 
 /** A phase of one step, reported before and after it runs. */
 async function measuring<T>(step: (done: number, total: number) => void, run: () => Promise<T>): Promise<T> {
@@ -183,7 +196,7 @@ async function dynamicProtection(model: Model, config: ResolvedQConfig, rows: Fe
   const pre = await preprocess(model, optimize);
   const first = await quantizeDynamicModel(pre.clone(), config, false);
   const convertWith = async (only?: readonly string[]) => (only ? (await quantizeDynamicModel(pre.clone(), { ...config, include: [...only] }, false)).model : first.model);
-  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, outputs: config.calibration.outputs }, onStep);
+  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, ...judgedOn(model, config.calibration.outputs) }, onStep);
   return { nodes: choice.nodes, why: choice.why };
 }
 
@@ -465,7 +478,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   let best = "mse";
   for (const name of errors.keys()) if (better(name, best)) best = name;
   const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `CTC loss ${ctcLoss(n).toFixed(3)}, ${decoded.get(n)!.same}/${counted} rows decoded alike, ` : ""}${noiseDb(e)}`).join(", ");
-  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : "worst-output SQNR"} on ${rows.length} held-out and calibration row(s): ${list}`;
+  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measureOn(prepared).logits)}`} on ${rows.length} held-out and calibration row(s): ${list}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {

@@ -7,7 +7,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { createSession, type SessionOptions } from "../runtime/session";
 import { commonRows } from "../calibrate/rows";
-import { addOutputEnergy, noiseToDb, type OutputEnergy } from "../calibrate/activation-precision";
+import { addOutputEnergy, comparedOutputs, noiseToDb, type OutputEnergy } from "../calibrate/activation-precision";
 import type { OutputCheck } from "./output-check-text";
 
 /** How many kept calibration rows the check runs (each once per model). */
@@ -23,9 +23,14 @@ export type { OutputCheck } from "./output-check-text";
 export async function checkOutputs(float: Model, quantized: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<OutputCheck | undefined> {
   if (rows.length === 0) return undefined;
   const energy = new Map<string, OutputEnergy>();
-  const ref = await createSession(float, options);
+  // A classifier's final Softmax output is also measured on the logits it reads (what the measurements compared).
+  const outputs = float.graph.output.map((o) => o.name);
+  const logitsOf = new Map(comparedOutputs(float).compared.flatMap((t, i) => (t.name !== outputs[i] ? [[outputs[i]!, t.name] as const] : [])));
+  const extra = float.outputInfos([...new Set(logitsOf.values())].filter((t) => !outputs.includes(t)));
+  const view = (m: Model) => (extra.length ? m.withOutputs([...m.graph.output, ...extra]) : m);
+  const ref = await createSession(view(float), options);
   try {
-    const got = await createSession(quantized, options);
+    const got = await createSession(view(quantized), options);
     try {
       for (const r of rows) {
         addOutputEnergy(energy, await ref.run(r), await got.run(r));
@@ -36,9 +41,13 @@ export async function checkOutputs(float: Model, quantized: Model, rows: readonl
   } finally {
     await ref.dispose();
   }
-  const outputs = [...energy]
-    .filter(([, e]) => e.signal > 0)
-    .map(([name, e]) => ({ name, sqnrDb: noiseToDb(e.noise / e.signal) }))
+  const sqnrOf = (e: OutputEnergy) => noiseToDb(e.noise / e.signal);
+  const measured = [...energy]
+    .filter(([name, e]) => e.signal > 0 && outputs.includes(name))
+    .map(([name, e]) => {
+      const logits = energy.get(logitsOf.get(name) ?? "");
+      return { name, sqnrDb: sqnrOf(e), ...(logits && logits.signal > 0 && { logitsDb: sqnrOf(logits) }) };
+    })
     .sort((p, q) => p.sqnrDb - q.sqnrDb);
-  return outputs.length ? { rows: rows.reduce((n, f) => n + (commonRows(f) ?? 1), 0), outputs } : undefined;
+  return measured.length ? { rows: rows.reduce((n, f) => n + (commonRows(f) ?? 1), 0), outputs: measured } : undefined;
 }

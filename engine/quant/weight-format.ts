@@ -9,6 +9,7 @@
 // under U8U8, 10 under U8S7, for 0.1 dB): those are measured the same way, the heaviest first (PARTIAL_SHARES).
 import type { GraphProto } from "onnx-buf";
 import type { Feeds } from "../data/feeds";
+import { onLogits } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { inferShapes, modelOpset } from "../onnx/shape-infer";
@@ -182,7 +183,7 @@ export async function chooseWeightFormat(
   const count = rows.reduce((k, r) => k + (commonRows(r) ?? 1), 0);
   const per = n === count ? "row" : "batch";
   const measured =
-    `on the first ${count} calibration row(s) worst-output SQNR U8U8 ${db(noise.u8u8)}, U8S7 ${db(noise.u8s7)}; ` +
+    `on the first ${count} calibration row(s) worst-output SQNR${onLogits(measure.logits)} U8U8 ${db(noise.u8u8)}, U8S7 ${db(noise.u8s7)}; ` +
     `U8S7 − U8U8 per ${per}: mean ${signed(mean)}, lower bound ${n > 1 ? signed(lower) : "none (one batch)"} (U8S7 is taken above −${WEIGHT_TIE_DB} dB)`;
   const difference = { mean, lower, rows: n };
   const whole7 = wholeModelU8S7(noise.u8u8, whole);

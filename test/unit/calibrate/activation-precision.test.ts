@@ -4,11 +4,12 @@
 // widens nothing when no tensor stands out.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { buildSwitchModel, chooseWideActivations } from "../../../engine/calibrate/activation-precision";
+import { buildSwitchModel, chooseWideActivations, comparedOutputs } from "../../../engine/calibrate/activation-precision";
 import { quantGrid, type Range } from "../../../engine/calibrate/thresholds";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
-import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
+import { makeGraph, makeModel, makeNode, makeValueInfo, valueInfoTensor } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
 import { createSession } from "../../../engine/runtime/session";
 
 const LENGTH = 20;
@@ -61,4 +62,45 @@ test("no activation stands out: nothing is widened, and the summary says why", a
   const w = await chooseWideActivations(chain(), ranges(), [rows], { bits: 8, symmetric: false });
   assert.deepEqual(w.tensors, []);
   assert.match(w.why, /not worth 16 bits/);
+});
+
+test("a final Softmax is compared on its logits as the Softmax reads them: the logits' own 8-bit rounding counts", async () => {
+  // chain() with y read by a Softmax whose output p is the model's output; y's range ruins its 8 bits.
+  const proto = chain().proto;
+  proto.graph!.node.push(makeNode("Softmax", ["y"], ["p"], { name: "softmax" }));
+  proto.graph!.output = [makeValueInfo("p", DataType.FLOAT, ["n", 8])];
+  const model = Model.fromProto(proto);
+  const judged = comparedOutputs(model);
+  assert.deepEqual(judged.compared.map((v) => v.name), ["y"]);
+  assert.equal(judged.logits, 1);
+  const wideY = new Map([...ranges(), ["y", { min: -500, max: 500 }]]);
+  const w = await chooseWideActivations(model, wideY, [rows], { bits: 8, symmetric: false, ...judged });
+  assert.deepEqual(w.tensors, ["y"], w.why);
+  assert.match(w.why, /^1 of 21 activations at 16 bits: output SQNR \(the Softmax output on its logits\) with every activation at 8 bits/);
+});
+
+test("comparedOutputs: a classifier's Softmax output on its logits, a sequence's ([batch, time, classes]) as it is, only the judged ones", async () => {
+  // x [n, 8] → MatMul → c [n, 8] → Softmax → pc; x3 [n, 4, 8] → MatMul → s [n, 4, 8] → Softmax → ps; x → Neg → z.
+  const w = makeTensor("W", DataType.FLOAT, [8, 8], Float32Array.from({ length: 64 }, (_, i) => Math.sin(i)));
+  const graph = makeGraph(
+    "heads",
+    [
+      makeNode("MatMul", ["x", "W"], ["c"], { name: "cls" }),
+      makeNode("Softmax", ["c"], ["pc"], { name: "softmax_c" }),
+      makeNode("MatMul", ["x3", "W"], ["s"], { name: "seq" }),
+      makeNode("Softmax", ["s"], ["ps"], { name: "softmax_s" }),
+      makeNode("Neg", ["x"], ["z"], { name: "neg" }),
+    ],
+    [makeValueInfo("x", DataType.FLOAT, ["n", 8]), makeValueInfo("x3", DataType.FLOAT, ["n", 4, 8])],
+    [makeValueInfo("pc", DataType.FLOAT, ["n", 8]), makeValueInfo("ps", DataType.FLOAT, ["n", 4, 8]), makeValueInfo("z", DataType.FLOAT, ["n", 8])],
+    { initializers: [w] },
+  );
+  const model = Model.fromProto(makeModel(graph, { opsets: { "": 13 } }));
+  const every = comparedOutputs(model);
+  assert.deepEqual(every.compared.map((v) => v.name), ["c", "ps", "z"]);
+  assert.equal(every.logits, 1);
+  assert.equal(valueInfoTensor(every.compared[0]!)?.elemType, DataType.FLOAT, "declared with its inferred type");
+  const judged = comparedOutputs(model, ["z", "ps"]);
+  assert.deepEqual(judged.compared.map((v) => v.name), ["ps", "z"], "in output order");
+  assert.equal(judged.logits, 0);
 });

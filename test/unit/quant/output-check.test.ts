@@ -57,6 +57,40 @@ test("quantizeStatic reports each output's SQNR against the float model on the f
   }
 });
 
+test("an output a final Softmax makes is also reported on the logits it reads, as the measurements compared it", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-check-"));
+  try {
+    // twoOutputs' y read by a Softmax whose output p replaces y.
+    const proto = () => {
+      const m = twoOutputs();
+      m.graph!.node.push(makeNode("Softmax", ["y"], ["p"], { name: "softmax" }));
+      m.graph!.output[0] = valueInfo("p", F, ["N", 32]);
+      return m;
+    };
+    const batches = [1, 2].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(4 * 64, seed * 17), [4, 64]) }));
+    const out = path.join(dir, "q.onnx");
+    const summary = await quantizeStatic(Model.fromProto(proto()), out, batches, {}, { optimize: false });
+    const p = summary.outputCheck!.outputs.find((o) => o.name === "p")!;
+    const u = summary.outputCheck!.outputs.find((o) => o.name === "u")!;
+    assert.equal(u.logitsDb, undefined, "u is no Softmax's");
+    assert.deepEqual(summary.outputCheck!.outputs.map((o) => o.name).sort(), ["p", "u"], "the logits are no output of their own");
+    // The same figure as y in both files, run with y declared an output.
+    const withY = (m: ReturnType<typeof proto>) => {
+      m.graph!.output.push(valueInfo("y", F, ["N", 32]));
+      return m;
+    };
+    const x = new Float32Array(8 * 64);
+    batches.forEach((b, i) => x.set(b.x.data as Float32Array, i * 4 * 64));
+    const feeds = { x: new ort.Tensor("float32", x, [8, 64]) };
+    const [ref, got] = [await runModel(withY(proto()), feeds), await runModel(withY((await Model.load(out)).proto), feeds)];
+    const want = sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
+    assert.ok(Math.abs(p.logitsDb! - want) < 1e-3, `p's logits: ${p.logitsDb} vs ${want}`);
+    assert.match(describeOutputCheck(summary.outputCheck!), /"p" [\d.]+ dB, on its logits [\d.]+ dB/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test("quantizeDynamic with data checks the outputs too; without data there is nothing to check on", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-check-"));
   try {

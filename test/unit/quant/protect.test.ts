@@ -221,3 +221,27 @@ test("calibration.outputs: the measurements compare only the outputs named (an a
   assert.deepEqual(byY.protected?.nodes, ["a"]);
   await assert.rejects(prepare(withAux(), { calibration: { outputs: ["y", "mask_out", "z"] } }), /QConfig\.calibration\.outputs: "mask_out", "z" are not outputs of the model \(its outputs: "y", "u"\)/);
 });
+
+test("a final Softmax is judged on its logits: a confident one whose probabilities hide a node's error still has it kept float, and the line says so", async () => {
+  // chain(true)'s y (RMS 5.7, row maxima about 17) plus 40 on its first column into a Softmax over its 1024
+  // columns: every row reads the first class at a probability within e^-20 of 1, so the 8-bit rounding of a, which
+  // costs the logits most of their SQNR, barely moves the probabilities (the bias is 5 % of the logits' energy).
+  const confident = () => {
+    const m = chain(true);
+    const bias = new Float32Array(1024);
+    bias[0] = 40;
+    m.graph!.node.push(makeNode("Add", ["y", "bias"], ["z"], { name: "bias" }), makeNode("Softmax", ["z"], ["p"], { name: "softmax" }));
+    m.graph!.initializer.push(makeTensor("bias", F, [1024], bias));
+    m.graph!.output = [valueInfo("p", F, ["N", 1024])];
+    return m;
+  };
+  const off = await quantizeTiny(confident(), { x: [8, 64] }, { protect: false });
+  assert.ok(off.sqnr >= 30, `the probabilities read ${off.sqnr.toFixed(1)} dB with a quantized: nothing to protect on them`);
+  const on = await quantizeTiny(confident(), { x: [8, 64] });
+  assert.deepEqual(on.summary.protectedLayers?.nodes, ["a"], "on the logits a still dominates");
+  assert.match(on.summary.protectedLayers!.why, /on 1 calibration batch\(es\), whole model [\d.]+ dB \(the Softmax output on its logits\) \(--no-protect/);
+  // Named by the user, the output is judged on its logits too.
+  const named = await prepare(Model.fromProto(confident()), { calibration: { outputs: ["p"] } }, { optimize: false });
+  await calibrate(named, [1, 2, 3, 4].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(8 * 64, seed * 31), [8, 64]) })));
+  assert.deepEqual(named.protected?.nodes, ["a"]);
+});
