@@ -157,14 +157,18 @@ export async function protectLowBit(
     if (db === undefined) scored.set(i, (db = await score(model(i))));
     return db;
   };
-  // Each step only moves the model towards float, so sizes and (near enough) output SQNRs grow along the ladder:
-  // the last step within the size cap, then the first step up to it that meets the target, by binary search.
+  // Each step only moves the model towards float, so (near enough) output SQNRs grow along the ladder, and sizes
+  // mostly do: the last step within the size cap, then the first step up to it that meets the target, by binary
+  // search. A small layer's int8 weights can take fewer bytes than its padded blocks, so a step before the last one
+  // within the cap may be over it: such a step does not count as meeting the target (the search then ends on a step
+  // within the cap, at worst the last).
+  const within = (i: number) => share(model(i)) <= maxSize;
   let last = steps.length - 1;
   if (share(model(last)) > maxSize) {
     let [fits, over] = [0, last];
     while (over - fits > 1) {
       const mid = (fits + over) >> 1;
-      if (share(model(mid)) <= maxSize) fits = mid;
+      if (within(mid)) fits = mid;
       else over = mid;
     }
     last = fits;
@@ -174,7 +178,7 @@ export async function protectLowBit(
     let lo = 0;
     while (hi - lo > 1) {
       const mid = (lo + hi) >> 1;
-      if ((await at(mid)) >= targetDb) hi = mid;
+      if (within(mid) && (await at(mid)) >= targetDb) hi = mid;
       else lo = mid;
     }
   }

@@ -173,6 +173,33 @@ test("a small model whose every layer in low bits is above the cap still gets pr
   assert.ok(out.size! < out.maxSize! && out.sqnrDb >= all.sqnrDb + 3 && !out.capped, JSON.stringify(out));
 });
 
+test("a step over the size cap does not meet the target, even where a later step is within it: the file written is within the cap", async () => {
+  // Two heads: a (x[B,32] · WA[32,8], one outlier row: int4 ruins y1, int8 mends it; a grows in int8) and b
+  // (z[B,2] · WB[2,64]: K 2 padded to a block of 32, so b's int8 weights take far fewer bytes than its blocks). The
+  // ladder: all int4 (the raised cap), a int8 (over it, meets the target), a and b int8 (under it, meets it too).
+  const r = rng(3);
+  const wa = Float32Array.from({ length: 32 * 8 }, (_, i) => (Math.floor(i / 8) === 5 ? 3 : 0.3 * r()));
+  const wb = Float32Array.from({ length: 2 * 64 }, () => 0.3 * r());
+  const g = makeGraph(
+    "ladder_sizes",
+    [makeNode("MatMul", ["x", "WA"], ["y1"], { name: "a" }), makeNode("MatMul", ["z", "WB"], ["y2"], { name: "b" })],
+    [makeValueInfo("x", DataType.FLOAT, ["batch", 32]), makeValueInfo("z", DataType.FLOAT, ["batch", 2])],
+    [makeValueInfo("y1", DataType.FLOAT, ["batch", 8]), makeValueInfo("y2", DataType.FLOAT, ["batch", 64])],
+    { initializers: [makeTensor("WA", DataType.FLOAT, [32, 8], wa), makeTensor("WB", DataType.FLOAT, [2, 64], wb)] },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const rows = Array.from({ length: 2 }, () => ({
+    x: { data: Float32Array.from({ length: 4 * 32 }, () => r()), dims: [4, 32], type: "float32" as const },
+    z: { data: Float32Array.from({ length: 4 * 2 }, () => r()), dims: [4, 2], type: "float32" as const },
+  }));
+  const options = { mode: "int4", rounding: "nearest" } as const;
+  const { report } = await lowBitModelCalibrated(model, { ...options, protect: { minOutputSqnrDb: 25 } }, rows);
+  const out = report.output!;
+  // Before, the search took the first step that met the target, a alone in int8: 1.21× the float file, cap 1.12×.
+  assert.ok(out.size! <= out.maxSize! && out.sqnrDb >= 25 && !out.capped, JSON.stringify(out));
+  assert.deepEqual(out.protected.map((p) => [p.node, p.as]), [["a", "int8"], ["b", "int8"]]);
+});
+
 test("an output a final Softmax makes is measured on its logits: confident probabilities hide what low bits do to them", async () => {
   // x[B,64] → MatMul(W [64,8], large: logits of tens) → Softmax → p. The probabilities are near one-hot whatever
   // 4-bit weights do to the logits.
