@@ -90,10 +90,8 @@ export interface WideActivationOptions {
   /** Measure further only when the outputs with every activation at 8 bits read above the first and below the
    *  second SQNR (dB); otherwise nothing is widened, after two runs. */
   onlyBetweenDb?: readonly [number, number];
-  /** The tensors compared (comparedOutputs; absent: every output). A switched one is read as its readers read it. */
-  compared?: readonly ValueInfoProto[];
-  /** How many of them are a final Softmax's logits (comparedOutputs), for the line. */
-  logits?: number;
+  /** What is compared (comparedOutputs; absent: every output). A switched tensor is read as its readers read it. */
+  judged?: Judged;
   /** After each measurement (one run per batch of rows): those done, and the most there can be as known so far. */
   onStep?(done: number, total: number): void;
 }
@@ -247,7 +245,7 @@ export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: 
  * class's logit weighs as much as the few a step decodes between, chose static INT8 files that read 0.5 pp fewer of
  * 4096 lines on two calibration sets (docs/calibration.md "Which outputs the measurements compare").
  */
-export function comparedOutputs(float: Model, judged: readonly string[] = []): { compared: ValueInfoProto[]; logits: number } {
+export function comparedOutputs(float: Model, judged: readonly string[] = []): Judged {
   let inferred: ReturnType<typeof inferModelShapes> | undefined;
   const perRow = (t: string) => ((inferred ??= inferModelShapes(float.proto)).tensors.get(t)?.shape?.length ?? Infinity) <= 2;
   const logits = logitsOrOutputs(float.graph);
@@ -256,12 +254,15 @@ export function comparedOutputs(float: Model, judged: readonly string[] = []): {
   return { compared: float.outputInfos(picked.map((p) => p.tensor)), logits: picked.filter((p) => p.tensor !== p.output).length };
 }
 
-/**
- * Session options for a measurement at the outputs, and the tensors it compares (comparedOutputs: the judged outputs
- * or the logits a final Softmax reads; absent: every output), the same in the float model and in its conversions;
- * `logits` is comparedOutputs' count, for the lines that report the measurement.
- */
-export type MeasureOptions = SessionOptions & { compared?: readonly ValueInfoProto[]; logits?: number };
+/** What comparedOutputs says a measurement compares: the tensors, and how many are a classifier's logits (for its line). */
+export interface Judged {
+  compared: ValueInfoProto[];
+  logits: number;
+}
+
+/** Session options for a measurement at the outputs, and what it compares (absent: every output), the same tensors in
+ *  the float model and in its conversions. */
+export type MeasureOptions = SessionOptions & { judged?: Judged };
 
 /** `model` with the compared tensors as its outputs (itself where they are). */
 const viewed = (model: Model, compared: readonly ValueInfoProto[] | undefined): Model => (compared ? model.withOutputs(compared) : model);
@@ -269,8 +270,8 @@ const viewed = (model: Model, compared: readonly ValueInfoProto[] | undefined): 
 /** The compared tensors of `model` (MeasureOptions) on each of `rows` (one session, freed after): a reference or a
  *  candidate to compare with worstNoiseRatio. `onRow` after each row's run. */
 export async function outputsOn(model: Model, rows: readonly Feeds[], options: MeasureOptions = {}, onRow?: () => void): Promise<Record<string, OutputTensor>[]> {
-  const { compared, logits: _, ...session } = options;
-  const s = await createSession(viewed(model, compared), session);
+  const { judged, ...session } = options;
+  const s = await createSession(viewed(model, judged?.compared), session);
   try {
     const out = [];
     for (const r of rows) {
@@ -296,8 +297,8 @@ export interface RowEnergies {
  * pooled sum over earlier rows (summed in row order, as worstNoiseRatio sums them).
  */
 export async function energiesOn(model: Model, rows: readonly Feeds[], ref: readonly Record<string, OutputTensor>[], options: MeasureOptions = {}, onRow?: () => void, pooled = new Map<string, OutputEnergy>()): Promise<RowEnergies> {
-  const { compared, logits: _, ...session } = options;
-  const s = await createSession(viewed(model, compared), session);
+  const { judged, ...session } = options;
+  const s = await createSession(viewed(model, judged?.compared), session);
   try {
     const out: RowEnergies = { rows: [], pooled };
     for (const [i, r] of rows.entries()) {
@@ -341,7 +342,7 @@ export async function chooseWideActivations(
   const none: WideActivations = { tensors: [], before: 0, after: 0, runs: 0, why: "no activation to measure" };
   if (n === 0 || rows.length === 0) return none;
   // The compared tensors as the nodes reading them read them: a final Softmax's logits are its input's switched copy.
-  const compared = options.compared?.map((v) => (sw.switched.has(v.name) ? { ...v, name: sw.switched.get(v.name)! } : v));
+  const compared = options.judged?.compared.map((v) => (sw.switched.has(v.name) ? { ...v, name: sw.switched.get(v.name)! } : v));
   const s = await createSession(viewed(sw.model, compared), { ep: options.ep, optimization: "basic" });
   let runs = 0;
   try {
@@ -363,7 +364,7 @@ export async function chooseWideActivations(
     const before = await noiseOf(new Float32Array(n).fill(1));
     const [lo, hi] = options.onlyBetweenDb ?? [-Infinity, Infinity];
     if (!(noiseToDb(before) > lo && noiseToDb(before) < hi)) {
-      return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR${onLogits(options.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
+      return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR${onLogits(options.judged?.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
     }
     most = 2 + 2 * groupCount;
     const groups: { from: number; to: number; noise: number }[] = [];
@@ -394,7 +395,7 @@ export async function chooseWideActivations(
       chosen.push(...sw.tensors.slice(g.from, g.to));
       counted += g.to - g.from;
     }
-    const measured = `output SQNR${onLogits(options.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
+    const measured = `output SQNR${onLogits(options.judged?.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
     if (!(best * (options.minGain ?? 2) <= before)) return { tensors: [], before, after: before, runs, why: `not worth 16 bits: ${measured}` };
     return { tensors: chosen, before, after: best, runs, why: `${chosen.length} of ${n} activations at 16 bits: ${measured}` };
   } finally {

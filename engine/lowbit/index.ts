@@ -348,7 +348,7 @@ async function chooseLearnedRounding<F>(
   // Judged as protection measures: a classifier's final Softmax output on its logits (oww-timer's int4 on a second
   // calibration set: GPTQ's +12.5 dB held out, passed up on its probabilities, taken on its logits).
   const judged = comparedOutputs(float);
-  const c = await crossFit(float, nearest, fittedEven, fittedOdd, rows, { ...(threads ? { threads } : {}), ...judged });
+  const c = await crossFit(float, nearest, fittedEven, fittedOdd, rows, { ...(threads ? { threads } : {}), judged });
   onStep?.(3);
   const d = c.difference;
   const seq = learnedWins(d) ? await crossFitLines(float, nearest, fittedEven, fittedOdd, c) : undefined;

@@ -54,7 +54,7 @@ export interface OutputReport {
   capped?: boolean;
   /** The cap asked for, where every layer in low bits already made a larger file and `maxSize` is that file's share. */
   askedMaxSize?: number;
-  /** Outputs a final Softmax makes, compared on the logits it reads (logitsOrOutputs). */
+  /** Outputs a final Softmax makes, compared on the logits it reads (comparedOutputs). */
   logits?: number;
   /** Layers stepped up to meet it, float ones first, each with the output SQNR it gives alone in low bits. */
   protected: { node: string; opType: string; aloneDb: number; as: "int8" | "float" }[];
@@ -91,8 +91,9 @@ export async function protectLowBit(
 ): Promise<{ model: Model; output: OutputReport; sqnrOf: (m: Model) => Promise<number> }> {
   const batches = await take(data, options.maxBatches ?? 8);
   if (batches.length === 0) throw new Error(`${float.path ?? "the model"}: the calibration data is empty: give at least one batch to measure the low-bit outputs on`);
-  const measure: MeasureOptions = { ...(options.threads ? { threads: options.threads } : {}), ...comparedOutputs(float) };
-  const logits = measure.logits;
+  const judged = comparedOutputs(float);
+  const measure: MeasureOptions = { ...(options.threads ? { threads: options.threads } : {}), judged };
+  const logits = judged.logits;
   const reference = await outputsOn(float, batches, measure);
   let measured = 0;
   // Another model's worst output SQNR on the same batches against the same float outputs (the caller's written one).

@@ -8,7 +8,7 @@ import { consumers, initializerSizes, onLogits, producers } from "../onnx/graph"
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
-import { comparedOutputs, ctcAgreement, noiseDb, outputsOn, type MeasureOptions } from "../calibrate/activation-precision";
+import { comparedOutputs, ctcAgreement, noiseDb, outputsOn, type Judged, type MeasureOptions } from "../calibrate/activation-precision";
 import { commonRows, copyRows, eachRow, sliceRows, stackRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import { quantizeDynamicModel } from "./dynamic";
@@ -167,16 +167,16 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
  * How the measurements at the outputs run: the calibration's provider; the outputs QConfig.calibration.outputs names
  * (all where it names none), a final Softmax's on the logits it reads (comparedOutputs). Each model's, found once.
  */
-const measureOn = (prepared: PreparedModel): MeasureOptions => ({ ep: prepared.ep, ...judgedOn(prepared.model, prepared.config.calibration.outputs) });
+const measureOn = (prepared: PreparedModel): MeasureOptions => ({ ep: prepared.ep, judged: judgedOn(prepared.model, prepared.config.calibration.outputs) });
 
-const judgedOnce = new WeakMap<Model, { judged: string; measure: Pick<MeasureOptions, "compared" | "logits"> }>();
-function judgedOn(model: Model, outputs: readonly string[]): Pick<MeasureOptions, "compared" | "logits"> {
-  const judged = outputs.join("\0");
+const judgedOnce = new WeakMap<Model, { outputs: string; judged: Judged }>();
+function judgedOn(model: Model, outputs: readonly string[]): Judged {
+  const key = outputs.join("\0");
   const known = judgedOnce.get(model);
-  if (known?.judged === judged) return known.measure;
-  const measure = comparedOutputs(model, outputs);
-  judgedOnce.set(model, { judged, measure });
-  return measure;
+  if (known?.outputs === key) return known.judged;
+  const judged = comparedOutputs(model, outputs);
+  judgedOnce.set(model, { outputs: key, judged });
+  return judged;
 }
 
 /** A phase of one step, reported before and after it runs. */
@@ -196,7 +196,7 @@ async function dynamicProtection(model: Model, config: ResolvedQConfig, rows: Fe
   const pre = await preprocess(model, optimize);
   const first = await quantizeDynamicModel(pre.clone(), config, false);
   const convertWith = async (only?: readonly string[]) => (only ? (await quantizeDynamicModel(pre.clone(), { ...config, include: [...only] }, false)).model : first.model);
-  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, ...judgedOn(model, config.calibration.outputs) }, onStep);
+  const choice = await chooseProtected(model, rows, protectCandidates(first.summary.quantized, initializerSizes(pre.graph)), convertWith, { ep, judged: judgedOn(model, config.calibration.outputs) }, onStep);
   return { nodes: choice.nodes, why: choice.why };
 }
 
@@ -478,7 +478,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   let best = "mse";
   for (const name of errors.keys()) if (better(name, best)) best = name;
   const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `CTC loss ${ctcLoss(n).toFixed(3)}, ${decoded.get(n)!.same}/${counted} rows decoded alike, ` : ""}${noiseDb(e)}`).join(", ");
-  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measureOn(prepared).logits)}`} on ${rows.length} held-out and calibration row(s): ${list}`;
+  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measureOn(prepared).judged?.logits)}`} on ${rows.length} held-out and calibration row(s): ${list}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {

@@ -183,7 +183,7 @@ export async function chooseWeightFormat(
   const count = rows.reduce((k, r) => k + (commonRows(r) ?? 1), 0);
   const per = n === count ? "row" : "batch";
   const measured =
-    `on the first ${count} calibration row(s) worst-output SQNR${onLogits(measure.logits)} U8U8 ${db(noise.u8u8)}, U8S7 ${db(noise.u8s7)}; ` +
+    `on the first ${count} calibration row(s) worst-output SQNR${onLogits(measure.judged?.logits)} U8U8 ${db(noise.u8u8)}, U8S7 ${db(noise.u8s7)}; ` +
     `U8S7 − U8U8 per ${per}: mean ${signed(mean)}, lower bound ${n > 1 ? signed(lower) : "none (one batch)"} (U8S7 is taken above −${WEIGHT_TIE_DB} dB)`;
   const difference = { mean, lower, rows: n };
   const whole7 = wholeModelU8S7(noise.u8u8, whole);

@@ -74,7 +74,7 @@ test("a final Softmax is compared on its logits as the Softmax reads them: the l
   assert.deepEqual(judged.compared.map((v) => v.name), ["y"]);
   assert.equal(judged.logits, 1);
   const wideY = new Map([...ranges(), ["y", { min: -500, max: 500 }]]);
-  const w = await chooseWideActivations(model, wideY, [rows], { bits: 8, symmetric: false, ...judged });
+  const w = await chooseWideActivations(model, wideY, [rows], { bits: 8, symmetric: false, judged });
   assert.deepEqual(w.tensors, ["y"], w.why);
   assert.match(w.why, /^1 of 21 activations at 16 bits: output SQNR \(the Softmax output on its logits\) with every activation at 8 bits/);
 });
