@@ -165,7 +165,8 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
 
 /**
  * How the measurements at the outputs run: the calibration's provider; the outputs QConfig.calibration.outputs names
- * (all where it names none), a final Softmax's on the logits it reads (comparedOutputs). Each model's, found once.
+ * (all where it names none), a classifier's final Softmax output on the logits it reads (comparedOutputs). Each
+ * model's, found once.
  */
 const measureOn = (prepared: PreparedModel): MeasureOptions => ({ ep: prepared.ep, judged: judgedOn(prepared.model, prepared.config.calibration.outputs) });
 

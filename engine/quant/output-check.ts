@@ -16,8 +16,8 @@ export const CHECK_ROWS = 8;
 export type { OutputCheck } from "./output-check-text";
 
 /**
- * Each float output of `quantized` against `float` on `rows`, worst first; undefined when there is no row or no float
- * output with signal. Both sessions stay open while the batches of rows run one at a time, so no batch's outputs
+ * Each float output of `quantized` against `float` on `rows`, worst first, a classifier's final Softmax output also on
+ * its logits (comparedOutputs); undefined when there is no row or no float output with signal. Both sessions stay open while the batches of rows run one at a time, so no batch's outputs
  * outlive it.
  */
 export async function checkOutputs(float: Model, quantized: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<OutputCheck | undefined> {
