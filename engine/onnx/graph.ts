@@ -58,29 +58,46 @@ export function producers(graph: GraphProto): Map<string, NodeProto> {
 }
 
 /**
- * The Softmax or LogSoftmax that makes `tensor`, directly or through data movement (SHAPE_ONLY_OPS), if one does;
- * `made` is producers(graph).
+ * The logits behind `tensor`, where a Softmax or LogSoftmax makes it, directly or through data movement
+ * (SHAPE_ONLY_OPS) and float Casts: the tensor that Softmax reads. A Softmax onnxruntime inlined (Exp(x − ReduceMax
+ * x) / ReduceSum of it, as its float16 → float32 conversion writes a float16 model's Softmax) counts, its x the
+ * logits. `made` is producers(graph).
  */
-export function softmaxBehind(made: ReadonlyMap<string, NodeProto>, tensor: string): NodeProto | undefined {
+export function logitsBehind(made: ReadonlyMap<string, NodeProto>, tensor: string): string | undefined {
   let t = tensor;
   for (let depth = 0; depth < 16; depth++) {
     const p = made.get(t);
     if (!p) return undefined;
-    if (p.opType === "Softmax" || p.opType === "LogSoftmax") return p;
-    if (!SHAPE_ONLY_OPS.has(p.opType)) return undefined;
+    if (p.opType === "Softmax" || p.opType === "LogSoftmax") return p.input[0];
+    const inlined = inlinedSoftmax(made, p);
+    if (inlined) return inlined;
+    if (!SHAPE_ONLY_OPS.has(p.opType) && !floatCast(p)) return undefined;
     t = p.input[0]!;
   }
   return undefined;
 }
 
+const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
+const floatCast = (n: NodeProto) => n.opType === "Cast" && FLOAT_TYPES.has(Number(getAttribute(n, "to")?.i ?? -1));
+
+/** x where `div` is Exp(x − ReduceMax(x)) / ReduceSum(that Exp): a Softmax written out. */
+function inlinedSoftmax(made: ReadonlyMap<string, NodeProto>, div: NodeProto): string | undefined {
+  if (div.opType !== "Div" || div.domain) return undefined;
+  const [exp, sum] = [made.get(div.input[0] ?? ""), made.get(div.input[1] ?? "")];
+  if (exp?.opType !== "Exp" || sum?.opType !== "ReduceSum" || sum.input[0] !== exp.output[0]) return undefined;
+  const sub = made.get(exp.input[0] ?? "");
+  const max = sub?.opType === "Sub" ? made.get(sub.input[1] ?? "") : undefined;
+  return max?.opType === "ReduceMax" && max.input[0] === sub!.input[0] ? sub!.input[0] : undefined;
+}
+
 /**
- * The graph's outputs in order, each one a Softmax/LogSoftmax makes (softmaxBehind) replaced by the logits that
+ * The graph's outputs in order, each one a Softmax/LogSoftmax makes (logitsBehind) replaced by the logits that
  * Softmax reads: what a comparison with the float model measures, as a saturated probability vector hides most of the
  * error in its logits and turns the rest into all-or-nothing flips (docs/mixed-precision.md, docs/lowbit.md §3).
  */
 export function logitsOrOutputs(graph: GraphProto): string[] {
   const made = producers(graph);
-  return graph.output.map((o) => softmaxBehind(made, o.name)?.input[0] ?? o.name);
+  return graph.output.map((o) => logitsBehind(made, o.name) ?? o.name);
 }
 
 /** What a measurement's line says where `logits` (a count) of the outputs it compared were a final Softmax's logits. */

@@ -6,7 +6,7 @@
 // FP32's lines when that matters; with wideActivations unset, calibrate() widens a sequence model's activations by
 // default (sequenceOutputs; docs/calibration.md "Sequence models").
 import type { Feeds } from "../data/feeds";
-import { producers, softmaxBehind } from "../onnx/graph";
+import { logitsBehind, producers } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { valueInfoTensor } from "../onnx/proto";
 import type { ExecutionProvider } from "../runtime/session";
@@ -26,7 +26,7 @@ export function softmaxOutputs(model: Model): string[] {
       return rank === undefined || rank === 3;
     })
     .map((o) => o.name)
-    .filter((o) => softmaxBehind(made, o) !== undefined);
+    .filter((o) => logitsBehind(made, o) !== undefined);
 }
 
 /** The softmax outputs that hold [batch, time, classes] rows on `row` (one float run; none for a classifier). */

@@ -4,11 +4,14 @@ import {
   DataType,
   OnnxError,
   addNodes,
+  attr,
   checkGraph,
   constantValue,
   constantsToInitializers,
   consumers,
+  makeGraph,
   makeNode,
+  makeValueInfo,
   outerScopeInputs,
   producers,
   readTensor,
@@ -18,6 +21,7 @@ import {
   topologicalSort,
   uniqueName,
 } from "../../../engine/onnx";
+import { logitsOrOutputs } from "../../../engine/onnx/graph";
 import { createSession } from "../../../engine/runtime/session";
 import { smallMlp, withIf } from "./helpers";
 
@@ -119,3 +123,30 @@ async function run(m: ReturnType<typeof smallMlp>): Promise<number[]> {
     await s.dispose();
   }
 }
+
+test("logitsOrOutputs: the tensor a final Softmax reads, through data movement and float Casts, also a Softmax onnxruntime inlined; not through an integer Cast", () => {
+  const graph = (nodes: ReturnType<typeof makeNode>[], outputs: string[]) =>
+    makeGraph("g", nodes, [makeValueInfo("x", DataType.FLOAT, ["n", 4])], outputs.map((o) => makeValueInfo(o, DataType.FLOAT, ["n", 4])));
+  const cast = (from: string, to: string, type: number) => makeNode("Cast", [from], [to], { attributes: [attr.int("to", type)] });
+  // Softmax → Reshape → Cast(float16): the logits are x.
+  const direct = graph([makeNode("Softmax", ["x"], ["p"]), makeNode("Identity", ["p"], ["q"]), cast("q", "half", DataType.FLOAT16)], ["half", "x"]);
+  assert.deepEqual(logitsOrOutputs(direct), ["x", "x"]);
+  // The inlined form: Exp(x − ReduceMax x) / ReduceSum, then a Cast, as onnxruntime writes a float16 model's Softmax.
+  const inlined = graph(
+    [
+      makeNode("ReduceMax", ["x"], ["m"]),
+      makeNode("Sub", ["x", "m"], ["d"]),
+      makeNode("Exp", ["d"], ["e"]),
+      makeNode("ReduceSum", ["e", "axes"], ["s"]),
+      makeNode("Div", ["e", "s"], ["p"]),
+      cast("p", "out", DataType.FLOAT16),
+    ],
+    ["out"],
+  );
+  assert.deepEqual(logitsOrOutputs(inlined), ["x"]);
+  // Not a Softmax: the Exp's input is not x minus its own maximum, or the Cast is to integers.
+  const other = graph([makeNode("ReduceMax", ["x"], ["m"]), makeNode("Sub", ["m", "x"], ["d"]), makeNode("Exp", ["d"], ["e"]), makeNode("ReduceSum", ["e"], ["s"]), makeNode("Div", ["e", "s"], ["p"])], ["p"]);
+  assert.deepEqual(logitsOrOutputs(other), ["p"]);
+  const toInt = graph([makeNode("Softmax", ["x"], ["p"]), cast("p", "ids", DataType.INT64)], ["ids"]);
+  assert.deepEqual(logitsOrOutputs(toInt), ["ids"]);
+});

@@ -9,6 +9,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { searchMixedPrecision } from "../../../engine/analysis/sensitivity";
 import { DataType } from "../../../engine/onnx/dtype";
+import { floatToFloat16 } from "../../../engine/onnx/floatbits";
 import { Model } from "../../../engine/onnx/model";
 import { makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
@@ -244,4 +245,18 @@ test("a final Softmax is judged on its logits: a confident one whose probabiliti
   const named = await prepare(Model.fromProto(confident()), { calibration: { outputs: ["p"] } }, { optimize: false });
   await calibrate(named, [1, 2, 3, 4].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(8 * 64, seed * 31), [8, 64]) })));
   assert.deepEqual(named.protected?.nodes, ["a"]);
+});
+
+test("a float16 classifier's Softmax, which onnxruntime inlines when prepare() makes the model float32, is judged on its logits too", async () => {
+  const r = randomFloats(64 * 8, 13);
+  const proto = makeModel(
+    [makeNode("MatMul", ["x", "W"], ["logits"], { name: "head" }), makeNode("Softmax", ["logits"], ["p"], { name: "softmax" })],
+    [valueInfo("x", DataType.FLOAT16, ["N", 64])],
+    [valueInfo("p", DataType.FLOAT16, ["N", 8])],
+    [makeTensor("W", DataType.FLOAT16, [64, 8], r)],
+  );
+  const prepared = await prepare(Model.fromProto(proto), {});
+  assert.ok(!prepared.model.graph.node.some((n) => n.opType === "Softmax"), "inlined: Exp, ReduceSum, Div");
+  await calibrate(prepared, [1, 2].map((seed) => ({ x: new ort.Tensor("float16", Uint16Array.from(randomFloats(4 * 64, seed), (v) => floatToFloat16(v)), [4, 64]) })));
+  assert.match(prepared.protected!.why, /\(the Softmax output on its logits\)/);
 });
