@@ -163,9 +163,16 @@ export async function protectLowBit(
   // search. A small layer's int8 weights can take fewer bytes than its padded blocks, so a step before the last one
   // within the cap may be over it: such a step does not count as meeting the target (the search then ends on a step
   // within the cap, at worst the last).
-  const within = (i: number) => share(model(i)) <= maxSize;
+  // Each step's share once: fileBytes encodes the whole model.
+  const shares = new Map<number, number>([[0, fullShare]]);
+  const shareAt = (i: number) => {
+    let s = shares.get(i);
+    if (s === undefined) shares.set(i, (s = share(model(i))));
+    return s;
+  };
+  const within = (i: number) => shareAt(i) <= maxSize;
   let last = steps.length - 1;
-  if (share(model(last)) > maxSize) {
+  if (!within(last)) {
     let [fits, over] = [0, last];
     while (over - fits > 1) {
       const mid = (fits + over) >> 1;
@@ -197,7 +204,7 @@ export async function protectLowBit(
       sqnrDb: chosen.db,
       allLowBitDb,
       targetDb,
-      size: share(chosen.model),
+      size: shareAt(hi),
       ...cap,
       capped: chosen.db < targetDb,
       protected: [...step.float.map((node) => entry(node, "float")), ...step.int8.map((node) => entry(node, "int8"))],

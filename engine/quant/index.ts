@@ -455,11 +455,12 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const errors = new Map<string, number>();
   const decoded = new Map<string, { same: number; nll: number }>();
   const ctc = prepared.config.calibration.yardstick === "ctc";
+  const measure = measureOn(prepared);
   let counted = 0;
   try {
-    const ref = await outputsOn(prepared.model, rows, measureOn(prepared));
+    const ref = await outputsOn(prepared.model, rows, measure);
     for (const [name, ranges] of assignments) {
-      const got = await outputsOn((await convert({ ...prepared, ranges })).model, rows, measureOn(prepared));
+      const got = await outputsOn((await convert({ ...prepared, ranges })).model, rows, measure);
       errors.set(name, worstNoiseRatio(ref, got));
       if (!ctc) continue;
       const a = ctcAgreement(ref, got);
@@ -479,7 +480,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   let best = "mse";
   for (const name of errors.keys()) if (better(name, best)) best = name;
   const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `CTC loss ${ctcLoss(n).toFixed(3)}, ${decoded.get(n)!.same}/${counted} rows decoded alike, ` : ""}${noiseDb(e)}`).join(", ");
-  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measureOn(prepared).judged?.logits)}`} on ${rows.length} held-out and calibration row(s): ${list}`;
+  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on ${rows.length} held-out and calibration row(s): ${list}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {

@@ -96,11 +96,11 @@ export async function chooseProtected(
   const ref = await outputsOn(float, rows, measure);
   const whole = worstRatio((await energiesOn(await quantized(), rows, ref, measure)).pooled);
   const batches = `on ${rows.length} calibration batch(es)`;
-  const judged = onLogits(measure.judged?.logits);
-  if (!(noiseToDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}${judged}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
-  if (!(noiseToDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}${judged}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
+  const onJudged = onLogits(measure.judged?.logits);
+  if (!(noiseToDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}${onJudged}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
+  if (!(noiseToDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}${onJudged}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
   const capped = candidates.length > PROTECT_MAX_NODES ? ` (the first ${PROTECT_MAX_NODES} of ${candidates.length} weighted nodes)` : "";
-  const on = () => `${batches}${capped}, whole model ${noiseDb(whole)}${judged}${probed}`;
+  const on = () => `${batches}${capped}, whole model ${noiseDb(whole)}${onJudged}${probed}`;
   const alone = new Map<string, number>();
   const measured = candidates.slice(0, PROTECT_MAX_NODES);
   onStep?.(0, measured.length);
