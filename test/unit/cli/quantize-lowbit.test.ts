@@ -2,17 +2,17 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ptq as ptqChild } from "./ptq-child";
-import { mkdtempSync, readFileSync } from "node:fs";
-import os from "node:os";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { DataType, Model } from "../../../engine/onnx";
+import { tempDir } from "../../temp";
 
 const root = path.join(__dirname, "..", "..", "..");
 const vit = path.join(root, "test", "fixtures", "models", "vit.onnx");
 const cnn = path.join(root, "test", "fixtures", "models", "cnn.onnx");
 const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
 const ptq = (...args: string[]) => ptqChild("quantize", ...args);
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), "ptq-cli-lowbit-"));
+const tmp = () => tempDir("ptq-cli-lowbit-");
 
 test("--mode int4 writes MatMulNBits weights (a Conv's as uint4 codes decoded by ops onnxruntime folds) and reports per-layer SQNR against RTN", () => {
   const out = path.join(tmp(), "vit.int4.onnx");

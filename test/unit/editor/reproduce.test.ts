@@ -3,8 +3,7 @@
 // carry every wizard option. The random samples file is the run's, reused when identical, never overwritten.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
-import os from "node:os";
+import { readFileSync, writeFileSync, copyFileSync, existsSync } from "node:fs";
 import path from "node:path";
 import { fromBinary } from "@bufbuild/protobuf";
 import { ModelProtoSchema } from "onnx-buf";
@@ -13,6 +12,7 @@ import { run as cliQuantize } from "../../../cli/quantize";
 import { configPath, configText, defaultOptions, IMAGE_PRESETS, imageFlags, quantizeArgs, quantizeJob, reportArgs, type QuantizeOptions } from "../../../src/quantize/options";
 import { randomCalibrationNpy, writeRandomCalibration, writeRandomCalibrationFile } from "../../../src/quantize/randomCalib";
 import { notebookOutput, randomCalibrationFile, reproduceCells } from "../../../src/quantize/reproduce";
+import { tempDir, removeAtExit } from "../../temp";
 
 const CNN = path.join(__dirname, "..", "..", "fixtures", "models", "cnn.onnx");
 
@@ -24,7 +24,7 @@ async function runCell(source: string): Promise<void> {
 }
 
 function workspace(): { dir: string; input: string } {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-reproduce-"));
+  const dir = tempDir("ptq-reproduce-");
   const input = path.join(dir, "cnn.onnx");
   copyFileSync(CNN, input);
   return { dir, input };
@@ -41,7 +41,7 @@ test("INT8 static on random data: the notebook calibrates on the run's samples a
   const { input } = workspace();
   const o: QuantizeOptions = { ...defaultOptions(input), randomData: true };
   const proto = fromBinary(ModelProtoSchema, readFileSync(input));
-  await cliRun(o, writeRandomCalibration(proto, input));
+  await cliRun(o, removeAtExit(writeRandomCalibration(proto, input)));
   const npy = writeRandomCalibrationFile(proto, input, randomCalibrationFile(o));
   assert.equal(npy, path.join(path.dirname(input), "cnn.int8.random-calib.npy"));
   const cells = reproduceCells(o, npy);
@@ -60,7 +60,7 @@ test("INT8 static with weight rounding \"auto\": the notebook asks for it and wr
   const { input } = workspace();
   const o: QuantizeOptions = { ...defaultOptions(input), randomData: true, rounding: "auto" };
   const proto = fromBinary(ModelProtoSchema, readFileSync(input));
-  await cliRun(o, writeRandomCalibration(proto, input));
+  await cliRun(o, removeAtExit(writeRandomCalibration(proto, input)));
   const code = reproduceCells(o, writeRandomCalibrationFile(proto, input, randomCalibrationFile(o)))[1]!.source;
   assert.match(code, /rounding: "auto"/);
   await runCell(code);
@@ -120,7 +120,7 @@ test("int4 with samples and rounding auto: the notebook passes it and writes the
 test("the random samples file: the temp run's bytes, reused when identical, a different file never overwritten", () => {
   const { dir, input } = workspace();
   const proto = fromBinary(ModelProtoSchema, readFileSync(input));
-  const temp = writeRandomCalibration(proto, input);
+  const temp = removeAtExit(writeRandomCalibration(proto, input));
   const wanted = path.join(dir, "cnn.int8.random-calib.npy");
   assert.equal(writeRandomCalibrationFile(proto, input, wanted), wanted);
   assert.ok(readFileSync(wanted).equals(readFileSync(path.join(temp, "random.npy"))));

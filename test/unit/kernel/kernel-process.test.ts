@@ -3,15 +3,15 @@
 // its typings, interrupt of awaiting and busy cells, and survival of process.abort() / process.exit().
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, utimesSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { existsSync, mkdirSync, utimesSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Display, ModelState, Progress, Stream, type Execute } from "../../../kernel/protocol";
 import { KernelDiedError, KernelProcess } from "../../../client/kernelProcess";
 import { buildTestKernel, root } from "./kernel-bundle";
+import { tempDir } from "../../temp";
 
 const mainPath = buildTestKernel("kernel-test");
-const ws = mkdtempSync(path.join(os.tmpdir(), "ptq-kernel-"));
+const ws = tempDir("ptq-kernel-");
 
 interface Seen { t: number; kind: string; text: string }
 

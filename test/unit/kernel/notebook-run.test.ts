@@ -3,16 +3,16 @@
 // execution counts, and the cells after a failure cleared; --allow-errors keeps going.
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { readNotebook, runNotebook, serializeNotebook, type Notebook } from "../../../client/notebook/run";
 import { buildTestKernel } from "./kernel-bundle";
+import { tempDir } from "../../temp";
 
 const kernelMain = buildTestKernel("kernel-test-notebook");
 
 function notebookFile(cells: string[], stale = true): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-nbrun-"));
+  const dir = tempDir("ptq-nbrun-");
   writeFileSync(path.join(dir, "data.txt"), "from the notebook's folder");
   const nb: Notebook = {
     nbformat: 4,
@@ -97,7 +97,7 @@ describe("notebook run", { timeout: 120_000 }, () => {
   });
 
   test("a bad file is an error naming it", () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-nbrun-"));
+    const dir = tempDir("ptq-nbrun-");
     const file = path.join(dir, "broken.ipynb");
     writeFileSync(file, "{ not json");
     assert.throws(() => readNotebook(file), new RegExp(`${file.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}: not a readable .ipynb`));

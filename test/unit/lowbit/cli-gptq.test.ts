@@ -3,16 +3,16 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ptq as ptqChild } from "../cli/ptq-child";
-import { mkdtempSync } from "node:fs";
-import os from "node:os";
+
 import path from "node:path";
 import { Model } from "../../../engine/onnx";
+import { tempDir } from "../../temp";
 
 const root = path.join(__dirname, "..", "..", "..");
 const vit = path.join(root, "test", "fixtures", "models", "vit.onnx");
 const calib = path.join(root, "test", "fixtures", "data", "calib", "npy");
 const ptq = (...args: string[]) => ptqChild("quantize", ...args);
-const tmp = () => mkdtempSync(path.join(os.tmpdir(), "ptq-cli-gptq-"));
+const tmp = () => tempDir("ptq-cli-gptq-");
 
 test("--algorithm gptq --calib quantizes vit's MatMuls and reports output SQNR above round-to-nearest's", () => {
   const out = path.join(tmp(), "vit.gptq.onnx");
