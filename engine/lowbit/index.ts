@@ -1,6 +1,6 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
 import { comparedOutputs, worstRatio } from "../calibrate/activation-precision";
-import { commonRows, eachRow } from "../calibrate/rows";
+import { commonRows, eachRow, singleRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, rereadable, type CalibrationData, type Feeds } from "../data/feeds";
@@ -136,9 +136,12 @@ export function lowBitProgress(options: LearnedRoundingOption & { mode?: LowBitO
 export async function lowBitModelCalibrated(
   model: Model,
   requested: LowBitOptions & LearnedRoundingOption,
-  data: CalibrationData,
+  given: CalibrationData,
   collect: LowBitCollectOptions = {},
 ): Promise<{ model: Model; report: LowBitReport }> {
+  // Rows, not batches: protection's 8, rounding's 32 and GPTQ's runs are the same rows from a stacked file as from a
+  // folder of single samples.
+  const data = singleRows(given, fixedBatchSize(model) === undefined);
   const { rounding: asked, ...rest } = requested;
   // FP4 and int4 with calibration data round "auto" unless asked otherwise (int4: unless an algorithm is asked):
   // fitted codes where rows they were not fitted on measure them better (docs/lowbit.md §4, §6: FP4 on two calibration

@@ -5,7 +5,7 @@
 // dimension keeps its name; an unknown one is null; an op it does not know, or a node whose inputs make no sense,
 // gives unknown outputs: inference never throws. engine/runtime/shapes.ts is the exact (run the model) way.
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from "onnx-buf";
-import { DataType } from "./dtype";
+import { DataType, dtypeInfo } from "./dtype";
 import { constantNodeTensor } from "./graph";
 import { attrInt, attrInts, attrString, getAttribute, negativeDimsUnknown, valueInfoTensor, type Dim } from "./proto";
 import { readTensor } from "./tensor";
@@ -44,8 +44,46 @@ export function inferModelShapes(m: ModelProto): ShapeInference {
   return m.graph ? inferShapes(m.graph, modelOpset(m)) : { tensors: new Map(), bodies: new Map() };
 }
 
-/** Shapes of every tensor of `graph`; `outer` holds the enclosing scope's tensors when `graph` is a body. */
-export function inferShapes(graph: GraphProto, opset: number, outer: ReadonlyMap<string, InferredTensor> = new Map()): ShapeInference {
+/**
+ * Bytes of the tensors the main graph's nodes make for one row (sample) of input: every graph input `rowDims` names
+ * given those dims with its first axis 1, every node output whose element type and shape inference then knows (the
+ * others count 0, so it is a lower bound; bodies are not counted). A run of n rows allocates about n times this over
+ * its course, onnxruntime holding a share of it at once: what sizes a measurement's runs (engine/quant).
+ */
+export function rowActivationBytes(m: ModelProto, rowDims: Readonly<Record<string, readonly number[]>>): number {
+  if (!m.graph) return 0;
+  const given = new Map<string, InferredTensor>();
+  for (const v of m.graph.input) {
+    const dims = rowDims[v.name];
+    if (dims) given.set(v.name, { elemType: declaredType(v)?.elemType, shape: dims.map((d, i) => (i === 0 ? 1 : d)) });
+  }
+  const { tensors } = inferShapes(m.graph, modelOpset(m), new Map(), given);
+  let bytes = 0;
+  for (const n of m.graph.node) {
+    for (const o of n.output) {
+      const t = o ? tensors.get(o) : undefined;
+      if (t?.elemType === undefined || !t.shape?.every(num)) continue;
+      const bits = dtypeBits(t.elemType);
+      if (bits) bytes += Math.ceil((t.shape.reduce((a, b) => a * b, 1) * bits) / 8);
+    }
+  }
+  return bytes;
+}
+
+/** An element type's bits; 0 for one the table does not know (strings among them). */
+function dtypeBits(id: number): number {
+  try {
+    return dtypeInfo(id).bits;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Shapes of every tensor of `graph`; `outer` holds the enclosing scope's tensors when `graph` is a body; `given`
+ * replaces what graph inputs declare.
+ */
+export function inferShapes(graph: GraphProto, opset: number, outer: ReadonlyMap<string, InferredTensor> = new Map(), given?: ReadonlyMap<string, InferredTensor>): ShapeInference {
   const known = new Map<string, Info>(outer);
   const result: ShapeInference = { tensors: new Map(), bodies: new Map() };
   const set = (name: string, info: Info) => {
@@ -57,7 +95,7 @@ export function inferShapes(graph: GraphProto, opset: number, outer: ReadonlyMap
     const t = declaredType(v);
     if (t) declared.set(v.name, t);
   }
-  for (const v of graph.input) set(v.name, declaredType(v) ?? UNKNOWN);
+  for (const v of graph.input) set(v.name, given?.get(v.name) ?? declaredType(v) ?? UNKNOWN);
   for (const t of graph.initializer) set(t.name, tensorInfo(t));
 
   for (const n of graph.node) {

@@ -9,7 +9,7 @@ import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
 import { comparedOutputs, ctcAgreement, noiseDb, outputsOn, type Judged, type MeasureOptions } from "../calibrate/activation-precision";
-import { commonRows, copyRows, eachRow, sliceRows, stackRows } from "../calibrate/rows";
+import { commonRows, copyRows, eachRow, firstRows, measuredRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import { quantizeDynamicModel } from "./dynamic";
 import { preprocess } from "./preprocess";
@@ -156,11 +156,11 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   const phase = (name: string, unit = "steps") => phaseProgress(options, name, unit);
   if (c.method === "auto") await measuring(phase("calibration auto: measuring methods at the outputs"), () => chooseAtOutputs(prepared));
   if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
-  if (prepared.config.protect) await chooseProtection(prepared, measuredRows(rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
+  if (prepared.config.protect) await chooseProtection(prepared, measuredRows(prepared.model.proto, rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
-  prepared.checkRows = measuredRows(rows, CHECK_ROWS, batch);
+  prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, batch);
   prepared.roundingRows = prepared.config.rounding !== "nearest" ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
-  if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(rows, SEQUENCE_ROWS, batch)));
+  if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(prepared.model.proto, rows, SEQUENCE_ROWS, batch)));
 }
 
 /**
@@ -298,20 +298,6 @@ const WIDE_ROWS = 4;
  */
 const WEIGHT_ROWS = 16;
 
-/** The first `max` rows of `kept` (keepingFirstRows' batches; whole ones where they cannot be cut). */
-function firstRows(kept: readonly Feeds[], max: number, batch: number | undefined): Feeds[] {
-  const out: Feeds[] = [];
-  let n = 0;
-  for (const f of kept) {
-    if (n >= max) break;
-    const rows = commonRows(f);
-    const take = rows === undefined || batch !== undefined ? (rows ?? 1) : Math.min(rows, max - n);
-    out.push(take === rows || rows === undefined ? f : sliceRows(f, 0, take));
-    n += take;
-  }
-  return out;
-}
-
 /**
  * Passes `data` on, keeping a copy of its first `max` rows (whole batches where a batch has no row axis; the
  * first `batch` rows of a batch where the model's batch axis is fixed, so at least one such batch).
@@ -401,26 +387,6 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[], onStep?:
     prepared.protected = undefined;
     prepared.warnings.push(`protected layers could not be measured (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): every node stays quantized`);
   }
-}
-
-/** The first `max` kept rows as a measurement runs them: stacked into as few batches as their shapes allow where the
- *  model's batch axis is free, the kept batches as they are where it is fixed. */
-function measuredRows(kept: readonly Feeds[], max: number, batch: number | undefined): Feeds[] {
-  return batch === undefined ? stackAlike(firstRows(kept, max, batch)) : firstRows(kept, max, batch);
-}
-
-/** Consecutive row batches whose inputs have the same shapes past the row axis, stacked into one batch each (one run). */
-function stackAlike(rows: readonly Feeds[]): Feeds[] {
-  const key = (f: Feeds) => (commonRows(f) === undefined ? undefined : Object.entries(f).map(([k, t]) => `${k}:${t.dims.slice(1).join("x")}`).join(","));
-  const out: Feeds[][] = [];
-  let last: string | undefined;
-  for (const f of rows) {
-    const k = key(f);
-    if (k !== undefined && k === last) out[out.length - 1]!.push(f);
-    else out.push([f]);
-    last = k;
-  }
-  return out.map((g) => (g.length === 1 ? g[0]! : stackRows(g)));
 }
 
 /** A whole assignment must beat mse's output error by this share to replace it. */
@@ -813,7 +779,7 @@ export async function quantizeDynamic(
   // With data, protection and the output check run the model again and again: they report as static mode's do, and
   // the signal stops them between steps.
   const protect = phaseProgress(options, "measuring protected layers", "nodes");
-  const protection = rows.length && resolved.protect ? await dynamicProtection(model, resolved, measuredRows(rows, PROTECT_ROWS, fixedBatchSize(model)), optimize, options.ep, protect) : undefined;
+  const protection = rows.length && resolved.protect ? await dynamicProtection(model, resolved, measuredRows(model.proto, rows, PROTECT_ROWS, fixedBatchSize(model)), optimize, options.ep, protect) : undefined;
   const kept = new Set(protection?.nodes ?? []);
   const final = kept.size ? { ...resolved, exclude: [...resolved.exclude, ...kept] } : resolved;
   const { model: q, summary } = await quantizeDynamicModel(model, final, optimize);
@@ -827,7 +793,7 @@ export async function quantizeDynamic(
   const note = await verifyRunnable(q, model, output, firstRows(rows, 1, fixedBatchSize(model))[0]);
   if (note) summary.warnings.push(note);
   if (rows.length) {
-    const check = await outputCheckOf(model, q, measuredRows(rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, options, summary.warnings);
+    const check = await outputCheckOf(model, q, measuredRows(model.proto, rows, CHECK_ROWS, fixedBatchSize(model)), resolved, options.ep, options, summary.warnings);
     if (check) summary.outputCheck = check;
   }
   await q.save(output, { overwrite: options.overwrite ?? false });

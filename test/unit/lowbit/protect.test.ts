@@ -230,7 +230,7 @@ test("an output a final Softmax makes is measured on its logits: confident proba
   assert.equal(out.logits, 1);
   assert.ok(out.allLowBitDb < 30, `logits with every layer int4: ${out.allLowBitDb} dB`);
   assert.deepEqual(out.protected.map((p) => p.node), ["head"]);
-  assert.match(describeOutput(out), /^outputs vs float on 2 calibration batch\(es\) \(the Softmax output on its logits\): worst output SQNR/);
+  assert.match(describeOutput(out), /^outputs vs float on 8 calibration batch\(es\) \(the Softmax output on its logits\): worst output SQNR/);
   // Rounding auto (int4's default with data) judges GPTQ's codes on the logits too.
   const judged = (await lowBitModelCalibrated(model, { mode: "int4", protect: false }, rows)).report.notes.find((n) => n.startsWith("rounding auto"));
   assert.match(judged ?? "", /worst-output SQNR \(the Softmax output on its logits\) nearest/);
@@ -298,13 +298,13 @@ test("a float16 model's Softmax logits are compared as float16 tensors: its int4
   }
 });
 
-test("GPTQ reads one-shot data once and protection measures on the same first batches", async () => {
+test("GPTQ reads one-shot data once and protection measures on the same first rows", async () => {
   function* once() {
     yield* batches(3);
   }
   const { report } = await lowBitModelCalibrated(buildModel(), { mode: "int4", algorithm: "gptq" } as LowBitOptions, once());
-  assert.equal(report.output!.batches, 3);
-  assert.ok(report.notes.some((n) => /GPTQ calibration: 3 batches/.test(n)));
+  assert.equal(report.output!.batches, 8, "three batches of 4 rows, read a row at a time: protection's first 8");
+  assert.ok(report.notes.some((n) => /GPTQ calibration: 12 batches/.test(n)));
 });
 
 test("GPTQ's Hessians wait for protection's choice where the data reads again: only the layers left int4 get them, and the codes are the one pass's", async () => {
@@ -317,7 +317,7 @@ test("GPTQ's Hessians wait for protection's choice where the data reads again: o
   const onePass = await lowBitModelCalibrated(buildModel(), options, (function* () { yield* batches(3); })());
   assert.deepEqual(twice.model.toBytes(), onePass.model.toBytes(), "the same codes as the one pass gives");
   assert.deepEqual(twice.report.output!.protected.map((p) => p.node), ["outliers"]);
-  assert.ok(twice.report.notes.some((n) => /GPTQ calibration: 3 batches/.test(n)), twice.report.notes.join("\n"));
+  assert.ok(twice.report.notes.some((n) => /GPTQ calibration: 12 batches/.test(n)), twice.report.notes.join("\n"));
   // Every layer stepped up to int8: no Hessian is collected (the data is read once), and the note says so.
   reads = 0;
   const all = await lowBitModelCalibrated(buildModel(), { ...options, protect: { minOutputSqnrDb: 40, maxSize: Infinity } } as LowBitOptions, again);
@@ -352,6 +352,19 @@ test("openData's readers read again from the start", async () => {
     assert.ok(rereadable(data));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a stacked batch writes the file its rows give one at a time, and protection measures the same 8 rows", async () => {
+  const rows = batches(4); // 4 batches of 4 rows
+  const stacked: Feeds[] = [{ x: { data: Float32Array.from(rows.flatMap((b) => [...(b.x!.data as Float32Array)])), dims: [16, 64], type: "float32" } }];
+  const single: Feeds[] = rows.flatMap((b) => Array.from({ length: 4 }, (_, r) => ({ x: { data: (b.x!.data as Float32Array).slice(r * 64, (r + 1) * 64), dims: [1, 64], type: "float32" } })));
+  for (const options of [{ mode: "int4" }, { mode: "fp4" }] as LowBitOptions[]) {
+    const a = await lowBitModelCalibrated(buildModel(), options, stacked);
+    const b = await lowBitModelCalibrated(buildModel(), options, single);
+    assert.deepEqual(a.model.toBytes(), b.model.toBytes(), `${options.mode}: the same file`);
+    assert.equal(a.report.output!.batches, 8);
+    assert.deepEqual(a.report.output, b.report.output);
   }
 });
 

@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { DataType, attr, makeGraph, makeModel, makeNode, makeTensor, makeValueInfo, type AttributeProto, type NodeProto, type TensorProto } from "../../../engine/onnx";
 import type { Dim } from "../../../engine/onnx/proto";
-import { inferModelShapes, inferShapes } from "../../../engine/onnx/shape-infer";
+import { inferModelShapes, inferShapes, rowActivationBytes } from "../../../engine/onnx/shape-infer";
 
 const F = DataType.FLOAT;
 const I64 = DataType.INT64;
@@ -245,4 +245,18 @@ test("unknown ops and malformed nodes give unknown shapes, never an exception; d
   assert.equal(t.get("f")?.shape, undefined, "an axis out of range");
   assert.equal(t.get("k")?.shape, undefined, "an attribute of the wrong type");
   assert.deepEqual(t.get("p")?.shape, [1, null, 3, 4], "a perm out of range: that dimension unknown");
+});
+
+test("rowActivationBytes: the node outputs one row of the given input makes, by element type; unknown ones count 0", () => {
+  const g = makeGraph("g", [
+    n("Conv", ["x", "w"], ["a"], ints("pads", [1, 1, 1, 1])), // [1, 8, H, W] float
+    n("Cast", ["a"], ["h"], attr.int("to", DataType.FLOAT16)), // the same, 2 bytes each
+    n("Shape", ["a"], ["s"]), // 4 int64
+    makeNode("Foo", ["a"], ["u"], { domain: "custom" }), // unknown: 0
+  ], [makeValueInfo("x", F, ["N", 3, "H", "W"])], [makeValueInfo("h", DataType.FLOAT16, ["N", 8, "H", "W"])], { initializers: [zeros("w", [8, 3, 3, 3])] });
+  const m = makeModel(g);
+  const plane = 20 * 30;
+  assert.equal(rowActivationBytes(m, { x: [16, 3, 20, 30] }), 8 * plane * 4 + 8 * plane * 2 + 4 * 8, "the row axis counts 1, whatever the batch's");
+  assert.equal(rowActivationBytes(m, { x: [1, 3, 40, 30] }), 2 * (8 * plane * 4 + 8 * plane * 2) + 4 * 8);
+  assert.equal(rowActivationBytes(m, {}), 4 * 8, "no dims given: only what the declared shapes fix (Shape's four values)");
 });
