@@ -155,7 +155,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   // batches, so each says what it is doing, and the signal stops them between steps.
   const phase = (name: string, unit = "steps") => phaseProgress(options, name, unit);
   if (c.method === "auto") await measuring(phase("calibration auto: measuring methods at the outputs"), () => chooseAtOutputs(prepared));
-  if (wide) await chooseWide(prepared, firstRows(rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
+  if (wide) await chooseWide(prepared, measuredRows(prepared.model.proto, rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
   if (prepared.config.protect) await chooseProtection(prepared, measuredRows(prepared.model.proto, rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
   prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, batch);
