@@ -381,16 +381,17 @@ export async function makeSamples(m: CorpusModel, count: number, seed: number, f
   return out;
 }
 
-/** Writes samples into `dir` (created) as .npy files (one input) or test_data_set_* folders; returns `dir`. */
-export function writeSamples(dir: string, samples: readonly Sample[]): string {
+/** Writes samples into `dir` (created) as .npy files (one input) or test_data_set_* folders; returns their paths. */
+export function writeSamples(dir: string, samples: readonly Sample[]): string[] {
   mkdirSync(dir, { recursive: true });
-  samples.forEach((s, i) => {
+  return samples.map((s, i) => {
     const names = Object.keys(s);
     const id = String(i).padStart(4, "0");
     if (names.length === 1) {
       const t = s[names[0]!]!;
-      writeFileSync(path.join(dir, `sample_${id}.npy`), encodeNpy(t.data, t.dims));
-      return;
+      const file = path.join(dir, `sample_${id}.npy`);
+      writeFileSync(file, encodeNpy(t.data, t.dims));
+      return file;
     }
     const set = path.join(dir, `test_data_set_${id}`);
     mkdirSync(set);
@@ -399,6 +400,6 @@ export function writeSamples(dir: string, samples: readonly Sample[]): string {
       const dtype = t.data instanceof BigInt64Array ? DataType.INT64 : DataType.FLOAT;
       writeFileSync(path.join(set, `input_${k}.pb`), toBinary(TensorProtoSchema, makeTensor(name, dtype, t.dims, t.data)));
     });
+    return set;
   });
-  return dir;
 }

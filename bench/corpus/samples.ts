@@ -11,6 +11,7 @@
 // thirty-first session: ppocr-v3-det-en, --count 16 --shape 1,3,960,960, with and without --stacked.
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { stackRows } from "../../engine/calibrate/rows";
 import { encodeNpy } from "../../engine/data/npy";
 import { byId, ensureFetched, loadCatalog, type CorpusModel } from "./catalog";
 import { FrontEnd, makeSamples, writeSamples, type Sample } from "./inputs";
@@ -35,25 +36,15 @@ export function reshaped(m: CorpusModel, shape: readonly number[] | undefined): 
 export function stackedNpy(samples: readonly Sample[]): Uint8Array {
   const names = Object.keys(samples[0] ?? {});
   if (names.length !== 1) throw new Error(`--stacked needs a model with one input; this one has ${names.length}`);
-  const parts = samples.map((s) => s[names[0]!]!);
-  const data = parts[0]!.data;
-  if (!(data instanceof Float32Array)) throw new Error(`--stacked writes float32 inputs; "${names[0]}" is not`);
-  const out = new Float32Array(parts.reduce((n, p) => n + p.data.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p.data as Float32Array, at);
-    at += p.data.length;
-  }
-  return encodeNpy(out, [parts.reduce((n, p) => n + p.dims[0]!, 0), ...parts[0]!.dims.slice(1)]);
+  if (!(samples[0]![names[0]!]!.data instanceof Float32Array)) throw new Error(`--stacked writes float32 inputs; "${names[0]}" is not`);
+  const t = stackRows(samples)[names[0]!]!;
+  return encodeNpy(t.data as Float32Array, t.dims);
 }
 
 /** Writes `m`'s samples into `dir` (created); returns the paths written. */
 export async function writeCorpusSamples(m: CorpusModel, dir: string, o: SamplesOptions, fe: FrontEnd): Promise<string[]> {
   const samples = await makeSamples(reshaped(m, o.shape), o.count, o.seed, fe);
-  if (!o.stacked) {
-    writeSamples(dir, samples);
-    return samples.map((_, i) => path.join(dir, `sample_${String(i).padStart(4, "0")}.npy`));
-  }
+  if (!o.stacked) return writeSamples(dir, samples);
   mkdirSync(dir, { recursive: true });
   const file = path.join(dir, "samples.npy");
   writeFileSync(file, stackedNpy(samples));

@@ -1,6 +1,6 @@
 // Low-bit weight quantization (INT4 blockwise, FP4 MXFP4/NVFP4): the public entry.
 import { comparedOutputs, worstRatio } from "../calibrate/activation-precision";
-import { commonRows, eachRow, singleRows } from "../calibrate/rows";
+import { commonRows, singleRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, rereadable, type CalibrationData, type Feeds } from "../data/feeds";
@@ -334,7 +334,8 @@ async function chooseLearnedRounding<F>(
 ): Promise<{ learned: boolean; why: string }> {
   const start = performance.now();
   const free = fixedBatchSize(float) === undefined;
-  const rows = (free ? kept.flatMap(eachRow) : kept).slice(0, ROUNDING_ROWS);
+  // Single rows where the batch axis is free: lowBitModelCalibrated reads the data through singleRows.
+  const rows = kept.slice(0, ROUNDING_ROWS);
   const { fit: even, judge: odd } = splitRows(rows);
   const seconds = () => ((performance.now() - start) / 1000).toFixed(1);
   const { mode, fitted } = names;

@@ -5,7 +5,7 @@
 // dimension keeps its name; an unknown one is null; an op it does not know, or a node whose inputs make no sense,
 // gives unknown outputs: inference never throws. engine/runtime/shapes.ts is the exact (run the model) way.
 import type { AttributeProto, GraphProto, ModelProto, NodeProto, TensorProto, ValueInfoProto } from "onnx-buf";
-import { DataType, dtypeInfo } from "./dtype";
+import { DataType, storageBytes } from "./dtype";
 import { constantNodeTensor } from "./graph";
 import { attrInt, attrInts, attrString, getAttribute, negativeDimsUnknown, valueInfoTensor, type Dim } from "./proto";
 import { readTensor } from "./tensor";
@@ -63,17 +63,16 @@ export function rowActivationBytes(m: ModelProto, rowDims: Readonly<Record<strin
     for (const o of n.output) {
       const t = o ? tensors.get(o) : undefined;
       if (t?.elemType === undefined || !t.shape?.every(num)) continue;
-      const bits = dtypeBits(t.elemType);
-      if (bits) bytes += Math.ceil((t.shape.reduce((a, b) => a * b, 1) * bits) / 8);
+      bytes += knownBytes(t.elemType, t.shape.reduce((a, b) => a * b, 1));
     }
   }
   return bytes;
 }
 
-/** An element type's bits; 0 for one the table does not know (strings among them). */
-function dtypeBits(id: number): number {
+/** storageBytes, 0 for an element type the table does not know (strings weigh 0 there too). */
+function knownBytes(id: number, count: number): number {
   try {
-    return dtypeInfo(id).bits;
+    return storageBytes(id, count);
   } catch {
     return 0;
   }
