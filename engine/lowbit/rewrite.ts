@@ -4,7 +4,7 @@ import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import type { Model } from "../onnx/model";
 import { DataType } from "../onnx/dtype";
 import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
-import { constantValue, forEachGraph, removeNodes, replaceNode, subgraphs, uniqueName, usedNames, topologicalSort } from "../onnx/graph";
+import { constantValue, forEachGraph, lookUpInScope, removeNodes, replaceNode, subgraphs, uniqueName, usedNames, topologicalSort, type Scope } from "../onnx/graph";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
 import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
@@ -152,19 +152,11 @@ function findSites(model: Model, options: LowBitOptions, report: LowBitReport): 
   return options.mode === "int4" && options.includeGather ? [...matmuls, ...findGatherSites(graph, exclude, options.bits ?? 4, report)] : matmuls;
 }
 
-/** A graph and the graphs around it, innermost first: where a body looks its weights up. */
-interface Scope {
-  graph: GraphProto;
-  parent?: Scope;
-}
-
-/** The constant `name` refers to from `scope` (an initializer or Constant node of this graph or, unless this graph
- *  computes or takes `name` itself, of an enclosing one), with the graph holding it. */
+/** The constant `name` refers to from `scope` (an initializer or Constant node of this graph or an enclosing one),
+ *  with the graph holding it. */
 function lookUpConstant(scope: Scope, name: string): { tensor: TensorProto; owner: GraphProto } | undefined {
-  const t = constantValue(scope.graph, name);
-  if (t) return { tensor: t, owner: scope.graph };
-  if (scope.graph.input.some((v) => v.name === name) || scope.graph.node.some((n) => n.output.includes(name))) return undefined;
-  return scope.parent ? lookUpConstant(scope.parent, name) : undefined;
+  const found = lookUpInScope(scope, name, constantValue);
+  return found && { tensor: found.value, owner: found.owner };
 }
 
 /** FP4's runnable form with its decode tables would take more bytes than int8 per channel (options.smallLayers). */

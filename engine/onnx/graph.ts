@@ -28,6 +28,35 @@ export function forEachGraph(graph: GraphProto, fn: (g: GraphProto, depth: numbe
   for (const n of graph.node) for (const g of subgraphs(n)) forEachGraph(g, fn, depth + 1);
 }
 
+/** A graph and the graphs around it, innermost first: where a body looks up the names it reads from outside. */
+export interface Scope {
+  graph: GraphProto;
+  parent?: Scope;
+}
+
+/**
+ * What `find` gives for `name` in the innermost graph of `scope` that has it, with that graph: a body reads an
+ * enclosing graph's value unless it takes or computes `name` itself (exporters keep a body's weights as main-graph
+ * initializers).
+ */
+export function lookUpInScope<T>(scope: Scope, name: string, find: (g: GraphProto, name: string) => T | undefined): { value: T; owner: GraphProto } | undefined {
+  const value = find(scope.graph, name);
+  if (value !== undefined) return { value, owner: scope.graph };
+  if (scope.graph.input.some((v) => v.name === name) || scope.graph.node.some((n) => n.output.includes(name))) return undefined;
+  return scope.parent ? lookUpInScope(scope.parent, name, find) : undefined;
+}
+
+/** How many node inputs and graph outputs read `name` in `graph` and every body in it (an inner graph's own value of
+ *  the same name counted too: an overcount, never an undercount). */
+export function readersAnywhere(graph: GraphProto, name: string): number {
+  let n = 0;
+  forEachGraph(graph, (g) => {
+    n += g.output.filter((o) => o.name === name).length;
+    for (const node of g.node) for (const i of node.input) if (i === name) n++;
+  });
+  return n;
+}
+
 /** Names a subgraph reads from enclosing scopes (used but not defined inside it). */
 export function outerScopeInputs(graph: GraphProto): Set<string> {
   const defined = new Set<string>([...graph.input.map((v) => v.name), ...graph.initializer.map((t) => t.name)]);

@@ -3,17 +3,21 @@
 // as convert() chose them; only the codes move (GPTQ's error feedback on that fixed grid, engine/lowbit/gptq), and a
 // bias absorbs what the codes could not: its input is a constant 1, the last row rounded, left in float (int32).
 // The layer's inputs are read from the quantized model by default (what the layer will see; "float" reads the
-// float model's), through sampled rows: input patches for a Conv (im2col), tokens for a MatMul/Gemm.
+// float model's), through sampled rows: input patches for a Conv (im2col), tokens for a MatMul/Gemm. Layers inside
+// If/Loop/Scan bodies are fitted on the rows that ran their body (their weights sit in an enclosing graph, as
+// exporters and convert() keep them); a body no row ran keeps nearest rounding.
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import type { CalibrationData } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
 import type { Model } from "../onnx/model";
+import { lookUpInScope, readersAnywhere, subgraphs, type Scope } from "../onnx/graph";
 import { attrFloat, attrInt } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { roundHalfEven } from "../quant/math";
 import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups, type LayerHessian } from "../lowbit/gptq";
 import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
-import { floatInit, producerOf, qdqWorkingCopy, readerCount, WEIGHT_DQ } from "./tensors";
+import { stackedInBody } from "../quant/subgraph-observe";
+import { floatInit, producerOf, qdqWorkingCopy, WEIGHT_DQ } from "./tensors";
 
 export interface RoundingOptions extends LayerHessianOptions {
   /** Whose activations the layers are fitted on: the quantized model's (default: what each layer will see, its
@@ -72,6 +76,8 @@ const label = (n: NodeProto) => n.name || n.output[0] || n.opType;
 export interface Site {
   node: NodeProto;
   codes: TensorProto;
+  /** The graph holding `codes` (the node's, or an enclosing one for a layer inside a body). */
+  owner: GraphProto;
   /** Per output channel (N), the scale and zero point of the weight's DequantizeLinear. */
   scale: Float32Array;
   zp: Int32Array;
@@ -81,7 +87,7 @@ export interface Site {
   n: number;
   /** [K(+1), N] float weights (and float bias row). */
   w: Float64Array;
-  bias?: { kind: "int32"; codes: TensorProto; scale: Float32Array } | { kind: "float"; name: string };
+  bias?: ({ kind: "int32"; codes: TensorProto; scale: Float32Array } | { kind: "float"; name: string }) & { owner: GraphProto };
   target: LayerTarget;
 }
 
@@ -122,17 +128,34 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   const report: RoundingReport = { kind: "rounding", method, inputs, layers: [], skipped: [], meanBeforeDb: NaN, meanAfterDb: NaN, seconds: 0 };
   const exclude = new Set(options.exclude ?? []);
   const sites: Site[] = [];
-  for (const n of g.node) {
-    if (n.domain !== "" || !["Conv", "Gemm", "MatMul"].includes(n.opType) || exclude.has(label(n))) continue;
-    if (!n.input[1]?.endsWith(WEIGHT_DQ)) continue;
-    const site = findSite(g, float, n, inputs, options.maxK ?? 2304, options.window);
-    if (typeof site === "string") report.skipped.push({ node: label(n), reason: site });
-    else sites.push(site);
+  const floatNodes = scopedNodes(float.graph);
+  const observed = inputs === "float" ? float : quantized;
+  // Every graph, bodies included: a body's layers are fitted on what the rows that ran it computed there.
+  const visit = (scope: Scope) => {
+    for (const n of scope.graph.node) {
+      for (const body of subgraphs(n)) visit({ graph: body, parent: scope });
+      if (n.domain !== "" || !["Conv", "Gemm", "MatMul"].includes(n.opType) || exclude.has(label(n))) continue;
+      if (!n.input[1]?.endsWith(WEIGHT_DQ)) continue;
+      const site = findSite(g, scope, float, floatNodes, n, { inputs, maxK: options.maxK ?? 2304, window: options.window, observed });
+      if (typeof site === "string") report.skipped.push({ node: label(n), reason: site });
+      else sites.push(site);
+    }
+  };
+  visit({ graph: g });
+  // Keys the layers apart where two bodies (an If's branches) use the same node name.
+  const taken = new Set<string>();
+  for (const s of sites) {
+    let key = s.target.key;
+    for (let i = 2; taken.has(key); i++) key = `${s.target.key}#${i}`;
+    taken.add(key);
+    s.target.key = key;
   }
   let done = 0;
   const byKey = new Map(sites.map((s) => [s.target.key, s]));
-  await forEachLayerHessian(inputs === "float" ? float : quantized, sites.map((s) => s.target), data, options, async (t, layer) => {
-    report.layers.push(await round(g, byKey.get(t.key)!, groupHessians(t, layer), layer.rows, fit));
+  await forEachLayerHessian(observed, sites.map((s) => s.target), data, options, async (t, layer) => {
+    const site = byKey.get(t.key)!;
+    if (layer.rows === 0) report.skipped.push({ node: label(site.node), reason: "no calibration row ran the body that holds it (an If branch they never took): nearest rounding kept" });
+    else report.layers.push(await round(site, groupHessians(t, layer), layer.rows, fit));
     options.onProgress?.(++done, sites.length);
   });
   const mean = (f: (l: RoundedLayer) => number) => report.layers.reduce((a, l) => a + f(l), 0) / report.layers.length;
@@ -142,16 +165,46 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   return { model: result(), report };
 }
 
-function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized" | "float", maxK: number, window: number | undefined): Site | string {
+/** Every node of `graph` and its bodies, with the scope it sits in. */
+function scopedNodes(graph: GraphProto): { node: NodeProto; scope: Scope }[] {
+  const out: { node: NodeProto; scope: Scope }[] = [];
+  const visit = (scope: Scope) => {
+    for (const node of scope.graph.node) {
+      out.push({ node, scope });
+      for (const body of subgraphs(node)) visit({ graph: body, parent: scope });
+    }
+  };
+  visit({ graph });
+  return out;
+}
+
+const initializer = (g: GraphProto, name: string) => g.initializer.find((t) => t.name === name);
+
+interface SiteOptions {
+  inputs: "quantized" | "float";
+  maxK: number;
+  window: number | undefined;
+  /** The model whose tensors the layer's inputs are read from (the quantized one, or the float one). */
+  observed: Model;
+}
+
+/** Node `n` of `scope` (in the working copy whose main graph is `main`) as a layer whose codes can be chosen, or why
+ *  not. */
+function findSite(main: GraphProto, scope: Scope, float: Model, floatNodes: readonly { node: NodeProto; scope: Scope }[], n: NodeProto, o: SiteOptions): Site | string {
+  const g = scope.graph;
   const dq = producerOf(g, n.input[1]!);
-  const codes = dq && g.initializer.find((t) => t.name === dq.input[0]);
-  if (!dq || dq.opType !== "DequantizeLinear" || !codes) return "its weight is not an initializer behind a DequantizeLinear";
+  const found = dq && lookUpInScope(scope, dq.input[0]!, initializer);
+  if (!dq || dq.opType !== "DequantizeLinear" || !found) return "its weight is not an initializer behind a DequantizeLinear";
+  const codes = found.value;
   if (codes.dataType !== DataType.INT8 && codes.dataType !== DataType.UINT8) return `weight "${codes.name}" is not int8 or uint8`;
-  if (readerCount(g, n.input[1]!) !== 1 || readerCount(g, codes.name) !== 1) return `weight "${codes.name}" is shared with other nodes`;
+  if (readersAnywhere(main, n.input[1]!) !== 1 || readersAnywhere(main, codes.name) !== 1) return `weight "${codes.name}" is shared with other nodes`;
   const weight = n.input[1]!.slice(0, -WEIGHT_DQ.length);
-  const fw = floatInit(float.graph, weight, float.dir);
-  const fNode = float.graph.node.find((x) => x.opType === n.opType && x.input[1] === weight);
+  const f = floatNodes.find(({ node: x }) => x.opType === n.opType && x.input[1] === weight);
+  const fw = f && lookUpInScope(f.scope, weight, (fg, name) => floatInit(fg, name, float.dir))?.value;
+  const fNode = f?.node;
   if (!fw || !fNode) return `the float model has no ${n.opType} reading a float initializer "${weight}"`;
+  const tensor = o.inputs === "float" ? fNode.input[0]! : n.input[0]!;
+  if (n.opType === "Conv" && g !== main && stackedInBody(o.observed.graph, tensor)) return "a Conv inside a Loop/Scan body (its input comes out stacked over the iterations, not cut into patches): nearest rounding kept";
   const dims = codes.dims.map(Number);
   let k: number;
   let nOut: number;
@@ -173,40 +226,40 @@ function findSite(g: GraphProto, float: Model, n: NodeProto, inputs: "quantized"
     at = transB ? (r, c) => c * k + r : (r, c) => r * nOut + c;
     axis = transB ? 0 : 1;
   }
-  if (k > maxK) return `K = ${k} weight rows: above maxK ${maxK} (the K×K solve grows as K³); nearest rounding kept`;
-  const scaleT = g.initializer.find((t) => t.name === dq.input[1]);
-  const zpT = dq.input[2] ? g.initializer.find((t) => t.name === dq.input[2]) : undefined;
+  if (k > o.maxK) return `K = ${k} weight rows: above maxK ${o.maxK} (the K×K solve grows as K³); nearest rounding kept`;
+  const scaleT = lookUpInScope(scope, dq.input[1]!, initializer)?.value;
+  const zpT = dq.input[2] ? lookUpInScope(scope, dq.input[2], initializer)?.value : undefined;
   if (!scaleT || (dq.input[2] && !zpT)) return "its weight's scale or zero point is not an initializer";
   const sc = tensorToFloat32(scaleT);
   const zps = zpT ? Int32Array.from(readTensor(zpT).data as ArrayLike<number>) : new Int32Array(1);
   if (sc.length !== 1 && (sc.length !== nOut || attrInt(dq, "axis", 1) !== axis)) return `its weight's scales (${sc.length}) are neither per tensor nor per output channel`;
   const scale = Float32Array.from({ length: nOut }, (_, c) => sc[sc.length === 1 ? 0 : c]!);
   const zp = Int32Array.from({ length: nOut }, (_, c) => zps[zps.length === 1 ? 0 : c]!);
-  const bias = biasOf(g, n);
-  const fb = bias && fNode.input[2] ? floatInit(float.graph, fNode.input[2], float.dir) : undefined;
+  const bias = biasOf(main, scope, n);
+  const fb = bias && fNode.input[2] ? lookUpInScope(f.scope, fNode.input[2], (fg, name) => floatInit(fg, name, float.dir))?.value : undefined;
   const withBias = bias !== undefined && fb?.data.length === nOut;
   const w = new Float64Array((k + (withBias ? 1 : 0)) * nOut);
   for (let r = 0; r < k; r++) for (let c = 0; c < nOut; c++) w[r * nOut + c] = fw.data[at(r, c)]!;
   if (withBias) for (let c = 0; c < nOut; c++) w[k * nOut + c] = fb!.data[c]!;
-  const tensor = inputs === "float" ? fNode.input[0]! : n.input[0]!;
-  return { node: n, codes, scale, zp, at, k, n: nOut, w, bias: withBias ? bias : undefined, target: { key: label(n), tensor, k, conv, bias: withBias, window } };
+  return { node: n, codes, owner: found.owner, scale, zp, at, k, n: nOut, w, bias: withBias ? bias : undefined, target: { key: label(n), tensor, k, conv, bias: withBias, window: o.window } };
 }
 
-/** The node's own bias: int32 codes behind a DequantizeLinear, or a float initializer. */
-function biasOf(g: GraphProto, n: NodeProto): Site["bias"] {
+/** The node's own bias: int32 codes behind a DequantizeLinear, or a float initializer, with the graph holding it. */
+function biasOf(main: GraphProto, scope: Scope, n: NodeProto): Site["bias"] {
   const b = n.opType === "MatMul" ? undefined : n.input[2];
-  if (!b || readerCount(g, b) !== 1) return undefined;
-  const dq = producerOf(g, b);
+  if (!b || readersAnywhere(main, b) !== 1) return undefined;
+  const dq = producerOf(scope.graph, b);
   if (dq?.opType === "DequantizeLinear") {
-    const codes = g.initializer.find((t) => t.name === dq.input[0]);
-    const scale = g.initializer.find((t) => t.name === dq.input[1]);
-    if (codes?.dataType !== DataType.INT32 || !scale || readerCount(g, codes.name) !== 1) return undefined;
-    return { kind: "int32", codes, scale: tensorToFloat32(scale) };
+    const codes = lookUpInScope(scope, dq.input[0]!, initializer);
+    const scale = lookUpInScope(scope, dq.input[1]!, initializer)?.value;
+    if (codes?.value.dataType !== DataType.INT32 || !scale || readersAnywhere(main, codes.value.name) !== 1) return undefined;
+    return { kind: "int32", codes: codes.value, scale: tensorToFloat32(scale), owner: codes.owner };
   }
-  return floatInit(g, b) ? { kind: "float", name: b } : undefined;
+  const owner = lookUpInScope(scope, b, floatInit)?.owner;
+  return owner ? { kind: "float", name: b, owner } : undefined;
 }
 
-async function round(g: GraphProto, s: Site, h: LayerHessian[], rows: number, fit: LayerFit): Promise<RoundedLayer> {
+async function round(s: Site, h: LayerHessian[], rows: number, fit: LayerFit): Promise<RoundedLayer> {
   const { k, n } = s;
   const kk = k + (s.bias ? 1 : 0);
   const stored = readTensor(s.codes).data as Int8Array | Uint8Array;
@@ -219,7 +272,7 @@ async function round(g: GraphProto, s: Site, h: LayerHessian[], rows: number, fi
   };
   const before = new Float64Array(kk * n);
   for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) before[r * n + c] = (stored[s.at(r, c)]! - s.zp[c]!) * s.scale[c]!;
-  if (s.bias) before.set(biasValues(g, s), k * n);
+  if (s.bias) before.set(biasValues(s), k * n);
   const { values, keptNearest } = await fit(s, h, { lo, hi, toGrid, nearest: before });
   const next = s.codes.dataType === DataType.INT8 ? new Int8Array(stored.length) : new Uint8Array(stored.length);
   let changed = 0;
@@ -231,12 +284,12 @@ async function round(g: GraphProto, s: Site, h: LayerHessian[], rows: number, fi
       if (code !== stored[s.at(r, c)]) changed++;
     }
   }
-  replace(g, makeTensor(s.codes.name, s.codes.dataType, s.codes.dims.map(Number), next));
+  replace(s.owner, makeTensor(s.codes.name, s.codes.dataType, s.codes.dims.map(Number), next));
   let bias: string | undefined;
   if (s.bias) {
     const b = Float32Array.from({ length: n }, (_, c) => values[k * n + c]!);
     if (s.bias.kind === "float") {
-      replace(g, makeTensor(s.bias.name, DataType.FLOAT, [n], b));
+      replace(s.bias.owner, makeTensor(s.bias.name, DataType.FLOAT, [n], b));
       bias = s.bias.name;
     } else {
       const sc = s.bias.scale;
@@ -244,13 +297,13 @@ async function round(g: GraphProto, s: Site, h: LayerHessian[], rows: number, fi
         const bs = sc[sc.length === 1 ? 0 : c]!;
         return bs === 0 ? 0 : Math.max(-2147483648, Math.min(2147483647, roundHalfEven(v / bs)));
       });
-      replace(g, makeTensor(s.bias.codes.name, DataType.INT32, s.bias.codes.dims.map(Number), codes));
+      replace(s.bias.owner, makeTensor(s.bias.codes.name, DataType.INT32, s.bias.codes.dims.map(Number), codes));
       bias = s.bias.codes.name;
     }
   }
   const after = new Float64Array(kk * n);
   for (let r = 0; r < k; r++) for (let c = 0; c < n; c++) after[r * n + c] = (next[s.at(r, c)]! - s.zp[c]!) * s.scale[c]!;
-  if (s.bias) after.set(biasValues(g, s), k * n);
+  if (s.bias) after.set(biasValues(s), k * n);
   return {
     node: label(s.node),
     opType: s.node.opType,
@@ -267,10 +320,10 @@ async function round(g: GraphProto, s: Site, h: LayerHessian[], rows: number, fi
 }
 
 /** The bias as the graph now stores it, in float. */
-function biasValues(g: GraphProto, s: Site): Float64Array {
+function biasValues(s: Site): Float64Array {
   const b = s.bias!;
-  if (b.kind === "float") return Float64Array.from(floatInit(g, b.name)!.data);
-  const codes = readTensor(g.initializer.find((t) => t.name === b.codes.name)!).data as Int32Array;
+  if (b.kind === "float") return Float64Array.from(floatInit(b.owner, b.name)!.data);
+  const codes = readTensor(initializer(b.owner, b.codes.name)!).data as Int32Array;
   return Float64Array.from(codes, (v, c) => v * b.scale[b.scale.length === 1 ? 0 : c]!);
 }
 

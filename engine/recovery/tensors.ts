@@ -4,7 +4,7 @@ import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import { augmentModel } from "../calibrate/augment";
 import type { CalibrationData } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { constantValue, uniqueName } from "../onnx/graph";
+import { constantValue, forEachGraph, uniqueName } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { decodeUnfusedWeights, encodeDecodedWeights } from "../quant/unfused-weights";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
@@ -153,7 +153,9 @@ export const WEIGHT_DQ = "_DequantizeLinear_Output";
 export function qdqWorkingCopy(who: string, quantized: Model): { q: Model; done: () => Model } {
   const q = quantized.clone();
   const decoded = encodeDecodedWeights(q) > 0;
-  if (!q.graph.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))) {
+  let weights = false;
+  forEachGraph(q.graph, (g) => (weights ||= g.node.some((n) => n.opType === "DequantizeLinear" && n.output[0]?.endsWith(WEIGHT_DQ))));
+  if (!weights) {
     throw new Error(`${who}: ${quantized.path ?? "the second model"} has no quantized weights; pass the QDQ model from convert() (the float one goes first)`);
   }
   return {

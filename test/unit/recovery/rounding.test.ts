@@ -9,12 +9,16 @@ import { seededRandom } from "../../../engine/data/random";
 import { gptqRound, gptqRoundWindows, HessianAccumulator, outputSqnrDbGroups } from "../../../engine/lowbit/gptq";
 import { collectLayerHessians, convGeometry } from "../../../engine/lowbit/hessian";
 import { learnFp4Rounding, lowBitModel, lowBitModelCalibrated, type LearnedRoundingOption, type LowBitOptions } from "../../../engine/lowbit/index";
-import { attr, makeNode } from "../../../engine/onnx/proto";
+import type { TensorProto } from "onnx-buf";
+import * as ort from "onnxruntime-node";
+import { forEachGraph } from "../../../engine/onnx/graph";
+import { Model } from "../../../engine/onnx/model";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
 import { DataType } from "../../../engine/onnx/dtype";
 import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
 import { checkSequences } from "../../../engine/quant/sequence-check";
 import { adaRound, refineRounding } from "../../../engine/recovery/index";
-import { init, model, outputs, outputSqnr, quantize, rand, sequenceModel } from "./build";
+import { F, init, model, outputs, outputSqnr, quantize, rand, sequenceModel } from "./build";
 import { ptq, said } from "../cli/ptq-child";
 
 /** Batches whose channels share one smooth component (as neighbouring channels and pixels of real images do). */
@@ -566,3 +570,63 @@ test("int4 GPTQ on a Conv whose K exceeds its Hessian window: GPTQ per window, s
   assert.ok(sv > s0, `held out: nearest ${s0.toFixed(2)}, windows ${sv.toFixed(2)} dB (whole ${sw.toFixed(2)}; layer ${lw.outputSqnrDb!.toFixed(1)} dB)`);
 });
 
+
+/**
+ * If(cond): then = Gemm(x, Wt[C, K], Bt) → Relu, Wt a main-graph initializer (as exporters keep a body's weights) and
+ * Bt the body's own; else = MatMul(x, We[C, K]), We the main graph's. Static INT8 quantizes both bodies in place.
+ */
+function ifModel(C: number, K: number): Model {
+  const thenBranch = makeGraph("then", [makeNode("Gemm", ["x", "Wt", "Bt"], ["t"], { name: "then_gemm" }), makeNode("Relu", ["t"], ["then_out"], { name: "then_relu" })], [], [makeValueInfo("then_out", F, [4, K])], {
+    initializers: [init("Bt", [K], rand(K, 32, -0.1, 0.1))],
+  });
+  const elseBranch = makeGraph("else", [makeNode("MatMul", ["x", "We"], ["else_out"], { name: "else_mm" })], [], [makeValueInfo("else_out", F, [4, K])]);
+  const g = makeGraph("g", [makeNode("If", ["cond"], ["y"], { name: "if", attributes: [attr.graph("then_branch", thenBranch), attr.graph("else_branch", elseBranch)] })], [makeValueInfo("x", F, [4, C]), makeValueInfo("cond", DataType.BOOL, [])], [makeValueInfo("y", F, [4, K])], {
+    initializers: [init("Wt", [C, K], rand(C * K, 30, -0.5, 0.5)), init("We", [C, K], rand(C * K, 31, -0.5, 0.5))],
+  });
+  return Model.fromProto(makeModel(g, { opsets: { "": 13 }, producerName: "ptq-test" }));
+}
+
+/** Batches of 4 rows whose C features share one component per row, each taking the branch `cond` says. */
+function ifBatches(C: number, conds: readonly boolean[], seed: number): Feeds[] {
+  return conds.map((cond, b) => {
+    const next = seededRandom(seed + b);
+    const data = new Float32Array(4 * C);
+    for (let r = 0; r < 4; r++) {
+      const common = Math.sin(6 * next()) + 0.5;
+      for (let c = 0; c < C; c++) data[r * C + c] = common * (1 + 0.3 * next()) + 0.2 * (next() - 0.5);
+    }
+    return { x: { data, dims: [4, C] }, cond: new ort.Tensor("bool", [cond], []) } as Feeds;
+  });
+}
+
+test("refineRounding inside If bodies: each branch's layer is fitted on the rows that ran it, its codes written where they are stored; a branch no row took keeps nearest codes", async () => {
+  const [C, K] = [24, 12];
+  const m = ifModel(C, K);
+  const calib = ifBatches(C, [true, false, true, false, true, false], 40);
+  const { float, q } = await quantize(m, calib);
+  const codesOf = (mm: Model, name: string) => {
+    let t: TensorProto | undefined;
+    forEachGraph(mm.graph, (g) => (t ??= g.initializer.find((x) => x.name === name)));
+    return Array.from(readTensor(t!).data as ArrayLike<number>);
+  };
+  const { model: r, report } = await refineRounding(float, q, calib);
+  assert.deepEqual(report.layers.map((l) => l.node).sort(), ["else_mm", "then_gemm"], JSON.stringify(report.skipped));
+  for (const l of report.layers) assert.ok(l.afterDb > l.beforeDb && l.changed > 0, `${l.node}: layer ${l.beforeDb.toFixed(1)} → ${l.afterDb.toFixed(1)} dB`);
+  // The weight codes sit in the main graph, the then-branch's bias codes in its body: both rewritten in place.
+  const gemm = report.layers.find((l) => l.node === "then_gemm")!;
+  assert.ok(r.graph.initializer.some((t) => t.name === gemm.weight), `${gemm.weight} in the main graph`);
+  assert.notDeepEqual(codesOf(r, gemm.weight), codesOf(q, gemm.weight));
+  assert.equal(gemm.bias, "Bt_quantized");
+  assert.notDeepEqual(codesOf(r, "Bt_quantized"), codesOf(q, "Bt_quantized"));
+  for (const cond of [true, false]) {
+    const held = ifBatches(C, [cond, cond, cond], 900);
+    const [s0, s1] = [await outputSqnr(m, q, held), await outputSqnr(m, r, held)];
+    assert.ok(s1 > s0, `branch ${cond ? "then" : "else"} on held-out rows: nearest ${s0.toFixed(2)}, learned ${s1.toFixed(2)} dB`);
+  }
+  // No row takes the then-branch: its Gemm keeps nearest codes and the report says why.
+  const elseOnly = ifBatches(C, [false, false, false], 40);
+  const partial = await refineRounding(float, q, elseOnly);
+  assert.deepEqual(partial.report.layers.map((l) => l.node), ["else_mm"]);
+  assert.deepEqual(partial.report.skipped, [{ node: "then_gemm", reason: "no calibration row ran the body that holds it (an If branch they never took): nearest rounding kept" }]);
+  assert.deepEqual(codesOf(partial.model, gemm.weight), codesOf(q, gemm.weight));
+});
