@@ -2,7 +2,7 @@
 //   const prepared = await prepare(model, config); await calibrate(prepared, data); const int8 = await convert(prepared);
 // or one-shot quantizeStatic / quantizeDynamic from file to file.
 import type { GraphProto } from "onnx-buf";
-import { fixedBatchSize, type CalibrationData, type Feeds } from "../data/feeds";
+import { checkFeeds, fixedBatchSize, modelInputs, type CalibrationData, type Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
 import { consumers, initializerSizes, onLogits, producers } from "../onnx/graph";
 import { Model } from "../onnx/model";
@@ -122,7 +122,16 @@ function checkJudgedOutputs(model: Model, config: ResolvedQConfig): void {
 
 /** Runs calibration data through the model and updates the ranges; call again to add more data. */
 export async function calibrate(prepared: PreparedModel, data: CalibrationData, options: CollectOptions = {}): Promise<void> {
-  if (prepared.observe.length === 0) return; // nothing to observe (e.g. every op excluded): convert() needs no ranges
+  if (prepared.observe.length === 0) {
+    // Nothing to observe (silero-vad: its weights sit in If bodies, quantized dynamically; every op excluded):
+    // convert() needs no ranges, but the data is still the user's inputs: checked, and the written file compared
+    // with the float model on its first rows, as dynamic mode does with data.
+    const rows = await firstBatches(data, CHECK_ROWS, options.signal);
+    const specs = modelInputs(prepared.model.proto);
+    rows.forEach((f, i) => checkFeeds(f, specs, `calibration batch ${i + 1}`));
+    if (rows.length) prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, fixedBatchSize(prepared.model));
+    return;
+  }
   const c = prepared.config.calibration;
   prepared.calibrator ??= new Calibrator(prepared.model, [...prepared.observe], {
     method: c.method,

@@ -18,6 +18,7 @@ import { calibrate, convert, prepare, quantizeDynamic, quantizeDynamicModel, qua
 import { makeModel, randomFloats, valueInfo } from "./build";
 import { FIX, top1 } from "./eval";
 import { allOps, assertNamesUnique, body, loopFeeds, loopModel, worstSqnr } from "./subgraph-check";
+import { tempDir } from "../../temp";
 
 const F = DataType.FLOAT;
 
@@ -107,6 +108,28 @@ test("a Conv inside a body keeps float activations (int8 weight behind a Dequant
     const db = await worstSqnr(proto, q.proto, { x, cond: new ort.Tensor("bool", [true], []) });
     assert.ok(db > 35, `${mode}: SQNR ${db.toFixed(1)} dB`);
   }
+});
+
+test("static with nothing to observe (every weight in body Convs, weight-only, as silero-vad's): the file is checked on the calibration rows, and data that does not fit the model is refused", async () => {
+  const branch = (name: string) => body(name, [makeNode("Conv", ["x", "Wc", "bc"], [`${name}_c`], { name: `${name}_conv`, attributes: [attr.ints("pads", [1, 1])] })], [valueInfo(`${name}_c`, F, [1, 16, 32])]);
+  const proto = makeModel(
+    [makeNode("If", ["cond"], ["y"], { name: "if", attributes: [attr.graph("then_branch", branch("a")), attr.graph("else_branch", branch("b"))] })],
+    [valueInfo("x", F, [1, 8, 32]), valueInfo("cond", DataType.BOOL, [])],
+    [valueInfo("y", F, [1, 16, 32])],
+    [makeTensor("Wc", F, [16, 8, 3], randomFloats(384, 61)), makeTensor("bc", F, [16], randomFloats(16, 62))],
+  );
+  const dir = tempDir("ptq-subgraph-");
+  const src = path.join(dir, "conv-if.onnx");
+  Model.fromProto(proto).saveSync(src);
+  const feeds = (k: number) => ({ x: new ort.Tensor("float32", randomFloats(256, 70 + k), [1, 8, 32]), cond: new ort.Tensor("bool", [k % 2 === 0], []) });
+  const summary = await quantizeStatic(src, path.join(dir, "q.onnx"), [0, 1, 2, 3].map(feeds), {}, { optimize: false });
+  assert.deepEqual(summary.quantized.map((n) => n.name).sort(), ["a_conv", "b_conv"]);
+  assert.equal(summary.outputCheck?.rows, 4, JSON.stringify(summary.outputCheck));
+  assert.ok(summary.outputCheck!.outputs[0]!.sqnrDb > 30, JSON.stringify(summary.outputCheck));
+  // Before, such data was never read: a file was written from inputs the model cannot take.
+  const wrong = [{ x: new ort.Tensor("float32", randomFloats(256, 80), [1, 8, 32]) }];
+  await assert.rejects(quantizeStatic(src, path.join(dir, "wrong.onnx"), wrong, {}, { optimize: false }), /calibration batch 1: no data for input "cond"/);
+  assert.equal(existsSync(path.join(dir, "wrong.onnx")), false);
 });
 
 test("static: a Loop body whose tensors calibration did not observe is quantized dynamically and the summary says so", async () => {

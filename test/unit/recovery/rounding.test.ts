@@ -20,6 +20,7 @@ import { checkSequences } from "../../../engine/quant/sequence-check";
 import { adaRound, refineRounding } from "../../../engine/recovery/index";
 import { F, init, model, outputs, outputSqnr, quantize, rand, sequenceModel } from "./build";
 import { ptq, said } from "../cli/ptq-child";
+import { loopFeeds, loopModel } from "../quant/subgraph-check";
 
 /** Batches whose channels share one smooth component (as neighbouring channels and pixels of real images do). */
 function correlated(dims: number[], count: number, seed: number): Feeds[] {
@@ -629,4 +630,14 @@ test("refineRounding inside If bodies: each branch's layer is fitted on the rows
   assert.deepEqual(partial.report.layers.map((l) => l.node), ["else_mm"]);
   assert.deepEqual(partial.report.skipped, [{ node: "then_gemm", reason: "no calibration row ran the body that holds it (an If branch they never took): nearest rounding kept" }]);
   assert.deepEqual(codesOf(partial.model, gemm.weight), codesOf(q, gemm.weight));
+});
+
+test("refineRounding inside a Loop body: the MatMul is fitted on its input stacked over the iterations, every one a row", async () => {
+  const m = Model.fromProto(loopModel());
+  const calib = [1, 2, 3, 4, 5, 6].map(loopFeeds) as Feeds[];
+  const { float, q } = await quantize(m, calib);
+  const { report } = await refineRounding(float, q, calib);
+  // 6 batches of 4 rows: the main graph's MatMul sees 24, the body's 6 × 3 iterations × 4 = 72.
+  assert.deepEqual(report.layers.map((l) => [l.node, l.rows]), [["in_mm", 24], ["loop_mm", 72]], JSON.stringify(report.skipped));
+  for (const l of report.layers) assert.ok(l.afterDb > l.beforeDb, `${l.node}: layer ${l.beforeDb.toFixed(1)} → ${l.afterDb.toFixed(1)} dB`);
 });
