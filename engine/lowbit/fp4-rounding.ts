@@ -41,7 +41,7 @@ export async function learnFp4Rounding(model: Model, options: Fp4Options & LowBi
     const name = nodeName(site.node);
     let conv: ConvGeometry[] | undefined;
     if (site.node.opType === "Conv") {
-      const g = patchesCut(model, site);
+      const g = patchesCut(site);
       if (typeof g === "string") {
         out.skipped.push({ node: name, reason: `${g}: nearest rounding kept` });
         continue;

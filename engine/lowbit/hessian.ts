@@ -127,6 +127,8 @@ export interface ConvGeometry {
   channels: number;
   channelOffset: number;
   inChannels: number;
+  /** Spatial axes of the input (1-D or 2-D Conv); a 1-D Conv's kernel, strides and dilations are [1, k]. */
+  spatial: 1 | 2;
   kernel: [number, number];
   strides: [number, number];
   dilations: [number, number];
@@ -143,7 +145,7 @@ export interface ConvGeometry {
 export function convGeometry(node: NodeProto, weightDims: readonly number[]): ConvGeometry[] | string {
   const group = attrInt(node, "group", 1);
   const spatial = weightDims.length - 2;
-  if (spatial < 1 || spatial > 2) return `Conv with ${spatial} spatial axes (1-D and 2-D are read as patches)`;
+  if (spatial !== 1 && spatial !== 2) return `Conv with ${spatial} spatial axes (1-D and 2-D are read as patches)`;
   const two = (v: number[] | undefined, d: number): [number, number] => (spatial === 1 ? [1, v?.[0] ?? d] : [v?.[0] ?? d, v?.[1] ?? d]);
   const p = attrInts(node, "pads");
   const pads: [number, number, number, number] = spatial === 1 ? [0, p?.[0] ?? 0, 0, p?.[1] ?? 0] : [p?.[0] ?? 0, p?.[1] ?? 0, p?.[2] ?? 0, p?.[3] ?? 0];
@@ -151,7 +153,7 @@ export function convGeometry(node: NodeProto, weightDims: readonly number[]): Co
   if (!["NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER"].includes(autoPad)) return `Conv auto_pad "${autoPad}"`;
   if (group < 1 || weightDims[0]! % group !== 0) return `Conv group ${group} does not divide its ${weightDims[0]} output channels`;
   const c = weightDims[1]!;
-  const base: Omit<ConvGeometry, "channelOffset"> = { channels: c, inChannels: c * group, kernel: two(weightDims.slice(2), 1), strides: two(attrInts(node, "strides"), 1), dilations: two(attrInts(node, "dilations"), 1), pads: autoPad === "VALID" ? [0, 0, 0, 0] : pads, autoPad };
+  const base: Omit<ConvGeometry, "channelOffset"> = { channels: c, inChannels: c * group, spatial, kernel: two(weightDims.slice(2), 1), strides: two(attrInts(node, "strides"), 1), dilations: two(attrInts(node, "dilations"), 1), pads: autoPad === "VALID" ? [0, 0, 0, 0] : pads, autoPad };
   return Array.from({ length: group }, (_, g) => ({ ...base, channelOffset: g * c }));
 }
 
@@ -323,10 +325,14 @@ function tokenRows(x: Float32Array, dims: readonly number[], k: number, label: s
 
 /** The patches a Conv multiplies its weight with, one per output position of each sample, in the weight's order
  *  (channel, then kernel row, then kernel column). */
-function patchRows(x: Float32Array, dims: readonly number[], g: ConvGeometry, label: string, tensor: string): Rows {
-  const spatial = dims.length - 2;
-  if ((spatial !== 1 && spatial !== 2) || dims[1] !== g.inChannels) {
-    throw new OnnxError(`Conv input "${tensor}" has shape [${dims.join(", ")}]; expected [N, ${g.inChannels}, …] with 1 or 2 spatial axes`, label);
+function patchRows(x: Float32Array, given: readonly number[], g: ConvGeometry, label: string, tensor: string): Rows {
+  // A Conv inside a Loop/Scan body: its input comes out stacked over the iterations ([iterations, N, C, …], one more
+  // axis per nested body), each iteration's batch images of their own: one batch of all of them.
+  const extra = given.length - (g.spatial + 2);
+  const dims = extra > 0 ? [given.slice(0, extra + 1).reduce((a, b) => a * b, 1), ...given.slice(extra + 1)] : given;
+  const spatial = g.spatial;
+  if (dims.length !== spatial + 2 || dims[1] !== g.inChannels) {
+    throw new OnnxError(`Conv input "${tensor}" has shape [${given.join(", ")}]; expected [N, ${g.inChannels}, …] with ${spatial} spatial ax${spatial === 1 ? "is" : "es"}`, label);
   }
   const [b, cIn, c, c0] = [dims[0]!, dims[1]!, g.channels, g.channelOffset];
   const [h, w] = spatial === 1 ? [1, dims[2]!] : [dims[2]!, dims[3]!];

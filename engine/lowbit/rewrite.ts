@@ -12,7 +12,6 @@ import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
 import { GPTQ_WINDOW, gptqQuantizeGroups, kWindows, outputSqnrDbGroups, type GptqOptions, type LayerHessian } from "./gptq";
 import { convGeometry, type ConvGeometry, type HessianTarget, type LayerTarget } from "./hessian";
-import { stackedInBody } from "../quant/subgraph-observe";
 import { dequantizeBlockwise, quantizeBlockwise, type BlockQuantized } from "./intblock";
 import { packMatMulNBits } from "./pack";
 import { QDQ_TYPES, constTensor, layerReport, sharedTensor, qdqOpset, nodeName, type Int4Options, type LowBitLayer, type LowBitOptions, type LowBitReport, type RewriteContext, type WeightSite } from "./types";
@@ -64,7 +63,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
       // no calibration batch computed (an If branch the data never took): neither has a Hessian.
       const missing = options.algorithm === "gptq" && !hasHessians(site, hessians, options);
       const conv = site.node.opType === "Conv";
-      if (missing && conv && (site.graph === graph || typeof patchesCut(model, site) === "string")) nearestConvs++;
+      if (missing && conv && (site.graph === graph || typeof patchesCut(site) === "string")) nearestConvs++;
       else if (missing && site.graph !== graph) nearest++;
       report.layers.push(rewriteInt4(ctx, site, missing && (conv || site.graph !== graph) ? { ...options, algorithm: "rtn" } : options, hessians));
     }
@@ -81,7 +80,7 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   const lstms = sites.filter((s) => s.recurrent).length;
   if (lstms) report.notes.push(`${lstms} LSTM(s) with W and R stored int8 per gate row (weight-only; there is no ${options.mode === "fp4" ? "FP4" : "low-bit"} LSTM)`);
   if (nearest) report.notes.push(`${nearest} weight(s) inside If/Loop/Scan bodies rounded to nearest: no calibration batch ran the body that holds them (an If branch the data never took, or a body that cannot be observed), so GPTQ has no Hessian for them`);
-  if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: their input patches were not collected (im2col reads 1-D and 2-D Convs, not inside Loop/Scan bodies)`);
+  if (nearestConvs) report.notes.push(`${nearestConvs} Conv weight(s) rounded to nearest: their input patches were not collected (im2col reads 1-D and 2-D Convs)`);
   const inBodies = sites.filter((s) => s.graph !== graph).length;
   if (inBodies) report.notes.push(`${inBodies} of the ${sites.length} weights quantized sit inside If/Loop/Scan bodies`);
   // Drop the float weights nothing reads any more (initializers or Constant nodes), in every graph: a body's weight
@@ -503,17 +502,16 @@ export function int4ConvTargets(model: Model, options: LowBitOptions): LayerTarg
   if (options.mode !== "int4") return [];
   const targets: LayerTarget[] = [];
   for (const s of int4Convs(findSites(model, options, { layers: [], skipped: [], notes: [] }), options)) {
-    const conv = patchesCut(model, s);
+    const conv = patchesCut(s);
     if (typeof conv === "string") continue;
     targets.push({ key: nodeName(s.node), tensor: s.node.input[0]!, k: s.k, conv, bias: false, window: gptqWindow(options) });
   }
   return targets;
 }
 
-/** How im2col cuts a Conv site's input into patches, or why it cannot: a geometry it does not read, or a Loop/Scan
- *  body's input (it comes out stacked over the iterations). GPTQ's and FP4's learned rounding read Convs through it. */
-export function patchesCut(model: Model, s: WeightSite): ConvGeometry[] | string {
-  if (s.graph !== model.graph && stackedInBody(model.graph, s.node.input[0]!)) return "a Conv inside a Loop/Scan body (its input comes out stacked over the iterations, not cut into patches)";
+/** How im2col cuts a Conv site's input into patches, or why it cannot (a geometry it does not read): inside a
+ *  Loop/Scan body too, its input stacked over the iterations. GPTQ's and FP4's learned rounding read Convs through it. */
+export function patchesCut(s: WeightSite): ConvGeometry[] | string {
   return convGeometry(s.node, s.weight.dims.map(Number));
 }
 

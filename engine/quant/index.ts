@@ -123,13 +123,17 @@ function checkJudgedOutputs(model: Model, config: ResolvedQConfig): void {
 /** Runs calibration data through the model and updates the ranges; call again to add more data. */
 export async function calibrate(prepared: PreparedModel, data: CalibrationData, options: CollectOptions = {}): Promise<void> {
   if (prepared.observe.length === 0) {
-    // Nothing to observe (silero-vad: its weights sit in If bodies, quantized dynamically; every op excluded):
-    // convert() needs no ranges, but the data is still the user's inputs: checked, and the written file compared
-    // with the float model on its first rows, as dynamic mode does with data.
-    const rows = await firstBatches(data, CHECK_ROWS, options.signal);
+    // Nothing to observe (silero-vad: its weights sit in If bodies, quantized dynamically or weight-only; every op
+    // excluded): convert() needs no ranges, but the data is still the user's inputs: checked, the written file
+    // compared with the float model on its first rows, as dynamic mode does with data, and learned rounding fitted
+    // on them (weight-only Convs).
+    const rounding = prepared.config.rounding !== "nearest";
+    const rows = await firstBatches(data, rounding ? ROUNDING_ROWS : CHECK_ROWS, options.signal);
     const specs = modelInputs(prepared.model.proto);
     rows.forEach((f, i) => checkFeeds(f, specs, `calibration batch ${i + 1}`));
-    if (rows.length) prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, fixedBatchSize(prepared.model));
+    const batch = fixedBatchSize(prepared.model);
+    if (rows.length) prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, batch);
+    if (rows.length && rounding) prepared.roundingRows = firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f]));
     return;
   }
   const c = prepared.config.calibration;
@@ -731,9 +735,7 @@ async function withRounding(prepared: PreparedModel, converted: Quantized, optio
   };
   // learned and adaround with qoperator are refused before calibrating (quantizeStatic).
   if (prepared.config.format === "qoperator") return kept("it chooses the codes of a Q/DQ model, and the format is qoperator");
-  // calibrate() returned at once: no activation to observe (silero-vad: its weights sit in If bodies, quantized
-  // dynamically), so no rows were kept either.
-  if (prepared.observe.length === 0) return kept("calibration had no activation to observe, so it kept no rows to fit learned rounding on");
+  if (!prepared.roundingRows?.length) return kept("calibration kept no rows to fit learned rounding on");
   const step = phaseProgress(options, asked === "auto" ? "rounding auto: fitting learned rounding and measuring it" : `${asked} rounding`, asked === "auto" ? "fits" : "layers");
   const rows = prepared.roundingRows ?? [];
   const r = await options.roundWeights(asked, prepared.model, model, rows, measureOn(prepared), step);

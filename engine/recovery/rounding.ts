@@ -16,7 +16,6 @@ import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { roundHalfEven } from "../quant/math";
 import { GPTQ_WINDOW, gptqRoundGroups, outputSqnrDbGroups, type LayerHessian } from "../lowbit/gptq";
 import { convGeometry, forEachLayerHessian, groupHessians, type ConvGeometry, type LayerHessianOptions, type LayerTarget } from "../lowbit/hessian";
-import { stackedInBody } from "../quant/subgraph-observe";
 import { floatInit, producerOf, qdqWorkingCopy, WEIGHT_DQ } from "./tensors";
 
 export interface RoundingOptions extends LayerHessianOptions {
@@ -204,7 +203,6 @@ function findSite(main: GraphProto, scope: Scope, float: Model, floatNodes: read
   const fNode = f?.node;
   if (!fw || !fNode) return `the float model has no ${n.opType} reading a float initializer "${weight}"`;
   const tensor = o.inputs === "float" ? fNode.input[0]! : n.input[0]!;
-  if (n.opType === "Conv" && g !== main && stackedInBody(o.observed.graph, tensor)) return "a Conv inside a Loop/Scan body (its input comes out stacked over the iterations, not cut into patches): nearest rounding kept";
   const dims = codes.dims.map(Number);
   let k: number;
   let nOut: number;

@@ -13,7 +13,7 @@ import { Model } from "../../../engine/onnx/model";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { makeModel, randomFloats, runModel, valueInfo } from "../quant/build";
-import { allOps, assertNamesUnique, body, loopFeeds, loopModel, opsByGraph, worstSqnr } from "../quant/subgraph-check";
+import { allOps, assertNamesUnique, body, loopConvFeeds, loopConvModel, loopFeeds, loopModel, opsByGraph, worstSqnr } from "../quant/subgraph-check";
 
 const F = DataType.FLOAT;
 
@@ -156,6 +156,17 @@ test("int4 GPTQ on a Conv inside an If branch: its input patches are cut where t
   const never = await lowBitModelCalibrated(Model.fromProto(proto()), options, [feeds(2, false), feeds(4, false)]);
   assert.equal(never.report.layers[0]!.rtnOutputSqnrDb, undefined);
   assert.ok(never.report.notes.some((n) => n.startsWith("1 weight(s) inside If/Loop/Scan bodies rounded to nearest")), never.report.notes.join("; "));
+});
+
+test("int4 GPTQ and FP4 learned rounding on a Conv inside a Loop body: its patches are cut from the input stacked over the iterations", async () => {
+  const data = [1, 2, 3, 4].map(loopConvFeeds);
+  const { report } = await lowBitModelCalibrated(Model.fromProto(loopConvModel()), { mode: "int4", algorithm: "gptq", blockSize: 8, protect: false }, data);
+  const [layer] = report.layers;
+  assert.equal(layer!.node, "loop_conv");
+  assert.ok(layer!.rtnOutputSqnrDb !== undefined && layer!.outputSqnrDb! > layer!.rtnOutputSqnrDb, `GPTQ ${layer!.outputSqnrDb} dB, RTN ${layer!.rtnOutputSqnrDb} dB`);
+  assert.ok(!report.notes.some((n) => n.includes("rounded to nearest")), report.notes.join("; "));
+  const fp4 = await lowBitModelCalibrated(Model.fromProto(loopConvModel()), { mode: "fp4", smallLayers: "fp4", rounding: "learned", protect: false }, data);
+  assert.ok(fp4.report.notes.some((n) => n.startsWith("learned rounding: 1 FP4 layer(s)")), fp4.report.notes.join("; "));
 });
 
 /** If(cond): then = bidirectional LSTM, else = forward LSTM (I 8, H 16); all weights main-graph initializers. */

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { create } from "@bufbuild/protobuf";
 import { GraphProtoSchema, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from "onnx-buf";
 import * as ort from "onnxruntime-node";
+import type { Feeds } from "../../../engine/data/feeds";
 import { DataType } from "../../../engine/onnx/dtype";
 import { forEachGraph } from "../../../engine/onnx/graph";
 import { attr, makeNode } from "../../../engine/onnx/proto";
@@ -95,3 +96,35 @@ export function loopModel(): ModelProto {
 }
 
 export const loopFeeds = (seed: number) => ({ x: new ort.Tensor("float32", randomFloats(64, seed), [4, 16]), M: new ort.Tensor("int64", [3n], []) });
+
+/**
+ * Loop(M) { h ← Tanh(Conv(h, Wc[8, 8, 3], pads 1)) } on h [2, 8, 24] (a 1-D Conv in a Loop body, Wc a main-graph
+ * initializer): its input comes out of the body stacked over the iterations, [M, 2, 8, 24].
+ */
+export function loopConvModel(): ModelProto {
+  const loopBody = body(
+    "loop_body",
+    [
+      makeNode("Conv", ["h_in", "Wc"], ["h_c"], { name: "loop_conv", attributes: [attr.ints("pads", [1, 1])] }),
+      makeNode("Tanh", ["h_c"], ["h_out"], { name: "loop_tanh" }),
+      makeNode("Identity", ["cond_in"], ["cond_out"], { name: "loop_cond" }),
+    ],
+    [valueInfo("cond_out", DataType.BOOL, []), valueInfo("h_out", F, [2, 8, 24])],
+    [],
+    [valueInfo("iter", DataType.INT64, []), valueInfo("cond_in", DataType.BOOL, []), valueInfo("h_in", F, [2, 8, 24])],
+  );
+  return makeModel(
+    [makeNode("Loop", ["M", "", "x"], ["y"], { name: "loop", attributes: [attr.graph("body", loopBody)] })],
+    [valueInfo("x", F, [2, 8, 24]), valueInfo("M", DataType.INT64, [])],
+    [valueInfo("y", F, [2, 8, 24])],
+    [makeTensor("Wc", F, [8, 8, 3], randomFloats(8 * 8 * 3, 21, -0.4, 0.4))],
+  );
+}
+
+/** Rows whose 8 channels share one smooth component (error feedback has something to exploit). */
+export function loopConvFeeds(seed: number): Feeds {
+  const next = randomFloats(2 * 8 * 24 + 2 * 24, seed);
+  const data = new Float32Array(2 * 8 * 24);
+  for (let n = 0; n < 2; n++) for (let c = 0; c < 8; c++) for (let t = 0; t < 24; t++) data[(n * 8 + c) * 24 + t] = Math.sin(t / 3 + 6 * next[2 * 8 * 24 + n * 24]!) * (1 + 0.3 * next[(n * 8 + c) * 24 + t]!);
+  return { x: new ort.Tensor("float32", data, [2, 8, 24]), M: new ort.Tensor("int64", [3n], []) } as unknown as Feeds;
+}

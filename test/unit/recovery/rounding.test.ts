@@ -4,13 +4,14 @@
 // (where the choice of rounding matters: with independent inputs error feedback has nothing to exploit).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import path from "node:path";
+import type { TensorProto } from "onnx-buf";
+import * as ort from "onnxruntime-node";
 import type { Feeds } from "../../../engine/data/feeds";
 import { seededRandom } from "../../../engine/data/random";
 import { gptqRound, gptqRoundWindows, HessianAccumulator, outputSqnrDbGroups } from "../../../engine/lowbit/gptq";
 import { collectLayerHessians, convGeometry } from "../../../engine/lowbit/hessian";
 import { learnFp4Rounding, lowBitModel, lowBitModelCalibrated, type LearnedRoundingOption, type LowBitOptions } from "../../../engine/lowbit/index";
-import type { TensorProto } from "onnx-buf";
-import * as ort from "onnxruntime-node";
 import { forEachGraph } from "../../../engine/onnx/graph";
 import { Model } from "../../../engine/onnx/model";
 import { attr, makeGraph, makeModel, makeNode, makeValueInfo } from "../../../engine/onnx/proto";
@@ -18,9 +19,11 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
 import { checkSequences } from "../../../engine/quant/sequence-check";
 import { adaRound, refineRounding } from "../../../engine/recovery/index";
+import { quantizeStatic as quantizeStaticFile } from "../../../engine/recovery/rounding-choice";
 import { F, init, model, outputs, outputSqnr, quantize, rand, sequenceModel } from "./build";
 import { ptq, said } from "../cli/ptq-child";
-import { loopFeeds, loopModel } from "../quant/subgraph-check";
+import { loopConvFeeds, loopConvModel, loopFeeds, loopModel } from "../quant/subgraph-check";
+import { tempDir } from "../../temp";
 
 /** Batches whose channels share one smooth component (as neighbouring channels and pixels of real images do). */
 function correlated(dims: number[], count: number, seed: number): Feeds[] {
@@ -640,4 +643,27 @@ test("refineRounding inside a Loop body: the MatMul is fitted on its input stack
   // 6 batches of 4 rows: the main graph's MatMul sees 24, the body's 6 × 3 iterations × 4 = 72.
   assert.deepEqual(report.layers.map((l) => [l.node, l.rows]), [["in_mm", 24], ["loop_mm", 72]], JSON.stringify(report.skipped));
   for (const l of report.layers) assert.ok(l.afterDb > l.beforeDb, `${l.node}: layer ${l.beforeDb.toFixed(1)} → ${l.afterDb.toFixed(1)} dB`);
+});
+
+test("refineRounding on a weight-only Conv inside a Loop body: fitted on the patches of its input stacked over the iterations", async () => {
+  const m = Model.fromProto(loopConvModel());
+  const calib = [1, 2, 3, 4].map(loopConvFeeds);
+  const { float, q } = await quantize(m, calib);
+  const { model: r, report } = await refineRounding(float, q, calib);
+  // 4 batches × 3 iterations × 2 rows × 24 positions = 576 patches, under the 256-a-batch sampling: 4 × 256 at most.
+  assert.deepEqual(report.layers.map((l) => l.node), ["loop_conv"], JSON.stringify(report.skipped));
+  const l = report.layers[0]!;
+  assert.ok(l.rows === 576 && l.afterDb > l.beforeDb, `${l.rows} rows, layer ${l.beforeDb.toFixed(1)} → ${l.afterDb.toFixed(1)} dB`);
+  const held = [7, 8].map(loopConvFeeds);
+  const [s0, s1] = [await outputSqnr(m, q, held), await outputSqnr(m, r, held)];
+  assert.ok(s1 > s0, `held out: nearest ${s0.toFixed(2)}, learned ${s1.toFixed(2)} dB`);
+});
+
+test("quantizeStatic with rounding learned on a model calibration observes nothing (its only weight a Conv in a Loop body, weight-only): fitted on the rows it reads", async () => {
+  const calib = [1, 2, 3, 4].map(loopConvFeeds);
+  const out = path.join(tempDir("ptq-rounding-"), "q.onnx");
+  const summary = await quantizeStaticFile(Model.fromProto(loopConvModel()), out, calib, { rounding: "learned" }, { optimize: false });
+  assert.equal(summary.rounding?.method, "learned", summary.rounding?.why);
+  assert.equal(summary.rounding?.layers, 1);
+  assert.equal(summary.outputCheck?.rows, 4);
 });
