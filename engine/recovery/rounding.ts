@@ -135,7 +135,7 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
       for (const body of subgraphs(n)) visit({ graph: body, parent: scope });
       if (n.domain !== "" || !["Conv", "Gemm", "MatMul"].includes(n.opType) || exclude.has(label(n))) continue;
       if (!n.input[1]?.endsWith(WEIGHT_DQ)) continue;
-      const site = findSite(g, scope, float, floatNodes, n, { inputs, maxK: options.maxK ?? 2304, window: options.window, observed });
+      const site = findSite(g, scope, float, floatNodes, n, { inputs, maxK: options.maxK ?? 2304, window: options.window });
       if (typeof site === "string") report.skipped.push({ node: label(n), reason: site });
       else sites.push(site);
     }
@@ -183,8 +183,6 @@ interface SiteOptions {
   inputs: "quantized" | "float";
   maxK: number;
   window: number | undefined;
-  /** The model whose tensors the layer's inputs are read from (the quantized one, or the float one). */
-  observed: Model;
 }
 
 /** Node `n` of `scope` (in the working copy whose main graph is `main`) as a layer whose codes can be chosen, or why
