@@ -21,7 +21,8 @@ import {
   topologicalSort,
   uniqueName,
 } from "../../../engine/onnx";
-import { logitsOrOutputs } from "../../../engine/onnx/graph";
+import type { GraphProto } from "onnx-buf";
+import { logitsOrOutputs, lookUpInScope, readersAnywhere } from "../../../engine/onnx/graph";
 import { createSession } from "../../../engine/runtime/session";
 import { smallMlp, withIf } from "./helpers";
 
@@ -149,4 +150,22 @@ test("logitsOrOutputs: the tensor a final Softmax reads, through data movement a
   assert.deepEqual(logitsOrOutputs(other), ["p"]);
   const toInt = graph([makeNode("Softmax", ["x"], ["p"]), cast("p", "ids", DataType.INT64)], ["ids"]);
   assert.deepEqual(logitsOrOutputs(toInt), ["ids"]);
+});
+
+test("lookUpInScope finds a body's outer initializer in the graph holding it, unless the body computes or takes the name; readersAnywhere counts every graph", () => {
+  const m = withIf();
+  const [thenG, elseG] = m.graph.node[0]!.attribute.map((a) => a.g!);
+  const initializer = (g: GraphProto, name: string) => g.initializer.find((t) => t.name === name);
+  const main = { graph: m.graph };
+  const found = lookUpInScope({ graph: thenG!, parent: main }, "one", initializer);
+  assert.equal(found?.owner, m.graph);
+  assert.equal(found?.value.name, "one");
+  // A body that computes "one" itself hides the main graph's.
+  elseG!.node.unshift(makeNode("Identity", ["x"], ["one"]));
+  assert.equal(lookUpInScope({ graph: elseG!, parent: main }, "one", initializer), undefined);
+  assert.equal(lookUpInScope({ graph: elseG!, parent: main }, "nothing", initializer), undefined);
+  // "x": the then body's Add, the else body's Sub and its new Identity; "one": the Add and the Sub.
+  assert.equal(readersAnywhere(m.graph, "x"), 3);
+  assert.equal(readersAnywhere(m.graph, "one"), 2);
+  assert.equal(readersAnywhere(m.graph, "y"), 1, "a graph output counts");
 });
