@@ -46,6 +46,19 @@ export function lookUpInScope<T>(scope: Scope, name: string, find: (g: GraphProt
   return scope.parent ? lookUpInScope(scope.parent, name, find) : undefined;
 }
 
+/** Every node of `graph` and of its bodies at any depth, each after the node holding its body, with its scope. */
+export function scopedNodes(graph: GraphProto): { node: NodeProto; scope: Scope }[] {
+  const out: { node: NodeProto; scope: Scope }[] = [];
+  const visit = (scope: Scope) => {
+    for (const node of scope.graph.node) {
+      out.push({ node, scope });
+      for (const body of subgraphs(node)) visit({ graph: body, parent: scope });
+    }
+  };
+  visit({ graph });
+  return out;
+}
+
 /** How many node inputs and graph outputs read `name` in `graph` and every body in it (an inner graph's own value of
  *  the same name counted too: an overcount, never an undercount). */
 export function readersAnywhere(graph: GraphProto, name: string): number {

@@ -127,13 +127,10 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
     // excluded): convert() needs no ranges, but the data is still the user's inputs: checked, the written file
     // compared with the float model on its first rows, as dynamic mode does with data, and learned rounding fitted
     // on them (weight-only Convs).
-    const rounding = prepared.config.rounding !== "nearest";
-    const rows = await firstBatches(data, rounding ? ROUNDING_ROWS : CHECK_ROWS, options.signal);
+    const rows = await firstBatches(data, prepared.config.rounding !== "nearest" ? ROUNDING_ROWS : CHECK_ROWS, options.signal);
     const specs = modelInputs(prepared.model.proto);
     rows.forEach((f, i) => checkFeeds(f, specs, `calibration batch ${i + 1}`));
-    const batch = fixedBatchSize(prepared.model);
-    if (rows.length) prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, batch);
-    if (rows.length && rounding) prepared.roundingRows = firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f]));
+    keepCheckRows(prepared, rows, fixedBatchSize(prepared.model));
     return;
   }
   const c = prepared.config.calibration;
@@ -171,8 +168,7 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (wide) await chooseWide(prepared, measuredRows(prepared.model.proto, rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
   if (prepared.config.protect) await chooseProtection(prepared, measuredRows(prepared.model.proto, rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
   if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
-  prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, batch);
-  prepared.roundingRows = prepared.config.rounding !== "nearest" ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
+  keepCheckRows(prepared, rows, batch);
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(prepared.model.proto, rows, SEQUENCE_ROWS, batch)));
 }
 
@@ -310,6 +306,13 @@ const WIDE_ROWS = 4;
  * more than 1 dB against 32 held-out samples (blazeface-front: +0.8 dB for U8S7 on 4 rows, −1.4 dB held out).
  */
 const WEIGHT_ROWS = 16;
+
+/** The kept rows the output check compares the written file on and learned rounding is fitted on (single rows where
+ *  the batch axis is free), for convert() and quantizeStatic after calibrate(). */
+function keepCheckRows(prepared: PreparedModel, rows: readonly Feeds[], batch: number | undefined): void {
+  prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, batch);
+  prepared.roundingRows = prepared.config.rounding !== "nearest" ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
+}
 
 /**
  * Passes `data` on, keeping a copy of its first `max` rows (whole batches where a batch has no row axis; the

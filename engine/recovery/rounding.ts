@@ -10,7 +10,7 @@ import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import type { CalibrationData } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
 import type { Model } from "../onnx/model";
-import { lookUpInScope, readersAnywhere, subgraphs, type Scope } from "../onnx/graph";
+import { lookUpInScope, readersAnywhere, scopedNodes, type Scope } from "../onnx/graph";
 import { attrFloat, attrInt } from "../onnx/proto";
 import { makeTensor, readTensor, tensorToFloat32 } from "../onnx/tensor";
 import { roundHalfEven } from "../quant/math";
@@ -130,17 +130,13 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   const floatNodes = scopedNodes(float.graph);
   const observed = inputs === "float" ? float : quantized;
   // Every graph, bodies included: a body's layers are fitted on what the rows that ran it computed there.
-  const visit = (scope: Scope) => {
-    for (const n of scope.graph.node) {
-      for (const body of subgraphs(n)) visit({ graph: body, parent: scope });
-      if (n.domain !== "" || !["Conv", "Gemm", "MatMul"].includes(n.opType) || exclude.has(label(n))) continue;
-      if (!n.input[1]?.endsWith(WEIGHT_DQ)) continue;
-      const site = findSite(g, scope, float, floatNodes, n, { inputs, maxK: options.maxK ?? 2304, window: options.window });
-      if (typeof site === "string") report.skipped.push({ node: label(n), reason: site });
-      else sites.push(site);
-    }
-  };
-  visit({ graph: g });
+  for (const { node: n, scope } of scopedNodes(g)) {
+    if (n.domain !== "" || !["Conv", "Gemm", "MatMul"].includes(n.opType) || exclude.has(label(n))) continue;
+    if (!n.input[1]?.endsWith(WEIGHT_DQ)) continue;
+    const site = findSite(g, scope, float, floatNodes, n, { inputs, maxK: options.maxK ?? 2304, window: options.window });
+    if (typeof site === "string") report.skipped.push({ node: label(n), reason: site });
+    else sites.push(site);
+  }
   // Keys the layers apart where two bodies (an If's branches) use the same node name.
   const taken = new Set<string>();
   for (const s of sites) {
@@ -164,19 +160,6 @@ export async function fitRounding(who: string, method: RoundingReport["method"],
   return { model: result(), report };
 }
 
-/** Every node of `graph` and its bodies, with the scope it sits in. */
-function scopedNodes(graph: GraphProto): { node: NodeProto; scope: Scope }[] {
-  const out: { node: NodeProto; scope: Scope }[] = [];
-  const visit = (scope: Scope) => {
-    for (const node of scope.graph.node) {
-      out.push({ node, scope });
-      for (const body of subgraphs(node)) visit({ graph: body, parent: scope });
-    }
-  };
-  visit({ graph });
-  return out;
-}
-
 const initializer = (g: GraphProto, name: string) => g.initializer.find((t) => t.name === name);
 
 interface SiteOptions {
@@ -197,7 +180,9 @@ function findSite(main: GraphProto, scope: Scope, float: Model, floatNodes: read
   if (readersAnywhere(main, n.input[1]!) !== 1 || readersAnywhere(main, codes.name) !== 1) return `weight "${codes.name}" is shared with other nodes`;
   const weight = n.input[1]!.slice(0, -WEIGHT_DQ.length);
   const f = floatNodes.find(({ node: x }) => x.opType === n.opType && x.input[1] === weight);
-  const fw = f && lookUpInScope(f.scope, weight, (fg, name) => floatInit(fg, name, float.dir))?.value;
+  // The float model's initializer `name` as the float node sees it (a body's weight sits in an enclosing graph).
+  const floatOf = (name: string) => (f ? lookUpInScope(f.scope, name, (fg, nm) => floatInit(fg, nm, float.dir))?.value : undefined);
+  const fw = floatOf(weight);
   const fNode = f?.node;
   if (!fw || !fNode) return `the float model has no ${n.opType} reading a float initializer "${weight}"`;
   const tensor = o.inputs === "float" ? fNode.input[0]! : n.input[0]!;
@@ -232,7 +217,7 @@ function findSite(main: GraphProto, scope: Scope, float: Model, floatNodes: read
   const scale = Float32Array.from({ length: nOut }, (_, c) => sc[sc.length === 1 ? 0 : c]!);
   const zp = Int32Array.from({ length: nOut }, (_, c) => zps[zps.length === 1 ? 0 : c]!);
   const bias = biasOf(main, scope, n);
-  const fb = bias && fNode.input[2] ? lookUpInScope(f.scope, fNode.input[2], (fg, name) => floatInit(fg, name, float.dir))?.value : undefined;
+  const fb = bias && fNode.input[2] ? floatOf(fNode.input[2]) : undefined;
   const withBias = bias !== undefined && fb?.data.length === nOut;
   const w = new Float64Array((k + (withBias ? 1 : 0)) * nOut);
   for (let r = 0; r < k; r++) for (let c = 0; c < nOut; c++) w[r * nOut + c] = fw.data[at(r, c)]!;
