@@ -181,8 +181,6 @@ function targetRows(t: LayerTarget): number[] {
   return (t.conv ?? [undefined]).flatMap(() => windows);
 }
 
-const targetBytes = (t: LayerTarget) => targetRows(t).reduce((a, m) => a + (m + (t.bias ? 1 : 0)) ** 2 * 8, 0);
-
 export interface LayerHessianOptions {
   /** Rows (patches, tokens, samples) sampled per layer per batch (default 256) and in all (default 2048): the cost is
    *  rows·K² per layer, so the budget bounds the time. */
@@ -274,11 +272,34 @@ export function groupHessians(t: LayerTarget, layer: LayerHessians): LayerHessia
   return Array.from({ length: groups }, (_, g) => (per === 1 ? layer.matrices[g]! : layer.matrices.slice(g * per, (g + 1) * per)));
 }
 
-/** Hessians of one pass over the data stay under this many bytes together; more layers take more passes. */
-const PASS_BYTES = 256 * 2 ** 20;
+/** Hessians of one pass over the data stay under this many bytes together; more layers take more passes (learned
+ *  rounding's, and GPTQ's where the data reads again). */
+export const PASS_BYTES = 256 * 2 ** 20;
 
 /** The data batches a row budget reads at most (callers that read the data more than once keep these). */
 export const batchesForRows = (o: LayerHessianOptions = {}) => Math.ceil((o.maxRows ?? 2048) / (o.rowsPerBatch ?? 256));
+
+/** The bytes of a MatMul/Gemm target's float64 matrices (K², or its windows'). */
+export const hessianTargetBytes = (t: HessianTarget) => kWindows(t.k, t.window).reduce((a, m) => a + m * m * 8, 0);
+
+/** A layer target's bytes: each group's matrices, the bias's row and column included. */
+export const layerTargetBytes = (t: LayerTarget) => targetRows(t).reduce((a, m) => a + (m + (t.bias ? 1 : 0)) ** 2 * 8, 0);
+
+/** `targets` in order, cut into passes whose bytes stay under `cap` together (a target larger than it alone). */
+export function inPasses<T>(targets: readonly T[], bytes: (t: T) => number, cap = PASS_BYTES): T[][] {
+  const passes: T[][] = [];
+  let held = 0;
+  for (const t of targets) {
+    const b = bytes(t);
+    if (!passes.length || held + b > cap) {
+      passes.push([]);
+      held = 0;
+    }
+    passes[passes.length - 1]!.push(t);
+    held += b;
+  }
+  return passes;
+}
 
 /**
  * collectLayerHessians in passes whose matrices fit PASS_BYTES, handing each layer's matrix to `use` before the
@@ -291,18 +312,7 @@ export async function forEachLayerHessian(
   options: LayerHessianOptions,
   use: (target: LayerTarget, hessians: LayerHessians) => void | Promise<void>,
 ): Promise<void> {
-  const passes: LayerTarget[][] = [];
-  let bytes = Infinity;
-  for (const t of targets) {
-    const b = targetBytes(t);
-    if (bytes + b > PASS_BYTES) {
-      passes.push([]);
-      bytes = 0;
-    }
-    passes[passes.length - 1]!.push(t);
-    bytes += b;
-  }
-  for (const pass of passes) {
+  for (const pass of inPasses(targets, layerTargetBytes)) {
     const h = await collectLayerHessians(model, pass, data, options);
     for (const t of pass) {
       const layer = h.get(t.key)!;

@@ -15,14 +15,15 @@ import { db, signed } from "../quant/weight-format";
 import type { LearnedFp4 } from "./fp4-rewrite";
 import type { LayerHessian } from "./gptq";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
-import { batchesForRows, collectHessians, collectLayerHessians, type HessianCollectOptions, type Hessians } from "./hessian";
+import { batchesForRows, collectHessians, collectLayerHessians, hessianTargetBytes, inPasses, layerTargetBytes, PASS_BYTES, type HessianCollectOptions, type HessianTarget, type Hessians, type LayerTarget } from "./hessian";
 import { INT8_WEIGHT_OPSET } from "./int8-rewrite";
 import { protectLowBit, take, takeRows, type OutputReport } from "./protect";
 import { qdqOpset } from "./types";
-import { convHessianKey, int4ConvTargets, lowBitActivations, lowBitForms, quantizeWeightsLowBit, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
+import { convHessianKey, GptqCodes, int4ConvTargets, lowBitActivations, lowBitForms, quantizeWeightsLowBit, type GptqSource, type HessianMap, type LowBitOptions, type LowBitReport } from "./rewrite";
 
 export { lowBitActivations, quantizeWeightsLowBit } from "./rewrite";
-export type { Fp4Options, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
+export { GptqCodes } from "./rewrite";
+export type { Fp4Options, GptqSource, HessianMap, Int4Options, LowBitLayer, LowBitOptions, LowBitReport } from "./rewrite";
 export { DEFAULT_PROTECT_DB, DEFAULT_PROTECT_MAX_SIZE, protectLowBit } from "./protect";
 export type { OutputReport, ProtectOptions } from "./protect";
 export { E2M1_TABLE, FP4_BLOCK_SIZE, dequantizeFp4, quantizeFp4 } from "./fp4";
@@ -52,7 +53,7 @@ const needsData = (o: LowBitOptions) => o.mode === "int4" && o.algorithm === "gp
  * quantized (not constant, not 2-D, shared, excluded) stay float and are listed in `report.skipped`. GPTQ needs
  * calibration data: use lowBitModelCalibrated.
  */
-export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
+export function lowBitModel(model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: GptqSource, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
   if (needsData(options) && !hessians) throw new Error("GPTQ needs calibration data: use lowBitModelCalibrated(model, options, data)");
   if ((options.rounding === "learned" || options.rounding === "auto") && !learned && !hessians) throw new Error(`${options.rounding === "auto" ? "rounding auto measures learned rounding, which" : "learned rounding"} needs calibration data: use lowBitModelCalibrated(model, options, data) (--calib)`);
   return lowBitFrom(lowBitBase(model), model, options, hessians, learned);
@@ -66,7 +67,9 @@ interface LowBitBase {
 
 /** The cleaning every low-bit conversion of `model` starts from: done once for the many conversions of one pass. */
 function lowBitBase(model: Model): LowBitBase {
-  const copy = model.clone();
+  // Sharing the model's initializers: the cleaning below replaces a weight it changes (denormals flushed) instead of
+  // changing it in place, as the rewrite does, so the pass holds no second copy of the float weights.
+  const copy = model.cloneSharingInitializers();
   // Weights an old exporter also lists as graph inputs (IR < 4) could be fed at run time, so they cannot be stored
   // in low bits: they become weights only, as for INT8.
   const notes: string[] = [];
@@ -80,7 +83,7 @@ function lowBitBase(model: Model): LowBitBase {
 
 /** lowBitModel from a base: the rewrite replaces initializers and never changes one in place, so the copy shares
  *  the base's (Model.cloneSharingInitializers). `model` is the one the base was made from (for the report). */
-function lowBitFrom(base: LowBitBase, model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
+function lowBitFrom(base: LowBitBase, model: Model, options: LowBitOptions & LearnedRoundingOption, hessians?: GptqSource, learned?: ReadonlyMap<string, LearnedFp4>): { model: Model; report: LowBitReport } {
   const copy = base.model.cloneSharingInitializers();
   const notes = [...base.notes];
   // The standard ONNX forms need newer types: uint4/uint8 codes and blocked DequantizeLinear (opset 21), uint2 (25),
@@ -108,6 +111,9 @@ export interface LowBitCollectOptions extends HessianCollectOptions {
   onRankProgress?(layers: number, total: number): void;
   /** FP4 learned rounding's fits (and rounding auto's measurement) done of their total. */
   onRoundingProgress?(done: number, total: number): void;
+  /** GPTQ's Hessians collected and held at once, in bytes (default PASS_BYTES, 256 MiB): where the int4 layers'
+   *  need more and the data reads again, they are collected and rounded in passes (collectGptq). */
+  passBytes?: number;
 }
 
 /**
@@ -155,7 +161,7 @@ export async function lowBitModelCalibrated(
   const protect = options.protect || {};
   const measureBatches = protect.maxBatches ?? 8;
   let kept: Feeds[] = [];
-  let hessians: HessianMap | undefined;
+  let hessians: GptqSource | undefined;
   let gptqNote: string | undefined;
   const gptq = needsData(options);
   // Protection chooses on nearest codes when codes fitted on the calibration rows will be written (learned FP4 codes,
@@ -171,11 +177,20 @@ export async function lowBitModelCalibrated(
   // then only the layers it leaves int4 get them (none on ppocr-v4-rec-en, whose every layer it steps up: 19.4 →
   // 12.2 s). Data that reads once is read in one pass that keeps the rows protection measures on.
   const deferred = gptq && onNearest && rereadable(data);
-  if (gptq && !deferred) {
+  // Every conversion below starts from one cleaned copy of the model.
+  const base = lowBitBase(model);
+  const convert = (o: LowBitOptions, h: GptqSource | undefined, codes: Fp4Rounding["learned"] | undefined) => lowBitFrom(base, model, o, h, codes);
+  // GPTQ's codes for the layers `o` leaves int4, in passes where their Hessians would not fit one (collectGptq).
+  const gptqFor = (o: LowBitOptions, rows: CalibrationData, convRows: readonly Feeds[], reporting: LowBitCollectOptions) =>
+    collectGptq(model, o, rows, convRows, reporting, rounding, (codes) => convert(o, codes, undefined));
+  if (gptq && !deferred && rereadable(data) && gptqPasses(model, options, collect.passBytes).length > 1) {
+    kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
+    ({ source: hessians, note: gptqNote } = await gptqFor(options, data, kept.slice(0, measureBatches), collect));
+  } else if (gptq && !deferred) {
     const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, autoRows?.[0] ?? measureBatches, kept, autoRows?.[1]), collect);
     // No MatMul/Gemm to observe (a convolutional model): the data was not read, protection still needs its batches.
     if (h.batches === 0) kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
-    ({ matrices: hessians, note: gptqNote } = await withConvHessians(model, options, h, kept.slice(0, measureBatches), collect, rounding));
+    ({ source: hessians, note: gptqNote } = await withConvHessians(model, options, h, kept.slice(0, measureBatches), collect, rounding));
   } else if (gptq) {
     kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
   } else {
@@ -193,10 +208,7 @@ export async function lowBitModelCalibrated(
   // undefined for nearest rounding.
   const stepped = <T extends LowBitOptions>(o: T, up: { int8: readonly string[]; float: readonly string[] }): T =>
     up.int8.length || up.float.length ? { ...o, exclude: [...(o.exclude ?? []), ...up.float], int8: [...(o.int8 ?? []), ...up.int8] } : o;
-  // Every conversion below starts from one cleaned copy of the model.
-  const base = lowBitBase(model);
-  const convert = (o: LowBitOptions, h: HessianMap | undefined, codes: Fp4Rounding["learned"] | undefined) => lowBitFrom(base, model, o, h, codes);
-  const converting = (o: LowBitOptions, h: HessianMap | undefined, codes: Fp4Rounding["learned"] | undefined) => {
+  const converting = (o: LowBitOptions, h: GptqSource | undefined, codes: Fp4Rounding["learned"] | undefined) => {
     let full: ReturnType<typeof lowBitModel> | undefined;
     return (up: { int8: readonly string[]; float: readonly string[] }) =>
       up.int8.length || up.float.length ? convert(stepped(o, up), h, codes) : (full ??= convert(o, h, codes));
@@ -231,8 +243,7 @@ export async function lowBitModelCalibrated(
   // the batches protection measured on, as the one pass gives them (the same codes); under rounding auto only once
   // it has chosen GPTQ (its half fits collect their own: nothing is collected for codes not written).
   const collectWritten = async () => {
-    const h = await collectHessians(model, lowBitActivations(model, left), data, collect);
-    ({ matrices: hessians, note: gptqNote } = await withConvHessians(model, left, h, kept.slice(0, measureBatches), collect, rounding));
+    ({ source: hessians, note: gptqNote } = await gptqFor(left, data, kept.slice(0, measureBatches), collect));
   };
   if (deferred && !lowBitLayers.size) {
     gptqWritten = false;
@@ -261,8 +272,7 @@ export async function lowBitModelCalibrated(
     const onStep = (done: number) => collect.onRoundingProgress?.(done, 3);
     onStep(0);
     // Hessians for the layers left int4 at protection's step only, the Convs' on all the fit's rows.
-    const fitGptq = async (rows: readonly Feeds[]) =>
-      (await withConvHessians(model, left, await collectHessians(model, lowBitActivations(model, left), rows, { threads: collect.threads, signal: collect.signal }), rows, collect, rounding)).matrices;
+    const fitGptq = async (rows: readonly Feeds[]) => (await gptqFor(left, rows, rows, { threads: collect.threads, signal: collect.signal, passBytes: collect.passBytes })).source;
     const choice = await chooseLearnedRounding(model, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);
     autoNote = asked ? choice.why : `${choice.why}. ${DEFAULT_AUTO_NOTE}`;
     gptqWritten = choice.learned;
@@ -368,11 +378,10 @@ async function chooseLearnedRounding<F>(
 }
 
 /**
- * The Hessians of the int4 pass's Conv weights (Σ xᵀx of their input patches, im2col, sampled; one per group) from
- * `rows`, added to `matrices`; undefined where the pass quantizes no Conv.
+ * The Hessians of the int4 pass's Conv weights `convs` (Σ xᵀx of their input patches, im2col, sampled; one per group)
+ * from `rows`, added to `matrices`; undefined where there is no Conv.
  */
-async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model, options: LowBitOptions, rows: readonly Feeds[], collect: LowBitCollectOptions): Promise<{ layers: number; rows: number } | undefined> {
-  const convs = int4ConvTargets(model, options);
+async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model, convs: readonly LayerTarget[], rows: readonly Feeds[], collect: LowBitCollectOptions): Promise<{ layers: number; rows: number } | undefined> {
   if (!convs.length) return undefined;
   const layers = await collectLayerHessians(model, convs, rows, { threads: collect.threads, signal: collect.signal });
   let most = 0;
@@ -384,18 +393,83 @@ async function addConvHessians(matrices: Map<string, LayerHessian>, model: Model
   return { layers: convs.length, rows: most };
 }
 
+/** What GPTQ's calibration read, as its note says it. */
+function gptqNoteOf(rounding: LearnedRoundingOption["rounding"], main: { batches: number; rows: number }, convs: { layers: number; rows: number } | undefined, passes?: { passes: number; cap: number }): string {
+  const what = main.batches ? [`${main.batches} batches, ${main.rows} activation rows per layer`] : [];
+  if (convs) what.push(`${convs.layers} Conv(s) on ${convs.rows} sampled input patches each`);
+  if (passes) what.push(`in ${passes.passes} passes over the data, each collecting up to ${passes.cap >= 2 ** 20 ? `${+(passes.cap / 2 ** 20).toFixed(1)} MiB` : `${+(passes.cap / 1024).toFixed(1)} KiB`} of Hessians (a larger layer's alone) and rounding its layers before the next`);
+  return `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}`;
+}
+
 /**
  * GPTQ's Hessians from a collection of the MatMul/Gemm ones (`main`) and those of the int4 Convs `options` leaves
  * (addConvHessians, on `convRows`), and the note that says what they came from.
  */
-async function withConvHessians(model: Model, options: LowBitOptions, main: Hessians, convRows: readonly Feeds[], collect: LowBitCollectOptions, rounding: LearnedRoundingOption["rounding"]): Promise<{ matrices: HessianMap; note: string }> {
+async function withConvHessians(model: Model, options: LowBitOptions, main: Hessians, convRows: readonly Feeds[], collect: LowBitCollectOptions, rounding: LearnedRoundingOption["rounding"]): Promise<{ source: HessianMap; note: string }> {
   const matrices = new Map(main.matrices);
-  const what = main.batches ? [`${main.batches} batches, ${Math.max(0, ...main.rows.values())} activation rows per layer`] : [];
   // Conv weights: Σ xᵀx of their input patches (im2col, sampled), one per group, from `convRows` (for the codes
   // written, the batches protection measured on: rounding auto's extra rows are for its judging).
-  const convs = await addConvHessians(matrices, model, options, convRows, collect);
-  if (convs) what.push(`${convs.layers} Conv(s) on ${convs.rows} sampled input patches each`);
-  return { matrices, note: `${rounding === "learned" ? "learned rounding (GPTQ) calibration" : "GPTQ calibration"}: ${what.join("; ")}` };
+  const convs = await addConvHessians(matrices, model, int4ConvTargets(model, options), convRows, collect);
+  return { source: matrices, note: gptqNoteOf(rounding, { batches: main.batches, rows: Math.max(0, ...main.rows.values()) }, convs) };
+}
+
+/** A GPTQ pass's Hessian targets: MatMul/Gemm inputs (the layers reading one input share its matrix) and Convs. */
+interface GptqPass {
+  matmuls: HessianTarget[];
+  convs: LayerTarget[];
+}
+
+/** The int4 layers `options` leaves, as GPTQ's Hessian targets in passes whose matrices stay under `cap` bytes. */
+function gptqPasses(model: Model, options: LowBitOptions, cap = PASS_BYTES): GptqPass[] {
+  const byInput = new Map<string, HessianTarget[]>();
+  for (const t of lowBitActivations(model, options)) byInput.set(t.tensor, [...(byInput.get(t.tensor) ?? []), t]);
+  const parts: GptqPass[] = [...[...byInput.values()].map((matmuls) => ({ matmuls, convs: [] })), ...int4ConvTargets(model, options).map((c) => ({ matmuls: [], convs: [c] }))];
+  return inPasses(parts, (p) => (p.matmuls.length ? hessianTargetBytes(p.matmuls[0]!) : layerTargetBytes(p.convs[0]!)), cap).map((pass) => ({
+    matmuls: pass.flatMap((p) => p.matmuls),
+    convs: pass.flatMap((p) => p.convs),
+  }));
+}
+
+/**
+ * GPTQ's codes for the int4 layers `options` leaves: the MatMul/Gemm Hessians from `data`, the Convs' from
+ * `convRows`. Where they would not fit one pass (PASS_BYTES) and the data reads again, in passes that each collect
+ * some layers' Hessians, round them (`round`: a conversion with the pass's codes, which is not kept) and drop them
+ * before the next pass reads the data again: GPTQ holds one pass's matrices, not every layer's (a chain of
+ * 2048×2048 MatMuls held 32 MB of float64 Hessian a layer until the rewrite). Otherwise the Hessians of one pass,
+ * each layer rounded when a conversion first meets it.
+ */
+async function collectGptq(
+  model: Model,
+  options: LowBitOptions,
+  data: CalibrationData,
+  convRows: readonly Feeds[],
+  collect: LowBitCollectOptions,
+  rounding: LearnedRoundingOption["rounding"],
+  round: (codes: GptqCodes) => unknown,
+): Promise<{ source: GptqSource; note: string }> {
+  const cap = collect.passBytes ?? PASS_BYTES;
+  const passes = gptqPasses(model, options, cap);
+  if (passes.length <= 1 || !rereadable(data)) return withConvHessians(model, options, await collectHessians(model, lowBitActivations(model, options), data, collect), convRows, collect, rounding);
+  const codes = new GptqCodes();
+  const main = { batches: 0, rows: 0 };
+  const convs = { layers: 0, rows: 0 };
+  let read = 0;
+  for (const pass of passes) {
+    const matrices = new Map<string, LayerHessian>();
+    if (pass.matmuls.length) {
+      const h = await collectHessians(model, pass.matmuls, data, { ...collect, onProgress: (b) => collect.onProgress?.(read + b) });
+      read += h.batches;
+      main.batches = h.batches;
+      main.rows = Math.max(main.rows, ...h.rows.values());
+      h.matrices.forEach((m, t) => matrices.set(t, m));
+    }
+    const c = await addConvHessians(matrices, model, pass.convs, convRows, collect);
+    if (c) [convs.layers, convs.rows] = [convs.layers + c.layers, Math.max(convs.rows, c.rows)];
+    codes.pass(matrices);
+    round(codes);
+  }
+  codes.finish();
+  return { source: codes, note: gptqNoteOf(rounding, main, convs.layers ? convs : undefined, { passes: passes.length, cap }) };
 }
 
 /** The layers a protection report stepped up, as int8 weights or float. */

@@ -22,9 +22,13 @@ export type { Fp4Options, Int4Options, LowBitLayer, LowBitOptions, LowBitReport 
  *  K (gptqWindow): what GPTQ needs. A Conv's sit under convHessianKey, one entry per group and window. */
 export type HessianMap = ReadonlyMap<string, LayerHessian>;
 
+/** What GPTQ rounds from: one calibrated pass's Hessians, or GptqCodes (rounded in passes). */
+export type GptqSource = HessianMap | GptqCodes;
+
 /** Quantizes the weights of `model` in place (pass a clone) and returns what was done and what was left alone. */
-export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hessians?: HessianMap, learned?: ReadonlyMap<string, LearnedFp4>): LowBitReport {
+export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, source?: GptqSource, learned?: ReadonlyMap<string, LearnedFp4>): LowBitReport {
   const graph = model.graph;
+  const gptq = source && codesOf(source);
   // Refuse before touching anything: these forms need types that only newer opsets define.
   if (options.mode === "int4" && ![undefined, 2, 4, 8].includes(options.bits)) {
     throw new Error(`bits must be 2, 4 or 8 (the widths MatMulNBits and DequantizeLinear store), not ${options.bits}`);
@@ -50,6 +54,8 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
   let nearest = 0;
   let nearestConvs = 0;
   for (const site of sites) {
+    // A conversion that rounds one pass's GPTQ codes (GptqCodes.pass) is not kept: it rewrites that pass's layers only.
+    if (gptq?.partial && !(options.mode === "int4" && gptq.pending(site, options))) continue;
     const ctx: RewriteContext = { graph: site.graph, taken, dead, shared };
     touched.add(site.graph);
     const smaller = !int8.has(nodeName(site.node)) && smallerAsInt8(site, options);
@@ -61,11 +67,11 @@ export function quantizeWeightsLowBit(model: Model, options: LowBitOptions, hess
     else {
       // Under GPTQ, a Conv whose patches were not collected is rounded to nearest, as is a body's weight whose input
       // no calibration batch computed (an If branch the data never took): neither has a Hessian.
-      const missing = options.algorithm === "gptq" && !hasHessians(site, hessians, options);
+      const missing = options.algorithm === "gptq" && !gptq?.has(site, options);
       const conv = site.node.opType === "Conv";
       if (missing && conv && (site.graph === graph || typeof patchesCut(site) === "string")) nearestConvs++;
       else if (missing && site.graph !== graph) nearest++;
-      report.layers.push(rewriteInt4(ctx, site, missing && (conv || site.graph !== graph) ? { ...options, algorithm: "rtn" } : options, hessians));
+      report.layers.push(rewriteInt4(ctx, site, missing && (conv || site.graph !== graph) ? { ...options, algorithm: "rtn" } : options, gptq));
     }
     dead.add(site.weight.name);
     if (site.recurrent) dead.add(site.recurrent.name);
@@ -253,7 +259,7 @@ function findWeight(scope: Scope, node: NodeProto): WeightSite | string {
 }
 
 
-function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hessians: HessianMap | undefined): LowBitLayer {
+function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, gptq: GptqCodes | undefined): LowBitLayer {
   const blockSize = o.blockSize ?? INT4_BLOCK;
   const algorithm = o.algorithm ?? "rtn";
   const symmetric = o.symmetric ?? true;
@@ -262,19 +268,16 @@ function rewriteInt4(ctx: RewriteContext, site: WeightSite, o: Int4Options, hess
   const rtn = () => quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm: "rtn" }, name);
   let q: BlockQuantized;
   let layer: LowBitLayer;
-  // GPTQ's Hessians: a MatMul/Gemm's of its input; a Conv's of its input patches, one per group (a depthwise Conv's
-  // per channel), each group GPTQ'd on its own output columns.
-  const gptqHessians = algorithm !== "gptq" ? undefined : site.node.opType === "Conv" ? convHessiansOf(site, hessians, o) : [matmulHessian(site, hessians)];
-  if (gptqHessians) {
-    const g = gptqLayer(site, gptqHessians, { bits, blockSize, symmetric, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder }, rtn, hessians);
+  if (algorithm === "gptq") {
+    // No codes at all: lowBitModel refuses GPTQ without data before this; the error names the layer's input.
+    const g = (gptq ?? new GptqCodes()).layer(site, o, rtn);
     q = g.quantized;
     layer = { ...layerReport(site, blockSize, dequantizeBlockwise(q)), ...g.measured };
   } else {
-    // A Conv without its Hessians under GPTQ (a body's, or one im2col cannot read) is rounded to nearest.
-    const own = algorithm === "gptq" ? "rtn" : algorithm;
-    q = quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm: own }, name);
+    // RTN or HQQ; under GPTQ the caller asks RTN for a layer without Hessians (a body's, or a Conv im2col cannot read).
+    q = quantizeBlockwise(site.values, site.k, site.n, { bits, blockSize, symmetric, algorithm }, name);
     layer = layerReport(site, blockSize, dequantizeBlockwise(q));
-    if (own !== "rtn") layer.rtnSqnrDb = sqnrDb(site.values, dequantizeBlockwise(rtn()));
+    if (algorithm !== "rtn") layer.rtnSqnrDb = sqnrDb(site.values, dequantizeBlockwise(rtn()));
   }
   const { graph, taken } = ctx;
   const base = site.weight.name;
@@ -421,15 +424,10 @@ function convInt4(ctx: RewriteContext, site: WeightSite, q: BlockQuantized, o: {
 /** Where a Conv's GPTQ Hessian for group `g` sits in the HessianMap (MatMul/Gemm ones sit under their input). */
 export const convHessianKey = (node: string, g: number) => `\0conv ${node} #${g}`;
 
-/** Whether the calibration pass gave `site` its Hessians (a Conv's patches, a MatMul/Gemm's input). */
-function hasHessians(site: WeightSite, hessians: HessianMap | undefined, options: Pick<Int4Options, "blockSize" | "gptq">): boolean {
-  return site.node.opType === "Conv" ? convHessiansOf(site, hessians, options) !== undefined : hessians?.has(site.node.input[0]!) === true;
-}
-
 /** A MatMul/Gemm site's Hessian (of its input, whole or in windows), which GPTQ cannot do without. */
-function matmulHessian(site: WeightSite, hessians: HessianMap | undefined): LayerHessian {
+function matmulHessian(site: WeightSite, hessians: HessianMap): LayerHessian {
   const input = site.node.input[0]!;
-  const h = hessians?.get(input);
+  const h = hessians.get(input);
   if (!h) throw new Error(`${nodeName(site.node)}: GPTQ needs calibration activations for its input "${input}"; pass calibration data (lowBitModelCalibrated, or --calib)`);
   return h;
 }
@@ -445,13 +443,13 @@ function gptqWindow(options: Pick<Int4Options, "blockSize" | "gptq">): number {
 
 /** Each group's Hessian of a Conv site (block-diagonal where K exceeds the window), or undefined unless all are
  *  there. The map holds them under convHessianKey(node, i), i counting each group's windows in order. */
-function convHessiansOf(site: WeightSite, hessians: HessianMap | undefined, options: Pick<Int4Options, "blockSize" | "gptq">): LayerHessian[] | undefined {
+function convHessiansOf(site: WeightSite, hessians: HessianMap, options: Pick<Int4Options, "blockSize" | "gptq">): LayerHessian[] | undefined {
   const groups = attrInt(site.node, "group", 1);
   const window = gptqWindow(options);
   const sizes = kWindows(site.k, window);
   const out: LayerHessian[] = [];
   for (let g = 0; g < groups; g++) {
-    const hs = sizes.map((m, w) => hessians?.get(convHessianKey(nodeName(site.node), g * sizes.length + w)));
+    const hs = sizes.map((m, w) => hessians.get(convHessianKey(nodeName(site.node), g * sizes.length + w)));
     if (!hs.every((h, w) => h instanceof Float64Array && h.length === sizes[w]! ** 2)) return undefined;
     out.push(hs.length === 1 ? hs[0]! : (hs as Float64Array[]));
   }
@@ -464,33 +462,88 @@ interface GptqLayer {
   measured: Pick<LowBitLayer, "rtnSqnrDb" | "outputSqnrDb" | "rtnOutputSqnrDb" | "damping">;
 }
 
-/**
- * GPTQ layers per Hessian map (one calibrated pass) and layer: protection's ladder converts the model once per step
- * it measures, and a layer's GPTQ depends only on its weight, its Hessians and the options, so each runs once.
- */
-const gptqDone = new WeakMap<HessianMap, Map<string, GptqLayer>>();
+/** GPTQ's settings from the int4 options. */
+function gptqOptions(o: Int4Options): GptqOptions {
+  return { bits: o.bits ?? 4, blockSize: o.blockSize ?? INT4_BLOCK, symmetric: o.symmetric ?? true, damping: o.gptq?.damping, actOrder: o.gptq?.actOrder };
+}
 
-function gptqLayer(site: WeightSite, hessians: readonly LayerHessian[], opts: GptqOptions, rtn: () => BlockQuantized, pass?: HessianMap): GptqLayer {
-  const key = `${nodeName(site.node)}\0${site.weight.name}\0${JSON.stringify(opts)}`;
-  const done = pass && gptqDone.get(pass)?.get(key);
-  if (done) return done;
-  const g = gptqQuantizeGroups(site.values, site.k, site.n, hessians, opts, site.weight.name);
-  const stored = dequantizeBlockwise(g.quantized);
-  const base = dequantizeBlockwise(rtn());
-  const layer: GptqLayer = {
-    quantized: g.quantized,
-    measured: {
-      rtnSqnrDb: sqnrDb(site.values, base),
-      outputSqnrDb: outputSqnrDbGroups(site.values, stored, hessians, site.k, site.n),
-      rtnOutputSqnrDb: outputSqnrDbGroups(site.values, base, hessians, site.k, site.n),
-      damping: g.damping,
-    },
-  };
-  if (pass) {
-    if (!gptqDone.has(pass)) gptqDone.set(pass, new Map());
-    gptqDone.get(pass)!.set(key, layer);
+/**
+ * GPTQ's codes per layer, each rounded from its Hessians when a conversion first meets it and kept: protection's
+ * ladder converts the model once per step it measures, and a layer's GPTQ depends only on its weight, its Hessians
+ * and the options, so each runs once. Collected in passes (lowBitModelCalibrated where the data reads again), each
+ * pass's Hessians are rounded by a conversion (`pass`) and dropped before the next pass collects its own
+ * (`finish`): GPTQ then holds one pass's matrices and every layer's codes, not every layer's Hessians.
+ */
+export class GptqCodes {
+  private readonly done = new Map<string, GptqLayer>();
+  /** While a pass's Hessians are rounded: the conversion (which is not kept) rewrites the layers they cover only. */
+  partial = false;
+
+  constructor(private hessians: HessianMap = new Map()) {}
+
+  /** The next pass's Hessians: their layers are rounded by the next conversion. */
+  pass(hessians: HessianMap): void {
+    this.hessians = hessians;
+    this.partial = true;
   }
-  return layer;
+
+  /** Every pass rounded: the last pass's Hessians are dropped, the codes kept. */
+  finish(): void {
+    this.hessians = new Map();
+    this.partial = false;
+  }
+
+  /** Layers rounded so far. */
+  get size(): number {
+    return this.done.size;
+  }
+
+  /** Whether `site` has its codes, or the Hessians to round them. */
+  has(site: WeightSite, options: Int4Options): boolean {
+    return this.done.has(layerKey(site, gptqOptions(options))) || this.pending(site, options);
+  }
+
+  /** Whether the Hessians held now cover `site` (a Conv's patches, a MatMul/Gemm's input). */
+  pending(site: WeightSite, options: Int4Options): boolean {
+    return site.node.opType === "Conv" ? convHessiansOf(site, this.hessians, options) !== undefined : this.hessians.has(site.node.input[0]!);
+  }
+
+  /** `site`'s codes, rounded now if they are not yet: a MatMul/Gemm's from its input's Hessian; a Conv's from its
+   *  input patches', one per group (a depthwise Conv's per channel), each group on its own output columns. */
+  layer(site: WeightSite, o: Int4Options, rtn: () => BlockQuantized): GptqLayer {
+    const opts = gptqOptions(o);
+    const key = layerKey(site, opts);
+    const done = this.done.get(key);
+    if (done) return done;
+    const hessians = site.node.opType === "Conv" ? convHessiansOf(site, this.hessians, o) : [matmulHessian(site, this.hessians)];
+    if (!hessians) throw new Error(`${nodeName(site.node)}: GPTQ has no Hessians for this Conv's input patches`);
+    const g = gptqQuantizeGroups(site.values, site.k, site.n, hessians, opts, site.weight.name);
+    const stored = dequantizeBlockwise(g.quantized);
+    const base = dequantizeBlockwise(rtn());
+    const layer: GptqLayer = {
+      quantized: g.quantized,
+      measured: {
+        rtnSqnrDb: sqnrDb(site.values, base),
+        outputSqnrDb: outputSqnrDbGroups(site.values, stored, hessians, site.k, site.n),
+        rtnOutputSqnrDb: outputSqnrDbGroups(site.values, base, hessians, site.k, site.n),
+        damping: g.damping,
+      },
+    };
+    this.done.set(key, layer);
+    return layer;
+  }
+}
+
+const layerKey = (site: WeightSite, opts: GptqOptions) => `${nodeName(site.node)}\0${site.weight.name}\0${JSON.stringify(opts)}`;
+
+/** One GptqCodes per Hessian map, so that every conversion from one calibrated pass shares its rounded layers. */
+const codesOfMap = new WeakMap<HessianMap, GptqCodes>();
+
+function codesOf(source: GptqSource): GptqCodes {
+  if (source instanceof GptqCodes) return source;
+  let codes = codesOfMap.get(source);
+  if (!codes) codesOfMap.set(source, (codes = new GptqCodes(source)));
+  return codes;
 }
 
 /**
