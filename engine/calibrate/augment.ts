@@ -122,7 +122,9 @@ export function augmentModel(
   reduce: boolean,
   options: AugmentOptions = {},
 ): { model: Model; outputs: ObservedOutputs[]; stats?: string; sizes?: string } {
-  const copy = model.clone();
+  // Sharing the model's initializers (only nodes, outputs and new initializers are added): a calibration session's
+  // model holds no second copy of the weights.
+  const copy = model.cloneSharingInitializers();
   const graph = copy.graph;
   const taken = usedNames(graph);
   const types = knownTypes(graph);
