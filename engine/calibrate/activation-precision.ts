@@ -36,7 +36,7 @@ export interface SwitchModel {
  * the nodes reading a tensor read its switched copy.
  */
 export function buildSwitchModel(model: Model, ranges: ReadonlyMap<string, Range>, grid: { bits: number; symmetric: boolean }): SwitchModel {
-  const copy = model.clone();
+  const copy = model.cloneSharingInitializers(); // adds nodes, outputs and initializers only
   const graph = copy.graph;
   const taken = usedNames(graph);
   const types = knownTypes(graph);

@@ -70,7 +70,7 @@ export function buildProbe(
   candidates: ReadonlyMap<string, ReadonlyMap<AutoCandidate, Range>>,
   grid: { bits: number; symmetric: boolean },
 ): Probe {
-  const copy = model.clone();
+  const copy = model.cloneSharingInitializers(); // adds nodes, outputs and initializers only
   const graph = copy.graph;
   const taken = usedNames(graph);
   const types = knownTypes(graph);

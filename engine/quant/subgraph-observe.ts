@@ -56,7 +56,7 @@ export function stackedInBody(graph: GraphProto, name: string): boolean {
  * found nowhere is an error naming it.
  */
 export function exposeBodyTensors(model: Model, tensors: readonly string[]): { model: Model; outputs: Map<string, string> } {
-  const copy = model.clone();
+  const copy = model.cloneSharingInitializers(); // adds nodes, outputs and initializers only
   const main = copy.graph;
   const taken = usedNames(main);
   const fresh = (base: string) => uniqueName(main, base, taken);
