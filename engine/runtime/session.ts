@@ -130,7 +130,7 @@ function prepareModel(model: Model, label: string): Prepared {
   let m = withoutUnread(model);
   let castOutputs: string[] = [];
   if (unsafeOutputs(m.graph).length) {
-    m = m.clone();
+    m = m.cloneSharingInitializers(); // castUnsafeOutputs adds Cast nodes and retypes outputs only
     castOutputs = castUnsafeOutputs(m.proto);
   }
   const externalData = m.externalLocations().map((loc) => {

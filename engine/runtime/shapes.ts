@@ -102,7 +102,7 @@ export function zeroFeeds(model: Model, dims: Record<string, number> = {}, limit
 
 /** Exposes every top-level node output as a graph output, so one run reports all of their shapes. */
 function exposeAll(model: Model): Model {
-  const m = model.clone();
+  const m = model.cloneSharingInitializers();
   const have = new Set(m.graph.output.map((o) => o.name));
   for (const n of m.graph.node) {
     for (const o of n.output) {

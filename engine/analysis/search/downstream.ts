@@ -127,8 +127,7 @@ export async function floatActivations(float: Model, data: readonly Feeds[], ten
   const fetch = tensors.filter((t) => !inputs.has(t));
   const declared = new Map<string, ValueInfoProto>();
   for (const v of [...float.graph.valueInfo, ...float.graph.output]) declared.set(v.name, v);
-  const copy = float.clone();
-  copy.graph.output = fetch.map((t) => declared.get(t) ?? create(ValueInfoProtoSchema, { name: t }));
+  const copy = float.withOutputs(fetch.map((t) => declared.get(t) ?? create(ValueInfoProtoSchema, { name: t })));
   if (fetch.length === 0) return data.map((b) => pick(b, tensors));
   const out: Feeds[] = [];
   const s = await createSession(copy, { ep: options.ep, threads: options.threads, memPattern: false });
