@@ -45,11 +45,6 @@ export function bodyTensors(graph: GraphProto, located: { inSubgraph: readonly s
   return [...located.inSubgraph, ...located.unknown.filter((t) => definedInBody(graph, t))];
 }
 
-/** Whether `name`, computed in a body, comes out stacked over iterations (a Loop or Scan on its path), not as it is. */
-export function stackedInBody(graph: GraphProto, name: string): boolean {
-  return !definedIn(graph, name) && (findPath(graph, name)?.some((s) => s.node.opType !== "If") ?? false);
-}
-
 /**
  * A copy of `model` in which every tensor of `tensors` computed inside a body is also a main-graph value; `outputs`
  * maps each such tensor to that value's name (float32). Tensors of the main graph are left out of the map; a name
