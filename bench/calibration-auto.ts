@@ -52,7 +52,7 @@ async function quantize(model: Model, method: CalibrationMethod, data: Feeds[]) 
   const chosen: Record<string, number> = {};
   for (const c of prepared.choices.values()) chosen[c.method] = (chosen[c.method] ?? 0) + 1;
   const why = [...prepared.choices.values()][0]?.why;
-  const atOutputs = why?.match(/worst-output SQNR on \d+ held-out and calibration row\(s\): [^)]*/)?.[0];
+  const atOutputs = why?.match(/worst-output SQNR.*? on the first \d+ calibration row\(s\): .*?(?=; another than mse)/)?.[0];
   return { q: (await convert(prepared)).model, seconds, ...(prepared.choices.size ? { chosen } : {}), ...(atOutputs ? { atOutputs } : {}) };
 }
 

@@ -315,6 +315,18 @@ export async function energiesOn(model: Model, rows: readonly Feeds[], ref: read
   }
 }
 
+/** RowEnergies of outputs already fetched: `got` against `ref`, row by row. */
+export function rowEnergies(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[]): RowEnergies {
+  const out: RowEnergies = { rows: [], pooled: new Map() };
+  ref.forEach((r, i) => {
+    const row = new Map<string, OutputEnergy>();
+    addOutputEnergy(row, r, got[i]!);
+    addOutputEnergy(out.pooled, r, got[i]!);
+    out.rows.push(row);
+  });
+  return out;
+}
+
 /** The worst output's noise/signal energy ratio (worstNoiseRatio's, from energies); 0 when exact. */
 export function worstRatio(energy: ReadonlyMap<string, OutputEnergy>): number {
   let worst = 0;

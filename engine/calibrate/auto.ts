@@ -1,5 +1,5 @@
 // calibration.method "auto": per tensor, the range (minmax, percentile, entropy or mse, each picked from the same
-// histogram) whose quantization error, measured where it matters, is smallest on held-out calibration samples.
+// histogram) whose quantization error, measured where it matters, is smallest on the first calibration rows.
 //
 // Where it matters: at the tensor's consumers. One probe model holds the float model plus, per tensor and
 // candidate range, the tensor fake-quantized to that range (Div, Round, Add, Min/Max, Sub, Mul: the arithmetic of
@@ -7,7 +7,7 @@
 // copy's squared difference to the float consumer's output to one scalar, so a run fetches one small vector. A
 // tensor with no consumer that computes (a graph output, a Reshape's input…) is measured on itself. The score of
 // a candidate is its error relative to the float output's energy, summed over the consumers; mse wins ties and
-// anything within TIE of it (a held-out set is small; a choice must be worth making).
+// anything within TIE of it (the rows are few; a choice must be worth making).
 
 import { DataType } from "../onnx/dtype";
 import { uniqueName, usedNames } from "../onnx/graph";
@@ -149,7 +149,7 @@ export function buildProbe(
   return { model: copy, output, entries };
 }
 
-/** The choice per tensor from the probe's summed output vector (errors and energies over every held-out run). */
+/** The choice per tensor from the probe's summed output vector (errors and energies over every measured run). */
 export function choose(probe: Probe, totals: Float64Array): Map<string, AutoChoice> {
   const out = new Map<string, AutoChoice>();
   for (const e of probe.entries) {

@@ -21,15 +21,13 @@ import { inferModelShapes, modelOpset } from "../onnx/shape-infer";
 
 const isFiniteAll = (...v: number[]) => v.every(Number.isFinite);
 
-/** auto: one sample in this many is held out of the histograms to measure the candidate ranges on… */
-const HOLD_OUT_EVERY = 8;
-/** …up to this many samples (the probe runs each once; more buys little and costs a run each). */
-const MAX_HELD_OUT = 16;
-/** auto with too few samples to hold any out: the first rows seen are measured instead (in-sample). */
-const IN_SAMPLE_ROWS = 4;
-/** auto's choice among whole assignments (at the model's outputs) runs on the held-out rows topped up to this many
- *  with calibration rows (options.outputRows overrides it): choosing one of six assignments overfits little, and 2
- *  held-out rows (16 samples) were too few to rank them (measured on the corpus, docs/calibration.md). */
+/**
+ * auto measures its candidates (at the consumers, then at the model's outputs) on the first this many calibration
+ * rows (options.outputRows overrides it). They are not held out of the histograms: a held-out row is a row mse's
+ * ranges do not see, and auto that keeps mse then writes other ranges than mse would (on the corpus, 2 of 16 samples
+ * held out cost oww-timer 4 dB, ppocr-v3-rec-en 3 of 512 lines; docs/calibration.md "auto: a gain on the rows, not
+ * in the pool"). Measured in-sample, a choice must show a gain on the rows (engine/quant/assignment-choice).
+ */
 const OUTPUT_ROWS = 16;
 
 /**
@@ -116,14 +114,9 @@ export class Calibrator {
   private disposed = false;
   /** Per float input of the data: NaN/±Inf values and all values seen, to say where non-finite activations came from. */
   private readonly inputValues = new Map<string, { nonFinite: number; total: number }>();
-  /** auto: held-out rows the histograms never see; samples seen so far; a copy of the first rows. */
-  private readonly heldOut: Feeds[] = [];
-  private heldRows = 0;
-  private samplesSeen = 0;
-  private firstRows: Feeds | undefined;
-  /** auto: calibration rows kept to top the held-out rows up to OUTPUT_ROWS for the choice at the outputs. */
-  private readonly topUp: Feeds[] = [];
-  private topUpRows = 0;
+  /** auto: a copy of the first calibration rows (up to outputRows), which it measures its candidates on. */
+  private readonly firstRows: Feeds[] = [];
+  private firstRowCount = 0;
   /** auto: elements of each tensor fetched whole, per row (from the last batch that fetched it). */
   private readonly rowElements = new Map<string, number>();
   /** Batches (runs of the model) observed so far. */
@@ -287,12 +280,8 @@ export class Calibrator {
         }
         checkFeeds(feeds, this.specs, `calibration batch ${this.batches + pending.length + 1}`);
         this.countInputValues(feeds);
-        for (const whole of splitRows(feeds, this.options.batchSize)) {
-          const part = this.holdOut(whole);
-          if (!part) {
-            this.batches++;
-            continue;
-          }
+        for (const part of splitRows(feeds, this.options.batchSize)) {
+          this.keepFirstRows(part);
           const rows = commonRows(part);
           const room = this.planner.joinRows(this.unseeded);
           if (rows !== undefined && room > 0 && (pending.length === 0 || stackable(pending[0]!, part)) && pendingRows + rows <= room) {
@@ -324,39 +313,15 @@ export class Calibrator {
     if (this.options.method === "auto") await this.chooseAuto();
   }
 
-  /**
-   * auto: keeps one sample in HOLD_OUT_EVERY (the last rows of a batch; whole batches when the model's batch axis is
-   * fixed), up to MAX_HELD_OUT, out of the histograms, and returns the rest (undefined when nothing is left).
-   */
-  private holdOut(part: Feeds): Feeds | undefined {
+  /** auto: keeps a copy of the first calibration rows (up to outputRows) to measure its candidates on. */
+  private keepFirstRows(part: Feeds): void {
     const rows = commonRows(part);
-    if (this.options.method !== "auto" || rows === undefined || rows === 0) return part;
-    this.firstRows ??= copyRows(part, 0, Math.min(rows, IN_SAMPLE_ROWS));
-    const before = this.samplesSeen;
-    this.samplesSeen += rows;
-    const room = MAX_HELD_OUT - this.heldRows;
-    const h = Math.min(room, Math.floor(this.samplesSeen / HOLD_OUT_EVERY) - Math.floor(before / HOLD_OUT_EVERY));
-    if (h <= 0) return this.keepForOutputs(part);
-    if (h >= rows || !this.planner.splittable) {
-      if (rows > room) return part;
-      this.heldOut.push(copyRows(part, 0, rows));
-      this.heldRows += rows;
-      return undefined;
-    }
-    this.heldOut.push(copyRows(part, rows - h, h));
-    this.heldRows += h;
-    return this.keepForOutputs(sliceRows(part, 0, rows - h));
-  }
-
-  /** auto: keeps a copy of the first calibration rows (up to outputRows) for heldOutRows()'s top-up. */
-  private keepForOutputs(part: Feeds): Feeds {
-    const rows = commonRows(part) ?? 0;
-    const n = Math.min(rows, (this.options.outputRows ?? OUTPUT_ROWS) - this.topUpRows);
+    if (this.options.method !== "auto" || rows === undefined || rows === 0) return;
+    const n = Math.min(rows, (this.options.outputRows ?? OUTPUT_ROWS) - this.firstRowCount);
     if (n > 0 && (n === rows || this.planner.splittable)) {
-      this.topUp.push(copyRows(part, 0, n));
-      this.topUpRows += n;
+      this.firstRows.push(copyRows(part, 0, n));
+      this.firstRowCount += n;
     }
-    return part;
   }
 
   /**
@@ -370,9 +335,8 @@ export class Calibrator {
       const c = o.candidates();
       if (c.size) candidates.set(t, c);
     }
-    const samples = this.heldOut.length ? this.heldOut : this.firstRows ? [this.firstRows] : [];
+    const samples = [...this.autoRows(OUTPUT_ROWS)];
     if (candidates.size === 0 || samples.length === 0) return;
-    const inSample = this.heldOut.length === 0;
     const chosen = new Map<string, AutoChoice>();
     try {
       for (const part of this.probeParts([...candidates.keys()])) {
@@ -385,7 +349,7 @@ export class Calibrator {
       return;
     }
     const rows = samples.reduce((a, f) => a + (commonRows(f) ?? 1), 0);
-    const where = inSample ? `${rows} calibration sample(s) (too few to hold any out)` : `${rows} held-out sample(s)`;
+    const where = `the first ${rows} calibration sample(s)`;
     for (const [t, c] of chosen) {
       (this.observers.get(t) as AutoRangeObserver).choose({ ...c, why: `${c.why}; on ${where}` }, candidates.get(t)!.get(c.method)!);
     }
@@ -434,12 +398,13 @@ export class Calibrator {
   }
 
   /**
-   * auto: rows for a caller that measures at the model's outputs (engine/quant's calibrate()), one each: the
-   * held-out rows, topped up to outputRows (default OUTPUT_ROWS) with the first calibration rows.
+   * auto: the first calibration rows (up to `limit`, by default outputRows or OUTPUT_ROWS), one each (a model with
+   * a fixed batch axis: one batch each): what its probe and a caller measuring at the model's outputs
+   * (engine/quant's calibrate()) run on.
    */
-  *heldOutRows(): Generator<Feeds> {
-    let left = this.options.outputRows ?? OUTPUT_ROWS;
-    for (const f of [...this.heldOut, ...this.topUp]) {
+  *autoRows(limit = this.options.outputRows ?? OUTPUT_ROWS): Generator<Feeds> {
+    let left = limit;
+    for (const f of this.firstRows) {
       const rows = commonRows(f) ?? 1;
       if (left <= 0) return;
       if (rows === 1 || !this.planner.splittable) yield f;

@@ -2,7 +2,8 @@
 // index can re-export both without an import cycle.
 
 /** The calibration methods, in the order help texts and pickers list them. "auto" chooses one of the others per
- *  tensor by the error it causes at the tensor's consumers on held-out samples (engine/calibrate/auto.ts). */
+ *  tensor by the error it causes at the tensor's consumers, then whole assignments at the model's outputs, on the first
+ *  calibration rows (engine/calibrate/auto.ts, engine/quant/assignment-choice). */
 export const CALIBRATION_METHODS = ["minmax", "entropy", "percentile", "mse", "auto"] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
 /** What QConfig.calibration.method defaults to. MSE: the only method that kept every fixture model within 0.3 pp

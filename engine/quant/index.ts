@@ -7,8 +7,8 @@ import { DataType } from "../onnx/dtype";
 import { consumers, initializerSizes, onLogits, producers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
-import { Calibrator, chooseWideActivations, worstNoiseRatio, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
-import { comparedOutputs, ctcAgreement, noiseDb, outputsOn, type Judged, type MeasureOptions } from "../calibrate/activation-precision";
+import { Calibrator, chooseWideActivations, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
+import { comparedOutputs, ctcAgreement, energiesOn, noiseDb, outputsOn, rowEnergies, type Judged, type MeasureOptions, type RowEnergies } from "../calibrate/activation-precision";
 import { commonRows, copyRows, eachRow, firstRows, measuredRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import { quantizeDynamicModel } from "./dynamic";
@@ -23,6 +23,7 @@ import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig, type RoundingChoice } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
+import { chooseAssignment, gainText, OUTPUT_RULE, OUTPUT_TIE } from "./assignment-choice";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { clipSixteenBitPairs } from "./wide-clip";
@@ -405,8 +406,6 @@ async function chooseProtection(prepared: PreparedModel, rows: Feeds[], onStep?:
   }
 }
 
-/** A whole assignment must beat mse's output error by this share to replace it. */
-const OUTPUT_TIE = 0.02;
 /**
  * Rows the "ctc" yardstick measures on. On ppocr-v4-rec-en (five whole assignments, 64 calibration lines) their
  * decoded agreement ordered the assignments as 128 held-out lines read them; on 16 rows it did not, where the CTC
@@ -418,15 +417,16 @@ const CTC_OUTPUT_ROWS = 64;
  * auto, second stage. The calibrator chose per tensor by the error at each tensor's consumers, which cannot see
  * errors compound through the network (on the PP-OCR detector its choices lost 0.5 dB against mse at the outputs).
  * So whole assignments are measured at the model's outputs, quantized as convert() quantizes, on the calibrator's
- * held-out rows topped up with calibration rows: its per-tensor choices, and each candidate method for every tensor.
- * The least output error (the worst output's noise/signal energy; for yardstick "ctc" the CTC loss of the float
- * model's decoded rows) wins; a later assignment must beat the best so far by OUTPUT_TIE. If this cannot run, the
- * per-tensor choices stay, with a warning.
+ * first rows (autoRows): its per-tensor choices, and each candidate method for every tensor.
+ * mse stays unless another assignment is measurably better (engine/quant/assignment-choice: its pooled worst-output
+ * error lower by OUTPUT_TIE, its per-row SQNR gain with a lower bound above OUTPUT_BOUND_DB); of those, the least
+ * pooled error wins. For yardstick "ctc" the CTC loss of the float model's decoded rows decides, each
+ * assignment beating the best so far by OUTPUT_TIE. If this cannot run, the per-tensor choices stay, with a warning.
  */
 async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const cal = prepared.calibrator!;
   const candidates = cal.candidateRanges();
-  const rows = [...cal.heldOutRows()];
+  const rows = [...cal.autoRows()];
   if (candidates.size === 0 || rows.length === 0) return;
   // In order of preference on ties: mse, then the methods that clip least, entropy (which clips most) last.
   const every = (m: AutoCandidate) => new Map([...prepared.ranges].map(([t, r]) => [t, candidates.get(t)?.get(m) ?? r]));
@@ -434,7 +434,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     ["mse", every("mse")], ["minmax", every("minmax")], ["percentile", every("percentile")],
     ["per-tensor choices", prepared.ranges], ["entropy", every("entropy")],
   ]);
-  const errors = new Map<string, number>();
+  const energies = new Map<string, RowEnergies>();
   const decoded = new Map<string, { same: number; nll: number }>();
   const ctc = prepared.config.calibration.yardstick === "ctc";
   const measure = measureOn(prepared);
@@ -442,9 +442,13 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   try {
     const ref = await outputsOn(prepared.model, rows, measure);
     for (const [name, ranges] of assignments) {
-      const got = await outputsOn((await convert({ ...prepared, ranges })).model, rows, measure);
-      errors.set(name, worstNoiseRatio(ref, got));
-      if (!ctc) continue;
+      const model = (await convert({ ...prepared, ranges })).model;
+      if (!ctc) {
+        energies.set(name, await energiesOn(model, rows, ref, measure));
+        continue;
+      }
+      const got = await outputsOn(model, rows, measure);
+      energies.set(name, rowEnergies(ref, got));
       const a = ctcAgreement(ref, got);
       decoded.set(name, a);
       counted = a.rows;
@@ -454,15 +458,19 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     return;
   }
   if (ctc && counted === 0) prepared.warnings.push("calibration.yardstick ctc: no output is [batch, time, classes]; the choice at the outputs is by SQNR");
-  // The lower CTC loss of what the float model reads wins (by OUTPUT_TIE; SQNR decides alone for "sqnr", or where
-  // no output is a CTC one).
+  const { best: bySqnr, scores } = chooseAssignment(energies);
   const ctcLoss = (name: string) => decoded.get(name)!.nll;
-  const better = (name: string, than: string) =>
-    counted > 0 ? ctcLoss(name) < ctcLoss(than) * (1 - OUTPUT_TIE) : errors.get(name)! < errors.get(than)! * (1 - OUTPUT_TIE);
-  let best = "mse";
-  for (const name of errors.keys()) if (better(name, best)) best = name;
-  const list = [...errors].map(([n, e]) => `${n} ${counted > 0 ? `CTC loss ${ctcLoss(n).toFixed(3)}, ${decoded.get(n)!.same}/${counted} rows decoded alike, ` : ""}${noiseDb(e)}`).join(", ");
-  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on ${rows.length} held-out and calibration row(s): ${list}`;
+  let best = bySqnr;
+  if (counted > 0) {
+    // The lower CTC loss of what the float model reads wins, each assignment beating the best so far by OUTPUT_TIE.
+    best = "mse";
+    for (const name of energies.keys()) if (ctcLoss(name) < ctcLoss(best) * (1 - OUTPUT_TIE)) best = name;
+  }
+  const list = scores
+    .map((s) => `${s.name} ${counted > 0 ? `CTC loss ${ctcLoss(s.name).toFixed(3)}, ${decoded.get(s.name)!.same}/${counted} rows decoded alike, ${noiseDb(s.error)}` : `${noiseDb(s.error)}${gainText(s)}`}`)
+    .join(", ");
+  const rule = counted > 0 ? "" : `; ${OUTPUT_RULE}`;
+  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on the first ${rows.length} calibration row(s): ${list}${rule}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {

@@ -58,7 +58,7 @@ export interface CalibrationConfig {
   wideForm?: "clip" | "qdq";
   /**
    * What method "auto" compares at the model's outputs (asking for "ctc" makes auto the default method) when it chooses among whole assignments (its second stage):
-   * "sqnr" (default), the worst output's SQNR on up to 16 held-out and calibration rows; "ctc", for CTC sequence
+   * "sqnr" (default), the worst output's SQNR on the first 16 calibration rows, pooled and per row (engine/quant/assignment-choice); "ctc", for CTC sequence
    * models ([batch, time, classes] outputs, class 0 the blank): the CTC loss of the float model's decoded argmax
    * sequences under the candidate's outputs, on up to 64 rows. On PP-OCR recognisers SQNR and per-step agreement
    * prefer assignments that read fewer lines, and whole rows decoded alike are too coarse on 16 calibration lines
