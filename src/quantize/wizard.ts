@@ -153,6 +153,7 @@ function defaultsLine(o: QuantizeOptions): string {
 
 /** How the picker shows each calibration method (a method without an entry shows its name). */
 const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = {
+  auto: { label: "Auto", detail: "MSE, unless another method reads the outputs better on every calibration row (measured; slower)" },
   mse: { label: "MSE", detail: "Clip where the quantization error is smallest (kept every test model within 0.3 pp)" },
   minmax: { label: "MinMax", detail: "The observed range" },
   entropy: { label: "Entropy", detail: "Clip to minimise KL divergence (good for long-tailed activations)" },

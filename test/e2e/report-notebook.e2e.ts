@@ -45,7 +45,7 @@ test("Open in notebook reproduces the run: same options, same bytes, benchmark r
   const run = cells.find((c) => c.includes("quantizeStatic"))!;
   assert.ok(run.includes(JSON.stringify(path.join(models, "cnn.onnx"))), run);
   assert.match(run, /cnn\.int8\.random-calib\.npy", model, \{ batchSize: 32 \}/);
-  assert.match(run, /calibration: \{ method: "mse" \}/);
+  assert.match(run, /calibration: \{ method: "auto" \}/);
   assert.ok(cells.some((c) => /benchmark\(\{ fp32: .*run: .*notebook: /.test(c)), "a benchmark cell compares FP32, the run's and the notebook's models");
   assert.ok(existsSync(path.join(models, "cnn.int8.random-calib.npy")), "the run's random samples are written beside its model");
   await wb.screenshot("notebook-opened-from-report");

@@ -139,7 +139,7 @@ test("the outputs the measurements judge: offered for a model that also exports 
   assert.deepEqual(judgedOutputChoices(g(["mask", "side"])), [], "nothing exported is read inside: nothing to choose");
   assert.deepEqual(judgedOutputChoices(g(["feat"])), [], "one output");
   const judged = { judgeOutputs: ["mask", "side"] };
-  assert.deepEqual(quantizeJob({ ...defaultOptions("/ws/m.onnx"), calibrationDir: "/ws/c", ...judged }).calibration, { method: "mse", outputs: ["mask", "side"] });
+  assert.deepEqual(quantizeJob({ ...defaultOptions("/ws/m.onnx"), calibrationDir: "/ws/c", ...judged }).calibration, { method: "auto", outputs: ["mask", "side"] });
   assert.deepEqual(quantizeJob({ ...defaultOptions("/ws/m.onnx", "int8-dynamic"), calibrationDir: "/ws/c", ...judged }).calibration, { outputs: ["mask", "side"] });
   assert.equal(quantizeJob({ ...defaultOptions("/ws/m.onnx", "int8-dynamic"), ...judged }).calibration, undefined, "dynamic without data measures nothing");
   assert.equal(quantizeJob({ ...defaultOptions("/ws/m.onnx", "fp4-weights"), calibrationDir: "/ws/c", ...judged }).calibration, undefined, "low-bit protection judges every output");

@@ -48,7 +48,7 @@ test("INT8 static on random data: the notebook calibrates on the run's samples a
   assert.deepEqual(cells.map((c) => c.kind), ["markdown", "code", "code"]);
   const code = cells[1]!.source;
   assert.match(code, /openData\(".*cnn\.int8\.random-calib\.npy", model, \{ batchSize: 32 \}\)/);
-  assert.match(code, /calibration: \{ method: "mse" \}/);
+  assert.match(code, /calibration: \{ method: "auto" \}/);
   assert.match(cells[0]!.source, /random data/);
   assert.match(cells[0]!.source, /From a terminal, the run's config \(`cnn\.int8\.ptq\.json`\) does the same: `ptq quantize \S+cnn\.onnx -o \S+cnn\.int8\.onnx --config \S+cnn\.int8\.ptq\.json`/);
   await runCell(code);

@@ -185,7 +185,7 @@ test("calibrate() reports each measurement phase after the batches (protected la
   assert.deepEqual(protect.map((e) => [e.done, e.total, e.unit]), [[0, 2, "nodes"], [1, 2, "nodes"], [2, 2, "nodes"]]);
   assert.equal(protect[0]!.eta, undefined, "no ETA before a step has taken any time");
   assert.ok(protect.slice(1).every((e) => e.eta !== undefined && e.eta >= 0));
-  assert.deepEqual([...new Set(events.map((e) => e.phase).filter(Boolean))], ["measuring 16-bit activations", "measuring protected layers", "measuring the weight type"]);
+  assert.deepEqual([...new Set(events.map((e) => e.phase).filter(Boolean))], ["calibration auto: measuring methods at the outputs", "measuring 16-bit activations", "measuring protected layers", "measuring the weight type"]);
   // The weight type: a run per kept row (16) for FP32, U8U8 and U8S7, then up to one more per partial share.
   const weight = events.filter((e) => e.phase === "measuring the weight type");
   assert.deepEqual([weight[0]!.done, weight[0]!.total, weight[0]!.unit], [0, 48, "runs"]);

@@ -9,10 +9,10 @@ import { calibrate, convert, prepare, release } from "../../../engine/quant/inde
 
 const FIX = path.join(import.meta.dirname, "../../fixtures");
 
-test("auto's choices reach the summary (and a fixed method leaves none)", async () => {
+test("auto (the default) says what it chose in the summary (and a fixed method leaves none)", async () => {
   const model = await Model.load(path.join(FIX, "models", "cnn.onnx"));
   const data = await takeBatches(readNpyFolder(path.join(FIX, "data", "calib", "npy"), model.proto, { batchSize: 8 }), 4);
-  const auto = await prepare(model, { calibration: { method: "auto" } });
+  const auto = await prepare(model);
   await calibrate(auto, data);
   await release(auto);
   const { summary } = await convert(auto);
@@ -22,7 +22,7 @@ test("auto's choices reach the summary (and a fixed method leaves none)", async 
     assert.ok(["mse", "entropy", "percentile", "minmax"].includes(c.method), `${tensor}: ${c.method}`);
     assert.ok(c.why.length > 10, `${tensor}: why "${c.why}"`);
   }
-  const mse = await prepare(model);
+  const mse = await prepare(model, { calibration: { method: "mse" } });
   await calibrate(mse, data);
   await release(mse);
   assert.equal((await convert(mse)).summary.calibrationChoices, undefined);
