@@ -29,6 +29,13 @@ const isFiniteAll = (...v: number[]) => v.every(Number.isFinite);
  * in the pool"). Measured in-sample, a choice must show a gain on the rows (engine/quant/assignment-choice).
  */
 const OUTPUT_ROWS = 16;
+/**
+ * auto's probe (the error at each tensor's consumers) runs on the first this many of them: it runs the float model
+ * and a fake-quantized copy of every consumer per candidate, in parts (PROBE_CAPS), so on 16 rows of mlsd-320-large
+ * it took 30 s of a 47 s calibration; the per-tensor choices it makes are one assignment among five, which the
+ * choice at the outputs then measures on all OUTPUT_ROWS rows.
+ */
+const PROBE_ROWS = 4;
 
 /**
  * auto's probe keeps every tensor it measures alive until its end (its nodes follow the whole graph), so it runs in
@@ -335,7 +342,7 @@ export class Calibrator {
       const c = o.candidates();
       if (c.size) candidates.set(t, c);
     }
-    const samples = [...this.autoRows(OUTPUT_ROWS)];
+    const samples = [...this.autoRows(PROBE_ROWS)];
     if (candidates.size === 0 || samples.length === 0) return;
     const chosen = new Map<string, AutoChoice>();
     try {

@@ -18,31 +18,46 @@ function degenerate(h: HistogramSnapshot): boolean {
   return h.edges[h.edges.length - 1] === h.edges[0] || h.min === h.max;
 }
 
-/** ORT's smooth_distribution: move eps mass onto empty bins so KL is finite; undefined if all empty. */
-function smooth(p: Float64Array, eps = 0.0001): Float64Array | undefined {
+/**
+ * ORT's smooth_distribution, as a shift: empty bins get `eps`, the others lose eps·zeros/nonZeros (returned), over
+ * the first `size` values of `v`; undefined where every bin is empty or a bin would not stay positive.
+ */
+function smoothShift(v: Float64Array, size: number, eps: number): number | undefined {
   let zeros = 0;
-  for (let i = 0; i < p.length; i++) if (p[i] === 0) zeros++;
-  const nonZeros = p.length - zeros;
+  for (let i = 0; i < size; i++) if (v[i] === 0) zeros++;
+  const nonZeros = size - zeros;
   if (nonZeros === 0) return undefined;
-  const eps1 = (eps * zeros) / nonZeros;
-  const out = new Float64Array(p.length);
-  for (let i = 0; i < p.length; i++) out[i] = p[i] === 0 ? eps : p[i] - eps1;
-  for (let i = 0; i < p.length; i++) if (out[i] <= 0) return undefined;
-  return out;
+  const shift = (eps * zeros) / nonZeros;
+  for (let i = 0; i < size; i++) if (v[i] !== 0 && v[i] - shift <= 0) return undefined;
+  return shift;
 }
 
-/** scipy.stats.entropy(p, q): KL divergence of the normalized distributions. */
-function klDivergence(p: Float64Array, q: Float64Array): number {
+/**
+ * scipy.stats.entropy(smooth(p), smooth(q)) over the first `size` values: the KL divergence of the normalized,
+ * smoothed distributions (Infinity where either cannot be smoothed). Computed without copies, in the order and with
+ * the arithmetic of smoothing into new arrays and then summing, so the divergences are the same to the bit.
+ */
+function smoothedKl(p: Float64Array, q: Float64Array, size: number, eps = 0.0001): number {
+  const ps = smoothShift(p, size, eps);
+  const qs = smoothShift(q, size, eps);
+  if (ps === undefined || qs === undefined) return Infinity;
   let sp = 0;
   let sq = 0;
-  for (let i = 0; i < p.length; i++) {
-    sp += p[i];
-    sq += q[i];
+  for (let i = 0; i < size; i++) {
+    sp += p[i] === 0 ? eps : p[i] - ps;
+    sq += q[i] === 0 ? eps : q[i] - qs;
   }
+  // A bin empty in both (an activation's side that never fires) adds the same term every time: computed once.
+  const e = eps / sp;
+  const bothEmpty = e * Math.log(e / (eps / sq));
   let kl = 0;
-  for (let i = 0; i < p.length; i++) {
-    const pi = p[i] / sp;
-    if (pi > 0) kl += pi * Math.log(pi / (q[i] / sq));
+  for (let i = 0; i < size; i++) {
+    if (p[i] === 0 && q[i] === 0) {
+      kl += bothEmpty;
+      continue;
+    }
+    const pi = (p[i] === 0 ? eps : p[i] - ps) / sp;
+    if (pi > 0) kl += pi * Math.log(pi / ((q[i] === 0 ? eps : q[i] - qs) / sq));
   }
   return kl;
 }
@@ -68,11 +83,14 @@ export function entropyThreshold(h: HistogramSnapshot, numQuantizedBins = 128): 
   let best = Infinity;
   let bestRange: Range = { min: h.edges[0], max: h.edges[n] };
   const quantized = new Float64Array(numQuantizedBins);
+  // One p and one q for every window (the widest is n bins), refilled each time.
+  const p = new Float64Array(n);
+  const q = new Float64Array(n);
   for (let i = halfQ; i <= zero; i++) {
     const start = zero - i;
     const end = Math.min(zero + i + 1, n);
     const size = end - start;
-    const p = hist.slice(start, end);
+    p.set(hist.subarray(start, end));
     p[0] += prefix[start];
     p[size - 1] += prefix[n] - prefix[end];
 
@@ -83,7 +101,7 @@ export function entropyThreshold(h: HistogramSnapshot, numQuantizedBins = 128): 
     }
     quantized[numQuantizedBins - 1] += prefix[end] - prefix[start + numQuantizedBins * merged];
 
-    const q = new Float64Array(size);
+    q.fill(0, 0, size);
     for (let k = 0; k < numQuantizedBins; k++) {
       const a = k * merged;
       const b = a + merged;
@@ -91,9 +109,7 @@ export function entropyThreshold(h: HistogramSnapshot, numQuantizedBins = 128): 
       for (let j = a; j < b; j++) if (p[j] !== 0) norm++;
       if (norm !== 0) q.fill(Math.floor(quantized[k] / norm), a, b);
     }
-    const ps = smooth(p);
-    const qs = smooth(q);
-    const div = ps && qs ? klDivergence(ps, qs) : Infinity;
+    const div = smoothedKl(p, q, size);
     if (div < best) {
       best = div;
       bestRange = { min: h.edges[start], max: h.edges[end] };

@@ -435,6 +435,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     ["per-tensor choices", prepared.ranges], ["entropy", every("entropy")],
   ]);
   const energies = new Map<string, RowEnergies>();
+  const twins = new Map<string, string>();
   const decoded = new Map<string, { same: number; nll: number }>();
   const ctc = prepared.config.calibration.yardstick === "ctc";
   const measure = measureOn(prepared);
@@ -442,6 +443,15 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   try {
     const ref = await outputsOn(prepared.model, rows, measure);
     for (const [name, ranges] of assignments) {
+      // An assignment with another's ranges (per-tensor choices all mse; percentile where it keeps the whole range,
+      // as minmax does) writes that one's file: measured once.
+      const twin = [...energies.keys()].find((n) => sameRanges(assignments.get(n)!, ranges));
+      if (twin !== undefined) {
+        twins.set(name, twin);
+        energies.set(name, energies.get(twin)!);
+        if (ctc) decoded.set(name, decoded.get(twin)!);
+        continue;
+      }
       const model = (await convert({ ...prepared, ranges })).model;
       if (!ctc) {
         energies.set(name, await energiesOn(model, rows, ref, measure));
@@ -467,7 +477,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     for (const name of energies.keys()) if (ctcLoss(name) < ctcLoss(best) * (1 - OUTPUT_TIE)) best = name;
   }
   const list = scores
-    .map((s) => `${s.name} ${counted > 0 ? `CTC loss ${ctcLoss(s.name).toFixed(3)}, ${decoded.get(s.name)!.same}/${counted} rows decoded alike, ${noiseDb(s.error)}` : `${noiseDb(s.error)}${gainText(s)}`}`)
+    .map((s) => twins.has(s.name) ? `${s.name}: ${twins.get(s.name)}'s ranges` : `${s.name} ${counted > 0 ? `CTC loss ${ctcLoss(s.name).toFixed(3)}, ${decoded.get(s.name)!.same}/${counted} rows decoded alike, ${noiseDb(s.error)}` : `${noiseDb(s.error)}${gainText(s)}`}`)
     .join(", ");
   const rule = counted > 0 ? "" : `; ${OUTPUT_RULE}`;
   const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on the first ${rows.length} calibration row(s): ${list}${rule}`;
@@ -479,6 +489,16 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
       : { ...c, method: best as AutoChoice["method"], why: `${best} for every tensor, chosen at the outputs (${atOutputs}); at its consumers: ${c.why}` });
   }
   prepared.choices = choices;
+}
+
+/** Whether two assignments give every tensor the same range (and keep the same tensors float for NaN/±Inf). */
+function sameRanges(a: ReadonlyMap<string, TensorRange>, b: ReadonlyMap<string, TensorRange>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [t, r] of a) {
+    const o = b.get(t);
+    if (!o || o.min !== r.min || o.max !== r.max || (o.nonFinite ?? 0) !== (r.nonFinite ?? 0)) return false;
+  }
+  return true;
 }
 
 /** Frees the calibration sessions (calibrate() after this starts a fresh calibration). */

@@ -172,3 +172,64 @@ test("StreamingHistogram: statistics given from outside and a seeded range give 
   zero.seed(0);
   assert.equal(zero.halfRange, 0);
 });
+
+/** ORT's get_entropy_threshold loop as first ported (copies smoothed, then summed): the reference the faster one
+ *  must match to the bit. */
+function entropyReference(h: HistogramSnapshot, numQuantizedBins: number): { min: number; max: number } {
+  const smooth = (p: Float64Array, eps = 0.0001) => {
+    const zeros = p.filter((v) => v === 0).length;
+    if (zeros === p.length) return undefined;
+    const eps1 = (eps * zeros) / (p.length - zeros);
+    const out = p.map((v) => (v === 0 ? eps : v - eps1));
+    return out.every((v) => v > 0) ? out : undefined;
+  };
+  const kl = (p: Float64Array, q: Float64Array) => {
+    let [sp, sq, d] = [0, 0, 0];
+    for (let i = 0; i < p.length; i++) [sp, sq] = [sp + p[i]!, sq + q[i]!];
+    for (let i = 0; i < p.length; i++) if (p[i]! / sp > 0) d += (p[i]! / sp) * Math.log(p[i]! / sp / (q[i]! / sq));
+    return d;
+  };
+  const hist = h.counts;
+  const n = hist.length;
+  const zero = Math.floor(n / 2);
+  const prefix = new Float64Array(n + 1);
+  for (let i = 0; i < n; i++) prefix[i + 1] = prefix[i]! + hist[i]!;
+  let best = Infinity;
+  let range = { min: h.edges[0]!, max: h.edges[n]! };
+  for (let i = numQuantizedBins / 2; i <= zero; i++) {
+    const [start, end] = [zero - i, Math.min(zero + i + 1, n)];
+    const size = end - start;
+    const p = Float64Array.from(hist.slice(start, end));
+    p[0] += prefix[start]!;
+    p[size - 1] += prefix[n]! - prefix[end]!;
+    const merged = Math.floor(size / numQuantizedBins);
+    const quantized = Float64Array.from({ length: numQuantizedBins }, (_, k) => prefix[start + (k + 1) * merged]! - prefix[start + k * merged]!);
+    quantized[numQuantizedBins - 1] += prefix[end]! - prefix[start + numQuantizedBins * merged]!;
+    const q = new Float64Array(size);
+    for (let k = 0; k < numQuantizedBins; k++) {
+      const norm = p.subarray(k * merged, (k + 1) * merged).filter((v) => v !== 0).length;
+      if (norm) q.fill(Math.floor(quantized[k]! / norm), k * merged, (k + 1) * merged);
+    }
+    const [ps, qs] = [smooth(p), smooth(q)];
+    const d = ps && qs ? kl(ps, qs) : Infinity;
+    if (d < best) [best, range] = [d, { min: h.edges[start]!, max: h.edges[end]! }];
+  }
+  return { min: Math.max(range.min, h.min), max: Math.min(range.max, h.max) };
+}
+
+test("entropy threshold: the same range as the port that smoothed copies, on ReLU-like, symmetric, discrete and long-tailed data", () => {
+  let s = 11;
+  const r = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  const kinds = [
+    () => Math.max(0, r() - 0.4),
+    () => (r() - 0.5) * (r() < 0.02 ? 50 : 1),
+    () => Math.round(r() * 4),
+    () => Math.exp(r() * 6) * (r() < 0.5 ? -1 : 1),
+  ];
+  for (let k = 0; k < 12; k++) {
+    const h = new StreamingHistogram([2048, 512, 128][k % 3]);
+    h.observe(Float32Array.from({ length: 4000 + 1000 * k }, kinds[k % 4]!));
+    const snap = h.snapshot()!;
+    assert.deepEqual(entropyThreshold(snap), entropyReference(snap, 128), `histogram ${k}`);
+  }
+});

@@ -6,6 +6,10 @@ import { takeBatches } from "../../../engine/analysis/analyze";
 import { readNpyFolder } from "../../../engine/data/readers";
 import { Model } from "../../../engine/onnx/model";
 import { calibrate, convert, prepare, release } from "../../../engine/quant/index";
+import { DataType } from "../../../engine/onnx/dtype";
+import { makeNode } from "../../../engine/onnx/proto";
+import { makeTensor } from "../../../engine/onnx/tensor";
+import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const FIX = path.join(import.meta.dirname, "../../fixtures");
 
@@ -26,4 +30,21 @@ test("auto (the default) says what it chose in the summary (and a fixed method l
   await calibrate(mse, data);
   await release(mse);
   assert.equal((await convert(mse)).summary.calibrationChoices, undefined);
+});
+
+test("auto measures an assignment with another's ranges once and says whose file it is", async () => {
+  // x [4, 16] · W: 64 values a tensor, so percentile's 99.999 % keeps every one of them: minmax's ranges.
+  const w = randomFloats(16 * 8, 3);
+  const { summary } = await quantizeTiny(
+    makeModel([makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" })], [valueInfo("x", DataType.FLOAT, [4, 16])], [valueInfo("y", DataType.FLOAT, [4, 8])], [
+      makeTensor("W", DataType.FLOAT, [16, 8], w),
+    ]),
+    { x: [4, 16] },
+  );
+  const whys = Object.values(summary.calibrationChoices ?? {}).map((c) => c.why);
+  assert.ok(whys.length > 0);
+  for (const why of whys) {
+    assert.match(why, /, percentile: minmax's ranges, /, why);
+    assert.match(why, /, minmax [-\d.]+ dB \(per row/, why);
+  }
 });
