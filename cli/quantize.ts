@@ -41,7 +41,8 @@ function describe(s: QuantizationSummary, out: string): string {
   if (s.foldedActivations.length) lines.push(`  folded into the preceding Q: ${s.foldedActivations.length} Relu/Clip`);
   if (s.biasOverflow.length) lines.push(`  int32 bias overflow avoided by widening the weight scale: ${s.biasOverflow.join(", ")}`);
   const choices = Object.values(s.calibrationChoices ?? {});
-  if (choices.length) {
+  if (s.calibrationAuto) lines.push(`  calibration auto: ${s.calibrationAuto.why} (per tensor: --json calibrationChoices)`);
+  else if (choices.length) {
     const counts = new Map<string, number>();
     for (const c of choices) counts.set(c.method, (counts.get(c.method) ?? 0) + 1);
     lines.push(`  calibration auto chose: ${[...counts].map(([m, n]) => `${m} ×${n}`).join(", ")} (per tensor and why: --json calibrationChoices)`);

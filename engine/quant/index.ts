@@ -23,7 +23,8 @@ import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig, type RoundingChoice } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
-import { chooseAssignment, gainText, OUTPUT_RULE, OUTPUT_TIE } from "./assignment-choice";
+import { chooseAssignment, gainText, OUTPUT_BOUND_DB, OUTPUT_RULE, OUTPUT_TIE, type AssignmentScore } from "./assignment-choice";
+import { signed } from "./weight-format";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { clipSixteenBitPairs } from "./wide-clip";
@@ -59,6 +60,8 @@ export interface PreparedModel {
   histograms: Map<string, TensorHistogram>;
   /** calibration.method "auto": the method chosen per tensor, and why (empty for the fixed methods). */
   choices: Map<string, AutoChoice>;
+  /** calibration.method "auto": the assignment chosen at the model's outputs, in one line (undefined: not measured). */
+  autoAtOutputs?: { assignment: string; why: string };
   /** calibration.wideActivations: the activations given 16 bits, and why (undefined: not asked for). */
   wide: { tensors: string[]; why: string } | undefined;
   /** weightType "auto" (config.measureWeights): the weights chosen at the outputs, and why (undefined: not measured). */
@@ -425,6 +428,7 @@ const CTC_OUTPUT_ROWS = 64;
  */
 async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const cal = prepared.calibrator!;
+  prepared.autoAtOutputs = undefined;
   const candidates = cal.candidateRanges();
   const rows = [...cal.autoRows()];
   if (candidates.size === 0 || rows.length === 0) return;
@@ -480,6 +484,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     .map((s) => twins.has(s.name) ? `${s.name}: ${twins.get(s.name)}'s ranges` : `${s.name} ${counted > 0 ? `CTC loss ${ctcLoss(s.name).toFixed(3)}, ${decoded.get(s.name)!.same}/${counted} rows decoded alike, ${noiseDb(s.error)}` : `${noiseDb(s.error)}${gainText(s)}`}`)
     .join(", ");
   const rule = counted > 0 ? "" : `; ${OUTPUT_RULE}`;
+  prepared.autoAtOutputs = { assignment: best, why: atOutputsLine(best, scores, twins, rows.length, counted > 0 ? ctcLoss : undefined) };
   const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on the first ${rows.length} calibration row(s): ${list}${rule}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
@@ -489,6 +494,19 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
       : { ...c, method: best as AutoChoice["method"], why: `${best} for every tensor, chosen at the outputs (${atOutputs}); at its consumers: ${c.why}` });
   }
   prepared.choices = choices;
+}
+
+/** auto's choice at the outputs in one line, for the summary: what was written and the figure that decided it. */
+function atOutputsLine(best: string, scores: readonly AssignmentScore[], twins: ReadonlyMap<string, string>, rows: number, ctcLoss?: (name: string) => number): string {
+  const what = (name: string) => (name === "per-tensor choices" ? "the per-tensor choices" : `${name} for every tensor`);
+  const on = `on the first ${rows} calibration row(s)`;
+  if (ctcLoss) return `${what(best)}, by the CTC loss of FP32's reading ${on} (${ctcLoss(best).toFixed(3)}; mse ${ctcLoss("mse").toFixed(3)})`;
+  const s = scores.find((x) => x.name === best)!;
+  if (best !== "mse") return `${what(best)}: ${noiseDb(s.error)} at the worst output against mse's ${noiseDb(scores[0]!.error)}, per row ${signed(s.gain!.mean)}, lower bound ${signed(s.gain!.lower)}, ${on}`;
+  const others = scores.filter((x) => x.gain && x.gain.rows >= 2 && !twins.has(x.name));
+  const runnerUp = others.reduce<AssignmentScore | undefined>((a, x) => (!a || x.gain!.lower > a.gain!.lower ? x : a), undefined);
+  const closest = runnerUp ? ` (closest: ${runnerUp.name}, per row ${signed(runnerUp.gain!.mean)}, lower bound ${signed(runnerUp.gain!.lower)})` : "";
+  return `mse's ranges kept: no other method gained on the first ${rows} calibration row(s) with a lower bound above ${signed(OUTPUT_BOUND_DB)}${closest}; --method mse skips this measurement`;
 }
 
 /** Whether two assignments give every tensor the same range (and keep the same tensors float for NaN/±Inf). */
@@ -569,6 +587,7 @@ export async function convert(prepared: PreparedModel, options: ConvertOptions =
     summary.sequences = { outputs, rows, same };
     summary.warnings.push(sequenceNote(summary.sequences, sequenceWidening(prepared, summary)));
   }
+  if (prepared.autoAtOutputs) summary.calibrationAuto = prepared.autoAtOutputs;
   if (prepared.choices.size) summary.calibrationChoices = Object.fromEntries([...prepared.choices].map(([t, c]) => [t, { method: c.method, why: c.why }]));
   let out = standardSixteenBit(Model.fromProto(copy.proto, copy.dir), summary);
   if (prepared.config.format === "qoperator") out = await lowerToQOperator(out);

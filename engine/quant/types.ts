@@ -338,6 +338,8 @@ export interface QuantizationSummary {
   weights?: { type: WeightType; targetCpu: TargetCpu; reduceRange?: true; why?: string };
   /** calibration.method "auto": the method chosen per activation and why (engine/calibrate/auto). */
   calibrationChoices?: Record<string, { method: string; why: string }>;
+  /** calibration.method "auto": the assignment written, chosen at the model's outputs, and the figure behind it. */
+  calibrationAuto?: { assignment: string; why: string };
   /** calibration.wideActivations: the activations given 16 bits, and the measurement that chose them. */
   wideActivations?: { tensors: string[]; why: string };
   /** QConfig.protect: the nodes kept float by the measurement, and the measurement (also when it kept none). */

@@ -27,10 +27,15 @@ test("static quantization writes the model and a JSON summary; the input is unto
   assert.ok(s.quantized.some((n: { opType: string }) => n.opType === "Conv"));
   assert.ok(existsSync(out));
   assert.deepEqual(readFileSync(cnn), before);
+  assert.ok(["mse", "minmax", "percentile", "entropy", "per-tensor choices"].includes(s.calibrationAuto?.assignment), JSON.stringify(s.calibrationAuto));
   // Existing output is not replaced without --overwrite.
   const again = ptq(cnn, "-o", out, "--calib", calib);
   assert.equal(again.status, 2);
   assert.match(again.stderr, /exists/);
+  // As text, calibration auto (the default) says in one line what it wrote and the figure behind it.
+  const text = ptq(cnn, "-o", out, "--calib", calib, "--overwrite");
+  assert.equal(text.status, 0, text.stderr);
+  assert.match(text.stdout, /\n {2}calibration auto: (mse's ranges kept: no other method gained on the first \d+ calibration row\(s\) with a lower bound above \+0\.00 dB|(minmax|percentile|entropy) for every tensor: |the per-tensor choices: ).*\(per tensor: --json calibrationChoices\)\n/);
 });
 
 test("dynamic mode needs no data; --exclude keeps a node in float", () => {

@@ -20,6 +20,10 @@ test("auto (the default) says what it chose in the summary (and a fixed method l
   await calibrate(auto, data);
   await release(auto);
   const { summary } = await convert(auto);
+  // At the outputs the fixture CNN keeps mse's ranges (bench/calibration-auto.ts: mse for its 11 tensors), and the
+  // summary says which alternative came closest.
+  assert.equal(summary.calibrationAuto?.assignment, "mse");
+  assert.match(summary.calibrationAuto!.why, /^mse's ranges kept: no other method gained on the first \d+ calibration row\(s\) with a lower bound above \+0\.00 dB \(closest: [\w -]+, per row [+−][\d.]+ dB, lower bound [+−][\d.]+ dB\); --method mse skips this measurement$/);
   const choices = Object.entries(summary.calibrationChoices ?? {});
   assert.ok(choices.length > 0);
   for (const [tensor, c] of choices) {
@@ -29,7 +33,9 @@ test("auto (the default) says what it chose in the summary (and a fixed method l
   const mse = await prepare(model, { calibration: { method: "mse" } });
   await calibrate(mse, data);
   await release(mse);
-  assert.equal((await convert(mse)).summary.calibrationChoices, undefined);
+  const fixed = (await convert(mse)).summary;
+  assert.equal(fixed.calibrationChoices, undefined);
+  assert.equal(fixed.calibrationAuto, undefined);
 });
 
 test("auto measures an assignment with another's ranges once and says whose file it is", async () => {
