@@ -43,6 +43,14 @@ const PROBE_ROWS = 4;
  * of one 320×320 image, 129 tensors) the probe in one part took peak RSS from 839 MiB (mse) to 1.3 GiB.
  */
 const PROBE_CAPS = 4;
+/**
+ * ...and of at most this many tensors: onnxruntime takes time superlinear in the nodes to open a session, and a
+ * probe holds some 50 nodes per tensor (four candidates, each fake-quantized into a copy of every consumer): on
+ * PaddleOCR's orientation classifier (141 tensors, 7128 probe nodes) the probe in one part took 14 s, 9 of them
+ * opening its session; in parts of 8 tensors 3.2 s, of 24 4.7 s, of 48 8.0 s. Each part runs the float model too,
+ * which costs on a large one (mlsd-320-large: 5 parts by bytes 7.6 s, 9 parts 8.5 s).
+ */
+const PROBE_TENSORS = 16;
 
 /**
  * A tensor one row of which alone holds more than the run cap (options.maxRunBytes) cannot be bounded by splitting
@@ -364,7 +372,7 @@ export class Calibrator {
 
   /**
    * `tensors` (in order) in parts whose whole tensors take at most PROBE_CAPS run caps per row (at least one tensor
-   * each): one part, the probe as before, wherever a row of every tensor fits.
+   * each), and of at most PROBE_TENSORS tensors.
    */
   private probeParts(tensors: readonly string[]): string[][] {
     const budget = PROBE_CAPS * (this.options.maxRunBytes ?? MAX_RUN_BYTES);
@@ -372,7 +380,7 @@ export class Calibrator {
     let bytes = 0;
     for (const t of tensors) {
       const b = 4 * (this.rowElements.get(t) ?? 0);
-      if (parts.length === 0 || bytes + b > budget) {
+      if (parts.length === 0 || bytes + b > budget || parts[parts.length - 1]!.length >= PROBE_TENSORS) {
         parts.push([]);
         bytes = 0;
       }

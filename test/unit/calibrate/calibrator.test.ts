@@ -448,6 +448,25 @@ test("auto: its candidates come from every calibration row, so its mse is mse's 
   }
 });
 
+test("auto: a probe of many tensors runs in parts of at most 16 tensors (onnxruntime opens a large graph slowly)", async () => {
+  // x -> Sigmoid -> t1 -> Sigmoid -> … -> t20: 21 tensors, however small.
+  const nodes = Array.from({ length: 20 }, (_, i) => makeNode("Sigmoid", [i ? `t${i}` : "x"], [`t${i + 1}`], { name: `s${i}` }));
+  const model = Model.fromProto(makeModel(makeGraph("chain", nodes, [makeValueInfo("x", DataType.FLOAT, ["n", 4])], [makeValueInfo("t20", DataType.FLOAT, ["n", 4])]), { opsets: { "": 13 } }));
+  const tensors = ["x", ...nodes.map((n) => n.output[0]!)];
+  const feeds = tailedBatches(3, 4, 8, 0.05);
+  const cal = new Calibrator(model, tensors, { method: "auto" });
+  const sizes: number[] = [];
+  const run = cal["runProbe"].bind(cal);
+  cal["runProbe"] = async (probe: Parameters<typeof run>[0], samples: Parameters<typeof run>[1]) => (sizes.push(probe.entries.length), run(probe, samples));
+  try {
+    await cal.collect(feeds);
+    assert.deepEqual(sizes, [16, 5]);
+    assert.equal(cal.choices().size, 21);
+  } finally {
+    await cal.dispose();
+  }
+});
+
 test("auto: a probe whose tensors exceed the run cap runs in parts and chooses as one probe does", async () => {
   // The probe keeps every tensor it measures until its end, so on a large model (mlsd-320-large: 1.3 GiB) it runs in
   // parts of at most 4 run caps of tensors per row. Here a row of x or e is 16 bytes: a 4-byte cap gives one part each.
