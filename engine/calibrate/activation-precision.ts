@@ -302,11 +302,7 @@ export async function energiesOn(model: Model, rows: readonly Feeds[], ref: read
   try {
     const out: RowEnergies = { rows: [], pooled };
     for (const [i, r] of rows.entries()) {
-      const got = await s.run(r);
-      const row = new Map<string, OutputEnergy>();
-      addOutputEnergy(row, ref[i]!, got);
-      addOutputEnergy(out.pooled, ref[i]!, got);
-      out.rows.push(row);
+      addRow(out, ref[i]!, await s.run(r));
       onRow?.();
     }
     return out;
@@ -315,15 +311,18 @@ export async function energiesOn(model: Model, rows: readonly Feeds[], ref: read
   }
 }
 
+/** Appends one row's energies (`got` against `ref`) to `out`, and adds them to its pooled sums. */
+function addRow(out: RowEnergies, ref: Record<string, OutputTensor>, got: Record<string, OutputTensor>): void {
+  const row = new Map<string, OutputEnergy>();
+  addOutputEnergy(row, ref, got);
+  addOutputEnergy(out.pooled, ref, got);
+  out.rows.push(row);
+}
+
 /** RowEnergies of outputs already fetched: `got` against `ref`, row by row. */
 export function rowEnergies(ref: readonly Record<string, OutputTensor>[], got: readonly Record<string, OutputTensor>[]): RowEnergies {
   const out: RowEnergies = { rows: [], pooled: new Map() };
-  ref.forEach((r, i) => {
-    const row = new Map<string, OutputEnergy>();
-    addOutputEnergy(row, r, got[i]!);
-    addOutputEnergy(out.pooled, r, got[i]!);
-    out.rows.push(row);
-  });
+  ref.forEach((r, i) => addRow(out, r, got[i]!));
   return out;
 }
 

@@ -2,11 +2,11 @@
 // percentile, entropy, or the calibrator's per-tensor choices) a conversion writes, from each one's output energies
 // on the same rows. mse is the default of every fixed-method run, so another assignment replaces it only where it is
 // measurably better: its pooled error lower by OUTPUT_TIE and its gain over mse on every row, as a lower bound, above
-// OUTPUT_BOUND_DB. Most of those rows shaped the ranges (the held-out rows are one sample in 8), and a pooled error
-// over 16 of them ranks assignments by a few rows where one clips less: on blazeface-front percentile read 14.4 dB
+// OUTPUT_BOUND_DB. The rows are the first calibration rows, which shaped the ranges too, and a pooled error over 16
+// of them ranks assignments by a few rows where one clips less: on blazeface-front percentile read 14.4 dB
 // there against mse's 13.5 and 12.4 against 13.4 dB on 64 held-out samples (docs/calibration.md "auto: a gain on the
 // rows, not in the pool").
-import { worstRatio, type RowEnergies } from "../calibrate/activation-precision";
+import { noiseDb, worstRatio, type RowEnergies } from "../calibrate/activation-precision";
 import { rowDifference, signed } from "./weight-format";
 
 /** A whole assignment must beat mse's pooled output error by this share to replace it. */
@@ -53,4 +53,17 @@ export function chooseAssignment(energies: ReadonlyMap<string, RowEnergies>): { 
 /** " (per row +0.58 dB, lower bound +0.09 dB)" for an assignment measured on two rows or more; "" otherwise. */
 export function gainText(s: AssignmentScore): string {
   return s.gain && s.gain.rows >= 2 ? ` (per row ${signed(s.gain.mean)}, lower bound ${signed(s.gain.lower)})` : "";
+}
+
+/** auto's choice at the outputs in one line, for the summary: what was written and the figure that decided it. */
+export function assignmentLine(best: string, scores: readonly AssignmentScore[], twins: ReadonlyMap<string, string>, rows: number, ctcLoss?: (name: string) => number): string {
+  const what = (name: string) => (name === "per-tensor choices" ? "the per-tensor choices" : `${name} for every tensor`);
+  const on = `on the first ${rows} calibration row(s)`;
+  if (ctcLoss) return `${what(best)}, by the CTC loss of FP32's reading ${on} (${ctcLoss(best).toFixed(3)}; mse ${ctcLoss("mse").toFixed(3)})`;
+  const s = scores.find((x) => x.name === best)!;
+  if (best !== "mse") return `${what(best)}: ${noiseDb(s.error)} at the worst output against mse's ${noiseDb(scores.find((x) => x.name === "mse")!.error)}, per row ${signed(s.gain!.mean)}, lower bound ${signed(s.gain!.lower)}, ${on}`;
+  const others = scores.filter((x) => x.gain && x.gain.rows >= 2 && !twins.has(x.name));
+  const runnerUp = others.reduce<AssignmentScore | undefined>((a, x) => (!a || x.gain!.lower > a.gain!.lower ? x : a), undefined);
+  const closest = runnerUp ? ` (closest: ${runnerUp.name}, per row ${signed(runnerUp.gain!.mean)}, lower bound ${signed(runnerUp.gain!.lower)})` : "";
+  return `mse's ranges kept: no other method gained on the first ${rows} calibration row(s) with a lower bound above ${signed(OUTPUT_BOUND_DB)}${closest}; --method mse skips this measurement`;
 }

@@ -23,8 +23,7 @@ import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig, type RoundingChoice } from "./types";
 import { chooseWeightFormat, type WeightFormat } from "./weight-format";
-import { chooseAssignment, gainText, OUTPUT_BOUND_DB, OUTPUT_RULE, OUTPUT_TIE, type AssignmentScore } from "./assignment-choice";
-import { signed } from "./weight-format";
+import { assignmentLine, chooseAssignment, gainText, OUTPUT_RULE, OUTPUT_TIE } from "./assignment-choice";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { clipSixteenBitPairs } from "./wide-clip";
@@ -484,7 +483,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     .map((s) => twins.has(s.name) ? `${s.name}: ${twins.get(s.name)}'s ranges` : `${s.name} ${counted > 0 ? `CTC loss ${ctcLoss(s.name).toFixed(3)}, ${decoded.get(s.name)!.same}/${counted} rows decoded alike, ${noiseDb(s.error)}` : `${noiseDb(s.error)}${gainText(s)}`}`)
     .join(", ");
   const rule = counted > 0 ? "" : `; ${OUTPUT_RULE}`;
-  prepared.autoAtOutputs = { assignment: best, why: atOutputsLine(best, scores, twins, rows.length, counted > 0 ? ctcLoss : undefined) };
+  prepared.autoAtOutputs = { assignment: best, why: assignmentLine(best, scores, twins, rows.length, counted > 0 ? ctcLoss : undefined) };
   const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on the first ${rows.length} calibration row(s): ${list}${rule}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
@@ -494,19 +493,6 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
       : { ...c, method: best as AutoChoice["method"], why: `${best} for every tensor, chosen at the outputs (${atOutputs}); at its consumers: ${c.why}` });
   }
   prepared.choices = choices;
-}
-
-/** auto's choice at the outputs in one line, for the summary: what was written and the figure that decided it. */
-function atOutputsLine(best: string, scores: readonly AssignmentScore[], twins: ReadonlyMap<string, string>, rows: number, ctcLoss?: (name: string) => number): string {
-  const what = (name: string) => (name === "per-tensor choices" ? "the per-tensor choices" : `${name} for every tensor`);
-  const on = `on the first ${rows} calibration row(s)`;
-  if (ctcLoss) return `${what(best)}, by the CTC loss of FP32's reading ${on} (${ctcLoss(best).toFixed(3)}; mse ${ctcLoss("mse").toFixed(3)})`;
-  const s = scores.find((x) => x.name === best)!;
-  if (best !== "mse") return `${what(best)}: ${noiseDb(s.error)} at the worst output against mse's ${noiseDb(scores[0]!.error)}, per row ${signed(s.gain!.mean)}, lower bound ${signed(s.gain!.lower)}, ${on}`;
-  const others = scores.filter((x) => x.gain && x.gain.rows >= 2 && !twins.has(x.name));
-  const runnerUp = others.reduce<AssignmentScore | undefined>((a, x) => (!a || x.gain!.lower > a.gain!.lower ? x : a), undefined);
-  const closest = runnerUp ? ` (closest: ${runnerUp.name}, per row ${signed(runnerUp.gain!.mean)}, lower bound ${signed(runnerUp.gain!.lower)})` : "";
-  return `mse's ranges kept: no other method gained on the first ${rows} calibration row(s) with a lower bound above ${signed(OUTPUT_BOUND_DB)}${closest}; --method mse skips this measurement`;
 }
 
 /** Whether two assignments give every tensor the same range (and keep the same tensors float for NaN/±Inf). */
