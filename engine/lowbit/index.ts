@@ -11,7 +11,7 @@ import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from
 import { verifyRunnable } from "../runtime/verify";
 import { crossFit, crossFitLines, learnedWins, ROUNDING_BOUND_DB, ROUNDING_ROWS, splitRows } from "../quant/cross-fit";
 import type { QConfig } from "../quant/types";
-import { db, signed } from "../quant/weight-format";
+import { db, differenceText } from "../quant/weight-format";
 import type { LearnedFp4 } from "./fp4-rewrite";
 import type { LayerHessian } from "./gptq";
 import { learnFp4Rounding, type Fp4Rounding } from "./fp4-rounding";
@@ -372,8 +372,8 @@ async function chooseLearnedRounding<F>(
     learned,
     why:
       `rounding auto ${learned ? `chose ${fitted}` : "kept nearest"} ${mode} rounding: ${fitted} codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round, ` +
-      `on the layers protection left ${mode}: worst-output SQNR${onLogits(judged.logits)} nearest ${db(worstRatio(c.near.pooled))}, ${fitted} ${db(worstRatio(c.learned.pooled))}; ${fitted} − nearest per ${per}: mean ${signed(d.mean)}, ` +
-      `lower bound ${signed(d.lower)} (${fitted} is taken where the bound is above ${ROUNDING_BOUND_DB} dB${seq ? ", and on a sequence model where no fewer judged rows decode as the float model's" : ""}; ${seconds()} s)${seq?.note.replace(/ with learned codes/, ` with ${fitted} codes`) ?? ""}`,
+      `on the layers protection left ${mode}: worst-output SQNR${onLogits(judged.logits)} nearest ${db(worstRatio(c.near.pooled))}, ${fitted} ${db(worstRatio(c.learned.pooled))}; ${fitted} − nearest ${differenceText(d, per)} ` +
+      `(${fitted} is taken where either bound is above ${ROUNDING_BOUND_DB} dB${seq ? ", and on a sequence model where no fewer judged rows decode as the float model's" : ""}; ${seconds()} s)${seq?.note.replace(/ with learned codes/, ` with ${fitted} codes`) ?? ""}`,
   };
 }
 

@@ -9,15 +9,16 @@ import { energiesOn, outputsOn, type MeasureOptions, type RowEnergies } from "..
 import type { ExecutionProvider } from "../runtime/session";
 import type { OutputTensor } from "../runtime/tensors";
 import { checkSequences } from "./sequence-check";
-import { rowDifference } from "./weight-format";
+import { boundOf, rowDifference } from "./weight-format";
 
 /** Rounding other than nearest fits (and auto judges) on at most this many of the first calibration rows: static
  *  INT8's calibrate() keeps them, FP4's rounding auto reads them. */
 export const ROUNDING_ROWS = 32;
 
 /**
- * Learned codes are taken only where the per-row difference learned − nearest in worst-output SQNR, on rows the codes
- * were not fitted on, has a lower bound (mean − 2 standard errors) above this. On the corpus (16 calibration rows,
+ * Learned codes are taken only where the difference learned − nearest in worst-output SQNR, on rows the codes were
+ * not fitted on, has a lower bound above this: per row (mean − 2 standard errors) or pooled (jackknife; since the
+ * forty-first session, engine/quant/weight-format's Difference). On the corpus (16 calibration rows,
  * static INT8; docs/recovery.md "rounding auto") that took them on ppocr-v3-det-en (judged +0.58 dB, bound +0.03; 64
  * held-out samples +0.24 dB) and oww-hello-deepa (+12.7, bound +7.1; held out +2.7 dB) and kept nearest on the other
  * 12. A looser rule (mean ≥ +0.1 dB, bound above −0.5 dB) also took BlazeFace (held out +0.1, +0.4 dB) and
@@ -33,13 +34,13 @@ export function splitRows<T>(rows: readonly T[]): { fit: T[]; judge: T[] } {
   return { fit, judge };
 }
 
-/** Whether the per-row difference learned − nearest takes the learned codes (ROUNDING_BOUND_DB). */
-export function learnedWins(d: { mean: number; lower: number; rows: number }): boolean {
-  return d.rows >= 2 && d.lower > ROUNDING_BOUND_DB;
+/** Whether the difference learned − nearest takes the learned codes (ROUNDING_BOUND_DB, either bound). */
+export function learnedWins(d: { mean: number; lower: number; pooledLower?: number; rows: number }): boolean {
+  return d.rows >= 2 && boundOf(d) > ROUNDING_BOUND_DB;
 }
 
 /** A cross-fitted measurement: both sides' energies on the judged rows (odd ones first), the float outputs there,
- *  and the per-row difference learned − nearest. */
+ *  and the difference learned − nearest. */
 export interface CrossFit {
   near: RowEnergies;
   learned: RowEnergies;

@@ -216,8 +216,10 @@ export interface RoundingChoice {
   /** The codes written: "learned" (GPTQ's error feedback), "adaround", or convert()'s "nearest". */
   method: "nearest" | "learned" | "adaround";
   why: string;
-  /** Per-row worst-output SQNR difference learned − nearest on the judged rows (dB); absent where not measured. */
-  difference?: { mean: number; lower: number; rows: number };
+  /** Worst-output SQNR difference learned − nearest on the judged rows (dB): per row (mean, lower) and pooled
+   *  (pooled, pooledLower: jackknife), bound the larger lower bound (engine/quant/weight-format's Difference); absent
+   *  where not measured. */
+  difference?: { mean: number; lower: number; pooled: number; pooledLower: number; bound: number; rows: number };
   /** The fit's layers (absent where it did not run). */
   layers?: number;
   /** Time the choice took, fits and measurement (s). */

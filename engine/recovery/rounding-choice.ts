@@ -12,7 +12,7 @@ import { commonRows } from "../calibrate/rows";
 import { quantizeStatic as quantizeStaticWith, type StaticFileOptions, type WeightRounder } from "../quant/index";
 import type { QConfig, QuantizationSummary, RoundingChoice } from "../quant/types";
 import { crossFit, crossFitLines, learnedWins, ROUNDING_BOUND_DB, splitRows } from "../quant/cross-fit";
-import { db, signed } from "../quant/weight-format";
+import { db, differenceText } from "../quant/weight-format";
 import { adaRound } from "./adaround";
 import { refineRounding, type RoundingReport } from "./rounding";
 
@@ -60,14 +60,14 @@ export async function chooseRounding(
   const c = await crossFit(float, nearest, a.model, b.model, rows, measure, step);
   const { near, learned: got, difference: d } = c;
   step();
-  const difference = { mean: d.mean, lower: d.lower, rows: d.rows };
+  const { pass: _, ...difference } = d;
   const [per, pers] = rowWords(rows);
   const layers = (r: RoundingReport) => `${r.meanBeforeDb.toFixed(1)} → ${r.meanAfterDb.toFixed(1)} dB`;
   const measured =
     `learned codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round ` +
     `(${a.report.layers.length} layer(s), mean layer output SQNR ${layers(a.report)} and ${layers(b.report)}): worst-output SQNR nearest ` +
-    `${db(worstRatio(near.pooled))}, learned ${db(worstRatio(got.pooled))}; learned − nearest per ${per}: mean ${signed(d.mean)}, lower bound ` +
-    `${signed(d.lower)} (learned is taken where the bound is above ${ROUNDING_BOUND_DB} dB)`;
+    `${db(worstRatio(near.pooled))}, learned ${db(worstRatio(got.pooled))}; learned − nearest ${differenceText(d, per)} ` +
+    `(learned is taken where either bound is above ${ROUNDING_BOUND_DB} dB)`;
   let win = learnedWins(d);
   let lines = "";
   if (win) {

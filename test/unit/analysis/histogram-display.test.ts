@@ -45,7 +45,7 @@ test("with calibration method auto, each histogram says which method auto chose 
     const c = prepared.choices.get(h.tensor)!;
     assert.ok(c, `${h.tensor}: a choice`);
     assert.ok(h.method!.startsWith(`auto → ${c.method}`), `${h.tensor}: ${h.method}`);
-    assert.match(c.why, /at the outputs \(worst-output SQNR on the first \d+ calibration row\(s\): mse [\d.]+ dB, minmax [\d.]+ dB \(per row [+−][\d.]+ dB, lower bound [+−][\d.]+ dB\)/);
+    assert.match(c.why, /at the outputs \(worst-output SQNR on the first \d+ calibration row\(s\): mse [\d.]+ dB, minmax [\d.]+ dB \(per row: mean [+−][\d.]+ dB, lower bound [+−][\d.]+ dB; pooled [+−][\d.]+ dB, lower bound [+−][\d.]+ dB\)/);
     assert.ok(!h.method!.includes("worst-output"), "the view's label stays short");
   }
 });

@@ -23,7 +23,7 @@ test("auto (the default) says what it chose in the summary (and a fixed method l
   // At the outputs the fixture CNN keeps mse's ranges (bench/calibration-auto.ts: mse for its 11 tensors), and the
   // summary says which alternative came closest.
   assert.equal(summary.calibrationAuto?.assignment, "mse");
-  assert.match(summary.calibrationAuto!.why, /^mse's ranges kept: no other method gained on the first \d+ calibration row\(s\) with a lower bound above \+0\.00 dB \(closest: [\w -]+, per row [+−][\d.]+ dB, lower bound [+−][\d.]+ dB\); --method mse skips this measurement$/);
+  assert.match(summary.calibrationAuto!.why, /^mse's ranges kept: no other method gained on the first \d+ calibration row\(s\) with a lower bound above \+0\.00 dB \(closest: [\w -]+, per row: mean [+−][\d.]+ dB, lower bound [+−][\d.]+ dB; pooled [+−][\d.]+ dB, lower bound [+−][\d.]+ dB\); --method mse skips this measurement$/);
   const choices = Object.entries(summary.calibrationChoices ?? {});
   assert.ok(choices.length > 0);
   for (const [tensor, c] of choices) {

@@ -52,6 +52,9 @@ test("learnedWins: only where the judged rows bound the gain above zero", () => 
   assert.equal(learnedWins({ mean: 0.23, lower: -0.33, rows: 16 }), false, "ppocr-v3-det-ch's: better on average, not measurably");
   assert.equal(learnedWins({ mean: 0.5, lower: 0, rows: 16 }), false, "a bound of exactly zero is not above it");
   assert.equal(learnedWins({ mean: 2, lower: 1, rows: 1 }), false, "one row bounds nothing");
+  assert.equal(learnedWins({ mean: 4.12, lower: -13.54, pooledLower: 5.06, rows: 16 }), true, "oww-hey-jarvis's: a score a row, the pooled bound clears");
+  assert.equal(learnedWins({ mean: 0.58, lower: 0.03, pooledLower: -0.1, rows: 16 }), true, "either bound");
+  assert.equal(learnedWins({ mean: 0.23, lower: -0.33, pooledLower: -0.22, rows: 16 }), false);
 });
 
 test("chooseRounding writes learned codes where the rows they were not fitted on measure them better", async () => {
@@ -61,7 +64,7 @@ test("chooseRounding writes learned codes where the rows they were not fitted on
   const { model: chosen, choice } = await chooseRounding(float, q, calib);
   assert.equal(choice.method, "learned", choice.why);
   assert.ok(choice.difference!.lower > 0 && choice.difference!.rows === 8, JSON.stringify(choice.difference));
-  assert.match(choice.why, /^rounding auto chose learned rounding: learned codes fitted on every other of 8 calibration batches and judged on the batches between, and the other way round \(1 layer\(s\), mean layer output SQNR [\d.]+ → [\d.]+ dB and [\d.]+ → [\d.]+ dB\): worst-output SQNR nearest [\d.]+ dB, learned [\d.]+ dB; learned − nearest per batch: mean \+[\d.]+ dB, lower bound \+[\d.]+ dB \(learned is taken where the bound is above 0 dB\); written: fitted on all 8 batches \(1 layer\(s\), mean layer output SQNR [\d.]+ → [\d.]+ dB\)$/);
+  assert.match(choice.why, /^rounding auto chose learned rounding: learned codes fitted on every other of 8 calibration batches and judged on the batches between, and the other way round \(1 layer\(s\), mean layer output SQNR [\d.]+ → [\d.]+ dB and [\d.]+ → [\d.]+ dB\): worst-output SQNR nearest [\d.]+ dB, learned [\d.]+ dB; learned − nearest per batch: mean \+[\d.]+ dB, lower bound \+[\d.]+ dB; pooled \+[\d.]+ dB, lower bound \+[\d.]+ dB \(learned is taken where either bound is above 0 dB\); written: fitted on all 8 batches \(1 layer\(s\), mean layer output SQNR [\d.]+ → [\d.]+ dB\)$/);
   assert.notDeepEqual(chosen.toBytes(), q.toBytes());
   const heldOut = correlated(4, 900);
   const [near, learned] = [await outputSqnr(m, q, heldOut), await outputSqnr(m, chosen, heldOut)];
