@@ -38,8 +38,7 @@ export function chooseAssignment(energies: ReadonlyMap<string, RowEnergies>): { 
   const scores = [...energies].map(([name, e]): AssignmentScore => {
     const error = worstRatio(e.pooled);
     if (name === "mse") return { name, error };
-    const { pass: _, ...gain } = rowDifference(mse, e);
-    return { name, error, gain };
+    return { name, error, gain: rowDifference(mse, e) };
   });
   const mseError = worstRatio(mse.pooled);
   let best = scores.find((s) => s.name === "mse")!;

@@ -28,11 +28,12 @@ export const U8U8: WeightFormat = { type: "uint8", reduceRange: false };
 export const U8S7: WeightFormat = { type: "int8", reduceRange: true };
 
 /**
- * U8S7 is chosen when, row by row, its worst-output SQNR is not measurably lower than U8U8's by more than this
- * (dB): the mean per-row difference less two standard errors (a one-sided ~97.5 % bound) must stay above −0.5 dB.
- * A bound, not the pooled figures: on the corpus detectors one row's worst-output SQNR moves 1.5–3 dB between the
- * formats either way, so pooled figures on 16 calibration rows picked U8S7 where 128 held-out samples then lost
- * 0.8–1 dB (blazeface-front, ppocr-v3-det-en); docs/int8-speed.md "weightType auto".
+ * U8S7 is chosen when its worst-output SQNR is not measurably lower than U8U8's by more than this (dB): a lower
+ * bound of the difference must stay above −0.5 dB, the per-row one (mean less two standard errors, one-sided
+ * ~97.5 %) or the pooled one (jackknife; Difference below). A bound, not the pooled figures: on the corpus detectors
+ * one row's worst-output SQNR moves 1.5–3 dB between the formats either way, so pooled figures on 16 calibration
+ * rows picked U8S7 where 128 held-out samples then lost 0.8–1 dB (blazeface-front, ppocr-v3-det-en);
+ * docs/int8-speed.md "weightType auto".
  */
 export const WEIGHT_TIE_DB = 0.5;
 
@@ -199,9 +200,8 @@ function without(sum: ReadonlyMap<string, OutputEnergy>, row: ReadonlyMap<string
 const pooledDb = (base: ReadonlyMap<string, OutputEnergy>, got: ReadonlyMap<string, OutputEnergy>) =>
   10 * Math.log10(Math.max(worstRatio(base), EXACT) / Math.max(worstRatio(got), EXACT));
 
-/** `got` − `base` in worst-output SQNR (dB), per row and pooled, with their lower bounds (Difference); `pass`: the
- *  larger bound clears −tie. */
-export function rowDifference(base: RowEnergies, got: RowEnergies, tie = WEIGHT_TIE_DB): Difference & { pass: boolean } {
+/** `got` − `base` in worst-output SQNR (dB), per row and pooled, with their lower bounds (Difference). */
+export function rowDifference(base: RowEnergies, got: RowEnergies): Difference {
   const d = base.rows.map((b, i) => 10 * Math.log10(Math.max(worstRatio(b), EXACT) / Math.max(worstRatio(got.rows[i]!), EXACT)));
   const n = d.length;
   const mean = d.reduce((a, b) => a + b, 0) / Math.max(n, 1);
@@ -215,8 +215,7 @@ export function rowDifference(base: RowEnergies, got: RowEnergies, tie = WEIGHT_
     const m = left.reduce((a, x) => a + x, 0) / n;
     pooledLower = pooled - 2 * Math.sqrt(((n - 1) / n) * left.reduce((a, x) => a + (x - m) ** 2, 0));
   }
-  const bound = Math.max(lower, pooledLower);
-  return { mean, lower, pooled, pooledLower, bound, rows: n, pass: n > 1 && bound >= -tie };
+  return { mean, lower, pooled, pooledLower, bound: Math.max(lower, pooledLower), rows: n };
 }
 
 /** A noise/signal energy ratio as SQNR to 0.01 dB ("∞ dB" when exact); a difference in dB with its sign. */
@@ -245,16 +244,15 @@ export async function chooseWeightFormat(
   const ref = await outputsOn(float, rows, measure, onRow);
   const u8 = await energiesOn(await quantized(U8U8), rows, ref, measure, onRow);
   const s7 = await energiesOn(await quantized(U8S7), rows, ref, measure, onRow);
-  const whole = rowDifference(u8, s7);
-  const { rows: n } = whole;
+  const difference = rowDifference(u8, s7);
+  const n = difference.rows;
   const noise = { u8u8: worstRatio(u8.pooled), u8s7: worstRatio(s7.pooled) };
   const count = rows.reduce((k, r) => k + (commonRows(r) ?? 1), 0);
   const per = n === count ? "row" : "batch";
   const measured =
     `on the first ${count} calibration row(s) worst-output SQNR${onLogits(measure.judged?.logits)} U8U8 ${db(noise.u8u8)}, U8S7 ${db(noise.u8s7)}; ` +
-    `U8S7 − U8U8 ${differenceText(whole, per)} (U8S7 is taken where either bound is above −${WEIGHT_TIE_DB} dB)`;
-  const { pass: _, ...difference } = whole;
-  const whole7 = wholeModelU8S7(noise.u8u8, whole);
+    `U8S7 − U8U8 ${differenceText(difference, per)} (U8S7 is taken where either bound is above −${WEIGHT_TIE_DB} dB)`;
+  const whole7 = wholeModelU8S7(noise.u8u8, difference);
   if (whole7) return { ...U8S7, noise, difference, why: `weightType auto chose int8 with 7 bits (U8S7): ${measured}${whole7 === "mean" ? `; the model reads at or below ${MEAN_DECIDES_AT_OR_BELOW_DB} dB, where rows' differences are too spread for the bound: the mean decides` : ""}` };
   if (n > 1) most += PARTIAL_SHARES.length * rows.length;
   const partial = n > 1 ? await heaviestInU8S7(float, rows, ref, u8, quantized, measure, onRow) : undefined;
@@ -298,8 +296,8 @@ async function heaviestInU8S7(
     const set = [...kept, ...convs.slice(done, upTo)];
     done = upTo;
     const byTensor: WeightFormats = new Map(set.map((c) => [c.weight, U8S7]));
-    const d = rowDifference(u8, await energiesOn(await quantized(U8U8, byTensor), rows, ref, measure, onRow), PARTIAL_TIE_DB);
-    if (!d.pass) break;
+    const d = rowDifference(u8, await energiesOn(await quantized(U8U8, byTensor), rows, ref, measure, onRow));
+    if (!(d.rows > 1 && d.bound >= -PARTIAL_TIE_DB)) break;
     kept = set;
     best = { byTensor, share: set.reduce((a, c) => a + c.macs, 0) / total, convs: convs.length, difference: d };
   }

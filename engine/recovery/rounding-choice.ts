@@ -58,9 +58,9 @@ export async function chooseRounding(
   const b = await refineRounding(float, nearest, odd);
   step();
   const c = await crossFit(float, nearest, a.model, b.model, rows, measure, step);
-  const { near, learned: got, difference: d } = c;
+  const { near, learned: got, difference } = c;
+  const d = difference;
   step();
-  const { pass: _, ...difference } = d;
   const [per, pers] = rowWords(rows);
   const layers = (r: RoundingReport) => `${r.meanBeforeDb.toFixed(1)} → ${r.meanAfterDb.toFixed(1)} dB`;
   const measured =
