@@ -9,7 +9,7 @@ import { makeTensor, readTensor } from "../../../engine/onnx/tensor";
 import { Model } from "../../../engine/onnx/model";
 import { quantizeDynamicModel } from "../../../engine/quant/index";
 import { resolveConfig } from "../../../engine/quant/types";
-import { MEAN_DECIDES_AT_OR_BELOW_DB, PARTIAL_TIE_DB, WEIGHT_TIE_DB, convWork, wholeModelU8S7 } from "../../../engine/quant/weight-format";
+import { MEAN_DECIDES_AT_OR_BELOW_DB, PARTIAL_TIE_DB, WEIGHT_TIE_DB, convWork, rowDifference, wholeModelU8S7 } from "../../../engine/quant/weight-format";
 import { makeModel, quantizeTiny, randomFloats, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
@@ -136,4 +136,29 @@ test("at or below 0 dB the per-row bound cannot decide the format: the mean does
   assert.equal(wholeModelU8S7(db(MEAN_DECIDES_AT_OR_BELOW_DB + 0.1), { mean: 0.45, lower: -1.23, rows: 16 }), undefined);
   assert.equal(wholeModelU8S7(db(-1.41), { mean: 0.45, lower: -1.23, rows: 1 }), undefined, "one row bounds nothing");
   assert.equal(MEAN_DECIDES_AT_OR_BELOW_DB, 0);
+});
+
+test("rowDifference: the pooled difference is the pooled SQNRs' and its bound the jackknife's, two outputs, the worst one each time", () => {
+  // Two outputs; the worst output changes when a row is left out. Energies by hand: output "a" worse on rows 0 and 1,
+  // "b" on row 2.
+  const rows = (noise: [number, number][]) => {
+    const r = noise.map(([a, b]) => new Map([["a", { signal: 1, noise: a }], ["b", { signal: 1, noise: b }]]));
+    return { rows: r, pooled: new Map() };
+  };
+  const B: [number, number][] = [[0.04, 0.01], [0.02, 0.01], [0.001, 0.03]];
+  const G: [number, number][] = [[0.01, 0.01], [0.01, 0.005], [0.001, 0.02]];
+  const base = rows(B);
+  const d = rowDifference(base, rows(G));
+  const worst = (noise: [number, number][]) => Math.max(...[0, 1].map((k) => noise.reduce((a, n) => a + n[k]!, 0) / noise.length));
+  const db = (b: [number, number][], g: [number, number][]) => 10 * Math.log10(worst(b) / worst(g));
+  assert.ok(Math.abs(d.pooled - db(B, G)) < 1e-9, `${d.pooled} against ${db(B, G)}`);
+  const left = [0, 1, 2].map((i) => db(B.filter((_, j) => j !== i), G.filter((_, j) => j !== i)));
+  const m = left.reduce((a, x) => a + x, 0) / 3;
+  const se = Math.sqrt((2 / 3) * left.reduce((a, x) => a + (x - m) ** 2, 0));
+  assert.ok(Math.abs(d.pooledLower - (d.pooled - 2 * se)) < 1e-9, `${d.pooledLower} against ${d.pooled - 2 * se}`);
+  assert.equal(d.bound, Math.max(d.lower, d.pooledLower));
+  assert.equal(d.rows, 3);
+  // Identical files: no difference either way, and the bounds are 0.
+  const same = rowDifference(base, base);
+  assert.deepEqual([same.mean, same.pooled, same.lower, same.pooledLower], [0, 0, 0, 0]);
 });
