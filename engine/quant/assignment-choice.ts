@@ -2,12 +2,13 @@
 // percentile, entropy, or the calibrator's per-tensor choices) a conversion writes, from each one's output energies
 // on the same rows. mse is the default of every fixed-method run, so another assignment replaces it only where it is
 // measurably better: its pooled error lower by OUTPUT_TIE and its gain over mse, as a lower bound per row or pooled
-// (engine/quant/weight-format's Difference), above OUTPUT_BOUND_DB. The rows are the first calibration rows, which
+// (engine/quant/types' Difference), above OUTPUT_BOUND_DB. The rows are the first calibration rows, which
 // shaped the ranges too, and a pooled error over 16 of them ranks assignments by a few rows where one clips less: on
 // blazeface-front percentile read 14.4 dB there against mse's 13.5 and 12.4 against 13.4 dB on 64 held-out samples
 // (docs/calibration.md "auto: a gain on the rows, not in the pool"); its pooled bound reads −1.32 dB.
 import { noiseDb, worstRatio, type RowEnergies } from "../calibrate/activation-precision";
-import { differenceText, rowDifference, signed, type Difference } from "./weight-format";
+import type { Difference } from "./types";
+import { differenceText, rowDifference, signed } from "./weight-format";
 
 /** A whole assignment must beat mse's pooled output error by this share to replace it. */
 export const OUTPUT_TIE = 0.02;

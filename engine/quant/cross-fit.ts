@@ -18,7 +18,7 @@ export const ROUNDING_ROWS = 32;
 /**
  * Learned codes are taken only where the difference learned − nearest in worst-output SQNR, on rows the codes were
  * not fitted on, has a lower bound above this: per row (mean − 2 standard errors) or pooled (jackknife; since the
- * forty-first session, engine/quant/weight-format's Difference). On the corpus (16 calibration rows,
+ * forty-first session, engine/quant/types' Difference). On the corpus (16 calibration rows,
  * static INT8; docs/recovery.md "rounding auto") that took them on ppocr-v3-det-en (judged +0.58 dB, bound +0.03; 64
  * held-out samples +0.24 dB) and oww-hello-deepa (+12.7, bound +7.1; held out +2.7 dB) and kept nearest on the other
  * 12. A looser rule (mean ≥ +0.1 dB, bound above −0.5 dB) also took BlazeFace (held out +0.1, +0.4 dB) and

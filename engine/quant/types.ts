@@ -209,6 +209,31 @@ export interface ResolvedQConfig {
 }
 
 const QTYPES: readonly QType[] = ["int8", "uint8", "int16", "uint16"];
+/**
+ * A difference in worst-output SQNR, `got` − `base` (dB), both measured against the same reference on the same rows,
+ * read two ways, each with a lower bound:
+ * - per row: each row's own worst-output SQNR difference, their mean and mean − 2 standard errors. Every row counts
+ *   once, so a gain carried by a few rows of large error does not pass (blazeface-front's percentile ranges: pooled
+ *   +0.9 dB on 16 calibration rows, −1.0 dB on 64 held-out samples; per row +0.05, bound −0.92 dB).
+ * - pooled: the difference of the pooled worst-output SQNRs (the figure summaries report), and it − 2 jackknife
+ *   standard errors (each row left out in turn), which a gain carried by one row does not clear either.
+ * Where an output is one number a row (a wake-word score), a row's SQNR is that number's luck of rounding: rows'
+ * differences swing by ±60 dB and the per-row bound never clears, while the pooled one measures (oww-hey-jarvis,
+ * learned rounding cross-fitted on 16 rows: per row +4.12, bound −13.54 dB; pooled +6.51, bound +5.06 dB; 64 held-out
+ * samples 33.3 → 48.0 dB). On outputs of many values the two bounds agree within about 0.4 dB. `bound` is the larger
+ * of the two: a rule takes a gain that clears its threshold either way (docs/calibration.md "Two bounds");
+ * engine/quant/weight-format's rowDifference measures it.
+ */
+export interface Difference {
+  mean: number;
+  lower: number;
+  pooled: number;
+  pooledLower: number;
+  /** max(lower, pooledLower). */
+  bound: number;
+  rows: number;
+}
+
 /** QConfig.rounding other than "nearest": what was written and why (engine/recovery/rounding-choice). */
 export interface RoundingChoice {
   /** QConfig.rounding as asked. */
@@ -216,10 +241,9 @@ export interface RoundingChoice {
   /** The codes written: "learned" (GPTQ's error feedback), "adaround", or convert()'s "nearest". */
   method: "nearest" | "learned" | "adaround";
   why: string;
-  /** Worst-output SQNR difference learned − nearest on the judged rows (dB): per row (mean, lower) and pooled
-   *  (pooled, pooledLower: jackknife), bound the larger lower bound (engine/quant/weight-format's Difference); absent
-   *  where not measured. */
-  difference?: { mean: number; lower: number; pooled: number; pooledLower: number; bound: number; rows: number };
+  /** Worst-output SQNR difference learned − nearest on the judged rows (dB), per row and pooled with their lower
+   *  bounds; absent where not measured. */
+  difference?: Difference;
   /** The fit's layers (absent where it did not run). */
   layers?: number;
   /** Time the choice took, fits and measurement (s). */

@@ -17,7 +17,7 @@ import { energiesOn, noiseToDb, outputsOn, worstRatio, type MeasureOptions, type
 import type { OutputTensor } from "../runtime/tensors";
 import { commonRows } from "../calibrate/rows";
 import { PROTECT_ABOVE_DB } from "./protect";
-import type { WeightType } from "./types";
+import type { Difference, WeightType } from "./types";
 
 export interface WeightFormat {
   type: WeightType;
@@ -30,7 +30,7 @@ export const U8S7: WeightFormat = { type: "int8", reduceRange: true };
 /**
  * U8S7 is chosen when its worst-output SQNR is not measurably lower than U8U8's by more than this (dB): a lower
  * bound of the difference must stay above −0.5 dB, the per-row one (mean less two standard errors, one-sided
- * ~97.5 %) or the pooled one (jackknife; Difference below). A bound, not the pooled figures: on the corpus detectors
+ * ~97.5 %) or the pooled one (jackknife; Difference in ./types). A bound, not the pooled figures: on the corpus detectors
  * one row's worst-output SQNR moves 1.5–3 dB between the formats either way, so pooled figures on 16 calibration
  * rows picked U8S7 where 128 held-out samples then lost 0.8–1 dB (blazeface-front, ppocr-v3-det-en);
  * docs/int8-speed.md "weightType auto".
@@ -139,30 +139,6 @@ function heaviest(convs: readonly ConvWork[], share: number): ConvWork[] {
     sum += c.macs;
   }
   return out;
-}
-
-/**
- * A difference in worst-output SQNR, `got` − `base` (dB), both measured against the same reference on the same rows,
- * read two ways, each with a lower bound:
- * - per row: each row's own worst-output SQNR difference, their mean and mean − 2 standard errors. Every row counts
- *   once, so a gain carried by a few rows of large error does not pass (blazeface-front's percentile ranges: pooled
- *   +0.9 dB on 16 calibration rows, −1.0 dB on 64 held-out samples; per row +0.05, bound −0.92 dB).
- * - pooled: the difference of the pooled worst-output SQNRs (the figure summaries report), and it − 2 jackknife
- *   standard errors (each row left out in turn), which a gain carried by one row does not clear either.
- * Where an output is one number a row (a wake-word score), a row's SQNR is that number's luck of rounding: rows'
- * differences swing by ±60 dB and the per-row bound never clears, while the pooled one measures (oww-hey-jarvis,
- * learned rounding cross-fitted on 16 rows: per row +4.12, bound −13.54 dB; pooled +6.51, bound +5.06 dB; 64 held-out
- * samples 33.3 → 48.0 dB). On outputs of many values the two bounds agree within about 0.4 dB. `bound` is the larger
- * of the two: a rule takes a gain that clears its threshold either way (docs/calibration.md "Two bounds").
- */
-export interface Difference {
-  mean: number;
-  lower: number;
-  pooled: number;
-  pooledLower: number;
-  /** max(lower, pooledLower). */
-  bound: number;
-  rows: number;
 }
 
 /** The bound a rule compares with its threshold: the larger of the per-row and pooled lower bounds (the per-row one

@@ -58,8 +58,7 @@ export async function chooseRounding(
   const b = await refineRounding(float, nearest, odd);
   step();
   const c = await crossFit(float, nearest, a.model, b.model, rows, measure, step);
-  const { near, learned: got, difference } = c;
-  const d = difference;
+  const { near, learned: got, difference: d } = c;
   step();
   const [per, pers] = rowWords(rows);
   const layers = (r: RoundingReport) => `${r.meanBeforeDb.toFixed(1)} → ${r.meanAfterDb.toFixed(1)} dB`;
@@ -76,12 +75,12 @@ export async function chooseRounding(
   }
   if (!win) {
     onStep?.(5, 5);
-    return { model: nearest, choice: { asked: "auto", method: "nearest", why: `rounding auto kept nearest rounding: ${measured}${lines}`, difference, layers: a.report.layers.length, seconds: seconds() } };
+    return { model: nearest, choice: { asked: "auto", method: "nearest", why: `rounding auto kept nearest rounding: ${measured}${lines}`, difference: d, layers: a.report.layers.length, seconds: seconds() } };
   }
   const all = await refineRounding(float, nearest, rows);
   step();
   const why = `rounding auto chose learned rounding: ${measured}${lines}; written: fitted on all ${rows.length} ${pers} (${all.report.layers.length} layer(s), mean layer output SQNR ${layers(all.report)})`;
-  return { model: all.model, choice: { asked: "auto", method: "learned", why, difference, layers: all.report.layers.length, seconds: seconds() } };
+  return { model: all.model, choice: { asked: "auto", method: "learned", why, difference: d, layers: all.report.layers.length, seconds: seconds() } };
 }
 
 /**
