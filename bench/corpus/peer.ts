@@ -8,7 +8,7 @@
 //                  per_channel=True;
 //   ours dynamic   `ptq quantize M -o OUT --mode dynamic`;
 //   ORT dynamic    quantize_dynamic(model, out), every argument at its default.
-// Both static sides calibrate on the SAME samples (bench/corpus/inputs.ts, seed 1, one sample per file, fed as
+// Both static sides calibrate on the SAME samples (bench/corpus/inputs.ts, seed 1 or --calib-seed, one sample per file, fed as
 // written); every file is scored by bench/corpus/evaluate.ts (our onnxruntime-node, 1 thread) on the same held-out
 // samples (seed 1000): worst-output SQNR, decision agreement, the task metric where there are labels (text
 // recognisers' exact lines and CER, FP32's beside), size vs FP32. A failure is a cell with its reason.
@@ -87,13 +87,13 @@ export async function peerModel(catalog: Catalog, m: CorpusModel, o: PeerOptions
   const log = o.log;
   const work = mkdtempSync(path.join(os.tmpdir(), `ptq-corpus-peer-${m.id}-`));
   try {
-    // Ours exactly as bench/corpus.ts runs it; it writes its calibration samples with seed 1, as below.
+    // Ours exactly as bench/corpus.ts runs it; it writes its calibration samples with the same seed, as below.
     log(`${m.id}: ours (static, dynamic)`);
     const ours = await runModel(catalog, m, { ...o, modes: ["static", "dynamic"] });
     const calib = path.join(work, "calib");
     const fe = new FrontEnd(catalog);
     try {
-      writeSamples(calib, await makeSamples(m, o.calibSamples, 1, fe));
+      writeSamples(calib, await makeSamples(m, o.calibSamples, o.calibSeed ?? 1, fe));
     } finally {
       await fe.dispose();
     }

@@ -47,6 +47,8 @@ export interface Row {
 export interface RunOptions {
   modes: readonly Mode[];
   calibSamples: number;
+  /** The calibration samples' seed (default 1, the corpus's own set; held-out samples use 1000 and on). */
+  calibSeed?: number;
   /** Held-out samples, or the model's own `evalSamples` where that is more. */
   evalSamples: number;
   limitS: number;
@@ -104,7 +106,7 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
     const fe = new FrontEnd(catalog);
     const calib = path.join(work, "calib");
     try {
-      writeSamples(calib, await makeSamples(m, o.calibSamples, 1, fe));
+      writeSamples(calib, await makeSamples(m, o.calibSamples, o.calibSeed ?? 1, fe));
     } finally {
       await fe.dispose();
     }

@@ -32,6 +32,10 @@ export interface FoldMark {
   /** The producer's output the activation reads. */
   input: string;
   output: string;
+  /** Whether the producer's output was quantized anyway (a Conv's, an Add's): the fold then replaces its Q with a
+   *  finer one. A Gemm/MatMul marks no output Q of its own; folding its Relu adds the Q that the Relu's own
+   *  quantization would (and takes away the one on the producer's output). */
+  replacesQ: boolean;
 }
 
 export class Annotations {
@@ -152,6 +156,6 @@ export class QuantizerContext {
   }
 
   fold(node: NodeProto, input: string, output: string): void {
-    this.marks.folds.push({ node, input, output });
+    this.marks.folds.push({ node, input, output, replacesQ: this.marks.activations.has(input) });
   }
 }

@@ -94,12 +94,13 @@ const READ_BY_FLOAT = "its output is read only by float ops: no int8 op reads it
  * DenseNet each Concat feeds a float BatchNorm and the next Concat: quantizing the chain re-rounds the early
  * features at every ever-wider range (the fixture densenet: 0.60 pp of top-1 lost, 0.10 pp without; the ViT's
  * residual Adds feeding LayerNorms likewise: logits SQNR 31.9 → 36.2 dB). Data-movement ops go too (their Q
- * shares the input's scale: no change). Kept: graph outputs, folded Relus (their Q replaces the producer's, finer).
+ * shares the input's scale: no change). Kept: graph outputs, Relus folded into a Q the producer's output had anyway
+ * (their Q replaces it, finer). A Relu folded into a Gemm/MatMul (no output Q of its own) goes like any other node.
  */
 function readOnlyByFloat(graph: GraphProto, marks: Annotations): Set<NodeProto> {
   const consumers = consumerMap(graph);
   const outputs = new Set(graph.output.map((o) => o.name));
-  const folded = new Set(marks.folds.map((f) => f.node));
+  const folded = new Set(marks.folds.filter((f) => f.replacesQ).map((f) => f.node));
   const demoted = new Set<NodeProto>();
   const quantized = (n: NodeProto) => marks.nodes.has(n) && !demoted.has(n);
   // Reverse order: a node's consumers are decided before it.

@@ -61,3 +61,26 @@ test("a Concat a Conv reads keeps its Q (QLinearConcat), and a Relu folded into 
   assert.equal(r.ops.Relu, undefined);
   assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
 });
+
+test("a Relu after a Gemm or MatMul folds into one Q at its own range (onnxruntime's removable activation); one only a float Softmax reads stays float", async () => {
+  // x [2, 16] → Gemm → Relu → MatMul → Relu → Gemm → Relu → Softmax → y: the hidden Relus' inputs span negatives, so
+  // a Q on the Gemm/MatMul output at that range, then another after the Relu, spends codes on values the Relu drops.
+  const gemm = (a: string, b: string, c: string, y: string) => makeNode("Gemm", [a, b, c], [y], { name: y });
+  const relu = (x: string, y: string) => makeNode("Relu", [x], [y], { name: y });
+  const nodes = [
+    gemm("x", "W1", "B1", "g1"), relu("g1", "relu1"), makeNode("MatMul", ["relu1", "W2"], ["m2"], { name: "m2" }), relu("m2", "relu2"),
+    gemm("relu2", "W3", "B3", "g3"), relu("g3", "relu3"), makeNode("Softmax", ["relu3"], ["y"], { name: "softmax", attributes: [attr.int("axis", -1)] }),
+  ];
+  const m = makeModel(nodes, [valueInfo("x", F, [2, 16])], [valueInfo("y", F, [2, 6])], [
+    w("W1", [16, 24], 1), w("B1", [24], 2), w("W2", [24, 24], 3), w("W3", [24, 6], 4), w("B3", [6], 5),
+  ]);
+  const r = await quantizeTiny(m, { x: [2, 16] });
+  assert.deepEqual(r.summary.foldedActivations, ["relu1", "relu2"]);
+  assert.match(r.summary.float.find((f) => f.name === "relu3")?.reason ?? "", /read only by float ops/);
+  const quantized = r.qdq.graph.node.filter((n) => n.opType === "QuantizeLinear").map((n) => n.input[0]);
+  for (const t of ["g1", "m2", "g3"]) assert.ok(!quantized.some((q) => q?.startsWith(t)), `no Q on ${t}: ${quantized.join(", ")}`);
+  assert.equal(r.ops.Relu, 1, "only the last Relu is left");
+  assert.equal(r.fused.QGemm, 1, JSON.stringify(r.fused));
+  assert.equal(r.fused.QLinearMatMul, 1, JSON.stringify(r.fused));
+  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
