@@ -49,7 +49,7 @@ function describe(s: QuantizationSummary, out: string): string {
   }
   if (s.wideActivations) lines.push(`  16-bit activations (--wide-activations): ${s.wideActivations.why}`);
   if (s.protectedLayers?.nodes.length) lines.push(`  ${s.protectedLayers.why}`);
-  if (s.rounding) lines.push(`  ${s.rounding.why} (${s.rounding.seconds.toFixed(1)} s)`);
+  if (s.rounding) lines.push(`  ${s.rounding.why}${s.rounding.asked === "default" ? "" : ` (${s.rounding.seconds.toFixed(1)} s)`}`);
   if (s.outputCheck) lines.push(`  ${describeOutputCheck(s.outputCheck)}`);
   for (const w of s.warnings) lines.push(`  note: ${w}`);
   return lines.join("\n");

@@ -22,7 +22,7 @@ import { nestedWeightedNodes } from "./scope";
 import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig, type RoundingChoice } from "./types";
-import { chooseWeightFormat, type WeightFormat } from "./weight-format";
+import { chooseWeightFormat, layerWork, type WeightFormat } from "./weight-format";
 import { assignmentLine, chooseAssignment, gainText, OUTPUT_RULE, OUTPUT_TIE } from "./assignment-choice";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
@@ -87,6 +87,9 @@ export interface PreparedModel {
   /** QConfig.rounding other than "nearest": the first calibration rows (up to ROUNDING_ROWS, one each where the batch
    *  axis is free), which quantizeStatic fits learned rounding on (and, for "auto", judges it by). */
   roundingRows?: Feeds[];
+  /** QConfig.rounding not given (static INT8): what the default became for this model at the first calibration
+   *  batch, and why (roundingDefault; for "auto", why it was taken, which the choice's own text is given). */
+  roundingDefault?: { rounding: "auto" | "nearest"; why: string };
 }
 
 export async function prepare(model: Model, config: QConfig = {}, options: PrepareOptions = {}): Promise<PreparedModel> {
@@ -130,7 +133,8 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
     // excluded): convert() needs no ranges, but the data is still the user's inputs: checked, the written file
     // compared with the float model on its first rows, as dynamic mode does with data, and learned rounding fitted
     // on them (weight-only Convs).
-    const rows = await firstBatches(data, prepared.config.rounding !== "nearest" ? ROUNDING_ROWS : CHECK_ROWS, options.signal);
+    const rows = await firstBatches(data, prepared.config.rounding !== "nearest" || prepared.config.roundingByDefault ? ROUNDING_ROWS : CHECK_ROWS, options.signal);
+    if (rows[0]) roundingDefault(prepared, rows[0]);
     const specs = modelInputs(prepared.model.proto);
     rows.forEach((f, i) => checkFeeds(f, specs, `calibration batch ${i + 1}`));
     keepCheckRows(prepared, rows, fixedBatchSize(prepared.model));
@@ -153,9 +157,12 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   const before = prepared.calibrator.batches;
   const rows: Feeds[] = [];
   const wide = c.wideActivations > 0 || (prepared.config.wideAuto && qBits(prepared.config.activationType) === 8);
-  const keep = Math.max(CHECK_ROWS, wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0, prepared.config.rounding !== "nearest" ? ROUNDING_ROWS : 0);
+  const keep = (first: Feeds) => {
+    const rounding = roundingDefault(prepared, first);
+    return Math.max(CHECK_ROWS, wide ? WIDE_ROWS : 0, prepared.config.measureWeights ? WEIGHT_ROWS : 0, prepared.config.protect ? PROTECT_ROWS : 0, rounding !== "nearest" ? ROUNDING_ROWS : 0);
+  };
   const batch = fixedBatchSize(prepared.model);
-  await prepared.calibrator.collect(keep ? keepingFirstRows(data, rows, keep, batch) : data, options);
+  await prepared.calibrator.collect(keepingFirstRows(data, rows, keep, batch), options);
   if (prepared.calibrator.batches === before) throw new Error("calibration data is empty: give at least one batch of inputs");
   prepared.batches = prepared.calibrator.batches;
   prepared.ranges = prepared.calibrator.ranges();
@@ -170,7 +177,9 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (c.method === "auto") await measuring(phase("calibration auto: measuring methods at the outputs"), () => chooseAtOutputs(prepared));
   if (wide) await chooseWide(prepared, measuredRows(prepared.model.proto, rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
   if (prepared.config.protect) await chooseProtection(prepared, measuredRows(prepared.model.proto, rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
-  if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? rows.flatMap(eachRow) : rows, phase("measuring the weight type", "runs"), options.signal);
+  // On the first WEIGHT_ROWS rows, however many rounding auto keeps: the same choice with or without it.
+  const weightRows = firstRows(rows, WEIGHT_ROWS, batch);
+  if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? weightRows.flatMap(eachRow) : weightRows, phase("measuring the weight type", "runs"), options.signal);
   keepCheckRows(prepared, rows, batch);
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(prepared.model.proto, rows, SEQUENCE_ROWS, batch)));
 }
@@ -314,16 +323,54 @@ const WEIGHT_ROWS = 16;
  *  the batch axis is free), for convert() and quantizeStatic after calibrate(). */
 function keepCheckRows(prepared: PreparedModel, rows: readonly Feeds[], batch: number | undefined): void {
   prepared.checkRows = measuredRows(prepared.model.proto, rows, CHECK_ROWS, batch);
-  prepared.roundingRows = prepared.config.rounding !== "nearest" ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
+  prepared.roundingRows = roundingOf(prepared) !== "nearest" ? firstRows(rows, ROUNDING_ROWS, batch).flatMap((f) => (batch === undefined ? eachRow(f) : [f])) : undefined;
 }
 
 /**
- * Passes `data` on, keeping a copy of its first `max` rows (whole batches where a batch has no row axis; the
+ * Static INT8's weight rounding where QConfig.rounding is not given: "auto" (learned rounding written where rows it was
+ * not fitted on measure it better at the outputs, engine/recovery/rounding-choice) where the quantized layers do at
+ * most this many multiply-adds a calibration row, "nearest" above. Learned rounding's fits grow with that work: on the
+ * corpus, `--rounding auto` added 1.3× to blazeface-back's conversion (189 M a row), 2.0–2.8× to the PP-OCR models'
+ * and mlsd-320-large's (530 M–10 G a row), and seconds to the wake-word heads (under 1 M a row), where its learned
+ * codes took oww-hey-jarvis from 98.4 to 100 % of 64 held-out decisions (docs/recovery.md "rounding auto").
+ */
+export const ROUNDING_AUTO_MACS = 200e6;
+
+/** The rounding static INT8 applies: QConfig.rounding, or what the default became (roundingDefault). */
+export function roundingOf(prepared: PreparedModel): ResolvedQConfig["rounding"] {
+  return prepared.config.roundingByDefault ? (prepared.roundingDefault?.rounding ?? "nearest") : prepared.config.rounding;
+}
+
+/**
+ * Decides the default rounding (QConfig.rounding not given) on the first calibration batch, once: the quantized
+ * layers' multiply-adds on one of its rows (engine/quant/weight-format layerWork; the whole batch where the model's
+ * batch axis is fixed) against ROUNDING_AUTO_MACS. Q/DQ only: learned rounding chooses a Q/DQ model's codes.
+ */
+function roundingDefault(prepared: PreparedModel, first: Feeds): ResolvedQConfig["rounding"] {
+  if (!prepared.config.roundingByDefault) return prepared.config.rounding;
+  if (prepared.roundingDefault) return prepared.roundingDefault.rounding;
+  const fixed = fixedBatchSize(prepared.model) !== undefined;
+  const rows = fixed ? 1 : Math.max(1, commonRows(first) ?? 1);
+  const macs = layerWork(prepared.model, first).reduce((a, l) => a + l.macs, 0) / rows;
+  const per = fixed ? "calibration batch" : "calibration row";
+  const work = `the quantized layers do ${(macs / 1e6).toPrecision(3)} M multiply-adds a ${per}`;
+  const limit = `${ROUNDING_AUTO_MACS / 1e6} M`;
+  prepared.roundingDefault =
+    prepared.config.format === "qoperator" ? { rounding: "nearest", why: "nearest rounding, the default with --format qoperator (learned rounding chooses a Q/DQ model's codes)" }
+    : macs <= ROUNDING_AUTO_MACS ? { rounding: "auto", why: `the default: ${work}, at most ${limit}, where its fits cost little` }
+    : { rounding: "nearest", why: `nearest rounding, static INT8's default here: ${work}, over ${limit}, where learned rounding's fits take 2–3× the conversion (--rounding auto measures them anyway)` };
+  return prepared.roundingDefault.rounding;
+}
+
+/**
+ * Passes `data` on, keeping a copy of its first `keep(first batch)` rows (whole batches where a batch has no row axis; the
  * first `batch` rows of a batch where the model's batch axis is fixed, so at least one such batch).
  */
-async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], max: number, batch: number | undefined): AsyncGenerator<Feeds> {
+async function* keepingFirstRows(data: CalibrationData, kept: Feeds[], keep: (first: Feeds) => number, batch: number | undefined): AsyncGenerator<Feeds> {
   let n = 0;
+  let max: number | undefined;
   for await (const feeds of data) {
+    max ??= keep(feeds);
     if (n < max) {
       const rows = commonRows(feeds);
       const take = rows === undefined ? 1 : Math.min(rows, batch ?? max - n);
@@ -685,7 +732,7 @@ export type { CollectOptions, TensorHistogram, TensorRange };
 /** QConfig.rounding other than "nearest" (engine/recovery/rounding-choice's roundWeights): the model to write,
  *  `nearest` (convert()'s) or a copy with its weight codes chosen again on the calibration rows, and why. */
 export type WeightRounder = (
-  asked: RoundingChoice["asked"],
+  asked: Exclude<RoundingChoice["asked"], "default">,
   float: Model,
   nearest: Model,
   rows: readonly Feeds[],
@@ -763,8 +810,12 @@ export async function quantizeStatic(
  */
 async function withRounding(prepared: PreparedModel, converted: Quantized, options: StaticFileOptions): Promise<Model> {
   const { model, summary } = converted;
-  const asked = prepared.config.rounding;
-  if (asked === "nearest" || !options.roundWeights) return model;
+  const asked = roundingOf(prepared);
+  const byDefault = prepared.config.roundingByDefault ? prepared.roundingDefault : undefined;
+  if (asked === "nearest" || !options.roundWeights) {
+    if (byDefault && options.roundWeights) summary.rounding = { asked: "default", method: "nearest", why: byDefault.why, seconds: 0 };
+    return model;
+  }
   const kept = (why: string): Model => {
     summary.rounding = { asked, method: "nearest", why: `rounding ${asked} kept nearest rounding: ${why}`, seconds: 0 };
     return model;
@@ -775,7 +826,7 @@ async function withRounding(prepared: PreparedModel, converted: Quantized, optio
   const step = phaseProgress(options, asked === "auto" ? "rounding auto: fitting learned rounding and measuring it" : `${asked} rounding`, asked === "auto" ? "fits" : "layers");
   const rows = prepared.roundingRows ?? [];
   const r = await options.roundWeights(asked, prepared.model, model, rows, measureOn(prepared), step);
-  summary.rounding = r.choice;
+  summary.rounding = byDefault ? { ...r.choice, why: r.choice.why.replace(/^rounding auto/, `rounding auto (${byDefault.why})`) } : r.choice;
   if (r.choice.method !== "nearest" && summary.sequences) {
     // The summary's readings were of the nearest codes: read the same first rows again with the codes written.
     const check = await checkSequences(prepared.model, r.model, rows.slice(0, SEQUENCE_ROWS), prepared.ep);

@@ -130,7 +130,8 @@ export interface QConfig {
    */
   keepOutputSoftmaxFloat?: boolean;
   /**
-   * Weight rounding: "nearest" (default; FP4 with calibration data: "auto"), "learned" or "adaround": after convert(), each Conv/Gemm/MatMul weight is
+   * Weight rounding: "nearest", "learned", "adaround" or "auto"; the default: static INT8 "auto" where the quantized layers do at most
+   * ROUNDING_AUTO_MACS multiply-adds a calibration row, else "nearest"; the low-bit modes "auto" with calibration data. After convert(), each Conv/Gemm/MatMul weight is
    * rounded again against its layer's outputs on the calibration data and its bias corrected, by GPTQ's error
    * feedback (engine/recovery/rounding) or AdaRound's gradient fit (engine/recovery/adaround; static INT8 only),
    * docs/recovery.md; fitted on the first ROUNDING_ROWS calibration rows. "auto" (static INT8): learned rounding written
@@ -199,6 +200,9 @@ export interface ResolvedQConfig {
   /** QConfig.rounding: quantizeStatic applies "learned" and "adaround" after convert(), and "auto" measures learned
    *  rounding against nearest and writes the better (engine/recovery/rounding-choice). */
   rounding: NonNullable<QConfig["rounding"]>;
+  /** QConfig.rounding not given: static INT8 then takes "auto" where its fits cost little (engine/quant/index
+   *  ROUNDING_AUTO_MACS), `rounding` ("nearest") elsewhere. */
+  roundingByDefault: boolean;
   /** Weights written in another format than weightType/reduceRange, by initializer name (weightType auto's per-Conv choice, engine/quant/weight-format). */
   weightsByTensor?: ReadonlyMap<string, { type: WeightType; reduceRange: boolean }>;
   /**
@@ -234,10 +238,11 @@ export interface Difference {
   rows: number;
 }
 
-/** QConfig.rounding other than "nearest": what was written and why (engine/recovery/rounding-choice). */
+/** QConfig.rounding other than "nearest", or static INT8's default: what was written and why (engine/recovery/rounding-choice). */
 export interface RoundingChoice {
-  /** QConfig.rounding as asked. */
-  asked: "learned" | "adaround" | "auto";
+  /** QConfig.rounding as asked; "default" where it was not given and static INT8's default kept nearest rounding
+   *  (where the default became "auto", "auto"; `why` says it was the default). */
+  asked: "learned" | "adaround" | "auto" | "default";
   /** The codes written: "learned" (GPTQ's error feedback), "adaround", or convert()'s "nearest". */
   method: "nearest" | "learned" | "adaround";
   why: string;
@@ -302,6 +307,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     keepOutputSoftmaxFloat: c.keepOutputSoftmaxFloat ?? true,
     protect: c.protect ?? true,
     rounding: c.rounding ?? "nearest",
+    roundingByDefault: c.rounding === undefined,
   };
   if (c.rounding !== undefined && !ROUNDINGS.includes(c.rounding)) throw new Error(`QConfig.rounding: "${c.rounding}" is not one of ${ROUNDINGS.join(", ")}`);
   if (r.format !== "qdq" && r.format !== "qoperator") throw new Error(`QConfig.format: "${r.format}" is not qdq or qoperator`);

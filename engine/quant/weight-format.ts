@@ -9,7 +9,7 @@
 // under U8U8, 10 under U8S7, for 0.1 dB): those are measured the same way, the heaviest first (PARTIAL_SHARES).
 import type { GraphProto } from "onnx-buf";
 import type { Feeds } from "../data/feeds";
-import { onLogits } from "../onnx/graph";
+import { forEachGraph, onLogits } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { inferShapes, modelOpset } from "../onnx/shape-infer";
@@ -105,6 +105,20 @@ interface ConvWork {
  * inference with the graph inputs sized as `row` (weight elements × output positions).
  */
 export function convWork(model: Model, row: Feeds): ConvWork[] {
+  const out = layerWork(model, row)
+    .filter((l) => l.opType === "Conv" && !l.inBody)
+    .map((l) => ({ weight: l.weight, macs: l.macs }));
+  return out.map((c, i) => ({ c, i })).sort((a, b) => b.c.macs - a.c.macs || a.i - b.i).map(({ c }) => c);
+}
+
+/**
+ * The weighted layers (Conv, ConvTranspose, Gemm, MatMul with a constant weight) in graph order, each with its
+ * multiply-adds on `row` by static shape inference with the graph inputs sized as `row`: weight elements × positions
+ * (a Conv's output positions, a ConvTranspose's input positions, a Gemm's or MatMul's rows). A tensor inference
+ * cannot size counts one position, and so does a layer inside an If/Loop/Scan body (its weight elements: at least
+ * what one run of the body does).
+ */
+export function layerWork(model: Model, row: Feeds): LayerWork[] {
   const g = model.graph;
   const sized: GraphProto = {
     ...g,
@@ -115,17 +129,37 @@ export function convWork(model: Model, row: Feeds): ConvWork[] {
     }),
   };
   const shapes = inferShapes(sized, modelOpset(model.proto)).tensors;
-  const dims = new Map(g.initializer.map((t) => [t.name, t.dims.map(Number)]));
-  const out: ConvWork[] = [];
-  for (const n of g.node) {
-    const w = n.input[1];
-    const wd = n.opType === "Conv" && w ? dims.get(w) : undefined;
-    if (!wd || wd.length < 3) continue;
-    const shape = shapes.get(n.output[0]!)?.shape;
-    const positions = shape?.slice(2).every((d): d is number => typeof d === "number") ? (shape.slice(2) as number[]).reduce((a, b) => a * b, 1) : 1;
-    out.push({ weight: w!, macs: wd.reduce((a, b) => a * b, 1) * positions });
-  }
-  return out.map((c, i) => ({ c, i })).sort((a, b) => b.c.macs - a.c.macs || a.i - b.i).map(({ c }) => c);
+  const dims = new Map<string, number[]>();
+  forEachGraph(g, (graph) => {
+    for (const t of graph.initializer) if (!dims.has(t.name)) dims.set(t.name, t.dims.map(Number));
+  });
+  const product = (d: readonly number[]) => d.reduce((a, b) => a * b, 1);
+  const sizeOf = (tensor: string, from: number, to?: number) => {
+    const d = shapes.get(tensor)?.shape?.slice(from, to);
+    return d?.every((x): x is number => typeof x === "number") ? product(d) : 1;
+  };
+  const out: LayerWork[] = [];
+  forEachGraph(g, (graph, depth) => {
+    for (const n of graph.node) {
+      const w = n.input[1];
+      const wd = w && WEIGHTED.has(n.opType) ? dims.get(w) : undefined;
+      if (!wd || wd.length < (n.opType.startsWith("Conv") ? 3 : 2)) continue;
+      const positions =
+        depth > 0 ? 1
+        : n.opType === "Conv" ? sizeOf(n.output[0]!, 2)
+        : n.opType === "ConvTranspose" ? sizeOf(n.input[0]!, 2)
+        : sizeOf(n.output[0]!, 0, -1);
+      out.push({ weight: w!, opType: n.opType, macs: product(wd) * positions, inBody: depth > 0 });
+    }
+  });
+  return out;
+}
+
+const WEIGHTED = new Set(["Conv", "ConvTranspose", "Gemm", "MatMul"]);
+
+interface LayerWork extends ConvWork {
+  opType: string;
+  inBody: boolean;
 }
 
 /** The heaviest Convs doing at least `share` of all Convs' multiply-adds. */

@@ -161,16 +161,22 @@ const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = 
 };
 
 /** Weight rounding (INT8 static; FP4 and int4 with samples): nearest, or learned (int4: GPTQ) where it measures better
- *  (rounding auto); the engine's default (INT8 and int4 nearest, FP4 auto) listed first and left unset in the config. */
+ *  (rounding auto). The engine's default is listed first and left unset in the config: FP4's and int4's auto; INT8's
+ *  auto on light models and nearest on heavier ones (engine/quant/index ROUNDING_AUTO_MACS), offered as its own item. */
 async function askRounding(o: QuantizeOptions, grid: "int8" | "int4" | "FP4"): Promise<boolean> {
-  const byDefault = grid === "int8" ? "nearest" : "auto";
-  const items = [
-    { label: "Nearest", detail: `Each weight to its nearest ${grid} value`, value: "nearest" as const },
-    { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–4× on the larger test models)", value: "auto" as const },
-  ].map((i) => (i.value === byDefault ? { ...i, description: "default" } : i));
-  const r = await pick<"nearest" | "auto">("Weight rounding", byDefault === "auto" ? items.reverse() : items);
+  const nearest = { label: "Nearest", detail: `Each weight to its nearest ${grid} value`, value: "nearest" as const };
+  const auto = { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–4× on the larger test models)", value: "auto" as const };
+  const items =
+    grid === "int8"
+      ? [
+          { label: "By the model's size", description: "default", detail: "Learned rounding kept where it reads better on light models (at most 200 M multiply-adds a sample), nearest on heavier ones, where its fits take 2–3× the conversion", value: "default" as const },
+          nearest,
+          auto,
+        ]
+      : [{ ...auto, description: "default" }, nearest];
+  const r = await pick<"nearest" | "auto" | "default">("Weight rounding", items);
   if (!r) return false;
-  o.rounding = r === byDefault ? undefined : r;
+  o.rounding = r === "default" || (grid !== "int8" && r === "auto") ? undefined : r;
   return true;
 }
 

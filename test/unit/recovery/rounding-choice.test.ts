@@ -96,8 +96,13 @@ test("quantizeStatic with rounding auto writes the chosen codes and says why; th
     await m.save(src);
     const auto = await quantizeStatic(src, path.join(dir, "auto.onnx"), calib, { rounding: "auto" });
     assert.equal(auto.rounding?.method, "learned", auto.rounding?.why);
-    const plain = await quantizeStatic(src, path.join(dir, "nearest.onnx"), calib);
-    assert.equal(plain.rounding, undefined, "nearest (the default) measures nothing");
+    const plain = await quantizeStatic(src, path.join(dir, "nearest.onnx"), calib, { rounding: "nearest" });
+    assert.equal(plain.rounding, undefined, "nearest, asked for, measures nothing");
+    // Not asked for: this model's layers are light (under ROUNDING_AUTO_MACS a row), so static INT8's default is auto.
+    const byDefault = await quantizeStatic(src, path.join(dir, "default.onnx"), calib);
+    assert.equal(byDefault.rounding?.asked, "auto");
+    assert.match(byDefault.rounding!.why, /^rounding auto \(the default: the quantized layers do [\d.]+ M multiply-adds a calibration batch, at most 200 M, where its fits cost little\) chose learned rounding: /);
+    assert.deepEqual((await Model.load(path.join(dir, "default.onnx"))).toBytes(), (await Model.load(path.join(dir, "auto.onnx"))).toBytes());
     const [a, n] = [await Model.load(path.join(dir, "auto.onnx")), await Model.load(path.join(dir, "nearest.onnx"))];
     assert.notDeepEqual(a.toBytes(), n.toBytes());
     const heldOut = correlated(4, 900);
@@ -122,7 +127,7 @@ test("quantizeStatic applies rounding learned and adaround itself (the library's
     const src = path.join(dir, "conv.onnx");
     await m.save(src);
     const out = (name: string) => path.join(dir, name);
-    const plain = await quantizeStatic(src, out("nearest.onnx"), calib);
+    const plain = await quantizeStatic(src, out("nearest.onnx"), calib, { rounding: "nearest" });
     const heldOut = correlated(4, 900);
     const near = await outputSqnr(m, await Model.load(out("nearest.onnx")), heldOut);
     for (const asked of ["learned", "adaround"] as const) {
@@ -181,7 +186,7 @@ test("a sequence model's summary reads the codes written: learned ones where aut
     await m.save(src);
     const config = { calibration: { wideActivations: 0 } };
     const auto = await quantizeStatic(src, path.join(dir, "auto.onnx"), rows, { ...config, rounding: "auto" });
-    const plain = await quantizeStatic(src, path.join(dir, "nearest.onnx"), rows, config);
+    const plain = await quantizeStatic(src, path.join(dir, "nearest.onnx"), rows, { ...config, rounding: "nearest" });
     assert.equal(auto.rounding?.method, "learned", auto.rounding?.why);
     const written = await checkSequences(m, await Model.load(path.join(dir, "auto.onnx")), rows);
     assert.deepEqual(auto.sequences, { outputs: ["y"], rows: 16, same: written!.same });
@@ -229,6 +234,33 @@ test("ptq quantize --rounding auto prints the choice (static INT8, int4) and is 
       assert.equal(r.code, 1, `${argv.join(" ")}: ${r.said}`);
       assert.match(r.said, why);
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("static INT8's default rounding: auto where the quantized layers do at most ROUNDING_AUTO_MACS multiply-adds, nearest above, and the summary says which and why", async () => {
+  // One 3×3 Conv, 8 → 16 channels, on 512×512: 16·8·9 multiply-adds at each of 262 144 positions = 302 M a batch.
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-rounding-default-"));
+  try {
+    const heavy = model(
+      [makeNode("Conv", ["x", "W", "B"], ["y"], { name: "conv", attributes: [attr.ints("pads", [1, 1, 1, 1])] })],
+      ["x", [1, 8, 512, 512]],
+      ["y", [1, 16, 512, 512]],
+      [init("W", [16, 8, 3, 3], rand(16 * 8 * 9, 7, -0.5, 0.5)), init("B", [16], rand(16, 8, -0.1, 0.1))],
+    );
+    const src = path.join(dir, "heavy.onnx");
+    await heavy.save(src);
+    const calib = [1, 2].map((seed) => ({ x: { data: rand(8 * 512 * 512, seed, -1, 1), dims: [1, 8, 512, 512] } }));
+    const s = await quantizeStatic(src, path.join(dir, "heavy.int8.onnx"), calib);
+    assert.deepEqual({ asked: s.rounding?.asked, method: s.rounding?.method }, { asked: "default", method: "nearest" });
+    assert.equal(
+      s.rounding!.why,
+      "nearest rounding, static INT8's default here: the quantized layers do 302 M multiply-adds a calibration batch, over 200 M, where learned rounding's fits take 2–3× the conversion (--rounding auto measures them anyway)",
+    );
+    const asked = await quantizeStatic(src, path.join(dir, "nearest.int8.onnx"), calib, { rounding: "nearest" });
+    assert.equal(asked.rounding, undefined, "nearest, asked for, says nothing");
+    assert.deepEqual((await Model.load(path.join(dir, "heavy.int8.onnx"))).toBytes(), (await Model.load(path.join(dir, "nearest.int8.onnx"))).toBytes());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
