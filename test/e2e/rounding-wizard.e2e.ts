@@ -1,4 +1,5 @@
-// Quantize Model… → INT8 static, random data, Advanced options… → Weight rounding: "Learned where it measures better"
+// Quantize Model… → INT8 static, random data, Advanced options… → Weight rounding (the default, "By the model's size",
+// listed first): "Learned where it measures better"
 // (QConfig.rounding "auto"): the run's config asks for it, and the report says what the measurement chose and on
 // which rows. Screenshots: .test-artifacts/e2e/rounding-wizard/.
 import assert from "node:assert/strict";
@@ -30,6 +31,8 @@ test("Advanced options… offers weight rounding; learned-where-better is writte
   await quick.locator(".monaco-list-row", { hasText: "default" }).first().click();
   await titled("Weight rounding");
   assert.equal(await row("Nearest").count(), 1);
+  // INT8's default is its own item, first and marked default: auto on light models, nearest on heavy ones.
+  assert.match(await quick.locator(".monaco-list-row").first().innerText(), /By the model's size[\s\S]*default/);
   await wb.screenshot("weight-rounding");
   await row("Learned where it measures better").click();
   await titled("Nodes to keep in float");
