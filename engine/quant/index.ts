@@ -88,7 +88,8 @@ export interface PreparedModel {
    *  axis is free), which quantizeStatic fits learned rounding on (and, for "auto", judges it by). */
   roundingRows?: Feeds[];
   /** QConfig.rounding not given (static INT8): what the default became for this model at the first calibration
-   *  batch, and why (roundingDefault; for "auto", why it was taken, which the choice's own text is given). */
+   *  batch (roundingDefault), and why: for "nearest" the summary's whole line, for "auto" the clause its choice's line
+   *  opens with. */
   roundingDefault?: { rounding: "auto" | "nearest"; why: string };
 }
 
