@@ -354,7 +354,8 @@ function roundingDefault(prepared: PreparedModel, first: Feeds): ResolvedQConfig
   const rows = fixed ? 1 : Math.max(1, commonRows(first) ?? 1);
   const macs = layerWork(prepared.model, first).reduce((a, l) => a + l.macs, 0) / rows;
   const per = fixed ? "calibration batch" : "calibration row";
-  const work = `the quantized layers do ${(macs / 1e6).toPrecision(3)} M multiply-adds a ${per}`;
+  const amount = macs >= 1e9 ? `${(macs / 1e9).toPrecision(3)} G` : `${(macs / 1e6).toPrecision(3)} M`;
+  const work = `the quantized layers do ${amount} multiply-adds a ${per}`;
   const limit = `${ROUNDING_AUTO_MACS / 1e6} M`;
   prepared.roundingDefault =
     prepared.config.format === "qoperator" ? { rounding: "nearest", why: "nearest rounding, the default with --format qoperator (learned rounding chooses a Q/DQ model's codes)" }
