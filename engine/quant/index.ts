@@ -178,9 +178,11 @@ export async function calibrate(prepared: PreparedModel, data: CalibrationData, 
   if (c.method === "auto") await measuring(phase("calibration auto: measuring methods at the outputs"), () => chooseAtOutputs(prepared));
   if (wide) await chooseWide(prepared, measuredRows(prepared.model.proto, rows, WIDE_ROWS, batch), phase("measuring 16-bit activations", "measurements"), options.signal);
   if (prepared.config.protect) await chooseProtection(prepared, measuredRows(prepared.model.proto, rows, PROTECT_ROWS, batch), phase("measuring protected layers", "nodes"), options.signal);
-  // On the first WEIGHT_ROWS rows, however many rounding auto keeps: the same choice with or without it.
-  const weightRows = firstRows(rows, WEIGHT_ROWS, batch);
-  if (prepared.config.measureWeights) await chooseWeights(prepared, batch === undefined ? weightRows.flatMap(eachRow) : weightRows, phase("measuring the weight type", "runs"), options.signal);
+  if (prepared.config.measureWeights) {
+    // On the first WEIGHT_ROWS rows, however many rounding auto keeps: the same choice with or without it.
+    const weightRows = firstRows(rows, WEIGHT_ROWS, batch);
+    await chooseWeights(prepared, batch === undefined ? weightRows.flatMap(eachRow) : weightRows, phase("measuring the weight type", "runs"), options.signal);
+  }
   keepCheckRows(prepared, rows, batch);
   if (rows.length && softmaxOutputs(prepared.model).length) await measuring(phase("decoding sequence outputs"), () => checkSequenceOutputs(prepared, measuredRows(prepared.model.proto, rows, SEQUENCE_ROWS, batch)));
 }

@@ -166,6 +166,7 @@ const METHOD_TEXT: Partial<Record<string, { label: string; detail: string }>> = 
 async function askRounding(o: QuantizeOptions, grid: "int8" | "int4" | "FP4"): Promise<boolean> {
   const nearest = { label: "Nearest", detail: `Each weight to its nearest ${grid} value`, value: "nearest" as const };
   const auto = { label: "Learned where it measures better", detail: "Fitted to each layer's outputs on half the samples and judged on the other half, both ways; kept only where it reads better (slower: 2–4× on the larger test models)", value: "auto" as const };
+  // The default item picks "default": the config leaves rounding unset.
   const items =
     grid === "int8"
       ? [
@@ -173,10 +174,10 @@ async function askRounding(o: QuantizeOptions, grid: "int8" | "int4" | "FP4"): P
           nearest,
           auto,
         ]
-      : [{ ...auto, description: "default" }, nearest];
+      : [{ ...auto, description: "default", value: "default" as const }, nearest];
   const r = await pick<"nearest" | "auto" | "default">("Weight rounding", items);
   if (!r) return false;
-  o.rounding = r === "default" || (grid !== "int8" && r === "auto") ? undefined : r;
+  o.rounding = r === "default" ? undefined : r;
   return true;
 }
 
