@@ -127,7 +127,7 @@ export class AutoRangeObserver extends HistogramRangeObserver {
     const h = this.histogram();
     const out = new Map<AutoCandidate, Range>();
     if (!h) return out;
-    for (const m of AUTO_CANDIDATES) out.set(m, histogramPick(m, this.o)(h as Parameters<Pick>[0]));
+    for (const m of this.o.autoCandidates ?? AUTO_CANDIDATES) out.set(m, histogramPick(m, this.o)(h as Parameters<Pick>[0]));
     this.measured = out;
     return out;
   }

@@ -50,6 +50,22 @@ export function chooseAssignment(energies: ReadonlyMap<string, RowEnergies>): { 
   return { best: best.name, scores };
 }
 
+/**
+ * A winner other than mse, judged across the halves of the rows that chose it (each half's ranges on the other
+ * half's rows: Calibrator.halves), holds where it is not worse than mse there: its mean per-row gain or its pooled
+ * gain at least 0 dB (with `ctc`, a CTC loss of the float model's reading no higher than mse's). Judged only on the
+ * rows that made their ranges, the per-tensor choices on ppocr-v4-rec-en's second calibration set gained +1.61 dB
+ * pooled (bound +0.33) and lost 1.98 dB on 512 held-out lines; across halves they read −0.49 dB pooled, −1.08 per
+ * row. A sign, not a bound: half the rows make noisier ranges, and on the corpus the winners that held out read
+ * across halves from −0.29 dB per row (+0.09 pooled) up (docs/calibration.md "auto judged across halves").
+ */
+export function holdsAcross(mse: RowEnergies, other: RowEnergies, ctc?: { mse: number; other: number }): { holds: boolean; text: string } {
+  const d = rowDifference(mse, other);
+  const on = "judged across the halves of those rows (each half's ranges on the other half)";
+  if (ctc) return { holds: ctc.other <= ctc.mse, text: `${on}: CTC loss ${ctc.other.toFixed(3)} against mse's ${ctc.mse.toFixed(3)}, ${differenceText(d)}` };
+  return { holds: d.mean >= 0 || d.pooled >= 0, text: `${on}: ${differenceText(d)}` };
+}
+
 /** " (per row: mean +0.58 dB, lower bound +0.09 dB; pooled …)" for an assignment measured on two rows or more; ""
  *  otherwise. */
 export function gainText(s: AssignmentScore): string {

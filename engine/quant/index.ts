@@ -23,7 +23,7 @@ import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig, type RoundingChoice } from "./types";
 import { chooseWeightFormat, layerWork, type WeightFormat } from "./weight-format";
-import { assignmentLine, chooseAssignment, gainText, OUTPUT_RULE, OUTPUT_TIE } from "./assignment-choice";
+import { assignmentLine, chooseAssignment, gainText, holdsAcross, OUTPUT_RULE, OUTPUT_TIE } from "./assignment-choice";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
 import { clipSixteenBitPairs } from "./wide-clip";
@@ -475,6 +475,8 @@ const CTC_OUTPUT_ROWS = 64;
  * error lower by OUTPUT_TIE, its per-row SQNR gain with a lower bound above OUTPUT_BOUND_DB); of those, the least
  * pooled error wins. For yardstick "ctc" the CTC loss of the float model's decoded rows decides, each
  * assignment beating the best so far by OUTPUT_TIE. If this cannot run, the per-tensor choices stay, with a warning.
+ * Those rows made the ranges they judge, so a winner other than mse is then judged across their halves
+ * (acrossHalves), and written only where it holds there too (holdsAcross).
  */
 async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const cal = prepared.calibrator!;
@@ -482,12 +484,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const candidates = cal.candidateRanges();
   const rows = [...cal.autoRows()];
   if (candidates.size === 0 || rows.length === 0) return;
-  // In order of preference on ties: mse, then the methods that clip least, entropy (which clips most) last.
-  const every = (m: AutoCandidate) => new Map([...prepared.ranges].map(([t, r]) => [t, candidates.get(t)?.get(m) ?? r]));
-  const assignments = new Map<string, Map<string, TensorRange>>([
-    ["mse", every("mse")], ["minmax", every("minmax")], ["percentile", every("percentile")],
-    ["per-tensor choices", prepared.ranges], ["entropy", every("entropy")],
-  ]);
+  const assignments = assignmentsOf(prepared.ranges, candidates);
   const energies = new Map<string, RowEnergies>();
   const twins = new Map<string, string>();
   const decoded = new Map<string, { same: number; nll: number }>();
@@ -534,8 +531,24 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     .map((s) => twins.has(s.name) ? `${s.name}: ${twins.get(s.name)}'s ranges` : `${s.name} ${counted > 0 ? `CTC loss ${ctcLoss(s.name).toFixed(3)}, ${decoded.get(s.name)!.same}/${counted} rows decoded alike, ${noiseDb(s.error)}` : `${noiseDb(s.error)}${gainText(s)}`}`)
     .join(", ");
   const rule = counted > 0 ? "" : `; ${OUTPUT_RULE}`;
-  prepared.autoAtOutputs = { assignment: best, why: assignmentLine(best, scores, twins, rows.length, counted > 0 ? ctcLoss : undefined) };
-  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on the first ${rows.length} calibration row(s): ${list}${rule}`;
+  let why = assignmentLine(best, scores, twins, rows.length, counted > 0 ? ctcLoss : undefined);
+  let across = "";
+  if (best !== "mse") {
+    try {
+      const judged = await acrossHalves(prepared, best, counted > 0, measure);
+      if (judged) {
+        across = `; ${judged.text}`;
+        if (!judged.holds) {
+          why = `mse's ranges kept: ${why}, but not when ${judged.text}; --method mse skips this measurement`;
+          best = "mse";
+        } else why = `${why}${across}`;
+      }
+    } catch (e) {
+      prepared.warnings.push(`calibration method auto could not judge ${best} across the halves of its rows (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): it is written as judged on them`);
+    }
+  }
+  prepared.autoAtOutputs = { assignment: best, why };
+  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on the first ${rows.length} calibration row(s): ${list}${rule}${across}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {
@@ -544,6 +557,64 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
       : { ...c, method: best as AutoChoice["method"], why: `${best} for every tensor, chosen at the outputs (${atOutputs}); at its consumers: ${c.why}` });
   }
   prepared.choices = choices;
+}
+
+/**
+ * Assignment `name` (not mse) against mse judged across the halves of auto's first rows (Calibrator.halves): each
+ * half calibrated alone, both assignments converted with that half's ranges and run on the other half's rows. What
+ * decides (holdsAcross): SQNR, or with `ctc` the CTC loss of the float model's reading. Undefined with fewer than two
+ * rows.
+ */
+async function acrossHalves(prepared: PreparedModel, name: string, ctc: boolean, measure: MeasureOptions): Promise<{ holds: boolean; text: string } | undefined> {
+  const halves = await prepared.calibrator!.halves(name === "per-tensor choices" ? undefined : (name as AutoCandidate));
+  if (halves.length === 0) return undefined;
+  const energies = new Map<string, RowEnergies>();
+  const nll = new Map<string, number>();
+  for (const half of halves) {
+    const local = assignmentsOf(half.ranges, half.candidates);
+    const ref = await outputsOn(prepared.model, half.judgedOn, measure);
+    const measured = new Map<string, { energies: RowEnergies; nll: number }>();
+    for (const a of ["mse", name]) {
+      const ranges = local.get(a)!;
+      const twin = [...measured.keys()].find((n) => sameRanges(local.get(n)!, ranges));
+      if (twin !== undefined) {
+        measured.set(a, measured.get(twin)!);
+        continue;
+      }
+      const model = (await convert({ ...prepared, ranges })).model;
+      if (!ctc) {
+        measured.set(a, { energies: await energiesOn(model, half.judgedOn, ref, measure), nll: 0 });
+        continue;
+      }
+      const got = await outputsOn(model, half.judgedOn, measure);
+      measured.set(a, { energies: rowEnergies(ref, got), nll: ctcAgreement(ref, got).nll });
+    }
+    for (const [a, m] of measured) {
+      energies.set(a, appendEnergies(energies.get(a), m.energies));
+      nll.set(a, (nll.get(a) ?? 0) + m.nll);
+    }
+  }
+  return holdsAcross(energies.get("mse")!, energies.get(name)!, ctc ? { mse: nll.get("mse")!, other: nll.get(name)! } : undefined);
+}
+
+/** The assignments auto measures at the outputs, in order of preference on ties: mse, then the methods that clip
+ *  least, entropy (which clips most) last; the per-tensor choices are `ranges` themselves. */
+function assignmentsOf(ranges: ReadonlyMap<string, TensorRange>, candidates: ReadonlyMap<string, ReadonlyMap<AutoCandidate, TensorRange>>): Map<string, Map<string, TensorRange>> {
+  const every = (m: AutoCandidate) => new Map([...ranges].map(([t, r]) => [t, candidates.get(t)?.get(m) ?? r]));
+  return new Map([
+    ["mse", every("mse")], ["minmax", every("minmax")], ["percentile", every("percentile")],
+    ["per-tensor choices", new Map(ranges)], ["entropy", every("entropy")],
+  ]);
+}
+
+/** `b`'s rows after `a`'s, and their pooled energies summed: one RowEnergies over both row sets. */
+function appendEnergies(a: RowEnergies | undefined, b: RowEnergies): RowEnergies {
+  const pooled = new Map([...(a?.pooled ?? [])].map(([k, e]) => [k, { ...e }]));
+  for (const [k, e] of b.pooled) {
+    const o = pooled.get(k) ?? { signal: 0, noise: 0 };
+    pooled.set(k, { signal: o.signal + e.signal, noise: o.noise + e.noise });
+  }
+  return { rows: [...(a?.rows ?? []), ...b.rows], pooled };
 }
 
 /** Whether two assignments give every tensor the same range (and keep the same tensors float for NaN/±Inf). */

@@ -499,3 +499,54 @@ test("auto: a probe whose tensors exceed the run cap runs in parts and chooses a
   assert.deepEqual(parts.choices, one.choices);
   assert.deepEqual(parts.ranges, one.ranges);
 });
+
+test("auto: halves() calibrates the even and the odd first rows alone, each judged on the other half", async () => {
+  const model = sigmoidModel();
+  const feeds = tailedBatches(13, 4, 4, 0.05);
+  const calibrated = async (method: CalibrationMethod, data: Feeds[]) => {
+    const c = new Calibrator(model, ["x", "e"], { method, outputRows: 2 });
+    try {
+      await c.collect(data);
+      return { ranges: c.ranges(), candidates: c.candidateRanges() };
+    } finally {
+      await c.dispose();
+    }
+  };
+  const cal = new Calibrator(model, ["x", "e"], { method: "auto" });
+  try {
+    await cal.collect(feeds);
+    const rows = [...cal.autoRows()];
+    assert.equal(rows.length, 16);
+    const halves = await cal.halves();
+    assert.equal(halves.length, 2);
+    const even = rows.filter((_, i) => i % 2 === 0);
+    const odd = rows.filter((_, i) => i % 2 === 1);
+    assert.deepEqual(halves[0]!.judgedOn, odd);
+    assert.deepEqual(halves[1]!.judgedOn, even);
+    for (const [half, fit] of [[halves[0]!, even], [halves[1]!, odd]] as const) {
+      const alone = await calibrated("auto", fit);
+      assert.deepEqual(half.ranges, alone.ranges);
+      assert.deepEqual(half.candidates, alone.candidates);
+      // The half's mse candidate is mse on its rows: not the whole calibration's.
+      assert.deepEqual(half.candidates.get("x")!.get("mse"), (await calibrated("mse", fit)).ranges.get("x"));
+    }
+    assert.notDeepEqual(halves[0]!.candidates.get("x")!.get("minmax"), cal.candidateRanges().get("x")!.get("minmax"));
+    // Judging one method against mse: only their candidates, no probe (every tensor at mse's range).
+    const two = await cal.halves("minmax");
+    for (const [k, half] of two.entries()) {
+      assert.deepEqual([...half.candidates.get("x")!.keys()], ["mse", "minmax"]);
+      assert.deepEqual(half.candidates.get("x")!.get("minmax"), halves[k]!.candidates.get("x")!.get("minmax"));
+      assert.deepEqual(half.ranges.get("x"), halves[k]!.candidates.get("x")!.get("mse"));
+    }
+  } finally {
+    await cal.dispose();
+  }
+  // One row: nothing to judge across.
+  const one = new Calibrator(model, ["x", "e"], { method: "auto" });
+  try {
+    await one.collect(tailedBatches(3, 1, 1, 0));
+    assert.deepEqual(await one.halves(), []);
+  } finally {
+    await one.dispose();
+  }
+});

@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import type { OutputEnergy, RowEnergies } from "../../../engine/calibrate/activation-precision";
-import { chooseAssignment, gainText, OUTPUT_BOUND_DB } from "../../../engine/quant/assignment-choice";
+import { chooseAssignment, gainText, holdsAcross, OUTPUT_BOUND_DB } from "../../../engine/quant/assignment-choice";
 
 /** One output "y" with signal 1 per row and the given noise per row. */
 function energies(noise: readonly number[]): RowEnergies {
@@ -63,4 +63,22 @@ test("a gain within the tie stays mse, and one row cannot bound a gain", () => {
   assert.equal(chooseAssignment(new Map([["mse", energies(mse)], ["minmax", energies(close)]])).best, "mse");
   assert.equal(chooseAssignment(new Map([["mse", energies([0.04])], ["minmax", energies([0.001])]])).best, "mse");
   assert.throws(() => chooseAssignment(new Map([["minmax", energies(mse)]])), /no "mse" assignment/);
+});
+
+test("judged across halves, a winner holds where its mean per-row gain or its pooled gain is not below 0 dB", () => {
+  // ppocr-v4-rec-en's second set: worse both ways across halves (−1.08 dB per row, −0.49 pooled): not written.
+  const worse = holdsAcross(energies(mse), energies(mse.map((n) => n * 1.2)));
+  assert.equal(worse.holds, false);
+  assert.match(worse.text, /^judged across the halves of those rows \(each half's ranges on the other half\): per row: mean −0\.79 dB, lower bound −[\d.]+ dB; pooled −0\.79 dB, lower bound −[\d.]+ dB$/);
+  // blazeface-back's second set: minmax a little worse per row, a little better pooled (held out: +0.56 dB): written.
+  const peaky = mse.map((n, i) => (i < 2 ? n * 8 : n));
+  const mixed = peaky.map((n, i) => (i < 2 ? n / 2 : n * 1.15));
+  const m = holdsAcross(energies(peaky), energies(mixed));
+  assert.ok(m.holds, m.text);
+  assert.match(m.text, /per row: mean −[\d.]+ dB, .*; pooled \+[\d.]+ dB/);
+  // With the CTC yardstick the float model's reading decides: a higher CTC loss does not hold, however the SQNR reads.
+  const ctc = holdsAcross(energies(mse), energies(mse.map((n) => n / 2)), { mse: 1.5, other: 1.6 });
+  assert.equal(ctc.holds, false);
+  assert.match(ctc.text, /CTC loss 1\.600 against mse's 1\.500/);
+  assert.ok(holdsAcross(energies(mse), energies(mse), { mse: 1.5, other: 1.5 }).holds);
 });

@@ -54,3 +54,24 @@ test("auto measures an assignment with another's ranges once and says whose file
     assert.match(why, /, minmax [-\d.]+ dB \(per row/, why);
   }
 });
+
+test("auto's winner other than mse is judged across the halves of its rows too, and written where it holds", async () => {
+  // x -> MatMul (identity) -> h -> Sigmoid -> e, x uniform in [-1, 1] but for 0.2 % spread over [1, 40]: mse keeps
+  // h's tail, where Sigmoid is flat, at the cost of resolution in [-1, 1]; a tighter range wins at the output, on the
+  // rows that made it and on each half's rows with the other half's ranges.
+  const eye = new Float32Array(64 * 64);
+  for (let i = 0; i < 64; i++) eye[i * 65] = 1;
+  const model = Model.fromProto(makeModel([makeNode("MatMul", ["x", "W"], ["h"], { name: "mm" }), makeNode("Sigmoid", ["h"], ["e"], { name: "s" })],
+    [valueInfo("x", DataType.FLOAT, ["n", 64])], [valueInfo("e", DataType.FLOAT, ["n", 64])], [makeTensor("W", DataType.FLOAT, [64, 64], eye)]));
+  let s = 7;
+  const rand = () => (s = (s * 16807) % 2147483647) / 2147483647;
+  const value = () => (rand() < 0.002 ? 1 + rand() * 39 : rand() * 2 - 1);
+  const data = Array.from({ length: 16 }, () => ({ x: { data: Float32Array.from({ length: 4 * 64 }, value), dims: [4, 64] } }));
+  const prepared = await prepare(model, { rounding: "nearest" });
+  await calibrate(prepared, data);
+  await release(prepared);
+  const { summary } = await convert(prepared);
+  assert.notEqual(summary.calibrationAuto?.assignment, "mse", summary.calibrationAuto?.why);
+  assert.match(summary.calibrationAuto!.why, /, on the first 16 calibration row\(s\); judged across the halves of those rows \(each half's ranges on the other half\): per row: mean \+[\d.]+ dB, lower bound [+−][\d.]+ dB; pooled \+[\d.]+ dB, lower bound [+−][\d.]+ dB$/);
+  for (const c of Object.values(summary.calibrationChoices ?? {})) assert.match(c.why, /judged across the halves of those rows/);
+});
