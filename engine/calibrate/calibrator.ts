@@ -449,10 +449,10 @@ export class Calibrator {
    * auto, judged out of sample: the kept first rows (autoRows) in two halves, even rows and odd, each calibrated
    * alone with this calibration's options (a calibrator of its own, its probe on the half's first HALF_PROBE_ROWS
    * rows; with `only`, no probe and only mse's and that method's candidates); engine/quant's chooseAtOutputs judges
-   * each half's ranges on the other half's rows. Ranges measured on the
-   * rows that made them favour what fits those rows: on ppocr-v4-rec-en's second calibration set the per-tensor
-   * choices read +1.61 dB over mse on the 16 rows that shaped both, −1.05 dB judged across halves, and −1.98 dB on
-   * 512 held-out lines (docs/calibration.md "auto judged across halves"). None with fewer than two rows.
+   * each half's ranges on the other half's rows. Ranges measured on the rows that made them favour what fits those
+   * rows: on ppocr-v4-rec-en's second calibration set the per-tensor choices read +1.61 dB over mse pooled on the 16
+   * rows that shaped both, −0.49 dB judged across halves, and −1.98 dB on 512 held-out lines (docs/calibration.md
+   * "auto judged across halves"). None with fewer than two rows.
    */
   async halves(only?: AutoCandidate): Promise<CalibrationHalf[]> {
     const rows = [...this.autoRows()];
