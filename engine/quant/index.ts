@@ -22,7 +22,7 @@ import { nestedWeightedNodes } from "./scope";
 import { BODY_QUANTIZED_OPS, bodyObservations } from "./subgraph";
 import { verifyRunnable } from "../runtime/verify";
 import { resolveConfig, WIDE_AUTO_ABOVE_DB, WIDE_AUTO_BELOW_DB, WIDE_AUTO_SHARE, type QConfig, type QuantizationSummary, type ResolvedQConfig, type RoundingChoice } from "./types";
-import { chooseWeightFormat, layerWork, type WeightFormat } from "./weight-format";
+import { chooseWeightFormat, layerWork, summed, type WeightFormat } from "./weight-format";
 import { assignmentLine, chooseAssignment, gainText, holdsAcross, OUTPUT_RULE, OUTPUT_TIE } from "./assignment-choice";
 import { chooseProtected, protectCandidates, PROTECT_ROWS } from "./protect";
 import { SIXTEEN_BIT_QDQ_OPSET, standardQdq } from "./standard-qdq";
@@ -485,39 +485,18 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
   const rows = [...cal.autoRows()];
   if (candidates.size === 0 || rows.length === 0) return;
   const assignments = assignmentsOf(prepared.ranges, candidates);
-  const energies = new Map<string, RowEnergies>();
-  const twins = new Map<string, string>();
-  const decoded = new Map<string, { same: number; nll: number }>();
   const ctc = prepared.config.calibration.yardstick === "ctc";
   const measure = measureOn(prepared);
-  let counted = 0;
+  let measured: Measured;
   try {
-    const ref = await outputsOn(prepared.model, rows, measure);
-    for (const [name, ranges] of assignments) {
-      // An assignment with another's ranges (per-tensor choices all mse; percentile where it keeps the whole range,
-      // as minmax does) writes that one's file: measured once.
-      const twin = [...energies.keys()].find((n) => sameRanges(assignments.get(n)!, ranges));
-      if (twin !== undefined) {
-        twins.set(name, twin);
-        energies.set(name, energies.get(twin)!);
-        if (ctc) decoded.set(name, decoded.get(twin)!);
-        continue;
-      }
-      const model = (await convert({ ...prepared, ranges })).model;
-      if (!ctc) {
-        energies.set(name, await energiesOn(model, rows, ref, measure));
-        continue;
-      }
-      const got = await outputsOn(model, rows, measure);
-      energies.set(name, rowEnergies(ref, got));
-      const a = ctcAgreement(ref, got);
-      decoded.set(name, a);
-      counted = a.rows;
-    }
+    measured = await measureAssignments(prepared, assignments, rows, ctc, measure);
   } catch (e) {
     prepared.warnings.push(`calibration method auto could not measure at the model's outputs (${e instanceof Error ? e.message.split("\n")[0] : String(e)}): its per-tensor choices stand`);
     return;
   }
+  const { energies, decoded, twins } = measured;
+  // Rows whose outputs decode as CTC sequences: the same for every assignment (mse is never another's twin).
+  const counted = decoded.get("mse")?.rows ?? 0;
   if (ctc && counted === 0) prepared.warnings.push("calibration.yardstick ctc: no output is [batch, time, classes]; the choice at the outputs is by SQNR");
   const { best: bySqnr, scores } = chooseAssignment(energies);
   const ctcLoss = (name: string) => decoded.get(name)!.nll;
@@ -572,29 +551,52 @@ async function acrossHalves(prepared: PreparedModel, name: string, ctc: boolean,
   const nll = new Map<string, number>();
   for (const half of halves) {
     const local = assignmentsOf(half.ranges, half.candidates);
-    const ref = await outputsOn(prepared.model, half.judgedOn, measure);
-    const measured = new Map<string, { energies: RowEnergies; nll: number }>();
-    for (const a of ["mse", name]) {
-      const ranges = local.get(a)!;
-      const twin = [...measured.keys()].find((n) => sameRanges(local.get(n)!, ranges));
-      if (twin !== undefined) {
-        measured.set(a, measured.get(twin)!);
-        continue;
-      }
-      const model = (await convert({ ...prepared, ranges })).model;
-      if (!ctc) {
-        measured.set(a, { energies: await energiesOn(model, half.judgedOn, ref, measure), nll: 0 });
-        continue;
-      }
-      const got = await outputsOn(model, half.judgedOn, measure);
-      measured.set(a, { energies: rowEnergies(ref, got), nll: ctcAgreement(ref, got).nll });
-    }
-    for (const [a, m] of measured) {
-      energies.set(a, appendEnergies(energies.get(a), m.energies));
-      nll.set(a, (nll.get(a) ?? 0) + m.nll);
+    const pair = new Map([["mse", local.get("mse")!], [name, local.get(name)!]]);
+    const here = await measureAssignments(prepared, pair, half.judgedOn, ctc, measure);
+    for (const a of pair.keys()) {
+      // This half's rows after the earlier half's, and the pooled energies summed over both.
+      const [before, e] = [energies.get(a), here.energies.get(a)!];
+      energies.set(a, before ? { rows: [...before.rows, ...e.rows], pooled: summed([before.pooled, e.pooled]) } : e);
+      nll.set(a, (nll.get(a) ?? 0) + (here.decoded.get(a)?.nll ?? 0));
     }
   }
   return holdsAcross(energies.get("mse")!, energies.get(name)!, ctc ? { mse: nll.get("mse")!, other: nll.get(name)! } : undefined);
+}
+
+/** What measureAssignments found: per assignment its output energies and (CTC yardstick) how its rows decode; an
+ *  assignment with an earlier one's ranges is that one's twin, measured once. */
+interface Measured {
+  energies: Map<string, RowEnergies>;
+  decoded: Map<string, { same: number; rows: number; nll: number }>;
+  twins: Map<string, string>;
+}
+
+/**
+ * Each of `assignments` converted as convert() converts and run on `rows` against the float model (with `ctc`, its
+ * decoded rows compared with the float model's too). An assignment with an earlier one's ranges (per-tensor choices
+ * all mse; percentile where it keeps the whole range, as minmax does) writes that one's file: measured once.
+ */
+async function measureAssignments(prepared: PreparedModel, assignments: ReadonlyMap<string, Map<string, TensorRange>>, rows: readonly Feeds[], ctc: boolean, measure: MeasureOptions): Promise<Measured> {
+  const out: Measured = { energies: new Map(), decoded: new Map(), twins: new Map() };
+  const ref = await outputsOn(prepared.model, rows, measure);
+  for (const [name, ranges] of assignments) {
+    const twin = [...out.energies.keys()].find((n) => sameRanges(assignments.get(n)!, ranges));
+    if (twin !== undefined) {
+      out.twins.set(name, twin);
+      out.energies.set(name, out.energies.get(twin)!);
+      if (ctc) out.decoded.set(name, out.decoded.get(twin)!);
+      continue;
+    }
+    const model = (await convert({ ...prepared, ranges })).model;
+    if (!ctc) {
+      out.energies.set(name, await energiesOn(model, rows, ref, measure));
+      continue;
+    }
+    const got = await outputsOn(model, rows, measure);
+    out.energies.set(name, rowEnergies(ref, got));
+    out.decoded.set(name, ctcAgreement(ref, got));
+  }
+  return out;
 }
 
 /** The assignments auto measures at the outputs, in order of preference on ties: mse, then the methods that clip
@@ -605,16 +607,6 @@ function assignmentsOf(ranges: ReadonlyMap<string, TensorRange>, candidates: Rea
     ["mse", every("mse")], ["minmax", every("minmax")], ["percentile", every("percentile")],
     ["per-tensor choices", new Map(ranges)], ["entropy", every("entropy")],
   ]);
-}
-
-/** `b`'s rows after `a`'s, and their pooled energies summed: one RowEnergies over both row sets. */
-function appendEnergies(a: RowEnergies | undefined, b: RowEnergies): RowEnergies {
-  const pooled = new Map([...(a?.pooled ?? [])].map(([k, e]) => [k, { ...e }]));
-  for (const [k, e] of b.pooled) {
-    const o = pooled.get(k) ?? { signal: 0, noise: 0 };
-    pooled.set(k, { signal: o.signal + e.signal, noise: o.noise + e.noise });
-  }
-  return { rows: [...(a?.rows ?? []), ...b.rows], pooled };
 }
 
 /** Whether two assignments give every tensor the same range (and keep the same tensors float for NaN/±Inf). */

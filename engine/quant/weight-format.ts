@@ -184,7 +184,7 @@ export const differenceText = (d: Difference, per = "row"): string =>
   `per ${per}: mean ${signed(d.mean)}, lower bound ${d.rows > 1 ? signed(d.lower) : "none"}; pooled ${signed(d.pooled)}, lower bound ${d.rows > 1 ? signed(d.pooledLower) : "none"}`;
 
 /** Per-output energies summed over `rows`. */
-function summed(rows: readonly ReadonlyMap<string, OutputEnergy>[]): Map<string, OutputEnergy> {
+export function summed(rows: readonly ReadonlyMap<string, OutputEnergy>[]): Map<string, OutputEnergy> {
   const acc = new Map<string, OutputEnergy>();
   for (const r of rows)
     for (const [k, e] of r) {
