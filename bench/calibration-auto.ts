@@ -19,7 +19,7 @@ import { argmaxRows } from "../engine/analysis/metrics";
 import { Model } from "../engine/onnx/model";
 import { calibrate, convert, prepare, release } from "../engine/quant/index";
 import { createSession } from "../engine/runtime/session";
-import { byId, loadCatalog, modelPath } from "./corpus/catalog";
+import { byId, loadCatalog, modelPath, setIds } from "./corpus/catalog";
 import { evaluate } from "./corpus/evaluate";
 import { FrontEnd, makeSamples } from "./corpus/inputs";
 
@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const methods = arg("methods", CALIBRATION_METHODS.join(",")).split(",") as CalibrationMethod[];
   const catalog = loadCatalog();
   const corpusArg = arg("corpus", "");
-  const corpus = corpusArg === "all" ? catalog.models.map((m) => m.id) : corpusArg ? corpusArg.split(",") : [];
+  const corpus = corpusArg === "all" ? setIds(catalog) : corpusArg ? corpusArg.split(",") : [];
   const fixturesArg = arg("fixtures", "cnn,mobilenet,vit");
   const fixtures = fixturesArg === "none" ? [] : fixturesArg.split(",");
   const rows: Score[] = [];

@@ -5,6 +5,8 @@
 // quantize time and the child's peak RSS. One model at a time; a failure is a row with its reason.
 //   node --import tsx bench/corpus.ts [--models id,id] [--modes static,int4] [--json] [--calib N] [--eval N]
 //                                     [--calib-seed N] [--timeout S] [--keep] [--config FILE [--config-modes static,fp4]]
+//   --set heldout: the held-out set (bench/corpus/heldout.json: real models never measured while a default was chosen)
+//   instead of the corpus, when --models names none.
 //   --calib-seed N: the calibration samples' seed (default 1, the corpus's own set): another set, to see whether a
 //   default (or a lead over ONNX Runtime's quantizer) holds on other data. Held-out samples are seeded apart (1000).
 //   --config FILE: a `ptq quantize --config` JSON file (QConfig fields) for the static mode, e.g.
@@ -13,7 +15,7 @@
 //   ... --peer: ours static/dynamic beside ONNX Runtime's Python quantizer on the same inputs (bench/corpus/peer.ts)
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { byId, corpusDir, ensureFetched, loadCatalog } from "./corpus/catalog";
+import { byId, corpusDir, ensureFetched, loadCatalog, setIds, type ModelSet } from "./corpus/catalog";
 import { formatLines } from "./corpus/evaluate";
 import { speechSource } from "./corpus/inputs";
 import { formatPeerTable, peerCorpus } from "./corpus/peer";
@@ -21,6 +23,7 @@ import { MODES, runModel, type Mode, type Row } from "./corpus/run-model";
 
 interface Args {
   models: string[];
+  set: ModelSet;
   modes: Mode[];
   json: boolean;
   calib: number;
@@ -34,7 +37,7 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { models: [], modes: [...MODES], json: false, calib: 16, calibSeed: 1, eval: 8, timeout: 600, keep: false, peer: false, configModes: ["static"] };
+  const a: Args = { models: [], set: "corpus", modes: [...MODES], json: false, calib: 16, calibSeed: 1, eval: 8, timeout: 600, keep: false, peer: false, configModes: ["static"] };
   const num = (flag: string, v: string | undefined) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} needs a positive integer, got "${v ?? ""}"`);
@@ -43,6 +46,11 @@ function parseArgs(argv: string[]): Args {
   for (let i = 0; i < argv.length; i++) {
     const f = argv[i]!;
     if (f === "--models") a.models = (argv[++i] ?? "").split(",").filter(Boolean);
+    else if (f === "--set") {
+      const s = argv[++i];
+      if (s !== "corpus" && s !== "heldout") throw new Error(`--set takes corpus or heldout, got "${s ?? ""}"`);
+      a.set = s;
+    }
     else if (f === "--modes") {
       a.modes = (argv[++i] ?? "").split(",").filter(Boolean) as Mode[];
       const bad = a.modes.filter((m) => !MODES.includes(m));
@@ -105,10 +113,10 @@ async function main(): Promise<number> {
     return 2;
   }
   const catalog = loadCatalog();
-  const models = (args.models.length ? args.models : catalog.models.map((m) => m.id)).map((id) => byId(catalog, id));
+  const models = (args.models.length ? args.models : setIds(catalog, args.set)).map((id) => byId(catalog, id));
   ensureFetched(models.map((m) => m.id));
   const log = (l: string) => console.error(l);
-  log(`corpus: ${models.length} model(s) from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples${args.config ? `, ${args.configModes.join(",")} with --config ${args.config}` : ""}; audio inputs: ${speechSource()}`);
+  log(`corpus: ${models.length} model(s)${args.set === "heldout" && !args.models.length ? " of the held-out set" : ""} from ${corpusDir()}, modes ${args.modes.join(",")}, ${args.calib} calibration / ${args.eval} held-out samples${args.config ? `, ${args.configModes.join(",")} with --config ${args.config}` : ""}; audio inputs: ${speechSource()}`);
   if (args.peer) {
     const peer = await peerCorpus(catalog, models, { calibSamples: args.calib, calibSeed: args.calibSeed, evalSamples: args.eval, limitS: args.timeout, keep: args.keep, log });
     console.log(args.json ? JSON.stringify(peer, nonFinite, 2) : formatPeerTable(peer));

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { Model } from "../engine/onnx/model";
 import { lowBitModelCalibrated, type LowBitOptions } from "../engine/lowbit";
-import { byId, loadCatalog, modelPath } from "./corpus/catalog";
+import { byId, loadCatalog, modelPath, setIds } from "./corpus/catalog";
 import { evaluate } from "./corpus/evaluate";
 import { FrontEnd, makeSamples } from "./corpus/inputs";
 
@@ -22,7 +22,7 @@ function flag(name: string): string | undefined {
 }
 
 const catalog = loadCatalog();
-const ids = flag("--models")?.split(",") ?? catalog.models.map((m) => m.id);
+const ids = flag("--models")?.split(",") ?? setIds(catalog);
 const modes = (flag("--modes") ?? "int4,fp4").split(",") as LowBitOptions["mode"][];
 const targets = (flag("--targets") ?? "15,20,25").split(",").filter(Boolean).map(Number);
 const calibCount = Number(flag("--calib") ?? 16);

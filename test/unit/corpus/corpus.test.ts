@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { ensureFetched, loadCatalog, byId, REPO } from "../../../bench/corpus/catalog";
+import { ensureFetched, loadCatalog, byId, REPO, setIds } from "../../../bench/corpus/catalog";
 import { runModel, type Mode, type Row } from "../../../bench/corpus/run-model";
 
 const catalog = loadCatalog();
@@ -100,3 +100,36 @@ function paxRecord(key: string, value: string): string {
   while (String(len).length + rest.length !== len) len++;
   return `${len}${rest}`;
 }
+
+describe("the held-out set (bench/corpus/heldout.json)", () => {
+  it("is apart from the corpus: never a default, never in the subset, ids unique across both files", () => {
+    const corpus = setIds(catalog);
+    const held = setIds(catalog, "heldout");
+    assert.ok(held.length >= 10, `only ${held.length} held-out models`);
+    assert.deepEqual(corpus.filter((id) => byId(catalog, id).heldOut), []);
+    assert.deepEqual(held.filter((id) => !byId(catalog, id).heldOut), []);
+    assert.equal(new Set(catalog.models.map((m) => m.id)).size, catalog.models.length, "an id is in both files or twice in one");
+    assert.deepEqual(catalog.subset.filter((id) => held.includes(id)), []);
+    // The PaddleOCR files models.json keeps out are in the held-out set, not the corpus.
+    const paths = (ids: string[]) => ids.map((id) => byId(catalog, id).path);
+    for (const p of ["models/ch_PP-OCRv4_rec_infer.onnx", "models/ch_ppocr_mobile_v2.0_cls_infer.onnx"]) {
+      assert.ok(paths(held).includes(p) && !paths(corpus).includes(p), p);
+    }
+  });
+
+  it("needs only corpus models (its inputs are made as the corpus makes them), and every package is listed", () => {
+    for (const id of setIds(catalog, "heldout")) {
+      const m = byId(catalog, id);
+      for (const n of m.needs ?? []) assert.ok(!byId(catalog, n).heldOut, `${id} needs ${n}, a held-out model`);
+      assert.ok(catalog.packages[m.package], `${id}: package ${m.package} is not in either file's "packages"`);
+    }
+  });
+
+  it("the fetch script reads the same two files: the same ids, the same held-out marks", async () => {
+    const { allModels } = (await import(path.join(REPO, "scripts", "corpus-fetch.mjs"))) as { allModels: () => { id: string; heldOut?: boolean }[] };
+    assert.deepEqual(
+      allModels().map((m) => [m.id, Boolean(m.heldOut)]),
+      catalog.models.map((m) => [m.id, Boolean(m.heldOut)]),
+    );
+  });
+});
