@@ -11,6 +11,8 @@ export interface OutputCheck {
   judged?: string[];
   /** Outputs that other nodes of the model read too (intermediate tensors exported beside the result). */
   intermediate?: string[];
+  /** Outputs the float model left 0 on every row checked: no signal to compare the file with (SQNR undefined). */
+  silent?: string[];
 }
 
 /** What intermediateOutputs reads of a graph (an onnx GraphProto fits). */
@@ -57,9 +59,23 @@ export function describeOutputCheck(c: OutputCheck, max = 6): string {
     return `"${o.name}" ${db(o.sqnrDb)}${logits}${tags.length ? ` (${tags.join(", ")})` : ""}`;
   });
   const more = c.outputs.length > listed.length ? `, … (${c.outputs.length} in all: --json outputCheck)` : "";
-  const line = `outputs against the float model on ${c.rows} calibration row(s), SQNR: ${shown.join(", ")}${more}`;
-  const hint = judgeHint(c);
-  return hint ? `${line}; ${hint}` : line;
+  const on = `outputs against the float model on ${c.rows} calibration row(s)`;
+  const line = shown.length ? `${on}, SQNR: ${shown.join(", ")}${more}` : on;
+  const parts = [line, silentText(c), judgeHint(c)].filter((p): p is string => Boolean(p));
+  return parts.join(shown.length ? "; " : ": ");
+}
+
+/**
+ * The outputs the float model left 0 on every row checked, and what that means: SQNR has no signal to measure, so
+ * the measurements at the outputs cannot tell their candidates apart on them (openWakeWord's hey_mycroft head scores
+ * exactly 0 on every spoken sample without its phrase: its weight type, ranges and rounding were chosen on ∞ against
+ * ∞ dB). Undefined when every output carried signal.
+ */
+export function silentText(c: Pick<OutputCheck, "silent">): string | undefined {
+  const silent = c.silent ?? [];
+  if (silent.length === 0) return undefined;
+  const names = silent.map((n) => `"${n}"`).join(", ");
+  return `${names} ${silent.length === 1 ? "is" : "are"} 0 on every row in the float model, nothing to compare: where an output is 0 on every calibration row, the choices made at the outputs (weight type, calibration auto, rounding auto, protection) cannot tell their candidates apart on it; calibrate on data the model responds to (for a detector, samples with what it detects)`;
 }
 
 /**

@@ -17,8 +17,9 @@ export type { OutputCheck } from "./output-check-text";
 
 /**
  * Each float output of `quantized` against `float` on `rows`, worst first, a classifier's final Softmax output also on
- * its logits (comparedOutputs); undefined when there is no row or no float output with signal. Both sessions stay open while the batches of rows run one at a time, so no batch's outputs
- * outlive it.
+ * its logits (comparedOutputs), and the float outputs that are 0 on every row (`silent`: nothing to compare);
+ * undefined when there is no row or no float output at all. Both sessions stay open while the batches of rows run one
+ * at a time, so no batch's outputs outlive it.
  */
 export async function checkOutputs(float: Model, quantized: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<OutputCheck | undefined> {
   if (rows.length === 0) return undefined;
@@ -49,5 +50,7 @@ export async function checkOutputs(float: Model, quantized: Model, rows: readonl
       return { name, sqnrDb: sqnrOf(e), ...(logits && logits.signal > 0 && { logitsDb: sqnrOf(logits) }) };
     })
     .sort((p, q) => p.sqnrDb - q.sqnrDb);
-  return measured.length ? { rows: rows.reduce((n, f) => n + (commonRows(f) ?? 1), 0), outputs: measured } : undefined;
+  const silent = outputs.filter((name) => energy.get(name)?.signal === 0);
+  if (measured.length === 0 && silent.length === 0) return undefined;
+  return { rows: rows.reduce((n, f) => n + (commonRows(f) ?? 1), 0), outputs: measured, ...(silent.length && { silent }) };
 }

@@ -139,3 +139,35 @@ test("the output check's line: the worst output, outputs the measurements did no
   assert.doesNotMatch(describeOutputCheck({ ...feat, outputs: [{ name: "feat", sqnrDb: 30 }, { name: "mask", sqnrDb: 32.25 }] }), /--judge-outputs/, "within 6 dB");
   assert.doesNotMatch(describeOutputCheck({ ...check, intermediate: ["mask"] }), /--judge-outputs/, "the worst is not read inside");
 });
+
+test("an output the float model leaves 0 on every calibration row is named as such, not dropped: nothing to compare it with", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-check-"));
+  try {
+    // y = x·W as before; dead = Relu(−|x|·1): 0 on every row, as a detector's score that never fires on the data.
+    const w = randomFloats(64 * 32, 3);
+    const silentToo = (alive: boolean) =>
+      makeModel(
+        [
+          makeNode("MatMul", ["x", "W"], ["y"], { name: "mm" }),
+          makeNode("Abs", ["x"], ["ax"], { name: "abs" }),
+          makeNode("Neg", ["ax"], ["nx"], { name: "neg" }),
+          makeNode("MatMul", ["nx", "P"], ["s"], { name: "score" }),
+          makeNode("Relu", ["s"], ["dead"], { name: "relu" }),
+        ],
+        [valueInfo("x", F, ["N", 64])],
+        [...(alive ? [valueInfo("y", F, ["N", 32])] : []), valueInfo("dead", F, ["N", 1])],
+        [makeTensor("W", F, [64, 32], w), makeTensor("P", F, [64, 1], new Float32Array(64).fill(1))],
+      );
+    const batches = [1, 2].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(6 * 64, seed * 17), [6, 64]) }));
+    const both = await quantizeStatic(Model.fromProto(silentToo(true)), path.join(dir, "a.onnx"), batches, {}, { optimize: false });
+    assert.deepEqual(both.outputCheck?.outputs.map((o) => o.name), ["y"]);
+    assert.deepEqual(both.outputCheck?.silent, ["dead"]);
+    assert.match(describeOutputCheck(both.outputCheck!), /SQNR: "y" [\d.]+ dB; "dead" is 0 on every row in the float model, nothing to compare: .*calibrate on data the model responds to/);
+    // Its only output silent: the check still says so (it returned nothing before).
+    const only = await quantizeStatic(Model.fromProto(silentToo(false)), path.join(dir, "b.onnx"), batches, {}, { optimize: false });
+    assert.deepEqual(only.outputCheck, { rows: 8, outputs: [], silent: ["dead"] });
+    assert.match(describeOutputCheck(only.outputCheck!), /^outputs against the float model on 8 calibration row\(s\): "dead" is 0 on every row in the float model, nothing to compare: where an output is 0 on every calibration row, the choices made at the outputs .* cannot tell their candidates apart on it/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
