@@ -169,6 +169,9 @@ test("quantizerNotes: the weight type for the target, measured layers, then the 
   // No protected node: the measurement is not news. 7-bit weights say so.
   assert.deepEqual(quantizerNotes({ weights: { type: "int8", targetCpu: "avx2", reduceRange: true }, protectedLayers: { nodes: [], why: "protected layers: none" } }), ['weights int8 (7 bits) for target CPU "avx2"']);
   assert.deepEqual(quantizerNotes({ notes: ["2 MatMul weights left float: K not a multiple of 32"] }), ["2 MatMul weights left float: K not a multiple of 32"]);
+  // An output the float model leaves 0 on every row checked: the report says so, as the CLI does.
+  const [silent] = quantizerNotes({ outputCheck: { rows: 8, outputs: [], silent: ["39"] } });
+  assert.match(silent ?? "", /^outputs against the float model on 8 calibration row\(s\): "39" is 0 on every row in the float model, nothing to compare: .*calibrate on data the model responds to/);
 });
 
 test("excluded nodes named like a list (\"a,b\") or a pattern (\"/x/\") keep exactly those nodes in float, whatever the scheme", () => {
