@@ -9,6 +9,7 @@
 import { argmaxRows, editDistance, sequences } from "../../engine/analysis/metrics";
 import { ErrorAccumulator } from "../../engine/analysis/error-stats";
 import { pairedProportionDiff } from "../../engine/analysis/stats";
+import { comparedOutputs } from "../../engine/calibrate/activation-precision";
 import { Model } from "../../engine/onnx/model";
 import { createSession, type Session } from "../../engine/runtime/session";
 import type { OutputTensor } from "../../engine/runtime/tensors";
@@ -24,6 +25,9 @@ export interface EvalResult {
   sqnrDb?: number;
   /** SQNR per output name. */
   sqnrByOutput?: Record<string, number>;
+  /** For an output the quantizer's measurements compare on another tensor (a final Softmax's logits, the values
+   *  behind a detector's mask: comparedOutputs), that tensor's SQNR (dB), by output name. */
+  sqnrBehind?: Record<string, number>;
   /** Share of rows (argmax) or elements (threshold) where the candidate decides as FP32 does. */
   agreement?: number;
   agreementOn?: string;
@@ -181,33 +185,56 @@ export async function evaluator(id: string, seed = EVAL_SEED, count?: number): P
   } finally {
     await fe.dispose();
   }
-  const refSession = await createSession(modelPath(m), { threads: 1 });
+  // The tensors the quantizer's measurements compare in place of an output, run as extra outputs of both models.
+  const float = await Model.load(modelPath(m));
+  const names = float.graph.output.map((o) => o.name);
+  const compared = comparedOutputs(float).compared;
+  const behind = new Map(compared.flatMap((t, i) => (t.name !== names[i] ? [[names[i]!, t.name] as const] : [])));
+  const extra = compared.filter((t) => !names.includes(t.name));
+  const view = async (file: string) => {
+    if (!extra.length) return file;
+    const model = await Model.load(file);
+    return model.withOutputs([...model.graph.output, ...extra]);
+  };
+  const refSession = await createSession(await view(modelPath(m)), { threads: 1 });
   const ref = await outputs(refSession, samples).finally(() => refSession.dispose());
   return async (candidates) => {
     const results: EvalResult[] = [];
     for (const candidate of candidates) {
       let cand: Record<string, OutputTensor>[];
       try {
-        const s = await createSession(candidate, { threads: 1 });
+        const s = await createSession(await view(candidate), { threads: 1 });
         cand = await outputs(s, samples).finally(() => s.dispose());
       } catch (e) {
         results.push({ ok: false, reason: e instanceof Error ? e.message.split("\n")[0] : String(e), samples: n });
         continue;
       }
-      results.push(score(catalog, m, samples, ref, cand, n));
+      results.push(score(catalog, m, samples, ref, cand, n, names, behind));
     }
     return results;
   };
 }
 
-function score(catalog: Catalog, m: CorpusModel, samples: readonly Sample[], ref: readonly Record<string, OutputTensor>[], cand: readonly Record<string, OutputTensor>[], count: number): EvalResult {
-  const sqnrByOutput: Record<string, number> = {};
-  for (const name of Object.keys(ref[0]!)) {
-    const acc = new ErrorAccumulator();
-    ref.forEach((r, i) => acc.add(floats(r[name]!), floats(cand[i]![name]!), name));
-    sqnrByOutput[name] = acc.result().sqnrDb;
-  }
+/** Output SQNR (dB) of `name`, every sample pooled. */
+function sqnrOf(ref: readonly Record<string, OutputTensor>[], cand: readonly Record<string, OutputTensor>[], name: string): number {
+  const acc = new ErrorAccumulator();
+  ref.forEach((r, i) => acc.add(floats(r[name]!), floats(cand[i]![name]!), name));
+  return acc.result().sqnrDb;
+}
+
+function score(
+  catalog: Catalog,
+  m: CorpusModel,
+  samples: readonly Sample[],
+  ref: readonly Record<string, OutputTensor>[],
+  cand: readonly Record<string, OutputTensor>[],
+  count: number,
+  names: readonly string[],
+  behind: ReadonlyMap<string, string>,
+): EvalResult {
+  const sqnrByOutput = Object.fromEntries(names.map((name) => [name, sqnrOf(ref, cand, name)]));
   const result: EvalResult = { ok: true, samples: count, sqnrByOutput, sqnrDb: Math.min(...Object.values(sqnrByOutput)) };
+  if (behind.size) result.sqnrBehind = Object.fromEntries([...behind].map(([output, tensor]) => [output, sqnrOf(ref, cand, tensor)]));
   if (m.check) {
     const name = m.check.output ?? Object.keys(ref[0]!)[0]!;
     result.agreement = agreement(m.check, ref, cand, name);

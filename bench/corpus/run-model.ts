@@ -29,6 +29,8 @@ export interface Row {
   /** Text recognisers: lines read exactly and character error rate, the candidate's and FP32's. */
   lines?: LineScores;
   sqnrDb?: number;
+  /** EvalResult.sqnrBehind: a Softmax output's logits, a masked output's values behind the mask. */
+  sqnrBehind?: Record<string, number>;
   sizeRatio?: number;
   seconds: number;
   peakRssMB?: number;
@@ -168,6 +170,7 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       }
       row.works = "yes";
       row.sqnrDb = Number(ev.sqnrDb);
+      if (ev.sqnrBehind) row.sqnrBehind = ev.sqnrBehind;
       row.agreement = ev.agreement;
       row.agreementOn = ev.agreementOn;
       row.lines = ev.lines;

@@ -9,7 +9,7 @@
 import type { NodeProto, ValueInfoProto } from "onnx-buf";
 import type { Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { logitsOrOutputs, onLogits, uniqueName, usedNames } from "../onnx/graph";
+import { logitsOrOutputs, onCompared, producers, uniqueName, usedNames, unmaskedBehind } from "../onnx/graph";
 import { inferModelShapes } from "../onnx/shape-infer";
 import type { Model } from "../onnx/model";
 import { makeNode, makeValueInfo } from "../onnx/proto";
@@ -243,21 +243,30 @@ export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: 
  * read 9.6 dB (docs/lowbit.md §3). A distribution per step or per pixel (rank 3 or more, or unknown: a CTC
  * recogniser's [batch, time, classes]) is compared as it is: on ppocr-v3-rec-en its logits, where every unlikely
  * class's logit weighs as much as the few a step decodes between, chose static INT8 files that read 0.5 pp fewer of
- * 4096 lines on two calibration sets (docs/calibration.md "Which outputs the measurements compare").
+ * 4096 lines on two calibration sets (docs/calibration.md "Which outputs the measurements compare"). An output a
+ * comparison masks (a detector's peak mask: unmaskedBehind) is replaced by the values behind the mask; `unmasked`
+ * counts those.
  */
 export function comparedOutputs(float: Model, judged: readonly string[] = []): Judged {
   let inferred: ReturnType<typeof inferModelShapes> | undefined;
   const perRow = (t: string) => ((inferred ??= inferModelShapes(float.proto)).tensors.get(t)?.shape?.length ?? Infinity) <= 2;
   const logits = logitsOrOutputs(float.graph);
-  const tensors = float.graph.output.map((o, i) => (logits[i] !== o.name && perRow(o.name) ? logits[i]! : o.name));
-  const picked = float.graph.output.flatMap((o, i) => (judged.length === 0 || judged.includes(o.name) ? [{ output: o.name, tensor: tensors[i]! }] : []));
-  return { compared: float.outputInfos(picked.map((p) => p.tensor)), logits: picked.filter((p) => p.tensor !== p.output).length };
+  const made = producers(float.graph);
+  const picked = float.graph.output.flatMap((o, i) => {
+    if (judged.length > 0 && !judged.includes(o.name)) return [];
+    if (logits[i] !== o.name && perRow(o.name)) return [{ output: o.name, tensor: logits[i]!, logits: true }];
+    return [{ output: o.name, tensor: unmaskedBehind(made, o.name) ?? o.name, logits: false }];
+  });
+  const behind = picked.filter((p) => p.tensor !== p.output);
+  return { compared: float.outputInfos(picked.map((p) => p.tensor)), logits: behind.filter((p) => p.logits).length, unmasked: behind.filter((p) => !p.logits).length };
 }
 
-/** What comparedOutputs says a measurement compares: the tensors, and how many are a classifier's logits (for its line). */
+/** What comparedOutputs says a measurement compares: the tensors, and how many are a classifier's logits or the values
+ *  behind a mask (for its line: onCompared). */
 export interface Judged {
   compared: ValueInfoProto[];
   logits: number;
+  unmasked: number;
 }
 
 /** Session options for a measurement at the outputs, and what it compares (absent: every output), the same tensors in
@@ -375,7 +384,7 @@ export async function chooseWideActivations(
     const before = await noiseOf(new Float32Array(n).fill(1));
     const [lo, hi] = options.onlyBetweenDb ?? [-Infinity, Infinity];
     if (!(noiseToDb(before) > lo && noiseToDb(before) < hi)) {
-      return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR${onLogits(options.judged?.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
+      return { tensors: [], before, after: before, runs, why: `not measured further: output SQNR${onCompared(options.judged)} with every activation at ${options.bits} bits ${noiseDb(before)}, not between ${lo} and ${hi} dB` };
     }
     most = 2 + 2 * groupCount;
     const groups: { from: number; to: number; noise: number }[] = [];
@@ -406,7 +415,7 @@ export async function chooseWideActivations(
       chosen.push(...sw.tensors.slice(g.from, g.to));
       counted += g.to - g.from;
     }
-    const measured = `output SQNR${onLogits(options.judged?.logits)} with every activation at ${options.bits} bits ${noiseDb(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
+    const measured = `output SQNR${onCompared(options.judged)} with every activation at ${options.bits} bits ${noiseDb(before)}; wide tensors → SQNR: ${steps.join(", ") || "none tried"} (${runs} runs of ${rows.length} batch(es))`;
     if (!(best * (options.minGain ?? 2) <= before)) return { tensors: [], before, after: before, runs, why: `not worth 16 bits: ${measured}` };
     return { tensors: chosen, before, after: best, runs, why: `${chosen.length} of ${n} activations at 16 bits: ${measured}` };
   } finally {

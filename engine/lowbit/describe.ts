@@ -1,11 +1,11 @@
 // The low-bit pass's output measurement in words: pure (no onnxruntime), so the extension host's report page says
 // it as the CLI does.
-import { onLogits } from "../onnx/graph";
+import { onCompared } from "../onnx/graph";
 import type { OutputReport } from "./protect";
 
 /** The measured outputs and what protection did, in a line (the CLI's summary, the report page's notes). */
 export function describeOutput(o: OutputReport): string {
-  const head = `outputs vs float on ${o.batches} calibration batch(es)${onLogits(o.logits)}: worst output SQNR ${o.sqnrDb.toFixed(1)} dB`;
+  const head = `outputs vs float on ${o.batches} calibration batch(es)${onCompared(o)}: worst output SQNR ${o.sqnrDb.toFixed(1)} dB`;
   if (o.targetDb === undefined) return `${head} (protection off)`;
   const raised = o.askedMaxSize !== undefined ? ` (every layer low-bit makes a file above the cap ${o.askedMaxSize}×: the cap is that file's size)` : "";
   const size = `${o.size!.toFixed(2)}× the float model's size${raised}`;

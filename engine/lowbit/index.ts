@@ -4,7 +4,7 @@ import { commonRows, singleRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, rereadable, type CalibrationData, type Feeds } from "../data/feeds";
-import { onLogits } from "../onnx/graph";
+import { onCompared } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
@@ -372,7 +372,7 @@ async function chooseLearnedRounding<F>(
     learned,
     why:
       `rounding auto ${learned ? `chose ${fitted}` : "kept nearest"} ${mode} rounding: ${fitted} codes fitted on every other of ${rows.length} calibration ${pers} and judged on the ${pers} between, and the other way round, ` +
-      `on the layers protection left ${mode}: worst-output SQNR${onLogits(judged.logits)} nearest ${db(worstRatio(c.near.pooled))}, ${fitted} ${db(worstRatio(c.learned.pooled))}; ${fitted} − nearest ${differenceText(d, per)} ` +
+      `on the layers protection left ${mode}: worst-output SQNR${onCompared(judged)} nearest ${db(worstRatio(c.near.pooled))}, ${fitted} ${db(worstRatio(c.learned.pooled))}; ${fitted} − nearest ${differenceText(d, per)} ` +
       `(${fitted} is taken where either bound is above ${ROUNDING_BOUND_DB} dB${seq ? ", and on a sequence model where no fewer judged rows decode as the float model's" : ""}; ${seconds()} s)${seq?.note.replace(/ with learned codes/, ` with ${fitted} codes`) ?? ""}`,
   };
 }

@@ -54,8 +54,10 @@ export interface OutputReport {
   capped?: boolean;
   /** The cap asked for, where every layer in low bits already made a larger file and `maxSize` is that file's share. */
   askedMaxSize?: number;
-  /** Outputs a final Softmax makes, compared on the logits it reads (comparedOutputs). */
+  /** Outputs a final Softmax makes, compared on the logits it reads, and outputs a comparison masks, compared on the
+   *  values behind the mask (comparedOutputs). */
   logits?: number;
+  unmasked?: number;
   /** Layers stepped up to meet it, float ones first, each with the output SQNR it gives alone in low bits. */
   protected: { node: string; opType: string; aloneDb: number; as: "int8" | "float" }[];
   /** Samples batches measured on, and models converted and run. */
@@ -93,7 +95,7 @@ export async function protectLowBit(
   if (batches.length === 0) throw new Error(`${float.path ?? "the model"}: the calibration data is empty: give at least one batch to measure the low-bit outputs on`);
   const judged = comparedOutputs(float);
   const measure: MeasureOptions = { ...(options.threads ? { threads: options.threads } : {}), judged };
-  const logits = judged.logits;
+  const { logits, unmasked } = judged;
   const reference = await outputsOn(float, batches, measure);
   let measured = 0;
   // Another model's worst output SQNR on the same batches against the same float outputs (the caller's written one).
@@ -107,7 +109,7 @@ export async function protectLowBit(
   };
   const full = build({ int8: [], float: [] });
   const allLowBitDb = await score(full.model);
-  const output: OutputReport = { sqnrDb: allLowBitDb, allLowBitDb, protected: [], batches: batches.length, measured, ...(logits && { logits }) };
+  const output: OutputReport = { sqnrDb: allLowBitDb, allLowBitDb, protected: [], batches: batches.length, measured, ...(logits && { logits }), ...(unmasked && { unmasked }) };
   const targetDb = options.minOutputSqnrDb ?? DEFAULT_PROTECT_DB;
   const asked = options.maxSize ?? DEFAULT_PROTECT_MAX_SIZE;
   const floatBytes = float.fileBytes();
@@ -211,6 +213,7 @@ export async function protectLowBit(
       batches: batches.length,
       measured,
       ...(logits && { logits }),
+      ...(unmasked && { unmasked }),
     },
   };
 }

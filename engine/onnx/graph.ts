@@ -142,9 +142,66 @@ export function logitsOrOutputs(graph: GraphProto): string[] {
   return graph.output.map((o) => logitsBehind(made, o.name) ?? o.name);
 }
 
-/** What a measurement's line says where `logits` (a count) of the outputs it compared were a final Softmax's logits. */
-export const onLogits = (logits: number | undefined): string =>
-  logits ? ` (${logits === 1 ? "the Softmax output on its logits" : `${logits} Softmax outputs on their logits`})` : "";
+/** Ops whose output is a boolean decided by comparing values: a mask built from them flips where two values tie. */
+const COMPARISONS: ReadonlySet<string> = new Set(["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Not", "And", "Or", "Xor"]);
+
+/**
+ * The values behind `tensor` where a comparison masks them, directly or through data movement (SHAPE_ONLY_OPS) and
+ * float Casts: x of `x · Cast(c)` (either order) or of `Where(c, x, k)` / `Where(c, k, x)`, `c` a comparison's
+ * boolean (COMPARISONS, through Casts and data movement) and `k` a constant (an initializer or a Constant node's).
+ * A detector's peak mask is one: M-LSD's "scores" is `sigmoid · (sigmoid == MaxPool(sigmoid))`, the heatmap kept at
+ * its local maxima, 0 elsewhere. Compared as it is, the mask's flips between neighbours that nearly tie outweigh
+ * every other error (mlsd-512-large's "scores" read 0.1 dB with every activation at 8 bits while 100 % of its
+ * thresholded pixels agreed), so each measured choice was a draw; the heatmap behind it carries the error that
+ * moves the peaks. `made` is producers(graph).
+ */
+export function unmaskedBehind(made: ReadonlyMap<string, NodeProto>, tensor: string): string | undefined {
+  const boolean = (t: string): boolean => {
+    for (let depth = 0; depth < 16; depth++) {
+      const p = made.get(t);
+      if (!p) return false;
+      if (COMPARISONS.has(p.opType) && !p.domain) return true;
+      if (!SHAPE_ONLY_OPS.has(p.opType) && p.opType !== "Cast") return false;
+      t = p.input[0]!;
+    }
+    return false;
+  };
+  const constant = (t: string) => !made.has(t) || made.get(t)!.opType === "Constant";
+  let t = tensor;
+  for (let depth = 0; depth < 16; depth++) {
+    const p = made.get(t);
+    if (!p || p.domain) return undefined;
+    if (p.opType === "Mul" && p.input.length === 2) {
+      const [a, b] = [p.input[0]!, p.input[1]!];
+      // Mul takes no booleans: a comparison's side reaches it through a Cast.
+      if (boolean(b) && !boolean(a)) return a;
+      if (boolean(a) && !boolean(b)) return b;
+      return undefined;
+    }
+    if (p.opType === "Where" && p.input.length === 3 && boolean(p.input[0]!)) {
+      const [x, y] = [p.input[1]!, p.input[2]!];
+      if (constant(y) && !constant(x)) return x;
+      if (constant(x) && !constant(y)) return y;
+      return undefined;
+    }
+    if (!SHAPE_ONLY_OPS.has(p.opType) && !floatCast(p)) return undefined;
+    t = p.input[0]!;
+  }
+  return undefined;
+}
+
+/**
+ * What a measurement's line says of the outputs it compared where `logits` of them were a final Softmax's logits
+ * and `unmasked` of them the values behind a comparison's mask (unmaskedBehind): counts, absent or 0 for none.
+ */
+export function onCompared(judged: { logits?: number; unmasked?: number } | undefined): string {
+  const [logits, unmasked] = [judged?.logits ?? 0, judged?.unmasked ?? 0];
+  const parts = [
+    logits ? (logits === 1 ? "the Softmax output on its logits" : `${logits} Softmax outputs on their logits`) : "",
+    unmasked ? (unmasked === 1 ? "the masked output before its mask" : `${unmasked} masked outputs before their masks`) : "",
+  ].filter(Boolean);
+  return parts.length ? ` (${parts.join(", ")})` : "";
+}
 
 export function consumers(graph: GraphProto): Map<string, NodeProto[]> {
   const m = new Map<string, NodeProto[]>();

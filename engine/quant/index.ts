@@ -4,7 +4,7 @@
 import type { GraphProto } from "onnx-buf";
 import { checkFeeds, fixedBatchSize, modelInputs, type CalibrationData, type Feeds } from "../data/feeds";
 import { DataType } from "../onnx/dtype";
-import { consumers, initializerSizes, onLogits, producers } from "../onnx/graph";
+import { consumers, initializerSizes, onCompared, producers } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import type { ExecutionProvider } from "../runtime/session";
 import { Calibrator, chooseWideActivations, type AutoCandidate, type AutoChoice, type CollectOptions, type TensorHistogram, type TensorRange } from "../calibrate/index";
@@ -527,7 +527,7 @@ async function chooseAtOutputs(prepared: PreparedModel): Promise<void> {
     }
   }
   prepared.autoAtOutputs = { assignment: best, why };
-  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onLogits(measure.judged?.logits)}`} on the first ${rows.length} calibration row(s): ${list}${rule}${across}`;
+  const atOutputs = `${counted > 0 ? "the float model's decoded rows' CTC loss (nats per row)" : `worst-output SQNR${onCompared(measure.judged)}`} on the first ${rows.length} calibration row(s): ${list}${rule}${across}`;
   prepared.ranges = assignments.get(best)!;
   const choices = new Map<string, AutoChoice>();
   for (const [t, c] of prepared.choices) {

@@ -5,8 +5,9 @@ export interface OutputCheck {
   /** Calibration rows both models ran (in-sample: the ranges were chosen on them). */
   rows: number;
   /** Each float output's SQNR against the float model, in dB (Infinity: identical), worst first; for one a final
-   *  Softmax makes, also on the logits it reads (what the measurements at the outputs compare). */
-  outputs: { name: string; sqnrDb: number; logitsDb?: number }[];
+   *  Softmax makes, also on the logits it reads, and for one a comparison masks (a detector's peak mask), also on the
+   *  values behind the mask (what the measurements at the outputs compare). */
+  outputs: { name: string; sqnrDb: number; logitsDb?: number; unmaskedDb?: number }[];
   /** The outputs the measurements compared, when QConfig.calibration.outputs named some (absent: every output). */
   judged?: string[];
   /** Outputs that other nodes of the model read too (intermediate tensors exported beside the result). */
@@ -55,7 +56,7 @@ export function describeOutputCheck(c: OutputCheck, max = 6): string {
   const listed = c.outputs.filter((o, i) => i < max || judged.has(o.name));
   const shown = listed.map((o) => {
     const tags = [o === c.outputs[0] && c.outputs.length > 1 ? "worst" : "", judged.has(o.name) ? "judged" : ""].filter(Boolean);
-    const logits = o.logitsDb !== undefined ? `, on its logits ${db(o.logitsDb)}` : "";
+    const logits = o.logitsDb !== undefined ? `, on its logits ${db(o.logitsDb)}` : o.unmaskedDb !== undefined ? `, before its mask ${db(o.unmaskedDb)}` : "";
     return `"${o.name}" ${db(o.sqnrDb)}${logits}${tags.length ? ` (${tags.join(", ")})` : ""}`;
   });
   const more = c.outputs.length > listed.length ? `, … (${c.outputs.length} in all: --json outputCheck)` : "";

@@ -7,6 +7,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { createSession, type SessionOptions } from "../runtime/session";
 import { commonRows } from "../calibrate/rows";
+import { producers, unmaskedBehind } from "../onnx/graph";
 import { addOutputEnergy, comparedOutputs, noiseToDb, type OutputEnergy } from "../calibrate/activation-precision";
 import type { OutputCheck } from "./output-check-text";
 
@@ -17,17 +18,19 @@ export type { OutputCheck } from "./output-check-text";
 
 /**
  * Each float output of `quantized` against `float` on `rows`, worst first, a classifier's final Softmax output also on
- * its logits (comparedOutputs), and the float outputs that are 0 on every row (`silent`: nothing to compare);
+ * its logits and a masked output on the values behind its mask (comparedOutputs), and the float outputs that are 0 on every row (`silent`: nothing to compare);
  * undefined when there is no row or no float output at all. Both sessions stay open while the batches of rows run one
  * at a time, so no batch's outputs outlive it.
  */
 export async function checkOutputs(float: Model, quantized: Model, rows: readonly Feeds[], options: SessionOptions = {}): Promise<OutputCheck | undefined> {
   if (rows.length === 0) return undefined;
   const energy = new Map<string, OutputEnergy>();
-  // A classifier's final Softmax output is also measured on the logits it reads (what the measurements compared).
+  // A classifier's final Softmax output is also measured on the logits it reads, a masked output on the values behind
+  // its mask (what the measurements compared).
   const outputs = float.graph.output.map((o) => o.name);
-  const logitsOf = new Map(comparedOutputs(float).compared.flatMap((t, i) => (t.name !== outputs[i] ? [[outputs[i]!, t.name] as const] : [])));
-  const extra = float.outputInfos([...new Set(logitsOf.values())].filter((t) => !outputs.includes(t)));
+  const made = producers(float.graph);
+  const behindOf = new Map(comparedOutputs(float).compared.flatMap((t, i) => (t.name !== outputs[i] ? [[outputs[i]!, t.name] as const] : [])));
+  const extra = float.outputInfos([...new Set(behindOf.values())].filter((t) => !outputs.includes(t)));
   const view = (m: Model) => (extra.length ? m.withOutputs([...m.graph.output, ...extra]) : m);
   const ref = await createSession(view(float), options);
   try {
@@ -46,8 +49,10 @@ export async function checkOutputs(float: Model, quantized: Model, rows: readonl
   const measured = [...energy]
     .filter(([name, e]) => e.signal > 0 && outputs.includes(name))
     .map(([name, e]) => {
-      const logits = energy.get(logitsOf.get(name) ?? "");
-      return { name, sqnrDb: sqnrOf(e), ...(logits && logits.signal > 0 && { logitsDb: sqnrOf(logits) }) };
+      const behind = behindOf.get(name);
+      const b = energy.get(behind ?? "");
+      if (!b || b.signal === 0) return { name, sqnrDb: sqnrOf(e) };
+      return { name, sqnrDb: sqnrOf(e), ...(unmaskedBehind(made, name) === behind ? { unmaskedDb: sqnrOf(b) } : { logitsDb: sqnrOf(b) }) };
     })
     .sort((p, q) => p.sqnrDb - q.sqnrDb);
   const silent = outputs.filter((name) => energy.get(name)?.signal === 0);

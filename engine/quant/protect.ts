@@ -7,7 +7,7 @@
 // of which alone takes the outputs below the whole model's SQNR; docs/calibration.md "Protected layers" has what
 // keeping them float reads. Models whose error is spread over their layers, or small, are left as they were.
 import type { Feeds } from "../data/feeds";
-import { onLogits } from "../onnx/graph";
+import { onCompared } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { energiesOn, noiseDb, noiseToDb, outputsOn, worstRatio, type MeasureOptions } from "../calibrate/activation-precision";
 
@@ -96,7 +96,7 @@ export async function chooseProtected(
   const ref = await outputsOn(float, rows, measure);
   const whole = worstRatio((await energiesOn(await quantized(), rows, ref, measure)).pooled);
   const batches = `on ${rows.length} calibration batch(es)`;
-  const onJudged = onLogits(measure.judged?.logits);
+  const onJudged = onCompared(measure.judged);
   if (!(noiseToDb(whole) < PROTECT_BELOW_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}${onJudged}, not below ${PROTECT_BELOW_DB} dB: nothing to protect)`);
   if (!(noiseToDb(whole) > PROTECT_ABOVE_DB)) return none(`protected layers: none (whole model ${noiseDb(whole)} ${batches}${onJudged}, not above ${PROTECT_ABOVE_DB} dB: SQNR cannot judge its layers)`);
   const capped = candidates.length > PROTECT_MAX_NODES ? ` (the first ${PROTECT_MAX_NODES} of ${candidates.length} weighted nodes)` : "";

@@ -9,7 +9,7 @@
 // under U8U8, 10 under U8S7, for 0.1 dB): those are measured the same way, the heaviest first (PARTIAL_SHARES).
 import type { GraphProto } from "onnx-buf";
 import type { Feeds } from "../data/feeds";
-import { forEachGraph, onLogits } from "../onnx/graph";
+import { forEachGraph, onCompared } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { makeValueInfo, valueInfoTensor } from "../onnx/proto";
 import { inferShapes, modelOpset } from "../onnx/shape-infer";
@@ -260,7 +260,7 @@ export async function chooseWeightFormat(
   const count = rows.reduce((k, r) => k + (commonRows(r) ?? 1), 0);
   const per = n === count ? "row" : "batch";
   const measured =
-    `on the first ${count} calibration row(s) worst-output SQNR${onLogits(measure.judged?.logits)} U8U8 ${db(noise.u8u8)}, U8S7 ${db(noise.u8s7)}; ` +
+    `on the first ${count} calibration row(s) worst-output SQNR${onCompared(measure.judged)} U8U8 ${db(noise.u8u8)}, U8S7 ${db(noise.u8s7)}; ` +
     `U8S7 − U8U8 ${differenceText(difference, per)} (U8S7 is taken where either bound is above −${WEIGHT_TIE_DB} dB)`;
   const whole7 = wholeModelU8S7(noise.u8u8, difference);
   if (whole7) return { ...U8S7, noise, difference, why: `weightType auto chose int8 with 7 bits (U8S7): ${measured}${whole7 === "mean" ? `; the model reads at or below ${MEAN_DECIDES_AT_OR_BELOW_DB} dB, where rows' differences are too spread for the bound: the mean decides` : ""}` };

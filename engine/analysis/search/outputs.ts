@@ -2,7 +2,7 @@
 // yardsticks that turn a candidate's outputs into one number against the float model's (SQNR, argmax agreement,
 // top-1 against labels).
 import type { Feeds } from "../../data/feeds";
-import { logitsOrOutputs } from "../../onnx/graph";
+import { logitsOrOutputs, producers, unmaskedBehind } from "../../onnx/graph";
 import type { Model } from "../../onnx/model";
 import { createSession, type ExecutionProvider } from "../../runtime/session";
 import { ErrorAccumulator } from "../error-stats";
@@ -43,14 +43,17 @@ export async function modelOutputs(model: Model, data: readonly Feeds[], options
  * How a candidate is compared with the float model. "outputs": every graph output. "logits": the same, except that
  * an output a Softmax/LogSoftmax makes (directly or through Reshape/Flatten/Squeeze/Unsqueeze/Transpose) is
  * replaced by what that Softmax reads: a saturated probability vector hides most of the error in its logits and
- * turns the rest into all-or-nothing flips (measured on PP-OCRv3's recogniser: docs/mixed-precision.md).
+ * turns the rest into all-or-nothing flips (measured on PP-OCRv3's recogniser: docs/mixed-precision.md); and an
+ * output a comparison masks (a detector's peak mask) by the values behind the mask (unmaskedBehind).
  * "auto" (default) is "logits".
  */
 export type Yardstick = "auto" | "outputs" | "logits";
 
 /** The tensors `yardstick` compares in `model` (the float model: names are kept by conversion), in output order. */
 export function comparedTensors(model: Model, yardstick: Yardstick = "auto"): string[] {
-  return yardstick === "outputs" ? model.graph.output.map((o) => o.name) : logitsOrOutputs(model.graph);
+  if (yardstick === "outputs") return model.graph.output.map((o) => o.name);
+  const made = producers(model.graph);
+  return logitsOrOutputs(model.graph).map((t, i) => (t === model.graph.output[i]!.name ? (unmaskedBehind(made, t) ?? t) : t));
 }
 
 /** Output SQNR (dB) of `candidate` against `reference`, every output of every batch together. */

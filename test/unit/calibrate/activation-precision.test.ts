@@ -8,7 +8,7 @@ import { buildSwitchModel, chooseWideActivations, comparedOutputs } from "../../
 import { quantGrid, type Range } from "../../../engine/calibrate/thresholds";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
-import { makeGraph, makeModel, makeNode, makeValueInfo, valueInfoTensor } from "../../../engine/onnx/proto";
+import { attr, makeGraph, makeModel, makeNode, makeValueInfo, valueInfoTensor } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { createSession } from "../../../engine/runtime/session";
 
@@ -103,4 +103,24 @@ test("comparedOutputs: a classifier's Softmax output on its logits, a sequence's
   const judged = comparedOutputs(model, ["z", "ps"]);
   assert.deepEqual(judged.compared.map((v) => v.name), ["ps", "z"], "in output order");
   assert.equal(judged.logits, 0);
+  assert.equal(every.unmasked, 0);
+});
+
+test("comparedOutputs: an output a comparison masks (a detector's peak mask) on the values behind the mask", () => {
+  // x [1, 1, 8, 8] → Sigmoid → s; scores = s · Cast(Equal(s, MaxPool(s))): s kept at its local maxima.
+  const graph = makeGraph(
+    "peaks",
+    [
+      makeNode("Sigmoid", ["x"], ["s"], { name: "sigmoid" }),
+      makeNode("MaxPool", ["s"], ["m"], { name: "pool", attributes: [attr.ints("kernel_shape", [3, 3]), attr.ints("pads", [1, 1, 1, 1])] }),
+      makeNode("Equal", ["s", "m"], ["eq"], { name: "equal" }),
+      makeNode("Cast", ["eq"], ["keep"], { name: "cast", attributes: [attr.int("to", DataType.FLOAT)] }),
+      makeNode("Mul", ["s", "keep"], ["scores"], { name: "mask" }),
+    ],
+    [makeValueInfo("x", DataType.FLOAT, [1, 1, 8, 8])],
+    [makeValueInfo("scores", DataType.FLOAT, [1, 1, 8, 8])],
+  );
+  const judged = comparedOutputs(Model.fromProto(makeModel(graph, { opsets: { "": 13 } })));
+  assert.deepEqual(judged.compared.map((v) => v.name), ["s"]);
+  assert.deepEqual([judged.logits, judged.unmasked], [0, 1]);
 });

@@ -22,7 +22,7 @@ import {
   uniqueName,
 } from "../../../engine/onnx";
 import type { GraphProto } from "onnx-buf";
-import { logitsOrOutputs, lookUpInScope, readersAnywhere } from "../../../engine/onnx/graph";
+import { logitsOrOutputs, lookUpInScope, onCompared, readersAnywhere, unmaskedBehind } from "../../../engine/onnx/graph";
 import { createSession } from "../../../engine/runtime/session";
 import { smallMlp, withIf } from "./helpers";
 
@@ -150,6 +150,34 @@ test("logitsOrOutputs: the tensor a final Softmax reads, through data movement a
   assert.deepEqual(logitsOrOutputs(other), ["p"]);
   const toInt = graph([makeNode("Softmax", ["x"], ["p"]), cast("p", "ids", DataType.INT64)], ["ids"]);
   assert.deepEqual(logitsOrOutputs(toInt), ["ids"]);
+});
+
+test("unmaskedBehind: the values a comparison's mask multiplies or selects (a detector's peak mask), through data movement; not a product of two values, not a Where between two computed values", () => {
+  const cast = (from: string, to: string, type: number) => makeNode("Cast", [from], [to], { attributes: [attr.int("to", type)] });
+  const made = (nodes: ReturnType<typeof makeNode>[]) => producers(makeGraph("g", nodes, [makeValueInfo("x", DataType.FLOAT, [1, 8, 8])], []));
+  // M-LSD's: s = Sigmoid(x); scores = Reshape(s) · Cast(Equal(s, MaxPool(s))).
+  const peak = [
+    makeNode("Sigmoid", ["x"], ["s"]),
+    makeNode("MaxPool", ["s"], ["m"]),
+    makeNode("Equal", ["s", "m"], ["eq"]),
+    cast("eq", "keep", DataType.FLOAT),
+    makeNode("Reshape", ["s", "shape"], ["sr"]),
+    makeNode("Reshape", ["keep", "shape"], ["kr"]),
+    makeNode("Mul", ["sr", "kr"], ["scores"]),
+    makeNode("Identity", ["scores"], ["out"]),
+  ];
+  assert.equal(unmaskedBehind(made(peak), "out"), "sr");
+  assert.equal(unmaskedBehind(made(peak), "s"), undefined, "no mask");
+  // The mask first, and Where(c, x, 0) / Where(c, 0, x) with the 0 an initializer or a Constant node's.
+  assert.equal(unmaskedBehind(made([...peak.slice(0, 6), makeNode("Mul", ["kr", "sr"], ["scores"])]), "scores"), "sr");
+  assert.equal(unmaskedBehind(made([...peak.slice(0, 3), makeNode("Where", ["eq", "s", "zero"], ["w"])]), "w"), "s");
+  assert.equal(unmaskedBehind(made([...peak.slice(0, 3), makeNode("Constant", [], ["zero"]), makeNode("Where", ["eq", "zero", "s"], ["w"])]), "w"), "s");
+  // Not masks: a product of two computed values, a Where between two computed values, a Cast of a float.
+  assert.equal(unmaskedBehind(made([...peak.slice(0, 2), makeNode("Mul", ["s", "m"], ["p"])]), "p"), undefined);
+  assert.equal(unmaskedBehind(made([...peak.slice(0, 3), makeNode("Where", ["eq", "s", "m"], ["w"])]), "w"), undefined);
+  assert.equal(unmaskedBehind(made([...peak.slice(0, 2), cast("m", "mc", DataType.FLOAT), makeNode("Mul", ["s", "mc"], ["p"])]), "p"), undefined);
+  assert.equal(onCompared({ logits: 1, unmasked: 2 }), " (the Softmax output on its logits, 2 masked outputs before their masks)");
+  assert.equal(onCompared({ logits: 0, unmasked: 0 }), "");
 });
 
 test("lookUpInScope finds a body's outer initializer in the graph holding it, unless the body computes or takes the name; readersAnywhere counts every graph", () => {

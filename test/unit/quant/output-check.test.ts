@@ -8,7 +8,7 @@ import path from "node:path";
 import * as ort from "onnxruntime-node";
 import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
-import { makeNode } from "../../../engine/onnx/proto";
+import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
 import { quantizeDynamic, quantizeStatic } from "../../../engine/quant/index";
 import { sqnr } from "../../../engine/quant/math";
@@ -86,6 +86,42 @@ test("an output a final Softmax makes is also reported on the logits it reads, a
     const want = sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
     assert.ok(Math.abs(p.logitsDb! - want) < 1e-3, `p's logits: ${p.logitsDb} vs ${want}`);
     assert.match(describeOutputCheck(summary.outputCheck!), /"p" [\d.]+ dB, on its logits [\d.]+ dB/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("an output a comparison masks is also reported on the values behind the mask, as the measurements compared them", async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-check-"));
+  try {
+    // twoOutputs' y kept where it is above 0.1, 0 elsewhere (a detector's mask): p = y · Cast(Greater(y, 0.1)).
+    const proto = () => {
+      const m = twoOutputs();
+      m.graph!.initializer.push(makeTensor("thr", F, [], [0.1]));
+      m.graph!.node.push(
+        makeNode("Greater", ["y", "thr"], ["above"], { name: "greater" }),
+        makeNode("Cast", ["above"], ["keep"], { name: "cast", attributes: [attr.int("to", F)] }),
+        makeNode("Mul", ["y", "keep"], ["p"], { name: "mask" }),
+      );
+      m.graph!.output[0] = valueInfo("p", F, ["N", 32]);
+      return m;
+    };
+    const batches = [1, 2].map((seed) => ({ x: new ort.Tensor("float32", randomFloats(4 * 64, seed * 17), [4, 64]) }));
+    const out = path.join(dir, "q.onnx");
+    const summary = await quantizeStatic(Model.fromProto(proto()), out, batches, {}, { optimize: false });
+    const p = summary.outputCheck!.outputs.find((o) => o.name === "p")!;
+    assert.equal(p.logitsDb, undefined, "no Softmax");
+    const withY = (m: ReturnType<typeof proto>) => {
+      m.graph!.output.push(valueInfo("y", F, ["N", 32]));
+      return m;
+    };
+    const x = new Float32Array(8 * 64);
+    batches.forEach((b, i) => x.set(b.x.data as Float32Array, i * 4 * 64));
+    const feeds = { x: new ort.Tensor("float32", x, [8, 64]) };
+    const [ref, got] = [await runModel(withY(proto()), feeds), await runModel(withY((await Model.load(out)).proto), feeds)];
+    const want = sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
+    assert.ok(Math.abs(p.unmaskedDb! - want) < 1e-3, `p before its mask: ${p.unmaskedDb} vs ${want}`);
+    assert.match(describeOutputCheck(summary.outputCheck!), /"p" [\d.]+ dB, before its mask [\d.]+ dB/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
