@@ -29,6 +29,19 @@ function twoOutputs() {
   );
 }
 
+/** twoOutputs' y in `float` and in the file `out` on the two 4-row `batches`, with y declared an output of both: its SQNR. */
+async function ySqnr(float: ReturnType<typeof twoOutputs>, out: string, batches: { x: ort.Tensor }[]): Promise<number> {
+  const withY = (m: ReturnType<typeof twoOutputs>) => {
+    m.graph!.output.push(valueInfo("y", F, ["N", 32]));
+    return m;
+  };
+  const x = new Float32Array(8 * 64);
+  batches.forEach((b, i) => x.set(b.x.data as Float32Array, i * 4 * 64));
+  const feeds = { x: new ort.Tensor("float32", x, [8, 64]) };
+  const [ref, got] = [await runModel(withY(float), feeds), await runModel(withY((await Model.load(out)).proto), feeds)];
+  return sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
+}
+
 test("quantizeStatic reports each output's SQNR against the float model on the first 8 calibration rows, worst first", async () => {
   const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-check-"));
   try {
@@ -75,15 +88,7 @@ test("an output a final Softmax makes is also reported on the logits it reads, a
     assert.equal(u.logitsDb, undefined, "u is no Softmax's");
     assert.deepEqual(summary.outputCheck!.outputs.map((o) => o.name).sort(), ["p", "u"], "the logits are no output of their own");
     // The same figure as y in both files, run with y declared an output.
-    const withY = (m: ReturnType<typeof proto>) => {
-      m.graph!.output.push(valueInfo("y", F, ["N", 32]));
-      return m;
-    };
-    const x = new Float32Array(8 * 64);
-    batches.forEach((b, i) => x.set(b.x.data as Float32Array, i * 4 * 64));
-    const feeds = { x: new ort.Tensor("float32", x, [8, 64]) };
-    const [ref, got] = [await runModel(withY(proto()), feeds), await runModel(withY((await Model.load(out)).proto), feeds)];
-    const want = sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
+    const want = await ySqnr(proto(), out, batches);
     assert.ok(Math.abs(p.logitsDb! - want) < 1e-3, `p's logits: ${p.logitsDb} vs ${want}`);
     assert.match(describeOutputCheck(summary.outputCheck!), /"p" [\d.]+ dB, on its logits [\d.]+ dB/);
   } finally {
@@ -111,15 +116,7 @@ test("an output a comparison masks is also reported on the values behind the mas
     const summary = await quantizeStatic(Model.fromProto(proto()), out, batches, {}, { optimize: false });
     const p = summary.outputCheck!.outputs.find((o) => o.name === "p")!;
     assert.equal(p.logitsDb, undefined, "no Softmax");
-    const withY = (m: ReturnType<typeof proto>) => {
-      m.graph!.output.push(valueInfo("y", F, ["N", 32]));
-      return m;
-    };
-    const x = new Float32Array(8 * 64);
-    batches.forEach((b, i) => x.set(b.x.data as Float32Array, i * 4 * 64));
-    const feeds = { x: new ort.Tensor("float32", x, [8, 64]) };
-    const [ref, got] = [await runModel(withY(proto()), feeds), await runModel(withY((await Model.load(out)).proto), feeds)];
-    const want = sqnr(ref.y!.data as Float32Array, got.y!.data as Float32Array);
+    const want = await ySqnr(proto(), out, batches);
     assert.ok(Math.abs(p.unmaskedDb! - want) < 1e-3, `p before its mask: ${p.unmaskedDb} vs ${want}`);
     assert.match(describeOutputCheck(summary.outputCheck!), /"p" [\d.]+ dB, before its mask [\d.]+ dB/);
   } finally {
