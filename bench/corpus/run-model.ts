@@ -8,7 +8,7 @@ import { modelInputs } from "../../engine/data/feeds";
 import { Model } from "../../engine/onnx/model";
 import { heldOutCount, modelPath, type Catalog, type CorpusModel } from "./catalog";
 import { reasonOf, runTs, type ChildResult } from "./child";
-import type { EvalResult, LineScores } from "./evaluate";
+import type { EvalResult, LineScores, Positives } from "./evaluate";
 import { FrontEnd, makeSamples, writeSamples } from "./inputs";
 
 export const MODES = ["inspect", "static", "dynamic", "int4", "fp4"] as const;
@@ -29,6 +29,8 @@ export interface Row {
   /** Text recognisers: lines read exactly and character error rate, the candidate's and FP32's. */
   lines?: LineScores;
   sqnrDb?: number;
+  /** Threshold checks: EvalResult.positives. */
+  positives?: Positives;
   /** EvalResult.sqnrBehind: a Softmax output's logits, a masked output's values behind the mask. */
   sqnrBehind?: Record<string, number>;
   sizeRatio?: number;
@@ -174,6 +176,7 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       row.agreement = ev.agreement;
       row.agreementOn = ev.agreementOn;
       row.lines = ev.lines;
+      if (ev.positives) row.positives = ev.positives;
     }
   } catch (e) {
     rows.push({ model: m.id, mode: o.modes[0] ?? "inspect", works: "no", stage: "eval", reason: `bench could not prepare inputs: ${e instanceof Error ? e.message : String(e)}`, seconds: 0, command: "" });
