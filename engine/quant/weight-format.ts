@@ -44,7 +44,8 @@ export const WEIGHT_TIE_DB = 0.5;
  * either format), calibration seeds 1 / 2 / 3: mean +1.06 / +0.45 / +0.38 dB, bound −0.38 / −1.23 / −2.21 dB, so
  * U8S7 (3.0× FP32), U8U8 (0.8×) and U8S7 on 3 of 58 Convs. There the mean alone decides, against the same tie:
  * mlsd-320-large takes U8S7 on all three, mlsd-320-tiny (mean −0.88 dB; held out U8S7 −3.1 dB and 99.91 %
- * agreement against U8U8's −1.9 dB and 99.95 %) stays U8U8.
+ * agreement against U8U8's −1.9 dB and 99.95 %) stays U8U8. (Those figures were M-LSD's peak mask read as it is;
+ * since the measurements compare the heatmap behind it (comparedOutputs) no corpus model reads at or below 0 dB.)
  */
 export const MEAN_DECIDES_AT_OR_BELOW_DB = PROTECT_ABOVE_DB;
 
