@@ -4,10 +4,11 @@ import { commonRows, singleRows } from "../calibrate/rows";
 import { phaseProgress } from "../calibrate/progress";
 import type { CollectOptions } from "../calibrate/types";
 import { fixedBatchSize, rereadable, type CalibrationData, type Feeds } from "../data/feeds";
-import { onCompared } from "../onnx/graph";
+import { dropUnreadInitializers, onCompared } from "../onnx/graph";
 import { Model } from "../onnx/model";
 import { upgradeOpset } from "../onnx/upgrade";
 import { dropUnreadWeights, flushDenormalWeights, initializersOutOfInputs } from "../quant/preprocess";
+import { foldIntoConvs } from "../quant/fold-conv-transpose";
 import { verifyRunnable } from "../runtime/verify";
 import { crossFit, crossFitLines, learnedWins, ROUNDING_BOUND_DB, ROUNDING_ROWS, splitRows } from "../quant/cross-fit";
 import type { QConfig } from "../quant/types";
@@ -75,6 +76,10 @@ function lowBitBase(model: Model): LowBitBase {
   const notes: string[] = [];
   initializersOutOfInputs(copy, notes);
   dropUnreadWeights(copy, notes);
+  // BatchNormalization into the Conv before it, as onnxruntime's optimizer does for INT8: the 4-bit weights are the
+  // folded ones, and no float BatchNormalization with its parameters stays behind in the file.
+  const folded = foldIntoConvs(copy);
+  if (folded.length) dropUnreadInitializers(copy.graph, new Set(folded));
   // As prepare() does for INT8: the weights that stay float (biases, layers kept float) keep no denormal values,
   // on which x86 float kernels run slowly (ppocr-v3-det-en's low-bit files held 725).
   flushDenormalWeights(copy, notes);
@@ -179,18 +184,21 @@ export async function lowBitModelCalibrated(
   const deferred = gptq && onNearest && rereadable(data);
   // Every conversion below starts from one cleaned copy of the model.
   const base = lowBitBase(model);
+  // The cleaned copy (BatchNormalizations folded) is the float model every fit and measurement below reads: GPTQ's and
+  // learned FP4 codes are fitted to its weights, which the conversions write.
+  const float = base.model;
   const convert = (o: LowBitOptions, h: GptqSource | undefined, codes: Fp4Rounding["learned"] | undefined) => lowBitFrom(base, model, o, h, codes);
   // GPTQ's codes for the layers `o` leaves int4, in passes where their Hessians would not fit one (collectGptq).
   const gptqFor = (o: LowBitOptions, rows: CalibrationData, convRows: readonly Feeds[], reporting: LowBitCollectOptions) =>
-    collectGptq(model, o, rows, convRows, reporting, rounding, (codes) => convert(o, codes, undefined));
-  if (gptq && !deferred && rereadable(data) && gptqPasses(model, options, collect.passBytes).length > 1) {
+    collectGptq(float, o, rows, convRows, reporting, rounding, (codes) => convert(o, codes, undefined));
+  if (gptq && !deferred && rereadable(data) && gptqPasses(float, options, collect.passBytes).length > 1) {
     kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
     ({ source: hessians, note: gptqNote } = await gptqFor(options, data, kept.slice(0, measureBatches), collect));
   } else if (gptq && !deferred) {
-    const h = await collectHessians(model, lowBitActivations(model, options), recordFirst(data, autoRows?.[0] ?? measureBatches, kept, autoRows?.[1]), collect);
+    const h = await collectHessians(float, lowBitActivations(float, options), recordFirst(data, autoRows?.[0] ?? measureBatches, kept, autoRows?.[1]), collect);
     // No MatMul/Gemm to observe (a convolutional model): the data was not read, protection still needs its batches.
     if (h.batches === 0) kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
-    ({ source: hessians, note: gptqNote } = await withConvHessians(model, options, h, kept.slice(0, measureBatches), collect, rounding));
+    ({ source: hessians, note: gptqNote } = await withConvHessians(float, options, h, kept.slice(0, measureBatches), collect, rounding));
   } else if (gptq) {
     kept = autoRows ? await takeRows(data, ...autoRows) : await take(data, measureBatches);
   } else {
@@ -203,7 +211,7 @@ export async function lowBitModelCalibrated(
   let learnedOnNearest: string | undefined;
   // Learned FP4 codes for the layers `o` leaves FP4 (each layer's codes are fitted on its inputs from the float model,
   // so fitting fewer layers changes none of theirs).
-  const fit = (o: Parameters<typeof learnFp4Rounding>[1]) => (rows: readonly Feeds[]) => learnFp4Rounding(model, o, rows, { threads: collect.threads, signal: collect.signal });
+  const fit = (o: Parameters<typeof learnFp4Rounding>[1]) => (rows: readonly Feeds[]) => learnFp4Rounding(float, o, rows, { threads: collect.threads, signal: collect.signal });
   // Protected layers get int8 weights or stay float, as protection's ladder asks; `codes`: learned FP4 codes, or
   // undefined for nearest rounding.
   const stepped = <T extends LowBitOptions>(o: T, up: { int8: readonly string[]; float: readonly string[] }): T =>
@@ -222,7 +230,7 @@ export async function lowBitModelCalibrated(
   // caller asked int8.
   const askedInt8 = new Set(options.int8 ?? []);
   const chosen = await protectLowBit(
-    model,
+    float,
     (up) => {
       const b = judge(up);
       return { model: b.model, layers: b.report.layers.filter((l) => !askedInt8.has(l.node)) };
@@ -260,7 +268,7 @@ export async function lowBitModelCalibrated(
     if (rounding === "auto") {
       // Learned codes at protection's step, against nearest ones at the same step, judged on rows they were not fitted
       // on; fitted on all the rows only where they are taken.
-      const choice = await chooseLearnedRounding(model, atStep.model, (codes: Fp4Rounding["learned"]) => keepingWith(codes)(step).model, kept, async (rows) => (await fitFp4(rows)).learned, FP4_CODES, collect.threads, onStep);
+      const choice = await chooseLearnedRounding(float, atStep.model, (codes: Fp4Rounding["learned"]) => keepingWith(codes)(step).model, kept, async (rows) => (await fitFp4(rows)).learned, FP4_CODES, collect.threads, onStep);
       autoNote = asked ? choice.why : `${choice.why}. ${DEFAULT_AUTO_NOTE}`;
       if (choice.learned) learned = await fitFp4(kept);
     } else learned = await fitFp4(kept);
@@ -273,7 +281,7 @@ export async function lowBitModelCalibrated(
     onStep(0);
     // Hessians for the layers left int4 at protection's step only, the Convs' on all the fit's rows.
     const fitGptq = async (rows: readonly Feeds[]) => (await gptqFor(left, rows, rows, { threads: collect.threads, signal: collect.signal, passBytes: collect.passBytes })).source;
-    const choice = await chooseLearnedRounding(model, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);
+    const choice = await chooseLearnedRounding(float, atStep.model, (h) => converting(options, h, undefined)(step).model, kept, fitGptq, INT4_CODES, collect.threads, onStep);
     autoNote = asked ? choice.why : `${choice.why}. ${DEFAULT_AUTO_NOTE}`;
     gptqWritten = choice.learned;
     if (deferred && choice.learned) await collectWritten();

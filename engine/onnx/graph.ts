@@ -404,9 +404,11 @@ export function constantNodeTensor(node: NodeProto): TensorProto | undefined {
   switch (a.name) {
     case "value": {
       if (!a.t) return undefined;
-      const t = create(TensorProtoSchema, a.t);
-      t.name = name;
-      return t;
+      // A new message over the same data: create() hands a message back as it is, and naming it would rename the
+      // Constant node's own tensor in the file. Its fields without $typeName, so that create() fills the defaults a
+      // spread leaves out (they live on the message's prototype).
+      const { $typeName: _, ...fields } = a.t;
+      return create(TensorProtoSchema, { ...fields, name });
     }
     case "value_float":
       return makeTensor(name, DataType.FLOAT, [], [a.f]);

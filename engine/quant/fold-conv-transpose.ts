@@ -3,10 +3,11 @@
 // paddle2onnx writes a ConvTranspose's bias as a separate Add, so the DB text detectors' head (PP-OCR det) ran
 // DQ → ConvTranspose → Q → DQ → Add → BatchNormalization → Q in float at half the input's resolution, and the last
 // ConvTranspose's bias as a QLinearAdd at full resolution (docs/int8-speed.md). Folded, the float model computes the
-// same values (float rounding only) and the quantized one rounds once per ConvTranspose.
+// same values (float rounding only) and the quantized one rounds once per ConvTranspose. The low-bit passes fold
+// into Convs as well (foldIntoConvs): they run no onnxruntime optimizer, which folds a Conv's for INT8.
 import type { NodeProto, TensorProto } from "onnx-buf";
 import { DataType } from "../onnx/dtype";
-import { consumers, uniqueName, usedNames } from "../onnx/graph";
+import { constantNodeTensor, consumers, readersAnywhere, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { attrInt, getAttribute } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
@@ -46,10 +47,30 @@ function batchNorm(n: NodeProto, inits: ReadonlyMap<string, TensorProto>, cout: 
  * folded nodes read (the caller drops those nothing reads any more).
  */
 export function foldIntoConvTranspose(m: Model): string[] {
+  return foldIntoConvs(m, new Set(["ConvTranspose"]));
+}
+
+/**
+ * The same for Conv and ConvTranspose, their weights and the BatchNormalizations' parameters in initializers or
+ * Constant nodes (a PaddlePaddle export keeps them in Constants): the low-bit passes, which run no onnxruntime
+ * optimizer before their rewrite. A BatchNormalization left behind a low-bit Conv stays a float node in the file,
+ * its four parameter vectors stored beside the 4-bit weights (the orientation classifier's 35: a quarter of its int4
+ * file), and runs on every call. Constant nodes the folds leave unread are dropped; the unread initializers are
+ * returned for the caller to drop.
+ */
+export function foldIntoConvs(m: Model, ops: ReadonlySet<"Conv" | "ConvTranspose"> = new Set(["Conv", "ConvTranspose"])): string[] {
   const drop = new Set<NodeProto>();
   const replaced = new Set<string>();
   const g = m.graph;
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
+  const constants = new Map<string, NodeProto>();
+  for (const n of g.node) {
+    const t = n.opType === "Constant" ? constantNodeTensor(n) : undefined;
+    if (t && !inits.has(n.output[0]!)) {
+      inits.set(n.output[0]!, t);
+      constants.set(n.output[0]!, n);
+    }
+  }
   const readers = consumers(g);
   const graphOutputs = new Set(g.output.map((o) => o.name));
   let taken: Set<string> | undefined;
@@ -57,11 +78,12 @@ export function foldIntoConvTranspose(m: Model): string[] {
     const [x, w = "", b = ""] = ct.input;
     const weight = inits.get(w);
     const bias = b ? inits.get(b) : undefined;
-    if (ct.opType !== "ConvTranspose" || (ct.domain !== "" && ct.domain !== "ai.onnx") || !x || weight?.dataType !== DataType.FLOAT || (b && bias?.dataType !== DataType.FLOAT)) continue;
+    const transposed = ct.opType === "ConvTranspose";
+    if (!ops.has(ct.opType as "Conv") || (ct.domain !== "" && ct.domain !== "ai.onnx") || !x || weight?.dataType !== DataType.FLOAT || (b && bias?.dataType !== DataType.FLOAT)) continue;
     const dims = weight.dims.map(Number);
     const group = attrInt(ct, "group", 1);
     const perGroup = dims[1]!;
-    const cout = perGroup * group;
+    const cout = transposed ? perGroup * group : dims[0]!;
     const rank = dims.length;
     let factor = new Float32Array(cout).fill(1);
     let shift = bias ? tensorToFloat32(bias, m.dir).slice() : new Float32Array(cout);
@@ -86,17 +108,23 @@ export function foldIntoConvTranspose(m: Model): string[] {
       out = n.output[0]!;
     }
     if (!absorbed.length) continue;
-    // Weight [Cin, Cout/group, k…]: input channel i belongs to group ⌊i / (Cin/group)⌋, its slice j to output channel group·(Cout/group) + j.
     const wv = tensorToFloat32(weight, m.dir).slice();
-    const cin = dims[0]!;
     const k = dims.slice(2).reduce((a, d) => a * d, 1);
-    for (let i = 0; i < cin; i++) {
-      const base = Math.floor(i / (cin / group)) * perGroup;
-      for (let j = 0; j < perGroup; j++) {
-        const f = factor[base + j]!;
-        const at = (i * perGroup + j) * k;
-        for (let e = 0; e < k; e++) wv[at + e] = wv[at + e]! * f;
+    if (transposed) {
+      // Weight [Cin, Cout/group, k…]: input channel i belongs to group ⌊i / (Cin/group)⌋, its slice j to output channel group·(Cout/group) + j.
+      const cin = dims[0]!;
+      for (let i = 0; i < cin; i++) {
+        const base = Math.floor(i / (cin / group)) * perGroup;
+        for (let j = 0; j < perGroup; j++) {
+          const f = factor[base + j]!;
+          const at = (i * perGroup + j) * k;
+          for (let e = 0; e < k; e++) wv[at + e] = wv[at + e]! * f;
+        }
       }
+    } else {
+      // Weight [Cout, Cin/group, k…]: output channel o's values are row o.
+      const row = perGroup * k;
+      for (let o = 0; o < cout; o++) for (let e = o * row; e < (o + 1) * row; e++) wv[e] = wv[e]! * factor[o]!;
     }
     taken ??= usedNames(g);
     const wName = uniqueName(g, `${w}_folded`, taken);
@@ -107,6 +135,8 @@ export function foldIntoConvTranspose(m: Model): string[] {
     for (const n of absorbed) drop.add(n);
     for (const t of [w, b, ...absorbed.flatMap((n) => n.input)]) if (t) replaced.add(t);
   }
+  if (drop.size === 0) return [];
   g.node = g.node.filter((n) => !drop.has(n));
-  return [...replaced].filter((t) => inits.has(t));
+  g.node = g.node.filter((n) => !(constants.get(n.output[0] ?? "") === n && replaced.has(n.output[0]!) && readersAnywhere(g, n.output[0]!) === 0));
+  return [...replaced].filter((t) => inits.has(t) && !constants.has(t));
 }

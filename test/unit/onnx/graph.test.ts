@@ -11,6 +11,7 @@ import {
   consumers,
   makeGraph,
   makeNode,
+  makeTensor,
   makeValueInfo,
   outerScopeInputs,
   producers,
@@ -21,8 +22,9 @@ import {
   topologicalSort,
   uniqueName,
 } from "../../../engine/onnx";
-import type { GraphProto } from "onnx-buf";
-import { logitsOrOutputs, lookUpInScope, onCompared, readersAnywhere, unmaskedBehind } from "../../../engine/onnx/graph";
+import { fromBinary, toBinary } from "@bufbuild/protobuf";
+import { TensorProtoSchema, type GraphProto } from "onnx-buf";
+import { constantNodeTensor, logitsOrOutputs, lookUpInScope, onCompared, readersAnywhere, unmaskedBehind } from "../../../engine/onnx/graph";
 import { createSession } from "../../../engine/runtime/session";
 import { smallMlp, withIf } from "./helpers";
 
@@ -178,6 +180,17 @@ test("unmaskedBehind: the values a comparison's mask multiplies or selects (a de
   assert.equal(unmaskedBehind(made([...peak.slice(0, 2), cast("m", "mc", DataType.FLOAT), makeNode("Mul", ["s", "mc"], ["p"])]), "p"), undefined);
   assert.equal(onCompared({ logits: 1, unmasked: 2 }), " (the Softmax output on its logits, 2 masked outputs before their masks)");
   assert.equal(onCompared({ logits: 0, unmasked: 0 }), "");
+});
+
+test("constantNodeTensor names the tensor it returns after the node's output, leaving the node's own tensor as it was", () => {
+  // A decoded message, as a Constant read from a file holds.
+  const t = fromBinary(TensorProtoSchema, toBinary(TensorProtoSchema, makeTensor("", DataType.FLOAT, [2], [1, 2])));
+  const node = makeNode("Constant", [], ["c"], { attributes: [attr.tensor("value", t)] });
+  const got = constantNodeTensor(node)!;
+  assert.equal(got.name, "c");
+  assert.equal(node.attribute[0]!.t!.name, "", "the file's Constant node is unchanged");
+  assert.deepEqual([...readTensor(got).data], [1, 2]);
+  for (const field of ["rawData", "floatData", "int64Data", "stringData", "externalData"] as const) assert.notEqual(got[field], undefined, `${field}: a whole message`);
 });
 
 test("lookUpInScope finds a body's outer initializer in the graph holding it, unless the body computes or takes the name; readersAnywhere counts every graph", () => {

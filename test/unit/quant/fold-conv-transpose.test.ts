@@ -8,7 +8,8 @@ import { DataType } from "../../../engine/onnx/dtype";
 import { Model } from "../../../engine/onnx/model";
 import { attr, makeNode } from "../../../engine/onnx/proto";
 import { makeTensor } from "../../../engine/onnx/tensor";
-import { foldIntoConvTranspose } from "../../../engine/quant/fold-conv-transpose";
+import { foldIntoConvs, foldIntoConvTranspose } from "../../../engine/quant/fold-conv-transpose";
+import { lowBitModel } from "../../../engine/lowbit";
 import { makeModel, quantizeTiny, randomFloats, runModel, valueInfo } from "./build";
 
 const F = DataType.FLOAT;
@@ -79,4 +80,52 @@ test("quantized, the head runs one float ConvTranspose between a DQ and a Q: no 
   const left = r.qdq.graph.initializer.map((t) => t.name).filter((n) => ["W", "C", "s", "b", "mu", "var"].includes(n));
   assert.deepEqual(left, [], "the folded nodes' constants are gone");
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+});
+
+/** x[N, 6, 5, 5] → Conv(3×3, group) → BatchNormalization → Relu → y, the BatchNormalization's parameters in Constant
+ *  nodes (as a PaddlePaddle export writes them) and the Conv's weight an initializer. */
+function convBn(group: number) {
+  const cout = 6;
+  const constant = (name: string, values: Float32Array) => makeNode("Constant", [], [name], { name: `const_${name}`, attributes: [attr.tensor("value", makeTensor(name, F, [cout], values))] });
+  return makeModel(
+    [
+      constant("s", randomFloats(cout, 3, 0.5, 2)),
+      constant("b", randomFloats(cout, 4)),
+      constant("mu", randomFloats(cout, 5)),
+      constant("var", randomFloats(cout, 6, 0.1, 2)),
+      makeNode("Conv", ["x", "W"], ["t"], { name: "conv", attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.int("group", group)] }),
+      makeNode("BatchNormalization", ["t", "s", "b", "mu", "var"], ["n"], { name: "bn", attributes: [attr.float("epsilon", 1e-3)] }),
+      makeNode("Relu", ["n"], ["y"], { name: "relu" }),
+    ],
+    [valueInfo("x", F, ["N", 6, 5, 5])],
+    [valueInfo("y", F, ["N", cout, 5, 5])],
+    [makeTensor("W", F, [cout, 6 / group, 3, 3], randomFloats((cout * 6 * 9) / group, 1))],
+  );
+}
+
+test("a Conv's BatchNormalization folds into its weight and a bias, its parameters read from Constant nodes, which go; same values", async () => {
+  const x = { x: new ort.Tensor("float32", randomFloats(2 * 6 * 25, 9), [2, 6, 5, 5]) };
+  for (const group of [1, 2, 6]) {
+    const proto = convBn(group);
+    const m = Model.fromProto(proto).clone();
+    assert.deepEqual(foldIntoConvs(m), ["W"], "the weight the fold replaced, for the caller to drop");
+    assert.deepEqual(m.graph.node.map((n) => n.opType), ["Conv", "Relu"], `group ${group}: the BatchNormalization and its Constants gone`);
+    const [ref, got] = [await runModel(proto, x, "disabled"), await runModel(m.proto, x, "disabled")];
+    const worst = (ref.y!.data as Float32Array).reduce((w, v, i) => Math.max(w, Math.abs(v - (got.y!.data as Float32Array)[i]!)), 0);
+    assert.ok(worst < 1e-5, `group ${group}: folded output differs by ${worst}`);
+    // INT8's path folds only ConvTranspose (onnxruntime's optimizer folds a Conv's before it).
+    const convOnly = Model.fromProto(proto).clone();
+    assert.deepEqual(foldIntoConvTranspose(convOnly), []);
+    assert.equal(convOnly.graph.node.length, 7);
+  }
+});
+
+test("int4 and FP4 files hold the folded weights: no float BatchNormalization nor its parameters behind a low-bit Conv", () => {
+  for (const options of [{ mode: "int4" as const }, { mode: "fp4" as const, format: "nvfp4" as const }]) {
+    const { model } = lowBitModel(Model.fromProto(convBn(1)), options);
+    const ops = model.graph.node.map((n) => n.opType);
+    assert.ok(!ops.includes("BatchNormalization"), `${options.mode}: ${ops.join(", ")}`);
+    const names = [...model.graph.initializer.map((t) => t.name), ...model.graph.node.flatMap((n) => n.output)];
+    for (const p of ["s", "b", "mu", "var", "W"]) assert.ok(!names.includes(p), `${options.mode}: "${p}" left in the file`);
+  }
 });
