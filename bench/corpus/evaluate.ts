@@ -9,7 +9,7 @@
 import { argmaxRows, editDistance, sequences } from "../../engine/analysis/metrics";
 import { ErrorAccumulator } from "../../engine/analysis/error-stats";
 import { pairedProportionDiff } from "../../engine/analysis/stats";
-import { comparedOutputs } from "../../engine/calibrate/activation-precision";
+import { outputsBehind } from "../../engine/calibrate/activation-precision";
 import { Model } from "../../engine/onnx/model";
 import { createSession, type Session } from "../../engine/runtime/session";
 import type { OutputTensor } from "../../engine/runtime/tensors";
@@ -224,9 +224,8 @@ export async function evaluator(id: string, seed = EVAL_SEED, count?: number): P
   // The tensors the quantizer's measurements compare in place of an output, run as extra outputs of both models.
   const float = await Model.load(modelPath(m));
   const names = float.graph.output.map((o) => o.name);
-  const compared = comparedOutputs(float).compared;
-  const behind = new Map(compared.flatMap((t, i) => (t.name !== names[i] ? [[names[i]!, t.name] as const] : [])));
-  const extra = compared.filter((t) => !names.includes(t.name));
+  const behind = new Map(outputsBehind(float).map((b) => [b.output, b.tensor]));
+  const extra = float.outputInfos([...new Set(behind.values())].filter((t) => !names.includes(t)));
   const view = async (file: string) => {
     if (!extra.length) return file;
     const model = await Model.load(file);

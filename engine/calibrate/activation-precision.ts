@@ -248,17 +248,35 @@ export function ctcAgreement(ref: readonly Record<string, OutputTensor>[], got: 
  * counts those.
  */
 export function comparedOutputs(float: Model, judged: readonly string[] = []): Judged {
+  const picked = comparedPerOutput(float).filter((p) => judged.length === 0 || judged.includes(p.output));
+  return { compared: float.outputInfos(picked.map((p) => p.tensor)), logits: picked.filter((p) => p.behind === "logits").length, unmasked: picked.filter((p) => p.behind === "unmasked").length };
+}
+
+/** An output the measurements compare on another tensor (comparedOutputs): a final Softmax's logits, or the values
+ *  behind a comparison's mask. */
+export interface Behind {
+  output: string;
+  tensor: string;
+  behind: "logits" | "unmasked";
+}
+
+/** The graph's outputs that comparedOutputs replaces, in output order: what the output check and the corpus
+ *  evaluation also run, to report beside each output. */
+export function outputsBehind(float: Model): Behind[] {
+  return comparedPerOutput(float).filter((p): p is Behind => p.behind !== undefined);
+}
+
+/** Each graph output with the tensor comparedOutputs compares for it. */
+function comparedPerOutput(float: Model): { output: string; tensor: string; behind?: Behind["behind"] }[] {
   let inferred: ReturnType<typeof inferModelShapes> | undefined;
   const perRow = (t: string) => ((inferred ??= inferModelShapes(float.proto)).tensors.get(t)?.shape?.length ?? Infinity) <= 2;
   const logits = logitsOrOutputs(float.graph);
   const made = producers(float.graph);
-  const picked = float.graph.output.flatMap((o, i) => {
-    if (judged.length > 0 && !judged.includes(o.name)) return [];
-    if (logits[i] !== o.name && perRow(o.name)) return [{ output: o.name, tensor: logits[i]!, logits: true }];
-    return [{ output: o.name, tensor: unmaskedBehind(made, o.name) ?? o.name, logits: false }];
+  return float.graph.output.map((o, i) => {
+    if (logits[i] !== o.name && perRow(o.name)) return { output: o.name, tensor: logits[i]!, behind: "logits" };
+    const unmasked = unmaskedBehind(made, o.name);
+    return unmasked ? { output: o.name, tensor: unmasked, behind: "unmasked" } : { output: o.name, tensor: o.name };
   });
-  const behind = picked.filter((p) => p.tensor !== p.output);
-  return { compared: float.outputInfos(picked.map((p) => p.tensor)), logits: behind.filter((p) => p.logits).length, unmasked: behind.filter((p) => !p.logits).length };
 }
 
 /** What comparedOutputs says a measurement compares: the tensors, and how many are a classifier's logits or the values

@@ -7,8 +7,7 @@ import type { Feeds } from "../data/feeds";
 import type { Model } from "../onnx/model";
 import { createSession, type SessionOptions } from "../runtime/session";
 import { commonRows } from "../calibrate/rows";
-import { producers, unmaskedBehind } from "../onnx/graph";
-import { addOutputEnergy, comparedOutputs, noiseToDb, type OutputEnergy } from "../calibrate/activation-precision";
+import { addOutputEnergy, noiseToDb, outputsBehind, type OutputEnergy } from "../calibrate/activation-precision";
 import type { OutputCheck } from "./output-check-text";
 
 /** How many kept calibration rows the check runs (each once per model). */
@@ -28,9 +27,8 @@ export async function checkOutputs(float: Model, quantized: Model, rows: readonl
   // A classifier's final Softmax output is also measured on the logits it reads, a masked output on the values behind
   // its mask (what the measurements compared).
   const outputs = float.graph.output.map((o) => o.name);
-  const made = producers(float.graph);
-  const behindOf = new Map(comparedOutputs(float).compared.flatMap((t, i) => (t.name !== outputs[i] ? [[outputs[i]!, t.name] as const] : [])));
-  const extra = float.outputInfos([...new Set(behindOf.values())].filter((t) => !outputs.includes(t)));
+  const behindOf = new Map(outputsBehind(float).map((b) => [b.output, b]));
+  const extra = float.outputInfos([...new Set([...behindOf.values()].map((b) => b.tensor))].filter((t) => !outputs.includes(t)));
   const view = (m: Model) => (extra.length ? m.withOutputs([...m.graph.output, ...extra]) : m);
   const ref = await createSession(view(float), options);
   try {
@@ -50,9 +48,9 @@ export async function checkOutputs(float: Model, quantized: Model, rows: readonl
     .filter(([name, e]) => e.signal > 0 && outputs.includes(name))
     .map(([name, e]) => {
       const behind = behindOf.get(name);
-      const b = energy.get(behind ?? "");
+      const b = energy.get(behind?.tensor ?? "");
       if (!b || b.signal === 0) return { name, sqnrDb: sqnrOf(e) };
-      return { name, sqnrDb: sqnrOf(e), ...(unmaskedBehind(made, name) === behind ? { unmaskedDb: sqnrOf(b) } : { logitsDb: sqnrOf(b) }) };
+      return { name, sqnrDb: sqnrOf(e), ...(behind!.behind === "unmasked" ? { unmaskedDb: sqnrOf(b) } : { logitsDb: sqnrOf(b) }) };
     })
     .sort((p, q) => p.sqnrDb - q.sqnrDb);
   const silent = outputs.filter((name) => energy.get(name)?.signal === 0);
