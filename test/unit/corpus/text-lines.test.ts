@@ -101,7 +101,7 @@ describe("text lines for the recognisers", () => {
       id: "rec",
       inputs: [{ name: "x", shape: [1, 3, 48, 320], layout: "NCHW", generate: { kind: "image", style: "text-line", mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5] } }],
     };
-    const fe = new FrontEnd({ packages: {}, models: [], subset: [] });
+    const fe = new FrontEnd({ packages: {}, models: [], subset: [], photos: {} });
     const [a, b] = [await makeSamples(m, 3, 1, fe), await makeSamples(m, 3, 1, fe)];
     const held = await makeSamples(m, 3, 1000, fe);
     await fe.dispose();
