@@ -12,7 +12,10 @@ export type OpQuantizer = (node: NodeProto, ctx: QuantizerContext) => string | u
 
 const allFloat = (ctx: QuantizerContext, names: string[]): boolean => names.every((n) => ctx.isFloat(n));
 
-/** Conv / ConvTranspose: input, per-channel weight, int32 bias, and the output (QLinearConv needs its Q). */
+/**
+ * Conv / ConvTranspose: input, per-channel weight, int32 bias, and the output (QLinearConv needs its Q), except an
+ * output that is a graph output, directly or through data movement (QConfig.keepFinalConvFloat): written in float.
+ */
 function convLike(weightAxis: (node: NodeProto) => number | undefined): OpQuantizer {
   return (node, ctx) => {
     const [x = "", w = "", b = ""] = node.input;
@@ -22,7 +25,7 @@ function convLike(weightAxis: (node: NodeProto) => number | undefined): OpQuanti
     ctx.activation(x);
     ctx.weight(w, weightAxis(node));
     if (b) ctx.bias(b, x, w, node);
-    ctx.activation(node.output[0]!);
+    if (!finalOutput(ctx, node.output[0]!)) ctx.activation(node.output[0]!);
     return undefined;
   };
 }
@@ -76,6 +79,7 @@ export const where = inputsAndOutput([1, 2]);
 /** Ops that only move or select data: the outputs reuse the input's scale and zero point. */
 export const dataMovement: OpQuantizer = (node, ctx) => {
   const x = node.input[0] ?? "";
+  if (!ctx.marks.activations.has(x) && finalOutput(ctx, x)) return "moves a final Conv's float output to a graph output (keepFinalConvFloat)";
   // MaxPool's optional second output holds int64 indices.
   const outs = node.opType === "MaxPool" ? [node.output[0] ?? ""] : node.output.filter((o) => o !== "");
   if (!allFloat(ctx, [x, ...outs])) return "data is not float32";
@@ -94,6 +98,19 @@ function onlyReachesOutput(ctx: QuantizerContext, name: string): boolean {
     const readers = ctx.consumersOf(name);
     if (readers.length !== 1 || !SHAPE_ONLY_OPS.has(readers[0]!.opType) || readers[0]!.input[0] !== name) return false;
     name = readers[0]!.output[0] ?? "";
+  }
+  return false;
+}
+
+/** Whether `name`, a Conv's output or data moved from it, stays float by QConfig.keepFinalConvFloat. */
+function finalOutput(ctx: QuantizerContext, name: string): boolean {
+  if (!ctx.config.keepFinalConvFloat || !onlyReachesOutput(ctx, name)) return false;
+  for (let depth = 0; depth < 16; depth++) {
+    const p = ctx.producerOf(name);
+    if (!p) return false;
+    if (p.opType === "Conv" || p.opType === "ConvTranspose") return true;
+    if (!SHAPE_ONLY_OPS.has(p.opType)) return false;
+    name = p.input[0] ?? "";
   }
   return false;
 }

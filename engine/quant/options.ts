@@ -259,6 +259,7 @@ export const QUANT_OPTIONS: readonly QuantOption[] = [
   { key: "activationSymmetric", kind: "boolean", default: () => engine().activationSymmetric, modes: INT8, section: "config", help: "symmetric activation ranges" },
   { key: "weightSymmetric", kind: "boolean", default: () => engine().weightSymmetric, modes: INT8, section: "config", help: "symmetric weight ranges" },
   { key: "keepOutputSoftmaxFloat", kind: "boolean", default: () => engine().keepOutputSoftmaxFloat, modes: INT8, section: "config", help: "keep a final Softmax that is a graph output in float" },
+  { key: "keepFinalConvFloat", kind: "boolean", default: () => engine().keepFinalConvFloat, modes: INT8, section: "config", help: "a Conv whose output is a graph output (directly or through data movement) writes it in float" },
   { key: "include", kind: "nodes", modes: INT8, section: "config", help: "only these nodes (names or { regex })" },
   { key: "overrides", kind: "object", modes: INT8, section: "config", help: "per-tensor overrides by tensor name (QConfig.overrides)" },
   { key: "calibration.numBins", kind: "int", accepts: positiveInt, default: () => engine().calibration.numBins, modes: INT8, section: "config", help: "histogram bins" },

@@ -130,6 +130,14 @@ export interface QConfig {
    */
   keepOutputSoftmaxFloat?: boolean;
   /**
+   * A Conv or ConvTranspose whose output is a graph output, directly or through data movement only (Reshape,
+   * Transpose, ...), writes it in float (default true): its inputs and weight stay int8, onnxruntime runs it in
+   * float with its weight decoded at load, and the output is not rounded to one 8-bit range. A detector's anchor
+   * logits span the background's −1368 to a face's +3.5 (blazeface-back): one 8-bit step there is 5.4, wider than
+   * the scores a decision reads, and the static file kept 49.6 % of FP32's face anchors (86.5 % with the output float).
+   */
+  keepFinalConvFloat?: boolean;
+  /**
    * Weight rounding: "nearest", "learned", "adaround" or "auto"; the default: static INT8 "auto" where the quantized layers do at most
    * ROUNDING_AUTO_MACS multiply-adds a calibration row, else "nearest"; the low-bit modes "auto" with calibration data. After convert(), each Conv/Gemm/MatMul weight is
    * rounded again against its layer's outputs on the calibration data and its bias corrected, by GPTQ's error
@@ -195,6 +203,7 @@ export interface ResolvedQConfig {
   exclude: NodeSelector[];
   overrides: Record<string, TensorOverride>;
   keepOutputSoftmaxFloat: boolean;
+  keepFinalConvFloat: boolean;
   /** QConfig.protect. */
   protect: boolean;
   /** QConfig.rounding: quantizeStatic applies "learned" and "adaround" after convert(), and "auto" measures learned
@@ -305,6 +314,7 @@ export function resolveConfig(c: QConfig = {}): ResolvedQConfig {
     exclude: c.exclude ?? [],
     overrides: c.overrides ?? {},
     keepOutputSoftmaxFloat: c.keepOutputSoftmaxFloat ?? true,
+    keepFinalConvFloat: c.keepFinalConvFloat ?? true,
     protect: c.protect ?? true,
     rounding: c.rounding ?? "nearest",
     roundingByDefault: c.rounding === undefined,

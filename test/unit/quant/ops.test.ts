@@ -48,12 +48,34 @@ test("Conv→Relu: per-channel int8 weight, int32 bias, Relu folded, fused into 
   assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
 });
 
-test("Conv feeding a graph output still gets a Q (the DQ takes the output's name) and fuses", async () => {
-  const m = convModel(() => ({ nodes: [], out: "c1", outDims: [1, 4, 8, 8] }));
-  const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
-  assert.equal(r.fused.QLinearConv, 1);
-  assert.equal(r.qdq.graph.output[0]!.name, "c1");
-  assert.ok(r.sqnr > 25, `SQNR ${r.sqnr}`);
+test("a Conv feeding a graph output, directly or through Transpose/Reshape, writes it in float (keepFinalConvFloat)", async () => {
+  const direct = convModel(() => ({ nodes: [], out: "c1", outDims: [1, 4, 8, 8] }));
+  const moved = convModel((x) => ({
+    nodes: [
+      makeNode("Transpose", [x], ["t"], { name: "to_nhwc", attributes: [attr.ints("perm", [0, 2, 3, 1])] }),
+      makeNode("Reshape", ["t", "shape"], ["y"], { name: "flat" }),
+    ],
+    out: "y",
+    outDims: [1, 256],
+  }));
+  moved.graph!.initializer.push(makeTensor("shape", DataType.INT64, [2], BigInt64Array.of(1n, 256n)));
+  for (const m of [direct, moved]) {
+    const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
+    // x, W and B go through DQ; nothing quantizes the Conv's output or what moves it.
+    const quantized = r.qdq.graph.node.filter((n) => n.opType === "QuantizeLinear").map((n) => n.input[0]);
+    assert.deepEqual(quantized, ["x"], quantized.join(", "));
+    assert.equal(r.ops.DequantizeLinear, 3);
+    assert.equal(r.fused.QLinearConv, undefined, "no Q on its output: onnxruntime runs the Conv in float");
+    assert.equal(r.qdq.graph.output[0]!.name, m.graph!.output[0]!.name);
+    const float = r.summary.float.map((f) => [f.name, f.reason]);
+    assert.deepEqual(float, m === moved ? [["to_nhwc", "moves a final Conv's float output to a graph output (keepFinalConvFloat)"], ["flat", "fed only by float ops: quantizing it alone adds error without an int8 kernel"]] : []);
+    // Without the rule the output gets a Q (the DQ takes the output's name), the Conv fuses, and the output is
+    // rounded once more, to its calibrated 8-bit range.
+    const q = await quantizeTiny(m, { x: [1, 3, 8, 8] }, { keepFinalConvFloat: false });
+    assert.equal(q.fused.QLinearConv, 1);
+    assert.ok(r.sqnr > q.sqnr + 1, `float output ${r.sqnr.toFixed(2)} dB, 8-bit output ${q.sqnr.toFixed(2)} dB`);
+    assert.ok(q.sqnr > 25, `SQNR ${q.sqnr}`);
+  }
 });
 
 test("Add, Concat, Sigmoid, AveragePool, GlobalAveragePool, LeakyRelu fuse into com.microsoft QLinear ops", async () => {
@@ -234,7 +256,9 @@ test("MobileNet-style block: depthwise Conv, HardSigmoid·x, squeeze-excite (GAP
   ]);
   const r = await quantizeTiny(m, { x: [1, 3, 8, 8] });
   assert.deepEqual(r.summary.float.map((f) => f.name), ["hsig"]); // no int8 HardSigmoid kernel; its Mul is quantized
-  assert.equal(r.fused.QLinearConv, 5, JSON.stringify(r.fused));
+  // The projection writes the graph output in float (keepFinalConvFloat): 4 of the 5 Convs fuse.
+  assert.equal(r.fused.QLinearConv, 4, JSON.stringify(r.fused));
+  assert.equal(r.fused.Conv, 1, JSON.stringify(r.fused));
   for (const op of ["QLinearMul", "QLinearGlobalAveragePool", "QLinearSigmoid"]) assert.ok((r.fused[op] ?? 0) >= 1, `${op}: ${JSON.stringify(r.fused)}`);
   assert.ok(r.sqnr > 20, `SQNR ${r.sqnr}`);
 });

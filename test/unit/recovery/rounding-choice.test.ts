@@ -74,9 +74,9 @@ test("chooseRounding writes learned codes where the rows they were not fitted on
 test("chooseRounding keeps nearest codes where learned ones do not measure better, and where there is too little to judge", async () => {
   const m = conv();
   // Independent uniform inputs: error feedback has nothing to exploit, so the learned codes gain nothing on the rows
-  // they were not fitted on.
+  // they were not fitted on, beside the output's own 8-bit rounding (kept: keepFinalConvFloat off).
   const calib = batches("x", [4, 8, 10, 10], 8, 3);
-  const { float, q } = await quantize(m, calib);
+  const { float, q } = await quantize(m, calib, { keepFinalConvFloat: false });
   const r = await chooseRounding(float, q, calib);
   assert.equal(r.choice.method, "nearest", r.choice.why);
   assert.equal(r.model, q, "convert()'s model itself");
