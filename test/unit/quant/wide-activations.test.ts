@@ -160,6 +160,16 @@ test("unset, wideActivations widens where the outputs with 8-bit activations rea
   assert.equal(mild.summary.wideActivations, undefined);
 });
 
+test("the trigger reaches 10 dB: a model whose 8-bit outputs read between 6 and 10 dB is widened (blazeface-back reads 8.7), one at 12 dB is not", async () => {
+  const mse = { calibration: { method: "mse" } } as const;
+  const between = await quantizeTiny(stretched(100), { x: [16, 16] }, mse);
+  const read = Number(/every activation at 8 bits ([\d.]+) dB/.exec(between.summary.wideActivations?.why ?? "")?.[1]);
+  assert.ok(read > 6 && read < 10, `reads ${read} dB: ${between.summary.wideActivations?.why}`);
+  assert.ok(between.summary.wideActivations!.tensors.includes("u"));
+  const above = await quantizeTiny(stretched(60), { x: [16, 16] }, mse);
+  assert.equal(above.summary.wideActivations, undefined, "12 dB at 8 bits: nothing widened, nothing said");
+});
+
 test("a 16-bit override on a tensor only float nodes read leaves the file's Q/DQ in the standard domain", async () => {
   // As oww-melspectrogram's widened input of its protected MatMul: no Q/DQ is written for it.
   const twoMatMuls = makeModel(
