@@ -20,8 +20,8 @@ export type Generator =
    */
   | { kind: "image"; style: "photo" | "text-line" | "document"; mean: number[]; std: number[]; alpha?: number }
   /**
-   * A square crop of a real photograph, one of the catalog's photo set `photos` (taken in turn, sample by sample),
-   * its side a seeded share in [side[0], side[1]] of the photo's shorter side at a seeded place, resized
+   * A square crop of a real photograph, a seeded one of the catalog's photo set `photos`, its side a seeded share
+   * in [side[0], side[1]] of the photo's shorter side at a seeded place, resized
    * (bilinear) to the input, pixels in [0,1], then (p − mean[c]) / std[c]. Calibration and held-out samples are
    * other crops of the same photos.
    */
