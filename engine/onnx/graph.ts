@@ -93,6 +93,29 @@ export function nodeInputs(node: NodeProto): string[] {
 /** Ops that only move or reshape data: what one reads reaches what it writes value for value. */
 export const SHAPE_ONLY_OPS: ReadonlySet<string> = new Set(["Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Identity"]);
 
+/**
+ * Walks back from `tensor` through data movement to the producer that decides: `decide(p)` gives a result, null (p
+ * ends the walk with none) or undefined (p decides nothing: the walk goes on through its first input where `passes(p)`,
+ * by default where p is data movement, SHAPE_ONLY_OPS). A chain longer than 16 nodes is not followed.
+ */
+export function behindMovement<T>(
+  producerOf: (tensor: string) => NodeProto | undefined,
+  tensor: string,
+  decide: (p: NodeProto) => T | null | undefined,
+  passes: (p: NodeProto) => boolean = (p) => SHAPE_ONLY_OPS.has(p.opType),
+): T | undefined {
+  let t = tensor;
+  for (let depth = 0; depth < 16; depth++) {
+    const p = producerOf(t);
+    if (!p) return undefined;
+    const decided = decide(p);
+    if (decided !== undefined) return decided ?? undefined;
+    if (!passes(p)) return undefined;
+    t = p.input[0] ?? "";
+  }
+  return undefined;
+}
+
 export function producers(graph: GraphProto): Map<string, NodeProto> {
   const m = new Map<string, NodeProto>();
   for (const n of graph.node) for (const o of n.output) if (o) m.set(o, n);
@@ -106,21 +129,13 @@ export function producers(graph: GraphProto): Map<string, NodeProto> {
  * logits. `made` is producers(graph).
  */
 export function logitsBehind(made: ReadonlyMap<string, NodeProto>, tensor: string): string | undefined {
-  let t = tensor;
-  for (let depth = 0; depth < 16; depth++) {
-    const p = made.get(t);
-    if (!p) return undefined;
-    if (p.opType === "Softmax" || p.opType === "LogSoftmax") return p.input[0];
-    const inlined = inlinedSoftmax(made, p);
-    if (inlined) return inlined;
-    if (!SHAPE_ONLY_OPS.has(p.opType) && !floatCast(p)) return undefined;
-    t = p.input[0]!;
-  }
-  return undefined;
+  const softmax = (p: NodeProto) => (p.opType === "Softmax" || p.opType === "LogSoftmax" ? p.input[0] : inlinedSoftmax(made, p));
+  return behindMovement((t) => made.get(t), tensor, softmax, floatMovement);
 }
 
 const FLOAT_TYPES: ReadonlySet<number> = new Set([DataType.FLOAT, DataType.FLOAT16, DataType.DOUBLE, DataType.BFLOAT16]);
 const floatCast = (n: NodeProto) => n.opType === "Cast" && FLOAT_TYPES.has(Number(getAttribute(n, "to")?.i ?? -1));
+const floatMovement = (n: NodeProto) => SHAPE_ONLY_OPS.has(n.opType) || floatCast(n);
 
 /** x where `div` is Exp(x − ReduceMax(x)) / ReduceSum(that Exp): a Softmax written out. */
 function inlinedSoftmax(made: ReadonlyMap<string, NodeProto>, div: NodeProto): string | undefined {
@@ -156,38 +171,28 @@ const COMPARISONS: ReadonlySet<string> = new Set(["Equal", "Less", "Greater", "L
  * moves the peaks. `made` is producers(graph).
  */
 export function unmaskedBehind(made: ReadonlyMap<string, NodeProto>, tensor: string): string | undefined {
-  const boolean = (t: string): boolean => {
-    for (let depth = 0; depth < 16; depth++) {
-      const p = made.get(t);
-      if (!p) return false;
-      if (COMPARISONS.has(p.opType) && !p.domain) return true;
-      if (!SHAPE_ONLY_OPS.has(p.opType) && p.opType !== "Cast") return false;
-      t = p.input[0]!;
-    }
-    return false;
-  };
+  const producerOf = (t: string) => made.get(t);
+  const comparison = (p: NodeProto) => (COMPARISONS.has(p.opType) && !p.domain ? true : undefined);
+  // Mul takes no booleans: a comparison's side reaches it through a Cast.
+  const boolean = (t: string) => behindMovement(producerOf, t, comparison, (p) => SHAPE_ONLY_OPS.has(p.opType) || p.opType === "Cast") === true;
   const constant = (t: string) => !made.has(t) || made.get(t)!.opType === "Constant";
-  let t = tensor;
-  for (let depth = 0; depth < 16; depth++) {
-    const p = made.get(t);
-    if (!p || p.domain) return undefined;
+  const mask = (p: NodeProto): string | null | undefined => {
+    if (p.domain) return null;
     if (p.opType === "Mul" && p.input.length === 2) {
       const [a, b] = [p.input[0]!, p.input[1]!];
-      // Mul takes no booleans: a comparison's side reaches it through a Cast.
       if (boolean(b) && !boolean(a)) return a;
       if (boolean(a) && !boolean(b)) return b;
-      return undefined;
+      return null;
     }
     if (p.opType === "Where" && p.input.length === 3 && boolean(p.input[0]!)) {
       const [x, y] = [p.input[1]!, p.input[2]!];
       if (constant(y) && !constant(x)) return x;
       if (constant(x) && !constant(y)) return y;
-      return undefined;
+      return null;
     }
-    if (!SHAPE_ONLY_OPS.has(p.opType) && !floatCast(p)) return undefined;
-    t = p.input[0]!;
-  }
-  return undefined;
+    return undefined;
+  };
+  return behindMovement(producerOf, tensor, mask, floatMovement);
 }
 
 /**

@@ -3,7 +3,7 @@
 // its output (no QLinearConv without it), data-movement ops share their input's parameters (so ORT can drop their
 // Q/DQ pair), Softmax's output uses the fixed range [0, 1]. A quantizer returns a reason when it declines.
 import type { NodeProto } from "onnx-buf";
-import { SHAPE_ONLY_OPS } from "../onnx/graph";
+import { behindMovement, SHAPE_ONLY_OPS } from "../onnx/graph";
 import { attrFloat, attrInt } from "../onnx/proto";
 import type { QuantizerContext } from "./annotate";
 
@@ -105,14 +105,7 @@ function onlyReachesOutput(ctx: QuantizerContext, name: string): boolean {
 /** Whether `name`, a Conv's output or data moved from it, stays float by QConfig.keepFinalConvFloat. */
 function finalOutput(ctx: QuantizerContext, name: string): boolean {
   if (!ctx.config.keepFinalConvFloat || !onlyReachesOutput(ctx, name)) return false;
-  for (let depth = 0; depth < 16; depth++) {
-    const p = ctx.producerOf(name);
-    if (!p) return false;
-    if (p.opType === "Conv" || p.opType === "ConvTranspose") return true;
-    if (!SHAPE_ONLY_OPS.has(p.opType)) return false;
-    name = p.input[0] ?? "";
-  }
-  return false;
+  return behindMovement((t) => ctx.producerOf(t), name, (p) => (p.opType === "Conv" || p.opType === "ConvTranspose" ? true : undefined)) === true;
 }
 
 /**
