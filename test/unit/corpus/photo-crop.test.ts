@@ -55,7 +55,7 @@ test("the fetch script and the benches need the same cache files for every model
   const fetch = (await import(path.join(REPO, "scripts", "corpus-fetch.mjs"))) as {
     allModels: () => { id: string }[];
     allPhotoSets: () => unknown;
-    neededFiles: (m: unknown, sets: unknown, dir: string) => { file: string }[];
+    neededFiles: (m: unknown, sets: unknown, dir: string) => { file: string; listedIn: string }[];
   };
   const sets = fetch.allPhotoSets();
   const dir = "/cache";
@@ -66,4 +66,8 @@ test("the fetch script and the benches need the same cache files for every model
   const face = cacheFiles(catalog, catalog.models.find((x) => x.id === "blazeface-front")!, dir);
   assert.equal(face.length, 7, "the model and its six photos");
   assert.ok(face.slice(1).every((f) => f.startsWith(path.join(dir, "@vladmandic/face-api@1.7.15", "demo"))));
+  // A fetch error names the file whose entry gives the file: a held-out model's own entry, the photos' set's.
+  const heldOutFace = { ...fetch.allModels().find((m) => m.id === "blazeface-front")!, heldOut: true };
+  const listed = fetch.neededFiles(heldOutFace, sets, dir).map((f) => f.listedIn);
+  assert.deepEqual(listed, ["heldout.json", ...Array(6).fill("models.json")]);
 });
