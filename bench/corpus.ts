@@ -16,7 +16,7 @@
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { byId, corpusDir, ensureFetched, loadCatalog, setIds, type ModelSet } from "./corpus/catalog";
-import { formatLines, formatPositives } from "./corpus/evaluate";
+import { formatDetections, formatLines, formatPositives } from "./corpus/evaluate";
 import { speechSource } from "./corpus/inputs";
 import { formatPeerTable, peerCorpus } from "./corpus/peer";
 import { MODES, runModel, type Mode, type Row } from "./corpus/run-model";
@@ -94,7 +94,7 @@ export function formatTable(rows: readonly Row[]): string {
       notes.replace(/\|/g, "\\|"),
       r.quantizedNodes === undefined ? "" : String(r.quantizedNodes),
       r.agreement === undefined ? "" : `${(100 * r.agreement).toFixed(1)} %`,
-      r.lines ? formatLines(r.lines) : r.positives ? formatPositives(r.positives) : "",
+      r.lines ? formatLines(r.lines) : [r.positives && formatPositives(r.positives), r.detections && formatDetections(r.detections)].filter(Boolean).join("; "),
       fmt(r.sqnrDb, 1),
       r.sizeRatio === undefined ? "" : `${fmt(r.sizeRatio, 2)}×`,
       fmt(r.seconds, 1),

@@ -73,6 +73,21 @@ export interface CorpusInput {
  */
 export type Check = { output?: string; kind: "argmax" } | { output?: string; kind: "threshold"; at: number } | { output?: string; kind: "ctc"; dictionaryOf?: string };
 
+/**
+ * An anchor detector's outputs decoded into boxes (MediaPipe's SSD anchors, as BlazeFace's): per scale, its score
+ * output (one logit per anchor), its box output ([dx, dy, w, h, …] per anchor, in input pixels, dx and dy from the
+ * anchor's centre), the grid's side and the anchors per cell, anchors cell-major (row, column, anchor).
+ */
+export interface DetectorHead {
+  scales: { scores: string; boxes: string; grid: number; perCell: number }[];
+  /** The input's side in pixels: box values are divided by it. */
+  inputSize: number;
+  /** The logit above which an anchor detects (0: probability 0.5). */
+  at: number;
+  /** Non-maximum suppression: a detection overlapping one of higher score by more than this IoU is dropped. */
+  iou: number;
+}
+
 export interface CorpusModel {
   id: string;
   package: string;
@@ -88,6 +103,8 @@ export interface CorpusModel {
   needs?: string[];
   inputs: CorpusInput[];
   check?: Check;
+  /** An anchor detector: its detections after suppression are compared with FP32's (evaluate.ts `detectionScores`). */
+  detections?: DetectorHead;
   /** Held-out samples this model is scored on at least (a labelled task metric needs more than the bench's 8). */
   evalSamples?: number;
   /** In the held-out set (heldout.json), not the corpus: run with `--set heldout` or by id, never by default. */

@@ -8,7 +8,7 @@ import { modelInputs } from "../../engine/data/feeds";
 import { Model } from "../../engine/onnx/model";
 import { heldOutCount, modelPath, type Catalog, type CorpusModel } from "./catalog";
 import { reasonOf, runTs, type ChildResult } from "./child";
-import type { EvalResult, LineScores, Positives } from "./evaluate";
+import type { Detections, EvalResult, LineScores, Positives } from "./evaluate";
 import { FrontEnd, makeSamples, writeSamples } from "./inputs";
 
 export const MODES = ["inspect", "static", "dynamic", "int4", "fp4"] as const;
@@ -31,6 +31,8 @@ export interface Row {
   sqnrDb?: number;
   /** Threshold checks: EvalResult.positives. */
   positives?: Positives;
+  /** Anchor detectors: EvalResult.detections. */
+  detections?: Detections;
   /** EvalResult.sqnrBehind: a Softmax output's logits, a masked output's values behind the mask. */
   sqnrBehind?: Record<string, number>;
   sizeRatio?: number;
@@ -177,6 +179,7 @@ export async function runModel(catalog: Catalog, m: CorpusModel, o: RunOptions):
       row.agreementOn = ev.agreementOn;
       row.lines = ev.lines;
       if (ev.positives) row.positives = ev.positives;
+      if (ev.detections) row.detections = ev.detections;
     }
   } catch (e) {
     rows.push({ model: m.id, mode: o.modes[0] ?? "inspect", works: "no", stage: "eval", reason: `bench could not prepare inputs: ${e instanceof Error ? e.message : String(e)}`, seconds: 0, command: "" });
