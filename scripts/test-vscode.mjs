@@ -7,7 +7,7 @@
 //
 // Suites run under code-server by default (offline). PTQ_VSCODE_RUNNER=electron runs them with @vscode/test-electron
 // (test/vscode/runTests.ts: downloads VS Code), and PTQ_VSCODE_RUNNER=auto picks electron when a download probe
-// succeeds. PTQ_TEST_TIMEOUT_S bounds the run after the tools are installed (default 900 s). Artifacts (logs, screenshots): .test-artifacts/.
+// succeeds. PTQ_TEST_TIMEOUT_S bounds the run after the tools are installed (default 1800 s). Artifacts (logs, screenshots): .test-artifacts/.
 import { spawn, spawnSync } from "node:child_process";
 import { cpSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import path from "node:path";
@@ -23,7 +23,7 @@ const suiteDir = path.join(repo, "test", "vscode", "suite");
 const e2eDir = path.join(repo, "test", "e2e");
 // Per run: engineers share one checkout, and one run must not delete the suites another VS Code is loading.
 const suiteOut = path.join(repo, "out", "test", "vscode", `run-${process.pid}`);
-const timeoutS = Number(process.env.PTQ_TEST_TIMEOUT_S ?? 900);
+const timeoutS = Number(process.env.PTQ_TEST_TIMEOUT_S ?? 1800);
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help")) {
