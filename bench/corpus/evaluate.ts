@@ -123,8 +123,12 @@ export function thresholdPositives(ref: readonly ArrayLike<number>[], cand: read
   return { fp32, candidate, recall: fp32 ? both / fp32 : NaN, precision: candidate ? both / candidate : NaN };
 }
 
+/** A share as a percentage with one decimal, "—" where it is undefined (NaN). */
+const pct = (v: number) => (Number.isNaN(v) ? "—" : `${(100 * v).toFixed(1)} %`);
+
 const area = (b: Box) => Math.max(0, b.x1 - b.x0) * Math.max(0, b.y1 - b.y0);
 
+/** Intersection over union of two boxes (0 where both are empty). */
 export function iou(a: Box, b: Box): number {
   const inter = area({ x0: Math.max(a.x0, b.x0), y0: Math.max(a.y0, b.y0), x1: Math.min(a.x1, b.x1), y1: Math.min(a.y1, b.y1), score: 0 });
   const union = area(a) + area(b) - inter;
@@ -179,13 +183,11 @@ export function detectionScores(ref: readonly Box[][], cand: readonly Box[][]): 
 
 /** "detections: recall 95.0 %, precision 97.4 % of FP32's 80, IoU 0.91" */
 export function formatDetections(d: Detections): string {
-  const pct = (v: number) => (Number.isNaN(v) ? "—" : `${(100 * v).toFixed(1)} %`);
   return `detections: recall ${pct(d.recall)}, precision ${pct(d.precision)} of FP32's ${d.fp32}, IoU ${Number.isNaN(d.iou) ? "—" : d.iou.toFixed(2)}`;
 }
 
 /** "positives: recall 90.2 %, precision 33.1 % of FP32's 245" */
 export function formatPositives(p: Positives): string {
-  const pct = (v: number) => (Number.isNaN(v) ? "—" : `${(100 * v).toFixed(1)} %`);
   return `positives: recall ${pct(p.recall)}, precision ${pct(p.precision)} of FP32's ${p.fp32}`;
 }
 
@@ -246,8 +248,6 @@ export function scoreLines(labels: readonly string[], texts: readonly string[]):
   });
   return { exact: correct.filter(Boolean).length / labels.length, cer: chars ? edits / chars : NaN, correct };
 }
-
-const pct = (v: number) => `${(100 * v).toFixed(1)} %`;
 
 const pp = (v: number) => `${v >= 0 ? "+" : "−"}${Math.abs(100 * v).toFixed(1)}`;
 
