@@ -60,7 +60,9 @@ test("--mode fp4 --calib measures the outputs; --protect DB steps the layers tha
   assert.equal(r.status, 0, r.stderr);
   const report = JSON.parse(r.stdout);
   assert.ok(report.output.sqnrDb >= target, `${report.output.sqnrDb} dB ≥ ${target}`);
-  assert.ok(report.output.protected.length > 0 && report.output.protected.length < report.layers.length);
+  // The CNN's three low-bit layers (its stem, among the smallest Convs, keeps float weights) each cost more alone
+  // than the target allows, so every one is stepped up; the ladder's early stop is test/unit/lowbit/protect.test.ts's.
+  assert.ok(report.output.protected.length > 0 && report.output.protected.length <= report.layers.length);
   const int8 = new Set(report.layers.filter((l: { bits?: number }) => l.bits === 8).map((l: { node: string }) => l.node));
   for (const p of report.output.protected) assert.ok(p.as === "int8" && int8.has(p.node), `${p.node} protected as int8`);
   const text = ptq(cnn, "-o", path.join(dir, "c.onnx"), "--mode", "fp4", "--calib", calib, "--protect", String(target), "--protect-max-size", "1");

@@ -208,6 +208,35 @@ test("INT4 with smallLayers int8 stores a weight int8 where that is no larger th
   assert.ok(maxAbsDiff(await z(small), ref) < maxAbsDiff(await z(blocked), ref), "int8 reads closer to the float model");
 });
 
+test("the smallest Convs (at most 1 % of the weights, as dynamic mode's) keep float weights in int4 and FP4, and the report says why", async () => {
+  // img[B,8,6,6] → depthwise Conv(Wd[8,1,3,3]: 72 weights) → Conv(Wp[128,8,3,3]: 9216) → z: the depthwise one is 0.78 %.
+  const model = () =>
+    Model.fromProto(
+      makeModel(
+        makeGraph(
+          "small",
+          [
+            makeNode("Conv", ["img", "Wd"], ["d"], { name: "dw", attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.int("group", 8)] }),
+            makeNode("Conv", ["d", "Wp"], ["z"], { name: "pw", attributes: [attr.ints("pads", [1, 1, 1, 1])] }),
+          ],
+          [makeValueInfo("img", DataType.FLOAT, ["batch", 8, 6, 6])],
+          [makeValueInfo("z", DataType.FLOAT, ["batch", 128, 6, 6])],
+          { initializers: [makeTensor("Wd", DataType.FLOAT, [8, 1, 3, 3], randomArray(72, 41, 1)), makeTensor("Wp", DataType.FLOAT, [128, 8, 3, 3], randomArray(9216, 42, 1))] },
+        ),
+        { opsets: { "": 21 } },
+      ),
+    );
+  for (const options of [{ mode: "int4" }, { mode: "fp4" }] as LowBitOptions[]) {
+    const m = model();
+    const report = quantizeWeightsLowBit(m, options);
+    assert.deepEqual(report.layers.map((l) => l.node), ["pw"], options.mode);
+    const skipped = report.skipped.find((s) => s.node === "dw");
+    assert.match(skipped?.reason ?? "", /^one of the model's smallest Convs \(72 weights; with the others kept so, 0\.78 % of its weights\): onnxruntime runs a low-bit Conv in float/, options.mode);
+    assert.equal(m.graph.node.find((n) => n.name === "dw")!.input[1], "Wd", `${options.mode}: the depthwise Conv reads its float weight`);
+    assert.deepEqual([...tensorToFloat32(m.graph.initializer.find((t) => t.name === "Wd")!)], [...randomArray(72, 41, 1)]);
+  }
+});
+
 /** img[B,8,6,6] → Conv(W[6,8,3,3], pads 1) → z at opset 25 (uint2): K = 72, i.e. whole blocks of 8, or blocks of 32 with a partial third. */
 function convModel(): Model {
   const g = makeGraph(
