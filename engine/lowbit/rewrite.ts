@@ -2,13 +2,13 @@
 // nodes, quantize each weight with the pure code in this folder, splice in the replacement nodes.
 import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
 import type { Model } from "../onnx/model";
-import { DataType } from "../onnx/dtype";
-import { smallConvReason, smallestConvs } from "../quant/dynamic";
-import { GraphScope } from "../quant/subgraph";
+import { DataType, elementCount } from "../onnx/dtype";
 import { attrFloat, attrInt, attr, makeNode } from "../onnx/proto";
 import { constantValue, forEachGraph, lookUpInScope, removeNodes, replaceNode, subgraphs, uniqueName, usedNames, topologicalSort, type Scope } from "../onnx/graph";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
+import { smallConvReason, smallestConvs } from "../quant/dynamic";
 import { sqnr as sqnrDb, transpose2d } from "../quant/math";
+import { GraphScope } from "../quant/subgraph";
 import { LONG_NAME, rewriteFp4, runnableFp4Bytes, type LearnedFp4 } from "./fp4-rewrite";
 import { int8WeightBytes, rewriteInt8, rewriteLstmInt8 } from "./int8-rewrite";
 import { findGatherSites, rewriteGather } from "./gather";
@@ -145,8 +145,7 @@ function findSites(model: Model, options: LowBitOptions, report: LowBitReport): 
       const site = node.opType === "LSTM" ? findLstmWeights(scope, node) : findWeight(scope, node);
       if (typeof site === "string") report.skipped.push({ node: nodeName(node), opType: node.opType, reason: site });
       else if (node.opType === "Conv" && small.weights.has(site.weight)) {
-        const size = site.weight.dims.reduce((a, d) => a * Number(d), 1);
-        report.skipped.push({ node: nodeName(node), opType: node.opType, reason: smallConvReason(size, small.share, "onnxruntime runs a low-bit Conv in float (its weight decoded at load)") });
+        report.skipped.push({ node: nodeName(node), opType: node.opType, reason: smallConvReason(elementCount(site.weight.dims), small.share, "onnxruntime runs a low-bit Conv in float (its weight decoded at load)") });
       } else sites.push(site);
     }
   };
