@@ -1,7 +1,7 @@
 // Helpers for the browser-driven tests in test/e2e: a real VS Code workbench (code-server, started once per run by
 // scripts/test-vscode.mjs) in Debian chromium through playwright-core, with the extension loaded from the repo as a
 // development extension. Each test opens its own window on a fresh copy of its workspace. See docs/testing.md.
-import { cpSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { chromium, type Browser, type Frame, type Page } from "playwright-core";
 import { chromiumArgs, PTQ_ACTIVITY_ITEM, runPaletteCommand, waitForNotification, workbenchUrl } from "../../scripts/vscode-server.mjs";
@@ -46,6 +46,11 @@ export interface Workbench {
    * the notification center, which it opens; returns the notification's text.
    */
   waitForNotification(text: string | RegExp, timeoutMs?: number): Promise<string>;
+  /**
+   * What the window shows, for an error message: the active tab and what its editor holds (a webview, a text editor,
+   * VS Code's "binary file" notice), the notifications, and the frames with their text's start.
+   */
+  describe(): Promise<string>;
   /** Shows the PTQ Studio container (clicks its activity-bar icon unless it is already shown). */
   openPtqContainer(): Promise<void>;
   close(): Promise<void>;
@@ -58,6 +63,32 @@ function env(name: string): string {
 }
 
 let windows = 0;
+
+/**
+ * The last lines of the newest extension host's own log and of PTQ Studio's log (code-server writes them under the
+ * run's user-data folder): whether the extension activated, what it or the host reported.
+ */
+function extensionHostLogTails(runDir: string, count = 12): string[] {
+  const found: { file: string; mtime: number }[] = [];
+  const walk = (dir: string, depth: number) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory() && depth < 4) walk(p, depth + 1);
+      else if (e.name === "remoteexthost.log" || e.name === "PTQ Studio.log") found.push({ file: p, mtime: statSync(p).mtimeMs });
+    }
+  };
+  try {
+    walk(path.join(runDir, "ud", "logs"), 0);
+  } catch {
+    return ["extension host logs: none found"];
+  }
+  const newest = (name: string) => found.filter((f) => path.basename(f.file) === name).sort((a, b) => b.mtime - a.mtime)[0];
+  return [newest("remoteexthost.log"), newest("PTQ Studio.log")].flatMap((f) => {
+    if (!f) return [];
+    const tail = readFileSync(f.file, "utf8").trimEnd().split("\n").slice(-count);
+    return [`${path.relative(runDir, f.file)}, last lines:`, ...tail.map((l) => `  ${l.slice(0, 240)}`)];
+  });
+}
 
 export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
   const server = env("PTQ_E2E_SERVER");
@@ -125,7 +156,10 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
           const body = await frame.evaluate((all) => (all ? document.body?.textContent : document.body?.innerText) ?? "", options.offscreen === true).catch(() => "");
           if (typeof text === "string" ? body.includes(text) : text.test(body)) return frame;
         }
-        if (Date.now() - t0 > timeoutMs) throw new Error(`no frame shows ${String(text)} after ${timeoutMs} ms`);
+        if (Date.now() - t0 > timeoutMs) {
+          const shot = await this.screenshot("no-frame-shows-text").catch(() => "none");
+          throw new Error(`no frame shows ${String(text)} after ${timeoutMs} ms; screenshot ${shot}\n${await this.describe()}`);
+        }
         await page.waitForTimeout(250);
       }
     },
@@ -137,6 +171,28 @@ export async function openWorkbench(opts: OpenOptions): Promise<Workbench> {
       return frame;
     },
     waitForNotification: (text, timeoutMs) => waitForNotification(page, text, timeoutMs),
+    async describe() {
+      const clip = (t: string | null | undefined, n = 160) => JSON.stringify((t ?? "").replace(/\s+/g, " ").trim().slice(0, n));
+      const lines: string[] = [];
+      const active = page.locator(".editor-group-container.active");
+      const tab = await active.locator(".tab.active").first().textContent({ timeout: 1000 }).catch(() => null);
+      lines.push(`active tab: ${clip(tab, 80)}`);
+      const editor = active.locator(".editor-container").first();
+      const kinds = await editor.evaluate((el) => ({
+        text: el.querySelector(".monaco-editor") !== null,
+        placeholder: (el.querySelector(".monaco-editor-pane-placeholder, .editor-placeholder") as HTMLElement | null)?.innerText ?? null,
+        body: (el as HTMLElement).innerText,
+      }), undefined, { timeout: 1000 }).catch(() => undefined);
+      if (kinds) lines.push(`its editor: ${kinds.text ? "a text editor" : "no text editor"}; placeholder ${clip(kinds.placeholder)}; text ${clip(kinds.body)}`);
+      const toasts = await page.locator(".notification-list-item").allInnerTexts().catch(() => []);
+      lines.push(`notifications: ${toasts.length ? toasts.map((t) => clip(t, 200)).join(" | ") : "none"}`);
+      for (const f of page.frames()) {
+        const body = await f.evaluate(() => document.body?.innerText ?? "").catch(() => "(unreadable)");
+        lines.push(`frame ${clip(f.url().replace(/\?.*$/, ""), 100)}: ${clip(body, 120)}`);
+      }
+      lines.push(...extensionHostLogTails(runDir));
+      return lines.join("\n");
+    },
     async openPtqContainer() {
       // Clicking the icon of the container already shown would hide the side bar: click only when it is not shown.
       const header = page.locator(".part.sidebar .pane-header", { hasText: "Model Layers" }).first();
