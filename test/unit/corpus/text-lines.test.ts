@@ -13,7 +13,7 @@ import { ctcTexts, formatLines, scoreLines, type LineScores } from "../../../ben
 import { pairedProportionDiff } from "../../../engine/analysis/stats";
 import { FrontEnd, makeSamples, speechAudio, speechSource } from "../../../bench/corpus/inputs";
 import { formatPeerTable, SIDES, type Cell } from "../../../bench/corpus/peer";
-import { FACES, PRINTABLE_ASCII, renderTextLine, textOf } from "../../../bench/corpus/text-lines";
+import { dejavuDir, FACES, NPM_DEJAVU, PRINTABLE_ASCII, renderTextLine, textOf } from "../../../bench/corpus/text-lines";
 import { DataType } from "../../../engine/onnx/dtype";
 import type { OutputTensor } from "../../../engine/runtime/tensors";
 import { seededRandom } from "../../../engine/data/random";
@@ -92,6 +92,27 @@ describe("text lines for the recognisers", () => {
       if (saved === undefined) delete process.env.PTQ_DEJAVU_DIR;
       else process.env.PTQ_DEJAVU_DIR = saved;
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("without Debian's fonts the lines are drawn in the npm package's DejaVu files", () => {
+    const none = mkdtempSync(path.join(os.tmpdir(), "ptq-no-fonts-"));
+    try {
+      assert.equal(dejavuDir({ PTQ_DEJAVU_DIR: "/x" }, none), "/x", "PTQ_DEJAVU_DIR first");
+      assert.equal(dejavuDir({}, none), NPM_DEJAVU, "a folder without the faces is passed over");
+      assert.equal(dejavuDir({}, NPM_DEJAVU), NPM_DEJAVU);
+    } finally {
+      rmSync(none, { recursive: true, force: true });
+    }
+    const saved = process.env.PTQ_DEJAVU_DIR;
+    process.env.PTQ_DEJAVU_DIR = NPM_DEJAVU;
+    try {
+      const l = renderTextLine(seededRandom(7), {}, "Invoice 42: $19.99");
+      assert.ok(l.contentWidth > 40, `a drawn line: ${l.contentWidth} px wide`);
+      assert.ok(l.data.some((v) => v < 0) && l.data.some((v) => v > 0.5), "ink and paper");
+    } finally {
+      if (saved === undefined) delete process.env.PTQ_DEJAVU_DIR;
+      else process.env.PTQ_DEJAVU_DIR = saved;
     }
   });
 
