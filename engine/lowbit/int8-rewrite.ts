@@ -6,7 +6,7 @@ import { DataType } from "../onnx/dtype";
 import { uniqueName } from "../onnx/graph";
 import { attr, attrInt, makeNode } from "../onnx/proto";
 import { makeTensor, tensorToFloat32 } from "../onnx/tensor";
-import { dequantize, paramsForWeight, quantize, sqnr, transpose2d } from "../quant/math";
+import { dequantize, paramsForWeight, quantize, quantizeKernels, sqnr, transpose2d } from "../quant/math";
 import { LONG_NAME } from "./fp4-rewrite";
 import { layerReport, nodeName, type LowBitLayer, type RewriteContext, type WeightSite } from "./types";
 
@@ -29,9 +29,11 @@ export function rewriteInt8(ctx: RewriteContext, site: WeightSite, foldable = fa
   // Quantized in the [N, K] view (one row per output channel), stored in the weight's own layout.
   const nk = transpose2d(site.values, [site.k, site.n]);
   const params = paramsForWeight(nk, [site.n, site.k], { type: "int8", symmetric: true, axis: 0 }, () => `weight "${site.weight.name}"`);
-  const codesNk = quantize(nk, [site.n, site.k], params);
-  const layer = layerReport(site, site.k, transpose2d(dequantize(codesNk, [site.n, site.k], params), [site.n, site.k]));
   const dims = site.weight.dims.map(Number);
+  // A Conv's [N, K] view is its own layout [N, C/group, k…]: each kernel's sum kept, as static INT8's Convs keep it
+  // (quantizeKernels; on blazeface-back with every layer int8, 19.5 → 23.9 dB at the outputs).
+  const codesNk = site.node.opType === "Conv" ? quantizeKernels(nk, dims, params) : quantize(nk, [site.n, site.k], params);
+  const layer = layerReport(site, site.k, transpose2d(dequantize(codesNk, [site.n, site.k], params), [site.n, site.k]));
   // MatMul and Gemm(transB=0) keep [K, N] (channels on axis 1); Conv and Gemm(transB=1) keep [N, …] (axis 0).
   const channelsFirst = site.node.opType === "Conv" || (site.node.opType === "Gemm" && attrInt(site.node, "transB", 0) === 1);
   const codes = channelsFirst ? codesNk : transpose2d(Float32Array.from(codesNk), [site.n, site.k]);

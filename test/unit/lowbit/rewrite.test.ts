@@ -208,6 +208,37 @@ test("INT4 with smallLayers int8 stores a weight int8 where that is no larger th
   assert.ok(maxAbsDiff(await z(small), ref) < maxAbsDiff(await z(blocked), ref), "int8 reads closer to the float model");
 });
 
+test("a Conv stepped up to int8 keeps each kernel's sum, as static INT8's Convs do: nearest codes moved by a step where the sum drifts", () => {
+  // img → depthwise Conv(Wd[8,1,3,3], group 8) → z: K 9, stored int8 per channel (smallLayers "int8").
+  const values = randomArray(72, 41, 1);
+  const g = makeGraph(
+    "dw",
+    [makeNode("Conv", ["img", "Wd"], ["z"], { name: "dw", attributes: [attr.ints("pads", [1, 1, 1, 1]), attr.int("group", 8)] })],
+    [makeValueInfo("img", DataType.FLOAT, ["batch", 8, 6, 6])],
+    [makeValueInfo("z", DataType.FLOAT, ["batch", 8, 6, 6])],
+    { initializers: [makeTensor("Wd", DataType.FLOAT, [8, 1, 3, 3], values)] },
+  );
+  const model = Model.fromProto(makeModel(g, { opsets: { "": 13 } }));
+  const report = quantizeWeightsLowBit(model, { mode: "int4", smallLayers: "int8" });
+  assert.deepEqual(report.layers.map((l) => [l.node, l.bits]), [["dw", 8]]);
+  const init = (name: string) => tensorToFloat32(model.graph.initializer.find((t) => t.name === name)!);
+  const [codes, scale] = [init("Wd_int8"), init("Wd_scale")];
+  let moved = 0;
+  for (let c = 0; c < 8; c++) {
+    let [sum, qsum] = [0, 0];
+    for (let k = 0; k < 9; k++) {
+      const v = values[c * 9 + k]! / scale[c]!;
+      sum += v;
+      qsum += codes[c * 9 + k]!;
+      const nearest = Math.round(v);
+      assert.ok(Math.abs(codes[c * 9 + k]! - nearest) <= 1, "a code is its nearest or a neighbour");
+      if (codes[c * 9 + k] !== nearest) moved++;
+    }
+    assert.ok(Math.abs(qsum - sum) <= 0.5 + 1e-4, `kernel ${c}: codes sum ${qsum}, float sum ${sum.toFixed(3)} steps`);
+  }
+  assert.ok(moved > 0, "nearest rounding alone left some kernel's sum more than half a step off");
+});
+
 test("the smallest Convs (at most 1 % of the weights, as dynamic mode's) keep float weights in int4 and FP4, and the report says why", async () => {
   // img[B,8,6,6] → depthwise Conv(Wd[8,1,3,3]: 72 weights) → Conv(Wp[128,8,3,3]: 9216) → z: the depthwise one is 0.78 %.
   const model = () =>
