@@ -22,7 +22,7 @@ import { FrontEnd } from "./corpus/inputs";
 import { writeCorpusSamples } from "./corpus/samples";
 import { dejavuDir } from "./corpus/text-lines";
 
-const { values: args } = parseArgs({
+const parse = () => parseArgs({
   options: {
     model: { type: "string", default: "ppocr-v3-rec-en" },
     calib: { type: "string", default: "16" },
@@ -41,6 +41,7 @@ const count = (flag: string, v: string): number => {
 };
 
 async function main(): Promise<number> {
+  const { values: args } = parse(); // an unknown flag is an error message and exit code 1, as any other
   if (args.help) {
     process.stdout.write(`Usage: npm run demo [-- --model ID] [--calib N] [--eval N] [--seconds S] [--threads N] [--out DIR]\n\n` +
       `Quantizes a real text recogniser (default ppocr-v3-rec-en) to INT8 with ptq quantize's defaults and prints FP32 vs\n` +

