@@ -15,6 +15,7 @@ import { parseArgs } from "node:util";
 import { benchmark } from "../engine/analysis/benchmark";
 import { formatBytes, formatMs, formatPct, formatPp, renderTable } from "../engine/analysis/format";
 import { makeTempDir, removeAllTempDirs, untrackTemp } from "../engine/onnx/tempdir";
+import { parsePositiveInt, parsePositiveNumber } from "../cli/args";
 import { checkOutputFolder } from "../cli/files";
 import { byId, corpusDir, ensureFetched, loadCatalog, modelPath, REPO } from "./corpus/catalog";
 import { EVAL_SEED, evaluateEach } from "./corpus/evaluate";
@@ -34,12 +35,6 @@ const parse = () => parseArgs({
   },
 });
 
-const count = (flag: string, v: string): number => {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--${flag} ${v}: a whole number of at least 1`);
-  return n;
-};
-
 async function main(): Promise<number> {
   const { values: args } = parse(); // an unknown flag is an error message and exit code 1, as any other
   if (args.help) {
@@ -53,9 +48,9 @@ async function main(): Promise<number> {
   const catalog = loadCatalog();
   const m = byId(catalog, args.model!);
   if (m.check?.kind !== "ctc") throw new Error(`--model ${m.id}: the demo scores text lines, and ${m.id}'s check is "${m.check?.kind ?? "none"}"; pick a recogniser (ppocr-v3-rec-en, ppocr-v4-rec-en)`);
-  const [calibCount, evalCount, seconds] = [count("calib", args.calib!), count("eval", args.eval!), Number(args.seconds)];
-  if (!(seconds > 0)) throw new Error(`--seconds ${args.seconds}: a positive number`);
-  const threads = args.threads === undefined ? undefined : count("threads", args.threads);
+  const [calibCount, evalCount] = [parsePositiveInt(args.calib!, "--calib"), parsePositiveInt(args.eval!, "--eval")];
+  const seconds = parsePositiveNumber(args.seconds!, "--seconds");
+  const threads = args.threads === undefined ? undefined : parsePositiveInt(args.threads, "--threads");
   if (args.out !== undefined) checkOutputFolder(args.out, "--out");
 
   process.stdout.write(`${m.id}: ${m.task}; ${m.package} (${m.licence}), ${m.exporter}, opset ${m.opset}\n`);

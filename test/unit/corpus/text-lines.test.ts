@@ -82,15 +82,24 @@ describe("text lines for the recognisers", () => {
     assert.equal(textOf(seededRandom(3)), textOf(seededRandom(3)));
   });
 
-  it("a missing font names the file and the Debian package", () => {
-    const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-no-fonts-"));
+  /** Runs `fn` with PTQ_DEJAVU_DIR set to `dir`, then puts the variable back as it was. */
+  const withDejavuDir = (dir: string, fn: () => void) => {
     const saved = process.env.PTQ_DEJAVU_DIR;
     process.env.PTQ_DEJAVU_DIR = dir;
     try {
-      assert.throws(() => line(1), (e: Error) => e.message.includes(path.join(dir, "DejaVuSans.ttf")) && /apt-get install fonts-dejavu-core/.test(e.message));
+      fn();
     } finally {
       if (saved === undefined) delete process.env.PTQ_DEJAVU_DIR;
       else process.env.PTQ_DEJAVU_DIR = saved;
+    }
+  };
+
+  it("a missing font names the file and the Debian package", () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), "ptq-no-fonts-"));
+    try {
+      withDejavuDir(dir, () =>
+        assert.throws(() => line(1), (e: Error) => e.message.includes(path.join(dir, "DejaVuSans.ttf")) && /apt-get install fonts-dejavu-core/.test(e.message)));
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -104,16 +113,11 @@ describe("text lines for the recognisers", () => {
     } finally {
       rmSync(none, { recursive: true, force: true });
     }
-    const saved = process.env.PTQ_DEJAVU_DIR;
-    process.env.PTQ_DEJAVU_DIR = NPM_DEJAVU;
-    try {
+    withDejavuDir(NPM_DEJAVU, () => {
       const l = renderTextLine(seededRandom(7), {}, "Invoice 42: $19.99");
       assert.ok(l.contentWidth > 40, `a drawn line: ${l.contentWidth} px wide`);
       assert.ok(l.data.some((v) => v < 0) && l.data.some((v) => v > 0.5), "ink and paper");
-    } finally {
-      if (saved === undefined) delete process.env.PTQ_DEJAVU_DIR;
-      else process.env.PTQ_DEJAVU_DIR = saved;
-    }
+    });
   });
 
   it("the corpus' text-line inputs are these lines, labelled, seeded", async () => {
