@@ -34,7 +34,12 @@ test("npm run demo: a real recogniser quantized with the defaults, FP32 vs INT8 
   assert.ok(Number(ratio) > 0.15 && Number(ratio) < 0.35, `INT8 file ${ratio}× FP32's: ${int8Row}`);
   assert.match(int8Row, /\d+\.\d\d%\s+\d+\.\d\d%\s+[+-]\d/, "lines, character errors and the paired difference");
   assert.match(r.stdout, /^FP32, denormals 0 /m, "the speed baseline is FP32 without its denormal weights");
-  assert.ok(existsSync(path.join(out, `${ID}.int8.onnx`)) && existsSync(path.join(out, "calib")));
+  // The float speed INT8 has to beat: its 27 written-out HardSwish fused, timed and scored like the others.
+  const fusedRow = r.stdout.split("\n").find((l) => l.startsWith("FP32, HardSwish fused "));
+  assert.ok(fusedRow, r.stdout);
+  assert.match(fusedRow, /\(\d+\.\d\d×\)\s+[\d.]+\/s \(\d+\.\d\d×\)\s+\d+\.\d\d%\s+\d+\.\d\d%\s+[+-]\d/, "speed against the baseline, lines and the paired difference");
+  assert.match(r.stdout, /its 27 HardSwish written as x·Clip\(x\+3, 0, 6\)\/6 rewritten as x·HardSigmoid\(x\), the same function \(it reads 100\.00% of the lines as FP32 does\)/);
+  assert.ok(existsSync(path.join(out, `${ID}.int8.onnx`)) && existsSync(path.join(out, `${ID}.fp32-fused.onnx`)) && existsSync(path.join(out, "calib")));
   assert.equal(hash(), before, "the model in the cache is only read");
 
   const again = demo(["--calib", "4", "--eval", "8", "--out", out]);
