@@ -30,9 +30,10 @@ export function fuseHardSwish(model: Model): { model: Model; rewritten: number }
 /**
  * Each Add(x, 3) → Clip(·, 0, 6) → Mul(x, ·) → Div(·, 6) (or Mul(·, 1/6)), the operands in either order, each of the
  * first three read only by the next and none a graph output, replaced by HardSigmoid(x; 1/6, 1/2) → Mul(x, ·) writing
- * the last node's output. Clip's bounds are read from its inputs (opset ≥ 11) or attributes (older). Left as they are: a chain whose constants are not those exactly (a float32 1/6 counts), a branch
- * read elsewhere (the Add's x + 3, the Clip's output), a chain inside a subgraph. Returns how many were rewritten and
- * the constants the removed nodes read (for the caller to drop where nothing else reads them).
+ * the last node's output. Clip's bounds are read from its inputs (opset ≥ 11) or attributes (older). Left as they
+ * are: a chain whose constants are not those exactly (a float32 1/6 counts), a branch read elsewhere (the Add's x + 3,
+ * the Clip's output), a chain inside a subgraph. Returns how many were rewritten and the constants the removed nodes
+ * read (for the caller to drop where nothing else reads them).
  */
 export function hardSwishAsHardSigmoid(g: GraphProto, dir: string | undefined): { rewritten: number; constants: string[] } {
   const inits = new Map(g.initializer.map((t) => [t.name, t]));
