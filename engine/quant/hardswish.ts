@@ -6,11 +6,11 @@
 // 8, one thread: FP32 101 → 69 ms). It is the float baseline INT8 is read against (bench/int8-speed.ts fp32-fused,
 // `npm run demo`), not a step of quantization: quantized in this form, the recognisers lost 0.5–1.8 dB at the output
 // on held-out lines and ran no faster (docs/int8-speed.md "HardSwish written out").
-import type { GraphProto, NodeProto, TensorProto } from "onnx-buf";
+import type { GraphProto, NodeProto } from "onnx-buf";
 import { constantsToInitializers, consumers, dropUnreadInitializers, uniqueName, usedNames } from "../onnx/graph";
 import type { Model } from "../onnx/model";
 import { attr, attrFloat, makeNode } from "../onnx/proto";
-import { tensorToFloat32 } from "../onnx/tensor";
+import { scalarOf, scalarOperand } from "./preprocess";
 
 const SIXTH = 1 / 6;
 
@@ -40,19 +40,11 @@ export function hardSwishAsHardSigmoid(g: GraphProto, dir: string | undefined): 
   const readers = consumers(g);
   const outputs = new Set(g.output.map((o) => o.name));
   const taken = usedNames(g);
-  const scalar = (name: string | undefined): number | undefined => {
-    const t: TensorProto | undefined = name ? inits.get(name) : undefined;
-    if (!t || t.dims.reduce((a, d) => a * Number(d), 1) !== 1) return undefined;
-    return tensorToFloat32(t, dir)[0];
-  };
-  // The other input of a binary node whose constant operand is `value`.
+  const scalar = (name: string | undefined): number | undefined => (name ? scalarOf(inits, name, dir) : undefined);
+  // The other input of an Add / Mul whose scalar constant operand is `value` (preprocess's scalarOperand).
   const withConstant = (n: NodeProto, value: (v: number) => boolean): string | undefined => {
-    if (n.input.length !== 2 || (n.domain !== "" && n.domain !== "ai.onnx")) return undefined;
-    for (const k of [1, 0]) {
-      const v = scalar(n.input[k]);
-      if (v !== undefined && value(v) && !inits.has(n.input[1 - k]!)) return n.input[1 - k];
-    }
-    return undefined;
+    const operand = n.opType === "Add" || n.opType === "Mul" ? scalarOperand(n, inits, dir) : undefined;
+    return operand && value(operand[1]) ? operand[0] : undefined;
   };
   const onlyReader = (t: string): NodeProto | undefined => {
     const r = readers.get(t);

@@ -131,7 +131,7 @@ export async function preprocess(model: Model, optimize: boolean, notes: string[
 }
 
 /** The value of a float initializer holding one element (shape [] or [1], [1, 1], ...), else undefined. */
-function scalarOf(inits: ReadonlyMap<string, TensorProto>, name: string, dir: string | undefined): number | undefined {
+export function scalarOf(inits: ReadonlyMap<string, TensorProto>, name: string, dir: string | undefined): number | undefined {
   const t = inits.get(name);
   if (!t || t.dataType !== DataType.FLOAT || t.dims.reduce((a, d) => a * Number(d), 1) !== 1) return undefined;
   const v = tensorToFloat32(t, dir)[0]!;
